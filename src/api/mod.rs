@@ -1,0 +1,432 @@
+//! The `CurveCluster` custom resource (group `curve.opencurve.io`, version `v1alpha1`).
+//!
+//! The CRD in `crds/curvecluster.yaml` is generated from these types (`curve-operator crd`):
+//! doc comments become `kubectl explain`, serde defaults become schema defaults, and the
+//! `x_kube(validation)` rules become CEL rules the API server enforces on create and update.
+
+mod status;
+
+pub use status::*;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// API group of every resource this operator defines.
+pub const GROUP: &str = "curve.opencurve.io";
+/// The one served and stored version.
+pub const VERSION: &str = "v1alpha1";
+/// The value of `spec.cleanup.confirmation` that allows deleting data volumes.
+pub const DELETE_DATA_CONFIRMATION: &str = "yes-really-destroy-data";
+/// Longest cluster name: `<name>-chunkserver-<slot>-<ordinal>` must stay a valid DNS label and
+/// the StatefulSet's `controller-revision-hash` label must stay under 63 characters.
+pub const MAX_CLUSTER_NAME_LEN: usize = 30;
+
+/// A Curve block-storage cluster (CurveBS): an etcd cluster, MDS metadata servers and
+/// ChunkServers, deployed and kept running by curve-operator.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "curve.opencurve.io",
+    version = "v1alpha1",
+    kind = "CurveCluster",
+    plural = "curveclusters",
+    shortname = "curve",
+    namespaced,
+    status = "CurveClusterStatus",
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase", description = "Lifecycle phase of the cluster"),
+    printcolumn(name = "Primary", type_ = "string", json_path = ".status.mds.primary", description = "The MDS pod elected primary in etcd"),
+    printcolumn(name = "Etcd", type_ = "string", json_path = ".status.etcd.ready", description = "Ready/desired etcd members"),
+    printcolumn(name = "MDS", type_ = "string", json_path = ".status.mds.ready", description = "Ready/desired MDS pods"),
+    printcolumn(name = "ChunkServers", type_ = "string", json_path = ".status.chunkservers.ready", description = "Ready/desired ChunkServer pods"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("size(self.metadata.name) <= 30").message("metadata.name must be at most 30 characters: it prefixes every StatefulSet, pod and label value of the cluster"),
+)]
+#[x_kube(
+    validation = Rule::new("self.chunkservers.replicas >= self.logicalPool.replicas").message("spec.chunkservers.replicas must be at least spec.logicalPool.replicas: every copy of a copyset needs its own server"),
+    validation = Rule::new("self.logicalPool.zones <= self.chunkservers.replicas").message("spec.logicalPool.zones must not exceed spec.chunkservers.replicas: every zone needs at least one server"),
+    validation = Rule::new("self.logicalPool.replicas <= self.logicalPool.zones").message("spec.logicalPool.replicas must not exceed spec.logicalPool.zones: Curve places each copy of a copyset in a different zone"),
+    validation = Rule::new("!self.hostNetwork || (self.mds.port != self.etcd.clientPort && self.mds.port != self.etcd.peerPort && self.mds.dummyPort != self.etcd.clientPort && self.mds.dummyPort != self.etcd.peerPort)").message("spec.mds ports must differ from spec.etcd ports: with host networking they can share a node"),
+    validation = Rule::new("!self.hostNetwork || [self.etcd.clientPort, self.etcd.peerPort, self.mds.port, self.mds.dummyPort].all(p, p < self.chunkservers.port || p >= self.chunkservers.port + self.chunkservers.disksPerNode)").message("spec.chunkservers.port range (port .. port+disksPerNode-1) must not contain an etcd or MDS port: with host networking they can share a node"),
+)]
+#[serde(rename_all = "camelCase")]
+pub struct CurveClusterSpec {
+    /// The Curve image, used by every component (e.g. `opencurvedocker/curvebs:v1.2.6`).
+    #[x_kube(validation = Rule::new("self != ''").message("spec.image must name a Curve image"))]
+    pub image: String,
+
+    /// When the kubelet pulls the image: Always, IfNotPresent or Never.
+    #[serde(default)]
+    pub image_pull_policy: PullPolicy,
+
+    /// Names of Secrets in the cluster's namespace used to pull the image. Fixed at creation.
+    #[serde(default)]
+    #[schemars(length(max = 16))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.imagePullSecrets is immutable"))]
+    pub image_pull_secrets: Vec<String>,
+
+    /// The etcd cluster that stores Curve's metadata and holds the MDS election.
+    #[serde(default)]
+    pub etcd: EtcdSpec,
+
+    /// The MDS metadata servers: one primary (elected in etcd), the others standby.
+    #[serde(default)]
+    pub mds: MdsSpec,
+
+    /// The ChunkServers that store data: one pod per node and disk slot.
+    pub chunkservers: ChunkServerSpec,
+
+    /// Where pods run: node selection, tolerations and how members spread over nodes.
+    #[serde(default)]
+    pub placement: PlacementSpec,
+
+    /// The logical pool created on the ChunkServers (copyset replication and zones).
+    #[serde(default)]
+    pub logical_pool: LogicalPoolSpec,
+
+    /// Run Curve pods in the node's network namespace (the default). Curve identifies MDS and
+    /// ChunkServers by `ip:port`, and a ChunkServer whose address changes breaks its copysets,
+    /// so the node's stable IP is used. Fixed at creation.
+    #[serde(default = "default_true")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.hostNetwork is immutable"))]
+    pub host_network: bool,
+
+    /// Stop reconciling: while true the operator changes no object of this cluster, and only
+    /// updates its status.
+    #[serde(default)]
+    pub paused: bool,
+
+    /// What happens to data volumes when the CurveCluster is deleted.
+    #[serde(default)]
+    pub cleanup: CleanupSpec,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Image pull policy of every Curve container.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PullPolicy {
+    Always,
+    #[default]
+    IfNotPresent,
+    Never,
+}
+
+impl PullPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PullPolicy::Always => "Always",
+            PullPolicy::IfNotPresent => "IfNotPresent",
+            PullPolicy::Never => "Never",
+        }
+    }
+}
+
+/// A persistent volume request.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("!has(oldSelf.size) || !has(self.size) || quantity(self.size).compareTo(quantity(oldSelf.size)) >= 0").message("storage.size must not shrink"),
+    validation = Rule::new("has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)").message("storage.storageClassName is immutable"),
+)]
+pub struct StorageSpec {
+    /// Size of each volume, as a Kubernetes quantity (e.g. `10Gi`). It can grow, never shrink.
+    #[x_kube(validation = Rule::new("isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))").message("storage.size must be a positive quantity such as 10Gi"))]
+    pub size: String,
+    /// StorageClass of the volumes; unset uses the cluster's default class. Fixed at creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class_name: Option<String>,
+}
+
+impl StorageSpec {
+    fn sized(size: &str) -> Self {
+        StorageSpec { size: size.to_string(), storage_class_name: None }
+    }
+}
+
+/// The etcd cluster.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.clientPort != self.peerPort").message("spec.etcd.clientPort and spec.etcd.peerPort must differ"))]
+pub struct EtcdSpec {
+    /// Number of members: 1, 3, 5 or 7 (an odd size keeps a majority through failures).
+    #[serde(default = "EtcdSpec::default_replicas")]
+    #[x_kube(validation = Rule::new("self in [1, 3, 5, 7]").message("spec.etcd.replicas must be 1, 3, 5 or 7"))]
+    pub replicas: i32,
+    /// Client port (etcd's `listen-client-urls`). Fixed at creation.
+    #[serde(default = "EtcdSpec::default_client_port")]
+    #[schemars(range(min = 1, max = 65535))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.etcd.clientPort is immutable"))]
+    pub client_port: i32,
+    /// Peer port (etcd's `listen-peer-urls`). Fixed at creation.
+    #[serde(default = "EtcdSpec::default_peer_port")]
+    #[schemars(range(min = 1, max = 65535))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.etcd.peerPort is immutable"))]
+    pub peer_port: i32,
+    /// Data volume of each member.
+    #[serde(default = "EtcdSpec::default_storage")]
+    pub storage: StorageSpec,
+    /// CPU and memory of each member's container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+}
+
+impl EtcdSpec {
+    fn default_replicas() -> i32 {
+        3
+    }
+    fn default_client_port() -> i32 {
+        2379
+    }
+    fn default_peer_port() -> i32 {
+        2380
+    }
+    fn default_storage() -> StorageSpec {
+        StorageSpec::sized("10Gi")
+    }
+}
+
+impl Default for EtcdSpec {
+    fn default() -> Self {
+        EtcdSpec {
+            replicas: Self::default_replicas(),
+            client_port: Self::default_client_port(),
+            peer_port: Self::default_peer_port(),
+            storage: Self::default_storage(),
+            resources: None,
+        }
+    }
+}
+
+/// The MDS metadata servers.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.port != self.dummyPort").message("spec.mds.port and spec.mds.dummyPort must differ"))]
+pub struct MdsSpec {
+    /// Number of MDS pods; one is primary, the others wait in the election.
+    #[serde(default = "MdsSpec::default_replicas")]
+    #[schemars(range(min = 1, max = 9))]
+    pub replicas: i32,
+    /// Listen port (`mds.listen.addr`); only the primary opens it.
+    #[serde(default = "MdsSpec::default_port")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: i32,
+    /// Dummy port serving `/vars` and `/metrics` on every MDS (`mds.dummy.listen.port`).
+    #[serde(default = "MdsSpec::default_dummy_port")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub dummy_port: i32,
+    /// CPU and memory of each MDS container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+}
+
+impl MdsSpec {
+    fn default_replicas() -> i32 {
+        3
+    }
+    fn default_port() -> i32 {
+        6700
+    }
+    fn default_dummy_port() -> i32 {
+        7700
+    }
+}
+
+impl Default for MdsSpec {
+    fn default() -> Self {
+        MdsSpec {
+            replicas: Self::default_replicas(),
+            port: Self::default_port(),
+            dummy_port: Self::default_dummy_port(),
+            resources: None,
+        }
+    }
+}
+
+/// The ChunkServers.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChunkServerSpec {
+    /// Number of nodes that run ChunkServers (one pod per node and disk slot).
+    #[serde(default = "ChunkServerSpec::default_replicas")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub replicas: i32,
+    /// Disk slots per node: one ChunkServer (and one volume) per slot, slot `i` listening on
+    /// `port + i`.
+    #[serde(default = "ChunkServerSpec::default_disks_per_node")]
+    #[schemars(range(min = 1, max = 32))]
+    pub disks_per_node: i32,
+    /// Listen port of the ChunkServer of disk slot 0; slot `i` uses `port + i`.
+    #[serde(default = "ChunkServerSpec::default_port")]
+    #[schemars(range(min = 1, max = 65535))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.chunkservers.port is immutable: ChunkServers are registered in Curve by ip:port"))]
+    pub port: i32,
+    /// The data volume of each ChunkServer.
+    pub storage: StorageSpec,
+    /// Copysets per ChunkServer; the logical pool gets `sum / logicalPool.replicas` copysets.
+    #[serde(default = "ChunkServerSpec::default_copysets")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub copysets: i32,
+    /// Percentage of the data volume preallocated into the chunk file pool by `curve_format`.
+    #[serde(default = "ChunkServerSpec::default_format_percent")]
+    #[schemars(range(min = 1, max = 100))]
+    pub format_percent: i32,
+    /// CPU and memory of each ChunkServer container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+}
+
+impl ChunkServerSpec {
+    fn default_replicas() -> i32 {
+        3
+    }
+    fn default_disks_per_node() -> i32 {
+        1
+    }
+    fn default_port() -> i32 {
+        8200
+    }
+    fn default_copysets() -> i32 {
+        100
+    }
+    fn default_format_percent() -> i32 {
+        90
+    }
+}
+
+/// How anti-affinity between members of one component is enforced.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum AntiAffinityMode {
+    /// Two members never share a topology domain; a member stays Pending rather than break this.
+    #[default]
+    Required,
+    /// The scheduler spreads members when it can (small test clusters).
+    Preferred,
+}
+
+/// Where pods run.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PlacementSpec {
+    /// Node labels every Curve pod requires.
+    #[serde(default)]
+    pub node_selector: BTreeMap<String, String>,
+    /// Tolerations of every Curve pod.
+    #[serde(default)]
+    #[schemars(length(max = 64))]
+    pub tolerations: Vec<Toleration>,
+    /// Whether anti-affinity between members of one component is Required or Preferred.
+    #[serde(default)]
+    pub anti_affinity: AntiAffinityMode,
+    /// Node label whose values members of one component must not share.
+    #[serde(default = "PlacementSpec::default_topology_key")]
+    #[x_kube(validation = Rule::new("self != ''").message("spec.placement.topologyKey must not be empty"))]
+    pub topology_key: String,
+    /// Node label giving the Curve zone of a ChunkServer's server (e.g.
+    /// `topology.kubernetes.io/zone`); unset puts each node in its own zone, assigned
+    /// round-robin to `logicalPool.zones` zones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone_label: Option<String>,
+}
+
+impl PlacementSpec {
+    fn default_topology_key() -> String {
+        "kubernetes.io/hostname".to_string()
+    }
+}
+
+impl Default for PlacementSpec {
+    fn default() -> Self {
+        PlacementSpec {
+            node_selector: BTreeMap::new(),
+            tolerations: Vec::new(),
+            anti_affinity: AntiAffinityMode::default(),
+            topology_key: Self::default_topology_key(),
+            zone_label: None,
+        }
+    }
+}
+
+/// The Curve pools.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LogicalPoolSpec {
+    /// Name of the physical pool holding every server. Fixed at creation.
+    #[serde(default = "LogicalPoolSpec::default_physical_pool")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.logicalPool.physicalPool is immutable"))]
+    pub physical_pool: String,
+    /// Name of the logical pool. Fixed at creation.
+    #[serde(default = "LogicalPoolSpec::default_name")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.logicalPool.name is immutable"))]
+    pub name: String,
+    /// Copies of each copyset (Curve's `replicasnum`). Fixed at creation.
+    #[serde(default = "LogicalPoolSpec::default_replicas")]
+    #[schemars(range(min = 1, max = 5))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.logicalPool.replicas is immutable"))]
+    pub replicas: i32,
+    /// Zones the servers are spread over (Curve's `zonenum`); at least `replicas`.
+    #[serde(default = "LogicalPoolSpec::default_zones")]
+    #[schemars(range(min = 1, max = 32))]
+    pub zones: i32,
+}
+
+impl LogicalPoolSpec {
+    fn default_physical_pool() -> String {
+        "pool1".to_string()
+    }
+    fn default_name() -> String {
+        "logicalPool1".to_string()
+    }
+    fn default_replicas() -> i32 {
+        3
+    }
+    fn default_zones() -> i32 {
+        3
+    }
+}
+
+impl Default for LogicalPoolSpec {
+    fn default() -> Self {
+        LogicalPoolSpec {
+            physical_pool: Self::default_physical_pool(),
+            name: Self::default_name(),
+            replicas: Self::default_replicas(),
+            zones: Self::default_zones(),
+        }
+    }
+}
+
+/// What deleting the CurveCluster does to its data volumes.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum CleanupPolicy {
+    /// Keep the PersistentVolumeClaims (and so the data) after the cluster is deleted.
+    #[default]
+    Retain,
+    /// Delete the PersistentVolumeClaims too — only together with the confirmation value.
+    Delete,
+}
+
+/// Deletion behaviour.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct CleanupSpec {
+    /// Retain (default) or Delete the data volumes when the cluster is deleted.
+    #[serde(default)]
+    pub policy: CleanupPolicy,
+    /// Must be `yes-really-destroy-data` for policy Delete to take effect: a policy alone never
+    /// deletes data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmation: Option<String>,
+}
+
+impl CleanupSpec {
+    /// True only when both the policy and the confirmation ask for the data to go.
+    pub fn deletes_data(&self) -> bool {
+        self.policy == CleanupPolicy::Delete
+            && self.confirmation.as_deref() == Some(DELETE_DATA_CONFIRMATION)
+    }
+}

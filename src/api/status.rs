@@ -1,0 +1,124 @@
+//! `CurveCluster.status`: written only by the operator, read by users and printer columns.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The observed state of a CurveCluster.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct CurveClusterStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Lifecycle phase: Pending, Creating, Available, Degraded, Paused or Invalid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// Standard conditions: Available, Progressing, Degraded, EtcdQuorate, MdsLeaderElected,
+    /// ChunkServersReady, TopologyReady, SpecValid, ReconciliationPaused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The etcd cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etcd: Option<EtcdStatus>,
+    /// The MDS servers and the elected primary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mds: Option<MdsStatus>,
+    /// The ChunkServers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunkservers: Option<ComponentStatus>,
+    /// The Curve topology (pools).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topology: Option<TopologyStatus>,
+}
+
+/// Lifecycle phase of a CurveCluster.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Accepted, nothing created yet.
+    Pending,
+    /// Components are being created and brought up in order.
+    Creating,
+    /// Every component is ready and an MDS primary is elected.
+    Available,
+    /// Was available, and something is not ready now.
+    Degraded,
+    /// `spec.paused` is true: nothing is changed.
+    Paused,
+    /// The spec is invalid: see the SpecValid condition.
+    Invalid,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Pending => "Pending",
+            Phase::Creating => "Creating",
+            Phase::Available => "Available",
+            Phase::Degraded => "Degraded",
+            Phase::Paused => "Paused",
+            Phase::Invalid => "Invalid",
+        }
+    }
+}
+
+/// Desired and ready pods of one component.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ComponentStatus {
+    /// Pods the spec asks for.
+    pub desired: i32,
+    /// Pods that are Ready.
+    pub ready_replicas: i32,
+    /// `ready/desired`, for `kubectl get`.
+    pub ready: String,
+}
+
+impl ComponentStatus {
+    pub fn new(desired: i32, ready_replicas: i32) -> Self {
+        ComponentStatus { desired, ready_replicas, ready: format!("{ready_replicas}/{desired}") }
+    }
+}
+
+/// The etcd cluster as read from etcd itself.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct EtcdStatus {
+    #[serde(flatten)]
+    pub pods: ComponentStatus,
+    /// Name of the etcd member that is raft leader, when etcd answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader: Option<String>,
+    /// Members that answered a health check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy_members: Option<i32>,
+}
+
+/// The MDS servers and the primary elected among them.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct MdsStatus {
+    #[serde(flatten)]
+    pub pods: ComponentStatus,
+    /// The MDS pod holding the `07leader/` election in etcd.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary: Option<String>,
+    /// The primary's `ip:port`, the value of its election key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_address: Option<String>,
+    /// When the operator saw the primary change last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_since: Option<Time>,
+}
+
+/// The Curve topology.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TopologyStatus {
+    /// Servers (ChunkServer hosts) in the cluster map.
+    pub servers: i32,
+    /// Name of the physical pool.
+    pub physical_pool: String,
+    /// Name of the logical pool.
+    pub logical_pool: String,
+}

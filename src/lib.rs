@@ -1,0 +1,4 @@
+//! curve-operator: deploys and runs Curve (CurveBS) clusters on Kubernetes.
+
+pub mod api;
+pub mod validate;

@@ -1,0 +1,5 @@
+use kube::CustomResourceExt;
+
+fn main() {
+    print!("{}", serde_saphyr::to_string(&curve_operator::api::CurveCluster::crd()).unwrap());
+}
