@@ -2,3 +2,5 @@
 
 pub mod api;
 pub mod validate;
+pub mod build;
+pub mod render;

@@ -34,6 +34,7 @@ pub const MAX_CLUSTER_NAME_LEN: usize = 30;
     kind = "CurveCluster",
     plural = "curveclusters",
     shortname = "curve",
+    doc = "A Curve block-storage cluster (CurveBS) run by curve-operator: etcd, MDS metadata servers and ChunkServers.",
     namespaced,
     status = "CurveClusterStatus",
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase", description = "Lifecycle phase of the cluster"),

@@ -1,0 +1,155 @@
+//! The ChunkServer tier: one StatefulSet per disk slot, one pod per node in each.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Container, EnvVar};
+
+use super::common::{
+    Budget, Daemon, LABEL_DISK_SLOT, Role, StatefulSetParts, component_name, config_map, disruption_budget,
+    headless_service, labels, mount, selector_labels, stateful_set, tcp_probe, volume_claim_template,
+};
+use super::config::{CHUNKSERVER_CONF, CS_CLIENT_CONF, CURVE_DELIMITER, chunkserver_conf, cs_client_conf};
+use super::{Component, Tier};
+use crate::validate::ValidatedCluster;
+
+const DATA_VOLUME: &str = "data";
+const DATA_DIR: &str = "/curvebs/chunkserver/data";
+/// The chunk file pool's meta file: its presence means the disk was formatted and may hold data.
+pub const CHUNK_FILE_POOL_META: &str = "/curvebs/chunkserver/data/chunkfilepool.meta";
+const CHUNK_FILE_POOL_DIR: &str = "/curvebs/chunkserver/data/chunkfilepool";
+/// Chunk size Curve's released images expect (16 MiB).
+const CHUNK_FILE_SIZE: u64 = 16 * 1024 * 1024;
+
+/// The port of the ChunkServer of `slot`.
+pub fn slot_port(cluster: &ValidatedCluster, slot: i32) -> i32 {
+    cluster.spec.chunkservers.port + slot
+}
+
+/// `<cluster>-chunkserver-<slot>`.
+pub fn slot_set_name(cluster: &ValidatedCluster, slot: i32) -> String {
+    format!("{}-{slot}", component_name(cluster, Component::ChunkServer))
+}
+
+pub fn build(cluster: &ValidatedCluster) -> Tier {
+    let component = Component::ChunkServer;
+    let cs = &cluster.spec.chunkservers;
+    let slots = 0..cs.disks_per_node;
+    let service_ports: Vec<(String, i32)> = slots.clone().map(|slot| (format!("slot-{slot}"), slot_port(cluster, slot))).collect();
+    let service_ports: Vec<(&str, i32)> = service_ports.iter().map(|(name, port)| (name.as_str(), *port)).collect();
+    let config = config_map(
+        cluster,
+        component,
+        vec![
+            (CHUNKSERVER_CONF.to_string(), chunkserver_conf(cluster)),
+            (CS_CLIENT_CONF.to_string(), cs_client_conf(cluster)),
+        ],
+    );
+    Tier {
+        component,
+        stateful_sets: slots.map(|slot| slot_stateful_set(cluster, slot, &config)).collect(),
+        config_maps: vec![config],
+        services: vec![headless_service(cluster, component, &service_ports)],
+        budgets: vec![disruption_budget(cluster, component, Budget::MaxUnavailable(1))],
+    }
+}
+
+/// The daemon's command line: Curve's ChunkServer aborts unless every path is given here.
+fn chunkserver_args(port: i32) -> Vec<String> {
+    [
+        format!("-conf={}/{CHUNKSERVER_CONF}", Role::ChunkServer.conf_dir()),
+        "-chunkServerIp=$(POD_IP)".to_string(),
+        "-enableExternalServer=false".to_string(),
+        format!("-chunkServerPort={port}"),
+        format!("-chunkServerStoreUri=local://{DATA_DIR}"),
+        format!("-chunkServerMetaUri=local://{DATA_DIR}/chunkserver.dat"),
+        format!("-copySetUri=local://{DATA_DIR}/copysets"),
+        format!("-raftSnapshotUri=curve://{DATA_DIR}/copysets"),
+        format!("-raftLogUri=curve://{DATA_DIR}/copysets"),
+        format!("-recycleUri=local://{DATA_DIR}/recycler"),
+        format!("-chunkFilePoolDir={DATA_DIR}"),
+        format!("-chunkFilePoolMetaPath={CHUNK_FILE_POOL_META}"),
+        format!("-walFilePoolDir={DATA_DIR}"),
+        format!("-walFilePoolMetaPath={DATA_DIR}/walfilepool.meta"),
+        "-mdsListenAddr=$(MDS_ADDRESSES)".to_string(),
+        format!("-log_dir={}", Role::ChunkServer.log_dir()),
+        "-raft_sync_segments=true".to_string(),
+        "-graceful_quit_on_sigterm=true".to_string(),
+        "-stderrthreshold=3".to_string(),
+    ]
+    .into()
+}
+
+/// Shell script of the format init container: formats the chunk file pool only when its meta
+/// file is absent, so a restart, an upgrade or a reschedule never formats a disk holding data.
+pub fn format_script(format_percent: i32) -> String {
+    format!(
+        "set -e\n\
+         if [ -f {CHUNK_FILE_POOL_META} ]; then echo 'chunk file pool present: not formatting'; exit 0; fi\n\
+         mkdir -p {CHUNK_FILE_POOL_DIR}\n\
+         echo 'formatting {format_percent}% of the data volume into the chunk file pool'\n\
+         /curvebs/tools/sbin/curve_format -allocatePercent={format_percent} -fileSize={CHUNK_FILE_SIZE} \
+         -filePoolDir={CHUNK_FILE_POOL_DIR} -filePoolMetaPath={CHUNK_FILE_POOL_META} \
+         -fileSystemPath={CHUNK_FILE_POOL_DIR} -blockSize=4096\n"
+    )
+}
+
+fn format_container(cluster: &ValidatedCluster) -> Container {
+    Container {
+        name: "format".to_string(),
+        image: Some(cluster.spec.image.clone()),
+        image_pull_policy: Some(cluster.spec.image_pull_policy.as_str().to_string()),
+        command: vec!["sh".to_string(), "-c".to_string(), format_script(cluster.spec.chunkservers.format_percent)].into(),
+        volume_mounts: Some(vec![mount(DATA_VOLUME, DATA_DIR)]),
+        ..Container::default()
+    }
+}
+
+fn slot_selector(cluster: &ValidatedCluster, slot: i32) -> BTreeMap<String, String> {
+    let mut selector = selector_labels(cluster, Component::ChunkServer);
+    selector.insert(LABEL_DISK_SLOT.to_string(), slot.to_string());
+    selector
+}
+
+fn slot_stateful_set(cluster: &ValidatedCluster, slot: i32, config: &ConfigMap) -> StatefulSet {
+    let cs = &cluster.spec.chunkservers;
+    let port = slot_port(cluster, slot);
+    let name = slot_set_name(cluster, slot);
+    let selector = slot_selector(cluster, slot);
+    let mut set_labels = labels(cluster, Component::ChunkServer);
+    set_labels.insert(LABEL_DISK_SLOT.to_string(), slot.to_string());
+    let daemon = Daemon {
+        role: Role::ChunkServer,
+        args: chunkserver_args(port),
+        ports: vec![("listen", port)],
+        readiness: tcp_probe(port, 5, 10, 3),
+        // Loading copysets after a restart can take minutes: be patient before killing it.
+        liveness: tcp_probe(port, 60, 10, 12),
+        resources: cs.resources.clone(),
+        config_files: vec![(CHUNKSERVER_CONF, CURVE_DELIMITER), (CS_CLIENT_CONF, CURVE_DELIMITER)],
+        data_volume: Some(DATA_VOLUME),
+        extra_env: vec![
+            EnvVar { name: "CURVE_PORT".to_string(), value: Some(port.to_string()), ..EnvVar::default() },
+            EnvVar {
+                name: "MDS_ADDRESSES".to_string(),
+                value: Some(super::config::mds_addresses(cluster).join(",")),
+                ..EnvVar::default()
+            },
+        ],
+    };
+    let config_map_name = component_name(cluster, Component::ChunkServer);
+    stateful_set(
+        cluster,
+        StatefulSetParts {
+            name,
+            labels: set_labels.clone(),
+            pod_spec: daemon.pod_spec(cluster, &selector, vec![format_container(cluster)], &config_map_name),
+            selector,
+            replicas: cs.replicas,
+            service_name: config_map_name,
+            volume_claims: vec![volume_claim_template(DATA_VOLUME, &cs.storage, set_labels)],
+            pod_management_policy: "Parallel",
+            config,
+        },
+    )
+}

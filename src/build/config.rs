@@ -1,0 +1,128 @@
+//! Curve config files. Each holds only the keys the operator must set (curve-facts.md); every
+//! other key keeps the image's default, merged in by the pod's config init container.
+//! `${POD_IP}`, `${POD_NAME}` and `${CURVE_PORT}` are filled in per pod by that container.
+
+use super::Component;
+use super::common::{component_name, pod_dns_name};
+use crate::validate::ValidatedCluster;
+
+pub const ETCD_CONF: &str = "etcd.conf";
+pub const MDS_CONF: &str = "mds.conf";
+pub const CHUNKSERVER_CONF: &str = "chunkserver.conf";
+pub const CS_CLIENT_CONF: &str = "cs_client.conf";
+pub const TOOLS_CONF: &str = "tools.conf";
+
+/// etcd's YAML config is `key: value`; Curve's own files are `key=value`.
+pub const YAML_DELIMITER: &str = ": ";
+pub const CURVE_DELIMITER: &str = "=";
+
+fn render(pairs: &[(&str, String)], delimiter: &str) -> String {
+    pairs.iter().map(|(key, value)| format!("{key}{delimiter}{value}\n")).collect()
+}
+
+/// Pod names of a StatefulSet with `replicas` pods.
+pub fn pod_names(set_name: &str, replicas: i32) -> Vec<String> {
+    (0..replicas).map(|ordinal| format!("{set_name}-{ordinal}")).collect()
+}
+
+/// DNS `host:port` of every pod of a component, in ordinal order.
+fn member_addresses(cluster: &ValidatedCluster, component: Component, replicas: i32, port: i32) -> Vec<String> {
+    let name = component_name(cluster, component);
+    pod_names(&name, replicas).iter().map(|pod| format!("{}:{port}", pod_dns_name(cluster, &name, pod))).collect()
+}
+
+/// The etcd client endpoints Curve's daemons and tools use.
+pub fn etcd_endpoints(cluster: &ValidatedCluster) -> Vec<String> {
+    let etcd = &cluster.spec.etcd;
+    member_addresses(cluster, Component::Etcd, etcd.replicas, etcd.client_port)
+}
+
+/// The MDS listen addresses ChunkServers and tools try in turn (only the primary answers).
+pub fn mds_addresses(cluster: &ValidatedCluster) -> Vec<String> {
+    let mds = &cluster.spec.mds;
+    member_addresses(cluster, Component::Mds, mds.replicas, mds.port)
+}
+
+/// etcd's `initial-cluster`: `member=peerURL` for every member, named after its pod.
+pub fn etcd_initial_cluster(cluster: &ValidatedCluster) -> String {
+    let etcd = &cluster.spec.etcd;
+    let service = component_name(cluster, Component::Etcd);
+    pod_names(&service, etcd.replicas)
+        .iter()
+        .map(|pod| format!("{pod}=http://{}:{}", pod_dns_name(cluster, &service, pod), etcd.peer_port))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub fn etcd_conf(cluster: &ValidatedCluster) -> String {
+    let etcd = &cluster.spec.etcd;
+    let service = component_name(cluster, Component::Etcd);
+    let own_peer_url = format!("http://{}:{}", pod_dns_name(cluster, &service, "${POD_NAME}"), etcd.peer_port);
+    render(
+        &[
+            ("name", "${POD_NAME}".into()),
+            ("data-dir", "/curvebs/etcd/data".into()),
+            ("wal-dir", "/curvebs/etcd/data/wal".into()),
+            ("listen-peer-urls", format!("http://${{POD_IP}}:{}", etcd.peer_port)),
+            ("listen-client-urls", format!("http://${{POD_IP}}:{}", etcd.client_port)),
+            ("initial-advertise-peer-urls", own_peer_url),
+            ("advertise-client-urls", format!("http://${{POD_IP}}:{}", etcd.client_port)),
+            ("initial-cluster", etcd_initial_cluster(cluster)),
+            // Unique per cluster, so members of two clusters can never join each other.
+            ("initial-cluster-token", format!("{}-{}", cluster.namespace, service)),
+            ("initial-cluster-state", "new".into()),
+            ("heartbeat-interval", "100".into()),
+            ("election-timeout", "1000".into()),
+            ("auto-compaction-mode", "periodic".into()),
+            ("auto-compaction-retention", "\"1\"".into()),
+        ],
+        YAML_DELIMITER,
+    )
+}
+
+pub fn mds_conf(cluster: &ValidatedCluster) -> String {
+    let mds = &cluster.spec.mds;
+    render(
+        &[
+            // The listen address is also the MDS's election value: it must be the pod's own IP.
+            ("mds.listen.addr", format!("${{POD_IP}}:{}", mds.port)),
+            ("mds.dummy.listen.port", mds.dummy_port.to_string()),
+            ("global.port", mds.port.to_string()),
+            ("mds.etcd.endpoint", etcd_endpoints(cluster).join(",")),
+            ("mds.snapshotcloneclient.addr", String::new()),
+            ("mds.common.logDir", "/curvebs/mds/logs".into()),
+            ("mds.leader.sessionInterSec", "5".into()),
+            ("mds.leader.electionTimeoutMs", "0".into()),
+        ],
+        CURVE_DELIMITER,
+    )
+}
+
+pub fn chunkserver_conf(cluster: &ValidatedCluster) -> String {
+    render(
+        &[
+            ("global.ip", "${POD_IP}".into()),
+            ("global.port", "${CURVE_PORT}".into()),
+            ("global.external_ip", "${POD_IP}".into()),
+            ("mds.listen.addr", mds_addresses(cluster).join(",")),
+            ("chunkserver.common.logDir", "/curvebs/chunkserver/logs".into()),
+        ],
+        CURVE_DELIMITER,
+    )
+}
+
+pub fn cs_client_conf(cluster: &ValidatedCluster) -> String {
+    render(&[("mds.listen.addr", mds_addresses(cluster).join(","))], CURVE_DELIMITER)
+}
+
+/// tools.conf, read by `curvebs-tool` and `curve_ops_tool` (topology Jobs, admins).
+pub fn tools_conf(cluster: &ValidatedCluster) -> String {
+    render(
+        &[
+            ("mdsAddr", mds_addresses(cluster).join(",")),
+            ("mdsDummyPort", cluster.spec.mds.dummy_port.to_string()),
+            ("etcdAddr", etcd_endpoints(cluster).join(",")),
+        ],
+        CURVE_DELIMITER,
+    )
+}

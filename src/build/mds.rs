@@ -1,0 +1,54 @@
+//! The MDS tier: metadata servers, one primary elected in etcd.
+
+use super::common::{
+    Budget, Daemon, Role, StatefulSetParts, component_name, config_map, disruption_budget, headless_service,
+    http_probe, labels, selector_labels, stateful_set,
+};
+use super::config::{CURVE_DELIMITER, MDS_CONF, mds_conf};
+use super::{Component, Tier};
+use crate::validate::ValidatedCluster;
+
+pub fn build(cluster: &ValidatedCluster) -> Tier {
+    let component = Component::Mds;
+    let mds = &cluster.spec.mds;
+    let name = component_name(cluster, component);
+    let selector = selector_labels(cluster, component);
+    let daemon = Daemon {
+        role: Role::Mds,
+        args: vec![
+            format!("-confPath={}/{MDS_CONF}", Role::Mds.conf_dir()),
+            format!("-log_dir={}", Role::Mds.log_dir()),
+            "-graceful_quit_on_sigterm=true".to_string(),
+            "-stderrthreshold=3".to_string(),
+        ],
+        ports: vec![("listen", mds.port), ("dummy", mds.dummy_port)],
+        // Every MDS (primary or standby) serves its dummy port; only the primary opens `port`.
+        readiness: http_probe("/vars/mds_status", mds.dummy_port, 5, 10, 3),
+        liveness: http_probe("/vars/mds_status", mds.dummy_port, 30, 10, 6),
+        resources: mds.resources.clone(),
+        config_files: vec![(MDS_CONF, CURVE_DELIMITER)],
+        data_volume: None,
+        extra_env: Vec::new(),
+    };
+    let config = config_map(cluster, component, vec![(MDS_CONF.to_string(), mds_conf(cluster))]);
+    Tier {
+        component,
+        services: vec![headless_service(cluster, component, &[("listen", mds.port), ("dummy", mds.dummy_port)])],
+        budgets: vec![disruption_budget(cluster, component, Budget::MaxUnavailable(1))],
+        stateful_sets: vec![stateful_set(
+            cluster,
+            StatefulSetParts {
+                name: name.clone(),
+                labels: labels(cluster, component),
+                pod_spec: daemon.pod_spec(cluster, &selector, Vec::new(), &name),
+                selector,
+                replicas: mds.replicas,
+                service_name: name,
+                volume_claims: Vec::new(),
+                pod_management_policy: "OrderedReady",
+                config: &config,
+            },
+        )],
+        config_maps: vec![config],
+    }
+}

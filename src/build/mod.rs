@@ -1,0 +1,107 @@
+//! ValidatedCluster → the objects the operator applies. Pure: no I/O, same input, same output.
+
+pub mod chunkserver;
+pub mod common;
+pub mod config;
+pub mod etcd;
+pub mod mds;
+pub mod topology;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+
+use crate::validate::ValidatedCluster;
+pub use topology::ObservedServer;
+
+/// A Curve component; its name is the `app.kubernetes.io/component` label value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Component {
+    Etcd,
+    Mds,
+    ChunkServer,
+    Topology,
+}
+
+impl Component {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Component::Etcd => "etcd",
+            Component::Mds => "mds",
+            Component::ChunkServer => "chunkserver",
+            Component::Topology => "topology",
+        }
+    }
+}
+
+/// The objects of one component, each list in apply order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tier {
+    pub component: Component,
+    pub config_maps: Vec<ConfigMap>,
+    pub services: Vec<Service>,
+    pub budgets: Vec<PodDisruptionBudget>,
+    pub stateful_sets: Vec<StatefulSet>,
+}
+
+/// What only the running cluster knows and the builders need.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Observed {
+    /// Nodes running ChunkServer pods.
+    pub servers: Vec<ObservedServer>,
+    /// Server → zone from the cluster map already applied.
+    pub previous_zones: BTreeMap<String, String>,
+}
+
+/// Every object of a cluster, by tier in bring-up order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesiredObjects {
+    pub etcd: Tier,
+    pub mds: Tier,
+    pub chunkservers: Tier,
+    pub topology: ConfigMap,
+}
+
+pub fn build(cluster: &ValidatedCluster, observed: &Observed) -> DesiredObjects {
+    DesiredObjects {
+        etcd: etcd::build(cluster),
+        mds: mds::build(cluster),
+        chunkservers: chunkserver::build(cluster),
+        topology: topology::build(cluster, &observed.servers, &observed.previous_zones),
+    }
+}
+
+impl DesiredObjects {
+    pub fn tiers(&self) -> [&Tier; 3] {
+        [&self.etcd, &self.mds, &self.chunkservers]
+    }
+
+    /// Every object as JSON in the order the reconciler applies them on a full bring-up:
+    /// per tier ConfigMaps and Services, then budgets, then StatefulSets; the topology map
+    /// before the ChunkServers that read it.
+    pub fn to_values(&self) -> Vec<serde_json::Value> {
+        let mut values = Vec::new();
+        for tier in self.tiers() {
+            if tier.component == Component::ChunkServer {
+                values.push(typed_value(&self.topology));
+            }
+            values.extend(tier.config_maps.iter().map(typed_value));
+            values.extend(tier.services.iter().map(typed_value));
+            values.extend(tier.budgets.iter().map(typed_value));
+            values.extend(tier.stateful_sets.iter().map(typed_value));
+        }
+        values
+    }
+}
+
+/// A k8s-openapi object as JSON with its apiVersion and kind.
+pub fn typed_value<K: k8s_openapi::Resource + serde::Serialize>(object: &K) -> serde_json::Value {
+    let mut value = serde_json::to_value(object).expect("Kubernetes objects serialize");
+    if let Some(map) = value.as_object_mut() {
+        map.insert("apiVersion".into(), K::API_VERSION.into());
+        map.insert("kind".into(), K::KIND.into());
+    }
+    value
+}

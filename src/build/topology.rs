@@ -1,0 +1,173 @@
+//! The Curve cluster map (topology.json) and the topology ConfigMap the pool Jobs read.
+//!
+//! `create_physicalpool` makes Curve's topology EQUAL to the map, deleting servers missing
+//! from it, so the map always lists every ChunkServer host known, never a subset.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use serde::{Deserialize, Serialize};
+
+use super::Component;
+use super::common::{component_name, labels, object_meta};
+use super::config::{TOOLS_CONF, tools_conf};
+use crate::validate::ValidatedCluster;
+
+pub const TOPOLOGY_JSON: &str = "topology.json";
+pub const POOLSET: &str = "default";
+
+/// A node running ChunkServers, as observed from its pods.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ObservedServer {
+    /// The node's name; also the Curve server's name.
+    pub node: String,
+    /// The node's IP (host networking: the ChunkServers' IP).
+    pub host_ip: String,
+    /// The node's value of `spec.placement.zoneLabel`, when that is set and the node has it.
+    pub zone: Option<String>,
+}
+
+/// topology.json in Curve's format.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ClusterMap {
+    pub servers: Vec<Server>,
+    pub logicalpools: Vec<LogicalPool>,
+    pub poolsets: Vec<PoolSet>,
+    pub npools: u32,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Server {
+    pub name: String,
+    pub internalip: String,
+    /// 0 when several ChunkServers share the host (Curve then matches by IP alone).
+    pub internalport: i32,
+    pub externalip: String,
+    pub externalport: i32,
+    pub zone: String,
+    pub physicalpool: String,
+    pub poolset: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct LogicalPool {
+    pub name: String,
+    pub physicalpool: String,
+    pub segmentsize: u64,
+    pub replicasnum: i32,
+    pub copysetnum: i32,
+    pub zonenum: i32,
+    /// 0: PAGEFILE, the block-device pool type.
+    #[serde(rename = "type")]
+    pub pool_type: i32,
+    pub scatterwidth: i32,
+    pub createtime: u64,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct PoolSet {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub set_type: String,
+}
+
+const SEGMENT_SIZE: u64 = 1024 * 1024 * 1024;
+
+/// Zone of each server. A zone label wins; otherwise servers keep the zone they had in the
+/// previous map (moving a server between zones would move data) and new servers join the
+/// least-populated of `zone1..zoneN`, in node-name order.
+pub fn assign_zones(
+    servers: &[ObservedServer],
+    zones: i32,
+    previous: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut assigned: BTreeMap<String, String> = BTreeMap::new();
+    let mut population: BTreeMap<String, usize> = (1..=zones.max(1)).map(|i| (format!("zone{i}"), 0)).collect();
+    let mut sorted: Vec<&ObservedServer> = servers.iter().collect();
+    sorted.sort();
+    let mut unplaced = Vec::new();
+    for server in &sorted {
+        let zone = server.zone.clone().or_else(|| previous.get(&server.node).cloned());
+        match zone {
+            Some(zone) => {
+                *population.entry(zone.clone()).or_default() += 1;
+                assigned.insert(server.node.clone(), zone);
+            }
+            None => unplaced.push(server.node.clone()),
+        }
+    }
+    for node in unplaced {
+        let zone = population
+            .iter()
+            .filter(|(zone, _)| zone.starts_with("zone"))
+            .min_by_key(|(zone, count)| (**count, zone_index(zone)))
+            .map(|(zone, _)| zone.clone())
+            .unwrap_or_else(|| "zone1".to_string());
+        *population.entry(zone.clone()).or_default() += 1;
+        assigned.insert(node, zone);
+    }
+    assigned
+}
+
+fn zone_index(zone: &str) -> u32 {
+    zone.trim_start_matches("zone").parse().unwrap_or(u32::MAX)
+}
+
+/// The complete cluster map for the observed servers.
+pub fn cluster_map(cluster: &ValidatedCluster, servers: &[ObservedServer], previous: &BTreeMap<String, String>) -> ClusterMap {
+    let cs = &cluster.spec.chunkservers;
+    let pool = &cluster.spec.logical_pool;
+    let zones = assign_zones(servers, pool.zones, previous);
+    let port = if cs.disks_per_node == 1 { cs.port } else { 0 };
+    let mut sorted: Vec<&ObservedServer> = servers.iter().collect();
+    sorted.sort();
+    let chunkservers = cs.replicas * cs.disks_per_node;
+    ClusterMap {
+        servers: sorted
+            .into_iter()
+            .map(|server| Server {
+                name: server.node.clone(),
+                internalip: server.host_ip.clone(),
+                internalport: port,
+                externalip: server.host_ip.clone(),
+                externalport: port,
+                zone: zones[&server.node].clone(),
+                physicalpool: pool.physical_pool.clone(),
+                poolset: POOLSET.to_string(),
+            })
+            .collect(),
+        logicalpools: vec![LogicalPool {
+            name: pool.name.clone(),
+            physicalpool: pool.physical_pool.clone(),
+            segmentsize: SEGMENT_SIZE,
+            replicasnum: pool.replicas,
+            copysetnum: (cs.copysets * chunkservers / pool.replicas).max(1),
+            zonenum: pool.zones,
+            pool_type: 0,
+            scatterwidth: 0,
+            createtime: 0,
+        }],
+        poolsets: vec![PoolSet { name: POOLSET.to_string(), set_type: POOLSET.to_string() }],
+        npools: 1,
+    }
+}
+
+/// Zones recorded in a previous cluster map (server name → zone).
+pub fn zones_of(map_json: &str) -> BTreeMap<String, String> {
+    serde_json::from_str::<ClusterMap>(map_json)
+        .map(|map| map.servers.into_iter().map(|s| (s.name, s.zone)).collect())
+        .unwrap_or_default()
+}
+
+pub fn build(cluster: &ValidatedCluster, servers: &[ObservedServer], previous: &BTreeMap<String, String>) -> ConfigMap {
+    let map = cluster_map(cluster, servers, previous);
+    let json = serde_json::to_string_pretty(&map).expect("the cluster map serializes");
+    ConfigMap {
+        metadata: object_meta(cluster, component_name(cluster, Component::Topology), labels(cluster, Component::Topology)),
+        data: Some(BTreeMap::from([
+            (TOPOLOGY_JSON.to_string(), json),
+            (TOOLS_CONF.to_string(), tools_conf(cluster)),
+        ])),
+        ..ConfigMap::default()
+    }
+}
