@@ -2,9 +2,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use kube::CustomResourceExt;
 
-use curve_operator::api::CurveCluster;
+use curve_operator::api::crd_yaml;
 use curve_operator::render::{RenderError, render};
 
 /// Kubernetes operator for the Curve block store (CurveBS).
@@ -45,10 +44,6 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
     }
-}
-
-fn crd_yaml() -> String {
-    serde_saphyr::to_string(&CurveCluster::crd()).expect("the CRD serializes")
 }
 
 fn render_command(file: &PathBuf, namespace: &str) -> ExitCode {

@@ -177,14 +177,13 @@ fn validate_spec_into(spec: &CurveClusterSpec, errors: &mut Errors) {
     if spec.placement.zone_label.as_deref() == Some("") {
         errors.push("spec.placement.zoneLabel", "must not be empty when set".into());
     }
-    if let Some(confirmation) = &spec.cleanup.confirmation {
-        if confirmation != crate::api::DELETE_DATA_CONFIRMATION {
+    if let Some(confirmation) = &spec.cleanup.confirmation
+        && confirmation != crate::api::DELETE_DATA_CONFIRMATION {
             errors.push(
                 "spec.cleanup.confirmation",
                 format!("must be \"{}\" when set (got \"{confirmation}\")", crate::api::DELETE_DATA_CONFIRMATION),
             );
         }
-    }
 }
 
 /// With host networking every component binds on the node's address, so no two may share a port.
@@ -225,11 +224,10 @@ fn check_storage(errors: &mut Errors, path: &str, storage: &StorageSpec) {
         Some(bytes) if bytes > 0.0 => {}
         _ => errors.push(&format!("{path}.size"), format!("must be a positive quantity such as 10Gi (got \"{}\")", storage.size)),
     }
-    if let Some(class) = &storage.storage_class_name {
-        if class.is_empty() {
+    if let Some(class) = &storage.storage_class_name
+        && class.is_empty() {
             errors.push(&format!("{path}.storageClassName"), "must not be empty when set".into());
         }
-    }
 }
 
 fn check_dns_label(errors: &mut Errors, path: &str, value: &str, max_len: usize) {
@@ -269,4 +267,141 @@ pub fn parse_quantity(text: &str) -> Option<f64> {
         }
     };
     number.is_finite().then_some(number * factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::CurveCluster;
+
+    fn minimal() -> serde_json::Value {
+        serde_json::json!({
+            "apiVersion": "curve.opencurve.io/v1alpha1",
+            "kind": "CurveCluster",
+            "metadata": {"name": "demo", "namespace": "curve"},
+            "spec": {
+                "image": "opencurvedocker/curvebs:v1.2.6",
+                "chunkservers": {"replicas": 3, "storage": {"size": "100Gi"}}
+            }
+        })
+    }
+
+    /// Applies a JSON merge patch to the minimal cluster and validates the result.
+    fn errors_for(patch: serde_json::Value) -> Vec<String> {
+        let mut value = minimal();
+        merge(&mut value, patch);
+        let cluster: CurveCluster = serde_json::from_value(value).expect("patched cluster parses");
+        match validate(&cluster, "default") {
+            Ok(_) => Vec::new(),
+            Err(InvalidCluster(errors)) => errors.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    fn merge(target: &mut serde_json::Value, patch: serde_json::Value) {
+        match (target, patch) {
+            (serde_json::Value::Object(target), serde_json::Value::Object(patch)) => {
+                for (key, value) in patch {
+                    merge(target.entry(key).or_insert(serde_json::Value::Null), value);
+                }
+            }
+            (target, patch) => *target = patch,
+        }
+    }
+
+    #[test]
+    fn minimal_cluster_is_valid_with_documented_defaults() {
+        let cluster: CurveCluster = serde_json::from_value(minimal()).unwrap();
+        let valid = validate(&cluster, "default").expect("valid");
+        assert_eq!(valid.namespace, "curve");
+        let spec = &valid.spec;
+        assert_eq!((spec.etcd.replicas, spec.etcd.client_port, spec.etcd.peer_port), (3, 2379, 2380));
+        assert_eq!((spec.mds.replicas, spec.mds.port, spec.mds.dummy_port), (3, 6700, 7700));
+        assert_eq!((spec.chunkservers.replicas, spec.chunkservers.disks_per_node, spec.chunkservers.port), (3, 1, 8200));
+        assert_eq!((spec.chunkservers.copysets, spec.chunkservers.format_percent), (100, 90));
+        assert_eq!((spec.logical_pool.replicas, spec.logical_pool.zones), (3, 3));
+        assert!(spec.host_network);
+        assert_eq!(valid.etcd_quorum(), 2);
+    }
+
+    #[test]
+    fn every_invalid_spec_is_reported_with_its_field_and_value() {
+        use serde_json::json;
+        let table: Vec<(serde_json::Value, &str)> = vec![
+            (json!({"spec": {"image": ""}}), "spec.image: must name a Curve image (got \"\")"),
+            (json!({"spec": {"etcd": {"replicas": 2}}}), "spec.etcd.replicas: must be 1, 3, 5 or 7 (got 2)"),
+            (json!({"spec": {"etcd": {"replicas": 0}}}), "spec.etcd.replicas: must be 1, 3, 5 or 7 (got 0)"),
+            (json!({"spec": {"etcd": {"clientPort": 0}}}), "spec.etcd.clientPort: must be between 1 and 65535 (got 0)"),
+            (json!({"spec": {"etcd": {"peerPort": 70000}}}), "spec.etcd.peerPort: must be between 1 and 65535 (got 70000)"),
+            (json!({"spec": {"etcd": {"peerPort": 2379}}}), "spec.etcd.peerPort: must differ from spec.etcd.clientPort (got 2379 for both)"),
+            (json!({"spec": {"etcd": {"storage": {"size": "lots"}}}}), "spec.etcd.storage.size: must be a positive quantity such as 10Gi (got \"lots\")"),
+            (json!({"spec": {"mds": {"replicas": 0}}}), "spec.mds.replicas: must be between 1 and 9 (got 0)"),
+            (json!({"spec": {"mds": {"replicas": -1}}}), "spec.mds.replicas: must be between 1 and 9 (got -1)"),
+            (json!({"spec": {"mds": {"dummyPort": 6700}}}), "spec.mds.dummyPort: must differ from spec.mds.port (got 6700 for both)"),
+            (json!({"spec": {"mds": {"port": 2379}}}), "spec.mds.port: collides with spec.etcd.clientPort under host networking (got 2379 for both)"),
+            (json!({"spec": {"chunkservers": {"replicas": 0}}}), "spec.chunkservers.replicas: must be between 1 and 1000 (got 0)"),
+            (json!({"spec": {"chunkservers": {"replicas": 2}}}), "spec.chunkservers.replicas: must be at least spec.logicalPool.replicas: every copy needs its own server (got 2 servers, 3 replicas)"),
+            (json!({"spec": {"chunkservers": {"disksPerNode": 0}}}), "spec.chunkservers.disksPerNode: must be between 1 and 32 (got 0)"),
+            (json!({"spec": {"chunkservers": {"port": 65535, "disksPerNode": 2}}}), "spec.chunkservers.port: port + disksPerNode - 1 must be at most 65535 (got 65536)"),
+            (json!({"spec": {"chunkservers": {"port": 7699, "disksPerNode": 2}}}), "spec.chunkservers.port: ChunkServer ports 7699-7700 include spec.mds.dummyPort (7700) under host networking"),
+            (json!({"spec": {"chunkservers": {"formatPercent": 0}}}), "spec.chunkservers.formatPercent: must be between 1 and 100 (got 0)"),
+            (json!({"spec": {"chunkservers": {"copysets": 0}}}), "spec.chunkservers.copysets: must be between 1 and 10000 (got 0)"),
+            (json!({"spec": {"chunkservers": {"storage": {"size": "0"}}}}), "spec.chunkservers.storage.size: must be a positive quantity such as 10Gi (got \"0\")"),
+            (json!({"spec": {"chunkservers": {"storage": {"size": "1Gi", "storageClassName": ""}}}}), "spec.chunkservers.storage.storageClassName: must not be empty when set"),
+            (json!({"spec": {"logicalPool": {"zones": 2}}}), "spec.logicalPool.replicas: must not exceed spec.logicalPool.zones: Curve places each copy in its own zone (got 3 replicas, 2 zones)"),
+            (json!({"spec": {"logicalPool": {"zones": 4}}}), "spec.logicalPool.zones: must not exceed spec.chunkservers.replicas: every zone needs a server (got 4 zones, 3 servers)"),
+            (json!({"spec": {"placement": {"topologyKey": ""}}}), "spec.placement.topologyKey: must not be empty"),
+            (json!({"spec": {"cleanup": {"policy": "Delete", "confirmation": "yes"}}}), "spec.cleanup.confirmation: must be \"yes-really-destroy-data\" when set (got \"yes\")"),
+            (json!({"metadata": {"name": "a-very-long-cluster-name-beyond-thirty"}}), "metadata.name: must be at most 30 characters (got 38)"),
+            (json!({"metadata": {"name": "Demo_1"}}), "metadata.name: must be lower-case letters, digits and '-', starting and ending alphanumeric (got \"Demo_1\")"),
+            (json!({"spec": {"imagePullSecrets": ["Bad Name"]}}), "spec.imagePullSecrets[0]: must be lower-case letters, digits and '-', starting and ending alphanumeric (got \"Bad Name\")"),
+        ];
+        assert!(table.len() >= 15);
+        for (patch, expected) in table {
+            let errors = errors_for(patch.clone());
+            assert!(errors.contains(&expected.to_string()), "patch {patch}: expected {expected:?}, got {errors:?}");
+        }
+    }
+
+    #[test]
+    fn all_problems_are_collected_not_only_the_first() {
+        let errors = errors_for(serde_json::json!({"spec": {
+            "image": "", "etcd": {"replicas": 4}, "mds": {"replicas": 0}, "chunkservers": {"formatPercent": 101}
+        }}));
+        assert_eq!(
+            errors,
+            vec![
+                "spec.image: must name a Curve image (got \"\")",
+                "spec.etcd.replicas: must be 1, 3, 5 or 7 (got 4)",
+                "spec.mds.replicas: must be between 1 and 9 (got 0)",
+                "spec.chunkservers.formatPercent: must be between 1 and 100 (got 101)",
+            ]
+        );
+    }
+
+    #[test]
+    fn host_port_collisions_are_ignored_without_host_networking() {
+        assert_eq!(errors_for(serde_json::json!({"spec": {"hostNetwork": false, "mds": {"port": 2379}}})), Vec::<String>::new());
+    }
+
+    #[test]
+    fn quantities_parse_like_kubernetes() {
+        assert_eq!(parse_quantity("10Gi"), Some(10.0 * 1024f64.powi(3)));
+        assert_eq!(parse_quantity("500M"), Some(5e8));
+        assert_eq!(parse_quantity("1.5Ti"), Some(1.5 * 1024f64.powi(4)));
+        assert_eq!(parse_quantity("100"), Some(100.0));
+        assert_eq!(parse_quantity("1e3"), Some(1000.0));
+        assert_eq!(parse_quantity("10GB"), None);
+        assert_eq!(parse_quantity(""), None);
+        assert_eq!(parse_quantity("Gi"), None);
+    }
+
+    #[test]
+    fn data_is_deleted_only_with_policy_and_confirmation() {
+        use crate::api::{CleanupPolicy, CleanupSpec};
+        let with = |policy, confirmation: Option<&str>| CleanupSpec { policy, confirmation: confirmation.map(String::from) };
+        assert!(!with(CleanupPolicy::Retain, None).deletes_data());
+        assert!(!with(CleanupPolicy::Delete, None).deletes_data());
+        assert!(!with(CleanupPolicy::Retain, Some(crate::api::DELETE_DATA_CONFIRMATION)).deletes_data());
+        assert!(with(CleanupPolicy::Delete, Some(crate::api::DELETE_DATA_CONFIRMATION)).deletes_data());
+    }
 }

@@ -431,3 +431,9 @@ impl CleanupSpec {
             && self.confirmation.as_deref() == Some(DELETE_DATA_CONFIRMATION)
     }
 }
+
+/// The CustomResourceDefinition as YAML, exactly as `crds/curvecluster.yaml` holds it.
+pub fn crd_yaml() -> String {
+    use kube::CustomResourceExt;
+    serde_saphyr::to_string(&CurveCluster::crd()).expect("the CRD serializes")
+}

@@ -105,3 +105,6 @@ pub fn typed_value<K: k8s_openapi::Resource + serde::Serialize>(object: &K) -> s
     }
     value
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every test of curve-operator (unit, mocked API server, real etcd, real Helm).
+# Installs what the tests need when it is missing: protoc (etcd-client's build), Debian's
+# etcd server and etcdctl (election tests), and the Helm library from PyPI (chart tests).
+# The e2e suite needs a Kubernetes API server and runs separately: see e2e/README.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+command -v protoc >/dev/null || missing+=(protobuf-compiler)
+command -v etcd >/dev/null || missing+=(etcd-server)
+command -v etcdctl >/dev/null || missing+=(etcd-client)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]}"
+  sudo_if_needed apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if ! python3 -c 'import helm_python' 2>/dev/null; then
+  echo "installing helm-python-sdk"
+  python3 -m pip install --quiet helm-python-sdk
+fi
+
+cargo test --workspace --all-targets --locked "$@"

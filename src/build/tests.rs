@@ -1,0 +1,498 @@
+//! Builder tests: whole objects, Curve config files, the cluster map.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::common::config_hash;
+use super::topology::{ObservedServer, assign_zones, cluster_map, zones_of};
+use super::*;
+use crate::api::CurveCluster;
+use crate::validate::validate;
+
+fn cluster_with(patch: serde_json::Value) -> ValidatedCluster {
+    let mut value = json!({
+        "apiVersion": "curve.opencurve.io/v1alpha1",
+        "kind": "CurveCluster",
+        "metadata": {"name": "demo", "namespace": "curve", "uid": "0b7c-uid"},
+        "spec": {
+            "image": "opencurvedocker/curvebs:v1.2.6",
+            "chunkservers": {"replicas": 3, "storage": {"size": "100Gi"}}
+        }
+    });
+    merge(&mut value, patch);
+    let cluster: CurveCluster = serde_json::from_value(value).unwrap();
+    validate(&cluster, "default").unwrap()
+}
+
+fn merge(target: &mut serde_json::Value, patch: serde_json::Value) {
+    match (target, patch) {
+        (serde_json::Value::Object(target), serde_json::Value::Object(patch)) => {
+            for (key, value) in patch {
+                merge(target.entry(key).or_insert(serde_json::Value::Null), value);
+            }
+        }
+        (target, patch) => *target = patch,
+    }
+}
+
+fn minimal() -> ValidatedCluster {
+    cluster_with(json!({}))
+}
+
+fn meta(name: &str, component: &str) -> serde_json::Value {
+    json!({
+        "name": name,
+        "namespace": "curve",
+        "labels": {
+            "app.kubernetes.io/name": "curve",
+            "app.kubernetes.io/instance": "demo",
+            "app.kubernetes.io/component": component,
+            "app.kubernetes.io/managed-by": "curve-operator"
+        },
+        "ownerReferences": [{
+            "apiVersion": "curve.opencurve.io/v1alpha1",
+            "kind": "CurveCluster",
+            "name": "demo",
+            "uid": "0b7c-uid",
+            "controller": true,
+            "blockOwnerDeletion": true
+        }]
+    })
+}
+
+fn selector(component: &str) -> serde_json::Value {
+    json!({"app.kubernetes.io/name": "curve", "app.kubernetes.io/instance": "demo", "app.kubernetes.io/component": component})
+}
+
+#[test]
+fn etcd_service_is_headless_and_publishes_unready_members() {
+    let objects = build(&minimal(), &Observed::default());
+    assert_eq!(
+        typed_value(&objects.etcd.services[0]),
+        json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": meta("demo-etcd", "etcd"),
+            "spec": {
+                "clusterIP": "None",
+                "publishNotReadyAddresses": true,
+                "selector": selector("etcd"),
+                "ports": [
+                    {"name": "client", "port": 2379, "targetPort": 2379, "protocol": "TCP"},
+                    {"name": "peer", "port": 2380, "targetPort": 2380, "protocol": "TCP"}
+                ]
+            }
+        })
+    );
+}
+
+#[test]
+fn etcd_budget_keeps_quorum_for_every_size() {
+    for (replicas, quorum) in [(1, 1), (3, 2), (5, 3), (7, 4)] {
+        let objects = build(&cluster_with(json!({"spec": {"etcd": {"replicas": replicas}}})), &Observed::default());
+        assert_eq!(
+            typed_value(&objects.etcd.budgets[0]),
+            json!({
+                "apiVersion": "policy/v1",
+                "kind": "PodDisruptionBudget",
+                "metadata": meta("demo-etcd", "etcd"),
+                "spec": {"minAvailable": quorum, "selector": {"matchLabels": selector("etcd")}}
+            }),
+            "{replicas} members"
+        );
+    }
+}
+
+#[test]
+fn mds_and_chunkserver_budgets_allow_one_disruption() {
+    let objects = build(&minimal(), &Observed::default());
+    for (tier, component) in [(&objects.mds, "mds"), (&objects.chunkservers, "chunkserver")] {
+        assert_eq!(
+            typed_value(&tier.budgets[0]),
+            json!({
+                "apiVersion": "policy/v1",
+                "kind": "PodDisruptionBudget",
+                "metadata": meta(&format!("demo-{component}"), component),
+                "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(component)}}
+            })
+        );
+    }
+}
+
+#[test]
+fn etcd_initial_cluster_names_every_member_after_its_pod() {
+    for replicas in [1, 3, 5, 7] {
+        let cluster = cluster_with(json!({"spec": {"etcd": {"replicas": replicas}}}));
+        let expected: Vec<String> = (0..replicas)
+            .map(|i| format!("demo-etcd-{i}=http://demo-etcd-{i}.demo-etcd.curve.svc:2380"))
+            .collect();
+        assert_eq!(config::etcd_initial_cluster(&cluster), expected.join(","));
+        let conf = config::etcd_conf(&cluster);
+        assert!(conf.contains(&format!("initial-cluster: {}\n", expected.join(","))));
+        // The member's own name must be one of the initial-cluster names: it is its pod name.
+        assert!(conf.starts_with("name: ${POD_NAME}\n"));
+        let set = &build(&cluster, &Observed::default()).etcd.stateful_sets[0];
+        assert_eq!(set.spec.as_ref().unwrap().replicas, Some(replicas));
+    }
+}
+
+#[test]
+fn etcd_conf_holds_every_key_curve_needs() {
+    let cluster = cluster_with(json!({"spec": {"etcd": {"clientPort": 12379, "peerPort": 12380, "replicas": 1}}}));
+    assert_eq!(
+        config::etcd_conf(&cluster),
+        "name: ${POD_NAME}\n\
+         data-dir: /curvebs/etcd/data\n\
+         wal-dir: /curvebs/etcd/data/wal\n\
+         listen-peer-urls: http://${POD_IP}:12380\n\
+         listen-client-urls: http://${POD_IP}:12379\n\
+         initial-advertise-peer-urls: http://${POD_NAME}.demo-etcd.curve.svc:12380\n\
+         advertise-client-urls: http://${POD_IP}:12379\n\
+         initial-cluster: demo-etcd-0=http://demo-etcd-0.demo-etcd.curve.svc:12380\n\
+         initial-cluster-token: curve-demo-etcd\n\
+         initial-cluster-state: new\n\
+         heartbeat-interval: 100\n\
+         election-timeout: 1000\n\
+         auto-compaction-mode: periodic\n\
+         auto-compaction-retention: \"1\"\n"
+    );
+}
+
+#[test]
+fn mds_conf_listens_on_the_pod_ip_and_finds_every_etcd_member() {
+    assert_eq!(
+        config::mds_conf(&minimal()),
+        "mds.listen.addr=${POD_IP}:6700\n\
+         mds.dummy.listen.port=7700\n\
+         global.port=6700\n\
+         mds.etcd.endpoint=demo-etcd-0.demo-etcd.curve.svc:2379,demo-etcd-1.demo-etcd.curve.svc:2379,demo-etcd-2.demo-etcd.curve.svc:2379\n\
+         mds.snapshotcloneclient.addr=\n\
+         mds.common.logDir=/curvebs/mds/logs\n\
+         mds.leader.sessionInterSec=5\n\
+         mds.leader.electionTimeoutMs=0\n"
+    );
+}
+
+#[test]
+fn chunkserver_and_tool_confs_list_every_mds() {
+    let cluster = cluster_with(json!({"spec": {"mds": {"replicas": 2, "port": 16700, "dummyPort": 17700}}}));
+    let mds = "demo-mds-0.demo-mds.curve.svc:16700,demo-mds-1.demo-mds.curve.svc:16700";
+    assert_eq!(
+        config::chunkserver_conf(&cluster),
+        format!(
+            "global.ip=${{POD_IP}}\nglobal.port=${{CURVE_PORT}}\nglobal.external_ip=${{POD_IP}}\n\
+             mds.listen.addr={mds}\nchunkserver.common.logDir=/curvebs/chunkserver/logs\n"
+        )
+    );
+    assert_eq!(config::cs_client_conf(&cluster), format!("mds.listen.addr={mds}\n"));
+    assert_eq!(
+        config::tools_conf(&cluster),
+        format!(
+            "mdsAddr={mds}\nmdsDummyPort=17700\netcdAddr=demo-etcd-0.demo-etcd.curve.svc:2379,\
+             demo-etcd-1.demo-etcd.curve.svc:2379,demo-etcd-2.demo-etcd.curve.svc:2379\n"
+        )
+    );
+}
+
+#[test]
+fn etcd_stateful_set_is_parallel_host_networked_and_spread() {
+    let set = typed_value(&build(&minimal(), &Observed::default()).etcd.stateful_sets[0]);
+    let spec = &set["spec"];
+    assert_eq!(set["metadata"], meta("demo-etcd", "etcd"));
+    assert_eq!(spec["podManagementPolicy"], "Parallel");
+    assert_eq!(spec["serviceName"], "demo-etcd");
+    assert_eq!(spec["selector"], json!({"matchLabels": selector("etcd")}));
+    let pod = &spec["template"]["spec"];
+    assert_eq!(pod["hostNetwork"], true);
+    assert_eq!(pod["dnsPolicy"], "ClusterFirstWithHostNet");
+    assert_eq!(
+        pod["affinity"],
+        json!({"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": selector("etcd")}, "topologyKey": "kubernetes.io/hostname"}
+        ]}})
+    );
+    let env = json!([
+        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}
+    ]);
+    assert_eq!(
+        pod["containers"],
+        json!([{
+            "name": "etcd",
+            "image": "opencurvedocker/curvebs:v1.2.6",
+            "imagePullPolicy": "IfNotPresent",
+            "command": ["/entrypoint.sh"],
+            "args": ["--role=etcd", "--args=--config-file=/curvebs/etcd/conf/etcd.conf"],
+            "env": env,
+            "ports": [
+                {"name": "client", "containerPort": 2379, "protocol": "TCP"},
+                {"name": "peer", "containerPort": 2380, "protocol": "TCP"}
+            ],
+            "readinessProbe": {"httpGet": {"path": "/health", "port": 2379}, "initialDelaySeconds": 5, "periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 3},
+            "livenessProbe": {"tcpSocket": {"port": 2379}, "initialDelaySeconds": 15, "periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 6},
+            "volumeMounts": [
+                {"name": "conf", "mountPath": "/curvebs/etcd/conf"},
+                {"name": "logs", "mountPath": "/curvebs/etcd/logs"},
+                {"name": "data", "mountPath": "/curvebs/etcd/data"}
+            ]
+        }])
+    );
+    assert_eq!(
+        pod["initContainers"],
+        json!([{
+            "name": "config",
+            "image": "opencurvedocker/curvebs:v1.2.6",
+            "imagePullPolicy": "IfNotPresent",
+            "command": ["sh", "/curve-operator/config/merge-config.sh", "/curvebs/etcd/conf", "/curve-operator/conf", "etcd.conf:: "],
+            "env": env,
+            "volumeMounts": [
+                {"name": "config-source", "mountPath": "/curve-operator/config"},
+                {"name": "conf", "mountPath": "/curve-operator/conf"}
+            ]
+        }])
+    );
+    assert_eq!(
+        spec["volumeClaimTemplates"],
+        json!([{
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data", "labels": meta("x", "etcd")["labels"]},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}}}
+        }])
+    );
+}
+
+#[test]
+fn mds_pods_probe_the_dummy_port_and_read_the_merged_config() {
+    let set = typed_value(&build(&minimal(), &Observed::default()).mds.stateful_sets[0]);
+    let container = &set["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        container["args"],
+        json!([
+            "--role=mds",
+            "--args=-confPath=/curvebs/mds/conf/mds.conf -log_dir=/curvebs/mds/logs -graceful_quit_on_sigterm=true -stderrthreshold=3"
+        ])
+    );
+    assert_eq!(container["readinessProbe"]["httpGet"], json!({"path": "/vars/mds_status", "port": 7700}));
+    assert_eq!(container["livenessProbe"]["httpGet"], json!({"path": "/vars/mds_status", "port": 7700}));
+    assert_eq!(set["spec"]["replicas"], 3);
+    assert!(set["spec"].get("volumeClaimTemplates").is_none(), "the MDS keeps its state in etcd");
+}
+
+#[test]
+fn chunkservers_get_one_stateful_set_per_disk_slot_with_their_own_port() {
+    let cluster = cluster_with(json!({"spec": {"chunkservers": {"replicas": 4, "disksPerNode": 3, "formatPercent": 80}}}));
+    let tier = build(&cluster, &Observed::default()).chunkservers;
+    let names: Vec<_> = tier.stateful_sets.iter().map(|s| s.metadata.name.clone().unwrap()).collect();
+    assert_eq!(names, ["demo-chunkserver-0", "demo-chunkserver-1", "demo-chunkserver-2"]);
+    for (slot, set) in tier.stateful_sets.iter().enumerate() {
+        let set = typed_value(set);
+        let port = 8200 + slot as i64;
+        let slot_selector = {
+            let mut s = selector("chunkserver");
+            s["curve.opencurve.io/disk-slot"] = json!(slot.to_string());
+            s
+        };
+        assert_eq!(set["spec"]["replicas"], 4);
+        assert_eq!(set["spec"]["selector"]["matchLabels"], slot_selector);
+        let pod = &set["spec"]["template"]["spec"];
+        assert_eq!(
+            pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]["labelSelector"]["matchLabels"],
+            slot_selector,
+            "a node runs one ChunkServer per slot"
+        );
+        let container = &pod["containers"][0];
+        assert_eq!(container["ports"], json!([{"name": "listen", "containerPort": port, "protocol": "TCP"}]));
+        assert_eq!(container["readinessProbe"]["tcpSocket"], json!({"port": port}));
+        let args = container["args"][1].as_str().unwrap().strip_prefix("--args=").unwrap();
+        for required in [
+            "-conf=/curvebs/chunkserver/conf/chunkserver.conf",
+            "-chunkServerIp=$(POD_IP)",
+            &format!("-chunkServerPort={port}"),
+            "-chunkServerStoreUri=local:///curvebs/chunkserver/data",
+            "-chunkServerMetaUri=local:///curvebs/chunkserver/data/chunkserver.dat",
+            "-copySetUri=local:///curvebs/chunkserver/data/copysets",
+            "-raftLogUri=curve:///curvebs/chunkserver/data/copysets",
+            "-recycleUri=local:///curvebs/chunkserver/data/recycler",
+            "-chunkFilePoolDir=/curvebs/chunkserver/data",
+            "-chunkFilePoolMetaPath=/curvebs/chunkserver/data/chunkfilepool.meta",
+            "-walFilePoolDir=/curvebs/chunkserver/data",
+            "-walFilePoolMetaPath=/curvebs/chunkserver/data/walfilepool.meta",
+        ] {
+            assert!(args.split(' ').any(|a| a == required), "slot {slot} lacks {required}: {args}");
+        }
+        assert!(container["env"].as_array().unwrap().contains(&json!({"name": "CURVE_PORT", "value": port.to_string()})));
+        assert_eq!(pod["initContainers"][1]["name"], "format");
+        assert_eq!(pod["initContainers"][1]["command"][2], chunkserver::format_script(80));
+        assert_eq!(
+            set["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"],
+            "100Gi"
+        );
+    }
+}
+
+#[test]
+fn format_runs_only_when_the_pool_meta_file_is_absent() {
+    assert_eq!(
+        chunkserver::format_script(90),
+        "set -e\n\
+         if [ -f /curvebs/chunkserver/data/chunkfilepool.meta ]; then echo 'chunk file pool present: not formatting'; exit 0; fi\n\
+         mkdir -p /curvebs/chunkserver/data/chunkfilepool\n\
+         echo 'formatting 90% of the data volume into the chunk file pool'\n\
+         /curvebs/tools/sbin/curve_format -allocatePercent=90 -fileSize=16777216 \
+         -filePoolDir=/curvebs/chunkserver/data/chunkfilepool -filePoolMetaPath=/curvebs/chunkserver/data/chunkfilepool.meta \
+         -fileSystemPath=/curvebs/chunkserver/data/chunkfilepool -blockSize=4096\n"
+    );
+}
+
+#[test]
+fn placement_settings_reach_every_pod() {
+    let cluster = cluster_with(json!({"spec": {
+        "imagePullSecrets": ["registry"],
+        "placement": {
+            "nodeSelector": {"curve": "yes"},
+            "tolerations": [{"key": "dedicated", "operator": "Exists"}],
+            "antiAffinity": "Preferred",
+            "topologyKey": "topology.kubernetes.io/zone"
+        }
+    }}));
+    let objects = build(&cluster, &Observed::default());
+    for tier in objects.tiers() {
+        for set in &tier.stateful_sets {
+            let pod = &typed_value(set)["spec"]["template"]["spec"];
+            assert_eq!(pod["nodeSelector"], json!({"curve": "yes"}));
+            assert_eq!(pod["tolerations"], json!([{"key": "dedicated", "operator": "Exists"}]));
+            assert_eq!(pod["imagePullSecrets"], json!([{"name": "registry"}]));
+            let preferred = &pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0];
+            assert_eq!(preferred["weight"], 100);
+            assert_eq!(preferred["podAffinityTerm"]["topologyKey"], "topology.kubernetes.io/zone");
+        }
+    }
+}
+
+#[test]
+fn a_config_change_changes_the_pod_template_hash() {
+    let before = build(&minimal(), &Observed::default());
+    let after = build(&cluster_with(json!({"spec": {"mds": {"replicas": 5}}})), &Observed::default());
+    let hash = |set: &k8s_openapi::api::apps::v1::StatefulSet| {
+        set.spec.as_ref().unwrap().template.metadata.as_ref().unwrap().annotations.as_ref().unwrap()
+            [common::CONFIG_HASH_ANNOTATION]
+            .clone()
+    };
+    // The ChunkServers list every MDS: their config and so their template change.
+    assert_ne!(hash(&before.chunkservers.stateful_sets[0]), hash(&after.chunkservers.stateful_sets[0]));
+    assert_eq!(hash(&before.etcd.stateful_sets[0]), hash(&after.etcd.stateful_sets[0]));
+    assert_eq!(hash(&before.etcd.stateful_sets[0]), config_hash(&before.etcd.config_maps[0]));
+}
+
+#[test]
+fn objects_are_owned_by_the_cluster_only_when_its_uid_is_known() {
+    let mut cluster = minimal();
+    cluster.uid = None;
+    let objects = build(&cluster, &Observed::default());
+    assert!(objects.to_values().iter().all(|o| o["metadata"].get("ownerReferences").is_none()));
+    let owned = build(&minimal(), &Observed::default());
+    assert!(owned.to_values().iter().all(|o| o["metadata"]["ownerReferences"][0]["uid"] == "0b7c-uid"));
+}
+
+fn servers(n: usize) -> Vec<ObservedServer> {
+    (1..=n)
+        .map(|i| ObservedServer { node: format!("node-{i}"), host_ip: format!("10.0.0.{i}"), zone: None })
+        .collect()
+}
+
+fn server_json(i: usize, zone: &str, port: i64) -> serde_json::Value {
+    json!({
+        "name": format!("node-{i}"), "internalip": format!("10.0.0.{i}"), "internalport": port,
+        "externalip": format!("10.0.0.{i}"), "externalport": port, "zone": zone,
+        "physicalpool": "pool1", "poolset": "default"
+    })
+}
+
+fn logical_pool(copysets: i64) -> serde_json::Value {
+    json!([{
+        "name": "logicalPool1", "physicalpool": "pool1", "segmentsize": 1073741824u64, "replicasnum": 3,
+        "copysetnum": copysets, "zonenum": 3, "type": 0, "scatterwidth": 0, "createtime": 0
+    }])
+}
+
+#[test]
+fn cluster_map_of_three_servers_puts_each_in_its_own_zone() {
+    let map = cluster_map(&minimal(), &servers(3), &BTreeMap::new());
+    assert_eq!(
+        serde_json::to_value(&map).unwrap(),
+        json!({
+            "servers": [server_json(1, "zone1", 8200), server_json(2, "zone2", 8200), server_json(3, "zone3", 8200)],
+            "logicalpools": logical_pool(100),
+            "poolsets": [{"name": "default", "type": "default"}],
+            "npools": 1
+        })
+    );
+}
+
+#[test]
+fn cluster_map_of_four_servers_round_robins_zones() {
+    let cluster = cluster_with(json!({"spec": {"chunkservers": {"replicas": 4}}}));
+    let map = cluster_map(&cluster, &servers(4), &BTreeMap::new());
+    assert_eq!(
+        serde_json::to_value(&map).unwrap()["servers"],
+        json!([server_json(1, "zone1", 8200), server_json(2, "zone2", 8200), server_json(3, "zone3", 8200), server_json(4, "zone1", 8200)])
+    );
+    assert_eq!(serde_json::to_value(&map).unwrap()["logicalpools"], logical_pool(133));
+}
+
+#[test]
+fn cluster_map_of_six_servers_with_two_disks_uses_port_zero() {
+    let cluster = cluster_with(json!({"spec": {"chunkservers": {"replicas": 6, "disksPerNode": 2}}}));
+    let map = cluster_map(&cluster, &servers(6), &BTreeMap::new());
+    let zones = ["zone1", "zone2", "zone3", "zone1", "zone2", "zone3"];
+    assert_eq!(
+        serde_json::to_value(&map).unwrap(),
+        json!({
+            "servers": (1..=6).map(|i| server_json(i, zones[i - 1], 0)).collect::<Vec<_>>(),
+            "logicalpools": logical_pool(400),
+            "poolsets": [{"name": "default", "type": "default"}],
+            "npools": 1
+        })
+    );
+}
+
+#[test]
+fn cluster_map_zones_come_from_the_zone_label_when_set() {
+    let cluster = cluster_with(json!({"spec": {"chunkservers": {"replicas": 6}, "placement": {"zoneLabel": "topology.kubernetes.io/zone"}}}));
+    let labelled: Vec<ObservedServer> = servers(6)
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| ObservedServer { zone: Some(["az-a", "az-b", "az-c"][i / 2].to_string()), ..s })
+        .collect();
+    let map = cluster_map(&cluster, &labelled, &BTreeMap::new());
+    let zones: Vec<_> = map.servers.iter().map(|s| s.zone.as_str()).collect();
+    assert_eq!(zones, ["az-a", "az-a", "az-b", "az-b", "az-c", "az-c"]);
+}
+
+#[test]
+fn servers_keep_their_zone_when_nodes_are_added() {
+    let first = assign_zones(&servers(3), 3, &BTreeMap::new());
+    // A node sorting first joins later: nobody moves, it takes the emptiest zone.
+    let mut grown = servers(3);
+    grown.push(ObservedServer { node: "node-0".into(), host_ip: "10.0.0.100".into(), zone: None });
+    let second = assign_zones(&grown, 3, &first);
+    for (node, zone) in &first {
+        assert_eq!(&second[node], zone, "{node} moved");
+    }
+    assert_eq!(second["node-0"], "zone1");
+    let json = serde_json::to_string(&cluster_map(&minimal(), &servers(3), &BTreeMap::new())).unwrap();
+    assert_eq!(zones_of(&json), first);
+}
+
+#[test]
+fn the_topology_config_map_holds_the_map_and_tools_conf() {
+    let objects = build(&minimal(), &Observed { servers: servers(3), previous_zones: BTreeMap::new() });
+    let value = typed_value(&objects.topology);
+    assert_eq!(value["metadata"], meta("demo-topology", "topology"));
+    let map: serde_json::Value = serde_json::from_str(value["data"]["topology.json"].as_str().unwrap()).unwrap();
+    assert_eq!(map["servers"].as_array().unwrap().len(), 3);
+    assert_eq!(value["data"]["tools.conf"], config::tools_conf(&minimal()));
+}
