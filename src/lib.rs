@@ -4,3 +4,5 @@ pub mod api;
 pub mod validate;
 pub mod build;
 pub mod render;
+pub mod etcd;
+pub mod reconcile;

@@ -1,0 +1,446 @@
+//! The controller: fetch → validate → build → apply (server-side apply, fixed order) →
+//! observe → status. The logic lives in the pure modules; this file only does the I/O.
+
+pub mod events;
+pub mod observe;
+pub mod plan;
+pub mod status;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::core::{ApiResource, DeserializeGuard};
+use kube::runtime::controller::{Action as Requeue, Controller};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use serde_json::json;
+
+use crate::api::{CurveCluster, CurveClusterStatus};
+use crate::build::common::{LABEL_COMPONENT, LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGER, cluster_selector, component_name};
+use crate::build::topology::{TOPOLOGY_JSON, zones_of};
+use crate::build::{self, Component, Observed};
+use crate::etcd::{ClusterKey, EtcdObserver};
+use crate::validate::validate;
+use events::{ClusterEvent, EventSink};
+use plan::{APPLIED_HASH_ANNOTATION, Action, ExistingObject};
+use status::{Observation, PrimaryView, compute_status};
+
+/// Field manager of every server-side apply.
+pub const FIELD_MANAGER: &str = "curve-operator";
+/// Finalizer present only while the cleanup policy asks for data to be deleted.
+pub const DATA_FINALIZER: &str = "curve.opencurve.io/delete-data";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+}
+
+impl Error {
+    /// The metrics category of the error.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Error::Kube(kube::Error::Api(_)) => "api",
+            Error::Kube(_) => "transport",
+        }
+    }
+}
+
+/// What every reconcile shares.
+pub struct Context<O: EtcdObserver, E: EventSink> {
+    pub client: Client,
+    pub etcd: O,
+    pub events: E,
+    /// Consecutive failures per cluster, for the retry backoff.
+    failures: Mutex<HashMap<(String, String), u32>>,
+}
+
+impl<O: EtcdObserver, E: EventSink> Context<O, E> {
+    pub fn new(client: Client, etcd: O, events: E) -> Self {
+        Context { client, etcd, events, failures: Mutex::default() }
+    }
+}
+
+/// How soon a healthy cluster is looked at again without any event (a safety net: changes
+/// arrive through watches and the etcd election stream).
+const HEALTHY_RESYNC: Duration = Duration::from_secs(300);
+/// How soon a cluster still coming up is looked at again.
+const PROGRESS_RESYNC: Duration = Duration::from_secs(15);
+
+fn key(cluster: &CurveCluster) -> (String, String) {
+    (cluster.namespace().unwrap_or_default(), cluster.name_any())
+}
+
+/// Entry point of the controller.
+pub async fn reconcile<O: EtcdObserver, E: EventSink>(
+    object: Arc<DeserializeGuard<CurveCluster>>,
+    ctx: Arc<Context<O, E>>,
+) -> Result<Requeue, Error> {
+    let cluster = match &object.0 {
+        Ok(cluster) => cluster,
+        Err(invalid) => return report_unparsable(&ctx, invalid).await,
+    };
+    let result = reconcile_cluster(cluster, &ctx).await;
+    let failures = {
+        let mut failures = ctx.failures.lock().expect("not poisoned");
+        match &result {
+            Ok(_) => {
+                failures.remove(&key(cluster));
+                0
+            }
+            Err(_) => {
+                let count = failures.entry(key(cluster)).or_default();
+                *count += 1;
+                *count
+            }
+        }
+    };
+    if let Err(error) = &result {
+        tracing::warn!(cluster = %cluster.name_any(), %error, failures, "reconcile failed");
+        report_error(cluster, &ctx, error).await;
+    }
+    result
+}
+
+/// Backoff of a failed reconcile: 5 s doubling up to 5 minutes, per cluster.
+pub fn error_policy<O: EtcdObserver, E: EventSink>(
+    object: Arc<DeserializeGuard<CurveCluster>>,
+    _error: &Error,
+    ctx: Arc<Context<O, E>>,
+) -> Requeue {
+    let failures = match &object.0 {
+        Ok(cluster) => ctx.failures.lock().expect("not poisoned").get(&key(cluster)).copied().unwrap_or(1),
+        Err(_) => 1,
+    };
+    Requeue::requeue(backoff(failures))
+}
+
+pub fn backoff(failures: u32) -> Duration {
+    Duration::from_secs((5u64 << failures.saturating_sub(1).min(6)).min(300))
+}
+
+async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(cluster: &CurveCluster, ctx: &Context<O, E>) -> Result<Requeue, Error> {
+    let namespace = cluster.namespace().unwrap_or_else(|| "default".to_string());
+    let name = cluster.name_any();
+    let previous = cluster.status.clone().unwrap_or_default();
+    let generation = cluster.metadata.generation;
+
+    if cluster.metadata.deletion_timestamp.is_some() {
+        return finalize(cluster, ctx, &namespace).await;
+    }
+
+    let validated = match validate(cluster, &namespace) {
+        Ok(validated) => validated,
+        Err(invalid) => {
+            let errors = invalid.0.iter().map(ToString::to_string).collect();
+            let next = compute_status(&previous, &Observation::invalid(errors), generation, Timestamp::now());
+            write_status(cluster, ctx, &previous, next, &[]).await?;
+            // Nothing to retry: the spec must change first, and that is a watch event.
+            return Ok(Requeue::await_change());
+        }
+    };
+
+    ensure_finalizer(cluster, ctx, &namespace, validated.spec.cleanup.deletes_data()).await?;
+
+    let selector = cluster_selector(&name);
+    let list = ListParams::default().labels(&selector);
+    let pods = Api::<Pod>::namespaced(ctx.client.clone(), &namespace).list(&list).await?.items;
+    let sets = Api::<StatefulSet>::namespaced(ctx.client.clone(), &namespace).list(&list).await?.items;
+    let maps = Api::<ConfigMap>::namespaced(ctx.client.clone(), &namespace).list(&list).await?.items;
+    let services = Api::<Service>::namespaced(ctx.client.clone(), &namespace).list(&list).await?.items;
+    let budgets = Api::<PodDisruptionBudget>::namespaced(ctx.client.clone(), &namespace).list(&list).await?.items;
+
+    let mut existing: Vec<ExistingObject> = Vec::new();
+    existing.extend(sets.iter().map(|s| existing_object(s, s.spec.as_ref().and_then(|spec| spec.replicas))));
+    existing.extend(maps.iter().map(|m| existing_object(m, None)));
+    existing.extend(services.iter().map(|s| existing_object(s, None)));
+    existing.extend(budgets.iter().map(|b| existing_object(b, None)));
+
+    let (safe, refused) = plan::refuse_unsafe_changes(&validated, &existing);
+    let spec = &safe.spec;
+    let etcd_exists = plan::tier_exists(&existing, Component::Etcd);
+    let mds_exists = plan::tier_exists(&existing, Component::Mds);
+    let chunkservers_exist = plan::tier_exists(&existing, Component::ChunkServer);
+
+    let cluster_key = ClusterKey { namespace: namespace.clone(), name: name.clone() };
+    let mut obs = Observation {
+        spec_errors: Vec::new(),
+        paused: spec.paused,
+        etcd: observe::component(&pods, Component::Etcd, spec.etcd.replicas, etcd_exists),
+        mds: observe::component(&pods, Component::Mds, spec.mds.replicas, mds_exists),
+        chunkservers: observe::component(
+            &pods,
+            Component::ChunkServer,
+            spec.chunkservers.replicas * spec.chunkservers.disks_per_node,
+            chunkservers_exist,
+        ),
+        etcd_members: None,
+        etcd_quorum: safe.etcd_quorum(),
+        primary: PrimaryView::NotStarted,
+        refused,
+        error: None,
+    };
+    if mds_exists {
+        let endpoints = observe::etcd_endpoints(&pods, spec.etcd.client_port);
+        let reading = ctx.etcd.observe(&cluster_key, &endpoints).await;
+        obs.primary = observe::primary_view(&pods, spec.mds.port, &reading.primary);
+        obs.etcd_members = reading.members;
+    }
+
+    let mut created = Vec::new();
+    if !obs.paused {
+        let node_zones = node_zones(ctx, &pods, spec.placement.zone_label.as_deref()).await?;
+        let topology_name = component_name(&safe, Component::Topology);
+        let previous_zones = maps
+            .iter()
+            .find(|m| m.metadata.name.as_deref() == Some(topology_name.as_str()))
+            .and_then(|m| m.data.as_ref()?.get(TOPOLOGY_JSON).map(|json| zones_of(json)))
+            .unwrap_or_default();
+        let observed = Observed { servers: observe::chunkserver_servers(&pods, &node_zones), previous_zones };
+        let desired = build::build(&safe, &observed);
+        let gates = plan::gates(obs.etcd_quorate(), matches!(obs.primary, PrimaryView::Elected { .. }));
+        let actions = plan::plan(&desired, &existing, gates);
+        for (component, exists) in [
+            (Component::Etcd, etcd_exists),
+            (Component::Mds, mds_exists),
+            (Component::ChunkServer, chunkservers_exist),
+        ] {
+            let set_name = desired.tiers().iter().find(|t| t.component == component).and_then(|t| t.stateful_sets.first()?.metadata.name.clone());
+            let applies_set = actions.iter().any(|a| matches!(a, Action::Apply { kind, name, .. } if kind == "StatefulSet" && Some(name) == set_name.as_ref()));
+            if !exists && applies_set {
+                created.push(component);
+            }
+        }
+        execute(ctx, &namespace, &actions).await?;
+        // What was just created exists now, with no pod ready yet.
+        for component in &created {
+            match component {
+                Component::Etcd => obs.etcd.exists = true,
+                Component::Mds => obs.mds.exists = true,
+                Component::ChunkServer => obs.chunkservers.exists = true,
+                Component::Topology => {}
+            }
+        }
+    }
+
+    let next = compute_status(&previous, &obs, generation, Timestamp::now());
+    let available = obs.available();
+    write_status(cluster, ctx, &previous, next, &created).await?;
+    Ok(if obs.paused {
+        Requeue::await_change()
+    } else if available {
+        Requeue::requeue(HEALTHY_RESYNC)
+    } else {
+        Requeue::requeue(PROGRESS_RESYNC)
+    })
+}
+
+fn existing_object<K: Resource>(object: &K, replicas: Option<i32>) -> ExistingObject
+where
+    K::DynamicType: Default,
+{
+    let meta = object.meta();
+    ExistingObject {
+        kind: K::kind(&K::DynamicType::default()).to_string(),
+        name: meta.name.clone().unwrap_or_default(),
+        component: meta.labels.as_ref().and_then(|l| l.get(LABEL_COMPONENT).cloned()),
+        applied_hash: meta.annotations.as_ref().and_then(|a| a.get(APPLIED_HASH_ANNOTATION).cloned()),
+        replicas,
+    }
+}
+
+/// Zone label value of each node running ChunkServers, when the spec names a zone label.
+async fn node_zones<O: EtcdObserver, E: EventSink>(
+    ctx: &Context<O, E>,
+    pods: &[Pod],
+    zone_label: Option<&str>,
+) -> Result<BTreeMap<String, String>, Error> {
+    let mut zones = BTreeMap::new();
+    let Some(label) = zone_label else { return Ok(zones) };
+    let nodes: Api<Node> = Api::all(ctx.client.clone());
+    for name in observe::chunkserver_nodes(pods) {
+        if let Some(node) = nodes.get_opt(&name).await? {
+            if let Some(zone) = node.labels().get(label) {
+                zones.insert(name, zone.clone());
+            }
+        }
+    }
+    Ok(zones)
+}
+
+fn api_resource(kind: &str) -> ApiResource {
+    match kind {
+        "StatefulSet" => ApiResource::erase::<StatefulSet>(&()),
+        "ConfigMap" => ApiResource::erase::<ConfigMap>(&()),
+        "Service" => ApiResource::erase::<Service>(&()),
+        "PodDisruptionBudget" => ApiResource::erase::<PodDisruptionBudget>(&()),
+        other => unreachable!("the builders make no {other}"),
+    }
+}
+
+async fn execute<O: EtcdObserver, E: EventSink>(ctx: &Context<O, E>, namespace: &str, actions: &[Action]) -> Result<(), Error> {
+    let apply = PatchParams::apply(FIELD_MANAGER).force();
+    for action in actions {
+        tracing::info!(namespace, action = %action.describe(), "applying");
+        match action {
+            Action::Apply { kind, name, object } => {
+                let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), namespace, &api_resource(kind));
+                api.patch(name, &apply, &Patch::Apply(object)).await?;
+            }
+            Action::Delete { kind, name } => {
+                let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), namespace, &api_resource(kind));
+                api.delete(name, &DeleteParams::default()).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes the status only when it changed, then tells the events the change implies.
+async fn write_status<O: EtcdObserver, E: EventSink>(
+    cluster: &CurveCluster,
+    ctx: &Context<O, E>,
+    previous: &CurveClusterStatus,
+    next: CurveClusterStatus,
+    created: &[Component],
+) -> Result<(), Error> {
+    let events = events::derive(previous, &next, created);
+    if &next != previous {
+        let api: Api<CurveCluster> = Api::namespaced(ctx.client.clone(), &cluster.namespace().unwrap_or_default());
+        api.patch_status(&cluster.name_any(), &PatchParams::default(), &Patch::Merge(json!({ "status": next })))
+            .await?;
+    }
+    for event in events {
+        ctx.events.publish(cluster, event).await;
+    }
+    Ok(())
+}
+
+async fn report_error<O: EtcdObserver, E: EventSink>(cluster: &CurveCluster, ctx: &Context<O, E>, error: &Error) {
+    let previous = cluster.status.clone().unwrap_or_default();
+    let next = status::with_error(&previous, &error.to_string(), cluster.metadata.generation, Timestamp::now());
+    if let Err(write_error) = write_status(cluster, ctx, &previous, next, &[]).await {
+        tracing::warn!(%write_error, "cannot record the reconcile error in the status");
+    }
+}
+
+/// A CurveCluster that does not even parse: say so in its status, touch nothing else.
+async fn report_unparsable<O: EtcdObserver, E: EventSink>(
+    ctx: &Context<O, E>,
+    invalid: &kube::core::error_boundary::InvalidObject,
+) -> Result<Requeue, Error> {
+    let (Some(name), Some(namespace)) = (invalid.metadata.name.clone(), invalid.metadata.namespace.clone()) else {
+        return Ok(Requeue::await_change());
+    };
+    let observation = Observation::invalid(vec![format!("spec: cannot be read ({})", invalid.error)]);
+    let next = compute_status(&CurveClusterStatus::default(), &observation, invalid.metadata.generation, Timestamp::now());
+    let api: Api<CurveCluster> = Api::namespaced(ctx.client.clone(), &namespace);
+    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(json!({ "status": next }))).await?;
+    Ok(Requeue::await_change())
+}
+
+fn has_finalizer(cluster: &CurveCluster) -> bool {
+    cluster.finalizers().iter().any(|f| f == DATA_FINALIZER)
+}
+
+/// The data finalizer is present exactly while the cleanup policy and its confirmation ask
+/// for the volumes to be deleted.
+async fn ensure_finalizer<O: EtcdObserver, E: EventSink>(
+    cluster: &CurveCluster,
+    ctx: &Context<O, E>,
+    namespace: &str,
+    wanted: bool,
+) -> Result<(), Error> {
+    if wanted == has_finalizer(cluster) {
+        return Ok(());
+    }
+    let mut finalizers: Vec<String> = cluster.finalizers().iter().filter(|f| *f != DATA_FINALIZER).cloned().collect();
+    if wanted {
+        finalizers.push(DATA_FINALIZER.to_string());
+    }
+    let api: Api<CurveCluster> = Api::namespaced(ctx.client.clone(), namespace);
+    let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": cluster.resource_version()}});
+    api.patch(&cluster.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await?;
+    Ok(())
+}
+
+/// Deletion: owned objects go by owner references; volumes only with the confirmed policy.
+async fn finalize<O: EtcdObserver, E: EventSink>(cluster: &CurveCluster, ctx: &Context<O, E>, namespace: &str) -> Result<Requeue, Error> {
+    ctx.etcd.forget(&ClusterKey { namespace: namespace.to_string(), name: cluster.name_any() });
+    if !has_finalizer(cluster) {
+        return Ok(Requeue::await_change());
+    }
+    if cluster.spec.cleanup.deletes_data() {
+        let claims: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), namespace);
+        let list = ListParams::default().labels(&cluster_selector(&cluster.name_any()));
+        let deleted = claims.delete_collection(&DeleteParams::default(), &list).await?;
+        let count = deleted.left().map(|l| l.items.len()).unwrap_or_default();
+        ctx.events
+            .publish(cluster, ClusterEvent { warning: false, reason: "DataDeleted".into(), note: format!("deleted {count} data volume claims as spec.cleanup asked") })
+            .await;
+    }
+    ensure_finalizer(cluster, ctx, namespace, false).await?;
+    Ok(Requeue::await_change())
+}
+
+/// The label selector of every object the operator manages, in any cluster.
+pub fn managed_selector() -> String {
+    format!("{LABEL_MANAGED_BY}={MANAGER}")
+}
+
+/// Runs the controller until `shutdown` resolves. `namespace` limits it to one namespace;
+/// `etcd_changes` yields a cluster whenever its MDS election changes.
+pub async fn run<O: EtcdObserver, E: EventSink>(
+    ctx: Arc<Context<O, E>>,
+    namespace: Option<String>,
+    etcd_changes: impl Stream<Item = ClusterKey> + Send + 'static,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    on_result: impl Fn(&Result<(), String>) + Send + Sync + 'static,
+) {
+    let client = ctx.client.clone();
+    let (clusters, sets, maps, services, budgets, pods) = match &namespace {
+        Some(ns) => (
+            Api::<DeserializeGuard<CurveCluster>>::namespaced(client.clone(), ns),
+            Api::<StatefulSet>::namespaced(client.clone(), ns),
+            Api::<ConfigMap>::namespaced(client.clone(), ns),
+            Api::<Service>::namespaced(client.clone(), ns),
+            Api::<PodDisruptionBudget>::namespaced(client.clone(), ns),
+            Api::<Pod>::namespaced(client.clone(), ns),
+        ),
+        None => (
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+        ),
+    };
+    let managed = watcher::Config::default().labels(&managed_selector());
+    Controller::new(clusters, watcher::Config::default())
+        .owns(sets, managed.clone())
+        .owns(maps, managed.clone())
+        .owns(services, managed.clone())
+        .owns(budgets, managed.clone())
+        .watches(pods, managed, |pod: Pod| {
+            let instance = pod.labels().get(LABEL_INSTANCE)?.clone();
+            Some(ObjectRef::new(&instance).within(&pod.namespace()?))
+        })
+        .reconcile_on(etcd_changes.map(|key| ObjectRef::new(&key.name).within(&key.namespace)))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| {
+            let outcome = result.map(|_| ()).map_err(|e| e.to_string());
+            on_result(&outcome);
+            async {}
+        })
+        .await;
+}

@@ -1,0 +1,317 @@
+//! Status as a pure function of (previous status, observation, generation, now).
+//!
+//! Condition types and the reasons they can carry:
+//!
+//! | type | status True | status False |
+//! |---|---|---|
+//! | SpecValid | Valid | Invalid |
+//! | ReconciliationPaused | Paused | Active |
+//! | EtcdQuorate | Quorate | NoQuorum, QuorumLost |
+//! | MdsLeaderElected | Elected | NotStarted, NoLeader, UnknownLeader, AmbiguousLeader, EtcdUnreachable, QuorumLost |
+//! | ChunkServersReady | AllReady | NotStarted, NotReady |
+//! | Progressing | Reconciling | Complete, ChangeRefused, ReconcileError |
+//! | Degraded | ComponentsNotReady, ReconcileError | AsExpected |
+//! | Available | Available | Invalid, Paused, EtcdNotQuorate, NoMdsPrimary, ChunkServersNotReady |
+//!
+//! A condition's lastTransitionTime changes only when its status changes.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+
+use crate::api::{ComponentStatus, CurveClusterStatus, EtcdStatus, MdsStatus, Phase};
+use crate::etcd::MemberHealth;
+
+/// Desired and ready pods of a component, and whether its StatefulSets exist yet.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ComponentObservation {
+    pub desired: i32,
+    pub ready: i32,
+    pub exists: bool,
+}
+
+impl ComponentObservation {
+    pub fn all_ready(&self) -> bool {
+        self.exists && self.ready >= self.desired
+    }
+}
+
+/// What the operator knows about the MDS primary.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PrimaryView {
+    /// The MDS tier is not up yet: the election was not read.
+    NotStarted,
+    Elected { pod: String, address: String },
+    NoLeader,
+    /// The election value matches no MDS pod's address.
+    UnknownLeader { address: String },
+    /// Several MDS pods have the elected address: the operator will not guess.
+    Ambiguous { address: String, pods: Vec<String> },
+    EtcdUnreachable { endpoints: Vec<String>, error: String },
+    QuorumLost { error: String },
+}
+
+/// Everything the status is computed from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Observation {
+    /// Problems of the spec; empty when valid.
+    pub spec_errors: Vec<String>,
+    pub paused: bool,
+    pub etcd: ComponentObservation,
+    pub mds: ComponentObservation,
+    pub chunkservers: ComponentObservation,
+    pub etcd_members: Option<MemberHealth>,
+    pub etcd_quorum: i32,
+    pub primary: PrimaryView,
+    /// Spec changes the operator refuses to apply, each saying why.
+    pub refused: Vec<String>,
+    /// The last reconcile error, if the reconcile failed.
+    pub error: Option<String>,
+}
+
+impl Observation {
+    /// An observation of a cluster whose spec could not be used at all.
+    pub fn invalid(errors: Vec<String>) -> Self {
+        Observation {
+            spec_errors: errors,
+            paused: false,
+            etcd: ComponentObservation::default(),
+            mds: ComponentObservation::default(),
+            chunkservers: ComponentObservation::default(),
+            etcd_members: None,
+            etcd_quorum: 0,
+            primary: PrimaryView::NotStarted,
+            refused: Vec::new(),
+            error: None,
+        }
+    }
+
+    pub fn etcd_quorate(&self) -> bool {
+        self.etcd.exists && self.etcd.ready >= self.etcd_quorum && self.etcd_quorum > 0
+    }
+
+    pub fn available(&self) -> bool {
+        self.spec_errors.is_empty()
+            && self.etcd_quorate()
+            && matches!(self.primary, PrimaryView::Elected { .. })
+            && self.mds.all_ready()
+            && self.chunkservers.all_ready()
+    }
+}
+
+pub const AVAILABLE: &str = "Available";
+pub const PROGRESSING: &str = "Progressing";
+pub const DEGRADED: &str = "Degraded";
+pub const ETCD_QUORATE: &str = "EtcdQuorate";
+pub const MDS_LEADER_ELECTED: &str = "MdsLeaderElected";
+pub const CHUNKSERVERS_READY: &str = "ChunkServersReady";
+pub const SPEC_VALID: &str = "SpecValid";
+pub const RECONCILIATION_PAUSED: &str = "ReconciliationPaused";
+
+struct Verdict {
+    type_: &'static str,
+    ok: bool,
+    reason: &'static str,
+    message: String,
+}
+
+fn verdict(type_: &'static str, ok: bool, reason: &'static str, message: String) -> Verdict {
+    Verdict { type_, ok, reason, message }
+}
+
+fn etcd_verdict(obs: &Observation) -> Verdict {
+    let counts = format!("{} of {} members ready, quorum is {}", obs.etcd.ready, obs.etcd.desired, obs.etcd_quorum);
+    if let PrimaryView::QuorumLost { error } = &obs.primary {
+        return verdict(ETCD_QUORATE, false, "QuorumLost", format!("etcd does not serve reads ({counts}): {error}"));
+    }
+    if obs.etcd_quorate() {
+        verdict(ETCD_QUORATE, true, "Quorate", counts)
+    } else {
+        verdict(ETCD_QUORATE, false, "NoQuorum", counts)
+    }
+}
+
+fn mds_verdict(obs: &Observation) -> Verdict {
+    let (ok, reason, message) = match &obs.primary {
+        PrimaryView::NotStarted => (false, "NotStarted", "the MDS tier starts once etcd is quorate".to_string()),
+        PrimaryView::Elected { pod, address } => (true, "Elected", format!("{pod} ({address}) holds the 07leader election")),
+        PrimaryView::NoLeader => (false, "NoLeader", "no MDS campaigns in etcd under 07leader/".to_string()),
+        PrimaryView::UnknownLeader { address } => {
+            (false, "UnknownLeader", format!("the elected address {address} matches no MDS pod of this cluster"))
+        }
+        PrimaryView::Ambiguous { address, pods } => {
+            (false, "AmbiguousLeader", format!("the elected address {address} belongs to several pods: {}", pods.join(", ")))
+        }
+        PrimaryView::EtcdUnreachable { endpoints, error } => {
+            (false, "EtcdUnreachable", format!("no etcd endpoint answered ({}): {error}", endpoints.join(", ")))
+        }
+        PrimaryView::QuorumLost { error } => (false, "QuorumLost", format!("etcd has no quorum: {error}")),
+    };
+    verdict(MDS_LEADER_ELECTED, ok, reason, message)
+}
+
+fn chunkserver_verdict(obs: &Observation) -> Verdict {
+    let cs = &obs.chunkservers;
+    if !cs.exists {
+        verdict(CHUNKSERVERS_READY, false, "NotStarted", "ChunkServers start once an MDS primary is elected".into())
+    } else if cs.all_ready() {
+        verdict(CHUNKSERVERS_READY, true, "AllReady", format!("{} of {} ready", cs.ready, cs.desired))
+    } else {
+        verdict(CHUNKSERVERS_READY, false, "NotReady", format!("{} of {} ready", cs.ready, cs.desired))
+    }
+}
+
+fn available_verdict(obs: &Observation, paused: &Verdict) -> Verdict {
+    if !obs.spec_errors.is_empty() {
+        return verdict(AVAILABLE, false, "Invalid", "the spec is invalid: see SpecValid".into());
+    }
+    if obs.available() {
+        return verdict(AVAILABLE, true, "Available", "etcd is quorate, an MDS primary is elected and every ChunkServer is ready".into());
+    }
+    if paused.ok {
+        return verdict(AVAILABLE, false, "Paused", "reconciliation is paused".into());
+    }
+    if !obs.etcd_quorate() {
+        verdict(AVAILABLE, false, "EtcdNotQuorate", etcd_verdict(obs).message)
+    } else if !matches!(obs.primary, PrimaryView::Elected { .. }) || !obs.mds.all_ready() {
+        verdict(AVAILABLE, false, "NoMdsPrimary", mds_verdict(obs).message)
+    } else {
+        verdict(AVAILABLE, false, "ChunkServersNotReady", chunkserver_verdict(obs).message)
+    }
+}
+
+fn not_ready_components(obs: &Observation) -> Vec<String> {
+    [("etcd", &obs.etcd), ("mds", &obs.mds), ("chunkservers", &obs.chunkservers)]
+        .iter()
+        .filter(|(_, c)| !c.all_ready())
+        .map(|(name, c)| format!("{name} {}/{}", c.ready, c.desired))
+        .collect()
+}
+
+/// The new status. Pure: the same inputs give the same status.
+pub fn compute_status(
+    previous: &CurveClusterStatus,
+    obs: &Observation,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> CurveClusterStatus {
+    let valid = obs.spec_errors.is_empty();
+    let spec = if valid {
+        verdict(SPEC_VALID, true, "Valid", "the spec passed validation".into())
+    } else {
+        verdict(SPEC_VALID, false, "Invalid", obs.spec_errors.join("; "))
+    };
+    let paused = if obs.paused {
+        verdict(RECONCILIATION_PAUSED, true, "Paused", "spec.paused is true: no object is changed".into())
+    } else {
+        verdict(RECONCILIATION_PAUSED, false, "Active", "the operator applies the spec".into())
+    };
+    let available = available_verdict(obs, &paused);
+    let not_ready = not_ready_components(obs);
+    let progressing = if let Some(error) = &obs.error {
+        verdict(PROGRESSING, false, "ReconcileError", error.clone())
+    } else if !obs.refused.is_empty() {
+        verdict(PROGRESSING, false, "ChangeRefused", obs.refused.join("; "))
+    } else if valid && !obs.paused && !available.ok {
+        verdict(PROGRESSING, true, "Reconciling", format!("waiting for {}", available.message))
+    } else {
+        verdict(PROGRESSING, false, "Complete", "the cluster matches the spec".into())
+    };
+    let was_available = matches!(previous.phase, Some(Phase::Available | Phase::Degraded));
+    let degraded = if let Some(error) = &obs.error {
+        verdict(DEGRADED, true, "ReconcileError", error.clone())
+    } else if was_available && valid && !available.ok && !not_ready.is_empty() {
+        verdict(DEGRADED, true, "ComponentsNotReady", format!("not ready: {}", not_ready.join(", ")))
+    } else {
+        verdict(DEGRADED, false, "AsExpected", "no component is degraded".into())
+    };
+
+    let mut verdicts = vec![available, progressing, degraded, spec, paused];
+    if valid {
+        verdicts.insert(3, etcd_verdict(obs));
+        verdicts.insert(4, mds_verdict(obs));
+        verdicts.insert(5, chunkserver_verdict(obs));
+    }
+    let conditions = verdicts.into_iter().map(|v| condition(&previous.conditions, v, generation, now)).collect();
+
+    let phase = if !valid {
+        Phase::Invalid
+    } else if obs.paused {
+        Phase::Paused
+    } else if obs.available() {
+        Phase::Available
+    } else if was_available {
+        Phase::Degraded
+    } else if !obs.etcd.exists {
+        Phase::Pending
+    } else {
+        Phase::Creating
+    };
+
+    CurveClusterStatus {
+        observed_generation: generation,
+        phase: Some(phase),
+        conditions,
+        etcd: valid.then(|| EtcdStatus {
+            pods: ComponentStatus::new(obs.etcd.desired, obs.etcd.ready),
+            leader: obs.etcd_members.as_ref().and_then(|m| m.leader.clone()),
+            healthy_members: obs.etcd_members.as_ref().map(|m| m.healthy as i32),
+        }),
+        mds: valid.then(|| mds_status(previous.mds.as_ref(), obs, now)),
+        chunkservers: valid.then(|| ComponentStatus::new(obs.chunkservers.desired, obs.chunkservers.ready)),
+        topology: previous.topology.clone(),
+    }
+}
+
+fn mds_status(previous: Option<&MdsStatus>, obs: &Observation, now: Timestamp) -> MdsStatus {
+    let (primary, primary_address) = match &obs.primary {
+        PrimaryView::Elected { pod, address } => (Some(pod.clone()), Some(address.clone())),
+        _ => (None, None),
+    };
+    let previous_primary = previous.and_then(|p| p.primary.clone());
+    let primary_since = if primary == previous_primary {
+        previous.and_then(|p| p.primary_since.clone())
+    } else {
+        Some(Time(now))
+    };
+    MdsStatus { pods: ComponentStatus::new(obs.mds.desired, obs.mds.ready), primary, primary_address, primary_since }
+}
+
+fn condition(previous: &[Condition], v: Verdict, generation: Option<i64>, now: Timestamp) -> Condition {
+    let status = if v.ok { "True" } else { "False" }.to_string();
+    let last_transition_time = previous
+        .iter()
+        .find(|c| c.type_ == v.type_ && c.status == status)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or(Time(now));
+    Condition {
+        type_: v.type_.to_string(),
+        status,
+        reason: v.reason.to_string(),
+        message: v.message,
+        last_transition_time,
+        observed_generation: generation,
+    }
+}
+
+/// The condition of a type, if present.
+pub fn find<'a>(status: &'a CurveClusterStatus, type_: &str) -> Option<&'a Condition> {
+    status.conditions.iter().find(|c| c.type_ == type_)
+}
+
+/// The previous status with a reconcile error recorded (Progressing and Degraded say why);
+/// everything else stays as last observed.
+pub fn with_error(previous: &CurveClusterStatus, error: &str, generation: Option<i64>, now: Timestamp) -> CurveClusterStatus {
+    let mut next = previous.clone();
+    for v in [
+        verdict(PROGRESSING, false, "ReconcileError", error.to_string()),
+        verdict(DEGRADED, true, "ReconcileError", error.to_string()),
+    ] {
+        let type_ = v.type_;
+        let updated = condition(&previous.conditions, v, generation, now);
+        match next.conditions.iter_mut().find(|c| c.type_ == type_) {
+            Some(existing) => *existing = updated,
+            None => next.conditions.push(updated),
+        }
+    }
+    next
+}
