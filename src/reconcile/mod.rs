@@ -444,3 +444,6 @@ pub async fn run<O: EtcdObserver, E: EventSink>(
         })
         .await;
 }
+
+#[cfg(test)]
+mod tests;
