@@ -184,6 +184,7 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(cluster: &CurveCluster
         ),
         etcd_members: None,
         etcd_quorum: safe.etcd_quorum(),
+        min_chunkservers: spec.logical_pool.replicas,
         primary: PrimaryView::NotStarted,
         refused,
         error: None,
@@ -232,7 +233,7 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(cluster: &CurveCluster
     }
 
     let next = compute_status(&previous, &obs, generation, Timestamp::now());
-    let available = obs.available();
+    let available = obs.complete();
     write_status(cluster, ctx, &previous, next, &created).await?;
     Ok(if obs.paused {
         Requeue::await_change()

@@ -61,6 +61,8 @@ pub struct Observation {
     pub chunkservers: ComponentObservation,
     pub etcd_members: Option<MemberHealth>,
     pub etcd_quorum: i32,
+    /// ChunkServers that must be ready for the cluster to serve: one per copy of a copyset.
+    pub min_chunkservers: i32,
     pub primary: PrimaryView,
     /// Spec changes the operator refuses to apply, each saying why.
     pub refused: Vec<String>,
@@ -79,6 +81,7 @@ impl Observation {
             chunkservers: ComponentObservation::default(),
             etcd_members: None,
             etcd_quorum: 0,
+            min_chunkservers: 0,
             primary: PrimaryView::NotStarted,
             refused: Vec::new(),
             error: None,
@@ -89,12 +92,20 @@ impl Observation {
         self.etcd.exists && self.etcd.ready >= self.etcd_quorum && self.etcd_quorum > 0
     }
 
+    /// The cluster serves: etcd has quorum, an MDS is primary, and enough ChunkServers are
+    /// ready to hold every copy of a copyset. Missing standbys or extra servers still coming up
+    /// do not make it unavailable (they show in Progressing and Degraded).
     pub fn available(&self) -> bool {
         self.spec_errors.is_empty()
             && self.etcd_quorate()
             && matches!(self.primary, PrimaryView::Elected { .. })
-            && self.mds.all_ready()
-            && self.chunkservers.all_ready()
+            && self.chunkservers.exists
+            && self.chunkservers.ready >= self.min_chunkservers.max(1)
+    }
+
+    /// Serving, and every pod the spec asks for is ready.
+    pub fn complete(&self) -> bool {
+        self.available() && self.etcd.all_ready() && self.mds.all_ready() && self.chunkservers.all_ready()
     }
 }
 
@@ -172,7 +183,7 @@ fn available_verdict(obs: &Observation, paused: &Verdict) -> Verdict {
     }
     if !obs.etcd_quorate() {
         verdict(AVAILABLE, false, "EtcdNotQuorate", etcd_verdict(obs).message)
-    } else if !matches!(obs.primary, PrimaryView::Elected { .. }) || !obs.mds.all_ready() {
+    } else if !matches!(obs.primary, PrimaryView::Elected { .. }) {
         verdict(AVAILABLE, false, "NoMdsPrimary", mds_verdict(obs).message)
     } else {
         verdict(AVAILABLE, false, "ChunkServersNotReady", chunkserver_verdict(obs).message)
@@ -212,14 +223,18 @@ pub fn compute_status(
     } else if !obs.refused.is_empty() {
         verdict(PROGRESSING, false, "ChangeRefused", obs.refused.join("; "))
     } else if valid && !obs.paused && !available.ok {
-        verdict(PROGRESSING, true, "Reconciling", format!("waiting for {}", available.message))
+        verdict(PROGRESSING, true, "Reconciling", format!("waiting: {}", available.message))
+    } else if valid && !obs.paused && !not_ready.is_empty() {
+        verdict(PROGRESSING, true, "Reconciling", format!("not ready yet: {}", not_ready.join(", ")))
     } else {
         verdict(PROGRESSING, false, "Complete", "the cluster matches the spec".into())
     };
-    let was_available = matches!(previous.phase, Some(Phase::Available | Phase::Degraded));
+    // Once a cluster has served, falling short is Degraded, not Creating (pausing keeps that memory).
+    let was_available = matches!(previous.phase, Some(Phase::Available | Phase::Degraded))
+        || [AVAILABLE, DEGRADED].iter().any(|t| find(previous, t).is_some_and(|c| c.status == "True"));
     let degraded = if let Some(error) = &obs.error {
         verdict(DEGRADED, true, "ReconcileError", error.clone())
-    } else if was_available && valid && !available.ok && !not_ready.is_empty() {
+    } else if was_available && valid && !obs.complete() && !not_ready.is_empty() {
         verdict(DEGRADED, true, "ComponentsNotReady", format!("not ready: {}", not_ready.join(", ")))
     } else {
         verdict(DEGRADED, false, "AsExpected", "no component is degraded".into())
@@ -237,9 +252,9 @@ pub fn compute_status(
         Phase::Invalid
     } else if obs.paused {
         Phase::Paused
-    } else if obs.available() {
+    } else if obs.complete() {
         Phase::Available
-    } else if was_available {
+    } else if was_available || obs.available() {
         Phase::Degraded
     } else if !obs.etcd.exists {
         Phase::Pending

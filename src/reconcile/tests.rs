@@ -29,6 +29,7 @@ fn fresh() -> Observation {
         chunkservers: component(3, 0, false),
         etcd_members: None,
         etcd_quorum: 2,
+        min_chunkservers: 3,
         primary: PrimaryView::NotStarted,
         refused: Vec::new(),
         error: None,

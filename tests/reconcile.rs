@@ -1,0 +1,362 @@
+//! The reconciler against a mocked API server (tower-test), request by request.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+
+use kube::core::DeserializeGuard;
+use serde_json::{Value, json};
+
+use curve_operator::api::{CurveCluster, Phase};
+use curve_operator::etcd::{ClusterKey, EtcdObservation, EtcdObserver, MemberHealth, PrimaryObservation};
+use curve_operator::reconcile::events::{ClusterEvent, EventSink};
+use curve_operator::reconcile::{Context, reconcile};
+use support::fake_api::FakeApi;
+
+const CLUSTERS: &str = "/apis/curve.opencurve.io/v1alpha1/namespaces/ns/curveclusters";
+const PODS: &str = "/api/v1/namespaces/ns/pods";
+const SETS: &str = "/apis/apps/v1/namespaces/ns/statefulsets";
+const MAPS: &str = "/api/v1/namespaces/ns/configmaps";
+const SERVICES: &str = "/api/v1/namespaces/ns/services";
+const BUDGETS: &str = "/apis/policy/v1/namespaces/ns/poddisruptionbudgets";
+const CLAIMS: &str = "/api/v1/namespaces/ns/persistentvolumeclaims";
+const SELECTOR: &str = "app.kubernetes.io/name=curve,app.kubernetes.io/instance=demo,app.kubernetes.io/managed-by=curve-operator";
+
+struct FakeEtcd {
+    observation: Mutex<EtcdObservation>,
+    calls: Mutex<Vec<Vec<String>>>,
+    forgotten: Mutex<Vec<ClusterKey>>,
+}
+
+impl FakeEtcd {
+    fn new() -> Self {
+        FakeEtcd {
+            observation: Mutex::new(EtcdObservation { primary: PrimaryObservation::NoCandidate, members: None }),
+            calls: Mutex::default(),
+            forgotten: Mutex::default(),
+        }
+    }
+}
+
+impl EtcdObserver for FakeEtcd {
+    async fn observe(&self, _cluster: &ClusterKey, endpoints: &[String]) -> EtcdObservation {
+        self.calls.lock().unwrap().push(endpoints.to_vec());
+        self.observation.lock().unwrap().clone()
+    }
+    fn forget(&self, cluster: &ClusterKey) {
+        self.forgotten.lock().unwrap().push(cluster.clone());
+    }
+}
+
+#[derive(Default)]
+struct RecordedEvents(Mutex<Vec<ClusterEvent>>);
+
+impl EventSink for RecordedEvents {
+    async fn publish(&self, _cluster: &CurveCluster, event: ClusterEvent) {
+        self.0.lock().unwrap().push(event);
+    }
+}
+
+struct Harness {
+    api: FakeApi,
+    ctx: Arc<Context<FakeEtcd, RecordedEvents>>,
+}
+
+impl Harness {
+    fn new(spec: Value) -> Self {
+        let api = FakeApi::default();
+        api.put(
+            CLUSTERS,
+            json!({
+                "apiVersion": "curve.opencurve.io/v1alpha1", "kind": "CurveCluster",
+                "metadata": {"name": "demo", "namespace": "ns", "uid": "uid-1", "generation": 1, "resourceVersion": "1"},
+                "spec": spec
+            }),
+        );
+        let ctx = Arc::new(Context::new(api.client(), FakeEtcd::new(), RecordedEvents::default()));
+        Harness { api, ctx }
+    }
+
+    fn cluster(&self) -> CurveCluster {
+        serde_json::from_value(self.api.get(CLUSTERS, "demo").unwrap()).unwrap()
+    }
+
+    async fn reconcile(&self) -> Result<kube::runtime::controller::Action, curve_operator::reconcile::Error> {
+        reconcile(Arc::new(DeserializeGuard(Ok(self.cluster()))), self.ctx.clone()).await
+    }
+
+    fn events(&self) -> Vec<String> {
+        std::mem::take(&mut *self.ctx.events.0.lock().unwrap()).into_iter().map(|e| e.reason).collect()
+    }
+
+    fn condition(&self, type_: &str) -> (String, String) {
+        let cluster = self.cluster();
+        let condition = cluster.status.as_ref().unwrap().conditions.iter().find(|c| c.type_ == type_).unwrap().clone();
+        (condition.status, condition.reason)
+    }
+
+    /// Plays the kubelet: a pod of the component, scheduled on `node` with `ip`, ready or not.
+    fn pod(&self, name: &str, component: &str, ip: &str, ready: bool) {
+        self.api.put(
+            PODS,
+            json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": "ns", "labels": {
+                    "app.kubernetes.io/name": "curve", "app.kubernetes.io/instance": "demo",
+                    "app.kubernetes.io/component": component, "app.kubernetes.io/managed-by": "curve-operator"}},
+                "spec": {"containers": [], "nodeName": format!("node-{ip}")},
+                "status": {"podIP": ip, "hostIP": ip, "phase": "Running",
+                    "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}
+            }),
+        );
+    }
+}
+
+fn minimal_spec() -> Value {
+    json!({"image": "opencurvedocker/curvebs:v1.2.6", "chunkservers": {"replicas": 3, "storage": {"size": "100Gi"}}})
+}
+
+fn reads() -> Vec<String> {
+    [PODS, SETS, MAPS, SERVICES, BUDGETS].iter().map(|c| format!("GET {c}?labelSelector={SELECTOR}")).collect()
+}
+
+fn applies(component: &str) -> Vec<String> {
+    vec![
+        format!("PATCH {MAPS}/demo-{component}"),
+        format!("PATCH {SERVICES}/demo-{component}"),
+        format!("PATCH {BUDGETS}/demo-{component}"),
+        format!("PATCH {SETS}/demo-{component}"),
+    ]
+}
+
+fn status_write() -> String {
+    format!("PATCH {CLUSTERS}/demo/status")
+}
+
+fn concat(parts: Vec<Vec<String>>) -> Vec<String> {
+    parts.into_iter().flatten().collect()
+}
+
+/// Brings the fake up to a fully ready cluster with an elected primary.
+async fn bring_up(h: &Harness) {
+    h.reconcile().await.unwrap();
+    for i in 0..3 {
+        h.pod(&format!("demo-etcd-{i}"), "etcd", &format!("10.0.0.{}", i + 1), true);
+    }
+    h.reconcile().await.unwrap();
+    for i in 0..3 {
+        h.pod(&format!("demo-mds-{i}"), "mds", &format!("10.0.0.{}", i + 1), true);
+    }
+    *h.ctx.etcd.observation.lock().unwrap() = EtcdObservation {
+        primary: PrimaryObservation::Elected { address: "10.0.0.2:6700".into() },
+        members: Some(MemberHealth { leader: Some("demo-etcd-0".into()), healthy: 3, total: 3 }),
+    };
+    h.reconcile().await.unwrap();
+    for i in 0..3 {
+        h.pod(&format!("demo-chunkserver-0-{i}"), "chunkserver", &format!("10.0.0.{}", i + 1), true);
+    }
+    h.reconcile().await.unwrap();
+    h.api.take_requests();
+    h.events();
+}
+
+#[tokio::test]
+async fn first_reconcile_creates_only_the_etcd_tier() {
+    let h = Harness::new(minimal_spec());
+    h.reconcile().await.unwrap();
+    assert_eq!(h.api.take_requests(), concat(vec![reads(), applies("etcd"), vec![status_write()]]));
+    assert!(h.ctx.etcd.calls.lock().unwrap().is_empty(), "no MDS yet: the election is not read");
+    let cluster = h.cluster();
+    let status = cluster.status.as_ref().unwrap();
+    assert_eq!(status.phase, Some(Phase::Creating));
+    assert_eq!(status.etcd.as_ref().unwrap().pods.ready, "0/3");
+    assert_eq!(h.events(), ["Created"]);
+    let set = h.api.get(SETS, "demo-etcd").unwrap();
+    assert_eq!(set["metadata"]["ownerReferences"][0]["uid"], "uid-1");
+    assert!(set["metadata"]["annotations"]["curve.opencurve.io/applied-hash"].is_string());
+}
+
+#[tokio::test]
+async fn mds_tier_waits_for_etcd_quorum_and_chunkservers_for_a_primary() {
+    let h = Harness::new(minimal_spec());
+    h.reconcile().await.unwrap();
+    h.api.take_requests();
+    h.events();
+
+    h.pod("demo-etcd-0", "etcd", "10.0.0.1", true);
+    h.pod("demo-etcd-1", "etcd", "10.0.0.2", false);
+    h.reconcile().await.unwrap();
+    assert_eq!(h.api.take_requests(), concat(vec![reads(), vec![status_write()]]), "1 of 3 ready: no MDS");
+    assert_eq!(h.condition("EtcdQuorate"), ("False".into(), "NoQuorum".into()));
+
+    h.pod("demo-etcd-1", "etcd", "10.0.0.2", true);
+    h.reconcile().await.unwrap();
+    assert_eq!(h.api.take_requests(), concat(vec![reads(), applies("mds"), vec![status_write()]]));
+    assert_eq!(h.condition("EtcdQuorate"), ("True".into(), "Quorate".into()));
+    assert_eq!(h.events(), ["Created", "EtcdQuorate"]);
+
+    // MDS pods run, no candidate in etcd yet: no ChunkServers.
+    for i in 0..3 {
+        h.pod(&format!("demo-mds-{i}"), "mds", &format!("10.0.0.{}", i + 1), true);
+    }
+    h.reconcile().await.unwrap();
+    assert_eq!(h.api.take_requests(), concat(vec![reads(), vec![status_write()]]));
+    assert_eq!(h.condition("MdsLeaderElected"), ("False".into(), "NoLeader".into()));
+    assert_eq!(h.ctx.etcd.calls.lock().unwrap().last().unwrap(), &["10.0.0.1:2379", "10.0.0.2:2379"]);
+
+    *h.ctx.etcd.observation.lock().unwrap() =
+        EtcdObservation { primary: PrimaryObservation::Elected { address: "10.0.0.3:6700".into() }, members: None };
+    h.reconcile().await.unwrap();
+    assert_eq!(
+        h.api.take_requests(),
+        concat(vec![
+            reads(),
+            vec![
+                format!("PATCH {MAPS}/demo-topology"),
+                format!("PATCH {MAPS}/demo-chunkserver"),
+                format!("PATCH {SERVICES}/demo-chunkserver"),
+                format!("PATCH {BUDGETS}/demo-chunkserver"),
+                format!("PATCH {SETS}/demo-chunkserver-0"),
+                status_write(),
+            ],
+        ])
+    );
+    let cluster = h.cluster();
+    let mds = cluster.status.as_ref().unwrap().mds.clone().unwrap();
+    assert_eq!((mds.primary.as_deref(), mds.primary_address.as_deref()), (Some("demo-mds-2"), Some("10.0.0.3:6700")));
+    assert_eq!(h.events(), ["Created", "MdsPrimaryElected"]);
+}
+
+#[tokio::test]
+async fn a_healthy_unchanged_cluster_gets_no_write() {
+    let h = Harness::new(minimal_spec());
+    bring_up(&h).await;
+    assert_eq!(h.cluster().status.unwrap().phase, Some(Phase::Available));
+    h.reconcile().await.unwrap();
+    assert_eq!(h.api.take_requests(), reads(), "only reads");
+    assert!(h.events().is_empty());
+}
+
+#[tokio::test]
+async fn the_primary_moving_updates_status_with_one_event() {
+    let h = Harness::new(minimal_spec());
+    bring_up(&h).await;
+    h.ctx.etcd.observation.lock().unwrap().primary = PrimaryObservation::Elected { address: "10.0.0.1:6700".into() };
+    h.reconcile().await.unwrap();
+    assert_eq!(h.api.take_requests(), concat(vec![reads(), vec![status_write()]]));
+    assert_eq!(h.cluster().status.unwrap().mds.unwrap().primary.as_deref(), Some("demo-mds-0"));
+    assert_eq!(h.events(), ["MdsPrimaryChanged"]);
+    h.reconcile().await.unwrap();
+    assert_eq!(h.api.take_requests(), reads());
+    assert!(h.events().is_empty());
+}
+
+#[tokio::test]
+async fn an_invalid_spec_changes_nothing_but_the_status_and_is_told_once() {
+    let mut spec = minimal_spec();
+    spec["etcd"] = json!({"replicas": 4});
+    spec["mds"] = json!({"replicas": 0});
+    let h = Harness::new(spec);
+    let requeue = h.reconcile().await.unwrap();
+    assert_eq!(requeue, kube::runtime::controller::Action::await_change(), "no hot retry loop");
+    assert_eq!(h.api.take_requests(), vec![status_write()]);
+    let cluster = h.cluster();
+    let status = cluster.status.as_ref().unwrap();
+    assert_eq!(status.phase, Some(Phase::Invalid));
+    let valid = status.conditions.iter().find(|c| c.type_ == "SpecValid").unwrap();
+    assert_eq!(valid.message, "spec.etcd.replicas: must be 1, 3, 5 or 7 (got 4); spec.mds.replicas: must be between 1 and 9 (got 0)");
+    assert_eq!(h.events(), ["InvalidSpec"]);
+    h.reconcile().await.unwrap();
+    assert_eq!(h.api.take_requests(), Vec::<String>::new(), "same problem: no write, no event");
+    assert!(h.events().is_empty());
+    assert!(h.api.names(SETS).is_empty());
+}
+
+#[tokio::test]
+async fn a_paused_cluster_gets_only_status_writes_until_resumed() {
+    let h = Harness::new(minimal_spec());
+    bring_up(&h).await;
+    let mut cluster = h.api.get(CLUSTERS, "demo").unwrap();
+    cluster["spec"]["paused"] = json!(true);
+    cluster["spec"]["mds"] = json!({"replicas": 5});
+    h.api.put(CLUSTERS, cluster.clone());
+    h.reconcile().await.unwrap();
+    assert_eq!(h.api.take_requests(), concat(vec![reads(), vec![status_write()]]));
+    assert_eq!(h.condition("ReconciliationPaused"), ("True".into(), "Paused".into()));
+    assert_eq!(h.events(), ["Paused"]);
+    h.reconcile().await.unwrap();
+    assert_eq!(h.api.take_requests(), reads());
+    assert_eq!(h.api.get(SETS, "demo-mds").unwrap()["spec"]["replicas"], 3);
+
+    let mut cluster = h.api.get(CLUSTERS, "demo").unwrap();
+    cluster["spec"]["paused"] = json!(false);
+    h.api.put(CLUSTERS, cluster);
+    h.reconcile().await.unwrap();
+    let requests = h.api.take_requests();
+    assert!(requests.contains(&format!("PATCH {SETS}/demo-mds")), "{requests:?}");
+    assert_eq!(h.api.get(SETS, "demo-mds").unwrap()["spec"]["replicas"], 5);
+    assert!(h.events().contains(&"Resumed".to_string()));
+}
+
+#[tokio::test]
+async fn an_etcd_resize_of_a_running_cluster_is_refused() {
+    let h = Harness::new(minimal_spec());
+    bring_up(&h).await;
+    let mut cluster = h.api.get(CLUSTERS, "demo").unwrap();
+    cluster["spec"]["etcd"] = json!({"replicas": 5});
+    cluster["metadata"]["generation"] = json!(2);
+    h.api.put(CLUSTERS, cluster);
+    h.reconcile().await.unwrap();
+    assert_eq!(h.api.take_requests(), concat(vec![reads(), vec![status_write()]]), "the etcd StatefulSet is not touched");
+    assert_eq!(h.api.get(SETS, "demo-etcd").unwrap()["spec"]["replicas"], 3);
+    assert_eq!(h.condition("Progressing"), ("False".into(), "ChangeRefused".into()));
+    assert_eq!(h.events(), ["ChangeRefused"]);
+    h.reconcile().await.unwrap();
+    assert_eq!(h.api.take_requests(), reads());
+    assert!(h.events().is_empty(), "told once");
+}
+
+#[tokio::test]
+async fn api_errors_are_reported_in_the_status_and_retried() {
+    let h = Harness::new(minimal_spec());
+    h.api.fail(&format!("GET {SETS}"));
+    let error = h.reconcile().await.unwrap_err();
+    assert!(error.to_string().contains("injected failure"), "{error}");
+    assert_eq!(h.condition("Progressing"), ("False".into(), "ReconcileError".into()));
+    assert_eq!(h.events(), ["ReconcileError"]);
+    let requeue = curve_operator::reconcile::error_policy(Arc::new(DeserializeGuard(Ok(h.cluster()))), &error, h.ctx.clone());
+    assert_eq!(requeue, kube::runtime::controller::Action::requeue(std::time::Duration::from_secs(5)));
+}
+
+#[tokio::test]
+async fn deletion_removes_volumes_only_with_policy_and_confirmation() {
+    for (cleanup, deletes) in [
+        (json!({"policy": "Delete", "confirmation": "yes-really-destroy-data"}), true),
+        (json!({"policy": "Delete"}), false),
+    ] {
+        let mut spec = minimal_spec();
+        spec["cleanup"] = cleanup;
+        let h = Harness::new(spec);
+        h.api.put(CLAIMS, json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data-demo-etcd-0", "namespace": "ns",
+            "labels": {"app.kubernetes.io/name": "curve", "app.kubernetes.io/instance": "demo", "app.kubernetes.io/managed-by": "curve-operator"}}}));
+        h.reconcile().await.unwrap();
+        let finalizers = h.api.get(CLUSTERS, "demo").unwrap()["metadata"]["finalizers"].clone();
+        assert_eq!(finalizers == json!(["curve.opencurve.io/delete-data"]), deletes, "{finalizers}");
+        h.api.take_requests();
+
+        let mut cluster = h.api.get(CLUSTERS, "demo").unwrap();
+        cluster["metadata"]["deletionTimestamp"] = json!("2026-11-22T12:00:00Z");
+        h.api.put(CLUSTERS, cluster);
+        h.reconcile().await.unwrap();
+        let requests = h.api.take_requests();
+        if deletes {
+            assert_eq!(requests, [format!("DELETE {CLAIMS}?labelSelector={SELECTOR}"), format!("PATCH {CLUSTERS}/demo")]);
+            assert!(h.api.names(CLAIMS).is_empty());
+            assert_eq!(h.api.get(CLUSTERS, "demo").unwrap()["metadata"]["finalizers"], json!([]));
+        } else {
+            assert_eq!(requests, Vec::<String>::new(), "no finalizer: owner references do the rest");
+            assert_eq!(h.api.names(CLAIMS), ["data-demo-etcd-0"]);
+        }
+        assert_eq!(h.ctx.etcd.forgotten.lock().unwrap().len(), 1, "the election watch stops");
+    }
+}
