@@ -15,8 +15,15 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
-    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a status line");
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -34,7 +41,11 @@ async fn probes_and_metrics_over_http_then_graceful_shutdown() {
     assert_eq!(get(addr, "/livez").await.0, 200);
     assert_eq!(get(addr, "/readyz").await.0, 503);
     readiness.set_crd_established(true);
-    assert_eq!(get(addr, "/readyz").await.0, 503, "ready before the caches synced");
+    assert_eq!(
+        get(addr, "/readyz").await.0,
+        503,
+        "ready before the caches synced"
+    );
     readiness.set_caches_synced(true);
     assert_eq!(get(addr, "/readyz").await.0, 200);
     assert_eq!(get(addr, "/nothing").await.0, 404);
@@ -61,5 +72,8 @@ async fn probes_and_metrics_over_http_then_graceful_shutdown() {
         .expect("server did not stop")
         .unwrap()
         .unwrap();
-    assert!(TcpStream::connect(addr).await.is_err(), "still listening after shutdown");
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "still listening after shutdown"
+    );
 }

@@ -27,7 +27,10 @@ impl Store {
     fn handle(&mut self, method: &Method, path: &str, body: &[u8]) -> (StatusCode, Value) {
         let collection = "/apis/coordination.k8s.io/v1/namespaces/curve-system/leases";
         let item = format!("{collection}/{LEASE_NAME}");
-        let current = self.lease.as_ref().and_then(|l| l.metadata.resource_version.clone());
+        let current = self
+            .lease
+            .as_ref()
+            .and_then(|l| l.metadata.resource_version.clone());
         match (method.clone(), path) {
             (Method::GET, p) if p == item => match &self.lease {
                 Some(lease) => (StatusCode::OK, serde_json::to_value(lease).unwrap()),
@@ -92,7 +95,10 @@ fn contender(store: &Arc<Mutex<Store>>, identity: &str) -> Contender {
             }
             let (parts, body) = req.into_parts();
             let body = body.collect_bytes().await.unwrap();
-            let (code, json) = store.lock().unwrap().handle(&parts.method, parts.uri.path(), &body);
+            let (code, json) = store
+                .lock()
+                .unwrap()
+                .handle(&parts.method, parts.uri.path(), &body);
             let response = Response::builder()
                 .status(code)
                 .header("content-type", "application/json")
@@ -103,7 +109,10 @@ fn contender(store: &Arc<Mutex<Store>>, identity: &str) -> Contender {
     });
     let client = Client::new(service, "curve-system");
     let elector = LeaderElector::new(client, "curve-system", LEASE_NAME, identity, DURATIONS);
-    Contender { elector, partitioned }
+    Contender {
+        elector,
+        partitioned,
+    }
 }
 
 const DURATIONS: LeaseDurations = LeaseDurations {
@@ -143,7 +152,10 @@ async fn only_one_leads_and_the_standby_takes_over_when_the_holder_stops_renewin
     assert_eq!(store.lock().unwrap().transitions(), Some(1));
 
     // The old holder, renewing again, knows it is past its deadline and does not take it back.
-    assert_eq!(a.elector.keep_leading().await, LeadershipLost::RenewDeadline(DURATIONS.renew_deadline));
+    assert_eq!(
+        a.elector.keep_leading().await,
+        LeadershipLost::RenewDeadline(DURATIONS.renew_deadline)
+    );
     hold_against(&b.elector, &[&a.elector], DURATIONS.lease * 2).await;
 }
 
@@ -151,26 +163,49 @@ async fn only_one_leads_and_the_standby_takes_over_when_the_holder_stops_renewin
 async fn race<'a>(contenders: &[&'a Contender], period: Duration) -> Vec<&'a Contender> {
     let deadline = Instant::now() + period;
     let won = futures::future::join_all(
-        contenders.iter().map(|c| tokio::time::timeout_at(deadline, c.elector.acquire())),
+        contenders
+            .iter()
+            .map(|c| tokio::time::timeout_at(deadline, c.elector.acquire())),
     )
     .await;
-    contenders.iter().zip(won).filter(|(_, r)| r.is_ok()).map(|(c, _)| *c).collect()
+    contenders
+        .iter()
+        .zip(won)
+        .filter(|(_, r)| r.is_ok())
+        .map(|(c, _)| *c)
+        .collect()
 }
 
 #[tokio::test(start_paused = true)]
 async fn of_contenders_racing_for_a_free_or_expired_lease_exactly_one_wins() {
     let store = Arc::new(Mutex::new(Store::default()));
-    let all = [contender(&store, "a"), contender(&store, "b"), contender(&store, "c")];
+    let all = [
+        contender(&store, "a"),
+        contender(&store, "b"),
+        contender(&store, "c"),
+    ];
     let all: Vec<&Contender> = all.iter().collect();
 
     // All three find no Lease and create it at once: one create succeeds, the others conflict.
     let won = race(&all, DURATIONS.retry / 2).await;
     assert_eq!(won.len(), 1, "{} leaders", won.len());
     let first = won[0];
-    assert_eq!(store.lock().unwrap().holder().as_deref(), Some(first.elector.identity()));
+    assert_eq!(
+        store.lock().unwrap().holder().as_deref(),
+        Some(first.elector.identity())
+    );
     assert_eq!(store.lock().unwrap().conflicts, 2);
-    let rest: Vec<&Contender> = all.iter().copied().filter(|c| !std::ptr::eq(*c, first)).collect();
-    hold_against(&first.elector, &[&rest[0].elector, &rest[1].elector], DURATIONS.lease * 2).await;
+    let rest: Vec<&Contender> = all
+        .iter()
+        .copied()
+        .filter(|c| !std::ptr::eq(*c, first))
+        .collect();
+    hold_against(
+        &first.elector,
+        &[&rest[0].elector, &rest[1].elector],
+        DURATIONS.lease * 2,
+    )
+    .await;
 
     // The leader stops; both standbys see the lease expire at the same moment and replace it
     // with the same resourceVersion: one wins, the other conflicts and then keeps off.
@@ -178,8 +213,15 @@ async fn of_contenders_racing_for_a_free_or_expired_lease_exactly_one_wins() {
     assert_eq!(won.len(), 1, "{} leaders", won.len());
     assert_eq!(store.lock().unwrap().conflicts, 3);
     let second = won[0];
-    assert_eq!(store.lock().unwrap().holder().as_deref(), Some(second.elector.identity()));
-    let others: Vec<&LeaderElector> = all.iter().filter(|c| !std::ptr::eq(**c, second)).map(|c| &c.elector).collect();
+    assert_eq!(
+        store.lock().unwrap().holder().as_deref(),
+        Some(second.elector.identity())
+    );
+    let others: Vec<&LeaderElector> = all
+        .iter()
+        .filter(|c| !std::ptr::eq(**c, second))
+        .map(|c| &c.elector)
+        .collect();
     hold_against(&second.elector, &others, DURATIONS.lease * 2).await;
 }
 
@@ -198,8 +240,14 @@ async fn a_cut_off_leader_steps_down_before_the_standby_takes_over() {
             Instant::now()
         },
     );
-    assert_eq!(lost, LeadershipLost::RenewDeadline(DURATIONS.renew_deadline));
-    assert!(a_stopped < b_started, "a stopped at {a_stopped:?}, b started at {b_started:?}");
+    assert_eq!(
+        lost,
+        LeadershipLost::RenewDeadline(DURATIONS.renew_deadline)
+    );
+    assert!(
+        a_stopped < b_started,
+        "a stopped at {a_stopped:?}, b started at {b_started:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -213,7 +261,11 @@ async fn a_released_lease_is_taken_at_once() {
     assert_eq!(store.lock().unwrap().holder(), None);
     let released = Instant::now();
     b.elector.acquire().await;
-    assert!(released.elapsed() <= DURATIONS.retry, "took {:?}", released.elapsed());
+    assert!(
+        released.elapsed() <= DURATIONS.retry,
+        "took {:?}",
+        released.elapsed()
+    );
     // Releasing a lease held by someone else changes nothing.
     a.elector.release().await.unwrap();
     assert_eq!(store.lock().unwrap().holder().as_deref(), Some("b"));

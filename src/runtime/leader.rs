@@ -90,7 +90,14 @@ enum Plan {
 /// Decides, from the record read, whether to write it and with what. Pure.
 ///
 /// `renewing`: we believe we lead; then any other holder, or none, means we lost.
-fn plan(current: &LeaseSpec, identity: &str, expired: bool, renewing: bool, now: Timestamp, lease: Duration) -> Plan {
+fn plan(
+    current: &LeaseSpec,
+    identity: &str,
+    expired: bool,
+    renewing: bool,
+    now: Timestamp,
+    lease: Duration,
+) -> Plan {
     let holder = current.holder_identity.as_deref().filter(|h| !h.is_empty());
     let ours = holder == Some(identity);
     if !ours && (renewing || (holder.is_some() && !expired)) {
@@ -101,7 +108,11 @@ fn plan(current: &LeaseSpec, identity: &str, expired: bool, renewing: bool, now:
         holder_identity: Some(identity.to_owned()),
         lease_duration_seconds: Some(i32::try_from(lease.as_secs().max(1)).unwrap_or(i32::MAX)),
         renew_time: Some(MicroTime(now)),
-        acquire_time: if ours { current.acquire_time.clone() } else { Some(MicroTime(now)) },
+        acquire_time: if ours {
+            current.acquire_time.clone()
+        } else {
+            Some(MicroTime(now))
+        },
         lease_transitions: Some(if ours { transitions } else { transitions + 1 }),
         ..current.clone()
     })
@@ -162,10 +173,16 @@ impl LeaderElector {
             tokio::time::sleep_until((Instant::now() + self.durations.retry).min(deadline)).await;
             match tokio::time::timeout_at(deadline, self.attempt(true)).await {
                 Ok(Ok(Attempt::Leading)) => {}
-                Ok(Ok(Attempt::NotHolder(holder))) => return self.lost(LeadershipLost::NotHolder(holder)),
-                Ok(Ok(Attempt::Conflict)) => debug!(lease = %self.lease_name, "renewal conflicted, retrying"),
+                Ok(Ok(Attempt::NotHolder(holder))) => {
+                    return self.lost(LeadershipLost::NotHolder(holder));
+                }
+                Ok(Ok(Attempt::Conflict)) => {
+                    debug!(lease = %self.lease_name, "renewal conflicted, retrying")
+                }
                 Ok(Err(err)) => warn!(lease = %self.lease_name, %err, "lease renewal failed"),
-                Err(_) => return self.lost(LeadershipLost::RenewDeadline(self.durations.renew_deadline)),
+                Err(_) => {
+                    return self.lost(LeadershipLost::RenewDeadline(self.durations.renew_deadline));
+                }
             }
         }
     }
@@ -183,7 +200,11 @@ impl LeaderElector {
         spec.holder_identity = None;
         spec.lease_duration_seconds = Some(1);
         spec.renew_time = Some(MicroTime(Timestamp::now()));
-        match self.api.replace(&self.lease_name, &PostParams::default(), &lease).await {
+        match self
+            .api
+            .replace(&self.lease_name, &PostParams::default(), &lease)
+            .await
+        {
             Ok(_) => {
                 info!(lease = %self.lease_name, "released leadership");
                 Ok(())
@@ -224,7 +245,11 @@ impl LeaderElector {
                 lease.spec = Some(spec);
                 // `lease.metadata.resourceVersion` is the one read: the write fails if anyone
                 // wrote in between.
-                match self.api.replace(&self.lease_name, &PostParams::default(), &lease).await {
+                match self
+                    .api
+                    .replace(&self.lease_name, &PostParams::default(), &lease)
+                    .await
+                {
                     Ok(written) => Ok(self.won(&written, started)),
                     Err(err) if is_conflict(&err) => Ok(Attempt::Conflict),
                     Err(err) => Err(err),
@@ -234,13 +259,22 @@ impl LeaderElector {
     }
 
     async fn create(&self, started: Instant, now: Timestamp) -> Result<Attempt, kube::Error> {
-        let Plan::Write(mut spec) = plan(&LeaseSpec::default(), &self.identity, true, false, now, self.durations.lease)
-        else {
+        let Plan::Write(mut spec) = plan(
+            &LeaseSpec::default(),
+            &self.identity,
+            true,
+            false,
+            now,
+            self.durations.lease,
+        ) else {
             unreachable!("a free lease is always taken");
         };
         spec.lease_transitions = Some(0);
         let lease = Lease {
-            metadata: ObjectMeta { name: Some(self.lease_name.clone()), ..Default::default() },
+            metadata: ObjectMeta {
+                name: Some(self.lease_name.clone()),
+                ..Default::default()
+            },
             spec: Some(spec),
         };
         match self.api.create(&PostParams::default(), &lease).await {
@@ -272,7 +306,9 @@ impl LeaderElector {
             .spec
             .as_ref()
             .and_then(|s| s.lease_duration_seconds)
-            .map_or(self.durations.lease, |s| Duration::from_secs(u64::try_from(s).unwrap_or(0)));
+            .map_or(self.durations.lease, |s| {
+                Duration::from_secs(u64::try_from(s).unwrap_or(0))
+            });
         now >= since + valid_for
     }
 }
@@ -302,7 +338,10 @@ mod tests {
     #[test]
     fn a_valid_lease_of_another_is_left_alone() {
         let now = Timestamp::now();
-        assert_eq!(plan(&held_by("b", 3), "a", false, false, now, LEASE), Plan::Leave(Some("b".into())));
+        assert_eq!(
+            plan(&held_by("b", 3), "a", false, false, now, LEASE),
+            Plan::Leave(Some("b".into()))
+        );
     }
 
     #[test]
@@ -313,8 +352,14 @@ mod tests {
         assert_eq!(spec.lease_transitions, Some(4));
         assert_eq!(spec.acquire_time, Some(MicroTime(now)));
         assert_eq!(spec.lease_duration_seconds, Some(15));
-        let free = LeaseSpec { holder_identity: Some(String::new()), ..held_by("", 3) };
-        assert_eq!(write(plan(&free, "a", false, false, now, LEASE)).lease_transitions, Some(4));
+        let free = LeaseSpec {
+            holder_identity: Some(String::new()),
+            ..held_by("", 3)
+        };
+        assert_eq!(
+            write(plan(&free, "a", false, false, now, LEASE)).lease_transitions,
+            Some(4)
+        );
     }
 
     #[test]
@@ -329,7 +374,13 @@ mod tests {
     #[test]
     fn a_renewing_holder_never_takes_the_lease_back() {
         let now = Timestamp::now();
-        assert_eq!(plan(&held_by("b", 3), "a", true, true, now, LEASE), Plan::Leave(Some("b".into())));
-        assert_eq!(plan(&LeaseSpec::default(), "a", true, true, now, LEASE), Plan::Leave(None));
+        assert_eq!(
+            plan(&held_by("b", 3), "a", true, true, now, LEASE),
+            Plan::Leave(Some("b".into()))
+        );
+        assert_eq!(
+            plan(&LeaseSpec::default(), "a", true, true, now, LEASE),
+            Plan::Leave(None)
+        );
     }
 }

@@ -36,8 +36,10 @@ pub fn filter_directive(flag: Option<&str>, rust_log: Option<&str>) -> String {
 /// (`info,kube=warn`).
 pub fn init(format: LogFormat, level: Option<&str>) -> Result<(), LoggingError> {
     let directive = filter_directive(level, std::env::var("RUST_LOG").ok().as_deref());
-    let filter = EnvFilter::try_new(&directive)
-        .map_err(|source| LoggingError::Filter { directive: directive.clone(), source })?;
+    let filter = EnvFilter::try_new(&directive).map_err(|source| LoggingError::Filter {
+        directive: directive.clone(),
+        source,
+    })?;
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match format {
         LogFormat::Text => builder.try_init(),
@@ -53,7 +55,10 @@ mod tests {
     #[test]
     fn flag_wins_over_rust_log_which_wins_over_default() {
         assert_eq!(filter_directive(Some("debug"), Some("warn")), "debug");
-        assert_eq!(filter_directive(None, Some("warn,kube=info")), "warn,kube=info");
+        assert_eq!(
+            filter_directive(None, Some("warn,kube=info")),
+            "warn,kube=info"
+        );
         assert_eq!(filter_directive(Some(" "), None), "info");
         assert_eq!(filter_directive(None, None), "info");
     }

@@ -35,7 +35,12 @@ pub enum Component {
 }
 
 impl Component {
-    pub const ALL: [Component; 4] = [Self::Etcd, Self::Mds, Self::ChunkServer, Self::SnapshotClone];
+    pub const ALL: [Component; 4] = [
+        Self::Etcd,
+        Self::Mds,
+        Self::ChunkServer,
+        Self::SnapshotClone,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -111,14 +116,22 @@ impl Metrics {
         let errors = Family::default();
         let primary_changes = Family::default();
         let ready_members = Family::default();
-        registry.register("reconciles", "Reconciles finished, by result", reconciles.clone());
+        registry.register(
+            "reconciles",
+            "Reconciles finished, by result",
+            reconciles.clone(),
+        );
         registry.register_with_unit(
             "reconcile_duration",
             "Time one reconcile took",
             Unit::Seconds,
             reconcile_duration.clone(),
         );
-        registry.register("errors", "Errors met while reconciling, by category", errors.clone());
+        registry.register(
+            "errors",
+            "Errors met while reconciling, by category",
+            errors.clone(),
+        );
         registry.register(
             "mds_primary_changes",
             "Changes of the elected MDS primary, per CurveCluster",
@@ -129,33 +142,58 @@ impl Metrics {
             "Ready members per CurveCluster and component",
             ready_members.clone(),
         );
-        Self { registry, reconciles, reconcile_duration, errors, primary_changes, ready_members }
+        Self {
+            registry,
+            reconciles,
+            reconcile_duration,
+            errors,
+            primary_changes,
+            ready_members,
+        }
     }
 
     pub fn reconcile_finished(&self, result: ReconcileResult, duration: Duration) {
-        self.reconciles.get_or_create(&ResultLabels { result }).inc();
+        self.reconciles
+            .get_or_create(&ResultLabels { result })
+            .inc();
         self.reconcile_duration.observe(duration.as_secs_f64());
     }
 
     /// Counts an error; `category` is a short fixed word such as `kube`, `etcd`, `validation`.
     pub fn error(&self, category: &str) {
-        self.errors.get_or_create(&CategoryLabels { category: category.to_owned() }).inc();
+        self.errors
+            .get_or_create(&CategoryLabels {
+                category: category.to_owned(),
+            })
+            .inc();
     }
 
     pub fn primary_changed(&self, namespace: &str, name: &str) {
-        self.primary_changes.get_or_create(&cluster(namespace, name)).inc();
+        self.primary_changes
+            .get_or_create(&cluster(namespace, name))
+            .inc();
     }
 
     pub fn set_ready(&self, namespace: &str, name: &str, component: Component, ready: u32) {
-        let labels = MemberLabels { namespace: namespace.to_owned(), name: name.to_owned(), component };
-        self.ready_members.get_or_create(&labels).set(i64::from(ready));
+        let labels = MemberLabels {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            component,
+        };
+        self.ready_members
+            .get_or_create(&labels)
+            .set(i64::from(ready));
     }
 
     /// Drops the per-cluster series of a deleted CurveCluster.
     pub fn remove_cluster(&self, namespace: &str, name: &str) {
         self.primary_changes.remove(&cluster(namespace, name));
         for component in Component::ALL {
-            let labels = MemberLabels { namespace: namespace.to_owned(), name: name.to_owned(), component };
+            let labels = MemberLabels {
+                namespace: namespace.to_owned(),
+                name: name.to_owned(),
+                component,
+            };
             self.ready_members.remove(&labels);
         }
     }
@@ -170,7 +208,10 @@ impl Metrics {
 }
 
 fn cluster(namespace: &str, name: &str) -> ClusterLabels {
-    ClusterLabels { namespace: namespace.to_owned(), name: name.to_owned() }
+    ClusterLabels {
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -194,7 +235,10 @@ mod tests {
             r#"curve_operator_mds_primary_changes_total{namespace="ns",name="demo"} 1"#,
             r#"curve_operator_ready_members{namespace="ns",name="demo",component="chunkserver"} 3"#,
         ] {
-            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
         }
     }
 

@@ -34,24 +34,64 @@ const fn rule(
     verbs: &'static [&'static str],
     scope: Scope,
 ) -> Permission {
-    Permission { group, resources, verbs, scope }
+    Permission {
+        group,
+        resources,
+        verbs,
+        scope,
+    }
 }
 
 /// Every permission the operator uses; nothing else is granted.
 pub const PERMISSIONS: &[Permission] = &[
-    rule("curve.opencurve.io", &["curveclusters"], &["get", "list", "watch", "patch", "update"], Scope::Watched),
-    rule("curve.opencurve.io", &["curveclusters/status"], &["get", "patch", "update"], Scope::Watched),
-    rule("curve.opencurve.io", &["curveclusters/finalizers"], &["update"], Scope::Watched),
+    rule(
+        "curve.opencurve.io",
+        &["curveclusters"],
+        &["get", "list", "watch", "patch", "update"],
+        Scope::Watched,
+    ),
+    rule(
+        "curve.opencurve.io",
+        &["curveclusters/status"],
+        &["get", "patch", "update"],
+        Scope::Watched,
+    ),
+    rule(
+        "curve.opencurve.io",
+        &["curveclusters/finalizers"],
+        &["update"],
+        Scope::Watched,
+    ),
     rule("apps", &["statefulsets"], OWNED, Scope::Watched),
     rule("", &["services", "configmaps"], OWNED, Scope::Watched),
     rule("policy", &["poddisruptionbudgets"], OWNED, Scope::Watched),
     rule("batch", &["jobs"], OWNED, Scope::Watched),
     rule("", &["pods"], READ, Scope::Watched),
-    rule("", &["persistentvolumeclaims"], &["get", "list", "watch", "delete"], Scope::Watched),
-    rule("events.k8s.io", &["events"], &["create", "patch"], Scope::Watched),
+    rule(
+        "",
+        &["persistentvolumeclaims"],
+        &["get", "list", "watch", "delete"],
+        Scope::Watched,
+    ),
+    rule(
+        "events.k8s.io",
+        &["events"],
+        &["create", "patch"],
+        Scope::Watched,
+    ),
     rule("", &["nodes"], READ, Scope::Cluster),
-    rule("apiextensions.k8s.io", &["customresourcedefinitions"], READ, Scope::Cluster),
-    rule("coordination.k8s.io", &["leases"], &["get", "create", "update"], Scope::OperatorNamespace),
+    rule(
+        "apiextensions.k8s.io",
+        &["customresourcedefinitions"],
+        READ,
+        Scope::Cluster,
+    ),
+    rule(
+        "coordination.k8s.io",
+        &["leases"],
+        &["get", "create", "update"],
+        Scope::OperatorNamespace,
+    ),
 ];
 
 /// One grant: (API group, resource, verb).
@@ -64,7 +104,9 @@ pub fn grants(scopes: &[Scope]) -> std::collections::BTreeSet<Grant> {
         .filter(|p| scopes.contains(&p.scope))
         .flat_map(|p| {
             p.resources.iter().flat_map(move |r| {
-                p.verbs.iter().map(move |v| (p.group.to_owned(), (*r).to_owned(), (*v).to_owned()))
+                p.verbs
+                    .iter()
+                    .map(move |v| (p.group.to_owned(), (*r).to_owned(), (*v).to_owned()))
             })
         })
         .collect()
@@ -77,8 +119,15 @@ mod tests {
     #[test]
     fn no_wildcards_and_no_duplicates() {
         let all = grants(&[Scope::Watched, Scope::Cluster, Scope::OperatorNamespace]);
-        let count: usize = PERMISSIONS.iter().map(|p| p.resources.len() * p.verbs.len()).sum();
-        assert_eq!(all.len(), count, "a (group, resource, verb) is listed twice");
+        let count: usize = PERMISSIONS
+            .iter()
+            .map(|p| p.resources.len() * p.verbs.len())
+            .sum();
+        assert_eq!(
+            all.len(),
+            count,
+            "a (group, resource, verb) is listed twice"
+        );
         assert!(all.iter().all(|(g, r, v)| g != "*" && r != "*" && v != "*"));
     }
 
@@ -88,7 +137,10 @@ mod tests {
             .iter()
             .map(|s| grants(&[*s]).len())
             .sum();
-        assert_eq!(by_scope, grants(&[Scope::Watched, Scope::Cluster, Scope::OperatorNamespace]).len());
+        assert_eq!(
+            by_scope,
+            grants(&[Scope::Watched, Scope::Cluster, Scope::OperatorNamespace]).len()
+        );
         assert!(grants(&[Scope::Cluster]).contains(&("".into(), "nodes".into(), "watch".into())));
     }
 }

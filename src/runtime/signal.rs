@@ -29,8 +29,13 @@ mod tests {
     async fn resolves_on_sigterm() {
         let shutdown = shutdown_signal();
         let pid = std::process::id().to_string();
-        let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
         assert!(status.success());
-        tokio::time::timeout(Duration::from_secs(5), shutdown).await.expect("no shutdown on SIGTERM");
+        tokio::time::timeout(Duration::from_secs(5), shutdown)
+            .await
+            .expect("no shutdown on SIGTERM");
     }
 }
