@@ -14,6 +14,10 @@ use tokio::net::TcpListener;
 use super::metrics::Metrics;
 
 /// What `/readyz` reports; flipped by the `run` command as start-up progresses.
+///
+/// A standby replica (waiting for the Lease) must become ready too, so start the watch caches
+/// before campaigning: otherwise a rolling update deadlocks, the new pod waiting for the old
+/// one's Lease while the Deployment waits for the new pod to be ready before stopping the old.
 #[derive(Debug, Default)]
 pub struct Readiness {
     crd_established: AtomicBool,
