@@ -1,6 +1,7 @@
 //! curve-operator: deploys and runs Curve (CurveBS) clusters on Kubernetes.
 
 pub mod api;
+pub mod runtime;
 pub mod validate;
 pub mod build;
 pub mod render;

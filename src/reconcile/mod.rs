@@ -28,6 +28,7 @@ use crate::build::common::{LABEL_COMPONENT, LABEL_INSTANCE, LABEL_MANAGED_BY, MA
 use crate::build::topology::{TOPOLOGY_JSON, zones_of};
 use crate::build::{self, Component, Observed};
 use crate::etcd::{ClusterKey, EtcdObserver};
+use crate::runtime::metrics::{Component as MetricComponent, Metrics, ReconcileResult};
 use crate::validate::validate;
 use events::{ClusterEvent, EventSink};
 use plan::{APPLIED_HASH_ANNOTATION, Action, ExistingObject};
@@ -59,13 +60,20 @@ pub struct Context<O: EtcdObserver, E: EventSink> {
     pub client: Client,
     pub etcd: O,
     pub events: E,
+    pub metrics: Arc<Metrics>,
     /// Consecutive failures per cluster, for the retry backoff.
     failures: Mutex<HashMap<(String, String), u32>>,
 }
 
 impl<O: EtcdObserver, E: EventSink> Context<O, E> {
     pub fn new(client: Client, etcd: O, events: E) -> Self {
-        Context { client, etcd, events, failures: Mutex::default() }
+        Context { client, etcd, events, metrics: Arc::new(Metrics::new()), failures: Mutex::default() }
+    }
+
+    /// Shares the operator's metrics registry.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 }
 
@@ -88,7 +96,13 @@ pub async fn reconcile<O: EtcdObserver, E: EventSink>(
         Ok(cluster) => cluster,
         Err(invalid) => return report_unparsable(&ctx, invalid).await,
     };
+    let started = std::time::Instant::now();
     let result = reconcile_cluster(cluster, &ctx).await;
+    let outcome = if result.is_ok() { ReconcileResult::Success } else { ReconcileResult::Error };
+    ctx.metrics.reconcile_finished(outcome, started.elapsed());
+    if let Err(error) = &result {
+        ctx.metrics.error(error.category());
+    }
     let failures = {
         let mut failures = ctx.failures.lock().expect("not poisoned");
         match &result {
@@ -234,6 +248,13 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(cluster: &CurveCluster
 
     let next = compute_status(&previous, &obs, generation, Timestamp::now());
     let available = obs.complete();
+    for (component, seen) in [
+        (MetricComponent::Etcd, &obs.etcd),
+        (MetricComponent::Mds, &obs.mds),
+        (MetricComponent::ChunkServer, &obs.chunkservers),
+    ] {
+        ctx.metrics.set_ready(&namespace, &name, component, seen.ready.max(0) as u32);
+    }
     write_status(cluster, ctx, &previous, next, &created).await?;
     Ok(if obs.paused {
         Requeue::await_change()
@@ -314,6 +335,9 @@ async fn write_status<O: EtcdObserver, E: EventSink>(
     created: &[Component],
 ) -> Result<(), Error> {
     let events = events::derive(previous, &next, created);
+    if events.iter().any(|e| e.reason == "MdsPrimaryChanged") {
+        ctx.metrics.primary_changed(&cluster.namespace().unwrap_or_default(), &cluster.name_any());
+    }
     if &next != previous {
         let api: Api<CurveCluster> = Api::namespaced(ctx.client.clone(), &cluster.namespace().unwrap_or_default());
         api.patch_status(&cluster.name_any(), &PatchParams::default(), &Patch::Merge(json!({ "status": next })))
@@ -376,6 +400,7 @@ async fn ensure_finalizer<O: EtcdObserver, E: EventSink>(
 /// Deletion: owned objects go by owner references; volumes only with the confirmed policy.
 async fn finalize<O: EtcdObserver, E: EventSink>(cluster: &CurveCluster, ctx: &Context<O, E>, namespace: &str) -> Result<Requeue, Error> {
     ctx.etcd.forget(&ClusterKey { namespace: namespace.to_string(), name: cluster.name_any() });
+    ctx.metrics.remove_cluster(namespace, &cluster.name_any());
     if !has_finalizer(cluster) {
         return Ok(Requeue::await_change());
     }

@@ -1,0 +1,71 @@
+//! The operator process around the reconciler: flags, logging, metrics, probes, leader
+//! election, signals.
+
+pub mod http;
+pub mod leader;
+pub mod logging;
+pub mod metrics;
+pub mod rbac;
+pub mod signal;
+
+use std::net::SocketAddr;
+
+use kube::Client;
+
+use self::leader::{LeaderElector, LeaseDurations};
+use self::logging::LogFormat;
+
+/// Flags of `curve-operator run` that the Helm chart sets; flatten into the `run` subcommand
+/// with `#[command(flatten)]`. tests/helm.rs parses the chart's container args with this.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct RuntimeArgs {
+    /// Watch CurveClusters in this namespace only (default: all namespaces).
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Format of log lines.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log filter: a level or tracing directives (`info,kube=warn`); default RUST_LOG, then info.
+    #[arg(long)]
+    pub log_level: Option<String>,
+    /// Address of the /metrics, /livez and /readyz server.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub http_addr: SocketAddr,
+    /// Act only while holding the leader-election Lease (needed with more than one replica).
+    #[arg(long)]
+    pub leader_elect: bool,
+    /// Namespace of the Lease; default the client's namespace.
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+    /// Name of the Lease.
+    #[arg(long, default_value = "curve-operator-leader")]
+    pub leader_election_lease: String,
+    /// This replica's identity in the Lease; default the pod name ($HOSTNAME).
+    #[arg(long, env = "POD_NAME")]
+    pub leader_election_identity: Option<String>,
+}
+
+impl RuntimeArgs {
+    /// The elector when `--leader-elect` is set, with client-go's default timing.
+    pub fn leader_elector(&self, client: Client) -> Option<LeaderElector> {
+        if !self.leader_elect {
+            return None;
+        }
+        let namespace = self
+            .leader_election_namespace
+            .clone()
+            .unwrap_or_else(|| client.default_namespace().to_owned());
+        let identity = self
+            .leader_election_identity
+            .clone()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| format!("curve-operator-{}", std::process::id()));
+        Some(LeaderElector::new(
+            client,
+            &namespace,
+            self.leader_election_lease.clone(),
+            identity,
+            LeaseDurations::default(),
+        ))
+    }
+}

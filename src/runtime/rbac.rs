@@ -1,0 +1,146 @@
+//! The Kubernetes permissions the operator needs: the one source of truth.
+//!
+//! The Helm chart's RBAC templates must grant exactly these (tests/helm.rs renders the chart
+//! and compares), so a new API call in the code starts here.
+
+/// Where a permission must be granted when the operator watches a single namespace.
+/// With cluster-wide watching every permission goes into one ClusterRole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    /// Objects of the watched CurveClusters: a Role in the watched namespace suffices.
+    Watched,
+    /// Cluster-scoped objects (nodes, CRDs): always a ClusterRole.
+    Cluster,
+    /// The leader-election Lease, in the operator's own namespace.
+    OperatorNamespace,
+}
+
+/// One RBAC rule: these verbs on these resources of one API group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Permission {
+    /// API group; `""` is the core group.
+    pub group: &'static str,
+    pub resources: &'static [&'static str],
+    pub verbs: &'static [&'static str],
+    pub scope: Scope,
+}
+
+const OWNED: &[&str] = &["get", "list", "watch", "create", "patch", "delete"];
+const READ: &[&str] = &["get", "list", "watch"];
+
+const fn rule(
+    group: &'static str,
+    resources: &'static [&'static str],
+    verbs: &'static [&'static str],
+    scope: Scope,
+) -> Permission {
+    Permission {
+        group,
+        resources,
+        verbs,
+        scope,
+    }
+}
+
+/// Every permission the operator uses; nothing else is granted.
+pub const PERMISSIONS: &[Permission] = &[
+    rule(
+        "curve.opencurve.io",
+        &["curveclusters"],
+        &["get", "list", "watch", "patch", "update"],
+        Scope::Watched,
+    ),
+    rule(
+        "curve.opencurve.io",
+        &["curveclusters/status"],
+        &["get", "patch", "update"],
+        Scope::Watched,
+    ),
+    rule(
+        "curve.opencurve.io",
+        &["curveclusters/finalizers"],
+        &["update"],
+        Scope::Watched,
+    ),
+    rule("apps", &["statefulsets"], OWNED, Scope::Watched),
+    rule("", &["services", "configmaps"], OWNED, Scope::Watched),
+    rule("policy", &["poddisruptionbudgets"], OWNED, Scope::Watched),
+    rule("batch", &["jobs"], OWNED, Scope::Watched),
+    rule("", &["pods"], READ, Scope::Watched),
+    rule(
+        "",
+        &["persistentvolumeclaims"],
+        &["get", "list", "watch", "delete"],
+        Scope::Watched,
+    ),
+    rule(
+        "events.k8s.io",
+        &["events"],
+        &["create", "patch"],
+        Scope::Watched,
+    ),
+    rule("", &["nodes"], READ, Scope::Cluster),
+    rule(
+        "apiextensions.k8s.io",
+        &["customresourcedefinitions"],
+        READ,
+        Scope::Cluster,
+    ),
+    rule(
+        "coordination.k8s.io",
+        &["leases"],
+        &["get", "create", "update"],
+        Scope::OperatorNamespace,
+    ),
+];
+
+/// One grant: (API group, resource, verb).
+pub type Grant = (String, String, String);
+
+/// The permissions as a flat, sorted set of grants, filtered by scope.
+pub fn grants(scopes: &[Scope]) -> std::collections::BTreeSet<Grant> {
+    PERMISSIONS
+        .iter()
+        .filter(|p| scopes.contains(&p.scope))
+        .flat_map(|p| {
+            p.resources.iter().flat_map(move |r| {
+                p.verbs
+                    .iter()
+                    .map(move |v| (p.group.to_owned(), (*r).to_owned(), (*v).to_owned()))
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_wildcards_and_no_duplicates() {
+        let all = grants(&[Scope::Watched, Scope::Cluster, Scope::OperatorNamespace]);
+        let count: usize = PERMISSIONS
+            .iter()
+            .map(|p| p.resources.len() * p.verbs.len())
+            .sum();
+        assert_eq!(
+            all.len(),
+            count,
+            "a (group, resource, verb) is listed twice"
+        );
+        assert!(all.iter().all(|(g, r, v)| g != "*" && r != "*" && v != "*"));
+    }
+
+    #[test]
+    fn scopes_partition_the_list() {
+        let by_scope: usize = [Scope::Watched, Scope::Cluster, Scope::OperatorNamespace]
+            .iter()
+            .map(|s| grants(&[*s]).len())
+            .sum();
+        assert_eq!(
+            by_scope,
+            grants(&[Scope::Watched, Scope::Cluster, Scope::OperatorNamespace]).len()
+        );
+        assert!(grants(&[Scope::Cluster]).contains(&("".into(), "nodes".into(), "watch".into())));
+    }
+}

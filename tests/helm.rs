@@ -1,0 +1,645 @@
+//! The Helm chart, linted and rendered by the real Helm v4 engine (helm-python-sdk, driven by
+//! tests/helm/chart.py), and every rendered object checked against its Kubernetes type.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use clap::Parser;
+use curve_operator::runtime::RuntimeArgs;
+use curve_operator::runtime::logging::LogFormat;
+use curve_operator::runtime::rbac::{Grant, Scope, grants};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Container, Service, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{
+    ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef,
+};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Resource;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+const RELEASE: &str = "curve-operator";
+const NAMESPACE: &str = "curve-system";
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(repo(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Runs tests/helm/chart.py; `Err` carries Helm's message.
+fn helm(args: &[&str]) -> Result<String, String> {
+    let out = Command::new("python3")
+        .arg(repo("tests/helm/chart.py"))
+        .args(args)
+        .output()
+        .expect("python3 must be installed to run the Helm tests");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    match out.status.code() {
+        Some(0) => Ok(String::from_utf8(out.stdout).unwrap()),
+        // The helper's code for a missing helm-python-sdk: a setup error, never a pass.
+        Some(3) => panic!("{stderr}"),
+        _ => Err(stderr),
+    }
+}
+
+/// The documented values variants (README.md), each rendered in every test below.
+fn variants() -> Vec<(&'static str, Value)> {
+    vec![
+        ("defaults", json!({})),
+        ("one namespace", json!({"watchNamespace": "prod"})),
+        (
+            "service monitor",
+            json!({"serviceMonitor": {"enabled": true, "labels": {"release": "prom"}}}),
+        ),
+        (
+            "two replicas",
+            json!({"replicaCount": 2, "leaderElection": {"enabled": false}}),
+        ),
+        (
+            "json logs",
+            json!({"logFormat": "json", "logLevel": "debug", "httpPort": 9090}),
+        ),
+    ]
+}
+
+/// The default values merged with a variant's, as Helm does (maps merge, the rest replaces).
+fn merged(overrides: &Value) -> Value {
+    fn merge(base: &mut Value, over: &Value) {
+        match (base, over) {
+            (Value::Object(b), Value::Object(o)) => o
+                .iter()
+                .for_each(|(k, v)| merge(b.entry(k).or_insert(Value::Null), v)),
+            (b, o) => *b = o.clone(),
+        }
+    }
+    let mut values: Value =
+        serde_saphyr::from_str(&read("charts/curve-operator/values.yaml")).unwrap();
+    merge(&mut values, overrides);
+    values
+}
+
+struct Rendered {
+    objects: Vec<Value>,
+    notes: String,
+}
+
+fn render(values: &Value) -> Result<Rendered, String> {
+    let templates: BTreeMap<String, String> =
+        serde_json::from_str(&helm(&["render", &values.to_string()])?)
+            .expect("the helper prints JSON");
+    let mut rendered = Rendered {
+        objects: vec![],
+        notes: String::new(),
+    };
+    for (path, text) in templates {
+        if path.ends_with("/NOTES.txt") {
+            rendered.notes = text;
+            continue;
+        }
+        let docs: Vec<Value> = serde_saphyr::from_multiple(&text)
+            .unwrap_or_else(|e| panic!("{path} is not YAML: {e}\n{text}"));
+        rendered
+            .objects
+            .extend(docs.into_iter().filter(|d| !d.is_null()));
+    }
+    Ok(rendered)
+}
+
+fn render_ok(values: &Value) -> Rendered {
+    render(values).unwrap_or_else(|e| panic!("render of {values} failed: {e}"))
+}
+
+/// Parses `object` as `K` and back: the result must be the same JSON, so no field was unknown
+/// to the type (dropped) or of the wrong type (rejected).
+fn typed<K: Resource<DynamicType = ()> + DeserializeOwned + Serialize>(object: &Value) -> K {
+    let parsed: K = serde_json::from_value(object.clone())
+        .unwrap_or_else(|e| panic!("not a valid {}: {e}\n{object:#}", K::kind(&())));
+    let back = serde_json::to_value(&parsed).unwrap();
+    assert_eq!(
+        &back,
+        object,
+        "{} changed in a round trip through its type",
+        K::kind(&())
+    );
+    parsed
+}
+
+impl Rendered {
+    fn all<K: Resource<DynamicType = ()> + DeserializeOwned + Serialize>(&self) -> Vec<K> {
+        let kind = K::kind(&());
+        self.objects
+            .iter()
+            .filter(|o| o["kind"] == *kind)
+            .map(typed::<K>)
+            .collect()
+    }
+
+    fn one<K: Resource<DynamicType = ()> + DeserializeOwned + Serialize>(&self) -> K {
+        let mut all = self.all::<K>();
+        assert_eq!(all.len(), 1, "expected one {}", K::kind(&()));
+        all.remove(0)
+    }
+
+    fn kinds(&self) -> Vec<String> {
+        self.objects
+            .iter()
+            .map(|o| o["kind"].as_str().unwrap_or("<no kind>").to_owned())
+            .collect()
+    }
+}
+
+#[test]
+fn chart_metadata_is_v2_at_0_1_0() {
+    let chart: Value = serde_saphyr::from_str(&read("charts/curve-operator/Chart.yaml")).unwrap();
+    assert_eq!(chart["apiVersion"], "v2");
+    assert_eq!(chart["name"], "curve-operator");
+    assert_eq!(chart["version"], "0.1.0");
+    assert_eq!(chart["appVersion"], "0.1.0");
+}
+
+#[test]
+fn chart_lints_cleanly_with_every_variant() {
+    for (name, values) in variants() {
+        let report: Value =
+            serde_json::from_str(&helm(&["lint", &values.to_string()]).unwrap()).unwrap();
+        assert_eq!(report["errors"], json!([]), "{name}: {report:#}");
+        // Severity 1 is informational ("icon is recommended"); warnings and errors fail.
+        let problems: Vec<&Value> = report["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["severity"].as_i64() >= Some(2))
+            .collect();
+        assert!(problems.is_empty(), "{name}: {problems:#?}");
+    }
+}
+
+#[test]
+fn every_rendered_object_is_a_valid_kubernetes_object() {
+    for (name, values) in variants() {
+        let rendered = render_ok(&values);
+        for object in &rendered.objects {
+            match object["kind"].as_str().unwrap_or_default() {
+                "ServiceAccount" => drop(typed::<ServiceAccount>(object)),
+                "ClusterRole" => drop(typed::<ClusterRole>(object)),
+                "ClusterRoleBinding" => drop(typed::<ClusterRoleBinding>(object)),
+                "Role" => drop(typed::<Role>(object)),
+                "RoleBinding" => drop(typed::<RoleBinding>(object)),
+                "Service" => drop(typed::<Service>(object)),
+                "Deployment" => drop(typed::<Deployment>(object)),
+                // No k8s-openapi type: the Prometheus Operator's CRD; checked field by field below.
+                "ServiceMonitor" => assert_eq!(object["apiVersion"], "monitoring.coreos.com/v1"),
+                other => panic!("{name}: unexpected kind {other:?}"),
+            }
+        }
+        let mut kinds = rendered.kinds();
+        kinds.sort();
+        let mut expected = vec![
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Deployment",
+            "Role",
+            "RoleBinding",
+            "Service",
+            "ServiceAccount",
+        ];
+        if values.get("watchNamespace").is_some() {
+            expected.extend(["Role", "RoleBinding"]);
+        }
+        if values.pointer("/serviceMonitor/enabled") == Some(&json!(true)) {
+            expected.push("ServiceMonitor");
+        }
+        expected.sort();
+        assert_eq!(kinds, expected, "{name}");
+    }
+}
+
+fn rule_grants(rules: &[PolicyRule]) -> BTreeSet<Grant> {
+    let mut out = BTreeSet::new();
+    for rule in rules {
+        assert!(
+            rule.resource_names.is_none() && rule.non_resource_urls.is_none(),
+            "{rule:?}"
+        );
+        for group in rule.api_groups.iter().flatten() {
+            for resource in rule.resources.iter().flatten() {
+                for verb in &rule.verbs {
+                    assert!(
+                        out.insert((group.clone(), resource.clone(), verb.clone())),
+                        "granted twice: {group} {resource} {verb}"
+                    );
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The grants of each (Cluster)Role, keyed by "ClusterRole" or "Role/<namespace>", after
+/// checking that a binding gives each to the operator's ServiceAccount.
+fn granted(rendered: &Rendered) -> BTreeMap<String, BTreeSet<Grant>> {
+    let subject_is_operator = |subjects: &Option<Vec<k8s_openapi::api::rbac::v1::Subject>>| {
+        let s = &subjects.as_ref().unwrap()[..];
+        s.len() == 1
+            && s[0].kind == "ServiceAccount"
+            && s[0].name == RELEASE
+            && s[0].namespace.as_deref() == Some(NAMESPACE)
+    };
+    let bound_cluster: Vec<RoleRef> = rendered
+        .all::<ClusterRoleBinding>()
+        .into_iter()
+        .filter(|b| subject_is_operator(&b.subjects))
+        .map(|b| b.role_ref)
+        .collect();
+    let bound: Vec<(Option<String>, RoleRef)> = rendered
+        .all::<RoleBinding>()
+        .into_iter()
+        .filter(|b| subject_is_operator(&b.subjects))
+        .map(|b| (b.metadata.namespace, b.role_ref))
+        .collect();
+    let mut out: BTreeMap<String, BTreeSet<Grant>> = BTreeMap::new();
+    for role in rendered.all::<ClusterRole>() {
+        let name = role.metadata.name.clone().unwrap();
+        assert!(
+            bound_cluster
+                .iter()
+                .any(|r| r.kind == "ClusterRole" && r.name == name),
+            "ClusterRole {name} is not bound"
+        );
+        out.entry("ClusterRole".into())
+            .or_default()
+            .extend(rule_grants(role.rules.as_deref().unwrap_or_default()));
+    }
+    for role in rendered.all::<Role>() {
+        let (name, ns) = (
+            role.metadata.name.clone().unwrap(),
+            role.metadata.namespace.clone(),
+        );
+        assert!(
+            bound
+                .iter()
+                .any(|(bns, r)| *bns == ns && r.kind == "Role" && r.name == name),
+            "Role {name} is not bound"
+        );
+        out.entry(format!("Role/{}", ns.unwrap()))
+            .or_default()
+            .extend(rule_grants(role.rules.as_deref().unwrap_or_default()));
+    }
+    out
+}
+
+#[test]
+fn rbac_grants_exactly_the_permissions_listed_in_the_code() {
+    let lease = grants(&[Scope::OperatorNamespace]);
+
+    let cluster_wide = granted(&render_ok(&json!({})));
+    let expected = BTreeMap::from([
+        (
+            "ClusterRole".to_owned(),
+            grants(&[Scope::Watched, Scope::Cluster]),
+        ),
+        (format!("Role/{NAMESPACE}"), lease.clone()),
+    ]);
+    assert_eq!(cluster_wide, expected);
+
+    let one_namespace = granted(&render_ok(&json!({"watchNamespace": "prod"})));
+    let expected = BTreeMap::from([
+        ("ClusterRole".to_owned(), grants(&[Scope::Cluster])),
+        ("Role/prod".to_owned(), grants(&[Scope::Watched])),
+        (format!("Role/{NAMESPACE}"), lease),
+    ]);
+    assert_eq!(one_namespace, expected);
+
+    let none = render_ok(&json!({"rbac": {"create": false}}));
+    assert!(granted(&none).is_empty());
+}
+
+/// What the chart's container args mean to the operator's flag parser.
+#[derive(Parser)]
+struct Run {
+    #[command(flatten)]
+    args: RuntimeArgs,
+}
+
+fn operator_container(deployment: &Deployment) -> Container {
+    let pod = deployment
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .clone()
+        .unwrap();
+    assert_eq!(pod.containers.len(), 1);
+    pod.containers[0].clone()
+}
+
+#[test]
+fn deployment_is_hardened_and_passes_the_values_as_flags() {
+    for (name, overrides) in variants() {
+        let values = merged(&overrides);
+        let deployment = render_ok(&overrides).one::<Deployment>();
+        let pod = deployment
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .clone()
+            .unwrap();
+        let container = operator_container(&deployment);
+
+        let uid = values["securityContext"]["runAsUser"].as_i64();
+        let pod_sc = pod.security_context.unwrap();
+        assert_eq!(
+            (pod_sc.run_as_non_root, pod_sc.run_as_user),
+            (Some(true), uid),
+            "{name}"
+        );
+        assert_eq!(pod_sc.seccomp_profile.unwrap().type_, "RuntimeDefault");
+        let sc = container.security_context.clone().unwrap();
+        assert_eq!(sc.run_as_non_root, Some(true), "{name}");
+        assert_eq!(sc.run_as_user, uid, "{name}");
+        assert_eq!(sc.read_only_root_filesystem, Some(true), "{name}");
+        assert_eq!(sc.allow_privilege_escalation, Some(false), "{name}");
+        assert_eq!(
+            sc.capabilities.unwrap().drop,
+            Some(vec!["ALL".to_owned()]),
+            "{name}"
+        );
+        assert_eq!(sc.seccomp_profile.unwrap().type_, "RuntimeDefault");
+        let resources = container.resources.clone().unwrap();
+        assert!(
+            resources
+                .requests
+                .is_some_and(|r| r.contains_key("cpu") && r.contains_key("memory")),
+            "{name}"
+        );
+        assert!(
+            resources
+                .limits
+                .is_some_and(|r| r.contains_key("cpu") && r.contains_key("memory")),
+            "{name}"
+        );
+
+        let port = values["httpPort"].as_i64().unwrap() as i32;
+        let ports = container.ports.clone().unwrap();
+        assert_eq!(
+            (ports[0].name.as_deref(), ports[0].container_port),
+            (Some("http"), port),
+            "{name}"
+        );
+        for (probe, path) in [
+            (&container.liveness_probe, "/livez"),
+            (&container.readiness_probe, "/readyz"),
+        ] {
+            let get = probe.clone().unwrap().http_get.unwrap();
+            assert_eq!(get.path.as_deref(), Some(path), "{name}");
+            assert_eq!(
+                get.port,
+                k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String("http".into())
+            );
+        }
+        let env: BTreeMap<String, String> = container
+            .env
+            .clone()
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.name, e.value_from.unwrap().field_ref.unwrap().field_path))
+            .collect();
+        assert_eq!(env["POD_NAME"], "metadata.name");
+        assert_eq!(env["POD_NAMESPACE"], "metadata.namespace");
+
+        let args = container.args.clone().unwrap();
+        assert_eq!(args[0], "run", "{name}");
+        let parsed = Run::try_parse_from(&args)
+            .unwrap_or_else(|e| panic!("{name}: the operator rejects {args:?}: {e}"))
+            .args;
+        let expect_format = if values["logFormat"] == "json" {
+            LogFormat::Json
+        } else {
+            LogFormat::Text
+        };
+        assert_eq!(parsed.log_format, expect_format, "{name}");
+        assert_eq!(
+            parsed.log_level.as_deref(),
+            values["logLevel"].as_str(),
+            "{name}"
+        );
+        assert_eq!(parsed.http_addr.port() as i32, port, "{name}");
+        let watch = values["watchNamespace"].as_str().filter(|s| !s.is_empty());
+        assert_eq!(parsed.namespace.as_deref(), watch, "{name}");
+        let elect = values["leaderElection"]["enabled"] == true
+            || values["replicaCount"].as_i64() > Some(1);
+        assert_eq!(parsed.leader_elect, elect, "{name}");
+        assert_eq!(
+            parsed.leader_election_lease,
+            format!("{RELEASE}-leader"),
+            "{name}"
+        );
+    }
+    let off = render_ok(&json!({"leaderElection": {"enabled": false}})).one::<Deployment>();
+    assert!(
+        !operator_container(&off)
+            .args
+            .unwrap()
+            .iter()
+            .any(|a| a == "--leader-elect")
+    );
+}
+
+#[test]
+fn metrics_service_and_service_monitor_point_at_the_http_port() {
+    let rendered = render_ok(
+        &json!({"serviceMonitor": {"enabled": true, "interval": "15s", "labels": {"release": "prom"}}}),
+    );
+    let service = rendered.one::<Service>();
+    let pod_labels = rendered
+        .one::<Deployment>()
+        .spec
+        .unwrap()
+        .template
+        .metadata
+        .unwrap()
+        .labels
+        .unwrap();
+    let spec = service.spec.unwrap();
+    assert!(
+        spec.selector
+            .unwrap()
+            .iter()
+            .all(|(k, v)| pod_labels.get(k) == Some(v)),
+        "the Service selects no operator pod"
+    );
+    let port = &spec.ports.unwrap()[0];
+    assert_eq!(port.name.as_deref(), Some("http-metrics"));
+    assert_eq!(
+        port.target_port,
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String("http".into()))
+    );
+
+    let monitor = rendered
+        .objects
+        .iter()
+        .find(|o| o["kind"] == "ServiceMonitor")
+        .unwrap();
+    assert_eq!(monitor["metadata"]["labels"]["release"], "prom");
+    assert_eq!(
+        monitor["spec"]["endpoints"],
+        json!([{"port": "http-metrics", "path": "/metrics", "interval": "15s"}])
+    );
+    let service_labels = service.metadata.labels.unwrap();
+    let selector = monitor["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .unwrap();
+    assert!(
+        selector
+            .iter()
+            .all(|(k, v)| service_labels.get(k).map(String::as_str) == v.as_str()),
+        "{selector:?}"
+    );
+
+    let plain = render_ok(&json!({}));
+    assert!(!plain.kinds().contains(&"ServiceMonitor".to_owned()));
+}
+
+#[test]
+fn schema_rejects_bad_values_naming_them() {
+    let cases = [
+        (json!({"replicaCount": -1}), "/replicaCount"),
+        (json!({"replicaCount": "two"}), "/replicaCount"),
+        (json!({"logFormat": "xml"}), "/logFormat"),
+        (json!({"logLevel": "verbose"}), "/logLevel"),
+        (json!({"httpPort": 80}), "/httpPort"),
+        (
+            json!({"image": {"pullPolicy": "Sometimes"}}),
+            "/image/pullPolicy",
+        ),
+        (
+            json!({"securityContext": {"runAsUser": 0}}),
+            "/securityContext/runAsUser",
+        ),
+        (
+            json!({"watchNamespace": "Not_A_Namespace"}),
+            "/watchNamespace",
+        ),
+        (
+            json!({"serviceMonitor": {"enabled": "yes"}}),
+            "/serviceMonitor/enabled",
+        ),
+        (
+            json!({"serviceMonitor": {"interval": "soon"}}),
+            "/serviceMonitor/interval",
+        ),
+        (json!({"replicas": 2}), "'replicas'"),
+    ];
+    for (values, named) in cases {
+        let err = render(&values)
+            .err()
+            .unwrap_or_else(|| panic!("{values} was accepted"));
+        assert!(
+            err.contains("schema") && err.contains(named),
+            "{values}: message does not name {named}: {err}"
+        );
+    }
+}
+
+#[test]
+fn chart_crd_is_the_repository_crd() {
+    let repo_crd = read("crds/curvecluster.yaml");
+    assert!(
+        read("charts/curve-operator/crds/curvecluster.yaml") == repo_crd,
+        "charts/curve-operator/crds/curvecluster.yaml differs from crds/curvecluster.yaml: \
+         cp crds/curvecluster.yaml charts/curve-operator/crds/"
+    );
+    let crds: Vec<Value> = serde_json::from_str(&helm(&["crds"]).unwrap()).unwrap();
+    assert_eq!(crds.len(), 1);
+    assert_eq!(
+        crds[0]["data"].as_str(),
+        Some(repo_crd.as_str()),
+        "Helm does not install the repository's CRD"
+    );
+    let crd: CustomResourceDefinition = typed(&serde_saphyr::from_str::<Value>(&repo_crd).unwrap());
+    assert_eq!(
+        crd.metadata.name.as_deref(),
+        Some("curveclusters.curve.opencurve.io")
+    );
+}
+
+#[test]
+fn deploy_manifest_is_a_fresh_render_of_the_defaults() {
+    let fresh = helm(&["manifest"]).unwrap();
+    assert!(
+        read("deploy/operator.yaml") == fresh,
+        "deploy/operator.yaml is stale: python3 tests/helm/chart.py manifest > deploy/operator.yaml"
+    );
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&fresh).unwrap();
+    let from_chart = render_ok(&json!({})).objects;
+    let docs: Vec<Value> = docs.into_iter().filter(|d| !d.is_null()).collect();
+    assert_eq!(docs.len(), from_chart.len());
+}
+
+/// Dotted paths of the keys in values.yaml, each with whether a comment line precedes it.
+fn value_keys(yaml: &str) -> Vec<(String, bool)> {
+    let mut stack: Vec<(usize, String)> = vec![];
+    let mut previous = "";
+    let mut keys = vec![];
+    for line in yaml.lines() {
+        let body = line.trim_start();
+        let indent = line.len() - body.len();
+        if let Some((key, _)) = body
+            .split_once(':')
+            .filter(|_| !body.starts_with('#') && !body.starts_with('-'))
+        {
+            stack.retain(|(i, _)| *i < indent);
+            let path = stack
+                .iter()
+                .map(|(_, k)| k.as_str())
+                .chain([key])
+                .collect::<Vec<_>>()
+                .join(".");
+            keys.push((path, previous.trim_start().starts_with('#')));
+            stack.push((indent, key.to_owned()));
+        }
+        if !body.is_empty() {
+            previous = line;
+        }
+    }
+    keys
+}
+
+#[test]
+fn every_value_is_commented_and_documented_in_the_readme() {
+    let keys = value_keys(&read("charts/curve-operator/values.yaml"));
+    assert!(keys.len() > 30, "{keys:?}");
+    let readme = read("charts/curve-operator/README.md");
+    for (path, commented) in keys {
+        assert!(commented, "values.yaml: {path} has no comment");
+        assert!(
+            readme.contains(&format!("`{path}`")),
+            "README.md does not document `{path}`"
+        );
+    }
+}
+
+#[test]
+fn notes_tell_the_next_steps() {
+    for (name, values) in variants() {
+        let notes = render_ok(&values).notes;
+        assert!(
+            notes.contains("kubectl apply") && notes.contains("examples/curvecluster.yaml"),
+            "{name}: {notes}"
+        );
+        assert!(notes.contains("kubectl get curve"), "{name}: {notes}");
+    }
+    let notes = render_ok(&json!({"watchNamespace": "prod"})).notes;
+    assert!(
+        notes.contains("-n prod -f examples/curvecluster.yaml"),
+        "{notes}"
+    );
+}
