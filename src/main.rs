@@ -1,10 +1,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use curve_operator::api::crd_yaml;
-use curve_operator::render::{RenderError, render};
+use curve_operator::etcd::endpoints::parse_endpoint_list;
+use curve_operator::render::render;
+use curve_operator::runtime::RuntimeArgs;
 
 /// Kubernetes operator for the Curve block store (CurveBS).
 #[derive(Parser)]
@@ -16,6 +19,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the operator (kubeconfig or in-cluster; all namespaces, or one with --namespace).
+    Run(RuntimeArgs),
     /// Print the CurveCluster CustomResourceDefinition as YAML.
     Crd,
     /// Print every object the operator would create for a CurveCluster, offline.
@@ -27,8 +32,29 @@ enum Command {
         #[arg(short = 'n', long, default_value = "default")]
         namespace: String,
     },
+    /// Print the address (ip:port) of the MDS elected primary in etcd, or `none`.
+    ///
+    /// Exits with status 1 and a message on stderr when etcd cannot be reached or has no quorum.
+    MdsPrimary(MdsPrimaryArgs),
     /// Print the version.
     Version,
+}
+
+#[derive(Args)]
+struct MdsPrimaryArgs {
+    /// etcd client endpoints, comma-separated: HOST:PORT[,HOST:PORT...]
+    #[arg(long, value_name = "HOST:PORT[,HOST:PORT...]", value_parser = parse_endpoint_list_arg)]
+    etcd_endpoints: Endpoints,
+    /// Keep running and print one more line each time the primary changes.
+    #[arg(long)]
+    watch: bool,
+}
+
+#[derive(Clone)]
+struct Endpoints(Vec<String>);
+
+fn parse_endpoint_list_arg(s: &str) -> Result<Endpoints, String> {
+    parse_endpoint_list(s).map(Endpoints).map_err(|e| e.to_string())
 }
 
 fn main() -> ExitCode {
@@ -43,7 +69,24 @@ fn main() -> ExitCode {
             println!("curve-operator {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+        Command::MdsPrimary(args) => tokio_runtime().block_on(async {
+            init_stderr_logging();
+            curve_operator::etcd::cli::mds_primary_command(args.etcd_endpoints.0, args.watch, &mut std::io::stdout(), &mut std::io::stderr())
+                .await
+        }),
+        Command::Run(args) => tokio_runtime().block_on(operator::run(args)),
     }
+}
+
+fn tokio_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime")
+}
+
+fn init_stderr_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn render_command(file: &PathBuf, namespace: &str) -> ExitCode {
@@ -59,9 +102,107 @@ fn render_command(file: &PathBuf, namespace: &str) -> ExitCode {
             print!("{yaml}");
             ExitCode::SUCCESS
         }
-        Err(e @ (RenderError::Parse(_) | RenderError::Invalid(_))) => {
+        Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// The `run` command: the thin shell around the controller.
+mod operator {
+    use super::*;
+    use curve_operator::etcd::EtcdClients;
+    use curve_operator::reconcile::events::KubeEvents;
+    use curve_operator::reconcile::{Context, run as run_controller};
+    use curve_operator::runtime::http::{Readiness, serve};
+    use curve_operator::runtime::metrics::Metrics;
+    use curve_operator::runtime::{logging, signal::shutdown_signal};
+    use futures::FutureExt;
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::runtime::wait::{await_condition, conditions};
+    use kube::{Api, Client};
+
+    const CRD_NAME: &str = "curveclusters.curve.opencurve.io";
+
+    pub async fn run(args: RuntimeArgs) -> ExitCode {
+        if let Err(e) = logging::init(args.log_format, args.log_level.as_deref()) {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+        let client = match Client::try_default().await {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot build a Kubernetes client (kubeconfig or in-cluster)");
+                return ExitCode::FAILURE;
+            }
+        };
+        let shutdown = shutdown_signal().shared();
+        let metrics = Arc::new(Metrics::new());
+        let readiness = Arc::new(Readiness::default());
+        let listener = match tokio::net::TcpListener::bind(args.http_addr).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                tracing::error!(error = %e, addr = %args.http_addr, "cannot listen");
+                return ExitCode::FAILURE;
+            }
+        };
+        tokio::spawn(serve(listener, metrics.clone(), readiness.clone(), shutdown.clone()));
+
+        // Ready once the CRD is established and the API answers for CurveClusters: a standby
+        // replica is ready too, or a rolling update would wait on itself.
+        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+        tracing::info!("waiting for the CurveCluster CRD to be established");
+        if await_condition(crds, CRD_NAME, conditions::is_crd_established()).await.is_err() {
+            tracing::error!("cannot watch the CurveCluster CRD");
+            return ExitCode::FAILURE;
+        }
+        readiness.set_crd_established(true);
+        let clusters: Api<curve_operator::api::CurveCluster> = match &args.namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        };
+        if let Err(e) = clusters.list_metadata(&kube::api::ListParams::default().limit(1)).await {
+            tracing::error!(error = %e, "cannot list CurveClusters");
+            return ExitCode::FAILURE;
+        }
+        readiness.set_caches_synced(true);
+
+        let elector = args.leader_elector(client.clone());
+        if let Some(elector) = &elector {
+            tracing::info!(identity = elector.identity(), "waiting to lead");
+            tokio::select! {
+                _ = elector.acquire() => tracing::info!("leading"),
+                _ = shutdown.clone() => return ExitCode::SUCCESS,
+            }
+        }
+
+        let (etcd, etcd_changes) = EtcdClients::new();
+        let events = KubeEvents::new(client.clone(), args.leader_election_identity.clone());
+        let ctx = Arc::new(Context::new(client, etcd, events).with_metrics(metrics));
+        let controller = run_controller(ctx, args.namespace.clone(), etcd_changes, shutdown.clone(), |result| {
+            if let Err(error) = result {
+                tracing::debug!(%error, "reconcile");
+            }
+        });
+        match &elector {
+            Some(elector) => {
+                tokio::select! {
+                    _ = controller => {
+                        let _ = elector.release().await;
+                        ExitCode::SUCCESS
+                    }
+                    lost = elector.keep_leading() => {
+                        // Another replica may act now: stop at once, the pod restarts as a standby.
+                        tracing::error!(?lost, "lost the leader lease; exiting");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
+            None => {
+                controller.await;
+                ExitCode::SUCCESS
+            }
         }
     }
 }
