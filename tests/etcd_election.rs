@@ -4,9 +4,10 @@
 mod support;
 
 use std::net::TcpListener;
-use std::process::Stdio;
+use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use curve_operator::etcd::cli::run_mds_primary;
 use curve_operator::etcd::{
     ClusterKey, ElectionChange, EtcdClients, EtcdObservation, EtcdObserver, MemberHealth,
     PrimaryObservation,
@@ -718,4 +719,29 @@ async fn the_watch_comes_back_after_etcd_restarts() {
         observe(&clients, &cluster, &eps).await.primary,
         elected(MDS_A)
     );
+}
+
+#[tokio::test]
+async fn cli_logic_runs_in_process_until_stopped() {
+    let etcd = EtcdCluster::start(1).await;
+    let eps = etcd.endpoints();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    // `stop` is first polled after the first line is printed: the changes come after it.
+    let changes_then_stop = async {
+        let mut a = MdsStandIn::campaign(&eps, MDS_A).await;
+        a.resign().await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let code = within(
+        Duration::from_secs(20),
+        "run_mds_primary",
+        run_mds_primary(eps.clone(), true, &mut out, &mut err, changes_then_stop),
+    )
+    .await;
+    assert_eq!(format!("{code:?}"), format!("{:?}", ExitCode::SUCCESS));
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        format!("none\n{MDS_A}\nnone\n")
+    );
+    assert_eq!(String::from_utf8(err).unwrap(), "");
 }

@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 
 use conn::{Connection, ElectionSnapshot};
 pub use election::MDS_ELECTION_PREFIX;
+use endpoints::{EndpointError, endpoint_set, parse_endpoint};
 
 /// Which CurveCluster an observation or a change is about.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -145,7 +146,7 @@ impl EtcdClients {
         cluster: &ClusterKey,
         endpoints: &[String],
     ) -> Result<Arc<Connection>, String> {
-        let set = endpoints::endpoint_set(endpoints);
+        let set = endpoint_set(endpoints);
         if let Some(e) = self.clusters.lock().unwrap().get(cluster)
             && e.endpoints == set
         {
@@ -200,33 +201,27 @@ impl EtcdClients {
 }
 
 impl EtcdObserver for EtcdClients {
-    fn observe(
-        &self,
-        cluster: &ClusterKey,
-        endpoints: &[String],
-    ) -> impl std::future::Future<Output = EtcdObservation> + Send {
-        async move {
-            let unreachable = |endpoints: Vec<String>, error: String| EtcdObservation {
-                primary: PrimaryObservation::Unreachable { endpoints, error },
-                members: None,
-            };
-            let parsed = endpoints
-                .iter()
-                .map(|e| endpoints::parse_endpoint(e))
-                .collect::<Result<Vec<_>, _>>();
-            let endpoints = match parsed {
-                Ok(eps) if !eps.is_empty() => eps,
-                Ok(_) => return unreachable(vec![], endpoints::EndpointError::Empty.to_string()),
-                Err(e) => return unreachable(endpoints.to_vec(), e.to_string()),
-            };
-            let conn = match self.connection(cluster, &endpoints).await {
-                Ok(c) => c,
-                Err(e) => return unreachable(endpoints, e),
-            };
-            let (observation, snapshot) = conn.observe().await;
-            self.ensure_watch(cluster, &conn, snapshot);
-            observation
-        }
+    async fn observe(&self, cluster: &ClusterKey, endpoints: &[String]) -> EtcdObservation {
+        let unreachable = |endpoints: Vec<String>, error: String| EtcdObservation {
+            primary: PrimaryObservation::Unreachable { endpoints, error },
+            members: None,
+        };
+        let parsed = endpoints
+            .iter()
+            .map(|e| parse_endpoint(e))
+            .collect::<Result<Vec<_>, _>>();
+        let endpoints = match parsed {
+            Ok(eps) if !eps.is_empty() => eps,
+            Ok(_) => return unreachable(vec![], EndpointError::Empty.to_string()),
+            Err(e) => return unreachable(endpoints.to_vec(), e.to_string()),
+        };
+        let conn = match self.connection(cluster, &endpoints).await {
+            Ok(c) => c,
+            Err(e) => return unreachable(endpoints, e),
+        };
+        let (observation, snapshot) = conn.observe().await;
+        self.ensure_watch(cluster, &conn, snapshot);
+        observation
     }
 
     fn forget(&self, cluster: &ClusterKey) {
