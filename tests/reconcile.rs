@@ -1,6 +1,7 @@
 //! The reconciler against a mocked API server (tower-test), request by request.
 
-mod support;
+#[path = "support/fake_api.rs"]
+mod fake_api;
 
 use std::sync::{Arc, Mutex};
 
@@ -11,7 +12,7 @@ use curve_operator::api::{CurveCluster, Phase};
 use curve_operator::etcd::{ClusterKey, EtcdObservation, EtcdObserver, MemberHealth, PrimaryObservation};
 use curve_operator::reconcile::events::{ClusterEvent, EventSink};
 use curve_operator::reconcile::{Context, reconcile};
-use support::fake_api::FakeApi;
+use fake_api::FakeApi;
 
 const CLUSTERS: &str = "/apis/curve.opencurve.io/v1alpha1/namespaces/ns/curveclusters";
 const PODS: &str = "/api/v1/namespaces/ns/pods";

@@ -1,21 +1,56 @@
-//! Placeholder of the etcd interface (the real module lands from the etcd branch).
+//! Reading a Curve cluster's etcd: the MDS election (who is primary), a watch that reports each
+//! change of primary, and the health of the etcd members. Read-only: nothing here writes or
+//! deletes a key.
+//!
+//! The reconciler uses the [`EtcdObserver`] trait, so its tests can fake etcd; [`EtcdClients`]
+//! is the real implementation. The pure parts (who wins the election, what the answers mean,
+//! endpoint parsing) live in [`election`], [`health`] and [`endpoints`].
 
-use std::future::Future;
+pub mod cli;
+mod conn;
+pub mod election;
+pub mod endpoints;
+pub mod health;
+mod watch;
 
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use futures::{Stream, StreamExt};
+use tokio::task::JoinHandle;
+
+use conn::{Connection, ElectionSnapshot};
+pub use election::MDS_ELECTION_PREFIX;
+use endpoints::{EndpointError, endpoint_set, parse_endpoint};
+
+/// Which CurveCluster an observation or a change is about.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ClusterKey {
     pub namespace: String,
     pub name: String,
 }
 
+/// The MDS election as etcd answered it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PrimaryObservation {
+    /// The value of the winning `07leader/` key: the primary MDS's `ip:port`.
     Elected { address: String },
+    /// No key under `07leader/`: no MDS campaigns.
     NoCandidate,
-    Unreachable { endpoints: Vec<String>, error: String },
-    QuorumLost { endpoints: Vec<String>, error: String },
+    /// No endpoint answered.
+    Unreachable {
+        endpoints: Vec<String>,
+        error: String,
+    },
+    /// Members answer but there is no raft leader, or linearizable reads time out.
+    QuorumLost {
+        endpoints: Vec<String>,
+        error: String,
+    },
 }
 
+/// The etcd members: the raft leader's member name, and how many of the listed members answer
+/// and follow a leader.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct MemberHealth {
     pub leader: Option<String>,
@@ -26,10 +61,171 @@ pub struct MemberHealth {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EtcdObservation {
     pub primary: PrimaryObservation,
+    /// `None` when no member answered the member list.
     pub members: Option<MemberHealth>,
 }
 
 pub trait EtcdObserver: Send + Sync + 'static {
-    fn observe(&self, cluster: &ClusterKey, endpoints: &[String]) -> impl Future<Output = EtcdObservation> + Send;
+    /// Current election and member state of one cluster's etcd. Never fails and never hangs
+    /// (bounded by a few seconds): failures are described in the observation. Also makes sure a
+    /// watch of the cluster's 07leader/ prefix is running; a changed endpoint set replaces it.
+    fn observe(
+        &self,
+        cluster: &ClusterKey,
+        endpoints: &[String],
+    ) -> impl std::future::Future<Output = EtcdObservation> + Send;
+    /// The cluster was deleted: stop its watch and drop its connection.
     fn forget(&self, cluster: &ClusterKey);
+}
+
+/// A change of primary seen by a cluster's watch, in etcd's order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ElectionChange {
+    pub cluster: ClusterKey,
+    /// The new primary's address; `None` when no MDS campaigns any more.
+    pub primary: Option<String>,
+    /// The etcd revision of the change.
+    pub revision: i64,
+}
+
+struct ClusterEntry {
+    endpoints: BTreeSet<String>,
+    conn: Arc<Connection>,
+    watch: Option<JoinHandle<()>>,
+}
+
+impl Drop for ClusterEntry {
+    fn drop(&mut self) {
+        // A JoinHandle dropped detaches its task: stop the watch explicitly.
+        if let Some(w) = self.watch.take() {
+            w.abort();
+        }
+    }
+}
+
+/// The real implementation: one connection and one watch per cluster.
+pub struct EtcdClients {
+    clusters: Mutex<HashMap<ClusterKey, ClusterEntry>>,
+    changes: futures::channel::mpsc::UnboundedSender<ElectionChange>,
+}
+
+impl EtcdClients {
+    /// The observer, and a stream that yields a cluster's key each time its primary changes
+    /// (the controller maps it to a reconcile of the cluster).
+    pub fn new() -> (Self, impl Stream<Item = ClusterKey> + Send + 'static) {
+        let (clients, changes) = Self::with_changes();
+        (clients, changes.map(|c| c.cluster))
+    }
+
+    /// Like [`EtcdClients::new`], with the new primary and revision in each change: every change
+    /// of primary is reported, in order, even when several come faster than they are read.
+    pub fn with_changes() -> (Self, impl Stream<Item = ElectionChange> + Send + 'static) {
+        let (tx, rx) = futures::channel::mpsc::unbounded();
+        (
+            EtcdClients {
+                clusters: Mutex::new(HashMap::new()),
+                changes: tx,
+            },
+            rx,
+        )
+    }
+
+    /// Whether a watch of this cluster's election is running.
+    pub fn is_watching(&self, cluster: &ClusterKey) -> bool {
+        let clusters = self.clusters.lock().unwrap();
+        clusters
+            .get(cluster)
+            .and_then(|e| e.watch.as_ref())
+            .is_some_and(|w| !w.is_finished())
+    }
+
+    /// The cluster's connection for exactly these endpoints: the existing one, or a new one
+    /// that replaces a connection (and watch) to another endpoint set.
+    async fn connection(
+        &self,
+        cluster: &ClusterKey,
+        endpoints: &[String],
+    ) -> Result<Arc<Connection>, String> {
+        let set = endpoint_set(endpoints);
+        if let Some(e) = self.clusters.lock().unwrap().get(cluster)
+            && e.endpoints == set
+        {
+            return Ok(e.conn.clone());
+        }
+        // Connecting is lazy (no network round trip), but async: done outside the lock.
+        let conn = Arc::new(Connection::connect(endpoints).await?);
+        let mut clusters = self.clusters.lock().unwrap();
+        match clusters.get(cluster) {
+            // Another observation of the same cluster got there first.
+            Some(e) if e.endpoints == set => Ok(e.conn.clone()),
+            _ => {
+                clusters.insert(
+                    cluster.clone(),
+                    ClusterEntry {
+                        endpoints: set,
+                        conn: conn.clone(),
+                        watch: None,
+                    },
+                );
+                Ok(conn)
+            }
+        }
+    }
+
+    /// Starts the cluster's watch unless one runs for this connection. `seed` is what the
+    /// observation just read, so the watch reports changes relative to it.
+    fn ensure_watch(
+        &self,
+        cluster: &ClusterKey,
+        conn: &Arc<Connection>,
+        seed: Option<ElectionSnapshot>,
+    ) {
+        let mut clusters = self.clusters.lock().unwrap();
+        let Some(entry) = clusters.get_mut(cluster) else {
+            return;
+        };
+        if !Arc::ptr_eq(&entry.conn, conn) {
+            return; // replaced meanwhile by a connection to other endpoints
+        }
+        if entry.watch.as_ref().is_some_and(|w| !w.is_finished()) {
+            return;
+        }
+        let task = watch::watch_election(
+            cluster.clone(),
+            conn.endpoints().to_vec(),
+            seed,
+            self.changes.clone(),
+        );
+        entry.watch = Some(tokio::spawn(task));
+    }
+}
+
+impl EtcdObserver for EtcdClients {
+    async fn observe(&self, cluster: &ClusterKey, endpoints: &[String]) -> EtcdObservation {
+        let unreachable = |endpoints: Vec<String>, error: String| EtcdObservation {
+            primary: PrimaryObservation::Unreachable { endpoints, error },
+            members: None,
+        };
+        let parsed = endpoints
+            .iter()
+            .map(|e| parse_endpoint(e))
+            .collect::<Result<Vec<_>, _>>();
+        let endpoints = match parsed {
+            Ok(eps) if !eps.is_empty() => eps,
+            Ok(_) => return unreachable(vec![], EndpointError::Empty.to_string()),
+            Err(e) => return unreachable(endpoints.to_vec(), e.to_string()),
+        };
+        let conn = match self.connection(cluster, &endpoints).await {
+            Ok(c) => c,
+            Err(e) => return unreachable(endpoints, e),
+        };
+        let (observation, snapshot) = conn.observe().await;
+        self.ensure_watch(cluster, &conn, snapshot);
+        observation
+    }
+
+    fn forget(&self, cluster: &ClusterKey) {
+        // Dropping the entry aborts the watch and closes the clients.
+        self.clusters.lock().unwrap().remove(cluster);
+    }
 }

@@ -1,1 +1,3 @@
-pub mod fake_api;
+//! Shared by the integration tests.
+
+pub mod etcd;

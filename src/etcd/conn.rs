@@ -1,0 +1,224 @@
+//! The I/O of an observation: one etcd client per endpoint and the reads made through them.
+
+use std::future::Future;
+use std::time::Duration;
+
+use etcd_client::{Client, ConnectOptions, GetOptions};
+use futures::stream::{FuturesUnordered, StreamExt};
+
+use super::election::{Candidate, ElectionState, MDS_ELECTION_PREFIX};
+use super::health::{MemberInfo, MemberStatus, classify, member_health};
+use super::{EtcdObservation, PrimaryObservation};
+
+/// Time to open a TCP connection to one endpoint.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Time one request may take. A linearizable read on a member without quorum waits until
+/// etcd's own request timeout (7 s with default settings): this cuts it short.
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// Bound of a whole observation; the reads run side by side, so it is never reached in practice.
+pub(crate) const OBSERVE_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// Connection options. `require_leader` makes a member without a raft leader refuse (and
+/// cancel its watches) instead of serving stale or no data; it is for the watch only, since an
+/// observation wants a leaderless member's own Status answer.
+pub(crate) fn connect_options(require_leader: bool) -> ConnectOptions {
+    ConnectOptions::new()
+        .with_connect_timeout(CONNECT_TIMEOUT)
+        // etcd closes connections that ping more often than every 5 s (grpc-keepalive-min-time).
+        .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5))
+        .with_require_leader(require_leader)
+}
+
+/// A client for one endpoint. Lazy: it connects on first use and again after a failure.
+pub(crate) async fn client_for(endpoint: &str, require_leader: bool) -> Result<Client, String> {
+    Client::connect([endpoint], Some(connect_options(require_leader)))
+        .await
+        .map_err(|e| describe(&e))
+}
+
+/// One client per endpoint, reused by every observation of the cluster. Not etcd-client's
+/// balanced channel over all endpoints: it sends requests to a dead endpoint as readily as to a
+/// live one, and the per-member Status calls need a client per member anyway.
+pub(crate) struct Connection {
+    endpoints: Vec<String>,
+    clients: Vec<Client>,
+}
+
+/// The election as read at `revision`: where a watch takes over.
+#[derive(Clone, Debug)]
+pub(crate) struct ElectionSnapshot {
+    pub state: ElectionState,
+    pub revision: i64,
+}
+
+impl Connection {
+    pub(crate) async fn connect(endpoints: &[String]) -> Result<Self, String> {
+        let mut clients = Vec::with_capacity(endpoints.len());
+        for ep in endpoints {
+            clients.push(
+                client_for(ep, false)
+                    .await
+                    .map_err(|e| format!("{ep}: {e}"))?,
+            );
+        }
+        Ok(Connection {
+            endpoints: endpoints.to_vec(),
+            clients,
+        })
+    }
+
+    pub(crate) fn endpoints(&self) -> &[String] {
+        &self.endpoints
+    }
+
+    /// Reads the election, the member list and every member's status side by side.
+    pub(crate) async fn observe(&self) -> (EtcdObservation, Option<ElectionSnapshot>) {
+        let probes = futures::future::join_all(
+            self.endpoints
+                .iter()
+                .zip(&self.clients)
+                .map(|(ep, c)| async move { (ep.clone(), status(c.clone()).await) }),
+        );
+        let election = first_ok(self.clients.iter().map(|c| read_election(c.clone())));
+        let members = first_ok(self.clients.iter().map(|c| member_list(c.clone())));
+        let all = async { futures::join!(probes, election, members) };
+        let Ok((probes, election, members)) = tokio::time::timeout(OBSERVE_TIMEOUT, all).await
+        else {
+            let error = format!("no answer within {OBSERVE_TIMEOUT:?}");
+            let primary = PrimaryObservation::Unreachable {
+                endpoints: self.endpoints.clone(),
+                error,
+            };
+            return (
+                EtcdObservation {
+                    primary,
+                    members: None,
+                },
+                None,
+            );
+        };
+        let statuses: Vec<MemberStatus> = probes
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok().cloned())
+            .collect();
+        let members = members.ok().map(|ms| member_health(&ms, &statuses));
+        let primary = classify(
+            &self.endpoints,
+            election
+                .as_ref()
+                .map(|s| s.state.candidates().cloned().collect())
+                .map_err(Clone::clone),
+            &probes,
+        );
+        (EtcdObservation { primary, members }, election.ok())
+    }
+}
+
+/// Runs `request` under [`REQUEST_TIMEOUT`], the error described for a person.
+pub(crate) async fn bounded<T>(
+    request: impl Future<Output = Result<T, etcd_client::Error>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(REQUEST_TIMEOUT, request).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(describe(&e)),
+        Err(_) => Err(format!("no answer within {REQUEST_TIMEOUT:?}")),
+    }
+}
+
+/// The first success among `attempts`, or every failure joined.
+async fn first_ok<T>(
+    attempts: impl IntoIterator<Item = impl Future<Output = Result<T, String>>>,
+) -> Result<T, String> {
+    let mut pending: FuturesUnordered<_> = attempts.into_iter().collect();
+    let mut errors = Vec::new();
+    while let Some(result) = pending.next().await {
+        match result {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                if !errors.contains(&e) {
+                    errors.push(e);
+                }
+            }
+        }
+    }
+    Err(errors.join("; "))
+}
+
+async fn status(client: Client) -> Result<MemberStatus, String> {
+    let resp = bounded(client.maintenance_client().status()).await?;
+    let header = resp.header().ok_or("status answer without header")?;
+    Ok(MemberStatus {
+        member_id: header.member_id(),
+        leader_id: resp.leader(),
+        raft_term: resp.raft_term(),
+        errors: resp.errors().to_vec(),
+    })
+}
+
+async fn member_list(client: Client) -> Result<Vec<MemberInfo>, String> {
+    let resp = bounded(client.cluster_client().member_list()).await?;
+    Ok(resp
+        .members()
+        .iter()
+        .map(|m| MemberInfo {
+            id: m.id(),
+            name: m.name().to_string(),
+        })
+        .collect())
+}
+
+/// A linearizable read of the election prefix (the default for etcd reads): it fails rather
+/// than answer from a member cut off from the majority.
+pub(crate) async fn read_election(client: Client) -> Result<ElectionSnapshot, String> {
+    let resp = bounded(
+        client
+            .kv_client()
+            .get(MDS_ELECTION_PREFIX, Some(GetOptions::new().with_prefix())),
+    )
+    .await?;
+    let revision = resp
+        .header()
+        .map(|h| h.revision())
+        .ok_or("read answer without header")?;
+    let candidates = resp.kvs().iter().map(|kv| {
+        Candidate::new(
+            String::from_utf8_lossy(kv.key()),
+            kv.create_revision(),
+            String::from_utf8_lossy(kv.value()),
+        )
+    });
+    Ok(ElectionSnapshot {
+        state: ElectionState::from_candidates(candidates),
+        revision,
+    })
+}
+
+/// An etcd-client error in one line, with the causes tonic keeps in its source chain (for
+/// "connection refused" and the like the top-level message says only "transport error").
+pub(crate) fn describe(e: &etcd_client::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut push = |s: String| {
+        if !s.is_empty() && !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+    };
+    let mut source: Option<&(dyn std::error::Error + 'static)> = match e {
+        etcd_client::Error::GRpcStatus(s) => {
+            push(format!("{:?}: {}", s.code(), s.message()));
+            std::error::Error::source(s)
+        }
+        etcd_client::Error::TransportError(t) => {
+            push(t.to_string());
+            std::error::Error::source(t)
+        }
+        other => {
+            push(other.to_string());
+            None
+        }
+    };
+    while let Some(s) = source {
+        push(s.to_string());
+        source = s.source();
+    }
+    parts.join(": ")
+}
