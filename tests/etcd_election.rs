@@ -207,10 +207,15 @@ async fn killed_primary_is_followed_within_the_lease_ttl() {
     let change = next_change(&mut changes, LEASE_TTL + Duration::from_secs(5)).await;
     let seen = Instant::now();
     assert_eq!(change.primary.as_deref(), Some(MDS_B));
-    // The lease ends TTL after etcd last renewed it; etcd checks for expired leases every 0.5 s.
+    // The lease ends TTL after etcd last renewed it; etcd looks for expired leases every 0.5 s
+    // and revokes them through raft: allow 1.5 s for that and the watch (about 5.1-5.4 s here).
     let after_renewal = seen - last_keepalive;
+    eprintln!(
+        "B seen {after_renewal:?} after A's last renewal, {:?} after the kill",
+        seen - killed
+    );
     assert!(
-        after_renewal <= LEASE_TTL + Duration::from_secs(1),
+        after_renewal <= LEASE_TTL + Duration::from_millis(1500),
         "B seen {after_renewal:?} after A's last renewal ({:?} after the kill)",
         seen - killed
     );
