@@ -1,7 +1,9 @@
 //! The MDS election, watch and member health read from real etcd (Debian's `etcd`), with MDS
 //! stand-ins campaigning as Curve's MDS does. Each test starts its own etcd on loopback.
 
-mod support;
+// By path, so that other test targets may have their own tests/support/mod.rs.
+#[path = "support/etcd.rs"]
+mod etcd_support;
 
 use std::net::TcpListener;
 use std::process::{ExitCode, Stdio};
@@ -12,10 +14,10 @@ use curve_operator::etcd::{
     ClusterKey, ElectionChange, EtcdClients, EtcdObservation, EtcdObserver, MemberHealth,
     PrimaryObservation,
 };
-use futures::{Stream, StreamExt};
-use support::etcd::{
+use etcd_support::{
     EtcdCluster, LEASE_TTL, MDS_ELECTION, MdsStandIn, SNAPSHOTCLONE_ELECTION, free_port, within,
 };
+use futures::{Stream, StreamExt};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 const MDS_A: &str = "127.0.1.1:6700";
