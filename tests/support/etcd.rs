@@ -410,12 +410,23 @@ impl MdsStandIn {
 
     /// Campaigns in election `election` (e.g. the SnapshotClone one).
     pub async fn campaign_in(endpoints: &[String], election: &str, address: &str) -> MdsStandIn {
-        let mut client = Client::connect(endpoints, None).await.unwrap();
-        let lease = client
-            .lease_grant(LEASE_TTL.as_secs() as i64, None)
-            .await
-            .unwrap()
-            .id();
+        let client = Client::connect(endpoints, None).await.unwrap();
+        // Retried like an MDS would: the cluster may be electing a new raft leader.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let lease = loop {
+            match client
+                .lease_client()
+                .grant(LEASE_TTL.as_secs() as i64, None)
+                .await
+            {
+                Ok(r) => break r.id(),
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("lease grant for {address}: {e}; retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("lease grant for {address}: {e}"),
+            }
+        };
         let last_keepalive = Arc::new(Mutex::new(Instant::now()));
         let keepalive = tokio::spawn(keep_alive(client.clone(), lease, last_keepalive.clone()));
         let (_, leader) = tokio::sync::watch::channel(None);
@@ -446,11 +457,16 @@ impl MdsStandIn {
         let (name, value, lease) = (self.election.clone(), self.address.clone(), self.lease);
         // The call returns when elected, so it runs beside us.
         self.campaign = Some(tokio::spawn(async move {
-            match election.campaign(name, value, lease).await {
-                Ok(mut r) => {
-                    let _ = tx.send(r.take_leader());
+            // Retried like an MDS would (a failed campaign removes its key on the server).
+            loop {
+                match election.campaign(name.clone(), value.clone(), lease).await {
+                    Ok(mut r) => {
+                        let _ = tx.send(r.take_leader());
+                        return;
+                    }
+                    Err(e) => eprintln!("campaign of {value}: {e}; retrying"),
                 }
-                Err(e) => eprintln!("campaign ended: {e}"),
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }));
         let deadline = Instant::now() + Duration::from_secs(10);
