@@ -297,11 +297,12 @@ async fn raft_leader_stopped_reads_resume_under_the_new_leader() {
 
     let old_leader = etcd.members[leader].name.clone();
     etcd.stop(leader);
+    // Survivors keep naming the stopped leader until their election timeout: wait for a new one.
     let obs = observe_until(&clients, &cluster, &eps, "a new raft leader", |o| {
         o.primary == elected(MDS_A)
-            && o.members
-                .as_ref()
-                .is_some_and(|m| m.leader.is_some() && m.healthy == 2)
+            && o.members.as_ref().is_some_and(|m| {
+                m.leader.as_ref().is_some_and(|l| *l != old_leader) && m.healthy == 2
+            })
     })
     .await;
     let new_leader = obs.members.unwrap().leader.unwrap();

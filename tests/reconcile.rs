@@ -20,6 +20,7 @@ const SETS: &str = "/apis/apps/v1/namespaces/ns/statefulsets";
 const MAPS: &str = "/api/v1/namespaces/ns/configmaps";
 const SERVICES: &str = "/api/v1/namespaces/ns/services";
 const BUDGETS: &str = "/apis/policy/v1/namespaces/ns/poddisruptionbudgets";
+const JOBS: &str = "/apis/batch/v1/namespaces/ns/jobs";
 const CLAIMS: &str = "/api/v1/namespaces/ns/persistentvolumeclaims";
 const SELECTOR: &str = "app.kubernetes.io/name=curve,app.kubernetes.io/instance=demo,app.kubernetes.io/managed-by=curve-operator";
 
@@ -96,6 +97,15 @@ impl Harness {
         (condition.status, condition.reason)
     }
 
+    /// Plays the Job controller: every Job succeeded.
+    fn succeed_jobs(&self) {
+        for name in self.api.names(JOBS) {
+            let mut job = self.api.get(JOBS, &name).unwrap();
+            job["status"] = json!({"succeeded": 1});
+            self.api.put(JOBS, job);
+        }
+    }
+
     /// Plays the kubelet: a pod of the component, scheduled on `node` with `ip`, ready or not.
     fn pod(&self, name: &str, component: &str, ip: &str, ready: bool) {
         self.api.put(
@@ -118,7 +128,7 @@ fn minimal_spec() -> Value {
 }
 
 fn reads() -> Vec<String> {
-    [PODS, SETS, MAPS, SERVICES, BUDGETS].iter().map(|c| format!("GET {c}?labelSelector={SELECTOR}")).collect()
+    [PODS, SETS, MAPS, SERVICES, BUDGETS, JOBS].iter().map(|c| format!("GET {c}?labelSelector={SELECTOR}")).collect()
 }
 
 fn applies(component: &str) -> Vec<String> {
@@ -155,6 +165,11 @@ async fn bring_up(h: &Harness) {
     h.reconcile().await.unwrap();
     for i in 0..3 {
         h.pod(&format!("demo-chunkserver-0-{i}"), "chunkserver", &format!("10.0.0.{}", i + 1), true);
+    }
+    // Physical pool, online check, logical pool: one Job at a time, each succeeding.
+    for _ in 0..4 {
+        h.reconcile().await.unwrap();
+        h.succeed_jobs();
     }
     h.reconcile().await.unwrap();
     h.api.take_requests();
@@ -360,4 +375,60 @@ async fn deletion_removes_volumes_only_with_policy_and_confirmation() {
         }
         assert_eq!(h.ctx.etcd.forgotten.lock().unwrap().len(), 1, "the election watch stops");
     }
+}
+
+#[tokio::test]
+async fn pools_are_created_in_curves_order_and_chunkservers_released_after_the_physical_pool() {
+    let h = Harness::new(minimal_spec());
+    h.reconcile().await.unwrap();
+    for i in 0..3 {
+        h.pod(&format!("demo-etcd-{i}"), "etcd", &format!("10.0.0.{}", i + 1), true);
+        h.pod(&format!("demo-mds-{i}"), "mds", &format!("10.0.0.{}", i + 1), true);
+    }
+    h.reconcile().await.unwrap();
+    h.ctx.etcd.observation.lock().unwrap().primary = PrimaryObservation::Elected { address: "10.0.0.1:6700".into() };
+    h.reconcile().await.unwrap();
+    assert_eq!(h.condition("TopologyReady"), ("False".into(), "WaitingForServers".into()));
+    assert!(h.api.names(JOBS).is_empty());
+    h.api.take_requests();
+
+    for i in 0..3 {
+        h.pod(&format!("demo-chunkserver-0-{i}"), "chunkserver", &format!("10.0.0.{}", i + 1), false);
+    }
+    h.reconcile().await.unwrap();
+    let requests = h.api.take_requests();
+    let physical: Vec<String> = h.api.names(JOBS);
+    assert_eq!(physical.len(), 1);
+    assert!(physical[0].starts_with("demo-physical-pool-"));
+    assert_eq!(
+        requests[requests.len() - 3..],
+        [format!("PATCH {MAPS}/demo-topology"), format!("PATCH {JOBS}/{}", physical[0]), status_write()],
+        "the map is written before the Job that reads tools.conf from it"
+    );
+    let topology = h.api.get(MAPS, "demo-topology").unwrap();
+    assert_eq!(topology["data"]["physical-pool-servers"], "", "no ChunkServer released yet");
+    let map: Value = serde_json::from_str(topology["data"]["topology.json"].as_str().unwrap()).unwrap();
+    assert_eq!(map["servers"].as_array().unwrap().len(), 3);
+    assert_eq!(h.condition("TopologyReady"), ("False".into(), "PhysicalPoolPending".into()));
+
+    h.reconcile().await.unwrap();
+    assert_eq!(h.api.names(JOBS).len(), 1, "a running Job is not duplicated");
+    h.succeed_jobs();
+    h.reconcile().await.unwrap();
+    let topology = h.api.get(MAPS, "demo-topology").unwrap();
+    assert_eq!(topology["data"]["physical-pool-servers"], "10.0.0.1\n10.0.0.2\n10.0.0.3\n");
+    assert!(h.api.names(JOBS).iter().any(|n| n.starts_with("demo-chunkservers-online-")));
+    assert!(!h.api.names(JOBS).contains(&"demo-logical-pool".to_string()), "not before every ChunkServer is online");
+    assert_eq!(h.condition("TopologyReady"), ("False".into(), "WaitingForChunkServers".into()));
+
+    h.succeed_jobs();
+    h.reconcile().await.unwrap();
+    assert!(h.api.names(JOBS).contains(&"demo-logical-pool".to_string()));
+    h.succeed_jobs();
+    h.reconcile().await.unwrap();
+    assert_eq!(h.condition("TopologyReady"), ("True".into(), "Ready".into()));
+    let cluster = h.cluster();
+    let topology = cluster.status.unwrap().topology.unwrap();
+    assert_eq!((topology.servers, topology.physical_pool.as_str(), topology.logical_pool.as_str()), (3, "pool1", "logicalPool1"));
+    assert_eq!(h.api.get(MAPS, "demo-topology").unwrap()["data"]["logical-pool-created"], "true");
 }

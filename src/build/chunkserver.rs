@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, Container, EnvVar};
+use k8s_openapi::api::core::v1::{ConfigMap, ConfigMapVolumeSource, Container, EnvVar, PodSpec, Volume};
 
 use super::common::{
     Budget, Daemon, LABEL_DISK_SLOT, Role, StatefulSetParts, component_name, config_map, disruption_budget,
@@ -105,10 +105,49 @@ fn format_container(cluster: &ValidatedCluster) -> Container {
     }
 }
 
+/// Where the topology ConfigMap is mounted in ChunkServer pods.
+const TOPOLOGY_DIR: &str = "/curve-operator/topology";
+const TOPOLOGY_VOLUME: &str = "topology";
+
+/// Shell script holding the daemon back until the physical pool lists this pod's IP: a
+/// ChunkServer cannot register before (Curve answers kTopoErrCodeServerNotFound).
+pub fn wait_for_pool_script() -> String {
+    format!(
+        "until grep -qx \"$POD_IP\" {TOPOLOGY_DIR}/{} 2>/dev/null; do\n  \
+         echo \"waiting until the physical pool lists $POD_IP\"; sleep 5\n\
+         done\n",
+        super::topology::PHYSICAL_POOL_SERVERS
+    )
+}
+
+fn wait_for_pool_container(cluster: &ValidatedCluster) -> Container {
+    Container {
+        name: "wait-for-pool".to_string(),
+        image: Some(cluster.spec.image.clone()),
+        image_pull_policy: Some(cluster.spec.image_pull_policy.as_str().to_string()),
+        command: vec!["sh".to_string(), "-c".to_string(), wait_for_pool_script()].into(),
+        env: Some(super::common::pod_env()),
+        volume_mounts: Some(vec![mount(TOPOLOGY_VOLUME, TOPOLOGY_DIR)]),
+        ..Container::default()
+    }
+}
+
 fn slot_selector(cluster: &ValidatedCluster, slot: i32) -> BTreeMap<String, String> {
     let mut selector = selector_labels(cluster, Component::ChunkServer);
     selector.insert(LABEL_DISK_SLOT.to_string(), slot.to_string());
     selector
+}
+
+fn with_topology_volume(cluster: &ValidatedCluster, mut pod: PodSpec) -> PodSpec {
+    pod.volumes.get_or_insert_with(Vec::new).push(Volume {
+        name: TOPOLOGY_VOLUME.to_string(),
+        config_map: Some(ConfigMapVolumeSource {
+            name: component_name(cluster, Component::Topology),
+            ..ConfigMapVolumeSource::default()
+        }),
+        ..Volume::default()
+    });
+    pod
 }
 
 fn slot_stateful_set(cluster: &ValidatedCluster, slot: i32, config: &ConfigMap) -> StatefulSet {
@@ -143,7 +182,10 @@ fn slot_stateful_set(cluster: &ValidatedCluster, slot: i32, config: &ConfigMap) 
         StatefulSetParts {
             name,
             labels: set_labels.clone(),
-            pod_spec: daemon.pod_spec(cluster, &selector, vec![format_container(cluster)], &config_map_name),
+            pod_spec: with_topology_volume(
+                cluster,
+                daemon.pod_spec(cluster, &selector, vec![format_container(cluster), wait_for_pool_container(cluster)], &config_map_name),
+            ),
             selector,
             replicas: cs.replicas,
             service_name: config_map_name,

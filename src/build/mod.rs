@@ -4,10 +4,9 @@ pub mod chunkserver;
 pub mod common;
 pub mod config;
 pub mod etcd;
+pub mod jobs;
 pub mod mds;
 pub mod topology;
-
-use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
@@ -51,8 +50,10 @@ pub struct Tier {
 pub struct Observed {
     /// Nodes running ChunkServer pods.
     pub servers: Vec<ObservedServer>,
-    /// Server → zone from the cluster map already applied.
-    pub previous_zones: BTreeMap<String, String>,
+    /// The cluster map already applied, if any.
+    pub previous_map: Option<topology::ClusterMap>,
+    /// What the pool Jobs have done so far.
+    pub pools: topology::PoolProgress,
 }
 
 /// Every object of a cluster, by tier in bring-up order.
@@ -62,14 +63,17 @@ pub struct DesiredObjects {
     pub mds: Tier,
     pub chunkservers: Tier,
     pub topology: ConfigMap,
+    pub cluster_map: topology::ClusterMap,
 }
 
 pub fn build(cluster: &ValidatedCluster, observed: &Observed) -> DesiredObjects {
+    let cluster_map = topology::cluster_map(cluster, &observed.servers, observed.previous_map.as_ref());
     DesiredObjects {
         etcd: etcd::build(cluster),
         mds: mds::build(cluster),
         chunkservers: chunkserver::build(cluster),
-        topology: topology::build(cluster, &observed.servers, &observed.previous_zones),
+        topology: topology::build(cluster, &cluster_map, &observed.pools),
+        cluster_map,
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use super::common::config_hash;
-use super::topology::{ObservedServer, assign_zones, cluster_map, zones_of};
+use super::topology::{ClusterMap, ObservedServer, PoolProgress, assign_zones, cluster_map};
 use super::*;
 use crate::api::CurveCluster;
 use crate::validate::validate;
@@ -420,7 +420,7 @@ fn logical_pool(copysets: i64) -> serde_json::Value {
 
 #[test]
 fn cluster_map_of_three_servers_puts_each_in_its_own_zone() {
-    let map = cluster_map(&minimal(), &servers(3), &BTreeMap::new());
+    let map = cluster_map(&minimal(), &servers(3), None);
     assert_eq!(
         serde_json::to_value(&map).unwrap(),
         json!({
@@ -435,7 +435,7 @@ fn cluster_map_of_three_servers_puts_each_in_its_own_zone() {
 #[test]
 fn cluster_map_of_four_servers_round_robins_zones() {
     let cluster = cluster_with(json!({"spec": {"chunkservers": {"replicas": 4}}}));
-    let map = cluster_map(&cluster, &servers(4), &BTreeMap::new());
+    let map = cluster_map(&cluster, &servers(4), None);
     assert_eq!(
         serde_json::to_value(&map).unwrap()["servers"],
         json!([server_json(1, "zone1", 8200), server_json(2, "zone2", 8200), server_json(3, "zone3", 8200), server_json(4, "zone1", 8200)])
@@ -446,7 +446,7 @@ fn cluster_map_of_four_servers_round_robins_zones() {
 #[test]
 fn cluster_map_of_six_servers_with_two_disks_uses_port_zero() {
     let cluster = cluster_with(json!({"spec": {"chunkservers": {"replicas": 6, "disksPerNode": 2}}}));
-    let map = cluster_map(&cluster, &servers(6), &BTreeMap::new());
+    let map = cluster_map(&cluster, &servers(6), None);
     let zones = ["zone1", "zone2", "zone3", "zone1", "zone2", "zone3"];
     assert_eq!(
         serde_json::to_value(&map).unwrap(),
@@ -467,7 +467,7 @@ fn cluster_map_zones_come_from_the_zone_label_when_set() {
         .enumerate()
         .map(|(i, s)| ObservedServer { zone: Some(["az-a", "az-b", "az-c"][i / 2].to_string()), ..s })
         .collect();
-    let map = cluster_map(&cluster, &labelled, &BTreeMap::new());
+    let map = cluster_map(&cluster, &labelled, None);
     let zones: Vec<_> = map.servers.iter().map(|s| s.zone.as_str()).collect();
     assert_eq!(zones, ["az-a", "az-a", "az-b", "az-b", "az-c", "az-c"]);
 }
@@ -483,16 +483,84 @@ fn servers_keep_their_zone_when_nodes_are_added() {
         assert_eq!(&second[node], zone, "{node} moved");
     }
     assert_eq!(second["node-0"], "zone1");
-    let json = serde_json::to_string(&cluster_map(&minimal(), &servers(3), &BTreeMap::new())).unwrap();
-    assert_eq!(zones_of(&json), first);
+}
+
+#[test]
+fn the_map_never_drops_a_server_it_listed() {
+    let cluster = cluster_with(json!({"spec": {"chunkservers": {"replicas": 4}}}));
+    let first = cluster_map(&cluster, &servers(4), None);
+    // node-2 is gone from the observation (its pod is being rescheduled) and node-5 is new.
+    let mut now = servers(4);
+    now.remove(1);
+    now.push(ObservedServer { node: "node-5".into(), host_ip: "10.0.0.5".into(), zone: None });
+    let second = cluster_map(&cluster, &now, Some(&first));
+    let names: Vec<_> = second.servers.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["node-1", "node-2", "node-3", "node-4", "node-5"]);
+    for server in &first.servers {
+        assert_eq!(second.servers.iter().find(|s| s.name == server.name), Some(server), "unchanged");
+    }
+    assert_eq!(second.servers[4].zone, "zone2", "the emptiest zone");
+    assert_ne!(first.servers_hash(), second.servers_hash());
+    assert_eq!(ClusterMap::parse(&second.to_json()), Some(second.clone()));
+    assert_eq!(second.server_ips(), ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"]);
 }
 
 #[test]
 fn the_topology_config_map_holds_the_map_and_tools_conf() {
-    let objects = build(&minimal(), &Observed { servers: servers(3), previous_zones: BTreeMap::new() });
+    let pools = PoolProgress { physical_pool_servers: vec!["10.0.0.1".into(), "10.0.0.2".into()], logical_pool_created: false };
+    let objects = build(&minimal(), &Observed { servers: servers(3), previous_map: None, pools: pools.clone() });
     let value = typed_value(&objects.topology);
     assert_eq!(value["metadata"], meta("demo-topology", "topology"));
     let map: serde_json::Value = serde_json::from_str(value["data"]["topology.json"].as_str().unwrap()).unwrap();
     assert_eq!(map["servers"].as_array().unwrap().len(), 3);
     assert_eq!(value["data"]["tools.conf"], config::tools_conf(&minimal()));
+    assert_eq!(value["data"]["physical-pool-servers"], "10.0.0.1\n10.0.0.2\n");
+    assert_eq!(value["data"]["logical-pool-created"], "false");
+    let data: BTreeMap<String, String> = serde_json::from_value(value["data"].clone()).unwrap();
+    assert_eq!(PoolProgress::from_data(&data), pools);
+}
+
+#[test]
+fn chunkservers_wait_for_the_physical_pool_to_list_their_ip() {
+    let set = typed_value(&build(&minimal(), &Observed::default()).chunkservers.stateful_sets[0]);
+    let pod = &set["spec"]["template"]["spec"];
+    let names: Vec<&str> = pod["initContainers"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["config", "format", "wait-for-pool"], "format first, then wait, then the daemon");
+    let wait = &pod["initContainers"][2];
+    assert_eq!(wait["command"][2], chunkserver::wait_for_pool_script());
+    assert_eq!(
+        chunkserver::wait_for_pool_script(),
+        "until grep -qx \"$POD_IP\" /curve-operator/topology/physical-pool-servers 2>/dev/null; do\n  \
+         echo \"waiting until the physical pool lists $POD_IP\"; sleep 5\ndone\n"
+    );
+    assert_eq!(wait["volumeMounts"], json!([{"name": "topology", "mountPath": "/curve-operator/topology"}]));
+    assert!(pod["volumes"].as_array().unwrap().contains(&json!({"name": "topology", "configMap": {"name": "demo-topology"}})));
+}
+
+#[test]
+fn pool_jobs_run_curve_tools_with_the_map_they_were_made_for() {
+    use super::jobs::{Step, build as job, step_script};
+    let cluster = minimal();
+    let map = cluster_map(&cluster, &servers(3), None);
+    let physical = typed_value(&job(&cluster, Step::PhysicalPool, &map));
+    assert_eq!(physical["metadata"]["name"], format!("demo-physical-pool-{}", map.servers_hash()));
+    assert_eq!(physical["metadata"]["labels"]["curve.opencurve.io/topology-step"], "physical-pool");
+    assert_eq!(physical["metadata"]["ownerReferences"][0]["uid"], "0b7c-uid");
+    assert_eq!(physical["spec"]["backoffLimit"], 6);
+    let pod = &physical["spec"]["template"]["spec"];
+    assert_eq!((pod["restartPolicy"].as_str(), pod["hostNetwork"].as_bool()), (Some("Never"), Some(true)));
+    let container = &pod["containers"][0];
+    assert_eq!(container["env"], json!([{"name": "CLUSTER_MAP", "value": map.to_json()}]));
+    assert_eq!(container["volumeMounts"], json!([{"name": "tools-conf", "mountPath": "/etc/curve/tools.conf", "subPath": "tools.conf"}]));
+    assert_eq!(
+        step_script(Step::PhysicalPool, 3),
+        "set -e\nprintf '%s' \"$CLUSTER_MAP\" > /tmp/topology.json\n/curvebs/tools/sbin/curvebs-tool -op=create_physicalpool -cluster_map=/tmp/topology.json\n"
+    );
+    assert_eq!(
+        step_script(Step::LogicalPool, 3),
+        "set -e\nprintf '%s' \"$CLUSTER_MAP\" > /tmp/topology.json\n/curvebs/tools/sbin/curvebs-tool -op=create_logicalpool -cluster_map=/tmp/topology.json\n"
+    );
+    assert!(step_script(Step::ChunkServersOnline, 6).contains("grep -Eq 'online *= *6([^0-9]|$)'"));
+    assert_eq!(typed_value(&job(&cluster, Step::LogicalPool, &map))["metadata"]["name"], "demo-logical-pool");
+
 }

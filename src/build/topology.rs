@@ -113,18 +113,27 @@ fn zone_index(zone: &str) -> u32 {
     zone.trim_start_matches("zone").parse().unwrap_or(u32::MAX)
 }
 
-/// The complete cluster map for the observed servers.
-pub fn cluster_map(cluster: &ValidatedCluster, servers: &[ObservedServer], previous: &BTreeMap<String, String>) -> ClusterMap {
+/// The complete cluster map: every server of the previous map (a server is never dropped:
+/// Curve would delete it and its copies) plus every newly observed one.
+pub fn cluster_map(cluster: &ValidatedCluster, observed: &[ObservedServer], previous: Option<&ClusterMap>) -> ClusterMap {
     let cs = &cluster.spec.chunkservers;
     let pool = &cluster.spec.logical_pool;
-    let zones = assign_zones(servers, pool.zones, previous);
     let port = if cs.disks_per_node == 1 { cs.port } else { 0 };
-    let mut sorted: Vec<&ObservedServer> = servers.iter().collect();
-    sorted.sort();
+    let mut servers: BTreeMap<String, ObservedServer> = BTreeMap::new();
+    for server in previous.map(|m| m.servers.as_slice()).unwrap_or_default() {
+        let known = ObservedServer { node: server.name.clone(), host_ip: server.internalip.clone(), zone: Some(server.zone.clone()) };
+        servers.insert(server.name.clone(), known);
+    }
+    for server in observed {
+        servers.entry(server.node.clone()).or_insert_with(|| server.clone());
+    }
+    let all: Vec<ObservedServer> = servers.into_values().collect();
+    let previous_zones = previous.map(|m| m.servers.iter().map(|s| (s.name.clone(), s.zone.clone())).collect()).unwrap_or_default();
+    let zones = assign_zones(&all, pool.zones, &previous_zones);
     let chunkservers = cs.replicas * cs.disks_per_node;
     ClusterMap {
-        servers: sorted
-            .into_iter()
+        servers: all
+            .iter()
             .map(|server| Server {
                 name: server.node.clone(),
                 internalip: server.host_ip.clone(),
@@ -152,21 +161,71 @@ pub fn cluster_map(cluster: &ValidatedCluster, servers: &[ObservedServer], previ
     }
 }
 
-/// Zones recorded in a previous cluster map (server name → zone).
-pub fn zones_of(map_json: &str) -> BTreeMap<String, String> {
-    serde_json::from_str::<ClusterMap>(map_json)
-        .map(|map| map.servers.into_iter().map(|s| (s.name, s.zone)).collect())
-        .unwrap_or_default()
+impl ClusterMap {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("the cluster map serializes")
+    }
+
+    pub fn parse(json: &str) -> Option<ClusterMap> {
+        serde_json::from_str(json).ok()
+    }
+
+    /// The servers' IPs, sorted.
+    pub fn server_ips(&self) -> Vec<String> {
+        let mut ips: Vec<String> = self.servers.iter().map(|s| s.internalip.clone()).collect();
+        ips.sort();
+        ips.dedup();
+        ips
+    }
+
+    /// A short stable hash of the server list: a new physical-pool Job runs when it changes.
+    pub fn servers_hash(&self) -> String {
+        let text = serde_json::to_string(&self.servers).expect("servers serialize");
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in text.bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        format!("{:08x}", hash as u32)
+    }
 }
 
-pub fn build(cluster: &ValidatedCluster, servers: &[ObservedServer], previous: &BTreeMap<String, String>) -> ConfigMap {
-    let map = cluster_map(cluster, servers, previous);
-    let json = serde_json::to_string_pretty(&map).expect("the cluster map serializes");
+/// What the pool Jobs have done, recorded in the topology ConfigMap.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PoolProgress {
+    /// IPs the physical pool lists (a ChunkServer starts once its IP is here).
+    pub physical_pool_servers: Vec<String>,
+    pub logical_pool_created: bool,
+}
+
+pub const PHYSICAL_POOL_SERVERS: &str = "physical-pool-servers";
+pub const LOGICAL_POOL_CREATED: &str = "logical-pool-created";
+
+impl PoolProgress {
+    /// Reads the progress back from the topology ConfigMap's data.
+    pub fn from_data(data: &BTreeMap<String, String>) -> Self {
+        PoolProgress {
+            physical_pool_servers: data
+                .get(PHYSICAL_POOL_SERVERS)
+                .map(|list| list.lines().filter(|l| !l.is_empty()).map(String::from).collect())
+                .unwrap_or_default(),
+            logical_pool_created: data.get(LOGICAL_POOL_CREATED).is_some_and(|v| v == "true"),
+        }
+    }
+}
+
+pub fn build(cluster: &ValidatedCluster, map: &ClusterMap, progress: &PoolProgress) -> ConfigMap {
+    let mut servers = progress.physical_pool_servers.join("\n");
+    if !servers.is_empty() {
+        servers.push('\n');
+    }
     ConfigMap {
         metadata: object_meta(cluster, component_name(cluster, Component::Topology), labels(cluster, Component::Topology)),
         data: Some(BTreeMap::from([
-            (TOPOLOGY_JSON.to_string(), json),
+            (TOPOLOGY_JSON.to_string(), map.to_json()),
             (TOOLS_CONF.to_string(), tools_conf(cluster)),
+            (PHYSICAL_POOL_SERVERS.to_string(), servers),
+            (LOGICAL_POOL_CREATED.to_string(), progress.logical_pool_created.to_string()),
         ])),
         ..ConfigMap::default()
     }

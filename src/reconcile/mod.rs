@@ -5,6 +5,7 @@ pub mod events;
 pub mod observe;
 pub mod plan;
 pub mod status;
+pub mod topology;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::jiff::Timestamp;
@@ -25,7 +27,7 @@ use serde_json::json;
 
 use crate::api::{CurveCluster, CurveClusterStatus};
 use crate::build::common::{LABEL_COMPONENT, LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGER, cluster_selector, component_name};
-use crate::build::topology::{TOPOLOGY_JSON, zones_of};
+use crate::build::topology::{ClusterMap, PoolProgress, TOPOLOGY_JSON};
 use crate::build::{self, Component, Observed};
 use crate::etcd::{ClusterKey, EtcdObserver};
 use crate::runtime::metrics::{Component as MetricComponent, Metrics, ReconcileResult};
@@ -171,6 +173,7 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(cluster: &CurveCluster
     let maps = Api::<ConfigMap>::namespaced(ctx.client.clone(), &namespace).list(&list).await?.items;
     let services = Api::<Service>::namespaced(ctx.client.clone(), &namespace).list(&list).await?.items;
     let budgets = Api::<PodDisruptionBudget>::namespaced(ctx.client.clone(), &namespace).list(&list).await?.items;
+    let jobs = Api::<Job>::namespaced(ctx.client.clone(), &namespace).list(&list).await?.items;
 
     let mut existing: Vec<ExistingObject> = Vec::new();
     existing.extend(sets.iter().map(|s| existing_object(s, s.spec.as_ref().and_then(|spec| spec.replicas))));
@@ -202,6 +205,9 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(cluster: &CurveCluster
         primary: PrimaryView::NotStarted,
         refused,
         error: None,
+        topology: if spec.paused { status::TopologyState::from_status(&previous) } else { None },
+        physical_pool: spec.logical_pool.physical_pool.clone(),
+        logical_pool: spec.logical_pool.name.clone(),
     };
     if mds_exists {
         let endpoints = observe::etcd_endpoints(&pods, spec.etcd.client_port);
@@ -214,15 +220,39 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(cluster: &CurveCluster
     if !obs.paused {
         let node_zones = node_zones(ctx, &pods, spec.placement.zone_label.as_deref()).await?;
         let topology_name = component_name(&safe, Component::Topology);
-        let previous_zones = maps
+        let topology_data = maps
             .iter()
             .find(|m| m.metadata.name.as_deref() == Some(topology_name.as_str()))
-            .and_then(|m| m.data.as_ref()?.get(TOPOLOGY_JSON).map(|json| zones_of(json)))
+            .and_then(|m| m.data.clone())
             .unwrap_or_default();
-        let observed = Observed { servers: observe::chunkserver_servers(&pods, &node_zones), previous_zones };
-        let desired = build::build(&safe, &observed);
+        let previous_map = topology_data.get(TOPOLOGY_JSON).and_then(|json| ClusterMap::parse(json));
+        let observed = Observed {
+            servers: observe::chunkserver_servers(&pods, &node_zones),
+            previous_map,
+            pools: PoolProgress::from_data(&topology_data),
+        };
+        let mut desired = build::build(&safe, &observed);
         let gates = plan::gates(obs.etcd_quorate(), matches!(obs.primary, PrimaryView::Elected { .. }));
-        let actions = plan::plan(&desired, &existing, gates);
+        let mut job_actions = Vec::new();
+        if gates.chunkservers {
+            let job_states: Vec<topology::JobState> = jobs.iter().map(topology::JobState::of).collect();
+            let decision = topology::decide(&safe, &desired.cluster_map, &observed.pools, &job_states);
+            desired.topology = build::topology::build(&safe, &desired.cluster_map, &decision.progress);
+            if let Some(step) = decision.create {
+                let job = build::jobs::build(&safe, step, &desired.cluster_map);
+                let name = job.metadata.name.clone().unwrap_or_default();
+                job_actions.push(Action::Apply { kind: "Job".into(), name, object: build::typed_value(&job) });
+            }
+            job_actions.extend(decision.delete.iter().map(|name| Action::Delete { kind: "Job".into(), name: name.clone() }));
+            obs.topology = Some(status::TopologyState {
+                ready: decision.ready,
+                reason: decision.reason.to_string(),
+                message: decision.message,
+                servers: desired.cluster_map.servers.len() as i32,
+            });
+        }
+        let mut actions = plan::plan(&desired, &existing, gates);
+        actions.extend(job_actions);
         for (component, exists) in [
             (Component::Etcd, etcd_exists),
             (Component::Mds, mds_exists),
@@ -304,6 +334,7 @@ fn api_resource(kind: &str) -> ApiResource {
         "ConfigMap" => ApiResource::erase::<ConfigMap>(&()),
         "Service" => ApiResource::erase::<Service>(&()),
         "PodDisruptionBudget" => ApiResource::erase::<PodDisruptionBudget>(&()),
+        "Job" => ApiResource::erase::<Job>(&()),
         other => unreachable!("the builders make no {other}"),
     }
 }
@@ -319,7 +350,7 @@ async fn execute<O: EtcdObserver, E: EventSink>(ctx: &Context<O, E>, namespace: 
             }
             Action::Delete { kind, name } => {
                 let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), namespace, &api_resource(kind));
-                api.delete(name, &DeleteParams::default()).await?;
+                api.delete(name, &DeleteParams::background()).await?;
             }
         }
     }
@@ -432,7 +463,7 @@ pub async fn run<O: EtcdObserver, E: EventSink>(
     on_result: impl Fn(&Result<(), String>) + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
-    let (clusters, sets, maps, services, budgets, pods) = match &namespace {
+    let (clusters, sets, maps, services, budgets, pods, jobs) = match &namespace {
         Some(ns) => (
             Api::<DeserializeGuard<CurveCluster>>::namespaced(client.clone(), ns),
             Api::<StatefulSet>::namespaced(client.clone(), ns),
@@ -440,8 +471,10 @@ pub async fn run<O: EtcdObserver, E: EventSink>(
             Api::<Service>::namespaced(client.clone(), ns),
             Api::<PodDisruptionBudget>::namespaced(client.clone(), ns),
             Api::<Pod>::namespaced(client.clone(), ns),
+            Api::<Job>::namespaced(client.clone(), ns),
         ),
         None => (
+            Api::all(client.clone()),
             Api::all(client.clone()),
             Api::all(client.clone()),
             Api::all(client.clone()),
@@ -456,6 +489,7 @@ pub async fn run<O: EtcdObserver, E: EventSink>(
         .owns(maps, managed.clone())
         .owns(services, managed.clone())
         .owns(budgets, managed.clone())
+        .owns(jobs, managed.clone())
         .watches(pods, managed, |pod: Pod| {
             let instance = pod.labels().get(LABEL_INSTANCE)?.clone();
             Some(ObjectRef::new(&instance).within(&pod.namespace()?))

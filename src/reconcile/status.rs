@@ -9,16 +9,17 @@
 //! | EtcdQuorate | Quorate | NoQuorum, QuorumLost |
 //! | MdsLeaderElected | Elected | NotStarted, NoLeader, UnknownLeader, AmbiguousLeader, EtcdUnreachable, QuorumLost |
 //! | ChunkServersReady | AllReady | NotStarted, NotReady |
+//! | TopologyReady | Ready | NotStarted, WaitingForServers, PhysicalPoolPending, PhysicalPoolFailed, WaitingForChunkServers, ChunkServersOffline, LogicalPoolPending, LogicalPoolFailed |
 //! | Progressing | Reconciling | Complete, ChangeRefused, ReconcileError |
 //! | Degraded | ComponentsNotReady, ReconcileError | AsExpected |
-//! | Available | Available | Invalid, Paused, EtcdNotQuorate, NoMdsPrimary, ChunkServersNotReady |
+//! | Available | Available | Invalid, Paused, EtcdNotQuorate, NoMdsPrimary, TopologyNotReady, ChunkServersNotReady |
 //!
 //! A condition's lastTransitionTime changes only when its status changes.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
-use crate::api::{ComponentStatus, CurveClusterStatus, EtcdStatus, MdsStatus, Phase};
+use crate::api::{ComponentStatus, CurveClusterStatus, EtcdStatus, MdsStatus, Phase, TopologyStatus};
 use crate::etcd::MemberHealth;
 
 /// Desired and ready pods of a component, and whether its StatefulSets exist yet.
@@ -68,6 +69,20 @@ pub struct Observation {
     pub refused: Vec<String>,
     /// The last reconcile error, if the reconcile failed.
     pub error: Option<String>,
+    /// Names of the pools, from the spec.
+    pub physical_pool: String,
+    pub logical_pool: String,
+    /// Curve's pools, once the ChunkServer tier is up.
+    pub topology: Option<TopologyState>,
+}
+
+/// The topology as the bootstrap decision left it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopologyState {
+    pub ready: bool,
+    pub reason: String,
+    pub message: String,
+    pub servers: i32,
 }
 
 impl Observation {
@@ -85,7 +100,14 @@ impl Observation {
             primary: PrimaryView::NotStarted,
             refused: Vec::new(),
             error: None,
+            topology: None,
+            physical_pool: String::new(),
+            logical_pool: String::new(),
         }
+    }
+
+    pub fn topology_ready(&self) -> bool {
+        self.topology.as_ref().is_some_and(|t| t.ready)
     }
 
     pub fn etcd_quorate(&self) -> bool {
@@ -101,6 +123,7 @@ impl Observation {
             && matches!(self.primary, PrimaryView::Elected { .. })
             && self.chunkservers.exists
             && self.chunkservers.ready >= self.min_chunkservers.max(1)
+            && self.topology_ready()
     }
 
     /// Serving, and every pod the spec asks for is ready.
@@ -115,18 +138,19 @@ pub const DEGRADED: &str = "Degraded";
 pub const ETCD_QUORATE: &str = "EtcdQuorate";
 pub const MDS_LEADER_ELECTED: &str = "MdsLeaderElected";
 pub const CHUNKSERVERS_READY: &str = "ChunkServersReady";
+pub const TOPOLOGY_READY: &str = "TopologyReady";
 pub const SPEC_VALID: &str = "SpecValid";
 pub const RECONCILIATION_PAUSED: &str = "ReconciliationPaused";
 
 struct Verdict {
     type_: &'static str,
     ok: bool,
-    reason: &'static str,
+    reason: String,
     message: String,
 }
 
 fn verdict(type_: &'static str, ok: bool, reason: &'static str, message: String) -> Verdict {
-    Verdict { type_, ok, reason, message }
+    Verdict { type_, ok, reason: reason.to_string(), message }
 }
 
 fn etcd_verdict(obs: &Observation) -> Verdict {
@@ -171,6 +195,13 @@ fn chunkserver_verdict(obs: &Observation) -> Verdict {
     }
 }
 
+fn topology_verdict(obs: &Observation) -> Verdict {
+    match &obs.topology {
+        Some(t) => Verdict { type_: TOPOLOGY_READY, ok: t.ready, reason: t.reason.clone(), message: t.message.clone() },
+        None => verdict(TOPOLOGY_READY, false, "NotStarted", "pools are created once an MDS primary is elected".into()),
+    }
+}
+
 fn available_verdict(obs: &Observation, paused: &Verdict) -> Verdict {
     if !obs.spec_errors.is_empty() {
         return verdict(AVAILABLE, false, "Invalid", "the spec is invalid: see SpecValid".into());
@@ -185,6 +216,8 @@ fn available_verdict(obs: &Observation, paused: &Verdict) -> Verdict {
         verdict(AVAILABLE, false, "EtcdNotQuorate", etcd_verdict(obs).message)
     } else if !matches!(obs.primary, PrimaryView::Elected { .. }) {
         verdict(AVAILABLE, false, "NoMdsPrimary", mds_verdict(obs).message)
+    } else if !obs.topology_ready() {
+        verdict(AVAILABLE, false, "TopologyNotReady", topology_verdict(obs).message)
     } else {
         verdict(AVAILABLE, false, "ChunkServersNotReady", chunkserver_verdict(obs).message)
     }
@@ -245,6 +278,7 @@ pub fn compute_status(
         verdicts.insert(3, etcd_verdict(obs));
         verdicts.insert(4, mds_verdict(obs));
         verdicts.insert(5, chunkserver_verdict(obs));
+        verdicts.insert(6, topology_verdict(obs));
     }
     let conditions = verdicts.into_iter().map(|v| condition(&previous.conditions, v, generation, now)).collect();
 
@@ -273,7 +307,14 @@ pub fn compute_status(
         }),
         mds: valid.then(|| mds_status(previous.mds.as_ref(), obs, now)),
         chunkservers: valid.then(|| ComponentStatus::new(obs.chunkservers.desired, obs.chunkservers.ready)),
-        topology: previous.topology.clone(),
+        topology: match (&obs.topology, valid) {
+            (Some(t), true) => Some(TopologyStatus {
+                servers: t.servers,
+                physical_pool: obs.physical_pool.clone(),
+                logical_pool: obs.logical_pool.clone(),
+            }),
+            _ => previous.topology.clone(),
+        },
     }
 }
 
@@ -301,7 +342,7 @@ fn condition(previous: &[Condition], v: Verdict, generation: Option<i64>, now: T
     Condition {
         type_: v.type_.to_string(),
         status,
-        reason: v.reason.to_string(),
+        reason: v.reason,
         message: v.message,
         last_transition_time,
         observed_generation: generation,
@@ -329,4 +370,17 @@ pub fn with_error(previous: &CurveClusterStatus, error: &str, generation: Option
         }
     }
     next
+}
+
+impl TopologyState {
+    /// The topology as the last status recorded it (while paused it is not looked at).
+    pub fn from_status(status: &CurveClusterStatus) -> Option<TopologyState> {
+        let condition = find(status, TOPOLOGY_READY)?;
+        Some(TopologyState {
+            ready: condition.status == "True",
+            reason: condition.reason.clone(),
+            message: condition.message.clone(),
+            servers: status.topology.as_ref().map(|t| t.servers).unwrap_or_default(),
+        })
+    }
 }

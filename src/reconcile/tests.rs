@@ -33,6 +33,9 @@ fn fresh() -> Observation {
         primary: PrimaryView::NotStarted,
         refused: Vec::new(),
         error: None,
+        topology: None,
+        physical_pool: "pool1".into(),
+        logical_pool: "logicalPool1".into(),
     }
 }
 
@@ -43,6 +46,7 @@ fn healthy() -> Observation {
         chunkservers: component(3, 3, true),
         etcd_members: Some(MemberHealth { leader: Some("demo-etcd-1".into()), healthy: 3, total: 3 }),
         primary: PrimaryView::Elected { pod: "demo-mds-0".into(), address: "10.0.0.1:6700".into() },
+        topology: Some(TopologyState { ready: true, reason: "Ready".into(), message: "ok".into(), servers: 3 }),
         ..fresh()
     }
 }
@@ -69,6 +73,7 @@ fn a_new_cluster_is_pending_and_progressing() {
             ("EtcdQuorate", "False", "NoQuorum"),
             ("MdsLeaderElected", "False", "NotStarted"),
             ("ChunkServersReady", "False", "NotStarted"),
+            ("TopologyReady", "False", "NotStarted"),
             ("SpecValid", "True", "Valid"),
             ("ReconciliationPaused", "False", "Active"),
         ])
@@ -382,4 +387,102 @@ fn unsafe_changes_are_held_back_with_a_reason() {
 fn retry_backoff_grows_and_is_capped() {
     let secs: Vec<u64> = [1, 2, 3, 4, 7, 50].iter().map(|n| super::backoff(*n).as_secs()).collect();
     assert_eq!(secs, [5, 10, 20, 40, 300, 300]);
+}
+
+mod topology_decisions {
+    use super::*;
+    use crate::build::jobs::{Step, job_name};
+    use crate::build::topology::{ClusterMap, ObservedServer, PoolProgress, cluster_map};
+    use crate::reconcile::topology::{JobOutcome, JobState, decide};
+
+    fn map(cluster: &crate::validate::ValidatedCluster, n: usize) -> ClusterMap {
+        let servers: Vec<ObservedServer> = (1..=n)
+            .map(|i| ObservedServer { node: format!("node-{i}"), host_ip: format!("10.0.0.{i}"), zone: None })
+            .collect();
+        cluster_map(cluster, &servers, None)
+    }
+
+    fn job(cluster: &crate::validate::ValidatedCluster, step: Step, map: &ClusterMap, outcome: JobOutcome) -> JobState {
+        JobState { name: job_name(cluster, step, map), outcome }
+    }
+
+    #[test]
+    fn the_physical_pool_waits_until_every_chunkserver_node_is_scheduled() {
+        let cluster = validated(json!({}));
+        let d = decide(&cluster, &map(&cluster, 2), &PoolProgress::default(), &[]);
+        assert_eq!((d.ready, d.reason, d.message.as_str(), d.create), (false, "WaitingForServers", "2 of 3 ChunkServer nodes scheduled", None));
+    }
+
+    #[test]
+    fn bootstrap_runs_physical_pool_then_online_check_then_logical_pool() {
+        let cluster = validated(json!({}));
+        let m = map(&cluster, 3);
+        let none = PoolProgress::default();
+        let d = decide(&cluster, &m, &none, &[]);
+        assert_eq!((d.reason, d.create), ("PhysicalPoolPending", Some(Step::PhysicalPool)));
+        assert!(d.progress.physical_pool_servers.is_empty(), "no ChunkServer released before the Job succeeded");
+
+        let running = [job(&cluster, Step::PhysicalPool, &m, JobOutcome::Running)];
+        let d = decide(&cluster, &m, &none, &running);
+        assert_eq!((d.reason, d.create), ("PhysicalPoolPending", None));
+        assert!(d.progress.physical_pool_servers.is_empty());
+
+        let physical_done = [job(&cluster, Step::PhysicalPool, &m, JobOutcome::Succeeded)];
+        let d = decide(&cluster, &m, &none, &physical_done);
+        assert_eq!(d.progress.physical_pool_servers, ["10.0.0.1", "10.0.0.2", "10.0.0.3"]);
+        assert_eq!((d.reason, d.create), ("WaitingForChunkServers", Some(Step::ChunkServersOnline)));
+        assert!(!d.progress.logical_pool_created, "no logical pool before every ChunkServer is online");
+
+        let offline = [
+            job(&cluster, Step::PhysicalPool, &m, JobOutcome::Succeeded),
+            job(&cluster, Step::ChunkServersOnline, &m, JobOutcome::Failed("BackoffLimitExceeded: 2 online".into())),
+        ];
+        let d = decide(&cluster, &m, &d.progress, &offline);
+        assert_eq!(d.reason, "ChunkServersOffline");
+        assert_eq!(d.delete, [job_name(&cluster, Step::ChunkServersOnline, &m)], "deleted, to run again");
+        assert_eq!(d.create, None);
+
+        let online = [
+            job(&cluster, Step::PhysicalPool, &m, JobOutcome::Succeeded),
+            job(&cluster, Step::ChunkServersOnline, &m, JobOutcome::Succeeded),
+        ];
+        let d = decide(&cluster, &m, &d.progress, &online);
+        assert_eq!((d.reason, d.create), ("LogicalPoolPending", Some(Step::LogicalPool)));
+
+        let mut all = online.to_vec();
+        all.push(job(&cluster, Step::LogicalPool, &m, JobOutcome::Succeeded));
+        let d = decide(&cluster, &m, &d.progress, &all);
+        assert!(d.ready && d.progress.logical_pool_created);
+        assert_eq!(d.message, "3 servers in physical pool pool1, logical pool logicalPool1 created");
+    }
+
+    #[test]
+    fn a_failed_physical_pool_is_reported_and_retried() {
+        let cluster = validated(json!({}));
+        let m = map(&cluster, 3);
+        let failed = [job(&cluster, Step::PhysicalPool, &m, JobOutcome::Failed("BackoffLimitExceeded: Job has reached the specified backoff limit".into()))];
+        let d = decide(&cluster, &m, &PoolProgress::default(), &failed);
+        assert_eq!(d.reason, "PhysicalPoolFailed");
+        assert!(d.message.contains("BackoffLimitExceeded"), "{}", d.message);
+        assert_eq!(d.delete, [job_name(&cluster, Step::PhysicalPool, &m)]);
+        assert!(d.progress.physical_pool_servers.is_empty());
+    }
+
+    #[test]
+    fn added_servers_rerun_the_physical_pool_but_never_the_logical_pool() {
+        let cluster = validated(json!({"chunkservers": {"replicas": 4, "storage": {"size": "1Gi"}}}));
+        let old = map(&cluster, 3);
+        let grown = map(&cluster, 4);
+        let done = PoolProgress { physical_pool_servers: old.server_ips(), logical_pool_created: true };
+        let old_jobs = [job(&cluster, Step::PhysicalPool, &old, JobOutcome::Succeeded), job(&cluster, Step::LogicalPool, &old, JobOutcome::Succeeded)];
+        let d = decide(&cluster, &grown, &done, &old_jobs);
+        assert_eq!((d.reason, d.create), ("PhysicalPoolPending", Some(Step::PhysicalPool)));
+        assert_eq!(d.delete, [job_name(&cluster, Step::PhysicalPool, &old)], "the finished Job of the old map goes");
+        let mut now = old_jobs.to_vec();
+        now.push(job(&cluster, Step::PhysicalPool, &grown, JobOutcome::Succeeded));
+        let d = decide(&cluster, &grown, &done, &now);
+        assert!(d.ready);
+        assert_eq!(d.create, None, "the logical pool is created once");
+        assert_eq!(d.progress.physical_pool_servers.len(), 4);
+    }
 }

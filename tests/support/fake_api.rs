@@ -71,6 +71,7 @@ fn kind_of_collection(collection: &str) -> &'static str {
         "persistentvolumeclaims" => "PersistentVolumeClaim",
         "curveclusters" => "CurveCluster",
         "nodes" => "Node",
+        "jobs" => "Job",
         _ => "Unknown",
     }
 }

@@ -1,0 +1,120 @@
+//! Jobs that shape Curve's topology with Curve's own tools: the physical pool, the check that
+//! every ChunkServer is online, and the logical pool.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::core::v1::{
+    ConfigMapVolumeSource, Container, EnvVar, KeyToPath, PodSpec, PodTemplateSpec, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::Component;
+use super::common::{component_name, labels, object_meta};
+use super::config::TOOLS_CONF;
+use super::topology::ClusterMap;
+use crate::validate::ValidatedCluster;
+
+/// Label telling which topology step a Job performs.
+pub const LABEL_STEP: &str = "curve.opencurve.io/topology-step";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    PhysicalPool,
+    ChunkServersOnline,
+    LogicalPool,
+}
+
+impl Step {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::PhysicalPool => "physical-pool",
+            Step::ChunkServersOnline => "chunkservers-online",
+            Step::LogicalPool => "logical-pool",
+        }
+    }
+}
+
+/// `<cluster>-<step>-<servers hash>`: a new Job whenever the server list changes, except the
+/// logical pool, which is created once.
+pub fn job_name(cluster: &ValidatedCluster, step: Step, map: &ClusterMap) -> String {
+    match step {
+        Step::LogicalPool => format!("{}-{}", cluster.name, step.as_str()),
+        _ => format!("{}-{}-{}", cluster.name, step.as_str(), map.servers_hash()),
+    }
+}
+
+const TOOL: &str = "/curvebs/tools/sbin/curvebs-tool";
+const OPS_TOOL: &str = "/curvebs/tools/sbin/curve_ops_tool";
+
+/// The shell command of a step. The map is passed in the Job itself (not read from the
+/// ConfigMap), so a Job always works on the map it was created for.
+pub fn step_script(step: Step, expected_chunkservers: i32) -> String {
+    let write_map = "printf '%s' \"$CLUSTER_MAP\" > /tmp/topology.json";
+    match step {
+        Step::PhysicalPool => format!("set -e\n{write_map}\n{TOOL} -op=create_physicalpool -cluster_map=/tmp/topology.json\n"),
+        Step::LogicalPool => format!("set -e\n{write_map}\n{TOOL} -op=create_logicalpool -cluster_map=/tmp/topology.json\n"),
+        // Online as Curve's MDS sees it, not as the kubelet does; the Job fails (and is retried
+        // with the Job's backoff) until every ChunkServer has registered and is online.
+        Step::ChunkServersOnline => format!(
+            "set -e\nout=$({OPS_TOOL} chunkserver-status)\necho \"$out\"\n\
+             echo \"$out\" | grep -Eq 'online *= *{expected_chunkservers}([^0-9]|$)'\n"
+        ),
+    }
+}
+
+pub fn build(cluster: &ValidatedCluster, step: Step, map: &ClusterMap) -> Job {
+    let spec = &cluster.spec;
+    let expected = spec.chunkservers.replicas * spec.chunkservers.disks_per_node;
+    let mut job_labels = labels(cluster, Component::Topology);
+    job_labels.insert(LABEL_STEP.to_string(), step.as_str().to_string());
+    let topology_config = component_name(cluster, Component::Topology);
+    Job {
+        metadata: object_meta(cluster, job_name(cluster, step, map), job_labels.clone()),
+        spec: Some(JobSpec {
+            // The Job's own exponential backoff (10 s, 20 s, 40 s, ...) spaces the retries.
+            backoff_limit: Some(6),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta { labels: Some(job_labels), ..ObjectMeta::default() }),
+                spec: Some(PodSpec {
+                    restart_policy: Some("Never".to_string()),
+                    host_network: Some(spec.host_network),
+                    dns_policy: Some(if spec.host_network { "ClusterFirstWithHostNet" } else { "ClusterFirst" }.to_string()),
+                    node_selector: (!spec.placement.node_selector.is_empty()).then(|| spec.placement.node_selector.clone()),
+                    tolerations: (!spec.placement.tolerations.is_empty()).then(|| spec.placement.tolerations.clone()),
+                    containers: vec![Container {
+                        name: step.as_str().to_string(),
+                        image: Some(spec.image.clone()),
+                        image_pull_policy: Some(spec.image_pull_policy.as_str().to_string()),
+                        command: Some(vec!["sh".into(), "-c".into(), step_script(step, expected)]),
+                        env: Some(vec![EnvVar { name: "CLUSTER_MAP".into(), value: Some(map.to_json()), ..EnvVar::default() }]),
+                        volume_mounts: Some(vec![VolumeMount {
+                            name: "tools-conf".into(),
+                            mount_path: "/etc/curve/tools.conf".into(),
+                            sub_path: Some(TOOLS_CONF.into()),
+                            ..VolumeMount::default()
+                        }]),
+                        ..Container::default()
+                    }],
+                    volumes: Some(vec![Volume {
+                        name: "tools-conf".into(),
+                        config_map: Some(ConfigMapVolumeSource {
+                            name: topology_config,
+                            items: Some(vec![KeyToPath { key: TOOLS_CONF.into(), path: TOOLS_CONF.into(), ..KeyToPath::default() }]),
+                            ..ConfigMapVolumeSource::default()
+                        }),
+                        ..Volume::default()
+                    }]),
+                    ..PodSpec::default()
+                }),
+            },
+            ..JobSpec::default()
+        }),
+        ..Job::default()
+    }
+}
+
+/// Labels selecting this cluster's topology Jobs.
+pub fn selector(cluster: &ValidatedCluster) -> BTreeMap<String, String> {
+    labels(cluster, Component::Topology)
+}
