@@ -432,3 +432,19 @@ async fn pools_are_created_in_curves_order_and_chunkservers_released_after_the_p
     assert_eq!((topology.servers, topology.physical_pool.as_str(), topology.logical_pool.as_str()), (3, "pool1", "logicalPool1"));
     assert_eq!(h.api.get(MAPS, "demo-topology").unwrap()["data"]["logical-pool-created"], "true");
 }
+
+#[tokio::test]
+async fn a_cluster_that_does_not_parse_gets_a_status_and_nothing_else() {
+    let h = Harness::new(minimal_spec());
+    let mut raw = h.api.get(CLUSTERS, "demo").unwrap();
+    raw["spec"]["etcd"] = json!({"replicas": "three"});
+    let guard: DeserializeGuard<CurveCluster> = serde_json::from_value(raw).unwrap();
+    assert!(guard.0.is_err(), "the guard keeps the error instead of failing the watch");
+    let requeue = reconcile(Arc::new(guard), h.ctx.clone()).await.unwrap();
+    assert_eq!(requeue, kube::runtime::controller::Action::await_change());
+    assert_eq!(h.api.take_requests(), vec![status_write()]);
+    let status = h.api.get(CLUSTERS, "demo").unwrap()["status"].clone();
+    assert_eq!(status["phase"], "Invalid");
+    let message = status["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "SpecValid").unwrap()["message"].clone();
+    assert!(message.as_str().unwrap().starts_with("spec: cannot be read ("), "{message}");
+}

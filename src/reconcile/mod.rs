@@ -205,6 +205,7 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(cluster: &CurveCluster
         primary: PrimaryView::NotStarted,
         refused,
         error: None,
+        format: observe::format_progress(&pods),
         topology: if spec.paused { status::TopologyState::from_status(&previous) } else { None },
         physical_pool: spec.logical_pool.physical_pool.clone(),
         logical_pool: spec.logical_pool.name.clone(),

@@ -89,3 +89,37 @@ pub fn chunkserver_nodes(pods: &[Pod]) -> Vec<String> {
     nodes.dedup();
     nodes
 }
+
+/// ChunkServer pods formatting their chunk file pool, and those whose format failed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FormatProgress {
+    pub formatting: Vec<String>,
+    /// `pod (why)` for each failed format.
+    pub failed: Vec<String>,
+}
+
+/// Reads the `format` init container of every ChunkServer pod.
+pub fn format_progress(pods: &[Pod]) -> FormatProgress {
+    let mut progress = FormatProgress::default();
+    for pod in pods_of(pods, Component::ChunkServer) {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let format = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.init_container_statuses.as_ref())
+            .and_then(|statuses| statuses.iter().find(|c| c.name == "format"));
+        let Some(state) = format.and_then(|c| c.state.as_ref()) else { continue };
+        if state.running.is_some() {
+            progress.formatting.push(name);
+        } else if let Some(done) = state.terminated.as_ref().filter(|t| t.exit_code != 0) {
+            let why = done.message.clone().or(done.reason.clone()).unwrap_or_default();
+            progress.failed.push(format!("{name} (exit {}{}{why})", done.exit_code, if why.is_empty() { "" } else { ": " }));
+        } else if let Some(waiting) = state.waiting.as_ref().filter(|_| {
+            format.and_then(|c| c.last_state.as_ref()?.terminated.as_ref()).is_some_and(|t| t.exit_code != 0)
+        }) {
+            // Crash-looping after a failed format.
+            progress.failed.push(format!("{name} ({})", waiting.reason.clone().unwrap_or_default()));
+        }
+    }
+    progress
+}

@@ -8,7 +8,7 @@
 //! | ReconciliationPaused | Paused | Active |
 //! | EtcdQuorate | Quorate | NoQuorum, QuorumLost |
 //! | MdsLeaderElected | Elected | NotStarted, NoLeader, UnknownLeader, AmbiguousLeader, EtcdUnreachable, QuorumLost |
-//! | ChunkServersReady | AllReady | NotStarted, NotReady |
+//! | ChunkServersReady | AllReady | NotStarted, NotReady, Formatting, FormatFailed |
 //! | TopologyReady | Ready | NotStarted, WaitingForServers, PhysicalPoolPending, PhysicalPoolFailed, WaitingForChunkServers, ChunkServersOffline, LogicalPoolPending, LogicalPoolFailed |
 //! | Progressing | Reconciling | Complete, ChangeRefused, ReconcileError |
 //! | Degraded | ComponentsNotReady, ReconcileError | AsExpected |
@@ -69,6 +69,8 @@ pub struct Observation {
     pub refused: Vec<String>,
     /// The last reconcile error, if the reconcile failed.
     pub error: Option<String>,
+    /// The chunk file pool format of ChunkServer pods.
+    pub format: super::observe::FormatProgress,
     /// Names of the pools, from the spec.
     pub physical_pool: String,
     pub logical_pool: String,
@@ -101,6 +103,7 @@ impl Observation {
             refused: Vec::new(),
             error: None,
             topology: None,
+            format: Default::default(),
             physical_pool: String::new(),
             logical_pool: String::new(),
         }
@@ -188,8 +191,22 @@ fn chunkserver_verdict(obs: &Observation) -> Verdict {
     let cs = &obs.chunkservers;
     if !cs.exists {
         verdict(CHUNKSERVERS_READY, false, "NotStarted", "ChunkServers start once an MDS primary is elected".into())
+    } else if !obs.format.failed.is_empty() {
+        verdict(
+            CHUNKSERVERS_READY,
+            false,
+            "FormatFailed",
+            format!("{} of {} ready; chunk file pool format failed: {}", cs.ready, cs.desired, obs.format.failed.join(", ")),
+        )
     } else if cs.all_ready() {
         verdict(CHUNKSERVERS_READY, true, "AllReady", format!("{} of {} ready", cs.ready, cs.desired))
+    } else if !obs.format.formatting.is_empty() {
+        verdict(
+            CHUNKSERVERS_READY,
+            false,
+            "Formatting",
+            format!("{} of {} ready; formatting the chunk file pool: {}", cs.ready, cs.desired, obs.format.formatting.join(", ")),
+        )
     } else {
         verdict(CHUNKSERVERS_READY, false, "NotReady", format!("{} of {} ready", cs.ready, cs.desired))
     }

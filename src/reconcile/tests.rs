@@ -34,6 +34,7 @@ fn fresh() -> Observation {
         refused: Vec::new(),
         error: None,
         topology: None,
+        format: Default::default(),
         physical_pool: "pool1".into(),
         logical_pool: "logicalPool1".into(),
     }
@@ -485,4 +486,36 @@ mod topology_decisions {
         assert_eq!(d.create, None, "the logical pool is created once");
         assert_eq!(d.progress.physical_pool_servers.len(), 4);
     }
+}
+
+#[test]
+fn format_progress_and_failure_show_in_the_status() {
+    let with_format = |name: &str, state: serde_json::Value, last: serde_json::Value| -> Pod {
+        let mut pod = pod(name, "chunkserver", Some("10.0.0.1"), Some("n1"), false);
+        let status = serde_json::json!([{"name": "format", "image": "curve", "imageID": "", "ready": false, "restartCount": 1,
+            "state": state, "lastState": last}]);
+        pod.status.as_mut().unwrap().init_container_statuses = Some(serde_json::from_value(status).unwrap());
+        pod
+    };
+    let pods = vec![
+        with_format("cs-0", json!({"running": {}}), json!({})),
+        with_format("cs-1", json!({"terminated": {"exitCode": 1, "message": "no space"}}), json!({})),
+        with_format("cs-2", json!({"waiting": {"reason": "CrashLoopBackOff"}}), json!({"terminated": {"exitCode": 2}})),
+        with_format("cs-3", json!({"terminated": {"exitCode": 0}}), json!({})),
+    ];
+    let progress = observe::format_progress(&pods);
+    assert_eq!(progress.formatting, ["cs-0"]);
+    assert_eq!(progress.failed, ["cs-1 (exit 1: no space)", "cs-2 (CrashLoopBackOff)"]);
+    let obs = Observation { chunkservers: component(3, 0, true), format: progress, ..healthy() };
+    let status = compute_status(&CurveClusterStatus::default(), &obs, Some(1), t(0));
+    let condition = find(&status, "ChunkServersReady").unwrap();
+    assert_eq!(condition.reason, "FormatFailed");
+    assert_eq!(condition.message, "0 of 3 ready; chunk file pool format failed: cs-1 (exit 1: no space), cs-2 (CrashLoopBackOff)");
+    let formatting = Observation {
+        chunkservers: component(3, 1, true),
+        format: observe::FormatProgress { formatting: vec!["cs-0".into()], failed: vec![] },
+        ..healthy()
+    };
+    let status = compute_status(&CurveClusterStatus::default(), &formatting, Some(1), t(0));
+    assert_eq!(find(&status, "ChunkServersReady").unwrap().reason, "Formatting");
 }
