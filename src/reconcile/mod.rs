@@ -320,11 +320,10 @@ async fn node_zones<O: EtcdObserver, E: EventSink>(
     let Some(label) = zone_label else { return Ok(zones) };
     let nodes: Api<Node> = Api::all(ctx.client.clone());
     for name in observe::chunkserver_nodes(pods) {
-        if let Some(node) = nodes.get_opt(&name).await? {
-            if let Some(zone) = node.labels().get(label) {
+        if let Some(node) = nodes.get_opt(&name).await?
+            && let Some(zone) = node.labels().get(label) {
                 zones.insert(name, zone.clone());
             }
-        }
     }
     Ok(zones)
 }

@@ -14,7 +14,7 @@ fn component_of(pod: &Pod) -> Option<&str> {
     pod.metadata.labels.as_ref()?.get(LABEL_COMPONENT).map(String::as_str)
 }
 
-fn pods_of<'a>(pods: &'a [Pod], component: Component) -> impl Iterator<Item = &'a Pod> {
+fn pods_of(pods: &[Pod], component: Component) -> impl Iterator<Item = &Pod> {
     pods.iter().filter(move |pod| component_of(pod) == Some(component.as_str()) && pod.metadata.deletion_timestamp.is_none())
 }
 

@@ -36,7 +36,7 @@ impl Action {
     }
 }
 
-fn stateful_sets<'a>(existing: &'a [ExistingObject], component: Component) -> impl Iterator<Item = &'a ExistingObject> {
+fn stateful_sets(existing: &[ExistingObject], component: Component) -> impl Iterator<Item = &ExistingObject> {
     existing.iter().filter(move |o| o.kind == "StatefulSet" && o.component.as_deref() == Some(component.as_str()))
 }
 
@@ -51,15 +51,14 @@ pub fn refuse_unsafe_changes(cluster: &ValidatedCluster, existing: &[ExistingObj
     let mut refused = Vec::new();
     // Until etcd membership is managed, a bootstrapped etcd keeps its size: a new member would
     // start a cluster of its own, and a removed one would take quorum with it.
-    if let Some(current) = stateful_sets(existing, Component::Etcd).find_map(|o| o.replicas) {
-        if current != cluster.spec.etcd.replicas {
+    if let Some(current) = stateful_sets(existing, Component::Etcd).find_map(|o| o.replicas)
+        && current != cluster.spec.etcd.replicas {
             refused.push(format!(
                 "spec.etcd.replicas: resizing a running etcd cluster ({current} → {}) is not supported yet; it keeps {current} members",
                 cluster.spec.etcd.replicas
             ));
             safe.spec.etcd.replicas = current;
         }
-    }
     // Removing ChunkServers drops their copies without migrating them first.
     let slots = stateful_sets(existing, Component::ChunkServer).count() as i32;
     if slots > cluster.spec.chunkservers.disks_per_node {
@@ -69,15 +68,14 @@ pub fn refuse_unsafe_changes(cluster: &ValidatedCluster, existing: &[ExistingObj
         ));
         safe.spec.chunkservers.disks_per_node = slots;
     }
-    if let Some(current) = stateful_sets(existing, Component::ChunkServer).filter_map(|o| o.replicas).max() {
-        if current > cluster.spec.chunkservers.replicas {
+    if let Some(current) = stateful_sets(existing, Component::ChunkServer).filter_map(|o| o.replicas).max()
+        && current > cluster.spec.chunkservers.replicas {
             refused.push(format!(
                 "spec.chunkservers.replicas: removing ChunkServer nodes ({current} → {}) is refused until ChunkServers can be decommissioned safely",
                 cluster.spec.chunkservers.replicas
             ));
             safe.spec.chunkservers.replicas = current;
         }
-    }
     (safe, refused)
 }
 
