@@ -25,7 +25,9 @@ pub struct Permission {
     pub scope: Scope,
 }
 
-const OWNED: &[&str] = &["get", "list", "watch", "create", "patch", "delete"];
+/// Owned objects are listed by label, watched, created and changed by server-side apply
+/// (patch), and pruned (delete).
+const OWNED: &[&str] = &["list", "watch", "patch", "delete"];
 const READ: &[&str] = &["get", "list", "watch"];
 
 const fn rule(
@@ -47,13 +49,14 @@ pub const PERMISSIONS: &[Permission] = &[
     rule(
         "curve.opencurve.io",
         &["curveclusters"],
-        &["get", "list", "watch", "patch", "update"],
+        // patch: the data finalizer.
+        &["list", "watch", "patch"],
         Scope::Watched,
     ),
     rule(
         "curve.opencurve.io",
         &["curveclusters/status"],
-        &["get", "patch", "update"],
+        &["patch"],
         Scope::Watched,
     ),
     rule(
@@ -66,20 +69,17 @@ pub const PERMISSIONS: &[Permission] = &[
     rule("", &["services", "configmaps"], OWNED, Scope::Watched),
     rule("policy", &["poddisruptionbudgets"], OWNED, Scope::Watched),
     rule("batch", &["jobs"], OWNED, Scope::Watched),
-    rule("", &["pods"], READ, Scope::Watched),
-    rule(
-        "",
-        &["persistentvolumeclaims"],
-        &["get", "list", "watch", "delete"],
-        Scope::Watched,
-    ),
+    rule("", &["pods"], &["list", "watch"], Scope::Watched),
+    // Only on deletion with a confirmed Delete cleanup policy.
+    rule("", &["persistentvolumeclaims"], &["deletecollection"], Scope::Watched),
     rule(
         "events.k8s.io",
         &["events"],
         &["create", "patch"],
         Scope::Watched,
     ),
-    rule("", &["nodes"], READ, Scope::Cluster),
+    // The zone label of nodes running ChunkServers.
+    rule("", &["nodes"], &["get"], Scope::Cluster),
     rule(
         "apiextensions.k8s.io",
         &["customresourcedefinitions"],
@@ -141,6 +141,6 @@ mod tests {
             by_scope,
             grants(&[Scope::Watched, Scope::Cluster, Scope::OperatorNamespace]).len()
         );
-        assert!(grants(&[Scope::Cluster]).contains(&("".into(), "nodes".into(), "watch".into())));
+        assert!(grants(&[Scope::Cluster]).contains(&("".into(), "nodes".into(), "get".into())));
     }
 }
