@@ -2,7 +2,8 @@
 # Runs every test of curve-operator (unit, mocked API server, real etcd, real Helm).
 # Installs what the tests need when it is missing: protoc (etcd-client's build), Debian's
 # etcd server and etcdctl (election tests), and the Helm library from PyPI (chart tests).
-# The e2e suite needs a Kubernetes API server and runs separately: see e2e/README.md.
+# The e2e suite needs a Kubernetes API server and runs separately: see e2e/README.md (its tests
+# are #[ignore]d here and counted as skipped).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,4 +23,13 @@ if ! python3 -c 'import helm_python' 2>/dev/null; then
   python3 -m pip install --quiet helm-python-sdk
 fi
 
-cargo test --workspace --all-targets --locked "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace --all-targets --locked "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole run (cargo prints one per test binary, the last often "0 passed").
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1); if ($i ~ /^ignored/) s += $(i-1) } }
+     END { printf "all tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+exit "$status"
