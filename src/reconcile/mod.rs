@@ -176,10 +176,14 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(cluster: &CurveCluster
     let jobs = Api::<Job>::namespaced(ctx.client.clone(), &namespace).list(&list).await?.items;
 
     let mut existing: Vec<ExistingObject> = Vec::new();
-    existing.extend(sets.iter().map(|s| existing_object(s, s.spec.as_ref().and_then(|spec| spec.replicas))));
-    existing.extend(maps.iter().map(|m| existing_object(m, None)));
-    existing.extend(services.iter().map(|s| existing_object(s, None)));
-    existing.extend(budgets.iter().map(|b| existing_object(b, None)));
+    existing.extend(sets.iter().map(|set| ExistingObject {
+        replicas: set.spec.as_ref().and_then(|spec| spec.replicas),
+        claim_size: claim_size(set),
+        ..existing_object(set)
+    }));
+    existing.extend(maps.iter().map(existing_object));
+    existing.extend(services.iter().map(existing_object));
+    existing.extend(budgets.iter().map(existing_object));
 
     let (safe, refused) = plan::refuse_unsafe_changes(&validated, &existing);
     let spec = &safe.spec;
@@ -296,7 +300,14 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(cluster: &CurveCluster
     })
 }
 
-fn existing_object<K: Resource>(object: &K, replicas: Option<i32>) -> ExistingObject
+/// The storage request of a StatefulSet's first volume claim template.
+fn claim_size(set: &StatefulSet) -> Option<String> {
+    let claims = set.spec.as_ref()?.volume_claim_templates.as_ref()?;
+    let requests = claims.first()?.spec.as_ref()?.resources.as_ref()?.requests.as_ref()?;
+    requests.get("storage").map(|q| q.0.clone())
+}
+
+fn existing_object<K: Resource>(object: &K) -> ExistingObject
 where
     K::DynamicType: Default,
 {
@@ -306,7 +317,8 @@ where
         name: meta.name.clone().unwrap_or_default(),
         component: meta.labels.as_ref().and_then(|l| l.get(LABEL_COMPONENT).cloned()),
         applied_hash: meta.annotations.as_ref().and_then(|a| a.get(APPLIED_HASH_ANNOTATION).cloned()),
-        replicas,
+        replicas: None,
+        claim_size: None,
     }
 }
 

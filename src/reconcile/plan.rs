@@ -19,6 +19,8 @@ pub struct ExistingObject {
     pub applied_hash: Option<String>,
     /// `spec.replicas` of a StatefulSet.
     pub replicas: Option<i32>,
+    /// The storage request of a StatefulSet's volume claim template.
+    pub claim_size: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -76,6 +78,22 @@ pub fn refuse_unsafe_changes(cluster: &ValidatedCluster, existing: &[ExistingObj
             ));
             safe.spec.chunkservers.replicas = current;
         }
+    // A StatefulSet's volume claim templates cannot change: its volumes keep their size until
+    // volume expansion is managed.
+    for (component, path, storage) in [
+        (Component::Etcd, "spec.etcd.storage.size", &mut safe.spec.etcd.storage),
+        (Component::ChunkServer, "spec.chunkservers.storage.size", &mut safe.spec.chunkservers.storage),
+    ] {
+        if let Some(current) = stateful_sets(existing, component).find_map(|o| o.claim_size.clone())
+            && current != storage.size
+        {
+            refused.push(format!(
+                "{path}: resizing existing volumes ({current} → {}) is not supported yet; they keep {current}",
+                storage.size
+            ));
+            storage.size = current;
+        }
+    }
     (safe, refused)
 }
 

@@ -311,7 +311,14 @@ fn validated(patch: serde_json::Value) -> crate::validate::ValidatedCluster {
 }
 
 fn set(name: &str, component: &str, replicas: i32) -> ExistingObject {
-    ExistingObject { kind: "StatefulSet".into(), name: name.into(), component: Some(component.into()), applied_hash: None, replicas: Some(replicas) }
+    ExistingObject {
+        kind: "StatefulSet".into(),
+        name: name.into(),
+        component: Some(component.into()),
+        applied_hash: None,
+        replicas: Some(replicas),
+        claim_size: Some(if component == "etcd" { "10Gi" } else { "1Gi" }.into()),
+    }
 }
 
 #[test]
@@ -344,14 +351,23 @@ fn unchanged_objects_are_not_applied_again_and_stale_ones_are_pruned() {
                 component: object["metadata"]["labels"]["app.kubernetes.io/component"].as_str().map(String::from),
                 applied_hash: object["metadata"]["annotations"][plan::APPLIED_HASH_ANNOTATION].as_str().map(String::from),
                 replicas: object["spec"]["replicas"].as_i64().map(|r| r as i32),
+                claim_size: None,
             },
             Action::Delete { .. } => unreachable!(),
         })
         .collect();
     assert_eq!(plan::plan(&desired, &existing, plan::gates(true, true)), Vec::<Action>::new());
     let mut with_stale = existing.clone();
-    with_stale.push(ExistingObject { kind: "ConfigMap".into(), name: "demo-old".into(), component: Some("mds".into()), applied_hash: None, replicas: None });
-    with_stale.push(ExistingObject { kind: "ConfigMap".into(), name: "other".into(), component: None, applied_hash: None, replicas: None });
+    let config_map = |name: &str, component: Option<&str>| ExistingObject {
+        kind: "ConfigMap".into(),
+        name: name.into(),
+        component: component.map(String::from),
+        applied_hash: None,
+        replicas: None,
+        claim_size: None,
+    };
+    with_stale.push(config_map("demo-old", Some("mds")));
+    with_stale.push(config_map("other", None));
     assert_eq!(plan::plan(&desired, &with_stale, plan::gates(true, true)), vec![Action::Delete { kind: "ConfigMap".into(), name: "demo-old".into() }]);
     // While a gate is closed, that tier is neither changed nor pruned.
     assert_eq!(plan::plan(&desired, &with_stale, plan::gates(false, false)), Vec::<Action>::new());
@@ -377,6 +393,10 @@ fn unsafe_changes_are_held_back_with_a_reason() {
             "spec.chunkservers.replicas: removing ChunkServer nodes (4 → 3) is refused until ChunkServers can be decommissioned safely",
         ]
     );
+    let grown = validated(json!({"chunkservers": {"replicas": 3, "storage": {"size": "2Gi"}}}));
+    let (kept, refused) = plan::refuse_unsafe_changes(&grown, &[set("demo-chunkserver-0", "chunkserver", 3)]);
+    assert_eq!(kept.spec.chunkservers.storage.size, "1Gi");
+    assert_eq!(refused, ["spec.chunkservers.storage.size: resizing existing volumes (1Gi → 2Gi) is not supported yet; they keep 1Gi"]);
     let (same, none) = plan::refuse_unsafe_changes(&validated(json!({})), &[set("demo-etcd", "etcd", 3)]);
     assert_eq!((same.spec.etcd.replicas, none.len()), (3, 0));
     // Before bootstrap there is nothing to protect: any valid size is taken.
