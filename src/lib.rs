@@ -6,4 +6,5 @@ pub mod etcd;
 pub mod reconcile;
 pub mod render;
 pub mod runtime;
+pub mod util;
 pub mod validate;

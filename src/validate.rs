@@ -289,22 +289,11 @@ mod tests {
     /// Applies a JSON merge patch to the minimal cluster and validates the result.
     fn errors_for(patch: serde_json::Value) -> Vec<String> {
         let mut value = minimal();
-        merge(&mut value, patch);
+        crate::util::merge_json(&mut value, &patch);
         let cluster: CurveCluster = serde_json::from_value(value).expect("patched cluster parses");
         match validate(&cluster, "default") {
             Ok(_) => Vec::new(),
             Err(InvalidCluster(errors)) => errors.iter().map(ToString::to_string).collect(),
-        }
-    }
-
-    fn merge(target: &mut serde_json::Value, patch: serde_json::Value) {
-        match (target, patch) {
-            (serde_json::Value::Object(target), serde_json::Value::Object(patch)) => {
-                for (key, value) in patch {
-                    merge(target.entry(key).or_insert(serde_json::Value::Null), value);
-                }
-            }
-            (target, patch) => *target = patch,
         }
     }
 

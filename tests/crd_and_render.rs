@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use curve_operator::api::{CurveCluster, crd_yaml};
 use curve_operator::render::render;
+use curve_operator::util::merge_json;
 
 fn repo(path: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -87,18 +88,8 @@ fn minimal() -> Value {
 }
 
 fn patched(patch: Value) -> Value {
-    fn merge(target: &mut Value, patch: Value) {
-        match (target, patch) {
-            (Value::Object(target), Value::Object(patch)) => {
-                for (key, value) in patch {
-                    merge(target.entry(key).or_insert(Value::Null), value);
-                }
-            }
-            (target, patch) => *target = patch,
-        }
-    }
     let mut value = minimal();
-    merge(&mut value, patch);
+    merge_json(&mut value, &patch);
     value
 }
 
@@ -159,25 +150,14 @@ fn cel_rejects_shrinking_storage_and_changing_fixed_fields() {
     ];
     for (patch, expected) in table {
         let mut new = old.clone();
-        merge_into(&mut new, patch.clone());
+        merge_json(&mut new, &patch);
         let errors = cel_errors(&new, Some(&old));
         assert!(errors.iter().any(|e| e.contains(expected)), "{patch}: expected {expected:?}, got {errors:?}");
     }
     // Growing storage and scaling are allowed.
     let mut grown = old.clone();
-    merge_into(&mut grown, json!({"spec": {"chunkservers": {"replicas": 5, "storage": {"size": "200Gi"}}, "mds": {"replicas": 5}}}));
+    merge_json(&mut grown, &json!({"spec": {"chunkservers": {"replicas": 5, "storage": {"size": "200Gi"}}, "mds": {"replicas": 5}}}));
     assert_eq!(cel_errors(&grown, Some(&old)), Vec::<String>::new());
-}
-
-fn merge_into(target: &mut Value, patch: Value) {
-    match (target, patch) {
-        (Value::Object(target), Value::Object(patch)) => {
-            for (key, value) in patch {
-                merge_into(target.entry(key).or_insert(Value::Null), value);
-            }
-        }
-        (target, patch) => *target = patch,
-    }
 }
 
 /// Each rendered document parses as the k8s-openapi type of its kind, with nothing lost.

@@ -405,14 +405,8 @@ pub const CONFIG_HASH_ANNOTATION: &str = "curve.opencurve.io/config-hash";
 
 /// A stable hash (FNV-1a, 64 bit) of a ConfigMap's data: unchanged config, unchanged template.
 pub fn config_hash(config: &ConfigMap) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for (key, value) in config.data.iter().flatten() {
-        for byte in key.bytes().chain([0]).chain(value.bytes()).chain([0]) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    format!("{hash:016x}")
+    let bytes = config.data.iter().flatten().flat_map(|(key, value)| key.bytes().chain([0]).chain(value.bytes()).chain([0]));
+    format!("{:016x}", crate::util::fnv64(bytes))
 }
 
 pub fn stateful_set(cluster: &ValidatedCluster, parts: StatefulSetParts<'_>) -> StatefulSet {

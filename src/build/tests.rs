@@ -20,20 +20,9 @@ fn cluster_with(patch: serde_json::Value) -> ValidatedCluster {
             "chunkservers": {"replicas": 3, "storage": {"size": "100Gi"}}
         }
     });
-    merge(&mut value, patch);
+    crate::util::merge_json(&mut value, &patch);
     let cluster: CurveCluster = serde_json::from_value(value).unwrap();
     validate(&cluster, "default").unwrap()
-}
-
-fn merge(target: &mut serde_json::Value, patch: serde_json::Value) {
-    match (target, patch) {
-        (serde_json::Value::Object(target), serde_json::Value::Object(patch)) => {
-            for (key, value) in patch {
-                merge(target.entry(key).or_insert(serde_json::Value::Null), value);
-            }
-        }
-        (target, patch) => *target = patch,
-    }
 }
 
 fn minimal() -> ValidatedCluster {

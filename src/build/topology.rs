@@ -181,12 +181,7 @@ impl ClusterMap {
     /// A short stable hash of the server list: a new physical-pool Job runs when it changes.
     pub fn servers_hash(&self) -> String {
         let text = serde_json::to_string(&self.servers).expect("servers serialize");
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for byte in text.bytes() {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        format!("{:08x}", hash as u32)
+        format!("{:08x}", crate::util::fnv64(text.bytes()) as u32)
     }
 }
 

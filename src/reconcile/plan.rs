@@ -111,13 +111,7 @@ pub fn gates(etcd_quorate: bool, primary_elected: bool) -> Gates {
 
 /// A stable hash (FNV-1a 64) of an object's JSON.
 pub fn object_hash(object: &serde_json::Value) -> String {
-    let text = object.to_string();
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in text.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("{hash:016x}")
+    format!("{:016x}", crate::util::fnv64(object.to_string().bytes()))
 }
 
 fn with_hash(mut object: serde_json::Value) -> (serde_json::Value, String) {

@@ -46,21 +46,6 @@ fn matches_selector(object: &Value, selector: Option<&str>) -> bool {
     })
 }
 
-fn merge(target: &mut Value, patch: &Value) {
-    match (target, patch) {
-        (Value::Object(target), Value::Object(patch)) => {
-            for (key, value) in patch {
-                if value.is_null() {
-                    target.remove(key);
-                } else {
-                    merge(target.entry(key.clone()).or_insert(Value::Null), value);
-                }
-            }
-        }
-        (target, patch) => *target = patch.clone(),
-    }
-}
-
 fn kind_of_collection(collection: &str) -> &'static str {
     match collection.rsplit('/').next().unwrap() {
         "pods" => "Pod",
@@ -165,7 +150,7 @@ impl FakeApi {
                     let Some(mut object) = store.get(&name).cloned() else {
                         return status(StatusCode::NOT_FOUND, &format!("{name} not found"));
                     };
-                    merge(&mut object, &patch);
+                    curve_operator::util::merge_json(&mut object, &patch);
                     object
                 };
                 let mut object = object;
