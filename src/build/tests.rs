@@ -450,15 +450,26 @@ fn cluster_map_of_six_servers_with_two_disks_uses_port_zero() {
 
 #[test]
 fn cluster_map_zones_come_from_the_zone_label_when_set() {
-    let cluster = cluster_with(json!({"spec": {"chunkservers": {"replicas": 6}, "placement": {"zoneLabel": "topology.kubernetes.io/zone"}}}));
-    let labelled: Vec<ObservedServer> = servers(6)
-        .into_iter()
-        .enumerate()
-        .map(|(i, s)| ObservedServer { zone: Some(["az-a", "az-b", "az-c"][i / 2].to_string()), ..s })
-        .collect();
-    let map = cluster_map(&cluster, &labelled, None);
-    let zones: Vec<_> = map.servers.iter().map(|s| s.zone.as_str()).collect();
-    assert_eq!(zones, ["az-a", "az-a", "az-b", "az-b", "az-c", "az-c"]);
+    for n in [3usize, 4, 6] {
+        let cluster = cluster_with(json!({"spec": {"chunkservers": {"replicas": n}, "placement": {"zoneLabel": "topology.kubernetes.io/zone"}}}));
+        let azs = ["az-a", "az-b", "az-c"];
+        let labelled: Vec<ObservedServer> = servers(n)
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| ObservedServer { zone: Some(azs[i * 3 / n].to_string()), ..s })
+            .collect();
+        let map = cluster_map(&cluster, &labelled, None);
+        assert_eq!(
+            serde_json::to_value(&map).unwrap(),
+            json!({
+                "servers": (1..=n).map(|i| server_json(i, azs[(i - 1) * 3 / n], 8200)).collect::<Vec<_>>(),
+                "logicalpools": logical_pool(100 * n as i64 / 3),
+                "poolsets": [{"name": "default", "type": "default"}],
+                "npools": 1
+            }),
+            "{n} servers"
+        );
+    }
 }
 
 #[test]
