@@ -29,6 +29,25 @@ pub fn merge_json(target: &mut Value, patch: &Value) {
     }
 }
 
+/// The JSON merge patch that turns `previous` into `next`: `next` itself, plus a null for every
+/// key `previous` had and `next` lacks (a merge patch that merely omits a key keeps it).
+pub fn merge_patch_between(previous: &Value, next: &Value) -> Value {
+    match (previous, next) {
+        (Value::Object(previous), Value::Object(next)) => {
+            let mut patch = serde_json::Map::new();
+            for (key, value) in next {
+                let nested = previous.get(key).map_or_else(|| value.clone(), |old| merge_patch_between(old, value));
+                patch.insert(key.clone(), nested);
+            }
+            for key in previous.keys().filter(|k| !next.contains_key(*k)) {
+                patch.insert(key.clone(), Value::Null);
+            }
+            Value::Object(patch)
+        }
+        (_, next) => next.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,6 +58,17 @@ mod tests {
         let mut target = json!({"a": {"b": 1, "c": 2}, "d": [1], "e": 1});
         merge_json(&mut target, &json!({"a": {"b": 3, "c": null}, "d": [2, 3], "f": "x"}));
         assert_eq!(target, json!({"a": {"b": 3}, "d": [2, 3], "e": 1, "f": "x"}));
+    }
+
+    #[test]
+    fn a_merge_patch_between_two_documents_removes_what_went() {
+        let previous = json!({"mds": {"primary": "a", "ready": "3/3"}, "phase": "Available", "gone": 1});
+        let next = json!({"mds": {"ready": "2/3"}, "phase": "Degraded"});
+        let patch = merge_patch_between(&previous, &next);
+        assert_eq!(patch, json!({"mds": {"ready": "2/3", "primary": null}, "phase": "Degraded", "gone": null}));
+        let mut applied = previous.clone();
+        merge_json(&mut applied, &patch);
+        assert_eq!(applied, next);
     }
 
     #[test]

@@ -265,6 +265,14 @@ async fn the_primary_moving_updates_status_with_one_event() {
     h.reconcile().await.unwrap();
     assert_eq!(h.api.take_requests(), reads());
     assert!(h.events().is_empty());
+
+    // No candidate any more: the primary is removed from the status, not left stale.
+    h.ctx.etcd.observation.lock().unwrap().primary = PrimaryObservation::NoCandidate;
+    h.reconcile().await.unwrap();
+    let mds = h.api.get(CLUSTERS, "demo").unwrap()["status"]["mds"].clone();
+    assert!(mds.get("primary").is_none() && mds.get("primaryAddress").is_none(), "{mds}");
+    assert_eq!(h.condition("MdsLeaderElected"), ("False".into(), "NoLeader".into()));
+    assert_eq!(h.events(), ["Unavailable", "MdsPrimaryLost"]);
 }
 
 #[tokio::test]

@@ -383,7 +383,9 @@ async fn write_status<O: EtcdObserver, E: EventSink>(
     }
     if &next != previous {
         let api: Api<CurveCluster> = Api::namespaced(ctx.client.clone(), &cluster.namespace().unwrap_or_default());
-        api.patch_status(&cluster.name_any(), &PatchParams::default(), &Patch::Merge(json!({ "status": next })))
+        let previous = serde_json::to_value(previous).unwrap_or_default();
+        let patch = crate::util::merge_patch_between(&previous, &serde_json::to_value(&next).unwrap_or_default());
+        api.patch_status(&cluster.name_any(), &PatchParams::default(), &Patch::Merge(json!({ "status": patch })))
             .await?;
     }
     for event in events {
