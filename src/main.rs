@@ -149,8 +149,9 @@ mod operator {
         };
         tokio::spawn(serve(listener, metrics.clone(), readiness.clone(), shutdown.clone()));
 
-        // Ready once the CRD is established and the API answers for CurveClusters: a standby
-        // replica is ready too, or a rolling update would wait on itself.
+        // Ready once the CRD is established and the API answers for CurveClusters, so a standby
+        // replica is ready too (or a rolling update would wait on itself); the leader then
+        // waits for its caches below.
         let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
         tracing::info!("waiting for the CurveCluster CRD to be established");
         if await_condition(crds, CRD_NAME, conditions::is_crd_established()).await.is_err() {
@@ -180,11 +181,21 @@ mod operator {
         let (etcd, etcd_changes) = EtcdClients::new();
         let events = KubeEvents::new(client.clone(), args.leader_election_identity.clone());
         let ctx = Arc::new(Context::new(client, etcd, events).with_metrics(metrics));
-        let controller = run_controller(ctx, args.namespace.clone(), etcd_changes, shutdown.clone(), |result| {
-            if let Err(error) = result {
-                tracing::debug!(%error, "reconcile");
-            }
-        });
+        // The leader is ready again once its CurveCluster cache is filled.
+        readiness.set_caches_synced(false);
+        let synced = readiness.clone();
+        let controller = run_controller(
+            ctx,
+            args.namespace.clone(),
+            etcd_changes,
+            shutdown.clone(),
+            move || synced.set_caches_synced(true),
+            |result| {
+                if let Err(error) = result {
+                    tracing::debug!(%error, "reconcile");
+                }
+            },
+        );
         match &elector {
             Some(elector) => {
                 tokio::select! {

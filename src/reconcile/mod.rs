@@ -474,6 +474,7 @@ pub async fn run<O: EtcdObserver, E: EventSink>(
     namespace: Option<String>,
     etcd_changes: impl Stream<Item = ClusterKey> + Send + 'static,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    on_synced: impl FnOnce() + Send + 'static,
     on_result: impl Fn(&Result<(), String>) + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
@@ -498,7 +499,14 @@ pub async fn run<O: EtcdObserver, E: EventSink>(
         ),
     };
     let managed = watcher::Config::default().labels(&managed_selector());
-    Controller::new(clusters, watcher::Config::default())
+    let controller = Controller::new(clusters, watcher::Config::default());
+    let store = controller.store();
+    tokio::spawn(async move {
+        if store.wait_until_ready().await.is_ok() {
+            on_synced();
+        }
+    });
+    controller
         .owns(sets, managed.clone())
         .owns(maps, managed.clone())
         .owns(services, managed.clone())
