@@ -7,21 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-
-missing=()
-command -v protoc >/dev/null || missing+=(protobuf-compiler)
-command -v etcd >/dev/null || missing+=(etcd-server)
-command -v etcdctl >/dev/null || missing+=(etcd-client)
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "installing ${missing[*]}"
-  sudo_if_needed apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
-if ! python3 -c 'import helm_python' 2>/dev/null; then
-  echo "installing helm-python-sdk"
-  python3 -m pip install --quiet helm-python-sdk
-fi
+source scripts/prereqs.sh
+need_test_tools
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

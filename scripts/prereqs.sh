@@ -1,0 +1,28 @@
+# Sourced by the scripts here: installs what building and testing need when it is missing.
+# protoc: etcd-client compiles etcd's .proto files at build time.
+
+sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_install_missing() {
+  local missing=()
+  local pair
+  for pair in "$@"; do
+    command -v "${pair%%=*}" >/dev/null || missing+=("${pair#*=}")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing ${missing[*]}" >&2
+    sudo_if_needed apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+need_build_tools() { apt_install_missing protoc=protobuf-compiler; }
+
+need_test_tools() {
+  need_build_tools
+  apt_install_missing etcd=etcd-server etcdctl=etcd-client
+  if ! python3 -c 'import helm_python' 2>/dev/null; then
+    echo "installing helm-python-sdk" >&2
+    python3 -m pip install --quiet helm-python-sdk
+  fi
+}
