@@ -70,7 +70,8 @@ pub const PERMISSIONS: &[Permission] = &[
     rule(
         "",
         &["persistentvolumeclaims"],
-        &["get", "list", "watch", "delete"],
+        // deletecollection: the data finalizer deletes a cluster's claims by label selector.
+        &["get", "list", "watch", "delete", "deletecollection"],
         Scope::Watched,
     ),
     rule(
