@@ -250,7 +250,10 @@ impl Drop for TestEnv {
             args.extend(nodes.iter().map(String::as_str));
             let _ = kubectl(&args, None);
         }
-        eprintln!("[{ns}] done in {:.1?}", self.started.elapsed());
+        crate::util::say(&format!(
+            "{ns}: {:.1?}, namespace and nodes removed",
+            self.started.elapsed()
+        ));
     }
 }
 

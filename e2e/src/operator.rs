@@ -8,8 +8,9 @@ use std::time::Duration;
 use crate::process::Process;
 use crate::util::{eventually, free_port, http_get, repo_root, tail};
 
-/// Builds the operator binary once per run (`cargo build --bin curve-operator`) and returns
-/// its path.
+/// Builds the operator binary once per run and returns its path. Both packages are named so
+/// that cargo resolves the same dependency features as for this test binary: building
+/// `-p curve-operator` alone would rebuild half the dependency tree on every run.
 pub fn binary() -> PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY
@@ -21,6 +22,8 @@ pub fn binary() -> PathBuf {
                     "build",
                     "-p",
                     "curve-operator",
+                    "-p",
+                    "curve-operator-e2e",
                     "--bin",
                     "curve-operator",
                     "--message-format=json-render-diagnostics",

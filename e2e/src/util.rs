@@ -16,6 +16,12 @@ pub fn stop(message: &str) -> ! {
     std::process::exit(2);
 }
 
+/// A line for the person running the suite, shown even for passing tests (written past the
+/// test harness's output capture): measured delays, what a scenario did.
+pub fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "    | {line}");
+}
+
 /// Polls `check` every 100 ms until it returns `Ok`; panics after `limit` with `what` and the
 /// last reason `check` gave.
 pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T

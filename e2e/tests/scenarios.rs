@@ -12,7 +12,7 @@ use curve_operator::api::CurveCluster;
 use curve_operator_e2e::cluster::{self, CRD_NAME, kubectl};
 use curve_operator_e2e::daemons::MDS_ELECTION;
 use curve_operator_e2e::env::{TestEnv, condition, expect_condition, parse_table};
-use curve_operator_e2e::util::eventually;
+use curve_operator_e2e::util::{eventually, say};
 use etcd_client::{GetOptions, SortOrder, SortTarget};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::Job;
@@ -20,6 +20,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service}
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::ApiResource;
 use kube::{Resource, ResourceExt};
@@ -160,6 +161,11 @@ fn expected_objects(c: &str, tiers: &[&str]) -> BTreeSet<(String, String)> {
         expected.insert(("StatefulSet".to_string(), set));
     }
     expected
+}
+
+/// `t` cut to whole seconds, the precision of Kubernetes timestamps.
+fn whole_seconds(t: Timestamp) -> Timestamp {
+    Timestamp::from_second(t.as_second()).unwrap()
 }
 
 const ALL_TIERS: [&str; 4] = ["etcd", "mds", "chunkserver", "topology"];
@@ -755,17 +761,21 @@ async fn c_bring_up_is_gated_tier_by_tier() {
         "no MDS before etcd is quorate"
     );
 
-    // 3. A second member: quorum → the MDS tier.
+    // 3. A second member: quorum → the MDS tier. (Timestamps have whole seconds.)
+    let second_member = whole_seconds(Timestamp::now());
     env.kubelet.release_pod("demo-etcd-1");
     let cluster = env
         .wait_status("demo", "EtcdQuorate", Duration::from_secs(30), |_, s| {
             expect_condition(s, "EtcdQuorate", "True")
         })
         .await;
-    let quorate_since = condition(cluster.status.as_ref().unwrap(), "EtcdQuorate")
-        .unwrap()
-        .last_transition_time
-        .0;
+    assert!(
+        condition(cluster.status.as_ref().unwrap(), "EtcdQuorate")
+            .unwrap()
+            .last_transition_time
+            .0
+            >= second_member
+    );
     let mds_set = eventually("the MDS StatefulSet", Duration::from_secs(20), || async {
         env.api::<StatefulSet>()
             .get_opt("demo-mds")
@@ -775,8 +785,8 @@ async fn c_bring_up_is_gated_tier_by_tier() {
     })
     .await;
     assert!(
-        mds_set.metadata.creation_timestamp.unwrap().0 >= quorate_since,
-        "the MDS tier was created before etcd was quorate"
+        mds_set.metadata.creation_timestamp.unwrap().0 >= second_member,
+        "the MDS tier was created before etcd could be quorate"
     );
 
     // 4. MDS pods exist but none campaigns: no primary, no ChunkServers.
@@ -823,6 +833,7 @@ async fn c_bring_up_is_gated_tier_by_tier() {
     );
 
     // 5. The MDS campaign: a primary → the ChunkServers.
+    let campaign = whole_seconds(Timestamp::now());
     env.kubelet.release("mds");
     let cluster = env
         .wait_status(
@@ -838,10 +849,13 @@ async fn c_bring_up_is_gated_tier_by_tier() {
         Some("demo-mds-0"),
         "the only candidate is primary"
     );
-    let elected_since = condition(&status, "MdsLeaderElected")
-        .unwrap()
-        .last_transition_time
-        .0;
+    assert!(
+        condition(&status, "MdsLeaderElected")
+            .unwrap()
+            .last_transition_time
+            .0
+            >= campaign
+    );
     let cs_set = eventually(
         "the ChunkServer StatefulSet",
         Duration::from_secs(20),
@@ -855,8 +869,8 @@ async fn c_bring_up_is_gated_tier_by_tier() {
     )
     .await;
     assert!(
-        cs_set.metadata.creation_timestamp.unwrap().0 >= elected_since,
-        "ChunkServers were created before a primary was elected"
+        cs_set.metadata.creation_timestamp.unwrap().0 >= campaign,
+        "ChunkServers were created before an MDS could be elected"
     );
 
     // 6. The last etcd member; everything comes up.
@@ -984,14 +998,15 @@ async fn d_mds_failover_is_shown_with_an_event() {
     let gone = key_gone.await.unwrap();
     let total = seen - killed;
     let after_etcd = seen.saturating_duration_since(gone);
-    eprintln!(
+    say(&format!(
         "FAILOVER (kill -9 of {first}): lease expired after {:.2} s; status showed {second} {} ms after the key vanished; {:.2} s in all",
         (gone - killed).as_secs_f64(),
         after_etcd.as_millis(),
         total.as_secs_f64()
-    );
+    ));
+    // DESIGN.md: the status is written within a second of a change in etcd.
     assert!(
-        after_etcd < Duration::from_secs(2),
+        after_etcd < Duration::from_secs(1),
         "the status took {after_etcd:?} after etcd changed"
     );
     wait_event(
@@ -1025,12 +1040,13 @@ async fn d_mds_failover_is_shown_with_an_event() {
     let resigned = Instant::now();
     env.kubelet.stop_mds_gracefully(&second).await;
     let seen = wait_primary(&env, "demo", &third, Duration::from_secs(10)).await;
-    eprintln!(
+    say(&format!(
         "FAILOVER (resign of {second}): status showed {third} after {} ms",
         (seen - resigned).as_millis()
-    );
+    ));
+    // DESIGN.md: the status is written within a second of a change in etcd.
     assert!(
-        seen - resigned < Duration::from_secs(2),
+        seen - resigned < Duration::from_secs(1),
         "the status took {:?} after a resignation",
         seen - resigned
     );
@@ -1043,18 +1059,35 @@ async fn d_mds_failover_is_shown_with_an_event() {
     .await;
     assert_kubectl_row(&env, "demo", &[("PRIMARY", third.as_str())]);
 
-    // The restarted MDS pods campaign again; the cluster is complete again.
-    env.wait_available("demo", Duration::from_secs(60)).await;
-    env.wait_status("demo", "3/3 MDS", Duration::from_secs(30), |_, s| {
-        let ready = s
-            .mds
-            .as_ref()
-            .map(|m| m.pods.ready.clone())
-            .unwrap_or_default();
-        if ready == "3/3" { Ok(()) } else { Err(ready) }
-    })
+    // The kubelet restarts both MDS; they campaign again, behind the primary.
+    eventually(
+        "3 candidates in the election again",
+        Duration::from_secs(30),
+        || async {
+            let candidates = election(&endpoints).await;
+            if candidates.len() == 3 {
+                Ok(())
+            } else {
+                Err(format!("{candidates:?}"))
+            }
+        },
+    )
     .await;
-    assert_eq!(election(&endpoints).await.len(), 3);
+    env.wait_status(
+        "demo",
+        "3/3 MDS and Available",
+        Duration::from_secs(30),
+        |_, s| {
+            let ready = s
+                .mds
+                .as_ref()
+                .map(|m| m.pods.ready.clone())
+                .unwrap_or_default();
+            expect_condition(s, "Available", "True")?;
+            if ready == "3/3" { Ok(()) } else { Err(ready) }
+        },
+    )
+    .await;
     wait_primary(&env, "demo", &third, Duration::from_secs(5)).await;
 }
 
@@ -1088,7 +1121,10 @@ async fn e_operator_killed_mid_bring_up_converges() {
         }
         operator.kill();
         let at_kill = objects_of(&env, "demo").await;
-        eprintln!("killed the operator once the {tier} tier began; objects then: {at_kill:?}");
+        say(&format!(
+            "killed the operator (SIGKILL) once the {tier} tier began; {} objects then: {at_kill:?}",
+            at_kill.len()
+        ));
         operator.restart().await;
     }
     env.wait_available("demo", BRING_UP).await;
