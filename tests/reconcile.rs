@@ -288,6 +288,29 @@ async fn a_healthy_unchanged_cluster_gets_no_write() {
 }
 
 #[tokio::test]
+async fn a_chunkserver_pod_being_replaced_keeps_its_server_in_the_cluster_map() {
+    let h = Harness::new(minimal_spec());
+    bring_up(&h).await;
+    let servers = |h: &Harness| -> Vec<String> {
+        let map = h.api.get(MAPS, "demo-topology").unwrap()["data"]["topology.json"].as_str().unwrap().to_string();
+        let map: Value = serde_json::from_str(&map).unwrap();
+        map["servers"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(servers(&h), ["node-10.0.0.1", "node-10.0.0.2", "node-10.0.0.3"]);
+    // The StatefulSet controller recreated demo-chunkserver-0-1: not scheduled yet.
+    h.api.put(
+        PODS,
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "demo-chunkserver-0-1", "namespace": "ns", "labels": {
+                "app.kubernetes.io/name": "curve", "app.kubernetes.io/instance": "demo",
+                "app.kubernetes.io/component": "chunkserver", "app.kubernetes.io/managed-by": "curve-operator"}},
+            "spec": {"containers": []}, "status": {"phase": "Pending"}}),
+    );
+    h.reconcile().await.unwrap();
+    assert_eq!(servers(&h), ["node-10.0.0.1", "node-10.0.0.2", "node-10.0.0.3"], "create_physicalpool would delete a missing server");
+}
+
+#[tokio::test]
 async fn the_primary_moving_updates_status_with_one_event() {
     let h = Harness::new(minimal_spec());
     bring_up(&h).await;

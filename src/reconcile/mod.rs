@@ -214,12 +214,14 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(cluster: &CurveCluster
     if !obs.paused {
         let node_zones = node_zones(ctx, &pods, spec.placement.zone_label.as_deref()).await?;
         let topology_name = component_name(&safe, Component::Topology);
-        let previous_zones = maps
+        let previous_map = maps
             .iter()
             .find(|m| m.metadata.name.as_deref() == Some(topology_name.as_str()))
-            .and_then(|m| m.data.as_ref()?.get(TOPOLOGY_JSON).map(|json| zones_of(json)))
-            .unwrap_or_default();
-        let observed = Observed { servers: observe::chunkserver_servers(&pods, &node_zones), previous_zones };
+            .and_then(|m| m.data.as_ref()?.get(TOPOLOGY_JSON));
+        let previous_zones = previous_map.map(|json| zones_of(json)).unwrap_or_default();
+        // Servers stay in the map once listed, also while their pods are replaced.
+        let servers = observe::with_previous_servers(observe::chunkserver_servers(&pods, &node_zones), previous_map.map(String::as_str));
+        let observed = Observed { servers, previous_zones };
         let desired = build::build(&safe, &observed);
         let gates = plan::gates(obs.etcd_quorate(), matches!(obs.primary, PrimaryView::Elected { .. }));
         let actions = plan::plan(&desired, &existing, gates);

@@ -7,6 +7,7 @@ use k8s_openapi::api::core::v1::Pod;
 
 use super::status::{ComponentObservation, PrimaryView};
 use crate::build::common::LABEL_COMPONENT;
+use crate::build::topology::ClusterMap;
 use crate::build::{Component, ObservedServer};
 use crate::etcd::PrimaryObservation;
 
@@ -88,4 +89,43 @@ pub fn chunkserver_nodes(pods: &[Pod]) -> Vec<String> {
     nodes.sort();
     nodes.dedup();
     nodes
+}
+
+/// The observed servers plus every server of the previous cluster map that no scheduled pod
+/// shows now. `create_physicalpool` deletes from Curve each server missing from the map it is
+/// given, so a server, once listed, stays listed: while its ChunkServer pod is replaced (a
+/// rolling update, a restart) it has no scheduled pod for a moment, and a map without it
+/// would remove it from Curve. An observed server wins over its previous entry (a new IP).
+pub fn with_previous_servers(observed: Vec<ObservedServer>, previous_map: Option<&str>) -> Vec<ObservedServer> {
+    let mut servers: BTreeMap<String, ObservedServer> = observed.into_iter().map(|s| (s.node.clone(), s)).collect();
+    let previous = previous_map.and_then(|json| serde_json::from_str::<ClusterMap>(json).ok());
+    for server in previous.map(|map| map.servers).unwrap_or_default() {
+        servers.entry(server.name.clone()).or_insert(ObservedServer { node: server.name, host_ip: server.internalip, zone: None });
+    }
+    servers.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(node: &str, ip: &str) -> ObservedServer {
+        ObservedServer { node: node.into(), host_ip: ip.into(), zone: None }
+    }
+
+    #[test]
+    fn servers_of_the_previous_map_stay_while_their_pods_are_replaced() {
+        let previous = r#"{"servers": [
+            {"name": "node-1", "internalip": "10.0.0.1", "internalport": 8200, "externalip": "10.0.0.1", "externalport": 8200, "zone": "zone1", "physicalpool": "pool1", "poolset": "default"},
+            {"name": "node-2", "internalip": "10.0.0.2", "internalport": 8200, "externalip": "10.0.0.2", "externalport": 8200, "zone": "zone2", "physicalpool": "pool1", "poolset": "default"}],
+            "logicalpools": [], "poolsets": [], "npools": 1}"#;
+        // node-2's pod is being replaced; node-3 is new; node-1 has a new address.
+        let observed = vec![server("node-1", "10.0.0.11"), server("node-3", "10.0.0.3")];
+        assert_eq!(
+            with_previous_servers(observed.clone(), Some(previous)),
+            vec![server("node-1", "10.0.0.11"), server("node-2", "10.0.0.2"), server("node-3", "10.0.0.3")]
+        );
+        assert_eq!(with_previous_servers(observed.clone(), None), observed);
+        assert_eq!(with_previous_servers(observed.clone(), Some("not json")), observed);
+    }
 }
