@@ -7,10 +7,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use curve_operator::api::{CurveCluster, CurveClusterStatus};
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::Client;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 use crate::cluster::{self, Output, SUITE_LABEL, kubectl};
@@ -34,6 +35,8 @@ impl TestEnv {
     pub async fn new(tag: &str, nodes: usize) -> TestEnv {
         let started = Instant::now();
         let client = cluster::connect().await;
+        // Built (or found up to date) before anything of the scenario starts.
+        crate::operator::binary();
         cluster::preflight(&client).await;
         cluster::install_crd(&client).await;
         let dir = TempDir::new(tag);
@@ -170,24 +173,54 @@ impl TestEnv {
         .await
     }
 
-    /// Waits until the cluster is Available with every pod ready and the status up to date.
+    /// Waits until the cluster is Available with the status up to date, and every StatefulSet
+    /// of it rolled out (all pods updated and ready): a config change rolls pods after the
+    /// status first says Available.
     pub async fn wait_available(&self, name: &str, limit: Duration) -> CurveCluster {
-        self.wait_status(
-            name,
-            "phase Available, conditions Available and not Progressing",
-            limit,
-            |cluster, status| {
-                if status.observed_generation != cluster.metadata.generation {
-                    return Err("status is of an older generation".into());
+        let sets: Api<StatefulSet> = self.api();
+        let clusters = self.clusters();
+        let selector = format!("app.kubernetes.io/instance={name}");
+        eventually(&format!("{name}: Available and rolled out"), limit, || {
+            let (sets, clusters, selector) = (sets.clone(), clusters.clone(), selector.clone());
+            async move {
+                for set in sets
+                    .list(&ListParams::default().labels(&selector))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .items
+                {
+                    let spec_replicas = set.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+                    let st = set.status.clone().unwrap_or_default();
+                    let rolled_out = st.observed_generation == set.metadata.generation
+                        && st.updated_replicas == Some(spec_replicas)
+                        && st.ready_replicas == Some(spec_replicas)
+                        && st.replicas == spec_replicas
+                        && st.current_revision.is_some()
+                        && st.current_revision == st.update_revision;
+                    if !rolled_out {
+                        return Err(format!(
+                            "StatefulSet {} not rolled out: {st:?}",
+                            set.metadata.name.unwrap_or_default()
+                        ));
+                    }
                 }
-                expect_condition(status, "Available", "True")?;
-                expect_condition(status, "Progressing", "False")?;
-                if status.phase.map(|p| p.as_str()) != Some("Available") {
-                    return Err(format!("phase {:?}", status.phase));
-                }
-                Ok(())
-            },
-        )
+                let cluster = clusters.get(name).await.map_err(|e| e.to_string())?;
+                let status = cluster.status.clone().unwrap_or_default();
+                let check = || {
+                    if status.observed_generation != cluster.metadata.generation {
+                        return Err("status is of an older generation".to_string());
+                    }
+                    expect_condition(&status, "Available", "True")?;
+                    expect_condition(&status, "Progressing", "False")?;
+                    if status.phase.map(|p| p.as_str()) != Some("Available") {
+                        return Err(format!("phase {:?}", status.phase));
+                    }
+                    Ok(())
+                };
+                check().map_err(|why| format!("{why}; status: {}", summary(&status)))?;
+                Ok(cluster)
+            }
+        })
         .await
     }
 
@@ -210,6 +243,9 @@ impl Drop for TestEnv {
         // controller finishes the rest.
         if std::thread::panicking() {
             self.kubelet.dump();
+        }
+        if std::env::var_os("CURVE_E2E_KEEP").is_some() {
+            let _ = std::fs::write(self.dir.path().join("kubelet.log"), self.kubelet.log());
         }
         self.kubelet.stop();
         let ns = self.namespace.as_str();

@@ -34,7 +34,7 @@ use serde_json::{Value, json};
 use crate::cluster::SUITE_LABEL;
 use crate::daemons::{EtcdMember, MdsStandIn, config_value, render_etcd_conf};
 use crate::hosts::HostsEntries;
-use crate::schedule::{NodeView, pick_node};
+use crate::schedule::{NodeView, claims, pick_node};
 use crate::util::TempDir;
 
 const LABEL_COMPONENT: &str = "app.kubernetes.io/component";
@@ -111,6 +111,8 @@ struct Shared {
     hosts: HostsEntries,
     dns: Mutex<HashSet<(String, String)>>,
     unschedulable: Mutex<HashMap<String, String>>,
+    /// Claim → the node its (local) volume was first used on.
+    volume_nodes: Mutex<BTreeMap<String, String>>,
     log: Mutex<Vec<String>>,
     started: Instant,
 }
@@ -140,6 +142,7 @@ impl Kubelet {
             hosts: HostsEntries::new(namespace),
             dns: Mutex::default(),
             unschedulable: Mutex::default(),
+            volume_nodes: Mutex::default(),
             log: Mutex::default(),
             started: Instant::now(),
         });
@@ -476,7 +479,8 @@ async fn sync_once(shared: &Arc<Shared>) -> Result<(), String> {
             continue;
         }
         let Some(node_name) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) else {
-            match pick_node(pod, &node_views, &pods) {
+            let volume_nodes = shared.volume_nodes.lock().unwrap().clone();
+            match pick_node(pod, &node_views, &pods, &volume_nodes) {
                 Ok(node) => {
                     let binding = json!({
                         "apiVersion": "v1", "kind": "Binding",
@@ -495,6 +499,11 @@ async fn sync_once(shared: &Arc<Shared>) -> Result<(), String> {
                         Ok(_) => {
                             shared.unschedulable.lock().unwrap().remove(&uid);
                             shared.log(format!("bound {name} to {node}"));
+                            let mut volume_nodes = shared.volume_nodes.lock().unwrap();
+                            for claim in claims(&pods[index]) {
+                                volume_nodes.entry(claim).or_insert_with(|| node.clone());
+                            }
+                            drop(volume_nodes);
                             // The next pods of this pass see it placed.
                             if let Some(spec) = pods[index].spec.as_mut() {
                                 spec.node_name = Some(node);

@@ -1,7 +1,8 @@
 //! The fake scheduler's decision, pure: which fake node a pending pod may go to. It applies
 //! the scheduler's filters the operator's pods depend on — unschedulable nodes, taints and
 //! tolerations, nodeSelector, required pod anti-affinity (both ways) and host ports — and
-//! spreads pods of one component over nodes. Volume binding is not simulated.
+//! spreads pods of one component over nodes. Volumes are treated as local volumes bound where
+//! first used (WaitForFirstConsumer): a pod whose claim was used on a node goes back there.
 
 use std::collections::BTreeMap;
 
@@ -132,13 +133,40 @@ fn host_ports(pod: &Pod) -> Vec<(i32, String)> {
         .collect()
 }
 
+/// The PersistentVolumeClaims a pod mounts.
+pub fn claims(pod: &Pod) -> Vec<String> {
+    pod.spec
+        .iter()
+        .flat_map(|s| s.volumes.iter().flatten())
+        .filter_map(|v| {
+            v.persistent_volume_claim
+                .as_ref()
+                .map(|c| c.claim_name.clone())
+        })
+        .collect()
+}
+
 /// Why `pod` cannot go to `node`, or `None` when it can. `pods` are every pod the scheduler
-/// knows (assigned ones count).
-pub fn unfit(pod: &Pod, node: &NodeView, nodes: &[NodeView], pods: &[Pod]) -> Option<String> {
+/// knows (assigned ones count); `volume_nodes` the node each claim's volume lives on.
+pub fn unfit(
+    pod: &Pod,
+    node: &NodeView,
+    nodes: &[NodeView],
+    pods: &[Pod],
+    volume_nodes: &BTreeMap<String, String>,
+) -> Option<String> {
     let spec = pod.spec.clone().unwrap_or_default();
     let namespace = pod.metadata.namespace.clone().unwrap_or_default();
     if node.unschedulable {
         return Some("unschedulable".into());
+    }
+    if let Some((claim, on)) = claims(pod).iter().find_map(|c| {
+        volume_nodes
+            .get(c)
+            .filter(|n| **n != node.name)
+            .map(|n| (c.clone(), n.clone()))
+    }) {
+        return Some(format!("volume of {claim} is on {on}"));
     }
     let tolerations = spec.tolerations.clone().unwrap_or_default();
     if let Some(t) = node.taints.iter().find(|t| {
@@ -226,7 +254,12 @@ pub fn unfit(pod: &Pod, node: &NodeView, nodes: &[NodeView], pods: &[Pod]) -> Op
 /// The node for `pod`: among the nodes that fit, the one with the fewest pods of the same
 /// app (instance and component labels), then the fewest pods, then by name. `Err` lists why
 /// each node does not fit.
-pub fn pick_node(pod: &Pod, nodes: &[NodeView], pods: &[Pod]) -> Result<String, String> {
+pub fn pick_node(
+    pod: &Pod,
+    nodes: &[NodeView],
+    pods: &[Pod],
+    volume_nodes: &BTreeMap<String, String>,
+) -> Result<String, String> {
     let own = labels(pod);
     let same_app = |p: &Pod| {
         let l = labels(p);
@@ -237,7 +270,7 @@ pub fn pick_node(pod: &Pod, nodes: &[NodeView], pods: &[Pod]) -> Result<String, 
     let mut reasons = Vec::new();
     let mut best: Option<((usize, usize, String), String)> = None;
     for node in nodes {
-        if let Some(why) = unfit(pod, node, nodes, pods) {
+        if let Some(why) = unfit(pod, node, nodes, pods, volume_nodes) {
             reasons.push(format!("{}: {why}", node.name));
             continue;
         }
@@ -298,21 +331,39 @@ mod tests {
         let nodes = vec![node("node-1"), node("node-2")];
         let placed = vec![pod("etcd-0", "etcd", Some("node-1"))];
         assert_eq!(
-            pick_node(&pod("etcd-1", "etcd", None), &nodes, &placed).unwrap(),
+            pick_node(
+                &pod("etcd-1", "etcd", None),
+                &nodes,
+                &placed,
+                &BTreeMap::new()
+            )
+            .unwrap(),
             "node-2"
         );
         let placed = vec![
             pod("etcd-0", "etcd", Some("node-1")),
             pod("etcd-1", "etcd", Some("node-2")),
         ];
-        let err = pick_node(&pod("etcd-2", "etcd", None), &nodes, &placed).unwrap_err();
+        let err = pick_node(
+            &pod("etcd-2", "etcd", None),
+            &nodes,
+            &placed,
+            &BTreeMap::new(),
+        )
+        .unwrap_err();
         assert!(
             err.contains("anti-affinity with etcd-0") && err.contains("anti-affinity with etcd-1"),
             "{err}"
         );
         // Another component may share the node.
         assert_eq!(
-            pick_node(&pod("mds-0", "mds", None), &nodes, &placed).unwrap(),
+            pick_node(
+                &pod("mds-0", "mds", None),
+                &nodes,
+                &placed,
+                &BTreeMap::new()
+            )
+            .unwrap(),
             "node-1"
         );
     }
@@ -326,7 +377,13 @@ mod tests {
             "x".to_string(),
         )]));
         other.spec.as_mut().unwrap().affinity = None;
-        let err = pick_node(&pod("etcd-0", "etcd", None), &nodes, &[other]).unwrap_err();
+        let err = pick_node(
+            &pod("etcd-0", "etcd", None),
+            &nodes,
+            &[other],
+            &BTreeMap::new(),
+        )
+        .unwrap_err();
         assert!(
             err.contains("host port 2379/TCP taken by x-etcd-0"),
             "{err}"
@@ -338,7 +395,13 @@ mod tests {
             effect: "NoSchedule".into(),
             ..Taint::default()
         }];
-        let err = pick_node(&pod("etcd-0", "etcd", None), &[tainted.clone()], &[]).unwrap_err();
+        let err = pick_node(
+            &pod("etcd-0", "etcd", None),
+            &[tainted.clone()],
+            &[],
+            &BTreeMap::new(),
+        )
+        .unwrap_err();
         assert!(
             err.contains("untolerated taint node.kubernetes.io/not-ready:NoSchedule"),
             "{err}"
@@ -349,6 +412,30 @@ mod tests {
             operator: Some("Exists".into()),
             ..Toleration::default()
         }]);
-        assert_eq!(pick_node(&tolerant, &[tainted], &[]).unwrap(), "node-1");
+        assert_eq!(
+            pick_node(&tolerant, &[tainted], &[], &BTreeMap::new()).unwrap(),
+            "node-1"
+        );
+    }
+
+    #[test]
+    fn a_pod_goes_back_to_the_node_of_its_volume() {
+        let nodes = vec![node("node-1"), node("node-2"), node("node-3")];
+        let mut cs = pod("cs-0", "chunkserver", None);
+        cs.spec.as_mut().unwrap().volumes = Some(vec![
+            serde_json::from_value(
+                json!({"name": "data", "persistentVolumeClaim": {"claimName": "data-cs-0"}}),
+            )
+            .unwrap(),
+        ]);
+        assert_eq!(claims(&cs), ["data-cs-0"]);
+        let volumes = BTreeMap::from([("data-cs-0".to_string(), "node-3".to_string())]);
+        assert_eq!(pick_node(&cs, &nodes, &[], &volumes).unwrap(), "node-3");
+        let busy = vec![pod("cs-x", "chunkserver", Some("node-3"))];
+        let err = pick_node(&cs, &nodes, &busy, &volumes).unwrap_err();
+        assert!(
+            err.contains("node-1: volume of data-cs-0 is on node-3"),
+            "{err}"
+        );
     }
 }

@@ -101,7 +101,10 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        // CURVE_E2E_KEEP=1 keeps logs and data for a look afterwards.
+        if std::env::var_os("CURVE_E2E_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 }
 

@@ -379,6 +379,67 @@ async fn assert_complete(env: &TestEnv, c: &str, etcd: usize, mds: usize, cs: us
     pods
 }
 
+/// Every version of the cluster map ConfigMap `<c>-topology`, as its server names, seen
+/// through a watch from before the cluster exists.
+struct MapHistory {
+    versions: std::sync::Arc<std::sync::Mutex<Vec<BTreeSet<String>>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MapHistory {
+    fn watch(env: &TestEnv, c: &str) -> MapHistory {
+        use futures::StreamExt;
+        use kube::runtime::watcher::{self, Event as WatchEvent};
+        let api = env.api::<ConfigMap>();
+        let config = watcher::Config::default().fields(&format!("metadata.name={c}-topology"));
+        let versions = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = versions.clone();
+        let task = tokio::spawn(async move {
+            let mut stream = watcher::watcher(api, config).boxed();
+            while let Some(event) = stream.next().await {
+                let (Ok(WatchEvent::Apply(map)) | Ok(WatchEvent::InitApply(map))) = event else {
+                    continue;
+                };
+                let json = map
+                    .data
+                    .and_then(|d| d.get("topology.json").cloned())
+                    .unwrap_or_default();
+                let parsed: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
+                let servers: BTreeSet<String> = parsed["servers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|s| s["name"].as_str().map(str::to_string))
+                    .collect();
+                let mut versions = seen.lock().unwrap();
+                if versions.last() != Some(&servers) {
+                    versions.push(servers);
+                }
+            }
+        });
+        MapHistory { versions, task }
+    }
+
+    /// curve-facts.md: `create_physicalpool` deletes from Curve every server missing from the
+    /// map, so once listed a server must stay in every later version.
+    fn assert_no_server_dropped(&self) {
+        let versions = self.versions.lock().unwrap().clone();
+        for pair in versions.windows(2) {
+            let dropped: Vec<&String> = pair[0].difference(&pair[1]).collect();
+            assert!(
+                dropped.is_empty(),
+                "the cluster map dropped {dropped:?}; its versions: {versions:?}"
+            );
+        }
+    }
+}
+
+impl Drop for MapHistory {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 
 /// a. `kubectl apply -f crds/` → the CRD is Established; `kubectl explain` prints the docs.
@@ -1245,6 +1306,7 @@ async fn e_operator_killed_mid_bring_up_converges() {
 async fn f_scale_mds_and_chunkservers() {
     let env = TestEnv::new("scale", 4).await;
     let _operator = env.start_operator().await;
+    let maps = MapHistory::watch(&env, "demo");
     env.apply_example("curvecluster.yaml");
     env.wait_available("demo", BRING_UP).await;
     assert_complete(&env, "demo", 3, 3, 3).await;
@@ -1411,6 +1473,7 @@ async fn f_scale_mds_and_chunkservers() {
             ("CHUNKSERVERS", "4/4"),
         ],
     );
+    maps.assert_no_server_dropped();
 }
 
 /// g. Pause: no change is applied while paused; resume applies it.
@@ -1419,6 +1482,7 @@ async fn f_scale_mds_and_chunkservers() {
 async fn g_pause_holds_changes_until_resumed() {
     let env = TestEnv::new("pause", 4).await;
     let operator = env.start_operator().await;
+    let maps = MapHistory::watch(&env, "demo");
     env.apply_example("curvecluster.yaml");
     env.wait_available("demo", BRING_UP).await;
     assert_complete(&env, "demo", 3, 3, 3).await;
@@ -1540,6 +1604,7 @@ async fn g_pause_holds_changes_until_resumed() {
     })
     .await;
     assert_kubectl_row(&env, "demo", &[("PHASE", "Available"), ("MDS", "4/4")]);
+    maps.assert_no_server_dropped();
 }
 
 /// h. Deleting a CurveCluster: its objects are garbage-collected; PVCs follow the cleanup
