@@ -440,6 +440,54 @@ impl Drop for MapHistory {
     }
 }
 
+/// What changes when someone writes an object of cluster `c`: the generation of StatefulSets
+/// and budgets (their status moves on its own), the resourceVersion of ConfigMaps and Services.
+async fn object_versions(env: &TestEnv, c: &str) -> BTreeMap<String, String> {
+    let lp = ListParams::default().labels(&format!("{INSTANCE}={c}"));
+    let mut versions: BTreeMap<String, String> = BTreeMap::new();
+    for o in env.api::<StatefulSet>().list(&lp).await.unwrap().items {
+        versions.insert(
+            format!("StatefulSet/{}", o.name_any()),
+            format!("generation {:?}", o.metadata.generation),
+        );
+    }
+    for o in env
+        .api::<PodDisruptionBudget>()
+        .list(&lp)
+        .await
+        .unwrap()
+        .items
+    {
+        versions.insert(
+            format!("PodDisruptionBudget/{}", o.name_any()),
+            format!("generation {:?}", o.metadata.generation),
+        );
+    }
+    for o in env.api::<ConfigMap>().list(&lp).await.unwrap().items {
+        versions.insert(
+            format!("ConfigMap/{}", o.name_any()),
+            o.resource_version().unwrap_or_default(),
+        );
+    }
+    for o in env.api::<Service>().list(&lp).await.unwrap().items {
+        versions.insert(
+            format!("Service/{}", o.name_any()),
+            o.resource_version().unwrap_or_default(),
+        );
+    }
+    versions
+}
+
+/// The operator's "applying" log lines so far (one per object it writes or deletes).
+fn applies(operator: &curve_operator_e2e::operator::Operator) -> Vec<String> {
+    operator
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("applying"))
+        .map(str::to_string)
+        .collect()
+}
+
 // ---------------------------------------------------------------------------------------
 
 /// a. `kubectl apply -f crds/` → the CRD is Established; `kubectl explain` prints the docs.
@@ -1015,6 +1063,22 @@ async fn c_bring_up_is_gated_tier_by_tier() {
         .filter_map(|e| e.note)
         .collect();
     assert_eq!(created.len(), 3, "one Created event per tier: {created:?}");
+
+    // A healthy, unchanged cluster: reconciles write nothing.
+    let before = (object_versions(&env, "demo").await, applies(&operator));
+    let status_before = env.clusters().get("demo").await.unwrap().status;
+    env.settle(&operator, "demo").await;
+    env.settle(&operator, "demo").await;
+    assert_eq!(
+        (object_versions(&env, "demo").await, applies(&operator)),
+        before,
+        "a no-op reconcile wrote objects"
+    );
+    assert_eq!(
+        env.clusters().get("demo").await.unwrap().status,
+        status_before,
+        "a no-op reconcile changed the status"
+    );
 }
 
 /// d. Failover: the primary's MDS is killed (lease not revoked), then the next one resigns.
@@ -1499,42 +1563,8 @@ async fn g_pause_holds_changes_until_resumed() {
     })
     .await;
     wait_event(&env, "Paused", "demo", "spec.paused").await;
-    let snapshot = || async {
-        let lp = ListParams::default().labels(&format!("{INSTANCE}=demo"));
-        let mut versions: BTreeMap<String, String> = BTreeMap::new();
-        for o in env.api::<StatefulSet>().list(&lp).await.unwrap().items {
-            versions.insert(
-                format!("StatefulSet/{}", o.name_any()),
-                format!("generation {:?}", o.metadata.generation),
-            );
-        }
-        for o in env
-            .api::<PodDisruptionBudget>()
-            .list(&lp)
-            .await
-            .unwrap()
-            .items
-        {
-            versions.insert(
-                format!("PodDisruptionBudget/{}", o.name_any()),
-                format!("generation {:?}", o.metadata.generation),
-            );
-        }
-        for o in env.api::<ConfigMap>().list(&lp).await.unwrap().items {
-            versions.insert(
-                format!("ConfigMap/{}", o.name_any()),
-                o.resource_version().unwrap_or_default(),
-            );
-        }
-        for o in env.api::<Service>().list(&lp).await.unwrap().items {
-            versions.insert(
-                format!("Service/{}", o.name_any()),
-                o.resource_version().unwrap_or_default(),
-            );
-        }
-        versions
-    };
-    let before = snapshot().await;
+    let before = object_versions(&env, "demo").await;
+    let applies_before = applies(&operator);
 
     let changed = env
         .patch_spec("demo", json!({"mds": {"replicas": 4}}))
@@ -1557,7 +1587,16 @@ async fn g_pause_holds_changes_until_resumed() {
     .await;
     env.settle(&operator, "demo").await;
     // ... and changed nothing.
-    assert_eq!(snapshot().await, before, "objects changed while paused");
+    assert_eq!(
+        object_versions(&env, "demo").await,
+        before,
+        "objects changed while paused"
+    );
+    assert_eq!(
+        applies(&operator),
+        applies_before,
+        "the operator applied objects while paused"
+    );
     let replicas = env
         .kubectl(&[
             "get",
