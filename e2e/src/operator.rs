@@ -16,7 +16,28 @@ pub fn binary() -> PathBuf {
     BINARY
         .get_or_init(|| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let out = std::process::Command::new(cargo)
+            let mut command = std::process::Command::new(cargo);
+            // Variables cargo sets for this test process. Build scripts (ring's) declare some
+            // of them with rerun-if-env-changed: inherited, they would rebuild the dependency
+            // tree now and again at the next plain cargo command.
+            for (key, _) in std::env::vars_os() {
+                let key = key.to_string_lossy();
+                if key.starts_with("CARGO_PKG_")
+                    || key.starts_with("CARGO_BIN_EXE_")
+                    || [
+                        "CARGO_MANIFEST_DIR",
+                        "CARGO_MANIFEST_PATH",
+                        "CARGO_CRATE_NAME",
+                        "CARGO_PRIMARY_PACKAGE",
+                        "CARGO_TARGET_TMPDIR",
+                        "OUT_DIR",
+                    ]
+                    .contains(&key.as_ref())
+                {
+                    command.env_remove(key.as_ref());
+                }
+            }
+            let out = command
                 .current_dir(repo_root())
                 .args([
                     "build",
