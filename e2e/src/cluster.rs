@@ -104,28 +104,45 @@ pub async fn preflight(client: &Client) {
         .list(&ListParams::default().labels(SUITE_LABEL))
         .await
     {
-        for ns in stale
-            .items
-            .iter()
-            .filter(|n| n.metadata.deletion_timestamp.is_none())
-        {
-            let name = ns.metadata.name.clone().unwrap_or_default();
-            let _ = kubectl(
-                &[
-                    "delete",
-                    "pods",
-                    "--all",
-                    "-n",
-                    &name,
-                    "--force",
-                    "--grace-period=0",
-                    "--wait=false",
-                ],
-                None,
-            );
-            let _ = namespaces.delete(&name, &Default::default()).await;
+        for ns in &stale.items {
+            remove_namespace(&ns.metadata.name.clone().unwrap_or_default());
         }
     }
+}
+
+/// Removes a test namespace without waiting, when no operator or kubelet runs for it any more:
+/// CurveClusters lose their finalizers (the operator that would remove them is gone), pods go
+/// at once (no kubelet would confirm a graceful deletion), then the namespace is deleted.
+pub fn remove_namespace(ns: &str) {
+    let clusters = kubectl(&["get", "curveclusters", "-n", ns, "-o", "name"], None);
+    for cluster in clusters.stdout.lines().filter(|l| !l.is_empty()) {
+        let _ = kubectl(
+            &[
+                "patch",
+                cluster,
+                "-n",
+                ns,
+                "--type=merge",
+                "-p",
+                r#"{"metadata":{"finalizers":null}}"#,
+            ],
+            None,
+        );
+    }
+    let _ = kubectl(&["delete", "namespace", ns, "--wait=false"], None);
+    let _ = kubectl(
+        &[
+            "delete",
+            "pods",
+            "--all",
+            "-n",
+            ns,
+            "--force",
+            "--grace-period=0",
+            "--wait=false",
+        ],
+        None,
+    );
 }
 
 /// What a kubectl run printed.

@@ -249,20 +249,7 @@ impl Drop for TestEnv {
         }
         self.kubelet.stop();
         let ns = self.namespace.as_str();
-        let _ = kubectl(&["delete", "namespace", ns, "--wait=false"], None);
-        let _ = kubectl(
-            &[
-                "delete",
-                "pods",
-                "--all",
-                "-n",
-                ns,
-                "--force",
-                "--grace-period=0",
-                "--wait=false",
-            ],
-            None,
-        );
+        cluster::remove_namespace(ns);
         let _ = kubectl(
             &[
                 "delete",
