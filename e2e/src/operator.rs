@@ -41,6 +41,7 @@ pub fn binary() -> PathBuf {
                 .current_dir(repo_root())
                 .args([
                     "build",
+                    "--quiet",
                     "-p",
                     "curve-operator",
                     "-p",
