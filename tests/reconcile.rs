@@ -83,8 +83,11 @@ impl Harness {
         serde_json::from_value(self.api.get(CLUSTERS, "demo").unwrap()).unwrap()
     }
 
+    /// One reconcile; every request it sent must be granted by the operator's RBAC.
     async fn reconcile(&self) -> Result<kube::runtime::controller::Action, curve_operator::reconcile::Error> {
-        reconcile(Arc::new(DeserializeGuard(Ok(self.cluster()))), self.ctx.clone()).await
+        let result = reconcile(Arc::new(DeserializeGuard(Ok(self.cluster()))), self.ctx.clone()).await;
+        assert_granted(&self.api.requests());
+        result
     }
 
     fn events(&self) -> Vec<String> {
@@ -121,6 +124,52 @@ impl Harness {
             }),
         );
     }
+}
+
+/// The RBAC grant (API group, resource, verb) a request as FakeApi records it needs, e.g.
+/// `DELETE /api/v1/namespaces/ns/persistentvolumeclaims?labelSelector=…` needs
+/// ("", "persistentvolumeclaims", "deletecollection").
+fn needed_grant(request: &str) -> (String, String, String) {
+    let (method, target) = request.split_once(' ').unwrap();
+    let path = target.split('?').next().unwrap();
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let (group, rest) = if parts[0] == "api" { ("", &parts[2..]) } else { (parts[1], &parts[3..]) };
+    let rest = if rest.first() == Some(&"namespaces") && rest.len() > 2 { &rest[2..] } else { rest };
+    let resource = match rest {
+        [resource] | [resource, _] => resource.to_string(),
+        [resource, _, subresource] => format!("{resource}/{subresource}"),
+        _ => panic!("unexpected path {path}"),
+    };
+    let verb = match (method, rest.len() > 1) {
+        ("GET", false) => "list",
+        ("GET", true) => "get",
+        ("POST", _) => "create",
+        ("PUT", _) => "update",
+        ("PATCH", _) => "patch",
+        ("DELETE", false) => "deletecollection",
+        ("DELETE", true) => "delete",
+        _ => panic!("unexpected request {request}"),
+    };
+    (group.to_string(), resource, verb.to_string())
+}
+
+fn assert_granted(requests: &[String]) {
+    use curve_operator::runtime::rbac::{Scope, grants};
+    let granted = grants(&[Scope::Watched, Scope::Cluster]);
+    for request in requests {
+        let needed = needed_grant(request);
+        assert!(granted.contains(&needed), "{request} needs {needed:?}, which the operator's RBAC does not grant");
+    }
+}
+
+#[test]
+fn requests_map_to_rbac_grants() {
+    let grant = |g: &str, r: &str, v: &str| (g.to_string(), r.to_string(), v.to_string());
+    assert_eq!(needed_grant(&format!("DELETE {CLAIMS}?labelSelector={SELECTOR}")), grant("", "persistentvolumeclaims", "deletecollection"));
+    assert_eq!(needed_grant(&format!("PATCH {CLUSTERS}/demo/status")), grant("curve.opencurve.io", "curveclusters/status", "patch"));
+    assert_eq!(needed_grant(&format!("GET {PODS}?labelSelector={SELECTOR}")), grant("", "pods", "list"));
+    assert_eq!(needed_grant(&format!("PATCH {SETS}/demo-etcd")), grant("apps", "statefulsets", "patch"));
+    assert_eq!(needed_grant("GET /api/v1/nodes/node-1"), grant("", "nodes", "get"));
 }
 
 fn minimal_spec() -> Value {
@@ -251,6 +300,29 @@ async fn a_healthy_unchanged_cluster_gets_no_write() {
     h.reconcile().await.unwrap();
     assert_eq!(h.api.take_requests(), reads(), "only reads");
     assert!(h.events().is_empty());
+}
+
+#[tokio::test]
+async fn a_chunkserver_pod_being_replaced_keeps_its_server_in_the_cluster_map() {
+    let h = Harness::new(minimal_spec());
+    bring_up(&h).await;
+    let servers = |h: &Harness| -> Vec<String> {
+        let map = h.api.get(MAPS, "demo-topology").unwrap()["data"]["topology.json"].as_str().unwrap().to_string();
+        let map: Value = serde_json::from_str(&map).unwrap();
+        map["servers"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(servers(&h), ["node-10.0.0.1", "node-10.0.0.2", "node-10.0.0.3"]);
+    // The StatefulSet controller recreated demo-chunkserver-0-1: not scheduled yet.
+    h.api.put(
+        PODS,
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "demo-chunkserver-0-1", "namespace": "ns", "labels": {
+                "app.kubernetes.io/name": "curve", "app.kubernetes.io/instance": "demo",
+                "app.kubernetes.io/component": "chunkserver", "app.kubernetes.io/managed-by": "curve-operator"}},
+            "spec": {"containers": []}, "status": {"phase": "Pending"}}),
+    );
+    h.reconcile().await.unwrap();
+    assert_eq!(servers(&h), ["node-10.0.0.1", "node-10.0.0.2", "node-10.0.0.3"], "create_physicalpool would delete a missing server");
 }
 
 #[tokio::test]

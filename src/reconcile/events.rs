@@ -1,7 +1,9 @@
 //! Events: derived purely from the status transition, so each distinct change or problem is
 //! told once, not on every retry.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Mutex;
 
 use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -31,19 +33,46 @@ pub trait EventSink: Send + Sync + 'static {
     fn publish(&self, cluster: &CurveCluster, event: ClusterEvent) -> impl Future<Output = ()> + Send;
 }
 
-/// Publishes through kube's event recorder (events.k8s.io/v1).
+/// Publishes through kube's event recorder (events.k8s.io/v1), one recorder per distinct
+/// (type, reason, note).
+///
+/// kube's recorder folds every event with the same type, reason and object into one event
+/// series and keeps the first note: a second "MDS primary changed from B to C" only bumped the
+/// count of "changed from A to B", and "created the mds tier" showed as the etcd one.
+/// client-go's events/v1 recorder keys on the note too; so do we, by keeping repeats of one
+/// note in one recorder.
 pub struct KubeEvents {
-    recorder: Recorder,
+    client: kube::Client,
+    reporter: Reporter,
+    recorders: Mutex<HashMap<(bool, String, String), Recorder>>,
 }
+
+/// Distinct notes remembered for aggregation; beyond this the memory starts afresh (the next
+/// repeat of an older note becomes a new event instead of a count).
+const MAX_RECORDERS: usize = 1024;
 
 impl KubeEvents {
     pub fn new(client: kube::Client, instance: Option<String>) -> Self {
-        KubeEvents { recorder: Recorder::new(client, Reporter { controller: "curve-operator".into(), instance }) }
+        KubeEvents {
+            client,
+            reporter: Reporter { controller: "curve-operator".into(), instance },
+            recorders: Mutex::default(),
+        }
+    }
+
+    fn recorder(&self, event: &ClusterEvent) -> Recorder {
+        let key = (event.warning, event.reason.clone(), event.note.clone());
+        let mut recorders = self.recorders.lock().expect("not poisoned");
+        if recorders.len() >= MAX_RECORDERS && !recorders.contains_key(&key) {
+            recorders.clear();
+        }
+        recorders.entry(key).or_insert_with(|| Recorder::new(self.client.clone(), self.reporter.clone())).clone()
     }
 }
 
 impl EventSink for KubeEvents {
     async fn publish(&self, cluster: &CurveCluster, event: ClusterEvent) {
+        let recorder = self.recorder(&event);
         let event = Event {
             type_: if event.warning { EventType::Warning } else { EventType::Normal },
             action: event.reason.clone(),
@@ -51,7 +80,7 @@ impl EventSink for KubeEvents {
             note: Some(event.note),
             secondary: None,
         };
-        if let Err(error) = self.recorder.publish(&event, &cluster.object_ref(&())).await {
+        if let Err(error) = recorder.publish(&event, &cluster.object_ref(&())).await {
             tracing::warn!(%error, "cannot publish an event");
         }
     }
@@ -116,4 +145,66 @@ pub fn derive(previous: &CurveClusterStatus, next: &CurveClusterStatus, created:
         _ => {}
     }
     events
+}
+
+#[cfg(test)]
+mod kube_events_tests {
+    use super::*;
+    use http::{Request, Response};
+    use kube::client::Body;
+    use std::sync::Arc;
+
+    /// Every events.k8s.io request KubeEvents sends, as (method, note of the body).
+    async fn published(events: Vec<ClusterEvent>) -> Vec<(String, String)> {
+        let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let server = {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                while let Some((request, send)) = handle.next_request().await {
+                    let method = request.method().to_string();
+                    let body = request.into_body().collect_bytes().await.unwrap();
+                    let event: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    seen.lock().unwrap().push((method, event["note"].as_str().unwrap_or_default().to_string()));
+                    send.send_response(Response::builder().status(201).body(Body::from(body.to_vec())).unwrap());
+                }
+            })
+        };
+        let sink = KubeEvents::new(kube::Client::new(service, "ns"), None);
+        let cluster: CurveCluster = serde_json::from_value(serde_json::json!({
+            "apiVersion": "curve.opencurve.io/v1alpha1", "kind": "CurveCluster",
+            "metadata": {"name": "demo", "namespace": "ns", "uid": "u1"},
+            "spec": {"image": "i", "chunkservers": {"storage": {"size": "1Gi"}}},
+        }))
+        .unwrap();
+        for event in events {
+            sink.publish(&cluster, event).await;
+        }
+        drop(sink);
+        server.abort();
+        let seen = seen.lock().unwrap().clone();
+        seen
+    }
+
+    #[tokio::test]
+    async fn events_with_another_note_are_new_events_and_repeats_a_series() {
+        let changed = |from: &str, to: &str| ClusterEvent::normal("MdsPrimaryChanged", format!("MDS primary changed from {from} to {to}"));
+        let requests = published(vec![
+            changed("demo-mds-0", "demo-mds-1"),
+            changed("demo-mds-1", "demo-mds-2"),
+            changed("demo-mds-1", "demo-mds-2"),
+            ClusterEvent::normal("Created", "created the etcd tier".into()),
+            ClusterEvent::normal("Created", "created the mds tier".into()),
+        ])
+        .await;
+        let expected = [
+            ("POST", "MDS primary changed from demo-mds-0 to demo-mds-1"),
+            ("POST", "MDS primary changed from demo-mds-1 to demo-mds-2"),
+            ("PATCH", "MDS primary changed from demo-mds-1 to demo-mds-2"),
+            ("POST", "created the etcd tier"),
+            ("POST", "created the mds tier"),
+        ];
+        let requests: Vec<(&str, &str)> = requests.iter().map(|(m, n)| (m.as_str(), n.as_str())).collect();
+        assert_eq!(requests, expected);
+    }
 }

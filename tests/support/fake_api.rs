@@ -104,6 +104,11 @@ impl FakeApi {
         std::mem::take(&mut *self.requests.lock().unwrap())
     }
 
+    /// The requests since the last `take_requests`, left in place.
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+
     pub fn fail(&self, method_and_prefix: &str) {
         self.failing.lock().unwrap().push(method_and_prefix.to_string());
     }

@@ -1,0 +1,375 @@
+//! One test's world: a namespace of its own, fake nodes with the fake kubelet, the CRD, and
+//! the operator's RBAC and kubeconfig. Dropping it removes the namespace and the nodes and
+//! stops every process, also when the test panics.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use curve_operator::api::{CurveCluster, CurveClusterStatus};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::Client;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+use crate::cluster::{self, Output, SUITE_LABEL, kubectl};
+use crate::kubelet::Kubelet;
+use crate::operator::Operator;
+use crate::util::{TempDir, eventually, repo_root};
+
+pub struct TestEnv {
+    pub client: Client,
+    pub namespace: String,
+    pub kubelet: Kubelet,
+    pub operator_kubeconfig: PathBuf,
+    pub started: Instant,
+    // Dropped last: the operator's log lives here.
+    pub dir: TempDir,
+}
+
+impl TestEnv {
+    /// Connects (or stops the run), checks and cleans the cluster, applies the CRD and the
+    /// operator's RBAC, creates namespace `e2e-<tag>` and `nodes` fake nodes.
+    pub async fn new(tag: &str, nodes: usize) -> TestEnv {
+        let started = Instant::now();
+        let client = cluster::connect().await;
+        // Built (or found up to date) before anything of the scenario starts.
+        crate::operator::binary();
+        cluster::preflight(&client).await;
+        cluster::install_crd(&client).await;
+        let dir = TempDir::new(tag);
+        let operator_kubeconfig = cluster::operator_kubeconfig(dir.path());
+        let namespace = format!("e2e-{tag}-{}", std::process::id());
+        let namespaces: Api<Namespace> = Api::all(client.clone());
+        let object: Namespace = serde_json::from_value(
+            json!({"metadata": {"name": namespace, "labels": {SUITE_LABEL: "true"}}}),
+        )
+        .unwrap();
+        namespaces
+            .create(&PostParams::default(), &object)
+            .await
+            .unwrap_or_else(|e| panic!("create namespace {namespace}: {e}"));
+        // Pods cannot be created before the namespace's default ServiceAccount exists.
+        let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &namespace);
+        eventually(
+            "the namespace's default ServiceAccount",
+            Duration::from_secs(30),
+            || async {
+                accounts
+                    .get_opt("default")
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map(|_| ())
+                    .ok_or_else(|| "absent".to_string())
+            },
+        )
+        .await;
+        let kubelet = Kubelet::start(client.clone(), &namespace, nodes).await;
+        eprintln!(
+            "[{tag}] namespace {namespace}, {nodes} nodes, set up in {:.1?}",
+            started.elapsed()
+        );
+        TestEnv {
+            client,
+            namespace,
+            kubelet,
+            operator_kubeconfig,
+            started,
+            dir,
+        }
+    }
+
+    /// `curve-operator run --namespace <ns>` as the chart's ServiceAccount.
+    pub async fn start_operator(&self) -> Operator {
+        Operator::start(&self.operator_kubeconfig, &self.namespace, self.dir.path()).await
+    }
+
+    pub fn clusters(&self) -> Api<CurveCluster> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// kubectl in the test namespace.
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        let mut all = vec!["-n", self.namespace.as_str()];
+        all.extend_from_slice(args);
+        kubectl(&all, None)
+    }
+
+    pub fn kubectl_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut all = vec!["-n", self.namespace.as_str()];
+        all.extend_from_slice(args);
+        kubectl(&all, Some(stdin))
+    }
+
+    /// `kubectl apply -f examples/<file>` into the test namespace.
+    pub fn apply_example(&self, file: &str) {
+        let path = repo_root().join("examples").join(file);
+        self.kubectl(&["apply", "-f", path.to_str().unwrap()])
+            .ok("apply the example");
+    }
+
+    /// Merge-patches a CurveCluster's spec.
+    pub async fn patch_spec(&self, name: &str, spec: serde_json::Value) -> CurveCluster {
+        self.clusters()
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "spec": spec })),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("patch {name}: {e}"))
+    }
+
+    /// Returns once the operator finished a reconcile of cluster `name` that started after this
+    /// call: two annotation changes each trigger a reconcile, and a reconcile already running
+    /// counts at most once.
+    pub async fn settle(&self, operator: &Operator, name: &str) {
+        let since = operator.reconciles().await;
+        for round in 1..=2 {
+            let stamp = format!("{}-{round}", self.started.elapsed().as_nanos());
+            let patch =
+                json!({"metadata": {"annotations": {"e2e.curve.opencurve.io/nudge": stamp}}});
+            self.clusters()
+                .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+                .await
+                .expect("annotate the cluster");
+            operator.wait_reconciles(since, round).await;
+        }
+    }
+
+    /// Waits until `check` accepts the cluster's status.
+    pub async fn wait_status(
+        &self,
+        name: &str,
+        what: &str,
+        limit: Duration,
+        check: impl Fn(&CurveCluster, &CurveClusterStatus) -> Result<(), String>,
+    ) -> CurveCluster {
+        let api = self.clusters();
+        eventually(&format!("{name}: {what}"), limit, || {
+            let api = api.clone();
+            let check = &check;
+            async move {
+                let cluster = api.get(name).await.map_err(|e| e.to_string())?;
+                let status = cluster.status.clone().unwrap_or_default();
+                check(&cluster, &status)
+                    .map_err(|why| format!("{why}; status: {}", summary(&status)))?;
+                Ok(cluster)
+            }
+        })
+        .await
+    }
+
+    /// Waits until the cluster is Available with the status up to date, and every StatefulSet
+    /// of it rolled out (all pods updated and ready): a config change rolls pods after the
+    /// status first says Available.
+    pub async fn wait_available(&self, name: &str, limit: Duration) -> CurveCluster {
+        let sets: Api<StatefulSet> = self.api();
+        let clusters = self.clusters();
+        let selector = format!("app.kubernetes.io/instance={name}");
+        eventually(&format!("{name}: Available and rolled out"), limit, || {
+            let (sets, clusters, selector) = (sets.clone(), clusters.clone(), selector.clone());
+            async move {
+                for set in sets
+                    .list(&ListParams::default().labels(&selector))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .items
+                {
+                    let spec_replicas = set.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+                    let st = set.status.clone().unwrap_or_default();
+                    let rolled_out = st.observed_generation == set.metadata.generation
+                        && st.updated_replicas == Some(spec_replicas)
+                        && st.ready_replicas == Some(spec_replicas)
+                        && st.replicas == spec_replicas
+                        && st.current_revision.is_some()
+                        && st.current_revision == st.update_revision;
+                    if !rolled_out {
+                        return Err(format!(
+                            "StatefulSet {} not rolled out: {st:?}",
+                            set.metadata.name.unwrap_or_default()
+                        ));
+                    }
+                }
+                let cluster = clusters.get(name).await.map_err(|e| e.to_string())?;
+                let status = cluster.status.clone().unwrap_or_default();
+                let check = || {
+                    if status.observed_generation != cluster.metadata.generation {
+                        return Err("status is of an older generation".to_string());
+                    }
+                    expect_condition(&status, "Available", "True")?;
+                    expect_condition(&status, "Progressing", "False")?;
+                    if status.phase.map(|p| p.as_str()) != Some("Available") {
+                        return Err(format!("phase {:?}", status.phase));
+                    }
+                    Ok(())
+                };
+                check().map_err(|why| format!("{why}; status: {}", summary(&status)))?;
+                Ok(cluster)
+            }
+        })
+        .await
+    }
+
+    /// `kubectl get curvecluster <name>` as columns (header → value).
+    pub fn kubectl_get_cluster(&self, name: &str) -> BTreeMap<String, String> {
+        let out = self
+            .kubectl(&["get", "curvecluster", name])
+            .ok("get curvecluster");
+        parse_table(&out)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no row in:\n{out}"))
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        // Stop daemons first, then remove what the test created. Nothing waits for the
+        // namespace to be gone: pods are removed at once (grace period 0) and the namespace
+        // controller finishes the rest.
+        if std::thread::panicking() {
+            self.kubelet.dump();
+        }
+        if std::env::var_os("CURVE_E2E_KEEP").is_some() {
+            let _ = std::fs::write(self.dir.path().join("kubelet.log"), self.kubelet.log());
+        }
+        self.kubelet.stop();
+        let ns = self.namespace.as_str();
+        cluster::remove_namespace(ns);
+        let _ = kubectl(
+            &[
+                "delete",
+                "nodes",
+                "-l",
+                &format!("{SUITE_LABEL}={ns}"),
+                "--wait=false",
+            ],
+            None,
+        );
+        let nodes: Vec<String> = self.kubelet.nodes().into_iter().map(|n| n.name).collect();
+        if !nodes.is_empty() {
+            let mut args = vec![
+                "delete",
+                "leases",
+                "-n",
+                "kube-node-lease",
+                "--ignore-not-found",
+                "--wait=false",
+            ];
+            args.extend(nodes.iter().map(String::as_str));
+            let _ = kubectl(&args, None);
+        }
+        crate::util::say(&format!(
+            "{ns}: {:.1?}, namespace and nodes removed",
+            self.started.elapsed()
+        ));
+    }
+}
+
+/// Rows of kubectl's table output as header → value, cut at the header's column starts.
+pub fn parse_table(text: &str) -> Vec<BTreeMap<String, String>> {
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let Some(header) = lines.next() else {
+        return Vec::new();
+    };
+    let mut starts: Vec<(usize, String)> = Vec::new();
+    let mut previous = ' ';
+    for (i, c) in header.char_indices() {
+        if c != ' ' && previous == ' ' {
+            let name: String = header[i..].split(' ').next().unwrap().to_string();
+            starts.push((i, name));
+        }
+        previous = c;
+    }
+    lines
+        .map(|line| {
+            starts
+                .iter()
+                .enumerate()
+                .map(|(k, (start, name))| {
+                    let end = starts
+                        .get(k + 1)
+                        .map(|(s, _)| *s)
+                        .unwrap_or(line.len())
+                        .min(line.len());
+                    let value = line
+                        .get((*start).min(line.len())..end)
+                        .unwrap_or("")
+                        .trim()
+                        .to_string();
+                    (name.clone(), value)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+pub fn condition<'a>(status: &'a CurveClusterStatus, type_: &str) -> Option<&'a Condition> {
+    status.conditions.iter().find(|c| c.type_ == type_)
+}
+
+pub fn expect_condition(
+    status: &CurveClusterStatus,
+    type_: &str,
+    value: &str,
+) -> Result<(), String> {
+    match condition(status, type_) {
+        Some(c) if c.status == value => Ok(()),
+        Some(c) => Err(format!(
+            "{type_} is {} ({}: {})",
+            c.status, c.reason, c.message
+        )),
+        None => Err(format!("no {type_} condition")),
+    }
+}
+
+/// A one-line view of a status, for failure messages.
+pub fn summary(status: &CurveClusterStatus) -> String {
+    let conditions: Vec<String> = status
+        .conditions
+        .iter()
+        .map(|c| format!("{}={}({})", c.type_, c.status, c.reason))
+        .collect();
+    format!(
+        "phase={:?} gen={:?} etcd={:?} mds={:?}/{:?} cs={:?} [{}]",
+        status.phase,
+        status.observed_generation,
+        status.etcd.as_ref().map(|e| &e.pods.ready),
+        status.mds.as_ref().map(|m| &m.pods.ready),
+        status.mds.as_ref().and_then(|m| m.primary.clone()),
+        status.chunkservers.as_ref().map(|c| &c.ready),
+        conditions.join(" ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_are_cut_at_the_header_columns() {
+        let text = "NAME   PHASE       PRIMARY      ETCD   MDS   CHUNKSERVERS   AGE\n\
+                    demo   Available   demo-mds-0   3/3    3/3   3/3            12s\n\
+                    x      Creating                 0/3                         1s\n";
+        let rows = parse_table(text);
+        assert_eq!(rows[0]["PRIMARY"], "demo-mds-0");
+        assert_eq!(rows[0]["CHUNKSERVERS"], "3/3");
+        assert_eq!(rows[1]["PRIMARY"], "");
+        assert_eq!(rows[1]["ETCD"], "0/3");
+        assert_eq!(rows[1]["AGE"], "1s");
+    }
+}

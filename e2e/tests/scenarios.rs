@@ -1,0 +1,1771 @@
+//! End-to-end scenarios against the API server in KUBECONFIG; see e2e/README.md.
+//!
+//!   KUBECONFIG=/path/to/kubeconfig cargo test -p curve-operator-e2e -- --ignored --test-threads=1
+//!
+//! Each scenario works in a namespace of its own and removes it. Scenario names start with a
+//! letter so they run in a stable order.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use curve_operator::api::CurveCluster;
+use curve_operator_e2e::cluster::{self, CRD_NAME, kubectl};
+use curve_operator_e2e::daemons::MDS_ELECTION;
+use curve_operator_e2e::env::{TestEnv, condition, expect_condition, parse_table};
+use curve_operator_e2e::util::{eventually, say};
+use etcd_client::{GetOptions, SortOrder, SortTarget};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::core::ApiResource;
+use kube::{Resource, ResourceExt};
+use serde_json::{Value, json};
+
+const BRING_UP: Duration = Duration::from_secs(90);
+const INSTANCE: &str = "app.kubernetes.io/instance";
+
+/// The minimal cluster of examples/curvecluster.yaml under another name, with `spec` merged in.
+fn cluster_json(name: &str, spec: Value) -> Value {
+    let mut object = json!({
+        "apiVersion": "curve.opencurve.io/v1alpha1",
+        "kind": "CurveCluster",
+        "metadata": {"name": name},
+        "spec": {
+            "image": "opencurvedocker/curvebs:v1.2.6",
+            "etcd": {"replicas": 3},
+            "mds": {"replicas": 3},
+            "chunkservers": {"replicas": 3, "disksPerNode": 1, "storage": {"size": "100Gi"}},
+        },
+    });
+    merge(&mut object["spec"], spec);
+    object
+}
+
+fn merge(target: &mut Value, patch: Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(&k);
+                } else {
+                    merge(t.entry(k).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (t, p) => *t = p,
+    }
+}
+
+/// Every object (kind, name) the operator owns or labels for cluster `instance`, plus every
+/// StatefulSet, ConfigMap, Service, budget and Job that names the cluster in an owner
+/// reference: a duplicate under another name, or an object without labels, shows up here.
+async fn objects_of(env: &TestEnv, instance: &str) -> BTreeSet<(String, String)> {
+    let mut found = BTreeSet::new();
+    let lp = ListParams::default();
+    fn belongs<K: Resource>(o: &K, instance: &str) -> bool {
+        o.meta()
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(INSTANCE))
+            .map(String::as_str)
+            == Some(instance)
+            || o.meta()
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|r| r.kind == "CurveCluster" && r.name == instance)
+    }
+    for o in env
+        .api::<StatefulSet>()
+        .list(&lp)
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter(|o| belongs(*o, instance))
+    {
+        found.insert(("StatefulSet".to_string(), o.name_any()));
+    }
+    for o in env
+        .api::<ConfigMap>()
+        .list(&lp)
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter(|o| belongs(*o, instance))
+    {
+        found.insert(("ConfigMap".to_string(), o.name_any()));
+    }
+    for o in env
+        .api::<Service>()
+        .list(&lp)
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter(|o| belongs(*o, instance))
+    {
+        found.insert(("Service".to_string(), o.name_any()));
+    }
+    for o in env
+        .api::<PodDisruptionBudget>()
+        .list(&lp)
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter(|o| belongs(*o, instance))
+    {
+        found.insert(("PodDisruptionBudget".to_string(), o.name_any()));
+    }
+    for o in env
+        .api::<Job>()
+        .list(&lp)
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter(|o| belongs(*o, instance))
+    {
+        found.insert(("Job".to_string(), o.name_any()));
+    }
+    found
+}
+
+/// The objects of the minimal cluster `c` once complete: 13, by tier.
+fn expected_objects(c: &str, tiers: &[&str]) -> BTreeSet<(String, String)> {
+    let mut expected = BTreeSet::new();
+    for tier in tiers {
+        let name = match *tier {
+            "chunkserver" => format!("{c}-chunkserver"),
+            other => format!("{c}-{other}"),
+        };
+        if *tier == "topology" {
+            expected.insert(("ConfigMap".to_string(), name));
+            continue;
+        }
+        expected.insert(("ConfigMap".to_string(), name.clone()));
+        expected.insert(("Service".to_string(), name.clone()));
+        expected.insert(("PodDisruptionBudget".to_string(), name.clone()));
+        let set = if *tier == "chunkserver" {
+            format!("{name}-0")
+        } else {
+            name
+        };
+        expected.insert(("StatefulSet".to_string(), set));
+    }
+    expected
+}
+
+/// `t` cut to whole seconds, the precision of Kubernetes timestamps.
+fn whole_seconds(t: Timestamp) -> Timestamp {
+    Timestamp::from_second(t.as_second()).unwrap()
+}
+
+const ALL_TIERS: [&str; 4] = ["etcd", "mds", "chunkserver", "topology"];
+
+async fn pods_of(env: &TestEnv, instance: &str) -> Vec<Pod> {
+    let lp = ListParams::default().labels(&format!("{INSTANCE}={instance}"));
+    let mut pods = env.api::<Pod>().list(&lp).await.unwrap().items;
+    pods.sort_by_key(|p| p.name_any());
+    pods
+}
+
+fn pod_ip(pod: &Pod) -> Option<String> {
+    pod.status.as_ref()?.pod_ip.clone()
+}
+
+fn host_ip(pod: &Pod) -> Option<String> {
+    pod.status.as_ref()?.host_ip.clone()
+}
+
+fn node_of(pod: &Pod) -> Option<String> {
+    pod.spec.as_ref()?.node_name.clone()
+}
+
+fn is_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+fn names(pods: &[Pod]) -> Vec<String> {
+    pods.iter().map(ResourceExt::name_any).collect()
+}
+
+fn expected_pods(c: &str, etcd: usize, mds: usize, cs: usize) -> Vec<String> {
+    let mut v: Vec<String> = (0..cs).map(|i| format!("{c}-chunkserver-0-{i}")).collect();
+    v.extend((0..etcd).map(|i| format!("{c}-etcd-{i}")));
+    v.extend((0..mds).map(|i| format!("{c}-mds-{i}")));
+    v.sort();
+    v
+}
+
+/// The MDS election as etcd holds it: (key, create revision, value), lowest revision first.
+async fn election(endpoints: &[String]) -> Vec<(String, i64, String)> {
+    let mut client = etcd_client::Client::connect(endpoints, None)
+        .await
+        .expect("connect to the cluster's etcd");
+    let options = GetOptions::new()
+        .with_prefix()
+        .with_sort(SortTarget::Create, SortOrder::Ascend);
+    let response = client
+        .get(format!("{MDS_ELECTION}/"), Some(options))
+        .await
+        .expect("read the election");
+    response
+        .kvs()
+        .iter()
+        .map(|kv| {
+            (
+                kv.key_str().unwrap().to_string(),
+                kv.create_revision(),
+                kv.value_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The pod whose address is `address` (`ip:port` with the MDS port).
+fn pod_with_address(pods: &[Pod], address: &str, port: i32) -> String {
+    let holders: Vec<String> = pods
+        .iter()
+        .filter(|p| {
+            p.labels()
+                .get("app.kubernetes.io/component")
+                .map(String::as_str)
+                == Some("mds")
+        })
+        .filter(|p| pod_ip(p).is_some_and(|ip| format!("{ip}:{port}") == address))
+        .map(ResourceExt::name_any)
+        .collect();
+    assert_eq!(
+        holders.len(),
+        1,
+        "MDS pods with address {address}: {holders:?}"
+    );
+    holders[0].clone()
+}
+
+async fn events(env: &TestEnv, reason: &str) -> Vec<Event> {
+    env.api::<Event>()
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some(reason))
+        .collect()
+}
+
+async fn wait_event(env: &TestEnv, reason: &str, regarding: &str, note_contains: &str) -> Event {
+    eventually(
+        &format!("a {reason} event containing {note_contains:?}"),
+        Duration::from_secs(20),
+        || async {
+            let all = events(env, reason).await;
+            all.iter()
+                .find(|e| {
+                    e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(regarding)
+                        && e.note
+                            .as_deref()
+                            .unwrap_or_default()
+                            .contains(note_contains)
+                })
+                .cloned()
+                .ok_or_else(|| {
+                    format!(
+                        "{reason} events: {:?}",
+                        all.iter().map(|e| e.note.clone()).collect::<Vec<_>>()
+                    )
+                })
+        },
+    )
+    .await
+}
+
+/// Polls the status every 20 ms until `primary` is the MDS primary; returns when it was seen.
+async fn wait_primary(env: &TestEnv, name: &str, primary: &str, limit: Duration) -> Instant {
+    let deadline = Instant::now() + limit;
+    loop {
+        let cluster = env.clusters().get(name).await.unwrap();
+        let now = Instant::now();
+        let seen = cluster
+            .status
+            .as_ref()
+            .and_then(|s| s.mds.as_ref())
+            .and_then(|m| m.primary.clone());
+        if seen.as_deref() == Some(primary) {
+            return now;
+        }
+        assert!(
+            now < deadline,
+            "status.mds.primary is {seen:?}, not {primary}, after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn assert_kubectl_row(env: &TestEnv, name: &str, expected: &[(&str, &str)]) {
+    let row = env.kubectl_get_cluster(name);
+    for (column, value) in expected {
+        assert_eq!(
+            row.get(*column).map(String::as_str),
+            Some(*value),
+            "kubectl get curvecluster {name}: column {column} in {row:?}"
+        );
+    }
+}
+
+/// Asserts the complete, ready minimal cluster `c` with `etcd`/`mds`/`cs` pods.
+async fn assert_complete(env: &TestEnv, c: &str, etcd: usize, mds: usize, cs: usize) -> Vec<Pod> {
+    let pods = eventually("every pod Ready", Duration::from_secs(30), || async {
+        let pods = pods_of(env, c).await;
+        let not_ready: Vec<String> = pods
+            .iter()
+            .filter(|p| !is_ready(p))
+            .map(ResourceExt::name_any)
+            .collect();
+        if names(&pods) == expected_pods(c, etcd, mds, cs) && not_ready.is_empty() {
+            Ok(pods)
+        } else {
+            Err(format!("pods {:?}, not ready {not_ready:?}", names(&pods)))
+        }
+    })
+    .await;
+    // Host networking: pod IP = host IP = the node's address; members of one component on
+    // distinct nodes.
+    let nodes: BTreeMap<String, String> = env
+        .kubelet
+        .nodes()
+        .into_iter()
+        .map(|n| (n.name, n.ip))
+        .collect();
+    for pod in &pods {
+        let node = node_of(pod).expect("bound");
+        assert_eq!(
+            host_ip(pod).as_ref(),
+            Some(&nodes[&node]),
+            "{}: hostIP",
+            pod.name_any()
+        );
+        assert_eq!(pod_ip(pod), host_ip(pod), "{}: podIP", pod.name_any());
+    }
+    for component in ["etcd", "mds", "chunkserver"] {
+        let on: Vec<String> = pods
+            .iter()
+            .filter(|p| {
+                p.labels()
+                    .get("app.kubernetes.io/component")
+                    .map(String::as_str)
+                    == Some(component)
+            })
+            .filter_map(node_of)
+            .collect();
+        let distinct: BTreeSet<&String> = on.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            on.len(),
+            "{component} pods share a node: {on:?}"
+        );
+    }
+    pods
+}
+
+/// Every version of the cluster map ConfigMap `<c>-topology`, as its server names, seen
+/// through a watch from before the cluster exists.
+struct MapHistory {
+    versions: std::sync::Arc<std::sync::Mutex<Vec<BTreeSet<String>>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MapHistory {
+    fn watch(env: &TestEnv, c: &str) -> MapHistory {
+        use futures::StreamExt;
+        use kube::runtime::watcher::{self, Event as WatchEvent};
+        let api = env.api::<ConfigMap>();
+        let config = watcher::Config::default().fields(&format!("metadata.name={c}-topology"));
+        let versions = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = versions.clone();
+        let task = tokio::spawn(async move {
+            let mut stream = watcher::watcher(api, config).boxed();
+            while let Some(event) = stream.next().await {
+                let (Ok(WatchEvent::Apply(map)) | Ok(WatchEvent::InitApply(map))) = event else {
+                    continue;
+                };
+                let json = map
+                    .data
+                    .and_then(|d| d.get("topology.json").cloned())
+                    .unwrap_or_default();
+                let parsed: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
+                let servers: BTreeSet<String> = parsed["servers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|s| s["name"].as_str().map(str::to_string))
+                    .collect();
+                let mut versions = seen.lock().unwrap();
+                if versions.last() != Some(&servers) {
+                    versions.push(servers);
+                }
+            }
+        });
+        MapHistory { versions, task }
+    }
+
+    /// curve-facts.md: `create_physicalpool` deletes from Curve every server missing from the
+    /// map, so once listed a server must stay in every later version.
+    fn assert_no_server_dropped(&self) {
+        let versions = self.versions.lock().unwrap().clone();
+        for pair in versions.windows(2) {
+            let dropped: Vec<&String> = pair[0].difference(&pair[1]).collect();
+            assert!(
+                dropped.is_empty(),
+                "the cluster map dropped {dropped:?}; its versions: {versions:?}"
+            );
+        }
+    }
+}
+
+impl Drop for MapHistory {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// What changes when someone writes an object of cluster `c`: the generation of StatefulSets
+/// and budgets (their status moves on its own), the resourceVersion of ConfigMaps and Services.
+async fn object_versions(env: &TestEnv, c: &str) -> BTreeMap<String, String> {
+    let lp = ListParams::default().labels(&format!("{INSTANCE}={c}"));
+    let mut versions: BTreeMap<String, String> = BTreeMap::new();
+    for o in env.api::<StatefulSet>().list(&lp).await.unwrap().items {
+        versions.insert(
+            format!("StatefulSet/{}", o.name_any()),
+            format!("generation {:?}", o.metadata.generation),
+        );
+    }
+    for o in env
+        .api::<PodDisruptionBudget>()
+        .list(&lp)
+        .await
+        .unwrap()
+        .items
+    {
+        versions.insert(
+            format!("PodDisruptionBudget/{}", o.name_any()),
+            format!("generation {:?}", o.metadata.generation),
+        );
+    }
+    for o in env.api::<ConfigMap>().list(&lp).await.unwrap().items {
+        versions.insert(
+            format!("ConfigMap/{}", o.name_any()),
+            o.resource_version().unwrap_or_default(),
+        );
+    }
+    for o in env.api::<Service>().list(&lp).await.unwrap().items {
+        versions.insert(
+            format!("Service/{}", o.name_any()),
+            o.resource_version().unwrap_or_default(),
+        );
+    }
+    versions
+}
+
+/// The operator's "applying" log lines so far (one per object it writes or deletes).
+fn applies(operator: &curve_operator_e2e::operator::Operator) -> Vec<String> {
+    operator
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("applying"))
+        .map(str::to_string)
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+
+/// a. `kubectl apply -f crds/` → the CRD is Established; `kubectl explain` prints the docs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kubernetes API server (KUBECONFIG), see e2e/README.md"]
+async fn a_crd_is_established_and_explained() {
+    let client = cluster::connect().await;
+    cluster::preflight(&client).await;
+    let out = cluster::install_crd(&client).await;
+    assert!(
+        out.contains(
+            "customresourcedefinition.apiextensions.k8s.io/curveclusters.curve.opencurve.io"
+        ),
+        "{out}"
+    );
+
+    // Through the API.
+    let crd = Api::<CustomResourceDefinition>::all(client.clone())
+        .get(CRD_NAME)
+        .await
+        .unwrap();
+    let conditions = crd
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.clone())
+        .unwrap_or_default();
+    for type_ in ["Established", "NamesAccepted"] {
+        assert!(
+            conditions
+                .iter()
+                .any(|c| c.type_ == type_ && c.status == "True"),
+            "{type_} in {conditions:?}"
+        );
+    }
+    assert_eq!(
+        crd.spec.names.short_names.as_deref(),
+        Some(&["curve".to_string()][..])
+    );
+    let version = &crd.spec.versions[0];
+    assert!(version.name == "v1alpha1" && version.served && version.storage);
+    assert!(
+        version
+            .subresources
+            .as_ref()
+            .and_then(|s| s.status.as_ref())
+            .is_some(),
+        "status subresource"
+    );
+
+    // Through kubectl.
+    let established = kubectl(
+        &[
+            "get",
+            "crd",
+            CRD_NAME,
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Established\")].status}",
+        ],
+        None,
+    )
+    .ok("get crd");
+    assert_eq!(established, "True");
+    let resources =
+        kubectl(&["api-resources", "--api-group=curve.opencurve.io"], None).ok("api-resources");
+    let row = &parse_table(&resources)[0];
+    assert_eq!(
+        (
+            row["NAME"].as_str(),
+            row["SHORTNAMES"].as_str(),
+            row["KIND"].as_str()
+        ),
+        ("curveclusters", "curve", "CurveCluster")
+    );
+    // The API server publishes a new CRD's OpenAPI schema shortly after it is established.
+    let explain = |field: &'static str, texts: Vec<String>| async move {
+        eventually(
+            &format!("kubectl explain {field} to document {texts:?}"),
+            Duration::from_secs(30),
+            || {
+                let texts = texts.clone();
+                async move {
+                    let out = kubectl(&["explain", field], None);
+                    let missing: Vec<&String> = texts
+                        .iter()
+                        .filter(|t| !out.stdout.contains(t.as_str()))
+                        .collect();
+                    if out.success && missing.is_empty() {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "missing {missing:?} in:\n{}{}",
+                            out.stdout, out.stderr
+                        ))
+                    }
+                }
+            },
+        )
+        .await
+    };
+    let texts = [
+        "KIND:       CurveCluster",
+        "FIELD: etcd",
+        "clientPort",
+        "peerPort",
+        "replicas",
+        "storage",
+        "1, 3, 5 or 7",
+        "Fixed at creation",
+        "resources",
+    ];
+    explain(
+        "curvecluster.spec.etcd",
+        texts.iter().map(|t| t.to_string()).collect(),
+    )
+    .await;
+    let fields = [
+        "image",
+        "etcd",
+        "mds",
+        "chunkservers",
+        "placement",
+        "logicalPool",
+        "paused",
+        "cleanup",
+        "hostNetwork",
+    ];
+    explain(
+        "curvecluster.spec",
+        fields.iter().map(|f| format!("  {f}\t")).collect(),
+    )
+    .await;
+    explain(
+        "curvecluster.status.mds.primary",
+        vec!["07leader".to_string()],
+    )
+    .await;
+}
+
+/// b. The API server rejects invalid CurveClusters with a message naming the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kubernetes API server (KUBECONFIG), see e2e/README.md"]
+async fn b_invalid_clusters_are_rejected_by_the_api_server() {
+    let env = TestEnv::new("cel", 0).await;
+    let resource = ApiResource::erase::<CurveCluster>(&());
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(env.client.clone(), &env.namespace, &resource);
+    let long_name = "a".repeat(31);
+    // (what is wrong, the object, texts the error must contain: the field and the rule)
+    let cases: Vec<(&str, Value, Vec<&str>)> = vec![
+        (
+            "etcd of 4",
+            cluster_json("even", json!({"etcd": {"replicas": 4}})),
+            vec!["spec.etcd.replicas", "must be 1, 3, 5 or 7"],
+        ),
+        (
+            "mds.port == dummyPort",
+            cluster_json("ports", json!({"mds": {"port": 7700}})),
+            vec!["spec.mds.port and spec.mds.dummyPort must differ"],
+        ),
+        (
+            "fewer ChunkServers than copies",
+            cluster_json("small", json!({"chunkservers": {"replicas": 2}})),
+            vec!["spec.chunkservers.replicas must be at least spec.logicalPool.replicas"],
+        ),
+        (
+            "storage size lots",
+            cluster_json(
+                "lots",
+                json!({"chunkservers": {"storage": {"size": "lots"}}}),
+            ),
+            vec![
+                "spec.chunkservers.storage.size",
+                "storage.size must be a positive quantity",
+            ],
+        ),
+        (
+            "no image",
+            cluster_json("noimage", json!({"image": null})),
+            vec!["spec.image", "Required value"],
+        ),
+        (
+            "name of 31 characters",
+            cluster_json(&long_name, json!({})),
+            vec!["metadata.name must be at most 30 characters"],
+        ),
+        (
+            "mds of 0",
+            cluster_json("nomds", json!({"mds": {"replicas": 0}})),
+            vec!["spec.mds.replicas", "greater than or equal to 1"],
+        ),
+        (
+            "ChunkServer ports over the MDS port",
+            cluster_json(
+                "overlap",
+                json!({"chunkservers": {"port": 6699, "disksPerNode": 2}}),
+            ),
+            vec!["spec.chunkservers.port range"],
+        ),
+    ];
+    for (what, object, texts) in &cases {
+        // Through the API.
+        let dynamic: DynamicObject = serde_json::from_value(object.clone()).unwrap();
+        match api.create(&PostParams::default(), &dynamic).await {
+            Err(kube::Error::Api(status)) => {
+                assert_eq!(status.code, 422, "{what}: {status:?}");
+                for text in texts {
+                    assert!(
+                        status.message.contains(text),
+                        "{what}: the API error lacks {text:?}: {}",
+                        status.message
+                    );
+                }
+            }
+            other => panic!("{what}: the API server accepted it: {other:?}"),
+        }
+        // Through kubectl.
+        let out = env.kubectl_stdin(&["create", "-f", "-"], &object.to_string());
+        assert!(
+            !out.success,
+            "{what}: kubectl create succeeded: {}",
+            out.stdout
+        );
+        assert!(out.stderr.contains("is invalid"), "{what}: {}", out.stderr);
+        for text in texts {
+            assert!(
+                out.stderr.contains(text),
+                "{what}: kubectl's error lacks {text:?}: {}",
+                out.stderr
+            );
+        }
+    }
+    let listed = env
+        .kubectl(&["get", "curveclusters", "-o", "name"])
+        .ok("get curveclusters");
+    assert_eq!(listed.trim(), "", "no invalid cluster was stored");
+
+    // Updates: a valid cluster, then changes the rules refuse.
+    let base = cluster_json("base", json!({}));
+    env.kubectl_stdin(&["create", "-f", "-"], &base.to_string())
+        .ok("create a valid cluster");
+    let updates: Vec<(&str, Value, Vec<&str>)> = vec![
+        (
+            "shrinking storage",
+            json!({"spec": {"chunkservers": {"storage": {"size": "50Gi"}}}}),
+            vec!["spec.chunkservers.storage", "storage.size must not shrink"],
+        ),
+        (
+            "changing etcd.clientPort",
+            json!({"spec": {"etcd": {"clientPort": 2479}}}),
+            vec!["spec.etcd.clientPort", "immutable"],
+        ),
+        (
+            "changing the ChunkServer port",
+            json!({"spec": {"chunkservers": {"port": 8300}}}),
+            vec!["spec.chunkservers.port", "immutable"],
+        ),
+        (
+            "changing hostNetwork",
+            json!({"spec": {"hostNetwork": false}}),
+            vec!["spec.hostNetwork is immutable"],
+        ),
+    ];
+    for (what, patch, texts) in &updates {
+        match api
+            .patch("base", &PatchParams::default(), &Patch::Merge(patch))
+            .await
+        {
+            Err(kube::Error::Api(status)) => {
+                assert_eq!(status.code, 422, "{what}: {status:?}");
+                for text in texts {
+                    assert!(
+                        status.message.contains(text),
+                        "{what}: the API error lacks {text:?}: {}",
+                        status.message
+                    );
+                }
+            }
+            other => panic!("{what}: the API server accepted it: {other:?}"),
+        }
+        let out = env.kubectl(&[
+            "patch",
+            "curvecluster",
+            "base",
+            "--type=merge",
+            "-p",
+            &patch.to_string(),
+        ]);
+        assert!(
+            !out.success,
+            "{what}: kubectl patch succeeded: {}",
+            out.stdout
+        );
+        for text in texts {
+            assert!(
+                out.stderr.contains(text),
+                "{what}: kubectl's error lacks {text:?}: {}",
+                out.stderr
+            );
+        }
+    }
+    // Growing storage is allowed.
+    api.patch(
+        "base",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"chunkservers": {"storage": {"size": "200Gi"}}}})),
+    )
+    .await
+    .expect("growing storage is accepted");
+}
+
+/// c. Bring-up of examples/curvecluster.yaml, gated tier by tier.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kubernetes API server (KUBECONFIG), see e2e/README.md"]
+async fn c_bring_up_is_gated_tier_by_tier() {
+    let env = TestEnv::new("bringup", 3).await;
+    env.kubelet.hold("etcd");
+    env.kubelet.hold("mds");
+    let operator = env.start_operator().await;
+    env.apply_example("curvecluster.yaml");
+
+    // 1. Only the etcd tier while etcd has no quorum.
+    eventually(
+        "the etcd pods to be bound",
+        Duration::from_secs(30),
+        || async {
+            let pods = pods_of(&env, "demo").await;
+            let bound = pods.iter().filter(|p| host_ip(p).is_some()).count();
+            if names(&pods) == expected_pods("demo", 3, 0, 0) && bound == 3 {
+                Ok(())
+            } else {
+                Err(format!("{:?}, {bound} bound", names(&pods)))
+            }
+        },
+    )
+    .await;
+    env.settle(&operator, "demo").await;
+    assert_eq!(
+        objects_of(&env, "demo").await,
+        expected_objects("demo", &["etcd"]),
+        "only the etcd tier exists"
+    );
+    let cluster = env.clusters().get("demo").await.unwrap();
+    let status = cluster.status.clone().unwrap();
+    expect_condition(&status, "EtcdQuorate", "False").unwrap();
+    assert_eq!(
+        condition(&status, "MdsLeaderElected").unwrap().reason,
+        "NotStarted"
+    );
+    assert_eq!(status.phase.map(|p| p.as_str()), Some("Creating"));
+    assert_kubectl_row(
+        &env,
+        "demo",
+        &[("PHASE", "Creating"), ("ETCD", "0/3"), ("PRIMARY", "")],
+    );
+
+    // 2. One member of three: still no quorum, still no MDS.
+    env.kubelet.release_pod("demo-etcd-0");
+    eventually("demo-etcd-0 to run", Duration::from_secs(20), || async {
+        let pod = env
+            .api::<Pod>()
+            .get("demo-etcd-0")
+            .await
+            .map_err(|e| e.to_string())?;
+        let phase = pod.status.and_then(|s| s.phase);
+        if phase.as_deref() == Some("Running") {
+            Ok(())
+        } else {
+            Err(format!("{phase:?}"))
+        }
+    })
+    .await;
+    env.settle(&operator, "demo").await;
+    assert!(
+        !is_ready(&env.api::<Pod>().get("demo-etcd-0").await.unwrap()),
+        "a lone member of three has no quorum: not ready"
+    );
+    assert_eq!(
+        objects_of(&env, "demo").await,
+        expected_objects("demo", &["etcd"]),
+        "no MDS before etcd is quorate"
+    );
+
+    // 3. A second member: quorum → the MDS tier. (Timestamps have whole seconds.)
+    let second_member = whole_seconds(Timestamp::now());
+    env.kubelet.release_pod("demo-etcd-1");
+    let cluster = env
+        .wait_status("demo", "EtcdQuorate", Duration::from_secs(30), |_, s| {
+            expect_condition(s, "EtcdQuorate", "True")
+        })
+        .await;
+    assert!(
+        condition(cluster.status.as_ref().unwrap(), "EtcdQuorate")
+            .unwrap()
+            .last_transition_time
+            .0
+            >= second_member
+    );
+    let mds_set = eventually("the MDS StatefulSet", Duration::from_secs(20), || async {
+        env.api::<StatefulSet>()
+            .get_opt("demo-mds")
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "absent".to_string())
+    })
+    .await;
+    assert!(
+        mds_set.metadata.creation_timestamp.unwrap().0 >= second_member,
+        "the MDS tier was created before etcd could be quorate"
+    );
+
+    // 4. MDS pods exist but none campaigns: no primary, no ChunkServers.
+    eventually(
+        "demo-mds-0 to be bound",
+        Duration::from_secs(20),
+        || async {
+            let pod = env
+                .api::<Pod>()
+                .get_opt("demo-mds-0")
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("absent")?;
+            host_ip(&pod)
+                .map(|_| ())
+                .ok_or_else(|| "not bound".to_string())
+        },
+    )
+    .await;
+    env.wait_status(
+        "demo",
+        "MdsLeaderElected NoLeader",
+        Duration::from_secs(20),
+        |_, s| {
+            let c = condition(s, "MdsLeaderElected").ok_or("no MdsLeaderElected")?;
+            if c.reason == "NoLeader" {
+                Ok(())
+            } else {
+                Err(format!("MdsLeaderElected {}", c.reason))
+            }
+        },
+    )
+    .await;
+    env.settle(&operator, "demo").await;
+    assert_eq!(
+        objects_of(&env, "demo").await,
+        expected_objects("demo", &["etcd", "mds"]),
+        "no ChunkServers before a primary is elected"
+    );
+    assert_kubectl_row(
+        &env,
+        "demo",
+        &[("PHASE", "Creating"), ("ETCD", "2/3"), ("PRIMARY", "")],
+    );
+
+    // 5. The MDS campaign: a primary → the ChunkServers.
+    let campaign = whole_seconds(Timestamp::now());
+    env.kubelet.release("mds");
+    let cluster = env
+        .wait_status(
+            "demo",
+            "an elected primary",
+            Duration::from_secs(30),
+            |_, s| expect_condition(s, "MdsLeaderElected", "True"),
+        )
+        .await;
+    let status = cluster.status.clone().unwrap();
+    assert_eq!(
+        status.mds.as_ref().unwrap().primary.as_deref(),
+        Some("demo-mds-0"),
+        "the only candidate is primary"
+    );
+    assert!(
+        condition(&status, "MdsLeaderElected")
+            .unwrap()
+            .last_transition_time
+            .0
+            >= campaign
+    );
+    let cs_set = eventually(
+        "the ChunkServer StatefulSet",
+        Duration::from_secs(20),
+        || async {
+            env.api::<StatefulSet>()
+                .get_opt("demo-chunkserver-0")
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| "absent".to_string())
+        },
+    )
+    .await;
+    assert!(
+        cs_set.metadata.creation_timestamp.unwrap().0 >= campaign,
+        "ChunkServers were created before an MDS could be elected"
+    );
+
+    // 6. The last etcd member; everything comes up.
+    env.kubelet.release("etcd");
+    let cluster = env.wait_available("demo", BRING_UP).await;
+    let pods = assert_complete(&env, "demo", 3, 3, 3).await;
+    assert_eq!(
+        objects_of(&env, "demo").await,
+        expected_objects("demo", &ALL_TIERS)
+    );
+    let status = cluster.status.clone().unwrap();
+    for type_ in [
+        "Available",
+        "EtcdQuorate",
+        "MdsLeaderElected",
+        "ChunkServersReady",
+        "SpecValid",
+    ] {
+        expect_condition(&status, type_, "True").unwrap();
+    }
+    for type_ in ["Progressing", "Degraded", "ReconciliationPaused"] {
+        expect_condition(&status, type_, "False").unwrap();
+    }
+    let etcd = status.etcd.as_ref().unwrap();
+    assert_eq!(
+        (etcd.pods.ready.as_str(), etcd.healthy_members),
+        ("3/3", Some(3))
+    );
+    assert!(
+        etcd.leader
+            .as_ref()
+            .is_some_and(|l| l.starts_with("demo-etcd-")),
+        "etcd leader {:?}",
+        etcd.leader
+    );
+    let mds = status.mds.as_ref().unwrap();
+    let mds0_ip = pod_ip(pods.iter().find(|p| p.name_any() == "demo-mds-0").unwrap()).unwrap();
+    assert_eq!(
+        mds.primary_address.as_deref(),
+        Some(format!("{mds0_ip}:6700").as_str())
+    );
+    assert_eq!(mds.pods.ready, "3/3");
+    assert_eq!(status.chunkservers.as_ref().unwrap().ready, "3/3");
+    assert_kubectl_row(
+        &env,
+        "demo",
+        &[
+            ("PHASE", "Available"),
+            ("PRIMARY", "demo-mds-0"),
+            ("ETCD", "3/3"),
+            ("MDS", "3/3"),
+            ("CHUNKSERVERS", "3/3"),
+        ],
+    );
+    let described = env
+        .kubectl(&["describe", "curvecluster", "demo"])
+        .ok("describe");
+    for text in ["MdsPrimaryElected", "Available", "Created"] {
+        assert!(
+            described.contains(text),
+            "kubectl describe lacks {text}:\n{described}"
+        );
+    }
+    // The etcd members form one cluster, named after their pods.
+    let mut client = etcd_client::Client::connect(env.kubelet.etcd_endpoints(), None)
+        .await
+        .unwrap();
+    let mut members: Vec<String> = client
+        .member_list()
+        .await
+        .unwrap()
+        .members()
+        .iter()
+        .map(|m| m.name().to_string())
+        .collect();
+    members.sort();
+    assert_eq!(members, ["demo-etcd-0", "demo-etcd-1", "demo-etcd-2"]);
+    let created: Vec<String> = events(&env, "Created")
+        .await
+        .into_iter()
+        .filter_map(|e| e.note)
+        .collect();
+    assert_eq!(created.len(), 3, "one Created event per tier: {created:?}");
+
+    // A healthy, unchanged cluster: reconciles write nothing.
+    let before = (object_versions(&env, "demo").await, applies(&operator));
+    let status_before = env.clusters().get("demo").await.unwrap().status;
+    env.settle(&operator, "demo").await;
+    env.settle(&operator, "demo").await;
+    assert_eq!(
+        (object_versions(&env, "demo").await, applies(&operator)),
+        before,
+        "a no-op reconcile wrote objects"
+    );
+    assert_eq!(
+        env.clusters().get("demo").await.unwrap().status,
+        status_before,
+        "a no-op reconcile changed the status"
+    );
+}
+
+/// d. Failover: the primary's MDS is killed (lease not revoked), then the next one resigns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kubernetes API server (KUBECONFIG), see e2e/README.md"]
+async fn d_mds_failover_is_shown_with_an_event() {
+    let env = TestEnv::new("failover", 3).await;
+    let _operator = env.start_operator().await;
+    env.apply_example("curvecluster.yaml");
+    env.wait_available("demo", BRING_UP).await;
+    let pods = assert_complete(&env, "demo", 3, 3, 3).await;
+    let endpoints = env.kubelet.etcd_endpoints();
+    let candidates = election(&endpoints).await;
+    assert_eq!(candidates.len(), 3, "{candidates:?}");
+    let first = pod_with_address(&pods, &candidates[0].2, 6700);
+    let second = pod_with_address(&pods, &candidates[1].2, 6700);
+    let third = pod_with_address(&pods, &candidates[2].2, 6700);
+    wait_primary(&env, "demo", &first, Duration::from_secs(5)).await;
+
+    // Crash: the key stays until its 5 s lease expires.
+    let key = candidates[0].0.clone();
+    let watch_endpoints = endpoints.clone();
+    let key_gone = tokio::spawn(async move {
+        let mut client = etcd_client::Client::connect(&watch_endpoints, None)
+            .await
+            .unwrap();
+        loop {
+            if client
+                .get(key.as_str(), None)
+                .await
+                .map(|r| r.kvs().is_empty())
+                .unwrap_or(false)
+            {
+                return Instant::now();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    let killed = Instant::now();
+    env.kubelet.kill_mds(&first, true);
+    let seen = wait_primary(&env, "demo", &second, Duration::from_secs(20)).await;
+    let gone = key_gone.await.unwrap();
+    let total = seen - killed;
+    let after_etcd = seen.saturating_duration_since(gone);
+    say(&format!(
+        "FAILOVER (kill -9 of {first}): lease expired after {:.2} s; status showed {second} {} ms after the key vanished; {:.2} s in all",
+        (gone - killed).as_secs_f64(),
+        after_etcd.as_millis(),
+        total.as_secs_f64()
+    ));
+    // DESIGN.md: the status is written within a second of a change in etcd.
+    assert!(
+        after_etcd < Duration::from_secs(1),
+        "the status took {after_etcd:?} after etcd changed"
+    );
+    wait_event(
+        &env,
+        "MdsPrimaryChanged",
+        "demo",
+        &format!("from {first} to {second}"),
+    )
+    .await;
+    let listed = env
+        .kubectl(&[
+            "get",
+            "events",
+            "--field-selector",
+            "reason=MdsPrimaryChanged",
+        ])
+        .ok("get events");
+    assert!(
+        listed.contains(&format!("MDS primary changed from {first} to {second}")),
+        "{listed}"
+    );
+    assert_kubectl_row(&env, "demo", &[("PRIMARY", second.as_str())]);
+    let status = env.clusters().get("demo").await.unwrap().status.unwrap();
+    let second_ip = pod_ip(pods.iter().find(|p| p.name_any() == second).unwrap()).unwrap();
+    assert_eq!(
+        status.mds.as_ref().unwrap().primary_address.as_deref(),
+        Some(format!("{second_ip}:6700").as_str())
+    );
+
+    // Graceful stop: the primary resigns, its key goes at once.
+    let resigned = Instant::now();
+    env.kubelet.stop_mds_gracefully(&second).await;
+    let seen = wait_primary(&env, "demo", &third, Duration::from_secs(10)).await;
+    say(&format!(
+        "FAILOVER (resign of {second}): status showed {third} after {} ms",
+        (seen - resigned).as_millis()
+    ));
+    // DESIGN.md: the status is written within a second of a change in etcd.
+    assert!(
+        seen - resigned < Duration::from_secs(1),
+        "the status took {:?} after a resignation",
+        seen - resigned
+    );
+    wait_event(
+        &env,
+        "MdsPrimaryChanged",
+        "demo",
+        &format!("from {second} to {third}"),
+    )
+    .await;
+    assert_kubectl_row(&env, "demo", &[("PRIMARY", third.as_str())]);
+
+    // The kubelet restarts both MDS; they campaign again, behind the primary.
+    eventually(
+        "3 candidates in the election again",
+        Duration::from_secs(30),
+        || async {
+            let candidates = election(&endpoints).await;
+            if candidates.len() == 3 {
+                Ok(())
+            } else {
+                Err(format!("{candidates:?}"))
+            }
+        },
+    )
+    .await;
+    env.wait_status(
+        "demo",
+        "3/3 MDS and Available",
+        Duration::from_secs(30),
+        |_, s| {
+            let ready = s
+                .mds
+                .as_ref()
+                .map(|m| m.pods.ready.clone())
+                .unwrap_or_default();
+            expect_condition(s, "Available", "True")?;
+            if ready == "3/3" { Ok(()) } else { Err(ready) }
+        },
+    )
+    .await;
+    wait_primary(&env, "demo", &third, Duration::from_secs(5)).await;
+}
+
+/// e. The operator is SIGKILLed in the middle of bring-up, more than once, and restarted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kubernetes API server (KUBECONFIG), see e2e/README.md"]
+async fn e_operator_killed_mid_bring_up_converges() {
+    let env = TestEnv::new("restart", 3).await;
+    let mut operator = env.start_operator().await;
+    env.apply_example("curvecluster.yaml");
+    // Kill as soon as the first object of each tier appears: most likely in the middle of
+    // applying that tier's objects.
+    for (tier, first_object) in [
+        ("etcd", "demo-etcd"),
+        ("mds", "demo-mds"),
+        ("chunkserver", "demo-chunkserver"),
+    ] {
+        let deadline = Instant::now() + BRING_UP;
+        loop {
+            if env
+                .api::<ConfigMap>()
+                .get_opt(first_object)
+                .await
+                .unwrap()
+                .is_some()
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{first_object} never appeared");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        operator.kill();
+        let at_kill = objects_of(&env, "demo").await;
+        say(&format!(
+            "killed the operator (SIGKILL) once the {tier} tier began; {} objects then: {at_kill:?}",
+            at_kill.len()
+        ));
+        operator.restart().await;
+    }
+    env.wait_available("demo", BRING_UP).await;
+    let pods = assert_complete(&env, "demo", 3, 3, 3).await;
+    // Nothing missing, nothing twice.
+    assert_eq!(
+        objects_of(&env, "demo").await,
+        expected_objects("demo", &ALL_TIERS)
+    );
+    let uid = env
+        .clusters()
+        .get("demo")
+        .await
+        .unwrap()
+        .metadata
+        .uid
+        .unwrap();
+    let lp = ListParams::default().labels(&format!("{INSTANCE}=demo"));
+    let mut owners: Vec<(String, usize, bool)> = Vec::new();
+    for o in env.api::<StatefulSet>().list(&lp).await.unwrap().items {
+        owners.push((
+            o.name_any(),
+            o.owner_references().len(),
+            o.owner_references()
+                .iter()
+                .all(|r| r.uid == uid && r.controller == Some(true)),
+        ));
+    }
+    for o in env.api::<ConfigMap>().list(&lp).await.unwrap().items {
+        owners.push((
+            o.name_any(),
+            o.owner_references().len(),
+            o.owner_references()
+                .iter()
+                .all(|r| r.uid == uid && r.controller == Some(true)),
+        ));
+    }
+    for o in env.api::<Service>().list(&lp).await.unwrap().items {
+        owners.push((
+            o.name_any(),
+            o.owner_references().len(),
+            o.owner_references()
+                .iter()
+                .all(|r| r.uid == uid && r.controller == Some(true)),
+        ));
+    }
+    for o in env
+        .api::<PodDisruptionBudget>()
+        .list(&lp)
+        .await
+        .unwrap()
+        .items
+    {
+        owners.push((
+            o.name_any(),
+            o.owner_references().len(),
+            o.owner_references()
+                .iter()
+                .all(|r| r.uid == uid && r.controller == Some(true)),
+        ));
+    }
+    for (name, count, to_cluster) in &owners {
+        assert!(
+            *count == 1 && *to_cluster,
+            "{name}: {count} owner references, all to the cluster: {to_cluster}"
+        );
+    }
+    let claims = env
+        .api::<PersistentVolumeClaim>()
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items;
+    let mut claim_names: Vec<String> = claims.iter().map(ResourceExt::name_any).collect();
+    claim_names.sort();
+    assert_eq!(
+        claim_names,
+        [
+            "data-demo-chunkserver-0-0",
+            "data-demo-chunkserver-0-1",
+            "data-demo-chunkserver-0-2",
+            "data-demo-etcd-0",
+            "data-demo-etcd-1",
+            "data-demo-etcd-2"
+        ]
+    );
+    let mut client = etcd_client::Client::connect(env.kubelet.etcd_endpoints(), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        client.member_list().await.unwrap().members().len(),
+        3,
+        "one etcd member per pod"
+    );
+    let candidates = election(&env.kubelet.etcd_endpoints()).await;
+    let addresses: BTreeSet<String> = candidates.iter().map(|c| c.2.clone()).collect();
+    let expected: BTreeSet<String> = pods
+        .iter()
+        .filter(|p| p.name_any().starts_with("demo-mds-"))
+        .map(|p| format!("{}:6700", pod_ip(p).unwrap()))
+        .collect();
+    assert_eq!(addresses, expected, "one candidate per MDS pod");
+    assert_kubectl_row(
+        &env,
+        "demo",
+        &[
+            ("PHASE", "Available"),
+            ("ETCD", "3/3"),
+            ("MDS", "3/3"),
+            ("CHUNKSERVERS", "3/3"),
+        ],
+    );
+}
+
+/// f. Scale MDS 3 → 5 and ChunkServers up by one node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kubernetes API server (KUBECONFIG), see e2e/README.md"]
+async fn f_scale_mds_and_chunkservers() {
+    let env = TestEnv::new("scale", 4).await;
+    let _operator = env.start_operator().await;
+    let maps = MapHistory::watch(&env, "demo");
+    env.apply_example("curvecluster.yaml");
+    env.wait_available("demo", BRING_UP).await;
+    assert_complete(&env, "demo", 3, 3, 3).await;
+
+    env.kubelet.add_node(5).await;
+    env.patch_spec(
+        "demo",
+        json!({"mds": {"replicas": 5}, "chunkservers": {"replicas": 4}}),
+    )
+    .await;
+    env.wait_available("demo", BRING_UP).await;
+    let pods = assert_complete(&env, "demo", 3, 5, 4).await;
+    env.wait_status(
+        "demo",
+        "5 MDS and 4 ChunkServers ready",
+        Duration::from_secs(20),
+        |_, s| {
+            let mds = s
+                .mds
+                .as_ref()
+                .map(|m| m.pods.ready.clone())
+                .unwrap_or_default();
+            let cs = s
+                .chunkservers
+                .as_ref()
+                .map(|c| c.ready.clone())
+                .unwrap_or_default();
+            if (mds.as_str(), cs.as_str()) == ("5/5", "4/4") {
+                Ok(())
+            } else {
+                Err(format!("mds {mds}, cs {cs}"))
+            }
+        },
+    )
+    .await;
+    let sets = env.api::<StatefulSet>();
+    for (name, replicas) in [("demo-etcd", 3), ("demo-mds", 5), ("demo-chunkserver-0", 4)] {
+        let set = sets.get(name).await.unwrap();
+        assert_eq!(
+            set.spec.as_ref().unwrap().replicas,
+            Some(replicas),
+            "{name}"
+        );
+    }
+    // Budgets: same rules, and the disruption controller counts the new pods.
+    let budgets = eventually(
+        "the budgets to count every pod",
+        Duration::from_secs(30),
+        || async {
+            let mut found = BTreeMap::new();
+            for (name, expected) in [("demo-etcd", 3), ("demo-mds", 5), ("demo-chunkserver", 4)] {
+                let pdb = env
+                    .api::<PodDisruptionBudget>()
+                    .get(name)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let status = pdb.status.clone().unwrap_or_default();
+                if status.expected_pods != expected
+                    || status.current_healthy != expected
+                    || status.disruptions_allowed != 1
+                {
+                    return Err(format!(
+                        "{name}: expected {} healthy {} allowed {}",
+                        status.expected_pods, status.current_healthy, status.disruptions_allowed
+                    ));
+                }
+                found.insert(name, pdb);
+            }
+            Ok(found)
+        },
+    )
+    .await;
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    let spec = |name: &str| budgets[name].spec.clone().unwrap();
+    assert_eq!(
+        spec("demo-etcd").min_available,
+        Some(IntOrString::Int(2)),
+        "etcd keeps its quorum"
+    );
+    assert_eq!(spec("demo-mds").max_unavailable, Some(IntOrString::Int(1)));
+    assert_eq!(
+        spec("demo-chunkserver").max_unavailable,
+        Some(IntOrString::Int(1))
+    );
+    let table = parse_table(&env.kubectl(&["get", "pdb"]).ok("get pdb"));
+    let allowed: BTreeMap<String, String> = table
+        .iter()
+        .map(|r| (r["NAME"].clone(), r["ALLOWED"].clone()))
+        .collect();
+    assert_eq!(
+        allowed.values().cloned().collect::<Vec<_>>(),
+        ["1", "1", "1"],
+        "{table:?}"
+    );
+
+    // The cluster map lists every ChunkServer host.
+    let nodes: BTreeMap<String, String> = env
+        .kubelet
+        .nodes()
+        .into_iter()
+        .map(|n| (n.name, n.ip))
+        .collect();
+    let expected_servers: BTreeMap<String, String> = pods
+        .iter()
+        .filter(|p| p.name_any().starts_with("demo-chunkserver-"))
+        .map(|p| {
+            let node = node_of(p).unwrap();
+            (node.clone(), nodes[&node].clone())
+        })
+        .collect();
+    assert_eq!(expected_servers.len(), 4);
+    let map = eventually(
+        "topology.json to list 4 servers",
+        Duration::from_secs(20),
+        || async {
+            let cm = env
+                .api::<ConfigMap>()
+                .get("demo-topology")
+                .await
+                .map_err(|e| e.to_string())?;
+            let json = cm
+                .data
+                .and_then(|d| d.get("topology.json").cloned())
+                .ok_or("no topology.json")?;
+            let map: Value = serde_json::from_str(&json).map_err(|e| e.to_string())?;
+            let servers: BTreeMap<String, String> = map["servers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|s| {
+                    (
+                        s["name"].as_str().unwrap_or_default().to_string(),
+                        s["internalip"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect();
+            if servers == expected_servers {
+                Ok(map)
+            } else {
+                Err(format!("servers {servers:?}"))
+            }
+        },
+    )
+    .await;
+    let zones: BTreeSet<&str> = map["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["zone"].as_str())
+        .collect();
+    assert_eq!(zones.len(), 3, "servers spread over 3 zones: {map}");
+    assert_eq!(
+        election(&env.kubelet.etcd_endpoints()).await.len(),
+        5,
+        "5 MDS campaign"
+    );
+    assert_kubectl_row(
+        &env,
+        "demo",
+        &[
+            ("PHASE", "Available"),
+            ("ETCD", "3/3"),
+            ("MDS", "5/5"),
+            ("CHUNKSERVERS", "4/4"),
+        ],
+    );
+    maps.assert_no_server_dropped();
+}
+
+/// g. Pause: no change is applied while paused; resume applies it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kubernetes API server (KUBECONFIG), see e2e/README.md"]
+async fn g_pause_holds_changes_until_resumed() {
+    let env = TestEnv::new("pause", 4).await;
+    let operator = env.start_operator().await;
+    let maps = MapHistory::watch(&env, "demo");
+    env.apply_example("curvecluster.yaml");
+    env.wait_available("demo", BRING_UP).await;
+    assert_complete(&env, "demo", 3, 3, 3).await;
+
+    let paused = env.patch_spec("demo", json!({"paused": true})).await;
+    let generation = paused.metadata.generation;
+    env.wait_status("demo", "phase Paused", Duration::from_secs(20), |_, s| {
+        expect_condition(s, "ReconciliationPaused", "True")?;
+        if s.phase.map(|p| p.as_str()) == Some("Paused") && s.observed_generation == generation {
+            Ok(())
+        } else {
+            Err("not paused".into())
+        }
+    })
+    .await;
+    wait_event(&env, "Paused", "demo", "spec.paused").await;
+    let before = object_versions(&env, "demo").await;
+    let applies_before = applies(&operator);
+
+    let changed = env
+        .patch_spec("demo", json!({"mds": {"replicas": 4}}))
+        .await;
+    let generation = changed.metadata.generation;
+    // The operator saw the new generation (status is still written while paused) ...
+    env.wait_status(
+        "demo",
+        "the new generation observed while paused",
+        Duration::from_secs(20),
+        |_, s| {
+            if s.observed_generation == generation && s.phase.map(|p| p.as_str()) == Some("Paused")
+            {
+                Ok(())
+            } else {
+                Err("not yet".into())
+            }
+        },
+    )
+    .await;
+    env.settle(&operator, "demo").await;
+    // ... and changed nothing.
+    assert_eq!(
+        object_versions(&env, "demo").await,
+        before,
+        "objects changed while paused"
+    );
+    assert_eq!(
+        applies(&operator),
+        applies_before,
+        "the operator applied objects while paused"
+    );
+    let replicas = env
+        .kubectl(&[
+            "get",
+            "statefulset",
+            "demo-mds",
+            "-o",
+            "jsonpath={.spec.replicas}",
+        ])
+        .ok("get sts");
+    assert_eq!(
+        replicas, "3",
+        "the MDS StatefulSet keeps its size while paused"
+    );
+    assert!(
+        env.api::<Pod>()
+            .get_opt("demo-mds-3")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_kubectl_row(&env, "demo", &[("PHASE", "Paused")]);
+
+    env.patch_spec("demo", json!({"paused": false})).await;
+    wait_event(&env, "Resumed", "demo", "reconciling again").await;
+    env.wait_available("demo", BRING_UP).await;
+    assert_complete(&env, "demo", 3, 4, 3).await;
+    let replicas = env
+        .kubectl(&[
+            "get",
+            "statefulset",
+            "demo-mds",
+            "-o",
+            "jsonpath={.spec.replicas}",
+        ])
+        .ok("get sts");
+    assert_eq!(replicas, "4", "resumed: the change is applied");
+    env.wait_status("demo", "4 MDS ready", Duration::from_secs(20), |_, s| {
+        let ready = s
+            .mds
+            .as_ref()
+            .map(|m| m.pods.ready.clone())
+            .unwrap_or_default();
+        if ready == "4/4" { Ok(()) } else { Err(ready) }
+    })
+    .await;
+    assert_kubectl_row(&env, "demo", &[("PHASE", "Available"), ("MDS", "4/4")]);
+    maps.assert_no_server_dropped();
+}
+
+/// h. Deleting a CurveCluster: its objects are garbage-collected; PVCs follow the cleanup
+/// policy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kubernetes API server (KUBECONFIG), see e2e/README.md"]
+async fn h_delete_collects_objects_and_follows_the_cleanup_policy() {
+    let env = TestEnv::new("delete", 3).await;
+    let _operator = env.start_operator().await;
+    let claims_of = |c: &str| {
+        let c = c.to_string();
+        let api = env.api::<PersistentVolumeClaim>();
+        async move {
+            let mut names: Vec<(String, bool)> = api
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+                .items
+                .iter()
+                .filter(|p| p.name_any().starts_with(&format!("data-{c}-")))
+                .map(|p| (p.name_any(), p.metadata.deletion_timestamp.is_some()))
+                .collect();
+            names.sort();
+            names
+        }
+    };
+    let claim_names = |c: &str| -> Vec<(String, bool)> {
+        let mut v: Vec<(String, bool)> = (0..3)
+            .map(|i| (format!("data-{c}-chunkserver-0-{i}"), false))
+            .chain((0..3).map(|i| (format!("data-{c}-etcd-{i}"), false)))
+            .collect();
+        v.sort();
+        v
+    };
+    let wait_gone = |c: &'static str| {
+        let env = &env;
+        async move {
+            eventually(
+                &format!("the objects and pods of {c} to be garbage-collected"),
+                Duration::from_secs(60),
+                || async {
+                    let left = objects_of(env, c).await;
+                    let pods = names(&pods_of(env, c).await);
+                    let cluster = env.clusters().get_opt(c).await.map_err(|e| e.to_string())?;
+                    if left.is_empty() && pods.is_empty() && cluster.is_none() {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "cluster present: {}, objects {left:?}, pods {pods:?}",
+                            cluster.is_some()
+                        ))
+                    }
+                },
+            )
+            .await
+        }
+    };
+
+    // Retain (the default): the volumes stay.
+    env.kubectl_stdin(
+        &["apply", "-f", "-"],
+        &cluster_json("keep", json!({})).to_string(),
+    )
+    .ok("apply keep");
+    env.wait_available("keep", BRING_UP).await;
+    assert_complete(&env, "keep", 3, 3, 3).await;
+    assert_eq!(claims_of("keep").await, claim_names("keep"));
+    env.kubectl(&["delete", "curvecluster", "keep", "--timeout=60s"])
+        .ok("delete curvecluster keep");
+    wait_gone("keep").await;
+    assert_eq!(
+        claims_of("keep").await,
+        claim_names("keep"),
+        "Retain keeps every volume claim"
+    );
+    let listed = env.kubectl(&["get", "pvc", "-o", "name"]).ok("get pvc");
+    assert_eq!(listed.lines().count(), 6, "{listed}");
+
+    // Delete with the confirmation: the volumes go too.
+    let wipe = cluster_json(
+        "wipe",
+        json!({"cleanup": {"policy": "Delete", "confirmation": "yes-really-destroy-data"}}),
+    );
+    env.kubectl_stdin(&["apply", "-f", "-"], &wipe.to_string())
+        .ok("apply wipe");
+    env.wait_available("wipe", BRING_UP).await;
+    assert_complete(&env, "wipe", 3, 3, 3).await;
+    let cluster = env.clusters().get("wipe").await.unwrap();
+    assert!(
+        cluster
+            .finalizers()
+            .iter()
+            .any(|f| f == "curve.opencurve.io/delete-data"),
+        "finalizers {:?}",
+        cluster.finalizers()
+    );
+    assert_eq!(claims_of("wipe").await, claim_names("wipe"));
+    env.kubectl(&["delete", "curvecluster", "wipe", "--timeout=60s"])
+        .ok("delete curvecluster wipe");
+    wait_gone("wipe").await;
+    eventually(
+        "the claims of wipe to be deleted",
+        Duration::from_secs(60),
+        || async {
+            let left = claims_of("wipe").await;
+            if left.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{left:?}"))
+            }
+        },
+    )
+    .await;
+    wait_event(&env, "DataDeleted", "wipe", "deleted 6 data volume claims").await;
+    assert_eq!(
+        claims_of("keep").await,
+        claim_names("keep"),
+        "the other cluster's claims stay"
+    );
+    let listed = env.kubectl(&["get", "pvc", "-o", "name"]).ok("get pvc");
+    assert!(
+        !listed.contains("wipe") && listed.lines().count() == 6,
+        "{listed}"
+    );
+}
