@@ -289,6 +289,11 @@ async fn mds_tier_waits_for_etcd_quorum_and_chunkservers_for_a_primary() {
     let cluster = h.cluster();
     let mds = cluster.status.as_ref().unwrap().mds.clone().unwrap();
     assert_eq!((mds.primary.as_deref(), mds.primary_address.as_deref()), (Some("demo-mds-2"), Some("10.0.0.3:6700")));
+    // Curve's C++ daemons take ip:port only: the ChunkServers and tools get the pods' IPs.
+    let config = h.api.get(MAPS, "demo-chunkserver").unwrap();
+    assert_eq!(config["data"]["cs_client.conf"], "mds.listen.addr=10.0.0.1:6700,10.0.0.2:6700,10.0.0.3:6700\n");
+    let tools = h.api.get(MAPS, "demo-topology").unwrap()["data"]["tools.conf"].clone();
+    assert_eq!(tools, "mdsAddr=10.0.0.1:6700,10.0.0.2:6700,10.0.0.3:6700\nmdsDummyPort=7700\netcdAddr=10.0.0.1:2379,10.0.0.2:2379\n");
     assert_eq!(h.events(), ["Created", "MdsPrimaryElected"]);
 }
 

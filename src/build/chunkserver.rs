@@ -9,7 +9,7 @@ use super::common::{
     Budget, Daemon, LABEL_DISK_SLOT, Role, StatefulSetParts, component_name, config_map, disruption_budget,
     headless_service, labels, mount, selector_labels, stateful_set, tcp_probe, volume_claim_template,
 };
-use super::config::{CHUNKSERVER_CONF, CS_CLIENT_CONF, CURVE_DELIMITER, chunkserver_conf, cs_client_conf};
+use super::config::{CHUNKSERVER_CONF, CS_CLIENT_CONF, CURVE_DELIMITER, DaemonAddresses, chunkserver_conf, cs_client_conf};
 use super::{Component, Tier};
 use crate::validate::ValidatedCluster;
 
@@ -31,7 +31,7 @@ pub fn slot_set_name(cluster: &ValidatedCluster, slot: i32) -> String {
     format!("{}-{slot}", component_name(cluster, Component::ChunkServer))
 }
 
-pub fn build(cluster: &ValidatedCluster) -> Tier {
+pub fn build(cluster: &ValidatedCluster, addresses: &DaemonAddresses) -> Tier {
     let component = Component::ChunkServer;
     let cs = &cluster.spec.chunkservers;
     let slots = 0..cs.disks_per_node;
@@ -41,13 +41,13 @@ pub fn build(cluster: &ValidatedCluster) -> Tier {
         cluster,
         component,
         vec![
-            (CHUNKSERVER_CONF.to_string(), chunkserver_conf(cluster)),
-            (CS_CLIENT_CONF.to_string(), cs_client_conf(cluster)),
+            (CHUNKSERVER_CONF.to_string(), chunkserver_conf(addresses)),
+            (CS_CLIENT_CONF.to_string(), cs_client_conf(addresses)),
         ],
     );
     Tier {
         component,
-        stateful_sets: slots.map(|slot| slot_stateful_set(cluster, slot, &config)).collect(),
+        stateful_sets: slots.map(|slot| slot_stateful_set(cluster, slot, &config, addresses)).collect(),
         config_maps: vec![config],
         services: vec![headless_service(cluster, component, &service_ports)],
         budgets: vec![disruption_budget(cluster, component, Budget::MaxUnavailable(1))],
@@ -150,7 +150,7 @@ fn with_topology_volume(cluster: &ValidatedCluster, mut pod: PodSpec) -> PodSpec
     pod
 }
 
-fn slot_stateful_set(cluster: &ValidatedCluster, slot: i32, config: &ConfigMap) -> StatefulSet {
+fn slot_stateful_set(cluster: &ValidatedCluster, slot: i32, config: &ConfigMap, addresses: &DaemonAddresses) -> StatefulSet {
     let cs = &cluster.spec.chunkservers;
     let port = slot_port(cluster, slot);
     let name = slot_set_name(cluster, slot);
@@ -171,7 +171,7 @@ fn slot_stateful_set(cluster: &ValidatedCluster, slot: i32, config: &ConfigMap) 
             EnvVar { name: "CURVE_PORT".to_string(), value: Some(port.to_string()), ..EnvVar::default() },
             EnvVar {
                 name: "MDS_ADDRESSES".to_string(),
-                value: Some(super::config::mds_addresses(cluster).join(",")),
+                value: Some(addresses.mds.join(",")),
                 ..EnvVar::default()
             },
         ],

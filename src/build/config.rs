@@ -37,10 +37,32 @@ pub fn etcd_endpoints(cluster: &ValidatedCluster) -> Vec<String> {
     member_addresses(cluster, Component::Etcd, etcd.replicas, etcd.client_port)
 }
 
-/// The MDS listen addresses ChunkServers and tools try in turn (only the primary answers).
-pub fn mds_addresses(cluster: &ValidatedCluster) -> Vec<String> {
+/// The MDS addresses by DNS name, in ordinal order.
+pub fn mds_dns_addresses(cluster: &ValidatedCluster) -> Vec<String> {
     let mds = &cluster.spec.mds;
     member_addresses(cluster, Component::Mds, mds.replicas, mds.port)
+}
+
+/// The addresses Curve's C++ daemons and tools dial. They parse them with
+/// `butil::str2endpoint`, which takes `ip:port` only (a ChunkServer stops on a host name), so
+/// the reconciler passes the pods' IPs; the DNS names serve only when no pod runs yet (render).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DaemonAddresses {
+    /// MDS `ip:port`, tried in turn by ChunkServers and tools (only the primary answers).
+    pub mds: Vec<String>,
+    /// etcd client `ip:port`, for tools.conf.
+    pub etcd: Vec<String>,
+}
+
+impl DaemonAddresses {
+    pub fn dns(cluster: &ValidatedCluster) -> Self {
+        DaemonAddresses { mds: mds_dns_addresses(cluster), etcd: etcd_endpoints(cluster) }
+    }
+}
+
+/// The value of `key` in a `key<delimiter>value` config text.
+pub fn read_key(text: &str, key: &str, delimiter: &str) -> Option<String> {
+    text.lines().find_map(|line| line.strip_prefix(key)?.strip_prefix(delimiter).map(str::to_string))
 }
 
 /// etcd's `initial-cluster`: `member=peerURL` for every member, named after its pod.
@@ -98,30 +120,30 @@ pub fn mds_conf(cluster: &ValidatedCluster) -> String {
     )
 }
 
-pub fn chunkserver_conf(cluster: &ValidatedCluster) -> String {
+pub fn chunkserver_conf(addresses: &DaemonAddresses) -> String {
     render(
         &[
             ("global.ip", "${POD_IP}".into()),
             ("global.port", "${CURVE_PORT}".into()),
             ("global.external_ip", "${POD_IP}".into()),
-            ("mds.listen.addr", mds_addresses(cluster).join(",")),
+            ("mds.listen.addr", addresses.mds.join(",")),
             ("chunkserver.common.logDir", "/curvebs/chunkserver/logs".into()),
         ],
         CURVE_DELIMITER,
     )
 }
 
-pub fn cs_client_conf(cluster: &ValidatedCluster) -> String {
-    render(&[("mds.listen.addr", mds_addresses(cluster).join(","))], CURVE_DELIMITER)
+pub fn cs_client_conf(addresses: &DaemonAddresses) -> String {
+    render(&[("mds.listen.addr", addresses.mds.join(","))], CURVE_DELIMITER)
 }
 
 /// tools.conf, read by `curvebs-tool` and `curve_ops_tool` (topology Jobs, admins).
-pub fn tools_conf(cluster: &ValidatedCluster) -> String {
+pub fn tools_conf(cluster: &ValidatedCluster, addresses: &DaemonAddresses) -> String {
     render(
         &[
-            ("mdsAddr", mds_addresses(cluster).join(",")),
+            ("mdsAddr", addresses.mds.join(",")),
             ("mdsDummyPort", cluster.spec.mds.dummy_port.to_string()),
-            ("etcdAddr", etcd_endpoints(cluster).join(",")),
+            ("etcdAddr", addresses.etcd.join(",")),
         ],
         CURVE_DELIMITER,
     )

@@ -54,6 +54,8 @@ pub struct Observed {
     pub previous_map: Option<topology::ClusterMap>,
     /// What the pool Jobs have done so far.
     pub pools: topology::PoolProgress,
+    /// The MDS and etcd pods' addresses; their DNS names when unknown (offline render).
+    pub addresses: Option<config::DaemonAddresses>,
 }
 
 /// Every object of a cluster, by tier in bring-up order.
@@ -64,16 +66,19 @@ pub struct DesiredObjects {
     pub chunkservers: Tier,
     pub topology: ConfigMap,
     pub cluster_map: topology::ClusterMap,
+    pub addresses: config::DaemonAddresses,
 }
 
 pub fn build(cluster: &ValidatedCluster, observed: &Observed) -> DesiredObjects {
     let cluster_map = topology::cluster_map(cluster, &observed.servers, observed.previous_map.as_ref());
+    let addresses = observed.addresses.clone().unwrap_or_else(|| config::DaemonAddresses::dns(cluster));
     DesiredObjects {
         etcd: etcd::build(cluster),
         mds: mds::build(cluster),
-        chunkservers: chunkserver::build(cluster),
-        topology: topology::build(cluster, &cluster_map, &observed.pools),
+        chunkservers: chunkserver::build(cluster, &addresses),
+        topology: topology::build(cluster, &cluster_map, &observed.pools, &addresses),
         cluster_map,
+        addresses,
     }
 }
 

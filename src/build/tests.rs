@@ -166,22 +166,31 @@ fn mds_conf_listens_on_the_pod_ip_and_finds_every_etcd_member() {
 #[test]
 fn chunkserver_and_tool_confs_list_every_mds() {
     let cluster = cluster_with(json!({"spec": {"mds": {"replicas": 2, "port": 16700, "dummyPort": 17700}}}));
+    let dns = config::DaemonAddresses::dns(&cluster);
     let mds = "demo-mds-0.demo-mds.curve.svc:16700,demo-mds-1.demo-mds.curve.svc:16700";
+    assert_eq!(dns.mds.join(","), mds, "names only when no pod runs (offline render)");
+    let addresses = config::DaemonAddresses {
+        mds: vec!["10.0.0.1:16700".into(), "10.0.0.2:16700".into()],
+        etcd: vec!["10.0.0.1:2379".into(), "10.0.0.2:2379".into(), "10.0.0.3:2379".into()],
+    };
+    let mds = "10.0.0.1:16700,10.0.0.2:16700";
     assert_eq!(
-        config::chunkserver_conf(&cluster),
+        config::chunkserver_conf(&addresses),
         format!(
             "global.ip=${{POD_IP}}\nglobal.port=${{CURVE_PORT}}\nglobal.external_ip=${{POD_IP}}\n\
              mds.listen.addr={mds}\nchunkserver.common.logDir=/curvebs/chunkserver/logs\n"
         )
     );
-    assert_eq!(config::cs_client_conf(&cluster), format!("mds.listen.addr={mds}\n"));
+    assert_eq!(config::cs_client_conf(&addresses), format!("mds.listen.addr={mds}\n"));
     assert_eq!(
-        config::tools_conf(&cluster),
-        format!(
-            "mdsAddr={mds}\nmdsDummyPort=17700\netcdAddr=demo-etcd-0.demo-etcd.curve.svc:2379,\
-             demo-etcd-1.demo-etcd.curve.svc:2379,demo-etcd-2.demo-etcd.curve.svc:2379\n"
-        )
+        config::tools_conf(&cluster, &addresses),
+        format!("mdsAddr={mds}\nmdsDummyPort=17700\netcdAddr=10.0.0.1:2379,10.0.0.2:2379,10.0.0.3:2379\n")
     );
+    assert_eq!(config::read_key(&config::cs_client_conf(&addresses), "mds.listen.addr", "="), Some(mds.to_string()));
+    assert_eq!(config::read_key("a.b=1\n", "a", "="), None);
+    let tier = chunkserver::build(&cluster, &addresses);
+    let env = typed_value(&tier.stateful_sets[0])["spec"]["template"]["spec"]["containers"][0]["env"].clone();
+    assert!(env.as_array().unwrap().contains(&json!({"name": "MDS_ADDRESSES", "value": mds})), "-mdsListenAddr gets IPs too");
 }
 
 #[test]
@@ -508,12 +517,12 @@ fn the_map_never_drops_a_server_it_listed() {
 #[test]
 fn the_topology_config_map_holds_the_map_and_tools_conf() {
     let pools = PoolProgress { physical_pool_servers: vec!["10.0.0.1".into(), "10.0.0.2".into()], logical_pool_created: false };
-    let objects = build(&minimal(), &Observed { servers: servers(3), previous_map: None, pools: pools.clone() });
+    let objects = build(&minimal(), &Observed { servers: servers(3), previous_map: None, pools: pools.clone(), addresses: None });
     let value = typed_value(&objects.topology);
     assert_eq!(value["metadata"], meta("demo-topology", "topology"));
     let map: serde_json::Value = serde_json::from_str(value["data"]["topology.json"].as_str().unwrap()).unwrap();
     assert_eq!(map["servers"].as_array().unwrap().len(), 3);
-    assert_eq!(value["data"]["tools.conf"], config::tools_conf(&minimal()));
+    assert_eq!(value["data"]["tools.conf"], config::tools_conf(&minimal(), &config::DaemonAddresses::dns(&minimal())));
     assert_eq!(value["data"]["physical-pool-servers"], "10.0.0.1\n10.0.0.2\n");
     assert_eq!(value["data"]["logical-pool-created"], "false");
     let data: BTreeMap<String, String> = serde_json::from_value(value["data"].clone()).unwrap();

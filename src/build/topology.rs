@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Component;
 use super::common::{component_name, labels, object_meta};
-use super::config::{TOOLS_CONF, tools_conf};
+use super::config::{DaemonAddresses, TOOLS_CONF, tools_conf};
 use crate::validate::ValidatedCluster;
 
 pub const TOPOLOGY_JSON: &str = "topology.json";
@@ -209,7 +209,7 @@ impl PoolProgress {
     }
 }
 
-pub fn build(cluster: &ValidatedCluster, map: &ClusterMap, progress: &PoolProgress) -> ConfigMap {
+pub fn build(cluster: &ValidatedCluster, map: &ClusterMap, progress: &PoolProgress, addresses: &DaemonAddresses) -> ConfigMap {
     let mut servers = progress.physical_pool_servers.join("\n");
     if !servers.is_empty() {
         servers.push('\n');
@@ -218,7 +218,7 @@ pub fn build(cluster: &ValidatedCluster, map: &ClusterMap, progress: &PoolProgre
         metadata: object_meta(cluster, component_name(cluster, Component::Topology), labels(cluster, Component::Topology)),
         data: Some(BTreeMap::from([
             (TOPOLOGY_JSON.to_string(), map.to_json()),
-            (TOOLS_CONF.to_string(), tools_conf(cluster)),
+            (TOOLS_CONF.to_string(), tools_conf(cluster, addresses)),
             (PHYSICAL_POOL_SERVERS.to_string(), servers),
             (LOGICAL_POOL_CREATED.to_string(), progress.logical_pool_created.to_string()),
         ])),

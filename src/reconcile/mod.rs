@@ -27,6 +27,7 @@ use serde_json::json;
 
 use crate::api::{CurveCluster, CurveClusterStatus};
 use crate::build::common::{LABEL_COMPONENT, LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGER, cluster_selector, component_name};
+use crate::build::config::{CS_CLIENT_CONF, CURVE_DELIMITER, DaemonAddresses, TOOLS_CONF, read_key};
 use crate::build::topology::{ClusterMap, PoolProgress, TOPOLOGY_JSON};
 use crate::build::{self, Component, Observed};
 use crate::etcd::{ClusterKey, EtcdObserver};
@@ -205,7 +206,7 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(cluster: &CurveCluster
         ),
         etcd_members: None,
         etcd_quorum: safe.etcd_quorum(),
-        min_chunkservers: spec.logical_pool.replicas,
+        tolerated_unready_chunkservers: (spec.logical_pool.replicas - 1) / 2,
         primary: PrimaryView::NotStarted,
         refused,
         error: None,
@@ -231,10 +232,35 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(cluster: &CurveCluster
             .and_then(|m| m.data.clone())
             .unwrap_or_default();
         let previous_map = topology_data.get(TOPOLOGY_JSON).and_then(|json| ClusterMap::parse(json));
+        let chunkserver_config = maps
+            .iter()
+            .find(|m| m.metadata.name.as_deref() == Some(component_name(&safe, Component::ChunkServer).as_str()))
+            .and_then(|m| m.data.clone())
+            .unwrap_or_default();
+        let previous_list = |text: Option<&String>, key: &str| {
+            text.and_then(|t| read_key(t, key, CURVE_DELIMITER)).map(|v| v.split(',').filter(|a| !a.is_empty()).map(String::from).collect())
+        };
+        let addresses = DaemonAddresses {
+            mds: observe::member_addresses(
+                &pods,
+                &component_name(&safe, Component::Mds),
+                spec.mds.replicas,
+                spec.mds.port,
+                previous_list(chunkserver_config.get(CS_CLIENT_CONF), "mds.listen.addr"),
+            ),
+            etcd: observe::member_addresses(
+                &pods,
+                &component_name(&safe, Component::Etcd),
+                spec.etcd.replicas,
+                spec.etcd.client_port,
+                previous_list(topology_data.get(TOOLS_CONF), "etcdAddr"),
+            ),
+        };
         let observed = Observed {
             servers: observe::chunkserver_servers(&pods, &node_zones),
             previous_map,
             pools: PoolProgress::from_data(&topology_data),
+            addresses: Some(addresses),
         };
         let mut desired = build::build(&safe, &observed);
         let gates = plan::gates(obs.etcd_quorate(), matches!(obs.primary, PrimaryView::Elected { .. }));
@@ -242,7 +268,7 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(cluster: &CurveCluster
         if gates.chunkservers {
             let job_states: Vec<topology::JobState> = jobs.iter().map(topology::JobState::of).collect();
             let decision = topology::decide(&safe, &desired.cluster_map, &observed.pools, &job_states);
-            desired.topology = build::topology::build(&safe, &desired.cluster_map, &decision.progress);
+            desired.topology = build::topology::build(&safe, &desired.cluster_map, &decision.progress, &desired.addresses);
             if let Some(step) = decision.create {
                 let job = build::jobs::build(&safe, step, &desired.cluster_map);
                 let name = job.metadata.name.clone().unwrap_or_default();

@@ -35,6 +35,22 @@ pub fn component(pods: &[Pod], component: Component, desired: i32, exists: bool)
     ComponentObservation { desired, ready, exists }
 }
 
+/// `ip:port` of the members `<set>-0 .. <set>-<replicas-1>` in ordinal order. The list stays
+/// stable while a member is replaced: when one has no IP, the `previous` list (what the config
+/// already holds) is kept rather than rolling every ChunkServer twice; with none, the members
+/// that have an IP.
+pub fn member_addresses(pods: &[Pod], set: &str, replicas: i32, port: i32, previous: Option<Vec<String>>) -> Vec<String> {
+    let ip_of = |name: &str| pods.iter().find(|p| p.metadata.name.as_deref() == Some(name)).and_then(pod_ip).map(String::from);
+    let ips: Vec<Option<String>> = (0..replicas).map(|i| ip_of(&format!("{set}-{i}"))).collect();
+    if ips.iter().all(Option::is_some) {
+        return ips.into_iter().flatten().map(|ip| format!("{ip}:{port}")).collect();
+    }
+    match previous.filter(|p| !p.is_empty()) {
+        Some(previous) => previous,
+        None => ips.into_iter().flatten().map(|ip| format!("{ip}:{port}")).collect(),
+    }
+}
+
 /// `ip:clientPort` of every etcd pod that has an address, sorted.
 pub fn etcd_endpoints(pods: &[Pod], client_port: i32) -> Vec<String> {
     let mut endpoints: Vec<String> =

@@ -62,8 +62,9 @@ pub struct Observation {
     pub chunkservers: ComponentObservation,
     pub etcd_members: Option<MemberHealth>,
     pub etcd_quorum: i32,
-    /// ChunkServers that must be ready for the cluster to serve: one per copy of a copyset.
-    pub min_chunkservers: i32,
+    /// ChunkServers that may be down while every copyset keeps a raft majority:
+    /// `(logicalPool.replicas - 1) / 2`, since Curve puts each copy on a different server.
+    pub tolerated_unready_chunkservers: i32,
     pub primary: PrimaryView,
     /// Spec changes the operator refuses to apply, each saying why.
     pub refused: Vec<String>,
@@ -98,7 +99,7 @@ impl Observation {
             chunkservers: ComponentObservation::default(),
             etcd_members: None,
             etcd_quorum: 0,
-            min_chunkservers: 0,
+            tolerated_unready_chunkservers: 0,
             primary: PrimaryView::NotStarted,
             refused: Vec::new(),
             error: None,
@@ -117,15 +118,16 @@ impl Observation {
         self.etcd.exists && self.etcd.ready >= self.etcd_quorum && self.etcd_quorum > 0
     }
 
-    /// The cluster serves: etcd has quorum, an MDS is primary, and enough ChunkServers are
-    /// ready to hold every copy of a copyset. Missing standbys or extra servers still coming up
-    /// do not make it unavailable (they show in Progressing and Degraded).
+    /// The cluster serves: etcd has quorum, an MDS is primary, the pools exist, and few enough
+    /// ChunkServers are down for every copyset to keep a majority. Missing MDS standbys or a
+    /// ChunkServer restarting do not make it unavailable (they show in Progressing, Degraded).
     pub fn available(&self) -> bool {
         self.spec_errors.is_empty()
             && self.etcd_quorate()
             && matches!(self.primary, PrimaryView::Elected { .. })
             && self.chunkservers.exists
-            && self.chunkservers.ready >= self.min_chunkservers.max(1)
+            && self.chunkservers.ready > 0
+            && self.chunkservers.desired - self.chunkservers.ready <= self.tolerated_unready_chunkservers
             && self.topology_ready()
     }
 
@@ -305,7 +307,7 @@ pub fn compute_status(
         Phase::Paused
     } else if obs.complete() {
         Phase::Available
-    } else if was_available || obs.available() {
+    } else if was_available {
         Phase::Degraded
     } else if !obs.etcd.exists {
         Phase::Pending

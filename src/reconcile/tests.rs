@@ -29,7 +29,7 @@ fn fresh() -> Observation {
         chunkservers: component(3, 0, false),
         etcd_members: None,
         etcd_quorum: 2,
-        min_chunkservers: 3,
+        tolerated_unready_chunkservers: 1,
         primary: PrimaryView::NotStarted,
         refused: Vec::new(),
         error: None,
@@ -123,15 +123,20 @@ fn an_unchanged_observation_gives_an_identical_status() {
 #[test]
 fn last_transition_time_changes_only_with_the_status() {
     let available = compute_status(&CurveClusterStatus::default(), &healthy(), Some(1), t(0));
+    // One of three ChunkServers down: every copyset keeps 2 of 3 copies, the cluster serves.
     let degraded = compute_status(&available, &Observation { chunkservers: component(3, 2, true), ..healthy() }, Some(1), t(100));
     assert_eq!(degraded.phase, Some(Phase::Degraded));
     assert_eq!(find(&degraded, "Degraded").unwrap().reason, "ComponentsNotReady");
     assert_eq!(find(&degraded, "Degraded").unwrap().message, "not ready: chunkservers 2/3");
     assert_eq!(find(&degraded, "Degraded").unwrap().last_transition_time.0, t(100));
     assert_eq!(find(&degraded, "EtcdQuorate").unwrap().last_transition_time.0, t(0), "etcd stayed quorate");
-    assert_eq!(find(&degraded, "Available").unwrap().last_transition_time.0, t(100));
-    // A message change alone (1 of 3 → 2 of 3 ready) keeps the transition time.
+    assert_eq!(find(&degraded, "Available").unwrap().status, "True");
+    assert_eq!(find(&degraded, "Available").unwrap().last_transition_time.0, t(0), "still serving");
+    // Two down: some copysets lose their majority.
     let worse = compute_status(&degraded, &Observation { chunkservers: component(3, 1, true), ..healthy() }, Some(1), t(200));
+    assert_eq!(find(&worse, "Available").unwrap().reason, "ChunkServersNotReady");
+    assert_eq!(find(&worse, "Available").unwrap().last_transition_time.0, t(200));
+    // A message change alone (2 of 3 → 1 of 3 ready) keeps the transition time.
     assert_eq!(find(&worse, "ChunkServersReady").unwrap().last_transition_time.0, t(100));
     assert_eq!(find(&worse, "ChunkServersReady").unwrap().message, "1 of 3 ready");
     let recovered = compute_status(&worse, &healthy(), Some(1), t(300));
@@ -259,6 +264,22 @@ fn pod(name: &str, component: &str, ip: Option<&str>, node: Option<&str>, ready:
         }
     }))
     .unwrap()
+}
+
+#[test]
+fn member_addresses_are_ips_in_ordinal_order_and_stay_put_while_a_member_is_replaced() {
+    let pods = vec![
+        pod("demo-mds-1", "mds", Some("10.0.0.2"), Some("n2"), true),
+        pod("demo-mds-0", "mds", Some("10.0.0.1"), Some("n1"), true),
+        pod("demo-mds-2", "mds", None, None, false),
+    ];
+    let previous = Some(vec!["10.0.0.1:6700".to_string(), "10.0.0.2:6700".into(), "10.0.0.9:6700".into()]);
+    assert_eq!(observe::member_addresses(&pods, "demo-mds", 2, 6700, None), ["10.0.0.1:6700", "10.0.0.2:6700"]);
+    assert_eq!(observe::member_addresses(&pods, "demo-mds", 3, 6700, previous.clone()), previous.clone().unwrap(), "no roll while mds-2 has no IP");
+    assert_eq!(observe::member_addresses(&pods, "demo-mds", 3, 6700, None), ["10.0.0.1:6700", "10.0.0.2:6700"]);
+    let mut moved = pods.clone();
+    moved[2] = pod("demo-mds-2", "mds", Some("10.0.0.3"), Some("n3"), true);
+    assert_eq!(observe::member_addresses(&moved, "demo-mds", 3, 6700, previous), ["10.0.0.1:6700", "10.0.0.2:6700", "10.0.0.3:6700"]);
 }
 
 #[test]
