@@ -182,8 +182,8 @@ mod kube_events_tests {
         }
         drop(sink);
         server.abort();
-        let seen = seen.lock().unwrap().clone();
-        seen
+        
+        seen.lock().unwrap().clone()
     }
 
     #[tokio::test]
