@@ -528,8 +528,14 @@ pub async fn run<O: EtcdObserver, E: EventSink>(
     let controller = Controller::new(clusters, watcher::Config::default());
     let store = controller.store();
     tokio::spawn(async move {
-        if store.wait_until_ready().await.is_ok() {
-            on_synced();
+        // kube's store readiness wakes only its most recent waiter (the controller's runner
+        // also waits), so ask again until it answers.
+        loop {
+            match tokio::time::timeout(Duration::from_millis(500), store.wait_until_ready()).await {
+                Ok(Ok(())) => return on_synced(),
+                Ok(Err(_)) => return,
+                Err(_) => continue,
+            }
         }
     });
     controller
