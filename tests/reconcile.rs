@@ -87,6 +87,7 @@ impl Harness {
     async fn reconcile(&self) -> Result<kube::runtime::controller::Action, curve_operator::reconcile::Error> {
         let result = reconcile(Arc::new(DeserializeGuard(Ok(self.cluster()))), self.ctx.clone()).await;
         assert_granted(&self.api.requests());
+        assert_granted(&self.api.creations());
         result
     }
 
@@ -170,6 +171,7 @@ fn requests_map_to_rbac_grants() {
     assert_eq!(needed_grant(&format!("GET {PODS}?labelSelector={SELECTOR}")), grant("", "pods", "list"));
     assert_eq!(needed_grant(&format!("PATCH {SETS}/demo-etcd")), grant("apps", "statefulsets", "patch"));
     assert_eq!(needed_grant("GET /api/v1/nodes/node-1"), grant("", "nodes", "get"));
+    assert_eq!(needed_grant(&format!("POST {JOBS}")), grant("batch", "jobs", "create"));
 }
 
 fn minimal_spec() -> Value {

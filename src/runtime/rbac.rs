@@ -25,9 +25,10 @@ pub struct Permission {
     pub scope: Scope,
 }
 
-/// Owned objects are listed by label, watched, created and changed by server-side apply
-/// (patch), and pruned (delete).
-const OWNED: &[&str] = &["list", "watch", "patch", "delete"];
+/// Owned objects are listed by label, watched, created and changed by server-side apply (a
+/// PATCH, which the API server authorizes as `create` when the object does not exist yet), and
+/// pruned (delete).
+const OWNED: &[&str] = &["list", "watch", "create", "patch", "delete"];
 const READ: &[&str] = &["get", "list", "watch"];
 
 const fn rule(

@@ -15,6 +15,9 @@ pub struct FakeApi {
     /// collection path → name → object
     objects: Arc<Mutex<BTreeMap<String, BTreeMap<String, Value>>>>,
     requests: Arc<Mutex<Vec<String>>>,
+    /// `POST <collection>` for every server-side apply that created its object: the API
+    /// server authorizes those as `create`, not `patch`.
+    creations: Arc<Mutex<Vec<String>>>,
     /// Requests (method and path prefix) answered with a 500, for error tests.
     failing: Arc<Mutex<Vec<String>>>,
     version: Arc<Mutex<u64>>,
@@ -109,6 +112,11 @@ impl FakeApi {
         self.requests.lock().unwrap().clone()
     }
 
+    /// Every apply that created an object, as the `POST <collection>` it is authorized as.
+    pub fn creations(&self) -> Vec<String> {
+        self.creations.lock().unwrap().clone()
+    }
+
     pub fn fail(&self, method_and_prefix: &str) {
         self.failing.lock().unwrap().push(method_and_prefix.to_string());
     }
@@ -146,6 +154,9 @@ impl FakeApi {
                 *version += 1;
                 let is_apply = query.contains("fieldManager") && subresource.is_none() && patch.get("kind").is_some();
                 let object = if is_apply {
+                    if !store.contains_key(&name) {
+                        self.creations.lock().unwrap().push(format!("POST {collection}"));
+                    }
                     let mut applied = patch.clone();
                     if let Some(status) = store.get(&name).and_then(|o| o.get("status").cloned()) {
                         applied["status"] = status;
