@@ -535,3 +535,26 @@ async fn a_cluster_that_does_not_parse_gets_a_status_and_nothing_else() {
     let message = status["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "SpecValid").unwrap()["message"].clone();
     assert!(message.as_str().unwrap().starts_with("spec: cannot be read ("), "{message}");
 }
+
+#[tokio::test]
+async fn chunkservers_wait_until_every_mds_pod_has_an_address() {
+    let h = Harness::new(minimal_spec());
+    h.reconcile().await.unwrap();
+    for i in 0..3 {
+        h.pod(&format!("demo-etcd-{i}"), "etcd", &format!("10.0.0.{}", i + 1), true);
+    }
+    h.reconcile().await.unwrap();
+    // OrderedReady: only demo-mds-0 runs yet, and it is elected.
+    h.pod("demo-mds-0", "mds", "10.0.0.1", true);
+    h.ctx.etcd.observation.lock().unwrap().primary = PrimaryObservation::Elected { address: "10.0.0.1:6700".into() };
+    h.reconcile().await.unwrap();
+    assert!(h.api.get(SETS, "demo-chunkserver-0").is_none(), "their config would list one MDS, then roll");
+    h.pod("demo-mds-1", "mds", "10.0.0.2", true);
+    h.pod("demo-mds-2", "mds", "10.0.0.3", true);
+    h.reconcile().await.unwrap();
+    assert!(h.api.get(SETS, "demo-chunkserver-0").is_some());
+    assert_eq!(
+        h.api.get(MAPS, "demo-chunkserver").unwrap()["data"]["cs_client.conf"],
+        "mds.listen.addr=10.0.0.1:6700,10.0.0.2:6700,10.0.0.3:6700\n"
+    );
+}

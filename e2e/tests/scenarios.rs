@@ -133,12 +133,20 @@ async fn objects_of(env: &TestEnv, instance: &str) -> BTreeSet<(String, String)>
         .iter()
         .filter(|o| belongs(*o, instance))
     {
-        found.insert(("Job".to_string(), o.name_any()));
+        found.insert(("Job".to_string(), without_map_hash(&o.name_any())));
     }
     found
 }
 
-/// The objects of the minimal cluster `c` once complete: 13, by tier.
+/// A topology Job's name without the `-<8 hex>` hash of the map it was made for.
+fn without_map_hash(name: &str) -> String {
+    match name.rsplit_once('-') {
+        Some((stem, hash)) if hash.len() == 8 && hash.chars().all(|c| c.is_ascii_hexdigit()) => stem.to_string(),
+        _ => name.to_string(),
+    }
+}
+
+/// The objects of the minimal cluster `c` once complete: 13, plus the 3 bootstrap Jobs.
 fn expected_objects(c: &str, tiers: &[&str]) -> BTreeSet<(String, String)> {
     let mut expected = BTreeSet::new();
     for tier in tiers {
@@ -147,7 +155,11 @@ fn expected_objects(c: &str, tiers: &[&str]) -> BTreeSet<(String, String)> {
             other => format!("{c}-{other}"),
         };
         if *tier == "topology" {
+            // The map, and the Jobs of Curve's bootstrap (names without their map hash).
             expected.insert(("ConfigMap".to_string(), name));
+            for step in ["physical-pool", "chunkservers-online", "logical-pool"] {
+                expected.insert(("Job".to_string(), format!("{c}-{step}")));
+            }
             continue;
         }
         expected.insert(("ConfigMap".to_string(), name.clone()));
@@ -170,11 +182,26 @@ fn whole_seconds(t: Timestamp) -> Timestamp {
 
 const ALL_TIERS: [&str; 4] = ["etcd", "mds", "chunkserver", "topology"];
 
+/// The daemon pods of a cluster (etcd, MDS, ChunkServers), not the pods of its topology Jobs.
 async fn pods_of(env: &TestEnv, instance: &str) -> Vec<Pod> {
-    let lp = ListParams::default().labels(&format!("{INSTANCE}={instance}"));
+    let lp = ListParams::default().labels(&format!("{INSTANCE}={instance},app.kubernetes.io/component!=topology"));
     let mut pods = env.api::<Pod>().list(&lp).await.unwrap().items;
     pods.sort_by_key(|p| p.name_any());
     pods
+}
+
+/// The topology Jobs of a cluster that succeeded, by step label.
+async fn succeeded_topology_steps(env: &TestEnv, instance: &str) -> BTreeSet<String> {
+    let lp = ListParams::default().labels(&format!("{INSTANCE}={instance},app.kubernetes.io/component=topology"));
+    env.api::<Job>()
+        .list(&lp)
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter(|j| j.status.as_ref().and_then(|s| s.succeeded).unwrap_or(0) > 0)
+        .filter_map(|j| j.labels().get("curve.opencurve.io/topology-step").cloned())
+        .collect()
 }
 
 fn pod_ip(pod: &Pod) -> Option<String> {
@@ -358,6 +385,14 @@ async fn assert_complete(env: &TestEnv, c: &str, etcd: usize, mds: usize, cs: us
         );
         assert_eq!(pod_ip(pod), host_ip(pod), "{}: podIP", pod.name_any());
     }
+    // Curve's bootstrap ran in Jobs: physical pool, every ChunkServer online, logical pool.
+    let steps = eventually("the topology Jobs to succeed", Duration::from_secs(30), || async {
+        let steps = succeeded_topology_steps(env, c).await;
+        // After a scale-up the online check of the first map is gone; the pools stay done.
+        if steps.contains("physical-pool") && steps.contains("logical-pool") { Ok(steps) } else { Err(format!("succeeded: {steps:?}")) }
+    })
+    .await;
+    assert!(steps.is_subset(&BTreeSet::from(["physical-pool", "chunkservers-online", "logical-pool"].map(String::from))));
     for component in ["etcd", "mds", "chunkserver"] {
         let on: Vec<String> = pods
             .iter()

@@ -263,7 +263,12 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(cluster: &CurveCluster
             addresses: Some(addresses),
         };
         let mut desired = build::build(&safe, &observed);
-        let gates = plan::gates(obs.etcd_quorate(), matches!(obs.primary, PrimaryView::Elected { .. }));
+        // ChunkServers list every MDS by IP in their config: they start once all MDS pods have
+        // one, so the first ChunkServers do not roll when the last MDS gets its address.
+        let mds_addressed = observe::all_members_addressed(&pods, &component_name(&safe, Component::Mds), spec.mds.replicas);
+        let chunkservers_may_start =
+            matches!(obs.primary, PrimaryView::Elected { .. }) && (chunkservers_exist || mds_addressed);
+        let gates = plan::gates(obs.etcd_quorate(), chunkservers_may_start);
         let mut job_actions = Vec::new();
         if gates.chunkservers {
             let job_states: Vec<topology::JobState> = jobs.iter().map(topology::JobState::of).collect();

@@ -51,6 +51,14 @@ pub fn member_addresses(pods: &[Pod], set: &str, replicas: i32, port: i32, previ
     }
 }
 
+/// Whether every member `<set>-0 .. <set>-<replicas-1>` has an IP.
+pub fn all_members_addressed(pods: &[Pod], set: &str, replicas: i32) -> bool {
+    (0..replicas).all(|i| {
+        let name = format!("{set}-{i}");
+        pods.iter().any(|p| p.metadata.name.as_deref() == Some(name.as_str()) && pod_ip(p).is_some())
+    })
+}
+
 /// `ip:clientPort` of every etcd pod that has an address, sorted.
 pub fn etcd_endpoints(pods: &[Pod], client_port: i32) -> Vec<String> {
     let mut endpoints: Vec<String> =

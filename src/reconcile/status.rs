@@ -192,7 +192,12 @@ fn mds_verdict(obs: &Observation) -> Verdict {
 fn chunkserver_verdict(obs: &Observation) -> Verdict {
     let cs = &obs.chunkservers;
     if !cs.exists {
-        verdict(CHUNKSERVERS_READY, false, "NotStarted", "ChunkServers start once an MDS primary is elected".into())
+        verdict(
+            CHUNKSERVERS_READY,
+            false,
+            "NotStarted",
+            "ChunkServers start once an MDS primary is elected and every MDS pod has an address".into(),
+        )
     } else if !obs.format.failed.is_empty() {
         verdict(
             CHUNKSERVERS_READY,
