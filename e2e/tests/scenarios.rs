@@ -66,76 +66,42 @@ fn merge(target: &mut Value, patch: Value) {
 /// reference: a duplicate under another name, or an object without labels, shows up here.
 async fn objects_of(env: &TestEnv, instance: &str) -> BTreeSet<(String, String)> {
     let mut found = BTreeSet::new();
-    let lp = ListParams::default();
-    fn belongs<K: Resource>(o: &K, instance: &str) -> bool {
-        o.meta()
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(INSTANCE))
-            .map(String::as_str)
-            == Some(instance)
-            || o.meta()
-                .owner_references
-                .iter()
-                .flatten()
-                .any(|r| r.kind == "CurveCluster" && r.name == instance)
-    }
-    for o in env
-        .api::<StatefulSet>()
-        .list(&lp)
-        .await
-        .unwrap()
-        .items
-        .iter()
-        .filter(|o| belongs(*o, instance))
-    {
-        found.insert(("StatefulSet".to_string(), o.name_any()));
-    }
-    for o in env
-        .api::<ConfigMap>()
-        .list(&lp)
-        .await
-        .unwrap()
-        .items
-        .iter()
-        .filter(|o| belongs(*o, instance))
-    {
-        found.insert(("ConfigMap".to_string(), o.name_any()));
-    }
-    for o in env
-        .api::<Service>()
-        .list(&lp)
-        .await
-        .unwrap()
-        .items
-        .iter()
-        .filter(|o| belongs(*o, instance))
-    {
-        found.insert(("Service".to_string(), o.name_any()));
-    }
-    for o in env
-        .api::<PodDisruptionBudget>()
-        .list(&lp)
-        .await
-        .unwrap()
-        .items
-        .iter()
-        .filter(|o| belongs(*o, instance))
-    {
-        found.insert(("PodDisruptionBudget".to_string(), o.name_any()));
-    }
-    for o in env
-        .api::<Job>()
-        .list(&lp)
-        .await
-        .unwrap()
-        .items
-        .iter()
-        .filter(|o| belongs(*o, instance))
-    {
-        found.insert(("Job".to_string(), without_map_hash(&o.name_any())));
-    }
+    found.extend(belonging::<StatefulSet>(env, instance).await);
+    found.extend(belonging::<ConfigMap>(env, instance).await);
+    found.extend(belonging::<Service>(env, instance).await);
+    found.extend(belonging::<PodDisruptionBudget>(env, instance).await);
+    found.extend(
+        belonging::<Job>(env, instance)
+            .await
+            .into_iter()
+            .map(|(kind, name)| (kind, without_map_hash(&name))),
+    );
     found
+}
+
+/// (kind, name) of every object of kind `K` that carries the cluster's instance label or an
+/// owner reference to it.
+async fn belonging<K>(env: &TestEnv, instance: &str) -> Vec<(String, String)>
+where
+    K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+{
+    env.api::<K>()
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter(|o| {
+            o.meta().labels.as_ref().and_then(|l| l.get(INSTANCE)).map(String::as_str) == Some(instance)
+                || o.meta()
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .any(|r| r.kind == "CurveCluster" && r.name == instance)
+        })
+        .map(|o| (K::kind(&()).to_string(), o.name_any()))
+        .collect()
 }
 
 /// A topology Job's name without the `-<8 hex>` hash of the map it was made for.
@@ -1557,11 +1523,12 @@ async fn f_scale_mds_and_chunkservers() {
         .filter_map(|s| s["zone"].as_str())
         .collect();
     assert_eq!(zones.len(), 3, "servers spread over 3 zones: {map}");
-    assert_eq!(
-        election(&env.kubelet.etcd_endpoints()).await.len(),
-        5,
-        "5 MDS campaign"
-    );
+    // The map can be complete before the last MDS stand-in has campaigned: wait for it.
+    eventually("5 MDS to campaign", Duration::from_secs(15), || async {
+        let candidates = election(&env.kubelet.etcd_endpoints()).await.len();
+        if candidates == 5 { Ok(()) } else { Err(format!("{candidates} candidates")) }
+    })
+    .await;
     assert_kubectl_row(
         &env,
         "demo",
