@@ -12,6 +12,7 @@
 //!   - MDS pods: a stand-in campaigning under `07leader` with the pod's `mds.listen.addr` (from
 //!     the pod's `mds.conf`) against its `mds.etcd.endpoint`, Ready while it campaigns;
 //!   - Job pods: Succeeded; other pods: Running and Ready.
+//!
 //!   A daemon that dies is restarted after a short back-off, as with restartPolicy Always.
 //! - Pods being deleted: their daemon is stopped, then the pod is removed (grace period 0).
 //! - `<pod>.<subdomain>.<namespace>.svc` resolves to the pod's address through /etc/hosts.

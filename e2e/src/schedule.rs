@@ -223,7 +223,7 @@ pub fn unfit(
     for other in &assigned {
         let other_ns = other.metadata.namespace.clone().unwrap_or_default();
         for term in required_anti_affinity(other) {
-            let same_domain = node.labels.get(&term.topology_key).is_some()
+            let same_domain = node.labels.contains_key(&term.topology_key)
                 && topology_value(node_of(other).unwrap(), &term.topology_key)
                     == node.labels.get(&term.topology_key).cloned();
             if same_domain && term_matches(&term, &other_ns, pod) {
