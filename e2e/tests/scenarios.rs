@@ -104,6 +104,28 @@ where
         .collect()
 }
 
+/// (name, number of owner references, whether all point to the cluster `uid` as controller)
+/// of every object of kind `K` labelled with the cluster's instance.
+async fn ownership<K>(env: &TestEnv, instance: &str, uid: &str) -> Vec<(String, usize, bool)>
+where
+    K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+{
+    let lp = ListParams::default().labels(&format!("{INSTANCE}={instance}"));
+    env.api::<K>()
+        .list(&lp)
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|o| {
+            let references = o.owner_references();
+            let to_cluster = references.iter().all(|r| r.uid == uid && r.controller == Some(true));
+            (o.name_any(), references.len(), to_cluster)
+        })
+        .collect()
+}
+
 /// A topology Job's name without the `-<8 hex>` hash of the map it was made for.
 fn without_map_hash(name: &str) -> String {
     match name.rsplit_once('-') {
@@ -1268,50 +1290,11 @@ async fn e_operator_killed_mid_bring_up_converges() {
         .metadata
         .uid
         .unwrap();
-    let lp = ListParams::default().labels(&format!("{INSTANCE}=demo"));
     let mut owners: Vec<(String, usize, bool)> = Vec::new();
-    for o in env.api::<StatefulSet>().list(&lp).await.unwrap().items {
-        owners.push((
-            o.name_any(),
-            o.owner_references().len(),
-            o.owner_references()
-                .iter()
-                .all(|r| r.uid == uid && r.controller == Some(true)),
-        ));
-    }
-    for o in env.api::<ConfigMap>().list(&lp).await.unwrap().items {
-        owners.push((
-            o.name_any(),
-            o.owner_references().len(),
-            o.owner_references()
-                .iter()
-                .all(|r| r.uid == uid && r.controller == Some(true)),
-        ));
-    }
-    for o in env.api::<Service>().list(&lp).await.unwrap().items {
-        owners.push((
-            o.name_any(),
-            o.owner_references().len(),
-            o.owner_references()
-                .iter()
-                .all(|r| r.uid == uid && r.controller == Some(true)),
-        ));
-    }
-    for o in env
-        .api::<PodDisruptionBudget>()
-        .list(&lp)
-        .await
-        .unwrap()
-        .items
-    {
-        owners.push((
-            o.name_any(),
-            o.owner_references().len(),
-            o.owner_references()
-                .iter()
-                .all(|r| r.uid == uid && r.controller == Some(true)),
-        ));
-    }
+    owners.extend(ownership::<StatefulSet>(&env, "demo", &uid).await);
+    owners.extend(ownership::<ConfigMap>(&env, "demo", &uid).await);
+    owners.extend(ownership::<Service>(&env, "demo", &uid).await);
+    owners.extend(ownership::<PodDisruptionBudget>(&env, "demo", &uid).await);
     for (name, count, to_cluster) in &owners {
         assert!(
             *count == 1 && *to_cluster,
