@@ -48,6 +48,14 @@ pub fn merge_patch_between(previous: &Value, next: &Value) -> Value {
     }
 }
 
+/// `count` bytes from the kernel's random source (for the generated root password).
+pub fn random_bytes(count: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = vec![0u8; count];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

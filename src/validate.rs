@@ -127,11 +127,16 @@ fn validate_spec_into(spec: &CurveClusterSpec, errors: &mut Errors) {
         );
     }
     errors.range("spec.chunkservers.copysets", cs.copysets, 1, 10000);
-    errors.range("spec.chunkservers.formatPercent", cs.format_percent, 1, 100);
+    errors.range("spec.chunkservers.formatPercent", cs.format_percent, 1, 99);
     check_storage(errors, "spec.chunkservers.storage", &cs.storage);
 
     if spec.host_network {
         check_host_port_collisions(spec, errors);
+    } else {
+        errors.push(
+            "spec.hostNetwork",
+            "must be true (got false): Curve identifies MDS and ChunkServers by ip:port, and pod IPs change at every restart, which breaks a ChunkServer's copysets".into(),
+        );
     }
 
     let pool = &spec.logical_pool;
@@ -332,7 +337,8 @@ mod tests {
             (json!({"spec": {"chunkservers": {"disksPerNode": 0}}}), "spec.chunkservers.disksPerNode: must be between 1 and 32 (got 0)"),
             (json!({"spec": {"chunkservers": {"port": 65535, "disksPerNode": 2}}}), "spec.chunkservers.port: port + disksPerNode - 1 must be at most 65535 (got 65536)"),
             (json!({"spec": {"chunkservers": {"port": 7699, "disksPerNode": 2}}}), "spec.chunkservers.port: ChunkServer ports 7699-7700 include spec.mds.dummyPort (7700) under host networking"),
-            (json!({"spec": {"chunkservers": {"formatPercent": 0}}}), "spec.chunkservers.formatPercent: must be between 1 and 100 (got 0)"),
+            (json!({"spec": {"chunkservers": {"formatPercent": 0}}}), "spec.chunkservers.formatPercent: must be between 1 and 99 (got 0)"),
+            (json!({"spec": {"chunkservers": {"formatPercent": 100}}}), "spec.chunkservers.formatPercent: must be between 1 and 99 (got 100)"),
             (json!({"spec": {"chunkservers": {"copysets": 0}}}), "spec.chunkservers.copysets: must be between 1 and 10000 (got 0)"),
             (json!({"spec": {"chunkservers": {"storage": {"size": "0"}}}}), "spec.chunkservers.storage.size: must be a positive quantity such as 10Gi (got \"0\")"),
             (json!({"spec": {"chunkservers": {"storage": {"size": "1Gi", "storageClassName": ""}}}}), "spec.chunkservers.storage.storageClassName: must not be empty when set"),
@@ -362,14 +368,17 @@ mod tests {
                 "spec.image: must name a Curve image (got \"\")",
                 "spec.etcd.replicas: must be 1, 3, 5 or 7 (got 4)",
                 "spec.mds.replicas: must be between 1 and 9 (got 0)",
-                "spec.chunkservers.formatPercent: must be between 1 and 100 (got 101)",
+                "spec.chunkservers.formatPercent: must be between 1 and 99 (got 101)",
             ]
         );
     }
 
     #[test]
-    fn host_port_collisions_are_ignored_without_host_networking() {
-        assert_eq!(errors_for(serde_json::json!({"spec": {"hostNetwork": false, "mds": {"port": 2379}}})), Vec::<String>::new());
+    fn pod_networking_is_refused_with_the_reason() {
+        assert_eq!(
+            errors_for(serde_json::json!({"spec": {"hostNetwork": false}})),
+            vec!["spec.hostNetwork: must be true (got false): Curve identifies MDS and ChunkServers by ip:port, and pod IPs change at every restart, which breaks a ChunkServer's copysets"]
+        );
     }
 
     #[test]

@@ -125,6 +125,7 @@ fn cel_rejects_what_the_api_server_can_judge_alone() {
         (json!({"spec": {"chunkservers": {"storage": {"size": "lots"}}}}), "storage.size must be a positive quantity"),
         (json!({"spec": {"chunkservers": {"storage": {"size": "0"}}}}), "storage.size must be a positive quantity"),
         (json!({"spec": {"placement": {"topologyKey": ""}}}), "spec.placement.topologyKey must not be empty"),
+        (json!({"spec": {"hostNetwork": false}}), "spec.hostNetwork must be true: Curve identifies MDS and ChunkServers by ip:port"),
         (json!({"metadata": {"name": "a-very-long-cluster-name-beyond-thirty"}}), "metadata.name must be at most 30 characters"),
     ];
     for (patch, expected) in table {
@@ -145,7 +146,6 @@ fn cel_rejects_shrinking_storage_and_changing_fixed_fields() {
         (json!({"spec": {"etcd": {"peerPort": 3380}}}), "spec.etcd.peerPort is immutable"),
         (json!({"spec": {"chunkservers": {"port": 9200}}}), "spec.chunkservers.port is immutable"),
         (json!({"spec": {"imagePullSecrets": ["other"]}}), "spec.imagePullSecrets is immutable"),
-        (json!({"spec": {"hostNetwork": false}}), "spec.hostNetwork is immutable"),
         (json!({"spec": {"logicalPool": {"replicas": 1, "zones": 1}}}), "spec.logicalPool.replicas is immutable"),
     ];
     for (patch, expected) in table {
@@ -171,6 +171,8 @@ fn assert_parses_as_its_type(document: &Value) {
         "Service" => roundtrip::<Service>(document),
         "PodDisruptionBudget" => roundtrip::<PodDisruptionBudget>(document),
         "StatefulSet" => roundtrip::<StatefulSet>(document),
+        "Secret" => roundtrip::<k8s_openapi::api::core::v1::Secret>(document),
+        "Job" => roundtrip::<k8s_openapi::api::batch::v1::Job>(document),
         other => panic!("unexpected kind {other}"),
     }
 }
@@ -178,7 +180,8 @@ fn assert_parses_as_its_type(document: &Value) {
 fn split_documents(stream: &str) -> Vec<Value> {
     stream
         .split("---\n")
-        .filter(|doc| !doc.trim().is_empty())
+        // The header before the first document is comments only.
+        .filter(|doc| doc.lines().any(|line| !line.trim().is_empty() && !line.starts_with('#')))
         .map(|doc| serde_saphyr::from_str(doc).unwrap())
         .collect()
 }
@@ -186,8 +189,8 @@ fn split_documents(stream: &str) -> Vec<Value> {
 #[test]
 fn every_example_renders_objects_that_parse_as_kubernetes_types() {
     for (example, golden, expected_kinds) in [
-        ("examples/curvecluster.yaml", "tests/golden/curvecluster.yaml", 13),
-        ("examples/curvecluster-production.yaml", "tests/golden/curvecluster-production.yaml", 14),
+        ("examples/curvecluster.yaml", "tests/golden/curvecluster.yaml", 17),
+        ("examples/curvecluster-production.yaml", "tests/golden/curvecluster-production.yaml", 18),
     ] {
         let manifest = std::fs::read_to_string(repo(example)).unwrap();
         let stream = render(&manifest, "default").unwrap();
@@ -210,13 +213,16 @@ fn render_prints_objects_in_apply_order() {
         .iter()
         .map(|d| format!("{}/{}", d["kind"].as_str().unwrap(), d["metadata"]["name"].as_str().unwrap()))
         .collect();
+    let hash = order.iter().find_map(|name| name.strip_prefix("Job/demo-physical-pool-")).expect("a physical-pool Job").to_string();
     assert_eq!(
         order,
         [
             "ConfigMap/demo-etcd", "Service/demo-etcd", "PodDisruptionBudget/demo-etcd", "StatefulSet/demo-etcd",
+            "Secret/demo-root-password",
             "ConfigMap/demo-mds", "Service/demo-mds", "PodDisruptionBudget/demo-mds", "StatefulSet/demo-mds",
             "ConfigMap/demo-topology", "ConfigMap/demo-chunkserver", "Service/demo-chunkserver",
             "PodDisruptionBudget/demo-chunkserver", "StatefulSet/demo-chunkserver-0",
+            &format!("Job/demo-physical-pool-{hash}"), &format!("Job/demo-chunkservers-online-{hash}"), "Job/demo-logical-pool",
         ]
     );
 }
@@ -250,7 +256,7 @@ fn render_command_rejects_an_invalid_cluster_with_every_error_and_exit_2() {
     for expected in [
         "spec.image: must name a Curve image",
         "spec.etcd.replicas: must be 1, 3, 5 or 7 (got 2)",
-        "spec.chunkservers.formatPercent: must be between 1 and 100 (got 0)",
+        "spec.chunkservers.formatPercent: must be between 1 and 99 (got 0)",
     ] {
         assert!(stderr.contains(expected), "stderr lacks {expected:?}: {stderr}");
     }
@@ -259,4 +265,41 @@ fn render_command_rejects_an_invalid_cluster_with_every_error_and_exit_2() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8(output.stderr).unwrap().contains("kind CurveCluster (got apiVersion \"v1\", kind \"ConfigMap\")"));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn render_states_its_placement_and_gives_curve_ip_addresses_only() {
+    let stream = render(&std::fs::read_to_string(repo("examples/curvecluster.yaml")).unwrap(), "default").unwrap();
+    assert!(stream.starts_with("# Every object curve-operator creates for CurveCluster default/demo"), "{stream}");
+    assert!(stream.contains("#   node-2 (192.0.2.2): demo-etcd-1, demo-mds-1, demo-chunkserver-0-1\n"));
+    let documents = split_documents(&stream);
+    let data = |name: &str, key: &str| -> String {
+        let map = documents.iter().find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == name).unwrap();
+        map["data"][key].as_str().unwrap().to_string()
+    };
+    let value_of = |text: &str, key: &str| -> String {
+        text.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).unwrap_or_else(|| panic!("no {key} in {text}")).to_string()
+    };
+    // Curve's C++ daemons and tools parse these with butil::str2endpoint: ip:port only.
+    let mds = "192.0.2.1:6700,192.0.2.2:6700,192.0.2.3:6700";
+    assert_eq!(value_of(&data("demo-chunkserver", "chunkserver.conf"), "mds.listen.addr"), mds);
+    assert_eq!(value_of(&data("demo-chunkserver", "cs_client.conf"), "mds.listen.addr"), mds);
+    assert_eq!(value_of(&data("demo-topology", "tools.conf"), "mdsAddr"), mds);
+    assert_eq!(value_of(&data("demo-topology", "tools.conf"), "etcdAddr"), "192.0.2.1:2379,192.0.2.2:2379,192.0.2.3:2379");
+    let map: Value = serde_json::from_str(&data("demo-topology", "topology.json")).unwrap();
+    let ips: Vec<&str> = map["servers"].as_array().unwrap().iter().map(|s| s["internalip"].as_str().unwrap()).collect();
+    assert_eq!(ips, ["192.0.2.1", "192.0.2.2", "192.0.2.3"]);
+    // Every Job carries the same map as the ConfigMap.
+    let jobs: Vec<&Value> = documents.iter().filter(|d| d["kind"] == "Job").collect();
+    assert_eq!(jobs.len(), 3);
+    for job in jobs {
+        let env = &job["spec"]["template"]["spec"]["containers"][0]["env"][0];
+        assert_eq!(serde_json::from_str::<Value>(env["value"].as_str().unwrap()).unwrap(), map);
+    }
+    // No password in any ConfigMap: only the placeholder the config init container fills.
+    for document in documents.iter().filter(|d| d["kind"] == "ConfigMap") {
+        let text = document["data"].to_string();
+        assert!(!text.contains("root_password\\n") || text.contains("${CURVE_ROOT_PASSWORD}"));
+        assert!(!text.contains("=root_password"), "the image's public default password: {text}");
+    }
 }

@@ -182,6 +182,17 @@ fn reads() -> Vec<String> {
     [PODS, SETS, MAPS, SERVICES, BUDGETS, JOBS].iter().map(|c| format!("GET {c}?labelSelector={SELECTOR}")).collect()
 }
 
+const SECRETS: &str = "/api/v1/namespaces/ns/secrets";
+
+/// Once the MDS tier may start, every reconcile checks that the root password Secret exists.
+fn secret_read() -> Vec<String> {
+    vec![format!("GET {SECRETS}/demo-root-password")]
+}
+
+fn secret_created() -> Vec<String> {
+    vec![format!("GET {SECRETS}/demo-root-password"), format!("POST {SECRETS}")]
+}
+
 fn applies(component: &str) -> Vec<String> {
     vec![
         format!("PATCH {MAPS}/demo-{component}"),
@@ -258,7 +269,7 @@ async fn mds_tier_waits_for_etcd_quorum_and_chunkservers_for_a_primary() {
 
     h.pod("demo-etcd-1", "etcd", "10.0.0.2", true);
     h.reconcile().await.unwrap();
-    assert_eq!(h.api.take_requests(), concat(vec![reads(), applies("mds"), vec![status_write()]]));
+    assert_eq!(h.api.take_requests(), concat(vec![reads(), secret_created(), applies("mds"), vec![status_write()]]));
     assert_eq!(h.condition("EtcdQuorate"), ("True".into(), "Quorate".into()));
     assert_eq!(h.events(), ["Created", "EtcdQuorate"]);
 
@@ -267,7 +278,7 @@ async fn mds_tier_waits_for_etcd_quorum_and_chunkservers_for_a_primary() {
         h.pod(&format!("demo-mds-{i}"), "mds", &format!("10.0.0.{}", i + 1), true);
     }
     h.reconcile().await.unwrap();
-    assert_eq!(h.api.take_requests(), concat(vec![reads(), vec![status_write()]]));
+    assert_eq!(h.api.take_requests(), concat(vec![reads(), secret_read(), vec![status_write()]]));
     assert_eq!(h.condition("MdsLeaderElected"), ("False".into(), "NoLeader".into()));
     assert_eq!(h.ctx.etcd.calls.lock().unwrap().last().unwrap(), &["10.0.0.1:2379", "10.0.0.2:2379"]);
 
@@ -278,6 +289,7 @@ async fn mds_tier_waits_for_etcd_quorum_and_chunkservers_for_a_primary() {
         h.api.take_requests(),
         concat(vec![
             reads(),
+            secret_read(),
             vec![
                 format!("PATCH {MAPS}/demo-topology"),
                 format!("PATCH {MAPS}/demo-chunkserver"),
@@ -293,9 +305,23 @@ async fn mds_tier_waits_for_etcd_quorum_and_chunkservers_for_a_primary() {
     assert_eq!((mds.primary.as_deref(), mds.primary_address.as_deref()), (Some("demo-mds-2"), Some("10.0.0.3:6700")));
     // Curve's C++ daemons take ip:port only: the ChunkServers and tools get the pods' IPs.
     let config = h.api.get(MAPS, "demo-chunkserver").unwrap();
-    assert_eq!(config["data"]["cs_client.conf"], "mds.listen.addr=10.0.0.1:6700,10.0.0.2:6700,10.0.0.3:6700\n");
-    let tools = h.api.get(MAPS, "demo-topology").unwrap()["data"]["tools.conf"].clone();
-    assert_eq!(tools, "mdsAddr=10.0.0.1:6700,10.0.0.2:6700,10.0.0.3:6700\nmdsDummyPort=7700\netcdAddr=10.0.0.1:2379,10.0.0.2:2379\n");
+    assert_eq!(
+        config["data"]["cs_client.conf"],
+        "mds.listen.addr=10.0.0.1:6700,10.0.0.2:6700,10.0.0.3:6700\nglobal.logPath=/curvebs/chunkserver/logs\n"
+    );
+    let tools = h.api.get(MAPS, "demo-topology").unwrap()["data"]["tools.conf"].as_str().unwrap().to_string();
+    assert!(
+        tools.starts_with("mdsAddr=10.0.0.1:6700,10.0.0.2:6700,10.0.0.3:6700\nmdsDummyPort=7700\netcdAddr=10.0.0.1:2379,10.0.0.2:2379\n"),
+        "{tools}"
+    );
+    // The root password is generated once into the Secret, never into a ConfigMap.
+    let secret = h.api.get(SECRETS, "demo-root-password").unwrap();
+    let password = secret["stringData"]["password"].as_str().unwrap().to_string();
+    assert_eq!(password.len(), 32);
+    assert_eq!(secret["metadata"]["ownerReferences"][0]["uid"], "uid-1");
+    for name in h.api.names(MAPS) {
+        assert!(!h.api.get(MAPS, &name).unwrap().to_string().contains(&password), "ConfigMap {name} holds the password");
+    }
     assert_eq!(h.events(), ["Created", "MdsPrimaryElected"]);
 }
 
@@ -305,7 +331,7 @@ async fn a_healthy_unchanged_cluster_gets_no_write() {
     bring_up(&h).await;
     assert_eq!(h.cluster().status.unwrap().phase, Some(Phase::Available));
     h.reconcile().await.unwrap();
-    assert_eq!(h.api.take_requests(), reads(), "only reads");
+    assert_eq!(h.api.take_requests(), concat(vec![reads(), secret_read()]), "only reads");
     assert!(h.events().is_empty());
 }
 
@@ -338,11 +364,11 @@ async fn the_primary_moving_updates_status_with_one_event() {
     bring_up(&h).await;
     h.ctx.etcd.observation.lock().unwrap().primary = PrimaryObservation::Elected { address: "10.0.0.1:6700".into() };
     h.reconcile().await.unwrap();
-    assert_eq!(h.api.take_requests(), concat(vec![reads(), vec![status_write()]]));
+    assert_eq!(h.api.take_requests(), concat(vec![reads(), secret_read(), vec![status_write()]]));
     assert_eq!(h.cluster().status.unwrap().mds.unwrap().primary.as_deref(), Some("demo-mds-0"));
     assert_eq!(h.events(), ["MdsPrimaryChanged"]);
     h.reconcile().await.unwrap();
-    assert_eq!(h.api.take_requests(), reads());
+    assert_eq!(h.api.take_requests(), concat(vec![reads(), secret_read()]));
     assert!(h.events().is_empty());
 
     // No candidate any more: the primary is removed from the status, not left stale.
@@ -410,12 +436,12 @@ async fn an_etcd_resize_of_a_running_cluster_is_refused() {
     cluster["metadata"]["generation"] = json!(2);
     h.api.put(CLUSTERS, cluster);
     h.reconcile().await.unwrap();
-    assert_eq!(h.api.take_requests(), concat(vec![reads(), vec![status_write()]]), "the etcd StatefulSet is not touched");
+    assert_eq!(h.api.take_requests(), concat(vec![reads(), secret_read(), vec![status_write()]]), "the etcd StatefulSet is not touched");
     assert_eq!(h.api.get(SETS, "demo-etcd").unwrap()["spec"]["replicas"], 3);
     assert_eq!(h.condition("Progressing"), ("False".into(), "ChangeRefused".into()));
     assert_eq!(h.events(), ["ChangeRefused"]);
     h.reconcile().await.unwrap();
-    assert_eq!(h.api.take_requests(), reads());
+    assert_eq!(h.api.take_requests(), concat(vec![reads(), secret_read()]));
     assert!(h.events().is_empty(), "told once");
 }
 
@@ -555,6 +581,6 @@ async fn chunkservers_wait_until_every_mds_pod_has_an_address() {
     assert!(h.api.get(SETS, "demo-chunkserver-0").is_some());
     assert_eq!(
         h.api.get(MAPS, "demo-chunkserver").unwrap()["data"]["cs_client.conf"],
-        "mds.listen.addr=10.0.0.1:6700,10.0.0.2:6700,10.0.0.3:6700\n"
+        "mds.listen.addr=10.0.0.1:6700,10.0.0.2:6700,10.0.0.3:6700\nglobal.logPath=/curvebs/chunkserver/logs\n"
     );
 }

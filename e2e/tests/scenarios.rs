@@ -768,9 +768,9 @@ async fn b_invalid_clusters_are_rejected_by_the_api_server() {
             vec!["spec.chunkservers.port", "immutable"],
         ),
         (
-            "changing hostNetwork",
+            "turning hostNetwork off",
             json!({"spec": {"hostNetwork": false}}),
-            vec!["spec.hostNetwork is immutable"],
+            vec!["spec.hostNetwork must be true"],
         ),
     ];
     for (what, patch, texts) in &updates {

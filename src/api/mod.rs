@@ -49,8 +49,8 @@ pub const MAX_CLUSTER_NAME_LEN: usize = 30;
     validation = Rule::new("self.chunkservers.replicas >= self.logicalPool.replicas").message("spec.chunkservers.replicas must be at least spec.logicalPool.replicas: every copy of a copyset needs its own server"),
     validation = Rule::new("self.logicalPool.zones <= self.chunkservers.replicas").message("spec.logicalPool.zones must not exceed spec.chunkservers.replicas: every zone needs at least one server"),
     validation = Rule::new("self.logicalPool.replicas <= self.logicalPool.zones").message("spec.logicalPool.replicas must not exceed spec.logicalPool.zones: Curve places each copy of a copyset in a different zone"),
-    validation = Rule::new("!self.hostNetwork || (self.mds.port != self.etcd.clientPort && self.mds.port != self.etcd.peerPort && self.mds.dummyPort != self.etcd.clientPort && self.mds.dummyPort != self.etcd.peerPort)").message("spec.mds ports must differ from spec.etcd ports: with host networking they can share a node"),
-    validation = Rule::new("!self.hostNetwork || [self.etcd.clientPort, self.etcd.peerPort, self.mds.port, self.mds.dummyPort].all(p, p < self.chunkservers.port || p >= self.chunkservers.port + self.chunkservers.disksPerNode)").message("spec.chunkservers.port range (port .. port+disksPerNode-1) must not contain an etcd or MDS port: with host networking they can share a node"),
+    validation = Rule::new("(self.mds.port != self.etcd.clientPort && self.mds.port != self.etcd.peerPort && self.mds.dummyPort != self.etcd.clientPort && self.mds.dummyPort != self.etcd.peerPort)").message("spec.mds ports must differ from spec.etcd ports: with host networking they can share a node"),
+    validation = Rule::new("[self.etcd.clientPort, self.etcd.peerPort, self.mds.port, self.mds.dummyPort].all(p, p < self.chunkservers.port || p >= self.chunkservers.port + self.chunkservers.disksPerNode)").message("spec.chunkservers.port range (port .. port+disksPerNode-1) must not contain an etcd or MDS port: with host networking they can share a node"),
 )]
 #[serde(rename_all = "camelCase")]
 pub struct CurveClusterSpec {
@@ -87,11 +87,12 @@ pub struct CurveClusterSpec {
     #[serde(default)]
     pub logical_pool: LogicalPoolSpec,
 
-    /// Run Curve pods in the node's network namespace (the default). Curve identifies MDS and
-    /// ChunkServers by `ip:port`, and a ChunkServer whose address changes breaks its copysets,
-    /// so the node's stable IP is used. Fixed at creation.
+    /// Run Curve pods in the node's network namespace. Must be true (the default): Curve
+    /// identifies MDS and ChunkServers by `ip:port` (the MDS election value, raft peers, the
+    /// cluster map, ChunkServer registration), and a pod IP changes at every restart, which
+    /// breaks a ChunkServer's copysets; every official Curve deployment uses the node's IP.
     #[serde(default = "default_true")]
-    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.hostNetwork is immutable"))]
+    #[x_kube(validation = Rule::new("self").message("spec.hostNetwork must be true: Curve identifies MDS and ChunkServers by ip:port, and pod IPs change at every restart (which breaks a ChunkServer's copysets); only host networking keeps them stable"))]
     pub host_network: bool,
 
     /// Stop reconciling: while true the operator changes no object of this cluster, and only
@@ -272,9 +273,15 @@ pub struct ChunkServerSpec {
     #[serde(default = "ChunkServerSpec::default_copysets")]
     #[schemars(range(min = 1, max = 10000))]
     pub copysets: i32,
-    /// Percentage of the data volume preallocated into the chunk file pool by `curve_format`.
+    /// Percentage of the data volume's size preallocated into the chunk file pool by
+    /// `curve_format` when a ChunkServer first starts on it (never again: a formatted volume
+    /// keeps its pool). The volume must have at least this share free: a fresh ext4 volume has
+    /// about 94% (5% is reserved for root, plus the journal), XFS about 99%. Curve's
+    /// ChunkServer also needs free space beside the pool (copyset metadata, raft snapshots), so
+    /// the default is curveadm's 90. A share the volume cannot hold fails the format step
+    /// (`ChunkServersReady` reason FormatFailed, naming both shares) and nothing is written.
     #[serde(default = "ChunkServerSpec::default_format_percent")]
-    #[schemars(range(min = 1, max = 100))]
+    #[schemars(range(min = 1, max = 99))]
     pub format_percent: i32,
     /// CPU and memory of each ChunkServer container.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -7,9 +7,9 @@ use k8s_openapi::api::core::v1::{ConfigMap, ConfigMapVolumeSource, Container, En
 
 use super::common::{
     Budget, Daemon, LABEL_DISK_SLOT, Role, StatefulSetParts, component_name, config_map, disruption_budget,
-    headless_service, labels, mount, selector_labels, stateful_set, tcp_probe, volume_claim_template,
+    headless_service, jemalloc, labels, mount, selector_labels, stateful_set, tcp_probe, volume_claim_template,
 };
-use super::config::{CHUNKSERVER_CONF, CS_CLIENT_CONF, CURVE_DELIMITER, DaemonAddresses, chunkserver_conf, cs_client_conf};
+use super::config::{CHUNKSERVER_CONF, CS_CLIENT_CONF, CURVE_DELIMITER, S3_CONF, DaemonAddresses, chunkserver_conf, cs_client_conf};
 use super::{Component, Tier};
 use crate::validate::ValidatedCluster;
 
@@ -54,12 +54,14 @@ pub fn build(cluster: &ValidatedCluster, addresses: &DaemonAddresses) -> Tier {
     }
 }
 
-/// The daemon's command line: Curve's ChunkServer aborts unless every path is given here.
+/// The daemon's command line. Curve's ChunkServer aborts unless every path flag is given here
+/// (src/chunkserver/chunkserver.cpp, LoadConfigFromCmdline); the rest is curveadm's tuning.
 fn chunkserver_args(port: i32) -> Vec<String> {
     [
         format!("-conf={}/{CHUNKSERVER_CONF}", Role::ChunkServer.conf_dir()),
         "-chunkServerIp=$(POD_IP)".to_string(),
         "-enableExternalServer=false".to_string(),
+        "-chunkServerExternalIp=$(POD_IP)".to_string(),
         format!("-chunkServerPort={port}"),
         format!("-chunkServerStoreUri=local://{DATA_DIR}"),
         format!("-chunkServerMetaUri=local://{DATA_DIR}/chunkserver.dat"),
@@ -73,24 +75,55 @@ fn chunkserver_args(port: i32) -> Vec<String> {
         format!("-walFilePoolMetaPath={DATA_DIR}/walfilepool.meta"),
         "-mdsListenAddr=$(MDS_ADDRESSES)".to_string(),
         format!("-log_dir={}", Role::ChunkServer.log_dir()),
+        // Durability, as curveadm sets it: fsync the raft log (braft's default, made explicit),
+        // and also closed segments and the log/snapshot/raft meta (braft's default: not synced),
+        // so an acknowledged write survives a power loss.
+        "-raft_sync=true".to_string(),
         "-raft_sync_segments=true".to_string(),
+        "-raft_sync_meta=true".to_string(),
+        // fdatasync suffices for preallocated files and skips the metadata flush (braft's
+        // default is fsync).
+        "-raft_use_fsync_rather_than_fdatasync=false".to_string(),
+        // 8 MiB raft log segments (braft's default, made explicit): the segment size of the WAL
+        // file pool (walfilepool.segment_size) the segments are taken from.
+        "-raft_max_segment_size=8388608".to_string(),
+        // One snapshot install at a time per disk (braft allows 1000): recovery after a restart
+        // must not starve client I/O.
+        "-raft_max_install_snapshot_tasks_num=1".to_string(),
+        // brpc worker threads, as curveadm and curve-ansible set for ChunkServers.
+        "-bthread_concurrency=18".to_string(),
         "-graceful_quit_on_sigterm=true".to_string(),
         "-stderrthreshold=3".to_string(),
     ]
     .into()
 }
 
-/// Shell script of the format init container: formats the chunk file pool only when its meta
-/// file is absent, so a restart, an upgrade or a reschedule never formats a disk holding data.
+/// Shell script of the format init container. It formats the chunk file pool only when its
+/// meta file is absent, so a restart, an upgrade or a reschedule never formats a disk holding
+/// data. Without the meta file the ChunkServer never started on this disk (it aborts), so a
+/// pool left by an interrupted format holds no data: it is cleared and formatted again.
+/// `curve_format` exits 0 WITHOUT writing the meta file when the volume has less free space
+/// than it is asked to allocate (ext4 keeps 5% for root), so the script checks both before and
+/// after, and says why it fails (the message reaches `ChunkServersReady`).
+/// `-blockSize` exists only from Curve v1.2.7 and v1.2.6 exits 1 on an unknown flag: `-undefok`
+/// lets one command serve both, as curveadm does.
 pub fn format_script(format_percent: i32) -> String {
     format!(
         "set -e\n\
          if [ -f {CHUNK_FILE_POOL_META} ]; then echo 'chunk file pool present: not formatting'; exit 0; fi\n\
+         rm -rf {CHUNK_FILE_POOL_DIR}\n\
          mkdir -p {CHUNK_FILE_POOL_DIR}\n\
-         echo 'formatting {format_percent}% of the data volume into the chunk file pool'\n\
+         free=$(df -P {CHUNK_FILE_POOL_DIR} | awk 'NR == 2 {{ print int($4 * 100 / $2) }}')\n\
+         if [ \"$free\" -lt {format_percent} ]; then\n  \
+           echo \"cannot format: the data volume has $free% of its size free, spec.chunkservers.formatPercent asks for {format_percent}% (ext4 keeps 5% for root): lower formatPercent\" >&2; exit 1\n\
+         fi\n\
+         echo \"formatting {format_percent}% of the data volume ($free% free) into the chunk file pool\"\n\
          /curvebs/tools/sbin/curve_format -allocatePercent={format_percent} -fileSize={CHUNK_FILE_SIZE} \
          -filePoolDir={CHUNK_FILE_POOL_DIR} -filePoolMetaPath={CHUNK_FILE_POOL_META} \
-         -fileSystemPath={CHUNK_FILE_POOL_DIR} -blockSize=4096\n"
+         -fileSystemPath={CHUNK_FILE_POOL_DIR} -blockSize=4096 -undefok=blockSize\n\
+         if [ ! -f {CHUNK_FILE_POOL_META} ]; then\n  \
+           echo \"curve_format wrote no {CHUNK_FILE_POOL_META}: the volume has less than {format_percent}% free, lower spec.chunkservers.formatPercent\" >&2; exit 1\n\
+         fi\n"
     )
 }
 
@@ -101,6 +134,8 @@ fn format_container(cluster: &ValidatedCluster) -> Container {
         image_pull_policy: Some(cluster.spec.image_pull_policy.as_str().to_string()),
         command: vec!["sh".to_string(), "-c".to_string(), format_script(cluster.spec.chunkservers.format_percent)].into(),
         volume_mounts: Some(vec![mount(DATA_VOLUME, DATA_DIR)]),
+        // The script's last words (why formatting failed) become the status message.
+        termination_message_policy: Some("FallbackToLogsOnError".to_string()),
         ..Container::default()
     }
 }
@@ -165,7 +200,8 @@ fn slot_stateful_set(cluster: &ValidatedCluster, slot: i32, config: &ConfigMap, 
         // Loading copysets after a restart can take minutes: be patient before killing it.
         liveness: tcp_probe(port, 60, 10, 12),
         resources: cs.resources.clone(),
-        config_files: vec![(CHUNKSERVER_CONF, CURVE_DELIMITER), (CS_CLIENT_CONF, CURVE_DELIMITER)],
+        config_files: vec![(CHUNKSERVER_CONF, CURVE_DELIMITER), (CS_CLIENT_CONF, CURVE_DELIMITER), (S3_CONF, CURVE_DELIMITER)],
+        root_password: true,
         data_volume: Some(DATA_VOLUME),
         extra_env: vec![
             EnvVar { name: "CURVE_PORT".to_string(), value: Some(port.to_string()), ..EnvVar::default() },
@@ -174,6 +210,7 @@ fn slot_stateful_set(cluster: &ValidatedCluster, slot: i32, config: &ConfigMap, 
                 value: Some(addresses.mds.join(",")),
                 ..EnvVar::default()
             },
+            jemalloc(),
         ],
     };
     let config_map_name = component_name(cluster, Component::ChunkServer);

@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::{
     Affinity, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
     EnvVar, EnvVarSource, HTTPGetAction, LocalObjectReference, ObjectFieldSelector,
     PersistentVolumeClaim, PersistentVolumeClaimSpec, PodAffinityTerm, PodAntiAffinity, PodSpec,
-    PodTemplateSpec, Probe, Service, ServicePort, ServiceSpec, TCPSocketAction,
+    PodTemplateSpec, Probe, SecretKeySelector, Service, ServicePort, ServiceSpec, TCPSocketAction,
     VolumeResourceRequirements, Volume, VolumeMount, WeightedPodAffinityTerm,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
@@ -30,6 +30,12 @@ pub const MANAGER: &str = "curve-operator";
 const CONFIG_SOURCE_DIR: &str = "/curve-operator/config";
 /// The merged config dir, written by the init container and mounted over the image's conf dir.
 const CONFIG_OUT_DIR: &str = "/curve-operator/conf";
+/// The image's default config of every component (`/curvebs/<role>/conf` is empty in the image).
+pub const IMAGE_DEFAULTS_DIR: &str = "/curvebs/conf";
+/// Variable the config init container fills `${CURVE_ROOT_PASSWORD}` from.
+pub const ROOT_PASSWORD_ENV: &str = "CURVE_ROOT_PASSWORD";
+/// Key of the root password in the cluster's root Secret.
+pub const ROOT_PASSWORD_KEY: &str = "password";
 /// Key of the config-merging script in every component's ConfigMap.
 pub const MERGE_SCRIPT_KEY: &str = "merge-config.sh";
 pub const MERGE_SCRIPT: &str = include_str!("merge-config.sh");
@@ -160,6 +166,8 @@ pub enum Role {
     Etcd,
     Mds,
     ChunkServer,
+    /// Curve's command-line tools (`curvebs-tool`, `curve_ops_tool`), run by the topology Jobs.
+    Tools,
 }
 
 impl Role {
@@ -168,7 +176,12 @@ impl Role {
             Role::Etcd => "etcd",
             Role::Mds => "mds",
             Role::ChunkServer => "chunkserver",
+            Role::Tools => "tools",
         }
+    }
+    /// `/curvebs/<role>`: what curveadm's `${prefix}` placeholder stands for.
+    pub fn prefix(self) -> String {
+        format!("/curvebs/{}", self.as_str())
     }
     pub fn conf_dir(self) -> String {
         format!("/curvebs/{}/conf", self.as_str())
@@ -196,10 +209,13 @@ pub struct Daemon<'a> {
     pub data_volume: Option<&'a str>,
     /// Environment beyond the downward-API addresses, for the daemon and its config.
     pub extra_env: Vec<EnvVar>,
+    /// Whether its config holds the root password (given to the config init container only).
+    pub root_password: bool,
 }
 
 const CONFIG_SOURCE_VOLUME: &str = "config-source";
-const CONFIG_VOLUME: &str = "conf";
+/// The emptyDir holding the merged config: written by the config init container.
+pub const CONFIG_VOLUME: &str = "conf";
 const LOG_VOLUME: &str = "logs";
 
 /// Environment every Curve container gets from the downward API: its own address and name.
@@ -219,6 +235,83 @@ pub fn mount(name: &str, path: &str) -> VolumeMount {
     VolumeMount { name: name.to_string(), mount_path: path.to_string(), ..VolumeMount::default() }
 }
 
+/// `LD_PRELOAD` of Curve's C++ daemons: curveadm and curve-ansible start them on jemalloc, the
+/// allocator Curve is tuned and tested with; the image's base layer ships it at this path.
+pub fn jemalloc() -> EnvVar {
+    EnvVar { name: "LD_PRELOAD".to_string(), value: Some("/usr/local/lib/libjemalloc.so".to_string()), ..EnvVar::default() }
+}
+
+/// The name of the Secret holding the cluster's Curve root password.
+pub fn root_secret_name(cluster: &ValidatedCluster) -> String {
+    format!("{}-root-password", cluster.name)
+}
+
+/// `CURVE_ROOT_PASSWORD` from the cluster's root Secret.
+fn root_password_env(cluster: &ValidatedCluster) -> EnvVar {
+    EnvVar {
+        name: ROOT_PASSWORD_ENV.to_string(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: root_secret_name(cluster),
+                key: ROOT_PASSWORD_KEY.to_string(),
+                optional: Some(false),
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
+}
+
+fn empty_dir(name: &str) -> Volume {
+    Volume { name: name.to_string(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Volume::default() }
+}
+
+/// The volumes of the config init container: the operator's ConfigMap and the merged dir.
+pub fn config_volumes(config_map: &str) -> Vec<Volume> {
+    vec![
+        Volume {
+            name: CONFIG_SOURCE_VOLUME.to_string(),
+            config_map: Some(ConfigMapVolumeSource { name: config_map.to_string(), ..ConfigMapVolumeSource::default() }),
+            ..Volume::default()
+        },
+        empty_dir(CONFIG_VOLUME),
+    ]
+}
+
+/// Init container that builds a pod's config dir (the `conf` volume) from the image's
+/// defaults and the operator's ConfigMap, as merge-config.sh says. Only this container gets
+/// the root password; the daemon reads it from its config file, as Curve expects.
+pub fn config_init_container(
+    cluster: &ValidatedCluster,
+    role: Role,
+    files: &[(&str, &str)],
+    mut env: Vec<EnvVar>,
+    root_password: bool,
+) -> Container {
+    let mut command = vec![
+        "sh".to_string(),
+        format!("{CONFIG_SOURCE_DIR}/{MERGE_SCRIPT_KEY}"),
+        IMAGE_DEFAULTS_DIR.to_string(),
+        CONFIG_OUT_DIR.to_string(),
+        role.prefix(),
+    ];
+    command.extend(files.iter().map(|(file, delimiter)| format!("{file}:{delimiter}")));
+    if root_password {
+        env.push(root_password_env(cluster));
+    }
+    Container {
+        name: "config".to_string(),
+        image: Some(cluster.spec.image.clone()),
+        image_pull_policy: Some(cluster.spec.image_pull_policy.as_str().to_string()),
+        command: Some(command),
+        env: Some(env),
+        volume_mounts: Some(vec![mount(CONFIG_SOURCE_VOLUME, CONFIG_SOURCE_DIR), mount(CONFIG_VOLUME, CONFIG_OUT_DIR)]),
+        // The merge script's complaint (a missing default, a placeholder) becomes the message.
+        termination_message_policy: Some("FallbackToLogsOnError".to_string()),
+        ..Container::default()
+    }
+}
+
 impl Daemon<'_> {
     fn env(&self) -> Vec<EnvVar> {
         let mut env = pod_env();
@@ -226,26 +319,6 @@ impl Daemon<'_> {
         env
     }
 
-    /// Init container that builds this pod's config dir from the image defaults and the
-    /// operator's ConfigMap (see merge-config.sh).
-    fn config_init_container(&self, cluster: &ValidatedCluster) -> Container {
-        let mut command = vec![
-            "sh".to_string(),
-            format!("{CONFIG_SOURCE_DIR}/{MERGE_SCRIPT_KEY}"),
-            self.role.conf_dir(),
-            CONFIG_OUT_DIR.to_string(),
-        ];
-        command.extend(self.config_files.iter().map(|(file, delimiter)| format!("{file}:{delimiter}")));
-        Container {
-            name: "config".to_string(),
-            image: Some(cluster.spec.image.clone()),
-            image_pull_policy: Some(cluster.spec.image_pull_policy.as_str().to_string()),
-            command: Some(command),
-            env: Some(self.env()),
-            volume_mounts: Some(vec![mount(CONFIG_SOURCE_VOLUME, CONFIG_SOURCE_DIR), mount(CONFIG_VOLUME, CONFIG_OUT_DIR)]),
-            ..Container::default()
-        }
-    }
 
     pub fn container(&self, cluster: &ValidatedCluster) -> Container {
         let mut mounts = vec![mount(CONFIG_VOLUME, &self.role.conf_dir()), mount(LOG_VOLUME, &self.role.log_dir())];
@@ -288,7 +361,8 @@ impl Daemon<'_> {
         config_map: &str,
     ) -> PodSpec {
         let placement = &cluster.spec.placement;
-        let mut init_containers = vec![self.config_init_container(cluster)];
+        let mut init_containers =
+            vec![config_init_container(cluster, self.role, &self.config_files, self.env(), self.root_password)];
         init_containers.extend(extra_init);
         PodSpec {
             host_network: Some(cluster.spec.host_network),
@@ -307,15 +381,11 @@ impl Daemon<'_> {
                     .map(|name| LocalObjectReference { name: name.clone() })
                     .collect()
             }),
-            volumes: Some(vec![
-                Volume {
-                    name: CONFIG_SOURCE_VOLUME.to_string(),
-                    config_map: Some(ConfigMapVolumeSource { name: config_map.to_string(), ..ConfigMapVolumeSource::default() }),
-                    ..Volume::default()
-                },
-                Volume { name: CONFIG_VOLUME.to_string(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Volume::default() },
-                Volume { name: LOG_VOLUME.to_string(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Volume::default() },
-            ]),
+            volumes: Some({
+                let mut volumes = config_volumes(config_map);
+                volumes.push(empty_dir(LOG_VOLUME));
+                volumes
+            }),
             ..PodSpec::default()
         }
     }

@@ -1,6 +1,7 @@
 //! Curve config files. Each holds only the keys the operator must set (curve-facts.md); every
-//! other key keeps the image's default, merged in by the pod's config init container.
-//! `${POD_IP}`, `${POD_NAME}` and `${CURVE_PORT}` are filled in per pod by that container.
+//! other key keeps the image's default (`/curvebs/conf/<file>`), merged in by the pod's config
+//! init container (merge-config.sh), which also fills in `${prefix}` (`/curvebs/<role>`),
+//! `${POD_IP}`, `${POD_NAME}`, `${CURVE_PORT}` and `${CURVE_ROOT_PASSWORD}` per pod.
 
 use super::Component;
 use super::common::{component_name, pod_dns_name};
@@ -11,6 +12,14 @@ pub const MDS_CONF: &str = "mds.conf";
 pub const CHUNKSERVER_CONF: &str = "chunkserver.conf";
 pub const CS_CLIENT_CONF: &str = "cs_client.conf";
 pub const TOOLS_CONF: &str = "tools.conf";
+/// Read by the ChunkServer at start (it aborts without it) even when clones from S3 are unused.
+pub const S3_CONF: &str = "s3.conf";
+
+/// Curve's root user. Curve stores the name at the MDS's first start and refuses to start under
+/// another one later, so it is fixed: the image's (and curveadm's) default.
+pub const ROOT_USER: &str = "root";
+/// Filled in from the cluster's root Secret by the config init container; never in a ConfigMap.
+pub const ROOT_PASSWORD: &str = "${CURVE_ROOT_PASSWORD}";
 
 /// etcd's YAML config is `key: value`; Curve's own files are `key=value`.
 pub const YAML_DELIMITER: &str = ": ";
@@ -115,6 +124,9 @@ pub fn mds_conf(cluster: &ValidatedCluster) -> String {
             ("mds.common.logDir", "/curvebs/mds/logs".into()),
             ("mds.leader.sessionInterSec", "5".into()),
             ("mds.leader.electionTimeoutMs", "0".into()),
+            // Checked against what every root client sends (tools, ChunkServers) at each start.
+            ("mds.auth.rootUserName", ROOT_USER.into()),
+            ("mds.auth.rootPassword", ROOT_PASSWORD.into()),
         ],
         CURVE_DELIMITER,
     )
@@ -128,13 +140,22 @@ pub fn chunkserver_conf(addresses: &DaemonAddresses) -> String {
             ("global.external_ip", "${POD_IP}".into()),
             ("mds.listen.addr", addresses.mds.join(",")),
             ("chunkserver.common.logDir", "/curvebs/chunkserver/logs".into()),
+            // The ChunkServer opens both files at start and aborts when either is missing.
+            ("curve.config_path", format!("/curvebs/chunkserver/conf/{CS_CLIENT_CONF}")),
+            ("s3.config_path", format!("/curvebs/chunkserver/conf/{S3_CONF}")),
+            // Its Curve client (clone from a Curve volume) authenticates as root.
+            ("curve.root_username", ROOT_USER.into()),
+            ("curve.root_password", ROOT_PASSWORD.into()),
         ],
         CURVE_DELIMITER,
     )
 }
 
 pub fn cs_client_conf(addresses: &DaemonAddresses) -> String {
-    render(&[("mds.listen.addr", addresses.mds.join(","))], CURVE_DELIMITER)
+    render(
+        &[("mds.listen.addr", addresses.mds.join(",")), ("global.logPath", "/curvebs/chunkserver/logs".into())],
+        CURVE_DELIMITER,
+    )
 }
 
 /// tools.conf, read by `curvebs-tool` and `curve_ops_tool` (topology Jobs, admins).
@@ -144,6 +165,12 @@ pub fn tools_conf(cluster: &ValidatedCluster, addresses: &DaemonAddresses) -> St
             ("mdsAddr", addresses.mds.join(",")),
             ("mdsDummyPort", cluster.spec.mds.dummy_port.to_string()),
             ("etcdAddr", addresses.etcd.join(",")),
+            // No SnapshotCloneServer is deployed: empty, not the image's placeholder.
+            ("snapshotCloneAddr", String::new()),
+            ("snapshotCloneDummyPort", String::new()),
+            // curve_ops_tool exits -1 without them; they must match mds.auth.*.
+            ("rootUserName", ROOT_USER.into()),
+            ("rootUserPassword", ROOT_PASSWORD.into()),
         ],
         CURVE_DELIMITER,
     )

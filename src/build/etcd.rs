@@ -43,6 +43,8 @@ fn stateful_set_for(cluster: &ValidatedCluster, name: &str, config: &ConfigMap) 
         config_files: vec![(ETCD_CONF, YAML_DELIMITER)],
         data_volume: Some(DATA_VOLUME),
         extra_env: Vec::new(),
+        // etcd has no Curve root user: it never sees the password.
+        root_password: false,
     };
     stateful_set(
         cluster,

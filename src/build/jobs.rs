@@ -4,14 +4,14 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
-use k8s_openapi::api::core::v1::{
-    ConfigMapVolumeSource, Container, EnvVar, KeyToPath, PodSpec, PodTemplateSpec, Volume, VolumeMount,
-};
+use k8s_openapi::api::core::v1::{Container, EnvVar, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::Component;
-use super::common::{component_name, labels, object_meta};
-use super::config::TOOLS_CONF;
+use super::common::{
+    CONFIG_VOLUME, Role, component_name, config_init_container, config_volumes, labels, mount, object_meta, pod_env,
+};
+use super::config::{CURVE_DELIMITER, TOOLS_CONF};
 use super::topology::ClusterMap;
 use crate::validate::ValidatedCluster;
 
@@ -44,6 +44,8 @@ pub fn job_name(cluster: &ValidatedCluster, step: Step, map: &ClusterMap) -> Str
     }
 }
 
+/// The dir of `/etc/curve/tools.conf`, the tools' default `-confPath`.
+const TOOLS_CONF_DIR: &str = "/etc/curve";
 const TOOL: &str = "/curvebs/tools/sbin/curvebs-tool";
 const OPS_TOOL: &str = "/curvebs/tools/sbin/curve_ops_tool";
 
@@ -82,29 +84,27 @@ pub fn build(cluster: &ValidatedCluster, step: Step, map: &ClusterMap) -> Job {
                     dns_policy: Some(if spec.host_network { "ClusterFirstWithHostNet" } else { "ClusterFirst" }.to_string()),
                     node_selector: (!spec.placement.node_selector.is_empty()).then(|| spec.placement.node_selector.clone()),
                     tolerations: (!spec.placement.tolerations.is_empty()).then(|| spec.placement.tolerations.clone()),
+                    // tools.conf is built like every daemon's config: the image's default with
+                    // the operator's keys and the root password filled in.
+                    init_containers: Some(vec![config_init_container(
+                        cluster,
+                        Role::Tools,
+                        &[(TOOLS_CONF, CURVE_DELIMITER)],
+                        pod_env(),
+                        true,
+                    )]),
                     containers: vec![Container {
                         name: step.as_str().to_string(),
                         image: Some(spec.image.clone()),
                         image_pull_policy: Some(spec.image_pull_policy.as_str().to_string()),
                         command: Some(vec!["sh".into(), "-c".into(), step_script(step, expected)]),
                         env: Some(vec![EnvVar { name: "CLUSTER_MAP".into(), value: Some(map.to_json()), ..EnvVar::default() }]),
-                        volume_mounts: Some(vec![VolumeMount {
-                            name: "tools-conf".into(),
-                            mount_path: "/etc/curve/tools.conf".into(),
-                            sub_path: Some(TOOLS_CONF.into()),
-                            ..VolumeMount::default()
-                        }]),
+                        // Where curvebs-tool and curve_ops_tool read their config by default.
+                        volume_mounts: Some(vec![mount(CONFIG_VOLUME, TOOLS_CONF_DIR)]),
+                        termination_message_policy: Some("FallbackToLogsOnError".to_string()),
                         ..Container::default()
                     }],
-                    volumes: Some(vec![Volume {
-                        name: "tools-conf".into(),
-                        config_map: Some(ConfigMapVolumeSource {
-                            name: topology_config,
-                            items: Some(vec![KeyToPath { key: TOOLS_CONF.into(), path: TOOLS_CONF.into(), ..KeyToPath::default() }]),
-                            ..ConfigMapVolumeSource::default()
-                        }),
-                        ..Volume::default()
-                    }]),
+                    volumes: Some(config_volumes(&topology_config)),
                     ..PodSpec::default()
                 }),
             },

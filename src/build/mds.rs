@@ -1,7 +1,7 @@
 //! The MDS tier: metadata servers, one primary elected in etcd.
 
 use super::common::{
-    Budget, Daemon, Role, StatefulSetParts, component_name, config_map, disruption_budget, headless_service,
+    Budget, Daemon, jemalloc, Role, StatefulSetParts, component_name, config_map, disruption_budget, headless_service,
     http_probe, labels, selector_labels, stateful_set,
 };
 use super::config::{CURVE_DELIMITER, MDS_CONF, mds_conf};
@@ -28,7 +28,8 @@ pub fn build(cluster: &ValidatedCluster) -> Tier {
         resources: mds.resources.clone(),
         config_files: vec![(MDS_CONF, CURVE_DELIMITER)],
         data_volume: None,
-        extra_env: Vec::new(),
+        extra_env: vec![jemalloc()],
+        root_password: true,
     };
     let config = config_map(cluster, component, vec![(MDS_CONF.to_string(), mds_conf(cluster))]);
     Tier {

@@ -6,6 +6,7 @@ pub mod config;
 pub mod etcd;
 pub mod jobs;
 pub mod mds;
+pub mod secret;
 pub mod topology;
 
 use k8s_openapi::api::apps::v1::StatefulSet;

@@ -159,7 +159,9 @@ fn mds_conf_listens_on_the_pod_ip_and_finds_every_etcd_member() {
          mds.snapshotcloneclient.addr=\n\
          mds.common.logDir=/curvebs/mds/logs\n\
          mds.leader.sessionInterSec=5\n\
-         mds.leader.electionTimeoutMs=0\n"
+         mds.leader.electionTimeoutMs=0\n\
+         mds.auth.rootUserName=root\n\
+         mds.auth.rootPassword=${CURVE_ROOT_PASSWORD}\n"
     );
 }
 
@@ -178,13 +180,22 @@ fn chunkserver_and_tool_confs_list_every_mds() {
         config::chunkserver_conf(&addresses),
         format!(
             "global.ip=${{POD_IP}}\nglobal.port=${{CURVE_PORT}}\nglobal.external_ip=${{POD_IP}}\n\
-             mds.listen.addr={mds}\nchunkserver.common.logDir=/curvebs/chunkserver/logs\n"
+             mds.listen.addr={mds}\nchunkserver.common.logDir=/curvebs/chunkserver/logs\n\
+             curve.config_path=/curvebs/chunkserver/conf/cs_client.conf\n\
+             s3.config_path=/curvebs/chunkserver/conf/s3.conf\n\
+             curve.root_username=root\ncurve.root_password=${{CURVE_ROOT_PASSWORD}}\n"
         )
     );
-    assert_eq!(config::cs_client_conf(&addresses), format!("mds.listen.addr={mds}\n"));
+    assert_eq!(
+        config::cs_client_conf(&addresses),
+        format!("mds.listen.addr={mds}\nglobal.logPath=/curvebs/chunkserver/logs\n")
+    );
     assert_eq!(
         config::tools_conf(&cluster, &addresses),
-        format!("mdsAddr={mds}\nmdsDummyPort=17700\netcdAddr=10.0.0.1:2379,10.0.0.2:2379,10.0.0.3:2379\n")
+        format!(
+            "mdsAddr={mds}\nmdsDummyPort=17700\netcdAddr=10.0.0.1:2379,10.0.0.2:2379,10.0.0.3:2379\n\
+             snapshotCloneAddr=\nsnapshotCloneDummyPort=\nrootUserName=root\nrootUserPassword=${{CURVE_ROOT_PASSWORD}}\n"
+        )
     );
     assert_eq!(config::read_key(&config::cs_client_conf(&addresses), "mds.listen.addr", "="), Some(mds.to_string()));
     assert_eq!(config::read_key("a.b=1\n", "a", "="), None);
@@ -243,12 +254,13 @@ fn etcd_stateful_set_is_parallel_host_networked_and_spread() {
             "name": "config",
             "image": "opencurvedocker/curvebs:v1.2.6",
             "imagePullPolicy": "IfNotPresent",
-            "command": ["sh", "/curve-operator/config/merge-config.sh", "/curvebs/etcd/conf", "/curve-operator/conf", "etcd.conf:: "],
+            "command": ["sh", "/curve-operator/config/merge-config.sh", "/curvebs/conf", "/curve-operator/conf", "/curvebs/etcd", "etcd.conf:: "],
             "env": env,
             "volumeMounts": [
                 {"name": "config-source", "mountPath": "/curve-operator/config"},
                 {"name": "conf", "mountPath": "/curve-operator/conf"}
-            ]
+            ],
+            "terminationMessagePolicy": "FallbackToLogsOnError"
         }])
     );
     assert_eq!(
@@ -332,16 +344,24 @@ fn chunkservers_get_one_stateful_set_per_disk_slot_with_their_own_port() {
 }
 
 #[test]
-fn format_runs_only_when_the_pool_meta_file_is_absent() {
+fn format_runs_only_when_the_pool_meta_file_is_absent_and_fails_loudly() {
     assert_eq!(
         chunkserver::format_script(90),
         "set -e\n\
          if [ -f /curvebs/chunkserver/data/chunkfilepool.meta ]; then echo 'chunk file pool present: not formatting'; exit 0; fi\n\
+         rm -rf /curvebs/chunkserver/data/chunkfilepool\n\
          mkdir -p /curvebs/chunkserver/data/chunkfilepool\n\
-         echo 'formatting 90% of the data volume into the chunk file pool'\n\
+         free=$(df -P /curvebs/chunkserver/data/chunkfilepool | awk 'NR == 2 { print int($4 * 100 / $2) }')\n\
+         if [ \"$free\" -lt 90 ]; then\n  \
+           echo \"cannot format: the data volume has $free% of its size free, spec.chunkservers.formatPercent asks for 90% (ext4 keeps 5% for root): lower formatPercent\" >&2; exit 1\n\
+         fi\n\
+         echo \"formatting 90% of the data volume ($free% free) into the chunk file pool\"\n\
          /curvebs/tools/sbin/curve_format -allocatePercent=90 -fileSize=16777216 \
          -filePoolDir=/curvebs/chunkserver/data/chunkfilepool -filePoolMetaPath=/curvebs/chunkserver/data/chunkfilepool.meta \
-         -fileSystemPath=/curvebs/chunkserver/data/chunkfilepool -blockSize=4096\n"
+         -fileSystemPath=/curvebs/chunkserver/data/chunkfilepool -blockSize=4096 -undefok=blockSize\n\
+         if [ ! -f /curvebs/chunkserver/data/chunkfilepool.meta ]; then\n  \
+           echo \"curve_format wrote no /curvebs/chunkserver/data/chunkfilepool.meta: the volume has less than 90% free, lower spec.chunkservers.formatPercent\" >&2; exit 1\n\
+         fi\n"
     );
 }
 
@@ -560,7 +580,20 @@ fn pool_jobs_run_curve_tools_with_the_map_they_were_made_for() {
     assert_eq!((pod["restartPolicy"].as_str(), pod["hostNetwork"].as_bool()), (Some("Never"), Some(true)));
     let container = &pod["containers"][0];
     assert_eq!(container["env"], json!([{"name": "CLUSTER_MAP", "value": map.to_json()}]));
-    assert_eq!(container["volumeMounts"], json!([{"name": "tools-conf", "mountPath": "/etc/curve/tools.conf", "subPath": "tools.conf"}]));
+    assert_eq!(container["volumeMounts"], json!([{"name": "conf", "mountPath": "/etc/curve"}]), "the tools' default -confPath");
+    let config = &pod["initContainers"][0];
+    assert_eq!(
+        config["command"],
+        json!(["sh", "/curve-operator/config/merge-config.sh", "/curvebs/conf", "/curve-operator/conf", "/curvebs/tools", "tools.conf:="])
+    );
+    assert_eq!(
+        config["env"].as_array().unwrap().last().unwrap(),
+        &json!({"name": "CURVE_ROOT_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "demo-root-password", "key": "password", "optional": false}}})
+    );
+    assert_eq!(
+        pod["volumes"],
+        json!([{"name": "config-source", "configMap": {"name": "demo-topology"}}, {"name": "conf", "emptyDir": {}}])
+    );
     assert_eq!(
         step_script(Step::PhysicalPool, 3),
         "set -e\nprintf '%s' \"$CLUSTER_MAP\" > /tmp/topology.json\n/curvebs/tools/sbin/curvebs-tool -op=create_physicalpool -cluster_map=/tmp/topology.json\n"

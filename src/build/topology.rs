@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use serde::{Deserialize, Serialize};
 
 use super::Component;
-use super::common::{component_name, labels, object_meta};
+use super::common::{MERGE_SCRIPT, MERGE_SCRIPT_KEY, component_name, labels, object_meta};
 use super::config::{DaemonAddresses, TOOLS_CONF, tools_conf};
 use crate::validate::ValidatedCluster;
 
@@ -219,6 +219,7 @@ pub fn build(cluster: &ValidatedCluster, map: &ClusterMap, progress: &PoolProgre
         data: Some(BTreeMap::from([
             (TOPOLOGY_JSON.to_string(), map.to_json()),
             (TOOLS_CONF.to_string(), tools_conf(cluster, addresses)),
+            (MERGE_SCRIPT_KEY.to_string(), MERGE_SCRIPT.to_string()),
             (PHYSICAL_POOL_SERVERS.to_string(), servers),
             (LOGICAL_POOL_CREATED.to_string(), progress.logical_pool_created.to_string()),
         ])),

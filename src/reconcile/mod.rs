@@ -14,10 +14,10 @@ use std::time::Duration;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Pod, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, DeserializeGuard};
 use kube::runtime::controller::{Action as Requeue, Controller};
 use kube::runtime::reflector::ObjectRef;
@@ -26,13 +26,15 @@ use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 
 use crate::api::{CurveCluster, CurveClusterStatus};
-use crate::build::common::{LABEL_COMPONENT, LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGER, cluster_selector, component_name};
+use crate::build::common::{
+    LABEL_COMPONENT, LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGER, cluster_selector, component_name, root_secret_name,
+};
 use crate::build::config::{CS_CLIENT_CONF, CURVE_DELIMITER, DaemonAddresses, TOOLS_CONF, read_key};
 use crate::build::topology::{ClusterMap, PoolProgress, TOPOLOGY_JSON};
 use crate::build::{self, Component, Observed};
 use crate::etcd::{ClusterKey, EtcdObserver};
 use crate::runtime::metrics::{Component as MetricComponent, Metrics, ReconcileResult};
-use crate::validate::validate;
+use crate::validate::{ValidatedCluster, validate};
 use events::{ClusterEvent, EventSink};
 use plan::{APPLIED_HASH_ANNOTATION, Action, ExistingObject};
 use status::{Observation, PrimaryView, compute_status};
@@ -46,6 +48,8 @@ pub const DATA_FINALIZER: &str = "curve.opencurve.io/delete-data";
 pub enum Error {
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
+    #[error("cannot generate the root password: reading random bytes failed: {0}")]
+    Random(std::io::Error),
 }
 
 impl Error {
@@ -54,6 +58,7 @@ impl Error {
         match self {
             Error::Kube(kube::Error::Api(_)) => "api",
             Error::Kube(_) => "transport",
+            Error::Random(_) => "random",
         }
     }
 }
@@ -300,6 +305,10 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(cluster: &CurveCluster
                 created.push(component);
             }
         }
+        if gates.mds {
+            // MDS, ChunkServers and the tools read the root password: it exists before them.
+            ensure_root_secret(ctx, &safe).await?;
+        }
         execute(ctx, &namespace, &actions).await?;
         // What was just created exists now, with no pod ready yet.
         for component in &created {
@@ -329,6 +338,28 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(cluster: &CurveCluster
     } else {
         Requeue::requeue(PROGRESS_RESYNC)
     })
+}
+
+/// Creates the cluster's root password Secret when it is missing; an existing one is kept as
+/// it is (a user may bring their own). The password is never logged.
+async fn ensure_root_secret<O: EtcdObserver, E: EventSink>(ctx: &Context<O, E>, cluster: &ValidatedCluster) -> Result<(), Error> {
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &cluster.namespace);
+    let name = root_secret_name(cluster);
+    if secrets.get_opt(&name).await?.is_some() {
+        return Ok(());
+    }
+    let password = crate::util::random_bytes(256)
+        .map_err(Error::Random)
+        .and_then(|bytes| build::secret::password_from(bytes).ok_or_else(|| Error::Random(std::io::ErrorKind::UnexpectedEof.into())))?;
+    match secrets.create(&PostParams::default(), &build::secret::root_secret(cluster, &password)).await {
+        Ok(_) => {
+            tracing::info!(namespace = %cluster.namespace, secret = %name, "created the Curve root password Secret");
+            Ok(())
+        }
+        // Created meanwhile by another writer: theirs is kept.
+        Err(kube::Error::Api(response)) if response.code == 409 => Ok(()),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// The storage request of a StatefulSet's first volume claim template.

@@ -122,6 +122,11 @@ fn with_hash(mut object: serde_json::Value) -> (serde_json::Value, String) {
     (object, hash)
 }
 
+/// An object as the operator applies it: with the hash of its content in an annotation.
+pub fn applied(object: serde_json::Value) -> serde_json::Value {
+    with_hash(object).0
+}
+
 fn tier_values(tier: &Tier) -> Vec<serde_json::Value> {
     // ConfigMaps and Services first, budgets next, StatefulSets last: pods start with their
     // config and their DNS names in place.

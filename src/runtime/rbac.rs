@@ -73,6 +73,8 @@ pub const PERMISSIONS: &[Permission] = &[
     rule("", &["pods"], &["list", "watch"], Scope::Watched),
     // Only on deletion with a confirmed Delete cleanup policy.
     rule("", &["persistentvolumeclaims"], &["deletecollection"], Scope::Watched),
+    // The cluster's root password: read, and created once when missing (never changed).
+    rule("", &["secrets"], &["get", "create"], Scope::Watched),
     rule(
         "events.k8s.io",
         &["events"],

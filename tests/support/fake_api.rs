@@ -60,13 +60,21 @@ fn kind_of_collection(collection: &str) -> &'static str {
         "curveclusters" => "CurveCluster",
         "nodes" => "Node",
         "jobs" => "Job",
+        "secrets" => "Secret",
         _ => "Unknown",
     }
 }
 
 fn status(code: StatusCode, message: &str) -> Response<Body> {
+    // The reasons the API server gives (kube's get_opt looks for NotFound).
+    let reason = match code {
+        StatusCode::NOT_FOUND => "NotFound",
+        StatusCode::CONFLICT => "AlreadyExists",
+        StatusCode::METHOD_NOT_ALLOWED => "MethodNotAllowed",
+        _ => "InternalError",
+    };
     let body = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message,
-        "reason": code.canonical_reason(), "code": code.as_u16()});
+        "reason": reason, "code": code.as_u16()});
     Response::builder().status(code).body(Body::from(serde_json::to_vec(&body).unwrap())).unwrap()
 }
 
@@ -171,6 +179,19 @@ impl FakeApi {
                 };
                 let mut object = object;
                 object["metadata"]["resourceVersion"] = json!(version.to_string());
+                store.insert(name, object.clone());
+                ok(&object)
+            }
+            ("POST", None) => {
+                let mut object: Value = serde_json::from_slice(&body).unwrap();
+                let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+                if store.contains_key(&name) {
+                    return status(StatusCode::CONFLICT, &format!("{name} already exists"));
+                }
+                let mut version = self.version.lock().unwrap();
+                *version += 1;
+                object["metadata"]["resourceVersion"] = json!(version.to_string());
+                self.creations.lock().unwrap().push(format!("POST {collection}"));
                 store.insert(name, object.clone());
                 ok(&object)
             }
