@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use etcd_client::{Client, ConnectOptions, LeaderKey, ResignOptions};
+use etcd_client::{Client, Compare, CompareOp, ConnectOptions, PutOptions, Txn, TxnOp};
 
 use crate::process::Process;
 use crate::util::http_get;
@@ -114,10 +114,14 @@ impl EtcdMember {
     }
 }
 
-/// A stand-in for a Curve MDS in the election: a lease with Curve's TTL kept alive as clientv3
-/// does (every TTL/3), and a campaign through etcd's election service, which runs clientv3's
-/// `concurrency.Election` on the server with that lease: the same keys (`07leader/<lease hex>`),
-/// values and create-revision order as an MDS.
+/// A stand-in for a Curve MDS in the election, campaigning exactly as Curve's MDS does with
+/// etcd clientv3's `concurrency.Election` (client side, in the MDS's own process): a lease
+/// with Curve's TTL kept alive every TTL/3, then a transaction that puts
+/// `07leader/<lease hex>` = `mds.listen.addr` with that lease if the key does not exist yet.
+/// The key with the lowest create revision leads; the others wait behind it. Resigning
+/// deletes the key. Nothing on the server side deletes a key but its lease expiring (a
+/// server-side Election `Campaign` call deletes the key when the call is interrupted, which
+/// made the earlier stand-ins lose their place in the election).
 pub struct MdsStandIn {
     pub address: String,
     state: Arc<StandInState>,
@@ -131,9 +135,8 @@ struct StandInState {
     /// The lease keep-alive stopped or the stand-in gave up.
     dead: AtomicBool,
     lease: std::sync::Mutex<Option<i64>>,
-    leader: std::sync::Mutex<Option<LeaderKey>>,
     client: std::sync::Mutex<Option<Client>>,
-    /// The keep-alive and campaign tasks, stopped with the stand-in.
+    /// The keep-alive task, stopped with the stand-in.
     tasks: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
@@ -143,6 +146,11 @@ impl StandInState {
             task.abort();
         }
     }
+}
+
+/// The candidate key of a lease: `07leader/<lease id in hex>`, as clientv3 names it.
+pub fn candidate_key(lease: i64) -> String {
+    format!("{MDS_ELECTION}/{lease:x}")
 }
 
 impl MdsStandIn {
@@ -176,30 +184,24 @@ impl MdsStandIn {
         self.state.client.lock().unwrap().take();
     }
 
-    /// A graceful stop: the MDS resigns (its key goes at once) and revokes its lease.
+    /// A graceful stop: the MDS resigns (clientv3 `Resign`: its key is deleted at once) and
+    /// revokes its lease.
     pub async fn stop_gracefully(&mut self) {
         let client = self.state.client.lock().unwrap().clone();
-        let leader = self.state.leader.lock().unwrap().clone();
         let lease = *self.state.lease.lock().unwrap();
         self.task.abort();
         self.state.stop_tasks();
-        if let Some(client) = client {
-            if let Some(leader) = leader {
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(2),
-                    client
-                        .election_client()
-                        .resign(Some(ResignOptions::new().with_leader(leader))),
-                )
-                .await;
-            }
-            if let Some(lease) = lease {
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(2),
-                    client.lease_client().revoke(lease),
-                )
-                .await;
-            }
+        if let (Some(client), Some(lease)) = (client, lease) {
+            let _ = tokio::time::timeout(
+                Duration::from_secs(2),
+                client.kv_client().delete(candidate_key(lease), None),
+            )
+            .await;
+            let _ = tokio::time::timeout(
+                Duration::from_secs(2),
+                client.lease_client().revoke(lease),
+            )
+            .await;
         }
         self.state.dead.store(true, Ordering::Release);
         self.state.client.lock().unwrap().take();
@@ -209,6 +211,26 @@ impl MdsStandIn {
 impl Drop for MdsStandIn {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// clientv3 `Election.Campaign`'s first step: put the candidate key with the lease unless it
+/// exists. Returns once the key exists (put now, or by an earlier try whose answer was lost).
+async fn put_candidate(client: &Client, key: &str, address: &str, lease: i64) {
+    let mut kv = client.kv_client();
+    loop {
+        let txn = Txn::new()
+            .when([Compare::create_revision(key, CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(
+                key,
+                address,
+                Some(PutOptions::new().with_lease(lease)),
+            )])
+            .or_else([TxnOp::get(key, None)]);
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(2), kv.txn(txn)).await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -233,69 +255,47 @@ async fn run_stand_in(endpoints: Vec<String>, address: String, state: Arc<StandI
     *state.client.lock().unwrap() = Some(client.clone());
     *state.lease.lock().unwrap() = Some(lease);
     let keepalive = tokio::spawn(keep_alive(client.clone(), lease, state.clone()));
-    // The key `07leader/<lease hex>` is written when the campaign starts; the call returns
-    // only once elected.
-    let key = format!("{MDS_ELECTION}/{lease:x}");
-    let campaign = {
-        let client = client.clone();
-        let (address, state) = (address.clone(), state.clone());
-        tokio::spawn(async move {
-            loop {
-                match client
-                    .election_client()
-                    .campaign(MDS_ELECTION, address.as_str(), lease)
-                    .await
-                {
-                    Ok(mut response) => {
-                        *state.leader.lock().unwrap() = response.take_leader();
-                        return;
-                    }
-                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-                }
-            }
-        })
-    };
     state
         .tasks
         .lock()
         .unwrap()
-        .extend([keepalive.abort_handle(), campaign.abort_handle()]);
-    let mut kv = client.kv_client();
-    loop {
-        if let Ok(Ok(r)) =
-            tokio::time::timeout(Duration::from_secs(2), kv.get(key.as_str(), None)).await
-            && !r.kvs().is_empty()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        .push(keepalive.abort_handle());
+    put_candidate(&client, &candidate_key(lease), &address, lease).await;
     state.campaigning.store(true, Ordering::Release);
     // Live as long as the lease does; an expired lease ends the MDS as it does Curve's.
     let _ = keepalive.await;
-    campaign.abort();
     state.dead.store(true, Ordering::Release);
 }
 
-/// Keeps the lease alive every TTL/3 as clientv3 does, reopening the stream when it breaks;
-/// returns when etcd says the lease expired.
+/// Keeps the lease alive as clientv3's lessor does: a keep-alive every TTL/3; a stream that
+/// gives no answer within a second is reopened (clientv3 resends until answered); and when no
+/// answer came for a whole TTL the lease counts as lost, the session ends and the MDS with it
+/// (Curve's MDS exits when its etcd session is done). Returns then, or when etcd says the
+/// lease expired. (Waiting on an unanswered stream forever is how earlier stand-ins stayed
+/// Ready with no key in etcd.)
 async fn keep_alive(client: Client, lease: i64, _state: Arc<StandInState>) {
-    loop {
-        let expired: Result<bool, etcd_client::Error> = async {
-            let (mut keeper, mut stream) = client.lease_client().keep_alive(lease).await?;
-            loop {
-                keeper.keep_alive().await?;
-                match stream.message().await? {
-                    Some(r) if r.ttl() > 0 => {}
-                    Some(_) => return Ok(true),
-                    None => return Ok(false),
-                }
-                tokio::time::sleep(LEASE_TTL / 3).await;
+    let answer_timeout = Duration::from_secs(1);
+    let mut deadline = tokio::time::Instant::now() + LEASE_TTL;
+    while tokio::time::Instant::now() < deadline {
+        let mut leases = client.lease_client();
+        let Ok(Ok((mut keeper, mut stream))) =
+            tokio::time::timeout(answer_timeout, leases.keep_alive(lease)).await
+        else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        while tokio::time::Instant::now() < deadline {
+            if keeper.keep_alive().await.is_err() {
+                break;
             }
-        }
-        .await;
-        if let Ok(true) = expired {
-            return;
+            match tokio::time::timeout(answer_timeout, stream.message()).await {
+                Ok(Ok(Some(answer))) if answer.ttl() > 0 => {
+                    deadline = tokio::time::Instant::now() + Duration::from_secs(answer.ttl() as u64);
+                }
+                Ok(Ok(Some(_))) => return,
+                _ => break,
+            }
+            tokio::time::sleep(LEASE_TTL / 3).await;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -1508,8 +1508,8 @@ async fn f_scale_mds_and_chunkservers() {
     assert_eq!(zones.len(), 3, "servers spread over 3 zones: {map}");
     // The map can be complete before the last MDS stand-in has campaigned: wait for it.
     eventually("5 MDS to campaign", Duration::from_secs(15), || async {
-        let candidates = election(&env.kubelet.etcd_endpoints()).await.len();
-        if candidates == 5 { Ok(()) } else { Err(format!("{candidates} candidates")) }
+        let candidates = election(&env.kubelet.etcd_endpoints()).await;
+        if candidates.len() == 5 { Ok(()) } else { Err(format!("{} candidates: {candidates:?}", candidates.len())) }
     })
     .await;
     assert_kubectl_row(

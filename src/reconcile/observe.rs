@@ -122,6 +122,12 @@ pub struct FormatProgress {
     pub failed: Vec<String>,
 }
 
+/// The last non-empty line of a container's termination message: with
+/// `FallbackToLogsOnError` that is the format script's own complaint.
+fn last_line(message: Option<&String>) -> Option<&str> {
+    message?.lines().rev().map(str::trim).find(|line| !line.is_empty())
+}
+
 /// Reads the `format` init container of every ChunkServer pod.
 pub fn format_progress(pods: &[Pod]) -> FormatProgress {
     let mut progress = FormatProgress::default();
@@ -133,16 +139,19 @@ pub fn format_progress(pods: &[Pod]) -> FormatProgress {
             .and_then(|s| s.init_container_statuses.as_ref())
             .and_then(|statuses| statuses.iter().find(|c| c.name == "format"));
         let Some(state) = format.and_then(|c| c.state.as_ref()) else { continue };
+        let last_failure = format.and_then(|c| c.last_state.as_ref()?.terminated.as_ref()).filter(|t| t.exit_code != 0);
         if state.running.is_some() {
             progress.formatting.push(name);
         } else if let Some(done) = state.terminated.as_ref().filter(|t| t.exit_code != 0) {
-            let why = done.message.clone().or(done.reason.clone()).unwrap_or_default();
+            let why = last_line(done.message.as_ref()).or(done.reason.as_deref()).unwrap_or_default();
             progress.failed.push(format!("{name} (exit {}{}{why})", done.exit_code, if why.is_empty() { "" } else { ": " }));
-        } else if let Some(waiting) = state.waiting.as_ref().filter(|_| {
-            format.and_then(|c| c.last_state.as_ref()?.terminated.as_ref()).is_some_and(|t| t.exit_code != 0)
-        }) {
-            // Crash-looping after a failed format.
-            progress.failed.push(format!("{name} ({})", waiting.reason.clone().unwrap_or_default()));
+        } else if let (Some(waiting), Some(failure)) = (state.waiting.as_ref(), last_failure) {
+            // Crash-looping after a failed format: say why the last run failed.
+            let reason = waiting.reason.clone().unwrap_or_default();
+            match last_line(failure.message.as_ref()) {
+                Some(why) => progress.failed.push(format!("{name} ({reason}: {why})")),
+                None => progress.failed.push(format!("{name} ({reason})")),
+            }
         }
     }
     progress

@@ -540,18 +540,30 @@ fn format_progress_and_failure_show_in_the_status() {
     };
     let pods = vec![
         with_format("cs-0", json!({"running": {}}), json!({})),
-        with_format("cs-1", json!({"terminated": {"exitCode": 1, "message": "no space"}}), json!({})),
+        with_format("cs-1", json!({"terminated": {"exitCode": 1, "message": "formatting 95%\nno space\n"}}), json!({})),
         with_format("cs-2", json!({"waiting": {"reason": "CrashLoopBackOff"}}), json!({"terminated": {"exitCode": 2}})),
+        with_format(
+            "cs-4",
+            json!({"waiting": {"reason": "CrashLoopBackOff"}}),
+            json!({"terminated": {"exitCode": 1, "message": "curve_format wrote no meta\n"}}),
+        ),
         with_format("cs-3", json!({"terminated": {"exitCode": 0}}), json!({})),
     ];
     let progress = observe::format_progress(&pods);
     assert_eq!(progress.formatting, ["cs-0"]);
-    assert_eq!(progress.failed, ["cs-1 (exit 1: no space)", "cs-2 (CrashLoopBackOff)"]);
+    assert_eq!(
+        progress.failed,
+        ["cs-1 (exit 1: no space)", "cs-2 (CrashLoopBackOff)", "cs-4 (CrashLoopBackOff: curve_format wrote no meta)"]
+    );
     let obs = Observation { chunkservers: component(3, 0, true), format: progress, ..healthy() };
     let status = compute_status(&CurveClusterStatus::default(), &obs, Some(1), t(0));
     let condition = find(&status, "ChunkServersReady").unwrap();
     assert_eq!(condition.reason, "FormatFailed");
-    assert_eq!(condition.message, "0 of 3 ready; chunk file pool format failed: cs-1 (exit 1: no space), cs-2 (CrashLoopBackOff)");
+    assert_eq!(
+        condition.message,
+        "0 of 3 ready; chunk file pool format failed: cs-1 (exit 1: no space), cs-2 (CrashLoopBackOff), \
+         cs-4 (CrashLoopBackOff: curve_format wrote no meta)"
+    );
     let formatting = Observation {
         chunkservers: component(3, 1, true),
         format: observe::FormatProgress { formatting: vec!["cs-0".into()], failed: vec![] },
