@@ -4,4 +4,9 @@
 #![warn(missing_docs)]
 
 pub mod conf;
+mod error;
 pub mod expansion;
+mod image;
+
+pub use error::EmulationError;
+pub use image::{CONF_DIR_ENV, CurveVersion, ImageFiles, VERSION_ENV};
