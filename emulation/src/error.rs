@@ -70,3 +70,17 @@ pub enum EmulationError {
     #[error("{0}")]
     Setup(String),
 }
+
+/// Adds what was being done to an I/O error.
+pub(crate) trait IoContext<T> {
+    fn doing(self, what: impl FnOnce() -> String) -> Result<T, EmulationError>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn doing(self, what: impl FnOnce() -> String) -> Result<T, EmulationError> {
+        self.map_err(|source| EmulationError::Io {
+            what: what(),
+            source,
+        })
+    }
+}
