@@ -45,6 +45,8 @@ mod rootfs;
 mod runner;
 mod shell;
 mod standins;
+#[cfg(test)]
+mod tests;
 mod volumes;
 
 pub use error::EmulationError;
