@@ -257,12 +257,20 @@ impl Kubelet {
                 Volumes::FailedMount(why) => (Vec::new(), Vec::new(), Some(why)),
             };
         let holder = Holder::start(&ext4, &paths.holder_log)?;
+        let setup = PodSetup {
+            spec,
+            facts,
+            volumes,
+            mounted: failed_mount.is_none(),
+            ns_root: holder.ns_root(),
+            paths,
+        };
         let mut run = PodRun {
             name: facts.name.clone(),
             containers: Vec::new(),
             failed_mount,
             invocations: Vec::new(),
-            ns_root: holder.ns_root(),
+            ns_root: setup.ns_root.clone(),
             holder: Some(holder),
             dir: Some(dir),
         };
@@ -270,11 +278,10 @@ impl Kubelet {
         let init = init.map(|c| (ContainerKind::Init, c));
         let main = spec.containers.iter().map(|c| (ContainerKind::Main, c));
         for (kind, container) in init.chain(main) {
-            let prepared = self.prepare(container, kind, spec, facts, &volumes, &run, &paths)?;
-            run.containers.push(prepared);
+            run.containers.push(self.prepare(&setup, kind, container)?);
         }
-        if run.failed_mount.is_none() {
-            self.execute(&mut run, &paths)?;
+        if setup.mounted {
+            self.execute(&mut run, &setup.paths)?;
         }
         Ok(run)
     }
@@ -300,19 +307,21 @@ impl Kubelet {
     }
 
     /// Everything about a container that is known before it starts.
-    #[allow(clippy::too_many_arguments)]
     fn prepare(
         &self,
-        container: &Container,
+        setup: &PodSetup,
         kind: ContainerKind,
-        spec: &PodSpec,
-        facts: &PodFacts,
-        volumes: &[PodVolume],
-        run: &PodRun,
-        paths: &PodPaths,
+        container: &Container,
     ) -> Result<ContainerRun, EmulationError> {
+        let (spec, facts) = (setup.spec, setup.facts);
+        if kind == ContainerKind::Init && container.restart_policy.as_deref() == Some("Always") {
+            return Err(EmulationError::Unsupported(format!(
+                "init container {:?} is a sidecar (restartPolicy: Always)",
+                container.name
+            )));
+        }
         let hostname = hostname(spec, facts);
-        let rootfs = paths.containers.join(&container.name).join("rootfs");
+        let rootfs = setup.paths.containers.join(&container.name).join("rootfs");
         let identity = HostIdentity {
             hostname: &hostname,
             ip: if spec.host_network == Some(true) {
@@ -330,17 +339,10 @@ impl Kubelet {
             ),
         };
         let command_line = command_line(container, &container_env);
-        let mounts = if run.failed_mount.is_some() {
-            fixed_mounts(paths)
+        let mounts = if setup.mounted {
+            plan_mounts(container, setup, &rootfs, &container_env)?
         } else {
-            plan_mounts(
-                container,
-                volumes,
-                paths,
-                &rootfs,
-                &run.ns_root,
-                &container_env,
-            )?
+            fixed_mounts(&setup.paths)
         };
         Ok(ContainerRun {
             name: container.name.clone(),
@@ -495,17 +497,16 @@ fn fixed_mounts(paths: &PodPaths) -> Vec<Mount> {
 /// each target is resolved through the image root and the mounts before it.
 fn plan_mounts(
     container: &Container,
-    volumes: &[PodVolume],
-    paths: &PodPaths,
+    setup: &PodSetup,
     rootfs: &Path,
-    ns_root: &Path,
     env: &BTreeMap<String, String>,
 ) -> Result<Vec<Mount>, EmulationError> {
-    let mut mounts = fixed_mounts(paths);
+    let mut mounts = fixed_mounts(&setup.paths);
     let mut requested: Vec<&VolumeMount> = container.volume_mounts.iter().flatten().collect();
     requested.sort_by_key(|m| parts(&m.mount_path).len());
     for request in requested {
-        let volume = volumes
+        let volume = setup
+            .volumes
             .iter()
             .find(|v| v.name == request.name)
             .ok_or_else(|| {
@@ -524,7 +525,7 @@ fn plan_mounts(
                 volume_root: None,
             },
         };
-        let view = ContainerView::new(ns_root, rootfs, &mounts);
+        let view = ContainerView::new(&setup.ns_root, rootfs, &mounts);
         let target = view.resolve(&request.mount_path).doing(|| {
             format!(
                 "resolving mountPath {} of container {:?}",
@@ -568,6 +569,17 @@ fn sub_path(
         )));
     }
     Ok(Some(sub))
+}
+
+/// What the containers of a pod share, once its volumes are set up.
+struct PodSetup<'a> {
+    spec: &'a PodSpec,
+    facts: &'a PodFacts,
+    volumes: Vec<PodVolume>,
+    /// False when the volumes failed to mount: then no container runs.
+    mounted: bool,
+    ns_root: PathBuf,
+    paths: PodPaths,
 }
 
 /// The pod's directory on the host.
