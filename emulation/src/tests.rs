@@ -769,3 +769,61 @@ fn the_real_image_files() {
     assert_eq!(etcd["auto-compaction-retention"], "1");
     assert_eq!(etcd["data-dir"], "${prefix}/data");
 }
+
+/// A StatefulSet's claim templates are volumes named after the template; a Job's pod runs its
+/// main container when asked.
+#[test]
+fn stateful_set_claim_templates_and_job_pods() {
+    let (tmp, kubelet) = kubelet("v1.2.6");
+    let data_mount = json!([{"name": "data", "mountPath": "/curvebs/chunkserver/data"}]);
+    let mut init = sh("touch", "hostname > /curvebs/chunkserver/data/owner");
+    init["volumeMounts"] = data_mount.clone();
+    let stateful_set: k8s_openapi::api::apps::v1::StatefulSet = serde_json::from_value(json!({
+        "metadata": {"name": "chunkserver"},
+        "spec": {
+            "selector": {},
+            "serviceName": "chunkserver",
+            "template": {"spec": {
+                "initContainers": [init],
+                "containers": [{"name": "chunkserver", "image": "curvebs", "volumeMounts": data_mount}],
+            }},
+            "volumeClaimTemplates": [{"metadata": {"name": "data"}}],
+        },
+    }))
+    .unwrap();
+    let disk = tmp.path().join("disk");
+    let volumes = BTreeMap::from([("data".to_string(), VolumeBacking::Dir(disk.clone()))]);
+    let facts = PodFacts {
+        name: "chunkserver-1".into(),
+        ..PodFacts::default()
+    };
+    let run = kubelet
+        .run_stateful_set_pod(&stateful_set, &facts, &volumes)
+        .unwrap();
+    assert!(run.init_succeeded(), "{run}");
+    assert_eq!(
+        fs::read_to_string(disk.join("owner")).unwrap(),
+        "chunkserver-1\n"
+    );
+    assert_eq!(
+        run.read("chunkserver", "/curvebs/chunkserver/data/owner")
+            .unwrap(),
+        "chunkserver-1\n"
+    );
+    let missing = kubelet.run_stateful_set_pod(&stateful_set, &facts, &BTreeMap::new());
+    let message = missing.unwrap_err().to_string();
+    assert!(message.contains("\"data\""), "{message}");
+
+    let job: k8s_openapi::api::batch::v1::Job = serde_json::from_value(json!({
+        "metadata": {"name": "physical-pool"},
+        "spec": {"template": {"spec": {
+            "restartPolicy": "Never",
+            "containers": [sh("pool", "echo '{}' > /tmp/map.json; /curvebs/tools/sbin/curvebs-tool -op=create_physicalpool -cluster_map=/tmp/map.json -mds_addr=10.0.0.1:6700,10.0.0.2:6700")],
+        }}},
+    }))
+    .unwrap();
+    let kubelet = kubelet.run_main_containers(true);
+    let run = kubelet.run_job_pod(&job, &facts, &BTreeMap::new()).unwrap();
+    assert_eq!(*run.status("pool"), ContainerStatus::Exited(0), "{run}");
+    assert_eq!(run.invocations_of("curvebs-tool")[0].container, "pool");
+}
