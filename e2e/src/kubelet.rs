@@ -9,7 +9,9 @@
 //!   node's address. What runs for them:
 //!   - etcd pods: a real `/usr/bin/etcd` with the `etcd.conf` of the ConfigMap the pod mounts,
 //!     Ready only while the member answers `/health`;
-//!   - MDS pods: a stand-in campaigning under `07leader` with the pod's `mds.listen.addr` (from
+//!   - MDS pods: the pod's config init container is run on the emulated Curve image
+//!     (curve-image-emulation), then a stand-in campaigns under `07leader` with the merged
+//!     `mds.listen.addr` (from
 //!     the pod's `mds.conf`) against its `mds.etcd.endpoint`, Ready while it campaigns;
 //!   - Job pods: Succeeded; other pods: Running and Ready.
 //!
@@ -25,7 +27,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod};
+use curve_image_emulation::conf::parse_curve_conf;
+use curve_image_emulation::{ImageFiles, Kubelet as EmulatedKubelet, PodFacts};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
@@ -33,7 +37,7 @@ use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
 use crate::cluster::SUITE_LABEL;
-use crate::daemons::{EtcdMember, MdsStandIn, config_value, render_etcd_conf};
+use crate::daemons::{EtcdMember, MdsStandIn, render_etcd_conf};
 use crate::hosts::HostsEntries;
 use crate::schedule::{NodeView, claims, pick_node};
 use crate::util::TempDir;
@@ -589,6 +593,47 @@ async fn config_file(shared: &Shared, pod: &Pod, key: &str) -> Result<String, St
         .ok_or_else(|| format!("ConfigMap {name} has no {key}"))
 }
 
+/// Runs the MDS pod's init containers on the emulated Curve image (its ConfigMaps and the
+/// root Secret read from the API server) and returns `/curvebs/mds/conf/mds.conf` as the MDS
+/// container sees it.
+async fn merged_mds_conf(shared: &Shared, pod: &Pod, ip: &str) -> Result<String, String> {
+    let spec = pod.spec.clone().ok_or("the pod has no spec")?;
+    let maps: Api<ConfigMap> = Api::namespaced(shared.client.clone(), &shared.namespace);
+    let secrets: Api<Secret> = Api::namespaced(shared.client.clone(), &shared.namespace);
+    let mut facts = PodFacts {
+        name: pod.name_any(),
+        namespace: shared.namespace.clone(),
+        node_name: spec.node_name.clone().unwrap_or_default(),
+        pod_ip: ip.to_string(),
+        host_ip: ip.to_string(),
+        ..PodFacts::default()
+    };
+    for volume in spec.volumes.iter().flatten() {
+        if let Some(source) = &volume.config_map {
+            let map = maps.get(&source.name).await.map_err(|e| format!("ConfigMap {}: {e}", source.name))?;
+            facts.config_maps.insert(source.name.clone(), map.data.unwrap_or_default());
+        }
+    }
+    let secret_refs = spec.init_containers.iter().flatten().flat_map(|c| c.env.iter().flatten());
+    for name in secret_refs.filter_map(|e| Some(e.value_from.as_ref()?.secret_key_ref.as_ref()?.name.clone())) {
+        if let Some(secret) = secrets.get_opt(&name).await.map_err(|e| format!("Secret {name}: {e}"))? {
+            let data = secret.data.unwrap_or_default().into_iter();
+            let data = data.map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned())).collect();
+            facts.secrets.insert(name, data);
+        }
+    }
+    tokio::task::spawn_blocking(move || {
+        let image = ImageFiles::locate(env!("CARGO_MANIFEST_DIR")).map_err(|e| e.to_string())?;
+        let run = EmulatedKubelet::new(image).run_pod(&spec, &facts, &BTreeMap::new()).map_err(|e| e.to_string())?;
+        if !run.init_succeeded() {
+            return Err(format!("the MDS pod's init containers failed:\n{run}"));
+        }
+        run.read("mds", "/curvebs/mds/conf/mds.conf").map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
 async fn start_daemon(
     shared: &Shared,
     pod: &Pod,
@@ -605,11 +650,15 @@ async fn start_daemon(
             Ok((Daemon::Etcd(member), Some(dir)))
         }
         "mds" => {
-            let conf = config_file(shared, pod, "mds.conf").await?;
-            let address = config_value(&conf, "mds.listen.addr", "=")
-                .ok_or("mds.conf has no mds.listen.addr")?
-                .replace("${POD_IP}", ip);
-            let endpoints: Vec<String> = config_value(&conf, "mds.etcd.endpoint", "=")
+            // The mds.conf a real MDS reads: the pod's config init container run on the
+            // image's own files (image emulation), not the ConfigMap's overrides alone.
+            let conf = parse_curve_conf(&merged_mds_conf(shared, pod, ip).await?);
+            if conf.get("mds.auth.rootPassword").is_none_or(|p| p.is_empty() || p == "root_password") {
+                return Err("the merged mds.conf lacks the cluster's root password".into());
+            }
+            let address = conf.get("mds.listen.addr").ok_or("mds.conf has no mds.listen.addr")?.clone();
+            let endpoints: Vec<String> = conf
+                .get("mds.etcd.endpoint")
                 .ok_or("mds.conf has no mds.etcd.endpoint")?
                 .split(',')
                 .filter(|e| !e.is_empty())
