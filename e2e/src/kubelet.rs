@@ -597,7 +597,13 @@ async fn config_file(shared: &Shared, pod: &Pod, key: &str) -> Result<String, St
 /// root Secret read from the API server) and returns `/curvebs/mds/conf/mds.conf` as the MDS
 /// container sees it.
 async fn merged_mds_conf(shared: &Shared, pod: &Pod, ip: &str) -> Result<String, String> {
-    let spec = pod.spec.clone().ok_or("the pod has no spec")?;
+    let mut spec = pod.spec.clone().ok_or("the pod has no spec")?;
+    // The API server adds the ServiceAccount token volume; Curve's containers never read it.
+    let token = |name: &str| name.starts_with("kube-api-access-");
+    spec.volumes.get_or_insert_with(Vec::new).retain(|v| !token(&v.name));
+    for container in spec.init_containers.iter_mut().flatten().chain(spec.containers.iter_mut()) {
+        container.volume_mounts.get_or_insert_with(Vec::new).retain(|m| !token(&m.name));
+    }
     let maps: Api<ConfigMap> = Api::namespaced(shared.client.clone(), &shared.namespace);
     let secrets: Api<Secret> = Api::namespaced(shared.client.clone(), &shared.namespace);
     let mut facts = PodFacts {
@@ -623,7 +629,7 @@ async fn merged_mds_conf(shared: &Shared, pod: &Pod, ip: &str) -> Result<String,
         }
     }
     tokio::task::spawn_blocking(move || {
-        let image = ImageFiles::locate(env!("CARGO_MANIFEST_DIR")).map_err(|e| e.to_string())?;
+        let image = ImageFiles::locate(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace")).map_err(|e| e.to_string())?;
         let run = EmulatedKubelet::new(image).run_pod(&spec, &facts, &BTreeMap::new()).map_err(|e| e.to_string())?;
         if !run.init_succeeded() {
             return Err(format!("the MDS pod's init containers failed:\n{run}"));
