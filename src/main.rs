@@ -54,7 +54,9 @@ struct MdsPrimaryArgs {
 struct Endpoints(Vec<String>);
 
 fn parse_endpoint_list_arg(s: &str) -> Result<Endpoints, String> {
-    parse_endpoint_list(s).map(Endpoints).map_err(|e| e.to_string())
+    parse_endpoint_list(s)
+        .map(Endpoints)
+        .map_err(|e| e.to_string())
 }
 
 fn main() -> ExitCode {
@@ -71,20 +73,30 @@ fn main() -> ExitCode {
         }
         Command::MdsPrimary(args) => tokio_runtime().block_on(async {
             init_stderr_logging();
-            curve_operator::etcd::cli::mds_primary_command(args.etcd_endpoints.0, args.watch, &mut std::io::stdout(), &mut std::io::stderr())
-                .await
+            curve_operator::etcd::cli::mds_primary_command(
+                args.etcd_endpoints.0,
+                args.watch,
+                &mut std::io::stdout(),
+                &mut std::io::stderr(),
+            )
+            .await
         }),
         Command::Run(args) => tokio_runtime().block_on(operator::run(args)),
     }
 }
 
 fn tokio_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
 }
 
 fn init_stderr_logging() {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
 }
@@ -147,14 +159,22 @@ mod operator {
                 return ExitCode::FAILURE;
             }
         };
-        tokio::spawn(serve(listener, metrics.clone(), readiness.clone(), shutdown.clone()));
+        tokio::spawn(serve(
+            listener,
+            metrics.clone(),
+            readiness.clone(),
+            shutdown.clone(),
+        ));
 
         // Ready once the CRD is established and the API answers for CurveClusters, so a standby
         // replica is ready too (or a rolling update would wait on itself); the leader then
         // waits for its caches below.
         let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
         tracing::info!("waiting for the CurveCluster CRD to be established");
-        if await_condition(crds, CRD_NAME, conditions::is_crd_established()).await.is_err() {
+        if await_condition(crds, CRD_NAME, conditions::is_crd_established())
+            .await
+            .is_err()
+        {
             tracing::error!("cannot watch the CurveCluster CRD");
             return ExitCode::FAILURE;
         }
@@ -163,7 +183,10 @@ mod operator {
             Some(ns) => Api::namespaced(client.clone(), ns),
             None => Api::all(client.clone()),
         };
-        if let Err(e) = clusters.list_metadata(&kube::api::ListParams::default().limit(1)).await {
+        if let Err(e) = clusters
+            .list_metadata(&kube::api::ListParams::default().limit(1))
+            .await
+        {
             tracing::error!(error = %e, "cannot list CurveClusters");
             return ExitCode::FAILURE;
         }

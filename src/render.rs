@@ -26,9 +26,16 @@ pub enum RenderError {
 
 /// Parses one CurveCluster from YAML (defaults applied as the API server would).
 pub fn parse_cluster(yaml: &str) -> Result<CurveCluster, RenderError> {
-    let value: serde_json::Value = serde_saphyr::from_str(yaml).map_err(|e| RenderError::Parse(e.to_string()))?;
-    let kind = value.get("kind").and_then(|k| k.as_str()).unwrap_or_default();
-    let api_version = value.get("apiVersion").and_then(|k| k.as_str()).unwrap_or_default();
+    let value: serde_json::Value =
+        serde_saphyr::from_str(yaml).map_err(|e| RenderError::Parse(e.to_string()))?;
+    let kind = value
+        .get("kind")
+        .and_then(|k| k.as_str())
+        .unwrap_or_default();
+    let api_version = value
+        .get("apiVersion")
+        .and_then(|k| k.as_str())
+        .unwrap_or_default();
     let expected = format!("{}/{}", crate::api::GROUP, crate::api::VERSION);
     if kind != "CurveCluster" || api_version != expected {
         return Err(RenderError::Parse(format!(
@@ -64,9 +71,16 @@ impl ExamplePlacement {
             (component_name(cluster, Component::Mds), spec.mds.replicas),
         ];
         sets.extend((0..spec.chunkservers.disks_per_node).map(|slot| {
-            (build::chunkserver::slot_set_name(cluster, slot), spec.chunkservers.replicas)
+            (
+                build::chunkserver::slot_set_name(cluster, slot),
+                spec.chunkservers.replicas,
+            )
         }));
-        let count = sets.iter().map(|(_, replicas)| *replicas).max().unwrap_or(0);
+        let count = sets
+            .iter()
+            .map(|(_, replicas)| *replicas)
+            .max()
+            .unwrap_or(0);
         let nodes = (0..count)
             .map(|ordinal| ExampleNode {
                 name: format!("node-{}", ordinal + 1),
@@ -88,7 +102,11 @@ impl ExamplePlacement {
     /// What the operator would observe with the pods placed so and every Job succeeded.
     pub fn observed(&self, cluster: &ValidatedCluster) -> Observed {
         let spec = &cluster.spec;
-        let addresses = |replicas: i32, port: i32| (0..replicas).map(|i| format!("{}:{port}", self.ip(i))).collect();
+        let addresses = |replicas: i32, port: i32| {
+            (0..replicas)
+                .map(|i| format!("{}:{port}", self.ip(i)))
+                .collect()
+        };
         Observed {
             servers: (0..spec.chunkservers.replicas)
                 .map(|i| ObservedServer {
@@ -114,7 +132,12 @@ impl ExamplePlacement {
             cluster.namespace, cluster.name
         );
         for node in &self.nodes {
-            text.push_str(&format!("#   {} ({}): {}\n", node.name, node.ip, node.pods.join(", ")));
+            text.push_str(&format!(
+                "#   {} ({}): {}\n",
+                node.name,
+                node.ip,
+                node.pods.join(", ")
+            ));
         }
         text.push_str(&format!(
             "# Host networking: each pod's IP is its node's, and Curve's daemons and tools are given those IPs.\n\
@@ -144,12 +167,23 @@ pub fn objects(cluster: &ValidatedCluster, placement: &ExamplePlacement) -> Vec<
         values.into_iter().map(applied).collect()
     };
     let mut values = tier(&desired.etcd);
-    values.push(typed_value(&build::secret::root_secret(cluster, EXAMPLE_PASSWORD)));
+    values.push(typed_value(&build::secret::root_secret(
+        cluster,
+        EXAMPLE_PASSWORD,
+    )));
     values.extend(tier(&desired.mds));
     values.push(applied(typed_value(&desired.topology)));
     values.extend(tier(&desired.chunkservers));
-    for step in [Step::PhysicalPool, Step::ChunkServersOnline, Step::LogicalPool] {
-        values.push(typed_value(&jobs::build(cluster, step, &desired.cluster_map)));
+    for step in [
+        Step::PhysicalPool,
+        Step::ChunkServersOnline,
+        Step::LogicalPool,
+    ] {
+        values.push(typed_value(&jobs::build(
+            cluster,
+            step,
+            &desired.cluster_map,
+        )));
     }
     values
 }
@@ -157,7 +191,8 @@ pub fn objects(cluster: &ValidatedCluster, placement: &ExamplePlacement) -> Vec<
 /// The multi-document YAML stream of every object, after a header stating the placement.
 pub fn render(yaml: &str, namespace: &str) -> Result<String, RenderError> {
     let cluster = parse_cluster(yaml)?;
-    let validated = validate(&cluster, namespace).map_err(|invalid| RenderError::Invalid(invalid.0))?;
+    let validated =
+        validate(&cluster, namespace).map_err(|invalid| RenderError::Invalid(invalid.0))?;
     let placement = ExamplePlacement::of(&validated);
     let mut out = placement.header(&validated);
     for value in objects(&validated, &placement) {

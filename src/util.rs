@@ -36,7 +36,9 @@ pub fn merge_patch_between(previous: &Value, next: &Value) -> Value {
         (Value::Object(previous), Value::Object(next)) => {
             let mut patch = serde_json::Map::new();
             for (key, value) in next {
-                let nested = previous.get(key).map_or_else(|| value.clone(), |old| merge_patch_between(old, value));
+                let nested = previous
+                    .get(key)
+                    .map_or_else(|| value.clone(), |old| merge_patch_between(old, value));
                 patch.insert(key.clone(), nested);
             }
             for key in previous.keys().filter(|k| !next.contains_key(*k)) {
@@ -64,16 +66,26 @@ mod tests {
     #[test]
     fn merge_follows_rfc_7386() {
         let mut target = json!({"a": {"b": 1, "c": 2}, "d": [1], "e": 1});
-        merge_json(&mut target, &json!({"a": {"b": 3, "c": null}, "d": [2, 3], "f": "x"}));
-        assert_eq!(target, json!({"a": {"b": 3}, "d": [2, 3], "e": 1, "f": "x"}));
+        merge_json(
+            &mut target,
+            &json!({"a": {"b": 3, "c": null}, "d": [2, 3], "f": "x"}),
+        );
+        assert_eq!(
+            target,
+            json!({"a": {"b": 3}, "d": [2, 3], "e": 1, "f": "x"})
+        );
     }
 
     #[test]
     fn a_merge_patch_between_two_documents_removes_what_went() {
-        let previous = json!({"mds": {"primary": "a", "ready": "3/3"}, "phase": "Available", "gone": 1});
+        let previous =
+            json!({"mds": {"primary": "a", "ready": "3/3"}, "phase": "Available", "gone": 1});
         let next = json!({"mds": {"ready": "2/3"}, "phase": "Degraded"});
         let patch = merge_patch_between(&previous, &next);
-        assert_eq!(patch, json!({"mds": {"ready": "2/3", "primary": null}, "phase": "Degraded", "gone": null}));
+        assert_eq!(
+            patch,
+            json!({"mds": {"ready": "2/3", "primary": null}, "phase": "Degraded", "gone": null})
+        );
         let mut applied = previous.clone();
         merge_json(&mut applied, &patch);
         assert_eq!(applied, next);

@@ -15,12 +15,17 @@ use k8s_openapi::api::batch::v1::Job;
 use serde_json::Value;
 
 use curve_image_emulation::conf::{parse_curve_conf, parse_etcd_conf, placeholders};
-use curve_image_emulation::{ContainerStatus, ImageFiles, Kubelet, PodFacts, PodRun, VolumeBacking};
+use curve_image_emulation::{
+    ContainerStatus, ImageFiles, Kubelet, PodFacts, PodRun, VolumeBacking,
+};
 use curve_operator::build::common::root_secret_name;
 use curve_operator::render::{ExamplePlacement, objects, parse_cluster};
 use curve_operator::validate::{ValidatedCluster, validate};
 
-const EXAMPLES: [&str; 2] = ["examples/curvecluster.yaml", "examples/curvecluster-production.yaml"];
+const EXAMPLES: [&str; 2] = [
+    "examples/curvecluster.yaml",
+    "examples/curvecluster-production.yaml",
+];
 /// The root password the Secret holds in these tests (the operator generates one like it).
 const PASSWORD: &str = "Xq7vR2mK9pL4tW8zB3nC6dF1gH5jS0aE";
 /// Size of each emulated ChunkServer data volume: a real ext4 file system.
@@ -46,12 +51,20 @@ fn rendered(example: &str) -> Rendered {
     let cluster = validate(&cluster, "curve").unwrap();
     let placement = ExamplePlacement::of(&cluster);
     let objects = objects(&cluster, &placement);
-    Rendered { cluster, placement, objects }
+    Rendered {
+        cluster,
+        placement,
+        objects,
+    }
 }
 
 impl Rendered {
     fn of_kind<T: serde::de::DeserializeOwned>(&self, kind: &str) -> Vec<T> {
-        self.objects.iter().filter(|o| o["kind"] == kind).map(|o| serde_json::from_value(o.clone()).unwrap()).collect()
+        self.objects
+            .iter()
+            .filter(|o| o["kind"] == kind)
+            .map(|o| serde_json::from_value(o.clone()).unwrap())
+            .collect()
     }
 
     /// The ConfigMaps as the pods see them, with the topology's progress as it is once the
@@ -61,10 +74,22 @@ impl Rendered {
             .objects
             .iter()
             .filter(|o| o["kind"] == "ConfigMap")
-            .map(|o| (o["metadata"]["name"].as_str().unwrap().to_string(), serde_json::from_value(o["data"].clone()).unwrap()))
+            .map(|o| {
+                (
+                    o["metadata"]["name"].as_str().unwrap().to_string(),
+                    serde_json::from_value(o["data"].clone()).unwrap(),
+                )
+            })
             .collect();
-        let servers: String = self.placement.nodes.iter().map(|n| format!("{}\n", n.ip)).collect();
-        let topology = maps.get_mut(&format!("{}-topology", self.cluster.name)).unwrap();
+        let servers: String = self
+            .placement
+            .nodes
+            .iter()
+            .map(|n| format!("{}\n", n.ip))
+            .collect();
+        let topology = maps
+            .get_mut(&format!("{}-topology", self.cluster.name))
+            .unwrap();
         topology.insert("physical-pool-servers".into(), servers);
         maps
     }
@@ -96,9 +121,14 @@ fn run_set_pod(rendered: &Rendered, set: &StatefulSet, ordinal: usize, backing: 
     let pod = format!("{}-{ordinal}", set_name(set));
     let volumes = BTreeMap::from([(
         "data".to_string(),
-        VolumeBacking::Ext4 { image: backing.to_path_buf(), size_bytes: DATA_VOLUME_BYTES },
+        VolumeBacking::Ext4 {
+            image: backing.to_path_buf(),
+            size_bytes: DATA_VOLUME_BYTES,
+        },
     )]);
-    Kubelet::new(image()).run_stateful_set_pod(set, &rendered.facts(&pod, ordinal), &volumes).unwrap()
+    Kubelet::new(image())
+        .run_stateful_set_pod(set, &rendered.facts(&pod, ordinal), &volumes)
+        .unwrap()
 }
 
 /// What the image's `/entrypoint.sh --role=R --args=A` execs: `--args` replaces the default
@@ -110,34 +140,72 @@ struct Start {
 
 fn start_of(run: &PodRun, container: &str) -> Start {
     let line = run.command_line(container);
-    assert_eq!(line.first().map(String::as_str), Some("/entrypoint.sh"), "{container}: {line:?}");
-    let role = line.iter().find_map(|a| a.strip_prefix("--role=")).unwrap_or_else(|| panic!("{container}: no --role: {line:?}"));
-    let args = line.iter().find_map(|a| a.strip_prefix("--args=")).unwrap_or_else(|| panic!("{container}: no --args: {line:?}"));
-    Start { role: role.to_string(), args: args.split_whitespace().map(String::from).collect() }
+    assert_eq!(
+        line.first().map(String::as_str),
+        Some("/entrypoint.sh"),
+        "{container}: {line:?}"
+    );
+    let role = line
+        .iter()
+        .find_map(|a| a.strip_prefix("--role="))
+        .unwrap_or_else(|| panic!("{container}: no --role: {line:?}"));
+    let args = line
+        .iter()
+        .find_map(|a| a.strip_prefix("--args="))
+        .unwrap_or_else(|| panic!("{container}: no --args: {line:?}"));
+    Start {
+        role: role.to_string(),
+        args: args.split_whitespace().map(String::from).collect(),
+    }
 }
 
 impl Start {
     fn flag(&self, name: &str) -> Option<&str> {
-        self.args.iter().find_map(|a| a.strip_prefix(&format!("{name}=")))
+        self.args
+            .iter()
+            .find_map(|a| a.strip_prefix(&format!("{name}=")))
     }
 }
 
 /// Reads a merged Curve config as the container sees it; checks it holds every key of the
 /// image's default file and no placeholder.
-fn merged_curve_conf(run: &PodRun, container: &str, path: &str, default_file: &str) -> BTreeMap<String, String> {
-    let text = run.read(container, path).unwrap_or_else(|e| panic!("{container} cannot read {path}: {e}\n{run}"));
+fn merged_curve_conf(
+    run: &PodRun,
+    container: &str,
+    path: &str,
+    default_file: &str,
+) -> BTreeMap<String, String> {
+    let text = run
+        .read(container, path)
+        .unwrap_or_else(|e| panic!("{container} cannot read {path}: {e}\n{run}"));
     let default = std::fs::read_to_string(image().conf_dir().join(default_file)).unwrap();
-    let parse = if default_file == "etcd.conf" { parse_etcd_conf } else { parse_curve_conf };
+    let parse = if default_file == "etcd.conf" {
+        parse_etcd_conf
+    } else {
+        parse_curve_conf
+    };
     let merged = parse(&text);
-    let missing: Vec<String> = parse(&default).into_keys().filter(|k| !merged.contains_key(k)).collect();
-    assert!(missing.is_empty(), "{container}: {path} lacks keys of the image's {default_file}: {missing:?}");
-    assert_eq!(placeholders(&text), Vec::<(String, String)>::new(), "{container}: {path} keeps placeholders");
+    let missing: Vec<String> = parse(&default)
+        .into_keys()
+        .filter(|k| !merged.contains_key(k))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{container}: {path} lacks keys of the image's {default_file}: {missing:?}"
+    );
+    assert_eq!(
+        placeholders(&text),
+        Vec::<(String, String)>::new(),
+        "{container}: {path} keeps placeholders"
+    );
     merged
 }
 
 /// `ip:port`, as Curve's `butil::str2endpoint` takes it (no host names).
 fn is_ip_endpoint(address: &str) -> bool {
-    address.rsplit_once(':').is_some_and(|(ip, port)| ip.parse::<std::net::Ipv4Addr>().is_ok() && port.parse::<u16>().is_ok())
+    address.rsplit_once(':').is_some_and(|(ip, port)| {
+        ip.parse::<std::net::Ipv4Addr>().is_ok() && port.parse::<u16>().is_ok()
+    })
 }
 
 /// The flags Curve v1.2.6's ChunkServer aborts without (src/chunkserver/chunkserver.cpp,
@@ -194,20 +262,45 @@ const CHUNKSERVER_FLAGS: [&str; 26] = [
 fn emulated_etcd_pods_start_with_a_complete_config_of_their_own() {
     for example in EXAMPLES {
         let rendered = rendered(example);
-        let set = rendered.of_kind::<StatefulSet>("StatefulSet").into_iter().find(|s| set_name(s).ends_with("-etcd")).unwrap();
+        let set = rendered
+            .of_kind::<StatefulSet>("StatefulSet")
+            .into_iter()
+            .find(|s| set_name(s).ends_with("-etcd"))
+            .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let run = run_set_pod(&rendered, &set, 1, &dir.path().join("etcd.img"));
         assert!(run.init_succeeded(), "{example}: {run}");
         let start = start_of(&run, "etcd");
         assert_eq!(start.role, "etcd");
-        let path = start.flag("--config-file").expect("etcd gets --config-file");
+        let path = start
+            .flag("--config-file")
+            .expect("etcd gets --config-file");
         let conf = merged_curve_conf(&run, "etcd", path, "etcd.conf");
         let pod = format!("{}-1", set_name(&set));
-        assert_eq!(conf["name"], pod, "{example}: the member is named after its pod");
-        assert_eq!(conf["listen-client-urls"], format!("http://192.0.2.2:{}", rendered.cluster.spec.etcd.client_port));
-        assert!(conf["initial-cluster"].contains(&format!("{pod}=http://{pod}.")), "{example}: {}", conf["initial-cluster"]);
-        assert_eq!(conf["data-dir"], "/curvebs/etcd/data", "{example}: on the data volume");
-        assert!(!run.env("config").contains_key("CURVE_ROOT_PASSWORD"), "etcd never sees the root password");
+        assert_eq!(
+            conf["name"], pod,
+            "{example}: the member is named after its pod"
+        );
+        assert_eq!(
+            conf["listen-client-urls"],
+            format!(
+                "http://192.0.2.2:{}",
+                rendered.cluster.spec.etcd.client_port
+            )
+        );
+        assert!(
+            conf["initial-cluster"].contains(&format!("{pod}=http://{pod}.")),
+            "{example}: {}",
+            conf["initial-cluster"]
+        );
+        assert_eq!(
+            conf["data-dir"], "/curvebs/etcd/data",
+            "{example}: on the data volume"
+        );
+        assert!(
+            !run.env("config").contains_key("CURVE_ROOT_PASSWORD"),
+            "etcd never sees the root password"
+        );
     }
 }
 
@@ -216,7 +309,11 @@ fn emulated_etcd_pods_start_with_a_complete_config_of_their_own() {
 fn emulated_mds_pods_listen_on_their_ip_and_carry_the_root_password() {
     for example in EXAMPLES {
         let rendered = rendered(example);
-        let set = rendered.of_kind::<StatefulSet>("StatefulSet").into_iter().find(|s| set_name(s).ends_with("-mds")).unwrap();
+        let set = rendered
+            .of_kind::<StatefulSet>("StatefulSet")
+            .into_iter()
+            .find(|s| set_name(s).ends_with("-mds"))
+            .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let run = run_set_pod(&rendered, &set, 2, &dir.path().join("mds.img"));
         assert!(run.init_succeeded(), "{example}: {run}");
@@ -225,13 +322,29 @@ fn emulated_mds_pods_listen_on_their_ip_and_carry_the_root_password() {
         let path = start.flag("-confPath").expect("the MDS gets -confPath");
         let conf = merged_curve_conf(&run, "mds", path, "mds.conf");
         let mds = &rendered.cluster.spec.mds;
-        assert_eq!(conf["mds.listen.addr"], format!("192.0.2.3:{}", mds.port), "{example}: the election value is the pod's IP");
+        assert_eq!(
+            conf["mds.listen.addr"],
+            format!("192.0.2.3:{}", mds.port),
+            "{example}: the election value is the pod's IP"
+        );
         assert_eq!(conf["mds.dummy.listen.port"], mds.dummy_port.to_string());
         assert_eq!(conf["mds.auth.rootUserName"], "root");
-        assert_eq!(conf["mds.auth.rootPassword"], PASSWORD, "{example}: the Secret's password, not the image's");
-        assert_eq!(conf["mds.etcd.endpoint"].split(',').count(), rendered.cluster.spec.etcd.replicas as usize);
-        assert_eq!(run.env("mds").get("LD_PRELOAD").map(String::as_str), Some("/usr/local/lib/libjemalloc.so"));
-        assert!(!run.env("mds").contains_key("CURVE_ROOT_PASSWORD"), "only the config init container gets the password");
+        assert_eq!(
+            conf["mds.auth.rootPassword"], PASSWORD,
+            "{example}: the Secret's password, not the image's"
+        );
+        assert_eq!(
+            conf["mds.etcd.endpoint"].split(',').count(),
+            rendered.cluster.spec.etcd.replicas as usize
+        );
+        assert_eq!(
+            run.env("mds").get("LD_PRELOAD").map(String::as_str),
+            Some("/usr/local/lib/libjemalloc.so")
+        );
+        assert!(
+            !run.env("mds").contains_key("CURVE_ROOT_PASSWORD"),
+            "only the config init container gets the password"
+        );
     }
 }
 
@@ -241,7 +354,11 @@ fn emulated_chunkservers_format_once_and_start_with_every_file_they_read() {
     for example in EXAMPLES {
         let rendered = rendered(example);
         let cs = &rendered.cluster.spec.chunkservers;
-        for set in rendered.of_kind::<StatefulSet>("StatefulSet").into_iter().filter(|s| set_name(s).contains("-chunkserver-")) {
+        for set in rendered
+            .of_kind::<StatefulSet>("StatefulSet")
+            .into_iter()
+            .filter(|s| set_name(s).contains("-chunkserver-"))
+        {
             let slot: i32 = set_name(&set).rsplit('-').next().unwrap().parse().unwrap();
             let dir = tempfile::tempdir().unwrap();
             let volume = dir.path().join("data.img");
@@ -249,31 +366,81 @@ fn emulated_chunkservers_format_once_and_start_with_every_file_they_read() {
             assert!(run.init_succeeded(), "{example} slot {slot}: {run}");
             let format = run.invocations_of("curve_format");
             assert_eq!(format.len(), 1, "{run}");
-            assert!(format[0].args().iter().any(|a| a == "-undefok=blockSize"), "{:?}", format[0].args());
-            assert!(run.exists("chunkserver", "/curvebs/chunkserver/data/chunkfilepool.meta"), "{run}");
+            assert!(
+                format[0].args().iter().any(|a| a == "-undefok=blockSize"),
+                "{:?}",
+                format[0].args()
+            );
+            assert!(
+                run.exists(
+                    "chunkserver",
+                    "/curvebs/chunkserver/data/chunkfilepool.meta"
+                ),
+                "{run}"
+            );
 
             let start = start_of(&run, "chunkserver");
             assert_eq!(start.role, "chunkserver");
             for flag in CHUNKSERVER_REQUIRED {
-                assert!(start.flag(flag).is_some_and(|v| !v.is_empty()), "{example}: the ChunkServer aborts without {flag}");
+                assert!(
+                    start.flag(flag).is_some_and(|v| !v.is_empty()),
+                    "{example}: the ChunkServer aborts without {flag}"
+                );
             }
             let unknown: Vec<&String> = start
                 .args
                 .iter()
                 .filter(|a| !CHUNKSERVER_FLAGS.contains(&a.split('=').next().unwrap()))
                 .collect();
-            assert!(unknown.is_empty(), "{example}: flags v1.2.6's ChunkServer does not define: {unknown:?}");
+            assert!(
+                unknown.is_empty(),
+                "{example}: flags v1.2.6's ChunkServer does not define: {unknown:?}"
+            );
             let port = cs.port + slot;
             assert_eq!(start.flag("-chunkServerIp"), Some("192.0.2.1"));
-            assert_eq!(start.flag("-chunkServerPort"), Some(port.to_string().as_str()));
-            assert!(start.flag("-mdsListenAddr").unwrap().split(',').all(is_ip_endpoint), "{:?}", start.flag("-mdsListenAddr"));
+            assert_eq!(
+                start.flag("-chunkServerPort"),
+                Some(port.to_string().as_str())
+            );
+            assert!(
+                start
+                    .flag("-mdsListenAddr")
+                    .unwrap()
+                    .split(',')
+                    .all(is_ip_endpoint),
+                "{:?}",
+                start.flag("-mdsListenAddr")
+            );
 
-            let conf = merged_curve_conf(&run, "chunkserver", start.flag("-conf").unwrap(), "chunkserver.conf");
-            assert_eq!((conf["global.ip"].as_str(), conf["global.port"].as_str()), ("192.0.2.1", port.to_string().as_str()));
-            assert!(conf["mds.listen.addr"].split(',').all(is_ip_endpoint), "{}", conf["mds.listen.addr"]);
-            assert_eq!((conf["curve.root_username"].as_str(), conf["curve.root_password"].as_str()), ("root", PASSWORD));
+            let conf = merged_curve_conf(
+                &run,
+                "chunkserver",
+                start.flag("-conf").unwrap(),
+                "chunkserver.conf",
+            );
+            assert_eq!(
+                (conf["global.ip"].as_str(), conf["global.port"].as_str()),
+                ("192.0.2.1", port.to_string().as_str())
+            );
+            assert!(
+                conf["mds.listen.addr"].split(',').all(is_ip_endpoint),
+                "{}",
+                conf["mds.listen.addr"]
+            );
+            assert_eq!(
+                (
+                    conf["curve.root_username"].as_str(),
+                    conf["curve.root_password"].as_str()
+                ),
+                ("root", PASSWORD)
+            );
             // The ChunkServer opens both at start and aborts when either is missing.
-            let client = merged_curve_conf(&run, "chunkserver", &conf["curve.config_path"], "cs_client.conf");
+            let client = merged_curve_conf(
+                &run,
+                "chunkserver",
+                &conf["curve.config_path"],
+                "cs_client.conf",
+            );
             assert_eq!(client["mds.listen.addr"], conf["mds.listen.addr"]);
             merged_curve_conf(&run, "chunkserver", &conf["s3.config_path"], "s3.conf");
 
@@ -281,8 +448,16 @@ fn emulated_chunkservers_format_once_and_start_with_every_file_they_read() {
             drop(run);
             let again = run_set_pod(&rendered, &set, 0, &volume);
             assert!(again.init_succeeded(), "{again}");
-            assert!(again.invocations_of("curve_format").is_empty(), "formatted twice: {again}");
-            assert!(again.stdout("format").contains("chunk file pool present: not formatting"), "{again}");
+            assert!(
+                again.invocations_of("curve_format").is_empty(),
+                "formatted twice: {again}"
+            );
+            assert!(
+                again
+                    .stdout("format")
+                    .contains("chunk file pool present: not formatting"),
+                "{again}"
+            );
         }
     }
 }
@@ -294,12 +469,24 @@ fn emulated_format_fails_loudly_when_the_volume_cannot_hold_the_pool() {
     // A fresh ext4 volume keeps 5% for root: 99% can never be allocated.
     rendered.cluster.spec.chunkservers.format_percent = 99;
     rendered.objects = objects(&rendered.cluster, &rendered.placement);
-    let set = rendered.of_kind::<StatefulSet>("StatefulSet").into_iter().find(|s| set_name(s).ends_with("-chunkserver-0")).unwrap();
+    let set = rendered
+        .of_kind::<StatefulSet>("StatefulSet")
+        .into_iter()
+        .find(|s| set_name(s).ends_with("-chunkserver-0"))
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let run = run_set_pod(&rendered, &set, 0, &dir.path().join("data.img"));
-    assert_eq!(run.failed_init_container().map(|c| c.name.as_str()), Some("format"), "{run}");
+    assert_eq!(
+        run.failed_init_container().map(|c| c.name.as_str()),
+        Some("format"),
+        "{run}"
+    );
     assert_eq!(*run.status("format"), ContainerStatus::Exited(1));
-    assert!(run.stderr("format").contains("spec.chunkservers.formatPercent asks for 99%"), "{run}");
+    assert!(
+        run.stderr("format")
+            .contains("spec.chunkservers.formatPercent asks for 99%"),
+        "{run}"
+    );
     assert_eq!(*run.status("chunkserver"), ContainerStatus::NotRun);
 }
 
@@ -307,17 +494,38 @@ fn emulated_format_fails_loudly_when_the_volume_cannot_hold_the_pool() {
 #[ignore = "image emulation: needs root and the image files; scripts/test.sh runs it"]
 fn emulated_chunkservers_wait_until_the_physical_pool_lists_them() {
     let rendered = rendered(EXAMPLES[0]);
-    let set = rendered.of_kind::<StatefulSet>("StatefulSet").into_iter().find(|s| set_name(s).ends_with("-chunkserver-0")).unwrap();
+    let set = rendered
+        .of_kind::<StatefulSet>("StatefulSet")
+        .into_iter()
+        .find(|s| set_name(s).ends_with("-chunkserver-0"))
+        .unwrap();
     let mut facts = rendered.facts(&format!("{}-0", set_name(&set)), 0);
-    facts.config_maps.get_mut(&format!("{}-topology", rendered.cluster.name)).unwrap().insert("physical-pool-servers".into(), String::new());
+    facts
+        .config_maps
+        .get_mut(&format!("{}-topology", rendered.cluster.name))
+        .unwrap()
+        .insert("physical-pool-servers".into(), String::new());
     let dir = tempfile::tempdir().unwrap();
     let volumes = BTreeMap::from([(
         "data".to_string(),
-        VolumeBacking::Ext4 { image: dir.path().join("data.img"), size_bytes: DATA_VOLUME_BYTES },
+        VolumeBacking::Ext4 {
+            image: dir.path().join("data.img"),
+            size_bytes: DATA_VOLUME_BYTES,
+        },
     )]);
-    let run = Kubelet::new(image()).init_timeout(std::time::Duration::from_secs(3)).run_stateful_set_pod(&set, &facts, &volumes).unwrap();
-    assert!(matches!(run.status("wait-for-pool"), ContainerStatus::TimedOut(_)), "{run}");
-    assert!(run.stdout("wait-for-pool").contains("waiting until the physical pool lists 192.0.2.1"), "{run}");
+    let run = Kubelet::new(image())
+        .init_timeout(std::time::Duration::from_secs(3))
+        .run_stateful_set_pod(&set, &facts, &volumes)
+        .unwrap();
+    assert!(
+        matches!(run.status("wait-for-pool"), ContainerStatus::TimedOut(_)),
+        "{run}"
+    );
+    assert!(
+        run.stdout("wait-for-pool")
+            .contains("waiting until the physical pool lists 192.0.2.1"),
+        "{run}"
+    );
 }
 
 #[test]
@@ -331,32 +539,89 @@ fn emulated_topology_jobs_run_curves_tools_with_working_credentials() {
         assert_eq!(jobs.len(), 3, "{example}");
         for job in &jobs {
             let name = job.metadata.name.clone().unwrap();
-            let kubelet = Kubelet::new(image()).run_main_containers(true).chunkservers(expected, expected);
-            let run = kubelet.run_job_pod(job, &rendered.facts(&format!("{name}-x"), 0), &BTreeMap::new()).unwrap();
-            let step = job.spec.as_ref().unwrap().template.spec.as_ref().unwrap().containers[0].name.clone();
-            assert_eq!(*run.status(&step), ContainerStatus::Exited(0), "{example} {name}: {run}");
+            let kubelet = Kubelet::new(image())
+                .run_main_containers(true)
+                .chunkservers(expected, expected);
+            let run = kubelet
+                .run_job_pod(
+                    job,
+                    &rendered.facts(&format!("{name}-x"), 0),
+                    &BTreeMap::new(),
+                )
+                .unwrap();
+            let step = job
+                .spec
+                .as_ref()
+                .unwrap()
+                .template
+                .spec
+                .as_ref()
+                .unwrap()
+                .containers[0]
+                .name
+                .clone();
+            assert_eq!(
+                *run.status(&step),
+                ContainerStatus::Exited(0),
+                "{example} {name}: {run}"
+            );
             let tools = merged_curve_conf(&run, &step, "/etc/curve/tools.conf", "tools.conf");
-            assert_eq!((tools["rootUserName"].as_str(), tools["rootUserPassword"].as_str()), ("root", PASSWORD));
-            assert!(tools["mdsAddr"].split(',').all(is_ip_endpoint), "{}", tools["mdsAddr"]);
-            assert!(tools["etcdAddr"].split(',').all(is_ip_endpoint), "{}", tools["etcdAddr"]);
-            let called: BTreeSet<String> = run.invocations().iter().map(|i| i.binary.clone()).collect();
+            assert_eq!(
+                (
+                    tools["rootUserName"].as_str(),
+                    tools["rootUserPassword"].as_str()
+                ),
+                ("root", PASSWORD)
+            );
+            assert!(
+                tools["mdsAddr"].split(',').all(is_ip_endpoint),
+                "{}",
+                tools["mdsAddr"]
+            );
+            assert!(
+                tools["etcdAddr"].split(',').all(is_ip_endpoint),
+                "{}",
+                tools["etcdAddr"]
+            );
+            let called: BTreeSet<String> =
+                run.invocations().iter().map(|i| i.binary.clone()).collect();
             match step.as_str() {
                 "physical-pool" | "logical-pool" => {
                     let tool = run.invocations_of("curvebs-tool");
                     assert_eq!(tool.len(), 1, "{called:?}");
-                    assert!(tool[0].args().iter().any(|a| a == &format!("-op=create_{}", step.replace('-', ""))), "{:?}", tool[0].args());
+                    assert!(
+                        tool[0]
+                            .args()
+                            .iter()
+                            .any(|a| a == &format!("-op=create_{}", step.replace('-', ""))),
+                        "{:?}",
+                        tool[0].args()
+                    );
                 }
                 _ => assert_eq!(run.invocations_of("curve_ops_tool").len(), 1, "{called:?}"),
             }
         }
         // The online check fails (and the Job retries) while a ChunkServer is not online.
-        let online = jobs.iter().find(|j| j.metadata.name.as_ref().unwrap().contains("-chunkservers-online-")).unwrap();
+        let online = jobs
+            .iter()
+            .find(|j| {
+                j.metadata
+                    .name
+                    .as_ref()
+                    .unwrap()
+                    .contains("-chunkservers-online-")
+            })
+            .unwrap();
         let run = Kubelet::new(image())
             .run_main_containers(true)
             .chunkservers(expected, expected - 1)
             .run_job_pod(online, &rendered.facts("online-x", 0), &BTreeMap::new())
             .unwrap();
-        assert_eq!(*run.status("chunkservers-online"), ContainerStatus::Exited(1), "{run}");
+        assert_eq!(
+            *run.status("chunkservers-online"),
+            ContainerStatus::Exited(1),
+            "{run}"
+        );
     }
 }
 
@@ -364,9 +629,18 @@ fn emulated_topology_jobs_run_curves_tools_with_working_credentials() {
 #[ignore = "image emulation: needs root and the image files; scripts/test.sh runs it"]
 fn emulated_pods_do_not_start_without_the_root_secret() {
     let rendered = rendered(EXAMPLES[0]);
-    let set = rendered.of_kind::<StatefulSet>("StatefulSet").into_iter().find(|s| set_name(s).ends_with("-mds")).unwrap();
+    let set = rendered
+        .of_kind::<StatefulSet>("StatefulSet")
+        .into_iter()
+        .find(|s| set_name(s).ends_with("-mds"))
+        .unwrap();
     let mut facts = rendered.facts("demo-mds-0", 0);
     facts.secrets.clear();
-    let run = Kubelet::new(image()).run_stateful_set_pod(&set, &facts, &BTreeMap::new()).unwrap();
-    assert!(matches!(run.status("config"), ContainerStatus::FailedToStart(why) if why.contains("CreateContainerConfigError")), "{run}");
+    let run = Kubelet::new(image())
+        .run_stateful_set_pod(&set, &facts, &BTreeMap::new())
+        .unwrap();
+    assert!(
+        matches!(run.status("config"), ContainerStatus::FailedToStart(why) if why.contains("CreateContainerConfigError")),
+        "{run}"
+    );
 }

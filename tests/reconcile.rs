@@ -9,7 +9,9 @@ use kube::core::DeserializeGuard;
 use serde_json::{Value, json};
 
 use curve_operator::api::{CurveCluster, Phase};
-use curve_operator::etcd::{ClusterKey, EtcdObservation, EtcdObserver, MemberHealth, PrimaryObservation};
+use curve_operator::etcd::{
+    ClusterKey, EtcdObservation, EtcdObserver, MemberHealth, PrimaryObservation,
+};
 use curve_operator::reconcile::events::{ClusterEvent, EventSink};
 use curve_operator::reconcile::{Context, reconcile};
 use fake_api::FakeApi;
@@ -33,7 +35,10 @@ struct FakeEtcd {
 impl FakeEtcd {
     fn new() -> Self {
         FakeEtcd {
-            observation: Mutex::new(EtcdObservation { primary: PrimaryObservation::NoCandidate, members: None }),
+            observation: Mutex::new(EtcdObservation {
+                primary: PrimaryObservation::NoCandidate,
+                members: None,
+            }),
             calls: Mutex::default(),
             forgotten: Mutex::default(),
         }
@@ -75,7 +80,11 @@ impl Harness {
                 "spec": spec
             }),
         );
-        let ctx = Arc::new(Context::new(api.client(), FakeEtcd::new(), RecordedEvents::default()));
+        let ctx = Arc::new(Context::new(
+            api.client(),
+            FakeEtcd::new(),
+            RecordedEvents::default(),
+        ));
         Harness { api, ctx }
     }
 
@@ -84,20 +93,37 @@ impl Harness {
     }
 
     /// One reconcile; every request it sent must be granted by the operator's RBAC.
-    async fn reconcile(&self) -> Result<kube::runtime::controller::Action, curve_operator::reconcile::Error> {
-        let result = reconcile(Arc::new(DeserializeGuard(Ok(self.cluster()))), self.ctx.clone()).await;
+    async fn reconcile(
+        &self,
+    ) -> Result<kube::runtime::controller::Action, curve_operator::reconcile::Error> {
+        let result = reconcile(
+            Arc::new(DeserializeGuard(Ok(self.cluster()))),
+            self.ctx.clone(),
+        )
+        .await;
         assert_granted(&self.api.requests());
         assert_granted(&self.api.creations());
         result
     }
 
     fn events(&self) -> Vec<String> {
-        std::mem::take(&mut *self.ctx.events.0.lock().unwrap()).into_iter().map(|e| e.reason).collect()
+        std::mem::take(&mut *self.ctx.events.0.lock().unwrap())
+            .into_iter()
+            .map(|e| e.reason)
+            .collect()
     }
 
     fn condition(&self, type_: &str) -> (String, String) {
         let cluster = self.cluster();
-        let condition = cluster.status.as_ref().unwrap().conditions.iter().find(|c| c.type_ == type_).unwrap().clone();
+        let condition = cluster
+            .status
+            .as_ref()
+            .unwrap()
+            .conditions
+            .iter()
+            .find(|c| c.type_ == type_)
+            .unwrap()
+            .clone();
         (condition.status, condition.reason)
     }
 
@@ -134,8 +160,16 @@ fn needed_grant(request: &str) -> (String, String, String) {
     let (method, target) = request.split_once(' ').unwrap();
     let path = target.split('?').next().unwrap();
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let (group, rest) = if parts[0] == "api" { ("", &parts[2..]) } else { (parts[1], &parts[3..]) };
-    let rest = if rest.first() == Some(&"namespaces") && rest.len() > 2 { &rest[2..] } else { rest };
+    let (group, rest) = if parts[0] == "api" {
+        ("", &parts[2..])
+    } else {
+        (parts[1], &parts[3..])
+    };
+    let rest = if rest.first() == Some(&"namespaces") && rest.len() > 2 {
+        &rest[2..]
+    } else {
+        rest
+    };
     let resource = match rest {
         [resource] | [resource, _] => resource.to_string(),
         [resource, _, subresource] => format!("{resource}/{subresource}"),
@@ -159,19 +193,40 @@ fn assert_granted(requests: &[String]) {
     let granted = grants(&[Scope::Watched, Scope::Cluster]);
     for request in requests {
         let needed = needed_grant(request);
-        assert!(granted.contains(&needed), "{request} needs {needed:?}, which the operator's RBAC does not grant");
+        assert!(
+            granted.contains(&needed),
+            "{request} needs {needed:?}, which the operator's RBAC does not grant"
+        );
     }
 }
 
 #[test]
 fn requests_map_to_rbac_grants() {
     let grant = |g: &str, r: &str, v: &str| (g.to_string(), r.to_string(), v.to_string());
-    assert_eq!(needed_grant(&format!("DELETE {CLAIMS}?labelSelector={SELECTOR}")), grant("", "persistentvolumeclaims", "deletecollection"));
-    assert_eq!(needed_grant(&format!("PATCH {CLUSTERS}/demo/status")), grant("curve.opencurve.io", "curveclusters/status", "patch"));
-    assert_eq!(needed_grant(&format!("GET {PODS}?labelSelector={SELECTOR}")), grant("", "pods", "list"));
-    assert_eq!(needed_grant(&format!("PATCH {SETS}/demo-etcd")), grant("apps", "statefulsets", "patch"));
-    assert_eq!(needed_grant("GET /api/v1/nodes/node-1"), grant("", "nodes", "get"));
-    assert_eq!(needed_grant(&format!("POST {JOBS}")), grant("batch", "jobs", "create"));
+    assert_eq!(
+        needed_grant(&format!("DELETE {CLAIMS}?labelSelector={SELECTOR}")),
+        grant("", "persistentvolumeclaims", "deletecollection")
+    );
+    assert_eq!(
+        needed_grant(&format!("PATCH {CLUSTERS}/demo/status")),
+        grant("curve.opencurve.io", "curveclusters/status", "patch")
+    );
+    assert_eq!(
+        needed_grant(&format!("GET {PODS}?labelSelector={SELECTOR}")),
+        grant("", "pods", "list")
+    );
+    assert_eq!(
+        needed_grant(&format!("PATCH {SETS}/demo-etcd")),
+        grant("apps", "statefulsets", "patch")
+    );
+    assert_eq!(
+        needed_grant("GET /api/v1/nodes/node-1"),
+        grant("", "nodes", "get")
+    );
+    assert_eq!(
+        needed_grant(&format!("POST {JOBS}")),
+        grant("batch", "jobs", "create")
+    );
 }
 
 fn minimal_spec() -> Value {
@@ -179,7 +234,10 @@ fn minimal_spec() -> Value {
 }
 
 fn reads() -> Vec<String> {
-    [PODS, SETS, MAPS, SERVICES, BUDGETS, JOBS].iter().map(|c| format!("GET {c}?labelSelector={SELECTOR}")).collect()
+    [PODS, SETS, MAPS, SERVICES, BUDGETS, JOBS]
+        .iter()
+        .map(|c| format!("GET {c}?labelSelector={SELECTOR}"))
+        .collect()
 }
 
 const SECRETS: &str = "/api/v1/namespaces/ns/secrets";
@@ -190,7 +248,10 @@ fn secret_read() -> Vec<String> {
 }
 
 fn secret_created() -> Vec<String> {
-    vec![format!("GET {SECRETS}/demo-root-password"), format!("POST {SECRETS}")]
+    vec![
+        format!("GET {SECRETS}/demo-root-password"),
+        format!("POST {SECRETS}"),
+    ]
 }
 
 fn applies(component: &str) -> Vec<String> {
@@ -214,19 +275,40 @@ fn concat(parts: Vec<Vec<String>>) -> Vec<String> {
 async fn bring_up(h: &Harness) {
     h.reconcile().await.unwrap();
     for i in 0..3 {
-        h.pod(&format!("demo-etcd-{i}"), "etcd", &format!("10.0.0.{}", i + 1), true);
+        h.pod(
+            &format!("demo-etcd-{i}"),
+            "etcd",
+            &format!("10.0.0.{}", i + 1),
+            true,
+        );
     }
     h.reconcile().await.unwrap();
     for i in 0..3 {
-        h.pod(&format!("demo-mds-{i}"), "mds", &format!("10.0.0.{}", i + 1), true);
+        h.pod(
+            &format!("demo-mds-{i}"),
+            "mds",
+            &format!("10.0.0.{}", i + 1),
+            true,
+        );
     }
     *h.ctx.etcd.observation.lock().unwrap() = EtcdObservation {
-        primary: PrimaryObservation::Elected { address: "10.0.0.2:6700".into() },
-        members: Some(MemberHealth { leader: Some("demo-etcd-0".into()), healthy: 3, total: 3 }),
+        primary: PrimaryObservation::Elected {
+            address: "10.0.0.2:6700".into(),
+        },
+        members: Some(MemberHealth {
+            leader: Some("demo-etcd-0".into()),
+            healthy: 3,
+            total: 3,
+        }),
     };
     h.reconcile().await.unwrap();
     for i in 0..3 {
-        h.pod(&format!("demo-chunkserver-0-{i}"), "chunkserver", &format!("10.0.0.{}", i + 1), true);
+        h.pod(
+            &format!("demo-chunkserver-0-{i}"),
+            "chunkserver",
+            &format!("10.0.0.{}", i + 1),
+            true,
+        );
     }
     // Physical pool, online check, logical pool: one Job at a time, each succeeding.
     for _ in 0..4 {
@@ -242,8 +324,14 @@ async fn bring_up(h: &Harness) {
 async fn first_reconcile_creates_only_the_etcd_tier() {
     let h = Harness::new(minimal_spec());
     h.reconcile().await.unwrap();
-    assert_eq!(h.api.take_requests(), concat(vec![reads(), applies("etcd"), vec![status_write()]]));
-    assert!(h.ctx.etcd.calls.lock().unwrap().is_empty(), "no MDS yet: the election is not read");
+    assert_eq!(
+        h.api.take_requests(),
+        concat(vec![reads(), applies("etcd"), vec![status_write()]])
+    );
+    assert!(
+        h.ctx.etcd.calls.lock().unwrap().is_empty(),
+        "no MDS yet: the election is not read"
+    );
     let cluster = h.cluster();
     let status = cluster.status.as_ref().unwrap();
     assert_eq!(status.phase, Some(Phase::Creating));
@@ -264,26 +352,62 @@ async fn mds_tier_waits_for_etcd_quorum_and_chunkservers_for_a_primary() {
     h.pod("demo-etcd-0", "etcd", "10.0.0.1", true);
     h.pod("demo-etcd-1", "etcd", "10.0.0.2", false);
     h.reconcile().await.unwrap();
-    assert_eq!(h.api.take_requests(), concat(vec![reads(), vec![status_write()]]), "1 of 3 ready: no MDS");
-    assert_eq!(h.condition("EtcdQuorate"), ("False".into(), "NoQuorum".into()));
+    assert_eq!(
+        h.api.take_requests(),
+        concat(vec![reads(), vec![status_write()]]),
+        "1 of 3 ready: no MDS"
+    );
+    assert_eq!(
+        h.condition("EtcdQuorate"),
+        ("False".into(), "NoQuorum".into())
+    );
 
     h.pod("demo-etcd-1", "etcd", "10.0.0.2", true);
     h.reconcile().await.unwrap();
-    assert_eq!(h.api.take_requests(), concat(vec![reads(), secret_created(), applies("mds"), vec![status_write()]]));
-    assert_eq!(h.condition("EtcdQuorate"), ("True".into(), "Quorate".into()));
+    assert_eq!(
+        h.api.take_requests(),
+        concat(vec![
+            reads(),
+            secret_created(),
+            applies("mds"),
+            vec![status_write()]
+        ])
+    );
+    assert_eq!(
+        h.condition("EtcdQuorate"),
+        ("True".into(), "Quorate".into())
+    );
     assert_eq!(h.events(), ["Created", "EtcdQuorate"]);
 
     // MDS pods run, no candidate in etcd yet: no ChunkServers.
     for i in 0..3 {
-        h.pod(&format!("demo-mds-{i}"), "mds", &format!("10.0.0.{}", i + 1), true);
+        h.pod(
+            &format!("demo-mds-{i}"),
+            "mds",
+            &format!("10.0.0.{}", i + 1),
+            true,
+        );
     }
     h.reconcile().await.unwrap();
-    assert_eq!(h.api.take_requests(), concat(vec![reads(), secret_read(), vec![status_write()]]));
-    assert_eq!(h.condition("MdsLeaderElected"), ("False".into(), "NoLeader".into()));
-    assert_eq!(h.ctx.etcd.calls.lock().unwrap().last().unwrap(), &["10.0.0.1:2379", "10.0.0.2:2379"]);
+    assert_eq!(
+        h.api.take_requests(),
+        concat(vec![reads(), secret_read(), vec![status_write()]])
+    );
+    assert_eq!(
+        h.condition("MdsLeaderElected"),
+        ("False".into(), "NoLeader".into())
+    );
+    assert_eq!(
+        h.ctx.etcd.calls.lock().unwrap().last().unwrap(),
+        &["10.0.0.1:2379", "10.0.0.2:2379"]
+    );
 
-    *h.ctx.etcd.observation.lock().unwrap() =
-        EtcdObservation { primary: PrimaryObservation::Elected { address: "10.0.0.3:6700".into() }, members: None };
+    *h.ctx.etcd.observation.lock().unwrap() = EtcdObservation {
+        primary: PrimaryObservation::Elected {
+            address: "10.0.0.3:6700".into(),
+        },
+        members: None,
+    };
     h.reconcile().await.unwrap();
     assert_eq!(
         h.api.take_requests(),
@@ -302,25 +426,41 @@ async fn mds_tier_waits_for_etcd_quorum_and_chunkservers_for_a_primary() {
     );
     let cluster = h.cluster();
     let mds = cluster.status.as_ref().unwrap().mds.clone().unwrap();
-    assert_eq!((mds.primary.as_deref(), mds.primary_address.as_deref()), (Some("demo-mds-2"), Some("10.0.0.3:6700")));
+    assert_eq!(
+        (mds.primary.as_deref(), mds.primary_address.as_deref()),
+        (Some("demo-mds-2"), Some("10.0.0.3:6700"))
+    );
     // Curve's C++ daemons take ip:port only: the ChunkServers and tools get the pods' IPs.
     let config = h.api.get(MAPS, "demo-chunkserver").unwrap();
     assert_eq!(
         config["data"]["cs_client.conf"],
         "mds.listen.addr=10.0.0.1:6700,10.0.0.2:6700,10.0.0.3:6700\nglobal.logPath=/curvebs/chunkserver/logs\n"
     );
-    let tools = h.api.get(MAPS, "demo-topology").unwrap()["data"]["tools.conf"].as_str().unwrap().to_string();
+    let tools = h.api.get(MAPS, "demo-topology").unwrap()["data"]["tools.conf"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(
         tools.starts_with("mdsAddr=10.0.0.1:6700,10.0.0.2:6700,10.0.0.3:6700\nmdsDummyPort=7700\netcdAddr=10.0.0.1:2379,10.0.0.2:2379\n"),
         "{tools}"
     );
     // The root password is generated once into the Secret, never into a ConfigMap.
     let secret = h.api.get(SECRETS, "demo-root-password").unwrap();
-    let password = secret["stringData"]["password"].as_str().unwrap().to_string();
+    let password = secret["stringData"]["password"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(password.len(), 32);
     assert_eq!(secret["metadata"]["ownerReferences"][0]["uid"], "uid-1");
     for name in h.api.names(MAPS) {
-        assert!(!h.api.get(MAPS, &name).unwrap().to_string().contains(&password), "ConfigMap {name} holds the password");
+        assert!(
+            !h.api
+                .get(MAPS, &name)
+                .unwrap()
+                .to_string()
+                .contains(&password),
+            "ConfigMap {name} holds the password"
+        );
     }
     assert_eq!(h.events(), ["Created", "MdsPrimaryElected"]);
 }
@@ -331,7 +471,11 @@ async fn a_healthy_unchanged_cluster_gets_no_write() {
     bring_up(&h).await;
     assert_eq!(h.cluster().status.unwrap().phase, Some(Phase::Available));
     h.reconcile().await.unwrap();
-    assert_eq!(h.api.take_requests(), concat(vec![reads(), secret_read()]), "only reads");
+    assert_eq!(
+        h.api.take_requests(),
+        concat(vec![reads(), secret_read()]),
+        "only reads"
+    );
     assert!(h.events().is_empty());
 }
 
@@ -340,11 +484,22 @@ async fn a_chunkserver_pod_being_replaced_keeps_its_server_in_the_cluster_map() 
     let h = Harness::new(minimal_spec());
     bring_up(&h).await;
     let servers = |h: &Harness| -> Vec<String> {
-        let map = h.api.get(MAPS, "demo-topology").unwrap()["data"]["topology.json"].as_str().unwrap().to_string();
+        let map = h.api.get(MAPS, "demo-topology").unwrap()["data"]["topology.json"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let map: Value = serde_json::from_str(&map).unwrap();
-        map["servers"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_string()).collect()
+        map["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_string())
+            .collect()
     };
-    assert_eq!(servers(&h), ["node-10.0.0.1", "node-10.0.0.2", "node-10.0.0.3"]);
+    assert_eq!(
+        servers(&h),
+        ["node-10.0.0.1", "node-10.0.0.2", "node-10.0.0.3"]
+    );
     // The StatefulSet controller recreated demo-chunkserver-0-1: not scheduled yet.
     h.api.put(
         PODS,
@@ -355,17 +510,29 @@ async fn a_chunkserver_pod_being_replaced_keeps_its_server_in_the_cluster_map() 
             "spec": {"containers": []}, "status": {"phase": "Pending"}}),
     );
     h.reconcile().await.unwrap();
-    assert_eq!(servers(&h), ["node-10.0.0.1", "node-10.0.0.2", "node-10.0.0.3"], "create_physicalpool would delete a missing server");
+    assert_eq!(
+        servers(&h),
+        ["node-10.0.0.1", "node-10.0.0.2", "node-10.0.0.3"],
+        "create_physicalpool would delete a missing server"
+    );
 }
 
 #[tokio::test]
 async fn the_primary_moving_updates_status_with_one_event() {
     let h = Harness::new(minimal_spec());
     bring_up(&h).await;
-    h.ctx.etcd.observation.lock().unwrap().primary = PrimaryObservation::Elected { address: "10.0.0.1:6700".into() };
+    h.ctx.etcd.observation.lock().unwrap().primary = PrimaryObservation::Elected {
+        address: "10.0.0.1:6700".into(),
+    };
     h.reconcile().await.unwrap();
-    assert_eq!(h.api.take_requests(), concat(vec![reads(), secret_read(), vec![status_write()]]));
-    assert_eq!(h.cluster().status.unwrap().mds.unwrap().primary.as_deref(), Some("demo-mds-0"));
+    assert_eq!(
+        h.api.take_requests(),
+        concat(vec![reads(), secret_read(), vec![status_write()]])
+    );
+    assert_eq!(
+        h.cluster().status.unwrap().mds.unwrap().primary.as_deref(),
+        Some("demo-mds-0")
+    );
     assert_eq!(h.events(), ["MdsPrimaryChanged"]);
     h.reconcile().await.unwrap();
     assert_eq!(h.api.take_requests(), concat(vec![reads(), secret_read()]));
@@ -375,8 +542,14 @@ async fn the_primary_moving_updates_status_with_one_event() {
     h.ctx.etcd.observation.lock().unwrap().primary = PrimaryObservation::NoCandidate;
     h.reconcile().await.unwrap();
     let mds = h.api.get(CLUSTERS, "demo").unwrap()["status"]["mds"].clone();
-    assert!(mds.get("primary").is_none() && mds.get("primaryAddress").is_none(), "{mds}");
-    assert_eq!(h.condition("MdsLeaderElected"), ("False".into(), "NoLeader".into()));
+    assert!(
+        mds.get("primary").is_none() && mds.get("primaryAddress").is_none(),
+        "{mds}"
+    );
+    assert_eq!(
+        h.condition("MdsLeaderElected"),
+        ("False".into(), "NoLeader".into())
+    );
     assert_eq!(h.events(), ["Unavailable", "MdsPrimaryLost"]);
 }
 
@@ -387,16 +560,31 @@ async fn an_invalid_spec_changes_nothing_but_the_status_and_is_told_once() {
     spec["mds"] = json!({"replicas": 0});
     let h = Harness::new(spec);
     let requeue = h.reconcile().await.unwrap();
-    assert_eq!(requeue, kube::runtime::controller::Action::await_change(), "no hot retry loop");
+    assert_eq!(
+        requeue,
+        kube::runtime::controller::Action::await_change(),
+        "no hot retry loop"
+    );
     assert_eq!(h.api.take_requests(), vec![status_write()]);
     let cluster = h.cluster();
     let status = cluster.status.as_ref().unwrap();
     assert_eq!(status.phase, Some(Phase::Invalid));
-    let valid = status.conditions.iter().find(|c| c.type_ == "SpecValid").unwrap();
-    assert_eq!(valid.message, "spec.etcd.replicas: must be 1, 3, 5 or 7 (got 4); spec.mds.replicas: must be between 1 and 9 (got 0)");
+    let valid = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "SpecValid")
+        .unwrap();
+    assert_eq!(
+        valid.message,
+        "spec.etcd.replicas: must be 1, 3, 5 or 7 (got 4); spec.mds.replicas: must be between 1 and 9 (got 0)"
+    );
     assert_eq!(h.events(), ["InvalidSpec"]);
     h.reconcile().await.unwrap();
-    assert_eq!(h.api.take_requests(), Vec::<String>::new(), "same problem: no write, no event");
+    assert_eq!(
+        h.api.take_requests(),
+        Vec::<String>::new(),
+        "same problem: no write, no event"
+    );
     assert!(h.events().is_empty());
     assert!(h.api.names(SETS).is_empty());
 }
@@ -410,8 +598,14 @@ async fn a_paused_cluster_gets_only_status_writes_until_resumed() {
     cluster["spec"]["mds"] = json!({"replicas": 5});
     h.api.put(CLUSTERS, cluster.clone());
     h.reconcile().await.unwrap();
-    assert_eq!(h.api.take_requests(), concat(vec![reads(), vec![status_write()]]));
-    assert_eq!(h.condition("ReconciliationPaused"), ("True".into(), "Paused".into()));
+    assert_eq!(
+        h.api.take_requests(),
+        concat(vec![reads(), vec![status_write()]])
+    );
+    assert_eq!(
+        h.condition("ReconciliationPaused"),
+        ("True".into(), "Paused".into())
+    );
     assert_eq!(h.events(), ["Paused"]);
     h.reconcile().await.unwrap();
     assert_eq!(h.api.take_requests(), reads());
@@ -422,7 +616,10 @@ async fn a_paused_cluster_gets_only_status_writes_until_resumed() {
     h.api.put(CLUSTERS, cluster);
     h.reconcile().await.unwrap();
     let requests = h.api.take_requests();
-    assert!(requests.contains(&format!("PATCH {SETS}/demo-mds")), "{requests:?}");
+    assert!(
+        requests.contains(&format!("PATCH {SETS}/demo-mds")),
+        "{requests:?}"
+    );
     assert_eq!(h.api.get(SETS, "demo-mds").unwrap()["spec"]["replicas"], 5);
     assert!(h.events().contains(&"Resumed".to_string()));
 }
@@ -436,9 +633,16 @@ async fn an_etcd_resize_of_a_running_cluster_is_refused() {
     cluster["metadata"]["generation"] = json!(2);
     h.api.put(CLUSTERS, cluster);
     h.reconcile().await.unwrap();
-    assert_eq!(h.api.take_requests(), concat(vec![reads(), secret_read(), vec![status_write()]]), "the etcd StatefulSet is not touched");
+    assert_eq!(
+        h.api.take_requests(),
+        concat(vec![reads(), secret_read(), vec![status_write()]]),
+        "the etcd StatefulSet is not touched"
+    );
     assert_eq!(h.api.get(SETS, "demo-etcd").unwrap()["spec"]["replicas"], 3);
-    assert_eq!(h.condition("Progressing"), ("False".into(), "ChangeRefused".into()));
+    assert_eq!(
+        h.condition("Progressing"),
+        ("False".into(), "ChangeRefused".into())
+    );
     assert_eq!(h.events(), ["ChangeRefused"]);
     h.reconcile().await.unwrap();
     assert_eq!(h.api.take_requests(), concat(vec![reads(), secret_read()]));
@@ -451,16 +655,29 @@ async fn api_errors_are_reported_in_the_status_and_retried() {
     h.api.fail(&format!("GET {SETS}"));
     let error = h.reconcile().await.unwrap_err();
     assert!(error.to_string().contains("injected failure"), "{error}");
-    assert_eq!(h.condition("Progressing"), ("False".into(), "ReconcileError".into()));
+    assert_eq!(
+        h.condition("Progressing"),
+        ("False".into(), "ReconcileError".into())
+    );
     assert_eq!(h.events(), ["ReconcileError"]);
-    let requeue = curve_operator::reconcile::error_policy(Arc::new(DeserializeGuard(Ok(h.cluster()))), &error, h.ctx.clone());
-    assert_eq!(requeue, kube::runtime::controller::Action::requeue(std::time::Duration::from_secs(5)));
+    let requeue = curve_operator::reconcile::error_policy(
+        Arc::new(DeserializeGuard(Ok(h.cluster()))),
+        &error,
+        h.ctx.clone(),
+    );
+    assert_eq!(
+        requeue,
+        kube::runtime::controller::Action::requeue(std::time::Duration::from_secs(5))
+    );
 }
 
 #[tokio::test]
 async fn deletion_removes_volumes_only_with_policy_and_confirmation() {
     for (cleanup, deletes) in [
-        (json!({"policy": "Delete", "confirmation": "yes-really-destroy-data"}), true),
+        (
+            json!({"policy": "Delete", "confirmation": "yes-really-destroy-data"}),
+            true,
+        ),
         (json!({"policy": "Delete"}), false),
     ] {
         let mut spec = minimal_spec();
@@ -470,7 +687,11 @@ async fn deletion_removes_volumes_only_with_policy_and_confirmation() {
             "labels": {"app.kubernetes.io/name": "curve", "app.kubernetes.io/instance": "demo", "app.kubernetes.io/managed-by": "curve-operator"}}}));
         h.reconcile().await.unwrap();
         let finalizers = h.api.get(CLUSTERS, "demo").unwrap()["metadata"]["finalizers"].clone();
-        assert_eq!(finalizers == json!(["curve.opencurve.io/delete-data"]), deletes, "{finalizers}");
+        assert_eq!(
+            finalizers == json!(["curve.opencurve.io/delete-data"]),
+            deletes,
+            "{finalizers}"
+        );
         h.api.take_requests();
 
         let mut cluster = h.api.get(CLUSTERS, "demo").unwrap();
@@ -479,14 +700,31 @@ async fn deletion_removes_volumes_only_with_policy_and_confirmation() {
         h.reconcile().await.unwrap();
         let requests = h.api.take_requests();
         if deletes {
-            assert_eq!(requests, [format!("DELETE {CLAIMS}?labelSelector={SELECTOR}"), format!("PATCH {CLUSTERS}/demo")]);
+            assert_eq!(
+                requests,
+                [
+                    format!("DELETE {CLAIMS}?labelSelector={SELECTOR}"),
+                    format!("PATCH {CLUSTERS}/demo")
+                ]
+            );
             assert!(h.api.names(CLAIMS).is_empty());
-            assert_eq!(h.api.get(CLUSTERS, "demo").unwrap()["metadata"]["finalizers"], json!([]));
+            assert_eq!(
+                h.api.get(CLUSTERS, "demo").unwrap()["metadata"]["finalizers"],
+                json!([])
+            );
         } else {
-            assert_eq!(requests, Vec::<String>::new(), "no finalizer: owner references do the rest");
+            assert_eq!(
+                requests,
+                Vec::<String>::new(),
+                "no finalizer: owner references do the rest"
+            );
             assert_eq!(h.api.names(CLAIMS), ["data-demo-etcd-0"]);
         }
-        assert_eq!(h.ctx.etcd.forgotten.lock().unwrap().len(), 1, "the election watch stops");
+        assert_eq!(
+            h.ctx.etcd.forgotten.lock().unwrap().len(),
+            1,
+            "the election watch stops"
+        );
     }
 }
 
@@ -495,18 +733,38 @@ async fn pools_are_created_in_curves_order_and_chunkservers_released_after_the_p
     let h = Harness::new(minimal_spec());
     h.reconcile().await.unwrap();
     for i in 0..3 {
-        h.pod(&format!("demo-etcd-{i}"), "etcd", &format!("10.0.0.{}", i + 1), true);
-        h.pod(&format!("demo-mds-{i}"), "mds", &format!("10.0.0.{}", i + 1), true);
+        h.pod(
+            &format!("demo-etcd-{i}"),
+            "etcd",
+            &format!("10.0.0.{}", i + 1),
+            true,
+        );
+        h.pod(
+            &format!("demo-mds-{i}"),
+            "mds",
+            &format!("10.0.0.{}", i + 1),
+            true,
+        );
     }
     h.reconcile().await.unwrap();
-    h.ctx.etcd.observation.lock().unwrap().primary = PrimaryObservation::Elected { address: "10.0.0.1:6700".into() };
+    h.ctx.etcd.observation.lock().unwrap().primary = PrimaryObservation::Elected {
+        address: "10.0.0.1:6700".into(),
+    };
     h.reconcile().await.unwrap();
-    assert_eq!(h.condition("TopologyReady"), ("False".into(), "WaitingForServers".into()));
+    assert_eq!(
+        h.condition("TopologyReady"),
+        ("False".into(), "WaitingForServers".into())
+    );
     assert!(h.api.names(JOBS).is_empty());
     h.api.take_requests();
 
     for i in 0..3 {
-        h.pod(&format!("demo-chunkserver-0-{i}"), "chunkserver", &format!("10.0.0.{}", i + 1), false);
+        h.pod(
+            &format!("demo-chunkserver-0-{i}"),
+            "chunkserver",
+            &format!("10.0.0.{}", i + 1),
+            false,
+        );
     }
     h.reconcile().await.unwrap();
     let requests = h.api.take_requests();
@@ -515,35 +773,77 @@ async fn pools_are_created_in_curves_order_and_chunkservers_released_after_the_p
     assert!(physical[0].starts_with("demo-physical-pool-"));
     assert_eq!(
         requests[requests.len() - 3..],
-        [format!("PATCH {MAPS}/demo-topology"), format!("PATCH {JOBS}/{}", physical[0]), status_write()],
+        [
+            format!("PATCH {MAPS}/demo-topology"),
+            format!("PATCH {JOBS}/{}", physical[0]),
+            status_write()
+        ],
         "the map is written before the Job that reads tools.conf from it"
     );
     let topology = h.api.get(MAPS, "demo-topology").unwrap();
-    assert_eq!(topology["data"]["physical-pool-servers"], "", "no ChunkServer released yet");
-    let map: Value = serde_json::from_str(topology["data"]["topology.json"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        topology["data"]["physical-pool-servers"], "",
+        "no ChunkServer released yet"
+    );
+    let map: Value =
+        serde_json::from_str(topology["data"]["topology.json"].as_str().unwrap()).unwrap();
     assert_eq!(map["servers"].as_array().unwrap().len(), 3);
-    assert_eq!(h.condition("TopologyReady"), ("False".into(), "PhysicalPoolPending".into()));
+    assert_eq!(
+        h.condition("TopologyReady"),
+        ("False".into(), "PhysicalPoolPending".into())
+    );
 
     h.reconcile().await.unwrap();
-    assert_eq!(h.api.names(JOBS).len(), 1, "a running Job is not duplicated");
+    assert_eq!(
+        h.api.names(JOBS).len(),
+        1,
+        "a running Job is not duplicated"
+    );
     h.succeed_jobs();
     h.reconcile().await.unwrap();
     let topology = h.api.get(MAPS, "demo-topology").unwrap();
-    assert_eq!(topology["data"]["physical-pool-servers"], "10.0.0.1\n10.0.0.2\n10.0.0.3\n");
-    assert!(h.api.names(JOBS).iter().any(|n| n.starts_with("demo-chunkservers-online-")));
-    assert!(!h.api.names(JOBS).contains(&"demo-logical-pool".to_string()), "not before every ChunkServer is online");
-    assert_eq!(h.condition("TopologyReady"), ("False".into(), "WaitingForChunkServers".into()));
+    assert_eq!(
+        topology["data"]["physical-pool-servers"],
+        "10.0.0.1\n10.0.0.2\n10.0.0.3\n"
+    );
+    assert!(
+        h.api
+            .names(JOBS)
+            .iter()
+            .any(|n| n.starts_with("demo-chunkservers-online-"))
+    );
+    assert!(
+        !h.api.names(JOBS).contains(&"demo-logical-pool".to_string()),
+        "not before every ChunkServer is online"
+    );
+    assert_eq!(
+        h.condition("TopologyReady"),
+        ("False".into(), "WaitingForChunkServers".into())
+    );
 
     h.succeed_jobs();
     h.reconcile().await.unwrap();
     assert!(h.api.names(JOBS).contains(&"demo-logical-pool".to_string()));
     h.succeed_jobs();
     h.reconcile().await.unwrap();
-    assert_eq!(h.condition("TopologyReady"), ("True".into(), "Ready".into()));
+    assert_eq!(
+        h.condition("TopologyReady"),
+        ("True".into(), "Ready".into())
+    );
     let cluster = h.cluster();
     let topology = cluster.status.unwrap().topology.unwrap();
-    assert_eq!((topology.servers, topology.physical_pool.as_str(), topology.logical_pool.as_str()), (3, "pool1", "logicalPool1"));
-    assert_eq!(h.api.get(MAPS, "demo-topology").unwrap()["data"]["logical-pool-created"], "true");
+    assert_eq!(
+        (
+            topology.servers,
+            topology.physical_pool.as_str(),
+            topology.logical_pool.as_str()
+        ),
+        (3, "pool1", "logicalPool1")
+    );
+    assert_eq!(
+        h.api.get(MAPS, "demo-topology").unwrap()["data"]["logical-pool-created"],
+        "true"
+    );
 }
 
 #[tokio::test]
@@ -552,14 +852,29 @@ async fn a_cluster_that_does_not_parse_gets_a_status_and_nothing_else() {
     let mut raw = h.api.get(CLUSTERS, "demo").unwrap();
     raw["spec"]["etcd"] = json!({"replicas": "three"});
     let guard: DeserializeGuard<CurveCluster> = serde_json::from_value(raw).unwrap();
-    assert!(guard.0.is_err(), "the guard keeps the error instead of failing the watch");
+    assert!(
+        guard.0.is_err(),
+        "the guard keeps the error instead of failing the watch"
+    );
     let requeue = reconcile(Arc::new(guard), h.ctx.clone()).await.unwrap();
     assert_eq!(requeue, kube::runtime::controller::Action::await_change());
     assert_eq!(h.api.take_requests(), vec![status_write()]);
     let status = h.api.get(CLUSTERS, "demo").unwrap()["status"].clone();
     assert_eq!(status["phase"], "Invalid");
-    let message = status["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "SpecValid").unwrap()["message"].clone();
-    assert!(message.as_str().unwrap().starts_with("spec: cannot be read ("), "{message}");
+    let message = status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "SpecValid")
+        .unwrap()["message"]
+        .clone();
+    assert!(
+        message
+            .as_str()
+            .unwrap()
+            .starts_with("spec: cannot be read ("),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -567,14 +882,24 @@ async fn chunkservers_wait_until_every_mds_pod_has_an_address() {
     let h = Harness::new(minimal_spec());
     h.reconcile().await.unwrap();
     for i in 0..3 {
-        h.pod(&format!("demo-etcd-{i}"), "etcd", &format!("10.0.0.{}", i + 1), true);
+        h.pod(
+            &format!("demo-etcd-{i}"),
+            "etcd",
+            &format!("10.0.0.{}", i + 1),
+            true,
+        );
     }
     h.reconcile().await.unwrap();
     // OrderedReady: only demo-mds-0 runs yet, and it is elected.
     h.pod("demo-mds-0", "mds", "10.0.0.1", true);
-    h.ctx.etcd.observation.lock().unwrap().primary = PrimaryObservation::Elected { address: "10.0.0.1:6700".into() };
+    h.ctx.etcd.observation.lock().unwrap().primary = PrimaryObservation::Elected {
+        address: "10.0.0.1:6700".into(),
+    };
     h.reconcile().await.unwrap();
-    assert!(h.api.get(SETS, "demo-chunkserver-0").is_none(), "their config would list one MDS, then roll");
+    assert!(
+        h.api.get(SETS, "demo-chunkserver-0").is_none(),
+        "their config would list one MDS, then roll"
+    );
     h.pod("demo-mds-1", "mds", "10.0.0.2", true);
     h.pod("demo-mds-2", "mds", "10.0.0.3", true);
     h.reconcile().await.unwrap();

@@ -197,11 +197,9 @@ impl MdsStandIn {
                 client.kv_client().delete(candidate_key(lease), None),
             )
             .await;
-            let _ = tokio::time::timeout(
-                Duration::from_secs(2),
-                client.lease_client().revoke(lease),
-            )
-            .await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(2), client.lease_client().revoke(lease))
+                    .await;
         }
         self.state.dead.store(true, Ordering::Release);
         self.state.client.lock().unwrap().take();
@@ -255,11 +253,7 @@ async fn run_stand_in(endpoints: Vec<String>, address: String, state: Arc<StandI
     *state.client.lock().unwrap() = Some(client.clone());
     *state.lease.lock().unwrap() = Some(lease);
     let keepalive = tokio::spawn(keep_alive(client.clone(), lease, state.clone()));
-    state
-        .tasks
-        .lock()
-        .unwrap()
-        .push(keepalive.abort_handle());
+    state.tasks.lock().unwrap().push(keepalive.abort_handle());
     put_candidate(&client, &candidate_key(lease), &address, lease).await;
     state.campaigning.store(true, Ordering::Release);
     // Live as long as the lease does; an expired lease ends the MDS as it does Curve's.
@@ -290,7 +284,8 @@ async fn keep_alive(client: Client, lease: i64, _state: Arc<StandInState>) {
             }
             match tokio::time::timeout(answer_timeout, stream.message()).await {
                 Ok(Ok(Some(answer))) if answer.ttl() > 0 => {
-                    deadline = tokio::time::Instant::now() + Duration::from_secs(answer.ttl() as u64);
+                    deadline =
+                        tokio::time::Instant::now() + Duration::from_secs(answer.ttl() as u64);
                 }
                 Ok(Ok(Some(_))) => return,
                 _ => break,

@@ -26,9 +26,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::coordination::v1::Lease;
 use curve_image_emulation::conf::parse_curve_conf;
 use curve_image_emulation::{ImageFiles, Kubelet as EmulatedKubelet, PodFacts};
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use k8s_openapi::jiff::Timestamp;
@@ -600,9 +600,19 @@ async fn merged_mds_conf(shared: &Shared, pod: &Pod, ip: &str) -> Result<String,
     let mut spec = pod.spec.clone().ok_or("the pod has no spec")?;
     // The API server adds the ServiceAccount token volume; Curve's containers never read it.
     let token = |name: &str| name.starts_with("kube-api-access-");
-    spec.volumes.get_or_insert_with(Vec::new).retain(|v| !token(&v.name));
-    for container in spec.init_containers.iter_mut().flatten().chain(spec.containers.iter_mut()) {
-        container.volume_mounts.get_or_insert_with(Vec::new).retain(|m| !token(&m.name));
+    spec.volumes
+        .get_or_insert_with(Vec::new)
+        .retain(|v| !token(&v.name));
+    for container in spec
+        .init_containers
+        .iter_mut()
+        .flatten()
+        .chain(spec.containers.iter_mut())
+    {
+        container
+            .volume_mounts
+            .get_or_insert_with(Vec::new)
+            .retain(|m| !token(&m.name));
     }
     let maps: Api<ConfigMap> = Api::namespaced(shared.client.clone(), &shared.namespace);
     let secrets: Api<Secret> = Api::namespaced(shared.client.clone(), &shared.namespace);
@@ -616,25 +626,50 @@ async fn merged_mds_conf(shared: &Shared, pod: &Pod, ip: &str) -> Result<String,
     };
     for volume in spec.volumes.iter().flatten() {
         if let Some(source) = &volume.config_map {
-            let map = maps.get(&source.name).await.map_err(|e| format!("ConfigMap {}: {e}", source.name))?;
-            facts.config_maps.insert(source.name.clone(), map.data.unwrap_or_default());
+            let map = maps
+                .get(&source.name)
+                .await
+                .map_err(|e| format!("ConfigMap {}: {e}", source.name))?;
+            facts
+                .config_maps
+                .insert(source.name.clone(), map.data.unwrap_or_default());
         }
     }
-    let secret_refs = spec.init_containers.iter().flatten().flat_map(|c| c.env.iter().flatten());
-    for name in secret_refs.filter_map(|e| Some(e.value_from.as_ref()?.secret_key_ref.as_ref()?.name.clone())) {
-        if let Some(secret) = secrets.get_opt(&name).await.map_err(|e| format!("Secret {name}: {e}"))? {
+    let secret_refs = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .flat_map(|c| c.env.iter().flatten());
+    for name in secret_refs
+        .filter_map(|e| Some(e.value_from.as_ref()?.secret_key_ref.as_ref()?.name.clone()))
+    {
+        if let Some(secret) = secrets
+            .get_opt(&name)
+            .await
+            .map_err(|e| format!("Secret {name}: {e}"))?
+        {
             let data = secret.data.unwrap_or_default().into_iter();
-            let data = data.map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned())).collect();
+            let data = data
+                .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+                .collect();
             facts.secrets.insert(name, data);
         }
     }
     tokio::task::spawn_blocking(move || {
-        let image = ImageFiles::locate(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace")).map_err(|e| e.to_string())?;
-        let run = EmulatedKubelet::new(image).run_pod(&spec, &facts, &BTreeMap::new()).map_err(|e| e.to_string())?;
+        let image = ImageFiles::locate(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .expect("the workspace"),
+        )
+        .map_err(|e| e.to_string())?;
+        let run = EmulatedKubelet::new(image)
+            .run_pod(&spec, &facts, &BTreeMap::new())
+            .map_err(|e| e.to_string())?;
         if !run.init_succeeded() {
             return Err(format!("the MDS pod's init containers failed:\n{run}"));
         }
-        run.read("mds", "/curvebs/mds/conf/mds.conf").map_err(|e| e.to_string())
+        run.read("mds", "/curvebs/mds/conf/mds.conf")
+            .map_err(|e| e.to_string())
     })
     .await
     .map_err(|e| e.to_string())?
@@ -659,10 +694,16 @@ async fn start_daemon(
             // The mds.conf a real MDS reads: the pod's config init container run on the
             // image's own files (image emulation), not the ConfigMap's overrides alone.
             let conf = parse_curve_conf(&merged_mds_conf(shared, pod, ip).await?);
-            if conf.get("mds.auth.rootPassword").is_none_or(|p| p.is_empty() || p == "root_password") {
+            if conf
+                .get("mds.auth.rootPassword")
+                .is_none_or(|p| p.is_empty() || p == "root_password")
+            {
                 return Err("the merged mds.conf lacks the cluster's root password".into());
             }
-            let address = conf.get("mds.listen.addr").ok_or("mds.conf has no mds.listen.addr")?.clone();
+            let address = conf
+                .get("mds.listen.addr")
+                .ok_or("mds.conf has no mds.listen.addr")?
+                .clone();
             let endpoints: Vec<String> = conf
                 .get("mds.etcd.endpoint")
                 .ok_or("mds.conf has no mds.etcd.endpoint")?

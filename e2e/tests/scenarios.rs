@@ -93,7 +93,12 @@ where
         .items
         .iter()
         .filter(|o| {
-            o.meta().labels.as_ref().and_then(|l| l.get(INSTANCE)).map(String::as_str) == Some(instance)
+            o.meta()
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(INSTANCE))
+                .map(String::as_str)
+                == Some(instance)
                 || o.meta()
                     .owner_references
                     .iter()
@@ -120,7 +125,9 @@ where
         .iter()
         .map(|o| {
             let references = o.owner_references();
-            let to_cluster = references.iter().all(|r| r.uid == uid && r.controller == Some(true));
+            let to_cluster = references
+                .iter()
+                .all(|r| r.uid == uid && r.controller == Some(true));
             (o.name_any(), references.len(), to_cluster)
         })
         .collect()
@@ -129,7 +136,9 @@ where
 /// A topology Job's name without the `-<8 hex>` hash of the map it was made for.
 fn without_map_hash(name: &str) -> String {
     match name.rsplit_once('-') {
-        Some((stem, hash)) if hash.len() == 8 && hash.chars().all(|c| c.is_ascii_hexdigit()) => stem.to_string(),
+        Some((stem, hash)) if hash.len() == 8 && hash.chars().all(|c| c.is_ascii_hexdigit()) => {
+            stem.to_string()
+        }
         _ => name.to_string(),
     }
 }
@@ -172,7 +181,9 @@ const ALL_TIERS: [&str; 4] = ["etcd", "mds", "chunkserver", "topology"];
 
 /// The daemon pods of a cluster (etcd, MDS, ChunkServers), not the pods of its topology Jobs.
 async fn pods_of(env: &TestEnv, instance: &str) -> Vec<Pod> {
-    let lp = ListParams::default().labels(&format!("{INSTANCE}={instance},app.kubernetes.io/component!=topology"));
+    let lp = ListParams::default().labels(&format!(
+        "{INSTANCE}={instance},app.kubernetes.io/component!=topology"
+    ));
     let mut pods = env.api::<Pod>().list(&lp).await.unwrap().items;
     pods.sort_by_key(|p| p.name_any());
     pods
@@ -180,7 +191,9 @@ async fn pods_of(env: &TestEnv, instance: &str) -> Vec<Pod> {
 
 /// The topology Jobs of a cluster that succeeded, by step label.
 async fn succeeded_topology_steps(env: &TestEnv, instance: &str) -> BTreeSet<String> {
-    let lp = ListParams::default().labels(&format!("{INSTANCE}={instance},app.kubernetes.io/component=topology"));
+    let lp = ListParams::default().labels(&format!(
+        "{INSTANCE}={instance},app.kubernetes.io/component=topology"
+    ));
     env.api::<Job>()
         .list(&lp)
         .await
@@ -374,13 +387,23 @@ async fn assert_complete(env: &TestEnv, c: &str, etcd: usize, mds: usize, cs: us
         assert_eq!(pod_ip(pod), host_ip(pod), "{}: podIP", pod.name_any());
     }
     // Curve's bootstrap ran in Jobs: physical pool, every ChunkServer online, logical pool.
-    let steps = eventually("the topology Jobs to succeed", Duration::from_secs(30), || async {
-        let steps = succeeded_topology_steps(env, c).await;
-        // After a scale-up the online check of the first map is gone; the pools stay done.
-        if steps.contains("physical-pool") && steps.contains("logical-pool") { Ok(steps) } else { Err(format!("succeeded: {steps:?}")) }
-    })
+    let steps = eventually(
+        "the topology Jobs to succeed",
+        Duration::from_secs(30),
+        || async {
+            let steps = succeeded_topology_steps(env, c).await;
+            // After a scale-up the online check of the first map is gone; the pools stay done.
+            if steps.contains("physical-pool") && steps.contains("logical-pool") {
+                Ok(steps)
+            } else {
+                Err(format!("succeeded: {steps:?}"))
+            }
+        },
+    )
     .await;
-    assert!(steps.is_subset(&BTreeSet::from(["physical-pool", "chunkservers-online", "logical-pool"].map(String::from))));
+    assert!(steps.is_subset(&BTreeSet::from(
+        ["physical-pool", "chunkservers-online", "logical-pool"].map(String::from)
+    )));
     for component in ["etcd", "mds", "chunkserver"] {
         let on: Vec<String> = pods
             .iter()
@@ -1509,7 +1532,11 @@ async fn f_scale_mds_and_chunkservers() {
     // The map can be complete before the last MDS stand-in has campaigned: wait for it.
     eventually("5 MDS to campaign", Duration::from_secs(15), || async {
         let candidates = election(&env.kubelet.etcd_endpoints()).await;
-        if candidates.len() == 5 { Ok(()) } else { Err(format!("{} candidates: {candidates:?}", candidates.len())) }
+        if candidates.len() == 5 {
+            Ok(())
+        } else {
+            Err(format!("{} candidates: {candidates:?}", candidates.len()))
+        }
     })
     .await;
     assert_kubectl_row(

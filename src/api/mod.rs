@@ -146,7 +146,10 @@ pub struct StorageSpec {
 
 impl StorageSpec {
     fn sized(size: &str) -> Self {
-        StorageSpec { size: size.to_string(), storage_class_name: None }
+        StorageSpec {
+            size: size.to_string(),
+            storage_class_name: None,
+        }
     }
 }
 

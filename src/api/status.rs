@@ -76,7 +76,11 @@ pub struct ComponentStatus {
 
 impl ComponentStatus {
     pub fn new(desired: i32, ready_replicas: i32) -> Self {
-        ComponentStatus { desired, ready_replicas, ready: format!("{ready_replicas}/{desired}") }
+        ComponentStatus {
+            desired,
+            ready_replicas,
+            ready: format!("{ready_replicas}/{desired}"),
+        }
     }
 }
 

@@ -3,13 +3,19 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, ConfigMapVolumeSource, Container, EnvVar, PodSpec, Volume};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, ConfigMapVolumeSource, Container, EnvVar, PodSpec, Volume,
+};
 
 use super::common::{
-    Budget, Daemon, LABEL_DISK_SLOT, Role, StatefulSetParts, component_name, config_map, disruption_budget,
-    headless_service, jemalloc, labels, mount, selector_labels, stateful_set, tcp_probe, volume_claim_template,
+    Budget, Daemon, LABEL_DISK_SLOT, Role, StatefulSetParts, component_name, config_map,
+    disruption_budget, headless_service, jemalloc, labels, mount, selector_labels, stateful_set,
+    tcp_probe, volume_claim_template,
 };
-use super::config::{CHUNKSERVER_CONF, CS_CLIENT_CONF, CURVE_DELIMITER, S3_CONF, DaemonAddresses, chunkserver_conf, cs_client_conf};
+use super::config::{
+    CHUNKSERVER_CONF, CS_CLIENT_CONF, CURVE_DELIMITER, DaemonAddresses, S3_CONF, chunkserver_conf,
+    cs_client_conf,
+};
 use super::{Component, Tier};
 use crate::validate::ValidatedCluster;
 
@@ -35,8 +41,14 @@ pub fn build(cluster: &ValidatedCluster, addresses: &DaemonAddresses) -> Tier {
     let component = Component::ChunkServer;
     let cs = &cluster.spec.chunkservers;
     let slots = 0..cs.disks_per_node;
-    let service_ports: Vec<(String, i32)> = slots.clone().map(|slot| (format!("slot-{slot}"), slot_port(cluster, slot))).collect();
-    let service_ports: Vec<(&str, i32)> = service_ports.iter().map(|(name, port)| (name.as_str(), *port)).collect();
+    let service_ports: Vec<(String, i32)> = slots
+        .clone()
+        .map(|slot| (format!("slot-{slot}"), slot_port(cluster, slot)))
+        .collect();
+    let service_ports: Vec<(&str, i32)> = service_ports
+        .iter()
+        .map(|(name, port)| (name.as_str(), *port))
+        .collect();
     let config = config_map(
         cluster,
         component,
@@ -47,10 +59,16 @@ pub fn build(cluster: &ValidatedCluster, addresses: &DaemonAddresses) -> Tier {
     );
     Tier {
         component,
-        stateful_sets: slots.map(|slot| slot_stateful_set(cluster, slot, &config, addresses)).collect(),
+        stateful_sets: slots
+            .map(|slot| slot_stateful_set(cluster, slot, &config, addresses))
+            .collect(),
         config_maps: vec![config],
         services: vec![headless_service(cluster, component, &service_ports)],
-        budgets: vec![disruption_budget(cluster, component, Budget::MaxUnavailable(1))],
+        budgets: vec![disruption_budget(
+            cluster,
+            component,
+            Budget::MaxUnavailable(1),
+        )],
     }
 }
 
@@ -132,7 +150,12 @@ fn format_container(cluster: &ValidatedCluster) -> Container {
         name: "format".to_string(),
         image: Some(cluster.spec.image.clone()),
         image_pull_policy: Some(cluster.spec.image_pull_policy.as_str().to_string()),
-        command: vec!["sh".to_string(), "-c".to_string(), format_script(cluster.spec.chunkservers.format_percent)].into(),
+        command: vec![
+            "sh".to_string(),
+            "-c".to_string(),
+            format_script(cluster.spec.chunkservers.format_percent),
+        ]
+        .into(),
         volume_mounts: Some(vec![mount(DATA_VOLUME, DATA_DIR)]),
         // The script's last words (why formatting failed) become the status message.
         termination_message_policy: Some("FallbackToLogsOnError".to_string()),
@@ -185,7 +208,12 @@ fn with_topology_volume(cluster: &ValidatedCluster, mut pod: PodSpec) -> PodSpec
     pod
 }
 
-fn slot_stateful_set(cluster: &ValidatedCluster, slot: i32, config: &ConfigMap, addresses: &DaemonAddresses) -> StatefulSet {
+fn slot_stateful_set(
+    cluster: &ValidatedCluster,
+    slot: i32,
+    config: &ConfigMap,
+    addresses: &DaemonAddresses,
+) -> StatefulSet {
     let cs = &cluster.spec.chunkservers;
     let port = slot_port(cluster, slot);
     let name = slot_set_name(cluster, slot);
@@ -200,11 +228,19 @@ fn slot_stateful_set(cluster: &ValidatedCluster, slot: i32, config: &ConfigMap, 
         // Loading copysets after a restart can take minutes: be patient before killing it.
         liveness: tcp_probe(port, 60, 10, 12),
         resources: cs.resources.clone(),
-        config_files: vec![(CHUNKSERVER_CONF, CURVE_DELIMITER), (CS_CLIENT_CONF, CURVE_DELIMITER), (S3_CONF, CURVE_DELIMITER)],
+        config_files: vec![
+            (CHUNKSERVER_CONF, CURVE_DELIMITER),
+            (CS_CLIENT_CONF, CURVE_DELIMITER),
+            (S3_CONF, CURVE_DELIMITER),
+        ],
         root_password: true,
         data_volume: Some(DATA_VOLUME),
         extra_env: vec![
-            EnvVar { name: "CURVE_PORT".to_string(), value: Some(port.to_string()), ..EnvVar::default() },
+            EnvVar {
+                name: "CURVE_PORT".to_string(),
+                value: Some(port.to_string()),
+                ..EnvVar::default()
+            },
             EnvVar {
                 name: "MDS_ADDRESSES".to_string(),
                 value: Some(addresses.mds.join(",")),
@@ -221,7 +257,12 @@ fn slot_stateful_set(cluster: &ValidatedCluster, slot: i32, config: &ConfigMap, 
             labels: set_labels.clone(),
             pod_spec: with_topology_volume(
                 cluster,
-                daemon.pod_spec(cluster, &selector, vec![format_container(cluster), wait_for_pool_container(cluster)], &config_map_name),
+                daemon.pod_spec(
+                    cluster,
+                    &selector,
+                    vec![format_container(cluster), wait_for_pool_container(cluster)],
+                    &config_map_name,
+                ),
             ),
             selector,
             replicas: cs.replicas,

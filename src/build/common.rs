@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::{
     EnvVar, EnvVarSource, HTTPGetAction, LocalObjectReference, ObjectFieldSelector,
     PersistentVolumeClaim, PersistentVolumeClaimSpec, PodAffinityTerm, PodAntiAffinity, PodSpec,
     PodTemplateSpec, Probe, SecretKeySelector, Service, ServicePort, ServiceSpec, TCPSocketAction,
-    VolumeResourceRequirements, Volume, VolumeMount, WeightedPodAffinityTerm,
+    Volume, VolumeMount, VolumeResourceRequirements, WeightedPodAffinityTerm,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -41,7 +41,10 @@ pub const MERGE_SCRIPT_KEY: &str = "merge-config.sh";
 pub const MERGE_SCRIPT: &str = include_str!("merge-config.sh");
 
 /// Labels that select every object of one component of one cluster.
-pub fn selector_labels(cluster: &ValidatedCluster, component: Component) -> BTreeMap<String, String> {
+pub fn selector_labels(
+    cluster: &ValidatedCluster,
+    component: Component,
+) -> BTreeMap<String, String> {
     BTreeMap::from([
         (LABEL_NAME.to_string(), "curve".to_string()),
         (LABEL_INSTANCE.to_string(), cluster.name.clone()),
@@ -74,7 +77,11 @@ pub fn owner_references(cluster: &ValidatedCluster) -> Option<Vec<OwnerReference
     }])
 }
 
-pub fn object_meta(cluster: &ValidatedCluster, name: String, labels: BTreeMap<String, String>) -> ObjectMeta {
+pub fn object_meta(
+    cluster: &ValidatedCluster,
+    name: String,
+    labels: BTreeMap<String, String>,
+) -> ObjectMeta {
     ObjectMeta {
         name: Some(name),
         namespace: Some(cluster.namespace.clone()),
@@ -96,9 +103,17 @@ pub fn pod_dns_name(cluster: &ValidatedCluster, service: &str, pod: &str) -> Str
 
 /// A headless Service that publishes not-ready pods, so members find each other before they
 /// are ready (etcd peers must resolve before quorum exists).
-pub fn headless_service(cluster: &ValidatedCluster, component: Component, ports: &[(&str, i32)]) -> Service {
+pub fn headless_service(
+    cluster: &ValidatedCluster,
+    component: Component,
+    ports: &[(&str, i32)],
+) -> Service {
     Service {
-        metadata: object_meta(cluster, component_name(cluster, component), labels(cluster, component)),
+        metadata: object_meta(
+            cluster,
+            component_name(cluster, component),
+            labels(cluster, component),
+        ),
         spec: Some(ServiceSpec {
             cluster_ip: Some("None".to_string()),
             publish_not_ready_addresses: Some(true),
@@ -127,13 +142,21 @@ pub enum Budget {
     MaxUnavailable(i32),
 }
 
-pub fn disruption_budget(cluster: &ValidatedCluster, component: Component, budget: Budget) -> PodDisruptionBudget {
+pub fn disruption_budget(
+    cluster: &ValidatedCluster,
+    component: Component,
+    budget: Budget,
+) -> PodDisruptionBudget {
     let (min_available, max_unavailable) = match budget {
         Budget::MinAvailable(n) => (Some(IntOrString::Int(n)), None),
         Budget::MaxUnavailable(n) => (None, Some(IntOrString::Int(n))),
     };
     PodDisruptionBudget {
-        metadata: object_meta(cluster, component_name(cluster, component), labels(cluster, component)),
+        metadata: object_meta(
+            cluster,
+            component_name(cluster, component),
+            labels(cluster, component),
+        ),
         spec: Some(PodDisruptionBudgetSpec {
             min_available,
             max_unavailable,
@@ -149,11 +172,19 @@ pub fn disruption_budget(cluster: &ValidatedCluster, component: Component, budge
 
 /// A component's ConfigMap: its Curve config files plus the script that merges them into the
 /// image's defaults.
-pub fn config_map(cluster: &ValidatedCluster, component: Component, files: Vec<(String, String)>) -> ConfigMap {
+pub fn config_map(
+    cluster: &ValidatedCluster,
+    component: Component,
+    files: Vec<(String, String)>,
+) -> ConfigMap {
     let mut data: BTreeMap<String, String> = files.into_iter().collect();
     data.insert(MERGE_SCRIPT_KEY.to_string(), MERGE_SCRIPT.to_string());
     ConfigMap {
-        metadata: object_meta(cluster, component_name(cluster, component), labels(cluster, component)),
+        metadata: object_meta(
+            cluster,
+            component_name(cluster, component),
+            labels(cluster, component),
+        ),
         data: Some(data),
         ..ConfigMap::default()
     }
@@ -223,22 +254,37 @@ pub fn pod_env() -> Vec<EnvVar> {
     let field = |name: &str, path: &str| EnvVar {
         name: name.to_string(),
         value_from: Some(EnvVarSource {
-            field_ref: Some(ObjectFieldSelector { field_path: path.to_string(), ..ObjectFieldSelector::default() }),
+            field_ref: Some(ObjectFieldSelector {
+                field_path: path.to_string(),
+                ..ObjectFieldSelector::default()
+            }),
             ..EnvVarSource::default()
         }),
         ..EnvVar::default()
     };
-    vec![field("POD_IP", "status.podIP"), field("POD_NAME", "metadata.name"), field("NODE_NAME", "spec.nodeName")]
+    vec![
+        field("POD_IP", "status.podIP"),
+        field("POD_NAME", "metadata.name"),
+        field("NODE_NAME", "spec.nodeName"),
+    ]
 }
 
 pub fn mount(name: &str, path: &str) -> VolumeMount {
-    VolumeMount { name: name.to_string(), mount_path: path.to_string(), ..VolumeMount::default() }
+    VolumeMount {
+        name: name.to_string(),
+        mount_path: path.to_string(),
+        ..VolumeMount::default()
+    }
 }
 
 /// `LD_PRELOAD` of Curve's C++ daemons: curveadm and curve-ansible start them on jemalloc, the
 /// allocator Curve is tuned and tested with; the image's base layer ships it at this path.
 pub fn jemalloc() -> EnvVar {
-    EnvVar { name: "LD_PRELOAD".to_string(), value: Some("/usr/local/lib/libjemalloc.so".to_string()), ..EnvVar::default() }
+    EnvVar {
+        name: "LD_PRELOAD".to_string(),
+        value: Some("/usr/local/lib/libjemalloc.so".to_string()),
+        ..EnvVar::default()
+    }
 }
 
 /// The name of the Secret holding the cluster's Curve root password.
@@ -263,7 +309,11 @@ fn root_password_env(cluster: &ValidatedCluster) -> EnvVar {
 }
 
 fn empty_dir(name: &str) -> Volume {
-    Volume { name: name.to_string(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Volume::default() }
+    Volume {
+        name: name.to_string(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Volume::default()
+    }
 }
 
 /// The volumes of the config init container: the operator's ConfigMap and the merged dir.
@@ -271,7 +321,10 @@ pub fn config_volumes(config_map: &str) -> Vec<Volume> {
     vec![
         Volume {
             name: CONFIG_SOURCE_VOLUME.to_string(),
-            config_map: Some(ConfigMapVolumeSource { name: config_map.to_string(), ..ConfigMapVolumeSource::default() }),
+            config_map: Some(ConfigMapVolumeSource {
+                name: config_map.to_string(),
+                ..ConfigMapVolumeSource::default()
+            }),
             ..Volume::default()
         },
         empty_dir(CONFIG_VOLUME),
@@ -295,7 +348,11 @@ pub fn config_init_container(
         CONFIG_OUT_DIR.to_string(),
         role.prefix(),
     ];
-    command.extend(files.iter().map(|(file, delimiter)| format!("{file}:{delimiter}")));
+    command.extend(
+        files
+            .iter()
+            .map(|(file, delimiter)| format!("{file}:{delimiter}")),
+    );
     if root_password {
         env.push(root_password_env(cluster));
     }
@@ -305,7 +362,10 @@ pub fn config_init_container(
         image_pull_policy: Some(cluster.spec.image_pull_policy.as_str().to_string()),
         command: Some(command),
         env: Some(env),
-        volume_mounts: Some(vec![mount(CONFIG_SOURCE_VOLUME, CONFIG_SOURCE_DIR), mount(CONFIG_VOLUME, CONFIG_OUT_DIR)]),
+        volume_mounts: Some(vec![
+            mount(CONFIG_SOURCE_VOLUME, CONFIG_SOURCE_DIR),
+            mount(CONFIG_VOLUME, CONFIG_OUT_DIR),
+        ]),
         // The merge script's complaint (a missing default, a placeholder) becomes the message.
         termination_message_policy: Some("FallbackToLogsOnError".to_string()),
         ..Container::default()
@@ -319,9 +379,11 @@ impl Daemon<'_> {
         env
     }
 
-
     pub fn container(&self, cluster: &ValidatedCluster) -> Container {
-        let mut mounts = vec![mount(CONFIG_VOLUME, &self.role.conf_dir()), mount(LOG_VOLUME, &self.role.log_dir())];
+        let mut mounts = vec![
+            mount(CONFIG_VOLUME, &self.role.conf_dir()),
+            mount(LOG_VOLUME, &self.role.log_dir()),
+        ];
         if let Some(data) = self.data_volume {
             mounts.push(mount(data, &self.role.data_dir()));
         }
@@ -330,7 +392,10 @@ impl Daemon<'_> {
             image: Some(cluster.spec.image.clone()),
             image_pull_policy: Some(cluster.spec.image_pull_policy.as_str().to_string()),
             command: Some(vec!["/entrypoint.sh".to_string()]),
-            args: Some(vec![format!("--role={}", self.role.as_str()), format!("--args={}", self.args.join(" "))]),
+            args: Some(vec![
+                format!("--role={}", self.role.as_str()),
+                format!("--args={}", self.args.join(" ")),
+            ]),
             env: Some(self.env()),
             ports: Some(
                 self.ports
@@ -361,17 +426,30 @@ impl Daemon<'_> {
         config_map: &str,
     ) -> PodSpec {
         let placement = &cluster.spec.placement;
-        let mut init_containers =
-            vec![config_init_container(cluster, self.role, &self.config_files, self.env(), self.root_password)];
+        let mut init_containers = vec![config_init_container(
+            cluster,
+            self.role,
+            &self.config_files,
+            self.env(),
+            self.root_password,
+        )];
         init_containers.extend(extra_init);
         PodSpec {
             host_network: Some(cluster.spec.host_network),
-            dns_policy: Some(if cluster.spec.host_network { "ClusterFirstWithHostNet" } else { "ClusterFirst" }.to_string()),
+            dns_policy: Some(
+                if cluster.spec.host_network {
+                    "ClusterFirstWithHostNet"
+                } else {
+                    "ClusterFirst"
+                }
+                .to_string(),
+            ),
             restart_policy: Some("Always".to_string()),
             init_containers: Some(init_containers),
             containers: vec![self.container(cluster)],
             affinity: Some(anti_affinity(cluster, members)),
-            node_selector: (!placement.node_selector.is_empty()).then(|| placement.node_selector.clone()),
+            node_selector: (!placement.node_selector.is_empty())
+                .then(|| placement.node_selector.clone()),
             tolerations: (!placement.tolerations.is_empty()).then(|| placement.tolerations.clone()),
             image_pull_secrets: (!cluster.spec.image_pull_secrets.is_empty()).then(|| {
                 cluster
@@ -396,7 +474,10 @@ impl Daemon<'_> {
 pub fn anti_affinity(cluster: &ValidatedCluster, members: &BTreeMap<String, String>) -> Affinity {
     let placement = &cluster.spec.placement;
     let term = PodAffinityTerm {
-        label_selector: Some(LabelSelector { match_labels: Some(members.clone()), ..LabelSelector::default() }),
+        label_selector: Some(LabelSelector {
+            match_labels: Some(members.clone()),
+            ..LabelSelector::default()
+        }),
         topology_key: placement.topology_key.clone(),
         ..PodAffinityTerm::default()
     };
@@ -406,19 +487,28 @@ pub fn anti_affinity(cluster: &ValidatedCluster, members: &BTreeMap<String, Stri
             ..PodAntiAffinity::default()
         },
         AntiAffinityMode::Preferred => PodAntiAffinity {
-            preferred_during_scheduling_ignored_during_execution: Some(vec![WeightedPodAffinityTerm {
-                weight: 100,
-                pod_affinity_term: term,
-            }]),
+            preferred_during_scheduling_ignored_during_execution: Some(vec![
+                WeightedPodAffinityTerm {
+                    weight: 100,
+                    pod_affinity_term: term,
+                },
+            ]),
             ..PodAntiAffinity::default()
         },
     };
-    Affinity { pod_anti_affinity: Some(anti), ..Affinity::default() }
+    Affinity {
+        pod_anti_affinity: Some(anti),
+        ..Affinity::default()
+    }
 }
 
 pub fn http_probe(path: &str, port: i32, initial_delay: i32, period: i32, failures: i32) -> Probe {
     Probe {
-        http_get: Some(HTTPGetAction { path: Some(path.to_string()), port: IntOrString::Int(port), ..HTTPGetAction::default() }),
+        http_get: Some(HTTPGetAction {
+            path: Some(path.to_string()),
+            port: IntOrString::Int(port),
+            ..HTTPGetAction::default()
+        }),
         initial_delay_seconds: Some(initial_delay),
         period_seconds: Some(period),
         timeout_seconds: Some(5),
@@ -429,7 +519,10 @@ pub fn http_probe(path: &str, port: i32, initial_delay: i32, period: i32, failur
 
 pub fn tcp_probe(port: i32, initial_delay: i32, period: i32, failures: i32) -> Probe {
     Probe {
-        tcp_socket: Some(TCPSocketAction { port: IntOrString::Int(port), ..TCPSocketAction::default() }),
+        tcp_socket: Some(TCPSocketAction {
+            port: IntOrString::Int(port),
+            ..TCPSocketAction::default()
+        }),
         initial_delay_seconds: Some(initial_delay),
         period_seconds: Some(period),
         timeout_seconds: Some(5),
@@ -439,14 +532,25 @@ pub fn tcp_probe(port: i32, initial_delay: i32, period: i32, failures: i32) -> P
 }
 
 /// A ReadWriteOnce volume claim template.
-pub fn volume_claim_template(name: &str, storage: &StorageSpec, labels: BTreeMap<String, String>) -> PersistentVolumeClaim {
+pub fn volume_claim_template(
+    name: &str,
+    storage: &StorageSpec,
+    labels: BTreeMap<String, String>,
+) -> PersistentVolumeClaim {
     PersistentVolumeClaim {
-        metadata: ObjectMeta { name: Some(name.to_string()), labels: Some(labels), ..ObjectMeta::default() },
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            labels: Some(labels),
+            ..ObjectMeta::default()
+        },
         spec: Some(PersistentVolumeClaimSpec {
             access_modes: Some(vec!["ReadWriteOnce".to_string()]),
             storage_class_name: storage.storage_class_name.clone(),
             resources: Some(VolumeResourceRequirements {
-                requests: Some(BTreeMap::from([("storage".to_string(), Quantity(storage.size.clone()))])),
+                requests: Some(BTreeMap::from([(
+                    "storage".to_string(),
+                    Quantity(storage.size.clone()),
+                )])),
                 ..VolumeResourceRequirements::default()
             }),
             ..PersistentVolumeClaimSpec::default()
@@ -475,7 +579,11 @@ pub const CONFIG_HASH_ANNOTATION: &str = "curve.opencurve.io/config-hash";
 
 /// A stable hash (FNV-1a, 64 bit) of a ConfigMap's data: unchanged config, unchanged template.
 pub fn config_hash(config: &ConfigMap) -> String {
-    let bytes = config.data.iter().flatten().flat_map(|(key, value)| key.bytes().chain([0]).chain(value.bytes()).chain([0]));
+    let bytes = config
+        .data
+        .iter()
+        .flatten()
+        .flat_map(|(key, value)| key.bytes().chain([0]).chain(value.bytes()).chain([0]));
     format!("{:016x}", crate::util::fnv64(bytes))
 }
 
@@ -488,16 +596,23 @@ pub fn stateful_set(cluster: &ValidatedCluster, parts: StatefulSetParts<'_>) -> 
             replicas: Some(parts.replicas),
             service_name: Some(parts.service_name),
             pod_management_policy: Some(parts.pod_management_policy.to_string()),
-            selector: LabelSelector { match_labels: Some(parts.selector), ..LabelSelector::default() },
+            selector: LabelSelector {
+                match_labels: Some(parts.selector),
+                ..LabelSelector::default()
+            },
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(pod_labels),
-                    annotations: Some(BTreeMap::from([(CONFIG_HASH_ANNOTATION.to_string(), config_hash(parts.config))])),
+                    annotations: Some(BTreeMap::from([(
+                        CONFIG_HASH_ANNOTATION.to_string(),
+                        config_hash(parts.config),
+                    )])),
                     ..ObjectMeta::default()
                 }),
                 spec: Some(parts.pod_spec),
             },
-            volume_claim_templates: (!parts.volume_claims.is_empty()).then_some(parts.volume_claims),
+            volume_claim_templates: (!parts.volume_claims.is_empty())
+                .then_some(parts.volume_claims),
             ..StatefulSetSpec::default()
         }),
         ..StatefulSet::default()

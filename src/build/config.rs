@@ -26,18 +26,31 @@ pub const YAML_DELIMITER: &str = ": ";
 pub const CURVE_DELIMITER: &str = "=";
 
 fn render(pairs: &[(&str, String)], delimiter: &str) -> String {
-    pairs.iter().map(|(key, value)| format!("{key}{delimiter}{value}\n")).collect()
+    pairs
+        .iter()
+        .map(|(key, value)| format!("{key}{delimiter}{value}\n"))
+        .collect()
 }
 
 /// Pod names of a StatefulSet with `replicas` pods.
 pub fn pod_names(set_name: &str, replicas: i32) -> Vec<String> {
-    (0..replicas).map(|ordinal| format!("{set_name}-{ordinal}")).collect()
+    (0..replicas)
+        .map(|ordinal| format!("{set_name}-{ordinal}"))
+        .collect()
 }
 
 /// DNS `host:port` of every pod of a component, in ordinal order.
-fn member_addresses(cluster: &ValidatedCluster, component: Component, replicas: i32, port: i32) -> Vec<String> {
+fn member_addresses(
+    cluster: &ValidatedCluster,
+    component: Component,
+    replicas: i32,
+    port: i32,
+) -> Vec<String> {
     let name = component_name(cluster, component);
-    pod_names(&name, replicas).iter().map(|pod| format!("{}:{port}", pod_dns_name(cluster, &name, pod))).collect()
+    pod_names(&name, replicas)
+        .iter()
+        .map(|pod| format!("{}:{port}", pod_dns_name(cluster, &name, pod)))
+        .collect()
 }
 
 /// The etcd client endpoints Curve's daemons and tools use.
@@ -65,13 +78,20 @@ pub struct DaemonAddresses {
 
 impl DaemonAddresses {
     pub fn dns(cluster: &ValidatedCluster) -> Self {
-        DaemonAddresses { mds: mds_dns_addresses(cluster), etcd: etcd_endpoints(cluster) }
+        DaemonAddresses {
+            mds: mds_dns_addresses(cluster),
+            etcd: etcd_endpoints(cluster),
+        }
     }
 }
 
 /// The value of `key` in a `key<delimiter>value` config text.
 pub fn read_key(text: &str, key: &str, delimiter: &str) -> Option<String> {
-    text.lines().find_map(|line| line.strip_prefix(key)?.strip_prefix(delimiter).map(str::to_string))
+    text.lines().find_map(|line| {
+        line.strip_prefix(key)?
+            .strip_prefix(delimiter)
+            .map(str::to_string)
+    })
 }
 
 /// etcd's `initial-cluster`: `member=peerURL` for every member, named after its pod.
@@ -80,7 +100,13 @@ pub fn etcd_initial_cluster(cluster: &ValidatedCluster) -> String {
     let service = component_name(cluster, Component::Etcd);
     pod_names(&service, etcd.replicas)
         .iter()
-        .map(|pod| format!("{pod}=http://{}:{}", pod_dns_name(cluster, &service, pod), etcd.peer_port))
+        .map(|pod| {
+            format!(
+                "{pod}=http://{}:{}",
+                pod_dns_name(cluster, &service, pod),
+                etcd.peer_port
+            )
+        })
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -88,19 +114,35 @@ pub fn etcd_initial_cluster(cluster: &ValidatedCluster) -> String {
 pub fn etcd_conf(cluster: &ValidatedCluster) -> String {
     let etcd = &cluster.spec.etcd;
     let service = component_name(cluster, Component::Etcd);
-    let own_peer_url = format!("http://{}:{}", pod_dns_name(cluster, &service, "${POD_NAME}"), etcd.peer_port);
+    let own_peer_url = format!(
+        "http://{}:{}",
+        pod_dns_name(cluster, &service, "${POD_NAME}"),
+        etcd.peer_port
+    );
     render(
         &[
             ("name", "${POD_NAME}".into()),
             ("data-dir", "/curvebs/etcd/data".into()),
             ("wal-dir", "/curvebs/etcd/data/wal".into()),
-            ("listen-peer-urls", format!("http://${{POD_IP}}:{}", etcd.peer_port)),
-            ("listen-client-urls", format!("http://${{POD_IP}}:{}", etcd.client_port)),
+            (
+                "listen-peer-urls",
+                format!("http://${{POD_IP}}:{}", etcd.peer_port),
+            ),
+            (
+                "listen-client-urls",
+                format!("http://${{POD_IP}}:{}", etcd.client_port),
+            ),
             ("initial-advertise-peer-urls", own_peer_url),
-            ("advertise-client-urls", format!("http://${{POD_IP}}:{}", etcd.client_port)),
+            (
+                "advertise-client-urls",
+                format!("http://${{POD_IP}}:{}", etcd.client_port),
+            ),
             ("initial-cluster", etcd_initial_cluster(cluster)),
             // Unique per cluster, so members of two clusters can never join each other.
-            ("initial-cluster-token", format!("{}-{}", cluster.namespace, service)),
+            (
+                "initial-cluster-token",
+                format!("{}-{}", cluster.namespace, service),
+            ),
             ("initial-cluster-state", "new".into()),
             ("heartbeat-interval", "100".into()),
             ("election-timeout", "1000".into()),
@@ -139,10 +181,19 @@ pub fn chunkserver_conf(addresses: &DaemonAddresses) -> String {
             ("global.port", "${CURVE_PORT}".into()),
             ("global.external_ip", "${POD_IP}".into()),
             ("mds.listen.addr", addresses.mds.join(",")),
-            ("chunkserver.common.logDir", "/curvebs/chunkserver/logs".into()),
+            (
+                "chunkserver.common.logDir",
+                "/curvebs/chunkserver/logs".into(),
+            ),
             // The ChunkServer opens both files at start and aborts when either is missing.
-            ("curve.config_path", format!("/curvebs/chunkserver/conf/{CS_CLIENT_CONF}")),
-            ("s3.config_path", format!("/curvebs/chunkserver/conf/{S3_CONF}")),
+            (
+                "curve.config_path",
+                format!("/curvebs/chunkserver/conf/{CS_CLIENT_CONF}"),
+            ),
+            (
+                "s3.config_path",
+                format!("/curvebs/chunkserver/conf/{S3_CONF}"),
+            ),
             // Its Curve client (clone from a Curve volume) authenticates as root.
             ("curve.root_username", ROOT_USER.into()),
             ("curve.root_password", ROOT_PASSWORD.into()),
@@ -153,7 +204,10 @@ pub fn chunkserver_conf(addresses: &DaemonAddresses) -> String {
 
 pub fn cs_client_conf(addresses: &DaemonAddresses) -> String {
     render(
-        &[("mds.listen.addr", addresses.mds.join(",")), ("global.logPath", "/curvebs/chunkserver/logs".into())],
+        &[
+            ("mds.listen.addr", addresses.mds.join(",")),
+            ("global.logPath", "/curvebs/chunkserver/logs".into()),
+        ],
         CURVE_DELIMITER,
     )
 }

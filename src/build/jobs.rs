@@ -9,7 +9,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::Component;
 use super::common::{
-    CONFIG_VOLUME, Role, component_name, config_init_container, config_volumes, labels, mount, object_meta, pod_env,
+    CONFIG_VOLUME, Role, component_name, config_init_container, config_volumes, labels, mount,
+    object_meta, pod_env,
 };
 use super::config::{CURVE_DELIMITER, TOOLS_CONF};
 use super::topology::ClusterMap;
@@ -54,8 +55,12 @@ const OPS_TOOL: &str = "/curvebs/tools/sbin/curve_ops_tool";
 pub fn step_script(step: Step, expected_chunkservers: i32) -> String {
     let write_map = "printf '%s' \"$CLUSTER_MAP\" > /tmp/topology.json";
     match step {
-        Step::PhysicalPool => format!("set -e\n{write_map}\n{TOOL} -op=create_physicalpool -cluster_map=/tmp/topology.json\n"),
-        Step::LogicalPool => format!("set -e\n{write_map}\n{TOOL} -op=create_logicalpool -cluster_map=/tmp/topology.json\n"),
+        Step::PhysicalPool => format!(
+            "set -e\n{write_map}\n{TOOL} -op=create_physicalpool -cluster_map=/tmp/topology.json\n"
+        ),
+        Step::LogicalPool => format!(
+            "set -e\n{write_map}\n{TOOL} -op=create_logicalpool -cluster_map=/tmp/topology.json\n"
+        ),
         // Online as Curve's MDS sees it, not as the kubelet does; the Job fails (and is retried
         // with the Job's backoff) until every ChunkServer has registered and is online.
         Step::ChunkServersOnline => format!(
@@ -77,13 +82,25 @@ pub fn build(cluster: &ValidatedCluster, step: Step, map: &ClusterMap) -> Job {
             // The Job's own exponential backoff (10 s, 20 s, 40 s, ...) spaces the retries.
             backoff_limit: Some(6),
             template: PodTemplateSpec {
-                metadata: Some(ObjectMeta { labels: Some(job_labels), ..ObjectMeta::default() }),
+                metadata: Some(ObjectMeta {
+                    labels: Some(job_labels),
+                    ..ObjectMeta::default()
+                }),
                 spec: Some(PodSpec {
                     restart_policy: Some("Never".to_string()),
                     host_network: Some(spec.host_network),
-                    dns_policy: Some(if spec.host_network { "ClusterFirstWithHostNet" } else { "ClusterFirst" }.to_string()),
-                    node_selector: (!spec.placement.node_selector.is_empty()).then(|| spec.placement.node_selector.clone()),
-                    tolerations: (!spec.placement.tolerations.is_empty()).then(|| spec.placement.tolerations.clone()),
+                    dns_policy: Some(
+                        if spec.host_network {
+                            "ClusterFirstWithHostNet"
+                        } else {
+                            "ClusterFirst"
+                        }
+                        .to_string(),
+                    ),
+                    node_selector: (!spec.placement.node_selector.is_empty())
+                        .then(|| spec.placement.node_selector.clone()),
+                    tolerations: (!spec.placement.tolerations.is_empty())
+                        .then(|| spec.placement.tolerations.clone()),
                     // tools.conf is built like every daemon's config: the image's default with
                     // the operator's keys and the root password filled in.
                     init_containers: Some(vec![config_init_container(
@@ -98,7 +115,11 @@ pub fn build(cluster: &ValidatedCluster, step: Step, map: &ClusterMap) -> Job {
                         image: Some(spec.image.clone()),
                         image_pull_policy: Some(spec.image_pull_policy.as_str().to_string()),
                         command: Some(vec!["sh".into(), "-c".into(), step_script(step, expected)]),
-                        env: Some(vec![EnvVar { name: "CLUSTER_MAP".into(), value: Some(map.to_json()), ..EnvVar::default() }]),
+                        env: Some(vec![EnvVar {
+                            name: "CLUSTER_MAP".into(),
+                            value: Some(map.to_json()),
+                            ..EnvVar::default()
+                        }]),
                         // Where curvebs-tool and curve_ops_tool read their config by default.
                         volume_mounts: Some(vec![mount(CONFIG_VOLUME, TOOLS_CONF_DIR)]),
                         termination_message_policy: Some("FallbackToLogsOnError".to_string()),

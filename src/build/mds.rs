@@ -1,8 +1,8 @@
 //! The MDS tier: metadata servers, one primary elected in etcd.
 
 use super::common::{
-    Budget, Daemon, jemalloc, Role, StatefulSetParts, component_name, config_map, disruption_budget, headless_service,
-    http_probe, labels, selector_labels, stateful_set,
+    Budget, Daemon, Role, StatefulSetParts, component_name, config_map, disruption_budget,
+    headless_service, http_probe, jemalloc, labels, selector_labels, stateful_set,
 };
 use super::config::{CURVE_DELIMITER, MDS_CONF, mds_conf};
 use super::{Component, Tier};
@@ -31,11 +31,23 @@ pub fn build(cluster: &ValidatedCluster) -> Tier {
         extra_env: vec![jemalloc()],
         root_password: true,
     };
-    let config = config_map(cluster, component, vec![(MDS_CONF.to_string(), mds_conf(cluster))]);
+    let config = config_map(
+        cluster,
+        component,
+        vec![(MDS_CONF.to_string(), mds_conf(cluster))],
+    );
     Tier {
         component,
-        services: vec![headless_service(cluster, component, &[("listen", mds.port), ("dummy", mds.dummy_port)])],
-        budgets: vec![disruption_budget(cluster, component, Budget::MaxUnavailable(1))],
+        services: vec![headless_service(
+            cluster,
+            component,
+            &[("listen", mds.port), ("dummy", mds.dummy_port)],
+        )],
+        budgets: vec![disruption_budget(
+            cluster,
+            component,
+            Budget::MaxUnavailable(1),
+        )],
         stateful_sets: vec![stateful_set(
             cluster,
             StatefulSetParts {

@@ -71,8 +71,12 @@ pub struct DesiredObjects {
 }
 
 pub fn build(cluster: &ValidatedCluster, observed: &Observed) -> DesiredObjects {
-    let cluster_map = topology::cluster_map(cluster, &observed.servers, observed.previous_map.as_ref());
-    let addresses = observed.addresses.clone().unwrap_or_else(|| config::DaemonAddresses::dns(cluster));
+    let cluster_map =
+        topology::cluster_map(cluster, &observed.servers, observed.previous_map.as_ref());
+    let addresses = observed
+        .addresses
+        .clone()
+        .unwrap_or_else(|| config::DaemonAddresses::dns(cluster));
     DesiredObjects {
         etcd: etcd::build(cluster),
         mds: mds::build(cluster),

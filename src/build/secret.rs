@@ -34,9 +34,16 @@ pub fn password_from(random: impl IntoIterator<Item = u8>) -> Option<String> {
 /// The root Secret with `password`. Owned by the CurveCluster, so it goes with it.
 pub fn root_secret(cluster: &ValidatedCluster, password: &str) -> Secret {
     Secret {
-        metadata: object_meta(cluster, root_secret_name(cluster), labels(cluster, Component::Mds)),
+        metadata: object_meta(
+            cluster,
+            root_secret_name(cluster),
+            labels(cluster, Component::Mds),
+        ),
         type_: Some("Opaque".to_string()),
-        string_data: Some(BTreeMap::from([(ROOT_PASSWORD_KEY.to_string(), password.to_string())])),
+        string_data: Some(BTreeMap::from([(
+            ROOT_PASSWORD_KEY.to_string(),
+            password.to_string(),
+        )])),
         ..Secret::default()
     }
 }
@@ -52,6 +59,10 @@ mod tests {
         assert!(password.bytes().all(|b| b.is_ascii_alphanumeric()));
         // Bytes 248..=255 would favour the first 8 symbols: they are skipped.
         assert_eq!(password_from([248u8, 255].repeat(100)), None);
-        assert_eq!(password_from([0u8; 10]), None, "too few bytes give no password");
+        assert_eq!(
+            password_from([0u8; 10]),
+            None,
+            "too few bytes give no password"
+        );
     }
 }

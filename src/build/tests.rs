@@ -79,7 +79,10 @@ fn etcd_service_is_headless_and_publishes_unready_members() {
 #[test]
 fn etcd_budget_keeps_quorum_for_every_size() {
     for (replicas, quorum) in [(1, 1), (3, 2), (5, 3), (7, 4)] {
-        let objects = build(&cluster_with(json!({"spec": {"etcd": {"replicas": replicas}}})), &Observed::default());
+        let objects = build(
+            &cluster_with(json!({"spec": {"etcd": {"replicas": replicas}}})),
+            &Observed::default(),
+        );
         assert_eq!(
             typed_value(&objects.etcd.budgets[0]),
             json!({
@@ -96,7 +99,10 @@ fn etcd_budget_keeps_quorum_for_every_size() {
 #[test]
 fn mds_and_chunkserver_budgets_allow_one_disruption() {
     let objects = build(&minimal(), &Observed::default());
-    for (tier, component) in [(&objects.mds, "mds"), (&objects.chunkservers, "chunkserver")] {
+    for (tier, component) in [
+        (&objects.mds, "mds"),
+        (&objects.chunkservers, "chunkserver"),
+    ] {
         assert_eq!(
             typed_value(&tier.budgets[0]),
             json!({
@@ -128,7 +134,9 @@ fn etcd_initial_cluster_names_every_member_after_its_pod() {
 
 #[test]
 fn etcd_conf_holds_every_key_curve_needs() {
-    let cluster = cluster_with(json!({"spec": {"etcd": {"clientPort": 12379, "peerPort": 12380, "replicas": 1}}}));
+    let cluster = cluster_with(
+        json!({"spec": {"etcd": {"clientPort": 12379, "peerPort": 12380, "replicas": 1}}}),
+    );
     assert_eq!(
         config::etcd_conf(&cluster),
         "name: ${POD_NAME}\n\
@@ -167,13 +175,22 @@ fn mds_conf_listens_on_the_pod_ip_and_finds_every_etcd_member() {
 
 #[test]
 fn chunkserver_and_tool_confs_list_every_mds() {
-    let cluster = cluster_with(json!({"spec": {"mds": {"replicas": 2, "port": 16700, "dummyPort": 17700}}}));
+    let cluster =
+        cluster_with(json!({"spec": {"mds": {"replicas": 2, "port": 16700, "dummyPort": 17700}}}));
     let dns = config::DaemonAddresses::dns(&cluster);
     let mds = "demo-mds-0.demo-mds.curve.svc:16700,demo-mds-1.demo-mds.curve.svc:16700";
-    assert_eq!(dns.mds.join(","), mds, "names only when no pod runs (offline render)");
+    assert_eq!(
+        dns.mds.join(","),
+        mds,
+        "names only when no pod runs (offline render)"
+    );
     let addresses = config::DaemonAddresses {
         mds: vec!["10.0.0.1:16700".into(), "10.0.0.2:16700".into()],
-        etcd: vec!["10.0.0.1:2379".into(), "10.0.0.2:2379".into(), "10.0.0.3:2379".into()],
+        etcd: vec![
+            "10.0.0.1:2379".into(),
+            "10.0.0.2:2379".into(),
+            "10.0.0.3:2379".into(),
+        ],
     };
     let mds = "10.0.0.1:16700,10.0.0.2:16700";
     assert_eq!(
@@ -197,11 +214,21 @@ fn chunkserver_and_tool_confs_list_every_mds() {
              snapshotCloneAddr=\nsnapshotCloneDummyPort=\nrootUserName=root\nrootUserPassword=${{CURVE_ROOT_PASSWORD}}\n"
         )
     );
-    assert_eq!(config::read_key(&config::cs_client_conf(&addresses), "mds.listen.addr", "="), Some(mds.to_string()));
+    assert_eq!(
+        config::read_key(&config::cs_client_conf(&addresses), "mds.listen.addr", "="),
+        Some(mds.to_string())
+    );
     assert_eq!(config::read_key("a.b=1\n", "a", "="), None);
     let tier = chunkserver::build(&cluster, &addresses);
-    let env = typed_value(&tier.stateful_sets[0])["spec"]["template"]["spec"]["containers"][0]["env"].clone();
-    assert!(env.as_array().unwrap().contains(&json!({"name": "MDS_ADDRESSES", "value": mds})), "-mdsListenAddr gets IPs too");
+    let env =
+        typed_value(&tier.stateful_sets[0])["spec"]["template"]["spec"]["containers"][0]["env"]
+            .clone();
+    assert!(
+        env.as_array()
+            .unwrap()
+            .contains(&json!({"name": "MDS_ADDRESSES", "value": mds})),
+        "-mdsListenAddr gets IPs too"
+    );
 }
 
 #[test]
@@ -285,18 +312,40 @@ fn mds_pods_probe_the_dummy_port_and_read_the_merged_config() {
             "--args=-confPath=/curvebs/mds/conf/mds.conf -log_dir=/curvebs/mds/logs -graceful_quit_on_sigterm=true -stderrthreshold=3"
         ])
     );
-    assert_eq!(container["readinessProbe"]["httpGet"], json!({"path": "/vars/mds_status", "port": 7700}));
-    assert_eq!(container["livenessProbe"]["httpGet"], json!({"path": "/vars/mds_status", "port": 7700}));
+    assert_eq!(
+        container["readinessProbe"]["httpGet"],
+        json!({"path": "/vars/mds_status", "port": 7700})
+    );
+    assert_eq!(
+        container["livenessProbe"]["httpGet"],
+        json!({"path": "/vars/mds_status", "port": 7700})
+    );
     assert_eq!(set["spec"]["replicas"], 3);
-    assert!(set["spec"].get("volumeClaimTemplates").is_none(), "the MDS keeps its state in etcd");
+    assert!(
+        set["spec"].get("volumeClaimTemplates").is_none(),
+        "the MDS keeps its state in etcd"
+    );
 }
 
 #[test]
 fn chunkservers_get_one_stateful_set_per_disk_slot_with_their_own_port() {
-    let cluster = cluster_with(json!({"spec": {"chunkservers": {"replicas": 4, "disksPerNode": 3, "formatPercent": 80}}}));
+    let cluster = cluster_with(
+        json!({"spec": {"chunkservers": {"replicas": 4, "disksPerNode": 3, "formatPercent": 80}}}),
+    );
     let tier = build(&cluster, &Observed::default()).chunkservers;
-    let names: Vec<_> = tier.stateful_sets.iter().map(|s| s.metadata.name.clone().unwrap()).collect();
-    assert_eq!(names, ["demo-chunkserver-0", "demo-chunkserver-1", "demo-chunkserver-2"]);
+    let names: Vec<_> = tier
+        .stateful_sets
+        .iter()
+        .map(|s| s.metadata.name.clone().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "demo-chunkserver-0",
+            "demo-chunkserver-1",
+            "demo-chunkserver-2"
+        ]
+    );
     for (slot, set) in tier.stateful_sets.iter().enumerate() {
         let set = typed_value(set);
         let port = 8200 + slot as i64;
@@ -309,14 +358,25 @@ fn chunkservers_get_one_stateful_set_per_disk_slot_with_their_own_port() {
         assert_eq!(set["spec"]["selector"]["matchLabels"], slot_selector);
         let pod = &set["spec"]["template"]["spec"];
         assert_eq!(
-            pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]["labelSelector"]["matchLabels"],
+            pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
+                ["labelSelector"]["matchLabels"],
             slot_selector,
             "a node runs one ChunkServer per slot"
         );
         let container = &pod["containers"][0];
-        assert_eq!(container["ports"], json!([{"name": "listen", "containerPort": port, "protocol": "TCP"}]));
-        assert_eq!(container["readinessProbe"]["tcpSocket"], json!({"port": port}));
-        let args = container["args"][1].as_str().unwrap().strip_prefix("--args=").unwrap();
+        assert_eq!(
+            container["ports"],
+            json!([{"name": "listen", "containerPort": port, "protocol": "TCP"}])
+        );
+        assert_eq!(
+            container["readinessProbe"]["tcpSocket"],
+            json!({"port": port})
+        );
+        let args = container["args"][1]
+            .as_str()
+            .unwrap()
+            .strip_prefix("--args=")
+            .unwrap();
         for required in [
             "-conf=/curvebs/chunkserver/conf/chunkserver.conf",
             "-chunkServerIp=$(POD_IP)",
@@ -331,11 +391,22 @@ fn chunkservers_get_one_stateful_set_per_disk_slot_with_their_own_port() {
             "-walFilePoolDir=/curvebs/chunkserver/data",
             "-walFilePoolMetaPath=/curvebs/chunkserver/data/walfilepool.meta",
         ] {
-            assert!(args.split(' ').any(|a| a == required), "slot {slot} lacks {required}: {args}");
+            assert!(
+                args.split(' ').any(|a| a == required),
+                "slot {slot} lacks {required}: {args}"
+            );
         }
-        assert!(container["env"].as_array().unwrap().contains(&json!({"name": "CURVE_PORT", "value": port.to_string()})));
+        assert!(
+            container["env"]
+                .as_array()
+                .unwrap()
+                .contains(&json!({"name": "CURVE_PORT", "value": port.to_string()}))
+        );
         assert_eq!(pod["initContainers"][1]["name"], "format");
-        assert_eq!(pod["initContainers"][1]["command"][2], chunkserver::format_script(80));
+        assert_eq!(
+            pod["initContainers"][1]["command"][2],
+            chunkserver::format_script(80)
+        );
         assert_eq!(
             set["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"],
             "100Gi"
@@ -381,11 +452,18 @@ fn placement_settings_reach_every_pod() {
         for set in &tier.stateful_sets {
             let pod = &typed_value(set)["spec"]["template"]["spec"];
             assert_eq!(pod["nodeSelector"], json!({"curve": "yes"}));
-            assert_eq!(pod["tolerations"], json!([{"key": "dedicated", "operator": "Exists"}]));
+            assert_eq!(
+                pod["tolerations"],
+                json!([{"key": "dedicated", "operator": "Exists"}])
+            );
             assert_eq!(pod["imagePullSecrets"], json!([{"name": "registry"}]));
-            let preferred = &pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0];
+            let preferred = &pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+                [0];
             assert_eq!(preferred["weight"], 100);
-            assert_eq!(preferred["podAffinityTerm"]["topologyKey"], "topology.kubernetes.io/zone");
+            assert_eq!(
+                preferred["podAffinityTerm"]["topologyKey"],
+                "topology.kubernetes.io/zone"
+            );
         }
     }
 }
@@ -393,16 +471,36 @@ fn placement_settings_reach_every_pod() {
 #[test]
 fn a_config_change_changes_the_pod_template_hash() {
     let before = build(&minimal(), &Observed::default());
-    let after = build(&cluster_with(json!({"spec": {"mds": {"replicas": 5}}})), &Observed::default());
+    let after = build(
+        &cluster_with(json!({"spec": {"mds": {"replicas": 5}}})),
+        &Observed::default(),
+    );
     let hash = |set: &k8s_openapi::api::apps::v1::StatefulSet| {
-        set.spec.as_ref().unwrap().template.metadata.as_ref().unwrap().annotations.as_ref().unwrap()
-            [common::CONFIG_HASH_ANNOTATION]
+        set.spec
+            .as_ref()
+            .unwrap()
+            .template
+            .metadata
+            .as_ref()
+            .unwrap()
+            .annotations
+            .as_ref()
+            .unwrap()[common::CONFIG_HASH_ANNOTATION]
             .clone()
     };
     // The ChunkServers list every MDS: their config and so their template change.
-    assert_ne!(hash(&before.chunkservers.stateful_sets[0]), hash(&after.chunkservers.stateful_sets[0]));
-    assert_eq!(hash(&before.etcd.stateful_sets[0]), hash(&after.etcd.stateful_sets[0]));
-    assert_eq!(hash(&before.etcd.stateful_sets[0]), config_hash(&before.etcd.config_maps[0]));
+    assert_ne!(
+        hash(&before.chunkservers.stateful_sets[0]),
+        hash(&after.chunkservers.stateful_sets[0])
+    );
+    assert_eq!(
+        hash(&before.etcd.stateful_sets[0]),
+        hash(&after.etcd.stateful_sets[0])
+    );
+    assert_eq!(
+        hash(&before.etcd.stateful_sets[0]),
+        config_hash(&before.etcd.config_maps[0])
+    );
 }
 
 #[test]
@@ -410,14 +508,28 @@ fn objects_are_owned_by_the_cluster_only_when_its_uid_is_known() {
     let mut cluster = minimal();
     cluster.uid = None;
     let objects = build(&cluster, &Observed::default());
-    assert!(objects.to_values().iter().all(|o| o["metadata"].get("ownerReferences").is_none()));
+    assert!(
+        objects
+            .to_values()
+            .iter()
+            .all(|o| o["metadata"].get("ownerReferences").is_none())
+    );
     let owned = build(&minimal(), &Observed::default());
-    assert!(owned.to_values().iter().all(|o| o["metadata"]["ownerReferences"][0]["uid"] == "0b7c-uid"));
+    assert!(
+        owned
+            .to_values()
+            .iter()
+            .all(|o| o["metadata"]["ownerReferences"][0]["uid"] == "0b7c-uid")
+    );
 }
 
 fn servers(n: usize) -> Vec<ObservedServer> {
     (1..=n)
-        .map(|i| ObservedServer { node: format!("node-{i}"), host_ip: format!("10.0.0.{i}"), zone: None })
+        .map(|i| ObservedServer {
+            node: format!("node-{i}"),
+            host_ip: format!("10.0.0.{i}"),
+            zone: None,
+        })
         .collect()
 }
 
@@ -456,14 +568,23 @@ fn cluster_map_of_four_servers_round_robins_zones() {
     let map = cluster_map(&cluster, &servers(4), None);
     assert_eq!(
         serde_json::to_value(&map).unwrap()["servers"],
-        json!([server_json(1, "zone1", 8200), server_json(2, "zone2", 8200), server_json(3, "zone3", 8200), server_json(4, "zone1", 8200)])
+        json!([
+            server_json(1, "zone1", 8200),
+            server_json(2, "zone2", 8200),
+            server_json(3, "zone3", 8200),
+            server_json(4, "zone1", 8200)
+        ])
     );
-    assert_eq!(serde_json::to_value(&map).unwrap()["logicalpools"], logical_pool(133));
+    assert_eq!(
+        serde_json::to_value(&map).unwrap()["logicalpools"],
+        logical_pool(133)
+    );
 }
 
 #[test]
 fn cluster_map_of_six_servers_with_two_disks_uses_port_zero() {
-    let cluster = cluster_with(json!({"spec": {"chunkservers": {"replicas": 6, "disksPerNode": 2}}}));
+    let cluster =
+        cluster_with(json!({"spec": {"chunkservers": {"replicas": 6, "disksPerNode": 2}}}));
     let map = cluster_map(&cluster, &servers(6), None);
     let zones = ["zone1", "zone2", "zone3", "zone1", "zone2", "zone3"];
     assert_eq!(
@@ -480,12 +601,17 @@ fn cluster_map_of_six_servers_with_two_disks_uses_port_zero() {
 #[test]
 fn cluster_map_zones_come_from_the_zone_label_when_set() {
     for n in [3usize, 4, 6] {
-        let cluster = cluster_with(json!({"spec": {"chunkservers": {"replicas": n}, "placement": {"zoneLabel": "topology.kubernetes.io/zone"}}}));
+        let cluster = cluster_with(
+            json!({"spec": {"chunkservers": {"replicas": n}, "placement": {"zoneLabel": "topology.kubernetes.io/zone"}}}),
+        );
         let azs = ["az-a", "az-b", "az-c"];
         let labelled: Vec<ObservedServer> = servers(n)
             .into_iter()
             .enumerate()
-            .map(|(i, s)| ObservedServer { zone: Some(azs[i * 3 / n].to_string()), ..s })
+            .map(|(i, s)| ObservedServer {
+                zone: Some(azs[i * 3 / n].to_string()),
+                ..s
+            })
             .collect();
         let map = cluster_map(&cluster, &labelled, None);
         assert_eq!(
@@ -506,7 +632,11 @@ fn servers_keep_their_zone_when_nodes_are_added() {
     let first = assign_zones(&servers(3), 3, &BTreeMap::new());
     // A node sorting first joins later: nobody moves, it takes the emptiest zone.
     let mut grown = servers(3);
-    grown.push(ObservedServer { node: "node-0".into(), host_ip: "10.0.0.100".into(), zone: None });
+    grown.push(ObservedServer {
+        node: "node-0".into(),
+        host_ip: "10.0.0.100".into(),
+        zone: None,
+    });
     let second = assign_zones(&grown, 3, &first);
     for (node, zone) in &first {
         assert_eq!(&second[node], zone, "{node} moved");
@@ -521,29 +651,58 @@ fn the_map_never_drops_a_server_it_listed() {
     // node-2 is gone from the observation (its pod is being rescheduled) and node-5 is new.
     let mut now = servers(4);
     now.remove(1);
-    now.push(ObservedServer { node: "node-5".into(), host_ip: "10.0.0.5".into(), zone: None });
+    now.push(ObservedServer {
+        node: "node-5".into(),
+        host_ip: "10.0.0.5".into(),
+        zone: None,
+    });
     let second = cluster_map(&cluster, &now, Some(&first));
     let names: Vec<_> = second.servers.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["node-1", "node-2", "node-3", "node-4", "node-5"]);
     for server in &first.servers {
-        assert_eq!(second.servers.iter().find(|s| s.name == server.name), Some(server), "unchanged");
+        assert_eq!(
+            second.servers.iter().find(|s| s.name == server.name),
+            Some(server),
+            "unchanged"
+        );
     }
     assert_eq!(second.servers[4].zone, "zone2", "the emptiest zone");
     assert_ne!(first.servers_hash(), second.servers_hash());
     assert_eq!(ClusterMap::parse(&second.to_json()), Some(second.clone()));
-    assert_eq!(second.server_ips(), ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"]);
+    assert_eq!(
+        second.server_ips(),
+        ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"]
+    );
 }
 
 #[test]
 fn the_topology_config_map_holds_the_map_and_tools_conf() {
-    let pools = PoolProgress { physical_pool_servers: vec!["10.0.0.1".into(), "10.0.0.2".into()], logical_pool_created: false };
-    let objects = build(&minimal(), &Observed { servers: servers(3), previous_map: None, pools: pools.clone(), addresses: None });
+    let pools = PoolProgress {
+        physical_pool_servers: vec!["10.0.0.1".into(), "10.0.0.2".into()],
+        logical_pool_created: false,
+    };
+    let objects = build(
+        &minimal(),
+        &Observed {
+            servers: servers(3),
+            previous_map: None,
+            pools: pools.clone(),
+            addresses: None,
+        },
+    );
     let value = typed_value(&objects.topology);
     assert_eq!(value["metadata"], meta("demo-topology", "topology"));
-    let map: serde_json::Value = serde_json::from_str(value["data"]["topology.json"].as_str().unwrap()).unwrap();
+    let map: serde_json::Value =
+        serde_json::from_str(value["data"]["topology.json"].as_str().unwrap()).unwrap();
     assert_eq!(map["servers"].as_array().unwrap().len(), 3);
-    assert_eq!(value["data"]["tools.conf"], config::tools_conf(&minimal(), &config::DaemonAddresses::dns(&minimal())));
-    assert_eq!(value["data"]["physical-pool-servers"], "10.0.0.1\n10.0.0.2\n");
+    assert_eq!(
+        value["data"]["tools.conf"],
+        config::tools_conf(&minimal(), &config::DaemonAddresses::dns(&minimal()))
+    );
+    assert_eq!(
+        value["data"]["physical-pool-servers"],
+        "10.0.0.1\n10.0.0.2\n"
+    );
     assert_eq!(value["data"]["logical-pool-created"], "false");
     let data: BTreeMap<String, String> = serde_json::from_value(value["data"].clone()).unwrap();
     assert_eq!(PoolProgress::from_data(&data), pools);
@@ -551,10 +710,23 @@ fn the_topology_config_map_holds_the_map_and_tools_conf() {
 
 #[test]
 fn chunkservers_wait_for_the_physical_pool_to_list_their_ip() {
-    let set = typed_value(&build(&minimal(), &Observed::default()).chunkservers.stateful_sets[0]);
+    let set = typed_value(
+        &build(&minimal(), &Observed::default())
+            .chunkservers
+            .stateful_sets[0],
+    );
     let pod = &set["spec"]["template"]["spec"];
-    let names: Vec<&str> = pod["initContainers"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["config", "format", "wait-for-pool"], "format first, then wait, then the daemon");
+    let names: Vec<&str> = pod["initContainers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["config", "format", "wait-for-pool"],
+        "format first, then wait, then the daemon"
+    );
     let wait = &pod["initContainers"][2];
     assert_eq!(wait["command"][2], chunkserver::wait_for_pool_script());
     assert_eq!(
@@ -562,8 +734,16 @@ fn chunkservers_wait_for_the_physical_pool_to_list_their_ip() {
         "until grep -qx \"$POD_IP\" /curve-operator/topology/physical-pool-servers 2>/dev/null; do\n  \
          echo \"waiting until the physical pool lists $POD_IP\"; sleep 5\ndone\n"
     );
-    assert_eq!(wait["volumeMounts"], json!([{"name": "topology", "mountPath": "/curve-operator/topology"}]));
-    assert!(pod["volumes"].as_array().unwrap().contains(&json!({"name": "topology", "configMap": {"name": "demo-topology"}})));
+    assert_eq!(
+        wait["volumeMounts"],
+        json!([{"name": "topology", "mountPath": "/curve-operator/topology"}])
+    );
+    assert!(
+        pod["volumes"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"name": "topology", "configMap": {"name": "demo-topology"}}))
+    );
 }
 
 #[test]
@@ -572,19 +752,45 @@ fn pool_jobs_run_curve_tools_with_the_map_they_were_made_for() {
     let cluster = minimal();
     let map = cluster_map(&cluster, &servers(3), None);
     let physical = typed_value(&job(&cluster, Step::PhysicalPool, &map));
-    assert_eq!(physical["metadata"]["name"], format!("demo-physical-pool-{}", map.servers_hash()));
-    assert_eq!(physical["metadata"]["labels"]["curve.opencurve.io/topology-step"], "physical-pool");
-    assert_eq!(physical["metadata"]["ownerReferences"][0]["uid"], "0b7c-uid");
+    assert_eq!(
+        physical["metadata"]["name"],
+        format!("demo-physical-pool-{}", map.servers_hash())
+    );
+    assert_eq!(
+        physical["metadata"]["labels"]["curve.opencurve.io/topology-step"],
+        "physical-pool"
+    );
+    assert_eq!(
+        physical["metadata"]["ownerReferences"][0]["uid"],
+        "0b7c-uid"
+    );
     assert_eq!(physical["spec"]["backoffLimit"], 6);
     let pod = &physical["spec"]["template"]["spec"];
-    assert_eq!((pod["restartPolicy"].as_str(), pod["hostNetwork"].as_bool()), (Some("Never"), Some(true)));
+    assert_eq!(
+        (pod["restartPolicy"].as_str(), pod["hostNetwork"].as_bool()),
+        (Some("Never"), Some(true))
+    );
     let container = &pod["containers"][0];
-    assert_eq!(container["env"], json!([{"name": "CLUSTER_MAP", "value": map.to_json()}]));
-    assert_eq!(container["volumeMounts"], json!([{"name": "conf", "mountPath": "/etc/curve"}]), "the tools' default -confPath");
+    assert_eq!(
+        container["env"],
+        json!([{"name": "CLUSTER_MAP", "value": map.to_json()}])
+    );
+    assert_eq!(
+        container["volumeMounts"],
+        json!([{"name": "conf", "mountPath": "/etc/curve"}]),
+        "the tools' default -confPath"
+    );
     let config = &pod["initContainers"][0];
     assert_eq!(
         config["command"],
-        json!(["sh", "/curve-operator/config/merge-config.sh", "/curvebs/conf", "/curve-operator/conf", "/curvebs/tools", "tools.conf:="])
+        json!([
+            "sh",
+            "/curve-operator/config/merge-config.sh",
+            "/curvebs/conf",
+            "/curve-operator/conf",
+            "/curvebs/tools",
+            "tools.conf:="
+        ])
     );
     assert_eq!(
         config["env"].as_array().unwrap().last().unwrap(),
@@ -603,6 +809,8 @@ fn pool_jobs_run_curve_tools_with_the_map_they_were_made_for() {
         "set -e\nprintf '%s' \"$CLUSTER_MAP\" > /tmp/topology.json\n/curvebs/tools/sbin/curvebs-tool -op=create_logicalpool -cluster_map=/tmp/topology.json\n"
     );
     assert!(step_script(Step::ChunkServersOnline, 6).contains("grep -Eq 'online *= *6([^0-9]|$)'"));
-    assert_eq!(typed_value(&job(&cluster, Step::LogicalPool, &map))["metadata"]["name"], "demo-logical-pool");
-
+    assert_eq!(
+        typed_value(&job(&cluster, Step::LogicalPool, &map))["metadata"]["name"],
+        "demo-logical-pool"
+    );
 }

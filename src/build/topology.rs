@@ -82,12 +82,17 @@ pub fn assign_zones(
     previous: &BTreeMap<String, String>,
 ) -> BTreeMap<String, String> {
     let mut assigned: BTreeMap<String, String> = BTreeMap::new();
-    let mut population: BTreeMap<String, usize> = (1..=zones.max(1)).map(|i| (format!("zone{i}"), 0)).collect();
+    let mut population: BTreeMap<String, usize> = (1..=zones.max(1))
+        .map(|i| (format!("zone{i}"), 0))
+        .collect();
     let mut sorted: Vec<&ObservedServer> = servers.iter().collect();
     sorted.sort();
     let mut unplaced = Vec::new();
     for server in &sorted {
-        let zone = server.zone.clone().or_else(|| previous.get(&server.node).cloned());
+        let zone = server
+            .zone
+            .clone()
+            .or_else(|| previous.get(&server.node).cloned());
         match zone {
             Some(zone) => {
                 *population.entry(zone.clone()).or_default() += 1;
@@ -115,20 +120,37 @@ fn zone_index(zone: &str) -> u32 {
 
 /// The complete cluster map: every server of the previous map (a server is never dropped:
 /// Curve would delete it and its copies) plus every newly observed one.
-pub fn cluster_map(cluster: &ValidatedCluster, observed: &[ObservedServer], previous: Option<&ClusterMap>) -> ClusterMap {
+pub fn cluster_map(
+    cluster: &ValidatedCluster,
+    observed: &[ObservedServer],
+    previous: Option<&ClusterMap>,
+) -> ClusterMap {
     let cs = &cluster.spec.chunkservers;
     let pool = &cluster.spec.logical_pool;
     let port = if cs.disks_per_node == 1 { cs.port } else { 0 };
     let mut servers: BTreeMap<String, ObservedServer> = BTreeMap::new();
     for server in previous.map(|m| m.servers.as_slice()).unwrap_or_default() {
-        let known = ObservedServer { node: server.name.clone(), host_ip: server.internalip.clone(), zone: Some(server.zone.clone()) };
+        let known = ObservedServer {
+            node: server.name.clone(),
+            host_ip: server.internalip.clone(),
+            zone: Some(server.zone.clone()),
+        };
         servers.insert(server.name.clone(), known);
     }
     for server in observed {
-        servers.entry(server.node.clone()).or_insert_with(|| server.clone());
+        servers
+            .entry(server.node.clone())
+            .or_insert_with(|| server.clone());
     }
     let all: Vec<ObservedServer> = servers.into_values().collect();
-    let previous_zones = previous.map(|m| m.servers.iter().map(|s| (s.name.clone(), s.zone.clone())).collect()).unwrap_or_default();
+    let previous_zones = previous
+        .map(|m| {
+            m.servers
+                .iter()
+                .map(|s| (s.name.clone(), s.zone.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
     let zones = assign_zones(&all, pool.zones, &previous_zones);
     let chunkservers = cs.replicas * cs.disks_per_node;
     ClusterMap {
@@ -156,7 +178,10 @@ pub fn cluster_map(cluster: &ValidatedCluster, observed: &[ObservedServer], prev
             scatterwidth: 0,
             createtime: 0,
         }],
-        poolsets: vec![PoolSet { name: POOLSET.to_string(), set_type: POOLSET.to_string() }],
+        poolsets: vec![PoolSet {
+            name: POOLSET.to_string(),
+            set_type: POOLSET.to_string(),
+        }],
         npools: 1,
     }
 }
@@ -202,26 +227,43 @@ impl PoolProgress {
         PoolProgress {
             physical_pool_servers: data
                 .get(PHYSICAL_POOL_SERVERS)
-                .map(|list| list.lines().filter(|l| !l.is_empty()).map(String::from).collect())
+                .map(|list| {
+                    list.lines()
+                        .filter(|l| !l.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
                 .unwrap_or_default(),
             logical_pool_created: data.get(LOGICAL_POOL_CREATED).is_some_and(|v| v == "true"),
         }
     }
 }
 
-pub fn build(cluster: &ValidatedCluster, map: &ClusterMap, progress: &PoolProgress, addresses: &DaemonAddresses) -> ConfigMap {
+pub fn build(
+    cluster: &ValidatedCluster,
+    map: &ClusterMap,
+    progress: &PoolProgress,
+    addresses: &DaemonAddresses,
+) -> ConfigMap {
     let mut servers = progress.physical_pool_servers.join("\n");
     if !servers.is_empty() {
         servers.push('\n');
     }
     ConfigMap {
-        metadata: object_meta(cluster, component_name(cluster, Component::Topology), labels(cluster, Component::Topology)),
+        metadata: object_meta(
+            cluster,
+            component_name(cluster, Component::Topology),
+            labels(cluster, Component::Topology),
+        ),
         data: Some(BTreeMap::from([
             (TOPOLOGY_JSON.to_string(), map.to_json()),
             (TOOLS_CONF.to_string(), tools_conf(cluster, addresses)),
             (MERGE_SCRIPT_KEY.to_string(), MERGE_SCRIPT.to_string()),
             (PHYSICAL_POOL_SERVERS.to_string(), servers),
-            (LOGICAL_POOL_CREATED.to_string(), progress.logical_pool_created.to_string()),
+            (
+                LOGICAL_POOL_CREATED.to_string(),
+                progress.logical_pool_created.to_string(),
+            ),
         ])),
         ..ConfigMap::default()
     }

@@ -8,7 +8,10 @@ use std::sync::Mutex;
 use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
-use super::status::{AVAILABLE, CHUNKSERVERS_READY, ETCD_QUORATE, MDS_LEADER_ELECTED, PROGRESSING, RECONCILIATION_PAUSED, SPEC_VALID, find};
+use super::status::{
+    AVAILABLE, CHUNKSERVERS_READY, ETCD_QUORATE, MDS_LEADER_ELECTED, PROGRESSING,
+    RECONCILIATION_PAUSED, SPEC_VALID, find,
+};
 use crate::api::{CurveCluster, CurveClusterStatus};
 use crate::build::Component;
 
@@ -21,16 +24,28 @@ pub struct ClusterEvent {
 
 impl ClusterEvent {
     fn normal(reason: &str, note: String) -> Self {
-        ClusterEvent { warning: false, reason: reason.to_string(), note }
+        ClusterEvent {
+            warning: false,
+            reason: reason.to_string(),
+            note,
+        }
     }
     fn warning(reason: &str, note: String) -> Self {
-        ClusterEvent { warning: true, reason: reason.to_string(), note }
+        ClusterEvent {
+            warning: true,
+            reason: reason.to_string(),
+            note,
+        }
     }
 }
 
 /// Where events go: the Kubernetes events API in the operator, a recording fake in tests.
 pub trait EventSink: Send + Sync + 'static {
-    fn publish(&self, cluster: &CurveCluster, event: ClusterEvent) -> impl Future<Output = ()> + Send;
+    fn publish(
+        &self,
+        cluster: &CurveCluster,
+        event: ClusterEvent,
+    ) -> impl Future<Output = ()> + Send;
 }
 
 /// Publishes through kube's event recorder (events.k8s.io/v1), one recorder per distinct
@@ -55,7 +70,10 @@ impl KubeEvents {
     pub fn new(client: kube::Client, instance: Option<String>) -> Self {
         KubeEvents {
             client,
-            reporter: Reporter { controller: "curve-operator".into(), instance },
+            reporter: Reporter {
+                controller: "curve-operator".into(),
+                instance,
+            },
             recorders: Mutex::default(),
         }
     }
@@ -66,7 +84,10 @@ impl KubeEvents {
         if recorders.len() >= MAX_RECORDERS && !recorders.contains_key(&key) {
             recorders.clear();
         }
-        recorders.entry(key).or_insert_with(|| Recorder::new(self.client.clone(), self.reporter.clone())).clone()
+        recorders
+            .entry(key)
+            .or_insert_with(|| Recorder::new(self.client.clone(), self.reporter.clone()))
+            .clone()
     }
 }
 
@@ -74,7 +95,11 @@ impl EventSink for KubeEvents {
     async fn publish(&self, cluster: &CurveCluster, event: ClusterEvent) {
         let recorder = self.recorder(&event);
         let event = Event {
-            type_: if event.warning { EventType::Warning } else { EventType::Normal },
+            type_: if event.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
             action: event.reason.clone(),
             reason: event.reason,
             note: Some(event.note),
@@ -86,21 +111,36 @@ impl EventSink for KubeEvents {
     }
 }
 
-fn transitioned_to(previous: &CurveClusterStatus, next: &CurveClusterStatus, type_: &str, status: &str) -> bool {
+fn transitioned_to(
+    previous: &CurveClusterStatus,
+    next: &CurveClusterStatus,
+    type_: &str,
+    status: &str,
+) -> bool {
     let before = find(previous, type_).map(|c| c.status.as_str());
     let after = find(next, type_).map(|c| c.status.as_str());
     after == Some(status) && before != Some(status)
 }
 
-fn message_changed(previous: &CurveClusterStatus, next: &CurveClusterStatus, type_: &str, reason: &str) -> Option<String> {
+fn message_changed(
+    previous: &CurveClusterStatus,
+    next: &CurveClusterStatus,
+    type_: &str,
+    reason: &str,
+) -> Option<String> {
     let after = find(next, type_).filter(|c| c.reason == reason)?;
     let before = find(previous, type_);
-    (before.map(|c| (&c.reason, &c.message)) != Some((&after.reason, &after.message))).then(|| after.message.clone())
+    (before.map(|c| (&c.reason, &c.message)) != Some((&after.reason, &after.message)))
+        .then(|| after.message.clone())
 }
 
 /// The events one reconcile tells: components created, readiness gained, the MDS primary
 /// changing, an invalid spec, refused changes, reconcile errors, pause and resume.
-pub fn derive(previous: &CurveClusterStatus, next: &CurveClusterStatus, created: &[Component]) -> Vec<ClusterEvent> {
+pub fn derive(
+    previous: &CurveClusterStatus,
+    next: &CurveClusterStatus,
+    created: &[Component],
+) -> Vec<ClusterEvent> {
     let mut events: Vec<ClusterEvent> = created
         .iter()
         .map(|c| ClusterEvent::normal("Created", format!("created the {} tier", c.as_str())))
@@ -115,32 +155,57 @@ pub fn derive(previous: &CurveClusterStatus, next: &CurveClusterStatus, created:
         events.push(ClusterEvent::warning("ReconcileError", message));
     }
     if transitioned_to(previous, next, RECONCILIATION_PAUSED, "True") {
-        events.push(ClusterEvent::normal("Paused", "spec.paused is true: the operator changes nothing".into()));
-    } else if transitioned_to(previous, next, RECONCILIATION_PAUSED, "False") && find(previous, RECONCILIATION_PAUSED).is_some() {
-        events.push(ClusterEvent::normal("Resumed", "spec.paused is false: reconciling again".into()));
+        events.push(ClusterEvent::normal(
+            "Paused",
+            "spec.paused is true: the operator changes nothing".into(),
+        ));
+    } else if transitioned_to(previous, next, RECONCILIATION_PAUSED, "False")
+        && find(previous, RECONCILIATION_PAUSED).is_some()
+    {
+        events.push(ClusterEvent::normal(
+            "Resumed",
+            "spec.paused is false: reconciling again".into(),
+        ));
     }
-    for (type_, reason) in [(ETCD_QUORATE, "EtcdQuorate"), (CHUNKSERVERS_READY, "ChunkServersReady"), (AVAILABLE, "Available")] {
+    for (type_, reason) in [
+        (ETCD_QUORATE, "EtcdQuorate"),
+        (CHUNKSERVERS_READY, "ChunkServersReady"),
+        (AVAILABLE, "Available"),
+    ] {
         if transitioned_to(previous, next, type_, "True") {
-            let message = find(next, type_).map(|c| c.message.clone()).unwrap_or_default();
+            let message = find(next, type_)
+                .map(|c| c.message.clone())
+                .unwrap_or_default();
             events.push(ClusterEvent::normal(reason, message));
         }
     }
     for (type_, reason) in [(ETCD_QUORATE, "EtcdQuorumLost"), (AVAILABLE, "Unavailable")] {
         if transitioned_to(previous, next, type_, "False") && find(previous, type_).is_some() {
-            let message = find(next, type_).map(|c| c.message.clone()).unwrap_or_default();
+            let message = find(next, type_)
+                .map(|c| c.message.clone())
+                .unwrap_or_default();
             events.push(ClusterEvent::warning(reason, message));
         }
     }
     let before = previous.mds.as_ref().and_then(|m| m.primary.clone());
     let after = next.mds.as_ref().and_then(|m| m.primary.clone());
     match (before, after) {
-        (Some(old), Some(new)) if old != new => {
-            events.push(ClusterEvent::normal("MdsPrimaryChanged", format!("MDS primary changed from {old} to {new}")))
-        }
-        (None, Some(new)) => events.push(ClusterEvent::normal("MdsPrimaryElected", format!("{new} is the MDS primary"))),
+        (Some(old), Some(new)) if old != new => events.push(ClusterEvent::normal(
+            "MdsPrimaryChanged",
+            format!("MDS primary changed from {old} to {new}"),
+        )),
+        (None, Some(new)) => events.push(ClusterEvent::normal(
+            "MdsPrimaryElected",
+            format!("{new} is the MDS primary"),
+        )),
         (Some(old), None) => {
-            let why = find(next, MDS_LEADER_ELECTED).map(|c| c.message.clone()).unwrap_or_default();
-            events.push(ClusterEvent::warning("MdsPrimaryLost", format!("{old} is no longer primary: {why}")))
+            let why = find(next, MDS_LEADER_ELECTED)
+                .map(|c| c.message.clone())
+                .unwrap_or_default();
+            events.push(ClusterEvent::warning(
+                "MdsPrimaryLost",
+                format!("{old} is no longer primary: {why}"),
+            ))
         }
         _ => {}
     }
@@ -165,8 +230,16 @@ mod kube_events_tests {
                     let method = request.method().to_string();
                     let body = request.into_body().collect_bytes().await.unwrap();
                     let event: serde_json::Value = serde_json::from_slice(&body).unwrap();
-                    seen.lock().unwrap().push((method, event["note"].as_str().unwrap_or_default().to_string()));
-                    send.send_response(Response::builder().status(201).body(Body::from(body.to_vec())).unwrap());
+                    seen.lock().unwrap().push((
+                        method,
+                        event["note"].as_str().unwrap_or_default().to_string(),
+                    ));
+                    send.send_response(
+                        Response::builder()
+                            .status(201)
+                            .body(Body::from(body.to_vec()))
+                            .unwrap(),
+                    );
                 }
             })
         };
@@ -182,13 +255,18 @@ mod kube_events_tests {
         }
         drop(sink);
         server.abort();
-        
+
         seen.lock().unwrap().clone()
     }
 
     #[tokio::test]
     async fn events_with_another_note_are_new_events_and_repeats_a_series() {
-        let changed = |from: &str, to: &str| ClusterEvent::normal("MdsPrimaryChanged", format!("MDS primary changed from {from} to {to}"));
+        let changed = |from: &str, to: &str| {
+            ClusterEvent::normal(
+                "MdsPrimaryChanged",
+                format!("MDS primary changed from {from} to {to}"),
+            )
+        };
         let requests = published(vec![
             changed("demo-mds-0", "demo-mds-1"),
             changed("demo-mds-1", "demo-mds-2"),
@@ -204,7 +282,10 @@ mod kube_events_tests {
             ("POST", "created the etcd tier"),
             ("POST", "created the mds tier"),
         ];
-        let requests: Vec<(&str, &str)> = requests.iter().map(|(m, n)| (m.as_str(), n.as_str())).collect();
+        let requests: Vec<(&str, &str)> = requests
+            .iter()
+            .map(|(m, n)| (m.as_str(), n.as_str()))
+            .collect();
         assert_eq!(requests, expected);
     }
 }

@@ -27,9 +27,12 @@ use serde_json::json;
 
 use crate::api::{CurveCluster, CurveClusterStatus};
 use crate::build::common::{
-    LABEL_COMPONENT, LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGER, cluster_selector, component_name, root_secret_name,
+    LABEL_COMPONENT, LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGER, cluster_selector, component_name,
+    root_secret_name,
 };
-use crate::build::config::{CS_CLIENT_CONF, CURVE_DELIMITER, DaemonAddresses, TOOLS_CONF, read_key};
+use crate::build::config::{
+    CS_CLIENT_CONF, CURVE_DELIMITER, DaemonAddresses, TOOLS_CONF, read_key,
+};
 use crate::build::topology::{ClusterMap, PoolProgress, TOPOLOGY_JSON};
 use crate::build::{self, Component, Observed};
 use crate::etcd::{ClusterKey, EtcdObserver};
@@ -75,7 +78,13 @@ pub struct Context<O: EtcdObserver, E: EventSink> {
 
 impl<O: EtcdObserver, E: EventSink> Context<O, E> {
     pub fn new(client: Client, etcd: O, events: E) -> Self {
-        Context { client, etcd, events, metrics: Arc::new(Metrics::new()), failures: Mutex::default() }
+        Context {
+            client,
+            etcd,
+            events,
+            metrics: Arc::new(Metrics::new()),
+            failures: Mutex::default(),
+        }
     }
 
     /// Shares the operator's metrics registry.
@@ -106,7 +115,11 @@ pub async fn reconcile<O: EtcdObserver, E: EventSink>(
     };
     let started = std::time::Instant::now();
     let result = reconcile_cluster(cluster, &ctx).await;
-    let outcome = if result.is_ok() { ReconcileResult::Success } else { ReconcileResult::Error };
+    let outcome = if result.is_ok() {
+        ReconcileResult::Success
+    } else {
+        ReconcileResult::Error
+    };
     ctx.metrics.reconcile_finished(outcome, started.elapsed());
     if let Err(error) = &result {
         ctx.metrics.error(error.category());
@@ -139,7 +152,13 @@ pub fn error_policy<O: EtcdObserver, E: EventSink>(
     ctx: Arc<Context<O, E>>,
 ) -> Requeue {
     let failures = match &object.0 {
-        Ok(cluster) => ctx.failures.lock().expect("not poisoned").get(&key(cluster)).copied().unwrap_or(1),
+        Ok(cluster) => ctx
+            .failures
+            .lock()
+            .expect("not poisoned")
+            .get(&key(cluster))
+            .copied()
+            .unwrap_or(1),
         Err(_) => 1,
     };
     Requeue::requeue(backoff(failures))
@@ -149,7 +168,10 @@ pub fn backoff(failures: u32) -> Duration {
     Duration::from_secs((5u64 << failures.saturating_sub(1).min(6)).min(300))
 }
 
-async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(cluster: &CurveCluster, ctx: &Context<O, E>) -> Result<Requeue, Error> {
+async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(
+    cluster: &CurveCluster,
+    ctx: &Context<O, E>,
+) -> Result<Requeue, Error> {
     let namespace = cluster.namespace().unwrap_or_else(|| "default".to_string());
     let name = cluster.name_any();
     let previous = cluster.status.clone().unwrap_or_default();
@@ -163,23 +185,52 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(cluster: &CurveCluster
         Ok(validated) => validated,
         Err(invalid) => {
             let errors = invalid.0.iter().map(ToString::to_string).collect();
-            let next = compute_status(&previous, &Observation::invalid(errors), generation, Timestamp::now());
+            let next = compute_status(
+                &previous,
+                &Observation::invalid(errors),
+                generation,
+                Timestamp::now(),
+            );
             write_status(cluster, ctx, &previous, next, &[]).await?;
             // Nothing to retry: the spec must change first, and that is a watch event.
             return Ok(Requeue::await_change());
         }
     };
 
-    ensure_finalizer(cluster, ctx, &namespace, validated.spec.cleanup.deletes_data()).await?;
+    ensure_finalizer(
+        cluster,
+        ctx,
+        &namespace,
+        validated.spec.cleanup.deletes_data(),
+    )
+    .await?;
 
     let selector = cluster_selector(&name);
     let list = ListParams::default().labels(&selector);
-    let pods = Api::<Pod>::namespaced(ctx.client.clone(), &namespace).list(&list).await?.items;
-    let sets = Api::<StatefulSet>::namespaced(ctx.client.clone(), &namespace).list(&list).await?.items;
-    let maps = Api::<ConfigMap>::namespaced(ctx.client.clone(), &namespace).list(&list).await?.items;
-    let services = Api::<Service>::namespaced(ctx.client.clone(), &namespace).list(&list).await?.items;
-    let budgets = Api::<PodDisruptionBudget>::namespaced(ctx.client.clone(), &namespace).list(&list).await?.items;
-    let jobs = Api::<Job>::namespaced(ctx.client.clone(), &namespace).list(&list).await?.items;
+    let pods = Api::<Pod>::namespaced(ctx.client.clone(), &namespace)
+        .list(&list)
+        .await?
+        .items;
+    let sets = Api::<StatefulSet>::namespaced(ctx.client.clone(), &namespace)
+        .list(&list)
+        .await?
+        .items;
+    let maps = Api::<ConfigMap>::namespaced(ctx.client.clone(), &namespace)
+        .list(&list)
+        .await?
+        .items;
+    let services = Api::<Service>::namespaced(ctx.client.clone(), &namespace)
+        .list(&list)
+        .await?
+        .items;
+    let budgets = Api::<PodDisruptionBudget>::namespaced(ctx.client.clone(), &namespace)
+        .list(&list)
+        .await?
+        .items;
+    let jobs = Api::<Job>::namespaced(ctx.client.clone(), &namespace)
+        .list(&list)
+        .await?
+        .items;
 
     let mut existing: Vec<ExistingObject> = Vec::new();
     existing.extend(sets.iter().map(|set| ExistingObject {
@@ -197,7 +248,10 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(cluster: &CurveCluster
     let mds_exists = plan::tier_exists(&existing, Component::Mds);
     let chunkservers_exist = plan::tier_exists(&existing, Component::ChunkServer);
 
-    let cluster_key = ClusterKey { namespace: namespace.clone(), name: name.clone() };
+    let cluster_key = ClusterKey {
+        namespace: namespace.clone(),
+        name: name.clone(),
+    };
     let mut obs = Observation {
         spec_errors: Vec::new(),
         paused: spec.paused,
@@ -216,7 +270,11 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(cluster: &CurveCluster
         refused,
         error: None,
         format: observe::format_progress(&pods),
-        topology: if spec.paused { status::TopologyState::from_status(&previous) } else { None },
+        topology: if spec.paused {
+            status::TopologyState::from_status(&previous)
+        } else {
+            None
+        },
         physical_pool: spec.logical_pool.physical_pool.clone(),
         logical_pool: spec.logical_pool.name.clone(),
     };
@@ -236,14 +294,25 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(cluster: &CurveCluster
             .find(|m| m.metadata.name.as_deref() == Some(topology_name.as_str()))
             .and_then(|m| m.data.clone())
             .unwrap_or_default();
-        let previous_map = topology_data.get(TOPOLOGY_JSON).and_then(|json| ClusterMap::parse(json));
+        let previous_map = topology_data
+            .get(TOPOLOGY_JSON)
+            .and_then(|json| ClusterMap::parse(json));
         let chunkserver_config = maps
             .iter()
-            .find(|m| m.metadata.name.as_deref() == Some(component_name(&safe, Component::ChunkServer).as_str()))
+            .find(|m| {
+                m.metadata.name.as_deref()
+                    == Some(component_name(&safe, Component::ChunkServer).as_str())
+            })
             .and_then(|m| m.data.clone())
             .unwrap_or_default();
         let previous_list = |text: Option<&String>, key: &str| {
-            text.and_then(|t| read_key(t, key, CURVE_DELIMITER)).map(|v| v.split(',').filter(|a| !a.is_empty()).map(String::from).collect())
+            text.and_then(|t| read_key(t, key, CURVE_DELIMITER))
+                .map(|v| {
+                    v.split(',')
+                        .filter(|a| !a.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
         };
         let addresses = DaemonAddresses {
             mds: observe::member_addresses(
@@ -270,21 +339,39 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(cluster: &CurveCluster
         let mut desired = build::build(&safe, &observed);
         // ChunkServers list every MDS by IP in their config: they start once all MDS pods have
         // one, so the first ChunkServers do not roll when the last MDS gets its address.
-        let mds_addressed = observe::all_members_addressed(&pods, &component_name(&safe, Component::Mds), spec.mds.replicas);
-        let chunkservers_may_start =
-            matches!(obs.primary, PrimaryView::Elected { .. }) && (chunkservers_exist || mds_addressed);
+        let mds_addressed = observe::all_members_addressed(
+            &pods,
+            &component_name(&safe, Component::Mds),
+            spec.mds.replicas,
+        );
+        let chunkservers_may_start = matches!(obs.primary, PrimaryView::Elected { .. })
+            && (chunkservers_exist || mds_addressed);
         let gates = plan::gates(obs.etcd_quorate(), chunkservers_may_start);
         let mut job_actions = Vec::new();
         if gates.chunkservers {
-            let job_states: Vec<topology::JobState> = jobs.iter().map(topology::JobState::of).collect();
-            let decision = topology::decide(&safe, &desired.cluster_map, &observed.pools, &job_states);
-            desired.topology = build::topology::build(&safe, &desired.cluster_map, &decision.progress, &desired.addresses);
+            let job_states: Vec<topology::JobState> =
+                jobs.iter().map(topology::JobState::of).collect();
+            let decision =
+                topology::decide(&safe, &desired.cluster_map, &observed.pools, &job_states);
+            desired.topology = build::topology::build(
+                &safe,
+                &desired.cluster_map,
+                &decision.progress,
+                &desired.addresses,
+            );
             if let Some(step) = decision.create {
                 let job = build::jobs::build(&safe, step, &desired.cluster_map);
                 let name = job.metadata.name.clone().unwrap_or_default();
-                job_actions.push(Action::Apply { kind: "Job".into(), name, object: build::typed_value(&job) });
+                job_actions.push(Action::Apply {
+                    kind: "Job".into(),
+                    name,
+                    object: build::typed_value(&job),
+                });
             }
-            job_actions.extend(decision.delete.iter().map(|name| Action::Delete { kind: "Job".into(), name: name.clone() }));
+            job_actions.extend(decision.delete.iter().map(|name| Action::Delete {
+                kind: "Job".into(),
+                name: name.clone(),
+            }));
             obs.topology = Some(status::TopologyState {
                 ready: decision.ready,
                 reason: decision.reason.to_string(),
@@ -299,7 +386,11 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(cluster: &CurveCluster
             (Component::Mds, mds_exists),
             (Component::ChunkServer, chunkservers_exist),
         ] {
-            let set_name = desired.tiers().iter().find(|t| t.component == component).and_then(|t| t.stateful_sets.first()?.metadata.name.clone());
+            let set_name = desired
+                .tiers()
+                .iter()
+                .find(|t| t.component == component)
+                .and_then(|t| t.stateful_sets.first()?.metadata.name.clone());
             let applies_set = actions.iter().any(|a| matches!(a, Action::Apply { kind, name, .. } if kind == "StatefulSet" && Some(name) == set_name.as_ref()));
             if !exists && applies_set {
                 created.push(component);
@@ -328,7 +419,8 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(cluster: &CurveCluster
         (MetricComponent::Mds, &obs.mds),
         (MetricComponent::ChunkServer, &obs.chunkservers),
     ] {
-        ctx.metrics.set_ready(&namespace, &name, component, seen.ready.max(0) as u32);
+        ctx.metrics
+            .set_ready(&namespace, &name, component, seen.ready.max(0) as u32);
     }
     write_status(cluster, ctx, &previous, next, &created).await?;
     Ok(if obs.paused {
@@ -342,7 +434,10 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(cluster: &CurveCluster
 
 /// Creates the cluster's root password Secret when it is missing; an existing one is kept as
 /// it is (a user may bring their own). The password is never logged.
-async fn ensure_root_secret<O: EtcdObserver, E: EventSink>(ctx: &Context<O, E>, cluster: &ValidatedCluster) -> Result<(), Error> {
+async fn ensure_root_secret<O: EtcdObserver, E: EventSink>(
+    ctx: &Context<O, E>,
+    cluster: &ValidatedCluster,
+) -> Result<(), Error> {
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &cluster.namespace);
     let name = root_secret_name(cluster);
     if secrets.get_opt(&name).await?.is_some() {
@@ -350,8 +445,17 @@ async fn ensure_root_secret<O: EtcdObserver, E: EventSink>(ctx: &Context<O, E>, 
     }
     let password = crate::util::random_bytes(256)
         .map_err(Error::Random)
-        .and_then(|bytes| build::secret::password_from(bytes).ok_or_else(|| Error::Random(std::io::ErrorKind::UnexpectedEof.into())))?;
-    match secrets.create(&PostParams::default(), &build::secret::root_secret(cluster, &password)).await {
+        .and_then(|bytes| {
+            build::secret::password_from(bytes)
+                .ok_or_else(|| Error::Random(std::io::ErrorKind::UnexpectedEof.into()))
+        })?;
+    match secrets
+        .create(
+            &PostParams::default(),
+            &build::secret::root_secret(cluster, &password),
+        )
+        .await
+    {
         Ok(_) => {
             tracing::info!(namespace = %cluster.namespace, secret = %name, "created the Curve root password Secret");
             Ok(())
@@ -365,7 +469,14 @@ async fn ensure_root_secret<O: EtcdObserver, E: EventSink>(ctx: &Context<O, E>, 
 /// The storage request of a StatefulSet's first volume claim template.
 fn claim_size(set: &StatefulSet) -> Option<String> {
     let claims = set.spec.as_ref()?.volume_claim_templates.as_ref()?;
-    let requests = claims.first()?.spec.as_ref()?.resources.as_ref()?.requests.as_ref()?;
+    let requests = claims
+        .first()?
+        .spec
+        .as_ref()?
+        .resources
+        .as_ref()?
+        .requests
+        .as_ref()?;
     requests.get("storage").map(|q| q.0.clone())
 }
 
@@ -377,8 +488,14 @@ where
     ExistingObject {
         kind: K::kind(&K::DynamicType::default()).to_string(),
         name: meta.name.clone().unwrap_or_default(),
-        component: meta.labels.as_ref().and_then(|l| l.get(LABEL_COMPONENT).cloned()),
-        applied_hash: meta.annotations.as_ref().and_then(|a| a.get(APPLIED_HASH_ANNOTATION).cloned()),
+        component: meta
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(LABEL_COMPONENT).cloned()),
+        applied_hash: meta
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(APPLIED_HASH_ANNOTATION).cloned()),
         replicas: None,
         claim_size: None,
     }
@@ -391,13 +508,16 @@ async fn node_zones<O: EtcdObserver, E: EventSink>(
     zone_label: Option<&str>,
 ) -> Result<BTreeMap<String, String>, Error> {
     let mut zones = BTreeMap::new();
-    let Some(label) = zone_label else { return Ok(zones) };
+    let Some(label) = zone_label else {
+        return Ok(zones);
+    };
     let nodes: Api<Node> = Api::all(ctx.client.clone());
     for name in observe::chunkserver_nodes(pods) {
         if let Some(node) = nodes.get_opt(&name).await?
-            && let Some(zone) = node.labels().get(label) {
-                zones.insert(name, zone.clone());
-            }
+            && let Some(zone) = node.labels().get(label)
+        {
+            zones.insert(name, zone.clone());
+        }
     }
     Ok(zones)
 }
@@ -413,17 +533,23 @@ fn api_resource(kind: &str) -> ApiResource {
     }
 }
 
-async fn execute<O: EtcdObserver, E: EventSink>(ctx: &Context<O, E>, namespace: &str, actions: &[Action]) -> Result<(), Error> {
+async fn execute<O: EtcdObserver, E: EventSink>(
+    ctx: &Context<O, E>,
+    namespace: &str,
+    actions: &[Action],
+) -> Result<(), Error> {
     let apply = PatchParams::apply(FIELD_MANAGER).force();
     for action in actions {
         tracing::info!(namespace, action = %action.describe(), "applying");
         match action {
             Action::Apply { kind, name, object } => {
-                let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), namespace, &api_resource(kind));
+                let api: Api<DynamicObject> =
+                    Api::namespaced_with(ctx.client.clone(), namespace, &api_resource(kind));
                 api.patch(name, &apply, &Patch::Apply(object)).await?;
             }
             Action::Delete { kind, name } => {
-                let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), namespace, &api_resource(kind));
+                let api: Api<DynamicObject> =
+                    Api::namespaced_with(ctx.client.clone(), namespace, &api_resource(kind));
                 api.delete(name, &DeleteParams::background()).await?;
             }
         }
@@ -441,14 +567,25 @@ async fn write_status<O: EtcdObserver, E: EventSink>(
 ) -> Result<(), Error> {
     let events = events::derive(previous, &next, created);
     if events.iter().any(|e| e.reason == "MdsPrimaryChanged") {
-        ctx.metrics.primary_changed(&cluster.namespace().unwrap_or_default(), &cluster.name_any());
+        ctx.metrics.primary_changed(
+            &cluster.namespace().unwrap_or_default(),
+            &cluster.name_any(),
+        );
     }
     if &next != previous {
-        let api: Api<CurveCluster> = Api::namespaced(ctx.client.clone(), &cluster.namespace().unwrap_or_default());
+        let api: Api<CurveCluster> =
+            Api::namespaced(ctx.client.clone(), &cluster.namespace().unwrap_or_default());
         let previous = serde_json::to_value(previous).unwrap_or_default();
-        let patch = crate::util::merge_patch_between(&previous, &serde_json::to_value(&next).unwrap_or_default());
-        api.patch_status(&cluster.name_any(), &PatchParams::default(), &Patch::Merge(json!({ "status": patch })))
-            .await?;
+        let patch = crate::util::merge_patch_between(
+            &previous,
+            &serde_json::to_value(&next).unwrap_or_default(),
+        );
+        api.patch_status(
+            &cluster.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": patch })),
+        )
+        .await?;
     }
     for event in events {
         ctx.events.publish(cluster, event).await;
@@ -456,9 +593,18 @@ async fn write_status<O: EtcdObserver, E: EventSink>(
     Ok(())
 }
 
-async fn report_error<O: EtcdObserver, E: EventSink>(cluster: &CurveCluster, ctx: &Context<O, E>, error: &Error) {
+async fn report_error<O: EtcdObserver, E: EventSink>(
+    cluster: &CurveCluster,
+    ctx: &Context<O, E>,
+    error: &Error,
+) {
     let previous = cluster.status.clone().unwrap_or_default();
-    let next = status::with_error(&previous, &error.to_string(), cluster.metadata.generation, Timestamp::now());
+    let next = status::with_error(
+        &previous,
+        &error.to_string(),
+        cluster.metadata.generation,
+        Timestamp::now(),
+    );
     if let Err(write_error) = write_status(cluster, ctx, &previous, next, &[]).await {
         tracing::warn!(%write_error, "cannot record the reconcile error in the status");
     }
@@ -469,13 +615,27 @@ async fn report_unparsable<O: EtcdObserver, E: EventSink>(
     ctx: &Context<O, E>,
     invalid: &kube::core::error_boundary::InvalidObject,
 ) -> Result<Requeue, Error> {
-    let (Some(name), Some(namespace)) = (invalid.metadata.name.clone(), invalid.metadata.namespace.clone()) else {
+    let (Some(name), Some(namespace)) = (
+        invalid.metadata.name.clone(),
+        invalid.metadata.namespace.clone(),
+    ) else {
         return Ok(Requeue::await_change());
     };
-    let observation = Observation::invalid(vec![format!("spec: cannot be read ({})", invalid.error)]);
-    let next = compute_status(&CurveClusterStatus::default(), &observation, invalid.metadata.generation, Timestamp::now());
+    let observation =
+        Observation::invalid(vec![format!("spec: cannot be read ({})", invalid.error)]);
+    let next = compute_status(
+        &CurveClusterStatus::default(),
+        &observation,
+        invalid.metadata.generation,
+        Timestamp::now(),
+    );
     let api: Api<CurveCluster> = Api::namespaced(ctx.client.clone(), &namespace);
-    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(json!({ "status": next }))).await?;
+    api.patch_status(
+        &name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "status": next })),
+    )
+    .await?;
     Ok(Requeue::await_change())
 }
 
@@ -494,19 +654,36 @@ async fn ensure_finalizer<O: EtcdObserver, E: EventSink>(
     if wanted == has_finalizer(cluster) {
         return Ok(());
     }
-    let mut finalizers: Vec<String> = cluster.finalizers().iter().filter(|f| *f != DATA_FINALIZER).cloned().collect();
+    let mut finalizers: Vec<String> = cluster
+        .finalizers()
+        .iter()
+        .filter(|f| *f != DATA_FINALIZER)
+        .cloned()
+        .collect();
     if wanted {
         finalizers.push(DATA_FINALIZER.to_string());
     }
     let api: Api<CurveCluster> = Api::namespaced(ctx.client.clone(), namespace);
     let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": cluster.resource_version()}});
-    api.patch(&cluster.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await?;
+    api.patch(
+        &cluster.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(patch),
+    )
+    .await?;
     Ok(())
 }
 
 /// Deletion: owned objects go by owner references; volumes only with the confirmed policy.
-async fn finalize<O: EtcdObserver, E: EventSink>(cluster: &CurveCluster, ctx: &Context<O, E>, namespace: &str) -> Result<Requeue, Error> {
-    ctx.etcd.forget(&ClusterKey { namespace: namespace.to_string(), name: cluster.name_any() });
+async fn finalize<O: EtcdObserver, E: EventSink>(
+    cluster: &CurveCluster,
+    ctx: &Context<O, E>,
+    namespace: &str,
+) -> Result<Requeue, Error> {
+    ctx.etcd.forget(&ClusterKey {
+        namespace: namespace.to_string(),
+        name: cluster.name_any(),
+    });
     ctx.metrics.remove_cluster(namespace, &cluster.name_any());
     if !has_finalizer(cluster) {
         return Ok(Requeue::await_change());
@@ -514,10 +691,19 @@ async fn finalize<O: EtcdObserver, E: EventSink>(cluster: &CurveCluster, ctx: &C
     if cluster.spec.cleanup.deletes_data() {
         let claims: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), namespace);
         let list = ListParams::default().labels(&cluster_selector(&cluster.name_any()));
-        let deleted = claims.delete_collection(&DeleteParams::default(), &list).await?;
+        let deleted = claims
+            .delete_collection(&DeleteParams::default(), &list)
+            .await?;
         let count = deleted.left().map(|l| l.items.len()).unwrap_or_default();
         ctx.events
-            .publish(cluster, ClusterEvent { warning: false, reason: "DataDeleted".into(), note: format!("deleted {count} data volume claims as spec.cleanup asked") })
+            .publish(
+                cluster,
+                ClusterEvent {
+                    warning: false,
+                    reason: "DataDeleted".into(),
+                    note: format!("deleted {count} data volume claims as spec.cleanup asked"),
+                },
+            )
             .await;
     }
     ensure_finalizer(cluster, ctx, namespace, false).await?;

@@ -11,43 +11,87 @@ use crate::build::{Component, ObservedServer};
 use crate::etcd::PrimaryObservation;
 
 fn component_of(pod: &Pod) -> Option<&str> {
-    pod.metadata.labels.as_ref()?.get(LABEL_COMPONENT).map(String::as_str)
+    pod.metadata
+        .labels
+        .as_ref()?
+        .get(LABEL_COMPONENT)
+        .map(String::as_str)
 }
 
 fn pods_of(pods: &[Pod], component: Component) -> impl Iterator<Item = &Pod> {
-    pods.iter().filter(move |pod| component_of(pod) == Some(component.as_str()) && pod.metadata.deletion_timestamp.is_none())
+    pods.iter().filter(move |pod| {
+        component_of(pod) == Some(component.as_str()) && pod.metadata.deletion_timestamp.is_none()
+    })
 }
 
 pub fn is_ready(pod: &Pod) -> bool {
     pod.status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|conditions| conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        .is_some_and(|conditions| {
+            conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+        })
 }
 
 fn pod_ip(pod: &Pod) -> Option<&str> {
-    pod.status.as_ref()?.pod_ip.as_deref().filter(|ip| !ip.is_empty())
+    pod.status
+        .as_ref()?
+        .pod_ip
+        .as_deref()
+        .filter(|ip| !ip.is_empty())
 }
 
 /// Ready pods of a component, against the desired count.
-pub fn component(pods: &[Pod], component: Component, desired: i32, exists: bool) -> ComponentObservation {
+pub fn component(
+    pods: &[Pod],
+    component: Component,
+    desired: i32,
+    exists: bool,
+) -> ComponentObservation {
     let ready = pods_of(pods, component).filter(|pod| is_ready(pod)).count() as i32;
-    ComponentObservation { desired, ready, exists }
+    ComponentObservation {
+        desired,
+        ready,
+        exists,
+    }
 }
 
 /// `ip:port` of the members `<set>-0 .. <set>-<replicas-1>` in ordinal order. The list stays
 /// stable while a member is replaced: when one has no IP, the `previous` list (what the config
 /// already holds) is kept rather than rolling every ChunkServer twice; with none, the members
 /// that have an IP.
-pub fn member_addresses(pods: &[Pod], set: &str, replicas: i32, port: i32, previous: Option<Vec<String>>) -> Vec<String> {
-    let ip_of = |name: &str| pods.iter().find(|p| p.metadata.name.as_deref() == Some(name)).and_then(pod_ip).map(String::from);
-    let ips: Vec<Option<String>> = (0..replicas).map(|i| ip_of(&format!("{set}-{i}"))).collect();
+pub fn member_addresses(
+    pods: &[Pod],
+    set: &str,
+    replicas: i32,
+    port: i32,
+    previous: Option<Vec<String>>,
+) -> Vec<String> {
+    let ip_of = |name: &str| {
+        pods.iter()
+            .find(|p| p.metadata.name.as_deref() == Some(name))
+            .and_then(pod_ip)
+            .map(String::from)
+    };
+    let ips: Vec<Option<String>> = (0..replicas)
+        .map(|i| ip_of(&format!("{set}-{i}")))
+        .collect();
     if ips.iter().all(Option::is_some) {
-        return ips.into_iter().flatten().map(|ip| format!("{ip}:{port}")).collect();
+        return ips
+            .into_iter()
+            .flatten()
+            .map(|ip| format!("{ip}:{port}"))
+            .collect();
     }
     match previous.filter(|p| !p.is_empty()) {
         Some(previous) => previous,
-        None => ips.into_iter().flatten().map(|ip| format!("{ip}:{port}")).collect(),
+        None => ips
+            .into_iter()
+            .flatten()
+            .map(|ip| format!("{ip}:{port}"))
+            .collect(),
     }
 }
 
@@ -55,14 +99,17 @@ pub fn member_addresses(pods: &[Pod], set: &str, replicas: i32, port: i32, previ
 pub fn all_members_addressed(pods: &[Pod], set: &str, replicas: i32) -> bool {
     (0..replicas).all(|i| {
         let name = format!("{set}-{i}");
-        pods.iter().any(|p| p.metadata.name.as_deref() == Some(name.as_str()) && pod_ip(p).is_some())
+        pods.iter()
+            .any(|p| p.metadata.name.as_deref() == Some(name.as_str()) && pod_ip(p).is_some())
     })
 }
 
 /// `ip:clientPort` of every etcd pod that has an address, sorted.
 pub fn etcd_endpoints(pods: &[Pod], client_port: i32) -> Vec<String> {
-    let mut endpoints: Vec<String> =
-        pods_of(pods, Component::Etcd).filter_map(pod_ip).map(|ip| format!("{ip}:{client_port}")).collect();
+    let mut endpoints: Vec<String> = pods_of(pods, Component::Etcd)
+        .filter_map(pod_ip)
+        .map(|ip| format!("{ip}:{client_port}"))
+        .collect();
     endpoints.sort();
     endpoints.dedup();
     endpoints
@@ -78,28 +125,46 @@ pub fn primary_view(pods: &[Pod], mds_port: i32, observation: &PrimaryObservatio
                 .filter_map(|pod| pod.metadata.name.clone())
                 .collect();
             match holders.as_slice() {
-                [pod] => PrimaryView::Elected { pod: pod.clone(), address: address.clone() },
-                [] => PrimaryView::UnknownLeader { address: address.clone() },
-                _ => PrimaryView::Ambiguous { address: address.clone(), pods: holders },
+                [pod] => PrimaryView::Elected {
+                    pod: pod.clone(),
+                    address: address.clone(),
+                },
+                [] => PrimaryView::UnknownLeader {
+                    address: address.clone(),
+                },
+                _ => PrimaryView::Ambiguous {
+                    address: address.clone(),
+                    pods: holders,
+                },
             }
         }
         PrimaryObservation::NoCandidate => PrimaryView::NoLeader,
-        PrimaryObservation::Unreachable { endpoints, error } => {
-            PrimaryView::EtcdUnreachable { endpoints: endpoints.clone(), error: error.clone() }
-        }
-        PrimaryObservation::QuorumLost { error, .. } => PrimaryView::QuorumLost { error: error.clone() },
+        PrimaryObservation::Unreachable { endpoints, error } => PrimaryView::EtcdUnreachable {
+            endpoints: endpoints.clone(),
+            error: error.clone(),
+        },
+        PrimaryObservation::QuorumLost { error, .. } => PrimaryView::QuorumLost {
+            error: error.clone(),
+        },
     }
 }
 
 /// The nodes running scheduled ChunkServer pods, with their IP and (from `node_zones`) zone.
-pub fn chunkserver_servers(pods: &[Pod], node_zones: &BTreeMap<String, String>) -> Vec<ObservedServer> {
+pub fn chunkserver_servers(
+    pods: &[Pod],
+    node_zones: &BTreeMap<String, String>,
+) -> Vec<ObservedServer> {
     let mut servers: BTreeMap<String, ObservedServer> = BTreeMap::new();
     for pod in pods_of(pods, Component::ChunkServer) {
         let node = pod.spec.as_ref().and_then(|s| s.node_name.clone());
         let host_ip = pod.status.as_ref().and_then(|s| s.host_ip.clone());
         if let (Some(node), Some(host_ip)) = (node, host_ip) {
             let zone = node_zones.get(&node).cloned();
-            servers.entry(node.clone()).or_insert(ObservedServer { node, host_ip, zone });
+            servers.entry(node.clone()).or_insert(ObservedServer {
+                node,
+                host_ip,
+                zone,
+            });
         }
     }
     servers.into_values().collect()
@@ -107,8 +172,9 @@ pub fn chunkserver_servers(pods: &[Pod], node_zones: &BTreeMap<String, String>) 
 
 /// Names of the nodes running ChunkServer pods (to look up their zone label).
 pub fn chunkserver_nodes(pods: &[Pod]) -> Vec<String> {
-    let mut nodes: Vec<String> =
-        pods_of(pods, Component::ChunkServer).filter_map(|pod| pod.spec.as_ref()?.node_name.clone()).collect();
+    let mut nodes: Vec<String> = pods_of(pods, Component::ChunkServer)
+        .filter_map(|pod| pod.spec.as_ref()?.node_name.clone())
+        .collect();
     nodes.sort();
     nodes.dedup();
     nodes
@@ -125,7 +191,11 @@ pub struct FormatProgress {
 /// The last non-empty line of a container's termination message: with
 /// `FallbackToLogsOnError` that is the format script's own complaint.
 fn last_line(message: Option<&String>) -> Option<&str> {
-    message?.lines().rev().map(str::trim).find(|line| !line.is_empty())
+    message?
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
 }
 
 /// Reads the `format` init container of every ChunkServer pod.
@@ -138,13 +208,23 @@ pub fn format_progress(pods: &[Pod]) -> FormatProgress {
             .as_ref()
             .and_then(|s| s.init_container_statuses.as_ref())
             .and_then(|statuses| statuses.iter().find(|c| c.name == "format"));
-        let Some(state) = format.and_then(|c| c.state.as_ref()) else { continue };
-        let last_failure = format.and_then(|c| c.last_state.as_ref()?.terminated.as_ref()).filter(|t| t.exit_code != 0);
+        let Some(state) = format.and_then(|c| c.state.as_ref()) else {
+            continue;
+        };
+        let last_failure = format
+            .and_then(|c| c.last_state.as_ref()?.terminated.as_ref())
+            .filter(|t| t.exit_code != 0);
         if state.running.is_some() {
             progress.formatting.push(name);
         } else if let Some(done) = state.terminated.as_ref().filter(|t| t.exit_code != 0) {
-            let why = last_line(done.message.as_ref()).or(done.reason.as_deref()).unwrap_or_default();
-            progress.failed.push(format!("{name} (exit {}{}{why})", done.exit_code, if why.is_empty() { "" } else { ": " }));
+            let why = last_line(done.message.as_ref())
+                .or(done.reason.as_deref())
+                .unwrap_or_default();
+            progress.failed.push(format!(
+                "{name} (exit {}{}{why})",
+                done.exit_code,
+                if why.is_empty() { "" } else { ": " }
+            ));
         } else if let (Some(waiting), Some(failure)) = (state.waiting.as_ref(), last_failure) {
             // Crash-looping after a failed format: say why the last run failed.
             let reason = waiting.reason.clone().unwrap_or_default();

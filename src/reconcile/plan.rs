@@ -25,8 +25,15 @@ pub struct ExistingObject {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
-    Apply { kind: String, name: String, object: serde_json::Value },
-    Delete { kind: String, name: String },
+    Apply {
+        kind: String,
+        name: String,
+        object: serde_json::Value,
+    },
+    Delete {
+        kind: String,
+        name: String,
+    },
 }
 
 impl Action {
@@ -38,8 +45,13 @@ impl Action {
     }
 }
 
-fn stateful_sets(existing: &[ExistingObject], component: Component) -> impl Iterator<Item = &ExistingObject> {
-    existing.iter().filter(move |o| o.kind == "StatefulSet" && o.component.as_deref() == Some(component.as_str()))
+fn stateful_sets(
+    existing: &[ExistingObject],
+    component: Component,
+) -> impl Iterator<Item = &ExistingObject> {
+    existing.iter().filter(move |o| {
+        o.kind == "StatefulSet" && o.component.as_deref() == Some(component.as_str())
+    })
 }
 
 pub fn tier_exists(existing: &[ExistingObject], component: Component) -> bool {
@@ -48,19 +60,23 @@ pub fn tier_exists(existing: &[ExistingObject], component: Component) -> bool {
 
 /// Holds back spec changes that would lose quorum or data, returning the spec that is safe to
 /// apply and why each held change was refused.
-pub fn refuse_unsafe_changes(cluster: &ValidatedCluster, existing: &[ExistingObject]) -> (ValidatedCluster, Vec<String>) {
+pub fn refuse_unsafe_changes(
+    cluster: &ValidatedCluster,
+    existing: &[ExistingObject],
+) -> (ValidatedCluster, Vec<String>) {
     let mut safe = cluster.clone();
     let mut refused = Vec::new();
     // Until etcd membership is managed, a bootstrapped etcd keeps its size: a new member would
     // start a cluster of its own, and a removed one would take quorum with it.
     if let Some(current) = stateful_sets(existing, Component::Etcd).find_map(|o| o.replicas)
-        && current != cluster.spec.etcd.replicas {
-            refused.push(format!(
+        && current != cluster.spec.etcd.replicas
+    {
+        refused.push(format!(
                 "spec.etcd.replicas: resizing a running etcd cluster ({current} → {}) is not supported yet; it keeps {current} members",
                 cluster.spec.etcd.replicas
             ));
-            safe.spec.etcd.replicas = current;
-        }
+        safe.spec.etcd.replicas = current;
+    }
     // Removing ChunkServers drops their copies without migrating them first.
     let slots = stateful_sets(existing, Component::ChunkServer).count() as i32;
     if slots > cluster.spec.chunkservers.disks_per_node {
@@ -70,19 +86,30 @@ pub fn refuse_unsafe_changes(cluster: &ValidatedCluster, existing: &[ExistingObj
         ));
         safe.spec.chunkservers.disks_per_node = slots;
     }
-    if let Some(current) = stateful_sets(existing, Component::ChunkServer).filter_map(|o| o.replicas).max()
-        && current > cluster.spec.chunkservers.replicas {
-            refused.push(format!(
+    if let Some(current) = stateful_sets(existing, Component::ChunkServer)
+        .filter_map(|o| o.replicas)
+        .max()
+        && current > cluster.spec.chunkservers.replicas
+    {
+        refused.push(format!(
                 "spec.chunkservers.replicas: removing ChunkServer nodes ({current} → {}) is refused until ChunkServers can be decommissioned safely",
                 cluster.spec.chunkservers.replicas
             ));
-            safe.spec.chunkservers.replicas = current;
-        }
+        safe.spec.chunkservers.replicas = current;
+    }
     // A StatefulSet's volume claim templates cannot change: its volumes keep their size until
     // volume expansion is managed.
     for (component, path, storage) in [
-        (Component::Etcd, "spec.etcd.storage.size", &mut safe.spec.etcd.storage),
-        (Component::ChunkServer, "spec.chunkservers.storage.size", &mut safe.spec.chunkservers.storage),
+        (
+            Component::Etcd,
+            "spec.etcd.storage.size",
+            &mut safe.spec.etcd.storage,
+        ),
+        (
+            Component::ChunkServer,
+            "spec.chunkservers.storage.size",
+            &mut safe.spec.chunkservers.storage,
+        ),
     ] {
         if let Some(current) = stateful_sets(existing, component).find_map(|o| o.claim_size.clone())
             && current != storage.size
@@ -106,7 +133,10 @@ pub struct Gates {
 }
 
 pub fn gates(etcd_quorate: bool, primary_elected: bool) -> Gates {
-    Gates { mds: etcd_quorate, chunkservers: etcd_quorate && primary_elected }
+    Gates {
+        mds: etcd_quorate,
+        chunkservers: etcd_quorate && primary_elected,
+    }
 }
 
 /// A stable hash (FNV-1a 64) of an object's JSON.
@@ -116,8 +146,12 @@ pub fn object_hash(object: &serde_json::Value) -> String {
 
 fn with_hash(mut object: serde_json::Value) -> (serde_json::Value, String) {
     let hash = object_hash(&object);
-    let metadata = object["metadata"].as_object_mut().expect("objects have metadata");
-    let annotations = metadata.entry("annotations").or_insert_with(|| serde_json::json!({}));
+    let metadata = object["metadata"]
+        .as_object_mut()
+        .expect("objects have metadata");
+    let annotations = metadata
+        .entry("annotations")
+        .or_insert_with(|| serde_json::json!({}));
     annotations[APPLIED_HASH_ANNOTATION] = serde_json::Value::String(hash.clone());
     (object, hash)
 }
@@ -148,29 +182,49 @@ pub fn plan(desired: &DesiredObjects, existing: &[ExistingObject], gates: Gates)
         objects.push(typed_value(&desired.topology));
         objects.extend(tier_values(&desired.chunkservers));
     }
-    let existing_hashes: BTreeMap<(String, String), Option<&String>> =
-        existing.iter().map(|o| ((o.kind.clone(), o.name.clone()), o.applied_hash.as_ref())).collect();
+    let existing_hashes: BTreeMap<(String, String), Option<&String>> = existing
+        .iter()
+        .map(|o| ((o.kind.clone(), o.name.clone()), o.applied_hash.as_ref()))
+        .collect();
     let mut wanted: BTreeSet<(String, String)> = BTreeSet::new();
     let mut actions = Vec::new();
     for object in objects {
         let kind = object["kind"].as_str().unwrap_or_default().to_string();
-        let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let (object, hash) = with_hash(object);
         wanted.insert((kind.clone(), name.clone()));
-        if existing_hashes.get(&(kind.clone(), name.clone())).copied().flatten() != Some(&hash) {
+        if existing_hashes
+            .get(&(kind.clone(), name.clone()))
+            .copied()
+            .flatten()
+            != Some(&hash)
+        {
             actions.push(Action::Apply { kind, name, object });
         }
     }
-    let managed: Vec<&str> = [(true, Component::Etcd), (gates.mds, Component::Mds), (gates.chunkservers, Component::ChunkServer)]
-        .iter()
-        .filter(|(open, _)| *open)
-        .map(|(_, c)| c.as_str())
-        .chain(gates.chunkservers.then_some(Component::Topology.as_str()))
-        .collect();
+    let managed: Vec<&str> = [
+        (true, Component::Etcd),
+        (gates.mds, Component::Mds),
+        (gates.chunkservers, Component::ChunkServer),
+    ]
+    .iter()
+    .filter(|(open, _)| *open)
+    .map(|(_, c)| c.as_str())
+    .chain(gates.chunkservers.then_some(Component::Topology.as_str()))
+    .collect();
     for object in existing {
-        let in_managed_tier = object.component.as_deref().is_some_and(|c| managed.contains(&c));
+        let in_managed_tier = object
+            .component
+            .as_deref()
+            .is_some_and(|c| managed.contains(&c));
         if in_managed_tier && !wanted.contains(&(object.kind.clone(), object.name.clone())) {
-            actions.push(Action::Delete { kind: object.kind.clone(), name: object.name.clone() });
+            actions.push(Action::Delete {
+                kind: object.kind.clone(),
+                name: object.name.clone(),
+            });
         }
     }
     actions

@@ -19,7 +19,9 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
-use crate::api::{ComponentStatus, CurveClusterStatus, EtcdStatus, MdsStatus, Phase, TopologyStatus};
+use crate::api::{
+    ComponentStatus, CurveClusterStatus, EtcdStatus, MdsStatus, Phase, TopologyStatus,
+};
 use crate::etcd::MemberHealth;
 
 /// Desired and ready pods of a component, and whether its StatefulSets exist yet.
@@ -41,14 +43,27 @@ impl ComponentObservation {
 pub enum PrimaryView {
     /// The MDS tier is not up yet: the election was not read.
     NotStarted,
-    Elected { pod: String, address: String },
+    Elected {
+        pod: String,
+        address: String,
+    },
     NoLeader,
     /// The election value matches no MDS pod's address.
-    UnknownLeader { address: String },
+    UnknownLeader {
+        address: String,
+    },
     /// Several MDS pods have the elected address: the operator will not guess.
-    Ambiguous { address: String, pods: Vec<String> },
-    EtcdUnreachable { endpoints: Vec<String>, error: String },
-    QuorumLost { error: String },
+    Ambiguous {
+        address: String,
+        pods: Vec<String>,
+    },
+    EtcdUnreachable {
+        endpoints: Vec<String>,
+        error: String,
+    },
+    QuorumLost {
+        error: String,
+    },
 }
 
 /// Everything the status is computed from.
@@ -127,13 +142,17 @@ impl Observation {
             && matches!(self.primary, PrimaryView::Elected { .. })
             && self.chunkservers.exists
             && self.chunkservers.ready > 0
-            && self.chunkservers.desired - self.chunkservers.ready <= self.tolerated_unready_chunkservers
+            && self.chunkservers.desired - self.chunkservers.ready
+                <= self.tolerated_unready_chunkservers
             && self.topology_ready()
     }
 
     /// Serving, and every pod the spec asks for is ready.
     pub fn complete(&self) -> bool {
-        self.available() && self.etcd.all_ready() && self.mds.all_ready() && self.chunkservers.all_ready()
+        self.available()
+            && self.etcd.all_ready()
+            && self.mds.all_ready()
+            && self.chunkservers.all_ready()
     }
 }
 
@@ -155,13 +174,26 @@ struct Verdict {
 }
 
 fn verdict(type_: &'static str, ok: bool, reason: &'static str, message: String) -> Verdict {
-    Verdict { type_, ok, reason: reason.to_string(), message }
+    Verdict {
+        type_,
+        ok,
+        reason: reason.to_string(),
+        message,
+    }
 }
 
 fn etcd_verdict(obs: &Observation) -> Verdict {
-    let counts = format!("{} of {} members ready, quorum is {}", obs.etcd.ready, obs.etcd.desired, obs.etcd_quorum);
+    let counts = format!(
+        "{} of {} members ready, quorum is {}",
+        obs.etcd.ready, obs.etcd.desired, obs.etcd_quorum
+    );
     if let PrimaryView::QuorumLost { error } = &obs.primary {
-        return verdict(ETCD_QUORATE, false, "QuorumLost", format!("etcd does not serve reads ({counts}): {error}"));
+        return verdict(
+            ETCD_QUORATE,
+            false,
+            "QuorumLost",
+            format!("etcd does not serve reads ({counts}): {error}"),
+        );
     }
     if obs.etcd_quorate() {
         verdict(ETCD_QUORATE, true, "Quorate", counts)
@@ -172,19 +204,45 @@ fn etcd_verdict(obs: &Observation) -> Verdict {
 
 fn mds_verdict(obs: &Observation) -> Verdict {
     let (ok, reason, message) = match &obs.primary {
-        PrimaryView::NotStarted => (false, "NotStarted", "the MDS tier starts once etcd is quorate".to_string()),
-        PrimaryView::Elected { pod, address } => (true, "Elected", format!("{pod} ({address}) holds the 07leader election")),
-        PrimaryView::NoLeader => (false, "NoLeader", "no MDS campaigns in etcd under 07leader/".to_string()),
-        PrimaryView::UnknownLeader { address } => {
-            (false, "UnknownLeader", format!("the elected address {address} matches no MDS pod of this cluster"))
+        PrimaryView::NotStarted => (
+            false,
+            "NotStarted",
+            "the MDS tier starts once etcd is quorate".to_string(),
+        ),
+        PrimaryView::Elected { pod, address } => (
+            true,
+            "Elected",
+            format!("{pod} ({address}) holds the 07leader election"),
+        ),
+        PrimaryView::NoLeader => (
+            false,
+            "NoLeader",
+            "no MDS campaigns in etcd under 07leader/".to_string(),
+        ),
+        PrimaryView::UnknownLeader { address } => (
+            false,
+            "UnknownLeader",
+            format!("the elected address {address} matches no MDS pod of this cluster"),
+        ),
+        PrimaryView::Ambiguous { address, pods } => (
+            false,
+            "AmbiguousLeader",
+            format!(
+                "the elected address {address} belongs to several pods: {}",
+                pods.join(", ")
+            ),
+        ),
+        PrimaryView::EtcdUnreachable { endpoints, error } => (
+            false,
+            "EtcdUnreachable",
+            format!(
+                "no etcd endpoint answered ({}): {error}",
+                endpoints.join(", ")
+            ),
+        ),
+        PrimaryView::QuorumLost { error } => {
+            (false, "QuorumLost", format!("etcd has no quorum: {error}"))
         }
-        PrimaryView::Ambiguous { address, pods } => {
-            (false, "AmbiguousLeader", format!("the elected address {address} belongs to several pods: {}", pods.join(", ")))
-        }
-        PrimaryView::EtcdUnreachable { endpoints, error } => {
-            (false, "EtcdUnreachable", format!("no etcd endpoint answered ({}): {error}", endpoints.join(", ")))
-        }
-        PrimaryView::QuorumLost { error } => (false, "QuorumLost", format!("etcd has no quorum: {error}")),
     };
     verdict(MDS_LEADER_ELECTED, ok, reason, message)
 }
@@ -196,63 +254,128 @@ fn chunkserver_verdict(obs: &Observation) -> Verdict {
             CHUNKSERVERS_READY,
             false,
             "NotStarted",
-            "ChunkServers start once an MDS primary is elected and every MDS pod has an address".into(),
+            "ChunkServers start once an MDS primary is elected and every MDS pod has an address"
+                .into(),
         )
     } else if !obs.format.failed.is_empty() {
         verdict(
             CHUNKSERVERS_READY,
             false,
             "FormatFailed",
-            format!("{} of {} ready; chunk file pool format failed: {}", cs.ready, cs.desired, obs.format.failed.join(", ")),
+            format!(
+                "{} of {} ready; chunk file pool format failed: {}",
+                cs.ready,
+                cs.desired,
+                obs.format.failed.join(", ")
+            ),
         )
     } else if cs.all_ready() {
-        verdict(CHUNKSERVERS_READY, true, "AllReady", format!("{} of {} ready", cs.ready, cs.desired))
+        verdict(
+            CHUNKSERVERS_READY,
+            true,
+            "AllReady",
+            format!("{} of {} ready", cs.ready, cs.desired),
+        )
     } else if !obs.format.formatting.is_empty() {
         verdict(
             CHUNKSERVERS_READY,
             false,
             "Formatting",
-            format!("{} of {} ready; formatting the chunk file pool: {}", cs.ready, cs.desired, obs.format.formatting.join(", ")),
+            format!(
+                "{} of {} ready; formatting the chunk file pool: {}",
+                cs.ready,
+                cs.desired,
+                obs.format.formatting.join(", ")
+            ),
         )
     } else {
-        verdict(CHUNKSERVERS_READY, false, "NotReady", format!("{} of {} ready", cs.ready, cs.desired))
+        verdict(
+            CHUNKSERVERS_READY,
+            false,
+            "NotReady",
+            format!("{} of {} ready", cs.ready, cs.desired),
+        )
     }
 }
 
 fn topology_verdict(obs: &Observation) -> Verdict {
     match &obs.topology {
-        Some(t) => Verdict { type_: TOPOLOGY_READY, ok: t.ready, reason: t.reason.clone(), message: t.message.clone() },
-        None => verdict(TOPOLOGY_READY, false, "NotStarted", "pools are created once an MDS primary is elected".into()),
+        Some(t) => Verdict {
+            type_: TOPOLOGY_READY,
+            ok: t.ready,
+            reason: t.reason.clone(),
+            message: t.message.clone(),
+        },
+        None => verdict(
+            TOPOLOGY_READY,
+            false,
+            "NotStarted",
+            "pools are created once an MDS primary is elected".into(),
+        ),
     }
 }
 
 fn available_verdict(obs: &Observation, paused: &Verdict) -> Verdict {
     if !obs.spec_errors.is_empty() {
-        return verdict(AVAILABLE, false, "Invalid", "the spec is invalid: see SpecValid".into());
+        return verdict(
+            AVAILABLE,
+            false,
+            "Invalid",
+            "the spec is invalid: see SpecValid".into(),
+        );
     }
     if obs.available() {
-        return verdict(AVAILABLE, true, "Available", "etcd is quorate, an MDS primary is elected and every ChunkServer is ready".into());
+        return verdict(
+            AVAILABLE,
+            true,
+            "Available",
+            "etcd is quorate, an MDS primary is elected and every ChunkServer is ready".into(),
+        );
     }
     if paused.ok {
-        return verdict(AVAILABLE, false, "Paused", "reconciliation is paused".into());
+        return verdict(
+            AVAILABLE,
+            false,
+            "Paused",
+            "reconciliation is paused".into(),
+        );
     }
     if !obs.etcd_quorate() {
-        verdict(AVAILABLE, false, "EtcdNotQuorate", etcd_verdict(obs).message)
+        verdict(
+            AVAILABLE,
+            false,
+            "EtcdNotQuorate",
+            etcd_verdict(obs).message,
+        )
     } else if !matches!(obs.primary, PrimaryView::Elected { .. }) {
         verdict(AVAILABLE, false, "NoMdsPrimary", mds_verdict(obs).message)
     } else if !obs.topology_ready() {
-        verdict(AVAILABLE, false, "TopologyNotReady", topology_verdict(obs).message)
+        verdict(
+            AVAILABLE,
+            false,
+            "TopologyNotReady",
+            topology_verdict(obs).message,
+        )
     } else {
-        verdict(AVAILABLE, false, "ChunkServersNotReady", chunkserver_verdict(obs).message)
+        verdict(
+            AVAILABLE,
+            false,
+            "ChunkServersNotReady",
+            chunkserver_verdict(obs).message,
+        )
     }
 }
 
 fn not_ready_components(obs: &Observation) -> Vec<String> {
-    [("etcd", &obs.etcd), ("mds", &obs.mds), ("chunkservers", &obs.chunkservers)]
-        .iter()
-        .filter(|(_, c)| !c.all_ready())
-        .map(|(name, c)| format!("{name} {}/{}", c.ready, c.desired))
-        .collect()
+    [
+        ("etcd", &obs.etcd),
+        ("mds", &obs.mds),
+        ("chunkservers", &obs.chunkservers),
+    ]
+    .iter()
+    .filter(|(_, c)| !c.all_ready())
+    .map(|(name, c)| format!("{name} {}/{}", c.ready, c.desired))
+    .collect()
 }
 
 /// The new status. Pure: the same inputs give the same status.
@@ -264,14 +387,29 @@ pub fn compute_status(
 ) -> CurveClusterStatus {
     let valid = obs.spec_errors.is_empty();
     let spec = if valid {
-        verdict(SPEC_VALID, true, "Valid", "the spec passed validation".into())
+        verdict(
+            SPEC_VALID,
+            true,
+            "Valid",
+            "the spec passed validation".into(),
+        )
     } else {
         verdict(SPEC_VALID, false, "Invalid", obs.spec_errors.join("; "))
     };
     let paused = if obs.paused {
-        verdict(RECONCILIATION_PAUSED, true, "Paused", "spec.paused is true: no object is changed".into())
+        verdict(
+            RECONCILIATION_PAUSED,
+            true,
+            "Paused",
+            "spec.paused is true: no object is changed".into(),
+        )
     } else {
-        verdict(RECONCILIATION_PAUSED, false, "Active", "the operator applies the spec".into())
+        verdict(
+            RECONCILIATION_PAUSED,
+            false,
+            "Active",
+            "the operator applies the spec".into(),
+        )
     };
     let available = available_verdict(obs, &paused);
     let not_ready = not_ready_components(obs);
@@ -280,21 +418,48 @@ pub fn compute_status(
     } else if !obs.refused.is_empty() {
         verdict(PROGRESSING, false, "ChangeRefused", obs.refused.join("; "))
     } else if valid && !obs.paused && !available.ok {
-        verdict(PROGRESSING, true, "Reconciling", format!("waiting: {}", available.message))
+        verdict(
+            PROGRESSING,
+            true,
+            "Reconciling",
+            format!("waiting: {}", available.message),
+        )
     } else if valid && !obs.paused && !not_ready.is_empty() {
-        verdict(PROGRESSING, true, "Reconciling", format!("not ready yet: {}", not_ready.join(", ")))
+        verdict(
+            PROGRESSING,
+            true,
+            "Reconciling",
+            format!("not ready yet: {}", not_ready.join(", ")),
+        )
     } else {
-        verdict(PROGRESSING, false, "Complete", "the cluster matches the spec".into())
+        verdict(
+            PROGRESSING,
+            false,
+            "Complete",
+            "the cluster matches the spec".into(),
+        )
     };
     // Once a cluster has served, falling short is Degraded, not Creating (pausing keeps that memory).
     let was_available = matches!(previous.phase, Some(Phase::Available | Phase::Degraded))
-        || [AVAILABLE, DEGRADED].iter().any(|t| find(previous, t).is_some_and(|c| c.status == "True"));
+        || [AVAILABLE, DEGRADED]
+            .iter()
+            .any(|t| find(previous, t).is_some_and(|c| c.status == "True"));
     let degraded = if let Some(error) = &obs.error {
         verdict(DEGRADED, true, "ReconcileError", error.clone())
     } else if was_available && valid && !obs.complete() && !not_ready.is_empty() {
-        verdict(DEGRADED, true, "ComponentsNotReady", format!("not ready: {}", not_ready.join(", ")))
+        verdict(
+            DEGRADED,
+            true,
+            "ComponentsNotReady",
+            format!("not ready: {}", not_ready.join(", ")),
+        )
     } else {
-        verdict(DEGRADED, false, "AsExpected", "no component is degraded".into())
+        verdict(
+            DEGRADED,
+            false,
+            "AsExpected",
+            "no component is degraded".into(),
+        )
     };
 
     let mut verdicts = vec![available, progressing, degraded, spec, paused];
@@ -304,7 +469,10 @@ pub fn compute_status(
         verdicts.insert(5, chunkserver_verdict(obs));
         verdicts.insert(6, topology_verdict(obs));
     }
-    let conditions = verdicts.into_iter().map(|v| condition(&previous.conditions, v, generation, now)).collect();
+    let conditions = verdicts
+        .into_iter()
+        .map(|v| condition(&previous.conditions, v, generation, now))
+        .collect();
 
     let phase = if !valid {
         Phase::Invalid
@@ -330,7 +498,8 @@ pub fn compute_status(
             healthy_members: obs.etcd_members.as_ref().map(|m| m.healthy as i32),
         }),
         mds: valid.then(|| mds_status(previous.mds.as_ref(), obs, now)),
-        chunkservers: valid.then(|| ComponentStatus::new(obs.chunkservers.desired, obs.chunkservers.ready)),
+        chunkservers: valid
+            .then(|| ComponentStatus::new(obs.chunkservers.desired, obs.chunkservers.ready)),
         topology: match (&obs.topology, valid) {
             (Some(t), true) => Some(TopologyStatus {
                 servers: t.servers,
@@ -353,10 +522,20 @@ fn mds_status(previous: Option<&MdsStatus>, obs: &Observation, now: Timestamp) -
     } else {
         Some(Time(now))
     };
-    MdsStatus { pods: ComponentStatus::new(obs.mds.desired, obs.mds.ready), primary, primary_address, primary_since }
+    MdsStatus {
+        pods: ComponentStatus::new(obs.mds.desired, obs.mds.ready),
+        primary,
+        primary_address,
+        primary_since,
+    }
 }
 
-fn condition(previous: &[Condition], v: Verdict, generation: Option<i64>, now: Timestamp) -> Condition {
+fn condition(
+    previous: &[Condition],
+    v: Verdict,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Condition {
     let status = if v.ok { "True" } else { "False" }.to_string();
     let last_transition_time = previous
         .iter()
@@ -380,7 +559,12 @@ pub fn find<'a>(status: &'a CurveClusterStatus, type_: &str) -> Option<&'a Condi
 
 /// The previous status with a reconcile error recorded (Progressing and Degraded say why);
 /// everything else stays as last observed.
-pub fn with_error(previous: &CurveClusterStatus, error: &str, generation: Option<i64>, now: Timestamp) -> CurveClusterStatus {
+pub fn with_error(
+    previous: &CurveClusterStatus,
+    error: &str,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> CurveClusterStatus {
     let mut next = previous.clone();
     for v in [
         verdict(PROGRESSING, false, "ReconcileError", error.to_string()),
@@ -404,7 +588,11 @@ impl TopologyState {
             ready: condition.status == "True",
             reason: condition.reason.clone(),
             message: condition.message.clone(),
-            servers: status.topology.as_ref().map(|t| t.servers).unwrap_or_default(),
+            servers: status
+                .topology
+                .as_ref()
+                .map(|t| t.servers)
+                .unwrap_or_default(),
         })
     }
 }

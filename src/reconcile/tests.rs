@@ -17,7 +17,11 @@ fn t(seconds: i64) -> Timestamp {
 }
 
 fn component(desired: i32, ready: i32, exists: bool) -> ComponentObservation {
-    ComponentObservation { desired, ready, exists }
+    ComponentObservation {
+        desired,
+        ready,
+        exists,
+    }
 }
 
 fn fresh() -> Observation {
@@ -45,19 +49,37 @@ fn healthy() -> Observation {
         etcd: component(3, 3, true),
         mds: component(3, 3, true),
         chunkservers: component(3, 3, true),
-        etcd_members: Some(MemberHealth { leader: Some("demo-etcd-1".into()), healthy: 3, total: 3 }),
-        primary: PrimaryView::Elected { pod: "demo-mds-0".into(), address: "10.0.0.1:6700".into() },
-        topology: Some(TopologyState { ready: true, reason: "Ready".into(), message: "ok".into(), servers: 3 }),
+        etcd_members: Some(MemberHealth {
+            leader: Some("demo-etcd-1".into()),
+            healthy: 3,
+            total: 3,
+        }),
+        primary: PrimaryView::Elected {
+            pod: "demo-mds-0".into(),
+            address: "10.0.0.1:6700".into(),
+        },
+        topology: Some(TopologyState {
+            ready: true,
+            reason: "Ready".into(),
+            message: "ok".into(),
+            servers: 3,
+        }),
         ..fresh()
     }
 }
 
 fn conditions(status: &CurveClusterStatus) -> Vec<(String, String, String)> {
-    status.conditions.iter().map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone())).collect()
+    status
+        .conditions
+        .iter()
+        .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
+        .collect()
 }
 
 fn expect(list: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
-    list.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect()
+    list.iter()
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+        .collect()
 }
 
 #[test]
@@ -79,7 +101,12 @@ fn a_new_cluster_is_pending_and_progressing() {
             ("ReconciliationPaused", "False", "Active"),
         ])
     );
-    assert!(status.conditions.iter().all(|c| c.last_transition_time.0 == t(0) && c.observed_generation == Some(1)));
+    assert!(
+        status
+            .conditions
+            .iter()
+            .all(|c| c.last_transition_time.0 == t(0) && c.observed_generation == Some(1))
+    );
     assert_eq!(status.etcd.as_ref().unwrap().pods.ready, "0/3");
 }
 
@@ -87,29 +114,79 @@ fn a_new_cluster_is_pending_and_progressing() {
 fn bring_up_moves_every_condition_in_order() {
     let mut status = compute_status(&CurveClusterStatus::default(), &fresh(), Some(1), t(0));
     let steps = [
-        (Observation { etcd: component(3, 1, true), ..fresh() }, Phase::Creating, "EtcdQuorate", "False"),
-        (Observation { etcd: component(3, 2, true), ..fresh() }, Phase::Creating, "EtcdQuorate", "True"),
         (
-            Observation { etcd: component(3, 3, true), mds: component(3, 1, true), primary: PrimaryView::NoLeader, ..fresh() },
+            Observation {
+                etcd: component(3, 1, true),
+                ..fresh()
+            },
+            Phase::Creating,
+            "EtcdQuorate",
+            "False",
+        ),
+        (
+            Observation {
+                etcd: component(3, 2, true),
+                ..fresh()
+            },
+            Phase::Creating,
+            "EtcdQuorate",
+            "True",
+        ),
+        (
+            Observation {
+                etcd: component(3, 3, true),
+                mds: component(3, 1, true),
+                primary: PrimaryView::NoLeader,
+                ..fresh()
+            },
             Phase::Creating,
             "MdsLeaderElected",
             "False",
         ),
-        (Observation { chunkservers: component(3, 0, false), ..healthy() }, Phase::Creating, "MdsLeaderElected", "True"),
-        (Observation { chunkservers: component(3, 2, true), ..healthy() }, Phase::Creating, "ChunkServersReady", "False"),
+        (
+            Observation {
+                chunkservers: component(3, 0, false),
+                ..healthy()
+            },
+            Phase::Creating,
+            "MdsLeaderElected",
+            "True",
+        ),
+        (
+            Observation {
+                chunkservers: component(3, 2, true),
+                ..healthy()
+            },
+            Phase::Creating,
+            "ChunkServersReady",
+            "False",
+        ),
         (healthy(), Phase::Available, "Available", "True"),
     ];
     for (i, (obs, phase, type_, expected)) in steps.into_iter().enumerate() {
         status = compute_status(&status, &obs, Some(1), t(10 * (i as i64 + 1)));
         assert_eq!(status.phase, Some(phase), "step {i}");
-        assert_eq!(find(&status, type_).unwrap().status, expected, "step {i} {type_}");
+        assert_eq!(
+            find(&status, type_).unwrap().status,
+            expected,
+            "step {i} {type_}"
+        );
     }
     assert_eq!(find(&status, "Progressing").unwrap().reason, "Complete");
-    assert_eq!(find(&status, "ChunkServersReady").unwrap().message, "3 of 3 ready");
+    assert_eq!(
+        find(&status, "ChunkServersReady").unwrap().message,
+        "3 of 3 ready"
+    );
     let mds = status.mds.as_ref().unwrap();
-    assert_eq!((mds.primary.as_deref(), mds.primary_address.as_deref()), (Some("demo-mds-0"), Some("10.0.0.1:6700")));
+    assert_eq!(
+        (mds.primary.as_deref(), mds.primary_address.as_deref()),
+        (Some("demo-mds-0"), Some("10.0.0.1:6700"))
+    );
     assert_eq!(mds.primary_since.as_ref().unwrap().0, t(40));
-    assert_eq!(status.etcd.as_ref().unwrap().leader.as_deref(), Some("demo-etcd-1"));
+    assert_eq!(
+        status.etcd.as_ref().unwrap().leader.as_deref(),
+        Some("demo-etcd-1")
+    );
     assert_eq!(status.etcd.as_ref().unwrap().healthy_members, Some(3));
 }
 
@@ -124,21 +201,72 @@ fn an_unchanged_observation_gives_an_identical_status() {
 fn last_transition_time_changes_only_with_the_status() {
     let available = compute_status(&CurveClusterStatus::default(), &healthy(), Some(1), t(0));
     // One of three ChunkServers down: every copyset keeps 2 of 3 copies, the cluster serves.
-    let degraded = compute_status(&available, &Observation { chunkservers: component(3, 2, true), ..healthy() }, Some(1), t(100));
+    let degraded = compute_status(
+        &available,
+        &Observation {
+            chunkservers: component(3, 2, true),
+            ..healthy()
+        },
+        Some(1),
+        t(100),
+    );
     assert_eq!(degraded.phase, Some(Phase::Degraded));
-    assert_eq!(find(&degraded, "Degraded").unwrap().reason, "ComponentsNotReady");
-    assert_eq!(find(&degraded, "Degraded").unwrap().message, "not ready: chunkservers 2/3");
-    assert_eq!(find(&degraded, "Degraded").unwrap().last_transition_time.0, t(100));
-    assert_eq!(find(&degraded, "EtcdQuorate").unwrap().last_transition_time.0, t(0), "etcd stayed quorate");
+    assert_eq!(
+        find(&degraded, "Degraded").unwrap().reason,
+        "ComponentsNotReady"
+    );
+    assert_eq!(
+        find(&degraded, "Degraded").unwrap().message,
+        "not ready: chunkservers 2/3"
+    );
+    assert_eq!(
+        find(&degraded, "Degraded").unwrap().last_transition_time.0,
+        t(100)
+    );
+    assert_eq!(
+        find(&degraded, "EtcdQuorate")
+            .unwrap()
+            .last_transition_time
+            .0,
+        t(0),
+        "etcd stayed quorate"
+    );
     assert_eq!(find(&degraded, "Available").unwrap().status, "True");
-    assert_eq!(find(&degraded, "Available").unwrap().last_transition_time.0, t(0), "still serving");
+    assert_eq!(
+        find(&degraded, "Available").unwrap().last_transition_time.0,
+        t(0),
+        "still serving"
+    );
     // Two down: some copysets lose their majority.
-    let worse = compute_status(&degraded, &Observation { chunkservers: component(3, 1, true), ..healthy() }, Some(1), t(200));
-    assert_eq!(find(&worse, "Available").unwrap().reason, "ChunkServersNotReady");
-    assert_eq!(find(&worse, "Available").unwrap().last_transition_time.0, t(200));
+    let worse = compute_status(
+        &degraded,
+        &Observation {
+            chunkservers: component(3, 1, true),
+            ..healthy()
+        },
+        Some(1),
+        t(200),
+    );
+    assert_eq!(
+        find(&worse, "Available").unwrap().reason,
+        "ChunkServersNotReady"
+    );
+    assert_eq!(
+        find(&worse, "Available").unwrap().last_transition_time.0,
+        t(200)
+    );
     // A message change alone (2 of 3 → 1 of 3 ready) keeps the transition time.
-    assert_eq!(find(&worse, "ChunkServersReady").unwrap().last_transition_time.0, t(100));
-    assert_eq!(find(&worse, "ChunkServersReady").unwrap().message, "1 of 3 ready");
+    assert_eq!(
+        find(&worse, "ChunkServersReady")
+            .unwrap()
+            .last_transition_time
+            .0,
+        t(100)
+    );
+    assert_eq!(
+        find(&worse, "ChunkServersReady").unwrap().message,
+        "1 of 3 ready"
+    );
     let recovered = compute_status(&worse, &healthy(), Some(1), t(300));
     assert_eq!(recovered.phase, Some(Phase::Available));
     assert_eq!(find(&recovered, "Degraded").unwrap().status, "False");
@@ -147,34 +275,72 @@ fn last_transition_time_changes_only_with_the_status() {
 #[test]
 fn every_primary_problem_has_its_own_reason() {
     let cases = [
-        (PrimaryView::NoLeader, "NoLeader", "no MDS campaigns in etcd under 07leader/"),
         (
-            PrimaryView::UnknownLeader { address: "10.9.9.9:6700".into() },
+            PrimaryView::NoLeader,
+            "NoLeader",
+            "no MDS campaigns in etcd under 07leader/",
+        ),
+        (
+            PrimaryView::UnknownLeader {
+                address: "10.9.9.9:6700".into(),
+            },
             "UnknownLeader",
             "the elected address 10.9.9.9:6700 matches no MDS pod of this cluster",
         ),
         (
-            PrimaryView::Ambiguous { address: "10.0.0.1:6700".into(), pods: vec!["demo-mds-0".into(), "demo-mds-1".into()] },
+            PrimaryView::Ambiguous {
+                address: "10.0.0.1:6700".into(),
+                pods: vec!["demo-mds-0".into(), "demo-mds-1".into()],
+            },
             "AmbiguousLeader",
             "the elected address 10.0.0.1:6700 belongs to several pods: demo-mds-0, demo-mds-1",
         ),
         (
-            PrimaryView::EtcdUnreachable { endpoints: vec!["10.0.0.1:2379".into(), "10.0.0.2:2379".into()], error: "timeout".into() },
+            PrimaryView::EtcdUnreachable {
+                endpoints: vec!["10.0.0.1:2379".into(), "10.0.0.2:2379".into()],
+                error: "timeout".into(),
+            },
             "EtcdUnreachable",
             "no etcd endpoint answered (10.0.0.1:2379, 10.0.0.2:2379): timeout",
         ),
-        (PrimaryView::QuorumLost { error: "no leader".into() }, "QuorumLost", "etcd has no quorum: no leader"),
+        (
+            PrimaryView::QuorumLost {
+                error: "no leader".into(),
+            },
+            "QuorumLost",
+            "etcd has no quorum: no leader",
+        ),
     ];
     for (primary, reason, message) in cases {
-        let status = compute_status(&CurveClusterStatus::default(), &Observation { primary, ..healthy() }, Some(1), t(0));
+        let status = compute_status(
+            &CurveClusterStatus::default(),
+            &Observation {
+                primary,
+                ..healthy()
+            },
+            Some(1),
+            t(0),
+        );
         let condition = find(&status, "MdsLeaderElected").unwrap();
-        assert_eq!((condition.status.as_str(), condition.reason.as_str(), condition.message.as_str()), ("False", reason, message));
+        assert_eq!(
+            (
+                condition.status.as_str(),
+                condition.reason.as_str(),
+                condition.message.as_str()
+            ),
+            ("False", reason, message)
+        );
         assert_eq!(find(&status, "Available").unwrap().reason, "NoMdsPrimary");
         assert_eq!(status.mds.as_ref().unwrap().primary, None, "never a guess");
     }
     let lost = compute_status(
         &CurveClusterStatus::default(),
-        &Observation { primary: PrimaryView::QuorumLost { error: "no leader".into() }, ..healthy() },
+        &Observation {
+            primary: PrimaryView::QuorumLost {
+                error: "no leader".into(),
+            },
+            ..healthy()
+        },
         Some(1),
         t(0),
     );
@@ -183,12 +349,21 @@ fn every_primary_problem_has_its_own_reason() {
 
 #[test]
 fn an_invalid_spec_is_reported_and_nothing_else_is_claimed() {
-    let obs = Observation::invalid(vec!["spec.etcd.replicas: must be 1, 3, 5 or 7 (got 4)".into(), "spec.image: x".into()]);
+    let obs = Observation::invalid(vec![
+        "spec.etcd.replicas: must be 1, 3, 5 or 7 (got 4)".into(),
+        "spec.image: x".into(),
+    ]);
     let status = compute_status(&CurveClusterStatus::default(), &obs, Some(2), t(0));
     assert_eq!(status.phase, Some(Phase::Invalid));
     let valid = find(&status, "SpecValid").unwrap();
-    assert_eq!((valid.status.as_str(), valid.reason.as_str()), ("False", "Invalid"));
-    assert_eq!(valid.message, "spec.etcd.replicas: must be 1, 3, 5 or 7 (got 4); spec.image: x");
+    assert_eq!(
+        (valid.status.as_str(), valid.reason.as_str()),
+        ("False", "Invalid")
+    );
+    assert_eq!(
+        valid.message,
+        "spec.etcd.replicas: must be 1, 3, 5 or 7 (got 4); spec.image: x"
+    );
     assert_eq!(find(&status, "Available").unwrap().reason, "Invalid");
     assert_eq!(find(&status, "Progressing").unwrap().reason, "Complete");
     assert!(find(&status, "EtcdQuorate").is_none());
@@ -197,22 +372,53 @@ fn an_invalid_spec_is_reported_and_nothing_else_is_claimed() {
 
 #[test]
 fn pause_refusal_and_errors_show_in_conditions() {
-    let paused = compute_status(&CurveClusterStatus::default(), &Observation { paused: true, ..fresh() }, Some(1), t(0));
+    let paused = compute_status(
+        &CurveClusterStatus::default(),
+        &Observation {
+            paused: true,
+            ..fresh()
+        },
+        Some(1),
+        t(0),
+    );
     assert_eq!(paused.phase, Some(Phase::Paused));
-    assert_eq!(find(&paused, "ReconciliationPaused").unwrap().reason, "Paused");
+    assert_eq!(
+        find(&paused, "ReconciliationPaused").unwrap().reason,
+        "Paused"
+    );
     assert_eq!(find(&paused, "Available").unwrap().reason, "Paused");
     assert_eq!(find(&paused, "Progressing").unwrap().reason, "Complete");
 
-    let refused = Observation { refused: vec!["spec.etcd.replicas: no".into()], ..healthy() };
+    let refused = Observation {
+        refused: vec!["spec.etcd.replicas: no".into()],
+        ..healthy()
+    };
     let status = compute_status(&CurveClusterStatus::default(), &refused, Some(1), t(0));
     let progressing = find(&status, "Progressing").unwrap();
-    assert_eq!((progressing.status.as_str(), progressing.reason.as_str(), progressing.message.as_str()), ("False", "ChangeRefused", "spec.etcd.replicas: no"));
-    assert_eq!(status.phase, Some(Phase::Available), "a refused change does not break a serving cluster");
+    assert_eq!(
+        (
+            progressing.status.as_str(),
+            progressing.reason.as_str(),
+            progressing.message.as_str()
+        ),
+        ("False", "ChangeRefused", "spec.etcd.replicas: no")
+    );
+    assert_eq!(
+        status.phase,
+        Some(Phase::Available),
+        "a refused change does not break a serving cluster"
+    );
 
     let errored = with_error(&status, "Kubernetes API: 500", Some(1), t(50));
-    assert_eq!(find(&errored, "Progressing").unwrap().reason, "ReconcileError");
+    assert_eq!(
+        find(&errored, "Progressing").unwrap().reason,
+        "ReconcileError"
+    );
     assert_eq!(find(&errored, "Degraded").unwrap().reason, "ReconcileError");
-    assert_eq!(find(&errored, "Degraded").unwrap().last_transition_time.0, t(50));
+    assert_eq!(
+        find(&errored, "Degraded").unwrap().last_transition_time.0,
+        t(50)
+    );
     assert_eq!(find(&errored, "EtcdQuorate"), find(&status, "EtcdQuorate"));
 }
 
@@ -220,38 +426,130 @@ fn pause_refusal_and_errors_show_in_conditions() {
 fn primary_since_changes_only_with_the_primary() {
     let first = compute_status(&CurveClusterStatus::default(), &healthy(), Some(1), t(0));
     let same = compute_status(&first, &healthy(), Some(1), t(100));
-    assert_eq!(same.mds.as_ref().unwrap().primary_since.as_ref().unwrap().0, t(0));
-    let moved = Observation { primary: PrimaryView::Elected { pod: "demo-mds-2".into(), address: "10.0.0.3:6700".into() }, ..healthy() };
+    assert_eq!(
+        same.mds.as_ref().unwrap().primary_since.as_ref().unwrap().0,
+        t(0)
+    );
+    let moved = Observation {
+        primary: PrimaryView::Elected {
+            pod: "demo-mds-2".into(),
+            address: "10.0.0.3:6700".into(),
+        },
+        ..healthy()
+    };
     let after = compute_status(&same, &moved, Some(1), t(200));
-    assert_eq!(after.mds.as_ref().unwrap().primary_since.as_ref().unwrap().0, t(200));
+    assert_eq!(
+        after
+            .mds
+            .as_ref()
+            .unwrap()
+            .primary_since
+            .as_ref()
+            .unwrap()
+            .0,
+        t(200)
+    );
     assert_eq!(
         derive(&same, &after, &[]),
-        vec![ClusterEvent { warning: false, reason: "MdsPrimaryChanged".into(), note: "MDS primary changed from demo-mds-0 to demo-mds-2".into() }]
+        vec![ClusterEvent {
+            warning: false,
+            reason: "MdsPrimaryChanged".into(),
+            note: "MDS primary changed from demo-mds-0 to demo-mds-2".into()
+        }]
     );
 }
 
 #[test]
 fn events_are_told_once_per_change() {
     let start = CurveClusterStatus::default();
-    let creating = compute_status(&start, &Observation { etcd: component(3, 0, true), ..fresh() }, Some(1), t(0));
-    let reasons = |events: Vec<ClusterEvent>| events.into_iter().map(|e| e.reason).collect::<Vec<_>>();
-    assert_eq!(reasons(derive(&start, &creating, &[Component::Etcd])), ["Created"]);
-    assert_eq!(reasons(derive(&creating, &creating, &[])), Vec::<String>::new(), "nothing changed, nothing told");
-    let quorate = compute_status(&creating, &Observation { etcd: component(3, 2, true), ..fresh() }, Some(1), t(10));
-    assert_eq!(reasons(derive(&creating, &quorate, &[Component::Mds])), ["Created", "EtcdQuorate"]);
+    let creating = compute_status(
+        &start,
+        &Observation {
+            etcd: component(3, 0, true),
+            ..fresh()
+        },
+        Some(1),
+        t(0),
+    );
+    let reasons =
+        |events: Vec<ClusterEvent>| events.into_iter().map(|e| e.reason).collect::<Vec<_>>();
+    assert_eq!(
+        reasons(derive(&start, &creating, &[Component::Etcd])),
+        ["Created"]
+    );
+    assert_eq!(
+        reasons(derive(&creating, &creating, &[])),
+        Vec::<String>::new(),
+        "nothing changed, nothing told"
+    );
+    let quorate = compute_status(
+        &creating,
+        &Observation {
+            etcd: component(3, 2, true),
+            ..fresh()
+        },
+        Some(1),
+        t(10),
+    );
+    assert_eq!(
+        reasons(derive(&creating, &quorate, &[Component::Mds])),
+        ["Created", "EtcdQuorate"]
+    );
     let up = compute_status(&quorate, &healthy(), Some(1), t(20));
-    assert_eq!(reasons(derive(&quorate, &up, &[])), ["ChunkServersReady", "Available", "MdsPrimaryElected"]);
-    let invalid = compute_status(&up, &Observation::invalid(vec!["spec.image: bad".into()]), Some(2), t(30));
+    assert_eq!(
+        reasons(derive(&quorate, &up, &[])),
+        ["ChunkServersReady", "Available", "MdsPrimaryElected"]
+    );
+    let invalid = compute_status(
+        &up,
+        &Observation::invalid(vec!["spec.image: bad".into()]),
+        Some(2),
+        t(30),
+    );
     let told = derive(&up, &invalid, &[]);
-    assert_eq!(told[0], ClusterEvent { warning: true, reason: "InvalidSpec".into(), note: "spec.image: bad".into() });
-    assert_eq!(reasons(derive(&invalid, &compute_status(&invalid, &Observation::invalid(vec!["spec.image: bad".into()]), Some(2), t(40)), &[])), Vec::<String>::new());
-    let paused = compute_status(&up, &Observation { paused: true, ..healthy() }, Some(3), t(50));
+    assert_eq!(
+        told[0],
+        ClusterEvent {
+            warning: true,
+            reason: "InvalidSpec".into(),
+            note: "spec.image: bad".into()
+        }
+    );
+    assert_eq!(
+        reasons(derive(
+            &invalid,
+            &compute_status(
+                &invalid,
+                &Observation::invalid(vec!["spec.image: bad".into()]),
+                Some(2),
+                t(40)
+            ),
+            &[]
+        )),
+        Vec::<String>::new()
+    );
+    let paused = compute_status(
+        &up,
+        &Observation {
+            paused: true,
+            ..healthy()
+        },
+        Some(3),
+        t(50),
+    );
     assert_eq!(reasons(derive(&up, &paused, &[])), ["Paused"]);
     let resumed = compute_status(&paused, &healthy(), Some(4), t(60));
     assert_eq!(reasons(derive(&paused, &resumed, &[])), ["Resumed"]);
     let error = with_error(&resumed, "boom", Some(4), t(70));
     assert_eq!(reasons(derive(&resumed, &error, &[])), ["ReconcileError"]);
-    assert_eq!(reasons(derive(&error, &with_error(&error, "boom", Some(4), t(80)), &[])), Vec::<String>::new());
+    assert_eq!(
+        reasons(derive(
+            &error,
+            &with_error(&error, "boom", Some(4), t(80)),
+            &[]
+        )),
+        Vec::<String>::new()
+    );
 }
 
 fn pod(name: &str, component: &str, ip: Option<&str>, node: Option<&str>, ready: bool) -> Pod {
@@ -273,13 +571,30 @@ fn member_addresses_are_ips_in_ordinal_order_and_stay_put_while_a_member_is_repl
         pod("demo-mds-0", "mds", Some("10.0.0.1"), Some("n1"), true),
         pod("demo-mds-2", "mds", None, None, false),
     ];
-    let previous = Some(vec!["10.0.0.1:6700".to_string(), "10.0.0.2:6700".into(), "10.0.0.9:6700".into()]);
-    assert_eq!(observe::member_addresses(&pods, "demo-mds", 2, 6700, None), ["10.0.0.1:6700", "10.0.0.2:6700"]);
-    assert_eq!(observe::member_addresses(&pods, "demo-mds", 3, 6700, previous.clone()), previous.clone().unwrap(), "no roll while mds-2 has no IP");
-    assert_eq!(observe::member_addresses(&pods, "demo-mds", 3, 6700, None), ["10.0.0.1:6700", "10.0.0.2:6700"]);
+    let previous = Some(vec![
+        "10.0.0.1:6700".to_string(),
+        "10.0.0.2:6700".into(),
+        "10.0.0.9:6700".into(),
+    ]);
+    assert_eq!(
+        observe::member_addresses(&pods, "demo-mds", 2, 6700, None),
+        ["10.0.0.1:6700", "10.0.0.2:6700"]
+    );
+    assert_eq!(
+        observe::member_addresses(&pods, "demo-mds", 3, 6700, previous.clone()),
+        previous.clone().unwrap(),
+        "no roll while mds-2 has no IP"
+    );
+    assert_eq!(
+        observe::member_addresses(&pods, "demo-mds", 3, 6700, None),
+        ["10.0.0.1:6700", "10.0.0.2:6700"]
+    );
     let mut moved = pods.clone();
     moved[2] = pod("demo-mds-2", "mds", Some("10.0.0.3"), Some("n3"), true);
-    assert_eq!(observe::member_addresses(&moved, "demo-mds", 3, 6700, previous), ["10.0.0.1:6700", "10.0.0.2:6700", "10.0.0.3:6700"]);
+    assert_eq!(
+        observe::member_addresses(&moved, "demo-mds", 3, 6700, previous),
+        ["10.0.0.1:6700", "10.0.0.2:6700", "10.0.0.3:6700"]
+    );
 }
 
 #[test]
@@ -290,31 +605,84 @@ fn pods_are_read_into_components_endpoints_and_servers() {
         pod("demo-etcd-2", "etcd", None, None, false),
         pod("demo-mds-0", "mds", Some("10.0.0.1"), Some("n1"), true),
         pod("demo-mds-1", "mds", Some("10.0.0.2"), Some("n2"), true),
-        pod("demo-chunkserver-0-0", "chunkserver", Some("10.0.0.1"), Some("n1"), true),
-        pod("demo-chunkserver-1-0", "chunkserver", Some("10.0.0.1"), Some("n1"), true),
-        pod("demo-chunkserver-0-1", "chunkserver", Some("10.0.0.3"), Some("n3"), false),
+        pod(
+            "demo-chunkserver-0-0",
+            "chunkserver",
+            Some("10.0.0.1"),
+            Some("n1"),
+            true,
+        ),
+        pod(
+            "demo-chunkserver-1-0",
+            "chunkserver",
+            Some("10.0.0.1"),
+            Some("n1"),
+            true,
+        ),
+        pod(
+            "demo-chunkserver-0-1",
+            "chunkserver",
+            Some("10.0.0.3"),
+            Some("n3"),
+            false,
+        ),
     ];
-    assert_eq!(observe::component(&pods, Component::Etcd, 3, true), component(3, 1, true));
-    assert_eq!(observe::component(&pods, Component::ChunkServer, 4, true), component(4, 2, true));
-    assert_eq!(observe::etcd_endpoints(&pods, 2379), ["10.0.0.1:2379", "10.0.0.2:2379"]);
+    assert_eq!(
+        observe::component(&pods, Component::Etcd, 3, true),
+        component(3, 1, true)
+    );
+    assert_eq!(
+        observe::component(&pods, Component::ChunkServer, 4, true),
+        component(4, 2, true)
+    );
+    assert_eq!(
+        observe::etcd_endpoints(&pods, 2379),
+        ["10.0.0.1:2379", "10.0.0.2:2379"]
+    );
     let zones = [("n1".to_string(), "az1".to_string())].into();
     let servers = observe::chunkserver_servers(&pods, &zones);
     assert_eq!(servers.len(), 2, "one server per node, not per pod");
-    assert_eq!((servers[0].node.as_str(), servers[0].host_ip.as_str(), servers[0].zone.as_deref()), ("n1", "10.0.0.1", Some("az1")));
-    assert_eq!((servers[1].node.as_str(), servers[1].zone.as_deref()), ("n3", None));
-    let elected = |address: &str| PrimaryObservation::Elected { address: address.into() };
+    assert_eq!(
+        (
+            servers[0].node.as_str(),
+            servers[0].host_ip.as_str(),
+            servers[0].zone.as_deref()
+        ),
+        ("n1", "10.0.0.1", Some("az1"))
+    );
+    assert_eq!(
+        (servers[1].node.as_str(), servers[1].zone.as_deref()),
+        ("n3", None)
+    );
+    let elected = |address: &str| PrimaryObservation::Elected {
+        address: address.into(),
+    };
     assert_eq!(
         observe::primary_view(&pods, 6700, &elected("10.0.0.2:6700")),
-        PrimaryView::Elected { pod: "demo-mds-1".into(), address: "10.0.0.2:6700".into() }
+        PrimaryView::Elected {
+            pod: "demo-mds-1".into(),
+            address: "10.0.0.2:6700".into()
+        }
     );
-    assert_eq!(observe::primary_view(&pods, 6700, &elected("10.0.0.2:6701")), PrimaryView::UnknownLeader { address: "10.0.0.2:6701".into() });
+    assert_eq!(
+        observe::primary_view(&pods, 6700, &elected("10.0.0.2:6701")),
+        PrimaryView::UnknownLeader {
+            address: "10.0.0.2:6701".into()
+        }
+    );
     let mut twins = pods.clone();
     twins.push(pod("demo-mds-2", "mds", Some("10.0.0.2"), Some("n2"), true));
     assert_eq!(
         observe::primary_view(&twins, 6700, &elected("10.0.0.2:6700")),
-        PrimaryView::Ambiguous { address: "10.0.0.2:6700".into(), pods: vec!["demo-mds-1".into(), "demo-mds-2".into()] }
+        PrimaryView::Ambiguous {
+            address: "10.0.0.2:6700".into(),
+            pods: vec!["demo-mds-1".into(), "demo-mds-2".into()]
+        }
     );
-    assert_eq!(observe::primary_view(&pods, 6700, &PrimaryObservation::NoCandidate), PrimaryView::NoLeader);
+    assert_eq!(
+        observe::primary_view(&pods, 6700, &PrimaryObservation::NoCandidate),
+        PrimaryView::NoLeader
+    );
 }
 
 fn validated(patch: serde_json::Value) -> crate::validate::ValidatedCluster {
@@ -344,18 +712,56 @@ fn set(name: &str, component: &str, replicas: i32) -> ExistingObject {
 
 #[test]
 fn gates_follow_bring_up_order() {
-    assert_eq!(plan::gates(false, false), plan::Gates { mds: false, chunkservers: false });
-    assert_eq!(plan::gates(true, false), plan::Gates { mds: true, chunkservers: false });
-    assert_eq!(plan::gates(true, true), plan::Gates { mds: true, chunkservers: true });
-    assert_eq!(plan::gates(false, true), plan::Gates { mds: false, chunkservers: false });
+    assert_eq!(
+        plan::gates(false, false),
+        plan::Gates {
+            mds: false,
+            chunkservers: false
+        }
+    );
+    assert_eq!(
+        plan::gates(true, false),
+        plan::Gates {
+            mds: true,
+            chunkservers: false
+        }
+    );
+    assert_eq!(
+        plan::gates(true, true),
+        plan::Gates {
+            mds: true,
+            chunkservers: true
+        }
+    );
+    assert_eq!(
+        plan::gates(false, true),
+        plan::Gates {
+            mds: false,
+            chunkservers: false
+        }
+    );
     let desired = build::build(&validated(json!({})), &Observed::default());
     let names = |actions: &[Action]| actions.iter().map(Action::describe).collect::<Vec<_>>();
     assert_eq!(
         names(&plan::plan(&desired, &[], plan::gates(false, false))),
-        ["apply ConfigMap/demo-etcd", "apply Service/demo-etcd", "apply PodDisruptionBudget/demo-etcd", "apply StatefulSet/demo-etcd"]
+        [
+            "apply ConfigMap/demo-etcd",
+            "apply Service/demo-etcd",
+            "apply PodDisruptionBudget/demo-etcd",
+            "apply StatefulSet/demo-etcd"
+        ]
     );
     let all = plan::plan(&desired, &[], plan::gates(true, true));
-    assert_eq!(names(&all)[4..9], ["apply ConfigMap/demo-mds", "apply Service/demo-mds", "apply PodDisruptionBudget/demo-mds", "apply StatefulSet/demo-mds", "apply ConfigMap/demo-topology"]);
+    assert_eq!(
+        names(&all)[4..9],
+        [
+            "apply ConfigMap/demo-mds",
+            "apply Service/demo-mds",
+            "apply PodDisruptionBudget/demo-mds",
+            "apply StatefulSet/demo-mds",
+            "apply ConfigMap/demo-topology"
+        ]
+    );
     assert_eq!(all.len(), 13);
 }
 
@@ -369,15 +775,22 @@ fn unchanged_objects_are_not_applied_again_and_stale_ones_are_pruned() {
             Action::Apply { kind, name, object } => ExistingObject {
                 kind: kind.clone(),
                 name: name.clone(),
-                component: object["metadata"]["labels"]["app.kubernetes.io/component"].as_str().map(String::from),
-                applied_hash: object["metadata"]["annotations"][plan::APPLIED_HASH_ANNOTATION].as_str().map(String::from),
+                component: object["metadata"]["labels"]["app.kubernetes.io/component"]
+                    .as_str()
+                    .map(String::from),
+                applied_hash: object["metadata"]["annotations"][plan::APPLIED_HASH_ANNOTATION]
+                    .as_str()
+                    .map(String::from),
                 replicas: object["spec"]["replicas"].as_i64().map(|r| r as i32),
                 claim_size: None,
             },
             Action::Delete { .. } => unreachable!(),
         })
         .collect();
-    assert_eq!(plan::plan(&desired, &existing, plan::gates(true, true)), Vec::<Action>::new());
+    assert_eq!(
+        plan::plan(&desired, &existing, plan::gates(true, true)),
+        Vec::<Action>::new()
+    );
     let mut with_stale = existing.clone();
     let config_map = |name: &str, component: Option<&str>| ExistingObject {
         kind: "ConfigMap".into(),
@@ -389,19 +802,44 @@ fn unchanged_objects_are_not_applied_again_and_stale_ones_are_pruned() {
     };
     with_stale.push(config_map("demo-old", Some("mds")));
     with_stale.push(config_map("other", None));
-    assert_eq!(plan::plan(&desired, &with_stale, plan::gates(true, true)), vec![Action::Delete { kind: "ConfigMap".into(), name: "demo-old".into() }]);
+    assert_eq!(
+        plan::plan(&desired, &with_stale, plan::gates(true, true)),
+        vec![Action::Delete {
+            kind: "ConfigMap".into(),
+            name: "demo-old".into()
+        }]
+    );
     // While a gate is closed, that tier is neither changed nor pruned.
-    assert_eq!(plan::plan(&desired, &with_stale, plan::gates(false, false)), Vec::<Action>::new());
-    let scaled = build::build(&validated(json!({"mds": {"replicas": 5}})), &Observed::default());
-    let names: Vec<String> = plan::plan(&scaled, &existing, plan::gates(true, true)).iter().map(Action::describe).collect();
-    assert!(names.contains(&"apply StatefulSet/demo-mds".to_string()) && names.contains(&"apply ConfigMap/demo-chunkserver".to_string()), "{names:?}");
+    assert_eq!(
+        plan::plan(&desired, &with_stale, plan::gates(false, false)),
+        Vec::<Action>::new()
+    );
+    let scaled = build::build(
+        &validated(json!({"mds": {"replicas": 5}})),
+        &Observed::default(),
+    );
+    let names: Vec<String> = plan::plan(&scaled, &existing, plan::gates(true, true))
+        .iter()
+        .map(Action::describe)
+        .collect();
+    assert!(
+        names.contains(&"apply StatefulSet/demo-mds".to_string())
+            && names.contains(&"apply ConfigMap/demo-chunkserver".to_string()),
+        "{names:?}"
+    );
     assert!(!names.iter().any(|n| n.contains("etcd")), "{names:?}");
 }
 
 #[test]
 fn unsafe_changes_are_held_back_with_a_reason() {
-    let cluster = validated(json!({"etcd": {"replicas": 5}, "chunkservers": {"replicas": 3, "disksPerNode": 1, "storage": {"size": "1Gi"}}}));
-    let existing = vec![set("demo-etcd", "etcd", 3), set("demo-chunkserver-0", "chunkserver", 4), set("demo-chunkserver-1", "chunkserver", 4)];
+    let cluster = validated(
+        json!({"etcd": {"replicas": 5}, "chunkservers": {"replicas": 3, "disksPerNode": 1, "storage": {"size": "1Gi"}}}),
+    );
+    let existing = vec![
+        set("demo-etcd", "etcd", 3),
+        set("demo-chunkserver-0", "chunkserver", 4),
+        set("demo-chunkserver-1", "chunkserver", 4),
+    ];
     let (safe, refused) = plan::refuse_unsafe_changes(&cluster, &existing);
     assert_eq!(safe.spec.etcd.replicas, 3);
     assert_eq!(safe.spec.chunkservers.disks_per_node, 2);
@@ -415,10 +853,17 @@ fn unsafe_changes_are_held_back_with_a_reason() {
         ]
     );
     let grown = validated(json!({"chunkservers": {"replicas": 3, "storage": {"size": "2Gi"}}}));
-    let (kept, refused) = plan::refuse_unsafe_changes(&grown, &[set("demo-chunkserver-0", "chunkserver", 3)]);
+    let (kept, refused) =
+        plan::refuse_unsafe_changes(&grown, &[set("demo-chunkserver-0", "chunkserver", 3)]);
     assert_eq!(kept.spec.chunkservers.storage.size, "1Gi");
-    assert_eq!(refused, ["spec.chunkservers.storage.size: resizing existing volumes (1Gi → 2Gi) is not supported yet; they keep 1Gi"]);
-    let (same, none) = plan::refuse_unsafe_changes(&validated(json!({})), &[set("demo-etcd", "etcd", 3)]);
+    assert_eq!(
+        refused,
+        [
+            "spec.chunkservers.storage.size: resizing existing volumes (1Gi → 2Gi) is not supported yet; they keep 1Gi"
+        ]
+    );
+    let (same, none) =
+        plan::refuse_unsafe_changes(&validated(json!({})), &[set("demo-etcd", "etcd", 3)]);
     assert_eq!((same.spec.etcd.replicas, none.len()), (3, 0));
     // Before bootstrap there is nothing to protect: any valid size is taken.
     let (fresh, none) = plan::refuse_unsafe_changes(&cluster, &[]);
@@ -427,7 +872,10 @@ fn unsafe_changes_are_held_back_with_a_reason() {
 
 #[test]
 fn retry_backoff_grows_and_is_capped() {
-    let secs: Vec<u64> = [1, 2, 3, 4, 7, 50].iter().map(|n| super::backoff(*n).as_secs()).collect();
+    let secs: Vec<u64> = [1, 2, 3, 4, 7, 50]
+        .iter()
+        .map(|n| super::backoff(*n).as_secs())
+        .collect();
     assert_eq!(secs, [5, 10, 20, 40, 300, 300]);
 }
 
@@ -439,20 +887,40 @@ mod topology_decisions {
 
     fn map(cluster: &crate::validate::ValidatedCluster, n: usize) -> ClusterMap {
         let servers: Vec<ObservedServer> = (1..=n)
-            .map(|i| ObservedServer { node: format!("node-{i}"), host_ip: format!("10.0.0.{i}"), zone: None })
+            .map(|i| ObservedServer {
+                node: format!("node-{i}"),
+                host_ip: format!("10.0.0.{i}"),
+                zone: None,
+            })
             .collect();
         cluster_map(cluster, &servers, None)
     }
 
-    fn job(cluster: &crate::validate::ValidatedCluster, step: Step, map: &ClusterMap, outcome: JobOutcome) -> JobState {
-        JobState { name: job_name(cluster, step, map), outcome }
+    fn job(
+        cluster: &crate::validate::ValidatedCluster,
+        step: Step,
+        map: &ClusterMap,
+        outcome: JobOutcome,
+    ) -> JobState {
+        JobState {
+            name: job_name(cluster, step, map),
+            outcome,
+        }
     }
 
     #[test]
     fn the_physical_pool_waits_until_every_chunkserver_node_is_scheduled() {
         let cluster = validated(json!({}));
         let d = decide(&cluster, &map(&cluster, 2), &PoolProgress::default(), &[]);
-        assert_eq!((d.ready, d.reason, d.message.as_str(), d.create), (false, "WaitingForServers", "2 of 3 ChunkServer nodes scheduled", None));
+        assert_eq!(
+            (d.ready, d.reason, d.message.as_str(), d.create),
+            (
+                false,
+                "WaitingForServers",
+                "2 of 3 ChunkServer nodes scheduled",
+                None
+            )
+        );
     }
 
     #[test]
@@ -461,8 +929,14 @@ mod topology_decisions {
         let m = map(&cluster, 3);
         let none = PoolProgress::default();
         let d = decide(&cluster, &m, &none, &[]);
-        assert_eq!((d.reason, d.create), ("PhysicalPoolPending", Some(Step::PhysicalPool)));
-        assert!(d.progress.physical_pool_servers.is_empty(), "no ChunkServer released before the Job succeeded");
+        assert_eq!(
+            (d.reason, d.create),
+            ("PhysicalPoolPending", Some(Step::PhysicalPool))
+        );
+        assert!(
+            d.progress.physical_pool_servers.is_empty(),
+            "no ChunkServer released before the Job succeeded"
+        );
 
         let running = [job(&cluster, Step::PhysicalPool, &m, JobOutcome::Running)];
         let d = decide(&cluster, &m, &none, &running);
@@ -471,38 +945,74 @@ mod topology_decisions {
 
         let physical_done = [job(&cluster, Step::PhysicalPool, &m, JobOutcome::Succeeded)];
         let d = decide(&cluster, &m, &none, &physical_done);
-        assert_eq!(d.progress.physical_pool_servers, ["10.0.0.1", "10.0.0.2", "10.0.0.3"]);
-        assert_eq!((d.reason, d.create), ("WaitingForChunkServers", Some(Step::ChunkServersOnline)));
-        assert!(!d.progress.logical_pool_created, "no logical pool before every ChunkServer is online");
+        assert_eq!(
+            d.progress.physical_pool_servers,
+            ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+        );
+        assert_eq!(
+            (d.reason, d.create),
+            ("WaitingForChunkServers", Some(Step::ChunkServersOnline))
+        );
+        assert!(
+            !d.progress.logical_pool_created,
+            "no logical pool before every ChunkServer is online"
+        );
 
         let offline = [
             job(&cluster, Step::PhysicalPool, &m, JobOutcome::Succeeded),
-            job(&cluster, Step::ChunkServersOnline, &m, JobOutcome::Failed("BackoffLimitExceeded: 2 online".into())),
+            job(
+                &cluster,
+                Step::ChunkServersOnline,
+                &m,
+                JobOutcome::Failed("BackoffLimitExceeded: 2 online".into()),
+            ),
         ];
         let d = decide(&cluster, &m, &d.progress, &offline);
         assert_eq!(d.reason, "ChunkServersOffline");
-        assert_eq!(d.delete, [job_name(&cluster, Step::ChunkServersOnline, &m)], "deleted, to run again");
+        assert_eq!(
+            d.delete,
+            [job_name(&cluster, Step::ChunkServersOnline, &m)],
+            "deleted, to run again"
+        );
         assert_eq!(d.create, None);
 
         let online = [
             job(&cluster, Step::PhysicalPool, &m, JobOutcome::Succeeded),
-            job(&cluster, Step::ChunkServersOnline, &m, JobOutcome::Succeeded),
+            job(
+                &cluster,
+                Step::ChunkServersOnline,
+                &m,
+                JobOutcome::Succeeded,
+            ),
         ];
         let d = decide(&cluster, &m, &d.progress, &online);
-        assert_eq!((d.reason, d.create), ("LogicalPoolPending", Some(Step::LogicalPool)));
+        assert_eq!(
+            (d.reason, d.create),
+            ("LogicalPoolPending", Some(Step::LogicalPool))
+        );
 
         let mut all = online.to_vec();
         all.push(job(&cluster, Step::LogicalPool, &m, JobOutcome::Succeeded));
         let d = decide(&cluster, &m, &d.progress, &all);
         assert!(d.ready && d.progress.logical_pool_created);
-        assert_eq!(d.message, "3 servers in physical pool pool1, logical pool logicalPool1 created");
+        assert_eq!(
+            d.message,
+            "3 servers in physical pool pool1, logical pool logicalPool1 created"
+        );
     }
 
     #[test]
     fn a_failed_physical_pool_is_reported_and_retried() {
         let cluster = validated(json!({}));
         let m = map(&cluster, 3);
-        let failed = [job(&cluster, Step::PhysicalPool, &m, JobOutcome::Failed("BackoffLimitExceeded: Job has reached the specified backoff limit".into()))];
+        let failed = [job(
+            &cluster,
+            Step::PhysicalPool,
+            &m,
+            JobOutcome::Failed(
+                "BackoffLimitExceeded: Job has reached the specified backoff limit".into(),
+            ),
+        )];
         let d = decide(&cluster, &m, &PoolProgress::default(), &failed);
         assert_eq!(d.reason, "PhysicalPoolFailed");
         assert!(d.message.contains("BackoffLimitExceeded"), "{}", d.message);
@@ -512,16 +1022,35 @@ mod topology_decisions {
 
     #[test]
     fn added_servers_rerun_the_physical_pool_but_never_the_logical_pool() {
-        let cluster = validated(json!({"chunkservers": {"replicas": 4, "storage": {"size": "1Gi"}}}));
+        let cluster =
+            validated(json!({"chunkservers": {"replicas": 4, "storage": {"size": "1Gi"}}}));
         let old = map(&cluster, 3);
         let grown = map(&cluster, 4);
-        let done = PoolProgress { physical_pool_servers: old.server_ips(), logical_pool_created: true };
-        let old_jobs = [job(&cluster, Step::PhysicalPool, &old, JobOutcome::Succeeded), job(&cluster, Step::LogicalPool, &old, JobOutcome::Succeeded)];
+        let done = PoolProgress {
+            physical_pool_servers: old.server_ips(),
+            logical_pool_created: true,
+        };
+        let old_jobs = [
+            job(&cluster, Step::PhysicalPool, &old, JobOutcome::Succeeded),
+            job(&cluster, Step::LogicalPool, &old, JobOutcome::Succeeded),
+        ];
         let d = decide(&cluster, &grown, &done, &old_jobs);
-        assert_eq!((d.reason, d.create), ("PhysicalPoolPending", Some(Step::PhysicalPool)));
-        assert_eq!(d.delete, [job_name(&cluster, Step::PhysicalPool, &old)], "the finished Job of the old map goes");
+        assert_eq!(
+            (d.reason, d.create),
+            ("PhysicalPoolPending", Some(Step::PhysicalPool))
+        );
+        assert_eq!(
+            d.delete,
+            [job_name(&cluster, Step::PhysicalPool, &old)],
+            "the finished Job of the old map goes"
+        );
         let mut now = old_jobs.to_vec();
-        now.push(job(&cluster, Step::PhysicalPool, &grown, JobOutcome::Succeeded));
+        now.push(job(
+            &cluster,
+            Step::PhysicalPool,
+            &grown,
+            JobOutcome::Succeeded,
+        ));
         let d = decide(&cluster, &grown, &done, &now);
         assert!(d.ready);
         assert_eq!(d.create, None, "the logical pool is created once");
@@ -535,13 +1064,22 @@ fn format_progress_and_failure_show_in_the_status() {
         let mut pod = pod(name, "chunkserver", Some("10.0.0.1"), Some("n1"), false);
         let status = serde_json::json!([{"name": "format", "image": "curve", "imageID": "", "ready": false, "restartCount": 1,
             "state": state, "lastState": last}]);
-        pod.status.as_mut().unwrap().init_container_statuses = Some(serde_json::from_value(status).unwrap());
+        pod.status.as_mut().unwrap().init_container_statuses =
+            Some(serde_json::from_value(status).unwrap());
         pod
     };
     let pods = vec![
         with_format("cs-0", json!({"running": {}}), json!({})),
-        with_format("cs-1", json!({"terminated": {"exitCode": 1, "message": "formatting 95%\nno space\n"}}), json!({})),
-        with_format("cs-2", json!({"waiting": {"reason": "CrashLoopBackOff"}}), json!({"terminated": {"exitCode": 2}})),
+        with_format(
+            "cs-1",
+            json!({"terminated": {"exitCode": 1, "message": "formatting 95%\nno space\n"}}),
+            json!({}),
+        ),
+        with_format(
+            "cs-2",
+            json!({"waiting": {"reason": "CrashLoopBackOff"}}),
+            json!({"terminated": {"exitCode": 2}}),
+        ),
         with_format(
             "cs-4",
             json!({"waiting": {"reason": "CrashLoopBackOff"}}),
@@ -553,9 +1091,17 @@ fn format_progress_and_failure_show_in_the_status() {
     assert_eq!(progress.formatting, ["cs-0"]);
     assert_eq!(
         progress.failed,
-        ["cs-1 (exit 1: no space)", "cs-2 (CrashLoopBackOff)", "cs-4 (CrashLoopBackOff: curve_format wrote no meta)"]
+        [
+            "cs-1 (exit 1: no space)",
+            "cs-2 (CrashLoopBackOff)",
+            "cs-4 (CrashLoopBackOff: curve_format wrote no meta)"
+        ]
     );
-    let obs = Observation { chunkservers: component(3, 0, true), format: progress, ..healthy() };
+    let obs = Observation {
+        chunkservers: component(3, 0, true),
+        format: progress,
+        ..healthy()
+    };
     let status = compute_status(&CurveClusterStatus::default(), &obs, Some(1), t(0));
     let condition = find(&status, "ChunkServersReady").unwrap();
     assert_eq!(condition.reason, "FormatFailed");
@@ -566,9 +1112,15 @@ fn format_progress_and_failure_show_in_the_status() {
     );
     let formatting = Observation {
         chunkservers: component(3, 1, true),
-        format: observe::FormatProgress { formatting: vec!["cs-0".into()], failed: vec![] },
+        format: observe::FormatProgress {
+            formatting: vec!["cs-0".into()],
+            failed: vec![],
+        },
         ..healthy()
     };
     let status = compute_status(&CurveClusterStatus::default(), &formatting, Some(1), t(0));
-    assert_eq!(find(&status, "ChunkServersReady").unwrap().reason, "Formatting");
+    assert_eq!(
+        find(&status, "ChunkServersReady").unwrap().reason,
+        "Formatting"
+    );
 }

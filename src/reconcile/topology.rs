@@ -27,13 +27,22 @@ impl JobState {
         let failed = status
             .and_then(|s| s.conditions.as_ref())
             .and_then(|c| c.iter().find(|c| c.type_ == "Failed" && c.status == "True"))
-            .map(|c| format!("{}: {}", c.reason.clone().unwrap_or_default(), c.message.clone().unwrap_or_default()));
+            .map(|c| {
+                format!(
+                    "{}: {}",
+                    c.reason.clone().unwrap_or_default(),
+                    c.message.clone().unwrap_or_default()
+                )
+            });
         let outcome = match (failed, status.and_then(|s| s.succeeded).unwrap_or(0)) {
             (_, succeeded) if succeeded > 0 => JobOutcome::Succeeded,
             (Some(message), _) => JobOutcome::Failed(message),
             (None, _) => JobOutcome::Running,
         };
-        JobState { name: job.metadata.name.clone().unwrap_or_default(), outcome }
+        JobState {
+            name: job.metadata.name.clone().unwrap_or_default(),
+            outcome,
+        }
     }
 }
 
@@ -55,13 +64,22 @@ fn find<'a>(jobs: &'a [JobState], name: &str) -> Option<&'a JobOutcome> {
     jobs.iter().find(|j| j.name == name).map(|j| &j.outcome)
 }
 
-pub fn decide(cluster: &ValidatedCluster, map: &ClusterMap, previous: &PoolProgress, jobs: &[JobState]) -> TopologyDecision {
+pub fn decide(
+    cluster: &ValidatedCluster,
+    map: &ClusterMap,
+    previous: &PoolProgress,
+    jobs: &[JobState],
+) -> TopologyDecision {
     let desired_servers = cluster.spec.chunkservers.replicas as usize;
     let pool = &cluster.spec.logical_pool;
-    let current: Vec<String> = [Step::PhysicalPool, Step::ChunkServersOnline, Step::LogicalPool]
-        .iter()
-        .map(|step| jobs::job_name(cluster, *step, map))
-        .collect();
+    let current: Vec<String> = [
+        Step::PhysicalPool,
+        Step::ChunkServersOnline,
+        Step::LogicalPool,
+    ]
+    .iter()
+    .map(|step| jobs::job_name(cluster, *step, map))
+    .collect();
     let mut decision = TopologyDecision {
         ready: false,
         reason: "",
@@ -74,24 +92,34 @@ pub fn decide(cluster: &ValidatedCluster, map: &ClusterMap, previous: &PoolProgr
             .map(|j| j.name.clone())
             .collect(),
     };
-    let step = |decision: &mut TopologyDecision, step: Step, reason_pending: &'static str, reason_failed: &'static str, what: &str| -> bool {
+    let step = |decision: &mut TopologyDecision,
+                step: Step,
+                reason_pending: &'static str,
+                reason_failed: &'static str,
+                what: &str|
+     -> bool {
         let name = jobs::job_name(cluster, step, map);
         match find(jobs, &name) {
             Some(JobOutcome::Succeeded) => true,
             None => {
                 decision.create = Some(step);
-                (decision.reason, decision.message) = (reason_pending, format!("{what}: Job {name} created"));
+                (decision.reason, decision.message) =
+                    (reason_pending, format!("{what}: Job {name} created"));
                 false
             }
             Some(JobOutcome::Running) => {
-                (decision.reason, decision.message) = (reason_pending, format!("{what}: Job {name} running"));
+                (decision.reason, decision.message) =
+                    (reason_pending, format!("{what}: Job {name} running"));
                 false
             }
             Some(JobOutcome::Failed(why)) => {
                 // Deleted now, created again by a later reconcile: each Job has already
                 // retried with its own backoff before failing.
                 decision.delete.push(name.clone());
-                (decision.reason, decision.message) = (reason_failed, format!("{what}: Job {name} failed ({why}); retrying"));
+                (decision.reason, decision.message) = (
+                    reason_failed,
+                    format!("{what}: Job {name} failed ({why}); retrying"),
+                );
                 false
             }
         }
@@ -99,21 +127,42 @@ pub fn decide(cluster: &ValidatedCluster, map: &ClusterMap, previous: &PoolProgr
 
     if previous.physical_pool_servers.is_empty() && map.servers.len() < desired_servers {
         decision.reason = "WaitingForServers";
-        decision.message = format!("{} of {desired_servers} ChunkServer nodes scheduled", map.servers.len());
+        decision.message = format!(
+            "{} of {desired_servers} ChunkServer nodes scheduled",
+            map.servers.len()
+        );
         return decision;
     }
     let map_ips = map.server_ips();
     if previous.physical_pool_servers != map_ips {
-        if !step(&mut decision, Step::PhysicalPool, "PhysicalPoolPending", "PhysicalPoolFailed", "physical pool") {
+        if !step(
+            &mut decision,
+            Step::PhysicalPool,
+            "PhysicalPoolPending",
+            "PhysicalPoolFailed",
+            "physical pool",
+        ) {
             return decision;
         }
         decision.progress.physical_pool_servers = map_ips;
     }
     if !previous.logical_pool_created {
-        if !step(&mut decision, Step::ChunkServersOnline, "WaitingForChunkServers", "ChunkServersOffline", "ChunkServers online") {
+        if !step(
+            &mut decision,
+            Step::ChunkServersOnline,
+            "WaitingForChunkServers",
+            "ChunkServersOffline",
+            "ChunkServers online",
+        ) {
             return decision;
         }
-        if !step(&mut decision, Step::LogicalPool, "LogicalPoolPending", "LogicalPoolFailed", "logical pool") {
+        if !step(
+            &mut decision,
+            Step::LogicalPool,
+            "LogicalPoolPending",
+            "LogicalPoolFailed",
+            "logical pool",
+        ) {
             return decision;
         }
         decision.progress.logical_pool_created = true;

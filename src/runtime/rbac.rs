@@ -72,7 +72,12 @@ pub const PERMISSIONS: &[Permission] = &[
     rule("batch", &["jobs"], OWNED, Scope::Watched),
     rule("", &["pods"], &["list", "watch"], Scope::Watched),
     // Only on deletion with a confirmed Delete cleanup policy.
-    rule("", &["persistentvolumeclaims"], &["deletecollection"], Scope::Watched),
+    rule(
+        "",
+        &["persistentvolumeclaims"],
+        &["deletecollection"],
+        Scope::Watched,
+    ),
     // The cluster's root password: read, and created once when missing (never changed).
     rule("", &["secrets"], &["get", "create"], Scope::Watched),
     rule(

@@ -28,21 +28,37 @@ fn split_path(path: &str) -> (String, Option<String>, Option<String>) {
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let resource_at = match parts.iter().position(|p| *p == "namespaces") {
         Some(i) if parts.len() > i + 2 => i + 2,
-        _ => if parts[0] == "api" { 2 } else { 3 },
+        _ => {
+            if parts[0] == "api" {
+                2
+            } else {
+                3
+            }
+        }
     };
     let collection = format!("/{}", parts[..=resource_at].join("/"));
-    (collection, parts.get(resource_at + 1).map(|s| s.to_string()), parts.get(resource_at + 2).map(|s| s.to_string()))
+    (
+        collection,
+        parts.get(resource_at + 1).map(|s| s.to_string()),
+        parts.get(resource_at + 2).map(|s| s.to_string()),
+    )
 }
 
 fn query_param(query: &str, key: &str) -> Option<String> {
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=')?;
-        (k == key).then(|| v.replace("%3D", "=").replace("%2C", ",").replace("%2F", "/"))
+        (k == key).then(|| {
+            v.replace("%3D", "=")
+                .replace("%2C", ",")
+                .replace("%2F", "/")
+        })
     })
 }
 
 fn matches_selector(object: &Value, selector: Option<&str>) -> bool {
-    let Some(selector) = selector else { return true };
+    let Some(selector) = selector else {
+        return true;
+    };
     selector.split(',').filter(|s| !s.is_empty()).all(|term| {
         let (key, value) = term.split_once('=').unwrap_or((term, ""));
         object["metadata"]["labels"][key].as_str() == Some(value)
@@ -75,11 +91,17 @@ fn status(code: StatusCode, message: &str) -> Response<Body> {
     };
     let body = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message,
         "reason": reason, "code": code.as_u16()});
-    Response::builder().status(code).body(Body::from(serde_json::to_vec(&body).unwrap())).unwrap()
+    Response::builder()
+        .status(code)
+        .body(Body::from(serde_json::to_vec(&body).unwrap()))
+        .unwrap()
 }
 
 fn ok(value: &Value) -> Response<Body> {
-    Response::builder().status(200).body(Body::from(serde_json::to_vec(value).unwrap())).unwrap()
+    Response::builder()
+        .status(200)
+        .body(Body::from(serde_json::to_vec(value).unwrap()))
+        .unwrap()
 }
 
 impl FakeApi {
@@ -99,15 +121,30 @@ impl FakeApi {
     /// Puts an object in the store, as if another actor (the kubelet, a user) made it.
     pub fn put(&self, collection: &str, object: Value) {
         let name = object["metadata"]["name"].as_str().unwrap().to_string();
-        self.objects.lock().unwrap().entry(collection.to_string()).or_default().insert(name, object);
+        self.objects
+            .lock()
+            .unwrap()
+            .entry(collection.to_string())
+            .or_default()
+            .insert(name, object);
     }
 
     pub fn get(&self, collection: &str, name: &str) -> Option<Value> {
-        self.objects.lock().unwrap().get(collection)?.get(name).cloned()
+        self.objects
+            .lock()
+            .unwrap()
+            .get(collection)?
+            .get(name)
+            .cloned()
     }
 
     pub fn names(&self, collection: &str) -> Vec<String> {
-        self.objects.lock().unwrap().get(collection).map(|m| m.keys().cloned().collect()).unwrap_or_default()
+        self.objects
+            .lock()
+            .unwrap()
+            .get(collection)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The requests since the last call, as `METHOD path` (+ `?labelSelector=…` on lists).
@@ -126,7 +163,10 @@ impl FakeApi {
     }
 
     pub fn fail(&self, method_and_prefix: &str) {
-        self.failing.lock().unwrap().push(method_and_prefix.to_string());
+        self.failing
+            .lock()
+            .unwrap()
+            .push(method_and_prefix.to_string());
     }
 
     async fn handle(&self, request: Request<Body>) -> Response<Body> {
@@ -141,16 +181,28 @@ impl FakeApi {
             _ => format!("{method} {path}"),
         };
         self.requests.lock().unwrap().push(line.clone());
-        if self.failing.lock().unwrap().iter().any(|f| line.starts_with(f.as_str())) {
+        if self
+            .failing
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|f| line.starts_with(f.as_str()))
+        {
             return status(StatusCode::INTERNAL_SERVER_ERROR, "injected failure");
         }
         let mut objects = self.objects.lock().unwrap();
         let store = objects.entry(collection.clone()).or_default();
         match (method.as_str(), name) {
             ("GET", None) => {
-                let items: Vec<Value> = store.values().filter(|o| matches_selector(o, selector.as_deref())).cloned().collect();
-                ok(&json!({"apiVersion": "v1", "kind": format!("{}List", kind_of_collection(&collection)),
-                    "metadata": {"resourceVersion": "1"}, "items": items}))
+                let items: Vec<Value> = store
+                    .values()
+                    .filter(|o| matches_selector(o, selector.as_deref()))
+                    .cloned()
+                    .collect();
+                ok(
+                    &json!({"apiVersion": "v1", "kind": format!("{}List", kind_of_collection(&collection)),
+                    "metadata": {"resourceVersion": "1"}, "items": items}),
+                )
             }
             ("GET", Some(name)) => match store.get(&name) {
                 Some(object) => ok(object),
@@ -160,10 +212,15 @@ impl FakeApi {
                 let patch: Value = serde_json::from_slice(&body).unwrap();
                 let mut version = self.version.lock().unwrap();
                 *version += 1;
-                let is_apply = query.contains("fieldManager") && subresource.is_none() && patch.get("kind").is_some();
+                let is_apply = query.contains("fieldManager")
+                    && subresource.is_none()
+                    && patch.get("kind").is_some();
                 let object = if is_apply {
                     if !store.contains_key(&name) {
-                        self.creations.lock().unwrap().push(format!("POST {collection}"));
+                        self.creations
+                            .lock()
+                            .unwrap()
+                            .push(format!("POST {collection}"));
                     }
                     let mut applied = patch.clone();
                     if let Some(status) = store.get(&name).and_then(|o| o.get("status").cloned()) {
@@ -184,14 +241,20 @@ impl FakeApi {
             }
             ("POST", None) => {
                 let mut object: Value = serde_json::from_slice(&body).unwrap();
-                let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+                let name = object["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
                 if store.contains_key(&name) {
                     return status(StatusCode::CONFLICT, &format!("{name} already exists"));
                 }
                 let mut version = self.version.lock().unwrap();
                 *version += 1;
                 object["metadata"]["resourceVersion"] = json!(version.to_string());
-                self.creations.lock().unwrap().push(format!("POST {collection}"));
+                self.creations
+                    .lock()
+                    .unwrap()
+                    .push(format!("POST {collection}"));
                 store.insert(name, object.clone());
                 ok(&object)
             }
@@ -200,11 +263,16 @@ impl FakeApi {
                 None => status(StatusCode::NOT_FOUND, &format!("{name} not found")),
             },
             ("DELETE", None) => {
-                let names: Vec<String> =
-                    store.iter().filter(|(_, o)| matches_selector(o, selector.as_deref())).map(|(n, _)| n.clone()).collect();
+                let names: Vec<String> = store
+                    .iter()
+                    .filter(|(_, o)| matches_selector(o, selector.as_deref()))
+                    .map(|(n, _)| n.clone())
+                    .collect();
                 let items: Vec<Value> = names.iter().filter_map(|n| store.remove(n)).collect();
-                ok(&json!({"apiVersion": "v1", "kind": format!("{}List", kind_of_collection(&collection)),
-                    "metadata": {"resourceVersion": "1"}, "items": items}))
+                ok(
+                    &json!({"apiVersion": "v1", "kind": format!("{}List", kind_of_collection(&collection)),
+                    "metadata": {"resourceVersion": "1"}, "items": items}),
+                )
             }
             _ => status(StatusCode::METHOD_NOT_ALLOWED, "not faked"),
         }
