@@ -13,7 +13,7 @@ use crate::build::common::component_name;
 use crate::build::config::DaemonAddresses;
 use crate::build::jobs::{self, Step};
 use crate::build::{self, Component, Observed, ObservedServer, typed_value};
-use crate::reconcile::plan::applied;
+use crate::reconcile::plan::{applied, tier_values};
 use crate::validate::{FieldError, ValidatedCluster, validate};
 
 #[derive(Debug, thiserror::Error)]
@@ -159,13 +159,8 @@ impl ExamplePlacement {
 pub fn objects(cluster: &ValidatedCluster, placement: &ExamplePlacement) -> Vec<Value> {
     let observed = placement.observed(cluster);
     let desired = build::build(cluster, &observed);
-    let tier = |tier: &build::Tier| -> Vec<Value> {
-        let mut values: Vec<Value> = tier.config_maps.iter().map(typed_value).collect();
-        values.extend(tier.services.iter().map(typed_value));
-        values.extend(tier.budgets.iter().map(typed_value));
-        values.extend(tier.stateful_sets.iter().map(typed_value));
-        values.into_iter().map(applied).collect()
-    };
+    let tier =
+        |tier: &build::Tier| -> Vec<Value> { tier_values(tier).into_iter().map(applied).collect() };
     let mut values = tier(&desired.etcd);
     values.push(typed_value(&build::secret::root_secret(
         cluster,

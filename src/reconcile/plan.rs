@@ -161,7 +161,7 @@ pub fn applied(object: serde_json::Value) -> serde_json::Value {
     with_hash(object).0
 }
 
-fn tier_values(tier: &Tier) -> Vec<serde_json::Value> {
+pub fn tier_values(tier: &Tier) -> Vec<serde_json::Value> {
     // ConfigMaps and Services first, budgets next, StatefulSets last: pods start with their
     // config and their DNS names in place.
     let mut values: Vec<serde_json::Value> = tier.config_maps.iter().map(typed_value).collect();
