@@ -157,7 +157,7 @@ fn cel_rejects_what_the_api_server_can_judge_alone() {
         ),
         (
             json!({"spec": {"logicalPool": {"zones": 2}}}),
-            "spec.logicalPool.replicas must not exceed spec.logicalPool.zones",
+            "spec.logicalPool.zones must equal spec.logicalPool.replicas",
         ),
         (
             json!({"spec": {"logicalPool": {"zones": 5, "replicas": 3}}}),
@@ -194,6 +194,358 @@ fn cel_rejects_what_the_api_server_can_judge_alone() {
             errors.iter().any(|e| e.contains(expected)),
             "{patch}: expected {expected:?}, got {errors:?}"
         );
+    }
+}
+
+/// Every rule added to mirror what Kubernetes and Curve refuse: a refused object, the text the
+/// API server's error must carry (the field, the reason, and for most the value given), and an
+/// accepted neighbour.
+#[test]
+fn cel_refuses_what_kubernetes_and_curve_would_refuse_later() {
+    let pod = |list: Value| json!({"spec": {"placement": {"tolerations": list}}});
+    let res =
+        |component: &str, resources: Value| json!({"spec": {component: {"resources": resources}}});
+    let table: Vec<(Value, &str, Value)> = vec![
+        (
+            json!({"metadata": {"name": "1demo"}}),
+            "metadata.name must be a DNS-1035 label (lower-case letters, digits and dashes, starting with a letter and ending with a letter or digit): it prefixes the cluster's Service names (got \"1demo\")",
+            json!({"metadata": {"name": "demo1"}}),
+        ),
+        (
+            json!({"metadata": {"name": "demo.curve"}}),
+            "metadata.name must be a DNS-1035 label",
+            json!({"metadata": {"name": "demo-curve"}}),
+        ),
+        (
+            json!({"spec": {"image": "opencurvedocker/CurveBS:v1.2.6"}}),
+            "spec.image: spec.image must be an image reference [registry[:port]/]path[:tag][@digest], the path of lower-case letters and digits with dots, underscores or dashes between them, such as opencurvedocker/curvebs:v1.2.6 (got \"opencurvedocker/CurveBS:v1.2.6\")",
+            json!({"spec": {"image": "registry.example.com:5000/opencurvedocker/curvebs:v1.2.6"}}),
+        ),
+        (
+            json!({"spec": {"image": "curvebs:v1 "}}),
+            "spec.image must be an image reference",
+            json!({"spec": {"image": "[fd00::1]:5000/curvebs:v1"}}),
+        ),
+        (
+            json!({"spec": {"image": "curvebs@sha256:abc"}}),
+            "spec.image must be an image reference",
+            json!({"spec": {"image": format!("curvebs:v1@sha256:{}", "0f".repeat(32))}}),
+        ),
+        (
+            json!({"spec": {"imagePullSecrets": ["registry", "Bad Name"]}}),
+            "spec.imagePullSecrets: spec.imagePullSecrets must name Secrets: DNS-1123 subdomains of lower-case letters, digits, dashes and dots, starting and ending with a letter or digit (got \"Bad Name\")",
+            json!({"spec": {"imagePullSecrets": ["registry", "registry.example.com"]}}),
+        ),
+        (
+            json!({"spec": {"etcd": {"storage": {"size": "1Gi", "storageClassName": "Fast SSD"}}}}),
+            "spec.etcd.storage.storageClassName: storage.storageClassName must be a StorageClass name: a DNS-1123 subdomain of lower-case letters, digits, dashes and dots, starting and ending with a letter or digit (got \"Fast SSD\")",
+            json!({"spec": {"etcd": {"storage": {"size": "1Gi", "storageClassName": "fast-ssd"}}}}),
+        ),
+        (
+            res("mds", json!({"limits": {"gpu": "1"}})),
+            "spec.mds.resources: spec.mds.resources.limits may name only cpu, memory, ephemeral-storage, hugepages-<size> and domain-qualified extended resources (got \"gpu\")",
+            res(
+                "mds",
+                json!({"limits": {"example.com/gpu": "1", "ephemeral-storage": "1Gi", "hugepages-2Mi": "2Mi", "memory": "1Gi"}}),
+            ),
+        ),
+        (
+            res("mds", json!({"requests": {"cpu cores": "1"}})),
+            "spec.mds.resources.requests may name only cpu, memory, ephemeral-storage, hugepages-<size> and domain-qualified extended resources (got \"cpu cores\")",
+            res("mds", json!({"requests": {"cpu": "1"}})),
+        ),
+        (
+            res("mds", json!({"limits": {"cpu": "two"}})),
+            "spec.mds.resources.limits must be non-negative Kubernetes quantities such as 500m, 2 or 4Gi (got cpu=\"two\")",
+            res("mds", json!({"limits": {"cpu": 2}})),
+        ),
+        (
+            res("chunkservers", json!({"requests": {"memory": "-1Gi"}})),
+            "spec.chunkservers.resources.requests must be non-negative Kubernetes quantities such as 500m, 2 or 4Gi (got memory=\"-1Gi\")",
+            res("chunkservers", json!({"requests": {"memory": "0"}})),
+        ),
+        (
+            res(
+                "etcd",
+                json!({"requests": {"cpu": "2"}, "limits": {"cpu": "1500m"}}),
+            ),
+            "spec.etcd.resources.requests must not exceed spec.etcd.resources.limits of the same resource",
+            res(
+                "etcd",
+                json!({"requests": {"cpu": "1500m"}, "limits": {"cpu": "1.5"}}),
+            ),
+        ),
+        (
+            res("etcd", json!({"requests": {"example.com/nic": "1"}})),
+            "spec.etcd.resources.requests of hugepages and extended resources need spec.etcd.resources.limits equal to them: Kubernetes does not overcommit them",
+            res(
+                "etcd",
+                json!({"requests": {"example.com/nic": "1"}, "limits": {"example.com/nic": "1"}}),
+            ),
+        ),
+        (
+            res("etcd", json!({"limits": {"example.com/nic": "500m"}})),
+            "spec.etcd.resources.limits of extended resources must be whole numbers: they are counted in units",
+            res("etcd", json!({"limits": {"example.com/nic": "1"}})),
+        ),
+        (
+            res("chunkservers", json!({"limits": {"hugepages-2Mi": "4Mi"}})),
+            "spec.chunkservers.resources must request or limit cpu or memory too when it asks for hugepages: Kubernetes refuses hugepages alone",
+            res(
+                "chunkservers",
+                json!({"limits": {"hugepages-2Mi": "4Mi"}, "requests": {"memory": "1Gi"}}),
+            ),
+        ),
+        (
+            json!({"spec": {"chunkservers": {"port": 65535, "disksPerNode": 2}}}),
+            "spec.chunkservers.port + disksPerNode - 1 must be at most 65535: disk slot i listens on port + i (got 65536)",
+            json!({"spec": {"chunkservers": {"port": 65534, "disksPerNode": 2}}}),
+        ),
+        (
+            json!({"spec": {"chunkservers": {"replicas": 1}, "logicalPool": {"replicas": 1, "zones": 1}}}),
+            "spec.chunkservers.replicas × disksPerNode must be at least 2: Curve's MDS cannot create a logical pool on one ChunkServer (got 1 × 1)",
+            json!({"spec": {"chunkservers": {"replicas": 1, "disksPerNode": 2}, "logicalPool": {"replicas": 1, "zones": 1}}}),
+        ),
+        (
+            json!({"spec": {"logicalPool": {"zones": 2}}}),
+            "spec.logicalPool.zones must equal spec.logicalPool.replicas: Curve's MDS creates a logical pool only when its zone count equals its copy count, each copy in its own zone (got 2 zones, 3 replicas)",
+            json!({"spec": {"logicalPool": {"zones": 2, "replicas": 2}}}),
+        ),
+        (
+            json!({"spec": {"logicalPool": {"name": "logical pool"}}}),
+            "spec.logicalPool.name: spec.logicalPool.name must be a Curve pool name: 1-63 letters, digits, dashes, underscores and dots, starting and ending with a letter or digit (got \"logical pool\")",
+            json!({"spec": {"logicalPool": {"name": "logical_pool.1"}}}),
+        ),
+        (
+            json!({"spec": {"logicalPool": {"physicalPool": "-pool"}}}),
+            "spec.logicalPool.physicalPool must be a Curve pool name",
+            json!({"spec": {"logicalPool": {"physicalPool": "pool-1"}}}),
+        ),
+        (
+            json!({"spec": {"placement": {"nodeSelector": {"ok": "yes", "bad key": "x"}}}}),
+            "spec.placement.nodeSelector: spec.placement.nodeSelector keys must be a label key: an optional DNS-1123 subdomain prefix of at most 253 characters and a slash, then a name of at most 63 letters, digits, dashes, underscores and dots, starting and ending with a letter or digit (got \"bad key\")",
+            json!({"spec": {"placement": {"nodeSelector": {"ok": "yes", "curve.opencurve.io/storage": "x"}}}}),
+        ),
+        (
+            json!({"spec": {"placement": {"nodeSelector": {format!("{}/zone", "p".repeat(254)): "a"}}}}),
+            "spec.placement.nodeSelector keys must be a label key",
+            json!({"spec": {"placement": {"nodeSelector": {format!("{}/zone", "p".repeat(253)): "a"}}}}),
+        ),
+        (
+            json!({"spec": {"placement": {"nodeSelector": {"disk": "nvme ssd"}}}}),
+            "spec.placement.nodeSelector values must be label values: empty, or at most 63 letters, digits, dashes, underscores and dots, starting and ending with a letter or digit (got disk=\"nvme ssd\")",
+            json!({"spec": {"placement": {"nodeSelector": {"disk": ""}}}}),
+        ),
+        (
+            pod(json!([{"operator": "Equal", "value": "curve"}])),
+            "spec.placement.tolerations[0]: spec.placement.tolerations[].operator must be Exists when key is empty: an empty key with Exists tolerates every taint",
+            pod(json!([{"operator": "Exists"}])),
+        ),
+        (
+            pod(json!([{"key": "dedicated", "operator": "Exists", "value": "curve"}])),
+            "spec.placement.tolerations[].value must be empty when operator is Exists (got \"curve\")",
+            pod(json!([{"key": "dedicated", "operator": "Exists"}])),
+        ),
+        (
+            pod(json!([{"key": "dedicated", "value": "curve db"}])),
+            "spec.placement.tolerations[].value must be a label value: empty, or at most 63 letters, digits, dashes, underscores and dots, starting and ending with a letter or digit (got \"curve db\")",
+            pod(json!([{"key": "dedicated", "value": "curve-db"}])),
+        ),
+        (
+            pod(
+                json!([{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoSchedule", "tolerationSeconds": 60}]),
+            ),
+            "spec.placement.tolerations[].tolerationSeconds is allowed only with effect NoExecute (got effect \"NoSchedule\")",
+            pod(
+                json!([{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 60}]),
+            ),
+        ),
+        (
+            pod(json!([{"key": "dedicated/", "operator": "Exists"}])),
+            "spec.placement.tolerations[0].key: spec.placement.tolerations[].key must be empty or a label key: an optional DNS-1123 subdomain prefix of at most 253 characters and a slash, then a name of at most 63 letters, digits, dashes, underscores and dots, starting and ending with a letter or digit (got \"dedicated/\")",
+            pod(json!([{"key": "example.com/dedicated", "operator": "Exists"}])),
+        ),
+        (
+            json!({"spec": {"placement": {"topologyKey": "kubernetes.io/host name"}}}),
+            "spec.placement.topologyKey: spec.placement.topologyKey must be a label key: an optional DNS-1123 subdomain prefix of at most 253 characters and a slash, then a name of at most 63 letters, digits, dashes, underscores and dots, starting and ending with a letter or digit (got \"kubernetes.io/host name\")",
+            json!({"spec": {"placement": {"topologyKey": "topology.kubernetes.io/zone"}}}),
+        ),
+        (
+            json!({"spec": {"placement": {"zoneLabel": "Topology.Kubernetes.io/zone"}}}),
+            "spec.placement.zoneLabel must be a label key",
+            json!({"spec": {"placement": {"zoneLabel": "topology.kubernetes.io/zone"}}}),
+        ),
+        (
+            json!({"spec": {"cleanup": {"policy": "Delete", "confirmation": "yes"}}}),
+            "spec.cleanup.confirmation: spec.cleanup.confirmation must be yes-really-destroy-data when set (got \"yes\")",
+            json!({"spec": {"cleanup": {"policy": "Delete", "confirmation": "yes-really-destroy-data"}}}),
+        ),
+    ];
+    for (refused, expected, accepted) in table {
+        let errors = cel_errors(&patched(refused.clone()), None);
+        assert!(
+            errors.iter().any(|e| e.contains(expected)),
+            "{refused}: expected {expected:?}, got {errors:?}"
+        );
+        assert_eq!(
+            cel_errors(&patched(accepted.clone()), None),
+            Vec::<String>::new(),
+            "{accepted} must be accepted"
+        );
+    }
+}
+
+/// The schema's own value constraints (enum, maxLength, maxItems, maxProperties, minimum,
+/// maximum) as the API server applies them: `path: constraint`.
+fn schema_errors(schema: &Value, value: &Value, path: &str, errors: &mut Vec<String>) {
+    let number = |key: &str| schema.get(key).and_then(Value::as_f64);
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
+        && !allowed.contains(value)
+    {
+        errors.push(format!("{path}: enum"));
+    }
+    match value {
+        Value::String(text)
+            if number("maxLength").is_some_and(|max| text.chars().count() as f64 > max) =>
+        {
+            errors.push(format!("{path}: maxLength"));
+        }
+        Value::Number(n) => {
+            let n = n.as_f64().unwrap();
+            if number("minimum").is_some_and(|min| n < min) {
+                errors.push(format!("{path}: minimum"));
+            }
+            if number("maximum").is_some_and(|max| n > max) {
+                errors.push(format!("{path}: maximum"));
+            }
+        }
+        Value::Array(items) => {
+            if number("maxItems").is_some_and(|max| items.len() as f64 > max) {
+                errors.push(format!("{path}: maxItems"));
+            }
+            if let Some(item_schema) = schema.get("items") {
+                for (i, item) in items.iter().enumerate() {
+                    schema_errors(item_schema, item, &format!("{path}[{i}]"), errors);
+                }
+            }
+        }
+        Value::Object(map) => {
+            if number("maxProperties").is_some_and(|max| map.len() as f64 > max) {
+                errors.push(format!("{path}: maxProperties"));
+            }
+            for (key, field) in map {
+                let property = schema["properties"].get(key);
+                let field_schema = property.or(schema.get("additionalProperties"));
+                let field_path = if property.is_some() {
+                    format!("{path}.{key}")
+                } else {
+                    format!("{path}[{key}]")
+                };
+                if let Some(field_schema) = field_schema.filter(|s| s.is_object()) {
+                    schema_errors(field_schema, field, &field_path, errors);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn the_schema_bounds_every_value_the_api_server_and_cel_read() {
+    let spec_schema = schema()["properties"]["spec"].clone();
+    let check = |patch: Value| {
+        let object = patched(patch);
+        let mut errors = Vec::new();
+        schema_errors(&spec_schema, &object["spec"], "spec", &mut errors);
+        errors
+    };
+    let many = |n: usize| -> serde_json::Map<String, Value> {
+        (0..n).map(|i| (format!("k{i}"), json!("v"))).collect()
+    };
+    let table: Vec<(Value, &str, Value)> = vec![
+        (
+            json!({"spec": {"placement": {"tolerations": [{"operator": "In"}]}}}),
+            "spec.placement.tolerations[0].operator: enum",
+            json!({"spec": {"placement": {"tolerations": [{"operator": ""}, {"operator": "Equal", "key": "k"}, {"operator": "Exists"}]}}}),
+        ),
+        (
+            json!({"spec": {"placement": {"tolerations": [{"operator": "Exists", "effect": "NoEvict"}]}}}),
+            "spec.placement.tolerations[0].effect: enum",
+            json!({"spec": {"placement": {"tolerations": [{"operator": "Exists", "effect": "PreferNoSchedule"}]}}}),
+        ),
+        (
+            json!({"spec": {"placement": {"tolerations": [{"key": "k", "value": "v".repeat(64)}]}}}),
+            "spec.placement.tolerations[0].value: maxLength",
+            json!({"spec": {"placement": {"tolerations": [{"key": "k", "value": "v".repeat(63)}]}}}),
+        ),
+        (
+            json!({"spec": {"placement": {"tolerations": vec![json!({"operator": "Exists"}); 65]}}}),
+            "spec.placement.tolerations: maxItems",
+            json!({"spec": {"placement": {"tolerations": vec![json!({"operator": "Exists"}); 64]}}}),
+        ),
+        (
+            json!({"spec": {"placement": {"nodeSelector": many(65)}}}),
+            "spec.placement.nodeSelector: maxProperties",
+            json!({"spec": {"placement": {"nodeSelector": many(64)}}}),
+        ),
+        (
+            json!({"spec": {"placement": {"nodeSelector": {"disk": "v".repeat(64)}}}}),
+            "spec.placement.nodeSelector[disk]: maxLength",
+            json!({"spec": {"placement": {"nodeSelector": {"disk": "v".repeat(63)}}}}),
+        ),
+        (
+            json!({"spec": {"placement": {"topologyKey": "k".repeat(318)}}}),
+            "spec.placement.topologyKey: maxLength",
+            json!({"spec": {"placement": {"topologyKey": "kubernetes.io/hostname"}}}),
+        ),
+        (
+            json!({"spec": {"mds": {"resources": {"limits": many(17)}}}}),
+            "spec.mds.resources.limits: maxProperties",
+            json!({"spec": {"mds": {"resources": {"limits": many(16)}}}}),
+        ),
+        (
+            json!({"spec": {"mds": {"resources": {"requests": {"cpu": "1".repeat(65)}}}}}),
+            "spec.mds.resources.requests[cpu]: maxLength",
+            json!({"spec": {"mds": {"resources": {"requests": {"cpu": "1".repeat(64)}}}}}),
+        ),
+        (
+            json!({"spec": {"image": "a".repeat(1025)}}),
+            "spec.image: maxLength",
+            json!({"spec": {"image": "a".repeat(1024)}}),
+        ),
+        (
+            json!({"spec": {"imagePullSecrets": ["s".repeat(254)]}}),
+            "spec.imagePullSecrets[0]: maxLength",
+            json!({"spec": {"imagePullSecrets": ["s".repeat(253)]}}),
+        ),
+        (
+            json!({"spec": {"chunkservers": {"storage": {"size": "1".repeat(65)}}}}),
+            "spec.chunkservers.storage.size: maxLength",
+            json!({"spec": {"chunkservers": {"storage": {"size": "1".repeat(64)}}}}),
+        ),
+        (
+            json!({"spec": {"logicalPool": {"name": "p".repeat(64)}}}),
+            "spec.logicalPool.name: maxLength",
+            json!({"spec": {"logicalPool": {"name": "p".repeat(63)}}}),
+        ),
+        (
+            json!({"spec": {"mds": {"replicas": 0}}}),
+            "spec.mds.replicas: minimum",
+            json!({"spec": {"mds": {"replicas": 1}}}),
+        ),
+        (
+            json!({"spec": {"chunkservers": {"formatPercent": 100}}}),
+            "spec.chunkservers.formatPercent: maximum",
+            json!({"spec": {"chunkservers": {"formatPercent": 99}}}),
+        ),
+    ];
+    for (refused, expected, accepted) in table {
+        let errors = check(refused.clone());
+        assert!(
+            errors.iter().any(|e| e == expected),
+            "{refused}: expected {expected:?}, got {errors:?}"
+        );
+        assert_eq!(check(accepted.clone()), Vec::<String>::new(), "{accepted}");
     }
 }
 
