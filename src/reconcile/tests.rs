@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::events::{ClusterEvent, derive};
 use super::observe;
-use super::plan::{self, Action, ExistingObject};
+use super::plan::{self, Action, ExistingObject, ObjectKind};
 use super::status::*;
 use crate::api::{CurveClusterStatus, Phase};
 use crate::build::{self, Component, Observed};
@@ -701,7 +701,7 @@ fn validated(patch: serde_json::Value) -> crate::validate::ValidatedCluster {
 
 fn set(name: &str, component: &str, replicas: i32) -> ExistingObject {
     ExistingObject {
-        kind: "StatefulSet".into(),
+        kind: ObjectKind::StatefulSet,
         name: name.into(),
         component: Some(component.into()),
         applied_hash: None,
@@ -771,20 +771,18 @@ fn unchanged_objects_are_not_applied_again_and_stale_ones_are_pruned() {
     let first = plan::plan(&desired, &[], plan::gates(true, true));
     let existing: Vec<ExistingObject> = first
         .iter()
-        .map(|a| match a {
-            Action::Apply { kind, name, object } => ExistingObject {
-                kind: kind.clone(),
-                name: name.clone(),
-                component: object["metadata"]["labels"]["app.kubernetes.io/component"]
-                    .as_str()
-                    .map(String::from),
-                applied_hash: object["metadata"]["annotations"][plan::APPLIED_HASH_ANNOTATION]
-                    .as_str()
-                    .map(String::from),
-                replicas: object["spec"]["replicas"].as_i64().map(|r| r as i32),
-                claim_size: None,
-            },
-            Action::Delete { .. } => unreachable!(),
+        .map(|action| match action {
+            Action::Apply(object) => {
+                let value = object.value();
+                ExistingObject {
+                    replicas: value["spec"]["replicas"].as_i64().map(|r| r as i32),
+                    ..ExistingObject::of(
+                        object.kind(),
+                        &serde_json::from_value(value["metadata"].clone()).unwrap(),
+                    )
+                }
+            }
+            other => panic!("only applies on a first plan, not {other:?}"),
         })
         .collect();
     assert_eq!(
@@ -793,7 +791,7 @@ fn unchanged_objects_are_not_applied_again_and_stale_ones_are_pruned() {
     );
     let mut with_stale = existing.clone();
     let config_map = |name: &str, component: Option<&str>| ExistingObject {
-        kind: "ConfigMap".into(),
+        kind: ObjectKind::ConfigMap,
         name: name.into(),
         component: component.map(String::from),
         applied_hash: None,
@@ -805,7 +803,7 @@ fn unchanged_objects_are_not_applied_again_and_stale_ones_are_pruned() {
     assert_eq!(
         plan::plan(&desired, &with_stale, plan::gates(true, true)),
         vec![Action::Delete {
-            kind: "ConfigMap".into(),
+            kind: ObjectKind::ConfigMap,
             name: "demo-old".into()
         }]
     );
@@ -893,7 +891,7 @@ mod topology_decisions {
                 zone: None,
             })
             .collect();
-        cluster_map(cluster, &servers, None)
+        cluster_map(cluster, &servers, &[])
     }
 
     fn job(
@@ -1112,7 +1110,7 @@ fn format_progress_and_failure_show_in_the_status() {
     );
     let formatting = Observation {
         chunkservers: component(3, 1, true),
-        format: observe::FormatProgress {
+        format: super::observation::FormatProgress {
             formatting: vec!["cs-0".into()],
             failed: vec![],
         },
