@@ -491,16 +491,15 @@ pub async fn run<O: EtcdObserver, E: EventSink>(
         api::<DeserializeGuard<CurveCluster>>(&client, &namespace),
         watcher::Config::default(),
     );
-    let store = controller.store();
-    let caches = ctx.caches.clone();
-    let synced = async move {
-        caches.wait_until_synced().await;
-        snapshot::wait_until_ready(&store).await;
-    };
     // The controller starts once every cache has its first listing, so no decision is taken
-    // on a cache that has not seen the cluster's objects yet.
-    synced.await;
-    on_synced();
+    // on a cache that has not seen the cluster's objects yet. Its own CurveCluster store fills
+    // once it runs: readiness waits for that too.
+    ctx.caches.wait_until_synced().await;
+    let store = controller.store();
+    tokio::spawn(async move {
+        snapshot::wait_until_ready(&store).await;
+        on_synced();
+    });
     let to_cluster = |instance: Option<&String>, namespace: Option<String>| {
         Some(ObjectRef::new(instance?).within(&namespace?))
     };
