@@ -70,7 +70,8 @@ impl Metrics {
                     .all(|(k, v)| labels.get(*k).map(String::as_str) == Some(*v))
             })
             .map(|(_, value)| value)
-            .sum()
+            // Not `sum()`: the sum of no f64 is -0.
+            .fold(0.0, |a, b| a + b)
     }
 
     /// How each series of `name` changed since `before` (a series absent before counts from
@@ -240,6 +241,8 @@ curve_operator_kube_requests_total{verb="watch",resource="pods"} 2
             12.0
         );
         assert_eq!(m.sum("curve_operator_reconciles_total", &[]), 13.0);
+        let none = m.sum("curve_operator_reconciles_total", &[("result", "other")]);
+        assert!(none == 0.0 && none.is_sign_positive(), "{none}");
         assert_eq!(
             m.series("curve_operator_reconcile_duration_seconds_bucket")
                 [&labels(&[("le", "+Inf")])],
