@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use curve_operator::api::CurveCluster;
 use curve_operator_e2e::env::BareEnv;
-use curve_operator_e2e::metrics::Metrics;
+use curve_operator_e2e::metrics::{Labels, Metrics};
 use curve_operator_e2e::operator::{Operator, binary};
 use curve_operator_e2e::util::say;
 use futures::StreamExt;
@@ -245,19 +245,35 @@ async fn read(operator: &Operator, pid: u32) -> Reading {
     }
 }
 
-/// Requests by verb ("total" first) between two readings, if the metric exists.
-fn requests_by_verb(from: Option<&Metrics>, to: &Metrics) -> Option<BTreeMap<String, f64>> {
+/// Requests between two readings (from the start without `from`) grouped by `key` of their
+/// labels, if the metric exists.
+fn requests_by(
+    from: Option<&Metrics>,
+    to: &Metrics,
+    key: fn(&Labels) -> String,
+) -> Option<BTreeMap<String, f64>> {
     if !to.has(KUBE_REQUESTS) {
         return None;
     }
     let empty = Metrics::default();
     let growth = to.growth(from.unwrap_or(&empty), KUBE_REQUESTS);
-    let mut by_verb: BTreeMap<String, f64> = BTreeMap::new();
+    let mut grouped: BTreeMap<String, f64> = BTreeMap::new();
     for (labels, delta) in growth {
-        let verb = labels.get("verb").cloned().unwrap_or_else(|| "?".into());
-        *by_verb.entry(verb).or_default() += delta;
+        *grouped.entry(key(&labels)).or_default() += delta;
     }
-    Some(by_verb)
+    Some(grouped)
+}
+
+fn label(labels: &Labels, name: &str) -> String {
+    labels.get(name).cloned().unwrap_or_else(|| "?".into())
+}
+
+fn verb(labels: &Labels) -> String {
+    label(labels, "verb")
+}
+
+fn verb_and_resource(labels: &Labels) -> String {
+    format!("{} {}", label(labels, "verb"), label(labels, "resource"))
 }
 
 fn reconciles(m: &Metrics) -> f64 {
@@ -475,12 +491,12 @@ async fn scale_100_clusters() {
         "failed reconciles in all", errors
     ));
     say("");
-    let until_first = requests_by_verb(None, &first.metrics);
-    let during_steady = requests_by_verb(Some(&first.metrics), &steady.metrics);
+    let until_first = requests_by(None, &first.metrics, verb);
+    let during_steady = requests_by(Some(&first.metrics), &steady.metrics, verb);
     match (until_first, during_steady) {
         (Some(until_first), Some(during_steady)) => {
             say(&format!(
-                "{:<20} {:>22} {:>12} {:>22} {:>12}",
+                "{:<36} {:>22} {:>12} {:>22} {:>12}",
                 "API requests",
                 "until first statuses",
                 "per cluster",
@@ -490,10 +506,10 @@ async fn scale_100_clusters() {
             let mut verbs: Vec<&String> = until_first.keys().chain(during_steady.keys()).collect();
             verbs.sort();
             verbs.dedup();
-            let total = |m: &BTreeMap<String, f64>| m.values().sum::<f64>();
+            let total = |m: &BTreeMap<String, f64>| m.values().fold(0.0, |a, b| a + b);
             let row = |name: &str, a: f64, b: f64| {
                 say(&format!(
-                    "{name:<20} {a:>22} {:>12.1} {b:>22} {:>12.2}",
+                    "{name:<36} {a:>22} {:>12.1} {b:>22} {:>12.2}",
                     a / n,
                     b / n
                 ))
@@ -506,11 +522,28 @@ async fn scale_100_clusters() {
                     during_steady.get(verb).copied().unwrap_or(0.0),
                 );
             }
-            let at_ready = requests_by_verb(None, &at_ready.metrics).unwrap_or_default();
+            let before_ready = requests_by(None, &at_ready.metrics, verb).unwrap_or_default();
             say(&format!(
                 "(of them before /readyz: {})",
-                at_ready.values().sum::<f64>()
+                total(&before_ready)
             ));
+            say("");
+            say("by verb and resource:");
+            let until_first =
+                requests_by(None, &first.metrics, verb_and_resource).unwrap_or_default();
+            let during_steady =
+                requests_by(Some(&first.metrics), &steady.metrics, verb_and_resource)
+                    .unwrap_or_default();
+            let mut series: Vec<&String> = until_first.keys().chain(during_steady.keys()).collect();
+            series.sort();
+            series.dedup();
+            for name in series {
+                row(
+                    &format!("  {name}"),
+                    until_first.get(name).copied().unwrap_or(0.0),
+                    during_steady.get(name).copied().unwrap_or(0.0),
+                );
+            }
         }
         _ => say(&format!(
             "API requests: not measured — metric {KUBE_REQUESTS} is missing from the operator's \

@@ -1890,7 +1890,7 @@ async fn i_a_healthy_cluster_costs_no_requests() {
          ({} requests before, over the bring-up)",
         growth.len(),
         requests_before.len(),
-        requests_before.values().sum::<f64>()
+        requests_before.values().fold(0.0, |a, b| a + b)
     ));
     for (labels, delta) in &growth {
         say(&format!(
