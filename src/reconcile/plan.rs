@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use k8s_openapi::Resource;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
@@ -30,11 +31,11 @@ pub enum ObjectKind {
 impl ObjectKind {
     pub fn as_str(self) -> &'static str {
         match self {
-            ObjectKind::ConfigMap => "ConfigMap",
-            ObjectKind::Service => "Service",
-            ObjectKind::PodDisruptionBudget => "PodDisruptionBudget",
-            ObjectKind::StatefulSet => "StatefulSet",
-            ObjectKind::Job => "Job",
+            ObjectKind::ConfigMap => <ConfigMap as Resource>::KIND,
+            ObjectKind::Service => <Service as Resource>::KIND,
+            ObjectKind::PodDisruptionBudget => <PodDisruptionBudget as Resource>::KIND,
+            ObjectKind::StatefulSet => <StatefulSet as Resource>::KIND,
+            ObjectKind::Job => <Job as Resource>::KIND,
         }
     }
 }
