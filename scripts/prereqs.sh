@@ -25,4 +25,9 @@ need_test_tools() {
     echo "installing helm-python-sdk" >&2
     python3 -m pip install --quiet helm-python-sdk
   fi
+  # The house rules: rustfmt and clippy (rustup's components, when rustup manages Rust).
+  if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    echo "installing rustfmt and clippy" >&2
+    rustup component add rustfmt clippy
+  fi
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of curve-operator (unit, mocked API server, real etcd, real Helm, image
-# emulation).
+# emulation), after the house rules: rustfmt's formatting and clippy without warnings.
 # Installs what the tests need when it is missing: protoc (etcd-client's build), Debian's
 # etcd server and etcdctl (election tests), and the Helm library from PyPI (chart tests).
 # The e2e suite needs a Kubernetes API server and runs separately: see e2e/README.md (its tests
@@ -10,6 +10,10 @@ cd "$(dirname "$0")/.."
 
 source scripts/prereqs.sh
 need_test_tools
+
+# House rules first: one formatting style, no clippy warnings (a red line here fails the run).
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -126,9 +126,11 @@ mod operator {
     use super::*;
     use curve_operator::etcd::EtcdClients;
     use curve_operator::reconcile::events::KubeEvents;
+    use curve_operator::reconcile::snapshot::Caches;
     use curve_operator::reconcile::{Context, run as run_controller};
     use curve_operator::runtime::http::{Readiness, serve};
     use curve_operator::runtime::metrics::Metrics;
+    use curve_operator::runtime::requests::counting_layer;
     use curve_operator::runtime::{logging, signal::shutdown_signal};
     use futures::FutureExt;
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -137,12 +139,23 @@ mod operator {
 
     const CRD_NAME: &str = "curveclusters.curve.opencurve.io";
 
+    /// A client (kubeconfig or in-cluster) whose every request is counted in the metrics.
+    async fn counted_client(metrics: Arc<Metrics>) -> Result<Client, kube::Error> {
+        let config = kube::Config::infer()
+            .await
+            .map_err(kube::Error::InferConfig)?;
+        Ok(kube::client::ClientBuilder::try_from(config)?
+            .with_layer(&counting_layer(metrics))
+            .build())
+    }
+
     pub async fn run(args: RuntimeArgs) -> ExitCode {
         if let Err(e) = logging::init(args.log_format, args.log_level.as_deref()) {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
-        let client = match Client::try_default().await {
+        let metrics = Arc::new(Metrics::new());
+        let client = match counted_client(metrics.clone()).await {
             Ok(client) => client,
             Err(e) => {
                 tracing::error!(error = %e, "cannot build a Kubernetes client (kubeconfig or in-cluster)");
@@ -150,7 +163,6 @@ mod operator {
             }
         };
         let shutdown = shutdown_signal().shared();
-        let metrics = Arc::new(Metrics::new());
         let readiness = Arc::new(Readiness::default());
         let listener = match tokio::net::TcpListener::bind(args.http_addr).await {
             Ok(listener) => listener,
@@ -203,12 +215,14 @@ mod operator {
 
         let (etcd, etcd_changes) = EtcdClients::new();
         let events = KubeEvents::new(client.clone(), args.leader_election_identity.clone());
-        let ctx = Arc::new(Context::new(client, etcd, events).with_metrics(metrics));
+        let (caches, writers) = Caches::shared();
+        let ctx = Arc::new(Context::new(client, caches, etcd, events).with_metrics(metrics));
         // The leader is ready again once its CurveCluster cache is filled.
         readiness.set_caches_synced(false);
         let synced = readiness.clone();
         let controller = run_controller(
             ctx,
+            writers,
             args.namespace.clone(),
             etcd_changes,
             shutdown.clone(),

@@ -11,9 +11,8 @@ use serde_json::Value;
 use crate::api::CurveCluster;
 use crate::build::common::component_name;
 use crate::build::config::DaemonAddresses;
-use crate::build::jobs::{self, Step};
 use crate::build::{self, Component, Observed, ObservedServer, typed_value};
-use crate::reconcile::plan::{applied, tier_values};
+use crate::reconcile::plan::{Object, applied, tier_objects};
 use crate::validate::{FieldError, ValidatedCluster, validate};
 
 #[derive(Debug, thiserror::Error)]
@@ -117,7 +116,7 @@ impl ExamplePlacement {
                     zone: None,
                 })
                 .collect(),
-            previous_map: None,
+            known_servers: Vec::new(),
             pools: build::topology::PoolProgress::default(),
             addresses: Some(DaemonAddresses {
                 mds: addresses(spec.mds.replicas, spec.mds.port),
@@ -161,27 +160,18 @@ impl ExamplePlacement {
 pub fn objects(cluster: &ValidatedCluster, placement: &ExamplePlacement) -> Vec<Value> {
     let observed = placement.observed(cluster);
     let desired = build::build(cluster, &observed);
-    let tier =
-        |tier: &build::Tier| -> Vec<Value> { tier_values(tier).into_iter().map(applied).collect() };
+    let tier = |tier: &build::Tier| -> Vec<Value> {
+        tier_objects(tier).into_iter().map(applied).collect()
+    };
     let mut values = tier(&desired.etcd);
     values.push(typed_value(&build::secret::root_secret(
         cluster,
         EXAMPLE_PASSWORD,
     )));
     values.extend(tier(&desired.mds));
-    values.push(applied(typed_value(&desired.topology)));
+    values.push(applied(Object::ConfigMap(desired.topology.clone())));
     values.extend(tier(&desired.chunkservers));
-    for step in [
-        Step::PhysicalPool,
-        Step::ChunkServersOnline,
-        Step::LogicalPool,
-    ] {
-        values.push(typed_value(&jobs::build(
-            cluster,
-            step,
-            &desired.cluster_map,
-        )));
-    }
+    values.extend(desired.jobs.iter().map(typed_value));
     values
 }
 

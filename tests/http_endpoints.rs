@@ -51,7 +51,7 @@ async fn probes_and_metrics_over_http_then_graceful_shutdown() {
     assert_eq!(get(addr, "/nothing").await.0, 404);
 
     metrics.reconcile_finished(ReconcileResult::Success, Duration::from_millis(7));
-    metrics.error("etcd");
+    metrics.error("status");
     metrics.primary_changed("prod", "demo");
     metrics.set_ready("prod", "demo", Component::Mds, 3);
     let (status, body) = get(addr, "/metrics").await;
@@ -59,7 +59,7 @@ async fn probes_and_metrics_over_http_then_graceful_shutdown() {
     for name in [
         "curve_operator_reconciles_total{result=\"success\"} 1",
         "curve_operator_reconcile_duration_seconds_bucket",
-        "curve_operator_errors_total{category=\"etcd\"} 1",
+        "curve_operator_errors_total{step=\"status\"} 1",
         "curve_operator_mds_primary_changes_total{namespace=\"prod\",name=\"demo\"} 1",
         "curve_operator_ready_members{namespace=\"prod\",name=\"demo\",component=\"mds\"} 3",
     ] {

@@ -13,6 +13,7 @@ use curve_operator::etcd::{
     ClusterKey, EtcdObservation, EtcdObserver, MemberHealth, PrimaryObservation,
 };
 use curve_operator::reconcile::events::{ClusterEvent, EventSink};
+use curve_operator::reconcile::snapshot::{CacheWriters, Caches, replace_all};
 use curve_operator::reconcile::{Context, reconcile};
 use fake_api::FakeApi;
 
@@ -24,6 +25,7 @@ const SERVICES: &str = "/api/v1/namespaces/ns/services";
 const BUDGETS: &str = "/apis/policy/v1/namespaces/ns/poddisruptionbudgets";
 const JOBS: &str = "/apis/batch/v1/namespaces/ns/jobs";
 const CLAIMS: &str = "/api/v1/namespaces/ns/persistentvolumeclaims";
+const NODES: &str = "/api/v1/nodes";
 const SELECTOR: &str = "app.kubernetes.io/name=curve,app.kubernetes.io/instance=demo,app.kubernetes.io/managed-by=curve-operator";
 
 struct FakeEtcd {
@@ -67,6 +69,9 @@ impl EventSink for RecordedEvents {
 struct Harness {
     api: FakeApi,
     ctx: Arc<Context<FakeEtcd, RecordedEvents>>,
+    /// The caches' writing ends: filled from the fake before each reconcile, as the watches
+    /// would have.
+    writers: Mutex<CacheWriters>,
 }
 
 impl Harness {
@@ -80,22 +85,62 @@ impl Harness {
                 "spec": spec
             }),
         );
+        let (caches, writers) = Caches::unshared();
         let ctx = Arc::new(Context::new(
             api.client(),
+            caches,
             FakeEtcd::new(),
             RecordedEvents::default(),
         ));
-        Harness { api, ctx }
+        Harness {
+            api,
+            ctx,
+            writers: Mutex::new(writers),
+        }
     }
 
     fn cluster(&self) -> CurveCluster {
         serde_json::from_value(self.api.get(CLUSTERS, "demo").unwrap()).unwrap()
     }
 
-    /// One reconcile; every request it sent must be granted by the operator's RBAC.
+    /// A new operator process against the same API server: fresh caches and context.
+    fn restarted(previous: &Harness) -> Self {
+        let (caches, writers) = Caches::unshared();
+        let ctx = Arc::new(Context::new(
+            previous.api.client(),
+            caches,
+            FakeEtcd::new(),
+            RecordedEvents::default(),
+        ));
+        *ctx.etcd.observation.lock().unwrap() =
+            previous.ctx.etcd.observation.lock().unwrap().clone();
+        Harness {
+            api: previous.api.clone(),
+            ctx,
+            writers: Mutex::new(writers),
+        }
+    }
+
+    /// Plays the watches: every cache holds what the fake API server holds now.
+    fn sync_caches(&self) {
+        let mut writers = self.writers.lock().unwrap();
+        let w = &mut *writers;
+        replace_all(&mut w.pods, self.api.objects(PODS));
+        replace_all(&mut w.stateful_sets, self.api.objects(SETS));
+        replace_all(&mut w.config_maps, self.api.objects(MAPS));
+        replace_all(&mut w.services, self.api.objects(SERVICES));
+        replace_all(&mut w.budgets, self.api.objects(BUDGETS));
+        replace_all(&mut w.jobs, self.api.objects(JOBS));
+        replace_all(&mut w.claims, self.api.objects(CLAIMS));
+        replace_all(&mut w.nodes, self.api.objects(NODES));
+    }
+
+    /// One reconcile on freshly synced caches; every request it sent must be granted by the
+    /// operator's RBAC.
     async fn reconcile(
         &self,
     ) -> Result<kube::runtime::controller::Action, curve_operator::reconcile::Error> {
+        self.sync_caches();
         let result = reconcile(
             Arc::new(DeserializeGuard(Ok(self.cluster()))),
             self.ctx.clone(),
@@ -233,19 +278,7 @@ fn minimal_spec() -> Value {
     json!({"image": "opencurvedocker/curvebs:v1.2.6", "chunkservers": {"replicas": 3, "storage": {"size": "100Gi"}}})
 }
 
-fn reads() -> Vec<String> {
-    [PODS, SETS, MAPS, SERVICES, BUDGETS, JOBS]
-        .iter()
-        .map(|c| format!("GET {c}?labelSelector={SELECTOR}"))
-        .collect()
-}
-
 const SECRETS: &str = "/api/v1/namespaces/ns/secrets";
-
-/// Once the MDS tier may start, every reconcile checks that the root password Secret exists.
-fn secret_read() -> Vec<String> {
-    vec![format!("GET {SECRETS}/demo-root-password")]
-}
 
 fn secret_created() -> Vec<String> {
     vec![
@@ -326,7 +359,7 @@ async fn first_reconcile_creates_only_the_etcd_tier() {
     h.reconcile().await.unwrap();
     assert_eq!(
         h.api.take_requests(),
-        concat(vec![reads(), applies("etcd"), vec![status_write()]])
+        concat(vec![applies("etcd"), vec![status_write()]])
     );
     assert!(
         h.ctx.etcd.calls.lock().unwrap().is_empty(),
@@ -354,7 +387,7 @@ async fn mds_tier_waits_for_etcd_quorum_and_chunkservers_for_a_primary() {
     h.reconcile().await.unwrap();
     assert_eq!(
         h.api.take_requests(),
-        concat(vec![reads(), vec![status_write()]]),
+        concat(vec![vec![status_write()]]),
         "1 of 3 ready: no MDS"
     );
     assert_eq!(
@@ -366,12 +399,7 @@ async fn mds_tier_waits_for_etcd_quorum_and_chunkservers_for_a_primary() {
     h.reconcile().await.unwrap();
     assert_eq!(
         h.api.take_requests(),
-        concat(vec![
-            reads(),
-            secret_created(),
-            applies("mds"),
-            vec![status_write()]
-        ])
+        concat(vec![secret_created(), applies("mds"), vec![status_write()]])
     );
     assert_eq!(
         h.condition("EtcdQuorate"),
@@ -389,10 +417,7 @@ async fn mds_tier_waits_for_etcd_quorum_and_chunkservers_for_a_primary() {
         );
     }
     h.reconcile().await.unwrap();
-    assert_eq!(
-        h.api.take_requests(),
-        concat(vec![reads(), secret_read(), vec![status_write()]])
-    );
+    assert_eq!(h.api.take_requests(), concat(vec![vec![status_write()]]));
     assert_eq!(
         h.condition("MdsLeaderElected"),
         ("False".into(), "NoLeader".into())
@@ -411,18 +436,14 @@ async fn mds_tier_waits_for_etcd_quorum_and_chunkservers_for_a_primary() {
     h.reconcile().await.unwrap();
     assert_eq!(
         h.api.take_requests(),
-        concat(vec![
-            reads(),
-            secret_read(),
-            vec![
-                format!("PATCH {MAPS}/demo-topology"),
-                format!("PATCH {MAPS}/demo-chunkserver"),
-                format!("PATCH {SERVICES}/demo-chunkserver"),
-                format!("PATCH {BUDGETS}/demo-chunkserver"),
-                format!("PATCH {SETS}/demo-chunkserver-0"),
-                status_write(),
-            ],
-        ])
+        vec![
+            status_write(),
+            format!("PATCH {MAPS}/demo-topology"),
+            format!("PATCH {MAPS}/demo-chunkserver"),
+            format!("PATCH {SERVICES}/demo-chunkserver"),
+            format!("PATCH {BUDGETS}/demo-chunkserver"),
+            format!("PATCH {SETS}/demo-chunkserver-0"),
+        ]
     );
     let cluster = h.cluster();
     let mds = cluster.status.as_ref().unwrap().mds.clone().unwrap();
@@ -466,17 +487,58 @@ async fn mds_tier_waits_for_etcd_quorum_and_chunkservers_for_a_primary() {
 }
 
 #[tokio::test]
-async fn a_healthy_unchanged_cluster_gets_no_write() {
+async fn a_healthy_unchanged_cluster_sends_no_request() {
     let h = Harness::new(minimal_spec());
     bring_up(&h).await;
     assert_eq!(h.cluster().status.unwrap().phase, Some(Phase::Available));
     h.reconcile().await.unwrap();
     assert_eq!(
         h.api.take_requests(),
-        concat(vec![reads(), secret_read()]),
-        "only reads"
+        Vec::<String>::new(),
+        "reads come from the watch caches, and nothing changed"
     );
     assert!(h.events().is_empty());
+}
+
+#[tokio::test]
+async fn a_reconcile_before_the_caches_synced_decides_nothing() {
+    let h = Harness::new(minimal_spec());
+    // No sync_caches(): the watches have not listed yet.
+    let error = reconcile(Arc::new(DeserializeGuard(Ok(h.cluster()))), h.ctx.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (error.step(), error.to_string().as_str()),
+        ("read", "the pods watch cache has not synced yet")
+    );
+    assert!(h.api.names(SETS).is_empty(), "nothing applied");
+}
+
+#[tokio::test]
+async fn a_pod_missing_the_root_secret_has_it_created_again() {
+    let h = Harness::new(minimal_spec());
+    bring_up(&h).await;
+    // Someone deleted the Secret; an MDS pod restarting cannot start without it.
+    h.api.take_requests();
+    let mut pod = h.api.get(PODS, "demo-mds-1").unwrap();
+    pod["status"]["containerStatuses"] = json!([{"name": "mds", "image": "x", "imageID": "", "ready": false, "restartCount": 1,
+        "state": {"waiting": {"reason": "CreateContainerConfigError", "message": "secret \"demo-root-password\" not found"}}}]);
+    h.api.put(PODS, pod);
+    let secrets = "/api/v1/namespaces/ns/secrets";
+    let before = h.api.get(secrets, "demo-root-password").unwrap();
+    h.api.delete_object(secrets, "demo-root-password");
+    h.reconcile().await.unwrap();
+    let requests = h.api.take_requests();
+    assert_eq!(
+        requests[..2],
+        [
+            format!("GET {secrets}/demo-root-password"),
+            format!("POST {secrets}")
+        ]
+    );
+    let after = h.api.get(secrets, "demo-root-password").unwrap();
+    assert_ne!(before["stringData"], after["stringData"], "a new password");
+    assert!(after["stringData"]["password"].is_string());
 }
 
 #[tokio::test]
@@ -515,6 +577,14 @@ async fn a_chunkserver_pod_being_replaced_keeps_its_server_in_the_cluster_map() 
         ["node-10.0.0.1", "node-10.0.0.2", "node-10.0.0.3"],
         "create_physicalpool would delete a missing server"
     );
+    // The operator restarts meanwhile: new caches, new memory; the status holds the record.
+    let restarted = Harness::restarted(&h);
+    restarted.reconcile().await.unwrap();
+    assert_eq!(
+        servers(&restarted),
+        ["node-10.0.0.1", "node-10.0.0.2", "node-10.0.0.3"],
+        "the record outlives the operator"
+    );
 }
 
 #[tokio::test]
@@ -525,17 +595,14 @@ async fn the_primary_moving_updates_status_with_one_event() {
         address: "10.0.0.1:6700".into(),
     };
     h.reconcile().await.unwrap();
-    assert_eq!(
-        h.api.take_requests(),
-        concat(vec![reads(), secret_read(), vec![status_write()]])
-    );
+    assert_eq!(h.api.take_requests(), concat(vec![vec![status_write()]]));
     assert_eq!(
         h.cluster().status.unwrap().mds.unwrap().primary.as_deref(),
         Some("demo-mds-0")
     );
     assert_eq!(h.events(), ["MdsPrimaryChanged"]);
     h.reconcile().await.unwrap();
-    assert_eq!(h.api.take_requests(), concat(vec![reads(), secret_read()]));
+    assert_eq!(h.api.take_requests(), Vec::<String>::new());
     assert!(h.events().is_empty());
 
     // No candidate any more: the primary is removed from the status, not left stale.
@@ -598,17 +665,14 @@ async fn a_paused_cluster_gets_only_status_writes_until_resumed() {
     cluster["spec"]["mds"] = json!({"replicas": 5});
     h.api.put(CLUSTERS, cluster.clone());
     h.reconcile().await.unwrap();
-    assert_eq!(
-        h.api.take_requests(),
-        concat(vec![reads(), vec![status_write()]])
-    );
+    assert_eq!(h.api.take_requests(), concat(vec![vec![status_write()]]));
     assert_eq!(
         h.condition("ReconciliationPaused"),
         ("True".into(), "Paused".into())
     );
     assert_eq!(h.events(), ["Paused"]);
     h.reconcile().await.unwrap();
-    assert_eq!(h.api.take_requests(), reads());
+    assert_eq!(h.api.take_requests(), Vec::<String>::new());
     assert_eq!(h.api.get(SETS, "demo-mds").unwrap()["spec"]["replicas"], 3);
 
     let mut cluster = h.api.get(CLUSTERS, "demo").unwrap();
@@ -635,7 +699,7 @@ async fn an_etcd_resize_of_a_running_cluster_is_refused() {
     h.reconcile().await.unwrap();
     assert_eq!(
         h.api.take_requests(),
-        concat(vec![reads(), secret_read(), vec![status_write()]]),
+        concat(vec![vec![status_write()]]),
         "the etcd StatefulSet is not touched"
     );
     assert_eq!(h.api.get(SETS, "demo-etcd").unwrap()["spec"]["replicas"], 3);
@@ -645,16 +709,23 @@ async fn an_etcd_resize_of_a_running_cluster_is_refused() {
     );
     assert_eq!(h.events(), ["ChangeRefused"]);
     h.reconcile().await.unwrap();
-    assert_eq!(h.api.take_requests(), concat(vec![reads(), secret_read()]));
+    assert_eq!(h.api.take_requests(), Vec::<String>::new());
     assert!(h.events().is_empty(), "told once");
 }
 
 #[tokio::test]
 async fn api_errors_are_reported_in_the_status_and_retried() {
     let h = Harness::new(minimal_spec());
-    h.api.fail(&format!("GET {SETS}"));
+    h.api.fail(&format!("PATCH {SETS}"));
     let error = h.reconcile().await.unwrap_err();
-    assert!(error.to_string().contains("injected failure"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("applying StatefulSet/demo-etcd: ")
+            && error.to_string().contains("injected failure"),
+        "{error}"
+    );
+    assert_eq!(error.step(), "apply");
     assert_eq!(
         h.condition("Progressing"),
         ("False".into(), "ReconcileError".into())
@@ -772,13 +843,26 @@ async fn pools_are_created_in_curves_order_and_chunkservers_released_after_the_p
     assert_eq!(physical.len(), 1);
     assert!(physical[0].starts_with("demo-physical-pool-"));
     assert_eq!(
-        requests[requests.len() - 3..],
+        requests,
         [
+            status_write(),
             format!("PATCH {MAPS}/demo-topology"),
             format!("PATCH {JOBS}/{}", physical[0]),
-            status_write()
         ],
-        "the map is written before the Job that reads tools.conf from it"
+        "the servers are recorded before the map lists them, the map is written before the Job that reads tools.conf from it"
+    );
+    let record = h.cluster().status.unwrap().record.unwrap();
+    assert_eq!(
+        record
+            .servers
+            .iter()
+            .map(|s| (s.name.as_str(), s.ip.as_str(), s.zone.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("node-10.0.0.1", "10.0.0.1", "zone1"),
+            ("node-10.0.0.2", "10.0.0.2", "zone2"),
+            ("node-10.0.0.3", "10.0.0.3", "zone3")
+        ]
     );
     let topology = h.api.get(MAPS, "demo-topology").unwrap();
     assert_eq!(

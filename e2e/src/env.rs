@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use curve_operator::api::{CurveCluster, CurveClusterStatus};
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::Client;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 use crate::cluster::{self, Output, SUITE_LABEL, kubectl};
@@ -41,31 +41,7 @@ impl TestEnv {
         cluster::install_crd(&client).await;
         let dir = TempDir::new(tag);
         let operator_kubeconfig = cluster::operator_kubeconfig(dir.path());
-        let namespace = format!("e2e-{tag}-{}", std::process::id());
-        let namespaces: Api<Namespace> = Api::all(client.clone());
-        let object: Namespace = serde_json::from_value(
-            json!({"metadata": {"name": namespace, "labels": {SUITE_LABEL: "true"}}}),
-        )
-        .unwrap();
-        namespaces
-            .create(&PostParams::default(), &object)
-            .await
-            .unwrap_or_else(|e| panic!("create namespace {namespace}: {e}"));
-        // Pods cannot be created before the namespace's default ServiceAccount exists.
-        let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &namespace);
-        eventually(
-            "the namespace's default ServiceAccount",
-            Duration::from_secs(30),
-            || async {
-                accounts
-                    .get_opt("default")
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map(|_| ())
-                    .ok_or_else(|| "absent".to_string())
-            },
-        )
-        .await;
+        let namespace = create_namespace(&client, tag).await;
         let kubelet = Kubelet::start(client.clone(), &namespace, nodes).await;
         eprintln!(
             "[{tag}] namespace {namespace}, {nodes} nodes, set up in {:.1?}",
@@ -277,6 +253,145 @@ impl Drop for TestEnv {
             "{ns}: {:.1?}, namespace and nodes removed",
             self.started.elapsed()
         ));
+    }
+}
+
+/// Creates the test namespace `e2e-<tag>-<pid>`, labelled as the suite's, and waits for its
+/// default ServiceAccount: pods cannot be created before it exists.
+pub async fn create_namespace(client: &Client, tag: &str) -> String {
+    let namespace = format!("e2e-{tag}-{}", std::process::id());
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let object: Namespace = serde_json::from_value(
+        json!({"metadata": {"name": namespace, "labels": {SUITE_LABEL: "true"}}}),
+    )
+    .unwrap();
+    namespaces
+        .create(&PostParams::default(), &object)
+        .await
+        .unwrap_or_else(|e| panic!("create namespace {namespace}: {e}"));
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &namespace);
+    eventually(
+        "the namespace's default ServiceAccount",
+        Duration::from_secs(30),
+        || async {
+            accounts
+                .get_opt("default")
+                .await
+                .map_err(|e| e.to_string())?
+                .map(|_| ())
+                .ok_or_else(|| "absent".to_string())
+        },
+    )
+    .await;
+    namespace
+}
+
+/// A test namespace with the CRD and the operator's RBAC but without nodes, scheduler or
+/// kubelet: the operator's pods stay Pending. For measuring the operator's own cost
+/// (`tests/scale.rs`). Dropping it removes the namespace (without waiting).
+pub struct BareEnv {
+    pub client: Client,
+    pub namespace: String,
+    pub operator_kubeconfig: PathBuf,
+    pub started: Instant,
+    removed: bool,
+    // Dropped last: the operator's log lives here.
+    pub dir: TempDir,
+}
+
+impl BareEnv {
+    /// Connects (or stops the run), checks and cleans the cluster, applies the CRD and the
+    /// operator's RBAC, creates namespace `e2e-<tag>-<pid>`.
+    pub async fn new(tag: &str) -> BareEnv {
+        let started = Instant::now();
+        let client = cluster::connect().await;
+        crate::operator::binary();
+        cluster::preflight(&client).await;
+        cluster::install_crd(&client).await;
+        let dir = TempDir::new(tag);
+        let operator_kubeconfig = cluster::operator_kubeconfig(dir.path());
+        let namespace = create_namespace(&client, tag).await;
+        BareEnv {
+            client,
+            namespace,
+            operator_kubeconfig,
+            started,
+            removed: false,
+            dir,
+        }
+    }
+
+    /// `curve-operator run --namespace <ns>` as the chart's ServiceAccount.
+    pub async fn start_operator(&self) -> Operator {
+        Operator::start(&self.operator_kubeconfig, &self.namespace, self.dir.path()).await
+    }
+
+    pub fn clusters(&self) -> Api<CurveCluster> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// kubectl in the namespace, `stdin` piped in.
+    pub fn kubectl_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut all = vec!["-n", self.namespace.as_str()];
+        all.extend_from_slice(args);
+        kubectl(&all, Some(stdin))
+    }
+
+    /// Removes the namespace once no operator runs for it any more (the CurveClusters lose
+    /// their finalizers, pods go at once) and waits until it is gone; how long that took.
+    pub async fn remove(&mut self, limit: Duration) -> Result<Duration, String> {
+        let started = Instant::now();
+        self.removed = true;
+        let clusters = self.clusters();
+        let unfinalize = json!({"metadata": {"finalizers": null}});
+        for cluster in clusters
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| e.to_string())?
+            .items
+        {
+            let name = cluster.metadata.name.unwrap_or_default();
+            clusters
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&unfinalize))
+                .await
+                .map_err(|e| format!("drop the finalizers of {name}: {e}"))?;
+        }
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        namespaces
+            .delete(&self.namespace, &DeleteParams::background())
+            .await
+            .map_err(|e| format!("delete namespace {}: {e}", self.namespace))?;
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
+        let now = DeleteParams {
+            grace_period_seconds: Some(0),
+            ..DeleteParams::default()
+        };
+        pods.delete_collection(&now, &ListParams::default())
+            .await
+            .map_err(|e| format!("delete the pods: {e}"))?;
+        let deadline = Instant::now() + limit;
+        loop {
+            match namespaces.get_opt(&self.namespace).await {
+                Ok(None) => return Ok(started.elapsed()),
+                Ok(Some(_)) if Instant::now() < deadline => {}
+                Ok(Some(ns)) => {
+                    return Err(format!(
+                        "namespace {} still there after {limit:?}: {:?}",
+                        self.namespace, ns.status
+                    ));
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+impl Drop for BareEnv {
+    fn drop(&mut self) {
+        if !self.removed {
+            cluster::remove_namespace(&self.namespace);
+        }
     }
 }
 

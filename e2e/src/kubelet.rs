@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use curve_image_emulation::conf::parse_curve_conf;
 use curve_image_emulation::{ImageFiles, Kubelet as EmulatedKubelet, PodFacts};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, PodSpec, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
@@ -49,7 +49,7 @@ const SYNC_PERIOD: Duration = Duration::from_millis(150);
 const HEARTBEAT_PERIOD: Duration = Duration::from_secs(10);
 
 /// A fake node.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FakeNode {
     pub name: String,
     pub ip: String,
@@ -82,8 +82,8 @@ struct Container {
     restarts: i32,
     started_at: Timestamp,
     died_at: Option<Instant>,
-    /// What the pod's status says now: (phase, ready, restarts, dead).
-    reported: Option<(String, bool, i32, bool)>,
+    /// What the pod's status says now.
+    reported: Option<PodState>,
     /// Kept until the container goes.
     _dir: Option<TempDir>,
 }
@@ -429,6 +429,34 @@ fn is_job_pod(pod: &Pod) -> bool {
     pod.owner_references().iter().any(|o| o.kind == "Job")
 }
 
+/// What one pass does with a pod of the namespace.
+#[derive(Debug, PartialEq)]
+enum PodWork {
+    /// Being deleted: stop its containers, then remove it.
+    Terminate,
+    /// Not bound to a node yet: the scheduler's.
+    Schedule,
+    /// Bound to this fake node: the kubelet's.
+    Run(FakeNode),
+    /// Bound to a node that is not one of this kubelet's.
+    Elsewhere,
+}
+
+fn work_for(pod: &Pod, nodes: &[FakeNode]) -> PodWork {
+    if pod.metadata.deletion_timestamp.is_some() {
+        return PodWork::Terminate;
+    }
+    let Some(node_name) = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) else {
+        return PodWork::Schedule;
+    };
+    nodes
+        .iter()
+        .find(|n| n.name == node_name)
+        .cloned()
+        .map_or(PodWork::Elsewhere, PodWork::Run)
+}
+
+/// One pass of scheduler and kubelet over the pods of the namespace.
 async fn sync_once(shared: &Arc<Shared>) -> Result<(), String> {
     let pods_api: Api<Pod> = Api::namespaced(shared.client.clone(), &shared.namespace);
     let mut pods = pods_api
@@ -436,34 +464,57 @@ async fn sync_once(shared: &Arc<Shared>) -> Result<(), String> {
         .await
         .map_err(|e| format!("list pods: {e}"))?
         .items;
+    let own_nodes = shared.nodes.lock().unwrap().clone();
+    let node_views = list_node_views(shared, &own_nodes).await?;
+    stop_containers_of_gone_pods(shared, &pods);
+    for index in 0..pods.len() {
+        match work_for(&pods[index], &own_nodes) {
+            PodWork::Terminate => terminate(shared, &pods_api, &pods[index]).await,
+            PodWork::Schedule => schedule(shared, &pods_api, &mut pods, index, &node_views).await,
+            PodWork::Run(node) => {
+                let pod = &pods[index];
+                if let Err(e) = sync_pod(shared, &pods_api, pod, &node).await {
+                    shared.log(format!("{}: {e}", pod.name_any()));
+                }
+            }
+            PodWork::Elsewhere => {}
+        }
+    }
+    Ok(())
+}
+
+/// The fake nodes as the scheduler sees them (labels, taints, cordon) from the API server.
+async fn list_node_views(shared: &Shared, own: &[FakeNode]) -> Result<Vec<NodeView>, String> {
     let node_api: Api<Node> = Api::all(shared.client.clone());
-    let own_nodes: HashSet<String> = shared
-        .nodes
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|n| n.name.clone())
-        .collect();
-    let node_views: Vec<NodeView> = node_api
+    let listed = node_api
         .list(&ListParams::default().labels(&format!("{SUITE_LABEL}={}", shared.namespace)))
         .await
-        .map_err(|e| format!("list nodes: {e}"))?
+        .map_err(|e| format!("list nodes: {e}"))?;
+    Ok(listed
         .items
         .iter()
         .map(NodeView::from_node)
-        .filter(|n| own_nodes.contains(&n.name))
-        .collect();
+        .filter(|n| own.iter().any(|o| o.name == n.name))
+        .collect())
+}
 
-    // Containers of pods that are gone (deleted by someone else): stop them.
-    let uids: HashSet<String> = pods.iter().filter_map(|p| p.metadata.uid.clone()).collect();
+/// The uids of containers whose pod is no longer listed (deleted by someone else).
+fn gone_pod_uids<'a>(containers: impl Iterator<Item = &'a String>, pods: &[Pod]) -> Vec<String> {
+    let listed: HashSet<&str> = pods
+        .iter()
+        .filter_map(|p| p.metadata.uid.as_deref())
+        .collect();
+    containers
+        .filter(|uid| !listed.contains(uid.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// Stops the containers of pods that are gone (dropping a container stops its daemon).
+fn stop_containers_of_gone_pods(shared: &Shared, pods: &[Pod]) {
     let gone: Vec<Container> = {
         let mut containers = shared.containers.lock().unwrap();
-        let stale: Vec<String> = containers
-            .keys()
-            .filter(|uid| !uids.contains(*uid))
-            .cloned()
-            .collect();
-        stale
+        gone_pod_uids(containers.keys(), pods)
             .iter()
             .filter_map(|uid| containers.remove(uid))
             .collect()
@@ -474,74 +525,69 @@ async fn sync_once(shared: &Arc<Shared>) -> Result<(), String> {
             container.pod
         ));
     }
+}
 
-    for index in 0..pods.len() {
-        let pod = &pods[index];
-        let name = pod.name_any();
-        let uid = pod.metadata.uid.clone().unwrap_or_default();
-        if pod.metadata.deletion_timestamp.is_some() {
-            terminate(shared, &pods_api, pod).await;
-            continue;
-        }
-        let Some(node_name) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) else {
-            let volume_nodes = shared.volume_nodes.lock().unwrap().clone();
-            match pick_node(pod, &node_views, &pods, &volume_nodes) {
-                Ok(node) => {
-                    let binding = json!({
-                        "apiVersion": "v1", "kind": "Binding",
-                        "metadata": {"name": name, "namespace": shared.namespace},
-                        "target": {"apiVersion": "v1", "kind": "Node", "name": node},
-                    });
-                    match pods_api
-                        .create_subresource::<_, Value>(
-                            "binding",
-                            &name,
-                            &PostParams::default(),
-                            &binding,
-                        )
-                        .await
-                    {
-                        Ok(_) => {
-                            shared.unschedulable.lock().unwrap().remove(&uid);
-                            shared.log(format!("bound {name} to {node}"));
-                            let mut volume_nodes = shared.volume_nodes.lock().unwrap();
-                            for claim in claims(&pods[index]) {
-                                volume_nodes.entry(claim).or_insert_with(|| node.clone());
-                            }
-                            drop(volume_nodes);
-                            // The next pods of this pass see it placed.
-                            if let Some(spec) = pods[index].spec.as_mut() {
-                                spec.node_name = Some(node);
-                            }
-                        }
-                        Err(e) => shared.log(format!("binding {name} to {node}: {e}")),
-                    }
-                }
-                Err(why) => {
-                    let mut unschedulable = shared.unschedulable.lock().unwrap();
-                    if unschedulable.get(&uid) != Some(&why) {
-                        shared.log(format!("{name} stays Pending: {why}"));
-                        unschedulable.insert(uid, why);
-                    }
-                }
+/// The scheduler's part for a pending pod: bound to the node [`pick_node`] chooses, or left
+/// Pending with the reason logged (once per reason).
+async fn schedule(
+    shared: &Shared,
+    pods_api: &Api<Pod>,
+    pods: &mut [Pod],
+    index: usize,
+    node_views: &[NodeView],
+) {
+    let pod = &pods[index];
+    let name = pod.name_any();
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    let volume_nodes = shared.volume_nodes.lock().unwrap().clone();
+    match pick_node(pod, node_views, pods, &volume_nodes) {
+        Ok(node) => match bind(shared, pods_api, &name, &node).await {
+            Ok(()) => {
+                shared.unschedulable.lock().unwrap().remove(&uid);
+                shared.log(format!("bound {name} to {node}"));
+                remember_placement(shared, &mut pods[index], node);
             }
-            continue;
-        };
-        let Some(node) = shared
-            .nodes
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|n| n.name == node_name)
-            .cloned()
-        else {
-            continue;
-        };
-        if let Err(e) = sync_pod(shared, &pods_api, pod, &node).await {
-            shared.log(format!("{name}: {e}"));
+            Err(e) => shared.log(format!("binding {name} to {node}: {e}")),
+        },
+        Err(why) => {
+            let mut unschedulable = shared.unschedulable.lock().unwrap();
+            if unschedulable.get(&uid) != Some(&why) {
+                shared.log(format!("{name} stays Pending: {why}"));
+                unschedulable.insert(uid, why);
+            }
         }
     }
-    Ok(())
+}
+
+/// Binds pod `name` to `node` through the `pods/binding` subresource, as the scheduler does.
+async fn bind(
+    shared: &Shared,
+    pods_api: &Api<Pod>,
+    name: &str,
+    node: &str,
+) -> Result<(), kube::Error> {
+    let binding = json!({
+        "apiVersion": "v1", "kind": "Binding",
+        "metadata": {"name": name, "namespace": shared.namespace},
+        "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+    });
+    pods_api
+        .create_subresource::<_, Value>("binding", name, &PostParams::default(), &binding)
+        .await
+        .map(|_| ())
+}
+
+/// After a binding: the pod's claims have their (local) volumes on `node` from now on, and the
+/// next pods of this pass see the pod placed.
+fn remember_placement(shared: &Shared, pod: &mut Pod, node: String) {
+    let mut volume_nodes = shared.volume_nodes.lock().unwrap();
+    for claim in claims(pod) {
+        volume_nodes.entry(claim).or_insert_with(|| node.clone());
+    }
+    drop(volume_nodes);
+    if let Some(spec) = pod.spec.as_mut() {
+        spec.node_name = Some(node);
+    }
 }
 
 /// A pod being deleted: stop its daemon as a kubelet stops the containers, then remove it.
@@ -572,6 +618,146 @@ async fn terminate(shared: &Arc<Shared>, pods_api: &Api<Pod>, pod: &Pod) {
     }
 }
 
+/// The kubelet's part for a pod bound to one of the fake nodes: its DNS name, its containers
+/// started (and restarted), its readiness probed, its status reported.
+async fn sync_pod(
+    shared: &Arc<Shared>,
+    pods_api: &Api<Pod>,
+    pod: &Pod,
+    node: &FakeNode,
+) -> Result<(), String> {
+    publish_dns(shared, pod, node);
+    if is_job_pod(pod) {
+        return complete_job_pod(shared, pods_api, pod, node).await;
+    }
+    let name = pod.name_any();
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    let held = {
+        let control = shared.control.lock().unwrap();
+        control.held.contains(&component_of(pod)) && !control.released.contains(&name)
+    };
+    let exists = shared.containers.lock().unwrap().contains_key(&uid);
+    if !exists {
+        if held {
+            return report_held(shared, pods_api, pod, node).await;
+        }
+        start_containers(shared, pod, &uid, node).await?;
+    }
+    let (alive, died_at) = check_liveness(shared, &uid);
+    let no_restart = shared.control.lock().unwrap().no_restart.contains(&name);
+    if restart_due(alive, died_at, Instant::now(), held, no_restart) {
+        restart(shared, pod, &uid, &node.ip).await?;
+    }
+    let ready = probe_readiness(shared, &uid, alive).await;
+    report(shared, pods_api, pod, &uid, &node.ip, ready).await
+}
+
+/// `<hostname>.<subdomain>.<namespace>.svc`: the cluster DNS name of a pod behind its
+/// headless Service.
+fn pod_fqdn(pod: &Pod, namespace: &str) -> Option<String> {
+    let spec = pod.spec.as_ref()?;
+    let (hostname, subdomain) = (spec.hostname.as_ref()?, spec.subdomain.as_ref()?);
+    Some(format!("{hostname}.{subdomain}.{namespace}.svc"))
+}
+
+/// Cluster DNS: the pod's name resolves to its node's address (an /etc/hosts line).
+fn publish_dns(shared: &Shared, pod: &Pod, node: &FakeNode) {
+    let Some(fqdn) = pod_fqdn(pod, &shared.namespace) else {
+        return;
+    };
+    if shared
+        .dns
+        .lock()
+        .unwrap()
+        .insert((fqdn.clone(), node.ip.clone()))
+    {
+        shared.hosts.set(&node.ip, &fqdn);
+    }
+}
+
+/// A pod of a Job: marked Succeeded at once (nothing runs).
+async fn complete_job_pod(
+    shared: &Shared,
+    pods_api: &Api<Pod>,
+    pod: &Pod,
+    node: &FakeNode,
+) -> Result<(), String> {
+    if pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Succeeded") {
+        return Ok(());
+    }
+    let state = PodState {
+        phase: "Succeeded",
+        ready: false,
+        restarts: 0,
+        dead: false,
+    };
+    let status = pod_status(pod, &node.ip, &state, Timestamp::now());
+    let name = pod.name_any();
+    patch_status(pods_api, &name, status).await?;
+    shared.log(format!("job pod {name} Succeeded"));
+    Ok(())
+}
+
+/// A pod of a held component, its containers not started (as if its image were pulling):
+/// Pending on its node, reported once.
+async fn report_held(
+    shared: &Shared,
+    pods_api: &Api<Pod>,
+    pod: &Pod,
+    node: &FakeNode,
+) -> Result<(), String> {
+    if pod
+        .status
+        .as_ref()
+        .and_then(|s| s.host_ip.as_ref())
+        .is_some()
+    {
+        return Ok(());
+    }
+    let state = PodState {
+        phase: "Pending",
+        ready: false,
+        restarts: 0,
+        dead: false,
+    };
+    let status = pod_status(pod, &node.ip, &state, Timestamp::now());
+    let name = pod.name_any();
+    patch_status(pods_api, &name, status).await?;
+    shared.log(format!("{name} on {} is held (Pending)", node.name));
+    Ok(())
+}
+
+async fn patch_status(pods_api: &Api<Pod>, name: &str, status: Value) -> Result<(), String> {
+    pods_api
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(status))
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Starts the pod's containers: its daemon (after its init containers, for an MDS).
+async fn start_containers(
+    shared: &Shared,
+    pod: &Pod,
+    uid: &str,
+    node: &FakeNode,
+) -> Result<(), String> {
+    let (daemon, dir) = start_daemon(shared, pod, &node.ip).await?;
+    shared.containers.lock().unwrap().insert(
+        uid.to_string(),
+        Container {
+            pod: pod.name_any(),
+            daemon,
+            restarts: 0,
+            started_at: Timestamp::now(),
+            died_at: None,
+            reported: None,
+            _dir: dir,
+        },
+    );
+    Ok(())
+}
+
 fn config_map_of(pod: &Pod) -> Option<String> {
     pod.spec
         .as_ref()?
@@ -593,12 +779,88 @@ async fn config_file(shared: &Shared, pod: &Pod, key: &str) -> Result<String, St
         .ok_or_else(|| format!("ConfigMap {name} has no {key}"))
 }
 
+/// Starts what runs for a pod, by its component: a real etcd member, an MDS stand-in, or
+/// nothing. Returns the daemon and the directory it keeps its data in.
+async fn start_daemon(
+    shared: &Shared,
+    pod: &Pod,
+    ip: &str,
+) -> Result<(Daemon, Option<TempDir>), String> {
+    match component_of(pod).as_str() {
+        "etcd" => start_etcd(shared, pod, ip).await,
+        "mds" => Ok((Daemon::Mds(Some(start_mds(shared, pod, ip).await?)), None)),
+        _ => Ok((Daemon::Plain, None)),
+    }
+}
+
+/// A real etcd member with the `etcd.conf` of the pod's ConfigMap, filled in for the pod.
+async fn start_etcd(
+    shared: &Shared,
+    pod: &Pod,
+    ip: &str,
+) -> Result<(Daemon, Option<TempDir>), String> {
+    let name = pod.name_any();
+    let template = config_file(shared, pod, "etcd.conf").await?;
+    let dir = TempDir::new(&format!("{}-{name}", shared.namespace));
+    let conf = render_etcd_conf(&template, &name, ip, dir.path());
+    let member = EtcdMember::start(&name, &conf, dir.path());
+    shared.log(format!("started etcd for {name} on {}", member.client_url));
+    Ok((Daemon::Etcd(member), Some(dir)))
+}
+
+/// The MDS stand-in, with what the mds.conf a real MDS reads says: the pod's config init
+/// container run on the image's own files (image emulation), not the ConfigMap's overrides
+/// alone.
+async fn start_mds(shared: &Shared, pod: &Pod, ip: &str) -> Result<MdsStandIn, String> {
+    let conf = parse_curve_conf(&merged_mds_conf(shared, pod, ip).await?);
+    let (address, endpoints) = mds_settings(&conf)?;
+    shared.log(format!(
+        "started the MDS stand-in of {} as {address} (etcd {})",
+        pod.name_any(),
+        endpoints.join(",")
+    ));
+    Ok(MdsStandIn::start(endpoints, address))
+}
+
+/// What the stand-in needs from a merged mds.conf: `mds.listen.addr` and the endpoints of
+/// `mds.etcd.endpoint`. A conf without the cluster's root password is refused, as the MDS
+/// would fail to authenticate with it.
+fn mds_settings(conf: &BTreeMap<String, String>) -> Result<(String, Vec<String>), String> {
+    if conf
+        .get("mds.auth.rootPassword")
+        .is_none_or(|p| p.is_empty() || p == "root_password")
+    {
+        return Err("the merged mds.conf lacks the cluster's root password".into());
+    }
+    let address = conf
+        .get("mds.listen.addr")
+        .ok_or("mds.conf has no mds.listen.addr")?
+        .clone();
+    let endpoints: Vec<String> = conf
+        .get("mds.etcd.endpoint")
+        .ok_or("mds.conf has no mds.etcd.endpoint")?
+        .split(',')
+        .filter(|e| !e.is_empty())
+        .map(str::to_string)
+        .collect();
+    Ok((address, endpoints))
+}
+
 /// Runs the MDS pod's init containers on the emulated Curve image (its ConfigMaps and the
 /// root Secret read from the API server) and returns `/curvebs/mds/conf/mds.conf` as the MDS
 /// container sees it.
 async fn merged_mds_conf(shared: &Shared, pod: &Pod, ip: &str) -> Result<String, String> {
     let mut spec = pod.spec.clone().ok_or("the pod has no spec")?;
-    // The API server adds the ServiceAccount token volume; Curve's containers never read it.
+    without_service_account_token(&mut spec);
+    let facts = pod_facts(shared, pod, &spec, ip).await?;
+    tokio::task::spawn_blocking(move || run_init_containers(&spec, &facts))
+        .await
+        .map_err(|e| e.to_string())?
+}
+
+/// The API server adds the ServiceAccount token volume (`kube-api-access-*`) and its mounts;
+/// Curve's containers never read it, and the emulation has nothing to put there.
+fn without_service_account_token(spec: &mut PodSpec) {
     let token = |name: &str| name.starts_with("kube-api-access-");
     spec.volumes
         .get_or_insert_with(Vec::new)
@@ -614,6 +876,16 @@ async fn merged_mds_conf(shared: &Shared, pod: &Pod, ip: &str) -> Result<String,
             .get_or_insert_with(Vec::new)
             .retain(|m| !token(&m.name));
     }
+}
+
+/// What the emulated kubelet needs to know of the pod: name, addresses, and the ConfigMaps it
+/// mounts and the Secrets its init containers read, from the API server.
+async fn pod_facts(
+    shared: &Shared,
+    pod: &Pod,
+    spec: &PodSpec,
+    ip: &str,
+) -> Result<PodFacts, String> {
     let maps: Api<ConfigMap> = Api::namespaced(shared.client.clone(), &shared.namespace);
     let secrets: Api<Secret> = Api::namespaced(shared.client.clone(), &shared.namespace);
     let mut facts = PodFacts {
@@ -635,14 +907,7 @@ async fn merged_mds_conf(shared: &Shared, pod: &Pod, ip: &str) -> Result<String,
                 .insert(source.name.clone(), map.data.unwrap_or_default());
         }
     }
-    let secret_refs = spec
-        .init_containers
-        .iter()
-        .flatten()
-        .flat_map(|c| c.env.iter().flatten());
-    for name in secret_refs
-        .filter_map(|e| Some(e.value_from.as_ref()?.secret_key_ref.as_ref()?.name.clone()))
-    {
+    for name in init_secret_refs(spec) {
         if let Some(secret) = secrets
             .get_opt(&name)
             .await
@@ -655,193 +920,61 @@ async fn merged_mds_conf(shared: &Shared, pod: &Pod, ip: &str) -> Result<String,
             facts.secrets.insert(name, data);
         }
     }
-    tokio::task::spawn_blocking(move || {
-        let image = ImageFiles::locate(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .parent()
-                .expect("the workspace"),
-        )
+    Ok(facts)
+}
+
+/// The Secrets the init containers' environment refers to (`secretKeyRef`), in order.
+fn init_secret_refs(spec: &PodSpec) -> Vec<String> {
+    spec.init_containers
+        .iter()
+        .flatten()
+        .flat_map(|c| c.env.iter().flatten())
+        .filter_map(|e| Some(e.value_from.as_ref()?.secret_key_ref.as_ref()?.name.clone()))
+        .collect()
+}
+
+/// Runs the pod's init containers on the emulated image (blocking) and reads the mds.conf
+/// they leave for the `mds` container.
+fn run_init_containers(spec: &PodSpec, facts: &PodFacts) -> Result<String, String> {
+    let image = ImageFiles::locate(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("the workspace"),
+    )
+    .map_err(|e| e.to_string())?;
+    let run = EmulatedKubelet::new(image)
+        .run_pod(spec, facts, &BTreeMap::new())
         .map_err(|e| e.to_string())?;
-        let run = EmulatedKubelet::new(image)
-            .run_pod(&spec, &facts, &BTreeMap::new())
-            .map_err(|e| e.to_string())?;
-        if !run.init_succeeded() {
-            return Err(format!("the MDS pod's init containers failed:\n{run}"));
-        }
-        run.read("mds", "/curvebs/mds/conf/mds.conf")
-            .map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| e.to_string())?
+    if !run.init_succeeded() {
+        return Err(format!("the MDS pod's init containers failed:\n{run}"));
+    }
+    run.read("mds", "/curvebs/mds/conf/mds.conf")
+        .map_err(|e| e.to_string())
 }
 
-async fn start_daemon(
-    shared: &Shared,
-    pod: &Pod,
-    ip: &str,
-) -> Result<(Daemon, Option<TempDir>), String> {
-    let name = pod.name_any();
-    match component_of(pod).as_str() {
-        "etcd" => {
-            let template = config_file(shared, pod, "etcd.conf").await?;
-            let dir = TempDir::new(&format!("{}-{name}", shared.namespace));
-            let conf = render_etcd_conf(&template, &name, ip, dir.path());
-            let member = EtcdMember::start(&name, &conf, dir.path());
-            shared.log(format!("started etcd for {name} on {}", member.client_url));
-            Ok((Daemon::Etcd(member), Some(dir)))
-        }
-        "mds" => {
-            // The mds.conf a real MDS reads: the pod's config init container run on the
-            // image's own files (image emulation), not the ConfigMap's overrides alone.
-            let conf = parse_curve_conf(&merged_mds_conf(shared, pod, ip).await?);
-            if conf
-                .get("mds.auth.rootPassword")
-                .is_none_or(|p| p.is_empty() || p == "root_password")
-            {
-                return Err("the merged mds.conf lacks the cluster's root password".into());
-            }
-            let address = conf
-                .get("mds.listen.addr")
-                .ok_or("mds.conf has no mds.listen.addr")?
-                .clone();
-            let endpoints: Vec<String> = conf
-                .get("mds.etcd.endpoint")
-                .ok_or("mds.conf has no mds.etcd.endpoint")?
-                .split(',')
-                .filter(|e| !e.is_empty())
-                .map(str::to_string)
-                .collect();
-            shared.log(format!(
-                "started the MDS stand-in of {name} as {address} (etcd {})",
-                endpoints.join(",")
-            ));
-            Ok((
-                Daemon::Mds(Some(MdsStandIn::start(endpoints, address))),
-                None,
-            ))
-        }
-        _ => Ok((Daemon::Plain, None)),
+/// Whether the pod's daemon runs; when it does not, since when (noted the first time it is
+/// seen dead).
+fn check_liveness(shared: &Shared, uid: &str) -> (bool, Option<Instant>) {
+    let mut containers = shared.containers.lock().unwrap();
+    let c = containers.get_mut(uid).unwrap();
+    let alive = c.alive();
+    if !alive && c.died_at.is_none() {
+        c.died_at = Some(Instant::now());
     }
+    (alive, c.died_at)
 }
 
-async fn sync_pod(
-    shared: &Arc<Shared>,
-    pods_api: &Api<Pod>,
-    pod: &Pod,
-    node: &FakeNode,
-) -> Result<(), String> {
-    let name = pod.name_any();
-    let uid = pod.metadata.uid.clone().unwrap_or_default();
-    let spec = pod.spec.clone().unwrap_or_default();
-    // Cluster DNS of the pod behind its headless Service.
-    if let (Some(hostname), Some(subdomain)) = (&spec.hostname, &spec.subdomain) {
-        let fqdn = format!("{hostname}.{subdomain}.{}.svc", shared.namespace);
-        if shared
-            .dns
-            .lock()
-            .unwrap()
-            .insert((fqdn.clone(), node.ip.clone()))
-        {
-            shared.hosts.set(&node.ip, &fqdn);
-        }
-    }
-    if is_job_pod(pod) {
-        if pod.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Succeeded") {
-            let status = pod_status(
-                pod,
-                &node.ip,
-                "Succeeded",
-                false,
-                0,
-                false,
-                Timestamp::now(),
-            );
-            pods_api
-                .patch_status(&name, &PatchParams::default(), &Patch::Merge(status))
-                .await
-                .map_err(|e| e.to_string())?;
-            shared.log(format!("job pod {name} Succeeded"));
-        }
-        return Ok(());
-    }
-    let component = component_of(pod);
-    let held = {
-        let control = shared.control.lock().unwrap();
-        control.held.contains(&component) && !control.released.contains(&name)
-    };
-    let exists = shared.containers.lock().unwrap().contains_key(&uid);
-    if !exists {
-        if held {
-            if pod
-                .status
-                .as_ref()
-                .and_then(|s| s.host_ip.as_ref())
-                .is_none()
-            {
-                let status =
-                    pod_status(pod, &node.ip, "Pending", false, 0, false, Timestamp::now());
-                pods_api
-                    .patch_status(&name, &PatchParams::default(), &Patch::Merge(status))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                shared.log(format!("{name} on {} is held (Pending)", node.name));
-            }
-            return Ok(());
-        }
-        let (daemon, dir) = start_daemon(shared, pod, &node.ip).await?;
-        shared.containers.lock().unwrap().insert(
-            uid.clone(),
-            Container {
-                pod: name.clone(),
-                daemon,
-                restarts: 0,
-                started_at: Timestamp::now(),
-                died_at: None,
-                reported: None,
-                _dir: dir,
-            },
-        );
-    }
-
-    // Liveness, restarts and readiness.
-    let (alive, died_long_ago) = {
-        let mut containers = shared.containers.lock().unwrap();
-        let c = containers.get_mut(&uid).unwrap();
-        let alive = c.alive();
-        if !alive && c.died_at.is_none() {
-            c.died_at = Some(Instant::now());
-        }
-        (
-            alive,
-            c.died_at.is_some_and(|t| t.elapsed() >= RESTART_DELAY),
-        )
-    };
-    let no_restart = shared.control.lock().unwrap().no_restart.contains(&name);
-    if !alive && died_long_ago && !held && !no_restart {
-        restart(shared, pod, &uid, &node.ip).await?;
-    }
-    // Readiness probes, as the pod spec defines them for the real daemons.
-    enum Probe {
-        Etcd(String),
-        Ready(bool),
-    }
-    let probe = {
-        let containers = shared.containers.lock().unwrap();
-        match &containers.get(&uid).unwrap().daemon {
-            _ if !alive => Probe::Ready(false),
-            Daemon::Etcd(m) => Probe::Etcd(m.client_url.clone()),
-            Daemon::Mds(s) => Probe::Ready(s.as_ref().is_some_and(MdsStandIn::is_campaigning)),
-            Daemon::Plain => Probe::Ready(true),
-        }
-    };
-    let ready = match probe {
-        Probe::Ready(ready) => ready,
-        Probe::Etcd(url) => {
-            matches!(crate::util::http_get(&url, "/health", Duration::from_secs(1)).await,
-            Ok((200, body)) if body.contains("\"health\":\"true\""))
-        }
-    };
-    report(shared, pods_api, pod, &uid, &node.ip, ready).await
+/// restartPolicy Always: a dead container is restarted once it was down for
+/// [`RESTART_DELAY`], unless its component is held or the test asked it to stay down.
+fn restart_due(
+    alive: bool,
+    died_at: Option<Instant>,
+    now: Instant,
+    held: bool,
+    no_restart: bool,
+) -> bool {
+    let down_long_enough = died_at.is_some_and(|t| now.duration_since(t) >= RESTART_DELAY);
+    !alive && down_long_enough && !held && !no_restart
 }
 
 async fn restart(shared: &Arc<Shared>, pod: &Pod, uid: &str, ip: &str) -> Result<(), String> {
@@ -873,6 +1006,48 @@ async fn restart(shared: &Arc<Shared>, pod: &Pod, uid: &str, ip: &str) -> Result
     Ok(())
 }
 
+/// A readiness probe as the pod spec defines it for the real daemon.
+#[derive(Debug, PartialEq)]
+enum Probe {
+    /// GET `/health` of the etcd member at this client URL.
+    EtcdHealth(String),
+    /// Known without asking.
+    Known(bool),
+}
+
+fn probe_of(daemon: &Daemon, alive: bool) -> Probe {
+    match daemon {
+        _ if !alive => Probe::Known(false),
+        Daemon::Etcd(m) => Probe::EtcdHealth(m.client_url.clone()),
+        // Ready while its election key exists.
+        Daemon::Mds(s) => Probe::Known(s.as_ref().is_some_and(MdsStandIn::is_campaigning)),
+        Daemon::Plain => Probe::Known(true),
+    }
+}
+
+/// The container's readiness: an etcd member is ready while it answers `/health` (so only
+/// with a quorum), an MDS while it campaigns, anything else while it is alive.
+async fn probe_readiness(shared: &Shared, uid: &str, alive: bool) -> bool {
+    let probe = probe_of(&shared.containers.lock().unwrap()[uid].daemon, alive);
+    match probe {
+        Probe::Known(ready) => ready,
+        Probe::EtcdHealth(url) => {
+            matches!(crate::util::http_get(&url, "/health", Duration::from_secs(1)).await,
+            Ok((200, body)) if body.contains("\"health\":\"true\""))
+        }
+    }
+}
+
+/// What a pod's status says of it; written again only when it changes.
+#[derive(Clone, Debug, PartialEq)]
+struct PodState {
+    phase: &'static str,
+    ready: bool,
+    restarts: i32,
+    /// The container exited and waits for its restart.
+    dead: bool,
+}
+
 /// Writes the pod's status when phase, readiness, restarts or liveness changed.
 async fn report(
     shared: &Arc<Shared>,
@@ -883,35 +1058,27 @@ async fn report(
     ready: bool,
 ) -> Result<(), String> {
     let name = pod.name_any();
-    let (next, started_at) = {
-        let mut containers = shared.containers.lock().unwrap();
-        let c = containers.get_mut(uid).unwrap();
-        let dead = c.died_at.is_some();
-        (
-            (String::from("Running"), ready, c.restarts, dead),
-            c.started_at,
-        )
+    let (next, started_at, current) = {
+        let containers = shared.containers.lock().unwrap();
+        let c = &containers[uid];
+        let next = PodState {
+            phase: "Running",
+            ready,
+            restarts: c.restarts,
+            dead: c.died_at.is_some(),
+        };
+        (next, c.started_at, c.reported.clone())
     };
-    let current = shared
-        .containers
-        .lock()
-        .unwrap()
-        .get(uid)
-        .and_then(|c| c.reported.clone());
     if current.as_ref() == Some(&next) {
         return Ok(());
     }
-    let status = pod_status(pod, ip, &next.0, next.1, next.2, next.3, started_at);
-    pods_api
-        .patch_status(&name, &PatchParams::default(), &Patch::Merge(status))
-        .await
-        .map_err(|e| e.to_string())?;
+    patch_status(pods_api, &name, pod_status(pod, ip, &next, started_at)).await?;
     shared.log(format!(
         "{name}: {} ready={} restarts={}{}",
-        next.0,
-        next.1,
-        next.2,
-        if next.3 { " (container exited)" } else { "" }
+        next.phase,
+        next.ready,
+        next.restarts,
+        if next.dead { " (container exited)" } else { "" }
     ));
     if let Some(c) = shared.containers.lock().unwrap().get_mut(uid) {
         c.reported = Some(next);
@@ -920,16 +1087,46 @@ async fn report(
 }
 
 /// The status a kubelet writes for a host-network pod on a node with address `ip`.
-fn pod_status(
-    pod: &Pod,
-    ip: &str,
-    phase: &str,
-    ready: bool,
-    restarts: i32,
-    dead: bool,
-    started_at: Timestamp,
-) -> Value {
+fn pod_status(pod: &Pod, ip: &str, state: &PodState, started_at: Timestamp) -> Value {
     let now = Timestamp::now();
+    let running = state.phase == "Running";
+    let initialized = state.phase != "Pending";
+    let ready = state.ready && running;
+    let spec = pod.spec.clone().unwrap_or_default();
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    let start_time = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.start_time.clone())
+        .map(|t| t.0)
+        .unwrap_or(now);
+    let init_statuses: Vec<Value> = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .map(|c| init_container_status(c, initialized, started_at))
+        .collect();
+    let container_statuses: Vec<Value> = spec
+        .containers
+        .iter()
+        .map(|c| container_status(c, &uid, state, started_at, now))
+        .collect();
+    json!({"status": {
+        "phase": state.phase,
+        "hostIP": ip,
+        "hostIPs": [{"ip": ip}],
+        "podIP": ip,
+        "podIPs": [{"ip": ip}],
+        "startTime": start_time,
+        "conditions": pod_conditions(pod, initialized, ready, now),
+        "initContainerStatuses": init_statuses,
+        "containerStatuses": container_statuses,
+    }})
+}
+
+/// PodScheduled, Initialized, ContainersReady and Ready; a condition keeps its
+/// lastTransitionTime while its status stays the same.
+fn pod_conditions(pod: &Pod, initialized: bool, ready: bool, now: Timestamp) -> Vec<Value> {
     let previous: BTreeMap<String, (String, Option<Time>)> = pod
         .status
         .as_ref()
@@ -946,50 +1143,332 @@ fn pod_status(
         };
         json!({"type": type_, "status": status, "lastTransitionTime": since, "lastProbeTime": null})
     };
-    let running = phase == "Running";
-    let initialized = phase != "Pending";
-    let spec = pod.spec.clone().unwrap_or_default();
-    let container_status = |c: &k8s_openapi::api::core::v1::Container| {
-        let state = if phase == "Succeeded" {
-            json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started_at, "finishedAt": now}})
-        } else if !running {
-            json!({"waiting": {"reason": "ContainerCreating"}})
-        } else if dead {
-            json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off restarting the container"}})
-        } else {
-            json!({"running": {"startedAt": started_at}})
-        };
-        json!({"name": c.name, "image": c.image, "imageID": "", "containerID": format!("e2e://{}-{}", pod.metadata.uid.clone().unwrap_or_default(), c.name),
-               "ready": ready && running && !dead, "restartCount": restarts, "started": running && !dead, "state": state})
+    vec![
+        condition("PodScheduled", true),
+        condition("Initialized", initialized),
+        condition("ContainersReady", ready),
+        condition("Ready", ready),
+    ]
+}
+
+/// An init container: Completed once the pod is past Pending, else waiting.
+fn init_container_status(
+    c: &k8s_openapi::api::core::v1::Container,
+    initialized: bool,
+    started_at: Timestamp,
+) -> Value {
+    let state = if initialized {
+        json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started_at, "finishedAt": started_at}})
+    } else {
+        json!({"waiting": {"reason": "PodInitializing"}})
     };
-    let init_status = |c: &k8s_openapi::api::core::v1::Container| {
-        let state = if initialized {
-            json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started_at, "finishedAt": started_at}})
-        } else {
-            json!({"waiting": {"reason": "PodInitializing"}})
-        };
-        json!({"name": c.name, "image": c.image, "imageID": "", "ready": initialized, "restartCount": 0, "state": state})
+    json!({"name": c.name, "image": c.image, "imageID": "", "ready": initialized, "restartCount": 0, "state": state})
+}
+
+/// A container: terminated (Job pods), creating (Pending), in back-off (exited), or running.
+fn container_status(
+    c: &k8s_openapi::api::core::v1::Container,
+    pod_uid: &str,
+    state: &PodState,
+    started_at: Timestamp,
+    now: Timestamp,
+) -> Value {
+    let running = state.phase == "Running";
+    let container_state = if state.phase == "Succeeded" {
+        json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started_at, "finishedAt": now}})
+    } else if !running {
+        json!({"waiting": {"reason": "ContainerCreating"}})
+    } else if state.dead {
+        json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off restarting the container"}})
+    } else {
+        json!({"running": {"startedAt": started_at}})
     };
-    let start_time = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.start_time.clone())
-        .map(|t| t.0)
-        .unwrap_or(now);
-    json!({"status": {
-        "phase": phase,
-        "hostIP": ip,
-        "hostIPs": [{"ip": ip}],
-        "podIP": ip,
-        "podIPs": [{"ip": ip}],
-        "startTime": start_time,
-        "conditions": [
-            condition("PodScheduled", true),
-            condition("Initialized", initialized),
-            condition("ContainersReady", ready && running),
-            condition("Ready", ready && running),
-        ],
-        "initContainerStatuses": spec.init_containers.iter().flatten().map(init_status).collect::<Vec<_>>(),
-        "containerStatuses": spec.containers.iter().map(container_status).collect::<Vec<_>>(),
-    }})
+    json!({"name": c.name, "image": c.image, "imageID": "", "containerID": format!("e2e://{pod_uid}-{}", c.name),
+           "ready": state.ready && running && !state.dead, "restartCount": state.restarts,
+           "started": running && !state.dead, "state": container_state})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(value: Value) -> Pod {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn nodes() -> Vec<FakeNode> {
+        vec![FakeNode::new(1), FakeNode::new(2)]
+    }
+
+    #[test]
+    fn a_pass_terminates_schedules_runs_or_leaves_each_pod() {
+        let unbound =
+            pod(json!({"metadata": {"name": "a", "uid": "a"}, "spec": {"containers": []}}));
+        assert_eq!(work_for(&unbound, &nodes()), PodWork::Schedule);
+        let bound = pod(
+            json!({"metadata": {"name": "b"}, "spec": {"nodeName": "node-2", "containers": []}}),
+        );
+        assert_eq!(work_for(&bound, &nodes()), PodWork::Run(FakeNode::new(2)));
+        let foreign = pod(
+            json!({"metadata": {"name": "c"}, "spec": {"nodeName": "node-9", "containers": []}}),
+        );
+        assert_eq!(work_for(&foreign, &nodes()), PodWork::Elsewhere);
+        // Being deleted wins over everything else, bound or not.
+        for p in [unbound, bound, foreign] {
+            let mut deleting = p.clone();
+            deleting.metadata.deletion_timestamp = Some(Time(Timestamp::now()));
+            assert_eq!(work_for(&deleting, &nodes()), PodWork::Terminate);
+        }
+    }
+
+    #[test]
+    fn containers_of_unlisted_pods_are_gone() {
+        let pods = [
+            pod(json!({"metadata": {"name": "a", "uid": "u1"}})),
+            pod(json!({"metadata": {"name": "b"}})),
+        ];
+        let containers = ["u1".to_string(), "u2".to_string()];
+        assert_eq!(gone_pod_uids(containers.iter(), &pods), ["u2"]);
+        assert!(gone_pod_uids(containers[..1].iter(), &pods).is_empty());
+    }
+
+    #[test]
+    fn a_dead_container_is_restarted_after_the_delay_unless_held_or_kept_down() {
+        let now = Instant::now();
+        let died = |ago: Duration| Some(now - ago);
+        let long_ago = died(RESTART_DELAY);
+        assert!(restart_due(false, long_ago, now, false, false));
+        assert!(!restart_due(
+            false,
+            died(RESTART_DELAY / 2),
+            now,
+            false,
+            false
+        ));
+        assert!(!restart_due(false, None, now, false, false));
+        assert!(!restart_due(true, long_ago, now, false, false));
+        assert!(!restart_due(false, long_ago, now, true, false));
+        assert!(!restart_due(false, long_ago, now, false, true));
+    }
+
+    #[test]
+    fn pods_behind_a_headless_service_get_a_dns_name() {
+        let p = pod(json!({"metadata": {"name": "demo-etcd-0"},
+            "spec": {"hostname": "demo-etcd-0", "subdomain": "demo-etcd", "containers": []}}));
+        assert_eq!(
+            pod_fqdn(&p, "ns").as_deref(),
+            Some("demo-etcd-0.demo-etcd.ns.svc")
+        );
+        let p =
+            pod(json!({"metadata": {"name": "x"}, "spec": {"hostname": "x", "containers": []}}));
+        assert_eq!(pod_fqdn(&p, "ns"), None);
+    }
+
+    #[test]
+    fn the_mds_stand_in_takes_address_and_endpoints_from_the_merged_conf() {
+        let conf = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let full = [
+            ("mds.auth.rootPassword", "s3cret"),
+            ("mds.listen.addr", "127.0.0.101:6700"),
+            ("mds.etcd.endpoint", "127.0.0.101:2379,127.0.0.102:2379,"),
+        ];
+        assert_eq!(
+            mds_settings(&conf(&full)).unwrap(),
+            (
+                "127.0.0.101:6700".to_string(),
+                vec![
+                    "127.0.0.101:2379".to_string(),
+                    "127.0.0.102:2379".to_string()
+                ]
+            )
+        );
+        // The image's default password, or none: the cluster's Secret did not reach the conf.
+        for password in [None, Some(""), Some("root_password")] {
+            let mut c = conf(&full[1..]);
+            if let Some(p) = password {
+                c.insert("mds.auth.rootPassword".into(), p.into());
+            }
+            assert!(mds_settings(&c).unwrap_err().contains("root password"));
+        }
+        assert_eq!(
+            mds_settings(&conf(&[full[0], full[2]])).unwrap_err(),
+            "mds.conf has no mds.listen.addr"
+        );
+        assert_eq!(
+            mds_settings(&conf(&full[..2])).unwrap_err(),
+            "mds.conf has no mds.etcd.endpoint"
+        );
+    }
+
+    #[test]
+    fn the_token_volume_is_left_out_and_secret_refs_are_found() {
+        let mut spec: PodSpec = serde_json::from_value(json!({
+            "volumes": [{"name": "conf", "configMap": {"name": "demo-mds"}}, {"name": "kube-api-access-x1y2z"}],
+            "initContainers": [{"name": "config",
+                "env": [{"name": "ROOT_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "demo-root", "key": "password"}}},
+                        {"name": "PLAIN", "value": "1"}],
+                "volumeMounts": [{"name": "conf", "mountPath": "/conf"}, {"name": "kube-api-access-x1y2z", "mountPath": "/var/run/secrets"}]}],
+            "containers": [{"name": "mds",
+                "volumeMounts": [{"name": "kube-api-access-x1y2z", "mountPath": "/var/run/secrets"}]}],
+        }))
+        .unwrap();
+        assert_eq!(init_secret_refs(&spec), ["demo-root"]);
+        without_service_account_token(&mut spec);
+        let volumes: Vec<&str> = spec
+            .volumes
+            .iter()
+            .flatten()
+            .map(|v| v.name.as_str())
+            .collect();
+        assert_eq!(volumes, ["conf"]);
+        let mounts = |c: &k8s_openapi::api::core::v1::Container| -> Vec<String> {
+            c.volume_mounts
+                .iter()
+                .flatten()
+                .map(|m| m.name.clone())
+                .collect()
+        };
+        assert_eq!(mounts(&spec.init_containers.as_ref().unwrap()[0]), ["conf"]);
+        assert!(mounts(&spec.containers[0]).is_empty());
+    }
+
+    #[test]
+    fn probes_known_without_asking() {
+        assert_eq!(probe_of(&Daemon::Plain, true), Probe::Known(true));
+        assert_eq!(probe_of(&Daemon::Plain, false), Probe::Known(false));
+        // An MDS stopped gracefully, before its restart, campaigns not.
+        assert_eq!(probe_of(&Daemon::Mds(None), true), Probe::Known(false));
+    }
+
+    fn mds_pod() -> Pod {
+        pod(json!({
+            "metadata": {"name": "demo-mds-0", "uid": "u1"},
+            "spec": {"initContainers": [{"name": "config", "image": "curvebs"}],
+                     "containers": [{"name": "mds", "image": "curvebs"}]}
+        }))
+    }
+
+    fn status(pod: &Pod, phase: &'static str, ready: bool, restarts: i32, dead: bool) -> Value {
+        let state = PodState {
+            phase,
+            ready,
+            restarts,
+            dead,
+        };
+        pod_status(pod, "127.0.0.101", &state, Timestamp::UNIX_EPOCH)["status"].clone()
+    }
+
+    fn conditions(status: &Value) -> BTreeMap<String, String> {
+        status["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["type"].as_str().unwrap().to_string(),
+                    c["status"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_running_ready_pod_has_host_addresses_and_every_condition_true() {
+        let s = status(&mds_pod(), "Running", true, 2, false);
+        assert_eq!(s["phase"], "Running");
+        for key in ["hostIP", "podIP"] {
+            assert_eq!(s[key], "127.0.0.101");
+        }
+        assert_eq!(s["podIPs"], json!([{"ip": "127.0.0.101"}]));
+        assert!(conditions(&s).values().all(|v| v == "True"), "{s}");
+        let c = &s["containerStatuses"][0];
+        assert_eq!(
+            (&c["ready"], &c["started"], &c["restartCount"]),
+            (&json!(true), &json!(true), &json!(2))
+        );
+        assert_eq!(c["containerID"], "e2e://u1-mds");
+        assert!(c["state"]["running"]["startedAt"].is_string());
+        let init = &s["initContainerStatuses"][0];
+        assert_eq!(init["state"]["terminated"]["reason"], "Completed");
+        assert_eq!(init["ready"], true);
+    }
+
+    #[test]
+    fn an_exited_container_is_in_back_off_and_not_ready() {
+        let s = status(&mds_pod(), "Running", true, 0, true);
+        let c = &s["containerStatuses"][0];
+        assert_eq!(c["state"]["waiting"]["reason"], "CrashLoopBackOff");
+        assert_eq!((&c["ready"], &c["started"]), (&json!(false), &json!(false)));
+        // The pod's conditions follow the probe, the container's state the exit.
+        let s = status(&mds_pod(), "Running", false, 0, true);
+        let conditions = conditions(&s);
+        assert_eq!(conditions["Ready"], "False");
+        assert_eq!(conditions["Initialized"], "True");
+    }
+
+    #[test]
+    fn a_held_pod_is_pending_and_not_initialized() {
+        let s = status(&mds_pod(), "Pending", false, 0, false);
+        assert_eq!(s["phase"], "Pending");
+        let c = conditions(&s);
+        assert_eq!(
+            (
+                c["PodScheduled"].as_str(),
+                c["Initialized"].as_str(),
+                c["Ready"].as_str()
+            ),
+            ("True", "False", "False")
+        );
+        assert_eq!(
+            s["containerStatuses"][0]["state"]["waiting"]["reason"],
+            "ContainerCreating"
+        );
+        assert_eq!(
+            s["initContainerStatuses"][0]["state"]["waiting"]["reason"],
+            "PodInitializing"
+        );
+    }
+
+    #[test]
+    fn a_job_pod_succeeds_with_its_container_completed() {
+        let s = status(&mds_pod(), "Succeeded", false, 0, false);
+        assert_eq!(s["phase"], "Succeeded");
+        let c = &s["containerStatuses"][0];
+        assert_eq!(c["state"]["terminated"]["reason"], "Completed");
+        assert_eq!(c["ready"], false);
+        assert_eq!(conditions(&s)["Ready"], "False");
+    }
+
+    #[test]
+    fn conditions_keep_their_transition_time_and_the_pod_its_start_time() {
+        let mut p = mds_pod();
+        p.status = Some(
+            serde_json::from_value(json!({
+                "startTime": "2020-01-01T00:00:00Z",
+                "conditions": [
+                    {"type": "Ready", "status": "True", "lastTransitionTime": "2020-01-01T00:00:01Z"},
+                    {"type": "Initialized", "status": "False", "lastTransitionTime": "2020-01-01T00:00:02Z"},
+                ]
+            }))
+            .unwrap(),
+        );
+        let s = status(&p, "Running", true, 0, false);
+        assert_eq!(s["startTime"], "2020-01-01T00:00:00Z");
+        let since = |type_: &str| {
+            s["conditions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["type"] == type_)
+                .unwrap()["lastTransitionTime"]
+                .clone()
+        };
+        assert_eq!(since("Ready"), "2020-01-01T00:00:01Z", "unchanged: kept");
+        assert_ne!(since("Initialized"), "2020-01-01T00:00:02Z", "changed: now");
+    }
 }

@@ -10,6 +10,7 @@ pub mod daemons;
 pub mod env;
 pub mod hosts;
 pub mod kubelet;
+pub mod metrics;
 pub mod operator;
 pub mod process;
 pub mod schedule;

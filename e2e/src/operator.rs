@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::metrics::Metrics;
 use crate::process::Process;
 use crate::util::{eventually, free_port, http_get, repo_root, tail};
 
@@ -155,6 +156,11 @@ impl Operator {
         self.spawn().await;
     }
 
+    /// The process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().and_then(Process::pid)
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.process.as_mut().is_some_and(Process::is_running)
     }
@@ -167,16 +173,17 @@ impl Operator {
         }
     }
 
+    /// The operator's /metrics, parsed (a panic when they do not parse).
+    pub async fn samples(&self) -> Metrics {
+        let text = self.metrics().await;
+        Metrics::parse(&text).unwrap_or_else(|e| panic!("/metrics do not parse: {e}\n{text}"))
+    }
+
     /// Successful reconciles so far (`curve_operator_reconciles_total{result="success"}`).
     pub async fn reconciles(&self) -> u64 {
-        let text = self.metrics().await;
-        text.lines()
-            .filter(|l| {
-                l.starts_with("curve_operator_reconciles_total{")
-                    && l.contains("result=\"success\"")
-            })
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>() as u64
+        self.samples()
+            .await
+            .sum("curve_operator_reconciles_total", &[("result", "success")]) as u64
     }
 
     /// Waits until the operator finished `n` more successful reconciles than `since`: with one

@@ -1,8 +1,9 @@
 //! The fake scheduler's decision, pure: which fake node a pending pod may go to. It applies
 //! the scheduler's filters the operator's pods depend on — unschedulable nodes, taints and
-//! tolerations, nodeSelector, required pod anti-affinity (both ways) and host ports — and
-//! spreads pods of one component over nodes. Volumes are treated as local volumes bound where
-//! first used (WaitForFirstConsumer): a pod whose claim was used on a node goes back there.
+//! tolerations, nodeSelector, required pod anti-affinity (both ways) and host ports, one
+//! function each (see `FILTERS`) — and spreads pods of one component over nodes. Volumes are
+//! treated as local volumes bound where first used (WaitForFirstConsumer): a pod whose claim
+//! was used on a node goes back there.
 
 use std::collections::BTreeMap;
 
@@ -146,6 +147,168 @@ pub fn claims(pod: &Pod) -> Vec<String> {
         .collect()
 }
 
+/// A pod weighed against one node: what every filter looks at.
+struct Candidate<'a> {
+    pod: &'a Pod,
+    /// The pod's namespace (the default namespace of its affinity terms).
+    namespace: String,
+    node: &'a NodeView,
+    /// Every node, to read the topology domain of the node a placed pod is on.
+    nodes: &'a [NodeView],
+    /// The other pods that are bound to a node and not terminated.
+    assigned: Vec<&'a Pod>,
+    /// Claim → the node its volume lives on.
+    volume_nodes: &'a BTreeMap<String, String>,
+}
+
+impl Candidate<'_> {
+    /// The value of the topology label `key` of the node named `node_name`.
+    fn topology_value(&self, node_name: &str, key: &str) -> Option<String> {
+        self.nodes
+            .iter()
+            .find(|n| n.name == node_name)
+            .and_then(|n| n.labels.get(key).cloned())
+    }
+}
+
+/// A filter: why the candidate's node does not fit its pod, or `None` when this filter lets
+/// it through.
+type Filter = fn(&Candidate) -> Option<String>;
+
+/// The filters in the order they are applied; the first that refuses a node names the reason.
+const FILTERS: [Filter; 8] = [
+    node_unschedulable,
+    volume_elsewhere,
+    untolerated_taint,
+    node_selector_mismatch,
+    affinity_not_simulated,
+    own_anti_affinity,
+    anti_affinity_of_placed_pods,
+    host_port_taken,
+];
+
+/// `spec.unschedulable` of the node (cordoned).
+fn node_unschedulable(c: &Candidate) -> Option<String> {
+    c.node.unschedulable.then(|| "unschedulable".into())
+}
+
+/// Volume locality: a claim whose (local) volume was first used on another node.
+fn volume_elsewhere(c: &Candidate) -> Option<String> {
+    claims(c.pod).iter().find_map(|claim| {
+        c.volume_nodes
+            .get(claim)
+            .filter(|on| **on != c.node.name)
+            .map(|on| format!("volume of {claim} is on {on}"))
+    })
+}
+
+/// Taints with effect NoSchedule or NoExecute must be tolerated.
+fn untolerated_taint(c: &Candidate) -> Option<String> {
+    let tolerations = c
+        .pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.tolerations.clone())
+        .unwrap_or_default();
+    c.node
+        .taints
+        .iter()
+        .find(|t| {
+            matches!(t.effect.as_str(), "NoSchedule" | "NoExecute") && !tolerates(&tolerations, t)
+        })
+        .map(|t| format!("untolerated taint {}:{}", t.key, t.effect))
+}
+
+/// Every nodeSelector label must be on the node with that value.
+fn node_selector_mismatch(c: &Candidate) -> Option<String> {
+    c.pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_selector.as_ref())
+        .into_iter()
+        .flatten()
+        .find(|(k, v)| c.node.labels.get(*k) != Some(*v))
+        .map(|(k, v)| format!("nodeSelector {k}={v}"))
+}
+
+/// Required node affinity and required pod affinity are not simulated: such a pod is refused
+/// everywhere rather than placed wrongly.
+fn affinity_not_simulated(c: &Candidate) -> Option<String> {
+    let affinity = c.pod.spec.as_ref().and_then(|s| s.affinity.as_ref())?;
+    let node_affinity = affinity.node_affinity.as_ref().and_then(|a| {
+        a.required_during_scheduling_ignored_during_execution
+            .as_ref()
+    });
+    let pod_affinity = affinity.pod_affinity.as_ref().and_then(|a| {
+        a.required_during_scheduling_ignored_during_execution
+            .as_ref()
+    });
+    (node_affinity.is_some() || pod_affinity.is_some())
+        .then(|| "required node or pod affinity is not simulated".into())
+}
+
+/// The pod's own required anti-affinity: no placed pod it selects in the node's topology
+/// domain.
+fn own_anti_affinity(c: &Candidate) -> Option<String> {
+    for term in required_anti_affinity(c.pod) {
+        let Some(domain) = c.node.labels.get(&term.topology_key) else {
+            continue;
+        };
+        if let Some(other) = c.assigned.iter().find(|p| {
+            term_matches(&term, &c.namespace, p)
+                && c.topology_value(node_of(p).unwrap(), &term.topology_key)
+                    .as_ref()
+                    == Some(domain)
+        }) {
+            return Some(format!(
+                "anti-affinity with {} on {}={domain}",
+                other.metadata.name.as_deref().unwrap_or_default(),
+                term.topology_key
+            ));
+        }
+    }
+    None
+}
+
+/// The required anti-affinity of pods already placed, towards this one: no placed pod in the
+/// node's topology domain may select it.
+fn anti_affinity_of_placed_pods(c: &Candidate) -> Option<String> {
+    for other in &c.assigned {
+        let other_ns = other.metadata.namespace.clone().unwrap_or_default();
+        for term in required_anti_affinity(other) {
+            let same_domain = c.node.labels.contains_key(&term.topology_key)
+                && c.topology_value(node_of(other).unwrap(), &term.topology_key)
+                    == c.node.labels.get(&term.topology_key).cloned();
+            if same_domain && term_matches(&term, &other_ns, c.pod) {
+                return Some(format!(
+                    "anti-affinity of {}",
+                    other.metadata.name.as_deref().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// A host port (port and protocol) the pod needs that a pod on the node already takes.
+fn host_port_taken(c: &Candidate) -> Option<String> {
+    let wanted = host_ports(c.pod);
+    c.assigned
+        .iter()
+        .filter(|p| node_of(p) == Some(c.node.name.as_str()))
+        .find_map(|other| {
+            host_ports(other)
+                .into_iter()
+                .find(|p| wanted.contains(p))
+                .map(|(port, protocol)| {
+                    format!(
+                        "host port {port}/{protocol} taken by {}",
+                        other.metadata.name.as_deref().unwrap_or_default()
+                    )
+                })
+        })
+}
+
 /// Why `pod` cannot go to `node`, or `None` when it can. `pods` are every pod the scheduler
 /// knows (assigned ones count); `volume_nodes` the node each claim's volume lives on.
 pub fn unfit(
@@ -155,100 +318,20 @@ pub fn unfit(
     pods: &[Pod],
     volume_nodes: &BTreeMap<String, String>,
 ) -> Option<String> {
-    let spec = pod.spec.clone().unwrap_or_default();
-    let namespace = pod.metadata.namespace.clone().unwrap_or_default();
-    if node.unschedulable {
-        return Some("unschedulable".into());
-    }
-    if let Some((claim, on)) = claims(pod).iter().find_map(|c| {
-        volume_nodes
-            .get(c)
-            .filter(|n| **n != node.name)
-            .map(|n| (c.clone(), n.clone()))
-    }) {
-        return Some(format!("volume of {claim} is on {on}"));
-    }
-    let tolerations = spec.tolerations.clone().unwrap_or_default();
-    if let Some(t) = node.taints.iter().find(|t| {
-        matches!(t.effect.as_str(), "NoSchedule" | "NoExecute") && !tolerates(&tolerations, t)
-    }) {
-        return Some(format!("untolerated taint {}:{}", t.key, t.effect));
-    }
-    if let Some((k, v)) = spec
-        .node_selector
-        .iter()
-        .flatten()
-        .find(|(k, v)| node.labels.get(*k) != Some(*v))
-    {
-        return Some(format!("nodeSelector {k}={v}"));
-    }
-    let affinity = spec.affinity.clone().unwrap_or_default();
-    if affinity
-        .node_affinity
-        .and_then(|a| a.required_during_scheduling_ignored_during_execution)
-        .is_some()
-        || affinity
-            .pod_affinity
-            .and_then(|a| a.required_during_scheduling_ignored_during_execution)
-            .is_some()
-    {
-        return Some("required node or pod affinity is not simulated".into());
-    }
-    let topology_value = |node_name: &str, key: &str| -> Option<String> {
-        nodes
+    let candidate = Candidate {
+        pod,
+        namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+        node,
+        nodes,
+        assigned: pods
             .iter()
-            .find(|n| n.name == node_name)
-            .and_then(|n| n.labels.get(key).cloned())
+            .filter(|p| {
+                node_of(p).is_some() && !terminated(p) && p.metadata.uid != pod.metadata.uid
+            })
+            .collect(),
+        volume_nodes,
     };
-    let assigned: Vec<&Pod> = pods
-        .iter()
-        .filter(|p| node_of(p).is_some() && !terminated(p) && p.metadata.uid != pod.metadata.uid)
-        .collect();
-    for term in required_anti_affinity(pod) {
-        let Some(domain) = node.labels.get(&term.topology_key) else {
-            continue;
-        };
-        if let Some(other) = assigned.iter().find(|p| {
-            term_matches(&term, &namespace, p)
-                && topology_value(node_of(p).unwrap(), &term.topology_key).as_ref() == Some(domain)
-        }) {
-            return Some(format!(
-                "anti-affinity with {} on {}={domain}",
-                other.metadata.name.as_deref().unwrap_or_default(),
-                term.topology_key
-            ));
-        }
-    }
-    // The anti-affinity of pods already placed, towards this one.
-    for other in &assigned {
-        let other_ns = other.metadata.namespace.clone().unwrap_or_default();
-        for term in required_anti_affinity(other) {
-            let same_domain = node.labels.contains_key(&term.topology_key)
-                && topology_value(node_of(other).unwrap(), &term.topology_key)
-                    == node.labels.get(&term.topology_key).cloned();
-            if same_domain && term_matches(&term, &other_ns, pod) {
-                return Some(format!(
-                    "anti-affinity of {}",
-                    other.metadata.name.as_deref().unwrap_or_default()
-                ));
-            }
-        }
-    }
-    let wanted = host_ports(pod);
-    for other in assigned
-        .iter()
-        .filter(|p| node_of(p) == Some(node.name.as_str()))
-    {
-        if let Some(port) = host_ports(other).iter().find(|p| wanted.contains(p)) {
-            return Some(format!(
-                "host port {}/{} taken by {}",
-                port.0,
-                port.1,
-                other.metadata.name.as_deref().unwrap_or_default()
-            ));
-        }
-    }
-    None
+    FILTERS.iter().find_map(|filter| filter(&candidate))
 }
 
 /// The node for `pod`: among the nodes that fit, the one with the fewest pods of the same
@@ -299,7 +382,7 @@ pub fn pick_node(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn node(name: &str) -> NodeView {
         NodeView {
@@ -437,5 +520,234 @@ mod tests {
             err.contains("node-1: volume of data-cs-0 is on node-3"),
             "{err}"
         );
+    }
+
+    /// `unfit` of a pod for `node-1` of `nodes`, with `pods` placed.
+    fn why(pod: &Pod, nodes: &[NodeView], pods: &[Pod]) -> Option<String> {
+        unfit(pod, &nodes[0], nodes, pods, &BTreeMap::new())
+    }
+
+    #[test]
+    fn a_cordoned_node_takes_nothing() {
+        let mut cordoned = node("node-1");
+        cordoned.unschedulable = true;
+        assert_eq!(
+            why(&pod("etcd-0", "etcd", None), &[cordoned], &[]).as_deref(),
+            Some("unschedulable")
+        );
+    }
+
+    #[test]
+    fn node_selector_labels_must_match() {
+        let mut p = pod("cs-0", "chunkserver", None);
+        p.spec.as_mut().unwrap().node_selector = Some(BTreeMap::from([(
+            "curve.opencurve.io/chunkserver".to_string(),
+            "true".to_string(),
+        )]));
+        let plain = node("node-1");
+        assert_eq!(
+            why(&p, std::slice::from_ref(&plain), &[]).as_deref(),
+            Some("nodeSelector curve.opencurve.io/chunkserver=true")
+        );
+        let mut labelled = plain;
+        labelled
+            .labels
+            .insert("curve.opencurve.io/chunkserver".into(), "false".into());
+        assert!(why(&p, std::slice::from_ref(&labelled), &[]).is_some());
+        labelled
+            .labels
+            .insert("curve.opencurve.io/chunkserver".into(), "true".into());
+        assert_eq!(why(&p, &[labelled], &[]), None);
+    }
+
+    #[test]
+    fn required_affinity_is_refused_as_not_simulated() {
+        let mut p = pod("mds-0", "mds", None);
+        p.spec.as_mut().unwrap().affinity = Some(
+            serde_json::from_value(json!({"nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}}}))
+            .unwrap(),
+        );
+        assert_eq!(
+            why(&p, &[node("node-1")], &[]).as_deref(),
+            Some("required node or pod affinity is not simulated")
+        );
+    }
+
+    #[test]
+    fn the_anti_affinity_of_a_placed_pod_keeps_others_away() {
+        // The new pod has no terms of its own; the placed one refuses its component.
+        let placed = pod("etcd-0", "etcd", Some("node-1"));
+        let mut newcomer = pod("etcd-1", "etcd", None);
+        newcomer.spec.as_mut().unwrap().affinity = None;
+        // Another port, so that only the anti-affinity refuses.
+        newcomer.spec.as_mut().unwrap().containers[0].ports = None;
+        assert_eq!(
+            why(&newcomer, &[node("node-1")], std::slice::from_ref(&placed)).as_deref(),
+            Some("anti-affinity of etcd-0")
+        );
+        // A term of a pod in another namespace selects pods of its own namespace only.
+        let mut elsewhere = newcomer.clone();
+        elsewhere.metadata.namespace = Some("other".into());
+        assert_eq!(
+            why(&elsewhere, &[node("node-1")], std::slice::from_ref(&placed)),
+            None
+        );
+        // A terminated pod holds nothing.
+        let mut done = placed;
+        done.status = Some(serde_json::from_value(json!({"phase": "Succeeded"})).unwrap());
+        assert_eq!(why(&newcomer, &[node("node-1")], &[done]), None);
+    }
+
+    #[test]
+    fn a_node_without_the_topology_label_is_its_own_domain() {
+        // Anti-affinity over zones: nodes without a zone label are not in any zone.
+        let zone = "topology.kubernetes.io/zone";
+        let mut p = pod("etcd-1", "etcd", None);
+        let term = &mut p
+            .spec
+            .as_mut()
+            .unwrap()
+            .affinity
+            .as_mut()
+            .unwrap()
+            .pod_anti_affinity
+            .as_mut()
+            .unwrap()
+            .required_during_scheduling_ignored_during_execution
+            .as_mut()
+            .unwrap()[0];
+        term.topology_key = zone.into();
+        p.spec.as_mut().unwrap().containers[0].ports = None;
+        let mut placed = pod("etcd-0", "etcd", Some("node-2"));
+        placed.spec.as_mut().unwrap().affinity = None;
+        let mut a = node("node-1");
+        let mut b = node("node-2");
+        assert_eq!(why(&p, &[a.clone(), b.clone()], &[placed.clone()]), None);
+        a.labels.insert(zone.into(), "z1".into());
+        b.labels.insert(zone.into(), "z1".into());
+        assert_eq!(
+            why(&p, &[a.clone(), b.clone()], &[placed.clone()]).as_deref(),
+            Some("anti-affinity with etcd-0 on topology.kubernetes.io/zone=z1")
+        );
+        b.labels.insert(zone.into(), "z2".into());
+        assert_eq!(why(&p, &[a, b], &[placed]), None);
+    }
+
+    #[test]
+    fn host_ports_are_taken_per_protocol_and_only_with_host_networking() {
+        let with_ports = |name: &str, host_network: bool, ports: Value| -> Pod {
+            serde_json::from_value(json!({
+                "metadata": {"name": name, "namespace": "ns", "uid": name},
+                "spec": {"nodeName": "node-1", "hostNetwork": host_network,
+                         "containers": [{"name": "c", "ports": ports}]}
+            }))
+            .unwrap()
+        };
+        let tcp = with_ports("a", true, json!([{"containerPort": 6700}]));
+        assert_eq!(host_ports(&tcp), [(6700, "TCP".to_string())]);
+        let udp = with_ports(
+            "b",
+            true,
+            json!([{"containerPort": 6700, "protocol": "UDP"}]),
+        );
+        assert_eq!(host_ports(&udp), [(6700, "UDP".to_string())]);
+        // Without host networking only explicit hostPorts count.
+        let pod_network = with_ports("c", false, json!([{"containerPort": 6700}]));
+        assert!(host_ports(&pod_network).is_empty());
+        let explicit = with_ports("d", false, json!([{"containerPort": 80, "hostPort": 8080}]));
+        assert_eq!(host_ports(&explicit), [(8080, "TCP".to_string())]);
+
+        let mut newcomer = with_ports("new", true, json!([{"containerPort": 6700}]));
+        newcomer.spec.as_mut().unwrap().node_name = None;
+        let nodes = [node("node-1")];
+        assert_eq!(why(&newcomer, &nodes, &[udp]), None);
+        assert_eq!(why(&newcomer, &nodes, &[pod_network]), None);
+        assert_eq!(
+            why(&newcomer, &nodes, &[tcp]).as_deref(),
+            Some("host port 6700/TCP taken by a")
+        );
+    }
+
+    #[test]
+    fn tolerations_match_key_value_and_effect() {
+        let taint = Taint {
+            key: "dedicated".into(),
+            value: Some("curve".into()),
+            effect: "NoSchedule".into(),
+            ..Taint::default()
+        };
+        let toleration = |v: Value| -> Toleration { serde_json::from_value(v).unwrap() };
+        for (t, expected) in [
+            (json!({"key": "dedicated", "value": "curve"}), true),
+            (
+                json!({"key": "dedicated", "operator": "Equal", "value": "other"}),
+                false,
+            ),
+            (json!({"key": "dedicated", "operator": "Exists"}), true),
+            (json!({"operator": "Exists"}), true),
+            (
+                json!({"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}),
+                true,
+            ),
+            (
+                json!({"key": "dedicated", "operator": "Exists", "effect": "NoExecute"}),
+                false,
+            ),
+            (json!({"key": "other", "operator": "Exists"}), false),
+        ] {
+            assert_eq!(tolerates(&[toleration(t.clone())], &taint), expected, "{t}");
+        }
+        // PreferNoSchedule is no filter.
+        let mut soft = node("node-1");
+        soft.taints = vec![Taint {
+            effect: "PreferNoSchedule".into(),
+            ..taint
+        }];
+        assert_eq!(why(&pod("etcd-0", "etcd", None), &[soft], &[]), None);
+    }
+
+    #[test]
+    fn selectors_apply_labels_and_expressions() {
+        let labels = BTreeMap::from([
+            ("app".to_string(), "curve".to_string()),
+            ("tier".to_string(), "mds".to_string()),
+        ]);
+        let selector = |v: Value| -> LabelSelector { serde_json::from_value(v).unwrap() };
+        for (s, expected) in [
+            (json!({}), true),
+            (json!({"matchLabels": {"app": "curve"}}), true),
+            (json!({"matchLabels": {"app": "other"}}), false),
+            (
+                json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["mds", "etcd"]}]}),
+                true,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["mds"]}]}),
+                false,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "zone", "operator": "NotIn", "values": ["a"]}]}),
+                true,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "app", "operator": "Exists"}]}),
+                true,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "app", "operator": "DoesNotExist"}]}),
+                false,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "app", "operator": "Gt", "values": ["1"]}]}),
+                false,
+            ),
+            (
+                json!({"matchLabels": {"app": "curve"}, "matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}),
+                false,
+            ),
+        ] {
+            assert_eq!(selects(&selector(s.clone()), &labels), expected, "{s}");
+        }
     }
 }

@@ -12,6 +12,7 @@ use curve_operator::api::CurveCluster;
 use curve_operator_e2e::cluster::{self, CRD_NAME, kubectl};
 use curve_operator_e2e::daemons::MDS_ELECTION;
 use curve_operator_e2e::env::{TestEnv, condition, expect_condition, parse_table};
+use curve_operator_e2e::metrics::{Labels, Metrics};
 use curve_operator_e2e::util::{eventually, say};
 use etcd_client::{GetOptions, SortOrder, SortTarget};
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -1779,5 +1780,133 @@ async fn h_delete_collects_objects_and_follows_the_cleanup_policy() {
     assert!(
         !listed.contains("wipe") && listed.lines().count() == 6,
         "{listed}"
+    );
+}
+
+/// The operator's count of its Kubernetes API requests, by verb and resource.
+const KUBE_REQUESTS: &str = "curve_operator_kube_requests_total";
+/// The verbs the count distinguishes (RBAC's, with `apply` for server-side apply).
+const REQUEST_VERBS: [&str; 9] = [
+    "get",
+    "list",
+    "watch",
+    "create",
+    "update",
+    "patch",
+    "apply",
+    "delete",
+    "deletecollection",
+];
+
+/// `verb=… resource=…` of a series of [`KUBE_REQUESTS`] (its other labels after them).
+fn request_series(labels: &Labels) -> String {
+    let mut text = format!(
+        "verb={} resource={}",
+        labels.get("verb").map_or("?", String::as_str),
+        labels.get("resource").map_or("?", String::as_str)
+    );
+    for (k, v) in labels
+        .iter()
+        .filter(|(k, _)| *k != "verb" && *k != "resource")
+    {
+        text.push_str(&format!(" {k}={v}"));
+    }
+    text
+}
+
+/// The series of [`KUBE_REQUESTS`]; fails the test when the operator does not export it, or
+/// exports it without the labels `verb` and `resource`.
+fn kube_requests(metrics: &Metrics) -> BTreeMap<Labels, f64> {
+    assert!(
+        metrics.has(KUBE_REQUESTS),
+        "metric {KUBE_REQUESTS} is missing from the operator's /metrics (it exports {:?})",
+        metrics.names()
+    );
+    let series = metrics.series(KUBE_REQUESTS);
+    for labels in series.keys() {
+        let verb = labels.get("verb").map(String::as_str);
+        assert!(
+            verb.is_some_and(|v| REQUEST_VERBS.contains(&v)),
+            "{KUBE_REQUESTS}{{{}}}: the verb label must be one of {REQUEST_VERBS:?}",
+            request_series(labels)
+        );
+        assert!(
+            labels.get("resource").is_some_and(|r| !r.is_empty()),
+            "{KUBE_REQUESTS}{{{}}}: no resource label",
+            request_series(labels)
+        );
+    }
+    series
+}
+
+/// i. A healthy, unchanged cluster costs no API requests: reconciles that change nothing read
+/// the operator's caches and write nothing (no gets, lists, applies, status writes or events).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kubernetes API server (KUBECONFIG), see e2e/README.md"]
+async fn i_a_healthy_cluster_costs_no_requests() {
+    let env = TestEnv::new("quiet", 3).await;
+    let operator = env.start_operator().await;
+    env.apply_example("curvecluster.yaml");
+    env.wait_available("demo", BRING_UP).await;
+    assert_complete(&env, "demo", 3, 3, 3).await;
+    // Steady: a reconcile that started after all of the above has finished.
+    env.settle(&operator, "demo").await;
+
+    let before = operator.samples().await;
+    let requests_before = kube_requests(&before);
+    let bring_up: f64 = requests_before
+        .iter()
+        .filter(|(labels, _)| labels.get("verb").map(String::as_str) != Some("watch"))
+        .map(|(_, n)| n)
+        .sum();
+    assert!(
+        bring_up > 0.0,
+        "{KUBE_REQUESTS} counted no request other than watches, though the operator created the \
+         cluster's objects: {requests_before:?}"
+    );
+    // Metadata changes: each enqueues a reconcile and changes no spec.
+    let since = operator.reconciles().await;
+    for round in 1..=3 {
+        let patch = json!({"metadata": {"annotations": {
+            "e2e.curve.opencurve.io/no-op": format!("{round}-{}", env.started.elapsed().as_nanos())}}});
+        env.clusters()
+            .patch("demo", &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .expect("annotate the cluster");
+        operator.wait_reconciles(since, round).await;
+    }
+    let reconciles = operator.reconciles().await - since;
+    let after = operator.samples().await;
+    kube_requests(&after);
+
+    // Watches may be re-established and leases renewed; nothing else may grow.
+    let allowed = |labels: &Labels| {
+        labels.get("verb").map(String::as_str) == Some("watch")
+            || labels.get("resource").map(String::as_str) == Some("leases")
+    };
+    let growth = after.growth(&before, KUBE_REQUESTS);
+    say(&format!(
+        "{KUBE_REQUESTS} during {reconciles} no-op reconciles: {} of {} series grew \
+         ({} requests before, over the bring-up)",
+        growth.len(),
+        requests_before.len(),
+        requests_before.values().fold(0.0, |a, b| a + b)
+    ));
+    for (labels, delta) in &growth {
+        say(&format!(
+            "  {:+} {}{}",
+            delta,
+            request_series(labels),
+            if allowed(labels) { " (allowed)" } else { "" }
+        ));
+    }
+    let costly: Vec<String> = growth
+        .iter()
+        .filter(|(labels, _)| !allowed(labels))
+        .map(|(labels, delta)| format!("{} {delta:+}", request_series(labels)))
+        .collect();
+    assert!(
+        costly.is_empty(),
+        "{reconciles} reconciles of a healthy, unchanged cluster made API requests: {costly:?}"
     );
 }

@@ -30,6 +30,10 @@ pub struct CurveClusterStatus {
     /// The Curve topology (pools).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topology: Option<TopologyStatus>,
+    /// The operator's memory of this cluster (addresses handed out, servers listed, pool
+    /// progress). Written by the operator only; do not edit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<OperatorRecord>,
 }
 
 /// Lifecycle phase of a CurveCluster.
@@ -125,4 +129,50 @@ pub struct TopologyStatus {
     pub physical_pool: String,
     /// Name of the logical pool.
     pub logical_pool: String,
+}
+
+/// What the operator must remember between reconciles, and across its own restarts, because
+/// the running cluster cannot tell it again. Never parsed back out of Curve's config files.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct OperatorRecord {
+    /// Schema version of this record; this operator writes and reads version 1.
+    pub version: i32,
+    /// The MDS `ip:port` list the ChunkServers and tools were given, in ordinal order. Kept
+    /// while an MDS pod is replaced and has no IP, so ChunkServers do not roll twice.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mds_addresses: Vec<String>,
+    /// The etcd `ip:port` list the tools were given, in ordinal order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub etcd_addresses: Vec<String>,
+    /// Every server (ChunkServer node) ever put in Curve's cluster map. A server is never
+    /// dropped: Curve would delete it and its copies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<RecordedServer>,
+    /// IPs the physical pool lists, as the last successful physical-pool Job created it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub physical_pool_servers: Vec<String>,
+    /// The root password Secret the operator made sure exists (it is looked for again when a
+    /// pod reports it missing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_secret: Option<String>,
+    /// The logical pool was created (it is created once).
+    #[serde(default)]
+    pub logical_pool_created: bool,
+}
+
+impl OperatorRecord {
+    pub const VERSION: i32 = 1;
+}
+
+/// A server of Curve's cluster map.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedServer {
+    /// The node's name, also the Curve server's name.
+    pub name: String,
+    /// The node's IP, which its ChunkServers serve on.
+    pub ip: String,
+    /// The Curve zone the server was placed in.
+    pub zone: String,
 }

@@ -1,8 +1,6 @@
 //! Jobs that shape Curve's topology with Curve's own tools: the physical pool, the check that
 //! every ChunkServer is online, and the logical pool.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{Container, EnvVar, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -27,6 +25,13 @@ pub enum Step {
 }
 
 impl Step {
+    /// Curve's bootstrap order.
+    pub const ALL: [Step; 3] = [
+        Step::PhysicalPool,
+        Step::ChunkServersOnline,
+        Step::LogicalPool,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Step::PhysicalPool => "physical-pool",
@@ -133,9 +138,4 @@ pub fn build(cluster: &ValidatedCluster, step: Step, map: &ClusterMap) -> Job {
         }),
         ..Job::default()
     }
-}
-
-/// Labels selecting this cluster's topology Jobs.
-pub fn selector(cluster: &ValidatedCluster) -> BTreeMap<String, String> {
-    labels(cluster, Component::Topology)
 }

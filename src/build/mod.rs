@@ -10,6 +10,7 @@ pub mod secret;
 pub mod topology;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 
@@ -51,8 +52,8 @@ pub struct Tier {
 pub struct Observed {
     /// Nodes running ChunkServer pods.
     pub servers: Vec<ObservedServer>,
-    /// The cluster map already applied, if any.
-    pub previous_map: Option<topology::ClusterMap>,
+    /// Servers already in the cluster map (from the operator's record).
+    pub known_servers: Vec<crate::api::RecordedServer>,
     /// What the pool Jobs have done so far.
     pub pools: topology::PoolProgress,
     /// The MDS and etcd pods' addresses; their DNS names when unknown (offline render).
@@ -66,13 +67,15 @@ pub struct DesiredObjects {
     pub mds: Tier,
     pub chunkservers: Tier,
     pub topology: ConfigMap,
+    /// The topology Jobs of this cluster map, in Curve's bootstrap order; the reconciler
+    /// creates each once the one before it succeeded.
+    pub jobs: Vec<Job>,
     pub cluster_map: topology::ClusterMap,
     pub addresses: config::DaemonAddresses,
 }
 
 pub fn build(cluster: &ValidatedCluster, observed: &Observed) -> DesiredObjects {
-    let cluster_map =
-        topology::cluster_map(cluster, &observed.servers, observed.previous_map.as_ref());
+    let cluster_map = topology::cluster_map(cluster, &observed.servers, &observed.known_servers);
     let addresses = observed
         .addresses
         .clone()
@@ -82,6 +85,10 @@ pub fn build(cluster: &ValidatedCluster, observed: &Observed) -> DesiredObjects 
         mds: mds::build(cluster),
         chunkservers: chunkserver::build(cluster, &addresses),
         topology: topology::build(cluster, &cluster_map, &observed.pools, &addresses),
+        jobs: jobs::Step::ALL
+            .iter()
+            .map(|step| jobs::build(cluster, *step, &cluster_map))
+            .collect(),
         cluster_map,
         addresses,
     }
@@ -90,23 +97,6 @@ pub fn build(cluster: &ValidatedCluster, observed: &Observed) -> DesiredObjects 
 impl DesiredObjects {
     pub fn tiers(&self) -> [&Tier; 3] {
         [&self.etcd, &self.mds, &self.chunkservers]
-    }
-
-    /// Every object as JSON in the order the reconciler applies them on a full bring-up:
-    /// per tier ConfigMaps and Services, then budgets, then StatefulSets; the topology map
-    /// before the ChunkServers that read it.
-    pub fn to_values(&self) -> Vec<serde_json::Value> {
-        let mut values = Vec::new();
-        for tier in self.tiers() {
-            if tier.component == Component::ChunkServer {
-                values.push(typed_value(&self.topology));
-            }
-            values.extend(tier.config_maps.iter().map(typed_value));
-            values.extend(tier.services.iter().map(typed_value));
-            values.extend(tier.budgets.iter().map(typed_value));
-            values.extend(tier.stateful_sets.iter().map(typed_value));
-        }
-        values
     }
 }
 

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::Component;
 use super::common::{MERGE_SCRIPT, MERGE_SCRIPT_KEY, component_name, labels, object_meta};
 use super::config::{DaemonAddresses, TOOLS_CONF, tools_conf};
+use crate::api::{OperatorRecord, RecordedServer};
 use crate::validate::ValidatedCluster;
 
 pub const TOPOLOGY_JSON: &str = "topology.json";
@@ -118,21 +119,21 @@ fn zone_index(zone: &str) -> u32 {
     zone.trim_start_matches("zone").parse().unwrap_or(u32::MAX)
 }
 
-/// The complete cluster map: every server of the previous map (a server is never dropped:
-/// Curve would delete it and its copies) plus every newly observed one.
+/// The complete cluster map: every server already recorded (a server is never dropped: Curve
+/// would delete it and its copies) plus every newly observed one.
 pub fn cluster_map(
     cluster: &ValidatedCluster,
     observed: &[ObservedServer],
-    previous: Option<&ClusterMap>,
+    known: &[RecordedServer],
 ) -> ClusterMap {
     let cs = &cluster.spec.chunkservers;
     let pool = &cluster.spec.logical_pool;
     let port = if cs.disks_per_node == 1 { cs.port } else { 0 };
     let mut servers: BTreeMap<String, ObservedServer> = BTreeMap::new();
-    for server in previous.map(|m| m.servers.as_slice()).unwrap_or_default() {
+    for server in known {
         let known = ObservedServer {
             node: server.name.clone(),
-            host_ip: server.internalip.clone(),
+            host_ip: server.ip.clone(),
             zone: Some(server.zone.clone()),
         };
         servers.insert(server.name.clone(), known);
@@ -143,14 +144,10 @@ pub fn cluster_map(
             .or_insert_with(|| server.clone());
     }
     let all: Vec<ObservedServer> = servers.into_values().collect();
-    let previous_zones = previous
-        .map(|m| {
-            m.servers
-                .iter()
-                .map(|s| (s.name.clone(), s.zone.clone()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let previous_zones = known
+        .iter()
+        .map(|s| (s.name.clone(), s.zone.clone()))
+        .collect();
     let zones = assign_zones(&all, pool.zones, &previous_zones);
     let chunkservers = cs.replicas * cs.disks_per_node;
     ClusterMap {
@@ -191,8 +188,16 @@ impl ClusterMap {
         serde_json::to_string_pretty(self).expect("the cluster map serializes")
     }
 
-    pub fn parse(json: &str) -> Option<ClusterMap> {
-        serde_json::from_str(json).ok()
+    /// The servers as the operator records them.
+    pub fn recorded_servers(&self) -> Vec<RecordedServer> {
+        self.servers
+            .iter()
+            .map(|s| RecordedServer {
+                name: s.name.clone(),
+                ip: s.internalip.clone(),
+                zone: s.zone.clone(),
+            })
+            .collect()
     }
 
     /// The servers' IPs, sorted.
@@ -210,7 +215,8 @@ impl ClusterMap {
     }
 }
 
-/// What the pool Jobs have done, recorded in the topology ConfigMap.
+/// What the pool Jobs have done: recorded in the status, and shown to the ChunkServer pods
+/// (which start once their IP is in the physical pool) in the topology ConfigMap.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PoolProgress {
     /// IPs the physical pool lists (a ChunkServer starts once its IP is here).
@@ -222,19 +228,10 @@ pub const PHYSICAL_POOL_SERVERS: &str = "physical-pool-servers";
 pub const LOGICAL_POOL_CREATED: &str = "logical-pool-created";
 
 impl PoolProgress {
-    /// Reads the progress back from the topology ConfigMap's data.
-    pub fn from_data(data: &BTreeMap<String, String>) -> Self {
+    pub fn from_record(record: &OperatorRecord) -> Self {
         PoolProgress {
-            physical_pool_servers: data
-                .get(PHYSICAL_POOL_SERVERS)
-                .map(|list| {
-                    list.lines()
-                        .filter(|l| !l.is_empty())
-                        .map(String::from)
-                        .collect()
-                })
-                .unwrap_or_default(),
-            logical_pool_created: data.get(LOGICAL_POOL_CREATED).is_some_and(|v| v == "true"),
+            physical_pool_servers: record.physical_pool_servers.clone(),
+            logical_pool_created: record.logical_pool_created,
         }
     }
 }

@@ -1,67 +1,99 @@
-//! The controller: fetch → validate → build → apply (server-side apply, fixed order) →
-//! observe → status. The logic lives in the pure modules; this file only does the I/O.
+//! The controller, in three steps per reconcile: read (`snapshot.rs`: the watch caches and
+//! etcd), decide (`decide.rs`: one pure function), write (`write.rs`: the actions, then the
+//! status). This file is the glue: the entry point with its metrics and backoff, and `run`,
+//! which wires the watches, their caches and the controller.
 
+pub mod decide;
 pub mod events;
+pub mod observation;
 pub mod observe;
 pub mod plan;
+pub mod snapshot;
 pub mod status;
 pub mod topology;
+pub mod write;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
-use kube::core::{ApiResource, DeserializeGuard};
+use kube::api::Api;
+use kube::core::{DeserializeGuard, PartialObjectMeta};
 use kube::runtime::controller::{Action as Requeue, Controller};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
-use kube::{Client, Resource, ResourceExt};
-use serde_json::json;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use tracing::Instrument;
 
 use crate::api::{CurveCluster, CurveClusterStatus};
-use crate::build::common::{
-    LABEL_COMPONENT, LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGER, cluster_selector, component_name,
-    root_secret_name,
-};
-use crate::build::config::{
-    CS_CLIENT_CONF, CURVE_DELIMITER, DaemonAddresses, TOOLS_CONF, read_key,
-};
-use crate::build::topology::{ClusterMap, PoolProgress, TOPOLOGY_JSON};
-use crate::build::{self, Component, Observed};
+use crate::build::Component;
+use crate::build::common::{LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGER};
 use crate::etcd::{ClusterKey, EtcdObserver};
 use crate::runtime::metrics::{Component as MetricComponent, Metrics, ReconcileResult};
 use crate::validate::{ValidatedCluster, validate};
+use decide::{Decision, decide};
 use events::{ClusterEvent, EventSink};
-use plan::{APPLIED_HASH_ANNOTATION, Action, ExistingObject};
-use status::{Observation, PrimaryView, compute_status};
+use observation::Observation;
+use snapshot::{Caches, Snapshot};
+use status::compute_status;
 
 /// Field manager of every server-side apply.
 pub const FIELD_MANAGER: &str = "curve-operator";
 /// Finalizer present only while the cleanup policy asks for data to be deleted.
 pub const DATA_FINALIZER: &str = "curve.opencurve.io/delete-data";
 
+/// Why a reconcile failed, by the step that failed. Problems of the Curve cluster itself
+/// (etcd unreachable, no primary) are not errors: they are observed and shown in conditions.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("Kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
+    #[error("the {0} watch cache has not synced yet")]
+    Read(&'static str),
+    #[error("applying {object}: {source}")]
+    Apply { object: String, source: kube::Error },
+    #[error("deleting {object}: {source}")]
+    Delete { object: String, source: kube::Error },
+    #[error("writing the status: {0}")]
+    Status(kube::Error),
+    #[error("ensuring the root password Secret: {0}")]
+    Secret(kube::Error),
     #[error("cannot generate the root password: reading random bytes failed: {0}")]
     Random(std::io::Error),
+    #[error("updating the data finalizer: {0}")]
+    Finalizer(kube::Error),
+    #[error("deleting the data volume claims: {0}")]
+    Cleanup(kube::Error),
 }
 
 impl Error {
-    /// The metrics category of the error.
-    pub fn category(&self) -> &'static str {
+    /// Every step an error can come from, as its metric label.
+    pub const STEPS: [&'static str; 8] = [
+        "read",
+        "apply",
+        "delete",
+        "status",
+        "secret",
+        "random",
+        "finalizer",
+        "cleanup",
+    ];
+
+    /// The `step` label of `curve_operator_errors_total`.
+    pub fn step(&self) -> &'static str {
         match self {
-            Error::Kube(kube::Error::Api(_)) => "api",
-            Error::Kube(_) => "transport",
+            Error::Read(_) => "read",
+            Error::Apply { .. } => "apply",
+            Error::Delete { .. } => "delete",
+            Error::Status(_) => "status",
+            Error::Secret(_) => "secret",
             Error::Random(_) => "random",
+            Error::Finalizer(_) => "finalizer",
+            Error::Cleanup(_) => "cleanup",
         }
     }
 }
@@ -69,6 +101,8 @@ impl Error {
 /// What every reconcile shares.
 pub struct Context<O: EtcdObserver, E: EventSink> {
     pub client: Client,
+    /// The watch caches the read step takes its snapshot from.
+    pub caches: Caches,
     pub etcd: O,
     pub events: E,
     pub metrics: Arc<Metrics>,
@@ -77,9 +111,10 @@ pub struct Context<O: EtcdObserver, E: EventSink> {
 }
 
 impl<O: EtcdObserver, E: EventSink> Context<O, E> {
-    pub fn new(client: Client, etcd: O, events: E) -> Self {
+    pub fn new(client: Client, caches: Caches, etcd: O, events: E) -> Self {
         Context {
             client,
+            caches,
             etcd,
             events,
             metrics: Arc::new(Metrics::new()),
@@ -114,7 +149,12 @@ pub async fn reconcile<O: EtcdObserver, E: EventSink>(
         Err(invalid) => return report_unparsable(&ctx, invalid).await,
     };
     let started = std::time::Instant::now();
-    let result = reconcile_cluster(cluster, &ctx).await;
+    let span = tracing::info_span!(
+        "reconcile",
+        namespace = %cluster.namespace().unwrap_or_default(),
+        name = %cluster.name_any()
+    );
+    let result = reconcile_cluster(cluster, &ctx).instrument(span).await;
     let outcome = if result.is_ok() {
         ReconcileResult::Success
     } else {
@@ -122,7 +162,7 @@ pub async fn reconcile<O: EtcdObserver, E: EventSink>(
     };
     ctx.metrics.reconcile_finished(outcome, started.elapsed());
     if let Err(error) = &result {
-        ctx.metrics.error(error.category());
+        ctx.metrics.error(error.step());
     }
     let failures = {
         let mut failures = ctx.failures.lock().expect("not poisoned");
@@ -139,7 +179,7 @@ pub async fn reconcile<O: EtcdObserver, E: EventSink>(
         }
     };
     if let Err(error) = &result {
-        tracing::warn!(cluster = %cluster.name_any(), %error, failures, "reconcile failed");
+        tracing::warn!(namespace = %cluster.namespace().unwrap_or_default(), name = %cluster.name_any(), %error, failures, "reconcile failed");
         report_error(cluster, &ctx, error).await;
     }
     result
@@ -173,424 +213,110 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(
     ctx: &Context<O, E>,
 ) -> Result<Requeue, Error> {
     let namespace = cluster.namespace().unwrap_or_else(|| "default".to_string());
-    let name = cluster.name_any();
     let previous = cluster.status.clone().unwrap_or_default();
     let generation = cluster.metadata.generation;
-
     if cluster.metadata.deletion_timestamp.is_some() {
         return finalize(cluster, ctx, &namespace).await;
     }
-
     let validated = match validate(cluster, &namespace) {
         Ok(validated) => validated,
         Err(invalid) => {
             let errors = invalid.0.iter().map(ToString::to_string).collect();
-            let next = compute_status(
-                &previous,
-                &Observation::invalid(errors),
-                generation,
-                Timestamp::now(),
-            );
-            write_status(cluster, ctx, &previous, next, &[]).await?;
+            let observation = Observation::invalid(errors);
+            let next = compute_status(&previous, &observation, generation, Timestamp::now());
+            write::write_status(&ctx.client, cluster, &previous, &next).await?;
+            publish(ctx, cluster, events::derive(&previous, &next, &[])).await;
             // Nothing to retry: the spec must change first, and that is a watch event.
             return Ok(Requeue::await_change());
         }
     };
+    write::set_finalizer(&ctx.client, cluster, validated.spec.cleanup.deletes_data()).await?;
 
-    ensure_finalizer(
-        cluster,
-        ctx,
-        &namespace,
-        validated.spec.cleanup.deletes_data(),
-    )
-    .await?;
-
-    let selector = cluster_selector(&name);
-    let list = ListParams::default().labels(&selector);
-    let pods = Api::<Pod>::namespaced(ctx.client.clone(), &namespace)
-        .list(&list)
-        .await?
-        .items;
-    let sets = Api::<StatefulSet>::namespaced(ctx.client.clone(), &namespace)
-        .list(&list)
-        .await?
-        .items;
-    let maps = Api::<ConfigMap>::namespaced(ctx.client.clone(), &namespace)
-        .list(&list)
-        .await?
-        .items;
-    let services = Api::<Service>::namespaced(ctx.client.clone(), &namespace)
-        .list(&list)
-        .await?
-        .items;
-    let budgets = Api::<PodDisruptionBudget>::namespaced(ctx.client.clone(), &namespace)
-        .list(&list)
-        .await?
-        .items;
-    let jobs = Api::<Job>::namespaced(ctx.client.clone(), &namespace)
-        .list(&list)
-        .await?
-        .items;
-
-    let mut existing: Vec<ExistingObject> = Vec::new();
-    existing.extend(sets.iter().map(|set| ExistingObject {
-        replicas: set.spec.as_ref().and_then(|spec| spec.replicas),
-        claim_size: claim_size(set),
-        ..existing_object(set)
-    }));
-    existing.extend(maps.iter().map(existing_object));
-    existing.extend(services.iter().map(existing_object));
-    existing.extend(budgets.iter().map(existing_object));
-
-    let (safe, refused) = plan::refuse_unsafe_changes(&validated, &existing);
-    let spec = &safe.spec;
-    let etcd_exists = plan::tier_exists(&existing, Component::Etcd);
-    let mds_exists = plan::tier_exists(&existing, Component::Mds);
-    let chunkservers_exist = plan::tier_exists(&existing, Component::ChunkServer);
-
-    let cluster_key = ClusterKey {
-        namespace: namespace.clone(),
-        name: name.clone(),
-    };
-    let mut obs = Observation {
-        spec_errors: Vec::new(),
-        paused: spec.paused,
-        etcd: observe::component(&pods, Component::Etcd, spec.etcd.replicas, etcd_exists),
-        mds: observe::component(&pods, Component::Mds, spec.mds.replicas, mds_exists),
-        chunkservers: observe::component(
-            &pods,
-            Component::ChunkServer,
-            spec.chunkservers.replicas * spec.chunkservers.disks_per_node,
-            chunkservers_exist,
-        ),
-        etcd_members: None,
-        etcd_quorum: safe.etcd_quorum(),
-        tolerated_unready_chunkservers: (spec.logical_pool.replicas - 1) / 2,
-        primary: PrimaryView::NotStarted,
-        refused,
-        error: None,
-        format: observe::format_progress(&pods),
-        topology: if spec.paused {
-            status::TopologyState::from_status(&previous)
-        } else {
-            None
-        },
-        physical_pool: spec.logical_pool.physical_pool.clone(),
-        logical_pool: spec.logical_pool.name.clone(),
-    };
-    if mds_exists {
-        let endpoints = observe::etcd_endpoints(&pods, spec.etcd.client_port);
-        let reading = ctx.etcd.observe(&cluster_key, &endpoints).await;
-        obs.primary = observe::primary_view(&pods, spec.mds.port, &reading.primary);
-        obs.etcd_members = reading.members;
+    let snapshot = read(ctx, &validated).await?;
+    let decision = decide(
+        &validated,
+        &snapshot,
+        &previous,
+        generation,
+        Timestamp::now(),
+    );
+    // The memory first: a restarted operator must know what the actions below handed out.
+    let record_written = decision.hands_out_more(&previous);
+    if record_written {
+        write::write_status(&ctx.client, cluster, &previous, &decision.status).await?;
     }
-
-    let mut created = Vec::new();
-    if !obs.paused {
-        let node_zones = node_zones(ctx, &pods, spec.placement.zone_label.as_deref()).await?;
-        let topology_name = component_name(&safe, Component::Topology);
-        let topology_data = maps
-            .iter()
-            .find(|m| m.metadata.name.as_deref() == Some(topology_name.as_str()))
-            .and_then(|m| m.data.clone())
-            .unwrap_or_default();
-        let previous_map = topology_data
-            .get(TOPOLOGY_JSON)
-            .and_then(|json| ClusterMap::parse(json));
-        let chunkserver_config = maps
-            .iter()
-            .find(|m| {
-                m.metadata.name.as_deref()
-                    == Some(component_name(&safe, Component::ChunkServer).as_str())
-            })
-            .and_then(|m| m.data.clone())
-            .unwrap_or_default();
-        let previous_list = |text: Option<&String>, key: &str| {
-            text.and_then(|t| read_key(t, key, CURVE_DELIMITER))
-                .map(|v| {
-                    v.split(',')
-                        .filter(|a| !a.is_empty())
-                        .map(String::from)
-                        .collect()
-                })
-        };
-        let addresses = DaemonAddresses {
-            mds: observe::member_addresses(
-                &pods,
-                &component_name(&safe, Component::Mds),
-                spec.mds.replicas,
-                spec.mds.port,
-                previous_list(chunkserver_config.get(CS_CLIENT_CONF), "mds.listen.addr"),
-            ),
-            etcd: observe::member_addresses(
-                &pods,
-                &component_name(&safe, Component::Etcd),
-                spec.etcd.replicas,
-                spec.etcd.client_port,
-                previous_list(topology_data.get(TOOLS_CONF), "etcdAddr"),
-            ),
-        };
-        let observed = Observed {
-            servers: observe::chunkserver_servers(&pods, &node_zones),
-            previous_map,
-            pools: PoolProgress::from_data(&topology_data),
-            addresses: Some(addresses),
-        };
-        let mut desired = build::build(&safe, &observed);
-        // ChunkServers list every MDS by IP in their config: they start once all MDS pods have
-        // one, so the first ChunkServers do not roll when the last MDS gets its address.
-        let mds_addressed = observe::all_members_addressed(
-            &pods,
-            &component_name(&safe, Component::Mds),
-            spec.mds.replicas,
-        );
-        let chunkservers_may_start = matches!(obs.primary, PrimaryView::Elected { .. })
-            && (chunkservers_exist || mds_addressed);
-        let gates = plan::gates(obs.etcd_quorate(), chunkservers_may_start);
-        let mut job_actions = Vec::new();
-        if gates.chunkservers {
-            let job_states: Vec<topology::JobState> =
-                jobs.iter().map(topology::JobState::of).collect();
-            let decision =
-                topology::decide(&safe, &desired.cluster_map, &observed.pools, &job_states);
-            desired.topology = build::topology::build(
-                &safe,
-                &desired.cluster_map,
-                &decision.progress,
-                &desired.addresses,
-            );
-            if let Some(step) = decision.create {
-                let job = build::jobs::build(&safe, step, &desired.cluster_map);
-                let name = job.metadata.name.clone().unwrap_or_default();
-                job_actions.push(Action::Apply {
-                    kind: "Job".into(),
-                    name,
-                    object: build::typed_value(&job),
-                });
-            }
-            job_actions.extend(decision.delete.iter().map(|name| Action::Delete {
-                kind: "Job".into(),
-                name: name.clone(),
-            }));
-            obs.topology = Some(status::TopologyState {
-                ready: decision.ready,
-                reason: decision.reason.to_string(),
-                message: decision.message,
-                servers: desired.cluster_map.servers.len() as i32,
-            });
-        }
-        let mut actions = plan::plan(&desired, &existing, gates);
-        actions.extend(job_actions);
-        for (component, exists) in [
-            (Component::Etcd, etcd_exists),
-            (Component::Mds, mds_exists),
-            (Component::ChunkServer, chunkservers_exist),
-        ] {
-            let set_name = desired
-                .tiers()
-                .iter()
-                .find(|t| t.component == component)
-                .and_then(|t| t.stateful_sets.first()?.metadata.name.clone());
-            let applies_set = actions.iter().any(|a| matches!(a, Action::Apply { kind, name, .. } if kind == "StatefulSet" && Some(name) == set_name.as_ref()));
-            if !exists && applies_set {
-                created.push(component);
-            }
-        }
-        if gates.mds {
-            // MDS, ChunkServers and the tools read the root password: it exists before them.
-            ensure_root_secret(ctx, &safe).await?;
-        }
-        execute(ctx, &namespace, &actions).await?;
-        // What was just created exists now, with no pod ready yet.
-        for component in &created {
-            match component {
-                Component::Etcd => obs.etcd.exists = true,
-                Component::Mds => obs.mds.exists = true,
-                Component::ChunkServer => obs.chunkservers.exists = true,
-                Component::Topology => {}
-            }
-        }
+    write::execute(&ctx.client, &validated, &decision.actions).await?;
+    if !record_written {
+        write::write_status(&ctx.client, cluster, &previous, &decision.status).await?;
     }
-
-    let next = compute_status(&previous, &obs, generation, Timestamp::now());
-    let available = obs.complete();
-    for (component, seen) in [
-        (MetricComponent::Etcd, &obs.etcd),
-        (MetricComponent::Mds, &obs.mds),
-        (MetricComponent::ChunkServer, &obs.chunkservers),
-    ] {
-        ctx.metrics
-            .set_ready(&namespace, &name, component, seen.ready.max(0) as u32);
-    }
-    write_status(cluster, ctx, &previous, next, &created).await?;
-    Ok(if obs.paused {
+    record_metrics(ctx, &validated, &decision);
+    publish(ctx, cluster, decision.events).await;
+    let observation = &decision.observation;
+    Ok(if observation.paused {
         Requeue::await_change()
-    } else if available {
+    } else if observation.complete() {
         Requeue::requeue(HEALTHY_RESYNC)
     } else {
         Requeue::requeue(PROGRESS_RESYNC)
     })
 }
 
-/// Creates the cluster's root password Secret when it is missing; an existing one is kept as
-/// it is (a user may bring their own). The password is never logged.
-async fn ensure_root_secret<O: EtcdObserver, E: EventSink>(
+/// The read step: the cluster's objects from the watch caches, then etcd once the MDS tier
+/// exists (the election is read only where MDS daemons campaign).
+async fn read<O: EtcdObserver, E: EventSink>(
     ctx: &Context<O, E>,
     cluster: &ValidatedCluster,
-) -> Result<(), Error> {
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &cluster.namespace);
-    let name = root_secret_name(cluster);
-    if secrets.get_opt(&name).await?.is_some() {
-        return Ok(());
+) -> Result<Snapshot, Error> {
+    ctx.caches.check_synced()?;
+    let spec = &cluster.spec;
+    let mut snapshot = ctx.caches.snapshot(
+        &cluster.namespace,
+        &cluster.name,
+        spec.placement.zone_label.as_deref(),
+    );
+    if plan::tier_exists(&decide::existing_objects(&snapshot), Component::Mds) {
+        let endpoints = observe::etcd_endpoints(&snapshot.pods, spec.etcd.client_port);
+        let key = ClusterKey {
+            namespace: cluster.namespace.clone(),
+            name: cluster.name.clone(),
+        };
+        snapshot.etcd = Some(ctx.etcd.observe(&key, &endpoints).await);
     }
-    let password = crate::util::random_bytes(256)
-        .map_err(Error::Random)
-        .and_then(|bytes| {
-            build::secret::password_from(bytes)
-                .ok_or_else(|| Error::Random(std::io::ErrorKind::UnexpectedEof.into()))
-        })?;
-    match secrets
-        .create(
-            &PostParams::default(),
-            &build::secret::root_secret(cluster, &password),
-        )
-        .await
+    Ok(snapshot)
+}
+
+fn record_metrics<O: EtcdObserver, E: EventSink>(
+    ctx: &Context<O, E>,
+    cluster: &ValidatedCluster,
+    decision: &Decision,
+) {
+    let (namespace, name) = (&cluster.namespace, &cluster.name);
+    let observation = &decision.observation;
+    for (component, seen) in [
+        (MetricComponent::Etcd, &observation.etcd),
+        (MetricComponent::Mds, &observation.mds),
+        (MetricComponent::ChunkServer, &observation.chunkservers),
+    ] {
+        ctx.metrics
+            .set_ready(namespace, name, component, seen.ready.max(0) as u32);
+    }
+    if decision
+        .events
+        .iter()
+        .any(|e| e.reason == "MdsPrimaryChanged")
     {
-        Ok(_) => {
-            tracing::info!(namespace = %cluster.namespace, secret = %name, "created the Curve root password Secret");
-            Ok(())
-        }
-        // Created meanwhile by another writer: theirs is kept.
-        Err(kube::Error::Api(response)) if response.code == 409 => Ok(()),
-        Err(error) => Err(error.into()),
+        ctx.metrics.primary_changed(namespace, name);
     }
 }
 
-/// The storage request of a StatefulSet's first volume claim template.
-fn claim_size(set: &StatefulSet) -> Option<String> {
-    let claims = set.spec.as_ref()?.volume_claim_templates.as_ref()?;
-    let requests = claims
-        .first()?
-        .spec
-        .as_ref()?
-        .resources
-        .as_ref()?
-        .requests
-        .as_ref()?;
-    requests.get("storage").map(|q| q.0.clone())
-}
-
-fn existing_object<K: Resource>(object: &K) -> ExistingObject
-where
-    K::DynamicType: Default,
-{
-    let meta = object.meta();
-    ExistingObject {
-        kind: K::kind(&K::DynamicType::default()).to_string(),
-        name: meta.name.clone().unwrap_or_default(),
-        component: meta
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(LABEL_COMPONENT).cloned()),
-        applied_hash: meta
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(APPLIED_HASH_ANNOTATION).cloned()),
-        replicas: None,
-        claim_size: None,
-    }
-}
-
-/// Zone label value of each node running ChunkServers, when the spec names a zone label.
-async fn node_zones<O: EtcdObserver, E: EventSink>(
+async fn publish<O: EtcdObserver, E: EventSink>(
     ctx: &Context<O, E>,
-    pods: &[Pod],
-    zone_label: Option<&str>,
-) -> Result<BTreeMap<String, String>, Error> {
-    let mut zones = BTreeMap::new();
-    let Some(label) = zone_label else {
-        return Ok(zones);
-    };
-    let nodes: Api<Node> = Api::all(ctx.client.clone());
-    for name in observe::chunkserver_nodes(pods) {
-        if let Some(node) = nodes.get_opt(&name).await?
-            && let Some(zone) = node.labels().get(label)
-        {
-            zones.insert(name, zone.clone());
-        }
-    }
-    Ok(zones)
-}
-
-fn api_resource(kind: &str) -> ApiResource {
-    match kind {
-        "StatefulSet" => ApiResource::erase::<StatefulSet>(&()),
-        "ConfigMap" => ApiResource::erase::<ConfigMap>(&()),
-        "Service" => ApiResource::erase::<Service>(&()),
-        "PodDisruptionBudget" => ApiResource::erase::<PodDisruptionBudget>(&()),
-        "Job" => ApiResource::erase::<Job>(&()),
-        other => unreachable!("the builders make no {other}"),
-    }
-}
-
-async fn execute<O: EtcdObserver, E: EventSink>(
-    ctx: &Context<O, E>,
-    namespace: &str,
-    actions: &[Action],
-) -> Result<(), Error> {
-    let apply = PatchParams::apply(FIELD_MANAGER).force();
-    for action in actions {
-        tracing::info!(namespace, action = %action.describe(), "applying");
-        match action {
-            Action::Apply { kind, name, object } => {
-                let api: Api<DynamicObject> =
-                    Api::namespaced_with(ctx.client.clone(), namespace, &api_resource(kind));
-                api.patch(name, &apply, &Patch::Apply(object)).await?;
-            }
-            Action::Delete { kind, name } => {
-                let api: Api<DynamicObject> =
-                    Api::namespaced_with(ctx.client.clone(), namespace, &api_resource(kind));
-                api.delete(name, &DeleteParams::background()).await?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Writes the status only when it changed, then tells the events the change implies.
-async fn write_status<O: EtcdObserver, E: EventSink>(
     cluster: &CurveCluster,
-    ctx: &Context<O, E>,
-    previous: &CurveClusterStatus,
-    next: CurveClusterStatus,
-    created: &[Component],
-) -> Result<(), Error> {
-    let events = events::derive(previous, &next, created);
-    if events.iter().any(|e| e.reason == "MdsPrimaryChanged") {
-        ctx.metrics.primary_changed(
-            &cluster.namespace().unwrap_or_default(),
-            &cluster.name_any(),
-        );
-    }
-    if &next != previous {
-        let api: Api<CurveCluster> =
-            Api::namespaced(ctx.client.clone(), &cluster.namespace().unwrap_or_default());
-        let previous = serde_json::to_value(previous).unwrap_or_default();
-        let patch = crate::util::merge_patch_between(
-            &previous,
-            &serde_json::to_value(&next).unwrap_or_default(),
-        );
-        api.patch_status(
-            &cluster.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(json!({ "status": patch })),
-        )
-        .await?;
-    }
+    events: Vec<ClusterEvent>,
+) {
     for event in events {
         ctx.events.publish(cluster, event).await;
     }
-    Ok(())
 }
 
 async fn report_error<O: EtcdObserver, E: EventSink>(
@@ -605,8 +331,11 @@ async fn report_error<O: EtcdObserver, E: EventSink>(
         cluster.metadata.generation,
         Timestamp::now(),
     );
-    if let Err(write_error) = write_status(cluster, ctx, &previous, next, &[]).await {
-        tracing::warn!(%write_error, "cannot record the reconcile error in the status");
+    match write::write_status(&ctx.client, cluster, &previous, &next).await {
+        Ok(()) => publish(ctx, cluster, events::derive(&previous, &next, &[])).await,
+        Err(write_error) => {
+            tracing::warn!(%write_error, "cannot record the reconcile error in the status")
+        }
     }
 }
 
@@ -629,49 +358,8 @@ async fn report_unparsable<O: EtcdObserver, E: EventSink>(
         invalid.metadata.generation,
         Timestamp::now(),
     );
-    let api: Api<CurveCluster> = Api::namespaced(ctx.client.clone(), &namespace);
-    api.patch_status(
-        &name,
-        &PatchParams::default(),
-        &Patch::Merge(json!({ "status": next })),
-    )
-    .await?;
+    write::apply_status(&ctx.client, &namespace, &name, &next).await?;
     Ok(Requeue::await_change())
-}
-
-fn has_finalizer(cluster: &CurveCluster) -> bool {
-    cluster.finalizers().iter().any(|f| f == DATA_FINALIZER)
-}
-
-/// The data finalizer is present exactly while the cleanup policy and its confirmation ask
-/// for the volumes to be deleted.
-async fn ensure_finalizer<O: EtcdObserver, E: EventSink>(
-    cluster: &CurveCluster,
-    ctx: &Context<O, E>,
-    namespace: &str,
-    wanted: bool,
-) -> Result<(), Error> {
-    if wanted == has_finalizer(cluster) {
-        return Ok(());
-    }
-    let mut finalizers: Vec<String> = cluster
-        .finalizers()
-        .iter()
-        .filter(|f| *f != DATA_FINALIZER)
-        .cloned()
-        .collect();
-    if wanted {
-        finalizers.push(DATA_FINALIZER.to_string());
-    }
-    let api: Api<CurveCluster> = Api::namespaced(ctx.client.clone(), namespace);
-    let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": cluster.resource_version()}});
-    api.patch(
-        &cluster.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(patch),
-    )
-    .await?;
-    Ok(())
 }
 
 /// Deletion: owned objects go by owner references; volumes only with the confirmed policy.
@@ -685,28 +373,20 @@ async fn finalize<O: EtcdObserver, E: EventSink>(
         name: cluster.name_any(),
     });
     ctx.metrics.remove_cluster(namespace, &cluster.name_any());
-    if !has_finalizer(cluster) {
+    if !write::has_finalizer(cluster) {
         return Ok(Requeue::await_change());
     }
     if cluster.spec.cleanup.deletes_data() {
-        let claims: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), namespace);
-        let list = ListParams::default().labels(&cluster_selector(&cluster.name_any()));
-        let deleted = claims
-            .delete_collection(&DeleteParams::default(), &list)
-            .await?;
-        let count = deleted.left().map(|l| l.items.len()).unwrap_or_default();
-        ctx.events
-            .publish(
-                cluster,
-                ClusterEvent {
-                    warning: false,
-                    reason: "DataDeleted".into(),
-                    note: format!("deleted {count} data volume claims as spec.cleanup asked"),
-                },
-            )
-            .await;
+        let count = write::delete_claims(&ctx.client, namespace, &cluster.name_any()).await?;
+        let note = format!("deleted {count} data volume claims as spec.cleanup asked");
+        let event = ClusterEvent {
+            warning: false,
+            reason: "DataDeleted".into(),
+            note,
+        };
+        ctx.events.publish(cluster, event).await;
     }
-    ensure_finalizer(cluster, ctx, namespace, false).await?;
+    write::set_finalizer(&ctx.client, cluster, false).await?;
     Ok(Requeue::await_change())
 }
 
@@ -715,10 +395,29 @@ pub fn managed_selector() -> String {
     format!("{LABEL_MANAGED_BY}={MANAGER}")
 }
 
+/// Runs one watch into its cache until the process ends. Its errors are retried with
+/// kube's default backoff; the controller reads the cache meanwhile.
+fn spawn_reflector<K>(
+    stream: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+    writer: kube::runtime::reflector::store::Writer<K>,
+) where
+    K: kube::Resource + Clone + Send + Sync + std::fmt::Debug + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Default + Send + Sync,
+{
+    let reflected = stream.default_backoff().reflect_shared(writer);
+    tokio::spawn(reflected.for_each(|event| async move {
+        if let Err(error) = event {
+            tracing::debug!(%error, "watch");
+        }
+    }));
+}
+
 /// Runs the controller until `shutdown` resolves. `namespace` limits it to one namespace;
-/// `etcd_changes` yields a cluster whenever its MDS election changes.
+/// `etcd_changes` yields a cluster whenever its MDS election changes. The context's caches
+/// must come from [`Caches::shared`]: their watches are started here.
 pub async fn run<O: EtcdObserver, E: EventSink>(
     ctx: Arc<Context<O, E>>,
+    writers: snapshot::CacheWriters,
     namespace: Option<String>,
     etcd_changes: impl Stream<Item = ClusterKey> + Send + 'static,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
@@ -726,49 +425,95 @@ pub async fn run<O: EtcdObserver, E: EventSink>(
     on_result: impl Fn(&Result<(), String>) + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
-    let (clusters, sets, maps, services, budgets, pods, jobs) = match &namespace {
-        Some(ns) => (
-            Api::<DeserializeGuard<CurveCluster>>::namespaced(client.clone(), ns),
-            Api::<StatefulSet>::namespaced(client.clone(), ns),
-            Api::<ConfigMap>::namespaced(client.clone(), ns),
-            Api::<Service>::namespaced(client.clone(), ns),
-            Api::<PodDisruptionBudget>::namespaced(client.clone(), ns),
-            Api::<Pod>::namespaced(client.clone(), ns),
-            Api::<Job>::namespaced(client.clone(), ns),
-        ),
-        None => (
-            Api::all(client.clone()),
-            Api::all(client.clone()),
-            Api::all(client.clone()),
-            Api::all(client.clone()),
-            Api::all(client.clone()),
-            Api::all(client.clone()),
-            Api::all(client.clone()),
-        ),
-    };
+    fn api<K>(client: &Client, namespace: &Option<String>) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        match namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        }
+    }
     let managed = watcher::Config::default().labels(&managed_selector());
-    let controller = Controller::new(clusters, watcher::Config::default());
+    let subscribe = "the caches of run() are shared";
+    let sets = writers.stateful_sets.subscribe().expect(subscribe);
+    let maps = writers.config_maps.subscribe().expect(subscribe);
+    let services = writers.services.subscribe().expect(subscribe);
+    let budgets = writers.budgets.subscribe().expect(subscribe);
+    let jobs = writers.jobs.subscribe().expect(subscribe);
+    let pods = writers.pods.subscribe().expect(subscribe);
+    let claims = writers.claims.subscribe().expect(subscribe);
+    spawn_reflector(
+        watcher(api::<StatefulSet>(&client, &namespace), managed.clone()),
+        writers.stateful_sets,
+    );
+    spawn_reflector(
+        watcher(api::<ConfigMap>(&client, &namespace), managed.clone()),
+        writers.config_maps,
+    );
+    spawn_reflector(
+        watcher(api::<Service>(&client, &namespace), managed.clone()),
+        writers.services,
+    );
+    spawn_reflector(
+        watcher(
+            api::<PodDisruptionBudget>(&client, &namespace),
+            managed.clone(),
+        ),
+        writers.budgets,
+    );
+    spawn_reflector(
+        watcher(api::<Job>(&client, &namespace), managed.clone()),
+        writers.jobs,
+    );
+    spawn_reflector(
+        watcher(api::<Pod>(&client, &namespace), managed.clone()),
+        writers.pods,
+    );
+    spawn_reflector(
+        watcher(
+            api::<PersistentVolumeClaim>(&client, &namespace),
+            managed.clone(),
+        ),
+        writers.claims,
+    );
+    // Only the zone labels are read: metadata is enough, and far smaller than whole Nodes.
+    spawn_reflector(
+        watcher(
+            Api::<PartialObjectMeta<Node>>::all(client.clone()),
+            watcher::Config::default(),
+        ),
+        writers.nodes,
+    );
+
+    let controller = Controller::new(
+        api::<DeserializeGuard<CurveCluster>>(&client, &namespace),
+        watcher::Config::default(),
+    );
+    // The controller starts once every cache has its first listing, so no decision is taken
+    // on a cache that has not seen the cluster's objects yet. Its own CurveCluster store fills
+    // once it runs: readiness waits for that too.
+    ctx.caches.wait_until_synced().await;
     let store = controller.store();
     tokio::spawn(async move {
-        // kube's store readiness wakes only its most recent waiter (the controller's runner
-        // also waits), so ask again until it answers.
-        loop {
-            match tokio::time::timeout(Duration::from_millis(500), store.wait_until_ready()).await {
-                Ok(Ok(())) => return on_synced(),
-                Ok(Err(_)) => return,
-                Err(_) => continue,
-            }
-        }
+        snapshot::wait_until_ready(&store).await;
+        on_synced();
     });
+    let to_cluster = |instance: Option<&String>, namespace: Option<String>| {
+        Some(ObjectRef::new(instance?).within(&namespace?))
+    };
     controller
-        .owns(sets, managed.clone())
-        .owns(maps, managed.clone())
-        .owns(services, managed.clone())
-        .owns(budgets, managed.clone())
-        .owns(jobs, managed.clone())
-        .watches(pods, managed, |pod: Pod| {
-            let instance = pod.labels().get(LABEL_INSTANCE)?.clone();
-            Some(ObjectRef::new(&instance).within(&pod.namespace()?))
+        .owns_shared_stream(sets)
+        .owns_shared_stream(maps)
+        .owns_shared_stream(services)
+        .owns_shared_stream(budgets)
+        .owns_shared_stream(jobs)
+        .watches_shared_stream(pods, move |pod: Arc<Pod>| {
+            to_cluster(pod.labels().get(LABEL_INSTANCE), pod.namespace())
+        })
+        .watches_shared_stream(claims, move |claim: Arc<PersistentVolumeClaim>| {
+            to_cluster(claim.labels().get(LABEL_INSTANCE), claim.namespace())
         })
         .reconcile_on(etcd_changes.map(|key| ObjectRef::new(&key.name).within(&key.namespace)))
         .graceful_shutdown_on(shutdown)

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Pod;
 
-use super::status::{ComponentObservation, PrimaryView};
+use super::observation::{ComponentObservation, FormatProgress, PrimaryView};
 use crate::build::common::LABEL_COMPONENT;
 use crate::build::{Component, ObservedServer};
 use crate::etcd::PrimaryObservation;
@@ -180,12 +180,24 @@ pub fn chunkserver_nodes(pods: &[Pod]) -> Vec<String> {
     nodes
 }
 
-/// ChunkServer pods formatting their chunk file pool, and those whose format failed.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FormatProgress {
-    pub formatting: Vec<String>,
-    /// `pod (why)` for each failed format.
-    pub failed: Vec<String>,
+/// Whether a pod cannot start because the Secret `name` is missing (the kubelet's
+/// CreateContainerConfigError names it).
+pub fn secret_missing(pods: &[Pod], name: &str) -> bool {
+    let needle = format!("secret \"{name}\" not found");
+    pods.iter()
+        .filter_map(|pod| pod.status.as_ref())
+        .flat_map(|status| {
+            let init = status.init_container_statuses.iter().flatten();
+            init.chain(status.container_statuses.iter().flatten())
+        })
+        .filter_map(|c| c.state.as_ref()?.waiting.as_ref())
+        .any(|waiting| {
+            waiting.reason.as_deref() == Some("CreateContainerConfigError")
+                && waiting
+                    .message
+                    .as_deref()
+                    .is_some_and(|m| m.contains(&needle))
+        })
 }
 
 /// The last non-empty line of a container's termination message: with

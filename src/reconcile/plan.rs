@@ -3,6 +3,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use k8s_openapi::Resource;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use crate::build::common::LABEL_COMPONENT;
 use crate::build::{Component, DesiredObjects, Tier, typed_value};
 use crate::validate::ValidatedCluster;
 
@@ -10,10 +18,99 @@ use crate::validate::ValidatedCluster;
 /// object is not sent again, so a reconcile of a healthy cluster writes nothing.
 pub const APPLIED_HASH_ANNOTATION: &str = "curve.opencurve.io/applied-hash";
 
+/// The kinds of object the operator applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ObjectKind {
+    ConfigMap,
+    Service,
+    PodDisruptionBudget,
+    StatefulSet,
+    Job,
+}
+
+impl ObjectKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectKind::ConfigMap => <ConfigMap as Resource>::KIND,
+            ObjectKind::Service => <Service as Resource>::KIND,
+            ObjectKind::PodDisruptionBudget => <PodDisruptionBudget as Resource>::KIND,
+            ObjectKind::StatefulSet => <StatefulSet as Resource>::KIND,
+            ObjectKind::Job => <Job as Resource>::KIND,
+        }
+    }
+}
+
+/// An object the operator applies, typed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Object {
+    ConfigMap(ConfigMap),
+    Service(Service),
+    PodDisruptionBudget(PodDisruptionBudget),
+    StatefulSet(StatefulSet),
+    Job(Job),
+}
+
+impl Object {
+    pub fn kind(&self) -> ObjectKind {
+        match self {
+            Object::ConfigMap(_) => ObjectKind::ConfigMap,
+            Object::Service(_) => ObjectKind::Service,
+            Object::PodDisruptionBudget(_) => ObjectKind::PodDisruptionBudget,
+            Object::StatefulSet(_) => ObjectKind::StatefulSet,
+            Object::Job(_) => ObjectKind::Job,
+        }
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        match self {
+            Object::ConfigMap(o) => &o.metadata,
+            Object::Service(o) => &o.metadata,
+            Object::PodDisruptionBudget(o) => &o.metadata,
+            Object::StatefulSet(o) => &o.metadata,
+            Object::Job(o) => &o.metadata,
+        }
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        match self {
+            Object::ConfigMap(o) => &mut o.metadata,
+            Object::Service(o) => &mut o.metadata,
+            Object::PodDisruptionBudget(o) => &mut o.metadata,
+            Object::StatefulSet(o) => &mut o.metadata,
+            Object::Job(o) => &mut o.metadata,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        self.meta().name.as_deref().unwrap_or_default()
+    }
+
+    /// The object as JSON with its apiVersion and kind.
+    pub fn value(&self) -> serde_json::Value {
+        match self {
+            Object::ConfigMap(o) => typed_value(o),
+            Object::Service(o) => typed_value(o),
+            Object::PodDisruptionBudget(o) => typed_value(o),
+            Object::StatefulSet(o) => typed_value(o),
+            Object::Job(o) => typed_value(o),
+        }
+    }
+
+    /// The object as the operator applies it: with the hash of its content in an annotation.
+    pub fn with_applied_hash(mut self) -> (Object, String) {
+        let hash = object_hash(&self.value());
+        self.meta_mut()
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(APPLIED_HASH_ANNOTATION.to_string(), hash.clone());
+        (self, hash)
+    }
+}
+
 /// An object of the cluster as it exists in the API server.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExistingObject {
-    pub kind: String,
+    pub kind: ObjectKind,
     pub name: String,
     pub component: Option<String>,
     pub applied_hash: Option<String>,
@@ -23,15 +120,59 @@ pub struct ExistingObject {
     pub claim_size: Option<String>,
 }
 
+impl ExistingObject {
+    pub fn of(kind: ObjectKind, meta: &ObjectMeta) -> Self {
+        ExistingObject {
+            kind,
+            name: meta.name.clone().unwrap_or_default(),
+            component: meta
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(LABEL_COMPONENT).cloned()),
+            applied_hash: meta
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(APPLIED_HASH_ANNOTATION).cloned()),
+            replicas: None,
+            claim_size: None,
+        }
+    }
+
+    pub fn of_stateful_set(set: &StatefulSet) -> Self {
+        ExistingObject {
+            replicas: set.spec.as_ref().and_then(|spec| spec.replicas),
+            claim_size: claim_size(set),
+            ..ExistingObject::of(ObjectKind::StatefulSet, &set.metadata)
+        }
+    }
+}
+
+/// The storage request of a StatefulSet's first volume claim template.
+fn claim_size(set: &StatefulSet) -> Option<String> {
+    let claims = set.spec.as_ref()?.volume_claim_templates.as_ref()?;
+    let requests = claims
+        .first()?
+        .spec
+        .as_ref()?
+        .resources
+        .as_ref()?
+        .requests
+        .as_ref()?;
+    requests.get("storage").map(|q| q.0.clone())
+}
+
+/// One step of the write phase.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
-    Apply {
-        kind: String,
+    /// Create the cluster's root password Secret unless it exists. The password is drawn
+    /// when the Secret is created; it is never part of a decision.
+    EnsureRootSecret {
         name: String,
-        object: serde_json::Value,
     },
+    /// Server-side apply of the object (carrying its applied-hash annotation).
+    Apply(Box<Object>),
     Delete {
-        kind: String,
+        kind: ObjectKind,
         name: String,
     },
 }
@@ -39,8 +180,9 @@ pub enum Action {
 impl Action {
     pub fn describe(&self) -> String {
         match self {
-            Action::Apply { kind, name, .. } => format!("apply {kind}/{name}"),
-            Action::Delete { kind, name } => format!("delete {kind}/{name}"),
+            Action::EnsureRootSecret { name } => format!("ensure Secret/{name}"),
+            Action::Apply(object) => format!("apply {}/{}", object.kind().as_str(), object.name()),
+            Action::Delete { kind, name } => format!("delete {}/{name}", kind.as_str()),
         }
     }
 }
@@ -50,7 +192,7 @@ fn stateful_sets(
     component: Component,
 ) -> impl Iterator<Item = &ExistingObject> {
     existing.iter().filter(move |o| {
-        o.kind == "StatefulSet" && o.component.as_deref() == Some(component.as_str())
+        o.kind == ObjectKind::StatefulSet && o.component.as_deref() == Some(component.as_str())
     })
 }
 
@@ -144,66 +286,61 @@ pub fn object_hash(object: &serde_json::Value) -> String {
     format!("{:016x}", crate::util::fnv64(object.to_string().bytes()))
 }
 
-fn with_hash(mut object: serde_json::Value) -> (serde_json::Value, String) {
-    let hash = object_hash(&object);
-    let metadata = object["metadata"]
-        .as_object_mut()
-        .expect("objects have metadata");
-    let annotations = metadata
-        .entry("annotations")
-        .or_insert_with(|| serde_json::json!({}));
-    annotations[APPLIED_HASH_ANNOTATION] = serde_json::Value::String(hash.clone());
-    (object, hash)
+/// An object as the operator applies it, as JSON: with the hash of its content in an
+/// annotation.
+pub fn applied(object: Object) -> serde_json::Value {
+    object.with_applied_hash().0.value()
 }
 
-/// An object as the operator applies it: with the hash of its content in an annotation.
-pub fn applied(object: serde_json::Value) -> serde_json::Value {
-    with_hash(object).0
-}
-
-pub fn tier_values(tier: &Tier) -> Vec<serde_json::Value> {
-    // ConfigMaps and Services first, budgets next, StatefulSets last: pods start with their
-    // config and their DNS names in place.
-    let mut values: Vec<serde_json::Value> = tier.config_maps.iter().map(typed_value).collect();
-    values.extend(tier.services.iter().map(typed_value));
-    values.extend(tier.budgets.iter().map(typed_value));
-    values.extend(tier.stateful_sets.iter().map(typed_value));
-    values
+/// A tier's objects in apply order: ConfigMaps and Services first, budgets next,
+/// StatefulSets last, so pods start with their config and their DNS names in place.
+pub fn tier_objects(tier: &Tier) -> Vec<Object> {
+    let mut objects: Vec<Object> = tier
+        .config_maps
+        .iter()
+        .cloned()
+        .map(Object::ConfigMap)
+        .collect();
+    objects.extend(tier.services.iter().cloned().map(Object::Service));
+    objects.extend(
+        tier.budgets
+            .iter()
+            .cloned()
+            .map(Object::PodDisruptionBudget),
+    );
+    objects.extend(tier.stateful_sets.iter().cloned().map(Object::StatefulSet));
+    objects
 }
 
 /// The actions, in order, for the tiers the gates allow: apply what differs from what was
 /// last applied, then delete this cluster's objects of those tiers that are no longer desired.
 pub fn plan(desired: &DesiredObjects, existing: &[ExistingObject], gates: Gates) -> Vec<Action> {
-    let mut objects = tier_values(&desired.etcd);
+    let mut objects = tier_objects(&desired.etcd);
     if gates.mds {
-        objects.extend(tier_values(&desired.mds));
+        objects.extend(tier_objects(&desired.mds));
     }
     if gates.chunkservers {
-        objects.push(typed_value(&desired.topology));
-        objects.extend(tier_values(&desired.chunkservers));
+        objects.push(Object::ConfigMap(desired.topology.clone()));
+        objects.extend(tier_objects(&desired.chunkservers));
     }
-    let existing_hashes: BTreeMap<(String, String), Option<&String>> = existing
+    let existing_hashes: BTreeMap<(ObjectKind, &str), Option<&String>> = existing
         .iter()
-        .map(|o| ((o.kind.clone(), o.name.clone()), o.applied_hash.as_ref()))
+        .map(|o| ((o.kind, o.name.as_str()), o.applied_hash.as_ref()))
         .collect();
-    let mut wanted: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut wanted: BTreeSet<(ObjectKind, String)> = BTreeSet::new();
     let mut actions = Vec::new();
     for object in objects {
-        let kind = object["kind"].as_str().unwrap_or_default().to_string();
-        let name = object["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let (object, hash) = with_hash(object);
-        wanted.insert((kind.clone(), name.clone()));
+        let (object, hash) = object.with_applied_hash();
+        let key = (object.kind(), object.name().to_string());
         if existing_hashes
-            .get(&(kind.clone(), name.clone()))
+            .get(&(key.0, key.1.as_str()))
             .copied()
             .flatten()
             != Some(&hash)
         {
-            actions.push(Action::Apply { kind, name, object });
+            actions.push(Action::Apply(Box::new(object)));
         }
+        wanted.insert(key);
     }
     let managed: Vec<&str> = [
         (true, Component::Etcd),
@@ -220,9 +357,9 @@ pub fn plan(desired: &DesiredObjects, existing: &[ExistingObject], gates: Gates)
             .component
             .as_deref()
             .is_some_and(|c| managed.contains(&c));
-        if in_managed_tier && !wanted.contains(&(object.kind.clone(), object.name.clone())) {
+        if in_managed_tier && !wanted.contains(&(object.kind, object.name.clone())) {
             actions.push(Action::Delete {
-                kind: object.kind.clone(),
+                kind: object.kind,
                 name: object.name.clone(),
             });
         }

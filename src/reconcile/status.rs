@@ -19,142 +19,10 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
+pub use super::observation::{ComponentObservation, Observation, PrimaryView, TopologyState};
 use crate::api::{
     ComponentStatus, CurveClusterStatus, EtcdStatus, MdsStatus, Phase, TopologyStatus,
 };
-use crate::etcd::MemberHealth;
-
-/// Desired and ready pods of a component, and whether its StatefulSets exist yet.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ComponentObservation {
-    pub desired: i32,
-    pub ready: i32,
-    pub exists: bool,
-}
-
-impl ComponentObservation {
-    pub fn all_ready(&self) -> bool {
-        self.exists && self.ready >= self.desired
-    }
-}
-
-/// What the operator knows about the MDS primary.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PrimaryView {
-    /// The MDS tier is not up yet: the election was not read.
-    NotStarted,
-    Elected {
-        pod: String,
-        address: String,
-    },
-    NoLeader,
-    /// The election value matches no MDS pod's address.
-    UnknownLeader {
-        address: String,
-    },
-    /// Several MDS pods have the elected address: the operator will not guess.
-    Ambiguous {
-        address: String,
-        pods: Vec<String>,
-    },
-    EtcdUnreachable {
-        endpoints: Vec<String>,
-        error: String,
-    },
-    QuorumLost {
-        error: String,
-    },
-}
-
-/// Everything the status is computed from.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Observation {
-    /// Problems of the spec; empty when valid.
-    pub spec_errors: Vec<String>,
-    pub paused: bool,
-    pub etcd: ComponentObservation,
-    pub mds: ComponentObservation,
-    pub chunkservers: ComponentObservation,
-    pub etcd_members: Option<MemberHealth>,
-    pub etcd_quorum: i32,
-    /// ChunkServers that may be down while every copyset keeps a raft majority:
-    /// `(logicalPool.replicas - 1) / 2`, since Curve puts each copy on a different server.
-    pub tolerated_unready_chunkservers: i32,
-    pub primary: PrimaryView,
-    /// Spec changes the operator refuses to apply, each saying why.
-    pub refused: Vec<String>,
-    /// The last reconcile error, if the reconcile failed.
-    pub error: Option<String>,
-    /// The chunk file pool format of ChunkServer pods.
-    pub format: super::observe::FormatProgress,
-    /// Names of the pools, from the spec.
-    pub physical_pool: String,
-    pub logical_pool: String,
-    /// Curve's pools, once the ChunkServer tier is up.
-    pub topology: Option<TopologyState>,
-}
-
-/// The topology as the bootstrap decision left it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TopologyState {
-    pub ready: bool,
-    pub reason: String,
-    pub message: String,
-    pub servers: i32,
-}
-
-impl Observation {
-    /// An observation of a cluster whose spec could not be used at all.
-    pub fn invalid(errors: Vec<String>) -> Self {
-        Observation {
-            spec_errors: errors,
-            paused: false,
-            etcd: ComponentObservation::default(),
-            mds: ComponentObservation::default(),
-            chunkservers: ComponentObservation::default(),
-            etcd_members: None,
-            etcd_quorum: 0,
-            tolerated_unready_chunkservers: 0,
-            primary: PrimaryView::NotStarted,
-            refused: Vec::new(),
-            error: None,
-            topology: None,
-            format: Default::default(),
-            physical_pool: String::new(),
-            logical_pool: String::new(),
-        }
-    }
-
-    pub fn topology_ready(&self) -> bool {
-        self.topology.as_ref().is_some_and(|t| t.ready)
-    }
-
-    pub fn etcd_quorate(&self) -> bool {
-        self.etcd.exists && self.etcd.ready >= self.etcd_quorum && self.etcd_quorum > 0
-    }
-
-    /// The cluster serves: etcd has quorum, an MDS is primary, the pools exist, and few enough
-    /// ChunkServers are down for every copyset to keep a majority. Missing MDS standbys or a
-    /// ChunkServer restarting do not make it unavailable (they show in Progressing, Degraded).
-    pub fn available(&self) -> bool {
-        self.spec_errors.is_empty()
-            && self.etcd_quorate()
-            && matches!(self.primary, PrimaryView::Elected { .. })
-            && self.chunkservers.exists
-            && self.chunkservers.ready > 0
-            && self.chunkservers.desired - self.chunkservers.ready
-                <= self.tolerated_unready_chunkservers
-            && self.topology_ready()
-    }
-
-    /// Serving, and every pod the spec asks for is ready.
-    pub fn complete(&self) -> bool {
-        self.available()
-            && self.etcd.all_ready()
-            && self.mds.all_ready()
-            && self.chunkservers.all_ready()
-    }
-}
 
 pub const AVAILABLE: &str = "Available";
 pub const PROGRESSING: &str = "Progressing";
@@ -508,6 +376,8 @@ pub fn compute_status(
             }),
             _ => previous.topology.clone(),
         },
+        // The operator's memory outlives an invalid spec; the decision updates it.
+        record: previous.record.clone(),
     }
 }
 

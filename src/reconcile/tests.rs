@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::events::{ClusterEvent, derive};
 use super::observe;
-use super::plan::{self, Action, ExistingObject};
+use super::plan::{self, Action, ExistingObject, ObjectKind};
 use super::status::*;
 use crate::api::{CurveClusterStatus, Phase};
 use crate::build::{self, Component, Observed};
@@ -701,7 +701,7 @@ fn validated(patch: serde_json::Value) -> crate::validate::ValidatedCluster {
 
 fn set(name: &str, component: &str, replicas: i32) -> ExistingObject {
     ExistingObject {
-        kind: "StatefulSet".into(),
+        kind: ObjectKind::StatefulSet,
         name: name.into(),
         component: Some(component.into()),
         applied_hash: None,
@@ -771,20 +771,18 @@ fn unchanged_objects_are_not_applied_again_and_stale_ones_are_pruned() {
     let first = plan::plan(&desired, &[], plan::gates(true, true));
     let existing: Vec<ExistingObject> = first
         .iter()
-        .map(|a| match a {
-            Action::Apply { kind, name, object } => ExistingObject {
-                kind: kind.clone(),
-                name: name.clone(),
-                component: object["metadata"]["labels"]["app.kubernetes.io/component"]
-                    .as_str()
-                    .map(String::from),
-                applied_hash: object["metadata"]["annotations"][plan::APPLIED_HASH_ANNOTATION]
-                    .as_str()
-                    .map(String::from),
-                replicas: object["spec"]["replicas"].as_i64().map(|r| r as i32),
-                claim_size: None,
-            },
-            Action::Delete { .. } => unreachable!(),
+        .map(|action| match action {
+            Action::Apply(object) => {
+                let value = object.value();
+                ExistingObject {
+                    replicas: value["spec"]["replicas"].as_i64().map(|r| r as i32),
+                    ..ExistingObject::of(
+                        object.kind(),
+                        &serde_json::from_value(value["metadata"].clone()).unwrap(),
+                    )
+                }
+            }
+            other => panic!("only applies on a first plan, not {other:?}"),
         })
         .collect();
     assert_eq!(
@@ -793,7 +791,7 @@ fn unchanged_objects_are_not_applied_again_and_stale_ones_are_pruned() {
     );
     let mut with_stale = existing.clone();
     let config_map = |name: &str, component: Option<&str>| ExistingObject {
-        kind: "ConfigMap".into(),
+        kind: ObjectKind::ConfigMap,
         name: name.into(),
         component: component.map(String::from),
         applied_hash: None,
@@ -805,7 +803,7 @@ fn unchanged_objects_are_not_applied_again_and_stale_ones_are_pruned() {
     assert_eq!(
         plan::plan(&desired, &with_stale, plan::gates(true, true)),
         vec![Action::Delete {
-            kind: "ConfigMap".into(),
+            kind: ObjectKind::ConfigMap,
             name: "demo-old".into()
         }]
     );
@@ -893,7 +891,7 @@ mod topology_decisions {
                 zone: None,
             })
             .collect();
-        cluster_map(cluster, &servers, None)
+        cluster_map(cluster, &servers, &[])
     }
 
     fn job(
@@ -1112,7 +1110,7 @@ fn format_progress_and_failure_show_in_the_status() {
     );
     let formatting = Observation {
         chunkservers: component(3, 1, true),
-        format: observe::FormatProgress {
+        format: super::observation::FormatProgress {
             formatting: vec!["cs-0".into()],
             failed: vec![],
         },
@@ -1123,4 +1121,217 @@ fn format_progress_and_failure_show_in_the_status() {
         find(&status, "ChunkServersReady").unwrap().reason,
         "Formatting"
     );
+}
+
+/// Whole decisions on whole snapshots: `decide` alone, with the write step played by
+/// `carry_out` and the kubelet by `ready_pods`.
+mod decisions {
+    use super::*;
+    use crate::etcd::EtcdObservation;
+    use crate::reconcile::decide::decide;
+    use crate::reconcile::plan::Object;
+    use crate::reconcile::snapshot::Snapshot;
+
+    fn carry_out(snapshot: &mut Snapshot, actions: &[Action]) {
+        for action in actions {
+            match action {
+                Action::Apply(object) => match (**object).clone() {
+                    Object::ConfigMap(o) => replace(&mut snapshot.config_maps, o),
+                    Object::Service(o) => replace(&mut snapshot.services, o),
+                    Object::PodDisruptionBudget(o) => replace(&mut snapshot.budgets, o),
+                    Object::StatefulSet(o) => replace(&mut snapshot.stateful_sets, o),
+                    Object::Job(o) => replace(&mut snapshot.jobs, o),
+                },
+                Action::Delete { name, .. } => snapshot
+                    .jobs
+                    .retain(|j| j.metadata.name.as_deref() != Some(name)),
+                Action::EnsureRootSecret { .. } => {}
+            }
+        }
+    }
+
+    fn replace<K: kube::Resource>(list: &mut Vec<K>, object: K) {
+        list.retain(|o| o.meta().name != object.meta().name);
+        list.push(object);
+    }
+
+    fn ready_pods(snapshot: &mut Snapshot, set: &str, component: &str, n: i32) {
+        for i in 0..n {
+            let ip = format!("10.0.0.{}", i + 1);
+            let name = format!("{set}-{i}");
+            snapshot
+                .pods
+                .retain(|p| p.metadata.name.as_deref() != Some(name.as_str()));
+            snapshot.pods.push(pod(
+                &name,
+                component,
+                Some(&ip),
+                Some(&format!("node-{}", i + 1)),
+                true,
+            ));
+        }
+    }
+
+    fn step(
+        cluster: &crate::validate::ValidatedCluster,
+        snapshot: &mut Snapshot,
+        status: &mut CurveClusterStatus,
+    ) -> Vec<String> {
+        let decision = decide(cluster, snapshot, status, Some(1), t(0));
+        carry_out(snapshot, &decision.actions);
+        *status = decision.status;
+        decision.actions.iter().map(Action::describe).collect()
+    }
+
+    #[test]
+    fn bring_up_decisions_follow_the_tiers_and_a_healthy_cluster_gets_none() {
+        let cluster = validated(json!({}));
+        let mut snapshot = Snapshot::default();
+        let mut status = CurveClusterStatus::default();
+
+        let first = decide(&cluster, &snapshot, &status, Some(1), t(0));
+        assert_eq!(first.created, [Component::Etcd]);
+        assert_eq!(
+            first
+                .actions
+                .iter()
+                .map(Action::describe)
+                .collect::<Vec<_>>(),
+            [
+                "apply ConfigMap/demo-etcd",
+                "apply Service/demo-etcd",
+                "apply PodDisruptionBudget/demo-etcd",
+                "apply StatefulSet/demo-etcd"
+            ]
+        );
+        assert_eq!(first.status.phase, Some(Phase::Creating));
+        assert_eq!(first.status.record.as_ref().unwrap().version, 1);
+        assert_eq!(
+            first.desired.jobs.len(),
+            3,
+            "the Jobs are desired objects too"
+        );
+        assert!(!first.hands_out_more(&status), "nothing handed out yet");
+        carry_out(&mut snapshot, &first.actions);
+        status = first.status;
+
+        assert_eq!(
+            step(&cluster, &mut snapshot, &mut status),
+            Vec::<String>::new(),
+            "waits for etcd"
+        );
+        ready_pods(&mut snapshot, "demo-etcd", "etcd", 3);
+        let mds = step(&cluster, &mut snapshot, &mut status);
+        assert_eq!(mds[0], "ensure Secret/demo-root-password");
+        assert_eq!(
+            mds[1..],
+            [
+                "apply ConfigMap/demo-mds",
+                "apply Service/demo-mds",
+                "apply PodDisruptionBudget/demo-mds",
+                "apply StatefulSet/demo-mds"
+            ]
+        );
+
+        ready_pods(&mut snapshot, "demo-mds", "mds", 3);
+        snapshot.etcd = Some(EtcdObservation {
+            primary: PrimaryObservation::Elected {
+                address: "10.0.0.2:6700".into(),
+            },
+            members: Some(MemberHealth {
+                leader: Some("demo-etcd-0".into()),
+                healthy: 3,
+                total: 3,
+            }),
+        });
+        let before = status.clone();
+        let decision = decide(&cluster, &snapshot, &status, Some(1), t(0));
+        assert!(
+            decision.hands_out_more(&before),
+            "the MDS addresses are recorded first"
+        );
+        assert_eq!(
+            decision.status.record.as_ref().unwrap().mds_addresses,
+            ["10.0.0.1:6700", "10.0.0.2:6700", "10.0.0.3:6700"]
+        );
+        carry_out(&mut snapshot, &decision.actions);
+        status = decision.status;
+
+        ready_pods(&mut snapshot, "demo-chunkserver-0", "chunkserver", 3);
+        for pod in snapshot
+            .pods
+            .iter_mut()
+            .filter(|p| p.metadata.name.as_deref().unwrap().contains("chunkserver"))
+        {
+            pod.status.as_mut().unwrap().host_ip = pod.status.as_ref().unwrap().pod_ip.clone();
+        }
+        // Physical pool, online check, logical pool: each Job once the one before succeeded.
+        let mut created_jobs = Vec::new();
+        for _ in 0..4 {
+            let actions = step(&cluster, &mut snapshot, &mut status);
+            created_jobs.extend(actions.into_iter().filter(|a| a.starts_with("apply Job/")));
+            for job in &mut snapshot.jobs {
+                job.status = Some(k8s_openapi::api::batch::v1::JobStatus {
+                    succeeded: Some(1),
+                    ..Default::default()
+                });
+            }
+        }
+        assert_eq!(created_jobs.len(), 3, "{created_jobs:?}");
+        assert!(created_jobs[0].starts_with("apply Job/demo-physical-pool-"));
+        assert!(created_jobs[1].starts_with("apply Job/demo-chunkservers-online-"));
+        assert_eq!(created_jobs[2], "apply Job/demo-logical-pool");
+        let settled = step(&cluster, &mut snapshot, &mut status);
+        assert_eq!(status.phase, Some(Phase::Available), "{settled:?}");
+        let record = status.record.clone().unwrap();
+        assert!(record.logical_pool_created);
+        assert_eq!(
+            record.physical_pool_servers,
+            ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+        );
+
+        let healthy = decide(&cluster, &snapshot, &status, Some(1), t(60));
+        assert_eq!(healthy.actions, Vec::<Action>::new());
+        assert_eq!(
+            healthy.status, status,
+            "an unchanged cluster: the same status"
+        );
+        assert!(healthy.events.is_empty());
+    }
+
+    #[test]
+    fn a_record_of_an_unknown_version_stops_every_change() {
+        let cluster = validated(json!({}));
+        let previous = CurveClusterStatus {
+            record: Some(crate::api::OperatorRecord {
+                version: 2,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let decision = decide(&cluster, &Snapshot::default(), &previous, Some(1), t(0));
+        assert_eq!(decision.actions, Vec::<Action>::new());
+        assert_eq!(decision.status.record, previous.record, "kept as found");
+        let progressing = find(&decision.status, PROGRESSING).unwrap();
+        assert_eq!(progressing.reason, "ChangeRefused");
+        assert!(
+            progressing.message.contains("status.record: version 2"),
+            "{}",
+            progressing.message
+        );
+    }
+
+    #[test]
+    fn a_paused_cluster_is_decided_without_actions() {
+        let cluster = validated(json!({"paused": true}));
+        let decision = decide(
+            &cluster,
+            &Snapshot::default(),
+            &CurveClusterStatus::default(),
+            Some(1),
+            t(0),
+        );
+        assert_eq!(decision.actions, Vec::<Action>::new());
+        assert_eq!(decision.status.phase, Some(Phase::Paused));
+    }
 }

@@ -31,23 +31,16 @@ pub enum Component {
     Etcd,
     Mds,
     ChunkServer,
-    SnapshotClone,
 }
 
 impl Component {
-    pub const ALL: [Component; 4] = [
-        Self::Etcd,
-        Self::Mds,
-        Self::ChunkServer,
-        Self::SnapshotClone,
-    ];
+    pub const ALL: [Component; 3] = [Self::Etcd, Self::Mds, Self::ChunkServer];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Etcd => "etcd",
             Self::Mds => "mds",
             Self::ChunkServer => "chunkserver",
-            Self::SnapshotClone => "snapshotclone",
         }
     }
 }
@@ -70,8 +63,14 @@ struct ResultLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct CategoryLabels {
-    category: String,
+struct StepLabels {
+    step: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RequestLabels {
+    verb: String,
+    resource: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -93,7 +92,8 @@ pub struct Metrics {
     registry: Registry,
     reconciles: Family<ResultLabels, Counter>,
     reconcile_duration: Histogram,
-    errors: Family<CategoryLabels, Counter>,
+    errors: Family<StepLabels, Counter>,
+    kube_requests: Family<RequestLabels, Counter>,
     primary_changes: Family<ClusterLabels, Counter>,
     ready_members: Family<MemberLabels, Gauge>,
 }
@@ -114,6 +114,7 @@ impl Metrics {
         // 5 ms .. ~20 s: a no-op reconcile is milliseconds, a bring-up step a few seconds.
         let reconcile_duration = Histogram::new(exponential_buckets(0.005, 2.0, 13));
         let errors = Family::default();
+        let kube_requests = Family::default();
         let primary_changes = Family::default();
         let ready_members = Family::default();
         registry.register(
@@ -129,8 +130,13 @@ impl Metrics {
         );
         registry.register(
             "errors",
-            "Errors met while reconciling, by category",
+            "Failed reconciles, by the step that failed: read (a watch cache not synced), apply, delete, status, secret, random (drawing the root password), finalizer, cleanup (deleting data volume claims)",
             errors.clone(),
+        );
+        registry.register(
+            "kube_requests",
+            "Kubernetes API requests sent, by RBAC verb (get, list, watch, create, update, patch, apply, delete, deletecollection) and resource (plural, /subresource appended)",
+            kube_requests.clone(),
         );
         registry.register(
             "mds_primary_changes",
@@ -147,6 +153,7 @@ impl Metrics {
             reconciles,
             reconcile_duration,
             errors,
+            kube_requests,
             primary_changes,
             ready_members,
         }
@@ -159,11 +166,21 @@ impl Metrics {
         self.reconcile_duration.observe(duration.as_secs_f64());
     }
 
-    /// Counts an error; `category` is a short fixed word such as `kube`, `etcd`, `validation`.
-    pub fn error(&self, category: &str) {
+    /// Counts a failed reconcile; `step` is one of `reconcile::Error::STEPS`.
+    pub fn error(&self, step: &str) {
         self.errors
-            .get_or_create(&CategoryLabels {
-                category: category.to_owned(),
+            .get_or_create(&StepLabels {
+                step: step.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one Kubernetes API request.
+    pub fn kube_request(&self, verb: &str, resource: &str) {
+        self.kube_requests
+            .get_or_create(&RequestLabels {
+                verb: verb.to_owned(),
+                resource: resource.to_owned(),
             })
             .inc();
     }
@@ -223,7 +240,8 @@ mod tests {
         let m = Metrics::new();
         m.reconcile_finished(ReconcileResult::Success, Duration::from_millis(20));
         m.reconcile_finished(ReconcileResult::Error, Duration::from_millis(20));
-        m.error("kube");
+        m.error("apply");
+        m.kube_request("list", "pods");
         m.primary_changed("ns", "demo");
         m.set_ready("ns", "demo", Component::ChunkServer, 3);
         let text = m.encode();
@@ -231,7 +249,8 @@ mod tests {
             r#"curve_operator_reconciles_total{result="success"} 1"#,
             r#"curve_operator_reconciles_total{result="error"} 1"#,
             "curve_operator_reconcile_duration_seconds_count 2",
-            r#"curve_operator_errors_total{category="kube"} 1"#,
+            r#"curve_operator_errors_total{step="apply"} 1"#,
+            r#"curve_operator_kube_requests_total{verb="list",resource="pods"} 1"#,
             r#"curve_operator_mds_primary_changes_total{namespace="ns",name="demo"} 1"#,
             r#"curve_operator_ready_members{namespace="ns",name="demo",component="chunkserver"} 3"#,
         ] {

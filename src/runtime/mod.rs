@@ -6,6 +6,7 @@ pub mod leader;
 pub mod logging;
 pub mod metrics;
 pub mod rbac;
+pub mod requests;
 pub mod signal;
 
 use std::net::SocketAddr;

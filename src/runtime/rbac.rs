@@ -71,11 +71,12 @@ pub const PERMISSIONS: &[Permission] = &[
     rule("policy", &["poddisruptionbudgets"], OWNED, Scope::Watched),
     rule("batch", &["jobs"], OWNED, Scope::Watched),
     rule("", &["pods"], &["list", "watch"], Scope::Watched),
-    // Only on deletion with a confirmed Delete cleanup policy.
+    // Watched into a cache (volume sizes); deleted only on deletion with a confirmed Delete
+    // cleanup policy.
     rule(
         "",
         &["persistentvolumeclaims"],
-        &["deletecollection"],
+        &["list", "watch", "deletecollection"],
         Scope::Watched,
     ),
     // The cluster's root password: read, and created once when missing (never changed).
@@ -86,8 +87,8 @@ pub const PERMISSIONS: &[Permission] = &[
         &["create", "patch"],
         Scope::Watched,
     ),
-    // The zone label of nodes running ChunkServers.
-    rule("", &["nodes"], &["get"], Scope::Cluster),
+    // The zone labels of nodes, watched (metadata only) into a cache.
+    rule("", &["nodes"], &["list", "watch"], Scope::Cluster),
     rule(
         "apiextensions.k8s.io",
         &["customresourcedefinitions"],
@@ -149,6 +150,6 @@ mod tests {
             by_scope,
             grants(&[Scope::Watched, Scope::Cluster, Scope::OperatorNamespace]).len()
         );
-        assert!(grants(&[Scope::Cluster]).contains(&("".into(), "nodes".into(), "get".into())));
+        assert!(grants(&[Scope::Cluster]).contains(&("".into(), "nodes".into(), "watch".into())));
     }
 }

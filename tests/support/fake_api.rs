@@ -1,5 +1,5 @@
 //! A fake Kubernetes API server behind tower-test's mock service: it answers list, get,
-//! server-side apply, merge patch (status too) and delete from an in-memory store, and records
+//! server-side apply (of the status too), merge patch and delete from an in-memory store, and records
 //! every request so tests can assert the reconciler's requests one by one.
 
 use std::collections::BTreeMap;
@@ -138,6 +138,27 @@ impl FakeApi {
             .cloned()
     }
 
+    /// Every object of a collection, typed (for filling the operator's watch caches).
+    pub fn objects<K: serde::de::DeserializeOwned>(&self, collection: &str) -> Vec<K> {
+        self.objects
+            .lock()
+            .unwrap()
+            .get(collection)
+            .map(|m| {
+                m.values()
+                    .map(|v| serde_json::from_value(v.clone()).unwrap())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Removes an object, as if another actor deleted it.
+    pub fn delete_object(&self, collection: &str, name: &str) {
+        if let Some(objects) = self.objects.lock().unwrap().get_mut(collection) {
+            objects.remove(name);
+        }
+    }
+
     pub fn names(&self, collection: &str) -> Vec<String> {
         self.objects
             .lock()
@@ -212,10 +233,15 @@ impl FakeApi {
                 let patch: Value = serde_json::from_slice(&body).unwrap();
                 let mut version = self.version.lock().unwrap();
                 *version += 1;
-                let is_apply = query.contains("fieldManager")
-                    && subresource.is_none()
-                    && patch.get("kind").is_some();
-                let object = if is_apply {
+                let is_apply = query.contains("fieldManager") && patch.get("kind").is_some();
+                let object = if is_apply && subresource.as_deref() == Some("status") {
+                    // The operator is the status's only manager: its apply replaces the status.
+                    let Some(mut object) = store.get(&name).cloned() else {
+                        return status(StatusCode::NOT_FOUND, &format!("{name} not found"));
+                    };
+                    object["status"] = patch["status"].clone();
+                    object
+                } else if is_apply {
                     if !store.contains_key(&name) {
                         self.creations
                             .lock()

@@ -1,0 +1,308 @@
+//! The decide step: one pure function from (validated spec, snapshot, previous status) to
+//! everything the write step does and the status it writes. No I/O, no clock: the same inputs
+//! give the same decision.
+
+use k8s_openapi::jiff::Timestamp;
+
+use super::events::{self, ClusterEvent};
+use super::observation::{Observation, PrimaryView, TopologyState};
+use super::plan::{self, Action, ExistingObject, Object, ObjectKind};
+use super::snapshot::Snapshot;
+use super::status::compute_status;
+use super::{observe, topology};
+use crate::api::{CurveClusterStatus, OperatorRecord};
+use crate::build::common::{component_name, root_secret_name};
+use crate::build::config::DaemonAddresses;
+use crate::build::topology::PoolProgress;
+use crate::build::{self, Component, DesiredObjects, Observed};
+use crate::validate::ValidatedCluster;
+
+/// What one reconcile does, and what it reports.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decision {
+    /// Every object of the cluster as the operator wants it (with the held-back changes left
+    /// out), including the topology Jobs of the current cluster map.
+    pub desired: DesiredObjects,
+    /// The writes, in order.
+    pub actions: Vec<Action>,
+    pub observation: Observation,
+    /// The components whose StatefulSets this decision creates.
+    pub created: Vec<Component>,
+    /// The status to write (equal to the previous one when nothing changed).
+    pub status: CurveClusterStatus,
+    /// What to tell in Events.
+    pub events: Vec<ClusterEvent>,
+}
+
+impl Decision {
+    /// What the operator hands out changes (addresses, servers, pool progress): the record is
+    /// written before the actions that rely on it, so an operator killed midway remembers it.
+    /// (That the root Secret was ensured is recorded after, with the rest of the status.)
+    pub fn hands_out_more(&self, previous: &CurveClusterStatus) -> bool {
+        let handed_out = |record: Option<&OperatorRecord>| {
+            record.map(|r| OperatorRecord {
+                version: r.version,
+                root_secret: None,
+                ..r.clone()
+            })
+        };
+        let empty = OperatorRecord {
+            version: OperatorRecord::VERSION,
+            ..OperatorRecord::default()
+        };
+        handed_out(self.status.record.as_ref())
+            != handed_out(previous.record.as_ref().or(Some(&empty)))
+    }
+}
+
+/// The objects of the snapshot the plan compares against.
+pub fn existing_objects(snapshot: &Snapshot) -> Vec<ExistingObject> {
+    let mut existing: Vec<ExistingObject> = snapshot
+        .stateful_sets
+        .iter()
+        .map(ExistingObject::of_stateful_set)
+        .collect();
+    existing.extend(
+        (snapshot.config_maps.iter())
+            .map(|o| ExistingObject::of(ObjectKind::ConfigMap, &o.metadata)),
+    );
+    existing.extend(
+        (snapshot.services.iter()).map(|o| ExistingObject::of(ObjectKind::Service, &o.metadata)),
+    );
+    existing.extend(
+        (snapshot.budgets.iter())
+            .map(|o| ExistingObject::of(ObjectKind::PodDisruptionBudget, &o.metadata)),
+    );
+    existing
+}
+
+/// The record the operator keeps, or why it cannot use the one it finds.
+fn usable_record(previous: &CurveClusterStatus) -> Result<OperatorRecord, String> {
+    match &previous.record {
+        None => Ok(OperatorRecord {
+            version: OperatorRecord::VERSION,
+            ..OperatorRecord::default()
+        }),
+        Some(record) if record.version == OperatorRecord::VERSION => Ok(record.clone()),
+        Some(record) => Err(format!(
+            "status.record: version {} was written by another operator version (this one knows {}); nothing is changed until an operator that knows it runs",
+            record.version,
+            OperatorRecord::VERSION
+        )),
+    }
+}
+
+pub fn decide(
+    cluster: &ValidatedCluster,
+    snapshot: &Snapshot,
+    previous: &CurveClusterStatus,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Decision {
+    let existing = existing_objects(snapshot);
+    let (safe, mut refused) = plan::refuse_unsafe_changes(cluster, &existing);
+    let record = usable_record(previous);
+    let spec = &safe.spec;
+    let pods = &snapshot.pods;
+    let exists = |component| plan::tier_exists(&existing, component);
+    let mut obs = Observation {
+        spec_errors: Vec::new(),
+        paused: spec.paused,
+        etcd: observe::component(
+            pods,
+            Component::Etcd,
+            spec.etcd.replicas,
+            exists(Component::Etcd),
+        ),
+        mds: observe::component(
+            pods,
+            Component::Mds,
+            spec.mds.replicas,
+            exists(Component::Mds),
+        ),
+        chunkservers: observe::component(
+            pods,
+            Component::ChunkServer,
+            spec.chunkservers.replicas * spec.chunkservers.disks_per_node,
+            exists(Component::ChunkServer),
+        ),
+        etcd_members: None,
+        etcd_quorum: safe.etcd_quorum(),
+        tolerated_unready_chunkservers: (spec.logical_pool.replicas - 1) / 2,
+        primary: PrimaryView::NotStarted,
+        refused: Vec::new(),
+        error: None,
+        format: observe::format_progress(pods),
+        topology: None,
+        physical_pool: spec.logical_pool.physical_pool.clone(),
+        logical_pool: spec.logical_pool.name.clone(),
+    };
+    if obs.mds.exists
+        && let Some(reading) = &snapshot.etcd
+    {
+        obs.primary = observe::primary_view(pods, spec.mds.port, &reading.primary);
+        obs.etcd_members = reading.members.clone();
+    }
+
+    let mut known = record.clone().unwrap_or_default();
+    let addresses = DaemonAddresses {
+        mds: observe::member_addresses(
+            pods,
+            &component_name(&safe, Component::Mds),
+            spec.mds.replicas,
+            spec.mds.port,
+            Some(known.mds_addresses.clone()),
+        ),
+        etcd: observe::member_addresses(
+            pods,
+            &component_name(&safe, Component::Etcd),
+            spec.etcd.replicas,
+            spec.etcd.client_port,
+            Some(known.etcd_addresses.clone()),
+        ),
+    };
+    let observed = Observed {
+        servers: observe::chunkserver_servers(pods, &snapshot.node_zones),
+        known_servers: known.servers.clone(),
+        pools: PoolProgress::from_record(&known),
+        addresses: Some(addresses),
+    };
+    let mut desired = build::build(&safe, &observed);
+
+    let mut actions = Vec::new();
+    let acts = !obs.paused && record.is_ok();
+    if let Err(why) = &record {
+        refused.push(why.clone());
+    }
+    if !acts {
+        // Paused (or unusable memory): the topology stays as last reported.
+        obs.topology = TopologyState::from_status(previous);
+    } else {
+        // ChunkServers list every MDS by IP in their config: they start once all MDS pods have
+        // one, so the first ChunkServers do not roll when the last MDS gets its address.
+        let mds_addressed = observe::all_members_addressed(
+            pods,
+            &component_name(&safe, Component::Mds),
+            spec.mds.replicas,
+        );
+        let chunkservers_may_start = matches!(obs.primary, PrimaryView::Elected { .. })
+            && (obs.chunkservers.exists || mds_addressed);
+        let gates = plan::gates(obs.etcd_quorate(), chunkservers_may_start);
+        let mut job_actions = Vec::new();
+        if gates.chunkservers {
+            job_actions = bootstrap_topology(&safe, snapshot, &mut desired, &mut obs, &mut known);
+            known.mds_addresses = desired.addresses.mds.clone();
+            known.etcd_addresses = desired.addresses.etcd.clone();
+        }
+        if gates.mds {
+            // MDS, ChunkServers and the tools read the root password: it exists before them.
+            let secret = root_secret_name(&safe);
+            if known.root_secret.as_deref() != Some(secret.as_str())
+                || observe::secret_missing(pods, &secret)
+            {
+                actions.push(Action::EnsureRootSecret {
+                    name: secret.clone(),
+                });
+            }
+            known.root_secret = Some(secret);
+        }
+        actions.extend(plan::plan(&desired, &existing, gates));
+        actions.extend(job_actions);
+    }
+    obs.refused = refused;
+
+    // What this decision creates exists once it is carried out, with no pod ready yet.
+    let created = created_tiers(&desired, &existing, &actions);
+    for component in &created {
+        match component {
+            Component::Etcd => obs.etcd.exists = true,
+            Component::Mds => obs.mds.exists = true,
+            Component::ChunkServer => obs.chunkservers.exists = true,
+            Component::Topology => {}
+        }
+    }
+    let mut status = compute_status(previous, &obs, generation, now);
+    if let Ok(record) = record
+        && acts
+    {
+        status.record = Some(OperatorRecord {
+            version: record.version,
+            ..known
+        });
+    }
+    let events = events::derive(previous, &status, &created);
+    Decision {
+        desired,
+        actions,
+        observation: obs,
+        created,
+        status,
+        events,
+    }
+}
+
+/// Curve's pools, once the ChunkServer tier may run: the topology ConfigMap with the progress
+/// the Jobs made, the Job to create or delete, and the record of servers and pool progress.
+fn bootstrap_topology(
+    cluster: &ValidatedCluster,
+    snapshot: &Snapshot,
+    desired: &mut DesiredObjects,
+    obs: &mut Observation,
+    known: &mut OperatorRecord,
+) -> Vec<Action> {
+    let jobs: Vec<topology::JobState> = snapshot.jobs.iter().map(topology::JobState::of).collect();
+    let progress = PoolProgress::from_record(known);
+    let decision = topology::decide(cluster, &desired.cluster_map, &progress, &jobs);
+    desired.topology = build::topology::build(
+        cluster,
+        &desired.cluster_map,
+        &decision.progress,
+        &desired.addresses,
+    );
+    known.servers = desired.cluster_map.recorded_servers();
+    known.physical_pool_servers = decision.progress.physical_pool_servers.clone();
+    known.logical_pool_created = decision.progress.logical_pool_created;
+    obs.topology = Some(TopologyState {
+        ready: decision.ready,
+        reason: decision.reason.to_string(),
+        message: decision.message,
+        servers: desired.cluster_map.servers.len() as i32,
+    });
+    let mut actions: Vec<Action> = decision
+        .create
+        .map(|step| {
+            let job = build::jobs::build(cluster, step, &desired.cluster_map);
+            Action::Apply(Box::new(Object::Job(job)))
+        })
+        .into_iter()
+        .collect();
+    actions.extend(decision.delete.into_iter().map(|name| Action::Delete {
+        kind: ObjectKind::Job,
+        name,
+    }));
+    actions
+}
+
+/// The tiers whose StatefulSet does not exist yet and is applied by `actions`.
+fn created_tiers(
+    desired: &DesiredObjects,
+    existing: &[ExistingObject],
+    actions: &[Action],
+) -> Vec<Component> {
+    desired
+        .tiers()
+        .iter()
+        .filter(|tier| !plan::tier_exists(existing, tier.component))
+        .filter(|tier| {
+            let first_set = tier
+                .stateful_sets
+                .first()
+                .and_then(|s| s.metadata.name.as_deref());
+            actions.iter().any(|action| {
+                matches!(action, Action::Apply(object)
+                    if object.kind() == ObjectKind::StatefulSet && Some(object.name()) == first_set)
+            })
+        })
+        .map(|tier| tier.component)
+        .collect()
+}

@@ -1,0 +1,174 @@
+//! The read step: everything one decision needs, taken from the controller's watch caches (the
+//! reflector stores whose watches also trigger reconciles) and from the etcd observer. A
+//! reconcile sends no Kubernetes request to read.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{self, Lookup, Store, store::Writer};
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+
+use super::Error;
+use crate::build::common::LABEL_INSTANCE;
+use crate::etcd::EtcdObservation;
+
+/// The cluster's objects as the watch caches hold them, and what etcd says.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    pub pods: Vec<Pod>,
+    pub stateful_sets: Vec<StatefulSet>,
+    pub config_maps: Vec<ConfigMap>,
+    pub services: Vec<Service>,
+    pub budgets: Vec<PodDisruptionBudget>,
+    pub jobs: Vec<Job>,
+    pub claims: Vec<PersistentVolumeClaim>,
+    /// The zone label value of every node that has it (empty without `spec.placement.zoneLabel`).
+    pub node_zones: BTreeMap<String, String>,
+    /// The election and member health, read once the MDS tier exists.
+    pub etcd: Option<EtcdObservation>,
+}
+
+/// Buffer of each shared watch stream: how far the controller's trigger may lag the cache.
+const SHARED_BUFFER: usize = 256;
+
+macro_rules! caches {
+    ($($field:ident: $kind:ty),* $(,)?) => {
+        /// The operator's watch caches, one per kind it reads. The controller's watches fill
+        /// them (`run`); tests fill them through [`CacheWriters`].
+        #[derive(Clone)]
+        pub struct Caches {
+            $(pub $field: Store<$kind>,)*
+        }
+
+        /// The writing ends of [`Caches`].
+        pub struct CacheWriters {
+            $(pub $field: Writer<$kind>,)*
+        }
+
+        impl Caches {
+            /// Caches whose writers also broadcast every change (for the controller's triggers).
+            pub fn shared() -> (Caches, CacheWriters) {
+                $(let $field = reflector::store_shared(SHARED_BUFFER);)*
+                (Caches { $($field: $field.0,)* }, CacheWriters { $($field: $field.1,)* })
+            }
+
+            /// Plain caches, written only through the returned writers.
+            pub fn unshared() -> (Caches, CacheWriters) {
+                $(let $field = reflector::store();)*
+                (Caches { $($field: $field.0,)* }, CacheWriters { $($field: $field.1,)* })
+            }
+
+            /// Every cache has had its first complete listing: before that, a missing object
+            /// may just not have arrived yet.
+            pub fn check_synced(&self) -> Result<(), Error> {
+                $(synced(&self.$field, stringify!($field))?;)*
+                Ok(())
+            }
+
+            /// Waits until every cache has had its first complete listing.
+            pub async fn wait_until_synced(&self) {
+                $(wait_until_ready(&self.$field).await;)*
+            }
+        }
+    };
+}
+
+caches! {
+    pods: Pod,
+    stateful_sets: StatefulSet,
+    config_maps: ConfigMap,
+    services: Service,
+    budgets: PodDisruptionBudget,
+    jobs: Job,
+    claims: PersistentVolumeClaim,
+    nodes: PartialObjectMeta<Node>,
+}
+
+fn synced<K: Lookup + Clone + 'static>(store: &Store<K>, name: &'static str) -> Result<(), Error>
+where
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    match store.wait_until_ready().now_or_never() {
+        Some(Ok(())) => Ok(()),
+        _ => Err(Error::Read(name)),
+    }
+}
+
+pub async fn wait_until_ready<K: Lookup + Clone + 'static>(store: &Store<K>)
+where
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    // kube's store readiness wakes only its most recent waiter: ask again until it answers.
+    loop {
+        let wait = store.wait_until_ready();
+        match tokio::time::timeout(std::time::Duration::from_millis(500), wait).await {
+            Ok(_) => return,
+            Err(_) => continue,
+        }
+    }
+}
+
+fn of_cluster<K>(store: &Store<K>, namespace: &str, name: &str) -> Vec<K>
+where
+    K: Resource + Lookup + Clone + 'static,
+    <K as Lookup>::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    let mut objects: Vec<K> = store
+        .state_filter(|object| {
+            object.namespace().as_deref() == Some(namespace)
+                && object.labels().get(LABEL_INSTANCE).map(String::as_str) == Some(name)
+        })
+        .into_iter()
+        .map(Arc::unwrap_or_clone)
+        .collect();
+    // Store order is a hash order: sort, so the same cluster gives the same snapshot.
+    objects.sort_by_key(|object| object.name_any());
+    objects
+}
+
+impl Caches {
+    /// The objects of cluster `namespace/name` (by its instance label), and the node zones.
+    /// The etcd reading is added by the caller.
+    pub fn snapshot(&self, namespace: &str, name: &str, zone_label: Option<&str>) -> Snapshot {
+        let node_zones = match zone_label {
+            None => BTreeMap::new(),
+            Some(label) => self
+                .nodes
+                .state()
+                .iter()
+                .filter_map(|node| Some((node.name_any(), node.labels().get(label)?.clone())))
+                .collect(),
+        };
+        Snapshot {
+            pods: of_cluster(&self.pods, namespace, name),
+            stateful_sets: of_cluster(&self.stateful_sets, namespace, name),
+            config_maps: of_cluster(&self.config_maps, namespace, name),
+            services: of_cluster(&self.services, namespace, name),
+            budgets: of_cluster(&self.budgets, namespace, name),
+            jobs: of_cluster(&self.jobs, namespace, name),
+            claims: of_cluster(&self.claims, namespace, name),
+            node_zones,
+            etcd: None,
+        }
+    }
+}
+
+/// Replaces everything a writer's cache holds by `objects`, as a watch's (re)list does.
+pub fn replace_all<K>(writer: &mut Writer<K>, objects: impl IntoIterator<Item = K>)
+where
+    K: Lookup + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    writer.apply_watcher_event(&watcher::Event::Init);
+    for object in objects {
+        writer.apply_watcher_event(&watcher::Event::InitApply(object));
+    }
+    writer.apply_watcher_event(&watcher::Event::InitDone);
+}

@@ -1,0 +1,232 @@
+//! The write step: carries out a decision's actions and writes the status, one typed request
+//! each. Nothing here decides anything.
+
+use std::fmt::Debug;
+
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use super::plan::{Action, Object, ObjectKind};
+use super::{DATA_FINALIZER, Error, FIELD_MANAGER};
+use crate::api::{CurveCluster, CurveClusterStatus};
+use crate::build;
+use crate::build::common::cluster_selector;
+use crate::validate::ValidatedCluster;
+
+/// Carries out the actions in order; stops at the first that fails.
+pub async fn execute(
+    client: &Client,
+    cluster: &ValidatedCluster,
+    actions: &[Action],
+) -> Result<(), Error> {
+    let namespace = cluster.namespace.as_str();
+    for action in actions {
+        tracing::info!(action = %action.describe(), "applying");
+        match action {
+            Action::EnsureRootSecret { name } => ensure_root_secret(client, cluster, name).await?,
+            Action::Apply(object) => {
+                apply_object(client, namespace, object)
+                    .await
+                    .map_err(|source| Error::Apply {
+                        object: format!("{}/{}", object.kind().as_str(), object.name()),
+                        source,
+                    })?
+            }
+            Action::Delete { kind, name } => delete_object(client, namespace, *kind, name)
+                .await
+                .map_err(|source| Error::Delete {
+                    object: format!("{}/{name}", kind.as_str()),
+                    source,
+                })?,
+        }
+    }
+    Ok(())
+}
+
+async fn apply<K>(client: &Client, namespace: &str, object: &K) -> Result<(), kube::Error>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
+    K: Serialize + DeserializeOwned + Clone + Debug,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    api.patch(&object.name_any(), &params, &Patch::Apply(object))
+        .await
+        .map(drop)
+}
+
+async fn apply_object(
+    client: &Client,
+    namespace: &str,
+    object: &Object,
+) -> Result<(), kube::Error> {
+    match object {
+        Object::ConfigMap(o) => apply(client, namespace, o).await,
+        Object::Service(o) => apply(client, namespace, o).await,
+        Object::PodDisruptionBudget(o) => apply(client, namespace, o).await,
+        Object::StatefulSet(o) => apply(client, namespace, o).await,
+        Object::Job(o) => apply(client, namespace, o).await,
+    }
+}
+
+async fn delete<K>(client: &Client, namespace: &str, name: &str) -> Result<(), kube::Error>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
+    K: DeserializeOwned + Clone + Debug,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    api.delete(name, &DeleteParams::background())
+        .await
+        .map(drop)
+}
+
+async fn delete_object(
+    client: &Client,
+    namespace: &str,
+    kind: ObjectKind,
+    name: &str,
+) -> Result<(), kube::Error> {
+    match kind {
+        ObjectKind::ConfigMap => delete::<ConfigMap>(client, namespace, name).await,
+        ObjectKind::Service => delete::<Service>(client, namespace, name).await,
+        ObjectKind::PodDisruptionBudget => {
+            delete::<PodDisruptionBudget>(client, namespace, name).await
+        }
+        ObjectKind::StatefulSet => delete::<StatefulSet>(client, namespace, name).await,
+        ObjectKind::Job => delete::<Job>(client, namespace, name).await,
+    }
+}
+
+/// Creates the cluster's root password Secret when it is missing; an existing one is kept as
+/// it is (a user may bring their own). The password is never logged.
+async fn ensure_root_secret(
+    client: &Client,
+    cluster: &ValidatedCluster,
+    name: &str,
+) -> Result<(), Error> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &cluster.namespace);
+    if secrets
+        .get_opt(name)
+        .await
+        .map_err(Error::Secret)?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let password = crate::util::random_bytes(256)
+        .map_err(Error::Random)
+        .and_then(|bytes| {
+            build::secret::password_from(bytes)
+                .ok_or_else(|| Error::Random(std::io::ErrorKind::UnexpectedEof.into()))
+        })?;
+    let secret = build::secret::root_secret(cluster, &password);
+    match secrets.create(&PostParams::default(), &secret).await {
+        Ok(_) => {
+            tracing::info!(secret = %name, "created the Curve root password Secret");
+            Ok(())
+        }
+        // Created meanwhile by another writer: theirs is kept.
+        Err(kube::Error::Api(response)) if response.code == 409 => Ok(()),
+        Err(error) => Err(Error::Secret(error)),
+    }
+}
+
+/// Writes the status by server-side apply of the status subresource, only when it changed. The
+/// operator is the status's only writer, so applying the whole status also removes what it no
+/// longer holds.
+pub async fn write_status(
+    client: &Client,
+    cluster: &CurveCluster,
+    previous: &CurveClusterStatus,
+    next: &CurveClusterStatus,
+) -> Result<(), Error> {
+    if next == previous {
+        return Ok(());
+    }
+    apply_status(
+        client,
+        &cluster.namespace().unwrap_or_default(),
+        &cluster.name_any(),
+        next,
+    )
+    .await
+}
+
+/// Server-side apply of a CurveCluster's whole status.
+pub async fn apply_status(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    status: &CurveClusterStatus,
+) -> Result<(), Error> {
+    let api: Api<CurveCluster> = Api::namespaced(client.clone(), namespace);
+    let body = json!({
+        "apiVersion": CurveCluster::api_version(&()),
+        "kind": CurveCluster::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map_err(Error::Status)?;
+    Ok(())
+}
+
+pub fn has_finalizer(cluster: &CurveCluster) -> bool {
+    cluster.finalizers().iter().any(|f| f == DATA_FINALIZER)
+}
+
+/// The data finalizer is present exactly while the cleanup policy and its confirmation ask
+/// for the volumes to be deleted.
+pub async fn set_finalizer(
+    client: &Client,
+    cluster: &CurveCluster,
+    wanted: bool,
+) -> Result<(), Error> {
+    if wanted == has_finalizer(cluster) {
+        return Ok(());
+    }
+    let mut finalizers: Vec<String> = cluster
+        .finalizers()
+        .iter()
+        .filter(|f| *f != DATA_FINALIZER)
+        .cloned()
+        .collect();
+    if wanted {
+        finalizers.push(DATA_FINALIZER.to_string());
+    }
+    let api: Api<CurveCluster> =
+        Api::namespaced(client.clone(), &cluster.namespace().unwrap_or_default());
+    // The resourceVersion makes it a compare-and-swap with other finalizer writers.
+    let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": cluster.resource_version()}});
+    api.patch(
+        &cluster.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(patch),
+    )
+    .await
+    .map_err(Error::Finalizer)?;
+    Ok(())
+}
+
+/// Deletes the cluster's volume claims; returns how many went.
+pub async fn delete_claims(client: &Client, namespace: &str, name: &str) -> Result<usize, Error> {
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
+    let list = ListParams::default().labels(&cluster_selector(name));
+    let deleted = claims
+        .delete_collection(&DeleteParams::default(), &list)
+        .await
+        .map_err(Error::Cleanup)?;
+    Ok(deleted.left().map(|l| l.items.len()).unwrap_or_default())
+}
