@@ -121,13 +121,6 @@ pub fn validate(
     }
 }
 
-/// Every problem of a spec (empty when valid).
-pub fn validate_spec(spec: &CurveClusterSpec) -> Vec<FieldError> {
-    let mut errors = Errors::default();
-    validate_spec_into(spec, &mut errors);
-    errors.0
-}
-
 #[derive(Default)]
 struct Errors(Vec<FieldError>);
 
@@ -562,12 +555,8 @@ pub fn derived_names(cluster: &ValidatedCluster) -> Vec<DerivedName> {
         k8s::SUBDOMAIN_MAX,
         k8s::dns1123_subdomain,
     ));
-    let map = topology::cluster_map(cluster, &[], None);
-    for step in [
-        jobs::Step::PhysicalPool,
-        jobs::Step::ChunkServersOnline,
-        jobs::Step::LogicalPool,
-    ] {
+    let map = topology::cluster_map(cluster, &[], &[]);
+    for step in jobs::Step::ALL {
         // The Job controller labels its pods `job-name=<name>`.
         names.push(name(
             "Job",
