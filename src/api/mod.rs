@@ -50,8 +50,8 @@ pub const MAX_CLUSTER_NAME_LEN: usize = 30;
 #[x_kube(
     validation = Rule::new("self.chunkservers.replicas >= self.logicalPool.replicas").message("spec.chunkservers.replicas must be at least spec.logicalPool.replicas: every copy of a copyset needs its own server"),
     validation = Rule::new("self.logicalPool.zones <= self.chunkservers.replicas").message("spec.logicalPool.zones must not exceed spec.chunkservers.replicas: every zone needs at least one server"),
-    validation = rules::rule("self.logicalPool.zones == self.logicalPool.replicas", "'spec.logicalPool.zones must equal spec.logicalPool.replicas: Curve\\'s MDS creates a logical pool only when its zone count equals its copy count, each copy in its own zone (got ' + string(self.logicalPool.zones) + ' zones, ' + string(self.logicalPool.replicas) + ' replicas)'"),
-    validation = rules::rule("self.chunkservers.replicas * self.chunkservers.disksPerNode >= 2", "'spec.chunkservers.replicas × disksPerNode must be at least 2: Curve\\'s MDS cannot create a logical pool on one ChunkServer (got ' + string(self.chunkservers.replicas) + ' × ' + string(self.chunkservers.disksPerNode) + ')'"),
+    validation = Rule::new("self.logicalPool.zones == self.logicalPool.replicas").message("spec.logicalPool.zones must equal spec.logicalPool.replicas: Curve's MDS creates a logical pool only when its zone count equals its copy count, each copy in its own zone"),
+    validation = Rule::new("self.chunkservers.replicas * self.chunkservers.disksPerNode >= 2").message("spec.chunkservers.replicas × disksPerNode must be at least 2: Curve's MDS cannot create a logical pool on one ChunkServer"),
     validation = Rule::new("(self.mds.port != self.etcd.clientPort && self.mds.port != self.etcd.peerPort && self.mds.dummyPort != self.etcd.clientPort && self.mds.dummyPort != self.etcd.peerPort)").message("spec.mds ports must differ from spec.etcd ports: with host networking they can share a node"),
     validation = Rule::new("[self.etcd.clientPort, self.etcd.peerPort, self.mds.port, self.mds.dummyPort].all(p, p < self.chunkservers.port || p >= self.chunkservers.port + self.chunkservers.disksPerNode)").message("spec.chunkservers.port range (port .. port+disksPerNode-1) must not contain an etcd or MDS port: with host networking they can share a node"),
 )]
@@ -270,7 +270,7 @@ impl Default for MdsSpec {
 /// The ChunkServers.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = rules::rule("self.port + self.disksPerNode - 1 <= 65535", "'spec.chunkservers.port + disksPerNode - 1 must be at most 65535: disk slot i listens on port + i (got ' + string(self.port + self.disksPerNode - 1) + ')'"))]
+#[x_kube(validation = Rule::new("self.port + self.disksPerNode - 1 <= 65535").message("spec.chunkservers.port + disksPerNode - 1 must be at most 65535: disk slot i listens on port + i"))]
 pub struct ChunkServerSpec {
     /// Number of nodes that run ChunkServers (one pod per node and disk slot).
     #[serde(default = "ChunkServerSpec::default_replicas")]
