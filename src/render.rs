@@ -23,7 +23,9 @@ pub enum RenderError {
     Invalid(Vec<FieldError>),
 }
 
-/// Parses one CurveCluster from YAML (defaults applied as the API server would).
+/// Parses one CurveCluster from YAML as the API server would store it (defaults applied, a
+/// `null` of a defaulted field dropped); a field that cannot be read is an [`RenderError::Invalid`]
+/// naming its path, like any other invalid field.
 pub fn parse_cluster(yaml: &str) -> Result<CurveCluster, RenderError> {
     let value: serde_json::Value =
         serde_saphyr::from_str(yaml).map_err(|e| RenderError::Parse(e.to_string()))?;
@@ -41,7 +43,7 @@ pub fn parse_cluster(yaml: &str) -> Result<CurveCluster, RenderError> {
             "expected apiVersion {expected}, kind CurveCluster (got apiVersion \"{api_version}\", kind \"{kind}\")"
         )));
     }
-    serde_json::from_value(value).map_err(|e| RenderError::Parse(e.to_string()))
+    crate::validate::parse_cluster(&value).map_err(|invalid| RenderError::Invalid(invalid.0))
 }
 
 /// The password shown in the rendered root Secret: the operator generates a random one once.

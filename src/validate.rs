@@ -1,12 +1,30 @@
-//! spec → [`ValidatedCluster`]: pure, collects every problem, each naming its field path.
+//! spec → [`ValidatedCluster`]: pure, collects every problem, each naming its field path, what
+//! is wrong and what was given.
 //!
-//! The CRD's CEL rules reject most bad input at the API server; this step repeats them (a
-//! CurveCluster may predate a rule, and `render` has no API server) and adds what CEL cannot
-//! judge, such as the cluster's namespace.
+//! The CRD's schema and CEL rules reject most bad input at the API server; this step repeats all
+//! of them (a CurveCluster may predate a rule, and `render` has no API server) and adds what they
+//! cannot judge. Every value that ends up in a Kubernetes object is checked the way the API server
+//! (or the kubelet, for image references) checks that object ([`k8s`]); every value that ends up
+//! in a Curve config, cluster map or command line is checked the way Curve reads it (the Curve
+//! source of each rule is cited beside it). [`parse_cluster`] reads the raw object first, naming
+//! the path of every field serde could not read.
 
 use std::fmt;
 
-use crate::api::{CurveCluster, CurveClusterSpec, MAX_CLUSTER_NAME_LEN, StorageSpec};
+// The bounds the CRD sets where Kubernetes sets none (CEL cost) apply here too.
+use crate::api::rules::{MAX_NODE_SELECTOR, MAX_POOL_NAME_LEN, MAX_PULL_SECRETS, MAX_TOLERATIONS};
+use crate::api::{
+    CurveCluster, CurveClusterSpec, DELETE_DATA_CONFIRMATION, MAX_CLUSTER_NAME_LEN, StorageSpec,
+};
+use crate::build::Component;
+
+pub mod k8s;
+mod parse;
+
+pub use k8s::parse_quantity;
+pub use parse::{parse_cluster, parse_errors};
+
+use k8s::quoted;
 
 /// One problem in a CurveCluster: the field path and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,10 +68,28 @@ pub fn validate(
 ) -> Result<ValidatedCluster, InvalidCluster> {
     let mut errors = Errors::default();
     let name = cluster.metadata.name.clone().unwrap_or_default();
+    let mut name_valid = false;
     if name.is_empty() {
         errors.push("metadata.name", "must be set".into());
+    } else if let Some(reason) = k8s::dns1035_label(&name) {
+        // The cluster's Services are named `<name>-<component>`: DNS-1035 labels.
+        errors.push(
+            "metadata.name",
+            format!(
+                "{reason}: it prefixes the cluster's Service names (got {})",
+                quoted(&name)
+            ),
+        );
+    } else if name.len() > MAX_CLUSTER_NAME_LEN {
+        errors.push(
+            "metadata.name",
+            format!(
+                "must be at most {MAX_CLUSTER_NAME_LEN} characters (got {})",
+                name.len()
+            ),
+        );
     } else {
-        check_dns_label(&mut errors, "metadata.name", &name, MAX_CLUSTER_NAME_LEN);
+        name_valid = true;
     }
     let namespace = cluster
         .metadata
@@ -62,25 +98,27 @@ pub fn validate(
         .unwrap_or_else(|| default_namespace.to_string());
     if namespace.is_empty() {
         errors.push("metadata.namespace", "must be set".into());
+    } else if let Some(reason) = k8s::dns1123_label(&namespace) {
+        errors.push(
+            "metadata.namespace",
+            format!("{reason} (got {})", quoted(&namespace)),
+        );
     }
     validate_spec_into(&cluster.spec, &mut errors);
+    let validated = ValidatedCluster {
+        name,
+        namespace,
+        uid: cluster.metadata.uid.clone(),
+        spec: cluster.spec.clone(),
+    };
+    if name_valid && errors.0.is_empty() {
+        check_derived_names(&validated, &mut errors);
+    }
     if errors.0.is_empty() {
-        Ok(ValidatedCluster {
-            name,
-            namespace,
-            uid: cluster.metadata.uid.clone(),
-            spec: cluster.spec.clone(),
-        })
+        Ok(validated)
     } else {
         Err(InvalidCluster(errors.0))
     }
-}
-
-/// Every problem of a spec (empty when valid).
-pub fn validate_spec(spec: &CurveClusterSpec) -> Vec<FieldError> {
-    let mut errors = Errors::default();
-    validate_spec_into(spec, &mut errors);
-    errors.0
 }
 
 #[derive(Default)]
@@ -102,14 +140,40 @@ impl Errors {
             );
         }
     }
+
+    /// `check` of `value` at `path`, the value quoted after the reason.
+    fn check(&mut self, path: &str, value: &str, check: impl Fn(&str) -> Option<String>) {
+        if let Some(reason) = check(value) {
+            self.push(path, format!("{reason} (got {})", quoted(value)));
+        }
+    }
 }
 
 fn validate_spec_into(spec: &CurveClusterSpec, errors: &mut Errors) {
     if spec.image.trim().is_empty() {
-        errors.push("spec.image", "must name a Curve image (got \"\")".into());
+        errors.push(
+            "spec.image",
+            format!("must name a Curve image (got {})", quoted(&spec.image)),
+        );
+    } else {
+        errors.check("spec.image", &spec.image, k8s::image_reference);
+    }
+    if spec.image_pull_secrets.len() > MAX_PULL_SECRETS {
+        errors.push(
+            "spec.imagePullSecrets",
+            format!(
+                "must have at most {MAX_PULL_SECRETS} entries (got {})",
+                spec.image_pull_secrets.len()
+            ),
+        );
     }
     for (i, secret) in spec.image_pull_secrets.iter().enumerate() {
-        check_dns_label(errors, &format!("spec.imagePullSecrets[{i}]"), secret, 253);
+        // A Secret's name is a DNS-1123 subdomain: no other name can be found.
+        errors.check(
+            &format!("spec.imagePullSecrets[{i}]"),
+            secret,
+            k8s::dns1123_subdomain,
+        );
     }
 
     let etcd = &spec.etcd;
@@ -131,6 +195,9 @@ fn validate_spec_into(spec: &CurveClusterSpec, errors: &mut Errors) {
         );
     }
     check_storage(errors, "spec.etcd.storage", &etcd.storage);
+    if let Some(resources) = &etcd.resources {
+        k8s::resource_requirements(errors, "spec.etcd.resources", resources);
+    }
 
     let mds = &spec.mds;
     errors.range("spec.mds.replicas", mds.replicas, 1, 9);
@@ -142,11 +209,16 @@ fn validate_spec_into(spec: &CurveClusterSpec, errors: &mut Errors) {
             format!("must differ from spec.mds.port (got {} for both)", mds.port),
         );
     }
+    if let Some(resources) = &mds.resources {
+        k8s::resource_requirements(errors, "spec.mds.resources", resources);
+    }
 
     let cs = &spec.chunkservers;
     errors.range("spec.chunkservers.replicas", cs.replicas, 1, 1000);
     errors.range("spec.chunkservers.disksPerNode", cs.disks_per_node, 1, 32);
     errors.range("spec.chunkservers.port", cs.port, 1, 65535);
+    // Slot i listens on port + i: a container port and (host networking) a host port, both
+    // 1-65535 for the API server, and `-chunkServerPort` / the cluster map's port for Curve.
     if cs.port >= 1 && cs.disks_per_node >= 1 && cs.port + cs.disks_per_node - 1 > 65535 {
         errors.push(
             "spec.chunkservers.port",
@@ -157,8 +229,26 @@ fn validate_spec_into(spec: &CurveClusterSpec, errors: &mut Errors) {
         );
     }
     errors.range("spec.chunkservers.copysets", cs.copysets, 1, 10000);
+    // curve_format `-allocatePercent` (src/tools/curve_format_main.cpp): it allocates
+    // allocatePercent% of the volume and gives up when less than that is free, so 100 can never
+    // be met on a formatted file system.
     errors.range("spec.chunkservers.formatPercent", cs.format_percent, 1, 99);
     check_storage(errors, "spec.chunkservers.storage", &cs.storage);
+    if let Some(resources) = &cs.resources {
+        k8s::resource_requirements(errors, "spec.chunkservers.resources", resources);
+    }
+    // Curve v1.2.6 cannot create a logical pool on a single ChunkServer: CopysetManager::GenCopyset
+    // (src/mds/copyset/copyset_manager.cpp) refuses when scatterWidth (0) >= ChunkServers - 1.
+    let chunkservers = cs.replicas.saturating_mul(cs.disks_per_node);
+    if cs.replicas >= 1 && cs.disks_per_node >= 1 && chunkservers < 2 {
+        errors.push(
+            "spec.chunkservers",
+            format!(
+                "replicas × disksPerNode must be at least 2: Curve's MDS cannot create a logical pool on one ChunkServer (got {} × {})",
+                cs.replicas, cs.disks_per_node
+            ),
+        );
+    }
 
     if spec.host_network {
         check_host_port_collisions(spec, errors);
@@ -169,21 +259,23 @@ fn validate_spec_into(spec: &CurveClusterSpec, errors: &mut Errors) {
         );
     }
 
+    check_placement(spec, errors);
+
     let pool = &spec.logical_pool;
     errors.range("spec.logicalPool.replicas", pool.replicas, 1, 5);
     errors.range("spec.logicalPool.zones", pool.zones, 1, 32);
-    if pool.name.is_empty() {
-        errors.push("spec.logicalPool.name", "must not be empty".into());
-    }
-    if pool.physical_pool.is_empty() {
-        errors.push("spec.logicalPool.physicalPool", "must not be empty".into());
-    }
-    if pool.replicas > pool.zones {
+    check_pool_name(errors, "spec.logicalPool.physicalPool", &pool.physical_pool);
+    check_pool_name(errors, "spec.logicalPool.name", &pool.name);
+    // The cluster map's `zonenum` is spec.logicalPool.zones and `replicasnum` its replicas; the
+    // MDS places copysets only when they are equal: CopysetManager::Init
+    // (src/mds/copyset/copyset_manager.cpp) accepts only zoneChoseNum == replicaNum, and
+    // CreateLogicalPool then fails with kTopoErrCodeInvalidParam.
+    if pool.zones != pool.replicas {
         errors.push(
-            "spec.logicalPool.replicas",
+            "spec.logicalPool.zones",
             format!(
-                "must not exceed spec.logicalPool.zones: Curve places each copy in its own zone (got {} replicas, {} zones)",
-                pool.replicas, pool.zones
+                "must equal spec.logicalPool.replicas: Curve's MDS creates a logical pool only when its zone count equals its copy count, each copy in its own zone (got {} zones, {} replicas)",
+                pool.zones, pool.replicas
             ),
         );
     }
@@ -196,6 +288,8 @@ fn validate_spec_into(spec: &CurveClusterSpec, errors: &mut Errors) {
             ),
         );
     }
+    // Every zone needs a server: the MDS's permutation policy (CopysetPermutationPolicyNXX,
+    // src/mds/copyset/copyset_policy.cpp) fails when the cluster has fewer zones than zonenum.
     if cs.replicas < pool.zones {
         errors.push(
             "spec.logicalPool.zones",
@@ -206,23 +300,98 @@ fn validate_spec_into(spec: &CurveClusterSpec, errors: &mut Errors) {
         );
     }
 
-    if spec.placement.topology_key.is_empty() {
-        errors.push("spec.placement.topologyKey", "must not be empty".into());
-    }
-    if spec.placement.zone_label.as_deref() == Some("") {
-        errors.push(
-            "spec.placement.zoneLabel",
-            "must not be empty when set".into(),
-        );
-    }
     if let Some(confirmation) = &spec.cleanup.confirmation
-        && confirmation != crate::api::DELETE_DATA_CONFIRMATION
+        && confirmation != DELETE_DATA_CONFIRMATION
     {
         errors.push(
             "spec.cleanup.confirmation",
             format!(
-                "must be \"{}\" when set (got \"{confirmation}\")",
-                crate::api::DELETE_DATA_CONFIRMATION
+                "must be \"{DELETE_DATA_CONFIRMATION}\" when set (got {})",
+                quoted(confirmation)
+            ),
+        );
+    }
+}
+
+/// Node selector and tolerations go into every pod spec, the topology key into its pod
+/// anti-affinity terms, and the zone label is read from the nodes: label keys and values.
+fn check_placement(spec: &CurveClusterSpec, errors: &mut Errors) {
+    let placement = &spec.placement;
+    if placement.node_selector.len() > MAX_NODE_SELECTOR {
+        errors.push(
+            "spec.placement.nodeSelector",
+            format!(
+                "must have at most {MAX_NODE_SELECTOR} entries (got {})",
+                placement.node_selector.len()
+            ),
+        );
+    }
+    for (key, value) in &placement.node_selector {
+        let path = format!("spec.placement.nodeSelector[{key}]");
+        if let Some(reason) = k8s::qualified_name(key) {
+            errors.push(&path, format!("the key {reason} (got {})", quoted(key)));
+        }
+        errors.check(&path, value, k8s::label_value);
+    }
+    if placement.tolerations.len() > MAX_TOLERATIONS {
+        errors.push(
+            "spec.placement.tolerations",
+            format!(
+                "must have at most {MAX_TOLERATIONS} entries (got {})",
+                placement.tolerations.len()
+            ),
+        );
+    }
+    for (i, toleration) in placement.tolerations.iter().enumerate() {
+        k8s::toleration(
+            errors,
+            &format!("spec.placement.tolerations[{i}]"),
+            toleration,
+        );
+    }
+    if placement.topology_key.is_empty() {
+        errors.push("spec.placement.topologyKey", "must not be empty".into());
+    } else {
+        errors.check(
+            "spec.placement.topologyKey",
+            &placement.topology_key,
+            k8s::qualified_name,
+        );
+    }
+    match placement.zone_label.as_deref() {
+        Some("") => errors.push(
+            "spec.placement.zoneLabel",
+            "must not be empty when set".into(),
+        ),
+        Some(label) => errors.check("spec.placement.zoneLabel", label, k8s::qualified_name),
+        None => {}
+    }
+}
+
+/// A physical or logical pool name. Curve itself takes any JSON string (tools/curvefsTool.cpp,
+/// InitServerData / InitLogicalPoolData check only `isString()`), but the name also names the
+/// MDS's metric family of the pool (`topology_metric_logicalPool_<name>_*`,
+/// src/mds/topology/topology_metric.h, exposed through bvar, which replaces every character
+/// outside [A-Za-z0-9_] with '_'), appears in the Curve tools' output and in the operator's
+/// conditions: the operator admits 1-63 letters, digits, '-', '_' and '.', starting and ending
+/// with a letter or digit, so a name reads the same everywhere.
+fn check_pool_name(errors: &mut Errors, path: &str, name: &str) {
+    if name.is_empty() {
+        errors.push(path, "must not be empty".into());
+        return;
+    }
+    let valid = name.len() <= MAX_POOL_NAME_LEN
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if !valid {
+        errors.push(
+            path,
+            format!(
+                "must be a Curve pool name: 1-{MAX_POOL_NAME_LEN} letters, digits, '-', '_' and '.', starting and ending with a letter or digit (got {})",
+                quoted(name)
             ),
         );
     }
@@ -249,7 +418,7 @@ fn check_host_port_collisions(spec: &CurveClusterSpec, errors: &mut Errors) {
             }
         }
     }
-    let chunk_ports = cs.port..cs.port + cs.disks_per_node.max(1);
+    let chunk_ports = cs.port..cs.port.saturating_add(cs.disks_per_node.max(1));
     for (path, port) in named {
         if chunk_ports.contains(&port) {
             errors.push(
@@ -264,81 +433,172 @@ fn check_host_port_collisions(spec: &CurveClusterSpec, errors: &mut Errors) {
     }
 }
 
+/// The claim template's storage request: a quantity the API server takes and more than zero
+/// (ValidatePersistentVolumeClaimSpec); the class is a StorageClass name (ValidateClassName).
 fn check_storage(errors: &mut Errors, path: &str, storage: &StorageSpec) {
-    match parse_quantity(&storage.size) {
+    let size = &storage.size;
+    match parse_quantity(size) {
+        Some(_) if size.len() > k8s::QUANTITY_MAX => errors.push(
+            &format!("{path}.size"),
+            format!(
+                "must be at most {} characters (got {})",
+                k8s::QUANTITY_MAX,
+                size.len()
+            ),
+        ),
         Some(bytes) if bytes > 0.0 => {}
         _ => errors.push(
             &format!("{path}.size"),
             format!(
-                "must be a positive quantity such as 10Gi (got \"{}\")",
-                storage.size
+                "must be a positive quantity such as 10Gi (got {})",
+                quoted(size)
             ),
         ),
     }
-    if let Some(class) = &storage.storage_class_name
-        && class.is_empty()
-    {
-        errors.push(
+    match storage.storage_class_name.as_deref() {
+        Some("") => errors.push(
             &format!("{path}.storageClassName"),
             "must not be empty when set".into(),
-        );
+        ),
+        Some(class) => errors.check(
+            &format!("{path}.storageClassName"),
+            class,
+            k8s::dns1123_subdomain,
+        ),
+        None => {}
     }
 }
 
-fn check_dns_label(errors: &mut Errors, path: &str, value: &str, max_len: usize) {
-    let valid_chars = value
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
-    let valid_ends = value.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && value.ends_with(|c: char| c.is_ascii_alphanumeric());
-    if !valid_chars || !valid_ends {
-        errors.push(path, format!("must be lower-case letters, digits and '-', starting and ending alphanumeric (got \"{value}\")"));
-    }
-    if value.len() > max_len {
-        errors.push(
-            path,
-            format!("must be at most {max_len} characters (got {})", value.len()),
-        );
-    }
+/// A name the operator derives from the cluster's name, the kind of object it names and what
+/// Kubernetes requires of it.
+#[derive(Debug, Clone)]
+pub struct DerivedName {
+    pub kind: &'static str,
+    pub name: String,
+    /// Longest name that works; more than the kind's own limit where a label derived from the
+    /// name must also fit (a StatefulSet's `controller-revision-hash`, a Job's `job-name`).
+    pub max_len: usize,
+    /// Service names are DNS-1035 labels, pod names DNS-1123 labels (they are host names),
+    /// other objects DNS-1123 subdomains.
+    pub grammar: fn(&str) -> Option<String>,
 }
 
-/// Parses a Kubernetes quantity (`10Gi`, `500M`, `1.5T`, `100`) into its plain value.
-pub fn parse_quantity(text: &str) -> Option<f64> {
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(text.len());
-    let (number, suffix) = text.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let factor = match suffix {
-        "" => 1.0,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024f64,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        _ => {
-            let exponent: i32 = suffix.strip_prefix(['e', 'E'])?.parse().ok()?;
-            10f64.powi(exponent)
-        }
+/// StatefulSet names: the controller labels each pod `controller-revision-hash=<name>-<hash>`,
+/// the hash up to 10 characters, and a label value has at most 63.
+pub const MAX_STATEFUL_SET_NAME_LEN: usize = 52;
+
+/// Every object name the builders derive from the cluster's name (src/build), the largest pod
+/// ordinal and disk slot included.
+pub fn derived_names(cluster: &ValidatedCluster) -> Vec<DerivedName> {
+    use crate::build::common::{component_name, root_secret_name};
+    use crate::build::{chunkserver, jobs, topology};
+    let spec = &cluster.spec;
+    let name = |kind, name: String, max_len, grammar| DerivedName {
+        kind,
+        name,
+        max_len,
+        grammar,
     };
-    number.is_finite().then_some(number * factor)
+    let mut names = vec![name(
+        "app.kubernetes.io/instance label value",
+        cluster.name.clone(),
+        k8s::LABEL_MAX,
+        k8s::label_value as fn(&str) -> Option<String>,
+    )];
+    for component in [Component::Etcd, Component::Mds, Component::ChunkServer] {
+        names.push(name(
+            "Service",
+            component_name(cluster, component),
+            k8s::LABEL_MAX,
+            k8s::dns1035_label,
+        ));
+    }
+    for component in [
+        Component::Etcd,
+        Component::Mds,
+        Component::ChunkServer,
+        Component::Topology,
+    ] {
+        names.push(name(
+            "ConfigMap",
+            component_name(cluster, component),
+            k8s::SUBDOMAIN_MAX,
+            k8s::dns1123_subdomain,
+        ));
+    }
+    // The last disk slot has the longest StatefulSet name, the last ordinal the longest pod name.
+    let sets = [
+        (component_name(cluster, Component::Etcd), spec.etcd.replicas),
+        (component_name(cluster, Component::Mds), spec.mds.replicas),
+        (
+            chunkserver::slot_set_name(cluster, spec.chunkservers.disks_per_node.max(1) - 1),
+            spec.chunkservers.replicas,
+        ),
+    ];
+    for (set, replicas) in sets {
+        names.push(name(
+            "Pod",
+            format!("{set}-{}", replicas.max(1) - 1),
+            k8s::LABEL_MAX,
+            k8s::dns1123_label,
+        ));
+        names.push(name(
+            "StatefulSet",
+            set,
+            MAX_STATEFUL_SET_NAME_LEN,
+            k8s::dns1123_subdomain,
+        ));
+    }
+    names.push(name(
+        "Secret",
+        root_secret_name(cluster),
+        k8s::SUBDOMAIN_MAX,
+        k8s::dns1123_subdomain,
+    ));
+    let map = topology::cluster_map(cluster, &[], &[]);
+    for step in jobs::Step::ALL {
+        // The Job controller labels its pods `job-name=<name>`.
+        names.push(name(
+            "Job",
+            jobs::job_name(cluster, step, &map),
+            k8s::LABEL_MAX,
+            k8s::dns1123_subdomain,
+        ));
+    }
+    names
+}
+
+/// Every derived name must be one Kubernetes accepts: a guard for the builders, since
+/// [`MAX_CLUSTER_NAME_LEN`] is chosen so that each fits.
+fn check_derived_names(cluster: &ValidatedCluster, errors: &mut Errors) {
+    for derived in derived_names(cluster) {
+        let problem = if derived.name.len() > derived.max_len {
+            Some(format!("must be at most {} characters", derived.max_len))
+        } else {
+            (derived.grammar)(&derived.name)
+        };
+        if let Some(problem) = problem {
+            errors.push(
+                "metadata.name",
+                format!(
+                    "derives the {} name {} ({} characters), which {problem} (got {})",
+                    derived.kind,
+                    quoted(&derived.name),
+                    derived.name.len(),
+                    quoted(&cluster.name)
+                ),
+            );
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::CurveCluster;
+    use serde_json::{Value, json};
 
-    fn minimal() -> serde_json::Value {
-        serde_json::json!({
+    fn minimal() -> Value {
+        json!({
             "apiVersion": "curve.opencurve.io/v1alpha1",
             "kind": "CurveCluster",
             "metadata": {"name": "demo", "namespace": "curve"},
@@ -350,19 +610,36 @@ mod tests {
     }
 
     /// Applies a JSON merge patch to the minimal cluster and validates the result.
-    fn errors_for(patch: serde_json::Value) -> Vec<String> {
+    fn errors_for(patch: Value) -> Vec<String> {
         let mut value = minimal();
         crate::util::merge_json(&mut value, &patch);
-        let cluster: CurveCluster = serde_json::from_value(value).expect("patched cluster parses");
+        let cluster = match parse_cluster(&value) {
+            Ok(cluster) => cluster,
+            Err(InvalidCluster(errors)) => {
+                return errors.iter().map(ToString::to_string).collect();
+            }
+        };
         match validate(&cluster, "default") {
             Ok(_) => Vec::new(),
             Err(InvalidCluster(errors)) => errors.iter().map(ToString::to_string).collect(),
         }
     }
 
+    fn spec(patch: Value) -> Value {
+        json!({ "spec": patch })
+    }
+
+    fn resources(component: &str, resources: Value) -> Value {
+        spec(json!({ component: {"resources": resources} }))
+    }
+
+    fn tolerations(list: Value) -> Value {
+        spec(json!({"placement": {"tolerations": list}}))
+    }
+
     #[test]
     fn minimal_cluster_is_valid_with_documented_defaults() {
-        let cluster: CurveCluster = serde_json::from_value(minimal()).unwrap();
+        let cluster = parse_cluster(&minimal()).unwrap();
         let valid = validate(&cluster, "default").expect("valid");
         assert_eq!(valid.namespace, "curve");
         let spec = &valid.spec;
@@ -398,136 +675,485 @@ mod tests {
         assert_eq!(valid.etcd_quorum(), 2);
     }
 
+    /// Every rule: a patch it refuses, the exact refusal (field path, what is wrong, what was
+    /// given), and a patch close to it that it accepts.
     #[test]
-    fn every_invalid_spec_is_reported_with_its_field_and_value() {
-        use serde_json::json;
-        let table: Vec<(serde_json::Value, &str)> = vec![
+    fn every_rule_refuses_with_its_field_and_value_and_accepts_its_valid_neighbour() {
+        let long_key = format!("{}/{}", "p".repeat(254), "zone");
+        let long_key_refusal = format!(
+            "spec.placement.nodeSelector[{long_key}]: the key must be a label key: an optional DNS-1123 subdomain prefix of at most 253 characters and '/', then a name of at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit (got {})",
+            k8s::quoted(&long_key)
+        );
+        let long_pool_refusal = format!(
+            "spec.logicalPool.physicalPool: must be a Curve pool name: 1-63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit (got \"{}\")",
+            "p".repeat(64)
+        );
+        let table: Vec<(Value, &str, Value)> = vec![
+            // metadata
             (
-                json!({"spec": {"image": ""}}),
+                json!({"metadata": {"name": "a-very-long-cluster-name-beyond-thirty"}}),
+                "metadata.name: must be at most 30 characters (got 38)",
+                json!({"metadata": {"name": "a-cluster-name-of-thirty-chars"}}),
+            ),
+            (
+                json!({"metadata": {"name": "Demo_1"}}),
+                "metadata.name: must be a DNS-1035 label: lower-case letters, digits and '-', starting with a letter and ending with a letter or digit: it prefixes the cluster's Service names (got \"Demo_1\")",
+                json!({"metadata": {"name": "demo-1"}}),
+            ),
+            (
+                json!({"metadata": {"name": "1demo"}}),
+                "metadata.name: must be a DNS-1035 label: lower-case letters, digits and '-', starting with a letter and ending with a letter or digit: it prefixes the cluster's Service names (got \"1demo\")",
+                json!({"metadata": {"name": "demo1"}}),
+            ),
+            (
+                json!({"metadata": {"name": "demo.curve"}}),
+                "metadata.name: must be a DNS-1035 label: lower-case letters, digits and '-', starting with a letter and ending with a letter or digit: it prefixes the cluster's Service names (got \"demo.curve\")",
+                json!({"metadata": {"name": "demo-curve"}}),
+            ),
+            (
+                json!({"metadata": {"namespace": "Curve_NS"}}),
+                "metadata.namespace: must be a DNS-1123 label: lower-case letters, digits and '-', starting and ending with a letter or digit (got \"Curve_NS\")",
+                json!({"metadata": {"namespace": "curve-ns"}}),
+            ),
+            // image
+            (
+                spec(json!({"image": ""})),
                 "spec.image: must name a Curve image (got \"\")",
+                spec(json!({"image": "curvebs"})),
             ),
             (
-                json!({"spec": {"etcd": {"replicas": 2}}}),
+                spec(json!({"image": "opencurvedocker/CurveBS:v1.2.6"})),
+                "spec.image: must be an image reference [registry[:port]/]path[:tag][@digest], the path lower-case letters, digits and separators ('.', '_', '__', '-') between them, such as opencurvedocker/curvebs:v1.2.6 (got \"opencurvedocker/CurveBS:v1.2.6\")",
+                spec(json!({"image": "registry.example.com:5000/opencurvedocker/curvebs:v1.2.6"})),
+            ),
+            (
+                spec(json!({"image": "opencurvedocker/curvebs:v1.2.6 "})),
+                "spec.image: must not have leading or trailing whitespace (got \"opencurvedocker/curvebs:v1.2.6 \")",
+                spec(json!({"image": "opencurvedocker/curvebs:v1.2.6"})),
+            ),
+            (
+                spec(json!({"image": "opencurvedocker/curvebs@sha256:abc"})),
+                "spec.image: must be an image reference [registry[:port]/]path[:tag][@digest], the path lower-case letters, digits and separators ('.', '_', '__', '-') between them, such as opencurvedocker/curvebs:v1.2.6; a digest is <algorithm>:<at least 32 hex digits> (got \"opencurvedocker/curvebs@sha256:abc\")",
+                spec(
+                    json!({"image": format!("opencurvedocker/curvebs@sha256:{}", "ab".repeat(32))}),
+                ),
+            ),
+            (
+                spec(json!({"imagePullSecrets": ["Bad Name"]})),
+                "spec.imagePullSecrets[0]: must be a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit (got \"Bad Name\")",
+                spec(json!({"imagePullSecrets": ["registry.example.com"]})),
+            ),
+            (
+                spec(
+                    json!({"imagePullSecrets": (0..17).map(|i| format!("s{i}")).collect::<Vec<_>>()}),
+                ),
+                "spec.imagePullSecrets: must have at most 16 entries (got 17)",
+                spec(
+                    json!({"imagePullSecrets": (0..16).map(|i| format!("s{i}")).collect::<Vec<_>>()}),
+                ),
+            ),
+            // etcd
+            (
+                spec(json!({"etcd": {"replicas": 2}})),
                 "spec.etcd.replicas: must be 1, 3, 5 or 7 (got 2)",
+                spec(json!({"etcd": {"replicas": 5}})),
             ),
             (
-                json!({"spec": {"etcd": {"replicas": 0}}}),
+                spec(json!({"etcd": {"replicas": 0}})),
                 "spec.etcd.replicas: must be 1, 3, 5 or 7 (got 0)",
+                spec(json!({"etcd": {"replicas": 1}})),
             ),
             (
-                json!({"spec": {"etcd": {"clientPort": 0}}}),
+                spec(json!({"etcd": {"clientPort": 0}})),
                 "spec.etcd.clientPort: must be between 1 and 65535 (got 0)",
+                spec(json!({"etcd": {"clientPort": 1}})),
             ),
             (
-                json!({"spec": {"etcd": {"peerPort": 70000}}}),
+                spec(json!({"etcd": {"peerPort": 70000}})),
                 "spec.etcd.peerPort: must be between 1 and 65535 (got 70000)",
+                spec(json!({"etcd": {"peerPort": 65535}})),
             ),
             (
-                json!({"spec": {"etcd": {"peerPort": 2379}}}),
+                spec(json!({"etcd": {"peerPort": 2379}})),
                 "spec.etcd.peerPort: must differ from spec.etcd.clientPort (got 2379 for both)",
+                spec(json!({"etcd": {"peerPort": 2381}})),
             ),
             (
-                json!({"spec": {"etcd": {"storage": {"size": "lots"}}}}),
+                spec(json!({"etcd": {"storage": {"size": "lots"}}})),
                 "spec.etcd.storage.size: must be a positive quantity such as 10Gi (got \"lots\")",
+                spec(json!({"etcd": {"storage": {"size": "5G"}}})),
             ),
             (
-                json!({"spec": {"mds": {"replicas": 0}}}),
-                "spec.mds.replicas: must be between 1 and 9 (got 0)",
+                spec(json!({"etcd": {"storage": {"size": "10GB"}}})),
+                "spec.etcd.storage.size: must be a positive quantity such as 10Gi (got \"10GB\")",
+                spec(json!({"etcd": {"storage": {"size": "10G"}}})),
             ),
             (
-                json!({"spec": {"mds": {"replicas": -1}}}),
-                "spec.mds.replicas: must be between 1 and 9 (got -1)",
+                spec(json!({"etcd": {"storage": {"size": "-1Gi"}}})),
+                "spec.etcd.storage.size: must be a positive quantity such as 10Gi (got \"-1Gi\")",
+                spec(json!({"etcd": {"storage": {"size": "1Gi"}}})),
             ),
             (
-                json!({"spec": {"mds": {"dummyPort": 6700}}}),
-                "spec.mds.dummyPort: must differ from spec.mds.port (got 6700 for both)",
+                spec(json!({"etcd": {"storage": {"size": format!("1{}", "0".repeat(64))}}})),
+                "spec.etcd.storage.size: must be at most 64 characters (got 65)",
+                spec(json!({"etcd": {"storage": {"size": "1Ei"}}})),
             ),
             (
-                json!({"spec": {"mds": {"port": 2379}}}),
-                "spec.mds.port: collides with spec.etcd.clientPort under host networking (got 2379 for both)",
-            ),
-            (
-                json!({"spec": {"chunkservers": {"replicas": 0}}}),
-                "spec.chunkservers.replicas: must be between 1 and 1000 (got 0)",
-            ),
-            (
-                json!({"spec": {"chunkservers": {"replicas": 2}}}),
-                "spec.chunkservers.replicas: must be at least spec.logicalPool.replicas: every copy needs its own server (got 2 servers, 3 replicas)",
-            ),
-            (
-                json!({"spec": {"chunkservers": {"disksPerNode": 0}}}),
-                "spec.chunkservers.disksPerNode: must be between 1 and 32 (got 0)",
-            ),
-            (
-                json!({"spec": {"chunkservers": {"port": 65535, "disksPerNode": 2}}}),
-                "spec.chunkservers.port: port + disksPerNode - 1 must be at most 65535 (got 65536)",
-            ),
-            (
-                json!({"spec": {"chunkservers": {"port": 7699, "disksPerNode": 2}}}),
-                "spec.chunkservers.port: ChunkServer ports 7699-7700 include spec.mds.dummyPort (7700) under host networking",
-            ),
-            (
-                json!({"spec": {"chunkservers": {"formatPercent": 0}}}),
-                "spec.chunkservers.formatPercent: must be between 1 and 99 (got 0)",
-            ),
-            (
-                json!({"spec": {"chunkservers": {"formatPercent": 100}}}),
-                "spec.chunkservers.formatPercent: must be between 1 and 99 (got 100)",
-            ),
-            (
-                json!({"spec": {"chunkservers": {"copysets": 0}}}),
-                "spec.chunkservers.copysets: must be between 1 and 10000 (got 0)",
-            ),
-            (
-                json!({"spec": {"chunkservers": {"storage": {"size": "0"}}}}),
-                "spec.chunkservers.storage.size: must be a positive quantity such as 10Gi (got \"0\")",
+                spec(json!({"etcd": {"storage": {"size": "1Gi", "storageClassName": "Fast SSD"}}})),
+                "spec.etcd.storage.storageClassName: must be a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit (got \"Fast SSD\")",
+                spec(json!({"etcd": {"storage": {"size": "1Gi", "storageClassName": "fast-ssd"}}})),
             ),
             (
                 json!({"spec": {"chunkservers": {"storage": {"size": "1Gi", "storageClassName": ""}}}}),
                 "spec.chunkservers.storage.storageClassName: must not be empty when set",
+                json!({"spec": {"chunkservers": {"storage": {"size": "1Gi"}}}}),
+            ),
+            // resources (ValidateResourceRequirements)
+            (
+                resources(
+                    "etcd",
+                    json!({"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}),
+                ),
+                "spec.etcd.resources.requests[cpu]: must be at most the cpu limit 1 (got 2)",
+                resources(
+                    "etcd",
+                    json!({"requests": {"cpu": "1"}, "limits": {"cpu": "1"}}),
+                ),
             ),
             (
-                json!({"spec": {"logicalPool": {"zones": 2}}}),
-                "spec.logicalPool.replicas: must not exceed spec.logicalPool.zones: Curve places each copy in its own zone (got 3 replicas, 2 zones)",
+                resources(
+                    "mds",
+                    json!({"requests": {"memory": "5Gi"}, "limits": {"memory": "4096Mi"}}),
+                ),
+                "spec.mds.resources.requests[memory]: must be at most the memory limit 4096Mi (got 5Gi)",
+                resources(
+                    "mds",
+                    json!({"requests": {"memory": "4Gi"}, "limits": {"memory": "4096Mi"}}),
+                ),
             ),
             (
-                json!({"spec": {"logicalPool": {"zones": 4}}}),
-                "spec.logicalPool.zones: must not exceed spec.chunkservers.replicas: every zone needs a server (got 4 zones, 3 servers)",
+                resources("mds", json!({"limits": {"cpu": "two"}})),
+                "spec.mds.resources.limits[cpu]: must be a Kubernetes quantity such as 500m, 2, 1.5Gi or 10G (got \"two\")",
+                resources("mds", json!({"limits": {"cpu": "2000m"}})),
             ),
             (
-                json!({"spec": {"placement": {"topologyKey": ""}}}),
+                resources("mds", json!({"limits": {"cpu": 2}})),
+                "",
+                resources("mds", json!({"limits": {"cpu": 2}})),
+            ),
+            (
+                resources("chunkservers", json!({"requests": {"memory": "-1Gi"}})),
+                "spec.chunkservers.resources.requests[memory]: must not be negative (got \"-1Gi\")",
+                resources("chunkservers", json!({"requests": {"memory": "0"}})),
+            ),
+            (
+                resources("chunkservers", json!({"limits": {"gpu": "1"}})),
+                "spec.chunkservers.resources.limits[gpu]: must be a standard resource for containers (cpu, memory, ephemeral-storage, hugepages-<size>) or a domain-qualified extended resource (got \"gpu\")",
+                resources("chunkservers", json!({"limits": {"example.com/gpu": "1"}})),
+            ),
+            (
+                resources("chunkservers", json!({"limits": {"cpu cores": "1"}})),
+                "spec.chunkservers.resources.limits[cpu cores]: must be a resource name: cpu, memory, ephemeral-storage, hugepages-<size> or a domain-qualified extended resource; must be a label key: an optional DNS-1123 subdomain prefix of at most 253 characters and '/', then a name of at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit (got \"cpu cores\")",
+                resources(
+                    "chunkservers",
+                    json!({"limits": {"ephemeral-storage": "1Gi"}}),
+                ),
+            ),
+            (
+                resources("etcd", json!({"requests": {"example.com/nic": "1"}})),
+                "spec.etcd.resources.limits[example.com/nic]: must be set, equal to the request 1: Kubernetes does not overcommit hugepages and extended resources",
+                resources(
+                    "etcd",
+                    json!({"requests": {"example.com/nic": "1"}, "limits": {"example.com/nic": "1"}}),
+                ),
+            ),
+            (
+                resources(
+                    "etcd",
+                    json!({"requests": {"example.com/nic": "1"}, "limits": {"example.com/nic": "2"}}),
+                ),
+                "spec.etcd.resources.requests[example.com/nic]: must equal the example.com/nic limit 2 (got 1): Kubernetes does not overcommit hugepages and extended resources",
+                resources("etcd", json!({"limits": {"example.com/nic": "2"}})),
+            ),
+            (
+                resources("etcd", json!({"limits": {"example.com/nic": "500m"}})),
+                "spec.etcd.resources.limits[example.com/nic]: must be a whole number: extended resources are counted in units (got \"500m\")",
+                resources("etcd", json!({"limits": {"example.com/nic": "1"}})),
+            ),
+            (
+                resources(
+                    "chunkservers",
+                    json!({"limits": {"hugepages-2Mi": "3Mi"}, "requests": {"memory": "1Gi"}}),
+                ),
+                "spec.chunkservers.resources.limits[hugepages-2Mi]: must be a positive whole multiple of the page size 2Mi (got \"3Mi\")",
+                resources(
+                    "chunkservers",
+                    json!({"limits": {"hugepages-2Mi": "4Mi"}, "requests": {"memory": "1Gi"}}),
+                ),
+            ),
+            (
+                resources("chunkservers", json!({"limits": {"hugepages-2Mi": "4Mi"}})),
+                "spec.chunkservers.resources: must request or limit cpu or memory too when it asks for hugepages (Kubernetes refuses hugepages alone)",
+                resources(
+                    "chunkservers",
+                    json!({"limits": {"hugepages-2Mi": "4Mi", "cpu": "1"}}),
+                ),
+            ),
+            // mds
+            (
+                spec(json!({"mds": {"replicas": 0}})),
+                "spec.mds.replicas: must be between 1 and 9 (got 0)",
+                spec(json!({"mds": {"replicas": 1}})),
+            ),
+            (
+                spec(json!({"mds": {"replicas": -1}})),
+                "spec.mds.replicas: must be between 1 and 9 (got -1)",
+                spec(json!({"mds": {"replicas": 9}})),
+            ),
+            (
+                spec(json!({"mds": {"dummyPort": 6700}})),
+                "spec.mds.dummyPort: must differ from spec.mds.port (got 6700 for both)",
+                spec(json!({"mds": {"dummyPort": 6701}})),
+            ),
+            (
+                spec(json!({"mds": {"port": 2379}})),
+                "spec.mds.port: collides with spec.etcd.clientPort under host networking (got 2379 for both)",
+                spec(json!({"mds": {"port": 2378}})),
+            ),
+            // chunkservers
+            (
+                spec(json!({"chunkservers": {"replicas": 0}})),
+                "spec.chunkservers.replicas: must be between 1 and 1000 (got 0)",
+                spec(json!({"chunkservers": {"replicas": 1000}})),
+            ),
+            (
+                spec(json!({"chunkservers": {"replicas": 2}})),
+                "spec.chunkservers.replicas: must be at least spec.logicalPool.replicas: every copy needs its own server (got 2 servers, 3 replicas)",
+                spec(
+                    json!({"chunkservers": {"replicas": 2}, "logicalPool": {"replicas": 2, "zones": 2}}),
+                ),
+            ),
+            (
+                spec(
+                    json!({"chunkservers": {"replicas": 1}, "logicalPool": {"replicas": 1, "zones": 1}}),
+                ),
+                "spec.chunkservers: replicas × disksPerNode must be at least 2: Curve's MDS cannot create a logical pool on one ChunkServer (got 1 × 1)",
+                spec(
+                    json!({"chunkservers": {"replicas": 1, "disksPerNode": 2}, "logicalPool": {"replicas": 1, "zones": 1}}),
+                ),
+            ),
+            (
+                spec(json!({"chunkservers": {"disksPerNode": 0}})),
+                "spec.chunkservers.disksPerNode: must be between 1 and 32 (got 0)",
+                spec(json!({"chunkservers": {"disksPerNode": 32}})),
+            ),
+            (
+                spec(json!({"chunkservers": {"port": 65535, "disksPerNode": 2}})),
+                "spec.chunkservers.port: port + disksPerNode - 1 must be at most 65535 (got 65536)",
+                spec(json!({"chunkservers": {"port": 65534, "disksPerNode": 2}})),
+            ),
+            (
+                spec(json!({"chunkservers": {"port": 7699, "disksPerNode": 2}})),
+                "spec.chunkservers.port: ChunkServer ports 7699-7700 include spec.mds.dummyPort (7700) under host networking",
+                spec(json!({"chunkservers": {"port": 7701, "disksPerNode": 2}})),
+            ),
+            (
+                spec(json!({"chunkservers": {"formatPercent": 0}})),
+                "spec.chunkservers.formatPercent: must be between 1 and 99 (got 0)",
+                spec(json!({"chunkservers": {"formatPercent": 1}})),
+            ),
+            (
+                spec(json!({"chunkservers": {"formatPercent": 100}})),
+                "spec.chunkservers.formatPercent: must be between 1 and 99 (got 100)",
+                spec(json!({"chunkservers": {"formatPercent": 99}})),
+            ),
+            (
+                spec(json!({"chunkservers": {"copysets": 0}})),
+                "spec.chunkservers.copysets: must be between 1 and 10000 (got 0)",
+                spec(json!({"chunkservers": {"copysets": 10000}})),
+            ),
+            (
+                spec(json!({"chunkservers": {"storage": {"size": "0"}}})),
+                "spec.chunkservers.storage.size: must be a positive quantity such as 10Gi (got \"0\")",
+                spec(json!({"chunkservers": {"storage": {"size": "1"}}})),
+            ),
+            // placement
+            (
+                spec(json!({"placement": {"nodeSelector": {"bad key": "x"}}})),
+                "spec.placement.nodeSelector[bad key]: the key must be a label key: an optional DNS-1123 subdomain prefix of at most 253 characters and '/', then a name of at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit (got \"bad key\")",
+                spec(json!({"placement": {"nodeSelector": {"curve.opencurve.io/storage": "x"}}})),
+            ),
+            (
+                spec(json!({"placement": {"nodeSelector": {long_key.clone(): "a"}}})),
+                &long_key_refusal,
+                spec(
+                    json!({"placement": {"nodeSelector": {format!("{}/zone", "p".repeat(253)): "a"}}}),
+                ),
+            ),
+            (
+                spec(json!({"placement": {"nodeSelector": {"disk": "nvme ssd"}}})),
+                "spec.placement.nodeSelector[disk]: must be a label value: empty, or letters, digits, '-', '_' and '.', starting and ending with a letter or digit (got \"nvme ssd\")",
+                spec(json!({"placement": {"nodeSelector": {"disk": "nvme_ssd"}}})),
+            ),
+            (
+                spec(json!({"placement": {"nodeSelector": {"disk": "v".repeat(64)}}})),
+                "spec.placement.nodeSelector[disk]: must be a label value of at most 63 characters (got 64) (got \"vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv\")",
+                spec(json!({"placement": {"nodeSelector": {"disk": "v".repeat(63)}}})),
+            ),
+            (
+                spec(
+                    json!({"placement": {"nodeSelector": (0..65).map(|i| (format!("k{i}"), json!("v"))).collect::<serde_json::Map<_, _>>()}}),
+                ),
+                "spec.placement.nodeSelector: must have at most 64 entries (got 65)",
+                spec(
+                    json!({"placement": {"nodeSelector": (0..64).map(|i| (format!("k{i}"), json!("v"))).collect::<serde_json::Map<_, _>>()}}),
+                ),
+            ),
+            (
+                tolerations(json!([{"key": "dedicated", "operator": "In", "value": "curve"}])),
+                "spec.placement.tolerations[0].operator: must be one of \"\", \"Equal\", \"Exists\" (got \"In\")",
+                tolerations(json!([{"key": "dedicated", "operator": "Equal", "value": "curve"}])),
+            ),
+            (
+                tolerations(json!([{"operator": "Equal", "value": "curve"}])),
+                "spec.placement.tolerations[0].operator: must be Exists when key is empty: an empty key with Exists tolerates every taint (got \"Equal\")",
+                tolerations(json!([{"operator": "Exists"}])),
+            ),
+            (
+                tolerations(json!([{"key": "dedicated", "operator": "Exists", "value": "curve"}])),
+                "spec.placement.tolerations[0].value: must be empty when operator is Exists (got \"curve\")",
+                tolerations(json!([{"key": "dedicated", "operator": "Exists"}])),
+            ),
+            (
+                tolerations(json!([{"key": "dedicated", "value": "curve db"}])),
+                "spec.placement.tolerations[0].value: must be a label value: empty, or letters, digits, '-', '_' and '.', starting and ending with a letter or digit (got \"curve db\")",
+                tolerations(json!([{"key": "dedicated", "value": "curve-db"}])),
+            ),
+            (
+                tolerations(json!([{"key": "dedicated/", "operator": "Exists"}])),
+                "spec.placement.tolerations[0].key: must be a label key: an optional DNS-1123 subdomain prefix of at most 253 characters and '/', then a name of at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit (got \"dedicated/\")",
+                tolerations(json!([{"key": "example.com/dedicated", "operator": "Exists"}])),
+            ),
+            (
+                tolerations(json!([{"operator": "Exists", "effect": "NoEvict"}])),
+                "spec.placement.tolerations[0].effect: must be one of \"\", \"NoSchedule\", \"PreferNoSchedule\", \"NoExecute\" (got \"NoEvict\")",
+                tolerations(json!([{"operator": "Exists", "effect": "PreferNoSchedule"}])),
+            ),
+            (
+                tolerations(
+                    json!([{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoSchedule", "tolerationSeconds": 60}]),
+                ),
+                "spec.placement.tolerations[0].tolerationSeconds: is allowed only with effect NoExecute (got 60 seconds with effect \"NoSchedule\")",
+                tolerations(
+                    json!([{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 60}]),
+                ),
+            ),
+            (
+                tolerations(json!(
+                    (0..65)
+                        .map(|_| json!({"operator": "Exists"}))
+                        .collect::<Vec<_>>()
+                )),
+                "spec.placement.tolerations: must have at most 64 entries (got 65)",
+                tolerations(json!(
+                    (0..64)
+                        .map(|_| json!({"operator": "Exists"}))
+                        .collect::<Vec<_>>()
+                )),
+            ),
+            (
+                spec(json!({"placement": {"topologyKey": ""}})),
                 "spec.placement.topologyKey: must not be empty",
+                spec(json!({"placement": {"topologyKey": "topology.kubernetes.io/zone"}})),
             ),
             (
-                json!({"spec": {"cleanup": {"policy": "Delete", "confirmation": "yes"}}}),
+                spec(json!({"placement": {"topologyKey": "kubernetes.io/host name"}})),
+                "spec.placement.topologyKey: must be a label key: an optional DNS-1123 subdomain prefix of at most 253 characters and '/', then a name of at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit (got \"kubernetes.io/host name\")",
+                spec(json!({"placement": {"topologyKey": "kubernetes.io/hostname"}})),
+            ),
+            (
+                spec(json!({"placement": {"zoneLabel": "Topology.Kubernetes.io/zone"}})),
+                "spec.placement.zoneLabel: must be a label key: an optional DNS-1123 subdomain prefix of at most 253 characters and '/', then a name of at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit (got \"Topology.Kubernetes.io/zone\")",
+                spec(json!({"placement": {"zoneLabel": "topology.kubernetes.io/zone"}})),
+            ),
+            (
+                spec(json!({"placement": {"zoneLabel": ""}})),
+                "spec.placement.zoneLabel: must not be empty when set",
+                spec(json!({"placement": {"zoneLabel": "zone"}})),
+            ),
+            // logical pool
+            (
+                spec(json!({"logicalPool": {"zones": 2}})),
+                "spec.logicalPool.zones: must equal spec.logicalPool.replicas: Curve's MDS creates a logical pool only when its zone count equals its copy count, each copy in its own zone (got 2 zones, 3 replicas)",
+                spec(json!({"logicalPool": {"zones": 2, "replicas": 2}})),
+            ),
+            (
+                spec(json!({"logicalPool": {"zones": 4}, "chunkservers": {"replicas": 4}})),
+                "spec.logicalPool.zones: must equal spec.logicalPool.replicas: Curve's MDS creates a logical pool only when its zone count equals its copy count, each copy in its own zone (got 4 zones, 3 replicas)",
+                spec(json!({"logicalPool": {"zones": 3}, "chunkservers": {"replicas": 4}})),
+            ),
+            (
+                spec(json!({"logicalPool": {"zones": 4, "replicas": 4}})),
+                "spec.logicalPool.zones: must not exceed spec.chunkservers.replicas: every zone needs a server (got 4 zones, 3 servers)",
+                spec(
+                    json!({"logicalPool": {"zones": 4, "replicas": 4}, "chunkservers": {"replicas": 4}}),
+                ),
+            ),
+            (
+                spec(
+                    json!({"logicalPool": {"replicas": 6, "zones": 6}, "chunkservers": {"replicas": 6}}),
+                ),
+                "spec.logicalPool.replicas: must be between 1 and 5 (got 6)",
+                spec(
+                    json!({"logicalPool": {"replicas": 5, "zones": 5}, "chunkservers": {"replicas": 6}}),
+                ),
+            ),
+            (
+                spec(json!({"logicalPool": {"name": "logical pool"}})),
+                "spec.logicalPool.name: must be a Curve pool name: 1-63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit (got \"logical pool\")",
+                spec(json!({"logicalPool": {"name": "logical_pool.1"}})),
+            ),
+            (
+                spec(json!({"logicalPool": {"physicalPool": ""}})),
+                "spec.logicalPool.physicalPool: must not be empty",
+                spec(json!({"logicalPool": {"physicalPool": "pool-a"}})),
+            ),
+            (
+                spec(json!({"logicalPool": {"physicalPool": "p".repeat(64)}})),
+                &long_pool_refusal,
+                spec(json!({"logicalPool": {"physicalPool": "p".repeat(63)}})),
+            ),
+            // cleanup
+            (
+                spec(json!({"cleanup": {"policy": "Delete", "confirmation": "yes"}})),
                 "spec.cleanup.confirmation: must be \"yes-really-destroy-data\" when set (got \"yes\")",
-            ),
-            (
-                json!({"metadata": {"name": "a-very-long-cluster-name-beyond-thirty"}}),
-                "metadata.name: must be at most 30 characters (got 38)",
-            ),
-            (
-                json!({"metadata": {"name": "Demo_1"}}),
-                "metadata.name: must be lower-case letters, digits and '-', starting and ending alphanumeric (got \"Demo_1\")",
-            ),
-            (
-                json!({"spec": {"imagePullSecrets": ["Bad Name"]}}),
-                "spec.imagePullSecrets[0]: must be lower-case letters, digits and '-', starting and ending alphanumeric (got \"Bad Name\")",
+                spec(
+                    json!({"cleanup": {"policy": "Delete", "confirmation": "yes-really-destroy-data"}}),
+                ),
             ),
         ];
-        assert!(table.len() >= 15);
-        for (patch, expected) in table {
-            let errors = errors_for(patch.clone());
-            assert!(
-                errors.contains(&expected.to_string()),
-                "patch {patch}: expected {expected:?}, got {errors:?}"
+        assert!(table.len() >= 60);
+        for (refused, expected, accepted) in table {
+            let errors = errors_for(refused.clone());
+            if expected.is_empty() {
+                assert_eq!(errors, Vec::<String>::new(), "{refused}");
+            } else {
+                assert!(
+                    errors.contains(&expected.to_string()),
+                    "patch {refused}: expected {expected:?}, got {errors:?}"
+                );
+            }
+            assert_eq!(
+                errors_for(accepted.clone()),
+                Vec::<String>::new(),
+                "patch {accepted} must be valid"
             );
         }
     }
 
     #[test]
     fn all_problems_are_collected_not_only_the_first() {
-        let errors = errors_for(serde_json::json!({"spec": {
+        let errors = errors_for(json!({"spec": {
             "image": "", "etcd": {"replicas": 4}, "mds": {"replicas": 0}, "chunkservers": {"formatPercent": 101}
         }}));
         assert_eq!(
@@ -544,7 +1170,7 @@ mod tests {
     #[test]
     fn pod_networking_is_refused_with_the_reason() {
         assert_eq!(
-            errors_for(serde_json::json!({"spec": {"hostNetwork": false}})),
+            errors_for(json!({"spec": {"hostNetwork": false}})),
             vec![
                 "spec.hostNetwork: must be true (got false): Curve identifies MDS and ChunkServers by ip:port, and pod IPs change at every restart, which breaks a ChunkServer's copysets"
             ]
@@ -552,15 +1178,66 @@ mod tests {
     }
 
     #[test]
-    fn quantities_parse_like_kubernetes() {
-        assert_eq!(parse_quantity("10Gi"), Some(10.0 * 1024f64.powi(3)));
-        assert_eq!(parse_quantity("500M"), Some(5e8));
-        assert_eq!(parse_quantity("1.5Ti"), Some(1.5 * 1024f64.powi(4)));
-        assert_eq!(parse_quantity("100"), Some(100.0));
-        assert_eq!(parse_quantity("1e3"), Some(1000.0));
-        assert_eq!(parse_quantity("10GB"), None);
-        assert_eq!(parse_quantity(""), None);
-        assert_eq!(parse_quantity("Gi"), None);
+    fn the_examples_are_valid() {
+        for example in [
+            "examples/curvecluster.yaml",
+            "examples/curvecluster-production.yaml",
+        ] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(example);
+            let raw: Value =
+                serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+            let cluster = parse_cluster(&raw).unwrap_or_else(|e| panic!("{example}: {e}"));
+            validate(&cluster, "default").unwrap_or_else(|e| panic!("{example}: {e}"));
+        }
+    }
+
+    /// The longest valid cluster name with the most disk slots and pods: every name the builders
+    /// derive fits its kind, so the derived-name guard never fires for a valid name.
+    #[test]
+    fn every_derived_name_fits_for_the_longest_cluster_name() {
+        let mut value = minimal();
+        crate::util::merge_json(
+            &mut value,
+            &json!({"metadata": {"name": "c".repeat(MAX_CLUSTER_NAME_LEN)},
+                    "spec": {"etcd": {"replicas": 7}, "mds": {"replicas": 9},
+                             "chunkservers": {"replicas": 1000, "disksPerNode": 32}}}),
+        );
+        let cluster = validate(&parse_cluster(&value).unwrap(), "default").expect("valid");
+        let names = derived_names(&cluster);
+        assert!(
+            names
+                .iter()
+                .any(|n| n.kind == "Pod"
+                    && n.name == format!("{}-chunkserver-31-999", "c".repeat(30)))
+        );
+        for derived in &names {
+            assert!(
+                derived.name.len() <= derived.max_len,
+                "{} {} is {} characters",
+                derived.kind,
+                derived.name,
+                derived.name.len()
+            );
+            assert_eq!((derived.grammar)(&derived.name), None, "{}", derived.name);
+        }
+        // A longer name than the CRD admits would break the longest: the guard names it.
+        let mut longer = cluster.clone();
+        longer.name = "c".repeat(45);
+        let mut errors = Errors::default();
+        check_derived_names(&longer, &mut errors);
+        let messages: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+        assert!(
+            messages.contains(&format!(
+                "metadata.name: derives the StatefulSet name \"{0}-chunkserver-31\" (60 characters), which must be at most 52 characters (got \"{0}\")",
+                "c".repeat(45)
+            )),
+            "{messages:?}"
+        );
+        assert!(
+            messages.iter().any(|m| m.contains("derives the Pod name")
+                && m.contains("must be at most 63 characters")),
+            "{messages:?}"
+        );
     }
 
     #[test]
@@ -572,19 +1249,7 @@ mod tests {
         };
         assert!(!with(CleanupPolicy::Retain, None).deletes_data());
         assert!(!with(CleanupPolicy::Delete, None).deletes_data());
-        assert!(
-            !with(
-                CleanupPolicy::Retain,
-                Some(crate::api::DELETE_DATA_CONFIRMATION)
-            )
-            .deletes_data()
-        );
-        assert!(
-            with(
-                CleanupPolicy::Delete,
-                Some(crate::api::DELETE_DATA_CONFIRMATION)
-            )
-            .deletes_data()
-        );
+        assert!(!with(CleanupPolicy::Retain, Some(DELETE_DATA_CONFIRMATION)).deletes_data());
+        assert!(with(CleanupPolicy::Delete, Some(DELETE_DATA_CONFIRMATION)).deletes_data());
     }
 }

@@ -157,7 +157,7 @@ fn cel_rejects_what_the_api_server_can_judge_alone() {
         ),
         (
             json!({"spec": {"logicalPool": {"zones": 2}}}),
-            "spec.logicalPool.replicas must not exceed spec.logicalPool.zones",
+            "spec.logicalPool.zones must equal spec.logicalPool.replicas",
         ),
         (
             json!({"spec": {"logicalPool": {"zones": 5, "replicas": 3}}}),
@@ -194,6 +194,373 @@ fn cel_rejects_what_the_api_server_can_judge_alone() {
             errors.iter().any(|e| e.contains(expected)),
             "{patch}: expected {expected:?}, got {errors:?}"
         );
+    }
+}
+
+/// Every rule added to mirror what Kubernetes and Curve refuse: a refused object, the text the
+/// API server's error must carry (the field, the reason, and for most the value given), and an
+/// accepted neighbour.
+#[test]
+fn cel_refuses_what_kubernetes_and_curve_would_refuse_later() {
+    let pod = |list: Value| json!({"spec": {"placement": {"tolerations": list}}});
+    let res =
+        |component: &str, resources: Value| json!({"spec": {component: {"resources": resources}}});
+    let table: Vec<(Value, &str, Value)> = vec![
+        (
+            json!({"metadata": {"name": "1demo"}}),
+            "metadata.name must be a DNS-1035 label (lower-case letters, digits and dashes, starting with a letter and ending with a letter or digit): it prefixes the cluster's Service names (got \"1demo\")",
+            json!({"metadata": {"name": "demo1"}}),
+        ),
+        (
+            json!({"metadata": {"name": "demo.curve"}}),
+            "metadata.name must be a DNS-1035 label",
+            json!({"metadata": {"name": "demo-curve"}}),
+        ),
+        (
+            json!({"spec": {"image": "opencurvedocker/CurveBS:v1.2.6"}}),
+            "spec.image: spec.image must be an image reference [registry[:port]/]path[:tag][@digest], the path of lower-case letters and digits with dots, underscores or dashes between them, such as opencurvedocker/curvebs:v1.2.6 (got \"opencurvedocker/CurveBS:v1.2.6\")",
+            json!({"spec": {"image": "registry.example.com:5000/opencurvedocker/curvebs:v1.2.6"}}),
+        ),
+        (
+            json!({"spec": {"image": "curvebs:v1 "}}),
+            "spec.image must be an image reference",
+            json!({"spec": {"image": "[fd00::1]:5000/curvebs:v1"}}),
+        ),
+        (
+            json!({"spec": {"image": "curvebs@sha256:abc"}}),
+            "spec.image must be an image reference",
+            json!({"spec": {"image": format!("curvebs:v1@sha256:{}", "0f".repeat(32))}}),
+        ),
+        (
+            json!({"spec": {"imagePullSecrets": ["registry", "Bad Name"]}}),
+            "spec.imagePullSecrets: spec.imagePullSecrets must name Secrets: DNS-1123 subdomains of lower-case letters, digits, dashes and dots, starting and ending with a letter or digit",
+            json!({"spec": {"imagePullSecrets": ["registry", "registry.example.com"]}}),
+        ),
+        (
+            json!({"spec": {"etcd": {"storage": {"size": "1Gi", "storageClassName": "Fast SSD"}}}}),
+            "spec.etcd.storage.storageClassName: storage.storageClassName must be a StorageClass name: a DNS-1123 subdomain of lower-case letters, digits, dashes and dots, starting and ending with a letter or digit (got \"Fast SSD\")",
+            json!({"spec": {"etcd": {"storage": {"size": "1Gi", "storageClassName": "fast-ssd"}}}}),
+        ),
+        (
+            res("mds", json!({"limits": {"gpu": "1"}})),
+            "spec.mds.resources: spec.mds.resources.limits may name only cpu, memory, ephemeral-storage, hugepages-<size> and domain-qualified extended resources",
+            res(
+                "mds",
+                json!({"limits": {"example.com/gpu": "1", "ephemeral-storage": "1Gi", "hugepages-2Mi": "2Mi", "memory": "1Gi"}}),
+            ),
+        ),
+        (
+            res("mds", json!({"requests": {"cpu cores": "1"}})),
+            "spec.mds.resources.requests may name only cpu, memory, ephemeral-storage, hugepages-<size> and domain-qualified extended resources",
+            res("mds", json!({"requests": {"cpu": "1"}})),
+        ),
+        (
+            res(
+                "etcd",
+                json!({"requests": {"cpu": "2"}, "limits": {"cpu": "1500m"}}),
+            ),
+            "spec.etcd.resources.requests must not exceed spec.etcd.resources.limits of the same resource",
+            res(
+                "etcd",
+                json!({"requests": {"cpu": "1500m"}, "limits": {"cpu": "1.5"}}),
+            ),
+        ),
+        (
+            res("etcd", json!({"requests": {"example.com/nic": "1"}})),
+            "spec.etcd.resources.requests of hugepages and extended resources need spec.etcd.resources.limits equal to them: Kubernetes does not overcommit them",
+            res(
+                "etcd",
+                json!({"requests": {"example.com/nic": "1"}, "limits": {"example.com/nic": "1"}}),
+            ),
+        ),
+        (
+            res("etcd", json!({"limits": {"example.com/nic": "500m"}})),
+            "spec.etcd.resources.limits of extended resources must be whole numbers: they are counted in units",
+            res("etcd", json!({"limits": {"example.com/nic": "1"}})),
+        ),
+        (
+            res("chunkservers", json!({"limits": {"hugepages-2Mi": "4Mi"}})),
+            "spec.chunkservers.resources must request or limit cpu or memory too when it asks for hugepages: Kubernetes refuses hugepages alone",
+            res(
+                "chunkservers",
+                json!({"limits": {"hugepages-2Mi": "4Mi"}, "requests": {"memory": "1Gi"}}),
+            ),
+        ),
+        (
+            json!({"spec": {"chunkservers": {"port": 65535, "disksPerNode": 2}}}),
+            "spec.chunkservers.port + disksPerNode - 1 must be at most 65535: disk slot i listens on port + i",
+            json!({"spec": {"chunkservers": {"port": 65534, "disksPerNode": 2}}}),
+        ),
+        (
+            json!({"spec": {"chunkservers": {"replicas": 1}, "logicalPool": {"replicas": 1, "zones": 1}}}),
+            "spec.chunkservers.replicas × disksPerNode must be at least 2: Curve's MDS cannot create a logical pool on one ChunkServer",
+            json!({"spec": {"chunkservers": {"replicas": 1, "disksPerNode": 2}, "logicalPool": {"replicas": 1, "zones": 1}}}),
+        ),
+        (
+            json!({"spec": {"logicalPool": {"zones": 2}}}),
+            "spec.logicalPool.zones must equal spec.logicalPool.replicas: Curve's MDS creates a logical pool only when its zone count equals its copy count, each copy in its own zone",
+            json!({"spec": {"logicalPool": {"zones": 2, "replicas": 2}}}),
+        ),
+        (
+            json!({"spec": {"logicalPool": {"name": "logical pool"}}}),
+            "spec.logicalPool.name: spec.logicalPool.name must be a Curve pool name: 1-63 letters, digits, dashes, underscores and dots, starting and ending with a letter or digit (got \"logical pool\")",
+            json!({"spec": {"logicalPool": {"name": "logical_pool.1"}}}),
+        ),
+        (
+            json!({"spec": {"logicalPool": {"physicalPool": "-pool"}}}),
+            "spec.logicalPool.physicalPool must be a Curve pool name",
+            json!({"spec": {"logicalPool": {"physicalPool": "pool-1"}}}),
+        ),
+        (
+            json!({"spec": {"placement": {"nodeSelector": {"ok": "yes", "bad key": "x"}}}}),
+            "spec.placement.nodeSelector: spec.placement.nodeSelector keys must be a label key: an optional DNS-1123 subdomain prefix of at most 253 characters and a slash, then a name of at most 63 letters, digits, dashes, underscores and dots, starting and ending with a letter or digit",
+            json!({"spec": {"placement": {"nodeSelector": {"ok": "yes", "curve.opencurve.io/storage": "x"}}}}),
+        ),
+        (
+            json!({"spec": {"placement": {"nodeSelector": {format!("{}/zone", "p".repeat(254)): "a"}}}}),
+            "spec.placement.nodeSelector keys must be a label key",
+            json!({"spec": {"placement": {"nodeSelector": {format!("{}/zone", "p".repeat(253)): "a"}}}}),
+        ),
+        (
+            json!({"spec": {"placement": {"nodeSelector": {"disk": "nvme ssd"}}}}),
+            "spec.placement.nodeSelector values must be label values: empty, or at most 63 letters, digits, dashes, underscores and dots, starting and ending with a letter or digit",
+            json!({"spec": {"placement": {"nodeSelector": {"disk": ""}}}}),
+        ),
+        (
+            pod(json!([{"operator": "Equal", "value": "curve"}])),
+            "spec.placement.tolerations[0]: spec.placement.tolerations[].operator must be Exists when key is empty: an empty key with Exists tolerates every taint",
+            pod(json!([{"operator": "Exists"}])),
+        ),
+        (
+            pod(json!([{"key": "dedicated", "operator": "Exists", "value": "curve"}])),
+            "spec.placement.tolerations[].value must be empty when operator is Exists (got \"curve\")",
+            pod(json!([{"key": "dedicated", "operator": "Exists"}])),
+        ),
+        (
+            pod(json!([{"key": "dedicated", "value": "curve db"}])),
+            "spec.placement.tolerations[].value must be a label value: empty, or at most 63 letters, digits, dashes, underscores and dots, starting and ending with a letter or digit (got \"curve db\")",
+            pod(json!([{"key": "dedicated", "value": "curve-db"}])),
+        ),
+        (
+            pod(
+                json!([{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoSchedule", "tolerationSeconds": 60}]),
+            ),
+            "spec.placement.tolerations[].tolerationSeconds is allowed only with effect NoExecute (got effect \"NoSchedule\")",
+            pod(
+                json!([{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 60}]),
+            ),
+        ),
+        (
+            pod(json!([{"key": "dedicated/", "operator": "Exists"}])),
+            "spec.placement.tolerations[0].key: spec.placement.tolerations[].key must be empty or a label key: an optional DNS-1123 subdomain prefix of at most 253 characters and a slash, then a name of at most 63 letters, digits, dashes, underscores and dots, starting and ending with a letter or digit (got \"dedicated/\")",
+            pod(json!([{"key": "example.com/dedicated", "operator": "Exists"}])),
+        ),
+        (
+            json!({"spec": {"placement": {"topologyKey": "kubernetes.io/host name"}}}),
+            "spec.placement.topologyKey: spec.placement.topologyKey must be a label key: an optional DNS-1123 subdomain prefix of at most 253 characters and a slash, then a name of at most 63 letters, digits, dashes, underscores and dots, starting and ending with a letter or digit (got \"kubernetes.io/host name\")",
+            json!({"spec": {"placement": {"topologyKey": "topology.kubernetes.io/zone"}}}),
+        ),
+        (
+            json!({"spec": {"placement": {"zoneLabel": "Topology.Kubernetes.io/zone"}}}),
+            "spec.placement.zoneLabel must be a label key",
+            json!({"spec": {"placement": {"zoneLabel": "topology.kubernetes.io/zone"}}}),
+        ),
+        (
+            json!({"spec": {"cleanup": {"policy": "Delete", "confirmation": "yes"}}}),
+            "spec.cleanup.confirmation: spec.cleanup.confirmation must be yes-really-destroy-data when set (got \"yes\")",
+            json!({"spec": {"cleanup": {"policy": "Delete", "confirmation": "yes-really-destroy-data"}}}),
+        ),
+    ];
+    for (refused, expected, accepted) in table {
+        let errors = cel_errors(&patched(refused.clone()), None);
+        assert!(
+            errors.iter().any(|e| e.contains(expected)),
+            "{refused}: expected {expected:?}, got {errors:?}"
+        );
+        assert_eq!(
+            cel_errors(&patched(accepted.clone()), None),
+            Vec::<String>::new(),
+            "{accepted} must be accepted"
+        );
+    }
+}
+
+/// The schema's own value constraints (enum, pattern, maxLength, maxItems, maxProperties,
+/// minimum, maximum) as the API server applies them, each to values of its own type:
+/// `path: constraint`.
+fn schema_errors(schema: &Value, value: &Value, path: &str, errors: &mut Vec<String>) {
+    let number = |key: &str| schema.get(key).and_then(Value::as_f64);
+    if let (Some(pattern), Value::String(text)) =
+        (schema.get("pattern").and_then(Value::as_str), value)
+        && !regex::Regex::new(pattern).unwrap().is_match(text)
+    {
+        errors.push(format!("{path}: pattern"));
+    }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
+        && !allowed.contains(value)
+    {
+        errors.push(format!("{path}: enum"));
+    }
+    match value {
+        Value::String(text)
+            if number("maxLength").is_some_and(|max| text.chars().count() as f64 > max) =>
+        {
+            errors.push(format!("{path}: maxLength"));
+        }
+        Value::Number(n) => {
+            let n = n.as_f64().unwrap();
+            if number("minimum").is_some_and(|min| n < min) {
+                errors.push(format!("{path}: minimum"));
+            }
+            if number("maximum").is_some_and(|max| n > max) {
+                errors.push(format!("{path}: maximum"));
+            }
+        }
+        Value::Array(items) => {
+            if number("maxItems").is_some_and(|max| items.len() as f64 > max) {
+                errors.push(format!("{path}: maxItems"));
+            }
+            if let Some(item_schema) = schema.get("items") {
+                for (i, item) in items.iter().enumerate() {
+                    schema_errors(item_schema, item, &format!("{path}[{i}]"), errors);
+                }
+            }
+        }
+        Value::Object(map) => {
+            if number("maxProperties").is_some_and(|max| map.len() as f64 > max) {
+                errors.push(format!("{path}: maxProperties"));
+            }
+            for (key, field) in map {
+                let property = schema["properties"].get(key);
+                let field_schema = property.or(schema.get("additionalProperties"));
+                let field_path = if property.is_some() {
+                    format!("{path}.{key}")
+                } else {
+                    format!("{path}[{key}]")
+                };
+                if let Some(field_schema) = field_schema.filter(|s| s.is_object()) {
+                    schema_errors(field_schema, field, &field_path, errors);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn the_schema_bounds_every_value_the_api_server_and_cel_read() {
+    let spec_schema = schema()["properties"]["spec"].clone();
+    let check = |patch: Value| {
+        let object = patched(patch);
+        let mut errors = Vec::new();
+        schema_errors(&spec_schema, &object["spec"], "spec", &mut errors);
+        errors
+    };
+    let many = |n: usize| -> serde_json::Map<String, Value> {
+        (0..n).map(|i| (format!("k{i}"), json!("v"))).collect()
+    };
+    let quantities = |n: usize| -> serde_json::Map<String, Value> {
+        (0..n).map(|i| (format!("k{i}"), json!("1"))).collect()
+    };
+    let table: Vec<(Value, &str, Value)> = vec![
+        (
+            json!({"spec": {"placement": {"tolerations": [{"operator": "In"}]}}}),
+            "spec.placement.tolerations[0].operator: enum",
+            json!({"spec": {"placement": {"tolerations": [{"operator": ""}, {"operator": "Equal", "key": "k"}, {"operator": "Exists"}]}}}),
+        ),
+        (
+            json!({"spec": {"placement": {"tolerations": [{"operator": "Exists", "effect": "NoEvict"}]}}}),
+            "spec.placement.tolerations[0].effect: enum",
+            json!({"spec": {"placement": {"tolerations": [{"operator": "Exists", "effect": "PreferNoSchedule"}]}}}),
+        ),
+        (
+            json!({"spec": {"placement": {"tolerations": [{"key": "k", "value": "v".repeat(64)}]}}}),
+            "spec.placement.tolerations[0].value: maxLength",
+            json!({"spec": {"placement": {"tolerations": [{"key": "k", "value": "v".repeat(63)}]}}}),
+        ),
+        (
+            json!({"spec": {"placement": {"tolerations": vec![json!({"operator": "Exists"}); 65]}}}),
+            "spec.placement.tolerations: maxItems",
+            json!({"spec": {"placement": {"tolerations": vec![json!({"operator": "Exists"}); 64]}}}),
+        ),
+        (
+            json!({"spec": {"placement": {"nodeSelector": many(65)}}}),
+            "spec.placement.nodeSelector: maxProperties",
+            json!({"spec": {"placement": {"nodeSelector": many(64)}}}),
+        ),
+        (
+            json!({"spec": {"placement": {"nodeSelector": {"disk": "v".repeat(64)}}}}),
+            "spec.placement.nodeSelector[disk]: maxLength",
+            json!({"spec": {"placement": {"nodeSelector": {"disk": "v".repeat(63)}}}}),
+        ),
+        (
+            json!({"spec": {"placement": {"topologyKey": "k".repeat(318)}}}),
+            "spec.placement.topologyKey: maxLength",
+            json!({"spec": {"placement": {"topologyKey": "kubernetes.io/hostname"}}}),
+        ),
+        (
+            json!({"spec": {"mds": {"resources": {"limits": quantities(7)}}}}),
+            "spec.mds.resources.limits: maxProperties",
+            json!({"spec": {"mds": {"resources": {"limits": quantities(6)}}}}),
+        ),
+        (
+            json!({"spec": {"mds": {"resources": {"limits": {"cpu": "two"}}}}}),
+            "spec.mds.resources.limits[cpu]: pattern",
+            json!({"spec": {"mds": {"resources": {"limits": {"cpu": 2, "memory": "1.5Gi"}}}}}),
+        ),
+        (
+            json!({"spec": {"chunkservers": {"resources": {"requests": {"memory": "-1Gi"}}}}}),
+            "spec.chunkservers.resources.requests[memory]: pattern",
+            json!({"spec": {"chunkservers": {"resources": {"requests": {"memory": "0", "cpu": "+.5"}}}}}),
+        ),
+        (
+            json!({"spec": {"chunkservers": {"resources": {"requests": {"cpu": -1}}}}}),
+            "spec.chunkservers.resources.requests[cpu]: minimum",
+            json!({"spec": {"chunkservers": {"resources": {"requests": {"cpu": 0}}}}}),
+        ),
+        (
+            json!({"spec": {"mds": {"resources": {"requests": {"cpu": "1".repeat(65)}}}}}),
+            "spec.mds.resources.requests[cpu]: maxLength",
+            json!({"spec": {"mds": {"resources": {"requests": {"cpu": "1".repeat(64)}}}}}),
+        ),
+        (
+            json!({"spec": {"image": "a".repeat(1025)}}),
+            "spec.image: maxLength",
+            json!({"spec": {"image": "a".repeat(1024)}}),
+        ),
+        (
+            json!({"spec": {"imagePullSecrets": ["s".repeat(254)]}}),
+            "spec.imagePullSecrets[0]: maxLength",
+            json!({"spec": {"imagePullSecrets": ["s".repeat(253)]}}),
+        ),
+        (
+            json!({"spec": {"chunkservers": {"storage": {"size": "1".repeat(65)}}}}),
+            "spec.chunkservers.storage.size: maxLength",
+            json!({"spec": {"chunkservers": {"storage": {"size": "1".repeat(64)}}}}),
+        ),
+        (
+            json!({"spec": {"logicalPool": {"name": "p".repeat(64)}}}),
+            "spec.logicalPool.name: maxLength",
+            json!({"spec": {"logicalPool": {"name": "p".repeat(63)}}}),
+        ),
+        (
+            json!({"spec": {"mds": {"replicas": 0}}}),
+            "spec.mds.replicas: minimum",
+            json!({"spec": {"mds": {"replicas": 1}}}),
+        ),
+        (
+            json!({"spec": {"chunkservers": {"formatPercent": 100}}}),
+            "spec.chunkservers.formatPercent: maximum",
+            json!({"spec": {"chunkservers": {"formatPercent": 99}}}),
+        ),
+    ];
+    for (refused, expected, accepted) in table {
+        let errors = check(refused.clone());
+        assert!(
+            errors.iter().any(|e| e == expected),
+            "{refused}: expected {expected:?}, got {errors:?}"
+        );
+        assert_eq!(check(accepted.clone()), Vec::<String>::new(), "{accepted}");
     }
 }
 
@@ -442,6 +809,104 @@ fn render_command_rejects_an_invalid_cluster_with_every_error_and_exit_2() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Values serde cannot read are refused like invalid ones: every field named with what was
+/// given, on stderr, nothing on stdout, exit status 2.
+#[test]
+fn render_command_names_the_field_of_every_value_it_cannot_read() {
+    let dir = std::env::temp_dir().join(format!("curve-render-parse-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("unreadable.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: curve.opencurve.io/v1alpha1\nkind: CurveCluster\nmetadata: {name: bad}\n\
+         spec:\n  image: opencurvedocker/curvebs:v1.2.6\n  imagePullPolicy: Sometimes\n\
+         \x20 etcd: {replicas: three, replica: 5}\n  chunkservers: {replicas: 3}\n\
+         \x20 placement:\n    tolerations: [{key: dedicated, operator: In, tolerationSeconds: soon}]\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_curve-operator"))
+        .args(["render", "-f"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty(), "nothing on stdout");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.starts_with("error: the CurveCluster is invalid:\n"),
+        "{stderr}"
+    );
+    for expected in [
+        "  spec.imagePullPolicy: must be one of \"Always\", \"IfNotPresent\", \"Never\" (got \"Sometimes\")\n",
+        "  spec.etcd.replicas: must be an integer (got \"three\")\n",
+        "  spec.etcd.replica: unknown field\n",
+        "  spec.chunkservers.storage: is required but missing\n",
+        "  spec.placement.tolerations[0].operator: must be one of \"\", \"Equal\", \"Exists\" (got \"In\")\n",
+        "  spec.placement.tolerations[0].tolerationSeconds: must be an integer (got \"soon\")\n",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "stderr lacks {expected:?}: {stderr}"
+        );
+    }
+    // Once readable, every invalid value is refused by validation, with its path and value.
+    std::fs::write(
+        &file,
+        "apiVersion: curve.opencurve.io/v1alpha1\nkind: CurveCluster\nmetadata: {name: 1bad}\n\
+         spec:\n  image: opencurvedocker/CurveBS\n  chunkservers: {replicas: 3, storage: {size: 1Gi}}\n\
+         \x20 mds: {resources: {requests: {cpu: '2'}, limits: {cpu: '1'}}}\n\
+         \x20 placement:\n    nodeSelector: {bad key: x}\n    tolerations: [{operator: Exists, value: curve}]\n\
+         \x20 logicalPool: {zones: 2}\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_curve-operator"))
+        .args(["render", "-f"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty(), "nothing on stdout");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    for expected in [
+        "  metadata.name: must be a DNS-1035 label",
+        "(got \"1bad\")\n",
+        "  spec.image: must be an image reference",
+        "(got \"opencurvedocker/CurveBS\")\n",
+        "  spec.mds.resources.requests[cpu]: must be at most the cpu limit 1 (got 2)\n",
+        "  spec.placement.nodeSelector[bad key]: the key must be a label key",
+        "  spec.placement.tolerations[0].value: must be empty when operator is Exists (got \"curve\")\n",
+        "  spec.logicalPool.zones: must equal spec.logicalPool.replicas",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "stderr lacks {expected:?}: {stderr}"
+        );
+    }
+    // A YAML syntax error names its place.
+    std::fs::write(
+        &file,
+        "apiVersion: curve.opencurve.io/v1alpha1\nkind: [CurveCluster\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_curve-operator"))
+        .args(["render", "-f"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.starts_with("error: cannot parse the CurveCluster: "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line"),
+        "the YAML error names its line: {stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn render_states_its_placement_and_gives_curve_ip_addresses_only() {
     let stream = render(
@@ -520,5 +985,24 @@ fn render_states_its_placement_and_gives_curve_ip_addresses_only() {
             !text.contains("=root_password"),
             "the image's public default password: {text}"
         );
+    }
+}
+
+/// The CRD's quantity pattern admits exactly the non-negative quantities the operator's parser
+/// (Kubernetes' ParseQuantity grammar) reads.
+#[test]
+fn the_quantity_pattern_agrees_with_the_operators_parser() {
+    use curve_operator::api::rules::QUANTITY_RE;
+    use curve_operator::validate::k8s::parse_quantity;
+    let pattern = regex::Regex::new(QUANTITY_RE).unwrap();
+    let samples = [
+        "0", "2", "1.5", ".5", "5.", "+1", "500m", "100n", "3u", "4k", "10M", "10G", "1Ti",
+        "1.5Gi", "2Ei", "1e3", "1E-2", "1.5e+2", "-1", "-1Gi", "two", "", "1 Gi", "1gi", "1KB",
+        "Gi", "1e", "1.2.3", "m", "+", ".", "1Ki5",
+    ];
+    for text in samples {
+        let parsed =
+            parse_quantity(text).is_some_and(|value| value >= 0.0) && !text.starts_with('-');
+        assert_eq!(pattern.is_match(text), parsed, "{text:?}");
     }
 }

@@ -733,6 +733,52 @@ async fn b_invalid_clusters_are_rejected_by_the_api_server() {
             ),
             vec!["spec.chunkservers.port range"],
         ),
+        (
+            "a cpu limit that is no quantity",
+            cluster_json(
+                "cpu",
+                json!({"mds": {"resources": {"limits": {"cpu": "two"}}}}),
+            ),
+            vec!["spec.mds.resources.limits.cpu", "should match"],
+        ),
+        (
+            "requests over limits",
+            cluster_json(
+                "overcommit",
+                json!({"etcd": {"resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1500m"}}}}),
+            ),
+            vec!["spec.etcd.resources.requests must not exceed spec.etcd.resources.limits"],
+        ),
+        (
+            "a node selector key with a space",
+            cluster_json(
+                "selector",
+                json!({"placement": {"nodeSelector": {"bad key": "x"}}}),
+            ),
+            vec!["spec.placement.nodeSelector", "keys must be a label key"],
+        ),
+        (
+            "a toleration with an unknown operator",
+            cluster_json(
+                "toleration",
+                json!({"placement": {"tolerations": [{"key": "k", "operator": "In"}]}}),
+            ),
+            vec!["spec.placement.tolerations[0].operator", "supported values"],
+        ),
+        (
+            "zones that differ from the copies",
+            cluster_json("zones", json!({"logicalPool": {"zones": 2}})),
+            vec!["spec.logicalPool.zones must equal spec.logicalPool.replicas"],
+        ),
+        (
+            "an image reference with capitals",
+            cluster_json("image", json!({"image": "opencurvedocker/CurveBS:v1.2.6"})),
+            vec![
+                "spec.image",
+                "must be an image reference",
+                "got \"opencurvedocker/CurveBS:v1.2.6\"",
+            ],
+        ),
     ];
     for (what, object, texts) in &cases {
         // Through the API.

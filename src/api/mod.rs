@@ -4,6 +4,7 @@
 //! doc comments become `kubectl explain`, serde defaults become schema defaults, and the
 //! `x_kube(validation)` rules become CEL rules the API server enforces on create and update.
 
+pub mod rules;
 mod status;
 
 pub use status::*;
@@ -44,18 +45,24 @@ pub const MAX_CLUSTER_NAME_LEN: usize = 30;
     printcolumn(name = "ChunkServers", type_ = "string", json_path = ".status.chunkservers.ready", description = "Ready/desired ChunkServer pods"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("size(self.metadata.name) <= 30").message("metadata.name must be at most 30 characters: it prefixes every StatefulSet, pod and label value of the cluster"),
+    validation = rules::rule(format!("self.metadata.name.matches('{}')", rules::DNS1035_RE), rules::got("metadata.name must be a DNS-1035 label (lower-case letters, digits and dashes, starting with a letter and ending with a letter or digit): it prefixes the cluster's Service names", "self.metadata.name")),
 )]
 #[x_kube(
     validation = Rule::new("self.chunkservers.replicas >= self.logicalPool.replicas").message("spec.chunkservers.replicas must be at least spec.logicalPool.replicas: every copy of a copyset needs its own server"),
     validation = Rule::new("self.logicalPool.zones <= self.chunkservers.replicas").message("spec.logicalPool.zones must not exceed spec.chunkservers.replicas: every zone needs at least one server"),
-    validation = Rule::new("self.logicalPool.replicas <= self.logicalPool.zones").message("spec.logicalPool.replicas must not exceed spec.logicalPool.zones: Curve places each copy of a copyset in a different zone"),
+    validation = Rule::new("self.logicalPool.zones == self.logicalPool.replicas").message("spec.logicalPool.zones must equal spec.logicalPool.replicas: Curve's MDS creates a logical pool only when its zone count equals its copy count, each copy in its own zone"),
+    validation = Rule::new("self.chunkservers.replicas * self.chunkservers.disksPerNode >= 2").message("spec.chunkservers.replicas × disksPerNode must be at least 2: Curve's MDS cannot create a logical pool on one ChunkServer"),
     validation = Rule::new("(self.mds.port != self.etcd.clientPort && self.mds.port != self.etcd.peerPort && self.mds.dummyPort != self.etcd.clientPort && self.mds.dummyPort != self.etcd.peerPort)").message("spec.mds ports must differ from spec.etcd ports: with host networking they can share a node"),
     validation = Rule::new("[self.etcd.clientPort, self.etcd.peerPort, self.mds.port, self.mds.dummyPort].all(p, p < self.chunkservers.port || p >= self.chunkservers.port + self.chunkservers.disksPerNode)").message("spec.chunkservers.port range (port .. port+disksPerNode-1) must not contain an etcd or MDS port: with host networking they can share a node"),
 )]
 #[serde(rename_all = "camelCase")]
 pub struct CurveClusterSpec {
     /// The Curve image, used by every component (e.g. `opencurvedocker/curvebs:v1.2.6`).
-    #[x_kube(validation = Rule::new("self != ''").message("spec.image must name a Curve image"))]
+    #[schemars(length(max = rules::MAX_IMAGE_LEN))]
+    #[x_kube(
+        validation = Rule::new("self != ''").message("spec.image must name a Curve image"),
+        validation = rules::image()
+    )]
     pub image: String,
 
     /// When the kubelet pulls the image: Always, IfNotPresent or Never.
@@ -64,8 +71,11 @@ pub struct CurveClusterSpec {
 
     /// Names of Secrets in the cluster's namespace used to pull the image. Fixed at creation.
     #[serde(default)]
-    #[schemars(length(max = 16))]
-    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.imagePullSecrets is immutable"))]
+    #[schemars(length(max = rules::MAX_PULL_SECRETS), inner(length(max = 253)))]
+    #[x_kube(
+        validation = Rule::new("self == oldSelf").message("spec.imagePullSecrets is immutable"),
+        validation = rules::subdomain_list("spec.imagePullSecrets")
+    )]
     pub image_pull_secrets: Vec<String>,
 
     /// The etcd cluster that stores Curve's metadata and holds the MDS election.
@@ -137,10 +147,13 @@ impl PullPolicy {
 )]
 pub struct StorageSpec {
     /// Size of each volume, as a Kubernetes quantity (e.g. `10Gi`). It can grow, never shrink.
+    #[schemars(length(max = rules::MAX_QUANTITY_LEN))]
     #[x_kube(validation = Rule::new("isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))").message("storage.size must be a positive quantity such as 10Gi"))]
     pub size: String,
     /// StorageClass of the volumes; unset uses the cluster's default class. Fixed at creation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    #[x_kube(validation = rules::subdomain("storage.storageClassName", "a StorageClass name"))]
     pub storage_class_name: Option<String>,
 }
 
@@ -177,6 +190,7 @@ pub struct EtcdSpec {
     pub storage: StorageSpec,
     /// CPU and memory of each member's container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "rules::etcd_resources_schema")]
     pub resources: Option<ResourceRequirements>,
 }
 
@@ -226,6 +240,7 @@ pub struct MdsSpec {
     pub dummy_port: i32,
     /// CPU and memory of each MDS container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "rules::mds_resources_schema")]
     pub resources: Option<ResourceRequirements>,
 }
 
@@ -255,6 +270,7 @@ impl Default for MdsSpec {
 /// The ChunkServers.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.port + self.disksPerNode - 1 <= 65535").message("spec.chunkservers.port + disksPerNode - 1 must be at most 65535: disk slot i listens on port + i"))]
 pub struct ChunkServerSpec {
     /// Number of nodes that run ChunkServers (one pod per node and disk slot).
     #[serde(default = "ChunkServerSpec::default_replicas")]
@@ -288,6 +304,7 @@ pub struct ChunkServerSpec {
     pub format_percent: i32,
     /// CPU and memory of each ChunkServer container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "rules::chunkserver_resources_schema")]
     pub resources: Option<ResourceRequirements>,
 }
 
@@ -325,22 +342,33 @@ pub enum AntiAffinityMode {
 pub struct PlacementSpec {
     /// Node labels every Curve pod requires.
     #[serde(default)]
+    #[schemars(extend("maxProperties" = rules::MAX_NODE_SELECTOR, "additionalProperties" = {"type": "string", "maxLength": 63}))]
+    #[x_kube(
+        validation = rules::label_map_keys("spec.placement.nodeSelector"),
+        validation = rules::label_map_values("spec.placement.nodeSelector")
+    )]
     pub node_selector: BTreeMap<String, String>,
     /// Tolerations of every Curve pod.
     #[serde(default)]
-    #[schemars(length(max = 64))]
+    #[schemars(schema_with = "rules::tolerations_schema")]
     pub tolerations: Vec<Toleration>,
     /// Whether anti-affinity between members of one component is Required or Preferred.
     #[serde(default)]
     pub anti_affinity: AntiAffinityMode,
     /// Node label whose values members of one component must not share.
     #[serde(default = "PlacementSpec::default_topology_key")]
-    #[x_kube(validation = Rule::new("self != ''").message("spec.placement.topologyKey must not be empty"))]
+    #[schemars(length(max = rules::LABEL_KEY_MAX))]
+    #[x_kube(
+        validation = Rule::new("self != ''").message("spec.placement.topologyKey must not be empty"),
+        validation = rules::label_key("spec.placement.topologyKey")
+    )]
     pub topology_key: String,
     /// Node label giving the Curve zone of a ChunkServer's server (e.g.
     /// `topology.kubernetes.io/zone`); unset puts each node in its own zone, assigned
     /// round-robin to `logicalPool.zones` zones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = rules::LABEL_KEY_MAX))]
+    #[x_kube(validation = rules::label_key("spec.placement.zoneLabel"))]
     pub zone_label: Option<String>,
 }
 
@@ -368,18 +396,27 @@ impl Default for PlacementSpec {
 pub struct LogicalPoolSpec {
     /// Name of the physical pool holding every server. Fixed at creation.
     #[serde(default = "LogicalPoolSpec::default_physical_pool")]
-    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.logicalPool.physicalPool is immutable"))]
+    #[schemars(length(max = rules::MAX_POOL_NAME_LEN))]
+    #[x_kube(
+        validation = Rule::new("self == oldSelf").message("spec.logicalPool.physicalPool is immutable"),
+        validation = rules::pool_name("spec.logicalPool.physicalPool")
+    )]
     pub physical_pool: String,
     /// Name of the logical pool. Fixed at creation.
     #[serde(default = "LogicalPoolSpec::default_name")]
-    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.logicalPool.name is immutable"))]
+    #[schemars(length(max = rules::MAX_POOL_NAME_LEN))]
+    #[x_kube(
+        validation = Rule::new("self == oldSelf").message("spec.logicalPool.name is immutable"),
+        validation = rules::pool_name("spec.logicalPool.name")
+    )]
     pub name: String,
     /// Copies of each copyset (Curve's `replicasnum`). Fixed at creation.
     #[serde(default = "LogicalPoolSpec::default_replicas")]
     #[schemars(range(min = 1, max = 5))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("spec.logicalPool.replicas is immutable"))]
     pub replicas: i32,
-    /// Zones the servers are spread over (Curve's `zonenum`); at least `replicas`.
+    /// Zones the servers are spread over (Curve's `zonenum`): equal to `replicas`, as Curve's
+    /// MDS requires, each copy of a copyset in its own zone.
     #[serde(default = "LogicalPoolSpec::default_zones")]
     #[schemars(range(min = 1, max = 32))]
     pub zones: i32,
@@ -431,6 +468,8 @@ pub struct CleanupSpec {
     /// Must be `yes-really-destroy-data` for policy Delete to take effect: a policy alone never
     /// deletes data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    #[x_kube(validation = rules::rule("self == 'yes-really-destroy-data'", rules::got("spec.cleanup.confirmation must be yes-really-destroy-data when set", "self")))]
     pub confirmation: Option<String>,
 }
 

@@ -1,0 +1,352 @@
+//! The CEL rules and hand-written schemas the CRD carries beyond what the derives generate.
+//!
+//! Each rule mirrors one check of `crate::validate` (which refuses the same values with the same
+//! reasons, so `render` and the operator agree with the API server). The regular expressions are
+//! the Kubernetes grammars of `crate::validate::k8s`, written for RE2 (the API server's regexp
+//! engine) without backslashes. Strings a rule reads get a `maxLength` and maps and lists a
+//! `maxProperties` / `maxItems`, so the API server's static cost estimate of every rule stays
+//! within its budget.
+
+use kube::core::{Message, Rule};
+use schemars::{Schema, SchemaGenerator, json_schema};
+
+/// A label key (IsQualifiedName) without the prefix's length limit: an optional DNS-1123
+/// subdomain and '/', then a name of 1-63 `[-A-Za-z0-9_.]` starting and ending alphanumeric.
+pub const LABEL_KEY_RE: &str = "^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$";
+/// A label key's prefix is at most 253 characters.
+pub const LABEL_KEY_PREFIX_RE: &str = "^([^/]{1,253}/)?[^/]*$";
+/// A label value (IsValidLabelValue): empty or 1-63 `[-A-Za-z0-9_.]` starting and ending
+/// alphanumeric.
+pub const LABEL_VALUE_RE: &str = "^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$";
+/// A DNS-1123 subdomain without the length limit (a `maxLength` of 253 goes with it).
+pub const SUBDOMAIN_RE: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+/// A DNS-1035 label without the length limit.
+pub const DNS1035_RE: &str = "^[a-z]([-a-z0-9]*[a-z0-9])?$";
+/// A Curve pool name as the operator admits it (see `validate::check_pool_name`).
+pub const POOL_NAME_RE: &str = "^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$";
+/// An image reference (distribution/reference): `[registry[:port]/]path[:tag][@digest]`. The
+/// registry is a host name or a bracketed IPv6 address (RE2 `\[`, written `\\[` in CEL).
+pub const IMAGE_RE: &str = concat!(
+    "^(",
+    "([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?([.][a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\\\\[[0-9a-fA-F:]+\\\\])",
+    "(:[0-9]+)?/)?",
+    "[a-z0-9]+((__|[._]|-+)[a-z0-9]+)*(/[a-z0-9]+((__|[._]|-+)[a-z0-9]+)*)*",
+    "(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?",
+    "(@[A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"
+);
+
+/// A non-negative Kubernetes quantity (resource.ParseQuantity without a minus sign): a number,
+/// then a binary or decimal SI suffix or a decimal exponent.
+pub const QUANTITY_RE: &str = "^[+]?([0-9]+([.][0-9]*)?|[.][0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?([0-9]+([.][0-9]*)?|[.][0-9]+))?$";
+
+/// Longest label key: a 253-character prefix, '/', a 63-character name.
+pub const LABEL_KEY_MAX: usize = 317;
+
+// Bounds the CRD sets where Kubernetes sets none, so the static cost of every rule that reads the
+// value stays within the API server's budget; the operator's validation applies the same bounds.
+
+/// Most image pull Secrets.
+pub const MAX_PULL_SECRETS: usize = 16;
+/// Most node selector entries.
+pub const MAX_NODE_SELECTOR: usize = 64;
+/// Most tolerations.
+pub const MAX_TOLERATIONS: usize = 64;
+/// Most entries in a component's resource `limits` or `requests`.
+pub const MAX_RESOURCE_ENTRIES: usize = 6;
+/// Longest quantity string.
+pub const MAX_QUANTITY_LEN: usize = 64;
+/// Longest image reference (the grammar limits the repository name to 255).
+pub const MAX_IMAGE_LEN: usize = 1024;
+/// Longest Curve pool name.
+pub const MAX_POOL_NAME_LEN: usize = 63;
+
+/// The toleration operators Kubernetes knows (empty means Equal).
+pub const TOLERATION_OPERATORS: [&str; 3] = ["", "Equal", "Exists"];
+/// The taint effects Kubernetes knows (empty means every effect).
+pub const TAINT_EFFECTS: [&str; 4] = ["", "NoSchedule", "PreferNoSchedule", "NoExecute"];
+
+/// A CEL expression true when `expr` (a string) is a label key.
+pub fn is_label_key(expr: &str) -> String {
+    format!("{expr}.matches('{LABEL_KEY_RE}') && {expr}.matches('{LABEL_KEY_PREFIX_RE}')")
+}
+
+/// A rule with a message computed from the value (`messageExpression`).
+pub fn rule(expression: impl Into<String>, message_expression: impl Into<String>) -> Rule {
+    Rule {
+        message: Some(Message::Expression(message_expression.into())),
+        ..Rule::new(expression)
+    }
+}
+
+/// A rule with a fixed message.
+pub fn fixed(expression: impl Into<String>, message: String) -> Rule {
+    Rule {
+        message: Some(Message::Message(message)),
+        ..Rule::new(expression)
+    }
+}
+
+/// `'<text> (got "' + <expr> + '")'` as a CEL message expression.
+pub fn got(text: &str, expr: &str) -> String {
+    format!("'{} (got \"' + {expr} + '\")'", text.replace('\'', "\\'"))
+}
+
+const LABEL_KEY_TEXT: &str = "a label key: an optional DNS-1123 subdomain prefix of at most 253 characters and a slash, then a name of at most 63 letters, digits, dashes, underscores and dots, starting and ending with a letter or digit";
+const LABEL_VALUE_TEXT: &str = "empty, or at most 63 letters, digits, dashes, underscores and dots, starting and ending with a letter or digit";
+
+/// `self` (a string field at `field`) is a label key.
+pub fn label_key(field: &str) -> Rule {
+    rule(
+        is_label_key("self"),
+        got(&format!("{field} must be {LABEL_KEY_TEXT}"), "self"),
+    )
+}
+
+/// `self` (a string) is a DNS-1123 subdomain: a Kubernetes object name.
+pub fn subdomain(field: &str, what: &str) -> Rule {
+    rule(
+        format!("self.matches('{SUBDOMAIN_RE}')"),
+        got(
+            &format!(
+                "{field} must be {what}: a DNS-1123 subdomain of lower-case letters, digits, dashes and dots, starting and ending with a letter or digit"
+            ),
+            "self",
+        ),
+    )
+}
+
+/// `self` (a string) is a Curve pool name.
+pub fn pool_name(field: &str) -> Rule {
+    rule(
+        format!("self.matches('{POOL_NAME_RE}')"),
+        got(
+            &format!(
+                "{field} must be a Curve pool name: 1-63 letters, digits, dashes, underscores and dots, starting and ending with a letter or digit"
+            ),
+            "self",
+        ),
+    )
+}
+
+/// `self` (a string) is an image reference the container runtime can parse.
+pub fn image() -> Rule {
+    rule(
+        format!("self.matches('{IMAGE_RE}')"),
+        got(
+            "spec.image must be an image reference [registry[:port]/]path[:tag][@digest], the path of lower-case letters and digits with dots, underscores or dashes between them, such as opencurvedocker/curvebs:v1.2.6",
+            "self",
+        ),
+    )
+}
+
+// Rules over maps and lists carry fixed messages: the API server's cost estimate of a message
+// that lists the offending entries exceeds its budget 100-fold. The API server names the field;
+// the operator's own validation (render, `SpecValid`) also names the value given.
+
+/// Every key of the map `self` (at `field`) is a label key.
+pub fn label_map_keys(field: &str) -> Rule {
+    fixed(
+        format!("self.all(k, {})", is_label_key("k")),
+        format!("{field} keys must be {LABEL_KEY_TEXT}"),
+    )
+}
+
+/// Every value of the map `self` (at `field`) is a label value.
+pub fn label_map_values(field: &str) -> Rule {
+    fixed(
+        format!("self.all(k, self[k].matches('{LABEL_VALUE_RE}'))"),
+        format!("{field} values must be label values: {LABEL_VALUE_TEXT}"),
+    )
+}
+
+/// Every entry of the list `self` is a DNS-1123 subdomain (Secret names).
+pub fn subdomain_list(field: &str) -> Rule {
+    fixed(
+        format!("self.all(s, s.matches('{SUBDOMAIN_RE}'))"),
+        format!(
+            "{field} must name Secrets: DNS-1123 subdomains of lower-case letters, digits, dashes and dots, starting and ending with a letter or digit"
+        ),
+    )
+}
+
+fn rules_value(rules: &[Rule]) -> serde_json::Value {
+    serde_json::to_value(rules).expect("rules serialize")
+}
+
+/// The tolerations of every Curve pod: Kubernetes' Toleration, with the checks of the API
+/// server's ValidateTolerations as enums and CEL rules.
+pub fn tolerations_schema(_: &mut SchemaGenerator) -> Schema {
+    let item_rules = rules_value(&[
+        Rule::new("(has(self.key) && self.key != '') || (has(self.operator) && self.operator == 'Exists')")
+            .message("spec.placement.tolerations[].operator must be Exists when key is empty: an empty key with Exists tolerates every taint"),
+        rule(
+            "!has(self.operator) || self.operator != 'Exists' || !has(self.value) || self.value == ''",
+            got("spec.placement.tolerations[].value must be empty when operator is Exists", "self.value"),
+        ),
+        rule(
+            format!("(has(self.operator) && self.operator == 'Exists') || !has(self.value) || self.value.matches('{LABEL_VALUE_RE}')"),
+            got(&format!("spec.placement.tolerations[].value must be a label value: {LABEL_VALUE_TEXT}"), "self.value"),
+        ),
+        rule(
+            "!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
+            "'spec.placement.tolerations[].tolerationSeconds is allowed only with effect NoExecute (got effect \"' + (has(self.effect) ? self.effect : '') + '\")'",
+        ),
+    ]);
+    let key_rules = rules_value(&[rule(
+        format!("self == '' || ({})", is_label_key("self")),
+        got(
+            &format!("spec.placement.tolerations[].key must be empty or {LABEL_KEY_TEXT}"),
+            "self",
+        ),
+    )]);
+    json_schema!({
+        "description": "Tolerations of every Curve pod (Kubernetes tolerations, checked as the API server checks a pod's).",
+        "type": "array",
+        "maxItems": MAX_TOLERATIONS,
+        "items": {
+            "description": "The pod this Toleration is attached to tolerates any taint that matches the triple <key,value,effect> using the matching operator <operator>.",
+            "type": "object",
+            "properties": {
+                "key": {
+                    "description": "Key is the taint key that the toleration applies to. Empty means match all taint keys. If the key is empty, operator must be Exists; this combination means to match all values and all keys.",
+                    "type": "string",
+                    "maxLength": LABEL_KEY_MAX,
+                    "x-kubernetes-validations": key_rules,
+                },
+                "operator": {
+                    "description": "Operator represents a key's relationship to the value. Valid operators are Exists and Equal. Defaults to Equal. Exists is equivalent to wildcard for value, so that a pod can tolerate all taints of a particular category.",
+                    "type": "string",
+                    "enum": TOLERATION_OPERATORS,
+                },
+                "value": {
+                    "description": "Value is the taint value the toleration matches to. If the operator is Exists, the value should be empty, otherwise just a regular string.",
+                    "type": "string",
+                    "maxLength": 63,
+                },
+                "effect": {
+                    "description": "Effect indicates the taint effect to match. Empty means match all taint effects. When specified, allowed values are NoSchedule, PreferNoSchedule and NoExecute.",
+                    "type": "string",
+                    "enum": TAINT_EFFECTS,
+                },
+                "tolerationSeconds": {
+                    "description": "TolerationSeconds represents the period of time the toleration (which must be of effect NoExecute) tolerates the taint. By default, it is not set, which means tolerate the taint forever (do not evict). Zero and negative values will be treated as 0 (evict immediately) by the system.",
+                    "type": "integer",
+                    "format": "int64",
+                },
+            },
+            "x-kubernetes-validations": item_rules,
+        },
+    })
+}
+
+/// CEL: the resource name `k` is one a container may request.
+fn is_container_resource(k: &str) -> String {
+    format!(
+        "({k} in ['cpu', 'memory', 'ephemeral-storage'] || {k}.startsWith('hugepages-') || ({k}.contains('/') && !{k}.startsWith('requests.') && {}))",
+        is_label_key(k)
+    )
+}
+
+/// CEL: the resource `k` is not overcommitted (hugepages, extended resources).
+fn is_exact_resource(k: &str) -> String {
+    format!(
+        "({k}.startsWith('hugepages-') || ({k}.contains('/') && !{k}.contains('kubernetes.io/')))"
+    )
+}
+
+/// The quantity `map[k]` (an int-or-string the schema's pattern admits) as a CEL quantity.
+fn q(map: &str, k: &str) -> String {
+    format!("quantity(string({map}[{k}]))")
+}
+
+/// The resources of one component's containers: Kubernetes' ResourceRequirements without
+/// `claims` (Curve pods declare no resource claims), checked as the API server's
+/// ValidateResourceRequirements checks a container's.
+fn resources_schema(field: &str) -> Schema {
+    let quantity_map = |what: &str| {
+        json_schema!({
+            "description": what,
+            "type": "object",
+            "maxProperties": MAX_RESOURCE_ENTRIES,
+            "additionalProperties": {
+                "description": "A Kubernetes quantity: a number with an optional suffix (m, k, M, G, Ki, Mi, Gi, ... or an exponent), such as 500m, 2 or 4Gi.",
+                "x-kubernetes-int-or-string": true,
+                // Each applies to its own type only: a number's minimum, a string's length and
+                // grammar.
+                "minimum": 0,
+                "maxLength": MAX_QUANTITY_LEN,
+                "pattern": QUANTITY_RE,
+            },
+        })
+    };
+    let mut rules = Vec::new();
+    for map in ["limits", "requests"] {
+        let m = format!("self.{map}");
+        rules.push(fixed(
+            format!("!has({m}) || {m}.all(k, {})", is_container_resource("k")),
+            format!(
+                "{field}.{map} may name only cpu, memory, ephemeral-storage, hugepages-<size> and domain-qualified extended resources"
+            ),
+        ));
+        rules.push(fixed(
+            format!(
+                "!has({m}) || {m}.all(k, !(k.contains('/') && !k.contains('kubernetes.io/')) || {}.isInteger())",
+                q(&m, "k")
+            ),
+            format!(
+                "{field}.{map} of extended resources must be whole numbers: they are counted in units"
+            ),
+        ));
+    }
+    // The schema's pattern admits only quantities, so the rules parse without `isQuantity`
+    // guards (each guard would double a rule's estimated cost).
+    let both = |k: &str| format!("{k} in self.limits");
+    rules.push(fixed(
+        format!(
+            "!has(self.requests) || !has(self.limits) || self.requests.all(k, !({}) || {}.compareTo({}) <= 0)",
+            both("k"),
+            q("self.requests", "k"),
+            q("self.limits", "k")
+        ),
+        format!("{field}.requests must not exceed {field}.limits of the same resource"),
+    ));
+    rules.push(fixed(
+        format!(
+            "!has(self.requests) || self.requests.all(k, !{} || (has(self.limits) && {} && {}.compareTo({}) == 0))",
+            is_exact_resource("k"),
+            both("k"),
+            q("self.requests", "k"),
+            q("self.limits", "k")
+        ),
+        format!(
+            "{field}.requests of hugepages and extended resources need {field}.limits equal to them: Kubernetes does not overcommit them"
+        ),
+    ));
+    rules.push(fixed(
+        "!((has(self.limits) && self.limits.exists(k, k.startsWith('hugepages-'))) || (has(self.requests) && self.requests.exists(k, k.startsWith('hugepages-')))) || (has(self.limits) && ('cpu' in self.limits || 'memory' in self.limits)) || (has(self.requests) && ('cpu' in self.requests || 'memory' in self.requests))",
+        format!(
+            "{field} must request or limit cpu or memory too when it asks for hugepages: Kubernetes refuses hugepages alone"
+        ),
+    ));
+    json_schema!({
+        "description": "CPU and memory (and other resources) of the component's containers: Kubernetes resource requirements, checked as the API server checks a container's.",
+        "type": "object",
+        "properties": {
+            "limits": quantity_map("The most of each resource a container may use. More info: https://kubernetes.io/docs/concepts/configuration/manage-resources-containers/"),
+            "requests": quantity_map("The amount of each resource a container is scheduled with; at most its limit. More info: https://kubernetes.io/docs/concepts/configuration/manage-resources-containers/"),
+        },
+        "x-kubernetes-validations": rules_value(&rules),
+    })
+}
+
+pub fn etcd_resources_schema(_: &mut SchemaGenerator) -> Schema {
+    resources_schema("spec.etcd.resources")
+}
+
+pub fn mds_resources_schema(_: &mut SchemaGenerator) -> Schema {
+    resources_schema("spec.mds.resources")
+}
+
+pub fn chunkserver_resources_schema(_: &mut SchemaGenerator) -> Schema {
+    resources_schema("spec.chunkservers.resources")
+}
