@@ -742,6 +742,67 @@ async fn api_errors_are_reported_in_the_status_and_retried() {
     );
 }
 
+/// An object the API server refuses for a reason validation missed: the status names the
+/// object, the field and the server's message as `ApplyRefused`, the Event is told once across
+/// retries, and nothing after the refused object is applied.
+#[tokio::test]
+async fn an_apply_the_api_server_refuses_is_reported_once_and_touches_nothing_else() {
+    let h = Harness::new(minimal_spec());
+    let message = "StatefulSet.apps \"demo-etcd\" is invalid: spec.template.spec.containers[0].image: Forbidden: images must come from registry.example.com";
+    h.api.refuse(
+        &format!("PATCH {SETS}/demo-etcd"),
+        422,
+        "Invalid",
+        message,
+        json!([{"reason": "FieldValueForbidden", "field": "spec.template.spec.containers[0].image", "message": "Forbidden"},
+               {"reason": "FieldValueInvalid", "field": "metadata.annotations", "message": "too long"}]),
+    );
+    let error = h.reconcile().await.unwrap_err();
+    let refusal = error.refusal().expect("a refusal");
+    assert_eq!(refusal.object, "StatefulSet/demo-etcd");
+    let expected = format!(
+        "the API server refused StatefulSet/demo-etcd: {message}; metadata.annotations: too long"
+    );
+    assert_eq!(refusal.to_string(), expected);
+    assert_eq!(
+        h.api.take_requests(),
+        concat(vec![applies("etcd"), vec![status_write()]]),
+        "the refused StatefulSet is the last object applied"
+    );
+    let status = h.cluster().status.unwrap();
+    for type_ in ["Progressing", "Degraded"] {
+        let condition = status.conditions.iter().find(|c| c.type_ == type_).unwrap();
+        assert_eq!(
+            (condition.reason.as_str(), condition.message.as_str()),
+            ("ApplyRefused", expected.as_str()),
+            "{type_}"
+        );
+    }
+    assert_eq!(h.events(), ["ApplyRefused"]);
+
+    // Retries refuse the same way: the status is not rewritten and the Event not repeated.
+    for _ in 0..2 {
+        assert!(h.reconcile().await.unwrap_err().refusal().is_some());
+        let requests = h.api.take_requests();
+        assert_eq!(
+            requests.last(),
+            Some(&format!("PATCH {SETS}/demo-etcd")),
+            "{requests:?}"
+        );
+        assert!(!requests.contains(&status_write()), "{requests:?}");
+        assert!(h.events().is_empty(), "told once");
+    }
+
+    // Other API errors (a 500 for the same object) stay reconcile errors.
+    h.api.fail(&format!("PATCH {SETS}/demo-etcd"));
+    let error = h.reconcile().await.unwrap_err();
+    assert_eq!(error.refusal(), None);
+    assert_eq!(
+        h.condition("Progressing"),
+        ("False".into(), "ReconcileError".into())
+    );
+}
+
 #[tokio::test]
 async fn deletion_removes_volumes_only_with_policy_and_confirmation() {
     for (cleanup, deletes) in [

@@ -1956,3 +1956,135 @@ async fn i_a_healthy_cluster_costs_no_requests() {
         "{reconciles} reconciles of a healthy, unchanged cluster made API requests: {costly:?}"
     );
 }
+
+/// An admission policy that refuses every StatefulSet of `namespace` whose images do not come
+/// from registry.example.com: a refusal the operator's validation cannot foresee.
+fn registry_policy(namespace: &str) -> String {
+    format!(
+        r#"apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: {namespace}-registry
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - apiGroups: ["apps"]
+      apiVersions: ["v1"]
+      operations: ["CREATE", "UPDATE"]
+      resources: ["statefulsets"]
+  validations:
+  - expression: "object.spec.template.spec.containers.all(c, c.image.startsWith('registry.example.com/'))"
+    message: images must come from registry.example.com
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: {namespace}-registry
+spec:
+  policyName: {namespace}-registry
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector:
+      matchLabels:
+        kubernetes.io/metadata.name: {namespace}
+"#
+    )
+}
+
+/// j. The API server refuses an object for a reason validation missed (an admission policy):
+/// the status names the object and the server's message as `ApplyRefused`, one Event tells it
+/// across retries, nothing after the refused object is created, and changing the spec resumes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kubernetes API server (KUBECONFIG), see e2e/README.md"]
+async fn j_an_apply_refused_by_the_api_server_is_shown_and_resumes() {
+    let env = TestEnv::new("refused", 4).await;
+    let policy = registry_policy(&env.namespace);
+    kubectl(&["apply", "-f", "-"], Some(&policy)).ok("create the admission policy");
+    // The policy takes effect once the API server compiled it: probe with a server dry run.
+    let probe = json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "probe"},
+        "spec": {"selector": {"matchLabels": {"a": "b"}}, "serviceName": "probe",
+            "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}});
+    eventually(
+        "the admission policy to refuse",
+        Duration::from_secs(30),
+        || async {
+            let out = env.kubectl_stdin(
+                &["create", "--dry-run=server", "-f", "-"],
+                &probe.to_string(),
+            );
+            if out.success {
+                Err("still accepted".to_string())
+            } else {
+                Ok(())
+            }
+        },
+    )
+    .await;
+
+    let operator = env.start_operator().await;
+    env.apply_example("curvecluster.yaml");
+    let refused = env
+        .wait_status(
+            "demo",
+            "Progressing ApplyRefused",
+            Duration::from_secs(30),
+            |_, s| match condition(s, "Progressing") {
+                Some(c) if c.reason == "ApplyRefused" => Ok(()),
+                other => Err(format!("Progressing is {other:?}")),
+            },
+        )
+        .await;
+    let message = condition(refused.status.as_ref().unwrap(), "Progressing")
+        .unwrap()
+        .message
+        .clone();
+    say(&format!("ApplyRefused: {message}"));
+    for text in [
+        "the API server refused StatefulSet/demo-etcd",
+        "images must come from registry.example.com",
+    ] {
+        assert!(message.contains(text), "{text:?} missing from {message:?}");
+    }
+    // Two retries later (5 s, then 10 s of backoff) there is still one Event, counted once.
+    let errors =
+        |metrics: &Metrics| metrics.sum("curve_operator_errors_total", &[("step", "apply")]) as u64;
+    let first = errors(&operator.samples().await);
+    eventually("two retries", Duration::from_secs(40), || async {
+        let now = errors(&operator.samples().await);
+        if now >= first + 2 {
+            Ok(())
+        } else {
+            Err(format!("{now} apply errors"))
+        }
+    })
+    .await;
+    let told = events(&env, "ApplyRefused").await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(told[0].series.is_none(), "told once: {:?}", told[0].series);
+    say(&format!(
+        "{} apply errors while refused, {} ApplyRefused event",
+        errors(&operator.samples().await),
+        told.len()
+    ));
+    // Nothing after the refused StatefulSet: the etcd tier's other objects only.
+    let expected: BTreeSet<(String, String)> = [
+        ("ConfigMap", "demo-etcd"),
+        ("Service", "demo-etcd"),
+        ("PodDisruptionBudget", "demo-etcd"),
+    ]
+    .iter()
+    .map(|(k, n)| (k.to_string(), n.to_string()))
+    .collect();
+    assert_eq!(objects_of(&env, "demo").await, expected);
+
+    // The user follows the message: an image from the allowed registry, and the cluster comes up.
+    env.patch_spec(
+        "demo",
+        json!({"image": "registry.example.com/opencurvedocker/curvebs:v1.2.6"}),
+    )
+    .await;
+    env.wait_available("demo", BRING_UP).await;
+    assert_complete(&env, "demo", 3, 3, 3).await;
+    kubectl(&["delete", "-f", "-"], Some(&policy)).ok("delete the admission policy");
+}

@@ -151,6 +151,9 @@ pub fn derive(
     if let Some(message) = message_changed(previous, next, PROGRESSING, "ChangeRefused") {
         events.push(ClusterEvent::warning("ChangeRefused", message));
     }
+    if let Some(message) = message_changed(previous, next, PROGRESSING, "ApplyRefused") {
+        events.push(ClusterEvent::warning("ApplyRefused", message));
+    }
     if let Some(message) = message_changed(previous, next, PROGRESSING, "ReconcileError") {
         events.push(ClusterEvent::warning("ReconcileError", message));
     }

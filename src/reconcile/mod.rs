@@ -98,6 +98,57 @@ impl Error {
     }
 }
 
+/// An object the API server refused to take (400 Bad Request, 403 Forbidden by admission or
+/// quota, 422 Invalid): retrying the same object cannot succeed, so the status says which
+/// object and what the server said, instead of a bare reconcile error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// `Kind/name` of the refused object.
+    pub object: String,
+    /// The server's message; it names the fields it refused.
+    pub message: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the API server refused {}: {}",
+            self.object, self.message
+        )
+    }
+}
+
+impl Error {
+    /// The refusal this error is, when the API server judged the object itself.
+    pub fn refusal(&self) -> Option<Refusal> {
+        let Error::Apply {
+            object,
+            source: kube::Error::Api(status),
+        } = self
+        else {
+            return None;
+        };
+        if !matches!(status.code, 400 | 403 | 422) {
+            return None;
+        }
+        // A cause's field the message does not already name (admission plugins give some).
+        let causes = status.details.iter().flat_map(|d| &d.causes);
+        let unnamed: Vec<String> = causes
+            .filter(|c| !c.field.is_empty() && !status.message.contains(&c.field))
+            .map(|c| format!("{}: {}", c.field, c.message))
+            .collect();
+        let message = std::iter::once(status.message.clone())
+            .chain(unnamed)
+            .collect::<Vec<_>>()
+            .join("; ");
+        Some(Refusal {
+            object: object.clone(),
+            message,
+        })
+    }
+}
+
 /// What every reconcile shares.
 pub struct Context<O: EtcdObserver, E: EventSink> {
     pub client: Client,
@@ -325,12 +376,11 @@ async fn report_error<O: EtcdObserver, E: EventSink>(
     error: &Error,
 ) {
     let previous = cluster.status.clone().unwrap_or_default();
-    let next = status::with_error(
-        &previous,
-        &error.to_string(),
-        cluster.metadata.generation,
-        Timestamp::now(),
-    );
+    let (generation, now) = (cluster.metadata.generation, Timestamp::now());
+    let next = match error.refusal() {
+        Some(refusal) => status::with_refusal(&previous, &refusal.to_string(), generation, now),
+        None => status::with_error(&previous, &error.to_string(), generation, now),
+    };
     match write::write_status(&ctx.client, cluster, &previous, &next).await {
         Ok(()) => publish(ctx, cluster, events::derive(&previous, &next, &[])).await,
         Err(write_error) => {

@@ -10,8 +10,8 @@
 //! | MdsLeaderElected | Elected | NotStarted, NoLeader, UnknownLeader, AmbiguousLeader, EtcdUnreachable, QuorumLost |
 //! | ChunkServersReady | AllReady | NotStarted, NotReady, Formatting, FormatFailed |
 //! | TopologyReady | Ready | NotStarted, WaitingForServers, PhysicalPoolPending, PhysicalPoolFailed, WaitingForChunkServers, ChunkServersOffline, LogicalPoolPending, LogicalPoolFailed |
-//! | Progressing | Reconciling | Complete, ChangeRefused, ReconcileError |
-//! | Degraded | ComponentsNotReady, ReconcileError | AsExpected |
+//! | Progressing | Reconciling | Complete, ChangeRefused, ApplyRefused, ReconcileError |
+//! | Degraded | ComponentsNotReady, ApplyRefused, ReconcileError | AsExpected |
 //! | Available | Available | Invalid, Paused, EtcdNotQuorate, NoMdsPrimary, TopologyNotReady, ChunkServersNotReady |
 //!
 //! A condition's lastTransitionTime changes only when its status changes.
@@ -435,10 +435,31 @@ pub fn with_error(
     generation: Option<i64>,
     now: Timestamp,
 ) -> CurveClusterStatus {
+    with_failure(previous, "ReconcileError", error, generation, now)
+}
+
+/// The status after the API server refused an object the operator applied (a reason the
+/// operator's validation missed): `ApplyRefused`, with the object and the server's message.
+pub fn with_refusal(
+    previous: &CurveClusterStatus,
+    refusal: &str,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> CurveClusterStatus {
+    with_failure(previous, "ApplyRefused", refusal, generation, now)
+}
+
+fn with_failure(
+    previous: &CurveClusterStatus,
+    reason: &'static str,
+    message: &str,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> CurveClusterStatus {
     let mut next = previous.clone();
     for v in [
-        verdict(PROGRESSING, false, "ReconcileError", error.to_string()),
-        verdict(DEGRADED, true, "ReconcileError", error.to_string()),
+        verdict(PROGRESSING, false, reason, message.to_string()),
+        verdict(DEGRADED, true, reason, message.to_string()),
     ] {
         let type_ = v.type_;
         let updated = condition(&previous.conditions, v, generation, now);

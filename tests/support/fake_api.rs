@@ -20,6 +20,9 @@ pub struct FakeApi {
     creations: Arc<Mutex<Vec<String>>>,
     /// Requests (method and path prefix) answered with a 500, for error tests.
     failing: Arc<Mutex<Vec<String>>>,
+    /// Requests (method and path prefix) refused with the given Status body, as the API
+    /// server refuses an object (422 Invalid, 403 Forbidden by admission).
+    refusing: Arc<Mutex<Vec<(String, Value)>>>,
     version: Arc<Mutex<u64>>,
 }
 
@@ -190,6 +193,24 @@ impl FakeApi {
             .push(method_and_prefix.to_string());
     }
 
+    /// Refuses every request starting with `method_and_prefix` with a Status of `code` and
+    /// `reason`, whose message and causes are the server's.
+    pub fn refuse(
+        &self,
+        method_and_prefix: &str,
+        code: u16,
+        reason: &str,
+        message: &str,
+        causes: Value,
+    ) {
+        let body = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+            "message": message, "reason": reason, "code": code, "details": {"causes": causes}});
+        self.refusing
+            .lock()
+            .unwrap()
+            .push((method_and_prefix.to_string(), body));
+    }
+
     async fn handle(&self, request: Request<Body>) -> Response<Body> {
         let method = request.method().to_string();
         let path = request.uri().path().to_string();
@@ -210,6 +231,19 @@ impl FakeApi {
             .any(|f| line.starts_with(f.as_str()))
         {
             return status(StatusCode::INTERNAL_SERVER_ERROR, "injected failure");
+        }
+        let refusal = self
+            .refusing
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(prefix, _)| line.starts_with(prefix.as_str()))
+            .map(|(_, body)| body.clone());
+        if let Some(body) = refusal {
+            return Response::builder()
+                .status(body["code"].as_u64().unwrap() as u16)
+                .body(Body::from(serde_json::to_vec(&body).unwrap()))
+                .unwrap();
         }
         let mut objects = self.objects.lock().unwrap();
         let store = objects.entry(collection.clone()).or_default();
