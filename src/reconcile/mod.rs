@@ -23,7 +23,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::Api;
+use kube::api::{Api, ApiResource, DynamicObject};
 use kube::core::{DeserializeGuard, PartialObjectMeta};
 use kube::runtime::controller::{Action as Requeue, Controller};
 use kube::runtime::reflector::ObjectRef;
@@ -389,7 +389,8 @@ async fn report_error<O: EtcdObserver, E: EventSink>(
     }
 }
 
-/// A CurveCluster that does not even parse: say so in its status, touch nothing else.
+/// A CurveCluster that does not even parse: say so in its status, every field that cannot be
+/// read with its path, and touch nothing else.
 async fn report_unparsable<O: EtcdObserver, E: EventSink>(
     ctx: &Context<O, E>,
     invalid: &kube::core::error_boundary::InvalidObject,
@@ -400,8 +401,29 @@ async fn report_unparsable<O: EtcdObserver, E: EventSink>(
     ) else {
         return Ok(Requeue::await_change());
     };
-    let observation =
-        Observation::invalid(vec![format!("spec: cannot be read ({})", invalid.error)]);
+    // serde stops at the first problem and names no field; the raw object names them all.
+    let raw: Api<DynamicObject> = Api::namespaced_with(
+        ctx.client.clone(),
+        &namespace,
+        &ApiResource::erase::<CurveCluster>(&()),
+    );
+    let mut errors: Vec<String> = match raw.get(&name).await {
+        Ok(object) => match serde_json::to_value(&object) {
+            Ok(value) => crate::validate::parse_errors(&value)
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            Err(_) => Vec::new(),
+        },
+        Err(error) => {
+            tracing::debug!(%error, "cannot read the raw CurveCluster");
+            Vec::new()
+        }
+    };
+    if errors.is_empty() {
+        errors.push(format!("spec: cannot be read ({})", invalid.error));
+    }
+    let observation = Observation::invalid(errors);
     let next = compute_status(
         &CurveClusterStatus::default(),
         &observation,

@@ -8,7 +8,9 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
+};
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -167,7 +169,13 @@ pub async fn apply_status(
     name: &str,
     status: &CurveClusterStatus,
 ) -> Result<(), Error> {
-    let api: Api<CurveCluster> = Api::namespaced(client.clone(), namespace);
+    // Untyped: the server answers with the whole object, which need not parse (the status of
+    // an unparsable cluster is written too).
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        namespace,
+        &ApiResource::erase::<CurveCluster>(&()),
+    );
     let body = json!({
         "apiVersion": CurveCluster::api_version(&()),
         "kind": CurveCluster::kind(&()),
