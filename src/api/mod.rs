@@ -113,6 +113,50 @@ pub struct CurveClusterSpec {
     /// What happens to data volumes when the CurveCluster is deleted.
     #[serde(default)]
     pub cleanup: CleanupSpec,
+
+    /// How the operator replaces pods when their template changes (image, resources, config).
+    /// The operator, not the StatefulSet controller, replaces them: tier by tier (etcd, MDS,
+    /// ChunkServers), one step at a time, each step only while the tier is healthy, the etcd
+    /// leader and the MDS primary last.
+    #[serde(default)]
+    pub rollout: RolloutSpec,
+}
+
+/// How pods are replaced when their template changes.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutSpec {
+    /// Seconds a replaced pod may take to become Ready before the roll is reported stuck
+    /// (`Progressing` reason `RolloutStuck`). The roll halts at a pod that is not Ready either
+    /// way; changing the spec back resumes it.
+    #[serde(default = "RolloutSpec::default_progress_deadline_seconds")]
+    #[schemars(range(min = 10, max = 86400))]
+    pub progress_deadline_seconds: i32,
+}
+
+impl RolloutSpec {
+    fn default_progress_deadline_seconds() -> i32 {
+        600
+    }
+}
+
+impl Default for RolloutSpec {
+    fn default() -> Self {
+        RolloutSpec {
+            progress_deadline_seconds: Self::default_progress_deadline_seconds(),
+        }
+    }
+}
+
+/// Which ChunkServers are replaced together in a roll.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ChunkServerUpdatePolicy {
+    /// One server (every disk slot of one node) at a time.
+    #[default]
+    Server,
+    /// Every server of one zone at a time: the copies of a copyset live in different zones,
+    /// so one zone down leaves every copyset a majority.
+    Zone,
 }
 
 fn default_true() -> bool {
@@ -306,6 +350,11 @@ pub struct ChunkServerSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "rules::chunkserver_resources_schema")]
     pub resources: Option<ResourceRequirements>,
+    /// Which ChunkServers a roll replaces together: `Server` (default; every disk slot of one
+    /// node) or `Zone` (every server of one zone). Before each step every copyset must be
+    /// healthy as Curve's `curve_ops_tool copysets-status` reports it.
+    #[serde(default)]
+    pub update_policy: ChunkServerUpdatePolicy,
 }
 
 impl ChunkServerSpec {

@@ -76,6 +76,15 @@ pub struct ComponentStatus {
     pub ready_replicas: i32,
     /// `ready/desired`, for `kubectl get`.
     pub ready: String,
+    /// Pods that run the StatefulSets' current template (revision).
+    #[serde(default)]
+    pub updated_replicas: i32,
+    /// `updated/desired`.
+    #[serde(default)]
+    pub updated: String,
+    /// The images the component's pods run (the spec's once a roll is done).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<String>,
 }
 
 impl ComponentStatus {
@@ -84,7 +93,18 @@ impl ComponentStatus {
             desired,
             ready_replicas,
             ready: format!("{ready_replicas}/{desired}"),
+            updated_replicas: 0,
+            updated: format!("0/{desired}"),
+            images: Vec::new(),
         }
+    }
+
+    /// With how many pods run the current template, and their images.
+    pub fn with_updated(mut self, updated: i32, images: Vec<String>) -> Self {
+        self.updated_replicas = updated;
+        self.updated = format!("{updated}/{}", self.desired);
+        self.images = images;
+        self
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
+use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec, StatefulSetUpdateStrategy};
 use k8s_openapi::api::core::v1::{
     Affinity, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
     EnvVar, EnvVarSource, HTTPGetAction, LocalObjectReference, ObjectFieldSelector,
@@ -613,6 +613,12 @@ pub fn stateful_set(cluster: &ValidatedCluster, parts: StatefulSetParts<'_>) -> 
             },
             volume_claim_templates: (!parts.volume_claims.is_empty())
                 .then_some(parts.volume_claims),
+            // The operator replaces pods (reconcile/roll.rs): in tier order, by role, only
+            // while Curve is healthy. The StatefulSet controller only recreates what it deletes.
+            update_strategy: Some(StatefulSetUpdateStrategy {
+                type_: Some("OnDelete".to_string()),
+                rolling_update: None,
+            }),
             ..StatefulSetSpec::default()
         }),
         ..StatefulSet::default()

@@ -80,9 +80,70 @@ pub fn build(cluster: &ValidatedCluster, step: Step, map: &ClusterMap) -> Job {
     let expected = spec.chunkservers.replicas * spec.chunkservers.disks_per_node;
     let mut job_labels = labels(cluster, Component::Topology);
     job_labels.insert(LABEL_STEP.to_string(), step.as_str().to_string());
+    let env = vec![EnvVar {
+        name: "CLUSTER_MAP".into(),
+        value: Some(map.to_json()),
+        ..EnvVar::default()
+    }];
+    tool_job(
+        cluster,
+        ToolRun {
+            name: job_name(cluster, step, map),
+            labels: job_labels,
+            container: step.as_str(),
+            script: step_script(step, expected),
+            env,
+        },
+    )
+}
+
+/// Label of the Jobs that check copyset health before a step of a ChunkServer roll.
+pub const LABEL_CHECK: &str = "curve.opencurve.io/check";
+pub const COPYSETS_CHECK: &str = "copysets";
+
+/// `curve_ops_tool copysets-status` exits 0 only when every copyset is healthy (Curve's own
+/// gate between steps of its ansible upgrade). The Job's backoff retries it while copysets
+/// recover from the previous step.
+pub fn copysets_check_script() -> String {
+    format!("set -e\n{OPS_TOOL} copysets-status\n")
+}
+
+/// A Job that passes once every copyset of the cluster is healthy.
+pub fn copysets_check(cluster: &ValidatedCluster, name: String) -> Job {
+    let mut job_labels = labels(cluster, Component::Topology);
+    job_labels.insert(LABEL_CHECK.to_string(), COPYSETS_CHECK.to_string());
+    let mut job = tool_job(
+        cluster,
+        ToolRun {
+            name,
+            labels: job_labels,
+            container: "copysets-status",
+            script: copysets_check_script(),
+            env: Vec::new(),
+        },
+    );
+    // One check per roll step: finished checks go by themselves.
+    if let Some(spec) = job.spec.as_mut() {
+        spec.ttl_seconds_after_finished = Some(3600);
+    }
+    job
+}
+
+/// One run of Curve's tools in a Job.
+struct ToolRun<'a> {
+    name: String,
+    labels: std::collections::BTreeMap<String, String>,
+    container: &'a str,
+    script: String,
+    env: Vec<EnvVar>,
+}
+
+fn tool_job(cluster: &ValidatedCluster, run: ToolRun<'_>) -> Job {
+    let spec = &cluster.spec;
+    let job_labels = run.labels;
     let topology_config = component_name(cluster, Component::Topology);
     Job {
-        metadata: object_meta(cluster, job_name(cluster, step, map), job_labels.clone()),
+        metadata: object_meta(cluster, run.name, job_labels.clone()),
         spec: Some(JobSpec {
             // The Job's own exponential backoff (10 s, 20 s, 40 s, ...) spaces the retries.
             backoff_limit: Some(6),
@@ -116,15 +177,11 @@ pub fn build(cluster: &ValidatedCluster, step: Step, map: &ClusterMap) -> Job {
                         true,
                     )]),
                     containers: vec![Container {
-                        name: step.as_str().to_string(),
+                        name: run.container.to_string(),
                         image: Some(spec.image.clone()),
                         image_pull_policy: Some(spec.image_pull_policy.as_str().to_string()),
-                        command: Some(vec!["sh".into(), "-c".into(), step_script(step, expected)]),
-                        env: Some(vec![EnvVar {
-                            name: "CLUSTER_MAP".into(),
-                            value: Some(map.to_json()),
-                            ..EnvVar::default()
-                        }]),
+                        command: Some(vec!["sh".into(), "-c".into(), run.script]),
+                        env: (!run.env.is_empty()).then_some(run.env),
                         // Where curvebs-tool and curve_ops_tool read their config by default.
                         volume_mounts: Some(vec![mount(CONFIG_VOLUME, TOOLS_CONF_DIR)]),
                         termination_message_policy: Some("FallbackToLogsOnError".to_string()),

@@ -5,14 +5,15 @@
 use k8s_openapi::jiff::Timestamp;
 
 use super::events::{self, ClusterEvent};
-use super::observation::{Observation, PrimaryView, TopologyState};
+use super::observation::{Observation, PrimaryView, RollState, TopologyState};
 use super::plan::{self, Action, ExistingObject, Object, ObjectKind};
 use super::snapshot::Snapshot;
 use super::status::compute_status;
-use super::{observe, topology};
+use super::{observe, roll, topology};
 use crate::api::{CurveClusterStatus, OperatorRecord};
 use crate::build::common::{component_name, root_secret_name};
 use crate::build::config::DaemonAddresses;
+use crate::build::jobs::LABEL_STEP;
 use crate::build::topology::PoolProgress;
 use crate::build::{self, Component, DesiredObjects, Observed};
 use crate::validate::ValidatedCluster;
@@ -128,6 +129,7 @@ pub fn decide(
         ),
         etcd_members: None,
         etcd_quorum: safe.etcd_quorum(),
+        roll: RollState::Done,
         tolerated_unready_chunkservers: (spec.logical_pool.replicas - 1) / 2,
         primary: PrimaryView::NotStarted,
         refused: Vec::new(),
@@ -142,6 +144,14 @@ pub fn decide(
     {
         obs.primary = observe::primary_view(pods, spec.mds.port, &reading.primary);
         obs.etcd_members = reading.members.clone();
+    }
+    let tiers = roll::tiers(&snapshot.stateful_sets, pods);
+    for (seen, tier) in [&mut obs.etcd, &mut obs.mds, &mut obs.chunkservers]
+        .into_iter()
+        .zip(&tiers)
+    {
+        seen.updated = tier.updated();
+        seen.images = tier.images();
     }
 
     let mut known = record.clone().unwrap_or_default();
@@ -170,6 +180,7 @@ pub fn decide(
     let mut desired = build::build(&safe, &observed);
 
     let mut actions = Vec::new();
+    let mut roll_events = Vec::new();
     let acts = !obs.paused && record.is_ok();
     if let Err(why) = &record {
         refused.push(why.clone());
@@ -208,6 +219,23 @@ pub fn decide(
         }
         actions.extend(plan::plan(&desired, &existing, gates));
         actions.extend(job_actions);
+        // A template applied now is rolled once its StatefulSet took it (a later pass).
+        let templates_change = actions
+            .iter()
+            .any(|a| matches!(a, Action::Apply(o) if o.kind() == ObjectKind::StatefulSet));
+        if !templates_change {
+            let roll = roll::decide(
+                &safe,
+                &tiers,
+                &obs,
+                &snapshot.jobs,
+                &snapshot.node_zones,
+                now,
+            );
+            obs.roll = roll.state;
+            actions.extend(roll.actions);
+            roll_events = roll.events;
+        }
     }
     obs.refused = refused;
 
@@ -230,7 +258,8 @@ pub fn decide(
             ..known
         });
     }
-    let events = events::derive(previous, &status, &created);
+    let mut events = events::derive(previous, &status, &created);
+    events.extend(roll_events);
     Decision {
         desired,
         actions,
@@ -250,7 +279,11 @@ fn bootstrap_topology(
     obs: &mut Observation,
     known: &mut OperatorRecord,
 ) -> Vec<Action> {
-    let jobs: Vec<topology::JobState> = snapshot.jobs.iter().map(topology::JobState::of).collect();
+    // The topology's own Jobs (a roll's copyset checks are not).
+    let jobs: Vec<topology::JobState> = (snapshot.jobs.iter())
+        .filter(|j| (j.metadata.labels.as_ref()).is_some_and(|l| l.contains_key(LABEL_STEP)))
+        .map(topology::JobState::of)
+        .collect();
     let progress = PoolProgress::from_record(known);
     let decision = topology::decide(cluster, &desired.cluster_map, &progress, &jobs);
     desired.topology = build::topology::build(

@@ -8,6 +8,7 @@ pub mod events;
 pub mod observation;
 pub mod observe;
 pub mod plan;
+pub mod roll;
 pub mod snapshot;
 pub mod status;
 pub mod topology;

@@ -1,6 +1,7 @@
 //! What one reconcile observed of a cluster: the input of the status (`status.rs`), produced
 //! from the pods and etcd (`observe.rs`).
 
+pub use super::roll::RollState;
 use crate::etcd::MemberHealth;
 
 /// Desired and ready pods of a component, and whether its StatefulSets exist yet.
@@ -9,6 +10,10 @@ pub struct ComponentObservation {
     pub desired: i32,
     pub ready: i32,
     pub exists: bool,
+    /// Pods on their StatefulSet's current template.
+    pub updated: i32,
+    /// The images the pods run.
+    pub images: Vec<String>,
 }
 
 impl ComponentObservation {
@@ -56,6 +61,8 @@ pub struct Observation {
     pub chunkservers: ComponentObservation,
     pub etcd_members: Option<MemberHealth>,
     pub etcd_quorum: i32,
+    /// Where a rolling change stands.
+    pub roll: RollState,
     /// ChunkServers that may be down while every copyset keeps a raft majority:
     /// `(logicalPool.replicas - 1) / 2`, since Curve puts each copy on a different server.
     pub tolerated_unready_chunkservers: i32,
@@ -93,6 +100,7 @@ impl Observation {
             chunkservers: ComponentObservation::default(),
             etcd_members: None,
             etcd_quorum: 0,
+            roll: RollState::Done,
             tolerated_unready_chunkservers: 0,
             primary: PrimaryView::NotStarted,
             refused: Vec::new(),

@@ -55,6 +55,7 @@ pub fn component(
         desired,
         ready,
         exists,
+        ..ComponentObservation::default()
     }
 }
 

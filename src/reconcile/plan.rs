@@ -175,6 +175,12 @@ pub enum Action {
         kind: ObjectKind,
         name: String,
     },
+    /// Delete a pod so its StatefulSet recreates it from the current template (a roll's
+    /// step). Only the pod with this uid: never its replacement.
+    DeletePod {
+        name: String,
+        uid: String,
+    },
 }
 
 impl Action {
@@ -183,6 +189,7 @@ impl Action {
             Action::EnsureRootSecret { name } => format!("ensure Secret/{name}"),
             Action::Apply(object) => format!("apply {}/{}", object.kind().as_str(), object.name()),
             Action::Delete { kind, name } => format!("delete {}/{name}", kind.as_str()),
+            Action::DeletePod { name, .. } => format!("delete Pod/{name} (roll)"),
         }
     }
 }

@@ -10,7 +10,7 @@
 //! | MdsLeaderElected | Elected | NotStarted, NoLeader, UnknownLeader, AmbiguousLeader, EtcdUnreachable, QuorumLost |
 //! | ChunkServersReady | AllReady | NotStarted, NotReady, Formatting, FormatFailed |
 //! | TopologyReady | Ready | NotStarted, WaitingForServers, PhysicalPoolPending, PhysicalPoolFailed, WaitingForChunkServers, ChunkServersOffline, LogicalPoolPending, LogicalPoolFailed |
-//! | Progressing | Reconciling | Complete, ChangeRefused, ApplyRefused, ReconcileError |
+//! | Progressing | Reconciling, RollingUpdate | Complete, ChangeRefused, RolloutStuck, ApplyRefused, ReconcileError |
 //! | Degraded | ComponentsNotReady, ApplyRefused, ReconcileError | AsExpected |
 //! | Available | Available | Invalid, Paused, EtcdNotQuorate, NoMdsPrimary, TopologyNotReady, ChunkServersNotReady |
 //!
@@ -19,7 +19,9 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
-pub use super::observation::{ComponentObservation, Observation, PrimaryView, TopologyState};
+pub use super::observation::{
+    ComponentObservation, Observation, PrimaryView, RollState, TopologyState,
+};
 use crate::api::{
     ComponentStatus, CurveClusterStatus, EtcdStatus, MdsStatus, Phase, TopologyStatus,
 };
@@ -285,6 +287,10 @@ pub fn compute_status(
         verdict(PROGRESSING, false, "ReconcileError", error.clone())
     } else if !obs.refused.is_empty() {
         verdict(PROGRESSING, false, "ChangeRefused", obs.refused.join("; "))
+    } else if let RollState::Stuck { message } = &obs.roll {
+        verdict(PROGRESSING, false, "RolloutStuck", message.clone())
+    } else if let RollState::Rolling { message } = &obs.roll {
+        verdict(PROGRESSING, true, "RollingUpdate", message.clone())
     } else if valid && !obs.paused && !available.ok {
         verdict(
             PROGRESSING,
@@ -361,13 +367,12 @@ pub fn compute_status(
         phase: Some(phase),
         conditions,
         etcd: valid.then(|| EtcdStatus {
-            pods: ComponentStatus::new(obs.etcd.desired, obs.etcd.ready),
+            pods: component_status(&obs.etcd),
             leader: obs.etcd_members.as_ref().and_then(|m| m.leader.clone()),
             healthy_members: obs.etcd_members.as_ref().map(|m| m.healthy as i32),
         }),
         mds: valid.then(|| mds_status(previous.mds.as_ref(), obs, now)),
-        chunkservers: valid
-            .then(|| ComponentStatus::new(obs.chunkservers.desired, obs.chunkservers.ready)),
+        chunkservers: valid.then(|| component_status(&obs.chunkservers)),
         topology: match (&obs.topology, valid) {
             (Some(t), true) => Some(TopologyStatus {
                 servers: t.servers,
@@ -379,6 +384,10 @@ pub fn compute_status(
         // The operator's memory outlives an invalid spec; the decision updates it.
         record: previous.record.clone(),
     }
+}
+
+fn component_status(seen: &ComponentObservation) -> ComponentStatus {
+    ComponentStatus::new(seen.desired, seen.ready).with_updated(seen.updated, seen.images.clone())
 }
 
 fn mds_status(previous: Option<&MdsStatus>, obs: &Observation, now: Timestamp) -> MdsStatus {
@@ -393,7 +402,7 @@ fn mds_status(previous: Option<&MdsStatus>, obs: &Observation, now: Timestamp) -
         Some(Time(now))
     };
     MdsStatus {
-        pods: ComponentStatus::new(obs.mds.desired, obs.mds.ready),
+        pods: component_status(&obs.mds),
         primary,
         primary_address,
         primary_since,

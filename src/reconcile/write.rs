@@ -6,10 +6,11 @@ use std::fmt::Debug;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
+    Preconditions,
 };
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
@@ -42,6 +43,12 @@ pub async fn execute(
                         source,
                     })?
             }
+            Action::DeletePod { name, uid } => delete_pod(client, namespace, name, uid)
+                .await
+                .map_err(|source| Error::Delete {
+                    object: format!("Pod/{name}"),
+                    source,
+                })?,
             Action::Delete { kind, name } => delete_object(client, namespace, *kind, name)
                 .await
                 .map_err(|source| Error::Delete {
@@ -51,6 +58,28 @@ pub async fn execute(
         }
     }
     Ok(())
+}
+
+/// Deletes the pod with this uid; gone already (or replaced, so another uid) is fine.
+async fn delete_pod(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    uid: &str,
+) -> Result<(), kube::Error> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let params = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: Some(uid.to_string()),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    match api.delete(name, &params).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if matches!(status.code, 404 | 409) => Ok(()),
+        Err(error) => Err(error),
+    }
 }
 
 async fn apply<K>(client: &Client, namespace: &str, object: &K) -> Result<(), kube::Error>

@@ -70,7 +70,8 @@ pub const PERMISSIONS: &[Permission] = &[
     rule("", &["services", "configmaps"], OWNED, Scope::Watched),
     rule("policy", &["poddisruptionbudgets"], OWNED, Scope::Watched),
     rule("batch", &["jobs"], OWNED, Scope::Watched),
-    rule("", &["pods"], &["list", "watch"], Scope::Watched),
+    // delete: a roll replaces pods one by one (OnDelete StatefulSets).
+    rule("", &["pods"], &["list", "watch", "delete"], Scope::Watched),
     // Watched into a cache (volume sizes); deleted only on deletion with a confirmed Delete
     // cleanup policy.
     rule(

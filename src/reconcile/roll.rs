@@ -1,0 +1,525 @@
+//! Rolling changes: which pod the operator replaces next, and why it waits. Pure.
+//!
+//! Every Curve StatefulSet uses `updateStrategy: OnDelete`: when a template changes, the
+//! StatefulSet controller only recreates the pods the operator deletes. The operator deletes
+//! them in tier order (etcd, MDS, ChunkServers), each tier updated and healthy before the next
+//! begins, one step at a time:
+//!
+//! - etcd: one member at a time, followers first, the raft leader last, only while every member
+//!   is healthy (a majority with one member to spare).
+//! - MDS: standbys first, the elected primary last; the tier is done once a primary is elected
+//!   again. So the primary changes once per roll.
+//! - ChunkServers: every disk slot of one server together (or every server of one zone), only
+//!   after `curve_ops_tool copysets-status` (a Job) reported every copyset healthy.
+//!
+//! A pod that is not Ready halts the roll where it is; past `spec.rollout.progressDeadlineSeconds`
+//! the roll is reported stuck. Nothing is remembered between passes: the pods' revisions, their
+//! readiness and the checks' Jobs say where a roll is, so a restarted operator carries on.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+
+use super::events::ClusterEvent;
+use super::observation::{Observation, PrimaryView};
+use super::observe;
+use super::plan::{Action, Object};
+use super::topology::{JobOutcome, JobState};
+use crate::api::ChunkServerUpdatePolicy;
+use crate::build::Component;
+use crate::build::common::LABEL_COMPONENT;
+use crate::build::jobs::{self, COPYSETS_CHECK, LABEL_CHECK};
+use crate::validate::ValidatedCluster;
+
+/// The label the StatefulSet controller puts on each pod: the revision it was made from.
+const REVISION_LABEL: &str = "controller-revision-hash";
+
+/// Container waiting reasons that no wait will cure: the roll is stuck at once.
+const FAILING: [&str; 5] = [
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CrashLoopBackOff",
+];
+
+/// The tiers that roll, in order.
+pub const TIERS: [Component; 3] = [Component::Etcd, Component::Mds, Component::ChunkServer];
+
+/// One pod as the roll sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RollPod {
+    pub name: String,
+    pub uid: String,
+    /// Ordinal in its StatefulSet: the server, for ChunkServers.
+    pub ordinal: i32,
+    /// Runs its StatefulSet's current template.
+    pub updated: bool,
+    pub ready: bool,
+    /// Being deleted: its replacement is on the way.
+    pub terminating: bool,
+    pub created: Option<Timestamp>,
+    pub node: Option<String>,
+    pub image: Option<String>,
+    /// A container waiting for a reason that will not pass by itself.
+    pub failing: Option<String>,
+}
+
+/// A tier's pods and whether its StatefulSets are settled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TierPods {
+    pub component: Component,
+    /// Pods the StatefulSets ask for.
+    pub desired: i32,
+    /// Every StatefulSet of the tier observed its latest template (its revisions are current).
+    pub settled: bool,
+    pub pods: Vec<RollPod>,
+}
+
+impl TierPods {
+    pub fn updated(&self) -> i32 {
+        self.pods.iter().filter(|p| p.updated).count() as i32
+    }
+
+    fn outdated(&self) -> impl Iterator<Item = &RollPod> {
+        self.pods.iter().filter(|p| !p.updated)
+    }
+
+    /// The images the tier's pods run, sorted.
+    pub fn images(&self) -> Vec<String> {
+        let images: BTreeSet<String> = self.pods.iter().filter_map(|p| p.image.clone()).collect();
+        images.into_iter().collect()
+    }
+}
+
+fn ordinal_of(name: &str) -> i32 {
+    name.rsplit_once('-')
+        .and_then(|(_, n)| n.parse().ok())
+        .unwrap_or(0)
+}
+
+fn set_of(pod: &Pod) -> Option<&str> {
+    pod.metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.kind == "StatefulSet")
+        .map(|o| o.name.as_str())
+}
+
+fn component_of(
+    object: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> Option<&str> {
+    object
+        .labels
+        .as_ref()?
+        .get(LABEL_COMPONENT)
+        .map(String::as_str)
+}
+
+fn failing_reason(pod: &Pod) -> Option<String> {
+    let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
+    statuses.iter().find_map(|s| {
+        let waiting = s.state.as_ref()?.waiting.as_ref()?;
+        let reason = waiting.reason.as_deref()?;
+        FAILING.contains(&reason).then(|| {
+            let message = waiting.message.as_deref().unwrap_or_default();
+            if message.is_empty() {
+                format!("{}: {reason}", s.name)
+            } else {
+                format!("{}: {reason} ({message})", s.name)
+            }
+        })
+    })
+}
+
+/// The pods of each tier, with their revisions judged against their StatefulSet's.
+pub fn tiers(stateful_sets: &[StatefulSet], pods: &[Pod]) -> Vec<TierPods> {
+    TIERS
+        .iter()
+        .map(|&component| {
+            let sets: Vec<&StatefulSet> = stateful_sets
+                .iter()
+                .filter(|s| component_of(&s.metadata) == Some(component.as_str()))
+                .collect();
+            let revision = |set_name: &str| {
+                sets.iter()
+                    .find(|s| s.metadata.name.as_deref() == Some(set_name))
+                    .and_then(|s| s.status.as_ref())
+                    .and_then(|s| s.update_revision.clone())
+            };
+            let settled = sets.iter().all(|s| {
+                let status = s.status.as_ref();
+                status.and_then(|s| s.observed_generation) == s.metadata.generation
+                    && status.and_then(|s| s.update_revision.as_ref()).is_some()
+            });
+            let desired = sets
+                .iter()
+                .map(|s| s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1))
+                .sum();
+            let pods = pods
+                .iter()
+                .filter(|p| component_of(&p.metadata) == Some(component.as_str()))
+                .filter_map(|pod| {
+                    let set = set_of(pod)?;
+                    let name = pod.metadata.name.clone()?;
+                    let labels = pod.metadata.labels.as_ref();
+                    let current = revision(set);
+                    Some(RollPod {
+                        ordinal: ordinal_of(&name),
+                        name,
+                        uid: pod.metadata.uid.clone().unwrap_or_default(),
+                        updated: current.is_some()
+                            && labels.and_then(|l| l.get(REVISION_LABEL)) == current.as_ref(),
+                        ready: observe::is_ready(pod),
+                        terminating: pod.metadata.deletion_timestamp.is_some(),
+                        created: pod.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                        node: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
+                        image: pod
+                            .spec
+                            .as_ref()
+                            .and_then(|s| s.containers.first())
+                            .and_then(|c| c.image.clone()),
+                        failing: failing_reason(pod),
+                    })
+                })
+                .collect();
+            TierPods {
+                component,
+                desired,
+                settled,
+                pods,
+            }
+        })
+        .collect()
+}
+
+/// Where a roll stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RollState {
+    /// Every pod runs its StatefulSet's current template.
+    Done,
+    /// A step was taken or is awaited; the message says which (`Progressing` RollingUpdate).
+    Rolling { message: String },
+    /// The roll cannot go on by itself (`Progressing` False, RolloutStuck).
+    Stuck { message: String },
+}
+
+/// What the roll does in this pass.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RollDecision {
+    pub state: RollState,
+    pub actions: Vec<Action>,
+    pub events: Vec<ClusterEvent>,
+}
+
+/// What a tier says about going on.
+enum Halt {
+    Wait(String),
+    Stuck(String),
+}
+
+fn tier_label(component: Component) -> &'static str {
+    match component {
+        Component::ChunkServer => "chunkservers",
+        other => other.as_str(),
+    }
+}
+
+/// The roll's next step over the tiers' pods.
+pub fn decide(
+    cluster: &ValidatedCluster,
+    tiers: &[TierPods],
+    obs: &Observation,
+    jobs: &[Job],
+    node_zones: &BTreeMap<String, String>,
+    now: Timestamp,
+) -> RollDecision {
+    let idle = |state| RollDecision {
+        state,
+        actions: Vec::new(),
+        events: Vec::new(),
+    };
+    // The first tier with a pod on an older template rolls; every tier before it must be whole.
+    let Some(rolling) = tiers.iter().position(|t| t.outdated().next().is_some()) else {
+        return idle(RollState::Done);
+    };
+    let deadline = i64::from(cluster.spec.rollout.progress_deadline_seconds);
+    for tier in &tiers[..rolling] {
+        if let Err(halt) = whole(tier, deadline, now).and_then(|()| healthy(tier, obs)) {
+            let next = tier_label(tiers[rolling].component);
+            return idle(halted(halt, |why| format!("{why}; {next} roll after it")));
+        }
+    }
+    let tier = &tiers[rolling];
+    let label = tier_label(tier.component);
+    let progress = format!("{label}: {}/{} updated", tier.updated(), tier.desired);
+    let with_progress = |why: String| format!("{progress}, {why}");
+    if !tier.settled {
+        return idle(RollState::Rolling {
+            message: with_progress(
+                "waiting for the StatefulSet controller to take the new template".into(),
+            ),
+        });
+    }
+    // A replaced pod that is not Ready halts the roll; an outdated one that is not Ready is
+    // down already, and replacing it costs nothing (it is how a reverted spec resumes).
+    if let Some(halt) = tier
+        .pods
+        .iter()
+        .filter(|p| p.updated || p.terminating)
+        .find_map(|p| pod_halt(p, deadline, now))
+        .or_else(|| missing(tier))
+    {
+        return idle(halted(halt, with_progress));
+    }
+    let down: Vec<&RollPod> = tier.outdated().filter(|p| !p.ready).collect();
+    let group = if let Some(first) = down.first() {
+        same_server(tier, first, &down)
+    } else {
+        if let Err(halt) = healthy(tier, obs) {
+            return idle(halted(halt, with_progress));
+        }
+        match next_group(cluster, tier, obs, jobs, node_zones) {
+            Ok(group) => group,
+            Err(Gate::Halt(halt)) => return idle(halted(halt, with_progress)),
+            Err(Gate::Check(job)) => {
+                return RollDecision {
+                    state: RollState::Rolling {
+                        message: with_progress(format!(
+                            "checking every copyset is healthy (Job {})",
+                            job.metadata.name.clone().unwrap_or_default()
+                        )),
+                    },
+                    actions: vec![Action::Apply(Box::new(Object::Job(*job)))],
+                    events: Vec::new(),
+                };
+            }
+        }
+    };
+    let roles: Vec<String> = group
+        .iter()
+        .map(|p| format!("{} ({})", p.name, role(tier.component, p, obs)))
+        .collect();
+    let message = with_progress(format!("replacing {}", roles.join(", ")));
+    RollDecision {
+        actions: group
+            .iter()
+            .map(|p| Action::DeletePod {
+                name: p.name.clone(),
+                uid: p.uid.clone(),
+            })
+            .collect(),
+        events: roles
+            .iter()
+            .map(|r| ClusterEvent {
+                warning: false,
+                reason: "PodReplaced".into(),
+                note: format!("replacing {r} to run the current template ({progress})"),
+            })
+            .collect(),
+        state: RollState::Rolling { message },
+    }
+}
+
+fn halted(halt: Halt, context: impl Fn(String) -> String) -> RollState {
+    match halt {
+        Halt::Wait(why) => RollState::Rolling {
+            message: context(why),
+        },
+        Halt::Stuck(why) => RollState::Stuck {
+            message: context(why),
+        },
+    }
+}
+
+/// A pod that is not Ready: waited for, or stuck past the deadline (or failing for good).
+fn pod_halt(pod: &RollPod, deadline: i64, now: Timestamp) -> Option<Halt> {
+    if pod.ready && !pod.terminating {
+        return None;
+    }
+    if pod.terminating {
+        return Some(Halt::Wait(format!(
+            "waiting for {} to be replaced",
+            pod.name
+        )));
+    }
+    if let Some(why) = &pod.failing {
+        return Some(Halt::Stuck(format!("{} is not Ready: {why}", pod.name)));
+    }
+    let age = pod.created.map(|c| now.as_second() - c.as_second());
+    match age {
+        Some(age) if age > deadline => Some(Halt::Stuck(format!(
+            "{} is not Ready {age} s after it was created (spec.rollout.progressDeadlineSeconds is {deadline}); change the spec back to resume with the previous template",
+            pod.name
+        ))),
+        _ => Some(Halt::Wait(format!("waiting for {} to be Ready", pod.name))),
+    }
+}
+
+/// Pods the StatefulSets ask for but that do not exist (yet): the controller recreates them.
+fn missing(tier: &TierPods) -> Option<Halt> {
+    let present = tier.pods.len() as i32;
+    (present < tier.desired).then(|| {
+        Halt::Wait(format!(
+            "waiting for {} of {} pods to be recreated",
+            tier.desired - present,
+            tier.desired
+        ))
+    })
+}
+
+/// A tier before the rolling one: every pod there and Ready.
+fn whole(tier: &TierPods, deadline: i64, now: Timestamp) -> Result<(), Halt> {
+    let label = tier_label(tier.component);
+    match tier
+        .pods
+        .iter()
+        .find_map(|p| pod_halt(p, deadline, now))
+        .or_else(|| missing(tier))
+    {
+        Some(Halt::Wait(why)) => Err(Halt::Wait(format!("{label}: {why}"))),
+        Some(Halt::Stuck(why)) => Err(Halt::Stuck(format!("{label}: {why}"))),
+        None => Ok(()),
+    }
+}
+
+/// Curve's own health of a tier: every etcd member healthy, an MDS primary elected.
+fn healthy(tier: &TierPods, obs: &Observation) -> Result<(), Halt> {
+    match tier.component {
+        Component::Etcd => match &obs.etcd_members {
+            None => Err(Halt::Wait(
+                "etcd: waiting for the members to answer their health".into(),
+            )),
+            Some(m) if m.healthy < m.total || m.total < tier.desired as u32 => Err(Halt::Wait(
+                format!("etcd: {} of {} members healthy", m.healthy, m.total),
+            )),
+            Some(_) => Ok(()),
+        },
+        Component::Mds => match &obs.primary {
+            PrimaryView::Elected { .. } => Ok(()),
+            _ => Err(Halt::Wait(
+                "mds: waiting for a primary to be elected".into(),
+            )),
+        },
+        _ => Ok(()),
+    }
+}
+
+fn role(component: Component, pod: &RollPod, obs: &Observation) -> &'static str {
+    match component {
+        Component::Etcd => match &obs.etcd_members {
+            Some(m) if m.leader.as_deref() == Some(pod.name.as_str()) => "leader, last",
+            _ => "follower",
+        },
+        Component::Mds => match &obs.primary {
+            PrimaryView::Elected { pod: primary, .. } if *primary == pod.name => "primary, last",
+            _ => "standby",
+        },
+        _ => "server",
+    }
+}
+
+enum Gate {
+    Halt(Halt),
+    /// The copyset check this step needs: create it.
+    Check(Box<Job>),
+}
+
+/// The next pods to replace in a healthy tier with outdated pods.
+fn next_group<'a>(
+    cluster: &ValidatedCluster,
+    tier: &'a TierPods,
+    obs: &Observation,
+    jobs: &[Job],
+    node_zones: &BTreeMap<String, String>,
+) -> Result<Vec<&'a RollPod>, Gate> {
+    let mut outdated: Vec<&RollPod> = tier.outdated().collect();
+    // Highest ordinal first (as the StatefulSet controller goes), the one with the role last.
+    outdated.sort_by_key(|p| (role(tier.component, p, obs).ends_with("last"), -p.ordinal));
+    match tier.component {
+        Component::Etcd => {
+            if tier.desired < 3 {
+                return Err(Gate::Halt(Halt::Stuck(format!(
+                    "etcd has {} member: restarting it stops etcd, there is no majority to keep; delete pod {} yourself to accept that, or grow spec.etcd.replicas first",
+                    tier.desired, outdated[0].name
+                ))));
+            }
+            Ok(vec![outdated[0]])
+        }
+        Component::Mds => Ok(vec![outdated[0]]),
+        _ => {
+            copysets_healthy(cluster, tier, jobs)?;
+            let first = outdated[0];
+            let servers: BTreeSet<i32> = match cluster.spec.chunkservers.update_policy {
+                ChunkServerUpdatePolicy::Server => BTreeSet::from([first.ordinal]),
+                ChunkServerUpdatePolicy::Zone => {
+                    let zone_of = |p: &RollPod| p.node.as_ref().and_then(|n| node_zones.get(n));
+                    match zone_of(first) {
+                        Some(zone) => outdated
+                            .iter()
+                            .filter(|p| zone_of(p) == Some(zone))
+                            .map(|p| p.ordinal)
+                            .collect(),
+                        // Without a zone, a server is the failure domain.
+                        None => BTreeSet::from([first.ordinal]),
+                    }
+                }
+            };
+            Ok(outdated
+                .into_iter()
+                .filter(|p| servers.contains(&p.ordinal))
+                .collect())
+        }
+    }
+}
+
+/// Every outdated pod on the server (ordinal) of `first`, for ChunkServers; `first` alone
+/// for the other tiers.
+fn same_server<'a>(tier: &TierPods, first: &'a RollPod, down: &[&'a RollPod]) -> Vec<&'a RollPod> {
+    if tier.component != Component::ChunkServer {
+        return vec![first];
+    }
+    down.iter()
+        .copied()
+        .filter(|p| p.ordinal == first.ordinal)
+        .collect()
+}
+
+/// `<cluster>-copysets-<hash>`: one check per state of the tier (a replaced pod has a new uid).
+pub fn check_name(cluster: &ValidatedCluster, tier: &TierPods) -> String {
+    let mut uids: Vec<&str> = tier.pods.iter().map(|p| p.uid.as_str()).collect();
+    uids.sort();
+    let hash = crate::util::fnv64(uids.iter().flat_map(|u| u.bytes().chain([0])));
+    format!("{}-{COPYSETS_CHECK}-{:08x}", cluster.name, hash as u32)
+}
+
+/// The check Jobs of a snapshot.
+pub fn check_jobs(jobs: &[Job]) -> impl Iterator<Item = &Job> {
+    jobs.iter().filter(|j| {
+        j.metadata
+            .labels
+            .as_ref()
+            .is_some_and(|l| l.get(LABEL_CHECK).map(String::as_str) == Some(COPYSETS_CHECK))
+    })
+}
+
+fn copysets_healthy(cluster: &ValidatedCluster, tier: &TierPods, jobs: &[Job]) -> Result<(), Gate> {
+    let name = check_name(cluster, tier);
+    let state = check_jobs(jobs)
+        .find(|j| j.metadata.name.as_deref() == Some(name.as_str()))
+        .map(JobState::of);
+    match state.map(|s| s.outcome) {
+        Some(JobOutcome::Succeeded) => Ok(()),
+        None => Err(Gate::Check(Box::new(jobs::copysets_check(cluster, name)))),
+        Some(JobOutcome::Running) => Err(Gate::Halt(Halt::Wait(format!(
+            "waiting for every copyset to be healthy (Job {name})"
+        )))),
+        Some(JobOutcome::Failed(why)) => Err(Gate::Halt(Halt::Stuck(format!(
+            "copysets are not healthy: Job {name} failed ({why}); see kubectl logs job/{name}, and delete the Job to check again"
+        )))),
+    }
+}
