@@ -171,8 +171,9 @@ impl TestEnv {
                         && st.updated_replicas == Some(spec_replicas)
                         && st.ready_replicas == Some(spec_replicas)
                         && st.replicas == spec_replicas
-                        && st.current_revision.is_some()
-                        && st.current_revision == st.update_revision;
+                        // With OnDelete the controller never moves currentRevision: every
+                        // pod on updateRevision is what "rolled out" means.
+                        && st.update_revision.is_some();
                     if !rolled_out {
                         return Err(format!(
                             "StatefulSet {} not rolled out: {st:?}",

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use curve_image_emulation::conf::parse_curve_conf;
 use curve_image_emulation::{ImageFiles, Kubelet as EmulatedKubelet, PodFacts};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, PodSpec, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Pod, PodSpec, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
@@ -85,7 +85,7 @@ struct Container {
     /// What the pod's status says now.
     reported: Option<PodState>,
     /// Kept until the container goes.
-    _dir: Option<TempDir>,
+    _dir: Option<Arc<TempDir>>,
 }
 
 impl Container {
@@ -118,6 +118,9 @@ struct Shared {
     unschedulable: Mutex<HashMap<String, String>>,
     /// Claim → the node its (local) volume was first used on.
     volume_nodes: Mutex<BTreeMap<String, String>>,
+    /// Claim uid → the directory that is its volume: a pod recreated on the same claim finds
+    /// its data again, as on a real persistent volume.
+    volumes: Mutex<HashMap<String, Arc<TempDir>>>,
     log: Mutex<Vec<String>>,
     started: Instant,
 }
@@ -148,6 +151,7 @@ impl Kubelet {
             dns: Mutex::default(),
             unschedulable: Mutex::default(),
             volume_nodes: Mutex::default(),
+            volumes: Mutex::default(),
             log: Mutex::default(),
             started: Instant::now(),
         });
@@ -785,7 +789,7 @@ async fn start_daemon(
     shared: &Shared,
     pod: &Pod,
     ip: &str,
-) -> Result<(Daemon, Option<TempDir>), String> {
+) -> Result<(Daemon, Option<Arc<TempDir>>), String> {
     match component_of(pod).as_str() {
         "etcd" => start_etcd(shared, pod, ip).await,
         "mds" => Ok((Daemon::Mds(Some(start_mds(shared, pod, ip).await?)), None)),
@@ -798,14 +802,42 @@ async fn start_etcd(
     shared: &Shared,
     pod: &Pod,
     ip: &str,
-) -> Result<(Daemon, Option<TempDir>), String> {
+) -> Result<(Daemon, Option<Arc<TempDir>>), String> {
     let name = pod.name_any();
     let template = config_file(shared, pod, "etcd.conf").await?;
-    let dir = TempDir::new(&format!("{}-{name}", shared.namespace));
+    let dir = volume_dir(shared, pod).await?;
     let conf = render_etcd_conf(&template, &name, ip, dir.path());
     let member = EtcdMember::start(&name, &conf, dir.path());
     shared.log(format!("started etcd for {name} on {}", member.client_url));
     Ok((Daemon::Etcd(member), Some(dir)))
+}
+
+/// The directory of the pod's data claim (a fresh one for a pod without a claim).
+async fn volume_dir(shared: &Shared, pod: &Pod) -> Result<Arc<TempDir>, String> {
+    let tag = format!("{}-{}", shared.namespace, pod.name_any());
+    let claim = pod
+        .spec
+        .iter()
+        .flat_map(|s| s.volumes.iter().flatten())
+        .find_map(|v| v.persistent_volume_claim.as_ref())
+        .map(|c| c.claim_name.clone());
+    let Some(claim) = claim else {
+        return Ok(Arc::new(TempDir::new(&tag)));
+    };
+    let claims: Api<PersistentVolumeClaim> =
+        Api::namespaced(shared.client.clone(), &shared.namespace);
+    let uid = claims
+        .get(&claim)
+        .await
+        .map_err(|e| format!("claim {claim}: {e}"))?
+        .metadata
+        .uid
+        .unwrap_or_default();
+    let mut volumes = shared.volumes.lock().unwrap();
+    Ok(volumes
+        .entry(uid)
+        .or_insert_with(|| Arc::new(TempDir::new(&tag)))
+        .clone())
 }
 
 /// The MDS stand-in, with what the mds.conf a real MDS reads says: the pod's config init

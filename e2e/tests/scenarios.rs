@@ -2088,3 +2088,238 @@ async fn j_an_apply_refused_by_the_api_server_is_shown_and_resumes() {
     assert_complete(&env, "demo", 3, 3, 3).await;
     kubectl(&["delete", "-f", "-"], Some(&policy)).ok("delete the admission policy");
 }
+
+/// What happened to a cluster's pods during a roll, as a pod watch saw it.
+#[derive(Default)]
+struct RollLog {
+    /// Pods in the order they were deleted, with when.
+    deleted: Vec<(Instant, String)>,
+    /// When each pod (by name) last became Ready.
+    ready_at: BTreeMap<String, Instant>,
+    /// Deleted ChunkServer pods while a pod of another server was not Ready: must stay empty.
+    overlaps: Vec<String>,
+}
+
+/// The server (ordinal) of a ChunkServer pod `<c>-chunkserver-<slot>-<ordinal>`.
+fn server_of(name: &str) -> Option<&str> {
+    name.contains("-chunkserver-")
+        .then(|| name.rsplit_once('-').map(|(_, o)| o))
+        .flatten()
+}
+
+/// Watches the cluster's pods into a [`RollLog`] until dropped.
+fn watch_roll(
+    env: &TestEnv,
+    instance: &str,
+) -> (
+    std::sync::Arc<std::sync::Mutex<RollLog>>,
+    tokio::task::JoinHandle<()>,
+) {
+    use futures::StreamExt;
+    use kube::runtime::{WatchStreamExt, watcher};
+    let log = std::sync::Arc::new(std::sync::Mutex::new(RollLog::default()));
+    let config = watcher::Config::default().labels(&format!("{INSTANCE}={instance}"));
+    let stream = watcher(env.api::<Pod>(), config)
+        .default_backoff()
+        .touched_objects();
+    let shared = log.clone();
+    let task = tokio::spawn(async move {
+        let mut seen: BTreeMap<String, (String, bool)> = BTreeMap::new();
+        let mut stream = std::pin::pin!(stream);
+        while let Some(Ok(pod)) = stream.next().await {
+            let name = pod.name_any();
+            let uid = pod.uid().unwrap_or_default();
+            let ready = is_ready(&pod) && pod.metadata.deletion_timestamp.is_none();
+            let mut log = shared.lock().unwrap();
+            let before = seen.insert(name.clone(), (uid.clone(), ready));
+            if ready && before.as_ref().is_none_or(|(u, r)| *u != uid || !r) {
+                log.ready_at.insert(name.clone(), Instant::now());
+            }
+            let deleting = pod.metadata.deletion_timestamp.is_some();
+            let first_seen_deleting = deleting
+                && !log
+                    .deleted
+                    .iter()
+                    .any(|(_, n)| n == &format!("{name}#{uid}"));
+            if first_seen_deleting {
+                if let Some(server) = server_of(&name) {
+                    let others_down: Vec<String> = seen
+                        .iter()
+                        .filter(|(n, (_, r))| !r && server_of(n).is_some_and(|s| s != server))
+                        .map(|(n, _)| n.clone())
+                        .collect();
+                    if !others_down.is_empty() {
+                        log.overlaps
+                            .push(format!("{name} deleted while {others_down:?} were down"));
+                    }
+                }
+                log.deleted.push((Instant::now(), format!("{name}#{uid}")));
+            }
+        }
+    });
+    (log, task)
+}
+
+/// Every primary the `07leader` election had, in order, as a watch of etcd sees it (the key
+/// with the lowest create revision is primary).
+fn watch_primaries(
+    endpoints: Vec<String>,
+) -> (
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let primaries = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let shared = primaries.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok(mut client) = etcd_client::Client::connect(&endpoints, None).await else {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            };
+            let watch = client
+                .watch(
+                    format!("{MDS_ELECTION}/"),
+                    Some(etcd_client::WatchOptions::new().with_prefix()),
+                )
+                .await;
+            let Ok(mut stream) = watch else {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            };
+            loop {
+                let options = GetOptions::new()
+                    .with_prefix()
+                    .with_sort(SortTarget::Create, SortOrder::Ascend)
+                    .with_limit(1);
+                if let Ok(response) = client.get(format!("{MDS_ELECTION}/"), Some(options)).await
+                    && let Some(kv) = response.kvs().first()
+                {
+                    let value = kv.value_str().unwrap_or_default().to_string();
+                    let mut seen = shared.lock().unwrap();
+                    if seen.last() != Some(&value) {
+                        seen.push(value);
+                    }
+                }
+                match stream.message().await {
+                    Ok(Some(_)) => continue,
+                    _ => break,
+                }
+            }
+        }
+    });
+    (primaries, task)
+}
+
+/// k. An image change on a healthy cluster is rolled by the operator: etcd (followers, then
+/// the leader), then MDS (standbys, then the primary: one primary change), then ChunkServers
+/// one server at a time, never two servers down at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kubernetes API server (KUBECONFIG), see e2e/README.md"]
+async fn k_an_image_change_rolls_tier_by_tier_primary_last() {
+    let env = TestEnv::new("roll", 4).await;
+    let _operator = env.start_operator().await;
+    env.apply_example("curvecluster.yaml");
+    let ready = env.wait_available("demo", BRING_UP).await;
+    assert_complete(&env, "demo", 3, 3, 3).await;
+    let status = ready.status.unwrap();
+    let leader = status.etcd.as_ref().and_then(|e| e.leader.clone()).unwrap();
+    let primary = status.mds.as_ref().and_then(|m| m.primary.clone()).unwrap();
+    let (log, watch) = watch_roll(&env, "demo");
+    let (primaries, election_watch) = watch_primaries(env.kubelet.etcd_endpoints());
+
+    let image = "opencurvedocker/curvebs:v1.2.7";
+    let started = Instant::now();
+    env.patch_spec("demo", json!({"image": image})).await;
+    env.wait_status(
+        "demo",
+        "a roll in progress",
+        Duration::from_secs(30),
+        |_, s| match condition(s, "Progressing") {
+            Some(c) if c.reason == "RollingUpdate" => Ok(()),
+            other => Err(format!("Progressing is {other:?}")),
+        },
+    )
+    .await;
+    let done = env
+        .wait_status(
+            "demo",
+            "every tier on the new image",
+            Duration::from_secs(240),
+            |_, s| {
+                let tiers = [
+                    s.etcd.as_ref().map(|e| &e.pods),
+                    s.mds.as_ref().map(|m| &m.pods),
+                    s.chunkservers.as_ref(),
+                ];
+                let on_new = tiers.iter().all(|t| {
+                    t.is_some_and(|t| {
+                        t.images == [image.to_string()] && t.updated_replicas == t.desired
+                    })
+                });
+                match condition(s, "Progressing") {
+                    Some(c) if on_new && c.reason == "Complete" => Ok(()),
+                    other => Err(format!("Progressing is {other:?}")),
+                }
+            },
+        )
+        .await;
+    let elapsed = started.elapsed();
+    env.wait_available("demo", BRING_UP).await;
+    watch.abort();
+    let log = std::mem::take(&mut *log.lock().unwrap());
+    let order: Vec<String> = log
+        .deleted
+        .iter()
+        .map(|(_, n)| n.split('#').next().unwrap().to_string())
+        .collect();
+    say(&format!("replaced in order: {order:?}"));
+    // etcd first, the leader last; MDS next, the primary last; ChunkServers last.
+    assert_eq!(order.len(), 9, "every pod replaced once: {order:?}");
+    let tier_of = |n: &str| {
+        ["-etcd-", "-mds-", "-chunkserver-"]
+            .iter()
+            .position(|t| n.contains(t))
+            .unwrap()
+    };
+    let tiers: Vec<usize> = order.iter().map(|n| tier_of(n)).collect();
+    assert_eq!(tiers, [0, 0, 0, 1, 1, 1, 2, 2, 2], "tier order: {order:?}");
+    assert_eq!(order[2], leader, "the etcd leader last");
+    assert_eq!(order[5], primary, "the MDS primary last");
+    assert!(log.overlaps.is_empty(), "{:?}", log.overlaps);
+    election_watch.abort();
+    let primaries = primaries.lock().unwrap().clone();
+    let changes_during = primaries.len().saturating_sub(1);
+    assert_eq!(
+        changes_during, 1,
+        "the primary changes exactly once: {primaries:?}"
+    );
+    // How long each tier took: from its first deletion to its last pod Ready again.
+    let mut figures = Vec::new();
+    for (i, tier) in ["etcd", "mds", "chunkservers"].iter().enumerate() {
+        let deleted: Vec<&(Instant, String)> = log
+            .deleted
+            .iter()
+            .filter(|(_, n)| tier_of(n) == i)
+            .collect();
+        let first = deleted.first().unwrap().0;
+        let last_ready = deleted
+            .iter()
+            .filter_map(|(_, n)| log.ready_at.get(n.split('#').next().unwrap()))
+            .max()
+            .unwrap();
+        figures.push(format!(
+            "{tier} {:.1} s",
+            last_ready.duration_since(first).as_secs_f64()
+        ));
+    }
+    say(&format!(
+        "ROLL (image change, 3 etcd, 3 MDS, 3 ChunkServers): {:.1} s in all; {}; primary changes: {changes_during}",
+        elapsed.as_secs_f64(),
+        figures.join(", ")
+    ));
+    let message = condition(done.status.as_ref().unwrap(), "Progressing")
+        .unwrap()
+        .message
+        .clone();
+    assert_eq!(message, "the cluster matches the spec");
+}
