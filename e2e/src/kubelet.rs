@@ -101,6 +101,8 @@ impl Container {
 #[derive(Default)]
 struct Control {
     held: HashSet<String>,
+    /// Images whose pods never start (as if the image could not be pulled).
+    held_images: HashSet<String>,
     released: HashSet<String>,
     /// Pods whose daemon is not restarted when it dies.
     no_restart: HashSet<String>,
@@ -238,6 +240,12 @@ impl Kubelet {
             .unwrap()
             .held
             .insert(component.to_string());
+    }
+
+    /// Pods of `image` never start: the roll to it halts at its first pod.
+    pub fn hold_image(&self, image: &str) {
+        let mut control = self.shared.control.lock().unwrap();
+        control.held_images.insert(image.to_string());
     }
 
     pub fn release(&self, component: &str) {
@@ -638,7 +646,14 @@ async fn sync_pod(
     let uid = pod.metadata.uid.clone().unwrap_or_default();
     let held = {
         let control = shared.control.lock().unwrap();
-        control.held.contains(&component_of(pod)) && !control.released.contains(&name)
+        let image = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.containers.first())
+            .and_then(|c| c.image.clone())
+            .unwrap_or_default();
+        (control.held.contains(&component_of(pod)) || control.held_images.contains(&image))
+            && !control.released.contains(&name)
     };
     let exists = shared.containers.lock().unwrap().contains_key(&uid);
     if !exists {

@@ -2142,6 +2142,19 @@ fn watch_roll(
                     .iter()
                     .any(|(_, n)| n == &format!("{name}#{uid}"));
             if first_seen_deleting {
+                // Another member of the tier down when one is deleted: two at once.
+                let tier = ["-etcd-", "-mds-"].into_iter().find(|t| name.contains(t));
+                if let Some(tier) = tier {
+                    let others_down: Vec<String> = seen
+                        .iter()
+                        .filter(|(n, (_, r))| !r && n.contains(tier) && **n != name)
+                        .map(|(n, _)| n.clone())
+                        .collect();
+                    if !others_down.is_empty() {
+                        log.overlaps
+                            .push(format!("{name} deleted while {others_down:?} were down"));
+                    }
+                }
                 if let Some(server) = server_of(&name) {
                     let others_down: Vec<String> = seen
                         .iter()
@@ -2322,4 +2335,127 @@ async fn k_an_image_change_rolls_tier_by_tier_primary_last() {
         .message
         .clone();
     assert_eq!(message, "the cluster matches the spec");
+}
+
+/// The images a component's pods run and how many run the current template, from the status.
+fn tier_images(status: &curve_operator::api::CurveClusterStatus) -> Vec<(Vec<String>, i32, i32)> {
+    [
+        status.etcd.as_ref().map(|e| &e.pods),
+        status.mds.as_ref().map(|m| &m.pods),
+        status.chunkservers.as_ref(),
+    ]
+    .iter()
+    .flatten()
+    .map(|t| (t.images.clone(), t.updated_replicas, t.desired))
+    .collect()
+}
+
+/// Waits until every tier runs `image` only and the roll is complete.
+async fn wait_rolled_to(env: &TestEnv, image: &str, limit: Duration) {
+    env.wait_status("demo", &format!("every tier on {image}"), limit, |_, s| {
+        let tiers = tier_images(s);
+        let on_image = tiers.len() == 3
+            && tiers.iter().all(|(images, updated, desired)| {
+                images == &[image.to_string()] && updated == desired
+            });
+        match condition(s, "Progressing") {
+            Some(c) if on_image && c.reason == "Complete" => Ok(()),
+            other => Err(format!("{tiers:?}; Progressing is {other:?}")),
+        }
+    })
+    .await;
+}
+
+/// l. A replaced pod that never becomes Ready halts the roll (RolloutStuck, the pod named,
+/// nothing else replaced); changing the spec back resumes it. Then an operator SIGKILLed
+/// mid-roll carries on without two members of a tier down at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kubernetes API server (KUBECONFIG), see e2e/README.md"]
+async fn l_a_stuck_roll_halts_resumes_on_revert_and_survives_an_operator_kill() {
+    let env = TestEnv::new("stuck", 4).await;
+    let mut operator = env.start_operator().await;
+    env.apply_example("curvecluster.yaml");
+    env.wait_available("demo", BRING_UP).await;
+    env.patch_spec("demo", json!({"rollout": {"progressDeadlineSeconds": 10}}))
+        .await;
+    let good = "opencurvedocker/curvebs:v1.2.6";
+    let broken = "opencurvedocker/curvebs:v1.2.6-broken";
+    env.kubelet.hold_image(broken);
+    let (log, watch) = watch_roll(&env, "demo");
+
+    env.patch_spec("demo", json!({"image": broken})).await;
+    let stuck = env
+        .wait_status(
+            "demo",
+            "RolloutStuck",
+            Duration::from_secs(60),
+            |_, s| match condition(s, "Progressing") {
+                Some(c) if c.reason == "RolloutStuck" => Ok(()),
+                other => Err(format!("Progressing is {other:?}")),
+            },
+        )
+        .await;
+    let message = condition(stuck.status.as_ref().unwrap(), "Progressing")
+        .unwrap()
+        .message
+        .clone();
+    say(&format!("RolloutStuck: {message}"));
+    let deleted = |log: &RollLog| -> Vec<String> {
+        log.deleted
+            .iter()
+            .map(|(_, n)| n.split('#').next().unwrap().to_string())
+            .collect()
+    };
+    let first = deleted(&log.lock().unwrap());
+    assert_eq!(
+        first.len(),
+        1,
+        "one pod replaced, then the roll halts: {first:?}"
+    );
+    assert!(
+        message.starts_with(&format!("etcd: 1/3 updated, {} is not Ready", first[0])),
+        "{message}"
+    );
+    // It stays halted: nothing else is replaced.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(deleted(&log.lock().unwrap()), first);
+    wait_event(&env, "PodReplaced", "demo", &first[0]).await;
+
+    // Back to the good image: the stuck pod is replaced and the cluster is whole again.
+    env.patch_spec("demo", json!({"image": good})).await;
+    wait_rolled_to(&env, good, Duration::from_secs(90)).await;
+    let after_revert = deleted(&log.lock().unwrap());
+    assert_eq!(
+        after_revert,
+        [first[0].clone(), first[0].clone()],
+        "only the stuck pod again"
+    );
+
+    // A roll with the operator SIGKILLed after its first step, started again 2 s later.
+    let next = "opencurvedocker/curvebs:v1.2.7";
+    env.patch_spec("demo", json!({"image": next})).await;
+    eventually(
+        "the first step of the roll",
+        Duration::from_secs(30),
+        || async {
+            if deleted(&log.lock().unwrap()).len() > after_revert.len() {
+                Ok(())
+            } else {
+                Err("no pod replaced yet".to_string())
+            }
+        },
+    )
+    .await;
+    operator.kill();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    operator.restart().await;
+    wait_rolled_to(&env, next, Duration::from_secs(240)).await;
+    watch.abort();
+    let log = std::mem::take(&mut *log.lock().unwrap());
+    let rolled: Vec<String> = deleted(&log)[after_revert.len()..].to_vec();
+    say(&format!(
+        "after the operator kill, replaced in order: {rolled:?}"
+    ));
+    assert_eq!(rolled.len(), 9, "each pod once: {rolled:?}");
+    assert!(log.overlaps.is_empty(), "{:?}", log.overlaps);
 }
