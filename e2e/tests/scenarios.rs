@@ -2223,118 +2223,221 @@ fn watch_primaries(
     (primaries, task)
 }
 
-/// k. An image change on a healthy cluster is rolled by the operator: etcd (followers, then
-/// the leader), then MDS (standbys, then the primary: one primary change), then ChunkServers
-/// one server at a time, never two servers down at once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs a Kubernetes API server (KUBECONFIG), see e2e/README.md"]
-async fn k_an_image_change_rolls_tier_by_tier_primary_last() {
-    let env = TestEnv::new("roll", 4).await;
-    let _operator = env.start_operator().await;
-    env.apply_example("curvecluster.yaml");
-    let ready = env.wait_available("demo", BRING_UP).await;
-    assert_complete(&env, "demo", 3, 3, 3).await;
-    let status = ready.status.unwrap();
-    let leader = status.etcd.as_ref().and_then(|e| e.leader.clone()).unwrap();
-    let primary = status.mds.as_ref().and_then(|m| m.primary.clone()).unwrap();
-    let (log, watch) = watch_roll(&env, "demo");
-    let (primaries, election_watch) = watch_primaries(env.kubelet.etcd_endpoints());
+/// One measured roll: what was replaced in which order, the primaries, the overlaps.
+struct RollFigures {
+    order: Vec<String>,
+    primaries: Vec<String>,
+    overlaps: Vec<String>,
+    /// Seconds from a tier's first deletion to its last pod Ready again.
+    tier_seconds: Vec<(String, f64)>,
+    total: f64,
+}
 
-    let image = "opencurvedocker/curvebs:v1.2.7";
+impl RollFigures {
+    fn line(&self, what: &str) -> String {
+        let tiers: Vec<String> = (self.tier_seconds.iter())
+            .map(|(t, s)| format!("{t} {s:.1} s"))
+            .collect();
+        format!(
+            "{what}: {:.1} s in all ({}); primary changes: {}; deletions while another member of the tier was down: {}",
+            self.total,
+            tiers.join(", "),
+            self.primaries.len().saturating_sub(1),
+            self.overlaps.len()
+        )
+    }
+}
+
+fn tier_index(name: &str) -> usize {
+    ["-etcd-", "-mds-", "-chunkserver-"]
+        .iter()
+        .position(|t| name.contains(t))
+        .unwrap()
+}
+
+/// Changes the image and waits until the roll is done: by the operator, or (the anchor) by
+/// the StatefulSet controller's own RollingUpdate with the operator paused.
+async fn measured_roll(env: &TestEnv, image: &str, by_operator: bool) -> RollFigures {
+    let (log, watch) = watch_roll(env, "demo");
+    let (primaries, election_watch) = watch_primaries(env.kubelet.etcd_endpoints());
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let started = Instant::now();
-    env.patch_spec("demo", json!({"image": image})).await;
-    env.wait_status(
-        "demo",
-        "a roll in progress",
-        Duration::from_secs(30),
-        |_, s| match condition(s, "Progressing") {
-            Some(c) if c.reason == "RollingUpdate" => Ok(()),
-            other => Err(format!("Progressing is {other:?}")),
-        },
-    )
-    .await;
-    let done = env
-        .wait_status(
+    if by_operator {
+        env.patch_spec("demo", json!({"image": image})).await;
+        wait_rolled_to(env, image, Duration::from_secs(240)).await;
+    } else {
+        env.patch_spec("demo", json!({"paused": true})).await;
+        env.wait_status(
             "demo",
-            "every tier on the new image",
-            Duration::from_secs(240),
-            |_, s| {
-                let tiers = [
-                    s.etcd.as_ref().map(|e| &e.pods),
-                    s.mds.as_ref().map(|m| &m.pods),
-                    s.chunkservers.as_ref(),
-                ];
-                let on_new = tiers.iter().all(|t| {
-                    t.is_some_and(|t| {
-                        t.images == [image.to_string()] && t.updated_replicas == t.desired
-                    })
-                });
-                match condition(s, "Progressing") {
-                    Some(c) if on_new && c.reason == "Complete" => Ok(()),
-                    other => Err(format!("Progressing is {other:?}")),
-                }
+            "phase Paused",
+            Duration::from_secs(20),
+            |_, s| match s.phase.map(|p| p.as_str()) {
+                Some("Paused") => Ok(()),
+                other => Err(format!("phase {other:?}")),
             },
         )
         .await;
-    let elapsed = started.elapsed();
-    env.wait_available("demo", BRING_UP).await;
+        let sets: Vec<String> = belonging::<StatefulSet>(env, "demo")
+            .await
+            .into_iter()
+            .map(|(_, n)| n)
+            .collect();
+        for set in &sets {
+            env.kubectl(&[
+                "patch",
+                "statefulset",
+                set,
+                "--type=merge",
+                "-p",
+                r#"{"spec":{"updateStrategy":{"type":"RollingUpdate","rollingUpdate":null}}}"#,
+            ])
+            .ok("switch to RollingUpdate");
+            env.kubectl(&[
+                "set",
+                "image",
+                &format!("statefulset/{set}"),
+                &format!("*={image}"),
+            ])
+            .ok("set the image");
+        }
+        let api: Api<StatefulSet> = env.api();
+        eventually(
+            "the StatefulSet controller's roll",
+            Duration::from_secs(240),
+            || async {
+                for set in &sets {
+                    let set = api.get(set).await.map_err(|e| e.to_string())?;
+                    let st = set.status.clone().unwrap_or_default();
+                    let replicas = set.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+                    let done = st.observed_generation == set.metadata.generation
+                        && st.updated_replicas == Some(replicas)
+                        && st.ready_replicas == Some(replicas)
+                        && st.current_revision == st.update_revision;
+                    if !done {
+                        return Err(format!("{} rolling: {st:?}", set.name_any()));
+                    }
+                }
+                Ok(())
+            },
+        )
+        .await;
+    }
+    let total = started.elapsed().as_secs_f64();
+    // The election settles a moment after the last MDS is Ready.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     watch.abort();
+    election_watch.abort();
     let log = std::mem::take(&mut *log.lock().unwrap());
-    let order: Vec<String> = log
-        .deleted
-        .iter()
+    let order: Vec<String> = (log.deleted.iter())
         .map(|(_, n)| n.split('#').next().unwrap().to_string())
         .collect();
-    say(&format!("replaced in order: {order:?}"));
-    // etcd first, the leader last; MDS next, the primary last; ChunkServers last.
-    assert_eq!(order.len(), 9, "every pod replaced once: {order:?}");
-    let tier_of = |n: &str| {
-        ["-etcd-", "-mds-", "-chunkserver-"]
-            .iter()
-            .position(|t| n.contains(t))
-            .unwrap()
-    };
-    let tiers: Vec<usize> = order.iter().map(|n| tier_of(n)).collect();
-    assert_eq!(tiers, [0, 0, 0, 1, 1, 1, 2, 2, 2], "tier order: {order:?}");
-    assert_eq!(order[2], leader, "the etcd leader last");
-    assert_eq!(order[5], primary, "the MDS primary last");
-    assert!(log.overlaps.is_empty(), "{:?}", log.overlaps);
-    election_watch.abort();
-    let primaries = primaries.lock().unwrap().clone();
-    let changes_during = primaries.len().saturating_sub(1);
-    assert_eq!(
-        changes_during, 1,
-        "the primary changes exactly once: {primaries:?}"
-    );
-    // How long each tier took: from its first deletion to its last pod Ready again.
-    let mut figures = Vec::new();
+    let mut tier_seconds = Vec::new();
     for (i, tier) in ["etcd", "mds", "chunkservers"].iter().enumerate() {
         let deleted: Vec<&(Instant, String)> = log
             .deleted
             .iter()
-            .filter(|(_, n)| tier_of(n) == i)
+            .filter(|(_, n)| tier_index(n) == i)
             .collect();
-        let first = deleted.first().unwrap().0;
+        let Some(first) = deleted.first().map(|d| d.0) else {
+            continue;
+        };
         let last_ready = deleted
             .iter()
             .filter_map(|(_, n)| log.ready_at.get(n.split('#').next().unwrap()))
             .max()
-            .unwrap();
-        figures.push(format!(
-            "{tier} {:.1} s",
-            last_ready.duration_since(first).as_secs_f64()
+            .copied()
+            .unwrap_or(first);
+        tier_seconds.push((
+            tier.to_string(),
+            last_ready.saturating_duration_since(first).as_secs_f64(),
         ));
     }
-    say(&format!(
-        "ROLL (image change, 3 etcd, 3 MDS, 3 ChunkServers): {:.1} s in all; {}; primary changes: {changes_during}",
-        elapsed.as_secs_f64(),
-        figures.join(", ")
-    ));
-    let message = condition(done.status.as_ref().unwrap(), "Progressing")
-        .unwrap()
-        .message
-        .clone();
-    assert_eq!(message, "the cluster matches the spec");
+    let primaries = primaries.lock().unwrap().clone();
+    RollFigures {
+        order,
+        primaries,
+        overlaps: log.overlaps,
+        tier_seconds,
+        total,
+    }
+}
+
+/// The operator's roll obeys the ordering rules: every pod once, tier by tier, the role last.
+fn assert_operator_order(figures: &RollFigures, leader: &str, primary: &str, mds: usize) {
+    let order = &figures.order;
+    say(&format!("replaced in order: {order:?}"));
+    let pods = 3 + mds + 3;
+    assert_eq!(order.len(), pods, "every pod replaced once: {order:?}");
+    let tiers: Vec<usize> = order.iter().map(|n| tier_index(n)).collect();
+    let mut expected = vec![0; 3];
+    expected.extend(vec![1; mds]);
+    expected.extend(vec![2; 3]);
+    assert_eq!(tiers, expected, "tier order: {order:?}");
+    assert_eq!(order[2], leader, "the etcd leader last");
+    assert_eq!(order[2 + mds], primary, "the MDS primary last");
+    assert!(figures.overlaps.is_empty(), "{:?}", figures.overlaps);
+    assert_eq!(
+        figures.primaries.len(),
+        2,
+        "the primary changes exactly once: {:?}",
+        figures.primaries
+    );
+}
+
+/// k. An image change on a healthy cluster is rolled by the operator: etcd (followers, then
+/// the leader), then MDS (standbys, then the primary: one primary change), then ChunkServers
+/// one server at a time, never two members of a tier down at once. Measured with 3 and 5 MDS
+/// beside the StatefulSet controller's own RollingUpdate of the same change (the anchor).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kubernetes API server (KUBECONFIG), see e2e/README.md"]
+async fn k_an_image_change_rolls_tier_by_tier_primary_last() {
+    let env = TestEnv::new("roll", 5).await;
+    let _operator = env.start_operator().await;
+    env.apply_example("curvecluster.yaml");
+    env.wait_available("demo", BRING_UP).await;
+    assert_complete(&env, "demo", 3, 3, 3).await;
+    let mut figures = Vec::new();
+    for (mds, images) in [(3, ["v1.2.7", "v1.2.8"]), (5, ["v1.2.9", "v1.2.10"])] {
+        if mds == 5 {
+            env.patch_spec("demo", json!({"mds": {"replicas": 5}, "paused": false}))
+                .await;
+            wait_rolled_to(
+                &env,
+                "opencurvedocker/curvebs:v1.2.8",
+                Duration::from_secs(240),
+            )
+            .await;
+            env.wait_available("demo", BRING_UP).await;
+        }
+        let status = env.clusters().get("demo").await.unwrap().status.unwrap();
+        let leader = status.etcd.as_ref().and_then(|e| e.leader.clone()).unwrap();
+        let primary = status.mds.as_ref().and_then(|m| m.primary.clone()).unwrap();
+        let by_operator = measured_roll(
+            &env,
+            &format!("opencurvedocker/curvebs:{}", images[0]),
+            true,
+        )
+        .await;
+        assert_operator_order(&by_operator, &leader, &primary, mds);
+        let what = format!("ROLL by the operator, 3 etcd, {mds} MDS, 3 ChunkServers");
+        say(&by_operator.line(&what));
+        figures.push(by_operator.line(&what));
+        let anchor = measured_roll(
+            &env,
+            &format!("opencurvedocker/curvebs:{}", images[1]),
+            false,
+        )
+        .await;
+        let what = format!(
+            "ROLL by the StatefulSet controller (anchor), 3 etcd, {mds} MDS, 3 ChunkServers"
+        );
+        say(&anchor.line(&what));
+        say(&format!("anchor order: {:?}", anchor.order));
+        figures.push(anchor.line(&what));
+    }
+    for line in figures {
+        say(&line);
+    }
 }
 
 /// The images a component's pods run and how many run the current template, from the status.
