@@ -1,4 +1,4 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -25,7 +25,8 @@ enum Command {
     Crd,
     /// Print every object the operator would create for a CurveCluster, offline.
     Render {
-        /// The CurveCluster manifest (YAML).
+        /// The manifest (YAML): one CurveCluster, or several as documents separated by `---`;
+        /// `-` reads standard input.
         #[arg(short = 'f', long = "filename")]
         file: PathBuf,
         /// Namespace used when the manifest names none.
@@ -101,9 +102,22 @@ fn init_stderr_logging() {
         .init();
 }
 
-fn render_command(file: &PathBuf, namespace: &str) -> ExitCode {
-    let text = match std::fs::read_to_string(file) {
+/// The manifest `-f` names: standard input for `-`, as kubectl reads it.
+fn read_manifest(file: &Path) -> std::io::Result<String> {
+    if file == Path::new("-") {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(file)
+    }
+}
+
+fn render_command(file: &Path, namespace: &str) -> ExitCode {
+    let text = match read_manifest(file) {
         Ok(text) => text,
+        Err(e) if file == Path::new("-") => {
+            eprintln!("error: cannot read standard input: {e}");
+            return ExitCode::from(2);
+        }
         Err(e) => {
             eprintln!("error: cannot read {}: {e}", file.display());
             return ExitCode::from(2);
