@@ -99,6 +99,9 @@ fn init_stderr_logging() {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(curve_operator::runtime::logging::colours_for(
+            &std::io::stderr(),
+        ))
         .init();
 }
 
@@ -168,6 +171,11 @@ mod operator {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            "starting: watching {}",
+            args.watch_scope()
+        );
         let metrics = Arc::new(Metrics::new());
         let client = match counted_client(metrics.clone()).await {
             Ok(client) => client,
@@ -234,13 +242,17 @@ mod operator {
         // The leader is ready again once its CurveCluster cache is filled.
         readiness.set_caches_synced(false);
         let synced = readiness.clone();
+        let scope = args.watch_scope();
         let controller = run_controller(
             ctx,
             writers,
             args.namespace.clone(),
             etcd_changes,
             shutdown.clone(),
-            move || synced.set_caches_synced(true),
+            move || {
+                synced.set_caches_synced(true);
+                tracing::info!("ready: caches synced, reconciling {scope}");
+            },
             |result| {
                 if let Err(error) = result {
                     tracing::debug!(%error, "reconcile");
