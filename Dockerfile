@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1.7
 # curve-operator image: build with the Rust toolchain, run from a distroless base as non-root.
-#   docker build -t curve-operator:0.1.0 .
+#   docker build -t opencurvedocker/curve-operator:0.1.0 .
+# That is the Helm chart's default image (image.repository and its appVersion; tests/helm.rs
+# checks the two agree); charts/curve-operator/README.md says how to load it into a cluster.
 
 FROM rust:1.95-bookworm AS builder
 # etcd-client compiles etcd's .proto files at build time, which needs protoc.

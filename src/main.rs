@@ -1,4 +1,4 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -25,7 +25,8 @@ enum Command {
     Crd,
     /// Print every object the operator would create for a CurveCluster, offline.
     Render {
-        /// The CurveCluster manifest (YAML).
+        /// The manifest (YAML): one CurveCluster, or several as documents separated by `---`;
+        /// `-` reads standard input.
         #[arg(short = 'f', long = "filename")]
         file: PathBuf,
         /// Namespace used when the manifest names none.
@@ -98,12 +99,28 @@ fn init_stderr_logging() {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(curve_operator::runtime::logging::colours_for(
+            &std::io::stderr(),
+        ))
         .init();
 }
 
-fn render_command(file: &PathBuf, namespace: &str) -> ExitCode {
-    let text = match std::fs::read_to_string(file) {
+/// The manifest `-f` names: standard input for `-`, as kubectl reads it.
+fn read_manifest(file: &Path) -> std::io::Result<String> {
+    if file == Path::new("-") {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(file)
+    }
+}
+
+fn render_command(file: &Path, namespace: &str) -> ExitCode {
+    let text = match read_manifest(file) {
         Ok(text) => text,
+        Err(e) if file == Path::new("-") => {
+            eprintln!("error: cannot read standard input: {e}");
+            return ExitCode::from(2);
+        }
         Err(e) => {
             eprintln!("error: cannot read {}: {e}", file.display());
             return ExitCode::from(2);
@@ -154,6 +171,11 @@ mod operator {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            "starting: watching {}",
+            args.watch_scope()
+        );
         let metrics = Arc::new(Metrics::new());
         let client = match counted_client(metrics.clone()).await {
             Ok(client) => client,
@@ -220,13 +242,17 @@ mod operator {
         // The leader is ready again once its CurveCluster cache is filled.
         readiness.set_caches_synced(false);
         let synced = readiness.clone();
+        let scope = args.watch_scope();
         let controller = run_controller(
             ctx,
             writers,
             args.namespace.clone(),
             etcd_changes,
             shutdown.clone(),
-            move || synced.set_caches_synced(true),
+            move || {
+                synced.set_caches_synced(true);
+                tracing::info!("ready: caches synced, reconciling {scope}");
+            },
             |result| {
                 if let Err(error) = result {
                     tracing::debug!(%error, "reconcile");

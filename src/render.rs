@@ -19,31 +19,79 @@ use crate::validate::{FieldError, ValidatedCluster, validate};
 pub enum RenderError {
     #[error("cannot parse the CurveCluster: {0}")]
     Parse(String),
+    #[error("the input holds no YAML document: nothing to render")]
+    Empty,
+    #[error(
+        "not a CurveCluster: expected apiVersion {expected}, kind CurveCluster (got apiVersion \"{api_version}\", kind \"{kind}\")"
+    )]
+    NotACurveCluster {
+        expected: String,
+        api_version: String,
+        kind: String,
+    },
     #[error("the CurveCluster is invalid:\n{}", .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<FieldError>),
+    #[error(
+        "CurveCluster {namespace}/{name} was already given as document {first} (each cluster may appear once)"
+    )]
+    Duplicate {
+        namespace: String,
+        name: String,
+        first: usize,
+    },
+    /// The problems of a stream of several documents, each with its number (from 1).
+    #[error("{}", .0.iter().map(|(number, e)| format!("document {number}: {e}")).collect::<Vec<_>>().join("\n"))]
+    Documents(Vec<(usize, RenderError)>),
 }
 
-/// Parses one CurveCluster from YAML as the API server would store it (defaults applied, a
-/// `null` of a defaulted field dropped); a field that cannot be read is an [`RenderError::Invalid`]
-/// naming its path, like any other invalid field.
-pub fn parse_cluster(yaml: &str) -> Result<CurveCluster, RenderError> {
-    let value: serde_json::Value =
-        serde_saphyr::from_str(yaml).map_err(|e| RenderError::Parse(e.to_string()))?;
-    let kind = value
-        .get("kind")
-        .and_then(|k| k.as_str())
-        .unwrap_or_default();
-    let api_version = value
-        .get("apiVersion")
-        .and_then(|k| k.as_str())
-        .unwrap_or_default();
+/// Every YAML document of a manifest, in order; empty documents (a trailing `---`) are skipped,
+/// as kubectl skips them.
+fn documents(yaml: &str) -> Result<Vec<Value>, RenderError> {
+    serde_saphyr::from_multiple(yaml).map_err(|e| {
+        // The library's message starts with its own "error: "; ours already says it.
+        let message = e.to_string();
+        RenderError::Parse(
+            message
+                .strip_prefix("error: ")
+                .unwrap_or(&message)
+                .to_string(),
+        )
+    })
+}
+
+/// One document as the API server would store it (defaults applied, a `null` of a defaulted
+/// field dropped); a field that cannot be read is an [`RenderError::Invalid`] naming its path,
+/// like any other invalid field.
+fn cluster_of(value: &Value) -> Result<CurveCluster, RenderError> {
+    let text = |key: &str| {
+        value
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (kind, api_version) = (text("kind"), text("apiVersion"));
     let expected = format!("{}/{}", crate::api::GROUP, crate::api::VERSION);
     if kind != "CurveCluster" || api_version != expected {
-        return Err(RenderError::Parse(format!(
-            "expected apiVersion {expected}, kind CurveCluster (got apiVersion \"{api_version}\", kind \"{kind}\")"
-        )));
+        return Err(RenderError::NotACurveCluster {
+            expected,
+            api_version,
+            kind,
+        });
     }
-    crate::validate::parse_cluster(&value).map_err(|invalid| RenderError::Invalid(invalid.0))
+    crate::validate::parse_cluster(value).map_err(|invalid| RenderError::Invalid(invalid.0))
+}
+
+/// Parses a manifest holding exactly one CurveCluster.
+pub fn parse_cluster(yaml: &str) -> Result<CurveCluster, RenderError> {
+    match documents(yaml)?.as_slice() {
+        [] => Err(RenderError::Empty),
+        [document] => cluster_of(document),
+        many => Err(RenderError::Parse(format!(
+            "expected one YAML document, got {}",
+            many.len()
+        ))),
+    }
 }
 
 /// The password shown in the rendered root Secret: the operator generates a random one once.
@@ -175,16 +223,57 @@ pub fn objects(cluster: &ValidatedCluster, placement: &ExamplePlacement) -> Vec<
     values
 }
 
-/// The multi-document YAML stream of every object, after a header stating the placement.
+/// The multi-document YAML stream of every object of every CurveCluster in `yaml` (one or
+/// several documents), in document order, each cluster after a header stating its placement.
+/// Any document that is not a valid CurveCluster refuses the whole input: every problem of
+/// every document is returned, and nothing is rendered.
 pub fn render(yaml: &str, namespace: &str) -> Result<String, RenderError> {
-    let cluster = parse_cluster(yaml)?;
-    let validated =
-        validate(&cluster, namespace).map_err(|invalid| RenderError::Invalid(invalid.0))?;
-    let placement = ExamplePlacement::of(&validated);
-    let mut out = placement.header(&validated);
-    for value in objects(&validated, &placement) {
+    let documents = documents(yaml)?;
+    let mut rendered = Vec::new();
+    let mut problems = Vec::new();
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for (index, document) in documents.iter().enumerate() {
+        let number = index + 1;
+        let validated = cluster_of(document).and_then(|cluster| {
+            validate(&cluster, namespace).map_err(|invalid| RenderError::Invalid(invalid.0))
+        });
+        let validated = match validated {
+            Ok(validated) => validated,
+            Err(error) => {
+                problems.push((number, error));
+                continue;
+            }
+        };
+        let identity = (validated.namespace.clone(), validated.name.clone());
+        match seen.iter().position(|known| *known == identity) {
+            Some(first) => problems.push((
+                number,
+                RenderError::Duplicate {
+                    namespace: identity.0.clone(),
+                    name: identity.1.clone(),
+                    first: first + 1,
+                },
+            )),
+            None => rendered.push(render_cluster(&validated)),
+        }
+        seen.push(identity);
+    }
+    match (documents.len(), problems.len()) {
+        (0, _) => Err(RenderError::Empty),
+        (_, 0) => Ok(rendered.concat()),
+        // One document: its problem as it is, with no document number to distract.
+        (1, _) => Err(problems.remove(0).1),
+        _ => Err(RenderError::Documents(problems)),
+    }
+}
+
+/// One cluster's header and objects, each object starting a YAML document.
+fn render_cluster(cluster: &ValidatedCluster) -> String {
+    let placement = ExamplePlacement::of(cluster);
+    let mut out = placement.header(cluster);
+    for value in objects(cluster, &placement) {
         out.push_str("---\n");
         out.push_str(&serde_saphyr::to_string(&value).expect("JSON values serialize to YAML"));
     }
-    Ok(out)
+    out
 }

@@ -801,10 +801,10 @@ fn render_command_rejects_an_invalid_cluster_with_every_error_and_exit_2() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
-    assert!(
-        String::from_utf8(output.stderr)
-            .unwrap()
-            .contains("kind CurveCluster (got apiVersion \"v1\", kind \"ConfigMap\")")
+    assert_eq!(
+        String::from_utf8(output.stderr).unwrap(),
+        "error: not a CurveCluster: expected apiVersion curve.opencurve.io/v1alpha1, \
+         kind CurveCluster (got apiVersion \"v1\", kind \"ConfigMap\")\n"
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -1005,4 +1005,140 @@ fn the_quantity_pattern_agrees_with_the_operators_parser() {
             parse_quantity(text).is_some_and(|value| value >= 0.0) && !text.starts_with('-');
         assert_eq!(pattern.is_match(text), parsed, "{text:?}");
     }
+}
+
+/// Runs `curve-operator render -f -` with `input` on standard input.
+fn render_from_stdin(input: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_curve-operator"))
+        .args(["render", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn minimal_manifest() -> String {
+    std::fs::read_to_string(repo("examples/curvecluster.yaml")).unwrap()
+}
+
+/// A refusal: exit status 2, nothing on stdout, and stderr as returned.
+fn refused(output: std::process::Output) -> String {
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(output.stdout.is_empty(), "nothing on stdout");
+    stderr
+}
+
+#[test]
+fn render_reads_standard_input_for_dash() {
+    let output = render_from_stdin(&minimal_manifest());
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        render(&minimal_manifest(), "default").unwrap()
+    );
+}
+
+/// A typo is refused with its path, as the API server's strict field validation refuses it.
+#[test]
+fn render_refuses_an_unknown_field_with_its_path() {
+    let typo = minimal_manifest().replace(
+        "etcd: {replicas: 3}",
+        "etcd: {replicas: 3, storge: {size: 20Gi}}",
+    );
+    assert_ne!(typo, minimal_manifest());
+    assert_eq!(
+        refused(render_from_stdin(&typo)),
+        "error: the CurveCluster is invalid:\n  spec.etcd.storge: unknown field\n"
+    );
+    let typo = minimal_manifest().replace("metadata:\n", "metadata:\n  lables: {team: a}\n");
+    assert_eq!(
+        refused(render_from_stdin(&typo)),
+        "error: the CurveCluster is invalid:\n  metadata.lables: unknown field\n"
+    );
+}
+
+#[test]
+fn render_renders_every_curvecluster_of_a_stream_in_order() {
+    let second = minimal_manifest()
+        .replace("name: demo", "name: other\n  namespace: storage")
+        .replace("etcd: {replicas: 3}", "etcd: {replicas: 1}");
+    assert_ne!(second, minimal_manifest());
+    let stream = format!("---\n{}---\n{second}---\n", minimal_manifest());
+    let output = render_from_stdin(&stream);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    // Each cluster exactly as rendered alone, one after the other.
+    assert_eq!(
+        stdout,
+        render(&minimal_manifest(), "default").unwrap() + &render(&second, "default").unwrap()
+    );
+    let owners: Vec<String> = split_documents(&stdout)
+        .iter()
+        .map(|d| {
+            format!(
+                "{}/{}",
+                d["metadata"]["namespace"].as_str().unwrap(),
+                d["metadata"]["labels"]["app.kubernetes.io/instance"]
+                    .as_str()
+                    .unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(owners.len(), 34, "17 objects per cluster");
+    assert!(
+        owners[..17].iter().all(|o| o == "default/demo"),
+        "{owners:?}"
+    );
+    assert!(
+        owners[17..].iter().all(|o| o == "storage/other"),
+        "{owners:?}"
+    );
+}
+
+/// Another kind, a second copy of a cluster or an empty input is refused in plain words,
+/// every document's problem at once, and no YAML library's hint.
+#[test]
+fn render_refuses_a_stream_with_anything_but_distinct_curveclusters() {
+    let invalid = minimal_manifest().replace("etcd: {replicas: 3}", "etcd: {replicas: 2}");
+    let stream = format!(
+        "{}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: x}}\n---\n{invalid}---\n{}",
+        minimal_manifest(),
+        minimal_manifest()
+    );
+    assert_eq!(
+        refused(render_from_stdin(&stream)),
+        "error: document 2: not a CurveCluster: expected apiVersion curve.opencurve.io/v1alpha1, \
+         kind CurveCluster (got apiVersion \"v1\", kind \"ConfigMap\")\n\
+         document 3: the CurveCluster is invalid:\n  spec.etcd.replicas: must be 1, 3, 5 or 7 (got 2)\n\
+         document 4: CurveCluster default/demo was already given as document 1 \
+         (each cluster may appear once)\n"
+    );
+    assert_eq!(
+        refused(render_from_stdin("---\n# nothing\n")),
+        "error: the input holds no YAML document: nothing to render\n"
+    );
+    let stderr = refused(render_from_stdin("apiVersion: v1\nkind: [ConfigMap\n"));
+    assert!(
+        stderr.starts_with("error: cannot parse the CurveCluster: line 2 column 7: "),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("from_str"), "{stderr}");
 }

@@ -753,3 +753,24 @@ async fn cli_logic_runs_in_process_until_stopped() {
     );
     assert_eq!(String::from_utf8(err).unwrap(), "");
 }
+
+/// No endpoint is not an unreachable etcd at "": nothing is dialed and nothing is watched,
+/// and the command says what is missing.
+#[tokio::test]
+async fn no_endpoint_is_reported_as_such() {
+    let (clients, _changes) = EtcdClients::new();
+    let cluster = key("unaddressed");
+    let obs = observe(&clients, &cluster, &[]).await;
+    assert_eq!(obs.primary, PrimaryObservation::NoEndpoint);
+    assert_eq!(obs.members, None);
+    assert!(!clients.is_watching(&cluster));
+
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = run_mds_primary(vec![], false, &mut out, &mut err, async {}).await;
+    assert_eq!(format!("{code:?}"), format!("{:?}", ExitCode::FAILURE));
+    assert!(out.is_empty());
+    assert_eq!(
+        String::from_utf8(err).unwrap(),
+        "no etcd endpoint given: pass --etcd-endpoints HOST:PORT[,...]\n"
+    );
+}

@@ -11,6 +11,7 @@ use curve_operator::runtime::logging::LogFormat;
 use curve_operator::runtime::rbac::{Grant, Scope, grants};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Container, Service, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{
     ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef,
 };
@@ -64,7 +65,26 @@ fn variants() -> Vec<(&'static str, Value)> {
             "json logs",
             json!({"logFormat": "json", "logLevel": "debug", "httpPort": 9090}),
         ),
+        ("extras", extras()),
     ]
+}
+
+/// Three replicas with extra arguments, environment and topology spread constraints.
+fn extras() -> Value {
+    json!({
+        "replicaCount": 3,
+        "extraArgs": ["--leader-election-namespace=ops"],
+        "extraEnv": [
+            {"name": "RUST_BACKTRACE", "value": "1"},
+            {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}
+        ],
+        "topologySpreadConstraints": [{
+            "maxSkew": 1,
+            "topologyKey": "kubernetes.io/hostname",
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "curve-operator"}}
+        }]
+    })
 }
 
 /// The default values merged with a variant's, as Helm does (maps merge, the rest replaces).
@@ -192,6 +212,7 @@ fn every_rendered_object_is_a_valid_kubernetes_object() {
                 "RoleBinding" => drop(typed::<RoleBinding>(object)),
                 "Service" => drop(typed::<Service>(object)),
                 "Deployment" => drop(typed::<Deployment>(object)),
+                "PodDisruptionBudget" => drop(typed::<PodDisruptionBudget>(object)),
                 // No k8s-openapi type: the Prometheus Operator's CRD; checked field by field below.
                 "ServiceMonitor" => assert_eq!(object["apiVersion"], "monitoring.coreos.com/v1"),
                 other => panic!("{name}: unexpected kind {other:?}"),
@@ -213,6 +234,9 @@ fn every_rendered_object_is_a_valid_kubernetes_object() {
         }
         if values.pointer("/serviceMonitor/enabled") == Some(&json!(true)) {
             expected.push("ServiceMonitor");
+        }
+        if values["replicaCount"].as_i64() > Some(1) {
+            expected.push("PodDisruptionBudget");
         }
         expected.sort();
         assert_eq!(kinds, expected, "{name}");
@@ -405,15 +429,15 @@ fn deployment_is_hardened_and_passes_the_values_as_flags() {
                 k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String("http".into())
             );
         }
-        let env: BTreeMap<String, String> = container
-            .env
-            .clone()
-            .unwrap()
-            .into_iter()
-            .map(|e| (e.name, e.value_from.unwrap().field_ref.unwrap().field_path))
-            .collect();
-        assert_eq!(env["POD_NAME"], "metadata.name");
-        assert_eq!(env["POD_NAMESPACE"], "metadata.namespace");
+        // The chart's own variables first, then extraEnv as given.
+        let env = serde_json::to_value(container.env.clone().unwrap()).unwrap();
+        let field = |path: &str| json!({"fieldRef": {"fieldPath": path}});
+        let mut expected_env = vec![
+            json!({"name": "POD_NAME", "valueFrom": field("metadata.name")}),
+            json!({"name": "POD_NAMESPACE", "valueFrom": field("metadata.namespace")}),
+        ];
+        expected_env.extend(values["extraEnv"].as_array().unwrap().iter().cloned());
+        assert_eq!(env, Value::Array(expected_env), "{name}");
 
         let args = container.args.clone().unwrap();
         assert_eq!(args[0], "run", "{name}");
@@ -442,7 +466,26 @@ fn deployment_is_hardened_and_passes_the_values_as_flags() {
             format!("{RELEASE}-leader"),
             "{name}"
         );
+        // extraArgs come last, as given.
+        let extra: Vec<String> = serde_json::from_value(values["extraArgs"].clone()).unwrap();
+        assert!(args.ends_with(&extra), "{name}: {args:?}");
+        assert_eq!(
+            serde_json::to_value(&pod.topology_spread_constraints).unwrap(),
+            match values["topologySpreadConstraints"].as_array() {
+                Some(list) if !list.is_empty() => Value::Array(list.clone()),
+                _ => Value::Null,
+            },
+            "{name}: passed through as written"
+        );
     }
+    let extras = Run::try_parse_from(
+        operator_container(&render_ok(&extras()).one::<Deployment>())
+            .args
+            .unwrap(),
+    )
+    .unwrap()
+    .args;
+    assert_eq!(extras.leader_election_namespace.as_deref(), Some("ops"));
     let off = render_ok(&json!({"leaderElection": {"enabled": false}})).one::<Deployment>();
     assert!(
         !operator_container(&off)
@@ -537,6 +580,12 @@ fn schema_rejects_bad_values_naming_them() {
             "/serviceMonitor/interval",
         ),
         (json!({"replicas": 2}), "'replicas'"),
+        (json!({"extraArgs": "--verbose"}), "/extraArgs"),
+        (json!({"extraEnv": [{"value": "1"}]}), "/extraEnv/0"),
+        (
+            json!({"topologySpreadConstraints": [{"maxSkew": 0, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule"}]}),
+            "/topologySpreadConstraints/0/maxSkew",
+        ),
     ];
     for (values, named) in cases {
         let err = render(&values)
@@ -642,4 +691,239 @@ fn notes_tell_the_next_steps() {
         notes.contains("-n prod -f examples/curvecluster.yaml"),
         "{notes}"
     );
+}
+
+/// One operator pod is kept through drains when there is a standby to keep; with one replica a
+/// PDB of minAvailable 1 would block every drain, so there is none.
+#[test]
+fn pod_disruption_budget_only_with_more_than_one_replica() {
+    for replicas in [0, 1] {
+        let rendered = render_ok(&json!({"replicaCount": replicas}));
+        assert!(
+            rendered.all::<PodDisruptionBudget>().is_empty(),
+            "replicaCount {replicas}"
+        );
+    }
+    for replicas in [2, 3] {
+        let rendered = render_ok(&json!({"replicaCount": replicas}));
+        let budget = rendered.one::<PodDisruptionBudget>();
+        let deployment = rendered.one::<Deployment>();
+        assert_eq!(budget.metadata.name, deployment.metadata.name);
+        assert_eq!(budget.metadata.namespace.as_deref(), Some(NAMESPACE));
+        let spec = budget.spec.unwrap();
+        assert_eq!(
+            spec.min_available,
+            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(1))
+        );
+        assert_eq!(spec.max_unavailable, None);
+        assert_eq!(
+            spec.selector,
+            Some(deployment.spec.unwrap().selector),
+            "the budget covers exactly the operator pods"
+        );
+    }
+}
+
+/// The chart README's two RBAC tables: which object holds which rules, and the rules.
+struct ReadmeRbac {
+    /// (object as the README names it, the rule groups it holds).
+    objects: Vec<(String, Vec<String>)>,
+    /// (rule group, the rule) in the README's order.
+    rules: Vec<(String, PolicyRule)>,
+}
+
+/// The rows of the Markdown table whose header row is `header`, each as its cells.
+fn table_rows(markdown: &str, header: &str) -> Vec<Vec<String>> {
+    let mut lines = markdown.lines().skip_while(|l| l.trim() != header);
+    assert!(lines.next().is_some(), "no table with header {header:?}");
+    lines
+        .skip(1) // |---|---|
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+/// `` `a`, `b` `` → ["a", "b"]; `""` is the core group's empty name.
+fn code_list(cell: &str) -> Vec<String> {
+    cell.split(',')
+        .map(|c| c.trim().trim_matches('`'))
+        .map(|c| {
+            if c == "\"\"" {
+                String::new()
+            } else {
+                c.to_owned()
+            }
+        })
+        .collect()
+}
+
+fn readme_rbac() -> ReadmeRbac {
+    let readme = read("charts/curve-operator/README.md");
+    let objects = table_rows(&readme, "| object | when | rules |")
+        .into_iter()
+        .map(|row| (row[0].clone(), code_list(&row[2])))
+        .collect();
+    let rules = table_rows(&readme, "| rules | API group | resources | verbs | why |")
+        .into_iter()
+        .map(|row| {
+            let rule = PolicyRule {
+                api_groups: Some(code_list(&row[1])),
+                resources: Some(code_list(&row[2])),
+                verbs: code_list(&row[3]),
+                ..PolicyRule::default()
+            };
+            (row[0].clone(), rule)
+        })
+        .collect();
+    ReadmeRbac { objects, rules }
+}
+
+impl ReadmeRbac {
+    /// The rules the README says `object` holds, in order.
+    fn rules_of(&self, object: &str) -> Vec<PolicyRule> {
+        let (_, groups) = self
+            .objects
+            .iter()
+            .find(|(name, _)| name == object)
+            .unwrap_or_else(|| panic!("the README lists no {object}"));
+        groups
+            .iter()
+            .flat_map(|group| {
+                self.rules
+                    .iter()
+                    .filter(move |(g, _)| g == group)
+                    .map(|(_, rule)| rule.clone())
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn readme_rbac_tables_are_the_rendered_rules() {
+    let readme = readme_rbac();
+    let fullname = RELEASE;
+    let cluster_roles = |rendered: &Rendered| -> BTreeMap<String, Vec<PolicyRule>> {
+        rendered
+            .all::<ClusterRole>()
+            .into_iter()
+            .map(|r| (r.metadata.name.unwrap(), r.rules.unwrap()))
+            .collect()
+    };
+    let roles = |rendered: &Rendered| -> BTreeMap<(String, String), Vec<PolicyRule>> {
+        rendered
+            .all::<Role>()
+            .into_iter()
+            .map(|r| {
+                let key = (r.metadata.namespace.unwrap(), r.metadata.name.unwrap());
+                (key, r.rules.unwrap())
+            })
+            .collect()
+    };
+    let lease = readme.rules_of("Role `<fullname>-leader-election` in the release namespace");
+
+    let cluster_wide = render_ok(&json!({}));
+    assert_eq!(
+        cluster_roles(&cluster_wide),
+        BTreeMap::from([(
+            fullname.to_owned(),
+            readme.rules_of("ClusterRole `<fullname>`")
+        )])
+    );
+    assert_eq!(
+        roles(&cluster_wide),
+        BTreeMap::from([(
+            (NAMESPACE.to_owned(), format!("{fullname}-leader-election")),
+            lease.clone()
+        )])
+    );
+
+    let one_namespace = render_ok(&json!({"watchNamespace": "prod"}));
+    assert_eq!(
+        cluster_roles(&one_namespace),
+        BTreeMap::from([(
+            format!("{fullname}-cluster"),
+            readme.rules_of("ClusterRole `<fullname>-cluster`")
+        )])
+    );
+    assert_eq!(
+        roles(&one_namespace),
+        BTreeMap::from([
+            (
+                ("prod".to_owned(), fullname.to_owned()),
+                readme.rules_of("Role `<fullname>` in `watchNamespace`")
+            ),
+            (
+                (NAMESPACE.to_owned(), format!("{fullname}-leader-election")),
+                lease
+            ),
+        ])
+    );
+    // Every rule group of the rules table is held by some object, and each group is the
+    // code's scope of that name.
+    let scopes = [
+        ("watched", Scope::Watched),
+        ("cluster", Scope::Cluster),
+        ("lease", Scope::OperatorNamespace),
+    ];
+    for (group, scope) in scopes {
+        let rules: Vec<PolicyRule> = readme
+            .rules
+            .iter()
+            .filter(|(g, _)| g == group)
+            .map(|(_, r)| r.clone())
+            .collect();
+        assert_eq!(
+            rule_grants(&rules),
+            grants(&[scope]),
+            "README rules {group}"
+        );
+    }
+    assert_eq!(
+        readme.rules.len(),
+        curve_operator::runtime::rbac::PERMISSIONS.len()
+    );
+}
+
+/// `docker build -t IMAGE .` as a text shows it, the first one.
+fn build_tag(text: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let rest = line.split("docker build -t ").nth(1)?;
+        rest.strip_suffix(" .").map(str::to_owned)
+    })
+}
+
+#[test]
+fn the_default_image_is_the_one_the_dockerfile_builds() {
+    let values = merged(&json!({}));
+    let chart: Value = serde_saphyr::from_str(&read("charts/curve-operator/Chart.yaml")).unwrap();
+    assert_eq!(values["image"]["tag"], "", "the tag defaults to appVersion");
+    let default_image = format!(
+        "{}:{}",
+        values["image"]["repository"].as_str().unwrap(),
+        chart["appVersion"].as_str().unwrap()
+    );
+    let container = operator_container(&render_ok(&json!({})).one::<Deployment>());
+    assert_eq!(container.image.as_deref(), Some(default_image.as_str()));
+    assert_eq!(
+        build_tag(&read("Dockerfile")).as_deref(),
+        Some(default_image.as_str()),
+        "the Dockerfile's build command"
+    );
+    let readme = read("charts/curve-operator/README.md");
+    assert_eq!(
+        build_tag(&readme).as_deref(),
+        Some(default_image.as_str()),
+        "the chart README's build command"
+    );
+    for load in [
+        format!("kind load docker-image {default_image}"),
+        "ctr -n k8s.io images import".to_owned(),
+    ] {
+        assert!(readme.contains(&load), "the chart README lacks {load:?}");
+    }
 }

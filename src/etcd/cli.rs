@@ -45,6 +45,13 @@ pub async fn run_mds_primary(
     let mut last = match clients.observe(&cluster, &endpoints).await.primary {
         PrimaryObservation::Elected { address } => Some(address),
         PrimaryObservation::NoCandidate => None,
+        PrimaryObservation::NoEndpoint => {
+            let _ = writeln!(
+                err,
+                "no etcd endpoint given: pass --etcd-endpoints HOST:PORT[,...]"
+            );
+            return ExitCode::FAILURE;
+        }
         PrimaryObservation::Unreachable { endpoints, error } => {
             let _ = writeln!(err, "cannot reach etcd at {}: {error}", endpoints.join(","));
             return ExitCode::FAILURE;

@@ -77,6 +77,9 @@ pub fn classify(
         }
         Err(e) => e,
     };
+    if endpoints.is_empty() {
+        return PrimaryObservation::NoEndpoint;
+    }
     let endpoints = endpoints.to_vec();
     let answered: Vec<&MemberStatus> = probes.iter().filter_map(|(_, r)| r.as_ref().ok()).collect();
     if answered.is_empty() {
@@ -287,6 +290,19 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn no_endpoint_is_no_endpoint_not_an_unreachable_empty_list() {
+        assert_eq!(
+            classify(&[], Err("no etcd endpoint given".into()), &[]),
+            PrimaryObservation::NoEndpoint
+        );
+        // An election read that succeeded still decides.
+        assert_eq!(
+            classify(&[], Ok(vec![]), &[]),
+            PrimaryObservation::NoCandidate
+        );
     }
 
     #[test]

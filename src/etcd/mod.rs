@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 
 use conn::{Connection, ElectionSnapshot};
 pub use election::MDS_ELECTION_PREFIX;
-use endpoints::{EndpointError, endpoint_set, parse_endpoint};
+use endpoints::{endpoint_set, parse_endpoint};
 
 /// Which CurveCluster an observation or a change is about.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -37,6 +37,8 @@ pub enum PrimaryObservation {
     Elected { address: String },
     /// No key under `07leader/`: no MDS campaigns.
     NoCandidate,
+    /// No endpoint to ask: etcd was not dialed, so nothing is known of it.
+    NoEndpoint,
     /// No endpoint answered.
     Unreachable {
         endpoints: Vec<String>,
@@ -212,7 +214,13 @@ impl EtcdObserver for EtcdClients {
             .collect::<Result<Vec<_>, _>>();
         let endpoints = match parsed {
             Ok(eps) if !eps.is_empty() => eps,
-            Ok(_) => return unreachable(vec![], EndpointError::Empty.to_string()),
+            // Not "unreachable": there is no endpoint to name as not answering.
+            Ok(_) => {
+                return EtcdObservation {
+                    primary: PrimaryObservation::NoEndpoint,
+                    members: None,
+                };
+            }
             Err(e) => return unreachable(endpoints.to_vec(), e.to_string()),
         };
         let conn = match self.connection(cluster, &endpoints).await {

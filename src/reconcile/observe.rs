@@ -105,6 +105,10 @@ pub fn all_members_addressed(pods: &[Pod], set: &str, replicas: i32) -> bool {
     })
 }
 
+/// Why etcd was not asked: the endpoints come from the etcd pods, and no pod has an address.
+pub const NO_ETCD_ADDRESS: &str =
+    "no etcd endpoint is known yet: no etcd pod has an address (the etcd pods are not running)";
+
 /// `ip:clientPort` of every etcd pod that has an address, sorted.
 pub fn etcd_endpoints(pods: &[Pod], client_port: i32) -> Vec<String> {
     let mut endpoints: Vec<String> = pods_of(pods, Component::Etcd)
@@ -140,6 +144,11 @@ pub fn primary_view(pods: &[Pod], mds_port: i32, observation: &PrimaryObservatio
             }
         }
         PrimaryObservation::NoCandidate => PrimaryView::NoLeader,
+        // The endpoints are the etcd pods' addresses: with none, no member runs, so none can
+        // serve a read. Said as such, not as endpoints that did not answer.
+        PrimaryObservation::NoEndpoint => PrimaryView::QuorumLost {
+            error: NO_ETCD_ADDRESS.to_string(),
+        },
         PrimaryObservation::Unreachable { endpoints, error } => PrimaryView::EtcdUnreachable {
             endpoints: endpoints.clone(),
             error: error.clone(),

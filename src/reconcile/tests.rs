@@ -274,6 +274,48 @@ fn last_transition_time_changes_only_with_the_status() {
     assert_eq!(find(&recovered, "Degraded").unwrap().status, "False");
 }
 
+/// The MDS tier exists but no etcd pod has an address (all restarting): etcd is not dialed,
+/// and the conditions say so instead of naming an empty list of endpoints.
+#[test]
+fn no_etcd_address_is_said_plainly_not_as_an_empty_endpoint_list() {
+    let view = observe::primary_view(&[], 6700, &PrimaryObservation::NoEndpoint);
+    assert_eq!(
+        view,
+        PrimaryView::QuorumLost {
+            error: observe::NO_ETCD_ADDRESS.into()
+        }
+    );
+    let status = compute_status(
+        &CurveClusterStatus::default(),
+        &Observation {
+            etcd: component(3, 0, true),
+            primary: view,
+            ..healthy()
+        },
+        Some(1),
+        t(0),
+    );
+    let message = |type_: &str| find(&status, type_).unwrap().message.clone();
+    assert_eq!(
+        message("MdsLeaderElected"),
+        "etcd has no quorum: no etcd endpoint is known yet: no etcd pod has an address \
+         (the etcd pods are not running)"
+    );
+    assert_eq!(
+        message("EtcdQuorate"),
+        "etcd does not serve reads (0 of 3 members ready, quorum is 2): no etcd endpoint is \
+         known yet: no etcd pod has an address (the etcd pods are not running)"
+    );
+    for condition in &status.conditions {
+        assert!(
+            !condition.message.contains("()") && !condition.message.contains("answered"),
+            "{}: {}",
+            condition.type_,
+            condition.message
+        );
+    }
+}
+
 #[test]
 fn every_primary_problem_has_its_own_reason() {
     let cases = [

@@ -1,5 +1,8 @@
 //! Log output: human-readable text or one JSON object per line.
 
+use std::ffi::OsStr;
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// The format of log lines.
@@ -32,7 +35,21 @@ pub fn filter_directive(flag: Option<&str>, rust_log: Option<&str>) -> String {
         .to_owned()
 }
 
-/// Installs the global subscriber. `level` is a level (`debug`) or tracing directives
+/// Whether text logs carry ANSI colour codes: only on a terminal (a pod's log, a file or a pipe
+/// would keep the escape codes as text), and never with `NO_COLOR` set (https://no-color.org).
+pub fn colours(output_is_terminal: bool, no_color: Option<&OsStr>) -> bool {
+    output_is_terminal && no_color.is_none_or(OsStr::is_empty)
+}
+
+/// [`colours`] for an output stream, with this process's `NO_COLOR`.
+pub fn colours_for(output: &impl IsTerminal) -> bool {
+    colours(
+        output.is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    )
+}
+
+/// Installs the global subscriber, writing to standard output. `level` is a level (`debug`) or tracing directives
 /// (`info,kube=warn`).
 pub fn init(format: LogFormat, level: Option<&str>) -> Result<(), LoggingError> {
     let directive = filter_directive(level, std::env::var("RUST_LOG").ok().as_deref());
@@ -40,7 +57,9 @@ pub fn init(format: LogFormat, level: Option<&str>) -> Result<(), LoggingError> 
         directive: directive.clone(),
         source,
     })?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(colours_for(&std::io::stdout()));
     match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
@@ -61,6 +80,17 @@ mod tests {
         );
         assert_eq!(filter_directive(Some(" "), None), "info");
         assert_eq!(filter_directive(None, None), "info");
+    }
+
+    #[test]
+    fn colours_only_on_a_terminal_without_no_color() {
+        let set = Some(OsStr::new("1"));
+        let empty = Some(OsStr::new(""));
+        assert!(colours(true, None));
+        assert!(colours(true, empty), "an empty NO_COLOR is unset");
+        assert!(!colours(true, set));
+        assert!(!colours(false, None));
+        assert!(!colours(false, set));
     }
 
     #[test]

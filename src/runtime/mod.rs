@@ -47,6 +47,19 @@ pub struct RuntimeArgs {
 }
 
 impl RuntimeArgs {
+    /// What the operator watches, as its start and ready log lines say it.
+    pub fn watch_scope(&self) -> String {
+        let resource = format!(
+            "CurveClusters ({}/{})",
+            crate::api::GROUP,
+            crate::api::VERSION
+        );
+        match &self.namespace {
+            Some(namespace) => format!("{resource} in namespace {namespace}"),
+            None => format!("{resource} in all namespaces"),
+        }
+    }
+
     /// The elector when `--leader-elect` is set, with client-go's default timing.
     pub fn leader_elector(&self, client: Client) -> Option<LeaderElector> {
         if !self.leader_elect {
@@ -68,5 +81,30 @@ impl RuntimeArgs {
             identity,
             LeaseDurations::default(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Run {
+        #[command(flatten)]
+        args: RuntimeArgs,
+    }
+
+    #[test]
+    fn the_watch_scope_names_the_namespace_or_all_and_the_api_version() {
+        let scope = |argv: &[&str]| Run::parse_from(argv).args.watch_scope();
+        assert_eq!(
+            scope(&["run"]),
+            "CurveClusters (curve.opencurve.io/v1alpha1) in all namespaces"
+        );
+        assert_eq!(
+            scope(&["run", "--namespace", "storage"]),
+            "CurveClusters (curve.opencurve.io/v1alpha1) in namespace storage"
+        );
     }
 }

@@ -66,14 +66,13 @@ fn check_raw(value: &mut Value) -> Vec<FieldError> {
                     format!("must be a string (got {})", shown(field)),
                 ));
             }
-            "metadata" => {
-                if let Err(e) = serde_json::from_value::<
-                    k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-                >(field.clone())
-                {
-                    errors.push(error("metadata", format!("cannot be read: {e}")));
-                }
-            }
+            "metadata" => match serde_json::from_value::<
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+            >(field.clone())
+            {
+                Ok(read) => errors.extend(unknown_metadata_fields(field, &read)),
+                Err(e) => errors.push(error("metadata", format!("cannot be read: {e}"))),
+            },
             _ => {}
         }
     }
@@ -90,6 +89,22 @@ fn check_raw(value: &mut Value) -> Vec<FieldError> {
     object.extend(root);
     *value = Value::Object(object);
     errors
+}
+
+/// The keys of `metadata` that ObjectMeta does not define (serde ignores them; the API server's
+/// strict field validation refuses them): those given with a value and absent once read back.
+fn unknown_metadata_fields(
+    given: &Value,
+    read: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> Vec<FieldError> {
+    let known = serde_json::to_value(read).expect("ObjectMeta serializes");
+    given
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(key, value)| !value.is_null() && known.get(key.as_str()).is_none())
+        .map(|(key, _)| error(&join("metadata", key), "unknown field".into()))
+        .collect()
 }
 
 fn error(path: &str, message: String) -> FieldError {
@@ -377,6 +392,15 @@ mod tests {
                 json!({"spec": {"etcd": 3}}),
                 "spec.etcd: must be an object (got 3)",
             ),
+            (
+                json!({"metadata": {"lables": {"team": "storage"}}}),
+                "metadata.lables: unknown field",
+            ),
+            (
+                json!({"spec": {"etcd": {"storge": {"size": "1Gi"}}}}),
+                "spec.etcd.storge: unknown field",
+            ),
+            (json!({"specs": {}}), "specs: unknown field"),
             (
                 json!({"metadata": {"labels": ["a"]}}),
                 "metadata: cannot be read: invalid type: sequence, expected a map",

@@ -41,7 +41,14 @@ def crds():
 
 
 # kubectl applies in file order: identities and permissions before the pods that use them.
-APPLY_ORDER = ["serviceaccount.yaml", "rbac.yaml", "service.yaml", "deployment.yaml", "servicemonitor.yaml"]
+APPLY_ORDER = [
+    "serviceaccount.yaml",
+    "rbac.yaml",
+    "service.yaml",
+    "deployment.yaml",
+    "poddisruptionbudget.yaml",
+    "servicemonitor.yaml",
+]
 
 
 def apply_rank(path):

@@ -1,0 +1,76 @@
+//! The binary as a user meets it: its commands, as the README lists them, and what `run` says
+//! at start, in plain text when its output is a pipe (a pod's log), not a terminal.
+
+use std::path::Path;
+use std::process::Command;
+
+/// The subcommands `curve-operator --help` lists, in its order (clap's own `help` aside).
+fn subcommands() -> Vec<String> {
+    let output = Command::new(env!("CARGO_BIN_EXE_curve-operator"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    help.lines()
+        .skip_while(|line| *line != "Commands:")
+        .skip(1)
+        .take_while(|line| !line.trim().is_empty())
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_readme_lists_every_subcommand_and_no_other() {
+    let commands = subcommands();
+    assert!(commands.len() >= 5, "{commands:?}");
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    // The rows of the commands table: | `curve-operator NAME ...` | what it does |
+    let listed: Vec<String> = readme
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `curve-operator "))
+        .filter_map(|rest| rest.split([' ', '`']).next())
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(listed, commands, "README.md's commands table");
+}
+
+#[test]
+fn run_says_what_it_watches_without_colour_codes_on_a_pipe() {
+    let output = Command::new(env!("CARGO_BIN_EXE_curve-operator"))
+        .args([
+            "run",
+            "--namespace",
+            "storage",
+            "--http-addr",
+            "127.0.0.1:0",
+        ])
+        // No cluster to reach: the operator stops after its first lines.
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("KUBERNETES_SERVICE_PORT")
+        // Colours would be off with NO_COLOR alone: the pipe must turn them off.
+        .env_remove("NO_COLOR")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[0].contains(
+            " INFO curve_operator::operator: starting: watching CurveClusters \
+             (curve.opencurve.io/v1alpha1) in namespace storage version=\"0.1.0\""
+        ),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].contains(" ERROR curve_operator::operator: cannot build a Kubernetes client"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains('\x1b'), "ANSI escape codes in {stdout:?}");
+}
