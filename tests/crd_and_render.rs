@@ -50,8 +50,27 @@ fn crd_has_the_names_status_and_printer_columns_users_see() {
         .collect();
     assert_eq!(
         columns,
-        ["Phase", "Primary", "Etcd", "MDS", "ChunkServers", "Age"]
+        [
+            "Phase",
+            "Primary",
+            "Etcd",
+            "MDS",
+            "ChunkServers",
+            "Progress",
+            "Age",
+            "Image",
+            "Message"
+        ]
     );
+    // `kubectl get -o wide` adds the image and what the cluster is doing.
+    let wide: Vec<&str> = version["additionalPrinterColumns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["priority"] == 1)
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(wide, ["Image", "Message"]);
 }
 
 /// Every property of the spec has a description (it is what `kubectl explain` prints).

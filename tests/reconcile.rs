@@ -742,6 +742,65 @@ async fn api_errors_are_reported_in_the_status_and_retried() {
     );
 }
 
+/// A changed etcd template is rolled by the operator, not the StatefulSet controller: one
+/// DELETE of one follower (the leader last), `Progressing` RollingUpdate, a PodReplaced Event;
+/// while that pod is away, nothing more.
+#[tokio::test]
+async fn a_changed_template_is_rolled_one_pod_at_a_time_by_the_operator() {
+    let h = Harness::new(minimal_spec());
+    bring_up(&h).await;
+    h.events();
+    h.ctx.etcd.observation.lock().unwrap().members = Some(MemberHealth {
+        leader: Some("demo-etcd-2".into()),
+        healthy: 3,
+        total: 3,
+    });
+    // The StatefulSet controller took a new template; every pod runs the old one.
+    let mut set = h.api.get(SETS, "demo-etcd").unwrap();
+    set["status"] = json!({"replicas": 3, "observedGeneration": set["metadata"]["generation"].clone(),
+        "updateRevision": "demo-etcd-new", "currentRevision": "demo-etcd-old"});
+    h.api.put(SETS, set);
+    for i in 0..3 {
+        let name = format!("demo-etcd-{i}");
+        let mut pod = h.api.get(PODS, &name).unwrap();
+        pod["metadata"]["uid"] = json!(format!("uid-{i}"));
+        pod["metadata"]["labels"]["controller-revision-hash"] = json!("demo-etcd-old");
+        pod["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "StatefulSet",
+            "name": "demo-etcd", "uid": "set-uid", "controller": true}]);
+        h.api.put(PODS, pod);
+    }
+    h.api.take_requests();
+    h.reconcile().await.unwrap();
+    let requests = h.api.take_requests();
+    assert_eq!(
+        requests,
+        [format!("DELETE {PODS}/demo-etcd-1"), status_write()],
+        "the highest follower first"
+    );
+    let progressing = h.cluster().status.unwrap();
+    let progressing = progressing
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Progressing")
+        .unwrap();
+    assert_eq!(
+        (progressing.reason.as_str(), progressing.message.as_str()),
+        (
+            "RollingUpdate",
+            "etcd: 0/3 updated, replacing demo-etcd-1 (follower)"
+        )
+    );
+    assert_eq!(h.events(), ["PodReplaced"]);
+    // The pod is gone and not back yet: the next pass waits.
+    assert!(h.api.get(PODS, "demo-etcd-1").is_none());
+    h.reconcile().await.unwrap();
+    let requests = h.api.take_requests();
+    assert!(
+        !requests.iter().any(|r| r.starts_with("DELETE")),
+        "{requests:?}"
+    );
+}
+
 /// An object the API server refuses for a reason validation missed: the status names the
 /// object, the field and the server's message as `ApplyRefused`, the Event is told once across
 /// retries, and nothing after the refused object is applied.

@@ -2519,6 +2519,15 @@ async fn l_a_stuck_roll_halts_resumes_on_revert_and_survives_an_operator_kill() 
         message.starts_with(&format!("etcd: 1/3 updated, {} is not Ready", first[0])),
         "{message}"
     );
+    // `kubectl get` shows it; `-o wide` says which pod.
+    assert_kubectl_row(&env, "demo", &[("PROGRESS", "RolloutStuck")]);
+    let wide = env
+        .kubectl(&["get", "curvecluster", "demo", "-o", "wide"])
+        .ok("get -o wide");
+    assert!(
+        wide.contains(broken) && wide.contains(&format!("{} is not Ready", first[0])),
+        "{wide}"
+    );
     // It stays halted: nothing else is replaced.
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(deleted(&log.lock().unwrap()), first);

@@ -43,7 +43,10 @@ pub const MAX_CLUSTER_NAME_LEN: usize = 30;
     printcolumn(name = "Etcd", type_ = "string", json_path = ".status.etcd.ready", description = "Ready/desired etcd members"),
     printcolumn(name = "MDS", type_ = "string", json_path = ".status.mds.ready", description = "Ready/desired MDS pods"),
     printcolumn(name = "ChunkServers", type_ = "string", json_path = ".status.chunkservers.ready", description = "Ready/desired ChunkServer pods"),
+    printcolumn(name = "Progress", type_ = "string", json_path = ".status.conditions[?(@.type==\"Progressing\")].reason", description = "What the operator is doing: Complete, Reconciling, RollingUpdate, or why it stopped (ChangeRefused, ApplyRefused, RolloutStuck, ReconcileError)"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    printcolumn(name = "Image", type_ = "string", json_path = ".spec.image", description = "The Curve image of the spec", priority = "1"),
+    printcolumn(name = "Message", type_ = "string", json_path = ".status.conditions[?(@.type==\"Progressing\")].message", description = "What the cluster is doing or waiting for", priority = "1"),
     validation = Rule::new("size(self.metadata.name) <= 30").message("metadata.name must be at most 30 characters: it prefixes every StatefulSet, pod and label value of the cluster"),
     validation = rules::rule(format!("self.metadata.name.matches('{}')", rules::DNS1035_RE), rules::got("metadata.name must be a DNS-1035 label (lower-case letters, digits and dashes, starting with a letter and ending with a letter or digit): it prefixes the cluster's Service names", "self.metadata.name")),
 )]

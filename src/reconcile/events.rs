@@ -151,6 +151,9 @@ pub fn derive(
     if let Some(message) = message_changed(previous, next, PROGRESSING, "ChangeRefused") {
         events.push(ClusterEvent::warning("ChangeRefused", message));
     }
+    if let Some(message) = message_changed(previous, next, PROGRESSING, "RolloutStuck") {
+        events.push(ClusterEvent::warning("RolloutStuck", message));
+    }
     if let Some(message) = message_changed(previous, next, PROGRESSING, "ApplyRefused") {
         events.push(ClusterEvent::warning("ApplyRefused", message));
     }

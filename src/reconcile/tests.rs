@@ -1732,3 +1732,38 @@ mod rolls {
         assert_ne!(roll::check_name(&cluster, &tiers[2]), name);
     }
 }
+
+#[test]
+fn a_roll_shows_in_progressing_and_a_stuck_roll_is_told_once() {
+    let rolling = Observation {
+        roll: RollState::Rolling {
+            message: "mds: 1/3 updated, replacing demo-mds-0 (primary, last)".into(),
+        },
+        ..healthy()
+    };
+    let status = compute_status(&CurveClusterStatus::default(), &rolling, Some(2), t(10));
+    let progressing = find(&status, "Progressing").unwrap();
+    assert_eq!(
+        (progressing.status.as_str(), progressing.reason.as_str()),
+        ("True", "RollingUpdate")
+    );
+    assert_eq!(
+        progressing.message,
+        "mds: 1/3 updated, replacing demo-mds-0 (primary, last)"
+    );
+    let stuck = Observation {
+        roll: RollState::Stuck {
+            message: "etcd: 1/3 updated, demo-etcd-2 is not Ready: etcd: ImagePullBackOff".into(),
+        },
+        ..healthy()
+    };
+    let next = compute_status(&status, &stuck, Some(3), t(20));
+    assert_eq!(find(&next, "Progressing").unwrap().reason, "RolloutStuck");
+    let events: Vec<String> = derive(&status, &next, &[])
+        .into_iter()
+        .map(|e| e.reason)
+        .collect();
+    assert_eq!(events, ["RolloutStuck"]);
+    let again = compute_status(&next, &stuck, Some(3), t(30));
+    assert!(derive(&next, &again, &[]).is_empty(), "told once");
+}
