@@ -229,14 +229,12 @@ pub fn decide(
             .iter()
             .any(|a| matches!(a, Action::Apply(o) if o.kind() == ObjectKind::StatefulSet));
         if !templates_change {
-            let roll = roll::decide(
-                &safe,
-                &tiers,
-                &obs,
-                &snapshot.jobs,
-                &snapshot.node_zones,
-                now,
-            );
+            let checks = roll::Checks {
+                jobs: &snapshot.jobs,
+                node_zones: &snapshot.node_zones,
+                pool_created: known.logical_pool_created,
+            };
+            let roll = roll::decide(&safe, &tiers, &obs, checks, now);
             obs.roll = roll.state;
             actions.extend(roll.actions);
             roll_events = roll.events;

@@ -1455,7 +1455,12 @@ mod rolls {
         let mut jobs: Vec<Job> = Vec::new();
         let mut primary_changes = 0;
         for _ in 0..50 {
-            let decision = roll::decide(cluster, &tiers, &obs, &jobs, zones, t(100));
+            let checks = roll::Checks {
+                jobs: &jobs,
+                node_zones: zones,
+                pool_created: true,
+            };
+            let decision = roll::decide(cluster, &tiers, &obs, checks, t(100));
             match &decision.state {
                 RollState::Done => return (steps, primary_changes),
                 RollState::Stuck { message } => panic!("stuck: {message}"),
@@ -1559,16 +1564,13 @@ mod rolls {
     }
 
     fn decide(tiers: &[TierPods], obs: &Observation, jobs: &[Job], now: i64) -> roll::RollDecision {
-        roll::decide(
-            &validated(json!({})),
-            tiers,
-            obs,
+        let checks = roll::Checks {
             jobs,
-            &BTreeMap::new(),
-            t(now),
-        )
+            node_zones: &BTreeMap::new(),
+            pool_created: true,
+        };
+        roll::decide(&validated(json!({})), tiers, obs, checks, t(now))
     }
-
     fn message(decision: &roll::RollDecision) -> String {
         match &decision.state {
             RollState::Rolling { message } | RollState::Stuck { message } => message.clone(),
@@ -1729,6 +1731,17 @@ mod rolls {
             }]
         );
         assert_eq!(passed.events.len(), 1);
+        // Before the logical pool exists there is no copyset to check.
+        let no_pool = roll::Checks {
+            jobs: &[],
+            node_zones: &BTreeMap::new(),
+            pool_created: false,
+        };
+        let early = roll::decide(&cluster, &tiers, &healthy(), no_pool, t(10));
+        assert!(
+            matches!(&early.actions[..], [Action::DeletePod { name, .. }] if name == "demo-chunkserver-0-2"),
+            "{early:?}"
+        );
         // Once a pod was replaced, its new uid asks for a new check.
         tiers[2].pods[2].uid = "new".into();
         assert_ne!(roll::check_name(&cluster, &tiers[2]), name);
