@@ -248,11 +248,6 @@ pub fn decide(
     checks: Checks<'_>,
     now: Timestamp,
 ) -> RollDecision {
-    let Checks {
-        jobs,
-        node_zones,
-        pool_created,
-    } = checks;
     let idle = |state| RollDecision {
         state,
         actions: Vec::new(),
