@@ -883,6 +883,28 @@ async fn deletion_removes_volumes_only_with_policy_and_confirmation() {
             deletes,
             "{finalizers}"
         );
+        // Delete without the confirmation is not quietly Retain: a condition and an Event.
+        let (retained, reason) = h.condition("DataRetained");
+        let events = h.events();
+        if deletes {
+            assert_eq!(
+                (retained.as_str(), reason.as_str()),
+                ("False", "DeleteConfirmed")
+            );
+            assert!(
+                !events.contains(&"CleanupNotConfirmed".to_string()),
+                "{events:?}"
+            );
+        } else {
+            assert_eq!(
+                (retained.as_str(), reason.as_str()),
+                ("True", "DeleteNotConfirmed")
+            );
+            assert!(
+                events.contains(&"CleanupNotConfirmed".to_string()),
+                "{events:?}"
+            );
+        }
         h.api.take_requests();
 
         let mut cluster = h.api.get(CLUSTERS, "demo").unwrap();

@@ -5,12 +5,12 @@
 use k8s_openapi::jiff::Timestamp;
 
 use super::events::{self, ClusterEvent};
-use super::observation::{Observation, PrimaryView, RollState, TopologyState};
+use super::observation::{DataCleanup, Observation, PrimaryView, RollState, TopologyState};
 use super::plan::{self, Action, ExistingObject, Object, ObjectKind};
 use super::snapshot::Snapshot;
 use super::status::compute_status;
 use super::{observe, roll, topology};
-use crate::api::{CurveClusterStatus, OperatorRecord};
+use crate::api::{CleanupPolicy, CurveClusterStatus, OperatorRecord};
 use crate::build::common::{component_name, root_secret_name};
 use crate::build::config::DaemonAddresses;
 use crate::build::jobs::LABEL_STEP;
@@ -130,6 +130,11 @@ pub fn decide(
         etcd_members: None,
         etcd_quorum: safe.etcd_quorum(),
         roll: RollState::Done,
+        cleanup: match (&spec.cleanup.policy, spec.cleanup.deletes_data()) {
+            (_, true) => DataCleanup::Delete,
+            (CleanupPolicy::Delete, false) => DataCleanup::DeleteNotConfirmed,
+            (CleanupPolicy::Retain, false) => DataCleanup::Retain,
+        },
         tolerated_unready_chunkservers: (spec.logical_pool.replicas - 1) / 2,
         primary: PrimaryView::NotStarted,
         refused: Vec::new(),
@@ -224,14 +229,12 @@ pub fn decide(
             .iter()
             .any(|a| matches!(a, Action::Apply(o) if o.kind() == ObjectKind::StatefulSet));
         if !templates_change {
-            let roll = roll::decide(
-                &safe,
-                &tiers,
-                &obs,
-                &snapshot.jobs,
-                &snapshot.node_zones,
-                now,
-            );
+            let checks = roll::Checks {
+                jobs: &snapshot.jobs,
+                node_zones: &snapshot.node_zones,
+                pool_created: known.logical_pool_created,
+            };
+            let roll = roll::decide(&safe, &tiers, &obs, checks, now);
             obs.roll = roll.state;
             actions.extend(roll.actions);
             roll_events = roll.events;

@@ -9,7 +9,7 @@ use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
 use super::status::{
-    AVAILABLE, CHUNKSERVERS_READY, ETCD_QUORATE, MDS_LEADER_ELECTED, PROGRESSING,
+    AVAILABLE, CHUNKSERVERS_READY, DATA_RETAINED, ETCD_QUORATE, MDS_LEADER_ELECTED, PROGRESSING,
     RECONCILIATION_PAUSED, SPEC_VALID, find,
 };
 use crate::api::{CurveCluster, CurveClusterStatus};
@@ -150,6 +150,9 @@ pub fn derive(
     }
     if let Some(message) = message_changed(previous, next, PROGRESSING, "ChangeRefused") {
         events.push(ClusterEvent::warning("ChangeRefused", message));
+    }
+    if let Some(message) = message_changed(previous, next, DATA_RETAINED, "DeleteNotConfirmed") {
+        events.push(ClusterEvent::warning("CleanupNotConfirmed", message));
     }
     if let Some(message) = message_changed(previous, next, PROGRESSING, "RolloutStuck") {
         events.push(ClusterEvent::warning("RolloutStuck", message));

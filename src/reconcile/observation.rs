@@ -50,6 +50,18 @@ pub enum PrimaryView {
     },
 }
 
+/// What happens to the data volumes when the CurveCluster is deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DataCleanup {
+    /// `spec.cleanup.policy: Retain`.
+    #[default]
+    Retain,
+    /// `Delete` without the confirmation: kept all the same.
+    DeleteNotConfirmed,
+    /// `Delete` with `yes-really-destroy-data`.
+    Delete,
+}
+
 /// Everything the status is computed from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Observation {
@@ -63,6 +75,7 @@ pub struct Observation {
     pub etcd_quorum: i32,
     /// Where a rolling change stands.
     pub roll: RollState,
+    pub cleanup: DataCleanup,
     /// ChunkServers that may be down while every copyset keeps a raft majority:
     /// `(logicalPool.replicas - 1) / 2`, since Curve puts each copy on a different server.
     pub tolerated_unready_chunkservers: i32,
@@ -101,6 +114,7 @@ impl Observation {
             etcd_members: None,
             etcd_quorum: 0,
             roll: RollState::Done,
+            cleanup: DataCleanup::Retain,
             tolerated_unready_chunkservers: 0,
             primary: PrimaryView::NotStarted,
             refused: Vec::new(),

@@ -197,6 +197,17 @@ pub fn tiers(stateful_sets: &[StatefulSet], pods: &[Pod]) -> Vec<TierPods> {
         .collect()
 }
 
+/// What the ChunkServer steps are checked with.
+#[derive(Clone, Copy)]
+pub struct Checks<'a> {
+    /// The cluster's Jobs (the copyset checks among them).
+    pub jobs: &'a [Job],
+    /// Zone of each node, for `updatePolicy: Zone`.
+    pub node_zones: &'a BTreeMap<String, String>,
+    /// The logical pool exists: before it, there is no copyset to check (nor data to keep).
+    pub pool_created: bool,
+}
+
 /// Where a roll stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RollState {
@@ -234,8 +245,7 @@ pub fn decide(
     cluster: &ValidatedCluster,
     tiers: &[TierPods],
     obs: &Observation,
-    jobs: &[Job],
-    node_zones: &BTreeMap<String, String>,
+    checks: Checks<'_>,
     now: Timestamp,
 ) -> RollDecision {
     let idle = |state| RollDecision {
@@ -283,7 +293,7 @@ pub fn decide(
         if let Err(halt) = healthy(tier, obs) {
             return idle(halted(halt, with_progress));
         }
-        match next_group(cluster, tier, obs, jobs, node_zones) {
+        match next_group(cluster, tier, obs, checks) {
             Ok(group) => group,
             Err(Gate::Halt(halt)) => return idle(halted(halt, with_progress)),
             Err(Gate::Check(job)) => {
@@ -434,9 +444,9 @@ fn next_group<'a>(
     cluster: &ValidatedCluster,
     tier: &'a TierPods,
     obs: &Observation,
-    jobs: &[Job],
-    node_zones: &BTreeMap<String, String>,
+    checks: Checks<'_>,
 ) -> Result<Vec<&'a RollPod>, Gate> {
+    let node_zones = checks.node_zones;
     let mut outdated: Vec<&RollPod> = tier.outdated().collect();
     // Highest ordinal first (as the StatefulSet controller goes), the one with the role last.
     outdated.sort_by_key(|p| (role(tier.component, p, obs).ends_with("last"), -p.ordinal));
@@ -452,7 +462,9 @@ fn next_group<'a>(
         }
         Component::Mds => Ok(vec![outdated[0]]),
         _ => {
-            copysets_healthy(cluster, tier, jobs)?;
+            if checks.pool_created {
+                copysets_healthy(cluster, tier, checks.jobs)?;
+            }
             let first = outdated[0];
             let servers: BTreeSet<i32> = match cluster.spec.chunkservers.update_policy {
                 ChunkServerUpdatePolicy::Server => BTreeSet::from([first.ordinal]),

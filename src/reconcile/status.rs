@@ -12,6 +12,7 @@
 //! | TopologyReady | Ready | NotStarted, WaitingForServers, PhysicalPoolPending, PhysicalPoolFailed, WaitingForChunkServers, ChunkServersOffline, LogicalPoolPending, LogicalPoolFailed |
 //! | Progressing | Reconciling, RollingUpdate | Complete, ChangeRefused, RolloutStuck, ApplyRefused, ReconcileError |
 //! | Degraded | ComponentsNotReady, ApplyRefused, ReconcileError | AsExpected |
+//! | DataRetained | RetainPolicy, DeleteNotConfirmed | DeleteConfirmed |
 //! | Available | Available | Invalid, Paused, EtcdNotQuorate, NoMdsPrimary, TopologyNotReady, ChunkServersNotReady |
 //!
 //! A condition's lastTransitionTime changes only when its status changes.
@@ -20,7 +21,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
 pub use super::observation::{
-    ComponentObservation, Observation, PrimaryView, RollState, TopologyState,
+    ComponentObservation, DataCleanup, Observation, PrimaryView, RollState, TopologyState,
 };
 use crate::api::{
     ComponentStatus, CurveClusterStatus, EtcdStatus, MdsStatus, Phase, TopologyStatus,
@@ -35,6 +36,7 @@ pub const CHUNKSERVERS_READY: &str = "ChunkServersReady";
 pub const TOPOLOGY_READY: &str = "TopologyReady";
 pub const SPEC_VALID: &str = "SpecValid";
 pub const RECONCILIATION_PAUSED: &str = "ReconciliationPaused";
+pub const DATA_RETAINED: &str = "DataRetained";
 
 struct Verdict {
     type_: &'static str,
@@ -342,6 +344,7 @@ pub fn compute_status(
         verdicts.insert(4, mds_verdict(obs));
         verdicts.insert(5, chunkserver_verdict(obs));
         verdicts.insert(6, topology_verdict(obs));
+        verdicts.push(cleanup_verdict(obs.cleanup));
     }
     let conditions = verdicts
         .into_iter()
@@ -383,6 +386,35 @@ pub fn compute_status(
         },
         // The operator's memory outlives an invalid spec; the decision updates it.
         record: previous.record.clone(),
+    }
+}
+
+/// What deleting the CurveCluster does to its data volumes; `Delete` without the confirmation
+/// keeps them, and says what to write to have them deleted.
+fn cleanup_verdict(cleanup: DataCleanup) -> Verdict {
+    match cleanup {
+        DataCleanup::Retain => verdict(
+            DATA_RETAINED,
+            true,
+            "RetainPolicy",
+            "the data volumes are kept when the CurveCluster is deleted (spec.cleanup.policy: Retain)".into(),
+        ),
+        DataCleanup::DeleteNotConfirmed => verdict(
+            DATA_RETAINED,
+            true,
+            "DeleteNotConfirmed",
+            format!(
+                "spec.cleanup.policy is Delete, but spec.cleanup.confirmation is not {:?}: the data volumes are kept when the CurveCluster is deleted; to delete them with it, set spec.cleanup.confirmation: {}",
+                crate::api::DELETE_DATA_CONFIRMATION,
+                crate::api::DELETE_DATA_CONFIRMATION
+            ),
+        ),
+        DataCleanup::Delete => verdict(
+            DATA_RETAINED,
+            false,
+            "DeleteConfirmed",
+            "the data volumes are deleted with the CurveCluster (spec.cleanup.policy: Delete, confirmed)".into(),
+        ),
     }
 }
 

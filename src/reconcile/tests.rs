@@ -34,6 +34,7 @@ fn fresh() -> Observation {
         chunkservers: component(3, 0, false),
         etcd_members: None,
         roll: crate::reconcile::roll::RollState::Done,
+        cleanup: DataCleanup::Retain,
         etcd_quorum: 2,
         tolerated_unready_chunkservers: 1,
         primary: PrimaryView::NotStarted,
@@ -101,6 +102,7 @@ fn a_new_cluster_is_pending_and_progressing() {
             ("TopologyReady", "False", "NotStarted"),
             ("SpecValid", "True", "Valid"),
             ("ReconciliationPaused", "False", "Active"),
+            ("DataRetained", "True", "RetainPolicy"),
         ])
     );
     assert!(
@@ -1453,7 +1455,12 @@ mod rolls {
         let mut jobs: Vec<Job> = Vec::new();
         let mut primary_changes = 0;
         for _ in 0..50 {
-            let decision = roll::decide(cluster, &tiers, &obs, &jobs, zones, t(100));
+            let checks = roll::Checks {
+                jobs: &jobs,
+                node_zones: zones,
+                pool_created: true,
+            };
+            let decision = roll::decide(cluster, &tiers, &obs, checks, t(100));
             match &decision.state {
                 RollState::Done => return (steps, primary_changes),
                 RollState::Stuck { message } => panic!("stuck: {message}"),
@@ -1557,16 +1564,13 @@ mod rolls {
     }
 
     fn decide(tiers: &[TierPods], obs: &Observation, jobs: &[Job], now: i64) -> roll::RollDecision {
-        roll::decide(
-            &validated(json!({})),
-            tiers,
-            obs,
+        let checks = roll::Checks {
             jobs,
-            &BTreeMap::new(),
-            t(now),
-        )
+            node_zones: &BTreeMap::new(),
+            pool_created: true,
+        };
+        roll::decide(&validated(json!({})), tiers, obs, checks, t(now))
     }
-
     fn message(decision: &roll::RollDecision) -> String {
         match &decision.state {
             RollState::Rolling { message } | RollState::Stuck { message } => message.clone(),
@@ -1727,6 +1731,17 @@ mod rolls {
             }]
         );
         assert_eq!(passed.events.len(), 1);
+        // Before the logical pool exists there is no copyset to check.
+        let no_pool = roll::Checks {
+            jobs: &[],
+            node_zones: &BTreeMap::new(),
+            pool_created: false,
+        };
+        let early = roll::decide(&cluster, &tiers, &healthy(), no_pool, t(10));
+        assert!(
+            matches!(&early.actions[..], [Action::DeletePod { name, .. }] if name == "demo-chunkserver-0-2"),
+            "{early:?}"
+        );
         // Once a pod was replaced, its new uid asks for a new check.
         tiers[2].pods[2].uid = "new".into();
         assert_ne!(roll::check_name(&cluster, &tiers[2]), name);
@@ -1766,4 +1781,43 @@ fn a_roll_shows_in_progressing_and_a_stuck_roll_is_told_once() {
     assert_eq!(events, ["RolloutStuck"]);
     let again = compute_status(&next, &stuck, Some(3), t(30));
     assert!(derive(&next, &again, &[]).is_empty(), "told once");
+}
+
+#[test]
+fn delete_without_the_confirmation_keeps_the_data_and_says_what_to_write() {
+    let retain = compute_status(&CurveClusterStatus::default(), &healthy(), Some(1), t(0));
+    let unconfirmed = Observation {
+        cleanup: DataCleanup::DeleteNotConfirmed,
+        ..healthy()
+    };
+    let next = compute_status(&retain, &unconfirmed, Some(2), t(10));
+    let condition = find(&next, "DataRetained").unwrap();
+    assert_eq!(
+        (condition.status.as_str(), condition.reason.as_str()),
+        ("True", "DeleteNotConfirmed")
+    );
+    assert!(
+        condition
+            .message
+            .contains("the data volumes are kept when the CurveCluster is deleted; to delete them with it, set spec.cleanup.confirmation: yes-really-destroy-data"),
+        "{}",
+        condition.message
+    );
+    let events: Vec<String> = derive(&retain, &next, &[])
+        .into_iter()
+        .map(|e| e.reason)
+        .collect();
+    assert_eq!(events, ["CleanupNotConfirmed"]);
+    let again = compute_status(&next, &unconfirmed, Some(2), t(20));
+    assert!(derive(&next, &again, &[]).is_empty(), "told once");
+    let confirmed = Observation {
+        cleanup: DataCleanup::Delete,
+        ..healthy()
+    };
+    let deleting = compute_status(&again, &confirmed, Some(3), t(30));
+    let condition = find(&deleting, "DataRetained").unwrap();
+    assert_eq!(
+        (condition.status.as_str(), condition.reason.as_str()),
+        ("False", "DeleteConfirmed")
+    );
 }
