@@ -12,10 +12,15 @@ use crate::util::{eventually, free_port, http_get, repo_root, tail};
 /// Builds the operator binary once per run and returns its path. Both packages are named so
 /// that cargo resolves the same dependency features as for this test binary: building
 /// `-p curve-operator` alone would rebuild half the dependency tree on every run.
+/// `CURVE_E2E_OPERATOR=<path>` runs that binary instead (the scale benchmark of a release build).
 pub fn binary() -> PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY
         .get_or_init(|| {
+            // A given binary (e.g. a release build, to measure what users run) is used as is.
+            if let Some(given) = std::env::var_os("CURVE_E2E_OPERATOR") {
+                return PathBuf::from(given);
+            }
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let mut command = std::process::Command::new(cargo);
             // Variables cargo sets for this test process. Build scripts (ring's) declare some
