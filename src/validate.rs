@@ -593,11 +593,12 @@ fn check_derived_names(cluster: &ValidatedCluster, errors: &mut Errors) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::{Value, json};
 
-    fn minimal() -> Value {
+    /// The smallest valid CurveCluster, as raw JSON (the validation tests patch it).
+    pub(crate) fn minimal() -> Value {
         json!({
             "apiVersion": "curve.opencurve.io/v1alpha1",
             "kind": "CurveCluster",

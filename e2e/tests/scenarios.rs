@@ -2092,12 +2092,26 @@ async fn j_an_apply_refused_by_the_api_server_is_shown_and_resumes() {
 /// What happened to a cluster's pods during a roll, as a pod watch saw it.
 #[derive(Default)]
 struct RollLog {
-    /// Pods in the order they were deleted, with when.
-    deleted: Vec<(Instant, String)>,
+    /// Pods in the order they were deleted.
+    deleted: Vec<Deletion>,
     /// When each pod (by name) last became Ready.
     ready_at: BTreeMap<String, Instant>,
-    /// Deleted ChunkServer pods while a pod of another server was not Ready: must stay empty.
+    /// Pods deleted while a pod of another failure domain of their tier was not Ready: must
+    /// stay empty.
     overlaps: Vec<String>,
+}
+
+struct Deletion {
+    at: Instant,
+    name: String,
+    uid: String,
+}
+
+impl RollLog {
+    /// The deleted pods' names, in order.
+    fn names(&self) -> Vec<String> {
+        self.deleted.iter().map(|d| d.name.clone()).collect()
+    }
 }
 
 /// The server (ordinal) of a ChunkServer pod `<c>-chunkserver-<slot>-<ordinal>`.
@@ -2105,6 +2119,15 @@ fn server_of(name: &str) -> Option<&str> {
     name.contains("-chunkserver-")
         .then(|| name.rsplit_once('-').map(|(_, o)| o))
         .flatten()
+}
+
+/// (tier, failure domain) of a daemon pod: etcd and MDS pods each their own, ChunkServer pods
+/// their server. `None` for the pods of Jobs.
+fn failure_domain(name: &str) -> Option<(usize, &str)> {
+    let tier = ["-etcd-", "-mds-", "-chunkserver-"]
+        .iter()
+        .position(|t| name.contains(t))?;
+    Some((tier, server_of(name).unwrap_or(name)))
 }
 
 /// Watches the cluster's pods into a [`RollLog`] until dropped.
@@ -2136,18 +2159,16 @@ fn watch_roll(
                 log.ready_at.insert(name.clone(), Instant::now());
             }
             let deleting = pod.metadata.deletion_timestamp.is_some();
-            let first_seen_deleting = deleting
-                && !log
-                    .deleted
-                    .iter()
-                    .any(|(_, n)| n == &format!("{name}#{uid}"));
+            let first_seen_deleting =
+                deleting && !log.deleted.iter().any(|d| d.name == name && d.uid == uid);
             if first_seen_deleting {
-                // Another member of the tier down when one is deleted: two at once.
-                let tier = ["-etcd-", "-mds-"].into_iter().find(|t| name.contains(t));
-                if let Some(tier) = tier {
+                if let Some((tier, domain)) = failure_domain(&name) {
+                    // Another failure domain of the tier down when one is deleted: two at once.
                     let others_down: Vec<String> = seen
                         .iter()
-                        .filter(|(n, (_, r))| !r && n.contains(tier) && **n != name)
+                        .filter(|(n, (_, r))| {
+                            !r && failure_domain(n).is_some_and(|(t, d)| t == tier && d != domain)
+                        })
                         .map(|(n, _)| n.clone())
                         .collect();
                     if !others_down.is_empty() {
@@ -2155,18 +2176,11 @@ fn watch_roll(
                             .push(format!("{name} deleted while {others_down:?} were down"));
                     }
                 }
-                if let Some(server) = server_of(&name) {
-                    let others_down: Vec<String> = seen
-                        .iter()
-                        .filter(|(n, (_, r))| !r && server_of(n).is_some_and(|s| s != server))
-                        .map(|(n, _)| n.clone())
-                        .collect();
-                    if !others_down.is_empty() {
-                        log.overlaps
-                            .push(format!("{name} deleted while {others_down:?} were down"));
-                    }
-                }
-                log.deleted.push((Instant::now(), format!("{name}#{uid}")));
+                log.deleted.push(Deletion {
+                    at: Instant::now(),
+                    name,
+                    uid,
+                });
             }
         }
     });
@@ -2248,11 +2262,8 @@ impl RollFigures {
     }
 }
 
-fn tier_index(name: &str) -> usize {
-    ["-etcd-", "-mds-", "-chunkserver-"]
-        .iter()
-        .position(|t| name.contains(t))
-        .unwrap()
+fn tier_index(name: &str) -> Option<usize> {
+    failure_domain(name).map(|(tier, _)| tier)
 }
 
 /// Changes the image and waits until the roll is done: by the operator, or (the anchor) by
@@ -2328,22 +2339,18 @@ async fn measured_roll(env: &TestEnv, image: &str, by_operator: bool) -> RollFig
     watch.abort();
     election_watch.abort();
     let log = std::mem::take(&mut *log.lock().unwrap());
-    let order: Vec<String> = (log.deleted.iter())
-        .map(|(_, n)| n.split('#').next().unwrap().to_string())
-        .collect();
+    let order = log.names();
     let mut tier_seconds = Vec::new();
     for (i, tier) in ["etcd", "mds", "chunkservers"].iter().enumerate() {
-        let deleted: Vec<&(Instant, String)> = log
-            .deleted
-            .iter()
-            .filter(|(_, n)| tier_index(n) == i)
+        let deleted: Vec<&Deletion> = (log.deleted.iter())
+            .filter(|d| tier_index(&d.name) == Some(i))
             .collect();
-        let Some(first) = deleted.first().map(|d| d.0) else {
+        let Some(first) = deleted.first().map(|d| d.at) else {
             continue;
         };
         let last_ready = deleted
             .iter()
-            .filter_map(|(_, n)| log.ready_at.get(n.split('#').next().unwrap()))
+            .filter_map(|d| log.ready_at.get(&d.name))
             .max()
             .copied()
             .unwrap_or(first);
@@ -2368,10 +2375,10 @@ fn assert_operator_order(figures: &RollFigures, leader: &str, primary: &str, mds
     say(&format!("replaced in order: {order:?}"));
     let pods = 3 + mds + 3;
     assert_eq!(order.len(), pods, "every pod replaced once: {order:?}");
-    let tiers: Vec<usize> = order.iter().map(|n| tier_index(n)).collect();
-    let mut expected = vec![0; 3];
-    expected.extend(vec![1; mds]);
-    expected.extend(vec![2; 3]);
+    let tiers: Vec<Option<usize>> = order.iter().map(|n| tier_index(n)).collect();
+    let mut expected = vec![Some(0); 3];
+    expected.extend(vec![Some(1); mds]);
+    expected.extend(vec![Some(2); 3]);
     assert_eq!(tiers, expected, "tier order: {order:?}");
     assert_eq!(order[2], leader, "the etcd leader last");
     assert_eq!(order[2 + mds], primary, "the MDS primary last");
@@ -2503,12 +2510,7 @@ async fn l_a_stuck_roll_halts_resumes_on_revert_and_survives_an_operator_kill() 
         .message
         .clone();
     say(&format!("RolloutStuck: {message}"));
-    let deleted = |log: &RollLog| -> Vec<String> {
-        log.deleted
-            .iter()
-            .map(|(_, n)| n.split('#').next().unwrap().to_string())
-            .collect()
-    };
+    let deleted = RollLog::names;
     let first = deleted(&log.lock().unwrap());
     assert_eq!(
         first.len(),

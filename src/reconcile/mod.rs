@@ -24,7 +24,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, ApiResource, DynamicObject};
+use kube::api::Api;
 use kube::core::{DeserializeGuard, PartialObjectMeta};
 use kube::runtime::controller::{Action as Requeue, Controller};
 use kube::runtime::reflector::ObjectRef;
@@ -403,12 +403,10 @@ async fn report_unparsable<O: EtcdObserver, E: EventSink>(
         return Ok(Requeue::await_change());
     };
     // serde stops at the first problem and names no field; the raw object names them all.
-    let raw: Api<DynamicObject> = Api::namespaced_with(
-        ctx.client.clone(),
-        &namespace,
-        &ApiResource::erase::<CurveCluster>(&()),
-    );
-    let mut errors: Vec<String> = match raw.get(&name).await {
+    let mut errors: Vec<String> = match write::untyped_clusters(&ctx.client, &namespace)
+        .get(&name)
+        .await
+    {
         Ok(object) => match serde_json::to_value(&object) {
             Ok(value) => crate::validate::parse_errors(&value)
                 .iter()

@@ -4,15 +4,16 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::observation::{ComponentObservation, FormatProgress, PrimaryView};
 use crate::build::common::LABEL_COMPONENT;
 use crate::build::{Component, ObservedServer};
 use crate::etcd::PrimaryObservation;
 
-fn component_of(pod: &Pod) -> Option<&str> {
-    pod.metadata
-        .labels
+/// The `app.kubernetes.io/component` label of any of the cluster's objects.
+pub fn component_of(meta: &ObjectMeta) -> Option<&str> {
+    meta.labels
         .as_ref()?
         .get(LABEL_COMPONENT)
         .map(String::as_str)
@@ -20,7 +21,8 @@ fn component_of(pod: &Pod) -> Option<&str> {
 
 fn pods_of(pods: &[Pod], component: Component) -> impl Iterator<Item = &Pod> {
     pods.iter().filter(move |pod| {
-        component_of(pod) == Some(component.as_str()) && pod.metadata.deletion_timestamp.is_none()
+        component_of(&pod.metadata) == Some(component.as_str())
+            && pod.metadata.deletion_timestamp.is_none()
     })
 }
 

@@ -10,7 +10,6 @@ use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use crate::build::common::LABEL_COMPONENT;
 use crate::build::{Component, DesiredObjects, Tier, typed_value};
 use crate::validate::ValidatedCluster;
 
@@ -125,10 +124,7 @@ impl ExistingObject {
         ExistingObject {
             kind,
             name: meta.name.clone().unwrap_or_default(),
-            component: meta
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(LABEL_COMPONENT).cloned()),
+            component: super::observe::component_of(meta).map(str::to_string),
             applied_hash: meta
                 .annotations
                 .as_ref()

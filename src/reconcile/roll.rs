@@ -25,12 +25,11 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::events::ClusterEvent;
 use super::observation::{Observation, PrimaryView};
-use super::observe;
+use super::observe::{self, component_of};
 use super::plan::{Action, Object};
 use super::topology::{JobOutcome, JobState};
 use crate::api::ChunkServerUpdatePolicy;
 use crate::build::Component;
-use crate::build::common::LABEL_COMPONENT;
 use crate::build::jobs::{self, COPYSETS_CHECK, LABEL_CHECK};
 use crate::validate::ValidatedCluster;
 
@@ -108,16 +107,6 @@ fn set_of(pod: &Pod) -> Option<&str> {
         .flatten()
         .find(|o| o.kind == "StatefulSet")
         .map(|o| o.name.as_str())
-}
-
-fn component_of(
-    object: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-) -> Option<&str> {
-    object
-        .labels
-        .as_ref()?
-        .get(LABEL_COMPONENT)
-        .map(String::as_str)
 }
 
 fn failing_reason(pod: &Pod) -> Option<String> {

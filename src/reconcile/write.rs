@@ -192,6 +192,15 @@ pub async fn write_status(
 }
 
 /// Server-side apply of a CurveCluster's whole status.
+/// CurveClusters as raw JSON: for objects that do not parse as [`CurveCluster`].
+pub fn untyped_clusters(client: &Client, namespace: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(
+        client.clone(),
+        namespace,
+        &ApiResource::erase::<CurveCluster>(&()),
+    )
+}
+
 pub async fn apply_status(
     client: &Client,
     namespace: &str,
@@ -200,11 +209,7 @@ pub async fn apply_status(
 ) -> Result<(), Error> {
     // Untyped: the server answers with the whole object, which need not parse (the status of
     // an unparsable cluster is written too).
-    let api: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        namespace,
-        &ApiResource::erase::<CurveCluster>(&()),
-    );
+    let api = untyped_clusters(client, namespace);
     let body = json!({
         "apiVersion": CurveCluster::api_version(&()),
         "kind": CurveCluster::kind(&()),

@@ -287,19 +287,8 @@ fn check_object(schema: &Value, value: &mut Value, path: &str, errors: &mut Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validate::tests::minimal;
     use serde_json::json;
-
-    fn minimal() -> Value {
-        json!({
-            "apiVersion": "curve.opencurve.io/v1alpha1",
-            "kind": "CurveCluster",
-            "metadata": {"name": "demo"},
-            "spec": {
-                "image": "opencurvedocker/curvebs:v1.2.6",
-                "chunkservers": {"replicas": 3, "storage": {"size": "100Gi"}}
-            }
-        })
-    }
 
     fn errors_for(patch: Value) -> Vec<String> {
         let mut value = minimal();
