@@ -166,6 +166,7 @@ impl ExamplePlacement {
                 .collect(),
             known_servers: Vec::new(),
             pools: build::topology::PoolProgress::default(),
+            etcd: None,
             addresses: Some(DaemonAddresses {
                 mds: addresses(spec.mds.replicas, spec.mds.port),
                 etcd: addresses(spec.etcd.replicas, spec.etcd.client_port),

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use curve_operator::api::{CurveCluster, Phase};
 use curve_operator::etcd::{
-    ClusterKey, EtcdObservation, EtcdObserver, MemberHealth, PrimaryObservation,
+    ClusterKey, EtcdObservation, EtcdObserver, MemberChange, MemberHealth, PrimaryObservation,
 };
 use curve_operator::reconcile::events::{ClusterEvent, EventSink};
 use curve_operator::reconcile::snapshot::{CacheWriters, Caches, replace_all};
@@ -32,6 +32,8 @@ struct FakeEtcd {
     observation: Mutex<EtcdObservation>,
     calls: Mutex<Vec<Vec<String>>>,
     forgotten: Mutex<Vec<ClusterKey>>,
+    /// Member-list changes asked for, in order.
+    changes: Mutex<Vec<MemberChange>>,
 }
 
 impl FakeEtcd {
@@ -43,6 +45,7 @@ impl FakeEtcd {
             }),
             calls: Mutex::default(),
             forgotten: Mutex::default(),
+            changes: Mutex::default(),
         }
     }
 }
@@ -54,6 +57,15 @@ impl EtcdObserver for FakeEtcd {
     }
     fn forget(&self, cluster: &ClusterKey) {
         self.forgotten.lock().unwrap().push(cluster.clone());
+    }
+    async fn change_members(
+        &self,
+        _cluster: &ClusterKey,
+        _endpoints: &[String],
+        change: &MemberChange,
+    ) -> Result<(), String> {
+        self.changes.lock().unwrap().push(change.clone());
+        Ok(())
     }
 }
 
@@ -328,11 +340,11 @@ async fn bring_up(h: &Harness) {
         primary: PrimaryObservation::Elected {
             address: "10.0.0.2:6700".into(),
         },
-        members: Some(MemberHealth {
-            leader: Some("demo-etcd-0".into()),
-            healthy: 3,
-            total: 3,
-        }),
+        members: Some(MemberHealth::all_healthy(
+            "ns",
+            &["demo-etcd-0", "demo-etcd-1", "demo-etcd-2"],
+            0,
+        )),
     };
     h.reconcile().await.unwrap();
     for i in 0..3 {
@@ -750,11 +762,11 @@ async fn a_changed_template_is_rolled_one_pod_at_a_time_by_the_operator() {
     let h = Harness::new(minimal_spec());
     bring_up(&h).await;
     h.events();
-    h.ctx.etcd.observation.lock().unwrap().members = Some(MemberHealth {
-        leader: Some("demo-etcd-2".into()),
-        healthy: 3,
-        total: 3,
-    });
+    h.ctx.etcd.observation.lock().unwrap().members = Some(MemberHealth::all_healthy(
+        "ns",
+        &["demo-etcd-0", "demo-etcd-1", "demo-etcd-2"],
+        2,
+    ));
     // The StatefulSet controller took a new template; every pod runs the old one.
     let mut set = h.api.get(SETS, "demo-etcd").unwrap();
     set["status"] = json!({"replicas": 3, "observedGeneration": set["metadata"]["generation"].clone(),

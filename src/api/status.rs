@@ -179,6 +179,42 @@ pub struct OperatorRecord {
     /// The logical pool was created (it is created once).
     #[serde(default)]
     pub logical_pool_created: bool,
+    /// Voting etcd members once the cluster bootstrapped and each time a size change
+    /// completed: Curve's daemons and tools list this many members. Absent before bootstrap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etcd_members: Option<i32>,
+    /// The etcd membership change in progress, written before its first call to etcd, so a
+    /// restarted operator finishes it instead of starting another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etcd_step: Option<EtcdStep>,
+}
+
+/// One etcd membership change: one member added, removed or replaced.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct EtcdStep {
+    pub action: EtcdStepAction,
+    /// The member's (and its pod's) name.
+    pub member: String,
+    /// The member's peer URL: how it is found in etcd's member list before it has a name.
+    pub peer_url: String,
+    /// The id (hex) of the member being removed or replaced, as the member list showed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_id: Option<String>,
+    /// Why, for a person.
+    pub reason: String,
+}
+
+/// What an [`EtcdStep`] does.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EtcdStepAction {
+    /// Add as a learner, start its pod, promote it.
+    Add,
+    /// Move leadership off it if needed, remove it, then its pod (and its claim per
+    /// `spec.cleanup`).
+    Remove,
+    /// Its data is gone: remove it, add it back as a learner with an empty data dir, promote.
+    Replace,
 }
 
 impl OperatorRecord {

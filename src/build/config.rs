@@ -53,10 +53,47 @@ fn member_addresses(
         .collect()
 }
 
-/// The etcd client endpoints Curve's daemons and tools use.
-pub fn etcd_endpoints(cluster: &ValidatedCluster) -> Vec<String> {
+/// The etcd client endpoints Curve's daemons and tools use: the first `members` members.
+pub fn etcd_endpoints(cluster: &ValidatedCluster, members: i32) -> Vec<String> {
     let etcd = &cluster.spec.etcd;
-    member_addresses(cluster, Component::Etcd, etcd.replicas, etcd.client_port)
+    member_addresses(cluster, Component::Etcd, members, etcd.client_port)
+}
+
+/// The etcd tier as membership stands: how many pods run, how many voting members Curve's
+/// daemons list, whether the cluster was bootstrapped, and the member joining now.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EtcdLayout {
+    /// Pods of the StatefulSet: the members in etcd's member list (with a learner).
+    pub pods: i32,
+    /// Members listed in `mds.etcd.endpoint` and tools.conf: voting members only.
+    pub endpoints: i32,
+    /// The cluster was bootstrapped: a member starts with `initial-cluster-state: existing`,
+    /// and a member without data refuses to start unless it is the one joining.
+    pub existing: bool,
+    /// The member added as a learner and not yet promoted.
+    pub joining: Option<String>,
+}
+
+impl EtcdLayout {
+    /// A new cluster of the spec's size (bring-up, offline render).
+    pub fn bootstrap(cluster: &ValidatedCluster) -> Self {
+        EtcdLayout {
+            pods: cluster.spec.etcd.replicas,
+            endpoints: cluster.spec.etcd.replicas,
+            existing: false,
+            joining: None,
+        }
+    }
+}
+
+/// A member's peer URL (its pod's DNS name): how etcd's member list names it before it starts.
+pub fn etcd_peer_url(cluster: &ValidatedCluster, pod: &str) -> String {
+    let service = component_name(cluster, Component::Etcd);
+    format!(
+        "http://{}:{}",
+        pod_dns_name(cluster, &service, pod),
+        cluster.spec.etcd.peer_port
+    )
 }
 
 /// The MDS addresses by DNS name, in ordinal order.
@@ -80,7 +117,7 @@ impl DaemonAddresses {
     pub fn dns(cluster: &ValidatedCluster) -> Self {
         DaemonAddresses {
             mds: mds_dns_addresses(cluster),
-            etcd: etcd_endpoints(cluster),
+            etcd: etcd_endpoints(cluster, cluster.spec.etcd.replicas),
         }
     }
 }
@@ -94,31 +131,46 @@ pub fn read_key(text: &str, key: &str, delimiter: &str) -> Option<String> {
     })
 }
 
-/// etcd's `initial-cluster`: `member=peerURL` for every member, named after its pod.
-pub fn etcd_initial_cluster(cluster: &ValidatedCluster) -> String {
-    let etcd = &cluster.spec.etcd;
+/// etcd's `initial-cluster`: `member=peerURL` for each of the first `members` members, named
+/// after their pods.
+pub fn etcd_initial_cluster(cluster: &ValidatedCluster, members: i32) -> String {
     let service = component_name(cluster, Component::Etcd);
-    pod_names(&service, etcd.replicas)
+    pod_names(&service, members)
         .iter()
-        .map(|pod| {
-            format!(
-                "{pod}=http://{}:{}",
-                pod_dns_name(cluster, &service, pod),
-                etcd.peer_port
-            )
-        })
+        .map(|pod| format!("{pod}={}", etcd_peer_url(cluster, pod)))
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// The environment variables the etcd pods' init containers take from the membership
+/// ConfigMap (its keys in the same order: initial-cluster, initial-cluster-state, joining).
+pub const ENV_INITIAL_CLUSTER: &str = "CURVE_ETCD_INITIAL_CLUSTER";
+pub const ENV_INITIAL_CLUSTER_STATE: &str = "CURVE_ETCD_INITIAL_CLUSTER_STATE";
+pub const ENV_JOINING: &str = "CURVE_ETCD_JOINING";
+pub const MEMBERSHIP_KEYS: [(&str, &str); 3] = [
+    (ENV_INITIAL_CLUSTER, "initial-cluster"),
+    (ENV_INITIAL_CLUSTER_STATE, "initial-cluster-state"),
+    (ENV_JOINING, "joining"),
+];
+
+/// The membership ConfigMap's data for this layout.
+pub fn etcd_membership(cluster: &ValidatedCluster, layout: &EtcdLayout) -> Vec<(String, String)> {
+    let values = [
+        etcd_initial_cluster(cluster, layout.pods),
+        if layout.existing { "existing" } else { "new" }.to_string(),
+        layout.joining.clone().unwrap_or_default(),
+    ];
+    MEMBERSHIP_KEYS
+        .iter()
+        .zip(values)
+        .map(|((_, key), value)| (key.to_string(), value))
+        .collect()
 }
 
 pub fn etcd_conf(cluster: &ValidatedCluster) -> String {
     let etcd = &cluster.spec.etcd;
     let service = component_name(cluster, Component::Etcd);
-    let own_peer_url = format!(
-        "http://{}:{}",
-        pod_dns_name(cluster, &service, "${POD_NAME}"),
-        etcd.peer_port
-    );
+    let own_peer_url = etcd_peer_url(cluster, "${POD_NAME}");
     render(
         &[
             ("name", "${POD_NAME}".into()),
@@ -137,13 +189,18 @@ pub fn etcd_conf(cluster: &ValidatedCluster) -> String {
                 "advertise-client-urls",
                 format!("http://${{POD_IP}}:{}", etcd.client_port),
             ),
-            ("initial-cluster", etcd_initial_cluster(cluster)),
+            // From the membership ConfigMap, read when the pod starts: a change of membership
+            // changes no pod template (etcd reads both only when its data dir is empty).
+            ("initial-cluster", format!("${{{ENV_INITIAL_CLUSTER}}}")),
             // Unique per cluster, so members of two clusters can never join each other.
             (
                 "initial-cluster-token",
                 format!("{}-{}", cluster.namespace, service),
             ),
-            ("initial-cluster-state", "new".into()),
+            (
+                "initial-cluster-state",
+                format!("${{{ENV_INITIAL_CLUSTER_STATE}}}"),
+            ),
             ("heartbeat-interval", "100".into()),
             ("election-timeout", "1000".into()),
             ("auto-compaction-mode", "periodic".into()),
@@ -153,7 +210,8 @@ pub fn etcd_conf(cluster: &ValidatedCluster) -> String {
     )
 }
 
-pub fn mds_conf(cluster: &ValidatedCluster) -> String {
+/// `etcd_members`: the voting etcd members (a learner refuses the MDS's requests).
+pub fn mds_conf(cluster: &ValidatedCluster, etcd_members: i32) -> String {
     let mds = &cluster.spec.mds;
     render(
         &[
@@ -161,7 +219,10 @@ pub fn mds_conf(cluster: &ValidatedCluster) -> String {
             ("mds.listen.addr", format!("${{POD_IP}}:{}", mds.port)),
             ("mds.dummy.listen.port", mds.dummy_port.to_string()),
             ("global.port", mds.port.to_string()),
-            ("mds.etcd.endpoint", etcd_endpoints(cluster).join(",")),
+            (
+                "mds.etcd.endpoint",
+                etcd_endpoints(cluster, etcd_members).join(","),
+            ),
             ("mds.snapshotcloneclient.addr", String::new()),
             ("mds.common.logDir", "/curvebs/mds/logs".into()),
             ("mds.leader.sessionInterSec", "5".into()),

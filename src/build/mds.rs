@@ -4,11 +4,12 @@ use super::common::{
     Budget, Daemon, Role, StatefulSetParts, component_name, config_map, disruption_budget,
     headless_service, http_probe, jemalloc, labels, selector_labels, stateful_set,
 };
-use super::config::{CURVE_DELIMITER, MDS_CONF, mds_conf};
+use super::config::{CURVE_DELIMITER, EtcdLayout, MDS_CONF, mds_conf};
 use super::{Component, Tier};
 use crate::validate::ValidatedCluster;
 
-pub fn build(cluster: &ValidatedCluster) -> Tier {
+/// `etcd`: the MDS lists the voting members of this layout.
+pub fn build(cluster: &ValidatedCluster, etcd: &EtcdLayout) -> Tier {
     let component = Component::Mds;
     let mds = &cluster.spec.mds;
     let name = component_name(cluster, component);
@@ -34,7 +35,7 @@ pub fn build(cluster: &ValidatedCluster) -> Tier {
     let config = config_map(
         cluster,
         component,
-        vec![(MDS_CONF.to_string(), mds_conf(cluster))],
+        vec![(MDS_CONF.to_string(), mds_conf(cluster, etcd.endpoints))],
     );
     Tier {
         component,

@@ -3,7 +3,8 @@
 # default (/curvebs/conf/<file>), the operator's keys replace the image's values key by key (so
 # every key the operator does not set keeps the default of that image version), and the
 # placeholders are filled in: ${prefix} (curveadm's name for /curvebs/<role>), and ${POD_IP},
-# ${POD_NAME}, ${CURVE_PORT}, ${CURVE_ROOT_PASSWORD} from the container's environment.
+# ${POD_NAME}, ${CURVE_PORT}, ${CURVE_ROOT_PASSWORD}, ${CURVE_ETCD_INITIAL_CLUSTER} and
+# ${CURVE_ETCD_INITIAL_CLUSTER_STATE} from the container's environment.
 # A file that still holds a placeholder is an error: a Curve daemon would read it literally.
 # Runs in the image (dash and mawk): POSIX sh and awk only; values are replaced literally.
 # usage: merge-config.sh DEFAULTS_DIR OUT_DIR PREFIX FILE:DELIMITER...
@@ -27,7 +28,7 @@ for spec in "$@"; do
     }
     function fill(line,  names, n, i) {
       line = literal(line, "${prefix}", ENVIRON["PREFIX"])
-      n = split("POD_IP POD_NAME CURVE_PORT CURVE_ROOT_PASSWORD", names, " ")
+      n = split("POD_IP POD_NAME CURVE_PORT CURVE_ROOT_PASSWORD CURVE_ETCD_INITIAL_CLUSTER CURVE_ETCD_INITIAL_CLUSTER_STATE", names, " ")
       for (i = 1; i <= n; i++) if (names[i] in ENVIRON) line = literal(line, "${" names[i] "}", ENVIRON[names[i]])
       return line
     }

@@ -58,6 +58,8 @@ pub struct Observed {
     pub pools: topology::PoolProgress,
     /// The MDS and etcd pods' addresses; their DNS names when unknown (offline render).
     pub addresses: Option<config::DaemonAddresses>,
+    /// The etcd tier as membership stands; a new cluster of the spec's size when unknown.
+    pub etcd: Option<config::EtcdLayout>,
 }
 
 /// Every object of a cluster, by tier in bring-up order.
@@ -80,9 +82,11 @@ pub fn build(cluster: &ValidatedCluster, observed: &Observed) -> DesiredObjects 
         .addresses
         .clone()
         .unwrap_or_else(|| config::DaemonAddresses::dns(cluster));
+    let etcd_layout =
+        (observed.etcd.clone()).unwrap_or_else(|| config::EtcdLayout::bootstrap(cluster));
     DesiredObjects {
-        etcd: etcd::build(cluster),
-        mds: mds::build(cluster),
+        etcd: etcd::build(cluster, &etcd_layout),
+        mds: mds::build(cluster, &etcd_layout),
         chunkservers: chunkserver::build(cluster, &addresses),
         topology: topology::build(cluster, &cluster_map, &observed.pools, &addresses),
         jobs: jobs::Step::ALL

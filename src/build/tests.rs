@@ -122,14 +122,77 @@ fn etcd_initial_cluster_names_every_member_after_its_pod() {
         let expected: Vec<String> = (0..replicas)
             .map(|i| format!("demo-etcd-{i}=http://demo-etcd-{i}.demo-etcd.curve.svc:2380"))
             .collect();
-        assert_eq!(config::etcd_initial_cluster(&cluster), expected.join(","));
+        assert_eq!(
+            config::etcd_initial_cluster(&cluster, replicas),
+            expected.join(",")
+        );
         let conf = config::etcd_conf(&cluster);
-        assert!(conf.contains(&format!("initial-cluster: {}\n", expected.join(","))));
+        // From the membership ConfigMap, through the init container's environment.
+        assert!(conf.contains("initial-cluster: ${CURVE_ETCD_INITIAL_CLUSTER}\n"));
         // The member's own name must be one of the initial-cluster names: it is its pod name.
         assert!(conf.starts_with("name: ${POD_NAME}\n"));
-        let set = &build(&cluster, &Observed::default()).etcd.stateful_sets[0];
-        assert_eq!(set.spec.as_ref().unwrap().replicas, Some(replicas));
+        let etcd = build(&cluster, &Observed::default()).etcd;
+        assert_eq!(
+            etcd.stateful_sets[0].spec.as_ref().unwrap().replicas,
+            Some(replicas)
+        );
+        let membership = &etcd.config_maps[1];
+        assert_eq!(
+            membership.metadata.name.as_deref(),
+            Some("demo-etcd-members")
+        );
+        assert_eq!(
+            membership.data.clone().unwrap(),
+            BTreeMap::from([
+                ("initial-cluster".to_string(), expected.join(",")),
+                ("initial-cluster-state".to_string(), "new".to_string()),
+                ("joining".to_string(), String::new()),
+            ])
+        );
     }
+}
+
+#[test]
+fn a_membership_change_changes_no_pod_template_and_lists_voters_only() {
+    let cluster = cluster_with(json!({"spec": {"etcd": {"replicas": 5}}}));
+    let bootstrap = build(&cluster, &Observed::default());
+    // 3 voting members and a learner joining: 4 pods; Curve's daemons list the 3 voters.
+    let growing = build(
+        &cluster,
+        &Observed {
+            etcd: Some(config::EtcdLayout {
+                pods: 4,
+                endpoints: 3,
+                existing: true,
+                joining: Some("demo-etcd-3".into()),
+            }),
+            ..Observed::default()
+        },
+    );
+    let template =
+        |objects: &DesiredObjects| objects.etcd.stateful_sets[0].spec.clone().unwrap().template;
+    assert_eq!(template(&bootstrap), template(&growing));
+    assert_eq!(
+        growing.etcd.stateful_sets[0]
+            .spec
+            .as_ref()
+            .unwrap()
+            .replicas,
+        Some(4)
+    );
+    let data = growing.etcd.config_maps[1].data.clone().unwrap();
+    assert_eq!(data["initial-cluster-state"], "existing");
+    assert_eq!(data["joining"], "demo-etcd-3");
+    assert_eq!(data["initial-cluster"].matches("=http://").count(), 4);
+    let mds_conf = growing.mds.config_maps[0].data.clone().unwrap()["mds.conf"].clone();
+    assert!(mds_conf.contains(
+        "mds.etcd.endpoint=demo-etcd-0.demo-etcd.curve.svc:2379,demo-etcd-1.demo-etcd.curve.svc:2379,demo-etcd-2.demo-etcd.curve.svc:2379\n"
+    ));
+    // Quorum of the 4 pods: one may be disrupted.
+    assert_eq!(
+        serde_json::to_value(&growing.etcd.budgets[0].spec).unwrap()["minAvailable"],
+        3
+    );
 }
 
 #[test]
@@ -146,9 +209,9 @@ fn etcd_conf_holds_every_key_curve_needs() {
          listen-client-urls: http://${POD_IP}:12379\n\
          initial-advertise-peer-urls: http://${POD_NAME}.demo-etcd.curve.svc:12380\n\
          advertise-client-urls: http://${POD_IP}:12379\n\
-         initial-cluster: demo-etcd-0=http://demo-etcd-0.demo-etcd.curve.svc:12380\n\
+         initial-cluster: ${CURVE_ETCD_INITIAL_CLUSTER}\n\
          initial-cluster-token: curve-demo-etcd\n\
-         initial-cluster-state: new\n\
+         initial-cluster-state: ${CURVE_ETCD_INITIAL_CLUSTER_STATE}\n\
          heartbeat-interval: 100\n\
          election-timeout: 1000\n\
          auto-compaction-mode: periodic\n\
@@ -159,7 +222,7 @@ fn etcd_conf_holds_every_key_curve_needs() {
 #[test]
 fn mds_conf_listens_on_the_pod_ip_and_finds_every_etcd_member() {
     assert_eq!(
-        config::mds_conf(&minimal()),
+        config::mds_conf(&minimal(), 3),
         "mds.listen.addr=${POD_IP}:6700\n\
          mds.dummy.listen.port=7700\n\
          global.port=6700\n\
@@ -248,10 +311,13 @@ fn etcd_stateful_set_is_parallel_host_networked_and_spread() {
             {"labelSelector": {"matchLabels": selector("etcd")}, "topologyKey": "kubernetes.io/hostname"}
         ]}})
     );
+    let from_members = |name: &str, key: &str| json!({"name": name, "valueFrom": {"configMapKeyRef": {"name": "demo-etcd-members", "key": key, "optional": false}}});
     let env = json!([
         {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-        {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}
+        {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+        from_members("CURVE_ETCD_INITIAL_CLUSTER", "initial-cluster"),
+        from_members("CURVE_ETCD_INITIAL_CLUSTER_STATE", "initial-cluster-state")
     ]);
     assert_eq!(
         pod["containers"],
@@ -276,8 +342,8 @@ fn etcd_stateful_set_is_parallel_host_networked_and_spread() {
         }])
     );
     assert_eq!(
-        pod["initContainers"],
-        json!([{
+        pod["initContainers"][0],
+        json!({
             "name": "config",
             "image": "opencurvedocker/curvebs:v1.2.6",
             "imagePullPolicy": "IfNotPresent",
@@ -288,8 +354,23 @@ fn etcd_stateful_set_is_parallel_host_networked_and_spread() {
                 {"name": "conf", "mountPath": "/curve-operator/conf"}
             ],
             "terminationMessagePolicy": "FallbackToLogsOnError"
-        }])
+        })
     );
+    // The data check sees the member's data dir and the membership, nothing else.
+    let check = &pod["initContainers"][1];
+    assert_eq!(check["name"], "data-check");
+    assert_eq!(
+        check["volumeMounts"],
+        json!([{"name": "data", "mountPath": "/curvebs/etcd/data"}])
+    );
+    assert_eq!(
+        check["env"].as_array().unwrap()[3..5],
+        [
+            from_members("CURVE_ETCD_INITIAL_CLUSTER_STATE", "initial-cluster-state"),
+            from_members("CURVE_ETCD_JOINING", "joining")
+        ]
+    );
+    assert_eq!(pod["initContainers"].as_array().unwrap().len(), 2);
     assert_eq!(
         spec["volumeClaimTemplates"],
         json!([{
@@ -515,7 +596,7 @@ fn objects_are_owned_by_the_cluster_only_when_its_uid_is_known() {
     );
     let owned = build(&minimal(), &Observed::default());
     let values = every_value(&owned);
-    assert_eq!(values.len(), 16, "every object, the Jobs included");
+    assert_eq!(values.len(), 17, "every object, the Jobs included");
     assert!(
         values
             .iter()
@@ -700,6 +781,7 @@ fn the_topology_config_map_holds_the_map_and_tools_conf() {
             known_servers: Vec::new(),
             pools: pools.clone(),
             addresses: None,
+            etcd: None,
         },
     );
     let value = typed_value(&objects.topology);

@@ -3,12 +3,12 @@
 use std::future::Future;
 use std::time::Duration;
 
-use etcd_client::{Client, ConnectOptions, GetOptions};
+use etcd_client::{Client, ConnectOptions, GetOptions, MemberAddOptions};
 use futures::stream::{FuturesUnordered, StreamExt};
 
 use super::election::{Candidate, ElectionState, MDS_ELECTION_PREFIX};
 use super::health::{MemberInfo, MemberStatus, classify, member_health};
-use super::{EtcdObservation, PrimaryObservation};
+use super::{EtcdObservation, MemberChange, PrimaryObservation};
 
 /// Time to open a TCP connection to one endpoint.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -114,6 +114,44 @@ impl Connection {
     }
 }
 
+impl Connection {
+    /// Sends one member-list change. Cluster calls go to any voting member (a learner refuses
+    /// them, so the first that accepts wins); `MoveLeader` only to the leader itself.
+    pub(crate) async fn change_members(&self, change: &MemberChange) -> Result<(), String> {
+        let attempts =
+            self.clients.iter().map(|client| {
+                let mut client = client.clone();
+                let change = change.clone();
+                async move {
+                    match change {
+                        MemberChange::AddLearner { peer_url } => bounded(client.member_add(
+                            [peer_url],
+                            Some(MemberAddOptions::new().with_is_learner()),
+                        ))
+                        .await
+                        .map(drop),
+                        MemberChange::Promote { id } => {
+                            bounded(client.member_promote(id)).await.map(drop)
+                        }
+                        MemberChange::Remove { id } => {
+                            bounded(client.member_remove(id)).await.map(drop)
+                        }
+                        MemberChange::MoveLeader { to } => {
+                            let own = status(client.clone()).await?;
+                            if own.member_id != own.leader_id {
+                                return Err(format!("{:x} is not the leader", own.member_id));
+                            }
+                            bounded(client.move_leader(to)).await.map(drop)
+                        }
+                    }
+                }
+            });
+        first_ok(attempts)
+            .await
+            .map_err(|e| format!("{}: {e}", change.describe()))
+    }
+}
+
 /// Runs `request` under [`REQUEST_TIMEOUT`], the error described for a person.
 pub(crate) async fn bounded<T>(
     request: impl Future<Output = Result<T, etcd_client::Error>>,
@@ -163,6 +201,8 @@ async fn member_list(client: Client) -> Result<Vec<MemberInfo>, String> {
         .map(|m| MemberInfo {
             id: m.id(),
             name: m.name().to_string(),
+            peer_urls: m.peer_urls().to_vec(),
+            is_learner: m.is_learner(),
         })
         .collect())
 }

@@ -1,7 +1,7 @@
 //! From what etcd answered to an observation. Pure: no I/O.
 
 use super::election::{Candidate, ElectionState};
-use super::{MemberHealth, PrimaryObservation};
+use super::{Member, MemberHealth, PrimaryObservation};
 
 /// One member as the member list names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -9,6 +9,9 @@ pub struct MemberInfo {
     pub id: u64,
     /// Empty for a member added but not yet started.
     pub name: String,
+    pub peer_urls: Vec<String>,
+    /// Added as a learner and not promoted yet: it votes in nothing and serves no client.
+    pub is_learner: bool,
 }
 
 /// What one endpoint said about its own member (etcd's Status call).
@@ -50,10 +53,24 @@ pub fn member_health(members: &[MemberInfo], statuses: &[MemberStatus]) -> Membe
         // Unnamed or unlisted: the id is still something a person can look up.
         _ => format!("{id:x}"),
     });
+    let listed = members
+        .iter()
+        .map(|m| Member {
+            id: m.id,
+            name: m.name.clone(),
+            peer_urls: m.peer_urls.clone(),
+            is_learner: m.is_learner,
+            healthy: statuses
+                .iter()
+                .any(|s| s.member_id == m.id && s.is_healthy()),
+            is_leader: leader_id == Some(m.id),
+        })
+        .collect();
     MemberHealth {
         leader,
         healthy: healthy as u32,
         total: members.len() as u32,
+        members: listed,
     }
 }
 
@@ -120,19 +137,19 @@ mod tests {
 
     fn members() -> Vec<MemberInfo> {
         vec![
-            MemberInfo {
-                id: 0xa1,
-                name: "demo-etcd-0".into(),
-            },
-            MemberInfo {
-                id: 0xb2,
-                name: "demo-etcd-1".into(),
-            },
-            MemberInfo {
-                id: 0xc3,
-                name: "demo-etcd-2".into(),
-            },
+            member_info(0xa1, "demo-etcd-0"),
+            member_info(0xb2, "demo-etcd-1"),
+            member_info(0xc3, "demo-etcd-2"),
         ]
+    }
+
+    fn member_info(id: u64, name: &str) -> MemberInfo {
+        MemberInfo {
+            id,
+            name: name.into(),
+            peer_urls: vec![format!("http://{name}.demo-etcd.ns.svc:2380")],
+            is_learner: false,
+        }
     }
 
     fn status(member_id: u64, leader_id: u64, raft_term: u64) -> MemberStatus {
@@ -163,12 +180,8 @@ mod tests {
             ],
         );
         assert_eq!(
-            h,
-            MemberHealth {
-                leader: Some("demo-etcd-1".into()),
-                healthy: 3,
-                total: 3
-            }
+            (h.leader.clone(), h.healthy, h.total),
+            (Some("demo-etcd-1".into()), 3, 3)
         );
     }
 
@@ -176,12 +189,8 @@ mod tests {
     fn a_silent_member_is_unhealthy() {
         let h = member_health(&members(), &[status(0xa1, 0xc3, 5), status(0xc3, 0xc3, 5)]);
         assert_eq!(
-            h,
-            MemberHealth {
-                leader: Some("demo-etcd-2".into()),
-                healthy: 2,
-                total: 3
-            }
+            (h.leader.clone(), h.healthy, h.total),
+            (Some("demo-etcd-2".into()), 2, 3)
         );
     }
 
@@ -202,13 +211,31 @@ mod tests {
     #[test]
     fn no_leader_no_health() {
         let h = member_health(&members(), &[status(0xa1, 0, 7)]);
+        assert_eq!((h.leader.clone(), h.healthy, h.total), (None, 0, 3));
+    }
+
+    #[test]
+    fn every_listed_member_is_reported_with_its_own_health_and_role() {
+        let mut ms = members();
+        ms[2].is_learner = true;
+        ms[2].name.clear();
+        let h = member_health(&ms, &[status(0xa1, 0xb2, 4), status(0xb2, 0xb2, 4)]);
+        let seen: Vec<(u64, bool, bool, bool)> = h
+            .members
+            .iter()
+            .map(|m| (m.id, m.healthy, m.is_leader, m.is_learner))
+            .collect();
         assert_eq!(
-            h,
-            MemberHealth {
-                leader: None,
-                healthy: 0,
-                total: 3
-            }
+            seen,
+            [
+                (0xa1, true, false, false),
+                (0xb2, true, true, false),
+                (0xc3, false, false, true)
+            ]
+        );
+        assert_eq!(
+            h.members[2].peer_urls,
+            ["http://demo-etcd-2.demo-etcd.ns.svc:2380"]
         );
     }
 

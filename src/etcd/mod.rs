@@ -58,6 +58,72 @@ pub struct MemberHealth {
     pub leader: Option<String>,
     pub healthy: u32,
     pub total: u32,
+    /// Every listed member, in the member list's order.
+    pub members: Vec<Member>,
+}
+
+impl MemberHealth {
+    /// Every named member healthy, the one at `leader` leading, peer URLs as the operator
+    /// gives them (`http://<name>.<set>.<namespace>.svc:2380`): what a fake etcd answers.
+    pub fn all_healthy(namespace: &str, names: &[&str], leader: usize) -> Self {
+        let members: Vec<Member> = (names.iter().enumerate())
+            .map(|(i, name)| Member {
+                id: 0xa0 + i as u64,
+                name: name.to_string(),
+                peer_urls: vec![format!(
+                    "http://{name}.{}.{namespace}.svc:2380",
+                    name.rsplit_once('-').map_or(*name, |(set, _)| set)
+                )],
+                is_learner: false,
+                healthy: true,
+                is_leader: i == leader,
+            })
+            .collect();
+        MemberHealth {
+            leader: names.get(leader).map(|n| n.to_string()),
+            healthy: members.len() as u32,
+            total: members.len() as u32,
+            members,
+        }
+    }
+}
+
+/// One member of the member list, with what its own Status answer said.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Member {
+    pub id: u64,
+    /// Empty until the member has started (etcd names it then).
+    pub name: String,
+    pub peer_urls: Vec<String>,
+    pub is_learner: bool,
+    /// It answered its Status call, follows a raft leader and reports no alarm.
+    pub healthy: bool,
+    pub is_leader: bool,
+}
+
+/// One change of the etcd member list (etcd's cluster API), as the operator makes it: one at a
+/// time, each recorded in the status before it is sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MemberChange {
+    /// `MemberAddAsLearner` with the new member's peer URL.
+    AddLearner { peer_url: String },
+    /// `MemberPromote`: etcd refuses it until the learner has caught up with the leader.
+    Promote { id: u64 },
+    /// `MemberRemove`.
+    Remove { id: u64 },
+    /// `MoveLeader` (sent to the leader itself) to the member `to`.
+    MoveLeader { to: u64 },
+}
+
+impl MemberChange {
+    pub fn describe(&self) -> String {
+        match self {
+            MemberChange::AddLearner { peer_url } => format!("add etcd learner {peer_url}"),
+            MemberChange::Promote { id } => format!("promote etcd member {id:x}"),
+            MemberChange::Remove { id } => format!("remove etcd member {id:x}"),
+            MemberChange::MoveLeader { to } => format!("move etcd leadership to {to:x}"),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,6 +144,13 @@ pub trait EtcdObserver: Send + Sync + 'static {
     ) -> impl std::future::Future<Output = EtcdObservation> + Send;
     /// The cluster was deleted: stop its watch and drop its connection.
     fn forget(&self, cluster: &ClusterKey);
+    /// Makes one change of the member list through these endpoints (bounded by a few seconds).
+    fn change_members(
+        &self,
+        cluster: &ClusterKey,
+        endpoints: &[String],
+        change: &MemberChange,
+    ) -> impl std::future::Future<Output = Result<(), String>> + Send;
 }
 
 /// A change of primary seen by a cluster's watch, in etcd's order.
@@ -235,5 +308,24 @@ impl EtcdObserver for EtcdClients {
     fn forget(&self, cluster: &ClusterKey) {
         // Dropping the entry aborts the watch and closes the clients.
         self.clusters.lock().unwrap().remove(cluster);
+    }
+
+    async fn change_members(
+        &self,
+        cluster: &ClusterKey,
+        endpoints: &[String],
+        change: &MemberChange,
+    ) -> Result<(), String> {
+        let endpoints = endpoints
+            .iter()
+            .map(|e| parse_endpoint(e).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        if endpoints.is_empty() {
+            return Err("no etcd endpoint to send the change to".into());
+        }
+        self.connection(cluster, &endpoints)
+            .await?
+            .change_members(change)
+            .await
     }
 }

@@ -9,10 +9,11 @@ use super::observation::{DataCleanup, Observation, PrimaryView, RollState, Topol
 use super::plan::{self, Action, ExistingObject, Object, ObjectKind};
 use super::snapshot::Snapshot;
 use super::status::compute_status;
-use super::{observe, roll, topology};
+use super::{membership, observe, roll, topology};
 use crate::api::{CleanupPolicy, CurveClusterStatus, OperatorRecord};
 use crate::build::common::{component_name, root_secret_name};
 use crate::build::config::DaemonAddresses;
+use crate::build::config::etcd_peer_url;
 use crate::build::jobs::LABEL_STEP;
 use crate::build::topology::PoolProgress;
 use crate::build::{self, Component, DesiredObjects, Observed};
@@ -101,8 +102,12 @@ pub fn decide(
     now: Timestamp,
 ) -> Decision {
     let existing = existing_objects(snapshot);
-    let (safe, mut refused) = plan::refuse_unsafe_changes(cluster, &existing);
+    let (mut safe, mut refused) = plan::refuse_unsafe_changes(cluster, &existing);
     let record = usable_record(previous);
+    let tiers = roll::tiers(&snapshot.stateful_sets, &snapshot.pods);
+    let membership = decide_membership(&safe, snapshot, &existing, &tiers, previous);
+    // The etcd StatefulSet (and its budget) have as many pods as etcd has members.
+    safe.spec.etcd.replicas = membership.layout.pods;
     let spec = &safe.spec;
     let pods = &snapshot.pods;
     let exists = |component| plan::tier_exists(&existing, component);
@@ -112,7 +117,7 @@ pub fn decide(
         etcd: observe::component(
             pods,
             Component::Etcd,
-            spec.etcd.replicas,
+            cluster.spec.etcd.replicas,
             exists(Component::Etcd),
         ),
         mds: observe::component(
@@ -130,6 +135,7 @@ pub fn decide(
         etcd_members: None,
         etcd_quorum: safe.etcd_quorum(),
         roll: RollState::Done,
+        membership: membership.state.clone(),
         cleanup: match (&spec.cleanup.policy, spec.cleanup.deletes_data()) {
             (_, true) => DataCleanup::Delete,
             (CleanupPolicy::Delete, false) => DataCleanup::DeleteNotConfirmed,
@@ -150,7 +156,6 @@ pub fn decide(
         obs.primary = observe::primary_view(pods, spec.mds.port, &reading.primary);
         obs.etcd_members = reading.members.clone();
     }
-    let tiers = roll::tiers(&snapshot.stateful_sets, pods);
     for (seen, tier) in [&mut obs.etcd, &mut obs.mds, &mut obs.chunkservers]
         .into_iter()
         .zip(&tiers)
@@ -171,7 +176,7 @@ pub fn decide(
         etcd: observe::member_addresses(
             pods,
             &component_name(&safe, Component::Etcd),
-            spec.etcd.replicas,
+            membership.layout.endpoints,
             spec.etcd.client_port,
             Some(known.etcd_addresses.clone()),
         ),
@@ -181,6 +186,7 @@ pub fn decide(
         known_servers: known.servers.clone(),
         pools: PoolProgress::from_record(&known),
         addresses: Some(addresses),
+        etcd: Some(membership.layout.clone()),
     };
     let mut desired = build::build(&safe, &observed);
 
@@ -222,13 +228,23 @@ pub fn decide(
             }
             known.root_secret = Some(secret);
         }
+        // The member-list change first: what it changes is applied in a later pass, once
+        // the member list shows it.
+        actions.extend(membership.change.clone().map(Action::EtcdMembers));
         actions.extend(plan::plan(&desired, &existing, gates));
+        actions.extend(
+            (membership.restart_pod.clone()).map(|(name, uid)| Action::DeletePod { name, uid }),
+        );
+        actions.extend((membership.delete_claim.clone()).map(|name| Action::DeleteClaim { name }));
+        known.etcd_members = membership.settled;
+        known.etcd_step = membership.step.clone();
         actions.extend(job_actions);
         // A template applied now is rolled once its StatefulSet took it (a later pass).
         let templates_change = actions
             .iter()
             .any(|a| matches!(a, Action::Apply(o) if o.kind() == ObjectKind::StatefulSet));
-        if !templates_change {
+        // A roll waits for a membership change to finish (and membership for a roll).
+        if !templates_change && membership.step.is_none() {
             let checks = roll::Checks {
                 jobs: &snapshot.jobs,
                 node_zones: &snapshot.node_zones,
@@ -262,6 +278,9 @@ pub fn decide(
         });
     }
     let mut events = events::derive(previous, &status, &created);
+    if acts {
+        events.extend(membership.events);
+    }
     events.extend(roll_events);
     Decision {
         desired,
@@ -271,6 +290,40 @@ pub fn decide(
         status,
         events,
     }
+}
+
+/// The etcd membership step of this pass (reconcile/membership.rs), from the snapshot and the
+/// operator's record.
+fn decide_membership(
+    cluster: &ValidatedCluster,
+    snapshot: &Snapshot,
+    existing: &[ExistingObject],
+    tiers: &[roll::TierPods],
+    previous: &CurveClusterStatus,
+) -> membership::MembershipDecision {
+    let set = component_name(cluster, Component::Etcd);
+    let set_replicas = (existing.iter())
+        .find(|o| o.kind == ObjectKind::StatefulSet && o.name == set)
+        .and_then(|o| o.replicas);
+    let record = previous.record.as_ref();
+    let peer_url = |ordinal: i32| etcd_peer_url(cluster, &format!("{set}-{ordinal}"));
+    let claim_of = |pod: &str| format!("{}-{pod}", build::etcd::DATA_VOLUME);
+    let outdated = (tiers.iter().find(|t| t.component == Component::Etcd))
+        .map_or(0, |t| t.pods.len() as i32 - t.updated());
+    membership::decide(&membership::MembershipInput {
+        target: cluster.spec.etcd.replicas,
+        set: &set,
+        peer_url: &peer_url,
+        set_replicas,
+        members: snapshot.etcd.as_ref().and_then(|e| e.members.as_ref()),
+        pods: &snapshot.pods,
+        claims: &snapshot.claims,
+        claim_of: &claim_of,
+        settled: record.and_then(|r| r.etcd_members),
+        step: record.and_then(|r| r.etcd_step.as_ref()),
+        deletes_claims: cluster.spec.cleanup.deletes_data(),
+        outdated_pods: outdated,
+    })
 }
 
 /// Curve's pools, once the ChunkServer tier may run: the topology ConfigMap with the progress

@@ -23,14 +23,14 @@ pub struct ClusterEvent {
 }
 
 impl ClusterEvent {
-    fn normal(reason: &str, note: String) -> Self {
+    pub(crate) fn normal(reason: &str, note: String) -> Self {
         ClusterEvent {
             warning: false,
             reason: reason.to_string(),
             note,
         }
     }
-    fn warning(reason: &str, note: String) -> Self {
+    pub(crate) fn warning(reason: &str, note: String) -> Self {
         ClusterEvent {
             warning: true,
             reason: reason.to_string(),

@@ -5,6 +5,7 @@
 
 pub mod decide;
 pub mod events;
+pub mod membership;
 pub mod observation;
 pub mod observe;
 pub mod plan;
@@ -40,7 +41,7 @@ use crate::runtime::metrics::{Component as MetricComponent, Metrics, ReconcileRe
 use crate::validate::{ValidatedCluster, validate};
 use decide::{Decision, decide};
 use events::{ClusterEvent, EventSink};
-use observation::Observation;
+use observation::{MembershipState, Observation};
 use snapshot::{Caches, Snapshot};
 use status::compute_status;
 
@@ -67,6 +68,8 @@ pub enum Error {
     Random(std::io::Error),
     #[error("updating the data finalizer: {0}")]
     Finalizer(kube::Error),
+    #[error("changing etcd's member list: {0}")]
+    Membership(String),
     #[error("deleting the data volume claims: {0}")]
     Cleanup(kube::Error),
 }
@@ -95,6 +98,7 @@ impl Error {
             Error::Random(_) => "random",
             Error::Finalizer(_) => "finalizer",
             Error::Cleanup(_) => "cleanup",
+            Error::Membership(_) => "etcd_membership",
         }
     }
 }
@@ -186,6 +190,9 @@ impl<O: EtcdObserver, E: EventSink> Context<O, E> {
 const HEALTHY_RESYNC: Duration = Duration::from_secs(300);
 /// How soon a cluster still coming up is looked at again.
 const PROGRESS_RESYNC: Duration = Duration::from_secs(15);
+/// While an etcd member is added or removed: each step waits for something etcd shows only
+/// in its member list (a learner started, caught up, a member gone).
+const MEMBERSHIP_RESYNC: Duration = Duration::from_secs(2);
 
 fn key(cluster: &CurveCluster) -> (String, String) {
     (cluster.namespace().unwrap_or_default(), cluster.name_any())
@@ -297,7 +304,15 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(
     if record_written {
         write::write_status(&ctx.client, cluster, &previous, &decision.status).await?;
     }
-    write::execute(&ctx.client, &validated, &decision.actions).await?;
+    let etcd = write::EtcdTarget {
+        observer: &ctx.etcd,
+        cluster: ClusterKey {
+            namespace: validated.namespace.clone(),
+            name: validated.name.clone(),
+        },
+        endpoints: observe::etcd_endpoints(&snapshot.pods, validated.spec.etcd.client_port),
+    };
+    write::execute(&ctx.client, &validated, &etcd, &decision.actions).await?;
     if !record_written {
         write::write_status(&ctx.client, cluster, &previous, &decision.status).await?;
     }
@@ -306,6 +321,9 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(
     let observation = &decision.observation;
     Ok(if observation.paused {
         Requeue::await_change()
+    } else if matches!(observation.membership, MembershipState::Changing { .. }) {
+        // etcd's member list is not watched: look again soon.
+        Requeue::requeue(MEMBERSHIP_RESYNC)
     } else if observation.complete() {
         Requeue::requeue(HEALTHY_RESYNC)
     } else {

@@ -1,6 +1,7 @@
 //! What one reconcile observed of a cluster: the input of the status (`status.rs`), produced
 //! from the pods and etcd (`observe.rs`).
 
+pub use super::membership::MembershipState;
 pub use super::roll::RollState;
 use crate::etcd::MemberHealth;
 
@@ -75,6 +76,8 @@ pub struct Observation {
     pub etcd_quorum: i32,
     /// Where a rolling change stands.
     pub roll: RollState,
+    /// The etcd membership change under way, or why an asked-for one waits.
+    pub membership: MembershipState,
     pub cleanup: DataCleanup,
     /// ChunkServers that may be down while every copyset keeps a raft majority:
     /// `(logicalPool.replicas - 1) / 2`, since Curve puts each copy on a different server.
@@ -114,6 +117,7 @@ impl Observation {
             etcd_members: None,
             etcd_quorum: 0,
             roll: RollState::Done,
+            membership: MembershipState::Settled,
             cleanup: DataCleanup::Retain,
             tolerated_unready_chunkservers: 0,
             primary: PrimaryView::NotStarted,

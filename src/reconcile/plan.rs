@@ -11,6 +11,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::build::{Component, DesiredObjects, Tier, typed_value};
+use crate::etcd::MemberChange;
 use crate::validate::ValidatedCluster;
 
 /// Annotation holding the hash of the object as the operator last applied it: an unchanged
@@ -177,6 +178,12 @@ pub enum Action {
         name: String,
         uid: String,
     },
+    /// One change of etcd's member list (reconcile/membership.rs).
+    EtcdMembers(MemberChange),
+    /// Delete a removed etcd member's claim (`spec.cleanup` deletes data).
+    DeleteClaim {
+        name: String,
+    },
 }
 
 impl Action {
@@ -186,6 +193,8 @@ impl Action {
             Action::Apply(object) => format!("apply {}/{}", object.kind().as_str(), object.name()),
             Action::Delete { kind, name } => format!("delete {}/{name}", kind.as_str()),
             Action::DeletePod { name, .. } => format!("delete Pod/{name} (roll)"),
+            Action::EtcdMembers(change) => change.describe(),
+            Action::DeleteClaim { name } => format!("delete PersistentVolumeClaim/{name}"),
         }
     }
 }
@@ -211,17 +220,6 @@ pub fn refuse_unsafe_changes(
 ) -> (ValidatedCluster, Vec<String>) {
     let mut safe = cluster.clone();
     let mut refused = Vec::new();
-    // Until etcd membership is managed, a bootstrapped etcd keeps its size: a new member would
-    // start a cluster of its own, and a removed one would take quorum with it.
-    if let Some(current) = stateful_sets(existing, Component::Etcd).find_map(|o| o.replicas)
-        && current != cluster.spec.etcd.replicas
-    {
-        refused.push(format!(
-                "spec.etcd.replicas: resizing a running etcd cluster ({current} → {}) is not supported yet; it keeps {current} members",
-                cluster.spec.etcd.replicas
-            ));
-        safe.spec.etcd.replicas = current;
-    }
     // Removing ChunkServers drops their copies without migrating them first.
     let slots = stateful_sets(existing, Component::ChunkServer).count() as i32;
     if slots > cluster.spec.chunkservers.disks_per_node {

@@ -21,7 +21,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
 pub use super::observation::{
-    ComponentObservation, DataCleanup, Observation, PrimaryView, RollState, TopologyState,
+    ComponentObservation, DataCleanup, MembershipState, Observation, PrimaryView, RollState,
+    TopologyState,
 };
 use crate::api::{
     ComponentStatus, CurveClusterStatus, EtcdStatus, MdsStatus, Phase, TopologyStatus,
@@ -289,6 +290,10 @@ pub fn compute_status(
         verdict(PROGRESSING, false, "ReconcileError", error.clone())
     } else if !obs.refused.is_empty() {
         verdict(PROGRESSING, false, "ChangeRefused", obs.refused.join("; "))
+    } else if let MembershipState::Blocked { message } = &obs.membership {
+        verdict(PROGRESSING, false, "EtcdMembershipBlocked", message.clone())
+    } else if let MembershipState::Changing { message } = &obs.membership {
+        verdict(PROGRESSING, true, "EtcdMembershipChange", message.clone())
     } else if let RollState::Stuck { message } = &obs.roll {
         verdict(PROGRESSING, false, "RolloutStuck", message.clone())
     } else if let RollState::Rolling { message } = &obs.roll {

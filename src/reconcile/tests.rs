@@ -34,6 +34,7 @@ fn fresh() -> Observation {
         chunkservers: component(3, 0, false),
         etcd_members: None,
         roll: crate::reconcile::roll::RollState::Done,
+        membership: Default::default(),
         cleanup: DataCleanup::Retain,
         etcd_quorum: 2,
         tolerated_unready_chunkservers: 1,
@@ -52,11 +53,11 @@ fn healthy() -> Observation {
         etcd: component(3, 3, true),
         mds: component(3, 3, true),
         chunkservers: component(3, 3, true),
-        etcd_members: Some(MemberHealth {
-            leader: Some("demo-etcd-1".into()),
-            healthy: 3,
-            total: 3,
-        }),
+        etcd_members: Some(MemberHealth::all_healthy(
+            "ns",
+            &["demo-etcd-0", "demo-etcd-1", "demo-etcd-2"],
+            1,
+        )),
         primary: PrimaryView::Elected {
             pod: "demo-mds-0".into(),
             address: "10.0.0.1:6700".into(),
@@ -792,6 +793,7 @@ fn gates_follow_bring_up_order() {
         names(&plan::plan(&desired, &[], plan::gates(false, false))),
         [
             "apply ConfigMap/demo-etcd",
+            "apply ConfigMap/demo-etcd-members",
             "apply Service/demo-etcd",
             "apply PodDisruptionBudget/demo-etcd",
             "apply StatefulSet/demo-etcd"
@@ -799,7 +801,7 @@ fn gates_follow_bring_up_order() {
     );
     let all = plan::plan(&desired, &[], plan::gates(true, true));
     assert_eq!(
-        names(&all)[4..9],
+        names(&all)[5..10],
         [
             "apply ConfigMap/demo-mds",
             "apply Service/demo-mds",
@@ -808,7 +810,7 @@ fn gates_follow_bring_up_order() {
             "apply ConfigMap/demo-topology"
         ]
     );
-    assert_eq!(all.len(), 13);
+    assert_eq!(all.len(), 14);
 }
 
 #[test]
@@ -885,13 +887,13 @@ fn unsafe_changes_are_held_back_with_a_reason() {
         set("demo-chunkserver-1", "chunkserver", 4),
     ];
     let (safe, refused) = plan::refuse_unsafe_changes(&cluster, &existing);
-    assert_eq!(safe.spec.etcd.replicas, 3);
+    // etcd's size is membership's business (reconcile/membership.rs), not a refusal.
+    assert_eq!(safe.spec.etcd.replicas, 5);
     assert_eq!(safe.spec.chunkservers.disks_per_node, 2);
     assert_eq!(safe.spec.chunkservers.replicas, 4);
     assert_eq!(
         refused,
         [
-            "spec.etcd.replicas: resizing a running etcd cluster (3 → 5) is not supported yet; it keeps 3 members",
             "spec.chunkservers.disksPerNode: removing disk slots (2 → 1) is refused until ChunkServers can be decommissioned safely",
             "spec.chunkservers.replicas: removing ChunkServer nodes (4 → 3) is refused until ChunkServers can be decommissioned safely",
         ]
@@ -1191,7 +1193,9 @@ mod decisions {
                 Action::Delete { name, .. } => snapshot
                     .jobs
                     .retain(|j| j.metadata.name.as_deref() != Some(name)),
-                Action::EnsureRootSecret { .. } => {}
+                Action::EnsureRootSecret { .. }
+                | Action::EtcdMembers(_)
+                | Action::DeleteClaim { .. } => {}
                 Action::DeletePod { name, .. } => snapshot
                     .pods
                     .retain(|p| p.metadata.name.as_deref() != Some(name)),
@@ -1248,6 +1252,7 @@ mod decisions {
                 .collect::<Vec<_>>(),
             [
                 "apply ConfigMap/demo-etcd",
+                "apply ConfigMap/demo-etcd-members",
                 "apply Service/demo-etcd",
                 "apply PodDisruptionBudget/demo-etcd",
                 "apply StatefulSet/demo-etcd"
@@ -1287,11 +1292,11 @@ mod decisions {
             primary: PrimaryObservation::Elected {
                 address: "10.0.0.2:6700".into(),
             },
-            members: Some(MemberHealth {
-                leader: Some("demo-etcd-0".into()),
-                healthy: 3,
-                total: 3,
-            }),
+            members: Some(MemberHealth::all_healthy(
+                "ns",
+                &["demo-etcd-0", "demo-etcd-1", "demo-etcd-2"],
+                0,
+            )),
         });
         let before = status.clone();
         let decision = decide(&cluster, &snapshot, &status, Some(1), t(0));
@@ -1632,6 +1637,7 @@ mod rolls {
             leader: Some("demo-etcd-1".into()),
             healthy: 2,
             total: 3,
+            members: Vec::new(),
         });
         let decision = decide(&tiers, &obs, &[], 10);
         assert!(decision.actions.is_empty());

@@ -22,12 +22,21 @@ use super::{DATA_FINALIZER, Error, FIELD_MANAGER};
 use crate::api::{CurveCluster, CurveClusterStatus};
 use crate::build;
 use crate::build::common::cluster_selector;
+use crate::etcd::{ClusterKey, EtcdObserver};
 use crate::validate::ValidatedCluster;
 
+/// Where etcd member-list changes go.
+pub struct EtcdTarget<'a, O> {
+    pub observer: &'a O,
+    pub cluster: ClusterKey,
+    pub endpoints: Vec<String>,
+}
+
 /// Carries out the actions in order; stops at the first that fails.
-pub async fn execute(
+pub async fn execute<O: EtcdObserver>(
     client: &Client,
     cluster: &ValidatedCluster,
+    etcd: &EtcdTarget<'_, O>,
     actions: &[Action],
 ) -> Result<(), Error> {
     let namespace = cluster.namespace.as_str();
@@ -49,6 +58,23 @@ pub async fn execute(
                     object: format!("Pod/{name}"),
                     source,
                 })?,
+            Action::EtcdMembers(change) => etcd
+                .observer
+                .change_members(&etcd.cluster, &etcd.endpoints, change)
+                .await
+                .map_err(Error::Membership)?,
+            Action::DeleteClaim { name } => {
+                delete::<PersistentVolumeClaim>(client, namespace, name)
+                    .await
+                    .or_else(|e| match e {
+                        kube::Error::Api(status) if status.code == 404 => Ok(()),
+                        e => Err(e),
+                    })
+                    .map_err(|source| Error::Delete {
+                        object: format!("PersistentVolumeClaim/{name}"),
+                        source,
+                    })?
+            }
             Action::Delete { kind, name } => delete_object(client, namespace, *kind, name)
                 .await
                 .map_err(|source| Error::Delete {

@@ -1,0 +1,1061 @@
+//! etcd membership: growing, shrinking and replacing members one safe step at a time. Pure:
+//! from the spec's size, the member list etcd answered, the pods and claims, and the step the
+//! operator recorded, to the one member-list change to make now, the size of the StatefulSet,
+//! what the members' config says, and the step to record (before the change is sent).
+//!
+//! The rules: one change at a time, and only while every member is healthy (a replacement
+//! needs the rest healthy and a majority without the lost member); new members join as
+//! learners and are promoted once etcd lets them (caught up); a member leaves the member list
+//! before its pod goes, never while it leads (leadership moves first); a recorded step is
+//! finished by looking at the member list, never repeated.
+
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use kube::ResourceExt;
+
+use super::events::ClusterEvent;
+use crate::api::{EtcdStep, EtcdStepAction};
+use crate::build::config::EtcdLayout;
+use crate::etcd::{Member, MemberChange, MemberHealth};
+
+/// Name of the etcd pods' init container that refuses to start a member without data once the
+/// cluster exists, and the words its termination message starts with.
+pub const DATA_CHECK_CONTAINER: &str = "data-check";
+pub const DATA_LOST_MARKER: &str = "no etcd data";
+
+/// What the membership logic reads.
+#[derive(Clone)]
+pub struct MembershipInput<'a> {
+    /// `spec.etcd.replicas`.
+    pub target: i32,
+    /// The etcd StatefulSet's name (= the member and pod name prefix).
+    pub set: &'a str,
+    /// The peer URL of the member with this ordinal.
+    pub peer_url: &'a dyn Fn(i32) -> String,
+    /// `spec.replicas` of the etcd StatefulSet; `None` before it exists.
+    pub set_replicas: Option<i32>,
+    /// The member list with each member's health; `None` when etcd did not answer (or is not
+    /// read yet: it is read once the MDS tier exists).
+    pub members: Option<&'a MemberHealth>,
+    pub pods: &'a [Pod],
+    pub claims: &'a [PersistentVolumeClaim],
+    /// The name of a member's data claim.
+    pub claim_of: &'a dyn Fn(&str) -> String,
+    /// Recorded: voting members when the last change completed (`None`: not bootstrapped).
+    pub settled: Option<i32>,
+    /// Recorded: the step in progress.
+    pub step: Option<&'a EtcdStep>,
+    /// `spec.cleanup` deletes data: a removed member's claim is deleted too.
+    pub deletes_claims: bool,
+    /// etcd pods not on their StatefulSet's current template: a roll goes first.
+    pub outdated_pods: i32,
+}
+
+/// Where membership stands, for the status.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum MembershipState {
+    /// Nothing to change (or nothing known yet).
+    #[default]
+    Settled,
+    /// A change is under way.
+    Changing { message: String },
+    /// A change is asked for and cannot start: says why and what would unblock it.
+    Blocked { message: String },
+}
+
+/// What the reconciler does about membership in this pass.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct MembershipDecision {
+    pub layout: EtcdLayout,
+    /// What to record (written before `change` is sent).
+    pub settled: Option<i32>,
+    pub step: Option<EtcdStep>,
+    /// The one member-list change to make now.
+    pub change: Option<MemberChange>,
+    /// A pod to delete (uid-checked): a member's pod that failed its data check before the
+    /// operator re-added the member, restarted now rather than after its back-off.
+    pub restart_pod: Option<(String, String)>,
+    /// A removed member's claim to delete (`spec.cleanup` says so).
+    pub delete_claim: Option<String>,
+    pub state: MembershipState,
+    pub events: Vec<ClusterEvent>,
+}
+
+fn ordinal(set: &str, name: &str) -> Option<i32> {
+    name.strip_prefix(set)?.strip_prefix('-')?.parse().ok()
+}
+
+fn pod<'a>(pods: &'a [Pod], name: &str) -> Option<&'a Pod> {
+    pods.iter().find(|p| p.name_any() == name)
+}
+
+/// The pod's data check refuses to start it now: its member's data is gone. (A check that
+/// failed before and passed since is not: its last failure stays in `lastState`.)
+pub fn lost_data(pod: &Pod) -> bool {
+    let statuses = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.init_container_statuses.as_ref());
+    let refused = |t: &k8s_openapi::api::core::v1::ContainerStateTerminated| {
+        t.exit_code != 0 && (t.message.as_deref()).is_some_and(|m| m.contains(DATA_LOST_MARKER))
+    };
+    statuses.into_iter().flatten().any(|c| {
+        let state = c.state.as_ref();
+        c.name == DATA_CHECK_CONTAINER
+            && match state.and_then(|s| s.terminated.as_ref()) {
+                Some(now) => refused(now),
+                // Waiting to run again (back-off): the last run tells.
+                None => {
+                    state.is_some_and(|s| s.waiting.is_some())
+                        && (c.last_state.as_ref())
+                            .and_then(|s| s.terminated.as_ref())
+                            .is_some_and(refused)
+                }
+            }
+    })
+}
+
+fn hex(id: u64) -> String {
+    format!("{id:x}")
+}
+
+fn parse_hex(id: Option<&String>) -> Option<u64> {
+    id.and_then(|id| u64::from_str_radix(id, 16).ok())
+}
+
+impl MembershipInput<'_> {
+    fn member_name(&self, ordinal: i32) -> String {
+        format!("{}-{ordinal}", self.set)
+    }
+
+    fn by_peer_url<'m>(&self, members: &'m MemberHealth, url: &str) -> Option<&'m Member> {
+        members
+            .members
+            .iter()
+            .find(|m| m.peer_urls.iter().any(|u| u == url))
+    }
+
+    fn voters(members: &MemberHealth) -> i32 {
+        members.members.iter().filter(|m| !m.is_learner).count() as i32
+    }
+
+    /// A healthy voter other than `not`, lowest ordinal first: where leadership goes.
+    fn successor(&self, members: &MemberHealth, not: u64) -> Option<u64> {
+        let mut candidates: Vec<&Member> = (members.members.iter())
+            .filter(|m| m.id != not && m.healthy && !m.is_learner)
+            .collect();
+        candidates.sort_by_key(|m| ordinal(self.set, &m.name).unwrap_or(i32::MAX));
+        candidates.first().map(|m| m.id)
+    }
+}
+
+/// Quorum of `n` voting members.
+pub fn quorum(n: i32) -> i32 {
+    n / 2 + 1
+}
+
+/// The StatefulSet size and the members' config for `pods` pods. Curve's daemons list the
+/// settled members: a grow shows in their lists once complete, a shrink at once (the members
+/// that stay).
+fn layout(input: &MembershipInput, pods: i32, joining: Option<String>) -> EtcdLayout {
+    let endpoints = input
+        .settled
+        .map_or(pods, |s| s.min(input.target).min(pods).max(1));
+    EtcdLayout {
+        pods,
+        endpoints,
+        existing: input.settled.is_some(),
+        joining,
+    }
+}
+
+pub fn decide(input: &MembershipInput) -> MembershipDecision {
+    let settled = input.settled;
+    let pods_now = input.set_replicas.unwrap_or(input.target);
+    let layout = |pods: i32, joining: Option<String>| layout(input, pods, joining);
+    let mut decision = MembershipDecision {
+        layout: layout(pods_now, None),
+        settled,
+        step: input.step.cloned(),
+        ..MembershipDecision::default()
+    };
+    // An empty list is no answer: etcd always lists at least the member answering.
+    let Some(members) = input.members.filter(|m| !m.members.is_empty()) else {
+        if let Some(step) = input.step {
+            decision.layout = layout(pods_now, joining_of(step));
+            decision.state = MembershipState::Changing {
+                message: format!(
+                    "etcd: {} {}: waiting for etcd to answer its member list",
+                    verb(step.action),
+                    step.member
+                ),
+            };
+        } else if settled.is_some_and(|s| s != input.target) {
+            decision.state = MembershipState::Blocked {
+                message: format!(
+                    "spec.etcd.replicas: {} → {} waits: etcd does not answer its member list",
+                    settled.unwrap_or_default(),
+                    input.target
+                ),
+            };
+        }
+        return decision;
+    };
+    let Some(set_replicas) = input.set_replicas else {
+        return decision;
+    };
+    if settled.is_none() {
+        // Bootstrapped once every initial member runs, healthy, with nobody added since.
+        let bootstrapped = members.total as i32 == set_replicas
+            && members.healthy == members.total
+            && members
+                .members
+                .iter()
+                .all(|m| !m.is_learner && !m.name.is_empty());
+        if bootstrapped {
+            decision.settled = Some(set_replicas);
+            decision.layout.existing = true;
+        }
+        return decision;
+    }
+    match input.step {
+        Some(step) => continue_step(input, members, step, set_replicas, decision),
+        None => next_step(input, members, set_replicas, decision),
+    }
+}
+
+fn verb(action: EtcdStepAction) -> &'static str {
+    match action {
+        EtcdStepAction::Add => "adding",
+        EtcdStepAction::Remove => "removing",
+        EtcdStepAction::Replace => "replacing",
+    }
+}
+
+fn joining_of(step: &EtcdStep) -> Option<String> {
+    (step.action != EtcdStepAction::Remove).then(|| step.member.clone())
+}
+
+/// A recorded step, carried on from what the member list shows now.
+fn continue_step(
+    input: &MembershipInput,
+    members: &MemberHealth,
+    step: &EtcdStep,
+    set_replicas: i32,
+    mut decision: MembershipDecision,
+) -> MembershipDecision {
+    let layout = |pods: i32, joining: Option<String>| layout(input, pods, joining);
+    let k = ordinal(input.set, &step.member).unwrap_or(set_replicas);
+    let changing = |message: String| MembershipState::Changing {
+        message: format!("etcd: {} {}: {message}", verb(step.action), step.member),
+    };
+    let old_id = parse_hex(step.member_id.as_ref());
+    let old = old_id.and_then(|id| members.members.iter().find(|m| m.id == id));
+    if step.action == EtcdStepAction::Remove {
+        decision.layout = layout(k + 1, None);
+        if let Some(m) = old {
+            if m.is_leader {
+                return match input.successor(members, m.id) {
+                    Some(to) => {
+                        decision.change = Some(MemberChange::MoveLeader { to });
+                        decision.state = changing(format!("moving etcd leadership to {to:x}"));
+                        decision
+                    }
+                    None => {
+                        decision.state = MembershipState::Blocked {
+                            message: format!(
+                                "etcd: {} leads and no other member is healthy to take over",
+                                step.member
+                            ),
+                        };
+                        decision
+                    }
+                };
+            }
+            decision.change = Some(MemberChange::Remove { id: m.id });
+            decision.events.push(ClusterEvent::normal(
+                "EtcdMemberRemoved",
+                format!("removed etcd member {} ({})", step.member, step.reason),
+            ));
+            decision.state = changing("removing it from the member list".into());
+            return decision;
+        }
+        // Out of the member list: its pod goes, then its claim per spec.cleanup.
+        decision.layout = layout(k, None);
+        if pod(input.pods, &step.member).is_some() {
+            decision.state = changing("out of the member list; waiting for its pod to go".into());
+            return decision;
+        }
+        let claim = (input.claim_of)(&step.member);
+        let claim_exists = input.claims.iter().any(|c| c.name_any() == claim);
+        if input.deletes_claims && claim_exists {
+            decision.delete_claim = Some(claim);
+            decision.state = changing("its pod is gone; deleting its claim (spec.cleanup)".into());
+            return decision;
+        }
+        decision.step = None;
+        decision.state = MembershipState::Settled;
+        decision.settled = Some(MembershipInput::voters(members));
+        if claim_exists {
+            decision.events.push(ClusterEvent::normal(
+                "EtcdClaimRetained",
+                format!(
+                    "etcd member {} is gone; its claim {claim} is kept (spec.cleanup retains data)",
+                    step.member
+                ),
+            ));
+        }
+        return decision;
+    }
+    // Add, or the re-add half of Replace.
+    if let Some(m) = old {
+        // Replace: the member whose data is gone leaves the list first.
+        decision.layout = layout(set_replicas, None);
+        decision.change = Some(MemberChange::Remove { id: m.id });
+        decision.state = changing(format!(
+            "removing its old member {:x} ({})",
+            m.id, step.reason
+        ));
+        return decision;
+    }
+    let Some(new) = input.by_peer_url(members, &step.peer_url) else {
+        if members.healthy < members.total {
+            decision.state = changing(format!(
+                "waiting for every member to be healthy before adding it ({} of {} healthy)",
+                members.healthy, members.total
+            ));
+            return decision;
+        }
+        decision.layout = layout(set_replicas, None);
+        decision.change = Some(MemberChange::AddLearner {
+            peer_url: step.peer_url.clone(),
+        });
+        decision.events.push(ClusterEvent::normal(
+            "EtcdMemberAdded",
+            format!(
+                "added {} to etcd as a learner ({})",
+                step.member, step.reason
+            ),
+        ));
+        decision.state = changing("adding it as a learner".into());
+        return decision;
+    };
+    decision.layout = layout(set_replicas.max(k + 1), Some(step.member.clone()));
+    if !new.is_learner {
+        decision.step = None;
+        decision.state = MembershipState::Settled;
+        let voters = MembershipInput::voters(members);
+        if step.action == EtcdStepAction::Replace || voters >= input.target {
+            decision.settled = Some(voters);
+        }
+        let (reason, note) = match step.action {
+            EtcdStepAction::Replace => (
+                "EtcdMemberReplaced",
+                format!("replaced etcd member {} ({})", step.member, step.reason),
+            ),
+            _ => (
+                "EtcdMemberPromoted",
+                format!("promoted etcd learner {} to a voting member", step.member),
+            ),
+        };
+        decision.events.push(ClusterEvent::normal(reason, note));
+        return decision;
+    }
+    match pod(input.pods, &step.member) {
+        Some(p) if lost_data(p) => {
+            // Checked before the member was re-added: start it again with the new config.
+            decision.restart_pod = Some((p.name_any(), p.uid().unwrap_or_default()));
+            decision.state = changing("restarting its pod, which found no data before".into());
+        }
+        _ if new.name.is_empty() => {
+            decision.state = changing("added as a learner; waiting for its pod to start".into());
+        }
+        _ => {
+            decision.change = Some(MemberChange::Promote { id: new.id });
+            decision.state = changing(
+                "promoting the learner (etcd allows it once the learner has caught up)".into(),
+            );
+        }
+    }
+    decision
+}
+
+/// No step in progress: start the next one, if the spec or a lost member asks for one and
+/// the cluster is healthy enough.
+fn next_step(
+    input: &MembershipInput,
+    members: &MemberHealth,
+    set_replicas: i32,
+    mut decision: MembershipDecision,
+) -> MembershipDecision {
+    let voters = MembershipInput::voters(members);
+    let total = members.total as i32;
+    let target = input.target;
+    let settled = decision.settled.unwrap_or(voters);
+    let blocked = |message: String| MembershipState::Blocked { message };
+    if input.outdated_pods > 0 && (target != voters) {
+        decision.state = blocked(format!(
+            "spec.etcd.replicas: {voters} → {target} waits for the etcd pods' roll ({} pods to replace)",
+            input.outdated_pods
+        ));
+        return decision;
+    }
+    let learners: Vec<&Member> = members.members.iter().filter(|m| m.is_learner).collect();
+    if let Some(learner) = learners.first() {
+        decision.state = blocked(format!(
+            "etcd has a learner the operator did not add ({:x}, peer {}): remove it (etcdctl member remove) before the operator changes membership",
+            learner.id,
+            learner.peer_urls.join(",")
+        ));
+        return decision;
+    }
+    // Members whose pod found no data: replaced one at a time, with the rest healthy.
+    let lost: Vec<&Member> = (members.members.iter())
+        .filter(|m| {
+            let name = if m.name.is_empty() {
+                None
+            } else {
+                Some(m.name.as_str())
+            };
+            name.and_then(|n| pod(input.pods, n)).is_some_and(lost_data)
+        })
+        .collect();
+    if let Some(first) = lost.first() {
+        let others_healthy = (members.members.iter())
+            .filter(|m| m.id != first.id && m.healthy)
+            .count() as i32;
+        if others_healthy < quorum(total - 1) || others_healthy + (lost.len() as i32) < total {
+            let names: Vec<&str> = lost.iter().map(|m| m.name.as_str()).collect();
+            decision.state = blocked(format!(
+                "etcd members {} lost their data; they are replaced only while the rest is healthy and keeps a majority ({others_healthy} of {} others healthy)",
+                names.join(", "),
+                total - 1
+            ));
+            return decision;
+        }
+        let k = ordinal(input.set, &first.name).unwrap_or_default();
+        let step = EtcdStep {
+            action: EtcdStepAction::Replace,
+            member: first.name.clone(),
+            peer_url: (input.peer_url)(k),
+            member_id: Some(hex(first.id)),
+            reason: "its pod found no data: its claim was deleted or its volume lost".into(),
+        };
+        decision.change = Some(MemberChange::Remove { id: first.id });
+        decision.state = MembershipState::Changing {
+            message: format!("etcd: replacing {} ({})", step.member, step.reason),
+        };
+        decision.step = Some(step);
+        return decision;
+    }
+    if target == voters {
+        if settled != voters {
+            decision.settled = Some(voters);
+        }
+        return decision;
+    }
+    let direction = format!("spec.etcd.replicas: {voters} → {target}");
+    if members.healthy < members.total || total != set_replicas {
+        decision.state = blocked(format!(
+            "{direction} waits: {} of {} etcd members are healthy; the size changes only while every member is",
+            members.healthy, members.total
+        ));
+        return decision;
+    }
+    let steps = (target - voters).abs();
+    let one_at_a_time = if steps > 1 {
+        format!(", one member at a time ({steps} steps)")
+    } else {
+        String::new()
+    };
+    if target > voters {
+        let member = input.member_name(voters);
+        let claim = (input.claim_of)(&member);
+        if input.claims.iter().any(|c| c.name_any() == claim) {
+            decision.state = blocked(format!(
+                "{direction} waits: claim {claim} holds the data of an earlier member {member} (kept by spec.cleanup); delete it to let a new member join"
+            ));
+            return decision;
+        }
+        let step = EtcdStep {
+            action: EtcdStepAction::Add,
+            member: member.clone(),
+            peer_url: (input.peer_url)(voters),
+            member_id: None,
+            reason: format!("{direction}{one_at_a_time}"),
+        };
+        decision.change = Some(MemberChange::AddLearner {
+            peer_url: step.peer_url.clone(),
+        });
+        decision.events.push(ClusterEvent::normal(
+            "EtcdMemberAdded",
+            format!("added {member} to etcd as a learner ({})", step.reason),
+        ));
+        decision.state = MembershipState::Changing {
+            message: format!("etcd: adding {member} as a learner ({})", step.reason),
+        };
+        decision.step = Some(step);
+        return decision;
+    }
+    let member = input.member_name(voters - 1);
+    let Some(leaving) = members.members.iter().find(|m| m.name == member) else {
+        decision.state = blocked(format!(
+            "{direction} waits: {member} is not in etcd's member list"
+        ));
+        return decision;
+    };
+    let step = EtcdStep {
+        action: EtcdStepAction::Remove,
+        member: member.clone(),
+        peer_url: (input.peer_url)(voters - 1),
+        member_id: Some(hex(leaving.id)),
+        reason: format!("{direction}{one_at_a_time}"),
+    };
+    decision.step = Some(step.clone());
+    // The first pass of the step: the same as any later one.
+    continue_step(input, members, &step, set_replicas, decision)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const SET: &str = "demo-etcd";
+
+    fn url(ordinal: i32) -> String {
+        format!("http://{SET}-{ordinal}.{SET}.ns.svc:2380")
+    }
+
+    fn claim_of(pod: &str) -> String {
+        format!("data-{pod}")
+    }
+
+    fn member(ordinal: i32, learner: bool, started: bool) -> Member {
+        Member {
+            id: 0x100 + ordinal as u64,
+            name: if started {
+                format!("{SET}-{ordinal}")
+            } else {
+                String::new()
+            },
+            peer_urls: vec![url(ordinal)],
+            is_learner: learner,
+            healthy: started,
+            is_leader: false,
+        }
+    }
+
+    /// A fake etcd and the pods of its StatefulSet, moved by the decisions.
+    #[derive(Clone)]
+    struct World {
+        target: i32,
+        members: Vec<Member>,
+        set_replicas: Option<i32>,
+        pods: Vec<Pod>,
+        claims: Vec<PersistentVolumeClaim>,
+        settled: Option<i32>,
+        step: Option<EtcdStep>,
+        /// Learners catch up (promotion works) only once this is true.
+        caught_up: bool,
+        deletes_claims: bool,
+    }
+
+    fn pod_named(name: &str, uid: &str) -> Pod {
+        serde_json::from_value(json!({"metadata": {"name": name, "uid": uid}})).unwrap()
+    }
+
+    fn claim(name: &str) -> PersistentVolumeClaim {
+        serde_json::from_value(json!({"metadata": {"name": name}})).unwrap()
+    }
+
+    impl World {
+        fn running(n: i32, target: i32) -> World {
+            let mut members: Vec<Member> = (0..n).map(|i| member(i, false, true)).collect();
+            members[0].is_leader = true;
+            World {
+                target,
+                members,
+                set_replicas: Some(n),
+                pods: (0..n)
+                    .map(|i| pod_named(&format!("{SET}-{i}"), &format!("u{i}")))
+                    .collect(),
+                claims: (0..n)
+                    .map(|i| claim(&claim_of(&format!("{SET}-{i}"))))
+                    .collect(),
+                settled: Some(n),
+                step: None,
+                caught_up: true,
+                deletes_claims: false,
+            }
+        }
+
+        fn health(&self) -> MemberHealth {
+            MemberHealth {
+                leader: (self.members.iter())
+                    .find(|m| m.is_leader)
+                    .map(|m| m.name.clone()),
+                healthy: self.members.iter().filter(|m| m.healthy).count() as u32,
+                total: self.members.len() as u32,
+                members: self.members.clone(),
+            }
+        }
+
+        fn decide(&self) -> MembershipDecision {
+            let health = self.health();
+            decide(&MembershipInput {
+                target: self.target,
+                set: SET,
+                peer_url: &url,
+                set_replicas: self.set_replicas,
+                members: Some(&health),
+                pods: &self.pods,
+                claims: &self.claims,
+                claim_of: &claim_of,
+                settled: self.settled,
+                step: self.step.as_ref(),
+                deletes_claims: self.deletes_claims,
+                outdated_pods: 0,
+            })
+        }
+
+        /// Carries out a decision as the write step, etcd, the StatefulSet controller and the
+        /// kubelet would. Returns what etcd was asked.
+        fn carry_out(&mut self, d: &MembershipDecision) -> Option<MemberChange> {
+            // The record first.
+            self.settled = d.settled;
+            self.step = d.step.clone();
+            match &d.change {
+                Some(MemberChange::AddLearner { peer_url }) => {
+                    assert!(
+                        !self.members.iter().any(|m| m.peer_urls.contains(peer_url)),
+                        "a duplicate member for {peer_url}"
+                    );
+                    let ordinal: i32 = peer_url
+                        .trim_start_matches(&format!("http://{SET}-"))
+                        .split('.')
+                        .next()
+                        .unwrap()
+                        .parse()
+                        .unwrap();
+                    let mut m = member(ordinal, true, false);
+                    m.id += 0x1000 * (self.members.len() as u64 + 1);
+                    self.members.push(m);
+                }
+                Some(MemberChange::Promote { id }) if self.caught_up => {
+                    let m = self.members.iter_mut().find(|m| m.id == *id).unwrap();
+                    assert!(m.is_learner && !m.name.is_empty());
+                    m.is_learner = false;
+                }
+                Some(MemberChange::Promote { .. }) => {}
+                Some(MemberChange::Remove { id }) => {
+                    let m = self.members.iter().find(|m| m.id == *id).unwrap();
+                    assert!(!m.is_leader, "removed the leader");
+                    self.members.retain(|m| m.id != *id);
+                }
+                Some(MemberChange::MoveLeader { to }) => {
+                    for m in &mut self.members {
+                        m.is_leader = m.id == *to;
+                    }
+                }
+                None => {}
+            }
+            // The StatefulSet controller and the kubelet: pods follow the size; a new pod's
+            // member starts (and names itself) when its data check lets it.
+            let pods = d.layout.pods;
+            self.set_replicas = Some(pods);
+            self.pods
+                .retain(|p| ordinal(SET, &p.name_any()).unwrap() < pods);
+            for i in 0..pods {
+                let name = format!("{SET}-{i}");
+                if pod(&self.pods, &name).is_none() {
+                    self.pods.push(pod_named(&name, &format!("u{i}-new")));
+                    if !self.claims.iter().any(|c| c.name_any() == claim_of(&name)) {
+                        self.claims.push(claim(&claim_of(&name)));
+                    }
+                }
+                let joining = d.layout.joining.as_deref() == Some(name.as_str());
+                if let Some(m) = self.members.iter_mut().find(|m| m.peer_urls == [url(i)])
+                    && m.name.is_empty()
+                    && joining
+                {
+                    m.name = name.clone();
+                    m.healthy = true;
+                }
+            }
+            if let Some(name) = &d.delete_claim {
+                self.claims.retain(|c| c.name_any() != *name);
+            }
+            d.change.clone()
+        }
+
+        /// Decides and carries out until nothing changes; every decision is also made a second
+        /// time on the same state, as a restarted operator would, and must not ask anything
+        /// new of etcd (the change is then the same, or none).
+        fn run(&mut self) -> (Vec<MemberChange>, Vec<String>) {
+            let (mut changes, mut events) = (Vec::new(), Vec::new());
+            for _ in 0..60 {
+                let d = self.decide();
+                let before = self.clone();
+                let change = self.carry_out(&d);
+                // An operator killed after the record, before or after the change: the same
+                // state decides nothing new.
+                let mut replay = before.clone();
+                replay.settled = d.settled;
+                replay.step = d.step.clone();
+                if d.change.is_some() {
+                    assert_eq!(
+                        replay.decide().change,
+                        d.change,
+                        "replayed after the record"
+                    );
+                }
+                events.extend(d.events.iter().map(|e| e.reason.clone()));
+                let voters = self.members.iter().filter(|m| !m.is_learner).count() as i32;
+                match change {
+                    Some(c) => changes.push(c),
+                    None if matches!(d.state, MembershipState::Blocked { .. }) => break,
+                    None if self.step.is_none()
+                        && voters == self.target
+                        && before.set_replicas == self.set_replicas
+                        && d.delete_claim.is_none() =>
+                    {
+                        break;
+                    }
+                    None => {}
+                }
+            }
+            (changes, events)
+        }
+    }
+
+    fn kinds(changes: &[MemberChange]) -> Vec<&'static str> {
+        changes
+            .iter()
+            .map(|c| match c {
+                MemberChange::AddLearner { .. } => "add-learner",
+                MemberChange::Promote { .. } => "promote",
+                MemberChange::Remove { .. } => "remove",
+                MemberChange::MoveLeader { .. } => "move-leader",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn grow_adds_one_learner_at_a_time_and_promotes_it_before_the_next() {
+        let mut w = World::running(3, 5);
+        let (changes, events) = w.run();
+        assert_eq!(
+            kinds(&changes),
+            ["add-learner", "promote", "add-learner", "promote"]
+        );
+        assert_eq!(
+            events,
+            [
+                "EtcdMemberAdded",
+                "EtcdMemberPromoted",
+                "EtcdMemberAdded",
+                "EtcdMemberPromoted"
+            ]
+        );
+        assert_eq!(w.members.iter().filter(|m| !m.is_learner).count(), 5);
+        assert_eq!(
+            (w.settled, w.set_replicas, w.step.clone()),
+            (Some(5), Some(5), None)
+        );
+        // The members' daemons list all 5 only now, and a new pod starts as an existing member.
+        let d = w.decide();
+        assert_eq!(
+            d.layout,
+            EtcdLayout {
+                pods: 5,
+                endpoints: 5,
+                existing: true,
+                joining: None
+            }
+        );
+        assert_eq!(d.state, MembershipState::Settled);
+    }
+
+    #[test]
+    fn while_a_learner_joins_the_daemons_keep_the_old_members_and_the_pod_waits_for_its_add() {
+        let mut w = World::running(3, 5);
+        let first = w.decide();
+        // The pod is not created before etcd knows the member.
+        assert_eq!(first.layout.pods, 3);
+        assert_eq!(
+            first.change,
+            Some(MemberChange::AddLearner { peer_url: url(3) })
+        );
+        assert_eq!(first.step.as_ref().unwrap().action, EtcdStepAction::Add);
+        assert_eq!(
+            first.step.as_ref().unwrap().reason,
+            "spec.etcd.replicas: 3 → 5, one member at a time (2 steps)"
+        );
+        w.caught_up = false;
+        w.carry_out(&first);
+        let second = w.decide();
+        assert_eq!(
+            second.layout,
+            EtcdLayout {
+                pods: 4,
+                endpoints: 3,
+                existing: true,
+                joining: Some(format!("{SET}-3"))
+            }
+        );
+        w.carry_out(&second);
+        // Started, not caught up: promotion is asked again and again, nothing else.
+        for _ in 0..3 {
+            let d = w.decide();
+            assert!(matches!(d.change, Some(MemberChange::Promote { .. })));
+            assert!(d.events.is_empty());
+            assert!(
+                matches!(&d.state, MembershipState::Changing { message } if message.contains("promoting"))
+            );
+            w.carry_out(&d);
+        }
+    }
+
+    #[test]
+    fn shrink_moves_leadership_off_the_leaving_member_then_removes_it_then_its_pod() {
+        let mut w = World::running(5, 3);
+        for m in &mut w.members {
+            m.is_leader = m.name == format!("{SET}-4");
+        }
+        let (changes, events) = w.run();
+        assert_eq!(kinds(&changes), ["move-leader", "remove", "remove"]);
+        assert_eq!(
+            events,
+            [
+                "EtcdMemberRemoved",
+                "EtcdClaimRetained",
+                "EtcdMemberRemoved",
+                "EtcdClaimRetained"
+            ]
+        );
+        // Leadership went to the lowest healthy ordinal.
+        assert_eq!(changes[0], MemberChange::MoveLeader { to: 0x100 });
+        assert_eq!((w.settled, w.set_replicas), (Some(3), Some(3)));
+        assert_eq!(w.pods.len(), 3);
+        // spec.cleanup retains: the claims stay.
+        assert_eq!(w.claims.len(), 5);
+    }
+
+    #[test]
+    fn a_member_leaves_the_member_list_before_its_pod_goes() {
+        let mut w = World::running(3, 1);
+        let d = w.decide();
+        assert_eq!(
+            d.layout.pods, 3,
+            "the pod stays until the member is removed"
+        );
+        assert_eq!(
+            d.layout.endpoints, 1,
+            "the daemons list the member that stays at once"
+        );
+        assert!(matches!(d.change, Some(MemberChange::Remove { id: 0x102 })));
+        w.carry_out(&d);
+        assert_eq!(w.decide().layout.pods, 2);
+    }
+
+    #[test]
+    fn shrink_deletes_the_claims_when_spec_cleanup_deletes_data() {
+        let mut w = World::running(5, 3);
+        w.deletes_claims = true;
+        w.run();
+        let names: Vec<String> = w.claims.iter().map(|c| c.name_any()).collect();
+        assert_eq!(
+            names,
+            ["data-demo-etcd-0", "data-demo-etcd-1", "data-demo-etcd-2"]
+        );
+    }
+
+    #[test]
+    fn growing_onto_a_kept_claim_is_refused_naming_it() {
+        let mut w = World::running(5, 3);
+        w.run();
+        w.target = 5;
+        let d = w.decide();
+        assert_eq!(d.change, None);
+        assert_eq!(
+            d.state,
+            MembershipState::Blocked {
+                message: "spec.etcd.replicas: 3 → 5 waits: claim data-demo-etcd-3 holds the data of an earlier member demo-etcd-3 (kept by spec.cleanup); delete it to let a new member join".into()
+            }
+        );
+        w.claims.retain(|c| c.name_any() != "data-demo-etcd-3");
+        assert!(matches!(
+            w.decide().change,
+            Some(MemberChange::AddLearner { .. })
+        ));
+    }
+
+    #[test]
+    fn no_change_starts_while_a_member_is_unhealthy_or_a_roll_runs() {
+        let mut w = World::running(3, 5);
+        w.members[2].healthy = false;
+        let d = w.decide();
+        assert_eq!(d.change, None);
+        assert_eq!(
+            d.state,
+            MembershipState::Blocked {
+                message: "spec.etcd.replicas: 3 → 5 waits: 2 of 3 etcd members are healthy; the size changes only while every member is".into()
+            }
+        );
+        w.target = 1;
+        assert_eq!(w.decide().change, None);
+        let w = World::running(3, 5);
+        let health = w.health();
+        let d = decide(&MembershipInput {
+            outdated_pods: 2,
+            ..input(&w, &health)
+        });
+        assert_eq!(d.change, None);
+        assert!(
+            matches!(d.state, MembershipState::Blocked { message } if message.contains("waits for the etcd pods' roll (2 pods to replace)"))
+        );
+    }
+
+    fn input<'a>(w: &'a World, health: &'a MemberHealth) -> MembershipInput<'a> {
+        MembershipInput {
+            target: w.target,
+            set: SET,
+            peer_url: &url,
+            set_replicas: w.set_replicas,
+            members: Some(health),
+            pods: &w.pods,
+            claims: &w.claims,
+            claim_of: &claim_of,
+            settled: w.settled,
+            step: w.step.as_ref(),
+            deletes_claims: w.deletes_claims,
+            outdated_pods: 0,
+        }
+    }
+
+    #[test]
+    fn a_learner_the_operator_did_not_add_blocks_every_change() {
+        let mut w = World::running(3, 3);
+        w.members.push(member(7, true, false));
+        let d = w.decide();
+        assert_eq!(d.change, None);
+        assert!(
+            matches!(d.state, MembershipState::Blocked { message } if message.contains("a learner the operator did not add (107"))
+        );
+    }
+
+    fn lose_data(w: &mut World, ordinal: i32) {
+        let name = format!("{SET}-{ordinal}");
+        let pod = w.pods.iter_mut().find(|p| p.name_any() == name).unwrap();
+        pod.status = serde_json::from_value(json!({"initContainerStatuses": [{
+            "name": DATA_CHECK_CONTAINER, "image": "x", "imageID": "", "ready": false, "restartCount": 2,
+            "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+            "lastState": {"terminated": {"exitCode": 1, "message": format!("{DATA_LOST_MARKER} in /curvebs/etcd/data for member {name}: ...")}}
+        }]}))
+        .unwrap();
+        let m = w.members.iter_mut().find(|m| m.name == name).unwrap();
+        m.healthy = false;
+    }
+
+    #[test]
+    fn a_member_that_lost_its_data_is_removed_and_added_back_empty() {
+        let mut w = World::running(3, 3);
+        lose_data(&mut w, 2);
+        let d = w.decide();
+        let step = d.step.clone().unwrap();
+        assert_eq!(
+            (step.action, step.member.as_str(), step.member_id.as_deref()),
+            (EtcdStepAction::Replace, "demo-etcd-2", Some("102"))
+        );
+        assert_eq!(d.change, Some(MemberChange::Remove { id: 0x102 }));
+        assert!(
+            matches!(&d.state, MembershipState::Changing { message } if message.contains("replacing demo-etcd-2 (its pod found no data"))
+        );
+        w.carry_out(&d);
+        let d = w.decide();
+        assert_eq!(
+            d.change,
+            Some(MemberChange::AddLearner { peer_url: url(2) })
+        );
+        w.carry_out(&d);
+        // The pod that failed its check restarts now, to read that it is the one joining.
+        let d = w.decide();
+        assert_eq!(d.restart_pod, Some(("demo-etcd-2".into(), "u2".into())));
+        assert_eq!(d.layout.joining.as_deref(), Some("demo-etcd-2"));
+        w.pods.retain(|p| p.name_any() != "demo-etcd-2");
+        w.carry_out(&d);
+        let (changes, events) = w.run();
+        assert_eq!(kinds(&changes), ["promote"]);
+        assert_eq!(events, ["EtcdMemberReplaced"]);
+        assert_eq!((w.settled, w.members.len()), (Some(3), 3));
+    }
+
+    #[test]
+    fn two_lost_members_of_three_are_not_replaced_without_a_majority() {
+        let mut w = World::running(3, 3);
+        lose_data(&mut w, 1);
+        lose_data(&mut w, 2);
+        let d = w.decide();
+        assert_eq!(d.change, None);
+        assert!(
+            matches!(d.state, MembershipState::Blocked { message } if message.starts_with("etcd members demo-etcd-1, demo-etcd-2 lost their data"))
+        );
+    }
+
+    #[test]
+    fn a_new_cluster_is_bootstrapped_once_every_member_runs_healthy() {
+        let mut w = World::running(3, 3);
+        w.settled = None;
+        w.members[1].healthy = false;
+        let d = w.decide();
+        assert_eq!((d.settled, d.layout.existing), (None, false));
+        w.members[1].healthy = true;
+        let d = w.decide();
+        assert_eq!(
+            (d.settled, d.layout.existing, d.change),
+            (Some(3), true, None)
+        );
+    }
+
+    #[test]
+    fn without_an_answer_nothing_changes_and_a_step_in_progress_says_it_waits() {
+        let mut w = World::running(3, 5);
+        w.step = Some(EtcdStep {
+            action: EtcdStepAction::Add,
+            member: "demo-etcd-3".into(),
+            peer_url: url(3),
+            member_id: None,
+            reason: "r".into(),
+        });
+        let d = decide(&MembershipInput {
+            members: None,
+            ..input(&w, &w.health())
+        });
+        assert_eq!(d.change, None);
+        assert_eq!(d.step, w.step);
+        assert_eq!(d.layout.pods, 3);
+        assert!(
+            matches!(d.state, MembershipState::Changing { message } if message.contains("waiting for etcd to answer"))
+        );
+    }
+
+    #[test]
+    fn a_data_check_that_passed_later_is_not_lost_data() {
+        let mut w = World::running(3, 3);
+        lose_data(&mut w, 2);
+        let pod = w
+            .pods
+            .iter_mut()
+            .find(|p| p.name_any() == "demo-etcd-2")
+            .unwrap();
+        let statuses = pod
+            .status
+            .as_mut()
+            .unwrap()
+            .init_container_statuses
+            .as_mut()
+            .unwrap();
+        statuses[0].state = serde_json::from_value(json!({"terminated": {"exitCode": 0}})).unwrap();
+        assert!(!lost_data(pod));
+    }
+}
