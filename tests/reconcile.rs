@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 
 use curve_operator::api::{CurveCluster, Phase};
 use curve_operator::etcd::{
-    ClusterKey, EtcdObservation, EtcdObserver, MemberChange, MemberHealth, PrimaryObservation,
+    ChangeOutcome, ClusterKey, EtcdObservation, EtcdObserver, MemberChange, MemberHealth,
+    PrimaryObservation,
 };
 use curve_operator::reconcile::events::{ClusterEvent, EventSink};
 use curve_operator::reconcile::snapshot::{CacheWriters, Caches, replace_all};
@@ -63,9 +64,9 @@ impl EtcdObserver for FakeEtcd {
         _cluster: &ClusterKey,
         _endpoints: &[String],
         change: &MemberChange,
-    ) -> Result<(), String> {
+    ) -> Result<ChangeOutcome, String> {
         self.changes.lock().unwrap().push(change.clone());
-        Ok(())
+        Ok(ChangeOutcome::Done)
     }
 }
 

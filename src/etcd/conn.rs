@@ -8,7 +8,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 
 use super::election::{Candidate, ElectionState, MDS_ELECTION_PREFIX};
 use super::health::{MemberInfo, MemberStatus, classify, member_health};
-use super::{EtcdObservation, MemberChange, PrimaryObservation};
+use super::{ChangeOutcome, EtcdObservation, MemberChange, PrimaryObservation};
 
 /// Time to open a TCP connection to one endpoint.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -117,7 +117,10 @@ impl Connection {
 impl Connection {
     /// Sends one member-list change. Cluster calls go to any voting member (a learner refuses
     /// them, so the first that accepts wins); `MoveLeader` only to the leader itself.
-    pub(crate) async fn change_members(&self, change: &MemberChange) -> Result<(), String> {
+    pub(crate) async fn change_members(
+        &self,
+        change: &MemberChange,
+    ) -> Result<ChangeOutcome, String> {
         let attempts =
             self.clients.iter().map(|client| {
                 let mut client = client.clone();
@@ -146,10 +149,20 @@ impl Connection {
                     }
                 }
             });
-        first_ok(attempts)
-            .await
-            .map_err(|e| format!("{}: {e}", change.describe()))
+        match first_ok(attempts).await {
+            Ok(()) => Ok(ChangeOutcome::Done),
+            Err(e) if not_yet(&e) => Ok(ChangeOutcome::NotYet(e)),
+            Err(e) => Err(format!("{}: {e}", change.describe())),
+        }
     }
+}
+
+/// etcd refuses a change it will allow later: a promotion before the learner caught up, or a
+/// change within 5 s of the last one (strict reconfiguration: every member connected that long).
+fn not_yet(error: &str) -> bool {
+    error.contains("unhealthy cluster")
+        || error.contains("in sync with leader")
+        || error.contains("too many learner")
 }
 
 /// Runs `request` under [`REQUEST_TIMEOUT`], the error described for a person.

@@ -115,6 +115,15 @@ pub enum MemberChange {
     MoveLeader { to: u64 },
 }
 
+/// What etcd did with a member-list change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    Done,
+    /// Refused for now, allowed later (the learner has not caught up, or the last change is
+    /// under 5 s old): the next pass asks again.
+    NotYet(String),
+}
+
 impl MemberChange {
     pub fn describe(&self) -> String {
         match self {
@@ -150,7 +159,7 @@ pub trait EtcdObserver: Send + Sync + 'static {
         cluster: &ClusterKey,
         endpoints: &[String],
         change: &MemberChange,
-    ) -> impl std::future::Future<Output = Result<(), String>> + Send;
+    ) -> impl std::future::Future<Output = Result<ChangeOutcome, String>> + Send;
 }
 
 /// A change of primary seen by a cluster's watch, in etcd's order.
@@ -315,7 +324,7 @@ impl EtcdObserver for EtcdClients {
         cluster: &ClusterKey,
         endpoints: &[String],
         change: &MemberChange,
-    ) -> Result<(), String> {
+    ) -> Result<ChangeOutcome, String> {
         let endpoints = endpoints
             .iter()
             .map(|e| parse_endpoint(e).map_err(|e| e.to_string()))

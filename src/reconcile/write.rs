@@ -22,7 +22,7 @@ use super::{DATA_FINALIZER, Error, FIELD_MANAGER};
 use crate::api::{CurveCluster, CurveClusterStatus};
 use crate::build;
 use crate::build::common::cluster_selector;
-use crate::etcd::{ClusterKey, EtcdObserver};
+use crate::etcd::{ChangeOutcome, ClusterKey, EtcdObserver};
 use crate::validate::ValidatedCluster;
 
 /// Where etcd member-list changes go.
@@ -58,11 +58,15 @@ pub async fn execute<O: EtcdObserver>(
                     object: format!("Pod/{name}"),
                     source,
                 })?,
-            Action::EtcdMembers(change) => etcd
-                .observer
-                .change_members(&etcd.cluster, &etcd.endpoints, change)
-                .await
-                .map_err(Error::Membership)?,
+            Action::EtcdMembers(change) => {
+                let outcome = (etcd.observer)
+                    .change_members(&etcd.cluster, &etcd.endpoints, change)
+                    .await
+                    .map_err(Error::Membership)?;
+                if let ChangeOutcome::NotYet(why) = outcome {
+                    tracing::info!(%why, "etcd allows the change later; asking again next pass");
+                }
+            }
             Action::DeleteClaim { name } => {
                 delete::<PersistentVolumeClaim>(client, namespace, name)
                     .await

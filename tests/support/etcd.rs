@@ -265,6 +265,62 @@ impl EtcdCluster {
         true
     }
 
+    /// A member that is not started: `spare` of them, on the next addresses (for tests that
+    /// add members). Its peer URL is `http://ip:peer_port`.
+    pub fn add_spare(&mut self) -> usize {
+        let i = self.members.len();
+        let ip = format!("127.0.0.{}", FIRST_HOST as usize + i);
+        self.members.push(EtcdMember {
+            name: format!("etcd-{i}"),
+            client_port: free_port(&ip),
+            peer_port: free_port(&ip),
+            ip,
+            args: vec![],
+            log: self.dir.path().join(format!("etcd-{i}.log")),
+            child: None,
+        });
+        i
+    }
+
+    pub fn peer_url(&self, i: usize) -> String {
+        let m = &self.members[i];
+        format!("http://{}:{}", m.ip, m.peer_port)
+    }
+
+    /// Starts member `i` to join the running cluster (`initial-cluster-state: existing`) with
+    /// an empty data dir, as the operator's pods do: `initial_cluster` lists every member.
+    pub fn join(&mut self, i: usize, initial_cluster: &str) {
+        let data = self
+            .dir
+            .path()
+            .join(format!("{}-{}", self.members[i].name, std::process::id()));
+        let _ = std::fs::remove_dir_all(&data);
+        let m = &mut self.members[i];
+        let client_url = format!("http://{}:{}", m.ip, m.client_port);
+        let peer_url = format!("http://{}:{}", m.ip, m.peer_port);
+        m.args = vec![
+            format!("--name={}", m.name),
+            format!("--data-dir={}", data.display()),
+            format!("--listen-client-urls={client_url}"),
+            format!("--advertise-client-urls={client_url}"),
+            format!("--listen-peer-urls={peer_url}"),
+            format!("--initial-advertise-peer-urls={peer_url}"),
+            format!("--initial-cluster={initial_cluster}"),
+            "--initial-cluster-state=existing".into(),
+            "--heartbeat-interval=100".into(),
+            "--election-timeout=1000".into(),
+            "--logger=zap".into(),
+            "--log-outputs=stderr".into(),
+        ];
+        m.spawn();
+    }
+
+    /// Kills member `i` and forgets its data: as a pod deleted with its claim.
+    pub fn remove(&mut self, i: usize) {
+        self.members[i].kill();
+        self.members[i].args.clear();
+    }
+
     /// Every member's `ip:port`, stopped ones included.
     pub fn endpoints(&self) -> Vec<String> {
         self.members.iter().map(EtcdMember::endpoint).collect()
