@@ -684,12 +684,12 @@ fn every_example_renders_objects_that_parse_as_kubernetes_types() {
         (
             "examples/curvecluster.yaml",
             "tests/golden/curvecluster.yaml",
-            17,
+            18,
         ),
         (
             "examples/curvecluster-production.yaml",
             "tests/golden/curvecluster-production.yaml",
-            18,
+            19,
         ),
     ] {
         let manifest = std::fs::read_to_string(repo(example)).unwrap();
@@ -735,6 +735,7 @@ fn render_prints_objects_in_apply_order() {
         order,
         [
             "ConfigMap/demo-etcd",
+            "ConfigMap/demo-etcd-members",
             "Service/demo-etcd",
             "PodDisruptionBudget/demo-etcd",
             "StatefulSet/demo-etcd",
@@ -1121,13 +1122,13 @@ fn render_renders_every_curvecluster_of_a_stream_in_order() {
             )
         })
         .collect();
-    assert_eq!(owners.len(), 34, "17 objects per cluster");
+    assert_eq!(owners.len(), 36, "18 objects per cluster");
     assert!(
-        owners[..17].iter().all(|o| o == "default/demo"),
+        owners[..18].iter().all(|o| o == "default/demo"),
         "{owners:?}"
     );
     assert!(
-        owners[17..].iter().all(|o| o == "storage/other"),
+        owners[18..].iter().all(|o| o == "storage/other"),
         "{owners:?}"
     );
 }

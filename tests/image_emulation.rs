@@ -304,6 +304,56 @@ fn emulated_etcd_pods_start_with_a_complete_config_of_their_own() {
     }
 }
 
+/// The etcd pod's data check on the image's own shell: a member with no data starts while the
+/// cluster is new, or when it is the member joining; once the cluster exists, an empty member
+/// is refused with the message the operator looks for (its data was lost).
+#[test]
+#[ignore = "image emulation: needs root and the image files; scripts/test.sh runs it"]
+fn emulated_etcd_data_check_refuses_an_empty_member_of_an_existing_cluster() {
+    let rendered = rendered(EXAMPLES[0]);
+    let set = rendered
+        .of_kind::<StatefulSet>("StatefulSet")
+        .into_iter()
+        .find(|s| set_name(s).ends_with("-etcd"))
+        .unwrap();
+    let pod = format!("{}-1", set_name(&set));
+    let members = format!("{}-members", set_name(&set));
+    let run_with = |state: &str, joining: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut facts = rendered.facts(&pod, 1);
+        let data = facts.config_maps.get_mut(&members).expect("the membership ConfigMap");
+        data.insert("initial-cluster-state".into(), state.into());
+        data.insert("joining".into(), joining.into());
+        let volumes = BTreeMap::from([(
+            "data".to_string(),
+            VolumeBacking::Ext4 {
+                image: dir.path().join("etcd.img"),
+                size_bytes: DATA_VOLUME_BYTES,
+            },
+        )]);
+        Kubelet::new(image())
+            .run_stateful_set_pod(&set, &facts, &volumes)
+            .unwrap()
+    };
+    assert!(run_with("new", "").init_succeeded(), "bootstrap");
+    let joining = run_with("existing", &pod);
+    assert!(joining.init_succeeded(), "the member joining: {joining}");
+    let conf = joining.read("etcd", "/curvebs/etcd/conf/etcd.conf").unwrap();
+    assert!(conf.contains("initial-cluster-state: existing\n"), "{conf}");
+    let lost = run_with("existing", "");
+    assert!(!lost.init_succeeded(), "an empty member of an existing cluster");
+    let check = lost.failed_init_container().expect("the data check failed");
+    assert_eq!(check.name, "data-check");
+    assert!(
+        lost.stderr("data-check").starts_with(&format!(
+            "{} in /curvebs/etcd/data for member {pod}",
+            curve_operator::reconcile::membership::DATA_LOST_MARKER
+        )),
+        "{}",
+        lost.stderr("data-check")
+    );
+}
+
 #[test]
 #[ignore = "image emulation: needs root and the image files; scripts/test.sh runs it"]
 fn emulated_mds_pods_listen_on_their_ip_and_carry_the_root_password() {
