@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use curve_image_emulation::conf::parse_curve_conf;
-use curve_image_emulation::{ImageFiles, Kubelet as EmulatedKubelet, PodFacts};
+use curve_image_emulation::{ImageFiles, Kubelet as EmulatedKubelet, PodFacts, PodRun, VolumeBacking};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Pod, PodSpec, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
@@ -74,6 +74,8 @@ enum Daemon {
     Mds(Option<MdsStandIn>),
     /// Nothing runs: the pod is Running and Ready as soon as it is bound.
     Plain,
+    /// An init container exited non-zero: the pod stays Pending (retried after the delay).
+    InitFailed { container: String, message: String },
 }
 
 struct Container {
@@ -94,6 +96,7 @@ impl Container {
             Daemon::Etcd(m) => m.is_running(),
             Daemon::Mds(s) => s.as_ref().is_some_and(|s| !s.is_dead()),
             Daemon::Plain => true,
+            Daemon::InitFailed { .. } => false,
         }
     }
 }
@@ -612,7 +615,7 @@ async fn terminate(shared: &Arc<Shared>, pods_api: &Api<Pod>, pod: &Pod) {
             Daemon::Mds(Some(standin)) => standin.stop_gracefully().await,
             Daemon::Mds(None) => {}
             Daemon::Etcd(member) => member.kill(),
-            Daemon::Plain => {}
+            Daemon::Plain | Daemon::InitFailed { .. } => {}
         }
     }
     let params = DeleteParams {
@@ -709,6 +712,7 @@ async fn complete_job_pod(
         ready: false,
         restarts: 0,
         dead: false,
+        init_failed: None,
     };
     let status = pod_status(pod, &node.ip, &state, Timestamp::now());
     let name = pod.name_any();
@@ -738,6 +742,7 @@ async fn report_held(
         ready: false,
         restarts: 0,
         dead: false,
+        init_failed: None,
     };
     let status = pod_status(pod, &node.ip, &state, Timestamp::now());
     let name = pod.name_any();
@@ -777,27 +782,6 @@ async fn start_containers(
     Ok(())
 }
 
-fn config_map_of(pod: &Pod) -> Option<String> {
-    pod.spec
-        .as_ref()?
-        .volumes
-        .as_ref()?
-        .iter()
-        .find_map(|v| v.config_map.as_ref().map(|c| c.name.clone()))
-}
-
-async fn config_file(shared: &Shared, pod: &Pod, key: &str) -> Result<String, String> {
-    let name = config_map_of(pod).ok_or("the pod mounts no ConfigMap")?;
-    let maps: Api<ConfigMap> = Api::namespaced(shared.client.clone(), &shared.namespace);
-    let map = maps
-        .get(&name)
-        .await
-        .map_err(|e| format!("ConfigMap {name}: {e}"))?;
-    map.data
-        .and_then(|d| d.get(key).cloned())
-        .ok_or_else(|| format!("ConfigMap {name} has no {key}"))
-}
-
 /// Starts what runs for a pod, by its component: a real etcd member, an MDS stand-in, or
 /// nothing. Returns the daemon and the directory it keeps its data in.
 async fn start_daemon(
@@ -812,16 +796,35 @@ async fn start_daemon(
     }
 }
 
-/// A real etcd member with the `etcd.conf` of the pod's ConfigMap, filled in for the pod.
+/// A real etcd member with the `etcd.conf` the pod's init containers leave on the emulated
+/// image (the membership ConfigMap's initial cluster and state filled in), its data on the
+/// directory of the pod's claim. An init container that refuses (the data check) leaves the pod
+/// Pending with its message, as a kubelet would.
 async fn start_etcd(
     shared: &Shared,
     pod: &Pod,
     ip: &str,
 ) -> Result<(Daemon, Option<Arc<TempDir>>), String> {
     let name = pod.name_any();
-    let template = config_file(shared, pod, "etcd.conf").await?;
     let dir = volume_dir(shared, pod).await?;
-    let conf = render_etcd_conf(&template, &name, ip, dir.path());
+    let volumes = BTreeMap::from([(
+        "data".to_string(),
+        VolumeBacking::Dir(dir.path().to_path_buf()),
+    )]);
+    let run = run_init(shared, pod, ip, volumes).await?;
+    if let Some(failed) = run.failed_init_container() {
+        let container = failed.name.clone();
+        let message = run.stderr(&container).trim().to_string();
+        shared.log(format!("{name}: init container {container} failed: {message}"));
+        return Ok((Daemon::InitFailed { container, message }, Some(dir)));
+    }
+    if !run.init_succeeded() {
+        return Err(format!("the etcd pod's init containers failed:\n{run}"));
+    }
+    let merged = run
+        .read("etcd", "/curvebs/etcd/conf/etcd.conf")
+        .map_err(|e| e.to_string())?;
+    let conf = render_etcd_conf(&merged, &name, ip, dir.path());
     let member = EtcdMember::start(&name, &conf, dir.path());
     shared.log(format!("started etcd for {name} on {}", member.client_url));
     Ok((Daemon::Etcd(member), Some(dir)))
@@ -897,10 +900,25 @@ fn mds_settings(conf: &BTreeMap<String, String>) -> Result<(String, Vec<String>)
 /// root Secret read from the API server) and returns `/curvebs/mds/conf/mds.conf` as the MDS
 /// container sees it.
 async fn merged_mds_conf(shared: &Shared, pod: &Pod, ip: &str) -> Result<String, String> {
+    let run = run_init(shared, pod, ip, BTreeMap::new()).await?;
+    if !run.init_succeeded() {
+        return Err(format!("the MDS pod's init containers failed:\n{run}"));
+    }
+    run.read("mds", "/curvebs/mds/conf/mds.conf")
+        .map_err(|e| e.to_string())
+}
+
+/// Runs the pod's init containers on the emulated image, `volumes` backing its claims.
+async fn run_init(
+    shared: &Shared,
+    pod: &Pod,
+    ip: &str,
+    volumes: BTreeMap<String, VolumeBacking>,
+) -> Result<PodRun, String> {
     let mut spec = pod.spec.clone().ok_or("the pod has no spec")?;
     without_service_account_token(&mut spec);
     let facts = pod_facts(shared, pod, &spec, ip).await?;
-    tokio::task::spawn_blocking(move || run_init_containers(&spec, &facts))
+    tokio::task::spawn_blocking(move || run_init_containers(&spec, &facts, &volumes))
         .await
         .map_err(|e| e.to_string())?
 }
@@ -943,16 +961,21 @@ async fn pod_facts(
         host_ip: ip.to_string(),
         ..PodFacts::default()
     };
-    for volume in spec.volumes.iter().flatten() {
-        if let Some(source) = &volume.config_map {
-            let map = maps
-                .get(&source.name)
-                .await
-                .map_err(|e| format!("ConfigMap {}: {e}", source.name))?;
-            facts
-                .config_maps
-                .insert(source.name.clone(), map.data.unwrap_or_default());
+    let mounted = (spec.volumes.iter().flatten()).filter_map(|v| Some(v.config_map.as_ref()?.name.clone()));
+    let referenced = (spec.init_containers.iter().flatten())
+        .flat_map(|c| c.env.iter().flatten())
+        .filter_map(|e| Some(e.value_from.as_ref()?.config_map_key_ref.as_ref()?.name.clone()));
+    for name in mounted.chain(referenced) {
+        if facts.config_maps.contains_key(&name) {
+            continue;
         }
+        let map = maps
+            .get(&name)
+            .await
+            .map_err(|e| format!("ConfigMap {name}: {e}"))?;
+        facts
+            .config_maps
+            .insert(name, map.data.unwrap_or_default());
     }
     for name in init_secret_refs(spec) {
         if let Some(secret) = secrets
@@ -980,22 +1003,20 @@ fn init_secret_refs(spec: &PodSpec) -> Vec<String> {
         .collect()
 }
 
-/// Runs the pod's init containers on the emulated image (blocking) and reads the mds.conf
-/// they leave for the `mds` container.
-fn run_init_containers(spec: &PodSpec, facts: &PodFacts) -> Result<String, String> {
+/// Runs the pod's init containers on the emulated image (blocking).
+fn run_init_containers(
+    spec: &PodSpec,
+    facts: &PodFacts,
+    volumes: &BTreeMap<String, VolumeBacking>,
+) -> Result<PodRun, String> {
     let image = ImageFiles::locate(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .expect("the workspace"),
     )
     .map_err(|e| e.to_string())?;
-    let run = EmulatedKubelet::new(image)
-        .run_pod(spec, facts, &BTreeMap::new())
-        .map_err(|e| e.to_string())?;
-    if !run.init_succeeded() {
-        return Err(format!("the MDS pod's init containers failed:\n{run}"));
-    }
-    run.read("mds", "/curvebs/mds/conf/mds.conf")
+    EmulatedKubelet::new(image)
+        .run_pod(spec, facts, volumes)
         .map_err(|e| e.to_string())
 }
 
@@ -1069,6 +1090,7 @@ fn probe_of(daemon: &Daemon, alive: bool) -> Probe {
         // Ready while its election key exists.
         Daemon::Mds(s) => Probe::Known(s.as_ref().is_some_and(MdsStandIn::is_campaigning)),
         Daemon::Plain => Probe::Known(true),
+        Daemon::InitFailed { .. } => Probe::Known(false),
     }
 }
 
@@ -1093,6 +1115,8 @@ struct PodState {
     restarts: i32,
     /// The container exited and waits for its restart.
     dead: bool,
+    /// An init container that exited non-zero, and its message.
+    init_failed: Option<(String, String)>,
 }
 
 /// Writes the pod's status when phase, readiness, restarts or liveness changed.
@@ -1108,11 +1132,16 @@ async fn report(
     let (next, started_at, current) = {
         let containers = shared.containers.lock().unwrap();
         let c = &containers[uid];
+        let init_failed = match &c.daemon {
+            Daemon::InitFailed { container, message } => Some((container.clone(), message.clone())),
+            _ => None,
+        };
         let next = PodState {
-            phase: "Running",
+            phase: if init_failed.is_some() { "Pending" } else { "Running" },
             ready,
             restarts: c.restarts,
-            dead: c.died_at.is_some(),
+            dead: c.died_at.is_some() && init_failed.is_none(),
+            init_failed,
         };
         (next, c.started_at, c.reported.clone())
     };
@@ -1147,11 +1176,16 @@ fn pod_status(pod: &Pod, ip: &str, state: &PodState, started_at: Timestamp) -> V
         .and_then(|s| s.start_time.clone())
         .map(|t| t.0)
         .unwrap_or(now);
-    let init_statuses: Vec<Value> = spec
-        .init_containers
-        .iter()
-        .flatten()
-        .map(|c| init_container_status(c, initialized, started_at))
+    let failed_at = (state.init_failed.as_ref())
+        .and_then(|(name, _)| (spec.init_containers.iter().flatten()).position(|c| c.name == *name));
+    let init_statuses: Vec<Value> = (spec.init_containers.iter().flatten().enumerate())
+        .map(|(i, c)| match (failed_at, &state.init_failed) {
+            (Some(at), Some((_, message))) if i == at => {
+                failed_init_container_status(c, message, state.restarts, started_at)
+            }
+            (Some(at), _) => init_container_status(c, i < at, started_at),
+            _ => init_container_status(c, initialized, started_at),
+        })
         .collect();
     let container_statuses: Vec<Value> = spec
         .containers
@@ -1210,6 +1244,19 @@ fn init_container_status(
         json!({"waiting": {"reason": "PodInitializing"}})
     };
     json!({"name": c.name, "image": c.image, "imageID": "", "ready": initialized, "restartCount": 0, "state": state})
+}
+
+/// An init container that exited 1 and waits for its next try, its message kept.
+fn failed_init_container_status(
+    c: &k8s_openapi::api::core::v1::Container,
+    message: &str,
+    restarts: i32,
+    started_at: Timestamp,
+) -> Value {
+    json!({"name": c.name, "image": c.image, "imageID": "", "ready": false, "restartCount": restarts,
+           "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off restarting the init container"}},
+           "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "message": message,
+                                        "startedAt": started_at, "finishedAt": started_at}}})
 }
 
 /// A container: terminated (Job pods), creating (Pending), in back-off (exited), or running.
@@ -1406,6 +1453,7 @@ mod tests {
             ready,
             restarts,
             dead,
+            init_failed: None,
         };
         pod_status(pod, "127.0.0.101", &state, Timestamp::UNIX_EPOCH)["status"].clone()
     }
