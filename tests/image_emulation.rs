@@ -321,7 +321,10 @@ fn emulated_etcd_data_check_refuses_an_empty_member_of_an_existing_cluster() {
     let run_with = |state: &str, joining: &str| {
         let dir = tempfile::tempdir().unwrap();
         let mut facts = rendered.facts(&pod, 1);
-        let data = facts.config_maps.get_mut(&members).expect("the membership ConfigMap");
+        let data = facts
+            .config_maps
+            .get_mut(&members)
+            .expect("the membership ConfigMap");
         data.insert("initial-cluster-state".into(), state.into());
         data.insert("joining".into(), joining.into());
         let volumes = BTreeMap::from([(
@@ -338,10 +341,15 @@ fn emulated_etcd_data_check_refuses_an_empty_member_of_an_existing_cluster() {
     assert!(run_with("new", "").init_succeeded(), "bootstrap");
     let joining = run_with("existing", &pod);
     assert!(joining.init_succeeded(), "the member joining: {joining}");
-    let conf = joining.read("etcd", "/curvebs/etcd/conf/etcd.conf").unwrap();
+    let conf = joining
+        .read("etcd", "/curvebs/etcd/conf/etcd.conf")
+        .unwrap();
     assert!(conf.contains("initial-cluster-state: existing\n"), "{conf}");
     let lost = run_with("existing", "");
-    assert!(!lost.init_succeeded(), "an empty member of an existing cluster");
+    assert!(
+        !lost.init_succeeded(),
+        "an empty member of an existing cluster"
+    );
     let check = lost.failed_init_container().expect("the data check failed");
     assert_eq!(check.name, "data-check");
     assert!(

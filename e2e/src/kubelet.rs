@@ -27,7 +27,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use curve_image_emulation::conf::parse_curve_conf;
-use curve_image_emulation::{ImageFiles, Kubelet as EmulatedKubelet, PodFacts, PodRun, VolumeBacking};
+use curve_image_emulation::{
+    ImageFiles, Kubelet as EmulatedKubelet, PodFacts, PodRun, VolumeBacking,
+};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Pod, PodSpec, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
@@ -75,7 +77,10 @@ enum Daemon {
     /// Nothing runs: the pod is Running and Ready as soon as it is bound.
     Plain,
     /// An init container exited non-zero: the pod stays Pending (retried after the delay).
-    InitFailed { container: String, message: String },
+    InitFailed {
+        container: String,
+        message: String,
+    },
 }
 
 struct Container {
@@ -815,7 +820,9 @@ async fn start_etcd(
     if let Some(failed) = run.failed_init_container() {
         let container = failed.name.clone();
         let message = run.stderr(&container).trim().to_string();
-        shared.log(format!("{name}: init container {container} failed: {message}"));
+        shared.log(format!(
+            "{name}: init container {container} failed: {message}"
+        ));
         return Ok((Daemon::InitFailed { container, message }, Some(dir)));
     }
     if !run.init_succeeded() {
@@ -961,10 +968,20 @@ async fn pod_facts(
         host_ip: ip.to_string(),
         ..PodFacts::default()
     };
-    let mounted = (spec.volumes.iter().flatten()).filter_map(|v| Some(v.config_map.as_ref()?.name.clone()));
+    let mounted =
+        (spec.volumes.iter().flatten()).filter_map(|v| Some(v.config_map.as_ref()?.name.clone()));
     let referenced = (spec.init_containers.iter().flatten())
         .flat_map(|c| c.env.iter().flatten())
-        .filter_map(|e| Some(e.value_from.as_ref()?.config_map_key_ref.as_ref()?.name.clone()));
+        .filter_map(|e| {
+            Some(
+                e.value_from
+                    .as_ref()?
+                    .config_map_key_ref
+                    .as_ref()?
+                    .name
+                    .clone(),
+            )
+        });
     for name in mounted.chain(referenced) {
         if facts.config_maps.contains_key(&name) {
             continue;
@@ -973,9 +990,7 @@ async fn pod_facts(
             .get(&name)
             .await
             .map_err(|e| format!("ConfigMap {name}: {e}"))?;
-        facts
-            .config_maps
-            .insert(name, map.data.unwrap_or_default());
+        facts.config_maps.insert(name, map.data.unwrap_or_default());
     }
     for name in init_secret_refs(spec) {
         if let Some(secret) = secrets
@@ -1137,7 +1152,11 @@ async fn report(
             _ => None,
         };
         let next = PodState {
-            phase: if init_failed.is_some() { "Pending" } else { "Running" },
+            phase: if init_failed.is_some() {
+                "Pending"
+            } else {
+                "Running"
+            },
             ready,
             restarts: c.restarts,
             dead: c.died_at.is_some() && init_failed.is_none(),
@@ -1176,8 +1195,9 @@ fn pod_status(pod: &Pod, ip: &str, state: &PodState, started_at: Timestamp) -> V
         .and_then(|s| s.start_time.clone())
         .map(|t| t.0)
         .unwrap_or(now);
-    let failed_at = (state.init_failed.as_ref())
-        .and_then(|(name, _)| (spec.init_containers.iter().flatten()).position(|c| c.name == *name));
+    let failed_at = (state.init_failed.as_ref()).and_then(|(name, _)| {
+        (spec.init_containers.iter().flatten()).position(|c| c.name == *name)
+    });
     let init_statuses: Vec<Value> = (spec.init_containers.iter().flatten().enumerate())
         .map(|(i, c)| match (failed_at, &state.init_failed) {
             (Some(at), Some((_, message))) if i == at => {

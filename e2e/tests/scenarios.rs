@@ -144,7 +144,7 @@ fn without_map_hash(name: &str) -> String {
     }
 }
 
-/// The objects of the minimal cluster `c` once complete: 13, plus the 3 bootstrap Jobs.
+/// The objects of the minimal cluster `c` once complete: 14, plus the 3 bootstrap Jobs.
 fn expected_objects(c: &str, tiers: &[&str]) -> BTreeSet<(String, String)> {
     let mut expected = BTreeSet::new();
     for tier in tiers {
@@ -161,6 +161,10 @@ fn expected_objects(c: &str, tiers: &[&str]) -> BTreeSet<(String, String)> {
             continue;
         }
         expected.insert(("ConfigMap".to_string(), name.clone()));
+        if *tier == "etcd" {
+            // The members' startup config (initial cluster, state, the member joining).
+            expected.insert(("ConfigMap".to_string(), format!("{name}-members")));
+        }
         expected.insert(("Service".to_string(), name.clone()));
         expected.insert(("PodDisruptionBudget".to_string(), name.clone()));
         let set = if *tier == "chunkserver" {
@@ -2572,4 +2576,256 @@ async fn l_a_stuck_roll_halts_resumes_on_revert_and_survives_an_operator_kill() 
     ));
     assert_eq!(rolled.len(), 9, "each pod once: {rolled:?}");
     assert!(log.overlaps.is_empty(), "{:?}", log.overlaps);
+}
+
+/// etcd's member list as (name or `?` before it starts, learner), sorted.
+async fn member_list(endpoints: &[String]) -> Result<Vec<(String, bool)>, String> {
+    let mut client = etcd_client::Client::connect(endpoints, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let list = tokio::time::timeout(Duration::from_secs(2), client.member_list())
+        .await
+        .map_err(|_| "member list: no answer".to_string())?
+        .map_err(|e| e.to_string())?;
+    let mut members: Vec<(String, bool)> = (list.members().iter())
+        .map(|m| {
+            let name = if m.name().is_empty() { "?" } else { m.name() };
+            (name.to_string(), m.is_learner())
+        })
+        .collect();
+    members.sort();
+    Ok(members)
+}
+
+fn voters(names: &[&str]) -> Vec<(String, bool)> {
+    names.iter().map(|n| (n.to_string(), false)).collect()
+}
+
+/// Every distinct member list seen, polled every 100 ms through demo-etcd-0 (the member that
+/// stays), with the invariants of one safe step at a time checked on each.
+fn watch_members(
+    endpoint: String,
+) -> (
+    std::sync::Arc<std::sync::Mutex<Vec<Vec<(String, bool)>>>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Vec<(String, bool)>>::new()));
+    let shared = seen.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            if let Ok(list) = member_list(std::slice::from_ref(&endpoint)).await {
+                let mut seen = shared.lock().unwrap();
+                if seen.last() != Some(&list) {
+                    seen.push(list);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    (seen, task)
+}
+
+/// At most one learner, never a name twice, and each list one change from the one before.
+fn assert_one_change_at_a_time(lists: &[Vec<(String, bool)>]) {
+    for list in lists {
+        let learners = list.iter().filter(|m| m.1).count();
+        assert!(learners <= 1, "two learners at once: {list:?}");
+        let mut names: Vec<&String> = list.iter().map(|m| &m.0).filter(|n| *n != "?").collect();
+        names.dedup();
+        assert_eq!(
+            names.len(),
+            list.iter().filter(|m| m.0 != "?").count(),
+            "a member twice: {list:?}"
+        );
+    }
+    for pair in lists.windows(2) {
+        let (a, b) = (pair[0].len() as i64, pair[1].len() as i64);
+        assert!((a - b).abs() <= 1, "more than one member changed: {pair:?}");
+    }
+}
+
+/// The recorded membership step, as a line.
+fn recorded_step(cluster: &CurveCluster) -> Option<String> {
+    let step = cluster
+        .status
+        .as_ref()?
+        .record
+        .as_ref()?
+        .etcd_step
+        .as_ref()?;
+    Some(format!("{:?} {}", step.action, step.member))
+}
+
+/// Changes `spec.etcd.replicas` and SIGKILLs the operator at each step of the change: each
+/// time the recorded step or etcd's member list changes. Returns the seconds to Available.
+async fn resize_killing_the_operator(
+    env: &TestEnv,
+    operator: &mut curve_operator_e2e::operator::Operator,
+    replicas: i32,
+    kills: &mut usize,
+) -> f64 {
+    let started = Instant::now();
+    env.patch_spec("demo", json!({"etcd": {"replicas": replicas}}))
+        .await;
+    let endpoint = env.kubelet.etcd_endpoints()[0].clone();
+    let (mut last_step, mut last_list) = (
+        None,
+        member_list(std::slice::from_ref(&endpoint)).await.ok(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        let cluster = env.clusters().get("demo").await.unwrap();
+        let step = recorded_step(&cluster);
+        let list = member_list(std::slice::from_ref(&endpoint)).await.ok();
+        let moved = (step.is_some() && step != last_step) || (list.is_some() && list != last_list);
+        if moved {
+            operator.kill();
+            *kills += 1;
+            say(&format!(
+                "etcd → {replicas}: killed the operator at step {step:?}, members {list:?}"
+            ));
+            operator.restart().await;
+            last_step = step.clone();
+            if list.is_some() {
+                last_list = list.clone();
+            }
+        }
+        let status = cluster.status.clone().unwrap_or_default();
+        let settled = status
+            .record
+            .as_ref()
+            .is_some_and(|r| r.etcd_step.is_none() && r.etcd_members == Some(replicas));
+        if settled && !moved {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "etcd → {replicas} did not settle: {}",
+            curve_operator_e2e::env::summary(&status)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    env.wait_available("demo", BRING_UP).await;
+    started.elapsed().as_secs_f64()
+}
+
+/// m. etcd membership: 1 → 3 → 5 → 3, the operator SIGKILLed at every step, then a member
+/// whose claim is deleted is replaced. Throughout: one member changes at a time, never two
+/// learners, an MDS primary stays elected, and the MDS and tools follow the member list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kubernetes API server (KUBECONFIG), see e2e/README.md"]
+async fn m_etcd_membership_grows_shrinks_and_replaces_one_safe_step_at_a_time() {
+    let env = TestEnv::new("members", 5).await;
+    let mut operator = env.start_operator().await;
+    let cluster = cluster_json("demo", json!({"etcd": {"replicas": 1}}));
+    env.kubectl_stdin(&["apply", "-f", "-"], &cluster.to_string())
+        .ok("apply a 1-member cluster");
+    env.wait_available("demo", BRING_UP).await;
+    let endpoint = env.kubelet.etcd_endpoints()[0].clone();
+    assert_eq!(
+        member_list(std::slice::from_ref(&endpoint)).await.unwrap(),
+        voters(&["demo-etcd-0"])
+    );
+    let (lists, lists_task) = watch_members(endpoint.clone());
+    let (primaries, primaries_task) = watch_primaries(vec![endpoint.clone()]);
+    let mut kills = 0;
+    let mut figures = Vec::new();
+    for (replicas, members) in [
+        (3, vec!["demo-etcd-0", "demo-etcd-1", "demo-etcd-2"]),
+        (
+            5,
+            vec![
+                "demo-etcd-0",
+                "demo-etcd-1",
+                "demo-etcd-2",
+                "demo-etcd-3",
+                "demo-etcd-4",
+            ],
+        ),
+        (3, vec!["demo-etcd-0", "demo-etcd-1", "demo-etcd-2"]),
+    ] {
+        let before = member_list(std::slice::from_ref(&endpoint))
+            .await
+            .unwrap()
+            .len();
+        let took = resize_killing_the_operator(&env, &mut operator, replicas, &mut kills).await;
+        figures.push(format!("{before} → {replicas}: {took:.1} s"));
+        assert_eq!(
+            member_list(std::slice::from_ref(&endpoint)).await.unwrap(),
+            voters(&members)
+        );
+        // Everything that knows the endpoints follows: the MDS config and tools.conf.
+        let mds_conf = env
+            .api::<ConfigMap>()
+            .get("demo-mds")
+            .await
+            .unwrap()
+            .data
+            .unwrap()["mds.conf"]
+            .clone();
+        let endpoints_line = mds_conf
+            .lines()
+            .find_map(|l| l.strip_prefix("mds.etcd.endpoint="))
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            endpoints_line.split(',').count(),
+            members.len(),
+            "{endpoints_line}"
+        );
+        let tools = env
+            .api::<ConfigMap>()
+            .get("demo-topology")
+            .await
+            .unwrap()
+            .data
+            .unwrap()["tools.conf"]
+            .clone();
+        let etcd_addr = tools
+            .lines()
+            .find_map(|l| l.strip_prefix("etcdAddr="))
+            .unwrap()
+            .to_string();
+        assert_eq!(etcd_addr.split(',').count(), members.len(), "{etcd_addr}");
+        let set = env.api::<StatefulSet>().get("demo-etcd").await.unwrap();
+        assert_eq!(set.spec.unwrap().replicas, Some(replicas));
+    }
+    for reason in ["EtcdMemberAdded", "EtcdMemberPromoted", "EtcdMemberRemoved"] {
+        assert!(!events(&env, reason).await.is_empty(), "no {reason} event");
+    }
+
+    // A lost volume: the claim and the pod go; the new pod finds no data and is refused by its
+    // data check; the operator removes the member and adds it back empty.
+    let started = Instant::now();
+    let old_list = member_list(std::slice::from_ref(&endpoint)).await.unwrap();
+    let claims = env.api::<PersistentVolumeClaim>();
+    claims
+        .delete("data-demo-etcd-2", &Default::default())
+        .await
+        .unwrap();
+    env.api::<Pod>()
+        .delete("demo-etcd-2", &Default::default())
+        .await
+        .unwrap();
+    wait_event(&env, "EtcdMemberReplaced", "demo", "demo-etcd-2").await;
+    env.wait_available("demo", BRING_UP).await;
+    let replaced = started.elapsed().as_secs_f64();
+    assert_eq!(
+        member_list(std::slice::from_ref(&endpoint)).await.unwrap(),
+        old_list
+    );
+    figures.push(format!("replace demo-etcd-2: {replaced:.1} s"));
+
+    lists_task.abort();
+    primaries_task.abort();
+    let lists = lists.lock().unwrap().clone();
+    assert_one_change_at_a_time(&lists);
+    let primaries = primaries.lock().unwrap().clone();
+    say(&format!(
+        "etcd membership: {}; operator SIGKILLed {kills} times; {} member lists seen; MDS primary changes {}",
+        figures.join(", "),
+        lists.len(),
+        primaries.len().saturating_sub(1)
+    ));
+    assert!(!primaries.is_empty());
 }
