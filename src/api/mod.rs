@@ -218,7 +218,13 @@ impl StorageSpec {
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.clientPort != self.peerPort").message("spec.etcd.clientPort and spec.etcd.peerPort must differ"))]
 pub struct EtcdSpec {
-    /// Number of members: 1, 3, 5 or 7 (an odd size keeps a majority through failures).
+    /// Number of members: 1, 3, 5 or 7 (an odd size keeps a majority through failures). Can
+    /// change on a running cluster: the operator adds (as a learner, promoted once caught up)
+    /// or removes (highest ordinal first, leadership moved off it first) one member at a time,
+    /// only while every member is healthy; 1 → 7 takes six steps. Each step shows in the
+    /// Progressing condition (reason EtcdMembershipChange) and as an Event. A removed member's
+    /// claim is deleted only under a confirmed `spec.cleanup` Delete policy; a kept claim must
+    /// be deleted before the cluster grows onto that ordinal again.
     #[serde(default = "EtcdSpec::default_replicas")]
     #[x_kube(validation = Rule::new("self in [1, 3, 5, 7]").message("spec.etcd.replicas must be 1, 3, 5 or 7"))]
     pub replicas: i32,

@@ -1351,6 +1351,53 @@ mod decisions {
             "an unchanged cluster: the same status"
         );
         assert!(healthy.events.is_empty());
+        assert_eq!(
+            status.record.as_ref().unwrap().etcd_members,
+            Some(3),
+            "bootstrapped"
+        );
+
+        // etcd grows: the step is recorded (written before anything else) and the learner is
+        // added before its pod exists; no StatefulSet changes in this pass.
+        let grown = validated(json!({"etcd": {"replicas": 5}}));
+        let decision = decide(&grown, &snapshot, &status, Some(2), t(61));
+        assert_eq!(
+            decision.actions,
+            [Action::EtcdMembers(crate::etcd::MemberChange::AddLearner {
+                peer_url: "http://demo-etcd-3.demo-etcd.ns.svc:2380".into()
+            })]
+        );
+        assert!(
+            decision.hands_out_more(&status),
+            "the step is recorded first"
+        );
+        let step = decision
+            .status
+            .record
+            .as_ref()
+            .unwrap()
+            .etcd_step
+            .clone()
+            .unwrap();
+        assert_eq!(
+            (step.action, step.member.as_str()),
+            (crate::api::EtcdStepAction::Add, "demo-etcd-3")
+        );
+        let progressing = find(&decision.status, PROGRESSING).unwrap();
+        assert_eq!(
+            (progressing.reason.as_str(), progressing.message.as_str()),
+            (
+                "EtcdMembershipChange",
+                "etcd: adding demo-etcd-3 as a learner (spec.etcd.replicas: 3 → 5, one member at a time (2 steps))"
+            )
+        );
+        assert!(
+            decision
+                .events
+                .iter()
+                .any(|e| e.reason == "EtcdMemberAdded")
+        );
+        assert_eq!(decision.observation.etcd.desired, 5);
     }
 
     #[test]

@@ -72,12 +72,12 @@ pub const PERMISSIONS: &[Permission] = &[
     rule("batch", &["jobs"], OWNED, Scope::Watched),
     // delete: a roll replaces pods one by one (OnDelete StatefulSets).
     rule("", &["pods"], &["list", "watch", "delete"], Scope::Watched),
-    // Watched into a cache (volume sizes); deleted only on deletion with a confirmed Delete
-    // cleanup policy.
+    // Watched into a cache (volume sizes); deleted only with a confirmed Delete cleanup
+    // policy: all on the cluster's deletion, one when an etcd member is removed.
     rule(
         "",
         &["persistentvolumeclaims"],
-        &["list", "watch", "deletecollection"],
+        &["list", "watch", "delete", "deletecollection"],
         Scope::Watched,
     ),
     // The cluster's root password: read, and created once when missing (never changed).
