@@ -1550,6 +1550,45 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_init_container_keeps_the_pod_pending_with_its_message() {
+        let pod = pod(json!({
+            "metadata": {"name": "demo-etcd-2", "uid": "u2"},
+            "spec": {"initContainers": [{"name": "config", "image": "curvebs"},
+                                        {"name": "data-check", "image": "curvebs"}],
+                     "containers": [{"name": "etcd", "image": "curvebs"}]}
+        }));
+        let state = PodState {
+            phase: "Pending",
+            ready: false,
+            restarts: 2,
+            dead: false,
+            init_failed: Some((
+                "data-check".into(),
+                "no etcd data in /curvebs/etcd/data".into(),
+            )),
+        };
+        let s = pod_status(&pod, "127.0.0.1", &state, Timestamp::now())["status"].clone();
+        assert_eq!(s["phase"], "Pending");
+        assert_eq!(conditions(&s)["Initialized"], "False");
+        let inits = &s["initContainerStatuses"];
+        assert_eq!(inits[0]["state"]["terminated"]["exitCode"], 0, "config ran");
+        assert_eq!(inits[1]["state"]["waiting"]["reason"], "CrashLoopBackOff");
+        assert_eq!(
+            inits[1]["lastState"]["terminated"],
+            json!({"exitCode": 1, "reason": "Error", "message": "no etcd data in /curvebs/etcd/data",
+                   "startedAt": inits[1]["lastState"]["terminated"]["startedAt"].clone(),
+                   "finishedAt": inits[1]["lastState"]["terminated"]["finishedAt"].clone()})
+        );
+        // What the operator reads as a lost member.
+        let mut seen = pod.clone();
+        seen.status = serde_json::from_value(s).unwrap();
+        assert!(
+            curve_operator::reconcile::membership::lost_data(&seen),
+            "the operator reads it as a member that lost its data"
+        );
+    }
+
+    #[test]
     fn a_job_pod_succeeds_with_its_container_completed() {
         let s = status(&mds_pod(), "Succeeded", false, 0, false);
         assert_eq!(s["phase"], "Succeeded");

@@ -2603,12 +2603,10 @@ fn voters(names: &[&str]) -> Vec<(String, bool)> {
 
 /// Every distinct member list seen, polled every 100 ms through demo-etcd-0 (the member that
 /// stays), with the invariants of one safe step at a time checked on each.
-fn watch_members(
-    endpoint: String,
-) -> (
-    std::sync::Arc<std::sync::Mutex<Vec<Vec<(String, bool)>>>>,
-    tokio::task::JoinHandle<()>,
-) {
+/// Member lists as they were seen, shared with the task that polls them.
+type SeenLists = std::sync::Arc<std::sync::Mutex<Vec<Vec<(String, bool)>>>>;
+
+fn watch_members(endpoint: String) -> (SeenLists, tokio::task::JoinHandle<()>) {
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Vec<(String, bool)>>::new()));
     let shared = seen.clone();
     let task = tokio::spawn(async move {
