@@ -301,12 +301,18 @@ fn secret_created() -> Vec<String> {
 }
 
 fn applies(component: &str) -> Vec<String> {
-    vec![
-        format!("PATCH {MAPS}/demo-{component}"),
-        format!("PATCH {SERVICES}/demo-{component}"),
-        format!("PATCH {BUDGETS}/demo-{component}"),
-        format!("PATCH {SETS}/demo-{component}"),
-    ]
+    let mut maps = vec![format!("PATCH {MAPS}/demo-{component}")];
+    if component == "etcd" {
+        // The members' startup config.
+        maps.push(format!("PATCH {MAPS}/demo-etcd-members"));
+    }
+    maps.into_iter()
+        .chain([
+            format!("PATCH {SERVICES}/demo-{component}"),
+            format!("PATCH {BUDGETS}/demo-{component}"),
+            format!("PATCH {SETS}/demo-{component}"),
+        ])
+        .collect()
 }
 
 fn status_write() -> String {
@@ -702,7 +708,7 @@ async fn a_paused_cluster_gets_only_status_writes_until_resumed() {
 }
 
 #[tokio::test]
-async fn an_etcd_resize_of_a_running_cluster_is_refused() {
+async fn an_etcd_resize_records_its_step_before_it_asks_etcd_and_grows_the_set_after() {
     let h = Harness::new(minimal_spec());
     bring_up(&h).await;
     let mut cluster = h.api.get(CLUSTERS, "demo").unwrap();
@@ -713,17 +719,57 @@ async fn an_etcd_resize_of_a_running_cluster_is_refused() {
     assert_eq!(
         h.api.take_requests(),
         concat(vec![vec![status_write()]]),
-        "the etcd StatefulSet is not touched"
+        "the step recorded; the etcd StatefulSet is not touched"
     );
+    let peer = "http://demo-etcd-3.demo-etcd.ns.svc:2380".to_string();
+    assert_eq!(
+        *h.ctx.etcd.changes.lock().unwrap(),
+        [MemberChange::AddLearner {
+            peer_url: peer.clone()
+        }]
+    );
+    let record = h.cluster().status.unwrap().record.unwrap();
+    assert_eq!(record.etcd_step.unwrap().member, "demo-etcd-3");
     assert_eq!(h.api.get(SETS, "demo-etcd").unwrap()["spec"]["replicas"], 3);
     assert_eq!(
         h.condition("Progressing"),
-        ("False".into(), "ChangeRefused".into())
+        ("True".into(), "EtcdMembershipChange".into())
     );
-    assert_eq!(h.events(), ["ChangeRefused"]);
+    assert!(h.events().contains(&"EtcdMemberAdded".to_string()));
+
+    // etcd lists the learner: its pod may start now, with the member list that names it.
+    {
+        let mut observation = h.ctx.etcd.observation.lock().unwrap();
+        let members = observation.members.as_mut().unwrap();
+        members.members.push(curve_operator::etcd::Member {
+            id: 0xd3,
+            name: String::new(),
+            peer_urls: vec![peer],
+            is_learner: true,
+            healthy: false,
+            is_leader: false,
+        });
+        members.total = 4;
+    }
     h.reconcile().await.unwrap();
-    assert_eq!(h.api.take_requests(), Vec::<String>::new());
-    assert!(h.events().is_empty(), "told once");
+    let requests = h.api.take_requests();
+    assert!(
+        requests.contains(&format!("PATCH {MAPS}/demo-etcd-members")),
+        "{requests:?}"
+    );
+    assert!(
+        requests.contains(&format!("PATCH {SETS}/demo-etcd")),
+        "{requests:?}"
+    );
+    assert_eq!(h.api.get(SETS, "demo-etcd").unwrap()["spec"]["replicas"], 4);
+    let members = h.api.get(MAPS, "demo-etcd-members").unwrap();
+    assert_eq!(members["data"]["joining"], "demo-etcd-3");
+    assert_eq!(members["data"]["initial-cluster-state"], "existing");
+    assert_eq!(
+        h.ctx.etcd.changes.lock().unwrap().len(),
+        1,
+        "the learner is not added twice"
+    );
 }
 
 #[tokio::test]
