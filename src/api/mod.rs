@@ -186,14 +186,25 @@ impl PullPolicy {
 }
 
 /// A persistent volume request.
+///
+/// The size has no CEL rule against shrinking: only the running cluster knows what size the
+/// volumes have (a growth the operator refused leaves the spec above them), so the operator
+/// refuses a size below the volumes' own, and setting it back is always accepted.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
-    validation = Rule::new("!has(oldSelf.size) || !has(self.size) || quantity(self.size).compareTo(quantity(oldSelf.size)) >= 0").message("storage.size must not shrink"),
     validation = Rule::new("has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)").message("storage.storageClassName is immutable"),
 )]
 pub struct StorageSpec {
-    /// Size of each volume, as a Kubernetes quantity (e.g. `10Gi`). It can grow, never shrink.
+    /// Size of each volume, as a Kubernetes quantity (e.g. `10Gi`). On a running cluster it
+    /// can grow when the volumes' StorageClass has `allowVolumeExpansion: true`: the operator
+    /// raises every claim's request and re-creates the StatefulSet with the new claim template
+    /// (its pods keep running), and `Progressing` (reason VolumeExpansion) shows each claim
+    /// until it reports the new capacity. ChunkServers then restart one server (or zone) at a
+    /// time, behind Curve's copyset health check, to add the space to their chunk file pools.
+    /// A class that does not allow expansion, or a size below the volumes' own (volumes never
+    /// shrink), is refused with `Progressing` reason ChangeRefused and changes nothing; setting
+    /// the size back is accepted.
     #[schemars(length(max = rules::MAX_QUANTITY_LEN))]
     #[x_kube(validation = Rule::new("isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))").message("storage.size must be a positive quantity such as 10Gi"))]
     pub size: String,

@@ -9,7 +9,7 @@ use super::observation::{DataCleanup, Observation, PrimaryView, RollState, Topol
 use super::plan::{self, Action, ExistingObject, Object, ObjectKind};
 use super::snapshot::Snapshot;
 use super::status::compute_status;
-use super::{observe, roll, topology};
+use super::{expansion, observe, roll, topology};
 use crate::api::{CleanupPolicy, CurveClusterStatus, OperatorRecord};
 use crate::build::common::{component_name, root_secret_name};
 use crate::build::config::DaemonAddresses;
@@ -101,11 +101,22 @@ pub fn decide(
     now: Timestamp,
 ) -> Decision {
     let existing = existing_objects(snapshot);
-    let (safe, mut refused) = plan::refuse_unsafe_changes(cluster, &existing);
+    let (mut safe, mut refused) = plan::refuse_unsafe_changes(cluster, &existing);
+    let growth = expansion::plan(
+        &mut safe,
+        &existing,
+        &snapshot.claims,
+        &snapshot.storage_classes,
+    );
+    refused.extend(growth.refused);
     let record = usable_record(previous);
     let spec = &safe.spec;
     let pods = &snapshot.pods;
-    let exists = |component| plan::tier_exists(&existing, component);
+    // Pods left without their StatefulSet (re-created for new claim templates) are a tier
+    // that exists.
+    let orphaned = expansion::orphaned(&existing, pods);
+    let exists =
+        |component| plan::tier_exists(&existing, component) || orphaned.contains(&component);
     let mut obs = Observation {
         spec_errors: Vec::new(),
         paused: spec.paused,
@@ -143,6 +154,7 @@ pub fn decide(
         topology: None,
         physical_pool: spec.logical_pool.physical_pool.clone(),
         logical_pool: spec.logical_pool.name.clone(),
+        expansions: growth.progress,
     };
     if obs.mds.exists
         && let Some(reading) = &snapshot.etcd
@@ -222,12 +234,17 @@ pub fn decide(
             }
             known.root_secret = Some(secret);
         }
-        actions.extend(plan::plan(&desired, &existing, gates));
+        // Claims grow first: a StatefulSet re-created for new claim templates finds them asked.
+        actions.extend(growth.actions);
+        let applies = plan::plan(&desired, &existing, gates);
+        actions.extend(expansion::recreate_changed_sets(applies, &existing));
         actions.extend(job_actions);
-        // A template applied now is rolled once its StatefulSet took it (a later pass).
-        let templates_change = actions
-            .iter()
-            .any(|a| matches!(a, Action::Apply(o) if o.kind() == ObjectKind::StatefulSet));
+        // A template applied now is rolled once its StatefulSet took it (a later pass); a
+        // StatefulSet being re-created has pods of no revision.
+        let templates_change = actions.iter().any(|a| {
+            matches!(a, Action::Apply(o) if o.kind() == ObjectKind::StatefulSet)
+                || matches!(a, Action::OrphanStatefulSet { .. })
+        }) || expansion::recreating(&existing, pods);
         if !templates_change {
             let checks = roll::Checks {
                 jobs: &snapshot.jobs,
@@ -243,7 +260,8 @@ pub fn decide(
     obs.refused = refused;
 
     // What this decision creates exists once it is carried out, with no pod ready yet.
-    let created = created_tiers(&desired, &existing, &actions);
+    let mut created = created_tiers(&desired, &existing, &actions);
+    created.retain(|c| !orphaned.contains(c));
     for component in &created {
         match component {
             Component::Etcd => obs.etcd.exists = true,

@@ -72,12 +72,12 @@ pub const PERMISSIONS: &[Permission] = &[
     rule("batch", &["jobs"], OWNED, Scope::Watched),
     // delete: a roll replaces pods one by one (OnDelete StatefulSets).
     rule("", &["pods"], &["list", "watch", "delete"], Scope::Watched),
-    // Watched into a cache (volume sizes); deleted only on deletion with a confirmed Delete
-    // cleanup policy.
+    // Watched into a cache (volume sizes); patched to grow a volume (its storage request);
+    // deleted only on deletion with a confirmed Delete cleanup policy.
     rule(
         "",
         &["persistentvolumeclaims"],
-        &["list", "watch", "deletecollection"],
+        &["list", "watch", "patch", "deletecollection"],
         Scope::Watched,
     ),
     // The cluster's root password: read, and created once when missing (never changed).
@@ -94,6 +94,14 @@ pub const PERMISSIONS: &[Permission] = &[
         "apiextensions.k8s.io",
         &["customresourcedefinitions"],
         READ,
+        Scope::Cluster,
+    ),
+    // Whether a claim's StorageClass allows volume expansion: read only while a claim asks
+    // for less than the spec.
+    rule(
+        "storage.k8s.io",
+        &["storageclasses"],
+        &["get"],
         Scope::Cluster,
     ),
     rule(
