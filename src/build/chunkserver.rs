@@ -29,6 +29,10 @@ const CHUNK_FILE_SIZE: u64 = 16 * 1024 * 1024;
 /// The meta page `curve_format` puts before each chunk (its `-metaPagSize` default, 4 KiB):
 /// every file of the pool is `CHUNK_FILE_SIZE` + this.
 const CHUNK_META_PAGE_SIZE: u64 = 4096;
+/// The least free share beyond `100 - formatPercent`, in percent of the volume, that a start
+/// adds to the pool: after a growth the free share is that plus up to 1 (whole chunks, and
+/// `df` shares rounded down), which must not make every later start allocate again.
+const MIN_GROWTH_PERCENT: i32 = 2;
 /// Where a growth run of `curve_format` writes its meta file: never over the pool's own.
 const GROWTH_META: &str = "/curvebs/chunkserver/data/chunkfilepool.growth.meta";
 
@@ -141,7 +145,8 @@ pub const DATA_VOLUME_SIZE_ANNOTATION: &str = "curve.opencurve.io/data-volume-si
 /// `allocatePercent` of the volume's TOTAL size, and nothing when less than that share is free.
 /// So the script asks for the free share beyond the `100 - formatPercent` the first format
 /// leaves free (a first format leaves at most that: it takes `formatPercent` of a volume with at
-/// most 100% free), i.e. only for space the volume gained. It writes the meta file of that run
+/// most 100% free), i.e. only for space the volume gained, once that is at least
+/// `MIN_GROWTH_PERCENT` of the volume. It writes the meta file of that run
 /// to a scratch path, so the pool's own meta file is never rewritten. A growth interrupted
 /// midway may leave a chunk file of the wrong size, on which the ChunkServer refuses to start
 /// (file_pool.cpp, `ScanInternal`): such files hold nothing (a chunk in use is a full-size
@@ -170,7 +175,7 @@ pub fn format_script(format_percent: i32) -> String {
            find {CHUNK_FILE_POOL_DIR} -maxdepth 1 -type f ! -size {chunk_file_bytes}c -print -delete\n  \
            {free_share}\n  \
            grow=$((free - {keep_free}))\n  \
-           if [ \"$grow\" -gt 0 ]; then\n    \
+           if [ \"$grow\" -ge {MIN_GROWTH_PERCENT} ]; then\n    \
              echo \"the data volume has $free% free, spec.chunkservers.formatPercent keeps {keep_free}%: adding $grow% of it to the chunk file pool\"\n    \
              {}\n    \
              rm -f {GROWTH_META}\n  \

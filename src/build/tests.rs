@@ -424,7 +424,7 @@ fn format_runs_only_when_the_pool_meta_file_is_absent_and_fails_loudly() {
            find /curvebs/chunkserver/data/chunkfilepool -maxdepth 1 -type f ! -size 16781312c -print -delete\n  \
            free=$(df -P /curvebs/chunkserver/data/chunkfilepool | awk 'NR == 2 { print int($4 * 100 / $2) }')\n  \
            grow=$((free - 10))\n  \
-           if [ \"$grow\" -gt 0 ]; then\n    \
+           if [ \"$grow\" -ge 2 ]; then\n    \
              echo \"the data volume has $free% free, spec.chunkservers.formatPercent keeps 10%: adding $grow% of it to the chunk file pool\"\n    \
              /curvebs/tools/sbin/curve_format -allocatePercent=$grow -fileSize=16777216 \
              -filePoolDir=/curvebs/chunkserver/data/chunkfilepool -filePoolMetaPath=/curvebs/chunkserver/data/chunkfilepool.growth.meta \
