@@ -823,9 +823,12 @@ async fn b_invalid_clusters_are_rejected_by_the_api_server() {
         .ok("create a valid cluster");
     let updates: Vec<(&str, Value, Vec<&str>)> = vec![
         (
-            "shrinking storage",
-            json!({"spec": {"chunkservers": {"storage": {"size": "50Gi"}}}}),
-            vec!["spec.chunkservers.storage", "storage.size must not shrink"],
+            "changing the StorageClass",
+            json!({"spec": {"chunkservers": {"storage": {"storageClassName": "other"}}}}),
+            vec![
+                "spec.chunkservers.storage",
+                "storage.storageClassName is immutable",
+            ],
         ),
         (
             "changing etcd.clientPort",
@@ -889,6 +892,15 @@ async fn b_invalid_clusters_are_rejected_by_the_api_server() {
     )
     .await
     .expect("growing storage is accepted");
+    // So is a smaller size: only the operator knows the volumes' size (a growth it refused
+    // leaves the spec above them), so it refuses a shrink itself and the way back stays open.
+    api.patch(
+        "base",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"chunkservers": {"storage": {"size": "100Gi"}}}})),
+    )
+    .await
+    .expect("a smaller storage size is the operator's to refuse");
 }
 
 /// c. Bring-up of examples/curvecluster.yaml, gated tier by tier.
