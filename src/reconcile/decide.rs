@@ -203,8 +203,10 @@ pub fn decide(
         refused.push(why.clone());
     }
     if !acts {
-        // Paused (or unusable memory): the topology stays as last reported.
+        // Paused (or unusable memory): the topology stays as last reported, and no volume
+        // is asked to grow.
         obs.topology = TopologyState::from_status(previous);
+        obs.expansions.clear();
     } else {
         // ChunkServers list every MDS by IP in their config: they start once all MDS pods have
         // one, so the first ChunkServers do not roll when the last MDS gets its address.

@@ -1359,8 +1359,13 @@ mod decisions {
         assert_eq!(reverted.observation.refused, Vec::<String>::new());
         assert_ne!(progressing(&reverted.status).1, "ChangeRefused");
 
-        // Allowed: the claims are asked for 20Gi and the set is deleted, its pods orphaned.
+        // Allowed: the claims are asked for 20Gi and the set is deleted, its pods orphaned —
+        // unless paused.
         snapshot.storage_classes.insert("standard".into(), true);
+        let paused = validated(json!({"etcd": {"storage": {"size": "20Gi"}}, "paused": true}));
+        let held = decide(&paused, &snapshot, &status, Some(2), t(1));
+        assert_eq!(volume_actions(&held.actions), Vec::<String>::new());
+        assert_ne!(progressing(&held.status).1, "VolumeExpansion");
         let uids: Vec<_> = snapshot
             .pods
             .iter()
