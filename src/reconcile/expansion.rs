@@ -83,7 +83,7 @@ pub enum ClaimProgress {
     Resizing,
     /// The volume grew; its file system is resized on the node (at the next mount, or online).
     FileSystemResizePending,
-    /// Reports the new capacity.
+    /// Reports the new capacity (or none yet: not bound, it is provisioned at its request).
     Grown,
 }
 
@@ -154,7 +154,8 @@ impl Claim<'_> {
     fn progress(&self, target: &str, requested_now: bool) -> ClaimProgress {
         if requested_now {
             ClaimProgress::Requested
-        } else if !below(self.capacity, target) {
+        } else if self.capacity.is_none() || !below(self.capacity, target) {
+            // A claim not bound yet reports no capacity: it is provisioned at its request.
             ClaimProgress::Grown
         } else if self.resize_pending {
             ClaimProgress::FileSystemResizePending

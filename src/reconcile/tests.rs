@@ -2148,6 +2148,12 @@ fn chunkserver_templates_change_only_once_every_volume_grew() {
         1,
         "shown until every claim reports 2Gi"
     );
+    // A claim not bound yet (no capacity) at the spec's size is no expansion.
+    let mut unbound = claim("data-demo-chunkserver-0-0", "1Gi", "1Gi", false);
+    unbound.status = None;
+    let mut safe = validated(json!({"chunkservers": {"replicas": 3, "storage": {"size": "1Gi"}}}));
+    let none = expansion::plan(&mut safe, &existing, &[unbound], &classes);
+    assert_eq!(none, expansion::ExpansionPlan::default());
 
     let mut safe = grown.clone();
     safe.spec.chunkservers.storage.size = size;
