@@ -2664,7 +2664,7 @@ async fn wait_recreated(env: &TestEnv, name: &str, old: &str, component: &str) -
 /// the StorageClass does not allow is refused, changes nothing and can be undone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a Kubernetes API server (KUBECONFIG), see e2e/README.md"]
-async fn m_volumes_grow_in_place_and_a_refused_growth_can_be_undone() {
+async fn n_volumes_grow_in_place_and_a_refused_growth_can_be_undone() {
     use curve_operator_e2e::volumes::{EXPANDABLE, FIXED, FakeStorage};
     let env = TestEnv::new("grow", 3).await;
     let _storage = FakeStorage::start(env.client.clone(), &env.namespace).await;
