@@ -2717,24 +2717,31 @@ async fn n_volumes_grow_in_place_and_a_refused_growth_can_be_undone() {
         .await
         .metadata
         .generation;
-    env.wait_status(
-        "demo",
-        "etcd volumes grown",
-        Duration::from_secs(90),
-        |_, s| {
-            if s.observed_generation != generation {
-                return Err("older generation".into());
-            }
-            match condition(s, "Progressing") {
-                Some(c) if c.reason == "Complete" => Ok(()),
-                other => Err(format!("Progressing is {other:?}")),
-            }
-        },
-    )
-    .await;
+    let complete = env
+        .wait_status(
+            "demo",
+            "etcd volumes grown",
+            Duration::from_secs(90),
+            |_, s| {
+                if s.observed_generation != generation {
+                    return Err("older generation".into());
+                }
+                match condition(s, "Progressing") {
+                    Some(c) if c.reason == "Complete" => Ok(()),
+                    other => Err(format!("Progressing is {other:?}")),
+                }
+            },
+        )
+        .await;
     let took = started.elapsed();
     recorder.abort();
-    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    let mut seen = std::mem::take(&mut *seen.lock().unwrap());
+    // The recorder may not have polled since: the status that ended the wait is the last.
+    let last = condition(complete.status.as_ref().unwrap(), "Progressing").unwrap();
+    let last = (last.reason.clone(), last.message.clone());
+    if seen.last() != Some(&last) {
+        seen.push(last);
+    }
     for (reason, message) in &seen {
         say(&format!("Progressing {reason}: {message}"));
     }
