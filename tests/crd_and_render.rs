@@ -584,19 +584,11 @@ fn the_schema_bounds_every_value_the_api_server_and_cel_read() {
 }
 
 #[test]
-fn cel_rejects_shrinking_storage_and_changing_fixed_fields() {
+fn cel_rejects_changing_fixed_fields() {
     let old = patched(
         json!({"spec": {"imagePullSecrets": ["registry"], "chunkservers": {"storage": {"size": "100Gi", "storageClassName": "fast"}}}}),
     );
     let table = [
-        (
-            json!({"spec": {"chunkservers": {"storage": {"size": "50Gi"}}}}),
-            "storage.size must not shrink",
-        ),
-        (
-            json!({"spec": {"etcd": {"storage": {"size": "5Gi"}}}}),
-            "storage.size must not shrink",
-        ),
         (
             json!({"spec": {"chunkservers": {"storage": {"storageClassName": "slow"}}}}),
             "storage.storageClassName is immutable",
@@ -635,6 +627,14 @@ fn cel_rejects_shrinking_storage_and_changing_fixed_fields() {
             "{patch}: expected {expected:?}, got {errors:?}"
         );
     }
+    // A smaller size is the operator's to refuse (only the cluster knows the volumes' size,
+    // and a refused growth must be revertible): the CRD takes it.
+    let mut shrunk = old.clone();
+    merge_json(
+        &mut shrunk,
+        &json!({"spec": {"chunkservers": {"storage": {"size": "50Gi"}}, "etcd": {"storage": {"size": "5Gi"}}}}),
+    );
+    assert_eq!(cel_errors(&shrunk, Some(&old)), Vec::<String>::new());
     // Growing storage and scaling are allowed.
     let mut grown = old.clone();
     merge_json(
@@ -1161,4 +1161,354 @@ fn render_refuses_a_stream_with_anything_but_distinct_curveclusters() {
         "{stderr}"
     );
     assert!(!stderr.contains("from_str"), "{stderr}");
+}
+
+/// What the operator does with a change of a spec field on a running cluster.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum OnChange {
+    /// Carried out: the CRD accepts it and the operator refuses nothing.
+    Carried,
+    /// The CRD refuses it itself (with a field message): never accepted, so no trap.
+    CrdRefuses,
+    /// Only the running cluster can tell: the operator may refuse it (naming the field), and
+    /// then setting it back must be accepted by the CRD and by the operator.
+    OperatorMayRefuse,
+}
+
+/// The leaf fields of the spec schema (maps and lists count as one field).
+fn spec_fields() -> Vec<String> {
+    fn walk(schema: &Value, path: &str, fields: &mut Vec<String>) {
+        match schema.get("properties").and_then(Value::as_object) {
+            Some(properties) => {
+                for (name, property) in properties {
+                    walk(property, &format!("{path}.{name}"), fields);
+                }
+            }
+            None => fields.push(path.to_string()),
+        }
+    }
+    let mut fields = Vec::new();
+    walk(&schema()["properties"]["spec"], "spec", &mut fields);
+    fields
+}
+
+/// What the operator refuses when a cluster running `old` is changed to `new`: its
+/// StatefulSets and their claims (StorageClass `standard`, which does not allow expansion)
+/// are those of `old`.
+fn operator_refusals(old: &Value, new: &Value) -> Vec<String> {
+    use curve_operator::build::{Observed, build};
+    use curve_operator::reconcile::{decide::decide, snapshot::Snapshot};
+    let validated = |v: &Value| {
+        curve_operator::validate::validate(&serde_json::from_value(v.clone()).unwrap(), "ns")
+            .unwrap()
+    };
+    let running = build(&validated(old), &Observed::default());
+    let mut snapshot = Snapshot::default();
+    for set in running.tiers().iter().flat_map(|t| t.stateful_sets.clone()) {
+        let spec = set.spec.clone().unwrap();
+        for template in spec.volume_claim_templates.iter().flatten() {
+            for i in 0..spec.replicas.unwrap() {
+                let mut claim = template.clone();
+                claim.metadata.name = Some(format!(
+                    "{}-{}-{i}",
+                    template.metadata.name.as_deref().unwrap(),
+                    set.metadata.name.as_deref().unwrap()
+                ));
+                let claim_spec = claim.spec.as_mut().unwrap();
+                claim_spec.storage_class_name = Some("standard".into());
+                claim.status = Some(k8s_openapi::api::core::v1::PersistentVolumeClaimStatus {
+                    capacity: claim_spec.resources.clone().unwrap().requests,
+                    ..Default::default()
+                });
+                snapshot.claims.push(claim);
+            }
+        }
+        snapshot.stateful_sets.push(set);
+    }
+    snapshot.storage_classes.insert("standard".into(), false);
+    let now = k8s_openapi::jiff::Timestamp::from_second(1_800_000_000).unwrap();
+    decide(
+        &validated(new),
+        &snapshot,
+        &Default::default(),
+        Some(2),
+        now,
+    )
+    .observation
+    .refused
+}
+
+/// Issue 14: no trap. Every spec field is listed with what a change of it does on a running
+/// cluster; a change the operator may refuse is refused naming its field, and its revert is
+/// accepted by the CRD's rules (CEL, with the refused spec as the old object) and by the
+/// operator. A new spec field fails this test until it is listed.
+#[test]
+fn every_spec_change_is_carried_out_refused_by_the_crd_or_revertible() {
+    use OnChange::*;
+    let old = patched(json!({"spec": {
+        "imagePullSecrets": ["registry"],
+        "chunkservers": {"replicas": 4, "disksPerNode": 2, "storage": {"size": "100Gi", "storageClassName": "fast"}},
+        "etcd": {"storage": {"size": "10Gi", "storageClassName": "fast"}},
+    }}));
+    // (field, a change to it, what happens)
+    let table: Vec<(&str, Value, OnChange)> = vec![
+        (
+            "spec.image",
+            json!({"image": "opencurvedocker/curvebs:v1.2.7"}),
+            Carried,
+        ),
+        (
+            "spec.imagePullPolicy",
+            json!({"imagePullPolicy": "Always"}),
+            Carried,
+        ),
+        (
+            "spec.imagePullSecrets",
+            json!({"imagePullSecrets": ["other"]}),
+            CrdRefuses,
+        ),
+        (
+            "spec.etcd.replicas",
+            // One member at a time (reconcile/membership.rs); a wait is never a refusal.
+            json!({"etcd": {"replicas": 5}}),
+            Carried,
+        ),
+        (
+            "spec.etcd.clientPort",
+            json!({"etcd": {"clientPort": 3379}}),
+            CrdRefuses,
+        ),
+        (
+            "spec.etcd.peerPort",
+            json!({"etcd": {"peerPort": 3380}}),
+            CrdRefuses,
+        ),
+        (
+            "spec.etcd.storage.size",
+            json!({"etcd": {"storage": {"size": "20Gi"}}}),
+            OperatorMayRefuse,
+        ),
+        (
+            "spec.etcd.storage.size",
+            json!({"etcd": {"storage": {"size": "5Gi"}}}),
+            OperatorMayRefuse,
+        ),
+        (
+            "spec.etcd.storage.storageClassName",
+            json!({"etcd": {"storage": {"storageClassName": "slow"}}}),
+            CrdRefuses,
+        ),
+        (
+            "spec.etcd.resources.limits",
+            json!({"etcd": {"resources": {"limits": {"memory": "4Gi"}}}}),
+            Carried,
+        ),
+        (
+            "spec.etcd.resources.requests",
+            json!({"etcd": {"resources": {"requests": {"cpu": "1"}}}}),
+            Carried,
+        ),
+        (
+            "spec.mds.replicas",
+            json!({"mds": {"replicas": 5}}),
+            Carried,
+        ),
+        ("spec.mds.port", json!({"mds": {"port": 6701}}), Carried),
+        (
+            "spec.mds.dummyPort",
+            json!({"mds": {"dummyPort": 7701}}),
+            Carried,
+        ),
+        (
+            "spec.mds.resources.limits",
+            json!({"mds": {"resources": {"limits": {"memory": "4Gi"}}}}),
+            Carried,
+        ),
+        (
+            "spec.mds.resources.requests",
+            json!({"mds": {"resources": {"requests": {"cpu": "1"}}}}),
+            Carried,
+        ),
+        (
+            "spec.chunkservers.replicas",
+            json!({"chunkservers": {"replicas": 5}}),
+            Carried,
+        ),
+        (
+            "spec.chunkservers.replicas",
+            json!({"chunkservers": {"replicas": 3}}),
+            OperatorMayRefuse,
+        ),
+        (
+            "spec.chunkservers.disksPerNode",
+            json!({"chunkservers": {"disksPerNode": 3}}),
+            Carried,
+        ),
+        (
+            "spec.chunkservers.disksPerNode",
+            json!({"chunkservers": {"disksPerNode": 1}}),
+            OperatorMayRefuse,
+        ),
+        (
+            "spec.chunkservers.port",
+            json!({"chunkservers": {"port": 9200}}),
+            CrdRefuses,
+        ),
+        (
+            "spec.chunkservers.storage.size",
+            json!({"chunkservers": {"storage": {"size": "200Gi"}}}),
+            OperatorMayRefuse,
+        ),
+        (
+            "spec.chunkservers.storage.size",
+            json!({"chunkservers": {"storage": {"size": "50Gi"}}}),
+            OperatorMayRefuse,
+        ),
+        (
+            "spec.chunkservers.storage.storageClassName",
+            json!({"chunkservers": {"storage": {"storageClassName": "slow"}}}),
+            CrdRefuses,
+        ),
+        (
+            "spec.chunkservers.copysets",
+            json!({"chunkservers": {"copysets": 200}}),
+            Carried,
+        ),
+        (
+            "spec.chunkservers.formatPercent",
+            json!({"chunkservers": {"formatPercent": 80}}),
+            Carried,
+        ),
+        (
+            "spec.chunkservers.resources.limits",
+            json!({"chunkservers": {"resources": {"limits": {"memory": "4Gi"}}}}),
+            Carried,
+        ),
+        (
+            "spec.chunkservers.resources.requests",
+            json!({"chunkservers": {"resources": {"requests": {"cpu": "1"}}}}),
+            Carried,
+        ),
+        (
+            "spec.chunkservers.updatePolicy",
+            json!({"chunkservers": {"updatePolicy": "Zone"}}),
+            Carried,
+        ),
+        (
+            "spec.placement.nodeSelector",
+            json!({"placement": {"nodeSelector": {"disk": "ssd"}}}),
+            Carried,
+        ),
+        (
+            "spec.placement.tolerations",
+            json!({"placement": {"tolerations": [{"key": "k", "operator": "Exists"}]}}),
+            Carried,
+        ),
+        (
+            "spec.placement.antiAffinity",
+            json!({"placement": {"antiAffinity": "Preferred"}}),
+            Carried,
+        ),
+        (
+            "spec.placement.topologyKey",
+            json!({"placement": {"topologyKey": "rack"}}),
+            Carried,
+        ),
+        (
+            "spec.placement.zoneLabel",
+            json!({"placement": {"zoneLabel": "topology.kubernetes.io/zone"}}),
+            Carried,
+        ),
+        (
+            "spec.logicalPool.physicalPool",
+            json!({"logicalPool": {"physicalPool": "other"}}),
+            CrdRefuses,
+        ),
+        (
+            "spec.logicalPool.name",
+            json!({"logicalPool": {"name": "other"}}),
+            CrdRefuses,
+        ),
+        (
+            "spec.logicalPool.replicas",
+            json!({"logicalPool": {"replicas": 1, "zones": 1}}),
+            CrdRefuses,
+        ),
+        (
+            "spec.logicalPool.zones",
+            json!({"logicalPool": {"zones": 1}}),
+            CrdRefuses,
+        ),
+        (
+            "spec.hostNetwork",
+            json!({"hostNetwork": false}),
+            CrdRefuses,
+        ),
+        ("spec.paused", json!({"paused": true}), Carried),
+        (
+            "spec.cleanup.policy",
+            json!({"cleanup": {"policy": "Delete"}}),
+            Carried,
+        ),
+        (
+            "spec.cleanup.confirmation",
+            json!({"cleanup": {"confirmation": "yes-really-destroy-data"}}),
+            Carried,
+        ),
+        (
+            "spec.rollout.progressDeadlineSeconds",
+            json!({"rollout": {"progressDeadlineSeconds": 60}}),
+            Carried,
+        ),
+    ];
+    let listed: std::collections::BTreeSet<&str> = table.iter().map(|(f, _, _)| *f).collect();
+    let unlisted: Vec<String> = spec_fields()
+        .into_iter()
+        .filter(|f| !listed.contains(f.as_str()))
+        .collect();
+    assert!(
+        unlisted.is_empty(),
+        "spec fields with no listed change: {unlisted:?}"
+    );
+    let stale: Vec<&&str> = listed
+        .iter()
+        .filter(|f| !spec_fields().contains(&f.to_string()))
+        .collect();
+    assert!(stale.is_empty(), "listed but not in the spec: {stale:?}");
+
+    assert_eq!(operator_refusals(&old, &old), Vec::<String>::new());
+    for (field, change, expected) in &table {
+        let mut new = old.clone();
+        merge_json(&mut new, &json!({"spec": change}));
+        let crd = cel_errors(&new, Some(&old));
+        // A spec the CRD refuses never reaches the operator.
+        let operator = || operator_refusals(&old, &new);
+        match expected {
+            Carried => {
+                assert_eq!(crd, Vec::<String>::new(), "{field} {change}");
+                assert_eq!(operator(), Vec::<String>::new(), "{field} {change}");
+            }
+            CrdRefuses => assert!(!crd.is_empty(), "{field} {change}: the CRD accepts it"),
+            OperatorMayRefuse => {
+                assert_eq!(crd, Vec::<String>::new(), "{field} {change}");
+                let operator = operator();
+                assert!(
+                    operator.len() == 1 && operator[0].starts_with(&format!("{field}: ")),
+                    "{field} {change}: refused with {operator:?}"
+                );
+                // The way back: the CRD takes the old spec over the refused one, and so does
+                // the operator.
+                assert_eq!(
+                    cel_errors(&old, Some(&new)),
+                    Vec::<String>::new(),
+                    "{field} {change}: its revert is refused by the CRD"
+                );
+                assert_eq!(
+                    operator_refusals(&old, &old),
+                    Vec::<String>::new(),
+                    "{field}"
+                );
+            }
+        }
+    }
 }

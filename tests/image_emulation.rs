@@ -118,12 +118,24 @@ fn set_name(set: &StatefulSet) -> String {
 
 /// Runs ordinal `ordinal` of a StatefulSet with its data volume on `backing`.
 fn run_set_pod(rendered: &Rendered, set: &StatefulSet, ordinal: usize, backing: &Path) -> PodRun {
+    run_set_pod_on(rendered, set, ordinal, backing, DATA_VOLUME_BYTES)
+}
+
+/// [`run_set_pod`] on a data volume of `size_bytes` (an existing smaller image is grown, as an
+/// expanded volume).
+fn run_set_pod_on(
+    rendered: &Rendered,
+    set: &StatefulSet,
+    ordinal: usize,
+    backing: &Path,
+    size_bytes: u64,
+) -> PodRun {
     let pod = format!("{}-{ordinal}", set_name(set));
     let volumes = BTreeMap::from([(
         "data".to_string(),
         VolumeBacking::Ext4 {
             image: backing.to_path_buf(),
-            size_bytes: DATA_VOLUME_BYTES,
+            size_bytes,
         },
     )]);
     Kubelet::new(image())
@@ -546,6 +558,65 @@ fn emulated_format_fails_loudly_when_the_volume_cannot_hold_the_pool() {
         "{run}"
     );
     assert_eq!(*run.status("chunkserver"), ContainerStatus::NotRun);
+}
+
+/// Volume expansion: a ChunkServer restarted on its grown volume adds the new space to its
+/// chunk file pool (curve_format appends after the highest file), without touching the pool's
+/// own meta file; a restart without new space runs nothing.
+#[test]
+#[ignore = "image emulation: needs root and the image files; scripts/test.sh runs it"]
+fn emulated_format_adds_the_space_of_a_grown_volume_to_the_pool() {
+    let rendered = rendered(EXAMPLES[0]);
+    let set = rendered
+        .of_kind::<StatefulSet>("StatefulSet")
+        .into_iter()
+        .find(|s| set_name(s).ends_with("-chunkserver-0"))
+        .unwrap();
+    let meta = "/curvebs/chunkserver/data/chunkfilepool.meta";
+    let dir = tempfile::tempdir().unwrap();
+    let volume = dir.path().join("data.img");
+    let first = run_set_pod(&rendered, &set, 0, &volume);
+    assert!(first.init_succeeded(), "{first}");
+    let formatted = first.read("chunkserver", meta).unwrap();
+    drop(first);
+
+    let grown = run_set_pod_on(&rendered, &set, 0, &volume, 2 * DATA_VOLUME_BYTES);
+    assert!(grown.init_succeeded(), "{grown}");
+    let calls = grown.invocations_of("curve_format");
+    assert_eq!(calls.len(), 1, "{grown}");
+    let args = calls[0].args();
+    let percent: u32 = (args.iter())
+        .find_map(|a| a.strip_prefix("-allocatePercent="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Half the grown volume is new; formatPercent (90) leaves 10% of it free.
+    assert!((35..=50).contains(&percent), "{args:?}");
+    assert!(
+        args.iter()
+            .any(|a| a == "-filePoolMetaPath=/curvebs/chunkserver/data/chunkfilepool.growth.meta"),
+        "{args:?}"
+    );
+    assert!(
+        grown
+            .stdout("format")
+            .contains(&format!("adding {percent}% of it to the chunk file pool")),
+        "{grown}"
+    );
+    assert_eq!(
+        grown.read("chunkserver", meta).unwrap(),
+        formatted,
+        "the pool's meta file is kept"
+    );
+    assert!(!grown.exists(
+        "chunkserver",
+        "/curvebs/chunkserver/data/chunkfilepool.growth.meta"
+    ));
+    drop(grown);
+
+    let again = run_set_pod_on(&rendered, &set, 0, &volume, 2 * DATA_VOLUME_BYTES);
+    assert!(again.init_succeeded(), "{again}");
+    assert!(again.invocations_of("curve_format").is_empty(), "{again}");
 }
 
 #[test]

@@ -1196,3 +1196,85 @@ async fn chunkservers_wait_until_every_mds_pod_has_an_address() {
         "mds.listen.addr=10.0.0.1:6700,10.0.0.2:6700,10.0.0.3:6700\nglobal.logPath=/curvebs/chunkserver/logs\n"
     );
 }
+
+const CLASSES: &str = "/apis/storage.k8s.io/v1/storageclasses";
+
+/// Issue 14: growing etcd volumes, request by request. Claims at their size cost nothing; a
+/// growth reads the StorageClass, patches each claim and deletes the StatefulSet with its
+/// pods orphaned (only that StatefulSet: its uid is a precondition); the next pass applies it
+/// again with the new claim template.
+#[tokio::test]
+async fn growing_volumes_patches_the_claims_and_recreates_the_set_without_its_pods() {
+    let h = Harness::new(minimal_spec());
+    bring_up(&h).await;
+    let mut set = h.api.get(SETS, "demo-etcd").unwrap();
+    set["metadata"]["uid"] = json!("uid-etcd-set");
+    h.api.put(SETS, set);
+    for i in 0..3 {
+        h.api.put(
+            CLAIMS,
+            json!({
+                "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                "metadata": {"name": format!("data-demo-etcd-{i}"), "namespace": "ns", "labels": {
+                    "app.kubernetes.io/name": "curve", "app.kubernetes.io/instance": "demo",
+                    "app.kubernetes.io/component": "etcd", "app.kubernetes.io/managed-by": "curve-operator"}},
+                "spec": {"storageClassName": "standard", "resources": {"requests": {"storage": "10Gi"}}},
+                "status": {"phase": "Bound", "capacity": {"storage": "10Gi"}}
+            }),
+        );
+    }
+    h.api.put(
+        CLASSES,
+        json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "standard"},
+               "provisioner": "example.com/csi", "allowVolumeExpansion": true}),
+    );
+    h.reconcile().await.unwrap();
+    assert_eq!(
+        h.api.take_requests(),
+        Vec::<String>::new(),
+        "volumes of their size: no StorageClass is read"
+    );
+
+    let mut cluster = h.api.get(CLUSTERS, "demo").unwrap();
+    cluster["spec"]["etcd"] = json!({"storage": {"size": "20Gi"}});
+    cluster["metadata"]["generation"] = json!(2);
+    h.api.put(CLUSTERS, cluster);
+    h.reconcile().await.unwrap();
+    assert_eq!(
+        h.api.take_requests(),
+        concat(vec![
+            vec![format!("GET {CLASSES}/standard")],
+            (0..3)
+                .map(|i| format!("PATCH {CLAIMS}/data-demo-etcd-{i}"))
+                .collect(),
+            vec![format!("DELETE {SETS}/demo-etcd"), status_write()],
+        ])
+    );
+    assert_eq!(
+        h.api
+            .body_of(&format!("PATCH {CLAIMS}/data-demo-etcd-0"))
+            .unwrap(),
+        json!({"spec": {"resources": {"requests": {"storage": "20Gi"}}}})
+    );
+    let delete = h.api.body_of(&format!("DELETE {SETS}/demo-etcd")).unwrap();
+    assert_eq!(delete["propagationPolicy"], "Orphan", "{delete}");
+    assert_eq!(delete["preconditions"]["uid"], "uid-etcd-set", "{delete}");
+    assert_eq!(
+        h.condition("Progressing"),
+        ("True".into(), "VolumeExpansion".into())
+    );
+
+    // The StatefulSet is gone, its pods run: it is applied again, with 20Gi claims.
+    h.reconcile().await.unwrap();
+    // (The status too: the claims went from requested to resizing.)
+    assert_eq!(
+        h.api.take_requests(),
+        vec![format!("PATCH {SETS}/demo-etcd"), status_write()]
+    );
+    let set = h.api.get(SETS, "demo-etcd").unwrap();
+    assert_eq!(
+        set["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"],
+        "20Gi"
+    );
+    assert!(h.events().iter().all(|e| e != "Created"));
+}

@@ -15,3 +15,4 @@ pub mod operator;
 pub mod process;
 pub mod schedule;
 pub mod util;
+pub mod volumes;

@@ -827,9 +827,12 @@ async fn b_invalid_clusters_are_rejected_by_the_api_server() {
         .ok("create a valid cluster");
     let updates: Vec<(&str, Value, Vec<&str>)> = vec![
         (
-            "shrinking storage",
-            json!({"spec": {"chunkservers": {"storage": {"size": "50Gi"}}}}),
-            vec!["spec.chunkservers.storage", "storage.size must not shrink"],
+            "changing the StorageClass",
+            json!({"spec": {"chunkservers": {"storage": {"storageClassName": "other"}}}}),
+            vec![
+                "spec.chunkservers.storage",
+                "storage.storageClassName is immutable",
+            ],
         ),
         (
             "changing etcd.clientPort",
@@ -893,6 +896,15 @@ async fn b_invalid_clusters_are_rejected_by_the_api_server() {
     )
     .await
     .expect("growing storage is accepted");
+    // So is a smaller size: only the operator knows the volumes' size (a growth it refused
+    // leaves the spec above them), so it refuses a shrink itself and the way back stays open.
+    api.patch(
+        "base",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"chunkservers": {"storage": {"size": "100Gi"}}}})),
+    )
+    .await
+    .expect("a smaller storage size is the operator's to refuse");
 }
 
 /// c. Bring-up of examples/curvecluster.yaml, gated tier by tier.
@@ -2826,4 +2838,280 @@ async fn m_etcd_membership_grows_shrinks_and_replaces_one_safe_step_at_a_time() 
         primaries.len().saturating_sub(1)
     ));
     assert!(!primaries.is_empty());
+}
+
+/// Pod name → uid of a cluster's etcd, MDS and ChunkServer pods.
+async fn pod_uids(env: &TestEnv, instance: &str) -> BTreeMap<String, String> {
+    (pods_of(env, instance).await.into_iter())
+        .map(|p| (p.name_any(), p.uid().unwrap_or_default()))
+        .collect()
+}
+
+/// Claim name → (request, capacity) of a component's claims.
+async fn claim_sizes(env: &TestEnv, component: &str) -> BTreeMap<String, (String, String)> {
+    let lp = ListParams::default().labels(&format!("app.kubernetes.io/component={component}"));
+    let size =
+        |m: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>| {
+            m.and_then(|m| m.get("storage"))
+                .map(|q| q.0.clone())
+                .unwrap_or_default()
+        };
+    (env.api::<PersistentVolumeClaim>()
+        .list(&lp)
+        .await
+        .unwrap()
+        .items
+        .into_iter())
+    .map(|c| {
+        let request = size(
+            c.spec
+                .as_ref()
+                .and_then(|s| s.resources.as_ref()?.requests.as_ref()),
+        );
+        let capacity = size(c.status.as_ref().and_then(|s| s.capacity.as_ref()));
+        (c.name_any(), (request, capacity))
+    })
+    .collect()
+}
+
+/// Waits until StatefulSet `name` exists with another uid than `old` and owns every pod of
+/// `component` (it adopted them); returns its uid.
+async fn wait_recreated(env: &TestEnv, name: &str, old: &str, component: &str) -> String {
+    eventually(
+        &format!("{name} re-created and owning its pods"),
+        Duration::from_secs(60),
+        || async {
+            let set = env
+                .api::<StatefulSet>()
+                .get_opt(name)
+                .await
+                .map_err(|e| e.to_string())?;
+            let uid = set.and_then(|s| s.uid()).ok_or("absent")?;
+            if uid == old {
+                return Err("the old one".into());
+            }
+            let lp =
+                ListParams::default().labels(&format!("app.kubernetes.io/component={component}"));
+            let pods = env
+                .api::<Pod>()
+                .list(&lp)
+                .await
+                .map_err(|e| e.to_string())?
+                .items;
+            let orphans: Vec<String> = (pods.iter())
+                .filter(|p| !p.owner_references().iter().any(|o| o.uid == uid))
+                .map(|p| p.name_any())
+                .collect();
+            if orphans.is_empty() {
+                Ok(uid)
+            } else {
+                Err(format!("not adopted: {orphans:?}"))
+            }
+        },
+    )
+    .await
+}
+
+/// Issue 14: etcd volumes of a running cluster grow in place (claims patched, the StatefulSet
+/// re-created with the new claim template, no pod restarted), the status shows each step, an
+/// operator stopped between the orphaning delete and the re-apply finishes it, and a growth
+/// the StorageClass does not allow is refused, changes nothing and can be undone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kubernetes API server (KUBECONFIG), see e2e/README.md"]
+async fn n_volumes_grow_in_place_and_a_refused_growth_can_be_undone() {
+    use curve_operator_e2e::volumes::{EXPANDABLE, FIXED, FakeStorage};
+    let env = TestEnv::new("grow", 3).await;
+    let _storage = FakeStorage::start(env.client.clone(), &env.namespace).await;
+    let mut operator = env.start_operator().await;
+    let cluster: CurveCluster = serde_json::from_value(cluster_json(
+        "demo",
+        json!({
+            "etcd": {"storage": {"size": "1Gi", "storageClassName": EXPANDABLE}},
+            "chunkservers": {"storage": {"size": "10Gi", "storageClassName": FIXED}},
+        }),
+    ))
+    .unwrap();
+    env.clusters()
+        .create(&PostParams::default(), &cluster)
+        .await
+        .unwrap();
+    env.wait_available("demo", BRING_UP).await;
+    let etcd_claims = claim_sizes(&env, "etcd").await;
+    assert_eq!(etcd_claims.len(), 3, "{etcd_claims:?}");
+    assert!(
+        etcd_claims.values().all(|(r, c)| r == "1Gi" && c == "1Gi"),
+        "{etcd_claims:?}"
+    );
+    let uids = pod_uids(&env, "demo").await;
+    let sets = env.api::<StatefulSet>();
+    let etcd_set = sets.get("demo-etcd").await.unwrap().uid().unwrap();
+
+    // Every Progressing the status goes through.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
+    let recorder = tokio::spawn({
+        let (seen, clusters) = (seen.clone(), env.clusters());
+        async move {
+            loop {
+                if let Ok(c) = clusters.get("demo").await
+                    && let Some(p) = c.status.as_ref().and_then(|s| condition(s, "Progressing"))
+                {
+                    let entry = (p.reason.clone(), p.message.clone());
+                    let mut seen = seen.lock().unwrap();
+                    if seen.last() != Some(&entry) {
+                        seen.push(entry);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    });
+    let started = Instant::now();
+    let generation = env
+        .patch_spec("demo", json!({"etcd": {"storage": {"size": "2Gi"}}}))
+        .await
+        .metadata
+        .generation;
+    let complete = env
+        .wait_status(
+            "demo",
+            "etcd volumes grown",
+            Duration::from_secs(90),
+            |_, s| {
+                if s.observed_generation != generation {
+                    return Err("older generation".into());
+                }
+                match condition(s, "Progressing") {
+                    Some(c) if c.reason == "Complete" => Ok(()),
+                    other => Err(format!("Progressing is {other:?}")),
+                }
+            },
+        )
+        .await;
+    let took = started.elapsed();
+    recorder.abort();
+    let mut seen = std::mem::take(&mut *seen.lock().unwrap());
+    // The recorder may not have polled since: the status that ended the wait is the last.
+    let last = condition(complete.status.as_ref().unwrap(), "Progressing").unwrap();
+    let last = (last.reason.clone(), last.message.clone());
+    if seen.last() != Some(&last) {
+        seen.push(last);
+    }
+    for (reason, message) in &seen {
+        say(&format!("Progressing {reason}: {message}"));
+    }
+    say(&format!("etcd volumes 1Gi → 2Gi in {took:.1?}"));
+    let expanding: Vec<&String> = (seen.iter())
+        .filter(|(r, _)| r == "VolumeExpansion")
+        .map(|(_, m)| m)
+        .collect();
+    assert!(
+        expanding
+            .iter()
+            .all(|m| m.starts_with("etcd volumes 1Gi → 2Gi: ")),
+        "{seen:?}"
+    );
+    assert!(
+        expanding
+            .iter()
+            .any(|m| m.contains("file system resize pending")),
+        "the node's file system resize is shown: {seen:?}"
+    );
+    assert_eq!(
+        seen.last().map(|(r, _)| r.as_str()),
+        Some("Complete"),
+        "{seen:?}"
+    );
+    let grown = claim_sizes(&env, "etcd").await;
+    assert!(
+        grown.values().all(|(r, c)| r == "2Gi" && c == "2Gi"),
+        "{grown:?}"
+    );
+    let recreated = wait_recreated(&env, "demo-etcd", &etcd_set, "etcd").await;
+    let template = sets
+        .get("demo-etcd")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .volume_claim_templates
+        .unwrap();
+    assert_eq!(
+        template[0]
+            .spec
+            .as_ref()
+            .unwrap()
+            .resources
+            .as_ref()
+            .unwrap()
+            .requests
+            .as_ref()
+            .unwrap()["storage"]
+            .0,
+        "2Gi"
+    );
+    assert_eq!(pod_uids(&env, "demo").await, uids, "no pod restarted");
+    env.wait_available("demo", BRING_UP).await;
+
+    // An operator stopped between the orphaning delete and the re-apply: the pods run without
+    // their StatefulSet, and the restarted operator re-creates it (not a new bring-up).
+    operator.kill();
+    env.kubectl(&["delete", "statefulset", "demo-etcd", "--cascade=orphan"])
+        .ok("orphan the etcd StatefulSet");
+    eventually("demo-etcd gone", Duration::from_secs(30), || async {
+        match sets.get_opt("demo-etcd").await {
+            Ok(None) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    operator.restart().await;
+    wait_recreated(&env, "demo-etcd", &recreated, "etcd").await;
+    env.wait_available("demo", BRING_UP).await;
+    assert_eq!(pod_uids(&env, "demo").await, uids, "no pod restarted");
+
+    // The ChunkServers' StorageClass does not allow expansion: refused, nothing changes.
+    let chunkserver_set = sets.get("demo-chunkserver-0").await.unwrap().uid();
+    let before = claim_sizes(&env, "chunkserver").await;
+    env.patch_spec(
+        "demo",
+        json!({"chunkservers": {"storage": {"size": "20Gi"}}}),
+    )
+    .await;
+    let refused = env
+        .wait_status(
+            "demo",
+            "growth refused",
+            Duration::from_secs(30),
+            |_, s| match condition(s, "Progressing") {
+                Some(c) if c.reason == "ChangeRefused" => Ok(()),
+                other => Err(format!("Progressing is {other:?}")),
+            },
+        )
+        .await;
+    let message = condition(refused.status.as_ref().unwrap(), "Progressing")
+        .unwrap()
+        .message
+        .clone();
+    say(&format!("ChangeRefused: {message}"));
+    assert_eq!(
+        message,
+        format!(
+            "spec.chunkservers.storage.size: cannot grow the volumes (10Gi → 20Gi): StorageClass {FIXED} does not allow volume expansion (its allowVolumeExpansion is not true); nothing was changed and they keep 10Gi (set 10Gi again, or allow expansion)"
+        )
+    );
+    assert_kubectl_row(&env, "demo", &[("PROGRESS", "ChangeRefused")]);
+    env.settle(&operator, "demo").await;
+    assert_eq!(claim_sizes(&env, "chunkserver").await, before);
+    assert_eq!(
+        sets.get("demo-chunkserver-0").await.unwrap().uid(),
+        chunkserver_set
+    );
+    // The way back is accepted by the API server, and the cluster is whole again.
+    env.patch_spec(
+        "demo",
+        json!({"chunkservers": {"storage": {"size": "10Gi"}}}),
+    )
+    .await;
+    env.wait_available("demo", BRING_UP).await;
+    assert_eq!(pod_uids(&env, "demo").await, uids, "no pod restarted");
 }

@@ -186,14 +186,25 @@ impl PullPolicy {
 }
 
 /// A persistent volume request.
+///
+/// The size has no CEL rule against shrinking: only the running cluster knows what size the
+/// volumes have (a growth the operator refused leaves the spec above them), so the operator
+/// refuses a size below the volumes' own, and setting it back is always accepted.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
-    validation = Rule::new("!has(oldSelf.size) || !has(self.size) || quantity(self.size).compareTo(quantity(oldSelf.size)) >= 0").message("storage.size must not shrink"),
     validation = Rule::new("has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)").message("storage.storageClassName is immutable"),
 )]
 pub struct StorageSpec {
-    /// Size of each volume, as a Kubernetes quantity (e.g. `10Gi`). It can grow, never shrink.
+    /// Size of each volume, as a Kubernetes quantity (e.g. `10Gi`). On a running cluster it
+    /// can grow when the volumes' StorageClass has `allowVolumeExpansion: true`: the operator
+    /// raises every claim's request and re-creates the StatefulSet with the new claim template
+    /// (its pods keep running), and `Progressing` (reason VolumeExpansion) shows each claim
+    /// until it reports the new capacity. ChunkServers then restart one server (or zone) at a
+    /// time, behind Curve's copyset health check, to add the space to their chunk file pools.
+    /// A class that does not allow expansion, or a size below the volumes' own (volumes never
+    /// shrink), is refused with `Progressing` reason ChangeRefused and changes nothing; setting
+    /// the size back is accepted.
     #[schemars(length(max = rules::MAX_QUANTITY_LEN))]
     #[x_kube(validation = Rule::new("isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))").message("storage.size must be a positive quantity such as 10Gi"))]
     pub size: String,
@@ -325,12 +336,15 @@ impl Default for MdsSpec {
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.port + self.disksPerNode - 1 <= 65535").message("spec.chunkservers.port + disksPerNode - 1 must be at most 65535: disk slot i listens on port + i"))]
 pub struct ChunkServerSpec {
-    /// Number of nodes that run ChunkServers (one pod per node and disk slot).
+    /// Number of nodes that run ChunkServers (one pod per node and disk slot). It can grow on a
+    /// running cluster (the new servers join the physical pool); fewer is refused until
+    /// ChunkServers can be decommissioned safely.
     #[serde(default = "ChunkServerSpec::default_replicas")]
     #[schemars(range(min = 1, max = 1000))]
     pub replicas: i32,
     /// Disk slots per node: one ChunkServer (and one volume) per slot, slot `i` listening on
-    /// `port + i`.
+    /// `port + i`. Slots can be added on a running cluster; fewer is refused until ChunkServers
+    /// can be decommissioned safely.
     #[serde(default = "ChunkServerSpec::default_disks_per_node")]
     #[schemars(range(min = 1, max = 32))]
     pub disks_per_node: i32,
@@ -346,8 +360,10 @@ pub struct ChunkServerSpec {
     #[schemars(range(min = 1, max = 10000))]
     pub copysets: i32,
     /// Percentage of the data volume's size preallocated into the chunk file pool by
-    /// `curve_format` when a ChunkServer first starts on it (never again: a formatted volume
-    /// keeps its pool). The volume must have at least this share free: a fresh ext4 volume has
+    /// `curve_format` when a ChunkServer first starts on it (a formatted pool is never
+    /// formatted again; when its volume grew, or this percentage rose, each ChunkServer adds to
+    /// its pool at its next start whatever keeps `100 - formatPercent` of the volume free). The
+    /// volume must have at least this share free: a fresh ext4 volume has
     /// about 94% (5% is reserved for root, plus the journal), XFS about 99%. Curve's
     /// ChunkServer also needs free space beside the pool (copyset metadata, raft snapshots), so
     /// the default is curveadm's 90. A share the volume cannot hold fails the format step

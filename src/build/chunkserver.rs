@@ -26,6 +26,15 @@ pub const CHUNK_FILE_POOL_META: &str = "/curvebs/chunkserver/data/chunkfilepool.
 const CHUNK_FILE_POOL_DIR: &str = "/curvebs/chunkserver/data/chunkfilepool";
 /// Chunk size Curve's released images expect (16 MiB).
 const CHUNK_FILE_SIZE: u64 = 16 * 1024 * 1024;
+/// The meta page `curve_format` puts before each chunk (its `-metaPagSize` default, 4 KiB):
+/// every file of the pool is `CHUNK_FILE_SIZE` + this.
+const CHUNK_META_PAGE_SIZE: u64 = 4096;
+/// The least free share beyond `100 - formatPercent`, in percent of the volume, that a start
+/// adds to the pool: after a growth the free share is that plus up to 1 (whole chunks, and
+/// `df` shares rounded down), which must not make every later start allocate again.
+const MIN_GROWTH_PERCENT: i32 = 2;
+/// Where a growth run of `curve_format` writes its meta file: never over the pool's own.
+const GROWTH_META: &str = "/curvebs/chunkserver/data/chunkfilepool.growth.meta";
 
 /// The port of the ChunkServer of `slot`.
 pub fn slot_port(cluster: &ValidatedCluster, slot: i32) -> i32 {
@@ -116,32 +125,76 @@ fn chunkserver_args(port: i32) -> Vec<String> {
     .into()
 }
 
-/// Shell script of the format init container. It formats the chunk file pool only when its
-/// meta file is absent, so a restart, an upgrade or a reschedule never formats a disk holding
-/// data. Without the meta file the ChunkServer never started on this disk (it aborts), so a
-/// pool left by an interrupted format holds no data: it is cleared and formatted again.
-/// `curve_format` exits 0 WITHOUT writing the meta file when the volume has less free space
-/// than it is asked to allocate (ext4 keeps 5% for root), so the script checks both before and
-/// after, and says why it fails (the message reaches `ChunkServersReady`).
+/// Pod template annotation holding the data volume size the ChunkServer starts with: a grown
+/// volume changes the template, so the operator's safe roll restarts each ChunkServer, whose
+/// format step adds the new space to its chunk file pool.
+pub const DATA_VOLUME_SIZE_ANNOTATION: &str = "curve.opencurve.io/data-volume-size";
+
+/// Shell script of the format init container.
+///
+/// A volume without the meta file is formatted: without it the ChunkServer never started on
+/// this disk (it aborts), so a pool left by an interrupted format holds no data and is cleared
+/// first. `curve_format` exits 0 WITHOUT writing the meta file when the volume has less free
+/// space than it is asked to allocate (ext4 keeps 5% for root), so the script checks both
+/// before and after, and says why it fails (the message reaches `ChunkServersReady`).
+///
+/// A formatted volume is never formatted again, but space added to it (volume expansion) is
+/// appended to its pool. Curve v1.2.6's `curve_format` (src/tools/curve_format_main.cpp)
+/// lists the pool and numbers new chunk files after the highest one, so existing files (free
+/// ones; those in use were renamed out of the pool) are never touched; it allocates
+/// `allocatePercent` of the volume's TOTAL size, and nothing when less than that share is free.
+/// So the script asks for the free share beyond the `100 - formatPercent` the first format
+/// leaves free (a first format leaves at most that: it takes `formatPercent` of a volume with at
+/// most 100% free), i.e. only for space the volume gained, once that is at least
+/// `MIN_GROWTH_PERCENT` of the volume. It writes the meta file of that run
+/// to a scratch path, so the pool's own meta file is never rewritten. A growth interrupted
+/// midway may leave a chunk file of the wrong size, on which the ChunkServer refuses to start
+/// (file_pool.cpp, `ScanInternal`): such files hold nothing (a chunk in use is a full-size
+/// file outside the pool) and are removed before the ChunkServer starts. The pool is read only
+/// when the ChunkServer starts, which the roll of a new volume size brings.
+///
 /// `-blockSize` exists only from Curve v1.2.7 and v1.2.6 exits 1 on an unknown flag: `-undefok`
 /// lets one command serve both, as curveadm does.
 pub fn format_script(format_percent: i32) -> String {
+    let keep_free = 100 - format_percent;
+    let chunk_file_bytes = CHUNK_FILE_SIZE + CHUNK_META_PAGE_SIZE;
+    let format = |percent: &str, meta: &str| {
+        format!(
+            "/curvebs/tools/sbin/curve_format -allocatePercent={percent} -fileSize={CHUNK_FILE_SIZE} \
+             -filePoolDir={CHUNK_FILE_POOL_DIR} -filePoolMetaPath={meta} \
+             -fileSystemPath={CHUNK_FILE_POOL_DIR} -blockSize=4096 -undefok=blockSize"
+        )
+    };
+    let free_share = format!(
+        "free=$(df -P {CHUNK_FILE_POOL_DIR} | awk 'NR == 2 {{ print int($4 * 100 / $2) }}')"
+    );
     format!(
         "set -e\n\
-         if [ -f {CHUNK_FILE_POOL_META} ]; then echo 'chunk file pool present: not formatting'; exit 0; fi\n\
+         if [ -f {CHUNK_FILE_POOL_META} ]; then\n  \
+           echo 'chunk file pool present: not formatting'\n  \
+           find {CHUNK_FILE_POOL_DIR} -maxdepth 1 -type f ! -size {chunk_file_bytes}c -print -delete\n  \
+           {free_share}\n  \
+           grow=$((free - {keep_free}))\n  \
+           if [ \"$grow\" -ge {MIN_GROWTH_PERCENT} ]; then\n    \
+             echo \"the data volume has $free% free, spec.chunkservers.formatPercent keeps {keep_free}%: adding $grow% of it to the chunk file pool\"\n    \
+             {}\n    \
+             rm -f {GROWTH_META}\n  \
+           fi\n  \
+           exit 0\n\
+         fi\n\
          rm -rf {CHUNK_FILE_POOL_DIR}\n\
          mkdir -p {CHUNK_FILE_POOL_DIR}\n\
-         free=$(df -P {CHUNK_FILE_POOL_DIR} | awk 'NR == 2 {{ print int($4 * 100 / $2) }}')\n\
+         {free_share}\n\
          if [ \"$free\" -lt {format_percent} ]; then\n  \
            echo \"cannot format: the data volume has $free% of its size free, spec.chunkservers.formatPercent asks for {format_percent}% (ext4 keeps 5% for root): lower formatPercent\" >&2; exit 1\n\
          fi\n\
          echo \"formatting {format_percent}% of the data volume ($free% free) into the chunk file pool\"\n\
-         /curvebs/tools/sbin/curve_format -allocatePercent={format_percent} -fileSize={CHUNK_FILE_SIZE} \
-         -filePoolDir={CHUNK_FILE_POOL_DIR} -filePoolMetaPath={CHUNK_FILE_POOL_META} \
-         -fileSystemPath={CHUNK_FILE_POOL_DIR} -blockSize=4096 -undefok=blockSize\n\
+         {}\n\
          if [ ! -f {CHUNK_FILE_POOL_META} ]; then\n  \
            echo \"curve_format wrote no {CHUNK_FILE_POOL_META}: the volume has less than {format_percent}% free, lower spec.chunkservers.formatPercent\" >&2; exit 1\n\
-         fi\n"
+         fi\n",
+        format("$grow", GROWTH_META),
+        format(&format_percent.to_string(), CHUNK_FILE_POOL_META),
     )
 }
 
@@ -250,7 +303,7 @@ fn slot_stateful_set(
         ],
     };
     let config_map_name = component_name(cluster, Component::ChunkServer);
-    stateful_set(
+    let mut set = stateful_set(
         cluster,
         StatefulSetParts {
             name,
@@ -271,5 +324,13 @@ fn slot_stateful_set(
             pod_management_policy: "Parallel",
             config,
         },
-    )
+    );
+    let template = set.spec.as_mut().and_then(|s| s.template.metadata.as_mut());
+    if let Some(meta) = template {
+        (meta.annotations.get_or_insert_with(Default::default)).insert(
+            DATA_VOLUME_SIZE_ANNOTATION.to_string(),
+            cs.storage.size.clone(),
+        );
+    }
+    set
 }

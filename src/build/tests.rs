@@ -500,7 +500,20 @@ fn format_runs_only_when_the_pool_meta_file_is_absent_and_fails_loudly() {
     assert_eq!(
         chunkserver::format_script(90),
         "set -e\n\
-         if [ -f /curvebs/chunkserver/data/chunkfilepool.meta ]; then echo 'chunk file pool present: not formatting'; exit 0; fi\n\
+         if [ -f /curvebs/chunkserver/data/chunkfilepool.meta ]; then\n  \
+           echo 'chunk file pool present: not formatting'\n  \
+           find /curvebs/chunkserver/data/chunkfilepool -maxdepth 1 -type f ! -size 16781312c -print -delete\n  \
+           free=$(df -P /curvebs/chunkserver/data/chunkfilepool | awk 'NR == 2 { print int($4 * 100 / $2) }')\n  \
+           grow=$((free - 10))\n  \
+           if [ \"$grow\" -ge 2 ]; then\n    \
+             echo \"the data volume has $free% free, spec.chunkservers.formatPercent keeps 10%: adding $grow% of it to the chunk file pool\"\n    \
+             /curvebs/tools/sbin/curve_format -allocatePercent=$grow -fileSize=16777216 \
+             -filePoolDir=/curvebs/chunkserver/data/chunkfilepool -filePoolMetaPath=/curvebs/chunkserver/data/chunkfilepool.growth.meta \
+             -fileSystemPath=/curvebs/chunkserver/data/chunkfilepool -blockSize=4096 -undefok=blockSize\n    \
+             rm -f /curvebs/chunkserver/data/chunkfilepool.growth.meta\n  \
+           fi\n  \
+           exit 0\n\
+         fi\n\
          rm -rf /curvebs/chunkserver/data/chunkfilepool\n\
          mkdir -p /curvebs/chunkserver/data/chunkfilepool\n\
          free=$(df -P /curvebs/chunkserver/data/chunkfilepool | awk 'NR == 2 { print int($4 * 100 / $2) }')\n\
@@ -514,6 +527,47 @@ fn format_runs_only_when_the_pool_meta_file_is_absent_and_fails_loudly() {
          if [ ! -f /curvebs/chunkserver/data/chunkfilepool.meta ]; then\n  \
            echo \"curve_format wrote no /curvebs/chunkserver/data/chunkfilepool.meta: the volume has less than 90% free, lower spec.chunkservers.formatPercent\" >&2; exit 1\n\
          fi\n"
+    );
+}
+
+/// The data volume size is part of the ChunkServer pod template: a grown volume rolls the
+/// ChunkServers (the operator's safe roll), whose format step then adds the space to the pool.
+/// etcd's template does not carry it: etcd uses grown space without a restart.
+#[test]
+fn the_chunkserver_template_carries_the_data_volume_size() {
+    let template_of = |size: &str, component: Component| {
+        let cluster = cluster_with(json!({"spec": {"chunkservers": {"storage": {"size": size}}}}));
+        let desired = build(&cluster, &Observed::default());
+        let tier = desired
+            .tiers()
+            .into_iter()
+            .find(|t| t.component == component)
+            .unwrap();
+        let set = tier.stateful_sets[0].clone();
+        set.spec
+            .unwrap()
+            .template
+            .metadata
+            .unwrap()
+            .annotations
+            .unwrap_or_default()
+    };
+    let annotation = chunkserver::DATA_VOLUME_SIZE_ANNOTATION;
+    assert_eq!(
+        template_of("100Gi", Component::ChunkServer)
+            .get(annotation)
+            .map(String::as_str),
+        Some("100Gi")
+    );
+    assert_eq!(
+        template_of("200Gi", Component::ChunkServer)
+            .get(annotation)
+            .map(String::as_str),
+        Some("200Gi")
+    );
+    assert_eq!(
+        template_of("100Gi", Component::Etcd),
+        template_of("200Gi", Component::Etcd)
     );
 }
 

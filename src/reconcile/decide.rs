@@ -9,7 +9,7 @@ use super::observation::{DataCleanup, Observation, PrimaryView, RollState, Topol
 use super::plan::{self, Action, ExistingObject, Object, ObjectKind};
 use super::snapshot::Snapshot;
 use super::status::compute_status;
-use super::{membership, observe, roll, topology};
+use super::{expansion, membership, observe, roll, topology};
 use crate::api::{CleanupPolicy, CurveClusterStatus, OperatorRecord};
 use crate::build::common::{component_name, root_secret_name};
 use crate::build::config::DaemonAddresses;
@@ -103,6 +103,13 @@ pub fn decide(
 ) -> Decision {
     let existing = existing_objects(snapshot);
     let (mut safe, mut refused) = plan::refuse_unsafe_changes(cluster, &existing);
+    let growth = expansion::plan(
+        &mut safe,
+        &existing,
+        &snapshot.claims,
+        &snapshot.storage_classes,
+    );
+    refused.extend(growth.refused);
     let record = usable_record(previous);
     let tiers = roll::tiers(&snapshot.stateful_sets, &snapshot.pods);
     let membership = decide_membership(&safe, snapshot, &existing, &tiers, previous);
@@ -110,7 +117,11 @@ pub fn decide(
     safe.spec.etcd.replicas = membership.layout.pods;
     let spec = &safe.spec;
     let pods = &snapshot.pods;
-    let exists = |component| plan::tier_exists(&existing, component);
+    // Pods left without their StatefulSet (re-created for new claim templates) are a tier
+    // that exists.
+    let orphaned = expansion::orphaned(&existing, pods);
+    let exists =
+        |component| plan::tier_exists(&existing, component) || orphaned.contains(&component);
     let mut obs = Observation {
         spec_errors: Vec::new(),
         paused: spec.paused,
@@ -149,6 +160,7 @@ pub fn decide(
         topology: None,
         physical_pool: spec.logical_pool.physical_pool.clone(),
         logical_pool: spec.logical_pool.name.clone(),
+        expansions: growth.progress,
     };
     if obs.mds.exists
         && let Some(reading) = &snapshot.etcd
@@ -197,8 +209,10 @@ pub fn decide(
         refused.push(why.clone());
     }
     if !acts {
-        // Paused (or unusable memory): the topology stays as last reported.
+        // Paused (or unusable memory): the topology stays as last reported, and no volume
+        // is asked to grow.
         obs.topology = TopologyState::from_status(previous);
+        obs.expansions.clear();
     } else {
         // ChunkServers list every MDS by IP in their config: they start once all MDS pods have
         // one, so the first ChunkServers do not roll when the last MDS gets its address.
@@ -229,9 +243,15 @@ pub fn decide(
             known.root_secret = Some(secret);
         }
         // The member-list change first: what it changes is applied in a later pass, once
-        // the member list shows it.
-        actions.extend(membership.change.clone().map(Action::EtcdMembers));
-        actions.extend(plan::plan(&desired, &existing, gates));
+        // the member list shows it. None while a StatefulSet is re-created for new claims.
+        let recreating = expansion::recreating(&existing, pods);
+        if !recreating {
+            actions.extend(membership.change.clone().map(Action::EtcdMembers));
+        }
+        // Claims grow first: a StatefulSet re-created for new claim templates finds them asked.
+        actions.extend(growth.actions);
+        let applies = plan::plan(&desired, &existing, gates);
+        actions.extend(expansion::recreate_changed_sets(applies, &existing));
         actions.extend(
             (membership.restart_pod.clone()).map(|(name, uid)| Action::DeletePod { name, uid }),
         );
@@ -239,10 +259,12 @@ pub fn decide(
         known.etcd_members = membership.settled;
         known.etcd_step = membership.step.clone();
         actions.extend(job_actions);
-        // A template applied now is rolled once its StatefulSet took it (a later pass).
-        let templates_change = actions
-            .iter()
-            .any(|a| matches!(a, Action::Apply(o) if o.kind() == ObjectKind::StatefulSet));
+        // A template applied now is rolled once its StatefulSet took it (a later pass); a
+        // StatefulSet being re-created has pods of no revision.
+        let templates_change = actions.iter().any(|a| {
+            matches!(a, Action::Apply(o) if o.kind() == ObjectKind::StatefulSet)
+                || matches!(a, Action::OrphanStatefulSet { .. })
+        }) || recreating;
         // A roll waits for a membership change to finish (and membership for a roll).
         if !templates_change && membership.step.is_none() {
             let checks = roll::Checks {
@@ -259,7 +281,8 @@ pub fn decide(
     obs.refused = refused;
 
     // What this decision creates exists once it is carried out, with no pod ready yet.
-    let created = created_tiers(&desired, &existing, &actions);
+    let mut created = created_tiers(&desired, &existing, &actions);
+    created.retain(|c| !orphaned.contains(c));
     for component in &created {
         match component {
             Component::Etcd => obs.etcd.exists = true,
@@ -302,9 +325,24 @@ fn decide_membership(
     previous: &CurveClusterStatus,
 ) -> membership::MembershipDecision {
     let set = component_name(cluster, Component::Etcd);
+    // A StatefulSet re-created for new claim templates (expansion.rs) keeps its pods meanwhile:
+    // they are its size then.
     let set_replicas = (existing.iter())
         .find(|o| o.kind == ObjectKind::StatefulSet && o.name == set)
-        .and_then(|o| o.replicas);
+        .and_then(|o| o.replicas)
+        .or_else(|| {
+            (snapshot.pods.iter())
+                .filter_map(|p| {
+                    p.metadata
+                        .name
+                        .as_deref()?
+                        .strip_prefix(&format!("{set}-"))?
+                        .parse::<i32>()
+                        .ok()
+                })
+                .max()
+                .map(|ordinal| ordinal + 1)
+        });
     let record = previous.record.as_ref();
     let peer_url = |ordinal: i32| etcd_peer_url(cluster, &format!("{set}-{ordinal}"));
     let claim_of = |pod: &str| format!("{}-{pod}", build::etcd::DATA_VOLUME);

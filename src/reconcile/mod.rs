@@ -5,6 +5,7 @@
 
 pub mod decide;
 pub mod events;
+pub mod expansion;
 pub mod membership;
 pub mod observation;
 pub mod observe;
@@ -24,6 +25,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
 use kube::core::{DeserializeGuard, PartialObjectMeta};
@@ -56,6 +58,8 @@ pub const DATA_FINALIZER: &str = "curve.opencurve.io/delete-data";
 pub enum Error {
     #[error("the {0} watch cache has not synced yet")]
     Read(&'static str),
+    #[error("reading StorageClass {name}: {source}")]
+    StorageClass { name: String, source: kube::Error },
     #[error("applying {object}: {source}")]
     Apply { object: String, source: kube::Error },
     #[error("deleting {object}: {source}")]
@@ -90,7 +94,7 @@ impl Error {
     /// The `step` label of `curve_operator_errors_total`.
     pub fn step(&self) -> &'static str {
         match self {
-            Error::Read(_) => "read",
+            Error::Read(_) | Error::StorageClass { .. } => "read",
             Error::Apply { .. } => "apply",
             Error::Delete { .. } => "delete",
             Error::Status(_) => "status",
@@ -344,7 +348,20 @@ async fn read<O: EtcdObserver, E: EventSink>(
         &cluster.name,
         spec.placement.zone_label.as_deref(),
     );
-    if plan::tier_exists(&decide::existing_objects(&snapshot), Component::Mds) {
+    let existing = decide::existing_objects(&snapshot);
+    // Only while a claim asks for less than the spec: whether its class allows expansion.
+    for name in expansion::classes_to_read(cluster, &existing, &snapshot.claims) {
+        let classes: Api<StorageClass> = Api::all(ctx.client.clone());
+        let class = (classes.get_opt(&name).await).map_err(|source| Error::StorageClass {
+            name: name.clone(),
+            source,
+        })?;
+        if let Some(class) = class {
+            let allows = class.allow_volume_expansion == Some(true);
+            snapshot.storage_classes.insert(name, allows);
+        }
+    }
+    if plan::tier_exists(&existing, Component::Mds) {
         let endpoints = observe::etcd_endpoints(&snapshot.pods, spec.etcd.client_port);
         let key = ClusterKey {
             namespace: cluster.namespace.clone(),

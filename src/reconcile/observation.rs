@@ -94,6 +94,8 @@ pub struct Observation {
     pub logical_pool: String,
     /// Curve's pools, once the ChunkServer tier is up.
     pub topology: Option<TopologyState>,
+    /// Volumes growing to a new size.
+    pub expansions: Vec<super::expansion::VolumeExpansion>,
 }
 
 /// The topology as the bootstrap decision left it.
@@ -127,6 +129,7 @@ impl Observation {
             format: Default::default(),
             physical_pool: String::new(),
             logical_pool: String::new(),
+            expansions: Vec::new(),
         }
     }
 

@@ -118,6 +118,9 @@ pub struct ExistingObject {
     pub replicas: Option<i32>,
     /// The storage request of a StatefulSet's volume claim template.
     pub claim_size: Option<String>,
+    pub uid: Option<String>,
+    /// Being deleted (a deletion timestamp is set).
+    pub deleting: bool,
 }
 
 impl ExistingObject {
@@ -132,6 +135,8 @@ impl ExistingObject {
                 .and_then(|a| a.get(APPLIED_HASH_ANNOTATION).cloned()),
             replicas: None,
             claim_size: None,
+            uid: meta.uid.clone(),
+            deleting: meta.deletion_timestamp.is_some(),
         }
     }
 
@@ -145,7 +150,7 @@ impl ExistingObject {
 }
 
 /// The storage request of a StatefulSet's first volume claim template.
-fn claim_size(set: &StatefulSet) -> Option<String> {
+pub fn claim_size(set: &StatefulSet) -> Option<String> {
     let claims = set.spec.as_ref()?.volume_claim_templates.as_ref()?;
     let requests = claims
         .first()?
@@ -184,6 +189,19 @@ pub enum Action {
     DeleteClaim {
         name: String,
     },
+    /// Ask for a volume claim of this size (`spec.resources.requests.storage`): volume
+    /// expansion, which its StorageClass allows.
+    ResizeClaim {
+        name: String,
+        size: String,
+    },
+    /// Delete the StatefulSet with this uid but leave its pods running (propagation
+    /// `Orphan`): its claim templates cannot change in place, so it is applied again with the
+    /// new ones once it is gone, and adopts its pods back.
+    OrphanStatefulSet {
+        name: String,
+        uid: String,
+    },
 }
 
 impl Action {
@@ -195,11 +213,17 @@ impl Action {
             Action::DeletePod { name, .. } => format!("delete Pod/{name} (roll)"),
             Action::EtcdMembers(change) => change.describe(),
             Action::DeleteClaim { name } => format!("delete PersistentVolumeClaim/{name}"),
+            Action::ResizeClaim { name, size } => {
+                format!("resize PersistentVolumeClaim/{name} to {size}")
+            }
+            Action::OrphanStatefulSet { name, .. } => {
+                format!("delete StatefulSet/{name} (orphaning its pods)")
+            }
         }
     }
 }
 
-fn stateful_sets(
+pub fn stateful_sets(
     existing: &[ExistingObject],
     component: Component,
 ) -> impl Iterator<Item = &ExistingObject> {
@@ -240,30 +264,7 @@ pub fn refuse_unsafe_changes(
             ));
         safe.spec.chunkservers.replicas = current;
     }
-    // A StatefulSet's volume claim templates cannot change: its volumes keep their size until
-    // volume expansion is managed.
-    for (component, path, storage) in [
-        (
-            Component::Etcd,
-            "spec.etcd.storage.size",
-            &mut safe.spec.etcd.storage,
-        ),
-        (
-            Component::ChunkServer,
-            "spec.chunkservers.storage.size",
-            &mut safe.spec.chunkservers.storage,
-        ),
-    ] {
-        if let Some(current) = stateful_sets(existing, component).find_map(|o| o.claim_size.clone())
-            && current != storage.size
-        {
-            refused.push(format!(
-                "{path}: resizing existing volumes ({current} → {}) is not supported yet; they keep {current}",
-                storage.size
-            ));
-            storage.size = current;
-        }
-    }
+    // Volume sizes: reconcile/expansion.rs.
     (safe, refused)
 }
 

@@ -33,6 +33,9 @@ pub struct Snapshot {
     pub node_zones: BTreeMap<String, String>,
     /// The election and member health, read once the MDS tier exists.
     pub etcd: Option<EtcdObservation>,
+    /// `allowVolumeExpansion` of the StorageClasses of claims to grow (read by GET only while
+    /// a claim asks for less than the spec); a class that does not exist is absent.
+    pub storage_classes: BTreeMap<String, bool>,
 }
 
 /// Buffer of each shared watch stream: how far the controller's trigger may lag the cache.
@@ -156,6 +159,7 @@ impl Caches {
             claims: of_cluster(&self.claims, namespace, name),
             node_zones,
             etcd: None,
+            storage_classes: BTreeMap::new(),
         }
     }
 }

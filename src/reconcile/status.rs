@@ -10,7 +10,7 @@
 //! | MdsLeaderElected | Elected | NotStarted, NoLeader, UnknownLeader, AmbiguousLeader, EtcdUnreachable, QuorumLost |
 //! | ChunkServersReady | AllReady | NotStarted, NotReady, Formatting, FormatFailed |
 //! | TopologyReady | Ready | NotStarted, WaitingForServers, PhysicalPoolPending, PhysicalPoolFailed, WaitingForChunkServers, ChunkServersOffline, LogicalPoolPending, LogicalPoolFailed |
-//! | Progressing | Reconciling, RollingUpdate | Complete, ChangeRefused, RolloutStuck, ApplyRefused, ReconcileError |
+//! | Progressing | Reconciling, RollingUpdate, VolumeExpansion | Complete, ChangeRefused, RolloutStuck, ApplyRefused, ReconcileError |
 //! | Degraded | ComponentsNotReady, ApplyRefused, ReconcileError | AsExpected |
 //! | DataRetained | RetainPolicy, DeleteNotConfirmed | DeleteConfirmed |
 //! | Available | Available | Invalid, Paused, EtcdNotQuorate, NoMdsPrimary, TopologyNotReady, ChunkServersNotReady |
@@ -296,6 +296,12 @@ pub fn compute_status(
         verdict(PROGRESSING, true, "EtcdMembershipChange", message.clone())
     } else if let RollState::Stuck { message } = &obs.roll {
         verdict(PROGRESSING, false, "RolloutStuck", message.clone())
+    } else if !obs.expansions.is_empty() {
+        let mut message = super::expansion::message(&obs.expansions);
+        if let RollState::Rolling { message: roll } = &obs.roll {
+            message.push_str(&format!("; {roll}"));
+        }
+        verdict(PROGRESSING, true, "VolumeExpansion", message)
     } else if let RollState::Rolling { message } = &obs.roll {
         verdict(PROGRESSING, true, "RollingUpdate", message.clone())
     } else if valid && !obs.paused && !available.ok {

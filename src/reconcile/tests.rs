@@ -45,6 +45,7 @@ fn fresh() -> Observation {
         format: Default::default(),
         physical_pool: "pool1".into(),
         logical_pool: "logicalPool1".into(),
+        expansions: Vec::new(),
     }
 }
 
@@ -754,6 +755,8 @@ fn set(name: &str, component: &str, replicas: i32) -> ExistingObject {
         applied_hash: None,
         replicas: Some(replicas),
         claim_size: Some(if component == "etcd" { "10Gi" } else { "1Gi" }.into()),
+        uid: Some(format!("uid-{name}")),
+        deleting: false,
     }
 }
 
@@ -845,6 +848,8 @@ fn unchanged_objects_are_not_applied_again_and_stale_ones_are_pruned() {
         applied_hash: None,
         replicas: None,
         claim_size: None,
+        uid: None,
+        deleting: false,
     };
     with_stale.push(config_map("demo-old", Some("mds")));
     with_stale.push(config_map("other", None));
@@ -898,15 +903,13 @@ fn unsafe_changes_are_held_back_with_a_reason() {
             "spec.chunkservers.replicas: removing ChunkServer nodes (4 → 3) is refused until ChunkServers can be decommissioned safely",
         ]
     );
+    // Volume sizes are the expansion's (reconcile/expansion.rs).
     let grown = validated(json!({"chunkservers": {"replicas": 3, "storage": {"size": "2Gi"}}}));
     let (kept, refused) =
         plan::refuse_unsafe_changes(&grown, &[set("demo-chunkserver-0", "chunkserver", 3)]);
-    assert_eq!(kept.spec.chunkservers.storage.size, "1Gi");
     assert_eq!(
-        refused,
-        [
-            "spec.chunkservers.storage.size: resizing existing volumes (1Gi → 2Gi) is not supported yet; they keep 1Gi"
-        ]
+        (kept.spec.chunkservers.storage.size.as_str(), refused.len()),
+        ("2Gi", 0)
     );
     let (same, none) =
         plan::refuse_unsafe_changes(&validated(json!({})), &[set("demo-etcd", "etcd", 3)]);
@@ -1177,8 +1180,11 @@ mod decisions {
     use super::*;
     use crate::etcd::EtcdObservation;
     use crate::reconcile::decide::decide;
+    use crate::reconcile::expansion;
     use crate::reconcile::plan::Object;
     use crate::reconcile::snapshot::Snapshot;
+    use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+    use std::collections::BTreeSet;
 
     fn carry_out(snapshot: &mut Snapshot, actions: &[Action]) {
         for action in actions {
@@ -1199,6 +1205,32 @@ mod decisions {
                 Action::DeletePod { name, .. } => snapshot
                     .pods
                     .retain(|p| p.metadata.name.as_deref() != Some(name)),
+                Action::ResizeClaim { name, size } => {
+                    for claim in &mut snapshot.claims {
+                        if claim.metadata.name.as_deref() == Some(name) {
+                            let spec = claim.spec.get_or_insert_with(Default::default);
+                            let resources = spec.resources.get_or_insert_with(Default::default);
+                            resources
+                                .requests
+                                .get_or_insert_with(Default::default)
+                                .insert(
+                                    "storage".into(),
+                                    k8s_openapi::apimachinery::pkg::api::resource::Quantity(
+                                        size.clone(),
+                                    ),
+                                );
+                        }
+                    }
+                }
+                // The garbage collector orphans the pods; the set goes.
+                Action::OrphanStatefulSet { name, .. } => {
+                    snapshot
+                        .stateful_sets
+                        .retain(|s| s.metadata.name.as_deref() != Some(name));
+                    for pod in &mut snapshot.pods {
+                        pod.metadata.owner_references = None;
+                    }
+                }
             }
         }
     }
@@ -1234,6 +1266,225 @@ mod decisions {
         carry_out(snapshot, &decision.actions);
         *status = decision.status;
         decision.actions.iter().map(Action::describe).collect()
+    }
+
+    fn claim(name: &str, component: &str, request: &str, capacity: &str) -> PersistentVolumeClaim {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {
+                "app.kubernetes.io/component": component, "app.kubernetes.io/instance": "demo"}},
+            "spec": {"storageClassName": "standard", "resources": {"requests": {"storage": request}}},
+            "status": {"capacity": {"storage": capacity}}
+        }))
+        .unwrap()
+    }
+
+    fn report(snapshot: &mut Snapshot, name: &str, capacity: &str, resize_pending: bool) {
+        let claim = (snapshot.claims.iter_mut())
+            .find(|c| c.metadata.name.as_deref() == Some(name))
+            .unwrap();
+        let status = claim.status.as_mut().unwrap();
+        status.capacity.as_mut().unwrap().insert(
+            "storage".into(),
+            k8s_openapi::apimachinery::pkg::api::resource::Quantity(capacity.into()),
+        );
+        status.conditions = resize_pending.then(|| {
+            vec![
+                serde_json::from_value(
+                    json!({"type": "FileSystemResizePending", "status": "True"}),
+                )
+                .unwrap(),
+            ]
+        });
+    }
+
+    fn progressing(status: &CurveClusterStatus) -> (String, String, String) {
+        let c = find(status, PROGRESSING).unwrap();
+        (c.status.clone(), c.reason.clone(), c.message.clone())
+    }
+
+    /// The actions on the etcd tier's StatefulSet and on claims.
+    fn volume_actions(actions: &[Action]) -> Vec<String> {
+        (actions.iter().map(Action::describe))
+            .filter(|a| a.contains("PersistentVolumeClaim/") || a.contains("StatefulSet/demo-etcd"))
+            .collect()
+    }
+
+    /// A running etcd tier with 10Gi volumes of the StorageClass `standard`.
+    fn running_etcd() -> (Snapshot, CurveClusterStatus) {
+        let mut snapshot = Snapshot::default();
+        let mut status = CurveClusterStatus::default();
+        step(&validated(json!({})), &mut snapshot, &mut status);
+        ready_pods(&mut snapshot, "demo-etcd", "etcd", 3);
+        snapshot.claims = (0..3)
+            .map(|i| claim(&format!("data-demo-etcd-{i}"), "etcd", "10Gi", "10Gi"))
+            .collect();
+        step(&validated(json!({})), &mut snapshot, &mut status);
+        (snapshot, status)
+    }
+
+    #[test]
+    fn etcd_volumes_grow_in_place_and_the_set_is_recreated_without_a_fresh_bring_up() {
+        let (mut snapshot, mut status) = running_etcd();
+        let small = validated(json!({}));
+        let grown = validated(json!({"etcd": {"storage": {"size": "20Gi"}}}));
+        let existing = crate::reconcile::decide::existing_objects(&snapshot);
+        assert!(
+            expansion::classes_to_read(&small, &existing, &snapshot.claims).is_empty(),
+            "volumes of their size: no StorageClass is read"
+        );
+        assert_eq!(
+            expansion::classes_to_read(&grown, &existing, &snapshot.claims),
+            BTreeSet::from(["standard".to_string()])
+        );
+
+        // A class that does not allow expansion: nothing changes, and the status says why.
+        snapshot.storage_classes.insert("standard".into(), false);
+        let refused = decide(&grown, &snapshot, &status, Some(2), t(1));
+        assert_eq!(volume_actions(&refused.actions), Vec::<String>::new());
+        assert_eq!(
+            progressing(&refused.status),
+            (
+                "False".into(),
+                "ChangeRefused".into(),
+                "spec.etcd.storage.size: cannot grow the volumes (10Gi → 20Gi): StorageClass standard does not allow volume expansion (its allowVolumeExpansion is not true); nothing was changed and they keep 10Gi (set 10Gi again, or allow expansion)".into()
+            )
+        );
+        snapshot.storage_classes.clear();
+        let missing = decide(&grown, &snapshot, &status, Some(2), t(1));
+        assert!(
+            missing.observation.refused[0].contains(
+                "StorageClass standard of PersistentVolumeClaim data-demo-etcd-0 does not exist"
+            ),
+            "{:?}",
+            missing.observation.refused
+        );
+        // Setting the size back is accepted and undoes the refusal.
+        let reverted = decide(&small, &snapshot, &refused.status, Some(3), t(2));
+        assert_eq!(reverted.observation.refused, Vec::<String>::new());
+        assert_ne!(progressing(&reverted.status).1, "ChangeRefused");
+
+        // Allowed: the claims are asked for 20Gi and the set is deleted, its pods orphaned —
+        // unless paused.
+        snapshot.storage_classes.insert("standard".into(), true);
+        let paused = validated(json!({"etcd": {"storage": {"size": "20Gi"}}, "paused": true}));
+        let held = decide(&paused, &snapshot, &status, Some(2), t(1));
+        assert_eq!(volume_actions(&held.actions), Vec::<String>::new());
+        assert_ne!(progressing(&held.status).1, "VolumeExpansion");
+        let uids: Vec<_> = snapshot
+            .pods
+            .iter()
+            .map(|p| p.metadata.uid.clone())
+            .collect();
+        let first = decide(&grown, &snapshot, &status, Some(2), t(1));
+        assert_eq!(
+            volume_actions(&first.actions),
+            [
+                "resize PersistentVolumeClaim/data-demo-etcd-0 to 20Gi",
+                "resize PersistentVolumeClaim/data-demo-etcd-1 to 20Gi",
+                "resize PersistentVolumeClaim/data-demo-etcd-2 to 20Gi",
+                "delete StatefulSet/demo-etcd (orphaning its pods)",
+            ]
+        );
+        assert_eq!(
+            progressing(&first.status).1,
+            "VolumeExpansion",
+            "{:?}",
+            progressing(&first.status)
+        );
+        carry_out(&mut snapshot, &first.actions);
+        status = first.status;
+
+        // The operator may stop here: pods without their set are a tier to re-create, not to
+        // bring up — no Created event, etcd still quorate, nothing deleted.
+        snapshot.storage_classes.clear();
+        let existing = crate::reconcile::decide::existing_objects(&snapshot);
+        assert!(expansion::classes_to_read(&grown, &existing, &snapshot.claims).is_empty());
+        let recreate = decide(&grown, &snapshot, &status, Some(2), t(2));
+        assert_eq!(
+            volume_actions(&recreate.actions),
+            ["apply StatefulSet/demo-etcd"]
+        );
+        assert!(recreate.created.is_empty(), "{:?}", recreate.created);
+        assert!(recreate.events.iter().all(|e| e.reason != "Created"));
+        assert!(
+            !recreate
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::DeletePod { .. } | Action::Delete { .. }))
+        );
+        assert_eq!(find(&recreate.status, ETCD_QUORATE).unwrap().status, "True");
+        let Some(Action::Apply(set)) = recreate
+            .actions
+            .iter()
+            .find(|a| a.describe() == "apply StatefulSet/demo-etcd")
+        else {
+            unreachable!()
+        };
+        assert_eq!(
+            set.value()["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"],
+            "20Gi"
+        );
+        carry_out(&mut snapshot, &recreate.actions);
+        status = recreate.status;
+        assert_eq!(
+            snapshot
+                .pods
+                .iter()
+                .map(|p| p.metadata.uid.clone())
+                .collect::<Vec<_>>(),
+            uids,
+            "no pod replaced"
+        );
+
+        // Each claim in turn: the status follows until all report 20Gi.
+        report(&mut snapshot, "data-demo-etcd-0", "20Gi", false);
+        report(&mut snapshot, "data-demo-etcd-1", "10Gi", true);
+        let waiting = decide(&grown, &snapshot, &status, Some(2), t(3));
+        assert_eq!(volume_actions(&waiting.actions), Vec::<String>::new());
+        assert_eq!(
+            progressing(&waiting.status),
+            (
+                "True".into(),
+                "VolumeExpansion".into(),
+                "etcd volumes 10Gi → 20Gi: 1/3 claims report 20Gi; data-demo-etcd-1 file system resize pending, data-demo-etcd-2 resizing (the node resizes the file system online, or when the pod next starts, as its CSI driver can)".into()
+            )
+        );
+        for i in 1..3 {
+            report(&mut snapshot, &format!("data-demo-etcd-{i}"), "20Gi", false);
+        }
+        let done = decide(&grown, &snapshot, &waiting.status, Some(2), t(4));
+        assert_eq!(volume_actions(&done.actions), Vec::<String>::new());
+        assert!(done.observation.expansions.is_empty());
+        assert_ne!(progressing(&done.status).1, "VolumeExpansion");
+
+        // Smaller than the volumes: refused, nothing changes, and any size ≥ 20Gi is taken.
+        let shrunk = decide(&small, &snapshot, &done.status, Some(3), t(5));
+        assert_eq!(volume_actions(&shrunk.actions), Vec::<String>::new());
+        assert_eq!(
+            shrunk.observation.refused,
+            [
+                "spec.etcd.storage.size: volumes cannot shrink (20Gi → 10Gi); they keep 20Gi: set 20Gi or more"
+            ]
+        );
+        let back = decide(&grown, &snapshot, &shrunk.status, Some(4), t(6));
+        assert_eq!(back.observation.refused, Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_set_still_being_deleted_is_not_applied_and_nothing_rolls_meanwhile() {
+        let (mut snapshot, status) = running_etcd();
+        snapshot.stateful_sets[0].metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t(0)));
+        // A template change that would roll etcd.
+        let changed = validated(json!({"image": "opencurvedocker/curvebs:v1.2.7"}));
+        let decision = decide(&changed, &snapshot, &status, Some(2), t(1));
+        assert_eq!(volume_actions(&decision.actions), Vec::<String>::new());
+        assert!(
+            !decision
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::DeletePod { .. }))
+        );
     }
 
     #[test]
@@ -1873,4 +2124,113 @@ fn delete_without_the_confirmation_keeps_the_data_and_says_what_to_write() {
         (condition.status.as_str(), condition.reason.as_str()),
         ("False", "DeleteConfirmed")
     );
+}
+
+/// ChunkServers use grown space only after a restart: their StatefulSets keep the template
+/// (which carries the size) until every volume grew, then take the new one, and the apply of a
+/// set whose claim template changes becomes its orphaning delete.
+#[test]
+fn chunkserver_templates_change_only_once_every_volume_grew() {
+    use super::expansion::{self, ClaimProgress};
+    use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+    let claim = |name: &str,
+                 request: &str,
+                 capacity: &str,
+                 pending: bool|
+     -> PersistentVolumeClaim {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"app.kubernetes.io/component": "chunkserver"}},
+            "spec": {"storageClassName": "fast", "resources": {"requests": {"storage": request}}},
+            "status": {
+                "capacity": {"storage": capacity},
+                "conditions": if pending { json!([{"type": "FileSystemResizePending", "status": "True"}]) } else { json!([]) }
+            }
+        }))
+        .unwrap()
+    };
+    let grown = validated(json!({"chunkservers": {"replicas": 3, "storage": {"size": "2Gi"}}}));
+    let existing = [
+        set("demo-chunkserver-0", "chunkserver", 2),
+        ExistingObject {
+            claim_size: Some("10Gi".into()),
+            ..set("demo-etcd", "etcd", 3)
+        },
+    ];
+    let classes = std::collections::BTreeMap::from([("fast".to_string(), true)]);
+    let plan_with = |claims: &[PersistentVolumeClaim]| {
+        let mut safe = grown.clone();
+        let out = expansion::plan(&mut safe, &existing, claims, &classes);
+        (safe.spec.chunkservers.storage.size, out)
+    };
+
+    let (size, first) = plan_with(&[
+        claim("data-demo-chunkserver-0-0", "1Gi", "1Gi", false),
+        claim("data-demo-chunkserver-0-1", "1Gi", "1Gi", false),
+    ]);
+    assert_eq!(size, "1Gi", "the template waits for the volumes");
+    assert_eq!(first.actions.len(), 2);
+    assert_eq!(
+        first.progress[0].claims,
+        [
+            (
+                "data-demo-chunkserver-0-0".to_string(),
+                ClaimProgress::Requested
+            ),
+            (
+                "data-demo-chunkserver-0-1".to_string(),
+                ClaimProgress::Requested
+            )
+        ]
+    );
+    assert!(expansion::message(&first.progress).contains("ChunkServers restart one server"));
+
+    let (size, waiting) = plan_with(&[
+        claim("data-demo-chunkserver-0-0", "2Gi", "2Gi", false),
+        claim("data-demo-chunkserver-0-1", "2Gi", "1Gi", false),
+    ]);
+    assert_eq!((size.as_str(), waiting.actions.len()), ("1Gi", 0));
+
+    // Grown, or only the file system left (which the restart completes): the new template.
+    let (size, ready) = plan_with(&[
+        claim("data-demo-chunkserver-0-0", "2Gi", "2Gi", false),
+        claim("data-demo-chunkserver-0-1", "2Gi", "1Gi", true),
+    ]);
+    assert_eq!((size.as_str(), ready.actions.len()), ("2Gi", 0));
+    assert_eq!(
+        ready.progress.len(),
+        1,
+        "shown until every claim reports 2Gi"
+    );
+    // A claim not bound yet (no capacity) at the spec's size is no expansion.
+    let mut unbound = claim("data-demo-chunkserver-0-0", "1Gi", "1Gi", false);
+    unbound.status = None;
+    let mut safe = validated(json!({"chunkservers": {"replicas": 3, "storage": {"size": "1Gi"}}}));
+    let none = expansion::plan(&mut safe, &existing, &[unbound], &classes);
+    assert_eq!(none, expansion::ExpansionPlan::default());
+
+    let mut safe = grown.clone();
+    safe.spec.chunkservers.storage.size = size;
+    let desired = build::build(&safe, &Observed::default());
+    let applies: Vec<Action> = plan::tier_objects(&desired.chunkservers)
+        .into_iter()
+        .filter(|o| o.kind() == ObjectKind::StatefulSet)
+        .map(|o| Action::Apply(Box::new(o)))
+        .collect();
+    assert_eq!(
+        expansion::recreate_changed_sets(applies.clone(), &existing),
+        [Action::OrphanStatefulSet {
+            name: "demo-chunkserver-0".into(),
+            uid: "uid-demo-chunkserver-0".into()
+        }]
+    );
+    // Once it is gone it is applied again; while it is being deleted it is left alone.
+    assert_eq!(
+        expansion::recreate_changed_sets(applies.clone(), &existing[1..]),
+        applies
+    );
+    let deleting = [ExistingObject {
+        deleting: true,
+        ..existing[0].clone()
+    }];
+    assert_eq!(expansion::recreate_changed_sets(applies, &deleting), []);
 }

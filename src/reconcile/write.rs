@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret, 
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
-    Preconditions,
+    Preconditions, PropagationPolicy,
 };
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
@@ -79,6 +79,20 @@ pub async fn execute<O: EtcdObserver>(
                         source,
                     })?
             }
+            Action::ResizeClaim { name, size } => resize_claim(client, namespace, name, size)
+                .await
+                .map_err(|source| Error::Apply {
+                    object: format!("PersistentVolumeClaim/{name}"),
+                    source,
+                })?,
+            Action::OrphanStatefulSet { name, uid } => {
+                orphan_stateful_set(client, namespace, name, uid)
+                    .await
+                    .map_err(|source| Error::Delete {
+                        object: format!("StatefulSet/{name}"),
+                        source,
+                    })?
+            }
             Action::Delete { kind, name } => delete_object(client, namespace, *kind, name)
                 .await
                 .map_err(|source| Error::Delete {
@@ -90,19 +104,22 @@ pub async fn execute<O: EtcdObserver>(
     Ok(())
 }
 
-/// Deletes the pod with this uid; gone already (or replaced, so another uid) is fine.
-async fn delete_pod(
-    client: &Client,
-    namespace: &str,
+/// Deletes the object with this uid; gone already (or replaced, so another uid) is fine.
+async fn delete_exactly<K>(
+    api: Api<K>,
     name: &str,
     uid: &str,
-) -> Result<(), kube::Error> {
-    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    propagation: Option<PropagationPolicy>,
+) -> Result<(), kube::Error>
+where
+    K: Clone + DeserializeOwned + Debug,
+{
     let params = DeleteParams {
-        preconditions: Some(Preconditions {
+        preconditions: (!uid.is_empty()).then(|| Preconditions {
             uid: Some(uid.to_string()),
             resource_version: None,
         }),
+        propagation_policy: propagation,
         ..DeleteParams::default()
     };
     match api.delete(name, &params).await {
@@ -110,6 +127,43 @@ async fn delete_pod(
         Err(kube::Error::Api(status)) if matches!(status.code, 404 | 409) => Ok(()),
         Err(error) => Err(error),
     }
+}
+
+/// Deletes the pod with this uid (a roll's step).
+async fn delete_pod(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    uid: &str,
+) -> Result<(), kube::Error> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    delete_exactly(api, name, uid, None).await
+}
+
+/// Deletes the StatefulSet with this uid and leaves its pods running (they are adopted when
+/// it is applied again).
+async fn orphan_stateful_set(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    uid: &str,
+) -> Result<(), kube::Error> {
+    let api: Api<StatefulSet> = Api::namespaced(client.clone(), namespace);
+    delete_exactly(api, name, uid, Some(PropagationPolicy::Orphan)).await
+}
+
+/// Raises a claim's storage request (volume expansion).
+async fn resize_claim(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    size: &str,
+) -> Result<(), kube::Error> {
+    let api: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
+    let patch = json!({"spec": {"resources": {"requests": {"storage": size}}}});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(patch))
+        .await
+        .map(drop)
 }
 
 async fn apply<K>(client: &Client, namespace: &str, object: &K) -> Result<(), kube::Error>

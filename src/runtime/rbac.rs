@@ -72,12 +72,13 @@ pub const PERMISSIONS: &[Permission] = &[
     rule("batch", &["jobs"], OWNED, Scope::Watched),
     // delete: a roll replaces pods one by one (OnDelete StatefulSets).
     rule("", &["pods"], &["list", "watch", "delete"], Scope::Watched),
-    // Watched into a cache (volume sizes); deleted only with a confirmed Delete cleanup
-    // policy: all on the cluster's deletion, one when an etcd member is removed.
+    // Watched into a cache (volume sizes); patched to grow a volume (its storage request);
+    // deleted only with a confirmed Delete cleanup policy: all on the cluster's deletion, one
+    // when an etcd member is removed.
     rule(
         "",
         &["persistentvolumeclaims"],
-        &["list", "watch", "delete", "deletecollection"],
+        &["list", "watch", "patch", "delete", "deletecollection"],
         Scope::Watched,
     ),
     // The cluster's root password: read, and created once when missing (never changed).
@@ -94,6 +95,14 @@ pub const PERMISSIONS: &[Permission] = &[
         "apiextensions.k8s.io",
         &["customresourcedefinitions"],
         READ,
+        Scope::Cluster,
+    ),
+    // Whether a claim's StorageClass allows volume expansion: read only while a claim asks
+    // for less than the spec.
+    rule(
+        "storage.k8s.io",
+        &["storageclasses"],
+        &["get"],
         Scope::Cluster,
     ),
     rule(

@@ -24,6 +24,8 @@ pub struct FakeApi {
     /// server refuses an object (422 Invalid, 403 Forbidden by admission).
     refusing: Arc<Mutex<Vec<(String, Value)>>>,
     version: Arc<Mutex<u64>>,
+    /// The JSON body of each request that had one, by its request line.
+    bodies: Arc<Mutex<Vec<(String, Value)>>>,
 }
 
 /// Splits `/api/v1/namespaces/ns/pods/name/status` into (collection, name, subresource).
@@ -186,6 +188,16 @@ impl FakeApi {
         self.creations.lock().unwrap().clone()
     }
 
+    /// The body of the last request with this request line.
+    pub fn body_of(&self, line: &str) -> Option<Value> {
+        let bodies = self.bodies.lock().unwrap();
+        bodies
+            .iter()
+            .rev()
+            .find(|(l, _)| l == line)
+            .map(|(_, b)| b.clone())
+    }
+
     pub fn fail(&self, method_and_prefix: &str) {
         self.failing
             .lock()
@@ -223,6 +235,9 @@ impl FakeApi {
             _ => format!("{method} {path}"),
         };
         self.requests.lock().unwrap().push(line.clone());
+        if let Ok(sent) = serde_json::from_slice::<Value>(&body) {
+            self.bodies.lock().unwrap().push((line.clone(), sent));
+        }
         if self
             .failing
             .lock()

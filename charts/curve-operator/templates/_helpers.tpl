@@ -75,7 +75,7 @@ RBAC rules, grouped by where they are granted. They must equal src/runtime/rbac.
   verbs: ["list", "watch", "delete"]
 - apiGroups: [""]
   resources: ["persistentvolumeclaims"]
-  verbs: ["list", "watch", "delete", "deletecollection"]
+  verbs: ["list", "watch", "patch", "delete", "deletecollection"]
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "create"]
@@ -92,6 +92,9 @@ RBAC rules, grouped by where they are granted. They must equal src/runtime/rbac.
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]
   verbs: ["get", "list", "watch"]
+- apiGroups: ["storage.k8s.io"]
+  resources: ["storageclasses"]
+  verbs: ["get"]
 {{- end }}
 
 {{/* Scope::OperatorNamespace — the leader-election Lease, in the release namespace only. */}}

@@ -43,13 +43,14 @@ fi
 # Two threads each allocate half: an odd count loses one file, as in the real tool.
 wanted=$((wanted / 2 * 2))
 
-# Placeholders only: a handful of empty files instead of really allocating the space.
-placeholders=$wanted
-[ "$placeholders" -gt 4 ] && placeholders=4
+# Every chunk file, of its real size, allocated (AllocateFiles: Fallocate of fileSize +
+# metaPagSize; the real tool then writes zeros, which takes no more space): the volume's free
+# share after a format is what Curve would leave, so a restart or a grown volume sees the
+# truth. A file that cannot be allocated (no space left) fails the tool, as in the real one.
 i=1
-while [ "$i" -le "$placeholders" ]; do
-    if ! : > "$FLAG_filePoolDir/$((highest + i))"; then
-        log_error "file open failed, $FLAG_filePoolDir/$((highest + i))"
+while [ "$i" -le "$wanted" ]; do
+    if ! fallocate -l "$chunk_bytes" -- "$FLAG_filePoolDir/$((highest + i))" 2>/dev/null; then
+        log_error "Fallocate failed, $FLAG_filePoolDir/$((highest + i))"
         log_error "allocate got something wrong, please check."
         exit 255
     fi

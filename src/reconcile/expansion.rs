@@ -1,0 +1,452 @@
+//! Growing the volumes of a running cluster, as CloudNativePG and Rook do it. Pure.
+//!
+//! A StatefulSet's volume claim templates cannot change, and its controller never resizes the
+//! claims it made. So, when `spec.<component>.storage.size` grows:
+//!
+//! 1. the claims' StorageClass must allow expansion (`allowVolumeExpansion: true`; the read
+//!    step fetches the class only while a claim asks for less than the spec). If it does not,
+//!    nothing is changed and the refusal says so; setting the size back is accepted.
+//! 2. each claim's `spec.resources.requests.storage` is raised to the new size;
+//! 3. each StatefulSet whose template asks for another size is deleted with its pods orphaned
+//!    (they keep running) and applied again with the new templates: it adopts its pods back,
+//!    and with `updateStrategy: OnDelete` nothing restarts. An operator stopped in between
+//!    finds pods without their StatefulSet: the tier exists and is re-created
+//!    ([`orphaned`]), never brought up afresh;
+//! 4. the status shows the expansion until every claim reports the new capacity.
+//!
+//! ChunkServers must restart to use the space: Curve v1.2.6's ChunkServer scans its chunk file
+//! pool only at start (src/chunkserver/datastore/file_pool.cpp, `FilePool::Initialize` →
+//! `ScanInternal`), and only `curve_format` adds chunk files to it (see
+//! `build::chunkserver::format_script`). So their StatefulSets keep their template until every
+//! claim's volume grew (capacity reached, or only the file system resize on the node left):
+//! then the new template (which carries the size) rolls them through the safe path, one
+//! server (or zone) at a time behind Curve's copyset health check.
+//!
+//! A smaller size than the volumes have is refused (volumes never shrink); the larger size is
+//! kept, and any size at least that large is accepted again.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+
+use super::observe::component_of;
+use super::plan::{self, Action, ExistingObject, Object, ObjectKind};
+use crate::build::Component;
+use crate::validate::ValidatedCluster;
+use crate::validate::k8s::parse_quantity;
+
+/// The components with volumes: the field of their size, and whether their pods must restart
+/// to use grown space.
+const VOLUMES: [(Component, &str, bool); 2] = [
+    (Component::Etcd, "spec.etcd.storage.size", false),
+    (
+        Component::ChunkServer,
+        "spec.chunkservers.storage.size",
+        true,
+    ),
+];
+
+/// The claim condition saying the volume grew and its file system is resized when a node
+/// mounts it next (or online, while mounted, when the driver can).
+pub const FILE_SYSTEM_RESIZE_PENDING: &str = "FileSystemResizePending";
+
+fn size_mut(cluster: &mut ValidatedCluster, component: Component) -> &mut String {
+    match component {
+        Component::ChunkServer => &mut cluster.spec.chunkservers.storage.size,
+        _ => &mut cluster.spec.etcd.storage.size,
+    }
+}
+
+fn bytes(quantity: &str) -> f64 {
+    parse_quantity(quantity).unwrap_or(0.0)
+}
+
+/// Less than `size`; an unknown quantity counts as nothing.
+fn below(quantity: Option<&str>, size: &str) -> bool {
+    quantity.map_or(0.0, bytes) < bytes(size)
+}
+
+fn largest<'a>(sizes: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    sizes.max_by(|a, b| bytes(a).total_cmp(&bytes(b)))
+}
+
+fn smallest<'a>(sizes: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    sizes.min_by(|a, b| bytes(a).total_cmp(&bytes(b)))
+}
+
+/// Where one claim's expansion stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClaimProgress {
+    /// Its request is raised by this decision.
+    Requested,
+    /// Asked for; the volume is being expanded.
+    Resizing,
+    /// The volume grew; its file system is resized on the node (at the next mount, or online).
+    FileSystemResizePending,
+    /// Reports the new capacity (or none yet: not bound, it is provisioned at its request).
+    Grown,
+}
+
+impl ClaimProgress {
+    fn describe(self) -> &'static str {
+        match self {
+            ClaimProgress::Requested => "requested",
+            ClaimProgress::Resizing => "resizing",
+            ClaimProgress::FileSystemResizePending => "file system resize pending",
+            ClaimProgress::Grown => "grown",
+        }
+    }
+
+    /// The volume itself grew: only the node's file system resize may be left.
+    fn volume_grown(self) -> bool {
+        matches!(
+            self,
+            ClaimProgress::Grown | ClaimProgress::FileSystemResizePending
+        )
+    }
+}
+
+/// A component's volumes on their way to a new size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VolumeExpansion {
+    pub component: Component,
+    /// The smallest size a claim reports now.
+    pub from: String,
+    pub to: String,
+    /// Every claim of the component, by name.
+    pub claims: Vec<(String, ClaimProgress)>,
+    /// The pods restart (the safe roll) once every volume grew: ChunkServers.
+    pub restarts: bool,
+}
+
+/// One claim as the expansion reads it.
+struct Claim<'a> {
+    name: &'a str,
+    class: Option<&'a str>,
+    request: Option<&'a str>,
+    capacity: Option<&'a str>,
+    resize_pending: bool,
+}
+
+impl Claim<'_> {
+    fn of(claim: &PersistentVolumeClaim) -> Claim<'_> {
+        let status = claim.status.as_ref();
+        let spec = claim.spec.as_ref();
+        Claim {
+            name: claim.metadata.name.as_deref().unwrap_or_default(),
+            class: spec.and_then(|s| s.storage_class_name.as_deref()),
+            request: spec
+                .and_then(|s| s.resources.as_ref()?.requests.as_ref()?.get("storage"))
+                .map(|q| q.0.as_str()),
+            capacity: status
+                .and_then(|s| s.capacity.as_ref()?.get("storage"))
+                .map(|q| q.0.as_str()),
+            resize_pending: status
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|conditions| {
+                    conditions
+                        .iter()
+                        .any(|c| c.type_ == FILE_SYSTEM_RESIZE_PENDING && c.status == "True")
+                }),
+        }
+    }
+
+    fn progress(&self, target: &str, requested_now: bool) -> ClaimProgress {
+        if requested_now {
+            ClaimProgress::Requested
+        } else if self.capacity.is_none() || !below(self.capacity, target) {
+            // A claim not bound yet reports no capacity: it is provisioned at its request.
+            ClaimProgress::Grown
+        } else if self.resize_pending {
+            ClaimProgress::FileSystemResizePending
+        } else {
+            ClaimProgress::Resizing
+        }
+    }
+
+    /// Why this claim cannot be expanded, if it cannot.
+    fn refusal(&self, classes: &BTreeMap<String, bool>) -> Option<String> {
+        let Some(class) = self.class else {
+            return Some(format!(
+                "PersistentVolumeClaim {} has no StorageClass, so it cannot be expanded",
+                self.name
+            ));
+        };
+        match classes.get(class) {
+            Some(true) => None,
+            Some(false) => Some(format!(
+                "StorageClass {class} does not allow volume expansion (its allowVolumeExpansion is not true)"
+            )),
+            None => Some(format!(
+                "StorageClass {class} of PersistentVolumeClaim {} does not exist",
+                self.name
+            )),
+        }
+    }
+}
+
+/// One component's volumes as they are and as the spec wants them.
+struct Volumes<'a> {
+    component: Component,
+    field: &'static str,
+    restarts: bool,
+    /// The sizes the component's StatefulSets ask for now.
+    templates: Vec<&'a str>,
+    claims: Vec<Claim<'a>>,
+    /// The largest size a template or claim asks for.
+    current: &'a str,
+    /// What the spec asks for.
+    wanted: String,
+    /// `wanted`, never less than `current`.
+    target: String,
+    /// The spec asks for less than `current`.
+    shrinks: bool,
+}
+
+impl Volumes<'_> {
+    fn to_grow(&self) -> impl Iterator<Item = &Claim<'_>> {
+        self.claims
+            .iter()
+            .filter(|c| below(c.request, &self.target))
+    }
+}
+
+/// The volumes of every component that has any (before bring-up there is nothing to grow).
+fn volumes<'a>(
+    cluster: &ValidatedCluster,
+    existing: &'a [ExistingObject],
+    claims: &'a [PersistentVolumeClaim],
+) -> Vec<Volumes<'a>> {
+    let mut all = Vec::new();
+    for (component, field, restarts) in VOLUMES {
+        let templates: Vec<&str> = plan::stateful_sets(existing, component)
+            .filter_map(|o| o.claim_size.as_deref())
+            .collect();
+        let claims: Vec<Claim> = claims
+            .iter()
+            .filter(|c| component_of(&c.metadata) == Some(component.as_str()))
+            .filter(|c| c.metadata.deletion_timestamp.is_none())
+            .map(Claim::of)
+            .collect();
+        let asked = templates
+            .iter()
+            .copied()
+            .chain(claims.iter().filter_map(|c| c.request));
+        let Some(current) = largest(asked) else {
+            continue;
+        };
+        let wanted = match component {
+            Component::ChunkServer => &cluster.spec.chunkservers.storage.size,
+            _ => &cluster.spec.etcd.storage.size,
+        };
+        let shrinks = bytes(wanted) < bytes(current);
+        all.push(Volumes {
+            component,
+            field,
+            restarts,
+            templates,
+            claims,
+            current,
+            target: if shrinks { current } else { wanted }.to_string(),
+            wanted: wanted.clone(),
+            shrinks,
+        });
+    }
+    all
+}
+
+/// The StorageClasses the decision needs: those of claims asking for less than the spec. None
+/// for a cluster whose volumes have their size, so it costs no request.
+pub fn classes_to_read(
+    cluster: &ValidatedCluster,
+    existing: &[ExistingObject],
+    claims: &[PersistentVolumeClaim],
+) -> BTreeSet<String> {
+    volumes(cluster, existing, claims)
+        .iter()
+        .flat_map(|v| v.to_grow().filter_map(|c| c.class.map(str::to_string)))
+        .collect()
+}
+
+/// What the expansion does in one decision.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ExpansionPlan {
+    /// Size changes refused, each naming its field, what the volumes keep and the way back.
+    pub refused: Vec<String>,
+    /// The claims to resize.
+    pub actions: Vec<Action>,
+    /// The expansions under way.
+    pub progress: Vec<VolumeExpansion>,
+}
+
+/// Plans the volume sizes: sets in `safe` the size each component's StatefulSets are built
+/// with, and returns the claims to resize, the refusals and the progress. `classes` holds
+/// `allowVolumeExpansion` of the StorageClasses [`classes_to_read`] named (a missing one does
+/// not exist).
+pub fn plan(
+    safe: &mut ValidatedCluster,
+    existing: &[ExistingObject],
+    claims: &[PersistentVolumeClaim],
+    classes: &BTreeMap<String, bool>,
+) -> ExpansionPlan {
+    let mut out = ExpansionPlan::default();
+    let all = volumes(safe, existing, claims);
+    let mut sizes = Vec::new();
+    for v in &all {
+        if v.shrinks {
+            out.refused.push(format!(
+                "{}: volumes cannot shrink ({} → {}); they keep {}: set {} or more",
+                v.field, v.current, v.wanted, v.current, v.current
+            ));
+        }
+        let kept = largest(v.templates.iter().copied()).unwrap_or(v.current);
+        if let Some(why) = v.to_grow().find_map(|c| c.refusal(classes)) {
+            out.refused.push(format!(
+                "{}: cannot grow the volumes ({kept} → {}): {why}; nothing was changed and they keep {kept} (set {kept} again, or allow expansion)",
+                v.field, v.target
+            ));
+            sizes.push((v.component, kept.to_string()));
+            continue;
+        }
+        let requested: BTreeSet<&str> = v.to_grow().map(|c| c.name).collect();
+        out.actions
+            .extend(requested.iter().map(|name| Action::ResizeClaim {
+                name: name.to_string(),
+                size: v.target.clone(),
+            }));
+        let progress: Vec<(String, ClaimProgress)> = (v.claims.iter())
+            .map(|c| {
+                let now = requested.contains(c.name);
+                (c.name.to_string(), c.progress(&v.target, now))
+            })
+            .collect();
+        let volumes_grown = progress.iter().all(|(_, p)| p.volume_grown());
+        // Pods that restart to use the space do so once it is there: their template (which
+        // carries the size) changes only then.
+        let template = match smallest(v.templates.iter().copied()) {
+            Some(old) if v.restarts && !volumes_grown => old.to_string(),
+            _ => v.target.clone(),
+        };
+        let templates_behind = v.templates.iter().any(|t| below(Some(t), &v.target));
+        if templates_behind || progress.iter().any(|(_, p)| *p != ClaimProgress::Grown) {
+            let reported = v.claims.iter().map(|c| c.capacity.or(c.request));
+            out.progress.push(VolumeExpansion {
+                component: v.component,
+                from: smallest(reported.flatten())
+                    .or(smallest(v.templates.iter().copied()))
+                    .unwrap_or(v.current)
+                    .to_string(),
+                to: v.target.clone(),
+                claims: progress,
+                restarts: v.restarts,
+            });
+        }
+        sizes.push((v.component, template));
+    }
+    for (component, size) in sizes {
+        *size_mut(safe, component) = size;
+    }
+    out
+}
+
+/// A StatefulSet whose claim templates change cannot be updated: its apply becomes the delete
+/// that orphans its pods, and it is applied again once it is gone (a set still being deleted
+/// is left alone until then).
+pub fn recreate_changed_sets(actions: Vec<Action>, existing: &[ExistingObject]) -> Vec<Action> {
+    actions
+        .into_iter()
+        .filter_map(|action| {
+            let Action::Apply(object) = &action else {
+                return Some(action);
+            };
+            let Object::StatefulSet(set) = &**object else {
+                return Some(action);
+            };
+            let Some(old) = existing
+                .iter()
+                .find(|o| o.kind == ObjectKind::StatefulSet && o.name == object.name())
+            else {
+                return Some(action);
+            };
+            if old.deleting {
+                return None;
+            }
+            let new_size = plan::claim_size(set);
+            let changed = match (old.claim_size.as_deref(), new_size.as_deref()) {
+                (Some(old), Some(new)) => bytes(old) != bytes(new),
+                (old, new) => old.is_some() != new.is_some(),
+            };
+            if changed {
+                Some(Action::OrphanStatefulSet {
+                    name: old.name.clone(),
+                    uid: old.uid.clone().unwrap_or_default(),
+                })
+            } else {
+                Some(action)
+            }
+        })
+        .collect()
+}
+
+/// Components whose pods run without any StatefulSet: one was deleted with its pods orphaned
+/// and is not applied again yet (an operator stopped in between, or a user's orphaning
+/// delete). The tier exists: it is re-created with the pods adopted, never brought up afresh.
+pub fn orphaned(existing: &[ExistingObject], pods: &[Pod]) -> Vec<Component> {
+    crate::reconcile::roll::TIERS
+        .into_iter()
+        .filter(|&component| !plan::tier_exists(existing, component))
+        .filter(|component| {
+            pods.iter()
+                .any(|p| component_of(&p.metadata) == Some(component.as_str()))
+        })
+        .collect()
+}
+
+/// A StatefulSet is being re-created: no pod is replaced meanwhile (orphaned pods belong to no
+/// revision).
+pub fn recreating(existing: &[ExistingObject], pods: &[Pod]) -> bool {
+    existing
+        .iter()
+        .any(|o| o.kind == ObjectKind::StatefulSet && o.deleting)
+        || !orphaned(existing, pods).is_empty()
+}
+
+/// The expansions for `Progressing`, e.g. `etcd volumes 10Gi → 20Gi: 1/3 at 20Gi;
+/// data-demo-etcd-1 resizing, data-demo-etcd-2 file system resize pending`.
+pub fn message(expansions: &[VolumeExpansion]) -> String {
+    let parts: Vec<String> = expansions
+        .iter()
+        .map(|e| {
+            let grown = (e.claims.iter())
+                .filter(|(_, p)| *p == ClaimProgress::Grown)
+                .count();
+            let waiting: Vec<String> = (e.claims.iter())
+                .filter(|(_, p)| *p != ClaimProgress::Grown)
+                .map(|(name, p)| format!("{name} {}", p.describe()))
+                .collect();
+            let mut text = format!(
+                "{} volumes {} → {}: {grown}/{} claims report {}",
+                e.component.as_str(),
+                e.from,
+                e.to,
+                e.claims.len(),
+                e.to
+            );
+            if !waiting.is_empty() {
+                text.push_str(&format!("; {}", waiting.join(", ")));
+            }
+            if e.restarts {
+                text.push_str(
+                    "; once every volume grew, ChunkServers restart one server (or zone) at a time so that curve_format adds the space to their chunk file pools",
+                );
+            } else if (e.claims.iter()).any(|(_, p)| *p == ClaimProgress::FileSystemResizePending)
+            {
+                text.push_str(
+                    " (the node resizes the file system online, or when the pod next starts, as its CSI driver can)",
+                );
+            }
+            text
+        })
+        .collect();
+    parts.join("; ")
+}
