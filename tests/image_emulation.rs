@@ -131,6 +131,16 @@ fn run_set_pod_on(
     size_bytes: u64,
 ) -> PodRun {
     let pod = format!("{}-{ordinal}", set_name(set));
+    run_set_pod_with(set, &rendered.facts(&pod, ordinal), backing, size_bytes)
+}
+
+/// Runs a pod of the StatefulSet with these facts, its data claim on an ext4 image.
+fn run_set_pod_with(
+    set: &StatefulSet,
+    facts: &PodFacts,
+    backing: &Path,
+    size_bytes: u64,
+) -> PodRun {
     let volumes = BTreeMap::from([(
         "data".to_string(),
         VolumeBacking::Ext4 {
@@ -139,7 +149,7 @@ fn run_set_pod_on(
         },
     )]);
     Kubelet::new(image())
-        .run_stateful_set_pod(set, &rendered.facts(&pod, ordinal), &volumes)
+        .run_stateful_set_pod(set, facts, &volumes)
         .unwrap()
 }
 
@@ -339,16 +349,12 @@ fn emulated_etcd_data_check_refuses_an_empty_member_of_an_existing_cluster() {
             .expect("the membership ConfigMap");
         data.insert("initial-cluster-state".into(), state.into());
         data.insert("joining".into(), joining.into());
-        let volumes = BTreeMap::from([(
-            "data".to_string(),
-            VolumeBacking::Ext4 {
-                image: dir.path().join("etcd.img"),
-                size_bytes: DATA_VOLUME_BYTES,
-            },
-        )]);
-        Kubelet::new(image())
-            .run_stateful_set_pod(&set, &facts, &volumes)
-            .unwrap()
+        run_set_pod_with(
+            &set,
+            &facts,
+            &dir.path().join("etcd.img"),
+            DATA_VOLUME_BYTES,
+        )
     };
     assert!(run_with("new", "").init_succeeded(), "bootstrap");
     let joining = run_with("existing", &pod);

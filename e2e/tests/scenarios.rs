@@ -2040,21 +2040,7 @@ async fn j_an_apply_refused_by_the_api_server_is_shown_and_resumes() {
 
     let operator = env.start_operator().await;
     env.apply_example("curvecluster.yaml");
-    let refused = env
-        .wait_status(
-            "demo",
-            "Progressing ApplyRefused",
-            Duration::from_secs(30),
-            |_, s| match condition(s, "Progressing") {
-                Some(c) if c.reason == "ApplyRefused" => Ok(()),
-                other => Err(format!("Progressing is {other:?}")),
-            },
-        )
-        .await;
-    let message = condition(refused.status.as_ref().unwrap(), "Progressing")
-        .unwrap()
-        .message
-        .clone();
+    let message = wait_progressing(&env, "ApplyRefused", Duration::from_secs(30)).await;
     say(&format!("ApplyRefused: {message}"));
     for text in [
         "the API server refused StatefulSet/demo-etcd",
@@ -2510,21 +2496,7 @@ async fn l_a_stuck_roll_halts_resumes_on_revert_and_survives_an_operator_kill() 
     let (log, watch) = watch_roll(&env, "demo");
 
     env.patch_spec("demo", json!({"image": broken})).await;
-    let stuck = env
-        .wait_status(
-            "demo",
-            "RolloutStuck",
-            Duration::from_secs(60),
-            |_, s| match condition(s, "Progressing") {
-                Some(c) if c.reason == "RolloutStuck" => Ok(()),
-                other => Err(format!("Progressing is {other:?}")),
-            },
-        )
-        .await;
-    let message = condition(stuck.status.as_ref().unwrap(), "Progressing")
-        .unwrap()
-        .message
-        .clone();
+    let message = wait_progressing(&env, "RolloutStuck", Duration::from_secs(60)).await;
     say(&format!("RolloutStuck: {message}"));
     let deleted = RollLog::names;
     let first = deleted(&log.lock().unwrap());
@@ -2588,6 +2560,20 @@ async fn l_a_stuck_roll_halts_resumes_on_revert_and_survives_an_operator_kill() 
     ));
     assert_eq!(rolled.len(), 9, "each pod once: {rolled:?}");
     assert!(log.overlaps.is_empty(), "{:?}", log.overlaps);
+}
+
+/// Waits until the `demo` cluster's Progressing condition has this reason; its message.
+async fn wait_progressing(env: &TestEnv, reason: &str, limit: Duration) -> String {
+    let cluster = env
+        .wait_status("demo", reason, limit, |_, s| {
+            match condition(s, "Progressing") {
+                Some(c) if c.reason == reason => Ok(()),
+                other => Err(format!("Progressing is {other:?}")),
+            }
+        })
+        .await;
+    let status = cluster.status.unwrap_or_default();
+    condition(&status, "Progressing").unwrap().message.clone()
 }
 
 /// etcd's member list as (name or `?` before it starts, learner), sorted.
@@ -3077,21 +3063,7 @@ async fn n_volumes_grow_in_place_and_a_refused_growth_can_be_undone() {
         json!({"chunkservers": {"storage": {"size": "20Gi"}}}),
     )
     .await;
-    let refused = env
-        .wait_status(
-            "demo",
-            "growth refused",
-            Duration::from_secs(30),
-            |_, s| match condition(s, "Progressing") {
-                Some(c) if c.reason == "ChangeRefused" => Ok(()),
-                other => Err(format!("Progressing is {other:?}")),
-            },
-        )
-        .await;
-    let message = condition(refused.status.as_ref().unwrap(), "Progressing")
-        .unwrap()
-        .message
-        .clone();
+    let message = wait_progressing(&env, "ChangeRefused", Duration::from_secs(30)).await;
     say(&format!("ChangeRefused: {message}"));
     assert_eq!(
         message,

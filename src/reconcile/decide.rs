@@ -332,14 +332,7 @@ fn decide_membership(
         .and_then(|o| o.replicas)
         .or_else(|| {
             (snapshot.pods.iter())
-                .filter_map(|p| {
-                    p.metadata
-                        .name
-                        .as_deref()?
-                        .strip_prefix(&format!("{set}-"))?
-                        .parse::<i32>()
-                        .ok()
-                })
+                .filter_map(|p| membership::ordinal(&set, p.metadata.name.as_deref()?))
                 .max()
                 .map(|ordinal| ordinal + 1)
         });

@@ -80,7 +80,8 @@ pub struct MembershipDecision {
     pub events: Vec<ClusterEvent>,
 }
 
-fn ordinal(set: &str, name: &str) -> Option<i32> {
+/// The ordinal of a pod (or member) of the StatefulSet `set`.
+pub fn ordinal(set: &str, name: &str) -> Option<i32> {
     name.strip_prefix(set)?.strip_prefix('-')?.parse().ok()
 }
 
@@ -125,6 +126,23 @@ fn parse_hex(id: Option<&String>) -> Option<u64> {
 impl MembershipInput<'_> {
     fn member_name(&self, ordinal: i32) -> String {
         format!("{}-{ordinal}", self.set)
+    }
+
+    /// The step that adds or removes the member with this ordinal.
+    fn step(
+        &self,
+        action: EtcdStepAction,
+        ordinal: i32,
+        id: Option<u64>,
+        reason: String,
+    ) -> EtcdStep {
+        EtcdStep {
+            action,
+            member: self.member_name(ordinal),
+            peer_url: (self.peer_url)(ordinal),
+            member_id: id.map(hex),
+            reason,
+        }
     }
 
     fn by_peer_url<'m>(&self, members: &'m MemberHealth, url: &str) -> Option<&'m Member> {
@@ -432,14 +450,12 @@ fn next_step(
             ));
             return decision;
         }
-        let k = ordinal(input.set, &first.name).unwrap_or_default();
-        let step = EtcdStep {
-            action: EtcdStepAction::Replace,
-            member: first.name.clone(),
-            peer_url: (input.peer_url)(k),
-            member_id: Some(hex(first.id)),
-            reason: "its pod found no data: its claim was deleted or its volume lost".into(),
-        };
+        let step = input.step(
+            EtcdStepAction::Replace,
+            ordinal(input.set, &first.name).unwrap_or_default(),
+            Some(first.id),
+            "its pod found no data: its claim was deleted or its volume lost".into(),
+        );
         decision.change = Some(MemberChange::Remove { id: first.id });
         decision.state = MembershipState::Changing {
             message: format!("etcd: replacing {} ({})", step.member, step.reason),
@@ -476,13 +492,12 @@ fn next_step(
             ));
             return decision;
         }
-        let step = EtcdStep {
-            action: EtcdStepAction::Add,
-            member: member.clone(),
-            peer_url: (input.peer_url)(voters),
-            member_id: None,
-            reason: format!("{direction}{one_at_a_time}"),
-        };
+        let step = input.step(
+            EtcdStepAction::Add,
+            voters,
+            None,
+            format!("{direction}{one_at_a_time}"),
+        );
         decision.change = Some(MemberChange::AddLearner {
             peer_url: step.peer_url.clone(),
         });
@@ -503,13 +518,12 @@ fn next_step(
         ));
         return decision;
     };
-    let step = EtcdStep {
-        action: EtcdStepAction::Remove,
-        member: member.clone(),
-        peer_url: (input.peer_url)(voters - 1),
-        member_id: Some(hex(leaving.id)),
-        reason: format!("{direction}{one_at_a_time}"),
-    };
+    let step = input.step(
+        EtcdStepAction::Remove,
+        voters - 1,
+        Some(leaving.id),
+        format!("{direction}{one_at_a_time}"),
+    );
     decision.step = Some(step.clone());
     // The first pass of the step: the same as any later one.
     continue_step(input, members, &step, set_replicas, decision)
@@ -602,20 +616,7 @@ mod tests {
 
         fn decide(&self) -> MembershipDecision {
             let health = self.health();
-            decide(&MembershipInput {
-                target: self.target,
-                set: SET,
-                peer_url: &url,
-                set_replicas: self.set_replicas,
-                members: Some(&health),
-                pods: &self.pods,
-                claims: &self.claims,
-                claim_of: &claim_of,
-                settled: self.settled,
-                step: self.step.as_ref(),
-                deletes_claims: self.deletes_claims,
-                outdated_pods: 0,
-            })
+            decide(&input(self, &health))
         }
 
         /// Carries out a decision as the write step, etcd, the StatefulSet controller and the

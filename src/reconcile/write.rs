@@ -68,12 +68,9 @@ pub async fn execute<O: EtcdObserver>(
                 }
             }
             Action::DeleteClaim { name } => {
-                delete::<PersistentVolumeClaim>(client, namespace, name)
+                let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
+                delete_exactly(claims, name, "", None)
                     .await
-                    .or_else(|e| match e {
-                        kube::Error::Api(status) if status.code == 404 => Ok(()),
-                        e => Err(e),
-                    })
                     .map_err(|source| Error::Delete {
                         object: format!("PersistentVolumeClaim/{name}"),
                         source,
