@@ -2072,6 +2072,7 @@ async fn j_an_apply_refused_by_the_api_server_is_shown_and_resumes() {
     // Nothing after the refused StatefulSet: the etcd tier's other objects only.
     let expected: BTreeSet<(String, String)> = [
         ("ConfigMap", "demo-etcd"),
+        ("ConfigMap", "demo-etcd-members"),
         ("Service", "demo-etcd"),
         ("PodDisruptionBudget", "demo-etcd"),
     ]
