@@ -144,7 +144,7 @@ mod operator {
     use curve_operator::etcd::EtcdClients;
     use curve_operator::reconcile::events::KubeEvents;
     use curve_operator::reconcile::snapshot::Caches;
-    use curve_operator::reconcile::{Context, run as run_controller};
+    use curve_operator::reconcile::{Context, count_primary_changes, run as run_controller};
     use curve_operator::runtime::http::{Readiness, serve};
     use curve_operator::runtime::metrics::Metrics;
     use curve_operator::runtime::requests::counting_layer;
@@ -235,7 +235,8 @@ mod operator {
             }
         }
 
-        let (etcd, etcd_changes) = EtcdClients::new();
+        let (etcd, election_changes) = EtcdClients::with_changes();
+        let etcd_changes = count_primary_changes(metrics.clone(), election_changes);
         let events = KubeEvents::new(client.clone(), args.leader_election_identity.clone());
         let (caches, writers) = Caches::shared();
         let ctx = Arc::new(Context::new(client, caches, etcd, events).with_metrics(metrics));

@@ -205,7 +205,8 @@ impl ExamplePlacement {
 }
 
 /// Every object in creation order, each as the operator applies it: the etcd tier, the root
-/// Secret, the MDS tier, the topology map, the ChunkServer tier, then the pool Jobs.
+/// Secret, the MDS tier, the topology map, the ChunkServer tier, the pool Jobs, then (with
+/// `spec.monitoring.enabled`) the PodMonitors and the PrometheusRule.
 pub fn objects(cluster: &ValidatedCluster, placement: &ExamplePlacement) -> Vec<Value> {
     let observed = placement.observed(cluster);
     let desired = build::build(cluster, &observed);
@@ -221,6 +222,13 @@ pub fn objects(cluster: &ValidatedCluster, placement: &ExamplePlacement) -> Vec<
     values.push(applied(Object::ConfigMap(desired.topology.clone())));
     values.extend(tier(&desired.chunkservers));
     values.extend(desired.jobs.iter().map(typed_value));
+    if let Some(monitoring) = &desired.monitoring {
+        values.extend(
+            crate::reconcile::monitoring::objects(monitoring)
+                .into_iter()
+                .map(applied),
+        );
+    }
     values
 }
 

@@ -9,6 +9,7 @@
 //! source of each rule is cited beside it). [`parse_cluster`] reads the raw object first, naming
 //! the path of every field serde could not read.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 // The bounds the CRD sets where Kubernetes sets none (CEL cost) apply here too.
@@ -150,6 +151,7 @@ impl Errors {
 }
 
 fn validate_spec_into(spec: &CurveClusterSpec, errors: &mut Errors) {
+    check_monitoring(spec, errors);
     if spec.image.trim().is_empty() {
         errors.push(
             "spec.image",
@@ -317,22 +319,11 @@ fn validate_spec_into(spec: &CurveClusterSpec, errors: &mut Errors) {
 /// anti-affinity terms, and the zone label is read from the nodes: label keys and values.
 fn check_placement(spec: &CurveClusterSpec, errors: &mut Errors) {
     let placement = &spec.placement;
-    if placement.node_selector.len() > MAX_NODE_SELECTOR {
-        errors.push(
-            "spec.placement.nodeSelector",
-            format!(
-                "must have at most {MAX_NODE_SELECTOR} entries (got {})",
-                placement.node_selector.len()
-            ),
-        );
-    }
-    for (key, value) in &placement.node_selector {
-        let path = format!("spec.placement.nodeSelector[{key}]");
-        if let Some(reason) = k8s::qualified_name(key) {
-            errors.push(&path, format!("the key {reason} (got {})", quoted(key)));
-        }
-        errors.check(&path, value, k8s::label_value);
-    }
+    check_label_map(
+        errors,
+        "spec.placement.nodeSelector",
+        &placement.node_selector,
+    );
     if placement.tolerations.len() > MAX_TOLERATIONS {
         errors.push(
             "spec.placement.tolerations",
@@ -366,6 +357,37 @@ fn check_placement(spec: &CurveClusterSpec, errors: &mut Errors) {
         Some(label) => errors.check("spec.placement.zoneLabel", label, k8s::qualified_name),
         None => {}
     }
+}
+
+/// A map of label keys to label values, of at most `MAX_NODE_SELECTOR` entries.
+fn check_label_map(errors: &mut Errors, path: &str, map: &BTreeMap<String, String>) {
+    if map.len() > MAX_NODE_SELECTOR {
+        errors.push(
+            path,
+            format!(
+                "must have at most {MAX_NODE_SELECTOR} entries (got {})",
+                map.len()
+            ),
+        );
+    }
+    for (key, value) in map {
+        let path = format!("{path}[{key}]");
+        if let Some(reason) = k8s::qualified_name(key) {
+            errors.push(&path, format!("the key {reason} (got {})", quoted(key)));
+        }
+        errors.check(&path, value, k8s::label_value);
+    }
+}
+
+fn check_monitoring(spec: &CurveClusterSpec, errors: &mut Errors) {
+    let monitoring = &spec.monitoring;
+    errors.check("spec.monitoring.interval", &monitoring.interval, |text| {
+        match k8s::prometheus_duration_seconds(text) {
+            Some(seconds) if seconds >= 1 => None,
+            _ => Some("must be a Prometheus duration of at least 1s such as 30s or 1m".to_string()),
+        }
+    });
+    check_label_map(errors, "spec.monitoring.labels", &monitoring.labels);
 }
 
 /// A physical or logical pool name. Curve itself takes any JSON string (tools/curvefsTool.cpp,

@@ -1460,6 +1460,27 @@ fn every_spec_change_is_carried_out_refused_by_the_crd_or_revertible() {
             json!({"rollout": {"progressDeadlineSeconds": 60}}),
             Carried,
         ),
+        // Monitoring objects are applied or deleted; no Curve pod changes.
+        (
+            "spec.monitoring.enabled",
+            json!({"monitoring": {"enabled": true}}),
+            Carried,
+        ),
+        (
+            "spec.monitoring.interval",
+            json!({"monitoring": {"interval": "1m"}}),
+            Carried,
+        ),
+        (
+            "spec.monitoring.rules",
+            json!({"monitoring": {"rules": false}}),
+            Carried,
+        ),
+        (
+            "spec.monitoring.labels",
+            json!({"monitoring": {"labels": {"release": "kube-prometheus-stack"}}}),
+            Carried,
+        ),
     ];
     let listed: std::collections::BTreeSet<&str> = table.iter().map(|(f, _, _)| *f).collect();
     let unlisted: Vec<String> = spec_fields()

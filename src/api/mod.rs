@@ -4,6 +4,7 @@
 //! doc comments become `kubectl explain`, serde defaults become schema defaults, and the
 //! `x_kube(validation)` rules become CEL rules the API server enforces on create and update.
 
+pub mod prometheus;
 pub mod rules;
 mod status;
 
@@ -123,6 +124,58 @@ pub struct CurveClusterSpec {
     /// leader and the MDS primary last.
     #[serde(default)]
     pub rollout: RolloutSpec,
+
+    /// Prometheus Operator objects for this cluster (`monitoring.coreos.com/v1`): PodMonitors
+    /// that scrape etcd, every MDS and every ChunkServer, and a PrometheusRule with the alerts
+    /// a Curve admin needs. Off by default; needs the Prometheus Operator's CRDs (the
+    /// `Monitoring` condition says when they are missing).
+    #[serde(default)]
+    pub monitoring: MonitoringSpec,
+}
+
+/// Scrape objects and alerts for the cluster.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitoringSpec {
+    /// Create the PodMonitors (`<cluster>-etcd`, `<cluster>-mds`, `<cluster>-chunkserver`)
+    /// and, with `rules`, the PrometheusRule `<cluster>-alerts`. Setting it back to false
+    /// deletes them.
+    #[serde(default)]
+    pub enabled: bool,
+    /// How often Prometheus scrapes each pod, as a Prometheus duration (`30s`, `1m`).
+    #[serde(default = "MonitoringSpec::default_interval")]
+    #[schemars(length(max = 16))]
+    #[x_kube(validation = rules::rule(format!("self.matches('{}') && self.matches('[1-9]')", rules::PROMETHEUS_DURATION_RE), rules::got("spec.monitoring.interval must be a Prometheus duration of at least 1s such as 30s or 1m", "self")))]
+    pub interval: String,
+    /// Create the PrometheusRule with the cluster's alerts.
+    #[serde(default = "default_true")]
+    pub rules: bool,
+    /// Labels added to the PodMonitors and the PrometheusRule, e.g. the ones your Prometheus
+    /// selects them by (kube-prometheus-stack: `release: <its release name>`).
+    #[serde(default)]
+    #[schemars(extend("maxProperties" = rules::MAX_NODE_SELECTOR, "additionalProperties" = {"type": "string", "maxLength": 63}))]
+    #[x_kube(
+        validation = rules::label_map_keys("spec.monitoring.labels"),
+        validation = rules::label_map_values("spec.monitoring.labels")
+    )]
+    pub labels: BTreeMap<String, String>,
+}
+
+impl MonitoringSpec {
+    fn default_interval() -> String {
+        "30s".to_string()
+    }
+}
+
+impl Default for MonitoringSpec {
+    fn default() -> Self {
+        MonitoringSpec {
+            enabled: false,
+            interval: Self::default_interval(),
+            rules: true,
+            labels: BTreeMap::new(),
+        }
+    }
 }
 
 /// How pods are replaced when their template changes.

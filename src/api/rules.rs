@@ -39,6 +39,11 @@ pub const IMAGE_RE: &str = concat!(
 /// then a binary or decimal SI suffix or a decimal exponent.
 pub const QUANTITY_RE: &str = "^[+]?([0-9]+([.][0-9]*)?|[.][0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?([0-9]+([.][0-9]*)?|[.][0-9]+))?$";
 
+/// A Prometheus duration of at least one second (the Prometheus Operator's `Duration`
+/// pattern, without `0` and milliseconds: a scrape interval below a second is a mistake).
+pub const PROMETHEUS_DURATION_RE: &str =
+    "^(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?$";
+
 /// Longest label key: a 253-character prefix, '/', a 63-character name.
 pub const LABEL_KEY_MAX: usize = 317;
 

@@ -6,6 +6,7 @@ pub mod config;
 pub mod etcd;
 pub mod jobs;
 pub mod mds;
+pub mod monitoring;
 pub mod secret;
 pub mod topology;
 
@@ -74,6 +75,8 @@ pub struct DesiredObjects {
     pub jobs: Vec<Job>,
     pub cluster_map: topology::ClusterMap,
     pub addresses: config::DaemonAddresses,
+    /// The Prometheus Operator objects, when `spec.monitoring.enabled`.
+    pub monitoring: Option<monitoring::Monitoring>,
 }
 
 pub fn build(cluster: &ValidatedCluster, observed: &Observed) -> DesiredObjects {
@@ -95,6 +98,7 @@ pub fn build(cluster: &ValidatedCluster, observed: &Observed) -> DesiredObjects 
             .collect(),
         cluster_map,
         addresses,
+        monitoring: monitoring::build(cluster),
     }
 }
 

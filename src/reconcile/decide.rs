@@ -9,7 +9,7 @@ use super::observation::{DataCleanup, Observation, PrimaryView, RollState, Topol
 use super::plan::{self, Action, ExistingObject, Object, ObjectKind};
 use super::snapshot::Snapshot;
 use super::status::compute_status;
-use super::{expansion, membership, observe, roll, topology};
+use super::{expansion, membership, monitoring, observe, roll, topology};
 use crate::api::{CleanupPolicy, CurveClusterStatus, OperatorRecord};
 use crate::build::common::{component_name, root_secret_name};
 use crate::build::config::DaemonAddresses;
@@ -161,6 +161,7 @@ pub fn decide(
         physical_pool: spec.logical_pool.physical_pool.clone(),
         logical_pool: spec.logical_pool.name.clone(),
         expansions: growth.progress,
+        monitoring: Default::default(),
     };
     if obs.mds.exists
         && let Some(reading) = &snapshot.etcd
@@ -202,6 +203,12 @@ pub fn decide(
     };
     let mut desired = build::build(&safe, &observed);
 
+    let (monitoring_actions, monitoring_state) = monitoring::plan(
+        desired.monitoring.as_ref(),
+        &snapshot.monitoring_api,
+        &snapshot.monitoring_objects,
+    );
+    obs.monitoring = monitoring_state;
     let mut actions = Vec::new();
     let mut roll_events = Vec::new();
     let acts = !obs.paused && record.is_ok();
@@ -252,6 +259,7 @@ pub fn decide(
         actions.extend(growth.actions);
         let applies = plan::plan(&desired, &existing, gates);
         actions.extend(expansion::recreate_changed_sets(applies, &existing));
+        actions.extend(monitoring_actions);
         actions.extend(
             (membership.restart_pod.clone()).map(|(name, uid)| Action::DeletePod { name, uid }),
         );

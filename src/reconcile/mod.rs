@@ -7,6 +7,7 @@ pub mod decide;
 pub mod events;
 pub mod expansion;
 pub mod membership;
+pub mod monitoring;
 pub mod observation;
 pub mod observe;
 pub mod plan;
@@ -38,7 +39,7 @@ use tracing::Instrument;
 use crate::api::{CurveCluster, CurveClusterStatus};
 use crate::build::Component;
 use crate::build::common::{LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGER};
-use crate::etcd::{ClusterKey, EtcdObserver};
+use crate::etcd::{ClusterKey, ElectionChange, EtcdObserver};
 use crate::runtime::metrics::{Component as MetricComponent, Metrics, ReconcileResult};
 use crate::validate::{ValidatedCluster, validate};
 use decide::{Decision, decide};
@@ -80,7 +81,7 @@ pub enum Error {
 
 impl Error {
     /// Every step an error can come from, as its metric label.
-    pub const STEPS: [&'static str; 8] = [
+    pub const STEPS: [&'static str; 9] = [
         "read",
         "apply",
         "delete",
@@ -88,6 +89,7 @@ impl Error {
         "secret",
         "random",
         "finalizer",
+        "etcd_membership",
         "cleanup",
     ];
 
@@ -241,6 +243,10 @@ pub async fn reconcile<O: EtcdObserver, E: EventSink>(
             }
         }
     };
+    if cluster.metadata.deletion_timestamp.is_none() {
+        let (namespace, name) = key(cluster);
+        (ctx.metrics).set_reconcile_failures(&namespace, &name, failures);
+    }
     if let Err(error) = &result {
         tracing::warn!(namespace = %cluster.namespace().unwrap_or_default(), name = %cluster.name_any(), %error, failures, "reconcile failed");
         report_error(cluster, &ctx, error).await;
@@ -343,6 +349,12 @@ async fn read<O: EtcdObserver, E: EventSink>(
 ) -> Result<Snapshot, Error> {
     ctx.caches.check_synced()?;
     let spec = &cluster.spec;
+    let discovery = &ctx.caches.monitoring.discovery;
+    if spec.monitoring.enabled {
+        discovery.want(&cluster.namespace, &cluster.name);
+    } else {
+        discovery.unwant(&cluster.namespace, &cluster.name);
+    }
     let mut snapshot = ctx.caches.snapshot(
         &cluster.namespace,
         &cluster.name,
@@ -378,22 +390,41 @@ fn record_metrics<O: EtcdObserver, E: EventSink>(
     decision: &Decision,
 ) {
     let (namespace, name) = (&cluster.namespace, &cluster.name);
+    let metrics = &ctx.metrics;
     let observation = &decision.observation;
     for (component, seen) in [
         (MetricComponent::Etcd, &observation.etcd),
         (MetricComponent::Mds, &observation.mds),
         (MetricComponent::ChunkServer, &observation.chunkservers),
     ] {
-        ctx.metrics
-            .set_ready(namespace, name, component, seen.ready.max(0) as u32);
+        metrics.set_ready(namespace, name, component, seen.ready.max(0) as u32);
+        metrics.set_desired(namespace, name, component, seen.desired.max(0) as u32);
     }
-    if decision
-        .events
-        .iter()
-        .any(|e| e.reason == "MdsPrimaryChanged")
-    {
-        ctx.metrics.primary_changed(namespace, name);
+    let gauges = observation::Gauges::of(cluster, observation);
+    if observation.primary != observation::PrimaryView::NotStarted {
+        metrics.set_primary(namespace, name, gauges.primary.as_deref(), &gauges.mds_pods);
     }
+    if let Some((members, healthy)) = gauges.etcd_members {
+        metrics.set_etcd_members(namespace, name, members, healthy);
+    }
+    metrics.set_available(namespace, name, observation.available());
+    metrics.set_roll(namespace, name, gauges.rolling, gauges.roll_stuck);
+    let (down, tolerated) = gauges.failure_domains;
+    metrics.set_failure_domains(namespace, name, down, tolerated);
+}
+
+/// Counts every new MDS primary the election watches report, and yields the cluster to
+/// reconcile. Counted here, not from reconciles: two changes between reconciles are two.
+pub fn count_primary_changes(
+    metrics: Arc<Metrics>,
+    changes: impl Stream<Item = ElectionChange> + Send + 'static,
+) -> impl Stream<Item = ClusterKey> + Send + 'static {
+    changes.map(move |change| {
+        if change.primary.is_some() {
+            metrics.primary_changed(&change.cluster.namespace, &change.cluster.name);
+        }
+        change.cluster
+    })
 }
 
 async fn publish<O: EtcdObserver, E: EventSink>(
@@ -479,6 +510,7 @@ async fn finalize<O: EtcdObserver, E: EventSink>(
         name: cluster.name_any(),
     });
     ctx.metrics.remove_cluster(namespace, &cluster.name_any());
+    (ctx.caches.monitoring.discovery).unwant(namespace, &cluster.name_any());
     if !write::has_finalizer(cluster) {
         return Ok(Requeue::await_change());
     }
@@ -518,6 +550,96 @@ fn spawn_reflector<K>(
     }));
 }
 
+/// The API of a namespaced kind in the operator's scope: one namespace, or all.
+fn api<K>(client: &Client, namespace: &Option<String>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// How often the API server's discovery is asked for the Prometheus Operator's kinds while a
+/// cluster wants monitoring and they are not served.
+const MONITORING_RECHECK: Duration = Duration::from_secs(60);
+
+/// Asks the API server's discovery for `monitoring.coreos.com/v1` while some cluster wants
+/// monitoring; once PodMonitor and PrometheusRule are served, starts their watches (which
+/// would fail forever before) and reconciles the waiting clusters. Sends nothing while no
+/// cluster enables `spec.monitoring`.
+async fn discover_monitoring(
+    client: Client,
+    namespace: Option<String>,
+    caches: snapshot::MonitoringCaches,
+    writers: snapshot::MonitoringWriters,
+    reconcile: futures::channel::mpsc::UnboundedSender<ClusterKey>,
+) {
+    use crate::api::prometheus::{GROUP_VERSION, PodMonitor, PrometheusRule};
+    use snapshot::MonitoringApi;
+    let discovery = &caches.discovery;
+    let notify_waiting = || {
+        for (namespace, name) in discovery.waiting.lock().expect("not poisoned").iter() {
+            let key = ClusterKey {
+                namespace: namespace.clone(),
+                name: name.clone(),
+            };
+            let _ = reconcile.unbounded_send(key);
+        }
+    };
+    loop {
+        while discovery.waiting.lock().expect("not poisoned").is_empty() {
+            discovery.wake.notified().await;
+        }
+        let served = match client.list_api_group_resources(GROUP_VERSION).await {
+            Ok(list) => monitoring::served(&list),
+            Err(kube::Error::Api(status)) if status.code == 404 => MonitoringApi::Missing {
+                message: monitoring::missing_message(&["PodMonitor", "PrometheusRule"]),
+            },
+            Err(error) => MonitoringApi::Missing {
+                message: format!(
+                    "asking the API server's discovery for {GROUP_VERSION} failed: {error}; asking again every {} s",
+                    MONITORING_RECHECK.as_secs()
+                ),
+            },
+        };
+        if served == MonitoringApi::Served {
+            let managed = watcher::Config::default().labels(&managed_selector());
+            spawn_reflector(
+                watcher(
+                    api::<PartialObjectMeta<PodMonitor>>(&client, &namespace),
+                    managed.clone(),
+                ),
+                writers.pod_monitors,
+            );
+            spawn_reflector(
+                watcher(
+                    api::<PartialObjectMeta<PrometheusRule>>(&client, &namespace),
+                    managed,
+                ),
+                writers.rules,
+            );
+            snapshot::wait_until_ready(&caches.pod_monitors).await;
+            snapshot::wait_until_ready(&caches.rules).await;
+            *discovery.api.lock().expect("not poisoned") = served;
+            tracing::info!(
+                "the API server serves {GROUP_VERSION}: monitoring objects are reconciled"
+            );
+            notify_waiting();
+            discovery.waiting.lock().expect("not poisoned").clear();
+            return;
+        }
+        let changed = *discovery.api.lock().expect("not poisoned") != served;
+        *discovery.api.lock().expect("not poisoned") = served;
+        if changed {
+            notify_waiting();
+        }
+        tokio::time::sleep(MONITORING_RECHECK).await;
+    }
+}
+
 /// Runs the controller until `shutdown` resolves. `namespace` limits it to one namespace;
 /// `etcd_changes` yields a cluster whenever its MDS election changes. The context's caches
 /// must come from [`Caches::shared`]: their watches are started here.
@@ -531,16 +653,6 @@ pub async fn run<O: EtcdObserver, E: EventSink>(
     on_result: impl Fn(&Result<(), String>) + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
-    fn api<K>(client: &Client, namespace: &Option<String>) -> Api<K>
-    where
-        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
-        K::DynamicType: Default,
-    {
-        match namespace {
-            Some(ns) => Api::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
-        }
-    }
     let managed = watcher::Config::default().labels(&managed_selector());
     let subscribe = "the caches of run() are shared";
     let sets = writers.stateful_sets.subscribe().expect(subscribe);
@@ -550,6 +662,20 @@ pub async fn run<O: EtcdObserver, E: EventSink>(
     let jobs = writers.jobs.subscribe().expect(subscribe);
     let pods = writers.pods.subscribe().expect(subscribe);
     let claims = writers.claims.subscribe().expect(subscribe);
+    let pod_monitors = writers
+        .monitoring
+        .pod_monitors
+        .subscribe()
+        .expect(subscribe);
+    let rules = writers.monitoring.rules.subscribe().expect(subscribe);
+    let (monitoring_served, monitoring_refs) = futures::channel::mpsc::unbounded();
+    tokio::spawn(discover_monitoring(
+        client.clone(),
+        namespace.clone(),
+        ctx.caches.monitoring.clone(),
+        writers.monitoring,
+        monitoring_served,
+    ));
     spawn_reflector(
         watcher(api::<StatefulSet>(&client, &namespace), managed.clone()),
         writers.stateful_sets,
@@ -621,7 +747,12 @@ pub async fn run<O: EtcdObserver, E: EventSink>(
         .watches_shared_stream(claims, move |claim: Arc<PersistentVolumeClaim>| {
             to_cluster(claim.labels().get(LABEL_INSTANCE), claim.namespace())
         })
-        .reconcile_on(etcd_changes.map(|key| ObjectRef::new(&key.name).within(&key.namespace)))
+        .owns_shared_stream(pod_monitors)
+        .owns_shared_stream(rules)
+        .reconcile_on(
+            futures::stream::select(etcd_changes, monitoring_refs)
+                .map(|key| ObjectRef::new(&key.name).within(&key.namespace)),
+        )
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| {

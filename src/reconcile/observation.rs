@@ -2,6 +2,7 @@
 //! from the pods and etcd (`observe.rs`).
 
 pub use super::membership::MembershipState;
+pub use super::monitoring::MonitoringState;
 pub use super::roll::RollState;
 use crate::etcd::MemberHealth;
 
@@ -96,6 +97,8 @@ pub struct Observation {
     pub topology: Option<TopologyState>,
     /// Volumes growing to a new size.
     pub expansions: Vec<super::expansion::VolumeExpansion>,
+    /// The Prometheus Operator objects of `spec.monitoring`.
+    pub monitoring: MonitoringState,
 }
 
 /// The topology as the bootstrap decision left it.
@@ -130,6 +133,7 @@ impl Observation {
             physical_pool: String::new(),
             logical_pool: String::new(),
             expansions: Vec::new(),
+            monitoring: MonitoringState::Disabled,
         }
     }
 
@@ -170,4 +174,53 @@ pub struct FormatProgress {
     pub formatting: Vec<String>,
     /// `pod (why)` for each failed format.
     pub failed: Vec<String>,
+}
+
+/// The per-cluster gauges the operator exports, from one observation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Gauges {
+    /// The MDS pods the spec asks for, in ordinal order.
+    pub mds_pods: Vec<String>,
+    /// The MDS pod the election names primary.
+    pub primary: Option<String>,
+    /// Voting members of etcd's member list and how many are healthy (the spec's members and
+    /// none when no member answered); `None` when etcd was not read (before the MDS tier).
+    pub etcd_members: Option<(u32, u32)>,
+    pub rolling: bool,
+    pub roll_stuck: bool,
+    /// Not-ready ChunkServers and how many may be down.
+    pub failure_domains: (u32, u32),
+}
+
+impl Gauges {
+    pub fn of(cluster: &crate::validate::ValidatedCluster, observation: &Observation) -> Self {
+        let set = crate::build::common::component_name(cluster, crate::build::Component::Mds);
+        let voting = |health: &MemberHealth| {
+            let voters: Vec<_> = health.members.iter().filter(|m| !m.is_learner).collect();
+            let healthy = voters.iter().filter(|m| m.healthy).count();
+            (voters.len() as u32, healthy as u32)
+        };
+        let cs = &observation.chunkservers;
+        Gauges {
+            mds_pods: (0..cluster.spec.mds.replicas)
+                .map(|i| format!("{set}-{i}"))
+                .collect(),
+            primary: match &observation.primary {
+                PrimaryView::Elected { pod, .. } => Some(pod.clone()),
+                _ => None,
+            },
+            // etcd was read but no member answered: none is healthy.
+            etcd_members: match (&observation.primary, &observation.etcd_members) {
+                (_, Some(health)) => Some(voting(health)),
+                (PrimaryView::NotStarted, None) => None,
+                (_, None) => Some((observation.etcd.desired.max(0) as u32, 0)),
+            },
+            rolling: matches!(observation.roll, RollState::Rolling { .. }),
+            roll_stuck: matches!(observation.roll, RollState::Stuck { .. }),
+            failure_domains: (
+                (cs.desired - cs.ready).max(0) as u32,
+                observation.tolerated_unready_chunkservers.max(0) as u32,
+            ),
+        }
+    }
 }

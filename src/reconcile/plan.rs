@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+use crate::api::prometheus::{PodMonitor, PrometheusRule};
 use crate::build::{Component, DesiredObjects, Tier, typed_value};
 use crate::etcd::MemberChange;
 use crate::validate::ValidatedCluster;
@@ -26,6 +27,8 @@ pub enum ObjectKind {
     PodDisruptionBudget,
     StatefulSet,
     Job,
+    PodMonitor,
+    PrometheusRule,
 }
 
 impl ObjectKind {
@@ -36,6 +39,8 @@ impl ObjectKind {
             ObjectKind::PodDisruptionBudget => <PodDisruptionBudget as Resource>::KIND,
             ObjectKind::StatefulSet => <StatefulSet as Resource>::KIND,
             ObjectKind::Job => <Job as Resource>::KIND,
+            ObjectKind::PodMonitor => <PodMonitor as Resource>::KIND,
+            ObjectKind::PrometheusRule => <PrometheusRule as Resource>::KIND,
         }
     }
 }
@@ -48,6 +53,8 @@ pub enum Object {
     PodDisruptionBudget(PodDisruptionBudget),
     StatefulSet(StatefulSet),
     Job(Job),
+    PodMonitor(PodMonitor),
+    PrometheusRule(PrometheusRule),
 }
 
 impl Object {
@@ -58,6 +65,8 @@ impl Object {
             Object::PodDisruptionBudget(_) => ObjectKind::PodDisruptionBudget,
             Object::StatefulSet(_) => ObjectKind::StatefulSet,
             Object::Job(_) => ObjectKind::Job,
+            Object::PodMonitor(_) => ObjectKind::PodMonitor,
+            Object::PrometheusRule(_) => ObjectKind::PrometheusRule,
         }
     }
 
@@ -68,6 +77,8 @@ impl Object {
             Object::PodDisruptionBudget(o) => &o.metadata,
             Object::StatefulSet(o) => &o.metadata,
             Object::Job(o) => &o.metadata,
+            Object::PodMonitor(o) => &o.metadata,
+            Object::PrometheusRule(o) => &o.metadata,
         }
     }
 
@@ -78,6 +89,8 @@ impl Object {
             Object::PodDisruptionBudget(o) => &mut o.metadata,
             Object::StatefulSet(o) => &mut o.metadata,
             Object::Job(o) => &mut o.metadata,
+            Object::PodMonitor(o) => &mut o.metadata,
+            Object::PrometheusRule(o) => &mut o.metadata,
         }
     }
 
@@ -93,6 +106,8 @@ impl Object {
             Object::PodDisruptionBudget(o) => typed_value(o),
             Object::StatefulSet(o) => typed_value(o),
             Object::Job(o) => typed_value(o),
+            Object::PodMonitor(o) => typed_value(o),
+            Object::PrometheusRule(o) => typed_value(o),
         }
     }
 

@@ -2,8 +2,8 @@
 //! reflector stores whose watches also trigger reconciles) and from the etcd observer. A
 //! reconcile sends no Kubernetes request to read.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 
 use futures::FutureExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -16,6 +16,8 @@ use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
 use super::Error;
+use super::plan::{ExistingObject, ObjectKind};
+use crate::api::prometheus::{PodMonitor, PrometheusRule};
 use crate::build::common::LABEL_INSTANCE;
 use crate::etcd::EtcdObservation;
 
@@ -36,6 +38,108 @@ pub struct Snapshot {
     /// `allowVolumeExpansion` of the StorageClasses of claims to grow (read by GET only while
     /// a claim asks for less than the spec); a class that does not exist is absent.
     pub storage_classes: BTreeMap<String, bool>,
+    /// Whether the API server serves the Prometheus Operator's kinds.
+    pub monitoring_api: MonitoringApi,
+    /// The cluster's PodMonitors and PrometheusRules, once their caches have synced.
+    pub monitoring_objects: Vec<ExistingObject>,
+}
+
+/// What the operator knows of the Prometheus Operator's API (`monitoring.coreos.com/v1`). It
+/// asks only while a cluster enables `spec.monitoring`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum MonitoringApi {
+    /// Not asked yet, or its caches have not synced.
+    #[default]
+    Unknown,
+    /// The API server does not serve these kinds (or discovery failed: the message says).
+    Missing { message: String },
+    /// PodMonitors and PrometheusRules are served and their caches synced.
+    Served,
+}
+
+/// The watch caches of the Prometheus Operator's kinds, started only once discovery finds
+/// them (a watch of a kind that is not served fails forever), and the discovery state.
+#[derive(Clone)]
+pub struct MonitoringCaches {
+    pub pod_monitors: Store<PartialObjectMeta<PodMonitor>>,
+    pub rules: Store<PartialObjectMeta<PrometheusRule>>,
+    pub discovery: Arc<MonitoringDiscovery>,
+}
+
+/// The writing ends of [`MonitoringCaches`].
+pub struct MonitoringWriters {
+    pub pod_monitors: Writer<PartialObjectMeta<PodMonitor>>,
+    pub rules: Writer<PartialObjectMeta<PrometheusRule>>,
+}
+
+/// Shared between the reconciles (which say which clusters want monitoring) and the task that
+/// asks the API server's discovery (`reconcile::run`).
+#[derive(Default)]
+pub struct MonitoringDiscovery {
+    pub api: Mutex<MonitoringApi>,
+    /// Clusters that want monitoring and have not seen it served yet.
+    pub waiting: Mutex<BTreeSet<(String, String)>>,
+    pub wake: tokio::sync::Notify,
+}
+
+impl MonitoringDiscovery {
+    /// The cluster no longer enables monitoring (or is deleted).
+    pub fn unwant(&self, namespace: &str, name: &str) {
+        let key = (namespace.to_string(), name.to_string());
+        self.waiting.lock().expect("not poisoned").remove(&key);
+    }
+
+    /// The cluster enables monitoring: have discovery ask, and reconcile it once served.
+    pub fn want(&self, namespace: &str, name: &str) {
+        let served = *self.api.lock().expect("not poisoned") == MonitoringApi::Served;
+        if !served {
+            let key = (namespace.to_string(), name.to_string());
+            if self.waiting.lock().expect("not poisoned").insert(key) {
+                self.wake.notify_one();
+            }
+        }
+    }
+}
+
+type StorePair<K> = (Store<K>, Writer<K>);
+
+impl MonitoringCaches {
+    fn new(
+        pod_monitors: StorePair<PartialObjectMeta<PodMonitor>>,
+        rules: StorePair<PartialObjectMeta<PrometheusRule>>,
+    ) -> (Self, MonitoringWriters) {
+        let caches = MonitoringCaches {
+            pod_monitors: pod_monitors.0,
+            rules: rules.0,
+            discovery: Arc::default(),
+        };
+        let writers = MonitoringWriters {
+            pod_monitors: pod_monitors.1,
+            rules: rules.1,
+        };
+        (caches, writers)
+    }
+
+    fn state(&self, namespace: &str, name: &str) -> (MonitoringApi, Vec<ExistingObject>) {
+        let api = self.discovery.api.lock().expect("not poisoned").clone();
+        let (monitors, rules) = (&self.pod_monitors, &self.rules);
+        if api != MonitoringApi::Served {
+            return (api, Vec::new());
+        }
+        if synced(monitors, "podmonitors").is_err() || synced(rules, "prometheusrules").is_err() {
+            return (MonitoringApi::Unknown, Vec::new());
+        }
+        let mut objects: Vec<ExistingObject> = of_cluster(monitors, namespace, name)
+            .iter()
+            .map(|o| ExistingObject::of(ObjectKind::PodMonitor, &o.metadata))
+            .collect();
+        objects.extend(
+            of_cluster(rules, namespace, name)
+                .iter()
+                .map(|o| ExistingObject::of(ObjectKind::PrometheusRule, &o.metadata)),
+        );
+        (api, objects)
+    }
 }
 
 /// Buffer of each shared watch stream: how far the controller's trigger may lag the cache.
@@ -48,24 +152,29 @@ macro_rules! caches {
         #[derive(Clone)]
         pub struct Caches {
             $(pub $field: Store<$kind>,)*
+            pub monitoring: MonitoringCaches,
         }
 
         /// The writing ends of [`Caches`].
         pub struct CacheWriters {
             $(pub $field: Writer<$kind>,)*
+            pub monitoring: MonitoringWriters,
         }
 
         impl Caches {
             /// Caches whose writers also broadcast every change (for the controller's triggers).
             pub fn shared() -> (Caches, CacheWriters) {
                 $(let $field = reflector::store_shared(SHARED_BUFFER);)*
-                (Caches { $($field: $field.0,)* }, CacheWriters { $($field: $field.1,)* })
+                let (pod_monitors, rules) = (reflector::store_shared(SHARED_BUFFER), reflector::store_shared(SHARED_BUFFER));
+                let (monitoring, monitoring_writers) = MonitoringCaches::new(pod_monitors, rules);
+                (Caches { $($field: $field.0,)* monitoring }, CacheWriters { $($field: $field.1,)* monitoring: monitoring_writers })
             }
 
             /// Plain caches, written only through the returned writers.
             pub fn unshared() -> (Caches, CacheWriters) {
                 $(let $field = reflector::store();)*
-                (Caches { $($field: $field.0,)* }, CacheWriters { $($field: $field.1,)* })
+                let (monitoring, monitoring_writers) = MonitoringCaches::new(reflector::store(), reflector::store());
+                (Caches { $($field: $field.0,)* monitoring }, CacheWriters { $($field: $field.1,)* monitoring: monitoring_writers })
             }
 
             /// Every cache has had its first complete listing: before that, a missing object
@@ -140,6 +249,7 @@ impl Caches {
     /// The objects of cluster `namespace/name` (by its instance label), and the node zones.
     /// The etcd reading is added by the caller.
     pub fn snapshot(&self, namespace: &str, name: &str, zone_label: Option<&str>) -> Snapshot {
+        let (monitoring_api, monitoring_objects) = self.monitoring.state(namespace, name);
         let node_zones = match zone_label {
             None => BTreeMap::new(),
             Some(label) => self
@@ -160,6 +270,8 @@ impl Caches {
             node_zones,
             etcd: None,
             storage_classes: BTreeMap::new(),
+            monitoring_api,
+            monitoring_objects,
         }
     }
 }

@@ -14,6 +14,7 @@
 //! | Degraded | ComponentsNotReady, ApplyRefused, ReconcileError | AsExpected |
 //! | DataRetained | RetainPolicy, DeleteNotConfirmed | DeleteConfirmed |
 //! | Available | Available | Invalid, Paused, EtcdNotQuorate, NoMdsPrimary, TopologyNotReady, ChunkServersNotReady |
+//! | Monitoring (only with `spec.monitoring.enabled`) | Applied | Discovering, PrometheusOperatorMissing |
 //!
 //! A condition's lastTransitionTime changes only when its status changes.
 
@@ -21,8 +22,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
 pub use super::observation::{
-    ComponentObservation, DataCleanup, MembershipState, Observation, PrimaryView, RollState,
-    TopologyState,
+    ComponentObservation, DataCleanup, MembershipState, MonitoringState, Observation, PrimaryView,
+    RollState, TopologyState,
 };
 use crate::api::{
     ComponentStatus, CurveClusterStatus, EtcdStatus, MdsStatus, Phase, TopologyStatus,
@@ -38,6 +39,7 @@ pub const TOPOLOGY_READY: &str = "TopologyReady";
 pub const SPEC_VALID: &str = "SpecValid";
 pub const RECONCILIATION_PAUSED: &str = "ReconciliationPaused";
 pub const DATA_RETAINED: &str = "DataRetained";
+pub const MONITORING: &str = "Monitoring";
 
 struct Verdict {
     type_: &'static str,
@@ -356,6 +358,7 @@ pub fn compute_status(
         verdicts.insert(5, chunkserver_verdict(obs));
         verdicts.insert(6, topology_verdict(obs));
         verdicts.push(cleanup_verdict(obs.cleanup));
+        verdicts.extend(monitoring_verdict(&obs.monitoring));
     }
     let conditions = verdicts
         .into_iter()
@@ -398,6 +401,28 @@ pub fn compute_status(
         // The operator's memory outlives an invalid spec; the decision updates it.
         record: previous.record.clone(),
     }
+}
+
+/// Whether the cluster's scrape objects and alerts exist; no condition while monitoring is off.
+fn monitoring_verdict(state: &MonitoringState) -> Option<Verdict> {
+    Some(match state {
+        MonitoringState::Disabled => return None,
+        MonitoringState::Waiting => verdict(
+            MONITORING,
+            false,
+            "Discovering",
+            "asking the API server whether it serves monitoring.coreos.com/v1 PodMonitor and PrometheusRule".into(),
+        ),
+        MonitoringState::Missing { message } => {
+            verdict(MONITORING, false, "PrometheusOperatorMissing", message.clone())
+        }
+        MonitoringState::Applied { objects } => verdict(
+            MONITORING,
+            true,
+            "Applied",
+            format!("applied {}", objects.join(", ")),
+        ),
+    })
 }
 
 /// What deleting the CurveCluster does to its data volumes; `Delete` without the confirmation

@@ -46,6 +46,7 @@ fn fresh() -> Observation {
         physical_pool: "pool1".into(),
         logical_pool: "logicalPool1".into(),
         expansions: Vec::new(),
+        monitoring: Default::default(),
     }
 }
 
@@ -1181,8 +1182,8 @@ mod decisions {
     use crate::etcd::EtcdObservation;
     use crate::reconcile::decide::decide;
     use crate::reconcile::expansion;
-    use crate::reconcile::plan::Object;
-    use crate::reconcile::snapshot::Snapshot;
+    use crate::reconcile::plan::{ExistingObject, Object};
+    use crate::reconcile::snapshot::{MonitoringApi, Snapshot};
     use k8s_openapi::api::core::v1::PersistentVolumeClaim;
     use std::collections::BTreeSet;
 
@@ -1195,10 +1196,22 @@ mod decisions {
                     Object::PodDisruptionBudget(o) => replace(&mut snapshot.budgets, o),
                     Object::StatefulSet(o) => replace(&mut snapshot.stateful_sets, o),
                     Object::Job(o) => replace(&mut snapshot.jobs, o),
+                    o @ (Object::PodMonitor(_) | Object::PrometheusRule(_)) => {
+                        let meta = match &o {
+                            Object::PodMonitor(m) => m.metadata.clone(),
+                            Object::PrometheusRule(r) => r.metadata.clone(),
+                            _ => unreachable!("matched above"),
+                        };
+                        let seen = ExistingObject::of(o.kind(), &meta);
+                        (snapshot.monitoring_objects)
+                            .retain(|e| (e.kind, &e.name) != (seen.kind, &seen.name));
+                        snapshot.monitoring_objects.push(seen);
+                    }
                 },
-                Action::Delete { name, .. } => snapshot
-                    .jobs
-                    .retain(|j| j.metadata.name.as_deref() != Some(name)),
+                Action::Delete { kind, name } => {
+                    (snapshot.jobs).retain(|j| j.metadata.name.as_deref() != Some(name));
+                    (snapshot.monitoring_objects).retain(|e| (e.kind, &e.name) != (*kind, name));
+                }
                 Action::EnsureRootSecret { .. }
                 | Action::EtcdMembers(_)
                 | Action::DeleteClaim { .. } => {}
@@ -1320,6 +1333,113 @@ mod decisions {
             .collect();
         step(&validated(json!({})), &mut snapshot, &mut status);
         (snapshot, status)
+    }
+
+    fn monitoring_condition(status: &CurveClusterStatus) -> Option<(String, String, String)> {
+        let c = find(status, crate::reconcile::status::MONITORING)?;
+        Some((c.status.clone(), c.reason.clone(), c.message.clone()))
+    }
+
+    fn monitoring_actions(actions: &[String]) -> Vec<String> {
+        (actions.iter())
+            .filter(|a| a.contains("PodMonitor/") || a.contains("PrometheusRule/"))
+            .cloned()
+            .collect()
+    }
+
+    #[test]
+    fn monitoring_waits_for_the_prometheus_operator_and_then_applies_its_objects_once() {
+        let (mut snapshot, mut status) = running_etcd();
+        let plain_actions = step(
+            &validated(json!({})),
+            &mut snapshot.clone(),
+            &mut status.clone(),
+        );
+        assert_eq!(
+            monitoring_condition(&status),
+            None,
+            "no condition while monitoring is off"
+        );
+        let monitored = validated(json!({"monitoring": {"enabled": true}}));
+
+        // Discovery has not answered: nothing is created, the condition says why.
+        let actions = step(&monitored, &mut snapshot.clone(), &mut status.clone());
+        assert_eq!(actions, plain_actions, "monitoring changes no other action");
+        let decision = decide(&monitored, &snapshot, &status, Some(1), t(0));
+        assert_eq!(
+            monitoring_condition(&decision.status).map(|c| (c.0, c.1)),
+            Some(("False".into(), "Discovering".into()))
+        );
+
+        // Not served: still nothing, and the message says what to install.
+        let message =
+            crate::reconcile::monitoring::missing_message(&["PodMonitor", "PrometheusRule"]);
+        snapshot.monitoring_api = MonitoringApi::Missing {
+            message: message.clone(),
+        };
+        let actions = step(&monitored, &mut snapshot.clone(), &mut status.clone());
+        assert_eq!(monitoring_actions(&actions), Vec::<String>::new());
+        let decision = decide(&monitored, &snapshot, &status, Some(1), t(0));
+        assert_eq!(
+            monitoring_condition(&decision.status),
+            Some(("False".into(), "PrometheusOperatorMissing".into(), message))
+        );
+
+        // Served: the four objects, once; then nothing more.
+        snapshot.monitoring_api = MonitoringApi::Served;
+        let actions = step(&monitored, &mut snapshot, &mut status);
+        assert_eq!(
+            monitoring_actions(&actions),
+            vec![
+                "apply PodMonitor/demo-etcd",
+                "apply PodMonitor/demo-mds",
+                "apply PodMonitor/demo-chunkserver",
+                "apply PrometheusRule/demo-alerts",
+            ]
+        );
+        assert_eq!(
+            monitoring_condition(&status).map(|c| (c.0, c.1)),
+            Some(("True".into(), "Applied".into()))
+        );
+        let again = step(&monitored, &mut snapshot, &mut status);
+        assert_eq!(monitoring_actions(&again), Vec::<String>::new());
+
+        // A new interval re-applies the PodMonitors only; rules off deletes the rule; off
+        // deletes the rest and drops the condition.
+        let slower = validated(json!({"monitoring": {"enabled": true, "interval": "1m"}}));
+        assert_eq!(
+            monitoring_actions(&step(&slower, &mut snapshot, &mut status)),
+            vec![
+                "apply PodMonitor/demo-etcd",
+                "apply PodMonitor/demo-mds",
+                "apply PodMonitor/demo-chunkserver"
+            ]
+        );
+        let no_rules =
+            validated(json!({"monitoring": {"enabled": true, "interval": "1m", "rules": false}}));
+        assert_eq!(
+            monitoring_actions(&step(&no_rules, &mut snapshot, &mut status)),
+            vec!["delete PrometheusRule/demo-alerts"]
+        );
+        assert_eq!(
+            monitoring_actions(&step(&validated(json!({})), &mut snapshot, &mut status)),
+            vec![
+                "delete PodMonitor/demo-etcd",
+                "delete PodMonitor/demo-mds",
+                "delete PodMonitor/demo-chunkserver"
+            ]
+        );
+        assert_eq!(monitoring_condition(&status), None);
+        assert!(snapshot.monitoring_objects.is_empty());
+    }
+
+    #[test]
+    fn a_paused_cluster_creates_no_monitoring_objects() {
+        let (mut snapshot, status) = running_etcd();
+        snapshot.monitoring_api = MonitoringApi::Served;
+        let paused = validated(json!({"paused": true, "monitoring": {"enabled": true}}));
+        let decision = decide(&paused, &snapshot, &status, Some(1), t(0));
+        assert_eq!(decision.actions, Vec::new());
     }
 
     #[test]

@@ -19,6 +19,7 @@ use serde_json::json;
 
 use super::plan::{Action, Object, ObjectKind};
 use super::{DATA_FINALIZER, Error, FIELD_MANAGER};
+use crate::api::prometheus::{PodMonitor, PrometheusRule};
 use crate::api::{CurveCluster, CurveClusterStatus};
 use crate::build;
 use crate::build::common::cluster_selector;
@@ -186,6 +187,8 @@ async fn apply_object(
         Object::PodDisruptionBudget(o) => apply(client, namespace, o).await,
         Object::StatefulSet(o) => apply(client, namespace, o).await,
         Object::Job(o) => apply(client, namespace, o).await,
+        Object::PodMonitor(o) => apply(client, namespace, o).await,
+        Object::PrometheusRule(o) => apply(client, namespace, o).await,
     }
 }
 
@@ -214,6 +217,8 @@ async fn delete_object(
         }
         ObjectKind::StatefulSet => delete::<StatefulSet>(client, namespace, name).await,
         ObjectKind::Job => delete::<Job>(client, namespace, name).await,
+        ObjectKind::PodMonitor => delete::<PodMonitor>(client, namespace, name).await,
+        ObjectKind::PrometheusRule => delete::<PrometheusRule>(client, namespace, name).await,
     }
 }
 

@@ -1,5 +1,7 @@
 //! Prometheus metrics of the operator, served on `/metrics` (see `http.rs`).
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
@@ -86,6 +88,13 @@ struct MemberLabels {
     component: Component,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct PodLabels {
+    namespace: String,
+    name: String,
+    pod: String,
+}
+
 /// The operator's metrics; share one instance (e.g. in an `Arc`) between reconciler and server.
 #[derive(Debug)]
 pub struct Metrics {
@@ -96,6 +105,18 @@ pub struct Metrics {
     kube_requests: Family<RequestLabels, Counter>,
     primary_changes: Family<ClusterLabels, Counter>,
     ready_members: Family<MemberLabels, Gauge>,
+    desired_members: Family<MemberLabels, Gauge>,
+    mds_primary: Family<PodLabels, Gauge>,
+    etcd_members: Family<ClusterLabels, Gauge>,
+    etcd_healthy_members: Family<ClusterLabels, Gauge>,
+    available: Family<ClusterLabels, Gauge>,
+    reconcile_failures: Family<ClusterLabels, Gauge>,
+    rolling: Family<ClusterLabels, Gauge>,
+    roll_stuck: Family<ClusterLabels, Gauge>,
+    failure_domains_down: Family<ClusterLabels, Gauge>,
+    failure_domains_tolerated: Family<ClusterLabels, Gauge>,
+    /// The MDS pods each cluster's `mds_primary` series were last set for.
+    mds_pods: Mutex<HashMap<ClusterLabels, Vec<String>>>,
 }
 
 impl Default for Metrics {
@@ -115,8 +136,6 @@ impl Metrics {
         let reconcile_duration = Histogram::new(exponential_buckets(0.005, 2.0, 13));
         let errors = Family::default();
         let kube_requests = Family::default();
-        let primary_changes = Family::default();
-        let ready_members = Family::default();
         registry.register(
             "reconciles",
             "Reconciles finished, by result",
@@ -130,7 +149,7 @@ impl Metrics {
         );
         registry.register(
             "errors",
-            "Failed reconciles, by the step that failed: read (a watch cache not synced), apply, delete, status, secret, random (drawing the root password), finalizer, cleanup (deleting data volume claims)",
+            "Failed reconciles, by the step that failed: read (a watch cache not synced, a StorageClass not read), apply, delete, status, secret, random (drawing the root password), finalizer, etcd_membership (a member list change etcd refused), cleanup (deleting data volume claims)",
             errors.clone(),
         );
         registry.register(
@@ -138,15 +157,65 @@ impl Metrics {
             "Kubernetes API requests sent, by RBAC verb (get, list, watch, create, update, patch, apply, delete, deletecollection) and resource (plural, /subresource appended)",
             kube_requests.clone(),
         );
-        registry.register(
+        let primary_changes = family(
+            &mut registry,
             "mds_primary_changes",
-            "Changes of the elected MDS primary, per CurveCluster",
-            primary_changes.clone(),
+            "Changes of the elected MDS primary, per CurveCluster: every new primary the election watch sees, not the one read first",
         );
-        registry.register(
+        let ready_members = family(
+            &mut registry,
             "ready_members",
-            "Ready members per CurveCluster and component",
-            ready_members.clone(),
+            "Ready pods per CurveCluster and component",
+        );
+        let desired_members = family(
+            &mut registry,
+            "desired_members",
+            "Pods the spec asks for, per CurveCluster and component",
+        );
+        let mds_primary = family(
+            &mut registry,
+            "mds_primary",
+            "1 for the MDS pod the election names primary, 0 for every other MDS pod of the CurveCluster",
+        );
+        let etcd_members = family(
+            &mut registry,
+            "etcd_members",
+            "Voting members in the etcd member list (learners not counted), once the MDS tier exists",
+        );
+        let etcd_healthy_members = family(
+            &mut registry,
+            "etcd_healthy_members",
+            "Voting etcd members that answer, follow a raft leader and report no alarm",
+        );
+        let available = family(
+            &mut registry,
+            "cluster_available",
+            "1 while the CurveCluster's Available condition is True",
+        );
+        let reconcile_failures = family(
+            &mut registry,
+            "cluster_reconcile_failures",
+            "Consecutive failed reconciles of the CurveCluster (0 after a success)",
+        );
+        let rolling = family(
+            &mut registry,
+            "rolling",
+            "1 while a rolling change of the CurveCluster's pods is under way",
+        );
+        let roll_stuck = family(
+            &mut registry,
+            "roll_stuck",
+            "1 while a rolling change cannot go on by itself (Progressing False, RolloutStuck)",
+        );
+        let failure_domains_down = family(
+            &mut registry,
+            "chunkserver_failure_domains_down",
+            "ChunkServers not ready (each is a failure domain: Curve puts each copy of a copyset on a different ChunkServer)",
+        );
+        let failure_domains_tolerated = family(
+            &mut registry,
+            "chunkserver_failure_domains_tolerated",
+            "ChunkServers that may be down while every copyset keeps a raft majority: (logicalPool.replicas - 1) / 2",
         );
         Self {
             registry,
@@ -156,6 +225,17 @@ impl Metrics {
             kube_requests,
             primary_changes,
             ready_members,
+            desired_members,
+            mds_primary,
+            etcd_members,
+            etcd_healthy_members,
+            available,
+            reconcile_failures,
+            rolling,
+            roll_stuck,
+            failure_domains_down,
+            failure_domains_tolerated,
+            mds_pods: Mutex::default(),
         }
     }
 
@@ -191,27 +271,102 @@ impl Metrics {
             .inc();
     }
 
-    pub fn set_ready(&self, namespace: &str, name: &str, component: Component, ready: u32) {
-        let labels = MemberLabels {
+    fn member(namespace: &str, name: &str, component: Component) -> MemberLabels {
+        MemberLabels {
             namespace: namespace.to_owned(),
             name: name.to_owned(),
             component,
+        }
+    }
+
+    pub fn set_ready(&self, namespace: &str, name: &str, component: Component, ready: u32) {
+        (self
+            .ready_members
+            .get_or_create(&Self::member(namespace, name, component)))
+        .set(i64::from(ready));
+    }
+
+    pub fn set_desired(&self, namespace: &str, name: &str, component: Component, desired: u32) {
+        (self
+            .desired_members
+            .get_or_create(&Self::member(namespace, name, component)))
+        .set(i64::from(desired));
+    }
+
+    /// One series per MDS pod: 1 for `primary`, 0 for the others. Series of MDS pods named
+    /// last time but not now are dropped.
+    pub fn set_primary(&self, namespace: &str, name: &str, primary: Option<&str>, pods: &[String]) {
+        let labels = |pod: &str| PodLabels {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            pod: pod.to_owned(),
         };
-        self.ready_members
-            .get_or_create(&labels)
-            .set(i64::from(ready));
+        let mut known = self.mds_pods.lock().expect("not poisoned");
+        let before = known.insert(cluster(namespace, name), pods.to_vec());
+        for gone in before.iter().flatten().filter(|p| !pods.contains(p)) {
+            self.mds_primary.remove(&labels(gone));
+        }
+        for pod in pods {
+            let value = i64::from(primary == Some(pod.as_str()));
+            self.mds_primary.get_or_create(&labels(pod)).set(value);
+        }
+    }
+
+    /// The voting members of etcd's member list and how many of them are healthy.
+    pub fn set_etcd_members(&self, namespace: &str, name: &str, members: u32, healthy: u32) {
+        let key = cluster(namespace, name);
+        self.etcd_members
+            .get_or_create(&key)
+            .set(i64::from(members));
+        (self.etcd_healthy_members.get_or_create(&key)).set(i64::from(healthy));
+    }
+
+    pub fn set_available(&self, namespace: &str, name: &str, available: bool) {
+        (self.available.get_or_create(&cluster(namespace, name))).set(i64::from(available));
+    }
+
+    pub fn set_reconcile_failures(&self, namespace: &str, name: &str, failures: u32) {
+        (self
+            .reconcile_failures
+            .get_or_create(&cluster(namespace, name)))
+        .set(i64::from(failures));
+    }
+
+    pub fn set_roll(&self, namespace: &str, name: &str, rolling: bool, stuck: bool) {
+        let key = cluster(namespace, name);
+        self.rolling.get_or_create(&key).set(i64::from(rolling));
+        self.roll_stuck.get_or_create(&key).set(i64::from(stuck));
+    }
+
+    pub fn set_failure_domains(&self, namespace: &str, name: &str, down: u32, tolerated: u32) {
+        let key = cluster(namespace, name);
+        (self.failure_domains_down.get_or_create(&key)).set(i64::from(down));
+        (self.failure_domains_tolerated.get_or_create(&key)).set(i64::from(tolerated));
     }
 
     /// Drops the per-cluster series of a deleted CurveCluster.
     pub fn remove_cluster(&self, namespace: &str, name: &str) {
-        self.primary_changes.remove(&cluster(namespace, name));
+        let key = cluster(namespace, name);
+        self.set_primary(namespace, name, None, &[]);
+        self.mds_pods.lock().expect("not poisoned").remove(&key);
+        for family in [
+            &self.etcd_members,
+            &self.etcd_healthy_members,
+            &self.available,
+            &self.reconcile_failures,
+            &self.rolling,
+            &self.roll_stuck,
+            &self.failure_domains_down,
+            &self.failure_domains_tolerated,
+        ] {
+            family.remove(&key);
+        }
+        self.primary_changes.remove(&key);
         for component in Component::ALL {
-            let labels = MemberLabels {
-                namespace: namespace.to_owned(),
-                name: name.to_owned(),
-                component,
-            };
-            self.ready_members.remove(&labels);
+            self.ready_members
+                .remove(&Self::member(namespace, name, component));
+            self.desired_members
+                .remove(&Self::member(namespace, name, component));
         }
     }
 
@@ -222,6 +377,16 @@ impl Metrics {
             .expect("writing to a String cannot fail");
         out
     }
+}
+
+/// A new family, registered.
+fn family<L, M>(registry: &mut Registry, name: &str, help: &str) -> Family<L, M>
+where
+    Family<L, M>: prometheus_client::registry::Metric + Clone + Default,
+{
+    let family = Family::default();
+    registry.register(name, help, family.clone());
+    family
 }
 
 fn cluster(namespace: &str, name: &str) -> ClusterLabels {
@@ -244,6 +409,14 @@ mod tests {
         m.kube_request("list", "pods");
         m.primary_changed("ns", "demo");
         m.set_ready("ns", "demo", Component::ChunkServer, 3);
+        m.set_desired("ns", "demo", Component::ChunkServer, 4);
+        let mds = ["demo-mds-0".to_string(), "demo-mds-1".to_string()];
+        m.set_primary("ns", "demo", Some("demo-mds-1"), &mds);
+        m.set_etcd_members("ns", "demo", 3, 2);
+        m.set_available("ns", "demo", true);
+        m.set_reconcile_failures("ns", "demo", 2);
+        m.set_roll("ns", "demo", true, false);
+        m.set_failure_domains("ns", "demo", 1, 1);
         let text = m.encode();
         for line in [
             r#"curve_operator_reconciles_total{result="success"} 1"#,
@@ -253,6 +426,17 @@ mod tests {
             r#"curve_operator_kube_requests_total{verb="list",resource="pods"} 1"#,
             r#"curve_operator_mds_primary_changes_total{namespace="ns",name="demo"} 1"#,
             r#"curve_operator_ready_members{namespace="ns",name="demo",component="chunkserver"} 3"#,
+            r#"curve_operator_desired_members{namespace="ns",name="demo",component="chunkserver"} 4"#,
+            r#"curve_operator_mds_primary{namespace="ns",name="demo",pod="demo-mds-0"} 0"#,
+            r#"curve_operator_mds_primary{namespace="ns",name="demo",pod="demo-mds-1"} 1"#,
+            r#"curve_operator_etcd_members{namespace="ns",name="demo"} 3"#,
+            r#"curve_operator_etcd_healthy_members{namespace="ns",name="demo"} 2"#,
+            r#"curve_operator_cluster_available{namespace="ns",name="demo"} 1"#,
+            r#"curve_operator_cluster_reconcile_failures{namespace="ns",name="demo"} 2"#,
+            r#"curve_operator_rolling{namespace="ns",name="demo"} 1"#,
+            r#"curve_operator_roll_stuck{namespace="ns",name="demo"} 0"#,
+            r#"curve_operator_chunkserver_failure_domains_down{namespace="ns",name="demo"} 1"#,
+            r#"curve_operator_chunkserver_failure_domains_tolerated{namespace="ns",name="demo"} 1"#,
         ] {
             assert!(
                 text.lines().any(|l| l == line),
@@ -267,9 +451,34 @@ mod tests {
         m.primary_changed("ns", "demo");
         m.set_ready("ns", "demo", Component::Etcd, 3);
         m.set_ready("ns", "other", Component::Etcd, 1);
+        m.set_primary(
+            "ns",
+            "demo",
+            Some("demo-mds-0"),
+            &["demo-mds-0".to_string()],
+        );
+        m.set_etcd_members("ns", "demo", 3, 3);
+        m.set_available("ns", "demo", true);
+        m.set_roll("ns", "demo", false, false);
         m.remove_cluster("ns", "demo");
         let text = m.encode();
         assert!(!text.contains(r#"name="demo""#), "{text}");
         assert!(text.contains(r#"name="other""#));
+    }
+
+    #[test]
+    fn an_mds_pod_that_is_gone_loses_its_primary_series() {
+        let m = Metrics::new();
+        let pods = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        m.set_primary(
+            "ns",
+            "demo",
+            Some("demo-mds-2"),
+            &pods(&["demo-mds-0", "demo-mds-1", "demo-mds-2"]),
+        );
+        m.set_primary("ns", "demo", None, &pods(&["demo-mds-0", "demo-mds-1"]));
+        let text = m.encode();
+        assert!(!text.contains("demo-mds-2"), "{text}");
+        assert!(text.contains(r#"pod="demo-mds-1"} 0"#), "{text}");
     }
 }

@@ -70,6 +70,14 @@ pub const PERMISSIONS: &[Permission] = &[
     rule("", &["services", "configmaps"], OWNED, Scope::Watched),
     rule("policy", &["poddisruptionbudgets"], OWNED, Scope::Watched),
     rule("batch", &["jobs"], OWNED, Scope::Watched),
+    // spec.monitoring: the Prometheus Operator's kinds, only once discovery finds them
+    // (discovery itself needs no grant).
+    rule(
+        "monitoring.coreos.com",
+        &["podmonitors", "prometheusrules"],
+        OWNED,
+        Scope::Watched,
+    ),
     // delete: a roll replaces pods one by one (OnDelete StatefulSets).
     rule("", &["pods"], &["list", "watch", "delete"], Scope::Watched),
     // Watched into a cache (volume sizes); patched to grow a volume (its storage request);

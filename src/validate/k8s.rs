@@ -127,6 +127,33 @@ pub fn label_value(value: &str) -> Option<String> {
 }
 
 /// A value as the refusal quotes it: JSON-quoted, long values shortened.
+/// Seconds of a Prometheus duration without milliseconds (`1h30m`, `30s`: units y w d h m s,
+/// each at most once, in that order); `None` when it is not one.
+pub fn prometheus_duration_seconds(text: &str) -> Option<u64> {
+    const UNITS: [(char, u64); 6] = [
+        ('y', 365 * 86400),
+        ('w', 7 * 86400),
+        ('d', 86400),
+        ('h', 3600),
+        ('m', 60),
+        ('s', 1),
+    ];
+    let (mut rest, mut total, mut next_unit) = (text, 0u64, 0);
+    if text.len() > 16 || text.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        let number: u64 = rest[..digits].parse().ok()?;
+        let unit = rest[digits..].chars().next()?;
+        let index = next_unit + UNITS[next_unit..].iter().position(|(u, _)| *u == unit)?;
+        total = total.checked_add(number.checked_mul(UNITS[index].1)?)?;
+        next_unit = index + 1;
+        rest = &rest[digits + 1..];
+    }
+    Some(total)
+}
+
 pub fn quoted(value: &str) -> String {
     const SHOWN: usize = 80;
     if value.chars().count() > SHOWN {

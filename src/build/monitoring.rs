@@ -1,0 +1,296 @@
+//! `spec.monitoring` → the Prometheus Operator objects of a cluster: one PodMonitor per
+//! component and a PrometheusRule with the cluster's alerts. Pure, like every builder.
+//!
+//! Where Prometheus finds the metrics (Curve v1.2.6 and the brpc it pins, commit 1b9e006):
+//! brpc's builtin `PrometheusMetricsService` is the service `metrics` of
+//! `src/brpc/builtin_service.proto`, so every brpc server of a Curve daemon serves Prometheus
+//! text at `/metrics` (later brpc versions renamed it `/brpc_metrics`). The MDS starts its
+//! dummy server (`mds.dummy.listen.port`, `MDS::StartDummy` in `src/mds/server/mds.cpp`) before
+//! it campaigns, and its main port only once elected: every MDS, standbys too, is scraped on
+//! the dummy port. ChunkServers have no dummy server: their own port. etcd serves `/metrics` on
+//! its client port.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+
+use super::Component;
+use super::common::{LABEL_COMPONENT, component_name, labels, object_meta, selector_labels};
+use crate::api::prometheus::{
+    AlertRule, PodMetricsEndpoint, PodMonitor, PodMonitorSpec, PrometheusRule, PrometheusRuleSpec,
+    Relabeling, RuleGroup,
+};
+use crate::validate::ValidatedCluster;
+
+/// Target label naming the CurveCluster of every scraped Curve pod.
+pub const TARGET_CLUSTER: &str = "curve_cluster";
+/// Target label naming the component (`etcd`, `mds`, `chunkserver`).
+pub const TARGET_COMPONENT: &str = "curve_component";
+/// The component label value of the PrometheusRule.
+pub const ALERTS: &str = "alerts";
+
+/// The cluster's monitoring objects.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Monitoring {
+    pub pod_monitors: Vec<PodMonitor>,
+    pub rule: Option<PrometheusRule>,
+}
+
+/// The objects `spec.monitoring` asks for; `None` when it is off.
+pub fn build(cluster: &ValidatedCluster) -> Option<Monitoring> {
+    let monitoring = &cluster.spec.monitoring;
+    monitoring.enabled.then(|| Monitoring {
+        pod_monitors: [
+            (Component::Etcd, "client"),
+            (Component::Mds, "dummy"),
+            (Component::ChunkServer, "listen"),
+        ]
+        .into_iter()
+        .map(|(component, port)| pod_monitor(cluster, component, port))
+        .collect(),
+        rule: monitoring.rules.then(|| rule(cluster)),
+    })
+}
+
+/// The user's labels, then the operator's (which its caches and owner checks rely on).
+fn with_user_labels(
+    cluster: &ValidatedCluster,
+    own: BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut all = cluster.spec.monitoring.labels.clone();
+    all.extend(own);
+    all
+}
+
+fn pod_monitor(cluster: &ValidatedCluster, component: Component, port: &str) -> PodMonitor {
+    let set_label = |label: &str, value: &str| Relabeling {
+        target_label: label.to_string(),
+        replacement: value.to_string(),
+        action: "replace".to_string(),
+    };
+    PodMonitor {
+        metadata: object_meta(
+            cluster,
+            component_name(cluster, component),
+            with_user_labels(cluster, labels(cluster, component)),
+        ),
+        spec: PodMonitorSpec {
+            selector: LabelSelector {
+                match_labels: Some(selector_labels(cluster, component)),
+                ..LabelSelector::default()
+            },
+            pod_metrics_endpoints: vec![PodMetricsEndpoint {
+                port: port.to_string(),
+                path: "/metrics".to_string(),
+                interval: cluster.spec.monitoring.interval.clone(),
+                relabelings: vec![
+                    set_label(TARGET_CLUSTER, &cluster.name),
+                    set_label(TARGET_COMPONENT, component.as_str()),
+                ],
+            }],
+        },
+    }
+}
+
+/// `<cluster>-alerts`.
+pub fn rule_name(cluster: &ValidatedCluster) -> String {
+    format!("{}-{ALERTS}", cluster.name)
+}
+
+fn rule(cluster: &ValidatedCluster) -> PrometheusRule {
+    let mut own = labels(cluster, Component::Mds);
+    own.insert(LABEL_COMPONENT.to_string(), ALERTS.to_string());
+    PrometheusRule {
+        metadata: object_meta(cluster, rule_name(cluster), with_user_labels(cluster, own)),
+        spec: PrometheusRuleSpec {
+            groups: vec![RuleGroup {
+                name: format!("curve.{}.{}", cluster.namespace, cluster.name),
+                rules: alerts(cluster),
+            }],
+        },
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Severity {
+    Warning,
+    Critical,
+}
+
+struct Alert {
+    name: &'static str,
+    severity: Severity,
+    expr: String,
+    for_: &'static str,
+    summary: &'static str,
+    /// After "CurveCluster <namespace>/<name>: "; may use `{{ $value }}` and `{{ $labels.x }}`.
+    description: &'static str,
+    runbook: &'static str,
+}
+
+/// The cluster's alerts. The operator's own metrics (`curve_operator_*`, labelled with the
+/// CurveCluster's `namespace` and `name`) carry what it knows (the primary, etcd's member
+/// health, ready counts, its rolls); Curve's metrics, through the PodMonitors, the rest.
+pub fn alerts(cluster: &ValidatedCluster) -> Vec<AlertRule> {
+    let ours = format!(
+        r#"namespace="{}",name="{}""#,
+        cluster.namespace, cluster.name
+    );
+    let curve = format!(
+        r#"namespace="{}",{TARGET_CLUSTER}="{}""#,
+        cluster.namespace, cluster.name
+    );
+    let mds_port = cluster.spec.mds.port;
+    let topology = |part: &str| {
+        format!(
+            r#"label_replace({{__name__=~"topology_metric_chunkserver_id_[0-9]+_chunk_size_{part}_bytes",{curve},{TARGET_COMPONENT}="mds"}}, "chunkserver_id", "$1", "__name__", "topology_metric_chunkserver_id_([0-9]+)_.*")"#
+        )
+    };
+    let list = [
+        Alert {
+            name: "CurveMdsNoPrimary",
+            severity: Severity::Critical,
+            expr: format!("max(curve_operator_mds_primary{{{ours}}}) == 0"),
+            for_: "1m",
+            summary: "No MDS is primary",
+            description: "the etcd election names no MDS pod as primary: volumes cannot be opened, created or deleted, and ChunkServers get no heartbeat answer.",
+            runbook: "kubectl get curvecluster shows the Primary column and the MdsLeaderElected condition says why (no candidate, etcd unreachable, quorum lost); check the MDS pods' logs and etcd's health.",
+        },
+        Alert {
+            name: "CurveMdsSeveralPrimaries",
+            severity: Severity::Critical,
+            // Only an elected MDS opens its listen port: its brpc server's metrics exist
+            // only in that process.
+            expr: format!(
+                r#"count(rpc_server_{mds_port}_connection_count{{{curve},{TARGET_COMPONENT}="mds"}}) > 1"#
+            ),
+            for_: "1m",
+            summary: "More than one MDS acts as primary",
+            description: "{{ $value }} MDS processes serve their listen port, which only the elected primary opens.",
+            runbook: "Compare each MDS's /vars/mds_status on its dummy port with the election (kubectl get curvecluster); restart the MDS pod that is not the elected one.",
+        },
+        Alert {
+            name: "CurveEtcdNoQuorum",
+            severity: Severity::Critical,
+            expr: format!(
+                r#"curve_operator_etcd_healthy_members{{{ours}}} * 2 <= curve_operator_etcd_members{{{ours}}} or max(etcd_server_has_leader{{{curve},{TARGET_COMPONENT}="etcd"}}) == 0"#
+            ),
+            for_: "1m",
+            summary: "etcd has no quorum",
+            description: "too few etcd members are healthy for a majority: the MDS cannot hold its election, and an MDS that loses its etcd session stops.",
+            runbook: "kubectl get pods -l app.kubernetes.io/component=etcd; the EtcdQuorate condition names the members. Bring back members with their data; never delete an etcd volume while the quorum is lost.",
+        },
+        Alert {
+            name: "CurveEtcdMemberDown",
+            severity: Severity::Warning,
+            expr: format!(
+                "curve_operator_etcd_healthy_members{{{ours}}} < curve_operator_etcd_members{{{ours}}}"
+            ),
+            for_: "5m",
+            summary: "An etcd member is down",
+            description: "{{ $value }} etcd members are healthy, fewer than the member list holds: one more failure may lose the quorum.",
+            runbook: "Find the member in status.etcd and its pod's events and logs; the operator replaces a member whose data is lost once the others keep a majority.",
+        },
+        Alert {
+            name: "CurveChunkServersDown",
+            severity: Severity::Warning,
+            expr: format!(
+                r#"curve_operator_desired_members{{{ours},component="chunkserver"}} - curve_operator_ready_members{{{ours},component="chunkserver"}} > 0"#
+            ),
+            for_: "5m",
+            summary: "ChunkServers are down",
+            description: "{{ $value }} ChunkServer pods are not ready; their copysets run with fewer copies. After 30 minutes offline the MDS starts copying their data elsewhere.",
+            runbook: "kubectl get pods -l app.kubernetes.io/component=chunkserver; check the not-ready pods' events, disks and logs.",
+        },
+        Alert {
+            name: "CurveChunkServersBeyondTolerance",
+            severity: Severity::Critical,
+            expr: format!(
+                "curve_operator_chunkserver_failure_domains_down{{{ours}}} > curve_operator_chunkserver_failure_domains_tolerated{{{ours}}}"
+            ),
+            for_: "1m",
+            summary: "More ChunkServers are down than the pool can lose",
+            description: "{{ $value }} ChunkServers are down, more than (logicalPool.replicas - 1) / 2: copysets with copies on them may have lost their raft majority, and I/O to their volumes stops.",
+            runbook: "Bring ChunkServers back before anything else (do not delete their claims); the Available condition says when enough are back.",
+        },
+        Alert {
+            name: "CurveChunkServerDiskNearFull",
+            severity: Severity::Warning,
+            expr: format!(
+                "max by (namespace, {TARGET_CLUSTER}, chunkserver_id) ({}) / max by (namespace, {TARGET_CLUSTER}, chunkserver_id) ({}) < 0.1",
+                topology("left"),
+                topology("total")
+            ),
+            for_: "15m",
+            summary: "A ChunkServer's chunk file pool is nearly used up",
+            description: "ChunkServer {{ $labels.chunkserver_id }} has {{ $value | humanizePercentage }} of its chunk file pool left (the MDS's topology metrics); when it is used up, writes of new chunks fail.",
+            runbook: "Grow spec.chunkservers.storage.size (the operator grows the volumes and the pool) or add ChunkServers.",
+        },
+        Alert {
+            name: "CurveOperatorReconcileFailing",
+            severity: Severity::Warning,
+            expr: format!("curve_operator_cluster_reconcile_failures{{{ours}}} > 0"),
+            for_: "15m",
+            summary: "The operator cannot reconcile the cluster",
+            description: "{{ $value }} reconciles in a row failed: changes to the spec are not carried out.",
+            runbook: "The Progressing condition (reason ReconcileError or ApplyRefused) holds the error; the operator's log has each attempt.",
+        },
+        Alert {
+            name: "CurveRollStuck",
+            severity: Severity::Warning,
+            expr: format!("curve_operator_roll_stuck{{{ours}}} == 1"),
+            for_: "5m",
+            summary: "A rolling change is stuck",
+            description: "a replaced pod did not become ready within spec.rollout.progressDeadlineSeconds, and the roll halts there.",
+            runbook: "The Progressing condition (reason RolloutStuck) names the pod; fix it or set the spec back, which resumes the roll.",
+        },
+        Alert {
+            name: "CurveClusterNotAvailable",
+            severity: Severity::Critical,
+            expr: format!("curve_operator_cluster_available{{{ours}}} == 0"),
+            for_: "10m",
+            summary: "The Curve cluster is not available",
+            description: "the Available condition has been False for 10 minutes.",
+            runbook: "kubectl describe curvecluster: the Available condition's reason (EtcdNotQuorate, NoMdsPrimary, TopologyNotReady, ChunkServersNotReady) says what is missing.",
+        },
+        Alert {
+            name: "CurveTargetDown",
+            severity: Severity::Warning,
+            expr: format!("up{{{curve}}} == 0"),
+            for_: "5m",
+            summary: "Prometheus cannot scrape a Curve pod",
+            description: "{{ $labels.pod }} ({{ $labels.curve_component }}) does not answer on /metrics.",
+            runbook: "Check that the pod runs and that Prometheus can reach the node's address and port (the pods use host networking).",
+        },
+    ];
+    list.into_iter()
+        .map(|alert| AlertRule {
+            alert: alert.name.to_string(),
+            expr: alert.expr,
+            for_: alert.for_.to_string(),
+            labels: BTreeMap::from([
+                (
+                    "severity".to_string(),
+                    match alert.severity {
+                        Severity::Warning => "warning",
+                        Severity::Critical => "critical",
+                    }
+                    .to_string(),
+                ),
+                ("namespace".to_string(), cluster.namespace.clone()),
+                (TARGET_CLUSTER.to_string(), cluster.name.clone()),
+            ]),
+            annotations: BTreeMap::from([
+                ("summary".to_string(), alert.summary.to_string()),
+                (
+                    "description".to_string(),
+                    format!(
+                        "CurveCluster {}/{}: {}",
+                        cluster.namespace, cluster.name, alert.description
+                    ),
+                ),
+                ("runbook".to_string(), alert.runbook.to_string()),
+            ]),
+        })
+        .collect()
+}
