@@ -1205,6 +1205,7 @@ pub(crate) mod tests {
         for example in [
             "examples/curvecluster.yaml",
             "examples/curvecluster-production.yaml",
+            "examples/curvecluster-monitored.yaml",
         ] {
             let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(example);
             let raw: Value =

@@ -646,11 +646,13 @@ fn cel_rejects_changing_fixed_fields() {
 
 /// Each rendered document parses as the k8s-openapi type of its kind, with nothing lost.
 fn assert_parses_as_its_type(document: &Value) {
-    fn roundtrip<K: serde::de::DeserializeOwned + serde::Serialize>(document: &Value) {
+    fn roundtrip<K: serde::de::DeserializeOwned + serde::Serialize + k8s_openapi::Resource>(
+        document: &Value,
+    ) {
         let typed: K =
             serde_json::from_value(document.clone()).unwrap_or_else(|e| panic!("{e}: {document}"));
         assert_eq!(
-            &serde_json::to_value(typed).unwrap(),
+            &curve_operator::build::typed_value(&typed),
             document,
             "fields lost in a round trip"
         );
@@ -662,6 +664,8 @@ fn assert_parses_as_its_type(document: &Value) {
         "StatefulSet" => roundtrip::<StatefulSet>(document),
         "Secret" => roundtrip::<k8s_openapi::api::core::v1::Secret>(document),
         "Job" => roundtrip::<k8s_openapi::api::batch::v1::Job>(document),
+        "PodMonitor" => roundtrip::<curve_operator::api::prometheus::PodMonitor>(document),
+        "PrometheusRule" => roundtrip::<curve_operator::api::prometheus::PrometheusRule>(document),
         other => panic!("unexpected kind {other}"),
     }
 }
@@ -690,6 +694,11 @@ fn every_example_renders_objects_that_parse_as_kubernetes_types() {
             "examples/curvecluster-production.yaml",
             "tests/golden/curvecluster-production.yaml",
             19,
+        ),
+        (
+            "examples/curvecluster-monitored.yaml",
+            "tests/golden/curvecluster-monitored.yaml",
+            22,
         ),
     ] {
         let manifest = std::fs::read_to_string(repo(example)).unwrap();
