@@ -156,8 +156,12 @@ pub fn candidate_key(lease: i64) -> String {
 impl MdsStandIn {
     /// Starts campaigning as `address` against `endpoints` (an MDS's `mds.etcd.endpoint`), in
     /// the background: connecting and campaigning are retried as an MDS restarting would.
-    pub fn start(endpoints: Vec<String>, address: String) -> MdsStandIn {
+    pub fn start(endpoints: Vec<String>, address: String, dummy_port: Option<u16>) -> MdsStandIn {
         let state = Arc::new(StandInState::default());
+        if let (Some(port), Some((ip, _))) = (dummy_port, address.rsplit_once(':')) {
+            let metrics = tokio::spawn(serve_dummy_metrics(format!("{ip}:{port}"), port));
+            state.tasks.lock().unwrap().push(metrics.abort_handle());
+        }
         let task = tokio::spawn(run_stand_in(endpoints, address.clone(), state.clone()));
         MdsStandIn {
             address,
@@ -209,6 +213,39 @@ impl MdsStandIn {
 impl Drop for MdsStandIn {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// What an MDS's dummy server answers on `/metrics` (brpc's Prometheus text; every MDS,
+/// primary or not, has its dummy server): a few of the process-wide bvars it dumps.
+async fn serve_dummy_metrics(addr: String, port: u16) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(listener) = tokio::net::TcpListener::bind(&addr).await else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let mut request = [0u8; 2048];
+        let _ = stream.read(&mut request).await;
+        let body = format!(
+            "# HELP process_uptime process_uptime\n# TYPE process_uptime gauge\nprocess_uptime {}\n\
+             # HELP rpc_server_{port}_connection_count rpc_server_{port}_connection_count\n\
+             # TYPE rpc_server_{port}_connection_count gauge\nrpc_server_{port}_connection_count 0\n",
+            started.elapsed().as_secs()
+        );
+        let found = String::from_utf8_lossy(&request).starts_with("GET /metrics");
+        let response = if found {
+            format!(
+                "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        } else {
+            "HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_string()
+        };
+        let _ = stream.write_all(response.as_bytes()).await;
     }
 }
 

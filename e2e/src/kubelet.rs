@@ -876,7 +876,10 @@ async fn start_mds(shared: &Shared, pod: &Pod, ip: &str) -> Result<MdsStandIn, S
         pod.name_any(),
         endpoints.join(",")
     ));
-    Ok(MdsStandIn::start(endpoints, address))
+    let dummy_port = conf
+        .get("mds.dummy.listen.port")
+        .and_then(|p| p.parse().ok());
+    Ok(MdsStandIn::start(endpoints, address, dummy_port))
 }
 
 /// What the stand-in needs from a merged mds.conf: `mds.listen.addr` and the endpoints of

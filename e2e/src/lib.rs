@@ -13,6 +13,7 @@ pub mod kubelet;
 pub mod metrics;
 pub mod operator;
 pub mod process;
+pub mod prometheus;
 pub mod schedule;
 pub mod util;
 pub mod volumes;

@@ -2565,16 +2565,19 @@ async fn l_a_stuck_roll_halts_resumes_on_revert_and_survives_an_operator_kill() 
 
 /// Waits until the `demo` cluster's Progressing condition has this reason; its message.
 async fn wait_progressing(env: &TestEnv, reason: &str, limit: Duration) -> String {
+    wait_condition(env, "Progressing", reason, limit).await
+}
+
+/// Waits until demo's condition `type_` has `reason`; its message.
+async fn wait_condition(env: &TestEnv, type_: &str, reason: &str, limit: Duration) -> String {
     let cluster = env
-        .wait_status("demo", reason, limit, |_, s| {
-            match condition(s, "Progressing") {
-                Some(c) if c.reason == reason => Ok(()),
-                other => Err(format!("Progressing is {other:?}")),
-            }
+        .wait_status("demo", reason, limit, |_, s| match condition(s, type_) {
+            Some(c) if c.reason == reason => Ok(()),
+            other => Err(format!("{type_} is {other:?}")),
         })
         .await;
     let status = cluster.status.unwrap_or_default();
-    condition(&status, "Progressing").unwrap().message.clone()
+    condition(&status, type_).unwrap().message.clone()
 }
 
 /// etcd's member list as (name or `?` before it starts, learner), sorted.
@@ -3087,4 +3090,301 @@ async fn n_volumes_grow_in_place_and_a_refused_growth_can_be_undone() {
     .await;
     env.wait_available("demo", BRING_UP).await;
     assert_eq!(pod_uids(&env, "demo").await, uids, "no pod restarted");
+}
+
+/// The Prometheus Operator's two CRDs as this suite installs them: the kinds and names only,
+/// any content kept (the suite is not the Prometheus Operator and validates nothing).
+fn monitoring_crds() -> String {
+    ["PodMonitor", "PrometheusRule"]
+        .iter()
+        .map(|kind| {
+            let plural = format!("{}s", kind.to_lowercase());
+            format!(
+                r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {{name: {plural}.monitoring.coreos.com}}
+spec:
+  group: monitoring.coreos.com
+  scope: Namespaced
+  names: {{kind: {kind}, plural: {plural}, listKind: {kind}List, singular: {singular}}}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema: {{openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}}}
+"#,
+                singular = kind.to_lowercase()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+/// Deletes the suite's monitoring CRDs on drop (they are cluster-wide).
+struct MonitoringCrds;
+
+impl MonitoringCrds {
+    fn remove() {
+        kubectl(
+            &[
+                "delete",
+                "crd",
+                "podmonitors.monitoring.coreos.com",
+                "prometheusrules.monitoring.coreos.com",
+                "--ignore-not-found",
+                "--wait=true",
+            ],
+            None,
+        );
+    }
+}
+
+impl Drop for MonitoringCrds {
+    fn drop(&mut self) {
+        Self::remove();
+    }
+}
+
+/// The scrape targets a Prometheus Operator derives from the cluster's PodMonitors: every pod
+/// matching a monitor's selector, on the container port the endpoint names, with the
+/// endpoint's static relabelings and the namespace and pod labels.
+async fn pod_monitor_targets(
+    env: &TestEnv,
+    monitors: &[Value],
+) -> Vec<curve_operator_e2e::prometheus::Target> {
+    let pods: Api<Pod> = env.api();
+    let mut targets = Vec::new();
+    for monitor in monitors {
+        let selector: BTreeMap<String, String> =
+            serde_json::from_value(monitor["spec"]["selector"]["matchLabels"].clone()).unwrap();
+        let selector = selector
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        for endpoint in monitor["spec"]["podMetricsEndpoints"].as_array().unwrap() {
+            for pod in pods
+                .list(&ListParams::default().labels(&selector))
+                .await
+                .unwrap()
+            {
+                let port = (pod.spec.iter().flat_map(|s| &s.containers))
+                    .flat_map(|c| c.ports.iter().flatten())
+                    .find(|p| p.name.as_deref() == endpoint["port"].as_str())
+                    .map(|p| p.container_port)
+                    .expect("the endpoint's port is a named container port");
+                let mut labels = vec![
+                    ("namespace".to_string(), env.namespace.clone()),
+                    ("pod".to_string(), pod.name_any()),
+                ];
+                for relabel in endpoint["relabelings"].as_array().unwrap() {
+                    labels.push((
+                        relabel["targetLabel"].as_str().unwrap().to_string(),
+                        relabel["replacement"].as_str().unwrap().to_string(),
+                    ));
+                }
+                targets.push(curve_operator_e2e::prometheus::Target {
+                    job: monitor["metadata"]["name"].as_str().unwrap().to_string(),
+                    address: format!("{}:{port}", pod_ip(&pod).expect("a pod IP")),
+                    path: endpoint["path"].as_str().unwrap().to_string(),
+                    labels,
+                });
+            }
+        }
+    }
+    targets
+}
+
+fn list_json(env: &TestEnv, resource: &str) -> Vec<Value> {
+    let out = env.kubectl(&["get", resource, "-o", "json"]).ok(resource);
+    let list: Value = serde_json::from_str(&out).unwrap();
+    list["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// Monitoring waits for the Prometheus Operator: while its kinds are not served the condition
+/// says so and nothing else changes; once its CRDs are installed the operator applies the
+/// PodMonitors and the PrometheusRule (within its one-minute discovery), a real Prometheus
+/// scraping what the PodMonitors select gets etcd's and the MDS's metrics and the operator's,
+/// no alert of the healthy cluster has a result, and turning monitoring off deletes them.
+#[tokio::test]
+#[ignore]
+async fn o_monitoring_appears_when_the_prometheus_operator_does() {
+    MonitoringCrds::remove();
+    let _crds = MonitoringCrds;
+    let env = TestEnv::new("monitor", 3).await;
+    let operator = env.start_operator().await;
+    env.apply_example("curvecluster-monitored.yaml");
+    let missing = wait_condition(&env, "Monitoring", "PrometheusOperatorMissing", BRING_UP).await;
+    say(&format!("without the CRDs: Monitoring False, {missing}"));
+    env.wait_available("demo", BRING_UP).await;
+    assert_complete(&env, "demo", 3, 3, 3).await;
+
+    cluster::kubectl(&["apply", "-f", "-"], Some(&monitoring_crds()))
+        .ok("install the monitoring CRDs");
+    for crd in ["podmonitors", "prometheusrules"] {
+        cluster::kubectl(
+            &[
+                "wait",
+                "--for=condition=Established",
+                &format!("crd/{crd}.monitoring.coreos.com"),
+                "--timeout=30s",
+            ],
+            None,
+        )
+        .ok("wait for the CRD");
+    }
+    let installed = Instant::now();
+    let applied = wait_condition(&env, "Monitoring", "Applied", Duration::from_secs(90)).await;
+    say(&format!(
+        "CRDs established → Monitoring True after {:.1} s: {applied}",
+        installed.elapsed().as_secs_f64()
+    ));
+    let monitors = list_json(&env, "podmonitors.monitoring.coreos.com");
+    let rules = list_json(&env, "prometheusrules.monitoring.coreos.com");
+    let names = |items: &[Value]| -> Vec<String> {
+        items
+            .iter()
+            .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        names(&monitors),
+        ["demo-chunkserver", "demo-etcd", "demo-mds"]
+    );
+    assert_eq!(names(&rules), ["demo-alerts"]);
+    for object in monitors.iter().chain(&rules) {
+        assert_eq!(
+            object["metadata"]["labels"]["release"], "kube-prometheus-stack",
+            "{object}"
+        );
+        assert_eq!(
+            object["metadata"]["ownerReferences"][0]["kind"], "CurveCluster",
+            "{object}"
+        );
+    }
+    let alerts = rules[0]["spec"]["groups"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(alerts.len(), 11);
+
+    // A real Prometheus scraping the PodMonitors' targets and the operator.
+    let mut targets = pod_monitor_targets(&env, &monitors).await;
+    let per_component = |component: &str, targets: &[curve_operator_e2e::prometheus::Target]| {
+        targets
+            .iter()
+            .filter(|t| {
+                t.labels
+                    .iter()
+                    .any(|(k, v)| k == "curve_component" && v == component)
+            })
+            .count()
+    };
+    assert_eq!(
+        [
+            per_component("etcd", &targets),
+            per_component("mds", &targets),
+            per_component("chunkserver", &targets)
+        ],
+        [3, 3, 3]
+    );
+    // The emulation runs no ChunkServer process: nothing answers on their ports.
+    targets.retain(|t| !t.labels.iter().any(|(_, v)| v == "chunkserver"));
+    targets.push(curve_operator_e2e::prometheus::Target {
+        job: "curve-operator".into(),
+        address: operator.http_addr.clone(),
+        path: "/metrics".into(),
+        labels: vec![],
+    });
+    let prometheus = curve_operator_e2e::prometheus::Prometheus::start(
+        &targets,
+        &env.dir.path().join("prometheus.log"),
+    )
+    .await;
+    let up = r#"up{namespace="NS",curve_cluster="demo"}"#.replace("NS", &env.namespace);
+    let scraped = Instant::now();
+    eventually(
+        "Prometheus to scrape every etcd and MDS pod",
+        Duration::from_secs(30),
+        || {
+            let (prometheus, up) = (&prometheus, up.clone());
+            async move {
+                let results = prometheus.query(&format!("sum({up})")).await?;
+                let value = results
+                    .first()
+                    .and_then(|r| r["value"][1].as_str())
+                    .unwrap_or("0")
+                    .to_string();
+                if value == "6" {
+                    Ok(())
+                } else {
+                    Err(format!("{value} of 6 targets up"))
+                }
+            }
+        },
+    )
+    .await;
+    say(&format!(
+        "6 Curve targets (3 etcd, 3 MDS) up after {:.1} s",
+        scraped.elapsed().as_secs_f64()
+    ));
+    eventually(
+        "the operator's gauges in Prometheus",
+        Duration::from_secs(30),
+        || {
+            let prometheus = &prometheus;
+            async move {
+                let primary = prometheus.query("sum(curve_operator_mds_primary)").await?;
+                match primary.first().and_then(|r| r["value"][1].as_str()) {
+                    Some("1") => Ok(()),
+                    other => Err(format!("sum(curve_operator_mds_primary) is {other:?}")),
+                }
+            }
+        },
+    )
+    .await;
+    let mut firing = Vec::new();
+    for alert in &alerts {
+        let expr = alert["expr"].as_str().unwrap();
+        let result = prometheus
+            .query(expr)
+            .await
+            .unwrap_or_else(|e| panic!("{expr}: {e}"));
+        if !result.is_empty() {
+            firing.push(format!("{}: {result:?}", alert["alert"]));
+        }
+    }
+    say(&format!(
+        "{} alert expressions evaluated by Prometheus on the healthy cluster: {} true",
+        alerts.len(),
+        firing.len()
+    ));
+    assert!(firing.is_empty(), "alerts of a healthy cluster: {firing:?}");
+
+    env.patch_spec("demo", json!({"monitoring": {"enabled": false}}))
+        .await;
+    env.wait_status(
+        "demo",
+        "no Monitoring condition",
+        Duration::from_secs(30),
+        |_, s| match condition(s, "Monitoring") {
+            None => Ok(()),
+            Some(c) => Err(format!("Monitoring is {}", c.reason)),
+        },
+    )
+    .await;
+    eventually(
+        "the monitoring objects to go",
+        Duration::from_secs(30),
+        || async {
+            let left = list_json(&env, "podmonitors.monitoring.coreos.com").len()
+                + list_json(&env, "prometheusrules.monitoring.coreos.com").len();
+            if left == 0 {
+                Ok(())
+            } else {
+                Err(format!("{left} left"))
+            }
+        },
+    )
+    .await;
 }

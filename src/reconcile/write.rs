@@ -166,12 +166,14 @@ async fn resize_claim(
 
 async fn apply<K>(client: &Client, namespace: &str, object: &K) -> Result<(), kube::Error>
 where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + k8s_openapi::Resource,
     K: Serialize + DeserializeOwned + Clone + Debug,
 {
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    api.patch(&object.name_any(), &params, &Patch::Apply(object))
+    // With apiVersion and kind, which the Prometheus Operator's types do not serialize.
+    let body = build::typed_value(object);
+    api.patch(&object.name_any(), &params, &Patch::Apply(body))
         .await
         .map(drop)
 }
