@@ -2354,3 +2354,84 @@ fn chunkserver_templates_change_only_once_every_volume_grew() {
     }];
     assert_eq!(expansion::recreate_changed_sets(applies, &deleting), []);
 }
+
+/// The gauges the alerts read, from whole observations.
+mod gauges {
+    use super::*;
+    use crate::reconcile::observation::Gauges;
+
+    #[test]
+    fn a_healthy_cluster_gives_one_primary_all_members_healthy_and_nothing_down() {
+        let gauges = Gauges::of(&validated(json!({})), &healthy());
+        assert_eq!(
+            gauges,
+            Gauges {
+                mds_pods: vec![
+                    "demo-mds-0".into(),
+                    "demo-mds-1".into(),
+                    "demo-mds-2".into()
+                ],
+                primary: Some("demo-mds-0".into()),
+                etcd_members: Some((3, 3)),
+                rolling: false,
+                roll_stuck: false,
+                failure_domains: (0, 1),
+            }
+        );
+    }
+
+    #[test]
+    fn learners_do_not_count_unanswered_etcd_is_none_healthy_and_a_stuck_roll_shows() {
+        let mut obs = healthy();
+        let members = obs.etcd_members.as_mut().unwrap();
+        members.members[2].is_learner = true;
+        members.members[1].healthy = false;
+        obs.chunkservers = component(3, 1, true);
+        obs.roll = RollState::Stuck {
+            message: "demo-mds-1 not ready".into(),
+        };
+        let gauges = Gauges::of(&validated(json!({})), &obs);
+        assert_eq!(gauges.etcd_members, Some((2, 1)));
+        assert_eq!(gauges.failure_domains, (2, 1));
+        assert!(gauges.roll_stuck && !gauges.rolling);
+
+        obs.etcd_members = None;
+        obs.primary = PrimaryView::EtcdUnreachable {
+            endpoints: vec![],
+            error: "timeout".into(),
+        };
+        let gauges = Gauges::of(&validated(json!({})), &obs);
+        assert_eq!((gauges.etcd_members, gauges.primary), (Some((3, 0)), None));
+
+        obs.primary = PrimaryView::NotStarted;
+        assert_eq!(Gauges::of(&validated(json!({})), &obs).etcd_members, None);
+    }
+
+    #[test]
+    fn discovery_serves_monitoring_only_with_both_kinds() {
+        use crate::reconcile::monitoring::served;
+        use crate::reconcile::snapshot::MonitoringApi;
+        let list =
+            |kinds: &[&str]| -> k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList {
+                serde_json::from_value(json!({
+                    "groupVersion": "monitoring.coreos.com/v1",
+                    "resources": kinds.iter().map(|k| json!({
+                        "kind": k, "name": format!("{}s", k.to_lowercase()), "namespaced": true,
+                        "singularName": "", "verbs": ["get"]})).collect::<Vec<_>>()
+                }))
+                .unwrap()
+            };
+        assert_eq!(
+            served(&list(&["PodMonitor", "PrometheusRule", "ServiceMonitor"])),
+            MonitoringApi::Served
+        );
+        let MonitoringApi::Missing { message } = served(&list(&["ServiceMonitor", "PodMonitor"]))
+        else {
+            panic!("PrometheusRule is missing");
+        };
+        assert!(
+            message.contains("does not serve PrometheusRule of monitoring.coreos.com/v1"),
+            "{message}"
+        );
+    }
+}
