@@ -2435,3 +2435,39 @@ mod gauges {
         );
     }
 }
+
+/// Every new primary the watches report is counted, however the reconciles fall.
+#[tokio::test]
+async fn every_new_primary_of_the_election_watch_is_counted() {
+    use crate::etcd::{ClusterKey, ElectionChange};
+    use crate::runtime::metrics::Metrics;
+    use futures::StreamExt;
+    let metrics = std::sync::Arc::new(Metrics::new());
+    let key = |name: &str| ClusterKey {
+        namespace: "ns".into(),
+        name: name.into(),
+    };
+    let change = |name: &str, primary: Option<&str>, revision| ElectionChange {
+        cluster: key(name),
+        primary: primary.map(str::to_string),
+        revision,
+    };
+    let changes = futures::stream::iter([
+        change("demo", Some("10.0.0.1:6700"), 5),
+        change("demo", None, 6),
+        change("demo", Some("10.0.0.2:6700"), 7),
+        change("demo", Some("10.0.0.3:6700"), 8),
+        change("other", Some("10.0.1.1:6700"), 9),
+    ]);
+    let keys: Vec<ClusterKey> = crate::reconcile::count_primary_changes(metrics.clone(), changes)
+        .collect()
+        .await;
+    assert_eq!(keys.len(), 5, "every change triggers a reconcile");
+    let text = metrics.encode();
+    for line in [
+        r#"curve_operator_mds_primary_changes_total{namespace="ns",name="demo"} 3"#,
+        r#"curve_operator_mds_primary_changes_total{namespace="ns",name="other"} 1"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
+    }
+}
