@@ -3,7 +3,10 @@
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
+# Arguments: command=package pairs; a leading --no-install-recommends is passed to apt-get.
 apt_install_missing() {
+  local apt_flags=()
+  if [ "${1:-}" = --no-install-recommends ]; then apt_flags+=("$1"); shift; fi
   local missing=()
   local pair
   for pair in "$@"; do
@@ -12,7 +15,7 @@ apt_install_missing() {
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]}" >&2
     sudo_if_needed apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq "${missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq "${apt_flags[@]}" "${missing[@]}" >/dev/null
   fi
 }
 
@@ -21,6 +24,9 @@ need_build_tools() { apt_install_missing protoc=protobuf-compiler; }
 need_test_tools() {
   need_build_tools
   apt_install_missing etcd=etcd-server etcdctl=etcd-client
+  # promtool checks and unit-tests the alert rules; the server scrapes in the dashboard tests
+  # and e2e. Without recommends: the package would also pull and start node-exporter.
+  apt_install_missing --no-install-recommends promtool=prometheus prometheus=prometheus
   if ! python3 -c 'import helm_python' 2>/dev/null; then
     echo "installing helm-python-sdk" >&2
     python3 -m pip install --quiet helm-python-sdk

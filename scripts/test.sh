@@ -2,7 +2,8 @@
 # Runs every test of curve-operator (unit, mocked API server, real etcd, real Helm, image
 # emulation), after the house rules: rustfmt's formatting and clippy without warnings.
 # Installs what the tests need when it is missing: protoc (etcd-client's build), Debian's
-# etcd server and etcdctl (election tests), and the Helm library from PyPI (chart tests).
+# etcd server and etcdctl (election tests), Prometheus and promtool (alert rules), and the Helm
+# library from PyPI (chart tests).
 # The e2e suite needs a Kubernetes API server and runs separately: see e2e/README.md (its tests
 # are #[ignore]d here and counted as skipped).
 set -euo pipefail
