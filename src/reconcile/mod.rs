@@ -542,13 +542,25 @@ fn spawn_reflector<K>(
     K: kube::Resource + Clone + Send + Sync + std::fmt::Debug + 'static,
     K::DynamicType: Eq + std::hash::Hash + Clone + Default + Send + Sync,
 {
-    let reflected = stream.default_backoff().reflect_shared(writer);
+    let reflected = stream.default_backoff().modify(slim).reflect_shared(writer);
     tokio::spawn(reflected.for_each(|event| async move {
         if let Err(error) = event {
             tracing::debug!(%error, "watch");
         }
     }));
 }
+
+/// Drops what no decision reads before an object enters a cache: its managed fields (the
+/// largest part of a server-side-applied object) and kubectl's last-applied copy.
+pub fn slim<K: kube::Resource>(object: &mut K) {
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+}
+
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// The API of a namespaced kind in the operator's scope: one namespace, or all.
 fn api<K>(client: &Client, namespace: &Option<String>) -> Api<K>
@@ -719,9 +731,18 @@ pub async fn run<O: EtcdObserver, E: EventSink>(
         writers.nodes,
     );
 
-    let controller = Controller::new(
-        api::<DeserializeGuard<CurveCluster>>(&client, &namespace),
-        watcher::Config::default(),
+    // Controller::new, with the clusters slimmed as the other caches are.
+    let (clusters, clusters_writer) = kube::runtime::reflector::store();
+    let controller = Controller::for_stream(
+        watcher(
+            api::<DeserializeGuard<CurveCluster>>(&client, &namespace),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .modify(slim)
+        .reflect(clusters_writer)
+        .applied_objects(),
+        clusters,
     );
     // The controller starts once every cache has its first listing, so no decision is taken
     // on a cache that has not seen the cluster's objects yet. Its own CurveCluster store fills

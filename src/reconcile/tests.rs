@@ -1607,6 +1607,185 @@ mod decisions {
         );
     }
 
+    /// The MDS at `address` holds the election; every etcd member answers.
+    fn elect(snapshot: &mut Snapshot, address: &str) {
+        snapshot.etcd = Some(EtcdObservation {
+            primary: PrimaryObservation::Elected {
+                address: address.into(),
+            },
+            members: Some(MemberHealth::all_healthy(
+                "ns",
+                &["demo-etcd-0", "demo-etcd-1", "demo-etcd-2"],
+                0,
+            )),
+        });
+    }
+
+    /// The three ChunkServers of the first set run, with host networking.
+    fn ready_chunkservers(snapshot: &mut Snapshot) {
+        ready_pods(snapshot, "demo-chunkserver-0", "chunkserver", 3);
+        for pod in snapshot
+            .pods
+            .iter_mut()
+            .filter(|p| p.metadata.name.as_deref().unwrap().contains("chunkserver"))
+        {
+            pod.status.as_mut().unwrap().host_ip = pod.status.as_ref().unwrap().pod_ip.clone();
+        }
+    }
+
+    /// Physical pool, online check, logical pool: each Job succeeds once created; returns the
+    /// Jobs' apply actions.
+    fn run_jobs(
+        cluster: &crate::validate::ValidatedCluster,
+        snapshot: &mut Snapshot,
+        status: &mut CurveClusterStatus,
+    ) -> Vec<String> {
+        let mut created_jobs = Vec::new();
+        for _ in 0..4 {
+            let actions = step(cluster, snapshot, status);
+            created_jobs.extend(actions.into_iter().filter(|a| a.starts_with("apply Job/")));
+            for job in &mut snapshot.jobs {
+                job.status = Some(k8s_openapi::api::batch::v1::JobStatus {
+                    succeeded: Some(1),
+                    ..Default::default()
+                });
+            }
+        }
+        created_jobs
+    }
+
+    /// The default cluster brought up to Available.
+    fn available() -> (
+        crate::validate::ValidatedCluster,
+        Snapshot,
+        CurveClusterStatus,
+    ) {
+        let cluster = validated(json!({}));
+        let (mut snapshot, mut status) = (Snapshot::default(), CurveClusterStatus::default());
+        step(&cluster, &mut snapshot, &mut status);
+        ready_pods(&mut snapshot, "demo-etcd", "etcd", 3);
+        step(&cluster, &mut snapshot, &mut status);
+        ready_pods(&mut snapshot, "demo-mds", "mds", 3);
+        elect(&mut snapshot, "10.0.0.2:6700");
+        step(&cluster, &mut snapshot, &mut status);
+        ready_chunkservers(&mut snapshot);
+        run_jobs(&cluster, &mut snapshot, &mut status);
+        step(&cluster, &mut snapshot, &mut status);
+        assert_eq!(status.phase, Some(Phase::Available));
+        (cluster, snapshot, status)
+    }
+
+    fn server_names(decision: &crate::reconcile::decide::Decision) -> Vec<String> {
+        (decision.desired.cluster_map.servers.iter())
+            .map(|s| s.name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_pod_that_cannot_find_the_root_secret_has_it_ensured_again() {
+        let (cluster, mut snapshot, status) = available();
+        let ensure = |snapshot: &Snapshot| -> Vec<String> {
+            let decision = decide(&cluster, snapshot, &status, Some(1), t(60));
+            (decision.actions.iter().map(Action::describe)).collect()
+        };
+        assert_eq!(ensure(&snapshot), Vec::<String>::new(), "recorded once");
+        let mds = (snapshot.pods.iter_mut())
+            .find(|p| p.metadata.name.as_deref() == Some("demo-mds-1"))
+            .unwrap();
+        mds.status.as_mut().unwrap().container_statuses = Some(vec![
+            serde_json::from_value(json!({"name": "mds", "image": "x", "imageID": "",
+                "ready": false, "restartCount": 1, "state": {"waiting": {
+                    "reason": "CreateContainerConfigError",
+                    "message": "secret \"demo-root-password\" not found"}}}))
+            .unwrap(),
+        ]);
+        assert_eq!(ensure(&snapshot), ["ensure Secret/demo-root-password"]);
+    }
+
+    #[test]
+    fn a_chunkserver_pod_being_replaced_keeps_its_server_and_reruns_no_job() {
+        let (cluster, mut snapshot, status) = available();
+        let before = decide(&cluster, &snapshot, &status, Some(1), t(60));
+        let servers = ["node-1", "node-2", "node-3"];
+        assert_eq!(server_names(&before), servers);
+        // The StatefulSet controller recreated demo-chunkserver-0-1: not scheduled yet.
+        snapshot
+            .pods
+            .retain(|p| p.metadata.name.as_deref() != Some("demo-chunkserver-0-1"));
+        snapshot.pods.push(pod(
+            "demo-chunkserver-0-1",
+            "chunkserver",
+            None,
+            None,
+            false,
+        ));
+        let during = decide(&cluster, &snapshot, &status, Some(1), t(61));
+        assert_eq!(
+            server_names(&during),
+            servers,
+            "create_physicalpool would delete it"
+        );
+        assert_eq!(
+            during.actions,
+            Vec::<Action>::new(),
+            "no Job reruns, nothing rolls"
+        );
+        assert_eq!(
+            during.status.record.as_ref().unwrap().physical_pool_servers,
+            ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+        );
+        // After an operator restart only the status remembers: the same inputs, the same map.
+        let restarted = decide(&cluster, &snapshot, &during.status, Some(1), t(62));
+        assert_eq!(server_names(&restarted), servers);
+    }
+
+    #[test]
+    fn chunkservers_wait_until_every_mds_pod_has_an_address() {
+        let cluster = validated(json!({}));
+        let (mut snapshot, mut status) = (Snapshot::default(), CurveClusterStatus::default());
+        step(&cluster, &mut snapshot, &mut status);
+        ready_pods(&mut snapshot, "demo-etcd", "etcd", 3);
+        step(&cluster, &mut snapshot, &mut status);
+        // OrderedReady: only demo-mds-0 runs yet, and it is elected.
+        ready_pods(&mut snapshot, "demo-mds", "mds", 1);
+        elect(&mut snapshot, "10.0.0.1:6700");
+        let early = step(&cluster, &mut snapshot, &mut status);
+        assert!(
+            !early.iter().any(|a| a.contains("chunkserver")),
+            "their config would list one MDS, then roll: {early:?}"
+        );
+        ready_pods(&mut snapshot, "demo-mds", "mds", 3);
+        let actions = step(&cluster, &mut snapshot, &mut status);
+        assert!(
+            actions.contains(&"apply StatefulSet/demo-chunkserver-0".to_string()),
+            "{actions:?}"
+        );
+        let map = (snapshot.config_maps.iter())
+            .find(|m| m.metadata.name.as_deref() == Some("demo-chunkserver"))
+            .unwrap();
+        assert_eq!(
+            map.data.as_ref().unwrap()["cs_client.conf"],
+            "mds.listen.addr=10.0.0.1:6700,10.0.0.2:6700,10.0.0.3:6700\nglobal.logPath=/curvebs/chunkserver/logs\n"
+        );
+    }
+
+    #[test]
+    fn slimming_drops_managed_fields_and_the_last_applied_copy_only() {
+        let mut pod: Pod = serde_json::from_value(json!({"metadata": {"name": "p",
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}", "keep": "1"},
+            "managedFields": [{"manager": "curve-operator", "operation": "Apply"}]}}))
+        .unwrap();
+        let mut expected = pod.clone();
+        crate::reconcile::slim(&mut pod);
+        expected.metadata.managed_fields = None;
+        expected.metadata.annotations = Some(
+            [("keep".to_string(), "1".to_string())]
+                .into_iter()
+                .collect(),
+        );
+        assert_eq!(pod, expected);
+    }
+
     #[test]
     fn bring_up_decisions_follow_the_tiers_and_a_healthy_cluster_gets_none() {
         let cluster = validated(json!({}));
@@ -1659,16 +1838,7 @@ mod decisions {
         );
 
         ready_pods(&mut snapshot, "demo-mds", "mds", 3);
-        snapshot.etcd = Some(EtcdObservation {
-            primary: PrimaryObservation::Elected {
-                address: "10.0.0.2:6700".into(),
-            },
-            members: Some(MemberHealth::all_healthy(
-                "ns",
-                &["demo-etcd-0", "demo-etcd-1", "demo-etcd-2"],
-                0,
-            )),
-        });
+        elect(&mut snapshot, "10.0.0.2:6700");
         let before = status.clone();
         let decision = decide(&cluster, &snapshot, &status, Some(1), t(0));
         assert!(
@@ -1682,26 +1852,8 @@ mod decisions {
         carry_out(&mut snapshot, &decision.actions);
         status = decision.status;
 
-        ready_pods(&mut snapshot, "demo-chunkserver-0", "chunkserver", 3);
-        for pod in snapshot
-            .pods
-            .iter_mut()
-            .filter(|p| p.metadata.name.as_deref().unwrap().contains("chunkserver"))
-        {
-            pod.status.as_mut().unwrap().host_ip = pod.status.as_ref().unwrap().pod_ip.clone();
-        }
-        // Physical pool, online check, logical pool: each Job once the one before succeeded.
-        let mut created_jobs = Vec::new();
-        for _ in 0..4 {
-            let actions = step(&cluster, &mut snapshot, &mut status);
-            created_jobs.extend(actions.into_iter().filter(|a| a.starts_with("apply Job/")));
-            for job in &mut snapshot.jobs {
-                job.status = Some(k8s_openapi::api::batch::v1::JobStatus {
-                    succeeded: Some(1),
-                    ..Default::default()
-                });
-            }
-        }
+        ready_chunkservers(&mut snapshot);
+        let created_jobs = run_jobs(&cluster, &mut snapshot, &mut status);
         assert_eq!(created_jobs.len(), 3, "{created_jobs:?}");
         assert!(created_jobs[0].starts_with("apply Job/demo-physical-pool-"));
         assert!(created_jobs[1].starts_with("apply Job/demo-chunkservers-online-"));
