@@ -65,15 +65,14 @@ pub fn existing_objects(snapshot: &Snapshot) -> Vec<ExistingObject> {
         .map(ExistingObject::of_stateful_set)
         .collect();
     existing.extend(
-        (snapshot.config_maps.iter())
-            .map(|o| ExistingObject::of(ObjectKind::ConfigMap, &o.metadata)),
+        (snapshot.config_maps.iter()).map(|meta| ExistingObject::of(ObjectKind::ConfigMap, meta)),
     );
     existing.extend(
-        (snapshot.services.iter()).map(|o| ExistingObject::of(ObjectKind::Service, &o.metadata)),
+        (snapshot.services.iter()).map(|meta| ExistingObject::of(ObjectKind::Service, meta)),
     );
     existing.extend(
         (snapshot.budgets.iter())
-            .map(|o| ExistingObject::of(ObjectKind::PodDisruptionBudget, &o.metadata)),
+            .map(|meta| ExistingObject::of(ObjectKind::PodDisruptionBudget, meta)),
     );
     existing
 }

@@ -693,16 +693,22 @@ pub async fn run<O: EtcdObserver, E: EventSink>(
         writers.stateful_sets,
     );
     spawn_reflector(
-        watcher(api::<ConfigMap>(&client, &namespace), managed.clone()),
+        watcher(
+            api::<PartialObjectMeta<ConfigMap>>(&client, &namespace),
+            managed.clone(),
+        ),
         writers.config_maps,
     );
     spawn_reflector(
-        watcher(api::<Service>(&client, &namespace), managed.clone()),
+        watcher(
+            api::<PartialObjectMeta<Service>>(&client, &namespace),
+            managed.clone(),
+        ),
         writers.services,
     );
     spawn_reflector(
         watcher(
-            api::<PodDisruptionBudget>(&client, &namespace),
+            api::<PartialObjectMeta<PodDisruptionBudget>>(&client, &namespace),
             managed.clone(),
         ),
         writers.budgets,

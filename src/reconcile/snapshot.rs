@@ -10,6 +10,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, Lookup, Store, store::Writer};
 use kube::runtime::watcher;
@@ -26,9 +27,11 @@ use crate::etcd::EtcdObservation;
 pub struct Snapshot {
     pub pods: Vec<Pod>,
     pub stateful_sets: Vec<StatefulSet>,
-    pub config_maps: Vec<ConfigMap>,
-    pub services: Vec<Service>,
-    pub budgets: Vec<PodDisruptionBudget>,
+    /// ConfigMaps, Services and budgets by their metadata only: their applied-hash annotation
+    /// says whether they are as desired, and their content is never read back.
+    pub config_maps: Vec<ObjectMeta>,
+    pub services: Vec<ObjectMeta>,
+    pub budgets: Vec<ObjectMeta>,
     pub jobs: Vec<Job>,
     pub claims: Vec<PersistentVolumeClaim>,
     /// The zone label value of every node that has it (empty without `spec.placement.zoneLabel`).
@@ -195,9 +198,9 @@ macro_rules! caches {
 caches! {
     pods: Pod,
     stateful_sets: StatefulSet,
-    config_maps: ConfigMap,
-    services: Service,
-    budgets: PodDisruptionBudget,
+    config_maps: PartialObjectMeta<ConfigMap>,
+    services: PartialObjectMeta<Service>,
+    budgets: PartialObjectMeta<PodDisruptionBudget>,
     jobs: Job,
     claims: PersistentVolumeClaim,
     nodes: PartialObjectMeta<Node>,
@@ -245,6 +248,20 @@ where
     objects
 }
 
+fn metadata_of_cluster<K>(
+    store: &Store<PartialObjectMeta<K>>,
+    namespace: &str,
+    name: &str,
+) -> Vec<ObjectMeta>
+where
+    PartialObjectMeta<K>: Resource + Lookup + Clone + 'static,
+    <PartialObjectMeta<K> as Lookup>::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    (of_cluster(store, namespace, name).into_iter())
+        .map(|object| object.metadata)
+        .collect()
+}
+
 impl Caches {
     /// The objects of cluster `namespace/name` (by its instance label), and the node zones.
     /// The etcd reading is added by the caller.
@@ -262,9 +279,9 @@ impl Caches {
         Snapshot {
             pods: of_cluster(&self.pods, namespace, name),
             stateful_sets: of_cluster(&self.stateful_sets, namespace, name),
-            config_maps: of_cluster(&self.config_maps, namespace, name),
-            services: of_cluster(&self.services, namespace, name),
-            budgets: of_cluster(&self.budgets, namespace, name),
+            config_maps: metadata_of_cluster(&self.config_maps, namespace, name),
+            services: metadata_of_cluster(&self.services, namespace, name),
+            budgets: metadata_of_cluster(&self.budgets, namespace, name),
             jobs: of_cluster(&self.jobs, namespace, name),
             claims: of_cluster(&self.claims, namespace, name),
             node_zones,

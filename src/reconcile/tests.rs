@@ -1185,15 +1185,18 @@ mod decisions {
     use crate::reconcile::plan::{ExistingObject, Object};
     use crate::reconcile::snapshot::{MonitoringApi, Snapshot};
     use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
     use std::collections::BTreeSet;
 
     fn carry_out(snapshot: &mut Snapshot, actions: &[Action]) {
         for action in actions {
             match action {
                 Action::Apply(object) => match (**object).clone() {
-                    Object::ConfigMap(o) => replace(&mut snapshot.config_maps, o),
-                    Object::Service(o) => replace(&mut snapshot.services, o),
-                    Object::PodDisruptionBudget(o) => replace(&mut snapshot.budgets, o),
+                    Object::ConfigMap(o) => replace_meta(&mut snapshot.config_maps, o.metadata),
+                    Object::Service(o) => replace_meta(&mut snapshot.services, o.metadata),
+                    Object::PodDisruptionBudget(o) => {
+                        replace_meta(&mut snapshot.budgets, o.metadata)
+                    }
                     Object::StatefulSet(o) => replace(&mut snapshot.stateful_sets, o),
                     Object::Job(o) => replace(&mut snapshot.jobs, o),
                     o @ (Object::PodMonitor(_) | Object::PrometheusRule(_)) => {
@@ -1246,6 +1249,11 @@ mod decisions {
                 }
             }
         }
+    }
+
+    fn replace_meta(list: &mut Vec<ObjectMeta>, meta: ObjectMeta) {
+        list.retain(|o| o.name != meta.name);
+        list.push(meta);
     }
 
     fn replace<K: kube::Resource>(list: &mut Vec<K>, object: K) {
@@ -1760,9 +1768,8 @@ mod decisions {
             actions.contains(&"apply StatefulSet/demo-chunkserver-0".to_string()),
             "{actions:?}"
         );
-        let map = (snapshot.config_maps.iter())
-            .find(|m| m.metadata.name.as_deref() == Some("demo-chunkserver"))
-            .unwrap();
+        let decision = decide(&cluster, &snapshot, &status, Some(1), t(0));
+        let map = &decision.desired.chunkservers.config_maps[0];
         assert_eq!(
             map.data.as_ref().unwrap()["cs_client.conf"],
             "mds.listen.addr=10.0.0.1:6700,10.0.0.2:6700,10.0.0.3:6700\nglobal.logPath=/curvebs/chunkserver/logs\n"
