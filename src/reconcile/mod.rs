@@ -34,6 +34,7 @@ use kube::runtime::controller::{Action as Requeue, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
+use snapshot::Slim;
 use tracing::Instrument;
 
 use crate::api::{CurveCluster, CurveClusterStatus};
@@ -539,28 +540,19 @@ fn spawn_reflector<K>(
     stream: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
     writer: kube::runtime::reflector::store::Writer<K>,
 ) where
-    K: kube::Resource + Clone + Send + Sync + std::fmt::Debug + 'static,
+    K: kube::Resource + Slim + Clone + Send + Sync + std::fmt::Debug + 'static,
     K::DynamicType: Eq + std::hash::Hash + Clone + Default + Send + Sync,
 {
-    let reflected = stream.default_backoff().modify(slim).reflect_shared(writer);
+    let reflected = stream
+        .default_backoff()
+        .modify(Slim::slim)
+        .reflect_shared(writer);
     tokio::spawn(reflected.for_each(|event| async move {
         if let Err(error) = event {
             tracing::debug!(%error, "watch");
         }
     }));
 }
-
-/// Drops what no decision reads before an object enters a cache: its managed fields (the
-/// largest part of a server-side-applied object) and kubectl's last-applied copy.
-pub fn slim<K: kube::Resource>(object: &mut K) {
-    let meta = object.meta_mut();
-    meta.managed_fields = None;
-    if let Some(annotations) = meta.annotations.as_mut() {
-        annotations.remove(LAST_APPLIED);
-    }
-}
-
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// The API of a namespaced kind in the operator's scope: one namespace, or all.
 fn api<K>(client: &Client, namespace: &Option<String>) -> Api<K>
@@ -745,7 +737,7 @@ pub async fn run<O: EtcdObserver, E: EventSink>(
             watcher::Config::default(),
         )
         .default_backoff()
-        .modify(slim)
+        .modify(Slim::slim)
         .reflect(clusters_writer)
         .applied_objects(),
         clusters,

@@ -145,6 +145,81 @@ impl MonitoringCaches {
     }
 }
 
+/// What an object keeps in a cache: only what decisions read. Every kind drops its managed
+/// fields (the largest part of a server-side-applied object) and kubectl's last-applied copy;
+/// the kinds below drop more, each saying what `decide` still reads.
+pub trait Slim {
+    fn slim(&mut self);
+}
+
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+fn slim_metadata(meta: &mut ObjectMeta) {
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+}
+
+impl<K> Slim for PartialObjectMeta<K> {
+    fn slim(&mut self) {
+        slim_metadata(&mut self.metadata);
+    }
+}
+
+impl Slim for kube::core::DeserializeGuard<crate::api::CurveCluster> {
+    fn slim(&mut self) {
+        slim_metadata(self.meta_mut());
+    }
+}
+
+impl Slim for PersistentVolumeClaim {
+    fn slim(&mut self) {
+        slim_metadata(&mut self.metadata);
+    }
+}
+
+impl Slim for Pod {
+    /// Metadata, status, the node, and each container's name and image (a roll compares
+    /// images); not the rest of the spec.
+    fn slim(&mut self) {
+        slim_metadata(&mut self.metadata);
+        if let Some(spec) = self.spec.as_mut() {
+            let keep =
+                |c: &k8s_openapi::api::core::v1::Container| k8s_openapi::api::core::v1::Container {
+                    name: c.name.clone(),
+                    image: c.image.clone(),
+                    ..Default::default()
+                };
+            *spec = k8s_openapi::api::core::v1::PodSpec {
+                node_name: spec.node_name.take(),
+                containers: spec.containers.iter().map(keep).collect(),
+                init_containers: (spec.init_containers.as_ref())
+                    .map(|init| init.iter().map(keep).collect()),
+                ..Default::default()
+            };
+        }
+    }
+}
+
+impl Slim for StatefulSet {
+    /// Metadata, status, replicas and the claim templates (their size); not the pod template.
+    fn slim(&mut self) {
+        slim_metadata(&mut self.metadata);
+        if let Some(spec) = self.spec.as_mut() {
+            spec.template = Default::default();
+        }
+    }
+}
+
+impl Slim for Job {
+    /// Metadata and status (the outcome); not the spec.
+    fn slim(&mut self) {
+        slim_metadata(&mut self.metadata);
+        self.spec = None;
+    }
+}
+
 /// Buffer of each shared watch stream: how far the controller's trigger may lag the cache.
 const SHARED_BUFFER: usize = 256;
 
@@ -293,14 +368,16 @@ impl Caches {
     }
 }
 
-/// Replaces everything a writer's cache holds by `objects`, as a watch's (re)list does.
+/// Replaces everything a writer's cache holds by `objects`, slimmed, as a watch's (re)list
+/// does.
 pub fn replace_all<K>(writer: &mut Writer<K>, objects: impl IntoIterator<Item = K>)
 where
-    K: Lookup + Clone + 'static,
+    K: Lookup + Slim + Clone + 'static,
     K::DynamicType: Eq + std::hash::Hash + Clone,
 {
     writer.apply_watcher_event(&watcher::Event::Init);
-    for object in objects {
+    for mut object in objects {
+        object.slim();
         writer.apply_watcher_event(&watcher::Event::InitApply(object));
     }
     writer.apply_watcher_event(&watcher::Event::InitDone);

@@ -1777,20 +1777,60 @@ mod decisions {
     }
 
     #[test]
-    fn slimming_drops_managed_fields_and_the_last_applied_copy_only() {
-        let mut pod: Pod = serde_json::from_value(json!({"metadata": {"name": "p",
+    fn caches_keep_what_decisions_read_and_drop_the_rest() {
+        use crate::reconcile::snapshot::Slim;
+        // The object as JSON, without the apiVersion and kind k8s-openapi adds.
+        fn untyped<T: serde::Serialize>(object: &T) -> serde_json::Value {
+            let mut value = serde_json::to_value(object).unwrap();
+            let map = value.as_object_mut().unwrap();
+            map.remove("apiVersion");
+            map.remove("kind");
+            value
+        }
+        let metadata = json!({"name": "demo-etcd-0", "uid": "u", "labels": {"a": "b"},
             "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}", "keep": "1"},
-            "managedFields": [{"manager": "curve-operator", "operation": "Apply"}]}}))
+            "managedFields": [{"manager": "curve-operator", "operation": "Apply"}]});
+        let slim_metadata = json!({"name": "demo-etcd-0", "uid": "u", "labels": {"a": "b"},
+            "annotations": {"keep": "1"}});
+        let status = json!({"phase": "Running", "podIP": "10.0.0.1"});
+        let mut pod: Pod = serde_json::from_value(json!({"metadata": metadata, "status": status,
+            "spec": {"nodeName": "node-1", "hostNetwork": true,
+                "containers": [{"name": "etcd", "image": "curve:1", "args": ["--x"]}],
+                "initContainers": [{"name": "config", "image": "curve:1", "command": ["sh"]}]}}))
         .unwrap();
-        let mut expected = pod.clone();
-        crate::reconcile::slim(&mut pod);
-        expected.metadata.managed_fields = None;
-        expected.metadata.annotations = Some(
-            [("keep".to_string(), "1".to_string())]
-                .into_iter()
-                .collect(),
+        pod.slim();
+        assert_eq!(
+            untyped(&pod),
+            json!({"metadata": slim_metadata, "status": status, "spec": {"nodeName": "node-1",
+                "containers": [{"name": "etcd", "image": "curve:1"}],
+                "initContainers": [{"name": "config", "image": "curve:1"}]}})
         );
-        assert_eq!(pod, expected);
+        let set_status = json!({"replicas": 3, "updateRevision": "r2", "observedGeneration": 2});
+        let claims = json!([{"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
+            "spec": {"resources": {"requests": {"storage": "10Gi"}}}}]);
+        let mut set: k8s_openapi::api::apps::v1::StatefulSet = serde_json::from_value(json!({
+            "metadata": metadata, "status": set_status,
+            "spec": {"replicas": 3, "serviceName": "demo-etcd", "selector": {},
+                "template": {"metadata": {"labels": {"a": "b"}},
+                    "spec": {"containers": [{"name": "etcd"}]}},
+                "volumeClaimTemplates": claims}}))
+        .unwrap();
+        set.slim();
+        assert_eq!(
+            untyped(&set),
+            json!({"metadata": slim_metadata, "status": set_status,
+                "spec": {"replicas": 3, "serviceName": "demo-etcd", "selector": {},
+                    "template": {}, "volumeClaimTemplates": claims}})
+        );
+        let mut job: k8s_openapi::api::batch::v1::Job = serde_json::from_value(json!({
+            "metadata": metadata, "status": {"succeeded": 1},
+            "spec": {"template": {"spec": {"containers": [{"name": "tool"}]}}}}))
+        .unwrap();
+        job.slim();
+        assert_eq!(
+            untyped(&job),
+            json!({"metadata": slim_metadata, "status": {"succeeded": 1}})
+        );
     }
 
     #[test]
