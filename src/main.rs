@@ -144,7 +144,7 @@ mod operator {
     use curve_operator::etcd::EtcdClients;
     use curve_operator::reconcile::events::KubeEvents;
     use curve_operator::reconcile::snapshot::Caches;
-    use curve_operator::reconcile::{Context, count_primary_changes, run as run_controller};
+    use curve_operator::reconcile::{Context, Scope, count_primary_changes, run as run_controller};
     use curve_operator::runtime::http::{Readiness, serve};
     use curve_operator::runtime::metrics::Metrics;
     use curve_operator::runtime::requests::counting_layer;
@@ -247,7 +247,10 @@ mod operator {
         let controller = run_controller(
             ctx,
             writers,
-            args.namespace.clone(),
+            Scope {
+                namespace: args.namespace.clone(),
+                concurrent_reconciles: args.concurrent_reconciles,
+            },
             etcd_changes,
             shutdown.clone(),
             move || {

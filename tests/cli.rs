@@ -74,3 +74,17 @@ fn run_says_what_it_watches_without_colour_codes_on_a_pipe() {
     );
     assert!(!stdout.contains('\x1b'), "ANSI escape codes in {stdout:?}");
 }
+
+#[test]
+fn no_concurrent_reconciles_is_refused_naming_the_flag() {
+    let output = Command::new(env!("CARGO_BIN_EXE_curve-operator"))
+        .args(["run", "--concurrent-reconciles", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--concurrent-reconciles") && stderr.contains("0 is not in 1.."),
+        "{stderr}"
+    );
+}

@@ -361,15 +361,11 @@ async fn scale_100_clusters() {
         applied_in.as_secs_f64()
     ));
     say(&format!("machine: {}", machine()));
-    say(&format!(
-        "operator: {} ({} build, as the e2e suite builds it)",
-        binary().display(),
-        if binary().components().any(|c| c.as_os_str() == "release") {
-            "release"
-        } else {
-            "debug"
-        }
-    ));
+    let built = match std::env::var_os("CURVE_E2E_OPERATOR") {
+        Some(_) => "given by CURVE_E2E_OPERATOR",
+        None => "debug build, as the e2e suite builds it",
+    };
+    say(&format!("operator: {} ({built})", binary().display()));
     say("");
     say(&format!("{:<60} {:>12}   goal", "measure", "value"));
     say(&format!(

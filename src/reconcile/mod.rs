@@ -644,19 +644,29 @@ async fn discover_monitoring(
     }
 }
 
-/// Runs the controller until `shutdown` resolves. `namespace` limits it to one namespace;
+/// What the controller watches and how many clusters it reconciles at once.
+#[derive(Clone, Debug)]
+pub struct Scope {
+    /// One namespace, or all.
+    pub namespace: Option<String>,
+    /// At least 1 (0 would mean unbounded to kube's controller).
+    pub concurrent_reconciles: u16,
+}
+
+/// Runs the controller until `shutdown` resolves. `scope` says what it watches;
 /// `etcd_changes` yields a cluster whenever its MDS election changes. The context's caches
 /// must come from [`Caches::shared`]: their watches are started here.
 pub async fn run<O: EtcdObserver, E: EventSink>(
     ctx: Arc<Context<O, E>>,
     writers: snapshot::CacheWriters,
-    namespace: Option<String>,
+    scope: Scope,
     etcd_changes: impl Stream<Item = ClusterKey> + Send + 'static,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
     on_synced: impl FnOnce() + Send + 'static,
     on_result: impl Fn(&Result<(), String>) + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
+    let namespace = scope.namespace;
     let managed = watcher::Config::default().labels(&managed_selector());
     let subscribe = "the caches of run() are shared";
     let sets = writers.stateful_sets.subscribe().expect(subscribe);
@@ -771,6 +781,9 @@ pub async fn run<O: EtcdObserver, E: EventSink>(
         .reconcile_on(
             futures::stream::select(etcd_changes, monitoring_refs)
                 .map(|key| ObjectRef::new(&key.name).within(&key.namespace)),
+        )
+        .with_config(
+            kube::runtime::controller::Config::default().concurrency(scope.concurrent_reconciles),
         )
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)

@@ -29,6 +29,11 @@ pub struct RuntimeArgs {
     /// Log filter: a level or tracing directives (`info,kube=warn`); default RUST_LOG, then info.
     #[arg(long)]
     pub log_level: Option<String>,
+    /// How many clusters are reconciled at once. Each reconcile builds every object of its
+    /// cluster and holds its own API connection: the bound keeps a burst (the operator's start
+    /// with many clusters) from raising the memory the process keeps afterwards.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrent_reconciles: u16,
     /// Address of the /metrics, /livez and /readyz server.
     #[arg(long, default_value = "0.0.0.0:8080")]
     pub http_addr: SocketAddr,
