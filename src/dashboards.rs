@@ -82,6 +82,25 @@ fn op_sel(name: &str, matchers: &str) -> String {
     format!("{}{{{matchers}}}", op(name))
 }
 
+/// The operator's gauge `name` of the selected cluster, one series per `by` (none: one series).
+/// `max` merges the series of several operator pods, e.g. during a roll of the operator.
+fn op_gauge(name: &str, matchers: &str, by: &str) -> String {
+    let by = if by.is_empty() {
+        String::new()
+    } else {
+        format!(" by ({by})")
+    };
+    format!("max{by} ({})", op_sel(name, matchers))
+}
+
+/// The changes of the MDS primary in `range`, over every operator pod's counter.
+fn primary_changes(range: &str) -> String {
+    format!(
+        "sum(increase({}[{range}]))",
+        op_sel("mds_primary_changes_total", &ours())
+    )
+}
+
 /// Every scraped pod of `component` in the selected cluster, as the PodMonitors label them.
 fn targets(component: Component) -> String {
     format!(
@@ -546,22 +565,22 @@ const AVAILABLE: [(i64, &str, &str); 2] = [(0, "not available", "red"), (1, "ava
 /// pods, rolls and reconciles.
 fn overview() -> Dashboard {
     let o = ours();
-    let primary = op_sel("mds_primary", &o);
-    let changes = op_sel("mds_primary_changes_total", &o);
-    let healthy = op_sel("etcd_healthy_members", &o);
-    let members = op_sel("etcd_members", &o);
-    let down = op_sel("chunkserver_failure_domains_down", &o);
-    let tolerated = op_sel("chunkserver_failure_domains_tolerated", &o);
-    let failures = op_sel("cluster_reconcile_failures", &o);
-    let ready = op_sel("ready_members", &o);
-    let desired = op_sel("desired_members", &o);
+    let available = op_gauge("cluster_available", &o, "");
+    let primary = op_gauge("mds_primary", &o, "pod");
+    let healthy = op_gauge("etcd_healthy_members", &o, "");
+    let members = op_gauge("etcd_members", &o, "");
+    let down = op_gauge("chunkserver_failure_domains_down", &o, "");
+    let tolerated = op_gauge("chunkserver_failure_domains_tolerated", &o, "");
+    let failures = op_gauge("cluster_reconcile_failures", &o, "");
+    let ready = op_gauge("ready_members", &o, "component");
+    let desired = op_gauge("desired_members", &o, "component");
     let panels = vec![
         row("Cluster"),
         stat(
             "Available",
             "",
             "The CurveCluster's Available condition: etcd quorate, an MDS primary, the topology registered and enough ChunkServers ready.",
-            vec![q(format!("max({})", op_sel("cluster_available", &o)), "")],
+            vec![q(available.clone(), "")],
         )
         .mappings(AVAILABLE.to_vec())
         .no_value("no data"),
@@ -577,7 +596,7 @@ fn overview() -> Dashboard {
             "Primary changes (24h)",
             "",
             "New MDS primaries the operator's election watch reported in the last 24 hours.",
-            vec![q(format!("max(increase({changes}[24h]))"), "changes")],
+            vec![q(primary_changes("24h"), "changes")],
         )
         .red_from(1.0),
         stat(
@@ -596,7 +615,7 @@ fn overview() -> Dashboard {
             "Failed reconciles in a row",
             "",
             "Consecutive failed reconciles; the Progressing condition holds the error.",
-            vec![q(format!("max({failures})"), "")],
+            vec![q(failures.clone(), "")],
         )
         .red_from(1.0),
         row("Pods"),
@@ -637,14 +656,14 @@ fn overview() -> Dashboard {
             "MDS primary changes",
             "short",
             "New primaries the election watch reported.",
-            vec![q(format!("sum(increase({changes}[$__rate_interval]))"), "changes")],
+            vec![q(primary_changes("$__rate_interval"), "changes")],
         ),
         row("Availability and changes"),
         timeline(
             "Availability",
             "The Available condition over time.",
             AVAILABLE.to_vec(),
-            vec![q(op_sel("cluster_available", &o), "available")],
+            vec![q(available, "available")],
         ),
         timeline(
             "Rolling change",
@@ -652,9 +671,9 @@ fn overview() -> Dashboard {
             vec![(0, "idle", "transparent"), (1, "rolling", "blue"), (2, "stuck", "red")],
             vec![q(
                 format!(
-                    "max({}) + 2 * max({})",
-                    op_sel("rolling", &o),
-                    op_sel("roll_stuck", &o)
+                    "{} + 2 * {}",
+                    op_gauge("rolling", &o, ""),
+                    op_gauge("roll_stuck", &o, "")
                 ),
                 "roll",
             )],
@@ -749,8 +768,8 @@ fn etcd() -> Dashboard {
             "",
             "The operator's view: voting members that answer, follow a leader and report no alarm, of all voting members.",
             vec![
-                q(op_sel("etcd_healthy_members", &ours()), "healthy"),
-                q(op_sel("etcd_members", &ours()), "members"),
+                q(op_gauge("etcd_healthy_members", &ours(), ""), "healthy"),
+                q(op_gauge("etcd_members", &ours(), ""), "members"),
             ],
         ),
         stat(
@@ -1101,7 +1120,10 @@ fn mds() -> Dashboard {
             "Primary",
             "",
             "The MDS pod the etcd election names primary (the operator's view).",
-            vec![q(format!("{} == 1", op_sel("mds_primary", &o)), "{{pod}}")],
+            vec![q(
+                format!("{} == 1", op_gauge("mds_primary", &o, "pod")),
+                "{{pod}}",
+            )],
         )
         .show_name()
         .no_value("none")
@@ -1126,13 +1148,7 @@ fn mds() -> Dashboard {
             "Primary changes (24h)",
             "",
             "New primaries the operator's election watch reported in the last 24 hours.",
-            vec![q(
-                format!(
-                    "max(increase({}[24h]))",
-                    op_sel("mds_primary_changes_total", &o)
-                ),
-                "",
-            )],
+            vec![q(primary_changes("24h"), "")],
         )
         .red_from(1.0)
         .width(6),
@@ -1140,7 +1156,7 @@ fn mds() -> Dashboard {
             "Primary by pod",
             "Which MDS pod the election names primary, over time (the operator's view).",
             vec![(0, "standby", "blue"), (1, "primary", "green")],
-            vec![q(op_sel("mds_primary", &o), "{{pod}}")],
+            vec![q(op_gauge("mds_primary", &o, "pod"), "{{pod}}")],
         ),
         graph(
             "Client connections",
@@ -1321,7 +1337,10 @@ fn mds() -> Dashboard {
             "Concurrency by method",
             "short",
             "Requests in progress, by method.",
-            vec![q(method("concurrency", ""), "{{method}}")],
+            vec![q(
+                method("concurrency", r#",__name__!~".+_max_concurrency""#),
+                "{{method}}",
+            )],
         ),
         graph(
             "ChunkServer heartbeats",
@@ -1408,11 +1427,11 @@ fn chunkserver() -> Dashboard {
             "Ready ChunkServer pods of those the spec asks for (the operator's view).",
             vec![
                 q(
-                    op_sel("ready_members", &ours_of(Members::ChunkServer)),
+                    op_gauge("ready_members", &ours_of(Members::ChunkServer), ""),
                     "ready",
                 ),
                 q(
-                    op_sel("desired_members", &ours_of(Members::ChunkServer)),
+                    op_gauge("desired_members", &ours_of(Members::ChunkServer), ""),
                     "desired",
                 ),
             ],
@@ -1422,9 +1441,9 @@ fn chunkserver() -> Dashboard {
             "",
             "ChunkServers down, and how many the logical pool tolerates.",
             vec![
-                q(op_sel("chunkserver_failure_domains_down", &o), "down"),
+                q(op_gauge("chunkserver_failure_domains_down", &o, ""), "down"),
                 q(
-                    op_sel("chunkserver_failure_domains_tolerated", &o),
+                    op_gauge("chunkserver_failure_domains_tolerated", &o, ""),
                     "tolerated",
                 ),
             ],
