@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod build;
+pub mod dashboards;
 pub mod etcd;
 pub mod reconcile;
 pub mod render;

@@ -10,7 +10,7 @@ use curve_operator::runtime::RuntimeArgs;
 use curve_operator::runtime::logging::LogFormat;
 use curve_operator::runtime::rbac::{Grant, Scope, grants};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Container, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{
     ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef,
@@ -66,6 +66,10 @@ fn variants() -> Vec<(&'static str, Value)> {
             json!({"logFormat": "json", "logLevel": "debug", "httpPort": 9090}),
         ),
         ("extras", extras()),
+        (
+            "dashboards",
+            json!({"dashboards": {"enabled": true, "annotations": {"grafana_folder": "Curve"}}}),
+        ),
     ]
 }
 
@@ -213,6 +217,7 @@ fn every_rendered_object_is_a_valid_kubernetes_object() {
                 "Service" => drop(typed::<Service>(object)),
                 "Deployment" => drop(typed::<Deployment>(object)),
                 "PodDisruptionBudget" => drop(typed::<PodDisruptionBudget>(object)),
+                "ConfigMap" => drop(typed::<ConfigMap>(object)),
                 // No k8s-openapi type: the Prometheus Operator's CRD; checked field by field below.
                 "ServiceMonitor" => assert_eq!(object["apiVersion"], "monitoring.coreos.com/v1"),
                 other => panic!("{name}: unexpected kind {other:?}"),
@@ -237,6 +242,13 @@ fn every_rendered_object_is_a_valid_kubernetes_object() {
         }
         if values["replicaCount"].as_i64() > Some(1) {
             expected.push("PodDisruptionBudget");
+        }
+        if values.pointer("/dashboards/enabled") == Some(&json!(true)) {
+            expected.extend(
+                curve_operator::dashboards::all()
+                    .iter()
+                    .map(|_| "ConfigMap"),
+            );
         }
         expected.sort();
         assert_eq!(kinds, expected, "{name}");
@@ -532,10 +544,19 @@ fn metrics_service_and_service_monitor_point_at_the_http_port() {
         .find(|o| o["kind"] == "ServiceMonitor")
         .unwrap();
     assert_eq!(monitor["metadata"]["labels"]["release"], "prom");
+    // honorLabels: the operator's series name their CurveCluster by `namespace` and `name`
+    // (the MDS ones their pod by `pod`), which the target's own labels must not overwrite.
     assert_eq!(
         monitor["spec"]["endpoints"],
-        json!([{"port": "http-metrics", "path": "/metrics", "interval": "15s"}])
+        json!([{"port": "http-metrics", "path": "/metrics", "interval": "15s", "honorLabels": true}])
     );
+    let dishonored = render_ok(&json!({"serviceMonitor": {"enabled": true, "honorLabels": false}}));
+    let monitor = dishonored
+        .objects
+        .iter()
+        .find(|o| o["kind"] == "ServiceMonitor")
+        .unwrap();
+    assert_eq!(monitor["spec"]["endpoints"][0]["honorLabels"], false);
     let service_labels = service.metadata.labels.unwrap();
     let selector = monitor["spec"]["selector"]["matchLabels"]
         .as_object()
@@ -549,6 +570,104 @@ fn metrics_service_and_service_monitor_point_at_the_http_port() {
 
     let plain = render_ok(&json!({}));
     assert!(!plain.kinds().contains(&"ServiceMonitor".to_owned()));
+}
+
+/// One ConfigMap per generated dashboard, each holding the committed file as it is, with the
+/// labels Grafana's sidecar selects by; none unless enabled.
+#[test]
+fn dashboards_render_as_config_maps_for_grafanas_sidecar() {
+    let generated = curve_operator::dashboards::all();
+    let dashboards = |rendered: &Rendered| -> BTreeMap<String, ConfigMap> {
+        rendered
+            .all::<ConfigMap>()
+            .into_iter()
+            .map(|c| (c.metadata.name.clone().unwrap(), c))
+            .collect()
+    };
+    for values in [
+        json!({}),
+        json!({"dashboards": {"enabled": false, "labels": {"team": "storage"}}}),
+    ] {
+        assert!(dashboards(&render_ok(&values)).is_empty(), "{values}");
+    }
+
+    let rendered = render_ok(&json!({"dashboards": {"enabled": true}}));
+    let maps = dashboards(&rendered);
+    let names: BTreeSet<String> = generated
+        .iter()
+        .map(|d| format!("{RELEASE}-dashboard-{}", d.name))
+        .collect();
+    assert_eq!(maps.keys().cloned().collect::<BTreeSet<_>>(), names);
+    let chart_labels = rendered.one::<Service>().metadata.labels.unwrap();
+    for dashboard in &generated {
+        let map = &maps[&format!("{RELEASE}-dashboard-{}", dashboard.name)];
+        assert_eq!(map.metadata.namespace.as_deref(), Some(NAMESPACE));
+        let labels = map.metadata.labels.clone().unwrap();
+        assert_eq!(
+            labels["grafana_dashboard"], "1",
+            "the sidecar's default label"
+        );
+        assert!(chart_labels.iter().all(|(k, v)| labels.get(k) == Some(v)));
+        assert_eq!(map.metadata.annotations, None);
+        let data = map.data.clone().unwrap();
+        let key = format!("curve-{}.json", dashboard.name);
+        assert_eq!(data.keys().collect::<Vec<_>>(), [&key]);
+        assert!(
+            data[&key]
+                == read(&format!(
+                    "charts/curve-operator/dashboards/{}",
+                    dashboard.file_name()
+                )),
+            "{key} is not the committed file"
+        );
+        let json: Value =
+            serde_json::from_str(&data[&key]).unwrap_or_else(|e| panic!("{key} is not JSON: {e}"));
+        assert_eq!(json, dashboard.json);
+        assert_eq!(json["uid"], format!("curve-{}", dashboard.name));
+        // Well under what a ConfigMap may hold (1 MiB) and what `kubectl apply` can annotate.
+        assert!(
+            data[&key].len() < 256 * 1024,
+            "{key}: {} bytes",
+            data[&key].len()
+        );
+    }
+
+    let placed = render_ok(&json!({"dashboards": {
+        "enabled": true,
+        "namespace": "monitoring",
+        "labels": {"team": "storage"},
+        "annotations": {"grafana_folder": "Curve"},
+    }}));
+    let maps = dashboards(&placed);
+    assert_eq!(maps.len(), generated.len());
+    for map in maps.values() {
+        assert_eq!(map.metadata.namespace.as_deref(), Some("monitoring"));
+        let labels = map.metadata.labels.clone().unwrap();
+        // Maps merge with the defaults: the sidecar's label stays unless overridden.
+        assert_eq!(
+            (
+                labels["grafana_dashboard"].as_str(),
+                labels["team"].as_str()
+            ),
+            ("1", "storage")
+        );
+        assert_eq!(
+            map.metadata.annotations,
+            Some(BTreeMap::from([(
+                "grafana_folder".to_string(),
+                "Curve".to_string()
+            )]))
+        );
+    }
+    let relabelled = render_ok(
+        &json!({"dashboards": {"enabled": true, "labels": {"grafana_dashboard": "curve"}}}),
+    );
+    for map in dashboards(&relabelled).values() {
+        assert_eq!(
+            map.metadata.labels.as_ref().unwrap()["grafana_dashboard"],
+            "curve"
+        );
+    }
 }
 
 #[test]
@@ -579,6 +698,27 @@ fn schema_rejects_bad_values_naming_them() {
             json!({"serviceMonitor": {"interval": "soon"}}),
             "/serviceMonitor/interval",
         ),
+        (
+            json!({"serviceMonitor": {"honorLabels": "yes"}}),
+            "/serviceMonitor/honorLabels",
+        ),
+        (
+            json!({"dashboards": {"enabled": "true"}}),
+            "/dashboards/enabled",
+        ),
+        (
+            json!({"dashboards": {"labels": {"grafana_dashboard": 1}}}),
+            "/dashboards/labels/grafana_dashboard",
+        ),
+        (
+            json!({"dashboards": {"annotations": ["grafana_folder"]}}),
+            "/dashboards/annotations",
+        ),
+        (
+            json!({"dashboards": {"namespace": "Monitoring"}}),
+            "/dashboards/namespace",
+        ),
+        (json!({"dashboards": {"folder": "Curve"}}), "'folder'"),
         (json!({"replicas": 2}), "'replicas'"),
         (json!({"extraArgs": "--verbose"}), "/extraArgs"),
         (json!({"extraEnv": [{"value": "1"}]}), "/extraEnv/0"),

@@ -48,6 +48,7 @@ APPLY_ORDER = [
     "deployment.yaml",
     "poddisruptionbudget.yaml",
     "servicemonitor.yaml",
+    "dashboards.yaml",
 ]
 
 
