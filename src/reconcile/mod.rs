@@ -567,11 +567,38 @@ where
 }
 
 /// How often the API server's discovery is asked for the Prometheus Operator's kinds while a
-/// cluster wants monitoring and they are not served.
+/// cluster wants monitoring and they are not served (sooner once their CRDs are established).
 const MONITORING_RECHECK: Duration = Duration::from_secs(60);
+/// The least time between two discovery requests, should the CRDs be established a while
+/// before discovery serves them.
+const MONITORING_RECHECK_MIN: Duration = Duration::from_secs(1);
+
+/// Resolves once the CRDs of PodMonitor and PrometheusRule are both established (a watch of
+/// each by name); never, when they cannot be watched, so the periodic check remains.
+async fn monitoring_crds_established(client: &Client) {
+    use crate::api::prometheus::{PodMonitor, PrometheusRule};
+    use k8s_openapi::Resource as _;
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::runtime::wait::{await_condition, conditions};
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let (monitors, rules) = (
+        format!("{}.{}", PodMonitor::URL_PATH_SEGMENT, PodMonitor::GROUP),
+        format!(
+            "{}.{}",
+            PrometheusRule::URL_PATH_SEGMENT,
+            PrometheusRule::GROUP
+        ),
+    );
+    let established = |name| await_condition(crds.clone(), name, conditions::is_crd_established());
+    let both = futures::future::try_join(established(&monitors), established(&rules));
+    if both.await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
 
 /// Asks the API server's discovery for `monitoring.coreos.com/v1` while some cluster wants
-/// monitoring; once PodMonitor and PrometheusRule are served, starts their watches (which
+/// monitoring (every minute, and as soon as their CRDs are established); once PodMonitor and
+/// PrometheusRule are served, starts their watches (which
 /// would fail forever before) and reconciles the waiting clusters. Sends nothing while no
 /// cluster enables `spec.monitoring`.
 async fn discover_monitoring(
@@ -640,7 +667,12 @@ async fn discover_monitoring(
         if changed {
             notify_waiting();
         }
-        tokio::time::sleep(MONITORING_RECHECK).await;
+        tokio::time::sleep(MONITORING_RECHECK_MIN).await;
+        let _ = tokio::time::timeout(
+            MONITORING_RECHECK - MONITORING_RECHECK_MIN,
+            monitoring_crds_established(&client),
+        )
+        .await;
     }
 }
 

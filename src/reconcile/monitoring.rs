@@ -101,7 +101,7 @@ pub fn served(
 /// Why nothing is created, and what to do.
 pub fn missing_message(kinds: &[&str]) -> String {
     format!(
-        "the API server does not serve {} of monitoring.coreos.com/v1: install the Prometheus Operator's CRDs (kube-prometheus-stack installs them); nothing is created until then, and the operator looks again every minute",
+        "the API server does not serve {} of monitoring.coreos.com/v1: install the Prometheus Operator's CRDs (kube-prometheus-stack installs them); nothing is created until then, and the operator looks again as soon as they are established (and every minute)",
         kinds.join(" and ")
     )
 }
