@@ -7,6 +7,7 @@
 
 pub mod cluster;
 pub mod daemons;
+pub mod dashboards;
 pub mod env;
 pub mod hosts;
 pub mod kubelet;
