@@ -170,9 +170,9 @@ impl Prometheus {
             .collect())
     }
 
-    /// Waits until `targets` series of `up{matchers}` are 1 and each target was scraped at
-    /// least `scrapes` times (rates need two samples); panics after `limit` with the targets
-    /// Prometheus sees and its log. Returns how long it waited.
+    /// Waits until `targets` targets of `up{matchers}` were each scraped successfully at least
+    /// `scrapes` times in the last minute (rates need two samples); panics after `limit` with
+    /// the targets Prometheus sees and its log. Returns how long it waited.
     pub async fn wait_scraped(
         &self,
         matchers: &str,
@@ -181,7 +181,7 @@ impl Prometheus {
         limit: Duration,
     ) -> Duration {
         let started = Instant::now();
-        let expr = format!("count_over_time(up{{{matchers}}}[1m]) >= {scrapes} and up == 1");
+        let expr = format!("sum_over_time(up{{{matchers}}}[1m]) >= {scrapes}");
         loop {
             let scraped = self.query(&expr).await;
             if matches!(&scraped, Ok(s) if s.len() == targets) {
