@@ -138,7 +138,7 @@ impl Metrics {
         // Every step at 0 from the start: a healthy installation shows "0 failed" (its
         // dashboard panel and `rate()` have a series), not no data.
         for step in crate::reconcile::Error::STEPS {
-            errors.get_or_create(&StepLabels {
+            let _ = errors.get_or_create(&StepLabels {
                 step: step.to_owned(),
             });
         }
