@@ -8,11 +8,14 @@
 //! [`TARGET_COMPONENT`]), its metric prefix ([`Metrics::PREFIX`]) and the component label
 //! values — and here they are the very same constants, so a rename reaches the dashboards.
 //! `tests/dashboards.rs` calls [`all`] directly and fails when the committed files under
-//! [`DIRECTORY`] differ; `UPDATE_GOLDEN=1 cargo test --test dashboards` rewrites them. Panels
-//! and targets come from the few helpers below, shared by all four dashboards.
+//! [`DIRECTORY`] differ; `UPDATE_GOLDEN=1 cargo test --test dashboards` rewrites them.
+//! `e2e/tests/dashboards.rs` runs every expression on a real Prometheus scraping the
+//! operator's `/metrics` and a real etcd, and e2e scenario o on one scraping a running
+//! cluster's targets (the checker: `e2e/src/dashboards.rs`). Panels and targets come from the
+//! few helpers below, shared by all four dashboards.
 //!
 //! Where the Curve metric names come from (Curve v1.2.6 and the brpc and braft it pins; the
-//! test's list cites each name's source line): Curve's daemons register bvars, and brpc's
+//! list in `e2e/src/dashboards/curve_metrics.rs` cites each name's source line): Curve's daemons register bvars, and brpc's
 //! `/metrics` prints each under its exposed name, which bvar writes with
 //! `bvar::to_underscored_name` (`src/bvar/variable.cpp`): every run of other characters becomes
 //! `_` and a capital starts a new `_`-word, lower-cased (`topology_metric_logicalPool_` +

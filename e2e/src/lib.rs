@@ -4,9 +4,15 @@
 //! ([`kubelet`]), runs real etcd members and MDS stand-ins for the operator's pods
 //! ([`daemons`]), and runs the operator binary of this repository under the Helm chart's RBAC
 //! ([`operator`]). The scenarios are in `tests/scenarios.rs`; see `e2e/README.md`.
+//!
+//! A real Prometheus ([`prometheus`]) and the check of the Grafana dashboards' expressions on
+//! it ([`dashboards`]) serve scenario o and `tests/dashboards.rs`, which needs no Kubernetes
+//! (it scrapes the operator's `/metrics` and a real etcd) and is not `#[ignore]`d, so
+//! `cargo test --workspace` runs it.
 
 pub mod cluster;
 pub mod daemons;
+pub mod dashboards;
 pub mod env;
 pub mod hosts;
 pub mod kubelet;

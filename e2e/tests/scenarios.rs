@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use curve_operator::api::CurveCluster;
 use curve_operator_e2e::cluster::{self, CRD_NAME, kubectl};
 use curve_operator_e2e::daemons::MDS_ELECTION;
+use curve_operator_e2e::dashboards::{Checker, Substitution};
 use curve_operator_e2e::env::{TestEnv, condition, expect_condition, parse_table};
 use curve_operator_e2e::metrics::{Labels, Metrics};
 use curve_operator_e2e::util::{eventually, say};
@@ -3188,6 +3189,7 @@ async fn pod_monitor_targets(
                     address: format!("{}:{port}", pod_ip(&pod).expect("a pod IP")),
                     path: endpoint["path"].as_str().unwrap().to_string(),
                     labels,
+                    honor_labels: endpoint["honorLabels"].as_bool().unwrap_or(false),
                 });
             }
         }
@@ -3290,11 +3292,14 @@ async fn o_monitoring_appears_when_the_prometheus_operator_does() {
     );
     // The emulation runs no ChunkServer process: nothing answers on their ports.
     targets.retain(|t| !t.labels.iter().any(|(_, v)| v == "chunkserver"));
+    // As the chart's ServiceMonitor has the operator scraped: its series keep their own
+    // `namespace` (the CurveCluster's) over the target's (the operator's).
     targets.push(curve_operator_e2e::prometheus::Target {
-        job: "curve-operator".into(),
+        job: "curve-operator-metrics".into(),
         address: operator.http_addr.clone(),
         path: "/metrics".into(),
-        labels: vec![],
+        labels: vec![("namespace".into(), "curve-system".into())],
+        honor_labels: true,
     });
     let prometheus = curve_operator_e2e::prometheus::Prometheus::start(
         &targets,
@@ -3360,6 +3365,49 @@ async fn o_monitoring_appears_when_the_prometheus_operator_does() {
         firing.len()
     ));
     assert!(firing.is_empty(), "alerts of a healthy cluster: {firing:?}");
+
+    // Every expression of every dashboard, for this cluster, once each target was scraped a
+    // few times (rates need two samples).
+    prometheus
+        .wait_scraped("", targets.len(), 5, Duration::from_secs(30))
+        .await;
+    let substitution = Substitution {
+        namespace: env.namespace.clone(),
+        cluster: "demo".into(),
+        interval: "1m".into(),
+        pods: 3,
+    };
+    let checker = Checker::new(&prometheus, substitution).await;
+    let report = checker.check_all(&curve_operator::dashboards::all()).await;
+    let total = report.total();
+    say(&format!(
+        "dashboards: {} expressions, {} returned data ({} of {} over the operator's and etcd's \
+         metrics, {} of {} over Curve daemons' from the MDS stand-ins); {} failed",
+        total.all,
+        total.data + total.parses_with_data,
+        total.data,
+        total.all - total.parses,
+        total.parses_with_data,
+        total.parses,
+        report.failures.len()
+    ));
+    for (uid, c) in &report.counts {
+        say(&format!(
+            "dashboards: {uid}: {} expressions, {} returned data, {} over Curve daemons' metrics parse",
+            c.all,
+            c.data + c.parses_with_data,
+            c.parses
+        ));
+    }
+    assert!(
+        report.failures.is_empty(),
+        "dashboard expressions:\n{}",
+        report.failures.join("\n")
+    );
+    for uid in ["curve-overview", "curve-etcd"] {
+        let c = report.counts[uid];
+        assert_eq!(c.data, c.all, "{uid}: every expression returns data");
+    }
 
     env.patch_spec("demo", json!({"monitoring": {"enabled": false}}))
         .await;

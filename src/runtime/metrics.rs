@@ -134,7 +134,14 @@ impl Metrics {
         let reconciles = Family::default();
         // 5 ms .. ~20 s: a no-op reconcile is milliseconds, a bring-up step a few seconds.
         let reconcile_duration = Histogram::new(exponential_buckets(0.005, 2.0, 13));
-        let errors = Family::default();
+        let errors: Family<StepLabels, Counter> = Family::default();
+        // Every step at 0 from the start: a healthy installation shows "0 failed" (its
+        // dashboard panel and `rate()` have a series), not no data.
+        for step in crate::reconcile::Error::STEPS {
+            let _ = errors.get_or_create(&StepLabels {
+                step: step.to_owned(),
+            });
+        }
         let kube_requests = Family::default();
         registry.register(
             "reconciles",
@@ -423,6 +430,7 @@ mod tests {
             r#"curve_operator_reconciles_total{result="error"} 1"#,
             "curve_operator_reconcile_duration_seconds_count 2",
             r#"curve_operator_errors_total{step="apply"} 1"#,
+            r#"curve_operator_errors_total{step="etcd_membership"} 0"#,
             r#"curve_operator_kube_requests_total{verb="list",resource="pods"} 1"#,
             r#"curve_operator_mds_primary_changes_total{namespace="ns",name="demo"} 1"#,
             r#"curve_operator_ready_members{namespace="ns",name="demo",component="chunkserver"} 3"#,
