@@ -3221,6 +3221,7 @@ async fn o_monitoring_appears_when_the_prometheus_operator_does() {
     env.wait_available("demo", BRING_UP).await;
     assert_complete(&env, "demo", 3, 3, 3).await;
 
+    let installed = Instant::now();
     cluster::kubectl(&["apply", "-f", "-"], Some(&monitoring_crds()))
         .ok("install the monitoring CRDs");
     for crd in ["podmonitors", "prometheusrules"] {
@@ -3235,10 +3236,10 @@ async fn o_monitoring_appears_when_the_prometheus_operator_does() {
         )
         .ok("wait for the CRD");
     }
-    let installed = Instant::now();
+    let established = installed.elapsed().as_secs_f64();
     let applied = wait_condition(&env, "Monitoring", "Applied", Duration::from_secs(90)).await;
     say(&format!(
-        "CRDs established → Monitoring True after {:.1} s: {applied}",
+        "CRDs applied → established after {established:.1} s → Monitoring True after {:.1} s: {applied}",
         installed.elapsed().as_secs_f64()
     ));
     let monitors = list_json(&env, "podmonitors.monitoring.coreos.com");
