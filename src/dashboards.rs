@@ -380,7 +380,7 @@ impl Panel {
                 })
             }
             Kind::Table => json!({"showHeader": true, "cellHeight": "sm"}),
-            Kind::Row => unreachable!(),
+            Kind::Row => unreachable!("a row returned above"),
         };
         let mut out = json!({
             "type": self.kind.grafana_type(),

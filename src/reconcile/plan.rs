@@ -70,7 +70,7 @@ impl Object {
         }
     }
 
-    fn meta(&self) -> &ObjectMeta {
+    pub fn meta(&self) -> &ObjectMeta {
         match self {
             Object::ConfigMap(o) => &o.metadata,
             Object::Service(o) => &o.metadata,

@@ -1200,12 +1200,7 @@ mod decisions {
                     Object::StatefulSet(o) => replace(&mut snapshot.stateful_sets, o),
                     Object::Job(o) => replace(&mut snapshot.jobs, o),
                     o @ (Object::PodMonitor(_) | Object::PrometheusRule(_)) => {
-                        let meta = match &o {
-                            Object::PodMonitor(m) => m.metadata.clone(),
-                            Object::PrometheusRule(r) => r.metadata.clone(),
-                            _ => unreachable!("matched above"),
-                        };
-                        let seen = ExistingObject::of(o.kind(), &meta);
+                        let seen = ExistingObject::of(o.kind(), o.meta());
                         (snapshot.monitoring_objects)
                             .retain(|e| (e.kind, &e.name) != (seen.kind, &seen.name));
                         snapshot.monitoring_objects.push(seen);
