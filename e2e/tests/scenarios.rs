@@ -3203,11 +3203,33 @@ fn list_json(env: &TestEnv, resource: &str) -> Vec<Value> {
     list["items"].as_array().cloned().unwrap_or_default()
 }
 
+/// The alerts whose expression Prometheus finds true now, sorted by name: `name: result`.
+async fn true_alerts(
+    prometheus: &curve_operator_e2e::prometheus::Prometheus,
+    alerts: &[Value],
+) -> Vec<String> {
+    let mut firing = Vec::new();
+    for alert in alerts {
+        let expr = alert["expr"].as_str().unwrap();
+        let result = prometheus
+            .query(expr)
+            .await
+            .unwrap_or_else(|e| panic!("{expr}: {e}"));
+        if !result.is_empty() {
+            firing.push(format!("{}: {result:?}", alert["alert"].as_str().unwrap()));
+        }
+    }
+    firing.sort();
+    firing
+}
+
 /// Monitoring waits for the Prometheus Operator: while its kinds are not served the condition
 /// says so and nothing else changes; once its CRDs are installed the operator applies the
-/// PodMonitors and the PrometheusRule (within its one-minute discovery), a real Prometheus
+/// PodMonitors and the PrometheusRule (as soon as they are established), a real Prometheus
 /// scraping what the PodMonitors select gets etcd's and the MDS's metrics and the operator's,
-/// no alert of the healthy cluster has a result, and turning monitoring off deletes them.
+/// no alert of the healthy cluster has a result, every dashboard expression runs, one etcd
+/// member down makes exactly its alerts true and they clear once it is back, and turning
+/// monitoring off deletes them.
 #[tokio::test]
 #[ignore]
 async fn o_monitoring_appears_when_the_prometheus_operator_does() {
@@ -3349,17 +3371,7 @@ async fn o_monitoring_appears_when_the_prometheus_operator_does() {
         },
     )
     .await;
-    let mut firing = Vec::new();
-    for alert in &alerts {
-        let expr = alert["expr"].as_str().unwrap();
-        let result = prometheus
-            .query(expr)
-            .await
-            .unwrap_or_else(|e| panic!("{expr}: {e}"));
-        if !result.is_empty() {
-            firing.push(format!("{}: {result:?}", alert["alert"]));
-        }
-    }
+    let firing = true_alerts(&prometheus, &alerts).await;
     say(&format!(
         "{} alert expressions evaluated by Prometheus on the healthy cluster: {} true",
         alerts.len(),
@@ -3409,6 +3421,54 @@ async fn o_monitoring_appears_when_the_prometheus_operator_does() {
         let c = report.counts[uid];
         assert_eq!(c.data, c.all, "{uid}: every expression returns data");
     }
+
+    // One etcd member down (its pod deleted, the new one held): exactly the alerts that should
+    // say so are true, and they clear once it is back.
+    env.kubelet.hold("etcd");
+    let down = Instant::now();
+    env.api::<Pod>()
+        .delete("demo-etcd-2", &Default::default())
+        .await
+        .expect("delete demo-etcd-2");
+    let expected = ["CurveEtcdMemberDown", "CurveTargetDown"];
+    let alerts_now = |want: Vec<&'static str>| {
+        let (prometheus, alerts) = (&prometheus, &alerts);
+        move || {
+            let want = want.clone();
+            async move {
+                let names: Vec<String> = (true_alerts(prometheus, alerts).await.iter())
+                    .map(|a| a.split(':').next().unwrap_or_default().to_string())
+                    .collect();
+                if names == want {
+                    Ok(())
+                } else {
+                    Err(format!("true: {names:?}"))
+                }
+            }
+        }
+    };
+    eventually(
+        "the alerts of one etcd member down",
+        Duration::from_secs(60),
+        alerts_now(expected.to_vec()),
+    )
+    .await;
+    say(&format!(
+        "demo-etcd-2 down: {expected:?} true after {:.1} s, no other alert",
+        down.elapsed().as_secs_f64()
+    ));
+    env.kubelet.release("etcd");
+    let back = Instant::now();
+    eventually(
+        "every alert to clear",
+        Duration::from_secs(90),
+        alerts_now(Vec::new()),
+    )
+    .await;
+    say(&format!(
+        "demo-etcd-2 back: every alert false after {:.1} s",
+        back.elapsed().as_secs_f64()
+    ));
 
     env.patch_spec("demo", json!({"monitoring": {"enabled": false}}))
         .await;
