@@ -3441,33 +3441,46 @@ async fn o_monitoring_appears_when_the_prometheus_operator_does() {
             }
         }
     };
-    let failures = [
+    let failures: [(&str, &[&str], Vec<&'static str>); 3] = [
         (
             "etcd",
-            "demo-etcd-2",
+            &["demo-etcd-2"],
             vec!["CurveEtcdMemberDown", "CurveTargetDown"],
         ),
         (
             "chunkserver",
-            "demo-chunkserver-0-1",
+            &["demo-chunkserver-0-1"],
             vec!["CurveChunkServersDown"],
         ),
+        // Two of three copies gone: more than the pool can lose, and not Available.
+        (
+            "chunkserver",
+            &["demo-chunkserver-0-1", "demo-chunkserver-0-2"],
+            vec![
+                "CurveChunkServersBeyondTolerance",
+                "CurveChunkServersDown",
+                "CurveClusterNotAvailable",
+            ],
+        ),
     ];
-    for (component, pod, expected) in failures {
+    for (component, pods, expected) in failures {
         env.kubelet.hold(component);
         let down = Instant::now();
-        env.api::<Pod>()
-            .delete(pod, &Default::default())
-            .await
-            .unwrap_or_else(|e| panic!("delete {pod}: {e}"));
+        for pod in pods {
+            env.api::<Pod>()
+                .delete(pod, &Default::default())
+                .await
+                .unwrap_or_else(|e| panic!("delete {pod}: {e}"));
+        }
+        let pods = pods.join(" and ");
         eventually(
-            &format!("the alerts of {pod} down"),
+            &format!("the alerts of {pods} down"),
             Duration::from_secs(60),
             alerts_now(expected.clone()),
         )
         .await;
         say(&format!(
-            "{pod} down: {expected:?} true after {:.1} s, no other alert",
+            "{pods} down: {expected:?} true after {:.1} s, no other alert",
             down.elapsed().as_secs_f64()
         ));
         env.kubelet.release(component);
@@ -3479,7 +3492,7 @@ async fn o_monitoring_appears_when_the_prometheus_operator_does() {
         )
         .await;
         say(&format!(
-            "{pod} back: every alert false after {:.1} s",
+            "{pods} back: every alert false after {:.1} s",
             back.elapsed().as_secs_f64()
         ));
     }
