@@ -3441,7 +3441,7 @@ async fn o_monitoring_appears_when_the_prometheus_operator_does() {
             }
         }
     };
-    let failures: [(&str, &[&str], Vec<&'static str>); 3] = [
+    let failures: [(&str, &[&str], Vec<&'static str>); 4] = [
         (
             "etcd",
             &["demo-etcd-2"],
@@ -3460,6 +3460,16 @@ async fn o_monitoring_appears_when_the_prometheus_operator_does() {
                 "CurveChunkServersBeyondTolerance",
                 "CurveChunkServersDown",
                 "CurveClusterNotAvailable",
+            ],
+        ),
+        // Every MDS gone: no primary, their targets down, not Available.
+        (
+            "mds",
+            &["demo-mds-0", "demo-mds-1", "demo-mds-2"],
+            vec![
+                "CurveClusterNotAvailable",
+                "CurveMdsNoPrimary",
+                "CurveTargetDown",
             ],
         ),
     ];
