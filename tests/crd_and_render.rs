@@ -1,5 +1,8 @@
 //! The generated CRD (and its CEL rules), the examples, and the `render` command.
 
+#[path = "support/golden.rs"]
+mod golden;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -707,14 +710,7 @@ fn every_example_renders_objects_that_parse_as_kubernetes_types() {
         assert_eq!(documents.len(), expected_kinds, "{example}");
         documents.iter().for_each(assert_parses_as_its_type);
         // The whole rendering, object by object, against the reviewed golden file.
-        if std::env::var_os("UPDATE_GOLDEN").is_some() {
-            std::fs::write(repo(golden), &stream).unwrap();
-        }
-        let expected = std::fs::read_to_string(repo(golden)).unwrap();
-        assert!(
-            stream == expected,
-            "{example} renders differently from {golden} (UPDATE_GOLDEN=1 to accept)"
-        );
+        golden::check(&repo(golden), &stream, &format!("render of {example}"));
     }
 }
 

@@ -4,6 +4,9 @@
 //! the operator's `/metrics` and a real etcd) is `e2e/tests/dashboards.rs`, beside the
 //! Prometheus that scenario o uses.
 
+#[path = "support/golden.rs"]
+mod golden;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -17,21 +20,9 @@ fn repo(path: &str) -> PathBuf {
 fn the_committed_dashboards_are_the_generated_ones() {
     let dir = repo(DIRECTORY);
     let generated = dashboards::all();
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::create_dir_all(&dir).unwrap();
-        for dashboard in &generated {
-            std::fs::write(dir.join(dashboard.file_name()), dashboard.text()).unwrap();
-        }
-    }
     for dashboard in &generated {
         let path = dir.join(dashboard.file_name());
-        let committed = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 writes it)", path.display()));
-        assert!(
-            committed == dashboard.text(),
-            "{} is not what src/dashboards.rs generates (UPDATE_GOLDEN=1 cargo test --test dashboards)",
-            path.display()
-        );
+        golden::check(&path, &dashboard.text(), "src/dashboards.rs");
     }
     let files: BTreeSet<String> = std::fs::read_dir(&dir)
         .unwrap()

@@ -1664,10 +1664,7 @@ mod decisions {
         CurveClusterStatus,
     ) {
         let cluster = validated(json!({}));
-        let (mut snapshot, mut status) = (Snapshot::default(), CurveClusterStatus::default());
-        step(&cluster, &mut snapshot, &mut status);
-        ready_pods(&mut snapshot, "demo-etcd", "etcd", 3);
-        step(&cluster, &mut snapshot, &mut status);
+        let (mut snapshot, mut status) = running_etcd();
         ready_pods(&mut snapshot, "demo-mds", "mds", 3);
         elect(&mut snapshot, "10.0.0.2:6700");
         step(&cluster, &mut snapshot, &mut status);
@@ -1745,10 +1742,7 @@ mod decisions {
     #[test]
     fn chunkservers_wait_until_every_mds_pod_has_an_address() {
         let cluster = validated(json!({}));
-        let (mut snapshot, mut status) = (Snapshot::default(), CurveClusterStatus::default());
-        step(&cluster, &mut snapshot, &mut status);
-        ready_pods(&mut snapshot, "demo-etcd", "etcd", 3);
-        step(&cluster, &mut snapshot, &mut status);
+        let (mut snapshot, mut status) = running_etcd();
         // OrderedReady: only demo-mds-0 runs yet, and it is elected.
         ready_pods(&mut snapshot, "demo-mds", "mds", 1);
         elect(&mut snapshot, "10.0.0.1:6700");
