@@ -31,9 +31,9 @@
 
 use serde_json::{Value, json};
 
-use crate::build::Component;
-use crate::build::monitoring::{TARGET_CLUSTER, TARGET_COMPONENT};
-use crate::runtime::metrics::{Component as Members, Metrics};
+use crate::desired::monitoring::{TARGET_CLUSTER, TARGET_COMPONENT};
+use crate::names::Component;
+use crate::runtime::metrics::Metrics;
 
 /// Where the chart keeps the dashboards, relative to the repository root.
 pub const DIRECTORY: &str = "charts/curve-operator/dashboards";
@@ -71,7 +71,7 @@ fn ours() -> String {
 }
 
 /// The operator's per-component series of the selected CurveCluster.
-fn ours_of(component: Members) -> String {
+fn ours_of(component: Component) -> String {
     format!(r#"{},component="{}""#, ours(), component.as_str())
 }
 
@@ -1430,11 +1430,11 @@ fn chunkserver() -> Dashboard {
             "Ready ChunkServer pods of those the spec asks for (the operator's view).",
             vec![
                 q(
-                    op_gauge("ready_members", &ours_of(Members::ChunkServer), ""),
+                    op_gauge("ready_members", &ours_of(Component::ChunkServer), ""),
                     "ready",
                 ),
                 q(
-                    op_gauge("desired_members", &ours_of(Members::ChunkServer), ""),
+                    op_gauge("desired_members", &ours_of(Component::ChunkServer), ""),
                     "desired",
                 ),
             ],

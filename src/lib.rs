@@ -1,9 +1,10 @@
 //! curve-operator: deploys and runs Curve (CurveBS) clusters on Kubernetes.
 
 pub mod api;
-pub mod build;
 pub mod dashboards;
+pub mod desired;
 pub mod etcd;
+pub mod names;
 pub mod reconcile;
 pub mod render;
 pub mod runtime;

@@ -9,10 +9,11 @@
 use serde_json::Value;
 
 use crate::api::CurveCluster;
-use crate::build::common::component_name;
-use crate::build::config::DaemonAddresses;
-use crate::build::{self, Component, Observed, ObservedServer, typed_value};
-use crate::reconcile::plan::{Object, applied, tier_objects};
+use crate::desired::config::DaemonAddresses;
+use crate::desired::{self, Observed, ObservedServer, typed_value};
+use crate::names::{Component, component_name, root_secret_name, slot_set_name};
+use crate::reconcile::model::action::{Object, applied};
+use crate::reconcile::plan::tier_objects;
 use crate::validate::{FieldError, ValidatedCluster, validate};
 
 #[derive(Debug, thiserror::Error)]
@@ -116,12 +117,18 @@ impl ExamplePlacement {
     pub fn of(cluster: &ValidatedCluster) -> Self {
         let spec = &cluster.spec;
         let mut sets: Vec<(String, i32)> = vec![
-            (component_name(cluster, Component::Etcd), spec.etcd.replicas),
-            (component_name(cluster, Component::Mds), spec.mds.replicas),
+            (
+                component_name(&cluster.name, Component::Etcd),
+                spec.etcd.replicas,
+            ),
+            (
+                component_name(&cluster.name, Component::Mds),
+                spec.mds.replicas,
+            ),
         ];
         sets.extend((0..spec.chunkservers.disks_per_node).map(|slot| {
             (
-                build::chunkserver::slot_set_name(cluster, slot),
+                slot_set_name(&cluster.name, slot),
                 spec.chunkservers.replicas,
             )
         }));
@@ -165,7 +172,7 @@ impl ExamplePlacement {
                 })
                 .collect(),
             known_servers: Vec::new(),
-            pools: build::topology::PoolProgress::default(),
+            pools: desired::topology::PoolProgress::default(),
             etcd: None,
             addresses: Some(DaemonAddresses {
                 mds: addresses(spec.mds.replicas, spec.mds.port),
@@ -194,8 +201,8 @@ impl ExamplePlacement {
              # The Secret {} is created once with a random password (shown as {EXAMPLE_PASSWORD}).\n\
              # The topology Jobs run one after another, each once the one before succeeded; the ConfigMap\n\
              # {} records their progress (physical-pool-servers, logical-pool-created).\n",
-            build::common::root_secret_name(cluster),
-            component_name(cluster, Component::Topology),
+            root_secret_name(&cluster.name),
+            component_name(&cluster.name, Component::Topology),
         ));
         if cluster.spec.placement.zone_label.is_some() {
             text.push_str("# Zones: these example nodes carry no zone label, so zones are assigned zone1..zoneN in turn.\n");
@@ -209,12 +216,12 @@ impl ExamplePlacement {
 /// `spec.monitoring.enabled`) the PodMonitors and the PrometheusRule.
 pub fn objects(cluster: &ValidatedCluster, placement: &ExamplePlacement) -> Vec<Value> {
     let observed = placement.observed(cluster);
-    let desired = build::build(cluster, &observed);
-    let tier = |tier: &build::Tier| -> Vec<Value> {
+    let desired = desired::build(cluster, &observed);
+    let tier = |tier: &desired::Tier| -> Vec<Value> {
         tier_objects(tier).into_iter().map(applied).collect()
     };
     let mut values = tier(&desired.etcd);
-    values.push(typed_value(&build::secret::root_secret(
+    values.push(typed_value(&desired::secret::root_secret(
         cluster,
         EXAMPLE_PASSWORD,
     )));

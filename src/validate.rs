@@ -17,7 +17,7 @@ use crate::api::rules::{MAX_NODE_SELECTOR, MAX_POOL_NAME_LEN, MAX_PULL_SECRETS, 
 use crate::api::{
     CurveCluster, CurveClusterSpec, DELETE_DATA_CONFIRMATION, MAX_CLUSTER_NAME_LEN, StorageSpec,
 };
-use crate::build::Component;
+use crate::names::{self, Component, TopologyStep};
 
 pub mod k8s;
 mod parse;
@@ -509,11 +509,10 @@ pub struct DerivedName {
 /// the hash up to 10 characters, and a label value has at most 63.
 pub const MAX_STATEFUL_SET_NAME_LEN: usize = 52;
 
-/// Every object name the builders derive from the cluster's name (src/build), the largest pod
+/// Every object name derived from the cluster's name (`crate::names`), the largest pod
 /// ordinal and disk slot included.
 pub fn derived_names(cluster: &ValidatedCluster) -> Vec<DerivedName> {
-    use crate::build::common::{component_name, root_secret_name};
-    use crate::build::{chunkserver, jobs, topology};
+    use crate::names::{component_name, root_secret_name, slot_set_name};
     let spec = &cluster.spec;
     let name = |kind, name: String, max_len, grammar| DerivedName {
         kind,
@@ -530,7 +529,7 @@ pub fn derived_names(cluster: &ValidatedCluster) -> Vec<DerivedName> {
     for component in [Component::Etcd, Component::Mds, Component::ChunkServer] {
         names.push(name(
             "Service",
-            component_name(cluster, component),
+            component_name(&cluster.name, component),
             k8s::LABEL_MAX,
             k8s::dns1035_label,
         ));
@@ -543,17 +542,23 @@ pub fn derived_names(cluster: &ValidatedCluster) -> Vec<DerivedName> {
     ] {
         names.push(name(
             "ConfigMap",
-            component_name(cluster, component),
+            component_name(&cluster.name, component),
             k8s::SUBDOMAIN_MAX,
             k8s::dns1123_subdomain,
         ));
     }
     // The last disk slot has the longest StatefulSet name, the last ordinal the longest pod name.
     let sets = [
-        (component_name(cluster, Component::Etcd), spec.etcd.replicas),
-        (component_name(cluster, Component::Mds), spec.mds.replicas),
         (
-            chunkserver::slot_set_name(cluster, spec.chunkservers.disks_per_node.max(1) - 1),
+            component_name(&cluster.name, Component::Etcd),
+            spec.etcd.replicas,
+        ),
+        (
+            component_name(&cluster.name, Component::Mds),
+            spec.mds.replicas,
+        ),
+        (
+            slot_set_name(&cluster.name, spec.chunkservers.disks_per_node.max(1) - 1),
             spec.chunkservers.replicas,
         ),
     ];
@@ -573,16 +578,17 @@ pub fn derived_names(cluster: &ValidatedCluster) -> Vec<DerivedName> {
     }
     names.push(name(
         "Secret",
-        root_secret_name(cluster),
+        root_secret_name(&cluster.name),
         k8s::SUBDOMAIN_MAX,
         k8s::dns1123_subdomain,
     ));
-    let map = topology::cluster_map(cluster, &[], &[]);
-    for step in jobs::Step::ALL {
+    // The servers hash has a fixed length; its digits do not change the name's validity.
+    let servers_hash = "0".repeat(names::SERVERS_HASH_LEN);
+    for step in TopologyStep::ALL {
         // The Job controller labels its pods `job-name=<name>`.
         names.push(name(
             "Job",
-            jobs::job_name(cluster, step, &map),
+            names::topology_job_name(&cluster.name, step, &servers_hash),
             k8s::LABEL_MAX,
             k8s::dns1123_subdomain,
         ));

@@ -655,7 +655,7 @@ fn assert_parses_as_its_type(document: &Value) {
         let typed: K =
             serde_json::from_value(document.clone()).unwrap_or_else(|e| panic!("{e}: {document}"));
         assert_eq!(
-            &curve_operator::build::typed_value(&typed),
+            &curve_operator::desired::typed_value(&typed),
             document,
             "fields lost in a round trip"
         );
@@ -1201,7 +1201,7 @@ fn spec_fields() -> Vec<String> {
 /// StatefulSets and their claims (StorageClass `standard`, which does not allow expansion)
 /// are those of `old`.
 fn operator_refusals(old: &Value, new: &Value) -> Vec<String> {
-    use curve_operator::build::{Observed, build};
+    use curve_operator::desired::{Observed, build};
     use curve_operator::reconcile::{decide::decide, snapshot::Snapshot};
     let validated = |v: &Value| {
         curve_operator::validate::validate(&serde_json::from_value(v.clone()).unwrap(), "ns")

@@ -13,7 +13,8 @@ use curve_operator::api::EtcdStep;
 use curve_operator::etcd::{
     ChangeOutcome, ClusterKey, EtcdClients, EtcdObserver, MemberChange, MemberHealth,
 };
-use curve_operator::reconcile::membership::{self, MembershipInput, MembershipState};
+use curve_operator::reconcile::membership::{self, MembershipInput};
+use curve_operator::reconcile::model::states::MembershipState;
 use etcd_support::EtcdCluster;
 use k8s_openapi::api::core::v1::Pod;
 

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use curve_operator::names::Component;
 use curve_operator::runtime::http::{Readiness, serve};
-use curve_operator::runtime::metrics::{Component, Metrics, ReconcileResult};
+use curve_operator::runtime::metrics::{ErrorStep, Metrics, ReconcileResult};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -51,7 +52,7 @@ async fn probes_and_metrics_over_http_then_graceful_shutdown() {
     assert_eq!(get(addr, "/nothing").await.0, 404);
 
     metrics.reconcile_finished(ReconcileResult::Success, Duration::from_millis(7));
-    metrics.error("status");
+    metrics.error(ErrorStep::Status);
     metrics.primary_changed("prod", "demo");
     metrics.set_ready("prod", "demo", Component::Mds, 3);
     let (status, body) = get(addr, "/metrics").await;

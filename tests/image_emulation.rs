@@ -18,7 +18,7 @@ use curve_image_emulation::conf::{parse_curve_conf, parse_etcd_conf, placeholder
 use curve_image_emulation::{
     ContainerStatus, ImageFiles, Kubelet, PodFacts, PodRun, VolumeBacking,
 };
-use curve_operator::build::common::root_secret_name;
+use curve_operator::names::root_secret_name;
 use curve_operator::render::{ExamplePlacement, objects, parse_cluster};
 use curve_operator::validate::{ValidatedCluster, validate};
 
@@ -105,7 +105,7 @@ impl Rendered {
             host_ip: node.ip.clone(),
             config_maps: self.config_maps(),
             secrets: BTreeMap::from([(
-                root_secret_name(&self.cluster),
+                root_secret_name(&self.cluster.name),
                 BTreeMap::from([("password".to_string(), PASSWORD.to_string())]),
             )]),
         }

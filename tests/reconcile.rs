@@ -13,7 +13,8 @@ use curve_operator::etcd::{
     ChangeOutcome, ClusterKey, EtcdObservation, EtcdObserver, MemberChange, MemberHealth,
     PrimaryObservation,
 };
-use curve_operator::reconcile::events::{ClusterEvent, EventSink};
+use curve_operator::reconcile::events::EventSink;
+use curve_operator::reconcile::model::event::ClusterEvent;
 use curve_operator::reconcile::snapshot::{CacheWriters, Caches, replace_all};
 use curve_operator::reconcile::{Context, reconcile};
 use fake_api::FakeApi;
@@ -152,7 +153,7 @@ impl Harness {
     /// operator's RBAC.
     async fn reconcile(
         &self,
-    ) -> Result<kube::runtime::controller::Action, curve_operator::reconcile::Error> {
+    ) -> Result<kube::runtime::controller::Action, curve_operator::reconcile::error::Error> {
         self.sync_caches();
         let result = reconcile(
             Arc::new(DeserializeGuard(Ok(self.cluster()))),
@@ -527,7 +528,7 @@ async fn a_reconcile_before_the_caches_synced_decides_nothing() {
         .await
         .unwrap_err();
     assert_eq!(
-        (error.step(), error.to_string().as_str()),
+        (error.step().as_str(), error.to_string().as_str()),
         ("read", "the pods watch cache has not synced yet")
     );
     assert!(h.api.names(SETS).is_empty(), "nothing applied");
@@ -784,7 +785,7 @@ async fn api_errors_are_reported_in_the_status_and_retried() {
             && error.to_string().contains("injected failure"),
         "{error}"
     );
-    assert_eq!(error.step(), "apply");
+    assert_eq!(error.step().as_str(), "apply");
     assert_eq!(
         h.condition("Progressing"),
         ("False".into(), "ReconcileError".into())

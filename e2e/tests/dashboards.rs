@@ -18,8 +18,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use curve_operator::dashboards;
+use curve_operator::names::Component;
 use curve_operator::runtime::http::{Readiness, serve};
-use curve_operator::runtime::metrics::{Component, Metrics, ReconcileResult};
+use curve_operator::runtime::metrics::{ErrorStep, Metrics, ReconcileResult};
 use curve_operator_e2e::dashboards::{
     Checker, Expr, Outcome, Substitution, expressions, variables_in,
 };
@@ -134,7 +135,7 @@ fn running_cluster_metrics() -> Metrics {
     m.set_reconcile_failures("prod", "big", 0);
     m.set_roll("prod", "big", false, false);
     m.set_failure_domains("prod", "big", 0, 1);
-    m.error("apply");
+    m.error(ErrorStep::Apply);
     m.reconcile_finished(ReconcileResult::Error, Duration::from_millis(1200));
     m
 }

@@ -4,19 +4,21 @@
 
 use k8s_openapi::jiff::Timestamp;
 
-use super::events::{self, ClusterEvent};
-use super::observation::{DataCleanup, Observation, PrimaryView, RollState, TopologyState};
-use super::plan::{self, Action, ExistingObject, Object, ObjectKind};
+use super::events;
+use super::model::action::{Action, ExistingObject, Object, ObjectKind};
+use super::model::event::ClusterEvent;
+use super::model::observation::{DataCleanup, Observation, PrimaryView, TopologyState};
+use super::model::states::RollState;
+use super::plan;
 use super::snapshot::Snapshot;
 use super::status::compute_status;
 use super::{expansion, membership, monitoring, observe, roll, topology};
 use crate::api::{CleanupPolicy, CurveClusterStatus, OperatorRecord};
-use crate::build::common::{component_name, root_secret_name};
-use crate::build::config::DaemonAddresses;
-use crate::build::config::etcd_peer_url;
-use crate::build::jobs::LABEL_STEP;
-use crate::build::topology::PoolProgress;
-use crate::build::{self, Component, DesiredObjects, Observed};
+use crate::desired::config::DaemonAddresses;
+use crate::desired::config::etcd_peer_url;
+use crate::desired::topology::PoolProgress;
+use crate::desired::{self, DesiredObjects, Observed};
+use crate::names::{Component, LABEL_STEP, component_name, root_secret_name};
 use crate::validate::ValidatedCluster;
 
 /// What one reconcile does, and what it reports.
@@ -180,14 +182,14 @@ pub fn decide(
     let addresses = DaemonAddresses {
         mds: observe::member_addresses(
             pods,
-            &component_name(&safe, Component::Mds),
+            &component_name(&safe.name, Component::Mds),
             spec.mds.replicas,
             spec.mds.port,
             Some(known.mds_addresses.clone()),
         ),
         etcd: observe::member_addresses(
             pods,
-            &component_name(&safe, Component::Etcd),
+            &component_name(&safe.name, Component::Etcd),
             membership.layout.endpoints,
             spec.etcd.client_port,
             Some(known.etcd_addresses.clone()),
@@ -200,7 +202,7 @@ pub fn decide(
         addresses: Some(addresses),
         etcd: Some(membership.layout.clone()),
     };
-    let mut desired = build::build(&safe, &observed);
+    let mut desired = desired::build(&safe, &observed);
 
     let (monitoring_actions, monitoring_state) = monitoring::plan(
         desired.monitoring.as_ref(),
@@ -224,7 +226,7 @@ pub fn decide(
         // one, so the first ChunkServers do not roll when the last MDS gets its address.
         let mds_addressed = observe::all_members_addressed(
             pods,
-            &component_name(&safe, Component::Mds),
+            &component_name(&safe.name, Component::Mds),
             spec.mds.replicas,
         );
         let chunkservers_may_start = matches!(obs.primary, PrimaryView::Elected { .. })
@@ -238,7 +240,7 @@ pub fn decide(
         }
         if gates.mds {
             // MDS, ChunkServers and the tools read the root password: it exists before them.
-            let secret = root_secret_name(&safe);
+            let secret = root_secret_name(&safe.name);
             if known.root_secret.as_deref() != Some(secret.as_str())
                 || observe::secret_missing(pods, &secret)
             {
@@ -331,7 +333,7 @@ fn decide_membership(
     tiers: &[roll::TierPods],
     previous: &CurveClusterStatus,
 ) -> membership::MembershipDecision {
-    let set = component_name(cluster, Component::Etcd);
+    let set = component_name(&cluster.name, Component::Etcd);
     // A StatefulSet re-created for new claim templates (expansion.rs) keeps its pods meanwhile:
     // they are its size then.
     let set_replicas = (existing.iter())
@@ -345,7 +347,7 @@ fn decide_membership(
         });
     let record = previous.record.as_ref();
     let peer_url = |ordinal: i32| etcd_peer_url(cluster, &format!("{set}-{ordinal}"));
-    let claim_of = |pod: &str| format!("{}-{pod}", build::etcd::DATA_VOLUME);
+    let claim_of = |pod: &str| format!("{}-{pod}", desired::etcd::DATA_VOLUME);
     let outdated = (tiers.iter().find(|t| t.component == Component::Etcd))
         .map_or(0, |t| t.pods.len() as i32 - t.updated());
     membership::decide(&membership::MembershipInput {
@@ -380,7 +382,7 @@ fn bootstrap_topology(
         .collect();
     let progress = PoolProgress::from_record(known);
     let decision = topology::decide(cluster, &desired.cluster_map, &progress, &jobs);
-    desired.topology = build::topology::build(
+    desired.topology = desired::topology::build(
         cluster,
         &desired.cluster_map,
         &decision.progress,
@@ -391,14 +393,14 @@ fn bootstrap_topology(
     known.logical_pool_created = decision.progress.logical_pool_created;
     obs.topology = Some(TopologyState {
         ready: decision.ready,
-        reason: decision.reason.to_string(),
+        reason: decision.reason,
         message: decision.message,
         servers: desired.cluster_map.servers.len() as i32,
     });
     let mut actions: Vec<Action> = decision
         .create
         .map(|step| {
-            let job = build::jobs::build(cluster, step, &desired.cluster_map);
+            let job = desired::jobs::build(cluster, step, &desired.cluster_map);
             Action::Apply(Box::new(Object::Job(job)))
         })
         .into_iter()

@@ -8,36 +8,10 @@ use std::sync::Mutex;
 use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
-use super::status::{
-    AVAILABLE, CHUNKSERVERS_READY, DATA_RETAINED, ETCD_QUORATE, MDS_LEADER_ELECTED, PROGRESSING,
-    RECONCILIATION_PAUSED, SPEC_VALID, find,
-};
+use super::model::conditions::{ConditionType, Reason, find};
+use super::model::event::ClusterEvent;
 use crate::api::{CurveCluster, CurveClusterStatus};
-use crate::build::Component;
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClusterEvent {
-    pub warning: bool,
-    pub reason: String,
-    pub note: String,
-}
-
-impl ClusterEvent {
-    pub(crate) fn normal(reason: &str, note: String) -> Self {
-        ClusterEvent {
-            warning: false,
-            reason: reason.to_string(),
-            note,
-        }
-    }
-    pub(crate) fn warning(reason: &str, note: String) -> Self {
-        ClusterEvent {
-            warning: true,
-            reason: reason.to_string(),
-            note,
-        }
-    }
-}
+use crate::names::Component;
 
 /// Where events go: the Kubernetes events API in the operator, a recording fake in tests.
 pub trait EventSink: Send + Sync + 'static {
@@ -114,7 +88,7 @@ impl EventSink for KubeEvents {
 fn transitioned_to(
     previous: &CurveClusterStatus,
     next: &CurveClusterStatus,
-    type_: &str,
+    type_: ConditionType,
     status: &str,
 ) -> bool {
     let before = find(previous, type_).map(|c| c.status.as_str());
@@ -125,10 +99,10 @@ fn transitioned_to(
 fn message_changed(
     previous: &CurveClusterStatus,
     next: &CurveClusterStatus,
-    type_: &str,
-    reason: &str,
+    type_: ConditionType,
+    reason: Reason,
 ) -> Option<String> {
-    let after = find(next, type_).filter(|c| c.reason == reason)?;
+    let after = find(next, type_).filter(|c| c.reason == reason.as_str())?;
     let before = find(previous, type_);
     (before.map(|c| (&c.reason, &c.message)) != Some((&after.reason, &after.message)))
         .then(|| after.message.clone())
@@ -145,31 +119,58 @@ pub fn derive(
         .iter()
         .map(|c| ClusterEvent::normal("Created", format!("created the {} tier", c.as_str())))
         .collect();
-    if let Some(message) = message_changed(previous, next, SPEC_VALID, "Invalid") {
+    if let Some(message) =
+        message_changed(previous, next, ConditionType::SpecValid, Reason::Invalid)
+    {
         events.push(ClusterEvent::warning("InvalidSpec", message));
     }
-    if let Some(message) = message_changed(previous, next, PROGRESSING, "ChangeRefused") {
+    if let Some(message) = message_changed(
+        previous,
+        next,
+        ConditionType::Progressing,
+        Reason::ChangeRefused,
+    ) {
         events.push(ClusterEvent::warning("ChangeRefused", message));
     }
-    if let Some(message) = message_changed(previous, next, DATA_RETAINED, "DeleteNotConfirmed") {
+    if let Some(message) = message_changed(
+        previous,
+        next,
+        ConditionType::DataRetained,
+        Reason::DeleteNotConfirmed,
+    ) {
         events.push(ClusterEvent::warning("CleanupNotConfirmed", message));
     }
-    if let Some(message) = message_changed(previous, next, PROGRESSING, "RolloutStuck") {
+    if let Some(message) = message_changed(
+        previous,
+        next,
+        ConditionType::Progressing,
+        Reason::RolloutStuck,
+    ) {
         events.push(ClusterEvent::warning("RolloutStuck", message));
     }
-    if let Some(message) = message_changed(previous, next, PROGRESSING, "ApplyRefused") {
+    if let Some(message) = message_changed(
+        previous,
+        next,
+        ConditionType::Progressing,
+        Reason::ApplyRefused,
+    ) {
         events.push(ClusterEvent::warning("ApplyRefused", message));
     }
-    if let Some(message) = message_changed(previous, next, PROGRESSING, "ReconcileError") {
+    if let Some(message) = message_changed(
+        previous,
+        next,
+        ConditionType::Progressing,
+        Reason::ReconcileError,
+    ) {
         events.push(ClusterEvent::warning("ReconcileError", message));
     }
-    if transitioned_to(previous, next, RECONCILIATION_PAUSED, "True") {
+    if transitioned_to(previous, next, ConditionType::ReconciliationPaused, "True") {
         events.push(ClusterEvent::normal(
             "Paused",
             "spec.paused is true: the operator changes nothing".into(),
         ));
-    } else if transitioned_to(previous, next, RECONCILIATION_PAUSED, "False")
-        && find(previous, RECONCILIATION_PAUSED).is_some()
+    } else if transitioned_to(previous, next, ConditionType::ReconciliationPaused, "False")
+        && find(previous, ConditionType::ReconciliationPaused).is_some()
     {
         events.push(ClusterEvent::normal(
             "Resumed",
@@ -177,9 +178,9 @@ pub fn derive(
         ));
     }
     for (type_, reason) in [
-        (ETCD_QUORATE, "EtcdQuorate"),
-        (CHUNKSERVERS_READY, "ChunkServersReady"),
-        (AVAILABLE, "Available"),
+        (ConditionType::EtcdQuorate, "EtcdQuorate"),
+        (ConditionType::ChunkServersReady, "ChunkServersReady"),
+        (ConditionType::Available, "Available"),
     ] {
         if transitioned_to(previous, next, type_, "True") {
             let message = find(next, type_)
@@ -188,7 +189,10 @@ pub fn derive(
             events.push(ClusterEvent::normal(reason, message));
         }
     }
-    for (type_, reason) in [(ETCD_QUORATE, "EtcdQuorumLost"), (AVAILABLE, "Unavailable")] {
+    for (type_, reason) in [
+        (ConditionType::EtcdQuorate, "EtcdQuorumLost"),
+        (ConditionType::Available, "Unavailable"),
+    ] {
         if transitioned_to(previous, next, type_, "False") && find(previous, type_).is_some() {
             let message = find(next, type_)
                 .map(|c| c.message.clone())
@@ -208,7 +212,7 @@ pub fn derive(
             format!("{new} is the MDS primary"),
         )),
         (Some(old), None) => {
-            let why = find(next, MDS_LEADER_ELECTED)
+            let why = find(next, ConditionType::MdsLeaderElected)
                 .map(|c| c.message.clone())
                 .unwrap_or_default();
             events.push(ClusterEvent::warning(

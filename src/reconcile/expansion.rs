@@ -17,7 +17,7 @@
 //! ChunkServers must restart to use the space: Curve v1.2.6's ChunkServer scans its chunk file
 //! pool only at start (src/chunkserver/datastore/file_pool.cpp, `FilePool::Initialize` →
 //! `ScanInternal`), and only `curve_format` adds chunk files to it (see
-//! `build::chunkserver::format_script`). So their StatefulSets keep their template until every
+//! `desired::chunkserver::format_script`). So their StatefulSets keep their template until every
 //! claim's volume grew (capacity reached, or only the file system resize on the node left):
 //! then the new template (which carries the size) rolls them through the safe path, one
 //! server (or zone) at a time behind Curve's copyset health check.
@@ -29,9 +29,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 
-use super::observe::component_of;
-use super::plan::{self, Action, ExistingObject, Object, ObjectKind};
-use crate::build::Component;
+use super::model::action::{Action, ExistingObject, Object, ObjectKind, claim_size, component_of};
+use super::model::states::{ClaimProgress, VolumeExpansion};
+use super::plan;
+use crate::names::Component;
 use crate::validate::ValidatedCluster;
 use crate::validate::k8s::parse_quantity;
 
@@ -72,51 +73,6 @@ fn largest<'a>(sizes: impl Iterator<Item = &'a str>) -> Option<&'a str> {
 
 fn smallest<'a>(sizes: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     sizes.min_by(|a, b| bytes(a).total_cmp(&bytes(b)))
-}
-
-/// Where one claim's expansion stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClaimProgress {
-    /// Its request is raised by this decision.
-    Requested,
-    /// Asked for; the volume is being expanded.
-    Resizing,
-    /// The volume grew; its file system is resized on the node (at the next mount, or online).
-    FileSystemResizePending,
-    /// Reports the new capacity (or none yet: not bound, it is provisioned at its request).
-    Grown,
-}
-
-impl ClaimProgress {
-    fn describe(self) -> &'static str {
-        match self {
-            ClaimProgress::Requested => "requested",
-            ClaimProgress::Resizing => "resizing",
-            ClaimProgress::FileSystemResizePending => "file system resize pending",
-            ClaimProgress::Grown => "grown",
-        }
-    }
-
-    /// The volume itself grew: only the node's file system resize may be left.
-    fn volume_grown(self) -> bool {
-        matches!(
-            self,
-            ClaimProgress::Grown | ClaimProgress::FileSystemResizePending
-        )
-    }
-}
-
-/// A component's volumes on their way to a new size.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VolumeExpansion {
-    pub component: Component,
-    /// The smallest size a claim reports now.
-    pub from: String,
-    pub to: String,
-    /// Every claim of the component, by name.
-    pub claims: Vec<(String, ClaimProgress)>,
-    /// The pods restart (the safe roll) once every volume grew: ChunkServers.
-    pub restarts: bool,
 }
 
 /// One claim as the expansion reads it.
@@ -371,7 +327,7 @@ pub fn recreate_changed_sets(actions: Vec<Action>, existing: &[ExistingObject]) 
             if old.deleting {
                 return None;
             }
-            let new_size = plan::claim_size(set);
+            let new_size = claim_size(set);
             let changed = match (old.claim_size.as_deref(), new_size.as_deref()) {
                 (Some(old), Some(new)) => bytes(old) != bytes(new),
                 (old, new) => old.is_some() != new.is_some(),
@@ -392,7 +348,7 @@ pub fn recreate_changed_sets(actions: Vec<Action>, existing: &[ExistingObject]) 
 /// and is not applied again yet (an operator stopped in between, or a user's orphaning
 /// delete). The tier exists: it is re-created with the pods adopted, never brought up afresh.
 pub fn orphaned(existing: &[ExistingObject], pods: &[Pod]) -> Vec<Component> {
-    crate::reconcile::roll::TIERS
+    Component::TIERS
         .into_iter()
         .filter(|&component| !plan::tier_exists(existing, component))
         .filter(|component| {
@@ -409,44 +365,4 @@ pub fn recreating(existing: &[ExistingObject], pods: &[Pod]) -> bool {
         .iter()
         .any(|o| o.kind == ObjectKind::StatefulSet && o.deleting)
         || !orphaned(existing, pods).is_empty()
-}
-
-/// The expansions for `Progressing`, e.g. `etcd volumes 10Gi → 20Gi: 1/3 at 20Gi;
-/// data-demo-etcd-1 resizing, data-demo-etcd-2 file system resize pending`.
-pub fn message(expansions: &[VolumeExpansion]) -> String {
-    let parts: Vec<String> = expansions
-        .iter()
-        .map(|e| {
-            let grown = (e.claims.iter())
-                .filter(|(_, p)| *p == ClaimProgress::Grown)
-                .count();
-            let waiting: Vec<String> = (e.claims.iter())
-                .filter(|(_, p)| *p != ClaimProgress::Grown)
-                .map(|(name, p)| format!("{name} {}", p.describe()))
-                .collect();
-            let mut text = format!(
-                "{} volumes {} → {}: {grown}/{} claims report {}",
-                e.component.as_str(),
-                e.from,
-                e.to,
-                e.claims.len(),
-                e.to
-            );
-            if !waiting.is_empty() {
-                text.push_str(&format!("; {}", waiting.join(", ")));
-            }
-            if e.restarts {
-                text.push_str(
-                    "; once every volume grew, ChunkServers restart one server (or zone) at a time so that curve_format adds the space to their chunk file pools",
-                );
-            } else if (e.claims.iter()).any(|(_, p)| *p == ClaimProgress::FileSystemResizePending)
-            {
-                text.push_str(
-                    " (the node resizes the file system online, or when the pod next starts, as its CSI driver can)",
-                );
-            }
-            text
-        })
-        .collect();
-    parts.join("; ")
 }

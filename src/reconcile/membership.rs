@@ -12,9 +12,10 @@
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::ResourceExt;
 
-use super::events::ClusterEvent;
+use super::model::event::ClusterEvent;
+use super::model::states::MembershipState;
 use crate::api::{EtcdStep, EtcdStepAction};
-use crate::build::config::EtcdLayout;
+use crate::desired::config::EtcdLayout;
 use crate::etcd::{Member, MemberChange, MemberHealth};
 
 /// Name of the etcd pods' init container that refuses to start a member without data once the
@@ -48,18 +49,6 @@ pub struct MembershipInput<'a> {
     pub deletes_claims: bool,
     /// etcd pods not on their StatefulSet's current template: a roll goes first.
     pub outdated_pods: i32,
-}
-
-/// Where membership stands, for the status.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub enum MembershipState {
-    /// Nothing to change (or nothing known yet).
-    #[default]
-    Settled,
-    /// A change is under way.
-    Changing { message: String },
-    /// A change is asked for and cannot start: says why and what would unblock it.
-    Blocked { message: String },
 }
 
 /// What the reconciler does about membership in this pass.

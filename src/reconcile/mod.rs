@@ -4,11 +4,12 @@
 //! which wires the watches, their caches and the controller.
 
 pub mod decide;
+pub mod error;
 pub mod events;
 pub mod expansion;
 pub mod membership;
+pub mod model;
 pub mod monitoring;
-pub mod observation;
 pub mod observe;
 pub mod plan;
 pub mod roll;
@@ -38,128 +39,18 @@ use snapshot::Slim;
 use tracing::Instrument;
 
 use crate::api::{CurveCluster, CurveClusterStatus};
-use crate::build::Component;
-use crate::build::common::{LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGER};
 use crate::etcd::{ClusterKey, ElectionChange, EtcdObserver};
-use crate::runtime::metrics::{Component as MetricComponent, Metrics, ReconcileResult};
+use crate::names::{Component, LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGER};
+use crate::runtime::metrics::{Metrics, ReconcileResult};
 use crate::validate::{ValidatedCluster, validate};
 use decide::{Decision, decide};
-use events::{ClusterEvent, EventSink};
-use observation::{MembershipState, Observation};
+use error::Error;
+use events::EventSink;
+use model::event::ClusterEvent;
+use model::observation::{Gauges, Observation, PrimaryView};
+use model::states::MembershipState;
 use snapshot::{Caches, Snapshot};
 use status::compute_status;
-
-/// Field manager of every server-side apply.
-pub const FIELD_MANAGER: &str = "curve-operator";
-/// Finalizer present only while the cleanup policy asks for data to be deleted.
-pub const DATA_FINALIZER: &str = "curve.opencurve.io/delete-data";
-
-/// Why a reconcile failed, by the step that failed. Problems of the Curve cluster itself
-/// (etcd unreachable, no primary) are not errors: they are observed and shown in conditions.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("the {0} watch cache has not synced yet")]
-    Read(&'static str),
-    #[error("reading StorageClass {name}: {source}")]
-    StorageClass { name: String, source: kube::Error },
-    #[error("applying {object}: {source}")]
-    Apply { object: String, source: kube::Error },
-    #[error("deleting {object}: {source}")]
-    Delete { object: String, source: kube::Error },
-    #[error("writing the status: {0}")]
-    Status(kube::Error),
-    #[error("ensuring the root password Secret: {0}")]
-    Secret(kube::Error),
-    #[error("cannot generate the root password: reading random bytes failed: {0}")]
-    Random(std::io::Error),
-    #[error("updating the data finalizer: {0}")]
-    Finalizer(kube::Error),
-    #[error("changing etcd's member list: {0}")]
-    Membership(String),
-    #[error("deleting the data volume claims: {0}")]
-    Cleanup(kube::Error),
-}
-
-impl Error {
-    /// Every step an error can come from, as its metric label.
-    pub const STEPS: [&'static str; 9] = [
-        "read",
-        "apply",
-        "delete",
-        "status",
-        "secret",
-        "random",
-        "finalizer",
-        "etcd_membership",
-        "cleanup",
-    ];
-
-    /// The `step` label of `curve_operator_errors_total`.
-    pub fn step(&self) -> &'static str {
-        match self {
-            Error::Read(_) | Error::StorageClass { .. } => "read",
-            Error::Apply { .. } => "apply",
-            Error::Delete { .. } => "delete",
-            Error::Status(_) => "status",
-            Error::Secret(_) => "secret",
-            Error::Random(_) => "random",
-            Error::Finalizer(_) => "finalizer",
-            Error::Cleanup(_) => "cleanup",
-            Error::Membership(_) => "etcd_membership",
-        }
-    }
-}
-
-/// An object the API server refused to take (400 Bad Request, 403 Forbidden by admission or
-/// quota, 422 Invalid): retrying the same object cannot succeed, so the status says which
-/// object and what the server said, instead of a bare reconcile error.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    /// `Kind/name` of the refused object.
-    pub object: String,
-    /// The server's message; it names the fields it refused.
-    pub message: String,
-}
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "the API server refused {}: {}",
-            self.object, self.message
-        )
-    }
-}
-
-impl Error {
-    /// The refusal this error is, when the API server judged the object itself.
-    pub fn refusal(&self) -> Option<Refusal> {
-        let Error::Apply {
-            object,
-            source: kube::Error::Api(status),
-        } = self
-        else {
-            return None;
-        };
-        if !matches!(status.code, 400 | 403 | 422) {
-            return None;
-        }
-        // A cause's field the message does not already name (admission plugins give some).
-        let causes = status.details.iter().flat_map(|d| &d.causes);
-        let unnamed: Vec<String> = causes
-            .filter(|c| !c.field.is_empty() && !status.message.contains(&c.field))
-            .map(|c| format!("{}: {}", c.field, c.message))
-            .collect();
-        let message = std::iter::once(status.message.clone())
-            .chain(unnamed)
-            .collect::<Vec<_>>()
-            .join("; ");
-        Some(Refusal {
-            object: object.clone(),
-            message,
-        })
-    }
-}
 
 /// What every reconcile shares.
 pub struct Context<O: EtcdObserver, E: EventSink> {
@@ -394,15 +285,15 @@ fn record_metrics<O: EtcdObserver, E: EventSink>(
     let metrics = &ctx.metrics;
     let observation = &decision.observation;
     for (component, seen) in [
-        (MetricComponent::Etcd, &observation.etcd),
-        (MetricComponent::Mds, &observation.mds),
-        (MetricComponent::ChunkServer, &observation.chunkservers),
+        (Component::Etcd, &observation.etcd),
+        (Component::Mds, &observation.mds),
+        (Component::ChunkServer, &observation.chunkservers),
     ] {
         metrics.set_ready(namespace, name, component, seen.ready.max(0) as u32);
         metrics.set_desired(namespace, name, component, seen.desired.max(0) as u32);
     }
-    let gauges = observation::Gauges::of(cluster, observation);
-    if observation.primary != observation::PrimaryView::NotStarted {
+    let gauges = Gauges::of(cluster, observation);
+    if observation.primary != PrimaryView::NotStarted {
         metrics.set_primary(namespace, name, gauges.primary.as_deref(), &gauges.mds_pods);
     }
     if let Some((members, healthy)) = gauges.etcd_members {
@@ -609,7 +500,7 @@ async fn discover_monitoring(
     reconcile: futures::channel::mpsc::UnboundedSender<ClusterKey>,
 ) {
     use crate::api::prometheus::{GROUP_VERSION, PodMonitor, PrometheusRule};
-    use snapshot::MonitoringApi;
+    use model::observation::MonitoringApi;
     let discovery = &caches.discovery;
     let notify_waiting = || {
         for (namespace, name) in discovery.waiting.lock().expect("not poisoned").iter() {

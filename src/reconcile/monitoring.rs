@@ -4,23 +4,10 @@
 
 use std::collections::BTreeSet;
 
-use super::plan::{Action, ExistingObject, Object};
-use super::snapshot::MonitoringApi;
-use crate::build::monitoring::Monitoring;
-
-/// Where the cluster's monitoring stands (the `Monitoring` condition).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum MonitoringState {
-    /// `spec.monitoring.enabled` is false: no condition.
-    #[default]
-    Disabled,
-    /// Discovery has not answered yet.
-    Waiting,
-    /// The Prometheus Operator's kinds are not served; nothing was created.
-    Missing { message: String },
-    /// The objects are applied (or applied by this decision).
-    Applied { objects: Vec<String> },
-}
+use super::model::action::{Action, ExistingObject, Object};
+use super::model::observation::MonitoringApi;
+use super::model::states::MonitoringState;
+use crate::desired::monitoring::Monitoring;
 
 /// The objects in apply order: the PodMonitors, then the PrometheusRule.
 pub fn objects(monitoring: &Monitoring) -> Vec<Object> {

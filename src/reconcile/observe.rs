@@ -4,20 +4,12 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::observation::{ComponentObservation, FormatProgress, PrimaryView};
-use crate::build::common::LABEL_COMPONENT;
-use crate::build::{Component, ObservedServer};
+use super::model::action::component_of;
+use super::model::observation::{ComponentObservation, FormatProgress, PrimaryView};
+use crate::desired::ObservedServer;
 use crate::etcd::PrimaryObservation;
-
-/// The `app.kubernetes.io/component` label of any of the cluster's objects.
-pub fn component_of(meta: &ObjectMeta) -> Option<&str> {
-    meta.labels
-        .as_ref()?
-        .get(LABEL_COMPONENT)
-        .map(String::as_str)
-}
+use crate::names::Component;
 
 fn pods_of(pods: &[Pod], component: Component) -> impl Iterator<Item = &Pod> {
     pods.iter().filter(move |pod| {

@@ -23,14 +23,15 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 
-use super::events::ClusterEvent;
-use super::observation::{Observation, PrimaryView};
-use super::observe::{self, component_of};
-use super::plan::{Action, Object};
+use super::model::action::{Action, Object, component_of};
+use super::model::event::ClusterEvent;
+use super::model::observation::{Observation, PrimaryView};
+use super::model::states::RollState;
+use super::observe;
 use super::topology::{JobOutcome, JobState};
 use crate::api::ChunkServerUpdatePolicy;
-use crate::build::Component;
-use crate::build::jobs::{self, COPYSETS_CHECK, LABEL_CHECK};
+use crate::desired::jobs::{self, COPYSETS_CHECK, LABEL_CHECK};
+use crate::names::Component;
 use crate::validate::ValidatedCluster;
 
 /// The label the StatefulSet controller puts on each pod: the revision it was made from.
@@ -44,9 +45,6 @@ const FAILING: [&str; 5] = [
     "CreateContainerConfigError",
     "CrashLoopBackOff",
 ];
-
-/// The tiers that roll, in order.
-pub const TIERS: [Component; 3] = [Component::Etcd, Component::Mds, Component::ChunkServer];
 
 /// One pod as the roll sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -127,7 +125,7 @@ fn failing_reason(pod: &Pod) -> Option<String> {
 
 /// The pods of each tier, with their revisions judged against their StatefulSet's.
 pub fn tiers(stateful_sets: &[StatefulSet], pods: &[Pod]) -> Vec<TierPods> {
-    TIERS
+    Component::TIERS
         .iter()
         .map(|&component| {
             let sets: Vec<&StatefulSet> = stateful_sets
@@ -195,17 +193,6 @@ pub struct Checks<'a> {
     pub node_zones: &'a BTreeMap<String, String>,
     /// The logical pool exists: before it, there is no copyset to check (nor data to keep).
     pub pool_created: bool,
-}
-
-/// Where a roll stands.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RollState {
-    /// Every pod runs its StatefulSet's current template.
-    Done,
-    /// A step was taken or is awaited; the message says which (`Progressing` RollingUpdate).
-    Rolling { message: String },
-    /// The roll cannot go on by itself (`Progressing` False, RolloutStuck).
-    Stuck { message: String },
 }
 
 /// What the roll does in this pass.

@@ -16,11 +16,12 @@ use kube::runtime::reflector::{self, Lookup, Store, store::Writer};
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
-use super::Error;
-use super::plan::{ExistingObject, ObjectKind};
+use super::error::Error;
+use super::model::action::{ExistingObject, ObjectKind};
+use super::model::observation::MonitoringApi;
 use crate::api::prometheus::{PodMonitor, PrometheusRule};
-use crate::build::common::LABEL_INSTANCE;
 use crate::etcd::EtcdObservation;
+use crate::names::LABEL_INSTANCE;
 
 /// The cluster's objects as the watch caches hold them, and what etcd says.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -45,19 +46,6 @@ pub struct Snapshot {
     pub monitoring_api: MonitoringApi,
     /// The cluster's PodMonitors and PrometheusRules, once their caches have synced.
     pub monitoring_objects: Vec<ExistingObject>,
-}
-
-/// What the operator knows of the Prometheus Operator's API (`monitoring.coreos.com/v1`). It
-/// asks only while a cluster enables `spec.monitoring`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum MonitoringApi {
-    /// Not asked yet, or its caches have not synced.
-    #[default]
-    Unknown,
-    /// The API server does not serve these kinds (or discovery failed: the message says).
-    Missing { message: String },
-    /// PodMonitors and PrometheusRules are served and their caches synced.
-    Served,
 }
 
 /// The watch caches of the Prometheus Operator's kinds, started only once discovery finds

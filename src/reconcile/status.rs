@@ -1,58 +1,32 @@
 //! Status as a pure function of (previous status, observation, generation, now).
 //!
-//! Condition types and the reasons they can carry:
-//!
-//! | type | status True | status False |
-//! |---|---|---|
-//! | SpecValid | Valid | Invalid |
-//! | ReconciliationPaused | Paused | Active |
-//! | EtcdQuorate | Quorate | NoQuorum, QuorumLost |
-//! | MdsLeaderElected | Elected | NotStarted, NoLeader, UnknownLeader, AmbiguousLeader, EtcdUnreachable, QuorumLost |
-//! | ChunkServersReady | AllReady | NotStarted, NotReady, Formatting, FormatFailed |
-//! | TopologyReady | Ready | NotStarted, WaitingForServers, PhysicalPoolPending, PhysicalPoolFailed, WaitingForChunkServers, ChunkServersOffline, LogicalPoolPending, LogicalPoolFailed |
-//! | Progressing | Reconciling, RollingUpdate, VolumeExpansion | Complete, ChangeRefused, RolloutStuck, ApplyRefused, ReconcileError |
-//! | Degraded | ComponentsNotReady, ApplyRefused, ReconcileError | AsExpected |
-//! | DataRetained | RetainPolicy, DeleteNotConfirmed | DeleteConfirmed |
-//! | Available | Available | Invalid, Paused, EtcdNotQuorate, NoMdsPrimary, TopologyNotReady, ChunkServersNotReady |
-//! | Monitoring (only with `spec.monitoring.enabled`) | Applied | Discovering, PrometheusOperatorMissing |
+//! The condition types and their reasons are typed in `model::conditions` (and listed in
+//! `docs/reference/conditions.md`, generated from them).
 //!
 //! A condition's lastTransitionTime changes only when its status changes.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
-pub use super::observation::{
-    ComponentObservation, DataCleanup, MembershipState, MonitoringState, Observation, PrimaryView,
-    RollState, TopologyState,
-};
+use super::model::conditions::{ConditionType, Reason, find};
+use super::model::observation::{ComponentObservation, DataCleanup, Observation, PrimaryView};
+use super::model::states::{MembershipState, MonitoringState, RollState, expansions_message};
 use crate::api::{
     ComponentStatus, CurveClusterStatus, EtcdStatus, MdsStatus, Phase, TopologyStatus,
 };
 
-pub const AVAILABLE: &str = "Available";
-pub const PROGRESSING: &str = "Progressing";
-pub const DEGRADED: &str = "Degraded";
-pub const ETCD_QUORATE: &str = "EtcdQuorate";
-pub const MDS_LEADER_ELECTED: &str = "MdsLeaderElected";
-pub const CHUNKSERVERS_READY: &str = "ChunkServersReady";
-pub const TOPOLOGY_READY: &str = "TopologyReady";
-pub const SPEC_VALID: &str = "SpecValid";
-pub const RECONCILIATION_PAUSED: &str = "ReconciliationPaused";
-pub const DATA_RETAINED: &str = "DataRetained";
-pub const MONITORING: &str = "Monitoring";
-
 struct Verdict {
-    type_: &'static str,
+    type_: ConditionType,
     ok: bool,
-    reason: String,
+    reason: Reason,
     message: String,
 }
 
-fn verdict(type_: &'static str, ok: bool, reason: &'static str, message: String) -> Verdict {
+fn verdict(type_: ConditionType, ok: bool, reason: Reason, message: String) -> Verdict {
     Verdict {
         type_,
         ok,
-        reason: reason.to_string(),
+        reason,
         message,
     }
 }
@@ -64,16 +38,16 @@ fn etcd_verdict(obs: &Observation) -> Verdict {
     );
     if let PrimaryView::QuorumLost { error } = &obs.primary {
         return verdict(
-            ETCD_QUORATE,
+            ConditionType::EtcdQuorate,
             false,
-            "QuorumLost",
+            Reason::QuorumLost,
             format!("etcd does not serve reads ({counts}): {error}"),
         );
     }
     if obs.etcd_quorate() {
-        verdict(ETCD_QUORATE, true, "Quorate", counts)
+        verdict(ConditionType::EtcdQuorate, true, Reason::Quorate, counts)
     } else {
-        verdict(ETCD_QUORATE, false, "NoQuorum", counts)
+        verdict(ConditionType::EtcdQuorate, false, Reason::NoQuorum, counts)
     }
 }
 
@@ -81,27 +55,27 @@ fn mds_verdict(obs: &Observation) -> Verdict {
     let (ok, reason, message) = match &obs.primary {
         PrimaryView::NotStarted => (
             false,
-            "NotStarted",
+            Reason::NotStarted,
             "the MDS tier starts once etcd is quorate".to_string(),
         ),
         PrimaryView::Elected { pod, address } => (
             true,
-            "Elected",
+            Reason::Elected,
             format!("{pod} ({address}) holds the 07leader election"),
         ),
         PrimaryView::NoLeader => (
             false,
-            "NoLeader",
+            Reason::NoLeader,
             "no MDS campaigns in etcd under 07leader/".to_string(),
         ),
         PrimaryView::UnknownLeader { address } => (
             false,
-            "UnknownLeader",
+            Reason::UnknownLeader,
             format!("the elected address {address} matches no MDS pod of this cluster"),
         ),
         PrimaryView::Ambiguous { address, pods } => (
             false,
-            "AmbiguousLeader",
+            Reason::AmbiguousLeader,
             format!(
                 "the elected address {address} belongs to several pods: {}",
                 pods.join(", ")
@@ -109,34 +83,36 @@ fn mds_verdict(obs: &Observation) -> Verdict {
         ),
         PrimaryView::EtcdUnreachable { endpoints, error } => (
             false,
-            "EtcdUnreachable",
+            Reason::EtcdUnreachable,
             format!(
                 "no etcd endpoint answered ({}): {error}",
                 endpoints.join(", ")
             ),
         ),
-        PrimaryView::QuorumLost { error } => {
-            (false, "QuorumLost", format!("etcd has no quorum: {error}"))
-        }
+        PrimaryView::QuorumLost { error } => (
+            false,
+            Reason::QuorumLost,
+            format!("etcd has no quorum: {error}"),
+        ),
     };
-    verdict(MDS_LEADER_ELECTED, ok, reason, message)
+    verdict(ConditionType::MdsLeaderElected, ok, reason, message)
 }
 
 fn chunkserver_verdict(obs: &Observation) -> Verdict {
     let cs = &obs.chunkservers;
     if !cs.exists {
         verdict(
-            CHUNKSERVERS_READY,
+            ConditionType::ChunkServersReady,
             false,
-            "NotStarted",
+            Reason::NotStarted,
             "ChunkServers start once an MDS primary is elected and every MDS pod has an address"
                 .into(),
         )
     } else if !obs.format.failed.is_empty() {
         verdict(
-            CHUNKSERVERS_READY,
+            ConditionType::ChunkServersReady,
             false,
-            "FormatFailed",
+            Reason::FormatFailed,
             format!(
                 "{} of {} ready; chunk file pool format failed: {}",
                 cs.ready,
@@ -146,16 +122,16 @@ fn chunkserver_verdict(obs: &Observation) -> Verdict {
         )
     } else if cs.all_ready() {
         verdict(
-            CHUNKSERVERS_READY,
+            ConditionType::ChunkServersReady,
             true,
-            "AllReady",
+            Reason::AllReady,
             format!("{} of {} ready", cs.ready, cs.desired),
         )
     } else if !obs.format.formatting.is_empty() {
         verdict(
-            CHUNKSERVERS_READY,
+            ConditionType::ChunkServersReady,
             false,
-            "Formatting",
+            Reason::Formatting,
             format!(
                 "{} of {} ready; formatting the chunk file pool: {}",
                 cs.ready,
@@ -165,9 +141,9 @@ fn chunkserver_verdict(obs: &Observation) -> Verdict {
         )
     } else {
         verdict(
-            CHUNKSERVERS_READY,
+            ConditionType::ChunkServersReady,
             false,
-            "NotReady",
+            Reason::NotReady,
             format!("{} of {} ready", cs.ready, cs.desired),
         )
     }
@@ -176,15 +152,15 @@ fn chunkserver_verdict(obs: &Observation) -> Verdict {
 fn topology_verdict(obs: &Observation) -> Verdict {
     match &obs.topology {
         Some(t) => Verdict {
-            type_: TOPOLOGY_READY,
+            type_: ConditionType::TopologyReady,
             ok: t.ready,
-            reason: t.reason.clone(),
+            reason: t.reason,
             message: t.message.clone(),
         },
         None => verdict(
-            TOPOLOGY_READY,
+            ConditionType::TopologyReady,
             false,
-            "NotStarted",
+            Reason::NotStarted,
             "pools are created once an MDS primary is elected".into(),
         ),
     }
@@ -193,49 +169,54 @@ fn topology_verdict(obs: &Observation) -> Verdict {
 fn available_verdict(obs: &Observation, paused: &Verdict) -> Verdict {
     if !obs.spec_errors.is_empty() {
         return verdict(
-            AVAILABLE,
+            ConditionType::Available,
             false,
-            "Invalid",
+            Reason::Invalid,
             "the spec is invalid: see SpecValid".into(),
         );
     }
     if obs.available() {
         return verdict(
-            AVAILABLE,
+            ConditionType::Available,
             true,
-            "Available",
+            Reason::Available,
             "etcd is quorate, an MDS primary is elected and every ChunkServer is ready".into(),
         );
     }
     if paused.ok {
         return verdict(
-            AVAILABLE,
+            ConditionType::Available,
             false,
-            "Paused",
+            Reason::Paused,
             "reconciliation is paused".into(),
         );
     }
     if !obs.etcd_quorate() {
         verdict(
-            AVAILABLE,
+            ConditionType::Available,
             false,
-            "EtcdNotQuorate",
+            Reason::EtcdNotQuorate,
             etcd_verdict(obs).message,
         )
     } else if !matches!(obs.primary, PrimaryView::Elected { .. }) {
-        verdict(AVAILABLE, false, "NoMdsPrimary", mds_verdict(obs).message)
+        verdict(
+            ConditionType::Available,
+            false,
+            Reason::NoMdsPrimary,
+            mds_verdict(obs).message,
+        )
     } else if !obs.topology_ready() {
         verdict(
-            AVAILABLE,
+            ConditionType::Available,
             false,
-            "TopologyNotReady",
+            Reason::TopologyNotReady,
             topology_verdict(obs).message,
         )
     } else {
         verdict(
-            AVAILABLE,
+            ConditionType::Available,
             false,
-            "ChunkServersNotReady",
+            Reason::ChunkServersNotReady,
             chunkserver_verdict(obs).message,
         )
     }
@@ -263,90 +244,135 @@ pub fn compute_status(
     let valid = obs.spec_errors.is_empty();
     let spec = if valid {
         verdict(
-            SPEC_VALID,
+            ConditionType::SpecValid,
             true,
-            "Valid",
+            Reason::Valid,
             "the spec passed validation".into(),
         )
     } else {
-        verdict(SPEC_VALID, false, "Invalid", obs.spec_errors.join("; "))
+        verdict(
+            ConditionType::SpecValid,
+            false,
+            Reason::Invalid,
+            obs.spec_errors.join("; "),
+        )
     };
     let paused = if obs.paused {
         verdict(
-            RECONCILIATION_PAUSED,
+            ConditionType::ReconciliationPaused,
             true,
-            "Paused",
+            Reason::Paused,
             "spec.paused is true: no object is changed".into(),
         )
     } else {
         verdict(
-            RECONCILIATION_PAUSED,
+            ConditionType::ReconciliationPaused,
             false,
-            "Active",
+            Reason::Active,
             "the operator applies the spec".into(),
         )
     };
     let available = available_verdict(obs, &paused);
     let not_ready = not_ready_components(obs);
     let progressing = if let Some(error) = &obs.error {
-        verdict(PROGRESSING, false, "ReconcileError", error.clone())
+        verdict(
+            ConditionType::Progressing,
+            false,
+            Reason::ReconcileError,
+            error.clone(),
+        )
     } else if !obs.refused.is_empty() {
-        verdict(PROGRESSING, false, "ChangeRefused", obs.refused.join("; "))
+        verdict(
+            ConditionType::Progressing,
+            false,
+            Reason::ChangeRefused,
+            obs.refused.join("; "),
+        )
     } else if let MembershipState::Blocked { message } = &obs.membership {
-        verdict(PROGRESSING, false, "EtcdMembershipBlocked", message.clone())
+        verdict(
+            ConditionType::Progressing,
+            false,
+            Reason::EtcdMembershipBlocked,
+            message.clone(),
+        )
     } else if let MembershipState::Changing { message } = &obs.membership {
-        verdict(PROGRESSING, true, "EtcdMembershipChange", message.clone())
+        verdict(
+            ConditionType::Progressing,
+            true,
+            Reason::EtcdMembershipChange,
+            message.clone(),
+        )
     } else if let RollState::Stuck { message } = &obs.roll {
-        verdict(PROGRESSING, false, "RolloutStuck", message.clone())
+        verdict(
+            ConditionType::Progressing,
+            false,
+            Reason::RolloutStuck,
+            message.clone(),
+        )
     } else if !obs.expansions.is_empty() {
-        let mut message = super::expansion::message(&obs.expansions);
+        let mut message = expansions_message(&obs.expansions);
         if let RollState::Rolling { message: roll } = &obs.roll {
             message.push_str(&format!("; {roll}"));
         }
-        verdict(PROGRESSING, true, "VolumeExpansion", message)
+        verdict(
+            ConditionType::Progressing,
+            true,
+            Reason::VolumeExpansion,
+            message,
+        )
     } else if let RollState::Rolling { message } = &obs.roll {
-        verdict(PROGRESSING, true, "RollingUpdate", message.clone())
+        verdict(
+            ConditionType::Progressing,
+            true,
+            Reason::RollingUpdate,
+            message.clone(),
+        )
     } else if valid && !obs.paused && !available.ok {
         verdict(
-            PROGRESSING,
+            ConditionType::Progressing,
             true,
-            "Reconciling",
+            Reason::Reconciling,
             format!("waiting: {}", available.message),
         )
     } else if valid && !obs.paused && !not_ready.is_empty() {
         verdict(
-            PROGRESSING,
+            ConditionType::Progressing,
             true,
-            "Reconciling",
+            Reason::Reconciling,
             format!("not ready yet: {}", not_ready.join(", ")),
         )
     } else {
         verdict(
-            PROGRESSING,
+            ConditionType::Progressing,
             false,
-            "Complete",
+            Reason::Complete,
             "the cluster matches the spec".into(),
         )
     };
     // Once a cluster has served, falling short is Degraded, not Creating (pausing keeps that memory).
     let was_available = matches!(previous.phase, Some(Phase::Available | Phase::Degraded))
-        || [AVAILABLE, DEGRADED]
+        || [ConditionType::Available, ConditionType::Degraded]
             .iter()
-            .any(|t| find(previous, t).is_some_and(|c| c.status == "True"));
+            .any(|t| find(previous, *t).is_some_and(|c| c.status == "True"));
     let degraded = if let Some(error) = &obs.error {
-        verdict(DEGRADED, true, "ReconcileError", error.clone())
+        verdict(
+            ConditionType::Degraded,
+            true,
+            Reason::ReconcileError,
+            error.clone(),
+        )
     } else if was_available && valid && !obs.complete() && !not_ready.is_empty() {
         verdict(
-            DEGRADED,
+            ConditionType::Degraded,
             true,
-            "ComponentsNotReady",
+            Reason::ComponentsNotReady,
             format!("not ready: {}", not_ready.join(", ")),
         )
     } else {
         verdict(
-            DEGRADED,
+            ConditionType::Degraded,
             false,
-            "AsExpected",
+            Reason::AsExpected,
             "no component is degraded".into(),
         )
     };
@@ -408,18 +434,18 @@ fn monitoring_verdict(state: &MonitoringState) -> Option<Verdict> {
     Some(match state {
         MonitoringState::Disabled => return None,
         MonitoringState::Waiting => verdict(
-            MONITORING,
+            ConditionType::Monitoring,
             false,
-            "Discovering",
+            Reason::Discovering,
             "asking the API server whether it serves monitoring.coreos.com/v1 PodMonitor and PrometheusRule".into(),
         ),
         MonitoringState::Missing { message } => {
-            verdict(MONITORING, false, "PrometheusOperatorMissing", message.clone())
+            verdict(ConditionType::Monitoring, false, Reason::PrometheusOperatorMissing, message.clone())
         }
         MonitoringState::Applied { objects } => verdict(
-            MONITORING,
+            ConditionType::Monitoring,
             true,
-            "Applied",
+            Reason::Applied,
             format!("applied {}", objects.join(", ")),
         ),
     })
@@ -430,15 +456,15 @@ fn monitoring_verdict(state: &MonitoringState) -> Option<Verdict> {
 fn cleanup_verdict(cleanup: DataCleanup) -> Verdict {
     match cleanup {
         DataCleanup::Retain => verdict(
-            DATA_RETAINED,
+            ConditionType::DataRetained,
             true,
-            "RetainPolicy",
+            Reason::RetainPolicy,
             "the data volumes are kept when the CurveCluster is deleted (spec.cleanup.policy: Retain)".into(),
         ),
         DataCleanup::DeleteNotConfirmed => verdict(
-            DATA_RETAINED,
+            ConditionType::DataRetained,
             true,
-            "DeleteNotConfirmed",
+            Reason::DeleteNotConfirmed,
             format!(
                 "spec.cleanup.policy is Delete, but spec.cleanup.confirmation is not {:?}: the data volumes are kept when the CurveCluster is deleted; to delete them with it, set spec.cleanup.confirmation: {}",
                 crate::api::DELETE_DATA_CONFIRMATION,
@@ -446,9 +472,9 @@ fn cleanup_verdict(cleanup: DataCleanup) -> Verdict {
             ),
         ),
         DataCleanup::Delete => verdict(
-            DATA_RETAINED,
+            ConditionType::DataRetained,
             false,
-            "DeleteConfirmed",
+            Reason::DeleteConfirmed,
             "the data volumes are deleted with the CurveCluster (spec.cleanup.policy: Delete, confirmed)".into(),
         ),
     }
@@ -483,25 +509,27 @@ fn condition(
     generation: Option<i64>,
     now: Timestamp,
 ) -> Condition {
+    debug_assert!(
+        v.type_.carries(v.reason, v.ok),
+        "{} {} with reason {}: not in model::conditions",
+        v.type_,
+        v.ok,
+        v.reason
+    );
     let status = if v.ok { "True" } else { "False" }.to_string();
     let last_transition_time = previous
         .iter()
-        .find(|c| c.type_ == v.type_ && c.status == status)
+        .find(|c| c.type_ == v.type_.as_str() && c.status == status)
         .map(|c| c.last_transition_time.clone())
         .unwrap_or(Time(now));
     Condition {
         type_: v.type_.to_string(),
         status,
-        reason: v.reason,
+        reason: v.reason.to_string(),
         message: v.message,
         last_transition_time,
         observed_generation: generation,
     }
-}
-
-/// The condition of a type, if present.
-pub fn find<'a>(status: &'a CurveClusterStatus, type_: &str) -> Option<&'a Condition> {
-    status.conditions.iter().find(|c| c.type_ == type_)
 }
 
 /// The previous status with a reconcile error recorded (Progressing and Degraded say why);
@@ -512,7 +540,7 @@ pub fn with_error(
     generation: Option<i64>,
     now: Timestamp,
 ) -> CurveClusterStatus {
-    with_failure(previous, "ReconcileError", error, generation, now)
+    with_failure(previous, Reason::ReconcileError, error, generation, now)
 }
 
 /// The status after the API server refused an object the operator applied (a reason the
@@ -523,44 +551,32 @@ pub fn with_refusal(
     generation: Option<i64>,
     now: Timestamp,
 ) -> CurveClusterStatus {
-    with_failure(previous, "ApplyRefused", refusal, generation, now)
+    with_failure(previous, Reason::ApplyRefused, refusal, generation, now)
 }
 
 fn with_failure(
     previous: &CurveClusterStatus,
-    reason: &'static str,
+    reason: Reason,
     message: &str,
     generation: Option<i64>,
     now: Timestamp,
 ) -> CurveClusterStatus {
     let mut next = previous.clone();
     for v in [
-        verdict(PROGRESSING, false, reason, message.to_string()),
-        verdict(DEGRADED, true, reason, message.to_string()),
+        verdict(
+            ConditionType::Progressing,
+            false,
+            reason,
+            message.to_string(),
+        ),
+        verdict(ConditionType::Degraded, true, reason, message.to_string()),
     ] {
         let type_ = v.type_;
         let updated = condition(&previous.conditions, v, generation, now);
-        match next.conditions.iter_mut().find(|c| c.type_ == type_) {
+        match (next.conditions.iter_mut()).find(|c| c.type_ == type_.as_str()) {
             Some(existing) => *existing = updated,
             None => next.conditions.push(updated),
         }
     }
     next
-}
-
-impl TopologyState {
-    /// The topology as the last status recorded it (while paused it is not looked at).
-    pub fn from_status(status: &CurveClusterStatus) -> Option<TopologyState> {
-        let condition = find(status, TOPOLOGY_READY)?;
-        Some(TopologyState {
-            ready: condition.status == "True",
-            reason: condition.reason.clone(),
-            message: condition.message.clone(),
-            servers: status
-                .topology
-                .as_ref()
-                .map(|t| t.servers)
-                .unwrap_or_default(),
-        })
-    }
 }

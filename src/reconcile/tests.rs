@@ -4,13 +4,30 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::json;
 
-use super::events::{ClusterEvent, derive};
-use super::observe;
-use super::plan::{self, Action, ExistingObject, ObjectKind};
-use super::status::*;
+use super::events::derive;
+use super::model::action::{Action, ExistingObject, ObjectKind};
+use super::model::conditions::{ConditionType, Reason, find};
+use super::model::event::ClusterEvent;
+use super::model::observation::{
+    ComponentObservation, DataCleanup, Observation, PrimaryView, TopologyState,
+};
+use super::model::states::RollState;
+use super::status::{compute_status, with_error};
+use super::{observe, plan};
 use crate::api::{CurveClusterStatus, Phase};
-use crate::build::{self, Component, Observed};
+use crate::desired::{self, Observed};
 use crate::etcd::{MemberHealth, PrimaryObservation};
+use crate::names::Component;
+
+/// The condition of a type given by its name (tables of steps name them as text).
+fn named<'a>(
+    status: &'a CurveClusterStatus,
+    type_: &str,
+) -> &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+    (status.conditions.iter())
+        .find(|c| c.type_ == type_)
+        .unwrap_or_else(|| panic!("no condition {type_}"))
+}
 
 fn t(seconds: i64) -> Timestamp {
     Timestamp::from_second(1_800_000_000 + seconds).unwrap()
@@ -33,7 +50,7 @@ fn fresh() -> Observation {
         mds: component(3, 0, false),
         chunkservers: component(3, 0, false),
         etcd_members: None,
-        roll: crate::reconcile::roll::RollState::Done,
+        roll: RollState::Done,
         membership: Default::default(),
         cleanup: DataCleanup::Retain,
         etcd_quorum: 2,
@@ -66,7 +83,7 @@ fn healthy() -> Observation {
         },
         topology: Some(TopologyState {
             ready: true,
-            reason: "Ready".into(),
+            reason: Reason::Ready,
             message: "ok".into(),
             servers: 3,
         }),
@@ -173,15 +190,16 @@ fn bring_up_moves_every_condition_in_order() {
     for (i, (obs, phase, type_, expected)) in steps.into_iter().enumerate() {
         status = compute_status(&status, &obs, Some(1), t(10 * (i as i64 + 1)));
         assert_eq!(status.phase, Some(phase), "step {i}");
-        assert_eq!(
-            find(&status, type_).unwrap().status,
-            expected,
-            "step {i} {type_}"
-        );
+        assert_eq!(named(&status, type_).status, expected, "step {i} {type_}");
     }
-    assert_eq!(find(&status, "Progressing").unwrap().reason, "Complete");
     assert_eq!(
-        find(&status, "ChunkServersReady").unwrap().message,
+        find(&status, ConditionType::Progressing).unwrap().reason,
+        "Complete"
+    );
+    assert_eq!(
+        find(&status, ConditionType::ChunkServersReady)
+            .unwrap()
+            .message,
         "3 of 3 ready"
     );
     let mds = status.mds.as_ref().unwrap();
@@ -219,28 +237,37 @@ fn last_transition_time_changes_only_with_the_status() {
     );
     assert_eq!(degraded.phase, Some(Phase::Degraded));
     assert_eq!(
-        find(&degraded, "Degraded").unwrap().reason,
+        find(&degraded, ConditionType::Degraded).unwrap().reason,
         "ComponentsNotReady"
     );
     assert_eq!(
-        find(&degraded, "Degraded").unwrap().message,
+        find(&degraded, ConditionType::Degraded).unwrap().message,
         "not ready: chunkservers 2/3"
     );
     assert_eq!(
-        find(&degraded, "Degraded").unwrap().last_transition_time.0,
+        find(&degraded, ConditionType::Degraded)
+            .unwrap()
+            .last_transition_time
+            .0,
         t(100)
     );
     assert_eq!(
-        find(&degraded, "EtcdQuorate")
+        find(&degraded, ConditionType::EtcdQuorate)
             .unwrap()
             .last_transition_time
             .0,
         t(0),
         "etcd stayed quorate"
     );
-    assert_eq!(find(&degraded, "Available").unwrap().status, "True");
     assert_eq!(
-        find(&degraded, "Available").unwrap().last_transition_time.0,
+        find(&degraded, ConditionType::Available).unwrap().status,
+        "True"
+    );
+    assert_eq!(
+        find(&degraded, ConditionType::Available)
+            .unwrap()
+            .last_transition_time
+            .0,
         t(0),
         "still serving"
     );
@@ -255,28 +282,36 @@ fn last_transition_time_changes_only_with_the_status() {
         t(200),
     );
     assert_eq!(
-        find(&worse, "Available").unwrap().reason,
+        find(&worse, ConditionType::Available).unwrap().reason,
         "ChunkServersNotReady"
     );
     assert_eq!(
-        find(&worse, "Available").unwrap().last_transition_time.0,
+        find(&worse, ConditionType::Available)
+            .unwrap()
+            .last_transition_time
+            .0,
         t(200)
     );
     // A message change alone (2 of 3 → 1 of 3 ready) keeps the transition time.
     assert_eq!(
-        find(&worse, "ChunkServersReady")
+        find(&worse, ConditionType::ChunkServersReady)
             .unwrap()
             .last_transition_time
             .0,
         t(100)
     );
     assert_eq!(
-        find(&worse, "ChunkServersReady").unwrap().message,
+        find(&worse, ConditionType::ChunkServersReady)
+            .unwrap()
+            .message,
         "1 of 3 ready"
     );
     let recovered = compute_status(&worse, &healthy(), Some(1), t(300));
     assert_eq!(recovered.phase, Some(Phase::Available));
-    assert_eq!(find(&recovered, "Degraded").unwrap().status, "False");
+    assert_eq!(
+        find(&recovered, ConditionType::Degraded).unwrap().status,
+        "False"
+    );
 }
 
 /// The MDS tier exists but no etcd pod has an address (all restarting): etcd is not dialed,
@@ -300,7 +335,7 @@ fn no_etcd_address_is_said_plainly_not_as_an_empty_endpoint_list() {
         Some(1),
         t(0),
     );
-    let message = |type_: &str| find(&status, type_).unwrap().message.clone();
+    let message = |type_: &str| named(&status, type_).message.clone();
     assert_eq!(
         message("MdsLeaderElected"),
         "etcd has no quorum: no etcd endpoint is known yet: no etcd pod has an address \
@@ -370,7 +405,7 @@ fn every_primary_problem_has_its_own_reason() {
             Some(1),
             t(0),
         );
-        let condition = find(&status, "MdsLeaderElected").unwrap();
+        let condition = find(&status, ConditionType::MdsLeaderElected).unwrap();
         assert_eq!(
             (
                 condition.status.as_str(),
@@ -379,7 +414,10 @@ fn every_primary_problem_has_its_own_reason() {
             ),
             ("False", reason, message)
         );
-        assert_eq!(find(&status, "Available").unwrap().reason, "NoMdsPrimary");
+        assert_eq!(
+            find(&status, ConditionType::Available).unwrap().reason,
+            "NoMdsPrimary"
+        );
         assert_eq!(status.mds.as_ref().unwrap().primary, None, "never a guess");
     }
     let lost = compute_status(
@@ -393,7 +431,10 @@ fn every_primary_problem_has_its_own_reason() {
         Some(1),
         t(0),
     );
-    assert_eq!(find(&lost, "EtcdQuorate").unwrap().reason, "QuorumLost");
+    assert_eq!(
+        find(&lost, ConditionType::EtcdQuorate).unwrap().reason,
+        "QuorumLost"
+    );
 }
 
 #[test]
@@ -404,7 +445,7 @@ fn an_invalid_spec_is_reported_and_nothing_else_is_claimed() {
     ]);
     let status = compute_status(&CurveClusterStatus::default(), &obs, Some(2), t(0));
     assert_eq!(status.phase, Some(Phase::Invalid));
-    let valid = find(&status, "SpecValid").unwrap();
+    let valid = find(&status, ConditionType::SpecValid).unwrap();
     assert_eq!(
         (valid.status.as_str(), valid.reason.as_str()),
         ("False", "Invalid")
@@ -413,9 +454,15 @@ fn an_invalid_spec_is_reported_and_nothing_else_is_claimed() {
         valid.message,
         "spec.etcd.replicas: must be 1, 3, 5 or 7 (got 4); spec.image: x"
     );
-    assert_eq!(find(&status, "Available").unwrap().reason, "Invalid");
-    assert_eq!(find(&status, "Progressing").unwrap().reason, "Complete");
-    assert!(find(&status, "EtcdQuorate").is_none());
+    assert_eq!(
+        find(&status, ConditionType::Available).unwrap().reason,
+        "Invalid"
+    );
+    assert_eq!(
+        find(&status, ConditionType::Progressing).unwrap().reason,
+        "Complete"
+    );
+    assert!(find(&status, ConditionType::EtcdQuorate).is_none());
     assert!(status.etcd.is_none() && status.mds.is_none() && status.chunkservers.is_none());
 }
 
@@ -432,18 +479,26 @@ fn pause_refusal_and_errors_show_in_conditions() {
     );
     assert_eq!(paused.phase, Some(Phase::Paused));
     assert_eq!(
-        find(&paused, "ReconciliationPaused").unwrap().reason,
+        find(&paused, ConditionType::ReconciliationPaused)
+            .unwrap()
+            .reason,
         "Paused"
     );
-    assert_eq!(find(&paused, "Available").unwrap().reason, "Paused");
-    assert_eq!(find(&paused, "Progressing").unwrap().reason, "Complete");
+    assert_eq!(
+        find(&paused, ConditionType::Available).unwrap().reason,
+        "Paused"
+    );
+    assert_eq!(
+        find(&paused, ConditionType::Progressing).unwrap().reason,
+        "Complete"
+    );
 
     let refused = Observation {
         refused: vec!["spec.etcd.replicas: no".into()],
         ..healthy()
     };
     let status = compute_status(&CurveClusterStatus::default(), &refused, Some(1), t(0));
-    let progressing = find(&status, "Progressing").unwrap();
+    let progressing = find(&status, ConditionType::Progressing).unwrap();
     assert_eq!(
         (
             progressing.status.as_str(),
@@ -460,15 +515,24 @@ fn pause_refusal_and_errors_show_in_conditions() {
 
     let errored = with_error(&status, "Kubernetes API: 500", Some(1), t(50));
     assert_eq!(
-        find(&errored, "Progressing").unwrap().reason,
+        find(&errored, ConditionType::Progressing).unwrap().reason,
         "ReconcileError"
     );
-    assert_eq!(find(&errored, "Degraded").unwrap().reason, "ReconcileError");
     assert_eq!(
-        find(&errored, "Degraded").unwrap().last_transition_time.0,
+        find(&errored, ConditionType::Degraded).unwrap().reason,
+        "ReconcileError"
+    );
+    assert_eq!(
+        find(&errored, ConditionType::Degraded)
+            .unwrap()
+            .last_transition_time
+            .0,
         t(50)
     );
-    assert_eq!(find(&errored, "EtcdQuorate"), find(&status, "EtcdQuorate"));
+    assert_eq!(
+        find(&errored, ConditionType::EtcdQuorate),
+        find(&status, ConditionType::EtcdQuorate)
+    );
 }
 
 #[test]
@@ -791,7 +855,7 @@ fn gates_follow_bring_up_order() {
             chunkservers: false
         }
     );
-    let desired = build::build(&validated(json!({})), &Observed::default());
+    let desired = desired::build(&validated(json!({})), &Observed::default());
     let names = |actions: &[Action]| actions.iter().map(Action::describe).collect::<Vec<_>>();
     assert_eq!(
         names(&plan::plan(&desired, &[], plan::gates(false, false))),
@@ -819,7 +883,7 @@ fn gates_follow_bring_up_order() {
 
 #[test]
 fn unchanged_objects_are_not_applied_again_and_stale_ones_are_pruned() {
-    let desired = build::build(&validated(json!({})), &Observed::default());
+    let desired = desired::build(&validated(json!({})), &Observed::default());
     let first = plan::plan(&desired, &[], plan::gates(true, true));
     let existing: Vec<ExistingObject> = first
         .iter()
@@ -866,7 +930,7 @@ fn unchanged_objects_are_not_applied_again_and_stale_ones_are_pruned() {
         plan::plan(&desired, &with_stale, plan::gates(false, false)),
         Vec::<Action>::new()
     );
-    let scaled = build::build(
+    let scaled = desired::build(
         &validated(json!({"mds": {"replicas": 5}})),
         &Observed::default(),
     );
@@ -931,8 +995,9 @@ fn retry_backoff_grows_and_is_capped() {
 
 mod topology_decisions {
     use super::*;
-    use crate::build::jobs::{Step, job_name};
-    use crate::build::topology::{ClusterMap, ObservedServer, PoolProgress, cluster_map};
+    use crate::desired::jobs::job_name;
+    use crate::desired::topology::{ClusterMap, ObservedServer, PoolProgress, cluster_map};
+    use crate::names::TopologyStep;
     use crate::reconcile::topology::{JobOutcome, JobState, decide};
 
     fn map(cluster: &crate::validate::ValidatedCluster, n: usize) -> ClusterMap {
@@ -948,7 +1013,7 @@ mod topology_decisions {
 
     fn job(
         cluster: &crate::validate::ValidatedCluster,
-        step: Step,
+        step: TopologyStep,
         map: &ClusterMap,
         outcome: JobOutcome,
     ) -> JobState {
@@ -963,7 +1028,7 @@ mod topology_decisions {
         let cluster = validated(json!({}));
         let d = decide(&cluster, &map(&cluster, 2), &PoolProgress::default(), &[]);
         assert_eq!(
-            (d.ready, d.reason, d.message.as_str(), d.create),
+            (d.ready, d.reason.as_str(), d.message.as_str(), d.create),
             (
                 false,
                 "WaitingForServers",
@@ -980,28 +1045,41 @@ mod topology_decisions {
         let none = PoolProgress::default();
         let d = decide(&cluster, &m, &none, &[]);
         assert_eq!(
-            (d.reason, d.create),
-            ("PhysicalPoolPending", Some(Step::PhysicalPool))
+            (d.reason.as_str(), d.create),
+            ("PhysicalPoolPending", Some(TopologyStep::PhysicalPool))
         );
         assert!(
             d.progress.physical_pool_servers.is_empty(),
             "no ChunkServer released before the Job succeeded"
         );
 
-        let running = [job(&cluster, Step::PhysicalPool, &m, JobOutcome::Running)];
+        let running = [job(
+            &cluster,
+            TopologyStep::PhysicalPool,
+            &m,
+            JobOutcome::Running,
+        )];
         let d = decide(&cluster, &m, &none, &running);
-        assert_eq!((d.reason, d.create), ("PhysicalPoolPending", None));
+        assert_eq!((d.reason.as_str(), d.create), ("PhysicalPoolPending", None));
         assert!(d.progress.physical_pool_servers.is_empty());
 
-        let physical_done = [job(&cluster, Step::PhysicalPool, &m, JobOutcome::Succeeded)];
+        let physical_done = [job(
+            &cluster,
+            TopologyStep::PhysicalPool,
+            &m,
+            JobOutcome::Succeeded,
+        )];
         let d = decide(&cluster, &m, &none, &physical_done);
         assert_eq!(
             d.progress.physical_pool_servers,
             ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
         );
         assert_eq!(
-            (d.reason, d.create),
-            ("WaitingForChunkServers", Some(Step::ChunkServersOnline))
+            (d.reason.as_str(), d.create),
+            (
+                "WaitingForChunkServers",
+                Some(TopologyStep::ChunkServersOnline)
+            )
         );
         assert!(
             !d.progress.logical_pool_created,
@@ -1009,40 +1087,55 @@ mod topology_decisions {
         );
 
         let offline = [
-            job(&cluster, Step::PhysicalPool, &m, JobOutcome::Succeeded),
             job(
                 &cluster,
-                Step::ChunkServersOnline,
+                TopologyStep::PhysicalPool,
+                &m,
+                JobOutcome::Succeeded,
+            ),
+            job(
+                &cluster,
+                TopologyStep::ChunkServersOnline,
                 &m,
                 JobOutcome::Failed("BackoffLimitExceeded: 2 online".into()),
             ),
         ];
         let d = decide(&cluster, &m, &d.progress, &offline);
-        assert_eq!(d.reason, "ChunkServersOffline");
+        assert_eq!(d.reason.as_str(), "ChunkServersOffline");
         assert_eq!(
             d.delete,
-            [job_name(&cluster, Step::ChunkServersOnline, &m)],
+            [job_name(&cluster, TopologyStep::ChunkServersOnline, &m)],
             "deleted, to run again"
         );
         assert_eq!(d.create, None);
 
         let online = [
-            job(&cluster, Step::PhysicalPool, &m, JobOutcome::Succeeded),
             job(
                 &cluster,
-                Step::ChunkServersOnline,
+                TopologyStep::PhysicalPool,
+                &m,
+                JobOutcome::Succeeded,
+            ),
+            job(
+                &cluster,
+                TopologyStep::ChunkServersOnline,
                 &m,
                 JobOutcome::Succeeded,
             ),
         ];
         let d = decide(&cluster, &m, &d.progress, &online);
         assert_eq!(
-            (d.reason, d.create),
-            ("LogicalPoolPending", Some(Step::LogicalPool))
+            (d.reason.as_str(), d.create),
+            ("LogicalPoolPending", Some(TopologyStep::LogicalPool))
         );
 
         let mut all = online.to_vec();
-        all.push(job(&cluster, Step::LogicalPool, &m, JobOutcome::Succeeded));
+        all.push(job(
+            &cluster,
+            TopologyStep::LogicalPool,
+            &m,
+            JobOutcome::Succeeded,
+        ));
         let d = decide(&cluster, &m, &d.progress, &all);
         assert!(d.ready && d.progress.logical_pool_created);
         assert_eq!(
@@ -1057,16 +1150,19 @@ mod topology_decisions {
         let m = map(&cluster, 3);
         let failed = [job(
             &cluster,
-            Step::PhysicalPool,
+            TopologyStep::PhysicalPool,
             &m,
             JobOutcome::Failed(
                 "BackoffLimitExceeded: Job has reached the specified backoff limit".into(),
             ),
         )];
         let d = decide(&cluster, &m, &PoolProgress::default(), &failed);
-        assert_eq!(d.reason, "PhysicalPoolFailed");
+        assert_eq!(d.reason.as_str(), "PhysicalPoolFailed");
         assert!(d.message.contains("BackoffLimitExceeded"), "{}", d.message);
-        assert_eq!(d.delete, [job_name(&cluster, Step::PhysicalPool, &m)]);
+        assert_eq!(
+            d.delete,
+            [job_name(&cluster, TopologyStep::PhysicalPool, &m)]
+        );
         assert!(d.progress.physical_pool_servers.is_empty());
     }
 
@@ -1081,23 +1177,33 @@ mod topology_decisions {
             logical_pool_created: true,
         };
         let old_jobs = [
-            job(&cluster, Step::PhysicalPool, &old, JobOutcome::Succeeded),
-            job(&cluster, Step::LogicalPool, &old, JobOutcome::Succeeded),
+            job(
+                &cluster,
+                TopologyStep::PhysicalPool,
+                &old,
+                JobOutcome::Succeeded,
+            ),
+            job(
+                &cluster,
+                TopologyStep::LogicalPool,
+                &old,
+                JobOutcome::Succeeded,
+            ),
         ];
         let d = decide(&cluster, &grown, &done, &old_jobs);
         assert_eq!(
-            (d.reason, d.create),
-            ("PhysicalPoolPending", Some(Step::PhysicalPool))
+            (d.reason.as_str(), d.create),
+            ("PhysicalPoolPending", Some(TopologyStep::PhysicalPool))
         );
         assert_eq!(
             d.delete,
-            [job_name(&cluster, Step::PhysicalPool, &old)],
+            [job_name(&cluster, TopologyStep::PhysicalPool, &old)],
             "the finished Job of the old map goes"
         );
         let mut now = old_jobs.to_vec();
         now.push(job(
             &cluster,
-            Step::PhysicalPool,
+            TopologyStep::PhysicalPool,
             &grown,
             JobOutcome::Succeeded,
         ));
@@ -1153,7 +1259,7 @@ fn format_progress_and_failure_show_in_the_status() {
         ..healthy()
     };
     let status = compute_status(&CurveClusterStatus::default(), &obs, Some(1), t(0));
-    let condition = find(&status, "ChunkServersReady").unwrap();
+    let condition = find(&status, ConditionType::ChunkServersReady).unwrap();
     assert_eq!(condition.reason, "FormatFailed");
     assert_eq!(
         condition.message,
@@ -1162,7 +1268,7 @@ fn format_progress_and_failure_show_in_the_status() {
     );
     let formatting = Observation {
         chunkservers: component(3, 1, true),
-        format: super::observation::FormatProgress {
+        format: crate::reconcile::model::observation::FormatProgress {
             formatting: vec!["cs-0".into()],
             failed: vec![],
         },
@@ -1170,7 +1276,9 @@ fn format_progress_and_failure_show_in_the_status() {
     };
     let status = compute_status(&CurveClusterStatus::default(), &formatting, Some(1), t(0));
     assert_eq!(
-        find(&status, "ChunkServersReady").unwrap().reason,
+        find(&status, ConditionType::ChunkServersReady)
+            .unwrap()
+            .reason,
         "Formatting"
     );
 }
@@ -1182,8 +1290,9 @@ mod decisions {
     use crate::etcd::EtcdObservation;
     use crate::reconcile::decide::decide;
     use crate::reconcile::expansion;
-    use crate::reconcile::plan::{ExistingObject, Object};
-    use crate::reconcile::snapshot::{MonitoringApi, Snapshot};
+    use crate::reconcile::model::action::Object;
+    use crate::reconcile::model::observation::MonitoringApi;
+    use crate::reconcile::snapshot::Snapshot;
     use k8s_openapi::api::core::v1::PersistentVolumeClaim;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
     use std::collections::BTreeSet;
@@ -1314,7 +1423,7 @@ mod decisions {
     }
 
     fn progressing(status: &CurveClusterStatus) -> (String, String, String) {
-        let c = find(status, PROGRESSING).unwrap();
+        let c = find(status, ConditionType::Progressing).unwrap();
         (c.status.clone(), c.reason.clone(), c.message.clone())
     }
 
@@ -1339,7 +1448,7 @@ mod decisions {
     }
 
     fn monitoring_condition(status: &CurveClusterStatus) -> Option<(String, String, String)> {
-        let c = find(status, crate::reconcile::status::MONITORING)?;
+        let c = find(status, ConditionType::Monitoring)?;
         Some((c.status.clone(), c.reason.clone(), c.message.clone()))
     }
 
@@ -1535,7 +1644,12 @@ mod decisions {
                 .iter()
                 .any(|a| matches!(a, Action::DeletePod { .. } | Action::Delete { .. }))
         );
-        assert_eq!(find(&recreate.status, ETCD_QUORATE).unwrap().status, "True");
+        assert_eq!(
+            find(&recreate.status, ConditionType::EtcdQuorate)
+                .unwrap()
+                .status,
+            "True"
+        );
         let Some(Action::Apply(set)) = recreate
             .actions
             .iter()
@@ -1942,7 +2056,7 @@ mod decisions {
             (step.action, step.member.as_str()),
             (crate::api::EtcdStepAction::Add, "demo-etcd-3")
         );
-        let progressing = find(&decision.status, PROGRESSING).unwrap();
+        let progressing = find(&decision.status, ConditionType::Progressing).unwrap();
         assert_eq!(
             (progressing.reason.as_str(), progressing.message.as_str()),
             (
@@ -1972,7 +2086,7 @@ mod decisions {
         let decision = decide(&cluster, &Snapshot::default(), &previous, Some(1), t(0));
         assert_eq!(decision.actions, Vec::<Action>::new());
         assert_eq!(decision.status.record, previous.record, "kept as found");
-        let progressing = find(&decision.status, PROGRESSING).unwrap();
+        let progressing = find(&decision.status, ConditionType::Progressing).unwrap();
         assert_eq!(progressing.reason, "ChangeRefused");
         assert!(
             progressing.message.contains("status.record: version 2"),
@@ -2001,7 +2115,7 @@ mod decisions {
 /// current template, Ready) and Curve's elections by `elect`.
 mod rolls {
     use super::*;
-    use crate::reconcile::roll::{self, RollPod, RollState, TierPods};
+    use crate::reconcile::roll::{self, RollPod, TierPods};
     use k8s_openapi::api::batch::v1::{Job, JobStatus};
     use std::collections::BTreeMap;
 
@@ -2046,7 +2160,7 @@ mod rolls {
     }
 
     fn succeeded(name: &str) -> Job {
-        let mut job = crate::build::jobs::copysets_check(&validated(json!({})), name.to_string());
+        let mut job = crate::desired::jobs::copysets_check(&validated(json!({})), name.to_string());
         job.status = Some(JobStatus {
             succeeded: Some(1),
             ..JobStatus::default()
@@ -2369,7 +2483,7 @@ fn a_roll_shows_in_progressing_and_a_stuck_roll_is_told_once() {
         ..healthy()
     };
     let status = compute_status(&CurveClusterStatus::default(), &rolling, Some(2), t(10));
-    let progressing = find(&status, "Progressing").unwrap();
+    let progressing = find(&status, ConditionType::Progressing).unwrap();
     assert_eq!(
         (progressing.status.as_str(), progressing.reason.as_str()),
         ("True", "RollingUpdate")
@@ -2385,7 +2499,10 @@ fn a_roll_shows_in_progressing_and_a_stuck_roll_is_told_once() {
         ..healthy()
     };
     let next = compute_status(&status, &stuck, Some(3), t(20));
-    assert_eq!(find(&next, "Progressing").unwrap().reason, "RolloutStuck");
+    assert_eq!(
+        find(&next, ConditionType::Progressing).unwrap().reason,
+        "RolloutStuck"
+    );
     let events: Vec<String> = derive(&status, &next, &[])
         .into_iter()
         .map(|e| e.reason)
@@ -2403,7 +2520,7 @@ fn delete_without_the_confirmation_keeps_the_data_and_says_what_to_write() {
         ..healthy()
     };
     let next = compute_status(&retain, &unconfirmed, Some(2), t(10));
-    let condition = find(&next, "DataRetained").unwrap();
+    let condition = find(&next, ConditionType::DataRetained).unwrap();
     assert_eq!(
         (condition.status.as_str(), condition.reason.as_str()),
         ("True", "DeleteNotConfirmed")
@@ -2427,7 +2544,7 @@ fn delete_without_the_confirmation_keeps_the_data_and_says_what_to_write() {
         ..healthy()
     };
     let deleting = compute_status(&again, &confirmed, Some(3), t(30));
-    let condition = find(&deleting, "DataRetained").unwrap();
+    let condition = find(&deleting, ConditionType::DataRetained).unwrap();
     assert_eq!(
         (condition.status.as_str(), condition.reason.as_str()),
         ("False", "DeleteConfirmed")
@@ -2439,7 +2556,8 @@ fn delete_without_the_confirmation_keeps_the_data_and_says_what_to_write() {
 /// set whose claim template changes becomes its orphaning delete.
 #[test]
 fn chunkserver_templates_change_only_once_every_volume_grew() {
-    use super::expansion::{self, ClaimProgress};
+    use super::expansion;
+    use crate::reconcile::model::states::ClaimProgress;
     use k8s_openapi::api::core::v1::PersistentVolumeClaim;
     let claim = |name: &str,
                  request: &str,
@@ -2490,7 +2608,10 @@ fn chunkserver_templates_change_only_once_every_volume_grew() {
             )
         ]
     );
-    assert!(expansion::message(&first.progress).contains("ChunkServers restart one server"));
+    assert!(
+        crate::reconcile::model::states::expansions_message(&first.progress)
+            .contains("ChunkServers restart one server")
+    );
 
     let (size, waiting) = plan_with(&[
         claim("data-demo-chunkserver-0-0", "2Gi", "2Gi", false),
@@ -2518,7 +2639,7 @@ fn chunkserver_templates_change_only_once_every_volume_grew() {
 
     let mut safe = grown.clone();
     safe.spec.chunkservers.storage.size = size;
-    let desired = build::build(&safe, &Observed::default());
+    let desired = desired::build(&safe, &Observed::default());
     let applies: Vec<Action> = plan::tier_objects(&desired.chunkservers)
         .into_iter()
         .filter(|o| o.kind() == ObjectKind::StatefulSet)
@@ -2546,7 +2667,7 @@ fn chunkserver_templates_change_only_once_every_volume_grew() {
 /// The gauges the alerts read, from whole observations.
 mod gauges {
     use super::*;
-    use crate::reconcile::observation::Gauges;
+    use crate::reconcile::model::observation::Gauges;
 
     #[test]
     fn a_healthy_cluster_gives_one_primary_all_members_healthy_and_nothing_down() {
@@ -2597,8 +2718,8 @@ mod gauges {
 
     #[test]
     fn discovery_serves_monitoring_only_with_both_kinds() {
+        use crate::reconcile::model::observation::MonitoringApi;
         use crate::reconcile::monitoring::served;
-        use crate::reconcile::snapshot::MonitoringApi;
         let list =
             |kinds: &[&str]| -> k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList {
                 serde_json::from_value(json!({

@@ -3,8 +3,10 @@
 
 use k8s_openapi::api::batch::v1::Job;
 
-use crate::build::jobs::{self, Step};
-use crate::build::topology::{ClusterMap, PoolProgress};
+use super::model::conditions::Reason;
+use crate::desired::jobs;
+use crate::desired::topology::{ClusterMap, PoolProgress};
+use crate::names::TopologyStep;
 use crate::validate::ValidatedCluster;
 
 /// A topology Job as observed.
@@ -50,12 +52,12 @@ impl JobState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TopologyDecision {
     pub ready: bool,
-    pub reason: &'static str,
+    pub reason: Reason,
     pub message: String,
     /// Progress to record in the topology ConfigMap.
     pub progress: PoolProgress,
     /// The step whose Job must be created.
-    pub create: Option<Step>,
+    pub create: Option<TopologyStep>,
     /// Jobs to delete: failed ones (to be retried) and finished ones of an older map.
     pub delete: Vec<String>,
 }
@@ -72,17 +74,12 @@ pub fn decide(
 ) -> TopologyDecision {
     let desired_servers = cluster.spec.chunkservers.replicas as usize;
     let pool = &cluster.spec.logical_pool;
-    let current: Vec<String> = [
-        Step::PhysicalPool,
-        Step::ChunkServersOnline,
-        Step::LogicalPool,
-    ]
-    .iter()
-    .map(|step| jobs::job_name(cluster, *step, map))
-    .collect();
+    let current: Vec<String> = (TopologyStep::ALL.iter())
+        .map(|step| jobs::job_name(cluster, *step, map))
+        .collect();
     let mut decision = TopologyDecision {
         ready: false,
-        reason: "",
+        reason: Reason::NotStarted,
         message: String::new(),
         progress: previous.clone(),
         create: None,
@@ -93,9 +90,9 @@ pub fn decide(
             .collect(),
     };
     let step = |decision: &mut TopologyDecision,
-                step: Step,
-                reason_pending: &'static str,
-                reason_failed: &'static str,
+                step: TopologyStep,
+                reason_pending: Reason,
+                reason_failed: Reason,
                 what: &str|
      -> bool {
         let name = jobs::job_name(cluster, step, map);
@@ -126,7 +123,7 @@ pub fn decide(
     };
 
     if previous.physical_pool_servers.is_empty() && map.servers.len() < desired_servers {
-        decision.reason = "WaitingForServers";
+        decision.reason = Reason::WaitingForServers;
         decision.message = format!(
             "{} of {desired_servers} ChunkServer nodes scheduled",
             map.servers.len()
@@ -137,9 +134,9 @@ pub fn decide(
     if previous.physical_pool_servers != map_ips {
         if !step(
             &mut decision,
-            Step::PhysicalPool,
-            "PhysicalPoolPending",
-            "PhysicalPoolFailed",
+            TopologyStep::PhysicalPool,
+            Reason::PhysicalPoolPending,
+            Reason::PhysicalPoolFailed,
             "physical pool",
         ) {
             return decision;
@@ -149,18 +146,18 @@ pub fn decide(
     if !previous.logical_pool_created {
         if !step(
             &mut decision,
-            Step::ChunkServersOnline,
-            "WaitingForChunkServers",
-            "ChunkServersOffline",
+            TopologyStep::ChunkServersOnline,
+            Reason::WaitingForChunkServers,
+            Reason::ChunkServersOffline,
             "ChunkServers online",
         ) {
             return decision;
         }
         if !step(
             &mut decision,
-            Step::LogicalPool,
-            "LogicalPoolPending",
-            "LogicalPoolFailed",
+            TopologyStep::LogicalPool,
+            Reason::LogicalPoolPending,
+            Reason::LogicalPoolFailed,
             "logical pool",
         ) {
             return decision;
@@ -168,7 +165,7 @@ pub fn decide(
         decision.progress.logical_pool_created = true;
     }
     decision.ready = true;
-    decision.reason = "Ready";
+    decision.reason = Reason::Ready;
     decision.message = format!(
         "{} servers in physical pool {}, logical pool {} created",
         map.servers.len(),

@@ -17,14 +17,19 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use super::plan::{Action, Object, ObjectKind};
-use super::{DATA_FINALIZER, Error, FIELD_MANAGER};
+use super::error::Error;
+use super::model::action::{Action, Object, ObjectKind};
 use crate::api::prometheus::{PodMonitor, PrometheusRule};
 use crate::api::{CurveCluster, CurveClusterStatus};
-use crate::build;
-use crate::build::common::cluster_selector;
+use crate::desired;
 use crate::etcd::{ChangeOutcome, ClusterKey, EtcdObserver};
+use crate::names::cluster_selector;
 use crate::validate::ValidatedCluster;
+
+/// Field manager of every server-side apply.
+pub const FIELD_MANAGER: &str = crate::names::MANAGER;
+/// Finalizer present only while the cleanup policy asks for data to be deleted.
+pub const DATA_FINALIZER: &str = "curve.opencurve.io/delete-data";
 
 /// Where etcd member-list changes go.
 pub struct EtcdTarget<'a, O> {
@@ -172,7 +177,7 @@ where
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
     let params = PatchParams::apply(FIELD_MANAGER).force();
     // With apiVersion and kind, which the Prometheus Operator's types do not serialize.
-    let body = build::typed_value(object);
+    let body = desired::typed_value(object);
     api.patch(&object.name_any(), &params, &Patch::Apply(body))
         .await
         .map(drop)
@@ -243,10 +248,10 @@ async fn ensure_root_secret(
     let password = crate::util::random_bytes(256)
         .map_err(Error::Random)
         .and_then(|bytes| {
-            build::secret::password_from(bytes)
+            desired::secret::password_from(bytes)
                 .ok_or_else(|| Error::Random(std::io::ErrorKind::UnexpectedEof.into()))
         })?;
-    let secret = build::secret::root_secret(cluster, &password);
+    let secret = desired::secret::root_secret(cluster, &password);
     match secrets.create(&PostParams::default(), &secret).await {
         Ok(_) => {
             tracing::info!(secret = %name, "created the Curve root password Secret");

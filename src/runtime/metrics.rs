@@ -11,6 +11,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::names::Component;
+
 /// How a reconcile ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ReconcileResult {
@@ -27,22 +29,48 @@ impl ReconcileResult {
     }
 }
 
-/// A Curve component whose ready members are counted.
+/// The step a failed reconcile failed at: the `step` label of `curve_operator_errors_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Component {
-    Etcd,
-    Mds,
-    ChunkServer,
+pub enum ErrorStep {
+    /// A watch cache not synced, a StorageClass not read.
+    Read,
+    Apply,
+    Delete,
+    Status,
+    Secret,
+    /// Drawing the root password.
+    Random,
+    Finalizer,
+    /// A member list change etcd refused.
+    EtcdMembership,
+    /// Deleting data volume claims.
+    Cleanup,
 }
 
-impl Component {
-    pub const ALL: [Component; 3] = [Self::Etcd, Self::Mds, Self::ChunkServer];
+impl ErrorStep {
+    pub const ALL: [ErrorStep; 9] = [
+        Self::Read,
+        Self::Apply,
+        Self::Delete,
+        Self::Status,
+        Self::Secret,
+        Self::Random,
+        Self::Finalizer,
+        Self::EtcdMembership,
+        Self::Cleanup,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Etcd => "etcd",
-            Self::Mds => "mds",
-            Self::ChunkServer => "chunkserver",
+            Self::Read => "read",
+            Self::Apply => "apply",
+            Self::Delete => "delete",
+            Self::Status => "status",
+            Self::Secret => "secret",
+            Self::Random => "random",
+            Self::Finalizer => "finalizer",
+            Self::EtcdMembership => "etcd_membership",
+            Self::Cleanup => "cleanup",
         }
     }
 }
@@ -57,7 +85,7 @@ macro_rules! label_value_from_as_str {
         }
     )*};
 }
-label_value_from_as_str!(ReconcileResult, Component);
+label_value_from_as_str!(ReconcileResult, Component, ErrorStep);
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ResultLabels {
@@ -66,7 +94,7 @@ struct ResultLabels {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct StepLabels {
-    step: String,
+    step: ErrorStep,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -137,10 +165,8 @@ impl Metrics {
         let errors: Family<StepLabels, Counter> = Family::default();
         // Every step at 0 from the start: a healthy installation shows "0 failed" (its
         // dashboard panel and `rate()` have a series), not no data.
-        for step in crate::reconcile::Error::STEPS {
-            let _ = errors.get_or_create(&StepLabels {
-                step: step.to_owned(),
-            });
+        for step in ErrorStep::ALL {
+            let _ = errors.get_or_create(&StepLabels { step });
         }
         let kube_requests = Family::default();
         registry.register(
@@ -253,13 +279,9 @@ impl Metrics {
         self.reconcile_duration.observe(duration.as_secs_f64());
     }
 
-    /// Counts a failed reconcile; `step` is one of `reconcile::Error::STEPS`.
-    pub fn error(&self, step: &str) {
-        self.errors
-            .get_or_create(&StepLabels {
-                step: step.to_owned(),
-            })
-            .inc();
+    /// Counts a failed reconcile by the step that failed.
+    pub fn error(&self, step: ErrorStep) {
+        self.errors.get_or_create(&StepLabels { step }).inc();
     }
 
     /// Counts one Kubernetes API request.
@@ -369,7 +391,7 @@ impl Metrics {
             family.remove(&key);
         }
         self.primary_changes.remove(&key);
-        for component in Component::ALL {
+        for component in Component::TIERS {
             self.ready_members
                 .remove(&Self::member(namespace, name, component));
             self.desired_members
@@ -412,7 +434,7 @@ mod tests {
         let m = Metrics::new();
         m.reconcile_finished(ReconcileResult::Success, Duration::from_millis(20));
         m.reconcile_finished(ReconcileResult::Error, Duration::from_millis(20));
-        m.error("apply");
+        m.error(ErrorStep::Apply);
         m.kube_request("list", "pods");
         m.primary_changed("ns", "demo");
         m.set_ready("ns", "demo", Component::ChunkServer, 3);

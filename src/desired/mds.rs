@@ -1,19 +1,20 @@
 //! The MDS tier: metadata servers, one primary elected in etcd.
 
+use super::Tier;
 use super::common::{
-    Budget, Daemon, Role, StatefulSetParts, component_name, config_map, disruption_budget,
-    headless_service, http_probe, jemalloc, labels, selector_labels, stateful_set,
+    Budget, Daemon, Role, StatefulSetParts, config_map, disruption_budget, headless_service,
+    http_probe, jemalloc, stateful_set,
 };
 use super::config::{CURVE_DELIMITER, EtcdLayout, MDS_CONF, mds_conf};
-use super::{Component, Tier};
+use crate::names::{Component, component_name, labels, selector_labels};
 use crate::validate::ValidatedCluster;
 
 /// `etcd`: the MDS lists the voting members of this layout.
 pub fn build(cluster: &ValidatedCluster, etcd: &EtcdLayout) -> Tier {
     let component = Component::Mds;
     let mds = &cluster.spec.mds;
-    let name = component_name(cluster, component);
-    let selector = selector_labels(cluster, component);
+    let name = component_name(&cluster.name, component);
+    let selector = selector_labels(&cluster.name, component);
     let daemon = Daemon {
         role: Role::Mds,
         args: vec![
@@ -53,7 +54,7 @@ pub fn build(cluster: &ValidatedCluster, etcd: &EtcdLayout) -> Tier {
             cluster,
             StatefulSetParts {
                 name: name.clone(),
-                labels: labels(cluster, component),
+                labels: labels(&cluster.name, component),
                 pod_spec: daemon.pod_spec(cluster, &selector, Vec::new(), &name),
                 selector,
                 replicas: mds.replicas,

@@ -1,9 +1,9 @@
 //! What one reconcile observed of a cluster: the input of the status (`status.rs`), produced
-//! from the pods and etcd (`observe.rs`).
+//! from the snapshot (`observe.rs`, `decide.rs`).
 
-pub use super::membership::MembershipState;
-pub use super::monitoring::MonitoringState;
-pub use super::roll::RollState;
+use super::conditions::{ConditionType, Reason, find};
+use super::states::{MembershipState, MonitoringState, RollState, VolumeExpansion};
+use crate::api::CurveClusterStatus;
 use crate::etcd::MemberHealth;
 
 /// Desired and ready pods of a component, and whether its StatefulSets exist yet.
@@ -96,7 +96,7 @@ pub struct Observation {
     /// Curve's pools, once the ChunkServer tier is up.
     pub topology: Option<TopologyState>,
     /// Volumes growing to a new size.
-    pub expansions: Vec<super::expansion::VolumeExpansion>,
+    pub expansions: Vec<VolumeExpansion>,
     /// The Prometheus Operator objects of `spec.monitoring`.
     pub monitoring: MonitoringState,
 }
@@ -105,7 +105,7 @@ pub struct Observation {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TopologyState {
     pub ready: bool,
-    pub reason: String,
+    pub reason: Reason,
     pub message: String,
     pub servers: i32,
 }
@@ -194,7 +194,7 @@ pub struct Gauges {
 
 impl Gauges {
     pub fn of(cluster: &crate::validate::ValidatedCluster, observation: &Observation) -> Self {
-        let set = crate::build::common::component_name(cluster, crate::build::Component::Mds);
+        let set = crate::names::component_name(&cluster.name, crate::names::Component::Mds);
         let voting = |health: &MemberHealth| {
             let voters: Vec<_> = health.members.iter().filter(|m| !m.is_learner).collect();
             let healthy = voters.iter().filter(|m| m.healthy).count();
@@ -223,4 +223,38 @@ impl Gauges {
             ),
         }
     }
+}
+
+impl TopologyState {
+    /// The topology as the last status recorded it (while paused it is not looked at).
+    pub fn from_status(status: &CurveClusterStatus) -> Option<TopologyState> {
+        let condition = find(status, ConditionType::TopologyReady)?;
+        Some(TopologyState {
+            ready: condition.status == "True",
+            // A reason this operator did not write reads as not started.
+            reason: (Reason::ALL.iter())
+                .find(|r| r.as_str() == condition.reason)
+                .copied()
+                .unwrap_or(Reason::NotStarted),
+            message: condition.message.clone(),
+            servers: status
+                .topology
+                .as_ref()
+                .map(|t| t.servers)
+                .unwrap_or_default(),
+        })
+    }
+}
+
+/// What the operator knows of the Prometheus Operator's API (`monitoring.coreos.com/v1`). It
+/// asks only while a cluster enables `spec.monitoring`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum MonitoringApi {
+    /// Not asked yet, or its caches have not synced.
+    #[default]
+    Unknown,
+    /// The API server does not serve these kinds (or discovery failed: the message says).
+    Missing { message: String },
+    /// PodMonitors and PrometheusRules are served and their caches synced.
+    Served,
 }

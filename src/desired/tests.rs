@@ -8,6 +8,7 @@ use super::common::config_hash;
 use super::topology::{ObservedServer, PoolProgress, assign_zones, cluster_map};
 use super::*;
 use crate::api::CurveCluster;
+use crate::names::TopologyStep;
 use crate::validate::validate;
 
 fn cluster_with(patch: serde_json::Value) -> ValidatedCluster {
@@ -894,10 +895,10 @@ fn chunkservers_wait_for_the_physical_pool_to_list_their_ip() {
 
 #[test]
 fn pool_jobs_run_curve_tools_with_the_map_they_were_made_for() {
-    use super::jobs::{Step, build as job, step_script};
+    use super::jobs::{build as job, step_script};
     let cluster = minimal();
     let map = cluster_map(&cluster, &servers(3), &[]);
-    let physical = typed_value(&job(&cluster, Step::PhysicalPool, &map));
+    let physical = typed_value(&job(&cluster, TopologyStep::PhysicalPool, &map));
     assert_eq!(
         physical["metadata"]["name"],
         format!("demo-physical-pool-{}", map.servers_hash())
@@ -947,16 +948,19 @@ fn pool_jobs_run_curve_tools_with_the_map_they_were_made_for() {
         json!([{"name": "config-source", "configMap": {"name": "demo-topology"}}, {"name": "conf", "emptyDir": {}}])
     );
     assert_eq!(
-        step_script(Step::PhysicalPool, 3),
+        step_script(TopologyStep::PhysicalPool, 3),
         "set -e\nprintf '%s' \"$CLUSTER_MAP\" > /tmp/topology.json\n/curvebs/tools/sbin/curvebs-tool -op=create_physicalpool -cluster_map=/tmp/topology.json\n"
     );
     assert_eq!(
-        step_script(Step::LogicalPool, 3),
+        step_script(TopologyStep::LogicalPool, 3),
         "set -e\nprintf '%s' \"$CLUSTER_MAP\" > /tmp/topology.json\n/curvebs/tools/sbin/curvebs-tool -op=create_logicalpool -cluster_map=/tmp/topology.json\n"
     );
-    assert!(step_script(Step::ChunkServersOnline, 6).contains("grep -Eq 'online *= *6([^0-9]|$)'"));
+    assert!(
+        step_script(TopologyStep::ChunkServersOnline, 6)
+            .contains("grep -Eq 'online *= *6([^0-9]|$)'")
+    );
     assert_eq!(
-        typed_value(&job(&cluster, Step::LogicalPool, &map))["metadata"]["name"],
+        typed_value(&job(&cluster, TopologyStep::LogicalPool, &map))["metadata"]["name"],
         "demo-logical-pool"
     );
 }

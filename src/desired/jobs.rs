@@ -5,49 +5,19 @@ use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{Container, EnvVar, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::Component;
 use super::common::{
-    CONFIG_VOLUME, Role, component_name, config_init_container, config_volumes, labels, mount,
-    object_meta, pod_env,
+    CONFIG_VOLUME, Role, config_init_container, config_volumes, mount, object_meta, pod_env,
 };
 use super::config::{CURVE_DELIMITER, TOOLS_CONF};
 use super::topology::ClusterMap;
+use crate::names::{
+    Component, LABEL_STEP, TopologyStep, component_name, labels, topology_job_name,
+};
 use crate::validate::ValidatedCluster;
 
-/// Label telling which topology step a Job performs.
-pub const LABEL_STEP: &str = "curve.opencurve.io/topology-step";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Step {
-    PhysicalPool,
-    ChunkServersOnline,
-    LogicalPool,
-}
-
-impl Step {
-    /// Curve's bootstrap order.
-    pub const ALL: [Step; 3] = [
-        Step::PhysicalPool,
-        Step::ChunkServersOnline,
-        Step::LogicalPool,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Step::PhysicalPool => "physical-pool",
-            Step::ChunkServersOnline => "chunkservers-online",
-            Step::LogicalPool => "logical-pool",
-        }
-    }
-}
-
-/// `<cluster>-<step>-<servers hash>`: a new Job whenever the server list changes, except the
-/// logical pool, which is created once.
-pub fn job_name(cluster: &ValidatedCluster, step: Step, map: &ClusterMap) -> String {
-    match step {
-        Step::LogicalPool => format!("{}-{}", cluster.name, step.as_str()),
-        _ => format!("{}-{}-{}", cluster.name, step.as_str(), map.servers_hash()),
-    }
+/// The Job of a topology step for this cluster map.
+pub fn job_name(cluster: &ValidatedCluster, step: TopologyStep, map: &ClusterMap) -> String {
+    topology_job_name(&cluster.name, step, &map.servers_hash())
 }
 
 /// The dir of `/etc/curve/tools.conf`, the tools' default `-confPath`.
@@ -57,28 +27,28 @@ const OPS_TOOL: &str = "/curvebs/tools/sbin/curve_ops_tool";
 
 /// The shell command of a step. The map is passed in the Job itself (not read from the
 /// ConfigMap), so a Job always works on the map it was created for.
-pub fn step_script(step: Step, expected_chunkservers: i32) -> String {
+pub fn step_script(step: TopologyStep, expected_chunkservers: i32) -> String {
     let write_map = "printf '%s' \"$CLUSTER_MAP\" > /tmp/topology.json";
     match step {
-        Step::PhysicalPool => format!(
+        TopologyStep::PhysicalPool => format!(
             "set -e\n{write_map}\n{TOOL} -op=create_physicalpool -cluster_map=/tmp/topology.json\n"
         ),
-        Step::LogicalPool => format!(
+        TopologyStep::LogicalPool => format!(
             "set -e\n{write_map}\n{TOOL} -op=create_logicalpool -cluster_map=/tmp/topology.json\n"
         ),
         // Online as Curve's MDS sees it, not as the kubelet does; the Job fails (and is retried
         // with the Job's backoff) until every ChunkServer has registered and is online.
-        Step::ChunkServersOnline => format!(
+        TopologyStep::ChunkServersOnline => format!(
             "set -e\nout=$({OPS_TOOL} chunkserver-status)\necho \"$out\"\n\
              echo \"$out\" | grep -Eq 'online *= *{expected_chunkservers}([^0-9]|$)'\n"
         ),
     }
 }
 
-pub fn build(cluster: &ValidatedCluster, step: Step, map: &ClusterMap) -> Job {
+pub fn build(cluster: &ValidatedCluster, step: TopologyStep, map: &ClusterMap) -> Job {
     let spec = &cluster.spec;
     let expected = spec.chunkservers.replicas * spec.chunkservers.disks_per_node;
-    let mut job_labels = labels(cluster, Component::Topology);
+    let mut job_labels = labels(&cluster.name, Component::Topology);
     job_labels.insert(LABEL_STEP.to_string(), step.as_str().to_string());
     let env = vec![EnvVar {
         name: "CLUSTER_MAP".into(),
@@ -110,7 +80,7 @@ pub fn copysets_check_script() -> String {
 
 /// A Job that passes once every copyset of the cluster is healthy.
 pub fn copysets_check(cluster: &ValidatedCluster, name: String) -> Job {
-    let mut job_labels = labels(cluster, Component::Topology);
+    let mut job_labels = labels(&cluster.name, Component::Topology);
     job_labels.insert(LABEL_CHECK.to_string(), COPYSETS_CHECK.to_string());
     let mut job = tool_job(
         cluster,
@@ -141,7 +111,7 @@ struct ToolRun<'a> {
 fn tool_job(cluster: &ValidatedCluster, run: ToolRun<'_>) -> Job {
     let spec = &cluster.spec;
     let job_labels = run.labels;
-    let topology_config = component_name(cluster, Component::Topology);
+    let topology_config = component_name(&cluster.name, Component::Topology);
     Job {
         metadata: object_meta(cluster, run.name, job_labels.clone()),
         spec: Some(JobSpec {

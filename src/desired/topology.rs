@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::ConfigMap;
 use serde::{Deserialize, Serialize};
 
-use super::Component;
-use super::common::{MERGE_SCRIPT, MERGE_SCRIPT_KEY, component_name, labels, object_meta};
+use super::common::{MERGE_SCRIPT, MERGE_SCRIPT_KEY, object_meta};
 use super::config::{DaemonAddresses, TOOLS_CONF, tools_conf};
 use crate::api::{OperatorRecord, RecordedServer};
+use crate::names::{Component, component_name, labels};
 use crate::validate::ValidatedCluster;
 
 pub const TOPOLOGY_JSON: &str = "topology.json";
@@ -211,7 +211,8 @@ impl ClusterMap {
     /// A short stable hash of the server list: a new physical-pool Job runs when it changes.
     pub fn servers_hash(&self) -> String {
         let text = serde_json::to_string(&self.servers).expect("servers serialize");
-        format!("{:08x}", crate::util::fnv64(text.bytes()) as u32)
+        let hash = crate::util::fnv64(text.bytes()) as u32;
+        format!("{hash:0width$x}", width = crate::names::SERVERS_HASH_LEN)
     }
 }
 
@@ -249,8 +250,8 @@ pub fn build(
     ConfigMap {
         metadata: object_meta(
             cluster,
-            component_name(cluster, Component::Topology),
-            labels(cluster, Component::Topology),
+            component_name(&cluster.name, Component::Topology),
+            labels(&cluster.name, Component::Topology),
         ),
         data: Some(BTreeMap::from([
             (TOPOLOGY_JSON.to_string(), map.to_json()),

@@ -15,16 +15,11 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::Component;
 use crate::api::{AntiAffinityMode, StorageSpec};
+use crate::names::{
+    Component, LABEL_MANAGED_BY, MANAGER, component_name, labels, root_secret_name, selector_labels,
+};
 use crate::validate::ValidatedCluster;
-
-pub const LABEL_NAME: &str = "app.kubernetes.io/name";
-pub const LABEL_INSTANCE: &str = "app.kubernetes.io/instance";
-pub const LABEL_COMPONENT: &str = "app.kubernetes.io/component";
-pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
-pub const LABEL_DISK_SLOT: &str = "curve.opencurve.io/disk-slot";
-pub const MANAGER: &str = "curve-operator";
 
 /// Where the operator's config files are mounted in the config init container.
 const CONFIG_SOURCE_DIR: &str = "/curve-operator/config";
@@ -39,30 +34,6 @@ pub const ROOT_PASSWORD_KEY: &str = "password";
 /// Key of the config-merging script in every component's ConfigMap.
 pub const MERGE_SCRIPT_KEY: &str = "merge-config.sh";
 pub const MERGE_SCRIPT: &str = include_str!("merge-config.sh");
-
-/// Labels that select every object of one component of one cluster.
-pub fn selector_labels(
-    cluster: &ValidatedCluster,
-    component: Component,
-) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (LABEL_NAME.to_string(), "curve".to_string()),
-        (LABEL_INSTANCE.to_string(), cluster.name.clone()),
-        (LABEL_COMPONENT.to_string(), component.as_str().to_string()),
-    ])
-}
-
-/// Labels of every object the operator creates: the selector labels plus `managed-by`.
-pub fn labels(cluster: &ValidatedCluster, component: Component) -> BTreeMap<String, String> {
-    let mut labels = selector_labels(cluster, component);
-    labels.insert(LABEL_MANAGED_BY.to_string(), MANAGER.to_string());
-    labels
-}
-
-/// Labels selecting every object of a cluster, for list-and-prune.
-pub fn cluster_selector(cluster_name: &str) -> String {
-    format!("{LABEL_NAME}=curve,{LABEL_INSTANCE}={cluster_name},{LABEL_MANAGED_BY}={MANAGER}")
-}
 
 /// The owner reference to the CurveCluster; none when rendering a file with no uid.
 pub fn owner_references(cluster: &ValidatedCluster) -> Option<Vec<OwnerReference>> {
@@ -91,11 +62,6 @@ pub fn object_meta(
     }
 }
 
-/// `<cluster>-<component>`: the name of a component's Service, ConfigMap, budget and StatefulSet.
-pub fn component_name(cluster: &ValidatedCluster, component: Component) -> String {
-    format!("{}-{}", cluster.name, component.as_str())
-}
-
 /// The stable DNS name of a StatefulSet pod behind its headless Service.
 pub fn pod_dns_name(cluster: &ValidatedCluster, service: &str, pod: &str) -> String {
     format!("{pod}.{service}.{}.svc", cluster.namespace)
@@ -111,13 +77,13 @@ pub fn headless_service(
     Service {
         metadata: object_meta(
             cluster,
-            component_name(cluster, component),
-            labels(cluster, component),
+            component_name(&cluster.name, component),
+            labels(&cluster.name, component),
         ),
         spec: Some(ServiceSpec {
             cluster_ip: Some("None".to_string()),
             publish_not_ready_addresses: Some(true),
-            selector: Some(selector_labels(cluster, component)),
+            selector: Some(selector_labels(&cluster.name, component)),
             ports: Some(
                 ports
                     .iter()
@@ -154,14 +120,14 @@ pub fn disruption_budget(
     PodDisruptionBudget {
         metadata: object_meta(
             cluster,
-            component_name(cluster, component),
-            labels(cluster, component),
+            component_name(&cluster.name, component),
+            labels(&cluster.name, component),
         ),
         spec: Some(PodDisruptionBudgetSpec {
             min_available,
             max_unavailable,
             selector: Some(LabelSelector {
-                match_labels: Some(selector_labels(cluster, component)),
+                match_labels: Some(selector_labels(&cluster.name, component)),
                 ..LabelSelector::default()
             }),
             ..PodDisruptionBudgetSpec::default()
@@ -182,8 +148,8 @@ pub fn config_map(
     ConfigMap {
         metadata: object_meta(
             cluster,
-            component_name(cluster, component),
-            labels(cluster, component),
+            component_name(&cluster.name, component),
+            labels(&cluster.name, component),
         ),
         data: Some(data),
         ..ConfigMap::default()
@@ -287,18 +253,13 @@ pub fn jemalloc() -> EnvVar {
     }
 }
 
-/// The name of the Secret holding the cluster's Curve root password.
-pub fn root_secret_name(cluster: &ValidatedCluster) -> String {
-    format!("{}-root-password", cluster.name)
-}
-
 /// `CURVE_ROOT_PASSWORD` from the cluster's root Secret.
 fn root_password_env(cluster: &ValidatedCluster) -> EnvVar {
     EnvVar {
         name: ROOT_PASSWORD_ENV.to_string(),
         value_from: Some(EnvVarSource {
             secret_key_ref: Some(SecretKeySelector {
-                name: root_secret_name(cluster),
+                name: root_secret_name(&cluster.name),
                 key: ROOT_PASSWORD_KEY.to_string(),
                 optional: Some(false),
             }),

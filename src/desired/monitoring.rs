@@ -14,12 +14,12 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
-use super::Component;
-use super::common::{LABEL_COMPONENT, component_name, labels, object_meta, selector_labels};
+use super::common::object_meta;
 use crate::api::prometheus::{
     AlertRule, PodMetricsEndpoint, PodMonitor, PodMonitorSpec, PrometheusRule, PrometheusRuleSpec,
     Relabeling, RuleGroup,
 };
+use crate::names::{Component, LABEL_COMPONENT, component_name, labels, selector_labels};
 use crate::validate::ValidatedCluster;
 
 /// Target label naming the CurveCluster of every scraped Curve pod.
@@ -71,12 +71,12 @@ fn pod_monitor(cluster: &ValidatedCluster, component: Component, port: &str) -> 
     PodMonitor {
         metadata: object_meta(
             cluster,
-            component_name(cluster, component),
-            with_user_labels(cluster, labels(cluster, component)),
+            component_name(&cluster.name, component),
+            with_user_labels(cluster, labels(&cluster.name, component)),
         ),
         spec: PodMonitorSpec {
             selector: LabelSelector {
-                match_labels: Some(selector_labels(cluster, component)),
+                match_labels: Some(selector_labels(&cluster.name, component)),
                 ..LabelSelector::default()
             },
             pod_metrics_endpoints: vec![PodMetricsEndpoint {
@@ -98,7 +98,7 @@ pub fn rule_name(cluster: &ValidatedCluster) -> String {
 }
 
 fn rule(cluster: &ValidatedCluster) -> PrometheusRule {
-    let mut own = labels(cluster, Component::Mds);
+    let mut own = labels(&cluster.name, Component::Mds);
     own.insert(LABEL_COMPONENT.to_string(), ALERTS.to_string());
     PrometheusRule {
         metadata: object_meta(cluster, rule_name(cluster), with_user_labels(cluster, own)),

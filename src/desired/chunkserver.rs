@@ -7,16 +7,18 @@ use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Container, EnvVar, PodSpec, Volume,
 };
 
+use super::Tier;
 use super::common::{
-    Budget, Daemon, LABEL_DISK_SLOT, Role, StatefulSetParts, component_name, config_map,
-    disruption_budget, headless_service, jemalloc, labels, mount, selector_labels, stateful_set,
-    tcp_probe, volume_claim_template,
+    Budget, Daemon, Role, StatefulSetParts, config_map, disruption_budget, headless_service,
+    jemalloc, mount, stateful_set, tcp_probe, volume_claim_template,
 };
 use super::config::{
     CHUNKSERVER_CONF, CS_CLIENT_CONF, CURVE_DELIMITER, DaemonAddresses, S3_CONF, chunkserver_conf,
     cs_client_conf,
 };
-use super::{Component, Tier};
+use crate::names::{
+    Component, LABEL_DISK_SLOT, component_name, labels, selector_labels, slot_set_name,
+};
 use crate::validate::ValidatedCluster;
 
 const DATA_VOLUME: &str = "data";
@@ -39,11 +41,6 @@ const GROWTH_META: &str = "/curvebs/chunkserver/data/chunkfilepool.growth.meta";
 /// The port of the ChunkServer of `slot`.
 pub fn slot_port(cluster: &ValidatedCluster, slot: i32) -> i32 {
     cluster.spec.chunkservers.port + slot
-}
-
-/// `<cluster>-chunkserver-<slot>`.
-pub fn slot_set_name(cluster: &ValidatedCluster, slot: i32) -> String {
-    format!("{}-{slot}", component_name(cluster, Component::ChunkServer))
 }
 
 pub fn build(cluster: &ValidatedCluster, addresses: &DaemonAddresses) -> Tier {
@@ -244,7 +241,7 @@ fn wait_for_pool_container(cluster: &ValidatedCluster) -> Container {
 }
 
 fn slot_selector(cluster: &ValidatedCluster, slot: i32) -> BTreeMap<String, String> {
-    let mut selector = selector_labels(cluster, Component::ChunkServer);
+    let mut selector = selector_labels(&cluster.name, Component::ChunkServer);
     selector.insert(LABEL_DISK_SLOT.to_string(), slot.to_string());
     selector
 }
@@ -253,7 +250,7 @@ fn with_topology_volume(cluster: &ValidatedCluster, mut pod: PodSpec) -> PodSpec
     pod.volumes.get_or_insert_with(Vec::new).push(Volume {
         name: TOPOLOGY_VOLUME.to_string(),
         config_map: Some(ConfigMapVolumeSource {
-            name: component_name(cluster, Component::Topology),
+            name: component_name(&cluster.name, Component::Topology),
             ..ConfigMapVolumeSource::default()
         }),
         ..Volume::default()
@@ -269,9 +266,9 @@ fn slot_stateful_set(
 ) -> StatefulSet {
     let cs = &cluster.spec.chunkservers;
     let port = slot_port(cluster, slot);
-    let name = slot_set_name(cluster, slot);
+    let name = slot_set_name(&cluster.name, slot);
     let selector = slot_selector(cluster, slot);
-    let mut set_labels = labels(cluster, Component::ChunkServer);
+    let mut set_labels = labels(&cluster.name, Component::ChunkServer);
     set_labels.insert(LABEL_DISK_SLOT.to_string(), slot.to_string());
     let daemon = Daemon {
         role: Role::ChunkServer,
@@ -302,7 +299,7 @@ fn slot_stateful_set(
             jemalloc(),
         ],
     };
-    let config_map_name = component_name(cluster, Component::ChunkServer);
+    let config_map_name = component_name(&cluster.name, Component::ChunkServer);
     let mut set = stateful_set(
         cluster,
         StatefulSetParts {

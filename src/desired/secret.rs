@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Secret;
 
-use super::Component;
-use super::common::{ROOT_PASSWORD_KEY, labels, object_meta, root_secret_name};
+use super::common::{ROOT_PASSWORD_KEY, object_meta};
+use crate::names::{Component, labels, root_secret_name};
 use crate::validate::ValidatedCluster;
 
 /// Characters of a generated password: letters and digits only, so it needs no quoting in
@@ -36,8 +36,8 @@ pub fn root_secret(cluster: &ValidatedCluster, password: &str) -> Secret {
     Secret {
         metadata: object_meta(
             cluster,
-            root_secret_name(cluster),
-            labels(cluster, Component::Mds),
+            root_secret_name(&cluster.name),
+            labels(&cluster.name, Component::Mds),
         ),
         type_: Some("Opaque".to_string()),
         string_data: Some(BTreeMap::from([(

@@ -15,28 +15,9 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 
+use crate::names::{Component, TopologyStep};
 use crate::validate::ValidatedCluster;
 pub use topology::ObservedServer;
-
-/// A Curve component; its name is the `app.kubernetes.io/component` label value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Component {
-    Etcd,
-    Mds,
-    ChunkServer,
-    Topology,
-}
-
-impl Component {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Component::Etcd => "etcd",
-            Component::Mds => "mds",
-            Component::ChunkServer => "chunkserver",
-            Component::Topology => "topology",
-        }
-    }
-}
 
 /// The objects of one component, each list in apply order.
 #[derive(Clone, Debug, PartialEq)]
@@ -92,7 +73,7 @@ pub fn build(cluster: &ValidatedCluster, observed: &Observed) -> DesiredObjects 
         mds: mds::build(cluster, &etcd_layout),
         chunkservers: chunkserver::build(cluster, &addresses),
         topology: topology::build(cluster, &cluster_map, &observed.pools, &addresses),
-        jobs: jobs::Step::ALL
+        jobs: TopologyStep::ALL
             .iter()
             .map(|step| jobs::build(cluster, *step, &cluster_map))
             .collect(),

@@ -5,31 +5,29 @@ use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapKeySelector, Container, EnvVar, EnvVarSource,
 };
 
+use super::Tier;
 use super::common::{
-    Budget, Daemon, Role, StatefulSetParts, component_name, config_map, disruption_budget,
-    headless_service, http_probe, labels, selector_labels, stateful_set, volume_claim_template,
+    Budget, Daemon, Role, StatefulSetParts, config_map, disruption_budget, headless_service,
+    http_probe, stateful_set, volume_claim_template,
 };
 use super::config::{
     ENV_INITIAL_CLUSTER_STATE, ENV_JOINING, ETCD_CONF, EtcdLayout, MEMBERSHIP_KEYS, YAML_DELIMITER,
     etcd_conf, etcd_membership,
 };
-use super::{Component, Tier};
+use crate::names::{
+    Component, component_name, etcd_members_config_map_name, labels, selector_labels,
+};
 use crate::validate::ValidatedCluster;
 
 /// The data claim template: claims are `data-<pod>`.
 pub const DATA_VOLUME: &str = "data";
-
-/// The membership ConfigMap's name: `<cluster>-etcd-members`.
-pub fn membership_config_map_name(cluster: &ValidatedCluster) -> String {
-    format!("{}-members", component_name(cluster, Component::Etcd))
-}
 
 /// `layout`: the pods and the members' startup config as membership stands
 /// (reconcile/membership.rs); [`EtcdLayout::bootstrap`] for a new cluster.
 pub fn build(cluster: &ValidatedCluster, layout: &EtcdLayout) -> Tier {
     let component = Component::Etcd;
     let etcd = &cluster.spec.etcd;
-    let name = component_name(cluster, component);
+    let name = component_name(&cluster.name, component);
     let config = config_map(
         cluster,
         component,
@@ -37,7 +35,7 @@ pub fn build(cluster: &ValidatedCluster, layout: &EtcdLayout) -> Tier {
     );
     // Apart from the config the pod template hashes: membership changes restart no member.
     let mut membership = config_map(cluster, component, etcd_membership(cluster, layout));
-    membership.metadata.name = Some(membership_config_map_name(cluster));
+    membership.metadata.name = Some(etcd_members_config_map_name(&cluster.name));
     if let Some(data) = membership.data.as_mut() {
         data.remove(super::common::MERGE_SCRIPT_KEY);
     }
@@ -69,7 +67,7 @@ fn membership_env(cluster: &ValidatedCluster, env: &str) -> EnvVar {
         name: env.to_string(),
         value_from: Some(EnvVarSource {
             config_map_key_ref: Some(ConfigMapKeySelector {
-                name: membership_config_map_name(cluster),
+                name: etcd_members_config_map_name(&cluster.name),
                 key: key.unwrap_or_default(),
                 optional: Some(false),
             }),
@@ -116,7 +114,7 @@ fn stateful_set_for(
     replicas: i32,
 ) -> StatefulSet {
     let etcd = &cluster.spec.etcd;
-    let selector = selector_labels(cluster, Component::Etcd);
+    let selector = selector_labels(&cluster.name, Component::Etcd);
     let daemon = Daemon {
         role: Role::Etcd,
         args: vec![format!(
@@ -146,7 +144,7 @@ fn stateful_set_for(
         cluster,
         StatefulSetParts {
             name: name.to_string(),
-            labels: labels(cluster, Component::Etcd),
+            labels: labels(&cluster.name, Component::Etcd),
             pod_spec: daemon.pod_spec(cluster, &selector, vec![data_check(cluster)], name),
             selector,
             replicas,
@@ -154,7 +152,7 @@ fn stateful_set_for(
             volume_claims: vec![volume_claim_template(
                 DATA_VOLUME,
                 &etcd.storage,
-                labels(cluster, Component::Etcd),
+                labels(&cluster.name, Component::Etcd),
             )],
             // Members must all start before any can form quorum and become ready.
             pod_management_policy: "Parallel",

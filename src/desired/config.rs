@@ -3,8 +3,8 @@
 //! init container (merge-config.sh), which also fills in `${prefix}` (`/curvebs/<role>`),
 //! `${POD_IP}`, `${POD_NAME}`, `${CURVE_PORT}` and `${CURVE_ROOT_PASSWORD}` per pod.
 
-use super::Component;
-use super::common::{component_name, pod_dns_name};
+use super::common::pod_dns_name;
+use crate::names::{Component, component_name};
 use crate::validate::ValidatedCluster;
 
 pub const ETCD_CONF: &str = "etcd.conf";
@@ -46,7 +46,7 @@ fn member_addresses(
     replicas: i32,
     port: i32,
 ) -> Vec<String> {
-    let name = component_name(cluster, component);
+    let name = component_name(&cluster.name, component);
     pod_names(&name, replicas)
         .iter()
         .map(|pod| format!("{}:{port}", pod_dns_name(cluster, &name, pod)))
@@ -88,7 +88,7 @@ impl EtcdLayout {
 
 /// A member's peer URL (its pod's DNS name): how etcd's member list names it before it starts.
 pub fn etcd_peer_url(cluster: &ValidatedCluster, pod: &str) -> String {
-    let service = component_name(cluster, Component::Etcd);
+    let service = component_name(&cluster.name, Component::Etcd);
     format!(
         "http://{}:{}",
         pod_dns_name(cluster, &service, pod),
@@ -134,7 +134,7 @@ pub fn read_key(text: &str, key: &str, delimiter: &str) -> Option<String> {
 /// etcd's `initial-cluster`: `member=peerURL` for each of the first `members` members, named
 /// after their pods.
 pub fn etcd_initial_cluster(cluster: &ValidatedCluster, members: i32) -> String {
-    let service = component_name(cluster, Component::Etcd);
+    let service = component_name(&cluster.name, Component::Etcd);
     pod_names(&service, members)
         .iter()
         .map(|pod| format!("{pod}={}", etcd_peer_url(cluster, pod)))
@@ -169,7 +169,7 @@ pub fn etcd_membership(cluster: &ValidatedCluster, layout: &EtcdLayout) -> Vec<(
 
 pub fn etcd_conf(cluster: &ValidatedCluster) -> String {
     let etcd = &cluster.spec.etcd;
-    let service = component_name(cluster, Component::Etcd);
+    let service = component_name(&cluster.name, Component::Etcd);
     let own_peer_url = etcd_peer_url(cluster, "${POD_NAME}");
     render(
         &[

@@ -1,0 +1,118 @@
+//! The shared vocabulary: the components of a Curve cluster, the labels every object carries,
+//! and the names of the objects derived from a cluster's name. The bottom floor: `validate`,
+//! the builders (`desired`), the reconciler and the metrics all speak it, and it imports nothing
+//! of the crate.
+
+use std::collections::BTreeMap;
+
+/// A Curve component; its name is the `app.kubernetes.io/component` label value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Component {
+    Etcd,
+    Mds,
+    ChunkServer,
+    /// The topology ConfigMap and the Jobs that create Curve's pools.
+    Topology,
+}
+
+impl Component {
+    /// The tiers that run daemons, in bring-up order (etcd → MDS → ChunkServers).
+    pub const TIERS: [Component; 3] = [Component::Etcd, Component::Mds, Component::ChunkServer];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Component::Etcd => "etcd",
+            Component::Mds => "mds",
+            Component::ChunkServer => "chunkserver",
+            Component::Topology => "topology",
+        }
+    }
+}
+
+/// A step of Curve's topology bootstrap, each run by a Job of Curve's own tools.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TopologyStep {
+    PhysicalPool,
+    ChunkServersOnline,
+    LogicalPool,
+}
+
+impl TopologyStep {
+    /// Curve's bootstrap order.
+    pub const ALL: [TopologyStep; 3] = [
+        TopologyStep::PhysicalPool,
+        TopologyStep::ChunkServersOnline,
+        TopologyStep::LogicalPool,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TopologyStep::PhysicalPool => "physical-pool",
+            TopologyStep::ChunkServersOnline => "chunkservers-online",
+            TopologyStep::LogicalPool => "logical-pool",
+        }
+    }
+}
+
+pub const LABEL_NAME: &str = "app.kubernetes.io/name";
+pub const LABEL_INSTANCE: &str = "app.kubernetes.io/instance";
+pub const LABEL_COMPONENT: &str = "app.kubernetes.io/component";
+pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+pub const LABEL_DISK_SLOT: &str = "curve.opencurve.io/disk-slot";
+/// Label telling which topology step a Job performs.
+pub const LABEL_STEP: &str = "curve.opencurve.io/topology-step";
+/// The `managed-by` label value, and the field manager of every server-side apply.
+pub const MANAGER: &str = "curve-operator";
+
+/// Labels that select every object of one component of one cluster.
+pub fn selector_labels(cluster: &str, component: Component) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (LABEL_NAME.to_string(), "curve".to_string()),
+        (LABEL_INSTANCE.to_string(), cluster.to_string()),
+        (LABEL_COMPONENT.to_string(), component.as_str().to_string()),
+    ])
+}
+
+/// Labels of every object the operator creates: the selector labels plus `managed-by`.
+pub fn labels(cluster: &str, component: Component) -> BTreeMap<String, String> {
+    let mut labels = selector_labels(cluster, component);
+    labels.insert(LABEL_MANAGED_BY.to_string(), MANAGER.to_string());
+    labels
+}
+
+/// Labels selecting every object of a cluster, for list-and-prune.
+pub fn cluster_selector(cluster: &str) -> String {
+    format!("{LABEL_NAME}=curve,{LABEL_INSTANCE}={cluster},{LABEL_MANAGED_BY}={MANAGER}")
+}
+
+/// `<cluster>-<component>`: the name of a component's Service, ConfigMap, budget and StatefulSet.
+pub fn component_name(cluster: &str, component: Component) -> String {
+    format!("{cluster}-{}", component.as_str())
+}
+
+/// `<cluster>-chunkserver-<slot>`: the StatefulSet of one disk slot.
+pub fn slot_set_name(cluster: &str, slot: i32) -> String {
+    format!("{}-{slot}", component_name(cluster, Component::ChunkServer))
+}
+
+/// The ConfigMap holding etcd's member list as the operator manages it.
+pub fn etcd_members_config_map_name(cluster: &str) -> String {
+    format!("{}-members", component_name(cluster, Component::Etcd))
+}
+
+/// The Secret holding the cluster's Curve root password.
+pub fn root_secret_name(cluster: &str) -> String {
+    format!("{cluster}-root-password")
+}
+
+/// Characters of the servers hash in a topology Job's name.
+pub const SERVERS_HASH_LEN: usize = 8;
+
+/// `<cluster>-<step>-<servers hash>`: a new Job whenever the server list changes, except the
+/// logical pool, which is created once.
+pub fn topology_job_name(cluster: &str, step: TopologyStep, servers_hash: &str) -> String {
+    match step {
+        TopologyStep::LogicalPool => format!("{cluster}-{}", step.as_str()),
+        _ => format!("{cluster}-{}-{servers_hash}", step.as_str()),
+    }
+}

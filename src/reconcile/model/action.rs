@@ -1,0 +1,256 @@
+//! The objects the operator applies and the actions of the write step: what a decision says
+//! to do, typed.
+
+use k8s_openapi::Resource;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use crate::api::prometheus::{PodMonitor, PrometheusRule};
+use crate::desired::typed_value;
+use crate::etcd::MemberChange;
+use crate::names::LABEL_COMPONENT;
+
+/// Annotation holding the hash of the object as the operator last applied it: an unchanged
+/// object is not sent again, so a reconcile of a healthy cluster writes nothing.
+pub const APPLIED_HASH_ANNOTATION: &str = "curve.opencurve.io/applied-hash";
+
+/// The `app.kubernetes.io/component` label of any of the cluster's objects.
+pub fn component_of(meta: &ObjectMeta) -> Option<&str> {
+    meta.labels
+        .as_ref()?
+        .get(LABEL_COMPONENT)
+        .map(String::as_str)
+}
+
+/// The kinds of object the operator applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ObjectKind {
+    ConfigMap,
+    Service,
+    PodDisruptionBudget,
+    StatefulSet,
+    Job,
+    PodMonitor,
+    PrometheusRule,
+}
+
+impl ObjectKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectKind::ConfigMap => <ConfigMap as Resource>::KIND,
+            ObjectKind::Service => <Service as Resource>::KIND,
+            ObjectKind::PodDisruptionBudget => <PodDisruptionBudget as Resource>::KIND,
+            ObjectKind::StatefulSet => <StatefulSet as Resource>::KIND,
+            ObjectKind::Job => <Job as Resource>::KIND,
+            ObjectKind::PodMonitor => <PodMonitor as Resource>::KIND,
+            ObjectKind::PrometheusRule => <PrometheusRule as Resource>::KIND,
+        }
+    }
+}
+
+/// An object the operator applies, typed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Object {
+    ConfigMap(ConfigMap),
+    Service(Service),
+    PodDisruptionBudget(PodDisruptionBudget),
+    StatefulSet(StatefulSet),
+    Job(Job),
+    PodMonitor(PodMonitor),
+    PrometheusRule(PrometheusRule),
+}
+
+impl Object {
+    pub fn kind(&self) -> ObjectKind {
+        match self {
+            Object::ConfigMap(_) => ObjectKind::ConfigMap,
+            Object::Service(_) => ObjectKind::Service,
+            Object::PodDisruptionBudget(_) => ObjectKind::PodDisruptionBudget,
+            Object::StatefulSet(_) => ObjectKind::StatefulSet,
+            Object::Job(_) => ObjectKind::Job,
+            Object::PodMonitor(_) => ObjectKind::PodMonitor,
+            Object::PrometheusRule(_) => ObjectKind::PrometheusRule,
+        }
+    }
+
+    pub fn meta(&self) -> &ObjectMeta {
+        match self {
+            Object::ConfigMap(o) => &o.metadata,
+            Object::Service(o) => &o.metadata,
+            Object::PodDisruptionBudget(o) => &o.metadata,
+            Object::StatefulSet(o) => &o.metadata,
+            Object::Job(o) => &o.metadata,
+            Object::PodMonitor(o) => &o.metadata,
+            Object::PrometheusRule(o) => &o.metadata,
+        }
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        match self {
+            Object::ConfigMap(o) => &mut o.metadata,
+            Object::Service(o) => &mut o.metadata,
+            Object::PodDisruptionBudget(o) => &mut o.metadata,
+            Object::StatefulSet(o) => &mut o.metadata,
+            Object::Job(o) => &mut o.metadata,
+            Object::PodMonitor(o) => &mut o.metadata,
+            Object::PrometheusRule(o) => &mut o.metadata,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        self.meta().name.as_deref().unwrap_or_default()
+    }
+
+    /// The object as JSON with its apiVersion and kind.
+    pub fn value(&self) -> serde_json::Value {
+        match self {
+            Object::ConfigMap(o) => typed_value(o),
+            Object::Service(o) => typed_value(o),
+            Object::PodDisruptionBudget(o) => typed_value(o),
+            Object::StatefulSet(o) => typed_value(o),
+            Object::Job(o) => typed_value(o),
+            Object::PodMonitor(o) => typed_value(o),
+            Object::PrometheusRule(o) => typed_value(o),
+        }
+    }
+
+    /// The object as the operator applies it: with the hash of its content in an annotation.
+    pub fn with_applied_hash(mut self) -> (Object, String) {
+        let hash = object_hash(&self.value());
+        self.meta_mut()
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(APPLIED_HASH_ANNOTATION.to_string(), hash.clone());
+        (self, hash)
+    }
+}
+
+/// An object of the cluster as it exists in the API server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExistingObject {
+    pub kind: ObjectKind,
+    pub name: String,
+    pub component: Option<String>,
+    pub applied_hash: Option<String>,
+    /// `spec.replicas` of a StatefulSet.
+    pub replicas: Option<i32>,
+    /// The storage request of a StatefulSet's volume claim template.
+    pub claim_size: Option<String>,
+    pub uid: Option<String>,
+    /// Being deleted (a deletion timestamp is set).
+    pub deleting: bool,
+}
+
+impl ExistingObject {
+    pub fn of(kind: ObjectKind, meta: &ObjectMeta) -> Self {
+        ExistingObject {
+            kind,
+            name: meta.name.clone().unwrap_or_default(),
+            component: component_of(meta).map(str::to_string),
+            applied_hash: meta
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(APPLIED_HASH_ANNOTATION).cloned()),
+            replicas: None,
+            claim_size: None,
+            uid: meta.uid.clone(),
+            deleting: meta.deletion_timestamp.is_some(),
+        }
+    }
+
+    pub fn of_stateful_set(set: &StatefulSet) -> Self {
+        ExistingObject {
+            replicas: set.spec.as_ref().and_then(|spec| spec.replicas),
+            claim_size: claim_size(set),
+            ..ExistingObject::of(ObjectKind::StatefulSet, &set.metadata)
+        }
+    }
+}
+
+/// The storage request of a StatefulSet's first volume claim template.
+pub fn claim_size(set: &StatefulSet) -> Option<String> {
+    let claims = set.spec.as_ref()?.volume_claim_templates.as_ref()?;
+    let requests = claims
+        .first()?
+        .spec
+        .as_ref()?
+        .resources
+        .as_ref()?
+        .requests
+        .as_ref()?;
+    requests.get("storage").map(|q| q.0.clone())
+}
+
+/// One step of the write phase.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Create the cluster's root password Secret unless it exists. The password is drawn
+    /// when the Secret is created; it is never part of a decision.
+    EnsureRootSecret {
+        name: String,
+    },
+    /// Server-side apply of the object (carrying its applied-hash annotation).
+    Apply(Box<Object>),
+    Delete {
+        kind: ObjectKind,
+        name: String,
+    },
+    /// Delete a pod so its StatefulSet recreates it from the current template (a roll's
+    /// step). Only the pod with this uid: never its replacement.
+    DeletePod {
+        name: String,
+        uid: String,
+    },
+    /// One change of etcd's member list (reconcile/membership.rs).
+    EtcdMembers(MemberChange),
+    /// Delete a removed etcd member's claim (`spec.cleanup` deletes data).
+    DeleteClaim {
+        name: String,
+    },
+    /// Ask for a volume claim of this size (`spec.resources.requests.storage`): volume
+    /// expansion, which its StorageClass allows.
+    ResizeClaim {
+        name: String,
+        size: String,
+    },
+    /// Delete the StatefulSet with this uid but leave its pods running (propagation
+    /// `Orphan`): its claim templates cannot change in place, so it is applied again with the
+    /// new ones once it is gone, and adopts its pods back.
+    OrphanStatefulSet {
+        name: String,
+        uid: String,
+    },
+}
+
+impl Action {
+    pub fn describe(&self) -> String {
+        match self {
+            Action::EnsureRootSecret { name } => format!("ensure Secret/{name}"),
+            Action::Apply(object) => format!("apply {}/{}", object.kind().as_str(), object.name()),
+            Action::Delete { kind, name } => format!("delete {}/{name}", kind.as_str()),
+            Action::DeletePod { name, .. } => format!("delete Pod/{name} (roll)"),
+            Action::EtcdMembers(change) => change.describe(),
+            Action::DeleteClaim { name } => format!("delete PersistentVolumeClaim/{name}"),
+            Action::ResizeClaim { name, size } => {
+                format!("resize PersistentVolumeClaim/{name} to {size}")
+            }
+            Action::OrphanStatefulSet { name, .. } => {
+                format!("delete StatefulSet/{name} (orphaning its pods)")
+            }
+        }
+    }
+}
+
+/// A stable hash (FNV-1a 64) of an object's JSON.
+pub fn object_hash(object: &serde_json::Value) -> String {
+    format!("{:016x}", crate::util::fnv64(object.to_string().bytes()))
+}
+
+/// An object as the operator applies it, as JSON: with the hash of its content in an
+/// annotation.
+pub fn applied(object: Object) -> serde_json::Value {
+    object.with_applied_hash().0.value()
+}

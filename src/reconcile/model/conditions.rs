@@ -1,0 +1,218 @@
+//! The status vocabulary: every condition type and every reason it can carry, typed. The status
+//! (`status.rs`), the Events (`events.rs`) and the generated reference
+//! (`docs/reference/conditions.md`, from [`reference_markdown`]) all read it from here.
+
+use crate::api::CurveClusterStatus;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+
+/// Declares an enum of names with their meaning: `as_str` is the name written to the API,
+/// `meaning` the sentence the reference gives.
+macro_rules! vocabulary {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident => $meaning:literal,)* }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($variant,)* }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => stringify!($variant),)* }
+            }
+
+            pub fn meaning(self) -> &'static str {
+                match self { $($name::$variant => $meaning,)* }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+vocabulary! {
+    /// The condition types of a CurveCluster's status, in the order the status lists them.
+    ConditionType {
+        Available => "The Curve cluster serves: etcd is quorate, an MDS primary is elected, the pools exist and few enough ChunkServers are down for every copyset to keep a majority.",
+        Progressing => "The operator is moving the cluster toward its spec (True), or has stopped: done, refused, stuck or failing (False).",
+        Degraded => "Something that served is short now, or the operator's own work fails.",
+        EtcdQuorate => "A majority of etcd's members is ready.",
+        MdsLeaderElected => "The MDS election in etcd names an MDS pod of this cluster.",
+        ChunkServersReady => "Every ChunkServer pod the spec asks for is ready.",
+        TopologyReady => "Curve's physical and logical pools exist with every server.",
+        SpecValid => "The spec passed the operator's validation.",
+        ReconciliationPaused => "Whether spec.paused stops the operator from changing objects.",
+        DataRetained => "Whether the data volumes outlive the CurveCluster.",
+        Monitoring => "The Prometheus Operator objects of spec.monitoring exist (only with spec.monitoring.enabled).",
+    }
+}
+
+vocabulary! {
+    /// Every reason a condition can carry; [`ConditionType::reasons`] says which go where.
+    Reason {
+        Available => "etcd is quorate, an MDS primary is elected and the ChunkServers serve.",
+        Valid => "The spec passed validation.",
+        Invalid => "The spec is invalid; SpecValid lists every problem.",
+        Paused => "spec.paused is true: the operator changes no object.",
+        Active => "The operator applies the spec.",
+        EtcdNotQuorate => "etcd has no quorum, so the MDS cannot serve.",
+        NoMdsPrimary => "No MDS is primary; MdsLeaderElected says why.",
+        TopologyNotReady => "Curve's pools are not complete; TopologyReady says which step waits.",
+        ChunkServersNotReady => "More ChunkServers are down than every copyset can tolerate.",
+        Complete => "The cluster matches the spec.",
+        Reconciling => "Objects are applied and pods are coming up.",
+        RollingUpdate => "A changed template is rolled, one pod (or server) at a time.",
+        VolumeExpansion => "Volume claims are growing to a new size.",
+        EtcdMembershipChange => "etcd's member list is changing, one member at a time.",
+        EtcdMembershipBlocked => "An etcd membership change is asked for and cannot start; the message says why.",
+        ChangeRefused => "A spec change would risk quorum or data and is held back; the message names the field.",
+        RolloutStuck => "A replaced pod did not become ready within spec.rollout.progressDeadlineSeconds; the roll halts there.",
+        ApplyRefused => "The API server refused an object the operator applied (admission, quota, validation).",
+        ReconcileError => "A reconcile failed; the operator retries with back-off.",
+        ComponentsNotReady => "A component that served has pods not ready.",
+        AsExpected => "Nothing is degraded.",
+        Quorate => "A majority of etcd's members is ready.",
+        NoQuorum => "Fewer than a majority of etcd's members are ready.",
+        QuorumLost => "etcd does not serve reads: it has no quorum.",
+        Elected => "An MDS pod holds the election.",
+        NotStarted => "The tier has not started: it waits for the tier before it.",
+        NoLeader => "No MDS campaigns in etcd.",
+        UnknownLeader => "The elected address belongs to no MDS pod of this cluster.",
+        AmbiguousLeader => "Several MDS pods have the elected address; the operator does not guess.",
+        EtcdUnreachable => "No etcd endpoint answered.",
+        AllReady => "Every ChunkServer pod is ready.",
+        NotReady => "Some ChunkServer pods are not ready.",
+        Formatting => "ChunkServer pods are formatting their chunk file pool (curve_format).",
+        FormatFailed => "A ChunkServer pod's chunk file pool format failed; the message has its reason.",
+        Ready => "The physical and logical pools exist with every server.",
+        WaitingForServers => "The pools wait for ChunkServer pods to be scheduled (their nodes are the servers).",
+        PhysicalPoolPending => "The physical-pool Job is created or running.",
+        PhysicalPoolFailed => "The physical-pool Job failed.",
+        WaitingForChunkServers => "The ChunkServers-online Job waits for every ChunkServer to register with the MDS.",
+        ChunkServersOffline => "The ChunkServers-online Job failed: not every ChunkServer is online.",
+        LogicalPoolPending => "The logical-pool Job is created or running.",
+        LogicalPoolFailed => "The logical-pool Job failed.",
+        RetainPolicy => "spec.cleanup.policy is Retain: the data volumes are kept when the CurveCluster is deleted.",
+        DeleteNotConfirmed => "spec.cleanup.policy is Delete without the confirmation: the data volumes are kept.",
+        DeleteConfirmed => "The data volumes are deleted with the CurveCluster.",
+        Applied => "The PodMonitors and the PrometheusRule are applied.",
+        Discovering => "The operator is asking the API server whether it serves the Prometheus Operator's kinds.",
+        PrometheusOperatorMissing => "The API server does not serve PodMonitor or PrometheusRule: nothing is created.",
+    }
+}
+
+impl ConditionType {
+    /// The reasons of this condition when True, and when False.
+    pub fn reasons(self) -> (&'static [Reason], &'static [Reason]) {
+        use Reason::*;
+        match self {
+            ConditionType::Available => (
+                &[Available],
+                &[
+                    Invalid,
+                    Paused,
+                    EtcdNotQuorate,
+                    NoMdsPrimary,
+                    TopologyNotReady,
+                    ChunkServersNotReady,
+                ],
+            ),
+            ConditionType::Progressing => (
+                &[
+                    Reconciling,
+                    RollingUpdate,
+                    VolumeExpansion,
+                    EtcdMembershipChange,
+                ],
+                &[
+                    Complete,
+                    ChangeRefused,
+                    EtcdMembershipBlocked,
+                    RolloutStuck,
+                    ApplyRefused,
+                    ReconcileError,
+                ],
+            ),
+            ConditionType::Degraded => (
+                &[ComponentsNotReady, ApplyRefused, ReconcileError],
+                &[AsExpected],
+            ),
+            ConditionType::EtcdQuorate => (&[Quorate], &[NoQuorum, QuorumLost]),
+            ConditionType::MdsLeaderElected => (
+                &[Elected],
+                &[
+                    NotStarted,
+                    NoLeader,
+                    UnknownLeader,
+                    AmbiguousLeader,
+                    EtcdUnreachable,
+                    QuorumLost,
+                ],
+            ),
+            ConditionType::ChunkServersReady => (
+                &[AllReady],
+                &[NotStarted, NotReady, Formatting, FormatFailed],
+            ),
+            ConditionType::TopologyReady => (
+                &[Ready],
+                &[
+                    NotStarted,
+                    WaitingForServers,
+                    PhysicalPoolPending,
+                    PhysicalPoolFailed,
+                    WaitingForChunkServers,
+                    ChunkServersOffline,
+                    LogicalPoolPending,
+                    LogicalPoolFailed,
+                ],
+            ),
+            ConditionType::SpecValid => (&[Valid], &[Invalid]),
+            ConditionType::ReconciliationPaused => (&[Paused], &[Active]),
+            ConditionType::DataRetained => {
+                (&[RetainPolicy, DeleteNotConfirmed], &[DeleteConfirmed])
+            }
+            ConditionType::Monitoring => (&[Applied], &[Discovering, PrometheusOperatorMissing]),
+        }
+    }
+}
+
+impl ConditionType {
+    /// Whether `reason` is one this condition carries with that status.
+    pub fn carries(self, reason: Reason, status: bool) -> bool {
+        let (when_true, when_false) = self.reasons();
+        if status { when_true } else { when_false }.contains(&reason)
+    }
+}
+
+/// The condition of a type, if the status has it.
+pub fn find(status: &CurveClusterStatus, type_: ConditionType) -> Option<&Condition> {
+    status.conditions.iter().find(|c| c.type_ == type_.as_str())
+}
+
+/// `docs/reference/conditions.md`: every condition type with its reasons, True and False.
+pub fn reference_markdown() -> String {
+    let mut text = String::from(
+        "# Conditions\n\n\
+         Generated from `src/reconcile/model/conditions.rs` (`cargo test --test conditions` checks \
+         it; `UPDATE_GOLDEN=1` rewrites it). What to do about each reason: \
+         [troubleshooting](../user/troubleshooting.md).\n\n\
+         A condition's `lastTransitionTime` changes only when its status changes.\n",
+    );
+    for type_ in ConditionType::ALL {
+        text.push_str(&format!("\n## {type_}\n\n{}\n\n", type_.meaning()));
+        text.push_str("| status | reason | meaning |\n|---|---|---|\n");
+        let (when_true, when_false) = type_.reasons();
+        for (status, reasons) in [("True", when_true), ("False", when_false)] {
+            for reason in reasons {
+                text.push_str(&format!(
+                    "| {status} | `{reason}` | {} |\n",
+                    reason.meaning()
+                ));
+            }
+        }
+    }
+    text
+}

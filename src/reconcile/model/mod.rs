@@ -1,0 +1,9 @@
+//! The ground floor of the reconciler: what a decision sees and says. The observation of a
+//! cluster, where each managed change stands, the typed actions and Events, and the condition
+//! vocabulary. It imports nothing of the reconciler; every other module of it builds on this.
+
+pub mod action;
+pub mod conditions;
+pub mod event;
+pub mod observation;
+pub mod states;
