@@ -1,13 +1,14 @@
 //! The documentation kept true by the code: `docs/reference/metrics.md` and
 //! `docs/reference/alerts.md` are generated (golden files: `UPDATE_GOLDEN=1 cargo test --test
 //! docs_reference` rewrites them), the field table of `docs/user/curvecluster.md` is checked
-//! against the CRD, and every CurveCluster a page shows must render.
+//! against the CRD, every CurveCluster a page shows must render, and every relative link of the
+//! Markdown pages must lead to a file and heading that exist.
 
 #[path = "support/golden.rs"]
 mod golden;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::{Component as PathPart, Path, PathBuf};
 use std::time::Duration;
 
 use curve_operator::runtime::metrics::{Component, Metrics, ReconcileResult};
@@ -452,4 +453,191 @@ fn every_curvecluster_in_the_documentation_renders() {
         }
     }
     assert!(shown >= 2, "only {shown} CurveClusters found in the pages");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Links
+
+/// What a link's path leads to.
+enum Target {
+    Missing,
+    Directory,
+    Page(String),
+    OtherFile,
+}
+
+/// GitHub's anchors of a page's headings (outside code blocks): lower case, spaces to '-',
+/// punctuation other than '-' and '_' dropped, a repeated heading suffixed `-1`, `-2`, ….
+fn anchors(page: &str) -> Vec<String> {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut anchors = Vec::new();
+    for line in prose_lines(page) {
+        let Some(title) = line.strip_prefix('#') else {
+            continue;
+        };
+        let title = title.trim_start_matches('#');
+        if !title.starts_with(' ') {
+            continue;
+        }
+        let slug: String = title
+            .trim()
+            .to_lowercase()
+            .chars()
+            .filter_map(|c| match c {
+                ' ' => Some('-'),
+                c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+                _ => None,
+            })
+            .collect();
+        let count = seen.entry(slug.clone()).or_default();
+        anchors.push(if *count == 0 {
+            slug
+        } else {
+            format!("{slug}-{count}")
+        });
+        *count += 1;
+    }
+    anchors
+}
+
+/// The lines of a page outside fenced code blocks.
+fn prose_lines(page: &str) -> impl Iterator<Item = &str> {
+    let mut fenced = false;
+    page.lines().filter(move |line| {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            return false;
+        }
+        !fenced
+    })
+}
+
+/// The targets of a page's inline links `[text](target)`, outside code blocks and spans.
+fn link_targets(page: &str) -> Vec<String> {
+    let link = regex::Regex::new(r"\]\(([^()\s]+)\)").unwrap();
+    prose_lines(page)
+        .flat_map(|line| {
+            // Code spans are the odd-numbered pieces between backticks.
+            line.split('`')
+                .step_by(2)
+                .flat_map(|prose| link.captures_iter(prose).map(|c| c[1].to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// `base` (a directory relative to the repository) joined with `relative`, `..` resolved;
+/// `None` when it leaves the repository.
+fn resolve(base: &Path, relative: &str) -> Option<PathBuf> {
+    let joined = base.join(relative);
+    let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
+    for part in joined.components() {
+        match part {
+            PathPart::Normal(name) => parts.push(name),
+            PathPart::ParentDir => {
+                parts.pop()?;
+            }
+            _ => {}
+        }
+    }
+    Some(parts.iter().collect())
+}
+
+/// Every relative link of the page `source` whose file or heading does not exist, as
+/// `source: target (why)`.
+fn broken_links(source: &str, page: &str, lookup: &dyn Fn(&Path) -> Target) -> Vec<String> {
+    let base = Path::new(source).parent().unwrap_or(Path::new(""));
+    let mut broken = Vec::new();
+    for target in link_targets(page) {
+        if target.contains("://") || target.starts_with("mailto:") {
+            continue;
+        }
+        let (path, fragment) = match target.split_once('#') {
+            Some((path, fragment)) => (path, Some(fragment)),
+            None => (target.as_str(), None),
+        };
+        let linked = if path.is_empty() {
+            Target::Page(page.to_string())
+        } else {
+            match resolve(base, path) {
+                Some(resolved) => lookup(&resolved),
+                None => Target::Missing,
+            }
+        };
+        let why = match (linked, fragment) {
+            (Target::Missing, _) => Some("no such file".to_string()),
+            (Target::Page(text), Some(fragment))
+                if !anchors(&text).iter().any(|a| a == fragment) =>
+            {
+                Some(format!("no heading #{fragment}"))
+            }
+            (Target::Directory | Target::OtherFile, Some(_)) => {
+                Some("an anchor into a file that is not a Markdown page".to_string())
+            }
+            _ => None,
+        };
+        if let Some(why) = why {
+            broken.push(format!("{source}: {target} ({why})"));
+        }
+    }
+    broken
+}
+
+fn lookup_in_repo(path: &Path) -> Target {
+    let full = repo().join(path);
+    if full.is_dir() {
+        Target::Directory
+    } else if !full.is_file() {
+        Target::Missing
+    } else if path.extension().is_some_and(|e| e == "md") {
+        Target::Page(std::fs::read_to_string(full).unwrap())
+    } else {
+        Target::OtherFile
+    }
+}
+
+#[test]
+fn every_relative_link_of_the_documentation_leads_somewhere() {
+    let pages = markdown_pages();
+    assert!(pages.len() >= 15, "{pages:?}");
+    let mut links = 0;
+    let mut broken = Vec::new();
+    for page in &pages {
+        let text = read(page);
+        links += link_targets(&text).len();
+        broken.extend(broken_links(page, &text, &lookup_in_repo));
+    }
+    assert!(links >= 50, "only {links} links found");
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}
+
+#[test]
+fn the_link_check_finds_missing_files_and_headings() {
+    let files: BTreeMap<PathBuf, &str> = BTreeMap::from([
+        (
+            PathBuf::from("docs/user/a.md"),
+            "# A\n\n## The `run` flags\n\n## Twice\n\n## Twice\n",
+        ),
+        (PathBuf::from("src/lib.rs"), "//!"),
+    ]);
+    let lookup = |path: &Path| match files.get(path) {
+        Some(text) if path.extension().is_some_and(|e| e == "md") => Target::Page(text.to_string()),
+        Some(_) => Target::OtherFile,
+        None if path == Path::new("docs") => Target::Directory,
+        None => Target::Missing,
+    };
+    let page = "# B\n\
+                [ok](a.md#the-run-flags) [ok](a.md#twice-1) [ok](../../src/lib.rs) [ok](#b)\n\
+                [ok](https://example.com/x.md) `[code](missing.md)`\n\
+                ```\n[fenced](missing.md)\n```\n\
+                [gone](missing.md) [gone](a.md#nowhere) [gone](../../src/lib.rs#L1) [gone](../../../../x.md)\n";
+    assert_eq!(
+        broken_links("docs/user/b.md", page, &lookup),
+        [
+            "docs/user/b.md: missing.md (no such file)",
+            "docs/user/b.md: a.md#nowhere (no heading #nowhere)",
+            "docs/user/b.md: ../../src/lib.rs#L1 (an anchor into a file that is not a Markdown page)",
+            "docs/user/b.md: ../../../../x.md (no such file)",
+        ]
+    );
 }
