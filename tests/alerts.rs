@@ -575,20 +575,3 @@ fn promtool_refuses_a_wrong_expectation() {
         .unwrap();
     assert!(!output.status.success(), "a wrong severity must fail");
 }
-
-/// The README shows every alert with its summary (the table under "The alerts").
-#[test]
-fn the_readme_lists_every_alert() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let (_, rules) = rendered_rules();
-    for (name, rule) in &rules {
-        let summary = rule["annotations"]["summary"].as_str().unwrap();
-        let row = format!("| `{name}` |");
-        let line = readme.lines().find(|l| l.starts_with(&row));
-        assert!(
-            line.is_some_and(|l| l.contains(summary)),
-            "README.md has no row for {name} with its summary {summary:?}"
-        );
-    }
-}

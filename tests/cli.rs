@@ -1,4 +1,4 @@
-//! The binary as a user meets it: its commands, as the README lists them, and what `run` says
+//! The binary as a user meets it: its commands, as docs/user/cli.md lists them, and what `run` says
 //! at start, in plain text when its output is a pipe (a pod's log), not a terminal.
 
 use std::path::Path;
@@ -23,19 +23,20 @@ fn subcommands() -> Vec<String> {
 }
 
 #[test]
-fn the_readme_lists_every_subcommand_and_no_other() {
+fn the_commands_page_lists_every_subcommand_and_no_other() {
     let commands = subcommands();
     assert!(commands.len() >= 5, "{commands:?}");
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let page =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/user/cli.md"))
+            .unwrap();
     // The rows of the commands table: | `curve-operator NAME ...` | what it does |
-    let listed: Vec<String> = readme
+    let listed: Vec<String> = page
         .lines()
         .filter_map(|line| line.strip_prefix("| `curve-operator "))
         .filter_map(|rest| rest.split([' ', '`']).next())
         .map(str::to_owned)
         .collect();
-    assert_eq!(listed, commands, "README.md's commands table");
+    assert_eq!(listed, commands, "docs/user/cli.md's commands table");
 }
 
 #[test]

@@ -9,7 +9,7 @@
 //!
 //! No nodes, scheduler or kubelet: the point is the operator's own cost, so every pod stays
 //! Pending and each cluster stops at its etcd tier (etcd never gets a quorum). See
-//! e2e/README.md for what it prints.
+//! docs/dev/testing.md for what it prints.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
