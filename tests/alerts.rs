@@ -69,18 +69,32 @@ fn cases() -> Vec<Case> {
         Some(Firing { labels, value })
     };
     let mds = |pod: &'static str| format!(r#",curve_component="mds",pod="{pod}""#);
+    // Whether the operator sees MDS `pod` of `cluster` as primary.
+    let mds_primary = |cluster: &str, pod: &str, value: &'static str| {
+        let pod = format!(r#",pod="{pod}""#);
+        (ours("curve_operator_mds_primary", cluster, &pod), value)
+    };
+    // The RPC connections of MDS `pod` of `cluster` on `port`.
+    let connections = |port: u16, cluster: &str, pod: &'static str, value: &'static str| {
+        let metric = format!("rpc_server_{port}_connection_count");
+        (curve(&metric, cluster, &mds(pod)), value)
+    };
+    // The operator's count of etcd members of `cluster`, 3, and of the healthy ones.
+    let etcd_members = |cluster: &str, healthy: &'static str| {
+        vec![
+            (
+                ours("curve_operator_etcd_healthy_members", cluster, ""),
+                healthy,
+            ),
+            (ours("curve_operator_etcd_members", cluster, ""), "3x10"),
+        ]
+    };
     let mut cases = vec![
         Case {
             alert: "CurveMdsNoPrimary",
             series: vec![
-                (
-                    ours("curve_operator_mds_primary", "demo", r#",pod="demo-mds-0""#),
-                    "0x10",
-                ),
-                (
-                    ours("curve_operator_mds_primary", "demo", r#",pod="demo-mds-1""#),
-                    "0x10",
-                ),
+                mds_primary("demo", "demo-mds-0", "0x10"),
+                mds_primary("demo", "demo-mds-1", "0x10"),
             ],
             eval: "5m",
             fires: fire(vec![], "0"),
@@ -88,22 +102,9 @@ fn cases() -> Vec<Case> {
         Case {
             alert: "CurveMdsNoPrimary",
             series: vec![
-                (
-                    ours("curve_operator_mds_primary", "demo", r#",pod="demo-mds-0""#),
-                    "0x10",
-                ),
-                (
-                    ours("curve_operator_mds_primary", "demo", r#",pod="demo-mds-1""#),
-                    "1x10",
-                ),
-                (
-                    ours(
-                        "curve_operator_mds_primary",
-                        "other",
-                        r#",pod="other-mds-0""#,
-                    ),
-                    "0x10",
-                ),
+                mds_primary("demo", "demo-mds-0", "0x10"),
+                mds_primary("demo", "demo-mds-1", "1x10"),
+                mds_primary("other", "other-mds-0", "0x10"),
             ],
             eval: "5m",
             fires: None,
@@ -111,22 +112,8 @@ fn cases() -> Vec<Case> {
         Case {
             alert: "CurveMdsSeveralPrimaries",
             series: vec![
-                (
-                    curve(
-                        "rpc_server_6700_connection_count",
-                        "demo",
-                        &mds("demo-mds-0"),
-                    ),
-                    "3x10",
-                ),
-                (
-                    curve(
-                        "rpc_server_6700_connection_count",
-                        "demo",
-                        &mds("demo-mds-2"),
-                    ),
-                    "1x10",
-                ),
+                connections(6700, "demo", "demo-mds-0", "3x10"),
+                connections(6700, "demo", "demo-mds-2", "1x10"),
             ],
             eval: "5m",
             fires: fire(vec![], "2"),
@@ -134,51 +121,17 @@ fn cases() -> Vec<Case> {
         Case {
             alert: "CurveMdsSeveralPrimaries",
             series: vec![
-                (
-                    curve(
-                        "rpc_server_6700_connection_count",
-                        "demo",
-                        &mds("demo-mds-0"),
-                    ),
-                    "3x10",
-                ),
-                (
-                    curve(
-                        "rpc_server_7700_connection_count",
-                        "demo",
-                        &mds("demo-mds-1"),
-                    ),
-                    "1x10",
-                ),
-                (
-                    curve(
-                        "rpc_server_6700_connection_count",
-                        "other",
-                        &mds("other-mds-0"),
-                    ),
-                    "1x10",
-                ),
-                (
-                    curve(
-                        "rpc_server_6700_connection_count",
-                        "other",
-                        &mds("other-mds-1"),
-                    ),
-                    "1x10",
-                ),
+                connections(6700, "demo", "demo-mds-0", "3x10"),
+                connections(7700, "demo", "demo-mds-1", "1x10"),
+                connections(6700, "other", "other-mds-0", "1x10"),
+                connections(6700, "other", "other-mds-1", "1x10"),
             ],
             eval: "5m",
             fires: None,
         },
         Case {
             alert: "CurveEtcdNoQuorum",
-            series: vec![
-                (
-                    ours("curve_operator_etcd_healthy_members", "demo", ""),
-                    "1x10",
-                ),
-                (ours("curve_operator_etcd_members", "demo", ""), "3x10"),
-            ],
+            series: etcd_members("demo", "1x10"),
             eval: "5m",
             fires: fire(vec![("name", "demo")], "2"),
         },
@@ -197,56 +150,67 @@ fn cases() -> Vec<Case> {
         },
         Case {
             alert: "CurveEtcdNoQuorum",
-            series: vec![
-                (
-                    ours("curve_operator_etcd_healthy_members", "demo", ""),
-                    "2x10",
-                ),
-                (ours("curve_operator_etcd_members", "demo", ""), "3x10"),
-                (
+            series: [
+                etcd_members("demo", "2x10"),
+                vec![(
                     curve(
                         "etcd_server_has_leader",
                         "demo",
                         r#",curve_component="etcd",pod="demo-etcd-0""#,
                     ),
                     "1x10",
-                ),
-                (
-                    ours("curve_operator_etcd_healthy_members", "other", ""),
-                    "0x10",
-                ),
-                (ours("curve_operator_etcd_members", "other", ""), "3x10"),
-            ],
+                )],
+                etcd_members("other", "0x10"),
+            ]
+            .concat(),
             eval: "5m",
             fires: None,
         },
         Case {
             alert: "CurveEtcdMemberDown",
-            series: vec![
-                (
-                    ours("curve_operator_etcd_healthy_members", "demo", ""),
-                    "2x10",
-                ),
-                (ours("curve_operator_etcd_members", "demo", ""), "3x10"),
-            ],
+            series: etcd_members("demo", "2x10"),
             eval: "6m",
             fires: fire(vec![("name", "demo")], "2"),
         },
         Case {
             alert: "CurveEtcdMemberDown",
-            series: vec![
-                // Down for 4 minutes only, then back.
-                (
-                    ours("curve_operator_etcd_healthy_members", "demo", ""),
-                    "2x4 3x6",
-                ),
-                (ours("curve_operator_etcd_members", "demo", ""), "3x10"),
-            ],
+            // Down for 4 minutes only, then back.
+            series: etcd_members("demo", "2x4 3x6"),
             eval: "6m",
             fires: None,
         },
     ];
     let cs = r#",component="chunkserver""#;
+    // The operator's count of ChunkServer failure domains down, and of those tolerated.
+    let failure_domains = |down: &'static str, tolerated: &'static str| {
+        vec![
+            (
+                ours(
+                    "curve_operator_chunkserver_failure_domains_down",
+                    "demo",
+                    "",
+                ),
+                down,
+            ),
+            (
+                ours(
+                    "curve_operator_chunkserver_failure_domains_tolerated",
+                    "demo",
+                    "",
+                ),
+                tolerated,
+            ),
+        ]
+    };
+    // ChunkServer `id`'s space left (`left` in promtool's notation) of 100 bytes, as the
+    // primary MDS reports it.
+    let disk = |id: u32, left: &'static str| {
+        let space = |what: &str| {
+            let metric = format!("topology_metric_chunkserver_id_{id}_chunk_size_{what}_bytes");
+            curve(&metric, "demo", &mds("demo-mds-1"))
+        };
+        vec![(space("left"), left), (space("total"), "100x30")]
+    };
     cases.extend([
         Case {
             alert: "CurveChunkServersDown",
@@ -270,109 +234,25 @@ fn cases() -> Vec<Case> {
         },
         Case {
             alert: "CurveChunkServersBeyondTolerance",
-            series: vec![
-                (
-                    ours(
-                        "curve_operator_chunkserver_failure_domains_down",
-                        "demo",
-                        "",
-                    ),
-                    "2x10",
-                ),
-                (
-                    ours(
-                        "curve_operator_chunkserver_failure_domains_tolerated",
-                        "demo",
-                        "",
-                    ),
-                    "1x10",
-                ),
-            ],
+            series: failure_domains("2x10", "1x10"),
             eval: "3m",
             fires: fire(vec![("name", "demo")], "2"),
         },
         Case {
             alert: "CurveChunkServersBeyondTolerance",
-            series: vec![
-                (
-                    ours(
-                        "curve_operator_chunkserver_failure_domains_down",
-                        "demo",
-                        "",
-                    ),
-                    "1x10",
-                ),
-                (
-                    ours(
-                        "curve_operator_chunkserver_failure_domains_tolerated",
-                        "demo",
-                        "",
-                    ),
-                    "1x10",
-                ),
-            ],
+            series: failure_domains("1x10", "1x10"),
             eval: "3m",
             fires: None,
         },
         Case {
             alert: "CurveChunkServerDiskNearFull",
-            series: vec![
-                (
-                    curve(
-                        "topology_metric_chunkserver_id_7_chunk_size_left_bytes",
-                        "demo",
-                        &mds("demo-mds-1"),
-                    ),
-                    "5x30",
-                ),
-                (
-                    curve(
-                        "topology_metric_chunkserver_id_7_chunk_size_total_bytes",
-                        "demo",
-                        &mds("demo-mds-1"),
-                    ),
-                    "100x30",
-                ),
-                (
-                    curve(
-                        "topology_metric_chunkserver_id_8_chunk_size_left_bytes",
-                        "demo",
-                        &mds("demo-mds-1"),
-                    ),
-                    "50x30",
-                ),
-                (
-                    curve(
-                        "topology_metric_chunkserver_id_8_chunk_size_total_bytes",
-                        "demo",
-                        &mds("demo-mds-1"),
-                    ),
-                    "100x30",
-                ),
-            ],
+            series: [disk(7, "5x30"), disk(8, "50x30")].concat(),
             eval: "20m",
             fires: fire(vec![("chunkserver_id", "7")], "5%"),
         },
         Case {
             alert: "CurveChunkServerDiskNearFull",
-            series: vec![
-                (
-                    curve(
-                        "topology_metric_chunkserver_id_8_chunk_size_left_bytes",
-                        "demo",
-                        &mds("demo-mds-1"),
-                    ),
-                    "50x30",
-                ),
-                (
-                    curve(
-                        "topology_metric_chunkserver_id_8_chunk_size_total_bytes",
-                        "demo",
-                        &mds("demo-mds-1"),
-                    ),
-                    "100x30",
-                ),
-            ],
+            series: disk(8, "50x30"),
             eval: "20m",
             fires: None,
         },

@@ -786,141 +786,107 @@ fn render_command_uses_the_namespace_flag_when_the_manifest_has_none() {
     );
 }
 
-#[test]
-fn render_command_rejects_an_invalid_cluster_with_every_error_and_exit_2() {
-    let dir = std::env::temp_dir().join(format!("curve-render-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("bad.yaml");
-    std::fs::write(
-        &file,
-        "apiVersion: curve.opencurve.io/v1alpha1\nkind: CurveCluster\nmetadata: {name: bad}\n\
-         spec:\n  image: ''\n  etcd: {replicas: 2}\n  chunkservers: {replicas: 3, storage: {size: 1Gi}, formatPercent: 0}\n",
-    )
-    .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_curve-operator"))
+/// `curve-operator render -f` on a file holding `manifest`.
+fn render_file(manifest: &str) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cluster.yaml");
+    std::fs::write(&file, manifest).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_curve-operator"))
         .args(["render", "-f"])
         .arg(&file)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// The stderr of `curve-operator render -f` refusing `manifest`: exit status 2, nothing on
+/// stdout.
+fn render_refusal(manifest: &str) -> String {
+    let output = render_file(manifest);
     assert_eq!(output.status.code(), Some(2));
     assert!(output.stdout.is_empty(), "nothing on stdout");
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    for expected in [
-        "spec.image: must name a Curve image",
-        "spec.etcd.replicas: must be 1, 3, 5 or 7 (got 2)",
-        "spec.chunkservers.formatPercent: must be between 1 and 99 (got 0)",
-    ] {
+    String::from_utf8(output.stderr).unwrap()
+}
+
+fn assert_names_every(stderr: &str, expected: &[&str]) {
+    for expected in expected {
         assert!(
             stderr.contains(expected),
             "stderr lacks {expected:?}: {stderr}"
         );
     }
-    std::fs::write(
-        &file,
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
-    )
-    .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_curve-operator"))
-        .args(["render", "-f"])
-        .arg(&file)
-        .output()
-        .unwrap();
+}
+
+#[test]
+fn render_command_rejects_an_invalid_cluster_with_every_error_and_exit_2() {
+    let stderr = render_refusal(
+        "apiVersion: curve.opencurve.io/v1alpha1\nkind: CurveCluster\nmetadata: {name: bad}\n\
+         spec:\n  image: ''\n  etcd: {replicas: 2}\n  chunkservers: {replicas: 3, storage: {size: 1Gi}, formatPercent: 0}\n",
+    );
+    assert_names_every(
+        &stderr,
+        &[
+            "spec.image: must name a Curve image",
+            "spec.etcd.replicas: must be 1, 3, 5 or 7 (got 2)",
+            "spec.chunkservers.formatPercent: must be between 1 and 99 (got 0)",
+        ],
+    );
+    let output = render_file("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n");
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(
         String::from_utf8(output.stderr).unwrap(),
         "error: not a CurveCluster: expected apiVersion curve.opencurve.io/v1alpha1, \
          kind CurveCluster (got apiVersion \"v1\", kind \"ConfigMap\")\n"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Values serde cannot read are refused like invalid ones: every field named with what was
 /// given, on stderr, nothing on stdout, exit status 2.
 #[test]
 fn render_command_names_the_field_of_every_value_it_cannot_read() {
-    let dir = std::env::temp_dir().join(format!("curve-render-parse-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("unreadable.yaml");
-    std::fs::write(
-        &file,
+    let stderr = render_refusal(
         "apiVersion: curve.opencurve.io/v1alpha1\nkind: CurveCluster\nmetadata: {name: bad}\n\
          spec:\n  image: opencurvedocker/curvebs:v1.2.6\n  imagePullPolicy: Sometimes\n\
          \x20 etcd: {replicas: three, replica: 5}\n  chunkservers: {replicas: 3}\n\
          \x20 placement:\n    tolerations: [{key: dedicated, operator: In, tolerationSeconds: soon}]\n",
-    )
-    .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_curve-operator"))
-        .args(["render", "-f"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    assert!(output.stdout.is_empty(), "nothing on stdout");
-    let stderr = String::from_utf8(output.stderr).unwrap();
+    );
     assert!(
         stderr.starts_with("error: the CurveCluster is invalid:\n"),
         "{stderr}"
     );
-    for expected in [
-        "  spec.imagePullPolicy: must be one of \"Always\", \"IfNotPresent\", \"Never\" (got \"Sometimes\")\n",
-        "  spec.etcd.replicas: must be an integer (got \"three\")\n",
-        "  spec.etcd.replica: unknown field\n",
-        "  spec.chunkservers.storage: is required but missing\n",
-        "  spec.placement.tolerations[0].operator: must be one of \"\", \"Equal\", \"Exists\" (got \"In\")\n",
-        "  spec.placement.tolerations[0].tolerationSeconds: must be an integer (got \"soon\")\n",
-    ] {
-        assert!(
-            stderr.contains(expected),
-            "stderr lacks {expected:?}: {stderr}"
-        );
-    }
+    assert_names_every(
+        &stderr,
+        &[
+            "  spec.imagePullPolicy: must be one of \"Always\", \"IfNotPresent\", \"Never\" (got \"Sometimes\")\n",
+            "  spec.etcd.replicas: must be an integer (got \"three\")\n",
+            "  spec.etcd.replica: unknown field\n",
+            "  spec.chunkservers.storage: is required but missing\n",
+            "  spec.placement.tolerations[0].operator: must be one of \"\", \"Equal\", \"Exists\" (got \"In\")\n",
+            "  spec.placement.tolerations[0].tolerationSeconds: must be an integer (got \"soon\")\n",
+        ],
+    );
     // Once readable, every invalid value is refused by validation, with its path and value.
-    std::fs::write(
-        &file,
+    let stderr = render_refusal(
         "apiVersion: curve.opencurve.io/v1alpha1\nkind: CurveCluster\nmetadata: {name: 1bad}\n\
          spec:\n  image: opencurvedocker/CurveBS\n  chunkservers: {replicas: 3, storage: {size: 1Gi}}\n\
          \x20 mds: {resources: {requests: {cpu: '2'}, limits: {cpu: '1'}}}\n\
          \x20 placement:\n    nodeSelector: {bad key: x}\n    tolerations: [{operator: Exists, value: curve}]\n\
          \x20 logicalPool: {zones: 2}\n",
-    )
-    .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_curve-operator"))
-        .args(["render", "-f"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    assert!(output.stdout.is_empty(), "nothing on stdout");
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    for expected in [
-        "  metadata.name: must be a DNS-1035 label",
-        "(got \"1bad\")\n",
-        "  spec.image: must be an image reference",
-        "(got \"opencurvedocker/CurveBS\")\n",
-        "  spec.mds.resources.requests[cpu]: must be at most the cpu limit 1 (got 2)\n",
-        "  spec.placement.nodeSelector[bad key]: the key must be a label key",
-        "  spec.placement.tolerations[0].value: must be empty when operator is Exists (got \"curve\")\n",
-        "  spec.logicalPool.zones: must equal spec.logicalPool.replicas",
-    ] {
-        assert!(
-            stderr.contains(expected),
-            "stderr lacks {expected:?}: {stderr}"
-        );
-    }
+    );
+    assert_names_every(
+        &stderr,
+        &[
+            "  metadata.name: must be a DNS-1035 label",
+            "(got \"1bad\")\n",
+            "  spec.image: must be an image reference",
+            "(got \"opencurvedocker/CurveBS\")\n",
+            "  spec.mds.resources.requests[cpu]: must be at most the cpu limit 1 (got 2)\n",
+            "  spec.placement.nodeSelector[bad key]: the key must be a label key",
+            "  spec.placement.tolerations[0].value: must be empty when operator is Exists (got \"curve\")\n",
+            "  spec.logicalPool.zones: must equal spec.logicalPool.replicas",
+        ],
+    );
     // A YAML syntax error names its place.
-    std::fs::write(
-        &file,
-        "apiVersion: curve.opencurve.io/v1alpha1\nkind: [CurveCluster\n",
-    )
-    .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_curve-operator"))
-        .args(["render", "-f"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    assert!(output.stdout.is_empty());
-    let stderr = String::from_utf8(output.stderr).unwrap();
+    let stderr = render_refusal("apiVersion: curve.opencurve.io/v1alpha1\nkind: [CurveCluster\n");
     assert!(
         stderr.starts_with("error: cannot parse the CurveCluster: "),
         "{stderr}"
@@ -929,7 +895,6 @@ fn render_command_names_the_field_of_every_value_it_cannot_read() {
         stderr.contains("line"),
         "the YAML error names its line: {stderr}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

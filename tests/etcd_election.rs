@@ -76,6 +76,25 @@ async fn observe_until(
     }
 }
 
+/// Who [`observe`] says is primary.
+async fn primary(
+    clients: &EtcdClients,
+    cluster: &ClusterKey,
+    endpoints: &[String],
+) -> PrimaryObservation {
+    observe(clients, cluster, endpoints).await.primary
+}
+
+/// Clients that observe cluster `demo`: the clients, their changes and the cluster's key.
+fn observer() -> (
+    EtcdClients,
+    impl Stream<Item = ElectionChange> + Unpin,
+    ClusterKey,
+) {
+    let (clients, changes) = EtcdClients::with_changes();
+    (clients, changes, key("demo"))
+}
+
 async fn next_change(
     changes: &mut (impl Stream<Item = ElectionChange> + Unpin),
     limit: Duration,
@@ -83,6 +102,14 @@ async fn next_change(
     within(limit, "election change", changes.next())
         .await
         .expect("change stream ended")
+}
+
+/// The primary of the next change reported.
+async fn next_primary(
+    changes: &mut (impl Stream<Item = ElectionChange> + Unpin),
+    limit: Duration,
+) -> Option<String> {
+    next_change(changes, limit).await.primary
 }
 
 async fn no_change_for(
@@ -166,21 +193,14 @@ async fn resigning_primary_is_followed_by_the_next() {
     let mut a = MdsStandIn::campaign(&eps, MDS_A).await;
     let mut b = MdsStandIn::campaign(&eps, MDS_B).await;
     let _c = MdsStandIn::campaign(&eps, MDS_C).await;
-    let (clients, mut changes) = EtcdClients::with_changes();
-    let cluster = key("demo");
-    assert_eq!(
-        observe(&clients, &cluster, &eps).await.primary,
-        elected(MDS_A)
-    );
+    let (clients, mut changes, cluster) = observer();
+    assert_eq!(primary(&clients, &cluster, &eps).await, elected(MDS_A));
 
     a.resign().await;
     let change = next_change(&mut changes, Duration::from_secs(5)).await;
     assert_eq!(change.cluster, cluster);
     assert_eq!(change.primary.as_deref(), Some(MDS_B));
-    assert_eq!(
-        observe(&clients, &cluster, &eps).await.primary,
-        elected(MDS_B)
-    );
+    assert_eq!(primary(&clients, &cluster, &eps).await, elected(MDS_B));
     b.wait_elected().await;
 }
 
@@ -190,21 +210,14 @@ async fn killed_primary_is_followed_within_the_lease_ttl() {
     let eps = etcd.endpoints();
     let a = MdsStandIn::campaign(&eps, MDS_A).await;
     let mut b = MdsStandIn::campaign(&eps, MDS_B).await;
-    let (clients, mut changes) = EtcdClients::with_changes();
-    let cluster = key("demo");
-    assert_eq!(
-        observe(&clients, &cluster, &eps).await.primary,
-        elected(MDS_A)
-    );
+    let (clients, mut changes, cluster) = observer();
+    assert_eq!(primary(&clients, &cluster, &eps).await, elected(MDS_A));
 
     let last_keepalive = a.last_keepalive();
     let killed = Instant::now();
     a.kill();
     // Nothing was revoked: A stays primary until its lease runs out.
-    assert_eq!(
-        observe(&clients, &cluster, &eps).await.primary,
-        elected(MDS_A)
-    );
+    assert_eq!(primary(&clients, &cluster, &eps).await, elected(MDS_A));
 
     let change = next_change(&mut changes, LEASE_TTL + Duration::from_secs(5)).await;
     let seen = Instant::now();
@@ -225,10 +238,7 @@ async fn killed_primary_is_followed_within_the_lease_ttl() {
         seen - killed > Duration::from_millis(500),
         "A's key went at once: was its lease revoked?"
     );
-    assert_eq!(
-        observe(&clients, &cluster, &eps).await.primary,
-        elected(MDS_B)
-    );
+    assert_eq!(primary(&clients, &cluster, &eps).await, elected(MDS_B));
     b.wait_elected().await;
 }
 
@@ -242,12 +252,8 @@ async fn one_member_stopped_the_election_is_still_read() {
     // The MDS stand-ins talk to members that stay up, so their leases live on.
     let mut a = MdsStandIn::campaign(&etcd.endpoints_of(&survivors), MDS_A).await;
     let _b = MdsStandIn::campaign(&etcd.endpoints_of(&survivors), MDS_B).await;
-    let (clients, mut changes) = EtcdClients::with_changes();
-    let cluster = key("demo");
-    assert_eq!(
-        observe(&clients, &cluster, &eps).await.primary,
-        elected(MDS_A)
-    );
+    let (clients, mut changes, cluster) = observer();
+    assert_eq!(primary(&clients, &cluster, &eps).await, elected(MDS_A));
 
     etcd.stop(stopped);
     let leader_name = etcd.members[leader].name.clone();
@@ -262,9 +268,8 @@ async fn one_member_stopped_the_election_is_still_read() {
     // The watch still works (re-established elsewhere if it was on the stopped member).
     a.resign().await;
     assert_eq!(
-        next_change(&mut changes, Duration::from_secs(10))
+        next_primary(&mut changes, Duration::from_secs(10))
             .await
-            .primary
             .as_deref(),
         Some(MDS_B)
     );
@@ -286,10 +291,7 @@ async fn raft_leader_stopped_reads_resume_under_the_new_leader() {
     let _a = MdsStandIn::campaign(&etcd.endpoints_of(&survivors), MDS_A).await;
     let (clients, _changes) = EtcdClients::new();
     let cluster = key("demo");
-    assert_eq!(
-        observe(&clients, &cluster, &eps).await.primary,
-        elected(MDS_A)
-    );
+    assert_eq!(primary(&clients, &cluster, &eps).await, elected(MDS_A));
 
     let old_leader = etcd.members[leader].name.clone();
     etcd.stop(leader);
@@ -310,8 +312,7 @@ async fn raft_leader_stopped_reads_resume_under_the_new_leader() {
 async fn no_candidate_is_reported_as_such() {
     let etcd = EtcdCluster::start(1).await;
     let eps = etcd.endpoints();
-    let (clients, mut changes) = EtcdClients::with_changes();
-    let cluster = key("demo");
+    let (clients, mut changes, cluster) = observer();
     let obs = observe(&clients, &cluster, &eps).await;
     assert_eq!(obs.primary, PrimaryObservation::NoCandidate);
     assert_eq!(summary(&obs.members), Some((Some("etcd-0".into()), 1, 1)));
@@ -319,9 +320,8 @@ async fn no_candidate_is_reported_as_such() {
     // A candidate that comes and resigns leaves no candidate again.
     let mut a = MdsStandIn::campaign(&eps, MDS_A).await;
     assert_eq!(
-        next_change(&mut changes, Duration::from_secs(5))
+        next_primary(&mut changes, Duration::from_secs(5))
             .await
-            .primary
             .as_deref(),
         Some(MDS_A)
     );
@@ -333,7 +333,7 @@ async fn no_candidate_is_reported_as_such() {
         None
     );
     assert_eq!(
-        observe(&clients, &cluster, &eps).await.primary,
+        primary(&clients, &cluster, &eps).await,
         PrimaryObservation::NoCandidate
     );
 }
@@ -342,10 +342,9 @@ async fn no_candidate_is_reported_as_such() {
 async fn snapshotclone_candidates_are_ignored() {
     let etcd = EtcdCluster::start(1).await;
     let eps = etcd.endpoints();
-    let (clients, mut changes) = EtcdClients::with_changes();
-    let cluster = key("demo");
+    let (clients, mut changes, cluster) = observer();
     assert_eq!(
-        observe(&clients, &cluster, &eps).await.primary,
+        primary(&clients, &cluster, &eps).await,
         PrimaryObservation::NoCandidate
     );
 
@@ -355,43 +354,35 @@ async fn snapshotclone_candidates_are_ignored() {
     assert!(snap.key().starts_with(MDS_ELECTION));
     assert_eq!(etcd.keys(MDS_ELECTION).await.len(), 1);
     assert_eq!(
-        observe(&clients, &cluster, &eps).await.primary,
+        primary(&clients, &cluster, &eps).await,
         PrimaryObservation::NoCandidate
     );
     assert_eq!(mds_primary_cli(&eps).await.stdout, "none\n");
 
     let _a = MdsStandIn::campaign(&eps, MDS_A).await;
     assert_eq!(
-        next_change(&mut changes, Duration::from_secs(5))
+        next_primary(&mut changes, Duration::from_secs(5))
             .await
-            .primary
             .as_deref(),
         Some(MDS_A)
     );
-    assert_eq!(
-        observe(&clients, &cluster, &eps).await.primary,
-        elected(MDS_A)
-    );
+    assert_eq!(primary(&clients, &cluster, &eps).await, elected(MDS_A));
     assert_eq!(mds_primary_cli(&eps).await.stdout, format!("{MDS_A}\n"));
 
     // SnapshotClone election changes are no MDS election changes.
     snap.resign().await;
     let _snap2 = MdsStandIn::campaign_in(&eps, SNAPSHOTCLONE_ELECTION, "127.0.1.8:5555").await;
     no_change_for(&mut changes, Duration::from_millis(500)).await;
-    assert_eq!(
-        observe(&clients, &cluster, &eps).await.primary,
-        elected(MDS_A)
-    );
+    assert_eq!(primary(&clients, &cluster, &eps).await, elected(MDS_A));
 }
 
 #[tokio::test]
 async fn the_watch_reports_every_change_in_order() {
     let etcd = EtcdCluster::start(3).await;
     let eps = etcd.endpoints();
-    let (clients, mut changes) = EtcdClients::with_changes();
-    let cluster = key("demo");
+    let (clients, mut changes, cluster) = observer();
     assert_eq!(
-        observe(&clients, &cluster, &eps).await.primary,
+        primary(&clients, &cluster, &eps).await,
         PrimaryObservation::NoCandidate
     );
 
@@ -531,10 +522,7 @@ async fn quorum_loss_is_reported_within_the_time_bound() {
     let _a = MdsStandIn::campaign(&etcd.endpoints_of(&[0]), MDS_A).await;
     let (clients, _changes) = EtcdClients::new();
     let cluster = key("demo");
-    assert_eq!(
-        observe(&clients, &cluster, &eps).await.primary,
-        elected(MDS_A)
-    );
+    assert_eq!(primary(&clients, &cluster, &eps).await, elected(MDS_A));
 
     etcd.stop(1);
     etcd.stop(2);
@@ -669,25 +657,27 @@ async fn forget_stops_the_watch() {
 #[tokio::test]
 async fn a_changed_endpoint_set_replaces_the_watch() {
     let mut etcd = EtcdCluster::start(3).await;
-    let (clients, mut changes) = EtcdClients::with_changes();
-    let cluster = key("demo");
+    let (clients, mut changes, cluster) = observer();
     observe(&clients, &cluster, &etcd.endpoints_of(&[0])).await;
     // The cluster's etcd now answers at members 1 and 2 only: the watch must move there.
     observe(&clients, &cluster, &etcd.endpoints_of(&[2, 1])).await;
     etcd.stop(0);
     let _a = MdsStandIn::campaign(&etcd.endpoints_of(&[1, 2]), MDS_A).await;
-    let change = next_change(&mut changes, Duration::from_secs(5)).await;
-    assert_eq!(change.primary.as_deref(), Some(MDS_A));
+    assert_eq!(
+        next_primary(&mut changes, Duration::from_secs(5))
+            .await
+            .as_deref(),
+        Some(MDS_A)
+    );
 }
 
 #[tokio::test]
 async fn the_watch_comes_back_after_etcd_restarts() {
     let mut etcd = EtcdCluster::start(1).await;
     let eps = etcd.endpoints();
-    let (clients, mut changes) = EtcdClients::with_changes();
-    let cluster = key("demo");
+    let (clients, mut changes, cluster) = observer();
     assert_eq!(
-        observe(&clients, &cluster, &eps).await.primary,
+        primary(&clients, &cluster, &eps).await,
         PrimaryObservation::NoCandidate
     );
 
@@ -699,12 +689,13 @@ async fn the_watch_comes_back_after_etcd_restarts() {
     etcd.restart(0).await;
     let _a = MdsStandIn::campaign(&eps, MDS_A).await;
     // Re-established with backoff (at most 5 s between attempts).
-    let change = next_change(&mut changes, Duration::from_secs(15)).await;
-    assert_eq!(change.primary.as_deref(), Some(MDS_A));
     assert_eq!(
-        observe(&clients, &cluster, &eps).await.primary,
-        elected(MDS_A)
+        next_primary(&mut changes, Duration::from_secs(15))
+            .await
+            .as_deref(),
+        Some(MDS_A)
     );
+    assert_eq!(primary(&clients, &cluster, &eps).await, elected(MDS_A));
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use curve_operator::runtime::RuntimeArgs;
 use curve_operator::runtime::logging::LogFormat;
 use curve_operator::runtime::rbac::{Grant, Scope, grants};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Container, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, PodSpec, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{
     ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef,
@@ -362,15 +362,19 @@ struct Run {
     args: RuntimeArgs,
 }
 
-fn operator_container(deployment: &Deployment) -> Container {
-    let pod = deployment
+fn operator_pod(deployment: &Deployment) -> PodSpec {
+    deployment
         .spec
         .as_ref()
         .unwrap()
         .template
         .spec
         .clone()
-        .unwrap();
+        .unwrap()
+}
+
+fn operator_container(deployment: &Deployment) -> Container {
+    let pod = operator_pod(deployment);
     assert_eq!(pod.containers.len(), 1);
     pod.containers[0].clone()
 }
@@ -380,14 +384,7 @@ fn deployment_is_hardened_and_passes_the_values_as_flags() {
     for (name, overrides) in variants() {
         let values = merged(&overrides);
         let deployment = render_ok(&overrides).one::<Deployment>();
-        let pod = deployment
-            .spec
-            .as_ref()
-            .unwrap()
-            .template
-            .spec
-            .clone()
-            .unwrap();
+        let pod = operator_pod(&deployment);
         let container = operator_container(&deployment);
 
         let uid = values["securityContext"]["runAsUser"].as_i64();

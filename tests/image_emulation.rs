@@ -67,6 +67,14 @@ impl Rendered {
             .collect()
     }
 
+    /// The StatefulSet whose name ends with `suffix`, e.g. `-etcd`.
+    fn stateful_set(&self, suffix: &str) -> StatefulSet {
+        self.of_kind::<StatefulSet>("StatefulSet")
+            .into_iter()
+            .find(|s| set_name(s).ends_with(suffix))
+            .unwrap_or_else(|| panic!("no StatefulSet named *{suffix}"))
+    }
+
     /// The ConfigMaps as the pods see them, with the topology's progress as it is once the
     /// physical pool lists every server (the wait-for-pool init container then lets go).
     fn config_maps(&self) -> BTreeMap<String, BTreeMap<String, String>> {
@@ -141,16 +149,20 @@ fn run_set_pod_with(
     backing: &Path,
     size_bytes: u64,
 ) -> PodRun {
-    let volumes = BTreeMap::from([(
+    Kubelet::new(image())
+        .run_stateful_set_pod(set, facts, &data_volume(backing, size_bytes))
+        .unwrap()
+}
+
+/// The data claim of a StatefulSet's pod on an ext4 image at `backing` of `size_bytes`.
+fn data_volume(backing: &Path, size_bytes: u64) -> BTreeMap<String, VolumeBacking> {
+    BTreeMap::from([(
         "data".to_string(),
         VolumeBacking::Ext4 {
             image: backing.to_path_buf(),
             size_bytes,
         },
-    )]);
-    Kubelet::new(image())
-        .run_stateful_set_pod(set, facts, &volumes)
-        .unwrap()
+    )])
 }
 
 /// What the image's `/entrypoint.sh --role=R --args=A` execs: `--args` replaces the default
@@ -284,11 +296,7 @@ const CHUNKSERVER_FLAGS: [&str; 26] = [
 fn emulated_etcd_pods_start_with_a_complete_config_of_their_own() {
     for example in EXAMPLES {
         let rendered = rendered(example);
-        let set = rendered
-            .of_kind::<StatefulSet>("StatefulSet")
-            .into_iter()
-            .find(|s| set_name(s).ends_with("-etcd"))
-            .unwrap();
+        let set = rendered.stateful_set("-etcd");
         let dir = tempfile::tempdir().unwrap();
         let run = run_set_pod(&rendered, &set, 1, &dir.path().join("etcd.img"));
         assert!(run.init_succeeded(), "{example}: {run}");
@@ -333,11 +341,7 @@ fn emulated_etcd_pods_start_with_a_complete_config_of_their_own() {
 #[ignore = "image emulation: needs root and the image files; scripts/test.sh runs it"]
 fn emulated_etcd_data_check_refuses_an_empty_member_of_an_existing_cluster() {
     let rendered = rendered(EXAMPLES[0]);
-    let set = rendered
-        .of_kind::<StatefulSet>("StatefulSet")
-        .into_iter()
-        .find(|s| set_name(s).ends_with("-etcd"))
-        .unwrap();
+    let set = rendered.stateful_set("-etcd");
     let pod = format!("{}-1", set_name(&set));
     let members = format!("{}-members", set_name(&set));
     let run_with = |state: &str, joining: &str| {
@@ -385,11 +389,7 @@ fn emulated_etcd_data_check_refuses_an_empty_member_of_an_existing_cluster() {
 fn emulated_mds_pods_listen_on_their_ip_and_carry_the_root_password() {
     for example in EXAMPLES {
         let rendered = rendered(example);
-        let set = rendered
-            .of_kind::<StatefulSet>("StatefulSet")
-            .into_iter()
-            .find(|s| set_name(s).ends_with("-mds"))
-            .unwrap();
+        let set = rendered.stateful_set("-mds");
         let dir = tempfile::tempdir().unwrap();
         let run = run_set_pod(&rendered, &set, 2, &dir.path().join("mds.img"));
         assert!(run.init_succeeded(), "{example}: {run}");
@@ -545,11 +545,7 @@ fn emulated_format_fails_loudly_when_the_volume_cannot_hold_the_pool() {
     // A fresh ext4 volume keeps 5% for root: 99% can never be allocated.
     rendered.cluster.spec.chunkservers.format_percent = 99;
     rendered.objects = objects(&rendered.cluster, &rendered.placement);
-    let set = rendered
-        .of_kind::<StatefulSet>("StatefulSet")
-        .into_iter()
-        .find(|s| set_name(s).ends_with("-chunkserver-0"))
-        .unwrap();
+    let set = rendered.stateful_set("-chunkserver-0");
     let dir = tempfile::tempdir().unwrap();
     let run = run_set_pod(&rendered, &set, 0, &dir.path().join("data.img"));
     assert_eq!(
@@ -573,11 +569,7 @@ fn emulated_format_fails_loudly_when_the_volume_cannot_hold_the_pool() {
 #[ignore = "image emulation: needs root and the image files; scripts/test.sh runs it"]
 fn emulated_format_adds_the_space_of_a_grown_volume_to_the_pool() {
     let rendered = rendered(EXAMPLES[0]);
-    let set = rendered
-        .of_kind::<StatefulSet>("StatefulSet")
-        .into_iter()
-        .find(|s| set_name(s).ends_with("-chunkserver-0"))
-        .unwrap();
+    let set = rendered.stateful_set("-chunkserver-0");
     let meta = "/curvebs/chunkserver/data/chunkfilepool.meta";
     let dir = tempfile::tempdir().unwrap();
     let volume = dir.path().join("data.img");
@@ -629,11 +621,7 @@ fn emulated_format_adds_the_space_of_a_grown_volume_to_the_pool() {
 #[ignore = "image emulation: needs root and the image files; scripts/test.sh runs it"]
 fn emulated_chunkservers_wait_until_the_physical_pool_lists_them() {
     let rendered = rendered(EXAMPLES[0]);
-    let set = rendered
-        .of_kind::<StatefulSet>("StatefulSet")
-        .into_iter()
-        .find(|s| set_name(s).ends_with("-chunkserver-0"))
-        .unwrap();
+    let set = rendered.stateful_set("-chunkserver-0");
     let mut facts = rendered.facts(&format!("{}-0", set_name(&set)), 0);
     facts
         .config_maps
@@ -641,13 +629,7 @@ fn emulated_chunkservers_wait_until_the_physical_pool_lists_them() {
         .unwrap()
         .insert("physical-pool-servers".into(), String::new());
     let dir = tempfile::tempdir().unwrap();
-    let volumes = BTreeMap::from([(
-        "data".to_string(),
-        VolumeBacking::Ext4 {
-            image: dir.path().join("data.img"),
-            size_bytes: DATA_VOLUME_BYTES,
-        },
-    )]);
+    let volumes = data_volume(&dir.path().join("data.img"), DATA_VOLUME_BYTES);
     let run = Kubelet::new(image())
         .init_timeout(std::time::Duration::from_secs(3))
         .run_stateful_set_pod(&set, &facts, &volumes)
@@ -764,11 +746,7 @@ fn emulated_topology_jobs_run_curves_tools_with_working_credentials() {
 #[ignore = "image emulation: needs root and the image files; scripts/test.sh runs it"]
 fn emulated_pods_do_not_start_without_the_root_secret() {
     let rendered = rendered(EXAMPLES[0]);
-    let set = rendered
-        .of_kind::<StatefulSet>("StatefulSet")
-        .into_iter()
-        .find(|s| set_name(s).ends_with("-mds"))
-        .unwrap();
+    let set = rendered.stateful_set("-mds");
     let mut facts = rendered.facts("demo-mds-0", 0);
     facts.secrets.clear();
     let run = Kubelet::new(image())

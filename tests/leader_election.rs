@@ -131,6 +131,15 @@ async fn hold_against(leader: &LeaderElector, others: &[&LeaderElector], period:
     }
 }
 
+/// Two contenders on one lease: `a` leads and has held it against `b` for a lease duration.
+async fn a_leading_b_standing_by() -> (Arc<Mutex<Store>>, Contender, Contender) {
+    let store = Arc::new(Mutex::new(Store::default()));
+    let (a, b) = (contender(&store, "a"), contender(&store, "b"));
+    a.elector.acquire().await;
+    hold_against(&a.elector, &[&b.elector], DURATIONS.lease).await;
+    (store, a, b)
+}
+
 #[tokio::test(start_paused = true)]
 async fn only_one_leads_and_the_standby_takes_over_when_the_holder_stops_renewing() {
     let store = Arc::new(Mutex::new(Store::default()));
@@ -227,10 +236,7 @@ async fn of_contenders_racing_for_a_free_or_expired_lease_exactly_one_wins() {
 
 #[tokio::test(start_paused = true)]
 async fn a_cut_off_leader_steps_down_before_the_standby_takes_over() {
-    let store = Arc::new(Mutex::new(Store::default()));
-    let (a, b) = (contender(&store, "a"), contender(&store, "b"));
-    a.elector.acquire().await;
-    hold_against(&a.elector, &[&b.elector], DURATIONS.lease).await;
+    let (_, a, b) = a_leading_b_standing_by().await;
 
     a.partitioned.store(true, Ordering::SeqCst);
     let ((lost, a_stopped), b_started) = tokio::join!(
@@ -252,10 +258,7 @@ async fn a_cut_off_leader_steps_down_before_the_standby_takes_over() {
 
 #[tokio::test(start_paused = true)]
 async fn a_released_lease_is_taken_at_once() {
-    let store = Arc::new(Mutex::new(Store::default()));
-    let (a, b) = (contender(&store, "a"), contender(&store, "b"));
-    a.elector.acquire().await;
-    hold_against(&a.elector, &[&b.elector], DURATIONS.lease).await;
+    let (store, a, b) = a_leading_b_standing_by().await;
 
     a.elector.release().await.unwrap();
     assert_eq!(store.lock().unwrap().holder(), None);

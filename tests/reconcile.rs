@@ -99,6 +99,11 @@ impl Harness {
                 "spec": spec
             }),
         );
+        Harness::operator_of(api)
+    }
+
+    /// A fresh operator (caches, context, fake etcd) against `api`.
+    fn operator_of(api: FakeApi) -> Self {
         let (caches, writers) = Caches::unshared();
         let ctx = Arc::new(Context::new(
             api.client(),
@@ -119,20 +124,10 @@ impl Harness {
 
     /// A new operator process against the same API server: fresh caches and context.
     fn restarted(previous: &Harness) -> Self {
-        let (caches, writers) = Caches::unshared();
-        let ctx = Arc::new(Context::new(
-            previous.api.client(),
-            caches,
-            FakeEtcd::new(),
-            RecordedEvents::default(),
-        ));
-        *ctx.etcd.observation.lock().unwrap() =
+        let restarted = Harness::operator_of(previous.api.clone());
+        *restarted.ctx.etcd.observation.lock().unwrap() =
             previous.ctx.etcd.observation.lock().unwrap().clone();
-        Harness {
-            api: previous.api.clone(),
-            ctx,
-            writers: Mutex::new(writers),
-        }
+        restarted
     }
 
     /// Plays the watches: every cache holds what the fake API server holds now.
@@ -201,15 +196,39 @@ impl Harness {
             PODS,
             json!({
                 "apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": name, "namespace": "ns", "labels": {
-                    "app.kubernetes.io/name": "curve", "app.kubernetes.io/instance": "demo",
-                    "app.kubernetes.io/component": component, "app.kubernetes.io/managed-by": "curve-operator"}},
+                "metadata": {"name": name, "namespace": "ns", "labels": labels(component)},
                 "spec": {"containers": [], "nodeName": format!("node-{ip}")},
                 "status": {"podIP": ip, "hostIP": ip, "phase": "Running",
                     "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}
             }),
         );
     }
+
+    /// Plays the StatefulSet controller and the kubelet: pods 0 to 2 of StatefulSet `set`,
+    /// on 10.0.0.1 to 10.0.0.3, all ready or all not.
+    fn set_pods(&self, set: &str, component: &str, ready: bool) {
+        for i in 0..3 {
+            self.pod(
+                &format!("{set}-{i}"),
+                component,
+                &format!("10.0.0.{}", i + 1),
+                ready,
+            );
+        }
+    }
+
+    /// etcd answers that the MDS at `address` is primary.
+    fn elect(&self, address: &str) {
+        self.ctx.etcd.observation.lock().unwrap().primary = PrimaryObservation::Elected {
+            address: address.into(),
+        };
+    }
+}
+
+/// The labels the operator puts on the objects of one of the cluster's components.
+fn labels(component: &str) -> Value {
+    json!({"app.kubernetes.io/name": "curve", "app.kubernetes.io/instance": "demo",
+        "app.kubernetes.io/component": component, "app.kubernetes.io/managed-by": "curve-operator"})
 }
 
 /// The RBAC grant (API group, resource, verb) a request as FakeApi records it needs, e.g.
@@ -324,26 +343,17 @@ fn concat(parts: Vec<Vec<String>>) -> Vec<String> {
     parts.into_iter().flatten().collect()
 }
 
+/// Brings the fake up to a quorate etcd tier: its three pods ready, the MDS tier applied.
+async fn bring_up_etcd(h: &Harness) {
+    h.reconcile().await.unwrap();
+    h.set_pods("demo-etcd", "etcd", true);
+    h.reconcile().await.unwrap();
+}
+
 /// Brings the fake up to a fully ready cluster with an elected primary.
 async fn bring_up(h: &Harness) {
-    h.reconcile().await.unwrap();
-    for i in 0..3 {
-        h.pod(
-            &format!("demo-etcd-{i}"),
-            "etcd",
-            &format!("10.0.0.{}", i + 1),
-            true,
-        );
-    }
-    h.reconcile().await.unwrap();
-    for i in 0..3 {
-        h.pod(
-            &format!("demo-mds-{i}"),
-            "mds",
-            &format!("10.0.0.{}", i + 1),
-            true,
-        );
-    }
+    bring_up_etcd(h).await;
+    h.set_pods("demo-mds", "mds", true);
     *h.ctx.etcd.observation.lock().unwrap() = EtcdObservation {
         primary: PrimaryObservation::Elected {
             address: "10.0.0.2:6700".into(),
@@ -355,14 +365,7 @@ async fn bring_up(h: &Harness) {
         )),
     };
     h.reconcile().await.unwrap();
-    for i in 0..3 {
-        h.pod(
-            &format!("demo-chunkserver-0-{i}"),
-            "chunkserver",
-            &format!("10.0.0.{}", i + 1),
-            true,
-        );
-    }
+    h.set_pods("demo-chunkserver-0", "chunkserver", true);
     // Physical pool, online check, logical pool: one Job at a time, each succeeding.
     for _ in 0..4 {
         h.reconcile().await.unwrap();
@@ -428,14 +431,7 @@ async fn mds_tier_waits_for_etcd_quorum_and_chunkservers_for_a_primary() {
     assert_eq!(h.events(), ["Created", "EtcdQuorate"]);
 
     // MDS pods run, no candidate in etcd yet: no ChunkServers.
-    for i in 0..3 {
-        h.pod(
-            &format!("demo-mds-{i}"),
-            "mds",
-            &format!("10.0.0.{}", i + 1),
-            true,
-        );
-    }
+    h.set_pods("demo-mds", "mds", true);
     h.reconcile().await.unwrap();
     assert_eq!(h.api.take_requests(), concat(vec![vec![status_write()]]));
     assert_eq!(
@@ -447,12 +443,7 @@ async fn mds_tier_waits_for_etcd_quorum_and_chunkservers_for_a_primary() {
         &["10.0.0.1:2379", "10.0.0.2:2379"]
     );
 
-    *h.ctx.etcd.observation.lock().unwrap() = EtcdObservation {
-        primary: PrimaryObservation::Elected {
-            address: "10.0.0.3:6700".into(),
-        },
-        members: None,
-    };
+    h.elect("10.0.0.3:6700");
     h.reconcile().await.unwrap();
     assert_eq!(
         h.api.take_requests(),
@@ -586,9 +577,7 @@ async fn a_chunkserver_pod_being_replaced_keeps_its_server_in_the_cluster_map() 
     h.api.put(
         PODS,
         json!({"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "demo-chunkserver-0-1", "namespace": "ns", "labels": {
-                "app.kubernetes.io/name": "curve", "app.kubernetes.io/instance": "demo",
-                "app.kubernetes.io/component": "chunkserver", "app.kubernetes.io/managed-by": "curve-operator"}},
+            "metadata": {"name": "demo-chunkserver-0-1", "namespace": "ns", "labels": labels("chunkserver")},
             "spec": {"containers": []}, "status": {"phase": "Pending"}}),
     );
     h.reconcile().await.unwrap();
@@ -611,9 +600,7 @@ async fn a_chunkserver_pod_being_replaced_keeps_its_server_in_the_cluster_map() 
 async fn the_primary_moving_updates_status_with_one_event() {
     let h = Harness::new(minimal_spec());
     bring_up(&h).await;
-    h.ctx.etcd.observation.lock().unwrap().primary = PrimaryObservation::Elected {
-        address: "10.0.0.1:6700".into(),
-    };
+    h.elect("10.0.0.1:6700");
     h.reconcile().await.unwrap();
     assert_eq!(h.api.take_requests(), concat(vec![vec![status_write()]]));
     assert_eq!(
@@ -1004,25 +991,9 @@ async fn deletion_removes_volumes_only_with_policy_and_confirmation() {
 #[tokio::test]
 async fn pools_are_created_in_curves_order_and_chunkservers_released_after_the_physical_pool() {
     let h = Harness::new(minimal_spec());
-    h.reconcile().await.unwrap();
-    for i in 0..3 {
-        h.pod(
-            &format!("demo-etcd-{i}"),
-            "etcd",
-            &format!("10.0.0.{}", i + 1),
-            true,
-        );
-        h.pod(
-            &format!("demo-mds-{i}"),
-            "mds",
-            &format!("10.0.0.{}", i + 1),
-            true,
-        );
-    }
-    h.reconcile().await.unwrap();
-    h.ctx.etcd.observation.lock().unwrap().primary = PrimaryObservation::Elected {
-        address: "10.0.0.1:6700".into(),
-    };
+    bring_up_etcd(&h).await;
+    h.set_pods("demo-mds", "mds", true);
+    h.elect("10.0.0.1:6700");
     h.reconcile().await.unwrap();
     assert_eq!(
         h.condition("TopologyReady"),
@@ -1031,14 +1002,7 @@ async fn pools_are_created_in_curves_order_and_chunkservers_released_after_the_p
     assert!(h.api.names(JOBS).is_empty());
     h.api.take_requests();
 
-    for i in 0..3 {
-        h.pod(
-            &format!("demo-chunkserver-0-{i}"),
-            "chunkserver",
-            &format!("10.0.0.{}", i + 1),
-            false,
-        );
-    }
+    h.set_pods("demo-chunkserver-0", "chunkserver", false);
     h.reconcile().await.unwrap();
     let requests = h.api.take_requests();
     let physical: Vec<String> = h.api.names(JOBS);
@@ -1168,21 +1132,10 @@ async fn a_cluster_that_does_not_parse_gets_a_status_and_nothing_else() {
 #[tokio::test]
 async fn chunkservers_wait_until_every_mds_pod_has_an_address() {
     let h = Harness::new(minimal_spec());
-    h.reconcile().await.unwrap();
-    for i in 0..3 {
-        h.pod(
-            &format!("demo-etcd-{i}"),
-            "etcd",
-            &format!("10.0.0.{}", i + 1),
-            true,
-        );
-    }
-    h.reconcile().await.unwrap();
+    bring_up_etcd(&h).await;
     // OrderedReady: only demo-mds-0 runs yet, and it is elected.
     h.pod("demo-mds-0", "mds", "10.0.0.1", true);
-    h.ctx.etcd.observation.lock().unwrap().primary = PrimaryObservation::Elected {
-        address: "10.0.0.1:6700".into(),
-    };
+    h.elect("10.0.0.1:6700");
     h.reconcile().await.unwrap();
     assert!(
         h.api.get(SETS, "demo-chunkserver-0").is_none(),
@@ -1216,9 +1169,7 @@ async fn growing_volumes_patches_the_claims_and_recreates_the_set_without_its_po
             CLAIMS,
             json!({
                 "apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                "metadata": {"name": format!("data-demo-etcd-{i}"), "namespace": "ns", "labels": {
-                    "app.kubernetes.io/name": "curve", "app.kubernetes.io/instance": "demo",
-                    "app.kubernetes.io/component": "etcd", "app.kubernetes.io/managed-by": "curve-operator"}},
+                "metadata": {"name": format!("data-demo-etcd-{i}"), "namespace": "ns", "labels": labels("etcd")},
                 "spec": {"storageClassName": "standard", "resources": {"requests": {"storage": "10Gi"}}},
                 "status": {"phase": "Bound", "capacity": {"storage": "10Gi"}}
             }),

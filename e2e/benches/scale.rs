@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use curve_operator::api::CurveCluster;
 use curve_operator_e2e::env::BareEnv;
-use curve_operator_e2e::metrics::{Labels, Metrics};
+use curve_operator_e2e::manifests::curve_cluster;
+use curve_operator_e2e::metrics::{KUBE_REQUESTS, Labels, Metrics, label};
 use curve_operator_e2e::operator::{Operator, binary};
 use curve_operator_e2e::util::say;
 use futures::StreamExt;
@@ -33,22 +34,6 @@ const FIRST_STATUS_LIMIT: Duration = Duration::from_secs(300);
 /// The goals.
 const GOAL_RSS_MIB: f64 = 50.0;
 const GOAL_FIRST_STATUS: Duration = Duration::from_secs(30);
-const KUBE_REQUESTS: &str = "curve_operator_kube_requests_total";
-
-/// The cluster of examples/curvecluster.yaml (3 etcd, 3 MDS, 3 ChunkServers) as `name`.
-fn cluster(name: &str) -> serde_json::Value {
-    json!({
-        "apiVersion": "curve.opencurve.io/v1alpha1",
-        "kind": "CurveCluster",
-        "metadata": {"name": name},
-        "spec": {
-            "image": "opencurvedocker/curvebs:v1.2.6",
-            "etcd": {"replicas": 3},
-            "mds": {"replicas": 3},
-            "chunkservers": {"replicas": 3, "disksPerNode": 1, "storage": {"size": "100Gi"}},
-        },
-    })
-}
 
 /// Whether the operator wrote the cluster's first status: conditions and observedGeneration.
 fn has_status(cluster: &CurveCluster) -> bool {
@@ -148,9 +133,8 @@ impl Drop for FirstStatuses {
 
 /// The pods in the namespace: kube-controller-manager creates them for the etcd StatefulSets.
 async fn pod_count(env: &BareEnv) -> usize {
-    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
-        kube::Api::namespaced(env.client.clone(), &env.namespace);
-    pods.list(&Default::default())
+    env.api::<k8s_openapi::api::core::v1::Pod>()
+        .list(&Default::default())
         .await
         .map(|l| l.items.len())
         .unwrap_or(0)
@@ -264,12 +248,8 @@ fn requests_by(
     Some(grouped)
 }
 
-fn label(labels: &Labels, name: &str) -> String {
-    labels.get(name).cloned().unwrap_or_else(|| "?".into())
-}
-
 fn verb(labels: &Labels) -> String {
-    label(labels, "verb")
+    label(labels, "verb").to_string()
 }
 
 fn verb_and_resource(labels: &Labels) -> String {
@@ -310,7 +290,7 @@ async fn scale_100_clusters() {
     let list = json!({
         "apiVersion": "v1",
         "kind": "List",
-        "items": (0..CLUSTERS).map(|i| cluster(&format!("bench-{i:03}"))).collect::<Vec<_>>(),
+        "items": (0..CLUSTERS).map(|i| curve_cluster(&format!("bench-{i:03}"), json!({}))).collect::<Vec<_>>(),
     });
     let applying = Instant::now();
     env.kubectl_stdin(&["apply", "-f", "-"], &list.to_string())

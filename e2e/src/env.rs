@@ -1,6 +1,7 @@
 //! One test's world: a namespace of its own, fake nodes with the fake kubelet, the CRD, and
-//! the operator's RBAC and kubeconfig. Dropping it removes the namespace and the nodes and
-//! stops every process, also when the test panics.
+//! the operator's RBAC and kubeconfig ([`TestEnv`]; without nodes and kubelet, [`BareEnv`]).
+//! Dropping it removes the namespace and the nodes and stops every process, also when the
+//! test panics.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -19,20 +20,24 @@ use crate::kubelet::Kubelet;
 use crate::operator::Operator;
 use crate::util::{TempDir, eventually, repo_root};
 
-pub struct TestEnv {
+/// A test namespace with the CRD and the operator's RBAC but without nodes, scheduler or
+/// kubelet: the operator's pods stay Pending. For measuring the operator's own cost
+/// (`benches/scale.rs`), and what every [`TestEnv`] starts from. Dropping it removes the
+/// namespace (without waiting).
+pub struct BareEnv {
     pub client: Client,
     pub namespace: String,
-    pub kubelet: Kubelet,
     pub operator_kubeconfig: PathBuf,
     pub started: Instant,
+    removed: bool,
     // Dropped last: the operator's log lives here.
     pub dir: TempDir,
 }
 
-impl TestEnv {
+impl BareEnv {
     /// Connects (or stops the run), checks and cleans the cluster, applies the CRD and the
-    /// operator's RBAC, creates namespace `e2e-<tag>` and `nodes` fake nodes.
-    pub async fn new(tag: &str, nodes: usize) -> TestEnv {
+    /// operator's RBAC, creates namespace `e2e-<tag>-<pid>`.
+    pub async fn new(tag: &str) -> BareEnv {
         let started = Instant::now();
         let client = cluster::connect().await;
         // Built (or found up to date) before anything of the scenario starts.
@@ -42,17 +47,12 @@ impl TestEnv {
         let dir = TempDir::new(tag);
         let operator_kubeconfig = cluster::operator_kubeconfig(dir.path());
         let namespace = create_namespace(&client, tag).await;
-        let kubelet = Kubelet::start(client.clone(), &namespace, nodes).await;
-        eprintln!(
-            "[{tag}] namespace {namespace}, {nodes} nodes, set up in {:.1?}",
-            started.elapsed()
-        );
-        TestEnv {
+        BareEnv {
             client,
             namespace,
-            kubelet,
             operator_kubeconfig,
             started,
+            removed: false,
             dir,
         }
     }
@@ -84,6 +84,7 @@ impl TestEnv {
         kubectl(&all, None)
     }
 
+    /// kubectl in the test namespace, `stdin` piped in.
     pub fn kubectl_stdin(&self, args: &[&str], stdin: &str) -> Output {
         let mut all = vec!["-n", self.namespace.as_str()];
         all.extend_from_slice(args);
@@ -211,6 +212,99 @@ impl TestEnv {
             .next()
             .unwrap_or_else(|| panic!("no row in:\n{out}"))
     }
+
+    /// Removes the namespace once no operator runs for it any more (the CurveClusters lose
+    /// their finalizers, pods go at once) and waits until it is gone; how long that took.
+    pub async fn remove(&mut self, limit: Duration) -> Result<Duration, String> {
+        let started = Instant::now();
+        self.removed = true;
+        let clusters = self.clusters();
+        let unfinalize = json!({"metadata": {"finalizers": null}});
+        for cluster in clusters
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| e.to_string())?
+            .items
+        {
+            let name = cluster.metadata.name.unwrap_or_default();
+            clusters
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&unfinalize))
+                .await
+                .map_err(|e| format!("drop the finalizers of {name}: {e}"))?;
+        }
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        namespaces
+            .delete(&self.namespace, &DeleteParams::background())
+            .await
+            .map_err(|e| format!("delete namespace {}: {e}", self.namespace))?;
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
+        let now = DeleteParams {
+            grace_period_seconds: Some(0),
+            ..DeleteParams::default()
+        };
+        pods.delete_collection(&now, &ListParams::default())
+            .await
+            .map_err(|e| format!("delete the pods: {e}"))?;
+        let deadline = Instant::now() + limit;
+        loop {
+            match namespaces.get_opt(&self.namespace).await {
+                Ok(None) => return Ok(started.elapsed()),
+                Ok(Some(_)) if Instant::now() < deadline => {}
+                Ok(Some(ns)) => {
+                    return Err(format!(
+                        "namespace {} still there after {limit:?}: {:?}",
+                        self.namespace, ns.status
+                    ));
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Has the namespace removed, unless that was done already; does not wait for it.
+    fn remove_without_waiting(&mut self) {
+        if !self.removed {
+            self.removed = true;
+            cluster::remove_namespace(&self.namespace);
+        }
+    }
+}
+
+impl Drop for BareEnv {
+    fn drop(&mut self) {
+        self.remove_without_waiting();
+    }
+}
+
+/// One test's world: a [`BareEnv`] (which it dereferences to) with `nodes` fake nodes and the
+/// fake kubelet.
+pub struct TestEnv {
+    pub kubelet: Kubelet,
+    // Dropped after the kubelet: the namespace, and the directory with the operator's log.
+    pub bare: BareEnv,
+}
+
+impl TestEnv {
+    /// A [`BareEnv`] for `tag` with `nodes` fake nodes.
+    pub async fn new(tag: &str, nodes: usize) -> TestEnv {
+        let bare = BareEnv::new(tag).await;
+        let kubelet = Kubelet::start(bare.client.clone(), &bare.namespace, nodes).await;
+        eprintln!(
+            "[{tag}] namespace {}, {nodes} nodes, set up in {:.1?}",
+            bare.namespace,
+            bare.started.elapsed()
+        );
+        TestEnv { kubelet, bare }
+    }
+}
+
+impl std::ops::Deref for TestEnv {
+    type Target = BareEnv;
+
+    fn deref(&self) -> &BareEnv {
+        &self.bare
+    }
 }
 
 impl Drop for TestEnv {
@@ -225,8 +319,8 @@ impl Drop for TestEnv {
             let _ = std::fs::write(self.dir.path().join("kubelet.log"), self.kubelet.log());
         }
         self.kubelet.stop();
+        self.bare.remove_without_waiting();
         let ns = self.namespace.as_str();
-        cluster::remove_namespace(ns);
         let _ = kubectl(
             &[
                 "delete",
@@ -285,115 +379,6 @@ pub async fn create_namespace(client: &Client, tag: &str) -> String {
     )
     .await;
     namespace
-}
-
-/// A test namespace with the CRD and the operator's RBAC but without nodes, scheduler or
-/// kubelet: the operator's pods stay Pending. For measuring the operator's own cost
-/// (`tests/scale.rs`). Dropping it removes the namespace (without waiting).
-pub struct BareEnv {
-    pub client: Client,
-    pub namespace: String,
-    pub operator_kubeconfig: PathBuf,
-    pub started: Instant,
-    removed: bool,
-    // Dropped last: the operator's log lives here.
-    pub dir: TempDir,
-}
-
-impl BareEnv {
-    /// Connects (or stops the run), checks and cleans the cluster, applies the CRD and the
-    /// operator's RBAC, creates namespace `e2e-<tag>-<pid>`.
-    pub async fn new(tag: &str) -> BareEnv {
-        let started = Instant::now();
-        let client = cluster::connect().await;
-        crate::operator::binary();
-        cluster::preflight(&client).await;
-        cluster::install_crd(&client).await;
-        let dir = TempDir::new(tag);
-        let operator_kubeconfig = cluster::operator_kubeconfig(dir.path());
-        let namespace = create_namespace(&client, tag).await;
-        BareEnv {
-            client,
-            namespace,
-            operator_kubeconfig,
-            started,
-            removed: false,
-            dir,
-        }
-    }
-
-    /// `curve-operator run --namespace <ns>` as the chart's ServiceAccount.
-    pub async fn start_operator(&self) -> Operator {
-        Operator::start(&self.operator_kubeconfig, &self.namespace, self.dir.path()).await
-    }
-
-    pub fn clusters(&self) -> Api<CurveCluster> {
-        Api::namespaced(self.client.clone(), &self.namespace)
-    }
-
-    /// kubectl in the namespace, `stdin` piped in.
-    pub fn kubectl_stdin(&self, args: &[&str], stdin: &str) -> Output {
-        let mut all = vec!["-n", self.namespace.as_str()];
-        all.extend_from_slice(args);
-        kubectl(&all, Some(stdin))
-    }
-
-    /// Removes the namespace once no operator runs for it any more (the CurveClusters lose
-    /// their finalizers, pods go at once) and waits until it is gone; how long that took.
-    pub async fn remove(&mut self, limit: Duration) -> Result<Duration, String> {
-        let started = Instant::now();
-        self.removed = true;
-        let clusters = self.clusters();
-        let unfinalize = json!({"metadata": {"finalizers": null}});
-        for cluster in clusters
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| e.to_string())?
-            .items
-        {
-            let name = cluster.metadata.name.unwrap_or_default();
-            clusters
-                .patch(&name, &PatchParams::default(), &Patch::Merge(&unfinalize))
-                .await
-                .map_err(|e| format!("drop the finalizers of {name}: {e}"))?;
-        }
-        let namespaces: Api<Namespace> = Api::all(self.client.clone());
-        namespaces
-            .delete(&self.namespace, &DeleteParams::background())
-            .await
-            .map_err(|e| format!("delete namespace {}: {e}", self.namespace))?;
-        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
-        let now = DeleteParams {
-            grace_period_seconds: Some(0),
-            ..DeleteParams::default()
-        };
-        pods.delete_collection(&now, &ListParams::default())
-            .await
-            .map_err(|e| format!("delete the pods: {e}"))?;
-        let deadline = Instant::now() + limit;
-        loop {
-            match namespaces.get_opt(&self.namespace).await {
-                Ok(None) => return Ok(started.elapsed()),
-                Ok(Some(_)) if Instant::now() < deadline => {}
-                Ok(Some(ns)) => {
-                    return Err(format!(
-                        "namespace {} still there after {limit:?}: {:?}",
-                        self.namespace, ns.status
-                    ));
-                }
-                Err(e) => return Err(e.to_string()),
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    }
-}
-
-impl Drop for BareEnv {
-    fn drop(&mut self) {
-        if !self.removed {
-            cluster::remove_namespace(&self.namespace);
-        }
-    }
 }
 
 /// Rows of kubectl's table output as header → value, cut at the header's column starts.

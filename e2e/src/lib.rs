@@ -16,6 +16,7 @@ pub mod dashboards;
 pub mod env;
 pub mod hosts;
 pub mod kubelet;
+pub mod manifests;
 pub mod metrics;
 pub mod operator;
 pub mod process;

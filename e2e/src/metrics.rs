@@ -7,6 +7,14 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The labels of one series, by name.
 pub type Labels = BTreeMap<String, String>;
 
+/// The operator's count of its Kubernetes API requests, by verb and resource.
+pub const KUBE_REQUESTS: &str = "curve_operator_kube_requests_total";
+
+/// The value of label `name`, `?` where the series has none.
+pub fn label<'a>(labels: &'a Labels, name: &str) -> &'a str {
+    labels.get(name).map_or("?", String::as_str)
+}
+
 /// Every sample of one exposition, and the metric families it declares.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Metrics {

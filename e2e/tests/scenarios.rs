@@ -13,7 +13,8 @@ use curve_operator_e2e::cluster::{self, CRD_NAME, kubectl};
 use curve_operator_e2e::daemons::MDS_ELECTION;
 use curve_operator_e2e::dashboards::{Checker, Substitution};
 use curve_operator_e2e::env::{TestEnv, condition, expect_condition, parse_table};
-use curve_operator_e2e::metrics::{Labels, Metrics};
+use curve_operator_e2e::manifests::curve_cluster;
+use curve_operator_e2e::metrics::{KUBE_REQUESTS, Labels, Metrics, label};
 use curve_operator_e2e::util::{eventually, say};
 use etcd_client::{GetOptions, SortOrder, SortTarget};
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -30,38 +31,6 @@ use serde_json::{Value, json};
 
 const BRING_UP: Duration = Duration::from_secs(90);
 const INSTANCE: &str = "app.kubernetes.io/instance";
-
-/// The minimal cluster of examples/curvecluster.yaml under another name, with `spec` merged in.
-fn cluster_json(name: &str, spec: Value) -> Value {
-    let mut object = json!({
-        "apiVersion": "curve.opencurve.io/v1alpha1",
-        "kind": "CurveCluster",
-        "metadata": {"name": name},
-        "spec": {
-            "image": "opencurvedocker/curvebs:v1.2.6",
-            "etcd": {"replicas": 3},
-            "mds": {"replicas": 3},
-            "chunkservers": {"replicas": 3, "disksPerNode": 1, "storage": {"size": "100Gi"}},
-        },
-    });
-    merge(&mut object["spec"], spec);
-    object
-}
-
-fn merge(target: &mut Value, patch: Value) {
-    match (target, patch) {
-        (Value::Object(t), Value::Object(p)) => {
-            for (k, v) in p {
-                if v.is_null() {
-                    t.remove(&k);
-                } else {
-                    merge(t.entry(k).or_insert(Value::Null), v);
-                }
-            }
-        }
-        (t, p) => *t = p,
-    }
-}
 
 /// Every object (kind, name) the operator owns or labels for cluster `instance`, plus every
 /// StatefulSet, ConfigMap, Service, budget and Job that names the cluster in an owner
@@ -691,22 +660,22 @@ async fn b_invalid_clusters_are_rejected_by_the_api_server() {
     let cases: Vec<(&str, Value, Vec<&str>)> = vec![
         (
             "etcd of 4",
-            cluster_json("even", json!({"etcd": {"replicas": 4}})),
+            curve_cluster("even", json!({"etcd": {"replicas": 4}})),
             vec!["spec.etcd.replicas", "must be 1, 3, 5 or 7"],
         ),
         (
             "mds.port == dummyPort",
-            cluster_json("ports", json!({"mds": {"port": 7700}})),
+            curve_cluster("ports", json!({"mds": {"port": 7700}})),
             vec!["spec.mds.port and spec.mds.dummyPort must differ"],
         ),
         (
             "fewer ChunkServers than copies",
-            cluster_json("small", json!({"chunkservers": {"replicas": 2}})),
+            curve_cluster("small", json!({"chunkservers": {"replicas": 2}})),
             vec!["spec.chunkservers.replicas must be at least spec.logicalPool.replicas"],
         ),
         (
             "storage size lots",
-            cluster_json(
+            curve_cluster(
                 "lots",
                 json!({"chunkservers": {"storage": {"size": "lots"}}}),
             ),
@@ -717,22 +686,22 @@ async fn b_invalid_clusters_are_rejected_by_the_api_server() {
         ),
         (
             "no image",
-            cluster_json("noimage", json!({"image": null})),
+            curve_cluster("noimage", json!({"image": null})),
             vec!["spec.image", "Required value"],
         ),
         (
             "name of 31 characters",
-            cluster_json(&long_name, json!({})),
+            curve_cluster(&long_name, json!({})),
             vec!["metadata.name must be at most 30 characters"],
         ),
         (
             "mds of 0",
-            cluster_json("nomds", json!({"mds": {"replicas": 0}})),
+            curve_cluster("nomds", json!({"mds": {"replicas": 0}})),
             vec!["spec.mds.replicas", "greater than or equal to 1"],
         ),
         (
             "ChunkServer ports over the MDS port",
-            cluster_json(
+            curve_cluster(
                 "overlap",
                 json!({"chunkservers": {"port": 6699, "disksPerNode": 2}}),
             ),
@@ -740,7 +709,7 @@ async fn b_invalid_clusters_are_rejected_by_the_api_server() {
         ),
         (
             "a cpu limit that is no quantity",
-            cluster_json(
+            curve_cluster(
                 "cpu",
                 json!({"mds": {"resources": {"limits": {"cpu": "two"}}}}),
             ),
@@ -748,7 +717,7 @@ async fn b_invalid_clusters_are_rejected_by_the_api_server() {
         ),
         (
             "requests over limits",
-            cluster_json(
+            curve_cluster(
                 "overcommit",
                 json!({"etcd": {"resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1500m"}}}}),
             ),
@@ -756,7 +725,7 @@ async fn b_invalid_clusters_are_rejected_by_the_api_server() {
         ),
         (
             "a node selector key with a space",
-            cluster_json(
+            curve_cluster(
                 "selector",
                 json!({"placement": {"nodeSelector": {"bad key": "x"}}}),
             ),
@@ -764,7 +733,7 @@ async fn b_invalid_clusters_are_rejected_by_the_api_server() {
         ),
         (
             "a toleration with an unknown operator",
-            cluster_json(
+            curve_cluster(
                 "toleration",
                 json!({"placement": {"tolerations": [{"key": "k", "operator": "In"}]}}),
             ),
@@ -772,12 +741,12 @@ async fn b_invalid_clusters_are_rejected_by_the_api_server() {
         ),
         (
             "zones that differ from the copies",
-            cluster_json("zones", json!({"logicalPool": {"zones": 2}})),
+            curve_cluster("zones", json!({"logicalPool": {"zones": 2}})),
             vec!["spec.logicalPool.zones must equal spec.logicalPool.replicas"],
         ),
         (
             "an image reference with capitals",
-            cluster_json("image", json!({"image": "opencurvedocker/CurveBS:v1.2.6"})),
+            curve_cluster("image", json!({"image": "opencurvedocker/CurveBS:v1.2.6"})),
             vec![
                 "spec.image",
                 "must be an image reference",
@@ -823,7 +792,7 @@ async fn b_invalid_clusters_are_rejected_by_the_api_server() {
     assert_eq!(listed.trim(), "", "no invalid cluster was stored");
 
     // Updates: a valid cluster, then changes the rules refuse.
-    let base = cluster_json("base", json!({}));
+    let base = curve_cluster("base", json!({}));
     env.kubectl_stdin(&["create", "-f", "-"], &base.to_string())
         .ok("create a valid cluster");
     let updates: Vec<(&str, Value, Vec<&str>)> = vec![
@@ -1781,7 +1750,7 @@ async fn h_delete_collects_objects_and_follows_the_cleanup_policy() {
     // Retain (the default): the volumes stay.
     env.kubectl_stdin(
         &["apply", "-f", "-"],
-        &cluster_json("keep", json!({})).to_string(),
+        &curve_cluster("keep", json!({})).to_string(),
     )
     .ok("apply keep");
     env.wait_available("keep", BRING_UP).await;
@@ -1799,7 +1768,7 @@ async fn h_delete_collects_objects_and_follows_the_cleanup_policy() {
     assert_eq!(listed.lines().count(), 6, "{listed}");
 
     // Delete with the confirmation: the volumes go too.
-    let wipe = cluster_json(
+    let wipe = curve_cluster(
         "wipe",
         json!({"cleanup": {"policy": "Delete", "confirmation": "yes-really-destroy-data"}}),
     );
@@ -1846,8 +1815,6 @@ async fn h_delete_collects_objects_and_follows_the_cleanup_policy() {
     );
 }
 
-/// The operator's count of its Kubernetes API requests, by verb and resource.
-const KUBE_REQUESTS: &str = "curve_operator_kube_requests_total";
 /// The verbs the count distinguishes (RBAC's, with `apply` for server-side apply).
 const REQUEST_VERBS: [&str; 9] = [
     "get",
@@ -1865,8 +1832,8 @@ const REQUEST_VERBS: [&str; 9] = [
 fn request_series(labels: &Labels) -> String {
     let mut text = format!(
         "verb={} resource={}",
-        labels.get("verb").map_or("?", String::as_str),
-        labels.get("resource").map_or("?", String::as_str)
+        label(labels, "verb"),
+        label(labels, "resource")
     );
     for (k, v) in labels
         .iter()
@@ -2718,7 +2685,7 @@ async fn resize_killing_the_operator(
 async fn m_etcd_membership_grows_shrinks_and_replaces_one_safe_step_at_a_time() {
     let env = TestEnv::new("members", 5).await;
     let mut operator = env.start_operator().await;
-    let cluster = cluster_json("demo", json!({"etcd": {"replicas": 1}}));
+    let cluster = curve_cluster("demo", json!({"etcd": {"replicas": 1}}));
     env.kubectl_stdin(&["apply", "-f", "-"], &cluster.to_string())
         .ok("apply a 1-member cluster");
     env.wait_available("demo", BRING_UP).await;
@@ -2914,7 +2881,7 @@ async fn n_volumes_grow_in_place_and_a_refused_growth_can_be_undone() {
     let env = TestEnv::new("grow", 3).await;
     let _storage = FakeStorage::start(env.client.clone(), &env.namespace).await;
     let mut operator = env.start_operator().await;
-    let cluster: CurveCluster = serde_json::from_value(cluster_json(
+    let cluster: CurveCluster = serde_json::from_value(curve_cluster(
         "demo",
         json!({
             "etcd": {"storage": {"size": "1Gi", "storageClassName": EXPANDABLE}},

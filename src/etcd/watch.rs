@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use etcd_client::{Event, EventType, WatchOptions};
 use futures::channel::mpsc::UnboundedSender;
 
@@ -10,32 +11,46 @@ use super::conn::{ElectionSnapshot, bounded, client_for, describe, read_election
 use super::election::{Candidate, KeyEvent, MDS_ELECTION_PREFIX};
 use super::{ClusterKey, ElectionChange};
 
-/// Delays between attempts to re-establish a broken watch: doubling, capped, reset once a
-/// watch is running again.
+/// Delays between attempts to re-establish a broken watch: 100 ms doubling to 5 s, without
+/// jitter and without a limit on attempts; they start from 100 ms again after a watch that ran.
+const REWATCH_DELAYS: ExponentialBuilder = ExponentialBuilder::new()
+    .with_min_delay(Duration::from_millis(100))
+    .with_max_delay(Duration::from_secs(5))
+    .without_max_times();
+
+/// How one watch ended.
 #[derive(Clone, Debug)]
-pub(crate) struct Backoff {
-    min: Duration,
-    max: Duration,
-    next: Duration,
+pub(crate) struct Interruption {
+    /// The watch was established (etcd confirmed it) before it broke.
+    pub(crate) established: bool,
+    pub(crate) endpoint: String,
+    pub(crate) why: String,
 }
 
-impl Backoff {
-    pub(crate) fn new(min: Duration, max: Duration) -> Self {
-        Backoff {
-            min,
-            max,
-            next: min,
+/// A watch that [`rewatch`] re-establishes each time it stops.
+pub(crate) trait Rewatch {
+    /// Watch number `attempt` (0, 1, 2, …), until it stops.
+    fn watch(&mut self, attempt: usize) -> impl Future<Output = Interruption> + Send;
+
+    /// The watch stopped; the next one starts after `delay`.
+    fn interrupted(&mut self, interruption: &Interruption, delay: Duration);
+}
+
+/// Runs `watches` until `delays` run out (never, for [`REWATCH_DELAYS`]), waiting the next
+/// delay after each interruption. An established watch starts the delays over, so a watch
+/// that ran for a while and broke is back quickly.
+pub(crate) async fn rewatch(watches: &mut impl Rewatch, delays: ExponentialBuilder) {
+    let mut next_delays = delays.build();
+    for attempt in 0usize.. {
+        let interruption = watches.watch(attempt).await;
+        if interruption.established {
+            next_delays = delays.build();
         }
-    }
-
-    pub(crate) fn next_delay(&mut self) -> Duration {
-        let d = self.next;
-        self.next = (self.next * 2).min(self.max);
-        d
-    }
-
-    pub(crate) fn reset(&mut self) {
-        self.next = self.min;
+        let Some(delay) = next_delays.next() else {
+            return;
+        };
+        watches.interrupted(&interruption, delay);
+        tokio::time::sleep(delay).await;
     }
 }
 
@@ -86,7 +101,6 @@ struct Watcher {
     /// The state at the last revision seen, where a new watch resumes so that no event is
     /// missed; `None` after a compaction made that revision unavailable (then: read again).
     resume: Option<ElectionSnapshot>,
-    backoff: Backoff,
 }
 
 /// Watches `07leader/` until the task is aborted. `seed` is the election as an observation just
@@ -101,22 +115,32 @@ pub(crate) async fn watch_election(
         Some(s) => PrimaryTracker::seeded(s.state.primary()),
         None => PrimaryTracker::default(),
     };
-    let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-    let mut w = Watcher {
+    let mut watcher = Watcher {
         cluster,
         endpoints,
         tx,
         tracker,
         resume: seed,
-        backoff,
     };
-    for attempt in 0usize.. {
+    rewatch(&mut watcher, REWATCH_DELAYS).await;
+}
+
+impl Rewatch for Watcher {
+    async fn watch(&mut self, attempt: usize) -> Interruption {
         // Each attempt goes to the next endpoint: the last one may be the member that failed.
-        let endpoint = w.endpoints[attempt % w.endpoints.len()].clone();
-        let why = w.watch_once(&endpoint).await;
-        let delay = w.backoff.next_delay();
-        tracing::debug!(cluster = ?w.cluster, %endpoint, error = %why, ?delay, "etcd election watch interrupted");
-        tokio::time::sleep(delay).await;
+        let endpoint = self.endpoints[attempt % self.endpoints.len()].clone();
+        let mut established = false;
+        let why = self.watch_once(&endpoint, &mut established).await;
+        Interruption {
+            established,
+            endpoint,
+            why,
+        }
+    }
+
+    fn interrupted(&mut self, interruption: &Interruption, delay: Duration) {
+        let Interruption { endpoint, why, .. } = interruption;
+        tracing::debug!(cluster = ?self.cluster, %endpoint, error = %why, ?delay, "etcd election watch interrupted");
     }
 }
 
@@ -134,8 +158,9 @@ impl Watcher {
         }
     }
 
-    /// One watch on one endpoint; returns why it stopped.
-    async fn watch_once(&mut self, endpoint: &str) -> String {
+    /// One watch on one endpoint; returns why it stopped. Sets `established` once etcd
+    /// confirmed the watch.
+    async fn watch_once(&mut self, endpoint: &str, established: &mut bool) -> String {
         let client = match client_for(endpoint, true).await {
             Ok(c) => c,
             Err(e) => return e,
@@ -164,8 +189,7 @@ impl Watcher {
                 Err(e) => return format!("watch: {}", describe(&e)),
             };
             if msg.created() {
-                // Running again: the next failure starts from the shortest delay.
-                self.backoff.reset();
+                *established = true;
             }
             if msg.canceled() {
                 if msg.compact_revision() > 0 {
@@ -192,13 +216,73 @@ impl Watcher {
 mod tests {
     use super::*;
 
-    #[test]
-    fn backoff_doubles_to_its_cap_and_resets() {
-        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
-        let delays: Vec<u64> = (0..6).map(|_| b.next_delay().as_millis() as u64).collect();
-        assert_eq!(delays, vec![100, 200, 400, 800, 1000, 1000]);
-        b.reset();
-        assert_eq!(b.next_delay(), Duration::from_millis(100));
+    /// Watches that all fail at once, but those numbered in `established` ran before they
+    /// broke; when each started, and the delays reported.
+    struct FailingWatches<'a> {
+        established: &'a [usize],
+        starts: Vec<tokio::time::Instant>,
+        delays: Vec<Duration>,
+    }
+
+    impl Rewatch for FailingWatches<'_> {
+        async fn watch(&mut self, attempt: usize) -> Interruption {
+            self.starts.push(tokio::time::Instant::now());
+            Interruption {
+                established: self.established.contains(&attempt),
+                endpoint: format!("etcd-{attempt}:2379"),
+                why: "refused".into(),
+            }
+        }
+
+        fn interrupted(&mut self, _: &Interruption, delay: Duration) {
+            self.delays.push(delay);
+        }
+    }
+
+    /// The delays [`rewatch`] reports, in whole milliseconds, while every watch fails at once
+    /// for `run_for` (but those numbered in `established` ran before they broke); checks
+    /// that it waited each of them before the next watch.
+    async fn delays_while_failing(run_for: Duration, established: &[usize]) -> Vec<u128> {
+        let mut watches = FailingWatches {
+            established,
+            starts: Vec::new(),
+            delays: Vec::new(),
+        };
+        let endless = tokio::time::timeout(run_for, rewatch(&mut watches, REWATCH_DELAYS)).await;
+        assert!(endless.is_err(), "rewatch gave up");
+        let waits: Vec<Duration> = watches.starts.windows(2).map(|w| w[1] - w[0]).collect();
+        // tokio's timer counts whole milliseconds, rounding a deadline up.
+        let rounded_up =
+            |d: &Duration| Duration::from_millis(d.as_nanos().div_ceil(1_000_000) as u64);
+        let waited: Vec<Duration> = watches
+            .delays
+            .iter()
+            .take(waits.len())
+            .map(rounded_up)
+            .collect();
+        assert_eq!(waits, waited, "the waits between the watches");
+        assert_eq!(
+            watches.delays.len(),
+            watches.starts.len(),
+            "a delay after every watch"
+        );
+        watches.delays.iter().map(Duration::as_millis).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rewatch_waits_doubling_delays_up_to_five_seconds() {
+        assert_eq!(
+            delays_while_failing(Duration::from_secs(25), &[]).await,
+            [100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000, 5000]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_established_watch_starts_the_delays_over() {
+        assert_eq!(
+            delays_while_failing(Duration::from_secs(5), &[3]).await,
+            [100, 200, 400, 100, 200, 400, 800, 1600, 3200]
+        );
     }
 
     #[test]
