@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use std::path::{Component as PathPart, Path, PathBuf};
 use std::time::Duration;
 
-use curve_operator::runtime::metrics::{Component, Metrics, ReconcileResult};
+use curve_operator::names::Component;
+use curve_operator::runtime::metrics::{Metrics, ReconcileResult};
 use serde_json::Value;
 
 fn repo() -> &'static Path {

@@ -7,12 +7,14 @@ use k8s_openapi::jiff::Timestamp;
 use super::events;
 use super::model::action::{Action, ExistingObject, Object, ObjectKind};
 use super::model::event::ClusterEvent;
-use super::model::observation::{DataCleanup, Observation, PrimaryView, TopologyState};
-use super::model::states::RollState;
+use super::model::observation::{
+    ComponentObservation, DataCleanup, Observation, PrimaryView, TopologyState,
+};
+use super::model::states::{MembershipState, RollState};
 use super::plan;
 use super::snapshot::Snapshot;
 use super::status::compute_status;
-use super::{expansion, membership, monitoring, observe, roll, topology};
+use super::{blockers, expansion, membership, monitoring, observe, roll, topology};
 use crate::api::{CleanupPolicy, CurveClusterStatus, OperatorRecord};
 use crate::desired::config::DaemonAddresses;
 use crate::desired::config::etcd_peer_url;
@@ -36,6 +38,11 @@ pub struct Decision {
     pub status: CurveClusterStatus,
     /// What to tell in Events.
     pub events: Vec<ClusterEvent>,
+    /// When to look again.
+    pub requeue: Requeue,
+    /// Write the status (its record) before the actions: they hand out what the record must
+    /// remember if the operator is killed midway (see [`Decision::hands_out_more`]).
+    pub record_first: bool,
 }
 
 impl Decision {
@@ -95,90 +102,186 @@ fn usable_record(previous: &CurveClusterStatus) -> Result<OperatorRecord, String
     }
 }
 
-pub fn decide(
+/// The order in which one decision changes the cluster. Each kind of change is planned from
+/// the same observation; the write step carries them out in this order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// One change of etcd's member list: what it changes is applied in a later pass, once the
+    /// member list shows it.
+    Membership,
+    /// Claims asked to grow, before a StatefulSet re-created for new claim templates finds them.
+    Growth,
+    /// The objects of the tiers the gates open (and StatefulSets re-created for new claims).
+    Apply,
+    /// The Prometheus Operator objects.
+    Monitoring,
+    /// Pods and claims of etcd members the membership change restarts or drops.
+    Pods,
+    /// The topology Job of this step of the pool bootstrap.
+    Jobs,
+    /// The roll's next pod deletion: only when nothing above changed a template.
+    Roll,
+}
+
+impl Change {
+    pub const ORDER: [Change; 7] = [
+        Change::Membership,
+        Change::Growth,
+        Change::Apply,
+        Change::Monitoring,
+        Change::Pods,
+        Change::Jobs,
+        Change::Roll,
+    ];
+}
+
+/// When to look at the cluster again if no watch event comes first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Requeue {
+    /// Paused or invalid: only a change of the spec (a watch event) matters.
+    AwaitChange,
+    /// etcd's member list is changing, and it is not watched: look again soon.
+    Membership,
+    /// Bring-up or a change under way.
+    Progress,
+    /// Everything is as the spec asks: a slow resync.
+    Healthy,
+}
+
+/// Phase 1: the snapshot read once into what every later phase uses.
+struct Reading {
+    existing: Vec<ExistingObject>,
+    /// The spec with every held-back change left out.
+    safe: ValidatedCluster,
+    refused: Vec<String>,
+    growth: expansion::ExpansionPlan,
+    record: Result<OperatorRecord, String>,
+    tiers: Vec<roll::TierPods>,
+    membership: membership::MembershipDecision,
+    /// Tiers whose pods were left without their StatefulSet (re-created for new claims).
+    orphaned: Vec<Component>,
+}
+
+impl Reading {
+    fn of(cluster: &ValidatedCluster, snapshot: &Snapshot, previous: &CurveClusterStatus) -> Self {
+        let existing = existing_objects(snapshot);
+        let (mut safe, mut refused) = plan::refuse_unsafe_changes(cluster, &existing);
+        let growth = expansion::plan(
+            &mut safe,
+            &existing,
+            &snapshot.claims,
+            &snapshot.storage_classes,
+        );
+        refused.extend(growth.refused.iter().cloned());
+        let record = usable_record(previous);
+        if let Err(why) = &record {
+            refused.push(why.clone());
+        }
+        let tiers = roll::tiers(&snapshot.stateful_sets, &snapshot.pods);
+        let membership = decide_membership(&safe, snapshot, &existing, &tiers, previous);
+        // The etcd StatefulSet (and its budget) have as many pods as etcd has members.
+        safe.spec.etcd.replicas = membership.layout.pods;
+        let orphaned = expansion::orphaned(&existing, &snapshot.pods);
+        Reading {
+            existing,
+            safe,
+            refused,
+            growth,
+            record,
+            tiers,
+            membership,
+            orphaned,
+        }
+    }
+
+    /// Whether the operator changes anything in this pass: not while paused, nor with a record
+    /// it cannot read.
+    fn acts(&self) -> bool {
+        !self.safe.spec.paused && self.record.is_ok()
+    }
+
+    fn exists(&self, component: Component) -> bool {
+        plan::tier_exists(&self.existing, component) || self.orphaned.contains(&component)
+    }
+}
+
+/// Phase 2: what the snapshot says of each tier, the election and the pods' progress.
+fn observe_cluster(
     cluster: &ValidatedCluster,
     snapshot: &Snapshot,
-    previous: &CurveClusterStatus,
-    generation: Option<i64>,
-    now: Timestamp,
-) -> Decision {
-    let existing = existing_objects(snapshot);
-    let (mut safe, mut refused) = plan::refuse_unsafe_changes(cluster, &existing);
-    let growth = expansion::plan(
-        &mut safe,
-        &existing,
-        &snapshot.claims,
-        &snapshot.storage_classes,
-    );
-    refused.extend(growth.refused);
-    let record = usable_record(previous);
-    let tiers = roll::tiers(&snapshot.stateful_sets, &snapshot.pods);
-    let membership = decide_membership(&safe, snapshot, &existing, &tiers, previous);
-    // The etcd StatefulSet (and its budget) have as many pods as etcd has members.
-    safe.spec.etcd.replicas = membership.layout.pods;
-    let spec = &safe.spec;
+    reading: &Reading,
+) -> Observation {
+    let spec = &reading.safe.spec;
     let pods = &snapshot.pods;
-    // Pods left without their StatefulSet (re-created for new claim templates) are a tier
-    // that exists.
-    let orphaned = expansion::orphaned(&existing, pods);
-    let exists =
-        |component| plan::tier_exists(&existing, component) || orphaned.contains(&component);
-    let mut obs = Observation {
+    let tier = |component, desired| {
+        let seen = observe::component(pods, component, desired, reading.exists(component));
+        let of_tier = reading.tiers.iter().find(|t| t.component == component);
+        ComponentObservation {
+            updated: of_tier.map_or(0, roll::TierPods::updated),
+            images: of_tier.map(roll::TierPods::images).unwrap_or_default(),
+            ..seen
+        }
+    };
+    let mds = tier(Component::Mds, spec.mds.replicas);
+    let (primary, etcd_members) = match (&snapshot.etcd, mds.exists) {
+        (Some(reading), true) => (
+            observe::primary_view(pods, spec.mds.port, &reading.primary),
+            reading.members.clone(),
+        ),
+        _ => (PrimaryView::NotStarted, None),
+    };
+    Observation {
         spec_errors: Vec::new(),
         paused: spec.paused,
-        etcd: observe::component(
-            pods,
-            Component::Etcd,
-            cluster.spec.etcd.replicas,
-            exists(Component::Etcd),
-        ),
-        mds: observe::component(
-            pods,
-            Component::Mds,
-            spec.mds.replicas,
-            exists(Component::Mds),
-        ),
-        chunkservers: observe::component(
-            pods,
+        etcd: tier(Component::Etcd, cluster.spec.etcd.replicas),
+        mds,
+        chunkservers: tier(
             Component::ChunkServer,
             spec.chunkservers.replicas * spec.chunkservers.disks_per_node,
-            exists(Component::ChunkServer),
         ),
-        etcd_members: None,
-        etcd_quorum: safe.etcd_quorum(),
+        etcd_members,
+        etcd_quorum: reading.safe.etcd_quorum(),
         roll: RollState::Done,
-        membership: membership.state.clone(),
+        membership: reading.membership.state.clone(),
         cleanup: match (&spec.cleanup.policy, spec.cleanup.deletes_data()) {
             (_, true) => DataCleanup::Delete,
             (CleanupPolicy::Delete, false) => DataCleanup::DeleteNotConfirmed,
             (CleanupPolicy::Retain, false) => DataCleanup::Retain,
         },
         tolerated_unready_chunkservers: (spec.logical_pool.replicas - 1) / 2,
-        primary: PrimaryView::NotStarted,
-        refused: Vec::new(),
+        primary,
+        refused: reading.refused.clone(),
         error: None,
         format: observe::format_progress(pods),
         topology: None,
         physical_pool: spec.logical_pool.physical_pool.clone(),
         logical_pool: spec.logical_pool.name.clone(),
-        expansions: growth.progress,
+        expansions: reading.growth.progress.clone(),
         monitoring: Default::default(),
-    };
-    if obs.mds.exists
-        && let Some(reading) = &snapshot.etcd
-    {
-        obs.primary = observe::primary_view(pods, spec.mds.port, &reading.primary);
-        obs.etcd_members = reading.members.clone();
+        blockers: blockers::blockers(
+            pods,
+            &blockers::Surroundings {
+                claims: &snapshot.claims,
+                classes: &snapshot.storage_classes.keys().cloned().collect(),
+                unready_nodes: &snapshot.unready_nodes,
+            },
+        ),
+        held: Vec::new(),
+        etcd_members_now: reading.safe.spec.etcd.replicas,
+        progress_deadline_seconds: spec.rollout.progress_deadline_seconds.into(),
     }
-    for (seen, tier) in [&mut obs.etcd, &mut obs.mds, &mut obs.chunkservers]
-        .into_iter()
-        .zip(&tiers)
-    {
-        seen.updated = tier.updated();
-        seen.images = tier.images();
-    }
+}
 
-    let mut known = record.clone().unwrap_or_default();
+/// Phase 3: the objects as the operator wants them, from the addresses and servers it sees.
+fn desired_objects(
+    snapshot: &Snapshot,
+    reading: &Reading,
+    known: &OperatorRecord,
+) -> DesiredObjects {
+    let safe = &reading.safe;
+    let spec = &safe.spec;
+    let pods = &snapshot.pods;
+    let layout = &reading.membership.layout;
     let addresses = DaemonAddresses {
         mds: observe::member_addresses(
             pods,
@@ -190,7 +293,7 @@ pub fn decide(
         etcd: observe::member_addresses(
             pods,
             &component_name(&safe.name, Component::Etcd),
-            membership.layout.endpoints,
+            layout.endpoints,
             spec.etcd.client_port,
             Some(known.etcd_addresses.clone()),
         ),
@@ -198,100 +301,255 @@ pub fn decide(
     let observed = Observed {
         servers: observe::chunkserver_servers(pods, &snapshot.node_zones),
         known_servers: known.servers.clone(),
-        pools: PoolProgress::from_record(&known),
+        pools: PoolProgress::from_record(known),
         addresses: Some(addresses),
-        etcd: Some(membership.layout.clone()),
+        etcd: Some(layout.clone()),
     };
-    let mut desired = desired::build(&safe, &observed);
+    desired::build(safe, &observed)
+}
 
-    let (monitoring_actions, monitoring_state) = monitoring::plan(
-        desired.monitoring.as_ref(),
-        &snapshot.monitoring_api,
-        &snapshot.monitoring_objects,
+/// Phase 4: the bring-up gates. A tier is applied once the tier before it serves; ChunkServers
+/// list every MDS by IP in their config, so they start once all MDS pods have one (and the
+/// first ChunkServers do not roll when the last MDS gets its address).
+fn bring_up_gates(snapshot: &Snapshot, reading: &Reading, obs: &Observation) -> plan::Gates {
+    let safe = &reading.safe;
+    let mds_addressed = observe::all_members_addressed(
+        &snapshot.pods,
+        &component_name(&safe.name, Component::Mds),
+        safe.spec.mds.replicas,
     );
-    obs.monitoring = monitoring_state;
-    let mut actions = Vec::new();
-    let mut roll_events = Vec::new();
-    let acts = !obs.paused && record.is_ok();
-    if let Err(why) = &record {
-        refused.push(why.clone());
-    }
-    if !acts {
-        // Paused (or unusable memory): the topology stays as last reported, and no volume
-        // is asked to grow.
-        obs.topology = TopologyState::from_status(previous);
-        obs.expansions.clear();
+    let chunkservers_may_start = matches!(obs.primary, PrimaryView::Elected { .. })
+        && (obs.chunkservers.exists || mds_addressed);
+    plan::gates(obs.etcd_quorate(), chunkservers_may_start)
+}
+
+/// Phase 5's working state: what the changes hand out to the record, and what they say.
+struct Changes {
+    actions: Vec<Action>,
+    events: Vec<ClusterEvent>,
+    known: OperatorRecord,
+}
+
+/// What every change of one pass reads.
+struct Pass<'a> {
+    snapshot: &'a Snapshot,
+    reading: &'a Reading,
+    gates: plan::Gates,
+    /// A StatefulSet is being re-created for new claim templates.
+    recreating: bool,
+    now: Timestamp,
+}
+
+/// Phase 5: every change of this pass, in [`Change::ORDER`].
+fn plan_changes(
+    snapshot: &Snapshot,
+    reading: &Reading,
+    desired: &mut DesiredObjects,
+    obs: &mut Observation,
+    now: Timestamp,
+) -> Changes {
+    let pass = Pass {
+        snapshot,
+        reading,
+        gates: bring_up_gates(snapshot, reading, obs),
+        recreating: expansion::recreating(&reading.existing, &snapshot.pods),
+        now,
+    };
+    let mut changes = Changes {
+        actions: Vec::new(),
+        // The membership change's Events first, then the roll's.
+        events: reading.membership.events.clone(),
+        known: reading.record.clone().unwrap_or_default(),
+    };
+    let job_actions = if pass.gates.chunkservers {
+        let jobs = bootstrap_topology(&reading.safe, snapshot, desired, obs, &mut changes.known);
+        changes.known.mds_addresses = desired.addresses.mds.clone();
+        changes.known.etcd_addresses = desired.addresses.etcd.clone();
+        jobs
     } else {
-        // ChunkServers list every MDS by IP in their config: they start once all MDS pods have
-        // one, so the first ChunkServers do not roll when the last MDS gets its address.
-        let mds_addressed = observe::all_members_addressed(
-            pods,
-            &component_name(&safe.name, Component::Mds),
-            spec.mds.replicas,
-        );
-        let chunkservers_may_start = matches!(obs.primary, PrimaryView::Elected { .. })
-            && (obs.chunkservers.exists || mds_addressed);
-        let gates = plan::gates(obs.etcd_quorate(), chunkservers_may_start);
-        let mut job_actions = Vec::new();
-        if gates.chunkservers {
-            job_actions = bootstrap_topology(&safe, snapshot, &mut desired, &mut obs, &mut known);
-            known.mds_addresses = desired.addresses.mds.clone();
-            known.etcd_addresses = desired.addresses.etcd.clone();
+        Vec::new()
+    };
+    if pass.gates.mds {
+        ensure_root_secret(&pass, &mut changes);
+    }
+    for change in Change::ORDER {
+        let actions = match change {
+            Change::Jobs => job_actions.clone(),
+            _ => planned(change, &pass, desired, obs, &mut changes),
+        };
+        changes.actions.extend(actions);
+    }
+    changes
+}
+
+/// MDS, ChunkServers and the tools read the root password: it exists before them.
+fn ensure_root_secret(pass: &Pass, changes: &mut Changes) {
+    let secret = root_secret_name(&pass.reading.safe.name);
+    if changes.known.root_secret.as_deref() != Some(secret.as_str())
+        || observe::secret_missing(&pass.snapshot.pods, &secret)
+    {
+        changes.actions.push(Action::EnsureRootSecret {
+            name: secret.clone(),
+        });
+    }
+    changes.known.root_secret = Some(secret);
+}
+
+/// The actions of one kind of change.
+fn planned(
+    change: Change,
+    pass: &Pass,
+    desired: &DesiredObjects,
+    obs: &mut Observation,
+    changes: &mut Changes,
+) -> Vec<Action> {
+    let reading = pass.reading;
+    let membership = &reading.membership;
+    match change {
+        Change::Membership if !pass.recreating => (membership.change.clone())
+            .map(Action::EtcdMembers)
+            .into_iter()
+            .collect(),
+        Change::Membership | Change::Jobs => Vec::new(),
+        Change::Growth => reading.growth.actions.clone(),
+        Change::Apply => {
+            let applies = plan::plan(desired, &reading.existing, pass.gates);
+            expansion::recreate_changed_sets(applies, &reading.existing)
         }
-        if gates.mds {
-            // MDS, ChunkServers and the tools read the root password: it exists before them.
-            let secret = root_secret_name(&safe.name);
-            if known.root_secret.as_deref() != Some(secret.as_str())
-                || observe::secret_missing(pods, &secret)
-            {
-                actions.push(Action::EnsureRootSecret {
-                    name: secret.clone(),
-                });
-            }
-            known.root_secret = Some(secret);
+        Change::Monitoring => {
+            let (actions, state) = monitoring::plan(
+                desired.monitoring.as_ref(),
+                &pass.snapshot.monitoring_api,
+                &pass.snapshot.monitoring_objects,
+            );
+            obs.monitoring = state;
+            actions
         }
-        // The member-list change first: what it changes is applied in a later pass, once
-        // the member list shows it. None while a StatefulSet is re-created for new claims.
-        let recreating = expansion::recreating(&existing, pods);
-        if !recreating {
-            actions.extend(membership.change.clone().map(Action::EtcdMembers));
+        Change::Pods => {
+            changes.known.etcd_members = membership.settled;
+            changes.known.etcd_step = membership.step.clone();
+            let restart =
+                (membership.restart_pod.clone()).map(|(name, uid)| Action::DeletePod { name, uid });
+            let drop = (membership.delete_claim.clone()).map(|name| Action::DeleteClaim { name });
+            restart.into_iter().chain(drop).collect()
         }
-        // Claims grow first: a StatefulSet re-created for new claim templates finds them asked.
-        actions.extend(growth.actions);
-        let applies = plan::plan(&desired, &existing, gates);
-        actions.extend(expansion::recreate_changed_sets(applies, &existing));
-        actions.extend(monitoring_actions);
-        actions.extend(
-            (membership.restart_pod.clone()).map(|(name, uid)| Action::DeletePod { name, uid }),
-        );
-        actions.extend((membership.delete_claim.clone()).map(|name| Action::DeleteClaim { name }));
-        known.etcd_members = membership.settled;
-        known.etcd_step = membership.step.clone();
-        actions.extend(job_actions);
-        // A template applied now is rolled once its StatefulSet took it (a later pass); a
-        // StatefulSet being re-created has pods of no revision.
-        let templates_change = actions.iter().any(|a| {
+        Change::Roll => {
+            let (actions, events) = roll_step(pass, obs, changes);
+            changes.events.extend(events);
+            actions
+        }
+    }
+}
+
+/// The roll's next step, when nothing this pass applies changes a template (a template
+/// applied now is rolled once its StatefulSet took it) and no membership change is under way
+/// (membership waits for a roll, and a roll for membership).
+fn roll_step(
+    pass: &Pass,
+    obs: &mut Observation,
+    changes: &Changes,
+) -> (Vec<Action>, Vec<ClusterEvent>) {
+    let (snapshot, reading) = (pass.snapshot, pass.reading);
+    let templates_change = pass.recreating
+        || changes.actions.iter().any(|a| {
             matches!(a, Action::Apply(o) if o.kind() == ObjectKind::StatefulSet)
                 || matches!(a, Action::OrphanStatefulSet { .. })
-        }) || recreating;
-        // A roll waits for a membership change to finish (and membership for a roll).
-        if !templates_change && membership.step.is_none() {
-            let checks = roll::Checks {
-                jobs: &snapshot.jobs,
-                node_zones: &snapshot.node_zones,
-                pool_created: known.logical_pool_created,
-            };
-            let roll = roll::decide(&safe, &tiers, &obs, checks, now);
-            obs.roll = roll.state;
-            actions.extend(roll.actions);
-            roll_events = roll.events;
+        });
+    if templates_change || reading.membership.step.is_some() {
+        return (Vec::new(), Vec::new());
+    }
+    let checks = roll::Checks {
+        jobs: &snapshot.jobs,
+        node_zones: &snapshot.node_zones,
+        pool_created: changes.known.logical_pool_created,
+    };
+    let roll = roll::decide(&reading.safe, &reading.tiers, obs, checks, pass.now);
+    obs.roll = roll.state;
+    (roll.actions, roll.events)
+}
+
+pub fn decide(
+    cluster: &ValidatedCluster,
+    snapshot: &Snapshot,
+    previous: &CurveClusterStatus,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Decision {
+    let reading = Reading::of(cluster, snapshot, previous);
+    let mut obs = observe_cluster(cluster, snapshot, &reading);
+    let known = reading.record.clone().unwrap_or_default();
+    let mut desired = desired_objects(snapshot, &reading, &known);
+    let changes = if reading.acts() {
+        Some(plan_changes(
+            snapshot,
+            &reading,
+            &mut desired,
+            &mut obs,
+            now,
+        ))
+    } else {
+        // Paused (or unusable memory): the topology stays as last reported, no volume is asked
+        // to grow, and the monitoring objects are only looked at.
+        obs.topology = TopologyState::from_status(previous);
+        obs.expansions.clear();
+        obs.held = held_back(snapshot, &reading, &desired, &obs);
+        obs.monitoring = monitoring::plan(
+            desired.monitoring.as_ref(),
+            &snapshot.monitoring_api,
+            &snapshot.monitoring_objects,
+        )
+        .1;
+        None
+    };
+    report(previous, &reading, desired, obs, changes, generation, now)
+}
+
+/// What the operator would change if it were not paused (or could read its record): the
+/// member-list change, the claims to grow, the objects to apply or delete, the pods to roll.
+fn held_back(
+    snapshot: &Snapshot,
+    reading: &Reading,
+    desired: &DesiredObjects,
+    obs: &Observation,
+) -> Vec<String> {
+    let gates = bring_up_gates(snapshot, reading, obs);
+    let membership = reading.membership.change.iter().map(|c| c.describe());
+    let growth = reading.growth.actions.iter().map(Action::describe);
+    let applies = plan::plan(desired, &reading.existing, gates);
+    let mut held: Vec<String> = membership
+        .chain(growth)
+        .chain(applies.iter().map(Action::describe))
+        .collect();
+    for tier in &reading.tiers {
+        let outdated = tier.pods.len() as i32 - tier.updated();
+        if outdated > 0 {
+            held.push(format!(
+                "roll {} pods of the {} tier",
+                outdated,
+                tier.component.as_str()
+            ));
         }
     }
-    obs.refused = refused;
+    held
+}
 
+/// Phase 6: the tiers this decision creates, the status, the record and the Events.
+fn report(
+    previous: &CurveClusterStatus,
+    reading: &Reading,
+    desired: DesiredObjects,
+    mut obs: Observation,
+    changes: Option<Changes>,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Decision {
+    let actions = changes
+        .as_ref()
+        .map(|c| c.actions.clone())
+        .unwrap_or_default();
     // What this decision creates exists once it is carried out, with no pod ready yet.
-    let mut created = created_tiers(&desired, &existing, &actions);
-    created.retain(|c| !orphaned.contains(c));
+    let mut created = created_tiers(&desired, &reading.existing, &actions);
+    created.retain(|c| !reading.orphaned.contains(c));
     for component in &created {
         match component {
             Component::Etcd => obs.etcd.exists = true,
@@ -301,27 +559,35 @@ pub fn decide(
         }
     }
     let mut status = compute_status(previous, &obs, generation, now);
-    if let Ok(record) = record
-        && acts
-    {
+    let mut events = events::derive(previous, &status, &created);
+    if let (Ok(record), Some(changes)) = (&reading.record, changes) {
         status.record = Some(OperatorRecord {
             version: record.version,
-            ..known
+            ..changes.known
         });
+        events.extend(changes.events);
     }
-    let mut events = events::derive(previous, &status, &created);
-    if acts {
-        events.extend(membership.events);
-    }
-    events.extend(roll_events);
-    Decision {
+    let requeue = if obs.paused {
+        Requeue::AwaitChange
+    } else if matches!(obs.membership, MembershipState::Changing { .. }) {
+        Requeue::Membership
+    } else if obs.complete() {
+        Requeue::Healthy
+    } else {
+        Requeue::Progress
+    };
+    let mut decision = Decision {
         desired,
         actions,
         observation: obs,
         created,
         status,
         events,
-    }
+        requeue,
+        record_first: false,
+    };
+    decision.record_first = decision.hands_out_more(previous);
+    decision
 }
 
 /// The etcd membership step of this pass (reconcile/membership.rs), from the snapshot and the

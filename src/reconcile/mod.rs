@@ -3,6 +3,7 @@
 //! status). This file is the glue: the entry point with its metrics and backoff, and `run`,
 //! which wires the watches, their caches and the controller.
 
+pub mod blockers;
 pub mod decide;
 pub mod error;
 pub mod events;
@@ -48,7 +49,6 @@ use error::Error;
 use events::EventSink;
 use model::event::ClusterEvent;
 use model::observation::{Gauges, Observation, PrimaryView};
-use model::states::MembershipState;
 use snapshot::{Caches, Snapshot};
 use status::compute_status;
 
@@ -202,8 +202,7 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(
         Timestamp::now(),
     );
     // The memory first: a restarted operator must know what the actions below handed out.
-    let record_written = decision.hands_out_more(&previous);
-    if record_written {
+    if decision.record_first {
         write::write_status(&ctx.client, cluster, &previous, &decision.status).await?;
     }
     let etcd = write::EtcdTarget {
@@ -215,21 +214,17 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(
         endpoints: observe::etcd_endpoints(&snapshot.pods, validated.spec.etcd.client_port),
     };
     write::execute(&ctx.client, &validated, &etcd, &decision.actions).await?;
-    if !record_written {
+    if !decision.record_first {
         write::write_status(&ctx.client, cluster, &previous, &decision.status).await?;
     }
     record_metrics(ctx, &validated, &decision);
+    let requeue = decision.requeue;
     publish(ctx, cluster, decision.events).await;
-    let observation = &decision.observation;
-    Ok(if observation.paused {
-        Requeue::await_change()
-    } else if matches!(observation.membership, MembershipState::Changing { .. }) {
-        // etcd's member list is not watched: look again soon.
-        Requeue::requeue(MEMBERSHIP_RESYNC)
-    } else if observation.complete() {
-        Requeue::requeue(HEALTHY_RESYNC)
-    } else {
-        Requeue::requeue(PROGRESS_RESYNC)
+    Ok(match requeue {
+        decide::Requeue::AwaitChange => Requeue::await_change(),
+        decide::Requeue::Membership => Requeue::requeue(MEMBERSHIP_RESYNC),
+        decide::Requeue::Progress => Requeue::requeue(PROGRESS_RESYNC),
+        decide::Requeue::Healthy => Requeue::requeue(HEALTHY_RESYNC),
     })
 }
 
@@ -254,7 +249,9 @@ async fn read<O: EtcdObserver, E: EventSink>(
     );
     let existing = decide::existing_objects(&snapshot);
     // Only while a claim asks for less than the spec: whether its class allows expansion.
-    for name in expansion::classes_to_read(cluster, &existing, &snapshot.claims) {
+    let mut classes = expansion::classes_to_read(cluster, &existing, &snapshot.claims);
+    classes.extend(blockers::classes_of_pending_claims(&snapshot.claims));
+    for name in classes {
         let classes: Api<StorageClass> = Api::all(ctx.client.clone());
         let class = (classes.get_opt(&name).await).map_err(|source| Error::StorageClass {
             name: name.clone(),
@@ -407,7 +404,23 @@ async fn finalize<O: EtcdObserver, E: EventSink>(
         return Ok(Requeue::await_change());
     }
     if cluster.spec.cleanup.deletes_data() {
+        // The StatefulSets go first, and the claims only once they are gone: a StatefulSet
+        // waiting for the garbage collector re-creates the claim of every pod it re-creates.
+        let sets = ctx
+            .caches
+            .snapshot(namespace, &cluster.name_any(), None)
+            .stateful_sets;
+        if !sets.is_empty() {
+            let names: Vec<String> = sets.iter().map(|s| s.name_any()).collect();
+            tracing::info!(sets = ?names, "deleting the StatefulSets before the data claims");
+            write::delete_stateful_sets(&ctx.client, namespace, &names).await?;
+            return Ok(Requeue::requeue(MEMBERSHIP_RESYNC));
+        }
         let count = write::delete_claims(&ctx.client, namespace, &cluster.name_any()).await?;
+        tracing::warn!(
+            count,
+            "deleted the data volume claims: spec.cleanup asked for it"
+        );
         let note = format!("deleted {count} data volume claims as spec.cleanup asked");
         let event = ClusterEvent {
             warning: false,
@@ -418,6 +431,20 @@ async fn finalize<O: EtcdObserver, E: EventSink>(
     }
     write::set_finalizer(&ctx.client, cluster, false).await?;
     Ok(Requeue::await_change())
+}
+
+/// A deleted CurveCluster's series go with it, whatever its cleanup policy: one kept without a
+/// finalizer is never reconciled again, and its last gauges would keep the alerts firing.
+fn forget_deleted(
+    metrics: Arc<Metrics>,
+) -> impl Fn(&watcher::Event<DeserializeGuard<CurveCluster>>) + Send + 'static {
+    move |event| {
+        if let watcher::Event::Delete(cluster) = event {
+            let namespace = cluster.namespace().unwrap_or_default();
+            tracing::info!(%namespace, name = %cluster.name_any(), "CurveCluster deleted: its metrics are removed");
+            metrics.remove_cluster(&namespace, &cluster.name_any());
+        }
+    }
 }
 
 /// The label selector of every object the operator manages, in any cluster.
@@ -653,12 +680,9 @@ pub async fn run<O: EtcdObserver, E: EventSink>(
         ),
         writers.claims,
     );
-    // Only the zone labels are read: metadata is enough, and far smaller than whole Nodes.
+    // Zone labels and readiness are read: the cache keeps only those (`Slim for Node`).
     spawn_reflector(
-        watcher(
-            Api::<PartialObjectMeta<Node>>::all(client.clone()),
-            watcher::Config::default(),
-        ),
+        watcher(Api::<Node>::all(client.clone()), watcher::Config::default()),
         writers.nodes,
     );
 
@@ -671,6 +695,7 @@ pub async fn run<O: EtcdObserver, E: EventSink>(
         )
         .default_backoff()
         .modify(Slim::slim)
+        .inspect_ok(forget_deleted(ctx.metrics.clone()))
         .reflect(clusters_writer)
         .applied_objects(),
         clusters,

@@ -337,9 +337,10 @@ fn pod_halt(pod: &RollPod, deadline: i64, now: Timestamp) -> Option<Halt> {
         return Some(Halt::Stuck(format!("{} is not Ready: {why}", pod.name)));
     }
     let age = pod.created.map(|c| now.as_second() - c.as_second());
+    // No clock in the message: it feeds an Event, sent again whenever the message changes.
     match age {
         Some(age) if age > deadline => Some(Halt::Stuck(format!(
-            "{} is not Ready {age} s after it was created (spec.rollout.progressDeadlineSeconds is {deadline}); change the spec back to resume with the previous template",
+            "{} is not Ready spec.rollout.progressDeadlineSeconds ({deadline} s) after it was created; change the spec back to resume with the previous template",
             pod.name
         ))),
         _ => Some(Halt::Wait(format!("waiting for {} to be Ready", pod.name))),

@@ -37,10 +37,13 @@ pub struct Snapshot {
     pub claims: Vec<PersistentVolumeClaim>,
     /// The zone label value of every node that has it (empty without `spec.placement.zoneLabel`).
     pub node_zones: BTreeMap<String, String>,
+    /// Nodes running the cluster's pods whose `Ready` condition is not True.
+    pub unready_nodes: BTreeSet<String>,
     /// The election and member health, read once the MDS tier exists.
     pub etcd: Option<EtcdObservation>,
-    /// `allowVolumeExpansion` of the StorageClasses of claims to grow (read by GET only while
-    /// a claim asks for less than the spec); a class that does not exist is absent.
+    /// `allowVolumeExpansion` of the StorageClasses read by GET: those of claims to grow (only
+    /// while a claim asks for less than the spec) and of Pending claims; a class that does not
+    /// exist is absent.
     pub storage_classes: BTreeMap<String, bool>,
     /// Whether the API server serves the Prometheus Operator's kinds.
     pub monitoring_api: MonitoringApi,
@@ -190,6 +193,32 @@ impl Slim for Pod {
     }
 }
 
+impl Slim for Node {
+    /// Labels (zones) and the `Ready` condition (pods stuck on a lost node); not the rest of
+    /// the status (images, addresses) nor the spec.
+    fn slim(&mut self) {
+        slim_metadata(&mut self.metadata);
+        self.spec = None;
+        if let Some(status) = self.status.as_mut() {
+            let ready = (status.conditions.take().into_iter().flatten())
+                .filter(|c| c.type_ == "Ready")
+                .collect();
+            *status = k8s_openapi::api::core::v1::NodeStatus {
+                conditions: Some(ready),
+                ..Default::default()
+            };
+        }
+    }
+}
+
+/// Whether a node's `Ready` condition is True (a node that reports none is taken as ready:
+/// nothing says otherwise).
+fn node_ready(node: &Node) -> bool {
+    let conditions = node.status.as_ref().and_then(|s| s.conditions.as_ref());
+    let ready = conditions.and_then(|c| c.iter().find(|c| c.type_ == "Ready"));
+    ready.is_none_or(|c| c.status == "True")
+}
+
 impl Slim for StatefulSet {
     /// Metadata, status, replicas and the claim templates (their size); not the pod template.
     fn slim(&mut self) {
@@ -266,7 +295,7 @@ caches! {
     budgets: PartialObjectMeta<PodDisruptionBudget>,
     jobs: Job,
     claims: PersistentVolumeClaim,
-    nodes: PartialObjectMeta<Node>,
+    nodes: Node,
 }
 
 fn synced<K: Lookup + Clone + 'static>(store: &Store<K>, name: &'static str) -> Result<(), Error>
@@ -339,8 +368,17 @@ impl Caches {
                 .filter_map(|node| Some((node.name_any(), node.labels().get(label)?.clone())))
                 .collect(),
         };
+        let pods = of_cluster(&self.pods, namespace, name);
+        let pod_nodes: BTreeSet<&str> = (pods.iter())
+            .filter_map(|p| p.spec.as_ref()?.node_name.as_deref())
+            .collect();
+        let unready_nodes = (self.nodes.state().iter())
+            .filter(|node| pod_nodes.contains(node.name_any().as_str()) && !node_ready(node))
+            .map(|node| node.name_any())
+            .collect();
         Snapshot {
-            pods: of_cluster(&self.pods, namespace, name),
+            unready_nodes,
+            pods,
             stateful_sets: of_cluster(&self.stateful_sets, namespace, name),
             config_maps: metadata_of_cluster(&self.config_maps, namespace, name),
             services: metadata_of_cluster(&self.services, namespace, name),

@@ -8,12 +8,15 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
-use super::model::conditions::{ConditionType, Reason, find};
-use super::model::observation::{ComponentObservation, DataCleanup, Observation, PrimaryView};
+use super::model::conditions::{BLOCKED, ConditionType, Reason, find};
+use super::model::observation::{
+    Blocker, ComponentObservation, DataCleanup, Observation, PrimaryView,
+};
 use super::model::states::{MembershipState, MonitoringState, RollState, expansions_message};
 use crate::api::{
     ComponentStatus, CurveClusterStatus, EtcdStatus, MdsStatus, Phase, TopologyStatus,
 };
+use crate::names::Component;
 
 struct Verdict {
     type_: ConditionType,
@@ -31,11 +34,48 @@ fn verdict(type_: ConditionType, ok: bool, reason: Reason, message: String) -> V
     }
 }
 
+/// Blockers shown in one message at most; the rest are counted.
+const SHOWN_BLOCKERS: usize = 3;
+
+/// Why the tier's pods do not come up: the first blocker's reason, and the blockers named.
+fn tier_blocked(obs: &Observation, component: Component) -> Option<(Reason, String)> {
+    let of_tier: Vec<&Blocker> = (obs.blockers.iter())
+        .filter(|b| b.component == component)
+        .collect();
+    let first = of_tier.first()?;
+    let mut message: Vec<&str> = (of_tier.iter().take(SHOWN_BLOCKERS))
+        .map(|b| b.message.as_str())
+        .collect();
+    let more = format!("and {} more", of_tier.len().saturating_sub(SHOWN_BLOCKERS));
+    if of_tier.len() > SHOWN_BLOCKERS {
+        message.push(&more);
+    }
+    Some((first.reason, message.join("; ")))
+}
+
+/// The verdict of a tier that is not up: its blocker when one is known, else `fallback`.
+fn not_up(
+    type_: ConditionType,
+    obs: &Observation,
+    component: Component,
+    fallback: Reason,
+    message: String,
+) -> Verdict {
+    match tier_blocked(obs, component) {
+        Some((reason, why)) => verdict(type_, false, reason, format!("{message}: {why}")),
+        None => verdict(type_, false, fallback, message),
+    }
+}
+
 fn etcd_verdict(obs: &Observation) -> Verdict {
-    let counts = format!(
+    // Figures of the member list as it stands; a size the spec asks for is said apart.
+    let mut counts = format!(
         "{} of {} members ready, quorum is {}",
-        obs.etcd.ready, obs.etcd.desired, obs.etcd_quorum
+        obs.etcd.ready, obs.etcd_members_now, obs.etcd_quorum
     );
+    if obs.etcd.desired != obs.etcd_members_now {
+        counts.push_str(&format!(" (the spec asks for {})", obs.etcd.desired));
+    }
     if let PrimaryView::QuorumLost { error } = &obs.primary {
         return verdict(
             ConditionType::EtcdQuorate,
@@ -47,7 +87,13 @@ fn etcd_verdict(obs: &Observation) -> Verdict {
     if obs.etcd_quorate() {
         verdict(ConditionType::EtcdQuorate, true, Reason::Quorate, counts)
     } else {
-        verdict(ConditionType::EtcdQuorate, false, Reason::NoQuorum, counts)
+        not_up(
+            ConditionType::EtcdQuorate,
+            obs,
+            Component::Etcd,
+            Reason::NoQuorum,
+            counts,
+        )
     }
 }
 
@@ -95,7 +141,17 @@ fn mds_verdict(obs: &Observation) -> Verdict {
             format!("etcd has no quorum: {error}"),
         ),
     };
-    verdict(ConditionType::MdsLeaderElected, ok, reason, message)
+    if ok || reason == Reason::NotStarted {
+        verdict(ConditionType::MdsLeaderElected, ok, reason, message)
+    } else {
+        not_up(
+            ConditionType::MdsLeaderElected,
+            obs,
+            Component::Mds,
+            reason,
+            message,
+        )
+    }
 }
 
 fn chunkserver_verdict(obs: &Observation) -> Verdict {
@@ -140,9 +196,10 @@ fn chunkserver_verdict(obs: &Observation) -> Verdict {
             ),
         )
     } else {
-        verdict(
+        not_up(
             ConditionType::ChunkServersReady,
-            false,
+            obs,
+            Component::ChunkServer,
             Reason::NotReady,
             format!("{} of {} ready", cs.ready, cs.desired),
         )
@@ -166,7 +223,8 @@ fn topology_verdict(obs: &Observation) -> Verdict {
     }
 }
 
-fn available_verdict(obs: &Observation, paused: &Verdict) -> Verdict {
+/// Pause is its own condition: Available keeps its real reason while paused.
+fn available_verdict(obs: &Observation) -> Verdict {
     if !obs.spec_errors.is_empty() {
         return verdict(
             ConditionType::Available,
@@ -181,14 +239,6 @@ fn available_verdict(obs: &Observation, paused: &Verdict) -> Verdict {
             true,
             Reason::Available,
             "etcd is quorate, an MDS primary is elected and every ChunkServer is ready".into(),
-        );
-    }
-    if paused.ok {
-        return verdict(
-            ConditionType::Available,
-            false,
-            Reason::Paused,
-            "reconciliation is paused".into(),
         );
     }
     if !obs.etcd_quorate() {
@@ -234,164 +284,183 @@ fn not_ready_components(obs: &Observation) -> Vec<String> {
     .collect()
 }
 
-/// The new status. Pure: the same inputs give the same status.
-pub fn compute_status(
-    previous: &CurveClusterStatus,
-    obs: &Observation,
-    generation: Option<i64>,
-    now: Timestamp,
-) -> CurveClusterStatus {
-    let valid = obs.spec_errors.is_empty();
-    let spec = if valid {
-        verdict(
-            ConditionType::SpecValid,
-            true,
-            Reason::Valid,
-            "the spec passed validation".into(),
-        )
+fn spec_verdict(obs: &Observation) -> Verdict {
+    if obs.spec_errors.is_empty() {
+        let message = "the spec passed validation".into();
+        verdict(ConditionType::SpecValid, true, Reason::Valid, message)
+    } else {
+        let message = obs.spec_errors.join("; ");
+        verdict(ConditionType::SpecValid, false, Reason::Invalid, message)
+    }
+}
+
+fn paused_verdict(obs: &Observation) -> Verdict {
+    let type_ = ConditionType::ReconciliationPaused;
+    if obs.paused {
+        let message = "spec.paused is true: no object is changed".into();
+        verdict(type_, true, Reason::Paused, message)
     } else {
         verdict(
-            ConditionType::SpecValid,
-            false,
-            Reason::Invalid,
-            obs.spec_errors.join("; "),
-        )
-    };
-    let paused = if obs.paused {
-        verdict(
-            ConditionType::ReconciliationPaused,
-            true,
-            Reason::Paused,
-            "spec.paused is true: no object is changed".into(),
-        )
-    } else {
-        verdict(
-            ConditionType::ReconciliationPaused,
+            type_,
             false,
             Reason::Active,
             "the operator applies the spec".into(),
         )
+    }
+}
+
+/// What a paused cluster holds back, never "Complete": the operator is not making it so.
+fn paused_progress(obs: &Observation) -> Verdict {
+    let held = if obs.held.is_empty() {
+        "no change is held back".to_string()
+    } else {
+        format!("held back: {}", obs.held.join(", "))
     };
-    let available = available_verdict(obs, &paused);
-    let not_ready = not_ready_components(obs);
-    let progressing = if let Some(error) = &obs.error {
-        verdict(
-            ConditionType::Progressing,
-            false,
-            Reason::ReconcileError,
-            error.clone(),
-        )
-    } else if !obs.refused.is_empty() {
-        verdict(
-            ConditionType::Progressing,
-            false,
-            Reason::ChangeRefused,
-            obs.refused.join("; "),
-        )
-    } else if let MembershipState::Blocked { message } = &obs.membership {
-        verdict(
-            ConditionType::Progressing,
-            false,
-            Reason::EtcdMembershipBlocked,
-            message.clone(),
-        )
-    } else if let MembershipState::Changing { message } = &obs.membership {
-        verdict(
-            ConditionType::Progressing,
-            true,
-            Reason::EtcdMembershipChange,
-            message.clone(),
-        )
-    } else if let RollState::Stuck { message } = &obs.roll {
-        verdict(
-            ConditionType::Progressing,
-            false,
-            Reason::RolloutStuck,
-            message.clone(),
-        )
-    } else if !obs.expansions.is_empty() {
+    let message = format!("spec.paused is true: nothing is changed; {held}");
+    verdict(ConditionType::Progressing, false, Reason::Paused, message)
+}
+
+/// The first blocker of any tier, in bring-up order.
+fn first_blocker(obs: &Observation) -> Option<(Reason, String)> {
+    Component::TIERS.iter().find_map(|c| tier_blocked(obs, *c))
+}
+
+/// The first bring-up is past `spec.rollout.progressDeadlineSeconds`: Progressing has been
+/// Reconciling that long, or already said which blocker stopped it.
+fn bring_up_overdue(
+    previous: &CurveClusterStatus,
+    obs: &Observation,
+    was_available: bool,
+    now: Timestamp,
+) -> bool {
+    let Some(progressing) = find(previous, ConditionType::Progressing) else {
+        return false;
+    };
+    if was_available || obs.paused || obs.progress_deadline_seconds <= 0 {
+        return false;
+    }
+    let stopped_by_blocker =
+        progressing.status == "False" && BLOCKED.iter().any(|r| r.as_str() == progressing.reason);
+    let reconciling =
+        progressing.status == "True" && progressing.reason == Reason::Reconciling.as_str();
+    let since = progressing.last_transition_time.0;
+    stopped_by_blocker
+        || (reconciling && now.duration_since(since).as_secs() >= obs.progress_deadline_seconds)
+}
+
+/// Where the first bring-up stands once past its deadline: the blocker, as Progressing and
+/// Degraded say it.
+fn overdue_message(obs: &Observation, why: &str) -> String {
+    format!(
+        "the cluster is not up spec.rollout.progressDeadlineSeconds ({} s) after its bring-up began: {why}",
+        obs.progress_deadline_seconds
+    )
+}
+
+fn progressing_verdict(
+    obs: &Observation,
+    available: &Verdict,
+    not_ready: &[String],
+    overdue: bool,
+) -> Verdict {
+    let type_ = ConditionType::Progressing;
+    let valid = obs.spec_errors.is_empty();
+    let under_way = |reason, message: &String| verdict(type_, true, reason, message.clone());
+    let stopped = |reason, message: &String| verdict(type_, false, reason, message.clone());
+    if let Some(error) = &obs.error {
+        return stopped(Reason::ReconcileError, error);
+    }
+    if !obs.refused.is_empty() {
+        return stopped(Reason::ChangeRefused, &obs.refused.join("; "));
+    }
+    if obs.paused {
+        return paused_progress(obs);
+    }
+    match (&obs.membership, &obs.roll) {
+        (MembershipState::Blocked { message }, _) => {
+            return stopped(Reason::EtcdMembershipBlocked, message);
+        }
+        (MembershipState::Changing { message }, _) => {
+            return under_way(Reason::EtcdMembershipChange, message);
+        }
+        (_, RollState::Stuck { message }) => return stopped(Reason::RolloutStuck, message),
+        _ => {}
+    }
+    if !obs.expansions.is_empty() {
         let mut message = expansions_message(&obs.expansions);
         if let RollState::Rolling { message: roll } = &obs.roll {
             message.push_str(&format!("; {roll}"));
         }
-        verdict(
-            ConditionType::Progressing,
-            true,
-            Reason::VolumeExpansion,
-            message,
-        )
-    } else if let RollState::Rolling { message } = &obs.roll {
-        verdict(
-            ConditionType::Progressing,
-            true,
-            Reason::RollingUpdate,
-            message.clone(),
-        )
-    } else if valid && !obs.paused && !available.ok {
-        verdict(
-            ConditionType::Progressing,
-            true,
+        return under_way(Reason::VolumeExpansion, &message);
+    }
+    if let RollState::Rolling { message } = &obs.roll {
+        return under_way(Reason::RollingUpdate, message);
+    }
+    match first_blocker(obs) {
+        Some((reason, _)) if valid && overdue && !available.ok => {
+            stopped(reason, &overdue_message(obs, &available.message))
+        }
+        _ if valid && !available.ok => under_way(
             Reason::Reconciling,
-            format!("waiting: {}", available.message),
-        )
-    } else if valid && !obs.paused && !not_ready.is_empty() {
-        verdict(
-            ConditionType::Progressing,
-            true,
+            &format!("waiting: {}", available.message),
+        ),
+        _ if valid && !not_ready.is_empty() => under_way(
             Reason::Reconciling,
-            format!("not ready yet: {}", not_ready.join(", ")),
-        )
-    } else {
-        verdict(
-            ConditionType::Progressing,
+            &format!("not ready yet: {}", not_ready.join(", ")),
+        ),
+        _ => verdict(
+            type_,
             false,
             Reason::Complete,
             "the cluster matches the spec".into(),
-        )
-    };
-    // Once a cluster has served, falling short is Degraded, not Creating (pausing keeps that memory).
-    let was_available = matches!(previous.phase, Some(Phase::Available | Phase::Degraded))
-        || [ConditionType::Available, ConditionType::Degraded]
-            .iter()
-            .any(|t| find(previous, *t).is_some_and(|c| c.status == "True"));
-    let degraded = if let Some(error) = &obs.error {
-        verdict(
-            ConditionType::Degraded,
-            true,
-            Reason::ReconcileError,
-            error.clone(),
-        )
-    } else if was_available && valid && !obs.complete() && !not_ready.is_empty() {
-        verdict(
-            ConditionType::Degraded,
-            true,
-            Reason::ComponentsNotReady,
-            format!("not ready: {}", not_ready.join(", ")),
-        )
-    } else {
-        verdict(
-            ConditionType::Degraded,
+        ),
+    }
+}
+
+fn degraded_verdict(
+    obs: &Observation,
+    not_ready: &[String],
+    was_available: bool,
+    overdue: bool,
+) -> Verdict {
+    let type_ = ConditionType::Degraded;
+    let valid = obs.spec_errors.is_empty();
+    if let Some(error) = &obs.error {
+        return verdict(type_, true, Reason::ReconcileError, error.clone());
+    }
+    let blocker = first_blocker(obs);
+    match blocker {
+        Some((reason, why)) if valid && overdue => {
+            verdict(type_, true, reason, overdue_message(obs, &why))
+        }
+        _ if was_available && valid && !obs.complete() && !not_ready.is_empty() => {
+            let mut message = format!("not ready: {}", not_ready.join(", "));
+            if let Some((_, why)) = blocker {
+                message.push_str(&format!("; {why}"));
+            }
+            verdict(type_, true, Reason::ComponentsNotReady, message)
+        }
+        _ => verdict(
+            type_,
             false,
             Reason::AsExpected,
             "no component is degraded".into(),
-        )
-    };
-
-    let mut verdicts = vec![available, progressing, degraded, spec, paused];
-    if valid {
-        verdicts.insert(3, etcd_verdict(obs));
-        verdicts.insert(4, mds_verdict(obs));
-        verdicts.insert(5, chunkserver_verdict(obs));
-        verdicts.insert(6, topology_verdict(obs));
-        verdicts.push(cleanup_verdict(obs.cleanup));
-        verdicts.extend(monitoring_verdict(&obs.monitoring));
+        ),
     }
-    let conditions = verdicts
-        .into_iter()
-        .map(|v| condition(&previous.conditions, v, generation, now))
-        .collect();
+}
 
-    let phase = if !valid {
+/// Once a cluster has served, falling short is Degraded, not Creating (pausing keeps that memory).
+/// (A first bring-up past its deadline is Degraded too, by its blocker: that does not count.)
+fn was_available(previous: &CurveClusterStatus) -> bool {
+    let degraded_after_serving = find(previous, ConditionType::Degraded)
+        .is_some_and(|c| c.status == "True" && c.reason == Reason::ComponentsNotReady.as_str());
+    matches!(previous.phase, Some(Phase::Available | Phase::Degraded))
+        || find(previous, ConditionType::Available).is_some_and(|c| c.status == "True")
+        || degraded_after_serving
+}
+
+fn phase(obs: &Observation, was_available: bool) -> Phase {
+    if !obs.spec_errors.is_empty() {
         Phase::Invalid
     } else if obs.paused {
         Phase::Paused
@@ -403,11 +472,49 @@ pub fn compute_status(
         Phase::Pending
     } else {
         Phase::Creating
-    };
+    }
+}
 
+/// Every condition, in the order the status lists them (the tiers' only for a valid spec).
+fn verdicts(previous: &CurveClusterStatus, obs: &Observation, now: Timestamp) -> Vec<Verdict> {
+    let valid = obs.spec_errors.is_empty();
+    let was_available = was_available(previous);
+    let overdue = bring_up_overdue(previous, obs, was_available, now);
+    let available = available_verdict(obs);
+    let not_ready = not_ready_components(obs);
+    let progressing = progressing_verdict(obs, &available, &not_ready, overdue);
+    let degraded = degraded_verdict(obs, &not_ready, was_available, overdue);
+    let mut verdicts = vec![available, progressing, degraded];
+    if valid {
+        verdicts.extend([
+            etcd_verdict(obs),
+            mds_verdict(obs),
+            chunkserver_verdict(obs),
+            topology_verdict(obs),
+        ]);
+    }
+    verdicts.extend([spec_verdict(obs), paused_verdict(obs)]);
+    if valid {
+        verdicts.push(cleanup_verdict(obs.cleanup));
+        verdicts.extend(monitoring_verdict(&obs.monitoring));
+    }
+    verdicts
+}
+
+/// The new status. Pure: the same inputs give the same status.
+pub fn compute_status(
+    previous: &CurveClusterStatus,
+    obs: &Observation,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> CurveClusterStatus {
+    let valid = obs.spec_errors.is_empty();
+    let conditions = (verdicts(previous, obs, now).into_iter())
+        .map(|v| condition(&previous.conditions, v, generation, now))
+        .collect();
     CurveClusterStatus {
         observed_generation: generation,
-        phase: Some(phase),
+        phase: Some(phase(obs, was_available(previous))),
         conditions,
         etcd: valid.then(|| EtcdStatus {
             pods: component_status(&obs.etcd),

@@ -64,6 +64,10 @@ fn fresh() -> Observation {
         logical_pool: "logicalPool1".into(),
         expansions: Vec::new(),
         monitoring: Default::default(),
+        blockers: Vec::new(),
+        held: Vec::new(),
+        etcd_members_now: 3,
+        progress_deadline_seconds: 600,
     }
 }
 
@@ -484,14 +488,18 @@ fn pause_refusal_and_errors_show_in_conditions() {
             .reason,
         "Paused"
     );
+    // Pause is its own condition: Available keeps its real reason, and Progressing never
+    // claims the cluster matches the spec while the operator is not making it so.
     assert_eq!(
         find(&paused, ConditionType::Available).unwrap().reason,
-        "Paused"
+        "EtcdNotQuorate"
     );
+    let progressing = find(&paused, ConditionType::Progressing).unwrap();
     assert_eq!(
-        find(&paused, ConditionType::Progressing).unwrap().reason,
-        "Complete"
+        (progressing.status.as_str(), progressing.reason.as_str()),
+        ("False", "Paused")
     );
+    assert!(progressing.message.ends_with("no change is held back"));
 
     let refused = Observation {
         refused: vec!["spec.etcd.replicas: no".into()],
@@ -2319,7 +2327,14 @@ mod rolls {
         let stuck = decide(&tiers, &healthy(), &[], 601);
         assert!(stuck.actions.is_empty());
         assert!(matches!(stuck.state, RollState::Stuck { .. }), "{stuck:?}");
-        assert!(message(&stuck).contains("demo-etcd-2 is not Ready 601 s after it was created"));
+        assert!(message(&stuck).contains(
+            "demo-etcd-2 is not Ready spec.rollout.progressDeadlineSeconds (600 s) after it was created"
+        ));
+        // The same message a minute later: its Event is not sent again.
+        assert_eq!(
+            message(&decide(&tiers, &healthy(), &[], 661)),
+            message(&stuck)
+        );
         // A container that cannot start is stuck at once.
         tiers[0].pods[2].failing = Some("etcd: ImagePullBackOff".into());
         let failing = decide(&tiers, &healthy(), &[], 10);
@@ -2778,5 +2793,260 @@ async fn every_new_primary_of_the_election_watch_is_counted() {
         r#"curve_operator_mds_primary_changes_total{namespace="ns",name="other"} 1"#,
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
+    }
+}
+
+/// The status tells why nothing comes up, what is held back, and figures right for the state.
+mod truth {
+    use super::*;
+    use crate::reconcile::blockers::{Surroundings, blockers};
+    use crate::reconcile::model::observation::Blocker;
+    use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+    use std::collections::BTreeSet;
+
+    fn pod(value: serde_json::Value) -> Pod {
+        serde_json::from_value(value).unwrap()
+    }
+
+    /// An etcd pod of cluster `demo` with the status a controller wrote.
+    fn etcd_pod(name: &str, status: serde_json::Value) -> Pod {
+        pod(json!({
+            "metadata": {"name": name, "labels": {"app.kubernetes.io/instance": "demo", "app.kubernetes.io/component": "etcd"}},
+            "spec": {"containers": [{"name": "etcd", "image": "curve:1"}]},
+            "status": status,
+        }))
+    }
+
+    fn claim(name: &str, class: Option<&str>, phase: &str) -> PersistentVolumeClaim {
+        serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "spec": {"storageClassName": class, "accessModes": ["ReadWriteOnce"]},
+            "status": {"phase": phase},
+        }))
+        .unwrap()
+    }
+
+    fn read(
+        pods: &[Pod],
+        claims: &[PersistentVolumeClaim],
+        classes: &[&str],
+        unready: &[&str],
+    ) -> Vec<(Reason, String)> {
+        let classes: BTreeSet<String> = classes.iter().map(|c| c.to_string()).collect();
+        let unready_nodes: BTreeSet<String> = unready.iter().map(|n| n.to_string()).collect();
+        let around = Surroundings {
+            claims,
+            classes: &classes,
+            unready_nodes: &unready_nodes,
+        };
+        blockers(pods, &around)
+            .into_iter()
+            .map(|b| (b.reason, b.message))
+            .collect()
+    }
+
+    /// The scheduler's condition, as pkg/scheduler/schedule_one.go writes it.
+    const UNSCHEDULABLE: &str = "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.";
+
+    #[test]
+    fn each_class_of_blocker_is_read_from_the_shape_its_controller_writes() {
+        let unschedulable = etcd_pod(
+            "demo-etcd-0",
+            json!({"phase": "Pending", "conditions": [
+            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": UNSCHEDULABLE}]}),
+        );
+        assert_eq!(
+            read(std::slice::from_ref(&unschedulable), &[], &[], &[]),
+            [(
+                Reason::Unschedulable,
+                format!("pod demo-etcd-0 is unschedulable: {UNSCHEDULABLE}")
+            )]
+        );
+        // A claim that cannot bind is the cause of the pod being unschedulable.
+        let no_class = claim("data-demo-etcd-0", None, "Pending");
+        assert_eq!(
+            read(std::slice::from_ref(&unschedulable), &[no_class], &[], &[])[0].0,
+            Reason::NoStorageClass
+        );
+        let missing = claim("data-demo-etcd-0", Some("fast"), "Pending");
+        let found = read(
+            std::slice::from_ref(&unschedulable),
+            std::slice::from_ref(&missing),
+            &[],
+            &[],
+        );
+        assert_eq!(
+            found,
+            [(
+                Reason::StorageClassNotFound,
+                "PersistentVolumeClaim data-demo-etcd-0: StorageClass fast does not exist".into()
+            )]
+        );
+        assert_eq!(
+            read(&[unschedulable], &[missing], &["fast"], &[])[0].0,
+            Reason::ClaimPending
+        );
+
+        let pulling = etcd_pod(
+            "demo-etcd-1",
+            json!({"phase": "Pending", "initContainerStatuses": [
+            {"name": "config", "image": "curve:1", "imageID": "", "ready": false, "restartCount": 0,
+             "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"curve:1\""}}}]}),
+        );
+        assert_eq!(
+            read(&[pulling], &[], &[], &[]),
+            [(Reason::ImagePullFailed, "pod demo-etcd-1: init container config cannot pull curve:1 (ImagePullBackOff: Back-off pulling image \"curve:1\")".into())]
+        );
+        let crashing = etcd_pod(
+            "demo-etcd-2",
+            json!({"phase": "Running", "containerStatuses": [
+            {"name": "etcd", "image": "curve:1", "imageID": "", "ready": false, "restartCount": 4,
+             "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+             "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "message": "bind: address already in use\n"}}}]}),
+        );
+        assert_eq!(
+            read(&[crashing], &[], &[], &[]),
+            [(Reason::ContainerFailing, "pod demo-etcd-2: container etcd keeps failing (CrashLoopBackOff: exit 1 bind: address already in use)".into())]
+        );
+        let mut stuck = etcd_pod("demo-etcd-0", json!({"phase": "Running"}));
+        stuck.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t(0)));
+        stuck.spec.as_mut().unwrap().node_name = Some("node-1".into());
+        assert!(
+            read(&[stuck.clone()], &[], &[], &[]).is_empty(),
+            "deleting on a Ready node is normal"
+        );
+        assert_eq!(read(&[stuck], &[], &[], &["node-1"])[0].0, Reason::NodeLost);
+    }
+
+    fn blocked_etcd() -> Observation {
+        Observation {
+            etcd: component(3, 0, true),
+            blockers: vec![Blocker {
+                component: Component::Etcd,
+                reason: Reason::Unschedulable,
+                message: format!("pod demo-etcd-0 is unschedulable: {UNSCHEDULABLE}"),
+            }],
+            ..fresh()
+        }
+    }
+
+    #[test]
+    fn a_blocked_tier_says_why_and_past_the_deadline_progressing_stops_and_degraded_says_so() {
+        let first = compute_status(
+            &CurveClusterStatus::default(),
+            &blocked_etcd(),
+            Some(1),
+            t(0),
+        );
+        let etcd = find(&first, ConditionType::EtcdQuorate).unwrap();
+        assert_eq!(etcd.reason, "Unschedulable");
+        assert!(
+            etcd.message.starts_with(
+                "0 of 3 members ready, quorum is 2: pod demo-etcd-0 is unschedulable: 0/3 nodes"
+            ),
+            "{}",
+            etcd.message
+        );
+        let progressing = find(&first, ConditionType::Progressing).unwrap();
+        assert_eq!(
+            (progressing.status.as_str(), progressing.reason.as_str()),
+            ("True", "Reconciling")
+        );
+        assert_eq!(
+            find(&first, ConditionType::Degraded).unwrap().status,
+            "False"
+        );
+
+        // Within the deadline: still reconciling.
+        let before = compute_status(&first, &blocked_etcd(), Some(1), t(599));
+        assert_eq!(
+            find(&before, ConditionType::Progressing).unwrap().reason,
+            "Reconciling"
+        );
+        // Past it: Progressing False with the blocker, Degraded True; the message has no clock,
+        // so later passes write the same conditions (one Event).
+        let late = compute_status(&before, &blocked_etcd(), Some(1), t(600));
+        let progressing = find(&late, ConditionType::Progressing).unwrap();
+        assert_eq!(
+            (progressing.status.as_str(), progressing.reason.as_str()),
+            ("False", "Unschedulable")
+        );
+        assert!(
+            progressing.message.contains("(600 s)"),
+            "{}",
+            progressing.message
+        );
+        let degraded = find(&late, ConditionType::Degraded).unwrap();
+        assert_eq!(
+            (degraded.status.as_str(), degraded.reason.as_str()),
+            ("True", "Unschedulable")
+        );
+        let later = compute_status(&late, &blocked_etcd(), Some(1), t(900));
+        assert_eq!(later.conditions, late.conditions);
+        // The blocker gone: reconciling again.
+        let moving = compute_status(
+            &later,
+            &Observation {
+                etcd: component(3, 1, true),
+                ..fresh()
+            },
+            Some(1),
+            t(901),
+        );
+        assert_eq!(
+            find(&moving, ConditionType::Progressing).unwrap().reason,
+            "Reconciling"
+        );
+        assert_eq!(
+            find(&moving, ConditionType::Degraded).unwrap().status,
+            "False"
+        );
+    }
+
+    #[test]
+    fn etcd_figures_are_those_of_the_member_list_as_it_stands() {
+        // 5 asked, 3 members now: quorum 2 is right for 3 members, and the 5 is said apart.
+        let growing = Observation {
+            etcd: component(5, 3, true),
+            etcd_members_now: 3,
+            etcd_quorum: 2,
+            ..fresh()
+        };
+        let status = compute_status(&CurveClusterStatus::default(), &growing, Some(1), t(0));
+        assert_eq!(
+            find(&status, ConditionType::EtcdQuorate).unwrap().message,
+            "3 of 3 members ready, quorum is 2 (the spec asks for 5)"
+        );
+    }
+
+    #[test]
+    fn a_paused_cluster_lists_what_it_holds_back() {
+        let paused = Observation {
+            paused: true,
+            held: vec![
+                "apply StatefulSet/demo-mds".into(),
+                "roll 3 pods of the etcd tier".into(),
+            ],
+            ..healthy()
+        };
+        let status = compute_status(&CurveClusterStatus::default(), &paused, Some(1), t(0));
+        let progressing = find(&status, ConditionType::Progressing).unwrap();
+        assert_eq!(
+            (
+                progressing.status.as_str(),
+                progressing.reason.as_str(),
+                progressing.message.as_str()
+            ),
+            (
+                "False",
+                "Paused",
+                "spec.paused is true: nothing is changed; held back: apply StatefulSet/demo-mds, roll 3 pods of the etcd tier"
+            )
+        );
+        assert_eq!(
+            find(&status, ConditionType::Available).unwrap().reason,
+            "Available"
+        );
     }
 }

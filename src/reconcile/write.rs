@@ -355,6 +355,23 @@ pub async fn set_finalizer(
     Ok(())
 }
 
+/// Deletes the cluster's StatefulSets (their pods go with them, by the garbage collector).
+pub async fn delete_stateful_sets(
+    client: &Client,
+    namespace: &str,
+    names: &[String],
+) -> Result<(), Error> {
+    for name in names {
+        match delete::<StatefulSet>(client, namespace, name).await {
+            Ok(()) => {}
+            // Gone already: the cache had not seen it go.
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(error) => return Err(Error::Cleanup(error)),
+        }
+    }
+    Ok(())
+}
+
 /// Deletes the cluster's volume claims; returns how many went.
 pub async fn delete_claims(client: &Client, namespace: &str, name: &str) -> Result<usize, Error> {
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);

@@ -56,7 +56,7 @@ vocabulary! {
         Available => "etcd is quorate, an MDS primary is elected and the ChunkServers serve.",
         Valid => "The spec passed validation.",
         Invalid => "The spec is invalid; SpecValid lists every problem.",
-        Paused => "spec.paused is true: the operator changes no object.",
+        Paused => "spec.paused is true: the operator changes no object (Progressing: the changes it holds back are listed).",
         Active => "The operator applies the spec.",
         EtcdNotQuorate => "etcd has no quorum, so the MDS cannot serve.",
         NoMdsPrimary => "No MDS is primary; MdsLeaderElected says why.",
@@ -101,8 +101,27 @@ vocabulary! {
         Applied => "The PodMonitors and the PrometheusRule are applied.",
         Discovering => "The operator is asking the API server whether it serves the Prometheus Operator's kinds.",
         PrometheusOperatorMissing => "The API server does not serve PodMonitor or PrometheusRule: nothing is created.",
+        Unschedulable => "A pod of the tier cannot be scheduled; the message has the scheduler's own words (0/N nodes are available: …).",
+        NoStorageClass => "A data claim names no StorageClass and the cluster had no default class when it was created.",
+        StorageClassNotFound => "A data claim names a StorageClass that does not exist.",
+        ClaimPending => "A data claim is Pending: no volume of its class is available or provisioned yet.",
+        ImagePullFailed => "A container or init container cannot pull its image (ErrImagePull, ImagePullBackOff, InvalidImageName).",
+        ContainerFailing => "A container or init container keeps failing (CrashLoopBackOff); the message has its last exit and termination message.",
+        NodeLost => "A pod is stuck terminating on a node that is not Ready; its replacement cannot start until the pod is gone.",
     }
 }
+
+/// Why a tier's pods do not come up: carried by the tier's condition while it is not up, and by
+/// Progressing (False) and Degraded (True) once the first bring-up is past its deadline.
+pub const BLOCKED: [Reason; 7] = [
+    Reason::Unschedulable,
+    Reason::NoStorageClass,
+    Reason::StorageClassNotFound,
+    Reason::ClaimPending,
+    Reason::ImagePullFailed,
+    Reason::ContainerFailing,
+    Reason::NodeLost,
+];
 
 impl ConditionType {
     /// The reasons of this condition when True, and when False.
@@ -113,7 +132,6 @@ impl ConditionType {
                 &[Available],
                 &[
                     Invalid,
-                    Paused,
                     EtcdNotQuorate,
                     NoMdsPrimary,
                     TopologyNotReady,
@@ -129,18 +147,50 @@ impl ConditionType {
                 ],
                 &[
                     Complete,
+                    Paused,
                     ChangeRefused,
                     EtcdMembershipBlocked,
                     RolloutStuck,
                     ApplyRefused,
                     ReconcileError,
+                    Unschedulable,
+                    NoStorageClass,
+                    StorageClassNotFound,
+                    ClaimPending,
+                    ImagePullFailed,
+                    ContainerFailing,
+                    NodeLost,
                 ],
             ),
             ConditionType::Degraded => (
-                &[ComponentsNotReady, ApplyRefused, ReconcileError],
+                &[
+                    ComponentsNotReady,
+                    ApplyRefused,
+                    ReconcileError,
+                    Unschedulable,
+                    NoStorageClass,
+                    StorageClassNotFound,
+                    ClaimPending,
+                    ImagePullFailed,
+                    ContainerFailing,
+                    NodeLost,
+                ],
                 &[AsExpected],
             ),
-            ConditionType::EtcdQuorate => (&[Quorate], &[NoQuorum, QuorumLost]),
+            ConditionType::EtcdQuorate => (
+                &[Quorate],
+                &[
+                    NoQuorum,
+                    QuorumLost,
+                    Unschedulable,
+                    NoStorageClass,
+                    StorageClassNotFound,
+                    ClaimPending,
+                    ImagePullFailed,
+                    ContainerFailing,
+                    NodeLost,
+                ],
+            ),
             ConditionType::MdsLeaderElected => (
                 &[Elected],
                 &[
@@ -150,11 +200,30 @@ impl ConditionType {
                     AmbiguousLeader,
                     EtcdUnreachable,
                     QuorumLost,
+                    Unschedulable,
+                    NoStorageClass,
+                    StorageClassNotFound,
+                    ClaimPending,
+                    ImagePullFailed,
+                    ContainerFailing,
+                    NodeLost,
                 ],
             ),
             ConditionType::ChunkServersReady => (
                 &[AllReady],
-                &[NotStarted, NotReady, Formatting, FormatFailed],
+                &[
+                    NotStarted,
+                    NotReady,
+                    Formatting,
+                    FormatFailed,
+                    Unschedulable,
+                    NoStorageClass,
+                    StorageClassNotFound,
+                    ClaimPending,
+                    ImagePullFailed,
+                    ContainerFailing,
+                    NodeLost,
+                ],
             ),
             ConditionType::TopologyReady => (
                 &[Ready],

@@ -5,6 +5,7 @@ use super::conditions::{ConditionType, Reason, find};
 use super::states::{MembershipState, MonitoringState, RollState, VolumeExpansion};
 use crate::api::CurveClusterStatus;
 use crate::etcd::MemberHealth;
+use crate::names::Component;
 
 /// Desired and ready pods of a component, and whether its StatefulSets exist yet.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -99,6 +100,24 @@ pub struct Observation {
     pub expansions: Vec<VolumeExpansion>,
     /// The Prometheus Operator objects of `spec.monitoring`.
     pub monitoring: MonitoringState,
+    /// Why pods of each tier do not come up (unschedulable, claims, images, crashes, lost
+    /// nodes), in pod name order.
+    pub blockers: Vec<Blocker>,
+    /// Changes the operator holds back while paused, each described as its action.
+    pub held: Vec<String>,
+    /// etcd's members as the member list stands now (the spec may ask for another size).
+    pub etcd_members_now: i32,
+    /// `spec.rollout.progressDeadlineSeconds`: also the first bring-up's deadline.
+    pub progress_deadline_seconds: i64,
+}
+
+/// One reason a pod of a tier is not up (`blockers.rs` reads them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Blocker {
+    pub component: Component,
+    pub reason: Reason,
+    /// Names the object (pod, claim, node) and says what its controller said.
+    pub message: String,
 }
 
 /// The topology as the bootstrap decision left it.
@@ -134,6 +153,10 @@ impl Observation {
             logical_pool: String::new(),
             expansions: Vec::new(),
             monitoring: MonitoringState::Disabled,
+            blockers: Vec::new(),
+            held: Vec::new(),
+            etcd_members_now: 0,
+            progress_deadline_seconds: 0,
         }
     }
 
