@@ -900,7 +900,7 @@ fn the_quantity_pattern_agrees_with_the_operators_parser() {
     let samples = [
         "0", "2", "1.5", ".5", "5.", "+1", "500m", "100n", "3u", "4k", "10M", "10G", "1Ti",
         "1.5Gi", "2Ei", "1e3", "1E-2", "1.5e+2", "-1", "-1Gi", "two", "", "1 Gi", "1gi", "1KB",
-        "Gi", "1e", "1.2.3", "m", "+", ".", "1Ki5",
+        "Gi", "1e", "1.2.3", "m", "+", ".", "1Ki5", "1e1.5", "1e.5", "1E2.", "1e+",
     ];
     for text in samples {
         let parsed =

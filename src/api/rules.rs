@@ -36,8 +36,9 @@ pub const IMAGE_RE: &str = concat!(
 );
 
 /// A non-negative Kubernetes quantity (resource.ParseQuantity without a minus sign): a number,
-/// then a binary or decimal SI suffix or a decimal exponent.
-pub const QUANTITY_RE: &str = "^[+]?([0-9]+([.][0-9]*)?|[.][0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?([0-9]+([.][0-9]*)?|[.][0-9]+))?$";
+/// then a binary or decimal SI suffix or a decimal exponent (an integer: `1e3`, not `1e1.5`).
+pub const QUANTITY_RE: &str =
+    "^[+]?([0-9]+([.][0-9]*)?|[.][0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?$";
 
 /// A Prometheus duration of at least one second (the Prometheus Operator's `Duration`
 /// pattern, without `0` and milliseconds: a scrape interval below a second is a mistake).
@@ -64,6 +65,36 @@ pub const MAX_QUANTITY_LEN: usize = 64;
 pub const MAX_IMAGE_LEN: usize = 1024;
 /// Longest Curve pool name.
 pub const MAX_POOL_NAME_LEN: usize = 63;
+
+/// Inclusive bounds of an integer field: the schema's `minimum` and `maximum`, and the range
+/// `validate` checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    pub min: i32,
+    pub max: i32,
+}
+
+/// A TCP port.
+pub const PORT: Bounds = Bounds { min: 1, max: 65535 };
+/// MDS pods: one primary, the others standby.
+pub const MDS_REPLICAS: Bounds = Bounds { min: 1, max: 9 };
+/// Nodes running ChunkServers.
+pub const CHUNKSERVER_REPLICAS: Bounds = Bounds { min: 1, max: 1000 };
+/// Disk slots (ChunkServers) per node.
+pub const DISKS_PER_NODE: Bounds = Bounds { min: 1, max: 32 };
+/// Copysets per ChunkServer.
+pub const COPYSETS: Bounds = Bounds { min: 1, max: 10000 };
+/// Share of a volume preallocated into the chunk file pool. curve_format `-allocatePercent`
+/// (src/tools/curve_format_main.cpp) allocates that share and gives up when less is free, so
+/// 100 can never be met on a formatted file system.
+pub const FORMAT_PERCENT: Bounds = Bounds { min: 1, max: 99 };
+/// Copies of a copyset, and so zones of the logical pool: Curve's MDS requires them equal.
+pub const POOL_REPLICAS: Bounds = Bounds { min: 1, max: 5 };
+/// Seconds a replaced pod may take to become Ready.
+pub const PROGRESS_DEADLINE_SECONDS: Bounds = Bounds {
+    min: 10,
+    max: 86400,
+};
 
 /// The toleration operators Kubernetes knows (empty means Equal).
 pub const TOLERATION_OPERATORS: [&str; 3] = ["", "Equal", "Exists"];
