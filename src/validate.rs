@@ -408,6 +408,10 @@ fn check_monitoring(spec: &CurveClusterSpec, errors: &mut Errors) {
     let monitoring = &spec.monitoring;
     errors.check("spec.monitoring.interval", &monitoring.interval, |text| {
         match k8s::prometheus_duration_seconds(text) {
+            Some(seconds) if seconds > k8s::PROMETHEUS_MAX_SECONDS => Some(format!(
+                "must be at most {} seconds: Prometheus holds a duration in int64 milliseconds",
+                k8s::PROMETHEUS_MAX_SECONDS
+            )),
             Some(seconds) if seconds >= 1 => None,
             _ => Some("must be a Prometheus duration of at least 1s such as 30s or 1m".to_string()),
         }
@@ -1176,6 +1180,11 @@ pub(crate) mod tests {
                 spec(json!({"logicalPool": {"physicalPool": "p".repeat(64)}})),
                 &long_pool_refusal,
                 spec(json!({"logicalPool": {"physicalPool": "p".repeat(63)}})),
+            ),
+            (
+                spec(json!({"monitoring": {"interval": "99999999999999y"}})),
+                "spec.monitoring.interval: must be at most 9223372036854775 seconds: Prometheus holds a duration in int64 milliseconds (got \"99999999999999y\")",
+                spec(json!({"monitoring": {"interval": "99999999y"}})),
             ),
             // rollout
             (
