@@ -65,7 +65,8 @@ pub struct CurveClusterSpec {
     #[schemars(length(max = rules::MAX_IMAGE_LEN))]
     #[x_kube(
         validation = Rule::new("self != ''").message("spec.image must name a Curve image"),
-        validation = rules::image()
+        validation = rules::image(),
+        validation = rules::image_registry()
     )]
     pub image: String,
 
@@ -258,7 +259,7 @@ pub struct StorageSpec {
     /// A class that does not allow expansion, or a size below the volumes' own (volumes never
     /// shrink), is refused with `Progressing` reason ChangeRefused and changes nothing; setting
     /// the size back is accepted.
-    #[schemars(length(max = rules::MAX_QUANTITY_LEN))]
+    #[schemars(length(max = rules::MAX_QUANTITY_LEN), pattern(rules::QUANTITY_RE))]
     #[x_kube(validation = Rule::new("isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))").message("storage.size must be a positive quantity such as 10Gi"))]
     pub size: String,
     /// StorageClass of the volumes; unset uses the cluster's default class. Fixed at creation.

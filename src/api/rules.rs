@@ -24,12 +24,19 @@ pub const SUBDOMAIN_RE: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z
 pub const DNS1035_RE: &str = "^[a-z]([-a-z0-9]*[a-z0-9])?$";
 /// A Curve pool name as the operator admits it (see `validate::check_pool_name`).
 pub const POOL_NAME_RE: &str = "^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$";
+/// The registry of an image reference: a host name or a bracketed IPv6 address, and a port.
+macro_rules! image_registry_re {
+    () => {
+        "([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?([.][a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\\\\[[0-9a-fA-F:]+\\\\])(:[0-9]+)?"
+    };
+}
+
 /// An image reference (distribution/reference): `[registry[:port]/]path[:tag][@digest]`. The
 /// registry is a host name or a bracketed IPv6 address (RE2 `\[`, written `\\[` in CEL).
 pub const IMAGE_RE: &str = concat!(
     "^(",
-    "([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?([.][a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\\\\[[0-9a-fA-F:]+\\\\])",
-    "(:[0-9]+)?/)?",
+    image_registry_re!(),
+    "/)?",
     "[a-z0-9]+((__|[._]|-+)[a-z0-9]+)*(/[a-z0-9]+((__|[._]|-+)[a-z0-9]+)*)*",
     "(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?",
     "(@[A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"
@@ -165,6 +172,26 @@ pub fn pool_name(field: &str) -> Rule {
 }
 
 /// `self` (a string) is an image reference the container runtime can parse.
+/// A first path component that looks like a host (a '.' or ':', or capitals), followed by more
+/// path: the container runtime reads it as the registry (distribution/reference
+/// splitDockerDomain), whatever [`IMAGE_RE`] could also read it as.
+pub const IMAGE_HOST_LIKE_RE: &str = "^[^/]*[.:A-Z][^/]*/";
+/// An image reference that starts with a registry.
+pub const IMAGE_WITH_REGISTRY_RE: &str = concat!("^", image_registry_re!(), "/");
+
+/// `self` (a string) is an image reference whose registry, when it names one, is a host.
+pub fn image_registry() -> Rule {
+    rule(
+        format!(
+            "!self.matches('{IMAGE_HOST_LIKE_RE}') || self.matches('{IMAGE_WITH_REGISTRY_RE}')"
+        ),
+        got(
+            "spec.image names a registry (its first path component has a dot, a colon or capitals), which must be a host name or [IPv6] address with an optional port",
+            "self",
+        ),
+    )
+}
+
 pub fn image() -> Rule {
     rule(
         format!("self.matches('{IMAGE_RE}')"),
@@ -276,9 +303,11 @@ pub fn tolerations_schema(_: &mut SchemaGenerator) -> Schema {
 }
 
 /// CEL: the resource name `k` is one a container may request.
+/// (validateContainerResourceName: a qualified name, and a standard container resource, a
+/// native one or an extended one.)
 fn is_container_resource(k: &str) -> String {
     format!(
-        "({k} in ['cpu', 'memory', 'ephemeral-storage'] || {k}.startsWith('hugepages-') || ({k}.contains('/') && !{k}.startsWith('requests.') && {}))",
+        "({} && ({k} in ['cpu', 'memory', 'ephemeral-storage'] || {k}.startsWith('hugepages-') || ({k}.contains('/') && ({k}.contains('kubernetes.io/') || !{k}.startsWith('requests.')))))",
         is_label_key(k)
     )
 }
