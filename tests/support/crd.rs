@@ -146,6 +146,18 @@ pub fn schema_errors(schema: &Value, value: &Value, path: &str, errors: &mut Vec
 /// The CRD's verdict on a CurveCluster: every schema constraint of its spec and every CEL rule
 /// it breaks (`old`: the object it replaces). Empty when the API server would store it.
 pub fn crd_refusals(object: &Value, old: Option<&Value>) -> Vec<String> {
+    let mut errors = spec_schema_errors(object);
+    errors.extend(cel_errors(object, old));
+    errors
+}
+
+/// Whether the API server would store a new CurveCluster: [`crd_refusals`] without evaluating
+/// CEL (the slow part) when the schema refuses it already.
+pub fn crd_accepts(object: &Value) -> bool {
+    spec_schema_errors(object).is_empty() && cel_failures(object, None).is_empty()
+}
+
+fn spec_schema_errors(object: &Value) -> Vec<String> {
     let mut errors = Vec::new();
     schema_errors(
         &schema()["properties"]["spec"],
@@ -153,6 +165,5 @@ pub fn crd_refusals(object: &Value, old: Option<&Value>) -> Vec<String> {
         "spec",
         &mut errors,
     );
-    errors.extend(cel_errors(object, old));
     errors
 }
