@@ -65,10 +65,16 @@ fn crd_has_the_names_status_and_printer_columns_users_see() {
             "Progress",
             "Age",
             "Image",
-            "Message"
+            "Message",
+            "Etcd-Updated",
+            "MDS-Updated",
+            "CS-Updated",
+            "Etcd-Images",
+            "MDS-Images",
+            "CS-Images",
         ]
     );
-    // `kubectl get -o wide` adds the image and what the cluster is doing.
+    // `kubectl get -o wide` adds the image, what the cluster is doing, and each tier's roll.
     let wide: Vec<&str> = version["additionalPrinterColumns"]
         .as_array()
         .unwrap()
@@ -76,7 +82,19 @@ fn crd_has_the_names_status_and_printer_columns_users_see() {
         .filter(|c| c["priority"] == 1)
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(wide, ["Image", "Message"]);
+    assert_eq!(
+        wide,
+        [
+            "Image",
+            "Message",
+            "Etcd-Updated",
+            "MDS-Updated",
+            "CS-Updated",
+            "Etcd-Images",
+            "MDS-Images",
+            "CS-Images"
+        ]
+    );
 }
 
 /// Every property of the spec has a description (it is what `kubectl explain` prints).
