@@ -772,4 +772,6 @@ pub async fn run<O: EtcdObserver, E: EventSink>(
 }
 
 #[cfg(test)]
+pub(crate) mod fixtures;
+#[cfg(test)]
 mod tests;
