@@ -310,3 +310,7 @@ mod kube_events_tests {
         assert_eq!(requests, expected);
     }
 }
+
+#[cfg(test)]
+#[path = "events_tests.rs"]
+mod derive_tests;
