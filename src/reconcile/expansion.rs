@@ -381,3 +381,7 @@ pub fn recreating(existing: &[ExistingObject], pods: &[Pod]) -> bool {
         .any(|o| o.kind == ObjectKind::StatefulSet && o.deleting)
         || !orphaned(existing, pods).is_empty()
 }
+
+#[cfg(test)]
+#[path = "expansion_tests.rs"]
+mod tests;
