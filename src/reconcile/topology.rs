@@ -186,3 +186,7 @@ pub fn decide(
     }
     decision
 }
+
+#[cfg(test)]
+#[path = "topology_tests.rs"]
+mod tests;
