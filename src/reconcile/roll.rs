@@ -529,3 +529,7 @@ fn copysets_healthy(cluster: &ValidatedCluster, tier: &TierPods, jobs: &[Job]) -
         )))),
     }
 }
+
+#[cfg(test)]
+#[path = "roll_tests.rs"]
+mod tests;
