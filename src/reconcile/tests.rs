@@ -1,13 +1,12 @@
-//! The pure parts of the reconciler: status, events, plan, observation of pods.
+//! The whole-snapshot decisions, with the write step played by `carry_out` and the kubelet by
+//! `ready_pods`; and the glue of this module: the retry backoff and the count of primaries.
 
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::json;
 
-use super::fixtures::{component, healthy, pod, t, validated};
+use super::fixtures::{pod, t, validated};
 use super::model::action::{Action, ExistingObject};
 use super::model::conditions::{ConditionType, find};
-use super::model::observation::PrimaryView;
-use super::model::states::RollState;
 use crate::api::{CurveClusterStatus, Phase};
 use crate::etcd::{MemberHealth, PrimaryObservation};
 use crate::names::Component;
@@ -845,87 +844,6 @@ mod decisions {
         );
         assert_eq!(decision.actions, Vec::<Action>::new());
         assert_eq!(decision.status.phase, Some(Phase::Paused));
-    }
-}
-
-/// The gauges the alerts read, from whole observations.
-mod gauges {
-    use super::*;
-    use crate::reconcile::model::observation::Gauges;
-
-    #[test]
-    fn a_healthy_cluster_gives_one_primary_all_members_healthy_and_nothing_down() {
-        let gauges = Gauges::of(&validated(json!({})), &healthy());
-        assert_eq!(
-            gauges,
-            Gauges {
-                mds_pods: vec![
-                    "demo-mds-0".into(),
-                    "demo-mds-1".into(),
-                    "demo-mds-2".into()
-                ],
-                primary: Some("demo-mds-0".into()),
-                etcd_members: Some((3, 3)),
-                rolling: false,
-                roll_stuck: false,
-                failure_domains: (0, 1),
-            }
-        );
-    }
-
-    #[test]
-    fn learners_do_not_count_unanswered_etcd_is_none_healthy_and_a_stuck_roll_shows() {
-        let mut obs = healthy();
-        let members = obs.etcd_members.as_mut().unwrap();
-        members.members[2].is_learner = true;
-        members.members[1].healthy = false;
-        obs.chunkservers = component(3, 1, true);
-        obs.roll = RollState::Stuck {
-            message: "demo-mds-1 not ready".into(),
-        };
-        let gauges = Gauges::of(&validated(json!({})), &obs);
-        assert_eq!(gauges.etcd_members, Some((2, 1)));
-        assert_eq!(gauges.failure_domains, (2, 1));
-        assert!(gauges.roll_stuck && !gauges.rolling);
-
-        obs.etcd_members = None;
-        obs.primary = PrimaryView::EtcdUnreachable {
-            endpoints: vec![],
-            error: "timeout".into(),
-        };
-        let gauges = Gauges::of(&validated(json!({})), &obs);
-        assert_eq!((gauges.etcd_members, gauges.primary), (Some((3, 0)), None));
-
-        obs.primary = PrimaryView::NotStarted;
-        assert_eq!(Gauges::of(&validated(json!({})), &obs).etcd_members, None);
-    }
-
-    #[test]
-    fn discovery_serves_monitoring_only_with_both_kinds() {
-        use crate::reconcile::model::observation::MonitoringApi;
-        use crate::reconcile::monitoring::served;
-        let list =
-            |kinds: &[&str]| -> k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList {
-                serde_json::from_value(json!({
-                    "groupVersion": "monitoring.coreos.com/v1",
-                    "resources": kinds.iter().map(|k| json!({
-                        "kind": k, "name": format!("{}s", k.to_lowercase()), "namespaced": true,
-                        "singularName": "", "verbs": ["get"]})).collect::<Vec<_>>()
-                }))
-                .unwrap()
-            };
-        assert_eq!(
-            served(&list(&["PodMonitor", "PrometheusRule", "ServiceMonitor"])),
-            MonitoringApi::Served
-        );
-        let MonitoringApi::Missing { message } = served(&list(&["ServiceMonitor", "PodMonitor"]))
-        else {
-            panic!("PrometheusRule is missing");
-        };
-        assert!(
-            message.contains("does not serve PrometheusRule of monitoring.coreos.com/v1"),
-            "{message}"
-        );
     }
 }
 
