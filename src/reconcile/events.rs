@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
-use super::model::conditions::{ConditionType, Reason, find};
+use super::model::conditions::{BLOCKED, ConditionType, Reason, find};
 use super::model::event::ClusterEvent;
 use crate::api::{CurveCluster, CurveClusterStatus};
 use crate::names::Component;
@@ -116,6 +116,27 @@ const PROBLEMS: [(ConditionType, Reason, &str); 6] = [
     ),
 ];
 
+/// The conditions that say why their tier does not come up ([`BLOCKED`] reasons).
+const TIER_CONDITIONS: [ConditionType; 3] = [
+    ConditionType::EtcdQuorate,
+    ConditionType::MdsLeaderElected,
+    ConditionType::ChunkServersReady,
+];
+
+/// A tier's blocker appearing or changing, told as a warning named by the blocker (the same
+/// blocker told again only when what it says changes).
+fn blocker_changes<'a>(
+    previous: &'a CurveClusterStatus,
+    next: &'a CurveClusterStatus,
+) -> impl Iterator<Item = ClusterEvent> + 'a {
+    (TIER_CONDITIONS.into_iter()).flat_map(move |type_| {
+        (BLOCKED.into_iter()).filter_map(move |reason| {
+            message_changed(previous, next, type_, reason)
+                .map(|message| ClusterEvent::warning(reason.as_str(), message))
+        })
+    })
+}
+
 /// Readiness gained: a condition turning True, told with its message.
 const GAINED: [(ConditionType, &str); 3] = [
     (ConditionType::EtcdQuorate, "EtcdQuorate"),
@@ -129,6 +150,13 @@ const LOST: [(ConditionType, &str); 2] = [
     (ConditionType::EtcdQuorate, "EtcdQuorumLost"),
     (ConditionType::Available, "Unavailable"),
 ];
+
+/// Claims of an earlier cluster taken over: told once, as a warning (its data comes back).
+fn adoption(previous: &CurveClusterStatus, next: &CurveClusterStatus) -> Option<ClusterEvent> {
+    let adopted = ConditionType::DataAdopted;
+    transitioned_to(previous, next, adopted, "True")
+        .then(|| ClusterEvent::warning("RetainedDataAdopted", message_of(next, adopted)))
+}
 
 fn transitioned_to(
     previous: &CurveClusterStatus,
@@ -181,6 +209,8 @@ pub fn derive(
         })
         .map(|(type_, told)| ClusterEvent::warning(told, message_of(next, type_)));
     (created.chain(problems))
+        .chain(blocker_changes(previous, next))
+        .chain(adoption(previous, next))
         .chain(pause_change(previous, next))
         .chain(gained)
         .chain(lost)

@@ -216,3 +216,55 @@ fn delete_without_the_confirmation_keeps_the_data_and_says_what_to_write() {
         ("False", "DeleteConfirmed")
     );
 }
+
+#[test]
+fn a_blocker_is_told_once_per_change_and_an_adoption_once() {
+    use crate::reconcile::model::conditions::Reason;
+    use crate::reconcile::model::observation::Blocker;
+    let blocked = |message: &str| Observation {
+        etcd: component(3, 0, true),
+        blockers: vec![Blocker {
+            component: Component::Etcd,
+            reason: Reason::Unschedulable,
+            message: message.into(),
+        }],
+        adopted_claims: vec!["data-demo-etcd-0".into()],
+        ..fresh()
+    };
+    let none = CurveClusterStatus::default();
+    let first = compute_status(
+        &none,
+        &blocked("pod demo-etcd-0 is unschedulable: 0/3"),
+        Some(1),
+        t(0),
+    );
+    let told: Vec<(bool, String)> = (derive(&none, &first, &[]).into_iter())
+        .filter(|e| e.reason != "Created")
+        .map(|e| (e.warning, e.reason))
+        .collect();
+    assert_eq!(
+        told,
+        [
+            (true, "Unschedulable".to_string()),
+            (true, "RetainedDataAdopted".to_string())
+        ]
+    );
+    let same = compute_status(
+        &first,
+        &blocked("pod demo-etcd-0 is unschedulable: 0/3"),
+        Some(1),
+        t(15),
+    );
+    assert!(derive(&first, &same, &[]).is_empty(), "nothing new to tell");
+    let other = compute_status(
+        &same,
+        &blocked("pod demo-etcd-1 is unschedulable: 0/3"),
+        Some(1),
+        t(30),
+    );
+    let told: Vec<String> = derive(&same, &other, &[])
+        .into_iter()
+        .map(|e| e.reason)
+        .collect();
+    assert_eq!(told, ["Unschedulable"]);
+}
