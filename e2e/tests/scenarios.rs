@@ -2377,8 +2377,12 @@ async fn k_an_image_change_rolls_tier_by_tier_primary_last() {
     let mut figures = Vec::new();
     for (mds, images) in [(3, ["v1.2.7", "v1.2.8"]), (5, ["v1.2.9", "v1.2.10"])] {
         if mds == 5 {
-            env.patch_spec("demo", json!({"mds": {"replicas": 5}, "paused": false}))
-                .await;
+            // The anchor rolled the StatefulSets to its image behind the operator's back; the
+            // spec says so as it resumes, or the operator would roll back to the spec's image
+            // (a paused status no longer claims Complete, so this waits for the real end).
+            let anchor = "opencurvedocker/curvebs:v1.2.8";
+            let resume = json!({"mds": {"replicas": 5}, "paused": false, "image": anchor});
+            env.patch_spec("demo", resume).await;
             wait_rolled_to(
                 &env,
                 "opencurvedocker/curvebs:v1.2.8",
