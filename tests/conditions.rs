@@ -35,3 +35,20 @@ fn every_reason_belongs_to_a_condition_and_every_type_has_a_true_reason() {
         );
     }
 }
+
+/// `kubectl explain curvecluster.status.conditions` names every condition type.
+#[test]
+fn kubectl_explain_names_every_condition_type() {
+    use kube::CustomResourceExt;
+    let crd = serde_json::to_value(curve_operator::api::CurveCluster::crd()).unwrap();
+    let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+    let described = schema["properties"]["status"]["properties"]["conditions"]["description"]
+        .as_str()
+        .unwrap();
+    for type_ in ConditionType::ALL {
+        assert!(
+            described.contains(type_.as_str()),
+            "status.conditions' description lacks {type_}: {described}"
+        );
+    }
+}

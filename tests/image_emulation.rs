@@ -377,7 +377,7 @@ fn emulated_etcd_data_check_refuses_an_empty_member_of_an_existing_cluster() {
     assert!(
         lost.stderr("data-check").starts_with(&format!(
             "{} in /curvebs/etcd/data for member {pod}",
-            curve_operator::reconcile::membership::DATA_LOST_MARKER
+            curve_operator::desired::etcd::DATA_LOST_MARKER
         )),
         "{}",
         lost.stderr("data-check")

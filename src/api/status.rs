@@ -14,8 +14,10 @@ pub struct CurveClusterStatus {
     /// Lifecycle phase: Pending, Creating, Available, Degraded, Paused or Invalid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
-    /// Standard conditions: Available, Progressing, Degraded, EtcdQuorate, MdsLeaderElected,
-    /// ChunkServersReady, TopologyReady, SpecValid, ReconciliationPaused.
+    /// Conditions: Available, Progressing, Degraded, EtcdQuorate, MdsLeaderElected,
+    /// ChunkServersReady, TopologyReady, SpecValid, ReconciliationPaused, DataRetained;
+    /// DataAdopted while claims of an earlier cluster are in use; Monitoring with
+    /// spec.monitoring.enabled. Every reason: docs/reference/conditions.md.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// The etcd cluster.

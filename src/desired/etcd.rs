@@ -19,6 +19,12 @@ use crate::names::{
 };
 use crate::validate::ValidatedCluster;
 
+/// Name of the etcd pods' init container that refuses to start a member without data once the
+/// cluster exists, and the words its termination message starts with (the membership decision
+/// reads both back from the pods).
+pub const DATA_CHECK_CONTAINER: &str = "data-check";
+pub const DATA_LOST_MARKER: &str = "no etcd data";
+
 /// The data claim template: claims are `data-<pod>`.
 pub const DATA_VOLUME: &str = "data";
 
@@ -89,7 +95,7 @@ fn data_check(cluster: &ValidatedCluster) -> Container {
 fi"#,
         state = ENV_INITIAL_CLUSTER_STATE,
         joining = ENV_JOINING,
-        marker = crate::reconcile::membership::DATA_LOST_MARKER,
+        marker = DATA_LOST_MARKER,
     );
     let mut env = super::common::pod_env();
     env.extend([
@@ -97,7 +103,7 @@ fi"#,
         membership_env(cluster, ENV_JOINING),
     ]);
     Container {
-        name: crate::reconcile::membership::DATA_CHECK_CONTAINER.to_string(),
+        name: DATA_CHECK_CONTAINER.to_string(),
         image: Some(cluster.spec.image.clone()),
         image_pull_policy: Some(cluster.spec.image_pull_policy.as_str().to_string()),
         command: Some(vec!["sh".into(), "-c".into(), script]),

@@ -16,12 +16,8 @@ use super::model::event::ClusterEvent;
 use super::model::states::MembershipState;
 use crate::api::{EtcdStep, EtcdStepAction};
 use crate::desired::config::EtcdLayout;
+use crate::desired::etcd::{DATA_CHECK_CONTAINER, DATA_LOST_MARKER};
 use crate::etcd::{Member, MemberChange, MemberHealth};
-
-/// Name of the etcd pods' init container that refuses to start a member without data once the
-/// cluster exists, and the words its termination message starts with.
-pub const DATA_CHECK_CONTAINER: &str = "data-check";
-pub const DATA_LOST_MARKER: &str = "no etcd data";
 
 /// What the membership logic reads.
 #[derive(Clone)]
