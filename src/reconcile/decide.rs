@@ -268,8 +268,21 @@ fn observe_cluster(
         ),
         held: Vec::new(),
         etcd_members_now: reading.safe.spec.etcd.replicas,
+        adopted_claims: adopted_claims(snapshot),
         progress_deadline_seconds: spec.rollout.progress_deadline_seconds.into(),
     }
+}
+
+/// The cluster's claims created before the CurveCluster itself: kept from an earlier cluster of
+/// the same name (`spec.cleanup.policy: Retain`) and taken over by this one's StatefulSets.
+fn adopted_claims(snapshot: &Snapshot) -> Vec<String> {
+    let Some(created) = snapshot.cluster_created else {
+        return Vec::new();
+    };
+    (snapshot.claims.iter())
+        .filter(|c| (c.metadata.creation_timestamp.as_ref()).is_some_and(|t| t.0 < created))
+        .filter_map(|c| c.metadata.name.clone())
+        .collect()
 }
 
 /// Phase 3: the objects as the operator wants them, from the addresses and servers it sees.

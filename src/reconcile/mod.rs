@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::{Stream, StreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Pod, Service};
@@ -106,11 +106,13 @@ pub async fn reconcile<O: EtcdObserver, E: EventSink>(
         Err(invalid) => return report_unparsable(&ctx, invalid).await,
     };
     let started = std::time::Instant::now();
-    let span = tracing::info_span!(
-        "reconcile",
-        namespace = %cluster.namespace().unwrap_or_default(),
-        name = %cluster.name_any()
+    // One short field before every line of this reconcile: `cluster{id=default/demo}:`.
+    let id = format!(
+        "{}/{}",
+        cluster.namespace().unwrap_or_default(),
+        cluster.name_any()
     );
+    let span = tracing::info_span!("cluster", %id);
     let result = reconcile_cluster(cluster, &ctx).instrument(span).await;
     let outcome = if result.is_ok() {
         ReconcileResult::Success
@@ -193,7 +195,8 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(
     };
     write::set_finalizer(&ctx.client, cluster, validated.spec.cleanup.deletes_data()).await?;
 
-    let snapshot = read(ctx, &validated).await?;
+    let mut snapshot = read(ctx, &validated).await?;
+    snapshot.cluster_created = cluster.metadata.creation_timestamp.as_ref().map(|t| t.0);
     let decision = decide(
         &validated,
         &snapshot,
@@ -322,6 +325,12 @@ async fn publish<O: EtcdObserver, E: EventSink>(
     events: Vec<ClusterEvent>,
 ) {
     for event in events {
+        // What the operator decided, in its log too: each Event is told once per change.
+        if event.warning {
+            tracing::warn!(reason = %event.reason, "{}", event.note);
+        } else {
+            tracing::info!(reason = %event.reason, "{}", event.note);
+        }
         ctx.events.publish(cluster, event).await;
     }
 }

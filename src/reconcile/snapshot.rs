@@ -39,6 +39,8 @@ pub struct Snapshot {
     pub node_zones: BTreeMap<String, String>,
     /// Nodes running the cluster's pods whose `Ready` condition is not True.
     pub unready_nodes: BTreeSet<String>,
+    /// When the CurveCluster was created (claims older than it belonged to an earlier one).
+    pub cluster_created: Option<k8s_openapi::jiff::Timestamp>,
     /// The election and member health, read once the MDS tier exists.
     pub etcd: Option<EtcdObservation>,
     /// `allowVolumeExpansion` of the StorageClasses read by GET: those of claims to grow (only
@@ -377,6 +379,7 @@ impl Caches {
             .map(|node| node.name_any())
             .collect();
         Snapshot {
+            cluster_created: None,
             unready_nodes,
             pods,
             stateful_sets: of_cluster(&self.stateful_sets, namespace, name),

@@ -496,6 +496,7 @@ fn verdicts(previous: &CurveClusterStatus, obs: &Observation, now: Timestamp) ->
     verdicts.extend([spec_verdict(obs), paused_verdict(obs)]);
     if valid {
         verdicts.push(cleanup_verdict(obs.cleanup));
+        verdicts.extend(adopted_verdict(obs));
         verdicts.extend(monitoring_verdict(&obs.monitoring));
     }
     verdicts
@@ -534,6 +535,31 @@ pub fn compute_status(
         // The operator's memory outlives an invalid spec; the decision updates it.
         record: previous.record.clone(),
     }
+}
+
+/// Claims of an earlier cluster in use: its data is back. Shown only while there are any.
+fn adopted_verdict(obs: &Observation) -> Option<Verdict> {
+    let shown: Vec<&str> = (obs.adopted_claims.iter().take(SHOWN_BLOCKERS))
+        .map(String::as_str)
+        .collect();
+    let more = obs.adopted_claims.len().saturating_sub(SHOWN_BLOCKERS);
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    (!obs.adopted_claims.is_empty()).then(|| {
+        verdict(
+            ConditionType::DataAdopted,
+            true,
+            Reason::RetainedClaimsAdopted,
+            format!(
+                "{} of this cluster's data claims existed before the CurveCluster was created ({}{more}): an earlier cluster's etcd and ChunkServer data come back with them; for a fresh cluster, delete the CurveCluster and these claims, then create it again",
+                obs.adopted_claims.len(),
+                shown.join(", ")
+            ),
+        )
+    })
 }
 
 /// Whether the cluster's scrape objects and alerts exist; no condition while monitoring is off.

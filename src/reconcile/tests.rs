@@ -68,6 +68,7 @@ fn fresh() -> Observation {
         held: Vec::new(),
         etcd_members_now: 3,
         progress_deadline_seconds: 600,
+        adopted_claims: Vec::new(),
     }
 }
 

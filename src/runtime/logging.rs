@@ -25,13 +25,19 @@ pub enum LoggingError {
 }
 
 /// The filter to use: the `--log-level` flag wins, then `RUST_LOG`, then `info`.
+/// Info for the operator, warnings only from kube's controller machinery.
+pub const DEFAULT_DIRECTIVE: &str = "info,kube_runtime::controller=warn";
+
 pub fn filter_directive(flag: Option<&str>, rust_log: Option<&str>) -> String {
     [flag, rust_log]
         .into_iter()
         .flatten()
         .map(str::trim)
         .find(|s| !s.is_empty())
-        .unwrap_or("info")
+        // kube's controller wraps every reconcile in a span naming the object and why it was
+        // queued (~300 characters before each line); the operator's own `cluster{id=ns/name}`
+        // span says which cluster in a few.
+        .unwrap_or(DEFAULT_DIRECTIVE)
         .to_owned()
 }
 
@@ -78,8 +84,8 @@ mod tests {
             filter_directive(None, Some("warn,kube=info")),
             "warn,kube=info"
         );
-        assert_eq!(filter_directive(Some(" "), None), "info");
-        assert_eq!(filter_directive(None, None), "info");
+        assert_eq!(filter_directive(Some(" "), None), DEFAULT_DIRECTIVE);
+        assert_eq!(filter_directive(None, None), DEFAULT_DIRECTIVE);
     }
 
     #[test]

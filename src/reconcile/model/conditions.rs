@@ -47,6 +47,7 @@ vocabulary! {
         ReconciliationPaused => "Whether spec.paused stops the operator from changing objects.",
         DataRetained => "Whether the data volumes outlive the CurveCluster.",
         Monitoring => "The Prometheus Operator objects of spec.monitoring exist (only with spec.monitoring.enabled).",
+        DataAdopted => "Data volume claims older than this CurveCluster were taken over: an earlier cluster's etcd and ChunkServer data come back (only while such claims exist).",
     }
 }
 
@@ -108,6 +109,7 @@ vocabulary! {
         ImagePullFailed => "A container or init container cannot pull its image (ErrImagePull, ImagePullBackOff, InvalidImageName).",
         ContainerFailing => "A container or init container keeps failing (CrashLoopBackOff); the message has its last exit and termination message.",
         NodeLost => "A pod is stuck terminating on a node that is not Ready; its replacement cannot start until the pod is gone.",
+        RetainedClaimsAdopted => "Claims of an earlier cluster of this name (kept by spec.cleanup.policy: Retain) are in use: its data comes back. Delete them (with the cluster) for a fresh one.",
     }
 }
 
@@ -244,6 +246,8 @@ impl ConditionType {
                 (&[RetainPolicy, DeleteNotConfirmed], &[DeleteConfirmed])
             }
             ConditionType::Monitoring => (&[Applied], &[Discovering, PrometheusOperatorMissing]),
+            // Shown only while adopted claims exist: never False.
+            ConditionType::DataAdopted => (&[RetainedClaimsAdopted], &[]),
         }
     }
 }

@@ -109,6 +109,8 @@ pub struct Observation {
     pub etcd_members_now: i32,
     /// `spec.rollout.progressDeadlineSeconds`: also the first bring-up's deadline.
     pub progress_deadline_seconds: i64,
+    /// Data claims created before this CurveCluster: an earlier cluster's, kept and now reused.
+    pub adopted_claims: Vec<String>,
 }
 
 /// One reason a pod of a tier is not up (`blockers.rs` reads them).
@@ -157,6 +159,7 @@ impl Observation {
             held: Vec::new(),
             etcd_members_now: 0,
             progress_deadline_seconds: 0,
+            adopted_claims: Vec::new(),
         }
     }
 
