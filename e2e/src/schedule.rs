@@ -417,7 +417,8 @@ fn first_untolerated_taint<'a>(pod: &Pod, node: &'a NodeView) -> Option<&'a Tain
 /// reasons sorted as strings) followed by DefaultPreemption's own FitError
 /// (pkg/scheduler/framework/preemption/preemption.go): nodes refused for good are "Preemption
 /// is not helpful for scheduling"; the others have no victim, as every pod here has the same
-/// priority ("No preemption victims found for incoming pod"). `None` when a node fits.
+/// priority ("No preemption victims found for incoming pod"). Checked against kube-scheduler
+/// v1.32 (older ones ended the message with two full stops). `None` when a node fits.
 pub fn unschedulable_message(
     pod: &Pod,
     nodes: &[NodeView],
