@@ -20,7 +20,7 @@ use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::ResourceExt;
-use kube::api::{DeleteParams, ListParams};
+use kube::api::{Api, DeleteParams, ListParams};
 use serde_json::{Value, json};
 
 const BRING_UP: Duration = Duration::from_secs(90);
@@ -298,7 +298,7 @@ async fn blocked_node_lost() {
         .expect("bound");
     let lost_at = Instant::now();
     env.kubelet.lose_node(&node);
-    let nodes = env.api::<Node>();
+    let nodes: Api<Node> = Api::all(env.client.clone());
     let ready = eventually(
         &format!("the node lifecycle controller to mark {node}"),
         Duration::from_secs(120),
