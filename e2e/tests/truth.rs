@@ -15,6 +15,7 @@ use curve_operator_e2e::env::{TestEnv, condition, parse_table};
 use curve_operator_e2e::kubelet::Exit;
 use curve_operator_e2e::manifests::curve_cluster;
 use curve_operator_e2e::util::{eventually, say};
+use curve_operator_e2e::volumes::{EXPANDABLE, FakeStorage};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::events::v1::Event;
@@ -183,8 +184,14 @@ async fn assert_tier_blocked(
 async fn blocked_unschedulable() {
     let env = TestEnv::new("unschedulable", 3).await;
     let _operator = env.start_operator().await;
-    let nowhere =
-        json!({"placement": {"nodeSelector": {"e2e.curve.opencurve.io/pool": "nowhere"}}});
+    // The suite's default claims name no class and never bind: a pod that stays unbound would
+    // be blocked by its claim (NoStorageClass). Volumes that a provisioner binds, as on a real
+    // cluster, leave the scheduler's refusal as the cause.
+    let _storage = FakeStorage::start(env.client.clone(), &env.namespace).await;
+    let nowhere = json!({
+        "placement": {"nodeSelector": {"e2e.curve.opencurve.io/pool": "nowhere"}},
+        "etcd": {"storage": {"storageClassName": EXPANDABLE}},
+    });
     let since = apply(&env, &demo(nowhere));
     let scheduler_said = "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector. \
                           preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.";
