@@ -190,7 +190,7 @@ async fn blocked_unschedulable() {
     let _storage = FakeStorage::start(env.client.clone(), &env.namespace).await;
     let nowhere = json!({
         "placement": {"nodeSelector": {"e2e.curve.opencurve.io/pool": "nowhere"}},
-        "etcd": {"storage": {"storageClassName": EXPANDABLE}},
+        "etcd": {"storage": {"storageClassName": EXPANDABLE, "size": "10Gi"}},
     });
     let since = apply(&env, &demo(nowhere));
     let scheduler_said = "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector. \
@@ -219,7 +219,7 @@ async fn blocked_unschedulable() {
 async fn blocked_storage_class_not_found() {
     let env = TestEnv::new("noclass", 3).await;
     let _operator = env.start_operator().await;
-    let missing = json!({"etcd": {"storage": {"storageClassName": "e2e-missing"}}});
+    let missing = json!({"etcd": {"storage": {"storageClassName": "e2e-missing", "size": "10Gi"}}});
     let since = apply(&env, &demo(missing));
     let named = "PersistentVolumeClaim data-demo-etcd-0: StorageClass e2e-missing does not exist";
     assert_tier_blocked(&env, "EtcdQuorate", "StorageClassNotFound", named, since).await;
