@@ -440,21 +440,51 @@ async fn truth_pause_holds_back() {
     );
 }
 
-/// g. etcd 3 → 5 asked for while etcd is not up: the growth waits (EtcdMembershipBlocked),
-/// the figures are of the member list as it stands; once etcd is up it grows.
+/// g. etcd 3 → 5 asked for while etcd is down (every member's pod deleted and held): the
+/// growth waits (EtcdMembershipBlocked), the figures are of the member list as it stands;
+/// once etcd is back it grows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a Kubernetes API server (KUBECONFIG), see e2e/README.md"]
 async fn truth_etcd_growth_deferred() {
     let env = TestEnv::new("deferred", 5).await;
     let _operator = env.start_operator().await;
-    env.kubelet.hold("etcd");
     apply(&env, &curve_cluster("demo", json!({})));
+    env.wait_available("demo", BRING_UP).await;
+    env.kubelet.hold("etcd");
+    let pods = env.api::<Pod>();
+    for i in 0..3 {
+        pods.delete(&format!("demo-etcd-{i}"), &DeleteParams::default())
+            .await
+            .unwrap();
+    }
     let (etcd, _) = wait_reason(&env, "EtcdQuorate", "False", "NoQuorum", TO_BLOCKER).await;
     assert_eq!(etcd.message, "0 of 3 members ready, quorum is 2");
     let asked = Instant::now();
     env.patch_spec("demo", json!({"etcd": {"replicas": 5}}))
         .await;
-    let (blocked, conditions) = wait_reason(
+    let etcd = env
+        .wait_status(
+            "demo",
+            "etcd's figures with the size asked for",
+            TO_BLOCKER,
+            |_, s| {
+                let c = condition(s, "EtcdQuorate").ok_or("no EtcdQuorate")?;
+                if c.message == "0 of 3 members ready, quorum is 2 (the spec asks for 5)" {
+                    Ok(())
+                } else {
+                    Err(format!("EtcdQuorate: {}", c.message))
+                }
+            },
+        )
+        .await;
+    say(&format!(
+        "EtcdQuorate {:.1}s after the resize: {}",
+        asked.elapsed().as_secs_f64(),
+        condition(etcd.status.as_ref().unwrap(), "EtcdQuorate")
+            .unwrap()
+            .message
+    ));
+    let (blocked, _) = wait_reason(
         &env,
         "Progressing",
         "False",
@@ -467,11 +497,7 @@ async fn truth_etcd_growth_deferred() {
         asked.elapsed().as_secs_f64(),
         blocked.message
     ));
-    let etcd = find(&conditions, "EtcdQuorate");
-    assert_eq!(
-        etcd.message,
-        "0 of 3 members ready, quorum is 2 (the spec asks for 5)"
-    );
+    assert_contains("Progressing", &blocked.message, "spec.etcd.replicas: 3 → 5");
     let released = Instant::now();
     env.kubelet.release("etcd");
     let grown = env.wait_available("demo", Duration::from_secs(240)).await;
