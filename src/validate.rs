@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 // The bounds the CRD sets where Kubernetes sets none (CEL cost) apply here too.
-use crate::api::rules::{MAX_NODE_SELECTOR, MAX_POOL_NAME_LEN, MAX_PULL_SECRETS, MAX_TOLERATIONS};
+use crate::api::rules::{
+    self, Bounds, MAX_NODE_SELECTOR, MAX_POOL_NAME_LEN, MAX_PULL_SECRETS, MAX_TOLERATIONS,
+};
 use crate::api::{
     CurveCluster, CurveClusterSpec, DELETE_DATA_CONFIRMATION, MAX_CLUSTER_NAME_LEN, StorageSpec,
 };
@@ -133,7 +135,8 @@ impl Errors {
         });
     }
 
-    fn range(&mut self, path: &str, value: i32, min: i32, max: i32) {
+    /// The bounds the schema sets on an integer field.
+    fn range(&mut self, path: &str, value: i32, Bounds { min, max }: Bounds) {
         if !(min..=max).contains(&value) {
             self.push(
                 path,
@@ -185,8 +188,8 @@ fn validate_spec_into(spec: &CurveClusterSpec, errors: &mut Errors) {
             format!("must be 1, 3, 5 or 7 (got {})", etcd.replicas),
         );
     }
-    errors.range("spec.etcd.clientPort", etcd.client_port, 1, 65535);
-    errors.range("spec.etcd.peerPort", etcd.peer_port, 1, 65535);
+    errors.range("spec.etcd.clientPort", etcd.client_port, rules::PORT);
+    errors.range("spec.etcd.peerPort", etcd.peer_port, rules::PORT);
     if etcd.client_port == etcd.peer_port {
         errors.push(
             "spec.etcd.peerPort",
@@ -202,9 +205,9 @@ fn validate_spec_into(spec: &CurveClusterSpec, errors: &mut Errors) {
     }
 
     let mds = &spec.mds;
-    errors.range("spec.mds.replicas", mds.replicas, 1, 9);
-    errors.range("spec.mds.port", mds.port, 1, 65535);
-    errors.range("spec.mds.dummyPort", mds.dummy_port, 1, 65535);
+    errors.range("spec.mds.replicas", mds.replicas, rules::MDS_REPLICAS);
+    errors.range("spec.mds.port", mds.port, rules::PORT);
+    errors.range("spec.mds.dummyPort", mds.dummy_port, rules::PORT);
     if mds.port == mds.dummy_port {
         errors.push(
             "spec.mds.dummyPort",
@@ -216,25 +219,37 @@ fn validate_spec_into(spec: &CurveClusterSpec, errors: &mut Errors) {
     }
 
     let cs = &spec.chunkservers;
-    errors.range("spec.chunkservers.replicas", cs.replicas, 1, 1000);
-    errors.range("spec.chunkservers.disksPerNode", cs.disks_per_node, 1, 32);
-    errors.range("spec.chunkservers.port", cs.port, 1, 65535);
+    errors.range(
+        "spec.chunkservers.replicas",
+        cs.replicas,
+        rules::CHUNKSERVER_REPLICAS,
+    );
+    errors.range(
+        "spec.chunkservers.disksPerNode",
+        cs.disks_per_node,
+        rules::DISKS_PER_NODE,
+    );
+    errors.range("spec.chunkservers.port", cs.port, rules::PORT);
     // Slot i listens on port + i: a container port and (host networking) a host port, both
     // 1-65535 for the API server, and `-chunkServerPort` / the cluster map's port for Curve.
-    if cs.port >= 1 && cs.disks_per_node >= 1 && cs.port + cs.disks_per_node - 1 > 65535 {
-        errors.push(
-            "spec.chunkservers.port",
-            format!(
-                "port + disksPerNode - 1 must be at most 65535 (got {})",
-                cs.port + cs.disks_per_node - 1
-            ),
-        );
+    if cs.port >= 1 && cs.disks_per_node >= 1 {
+        let last_port = cs.port.saturating_add(cs.disks_per_node - 1);
+        if last_port > rules::PORT.max {
+            errors.push(
+                "spec.chunkservers.port",
+                format!(
+                    "port + disksPerNode - 1 must be at most {} (got {last_port})",
+                    rules::PORT.max
+                ),
+            );
+        }
     }
-    errors.range("spec.chunkservers.copysets", cs.copysets, 1, 10000);
-    // curve_format `-allocatePercent` (src/tools/curve_format_main.cpp): it allocates
-    // allocatePercent% of the volume and gives up when less than that is free, so 100 can never
-    // be met on a formatted file system.
-    errors.range("spec.chunkservers.formatPercent", cs.format_percent, 1, 99);
+    errors.range("spec.chunkservers.copysets", cs.copysets, rules::COPYSETS);
+    errors.range(
+        "spec.chunkservers.formatPercent",
+        cs.format_percent,
+        rules::FORMAT_PERCENT,
+    );
     check_storage(errors, "spec.chunkservers.storage", &cs.storage);
     if let Some(resources) = &cs.resources {
         k8s::resource_requirements(errors, "spec.chunkservers.resources", resources);
@@ -264,8 +279,12 @@ fn validate_spec_into(spec: &CurveClusterSpec, errors: &mut Errors) {
     check_placement(spec, errors);
 
     let pool = &spec.logical_pool;
-    errors.range("spec.logicalPool.replicas", pool.replicas, 1, 5);
-    errors.range("spec.logicalPool.zones", pool.zones, 1, 32);
+    errors.range(
+        "spec.logicalPool.replicas",
+        pool.replicas,
+        rules::POOL_REPLICAS,
+    );
+    errors.range("spec.logicalPool.zones", pool.zones, rules::POOL_REPLICAS);
     check_pool_name(errors, "spec.logicalPool.physicalPool", &pool.physical_pool);
     check_pool_name(errors, "spec.logicalPool.name", &pool.name);
     // The cluster map's `zonenum` is spec.logicalPool.zones and `replicasnum` its replicas; the
@@ -301,6 +320,12 @@ fn validate_spec_into(spec: &CurveClusterSpec, errors: &mut Errors) {
             ),
         );
     }
+
+    errors.range(
+        "spec.rollout.progressDeadlineSeconds",
+        spec.rollout.progress_deadline_seconds,
+        rules::PROGRESS_DEADLINE_SECONDS,
+    );
 
     if let Some(confirmation) = &spec.cleanup.confirmation
         && confirmation != DELETE_DATA_CONFIRMATION
@@ -383,6 +408,10 @@ fn check_monitoring(spec: &CurveClusterSpec, errors: &mut Errors) {
     let monitoring = &spec.monitoring;
     errors.check("spec.monitoring.interval", &monitoring.interval, |text| {
         match k8s::prometheus_duration_seconds(text) {
+            Some(seconds) if seconds > k8s::PROMETHEUS_MAX_SECONDS => Some(format!(
+                "must be at most {} seconds: Prometheus holds a duration in int64 milliseconds",
+                k8s::PROMETHEUS_MAX_SECONDS
+            )),
             Some(seconds) if seconds >= 1 => None,
             _ => Some("must be a Prometheus duration of at least 1s such as 30s or 1m".to_string()),
         }
@@ -1151,6 +1180,22 @@ pub(crate) mod tests {
                 spec(json!({"logicalPool": {"physicalPool": "p".repeat(64)}})),
                 &long_pool_refusal,
                 spec(json!({"logicalPool": {"physicalPool": "p".repeat(63)}})),
+            ),
+            (
+                spec(json!({"monitoring": {"interval": "99999999999999y"}})),
+                "spec.monitoring.interval: must be at most 9223372036854775 seconds: Prometheus holds a duration in int64 milliseconds (got \"99999999999999y\")",
+                spec(json!({"monitoring": {"interval": "99999999y"}})),
+            ),
+            // rollout
+            (
+                spec(json!({"rollout": {"progressDeadlineSeconds": 5}})),
+                "spec.rollout.progressDeadlineSeconds: must be between 10 and 86400 (got 5)",
+                spec(json!({"rollout": {"progressDeadlineSeconds": 10}})),
+            ),
+            (
+                spec(json!({"rollout": {"progressDeadlineSeconds": 86401}})),
+                "spec.rollout.progressDeadlineSeconds: must be between 10 and 86400 (got 86401)",
+                spec(json!({"rollout": {"progressDeadlineSeconds": 86400}})),
             ),
             // cleanup
             (

@@ -1,5 +1,7 @@
 //! The generated CRD (and its CEL rules), the examples, and the `render` command.
 
+#[path = "support/crd.rs"]
+mod crd;
 #[path = "support/golden.rs"]
 mod golden;
 
@@ -10,12 +12,13 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::CustomResourceExt;
-use kube::core::cel::Validator;
 use serde_json::{Value, json};
 
 use curve_operator::api::{CurveCluster, crd_yaml};
 use curve_operator::render::render;
 use curve_operator::util::merge_json;
+
+use crd::{cel_errors, minimal, patched, schema, schema_errors};
 
 fn repo(path: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -62,10 +65,16 @@ fn crd_has_the_names_status_and_printer_columns_users_see() {
             "Progress",
             "Age",
             "Image",
-            "Message"
+            "Message",
+            "Etcd-Updated",
+            "MDS-Updated",
+            "CS-Updated",
+            "Etcd-Images",
+            "MDS-Images",
+            "CS-Images",
         ]
     );
-    // `kubectl get -o wide` adds the image and what the cluster is doing.
+    // `kubectl get -o wide` adds the image, what the cluster is doing, and each tier's roll.
     let wide: Vec<&str> = version["additionalPrinterColumns"]
         .as_array()
         .unwrap()
@@ -73,7 +82,19 @@ fn crd_has_the_names_status_and_printer_columns_users_see() {
         .filter(|c| c["priority"] == 1)
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(wide, ["Image", "Message"]);
+    assert_eq!(
+        wide,
+        [
+            "Image",
+            "Message",
+            "Etcd-Updated",
+            "MDS-Updated",
+            "CS-Updated",
+            "Etcd-Images",
+            "MDS-Images",
+            "CS-Images"
+        ]
+    );
 }
 
 /// Every property of the spec has a description (it is what `kubectl explain` prints).
@@ -101,35 +122,6 @@ fn every_spec_field_is_documented() {
     let mut missing = Vec::new();
     walk(spec, "spec", &mut missing);
     assert!(missing.is_empty(), "undocumented: {missing:?}");
-}
-
-fn schema() -> Value {
-    serde_json::to_value(CurveCluster::crd()).unwrap()["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone()
-}
-
-fn minimal() -> Value {
-    json!({
-        "apiVersion": "curve.opencurve.io/v1alpha1",
-        "kind": "CurveCluster",
-        "metadata": {"name": "demo"},
-        "spec": {
-            "image": "opencurvedocker/curvebs:v1.2.6",
-            "chunkservers": {"replicas": 3, "storage": {"size": "100Gi"}}
-        }
-    })
-}
-
-fn patched(patch: Value) -> Value {
-    let mut value = minimal();
-    merge_json(&mut value, &patch);
-    value
-}
-
-fn cel_errors(object: &Value, old: Option<&Value>) -> Vec<String> {
-    match Validator::new().validate(&schema(), object, old) {
-        Ok(()) => Vec::new(),
-        Err(errors) => errors.iter().map(|e| e.to_string()).collect(),
-    }
 }
 
 #[test]
@@ -404,68 +396,6 @@ fn cel_refuses_what_kubernetes_and_curve_would_refuse_later() {
             Vec::<String>::new(),
             "{accepted} must be accepted"
         );
-    }
-}
-
-/// The schema's own value constraints (enum, pattern, maxLength, maxItems, maxProperties,
-/// minimum, maximum) as the API server applies them, each to values of its own type:
-/// `path: constraint`.
-fn schema_errors(schema: &Value, value: &Value, path: &str, errors: &mut Vec<String>) {
-    let number = |key: &str| schema.get(key).and_then(Value::as_f64);
-    if let (Some(pattern), Value::String(text)) =
-        (schema.get("pattern").and_then(Value::as_str), value)
-        && !regex::Regex::new(pattern).unwrap().is_match(text)
-    {
-        errors.push(format!("{path}: pattern"));
-    }
-    if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
-        && !allowed.contains(value)
-    {
-        errors.push(format!("{path}: enum"));
-    }
-    match value {
-        Value::String(text)
-            if number("maxLength").is_some_and(|max| text.chars().count() as f64 > max) =>
-        {
-            errors.push(format!("{path}: maxLength"));
-        }
-        Value::Number(n) => {
-            let n = n.as_f64().unwrap();
-            if number("minimum").is_some_and(|min| n < min) {
-                errors.push(format!("{path}: minimum"));
-            }
-            if number("maximum").is_some_and(|max| n > max) {
-                errors.push(format!("{path}: maximum"));
-            }
-        }
-        Value::Array(items) => {
-            if number("maxItems").is_some_and(|max| items.len() as f64 > max) {
-                errors.push(format!("{path}: maxItems"));
-            }
-            if let Some(item_schema) = schema.get("items") {
-                for (i, item) in items.iter().enumerate() {
-                    schema_errors(item_schema, item, &format!("{path}[{i}]"), errors);
-                }
-            }
-        }
-        Value::Object(map) => {
-            if number("maxProperties").is_some_and(|max| map.len() as f64 > max) {
-                errors.push(format!("{path}: maxProperties"));
-            }
-            for (key, field) in map {
-                let property = schema["properties"].get(key);
-                let field_schema = property.or(schema.get("additionalProperties"));
-                let field_path = if property.is_some() {
-                    format!("{path}.{key}")
-                } else {
-                    format!("{path}[{key}]")
-                };
-                if let Some(field_schema) = field_schema.filter(|s| s.is_object()) {
-                    schema_errors(field_schema, field, &field_path, errors);
-                }
-            }
-        }
-        _ => {}
     }
 }
 
@@ -988,7 +918,7 @@ fn the_quantity_pattern_agrees_with_the_operators_parser() {
     let samples = [
         "0", "2", "1.5", ".5", "5.", "+1", "500m", "100n", "3u", "4k", "10M", "10G", "1Ti",
         "1.5Gi", "2Ei", "1e3", "1E-2", "1.5e+2", "-1", "-1Gi", "two", "", "1 Gi", "1gi", "1KB",
-        "Gi", "1e", "1.2.3", "m", "+", ".", "1Ki5",
+        "Gi", "1e", "1.2.3", "m", "+", ".", "1Ki5", "1e1.5", "1e.5", "1E2.", "1e+",
     ];
     for text in samples {
         let parsed =

@@ -71,7 +71,8 @@ pub struct CurveClusterSpec {
     #[schemars(length(max = rules::MAX_IMAGE_LEN))]
     #[x_kube(
         validation = Rule::new("self != ''").message("spec.image must name a Curve image"),
-        validation = rules::image()
+        validation = rules::image(),
+        validation = rules::image_registry()
     )]
     pub image: String,
 
@@ -192,7 +193,7 @@ pub struct RolloutSpec {
     /// (`Progressing` reason `RolloutStuck`). The roll halts at a pod that is not Ready either
     /// way; changing the spec back resumes it.
     #[serde(default = "RolloutSpec::default_progress_deadline_seconds")]
-    #[schemars(range(min = 10, max = 86400))]
+    #[schemars(range(min = rules::PROGRESS_DEADLINE_SECONDS.min, max = rules::PROGRESS_DEADLINE_SECONDS.max))]
     pub progress_deadline_seconds: i32,
 }
 
@@ -264,7 +265,7 @@ pub struct StorageSpec {
     /// A class that does not allow expansion, or a size below the volumes' own (volumes never
     /// shrink), is refused with `Progressing` reason ChangeRefused and changes nothing; setting
     /// the size back is accepted.
-    #[schemars(length(max = rules::MAX_QUANTITY_LEN))]
+    #[schemars(length(max = rules::MAX_QUANTITY_LEN), pattern(rules::QUANTITY_RE))]
     #[x_kube(validation = Rule::new("isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))").message("storage.size must be a positive quantity such as 10Gi"))]
     pub size: String,
     /// StorageClass of the volumes; unset uses the cluster's default class. Fixed at creation.
@@ -300,12 +301,12 @@ pub struct EtcdSpec {
     pub replicas: i32,
     /// Client port (etcd's `listen-client-urls`). Fixed at creation.
     #[serde(default = "EtcdSpec::default_client_port")]
-    #[schemars(range(min = 1, max = 65535))]
+    #[schemars(range(min = rules::PORT.min, max = rules::PORT.max))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("spec.etcd.clientPort is immutable"))]
     pub client_port: i32,
     /// Peer port (etcd's `listen-peer-urls`). Fixed at creation.
     #[serde(default = "EtcdSpec::default_peer_port")]
-    #[schemars(range(min = 1, max = 65535))]
+    #[schemars(range(min = rules::PORT.min, max = rules::PORT.max))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("spec.etcd.peerPort is immutable"))]
     pub peer_port: i32,
     /// Data volume of each member.
@@ -351,15 +352,15 @@ impl Default for EtcdSpec {
 pub struct MdsSpec {
     /// Number of MDS pods; one is primary, the others wait in the election.
     #[serde(default = "MdsSpec::default_replicas")]
-    #[schemars(range(min = 1, max = 9))]
+    #[schemars(range(min = rules::MDS_REPLICAS.min, max = rules::MDS_REPLICAS.max))]
     pub replicas: i32,
     /// Listen port (`mds.listen.addr`); only the primary opens it.
     #[serde(default = "MdsSpec::default_port")]
-    #[schemars(range(min = 1, max = 65535))]
+    #[schemars(range(min = rules::PORT.min, max = rules::PORT.max))]
     pub port: i32,
     /// Dummy port serving `/vars` and `/metrics` on every MDS (`mds.dummy.listen.port`).
     #[serde(default = "MdsSpec::default_dummy_port")]
-    #[schemars(range(min = 1, max = 65535))]
+    #[schemars(range(min = rules::PORT.min, max = rules::PORT.max))]
     pub dummy_port: i32,
     /// CPU and memory of each MDS container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -399,24 +400,24 @@ pub struct ChunkServerSpec {
     /// running cluster (the new servers join the physical pool); fewer is refused until
     /// ChunkServers can be decommissioned safely.
     #[serde(default = "ChunkServerSpec::default_replicas")]
-    #[schemars(range(min = 1, max = 1000))]
+    #[schemars(range(min = rules::CHUNKSERVER_REPLICAS.min, max = rules::CHUNKSERVER_REPLICAS.max))]
     pub replicas: i32,
     /// Disk slots per node: one ChunkServer (and one volume) per slot, slot `i` listening on
     /// `port + i`. Slots can be added on a running cluster; fewer is refused until ChunkServers
     /// can be decommissioned safely.
     #[serde(default = "ChunkServerSpec::default_disks_per_node")]
-    #[schemars(range(min = 1, max = 32))]
+    #[schemars(range(min = rules::DISKS_PER_NODE.min, max = rules::DISKS_PER_NODE.max))]
     pub disks_per_node: i32,
     /// Listen port of the ChunkServer of disk slot 0; slot `i` uses `port + i`.
     #[serde(default = "ChunkServerSpec::default_port")]
-    #[schemars(range(min = 1, max = 65535))]
+    #[schemars(range(min = rules::PORT.min, max = rules::PORT.max))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("spec.chunkservers.port is immutable: ChunkServers are registered in Curve by ip:port"))]
     pub port: i32,
     /// The data volume of each ChunkServer.
     pub storage: StorageSpec,
     /// Copysets per ChunkServer; the logical pool gets `sum / logicalPool.replicas` copysets.
     #[serde(default = "ChunkServerSpec::default_copysets")]
-    #[schemars(range(min = 1, max = 10000))]
+    #[schemars(range(min = rules::COPYSETS.min, max = rules::COPYSETS.max))]
     pub copysets: i32,
     /// Percentage of the data volume's size preallocated into the chunk file pool by
     /// `curve_format` when a ChunkServer first starts on it (a formatted pool is never
@@ -428,7 +429,7 @@ pub struct ChunkServerSpec {
     /// the default is curveadm's 90. A share the volume cannot hold fails the format step
     /// (`ChunkServersReady` reason FormatFailed, naming both shares) and nothing is written.
     #[serde(default = "ChunkServerSpec::default_format_percent")]
-    #[schemars(range(min = 1, max = 99))]
+    #[schemars(range(min = rules::FORMAT_PERCENT.min, max = rules::FORMAT_PERCENT.max))]
     pub format_percent: i32,
     /// CPU and memory of each ChunkServer container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -545,13 +546,13 @@ pub struct LogicalPoolSpec {
     pub name: String,
     /// Copies of each copyset (Curve's `replicasnum`). Fixed at creation.
     #[serde(default = "LogicalPoolSpec::default_replicas")]
-    #[schemars(range(min = 1, max = 5))]
+    #[schemars(range(min = rules::POOL_REPLICAS.min, max = rules::POOL_REPLICAS.max))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("spec.logicalPool.replicas is immutable"))]
     pub replicas: i32,
     /// Zones the servers are spread over (Curve's `zonenum`): equal to `replicas`, as Curve's
     /// MDS requires, each copy of a copyset in its own zone.
     #[serde(default = "LogicalPoolSpec::default_zones")]
-    #[schemars(range(min = 1, max = 32))]
+    #[schemars(range(min = rules::POOL_REPLICAS.min, max = rules::POOL_REPLICAS.max))]
     pub zones: i32,
 }
 

@@ -24,20 +24,28 @@ pub const SUBDOMAIN_RE: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z
 pub const DNS1035_RE: &str = "^[a-z]([-a-z0-9]*[a-z0-9])?$";
 /// A Curve pool name as the operator admits it (see `validate::check_pool_name`).
 pub const POOL_NAME_RE: &str = "^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$";
+/// The registry of an image reference: a host name or a bracketed IPv6 address, and a port.
+macro_rules! image_registry_re {
+    () => {
+        "([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?([.][a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\\\\[[0-9a-fA-F:]+\\\\])(:[0-9]+)?"
+    };
+}
+
 /// An image reference (distribution/reference): `[registry[:port]/]path[:tag][@digest]`. The
 /// registry is a host name or a bracketed IPv6 address (RE2 `\[`, written `\\[` in CEL).
 pub const IMAGE_RE: &str = concat!(
     "^(",
-    "([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?([.][a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\\\\[[0-9a-fA-F:]+\\\\])",
-    "(:[0-9]+)?/)?",
+    image_registry_re!(),
+    "/)?",
     "[a-z0-9]+((__|[._]|-+)[a-z0-9]+)*(/[a-z0-9]+((__|[._]|-+)[a-z0-9]+)*)*",
     "(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?",
     "(@[A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"
 );
 
 /// A non-negative Kubernetes quantity (resource.ParseQuantity without a minus sign): a number,
-/// then a binary or decimal SI suffix or a decimal exponent.
-pub const QUANTITY_RE: &str = "^[+]?([0-9]+([.][0-9]*)?|[.][0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?([0-9]+([.][0-9]*)?|[.][0-9]+))?$";
+/// then a binary or decimal SI suffix or a decimal exponent (an integer: `1e3`, not `1e1.5`).
+pub const QUANTITY_RE: &str =
+    "^[+]?([0-9]+([.][0-9]*)?|[.][0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?$";
 
 /// A Prometheus duration of at least one second (the Prometheus Operator's `Duration`
 /// pattern, without `0` and milliseconds: a scrape interval below a second is a mistake).
@@ -64,6 +72,36 @@ pub const MAX_QUANTITY_LEN: usize = 64;
 pub const MAX_IMAGE_LEN: usize = 1024;
 /// Longest Curve pool name.
 pub const MAX_POOL_NAME_LEN: usize = 63;
+
+/// Inclusive bounds of an integer field: the schema's `minimum` and `maximum`, and the range
+/// `validate` checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    pub min: i32,
+    pub max: i32,
+}
+
+/// A TCP port.
+pub const PORT: Bounds = Bounds { min: 1, max: 65535 };
+/// MDS pods: one primary, the others standby.
+pub const MDS_REPLICAS: Bounds = Bounds { min: 1, max: 9 };
+/// Nodes running ChunkServers.
+pub const CHUNKSERVER_REPLICAS: Bounds = Bounds { min: 1, max: 1000 };
+/// Disk slots (ChunkServers) per node.
+pub const DISKS_PER_NODE: Bounds = Bounds { min: 1, max: 32 };
+/// Copysets per ChunkServer.
+pub const COPYSETS: Bounds = Bounds { min: 1, max: 10000 };
+/// Share of a volume preallocated into the chunk file pool. curve_format `-allocatePercent`
+/// (src/tools/curve_format_main.cpp) allocates that share and gives up when less is free, so
+/// 100 can never be met on a formatted file system.
+pub const FORMAT_PERCENT: Bounds = Bounds { min: 1, max: 99 };
+/// Copies of a copyset, and so zones of the logical pool: Curve's MDS requires them equal.
+pub const POOL_REPLICAS: Bounds = Bounds { min: 1, max: 5 };
+/// Seconds a replaced pod may take to become Ready.
+pub const PROGRESS_DEADLINE_SECONDS: Bounds = Bounds {
+    min: 10,
+    max: 86400,
+};
 
 /// The toleration operators Kubernetes knows (empty means Equal).
 pub const TOLERATION_OPERATORS: [&str; 3] = ["", "Equal", "Exists"];
@@ -134,6 +172,26 @@ pub fn pool_name(field: &str) -> Rule {
 }
 
 /// `self` (a string) is an image reference the container runtime can parse.
+/// A first path component that looks like a host (a '.' or ':', or capitals), followed by more
+/// path: the container runtime reads it as the registry (distribution/reference
+/// splitDockerDomain), whatever [`IMAGE_RE`] could also read it as.
+pub const IMAGE_HOST_LIKE_RE: &str = "^[^/]*[.:A-Z][^/]*/";
+/// An image reference that starts with a registry.
+pub const IMAGE_WITH_REGISTRY_RE: &str = concat!("^", image_registry_re!(), "/");
+
+/// `self` (a string) is an image reference whose registry, when it names one, is a host.
+pub fn image_registry() -> Rule {
+    rule(
+        format!(
+            "!self.matches('{IMAGE_HOST_LIKE_RE}') || self.matches('{IMAGE_WITH_REGISTRY_RE}')"
+        ),
+        got(
+            "spec.image names a registry (its first path component has a dot, a colon or capitals), which must be a host name or [IPv6] address with an optional port",
+            "self",
+        ),
+    )
+}
+
 pub fn image() -> Rule {
     rule(
         format!("self.matches('{IMAGE_RE}')"),
@@ -245,9 +303,11 @@ pub fn tolerations_schema(_: &mut SchemaGenerator) -> Schema {
 }
 
 /// CEL: the resource name `k` is one a container may request.
+/// (validateContainerResourceName: a qualified name, and a standard container resource, a
+/// native one or an extended one.)
 fn is_container_resource(k: &str) -> String {
     format!(
-        "({k} in ['cpu', 'memory', 'ephemeral-storage'] || {k}.startsWith('hugepages-') || ({k}.contains('/') && !{k}.startsWith('requests.') && {}))",
+        "({} && ({k} in ['cpu', 'memory', 'ephemeral-storage'] || {k}.startsWith('hugepages-') || ({k}.contains('/') && ({k}.contains('kubernetes.io/') || !{k}.startsWith('requests.')))))",
         is_label_key(k)
     )
 }

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
-use super::model::conditions::{ConditionType, Reason, find};
+use super::model::conditions::{BLOCKED, ConditionType, Reason, find};
 use super::model::event::ClusterEvent;
 use crate::api::{CurveCluster, CurveClusterStatus};
 use crate::names::Component;
@@ -85,6 +85,79 @@ impl EventSink for KubeEvents {
     }
 }
 
+/// Problems told when a condition takes the reason, or its message changes under it:
+/// (condition, its reason, the event's reason). Each is a warning with the condition's message.
+const PROBLEMS: [(ConditionType, Reason, &str); 6] = [
+    (ConditionType::SpecValid, Reason::Invalid, "InvalidSpec"),
+    (
+        ConditionType::Progressing,
+        Reason::ChangeRefused,
+        "ChangeRefused",
+    ),
+    (
+        ConditionType::DataRetained,
+        Reason::DeleteNotConfirmed,
+        "CleanupNotConfirmed",
+    ),
+    (
+        ConditionType::Progressing,
+        Reason::RolloutStuck,
+        "RolloutStuck",
+    ),
+    (
+        ConditionType::Progressing,
+        Reason::ApplyRefused,
+        "ApplyRefused",
+    ),
+    (
+        ConditionType::Progressing,
+        Reason::ReconcileError,
+        "ReconcileError",
+    ),
+];
+
+/// The conditions that say why their tier does not come up ([`BLOCKED`] reasons).
+const TIER_CONDITIONS: [ConditionType; 3] = [
+    ConditionType::EtcdQuorate,
+    ConditionType::MdsLeaderElected,
+    ConditionType::ChunkServersReady,
+];
+
+/// A tier's blocker appearing or changing, told as a warning named by the blocker (the same
+/// blocker told again only when what it says changes).
+fn blocker_changes<'a>(
+    previous: &'a CurveClusterStatus,
+    next: &'a CurveClusterStatus,
+) -> impl Iterator<Item = ClusterEvent> + 'a {
+    (TIER_CONDITIONS.into_iter()).flat_map(move |type_| {
+        (BLOCKED.into_iter()).filter_map(move |reason| {
+            message_changed(previous, next, type_, reason)
+                .map(|message| ClusterEvent::warning(reason.as_str(), message))
+        })
+    })
+}
+
+/// Readiness gained: a condition turning True, told with its message.
+const GAINED: [(ConditionType, &str); 3] = [
+    (ConditionType::EtcdQuorate, "EtcdQuorate"),
+    (ConditionType::ChunkServersReady, "ChunkServersReady"),
+    (ConditionType::Available, "Available"),
+];
+
+/// Readiness lost: a condition that was there turning False, told as a warning with its
+/// message.
+const LOST: [(ConditionType, &str); 2] = [
+    (ConditionType::EtcdQuorate, "EtcdQuorumLost"),
+    (ConditionType::Available, "Unavailable"),
+];
+
+/// Claims of an earlier cluster taken over: told once, as a warning (its data comes back).
+fn adoption(previous: &CurveClusterStatus, next: &CurveClusterStatus) -> Option<ClusterEvent> {
+    let adopted = ConditionType::DataAdopted;
+    transitioned_to(previous, next, adopted, "True")
+        .then(|| ClusterEvent::warning("RetainedDataAdopted", message_of(next, adopted)))
+}
+
 fn transitioned_to(
     previous: &CurveClusterStatus,
     next: &CurveClusterStatus,
@@ -108,121 +181,86 @@ fn message_changed(
         .then(|| after.message.clone())
 }
 
-/// The events one reconcile tells: components created, readiness gained, the MDS primary
-/// changing, an invalid spec, refused changes, reconcile errors, pause and resume.
+fn message_of(status: &CurveClusterStatus, type_: ConditionType) -> String {
+    find(status, type_)
+        .map(|c| c.message.clone())
+        .unwrap_or_default()
+}
+
+/// The events one reconcile tells: components created, readiness gained or lost, the MDS
+/// primary changing, an invalid spec, refused changes, reconcile errors, pause and resume.
 pub fn derive(
     previous: &CurveClusterStatus,
     next: &CurveClusterStatus,
     created: &[Component],
 ) -> Vec<ClusterEvent> {
-    let mut events: Vec<ClusterEvent> = created
-        .iter()
-        .map(|c| ClusterEvent::normal("Created", format!("created the {} tier", c.as_str())))
-        .collect();
-    if let Some(message) =
-        message_changed(previous, next, ConditionType::SpecValid, Reason::Invalid)
-    {
-        events.push(ClusterEvent::warning("InvalidSpec", message));
-    }
-    if let Some(message) = message_changed(
-        previous,
-        next,
-        ConditionType::Progressing,
-        Reason::ChangeRefused,
-    ) {
-        events.push(ClusterEvent::warning("ChangeRefused", message));
-    }
-    if let Some(message) = message_changed(
-        previous,
-        next,
-        ConditionType::DataRetained,
-        Reason::DeleteNotConfirmed,
-    ) {
-        events.push(ClusterEvent::warning("CleanupNotConfirmed", message));
-    }
-    if let Some(message) = message_changed(
-        previous,
-        next,
-        ConditionType::Progressing,
-        Reason::RolloutStuck,
-    ) {
-        events.push(ClusterEvent::warning("RolloutStuck", message));
-    }
-    if let Some(message) = message_changed(
-        previous,
-        next,
-        ConditionType::Progressing,
-        Reason::ApplyRefused,
-    ) {
-        events.push(ClusterEvent::warning("ApplyRefused", message));
-    }
-    if let Some(message) = message_changed(
-        previous,
-        next,
-        ConditionType::Progressing,
-        Reason::ReconcileError,
-    ) {
-        events.push(ClusterEvent::warning("ReconcileError", message));
-    }
-    if transitioned_to(previous, next, ConditionType::ReconciliationPaused, "True") {
-        events.push(ClusterEvent::normal(
+    let created = (created.iter())
+        .map(|c| ClusterEvent::normal("Created", format!("created the {} tier", c.as_str())));
+    let problems = PROBLEMS.into_iter().filter_map(|(type_, reason, told)| {
+        message_changed(previous, next, type_, reason)
+            .map(|message| ClusterEvent::warning(told, message))
+    });
+    let gained = (GAINED.into_iter())
+        .filter(|(type_, _)| transitioned_to(previous, next, *type_, "True"))
+        .map(|(type_, told)| ClusterEvent::normal(told, message_of(next, type_)));
+    let lost = (LOST.into_iter())
+        .filter(|(type_, _)| {
+            transitioned_to(previous, next, *type_, "False") && find(previous, *type_).is_some()
+        })
+        .map(|(type_, told)| ClusterEvent::warning(told, message_of(next, type_)));
+    (created.chain(problems))
+        .chain(blocker_changes(previous, next))
+        .chain(adoption(previous, next))
+        .chain(pause_change(previous, next))
+        .chain(gained)
+        .chain(lost)
+        .chain(primary_change(previous, next))
+        .collect()
+}
+
+/// `spec.paused` turned on, or off again.
+fn pause_change(previous: &CurveClusterStatus, next: &CurveClusterStatus) -> Option<ClusterEvent> {
+    let paused = ConditionType::ReconciliationPaused;
+    if transitioned_to(previous, next, paused, "True") {
+        Some(ClusterEvent::normal(
             "Paused",
             "spec.paused is true: the operator changes nothing".into(),
-        ));
-    } else if transitioned_to(previous, next, ConditionType::ReconciliationPaused, "False")
-        && find(previous, ConditionType::ReconciliationPaused).is_some()
-    {
-        events.push(ClusterEvent::normal(
+        ))
+    } else if transitioned_to(previous, next, paused, "False") && find(previous, paused).is_some() {
+        Some(ClusterEvent::normal(
             "Resumed",
             "spec.paused is false: reconciling again".into(),
-        ));
+        ))
+    } else {
+        None
     }
-    for (type_, reason) in [
-        (ConditionType::EtcdQuorate, "EtcdQuorate"),
-        (ConditionType::ChunkServersReady, "ChunkServersReady"),
-        (ConditionType::Available, "Available"),
-    ] {
-        if transitioned_to(previous, next, type_, "True") {
-            let message = find(next, type_)
-                .map(|c| c.message.clone())
-                .unwrap_or_default();
-            events.push(ClusterEvent::normal(reason, message));
-        }
-    }
-    for (type_, reason) in [
-        (ConditionType::EtcdQuorate, "EtcdQuorumLost"),
-        (ConditionType::Available, "Unavailable"),
-    ] {
-        if transitioned_to(previous, next, type_, "False") && find(previous, type_).is_some() {
-            let message = find(next, type_)
-                .map(|c| c.message.clone())
-                .unwrap_or_default();
-            events.push(ClusterEvent::warning(reason, message));
-        }
-    }
+}
+
+/// The MDS primary elected, changed or lost.
+fn primary_change(
+    previous: &CurveClusterStatus,
+    next: &CurveClusterStatus,
+) -> Option<ClusterEvent> {
     let before = previous.mds.as_ref().and_then(|m| m.primary.clone());
     let after = next.mds.as_ref().and_then(|m| m.primary.clone());
     match (before, after) {
-        (Some(old), Some(new)) if old != new => events.push(ClusterEvent::normal(
+        (Some(old), Some(new)) if old != new => Some(ClusterEvent::normal(
             "MdsPrimaryChanged",
             format!("MDS primary changed from {old} to {new}"),
         )),
-        (None, Some(new)) => events.push(ClusterEvent::normal(
+        (None, Some(new)) => Some(ClusterEvent::normal(
             "MdsPrimaryElected",
             format!("{new} is the MDS primary"),
         )),
         (Some(old), None) => {
-            let why = find(next, ConditionType::MdsLeaderElected)
-                .map(|c| c.message.clone())
-                .unwrap_or_default();
-            events.push(ClusterEvent::warning(
+            let why = message_of(next, ConditionType::MdsLeaderElected);
+            Some(ClusterEvent::warning(
                 "MdsPrimaryLost",
                 format!("{old} is no longer primary: {why}"),
             ))
         }
-        _ => {}
+        _ => None,
     }
-    events
 }
 
 #[cfg(test)]
@@ -302,3 +340,7 @@ mod kube_events_tests {
         assert_eq!(requests, expected);
     }
 }
+
+#[cfg(test)]
+#[path = "events_tests.rs"]
+mod derive_tests;

@@ -246,63 +246,78 @@ pub fn plan(
     classes: &BTreeMap<String, bool>,
 ) -> ExpansionPlan {
     let mut out = ExpansionPlan::default();
-    let all = volumes(safe, existing, claims);
-    let mut sizes = Vec::new();
-    for v in &all {
-        if v.shrinks {
-            out.refused.push(format!(
-                "{}: volumes cannot shrink ({} → {}); they keep {}: set {} or more",
-                v.field, v.current, v.wanted, v.current, v.current
-            ));
-        }
-        let kept = largest(v.templates.iter().copied()).unwrap_or(v.current);
-        if let Some(why) = v.to_grow().find_map(|c| c.refusal(classes)) {
-            out.refused.push(format!(
-                "{}: cannot grow the volumes ({kept} → {}): {why}; nothing was changed and they keep {kept} (set {kept} again, or allow expansion)",
-                v.field, v.target
-            ));
-            sizes.push((v.component, kept.to_string()));
-            continue;
-        }
-        let requested: BTreeSet<&str> = v.to_grow().map(|c| c.name).collect();
-        out.actions
-            .extend(requested.iter().map(|name| Action::ResizeClaim {
-                name: name.to_string(),
-                size: v.target.clone(),
-            }));
-        let progress: Vec<(String, ClaimProgress)> = (v.claims.iter())
-            .map(|c| {
-                let now = requested.contains(c.name);
-                (c.name.to_string(), c.progress(&v.target, now))
-            })
-            .collect();
-        let volumes_grown = progress.iter().all(|(_, p)| p.volume_grown());
-        // Pods that restart to use the space do so once it is there: their template (which
-        // carries the size) changes only then.
-        let template = match smallest(v.templates.iter().copied()) {
-            Some(old) if v.restarts && !volumes_grown => old.to_string(),
-            _ => v.target.clone(),
-        };
-        let templates_behind = v.templates.iter().any(|t| below(Some(t), &v.target));
-        if templates_behind || progress.iter().any(|(_, p)| *p != ClaimProgress::Grown) {
-            let reported = v.claims.iter().map(|c| c.capacity.or(c.request));
-            out.progress.push(VolumeExpansion {
-                component: v.component,
-                from: smallest(reported.flatten())
-                    .or(smallest(v.templates.iter().copied()))
-                    .unwrap_or(v.current)
-                    .to_string(),
-                to: v.target.clone(),
-                claims: progress,
-                restarts: v.restarts,
-            });
-        }
-        sizes.push((v.component, template));
-    }
+    let sizes: Vec<(Component, String)> = (volumes(safe, existing, claims).iter())
+        .map(|v| (v.component, v.plan(classes, &mut out)))
+        .collect();
     for (component, size) in sizes {
         *size_mut(safe, component) = size;
     }
     out
+}
+
+impl Volumes<'_> {
+    /// Adds to `out` what these volumes need; returns the size to build their StatefulSets
+    /// with.
+    fn plan(&self, classes: &BTreeMap<String, bool>, out: &mut ExpansionPlan) -> String {
+        if self.shrinks {
+            out.refused.push(format!(
+                "{}: volumes cannot shrink ({} → {}); they keep {}: set {} or more",
+                self.field, self.current, self.wanted, self.current, self.current
+            ));
+        }
+        let kept = largest(self.templates.iter().copied()).unwrap_or(self.current);
+        if let Some(why) = self.to_grow().find_map(|c| c.refusal(classes)) {
+            out.refused.push(format!(
+                "{}: cannot grow the volumes ({kept} → {}): {why}; nothing was changed and they keep {kept} (set {kept} again, or allow expansion)",
+                self.field, self.target
+            ));
+            return kept.to_string();
+        }
+        let requested: BTreeSet<&str> = self.to_grow().map(|c| c.name).collect();
+        out.actions
+            .extend(requested.iter().map(|name| Action::ResizeClaim {
+                name: name.to_string(),
+                size: self.target.clone(),
+            }));
+        let progress: Vec<(String, ClaimProgress)> = (self.claims.iter())
+            .map(|c| {
+                let now = requested.contains(c.name);
+                (c.name.to_string(), c.progress(&self.target, now))
+            })
+            .collect();
+        let template = self.template_size(&progress);
+        out.progress.extend(self.under_way(progress));
+        template
+    }
+
+    /// Pods that restart to use the space do so once it is there: their template (which
+    /// carries the size) changes only then.
+    fn template_size(&self, progress: &[(String, ClaimProgress)]) -> String {
+        let volumes_grown = progress.iter().all(|(_, p)| p.volume_grown());
+        match smallest(self.templates.iter().copied()) {
+            Some(old) if self.restarts && !volumes_grown => old.to_string(),
+            _ => self.target.clone(),
+        }
+    }
+
+    /// The expansion to show, while a template or a claim is behind the target.
+    fn under_way(&self, progress: Vec<(String, ClaimProgress)>) -> Option<VolumeExpansion> {
+        let templates_behind = self.templates.iter().any(|t| below(Some(t), &self.target));
+        if !templates_behind && progress.iter().all(|(_, p)| *p == ClaimProgress::Grown) {
+            return None;
+        }
+        let reported = self.claims.iter().map(|c| c.capacity.or(c.request));
+        Some(VolumeExpansion {
+            component: self.component,
+            from: smallest(reported.flatten())
+                .or(smallest(self.templates.iter().copied()))
+                .unwrap_or(self.current)
+                .to_string(),
+            to: self.target.clone(),
+            claims: progress,
+            restarts: self.restarts,
+        })
+    }
 }
 
 /// A StatefulSet whose claim templates change cannot be updated: its apply becomes the delete
@@ -366,3 +381,7 @@ pub fn recreating(existing: &[ExistingObject], pods: &[Pod]) -> bool {
         .any(|o| o.kind == ObjectKind::StatefulSet && o.deleting)
         || !orphaned(existing, pods).is_empty()
 }
+
+#[cfg(test)]
+#[path = "expansion_tests.rs"]
+mod tests;

@@ -224,9 +224,14 @@ pub fn decide(input: &MembershipInput) -> MembershipDecision {
         }
         return decision;
     }
+    let pass = Pass {
+        input,
+        members,
+        set_replicas,
+    };
     match input.step {
-        Some(step) => continue_step(input, members, step, set_replicas, decision),
-        None => next_step(input, members, set_replicas, decision),
+        Some(step) => pass.continue_step(step, decision),
+        None => pass.next_step(decision),
     }
 }
 
@@ -242,66 +247,116 @@ fn joining_of(step: &EtcdStep) -> Option<String> {
     (step.action != EtcdStepAction::Remove).then(|| step.member.clone())
 }
 
-/// A recorded step, carried on from what the member list shows now.
-fn continue_step(
-    input: &MembershipInput,
-    members: &MemberHealth,
-    step: &EtcdStep,
-    set_replicas: i32,
-    mut decision: MembershipDecision,
-) -> MembershipDecision {
-    let layout = |pods: i32, joining: Option<String>| layout(input, pods, joining);
-    let k = ordinal(input.set, &step.member).unwrap_or(set_replicas);
-    let changing = |message: String| MembershipState::Changing {
+/// The state while `step` goes on: what it does to its member now.
+fn changing(step: &EtcdStep, message: impl std::fmt::Display) -> MembershipState {
+    MembershipState::Changing {
         message: format!("etcd: {} {}: {message}", verb(step.action), step.member),
-    };
-    let old_id = parse_hex(step.member_id.as_ref());
-    let old = old_id.and_then(|id| members.members.iter().find(|m| m.id == id));
-    if step.action == EtcdStepAction::Remove {
-        decision.layout = layout(k + 1, None);
-        if let Some(m) = old {
-            if m.is_leader {
-                return match input.successor(members, m.id) {
-                    Some(to) => {
-                        decision.change = Some(MemberChange::MoveLeader { to });
-                        decision.state = changing(format!("moving etcd leadership to {to:x}"));
-                        decision
-                    }
-                    None => {
-                        decision.state = MembershipState::Blocked {
-                            message: format!(
-                                "etcd: {} leads and no other member is healthy to take over",
-                                step.member
-                            ),
-                        };
-                        decision
-                    }
-                };
+    }
+}
+
+fn blocked(message: String) -> MembershipState {
+    MembershipState::Blocked { message }
+}
+
+/// One pass over a bootstrapped cluster whose member list etcd answered.
+struct Pass<'a> {
+    input: &'a MembershipInput<'a>,
+    members: &'a MemberHealth,
+    set_replicas: i32,
+}
+
+/// Carrying on a recorded step, one function per state the member list shows it in.
+impl Pass<'_> {
+    fn layout(&self, pods: i32, joining: Option<String>) -> EtcdLayout {
+        layout(self.input, pods, joining)
+    }
+
+    /// The ordinal of the step's member.
+    fn ordinal_of(&self, step: &EtcdStep) -> i32 {
+        ordinal(self.input.set, &step.member).unwrap_or(self.set_replicas)
+    }
+
+    /// The member the step removes (or replaces), while the member list still holds it.
+    fn recorded_member(&self, step: &EtcdStep) -> Option<&Member> {
+        let id = parse_hex(step.member_id.as_ref())?;
+        self.members.members.iter().find(|m| m.id == id)
+    }
+
+    /// A recorded step, carried on from what the member list shows now.
+    fn continue_step(&self, step: &EtcdStep, decision: MembershipDecision) -> MembershipDecision {
+        match (step.action, self.recorded_member(step)) {
+            (EtcdStepAction::Remove, Some(old)) => self.leave_member_list(step, old, decision),
+            (EtcdStepAction::Remove, None) => self.finish_removal(step, decision),
+            (EtcdStepAction::Add | EtcdStepAction::Replace, Some(old)) => {
+                self.remove_replaced_member(step, old, decision)
             }
-            decision.change = Some(MemberChange::Remove { id: m.id });
-            decision.events.push(ClusterEvent::normal(
-                "EtcdMemberRemoved",
-                format!("removed etcd member {} ({})", step.member, step.reason),
-            ));
-            decision.state = changing("removing it from the member list".into());
+            // Add, or the re-add half of Replace.
+            (EtcdStepAction::Add | EtcdStepAction::Replace, None) => self.join(step, decision),
+        }
+    }
+
+    /// Remove: the member leaves the member list, once leadership moved off it.
+    fn leave_member_list(
+        &self,
+        step: &EtcdStep,
+        old: &Member,
+        mut decision: MembershipDecision,
+    ) -> MembershipDecision {
+        decision.layout = self.layout(self.ordinal_of(step) + 1, None);
+        if old.is_leader {
+            return self.move_leadership(step, old, decision);
+        }
+        decision.change = Some(MemberChange::Remove { id: old.id });
+        decision.events.push(ClusterEvent::normal(
+            "EtcdMemberRemoved",
+            format!("removed etcd member {} ({})", step.member, step.reason),
+        ));
+        decision.state = changing(step, "removing it from the member list");
+        decision
+    }
+
+    /// A leader is never removed: leadership goes to a healthy voter first.
+    fn move_leadership(
+        &self,
+        step: &EtcdStep,
+        leader: &Member,
+        mut decision: MembershipDecision,
+    ) -> MembershipDecision {
+        decision.state = match self.input.successor(self.members, leader.id) {
+            Some(to) => {
+                decision.change = Some(MemberChange::MoveLeader { to });
+                changing(step, format!("moving etcd leadership to {to:x}"))
+            }
+            None => blocked(format!(
+                "etcd: {} leads and no other member is healthy to take over",
+                step.member
+            )),
+        };
+        decision
+    }
+
+    /// Remove, out of the member list: its pod goes, then its claim per spec.cleanup; then
+    /// the step is done.
+    fn finish_removal(
+        &self,
+        step: &EtcdStep,
+        mut decision: MembershipDecision,
+    ) -> MembershipDecision {
+        decision.layout = self.layout(self.ordinal_of(step), None);
+        if pod(self.input.pods, &step.member).is_some() {
+            decision.state = changing(step, "out of the member list; waiting for its pod to go");
             return decision;
         }
-        // Out of the member list: its pod goes, then its claim per spec.cleanup.
-        decision.layout = layout(k, None);
-        if pod(input.pods, &step.member).is_some() {
-            decision.state = changing("out of the member list; waiting for its pod to go".into());
-            return decision;
-        }
-        let claim = (input.claim_of)(&step.member);
-        let claim_exists = input.claims.iter().any(|c| c.name_any() == claim);
-        if input.deletes_claims && claim_exists {
+        let claim = (self.input.claim_of)(&step.member);
+        let claim_exists = self.input.claims.iter().any(|c| c.name_any() == claim);
+        if self.input.deletes_claims && claim_exists {
             decision.delete_claim = Some(claim);
-            decision.state = changing("its pod is gone; deleting its claim (spec.cleanup)".into());
+            decision.state = changing(step, "its pod is gone; deleting its claim (spec.cleanup)");
             return decision;
         }
         decision.step = None;
         decision.state = MembershipState::Settled;
-        decision.settled = Some(MembershipInput::voters(members));
+        decision.settled = Some(MembershipInput::voters(self.members));
         if claim_exists {
             decision.events.push(ClusterEvent::normal(
                 "EtcdClaimRetained",
@@ -311,28 +366,53 @@ fn continue_step(
                 ),
             ));
         }
-        return decision;
+        decision
     }
-    // Add, or the re-add half of Replace.
-    if let Some(m) = old {
-        // Replace: the member whose data is gone leaves the list first.
-        decision.layout = layout(set_replicas, None);
-        decision.change = Some(MemberChange::Remove { id: m.id });
-        decision.state = changing(format!(
-            "removing its old member {:x} ({})",
-            m.id, step.reason
-        ));
-        return decision;
+
+    /// Replace: the member whose data is gone leaves the member list first.
+    fn remove_replaced_member(
+        &self,
+        step: &EtcdStep,
+        old: &Member,
+        mut decision: MembershipDecision,
+    ) -> MembershipDecision {
+        decision.layout = self.layout(self.set_replicas, None);
+        decision.change = Some(MemberChange::Remove { id: old.id });
+        decision.state = changing(
+            step,
+            format!("removing its old member {:x} ({})", old.id, step.reason),
+        );
+        decision
     }
-    let Some(new) = input.by_peer_url(members, &step.peer_url) else {
+
+    /// Add (or re-add): the member joins as a learner, then is promoted to a voter.
+    fn join(&self, step: &EtcdStep, mut decision: MembershipDecision) -> MembershipDecision {
+        let Some(new) = self.input.by_peer_url(self.members, &step.peer_url) else {
+            return self.add_learner(step, decision);
+        };
+        let pods = self.set_replicas.max(self.ordinal_of(step) + 1);
+        decision.layout = self.layout(pods, Some(step.member.clone()));
+        if new.is_learner {
+            self.promote(step, new, decision)
+        } else {
+            self.finish_join(step, decision)
+        }
+    }
+
+    /// Not in the member list yet: added as a learner, while every member is healthy.
+    fn add_learner(&self, step: &EtcdStep, mut decision: MembershipDecision) -> MembershipDecision {
+        let members = self.members;
         if members.healthy < members.total {
-            decision.state = changing(format!(
-                "waiting for every member to be healthy before adding it ({} of {} healthy)",
-                members.healthy, members.total
-            ));
+            decision.state = changing(
+                step,
+                format!(
+                    "waiting for every member to be healthy before adding it ({} of {} healthy)",
+                    members.healthy, members.total
+                ),
+            );
             return decision;
         }
-        decision.layout = layout(set_replicas, None);
+        decision.layout = self.layout(self.set_replicas, None);
         decision.change = Some(MemberChange::AddLearner {
             peer_url: step.peer_url.clone(),
         });
@@ -343,15 +423,44 @@ fn continue_step(
                 step.member, step.reason
             ),
         ));
-        decision.state = changing("adding it as a learner".into());
-        return decision;
-    };
-    decision.layout = layout(set_replicas.max(k + 1), Some(step.member.clone()));
-    if !new.is_learner {
+        decision.state = changing(step, "adding it as a learner");
+        decision
+    }
+
+    /// A learner is promoted once its pod runs (etcd refuses until it caught up); a pod that
+    /// found no data before its member was re-added is restarted first.
+    fn promote(
+        &self,
+        step: &EtcdStep,
+        learner: &Member,
+        mut decision: MembershipDecision,
+    ) -> MembershipDecision {
+        decision.state = match pod(self.input.pods, &step.member) {
+            Some(p) if lost_data(p) => {
+                // Checked before the member was re-added: start it again with the new config.
+                decision.restart_pod = Some((p.name_any(), p.uid().unwrap_or_default()));
+                changing(step, "restarting its pod, which found no data before")
+            }
+            _ if learner.name.is_empty() => {
+                changing(step, "added as a learner; waiting for its pod to start")
+            }
+            _ => {
+                decision.change = Some(MemberChange::Promote { id: learner.id });
+                changing(
+                    step,
+                    "promoting the learner (etcd allows it once the learner has caught up)",
+                )
+            }
+        };
+        decision
+    }
+
+    /// The member votes: the step is done.
+    fn finish_join(&self, step: &EtcdStep, mut decision: MembershipDecision) -> MembershipDecision {
         decision.step = None;
         decision.state = MembershipState::Settled;
-        let voters = MembershipInput::voters(members);
-        if step.action == EtcdStepAction::Replace || voters >= input.target {
+        let voters = MembershipInput::voters(self.members);
+        if step.action == EtcdStepAction::Replace || voters >= self.input.target {
             decision.settled = Some(voters);
         }
         let (reason, note) = match step.action {
@@ -365,69 +474,68 @@ fn continue_step(
             ),
         };
         decision.events.push(ClusterEvent::normal(reason, note));
-        return decision;
+        decision
     }
-    match pod(input.pods, &step.member) {
-        Some(p) if lost_data(p) => {
-            // Checked before the member was re-added: start it again with the new config.
-            decision.restart_pod = Some((p.name_any(), p.uid().unwrap_or_default()));
-            decision.state = changing("restarting its pod, which found no data before".into());
-        }
-        _ if new.name.is_empty() => {
-            decision.state = changing("added as a learner; waiting for its pod to start".into());
-        }
-        _ => {
-            decision.change = Some(MemberChange::Promote { id: new.id });
-            decision.state = changing(
-                "promoting the learner (etcd allows it once the learner has caught up)".into(),
-            );
-        }
-    }
-    decision
 }
 
-/// No step in progress: start the next one, if the spec or a lost member asks for one and
-/// the cluster is healthy enough.
-fn next_step(
-    input: &MembershipInput,
-    members: &MemberHealth,
-    set_replicas: i32,
-    mut decision: MembershipDecision,
-) -> MembershipDecision {
-    let voters = MembershipInput::voters(members);
-    let total = members.total as i32;
-    let target = input.target;
-    let settled = decision.settled.unwrap_or(voters);
-    let blocked = |message: String| MembershipState::Blocked { message };
-    if input.outdated_pods > 0 && (target != voters) {
-        decision.state = blocked(format!(
-            "spec.etcd.replicas: {voters} → {target} waits for the etcd pods' roll ({} pods to replace)",
-            input.outdated_pods
-        ));
-        return decision;
+/// Starting the next step: replacing a member that lost its data, or one member more or less.
+impl Pass<'_> {
+    /// No step in progress: start the next one, if the spec or a lost member asks for one and
+    /// the cluster is healthy enough.
+    fn next_step(&self, mut decision: MembershipDecision) -> MembershipDecision {
+        let voters = MembershipInput::voters(self.members);
+        if let Some(message) = self.held_back(voters) {
+            decision.state = blocked(message);
+            return decision;
+        }
+        let lost = self.members_without_data();
+        if !lost.is_empty() {
+            return self.replace_lost(&lost, decision);
+        }
+        if self.input.target != voters {
+            return self.resize(voters, decision);
+        }
+        if decision.settled.unwrap_or(voters) != voters {
+            decision.settled = Some(voters);
+        }
+        decision
     }
-    let learners: Vec<&Member> = members.members.iter().filter(|m| m.is_learner).collect();
-    if let Some(learner) = learners.first() {
-        decision.state = blocked(format!(
+
+    /// Why no step starts at all: the etcd pods' roll goes before a size change, and a learner
+    /// the operator did not add blocks every change.
+    fn held_back(&self, voters: i32) -> Option<String> {
+        let target = self.input.target;
+        if self.input.outdated_pods > 0 && (target != voters) {
+            return Some(format!(
+                "spec.etcd.replicas: {voters} → {target} waits for the etcd pods' roll ({} pods to replace)",
+                self.input.outdated_pods
+            ));
+        }
+        let learner = self.members.members.iter().find(|m| m.is_learner)?;
+        Some(format!(
             "etcd has a learner the operator did not add ({:x}, peer {}): remove it (etcdctl member remove) before the operator changes membership",
             learner.id,
             learner.peer_urls.join(",")
-        ));
-        return decision;
+        ))
     }
-    // Members whose pod found no data: replaced one at a time, with the rest healthy.
-    let lost: Vec<&Member> = (members.members.iter())
-        .filter(|m| {
-            let name = if m.name.is_empty() {
-                None
-            } else {
-                Some(m.name.as_str())
-            };
-            name.and_then(|n| pod(input.pods, n)).is_some_and(lost_data)
-        })
-        .collect();
-    if let Some(first) = lost.first() {
-        let others_healthy = (members.members.iter())
+
+    /// Members whose pod found no data.
+    fn members_without_data(&self) -> Vec<&Member> {
+        (self.members.members.iter())
+            .filter(|m| !m.name.is_empty() && pod(self.input.pods, &m.name).is_some_and(lost_data))
+            .collect()
+    }
+
+    /// Members that lost their data are replaced one at a time, with the rest healthy and a
+    /// majority without the one replaced.
+    fn replace_lost(
+        &self,
+        lost: &[&Member],
+        mut decision: MembershipDecision,
+    ) -> MembershipDecision {
+        let first = lost[0];
+        let total = self.members.total as i32;
+        let others_healthy = (self.members.members.iter())
             .filter(|m| m.id != first.id && m.healthy)
             .count() as i32;
         if others_healthy < quorum(total - 1) || others_healthy + (lost.len() as i32) < total {
@@ -439,9 +547,9 @@ fn next_step(
             ));
             return decision;
         }
-        let step = input.step(
+        let step = self.input.step(
             EtcdStepAction::Replace,
-            ordinal(input.set, &first.name).unwrap_or_default(),
+            ordinal(self.input.set, &first.name).unwrap_or_default(),
             Some(first.id),
             "its pod found no data: its claim was deleted or its volume lost".into(),
         );
@@ -450,43 +558,53 @@ fn next_step(
             message: format!("etcd: replacing {} ({})", step.member, step.reason),
         };
         decision.step = Some(step);
-        return decision;
+        decision
     }
-    if target == voters {
-        if settled != voters {
-            decision.settled = Some(voters);
+
+    /// The spec asks for another size: one member more or less per step, and only while every
+    /// member is healthy.
+    fn resize(&self, voters: i32, mut decision: MembershipDecision) -> MembershipDecision {
+        let (members, target) = (self.members, self.input.target);
+        let direction = format!("spec.etcd.replicas: {voters} → {target}");
+        if members.healthy < members.total || members.total as i32 != self.set_replicas {
+            decision.state = blocked(format!(
+                "{direction} waits: {} of {} etcd members are healthy; the size changes only while every member is",
+                members.healthy, members.total
+            ));
+            return decision;
         }
-        return decision;
+        let steps = (target - voters).abs();
+        let one_at_a_time = if steps > 1 {
+            format!(", one member at a time ({steps} steps)")
+        } else {
+            String::new()
+        };
+        let reason = format!("{direction}{one_at_a_time}");
+        if target > voters {
+            self.grow(voters, &direction, reason, decision)
+        } else {
+            self.shrink(voters, &direction, reason, decision)
+        }
     }
-    let direction = format!("spec.etcd.replicas: {voters} → {target}");
-    if members.healthy < members.total || total != set_replicas {
-        decision.state = blocked(format!(
-            "{direction} waits: {} of {} etcd members are healthy; the size changes only while every member is",
-            members.healthy, members.total
-        ));
-        return decision;
-    }
-    let steps = (target - voters).abs();
-    let one_at_a_time = if steps > 1 {
-        format!(", one member at a time ({steps} steps)")
-    } else {
-        String::new()
-    };
-    if target > voters {
-        let member = input.member_name(voters);
-        let claim = (input.claim_of)(&member);
-        if input.claims.iter().any(|c| c.name_any() == claim) {
+
+    /// One member more: the next ordinal joins as a learner, unless a kept claim holds the data
+    /// of an earlier member of that name.
+    fn grow(
+        &self,
+        voters: i32,
+        direction: &str,
+        reason: String,
+        mut decision: MembershipDecision,
+    ) -> MembershipDecision {
+        let member = self.input.member_name(voters);
+        let claim = (self.input.claim_of)(&member);
+        if self.input.claims.iter().any(|c| c.name_any() == claim) {
             decision.state = blocked(format!(
                 "{direction} waits: claim {claim} holds the data of an earlier member {member} (kept by spec.cleanup); delete it to let a new member join"
             ));
             return decision;
         }
-        let step = input.step(
-            EtcdStepAction::Add,
-            voters,
-            None,
-            format!("{direction}{one_at_a_time}"),
-        );
+        let step = self.input.step(EtcdStepAction::Add, voters, None, reason);
         decision.change = Some(MemberChange::AddLearner {
             peer_url: step.peer_url.clone(),
         });
@@ -498,24 +616,31 @@ fn next_step(
             message: format!("etcd: adding {member} as a learner ({})", step.reason),
         };
         decision.step = Some(step);
-        return decision;
+        decision
     }
-    let member = input.member_name(voters - 1);
-    let Some(leaving) = members.members.iter().find(|m| m.name == member) else {
-        decision.state = blocked(format!(
-            "{direction} waits: {member} is not in etcd's member list"
-        ));
-        return decision;
-    };
-    let step = input.step(
-        EtcdStepAction::Remove,
-        voters - 1,
-        Some(leaving.id),
-        format!("{direction}{one_at_a_time}"),
-    );
-    decision.step = Some(step.clone());
-    // The first pass of the step: the same as any later one.
-    continue_step(input, members, &step, set_replicas, decision)
+
+    /// One member less: the highest ordinal leaves.
+    fn shrink(
+        &self,
+        voters: i32,
+        direction: &str,
+        reason: String,
+        mut decision: MembershipDecision,
+    ) -> MembershipDecision {
+        let member = self.input.member_name(voters - 1);
+        let Some(leaving) = self.members.members.iter().find(|m| m.name == member) else {
+            decision.state = blocked(format!(
+                "{direction} waits: {member} is not in etcd's member list"
+            ));
+            return decision;
+        };
+        let step = self
+            .input
+            .step(EtcdStepAction::Remove, voters - 1, Some(leaving.id), reason);
+        decision.step = Some(step.clone());
+        // The first pass of the step: the same as any later one.
+        self.continue_step(&step, decision)
+    }
 }
 
 #[cfg(test)]

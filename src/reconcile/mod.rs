@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender};
 use futures::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::Job;
@@ -33,22 +34,25 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
 use kube::core::{DeserializeGuard, PartialObjectMeta};
 use kube::runtime::controller::{Action as Requeue, Controller};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::store::Writer;
+use kube::runtime::reflector::{ObjectRef, ReflectHandle};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
+use serde::de::DeserializeOwned;
 use snapshot::Slim;
 use tracing::Instrument;
 
+use crate::api::prometheus::{GROUP_VERSION, PodMonitor, PrometheusRule};
 use crate::api::{CurveCluster, CurveClusterStatus};
 use crate::etcd::{ClusterKey, ElectionChange, EtcdObserver};
 use crate::names::{Component, LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGER};
 use crate::runtime::metrics::{Metrics, ReconcileResult};
-use crate::validate::{ValidatedCluster, validate};
+use crate::validate::{InvalidCluster, ValidatedCluster, validate};
 use decide::{Decision, decide};
 use error::Error;
 use events::EventSink;
 use model::event::ClusterEvent;
-use model::observation::{Gauges, Observation, PrimaryView};
+use model::observation::{Gauges, MonitoringApi, Observation, PrimaryView};
 use snapshot::{Caches, Snapshot};
 use status::compute_status;
 
@@ -177,26 +181,18 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(
 ) -> Result<Requeue, Error> {
     let namespace = cluster.namespace().unwrap_or_else(|| "default".to_string());
     let previous = cluster.status.clone().unwrap_or_default();
-    let generation = cluster.metadata.generation;
     if cluster.metadata.deletion_timestamp.is_some() {
         return finalize(cluster, ctx, &namespace).await;
     }
     let validated = match validate(cluster, &namespace) {
         Ok(validated) => validated,
-        Err(invalid) => {
-            let errors = invalid.0.iter().map(ToString::to_string).collect();
-            let observation = Observation::invalid(errors);
-            let next = compute_status(&previous, &observation, generation, Timestamp::now());
-            write::write_status(&ctx.client, cluster, &previous, &next).await?;
-            publish(ctx, cluster, events::derive(&previous, &next, &[])).await;
-            // Nothing to retry: the spec must change first, and that is a watch event.
-            return Ok(Requeue::await_change());
-        }
+        Err(invalid) => return report_invalid(cluster, ctx, &previous, &invalid).await,
     };
     write::set_finalizer(&ctx.client, cluster, validated.spec.cleanup.deletes_data()).await?;
 
     let mut snapshot = read(ctx, &validated).await?;
     snapshot.cluster_created = cluster.metadata.creation_timestamp.as_ref().map(|t| t.0);
+    let generation = cluster.metadata.generation;
     let decision = decide(
         &validated,
         &snapshot,
@@ -204,9 +200,41 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(
         generation,
         Timestamp::now(),
     );
+    carry_out(ctx, cluster, &validated, &snapshot, &previous, &decision).await?;
+    record_metrics(ctx, &validated, &decision);
+    publish(ctx, cluster, decision.events).await;
+    Ok(requeue_after(decision.requeue))
+}
+
+/// A spec that does not validate: the status says why, and nothing else is touched.
+async fn report_invalid<O: EtcdObserver, E: EventSink>(
+    cluster: &CurveCluster,
+    ctx: &Context<O, E>,
+    previous: &CurveClusterStatus,
+    invalid: &InvalidCluster,
+) -> Result<Requeue, Error> {
+    let errors = invalid.0.iter().map(ToString::to_string).collect();
+    let observation = Observation::invalid(errors);
+    let generation = cluster.metadata.generation;
+    let next = compute_status(previous, &observation, generation, Timestamp::now());
+    write::write_status(&ctx.client, cluster, previous, &next).await?;
+    publish(ctx, cluster, events::derive(previous, &next, &[])).await;
+    // Nothing to retry: the spec must change first, and that is a watch event.
+    Ok(Requeue::await_change())
+}
+
+/// The write step of a decision: its actions and its status.
+async fn carry_out<O: EtcdObserver, E: EventSink>(
+    ctx: &Context<O, E>,
+    cluster: &CurveCluster,
+    validated: &ValidatedCluster,
+    snapshot: &Snapshot,
+    previous: &CurveClusterStatus,
+    decision: &Decision,
+) -> Result<(), Error> {
     // The memory first: a restarted operator must know what the actions below handed out.
     if decision.record_first {
-        write::write_status(&ctx.client, cluster, &previous, &decision.status).await?;
+        write::write_status(&ctx.client, cluster, previous, &decision.status).await?;
     }
     let etcd = write::EtcdTarget {
         observer: &ctx.etcd,
@@ -216,19 +244,22 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(
         },
         endpoints: observe::etcd_endpoints(&snapshot.pods, validated.spec.etcd.client_port),
     };
-    write::execute(&ctx.client, &validated, &etcd, &decision.actions).await?;
+    write::execute(&ctx.client, validated, &etcd, &decision.actions).await?;
     if !decision.record_first {
-        write::write_status(&ctx.client, cluster, &previous, &decision.status).await?;
+        write::write_status(&ctx.client, cluster, previous, &decision.status).await?;
     }
-    record_metrics(ctx, &validated, &decision);
-    let requeue = decision.requeue;
-    publish(ctx, cluster, decision.events).await;
-    Ok(match requeue {
+    Ok(())
+}
+
+/// When to look at the cluster again without an event, as the decision says.
+fn requeue_after(requeue: decide::Requeue) -> Requeue {
+    match requeue {
         decide::Requeue::AwaitChange => Requeue::await_change(),
+        // etcd's member list is not watched: look again soon.
         decide::Requeue::Membership => Requeue::requeue(MEMBERSHIP_RESYNC),
         decide::Requeue::Progress => Requeue::requeue(PROGRESS_RESYNC),
         decide::Requeue::Healthy => Requeue::requeue(HEALTHY_RESYNC),
-    })
+    }
 }
 
 /// The read step: the cluster's objects from the watch caches, then etcd once the MDS tier
@@ -503,7 +534,6 @@ const MONITORING_RECHECK_MIN: Duration = Duration::from_secs(1);
 /// Resolves once the CRDs of PodMonitor and PrometheusRule are both established (a watch of
 /// each by name); never, when they cannot be watched, so the periodic check remains.
 async fn monitoring_crds_established(client: &Client) {
-    use crate::api::prometheus::{PodMonitor, PrometheusRule};
     use k8s_openapi::Resource as _;
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     use kube::runtime::wait::{await_condition, conditions};
@@ -533,66 +563,28 @@ async fn discover_monitoring(
     namespace: Option<String>,
     caches: snapshot::MonitoringCaches,
     writers: snapshot::MonitoringWriters,
-    reconcile: futures::channel::mpsc::UnboundedSender<ClusterKey>,
+    reconcile: UnboundedSender<ClusterKey>,
 ) {
-    use crate::api::prometheus::{GROUP_VERSION, PodMonitor, PrometheusRule};
-    use model::observation::MonitoringApi;
     let discovery = &caches.discovery;
-    let notify_waiting = || {
-        for (namespace, name) in discovery.waiting.lock().expect("not poisoned").iter() {
-            let key = ClusterKey {
-                namespace: namespace.clone(),
-                name: name.clone(),
-            };
-            let _ = reconcile.unbounded_send(key);
-        }
-    };
     loop {
         while discovery.waiting.lock().expect("not poisoned").is_empty() {
             discovery.wake.notified().await;
         }
-        let served = match client.list_api_group_resources(GROUP_VERSION).await {
-            Ok(list) => monitoring::served(&list),
-            Err(kube::Error::Api(status)) if status.code == 404 => MonitoringApi::Missing {
-                message: monitoring::missing_message(&["PodMonitor", "PrometheusRule"]),
-            },
-            Err(error) => MonitoringApi::Missing {
-                message: format!(
-                    "asking the API server's discovery for {GROUP_VERSION} failed: {error}; asking again every {} s",
-                    MONITORING_RECHECK.as_secs()
-                ),
-            },
-        };
+        let served = ask_discovery(&client).await;
         if served == MonitoringApi::Served {
-            let managed = watcher::Config::default().labels(&managed_selector());
-            spawn_reflector(
-                watcher(
-                    api::<PartialObjectMeta<PodMonitor>>(&client, &namespace),
-                    managed.clone(),
-                ),
-                writers.pod_monitors,
-            );
-            spawn_reflector(
-                watcher(
-                    api::<PartialObjectMeta<PrometheusRule>>(&client, &namespace),
-                    managed,
-                ),
-                writers.rules,
-            );
-            snapshot::wait_until_ready(&caches.pod_monitors).await;
-            snapshot::wait_until_ready(&caches.rules).await;
+            watch_monitoring_objects(&client, &namespace, &caches, writers).await;
             *discovery.api.lock().expect("not poisoned") = served;
             tracing::info!(
                 "the API server serves {GROUP_VERSION}: monitoring objects are reconciled"
             );
-            notify_waiting();
+            notify_waiting(discovery, &reconcile);
             discovery.waiting.lock().expect("not poisoned").clear();
             return;
         }
         let changed = *discovery.api.lock().expect("not poisoned") != served;
         *discovery.api.lock().expect("not poisoned") = served;
         if changed {
-            notify_waiting();
+            notify_waiting(discovery, &reconcile);
         }
         tokio::time::sleep(MONITORING_RECHECK_MIN).await;
         let _ = tokio::time::timeout(
@@ -603,6 +595,50 @@ async fn discover_monitoring(
     }
 }
 
+/// Whether the API server serves PodMonitor and PrometheusRule, as its discovery answers.
+async fn ask_discovery(client: &Client) -> MonitoringApi {
+    match client.list_api_group_resources(GROUP_VERSION).await {
+        Ok(list) => monitoring::served(&list),
+        Err(kube::Error::Api(status)) if status.code == 404 => MonitoringApi::Missing {
+            message: monitoring::missing_message(&["PodMonitor", "PrometheusRule"]),
+        },
+        Err(error) => MonitoringApi::Missing {
+            message: format!(
+                "asking the API server's discovery for {GROUP_VERSION} failed: {error}; asking again every {} s",
+                MONITORING_RECHECK.as_secs()
+            ),
+        },
+    }
+}
+
+/// Starts the watches of the operator's PodMonitors and PrometheusRules, and waits for their
+/// first listing.
+async fn watch_monitoring_objects(
+    client: &Client,
+    namespace: &Option<String>,
+    caches: &snapshot::MonitoringCaches,
+    writers: snapshot::MonitoringWriters,
+) {
+    watch_managed(client, namespace, writers.pod_monitors);
+    watch_managed(client, namespace, writers.rules);
+    snapshot::wait_until_ready(&caches.pod_monitors).await;
+    snapshot::wait_until_ready(&caches.rules).await;
+}
+
+/// Reconciles every cluster waiting for monitoring.
+fn notify_waiting(
+    discovery: &snapshot::MonitoringDiscovery,
+    reconcile: &UnboundedSender<ClusterKey>,
+) {
+    for (namespace, name) in discovery.waiting.lock().expect("not poisoned").iter() {
+        let key = ClusterKey {
+            namespace: namespace.clone(),
+            name: name.clone(),
+        };
+        let _ = reconcile.unbounded_send(key);
+    }
+}
+
 /// What the controller watches and how many clusters it reconciles at once.
 #[derive(Clone, Debug)]
 pub struct Scope {
@@ -610,6 +646,126 @@ pub struct Scope {
     pub namespace: Option<String>,
     /// At least 1 (0 would mean unbounded to kube's controller).
     pub concurrent_reconciles: u16,
+}
+
+/// Watches the objects of one kind that the operator manages into their cache.
+fn watch_managed<K>(client: &Client, namespace: &Option<String>, writer: Writer<K>)
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope> + Slim + DeserializeOwned,
+    K: Clone + Send + Sync + std::fmt::Debug + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Default + Send + Sync,
+{
+    let managed = watcher::Config::default().labels(&managed_selector());
+    spawn_reflector(watcher(api::<K>(client, namespace), managed), writer);
+}
+
+/// Starts the watches that fill the caches: the operator's objects by their label, the Nodes'
+/// metadata, and the Prometheus Operator's kinds once discovery serves them. Yields the
+/// clusters to reconcile when monitoring's discovery has news for them.
+fn spawn_watches(
+    client: &Client,
+    namespace: &Option<String>,
+    monitoring: snapshot::MonitoringCaches,
+    writers: snapshot::CacheWriters,
+) -> UnboundedReceiver<ClusterKey> {
+    let (news, clusters) = futures::channel::mpsc::unbounded();
+    tokio::spawn(discover_monitoring(
+        client.clone(),
+        namespace.clone(),
+        monitoring,
+        writers.monitoring,
+        news,
+    ));
+    watch_managed(client, namespace, writers.stateful_sets);
+    watch_managed(client, namespace, writers.config_maps);
+    watch_managed(client, namespace, writers.services);
+    watch_managed(client, namespace, writers.budgets);
+    watch_managed(client, namespace, writers.jobs);
+    watch_managed(client, namespace, writers.pods);
+    watch_managed(client, namespace, writers.claims);
+    // Zone labels and readiness are read: the cache keeps only those (`Slim for Node`).
+    spawn_reflector(
+        watcher(Api::<Node>::all(client.clone()), watcher::Config::default()),
+        writers.nodes,
+    );
+    clusters
+}
+
+type ClusterController = Controller<DeserializeGuard<CurveCluster>>;
+
+/// Controller::new, with the clusters slimmed as the other caches are.
+fn cluster_controller(
+    client: &Client,
+    namespace: &Option<String>,
+    metrics: Arc<Metrics>,
+) -> ClusterController {
+    let (clusters, clusters_writer) = kube::runtime::reflector::store();
+    Controller::for_stream(
+        watcher(
+            api::<DeserializeGuard<CurveCluster>>(client, namespace),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .modify(Slim::slim)
+        .inspect_ok(forget_deleted(metrics))
+        .reflect(clusters_writer)
+        .applied_objects(),
+        clusters,
+    )
+}
+
+/// The cluster an object belongs to, by its instance label.
+fn instance_of(object: &impl ResourceExt) -> Option<ObjectRef<DeserializeGuard<CurveCluster>>> {
+    let instance = object.labels().get(LABEL_INSTANCE)?;
+    Some(ObjectRef::new(instance).within(&object.namespace()?))
+}
+
+/// What reconciles a cluster besides its own changes: the changes of each shared cache,
+/// subscribed before the caches' writers go to their watches.
+struct Triggers {
+    sets: ReflectHandle<StatefulSet>,
+    maps: ReflectHandle<PartialObjectMeta<ConfigMap>>,
+    services: ReflectHandle<PartialObjectMeta<Service>>,
+    budgets: ReflectHandle<PartialObjectMeta<PodDisruptionBudget>>,
+    jobs: ReflectHandle<Job>,
+    pods: ReflectHandle<Pod>,
+    claims: ReflectHandle<PersistentVolumeClaim>,
+    pod_monitors: ReflectHandle<PartialObjectMeta<PodMonitor>>,
+    rules: ReflectHandle<PartialObjectMeta<PrometheusRule>>,
+}
+
+impl Triggers {
+    fn subscribe(writers: &snapshot::CacheWriters) -> Self {
+        let subscribe = "the caches of run() are shared";
+        Triggers {
+            sets: writers.stateful_sets.subscribe().expect(subscribe),
+            maps: writers.config_maps.subscribe().expect(subscribe),
+            services: writers.services.subscribe().expect(subscribe),
+            budgets: writers.budgets.subscribe().expect(subscribe),
+            jobs: writers.jobs.subscribe().expect(subscribe),
+            pods: writers.pods.subscribe().expect(subscribe),
+            claims: writers.claims.subscribe().expect(subscribe),
+            pod_monitors: (writers.monitoring.pod_monitors.subscribe()).expect(subscribe),
+            rules: writers.monitoring.rules.subscribe().expect(subscribe),
+        }
+    }
+
+    /// Owned objects reconcile their owner; pods and claims (owned by the StatefulSets) the
+    /// cluster of their instance label.
+    fn wire(self, controller: ClusterController) -> ClusterController {
+        controller
+            .owns_shared_stream(self.sets)
+            .owns_shared_stream(self.maps)
+            .owns_shared_stream(self.services)
+            .owns_shared_stream(self.budgets)
+            .owns_shared_stream(self.jobs)
+            .watches_shared_stream(self.pods, |pod: Arc<Pod>| instance_of(&*pod))
+            .watches_shared_stream(self.claims, |claim: Arc<PersistentVolumeClaim>| {
+                instance_of(&*claim)
+            })
+            .owns_shared_stream(self.pod_monitors)
+            .owns_shared_stream(self.rules)
+    }
 }
 
 /// Runs the controller until `shutdown` resolves. `scope` says what it watches;
@@ -624,91 +780,11 @@ pub async fn run<O: EtcdObserver, E: EventSink>(
     on_synced: impl FnOnce() + Send + 'static,
     on_result: impl Fn(&Result<(), String>) + Send + Sync + 'static,
 ) {
-    let client = ctx.client.clone();
-    let namespace = scope.namespace;
-    let managed = watcher::Config::default().labels(&managed_selector());
-    let subscribe = "the caches of run() are shared";
-    let sets = writers.stateful_sets.subscribe().expect(subscribe);
-    let maps = writers.config_maps.subscribe().expect(subscribe);
-    let services = writers.services.subscribe().expect(subscribe);
-    let budgets = writers.budgets.subscribe().expect(subscribe);
-    let jobs = writers.jobs.subscribe().expect(subscribe);
-    let pods = writers.pods.subscribe().expect(subscribe);
-    let claims = writers.claims.subscribe().expect(subscribe);
-    let pod_monitors = writers
-        .monitoring
-        .pod_monitors
-        .subscribe()
-        .expect(subscribe);
-    let rules = writers.monitoring.rules.subscribe().expect(subscribe);
-    let (monitoring_served, monitoring_refs) = futures::channel::mpsc::unbounded();
-    tokio::spawn(discover_monitoring(
-        client.clone(),
-        namespace.clone(),
-        ctx.caches.monitoring.clone(),
-        writers.monitoring,
-        monitoring_served,
-    ));
-    spawn_reflector(
-        watcher(api::<StatefulSet>(&client, &namespace), managed.clone()),
-        writers.stateful_sets,
-    );
-    spawn_reflector(
-        watcher(
-            api::<PartialObjectMeta<ConfigMap>>(&client, &namespace),
-            managed.clone(),
-        ),
-        writers.config_maps,
-    );
-    spawn_reflector(
-        watcher(
-            api::<PartialObjectMeta<Service>>(&client, &namespace),
-            managed.clone(),
-        ),
-        writers.services,
-    );
-    spawn_reflector(
-        watcher(
-            api::<PartialObjectMeta<PodDisruptionBudget>>(&client, &namespace),
-            managed.clone(),
-        ),
-        writers.budgets,
-    );
-    spawn_reflector(
-        watcher(api::<Job>(&client, &namespace), managed.clone()),
-        writers.jobs,
-    );
-    spawn_reflector(
-        watcher(api::<Pod>(&client, &namespace), managed.clone()),
-        writers.pods,
-    );
-    spawn_reflector(
-        watcher(
-            api::<PersistentVolumeClaim>(&client, &namespace),
-            managed.clone(),
-        ),
-        writers.claims,
-    );
-    // Zone labels and readiness are read: the cache keeps only those (`Slim for Node`).
-    spawn_reflector(
-        watcher(Api::<Node>::all(client.clone()), watcher::Config::default()),
-        writers.nodes,
-    );
-
-    // Controller::new, with the clusters slimmed as the other caches are.
-    let (clusters, clusters_writer) = kube::runtime::reflector::store();
-    let controller = Controller::for_stream(
-        watcher(
-            api::<DeserializeGuard<CurveCluster>>(&client, &namespace),
-            watcher::Config::default(),
-        )
-        .default_backoff()
-        .modify(Slim::slim)
-        .inspect_ok(forget_deleted(ctx.metrics.clone()))
-        .reflect(clusters_writer)
-        .applied_objects(),
-        clusters,
-    );
+    let (client, namespace) = (ctx.client.clone(), scope.namespace);
+    let triggers = Triggers::subscribe(&writers);
+    let monitoring_news =
+        spawn_watches(&client, &namespace, ctx.caches.monitoring.clone(), writers);
+    let controller = cluster_controller(&client, &namespace, ctx.metrics.clone());
     // The controller starts once every cache has its first listing, so no decision is taken
     // on a cache that has not seen the cluster's objects yet. Its own CurveCluster store fills
     // once it runs: readiness waits for that too.
@@ -718,30 +794,12 @@ pub async fn run<O: EtcdObserver, E: EventSink>(
         snapshot::wait_until_ready(&store).await;
         on_synced();
     });
-    let to_cluster = |instance: Option<&String>, namespace: Option<String>| {
-        Some(ObjectRef::new(instance?).within(&namespace?))
-    };
-    controller
-        .owns_shared_stream(sets)
-        .owns_shared_stream(maps)
-        .owns_shared_stream(services)
-        .owns_shared_stream(budgets)
-        .owns_shared_stream(jobs)
-        .watches_shared_stream(pods, move |pod: Arc<Pod>| {
-            to_cluster(pod.labels().get(LABEL_INSTANCE), pod.namespace())
-        })
-        .watches_shared_stream(claims, move |claim: Arc<PersistentVolumeClaim>| {
-            to_cluster(claim.labels().get(LABEL_INSTANCE), claim.namespace())
-        })
-        .owns_shared_stream(pod_monitors)
-        .owns_shared_stream(rules)
-        .reconcile_on(
-            futures::stream::select(etcd_changes, monitoring_refs)
-                .map(|key| ObjectRef::new(&key.name).within(&key.namespace)),
-        )
-        .with_config(
-            kube::runtime::controller::Config::default().concurrency(scope.concurrent_reconciles),
-        )
+    let reconcile_on = futures::stream::select(etcd_changes, monitoring_news)
+        .map(|key| ObjectRef::new(&key.name).within(&key.namespace));
+    let config = kube::runtime::controller::Config::default();
+    (triggers.wire(controller))
+        .reconcile_on(reconcile_on)
+        .with_config(config.concurrency(scope.concurrent_reconciles))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| {
@@ -752,5 +810,7 @@ pub async fn run<O: EtcdObserver, E: EventSink>(
         .await;
 }
 
+#[cfg(test)]
+pub(crate) mod fixtures;
 #[cfg(test)]
 mod tests;

@@ -92,3 +92,36 @@ pub fn missing_message(kinds: &[&str]) -> String {
         kinds.join(" and ")
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn discovery_serves_monitoring_only_with_both_kinds() {
+        use crate::reconcile::model::observation::MonitoringApi;
+        use crate::reconcile::monitoring::served;
+        let list =
+            |kinds: &[&str]| -> k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList {
+                serde_json::from_value(json!({
+                    "groupVersion": "monitoring.coreos.com/v1",
+                    "resources": kinds.iter().map(|k| json!({
+                        "kind": k, "name": format!("{}s", k.to_lowercase()), "namespaced": true,
+                        "singularName": "", "verbs": ["get"]})).collect::<Vec<_>>()
+                }))
+                .unwrap()
+            };
+        assert_eq!(
+            served(&list(&["PodMonitor", "PrometheusRule", "ServiceMonitor"])),
+            MonitoringApi::Served
+        );
+        let MonitoringApi::Missing { message } = served(&list(&["ServiceMonitor", "PodMonitor"]))
+        else {
+            panic!("PrometheusRule is missing");
+        };
+        assert!(
+            message.contains("does not serve PrometheusRule of monitoring.coreos.com/v1"),
+            "{message}"
+        );
+    }
+}

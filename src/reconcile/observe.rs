@@ -252,3 +252,7 @@ pub fn format_progress(pods: &[Pod]) -> FormatProgress {
     }
     progress
 }
+
+#[cfg(test)]
+#[path = "observe_tests.rs"]
+mod tests;

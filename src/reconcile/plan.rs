@@ -142,3 +142,7 @@ pub fn plan(desired: &DesiredObjects, existing: &[ExistingObject], gates: Gates)
     }
     actions
 }
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

@@ -216,6 +216,17 @@ fn tier_label(component: Component) -> &'static str {
     }
 }
 
+impl RollDecision {
+    /// No pod is replaced in this pass.
+    fn idle(state: RollState) -> Self {
+        RollDecision {
+            state,
+            actions: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+}
+
 /// The roll's next step over the tiers' pods.
 pub fn decide(
     cluster: &ValidatedCluster,
@@ -224,73 +235,80 @@ pub fn decide(
     checks: Checks<'_>,
     now: Timestamp,
 ) -> RollDecision {
-    let idle = |state| RollDecision {
-        state,
-        actions: Vec::new(),
-        events: Vec::new(),
-    };
     // The first tier with a pod on an older template rolls; every tier before it must be whole.
     let Some(rolling) = tiers.iter().position(|t| t.outdated().next().is_some()) else {
-        return idle(RollState::Done);
+        return RollDecision::idle(RollState::Done);
     };
     let deadline = i64::from(cluster.spec.rollout.progress_deadline_seconds);
     for tier in &tiers[..rolling] {
         if let Err(halt) = whole(tier, deadline, now).and_then(|()| healthy(tier, obs)) {
             let next = tier_label(tiers[rolling].component);
-            return idle(halted(halt, |why| format!("{why}; {next} roll after it")));
+            let state = halted(halt, |why| format!("{why}; {next} roll after it"));
+            return RollDecision::idle(state);
         }
     }
     let tier = &tiers[rolling];
-    let label = tier_label(tier.component);
-    let progress = format!("{label}: {}/{} updated", tier.updated(), tier.desired);
+    let progress = format!(
+        "{}: {}/{} updated",
+        tier_label(tier.component),
+        tier.updated(),
+        tier.desired
+    );
     let with_progress = |why: String| format!("{progress}, {why}");
+    match group_to_replace(cluster, tier, obs, checks, deadline, now) {
+        Ok(group) => replace(tier, &group, obs, &progress),
+        Err(Gate::Halt(halt)) => RollDecision::idle(halted(halt, with_progress)),
+        Err(Gate::Check(job)) => RollDecision {
+            state: RollState::Rolling {
+                message: with_progress(format!(
+                    "checking every copyset is healthy (Job {})",
+                    job.metadata.name.clone().unwrap_or_default()
+                )),
+            },
+            actions: vec![Action::Apply(Box::new(Object::Job(*job)))],
+            events: Vec::new(),
+        },
+    }
+}
+
+/// The pods of the rolling tier to replace now, or why none is.
+fn group_to_replace<'a>(
+    cluster: &ValidatedCluster,
+    tier: &'a TierPods,
+    obs: &Observation,
+    checks: Checks<'_>,
+    deadline: i64,
+    now: Timestamp,
+) -> Result<Vec<&'a RollPod>, Gate> {
     if !tier.settled {
-        return idle(RollState::Rolling {
-            message: with_progress(
-                "waiting for the StatefulSet controller to take the new template".into(),
-            ),
-        });
+        return Err(Gate::Halt(Halt::Wait(
+            "waiting for the StatefulSet controller to take the new template".into(),
+        )));
     }
     // A replaced pod that is not Ready halts the roll; an outdated one that is not Ready is
     // down already, and replacing it costs nothing (it is how a reverted spec resumes).
-    if let Some(halt) = tier
-        .pods
-        .iter()
+    if let Some(halt) = (tier.pods.iter())
         .filter(|p| p.updated || p.terminating)
         .find_map(|p| pod_halt(p, deadline, now))
         .or_else(|| missing(tier))
     {
-        return idle(halted(halt, with_progress));
+        return Err(Gate::Halt(halt));
     }
     let down: Vec<&RollPod> = tier.outdated().filter(|p| !p.ready).collect();
-    let group = if let Some(first) = down.first() {
-        same_server(tier, first, &down)
-    } else {
-        if let Err(halt) = healthy(tier, obs) {
-            return idle(halted(halt, with_progress));
-        }
-        match next_group(cluster, tier, obs, checks) {
-            Ok(group) => group,
-            Err(Gate::Halt(halt)) => return idle(halted(halt, with_progress)),
-            Err(Gate::Check(job)) => {
-                return RollDecision {
-                    state: RollState::Rolling {
-                        message: with_progress(format!(
-                            "checking every copyset is healthy (Job {})",
-                            job.metadata.name.clone().unwrap_or_default()
-                        )),
-                    },
-                    actions: vec![Action::Apply(Box::new(Object::Job(*job)))],
-                    events: Vec::new(),
-                };
-            }
-        }
-    };
+    if let Some(first) = down.first() {
+        return Ok(same_server(tier, first, &down));
+    }
+    healthy(tier, obs).map_err(Gate::Halt)?;
+    next_group(cluster, tier, obs, checks)
+}
+
+/// Deletes the group's pods, each told as an event with its role.
+fn replace(tier: &TierPods, group: &[&RollPod], obs: &Observation, progress: &str) -> RollDecision {
     let roles: Vec<String> = group
         .iter()
         .map(|p| format!("{} ({})", p.name, role(tier.component, p, obs)))
         .collect();
-    let message = with_progress(format!("replacing {}", roles.join(", ")));
+    let message = format!("{progress}, replacing {}", roles.join(", "));
     RollDecision {
         actions: group
             .iter()
@@ -512,3 +530,7 @@ fn copysets_healthy(cluster: &ValidatedCluster, tier: &TierPods, jobs: &[Job]) -
         )))),
     }
 }
+
+#[cfg(test)]
+#[path = "roll_tests.rs"]
+mod tests;

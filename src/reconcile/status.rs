@@ -713,3 +713,6 @@ fn with_failure(
     }
     next
 }
+#[cfg(test)]
+#[path = "status_tests.rs"]
+mod tests;

@@ -66,62 +66,105 @@ fn find<'a>(jobs: &'a [JobState], name: &str) -> Option<&'a JobOutcome> {
     jobs.iter().find(|j| j.name == name).map(|j| &j.outcome)
 }
 
+/// How the TopologyReady condition tells a step: what it does, its reason while its Job is
+/// created or runs, and its reason when the Job failed.
+fn told(step: TopologyStep) -> (&'static str, Reason, Reason) {
+    match step {
+        TopologyStep::PhysicalPool => (
+            "physical pool",
+            Reason::PhysicalPoolPending,
+            Reason::PhysicalPoolFailed,
+        ),
+        TopologyStep::ChunkServersOnline => (
+            "ChunkServers online",
+            Reason::WaitingForChunkServers,
+            Reason::ChunkServersOffline,
+        ),
+        TopologyStep::LogicalPool => (
+            "logical pool",
+            Reason::LogicalPoolPending,
+            Reason::LogicalPoolFailed,
+        ),
+    }
+}
+
+/// The topology Jobs as seen against one cluster map.
+struct StepJobs<'a> {
+    cluster: &'a ValidatedCluster,
+    map: &'a ClusterMap,
+    jobs: &'a [JobState],
+}
+
+impl StepJobs<'_> {
+    /// Finished Jobs of an older map (a running one is left to finish).
+    fn stale(&self) -> Vec<String> {
+        let current: Vec<String> = (TopologyStep::ALL.iter())
+            .map(|step| jobs::job_name(self.cluster, *step, self.map))
+            .collect();
+        (self.jobs.iter())
+            .filter(|j| !current.contains(&j.name) && j.outcome != JobOutcome::Running)
+            .map(|j| j.name.clone())
+            .collect()
+    }
+
+    /// `Some` once the step's Job succeeded; until then, what to do about the Job and why the
+    /// topology waits go into `decision`.
+    fn succeeded(&self, step: TopologyStep, decision: &mut TopologyDecision) -> Option<()> {
+        let (what, pending, failed) = told(step);
+        let name = jobs::job_name(self.cluster, step, self.map);
+        let (reason, message) = match find(self.jobs, &name) {
+            Some(JobOutcome::Succeeded) => return Some(()),
+            None => {
+                decision.create = Some(step);
+                (pending, format!("{what}: Job {name} created"))
+            }
+            Some(JobOutcome::Running) => (pending, format!("{what}: Job {name} running")),
+            // Deleted now, created again by a later reconcile: each Job has already retried
+            // with its own backoff before failing.
+            Some(JobOutcome::Failed(why)) => {
+                decision.delete.push(name.clone());
+                let message = format!("{what}: Job {name} failed ({why}); retrying");
+                (failed, message)
+            }
+        };
+        (decision.reason, decision.message) = (reason, message);
+        None
+    }
+
+    /// Curve's bootstrap order: the physical pool for the current map, then (once) every
+    /// ChunkServer online and the logical pool. `Some` once every step is done.
+    fn bootstrap(&self, previous: &PoolProgress, decision: &mut TopologyDecision) -> Option<()> {
+        let map_ips = self.map.server_ips();
+        if previous.physical_pool_servers != map_ips {
+            self.succeeded(TopologyStep::PhysicalPool, decision)?;
+            decision.progress.physical_pool_servers = map_ips;
+        }
+        if !previous.logical_pool_created {
+            self.succeeded(TopologyStep::ChunkServersOnline, decision)?;
+            self.succeeded(TopologyStep::LogicalPool, decision)?;
+            decision.progress.logical_pool_created = true;
+        }
+        Some(())
+    }
+}
+
+/// The topology's next step, and what the TopologyReady condition says about it.
 pub fn decide(
     cluster: &ValidatedCluster,
     map: &ClusterMap,
     previous: &PoolProgress,
     jobs: &[JobState],
 ) -> TopologyDecision {
-    let desired_servers = cluster.spec.chunkservers.replicas as usize;
-    let pool = &cluster.spec.logical_pool;
-    let current: Vec<String> = (TopologyStep::ALL.iter())
-        .map(|step| jobs::job_name(cluster, *step, map))
-        .collect();
+    let steps = StepJobs { cluster, map, jobs };
     let mut decision = TopologyDecision {
         ready: false,
         reason: Reason::NotStarted,
         message: String::new(),
         progress: previous.clone(),
         create: None,
-        delete: jobs
-            .iter()
-            .filter(|j| !current.contains(&j.name) && j.outcome != JobOutcome::Running)
-            .map(|j| j.name.clone())
-            .collect(),
+        delete: steps.stale(),
     };
-    let step = |decision: &mut TopologyDecision,
-                step: TopologyStep,
-                reason_pending: Reason,
-                reason_failed: Reason,
-                what: &str|
-     -> bool {
-        let name = jobs::job_name(cluster, step, map);
-        match find(jobs, &name) {
-            Some(JobOutcome::Succeeded) => true,
-            None => {
-                decision.create = Some(step);
-                (decision.reason, decision.message) =
-                    (reason_pending, format!("{what}: Job {name} created"));
-                false
-            }
-            Some(JobOutcome::Running) => {
-                (decision.reason, decision.message) =
-                    (reason_pending, format!("{what}: Job {name} running"));
-                false
-            }
-            Some(JobOutcome::Failed(why)) => {
-                // Deleted now, created again by a later reconcile: each Job has already
-                // retried with its own backoff before failing.
-                decision.delete.push(name.clone());
-                (decision.reason, decision.message) = (
-                    reason_failed,
-                    format!("{what}: Job {name} failed ({why}); retrying"),
-                );
-                false
-            }
-        }
-    };
-
+    let desired_servers = cluster.spec.chunkservers.replicas as usize;
     if previous.physical_pool_servers.is_empty() && map.servers.len() < desired_servers {
         decision.reason = Reason::WaitingForServers;
         decision.message = format!(
@@ -130,47 +173,20 @@ pub fn decide(
         );
         return decision;
     }
-    let map_ips = map.server_ips();
-    if previous.physical_pool_servers != map_ips {
-        if !step(
-            &mut decision,
-            TopologyStep::PhysicalPool,
-            Reason::PhysicalPoolPending,
-            Reason::PhysicalPoolFailed,
-            "physical pool",
-        ) {
-            return decision;
-        }
-        decision.progress.physical_pool_servers = map_ips;
+    if steps.bootstrap(previous, &mut decision).is_some() {
+        let pool = &cluster.spec.logical_pool;
+        decision.ready = true;
+        decision.reason = Reason::Ready;
+        decision.message = format!(
+            "{} servers in physical pool {}, logical pool {} created",
+            map.servers.len(),
+            pool.physical_pool,
+            pool.name
+        );
     }
-    if !previous.logical_pool_created {
-        if !step(
-            &mut decision,
-            TopologyStep::ChunkServersOnline,
-            Reason::WaitingForChunkServers,
-            Reason::ChunkServersOffline,
-            "ChunkServers online",
-        ) {
-            return decision;
-        }
-        if !step(
-            &mut decision,
-            TopologyStep::LogicalPool,
-            Reason::LogicalPoolPending,
-            Reason::LogicalPoolFailed,
-            "logical pool",
-        ) {
-            return decision;
-        }
-        decision.progress.logical_pool_created = true;
-    }
-    decision.ready = true;
-    decision.reason = Reason::Ready;
-    decision.message = format!(
-        "{} servers in physical pool {}, logical pool {} created",
-        map.servers.len(),
-        pool.physical_pool,
-        pool.name
-    );
     decision
 }
+
+#[cfg(test)]
+#[path = "topology_tests.rs"]
+mod tests;

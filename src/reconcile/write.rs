@@ -22,7 +22,7 @@ use super::model::action::{Action, Object, ObjectKind};
 use crate::api::prometheus::{PodMonitor, PrometheusRule};
 use crate::api::{CurveCluster, CurveClusterStatus};
 use crate::desired;
-use crate::etcd::{ChangeOutcome, ClusterKey, EtcdObserver};
+use crate::etcd::{ChangeOutcome, ClusterKey, EtcdObserver, MemberChange};
 use crate::names::cluster_selector;
 use crate::validate::ValidatedCluster;
 
@@ -45,66 +45,71 @@ pub async fn execute<O: EtcdObserver>(
     etcd: &EtcdTarget<'_, O>,
     actions: &[Action],
 ) -> Result<(), Error> {
-    let namespace = cluster.namespace.as_str();
     for action in actions {
         tracing::info!(action = %action.describe(), "applying");
-        match action {
-            Action::EnsureRootSecret { name } => ensure_root_secret(client, cluster, name).await?,
-            Action::Apply(object) => {
-                apply_object(client, namespace, object)
-                    .await
-                    .map_err(|source| Error::Apply {
-                        object: format!("{}/{}", object.kind().as_str(), object.name()),
-                        source,
-                    })?
-            }
-            Action::DeletePod { name, uid } => delete_pod(client, namespace, name, uid)
-                .await
-                .map_err(|source| Error::Delete {
-                    object: format!("Pod/{name}"),
-                    source,
-                })?,
-            Action::EtcdMembers(change) => {
-                let outcome = (etcd.observer)
-                    .change_members(&etcd.cluster, &etcd.endpoints, change)
-                    .await
-                    .map_err(Error::Membership)?;
-                if let ChangeOutcome::NotYet(why) = outcome {
-                    tracing::info!(%why, "etcd allows the change later; asking again next pass");
-                }
-            }
-            Action::DeleteClaim { name } => {
-                let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
-                delete_exactly(claims, name, "", None)
-                    .await
-                    .map_err(|source| Error::Delete {
-                        object: format!("PersistentVolumeClaim/{name}"),
-                        source,
-                    })?
-            }
-            Action::ResizeClaim { name, size } => resize_claim(client, namespace, name, size)
-                .await
-                .map_err(|source| Error::Apply {
-                    object: format!("PersistentVolumeClaim/{name}"),
-                    source,
-                })?,
-            Action::OrphanStatefulSet { name, uid } => {
-                orphan_stateful_set(client, namespace, name, uid)
-                    .await
-                    .map_err(|source| Error::Delete {
-                        object: format!("StatefulSet/{name}"),
-                        source,
-                    })?
-            }
-            Action::Delete { kind, name } => delete_object(client, namespace, *kind, name)
-                .await
-                .map_err(|source| Error::Delete {
-                    object: format!("{}/{name}", kind.as_str()),
-                    source,
-                })?,
-        }
+        carry_out(client, cluster, etcd, action).await?;
     }
     Ok(())
+}
+
+/// A failed write of `object` (`Kind/name`).
+fn applying(object: String) -> impl FnOnce(kube::Error) -> Error {
+    move |source| Error::Apply { object, source }
+}
+
+/// A failed delete of `object` (`Kind/name`).
+fn deleting(object: String) -> impl FnOnce(kube::Error) -> Error {
+    move |source| Error::Delete { object, source }
+}
+
+/// One action, its error naming the object it failed on.
+async fn carry_out<O: EtcdObserver>(
+    client: &Client,
+    cluster: &ValidatedCluster,
+    etcd: &EtcdTarget<'_, O>,
+    action: &Action,
+) -> Result<(), Error> {
+    let namespace = cluster.namespace.as_str();
+    match action {
+        Action::EnsureRootSecret { name } => ensure_root_secret(client, cluster, name).await,
+        Action::EtcdMembers(change) => change_members(etcd, change).await,
+        Action::Apply(object) => (apply_object(client, namespace, object).await).map_err(applying(
+            format!("{}/{}", object.kind().as_str(), object.name()),
+        )),
+        Action::DeletePod { name, uid } => (delete_pod(client, namespace, name, uid).await)
+            .map_err(deleting(format!("Pod/{name}"))),
+        Action::DeleteClaim { name } => (delete_claim(client, namespace, name).await)
+            .map_err(deleting(format!("PersistentVolumeClaim/{name}"))),
+        Action::ResizeClaim { name, size } => (resize_claim(client, namespace, name, size).await)
+            .map_err(applying(format!("PersistentVolumeClaim/{name}"))),
+        Action::OrphanStatefulSet { name, uid } => {
+            (orphan_stateful_set(client, namespace, name, uid).await)
+                .map_err(deleting(format!("StatefulSet/{name}")))
+        }
+        Action::Delete { kind, name } => (delete_object(client, namespace, *kind, name).await)
+            .map_err(deleting(format!("{}/{name}", kind.as_str()))),
+    }
+}
+
+/// Sends one member-list change; one etcd does not allow yet is asked for again next pass.
+async fn change_members<O: EtcdObserver>(
+    etcd: &EtcdTarget<'_, O>,
+    change: &MemberChange,
+) -> Result<(), Error> {
+    let outcome = (etcd.observer)
+        .change_members(&etcd.cluster, &etcd.endpoints, change)
+        .await
+        .map_err(Error::Membership)?;
+    if let ChangeOutcome::NotYet(why) = outcome {
+        tracing::info!(%why, "etcd allows the change later; asking again next pass");
+    }
+    Ok(())
+}
+
+/// Deletes a removed etcd member's claim (`spec.cleanup` deletes data).
+async fn delete_claim(client: &Client, namespace: &str, name: &str) -> Result<(), kube::Error> {
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
+    delete_exactly(claims, name, "", None).await
 }
 
 /// Deletes the object with this uid; gone already (or replaced, so another uid) is fine.

@@ -126,9 +126,12 @@ pub fn label_value(value: &str) -> Option<String> {
     })
 }
 
-/// A value as the refusal quotes it: JSON-quoted, long values shortened.
+/// The longest duration Prometheus takes: it holds durations in int64 milliseconds
+/// (model.ParseDuration refuses a longer one: "duration out of range").
+pub const PROMETHEUS_MAX_SECONDS: u64 = i64::MAX as u64 / 1000;
+
 /// Seconds of a Prometheus duration without milliseconds (`1h30m`, `30s`: units y w d h m s,
-/// each at most once, in that order); `None` when it is not one.
+/// each at most once, in that order), saturating at `u64::MAX`; `None` when it is not one.
 pub fn prometheus_duration_seconds(text: &str) -> Option<u64> {
     const UNITS: [(char, u64); 6] = [
         ('y', 365 * 86400),
@@ -144,16 +147,20 @@ pub fn prometheus_duration_seconds(text: &str) -> Option<u64> {
     }
     while !rest.is_empty() {
         let digits = rest.find(|c: char| !c.is_ascii_digit())?;
-        let number: u64 = rest[..digits].parse().ok()?;
+        if digits == 0 {
+            return None;
+        }
+        let number: u64 = rest[..digits].parse().unwrap_or(u64::MAX);
         let unit = rest[digits..].chars().next()?;
         let index = next_unit + UNITS[next_unit..].iter().position(|(u, _)| *u == unit)?;
-        total = total.checked_add(number.checked_mul(UNITS[index].1)?)?;
+        total = total.saturating_add(number.saturating_mul(UNITS[index].1));
         next_unit = index + 1;
         rest = &rest[digits + 1..];
     }
     Some(total)
 }
 
+/// A value as the refusal quotes it: JSON-quoted, long values shortened.
 pub fn quoted(value: &str) -> String {
     const SHOWN: usize = 80;
     if value.chars().count() > SHOWN {
@@ -220,13 +227,20 @@ pub fn parse_quantity(text: &str) -> Option<f64> {
             if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
                 return None;
             }
-            10f64.powi(exponent.parse().ok()?)
+            // Kubernetes reads the exponent as an int64 and any magnitude (inf.Dec): past
+            // f64's range the value is infinite or rounded up below.
+            let exponent: i64 = exponent.parse().ok()?;
+            10f64.powi(exponent.clamp(-400, 400) as i32)
         }
     };
-    let value = magnitude * factor;
-    value
-        .is_finite()
-        .then_some(if negative { -value } else { value })
+    // A non-zero amount below 1n is rounded up to 1n, as Kubernetes does.
+    const NANO: f64 = 1e-9;
+    let value = if magnitude == 0.0 {
+        0.0
+    } else {
+        (magnitude * factor).max(NANO)
+    };
+    Some(if negative { -value } else { value })
 }
 
 const QUANTITY_RULE: &str = "must be a Kubernetes quantity such as 500m, 2, 1.5Gi or 10G";
@@ -702,6 +716,9 @@ mod tests {
         assert_eq!(parse_quantity(".5"), Some(0.5));
         assert_eq!(parse_quantity("5."), Some(5.0));
         assert_eq!(parse_quantity("1E"), Some(1e18));
+        assert_eq!(parse_quantity("1e999"), Some(f64::INFINITY));
+        assert_eq!(parse_quantity("1e-20"), Some(1e-9));
+        assert_eq!(parse_quantity("0e-20"), Some(0.0));
         for bad in [
             "10GB", "", "Gi", "1.2.3", "--5", "1e", "0x10", "1 Gi", " 1", "inf", "1_000", ".", "+",
             "1e3Gi", "1Gi5",

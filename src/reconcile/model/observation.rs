@@ -284,3 +284,7 @@ pub enum MonitoringApi {
     /// PodMonitors and PrometheusRules are served and their caches synced.
     Served,
 }
+
+#[cfg(test)]
+#[path = "observation_tests.rs"]
+mod tests;

@@ -1,0 +1,221 @@
+//! Curve's bootstrap order, decided from the Jobs observed.
+
+use serde_json::json;
+
+use super::{JobOutcome, JobState, decide};
+use crate::desired::jobs::job_name;
+use crate::desired::topology::{ClusterMap, ObservedServer, PoolProgress, cluster_map};
+use crate::names::TopologyStep;
+use crate::reconcile::fixtures::validated;
+
+fn map(cluster: &crate::validate::ValidatedCluster, n: usize) -> ClusterMap {
+    let servers: Vec<ObservedServer> = (1..=n)
+        .map(|i| ObservedServer {
+            node: format!("node-{i}"),
+            host_ip: format!("10.0.0.{i}"),
+            zone: None,
+        })
+        .collect();
+    cluster_map(cluster, &servers, &[])
+}
+
+fn job(
+    cluster: &crate::validate::ValidatedCluster,
+    step: TopologyStep,
+    map: &ClusterMap,
+    outcome: JobOutcome,
+) -> JobState {
+    JobState {
+        name: job_name(cluster, step, map),
+        outcome,
+    }
+}
+
+#[test]
+fn the_physical_pool_waits_until_every_chunkserver_node_is_scheduled() {
+    let cluster = validated(json!({}));
+    let d = decide(&cluster, &map(&cluster, 2), &PoolProgress::default(), &[]);
+    assert_eq!(
+        (d.ready, d.reason.as_str(), d.message.as_str(), d.create),
+        (
+            false,
+            "WaitingForServers",
+            "2 of 3 ChunkServer nodes scheduled",
+            None
+        )
+    );
+}
+
+#[test]
+fn bootstrap_runs_physical_pool_then_online_check_then_logical_pool() {
+    let cluster = validated(json!({}));
+    let m = map(&cluster, 3);
+    let none = PoolProgress::default();
+    let d = decide(&cluster, &m, &none, &[]);
+    assert_eq!(
+        (d.reason.as_str(), d.create),
+        ("PhysicalPoolPending", Some(TopologyStep::PhysicalPool))
+    );
+    assert!(
+        d.progress.physical_pool_servers.is_empty(),
+        "no ChunkServer released before the Job succeeded"
+    );
+
+    let running = [job(
+        &cluster,
+        TopologyStep::PhysicalPool,
+        &m,
+        JobOutcome::Running,
+    )];
+    let d = decide(&cluster, &m, &none, &running);
+    assert_eq!((d.reason.as_str(), d.create), ("PhysicalPoolPending", None));
+    assert!(d.progress.physical_pool_servers.is_empty());
+
+    let physical_done = [job(
+        &cluster,
+        TopologyStep::PhysicalPool,
+        &m,
+        JobOutcome::Succeeded,
+    )];
+    let d = decide(&cluster, &m, &none, &physical_done);
+    assert_eq!(
+        d.progress.physical_pool_servers,
+        ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+    );
+    assert_eq!(
+        (d.reason.as_str(), d.create),
+        (
+            "WaitingForChunkServers",
+            Some(TopologyStep::ChunkServersOnline)
+        )
+    );
+    assert!(
+        !d.progress.logical_pool_created,
+        "no logical pool before every ChunkServer is online"
+    );
+
+    let offline = [
+        job(
+            &cluster,
+            TopologyStep::PhysicalPool,
+            &m,
+            JobOutcome::Succeeded,
+        ),
+        job(
+            &cluster,
+            TopologyStep::ChunkServersOnline,
+            &m,
+            JobOutcome::Failed("BackoffLimitExceeded: 2 online".into()),
+        ),
+    ];
+    let d = decide(&cluster, &m, &d.progress, &offline);
+    assert_eq!(d.reason.as_str(), "ChunkServersOffline");
+    assert_eq!(
+        d.delete,
+        [job_name(&cluster, TopologyStep::ChunkServersOnline, &m)],
+        "deleted, to run again"
+    );
+    assert_eq!(d.create, None);
+
+    let online = [
+        job(
+            &cluster,
+            TopologyStep::PhysicalPool,
+            &m,
+            JobOutcome::Succeeded,
+        ),
+        job(
+            &cluster,
+            TopologyStep::ChunkServersOnline,
+            &m,
+            JobOutcome::Succeeded,
+        ),
+    ];
+    let d = decide(&cluster, &m, &d.progress, &online);
+    assert_eq!(
+        (d.reason.as_str(), d.create),
+        ("LogicalPoolPending", Some(TopologyStep::LogicalPool))
+    );
+
+    let mut all = online.to_vec();
+    all.push(job(
+        &cluster,
+        TopologyStep::LogicalPool,
+        &m,
+        JobOutcome::Succeeded,
+    ));
+    let d = decide(&cluster, &m, &d.progress, &all);
+    assert!(d.ready && d.progress.logical_pool_created);
+    assert_eq!(
+        d.message,
+        "3 servers in physical pool pool1, logical pool logicalPool1 created"
+    );
+}
+
+#[test]
+fn a_failed_physical_pool_is_reported_and_retried() {
+    let cluster = validated(json!({}));
+    let m = map(&cluster, 3);
+    let failed = [job(
+        &cluster,
+        TopologyStep::PhysicalPool,
+        &m,
+        JobOutcome::Failed(
+            "BackoffLimitExceeded: Job has reached the specified backoff limit".into(),
+        ),
+    )];
+    let d = decide(&cluster, &m, &PoolProgress::default(), &failed);
+    assert_eq!(d.reason.as_str(), "PhysicalPoolFailed");
+    assert!(d.message.contains("BackoffLimitExceeded"), "{}", d.message);
+    assert_eq!(
+        d.delete,
+        [job_name(&cluster, TopologyStep::PhysicalPool, &m)]
+    );
+    assert!(d.progress.physical_pool_servers.is_empty());
+}
+
+#[test]
+fn added_servers_rerun_the_physical_pool_but_never_the_logical_pool() {
+    let cluster = validated(json!({"chunkservers": {"replicas": 4, "storage": {"size": "1Gi"}}}));
+    let old = map(&cluster, 3);
+    let grown = map(&cluster, 4);
+    let done = PoolProgress {
+        physical_pool_servers: old.server_ips(),
+        logical_pool_created: true,
+    };
+    let old_jobs = [
+        job(
+            &cluster,
+            TopologyStep::PhysicalPool,
+            &old,
+            JobOutcome::Succeeded,
+        ),
+        job(
+            &cluster,
+            TopologyStep::LogicalPool,
+            &old,
+            JobOutcome::Succeeded,
+        ),
+    ];
+    let d = decide(&cluster, &grown, &done, &old_jobs);
+    assert_eq!(
+        (d.reason.as_str(), d.create),
+        ("PhysicalPoolPending", Some(TopologyStep::PhysicalPool))
+    );
+    assert_eq!(
+        d.delete,
+        [job_name(&cluster, TopologyStep::PhysicalPool, &old)],
+        "the finished Job of the old map goes"
+    );
+    let mut now = old_jobs.to_vec();
+    now.push(job(
+        &cluster,
+        TopologyStep::PhysicalPool,
+        &grown,
+        JobOutcome::Succeeded,
+    ));
+    let d = decide(&cluster, &grown, &done, &now);
+    assert!(d.ready);
+    assert_eq!(d.create, None, "the logical pool is created once");
+    assert_eq!(d.progress.physical_pool_servers.len(), 4);
+}
