@@ -11,7 +11,9 @@
 //! - the PV controller: a claim stays `Pending`; with no class and no default it only emits
 //!   "no persistent volumes available for this claim and no storage class is set"
 //!   (pkg/controller/volume/persistentvolume/pv_controller.go), so the claim's own
-//!   `storageClassName` and the classes that exist tell which case it is;
+//!   `storageClassName` and the classes that exist tell which case it is — read only for a pod
+//!   the scheduler marked unschedulable (its VolumeBinding plugin fails on such a claim), since
+//!   a claim of a WaitForFirstConsumer class is Pending until its pod is scheduled;
 //! - the node lifecycle controller: a node's `Ready` condition `False` or `Unknown`
 //!   (reason `NodeStatusUnknown` when the kubelet stops posting); a pod deleted there stays
 //!   Terminating until the kubelet comes back or someone force-deletes it.
@@ -165,13 +167,17 @@ fn pod_blocker(pod: &Pod, around: &Surroundings) -> Option<(Reason, String)> {
             ),
         ));
     }
+    // Only once the scheduler gave up on the pod: until then a Pending claim is normal (a
+    // WaitForFirstConsumer class binds it at scheduling).
+    let unschedulable = unschedulable(pod);
     if node.is_none()
+        && unschedulable.is_some()
         && let Some(found) = (pod_claims(pod, around.claims).into_iter())
             .find_map(|c| claim_blocker(c, around.classes))
     {
         return Some(found);
     }
-    if let Some(said) = unschedulable(pod) {
+    if let Some(said) = unschedulable {
         return Some((
             Reason::Unschedulable,
             format!("pod {name} is unschedulable: {}", first_line(&said)),

@@ -626,6 +626,10 @@ mod truth {
                 "PersistentVolumeClaim data-demo-etcd-0: StorageClass fast does not exist".into()
             )]
         );
+        // Not yet looked at by the scheduler: a Pending claim is normal then (it binds at
+        // scheduling with a WaitForFirstConsumer class).
+        let waiting = etcd_pod("demo-etcd-0", json!({"phase": "Pending"}));
+        assert!(read(&[waiting], std::slice::from_ref(&missing), &[], &[]).is_empty());
         assert_eq!(
             read(&[unschedulable], &[missing], &["fast"], &[])[0].0,
             Reason::ClaimPending
