@@ -254,7 +254,7 @@ async fn blocked_unschedulable() {
         "{progressing:?}"
     );
     assert_overdue(&env, "Unschedulable", &named, since).await;
-    // Landing on main soon: one Warning Event per change of the tier's blocker.
+    // One Warning Event per change of the tier's blocker.
     wait_blocker_event(&env, "Unschedulable", "pod demo-etcd-0 is unschedulable").await;
 }
 
@@ -664,7 +664,7 @@ async fn truth_confirmed_deletion_leaves_no_claim() {
 }
 
 /// j. A cluster re-created under the name of one deleted with Retain adopts the claims left
-/// behind, and says so (landing on main soon).
+/// behind, and says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a Kubernetes API server (KUBECONFIG), see e2e/README.md"]
 async fn truth_recreated_cluster_adopts_retained_claims() {
