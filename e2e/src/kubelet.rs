@@ -32,6 +32,7 @@ use curve_image_emulation::{
 };
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Pod, PodSpec, Secret};
+use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
@@ -41,7 +42,7 @@ use serde_json::{Value, json};
 use crate::cluster::SUITE_LABEL;
 use crate::daemons::{EtcdMember, MdsStandIn, render_etcd_conf};
 use crate::hosts::HostsEntries;
-use crate::schedule::{NodeView, claims, pick_node};
+use crate::schedule::{NodeView, claims, pick_node, prefilter_message, unschedulable_message};
 use crate::util::TempDir;
 
 const LABEL_COMPONENT: &str = "app.kubernetes.io/component";
@@ -81,6 +82,15 @@ enum Daemon {
         container: String,
         message: String,
     },
+    /// The main container exits as soon as it starts (see [`Kubelet::crash_loop`]).
+    Exits(Exit),
+}
+
+/// How a crashing container ends: its exit code and what it printed last.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Exit {
+    pub code: i32,
+    pub output: String,
 }
 
 struct Container {
@@ -101,7 +111,7 @@ impl Container {
             Daemon::Etcd(m) => m.is_running(),
             Daemon::Mds(s) => s.as_ref().is_some_and(|s| !s.is_dead()),
             Daemon::Plain => true,
-            Daemon::InitFailed { .. } => false,
+            Daemon::InitFailed { .. } | Daemon::Exits(_) => false,
         }
     }
 }
@@ -114,6 +124,12 @@ struct Control {
     released: HashSet<String>,
     /// Pods whose daemon is not restarted when it dies.
     no_restart: HashSet<String>,
+    /// Images no pull of which succeeds (the registry has no such tag).
+    unpullable_images: HashSet<String>,
+    /// Components whose main container exits at once, every time it is started.
+    crashing: HashMap<String, Exit>,
+    /// Nodes whose kubelet is gone: no heartbeat, no pod handled there any more.
+    lost_nodes: HashSet<String>,
 }
 
 struct Shared {
@@ -126,6 +142,9 @@ struct Shared {
     hosts: HostsEntries,
     dns: Mutex<HashSet<(String, String)>>,
     unschedulable: Mutex<HashMap<String, String>>,
+    /// Pod uid → when the first pull of its unpullable image was tried, and the waiting
+    /// reason last written.
+    pulls: Mutex<HashMap<String, (Instant, &'static str)>>,
     /// Claim → the node its (local) volume was first used on.
     volume_nodes: Mutex<BTreeMap<String, String>>,
     /// Claim uid → the directory that is its volume: a pod recreated on the same claim finds
@@ -160,6 +179,7 @@ impl Kubelet {
             hosts: HostsEntries::new(namespace),
             dns: Mutex::default(),
             unschedulable: Mutex::default(),
+            pulls: Mutex::default(),
             volume_nodes: Mutex::default(),
             volumes: Mutex::default(),
             log: Mutex::default(),
@@ -189,7 +209,8 @@ impl Kubelet {
                 loop {
                     tokio::time::sleep(HEARTBEAT_PERIOD).await;
                     let nodes = shared.nodes.lock().unwrap().clone();
-                    for node in nodes {
+                    let lost = shared.control.lock().unwrap().lost_nodes.clone();
+                    for node in nodes.into_iter().filter(|n| !lost.contains(&n.name)) {
                         if let Err(e) = heartbeat_node(&shared.client, &node).await {
                             shared.log(format!("heartbeat of {}: {e}", node.name));
                         }
@@ -254,6 +275,33 @@ impl Kubelet {
     pub fn hold_image(&self, image: &str) {
         let mut control = self.shared.control.lock().unwrap();
         control.held_images.insert(image.to_string());
+    }
+
+    /// Every pull of `image` fails as the registry answers for a tag it does not have: the
+    /// pods' first container to start shows `ErrImagePull`, then `ImagePullBackOff`, as the
+    /// kubelet writes them.
+    pub fn fail_image_pulls(&self, image: &str) {
+        let mut control = self.shared.control.lock().unwrap();
+        control.unpullable_images.insert(image.to_string());
+    }
+
+    /// The main container of `component`'s pods exits with `exit` every time it starts: the
+    /// kubelet restarts it after its back-off and shows `CrashLoopBackOff` with the last run
+    /// in `lastState.terminated`.
+    pub fn crash_loop(&self, component: &str, exit: Exit) {
+        let mut control = self.shared.control.lock().unwrap();
+        control.crashing.insert(component.to_string(), exit);
+    }
+
+    /// The kubelet of `node` goes away (a crashed machine or a partition): it stops renewing
+    /// the node's Lease and Ready heartbeat and handles no pod there any more, so the node
+    /// lifecycle controller marks the node `Unknown` after its grace period, and a pod deleted
+    /// there stays Terminating. Its daemons keep running, as on a partitioned machine.
+    pub fn lose_node(&self, node: &str) {
+        let mut control = self.shared.control.lock().unwrap();
+        control.lost_nodes.insert(node.to_string());
+        drop(control);
+        self.shared.log(format!("the kubelet of {node} is gone"));
     }
 
     pub fn release(&self, component: &str) {
@@ -458,11 +506,15 @@ enum PodWork {
     Schedule,
     /// Bound to this fake node: the kubelet's.
     Run(FakeNode),
-    /// Bound to a node that is not one of this kubelet's.
+    /// Bound to a node that is not one of this kubelet's, or whose kubelet is gone.
     Elsewhere,
 }
 
-fn work_for(pod: &Pod, nodes: &[FakeNode]) -> PodWork {
+fn work_for(pod: &Pod, nodes: &[FakeNode], lost: &HashSet<String>) -> PodWork {
+    let bound_to = pod.spec.as_ref().and_then(|s| s.node_name.as_ref());
+    if bound_to.is_some_and(|n| lost.contains(n)) {
+        return PodWork::Elsewhere;
+    }
     if pod.metadata.deletion_timestamp.is_some() {
         return PodWork::Terminate;
     }
@@ -487,8 +539,9 @@ async fn sync_once(shared: &Arc<Shared>) -> Result<(), String> {
     let own_nodes = shared.nodes.lock().unwrap().clone();
     let node_views = list_node_views(shared, &own_nodes).await?;
     stop_containers_of_gone_pods(shared, &pods);
+    let lost = shared.control.lock().unwrap().lost_nodes.clone();
     for index in 0..pods.len() {
-        match work_for(&pods[index], &own_nodes) {
+        match work_for(&pods[index], &own_nodes, &lost) {
             PodWork::Terminate => terminate(shared, &pods_api, &pods[index]).await,
             PodWork::Schedule => schedule(shared, &pods_api, &mut pods, index, &node_views).await,
             PodWork::Run(node) => {
@@ -548,7 +601,9 @@ fn stop_containers_of_gone_pods(shared: &Shared, pods: &[Pod]) {
 }
 
 /// The scheduler's part for a pending pod: bound to the node [`pick_node`] chooses, or left
-/// Pending with the reason logged (once per reason).
+/// Pending with the condition the scheduler writes (`PodScheduled` False, reason
+/// `Unschedulable`, its FitError as message: pkg/scheduler/schedule_one.go
+/// `handleSchedulingFailure`), written and logged once per reason.
 async fn schedule(
     shared: &Shared,
     pods_api: &Api<Pod>,
@@ -560,7 +615,17 @@ async fn schedule(
     let name = pod.name_any();
     let uid = pod.metadata.uid.clone().unwrap_or_default();
     let volume_nodes = shared.volume_nodes.lock().unwrap().clone();
-    match pick_node(pod, node_views, pods, &volume_nodes) {
+    let placement = match claim_of_missing_class(shared, pod).await {
+        Some(claim) => Err((
+            format!("claim {claim} names a StorageClass that does not exist"),
+            prefilter_message(node_views.len(), UNBOUND_IMMEDIATE_CLAIMS),
+        )),
+        None => pick_node(pod, node_views, pods, &volume_nodes).map_err(|why| {
+            let message = unschedulable_message(pod, node_views, pods, &volume_nodes);
+            (why, message.unwrap_or_else(|| NO_NODES.to_string()))
+        }),
+    };
+    match placement {
         Ok(node) => match bind(shared, pods_api, &name, &node).await {
             Ok(()) => {
                 shared.unschedulable.lock().unwrap().remove(&uid);
@@ -569,14 +634,71 @@ async fn schedule(
             }
             Err(e) => shared.log(format!("binding {name} to {node}: {e}")),
         },
-        Err(why) => {
-            let mut unschedulable = shared.unschedulable.lock().unwrap();
-            if unschedulable.get(&uid) != Some(&why) {
-                shared.log(format!("{name} stays Pending: {why}"));
-                unschedulable.insert(uid, why);
+        Err((why, message)) => {
+            if shared.unschedulable.lock().unwrap().get(&uid) == Some(&message) {
+                return;
+            }
+            shared.log(format!("{name} stays Pending: {why}"));
+            match mark_unschedulable(pods_api, &name, &message).await {
+                Ok(()) => {
+                    shared.unschedulable.lock().unwrap().insert(uid, message);
+                }
+                Err(e) => shared.log(format!("{name}: writing PodScheduled: {e}")),
             }
         }
     }
+}
+
+/// VolumeBinding's PreFilter reason for a pod with a claim that is neither bound nor of a
+/// WaitForFirstConsumer class (pkg/scheduler/framework/plugins/volumebinding/volume_binding.go).
+const UNBOUND_IMMEDIATE_CLAIMS: &str = "pod has unbound immediate PersistentVolumeClaims";
+/// The scheduler's message when there is no node at all (pkg/scheduler/schedule_one.go
+/// `ErrNoNodesAvailable`).
+const NO_NODES: &str = "no nodes available to schedule pods";
+
+/// A claim of the pod that is not bound and names a StorageClass that does not exist. The
+/// scheduler counts such a claim as one of immediate binding (pkg/volume/util
+/// `IsDelayBindingMode` is false for a class it cannot find) and no node can take the pod
+/// until a volume binds it. (Claims of no class are the suite's local volumes, bound where
+/// first used.)
+async fn claim_of_missing_class(shared: &Shared, pod: &Pod) -> Option<String> {
+    let claims_api: Api<PersistentVolumeClaim> =
+        Api::namespaced(shared.client.clone(), &shared.namespace);
+    let classes: Api<StorageClass> = Api::all(shared.client.clone());
+    for name in claims(pod) {
+        let Ok(Some(claim)) = claims_api.get_opt(&name).await else {
+            continue;
+        };
+        let bound = claim
+            .spec
+            .as_ref()
+            .and_then(|s| s.volume_name.as_ref())
+            .is_some();
+        let class = claim
+            .spec
+            .as_ref()
+            .and_then(|s| s.storage_class_name.clone());
+        if let Some(class) = class.filter(|c| !c.is_empty() && !bound)
+            && matches!(classes.get_opt(&class).await, Ok(None))
+        {
+            return Some(name);
+        }
+    }
+    None
+}
+
+/// Writes the scheduler's `PodScheduled` False/`Unschedulable` condition on the pod, as a
+/// strategic merge patch of its status (pkg/scheduler/util `PatchPodStatus`).
+async fn mark_unschedulable(pods_api: &Api<Pod>, name: &str, message: &str) -> Result<(), String> {
+    let status = json!({"status": {"conditions": [{
+        "type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message,
+        "lastProbeTime": null, "lastTransitionTime": Timestamp::now(),
+    }]}});
+    pods_api
+        .patch_status(name, &PatchParams::default(), &Patch::Strategic(status))
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// Binds pod `name` to `node` through the `pods/binding` subresource, as the scheduler does.
@@ -620,7 +742,7 @@ async fn terminate(shared: &Arc<Shared>, pods_api: &Api<Pod>, pod: &Pod) {
             Daemon::Mds(Some(standin)) => standin.stop_gracefully().await,
             Daemon::Mds(None) => {}
             Daemon::Etcd(member) => member.kill(),
-            Daemon::Plain | Daemon::InitFailed { .. } => {}
+            Daemon::Plain | Daemon::InitFailed { .. } | Daemon::Exits(_) => {}
         }
     }
     let params = DeleteParams {
@@ -663,8 +785,12 @@ async fn sync_pod(
         (control.held.contains(&component_of(pod)) || control.held_images.contains(&image))
             && !control.released.contains(&name)
     };
+    let unpullable = unpullable_image(pod, &shared.control.lock().unwrap().unpullable_images);
     let exists = shared.containers.lock().unwrap().contains_key(&uid);
     if !exists {
+        if let Some((container, image)) = unpullable {
+            return report_pull_failure(shared, pods_api, pod, node, &container, &image).await;
+        }
         if held {
             return report_held(shared, pods_api, pod, node).await;
         }
@@ -677,6 +803,116 @@ async fn sync_pod(
     }
     let ready = probe_readiness(shared, &uid, alive).await;
     report(shared, pods_api, pod, &uid, &node.ip, ready).await
+}
+
+/// The first container the kubelet starts (init containers first) whose image cannot be
+/// pulled, and that image: pulls go in that order, so that container is the one waiting.
+fn unpullable_image(pod: &Pod, unpullable: &HashSet<String>) -> Option<(String, String)> {
+    let spec = pod.spec.as_ref()?;
+    let first = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(&spec.containers)
+        .next()?;
+    let image = first.image.clone().unwrap_or_default();
+    unpullable
+        .contains(&image)
+        .then(|| (first.name.clone(), image))
+}
+
+/// How long a failed pull shows `ErrImagePull` before the pod's next sync says
+/// `ImagePullBackOff`.
+const PULL_ERROR_SHOWN: Duration = Duration::from_secs(2);
+
+/// The waiting reason of a container whose image cannot be pulled, `since` the first try. The
+/// kubelet retries a pull after its image back-off (pkg/kubelet/kubelet.go: `backOffPeriod`
+/// 10 s, doubled up to `MaxContainerBackOff` 300 s): right after a try the container waits
+/// with `ErrImagePull`, until the next try with `ImagePullBackOff`
+/// (pkg/kubelet/images/image_manager.go `EnsureImageExists`).
+fn pull_reason(since: Duration) -> &'static str {
+    let mut next_try = Duration::ZERO;
+    let mut back_off = Duration::from_secs(10);
+    while next_try + back_off <= since {
+        next_try += back_off;
+        back_off = (back_off * 2).min(Duration::from_secs(300));
+    }
+    if since - next_try < PULL_ERROR_SHOWN {
+        "ErrImagePull"
+    } else {
+        "ImagePullBackOff"
+    }
+}
+
+/// The waiting message the kubelet writes with `reason` for `image`: the container runtime's
+/// error for a tag the registry does not have (containerd's, pkg/cri/server/images/image_pull.go,
+/// returned as is by the kubelet's `evalCRIPullErr`), and in back-off the kubelet's
+/// `Back-off pulling image` with the last pull's error.
+fn pull_message(reason: &str, image: &str) -> String {
+    let reference = if image.split('/').next().is_some_and(|h| h.contains('.')) {
+        image.to_string()
+    } else {
+        format!("docker.io/{image}")
+    };
+    let error = format!(
+        "rpc error: code = NotFound desc = failed to pull and unpack image \"{reference}\": failed to resolve reference \"{reference}\": {reference}: not found"
+    );
+    if reason == "ErrImagePull" {
+        error
+    } else {
+        format!("Back-off pulling image \"{image}\": ErrImagePull: {error}")
+    }
+}
+
+/// A pod whose image cannot be pulled: Pending on its node, `container` waiting with the
+/// kubelet's pull reason, the containers after it waiting `PodInitializing`; written when the
+/// reason changes.
+async fn report_pull_failure(
+    shared: &Shared,
+    pods_api: &Api<Pod>,
+    pod: &Pod,
+    node: &FakeNode,
+    container: &str,
+    image: &str,
+) -> Result<(), String> {
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    let (first_try, shown) = *(shared.pulls.lock().unwrap())
+        .entry(uid.clone())
+        .or_insert((Instant::now(), ""));
+    let reason = pull_reason(first_try.elapsed());
+    if reason == shown {
+        return Ok(());
+    }
+    let state = PodState {
+        phase: "Pending",
+        ready: false,
+        restarts: 0,
+        dead: false,
+        init_failed: None,
+        last_exit: None,
+    };
+    let mut status = pod_status(pod, &node.ip, &state, Timestamp::now());
+    let waiting = json!({"reason": reason, "message": pull_message(reason, image)});
+    for key in ["initContainerStatuses", "containerStatuses"] {
+        for c in status["status"][key].as_array_mut().into_iter().flatten() {
+            if c["name"] == container {
+                c["state"] = json!({"waiting": waiting});
+            } else {
+                c["state"] = json!({"waiting": {"reason": "PodInitializing"}});
+            }
+        }
+    }
+    let name = pod.name_any();
+    patch_status(pods_api, &name, status).await?;
+    shared
+        .pulls
+        .lock()
+        .unwrap()
+        .insert(uid, (first_try, reason));
+    shared.log(format!(
+        "{name}: {container} cannot pull {image} ({reason})"
+    ));
+    Ok(())
 }
 
 /// `<hostname>.<subdomain>.<namespace>.svc`: the cluster DNS name of a pod behind its
@@ -718,6 +954,7 @@ async fn complete_job_pod(
         restarts: 0,
         dead: false,
         init_failed: None,
+        last_exit: None,
     };
     let status = pod_status(pod, &node.ip, &state, Timestamp::now());
     let name = pod.name_any();
@@ -748,6 +985,7 @@ async fn report_held(
         restarts: 0,
         dead: false,
         init_failed: None,
+        last_exit: None,
     };
     let status = pod_status(pod, &node.ip, &state, Timestamp::now());
     let name = pod.name_any();
@@ -794,7 +1032,23 @@ async fn start_daemon(
     pod: &Pod,
     ip: &str,
 ) -> Result<(Daemon, Option<Arc<TempDir>>), String> {
-    match component_of(pod).as_str() {
+    let component = component_of(pod);
+    let crash = shared
+        .control
+        .lock()
+        .unwrap()
+        .crashing
+        .get(&component)
+        .cloned();
+    if let Some(exit) = crash {
+        shared.log(format!(
+            "{}: the container exited {}",
+            pod.name_any(),
+            exit.code
+        ));
+        return Ok((Daemon::Exits(exit), None));
+    }
+    match component.as_str() {
         "etcd" => start_etcd(shared, pod, ip).await,
         "mds" => Ok((Daemon::Mds(Some(start_mds(shared, pod, ip).await?)), None)),
         _ => Ok((Daemon::Plain, None)),
@@ -1108,7 +1362,7 @@ fn probe_of(daemon: &Daemon, alive: bool) -> Probe {
         // Ready while its election key exists.
         Daemon::Mds(s) => Probe::Known(s.as_ref().is_some_and(MdsStandIn::is_campaigning)),
         Daemon::Plain => Probe::Known(true),
-        Daemon::InitFailed { .. } => Probe::Known(false),
+        Daemon::InitFailed { .. } | Daemon::Exits(_) => Probe::Known(false),
     }
 }
 
@@ -1135,6 +1389,8 @@ struct PodState {
     dead: bool,
     /// An init container that exited non-zero, and its message.
     init_failed: Option<(String, String)>,
+    /// How the main container's last run ended, when the harness knows it.
+    last_exit: Option<Exit>,
 }
 
 /// Writes the pod's status when phase, readiness, restarts or liveness changed.
@@ -1154,6 +1410,10 @@ async fn report(
             Daemon::InitFailed { container, message } => Some((container.clone(), message.clone())),
             _ => None,
         };
+        let last_exit = match &c.daemon {
+            Daemon::Exits(exit) => Some(exit.clone()),
+            _ => None,
+        };
         let next = PodState {
             phase: if init_failed.is_some() {
                 "Pending"
@@ -1164,6 +1424,7 @@ async fn report(
             restarts: c.restarts,
             dead: c.died_at.is_some() && init_failed.is_none(),
             init_failed,
+            last_exit,
         };
         (next, c.started_at, c.reported.clone())
     };
@@ -1191,7 +1452,6 @@ fn pod_status(pod: &Pod, ip: &str, state: &PodState, started_at: Timestamp) -> V
     let initialized = state.phase != "Pending";
     let ready = state.ready && running;
     let spec = pod.spec.clone().unwrap_or_default();
-    let uid = pod.metadata.uid.clone().unwrap_or_default();
     let start_time = pod
         .status
         .as_ref()
@@ -1213,7 +1473,7 @@ fn pod_status(pod: &Pod, ip: &str, state: &PodState, started_at: Timestamp) -> V
     let container_statuses: Vec<Value> = spec
         .containers
         .iter()
-        .map(|c| container_status(c, &uid, state, started_at, now))
+        .map(|c| container_status(c, pod, state, started_at, now))
         .collect();
     json!({"status": {
         "phase": state.phase,
@@ -1283,26 +1543,61 @@ fn failed_init_container_status(
 }
 
 /// A container: terminated (Job pods), creating (Pending), in back-off (exited), or running.
+/// In back-off it waits `CrashLoopBackOff` with the kubelet's message
+/// (pkg/kubelet/kuberuntime/kuberuntime_manager.go `doBackOff`) and, when the harness knows
+/// how the last run ended, that run in `lastState.terminated`.
 fn container_status(
     c: &k8s_openapi::api::core::v1::Container,
-    pod_uid: &str,
+    pod: &Pod,
     state: &PodState,
     started_at: Timestamp,
     now: Timestamp,
 ) -> Value {
+    let pod_uid = pod.metadata.uid.clone().unwrap_or_default();
     let running = state.phase == "Running";
     let container_state = if state.phase == "Succeeded" {
         json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started_at, "finishedAt": now}})
     } else if !running {
         json!({"waiting": {"reason": "ContainerCreating"}})
     } else if state.dead {
-        json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off restarting the container"}})
+        json!({"waiting": {"reason": "CrashLoopBackOff", "message": back_off_message(c, pod)}})
     } else {
         json!({"running": {"startedAt": started_at}})
     };
-    json!({"name": c.name, "image": c.image, "imageID": "", "containerID": format!("e2e://{pod_uid}-{}", c.name),
+    let mut status = json!({"name": c.name, "image": c.image, "imageID": "", "containerID": format!("e2e://{pod_uid}-{}", c.name),
            "ready": state.ready && running && !state.dead, "restartCount": state.restarts,
-           "started": running && !state.dead, "state": container_state})
+           "started": running && !state.dead, "state": container_state});
+    if let Some(exit) = state.last_exit.as_ref().filter(|_| state.dead) {
+        status["lastState"] = json!({"terminated": {
+            "exitCode": exit.code, "reason": "Error", "message": termination_message(c, exit),
+            "startedAt": started_at, "finishedAt": started_at,
+            "containerID": format!("e2e://{pod_uid}-{}", c.name)}});
+    }
+    status
+}
+
+/// `back-off <delay> restarting failed container=<name> pod=<pod>_<namespace>(<uid>)`, with the
+/// harness's own restart delay.
+fn back_off_message(c: &k8s_openapi::api::core::v1::Container, pod: &Pod) -> String {
+    format!(
+        "back-off {}s restarting failed container={} pod={}_{}({})",
+        RESTART_DELAY.as_secs(),
+        c.name,
+        pod.metadata.name.as_deref().unwrap_or_default(),
+        pod.metadata.namespace.as_deref().unwrap_or_default(),
+        pod.metadata.uid.as_deref().unwrap_or_default()
+    )
+}
+
+/// A failed run's termination message: nothing is written to /dev/termination-log here, so
+/// it is the end of the container's output when its policy is `FallbackToLogsOnError`, else
+/// empty (pkg/kubelet/kuberuntime/kuberuntime_container.go `getTerminationMessage`).
+fn termination_message(c: &k8s_openapi::api::core::v1::Container, exit: &Exit) -> String {
+    if c.termination_message_policy.as_deref() == Some("FallbackToLogsOnError") && exit.code != 0 {
+        exit.output.clone()
+    } else {
+        String::new()
+    }
 }
 
 #[cfg(test)]
@@ -1321,21 +1616,133 @@ mod tests {
     fn a_pass_terminates_schedules_runs_or_leaves_each_pod() {
         let unbound =
             pod(json!({"metadata": {"name": "a", "uid": "a"}, "spec": {"containers": []}}));
-        assert_eq!(work_for(&unbound, &nodes()), PodWork::Schedule);
+        assert_eq!(
+            work_for(&unbound, &nodes(), &HashSet::new()),
+            PodWork::Schedule
+        );
         let bound = pod(
             json!({"metadata": {"name": "b"}, "spec": {"nodeName": "node-2", "containers": []}}),
         );
-        assert_eq!(work_for(&bound, &nodes()), PodWork::Run(FakeNode::new(2)));
+        assert_eq!(
+            work_for(&bound, &nodes(), &HashSet::new()),
+            PodWork::Run(FakeNode::new(2))
+        );
         let foreign = pod(
             json!({"metadata": {"name": "c"}, "spec": {"nodeName": "node-9", "containers": []}}),
         );
-        assert_eq!(work_for(&foreign, &nodes()), PodWork::Elsewhere);
+        assert_eq!(
+            work_for(&foreign, &nodes(), &HashSet::new()),
+            PodWork::Elsewhere
+        );
         // Being deleted wins over everything else, bound or not.
         for p in [unbound, bound, foreign] {
             let mut deleting = p.clone();
             deleting.metadata.deletion_timestamp = Some(Time(Timestamp::now()));
-            assert_eq!(work_for(&deleting, &nodes()), PodWork::Terminate);
+            assert_eq!(
+                work_for(&deleting, &nodes(), &HashSet::new()),
+                PodWork::Terminate
+            );
         }
+    }
+
+    #[test]
+    fn nothing_happens_to_pods_of_a_node_whose_kubelet_is_gone() {
+        let lost = HashSet::from(["node-2".to_string()]);
+        let mut p = pod(
+            json!({"metadata": {"name": "b"}, "spec": {"nodeName": "node-2", "containers": []}}),
+        );
+        assert_eq!(work_for(&p, &nodes(), &lost), PodWork::Elsewhere);
+        p.metadata.deletion_timestamp = Some(Time(Timestamp::now()));
+        assert_eq!(
+            work_for(&p, &nodes(), &lost),
+            PodWork::Elsewhere,
+            "stays Terminating"
+        );
+    }
+
+    #[test]
+    fn a_failed_pull_shows_err_image_pull_then_back_off_until_the_next_try() {
+        let at = |s: f64| pull_reason(Duration::from_secs_f64(s));
+        let seen: Vec<&str> = [0.0, 1.9, 2.0, 9.9, 10.0, 11.0, 12.0, 29.0, 30.5, 33.0]
+            .iter()
+            .map(|s| at(*s))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                "ErrImagePull",
+                "ErrImagePull",
+                "ImagePullBackOff",
+                "ImagePullBackOff",
+                "ErrImagePull",
+                "ErrImagePull",
+                "ImagePullBackOff",
+                "ImagePullBackOff",
+                "ErrImagePull",
+                "ImagePullBackOff"
+            ]
+        );
+        assert_eq!(
+            pull_message("ErrImagePull", "opencurvedocker/curvebs:v0"),
+            "rpc error: code = NotFound desc = failed to pull and unpack image \"docker.io/opencurvedocker/curvebs:v0\": \
+             failed to resolve reference \"docker.io/opencurvedocker/curvebs:v0\": docker.io/opencurvedocker/curvebs:v0: not found"
+        );
+        assert!(
+            pull_message("ImagePullBackOff", "registry.example.com/curvebs:v0").starts_with(
+                "Back-off pulling image \"registry.example.com/curvebs:v0\": ErrImagePull: \
+                 rpc error: code = NotFound desc = failed to pull and unpack image \"registry.example.com/curvebs:v0\""
+            )
+        );
+        let pod = mds_pod();
+        let held = HashSet::from(["curvebs".to_string()]);
+        assert_eq!(
+            unpullable_image(&pod, &held),
+            Some(("config".to_string(), "curvebs".to_string())),
+            "init containers are pulled first"
+        );
+        assert_eq!(unpullable_image(&pod, &HashSet::new()), None);
+    }
+
+    #[test]
+    fn a_crash_loop_keeps_the_last_run_and_its_logs_only_when_asked_to() {
+        let mut pod = pod(json!({
+            "metadata": {"name": "demo-chunkserver-0-0", "namespace": "ns", "uid": "u3"},
+            "spec": {"containers": [{"name": "chunkserver", "image": "curvebs",
+                                     "terminationMessagePolicy": "FallbackToLogsOnError"}]}
+        }));
+        let state = PodState {
+            phase: "Running",
+            ready: false,
+            restarts: 4,
+            dead: true,
+            init_failed: None,
+            last_exit: Some(Exit {
+                code: 1,
+                output: "disk not found".into(),
+            }),
+        };
+        let c =
+            pod_status(&pod, "127.0.0.1", &state, Timestamp::now())["status"]["containerStatuses"]
+                [0]
+            .clone();
+        assert_eq!(c["state"]["waiting"]["reason"], "CrashLoopBackOff");
+        assert_eq!(
+            c["state"]["waiting"]["message"],
+            "back-off 2s restarting failed container=chunkserver pod=demo-chunkserver-0-0_ns(u3)"
+        );
+        let last = &c["lastState"]["terminated"];
+        assert_eq!(
+            (&last["exitCode"], &last["reason"], &last["message"]),
+            (&json!(1), &json!("Error"), &json!("disk not found"))
+        );
+        assert_eq!(c["restartCount"], 4);
+        // Without FallbackToLogsOnError the kubelet keeps no output.
+        pod.spec.as_mut().unwrap().containers[0].termination_message_policy = None;
+        let c =
+            pod_status(&pod, "127.0.0.1", &state, Timestamp::now())["status"]["containerStatuses"]
+                [0]
+            .clone();
+        assert_eq!(c["lastState"]["terminated"]["message"], "");
     }
 
     #[test]
@@ -1477,6 +1884,7 @@ mod tests {
             restarts,
             dead,
             init_failed: None,
+            last_exit: None,
         };
         pod_status(pod, "127.0.0.101", &state, Timestamp::UNIX_EPOCH)["status"].clone()
     }
@@ -1569,6 +1977,7 @@ mod tests {
                 "data-check".into(),
                 "no etcd data in /curvebs/etcd/data".into(),
             )),
+            last_exit: None,
         };
         let s = pod_status(&pod, "127.0.0.1", &state, Timestamp::now())["status"].clone();
         assert_eq!(s["phase"], "Pending");

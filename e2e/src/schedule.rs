@@ -175,16 +175,76 @@ impl Candidate<'_> {
 /// it through.
 type Filter = fn(&Candidate) -> Option<String>;
 
-/// The filters in the order they are applied; the first that refuses a node names the reason.
-const FILTERS: [Filter; 8] = [
-    node_unschedulable,
-    volume_elsewhere,
-    untolerated_taint,
-    node_selector_mismatch,
-    affinity_not_simulated,
-    own_anti_affinity,
-    anti_affinity_of_placed_pods,
-    host_port_taken,
+/// How the real scheduler's plugin words a refusal in `0/N nodes are available: …`, and
+/// whether preemption could make room (`Unschedulable`) or not (`UnschedulableAndUnresolvable`).
+/// The texts are the plugins' error reasons in Kubernetes v1.32 (pkg/scheduler/framework/plugins):
+/// nodeunschedulable/node_unschedulable.go `ErrReasonUnschedulable`, volumebinding/binder.go
+/// `ErrReasonNodeConflict`, tainttoleration/taint_toleration.go (`untolerated taint {key: value}`),
+/// nodeaffinity/node_affinity.go `ErrReasonPod`, interpodaffinity/filtering.go
+/// `ErrReasonAntiAffinityRulesNotMatch` and `ErrReasonExistingAntiAffinityRulesNotMatch`,
+/// nodeports/node_ports.go `ErrReason`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PluginReason {
+    NodeUnschedulable,
+    VolumeNodeConflict,
+    UntoleratedTaint,
+    NodeAffinity,
+    AntiAffinity,
+    ExistingAntiAffinity,
+    NodePorts,
+}
+
+impl PluginReason {
+    /// The reason as the plugin says it; the taint's key and value come from the refusal.
+    fn said(self, taint: Option<&Taint>) -> String {
+        match self {
+            PluginReason::NodeUnschedulable => "node(s) were unschedulable".into(),
+            PluginReason::VolumeNodeConflict => "node(s) had volume node affinity conflict".into(),
+            PluginReason::UntoleratedTaint => {
+                let (key, value) = taint.map_or(("", ""), |t| {
+                    (t.key.as_str(), t.value.as_deref().unwrap_or_default())
+                });
+                format!("node(s) had untolerated taint {{{key}: {value}}}")
+            }
+            PluginReason::NodeAffinity => {
+                "node(s) didn't match Pod's node affinity/selector".into()
+            }
+            PluginReason::AntiAffinity => "node(s) didn't match pod anti-affinity rules".into(),
+            PluginReason::ExistingAntiAffinity => {
+                "node(s) didn't satisfy existing pods anti-affinity rules".into()
+            }
+            PluginReason::NodePorts => {
+                "node(s) didn't have free ports for the requested pod ports".into()
+            }
+        }
+    }
+
+    /// Whether evicting pods could free the node (the plugin returns `Unschedulable`).
+    fn preemption_may_help(self) -> bool {
+        matches!(
+            self,
+            PluginReason::AntiAffinity
+                | PluginReason::ExistingAntiAffinity
+                | PluginReason::NodePorts
+        )
+    }
+}
+
+/// The filters in the order they are applied, each with the scheduler's reason for it; the
+/// first that refuses a node names the reason.
+const FILTERS: [(Filter, PluginReason); 8] = [
+    (node_unschedulable, PluginReason::NodeUnschedulable),
+    (volume_elsewhere, PluginReason::VolumeNodeConflict),
+    (untolerated_taint, PluginReason::UntoleratedTaint),
+    (node_selector_mismatch, PluginReason::NodeAffinity),
+    // The real scheduler would evaluate it; refused here, it is worded as node affinity.
+    (affinity_not_simulated, PluginReason::NodeAffinity),
+    (own_anti_affinity, PluginReason::AntiAffinity),
+    (
+        anti_affinity_of_placed_pods,
+        PluginReason::ExistingAntiAffinity,
+    ),
+    (host_port_taken, PluginReason::NodePorts),
 ];
 
 /// `spec.unschedulable` of the node (cordoned).
@@ -318,7 +378,18 @@ pub fn unfit(
     pods: &[Pod],
     volume_nodes: &BTreeMap<String, String>,
 ) -> Option<String> {
-    let candidate = Candidate {
+    let candidate = candidate(pod, node, nodes, pods, volume_nodes);
+    FILTERS.iter().find_map(|(filter, _)| filter(&candidate))
+}
+
+fn candidate<'a>(
+    pod: &'a Pod,
+    node: &'a NodeView,
+    nodes: &'a [NodeView],
+    pods: &'a [Pod],
+    volume_nodes: &'a BTreeMap<String, String>,
+) -> Candidate<'a> {
+    Candidate {
         pod,
         namespace: pod.metadata.namespace.clone().unwrap_or_default(),
         node,
@@ -330,8 +401,81 @@ pub fn unfit(
             })
             .collect(),
         volume_nodes,
-    };
-    FILTERS.iter().find_map(|filter| filter(&candidate))
+    }
+}
+
+/// The first untolerated NoSchedule/NoExecute taint of `node` for `pod`.
+fn first_untolerated_taint<'a>(pod: &Pod, node: &'a NodeView) -> Option<&'a Taint> {
+    let tolerations = (pod.spec.as_ref().and_then(|s| s.tolerations.clone())).unwrap_or_default();
+    node.taints.iter().find(|t| {
+        matches!(t.effect.as_str(), "NoSchedule" | "NoExecute") && !tolerates(&tolerations, t)
+    })
+}
+
+/// The condition message the scheduler writes on a pod no node fits: the FitError of
+/// pkg/scheduler/framework/types.go (`0/N nodes are available: <count> <reason>, … .`, the
+/// reasons sorted as strings) followed by DefaultPreemption's own FitError
+/// (pkg/scheduler/framework/preemption/preemption.go): nodes refused for good are "Preemption
+/// is not helpful for scheduling"; the others have no victim, as every pod here has the same
+/// priority ("No preemption victims found for incoming pod"). Checked against kube-scheduler
+/// v1.32 (older ones ended the message with two full stops). `None` when a node fits.
+pub fn unschedulable_message(
+    pod: &Pod,
+    nodes: &[NodeView],
+    pods: &[Pod],
+    volume_nodes: &BTreeMap<String, String>,
+) -> Option<String> {
+    let mut refusals = Vec::new();
+    for node in nodes {
+        let candidate = candidate(pod, node, nodes, pods, volume_nodes);
+        let (_, reason) = FILTERS
+            .iter()
+            .find(|(filter, _)| filter(&candidate).is_some())?;
+        refusals.push((
+            reason.said(first_untolerated_taint(pod, node)),
+            reason.preemption_may_help(),
+        ));
+    }
+    let filter_reasons = histogram(refusals.iter().map(|(said, _)| said.clone()));
+    let preemption = histogram(refusals.iter().map(|(_, helps)| {
+        if *helps {
+            "No preemption victims found for incoming pod".to_string()
+        } else {
+            "Preemption is not helpful for scheduling".to_string()
+        }
+    }));
+    Some(fit_error(nodes.len(), &filter_reasons, &preemption))
+}
+
+/// The message for a pod the scheduler's PreFilter refused (every node at once, no per-node
+/// reasons), e.g. VolumeBinding's "pod has unbound immediate PersistentVolumeClaims".
+pub fn prefilter_message(nodes: usize, reason: &str) -> String {
+    let preemption =
+        histogram((0..nodes).map(|_| "Preemption is not helpful for scheduling".to_string()));
+    format!(
+        "0/{nodes} nodes are available: {reason}. preemption: 0/{nodes} nodes are available: {}.",
+        preemption.join(", ")
+    )
+}
+
+/// `<count> <reason>` per distinct reason, sorted as strings (as the scheduler's
+/// `sortReasonsHistogram`).
+fn histogram(reasons: impl Iterator<Item = String>) -> Vec<String> {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for reason in reasons {
+        *counts.entry(reason).or_default() += 1;
+    }
+    let mut lines: Vec<String> = counts.iter().map(|(r, n)| format!("{n} {r}")).collect();
+    lines.sort();
+    lines
+}
+
+fn fit_error(nodes: usize, reasons: &[String], preemption: &[String]) -> String {
+    format!(
+        "0/{nodes} nodes are available: {}. preemption: 0/{nodes} nodes are available: {}.",
+        reasons.join(", "),
+        preemption.join(", ")
+    )
 }
 
 /// The node for `pod`: among the nodes that fit, the one with the fewest pods of the same
@@ -705,6 +849,60 @@ mod tests {
             ..taint
         }];
         assert_eq!(why(&pod("etcd-0", "etcd", None), &[soft], &[]), None);
+    }
+
+    #[test]
+    fn the_unschedulable_message_is_worded_as_the_scheduler_words_it() {
+        let nodes = vec![node("node-1"), node("node-2"), node("node-3")];
+        let mut lost = pod("etcd-0", "etcd", None);
+        lost.spec.as_mut().unwrap().node_selector =
+            Some(BTreeMap::from([("disk".to_string(), "nvme".to_string())]));
+        assert_eq!(
+            unschedulable_message(&lost, &nodes, &[], &BTreeMap::new()).unwrap(),
+            "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector. \
+             preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
+        );
+        // Two nodes taken by members of the same set, one tainted: preemption could only
+        // help where a pod is in the way, and finds no victim of lower priority.
+        let mut tainted = node("node-3");
+        tainted.taints = vec![
+            serde_json::from_value(
+                json!({"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule"}),
+            )
+            .unwrap(),
+        ];
+        let nodes = vec![node("node-1"), node("node-2"), tainted];
+        let placed = vec![
+            pod("etcd-1", "etcd", Some("node-1")),
+            pod("etcd-2", "etcd", Some("node-2")),
+        ];
+        assert_eq!(
+            unschedulable_message(
+                &pod("etcd-0", "etcd", None),
+                &nodes,
+                &placed,
+                &BTreeMap::new()
+            )
+            .unwrap(),
+            "0/3 nodes are available: 1 node(s) had untolerated taint {node.kubernetes.io/unreachable: }, \
+             2 node(s) didn't match pod anti-affinity rules. preemption: 0/3 nodes are available: \
+             1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod."
+        );
+        assert_eq!(
+            unschedulable_message(
+                &pod("mds-0", "mds", None),
+                &nodes,
+                &placed,
+                &BTreeMap::new()
+            ),
+            None,
+            "a node fits"
+        );
+        assert_eq!(
+            prefilter_message(2, "pod has unbound immediate PersistentVolumeClaims"),
+            "0/2 nodes are available: pod has unbound immediate PersistentVolumeClaims. \
+             preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."
+        );
     }
 
     #[test]
