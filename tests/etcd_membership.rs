@@ -90,8 +90,19 @@ async fn drive(
         record.settled = decision.settled;
         record.step = decision.step.clone();
         if let Some(change) = &decision.change {
-            let outcome = (clients.change_members(&key, &endpoints, change).await)
-                .unwrap_or_else(|e| panic!("{}: {e}", change.describe()));
+            let outcome = match clients.change_members(&key, &endpoints, change).await {
+                Ok(outcome) => outcome,
+                // The member that answered the removal was the one removed: etcd applied the
+                // change, then stopped that server before it replied (the operator retries
+                // such an error, and the next pass sees the member gone).
+                Err(e)
+                    if matches!(change, MemberChange::Remove { .. })
+                        && e.to_string().contains("server stopped") =>
+                {
+                    ChangeOutcome::Done
+                }
+                Err(e) => panic!("{}: {e}", change.describe()),
+            };
             changes.push(format!(
                 "{}{}",
                 kind(change),
