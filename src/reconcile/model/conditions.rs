@@ -126,7 +126,8 @@ pub const BLOCKED: [Reason; 7] = [
 ];
 
 impl ConditionType {
-    /// The reasons of this condition when True, and when False.
+    /// The reasons of this condition when True, and when False, besides the [`BLOCKED`] ones
+    /// ([`ConditionType::blocked_status`]).
     pub fn reasons(self) -> (&'static [Reason], &'static [Reason]) {
         use Reason::*;
         match self {
@@ -155,44 +156,13 @@ impl ConditionType {
                     RolloutStuck,
                     ApplyRefused,
                     ReconcileError,
-                    Unschedulable,
-                    NoStorageClass,
-                    StorageClassNotFound,
-                    ClaimPending,
-                    ImagePullFailed,
-                    ContainerFailing,
-                    NodeLost,
                 ],
             ),
             ConditionType::Degraded => (
-                &[
-                    ComponentsNotReady,
-                    ApplyRefused,
-                    ReconcileError,
-                    Unschedulable,
-                    NoStorageClass,
-                    StorageClassNotFound,
-                    ClaimPending,
-                    ImagePullFailed,
-                    ContainerFailing,
-                    NodeLost,
-                ],
+                &[ComponentsNotReady, ApplyRefused, ReconcileError],
                 &[AsExpected],
             ),
-            ConditionType::EtcdQuorate => (
-                &[Quorate],
-                &[
-                    NoQuorum,
-                    QuorumLost,
-                    Unschedulable,
-                    NoStorageClass,
-                    StorageClassNotFound,
-                    ClaimPending,
-                    ImagePullFailed,
-                    ContainerFailing,
-                    NodeLost,
-                ],
-            ),
+            ConditionType::EtcdQuorate => (&[Quorate], &[NoQuorum, QuorumLost]),
             ConditionType::MdsLeaderElected => (
                 &[Elected],
                 &[
@@ -202,30 +172,11 @@ impl ConditionType {
                     AmbiguousLeader,
                     EtcdUnreachable,
                     QuorumLost,
-                    Unschedulable,
-                    NoStorageClass,
-                    StorageClassNotFound,
-                    ClaimPending,
-                    ImagePullFailed,
-                    ContainerFailing,
-                    NodeLost,
                 ],
             ),
             ConditionType::ChunkServersReady => (
                 &[AllReady],
-                &[
-                    NotStarted,
-                    NotReady,
-                    Formatting,
-                    FormatFailed,
-                    Unschedulable,
-                    NoStorageClass,
-                    StorageClassNotFound,
-                    ClaimPending,
-                    ImagePullFailed,
-                    ContainerFailing,
-                    NodeLost,
-                ],
+                &[NotStarted, NotReady, Formatting, FormatFailed],
             ),
             ConditionType::TopologyReady => (
                 &[Ready],
@@ -253,10 +204,33 @@ impl ConditionType {
 }
 
 impl ConditionType {
+    /// The status with which this condition carries the [`BLOCKED`] reasons, if it does:
+    /// False on a tier's condition and Progressing, True on Degraded.
+    pub fn blocked_status(self) -> Option<bool> {
+        match self {
+            ConditionType::EtcdQuorate
+            | ConditionType::MdsLeaderElected
+            | ConditionType::ChunkServersReady
+            | ConditionType::Progressing => Some(false),
+            ConditionType::Degraded => Some(true),
+            _ => None,
+        }
+    }
+
+    /// Every reason of this condition with that status: its own and the blockers'.
+    pub fn reasons_when(self, status: bool) -> Vec<Reason> {
+        let (when_true, when_false) = self.reasons();
+        let own = if status { when_true } else { when_false };
+        let blocked = (self.blocked_status() == Some(status)).then_some(BLOCKED);
+        own.iter()
+            .copied()
+            .chain(blocked.into_iter().flatten())
+            .collect()
+    }
+
     /// Whether `reason` is one this condition carries with that status.
     pub fn carries(self, reason: Reason, status: bool) -> bool {
-        let (when_true, when_false) = self.reasons();
-        if status { when_true } else { when_false }.contains(&reason)
+        self.reasons_when(status).contains(&reason)
     }
 }
 
@@ -277,9 +251,8 @@ pub fn reference_markdown() -> String {
     for type_ in ConditionType::ALL {
         text.push_str(&format!("\n## {type_}\n\n{}\n\n", type_.meaning()));
         text.push_str("| status | reason | meaning |\n|---|---|---|\n");
-        let (when_true, when_false) = type_.reasons();
-        for (status, reasons) in [("True", when_true), ("False", when_false)] {
-            for reason in reasons {
+        for (status, value) in [("True", true), ("False", false)] {
+            for reason in type_.reasons_when(value) {
                 text.push_str(&format!(
                     "| {status} | `{reason}` | {} |\n",
                     reason.meaning()
