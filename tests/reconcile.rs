@@ -398,6 +398,55 @@ async fn first_reconcile_creates_only_the_etcd_tier() {
     assert!(set["metadata"]["annotations"]["curve.opencurve.io/applied-hash"].is_string());
 }
 
+/// A pod the StatefulSet controller cannot create exists nowhere: its Events are listed (only
+/// for a StatefulSet with pods missing) and the tier names the pod and the API server's answer.
+#[tokio::test]
+async fn a_pod_that_cannot_be_created_is_named_from_the_statefulset_controllers_event() {
+    let h = Harness::new(minimal_spec());
+    h.reconcile().await.unwrap();
+    h.api.take_requests();
+    h.pod("demo-etcd-1", "etcd", "10.0.0.2", false);
+    h.pod("demo-etcd-2", "etcd", "10.0.0.3", false);
+    h.api.put(
+        "/api/v1/namespaces/ns/events",
+        json!({
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": "demo-etcd.1", "namespace": "ns"},
+            "involvedObject": {"kind": "StatefulSet", "name": "demo-etcd", "namespace": "ns"},
+            "reason": "FailedCreate", "type": "Warning", "count": 4,
+            "lastTimestamp": "2026-12-07T01:00:00Z",
+            "message": "create Pod demo-etcd-0 in StatefulSet demo-etcd failed error: pods \"demo-etcd-0\" is forbidden: exceeded quota: pods",
+        }),
+    );
+    h.reconcile().await.unwrap();
+    assert_eq!(
+        h.api.take_requests(),
+        [
+            "GET /api/v1/namespaces/ns/events?fieldSelector=involvedObject.kind=StatefulSet,involvedObject.name=demo-etcd".to_string(),
+            status_write()
+        ]
+    );
+    assert_eq!(
+        h.condition("EtcdQuorate"),
+        ("False".into(), "PodCreateFailed".into())
+    );
+    let status = h.cluster().status.unwrap();
+    let etcd = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "EtcdQuorate")
+        .unwrap();
+    assert!(
+        etcd.message.ends_with("StatefulSet demo-etcd cannot create pod demo-etcd-0: pods \"demo-etcd-0\" is forbidden: exceeded quota: pods"),
+        "{}",
+        etcd.message
+    );
+    // Once the pod exists, no Event is read.
+    h.pod("demo-etcd-0", "etcd", "10.0.0.1", false);
+    h.reconcile().await.unwrap();
+    assert_eq!(h.api.take_requests(), [status_write()]);
+}
+
 #[tokio::test]
 async fn mds_tier_waits_for_etcd_quorum_and_chunkservers_for_a_primary() {
     let h = Harness::new(minimal_spec());
@@ -407,6 +456,7 @@ async fn mds_tier_waits_for_etcd_quorum_and_chunkservers_for_a_primary() {
 
     h.pod("demo-etcd-0", "etcd", "10.0.0.1", true);
     h.pod("demo-etcd-1", "etcd", "10.0.0.2", false);
+    h.pod("demo-etcd-2", "etcd", "10.0.0.3", false);
     h.reconcile().await.unwrap();
     assert_eq!(
         h.api.take_requests(),
@@ -440,7 +490,7 @@ async fn mds_tier_waits_for_etcd_quorum_and_chunkservers_for_a_primary() {
     );
     assert_eq!(
         h.ctx.etcd.calls.lock().unwrap().last().unwrap(),
-        &["10.0.0.1:2379", "10.0.0.2:2379"]
+        &["10.0.0.1:2379", "10.0.0.2:2379", "10.0.0.3:2379"]
     );
 
     h.elect("10.0.0.3:6700");
@@ -473,7 +523,7 @@ async fn mds_tier_waits_for_etcd_quorum_and_chunkservers_for_a_primary() {
         .unwrap()
         .to_string();
     assert!(
-        tools.starts_with("mdsAddr=10.0.0.1:6700,10.0.0.2:6700,10.0.0.3:6700\nmdsDummyPort=7700\netcdAddr=10.0.0.1:2379,10.0.0.2:2379\n"),
+        tools.starts_with("mdsAddr=10.0.0.1:6700,10.0.0.2:6700,10.0.0.3:6700\nmdsDummyPort=7700\netcdAddr=10.0.0.1:2379,10.0.0.2:2379,10.0.0.3:2379\n"),
         "{tools}"
     );
     // The root password is generated once into the Secret, never into a ConfigMap.

@@ -130,6 +130,8 @@ struct Control {
     crashing: HashMap<String, Exit>,
     /// Nodes whose kubelet is gone: no heartbeat, no pod handled there any more.
     lost_nodes: HashSet<String>,
+    /// A real kube-scheduler binds the pods: the harness only runs them.
+    external_scheduler: bool,
 }
 
 struct Shared {
@@ -269,6 +271,12 @@ impl Kubelet {
             .unwrap()
             .held
             .insert(component.to_string());
+    }
+
+    /// Leaves binding pods to a real kube-scheduler running against the API server; the
+    /// harness goes on running the pods bound to its nodes.
+    pub fn leave_scheduling_to_kube_scheduler(&self) {
+        self.shared.control.lock().unwrap().external_scheduler = true;
     }
 
     /// Pods of `image` never start: the roll to it halts at its first pod.
@@ -539,10 +547,14 @@ async fn sync_once(shared: &Arc<Shared>) -> Result<(), String> {
     let own_nodes = shared.nodes.lock().unwrap().clone();
     let node_views = list_node_views(shared, &own_nodes).await?;
     stop_containers_of_gone_pods(shared, &pods);
-    let lost = shared.control.lock().unwrap().lost_nodes.clone();
+    let (lost, external_scheduler) = {
+        let control = shared.control.lock().unwrap();
+        (control.lost_nodes.clone(), control.external_scheduler)
+    };
     for index in 0..pods.len() {
         match work_for(&pods[index], &own_nodes, &lost) {
             PodWork::Terminate => terminate(shared, &pods_api, &pods[index]).await,
+            PodWork::Schedule if external_scheduler => {}
             PodWork::Schedule => schedule(shared, &pods_api, &mut pods, index, &node_views).await,
             PodWork::Run(node) => {
                 let pod = &pods[index];

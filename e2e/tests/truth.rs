@@ -741,3 +741,158 @@ async fn truth_recreated_cluster_adopts_retained_claims() {
         recreated.elapsed().as_secs_f64()
     ));
 }
+
+/// An admission policy refusing the cluster's etcd pods (as a Pod Security or registry policy
+/// would), and when its objects take effect: a server dry run of such a pod is refused.
+fn refuse_etcd_pods(env: &TestEnv) -> String {
+    let name = format!("{}-no-etcd-pods", env.namespace);
+    let namespace = &env.namespace;
+    let policy = format!(
+        r#"apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: {name}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - apiGroups: [""]
+      apiVersions: ["v1"]
+      operations: ["CREATE"]
+      resources: ["pods"]
+    objectSelector:
+      matchLabels:
+        app.kubernetes.io/component: etcd
+  validations:
+  - expression: "false"
+    message: etcd pods are not admitted in this namespace
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: {name}
+spec:
+  policyName: {name}
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector:
+      matchLabels:
+        kubernetes.io/metadata.name: {namespace}
+"#
+    );
+    env.kubectl_stdin(&["apply", "-f", "-"], &policy)
+        .ok("create the admission policy");
+    name
+}
+
+/// f. The StatefulSet controller cannot create the etcd pods (an admission policy refuses
+/// them): no pod exists to read, so the tier names the pod from the controller's FailedCreate
+/// Event with the API server's answer; once the policy goes, the cluster comes up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kubernetes API server (KUBECONFIG), see e2e/README.md"]
+async fn blocked_pod_create_failed() {
+    let env = TestEnv::new("createfailed", 3).await;
+    let policy = refuse_etcd_pods(&env);
+    let probe = json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "probe", "labels": {"app.kubernetes.io/component": "etcd"}},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]}});
+    eventually(
+        "the admission policy to refuse",
+        Duration::from_secs(30),
+        || async {
+            let out = env.kubectl_stdin(
+                &["create", "--dry-run=server", "-f", "-"],
+                &probe.to_string(),
+            );
+            if out.success {
+                Err("still accepted".to_string())
+            } else {
+                Ok(())
+            }
+        },
+    )
+    .await;
+    let _operator = env.start_operator().await;
+    let since = apply(&env, &demo(json!({})));
+    let named = "StatefulSet demo-etcd cannot create pod demo-etcd-0: pods \"demo-etcd-0\" is forbidden: \
+                 ValidatingAdmissionPolicy";
+    assert_tier_blocked(&env, "EtcdQuorate", "PodCreateFailed", named, since).await;
+    let (tier, _) = wait_reason(&env, "EtcdQuorate", "False", "PodCreateFailed", TO_BLOCKER).await;
+    assert_contains(
+        "EtcdQuorate",
+        &tier.message,
+        "denied request: etcd pods are not admitted in this namespace",
+    );
+    wait_blocker_event(
+        &env,
+        "PodCreateFailed",
+        "StatefulSet demo-etcd cannot create pod demo-etcd-0",
+    )
+    .await;
+    let lifted = Instant::now();
+    for kind in [
+        "validatingadmissionpolicybinding",
+        "validatingadmissionpolicy",
+    ] {
+        env.kubectl(&["delete", kind, &policy])
+            .ok("delete the policy");
+    }
+    env.wait_available("demo", Duration::from_secs(240)).await;
+    say(&format!(
+        "available {:.1}s after the policy was deleted",
+        lifted.elapsed().as_secs_f64()
+    ));
+}
+
+/// An etcd growth asked for before the cluster was ever up is held back and said so
+/// (EtcdMembershipBlocked, the initial size named); once the initial members run it proceeds
+/// one member at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kubernetes API server (KUBECONFIG), see e2e/README.md"]
+async fn truth_etcd_growth_deferred_before_bring_up() {
+    let env = TestEnv::new("deferredfirst", 5).await;
+    let _operator = env.start_operator().await;
+    env.kubelet.hold("etcd");
+    apply(&env, &curve_cluster("demo", json!({})));
+    wait_message(&env, "EtcdQuorate", "0 of 3 members ready, quorum is 2").await;
+    let asked = Instant::now();
+    env.patch_spec("demo", json!({"etcd": {"replicas": 5}}))
+        .await;
+    let (blocked, _) = wait_reason(
+        &env,
+        "Progressing",
+        "False",
+        "EtcdMembershipBlocked",
+        TO_BLOCKER,
+    )
+    .await;
+    say(&format!(
+        "Progressing EtcdMembershipBlocked {:.1}s after the resize: {}",
+        asked.elapsed().as_secs_f64(),
+        blocked.message
+    ));
+    assert_contains(
+        "Progressing",
+        &blocked.message,
+        "spec.etcd.replicas: 3 → 5 waits until the 3 initial etcd members are up",
+    );
+    let sets = env.api::<StatefulSet>();
+    let etcd = sets.get("demo-etcd").await.unwrap();
+    assert_eq!(
+        etcd.spec.and_then(|s| s.replicas),
+        Some(3),
+        "the initial members are not changed before they ran"
+    );
+    let released = Instant::now();
+    env.kubelet.release("etcd");
+    let grown = env.wait_available("demo", Duration::from_secs(240)).await;
+    say(&format!(
+        "up and grown to 5 members {:.1}s after etcd was released",
+        released.elapsed().as_secs_f64()
+    ));
+    let status = grown.status.unwrap_or_default();
+    assert_eq!(
+        condition(&status, "EtcdQuorate").unwrap().message,
+        "5 of 5 members ready, quorum is 3"
+    );
+}

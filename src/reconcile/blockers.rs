@@ -16,11 +16,18 @@
 //!   a claim of a WaitForFirstConsumer class is Pending until its pod is scheduled;
 //! - the node lifecycle controller: a node's `Ready` condition `False` or `Unknown`
 //!   (reason `NodeStatusUnknown` when the kubelet stops posting); a pod deleted there stays
-//!   Terminating until the kubelet comes back or someone force-deletes it.
+//!   Terminating until the kubelet comes back or someone force-deletes it;
+//! - the StatefulSet controller: a pod it cannot create leaves no object, only a Warning Event
+//!   on the StatefulSet, reason `FailedCreate`, message `create Pod <pod> in StatefulSet <set>
+//!   failed error: <the API server's answer>`, and `SuccessfulCreate` / `create Pod <pod> in
+//!   StatefulSet <set> successful` once it can (pkg/controller/statefulset/
+//!   stateful_pod_control.go `recordPodEvent`); it retries with back-off, bumping the Event's
+//!   count and last timestamp.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::core::v1::{ContainerStatus, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ContainerStatus, Event, PersistentVolumeClaim, Pod};
 
 use super::model::action::component_of;
 use super::model::conditions::Reason;
@@ -208,6 +215,94 @@ pub fn blockers(pods: &[Pod], around: &Surroundings) -> Vec<Blocker> {
         .collect();
     found.sort_by(|a, b| a.0.cmp(&b.0));
     found.into_iter().map(|(_, b)| b).collect()
+}
+
+/// A StatefulSet of a tier and the pods it wants that do not exist.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MissingPods {
+    pub set: String,
+    pub component: Component,
+    pub pods: Vec<String>,
+}
+
+/// Every tier StatefulSet with pods missing: ordinals below its replicas with no pod of that
+/// name (the one case where the reason is only in an Event).
+pub fn missing_pods(sets: &[StatefulSet], pods: &[Pod]) -> Vec<MissingPods> {
+    let tiers: BTreeMap<&str, Component> =
+        Component::TIERS.iter().map(|c| (c.as_str(), *c)).collect();
+    let existing: BTreeSet<&str> = pods
+        .iter()
+        .filter_map(|p| p.metadata.name.as_deref())
+        .collect();
+    (sets.iter())
+        .filter_map(|set| {
+            let name = set.metadata.name.clone()?;
+            let component = *tiers.get(component_of(&set.metadata)?)?;
+            let replicas = set.spec.as_ref()?.replicas.unwrap_or(1).max(0);
+            let pods: Vec<String> = (0..replicas)
+                .map(|ordinal| format!("{name}-{ordinal}"))
+                .filter(|pod| !existing.contains(pod.as_str()))
+                .collect();
+            (!pods.is_empty()).then_some(MissingPods {
+                set: name,
+                component,
+                pods,
+            })
+        })
+        .collect()
+}
+
+/// When an Event last happened, by whichever of its clocks its recorder set.
+fn last_seen(event: &Event) -> Option<k8s_openapi::jiff::Timestamp> {
+    let series = event
+        .series
+        .as_ref()
+        .and_then(|s| s.last_observed_time.as_ref());
+    (series.map(|t| t.0))
+        .or(event.last_timestamp.as_ref().map(|t| t.0))
+        .or(event.event_time.as_ref().map(|t| t.0))
+        .or(event.first_timestamp.as_ref().map(|t| t.0))
+        .or(event.metadata.creation_timestamp.as_ref().map(|t| t.0))
+}
+
+/// The pods the StatefulSet controller failed to create and has not created since: for each
+/// missing pod, the newest of its StatefulSet's create Events that names it, when that one is a
+/// `FailedCreate` (an older failure followed by `SuccessfulCreate` is history).
+pub fn creation_blockers(missing: &[MissingPods], events: &[Event]) -> Vec<Blocker> {
+    let mut found = Vec::new();
+    for MissingPods {
+        set,
+        component,
+        pods,
+    } in missing
+    {
+        let of_set: Vec<&Event> = (events.iter())
+            .filter(|e| {
+                e.involved_object.kind.as_deref() == Some("StatefulSet")
+                    && e.involved_object.name.as_deref() == Some(set.as_str())
+            })
+            .collect();
+        for pod in pods {
+            let prefix = format!("create Pod {pod} in StatefulSet {set} ");
+            let newest = (of_set.iter())
+                .filter(|e| (e.message.as_deref()).is_some_and(|m| m.starts_with(&prefix)))
+                .max_by_key(|e| last_seen(e));
+            let Some(event) = newest.filter(|e| e.reason.as_deref() == Some("FailedCreate")) else {
+                continue;
+            };
+            let said = event.message.as_deref().unwrap_or_default();
+            let error = said.split_once(" failed error: ").map_or(said, |(_, e)| e);
+            found.push(Blocker {
+                component: *component,
+                reason: Reason::PodCreateFailed,
+                message: format!(
+                    "StatefulSet {set} cannot create pod {pod}: {}",
+                    first_line(error)
+                ),
+            });
+        }
+    }
+    found
 }
 
 /// The StorageClasses of the Pending claims: read (by GET) to tell a class that does not

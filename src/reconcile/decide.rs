@@ -8,7 +8,7 @@ use super::events;
 use super::model::action::{Action, ExistingObject, Object, ObjectKind};
 use super::model::event::ClusterEvent;
 use super::model::observation::{
-    ComponentObservation, DataCleanup, Observation, PrimaryView, TopologyState,
+    Blocker, ComponentObservation, DataCleanup, Observation, PrimaryView, TopologyState,
 };
 use super::model::states::{MembershipState, RollState};
 use super::plan;
@@ -258,19 +258,26 @@ fn observe_cluster(
         logical_pool: spec.logical_pool.name.clone(),
         expansions: reading.growth.progress.clone(),
         monitoring: Default::default(),
-        blockers: blockers::blockers(
-            pods,
-            &blockers::Surroundings {
-                claims: &snapshot.claims,
-                classes: &snapshot.storage_classes.keys().cloned().collect(),
-                unready_nodes: &snapshot.unready_nodes,
-            },
-        ),
+        blockers: pod_blockers(snapshot),
         held: Vec::new(),
         etcd_members_now: reading.safe.spec.etcd.replicas,
         adopted_claims: adopted_claims(snapshot),
         progress_deadline_seconds: spec.rollout.progress_deadline_seconds.into(),
     }
+}
+
+/// Why pods do not come up: from the pods that exist, then from the StatefulSet controller's
+/// Events for those it could not create.
+fn pod_blockers(snapshot: &Snapshot) -> Vec<Blocker> {
+    let around = blockers::Surroundings {
+        claims: &snapshot.claims,
+        classes: &snapshot.storage_classes.keys().cloned().collect(),
+        unready_nodes: &snapshot.unready_nodes,
+    };
+    let mut found = blockers::blockers(&snapshot.pods, &around);
+    let missing = blockers::missing_pods(&snapshot.stateful_sets, &snapshot.pods);
+    found.extend(blockers::creation_blockers(&missing, &snapshot.set_events));
+    found
 }
 
 /// The cluster's claims created before the CurveCluster itself: kept from an earlier cluster of

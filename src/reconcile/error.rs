@@ -10,6 +10,8 @@ pub enum Error {
     Read(&'static str),
     #[error("reading StorageClass {name}: {source}")]
     StorageClass { name: String, source: kube::Error },
+    #[error("listing the Events of StatefulSet {name}: {source}")]
+    SetEvents { name: String, source: kube::Error },
     #[error("applying {object}: {source}")]
     Apply { object: String, source: kube::Error },
     #[error("deleting {object}: {source}")]
@@ -32,7 +34,9 @@ impl Error {
     /// The step that failed, as `curve_operator_errors_total` counts it.
     pub fn step(&self) -> ErrorStep {
         match self {
-            Error::Read(_) | Error::StorageClass { .. } => ErrorStep::Read,
+            Error::Read(_) | Error::StorageClass { .. } | Error::SetEvents { .. } => {
+                ErrorStep::Read
+            }
             Error::Apply { .. } => ErrorStep::Apply,
             Error::Delete { .. } => ErrorStep::Delete,
             Error::Status(_) => ErrorStep::Status,

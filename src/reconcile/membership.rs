@@ -192,14 +192,15 @@ pub fn decide(input: &MembershipInput) -> MembershipDecision {
                     step.member
                 ),
             };
-        } else if settled.is_some_and(|s| s != input.target) {
+        } else if let Some(settled) = settled.filter(|s| *s != input.target) {
             decision.state = MembershipState::Blocked {
                 message: format!(
-                    "spec.etcd.replicas: {} → {} waits: etcd does not answer its member list",
-                    settled.unwrap_or_default(),
+                    "spec.etcd.replicas: {settled} → {} waits: etcd does not answer its member list",
                     input.target
                 ),
             };
+        } else if let Some(initial) = input.set_replicas.filter(|r| *r != input.target) {
+            decision.state = before_bootstrap(initial, input.target, "no member list yet");
         }
         return decision;
     };
@@ -217,6 +218,9 @@ pub fn decide(input: &MembershipInput) -> MembershipDecision {
         if bootstrapped {
             decision.settled = Some(set_replicas);
             decision.layout.existing = true;
+        } else if set_replicas != input.target {
+            let answer = format!("{} of {} members healthy", members.healthy, members.total);
+            decision.state = before_bootstrap(set_replicas, input.target, &answer);
         }
         return decision;
     }
@@ -228,6 +232,18 @@ pub fn decide(input: &MembershipInput) -> MembershipDecision {
     match input.step {
         Some(step) => pass.continue_step(step, decision),
         None => pass.next_step(decision),
+    }
+}
+
+/// A size change asked for before the initial members ever ran together: it waits, since
+/// members join one at a time only a cluster that is up (and the initial members were started
+/// with the initial size's member list).
+fn before_bootstrap(initial: i32, target: i32, now: &str) -> MembershipState {
+    MembershipState::Blocked {
+        message: format!(
+            "spec.etcd.replicas: {initial} → {target} waits until the {initial} initial etcd members are up ({now}); then members are {} one at a time",
+            if target > initial { "added" } else { "removed" }
+        ),
     }
 }
 
@@ -849,6 +865,43 @@ mod tests {
                 MemberChange::MoveLeader { .. } => "move-leader",
             })
             .collect()
+    }
+
+    #[test]
+    fn a_size_change_before_the_initial_members_ever_ran_waits_and_says_so() {
+        // 3 initial members, one not started yet: the cluster was never up.
+        let mut w = World::running(3, 5);
+        w.settled = None;
+        w.members[2].name = String::new();
+        w.members[2].healthy = false;
+        let d = w.decide();
+        assert_eq!(d.change, None);
+        assert_eq!(d.layout.pods, 3, "the StatefulSet keeps its initial size");
+        assert_eq!(
+            d.state,
+            MembershipState::Blocked {
+                message: "spec.etcd.replicas: 3 → 5 waits until the 3 initial etcd members are up (2 of 3 members healthy); then members are added one at a time".into()
+            }
+        );
+        // No member list at all yet: said too.
+        let d = decide(&input(&w, &MemberHealth::default()));
+        assert!(
+            matches!(&d.state, MembershipState::Blocked { message } if message.contains("(no member list yet)")),
+            "{:?}",
+            d.state
+        );
+        // Once the initial members run, the growth proceeds one learner at a time.
+        w.members[2].name = format!("{SET}-2");
+        w.members[2].healthy = true;
+        let d = w.decide();
+        assert_eq!(d.settled, Some(3));
+        assert_eq!(d.state, MembershipState::Settled);
+        w.carry_out(&d);
+        let (changes, _) = w.run();
+        assert_eq!(
+            kinds(&changes),
+            ["add-learner", "promote", "add-learner", "promote"]
+        );
     }
 
     #[test]

@@ -27,11 +27,11 @@ use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender};
 use futures::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Node, PersistentVolumeClaim, Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::Api;
+use kube::api::{Api, ListParams};
 use kube::core::{DeserializeGuard, PartialObjectMeta};
 use kube::runtime::controller::{Action as Requeue, Controller};
 use kube::runtime::reflector::store::Writer;
@@ -295,6 +295,18 @@ async fn read<O: EtcdObserver, E: EventSink>(
             let allows = class.allow_volume_expansion == Some(true);
             snapshot.storage_classes.insert(name, allows);
         }
+    }
+    for missing in blockers::missing_pods(&snapshot.stateful_sets, &snapshot.pods) {
+        let events: Api<Event> = Api::namespaced(ctx.client.clone(), &cluster.namespace);
+        let about_set = ListParams::default().fields(&format!(
+            "involvedObject.kind=StatefulSet,involvedObject.name={}",
+            missing.set
+        ));
+        let listed = (events.list(&about_set).await).map_err(|source| Error::SetEvents {
+            name: missing.set.clone(),
+            source,
+        })?;
+        snapshot.set_events.extend(listed.items);
     }
     if plan::tier_exists(&existing, Component::Mds) {
         let endpoints = observe::etcd_endpoints(&snapshot.pods, spec.etcd.client_port);

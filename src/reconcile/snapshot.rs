@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use futures::FutureExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Node, PersistentVolumeClaim, Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::PartialObjectMeta;
@@ -47,6 +47,9 @@ pub struct Snapshot {
     /// while a claim asks for less than the spec) and of Pending claims; a class that does not
     /// exist is absent.
     pub storage_classes: BTreeMap<String, bool>,
+    /// The Events of the tier StatefulSets that have pods missing, listed (not watched) only
+    /// then: the StatefulSet controller says why it cannot create a pod nowhere else.
+    pub set_events: Vec<Event>,
     /// Whether the API server serves the Prometheus Operator's kinds.
     pub monitoring_api: MonitoringApi,
     /// The cluster's PodMonitors and PrometheusRules, once their caches have synced.
@@ -391,6 +394,7 @@ impl Caches {
             node_zones,
             etcd: None,
             storage_classes: BTreeMap::new(),
+            set_events: Vec::new(),
             monitoring_api,
             monitoring_objects,
         }

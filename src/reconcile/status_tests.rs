@@ -679,6 +679,71 @@ mod truth {
         }
     }
 
+    /// A StatefulSet's Event as the StatefulSet controller records it
+    /// (pkg/controller/statefulset/stateful_pod_control.go `recordPodEvent`).
+    fn set_event(reason: &str, message: &str, last: &str) -> k8s_openapi::api::core::v1::Event {
+        serde_json::from_value(json!({
+            "metadata": {"name": format!("demo-etcd.{last}"), "namespace": "ns"},
+            "involvedObject": {"kind": "StatefulSet", "name": "demo-etcd", "namespace": "ns"},
+            "reason": reason, "message": message, "type": "Warning",
+            "lastTimestamp": last, "count": 3,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_pod_the_statefulset_controller_cannot_create_is_named_with_the_api_servers_answer() {
+        use crate::reconcile::blockers::{MissingPods, creation_blockers, missing_pods};
+        let set: k8s_openapi::api::apps::v1::StatefulSet = serde_json::from_value(json!({
+            "metadata": {"name": "demo-etcd", "labels": {"app.kubernetes.io/instance": "demo", "app.kubernetes.io/component": "etcd"}},
+            "spec": {"replicas": 3, "selector": {}, "serviceName": "demo-etcd", "template": {}},
+        }))
+        .unwrap();
+        let running = etcd_pod("demo-etcd-0", json!({"phase": "Running"}));
+        let missing = missing_pods(&[set], &[running]);
+        assert_eq!(
+            missing,
+            [MissingPods {
+                set: "demo-etcd".into(),
+                component: Component::Etcd,
+                pods: vec!["demo-etcd-1".into(), "demo-etcd-2".into()],
+            }]
+        );
+        let refused = "create Pod demo-etcd-1 in StatefulSet demo-etcd failed error: pods \"demo-etcd-1\" is forbidden: ValidatingAdmissionPolicy 'no-curve' with binding 'no-curve' denied request: not here";
+        let events = [
+            set_event("FailedCreate", refused, "2026-12-07T01:00:00Z"),
+            // demo-etcd-2 failed once, then was created: history, not a blocker (it is missing
+            // again only because it was deleted since).
+            set_event(
+                "FailedCreate",
+                "create Pod demo-etcd-2 in StatefulSet demo-etcd failed error: quota",
+                "2026-12-07T01:00:00Z",
+            ),
+            set_event(
+                "SuccessfulCreate",
+                "create Pod demo-etcd-2 in StatefulSet demo-etcd successful",
+                "2026-12-07T01:00:05Z",
+            ),
+            // A claim's Event of the same StatefulSet is not about the pod.
+            set_event(
+                "FailedCreate",
+                "create Claim data-demo-etcd-1 for Pod demo-etcd-1 in StatefulSet demo-etcd failed error: x",
+                "2026-12-07T01:00:09Z",
+            ),
+        ];
+        let found = creation_blockers(&missing, &events);
+        assert_eq!(
+            found,
+            [Blocker {
+                component: Component::Etcd,
+                reason: Reason::PodCreateFailed,
+                message: "StatefulSet demo-etcd cannot create pod demo-etcd-1: pods \"demo-etcd-1\" is forbidden: ValidatingAdmissionPolicy 'no-curve' with binding 'no-curve' denied request: not here".into(),
+            }]
+        );
+        // Once the pod exists, nothing is missing and the old Event is not read.
+        assert!(creation_blockers(&[], &events).is_empty());
+    }
+
     #[test]
     fn a_blocked_tier_says_why_and_past_the_deadline_progressing_stops_and_degraded_says_so() {
         let first = compute_status(

@@ -97,6 +97,9 @@ pub const PERMISSIONS: &[Permission] = &[
         &["create", "patch"],
         Scope::Watched,
     ),
+    // Why the StatefulSet controller cannot create a pod is only in its Events (FailedCreate):
+    // listed for a StatefulSet with pods missing, never watched.
+    rule("", &["events"], &["list"], Scope::Watched),
     // The zone labels of nodes, watched (metadata only) into a cache.
     rule("", &["nodes"], &["list", "watch"], Scope::Cluster),
     rule(

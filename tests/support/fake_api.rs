@@ -173,7 +173,8 @@ impl FakeApi {
             .unwrap_or_default()
     }
 
-    /// The requests since the last call, as `METHOD path` (+ `?labelSelector=…` on lists).
+    /// The requests since the last call, as `METHOD path` (+ `?labelSelector=…` or
+    /// `?fieldSelector=…` on lists).
     pub fn take_requests(&self) -> Vec<String> {
         std::mem::take(&mut *self.requests.lock().unwrap())
     }
@@ -230,8 +231,10 @@ impl FakeApi {
         let body = request.into_body().collect_bytes().await.unwrap();
         let (collection, name, subresource) = split_path(&path);
         let selector = query_param(&query, "labelSelector");
-        let line = match (&name, &selector) {
-            (None, Some(selector)) => format!("{method} {path}?labelSelector={selector}"),
+        let fields = query_param(&query, "fieldSelector");
+        let line = match (&name, &selector, &fields) {
+            (None, Some(selector), _) => format!("{method} {path}?labelSelector={selector}"),
+            (None, None, Some(fields)) => format!("{method} {path}?fieldSelector={fields}"),
             _ => format!("{method} {path}"),
         };
         self.requests.lock().unwrap().push(line.clone());

@@ -85,6 +85,9 @@ RBAC rules, grouped by where they are granted. They must equal src/runtime/rbac.
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["list"]
 {{- end }}
 
 {{/* Scope::Cluster — cluster-scoped objects: only a ClusterRole can grant them. */}}

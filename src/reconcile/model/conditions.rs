@@ -109,13 +109,14 @@ vocabulary! {
         ImagePullFailed => "A container or init container cannot pull its image (ErrImagePull, ImagePullBackOff, InvalidImageName).",
         ContainerFailing => "A container or init container keeps failing (CrashLoopBackOff); the message has its last exit and termination message.",
         NodeLost => "A pod is stuck terminating on a node that is not Ready; its replacement cannot start until the pod is gone.",
+        PodCreateFailed => "The StatefulSet controller cannot create a pod of the tier (its FailedCreate Event: an admission webhook or policy, a quota, a LimitRange refused it).",
         RetainedClaimsAdopted => "Claims of an earlier cluster of this name (kept by spec.cleanup.policy: Retain) are in use: its data comes back. Delete them (with the cluster) for a fresh one.",
     }
 }
 
 /// Why a tier's pods do not come up: carried by the tier's condition while it is not up, and by
 /// Progressing (False) and Degraded (True) once the first bring-up is past its deadline.
-pub const BLOCKED: [Reason; 7] = [
+pub const BLOCKED: [Reason; 8] = [
     Reason::Unschedulable,
     Reason::NoStorageClass,
     Reason::StorageClassNotFound,
@@ -123,6 +124,7 @@ pub const BLOCKED: [Reason; 7] = [
     Reason::ImagePullFailed,
     Reason::ContainerFailing,
     Reason::NodeLost,
+    Reason::PodCreateFailed,
 ];
 
 impl ConditionType {
