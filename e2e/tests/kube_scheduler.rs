@@ -16,6 +16,10 @@ use curve_operator_e2e::volumes::{EXPANDABLE, FakeStorage};
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::json;
 
+/// kube-scheduler's NodeAffinity filter reason (pkg/scheduler/framework/plugins/nodeaffinity
+/// `ErrReasonPod`).
+const NO_MATCH: &str = "didn't match Pod's node affinity/selector";
+
 /// The condition a real scheduler writes on a pod it could not place, read from the pod.
 async fn scheduler_condition(env: &TestEnv, pod: &str) -> String {
     let pods = env.api::<Pod>();
@@ -27,7 +31,13 @@ async fn scheduler_condition(env: &TestEnv, pod: &str) -> String {
             let conditions = (pod.and_then(|p| p.status).and_then(|s| s.conditions)).unwrap_or_default();
             let scheduled = conditions.iter().find(|c| c.type_ == "PodScheduled");
             match scheduled {
-                Some(c) if c.status == "False" && c.reason.as_deref() == Some("Unschedulable") => {
+                // Its first word may be about the claim, not yet bound by the provisioner
+                // ("pod has unbound immediate PersistentVolumeClaims"); it tries again once it is.
+                Some(c)
+                    if c.status == "False"
+                        && c.reason.as_deref() == Some("Unschedulable")
+                        && (c.message.as_deref()).is_some_and(|m| m.contains(NO_MATCH)) =>
+                {
                     Ok(c.message.clone().unwrap_or_default())
                 }
                 other => Err(format!("PodScheduled: {other:?}")),
@@ -59,10 +69,7 @@ async fn blocked_unschedulable_by_kube_scheduler() {
         .ok("apply demo");
     let said = scheduler_condition(&env, "demo-etcd-0").await;
     say(&format!("kube-scheduler: {said}"));
-    assert!(
-        said.starts_with("0/") && said.contains("didn't match Pod's node affinity/selector"),
-        "{said}"
-    );
+    assert!(said.starts_with("0/") && said.contains(NO_MATCH), "{said}");
     let named = format!(
         "pod demo-etcd-0 is unschedulable: {}",
         said.lines().next().unwrap_or_default().trim()
