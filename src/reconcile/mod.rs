@@ -486,15 +486,62 @@ async fn finalize<O: EtcdObserver, E: EventSink>(
 }
 
 /// A deleted CurveCluster's series go with it, whatever its cleanup policy: one kept without a
-/// finalizer is never reconciled again, and its last gauges would keep the alerts firing.
+/// finalizer is never reconciled again, and its last gauges would keep the alerts firing. A
+/// deletion missed while the watch was down shows as a cluster absent from the relist.
 fn forget_deleted(
     metrics: Arc<Metrics>,
 ) -> impl Fn(&watcher::Event<DeserializeGuard<CurveCluster>>) + Send + 'static {
+    let seen = Mutex::new(ClustersSeen::default());
     move |event| {
-        if let watcher::Event::Delete(cluster) = event {
-            let namespace = cluster.namespace().unwrap_or_default();
-            tracing::info!(%namespace, name = %cluster.name_any(), "CurveCluster deleted: its metrics are removed");
-            metrics.remove_cluster(&namespace, &cluster.name_any());
+        let key =
+            |c: &DeserializeGuard<CurveCluster>| (c.namespace().unwrap_or_default(), c.name_any());
+        let gone = seen.lock().expect("not poisoned").follow(event, key);
+        for (namespace, name) in gone {
+            tracing::info!(%namespace, %name, "CurveCluster deleted: its metrics are removed");
+            metrics.remove_cluster(&namespace, &name);
+        }
+    }
+}
+
+/// The clusters a watch has shown, to tell which ones a relist no longer has.
+#[derive(Default)]
+struct ClustersSeen {
+    known: std::collections::BTreeSet<(String, String)>,
+    /// While a relist is under way: the clusters it has listed so far.
+    relisted: Option<std::collections::BTreeSet<(String, String)>>,
+}
+
+impl ClustersSeen {
+    /// Follows one watch event; returns the clusters that are gone.
+    fn follow<K>(
+        &mut self,
+        event: &watcher::Event<K>,
+        key: impl Fn(&K) -> (String, String),
+    ) -> Vec<(String, String)> {
+        match event {
+            watcher::Event::Apply(object) => {
+                self.known.insert(key(object));
+                Vec::new()
+            }
+            watcher::Event::Delete(object) => {
+                let key = key(object);
+                self.known.remove(&key);
+                vec![key]
+            }
+            watcher::Event::Init => {
+                self.relisted = Some(Default::default());
+                Vec::new()
+            }
+            watcher::Event::InitApply(object) => {
+                self.relisted.get_or_insert_default().insert(key(object));
+                Vec::new()
+            }
+            watcher::Event::InitDone => {
+                let listed = self.relisted.take().unwrap_or_default();
+                let gone = self.known.difference(&listed).cloned().collect();
+                self.known = listed;
+                gone
+            }
         }
     }
 }

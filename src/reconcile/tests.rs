@@ -882,3 +882,30 @@ async fn every_new_primary_of_the_election_watch_is_counted() {
         assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
     }
 }
+
+/// The clusters whose series go: deleted, or missing from a relist (a deletion the watch missed).
+mod clusters_seen {
+    use super::super::ClustersSeen;
+    use kube::runtime::watcher::Event;
+
+    fn key(name: &&str) -> (String, String) {
+        ("ns".to_string(), name.to_string())
+    }
+
+    #[test]
+    fn a_cluster_deleted_or_absent_from_a_relist_is_gone() {
+        let mut seen = ClustersSeen::default();
+        let mut follow = |event: Event<&str>| seen.follow(&event, key);
+        assert!(follow(Event::Init).is_empty());
+        assert!(follow(Event::InitApply("a")).is_empty());
+        assert!(follow(Event::InitApply("b")).is_empty());
+        assert!(follow(Event::InitDone).is_empty());
+        assert!(follow(Event::Apply("c")).is_empty());
+        assert_eq!(follow(Event::Delete("a")), [key(&"a")]);
+        // The watch restarts; "b" was deleted meanwhile: only the relist tells.
+        assert!(follow(Event::Init).is_empty());
+        assert!(follow(Event::InitApply("c")).is_empty());
+        assert_eq!(follow(Event::InitDone), [key(&"b")]);
+        assert_eq!(follow(Event::Delete("c")), [key(&"c")]);
+    }
+}
