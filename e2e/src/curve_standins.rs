@@ -553,4 +553,119 @@ mod tests {
         assert!(get("/metrics").1.contains("process_uptime "));
         assert_eq!(get("/nothing").0, 404);
     }
+
+    /// The stand-ins on real sockets: ChunkServers register through the listening primary,
+    /// the logical pool is placed on them, and the pages read back over HTTP agree with the
+    /// model; a stopped ChunkServer's port refuses and its peers' leaders show it blocking;
+    /// a refused listen port stops registration answers.
+    #[tokio::test]
+    async fn stand_ins_serve_the_model_over_http() {
+        use crate::util::{free_port, http_get};
+        let cluster = CurveCluster::new(CurveSettings::default());
+        let ips = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
+        let port = free_port();
+        let servers: Vec<serde_json::Value> = (ips.iter().enumerate())
+            .map(|(i, ip)| {
+                serde_json::json!({"name": format!("node-{i}"), "internalip": ip,
+                "internalport": port, "externalip": ip, "externalport": port,
+                "zone": format!("zone{}", i + 1), "physicalpool": "pool1"})
+            })
+            .collect();
+        let map: crate::curve_model::ClusterMapFile = serde_json::from_value(serde_json::json!({
+            "servers": servers,
+            "logicalpools": [{"name": "pool", "physicalpool": "pool1", "type": 0, "replicasnum": 3,
+                "copysetnum": 4, "zonenum": 3, "scatterwidth": 0}]}))
+        .unwrap();
+        cluster
+            .model
+            .lock()
+            .unwrap()
+            .apply_physical_pool(&map)
+            .unwrap();
+        let mds = format!("127.0.0.1:{}", free_port());
+        let primary = Primary::start(cluster.clone(), mds.clone());
+        let mut chunkservers: Vec<ChunkServerStandIn> = (ips.iter())
+            .map(|ip| {
+                ChunkServerStandIn::start(
+                    cluster.clone(),
+                    format!("disk-{ip}"),
+                    ip.to_string(),
+                    port,
+                )
+            })
+            .collect();
+        crate::util::eventually("ChunkServers serving", Duration::from_secs(10), || {
+            let up = chunkservers.iter().all(ChunkServerStandIn::is_listening);
+            async move {
+                if up {
+                    Ok(())
+                } else {
+                    Err("not yet".to_string())
+                }
+            }
+        })
+        .await;
+        cluster
+            .model
+            .lock()
+            .unwrap()
+            .apply_logical_pool(&map, 1)
+            .unwrap();
+        let limit = Duration::from_secs(2);
+        let (status, body) = http_get(&mds, "/TopologyService/GetCopySetsInCluster", limit)
+            .await
+            .unwrap();
+        assert_eq!(status, 200);
+        assert!(
+            body.ends_with(r#"{"logicalPoolId":1,"copysetId":4}]}"#),
+            "{body}"
+        );
+        let cs0 = format!("{}:{port}", ips[0]);
+        let (_, page) = http_get(&cs0, "/raft_stat", limit).await.unwrap();
+        assert_eq!(page.matches("\r\npeers: ").count(), 4, "{page}");
+        let (_, one) = http_get(&cs0, "/raft_stat/4294967298", limit)
+            .await
+            .unwrap();
+        assert!(one.starts_with("[4294967298]\r\npeer_id: "), "{one}");
+        let (_, status) = http_get(&cs0, "/ChunkServerService/ChunkServerStatus", limit)
+            .await
+            .unwrap();
+        assert_eq!(status, r#"{"copysetLoadFin":true}"#);
+        // Stop the ChunkServer on .3: its port refuses, leaders show it blocking.
+        chunkservers[2].stop();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            http_get(&format!("{}:{port}", ips[2]), "/raft_stat", limit)
+                .await
+                .is_err()
+        );
+        let (_, page) = http_get(&cs0, "/raft_stat", limit).await.unwrap();
+        let (_, page1) = http_get(&format!("{}:{port}", ips[1]), "/raft_stat", limit)
+            .await
+            .unwrap();
+        let stopped = format!(
+            "@{}:{port}:0: next_index=2  flying_append_entries_size=0 blocking",
+            ips[2]
+        );
+        assert!(
+            page.contains(&stopped) || page1.contains(&stopped),
+            "{page}{page1}"
+        );
+        assert!(
+            !page.contains("state: CANDIDATE") && page.contains("state: LEADER")
+                || page1.contains("state: LEADER")
+        );
+        // The primary's listen port refusing.
+        assert!(cluster.primary_listening());
+        primary.refuse_listen(true);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(http_get(&mds, "/vars/mds_status", limit).await.is_err());
+        assert!(!cluster.primary_listening());
+        primary.refuse_listen(false);
+        crate::util::eventually("the listen port again", Duration::from_secs(5), || {
+            let mds = mds.clone();
+            async move { http_get(&mds, "/vars/mds_status", limit).await.map(|_| ()) }
+        })
+        .await;
+    }
 }
