@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use etcd_client::{Client, Compare, CompareOp, ConnectOptions, PutOptions, Txn, TxnOp};
 
+use crate::curve_standins::{CurveHandle, Primary, dummy_handler, serve};
 use crate::process::Process;
 use crate::util::http_get;
 
@@ -138,12 +139,21 @@ struct StandInState {
     client: std::sync::Mutex<Option<Client>>,
     /// The keep-alive task, stopped with the stand-in.
     tasks: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
+    /// Its key leads the election (what `mds_status` says).
+    leader: Arc<AtomicBool>,
+    /// The cluster's Curve model the primary serves (none: the stand-in only campaigns).
+    curve: Option<CurveHandle>,
+    /// The primary's services, once elected.
+    primary: std::sync::Mutex<Option<Arc<Primary>>>,
 }
 
 impl StandInState {
     fn stop_tasks(&self) {
         for task in self.tasks.lock().unwrap().drain(..) {
             task.abort();
+        }
+        if let Some(primary) = self.primary.lock().unwrap().take() {
+            primary.stop();
         }
     }
 }
@@ -156,11 +166,28 @@ pub fn candidate_key(lease: i64) -> String {
 impl MdsStandIn {
     /// Starts campaigning as `address` against `endpoints` (an MDS's `mds.etcd.endpoint`), in
     /// the background: connecting and campaigning are retried as an MDS restarting would.
-    pub fn start(endpoints: Vec<String>, address: String, dummy_port: Option<u16>) -> MdsStandIn {
-        let state = Arc::new(StandInState::default());
+    ///
+    /// With `curve`, the elected stand-in serves the cluster's model on its listen port as
+    /// Curve's primary does ([`Primary`]); a standby does not listen there at all.
+    pub fn start(
+        endpoints: Vec<String>,
+        address: String,
+        dummy_port: Option<u16>,
+        curve: Option<CurveHandle>,
+    ) -> MdsStandIn {
+        let state = Arc::new(StandInState {
+            curve,
+            ..StandInState::default()
+        });
         if let (Some(port), Some((ip, _))) = (dummy_port, address.rsplit_once(':')) {
-            let metrics = tokio::spawn(serve_dummy_metrics(format!("{ip}:{port}"), port));
-            state.tasks.lock().unwrap().push(metrics.abort_handle());
+            let dummy = format!("{ip}:{port}");
+            let handler = dummy_handler(dummy.clone(), address.clone(), port, state.leader.clone());
+            let dummy = tokio::spawn(async move {
+                if let Ok(listener) = tokio::net::TcpListener::bind(&dummy).await {
+                    serve(listener, handler).await;
+                }
+            });
+            state.tasks.lock().unwrap().push(dummy.abort_handle());
         }
         let task = tokio::spawn(run_stand_in(endpoints, address.clone(), state.clone()));
         MdsStandIn {
@@ -173,6 +200,18 @@ impl MdsStandIn {
     /// Runs and holds a key in the election.
     pub fn is_campaigning(&self) -> bool {
         self.state.campaigning.load(Ordering::Acquire) && !self.is_dead()
+    }
+
+    /// Elected: `mds_status` says `leader`.
+    pub fn is_leader(&self) -> bool {
+        self.state.leader.load(Ordering::Acquire) && !self.is_dead()
+    }
+
+    /// The primary's listen port refuses connections (`true`) or serves again; false when
+    /// this stand-in is not the serving primary.
+    pub fn refuse_listen(&self, refuse: bool) -> bool {
+        let primary = self.state.primary.lock().unwrap();
+        primary.as_ref().map(|p| p.refuse_listen(refuse)).is_some()
     }
 
     pub fn is_dead(&self) -> bool {
@@ -213,39 +252,6 @@ impl MdsStandIn {
 impl Drop for MdsStandIn {
     fn drop(&mut self) {
         self.kill();
-    }
-}
-
-/// What an MDS's dummy server answers on `/metrics` (brpc's Prometheus text; every MDS,
-/// primary or not, has its dummy server): a few of the process-wide bvars it dumps.
-async fn serve_dummy_metrics(addr: String, port: u16) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(listener) = tokio::net::TcpListener::bind(&addr).await else {
-        return;
-    };
-    let started = std::time::Instant::now();
-    loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let mut request = [0u8; 2048];
-        let _ = stream.read(&mut request).await;
-        let body = format!(
-            "# HELP process_uptime process_uptime\n# TYPE process_uptime gauge\nprocess_uptime {}\n\
-             # HELP rpc_server_{port}_connection_count rpc_server_{port}_connection_count\n\
-             # TYPE rpc_server_{port}_connection_count gauge\nrpc_server_{port}_connection_count 0\n",
-            started.elapsed().as_secs()
-        );
-        let found = String::from_utf8_lossy(&request).starts_with("GET /metrics");
-        let response = if found {
-            format!(
-                "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            )
-        } else {
-            "HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_string()
-        };
-        let _ = stream.write_all(response.as_bytes()).await;
     }
 }
 
@@ -293,9 +299,53 @@ async fn run_stand_in(endpoints: Vec<String>, address: String, state: Arc<StandI
     state.tasks.lock().unwrap().push(keepalive.abort_handle());
     put_candidate(&client, &candidate_key(lease), &address, lease).await;
     state.campaigning.store(true, Ordering::Release);
+    // Curve's StartCompaginLeader blocks until elected; only then does the MDS Init and Run
+    // its services and open its listen port (C:src/mds/main/main.cpp:119-127,
+    // C:src/mds/server/mds.cpp:193-226).
+    let waiting = tokio::spawn(wait_for_election(
+        client.clone(),
+        lease,
+        address,
+        state.clone(),
+    ));
+    state.tasks.lock().unwrap().push(waiting.abort_handle());
     // Live as long as the lease does; an expired lease ends the MDS as it does Curve's.
     let _ = keepalive.await;
     state.dead.store(true, Ordering::Release);
+}
+
+/// Polls the election until this candidate's key has the lowest create revision under
+/// `07leader/` (clientv3's `waitDeletes` on the keys before it), then becomes primary.
+async fn wait_for_election(client: Client, lease: i64, address: String, state: Arc<StandInState>) {
+    let own = candidate_key(lease);
+    let mut kv = client.kv_client();
+    loop {
+        let options = etcd_client::GetOptions::new()
+            .with_prefix()
+            .with_sort(
+                etcd_client::SortTarget::Create,
+                etcd_client::SortOrder::Ascend,
+            )
+            .with_limit(1);
+        let first = tokio::time::timeout(
+            Duration::from_secs(2),
+            kv.get(format!("{MDS_ELECTION}/"), Some(options)),
+        )
+        .await;
+        if let Ok(Ok(answer)) = first
+            && answer
+                .kvs()
+                .first()
+                .is_some_and(|kv| kv.key() == own.as_bytes())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    state.leader.store(true, Ordering::Release);
+    if let Some(curve) = &state.curve {
+        *state.primary.lock().unwrap() = Some(Primary::start(curve.clone(), address));
+    }
 }
 
 /// Keeps the lease alive as clientv3's lessor does: a keep-alive every TTL/3; a stream that

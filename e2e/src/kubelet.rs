@@ -40,12 +40,17 @@ use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
 use crate::cluster::SUITE_LABEL;
+use crate::curve_model::{ClusterMapFile, CopysetKey, CurveSettings};
+use crate::curve_standins::{ChunkServerStandIn, CurveCluster, CurveHandle};
 use crate::daemons::{EtcdMember, MdsStandIn, render_etcd_conf};
 use crate::hosts::HostsEntries;
 use crate::schedule::{NodeView, claims, pick_node, prefilter_message, unschedulable_message};
 use crate::util::TempDir;
 
 const LABEL_COMPONENT: &str = "app.kubernetes.io/component";
+const LABEL_INSTANCE: &str = "app.kubernetes.io/instance";
+/// The topology Jobs' step label (the operator's `names::LABEL_STEP`).
+const LABEL_TOPOLOGY_STEP: &str = "curve.opencurve.io/topology-step";
 /// How long a dead daemon stays down before its "container" is restarted.
 const RESTART_DELAY: Duration = Duration::from_secs(2);
 const SYNC_PERIOD: Duration = Duration::from_millis(150);
@@ -75,6 +80,8 @@ enum Daemon {
     Etcd(EtcdMember),
     /// `None` once stopped gracefully, until the restart.
     Mds(Option<MdsStandIn>),
+    /// A ChunkServer stand-in on the cluster's Curve model.
+    ChunkServer(ChunkServerStandIn),
     /// Nothing runs: the pod is Running and Ready as soon as it is bound.
     Plain,
     /// An init container exited non-zero: the pod stays Pending (retried after the delay).
@@ -110,6 +117,7 @@ impl Container {
         match &mut self.daemon {
             Daemon::Etcd(m) => m.is_running(),
             Daemon::Mds(s) => s.as_ref().is_some_and(|s| !s.is_dead()),
+            Daemon::ChunkServer(c) => c.is_running(),
             Daemon::Plain => true,
             Daemon::InitFailed { .. } | Daemon::Exits(_) => false,
         }
@@ -154,9 +162,22 @@ struct Shared {
     volumes: Mutex<HashMap<String, Arc<TempDir>>>,
     log: Mutex<Vec<String>>,
     started: Instant,
+    /// Each CurveCluster's Curve model (by cluster name), made at its first use.
+    curve: Mutex<HashMap<String, CurveHandle>>,
+    /// The timings new models get.
+    curve_settings: Mutex<CurveSettings>,
 }
 
 impl Shared {
+    fn curve_cluster(&self, cluster: &str) -> CurveHandle {
+        let settings = self.curve_settings.lock().unwrap().clone();
+        let mut clusters = self.curve.lock().unwrap();
+        clusters
+            .entry(cluster.to_string())
+            .or_insert_with(|| CurveCluster::new(settings))
+            .clone()
+    }
+
     fn log(&self, line: String) {
         let t = self.started.elapsed().as_secs_f64();
         self.log.lock().unwrap().push(format!("{t:7.2}s {line}"));
@@ -186,6 +207,8 @@ impl Kubelet {
             volumes: Mutex::default(),
             log: Mutex::default(),
             started: Instant::now(),
+            curve: Mutex::default(),
+            curve_settings: Mutex::default(),
         });
         let kubelet = Kubelet {
             shared: shared.clone(),
@@ -370,6 +393,89 @@ impl Kubelet {
         }
         self.shared
             .log(format!("stopped the MDS of {pod} gracefully (resigned)"));
+    }
+
+    /// The Curve timings the models of clusters not seen yet get (call before the cluster
+    /// is created to shorten heartbeat timeouts and the copyset load time).
+    pub fn set_curve_settings(&self, settings: CurveSettings) {
+        *self.shared.curve_settings.lock().unwrap() = settings;
+    }
+
+    /// The Curve model of CurveCluster `cluster` (what its stand-ins serve).
+    pub fn curve_model(&self, cluster: &str) -> CurveHandle {
+        self.shared.curve_cluster(cluster)
+    }
+
+    /// How many copysets the model of `cluster` has.
+    pub fn curve_copyset_count(&self, cluster: &str) -> usize {
+        self.curve_model(cluster).copyset_count()
+    }
+
+    /// The copysets the MDS of `cluster` lists per ChunkServer id.
+    pub fn curve_copysets_per_chunkserver(&self, cluster: &str) -> BTreeMap<u32, Vec<CopysetKey>> {
+        let handle = self.curve_model(cluster);
+        let model = handle.model.lock().unwrap();
+        model.copysets_per_chunkserver()
+    }
+
+    /// The ChunkServer id the stand-in of `pod` registered as, while it runs.
+    pub fn chunkserver_id(&self, pod: &str) -> Option<u32> {
+        let containers = self.shared.containers.lock().unwrap();
+        containers
+            .values()
+            .find(|c| c.pod == pod)
+            .and_then(|c| match &c.daemon {
+                Daemon::ChunkServer(standin) => standin.id(),
+                _ => None,
+            })
+    }
+
+    /// Stops the ChunkServer of `pod` (its server and heartbeats) and keeps it down until
+    /// [`Kubelet::start_chunkserver`].
+    pub fn stop_chunkserver(&self, pod: &str) {
+        let mut control = self.shared.control.lock().unwrap();
+        control.no_restart.insert(pod.to_string());
+        drop(control);
+        let mut containers = self.shared.containers.lock().unwrap();
+        let container = containers
+            .values_mut()
+            .find(|c| c.pod == pod)
+            .unwrap_or_else(|| panic!("no container for {pod}"));
+        match &mut container.daemon {
+            Daemon::ChunkServer(standin) => standin.stop(),
+            _ => panic!("{pod} runs no ChunkServer"),
+        }
+        drop(containers);
+        self.shared.log(format!("stopped the ChunkServer of {pod}"));
+    }
+
+    /// Lets the stopped ChunkServer of `pod` start again (after the restart back-off).
+    pub fn start_chunkserver(&self, pod: &str) {
+        let mut control = self.shared.control.lock().unwrap();
+        control.no_restart.remove(pod);
+        drop(control);
+        self.shared
+            .log(format!("the ChunkServer of {pod} may start again"));
+    }
+
+    /// The listen port of the MDS primary running in `pod` refuses connections (`true`) or
+    /// serves again (`false`); it stays elected. Panics when that MDS is not the primary.
+    pub fn mds_refuse_listen(&self, pod: &str, refuse: bool) {
+        let containers = self.shared.containers.lock().unwrap();
+        let serving = containers
+            .values()
+            .find(|c| c.pod == pod)
+            .is_some_and(|c| matches!(&c.daemon, Daemon::Mds(Some(s)) if s.refuse_listen(refuse)));
+        drop(containers);
+        assert!(serving, "{pod} is not the MDS primary");
+        self.shared.log(format!(
+            "the listen port of the MDS primary {pod} {}",
+            if refuse {
+                "refuses connections"
+            } else {
+                "serves again"
+            }
+        ));
     }
 
     /// The `ip:port` an MDS pod campaigns with, if its stand-in runs.
@@ -754,6 +860,7 @@ async fn terminate(shared: &Arc<Shared>, pods_api: &Api<Pod>, pod: &Pod) {
             Daemon::Mds(Some(standin)) => standin.stop_gracefully().await,
             Daemon::Mds(None) => {}
             Daemon::Etcd(member) => member.kill(),
+            Daemon::ChunkServer(standin) => standin.stop(),
             Daemon::Plain | Daemon::InitFailed { .. } | Daemon::Exits(_) => {}
         }
     }
@@ -960,6 +1067,9 @@ async fn complete_job_pod(
     if pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Succeeded") {
         return Ok(());
     }
+    if !topology_step_done(shared, pod) {
+        return Ok(());
+    }
     let state = PodState {
         phase: "Succeeded",
         ready: false,
@@ -973,6 +1083,66 @@ async fn complete_job_pod(
     patch_status(pods_api, &name, status).await?;
     shared.log(format!("job pod {name} Succeeded"));
     Ok(())
+}
+
+/// What a topology Job's tool does, done to the cluster's Curve model: the cluster map of
+/// its `CLUSTER_MAP` applied as `create_physicalpool` / `create_logicalpool` would; the
+/// online check passes once the model has as many ONLINE ChunkServers as its script
+/// expects. False while the step cannot pass yet (the pod keeps running; a tool error is
+/// logged and retried, as the Job's back-off would).
+fn topology_step_done(shared: &Shared, pod: &Pod) -> bool {
+    let Some(step) = pod.labels().get(LABEL_TOPOLOGY_STEP).cloned() else {
+        return true;
+    };
+    let container = pod.spec.as_ref().and_then(|s| s.containers.first());
+    let env = |name: &str| {
+        (container?.env.iter().flatten())
+            .find(|e| e.name == name)
+            .and_then(|e| e.value.clone())
+    };
+    let cluster = shared.curve_cluster(&cluster_of(pod));
+    let mut model = cluster.model.lock().unwrap();
+    let map = || {
+        let text = env("CLUSTER_MAP").ok_or("the Job has no CLUSTER_MAP")?;
+        serde_json::from_str::<ClusterMapFile>(&text).map_err(|e| format!("CLUSTER_MAP: {e}"))
+    };
+    let result = match step.as_str() {
+        "physical-pool" => map().and_then(|m| model.apply_physical_pool(&m)),
+        "logical-pool" => map().and_then(|m| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            model.apply_logical_pool(&m, now)
+        }),
+        "chunkservers-online" => {
+            let script = (container.and_then(|c| c.command.as_ref()))
+                .map(|c| c.join(" "))
+                .unwrap_or_default();
+            let expected: usize = regex::Regex::new(r"online \*= \*(\d+)")
+                .unwrap()
+                .captures(&script)
+                .and_then(|c| c[1].parse().ok())
+                .unwrap_or(0);
+            let online = (model.chunkservers.values())
+                .filter(|c| c.online == crate::curve_model::OnlineState::Online)
+                .filter(|c| c.status != crate::curve_model::ChunkServerStatus::Retired)
+                .count();
+            if online >= expected {
+                Ok(())
+            } else {
+                Err(format!("{online} of {expected} ChunkServers online"))
+            }
+        }
+        _ => Ok(()),
+    };
+    drop(model);
+    match result {
+        Ok(()) => true,
+        Err(why) => {
+            shared.log(format!("topology step {step} of {}: {why}", pod.name_any()));
+            false
+        }
+    }
 }
 
 /// A pod of a held component, its containers not started (as if its image were pulling):
@@ -1063,8 +1233,44 @@ async fn start_daemon(
     match component.as_str() {
         "etcd" => start_etcd(shared, pod, ip).await,
         "mds" => Ok((Daemon::Mds(Some(start_mds(shared, pod, ip).await?)), None)),
+        "chunkserver" => start_chunkserver(shared, pod, ip).await,
         _ => Ok((Daemon::Plain, None)),
     }
+}
+
+fn cluster_of(pod: &Pod) -> String {
+    pod.labels()
+        .get(LABEL_INSTANCE)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The ChunkServer port of the pod: its `-chunkServerPort=` argument (the operator's
+/// `chunkserver_args`; `global.port` of its chunkserver.conf comes from the same value).
+fn chunkserver_port(pod: &Pod) -> Option<u16> {
+    let container = pod.spec.as_ref()?.containers.first()?;
+    (container.args.iter().flatten())
+        .chain(container.command.iter().flatten())
+        .find_map(|a| a.strip_prefix("-chunkServerPort=")?.parse().ok())
+}
+
+/// A ChunkServer stand-in on the cluster's model, its disk the pod's claim (a new claim is
+/// an empty disk: no `chunkserver.dat`, no copysets).
+async fn start_chunkserver(
+    shared: &Shared,
+    pod: &Pod,
+    ip: &str,
+) -> Result<(Daemon, Option<Arc<TempDir>>), String> {
+    let name = pod.name_any();
+    let port = chunkserver_port(pod).ok_or(format!("{name} has no -chunkServerPort argument"))?;
+    let dir = volume_dir(shared, pod).await?;
+    let disk = dir.path().display().to_string();
+    let cluster = shared.curve_cluster(&cluster_of(pod));
+    let standin = ChunkServerStandIn::start(cluster, disk, ip.to_string(), port);
+    shared.log(format!(
+        "started the ChunkServer stand-in of {name} on {ip}:{port}"
+    ));
+    Ok((Daemon::ChunkServer(standin), Some(dir)))
 }
 
 /// A real etcd member with the `etcd.conf` the pod's init containers leave on the emulated
@@ -1145,7 +1351,13 @@ async fn start_mds(shared: &Shared, pod: &Pod, ip: &str) -> Result<MdsStandIn, S
     let dummy_port = conf
         .get("mds.dummy.listen.port")
         .and_then(|p| p.parse().ok());
-    Ok(MdsStandIn::start(endpoints, address, dummy_port))
+    let curve = shared.curve_cluster(&cluster_of(pod));
+    Ok(MdsStandIn::start(
+        endpoints,
+        address,
+        dummy_port,
+        Some(curve),
+    ))
 }
 
 /// What the stand-in needs from a merged mds.conf: `mds.listen.addr` and the endpoints of
@@ -1373,6 +1585,8 @@ fn probe_of(daemon: &Daemon, alive: bool) -> Probe {
         Daemon::Etcd(m) => Probe::EtcdHealth(m.client_url.clone()),
         // Ready while its election key exists.
         Daemon::Mds(s) => Probe::Known(s.as_ref().is_some_and(MdsStandIn::is_campaigning)),
+        // The operator renders a TCP probe of the ChunkServer port.
+        Daemon::ChunkServer(c) => Probe::Known(c.is_listening()),
         Daemon::Plain => Probe::Known(true),
         Daemon::InitFailed { .. } | Daemon::Exits(_) => Probe::Known(false),
     }

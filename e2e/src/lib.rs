@@ -11,6 +11,9 @@
 //! `cargo test --workspace` runs it.
 
 pub mod cluster;
+pub mod curve_model;
+pub mod curve_standins;
+pub mod curve_wire;
 pub mod daemons;
 pub mod dashboards;
 pub mod env;
