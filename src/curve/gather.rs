@@ -244,3 +244,259 @@ pub async fn read_topology<T: CurveTransport>(
         space,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::curve::HttpAnswer;
+    use crate::curve::raft_stat::tests::{IDLE, follower_block, leader_block};
+    use crate::curve::vars::MdsRole;
+
+    /// Answers by (address, path, body); anything else is refused, as a closed port is.
+    #[derive(Default)]
+    struct FakeCurve {
+        answers: HashMap<(String, String, String), HttpAnswer>,
+        asked: Mutex<Vec<String>>,
+    }
+
+    impl FakeCurve {
+        fn answer(&mut self, addr: &str, path: &str, body: &str, status: u16, text: String) {
+            let key = (addr.to_string(), path.to_string(), body.to_string());
+            self.answers.insert(key, HttpAnswer { status, body: text });
+        }
+
+        fn rpc(&mut self, method: &str, request: serde_json::Value, response: serde_json::Value) {
+            let path = format!("/curve.mds.topology.TopologyService/{method}");
+            self.answer(MDS, &path, &request.to_string(), 200, response.to_string());
+        }
+
+        fn lookup(&self, addr: &str, path: &str, body: &str) -> Result<HttpAnswer, CallError> {
+            self.asked
+                .lock()
+                .unwrap()
+                .push(format!("{addr}{path} {body}"));
+            // Keys in one order (serde_json's map is sorted), as json2pb does not care.
+            let body = match serde_json::from_str::<serde_json::Value>(body) {
+                Ok(v) => v.to_string(),
+                Err(_) => body.to_string(),
+            };
+            let key = (addr.to_string(), path.to_string(), body);
+            self.answers
+                .get(&key)
+                .cloned()
+                .ok_or_else(|| CallError::Unreachable {
+                    endpoint: format!("{addr}{path}"),
+                    reason: "connect: Connection refused (os error 111)".into(),
+                })
+        }
+    }
+
+    impl CurveTransport for FakeCurve {
+        async fn get(&self, addr: &str, path: &str) -> Result<HttpAnswer, CallError> {
+            self.lookup(addr, path, "")
+        }
+
+        async fn post_json(
+            &self,
+            addr: &str,
+            path: &str,
+            body: String,
+        ) -> Result<HttpAnswer, CallError> {
+            self.lookup(addr, path, &body)
+        }
+    }
+
+    const MDS: &str = "10.0.0.10:6666";
+
+    fn cs_json(id: u32, ip: &str) -> serde_json::Value {
+        json!({"chunkServerID":id,"diskType":"nvme","hostIp":ip,"port":8200,"status":"READWRITE","diskStatus":"DISKNORMAL","onlineState":"ONLINE","mountPoint":"local://./0/","diskCapacity":107374182400u64,"diskUsed":0,"externalIp":ip})
+    }
+
+    fn loc(id: u32, ip: &str) -> serde_json::Value {
+        json!({"chunkServerID":id,"hostIp":ip,"port":8200,"externalIp":ip})
+    }
+
+    /// Three servers in three zones, a ChunkServer each; copyset 1/1 on all three, led by
+    /// 10.0.0.1; the raft configuration also names 10.0.0.9, a ChunkServer the MDS does not
+    /// list.
+    fn cluster() -> FakeCurve {
+        let mut f = FakeCurve::default();
+        f.answer("10.0.0.10:6667", "/vars/mds_status,mds_config_mds_listen_addr?console=1", "", 200,
+            "mds_config_mds_listen_addr : \"{\"conf_name\":\"mds.listen.addr\",\"conf_value\":\"10.0.0.10:6666\"}\"\r\nmds_status : \"leader\"\r\n".into());
+        f.answer(
+            "10.0.0.11:6667",
+            "/vars/mds_status,mds_config_mds_listen_addr?console=1",
+            "",
+            500,
+            "[10.0.0.11:6667][E2001]internal".into(),
+        );
+        f.rpc("ListPhysicalPool", json!({}), json!({"statusCode":0,"physicalPoolInfos":[{"physicalPoolID":1,"physicalPoolName":"pool1","desc":""}]}));
+        f.rpc("ListPoolZone", json!({"physicalPoolID":1}), json!({"statusCode":0,"zones":([1, 2, 3].map(|z| json!({"zoneID":z,"zoneName":format!("zone{z}"),"physicalPoolID":1,"physicalPoolName":"pool1","desc":""})))}));
+        f.rpc("ListLogicalPool", json!({"physicalPoolID":1}), json!({"statusCode":0,"logicalPoolInfos":[{"logicalPoolID":1,"logicalPoolName":"pool1","physicalPoolID":1,"type":"PAGEFILE","createTime":1,"redundanceAndPlaceMentPolicy":"e30=","userPolicy":"e30=","allocateStatus":"ALLOW"}]}));
+        for z in 1..=3u32 {
+            let ip = format!("10.0.0.{z}");
+            f.rpc("ListZoneServer", json!({"zoneID":z}), json!({"statusCode":0,"serverInfo":[{"serverID":z,"hostName":format!("s{z}"),"internalIp":ip,"internalPort":0,"externalIp":ip,"externalPort":0,"zoneID":z,"zoneName":format!("zone{z}"),"physicalPoolID":1,"physicalPoolName":"pool1","desc":""}]}));
+            f.rpc(
+                "ListChunkServer",
+                json!({"serverID":z}),
+                json!({"statusCode":0,"chunkServerInfos":[cs_json(z, &ip)]}),
+            );
+        }
+        f.rpc(
+            "GetCopySetsInCluster",
+            json!({}),
+            json!({"statusCode":0,"copysetInfos":[{"logicalPoolId":1,"copysetId":1}]}),
+        );
+        f.rpc("GetChunkServerListInCopySets", json!({"logicalPoolId":1,"copysetId":[1]}),
+            json!({"statusCode":0,"csInfo":[{"copysetId":1,"csLocs":[loc(1,"10.0.0.1"),loc(2,"10.0.0.2"),loc(3,"10.0.0.3")]}]}));
+        f.answer(MDS, "/vars/topology_metric_logical_pool_pool1_chunk_size_total_bytes,topology_metric_logical_pool_pool1_chunk_size_used_bytes,topology_metric_logical_pool_pool1_logical_capacity,topology_metric_logical_pool_pool1_logical_alloc?console=1", "", 200,
+            "topology_metric_logical_pool_pool1_logical_alloc : 1024\r\ntopology_metric_logical_pool_pool1_logical_capacity : 4096\r\n".into());
+        let peers = [
+            "10.0.0.1:8200:0",
+            "10.0.0.2:8200:0",
+            "10.0.0.3:8200:0",
+            "10.0.0.9:8200:0",
+        ];
+        f.answer(
+            "10.0.0.1:8200",
+            "/raft_stat?console=1",
+            "",
+            200,
+            leader_block(
+                4294967297,
+                peers[0],
+                &[(peers[1], IDLE), (peers[2], IDLE), (peers[3], IDLE)],
+                2580,
+            ),
+        );
+        for (i, p) in peers.iter().enumerate().skip(1).take(2) {
+            f.answer(
+                &format!("10.0.0.{}:8200", i + 1),
+                "/raft_stat?console=1",
+                "",
+                200,
+                follower_block(4294967297, p, &peers, peers[0]),
+            );
+        }
+        f.answer(
+            "10.0.0.9:8200",
+            "/raft_stat?console=1",
+            "",
+            200,
+            follower_block(4294967297, peers[3], &peers, peers[0]),
+        );
+        f
+    }
+
+    fn targets() -> Targets {
+        Targets {
+            elected: Some(MDS.into()),
+            mds: vec![
+                MdsTarget {
+                    listen_addr: MDS.into(),
+                    dummy_addr: "10.0.0.10:6667".into(),
+                },
+                MdsTarget {
+                    listen_addr: "10.0.0.11:6666".into(),
+                    dummy_addr: "10.0.0.11:6667".into(),
+                },
+            ],
+        }
+    }
+
+    #[tokio::test]
+    async fn a_round_reads_every_daemon_and_the_peers_the_copysets_name() {
+        let fake = cluster();
+        let reading = gather(&fake, &targets(), &GatherOptions::default()).await;
+        assert_eq!(reading.elected.as_deref(), Some(MDS));
+        assert_eq!(
+            reading.mds[0].answer.as_ref().unwrap().role,
+            MdsRole::Leader
+        );
+        assert_eq!(
+            reading.mds[1].answer,
+            Err(CallError::BadAnswer {
+                endpoint: "10.0.0.11:6667/vars/mds_status,mds_config_mds_listen_addr?console=1"
+                    .into(),
+                reason: "HTTP 500: brpc error 2001: internal".into()
+            })
+        );
+        let topology = reading.topology.as_ref().unwrap();
+        assert_eq!(topology.servers.len(), 3);
+        assert_eq!(
+            topology
+                .chunkservers
+                .iter()
+                .map(|c| c.address())
+                .collect::<Vec<_>>(),
+            ["10.0.0.1:8200", "10.0.0.2:8200", "10.0.0.3:8200"]
+        );
+        assert_eq!(
+            topology.members[&CopysetId {
+                logical_pool: 1,
+                copyset: 1
+            }]
+                .len(),
+            3
+        );
+        assert_eq!(topology.space["pool1"].logical_capacity, Some(4096));
+        assert_eq!(topology.space["pool1"].chunk_total, None);
+        assert_eq!(
+            reading.raft.keys().collect::<Vec<_>>(),
+            [
+                "10.0.0.1:8200",
+                "10.0.0.2:8200",
+                "10.0.0.3:8200",
+                "10.0.0.9:8200"
+            ]
+        );
+        assert!(reading.raft.values().all(|r| r.is_ok()));
+        // The MDS that answered garbage keeps the verdict Unknown, naming it.
+        let health = crate::curve::health::verdict(&reading, &Default::default());
+        assert!(
+            matches!(health.verdict, crate::curve::health::Verdict::Unknown { ref endpoint, .. } if endpoint.starts_with("10.0.0.11:6667"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stopped_chunkserver_and_no_primary() {
+        let mut fake = cluster();
+        fake.answers
+            .retain(|(addr, _, _), _| addr != "10.0.0.3:8200");
+        let mut t = targets();
+        t.mds.truncate(1);
+        let reading = gather(&fake, &t, &GatherOptions { concurrency: 2 }).await;
+        assert!(
+            reading.raft["10.0.0.3:8200"]
+                .as_ref()
+                .unwrap_err()
+                .is_unreachable()
+        );
+        let health = crate::curve::health::verdict(&reading, &Default::default());
+        assert_eq!(
+            health.copysets.as_ref().map(|c| (c.total, c.unhealthy)),
+            Some((1, 1))
+        );
+
+        t.elected = None;
+        let reading = gather(&fake, &t, &GatherOptions::default()).await;
+        assert_eq!(reading.topology.as_ref().unwrap_err().endpoint(), "etcd");
+        assert!(reading.raft.is_empty());
+        let asked = fake.asked.lock().unwrap().clone();
+        let last_round = &asked[asked
+            .iter()
+            .rposition(|a| a.contains("/raft_stat"))
+            .unwrap()
+            + 1..];
+        assert_eq!(
+            last_round,
+            ["10.0.0.10:6667/vars/mds_status,mds_config_mds_listen_addr?console=1 "],
+            "no MDS to ask for the topology"
+        );
+    }
+}

@@ -433,7 +433,7 @@ impl RaftView<'_> {
             Some(Err(e)) => Err((e.endpoint().into(), e.reason().into())),
             None => Err((
                 format!("{addr}{}", super::client::RAFT_STAT_PATH),
-                "this peer's /raft_stat was not read".into(),
+                "its /raft_stat was not read".into(),
             )),
         }
     }
@@ -524,7 +524,7 @@ fn judge_copysets(
             None => {
                 return Err((
                     format!("{addr}{}", super::client::RAFT_STAT_PATH),
-                    "this ChunkServer's /raft_stat was not read".into(),
+                    "its /raft_stat was not read".into(),
                 ));
             }
         };
@@ -812,3 +812,7 @@ pub fn health_changed(previous: Option<&HealthStatus>, next: &HealthStatus) -> b
                 || moved(a.physical_bytes, b.physical_bytes)
         })
 }
+
+#[cfg(test)]
+#[path = "health_tests.rs"]
+mod tests;
