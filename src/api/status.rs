@@ -32,6 +32,10 @@ pub struct CurveClusterStatus {
     /// The Curve topology (pools).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topology: Option<TopologyStatus>,
+    /// Curve's own health, read from the MDS and the ChunkServers: copysets, ChunkServers,
+    /// space.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthStatus>,
     /// The operator's memory of this cluster (addresses handed out, servers listed, pool
     /// progress). Written by the operator only; do not edit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -151,6 +155,114 @@ pub struct TopologyStatus {
     pub physical_pool: String,
     /// Name of the logical pool.
     pub logical_pool: String,
+}
+
+/// Curve's health as the operator judged it, by the rules of Curve's own
+/// `curve_ops_tool status` (copysets, MDS) without its SnapshotCloneServer part.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthStatus {
+    /// Healthy, Unhealthy, or Unknown when something needed could not be read.
+    pub verdict: HealthVerdict,
+    /// Why: for Unknown the endpoint and what went wrong; for Unhealthy every problem.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The copysets, when they could be judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copysets: Option<CopysetHealthStatus>,
+    /// The ChunkServers as the MDS sees them, when its topology could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunkservers: Option<ChunkServerHealthStatus>,
+    /// Space of each logical pool, from the MDS's pool metrics.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logical_pools: Vec<LogicalPoolSpaceStatus>,
+    /// When the operator read this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_checked: Option<Time>,
+}
+
+/// Curve's health in one word.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HealthVerdict {
+    /// Every copyset healthy, one MDS leader (the elected one), every MDS online.
+    Healthy,
+    /// Something is wrong: see the message and the copyset problems.
+    Unhealthy,
+    /// Something needed could not be read: see the message.
+    Unknown,
+}
+
+/// Copysets by health.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct CopysetHealthStatus {
+    /// Copysets the ChunkServers report, with those of ChunkServers that do not answer.
+    pub total: i64,
+    /// Copysets with no problem.
+    pub healthy: i64,
+    /// Copysets with at least one problem.
+    pub unhealthy: i64,
+    /// Unhealthy copysets by reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<CopysetProblemStatus>,
+}
+
+/// Copysets with one problem.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CopysetProblemStatus {
+    /// PeersNotSufficient, MinorityPeerNotOnline, MajorityPeerNotOnline, LogIndexGapTooBig,
+    /// InstallingSnapshot, NoLeader, State<raft state> (e.g. StateError); or
+    /// NotOnChunkServers / NotInMds when the ChunkServers' copysets differ from the MDS's.
+    pub reason: String,
+    /// How many copysets.
+    pub count: i64,
+    /// The first few, as `<logicalPoolId>/<copysetId>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub copysets: Vec<String>,
+    /// The ChunkServers (`ip:port`) involved: peers not online, the node reporting the
+    /// state, the follower behind or receiving a snapshot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chunkservers: Vec<String>,
+}
+
+/// ChunkServers as the MDS sees them.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ChunkServerHealthStatus {
+    /// Not retired, heartbeating (ONLINE).
+    pub online: i32,
+    /// Not retired, no heartbeat for `mds.heartbeat.misstimeoutMs` (UNSTABLE).
+    pub unstable: i32,
+    /// Not retired, no heartbeat for `mds.heartbeat.offlinetimeoutMs` (OFFLINE).
+    pub offline: i32,
+    /// Status READWRITE.
+    pub readwrite: i32,
+    /// Status PENDDING (Curve's spelling): being drained.
+    pub pendding: i32,
+    /// Status RETIRED.
+    pub retired: i32,
+}
+
+/// One logical pool's space; a figure is absent until the MDS publishes its pool metrics
+/// (a minute after it is elected).
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct LogicalPoolSpaceStatus {
+    /// The logical pool's name.
+    pub name: String,
+    /// Bytes volumes can be given: the chunk files' space divided by the replica count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_bytes: Option<i64>,
+    /// Bytes given to volumes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocated_bytes: Option<i64>,
+    /// Bytes of chunk files in use on the pool's ChunkServers, every replica counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used_bytes: Option<i64>,
+    /// Bytes of chunk files on the pool's ChunkServers, every replica counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub physical_bytes: Option<i64>,
 }
 
 /// What the operator must remember between reconciles, and across its own restarts, because

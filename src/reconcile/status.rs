@@ -532,6 +532,8 @@ pub fn compute_status(
             }),
             _ => previous.topology.clone(),
         },
+        // Curve's health is read outside this function; kept until a new reading replaces it.
+        health: previous.health.clone(),
         // The operator's memory outlives an invalid spec; the decision updates it.
         record: previous.record.clone(),
     }
