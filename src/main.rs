@@ -141,8 +141,12 @@ fn render_command(file: &Path, namespace: &str) -> ExitCode {
 /// The `run` command: the thin shell around the controller.
 mod operator {
     use super::*;
+    use curve_operator::curve::gather::Gatherer;
+    use curve_operator::curve::http::HttpTransport;
+    use curve_operator::etcd::ClusterKey;
     use curve_operator::etcd::EtcdClients;
     use curve_operator::reconcile::events::KubeEvents;
+    use curve_operator::reconcile::health_monitor::{HealthMonitor, HealthSource, MonitorOptions};
     use curve_operator::reconcile::snapshot::Caches;
     use curve_operator::reconcile::{Context, Scope, count_primary_changes, run as run_controller};
     use curve_operator::runtime::http::{Readiness, serve};
@@ -164,6 +168,30 @@ mod operator {
         Ok(kube::client::ClientBuilder::try_from(config)?
             .with_layer(&counting_layer(metrics))
             .build())
+    }
+
+    /// The health monitor over HTTP, and the stream of clusters whose health changed. The
+    /// primary's probe gets a short timeout: a dead primary shows within about a second.
+    fn health_monitor(
+        args: &RuntimeArgs,
+    ) -> (
+        Arc<dyn HealthSource>,
+        impl futures::Stream<Item = ClusterKey> + Send + 'static,
+    ) {
+        use std::time::Duration;
+        let (tx, rx) = futures::channel::mpsc::unbounded();
+        let timeout = Duration::from_secs(args.health_timeout_seconds);
+        let gatherer = |timeout| Gatherer {
+            transport: HttpTransport::new(timeout),
+            options: Default::default(),
+        };
+        let options = MonitorOptions {
+            period: Duration::from_secs(args.health_period_seconds),
+            ..MonitorOptions::default()
+        };
+        let probe_timeout = Duration::from_millis(800).min(timeout);
+        let monitor = HealthMonitor::new(gatherer(timeout), gatherer(probe_timeout), options, tx);
+        (Arc::new(monitor), rx)
     }
 
     pub async fn run(args: RuntimeArgs) -> ExitCode {
@@ -237,9 +265,13 @@ mod operator {
 
         let (etcd, election_changes) = EtcdClients::with_changes();
         let etcd_changes = count_primary_changes(metrics.clone(), election_changes);
+        let (health, health_changes) = health_monitor(&args);
         let events = KubeEvents::new(client.clone(), args.leader_election_identity.clone());
         let (caches, writers) = Caches::shared();
-        let ctx = Arc::new(Context::new(client, caches, etcd, events).with_metrics(metrics));
+        let ctx = Context::new(client, caches, etcd, events)
+            .with_metrics(metrics)
+            .with_health(health);
+        let ctx = Arc::new(ctx);
         // The leader is ready again once its CurveCluster cache is filled.
         readiness.set_caches_synced(false);
         let synced = readiness.clone();
@@ -251,7 +283,7 @@ mod operator {
                 namespace: args.namespace.clone(),
                 concurrent_reconciles: args.concurrent_reconciles,
             },
-            etcd_changes,
+            futures::stream::select(etcd_changes, health_changes),
             shutdown.clone(),
             move || {
                 synced.set_caches_synced(true);

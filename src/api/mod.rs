@@ -44,6 +44,7 @@ pub const MAX_CLUSTER_NAME_LEN: usize = 30;
     printcolumn(name = "Etcd", type_ = "string", json_path = ".status.etcd.ready", description = "Ready/desired etcd members"),
     printcolumn(name = "MDS", type_ = "string", json_path = ".status.mds.ready", description = "Ready/desired MDS pods"),
     printcolumn(name = "ChunkServers", type_ = "string", json_path = ".status.chunkservers.ready", description = "Ready/desired ChunkServer pods"),
+    printcolumn(name = "Health", type_ = "string", json_path = ".status.health.verdict", description = "Curve's own health, read by the operator: Healthy, Unhealthy (copysets short of a copy, MDS not as it should be) or Unknown (could not be read)"),
     printcolumn(name = "Progress", type_ = "string", json_path = ".status.conditions[?(@.type==\"Progressing\")].reason", description = "What the operator is doing (Reconciling, RollingUpdate, …), or why it stopped (Complete, Paused, ChangeRefused, RolloutStuck, Unschedulable, …: docs/reference/conditions.md)"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     printcolumn(name = "Image", type_ = "string", json_path = ".spec.image", description = "The Curve image of the spec", priority = "1"),
@@ -437,7 +438,8 @@ pub struct ChunkServerSpec {
     pub resources: Option<ResourceRequirements>,
     /// Which ChunkServers a roll replaces together: `Server` (default; every disk slot of one
     /// node) or `Zone` (every server of one zone). Before each step every copyset must be
-    /// healthy as Curve's `curve_ops_tool copysets-status` reports it.
+    /// healthy, as the operator reads Curve's health (`status.health`) by the rules of
+    /// Curve's `curve_ops_tool copysets-status`.
     #[serde(default)]
     pub update_policy: ChunkServerUpdatePolicy,
 }

@@ -67,38 +67,6 @@ pub fn build(cluster: &ValidatedCluster, step: TopologyStep, map: &ClusterMap) -
     )
 }
 
-/// Label of the Jobs that check copyset health before a step of a ChunkServer roll.
-pub const LABEL_CHECK: &str = "curve.opencurve.io/check";
-pub const COPYSETS_CHECK: &str = "copysets";
-
-/// `curve_ops_tool copysets-status` exits 0 only when every copyset is healthy (Curve's own
-/// gate between steps of its ansible upgrade). The Job's backoff retries it while copysets
-/// recover from the previous step.
-pub fn copysets_check_script() -> String {
-    format!("set -e\n{OPS_TOOL} copysets-status\n")
-}
-
-/// A Job that passes once every copyset of the cluster is healthy.
-pub fn copysets_check(cluster: &ValidatedCluster, name: String) -> Job {
-    let mut job_labels = labels(&cluster.name, Component::Topology);
-    job_labels.insert(LABEL_CHECK.to_string(), COPYSETS_CHECK.to_string());
-    let mut job = tool_job(
-        cluster,
-        ToolRun {
-            name,
-            labels: job_labels,
-            container: "copysets-status",
-            script: copysets_check_script(),
-            env: Vec::new(),
-        },
-    );
-    // One check per roll step: finished checks go by themselves.
-    if let Some(spec) = job.spec.as_mut() {
-        spec.ttl_seconds_after_finished = Some(3600);
-    }
-    job
-}
-
 /// One run of Curve's tools in a Job.
 struct ToolRun<'a> {
     name: String,

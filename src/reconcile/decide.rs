@@ -14,7 +14,7 @@ use super::model::states::{MembershipState, RollState};
 use super::plan;
 use super::snapshot::Snapshot;
 use super::status::compute_status;
-use super::{blockers, expansion, membership, monitoring, observe, roll, topology};
+use super::{blockers, expansion, health, membership, monitoring, observe, roll, topology};
 use crate::api::{CleanupPolicy, CurveClusterStatus, OperatorRecord};
 use crate::desired::config::DaemonAddresses;
 use crate::desired::config::etcd_peer_url;
@@ -259,6 +259,7 @@ fn observe_cluster(
         expansions: reading.growth.progress.clone(),
         monitoring: Default::default(),
         blockers: pod_blockers(snapshot),
+        health: (snapshot.health.as_ref()).map(|latest| health::view(latest, pods, spec.mds.port)),
         held: Vec::new(),
         etcd_members_now: reading.safe.spec.etcd.replicas,
         adopted_claims: adopted_claims(snapshot),
@@ -479,7 +480,7 @@ fn roll_step(
         return (Vec::new(), Vec::new());
     }
     let checks = roll::Checks {
-        jobs: &snapshot.jobs,
+        health: obs.health.as_ref(),
         node_zones: &snapshot.node_zones,
         pool_created: changes.known.logical_pool_created,
     };

@@ -54,6 +54,7 @@ pub(crate) fn fresh() -> Observation {
         blockers: Vec::new(),
         held: Vec::new(),
         etcd_members_now: 3,
+        health: None,
         progress_deadline_seconds: 600,
         adopted_claims: Vec::new(),
     }

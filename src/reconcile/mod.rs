@@ -8,6 +8,8 @@ pub mod decide;
 pub mod error;
 pub mod events;
 pub mod expansion;
+pub mod health;
+pub mod health_monitor;
 pub mod membership;
 pub mod model;
 pub mod monitoring;
@@ -51,6 +53,7 @@ use crate::validate::{InvalidCluster, ValidatedCluster, validate};
 use decide::{Decision, decide};
 use error::Error;
 use events::EventSink;
+use health_monitor::{HealthSource, NoHealth};
 use model::event::ClusterEvent;
 use model::observation::{Gauges, MonitoringApi, Observation, PrimaryView};
 use snapshot::{Caches, Snapshot};
@@ -64,6 +67,8 @@ pub struct Context<O: EtcdObserver, E: EventSink> {
     pub etcd: O,
     pub events: E,
     pub metrics: Arc<Metrics>,
+    /// Curve's health, read beside the controller.
+    pub health: Arc<dyn HealthSource>,
     /// Consecutive failures per cluster, for the retry backoff.
     failures: Mutex<HashMap<(String, String), u32>>,
 }
@@ -76,8 +81,15 @@ impl<O: EtcdObserver, E: EventSink> Context<O, E> {
             etcd,
             events,
             metrics: Arc::new(Metrics::new()),
+            health: Arc::new(NoHealth),
             failures: Mutex::default(),
         }
+    }
+
+    /// Reads Curve's health from `health`.
+    pub fn with_health(mut self, health: Arc<dyn HealthSource>) -> Self {
+        self.health = health;
+        self
     }
 
     /// Shares the operator's metrics registry.
@@ -308,13 +320,22 @@ async fn read<O: EtcdObserver, E: EventSink>(
         })?;
         snapshot.set_events.extend(listed.items);
     }
+    let key = ClusterKey {
+        namespace: cluster.namespace.clone(),
+        name: cluster.name.clone(),
+    };
     if plan::tier_exists(&existing, Component::Mds) {
         let endpoints = observe::etcd_endpoints(&snapshot.pods, spec.etcd.client_port);
-        let key = ClusterKey {
-            namespace: cluster.namespace.clone(),
-            name: cluster.name.clone(),
+        let etcd = ctx.etcd.observe(&key, &endpoints).await;
+        let elected = match &etcd.primary {
+            crate::etcd::PrimaryObservation::Elected { address } => Some(address.as_str()),
+            _ => None,
         };
-        snapshot.etcd = Some(ctx.etcd.observe(&key, &endpoints).await);
+        let wanted = health::wanted(cluster, &snapshot.pods, elected);
+        snapshot.health = ctx.health.want(&key, wanted);
+        snapshot.etcd = Some(etcd);
+    } else {
+        ctx.health.forget(&key);
     }
     Ok(snapshot)
 }
@@ -486,10 +507,12 @@ async fn finalize<O: EtcdObserver, E: EventSink>(
 }
 
 /// A deleted CurveCluster's series go with it, whatever its cleanup policy: one kept without a
-/// finalizer is never reconciled again, and its last gauges would keep the alerts firing. A
+/// finalizer is never reconciled again, and its last gauges would keep the alerts firing. Its
+/// health is no longer read. A
 /// deletion missed while the watch was down shows as a cluster absent from the relist.
 fn forget_deleted(
     metrics: Arc<Metrics>,
+    health: Arc<dyn HealthSource>,
 ) -> impl Fn(&watcher::Event<DeserializeGuard<CurveCluster>>) + Send + 'static {
     let seen = Mutex::new(ClustersSeen::default());
     move |event| {
@@ -499,6 +522,7 @@ fn forget_deleted(
         for (namespace, name) in gone {
             tracing::info!(%namespace, %name, "CurveCluster deleted: its metrics are removed");
             metrics.remove_cluster(&namespace, &name);
+            health.forget(&ClusterKey { namespace, name });
         }
     }
 }
@@ -757,6 +781,7 @@ fn cluster_controller(
     client: &Client,
     namespace: &Option<String>,
     metrics: Arc<Metrics>,
+    health: Arc<dyn HealthSource>,
 ) -> ClusterController {
     let (clusters, clusters_writer) = kube::runtime::reflector::store();
     Controller::for_stream(
@@ -766,7 +791,7 @@ fn cluster_controller(
         )
         .default_backoff()
         .modify(Slim::slim)
-        .inspect_ok(forget_deleted(metrics))
+        .inspect_ok(forget_deleted(metrics, health))
         .reflect(clusters_writer)
         .applied_objects(),
         clusters,
@@ -843,7 +868,8 @@ pub async fn run<O: EtcdObserver, E: EventSink>(
     let triggers = Triggers::subscribe(&writers);
     let monitoring_news =
         spawn_watches(&client, &namespace, ctx.caches.monitoring.clone(), writers);
-    let controller = cluster_controller(&client, &namespace, ctx.metrics.clone());
+    let controller =
+        cluster_controller(&client, &namespace, ctx.metrics.clone(), ctx.health.clone());
     // The controller starts once every cache has its first listing, so no decision is taken
     // on a cache that has not seen the cluster's objects yet. Its own CurveCluster store fills
     // once it runs: readiness waits for that too.

@@ -11,7 +11,7 @@ use crate::desired::ObservedServer;
 use crate::etcd::PrimaryObservation;
 use crate::names::Component;
 
-fn pods_of(pods: &[Pod], component: Component) -> impl Iterator<Item = &Pod> {
+pub fn pods_of(pods: &[Pod], component: Component) -> impl Iterator<Item = &Pod> {
     pods.iter().filter(move |pod| {
         component_of(&pod.metadata) == Some(component.as_str())
             && pod.metadata.deletion_timestamp.is_none()
@@ -29,7 +29,7 @@ pub fn is_ready(pod: &Pod) -> bool {
         })
 }
 
-fn pod_ip(pod: &Pod) -> Option<&str> {
+pub fn pod_ip(pod: &Pod) -> Option<&str> {
     pod.status
         .as_ref()?
         .pod_ip

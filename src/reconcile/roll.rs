@@ -10,27 +10,28 @@
 //! - MDS: standbys first, the elected primary last; the tier is done once a primary is elected
 //!   again. So the primary changes once per roll.
 //! - ChunkServers: every disk slot of one server together (or every server of one zone), only
-//!   after `curve_ops_tool copysets-status` (a Job) reported every copyset healthy.
+//!   while Curve's health, read natively by the health monitor after the tier's pods were last
+//!   seen as they are now, is healthy (every copyset healthy, by the rules of Curve's own
+//!   `curve_ops_tool copysets-status`); never on an unknown verdict.
 //!
 //! A pod that is not Ready halts the roll where it is; past `spec.rollout.progressDeadlineSeconds`
 //! the roll is reported stuck. Nothing is remembered between passes: the pods' revisions, their
-//! readiness and the checks' Jobs say where a roll is, so a restarted operator carries on.
+//! readiness and Curve's health say where a roll is, so a restarted operator carries on.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 
-use super::model::action::{Action, Object, component_of};
+use super::health;
+use super::model::action::{Action, component_of};
 use super::model::event::ClusterEvent;
+use super::model::health::HealthView;
 use super::model::observation::{Observation, PrimaryView};
 use super::model::states::RollState;
 use super::observe;
-use super::topology::{JobOutcome, JobState};
 use crate::api::ChunkServerUpdatePolicy;
-use crate::desired::jobs::{self, COPYSETS_CHECK, LABEL_CHECK};
 use crate::names::Component;
 use crate::validate::ValidatedCluster;
 
@@ -187,8 +188,8 @@ pub fn tiers(stateful_sets: &[StatefulSet], pods: &[Pod]) -> Vec<TierPods> {
 /// What the ChunkServer steps are checked with.
 #[derive(Clone, Copy)]
 pub struct Checks<'a> {
-    /// The cluster's Jobs (the copyset checks among them).
-    pub jobs: &'a [Job],
+    /// Curve's health as last read, if it was.
+    pub health: Option<&'a HealthView>,
     /// Zone of each node, for `updatePolicy: Zone`.
     pub node_zones: &'a BTreeMap<String, String>,
     /// The logical pool exists: before it, there is no copyset to check (nor data to keep).
@@ -257,17 +258,7 @@ pub fn decide(
     let with_progress = |why: String| format!("{progress}, {why}");
     match group_to_replace(cluster, tier, obs, checks, deadline, now) {
         Ok(group) => replace(tier, &group, obs, &progress),
-        Err(Gate::Halt(halt)) => RollDecision::idle(halted(halt, with_progress)),
-        Err(Gate::Check(job)) => RollDecision {
-            state: RollState::Rolling {
-                message: with_progress(format!(
-                    "checking every copyset is healthy (Job {})",
-                    job.metadata.name.clone().unwrap_or_default()
-                )),
-            },
-            actions: vec![Action::Apply(Box::new(Object::Job(*job)))],
-            events: Vec::new(),
-        },
+        Err(halt) => RollDecision::idle(halted(halt, with_progress)),
     }
 }
 
@@ -279,11 +270,11 @@ fn group_to_replace<'a>(
     checks: Checks<'_>,
     deadline: i64,
     now: Timestamp,
-) -> Result<Vec<&'a RollPod>, Gate> {
+) -> Result<Vec<&'a RollPod>, Halt> {
     if !tier.settled {
-        return Err(Gate::Halt(Halt::Wait(
+        return Err(Halt::Wait(
             "waiting for the StatefulSet controller to take the new template".into(),
-        )));
+        ));
     }
     // A replaced pod that is not Ready halts the roll; an outdated one that is not Ready is
     // down already, and replacing it costs nothing (it is how a reverted spec resumes).
@@ -292,13 +283,13 @@ fn group_to_replace<'a>(
         .find_map(|p| pod_halt(p, deadline, now))
         .or_else(|| missing(tier))
     {
-        return Err(Gate::Halt(halt));
+        return Err(halt);
     }
     let down: Vec<&RollPod> = tier.outdated().filter(|p| !p.ready).collect();
     if let Some(first) = down.first() {
         return Ok(same_server(tier, first, &down));
     }
-    healthy(tier, obs).map_err(Gate::Halt)?;
+    healthy(tier, obs)?;
     next_group(cluster, tier, obs, checks)
 }
 
@@ -428,19 +419,13 @@ fn role(component: Component, pod: &RollPod, obs: &Observation) -> &'static str 
     }
 }
 
-enum Gate {
-    Halt(Halt),
-    /// The copyset check this step needs: create it.
-    Check(Box<Job>),
-}
-
 /// The next pods to replace in a healthy tier with outdated pods.
 fn next_group<'a>(
     cluster: &ValidatedCluster,
     tier: &'a TierPods,
     obs: &Observation,
     checks: Checks<'_>,
-) -> Result<Vec<&'a RollPod>, Gate> {
+) -> Result<Vec<&'a RollPod>, Halt> {
     let node_zones = checks.node_zones;
     let mut outdated: Vec<&RollPod> = tier.outdated().collect();
     // Highest ordinal first (as the StatefulSet controller goes), the one with the role last.
@@ -448,17 +433,19 @@ fn next_group<'a>(
     match tier.component {
         Component::Etcd => {
             if tier.desired < 3 {
-                return Err(Gate::Halt(Halt::Stuck(format!(
+                return Err(Halt::Stuck(format!(
                     "etcd has {} member: restarting it stops etcd, there is no majority to keep; delete pod {} yourself to accept that, or grow spec.etcd.replicas first",
                     tier.desired, outdated[0].name
-                ))));
+                )));
             }
             Ok(vec![outdated[0]])
         }
         Component::Mds => Ok(vec![outdated[0]]),
         _ => {
-            if checks.pool_created {
-                copysets_healthy(cluster, tier, checks.jobs)?;
+            if checks.pool_created
+                && let Some(why) = health::roll_gate(checks.health)
+            {
+                return Err(Halt::Wait(why));
             }
             let first = outdated[0];
             let servers: BTreeSet<i32> = match cluster.spec.chunkservers.update_policy {
@@ -494,41 +481,6 @@ fn same_server<'a>(tier: &TierPods, first: &'a RollPod, down: &[&'a RollPod]) ->
         .copied()
         .filter(|p| p.ordinal == first.ordinal)
         .collect()
-}
-
-/// `<cluster>-copysets-<hash>`: one check per state of the tier (a replaced pod has a new uid).
-pub fn check_name(cluster: &ValidatedCluster, tier: &TierPods) -> String {
-    let mut uids: Vec<&str> = tier.pods.iter().map(|p| p.uid.as_str()).collect();
-    uids.sort();
-    let hash = crate::util::fnv64(uids.iter().flat_map(|u| u.bytes().chain([0])));
-    format!("{}-{COPYSETS_CHECK}-{:08x}", cluster.name, hash as u32)
-}
-
-/// The check Jobs of a snapshot.
-pub fn check_jobs(jobs: &[Job]) -> impl Iterator<Item = &Job> {
-    jobs.iter().filter(|j| {
-        j.metadata
-            .labels
-            .as_ref()
-            .is_some_and(|l| l.get(LABEL_CHECK).map(String::as_str) == Some(COPYSETS_CHECK))
-    })
-}
-
-fn copysets_healthy(cluster: &ValidatedCluster, tier: &TierPods, jobs: &[Job]) -> Result<(), Gate> {
-    let name = check_name(cluster, tier);
-    let state = check_jobs(jobs)
-        .find(|j| j.metadata.name.as_deref() == Some(name.as_str()))
-        .map(JobState::of);
-    match state.map(|s| s.outcome) {
-        Some(JobOutcome::Succeeded) => Ok(()),
-        None => Err(Gate::Check(Box::new(jobs::copysets_check(cluster, name)))),
-        Some(JobOutcome::Running) => Err(Gate::Halt(Halt::Wait(format!(
-            "waiting for every copyset to be healthy (Job {name})"
-        )))),
-        Some(JobOutcome::Failed(why)) => Err(Gate::Halt(Halt::Stuck(format!(
-            "copysets are not healthy: Job {name} failed ({why}); see kubectl logs job/{name}, and delete the Job to check again"
-        )))),
-    }
 }
 
 #[cfg(test)]

@@ -2,13 +2,14 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::batch::v1::{Job, JobStatus};
 use serde_json::json;
 
+use crate::api::{HealthStatus, HealthVerdict};
 use crate::etcd::MemberHealth;
 use crate::names::Component;
 use crate::reconcile::fixtures::{healthy, t, validated};
 use crate::reconcile::model::action::Action;
+use crate::reconcile::model::health::HealthView;
 use crate::reconcile::model::observation::{Observation, PrimaryView};
 use crate::reconcile::model::states::RollState;
 use crate::reconcile::roll::{self, RollPod, TierPods};
@@ -53,13 +54,23 @@ fn outdated(disks: usize) -> Vec<TierPods> {
     ]
 }
 
-fn succeeded(name: &str) -> Job {
-    let mut job = crate::desired::jobs::copysets_check(&validated(json!({})), name.to_string());
-    job.status = Some(JobStatus {
-        succeeded: Some(1),
-        ..JobStatus::default()
-    });
-    job
+/// Curve's health as the monitor reads it: `verdict`, read after the pods were as they are
+/// (`current`) or before.
+fn health(verdict: HealthVerdict, current: bool) -> HealthView {
+    HealthView {
+        status: HealthStatus {
+            verdict,
+            message: (verdict != HealthVerdict::Healthy).then(|| {
+                "2 copysets MinorityPeerNotOnline (4294967297 4294967298) on 10.0.0.3:8200".into()
+            }),
+            copysets: None,
+            chunkservers: None,
+            logical_pools: Vec::new(),
+            last_checked: None,
+        },
+        current,
+        primary_unreachable: None,
+    }
 }
 
 /// Plays the controllers until the roll is done: the replaced pods, in order, and how
@@ -71,11 +82,11 @@ fn roll_to_end(
     zones: &BTreeMap<String, String>,
 ) -> (Vec<Vec<String>>, usize) {
     let mut steps = Vec::new();
-    let mut jobs: Vec<Job> = Vec::new();
+    let healthy_now = health(HealthVerdict::Healthy, true);
     let mut primary_changes = 0;
     for _ in 0..50 {
         let checks = roll::Checks {
-            jobs: &jobs,
+            health: Some(&healthy_now),
             node_zones: zones,
             pool_created: true,
         };
@@ -121,10 +132,6 @@ fn roll_to_end(
                         };
                         primary_changes += 1;
                     }
-                }
-                Action::Apply(object) => {
-                    // The copyset check passes.
-                    jobs.push(succeeded(object.name()));
                 }
                 other => panic!("unexpected {other:?}"),
             }
@@ -181,9 +188,14 @@ fn the_zone_policy_replaces_every_server_of_one_zone_together() {
     );
 }
 
-fn decide(tiers: &[TierPods], obs: &Observation, jobs: &[Job], now: i64) -> roll::RollDecision {
+fn decide(
+    tiers: &[TierPods],
+    obs: &Observation,
+    health: Option<&HealthView>,
+    now: i64,
+) -> roll::RollDecision {
     let checks = roll::Checks {
-        jobs,
+        health,
         node_zones: &BTreeMap::new(),
         pool_created: true,
     };
@@ -202,14 +214,24 @@ fn a_replaced_pod_that_is_not_ready_halts_the_roll_and_is_stuck_past_the_deadlin
     tiers[0].pods[2].updated = true;
     tiers[0].pods[2].ready = false;
     tiers[0].pods[2].created = Some(t(0));
-    let waiting = decide(&tiers, &healthy(), &[], 100);
+    let waiting = decide(
+        &tiers,
+        &healthy(),
+        Some(&health(HealthVerdict::Healthy, true)),
+        100,
+    );
     assert!(waiting.actions.is_empty());
     assert_eq!(
         message(&waiting),
         "etcd: 1/3 updated, waiting for demo-etcd-2 to be Ready"
     );
     assert!(matches!(waiting.state, RollState::Rolling { .. }));
-    let stuck = decide(&tiers, &healthy(), &[], 601);
+    let stuck = decide(
+        &tiers,
+        &healthy(),
+        Some(&health(HealthVerdict::Healthy, true)),
+        601,
+    );
     assert!(stuck.actions.is_empty());
     assert!(matches!(stuck.state, RollState::Stuck { .. }), "{stuck:?}");
     assert!(message(&stuck).contains(
@@ -217,12 +239,22 @@ fn a_replaced_pod_that_is_not_ready_halts_the_roll_and_is_stuck_past_the_deadlin
     ));
     // The same message a minute later: its Event is not sent again.
     assert_eq!(
-        message(&decide(&tiers, &healthy(), &[], 661)),
+        message(&decide(
+            &tiers,
+            &healthy(),
+            Some(&health(HealthVerdict::Healthy, true)),
+            661
+        )),
         message(&stuck)
     );
     // A container that cannot start is stuck at once.
     tiers[0].pods[2].failing = Some("etcd: ImagePullBackOff".into());
-    let failing = decide(&tiers, &healthy(), &[], 10);
+    let failing = decide(
+        &tiers,
+        &healthy(),
+        Some(&health(HealthVerdict::Healthy, true)),
+        10,
+    );
     assert_eq!(
         message(&failing),
         "etcd: 1/3 updated, demo-etcd-2 is not Ready: etcd: ImagePullBackOff"
@@ -239,7 +271,12 @@ fn a_reverted_spec_replaces_the_stuck_pod_first() {
     tiers[1].pods.iter_mut().for_each(|p| p.updated = true);
     tiers[1].pods[2].updated = false;
     tiers[1].pods[2].ready = false;
-    let decision = decide(&tiers, &healthy(), &[], 1000);
+    let decision = decide(
+        &tiers,
+        &healthy(),
+        Some(&health(HealthVerdict::Healthy, true)),
+        1000,
+    );
     assert_eq!(
         decision.actions,
         [Action::DeletePod {
@@ -259,17 +296,36 @@ fn etcd_rolls_only_while_every_member_is_healthy_and_never_a_lone_member() {
         total: 3,
         members: Vec::new(),
     });
-    let decision = decide(&tiers, &obs, &[], 10);
+    let decision = decide(
+        &tiers,
+        &obs,
+        Some(&health(HealthVerdict::Healthy, true)),
+        10,
+    );
     assert!(decision.actions.is_empty());
     assert_eq!(
         message(&decision),
         "etcd: 0/3 updated, etcd: 2 of 3 members healthy"
     );
     obs.etcd_members = None;
-    assert!(decide(&tiers, &obs, &[], 10).actions.is_empty());
+    assert!(
+        decide(
+            &tiers,
+            &obs,
+            Some(&health(HealthVerdict::Healthy, true)),
+            10
+        )
+        .actions
+        .is_empty()
+    );
 
     let lone = vec![tier(Component::Etcd, &["demo-etcd"], 1, false)];
-    let decision = decide(&lone, &healthy(), &[], 10);
+    let decision = decide(
+        &lone,
+        &healthy(),
+        Some(&health(HealthVerdict::Healthy, true)),
+        10,
+    );
     assert!(decision.actions.is_empty());
     assert!(matches!(decision.state, RollState::Stuck { .. }));
     assert!(
@@ -284,7 +340,12 @@ fn later_tiers_wait_for_earlier_ones_and_for_the_mds_primary() {
     tiers[0].pods.iter_mut().for_each(|p| p.updated = true);
     // An etcd member not Ready: the MDS do not roll.
     tiers[0].pods[0].ready = false;
-    let decision = decide(&tiers, &healthy(), &[], 10);
+    let decision = decide(
+        &tiers,
+        &healthy(),
+        Some(&health(HealthVerdict::Healthy, true)),
+        10,
+    );
     assert!(decision.actions.is_empty());
     assert_eq!(
         message(&decision),
@@ -293,7 +354,12 @@ fn later_tiers_wait_for_earlier_ones_and_for_the_mds_primary() {
     tiers[0].pods[0].ready = true;
     let mut obs = healthy();
     obs.primary = PrimaryView::NoLeader;
-    let decision = decide(&tiers, &obs, &[], 10);
+    let decision = decide(
+        &tiers,
+        &obs,
+        Some(&health(HealthVerdict::Healthy, true)),
+        10,
+    );
     assert!(decision.actions.is_empty());
     assert_eq!(
         message(&decision),
@@ -306,11 +372,21 @@ fn a_pod_being_replaced_or_missing_is_waited_for() {
     let mut tiers = outdated(1);
     tiers[0].pods[2].terminating = true;
     assert_eq!(
-        message(&decide(&tiers, &healthy(), &[], 10)),
+        message(&decide(
+            &tiers,
+            &healthy(),
+            Some(&health(HealthVerdict::Healthy, true)),
+            10
+        )),
         "etcd: 0/3 updated, waiting for demo-etcd-2 to be replaced"
     );
     tiers[0].pods.remove(2);
-    let decision = decide(&tiers, &healthy(), &[], 10);
+    let decision = decide(
+        &tiers,
+        &healthy(),
+        Some(&health(HealthVerdict::Healthy, true)),
+        10,
+    );
     assert!(decision.actions.is_empty());
     assert_eq!(
         message(&decision),
@@ -318,37 +394,66 @@ fn a_pod_being_replaced_or_missing_is_waited_for() {
     );
     let mut unsettled = outdated(1);
     unsettled[0].settled = false;
-    assert!(decide(&unsettled, &healthy(), &[], 10).actions.is_empty());
+    assert!(
+        decide(
+            &unsettled,
+            &healthy(),
+            Some(&health(HealthVerdict::Healthy, true)),
+            10
+        )
+        .actions
+        .is_empty()
+    );
 }
 
 #[test]
-fn chunkservers_roll_only_after_curve_reports_every_copyset_healthy() {
+fn chunkservers_roll_only_on_a_healthy_verdict_read_after_the_last_pod_change() {
     let mut tiers = outdated(1);
     tiers[0].pods.iter_mut().for_each(|p| p.updated = true);
     tiers[1].pods.iter_mut().for_each(|p| p.updated = true);
     let cluster = validated(json!({}));
-    let name = roll::check_name(&cluster, &tiers[2]);
-    let first = decide(&tiers, &healthy(), &[], 10);
-    assert!(matches!(&first.actions[..], [Action::Apply(job)] if job.name() == name));
+    let not_read = decide(&tiers, &healthy(), None, 10);
+    assert!(not_read.actions.is_empty());
     assert_eq!(
-        message(&first),
-        format!("chunkservers: 0/3 updated, checking every copyset is healthy (Job {name})")
+        message(&not_read),
+        "chunkservers: 0/3 updated, waiting for Curve's health to be read"
     );
-    let mut job = succeeded(&name);
-    job.status = Some(JobStatus::default());
-    assert!(
-        decide(&tiers, &healthy(), &[job.clone()], 10)
-            .actions
-            .is_empty()
+    let stale = decide(
+        &tiers,
+        &healthy(),
+        Some(&health(HealthVerdict::Healthy, false)),
+        10,
     );
-    job.status = Some(serde_json::from_value(json!({"failed": 7, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]})).unwrap());
-    let failed = decide(&tiers, &healthy(), &[job], 10);
-    assert!(failed.actions.is_empty());
-    assert!(matches!(failed.state, RollState::Stuck { .. }));
-    assert!(message(&failed).contains(&format!(
-        "copysets are not healthy: Job {name} failed (BackoffLimitExceeded"
-    )));
-    let passed = decide(&tiers, &healthy(), &[succeeded(&name)], 10);
+    assert!(stale.actions.is_empty(), "read before the last pod change");
+    assert_eq!(
+        message(&stale),
+        "chunkservers: 0/3 updated, waiting for Curve's health read after the last pod change"
+    );
+    let unhealthy = decide(
+        &tiers,
+        &healthy(),
+        Some(&health(HealthVerdict::Unhealthy, true)),
+        10,
+    );
+    assert!(unhealthy.actions.is_empty());
+    assert_eq!(
+        message(&unhealthy),
+        "chunkservers: 0/3 updated, waiting: Curve's health is unhealthy: 2 copysets MinorityPeerNotOnline (4294967297 4294967298) on 10.0.0.3:8200"
+    );
+    assert!(matches!(unhealthy.state, RollState::Rolling { .. }));
+    let unknown = decide(
+        &tiers,
+        &healthy(),
+        Some(&health(HealthVerdict::Unknown, true)),
+        10,
+    );
+    assert!(unknown.actions.is_empty(), "never a step on Unknown");
+    let passed = decide(
+        &tiers,
+        &healthy(),
+        Some(&health(HealthVerdict::Healthy, true)),
+        10,
+    );
     assert_eq!(
         passed.actions,
         [Action::DeletePod {
@@ -359,7 +464,7 @@ fn chunkservers_roll_only_after_curve_reports_every_copyset_healthy() {
     assert_eq!(passed.events.len(), 1);
     // Before the logical pool exists there is no copyset to check.
     let no_pool = roll::Checks {
-        jobs: &[],
+        health: None,
         node_zones: &BTreeMap::new(),
         pool_created: false,
     };
@@ -368,7 +473,4 @@ fn chunkservers_roll_only_after_curve_reports_every_copyset_healthy() {
         matches!(&early.actions[..], [Action::DeletePod { name, .. }] if name == "demo-chunkserver-0-2"),
         "{early:?}"
     );
-    // Once a pod was replaced, its new uid asks for a new check.
-    tiers[2].pods[2].uid = "new".into();
-    assert_ne!(roll::check_name(&cluster, &tiers[2]), name);
 }

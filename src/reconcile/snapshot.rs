@@ -43,6 +43,8 @@ pub struct Snapshot {
     pub cluster_created: Option<k8s_openapi::jiff::Timestamp>,
     /// The election and member health, read once the MDS tier exists.
     pub etcd: Option<EtcdObservation>,
+    /// Curve's health as the health monitor last read it (once the MDS tier exists).
+    pub health: Option<super::model::health::Latest>,
     /// `allowVolumeExpansion` of the StorageClasses read by GET: those of claims to grow (only
     /// while a claim asks for less than the spec) and of Pending claims; a class that does not
     /// exist is absent.
@@ -395,6 +397,7 @@ impl Caches {
             etcd: None,
             storage_classes: BTreeMap::new(),
             set_events: Vec::new(),
+            health: None,
             monitoring_api,
             monitoring_objects,
         }

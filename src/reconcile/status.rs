@@ -9,12 +9,14 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
 use super::model::conditions::{BLOCKED, ConditionType, Reason, find};
+use super::model::health::HealthView;
 use super::model::observation::{
     Blocker, ComponentObservation, DataCleanup, Observation, PrimaryView,
 };
 use super::model::states::{MembershipState, MonitoringState, RollState, expansions_message};
 use crate::api::{
-    ComponentStatus, CurveClusterStatus, EtcdStatus, MdsStatus, Phase, TopologyStatus,
+    ComponentStatus, CurveClusterStatus, EtcdStatus, HealthVerdict, MdsStatus, Phase,
+    TopologyStatus,
 };
 use crate::names::Component;
 
@@ -141,6 +143,17 @@ fn mds_verdict(obs: &Observation) -> Verdict {
             format!("etcd has no quorum: {error}"),
         ),
     };
+    let unreachable = (obs.health.as_ref()).and_then(|h| h.primary_unreachable.as_deref());
+    if let (true, Some(pod)) = (ok, unreachable) {
+        return verdict(
+            ConditionType::MdsLeaderElected,
+            false,
+            Reason::PrimaryUnreachable,
+            format!(
+                "etcd's election names {pod}, whose dummy port does not answer: its key lapses within the MDS's session TTL, then a standby takes over"
+            ),
+        );
+    }
     if ok || reason == Reason::NotStarted {
         verdict(ConditionType::MdsLeaderElected, ok, reason, message)
     } else {
@@ -440,6 +453,15 @@ fn degraded_verdict(
             }
             verdict(type_, true, Reason::ComponentsNotReady, message)
         }
+        _ if valid && copysets_unhealthy(obs) => {
+            let message = obs.health.as_ref().map(HealthView::summary);
+            verdict(
+                type_,
+                true,
+                Reason::CopysetsUnhealthy,
+                message.unwrap_or_default(),
+            )
+        }
         _ => verdict(
             type_,
             false,
@@ -447,6 +469,14 @@ fn degraded_verdict(
             "no component is degraded".into(),
         ),
     }
+}
+
+/// Curve says copysets are unhealthy (not merely that its health is unknown).
+fn copysets_unhealthy(obs: &Observation) -> bool {
+    (obs.health.as_ref()).is_some_and(|h| {
+        h.status.verdict == HealthVerdict::Unhealthy
+            && h.status.copysets.as_ref().is_some_and(|c| c.unhealthy > 0)
+    })
 }
 
 /// Once a cluster has served, falling short is Degraded, not Creating (pausing keeps that memory).
@@ -498,8 +528,29 @@ fn verdicts(previous: &CurveClusterStatus, obs: &Observation, now: Timestamp) ->
         verdicts.push(cleanup_verdict(obs.cleanup));
         verdicts.extend(adopted_verdict(obs));
         verdicts.extend(monitoring_verdict(&obs.monitoring));
+        verdicts.extend(health_verdict(obs));
     }
     verdicts
+}
+
+/// CopysetsHealthy, once the health monitor has read the cluster.
+fn health_verdict(obs: &Observation) -> Option<Verdict> {
+    let health = obs.health.as_ref()?;
+    let type_ = ConditionType::CopysetsHealthy;
+    let message = health.summary();
+    Some(match health.status.verdict {
+        HealthVerdict::Healthy => {
+            let copysets = health.status.copysets.as_ref().map_or(0, |c| c.total);
+            verdict(
+                type_,
+                true,
+                Reason::Healthy,
+                format!("{copysets} copysets healthy; one MDS leader, the elected one"),
+            )
+        }
+        HealthVerdict::Unhealthy => verdict(type_, false, Reason::Unhealthy, message),
+        HealthVerdict::Unknown => verdict(type_, false, Reason::Unknown, message),
+    })
 }
 
 /// The new status. Pure: the same inputs give the same status.
@@ -532,8 +583,10 @@ pub fn compute_status(
             }),
             _ => previous.topology.clone(),
         },
-        // Curve's health is read outside this function; kept until a new reading replaces it.
-        health: previous.health.clone(),
+        // Read by the health monitor, whose status keeps its figures (and time) while nothing
+        // changes: no write for a reading that tells nothing new. Kept until one comes (an
+        // operator restart).
+        health: (obs.health.as_ref().map(|h| h.status.clone())).or_else(|| previous.health.clone()),
         // The operator's memory outlives an invalid spec; the decision updates it.
         record: previous.record.clone(),
     }

@@ -49,6 +49,13 @@ pub struct RuntimeArgs {
     /// This replica's identity in the Lease; default the pod name ($HOSTNAME).
     #[arg(long, env = "POD_NAME")]
     pub leader_election_identity: Option<String>,
+    /// How often Curve's health (copysets, ChunkServers, MDS) is read from every cluster's
+    /// daemons; it is also read at once when an MDS or ChunkServer pod changes readiness.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub health_period_seconds: u64,
+    /// How long one request to a Curve daemon may take before it counts as unanswered.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub health_timeout_seconds: u64,
 }
 
 impl RuntimeArgs {

@@ -48,6 +48,7 @@ vocabulary! {
         DataRetained => "Whether the data volumes outlive the CurveCluster.",
         Monitoring => "The Prometheus Operator objects of spec.monitoring exist (only with spec.monitoring.enabled).",
         DataAdopted => "Data volume claims older than this CurveCluster were taken over: an earlier cluster's etcd and ChunkServer data come back (only while such claims exist).",
+        CopysetsHealthy => "Curve's own health, read by the operator from the MDS and every ChunkServer by the rules of curve_ops_tool: every copyset healthy, exactly one MDS leader and it is the one etcd elected, every MDS online (once the MDS tier exists; status.health has the figures).",
     }
 }
 
@@ -110,6 +111,11 @@ vocabulary! {
         ContainerFailing => "A container or init container keeps failing (CrashLoopBackOff); the message has its last exit and termination message.",
         NodeLost => "A pod is stuck terminating on a node that is not Ready; its replacement cannot start until the pod is gone.",
         PodCreateFailed => "The StatefulSet controller cannot create a pod of the tier (its FailedCreate Event: an admission webhook or policy, a quota, a LimitRange refused it).",
+        Healthy => "Every copyset is healthy, one MDS is leader (the elected one) and every MDS is online.",
+        Unhealthy => "Copysets are unhealthy or the MDS is not as it should be; the message and status.health name the copysets, ChunkServers and reasons.",
+        Unknown => "Curve's health could not be read: the message names the endpoint and why (MDS unreachable, no primary, a bad answer). A roll takes no ChunkServer step meanwhile.",
+        CopysetsUnhealthy => "Curve reports unhealthy copysets: some data has fewer healthy copies than the pool keeps.",
+        PrimaryUnreachable => "etcd's election still names an MDS whose dummy port does not answer: the primary is probably dead and its election key has not lapsed yet.",
         RetainedClaimsAdopted => "Claims of an earlier cluster of this name (kept by spec.cleanup.policy: Retain) are in use: its data comes back. Delete them (with the cluster) for a fresh one.",
     }
 }
@@ -161,7 +167,12 @@ impl ConditionType {
                 ],
             ),
             ConditionType::Degraded => (
-                &[ComponentsNotReady, ApplyRefused, ReconcileError],
+                &[
+                    ComponentsNotReady,
+                    CopysetsUnhealthy,
+                    ApplyRefused,
+                    ReconcileError,
+                ],
                 &[AsExpected],
             ),
             ConditionType::EtcdQuorate => (&[Quorate], &[NoQuorum, QuorumLost]),
@@ -174,6 +185,7 @@ impl ConditionType {
                     AmbiguousLeader,
                     EtcdUnreachable,
                     QuorumLost,
+                    PrimaryUnreachable,
                 ],
             ),
             ConditionType::ChunkServersReady => (
@@ -201,6 +213,7 @@ impl ConditionType {
             ConditionType::Monitoring => (&[Applied], &[Discovering, PrometheusOperatorMissing]),
             // Shown only while adopted claims exist: never False.
             ConditionType::DataAdopted => (&[RetainedClaimsAdopted], &[]),
+            ConditionType::CopysetsHealthy => (&[Healthy], &[Unhealthy, Unknown]),
         }
     }
 }

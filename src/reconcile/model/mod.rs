@@ -5,5 +5,6 @@
 pub mod action;
 pub mod conditions;
 pub mod event;
+pub mod health;
 pub mod observation;
 pub mod states;

@@ -85,6 +85,8 @@ pub struct Observation {
     /// `(logicalPool.replicas - 1) / 2`, since Curve puts each copy on a different server.
     pub tolerated_unready_chunkservers: i32,
     pub primary: PrimaryView,
+    /// Curve's health as the monitor last read it (once the MDS tier exists).
+    pub health: Option<super::health::HealthView>,
     /// Spec changes the operator refuses to apply, each saying why.
     pub refused: Vec<String>,
     /// The last reconcile error, if the reconcile failed.
@@ -156,6 +158,7 @@ impl Observation {
             expansions: Vec::new(),
             monitoring: MonitoringState::Disabled,
             blockers: Vec::new(),
+            health: None,
             held: Vec::new(),
             etcd_members_now: 0,
             progress_deadline_seconds: 0,

@@ -1,0 +1,99 @@
+//! What the reconciler asks of the health monitor and what it makes of the answer. Pure.
+//!
+//! The monitor reads Curve's health beside the controller ([`super::health_monitor`]); a
+//! decision sees only its latest result ([`HealthView`]). A roll step of the ChunkServer tier
+//! waits for a healthy verdict read after the tier's pods were last seen as they are now: the
+//! pods' token (uids and readiness of the MDS and ChunkServer pods) the reading began with
+//! must be the current one, so a verdict read before the last pod came back never lets the
+//! next server go.
+
+use k8s_openapi::api::core::v1::Pod;
+
+use super::model::health::{HealthView, Latest, Wanted};
+use super::observe::{pod_ip, pods_of};
+use crate::curve::gather::{MdsTarget, Targets};
+use crate::curve::health::Rules;
+use crate::names::Component;
+use crate::validate::ValidatedCluster;
+
+/// A stable token of the MDS and ChunkServer pods' identities and readiness: it changes when
+/// any of them is replaced, or becomes ready or unready.
+pub fn pods_token(pods: &[Pod]) -> u64 {
+    let mut seen: Vec<(String, String, bool)> = [Component::Mds, Component::ChunkServer]
+        .into_iter()
+        .flat_map(|c| pods_of(pods, c))
+        .map(|p| {
+            (
+                p.metadata.name.clone().unwrap_or_default(),
+                p.metadata.uid.clone().unwrap_or_default(),
+                super::observe::is_ready(p),
+            )
+        })
+        .collect();
+    seen.sort();
+    crate::util::fnv64(seen.iter().flat_map(|(name, uid, ready)| {
+        (name.bytes().chain([0]))
+            .chain(uid.bytes().chain([0]))
+            .chain([u8::from(*ready)])
+    }))
+}
+
+/// Where the MDS daemons listen (their pods' IPs: host networking) and which one etcd elected.
+pub fn targets(cluster: &ValidatedCluster, pods: &[Pod], elected: Option<&str>) -> Targets {
+    let mds = &cluster.spec.mds;
+    let mut targets: Vec<MdsTarget> = pods_of(pods, Component::Mds)
+        .filter_map(pod_ip)
+        .map(|ip| MdsTarget {
+            listen_addr: format!("{ip}:{}", mds.port),
+            dummy_addr: format!("{ip}:{}", mds.dummy_port),
+        })
+        .collect();
+    targets.sort_by(|a, b| a.listen_addr.cmp(&b.listen_addr));
+    Targets {
+        elected: elected.map(str::to_string),
+        mds: targets,
+    }
+}
+
+/// What to ask the monitor for.
+pub fn wanted(cluster: &ValidatedCluster, pods: &[Pod], elected: Option<&str>) -> Wanted {
+    Wanted {
+        targets: targets(cluster, pods, elected),
+        rules: Rules {
+            replicas: cluster.spec.logical_pool.replicas as usize,
+            ..Rules::default()
+        },
+        pods_token: pods_token(pods),
+    }
+}
+
+/// The decision's view of the monitor's latest result.
+pub fn view(latest: &Latest, pods: &[Pod], mds_port: i32) -> HealthView {
+    let primary_unreachable = latest.primary_unreachable.as_ref().map(|address| {
+        pods_of(pods, Component::Mds)
+            .find(|p| pod_ip(p).is_some_and(|ip| format!("{ip}:{mds_port}") == *address))
+            .and_then(|p| p.metadata.name.clone())
+            .unwrap_or_else(|| address.clone())
+    });
+    HealthView {
+        status: latest.status.clone(),
+        current: latest.pods_token == pods_token(pods),
+        primary_unreachable,
+    }
+}
+
+/// Why a ChunkServer roll step may not be taken now, if it may not.
+pub fn roll_gate(health: Option<&HealthView>) -> Option<String> {
+    match health {
+        None => Some("waiting for Curve's health to be read".into()),
+        Some(h) if !h.current => {
+            Some("waiting for Curve's health read after the last pod change".into())
+        }
+        Some(h) if h.healthy() => None,
+        Some(h) => Some(format!("waiting: {}", h.summary())),
+    }
+}
+
+#[cfg(test)]
+#[path = "health_tests.rs"]
+mod tests;

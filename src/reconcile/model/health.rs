@@ -1,0 +1,55 @@
+//! Curve's health as the monitor keeps it and a decision sees it.
+
+use crate::api::{HealthStatus, HealthVerdict};
+use crate::curve::gather::Targets;
+use crate::curve::health::{Health, Rules};
+
+/// What a reconcile asks to be watched: where the daemons are, the rules of the pool, and a
+/// token of the pods' state (uids and readiness) the next reading must postdate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wanted {
+    pub targets: Targets,
+    pub rules: Rules,
+    pub pods_token: u64,
+}
+
+/// The latest result for one cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Latest {
+    pub health: Health,
+    pub status: HealthStatus,
+    /// The pods' token when this reading began: it describes the daemons of that state or later.
+    pub pods_token: u64,
+    /// The elected primary's listen address while its dummy port does not answer (the probe
+    /// of every second, or the last full reading).
+    pub primary_unreachable: Option<String>,
+}
+
+/// The health as a decision sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthView {
+    pub status: HealthStatus,
+    /// Read after the pods were last seen as they are now.
+    pub current: bool,
+    /// The elected primary's pod, while its dummy port does not answer and etcd still names it.
+    pub primary_unreachable: Option<String>,
+}
+
+impl HealthView {
+    pub fn healthy(&self) -> bool {
+        self.status.verdict == HealthVerdict::Healthy
+    }
+
+    /// One line: the verdict and why.
+    pub fn summary(&self) -> String {
+        let verdict = match self.status.verdict {
+            HealthVerdict::Healthy => "healthy",
+            HealthVerdict::Unhealthy => "unhealthy",
+            HealthVerdict::Unknown => "unknown",
+        };
+        match &self.status.message {
+            Some(why) => format!("Curve's health is {verdict}: {why}"),
+            None => format!("Curve's health is {verdict}"),
+        }
+    }
+}
