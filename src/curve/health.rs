@@ -333,9 +333,8 @@ pub fn verdict(reading: &CurveReading, rules: &Rules) -> Health {
             "no MDS holds the election key (07leader/)".into(),
         ));
     }
-    match &reading.topology {
-        Err(e) => unknown.push((e.endpoint().into(), e.reason().into())),
-        Ok(_) => {}
+    if let Err(e) = &reading.topology {
+        unknown.push((e.endpoint().into(), e.reason().into()));
     }
     judge_mds(reading, &mut problems, &mut unknown);
 
