@@ -21,6 +21,7 @@ use crate::api::{
 };
 use crate::names::{self, Component, TopologyStep};
 
+pub mod capacity;
 pub mod k8s;
 mod parse;
 
@@ -251,6 +252,7 @@ fn validate_spec_into(spec: &CurveClusterSpec, errors: &mut Errors) {
         rules::FORMAT_PERCENT,
     );
     check_storage(errors, "spec.chunkservers.storage", &cs.storage);
+    check_pool_usage(cs, errors);
     if let Some(resources) = &cs.resources {
         k8s::resource_requirements(errors, "spec.chunkservers.resources", resources);
     }
@@ -321,6 +323,20 @@ fn validate_spec_into(spec: &CurveClusterSpec, errors: &mut Errors) {
         );
     }
 
+    // Each zone holds one copy of everything, so the smallest zone fills first and caps the
+    // pool while the MDS counts every zone's capacity (topology_chunk_allocator.cpp:171-185):
+    // with 4 servers in 3 zones the two single-server zones are full at 3/4 of what the MDS
+    // admits. The operator spreads servers evenly over the zones, which needs a multiple.
+    if pool.zones >= 1 && cs.replicas >= 1 && cs.replicas % pool.zones != 0 {
+        errors.push(
+            "spec.chunkservers.replicas",
+            format!(
+                "must be a multiple of spec.logicalPool.zones: every zone holds one copy of all data, so the smallest zone caps the pool and the others' extra space is never used (got {} servers, {} zones)",
+                cs.replicas, pool.zones
+            ),
+        );
+    }
+
     errors.range(
         "spec.rollout.progressDeadlineSeconds",
         spec.rollout.progress_deadline_seconds,
@@ -338,6 +354,53 @@ fn validate_spec_into(spec: &CurveClusterSpec, errors: &mut Errors) {
             ),
         );
     }
+}
+
+/// The MDS's pool usage limit rendered from `formatPercent` ([`capacity`]) must let it
+/// allocate something: a pool too small for the raft logs of its copysets holds no data.
+fn check_pool_usage(cs: &crate::api::ChunkServerSpec, errors: &mut Errors) {
+    let Some(volume) = capacity::volume_bytes(cs) else {
+        return;
+    };
+    if !(rules::FORMAT_PERCENT.min..=rules::FORMAT_PERCENT.max).contains(&cs.format_percent)
+        || !(rules::COPYSETS.min..=rules::COPYSETS.max).contains(&cs.copysets)
+    {
+        return;
+    }
+    if capacity::pool_usage_limit_percent(cs, volume) < 1 {
+        errors.push(
+            "spec.chunkservers.formatPercent",
+            format!(
+                "leaves no room for data: a chunk file pool of {}% of {} holds little more than the raft log segments of {} copysets ({} files of 16 MiB each, plus {}% of the volume), so the MDS could allocate nothing; raise formatPercent or storage.size, or lower copysets (got {})",
+                cs.format_percent,
+                cs.storage.size,
+                cs.copysets,
+                cs.copysets as u64 * capacity::WAL_FILES_PER_COPYSET,
+                capacity::RAFT_LOG_MARGIN_PERCENT,
+                cs.format_percent
+            ),
+        );
+    }
+}
+
+/// A slot increase (`disksPerNode` from `previous` to `cs.disks_per_node`) on a cluster whose
+/// servers Curve registered with `registered_port` (ListZoneServer's `internalPort`; 0 for
+/// pools this operator creates now). A server with a fixed port admits only the ChunkServer of
+/// that port (TopologyImpl::FindServerByHostIpPort, src/mds/topology/topology.cpp:587-607) and
+/// `create_physicalpool` never changes an existing server (tools/curvefsTool.cpp:676-690), so the
+/// new slots' ChunkServers could never register and would restart forever.
+pub fn check_slot_increase(
+    previous: i32,
+    cs: &crate::api::ChunkServerSpec,
+    registered_port: i32,
+) -> Option<FieldError> {
+    (cs.disks_per_node > previous && registered_port != 0).then(|| FieldError {
+        path: "spec.chunkservers.disksPerNode".into(),
+        message: format!(
+            "cannot grow from {previous} to {}: Curve registered this cluster's servers with port {registered_port} (its pool was created with one disk slot per node), and such a server admits only the ChunkServer of that port, so the new slots could never register",
+            cs.disks_per_node
+        ),
+    })
 }
 
 /// Node selector and tolerations go into every pod spec, the topology key into its pod
