@@ -252,7 +252,6 @@ fn validate_spec_into(spec: &CurveClusterSpec, errors: &mut Errors) {
         rules::FORMAT_PERCENT,
     );
     check_storage(errors, "spec.chunkservers.storage", &cs.storage);
-    check_pool_usage(cs, errors);
     if let Some(resources) = &cs.resources {
         k8s::resource_requirements(errors, "spec.chunkservers.resources", resources);
     }
@@ -323,20 +322,6 @@ fn validate_spec_into(spec: &CurveClusterSpec, errors: &mut Errors) {
         );
     }
 
-    // Each zone holds one copy of everything, so the smallest zone fills first and caps the
-    // pool while the MDS counts every zone's capacity (topology_chunk_allocator.cpp:171-185):
-    // with 4 servers in 3 zones the two single-server zones are full at 3/4 of what the MDS
-    // admits. The operator spreads servers evenly over the zones, which needs a multiple.
-    if pool.zones >= 1 && cs.replicas >= 1 && cs.replicas % pool.zones != 0 {
-        errors.push(
-            "spec.chunkservers.replicas",
-            format!(
-                "must be a multiple of spec.logicalPool.zones: every zone holds one copy of all data, so the smallest zone caps the pool and the others' extra space is never used (got {} servers, {} zones)",
-                cs.replicas, pool.zones
-            ),
-        );
-    }
-
     errors.range(
         "spec.rollout.progressDeadlineSeconds",
         spec.rollout.progress_deadline_seconds,
@@ -358,19 +343,13 @@ fn validate_spec_into(spec: &CurveClusterSpec, errors: &mut Errors) {
 
 /// The MDS's pool usage limit rendered from `formatPercent` ([`capacity`]) must let it
 /// allocate something: a pool too small for the raft logs of its copysets holds no data.
-fn check_pool_usage(cs: &crate::api::ChunkServerSpec, errors: &mut Errors) {
-    let Some(volume) = capacity::volume_bytes(cs) else {
-        return;
-    };
-    if !(rules::FORMAT_PERCENT.min..=rules::FORMAT_PERCENT.max).contains(&cs.format_percent)
-        || !(rules::COPYSETS.min..=rules::COPYSETS.max).contains(&cs.copysets)
-    {
-        return;
-    }
-    if capacity::pool_usage_limit_percent(cs, volume) < 1 {
-        errors.push(
-            "spec.chunkservers.formatPercent",
-            format!(
+/// Not part of [`validate`] yet: the CRD would need the same rule in CEL (quantities as
+/// floats) for tests/rules_agree.rs; the reconciler shows it instead.
+pub fn pool_usage_refusal(cs: &crate::api::ChunkServerSpec) -> Option<FieldError> {
+    let volume = capacity::volume_bytes(cs)?;
+    (capacity::pool_usage_limit_percent(cs, volume) < 1).then(|| FieldError {
+            path: "spec.chunkservers.formatPercent".into(),
+            message: format!(
                 "leaves no room for data: a chunk file pool of {}% of {} holds little more than the raft log segments of {} copysets ({} files of 16 MiB each, plus {}% of the volume), so the MDS could allocate nothing; raise formatPercent or storage.size, or lower copysets (got {})",
                 cs.format_percent,
                 cs.storage.size,
@@ -379,8 +358,7 @@ fn check_pool_usage(cs: &crate::api::ChunkServerSpec, errors: &mut Errors) {
                 capacity::RAFT_LOG_MARGIN_PERCENT,
                 cs.format_percent
             ),
-        );
-    }
+    })
 }
 
 /// A slot increase (`disksPerNode` from `previous` to `cs.disks_per_node`) on a cluster whose
@@ -1302,6 +1280,36 @@ pub(crate) mod tests {
                 "spec.chunkservers.formatPercent: must be between 1 and 99 (got 101)",
             ]
         );
+    }
+
+    #[test]
+    fn a_slot_increase_is_refused_only_on_servers_registered_with_a_fixed_port() {
+        let mut cs: crate::api::ChunkServerSpec = serde_json::from_value(
+            json!({"replicas": 3, "disksPerNode": 2, "storage": {"size": "100Gi"}}),
+        )
+        .unwrap();
+        assert_eq!(
+            check_slot_increase(1, &cs, 8200).map(|e| e.to_string()),
+            Some("spec.chunkservers.disksPerNode: cannot grow from 1 to 2: Curve registered this cluster's servers with port 8200 (its pool was created with one disk slot per node), and such a server admits only the ChunkServer of that port, so the new slots could never register".into())
+        );
+        assert_eq!(check_slot_increase(1, &cs, 0), None);
+        assert_eq!(check_slot_increase(2, &cs, 8200), None, "no increase");
+        cs.disks_per_node = 1;
+        assert_eq!(check_slot_increase(2, &cs, 8200), None);
+    }
+
+    #[test]
+    fn a_pool_too_small_for_its_raft_logs_is_named() {
+        let cs = |size: &str, copysets: i32| -> crate::api::ChunkServerSpec {
+            serde_json::from_value(json!({"storage": {"size": size}, "copysets": copysets}))
+                .unwrap()
+        };
+        assert_eq!(pool_usage_refusal(&cs("100Gi", 100)), None);
+        assert_eq!(
+            pool_usage_refusal(&cs("1Gi", 100)).map(|e| e.to_string()),
+            Some("spec.chunkservers.formatPercent: leaves no room for data: a chunk file pool of 90% of 1Gi holds little more than the raft log segments of 100 copysets (200 files of 16 MiB each, plus 3% of the volume), so the MDS could allocate nothing; raise formatPercent or storage.size, or lower copysets (got 90)".into())
+        );
+        assert_eq!(pool_usage_refusal(&cs("1Gi", 1)), None);
     }
 
     #[test]

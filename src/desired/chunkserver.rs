@@ -9,14 +9,14 @@ use k8s_openapi::api::core::v1::{
 
 use super::Tier;
 use super::common::{
-    Budget, Daemon, Role, StatefulSetParts, config_map, disruption_budget, headless_service,
-    exec_probe, jemalloc, mount, stateful_set, tcp_probe, volume_claim_template,
+    Budget, Daemon, Role, StatefulSetParts, config_map, disruption_budget, exec_probe,
+    headless_service, jemalloc, mount, stateful_set, tcp_probe, volume_claim_template,
 };
-use super::start;
 use super::config::{
     CHUNKSERVER_CONF, CS_CLIENT_CONF, CURVE_DELIMITER, DaemonAddresses, S3_CONF, chunkserver_conf,
     cs_client_conf,
 };
+use super::start;
 use crate::names::{
     Component, LABEL_DISK_SLOT, component_name, labels, selector_labels, slot_set_name,
 };

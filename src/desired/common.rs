@@ -504,12 +504,7 @@ pub fn http_probe(path: &str, port: i32, initial_delay: i32, period: i32, failur
 }
 
 /// A probe running `script` with `sh -c` in the container (with the container's environment).
-pub fn exec_probe(
-    script: &str,
-    initial_delay: i32,
-    period: i32,
-    failures: i32,
-) -> Probe {
+pub fn exec_probe(script: &str, initial_delay: i32, period: i32, failures: i32) -> Probe {
     Probe {
         exec: Some(ExecAction {
             command: Some(vec!["sh".to_string(), "-c".to_string(), script.to_string()]),

@@ -4,9 +4,9 @@
 //! `${POD_IP}`, `${POD_NAME}`, `${CURVE_PORT}` and `${CURVE_ROOT_PASSWORD}` per pod.
 
 use super::common::pod_dns_name;
-use crate::validate::capacity;
 use crate::names::{Component, component_name};
 use crate::validate::ValidatedCluster;
+use crate::validate::capacity;
 
 pub const ETCD_CONF: &str = "etcd.conf";
 pub const MDS_CONF: &str = "mds.conf";
@@ -212,12 +212,9 @@ pub fn etcd_conf(cluster: &ValidatedCluster) -> String {
 }
 
 /// `mds.topology.PoolUsagePercentLimit` of this spec: see
-/// [`crate::validate::capacity::pool_usage_limit_percent`].
+/// [`crate::validate::capacity::cluster_pool_usage_limit_percent`].
 pub fn pool_usage_limit_percent(cluster: &ValidatedCluster) -> i32 {
-    let cs = &cluster.spec.chunkservers;
-    capacity::volume_bytes(cs)
-        .map(|volume| capacity::pool_usage_limit_percent(cs, volume))
-        .unwrap_or(capacity::CURVE_POOL_USAGE_PERCENT_LIMIT)
+    capacity::cluster_pool_usage_limit_percent(&cluster.spec)
 }
 
 /// Curve's default `mds.chunkserver.failure.tolerance` (conf/mds.conf:73).

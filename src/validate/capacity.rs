@@ -49,6 +49,27 @@ pub fn pool_usage_limit_percent(cs: &ChunkServerSpec, volume_bytes: u64) -> i32 
     (limit.min(CURVE_POOL_USAGE_PERCENT_LIMIT as u128)) as i32
 }
 
+/// `mds.topology.PoolUsagePercentLimit` of a cluster: [`pool_usage_limit_percent`] scaled
+/// down for uneven zones. Every zone holds one copy of everything, so when `servers` do not
+/// divide into `zones` the smallest zone (the operator fills the least populated zone first:
+/// `servers / zones` servers, rounded down) takes as much data as the others on fewer disks;
+/// the MDS counts every zone's capacity, so its limit is multiplied by
+/// `zones × smallest / servers` (4 servers in 3 zones: 3/4) to stop when the smallest zone's
+/// ChunkServers reach the pool limit. Zones taken from node labels can be more uneven than
+/// that: `desired::topology::uneven_zones` says so.
+pub fn cluster_pool_usage_limit_percent(spec: &crate::api::CurveClusterSpec) -> i32 {
+    let cs = &spec.chunkservers;
+    let Some(volume) = volume_bytes(cs) else {
+        return CURVE_POOL_USAGE_PERCENT_LIMIT;
+    };
+    let limit = pool_usage_limit_percent(cs, volume);
+    let (servers, zones) = (
+        cs.replicas.max(1),
+        spec.logical_pool.zones.clamp(1, cs.replicas.max(1)),
+    );
+    limit * zones * (servers / zones) / servers
+}
+
 /// The data volume size of `cs` in bytes, when its quantity reads.
 pub fn volume_bytes(cs: &ChunkServerSpec) -> Option<u64> {
     super::parse_quantity(&cs.storage.size)
@@ -64,7 +85,7 @@ pub fn usable_capacity_bytes(spec: &crate::api::CurveClusterSpec) -> Option<u64>
     let cs = &spec.chunkservers;
     let volume = volume_bytes(cs)?;
     let chunkservers = u64::try_from(cs.replicas.max(0) * cs.disks_per_node.max(0)).ok()?;
-    let limit = pool_usage_limit_percent(cs, volume).max(0) as u128;
+    let limit = cluster_pool_usage_limit_percent(spec).max(0) as u128;
     let replicas = spec.logical_pool.replicas.max(1) as u128;
     let raw = volume as u128 * chunkservers as u128;
     u64::try_from(raw * limit / 100 / replicas).ok()
@@ -95,12 +116,13 @@ mod tests {
 
     #[test]
     fn the_limit_follows_format_percent_less_the_raft_logs() {
-        // 2 TiB, 100 copysets: 89.97% in chunks, 0.16% (1 rounded up) in segments, 3% margin.
+        // 2 TiB, 100 copysets: 79.98% in chunks, less 0.16% in segments and the 3% margin.
+        assert_eq!(pool_usage_limit_percent(&spec(80, 100), 2048 * GIB), 76);
+        assert_eq!(pool_usage_limit_percent(&spec(88, 100), 2048 * GIB), 84);
+        // 86.81%: Curve's 85 stays.
         assert_eq!(pool_usage_limit_percent(&spec(90, 100), 2048 * GIB), 85);
-        assert_eq!(pool_usage_limit_percent(&spec(80, 100), 2048 * GIB), 75);
-        assert_eq!(pool_usage_limit_percent(&spec(88, 100), 2048 * GIB), 83);
-        // 100 GiB, 100 copysets: 200 segment files are 3.13% of the volume (4 rounded up).
-        assert_eq!(pool_usage_limit_percent(&spec(90, 100), 100 * GIB), 82);
+        // 100 GiB, 100 copysets: 200 segment files are 3.13% of the volume.
+        assert_eq!(pool_usage_limit_percent(&spec(90, 100), 100 * GIB), 83);
         // Never above Curve's own 85, whatever the pool holds.
         assert_eq!(pool_usage_limit_percent(&spec(99, 1), 2048 * GIB), 85);
         // Nothing left: the raft logs alone fill the pool.
@@ -114,6 +136,10 @@ mod tests {
             for (copysets, gib) in [(1, 10), (100, 100), (100, 2048), (10000, 4096)] {
                 let volume = gib * GIB;
                 let limit = pool_usage_limit_percent(&spec(format_percent, copysets), volume);
+                if limit < 1 {
+                    // Refused by validation: nothing would be allocated.
+                    continue;
+                }
                 let data = volume as u128 * limit.max(0) as u128 / 100 / CHUNK_BYTES as u128;
                 let wal = copysets as u128 * WAL_FILES_PER_COPYSET as u128;
                 let pool = volume as u128 * format_percent as u128 / 100 / POOL_FILE_BYTES as u128;
@@ -127,16 +153,25 @@ mod tests {
 
     #[test]
     fn usable_capacity_is_the_limit_of_every_volume_over_the_copies() {
-        let mut cluster: crate::api::CurveClusterSpec =
-            serde_json::from_value(serde_json::json!({
-                "image": "opencurvedocker/curvebs:v1.2.6",
-                "chunkservers": {"replicas": 3, "storage": {"size": "100Gi"}}
-            }))
-            .unwrap();
-        // 3 × 100 GiB × 82% / 3 copies.
-        assert_eq!(usable_capacity_bytes(&cluster), Some(100 * GIB * 82 / 100));
+        let mut cluster: crate::api::CurveClusterSpec = serde_json::from_value(serde_json::json!({
+            "image": "opencurvedocker/curvebs:v1.2.6",
+            "chunkservers": {"replicas": 3, "storage": {"size": "100Gi"}}
+        }))
+        .unwrap();
+        // 3 × 100 GiB × 83% / 3 copies.
+        assert_eq!(usable_capacity_bytes(&cluster), Some(100 * GIB * 83 / 100));
         cluster.chunkservers.disks_per_node = 2;
-        assert_eq!(usable_capacity_bytes(&cluster), Some(200 * GIB * 82 / 100));
+        assert_eq!(usable_capacity_bytes(&cluster), Some(200 * GIB * 83 / 100));
+        // 4 servers in 3 zones: the single-server zones fill at 3/4 of the even limit.
+        cluster.chunkservers.disks_per_node = 1;
+        cluster.chunkservers.replicas = 4;
+        assert_eq!(cluster_pool_usage_limit_percent(&cluster), 83 * 3 / 4);
+        assert_eq!(
+            usable_capacity_bytes(&cluster),
+            Some(400 * GIB * 62 / 100 / 3)
+        );
+        cluster.chunkservers.replicas = 6;
+        assert_eq!(cluster_pool_usage_limit_percent(&cluster), 83);
         cluster.chunkservers.storage.size = "x".into();
         assert_eq!(usable_capacity_bytes(&cluster), None);
     }
