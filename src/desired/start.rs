@@ -56,8 +56,8 @@ pub fn mds_start_script() -> String {
     )
 }
 
-/// The ChunkServer's start script: open files for every chunk its volume can hold, then its
-/// identity, then the image's entrypoint.
+/// The ChunkServer's start script: its identity, then open files for every chunk its volume
+/// can hold, then the image's entrypoint.
 ///
 /// Curve knows a ChunkServer by ip:port: one that starts from another IP with the id stored
 /// on its volume registers nothing new, and the MDS rejects every heartbeat whose address
@@ -69,8 +69,6 @@ pub fn mds_start_script() -> String {
 pub fn chunkserver_start_script() -> String {
     format!(
         "set -eu\n{}\
-         need=$(df -P {CHUNKSERVER_DATA_DIR} | awk 'NR == 2 {{ printf \"%d\", int($2 * 1024 / {POOL_FILE_BYTES}) + {CHUNKSERVER_OPEN_FILES_MARGIN} }}')\n\
-         {}\
          if [ -f {IDENTITY_FILE} ]; then\n  \
            node=; ip=\n  \
            read -r node ip < {IDENTITY_FILE} || true\n  \
@@ -82,6 +80,8 @@ pub fn chunkserver_start_script() -> String {
            mv {IDENTITY_FILE}.new {IDENTITY_FILE}\n  \
            echo \"$0: recorded node $NODE_NAME ($POD_IP) as this ChunkServer's home\"\n\
          fi\n\
+         need=$(df -P {CHUNKSERVER_DATA_DIR} | awk 'NR == 2 {{ printf \"%d\", int($2 * 1024 / {POOL_FILE_BYTES}) + {CHUNKSERVER_OPEN_FILES_MARGIN} }}')\n\
+         {}\
          exec \"$@\"\n",
         refuse_function(),
         open_files_check(
@@ -108,12 +108,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_chunkserver_start_checks_limits_then_identity_then_hands_over() {
+    fn the_chunkserver_start_checks_identity_then_limits_then_hands_over() {
         let script = chunkserver_start_script();
-        let limits = script.find("ulimit -H -n").unwrap();
         let identity = script.find(IDENTITY_FILE).unwrap();
+        let limits = script.find("ulimit -H -n").unwrap();
         let exec = script.find("exec \"$@\"").unwrap();
-        assert!(limits < identity && identity < exec, "{script}");
+        assert!(identity < limits && limits < exec, "{script}");
         assert!(script.starts_with("set -eu\n"), "{script}");
         assert!(
             script.contains("int($2 * 1024 / 16781312) + 65536"),
