@@ -21,6 +21,7 @@ use crate::api::{
 };
 use crate::names::{self, Component, TopologyStep};
 
+pub mod capacity;
 pub mod k8s;
 mod parse;
 
@@ -338,6 +339,46 @@ fn validate_spec_into(spec: &CurveClusterSpec, errors: &mut Errors) {
             ),
         );
     }
+}
+
+/// The MDS's pool usage limit rendered from `formatPercent` ([`capacity`]) must let it
+/// allocate something: a pool too small for the raft logs of its copysets holds no data.
+/// Not part of [`validate`] yet: the CRD would need the same rule in CEL (quantities as
+/// floats) for tests/rules_agree.rs; the reconciler shows it instead.
+pub fn pool_usage_refusal(cs: &crate::api::ChunkServerSpec) -> Option<FieldError> {
+    let volume = capacity::volume_bytes(cs)?;
+    (capacity::pool_usage_limit_percent(cs, volume) < 1).then(|| FieldError {
+            path: "spec.chunkservers.formatPercent".into(),
+            message: format!(
+                "leaves no room for data: a chunk file pool of {}% of {} holds little more than the raft log segments of {} copysets ({} files of 16 MiB each, plus {}% of the volume), so the MDS could allocate nothing; raise formatPercent or storage.size, or lower copysets (got {})",
+                cs.format_percent,
+                cs.storage.size,
+                cs.copysets,
+                cs.copysets as u64 * capacity::WAL_FILES_PER_COPYSET,
+                capacity::RAFT_LOG_MARGIN_PERCENT,
+                cs.format_percent
+            ),
+    })
+}
+
+/// A slot increase (`disksPerNode` from `previous` to `cs.disks_per_node`) on a cluster whose
+/// servers Curve registered with `registered_port` (ListZoneServer's `internalPort`; 0 for
+/// pools this operator creates now). A server with a fixed port admits only the ChunkServer of
+/// that port (TopologyImpl::FindServerByHostIpPort, src/mds/topology/topology.cpp:587-607) and
+/// `create_physicalpool` never changes an existing server (tools/curvefsTool.cpp:676-690), so the
+/// new slots' ChunkServers could never register and would restart forever.
+pub fn check_slot_increase(
+    previous: i32,
+    cs: &crate::api::ChunkServerSpec,
+    registered_port: i32,
+) -> Option<FieldError> {
+    (cs.disks_per_node > previous && registered_port != 0).then(|| FieldError {
+        path: "spec.chunkservers.disksPerNode".into(),
+        message: format!(
+            "cannot grow from {previous} to {}: Curve registered this cluster's servers with port {registered_port} (its pool was created with one disk slot per node), and such a server admits only the ChunkServer of that port, so the new slots could never register",
+            cs.disks_per_node
+        ),
+    })
 }
 
 /// Node selector and tolerations go into every pod spec, the topology key into its pod
@@ -1239,6 +1280,36 @@ pub(crate) mod tests {
                 "spec.chunkservers.formatPercent: must be between 1 and 99 (got 101)",
             ]
         );
+    }
+
+    #[test]
+    fn a_slot_increase_is_refused_only_on_servers_registered_with_a_fixed_port() {
+        let mut cs: crate::api::ChunkServerSpec = serde_json::from_value(
+            json!({"replicas": 3, "disksPerNode": 2, "storage": {"size": "100Gi"}}),
+        )
+        .unwrap();
+        assert_eq!(
+            check_slot_increase(1, &cs, 8200).map(|e| e.to_string()),
+            Some("spec.chunkservers.disksPerNode: cannot grow from 1 to 2: Curve registered this cluster's servers with port 8200 (its pool was created with one disk slot per node), and such a server admits only the ChunkServer of that port, so the new slots could never register".into())
+        );
+        assert_eq!(check_slot_increase(1, &cs, 0), None);
+        assert_eq!(check_slot_increase(2, &cs, 8200), None, "no increase");
+        cs.disks_per_node = 1;
+        assert_eq!(check_slot_increase(2, &cs, 8200), None);
+    }
+
+    #[test]
+    fn a_pool_too_small_for_its_raft_logs_is_named() {
+        let cs = |size: &str, copysets: i32| -> crate::api::ChunkServerSpec {
+            serde_json::from_value(json!({"storage": {"size": size}, "copysets": copysets}))
+                .unwrap()
+        };
+        assert_eq!(pool_usage_refusal(&cs("100Gi", 100)), None);
+        assert_eq!(
+            pool_usage_refusal(&cs("1Gi", 100)).map(|e| e.to_string()),
+            Some("spec.chunkservers.formatPercent: leaves no room for data: a chunk file pool of 90% of 1Gi holds little more than the raft log segments of 100 copysets (200 files of 16 MiB each, plus 3% of the volume), so the MDS could allocate nothing; raise formatPercent or storage.size, or lower copysets (got 90)".into())
+        );
+        assert_eq!(pool_usage_refusal(&cs("1Gi", 1)), None);
     }
 
     #[test]

@@ -18,6 +18,8 @@ use curve_image_emulation::conf::{parse_curve_conf, parse_etcd_conf, placeholder
 use curve_image_emulation::{
     ContainerStatus, ImageFiles, Kubelet, PodFacts, PodRun, VolumeBacking,
 };
+use curve_operator::desired::common::START_SCRIPT_NAME;
+use curve_operator::desired::start::{IDENTITY_FILE, chunkserver_ready_script};
 use curve_operator::names::root_secret_name;
 use curve_operator::render::{ExamplePlacement, objects, parse_cluster};
 use curve_operator::validate::{ValidatedCluster, validate};
@@ -173,7 +175,11 @@ struct Start {
 }
 
 fn start_of(run: &PodRun, container: &str) -> Start {
-    let line = run.command_line(container);
+    let mut line = run.command_line(container);
+    // A start script (`sh -c SCRIPT curve-start /entrypoint.sh ARGS`) execs the entrypoint.
+    if line.get(3).map(String::as_str) == Some(START_SCRIPT_NAME) {
+        line.drain(..4);
+    }
     assert_eq!(
         line.first().map(String::as_str),
         Some("/entrypoint.sh"),
@@ -595,6 +601,8 @@ fn emulated_format_adds_the_space_of_a_grown_volume_to_the_pool() {
             .any(|a| a == "-filePoolMetaPath=/curvebs/chunkserver/data/chunkfilepool.growth.meta"),
         "{args:?}"
     );
+    // A growth skips the zero-fill (issue 28, item 7): the files are fallocated only.
+    assert!(args.iter().any(|a| a == "-needWriteZero=false"), "{args:?}");
     assert!(
         grown
             .stdout("format")
@@ -756,4 +764,210 @@ fn emulated_pods_do_not_start_without_the_root_secret() {
         matches!(run.status("config"), ContainerStatus::FailedToStart(why) if why.contains("CreateContainerConfigError")),
         "{run}"
     );
+}
+
+/// The set with its daemon started under `prlimit --nofile=SOFT:HARD`, as a node whose
+/// container runtime gives those limits.
+fn under_open_files_limits(set: &StatefulSet, soft: u64, hard: u64) -> StatefulSet {
+    let mut set = set.clone();
+    let pod = set.spec.as_mut().unwrap().template.spec.as_mut().unwrap();
+    let command = pod.containers[0].command.as_mut().unwrap();
+    let mut wrapped = vec![
+        "prlimit".to_string(),
+        format!("--nofile={soft}:{hard}"),
+        "--".to_string(),
+    ];
+    wrapped.append(command);
+    *command = wrapped;
+    set
+}
+
+#[test]
+#[ignore = "image emulation: needs root and the image files; scripts/test.sh runs it"]
+fn emulated_chunkserver_start_raises_its_open_files_and_keeps_its_node() {
+    // The most this process may grant (raising a hard limit needs CAP_SYS_RESOURCE).
+    let host_hard: u64 = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "ulimit -H -n"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .parse()
+    .unwrap_or(1 << 20);
+    let rendered = rendered(EXAMPLES[0]);
+    let set = under_open_files_limits(&rendered.stateful_set("-chunkserver-0"), 1024, host_hard);
+    let dir = tempfile::tempdir().unwrap();
+    let volume = dir.path().join("data.img");
+    let pod = format!("{}-0", set_name(&set));
+    let facts = rendered.facts(&pod, 0);
+    let run = Kubelet::new(image())
+        .run_main_containers(true)
+        .run_stateful_set_pod(&set, &facts, &data_volume(&volume, DATA_VOLUME_BYTES))
+        .unwrap();
+    assert_eq!(
+        run.read("chunkserver", IDENTITY_FILE).unwrap(),
+        format!("{} {}\n", facts.node_name, facts.pod_ip),
+        "{run}"
+    );
+    // One per pool file the volume can hold (256 MiB: about 15) plus 65536.
+    let output = format!("{}{}", run.stdout("chunkserver"), run.stderr("chunkserver"));
+    let need: u64 = output
+        .split("ChunkServer needs ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{run}"));
+    assert!((65536 + 10..=65536 + 16).contains(&need), "{run}");
+    if host_hard >= need {
+        // The soft limit rises from 1024 to the need, and the daemon starts.
+        assert!(run.status("chunkserver").succeeded(), "{run}");
+        assert!(
+            output.contains(&format!(
+                "open files: soft limit {need}, hard limit {host_hard}, ChunkServer needs {need}"
+            )),
+            "{run}"
+        );
+        assert_eq!(start_of(&run, "chunkserver").role, "chunkserver");
+    } else {
+        // This machine's own limit is below a ChunkServer's need: the start says so.
+        assert_eq!(
+            *run.status("chunkserver"),
+            ContainerStatus::Exited(1),
+            "{run}"
+        );
+        assert!(
+            output.contains(&format!("the open files hard limit is {host_hard}")),
+            "{run}"
+        );
+    }
+
+    // The same volume on another node (another IP): refused, naming both.
+    let elsewhere = rendered.facts(&pod, 1);
+    let moved = Kubelet::new(image())
+        .run_main_containers(true)
+        .run_stateful_set_pod(&set, &elsewhere, &data_volume(&volume, DATA_VOLUME_BYTES))
+        .unwrap();
+    assert_eq!(
+        *moved.status("chunkserver"),
+        ContainerStatus::Exited(1),
+        "{moved}"
+    );
+    assert!(
+        moved.stderr("chunkserver").contains(&format!(
+            "cannot start: this ChunkServer's data was registered from node {} ({}) and its pod is now on node {} ({})",
+            facts.node_name, facts.pod_ip, elsewhere.node_name, elsewhere.pod_ip
+        )),
+        "{moved}"
+    );
+    assert!(moved.invocations_of("entrypoint.sh").is_empty(), "{moved}");
+    assert!(
+        !moved
+            .stderr("chunkserver")
+            .contains("open files hard limit"),
+        "the identity is checked first: {moved}"
+    );
+}
+
+#[test]
+#[ignore = "image emulation: needs root and the image files; scripts/test.sh runs it"]
+fn emulated_daemons_refuse_to_start_below_their_open_files_need() {
+    let rendered = rendered(EXAMPLES[0]);
+    for (suffix, container, need) in [
+        ("-chunkserver-0", "chunkserver", "655"),
+        ("-mds", "mds", "65536"),
+    ] {
+        let set = under_open_files_limits(&rendered.stateful_set(suffix), 1024, 4096);
+        let dir = tempfile::tempdir().unwrap();
+        let pod = format!("{}-0", set_name(&set));
+        let run = Kubelet::new(image())
+            .run_main_containers(true)
+            .run_stateful_set_pod(
+                &set,
+                &rendered.facts(&pod, 0),
+                &data_volume(&dir.path().join("data.img"), DATA_VOLUME_BYTES),
+            )
+            .unwrap();
+        assert_eq!(*run.status(container), ContainerStatus::Exited(1), "{run}");
+        let node = &rendered.facts(&pod, 0).node_name;
+        assert!(
+            run.stderr(container).contains(&format!(
+                "cannot start: the open files hard limit is 4096 and this {} needs {need}",
+                if container == "mds" {
+                    "MDS"
+                } else {
+                    "ChunkServer"
+                }
+            )) && run.stderr(container).contains(&format!(
+                "node {node} must give containers a hard limit of at least {need}"
+            )),
+            "{run}"
+        );
+        assert!(run.invocations_of("entrypoint.sh").is_empty(), "{run}");
+    }
+}
+
+/// A stand-in ChunkServer answering `ChunkServerStatus` as brpc does (JSON over HTTP, the
+/// request's Content-Type echoed): copysets not loaded for the first `loading` requests.
+fn chunkserver_status_stand_in(loading: usize) -> (u16, std::thread::JoinHandle<()>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().take(loading + 1).enumerate() {
+            let mut stream = stream.unwrap();
+            let mut request = [0u8; 4096];
+            let read = stream.read(&mut request).unwrap();
+            let request = String::from_utf8_lossy(&request[..read]).to_string();
+            let (status, body) =
+                if request.starts_with("POST /ChunkServerService/ChunkServerStatus ") {
+                    ("200 OK", format!("{{\"copysetLoadFin\":{}}}", n >= loading))
+                } else {
+                    ("404 Not Found", "[E1002]Fail to find method".to_string())
+                };
+            let answer = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(answer.as_bytes()).unwrap();
+        }
+    });
+    (port, handle)
+}
+
+#[test]
+#[ignore = "image emulation: needs root and the image files; scripts/test.sh runs it"]
+fn emulated_chunkserver_readiness_waits_for_loaded_copysets() {
+    let rendered = rendered(EXAMPLES[0]);
+    let set = rendered.stateful_set("-chunkserver-0");
+    let container = &set
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0];
+    let probe = container.readiness_probe.as_ref().unwrap();
+    let command = probe.exec.as_ref().unwrap().command.clone().unwrap();
+    assert_eq!(command, ["sh", "-c", &chunkserver_ready_script()]);
+    let (port, server) = chunkserver_status_stand_in(2);
+    let check = || {
+        std::process::Command::new(&command[0])
+            .args(&command[1..])
+            .env("POD_IP", "127.0.0.1")
+            .env("CURVE_PORT", port.to_string())
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(!check(), "copysets still loading: not ready");
+    assert!(!check(), "copysets still loading: not ready");
+    assert!(check(), "copysets loaded: ready");
+    server.join().unwrap();
+    // Nothing answers: not ready.
+    assert!(!check());
 }

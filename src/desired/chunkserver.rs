@@ -9,13 +9,14 @@ use k8s_openapi::api::core::v1::{
 
 use super::Tier;
 use super::common::{
-    Budget, Daemon, Role, StatefulSetParts, config_map, disruption_budget, headless_service,
-    jemalloc, mount, stateful_set, tcp_probe, volume_claim_template,
+    Budget, Daemon, Role, StatefulSetParts, config_map, disruption_budget, exec_probe,
+    headless_service, jemalloc, mount, stateful_set, tcp_probe, volume_claim_template,
 };
 use super::config::{
     CHUNKSERVER_CONF, CS_CLIENT_CONF, CURVE_DELIMITER, DaemonAddresses, S3_CONF, chunkserver_conf,
     cs_client_conf,
 };
+use super::start;
 use crate::names::{
     Component, LABEL_DISK_SLOT, component_name, labels, selector_labels, slot_set_name,
 };
@@ -35,6 +36,9 @@ const CHUNK_META_PAGE_SIZE: u64 = 4096;
 /// adds to the pool: after a growth the free share is that plus up to 1 (whole chunks, and
 /// `df` shares rounded down), which must not make every later start allocate again.
 const MIN_GROWTH_PERCENT: i32 = 2;
+/// Startup probe failures (every 10 s) before the kubelet restarts a ChunkServer whose port
+/// never opened: an hour for the pool scan of a large volume on HDD.
+const STARTUP_PROBE_FAILURES: i32 = 360;
 /// Where a growth run of `curve_format` writes its meta file: never over the pool's own.
 const GROWTH_META: &str = "/curvebs/chunkserver/data/chunkfilepool.growth.meta";
 
@@ -150,16 +154,24 @@ pub const DATA_VOLUME_SIZE_ANNOTATION: &str = "curve.opencurve.io/data-volume-si
 /// file outside the pool) and are removed before the ChunkServer starts. The pool is read only
 /// when the ChunkServer starts, which the roll of a new volume size brings.
 ///
+/// A growth skips the zero-fill (`-needWriteZero=false`, curve_format_main.cpp:85-87,146-154):
+/// zeroing every new file (16 MiB each, 10% of a 10 TiB volume is 64k files) runs before the
+/// ChunkServer starts, and on HDD can outlast `mds.heartbeat.offlinetimeoutMs` (30 minutes,
+/// conf/mds.conf:86), after which the MDS re-replicates everything the ChunkServer holds. The
+/// files are still `fallocate`d to full size, whose unwritten extents read as zeros, so chunks
+/// taken from them read the same; only the first write to each costs the extent conversion the
+/// zero-fill would have paid up front. The first format, before any data, keeps Curve's fill.
+///
 /// `-blockSize` exists only from Curve v1.2.7 and v1.2.6 exits 1 on an unknown flag: `-undefok`
 /// lets one command serve both, as curveadm does.
 pub fn format_script(format_percent: i32) -> String {
     let keep_free = 100 - format_percent;
     let chunk_file_bytes = CHUNK_FILE_SIZE + CHUNK_META_PAGE_SIZE;
-    let format = |percent: &str, meta: &str| {
+    let format = |percent: &str, meta: &str, write_zero: bool| {
         format!(
             "/curvebs/tools/sbin/curve_format -allocatePercent={percent} -fileSize={CHUNK_FILE_SIZE} \
              -filePoolDir={CHUNK_FILE_POOL_DIR} -filePoolMetaPath={meta} \
-             -fileSystemPath={CHUNK_FILE_POOL_DIR} -blockSize=4096 -undefok=blockSize"
+             -fileSystemPath={CHUNK_FILE_POOL_DIR} -needWriteZero={write_zero} -blockSize=4096 -undefok=blockSize"
         )
     };
     let free_share = format!(
@@ -190,8 +202,8 @@ pub fn format_script(format_percent: i32) -> String {
          if [ ! -f {CHUNK_FILE_POOL_META} ]; then\n  \
            echo \"curve_format wrote no {CHUNK_FILE_POOL_META}: the volume has less than {format_percent}% free, lower spec.chunkservers.formatPercent\" >&2; exit 1\n\
          fi\n",
-        format("$grow", GROWTH_META),
-        format(&format_percent.to_string(), CHUNK_FILE_POOL_META),
+        format("$grow", GROWTH_META, false),
+        format(&format_percent.to_string(), CHUNK_FILE_POOL_META, true),
     )
 }
 
@@ -274,9 +286,15 @@ fn slot_stateful_set(
         role: Role::ChunkServer,
         args: chunkserver_args(port),
         ports: vec![("listen", port)],
-        readiness: tcp_probe(port, 5, 10, 3),
-        // Loading copysets after a restart can take minutes: be patient before killing it.
-        liveness: tcp_probe(port, 60, 10, 12),
+        // Ready once its copysets are loaded, not when its port opens: the disruption budget
+        // then keeps a drain from taking the next ChunkServer while this one still loads.
+        readiness: exec_probe(&start::chunkserver_ready_script(), 5, 10, 3),
+        // The port opens only after the chunk file pool was scanned (chunkserver.cpp:143
+        // initializes the pool, :360 starts the server), a file at a time: up to an hour on
+        // slow disks before liveness may judge.
+        startup: Some(tcp_probe(port, 10, 10, STARTUP_PROBE_FAILURES)),
+        liveness: tcp_probe(port, 0, 10, 6),
+        start_script: Some(start::chunkserver_start_script()),
         resources: cs.resources.clone(),
         config_files: vec![
             (CHUNKSERVER_CONF, CURVE_DELIMITER),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec, StatefulSetUpdateStrategy};
 use k8s_openapi::api::core::v1::{
     Affinity, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
-    EnvVar, EnvVarSource, HTTPGetAction, LocalObjectReference, ObjectFieldSelector,
+    EnvVar, EnvVarSource, ExecAction, HTTPGetAction, LocalObjectReference, ObjectFieldSelector,
     PersistentVolumeClaim, PersistentVolumeClaimSpec, PodAffinityTerm, PodAntiAffinity, PodSpec,
     PodTemplateSpec, Probe, SecretKeySelector, Service, ServicePort, ServiceSpec, TCPSocketAction,
     Volume, VolumeMount, VolumeResourceRequirements, WeightedPodAffinityTerm,
@@ -199,6 +199,11 @@ pub struct Daemon<'a> {
     pub ports: Vec<(&'a str, i32)>,
     pub readiness: Probe,
     pub liveness: Probe,
+    /// Holds liveness back until the daemon first answered (a slow start is not killed).
+    pub startup: Option<Probe>,
+    /// A shell script run before the image's entrypoint (`exec "$@"` hands over to it); its
+    /// refusal, written to the termination log, becomes the container's last message.
+    pub start_script: Option<String>,
     pub resources: Option<k8s_openapi::api::core::v1::ResourceRequirements>,
     /// `(file name, delimiter)` of each config file the operator overrides.
     pub config_files: Vec<(&'a str, &'a str)>,
@@ -209,6 +214,11 @@ pub struct Daemon<'a> {
     /// Whether its config holds the root password (given to the config init container only).
     pub root_password: bool,
 }
+
+/// The image's ENTRYPOINT (docker/Dockerfile), which a start script execs.
+pub const IMAGE_ENTRYPOINT: &str = "/entrypoint.sh";
+/// `$0` of a start script (`sh -c SCRIPT NAME ARGS...`): the name its messages go by.
+pub const START_SCRIPT_NAME: &str = "curve-start";
 
 const CONFIG_SOURCE_VOLUME: &str = "config-source";
 /// The emptyDir holding the merged config: written by the config init container.
@@ -348,11 +358,26 @@ impl Daemon<'_> {
         if let Some(data) = self.data_volume {
             mounts.push(mount(data, &self.role.data_dir()));
         }
+        let command = match &self.start_script {
+            Some(script) => vec![
+                "sh".to_string(),
+                "-c".to_string(),
+                script.clone(),
+                START_SCRIPT_NAME.to_string(),
+                IMAGE_ENTRYPOINT.to_string(),
+            ],
+            None => vec![IMAGE_ENTRYPOINT.to_string()],
+        };
         Container {
             name: self.role.as_str().to_string(),
             image: Some(cluster.spec.image.clone()),
             image_pull_policy: Some(cluster.spec.image_pull_policy.as_str().to_string()),
-            command: Some(vec!["/entrypoint.sh".to_string()]),
+            command: Some(command),
+            startup_probe: self.startup.clone(),
+            termination_message_policy: self
+                .start_script
+                .as_ref()
+                .map(|_| "FallbackToLogsOnError".to_string()),
             args: Some(vec![
                 format!("--role={}", self.role.as_str()),
                 format!("--args={}", self.args.join(" ")),
@@ -469,6 +494,20 @@ pub fn http_probe(path: &str, port: i32, initial_delay: i32, period: i32, failur
             path: Some(path.to_string()),
             port: IntOrString::Int(port),
             ..HTTPGetAction::default()
+        }),
+        initial_delay_seconds: Some(initial_delay),
+        period_seconds: Some(period),
+        timeout_seconds: Some(5),
+        failure_threshold: Some(failures),
+        ..Probe::default()
+    }
+}
+
+/// A probe running `script` with `sh -c` in the container (with the container's environment).
+pub fn exec_probe(script: &str, initial_delay: i32, period: i32, failures: i32) -> Probe {
+    Probe {
+        exec: Some(ExecAction {
+            command: Some(vec!["sh".to_string(), "-c".to_string(), script.to_string()]),
         }),
         initial_delay_seconds: Some(initial_delay),
         period_seconds: Some(period),

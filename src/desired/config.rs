@@ -6,6 +6,7 @@
 use super::common::pod_dns_name;
 use crate::names::{Component, component_name};
 use crate::validate::ValidatedCluster;
+use crate::validate::capacity;
 
 pub const ETCD_CONF: &str = "etcd.conf";
 pub const MDS_CONF: &str = "mds.conf";
@@ -210,6 +211,26 @@ pub fn etcd_conf(cluster: &ValidatedCluster) -> String {
     )
 }
 
+/// `mds.topology.PoolUsagePercentLimit` of this spec: see
+/// [`crate::validate::capacity::cluster_pool_usage_limit_percent`].
+pub fn pool_usage_limit_percent(cluster: &ValidatedCluster) -> i32 {
+    capacity::cluster_pool_usage_limit_percent(&cluster.spec)
+}
+
+/// Curve's default `mds.chunkserver.failure.tolerance` (conf/mds.conf:73).
+pub const CURVE_FAILURE_TOLERANCE: i32 = 3;
+
+/// `mds.chunkserver.failure.tolerance`: the RecoverScheduler leaves alone every ChunkServer of
+/// a server with at least this many ChunkServers not online
+/// (RecoverScheduler::CalculateExcludesChunkServer, src/mds/schedule/recoverScheduler.cpp:
+/// 195-232), so with Curve's 3 and 3 or more disk slots a lost node is never re-replicated.
+/// One more than the slots lets a whole lost node be recovered; a node that only flaps is
+/// still left alone, by `mds.heartbeat.offlinetimeoutMs` (30 minutes, conf/mds.conf:86),
+/// before which no ChunkServer counts as offline. Never below Curve's 3.
+pub fn chunkserver_failure_tolerance(disks_per_node: i32) -> i32 {
+    CURVE_FAILURE_TOLERANCE.max(disks_per_node.saturating_add(1))
+}
+
 /// `etcd_members`: the voting etcd members (a learner refuses the MDS's requests).
 pub fn mds_conf(cluster: &ValidatedCluster, etcd_members: i32) -> String {
     let mds = &cluster.spec.mds;
@@ -230,6 +251,15 @@ pub fn mds_conf(cluster: &ValidatedCluster, etcd_members: i32) -> String {
             // Checked against what every root client sends (tools, ChunkServers) at each start.
             ("mds.auth.rootUserName", ROOT_USER.into()),
             ("mds.auth.rootPassword", ROOT_PASSWORD.into()),
+            // Allocation stops before any ChunkServer's chunk file pool runs dry (capacity.rs).
+            (
+                "mds.topology.PoolUsagePercentLimit",
+                pool_usage_limit_percent(cluster).to_string(),
+            ),
+            (
+                "mds.chunkserver.failure.tolerance",
+                chunkserver_failure_tolerance(cluster.spec.chunkservers.disks_per_node).to_string(),
+            ),
         ],
         CURVE_DELIMITER,
     )
@@ -258,6 +288,10 @@ pub fn chunkserver_conf(addresses: &DaemonAddresses) -> String {
             // Its Curve client (clone from a Curve volume) authenticates as root.
             ("curve.root_username", ROOT_USER.into()),
             ("curve.root_password", ROOT_PASSWORD.into()),
+            // No SnapshotCloneServer, so no clone from S3: without this the ChunkServer starts
+            // an S3Adapter (the AWS SDK and its threads) on the image's placeholder s3.conf
+            // (src/chunkserver/chunkserver.cpp:576-590; conf/chunkserver.conf:120).
+            ("clone.disable_s3_adapter", "true".into()),
         ],
         CURVE_DELIMITER,
     )

@@ -132,6 +132,8 @@ fn stateful_set_for(
         readiness: http_probe("/health", etcd.client_port, 5, 10, 3),
         // Liveness must not kill members that merely wait for their peers.
         liveness: super::common::tcp_probe(etcd.client_port, 15, 10, 6),
+        startup: None,
+        start_script: None,
         resources: etcd.resources.clone(),
         config_files: vec![(ETCD_CONF, YAML_DELIMITER)],
         data_volume: Some(DATA_VOLUME),

@@ -27,6 +27,8 @@ pub fn build(cluster: &ValidatedCluster, etcd: &EtcdLayout) -> Tier {
         // Every MDS (primary or standby) serves its dummy port; only the primary opens `port`.
         readiness: http_probe("/vars/mds_status", mds.dummy_port, 5, 10, 3),
         liveness: http_probe("/vars/mds_status", mds.dummy_port, 30, 10, 6),
+        startup: None,
+        start_script: Some(super::start::mds_start_script()),
         resources: mds.resources.clone(),
         config_files: vec![(MDS_CONF, CURVE_DELIMITER)],
         data_volume: None,

@@ -8,6 +8,7 @@ pub mod jobs;
 pub mod mds;
 pub mod monitoring;
 pub mod secret;
+pub mod start;
 pub mod topology;
 
 use k8s_openapi::api::apps::v1::StatefulSet;

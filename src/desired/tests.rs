@@ -233,7 +233,49 @@ fn mds_conf_listens_on_the_pod_ip_and_finds_every_etcd_member() {
          mds.leader.sessionInterSec=5\n\
          mds.leader.electionTimeoutMs=0\n\
          mds.auth.rootUserName=root\n\
-         mds.auth.rootPassword=${CURVE_ROOT_PASSWORD}\n"
+         mds.auth.rootPassword=${CURVE_ROOT_PASSWORD}\n\
+         mds.topology.PoolUsagePercentLimit=83\n\
+         mds.chunkserver.failure.tolerance=3\n"
+    );
+}
+
+/// The MDS stops allocating before a ChunkServer's pool runs dry (capacity.rs), the smallest
+/// of uneven zones included, and recovers a whole lost node whatever its disk slots.
+#[test]
+fn mds_limits_follow_the_pool_the_zones_and_the_disk_slots() {
+    let limits = |patch: serde_json::Value| {
+        let conf = config::mds_conf(&cluster_with(json!({"spec": patch})), 3);
+        (
+            config::read_key(&conf, "mds.topology.PoolUsagePercentLimit", "=").unwrap(),
+            config::read_key(&conf, "mds.chunkserver.failure.tolerance", "=").unwrap(),
+        )
+    };
+    let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+    assert_eq!(limits(json!({})), pair("83", "3"));
+    assert_eq!(
+        limits(json!({"chunkservers": {"storage": {"size": "2Ti"}}})),
+        pair("85", "3")
+    );
+    assert_eq!(
+        limits(json!({"chunkservers": {"formatPercent": 70}})),
+        pair("63", "3")
+    );
+    // 4 servers in 3 zones: the single-server zones fill first.
+    assert_eq!(
+        limits(json!({"chunkservers": {"replicas": 4}})),
+        pair("62", "3")
+    );
+    assert_eq!(
+        limits(json!({"chunkservers": {"replicas": 6, "disksPerNode": 2}})),
+        pair("83", "3")
+    );
+    assert_eq!(
+        limits(json!({"chunkservers": {"replicas": 6, "disksPerNode": 3}})),
+        pair("83", "4")
+    );
+    assert_eq!(
+        limits(json!({"chunkservers": {"disksPerNode": 12}})),
+        pair("83", "13")
     );
 }
 
@@ -264,7 +306,8 @@ fn chunkserver_and_tool_confs_list_every_mds() {
              mds.listen.addr={mds}\nchunkserver.common.logDir=/curvebs/chunkserver/logs\n\
              curve.config_path=/curvebs/chunkserver/conf/cs_client.conf\n\
              s3.config_path=/curvebs/chunkserver/conf/s3.conf\n\
-             curve.root_username=root\ncurve.root_password=${{CURVE_ROOT_PASSWORD}}\n"
+             curve.root_username=root\ncurve.root_password=${{CURVE_ROOT_PASSWORD}}\n\
+             clone.disable_s3_adapter=true\n"
         )
     );
     assert_eq!(
@@ -451,8 +494,32 @@ fn chunkservers_get_one_stateful_set_per_disk_slot_with_their_own_port() {
             json!([{"name": "listen", "containerPort": port, "protocol": "TCP"}])
         );
         assert_eq!(
-            container["readinessProbe"]["tcpSocket"],
+            container["readinessProbe"]["exec"]["command"],
+            json!(["sh", "-c", start::chunkserver_ready_script()]),
+            "ready once its copysets are loaded"
+        );
+        assert_eq!(
+            container["startupProbe"]["tcpSocket"],
             json!({"port": port})
+        );
+        assert_eq!(container["startupProbe"]["failureThreshold"], 360);
+        assert_eq!(
+            container["livenessProbe"]["tcpSocket"],
+            json!({"port": port})
+        );
+        assert_eq!(
+            container["command"],
+            json!([
+                "sh",
+                "-c",
+                start::chunkserver_start_script(),
+                "curve-start",
+                "/entrypoint.sh"
+            ])
+        );
+        assert_eq!(
+            container["terminationMessagePolicy"],
+            "FallbackToLogsOnError"
         );
         let args = container["args"][1]
             .as_str()
@@ -510,7 +577,7 @@ fn format_runs_only_when_the_pool_meta_file_is_absent_and_fails_loudly() {
              echo \"the data volume has $free% free, spec.chunkservers.formatPercent keeps 10%: adding $grow% of it to the chunk file pool\"\n    \
              /curvebs/tools/sbin/curve_format -allocatePercent=$grow -fileSize=16777216 \
              -filePoolDir=/curvebs/chunkserver/data/chunkfilepool -filePoolMetaPath=/curvebs/chunkserver/data/chunkfilepool.growth.meta \
-             -fileSystemPath=/curvebs/chunkserver/data/chunkfilepool -blockSize=4096 -undefok=blockSize\n    \
+             -fileSystemPath=/curvebs/chunkserver/data/chunkfilepool -needWriteZero=false -blockSize=4096 -undefok=blockSize\n    \
              rm -f /curvebs/chunkserver/data/chunkfilepool.growth.meta\n  \
            fi\n  \
            exit 0\n\
@@ -524,7 +591,7 @@ fn format_runs_only_when_the_pool_meta_file_is_absent_and_fails_loudly() {
          echo \"formatting 90% of the data volume ($free% free) into the chunk file pool\"\n\
          /curvebs/tools/sbin/curve_format -allocatePercent=90 -fileSize=16777216 \
          -filePoolDir=/curvebs/chunkserver/data/chunkfilepool -filePoolMetaPath=/curvebs/chunkserver/data/chunkfilepool.meta \
-         -fileSystemPath=/curvebs/chunkserver/data/chunkfilepool -blockSize=4096 -undefok=blockSize\n\
+         -fileSystemPath=/curvebs/chunkserver/data/chunkfilepool -needWriteZero=true -blockSize=4096 -undefok=blockSize\n\
          if [ ! -f /curvebs/chunkserver/data/chunkfilepool.meta ]; then\n  \
            echo \"curve_format wrote no /curvebs/chunkserver/data/chunkfilepool.meta: the volume has less than 90% free, lower spec.chunkservers.formatPercent\" >&2; exit 1\n\
          fi\n"
@@ -703,7 +770,7 @@ fn cluster_map_of_three_servers_puts_each_in_its_own_zone() {
     assert_eq!(
         serde_json::to_value(&map).unwrap(),
         json!({
-            "servers": [server_json(1, "zone1", 8200), server_json(2, "zone2", 8200), server_json(3, "zone3", 8200)],
+            "servers": [server_json(1, "zone1", 0), server_json(2, "zone2", 0), server_json(3, "zone3", 0)],
             "logicalpools": logical_pool(100),
             "poolsets": [{"name": "default", "type": "default"}],
             "npools": 1
@@ -718,10 +785,10 @@ fn cluster_map_of_four_servers_round_robins_zones() {
     assert_eq!(
         serde_json::to_value(&map).unwrap()["servers"],
         json!([
-            server_json(1, "zone1", 8200),
-            server_json(2, "zone2", 8200),
-            server_json(3, "zone3", 8200),
-            server_json(4, "zone1", 8200)
+            server_json(1, "zone1", 0),
+            server_json(2, "zone2", 0),
+            server_json(3, "zone3", 0),
+            server_json(4, "zone1", 0)
         ])
     );
     assert_eq!(
@@ -731,7 +798,7 @@ fn cluster_map_of_four_servers_round_robins_zones() {
 }
 
 #[test]
-fn cluster_map_of_six_servers_with_two_disks_uses_port_zero() {
+fn cluster_map_of_six_servers_with_two_disks_uses_port_zero_as_with_one() {
     let cluster =
         cluster_with(json!({"spec": {"chunkservers": {"replicas": 6, "disksPerNode": 2}}}));
     let map = cluster_map(&cluster, &servers(6), &[]);
@@ -766,7 +833,7 @@ fn cluster_map_zones_come_from_the_zone_label_when_set() {
         assert_eq!(
             serde_json::to_value(&map).unwrap(),
             json!({
-                "servers": (1..=n).map(|i| server_json(i, azs[(i - 1) * 3 / n], 8200)).collect::<Vec<_>>(),
+                "servers": (1..=n).map(|i| server_json(i, azs[(i - 1) * 3 / n], 0)).collect::<Vec<_>>(),
                 "logicalpools": logical_pool(100 * n as i64 / 3),
                 "poolsets": [{"name": "default", "type": "default"}],
                 "npools": 1
@@ -774,6 +841,32 @@ fn cluster_map_zones_come_from_the_zone_label_when_set() {
             "{n} servers"
         );
     }
+}
+
+#[test]
+fn zones_of_unequal_size_are_named_with_their_servers() {
+    let labelled = |zones: &[&str]| -> Vec<ObservedServer> {
+        servers(zones.len())
+            .into_iter()
+            .zip(zones)
+            .map(|(s, zone)| ObservedServer {
+                zone: Some(zone.to_string()),
+                ..s
+            })
+            .collect()
+    };
+    let cluster = cluster_with(
+        json!({"spec": {"chunkservers": {"replicas": 6}, "placement": {"zoneLabel": "zone"}}}),
+    );
+    let even = cluster_map(&cluster, &labelled(&["a", "b", "c", "a", "b", "c"]), &[]);
+    assert_eq!(super::topology::uneven_zones(&even), None);
+    let uneven = cluster_map(&cluster, &labelled(&["a", "a", "a", "a", "b", "c"]), &[]);
+    assert_eq!(
+        super::topology::uneven_zones(&uneven).as_deref(),
+        Some(
+            "zones hold different numbers of servers (a: 4, b: 1, c: 1): every zone holds one copy of all data, so the smallest fills first and only 1/4 of the larger zones' space can be used; label nodes so every zone has as many servers"
+        )
+    );
 }
 
 #[test]

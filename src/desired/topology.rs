@@ -41,7 +41,8 @@ pub struct ClusterMap {
 pub struct Server {
     pub name: String,
     pub internalip: String,
-    /// 0 when several ChunkServers share the host (Curve then matches by IP alone).
+    /// Always 0: Curve then matches a registering ChunkServer by IP alone, so any number of
+    /// disk slots can register (see [`SERVER_PORT`]).
     pub internalport: i32,
     pub externalip: String,
     pub externalport: i32,
@@ -73,6 +74,15 @@ pub struct PoolSet {
 }
 
 const SEGMENT_SIZE: u64 = 1024 * 1024 * 1024;
+
+/// The port every server of the map gets. A ChunkServer registers by `ip:port`, and the MDS
+/// finds its server by the IP alone only when the server's port is 0
+/// (TopologyImpl::FindServerByHostIpPort, src/mds/topology/topology.cpp:587-607); with a fixed
+/// port only the ChunkServer of that port can register. `create_physicalpool` never updates a
+/// server it already has (tools/curvefsTool.cpp:676-690 match by name, zone and pool), so a
+/// port given at creation stays forever: 0 from the start lets disk slots be added later.
+/// curveadm also writes 0 when a host runs several ChunkServers.
+pub const SERVER_PORT: i32 = 0;
 
 /// Zone of each server. A zone label wins; otherwise servers keep the zone they had in the
 /// previous map (moving a server between zones would move data) and new servers join the
@@ -128,7 +138,7 @@ pub fn cluster_map(
 ) -> ClusterMap {
     let cs = &cluster.spec.chunkservers;
     let pool = &cluster.spec.logical_pool;
-    let port = if cs.disks_per_node == 1 { cs.port } else { 0 };
+    let port = SERVER_PORT;
     let mut servers: BTreeMap<String, ObservedServer> = BTreeMap::new();
     for server in known {
         let known = ObservedServer {
@@ -181,6 +191,31 @@ pub fn cluster_map(
         }],
         npools: 1,
     }
+}
+
+/// Why the map's zones cannot be used in full, when they hold different numbers of servers:
+/// every zone holds one copy of all data, so the smallest zone fills first while the MDS
+/// counts the capacity of all (topology_chunk_allocator.cpp:171-185) and stops at the pool
+/// usage limit rendered for equal zones: the smallest zone's ChunkServers run out of chunks
+/// first. Validation makes the server count a multiple of the zones; this catches zones taken
+/// from node labels (`spec.placement.zoneLabel`) that split them unevenly. For the status.
+pub fn uneven_zones(map: &ClusterMap) -> Option<String> {
+    let mut population: BTreeMap<&str, usize> = BTreeMap::new();
+    for server in &map.servers {
+        *population.entry(server.zone.as_str()).or_default() += 1;
+    }
+    let smallest = population.values().min()?;
+    let largest = population.values().max()?;
+    (smallest != largest).then(|| {
+        let zones: Vec<String> = population
+            .iter()
+            .map(|(zone, servers)| format!("{zone}: {servers}"))
+            .collect();
+        format!(
+            "zones hold different numbers of servers ({}): every zone holds one copy of all data, so the smallest fills first and only {smallest}/{largest} of the larger zones' space can be used; label nodes so every zone has as many servers",
+            zones.join(", ")
+        )
+    })
 }
 
 impl ClusterMap {

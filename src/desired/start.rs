@@ -1,0 +1,131 @@
+//! What runs in a daemon's container before Curve's own entrypoint (issue 28, items 1 and 6),
+//! and the ChunkServer's readiness check (item 5). POSIX sh (the image's dash) and mawk only.
+
+/// Where a ChunkServer's data volume is mounted.
+const CHUNKSERVER_DATA_DIR: &str = "/curvebs/chunkserver/data";
+/// The file, on the data volume, naming the node and IP the ChunkServer first started from.
+pub const IDENTITY_FILE: &str = "/curvebs/chunkserver/data/curve-operator.identity";
+/// Bytes of one chunk file pool file (16 MiB chunk + 4 KiB meta page): the most files, and so
+/// open chunk files, a volume can hold is its size over this.
+const POOL_FILE_BYTES: u64 = crate::validate::capacity::POOL_FILE_BYTES;
+/// Open files a ChunkServer needs beyond one per chunk: sockets (clients, peers, the MDS),
+/// raft meta and snapshot files, logs.
+pub const CHUNKSERVER_OPEN_FILES_MARGIN: u64 = 65536;
+/// Open files the MDS needs: a socket per client and ChunkServer, etcd, logs. Curve names no
+/// figure; curveadm's containers get the Docker daemon's 1048576.
+pub const MDS_OPEN_FILES: u64 = 65536;
+/// Where the user guide states the node requirements the refusals name.
+pub const NODE_REQUIREMENTS_DOC: &str = "docs/user/nodes.md";
+
+/// The shell function every start script refuses with: the reason goes to stderr and to the
+/// termination log, which Kubernetes shows as the container's last termination message.
+fn refuse_function() -> String {
+    "refuse() {\n  \
+       echo \"$0: cannot start: $1\" >&2\n  \
+       echo \"cannot start: $1\" 2>/dev/null >/dev/termination-log || true\n  \
+       exit 1\n\
+     }\n"
+    .to_string()
+}
+
+/// Checks the hard limit of open files against `$need` and raises the soft limit to it.
+/// A ChunkServer keeps every chunk file it uses open (CSChunkFile::Open,
+/// src/chunkserver/datastore/chunkserver_chunkfile.cpp; CSDataStore::Initialize loads every
+/// chunk at start, chunkserver_datastore.cpp), and a container gets its runtime's limits:
+/// containerd 2.x no longer raises them, a soft limit of 1024 is common. Curve's own playbook
+/// refuses hosts below 650000 (curve-ansible/common_tasks/check_chunkserver.yml:39-42), for a
+/// whole host; here the need is one pod's.
+fn open_files_check(daemon: &str, need_reason: &str) -> String {
+    format!(
+        "hard=$(ulimit -H -n)\n\
+         if [ \"$hard\" != unlimited ] && [ \"$hard\" -lt \"$need\" ]; then\n  \
+           refuse \"the open files hard limit is $hard and this {daemon} needs $need ({need_reason}): node $NODE_NAME must give containers a hard limit of at least $need open files (node requirements: {NODE_REQUIREMENTS_DOC})\"\n\
+         fi\n\
+         soft=$(ulimit -S -n)\n\
+         if [ \"$soft\" != unlimited ] && [ \"$soft\" -lt \"$need\" ]; then ulimit -S -n \"$need\"; fi\n\
+         echo \"$0: open files: soft limit $(ulimit -S -n), hard limit $hard, {daemon} needs $need\"\n"
+    )
+}
+
+/// The MDS's start script: open files, then the image's entrypoint.
+pub fn mds_start_script() -> String {
+    format!(
+        "set -eu\n{}need={MDS_OPEN_FILES}\n{}exec \"$@\"\n",
+        refuse_function(),
+        open_files_check("MDS", "a socket per client and ChunkServer"),
+    )
+}
+
+/// The ChunkServer's start script: its identity, then open files for every chunk its volume
+/// can hold, then the image's entrypoint.
+///
+/// Curve knows a ChunkServer by ip:port: one that starts from another IP with the id stored
+/// on its volume registers nothing new, and the MDS rejects every heartbeat whose address
+/// differs from the registered one (`hbChunkserverIpPortNotMatch`,
+/// src/mds/heartbeat/heartbeat_manager.cpp:285-296): it stays offline until the MDS
+/// re-replicates its copies (30 minutes later). So the first start records the node and IP
+/// on the volume, and a start from another IP (a volume that followed its pod to another
+/// node) is refused, naming both.
+pub fn chunkserver_start_script() -> String {
+    format!(
+        "set -eu\n{}\
+         if [ -f {IDENTITY_FILE} ]; then\n  \
+           node=; ip=\n  \
+           read -r node ip < {IDENTITY_FILE} || true\n  \
+           if [ \"$ip\" != \"$POD_IP\" ]; then\n    \
+             refuse \"this ChunkServer's data was registered from node $node ($ip) and its pod is now on node $NODE_NAME ($POD_IP): Curve knows a ChunkServer by ip:port and would reject every heartbeat from the new address; a ChunkServer's data volume must stay on its node (node-local storage, {NODE_REQUIREMENTS_DOC}): move the volume back, or replace this ChunkServer\"\n  \
+           fi\n\
+         else\n  \
+           echo \"$NODE_NAME $POD_IP\" > {IDENTITY_FILE}.new\n  \
+           mv {IDENTITY_FILE}.new {IDENTITY_FILE}\n  \
+           echo \"$0: recorded node $NODE_NAME ($POD_IP) as this ChunkServer's home\"\n\
+         fi\n\
+         need=$(df -P {CHUNKSERVER_DATA_DIR} | awk 'NR == 2 {{ printf \"%d\", int($2 * 1024 / {POOL_FILE_BYTES}) + {CHUNKSERVER_OPEN_FILES_MARGIN} }}')\n\
+         {}\
+         exec \"$@\"\n",
+        refuse_function(),
+        open_files_check(
+            "ChunkServer",
+            &format!("one per chunk its volume can hold, plus {CHUNKSERVER_OPEN_FILES_MARGIN}")
+        ),
+    )
+}
+
+/// Succeeds once the ChunkServer reports its copysets loaded: `ChunkServerStatus` answers
+/// `copysetLoadFin` true only after the reload at start (chunkserver_service.cpp:29-45;
+/// CopysetNodeManager::LoadFinished), which begins after the port opened (chunkserver.cpp:360
+/// starts the server, :405 the reload). brpc serves the RPC as JSON over HTTP on the same port
+/// (curve-protocols.md §3); `curl` is in the image's base (docker/base/Dockerfile). The
+/// daemon listens on its pod IP only (`-chunkServerIp`), not on loopback.
+pub fn chunkserver_ready_script() -> String {
+    "curl -sf -m 4 -X POST -d '{}' \"http://$POD_IP:$CURVE_PORT/ChunkServerService/ChunkServerStatus\" \
+     | grep -q '\"copysetLoadFin\":true'"
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chunkserver_start_checks_identity_then_limits_then_hands_over() {
+        let script = chunkserver_start_script();
+        let identity = script.find(IDENTITY_FILE).unwrap();
+        let limits = script.find("ulimit -H -n").unwrap();
+        let exec = script.find("exec \"$@\"").unwrap();
+        assert!(identity < limits && limits < exec, "{script}");
+        assert!(script.starts_with("set -eu\n"), "{script}");
+        assert!(
+            script.contains("int($2 * 1024 / 16781312) + 65536"),
+            "{script}"
+        );
+    }
+
+    #[test]
+    fn the_mds_start_needs_a_fixed_number_of_files() {
+        let script = mds_start_script();
+        assert!(script.contains("need=65536\n"), "{script}");
+        assert!(!script.contains(IDENTITY_FILE), "{script}");
+        assert!(script.ends_with("exec \"$@\"\n"), "{script}");
+    }
+}
