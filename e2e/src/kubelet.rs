@@ -1246,12 +1246,16 @@ fn cluster_of(pod: &Pod) -> String {
 }
 
 /// The ChunkServer port of the pod: its `-chunkServerPort=` argument (the operator's
-/// `chunkserver_args`; `global.port` of its chunkserver.conf comes from the same value).
+/// `chunkserver_args`; `global.port` of its chunkserver.conf comes from the same value),
+/// found among the words of the container's arguments (the image's entrypoint takes the
+/// daemon's flags as one `--args=…` string).
 fn chunkserver_port(pod: &Pod) -> Option<u16> {
     let container = pod.spec.as_ref()?.containers.first()?;
     (container.args.iter().flatten())
         .chain(container.command.iter().flatten())
-        .find_map(|a| a.strip_prefix("-chunkServerPort=")?.parse().ok())
+        .flat_map(|a| a.split_whitespace())
+        .map(|word| word.strip_prefix("--args=").unwrap_or(word))
+        .find_map(|word| word.strip_prefix("-chunkServerPort=")?.parse().ok())
 }
 
 /// A ChunkServer stand-in on the cluster's model, its disk the pod's claim (a new claim is
@@ -1927,6 +1931,24 @@ mod tests {
             "init containers are pulled first"
         );
         assert_eq!(unpullable_image(&pod, &HashSet::new()), None);
+    }
+
+    #[test]
+    fn the_chunkserver_port_is_read_from_the_entrypoints_args_string() {
+        // As the operator renders it: the image's entrypoint takes the daemon's flags as one
+        // `--args=…` string (src/desired/chunkserver.rs).
+        let rendered = pod(json!({
+            "metadata": {"name": "demo-chunkserver-0-0", "namespace": "ns", "uid": "u"},
+            "spec": {"containers": [{"name": "chunkserver", "image": "curvebs",
+                "args": ["--role=chunkserver",
+                    "--args=-conf=/curvebs/chunkserver/conf/chunkserver.conf -chunkServerIp=$(POD_IP) -chunkServerPort=8201 -chunkServerStoreUri=local:///curvebs/chunkserver/data"]}]},
+        }));
+        assert_eq!(chunkserver_port(&rendered), Some(8201));
+        let first = pod(json!({
+            "metadata": {"name": "x", "namespace": "ns", "uid": "u"},
+            "spec": {"containers": [{"name": "c", "image": "i", "args": ["--args=-chunkServerPort=8200"]}]},
+        }));
+        assert_eq!(chunkserver_port(&first), Some(8200));
     }
 
     #[test]
