@@ -577,6 +577,10 @@ fn overview() -> Dashboard {
     let failures = op_gauge("cluster_reconcile_failures", &o, "");
     let ready = op_gauge("ready_members", &o, "component");
     let desired = op_gauge("desired_members", &o, "component");
+    let verdict = op_gauge("curve_health", &o, "state");
+    let copysets = op_gauge("copysets", &o, "state");
+    let online = op_gauge("chunkservers_online_state", &o, "state");
+    let pool_bytes = op_gauge("logical_pool_bytes", &o, "pool, kind");
     let panels = vec![
         row("Cluster"),
         stat(
@@ -621,6 +625,44 @@ fn overview() -> Dashboard {
             vec![q(failures.clone(), "")],
         )
         .red_from(1.0),
+        row("Curve's health (read by the operator)"),
+        stat(
+            "Curve health",
+            "",
+            "Curve's own verdict as the operator reads it from the MDS and every ChunkServer (the rules of curve_ops_tool): healthy, unhealthy or unknown.",
+            vec![q(format!("{verdict} == 1"), "{{state}}")],
+        )
+        .show_name()
+        .no_value("not read"),
+        stat(
+            "Unhealthy copysets",
+            "",
+            "Copysets with a problem (a copy missing or lagging, no leader, a snapshot installing); status.health names them.",
+            vec![q(
+                op_gauge("copysets", &format!(r#"{o},state="unhealthy""#), ""),
+                "",
+            )],
+        )
+        .red_from(1.0)
+        .no_value("not read"),
+        graph(
+            "Copysets by health",
+            "short",
+            "Healthy and unhealthy copysets over time.",
+            vec![q(copysets, "{{state}}")],
+        ),
+        graph(
+            "ChunkServers by online state",
+            "short",
+            "ChunkServers as the MDS sees them: online, unstable (missed heartbeats), offline (re-replicated after 30 minutes).",
+            vec![q(online, "{{state}}")],
+        ),
+        graph(
+            "Logical pool space",
+            "bytes",
+            "Capacity, used and allocated bytes of each logical pool, from the MDS's pool metrics.",
+            vec![q(pool_bytes, "{{pool}} {{kind}}")],
+        ),
         row("Pods"),
         graph(
             "Ready and desired pods",

@@ -257,6 +257,59 @@ fn cases() -> Vec<Case> {
             fires: None,
         },
         Case {
+            alert: "CurveCopysetsUnhealthy",
+            series: vec![(
+                ours("curve_operator_copysets", "demo", r#",state="unhealthy""#),
+                "0 0 3x10",
+            )],
+            eval: "8m",
+            fires: fire(vec![("name", "demo"), ("state", "unhealthy")], "3"),
+        },
+        Case {
+            // Unhealthy for less than 5 minutes, then healthy again; another cluster's count.
+            alert: "CurveCopysetsUnhealthy",
+            series: vec![
+                (
+                    ours("curve_operator_copysets", "demo", r#",state="unhealthy""#),
+                    "3x3 0x10",
+                ),
+                (
+                    ours("curve_operator_copysets", "other", r#",state="unhealthy""#),
+                    "3x10",
+                ),
+            ],
+            eval: "8m",
+            fires: None,
+        },
+        Case {
+            alert: "CurveHealthUnknown",
+            series: vec![(
+                ours("curve_operator_curve_health", "demo", r#",state="unknown""#),
+                "1x10",
+            )],
+            eval: "6m",
+            fires: fire(vec![("name", "demo"), ("state", "unknown")], "1"),
+        },
+        Case {
+            alert: "CurveHealthUnknown",
+            series: vec![
+                (
+                    ours("curve_operator_curve_health", "demo", r#",state="unknown""#),
+                    "0x10",
+                ),
+                (
+                    ours(
+                        "curve_operator_curve_health",
+                        "other",
+                        r#",state="unknown""#,
+                    ),
+                    "1x10",
+                ),
+            ],
+            eval: "6m",
+            fires: None,
+        },
+        Case {
             alert: "CurveOperatorReconcileFailing",
             series: vec![(
                 ours("curve_operator_cluster_reconcile_failures", "demo", ""),

@@ -134,6 +134,14 @@ fn exposition_with_every_series() -> String {
     metrics.set_reconcile_failures(ns, name, 0);
     metrics.set_roll(ns, name, false, false);
     metrics.set_failure_domains(ns, name, 0, 1);
+    let health: curve_operator::api::HealthStatus = serde_json::from_value(serde_json::json!({
+        "verdict": "Healthy",
+        "copysets": {"total": 100, "healthy": 100, "unhealthy": 0},
+        "chunkservers": {"online": 3, "unstable": 0, "offline": 0, "readwrite": 3, "pendding": 0, "retired": 0},
+        "logicalPools": [{"name": "pool1", "capacityBytes": 1, "usedBytes": 1, "allocatedBytes": 1}],
+    }))
+    .expect("a health status");
+    metrics.set_health(ns, name, &health);
     metrics.encode()
 }
 

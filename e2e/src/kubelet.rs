@@ -1635,7 +1635,11 @@ async fn report(
     let name = pod.name_any();
     let (next, started_at, current) = {
         let containers = shared.containers.lock().unwrap();
-        let c = &containers[uid];
+        let Some(c) = containers.get(uid) else {
+            drop(containers);
+            shared.log(format!("{name}: no container to report (uid {uid})"));
+            return Ok(());
+        };
         let init_failed = match &c.daemon {
             Daemon::InitFailed { container, message } => Some((container.clone(), message.clone())),
             _ => None,

@@ -364,6 +364,9 @@ fn record_metrics<O: EtcdObserver, E: EventSink>(
         metrics.set_etcd_members(namespace, name, members, healthy);
     }
     metrics.set_available(namespace, name, observation.available());
+    if let Some(health) = &observation.health {
+        metrics.set_health(namespace, name, &health.status);
+    }
     metrics.set_roll(namespace, name, gauges.rolling, gauges.roll_stuck);
     let (down, tolerated) = gauges.failure_domains;
     metrics.set_failure_domains(namespace, name, down, tolerated);

@@ -11,6 +11,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::api::{HealthStatus, HealthVerdict};
 use crate::names::Component;
 
 /// How a reconcile ended.
@@ -123,6 +124,32 @@ struct PodLabels {
     pod: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct StateLabels {
+    namespace: String,
+    name: String,
+    state: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct PoolLabels {
+    namespace: String,
+    name: String,
+    pool: String,
+    kind: String,
+}
+
+/// Copysets by health (`state`).
+const COPYSET_STATES: [&str; 2] = ["healthy", "unhealthy"];
+/// ChunkServers by the MDS's online state.
+const ONLINE_STATES: [&str; 3] = ["online", "unstable", "offline"];
+/// ChunkServers by the MDS's status.
+const CHUNKSERVER_STATUSES: [&str; 3] = ["readwrite", "pendding", "retired"];
+/// Curve's health verdict.
+const VERDICTS: [&str; 3] = ["healthy", "unhealthy", "unknown"];
+/// Figures of a logical pool's space (`kind`).
+const POOL_BYTES: [&str; 3] = ["capacity", "used", "allocated"];
+
 /// The operator's metrics; share one instance (e.g. in an `Arc`) between reconciler and server.
 #[derive(Debug)]
 pub struct Metrics {
@@ -143,8 +170,15 @@ pub struct Metrics {
     roll_stuck: Family<ClusterLabels, Gauge>,
     failure_domains_down: Family<ClusterLabels, Gauge>,
     failure_domains_tolerated: Family<ClusterLabels, Gauge>,
+    curve_health: Family<StateLabels, Gauge>,
+    copysets: Family<StateLabels, Gauge>,
+    chunkservers_online: Family<StateLabels, Gauge>,
+    chunkservers_status: Family<StateLabels, Gauge>,
+    logical_pool_bytes: Family<PoolLabels, Gauge>,
     /// The MDS pods each cluster's `mds_primary` series were last set for.
     mds_pods: Mutex<HashMap<ClusterLabels, Vec<String>>>,
+    /// The logical pools each cluster's `logical_pool_bytes` series were last set for.
+    pools: Mutex<HashMap<ClusterLabels, Vec<String>>>,
 }
 
 impl Default for Metrics {
@@ -250,6 +284,31 @@ impl Metrics {
             "chunkserver_failure_domains_tolerated",
             "ChunkServers that may be down while every copyset keeps a raft majority: (logicalPool.replicas - 1) / 2",
         );
+        let curve_health = family(
+            &mut registry,
+            "curve_health",
+            "1 for Curve's health verdict as the operator last read it (state healthy, unhealthy or unknown), 0 for the others; absent until the MDS tier exists",
+        );
+        let copysets = family(
+            &mut registry,
+            "copysets",
+            "Copysets by health (state healthy or unhealthy), read from the ChunkServers by the rules of curve_ops_tool",
+        );
+        let chunkservers_online = family(
+            &mut registry,
+            "chunkservers_online_state",
+            "ChunkServers by the MDS's online state (online, unstable, offline)",
+        );
+        let chunkservers_status = family(
+            &mut registry,
+            "chunkservers_status",
+            "ChunkServers by the MDS's status (readwrite, pendding, retired)",
+        );
+        let logical_pool_bytes = family(
+            &mut registry,
+            "logical_pool_bytes",
+            "Space of each logical pool from the MDS's pool metrics: capacity, used, allocated",
+        );
         Self {
             registry,
             reconciles,
@@ -268,8 +327,127 @@ impl Metrics {
             roll_stuck,
             failure_domains_down,
             failure_domains_tolerated,
+            curve_health,
+            copysets,
+            chunkservers_online,
+            chunkservers_status,
+            logical_pool_bytes,
             mds_pods: Mutex::default(),
+            pools: Mutex::default(),
         }
+    }
+
+    fn state(namespace: &str, name: &str, state: &str) -> StateLabels {
+        StateLabels {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            state: state.to_owned(),
+        }
+    }
+
+    /// Curve's health as the status shows it: the verdict, copysets, ChunkServers and pools.
+    /// A figure that could not be read has no series.
+    pub fn set_health(&self, namespace: &str, name: &str, health: &HealthStatus) {
+        let verdict = match health.verdict {
+            HealthVerdict::Healthy => "healthy",
+            HealthVerdict::Unhealthy => "unhealthy",
+            HealthVerdict::Unknown => "unknown",
+        };
+        for state in VERDICTS {
+            let value = i64::from(state == verdict);
+            (self
+                .curve_health
+                .get_or_create(&Self::state(namespace, name, state)))
+            .set(value);
+        }
+        let figures = |family: &Family<StateLabels, Gauge>, values: Option<Vec<(&str, i64)>>| {
+            for (state, value) in values.into_iter().flatten() {
+                family
+                    .get_or_create(&Self::state(namespace, name, state))
+                    .set(value);
+            }
+        };
+        let copysets = health.copysets.as_ref();
+        figures(
+            &self.copysets,
+            copysets.map(|c| vec![("healthy", c.healthy), ("unhealthy", c.unhealthy)]),
+        );
+        let chunkservers = health.chunkservers.as_ref();
+        figures(
+            &self.chunkservers_online,
+            chunkservers.map(|c| {
+                vec![
+                    ("online", c.online.into()),
+                    ("unstable", c.unstable.into()),
+                    ("offline", c.offline.into()),
+                ]
+            }),
+        );
+        figures(
+            &self.chunkservers_status,
+            chunkservers.map(|c| {
+                vec![
+                    ("readwrite", c.readwrite.into()),
+                    ("pendding", c.pendding.into()),
+                    ("retired", c.retired.into()),
+                ]
+            }),
+        );
+        let pools: Vec<String> = health
+            .logical_pools
+            .iter()
+            .map(|p| p.name.clone())
+            .collect();
+        self.forget_pools(namespace, name, &pools);
+        for pool in &health.logical_pools {
+            let figures = [
+                ("capacity", pool.capacity_bytes),
+                ("used", pool.used_bytes),
+                ("allocated", pool.allocated_bytes),
+            ];
+            for (kind, value) in figures {
+                let labels = pool_labels(namespace, name, &pool.name, kind);
+                match value {
+                    Some(value) => {
+                        self.logical_pool_bytes.get_or_create(&labels).set(value);
+                    }
+                    None => {
+                        self.logical_pool_bytes.remove(&labels);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drops the pool series of pools no longer in `keep`.
+    fn forget_pools(&self, namespace: &str, name: &str, keep: &[String]) {
+        let mut known = self.pools.lock().expect("not poisoned");
+        let before = known.insert(cluster(namespace, name), keep.to_vec());
+        for gone in before.iter().flatten().filter(|p| !keep.contains(p)) {
+            for kind in POOL_BYTES {
+                self.logical_pool_bytes
+                    .remove(&pool_labels(namespace, name, gone, kind));
+            }
+        }
+    }
+
+    /// Drops the health series of a cluster.
+    fn remove_health(&self, namespace: &str, name: &str) {
+        for (family, states) in [
+            (&self.curve_health, &VERDICTS[..]),
+            (&self.copysets, &COPYSET_STATES[..]),
+            (&self.chunkservers_online, &ONLINE_STATES[..]),
+            (&self.chunkservers_status, &CHUNKSERVER_STATUSES[..]),
+        ] {
+            for state in states {
+                family.remove(&Self::state(namespace, name, state));
+            }
+        }
+        self.forget_pools(namespace, name, &[]);
+        self.pools
+            .lock()
+            .expect("not poisoned")
+            .remove(&cluster(namespace, name));
     }
 
     pub fn reconcile_finished(&self, result: ReconcileResult, duration: Duration) {
@@ -391,6 +569,7 @@ impl Metrics {
             family.remove(&key);
         }
         self.primary_changes.remove(&key);
+        self.remove_health(namespace, name);
         for component in Component::TIERS {
             self.ready_members
                 .remove(&Self::member(namespace, name, component));
@@ -422,6 +601,15 @@ fn cluster(namespace: &str, name: &str) -> ClusterLabels {
     ClusterLabels {
         namespace: namespace.to_owned(),
         name: name.to_owned(),
+    }
+}
+
+fn pool_labels(namespace: &str, name: &str, pool: &str, kind: &str) -> PoolLabels {
+    PoolLabels {
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        pool: pool.to_owned(),
+        kind: kind.to_owned(),
     }
 }
 
@@ -510,5 +698,63 @@ mod tests {
         let text = m.encode();
         assert!(!text.contains("demo-mds-2"), "{text}");
         assert!(text.contains(r#"pod="demo-mds-1"} 0"#), "{text}");
+    }
+
+    #[test]
+    fn curve_health_is_one_series_per_figure_and_goes_with_its_cluster() {
+        use crate::api::{ChunkServerHealthStatus, CopysetHealthStatus, LogicalPoolSpaceStatus};
+        let m = Metrics::new();
+        let mut health = HealthStatus {
+            verdict: HealthVerdict::Unhealthy,
+            message: Some("2 copysets MinorityPeerNotOnline".into()),
+            copysets: Some(CopysetHealthStatus {
+                total: 100,
+                healthy: 98,
+                unhealthy: 2,
+                problems: Vec::new(),
+            }),
+            chunkservers: Some(ChunkServerHealthStatus {
+                online: 2,
+                unstable: 1,
+                offline: 0,
+                readwrite: 3,
+                pendding: 0,
+                retired: 0,
+            }),
+            logical_pools: vec![LogicalPoolSpaceStatus {
+                name: "pool1".into(),
+                capacity_bytes: Some(1000),
+                allocated_bytes: Some(300),
+                used_bytes: None,
+                physical_bytes: None,
+            }],
+            last_checked: None,
+        };
+        m.set_health("ns", "demo", &health);
+        let text = m.encode();
+        for line in [
+            r#"curve_operator_curve_health{namespace="ns",name="demo",state="unhealthy"} 1"#,
+            r#"curve_operator_curve_health{namespace="ns",name="demo",state="healthy"} 0"#,
+            r#"curve_operator_copysets{namespace="ns",name="demo",state="unhealthy"} 2"#,
+            r#"curve_operator_copysets{namespace="ns",name="demo",state="healthy"} 98"#,
+            r#"curve_operator_chunkservers_online_state{namespace="ns",name="demo",state="unstable"} 1"#,
+            r#"curve_operator_chunkservers_status{namespace="ns",name="demo",state="readwrite"} 3"#,
+            r#"curve_operator_logical_pool_bytes{namespace="ns",name="demo",pool="pool1",kind="capacity"} 1000"#,
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        assert!(
+            !text.contains(r#"kind="used""#),
+            "a figure not read has no series"
+        );
+        // The pool goes: its series go.
+        health.logical_pools.clear();
+        m.set_health("ns", "demo", &health);
+        assert!(!m.encode().contains("pool1"));
+        m.remove_cluster("ns", "demo");
+        assert!(!m.encode().contains(r#"name="demo""#));
     }
 }
