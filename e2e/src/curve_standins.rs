@@ -333,6 +333,7 @@ impl Drop for Listening {
 /// heartbeats every heartbeat interval.
 pub struct ChunkServerStandIn {
     pub address: String,
+    disk: String,
     cluster: CurveHandle,
     state: Arc<ChunkServerState>,
     task: tokio::task::JoinHandle<()>,
@@ -353,13 +354,14 @@ impl ChunkServerStandIn {
         let address = format!("{ip}:{port}");
         let task = tokio::spawn(run_chunkserver(
             cluster.clone(),
-            disk,
+            disk.clone(),
             ip,
             port,
             state.clone(),
         ));
         ChunkServerStandIn {
             address,
+            disk,
             cluster,
             state,
             task,
@@ -378,6 +380,18 @@ impl ChunkServerStandIn {
 
     pub fn id(&self) -> Option<u32> {
         *self.state.id.lock().unwrap()
+    }
+
+    /// Its raft groups fail (as on a disk I/O error) while the process runs and listens: it
+    /// serves none of its copysets, its peers see it as down; `false` brings them back.
+    pub fn fail_copysets(&self, failed: bool) {
+        let Some(id) = self.id() else { return };
+        let mut model = self.cluster.model.lock().unwrap();
+        if failed {
+            model.chunkserver_stopped(id);
+        } else {
+            model.chunkserver_started(id, &self.disk);
+        }
     }
 
     /// The process ends: its server and heartbeats stop.

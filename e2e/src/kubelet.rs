@@ -449,6 +449,23 @@ impl Kubelet {
         self.shared.log(format!("stopped the ChunkServer of {pod}"));
     }
 
+    /// The raft groups of `pod`'s ChunkServer fail (`true`: it serves none of its copysets while
+    /// its process runs and its port is open, so its pod stays Ready) or come back (`false`).
+    pub fn fail_chunkserver_copysets(&self, pod: &str, failed: bool) {
+        let containers = self.shared.containers.lock().unwrap();
+        let container = (containers.values())
+            .find(|c| c.pod == pod)
+            .unwrap_or_else(|| panic!("no container for {pod}"));
+        match &container.daemon {
+            Daemon::ChunkServer(standin) => standin.fail_copysets(failed),
+            _ => panic!("{pod} runs no ChunkServer"),
+        }
+        drop(containers);
+        let what = if failed { "fail" } else { "serve again" };
+        self.shared
+            .log(format!("the copysets of {pod}'s ChunkServer {what}"));
+    }
+
     /// Lets the stopped ChunkServer of `pod` start again (after the restart back-off).
     pub fn start_chunkserver(&self, pod: &str) {
         let mut control = self.shared.control.lock().unwrap();
