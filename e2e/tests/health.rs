@@ -169,7 +169,7 @@ async fn health_is_read_natively_shown_and_gates_the_chunkserver_roll() {
     let pods = env.api::<Pod>();
     let before = uids(
         &pods.list(&Default::default()).await.unwrap().items,
-        "demo-chunkserver",
+        "demo-chunkserver-",
     );
     env.patch_spec("demo", json!({"image": "opencurvedocker/curvebs:v1.2.7"}))
         .await;
@@ -191,7 +191,7 @@ async fn health_is_read_natively_shown_and_gates_the_chunkserver_roll() {
     tokio::time::sleep(Duration::from_secs(6)).await;
     let during = uids(
         &pods.list(&Default::default()).await.unwrap().items,
-        "demo-chunkserver",
+        "demo-chunkserver-",
     );
     assert_eq!(
         before, during,
@@ -213,7 +213,7 @@ async fn health_is_read_natively_shown_and_gates_the_chunkserver_roll() {
     gates.abort();
     let after = uids(
         &pods.list(&Default::default()).await.unwrap().items,
-        "demo-chunkserver",
+        "demo-chunkserver-",
     );
     assert!(
         before.iter().all(|b| !after.contains(b)),

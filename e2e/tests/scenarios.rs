@@ -3262,7 +3262,7 @@ async fn o_monitoring_appears_when_the_prometheus_operator_does() {
         .as_array()
         .unwrap()
         .clone();
-    assert_eq!(alerts.len(), 11);
+    assert_eq!(alerts.len(), 13);
 
     // A real Prometheus scraping the PodMonitors' targets and the operator.
     let mut targets = pod_monitor_targets(&env, &monitors).await;
@@ -3421,7 +3421,7 @@ async fn o_monitoring_appears_when_the_prometheus_operator_does() {
         (
             "chunkserver",
             &["demo-chunkserver-0-1"],
-            vec!["CurveChunkServersDown"],
+            vec!["CurveChunkServersDown", "CurveCopysetsUnhealthy"],
         ),
         // Two of three copies gone: more than the pool can lose, and not Available.
         (
@@ -3431,6 +3431,7 @@ async fn o_monitoring_appears_when_the_prometheus_operator_does() {
                 "CurveChunkServersBeyondTolerance",
                 "CurveChunkServersDown",
                 "CurveClusterNotAvailable",
+                "CurveCopysetsUnhealthy",
             ],
         ),
         // Every MDS gone: no primary, their targets down, not Available.
@@ -3439,6 +3440,7 @@ async fn o_monitoring_appears_when_the_prometheus_operator_does() {
             &["demo-mds-0", "demo-mds-1", "demo-mds-2"],
             vec![
                 "CurveClusterNotAvailable",
+                "CurveHealthUnknown",
                 "CurveMdsNoPrimary",
                 "CurveTargetDown",
             ],

@@ -360,21 +360,33 @@ impl Metrics {
                 .get_or_create(&Self::state(namespace, name, state)))
             .set(value);
         }
-        let figures = |family: &Family<StateLabels, Gauge>, values: Option<Vec<(&str, i64)>>| {
-            for (state, value) in values.into_iter().flatten() {
-                family
-                    .get_or_create(&Self::state(namespace, name, state))
-                    .set(value);
+        // A figure that could not be read this time loses its series: no stale count.
+        let figures = |family: &Family<StateLabels, Gauge>,
+                       states: &[&str],
+                       values: Option<Vec<(&str, i64)>>| match values {
+            Some(values) => {
+                for (state, value) in values {
+                    family
+                        .get_or_create(&Self::state(namespace, name, state))
+                        .set(value);
+                }
+            }
+            None => {
+                for state in states {
+                    family.remove(&Self::state(namespace, name, state));
+                }
             }
         };
         let copysets = health.copysets.as_ref();
         figures(
             &self.copysets,
+            &COPYSET_STATES,
             copysets.map(|c| vec![("healthy", c.healthy), ("unhealthy", c.unhealthy)]),
         );
         let chunkservers = health.chunkservers.as_ref();
         figures(
             &self.chunkservers_online,
+            &ONLINE_STATES,
             chunkservers.map(|c| {
                 vec![
                     ("online", c.online.into()),
@@ -385,6 +397,7 @@ impl Metrics {
         );
         figures(
             &self.chunkservers_status,
+            &CHUNKSERVER_STATUSES,
             chunkservers.map(|c| {
                 vec![
                     ("readwrite", c.readwrite.into()),
@@ -749,6 +762,14 @@ mod tests {
         assert!(
             !text.contains(r#"kind="used""#),
             "a figure not read has no series"
+        );
+        // Copysets not read this time: no stale count.
+        health.copysets = None;
+        m.set_health("ns", "demo", &health);
+        assert!(
+            !m.encode().contains("curve_operator_copysets{"),
+            "{}",
+            m.encode()
         );
         // The pool goes: its series go.
         health.logical_pools.clear();
