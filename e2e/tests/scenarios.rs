@@ -1196,9 +1196,42 @@ async fn d_mds_failover_is_shown_with_an_event() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     });
+    // The dead primary is said before its key lapses (its dummy port is probed every second).
+    let unreachable = tokio::spawn({
+        let (clusters, first) = (env.clusters(), first.clone());
+        async move {
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(20) {
+                let status = clusters.get("demo").await.ok().and_then(|c| c.status);
+                let said = (status.iter().flat_map(|s| &s.conditions)).any(|c| {
+                    c.type_ == "MdsLeaderElected"
+                        && c.reason == "PrimaryUnreachable"
+                        && c.message.contains(&first)
+                });
+                if said {
+                    return Some(Instant::now());
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            None
+        }
+    });
     let killed = Instant::now();
     env.kubelet.kill_mds(&first, true);
     let seen = wait_primary(&env, "demo", &second, Duration::from_secs(20)).await;
+    let unreachable = unreachable
+        .await
+        .unwrap()
+        .expect("MdsLeaderElected PrimaryUnreachable");
+    say(&format!(
+        "FAILOVER (kill -9 of {first}): MdsLeaderElected PrimaryUnreachable {:.2} s after the kill",
+        (unreachable - killed).as_secs_f64()
+    ));
+    assert!(
+        unreachable - killed < Duration::from_secs(2),
+        "the dead primary was said {:?} after the kill",
+        unreachable - killed
+    );
     let gone = key_gone.await.unwrap();
     let total = seen - killed;
     let after_etcd = seen.saturating_duration_since(gone);

@@ -143,8 +143,13 @@ fn mds_verdict(obs: &Observation) -> Verdict {
             format!("etcd has no quorum: {error}"),
         ),
     };
+    // Only about the primary elected now: a probe of the one before says nothing of it.
     let unreachable = (obs.health.as_ref()).and_then(|h| h.primary_unreachable.as_deref());
-    if let (true, Some(pod)) = (ok, unreachable) {
+    let elected = match &obs.primary {
+        PrimaryView::Elected { pod, .. } => Some(pod.as_str()),
+        _ => None,
+    };
+    if let Some(pod) = unreachable.filter(|u| Some(*u) == elected) {
         return verdict(
             ConditionType::MdsLeaderElected,
             false,

@@ -863,3 +863,129 @@ mod truth {
         );
     }
 }
+
+/// Curve's health as the monitor read it: the CopysetsHealthy condition, Degraded, the dead
+/// primary, and the status block kept as the monitor gives it.
+mod curve_health {
+    use super::*;
+    use crate::api::{CopysetHealthStatus, HealthStatus, HealthVerdict};
+    use crate::reconcile::model::health::HealthView;
+
+    fn read(verdict: HealthVerdict, unhealthy: i64, unreachable: Option<&str>) -> Observation {
+        Observation {
+            health: Some(HealthView {
+                status: HealthStatus {
+                    verdict,
+                    message: (verdict != HealthVerdict::Healthy).then(|| {
+                        "2 copysets minority peer not online (1/1 1/2) on 10.0.0.2:8200".into()
+                    }),
+                    copysets: Some(CopysetHealthStatus {
+                        total: 100,
+                        healthy: 100 - unhealthy,
+                        unhealthy,
+                        problems: Vec::new(),
+                    }),
+                    chunkservers: None,
+                    logical_pools: Vec::new(),
+                    last_checked: None,
+                },
+                current: true,
+                primary_unreachable: unreachable.map(str::to_string),
+            }),
+            ..healthy()
+        }
+    }
+
+    fn available_once() -> CurveClusterStatus {
+        compute_status(&CurveClusterStatus::default(), &healthy(), Some(1), t(0))
+    }
+
+    #[test]
+    fn each_verdict_has_its_reason_and_unhealthy_copysets_are_degraded() {
+        let previous = available_once();
+        let status = compute_status(
+            &previous,
+            &read(HealthVerdict::Healthy, 0, None),
+            Some(1),
+            t(10),
+        );
+        let copysets = named(&status, "CopysetsHealthy");
+        assert_eq!(
+            (copysets.status.as_str(), copysets.reason.as_str()),
+            ("True", "Healthy")
+        );
+        assert_eq!(
+            copysets.message,
+            "100 copysets healthy; one MDS leader, the elected one"
+        );
+        assert_eq!(
+            status.health.as_ref().unwrap().verdict,
+            HealthVerdict::Healthy
+        );
+        assert_eq!(named(&status, "Degraded").status, "False");
+
+        let status = compute_status(
+            &previous,
+            &read(HealthVerdict::Unhealthy, 2, None),
+            Some(1),
+            t(10),
+        );
+        let copysets = named(&status, "CopysetsHealthy");
+        assert_eq!(
+            (copysets.status.as_str(), copysets.reason.as_str()),
+            ("False", "Unhealthy")
+        );
+        assert!(
+            copysets.message.contains("on 10.0.0.2:8200"),
+            "{}",
+            copysets.message
+        );
+        let degraded = named(&status, "Degraded");
+        assert_eq!(
+            (degraded.status.as_str(), degraded.reason.as_str()),
+            ("True", "CopysetsUnhealthy")
+        );
+
+        // Unknown is said, not taken for unhealthy.
+        let status = compute_status(
+            &previous,
+            &read(HealthVerdict::Unknown, 0, None),
+            Some(1),
+            t(10),
+        );
+        assert_eq!(named(&status, "CopysetsHealthy").reason, "Unknown");
+        assert_eq!(named(&status, "Degraded").status, "False");
+
+        // Not read (an operator just restarted): the last status block stays, no condition yet.
+        let kept = compute_status(&status, &healthy(), Some(1), t(20));
+        assert_eq!(kept.health, status.health);
+    }
+
+    #[test]
+    fn a_dead_primary_is_said_only_of_the_primary_elected_now() {
+        let previous = available_once();
+        let dead = compute_status(
+            &previous,
+            &read(HealthVerdict::Healthy, 0, Some("demo-mds-0")),
+            Some(1),
+            t(10),
+        );
+        let mds = named(&dead, "MdsLeaderElected");
+        assert_eq!(
+            (mds.status.as_str(), mds.reason.as_str()),
+            ("False", "PrimaryUnreachable")
+        );
+        assert!(
+            mds.message
+                .starts_with("etcd's election names demo-mds-0, whose dummy port does not answer")
+        );
+        // The probe was of the primary before: the one elected now is not said to be dead.
+        let old = compute_status(
+            &previous,
+            &read(HealthVerdict::Healthy, 0, Some("demo-mds-1")),
+            Some(1),
+            t(10),
+        );
+        assert_eq!(named(&old, "MdsLeaderElected").reason, "Elected");
+    }
+}
