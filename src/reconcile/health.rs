@@ -82,14 +82,17 @@ pub fn view(latest: &Latest, pods: &[Pod], mds_port: i32) -> HealthView {
     }
 }
 
-/// Why a ChunkServer roll step may not be taken now, if it may not.
+/// Why a ChunkServer roll step may not be taken now, if it may not. The step needs every
+/// copyset healthy, read after the last pod change: an unhealthy verdict whose copysets are
+/// all healthy (a new ChunkServer that holds no copyset yet, a standby MDS down) does not hold
+/// it; an unknown one always does.
 pub fn roll_gate(health: Option<&HealthView>) -> Option<String> {
     match health {
         None => Some("waiting for Curve's health to be read".into()),
         Some(h) if !h.current => {
             Some("waiting for Curve's health read after the last pod change".into())
         }
-        Some(h) if h.healthy() => None,
+        Some(h) if h.healthy() || h.copysets_all_healthy() => None,
         Some(h) => Some(format!("waiting: {}", h.summary())),
     }
 }

@@ -147,6 +147,20 @@ fn a_roll_step_needs_a_healthy_verdict_read_after_the_pods_were_as_they_are() {
         roll_gate(Some(&unknown)).is_some(),
         "never a step on Unknown"
     );
+    // Unhealthy for another reason than copysets (a new ChunkServer without copysets yet):
+    // every copyset is healthy, the step goes.
+    let mut empty_chunkserver = latest(HealthVerdict::Unhealthy, token, None);
+    empty_chunkserver.status.message = Some("ChunkServer 10.0.0.4:8200 holds no copyset".into());
+    empty_chunkserver.status.copysets = Some(CopysetHealthStatus {
+        total: 100,
+        healthy: 100,
+        unhealthy: 0,
+        problems: Vec::new(),
+    });
+    assert_eq!(
+        roll_gate(Some(&view(&empty_chunkserver, &pods, 6700))),
+        None
+    );
 }
 
 #[test]

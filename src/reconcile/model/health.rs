@@ -40,6 +40,13 @@ impl HealthView {
         self.status.verdict == HealthVerdict::Healthy
     }
 
+    /// Curve judged the copysets (the verdict is not Unknown) and found none unhealthy.
+    pub fn copysets_all_healthy(&self) -> bool {
+        self.status.verdict != HealthVerdict::Unknown
+            && (self.status.copysets.as_ref())
+                .is_some_and(|c| c.unhealthy == 0 && c.problems.is_empty())
+    }
+
     /// One line: the verdict and why.
     pub fn summary(&self) -> String {
         let verdict = match self.status.verdict {
