@@ -8,8 +8,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use curve_operator::api::CurveCluster;
+use curve_operator::api::{CurveCluster, HealthVerdict};
 use curve_operator_e2e::cluster::{self, CRD_NAME, kubectl};
+use curve_operator_e2e::curve_model::CurveSettings;
 use curve_operator_e2e::daemons::MDS_ELECTION;
 use curve_operator_e2e::dashboards::{Checker, Substitution};
 use curve_operator_e2e::env::{TestEnv, condition, expect_condition, parse_table};
@@ -1908,10 +1909,43 @@ fn kube_requests(metrics: &Metrics) -> BTreeMap<Labels, f64> {
 #[ignore = "needs a Kubernetes API server (KUBECONFIG), see e2e/README.md"]
 async fn i_a_healthy_cluster_costs_no_requests() {
     let env = TestEnv::new("quiet", 3).await;
+    // Curve's own settling (ChunkServers UNSTABLE until the MDS's first health check, the pool
+    // metrics after its first refresh) shortened, so the health in the status settles soon.
+    env.kubelet.set_curve_settings(CurveSettings {
+        miss_timeout: Duration::from_secs(2),
+        heartbeat_interval: Duration::from_secs(1),
+        metric_interval: Duration::from_secs(2),
+        ..CurveSettings::default()
+    });
     let operator = env.start_operator().await;
     env.apply_example("curvecluster.yaml");
     env.wait_available("demo", BRING_UP).await;
     assert_complete(&env, "demo", 3, 3, 3).await;
+    // Curve's health settled too: every ChunkServer online and the pools' space known (each
+    // change of them is a status write, rightly).
+    env.wait_status(
+        "demo",
+        "Curve's health settled",
+        Duration::from_secs(60),
+        |_, s| {
+            let health = s.health.as_ref().ok_or("no health yet")?;
+            let online = health.chunkservers.as_ref().is_some_and(|c| c.online == 3);
+            let space = !health.logical_pools.is_empty()
+                && health
+                    .logical_pools
+                    .iter()
+                    .all(|p| p.capacity_bytes.is_some());
+            if health.verdict == HealthVerdict::Healthy && online && space {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{:?}, all online: {online}, space: {space}",
+                    health.verdict
+                ))
+            }
+        },
+    )
+    .await;
     // Steady: a reconcile that started after all of the above has finished.
     env.settle(&operator, "demo").await;
 
