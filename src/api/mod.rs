@@ -395,7 +395,10 @@ impl Default for MdsSpec {
 /// The ChunkServers.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("self.port + self.disksPerNode - 1 <= 65535").message("spec.chunkservers.port + disksPerNode - 1 must be at most 65535: disk slot i listens on port + i"))]
+#[x_kube(
+    validation = Rule::new("self.port + self.disksPerNode - 1 <= 65535").message("spec.chunkservers.port + disksPerNode - 1 must be at most 65535: disk slot i listens on port + i"),
+    validation = rules::pool_room(),
+)]
 pub struct ChunkServerSpec {
     /// Number of nodes that run ChunkServers (one pod per node and disk slot). It can grow on a
     /// running cluster (the new servers join the physical pool); fewer is refused until

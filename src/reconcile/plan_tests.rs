@@ -131,7 +131,7 @@ fn unchanged_objects_are_not_applied_again_and_stale_ones_are_pruned() {
 #[test]
 fn unsafe_changes_are_held_back_with_a_reason() {
     let cluster = validated(
-        json!({"etcd": {"replicas": 5}, "chunkservers": {"replicas": 3, "disksPerNode": 1, "storage": {"size": "1Gi"}}}),
+        json!({"etcd": {"replicas": 5}, "chunkservers": {"replicas": 3, "disksPerNode": 1, "storage": {"size": "10Gi"}}}),
     );
     let existing = vec![
         set("demo-etcd", "etcd", 3),
@@ -151,12 +151,12 @@ fn unsafe_changes_are_held_back_with_a_reason() {
         ]
     );
     // Volume sizes are the expansion's (reconcile/expansion.rs).
-    let grown = validated(json!({"chunkservers": {"replicas": 3, "storage": {"size": "2Gi"}}}));
+    let grown = validated(json!({"chunkservers": {"replicas": 3, "storage": {"size": "20Gi"}}}));
     let (kept, refused) =
         plan::refuse_unsafe_changes(&grown, &[set("demo-chunkserver-0", "chunkserver", 3)]);
     assert_eq!(
         (kept.spec.chunkservers.storage.size.as_str(), refused.len()),
-        ("2Gi", 0)
+        ("20Gi", 0)
     );
     let (same, none) =
         plan::refuse_unsafe_changes(&validated(json!({})), &[set("demo-etcd", "etcd", 3)]);

@@ -176,7 +176,7 @@ fn a_failed_physical_pool_is_reported_and_retried() {
 
 #[test]
 fn added_servers_rerun_the_physical_pool_but_never_the_logical_pool() {
-    let cluster = validated(json!({"chunkservers": {"replicas": 4, "storage": {"size": "1Gi"}}}));
+    let cluster = validated(json!({"chunkservers": {"replicas": 4, "storage": {"size": "10Gi"}}}));
     let old = map(&cluster, 3);
     let grown = map(&cluster, 4);
     let done = PoolProgress {
