@@ -131,6 +131,12 @@ fn quantity_of_len(len: usize) -> String {
     format!("{}1", "0".repeat(len - 1))
 }
 
+/// A ChunkServer volume large enough for any copysets and formatPercent the schema admits
+/// (the CEL rule `pool_room` refuses small ones): leading zeros before 1Ti.
+fn volume_of_len(len: usize) -> String {
+    format!("{}1Ti", "0".repeat(len - 3))
+}
+
 fn duration_of_len(len: usize) -> String {
     format!("{}1s", "0".repeat(len - 2))
 }
@@ -149,6 +155,7 @@ fn texts() -> Table<Text> {
     vec![
         ("spec.image", OfLength(image_of_len)),
         ("spec.imagePullSecrets[]", OfLength(subdomain_of_len)),
+        ("spec.chunkservers.storage.size", OfLength(volume_of_len)),
         ("spec.*.storage.size", OfLength(quantity_of_len)),
         (
             "spec.*.storage.storageClassName",
@@ -180,7 +187,10 @@ fn texts() -> Table<Text> {
 
 /// The fields an object needs besides a probed one (its required fields).
 fn holders() -> Table<Value> {
-    vec![("spec.*.storage", json!({"size": "1Gi"}))]
+    vec![
+        ("spec.chunkservers.storage", json!({"size": "100Gi"})),
+        ("spec.*.storage", json!({"size": "1Gi"})),
+    ]
 }
 
 /// The `i`-th of distinct valid items of every list: an item holding a probed field starts as
@@ -232,6 +242,16 @@ fn servers_of(count: i64) -> Value {
                     "logicalPool": {"replicas": 1, "zones": 1}}})
 }
 
+/// A ChunkServer volume that holds the raft logs of the most copysets at the lowest
+/// formatPercent with room for data (the CEL rule `pool_room`).
+fn roomy_pool(_: i64) -> Value {
+    json!({"spec": {"chunkservers": {"storage": {"size": "1Ti"}, "copysets": 1}}})
+}
+
+fn roomy_volume(_: i64) -> Value {
+    json!({"spec": {"chunkservers": {"storage": {"size": "1Ti"}}}})
+}
+
 /// Number fields whose neighbours must move with them: the patch that sets the field to a value
 /// and its neighbours to fit.
 fn neighbours() -> Table<fn(i64) -> Value> {
@@ -239,6 +259,8 @@ fn neighbours() -> Table<fn(i64) -> Value> {
         ("spec.logicalPool.replicas", pool_of),
         ("spec.logicalPool.zones", pool_of),
         ("spec.chunkservers.replicas", servers_of),
+        ("spec.chunkservers.formatPercent", roomy_pool),
+        ("spec.chunkservers.copysets", roomy_volume),
     ]
 }
 
@@ -869,13 +891,14 @@ fn cel_cases() -> Vec<CelCase> {
             with(json!({"key": "a-b"})),
         ));
     }
-    for component in ["etcd", "chunkservers"] {
+    // ChunkServer volumes hold the raft logs of their copysets besides data (`pool_room`).
+    for (component, size, smallest) in [("etcd", "1Gi", "1"), ("chunkservers", "100Gi", "4Gi")] {
         let storage = |storage: Value| spec(json!({ component: {"storage": storage} }));
         let at = format!("spec.{component}.storage");
         cases.push(change(
             &at,
             "storage.storageClassName is immutable",
-            storage(json!({"size": "1Gi", "storageClassName": "fast"})),
+            storage(json!({"size": size, "storageClassName": "fast"})),
             storage(json!({"storageClassName": "slow"})),
             storage(json!({"storageClassName": "fast"})),
         ));
@@ -883,15 +906,28 @@ fn cel_cases() -> Vec<CelCase> {
             &format!("{at}.size"),
             "must be a positive quantity",
             storage(json!({"size": "0"})),
-            storage(json!({"size": "1"})),
+            storage(json!({"size": smallest})),
         ));
         cases.push(case(
             &format!("{at}.storageClassName"),
             "must be a StorageClass name",
-            storage(json!({"size": "1Gi", "storageClassName": "Fast SSD"})),
-            storage(json!({"size": "1Gi", "storageClassName": "fast-ssd"})),
+            storage(json!({"size": size, "storageClassName": "Fast SSD"})),
+            storage(json!({"size": size, "storageClassName": "fast-ssd"})),
         ));
     }
+    // 100 copysets at 90 % need 3903992556 bytes; 3903992555 is one byte short.
+    cases.push(case(
+        "spec.chunkservers",
+        "leaves no room for data",
+        spec(json!({"chunkservers": {"storage": {"size": "3903992555"}}})),
+        spec(json!({"chunkservers": {"storage": {"size": "3903992556"}}})),
+    ));
+    cases.push(case(
+        "spec.chunkservers",
+        "leaves no room for data",
+        spec(json!({"chunkservers": {"storage": {"size": "1Gi"}, "formatPercent": 20, "copysets": 20}})),
+        spec(json!({"chunkservers": {"storage": {"size": "1Gi"}, "formatPercent": 20, "copysets": 5}})),
+    ));
     for component in ["etcd", "mds", "chunkservers"] {
         let at = format!("spec.{component}.resources");
         let resources = |resources: Value| spec(json!({ component: {"resources": resources} }));
