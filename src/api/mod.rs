@@ -432,6 +432,8 @@ pub struct ChunkServerSpec {
     /// ChunkServer also needs free space beside the pool (copyset metadata, raft snapshots), so
     /// the default is curveadm's 90. A share the volume cannot hold fails the format step
     /// (`ChunkServersReady` reason FormatFailed, naming both shares) and nothing is written.
+    /// The pool also holds two raft log files per copyset: `storage.size` must be large
+    /// enough for this share and `copysets` to leave room for data, which the refusal names.
     #[serde(default = "ChunkServerSpec::default_format_percent")]
     #[schemars(range(min = rules::FORMAT_PERCENT.min, max = rules::FORMAT_PERCENT.max))]
     pub format_percent: i32,
