@@ -1098,3 +1098,35 @@ fn the_operator_refuses_what_every_cel_rule_refuses() {
         disagreements.join("\n")
     );
 }
+
+/// The CEL rule `pool_room` and the operator agree at the very byte of the bound, for
+/// formatPercent and copysets across their ranges: one byte short is refused by both, the
+/// bound is taken by both (written as bytes, and in Ki where it is a multiple).
+#[test]
+fn the_pool_room_bound_is_the_same_byte_for_the_crd_and_the_operator() {
+    use curve_operator::validate::capacity::min_volume_bytes;
+    let mut disagreements = Vec::new();
+    for format_percent in [5, 6, 11, 33, 50, 89, 90, 99] {
+        for copysets in [1, 3, 100, 257, 4999, 10000] {
+            let min = min_volume_bytes(format_percent, copysets).unwrap();
+            let sizes = [
+                ((min - 1).to_string(), false),
+                (min.to_string(), true),
+                (format!("{}Ki", min.div_ceil(1024)), true),
+                (format!("{}Ki", (min - 1) / 1024), false),
+            ];
+            for (size, fits) in sizes {
+                let object = crd::patched(json!({"spec": {"chunkservers": {
+                    "storage": {"size": size}, "formatPercent": format_percent, "copysets": copysets}}}));
+                let (crd, operator) = (crd_refusals(&object, None), operator_refusals(&object));
+                if crd.is_empty() != fits || operator.is_empty() != fits {
+                    disagreements.push(format!(
+                        "{format_percent}% {copysets} copysets {size} (fits: {fits}): CRD {crd:?}, operator {:?}",
+                        shown(&operator)
+                    ));
+                }
+            }
+        }
+    }
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+}
