@@ -252,6 +252,9 @@ fn validate_spec_into(spec: &CurveClusterSpec, errors: &mut Errors) {
         rules::FORMAT_PERCENT,
     );
     check_storage(errors, "spec.chunkservers.storage", &cs.storage);
+    if let Some(refusal) = pool_usage_refusal(cs) {
+        errors.0.push(refusal);
+    }
     if let Some(resources) = &cs.resources {
         k8s::resource_requirements(errors, "spec.chunkservers.resources", resources);
     }
@@ -342,22 +345,34 @@ fn validate_spec_into(spec: &CurveClusterSpec, errors: &mut Errors) {
 }
 
 /// The MDS's pool usage limit rendered from `formatPercent` ([`capacity`]) must let it
-/// allocate something: a pool too small for the raft logs of its copysets holds no data.
-/// Not part of [`validate`] yet: the CRD would need the same rule in CEL (quantities as
-/// floats) for tests/rules_agree.rs; the reconciler shows it instead.
+/// allocate something: a pool too small for the raft logs of its copysets holds no data. The
+/// CRD's rule `api::rules::pool_room` refuses the same specs with the same numbers. Judged only
+/// when the three fields are each valid (their own rules name them otherwise).
 pub fn pool_usage_refusal(cs: &crate::api::ChunkServerSpec) -> Option<FieldError> {
+    let in_range = |value: i32, bounds: Bounds| (bounds.min..=bounds.max).contains(&value);
+    if !in_range(cs.format_percent, rules::FORMAT_PERCENT)
+        || !in_range(cs.copysets, rules::COPYSETS)
+    {
+        return None;
+    }
     let volume = capacity::volume_bytes(cs)?;
-    (capacity::pool_usage_limit_percent(cs, volume) < 1).then(|| FieldError {
-            path: "spec.chunkservers.formatPercent".into(),
-            message: format!(
-                "leaves no room for data: a chunk file pool of {}% of {} holds little more than the raft log segments of {} copysets ({} files of 16 MiB each, plus {}% of the volume), so the MDS could allocate nothing; raise formatPercent or storage.size, or lower copysets (got {})",
-                cs.format_percent,
-                cs.storage.size,
-                cs.copysets,
-                cs.copysets as u64 * capacity::WAL_FILES_PER_COPYSET,
-                capacity::RAFT_LOG_MARGIN_PERCENT,
-                cs.format_percent
-            ),
+    let needed = capacity::min_volume_bytes(cs.format_percent, cs.copysets);
+    if needed.is_some_and(|needed| volume >= needed) {
+        return None;
+    }
+    let at_least = needed
+        .map(|bytes| format!("; volumes need at least {bytes} bytes"))
+        .unwrap_or_default();
+    Some(FieldError {
+        path: "spec.chunkservers.storage.size".into(),
+        message: format!(
+            "leaves no room for data: the chunk file pool (formatPercent {}% of the volume) must also hold the raft log segments of {} copysets ({} files of 16 MiB + 4 KiB) and {}% of the volume, so the MDS could allocate nothing{at_least}: raise storage.size or formatPercent, or lower copysets (got {})",
+            cs.format_percent,
+            cs.copysets,
+            cs.copysets as u64 * capacity::WAL_FILES_PER_COPYSET,
+            capacity::RAFT_LOG_MARGIN_PERCENT,
+            quoted(&cs.storage.size),
+        ),
     })
 }
 
@@ -903,9 +918,9 @@ pub(crate) mod tests {
                 spec(json!({"etcd": {"storage": {"size": "1Gi", "storageClassName": "fast-ssd"}}})),
             ),
             (
-                json!({"spec": {"chunkservers": {"storage": {"size": "1Gi", "storageClassName": ""}}}}),
+                json!({"spec": {"chunkservers": {"storage": {"size": "10Gi", "storageClassName": ""}}}}),
                 "spec.chunkservers.storage.storageClassName: must not be empty when set",
-                json!({"spec": {"chunkservers": {"storage": {"size": "1Gi"}}}}),
+                json!({"spec": {"chunkservers": {"storage": {"size": "10Gi"}}}}),
             ),
             // resources (ValidateResourceRequirements)
             (
@@ -1057,24 +1072,29 @@ pub(crate) mod tests {
                 spec(json!({"chunkservers": {"port": 7701, "disksPerNode": 2}})),
             ),
             (
-                spec(json!({"chunkservers": {"formatPercent": 0}})),
-                "spec.chunkservers.formatPercent: must be between 1 and 99 (got 0)",
-                spec(json!({"chunkservers": {"formatPercent": 1}})),
+                spec(json!({"chunkservers": {"formatPercent": 4}})),
+                "spec.chunkservers.formatPercent: must be between 5 and 99 (got 4)",
+                spec(json!({"chunkservers": {"formatPercent": 5, "copysets": 1}})),
             ),
             (
                 spec(json!({"chunkservers": {"formatPercent": 100}})),
-                "spec.chunkservers.formatPercent: must be between 1 and 99 (got 100)",
+                "spec.chunkservers.formatPercent: must be between 5 and 99 (got 100)",
                 spec(json!({"chunkservers": {"formatPercent": 99}})),
             ),
             (
                 spec(json!({"chunkservers": {"copysets": 0}})),
                 "spec.chunkservers.copysets: must be between 1 and 10000 (got 0)",
-                spec(json!({"chunkservers": {"copysets": 10000}})),
+                spec(json!({"chunkservers": {"copysets": 10000, "storage": {"size": "1Ti"}}})),
             ),
             (
                 spec(json!({"chunkservers": {"storage": {"size": "0"}}})),
                 "spec.chunkservers.storage.size: must be a positive quantity such as 10Gi (got \"0\")",
-                spec(json!({"chunkservers": {"storage": {"size": "1"}}})),
+                spec(json!({"chunkservers": {"storage": {"size": "4Gi"}}})),
+            ),
+            (
+                spec(json!({"chunkservers": {"storage": {"size": "3Gi"}}})),
+                "spec.chunkservers.storage.size: leaves no room for data: the chunk file pool (formatPercent 90% of the volume) must also hold the raft log segments of 100 copysets (200 files of 16 MiB + 4 KiB) and 3% of the volume, so the MDS could allocate nothing; volumes need at least 3903992556 bytes: raise storage.size or formatPercent, or lower copysets (got \"3Gi\")",
+                spec(json!({"chunkservers": {"storage": {"size": "3Gi"}, "copysets": 50}})),
             ),
             // placement
             (
@@ -1277,7 +1297,7 @@ pub(crate) mod tests {
                 "spec.image: must name a Curve image (got \"\")",
                 "spec.etcd.replicas: must be 1, 3, 5 or 7 (got 4)",
                 "spec.mds.replicas: must be between 1 and 9 (got 0)",
-                "spec.chunkservers.formatPercent: must be between 1 and 99 (got 101)",
+                "spec.chunkservers.formatPercent: must be between 5 and 99 (got 101)",
             ]
         );
     }
@@ -1299,17 +1319,36 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_pool_too_small_for_its_raft_logs_is_named() {
-        let cs = |size: &str, copysets: i32| -> crate::api::ChunkServerSpec {
-            serde_json::from_value(json!({"storage": {"size": size}, "copysets": copysets}))
-                .unwrap()
+    fn a_pool_too_small_for_its_raft_logs_is_refused_with_the_size_it_needs() {
+        let errors_of = |chunkservers: serde_json::Value| {
+            errors_for(json!({"spec": {"chunkservers": chunkservers}}))
         };
-        assert_eq!(pool_usage_refusal(&cs("100Gi", 100)), None);
+        // 100 copysets at 90 %: 3903992556 bytes (capacity::min_volume_bytes).
         assert_eq!(
-            pool_usage_refusal(&cs("1Gi", 100)).map(|e| e.to_string()),
-            Some("spec.chunkservers.formatPercent: leaves no room for data: a chunk file pool of 90% of 1Gi holds little more than the raft log segments of 100 copysets (200 files of 16 MiB each, plus 3% of the volume), so the MDS could allocate nothing; raise formatPercent or storage.size, or lower copysets (got 90)".into())
+            errors_of(json!({"storage": {"size": "3903992555"}})),
+            vec![
+                "spec.chunkservers.storage.size: leaves no room for data: the chunk file pool (formatPercent 90% of the volume) must also hold the raft log segments of 100 copysets (200 files of 16 MiB + 4 KiB) and 3% of the volume, so the MDS could allocate nothing; volumes need at least 3903992556 bytes: raise storage.size or formatPercent, or lower copysets (got \"3903992555\")"
+            ]
         );
-        assert_eq!(pool_usage_refusal(&cs("1Gi", 1)), None);
+        assert_eq!(
+            errors_of(json!({"storage": {"size": "3903992556"}})),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            errors_of(json!({"storage": {"size": "1Gi"}, "copysets": 20})),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            errors_of(json!({"storage": {"size": "1Gi"}, "formatPercent": 20, "copysets": 20})),
+            vec![
+                "spec.chunkservers.storage.size: leaves no room for data: the chunk file pool (formatPercent 20% of the volume) must also hold the raft log segments of 20 copysets (40 files of 16 MiB + 4 KiB) and 3% of the volume, so the MDS could allocate nothing; volumes need at least 4197951720 bytes: raise storage.size or formatPercent, or lower copysets (got \"1Gi\")"
+            ]
+        );
+        // Out of range fields are named by their own rules alone.
+        assert_eq!(
+            errors_of(json!({"storage": {"size": "1Gi"}, "formatPercent": 4})),
+            vec!["spec.chunkservers.formatPercent: must be between 5 and 99 (got 4)"]
+        );
     }
 
     #[test]

@@ -748,7 +748,7 @@ fn render_command_rejects_an_invalid_cluster_with_every_error_and_exit_2() {
         &[
             "spec.image: must name a Curve image",
             "spec.etcd.replicas: must be 1, 3, 5 or 7 (got 2)",
-            "spec.chunkservers.formatPercent: must be between 1 and 99 (got 0)",
+            "spec.chunkservers.formatPercent: must be between 5 and 99 (got 0)",
         ],
     );
     let output = render_file("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n");

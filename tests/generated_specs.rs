@@ -105,8 +105,21 @@ fn object(fields: Vec<(&str, Option<Value>)>) -> Value {
 }
 
 fn storage() -> BoxedStrategy<Value> {
+    storage_of(quantity())
+}
+
+/// ChunkServer volumes: mostly sizes in Gi and Ti, large enough or not for the raft logs of
+/// their copysets (the rule `pool_room`), sometimes any quantity.
+fn volume_storage() -> BoxedStrategy<Value> {
+    storage_of(
+        prop_oneof![3 => text("[1-9][0-9]{0,2}(Gi|Ti)", "[1-9][0-9]{0,9}"), 1 => quantity()]
+            .boxed(),
+    )
+}
+
+fn storage_of(size: BoxedStrategy<Value>) -> BoxedStrategy<Value> {
     (
-        quantity(),
+        size,
         option::of(text("[a-z]{1,10}(-[a-z]{1,5})?", ANY_TEXT)),
     )
         .prop_map(|(size, class)| object(vec![("size", Some(size)), ("storageClassName", class)]))
@@ -259,9 +272,9 @@ fn chunkservers() -> BoxedStrategy<Value> {
         int(3..=6, &[1, 2, 1000, 1001]),
         int(1..=3, &[32, 33]),
         port(8000..=65000),
-        storage(),
+        volume_storage(),
         int(1..=300, &[10000, 10001]),
-        int(1..=99, &[100]),
+        int(5..=99, &[1, 4, 100]),
         option::of(resources()),
         option::of(one_of(&["Server", "Zone"], &["Node"])),
     )

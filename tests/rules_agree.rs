@@ -131,6 +131,12 @@ fn quantity_of_len(len: usize) -> String {
     format!("{}1", "0".repeat(len - 1))
 }
 
+/// A ChunkServer volume large enough for any copysets and formatPercent the schema admits
+/// (the CEL rule `pool_room` refuses small ones): leading zeros before 1Ti.
+fn volume_of_len(len: usize) -> String {
+    format!("{}1Ti", "0".repeat(len - 3))
+}
+
 fn duration_of_len(len: usize) -> String {
     format!("{}1s", "0".repeat(len - 2))
 }
@@ -149,6 +155,7 @@ fn texts() -> Table<Text> {
     vec![
         ("spec.image", OfLength(image_of_len)),
         ("spec.imagePullSecrets[]", OfLength(subdomain_of_len)),
+        ("spec.chunkservers.storage.size", OfLength(volume_of_len)),
         ("spec.*.storage.size", OfLength(quantity_of_len)),
         (
             "spec.*.storage.storageClassName",
@@ -180,7 +187,10 @@ fn texts() -> Table<Text> {
 
 /// The fields an object needs besides a probed one (its required fields).
 fn holders() -> Table<Value> {
-    vec![("spec.*.storage", json!({"size": "1Gi"}))]
+    vec![
+        ("spec.chunkservers.storage", json!({"size": "100Gi"})),
+        ("spec.*.storage", json!({"size": "1Gi"})),
+    ]
 }
 
 /// The `i`-th of distinct valid items of every list: an item holding a probed field starts as
@@ -232,6 +242,16 @@ fn servers_of(count: i64) -> Value {
                     "logicalPool": {"replicas": 1, "zones": 1}}})
 }
 
+/// A ChunkServer volume that holds the raft logs of the most copysets at the lowest
+/// formatPercent with room for data (the CEL rule `pool_room`).
+fn roomy_pool(_: i64) -> Value {
+    json!({"spec": {"chunkservers": {"storage": {"size": "1Ti"}, "copysets": 1}}})
+}
+
+fn roomy_volume(_: i64) -> Value {
+    json!({"spec": {"chunkservers": {"storage": {"size": "1Ti"}}}})
+}
+
 /// Number fields whose neighbours must move with them: the patch that sets the field to a value
 /// and its neighbours to fit.
 fn neighbours() -> Table<fn(i64) -> Value> {
@@ -239,6 +259,8 @@ fn neighbours() -> Table<fn(i64) -> Value> {
         ("spec.logicalPool.replicas", pool_of),
         ("spec.logicalPool.zones", pool_of),
         ("spec.chunkservers.replicas", servers_of),
+        ("spec.chunkservers.formatPercent", roomy_pool),
+        ("spec.chunkservers.copysets", roomy_volume),
     ]
 }
 
@@ -869,13 +891,14 @@ fn cel_cases() -> Vec<CelCase> {
             with(json!({"key": "a-b"})),
         ));
     }
-    for component in ["etcd", "chunkservers"] {
+    // ChunkServer volumes hold the raft logs of their copysets besides data (`pool_room`).
+    for (component, size, smallest) in [("etcd", "1Gi", "1"), ("chunkservers", "100Gi", "4Gi")] {
         let storage = |storage: Value| spec(json!({ component: {"storage": storage} }));
         let at = format!("spec.{component}.storage");
         cases.push(change(
             &at,
             "storage.storageClassName is immutable",
-            storage(json!({"size": "1Gi", "storageClassName": "fast"})),
+            storage(json!({"size": size, "storageClassName": "fast"})),
             storage(json!({"storageClassName": "slow"})),
             storage(json!({"storageClassName": "fast"})),
         ));
@@ -883,15 +906,28 @@ fn cel_cases() -> Vec<CelCase> {
             &format!("{at}.size"),
             "must be a positive quantity",
             storage(json!({"size": "0"})),
-            storage(json!({"size": "1"})),
+            storage(json!({"size": smallest})),
         ));
         cases.push(case(
             &format!("{at}.storageClassName"),
             "must be a StorageClass name",
-            storage(json!({"size": "1Gi", "storageClassName": "Fast SSD"})),
-            storage(json!({"size": "1Gi", "storageClassName": "fast-ssd"})),
+            storage(json!({"size": size, "storageClassName": "Fast SSD"})),
+            storage(json!({"size": size, "storageClassName": "fast-ssd"})),
         ));
     }
+    // 100 copysets at 90 % need 3903992556 bytes; 3903992555 is one byte short.
+    cases.push(case(
+        "spec.chunkservers",
+        "leaves no room for data",
+        spec(json!({"chunkservers": {"storage": {"size": "3903992555"}}})),
+        spec(json!({"chunkservers": {"storage": {"size": "3903992556"}}})),
+    ));
+    cases.push(case(
+        "spec.chunkservers",
+        "leaves no room for data",
+        spec(json!({"chunkservers": {"storage": {"size": "1Gi"}, "formatPercent": 20, "copysets": 20}})),
+        spec(json!({"chunkservers": {"storage": {"size": "1Gi"}, "formatPercent": 20, "copysets": 5}})),
+    ));
     for component in ["etcd", "mds", "chunkservers"] {
         let at = format!("spec.{component}.resources");
         let resources = |resources: Value| spec(json!({ component: {"resources": resources} }));
@@ -1061,4 +1097,36 @@ fn the_operator_refuses_what_every_cel_rule_refuses() {
         disagreements.len(),
         disagreements.join("\n")
     );
+}
+
+/// The CEL rule `pool_room` and the operator agree at the very byte of the bound, for
+/// formatPercent and copysets across their ranges: one byte short is refused by both, the
+/// bound is taken by both (written as bytes, and in Ki where it is a multiple).
+#[test]
+fn the_pool_room_bound_is_the_same_byte_for_the_crd_and_the_operator() {
+    use curve_operator::validate::capacity::min_volume_bytes;
+    let mut disagreements = Vec::new();
+    for format_percent in [5, 6, 11, 33, 50, 89, 90, 99] {
+        for copysets in [1, 3, 100, 257, 4999, 10000] {
+            let min = min_volume_bytes(format_percent, copysets).unwrap();
+            let sizes = [
+                ((min - 1).to_string(), false),
+                (min.to_string(), true),
+                (format!("{}Ki", min.div_ceil(1024)), true),
+                (format!("{}Ki", (min - 1) / 1024), false),
+            ];
+            for (size, fits) in sizes {
+                let object = crd::patched(json!({"spec": {"chunkservers": {
+                    "storage": {"size": size}, "formatPercent": format_percent, "copysets": copysets}}}));
+                let (crd, operator) = (crd_refusals(&object, None), operator_refusals(&object));
+                if crd.is_empty() != fits || operator.is_empty() != fits {
+                    disagreements.push(format!(
+                        "{format_percent}% {copysets} copysets {size} (fits: {fits}): CRD {crd:?}, operator {:?}",
+                        shown(&operator)
+                    ));
+                }
+            }
+        }
+    }
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
 }

@@ -395,7 +395,10 @@ impl Default for MdsSpec {
 /// The ChunkServers.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("self.port + self.disksPerNode - 1 <= 65535").message("spec.chunkservers.port + disksPerNode - 1 must be at most 65535: disk slot i listens on port + i"))]
+#[x_kube(
+    validation = Rule::new("self.port + self.disksPerNode - 1 <= 65535").message("spec.chunkservers.port + disksPerNode - 1 must be at most 65535: disk slot i listens on port + i"),
+    validation = rules::pool_room(),
+)]
 pub struct ChunkServerSpec {
     /// Number of nodes that run ChunkServers (one pod per node and disk slot). It can grow on a
     /// running cluster (the new servers join the physical pool); fewer is refused until
@@ -429,6 +432,8 @@ pub struct ChunkServerSpec {
     /// ChunkServer also needs free space beside the pool (copyset metadata, raft snapshots), so
     /// the default is curveadm's 90. A share the volume cannot hold fails the format step
     /// (`ChunkServersReady` reason FormatFailed, naming both shares) and nothing is written.
+    /// The pool also holds two raft log files per copyset: `storage.size` must be large
+    /// enough for this share and `copysets` to leave room for data, which the refusal names.
     #[serde(default = "ChunkServerSpec::default_format_percent")]
     #[schemars(range(min = rules::FORMAT_PERCENT.min, max = rules::FORMAT_PERCENT.max))]
     pub format_percent: i32,

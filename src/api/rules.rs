@@ -73,6 +73,23 @@ pub const MAX_IMAGE_LEN: usize = 1024;
 /// Longest Curve pool name.
 pub const MAX_POOL_NAME_LEN: usize = 63;
 
+// The chunk file pool's arithmetic (validate::capacity), which `pool_room` repeats in CEL.
+
+/// Bytes of one chunk (the image's `chunkfilepool` chunk size, 16 MiB).
+pub const CHUNK_BYTES: u64 = 16 * 1024 * 1024;
+/// Bytes of one file of the chunk file pool: a chunk and its 4 KiB meta page.
+pub const POOL_FILE_BYTES: u64 = CHUNK_BYTES + 4096;
+/// Raft log segment files each copyset holds at least (the open one and the one being closed),
+/// each a pool file when WAL and chunks share the pool.
+pub const WAL_FILES_PER_COPYSET: u64 = 2;
+/// Share of the volume kept for the raft log written between two raft snapshots
+/// (`copyset.snapshot_interval_s=1800`, conf/chunkserver.conf:70) and for copysets spread
+/// unevenly over the ChunkServers of a zone (the MDS balances copyset counts, not bytes).
+pub const RAFT_LOG_MARGIN_PERCENT: i32 = 3;
+/// What the chunk share must exceed the raft logs' share by, in hundredths of a percent, for an
+/// MDS limit of at least 1 %: the margin and that 1 %.
+pub const MIN_POOL_SHARE_HUNDREDTHS: i64 = (RAFT_LOG_MARGIN_PERCENT as i64 + 1) * 100;
+
 /// Inclusive bounds of an integer field: the schema's `minimum` and `maximum`, and the range
 /// `validate` checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,8 +110,11 @@ pub const DISKS_PER_NODE: Bounds = Bounds { min: 1, max: 32 };
 pub const COPYSETS: Bounds = Bounds { min: 1, max: 10000 };
 /// Share of a volume preallocated into the chunk file pool. curve_format `-allocatePercent`
 /// (src/tools/curve_format_main.cpp) allocates that share and gives up when less is free, so
-/// 100 can never be met on a formatted file system.
-pub const FORMAT_PERCENT: Bounds = Bounds { min: 1, max: 99 };
+/// 100 can never be met on a formatted file system. Below 5 the pool holds nothing the MDS
+/// may allocate, whatever the volume: 4 % is under 4 % of chunks (16 MiB of every 16 MiB +
+/// 4 KiB file), and the MDS limit rendered from it keeps 3 % for raft logs and needs 1 %
+/// (`validate::capacity::min_volume_bytes`).
+pub const FORMAT_PERCENT: Bounds = Bounds { min: 5, max: 99 };
 /// Copies of a copyset, and so zones of the logical pool: Curve's MDS requires them equal.
 pub const POOL_REPLICAS: Bounds = Bounds { min: 1, max: 5 };
 /// Seconds a replaced pod may take to become Ready.
@@ -102,6 +122,36 @@ pub const PROGRESS_DEADLINE_SECONDS: Bounds = Bounds {
     min: 10,
     max: 86400,
 };
+
+/// `spec.chunkservers` (`self`): the chunk file pool leaves room for data beside the raft logs
+/// of its copysets, i.e. `storage.size` is at least
+/// `validate::capacity::min_volume_bytes(formatPercent, copysets)`, the same integers:
+/// `room = formatPercent × 100 × 16 MiB / (16 MiB + 4 KiB) − 400` (hundredths of a percent)
+/// and `⌈copysets × 2 × (16 MiB + 4 KiB) × 10000 / room⌉` bytes, compared as quantities so a
+/// size past int64 compares too. Exact, but for one thing: the operator reads the size as a
+/// float (`validate::parse_quantity`), so at the very byte of the bound a size written with a
+/// fraction (`3.6359...Gi`) may round across it; no whole number of bytes does below 2^53.
+/// A size that is not a positive quantity is left to the size's own rule.
+pub fn pool_room() -> Rule {
+    let room = format!(
+        "(self.formatPercent * {} / {POOL_FILE_BYTES} - {MIN_POOL_SHARE_HUNDREDTHS})",
+        100 * CHUNK_BYTES
+    );
+    let wal = format!(
+        "(self.copysets * {})",
+        WAL_FILES_PER_COPYSET * POOL_FILE_BYTES * 10_000
+    );
+    let min = format!("(({wal} + {room} - 1) / {room})");
+    let size = "self.storage.size";
+    rule(
+        format!(
+            "!isQuantity({size}) || !quantity({size}).isGreaterThan(quantity('0')) || ({room} >= 1 && quantity({size}).compareTo(quantity(string({min}))) >= 0)"
+        ),
+        format!(
+            "'spec.chunkservers.storage.size leaves no room for data: the chunk file pool (formatPercent ' + string(self.formatPercent) + '% of the volume) must also hold the raft log segments of ' + string(self.copysets) + ' copysets (' + string(self.copysets * {WAL_FILES_PER_COPYSET}) + ' files of 16 MiB + 4 KiB) and {RAFT_LOG_MARGIN_PERCENT}% of the volume, so the MDS could allocate nothing' + ({room} >= 1 ? '; volumes need at least ' + string({min}) + ' bytes' : '') + ': raise storage.size or formatPercent, or lower copysets (got \"' + {size} + '\")'"
+        ),
+    )
+}
 
 /// The toleration operators Kubernetes knows (empty means Equal).
 pub const TOLERATION_OPERATORS: [&str; 3] = ["", "Equal", "Exists"];

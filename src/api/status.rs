@@ -294,6 +294,16 @@ pub struct OperatorRecord {
     /// The logical pool was created (it is created once).
     #[serde(default)]
     pub logical_pool_created: bool,
+    /// The port Curve registered this cluster's servers with (their `internalPort`), set when
+    /// the first physical-pool Job succeeds. `create_physicalpool` never changes a server
+    /// (tools/curvefsTool.cpp:676-690), so it stays; a fixed port admits only the ChunkServer
+    /// of that port (topology.cpp:587-607), so more disk slots are refused. Absent from a
+    /// record written before it was kept: such a pool got the ChunkServer port when it was
+    /// created with one disk slot. (The record stays version 1: an operator that does not
+    /// know the field drops it, and its absence then refuses a slot increase, never allows
+    /// one wrongly.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_port: Option<i32>,
     /// Voting etcd members once the cluster bootstrapped and each time a size change
     /// completed: Curve's daemons and tools list this many members. Absent before bootstrap.
     #[serde(default, skip_serializing_if = "Option::is_none")]

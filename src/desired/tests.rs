@@ -921,6 +921,7 @@ fn the_topology_config_map_holds_the_map_and_tools_conf() {
     let pools = PoolProgress {
         physical_pool_servers: vec!["10.0.0.1".into(), "10.0.0.2".into()],
         logical_pool_created: false,
+        server_port: None,
     };
     let objects = build(
         &minimal(),

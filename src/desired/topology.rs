@@ -258,6 +258,9 @@ pub struct PoolProgress {
     /// IPs the physical pool lists (a ChunkServer starts once its IP is here).
     pub physical_pool_servers: Vec<String>,
     pub logical_pool_created: bool,
+    /// The port the servers were registered with ([`SERVER_PORT`] once this operator created
+    /// the pool): see `OperatorRecord::server_port`.
+    pub server_port: Option<i32>,
 }
 
 pub const PHYSICAL_POOL_SERVERS: &str = "physical-pool-servers";
@@ -268,6 +271,7 @@ impl PoolProgress {
         PoolProgress {
             physical_pool_servers: record.physical_pool_servers.clone(),
             logical_pool_created: record.logical_pool_created,
+            server_port: record.server_port,
         }
     }
 }

@@ -165,7 +165,12 @@ struct Reading {
 impl Reading {
     fn of(cluster: &ValidatedCluster, snapshot: &Snapshot, previous: &CurveClusterStatus) -> Self {
         let existing = existing_objects(snapshot);
-        let (mut safe, mut refused) = plan::refuse_unsafe_changes(cluster, &existing);
+        let record = usable_record(previous);
+        let slots = plan::stateful_sets(&existing, Component::ChunkServer).count() as i32;
+        let server_port = (record.as_ref().ok()).and_then(|r| {
+            topology::registered_server_port(r, cluster.spec.chunkservers.port, slots)
+        });
+        let (mut safe, mut refused) = plan::refuse_unsafe_changes(cluster, &existing, server_port);
         let growth = expansion::plan(
             &mut safe,
             &existing,
@@ -173,7 +178,6 @@ impl Reading {
             &snapshot.storage_classes,
         );
         refused.extend(growth.refused.iter().cloned());
-        let record = usable_record(previous);
         if let Err(why) = &record {
             refused.push(why.clone());
         }
@@ -678,6 +682,7 @@ fn bootstrap_topology(
     known.servers = desired.cluster_map.recorded_servers();
     known.physical_pool_servers = decision.progress.physical_pool_servers.clone();
     known.logical_pool_created = decision.progress.logical_pool_created;
+    known.server_port = decision.progress.server_port;
     obs.topology = Some(TopologyState {
         ready: decision.ready,
         reason: decision.reason,

@@ -298,7 +298,7 @@ mod kube_events_tests {
         let cluster: CurveCluster = serde_json::from_value(serde_json::json!({
             "apiVersion": "curve.opencurve.io/v1alpha1", "kind": "CurveCluster",
             "metadata": {"name": "demo", "namespace": "ns", "uid": "u1"},
-            "spec": {"image": "i", "chunkservers": {"storage": {"size": "1Gi"}}},
+            "spec": {"image": "i", "chunkservers": {"storage": {"size": "10Gi"}}},
         }))
         .unwrap();
         for event in events {

@@ -30,7 +30,7 @@ fn chunkserver_templates_change_only_once_every_volume_grew() {
         }))
         .unwrap()
     };
-    let grown = validated(json!({"chunkservers": {"replicas": 3, "storage": {"size": "2Gi"}}}));
+    let grown = validated(json!({"chunkservers": {"replicas": 3, "storage": {"size": "20Gi"}}}));
     let existing = [
         set("demo-chunkserver-0", "chunkserver", 2),
         ExistingObject {
@@ -46,10 +46,10 @@ fn chunkserver_templates_change_only_once_every_volume_grew() {
     };
 
     let (size, first) = plan_with(&[
-        claim("data-demo-chunkserver-0-0", "1Gi", "1Gi", false),
-        claim("data-demo-chunkserver-0-1", "1Gi", "1Gi", false),
+        claim("data-demo-chunkserver-0-0", "10Gi", "10Gi", false),
+        claim("data-demo-chunkserver-0-1", "10Gi", "10Gi", false),
     ]);
-    assert_eq!(size, "1Gi", "the template waits for the volumes");
+    assert_eq!(size, "10Gi", "the template waits for the volumes");
     assert_eq!(first.actions.len(), 2);
     assert_eq!(
         first.progress[0].claims,
@@ -70,26 +70,26 @@ fn chunkserver_templates_change_only_once_every_volume_grew() {
     );
 
     let (size, waiting) = plan_with(&[
-        claim("data-demo-chunkserver-0-0", "2Gi", "2Gi", false),
-        claim("data-demo-chunkserver-0-1", "2Gi", "1Gi", false),
+        claim("data-demo-chunkserver-0-0", "20Gi", "20Gi", false),
+        claim("data-demo-chunkserver-0-1", "20Gi", "10Gi", false),
     ]);
-    assert_eq!((size.as_str(), waiting.actions.len()), ("1Gi", 0));
+    assert_eq!((size.as_str(), waiting.actions.len()), ("10Gi", 0));
 
     // Grown, or only the file system left (which the restart completes): the new template.
     let (size, ready) = plan_with(&[
-        claim("data-demo-chunkserver-0-0", "2Gi", "2Gi", false),
-        claim("data-demo-chunkserver-0-1", "2Gi", "1Gi", true),
+        claim("data-demo-chunkserver-0-0", "20Gi", "20Gi", false),
+        claim("data-demo-chunkserver-0-1", "20Gi", "10Gi", true),
     ]);
-    assert_eq!((size.as_str(), ready.actions.len()), ("2Gi", 0));
+    assert_eq!((size.as_str(), ready.actions.len()), ("20Gi", 0));
     assert_eq!(
         ready.progress.len(),
         1,
-        "shown until every claim reports 2Gi"
+        "shown until every claim reports 20Gi"
     );
     // A claim not bound yet (no capacity) at the spec's size is no expansion.
-    let mut unbound = claim("data-demo-chunkserver-0-0", "1Gi", "1Gi", false);
+    let mut unbound = claim("data-demo-chunkserver-0-0", "10Gi", "10Gi", false);
     unbound.status = None;
-    let mut safe = validated(json!({"chunkservers": {"replicas": 3, "storage": {"size": "1Gi"}}}));
+    let mut safe = validated(json!({"chunkservers": {"replicas": 3, "storage": {"size": "10Gi"}}}));
     let none = expansion::plan(&mut safe, &existing, &[unbound], &classes);
     assert_eq!(none, expansion::ExpansionPlan::default());
 

@@ -109,7 +109,7 @@ pub(crate) fn validated(patch: serde_json::Value) -> crate::validate::ValidatedC
     let mut value = json!({
         "apiVersion": "curve.opencurve.io/v1alpha1", "kind": "CurveCluster",
         "metadata": {"name": "demo", "namespace": "ns", "uid": "u1"},
-        "spec": {"image": "curve:1", "chunkservers": {"replicas": 3, "storage": {"size": "1Gi"}}}
+        "spec": {"image": "curve:1", "chunkservers": {"replicas": 3, "storage": {"size": "10Gi"}}}
     });
     if let (Some(spec), Some(patch)) = (value["spec"].as_object_mut(), patch.as_object()) {
         for (k, v) in patch {
@@ -127,7 +127,7 @@ pub(crate) fn set(name: &str, component: &str, replicas: i32) -> ExistingObject 
         component: Some(component.into()),
         applied_hash: None,
         replicas: Some(replicas),
-        claim_size: Some(if component == "etcd" { "10Gi" } else { "1Gi" }.into()),
+        claim_size: Some("10Gi".into()),
         uid: Some(format!("uid-{name}")),
         deleting: false,
     }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::model::action::{Action, ExistingObject, Object, ObjectKind};
 use crate::desired::{DesiredObjects, Tier};
 use crate::names::Component;
-use crate::validate::ValidatedCluster;
+use crate::validate::{ValidatedCluster, check_slot_increase};
 
 pub fn stateful_sets(
     existing: &[ExistingObject],
@@ -21,11 +21,14 @@ pub fn tier_exists(existing: &[ExistingObject], component: Component) -> bool {
     stateful_sets(existing, component).next().is_some()
 }
 
-/// Holds back spec changes that would lose quorum or data, returning the spec that is safe to
-/// apply and why each held change was refused.
+/// Holds back spec changes that would lose quorum or data, or could never be carried out,
+/// returning the spec that is safe to apply and why each held change was refused.
+/// `registered_server_port`: the port Curve registered the servers with, once the physical
+/// pool exists (`topology::registered_server_port`).
 pub fn refuse_unsafe_changes(
     cluster: &ValidatedCluster,
     existing: &[ExistingObject],
+    registered_server_port: Option<i32>,
 ) -> (ValidatedCluster, Vec<String>) {
     let mut safe = cluster.clone();
     let mut refused = Vec::new();
@@ -36,6 +39,14 @@ pub fn refuse_unsafe_changes(
             "spec.chunkservers.disksPerNode: removing disk slots ({slots} → {}) is refused until ChunkServers can be decommissioned safely",
             cluster.spec.chunkservers.disks_per_node
         ));
+        safe.spec.chunkservers.disks_per_node = slots;
+    }
+    // New slots' ChunkServers register only on servers registered with port 0.
+    if let Some(port) = registered_server_port
+        && slots > 0
+        && let Some(refusal) = check_slot_increase(slots, &cluster.spec.chunkservers, port)
+    {
+        refused.push(refusal.to_string());
         safe.spec.chunkservers.disks_per_node = slots;
     }
     if let Some(current) = stateful_sets(existing, Component::ChunkServer)

@@ -131,14 +131,14 @@ fn unchanged_objects_are_not_applied_again_and_stale_ones_are_pruned() {
 #[test]
 fn unsafe_changes_are_held_back_with_a_reason() {
     let cluster = validated(
-        json!({"etcd": {"replicas": 5}, "chunkservers": {"replicas": 3, "disksPerNode": 1, "storage": {"size": "1Gi"}}}),
+        json!({"etcd": {"replicas": 5}, "chunkservers": {"replicas": 3, "disksPerNode": 1, "storage": {"size": "10Gi"}}}),
     );
     let existing = vec![
         set("demo-etcd", "etcd", 3),
         set("demo-chunkserver-0", "chunkserver", 4),
         set("demo-chunkserver-1", "chunkserver", 4),
     ];
-    let (safe, refused) = plan::refuse_unsafe_changes(&cluster, &existing);
+    let (safe, refused) = plan::refuse_unsafe_changes(&cluster, &existing, Some(0));
     // etcd's size is membership's business (reconcile/membership.rs), not a refusal.
     assert_eq!(safe.spec.etcd.replicas, 5);
     assert_eq!(safe.spec.chunkservers.disks_per_node, 2);
@@ -151,17 +151,33 @@ fn unsafe_changes_are_held_back_with_a_reason() {
         ]
     );
     // Volume sizes are the expansion's (reconcile/expansion.rs).
-    let grown = validated(json!({"chunkservers": {"replicas": 3, "storage": {"size": "2Gi"}}}));
-    let (kept, refused) =
-        plan::refuse_unsafe_changes(&grown, &[set("demo-chunkserver-0", "chunkserver", 3)]);
+    let grown = validated(json!({"chunkservers": {"replicas": 3, "storage": {"size": "20Gi"}}}));
+    let (kept, refused) = plan::refuse_unsafe_changes(
+        &grown,
+        &[set("demo-chunkserver-0", "chunkserver", 3)],
+        Some(0),
+    );
     assert_eq!(
         (kept.spec.chunkservers.storage.size.as_str(), refused.len()),
-        ("2Gi", 0)
+        ("20Gi", 0)
     );
     let (same, none) =
-        plan::refuse_unsafe_changes(&validated(json!({})), &[set("demo-etcd", "etcd", 3)]);
+        plan::refuse_unsafe_changes(&validated(json!({})), &[set("demo-etcd", "etcd", 3)], None);
     assert_eq!((same.spec.etcd.replicas, none.len()), (3, 0));
+    // More disk slots: refused on servers registered with a fixed port, not with port 0.
+    let more_slots = validated(
+        json!({"chunkservers": {"replicas": 3, "disksPerNode": 2, "storage": {"size": "10Gi"}}}),
+    );
+    let one_slot = [set("demo-chunkserver-0", "chunkserver", 3)];
+    let (grown, none) = plan::refuse_unsafe_changes(&more_slots, &one_slot, Some(0));
+    assert_eq!((grown.spec.chunkservers.disks_per_node, none.len()), (2, 0));
+    let (held, refused) = plan::refuse_unsafe_changes(&more_slots, &one_slot, Some(8200));
+    assert_eq!(held.spec.chunkservers.disks_per_node, 1);
+    assert!(
+        refused[0].starts_with("spec.chunkservers.disksPerNode: cannot grow from 1 to 2"),
+        "{refused:?}"
+    );
     // Before bootstrap there is nothing to protect: any valid size is taken.
-    let (fresh, none) = plan::refuse_unsafe_changes(&cluster, &[]);
+    let (fresh, none) = plan::refuse_unsafe_changes(&cluster, &[], None);
     assert_eq!((fresh.spec.etcd.replicas, none.len()), (5, 0));
 }

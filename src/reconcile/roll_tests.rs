@@ -146,7 +146,7 @@ fn roll_to_end(
 #[test]
 fn tiers_roll_in_order_followers_and_standbys_first_one_server_at_a_time() {
     let cluster = validated(
-        json!({"chunkservers": {"replicas": 3, "disksPerNode": 2, "storage": {"size": "1Gi"}}}),
+        json!({"chunkservers": {"replicas": 3, "disksPerNode": 2, "storage": {"size": "10Gi"}}}),
     );
     let (steps, primary_changes) = roll_to_end(&cluster, outdated(2), healthy(), &BTreeMap::new());
     let expected: Vec<Vec<&str>> = vec![
@@ -167,7 +167,7 @@ fn tiers_roll_in_order_followers_and_standbys_first_one_server_at_a_time() {
 #[test]
 fn the_zone_policy_replaces_every_server_of_one_zone_together() {
     let cluster = validated(json!({
-        "chunkservers": {"replicas": 6, "storage": {"size": "1Gi"}, "updatePolicy": "Zone"},
+        "chunkservers": {"replicas": 6, "storage": {"size": "10Gi"}, "updatePolicy": "Zone"},
         "logicalPool": {"replicas": 3, "zones": 3}
     }));
     let mut tiers = outdated(1);

@@ -590,6 +590,48 @@ mod decisions {
         assert_eq!(server_names(&restarted), servers);
     }
 
+    /// A pool this operator created registered its servers with port 0: a new disk slot is
+    /// applied. One whose servers Curve registered with the ChunkServer port (8200, by an
+    /// operator from before the port was recorded) refuses it with the reason, and setting
+    /// the spec back is accepted.
+    #[test]
+    fn a_slot_increase_is_refused_only_where_curve_registered_a_fixed_server_port() {
+        let (cluster, snapshot, status) = available();
+        assert_eq!(status.record.as_ref().unwrap().server_port, Some(0));
+        let grown = validated(
+            json!({"chunkservers": {"replicas": 3, "disksPerNode": 2, "storage": {"size": "10Gi"}}}),
+        );
+        let new_slot = |decision: &crate::reconcile::decide::Decision| {
+            (decision.actions.iter().map(Action::describe))
+                .any(|a| a == "apply StatefulSet/demo-chunkserver-1")
+        };
+        let accepted = decide(&grown, &snapshot, &status, Some(2), t(60));
+        assert_eq!(accepted.observation.refused, Vec::<String>::new());
+        assert!(new_slot(&accepted), "{:?}", accepted.actions);
+
+        let refusal = "spec.chunkservers.disksPerNode: cannot grow from 1 to 2: Curve registered this cluster's servers with port 8200 (its pool was created with one disk slot per node), and such a server admits only the ChunkServer of that port, so the new slots could never register";
+        let mut fixed = status.clone();
+        for recorded in [Some(8200), None] {
+            // None: a record from before the port was kept, with one slot: 8200.
+            fixed.record.as_mut().unwrap().server_port = recorded;
+            let refused = decide(&grown, &snapshot, &fixed, Some(2), t(60));
+            assert!(!new_slot(&refused), "{recorded:?}: {:?}", refused.actions);
+            assert_eq!(
+                progressing(&refused.status),
+                ("False".into(), "ChangeRefused".into(), refusal.into()),
+                "{recorded:?}"
+            );
+            assert_eq!(
+                refused.status.record.as_ref().unwrap().server_port,
+                recorded,
+                "kept as found"
+            );
+            let reverted = decide(&cluster, &snapshot, &refused.status, Some(3), t(61));
+            assert_eq!(reverted.observation.refused, Vec::<String>::new());
+            assert_ne!(progressing(&reverted.status).1, "ChangeRefused");
+        }
+    }
+
     #[test]
     fn chunkservers_wait_until_every_mds_pod_has_an_address() {
         let cluster = validated(json!({}));

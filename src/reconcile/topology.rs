@@ -4,8 +4,9 @@
 use k8s_openapi::api::batch::v1::Job;
 
 use super::model::conditions::Reason;
+use crate::api::OperatorRecord;
 use crate::desired::jobs;
-use crate::desired::topology::{ClusterMap, PoolProgress};
+use crate::desired::topology::{ClusterMap, PoolProgress, SERVER_PORT};
 use crate::names::TopologyStep;
 use crate::validate::ValidatedCluster;
 
@@ -137,6 +138,11 @@ impl StepJobs<'_> {
         let map_ips = self.map.server_ips();
         if previous.physical_pool_servers != map_ips {
             self.succeeded(TopologyStep::PhysicalPool, decision)?;
+            // The first pool registers every server with SERVER_PORT, for good; a later Job
+            // only adds servers (a record from before the port was kept stays without it).
+            if previous.physical_pool_servers.is_empty() {
+                decision.progress.server_port = Some(SERVER_PORT);
+            }
             decision.progress.physical_pool_servers = map_ips;
         }
         if !previous.logical_pool_created {
@@ -146,6 +152,26 @@ impl StepJobs<'_> {
         }
         Some(())
     }
+}
+
+/// The port Curve registered the cluster's servers with, once its physical pool exists: the
+/// recorded one, or for a record from before it was kept, what the operator then gave: the
+/// ChunkServer port (`chunkserver_port`, immutable) when the cluster had one disk slot, 0 with
+/// more (`slots`: its ChunkServer StatefulSets; slots are never removed, so one slot now means
+/// one at creation).
+pub fn registered_server_port(
+    record: &OperatorRecord,
+    chunkserver_port: i32,
+    slots: i32,
+) -> Option<i32> {
+    if record.physical_pool_servers.is_empty() {
+        return record.server_port;
+    }
+    Some(
+        record
+            .server_port
+            .unwrap_or(if slots <= 1 { chunkserver_port } else { 0 }),
+    )
 }
 
 /// The topology's next step, and what the TopologyReady condition says about it.

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{JobOutcome, JobState, decide};
+use super::{JobOutcome, JobState, decide, registered_server_port};
 use crate::desired::jobs::job_name;
 use crate::desired::topology::{ClusterMap, ObservedServer, PoolProgress, cluster_map};
 use crate::names::TopologyStep;
@@ -176,12 +176,13 @@ fn a_failed_physical_pool_is_reported_and_retried() {
 
 #[test]
 fn added_servers_rerun_the_physical_pool_but_never_the_logical_pool() {
-    let cluster = validated(json!({"chunkservers": {"replicas": 4, "storage": {"size": "1Gi"}}}));
+    let cluster = validated(json!({"chunkservers": {"replicas": 4, "storage": {"size": "10Gi"}}}));
     let old = map(&cluster, 3);
     let grown = map(&cluster, 4);
     let done = PoolProgress {
         physical_pool_servers: old.server_ips(),
         logical_pool_created: true,
+        server_port: Some(0),
     };
     let old_jobs = [
         job(
@@ -218,4 +219,48 @@ fn added_servers_rerun_the_physical_pool_but_never_the_logical_pool() {
     assert!(d.ready);
     assert_eq!(d.create, None, "the logical pool is created once");
     assert_eq!(d.progress.physical_pool_servers.len(), 4);
+}
+
+#[test]
+fn the_first_physical_pool_records_the_server_port_and_an_old_record_reads_as_it_was_made() {
+    let cluster = validated(json!({}));
+    let m = map(&cluster, 3);
+    let done = [job(
+        &cluster,
+        TopologyStep::PhysicalPool,
+        &m,
+        JobOutcome::Succeeded,
+    )];
+    let first = decide(&cluster, &m, &PoolProgress::default(), &done);
+    assert_eq!(first.progress.server_port, Some(0));
+    // A record from before the port was kept, its pool created with one slot: a later Job
+    // (a server added) leaves it unknown, and it reads as the ChunkServer port.
+    let old = PoolProgress {
+        physical_pool_servers: vec!["10.0.0.1".into(), "10.0.0.2".into()],
+        ..PoolProgress::default()
+    };
+    assert_eq!(decide(&cluster, &m, &old, &done).progress.server_port, None);
+    let record = |pool: &[&str], port| crate::api::OperatorRecord {
+        physical_pool_servers: pool.iter().map(|s| s.to_string()).collect(),
+        server_port: port,
+        ..Default::default()
+    };
+    let ips = ["10.0.0.1"];
+    assert_eq!(
+        registered_server_port(&record(&[], None), 8200, 1),
+        None,
+        "no pool yet"
+    );
+    assert_eq!(
+        registered_server_port(&record(&ips, Some(0)), 8200, 1),
+        Some(0)
+    );
+    assert_eq!(
+        registered_server_port(&record(&ips, None), 8200, 1),
+        Some(8200)
+    );
+    assert_eq!(
+        registered_server_port(&record(&ips, None), 8200, 2),
+        Some(0)
+    );
 }

@@ -18,19 +18,13 @@
 
 use crate::api::ChunkServerSpec;
 
-/// Bytes of one chunk (the image's `chunkfilepool` chunk size, 16 MiB).
-pub const CHUNK_BYTES: u64 = 16 * 1024 * 1024;
-/// Bytes of one file of the chunk file pool: a chunk and its 4 KiB meta page.
-pub const POOL_FILE_BYTES: u64 = CHUNK_BYTES + 4096;
+// The chunk file pool's sizes and the raft logs' share live beside the CRD's rule that
+// repeats this module's arithmetic (api::rules::pool_room).
+pub use crate::api::rules::{
+    CHUNK_BYTES, POOL_FILE_BYTES, RAFT_LOG_MARGIN_PERCENT, WAL_FILES_PER_COPYSET,
+};
 /// Curve's default `mds.topology.PoolUsagePercentLimit` (conf/mds.conf:139): never exceeded.
 pub const CURVE_POOL_USAGE_PERCENT_LIMIT: i32 = 85;
-/// Raft log segment files each copyset holds at least (the open one and the one being closed),
-/// each a pool file when WAL and chunks share the pool.
-pub const WAL_FILES_PER_COPYSET: u64 = 2;
-/// Share of the volume kept for the raft log written between two raft snapshots
-/// (`copyset.snapshot_interval_s=1800`, conf/chunkserver.conf:70) and for copysets spread
-/// unevenly over the ChunkServers of a zone (the MDS balances copyset counts, not bytes).
-pub const RAFT_LOG_MARGIN_PERCENT: i32 = 3;
 
 /// `mds.topology.PoolUsagePercentLimit` for ChunkServers with `volume_bytes` volumes: the
 /// share of the pool the chunk file pools can hold in data chunks, less at least two raft log
@@ -41,13 +35,37 @@ pub fn pool_usage_limit_percent(cs: &ChunkServerSpec, volume_bytes: u64) -> i32 
         return 0;
     }
     // Percent of the volume, in hundredths, to stay in integers.
-    let chunk_share = cs.format_percent.max(0) as u64 * 100 * CHUNK_BYTES / POOL_FILE_BYTES;
-    let wal_bytes = cs.copysets.max(0) as u64 * WAL_FILES_PER_COPYSET * POOL_FILE_BYTES;
-    let wal_share = (wal_bytes as u128 * 10_000).div_ceil(volume_bytes as u128);
+    let chunk_share = chunk_share_hundredths(cs.format_percent);
+    let wal_share = (wal_bytes(cs.copysets) as u128 * 10_000).div_ceil(volume_bytes as u128);
     let margin = RAFT_LOG_MARGIN_PERCENT as u128 * 100;
     let limit = (chunk_share as u128).saturating_sub(wal_share + margin) / 100;
     (limit.min(CURVE_POOL_USAGE_PERCENT_LIMIT as u128)) as i32
 }
+
+/// The smallest volume, in bytes, for which [`pool_usage_limit_percent`] is at least 1 with
+/// this `formatPercent` and `copysets`; `None` when no volume is large enough (the pool's share
+/// is all overhead). The same arithmetic in integers, solved for the volume: the limit is at
+/// least 1 exactly when `chunk share − 400 ≥ ⌈wal bytes × 10000 / volume⌉` (hundredths of a
+/// percent), i.e. when `volume ≥ ⌈wal bytes × 10000 / (chunk share − 400)⌉`. The CRD's CEL rule
+/// (`api::rules::pool_room`) computes exactly this.
+pub fn min_volume_bytes(format_percent: i32, copysets: i32) -> Option<u64> {
+    let room = chunk_share_hundredths(format_percent) as i64 - MIN_SHARE_HUNDREDTHS;
+    let wal = wal_bytes(copysets) as u128 * 10_000;
+    (room >= 1).then(|| wal.div_ceil(room as u128) as u64)
+}
+
+/// `formatPercent × 16 MiB / (16 MiB + 4 KiB)` in hundredths of a percent, rounded down: the
+/// share of the volume the chunk file pool holds in data chunks.
+pub fn chunk_share_hundredths(format_percent: i32) -> u64 {
+    format_percent.max(0) as u64 * 100 * CHUNK_BYTES / POOL_FILE_BYTES
+}
+
+/// Bytes of the raft log segment files the copysets take from the pool.
+fn wal_bytes(copysets: i32) -> u64 {
+    copysets.max(0) as u64 * WAL_FILES_PER_COPYSET * POOL_FILE_BYTES
+}
+
+const MIN_SHARE_HUNDREDTHS: i64 = crate::api::rules::MIN_POOL_SHARE_HUNDREDTHS;
 
 /// `mds.topology.PoolUsagePercentLimit` of a cluster: [`pool_usage_limit_percent`] scaled
 /// down for uneven zones. Every zone holds one copy of everything, so when `servers` do not
@@ -149,6 +167,39 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_smallest_volume_is_where_the_limit_reaches_one_percent() {
+        for format_percent in [5, 6, 20, 50, 90, 99] {
+            for copysets in [1, 7, 100, 300, 10000] {
+                let min = min_volume_bytes(format_percent, copysets).unwrap();
+                let cs = spec(format_percent, copysets);
+                assert!(
+                    pool_usage_limit_percent(&cs, min) >= 1,
+                    "{format_percent}% {copysets}"
+                );
+                assert_eq!(
+                    pool_usage_limit_percent(&cs, min - 1),
+                    0,
+                    "{format_percent}% {copysets}"
+                );
+            }
+        }
+        // 100 copysets at 90 %: 3.64 GiB.
+        assert_eq!(min_volume_bytes(90, 100), Some(3_903_992_556));
+    }
+
+    #[test]
+    fn below_the_schemas_minimum_format_percent_no_volume_holds_data() {
+        let min = crate::api::rules::FORMAT_PERCENT.min;
+        assert_eq!(min_volume_bytes(min - 1, 1), None);
+        assert!(min_volume_bytes(min, 1).is_some());
+        assert_eq!(
+            pool_usage_limit_percent(&spec(min - 1, 1), u64::MAX / 2),
+            0,
+            "not even an endless volume"
+        );
     }
 
     #[test]
