@@ -143,12 +143,16 @@ pub fn pool_room() -> Rule {
     );
     let min = format!("(({wal} + {room} - 1) / {room})");
     let size = "self.storage.size";
-    rule(
+    // Compared as a float (as the operator reads the size), not as `quantity(string(min))`:
+    // the API server's cost estimate takes a converted string as unbounded and refuses the
+    // CRD (> 100× its budget). The message is fixed for the same reason; the operator's
+    // SpecValid says the numbers.
+    fixed(
         format!(
-            "!isQuantity({size}) || !quantity({size}).isGreaterThan(quantity('0')) || ({room} >= 1 && quantity({size}).compareTo(quantity(string({min}))) >= 0)"
+            "!isQuantity({size}) || !quantity({size}).isGreaterThan(quantity('0')) || ({room} >= 1 && quantity({size}).asApproximateFloat() >= double({min}))"
         ),
         format!(
-            "'spec.chunkservers.storage.size leaves no room for data: the chunk file pool (formatPercent ' + string(self.formatPercent) + '% of the volume) must also hold the raft log segments of ' + string(self.copysets) + ' copysets (' + string(self.copysets * {WAL_FILES_PER_COPYSET}) + ' files of 16 MiB + 4 KiB) and {RAFT_LOG_MARGIN_PERCENT}% of the volume, so the MDS could allocate nothing' + ({room} >= 1 ? '; volumes need at least ' + string({min}) + ' bytes' : '') + ': raise storage.size or formatPercent, or lower copysets (got \"' + {size} + '\")'"
+            "spec.chunkservers.storage.size leaves no room for data: the chunk file pool (formatPercent of the volume) must also hold the raft log segments of every copyset (2 files of 16 MiB + 4 KiB each) and {RAFT_LOG_MARGIN_PERCENT}% of the volume: raise storage.size or formatPercent, or lower copysets (the operator's SpecValid condition gives the numbers)"
         ),
     )
 }
