@@ -1912,7 +1912,8 @@ async fn i_a_healthy_cluster_costs_no_requests() {
     // Curve's own settling (ChunkServers UNSTABLE until the MDS's first health check, the pool
     // metrics after its first refresh) shortened, so the health in the status settles soon.
     env.kubelet.set_curve_settings(CurveSettings {
-        miss_timeout: Duration::from_secs(2),
+        // A heartbeat every second, missed after 5 (CPU hiccups must not flap it UNSTABLE).
+        miss_timeout: Duration::from_secs(5),
         heartbeat_interval: Duration::from_secs(1),
         metric_interval: Duration::from_secs(2),
         ..CurveSettings::default()
@@ -1962,6 +1963,7 @@ async fn i_a_healthy_cluster_costs_no_requests() {
          cluster's objects: {requests_before:?}"
     );
     // Metadata changes: each enqueues a reconcile and changes no spec.
+    let status_before = env.clusters().get("demo").await.unwrap().status;
     let since = operator.reconciles().await;
     for round in 1..=3 {
         let patch = json!({"metadata": {"annotations": {
@@ -2002,6 +2004,16 @@ async fn i_a_healthy_cluster_costs_no_requests() {
         .filter(|(labels, _)| !allowed(labels))
         .map(|(labels, delta)| format!("{} {delta:+}", request_series(labels)))
         .collect();
+    if !costly.is_empty() {
+        // What changed in the status, field by field, to say why it was written.
+        let status_after = env.clusters().get("demo").await.unwrap().status;
+        let (before, after) = (
+            serde_json::to_value(&status_before).unwrap(),
+            serde_json::to_value(&status_after).unwrap(),
+        );
+        say(&format!("status before: {before}"));
+        say(&format!("status after:  {after}"));
+    }
     assert!(
         costly.is_empty(),
         "{reconciles} reconciles of a healthy, unchanged cluster made API requests: {costly:?}"
@@ -3274,12 +3286,38 @@ async fn o_monitoring_appears_when_the_prometheus_operator_does() {
     MonitoringCrds::remove();
     let _crds = MonitoringCrds;
     let env = TestEnv::new("monitor", 3).await;
+    // Curve's pool metrics after 2 s, not 60 (the logical pool space dashboard reads them).
+    env.kubelet.set_curve_settings(CurveSettings {
+        // A heartbeat every second, missed after 5 (CPU hiccups must not flap it UNSTABLE).
+        miss_timeout: Duration::from_secs(5),
+        heartbeat_interval: Duration::from_secs(1),
+        metric_interval: Duration::from_secs(2),
+        ..CurveSettings::default()
+    });
     let operator = env.start_operator().await;
     env.apply_example("curvecluster-monitored.yaml");
     let missing = wait_condition(&env, "Monitoring", "PrometheusOperatorMissing", BRING_UP).await;
     say(&format!("without the CRDs: Monitoring False, {missing}"));
     env.wait_available("demo", BRING_UP).await;
     assert_complete(&env, "demo", 3, 3, 3).await;
+    env.wait_status(
+        "demo",
+        "the pools' space read",
+        Duration::from_secs(60),
+        |_, s| {
+            let pools = s
+                .health
+                .as_ref()
+                .map(|h| h.logical_pools.clone())
+                .unwrap_or_default();
+            if !pools.is_empty() && pools.iter().all(|p| p.capacity_bytes.is_some()) {
+                Ok(())
+            } else {
+                Err(format!("pools: {pools:?}"))
+            }
+        },
+    )
+    .await;
 
     let installed = Instant::now();
     cluster::kubectl(&["apply", "-f", "-"], Some(&monitoring_crds()))

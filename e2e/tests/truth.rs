@@ -319,9 +319,8 @@ async fn blocked_crash_loop() {
     let env = TestEnv::new("crash", 3).await;
     let _operator = env.start_operator().await;
     let said = "F20250101 00:00:00.000000    42 chunkserver.cpp:231] Check failed: 0 == ret (0 vs. -1) Failed to init chunk file pool";
-    // The chunkserver container keeps no log as its termination message (no
-    // FallbackToLogsOnError, unlike the format init container): the kubelet reports the exit
-    // code and "Error" only.
+    // The chunkserver container's termination message falls back to its log
+    // (FallbackToLogsOnError): the kubelet reports the exit code and the last log line.
     env.kubelet.crash_loop(
         "chunkserver",
         Exit {
@@ -332,7 +331,7 @@ async fn blocked_crash_loop() {
     let since = apply(&env, &demo(json!({})));
     // A crash-looping container runs for a moment between back-offs: at any one reading some
     // of the three pods may be between crashes, so the pod named is any of them.
-    let named = ": container chunkserver keeps failing (CrashLoopBackOff: exit 1 Error)";
+    let named = &format!(": container chunkserver keeps failing (CrashLoopBackOff: exit 1 {said})");
     assert_tier_blocked(&env, "ChunkServersReady", "ContainerFailing", named, since).await;
     assert_overdue(&env, "ContainerFailing", named, since).await;
     wait_blocker_event(&env, "ContainerFailing", "pod demo-chunkserver-0-").await;
