@@ -188,7 +188,10 @@ async fn watch<C: CurveObserver>(
             last_full = Some(tokio::time::Instant::now());
             let reading = full.observe(&wanted.targets).await;
             let health = health::verdict(&reading, &wanted.rules);
-            let checked = Time(Timestamp::now());
+            // Whole seconds: the API server keeps a status time to the second, and a time
+            // finer than what comes back would differ from it at every reconcile (a write).
+            let now = Timestamp::now();
+            let checked = Time(Timestamp::from_second(now.as_second()).unwrap_or(now));
             let mut status = health_status(&health, checked);
             // Unchanged but for the clock: the status keeps its figures (no write).
             if let Some(previous) = latest.as_ref()

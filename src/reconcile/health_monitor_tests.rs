@@ -110,6 +110,12 @@ async fn reads_at_once_then_on_its_period_and_wakes_the_reconcile_only_on_news()
     );
     let first = monitor.want(&key(), wanted(1)).expect("a reading");
     assert_eq!(first.pods_token, 1);
+    let checked = first.status.last_checked.as_ref().expect("lastChecked").0;
+    assert_eq!(
+        checked.subsec_nanosecond(),
+        0,
+        "to the second, as the API server keeps it (a finer time would be a write per reconcile)"
+    );
     assert_eq!(first.primary_unreachable, None);
 
     // 14 s of probes (one a second) and no full read; then the period's full read, unchanged:
