@@ -65,11 +65,19 @@ pub type Handler = Arc<dyn Fn(&HttpRequest) -> HttpAnswer + Send + Sync>;
 /// Serves `handler` on `listener`, HTTP/1.1 keep-alive as brpc does; an HTTP/1.0 request or
 /// `Connection: close` ends the connection after its answer.
 pub async fn serve(listener: TcpListener, handler: Handler) {
+    // The connections live in a set this future owns: when the server is stopped (the future
+    // aborted), its kept-alive connections close too, as a killed process's would; spawned
+    // apart, a scraper's keep-alive connection went on being answered by a dead daemon.
+    let mut connections = tokio::task::JoinSet::new();
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        tokio::spawn(serve_connection(stream, handler.clone()));
+        tokio::select! {
+            accepted = listener.accept() => {
+                if let Ok((stream, _)) = accepted {
+                    connections.spawn(serve_connection(stream, handler.clone()));
+                }
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
     }
 }
 

@@ -128,6 +128,16 @@ fn running_cluster_metrics() -> Metrics {
     m.set_reconcile_failures(NS, CLUSTER, 0);
     m.set_roll(NS, CLUSTER, true, false);
     m.set_failure_domains(NS, CLUSTER, 1, 1);
+    // Curve's health as the operator read it: one ChunkServer's copysets short of a copy.
+    let health: curve_operator::api::HealthStatus = serde_json::from_value(serde_json::json!({
+        "verdict": "Unhealthy",
+        "message": "33 copysets minority peer not online",
+        "copysets": {"total": 100, "healthy": 67, "unhealthy": 33},
+        "chunkservers": {"online": 2, "unstable": 1, "offline": 0, "readwrite": 3, "pendding": 0, "retired": 0},
+        "logicalPools": [{"name": "logicalPool1", "capacityBytes": 85_899_345_920_i64, "usedBytes": 1_073_741_824, "allocatedBytes": 4_294_967_296_i64}],
+    }))
+    .expect("a health status");
+    m.set_health(NS, CLUSTER, &health);
     let big: Vec<String> = (0..3).map(|i| format!("big-mds-{i}")).collect();
     m.set_primary("prod", "big", Some("big-mds-2"), &big);
     m.set_etcd_members("prod", "big", 5, 5);

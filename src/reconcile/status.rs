@@ -242,6 +242,20 @@ fn topology_verdict(obs: &Observation) -> Verdict {
 }
 
 /// Pause is its own condition: Available keeps its real reason while paused.
+/// The pools wait for ChunkServers that are blocked (crash-looping, unschedulable, …): the
+/// blocker is the cause Available names, not the waiting step.
+fn waits_on_blocked_chunkservers(obs: &Observation) -> bool {
+    let waits = (obs.topology.as_ref()).is_some_and(|t| {
+        matches!(
+            t.reason,
+            Reason::WaitingForServers
+                | Reason::WaitingForChunkServers
+                | Reason::ChunkServersOffline
+        )
+    });
+    waits && tier_blocked(obs, Component::ChunkServer).is_some()
+}
+
 fn available_verdict(obs: &Observation) -> Verdict {
     if !obs.spec_errors.is_empty() {
         return verdict(
@@ -273,7 +287,7 @@ fn available_verdict(obs: &Observation) -> Verdict {
             Reason::NoMdsPrimary,
             mds_verdict(obs).message,
         )
-    } else if !obs.topology_ready() {
+    } else if !obs.topology_ready() && !waits_on_blocked_chunkservers(obs) {
         verdict(
             ConditionType::Available,
             false,

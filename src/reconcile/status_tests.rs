@@ -989,3 +989,39 @@ mod curve_health {
         assert_eq!(named(&old, "MdsLeaderElected").reason, "Elected");
     }
 }
+
+/// The pools wait for ChunkServers that crash-loop: Available names the ChunkServers' blocker,
+/// not the waiting pool step.
+#[test]
+fn available_names_the_chunkserver_blocker_the_pools_wait_on() {
+    use crate::names::Component;
+    use crate::reconcile::model::conditions::Reason;
+    use crate::reconcile::model::observation::{Blocker, TopologyState};
+    let failing = "pod demo-chunkserver-0-0: container chunkserver keeps failing (CrashLoopBackOff: exit 1 Failed to init chunk file pool)";
+    let obs = Observation {
+        chunkservers: component(3, 0, true),
+        topology: Some(TopologyState {
+            ready: false,
+            reason: Reason::WaitingForChunkServers,
+            message: "ChunkServers online: Job demo-chunkservers-online-1 running".into(),
+            servers: 3,
+        }),
+        blockers: vec![Blocker {
+            component: Component::ChunkServer,
+            reason: Reason::ContainerFailing,
+            message: failing.into(),
+        }],
+        ..healthy()
+    };
+    let status = compute_status(&CurveClusterStatus::default(), &obs, Some(1), t(0));
+    let available = named(&status, "Available");
+    assert_eq!(available.reason, "ChunkServersNotReady");
+    assert!(available.message.contains(failing), "{}", available.message);
+    // Without a blocker, the waiting step is what Available says.
+    let waiting = Observation {
+        blockers: Vec::new(),
+        ..obs
+    };
+    let status = compute_status(&CurveClusterStatus::default(), &waiting, Some(1), t(0));
+    assert_eq!(named(&status, "Available").reason, "TopologyNotReady");
+}
