@@ -17,6 +17,7 @@ pub mod curve_wire;
 pub mod daemons;
 pub mod dashboards;
 pub mod env;
+pub mod gates;
 pub mod hosts;
 pub mod kubelet;
 pub mod manifests;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use curve_operator::api::{CurveClusterStatus, HealthVerdict};
 use curve_operator_e2e::curve_model::CurveSettings;
 use curve_operator_e2e::env::{TestEnv, condition};
+use curve_operator_e2e::gates::gate_times;
 use curve_operator_e2e::manifests::curve_cluster;
 use curve_operator_e2e::util::say;
 use k8s_openapi::api::core::v1::Pod;
@@ -201,7 +202,7 @@ async fn health_is_read_natively_shown_and_gates_the_chunkserver_roll() {
 
     // The copysets back: healthy, and the roll goes on, server by server; the gate time is
     // from a replaced server's pod Ready (with healthy copysets) to the next server's deletion.
-    let gates = tokio::spawn(gate_times(env.api::<Pod>()));
+    let gates = tokio::spawn(gate_times(env.api::<Pod>(), "demo-chunkserver-"));
     let restored = Instant::now();
     env.kubelet.fail_chunkserver_copysets(stopped, false);
     wait_healthy(&env, TO_VERDICT).await;
@@ -260,40 +261,4 @@ async fn wait_healthy(env: &TestEnv, limit: Duration) {
         other => Err(format!("{other:?}")),
     })
     .await;
-}
-
-/// Polls the ChunkServer pods every 50 ms and prints each gap between a replaced pod turning
-/// Ready and the next outdated pod being deleted (the roll's gate, with the health read).
-async fn gate_times(pods: kube::Api<Pod>) {
-    use std::collections::BTreeSet;
-    let mut ready_at: Option<(String, Instant)> = None;
-    let (mut seen_ready, mut seen_deleted) = (BTreeSet::new(), BTreeSet::new());
-    loop {
-        if let Ok(list) = pods.list(&Default::default()).await {
-            let chunkservers =
-                (list.items.iter()).filter(|p| p.name_any().starts_with("demo-chunkserver-"));
-            for pod in chunkservers {
-                let uid = pod.uid().unwrap_or_default();
-                let ready = (pod.status.as_ref().and_then(|s| s.conditions.as_ref()))
-                    .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-                let image = (pod.spec.as_ref().and_then(|s| s.containers.first()))
-                    .and_then(|c| c.image.clone())
-                    .unwrap_or_default();
-                if ready && image.ends_with("v1.2.7") && seen_ready.insert(uid.clone()) {
-                    ready_at = Some((pod.name_any(), Instant::now()));
-                }
-                if pod.metadata.deletion_timestamp.is_some()
-                    && seen_deleted.insert(uid)
-                    && let Some((name, at)) = ready_at.take()
-                {
-                    say(&format!(
-                        "GATE {name} Ready → {} deleted: {:.2}s",
-                        pod.name_any(),
-                        at.elapsed().as_secs_f64()
-                    ));
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }

@@ -2324,8 +2324,14 @@ async fn measured_roll(env: &TestEnv, image: &str, by_operator: bool) -> RollFig
     tokio::time::sleep(Duration::from_millis(500)).await;
     let started = Instant::now();
     if by_operator {
+        // The gate of each ChunkServer step, timed from outside (`GATE … s`).
+        let gates = tokio::spawn(curve_operator_e2e::gates::gate_times(
+            env.api::<Pod>(),
+            "demo-chunkserver-",
+        ));
         env.patch_spec("demo", json!({"image": image})).await;
         wait_rolled_to(env, image, Duration::from_secs(240)).await;
+        gates.abort();
     } else {
         env.patch_spec("demo", json!({"paused": true})).await;
         env.wait_status(
