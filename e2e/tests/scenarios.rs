@@ -1907,7 +1907,7 @@ fn kube_requests(metrics: &Metrics) -> BTreeMap<Labels, f64> {
 /// the operator's caches and write nothing (no gets, lists, applies, status writes or events).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a Kubernetes API server (KUBECONFIG), see e2e/README.md"]
-async fn i_a_healthy_cluster_costs_no_requests() {
+async fn i_a_settled_cluster_costs_no_requests() {
     let env = TestEnv::new("quiet", 3).await;
     // Curve's own settling (ChunkServers UNSTABLE until the MDS's first health check, the pool
     // metrics after its first refresh) shortened, so the health in the status settles soon.
