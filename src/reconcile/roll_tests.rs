@@ -188,7 +188,12 @@ fn the_zone_policy_replaces_every_server_of_one_zone_together() {
     );
 }
 
-fn decide(
+/// A decision with Curve's health read healthy after the last pod change.
+fn decide(tiers: &[TierPods], obs: &Observation, now: i64) -> roll::RollDecision {
+    decide_with(tiers, obs, Some(&health(HealthVerdict::Healthy, true)), now)
+}
+
+fn decide_with(
     tiers: &[TierPods],
     obs: &Observation,
     health: Option<&HealthView>,
@@ -214,47 +219,24 @@ fn a_replaced_pod_that_is_not_ready_halts_the_roll_and_is_stuck_past_the_deadlin
     tiers[0].pods[2].updated = true;
     tiers[0].pods[2].ready = false;
     tiers[0].pods[2].created = Some(t(0));
-    let waiting = decide(
-        &tiers,
-        &healthy(),
-        Some(&health(HealthVerdict::Healthy, true)),
-        100,
-    );
+    let waiting = decide(&tiers, &healthy(), 100);
     assert!(waiting.actions.is_empty());
     assert_eq!(
         message(&waiting),
         "etcd: 1/3 updated, waiting for demo-etcd-2 to be Ready"
     );
     assert!(matches!(waiting.state, RollState::Rolling { .. }));
-    let stuck = decide(
-        &tiers,
-        &healthy(),
-        Some(&health(HealthVerdict::Healthy, true)),
-        601,
-    );
+    let stuck = decide(&tiers, &healthy(), 601);
     assert!(stuck.actions.is_empty());
     assert!(matches!(stuck.state, RollState::Stuck { .. }), "{stuck:?}");
     assert!(message(&stuck).contains(
         "demo-etcd-2 is not Ready spec.rollout.progressDeadlineSeconds (600 s) after it was created"
     ));
     // The same message a minute later: its Event is not sent again.
-    assert_eq!(
-        message(&decide(
-            &tiers,
-            &healthy(),
-            Some(&health(HealthVerdict::Healthy, true)),
-            661
-        )),
-        message(&stuck)
-    );
+    assert_eq!(message(&decide(&tiers, &healthy(), 661)), message(&stuck));
     // A container that cannot start is stuck at once.
     tiers[0].pods[2].failing = Some("etcd: ImagePullBackOff".into());
-    let failing = decide(
-        &tiers,
-        &healthy(),
-        Some(&health(HealthVerdict::Healthy, true)),
-        10,
-    );
+    let failing = decide(&tiers, &healthy(), 10);
     assert_eq!(
         message(&failing),
         "etcd: 1/3 updated, demo-etcd-2 is not Ready: etcd: ImagePullBackOff"
@@ -271,12 +253,7 @@ fn a_reverted_spec_replaces_the_stuck_pod_first() {
     tiers[1].pods.iter_mut().for_each(|p| p.updated = true);
     tiers[1].pods[2].updated = false;
     tiers[1].pods[2].ready = false;
-    let decision = decide(
-        &tiers,
-        &healthy(),
-        Some(&health(HealthVerdict::Healthy, true)),
-        1000,
-    );
+    let decision = decide(&tiers, &healthy(), 1000);
     assert_eq!(
         decision.actions,
         [Action::DeletePod {
@@ -296,36 +273,17 @@ fn etcd_rolls_only_while_every_member_is_healthy_and_never_a_lone_member() {
         total: 3,
         members: Vec::new(),
     });
-    let decision = decide(
-        &tiers,
-        &obs,
-        Some(&health(HealthVerdict::Healthy, true)),
-        10,
-    );
+    let decision = decide(&tiers, &obs, 10);
     assert!(decision.actions.is_empty());
     assert_eq!(
         message(&decision),
         "etcd: 0/3 updated, etcd: 2 of 3 members healthy"
     );
     obs.etcd_members = None;
-    assert!(
-        decide(
-            &tiers,
-            &obs,
-            Some(&health(HealthVerdict::Healthy, true)),
-            10
-        )
-        .actions
-        .is_empty()
-    );
+    assert!(decide(&tiers, &obs, 10).actions.is_empty());
 
     let lone = vec![tier(Component::Etcd, &["demo-etcd"], 1, false)];
-    let decision = decide(
-        &lone,
-        &healthy(),
-        Some(&health(HealthVerdict::Healthy, true)),
-        10,
-    );
+    let decision = decide(&lone, &healthy(), 10);
     assert!(decision.actions.is_empty());
     assert!(matches!(decision.state, RollState::Stuck { .. }));
     assert!(
@@ -340,12 +298,7 @@ fn later_tiers_wait_for_earlier_ones_and_for_the_mds_primary() {
     tiers[0].pods.iter_mut().for_each(|p| p.updated = true);
     // An etcd member not Ready: the MDS do not roll.
     tiers[0].pods[0].ready = false;
-    let decision = decide(
-        &tiers,
-        &healthy(),
-        Some(&health(HealthVerdict::Healthy, true)),
-        10,
-    );
+    let decision = decide(&tiers, &healthy(), 10);
     assert!(decision.actions.is_empty());
     assert_eq!(
         message(&decision),
@@ -354,12 +307,7 @@ fn later_tiers_wait_for_earlier_ones_and_for_the_mds_primary() {
     tiers[0].pods[0].ready = true;
     let mut obs = healthy();
     obs.primary = PrimaryView::NoLeader;
-    let decision = decide(
-        &tiers,
-        &obs,
-        Some(&health(HealthVerdict::Healthy, true)),
-        10,
-    );
+    let decision = decide(&tiers, &obs, 10);
     assert!(decision.actions.is_empty());
     assert_eq!(
         message(&decision),
@@ -372,21 +320,11 @@ fn a_pod_being_replaced_or_missing_is_waited_for() {
     let mut tiers = outdated(1);
     tiers[0].pods[2].terminating = true;
     assert_eq!(
-        message(&decide(
-            &tiers,
-            &healthy(),
-            Some(&health(HealthVerdict::Healthy, true)),
-            10
-        )),
+        message(&decide(&tiers, &healthy(), 10)),
         "etcd: 0/3 updated, waiting for demo-etcd-2 to be replaced"
     );
     tiers[0].pods.remove(2);
-    let decision = decide(
-        &tiers,
-        &healthy(),
-        Some(&health(HealthVerdict::Healthy, true)),
-        10,
-    );
+    let decision = decide(&tiers, &healthy(), 10);
     assert!(decision.actions.is_empty());
     assert_eq!(
         message(&decision),
@@ -394,16 +332,7 @@ fn a_pod_being_replaced_or_missing_is_waited_for() {
     );
     let mut unsettled = outdated(1);
     unsettled[0].settled = false;
-    assert!(
-        decide(
-            &unsettled,
-            &healthy(),
-            Some(&health(HealthVerdict::Healthy, true)),
-            10
-        )
-        .actions
-        .is_empty()
-    );
+    assert!(decide(&unsettled, &healthy(), 10).actions.is_empty());
 }
 
 #[test]
@@ -412,13 +341,13 @@ fn chunkservers_roll_only_on_a_healthy_verdict_read_after_the_last_pod_change() 
     tiers[0].pods.iter_mut().for_each(|p| p.updated = true);
     tiers[1].pods.iter_mut().for_each(|p| p.updated = true);
     let cluster = validated(json!({}));
-    let not_read = decide(&tiers, &healthy(), None, 10);
+    let not_read = decide_with(&tiers, &healthy(), None, 10);
     assert!(not_read.actions.is_empty());
     assert_eq!(
         message(&not_read),
         "chunkservers: 0/3 updated, waiting for Curve's health to be read"
     );
-    let stale = decide(
+    let stale = decide_with(
         &tiers,
         &healthy(),
         Some(&health(HealthVerdict::Healthy, false)),
@@ -429,7 +358,7 @@ fn chunkservers_roll_only_on_a_healthy_verdict_read_after_the_last_pod_change() 
         message(&stale),
         "chunkservers: 0/3 updated, waiting for Curve's health read after the last pod change"
     );
-    let unhealthy = decide(
+    let unhealthy = decide_with(
         &tiers,
         &healthy(),
         Some(&health(HealthVerdict::Unhealthy, true)),
@@ -441,19 +370,14 @@ fn chunkservers_roll_only_on_a_healthy_verdict_read_after_the_last_pod_change() 
         "chunkservers: 0/3 updated, waiting: Curve's health is unhealthy: 2 copysets MinorityPeerNotOnline (4294967297 4294967298) on 10.0.0.3:8200"
     );
     assert!(matches!(unhealthy.state, RollState::Rolling { .. }));
-    let unknown = decide(
+    let unknown = decide_with(
         &tiers,
         &healthy(),
         Some(&health(HealthVerdict::Unknown, true)),
         10,
     );
     assert!(unknown.actions.is_empty(), "never a step on Unknown");
-    let passed = decide(
-        &tiers,
-        &healthy(),
-        Some(&health(HealthVerdict::Healthy, true)),
-        10,
-    );
+    let passed = decide(&tiers, &healthy(), 10);
     assert_eq!(
         passed.actions,
         [Action::DeletePod {
