@@ -91,6 +91,32 @@ pub fn chunkserver_start_script() -> String {
     )
 }
 
+/// The tag that ends the empty-disk refusal, read back by the operator from the container's
+/// termination message: `[empty-disk chunkserver=<id>]`.
+const EMPTY_DISK_TAG: &str = "[empty-disk chunkserver=";
+
+/// Why a ChunkServer with an empty data volume does not register while the MDS still lists a
+/// non-RETIRED ChunkServer at its `ip:port`: `RegistChunkServer` would hand it that old id and
+/// token (C:src/mds/topology/topology_service_manager.cpp:106-137) with none of its copies, and
+/// the recover scheduler repairs OFFLINE replicas only — those copysets would stay a copy
+/// short. The start script prints exactly this (with the values from the MDS's
+/// `GetChunkServer`); the operator reads the id back with [`parse_empty_disk_refusal`].
+pub fn empty_disk_refusal(id: u32, address: &str, status: &str, online: &str) -> String {
+    format!(
+        "cannot start: this disk holds no Curve data and ChunkServer {id} is still registered at \
+         {address} ({status}, {online}): registering now would give this empty disk id {id} and \
+         none of its copies; the operator retires ChunkServer {id} first (its copysets moved to \
+         other ChunkServers), then this pod starts with a new id {EMPTY_DISK_TAG}{id}]"
+    )
+}
+
+/// The old ChunkServer id an empty-disk refusal names, if `message` is one.
+pub fn parse_empty_disk_refusal(message: &str) -> Option<u32> {
+    let start = message.rfind(EMPTY_DISK_TAG)? + EMPTY_DISK_TAG.len();
+    let rest = &message[start..];
+    rest[..rest.find(']')?].parse().ok()
+}
+
 /// Succeeds once the ChunkServer reports its copysets loaded: `ChunkServerStatus` answers
 /// `copysetLoadFin` true only after the reload at start (chunkserver_service.cpp:29-45;
 /// CopysetNodeManager::LoadFinished), which begins after the port opened (chunkserver.cpp:360
@@ -118,6 +144,27 @@ mod tests {
         assert!(
             script.contains("int($2 * 1024 / 16781312) + 65536"),
             "{script}"
+        );
+    }
+
+    #[test]
+    fn an_empty_disk_refusal_names_the_old_id_and_reads_back() {
+        let message = empty_disk_refusal(7, "10.0.0.4:8200", "READWRITE", "UNSTABLE");
+        assert!(message.starts_with("cannot start: "), "{message}");
+        assert!(
+            message.contains(
+                "ChunkServer 7 is still registered at 10.0.0.4:8200 (READWRITE, UNSTABLE)"
+            ),
+            "{message}"
+        );
+        assert_eq!(parse_empty_disk_refusal(&message), Some(7));
+        assert_eq!(
+            parse_empty_disk_refusal("cannot start: the open files hard limit is 1024"),
+            None
+        );
+        assert_eq!(
+            parse_empty_disk_refusal("x [empty-disk chunkserver=x]"),
+            None
         );
     }
 
