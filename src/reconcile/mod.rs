@@ -15,6 +15,7 @@ pub mod model;
 pub mod monitoring;
 pub mod observe;
 pub mod plan;
+pub mod retire;
 pub mod roll;
 pub mod snapshot;
 pub mod status;
