@@ -54,6 +54,7 @@ use crate::validate::{InvalidCluster, ValidatedCluster, validate};
 use decide::{Decision, decide};
 use error::Error;
 use events::EventSink;
+use crate::curve::admin::{CurveAdmin, NoAdmin};
 use health_monitor::{HealthSource, NoHealth};
 use model::event::ClusterEvent;
 use model::observation::{Gauges, MonitoringApi, Observation, PrimaryView};
@@ -70,6 +71,8 @@ pub struct Context<O: EtcdObserver, E: EventSink> {
     pub metrics: Arc<Metrics>,
     /// Curve's health, read beside the controller.
     pub health: Arc<dyn HealthSource>,
+    /// Where changes of Curve's topology go (retiring ChunkServers).
+    pub curve: Arc<dyn CurveAdmin>,
     /// Consecutive failures per cluster, for the retry backoff.
     failures: Mutex<HashMap<(String, String), u32>>,
 }
@@ -83,6 +86,7 @@ impl<O: EtcdObserver, E: EventSink> Context<O, E> {
             events,
             metrics: Arc::new(Metrics::new()),
             health: Arc::new(NoHealth),
+            curve: Arc::new(NoAdmin),
             failures: Mutex::default(),
         }
     }
@@ -90,6 +94,12 @@ impl<O: EtcdObserver, E: EventSink> Context<O, E> {
     /// Reads Curve's health from `health`.
     pub fn with_health(mut self, health: Arc<dyn HealthSource>) -> Self {
         self.health = health;
+        self
+    }
+
+    /// Sends changes of Curve's topology through `curve`.
+    pub fn with_curve(mut self, curve: Arc<dyn CurveAdmin>) -> Self {
+        self.curve = curve;
         self
     }
 
@@ -203,7 +213,8 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(
     };
     write::set_finalizer(&ctx.client, cluster, validated.spec.cleanup.deletes_data()).await?;
 
-    let mut snapshot = read(ctx, &validated).await?;
+    let retire = previous.record.as_ref().and_then(|r| r.retire.as_ref());
+    let mut snapshot = read(ctx, &validated, retire).await?;
     snapshot.cluster_created = cluster.metadata.creation_timestamp.as_ref().map(|t| t.0);
     let generation = cluster.metadata.generation;
     let decision = decide(
@@ -257,7 +268,14 @@ async fn carry_out<O: EtcdObserver, E: EventSink>(
         },
         endpoints: observe::etcd_endpoints(&snapshot.pods, validated.spec.etcd.client_port),
     };
-    write::execute(&ctx.client, validated, &etcd, &decision.actions).await?;
+    let curve = write::CurveTarget {
+        admin: ctx.curve.as_ref(),
+        mds: (snapshot.etcd.as_ref()).and_then(|e| match &e.primary {
+            crate::etcd::PrimaryObservation::Elected { address } => Some(address.clone()),
+            _ => None,
+        }),
+    };
+    write::execute(&ctx.client, validated, &etcd, &curve, &decision.actions).await?;
     if !decision.record_first {
         write::write_status(&ctx.client, cluster, previous, &decision.status).await?;
     }
@@ -280,6 +298,7 @@ fn requeue_after(requeue: decide::Requeue) -> Requeue {
 async fn read<O: EtcdObserver, E: EventSink>(
     ctx: &Context<O, E>,
     cluster: &ValidatedCluster,
+    retire: Option<&crate::api::ChunkServerRetire>,
 ) -> Result<Snapshot, Error> {
     ctx.caches.check_synced()?;
     let spec = &cluster.spec;
@@ -332,7 +351,7 @@ async fn read<O: EtcdObserver, E: EventSink>(
             crate::etcd::PrimaryObservation::Elected { address } => Some(address.as_str()),
             _ => None,
         };
-        let wanted = health::wanted(cluster, &snapshot.pods, elected);
+        let wanted = health::wanted(cluster, &snapshot.pods, elected, retire);
         snapshot.health = ctx.health.want(&key, wanted);
         snapshot.etcd = Some(etcd);
     } else {

@@ -27,6 +27,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
 use super::model::action::Action;
+pub use super::model::states::RetireProgress;
 use super::observe::{is_ready, pod_ip, pods_of};
 use crate::api::{ChunkServerRetire, RetireReason, RetireStep};
 use crate::curve::admin::CurveChange;
@@ -67,7 +68,8 @@ pub struct RetirePlan {
     pub actions: Vec<Action>,
     /// The replicas each existing ChunkServer StatefulSet keeps (slot → replicas).
     pub slot_replicas: BTreeMap<i32, i32>,
-    /// Disk slots the applied spec keeps (a removed slot's StatefulSet stays until empty).
+    /// Disk slots the applied spec keeps at least: a removed slot's StatefulSet stays until
+    /// its last ChunkServer left.
     pub disks_per_node: i32,
     /// Why a retire the spec asks for does not start (the numbers named); the spec is kept.
     pub refused: Vec<String>,
@@ -77,15 +79,6 @@ pub struct RetirePlan {
     pub deleted_server: Option<String>,
     /// What the status says while a retire runs.
     pub progress: Option<RetireProgress>,
-}
-
-/// A retire as the status shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RetireProgress {
-    pub reason: RetireReason,
-    pub message: String,
-    /// Copysets still placed on the leaving ChunkServer, when known.
-    pub copysets_left: Option<u32>,
 }
 
 impl RetireInput<'_> {
@@ -525,7 +518,7 @@ pub fn plan(input: &RetireInput) -> RetirePlan {
         .map(|(&slot, _)| slot + 1)
         .max()
         .unwrap_or(0);
-    plan.disks_per_node = input.spec_slots().max(highest_kept);
+    plan.disks_per_node = highest_kept;
     plan.progress = plan.record.as_ref().map(|r| progress(input, r));
     plan.stale = stale_ids(input, &plan);
     plan

@@ -46,10 +46,12 @@ pub enum ErrorStep {
     EtcdMembership,
     /// Deleting data volume claims.
     Cleanup,
+    /// A change of Curve's topology the MDS refused or did not answer.
+    CurveTopology,
 }
 
 impl ErrorStep {
-    pub const ALL: [ErrorStep; 9] = [
+    pub const ALL: [ErrorStep; 10] = [
         Self::Read,
         Self::Apply,
         Self::Delete,
@@ -59,6 +61,7 @@ impl ErrorStep {
         Self::Finalizer,
         Self::EtcdMembership,
         Self::Cleanup,
+        Self::CurveTopology,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -72,6 +75,7 @@ impl ErrorStep {
             Self::Finalizer => "finalizer",
             Self::EtcdMembership => "etcd_membership",
             Self::Cleanup => "cleanup",
+            Self::CurveTopology => "curve_topology",
         }
     }
 }
