@@ -16,9 +16,7 @@ use super::model::states::{MembershipState, RollState};
 use super::plan;
 use super::snapshot::Snapshot;
 use super::status::compute_status;
-use super::{
-    blockers, expansion, health, membership, monitoring, observe, retire, roll, topology,
-};
+use super::{blockers, expansion, health, membership, monitoring, observe, retire, roll, topology};
 use crate::api::{CleanupPolicy, CurveClusterStatus, OperatorRecord};
 use crate::desired::config::DaemonAddresses;
 use crate::desired::config::etcd_peer_url;
@@ -579,7 +577,10 @@ fn roll_step(
     obs.roll = roll.state;
     // Nothing else changes in the ChunkServer tier while one of its ChunkServers leaves.
     let retiring = changes.known.retire.is_some();
-    let chunkserver_pods = format!("{}-", component_name(&reading.safe.name, Component::ChunkServer));
+    let chunkserver_pods = format!(
+        "{}-",
+        component_name(&reading.safe.name, Component::ChunkServer)
+    );
     let actions = (roll.actions.into_iter())
         .filter(|a| !(retiring && matches!(a, Action::DeletePod { name, .. } if name.starts_with(&chunkserver_pods))))
         .collect();

@@ -11,8 +11,8 @@ use k8s_openapi::api::core::v1::Pod;
 
 use super::model::health::{HealthView, Latest, Wanted};
 use super::observe::{pod_ip, pods_of};
-use crate::curve::gather::{MdsTarget, Targets};
 use crate::api::ChunkServerRetire;
+use crate::curve::gather::{MdsTarget, Targets};
 use crate::curve::health::Rules;
 use crate::names::Component;
 use crate::validate::ValidatedCluster;

@@ -127,22 +127,39 @@ fn a_roll_step_needs_a_healthy_verdict_read_after_the_pods_were_as_they_are() {
     let stale = view(
         &latest(HealthVerdict::Healthy, token ^ 1, None),
         &pods,
-        6700, None);
+        6700,
+        None,
+    );
     assert!(!stale.current);
     assert_eq!(
         roll_gate(Some(&stale)).as_deref(),
         Some("waiting for Curve's health read after the last pod change")
     );
-    let healthy = view(&latest(HealthVerdict::Healthy, token, None), &pods, 6700, None);
+    let healthy = view(
+        &latest(HealthVerdict::Healthy, token, None),
+        &pods,
+        6700,
+        None,
+    );
     assert_eq!(roll_gate(Some(&healthy)), None);
-    let unhealthy = view(&latest(HealthVerdict::Unhealthy, token, None), &pods, 6700, None);
+    let unhealthy = view(
+        &latest(HealthVerdict::Unhealthy, token, None),
+        &pods,
+        6700,
+        None,
+    );
     assert_eq!(
         roll_gate(Some(&unhealthy)).as_deref(),
         Some(
             "waiting: Curve's health is unhealthy: 3 copysets MinorityPeerNotOnline (4294967297 …) on 10.0.0.3:8200"
         )
     );
-    let unknown = view(&latest(HealthVerdict::Unknown, token, None), &pods, 6700, None);
+    let unknown = view(
+        &latest(HealthVerdict::Unknown, token, None),
+        &pods,
+        6700,
+        None,
+    );
     assert!(
         roll_gate(Some(&unknown)).is_some(),
         "never a step on Unknown"
@@ -169,11 +186,15 @@ fn an_unreachable_primary_is_named_by_its_pod() {
     let seen = view(
         &latest(HealthVerdict::Healthy, 0, Some("10.0.0.2:6700")),
         &pods,
-        6700, None);
+        6700,
+        None,
+    );
     assert_eq!(seen.primary_unreachable.as_deref(), Some("demo-mds-1"));
     let gone = view(
         &latest(HealthVerdict::Healthy, 0, Some("10.0.0.9:6700")),
         &pods,
-        6700, None);
+        6700,
+        None,
+    );
     assert_eq!(gone.primary_unreachable.as_deref(), Some("10.0.0.9:6700"));
 }

@@ -47,6 +47,7 @@ use tracing::Instrument;
 
 use crate::api::prometheus::{GROUP_VERSION, PodMonitor, PrometheusRule};
 use crate::api::{CurveCluster, CurveClusterStatus};
+use crate::curve::admin::{CurveAdmin, NoAdmin};
 use crate::etcd::{ClusterKey, ElectionChange, EtcdObserver};
 use crate::names::{Component, LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGER};
 use crate::runtime::metrics::{Metrics, ReconcileResult};
@@ -54,7 +55,6 @@ use crate::validate::{InvalidCluster, ValidatedCluster, validate};
 use decide::{Decision, decide};
 use error::Error;
 use events::EventSink;
-use crate::curve::admin::{CurveAdmin, NoAdmin};
 use health_monitor::{HealthSource, NoHealth};
 use model::event::ClusterEvent;
 use model::observation::{Gauges, MonitoringApi, Observation, PrimaryView};
@@ -388,6 +388,9 @@ fn record_metrics<O: EtcdObserver, E: EventSink>(
         metrics.set_health(namespace, name, &health.status);
     }
     metrics.set_roll(namespace, name, gauges.rolling, gauges.roll_stuck);
+    let retire = observation.retire.as_ref();
+    let copysets_left = retire.and_then(|r| r.copysets_left).unwrap_or(0);
+    metrics.set_retire(namespace, name, retire.is_some(), copysets_left);
     let (down, tolerated) = gauges.failure_domains;
     metrics.set_failure_domains(namespace, name, down, tolerated);
 }

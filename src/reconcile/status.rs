@@ -15,8 +15,8 @@ use super::model::observation::{
 };
 use super::model::states::{MembershipState, MonitoringState, RollState, expansions_message};
 use crate::api::{
-    ComponentStatus, CurveClusterStatus, EtcdStatus, HealthVerdict, MdsStatus, Phase,
-    RetireReason, TopologyStatus,
+    ComponentStatus, CurveClusterStatus, EtcdStatus, HealthVerdict, MdsStatus, Phase, RetireReason,
+    TopologyStatus,
 };
 use crate::names::Component;
 

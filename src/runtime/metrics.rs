@@ -172,6 +172,8 @@ pub struct Metrics {
     reconcile_failures: Family<ClusterLabels, Gauge>,
     rolling: Family<ClusterLabels, Gauge>,
     roll_stuck: Family<ClusterLabels, Gauge>,
+    retiring: Family<ClusterLabels, Gauge>,
+    retire_copysets_left: Family<ClusterLabels, Gauge>,
     failure_domains_down: Family<ClusterLabels, Gauge>,
     failure_domains_tolerated: Family<ClusterLabels, Gauge>,
     curve_health: Family<StateLabels, Gauge>,
@@ -220,7 +222,7 @@ impl Metrics {
         );
         registry.register(
             "errors",
-            "Failed reconciles, by the step that failed: read (a watch cache not synced, a StorageClass not read), apply, delete, status, secret, random (drawing the root password), finalizer, etcd_membership (a member list change etcd refused), cleanup (deleting data volume claims)",
+            "Failed reconciles, by the step that failed: read (a watch cache not synced, a StorageClass not read), apply, delete, status, secret, random (drawing the root password), finalizer, etcd_membership (a member list change etcd refused), cleanup (deleting data volume claims), curve_topology (a change of Curve's topology the MDS refused or did not answer)",
             errors.clone(),
         );
         registry.register(
@@ -278,6 +280,16 @@ impl Metrics {
             "roll_stuck",
             "1 while a rolling change cannot go on by itself (Progressing False, RolloutStuck)",
         );
+        let retiring = family(
+            &mut registry,
+            "chunkserver_retiring",
+            "1 while a ChunkServer leaves Curve (a scale-in, a removed disk slot or a replaced disk), 0 otherwise",
+        );
+        let retire_copysets_left = family(
+            &mut registry,
+            "chunkserver_retire_copysets_left",
+            "Copysets the MDS still places on the ChunkServer leaving Curve (0 when none leaves): falls to 0 as they are moved",
+        );
         let failure_domains_down = family(
             &mut registry,
             "chunkserver_failure_domains_down",
@@ -329,6 +341,8 @@ impl Metrics {
             reconcile_failures,
             rolling,
             roll_stuck,
+            retiring,
+            retire_copysets_left,
             failure_domains_down,
             failure_domains_tolerated,
             curve_health,
@@ -562,6 +576,13 @@ impl Metrics {
         self.roll_stuck.get_or_create(&key).set(i64::from(stuck));
     }
 
+    /// A ChunkServer leaving Curve, and the copysets still on it.
+    pub fn set_retire(&self, namespace: &str, name: &str, retiring: bool, copysets_left: u32) {
+        let key = cluster(namespace, name);
+        self.retiring.get_or_create(&key).set(i64::from(retiring));
+        (self.retire_copysets_left.get_or_create(&key)).set(i64::from(copysets_left));
+    }
+
     pub fn set_failure_domains(&self, namespace: &str, name: &str, down: u32, tolerated: u32) {
         let key = cluster(namespace, name);
         (self.failure_domains_down.get_or_create(&key)).set(i64::from(down));
@@ -580,6 +601,8 @@ impl Metrics {
             &self.reconcile_failures,
             &self.rolling,
             &self.roll_stuck,
+            &self.retiring,
+            &self.retire_copysets_left,
             &self.failure_domains_down,
             &self.failure_domains_tolerated,
         ] {
