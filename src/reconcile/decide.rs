@@ -685,6 +685,7 @@ fn report(
             ..changes.known
         });
         events.extend(changes.events);
+        events.extend(events::retire_change(previous, &status));
     }
     let requeue = if obs.paused {
         Requeue::AwaitChange

@@ -158,8 +158,9 @@ fn adoption(previous: &CurveClusterStatus, next: &CurveClusterStatus) -> Option<
         .then(|| ClusterEvent::warning("RetainedDataAdopted", message_of(next, adopted)))
 }
 
-/// A ChunkServer starts or ends leaving Curve (the retire record appears or goes).
-fn retire_change(previous: &CurveClusterStatus, next: &CurveClusterStatus) -> Vec<ClusterEvent> {
+/// A ChunkServer starts or ends leaving Curve (the retire record appears or goes): told from
+/// the record the decision writes.
+pub fn retire_change(previous: &CurveClusterStatus, next: &CurveClusterStatus) -> Vec<ClusterEvent> {
     let of = |status: &CurveClusterStatus| status.record.as_ref()?.retire.clone();
     let (before, after) = (of(previous), of(next));
     let who = |r: &ChunkServerRetire| match r.chunkserver_id {
@@ -267,7 +268,6 @@ pub fn derive(
         .chain(gained)
         .chain(lost)
         .chain(primary_change(previous, next))
-        .chain(retire_change(previous, next))
         .collect()
 }
 

@@ -293,7 +293,7 @@ fn a_retire_is_told_when_it_starts_and_when_it_ends() {
         started: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t(0)),
     };
     let told = |before: &CurveClusterStatus, after: &CurveClusterStatus| {
-        derive(before, after, &[])
+        super::retire_change(before, after)
             .into_iter()
             .map(|e| format!("{} {}", e.reason, e.note))
             .collect::<Vec<_>>()
