@@ -156,6 +156,12 @@ pub struct TopologyStatus {
     pub physical_pool: String,
     /// Name of the logical pool.
     pub logical_pool: String,
+    /// What volumes can be given in all, in bytes: every ChunkServer's volume times the MDS's
+    /// `PoolUsagePercentLimit` as the operator renders it (docs/user/nodes.md#capacity),
+    /// divided by the copies. An upper bound: file systems are a little smaller than their
+    /// volumes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usable_bytes: Option<i64>,
 }
 
 /// Curve's health as the operator judged it, by the rules of Curve's own

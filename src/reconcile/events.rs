@@ -160,7 +160,10 @@ fn adoption(previous: &CurveClusterStatus, next: &CurveClusterStatus) -> Option<
 
 /// A ChunkServer starts or ends leaving Curve (the retire record appears or goes): told from
 /// the record the decision writes.
-pub fn retire_change(previous: &CurveClusterStatus, next: &CurveClusterStatus) -> Vec<ClusterEvent> {
+pub fn retire_change(
+    previous: &CurveClusterStatus,
+    next: &CurveClusterStatus,
+) -> Vec<ClusterEvent> {
     let of = |status: &CurveClusterStatus| status.record.as_ref()?.retire.clone();
     let (before, after) = (of(previous), of(next));
     let who = |r: &ChunkServerRetire| match r.chunkserver_id {

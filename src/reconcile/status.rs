@@ -612,6 +612,7 @@ pub fn compute_status(
                 servers: t.servers,
                 physical_pool: obs.physical_pool.clone(),
                 logical_pool: obs.logical_pool.clone(),
+                usable_bytes: obs.usable_bytes.and_then(|b| i64::try_from(b).ok()),
             }),
             _ => previous.topology.clone(),
         },

@@ -951,6 +951,18 @@ mod decisions {
         });
     }
 
+    /// The status says what volumes can be given in all, as the spec renders it.
+    #[test]
+    fn the_topology_status_says_the_usable_capacity() {
+        let (cluster, _, status) = available();
+        let usable = status.topology.unwrap().usable_bytes.unwrap();
+        let expected = crate::validate::capacity::usable_capacity_bytes(&cluster.spec).unwrap();
+        assert_eq!(usable as u64, expected);
+        // 3 volumes of 10 GiB, 3 copies: one volume's worth, less the raft logs of 100
+        // copysets (a third of so small a volume) and what the MDS keeps free.
+        assert!(usable > 5 << 30 && usable < 7 << 30, "{usable}");
+    }
+
     /// A lost disk: the pod of ChunkServer 2 starts on an empty claim and its start script
     /// refuses id 2. The decision records the replacement before it sets id 2 PENDDING, says
     /// so in Progressing, holds every ChunkServer roll step, and takes no further step on a

@@ -117,6 +117,8 @@ pub struct Observation {
     pub retire: Option<super::states::RetireProgress>,
     /// ChunkServer pods whose disk holds an id Curve retired, with what to do.
     pub stale_chunkservers: Vec<String>,
+    /// What volumes can be given in all, by the applied spec (validate/capacity.rs).
+    pub usable_bytes: Option<u64>,
 }
 
 /// One reason a pod of a tier is not up (`blockers.rs` reads them).
@@ -169,6 +171,7 @@ impl Observation {
             adopted_claims: Vec::new(),
             retire: None,
             stale_chunkservers: Vec::new(),
+            usable_bytes: None,
         }
     }
 
