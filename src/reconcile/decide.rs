@@ -687,6 +687,7 @@ fn report(
         });
         events.extend(changes.events);
         events.extend(events::retire_change(previous, &status));
+        events.extend(events::mds_addresses_change(previous, &status));
     }
     let requeue = if obs.paused {
         Requeue::AwaitChange

@@ -214,6 +214,28 @@ pub fn retire_change(
     events
 }
 
+/// The MDS addresses handed to the ChunkServers and tools changed (an MDS pod moved to another
+/// node, or MDS were added or removed): their configs follow, and the ChunkServers roll.
+pub fn mds_addresses_change(
+    previous: &CurveClusterStatus,
+    next: &CurveClusterStatus,
+) -> Option<ClusterEvent> {
+    let of = |status: &CurveClusterStatus| {
+        (status.record.as_ref()).map_or(Vec::new(), |r| r.mds_addresses.clone())
+    };
+    let (before, after) = (of(previous), of(next));
+    (!before.is_empty() && !after.is_empty() && before != after).then(|| {
+        ClusterEvent::normal(
+            "MdsAddressesChanged",
+            format!(
+                "the MDS addresses ChunkServers and tools dial changed from {} to {}: their configs follow and the ChunkServers roll",
+                before.join(","),
+                after.join(",")
+            ),
+        )
+    })
+}
+
 fn transitioned_to(
     previous: &CurveClusterStatus,
     next: &CurveClusterStatus,

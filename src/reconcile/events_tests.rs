@@ -321,3 +321,30 @@ fn a_retire_is_told_when_it_starts_and_when_it_ends() {
         ]
     );
 }
+
+#[test]
+fn moved_mds_addresses_are_told_once() {
+    use crate::api::OperatorRecord;
+    let with = |addresses: &[&str]| CurveClusterStatus {
+        record: Some(OperatorRecord {
+            version: OperatorRecord::VERSION,
+            mds_addresses: addresses.iter().map(|a| a.to_string()).collect(),
+            ..OperatorRecord::default()
+        }),
+        ..CurveClusterStatus::default()
+    };
+    let first = with(&["10.0.0.1:6700", "10.0.0.2:6700", "10.0.0.3:6700"]);
+    let moved = with(&["10.0.0.1:6700", "10.0.0.9:6700", "10.0.0.3:6700"]);
+    assert_eq!(
+        super::mds_addresses_change(&with(&[]), &first),
+        None,
+        "handed out first"
+    );
+    assert_eq!(super::mds_addresses_change(&first, &first), None);
+    let told = super::mds_addresses_change(&first, &moved).unwrap();
+    assert_eq!(told.reason, "MdsAddressesChanged");
+    assert_eq!(
+        told.note,
+        "the MDS addresses ChunkServers and tools dial changed from 10.0.0.1:6700,10.0.0.2:6700,10.0.0.3:6700 to 10.0.0.1:6700,10.0.0.9:6700,10.0.0.3:6700: their configs follow and the ChunkServers roll"
+    );
+}
