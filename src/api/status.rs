@@ -322,6 +322,10 @@ pub struct OperatorRecord {
     /// before it is taken, so a restarted operator carries on from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retire: Option<ChunkServerRetire>,
+    /// The ChunkServer pods (a token of their uids) the MDS was last asked to spread the
+    /// copysets' leaders over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaders_spread_for: Option<String>,
 }
 
 /// One ChunkServer leaving Curve: drained (PENDDING until the MDS moved every copy it holds),

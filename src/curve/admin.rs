@@ -6,7 +6,8 @@
 
 use futures::future::BoxFuture;
 
-use super::client::call_with_code;
+use super::client::{call, call_with_code};
+use super::schedule::RapidLeaderScheduleRequest;
 use super::topology::{
     ChunkServerStatus, DeleteChunkServerRequest, DeleteServerRequest, SetChunkServerRequest,
     topology_code_name,
@@ -33,6 +34,11 @@ pub enum CurveChange {
     DeleteServer {
         id: u32,
     },
+    /// Spread the copysets' leaders over the ChunkServers now, as curveadm's last deploy step
+    /// does (`curve_ops_tool rapid-leader-schedule`, internal/task/task/bs/balance_leader.go):
+    /// the MDS's own leader scheduler leaves a ChunkServer alone for
+    /// `mds.scheduler.chunkserver.cooling.timeSec` (1800 s) after it starts. Every pool.
+    RapidLeaderSchedule,
 }
 
 impl CurveChange {
@@ -43,6 +49,7 @@ impl CurveChange {
             }
             CurveChange::DeleteChunkServer { id } => format!("delete Curve ChunkServer {id}"),
             CurveChange::DeleteServer { id } => format!("delete Curve server {id}"),
+            CurveChange::RapidLeaderSchedule => "spread Curve's copyset leaders".to_string(),
         }
     }
 }
@@ -82,6 +89,11 @@ pub async fn send<T: CurveTransport>(
             let request = DeleteServerRequest { server_id: *id };
             let code = call_with_code(transport, mds, &request).await?.0;
             (code, Some(SERVER_NOT_FOUND))
+        }
+        CurveChange::RapidLeaderSchedule => {
+            let request = RapidLeaderScheduleRequest { logical_pool_id: 0 };
+            call(transport, mds, &request).await?;
+            (0, None)
         }
     };
     if code == 0 || Some(code) == gone {

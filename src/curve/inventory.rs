@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use super::health::TopologyReading;
+use super::health::{CurveReading, TopologyReading};
+use super::raft_stat::RaftState;
 use super::topology::{ChunkServerStatus, OnlineState};
 
 /// One ChunkServer as the MDS records it.
@@ -42,9 +43,25 @@ pub struct Inventory {
     /// being moved) in flight (C:src/mds/schedule/scheduleMetrics.h l.49,127). `None` when it
     /// could not be read.
     pub operators: Option<u64>,
+    /// Raft leaders each ChunkServer (`ip:port`) holds, from its `/raft_stat`.
+    pub leaders: BTreeMap<String, u32>,
 }
 
 impl Inventory {
+    /// The inventory of one round, with the leaders each ChunkServer reported.
+    pub fn of_reading(reading: &CurveReading) -> Option<Inventory> {
+        let mut inventory = Inventory::of(reading.topology.as_ref().ok()?);
+        for (address, nodes) in &reading.raft {
+            let Ok(nodes) = nodes else { continue };
+            let leaders = nodes
+                .iter()
+                .filter(|n| n.state == RaftState::Leader)
+                .count();
+            inventory.leaders.insert(address.clone(), leaders as u32);
+        }
+        Some(inventory)
+    }
+
     pub fn of(topology: &TopologyReading) -> Inventory {
         let mut copysets: BTreeMap<u32, u32> = BTreeMap::new();
         for location in topology.members.values().flatten() {
@@ -79,6 +96,7 @@ impl Inventory {
             chunkservers,
             servers,
             operators: topology.operators,
+            leaders: BTreeMap::new(),
         }
     }
 

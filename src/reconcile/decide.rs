@@ -16,8 +16,11 @@ use super::model::states::{MembershipState, RollState};
 use super::plan;
 use super::snapshot::Snapshot;
 use super::status::compute_status;
-use super::{blockers, expansion, health, membership, monitoring, observe, retire, roll, topology};
+use super::{
+    blockers, expansion, health, leaders, membership, monitoring, observe, retire, roll, topology,
+};
 use crate::api::{CleanupPolicy, CurveClusterStatus, OperatorRecord};
+use crate::curve::admin::CurveChange;
 use crate::desired::config::DaemonAddresses;
 use crate::desired::config::etcd_peer_url;
 use crate::desired::topology::PoolProgress;
@@ -540,8 +543,21 @@ fn planned(
                 changes.known.servers.retain(|s| &s.ip != ip);
                 changes.known.physical_pool_servers.retain(|s| s != ip);
             }
-            let curve = retire.curve.iter().cloned().map(Action::Curve);
-            curve.chain(retire.actions.iter().cloned()).collect()
+            let mut curve: Vec<Action> = retire.curve.iter().cloned().map(Action::Curve).collect();
+            let spread = leaders::rapid_schedule(&leaders::LeaderInput {
+                pods: &pass.snapshot.pods,
+                expected: obs.chunkservers.desired,
+                health: obs.health.as_ref(),
+                asked_for: changes.known.leaders_spread_for.as_deref(),
+                pool_created: changes.known.logical_pool_created,
+                retiring: changes.known.retire.is_some(),
+            });
+            if let Some(token) = spread {
+                changes.known.leaders_spread_for = Some(token);
+                curve.push(Action::Curve(CurveChange::RapidLeaderSchedule));
+            }
+            curve.extend(retire.actions.iter().cloned());
+            curve
         }
         Change::Retire => Vec::new(),
         Change::Roll => {

@@ -217,7 +217,7 @@ async fn watch<C: CurveObserver>(
                 status = previous.status.clone();
             }
             Some(Latest {
-                inventory: reading.topology.as_ref().ok().map(Inventory::of),
+                inventory: Inventory::of_reading(&reading),
                 primary_unreachable: health::primary_unreachable(&reading).map(str::to_string),
                 health,
                 status,

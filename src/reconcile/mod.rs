@@ -10,6 +10,7 @@ pub mod events;
 pub mod expansion;
 pub mod health;
 pub mod health_monitor;
+pub mod leaders;
 pub mod membership;
 pub mod model;
 pub mod monitoring;
@@ -386,6 +387,9 @@ fn record_metrics<O: EtcdObserver, E: EventSink>(
     metrics.set_available(namespace, name, observation.available());
     if let Some(health) = &observation.health {
         metrics.set_health(namespace, name, &health.status);
+        if let Some(inventory) = &health.inventory {
+            metrics.set_leaders(namespace, name, &inventory.leaders);
+        }
     }
     metrics.set_roll(namespace, name, gauges.rolling, gauges.roll_stuck);
     let retire = observation.retire.as_ref();

@@ -128,6 +128,7 @@ impl World {
                     assert_eq!(self.inventory.on_server(*id).count(), 0);
                     self.inventory.servers.retain(|s| s.id != *id);
                 }
+                CurveChange::RapidLeaderSchedule => panic!("not a retire's change"),
             }
         }
     }

@@ -923,6 +923,7 @@ mod decisions {
                 })
                 .collect(),
             operators: Some(0),
+            leaders: Default::default(),
         };
         let retire = status.record.as_ref().and_then(|r| r.retire.as_ref());
         snapshot.health = Some(crate::reconcile::model::health::Latest {

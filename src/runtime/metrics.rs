@@ -1,6 +1,6 @@
 //! Prometheus metrics of the operator, served on `/metrics` (see `http.rs`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -143,6 +143,14 @@ struct PoolLabels {
     kind: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ChunkServerLabels {
+    namespace: String,
+    name: String,
+    /// `ip:port`.
+    chunkserver: String,
+}
+
 /// Copysets by health (`state`).
 const COPYSET_STATES: [&str; 2] = ["healthy", "unhealthy"];
 /// ChunkServers by the MDS's online state.
@@ -181,6 +189,9 @@ pub struct Metrics {
     chunkservers_online: Family<StateLabels, Gauge>,
     chunkservers_status: Family<StateLabels, Gauge>,
     logical_pool_bytes: Family<PoolLabels, Gauge>,
+    chunkserver_leaders: Family<ChunkServerLabels, Gauge>,
+    /// The ChunkServers each cluster's `chunkserver_leaders` series were last set for.
+    leader_chunkservers: Mutex<HashMap<ClusterLabels, Vec<String>>>,
     /// The MDS pods each cluster's `mds_primary` series were last set for.
     mds_pods: Mutex<HashMap<ClusterLabels, Vec<String>>>,
     /// The logical pools each cluster's `logical_pool_bytes` series were last set for.
@@ -325,6 +336,11 @@ impl Metrics {
             "logical_pool_bytes",
             "Space of each logical pool from the MDS's pool metrics: capacity, used, allocated",
         );
+        let chunkserver_leaders = family(
+            &mut registry,
+            "chunkserver_leaders",
+            "Raft leaders of copysets each ChunkServer (ip:port) holds, from its /raft_stat: the leader spread the operator's rapid leader schedule evens out",
+        );
         Self {
             registry,
             reconciles,
@@ -350,6 +366,8 @@ impl Metrics {
             chunkservers_online,
             chunkservers_status,
             logical_pool_bytes,
+            chunkserver_leaders,
+            leader_chunkservers: Mutex::default(),
             mds_pods: Mutex::default(),
             pools: Mutex::default(),
         }
@@ -462,8 +480,35 @@ impl Metrics {
         }
     }
 
+    /// The leaders each ChunkServer holds; series of ChunkServers no longer read are dropped.
+    pub fn set_leaders(&self, namespace: &str, name: &str, leaders: &BTreeMap<String, u32>) {
+        let key = cluster(namespace, name);
+        let labels = |chunkserver: &str| ChunkServerLabels {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            chunkserver: chunkserver.to_string(),
+        };
+        let now: Vec<String> = leaders.keys().cloned().collect();
+        let before = self
+            .leader_chunkservers
+            .lock()
+            .expect("not poisoned")
+            .insert(key, now.clone());
+        for gone in before.iter().flatten().filter(|c| !now.contains(c)) {
+            self.chunkserver_leaders.remove(&labels(gone));
+        }
+        for (chunkserver, count) in leaders {
+            (self.chunkserver_leaders.get_or_create(&labels(chunkserver))).set(i64::from(*count));
+        }
+    }
+
     /// Drops the health series of a cluster.
     fn remove_health(&self, namespace: &str, name: &str) {
+        self.set_leaders(namespace, name, &BTreeMap::new());
+        self.leader_chunkservers
+            .lock()
+            .expect("not poisoned")
+            .remove(&cluster(namespace, name));
         for (family, states) in [
             (&self.curve_health, &VERDICTS[..]),
             (&self.copysets, &COPYSET_STATES[..]),
