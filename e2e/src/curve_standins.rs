@@ -625,9 +625,7 @@ async fn run_chunkserver(
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     };
-    let Some(listener) = bind(&format!("{ip}:{port}")).await else {
-        return None;
-    };
+    let listener = bind(&format!("{ip}:{port}")).await?;
     cluster.model.lock().unwrap().chunkserver_started(id, &disk);
     *state.id.lock().unwrap() = Some(id);
     let started = Instant::now();
@@ -753,14 +751,34 @@ mod tests {
         assert_eq!(get("/nothing").0, 404);
     }
 
-    /// The stand-ins on real sockets: ChunkServers register through the listening primary,
-    /// the logical pool is placed on them, and the pages read back over HTTP agree with the
-    /// model; a stopped ChunkServer's port refuses and its peers' leaders show it blocking;
-    /// a refused listen port stops registration answers.
-    #[tokio::test]
-    async fn stand_ins_serve_the_model_over_http() {
-        use crate::util::{free_port, http_get};
-        let cluster = CurveCluster::new(CurveSettings::default());
+    /// Three servers in three zones, a ChunkServer stand-in on each (disk `disk-<ip>`, the
+    /// gate on), registered through a listening primary, and a pool of `copysets` on them.
+    struct Serving {
+        cluster: CurveHandle,
+        primary: Arc<Primary>,
+        mds: String,
+        ips: [&'static str; 3],
+        port: u16,
+        chunkservers: Vec<ChunkServerStandIn>,
+    }
+
+    async fn until(what: &str, check: impl Fn() -> bool) {
+        crate::util::eventually(what, Duration::from_secs(10), || {
+            let done = check();
+            async move {
+                if done {
+                    Ok(())
+                } else {
+                    Err("not yet".to_string())
+                }
+            }
+        })
+        .await;
+    }
+
+    async fn serving(settings: CurveSettings, copysets: u32) -> Serving {
+        use crate::util::free_port;
+        let cluster = CurveCluster::new(settings);
         let ips = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
         let port = free_port();
         let servers: Vec<serde_json::Value> = (ips.iter().enumerate())
@@ -773,44 +791,51 @@ mod tests {
         let map: crate::curve_model::ClusterMapFile = serde_json::from_value(serde_json::json!({
             "servers": servers,
             "logicalpools": [{"name": "pool", "physicalpool": "pool1", "type": 0, "replicasnum": 3,
-                "copysetnum": 4, "zonenum": 3, "scatterwidth": 0}]}))
+                "copysetnum": copysets, "zonenum": 3, "scatterwidth": 0}]}))
         .unwrap();
-        cluster
-            .model
-            .lock()
-            .unwrap()
+        (cluster.model.lock().unwrap())
             .apply_physical_pool(&map)
             .unwrap();
         let mds = format!("127.0.0.1:{}", free_port());
         let primary = Primary::start(cluster.clone(), mds.clone());
-        let mut chunkservers: Vec<ChunkServerStandIn> = (ips.iter())
+        let chunkservers: Vec<ChunkServerStandIn> = (ips.iter())
             .map(|ip| {
-                ChunkServerStandIn::start(
-                    cluster.clone(),
-                    format!("disk-{ip}"),
-                    ip.to_string(),
-                    port,
-                    true,
-                )
+                let disk = format!("disk-{ip}");
+                ChunkServerStandIn::start(cluster.clone(), disk, ip.to_string(), port, true)
             })
             .collect();
-        crate::util::eventually("ChunkServers serving", Duration::from_secs(10), || {
-            let up = chunkservers.iter().all(ChunkServerStandIn::is_listening);
-            async move {
-                if up {
-                    Ok(())
-                } else {
-                    Err("not yet".to_string())
-                }
-            }
+        until("ChunkServers serving", || {
+            chunkservers.iter().all(ChunkServerStandIn::is_listening)
         })
         .await;
-        cluster
-            .model
-            .lock()
-            .unwrap()
+        (cluster.model.lock().unwrap())
             .apply_logical_pool(&map, 1)
             .unwrap();
+        Serving {
+            cluster,
+            primary,
+            mds,
+            ips,
+            port,
+            chunkservers,
+        }
+    }
+
+    /// The stand-ins on real sockets: ChunkServers register through the listening primary,
+    /// the logical pool is placed on them, and the pages read back over HTTP agree with the
+    /// model; a stopped ChunkServer's port refuses and its peers' leaders show it blocking;
+    /// a refused listen port stops registration answers.
+    #[tokio::test]
+    async fn stand_ins_serve_the_model_over_http() {
+        use crate::util::http_get;
+        let Serving {
+            cluster,
+            primary,
+            mds,
+            ips,
+            port,
+            mut chunkservers,
+        } = serving(CurveSettings::default(), 4).await;
         let limit = Duration::from_secs(2);
         let (status, body) = http_get(&mds, "/TopologyService/GetCopySetsInCluster", limit)
             .await
@@ -867,5 +892,91 @@ mod tests {
             async move { http_get(&mds, "/vars/mds_status", limit).await.map(|_| ()) }
         })
         .await;
+    }
+
+    /// The start wrapper's gate and Curve's fatal registration on real sockets: an empty
+    /// disk at a live ChunkServer's address exits 1 with the refusal and registers nothing;
+    /// without the gate it takes the old id (the trap); a disk holding a RETIRED id aborts
+    /// after its refused registrations; the primary's `/vars` count the operators.
+    #[tokio::test]
+    async fn an_empty_disk_is_refused_and_a_retired_id_is_fatal() {
+        use crate::util::http_get;
+        let settings = CurveSettings {
+            register_retries: 1,
+            ..CurveSettings::default()
+        };
+        let Serving {
+            cluster,
+            primary: _primary,
+            mds,
+            ips,
+            port,
+            mut chunkservers,
+        } = serving(settings, 2).await;
+        let address = format!("{}:{port}", ips[0]);
+        chunkservers[0].stop();
+        let refused =
+            ChunkServerStandIn::start(cluster.clone(), "fresh".into(), ips[0].into(), port, true);
+        until("the refusal", || refused.exit().is_some()).await;
+        let expected =
+            curve_operator::desired::start::empty_disk_refusal(1, &address, "READWRITE", "ONLINE");
+        assert_eq!(
+            refused.exit(),
+            Some(ContainerExit {
+                code: 1,
+                message: expected
+            })
+        );
+        assert!(!refused.is_running() && refused.id().is_none());
+        assert_eq!(cluster.model.lock().unwrap().chunkservers.len(), 3);
+        // Without the gate, the same empty disk takes id 1.
+        let trapped =
+            ChunkServerStandIn::start(cluster.clone(), "fresh".into(), ips[0].into(), port, false);
+        until("the old id taken", || trapped.id().is_some()).await;
+        assert_eq!(trapped.id(), Some(1));
+        drop(trapped);
+        // Id 1 RETIRED while its old disk holds it: refused once, then fatal.
+        let retire = crate::curve_model::ChunkServerStatus::Retired;
+        cluster.model.lock().unwrap().set_chunkserver(1, retire);
+        let retired = ChunkServerStandIn::start(
+            cluster.clone(),
+            format!("disk-{}", ips[0]),
+            ips[0].into(),
+            port,
+            true,
+        );
+        until("the abort", || retired.exit().is_some()).await;
+        let exit = retired.exit().unwrap();
+        assert_eq!(exit.code, 134);
+        let lines: Vec<&str> = exit.message.lines().collect();
+        assert_eq!(lines.len(), 3, "{}", exit.message);
+        assert!(
+            lines[0].ends_with(&format!(
+                "     1 register.cpp:100] {address} Fail to register to MDS {mds}, cntl errorCode: 0, cntl error: , statusCode: -2, going to sleep and try again."
+            )),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[2].starts_with('F'), "{}", lines[2]);
+        assert!(
+            lines[2].ends_with(" chunkserver.cpp:207] Failed to register to MDS."),
+            "{}",
+            lines[2]
+        );
+        // The schedule bvars on the primary's port: none in flight, then one.
+        let limit = Duration::from_secs(2);
+        let vars = "/vars/mds_scheduler_metric_operator_num";
+        let (_, body) = http_get(&mds, vars, limit).await.unwrap();
+        assert_eq!(body, "mds_scheduler_metric_operator_num : 0\r\n");
+        let key = (1, 1);
+        let op = crate::curve_model::ChangePeer {
+            copyset: key,
+            source: 2,
+            target: 1,
+            created: Instant::now(),
+        };
+        cluster.model.lock().unwrap().operators.insert(key, op);
+        let (_, body) = http_get(&mds, vars, limit).await.unwrap();
+        assert_eq!(body, "mds_scheduler_metric_operator_num : 1\r\n");
     }
 }

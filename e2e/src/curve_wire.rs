@@ -1224,6 +1224,226 @@ mod tests {
     }
 
     #[test]
+    fn set_chunkserver_takes_the_status_by_name_or_number() {
+        // curve-protocols.md §3's examples; the enum by name or number (J:173-193).
+        let mut m = model();
+        let answer = mds_call(
+            &mut m,
+            "10.0.0.5:6666",
+            "TopologyService",
+            "SetChunkServer",
+            br#"{"chunkServerID":1,"chunkServerStatus":"PENDDING"}"#,
+            "application/json",
+        );
+        assert_eq!(
+            text(&answer),
+            "HTTP/1.1 200 OK\r\nContent-Length: 16\r\nContent-Type: application/json\r\n\r\n{\"statusCode\":0}"
+        );
+        assert_eq!(m.chunkservers[&1].status, ChunkServerStatus::Pendding);
+        let set = |m: &mut CurveModel, body: &str| call(m, "SetChunkServer", body);
+        assert_eq!(
+            set(&mut m, r#"{"chunkServerID":1,"chunkServerStatus":0}"#),
+            r#"200 {"statusCode":0}"#
+        );
+        assert_eq!(m.chunkservers[&1].status, ChunkServerStatus::ReadWrite);
+        assert_eq!(
+            set(&mut m, r#"{"chunkServerID":1,"chunkServerStatus":2}"#),
+            r#"200 {"statusCode":0}"#
+        );
+        assert_eq!(m.chunkservers[&1].status, ChunkServerStatus::Retired);
+        assert_eq!(
+            set(
+                &mut m,
+                r#"{"chunkServerID":9,"chunkServerStatus":"PENDDING"}"#
+            ),
+            r#"200 {"statusCode":-6}"#
+        );
+        let prefix = "400 [10.0.0.5:6666][E1003]Fail to parse http body as curve.mds.topology.SetChunkServerStatusRequest, ";
+        let field = "`curve.mds.topology.SetChunkServerStatusRequest.chunkServerStatus'";
+        assert_eq!(
+            set(
+                &mut m,
+                r#"{"chunkServerID":1,"chunkServerStatus":"retired"}"#
+            ),
+            format!("{prefix}Invalid value `\"retired\"' for field {field} which SHOULD be enum")
+        );
+        assert_eq!(
+            set(&mut m, r#"{"chunkServerID":1,"chunkServerStatus":7}"#),
+            format!("{prefix}Invalid value `7' for field {field} which SHOULD be enum")
+        );
+        assert_eq!(
+            set(&mut m, r#"{"chunkServerID":1}"#),
+            format!(
+                "{prefix}Missing required field: curve.mds.topology.SetChunkServerStatusRequest.chunkServerStatus"
+            )
+        );
+        // Nothing changed by a refused body.
+        assert_eq!(m.chunkservers[&1].status, ChunkServerStatus::Retired);
+    }
+
+    #[test]
+    fn deletions_answer_curves_codes_and_the_lists_follow() {
+        let mut m = model();
+        // curve-protocols.md §2/§3's DeleteChunkServer examples.
+        assert_eq!(
+            call(&mut m, "DeleteChunkServer", r#"{"chunkServerID":1}"#),
+            r#"200 {"statusCode":-18}"#
+        );
+        assert_eq!(
+            call(&mut m, "DeleteChunkServer", "{}"),
+            "400 [10.0.0.5:6666][E1003]Fail to parse http body as curve.mds.topology.DeleteChunkServerRequest, Missing required field: curve.mds.topology.DeleteChunkServerRequest.chunkServerID"
+        );
+        assert_eq!(
+            call(&mut m, "DeleteChunkServer", r#"{"chunkServerID":"7"}"#),
+            "400 [10.0.0.5:6666][E1003]Fail to parse http body as curve.mds.topology.DeleteChunkServerRequest, Invalid value `\"7\"' for field `curve.mds.topology.DeleteChunkServerRequest.chunkServerID' which SHOULD be UINT32"
+        );
+        assert_eq!(
+            call(&mut m, "DeleteServer", r#"{"serverID":3}"#),
+            r#"200 {"statusCode":-14}"#
+        );
+        // RETIRED: by ip:port GetChunkServer no longer finds it, by id it does.
+        m.set_chunkserver(3, ChunkServerStatus::Retired);
+        assert_eq!(
+            call(
+                &mut m,
+                "GetChunkServer",
+                r#"{"hostIp":"127.0.0.3","port":8200}"#
+            ),
+            r#"200 {"statusCode":-6}"#
+        );
+        assert!(
+            call(&mut m, "GetChunkServer", r#"{"chunkServerID":3}"#)
+                .contains(r#""status":"RETIRED""#)
+        );
+        assert_eq!(
+            call(&mut m, "DeleteChunkServer", r#"{"chunkServerID":3}"#),
+            r#"200 {"statusCode":0}"#
+        );
+        assert_eq!(
+            call(&mut m, "DeleteChunkServer", r#"{"chunkServerID":3}"#),
+            r#"200 {"statusCode":-6}"#
+        );
+        assert_eq!(
+            call(&mut m, "ListChunkServer", r#"{"serverID":3}"#),
+            r#"200 {"statusCode":0}"#
+        );
+        // Still a member of both copysets (RETIRED by hand, not drained): the list of its
+        // copysets' members stops at it with InternalError (1392-1407).
+        assert_eq!(
+            call(
+                &mut m,
+                "GetChunkServerListInCopySets",
+                r#"{"logicalPoolId":1,"copysetId":[1,2]}"#
+            ),
+            r#"200 {"statusCode":-1,"csInfo":[{"copysetId":1,"csLocs":[{"chunkServerID":1,"hostIp":"127.0.0.1","port":8200,"externalIp":"127.0.0.1"},{"chunkServerID":2,"hostIp":"127.0.0.2","port":8200,"externalIp":"127.0.0.2"}]}]}"#
+        );
+        assert_eq!(
+            call(&mut m, "DeleteServer", r#"{"serverID":3}"#),
+            r#"200 {"statusCode":0}"#
+        );
+        assert_eq!(
+            call(&mut m, "ListZoneServer", r#"{"zoneID":3}"#),
+            r#"200 {"statusCode":0}"#
+        );
+        assert_eq!(
+            call(&mut m, "DeleteServer", r#"{"serverID":3}"#),
+            r#"200 {"statusCode":-7}"#
+        );
+        assert_eq!(
+            call(&mut m, "ListChunkServer", r#"{"serverID":3}"#),
+            r#"200 {"statusCode":-7}"#
+        );
+        assert_eq!(
+            call(&mut m, "DeleteServer", "{}"),
+            "400 [10.0.0.5:6666][E1003]Fail to parse http body as curve.mds.topology.DeleteServerRequest, Missing required field: curve.mds.topology.DeleteServerRequest.serverID"
+        );
+    }
+
+    #[test]
+    fn a_drained_chunkserver_lists_no_copysets() {
+        // A fourth server in zone 1 takes ChunkServer 1's copysets once it is PENDDING.
+        use crate::curve_model::{ClusterMapFile, RegistRequest};
+        let mut m = model();
+        let map: ClusterMapFile = serde_json::from_value(serde_json::json!({"servers": [
+            {"name": "server1", "internalip": "127.0.0.1", "internalport": 0, "externalip": "127.0.0.1",
+             "externalport": 0, "zone": "zone1", "physicalpool": "pool1"},
+            {"name": "server2", "internalip": "127.0.0.2", "internalport": 0, "externalip": "127.0.0.2",
+             "externalport": 0, "zone": "zone2", "physicalpool": "pool1"},
+            {"name": "server3", "internalip": "127.0.0.3", "internalport": 0, "externalip": "127.0.0.3",
+             "externalport": 0, "zone": "zone3", "physicalpool": "pool1"},
+            {"name": "server4", "internalip": "127.0.0.4", "internalport": 0, "externalip": "127.0.0.4",
+             "externalport": 0, "zone": "zone1", "physicalpool": "pool1"}]}))
+        .unwrap();
+        m.apply_physical_pool(&map).unwrap();
+        let req = RegistRequest {
+            disk_type: "nvme".into(),
+            disk_path: "local://./0/".into(),
+            host_ip: "127.0.0.4".into(),
+            port: 8200,
+            external_ip: None,
+            id: None,
+            token: None,
+        };
+        let (id, _) = m.regist_chunkserver(&req).id_token.unwrap();
+        m.chunkserver_started(id, "127.0.0.4");
+        assert_eq!(
+            call(
+                &mut m,
+                "SetChunkServer",
+                r#"{"chunkServerID":1,"chunkServerStatus":"PENDDING"}"#
+            ),
+            r#"200 {"statusCode":0}"#
+        );
+        let now = std::time::Instant::now();
+        for round in 0..3 {
+            m.schedule(now + m.settings.change_peer_time * round);
+        }
+        assert_eq!(
+            call(&mut m, "GetCopySetsInChunkServer", r#"{"chunkServerID":1}"#),
+            r#"200 {"statusCode":0}"#
+        );
+        assert_eq!(
+            call(&mut m, "GetCopySetsInChunkServer", r#"{"chunkServerID":4}"#),
+            r#"200 {"statusCode":0,"copysetInfos":[{"logicalPoolId":1,"copysetId":1},{"logicalPoolId":1,"copysetId":2}]}"#
+        );
+    }
+
+    #[test]
+    fn schedule_bvars_count_the_operators_in_flight() {
+        let mut m = model();
+        let names = |vars: &[(String, VarValue)]| {
+            vars.iter()
+                .map(|(n, v)| format!("{n}={v:?}"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(&scheduler_vars(&m)),
+            [
+                "mds_scheduler_metric_operator_num=Num(0)",
+                "mds_scheduler_metric_add_peer_num=Num(0)",
+                "mds_scheduler_metric_remove_peer_num=Num(0)",
+                "mds_scheduler_metric_transfer_leader_num=Num(0)",
+                "mds_scheduler_metric_change_peer_num=Num(0)",
+                "mds_scheduler_metric_normal_operator_num=Num(0)",
+                "mds_scheduler_metric_high_operator_num=Num(0)",
+            ]
+        );
+        let op = crate::curve_model::ChangePeer {
+            copyset: (1, 1),
+            source: 1,
+            target: 2,
+            created: std::time::Instant::now(),
+        };
+        m.operators.insert((1, 1), op);
+        let vars = scheduler_vars(&m);
+        assert_eq!(
+            String::from_utf8(vars_answer("x", &vars, "mds_scheduler_metric_*operator_num").body)
+                .unwrap(),
+            "mds_scheduler_metric_high_operator_num : 1\r\nmds_scheduler_metric_normal_operator_num : 0\r\nmds_scheduler_metric_operator_num : 1\r\n"
+        );
+    }
+
+    #[test]
     fn chunkserver_status_is_the_loaded_flag() {
         let answer = chunkserver_status(true, "application/json");
         assert_eq!(
@@ -1238,7 +1458,7 @@ mod tests {
 
     #[test]
     fn pool_bvars_count_members_and_capacity() {
-        let mut m = model();
+        let m = model();
         let vars = topology_vars(&m);
         let get = |name: &str| vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
         assert_eq!(
