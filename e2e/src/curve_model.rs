@@ -108,8 +108,16 @@ pub struct CurveSettings {
     /// leader); Curve has no such figure, it is the data's size over the network.
     pub change_peer_time: Duration,
     /// `mds.scheduler.change.limitSec` (C:conf/mds.conf:67): a ChangePeer older than this is
-    /// dropped (Operator::IsTimeout, C:src/mds/schedule/operator.cpp:64-66).
+    /// dropped (Operator::IsTimeout, C:src/mds/schedule/operator.cpp:64-66). The recover
+    /// scheduler's ChangePeers take `mds.scheduler.add.limitSec` (65), 1800 s as well: the
+    /// model uses this one limit for both.
     pub change_limit: Duration,
+    /// `mds.recover.scheduler.intervalSec` (C:conf/mds.conf:57): the recover scheduler's
+    /// period, which replaces OFFLINE replicas.
+    pub recover_scheduler_interval: Duration,
+    /// `mds.chunkserver.failure.tolerance` (C:conf/mds.conf:73): a server with this many
+    /// ChunkServers not ONLINE has its OFFLINE replicas left alone (unless PENDDING).
+    pub chunkserver_failure_tolerance: usize,
     /// `mds.schduler.operator.concurrent` (sic, C:conf/mds.conf:59): operators per target.
     pub operator_concurrent: u32,
     /// `mds.schduler.scatterWidthRangePerent` (sic, C:conf/mds.conf:71).
@@ -133,6 +141,8 @@ impl Default for CurveSettings {
             copyset_scheduler_interval: Duration::from_secs(5),
             change_peer_time: Duration::from_secs(10),
             change_limit: Duration::from_secs(1800),
+            recover_scheduler_interval: Duration::from_secs(5),
+            chunkserver_failure_tolerance: 3,
             operator_concurrent: 1,
             scatter_width_range_percent: 0.2,
             register_retries: 100,
@@ -920,6 +930,75 @@ impl CurveModel {
             .sum()
     }
 
+    /// One round of the primary's recover scheduler (every `recover_scheduler_interval`;
+    /// RecoverScheduler::Schedule, C:src/mds/schedule/recoverScheduler.cpp:33-151), after
+    /// the operators learned done or timed out: per copyset without an operator whose OFFLINE
+    /// members are at most what a majority can lose, its first OFFLINE member not excluded
+    /// (CalculateExcludesChunkServer, 195-237) is replaced by a ChangePeer to the best
+    /// placement (FixOfflinePeer, 157-193; the RemovePeer of a copyset above its replica
+    /// count never arises here). Returns the operators created.
+    pub fn recover(&mut self, now: Instant) -> usize {
+        self.finish_change_peers(now);
+        let mut not_online: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+        for cs in self.chunkservers.values() {
+            if cs.status != ChunkServerStatus::Retired && cs.online != OnlineState::Online {
+                not_online.entry(cs.server).or_default().push(cs.id);
+            }
+        }
+        let excluded: BTreeSet<u32> = (not_online.into_values())
+            .filter(|ids| ids.len() >= self.settings.chunkserver_failure_tolerance)
+            .flatten()
+            .filter(|id| self.chunkservers[id].status != ChunkServerStatus::Pendding)
+            .collect();
+        let keys: Vec<CopysetKey> = self.copysets.keys().copied().collect();
+        let mut created = 0;
+        for key in keys {
+            if self.operators.contains_key(&key) {
+                continue;
+            }
+            let members = &self.copysets[&key].members;
+            let offline: Vec<u32> = (members.iter().copied())
+                .filter(|m| {
+                    (self.chunkservers.get(m)).is_some_and(|c| c.online == OnlineState::Offline)
+                })
+                .collect();
+            let dead_bound = members.len() - (members.len() / 2 + 1);
+            if offline.is_empty() || offline.len() > dead_bound {
+                continue;
+            }
+            let Some(source) = offline.into_iter().find(|id| !excluded.contains(id)) else {
+                continue;
+            };
+            let Some(target) = self.select_best_placement(key, source) else {
+                continue;
+            };
+            if self.add_change_peer(key, source, target, now) {
+                created += 1;
+            }
+        }
+        created
+    }
+
+    /// AddOperator's concurrency pre-judge (C:src/mds/schedule/operatorController.cpp:37-75,
+    /// 201-212), then CreateCopySetAtChunkServer on the target, which must answer, else the
+    /// operator is removed (C:src/mds/schedule/copySetScheduler.cpp:91-116).
+    fn add_change_peer(&mut self, key: CopysetKey, source: u32, target: u32, now: Instant) -> bool {
+        if self.operators.contains_key(&key)
+            || self.target_influence(target) + 1 > self.settings.operator_concurrent
+            || !self.running.contains_key(&target)
+        {
+            return false;
+        }
+        let op = ChangePeer {
+            copyset: key,
+            source,
+            target,
+            created: now,
+        };
+        self.operators.insert(key, op);
+        true
+    }
+
     /// A ChangePeer finishes once the copy took `change_peer_time`, the target runs and the
     /// copyset has a leader (a majority serves) to copy from and to commit the new
     /// configuration: the copyset's members swap source for target, the target's disk holds
@@ -971,7 +1050,7 @@ impl CurveModel {
     /// OFFLINE ChunkServers and its non-PENDDING ones
     /// (C:src/mds/schedule/scheduler_helper.cpp:356-395) — so a RETIRED member, not in the
     /// pool's list, is drained too — in id order; per copyset of it, a ChangePeer to the best
-    /// placement, added if the controller takes it, kept if the target creates the copyset.
+    /// placement.
     fn pendding_copyset_schedule(&mut self, pool: u32, now: Instant) -> usize {
         let mut distribution: BTreeMap<u32, Vec<CopysetKey>> = BTreeMap::new();
         for (key, copyset) in self.copysets.range((pool, 0)..=(pool, u32::MAX)) {
@@ -994,22 +1073,9 @@ impl CurveModel {
                 let Some(target) = self.select_best_placement(key, source) else {
                     continue;
                 };
-                // AddOperator's concurrency pre-judge (operatorController.cpp:201-212), then
-                // CreateCopySetAtChunkServer on the target, which must answer
-                // (copySetScheduler.cpp:91-116).
-                if self.target_influence(target) + 1 > self.settings.operator_concurrent
-                    || !self.running.contains_key(&target)
-                {
-                    continue;
+                if self.add_change_peer(key, source, target, now) {
+                    created += 1;
                 }
-                let op = ChangePeer {
-                    copyset: key,
-                    source,
-                    target,
-                    created: now,
-                };
-                self.operators.insert(key, op);
-                created += 1;
             }
         }
         created
@@ -1879,6 +1945,79 @@ mod tests {
         let (model, _) = running_cluster();
         assert_eq!(model.logical_pools[&1].scatter_width, 4);
         assert_eq!(model.min_scatter_width(1), 3);
+    }
+
+    #[test]
+    fn an_offline_replica_is_replaced_by_the_recover_scheduler() {
+        let (mut model, now) = running_cluster();
+        model.settings.offline_timeout = Duration::from_secs(60);
+        let on_1 = model.copysets_on(1);
+        model.chunkserver_stopped(1);
+        // UNSTABLE: no recovery (the trap's silence).
+        let t = now + Duration::from_secs(31);
+        heartbeats_but(&mut model, 1, t);
+        model.check_heartbeats(t);
+        assert_eq!(model.recover(t), 0);
+        let t = now + Duration::from_secs(61);
+        heartbeats_but(&mut model, 1, t);
+        model.check_heartbeats(t);
+        assert_eq!(model.chunkservers[&1].online, OnlineState::Offline);
+        // One ChangePeer (1 → 2, the only place in zone 1) a copy's time, every copyset in
+        // turn: the last round only finishes one.
+        let step = model.settings.change_peer_time;
+        let mut rounds = 0;
+        while !model.copysets_on(1).is_empty() {
+            assert!(rounds <= on_1.len(), "{:?}", model.operators);
+            let created = model.recover(t + step * rounds as u32);
+            let last = rounds == on_1.len();
+            assert_eq!(created, usize::from(!last), "round {rounds}");
+            assert!(
+                model
+                    .operators
+                    .values()
+                    .all(|o| (o.source, o.target) == (1, 2))
+            );
+            rounds += 1;
+        }
+        assert_eq!(rounds, on_1.len() + 1);
+        assert_every_copyset_whole(&model);
+        // Empty and OFFLINE: RETIRED at the next check.
+        let t = t + step * rounds as u32;
+        heartbeats_but(&mut model, 1, t);
+        model.check_heartbeats(t);
+        assert_eq!(model.chunkservers[&1].status, ChunkServerStatus::Retired);
+    }
+
+    #[test]
+    fn a_server_with_too_many_down_is_not_recovered_unless_pendding() {
+        let (mut model, now) = running_cluster();
+        model.settings.offline_timeout = Duration::from_secs(60);
+        model.settings.chunkserver_failure_tolerance = 2;
+        // Both ChunkServers of server 1 down: beyond the tolerance, left alone.
+        model.chunkserver_stopped(1);
+        model.chunkserver_stopped(2);
+        let t = now + Duration::from_secs(61);
+        heartbeats_but(&mut model, 1, t);
+        model.check_heartbeats(t);
+        // (Zone 1 has no healthy ChunkServer left anyway; node-4's would do.)
+        let joined = ClusterMapFile {
+            servers: vec![map_server(4, "zone1")],
+            logicalpools: Vec::new(),
+        };
+        let mut grown = three_servers();
+        grown.servers.extend(joined.servers.clone());
+        model.apply_physical_pool(&grown).unwrap();
+        start_chunkservers(&mut model, &joined, t);
+        model.check_heartbeats(t);
+        assert_eq!(model.recover(t), 0);
+        // A PENDDING one is recovered all the same.
+        model.set_chunkserver(1, ChunkServerStatus::Pendding);
+        assert!(model.recover(t) > 0);
+        assert!(
+            model.operators.values().all(|o| o.source == 1),
+            "{:?}",
+            model.operators
+        );
     }
 
     #[test]

@@ -250,8 +250,8 @@ pub fn primary_handler(server: String, listen_addr: String, cluster: CurveHandle
 
 /// The primary's services, started once it is elected: the model learns of the new
 /// primary (heartbeat tracking re-seeded, no operators), its healthy checker runs every miss
-/// timeout and its copyset scheduler every scheduler interval, and its listen port serves
-/// unless refused.
+/// timeout and its copyset and recover schedulers every their interval, and its listen port
+/// serves unless refused.
 pub struct Primary {
     cluster: CurveHandle,
     address: String,
@@ -282,8 +282,8 @@ impl Primary {
         cluster.model.lock().unwrap().mds_takes_over(Instant::now());
         *cluster.primary.lock().unwrap() = address.clone();
         // HeartbeatManager's checker thread (C:src/mds/heartbeat/heartbeat_manager.cpp:92-97)
-        // and the Coordinator's copyset scheduler thread (RunScheduler: sleep the interval,
-        // then Schedule; C:src/mds/schedule/coordinator.cpp:224-232).
+        // and the Coordinator's copyset and recover scheduler threads (RunScheduler: sleep
+        // the interval, then Schedule; C:src/mds/schedule/coordinator.cpp:224-232).
         let timers = vec![
             every(&cluster, |s| s.miss_timeout, CurveModel::check_heartbeats),
             every(
@@ -291,6 +291,13 @@ impl Primary {
                 |s| s.copyset_scheduler_interval,
                 |model, now| {
                     model.schedule(now);
+                },
+            ),
+            every(
+                &cluster,
+                |s| s.recover_scheduler_interval,
+                |model, now| {
+                    model.recover(now);
                 },
             ),
         ];
