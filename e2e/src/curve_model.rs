@@ -693,6 +693,12 @@ impl CurveModel {
         self.elect_leaders();
     }
 
+    /// The data on `disk` is gone (a replaced disk under the same claim): no
+    /// `chunkserver.dat`, no copysets.
+    pub fn wipe_disk(&mut self, disk: &str) {
+        self.disks.insert(disk.to_string(), Disk::default());
+    }
+
     /// Its process stopped: no server, no heartbeats.
     pub fn chunkserver_stopped(&mut self, id: u32) {
         self.running.remove(&id);

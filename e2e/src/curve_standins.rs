@@ -453,6 +453,12 @@ impl ChunkServerStandIn {
         *self.state.id.lock().unwrap()
     }
 
+    /// The process ends and its volume's data is gone (a disk replaced under the same claim).
+    pub fn lose_data(&mut self) {
+        self.stop();
+        self.cluster.model.lock().unwrap().wipe_disk(&self.disk);
+    }
+
     /// How the container ended, when it exited by itself (a refusal or a crash).
     pub fn exit(&self) -> Option<ContainerExit> {
         self.state.exit.lock().unwrap().clone()

@@ -446,6 +446,23 @@ impl Kubelet {
         self.shared.log(format!("the empty-disk gate is {state}"));
     }
 
+    /// The ChunkServer of `pod` loses its data (a disk replaced under the same claim): it
+    /// stops, its volume is wiped in the model, and its container, restarted after the
+    /// back-off, starts on an empty disk. (A deleted claim is a new, empty volume anyway.)
+    pub fn lose_chunkserver_data(&self, pod: &str) {
+        let mut containers = self.shared.containers.lock().unwrap();
+        let container = (containers.values_mut())
+            .find(|c| c.pod == pod)
+            .unwrap_or_else(|| panic!("no container for {pod}"));
+        let Daemon::ChunkServer(standin) = &mut container.daemon else {
+            panic!("{pod} runs no ChunkServer");
+        };
+        standin.lose_data();
+        drop(containers);
+        self.shared
+            .log(format!("the ChunkServer volume of {pod} lost its data"));
+    }
+
     /// How the ChunkServer container of `pod` last ended by itself (the gate's refusal, a
     /// fatal registration), while it is down.
     pub fn chunkserver_exit(&self, pod: &str) -> Option<ContainerExit> {
