@@ -2027,6 +2027,24 @@ mod tests {
     }
 
     #[test]
+    fn back_to_readwrite_the_copy_under_way_finishes_and_no_other_starts() {
+        let (mut model, now) = running_cluster();
+        let on_1 = model.copysets_on(1);
+        model.set_chunkserver(1, ChunkServerStatus::Pendding);
+        assert_eq!(model.schedule(now), 1);
+        let moving = model.operators.values().next().unwrap().copyset;
+        model.set_chunkserver(1, ChunkServerStatus::ReadWrite);
+        let step = model.settings.change_peer_time;
+        for round in 1..=3 {
+            assert_eq!(model.schedule(now + step * round), 0);
+        }
+        assert!(model.operators.is_empty());
+        let left: Vec<CopysetKey> = on_1.iter().copied().filter(|k| *k != moving).collect();
+        assert_eq!(model.copysets_on(1), left);
+        assert_every_copyset_whole(&model);
+    }
+
+    #[test]
     fn a_new_primary_starts_with_no_operators() {
         let (mut model, now) = running_cluster();
         model.set_chunkserver(1, ChunkServerStatus::Pendding);
