@@ -1331,32 +1331,41 @@ fn emulated_gate_asks_each_mds_in_turn_and_again_until_one_answers() {
     );
     assert_eq!(primary.requests(), [get_chunkserver(ip, port)], "{run}");
 
-    // No MDS answers at first (an election under way): the gate waits and asks again.
-    let later = closed_port();
-    let electing = std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_secs(1));
-        BrpcStandIn::on(
-            TcpListener::bind(("127.0.0.1", later)).unwrap(),
-            |path, body, _| mds_answer(None, path, body),
-        )
+    // No MDS answers the first round: a standby refuses the connection and the primary
+    // answers brpc's 503 of a server that is stopping (ELOGOFF, curve-protocols.md §0). The
+    // gate says so, waits and asks again.
+    let primary = BrpcStandIn::start(|path, body, n| match n {
+        0 => (503, "[127.0.0.1:6700][E2003]Server is stopping".to_string()),
+        _ => mds_answer(None, path, body),
     });
     let dir = tempfile::tempdir().unwrap();
     let run = start_chunkserver(
-        &with_mds(&set, &[format!("127.0.0.1:{later}")]),
+        &with_mds(&set, &[standby.clone(), primary.address()]),
         &facts,
         &dir.path().join("data.img"),
     );
-    let elected = electing.join().unwrap();
     let stdout = run.stdout("chunkserver");
-    assert!(
-        stdout.contains(&format!(
-            "no MDS of 127.0.0.1:{later} answered (try 1): asking again in {MDS_RETRY_SECONDS} s"
-        )),
+    let addresses = format!("{standby},{}", primary.address());
+    for line in [
+        format!(
+            "try 1: no answer from MDS {} (curl exit 22)",
+            primary.address()
+        ),
+        format!("no MDS of {addresses} answered (try 1): asking again in {MDS_RETRY_SECONDS} s"),
+        format!("try 2: no answer from MDS {standby} (curl exit 7)"),
+        format!(
+            "MDS {} lists no ChunkServer at {address}",
+            primary.address()
+        ),
+    ] {
+        assert!(stdout.contains(&line), "{line}: {run}");
+    }
+    assert!(went_past_the_gate(&run), "{run}");
+    assert_eq!(
+        primary.requests(),
+        [get_chunkserver(ip, port), get_chunkserver(ip, port)],
         "{run}"
     );
-    assert!(stdout.contains("lists no ChunkServer at"), "{run}");
-    assert!(went_past_the_gate(&run), "{run}");
-    assert_eq!(elected.requests(), [get_chunkserver(ip, port)], "{run}");
 }
 
 #[test]
