@@ -945,13 +945,7 @@ struct BrpcStandIn {
 
 impl BrpcStandIn {
     fn start(answer: impl Fn(&str, &str, usize) -> (u16, String) + Send + 'static) -> BrpcStandIn {
-        Self::on(TcpListener::bind("127.0.0.1:0").unwrap(), answer)
-    }
-
-    fn on(
-        listener: TcpListener,
-        answer: impl Fn(&str, &str, usize) -> (u16, String) + Send + 'static,
-    ) -> BrpcStandIn {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
@@ -965,10 +959,20 @@ impl BrpcStandIn {
                 let Some((path, content_type, body)) = read_http_request(&mut stream) else {
                     continue;
                 };
-                let n = kept.lock().unwrap().len();
-                kept.lock().unwrap().push((path.clone(), body.clone()));
+                let n = {
+                    let mut kept = kept.lock().unwrap();
+                    kept.push((path.clone(), body.clone()));
+                    kept.len() - 1
+                };
                 let (status, text) = answer(&path, &body, n);
-                let reason = if status == 200 { "OK" } else { "Error" };
+                // A framework error is plain text (B:src/brpc/policy/http_rpc_protocol.cpp:801-819).
+                let (reason, content_type) = match status {
+                    200 => ("OK", content_type.as_str()),
+                    400 => ("Bad Request", "text/plain"),
+                    404 => ("Not Found", "text/plain"),
+                    503 => ("Service Unavailable", "text/plain"),
+                    _ => ("Internal Server Error", "text/plain"),
+                };
                 let response = format!(
                     "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
                     text.len()
@@ -1047,7 +1051,6 @@ fn chunkserver_status_stand_in(loading: usize) -> BrpcStandIn {
 }
 
 /// A ChunkServer the stand-in MDS lists: id, `ip:port`, status, online state.
-#[derive(Clone)]
 struct Registered {
     id: u32,
     address: String,
@@ -1062,12 +1065,10 @@ struct Registered {
 /// of the fields after it, quotes escaped as JSON escapes them, which a reader must not take
 /// for them.
 fn mds_stand_in(registered: Option<Registered>) -> BrpcStandIn {
-    BrpcStandIn::on(
-        TcpListener::bind("127.0.0.1:0").unwrap(),
-        move |path, body, _| mds_answer(registered.as_ref(), path, body),
-    )
+    BrpcStandIn::start(move |path, body, _| mds_answer(registered.as_ref(), path, body))
 }
 
+/// What the stand-in MDS listing `registered` answers to one request.
 fn mds_answer(registered: Option<&Registered>, path: &str, body: &str) -> (u16, String) {
     if path != "/TopologyService/GetChunkServer" {
         return (
