@@ -138,9 +138,10 @@ pub fn json_field_function() -> String {
 /// and the round repeats until one answers: no ChunkServer can register without the MDS anyway.
 ///
 /// An OFFLINE old ChunkServer is refused too, although `RegistChunkServer` would then give a new
-/// id (topology_service_manager.cpp:106-115): two non-RETIRED ChunkServers at one ip:port make
-/// the MDS resolve copyset peers by ip:port to either of them
-/// (`HeartbeatManager::GetChunkserverIdByPeerStr`, C:src/mds/heartbeat/heartbeat_manager.cpp:355-376).
+/// id (topology_service_manager.cpp:106-115): the MDS maps the copyset members every heartbeat
+/// reports, raft peers known by ip:port, to the first non-RETIRED ChunkServer at that ip:port in
+/// an unordered map (`GetChunkserverIdByPeerStr`, C:src/mds/heartbeat/heartbeat_manager.cpp:
+/// 310-376; C:src/mds/topology/topology.cpp:609-625), so with two of them either may be taken.
 fn empty_disk_gate() -> String {
     let refusal = empty_disk_refusal_text("$id", "$address", "$status", "$online");
     let reason = refusal
