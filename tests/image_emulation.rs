@@ -1217,6 +1217,33 @@ fn emulated_empty_disk_is_refused_while_the_mds_lists_a_chunkserver_at_its_addre
             "the gate runs before anything writes to the volume: {run}"
         );
     }
+
+    // Listed, but the answer does not read as brpc's (an enum as a number): still refused,
+    // saying so, without the tag the operator acts on.
+    let odd = r#"{"statusCode":0,"chunkServerInfo":{"chunkServerID":7,"status":0}}"#;
+    let mds = BrpcStandIn::start(move |_, _, _| (200, odd.to_string()));
+    let dir = tempfile::tempdir().unwrap();
+    let run = start_chunkserver(
+        &with_mds(&set, &[mds.address()]),
+        &facts,
+        &dir.path().join("data.img"),
+    );
+    assert_eq!(
+        *run.status("chunkserver"),
+        ContainerStatus::Exited(1),
+        "{run}"
+    );
+    let message = run.termination_message("chunkserver");
+    assert_eq!(
+        message,
+        format!(
+            "cannot start: this disk holds no Curve data and MDS {} lists a ChunkServer at {address}, but its answer cannot be read: {odd}\n",
+            mds.address()
+        ),
+        "{run}"
+    );
+    assert_eq!(parse_empty_disk_refusal(&message), None);
+    assert!(run.invocations_of("entrypoint.sh").is_empty(), "{run}");
 }
 
 #[test]
