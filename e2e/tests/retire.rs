@@ -54,8 +54,11 @@ async fn up(env: &TestEnv, spec: Value) -> Operator {
     env.kubelet.set_curve_settings(fast_curve());
     let operator = env.start_operator().await;
     let applied = Instant::now();
-    env.kubectl_stdin(&["apply", "-f", "-"], &curve_cluster("demo", spec).to_string())
-        .ok("apply demo");
+    env.kubectl_stdin(
+        &["apply", "-f", "-"],
+        &curve_cluster("demo", spec).to_string(),
+    )
+    .ok("apply demo");
     env.wait_available("demo", BRING_UP).await;
     wait_healthy(env).await;
     say(&format!(
@@ -66,14 +69,20 @@ async fn up(env: &TestEnv, spec: Value) -> Operator {
     operator
 }
 
+/// Every copyset healthy, as the operator read it. (Curve's verdict stays Unhealthy while a
+/// new ChunkServer holds no copyset, C:src/tools/copyset_check_core.cpp l.171-176, and the
+/// model does not balance copysets onto a new one.)
 async fn wait_healthy(env: &TestEnv) {
     let copysets = env.kubelet.curve_copyset_count("demo") as i64;
-    env.wait_status("demo", "Curve healthy", TO_VERDICT * 3, |_, s| {
+    env.wait_status("demo", "every copyset healthy", TO_VERDICT * 3, |_, s| {
         let health = s.health.as_ref().ok_or("no health yet")?;
-        let total = health.copysets.as_ref().map_or(0, |c| c.total);
-        match health.verdict {
-            HealthVerdict::Healthy if total == copysets => Ok(()),
-            v => Err(format!("{v:?} with {total} of {copysets} copysets")),
+        let counted = health.copysets.as_ref().map(|c| (c.total, c.unhealthy));
+        match counted {
+            Some((total, 0)) if total == copysets => Ok(()),
+            other => Err(format!(
+                "{:?}: (total, unhealthy) {other:?} of {copysets}",
+                health.verdict
+            )),
         }
     })
     .await;
@@ -82,7 +91,10 @@ async fn wait_healthy(env: &TestEnv) {
 /// Every copyset has its three members, none of them `gone`.
 fn copies_whole(env: &TestEnv, gone: u32) {
     let placed = env.kubelet.curve_copysets_per_chunkserver("demo");
-    assert!(!placed.contains_key(&gone), "ChunkServer {gone} still holds copysets");
+    assert!(
+        !placed.contains_key(&gone),
+        "ChunkServer {gone} still holds copysets"
+    );
     let mut copies: std::collections::BTreeMap<_, usize> = Default::default();
     for copysets in placed.values() {
         for copyset in copysets {
@@ -181,7 +193,9 @@ async fn retire_scale_in_4_to_3_refused_while_unhealthy_then_through_sigkills() 
         .wait_status("demo", "scale-in refused", TO_VERDICT, |_, s| {
             let (reason, message) = progressing(s);
             (reason == "ChangeRefused"
-                && message.contains("spec.chunkservers.replicas: 4 → 3: waits: every copyset must be healthy first"))
+                && message.contains(
+                    "spec.chunkservers.replicas: 4 → 3: waits: every copyset must be healthy first",
+                ))
             .then_some(())
             .ok_or(format!("{reason}: {message}"))
         })
@@ -216,20 +230,38 @@ async fn retire_scale_in_4_to_3_refused_while_unhealthy_then_through_sigkills() 
     let steps_of: Vec<RetireStep> = steps.iter().map(|(_, s)| *s).collect();
     assert_eq!(
         steps_of,
-        [RetireStep::Draining, RetireStep::Stopping, RetireStep::Deleting],
+        [
+            RetireStep::Draining,
+            RetireStep::Stopping,
+            RetireStep::Deleting
+        ],
         "every step recorded"
     );
     assert_eq!(set_replicas(&env, "demo-chunkserver-0").await, Some(3));
     let chunkservers = env.kubelet.curve_chunkservers("demo");
-    assert!(chunkservers.iter().all(|c| c.id != id), "ChunkServer {id} deleted");
+    assert!(
+        chunkservers.iter().all(|c| c.id != id),
+        "ChunkServer {id} deleted"
+    );
     assert!(
         chunkservers
             .iter()
             .all(|c| c.ip != ip && c.status == ChunkServerStatus::ReadWrite),
         "{chunkservers:?}"
     );
-    let map = env.kubectl(&["get", "configmap", "demo-topology", "-o", "jsonpath={.data}"]);
-    assert!(!map.ok("get the topology map").contains(&ip), "{ip} left the cluster map");
+    let map = env.kubectl(&[
+        "get",
+        "configmap",
+        "demo-topology",
+        "-o",
+        "jsonpath={.data.topology\\.json}",
+    ]);
+    let map = map.ok("get the cluster map");
+    assert!(map.contains("127.0.0."), "{map}");
+    assert!(
+        !map.contains(&format!("\"{ip}\"")),
+        "{ip} left the cluster map: {map}"
+    );
     copies_whole(&env, id);
     wait_healthy(&env).await;
     env.wait_available("demo", TO_VERDICT).await;
@@ -390,7 +422,10 @@ async fn replace_a_lost_disk_without_reusing_its_id() {
         },
     )
     .await;
-    assert_eq!(trapped, victim_id, "the trap: the old id handed to an empty disk");
+    assert_eq!(
+        trapped, victim_id,
+        "the trap: the old id handed to an empty disk"
+    );
     let now_holds = (env.kubelet.curve_copysets_per_chunkserver("demo"))
         .get(&victim_id)
         .map_or(0, |c| c.len());
