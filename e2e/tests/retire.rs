@@ -147,6 +147,17 @@ async fn follow_retire(
                         retire.step,
                         progressing(&status).1
                     ));
+                    if seen.is_empty() {
+                        // `kubectl get -o wide` shows it: the reason, and the step in MESSAGE.
+                        let wide = env.kubectl(&["get", "curvecluster", "demo", "-o", "wide"]);
+                        let wide = wide.ok("get -o wide");
+                        say(&format!("  kubectl get curvecluster -o wide:\n{wide}"));
+                        assert!(
+                            wide.contains("ChunkServerRetiring")
+                                || wide.contains("ChunkServerReplacing"),
+                            "{wide}"
+                        );
+                    }
                     seen.push(step);
                     if kill {
                         operator.kill();
