@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use curve_operator::api::CurveCluster;
 use curve_operator::desired::start::{moved_volume_refusal, refusal_message};
 use curve_operator::validate::check_slot_increase;
+use curve_operator_e2e::cluster::connect_without_retries;
 use curve_operator_e2e::curve_model::{CurveSettings, OnlineState};
 use curve_operator_e2e::env::{TestEnv, condition};
 use curve_operator_e2e::manifests::curve_cluster;
@@ -23,7 +24,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::ResourceExt;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 const BRING_UP: Duration = Duration::from_secs(180);
@@ -76,14 +77,15 @@ fn node_of(pod: &Pod) -> Option<String> {
 }
 
 /// Evicts pod `name` through the Eviction subresource (policy/v1), as `kubectl drain` does:
-/// `Err` with the API server's code and message when refused.
-async fn evict(env: &TestEnv, name: &str) -> Result<(), (u16, String)> {
+/// `Err` with the API server's code and message when refused. `pods` must not retry a 429
+/// (`kubectl drain` itself tries again every 5 s).
+async fn evict(pods: &Api<Pod>, name: &str) -> Result<(), (u16, String)> {
+    let namespace = pods.namespace().unwrap_or_default();
     let eviction = json!({
         "apiVersion": "policy/v1",
         "kind": "Eviction",
-        "metadata": {"name": name, "namespace": env.namespace},
+        "metadata": {"name": name, "namespace": namespace},
     });
-    let pods = env.api::<Pod>();
     match (pods.create_subresource::<_, Value>("eviction", name, &PostParams::default(), &eviction))
         .await
     {
@@ -132,10 +134,12 @@ async fn real_nodes_readiness_holds_the_budget() {
     .await;
 
     let pods = env.api::<Pod>();
+    let evictions: Api<Pod> = Api::namespaced(connect_without_retries().await, &env.namespace);
     let (first, second) = ("demo-chunkserver-0-0", "demo-chunkserver-0-1");
     let old_uid = pods.get(first).await.unwrap().uid();
+    let second_uid = pods.get(second).await.unwrap().uid();
     let evicted = Instant::now();
-    evict(&env, first)
+    evict(&evictions, first)
         .await
         .unwrap_or_else(|e| panic!("the first eviction, of {first}, was refused: {e:?}"));
     say(&format!("{first} evicted (allowed by the budget)"));
@@ -150,7 +154,7 @@ async fn real_nodes_readiness_holds_the_budget() {
             "the second eviction was never allowed; {} refusals, {first} recreated {recreated:?}, listening {listening:?}, ready {ready:?}",
             refused.len()
         );
-        let attempt = evict(&env, second).await;
+        let attempt = evict(&evictions, second).await;
         let at = evicted.elapsed();
         let pod = pods.get_opt(first).await.unwrap();
         let replacement = pod.filter(|p| p.uid() != old_uid);
@@ -216,9 +220,22 @@ async fn real_nodes_readiness_holds_the_budget() {
         "Ready {:.1}s after the port opened, the copysets load for {load:?}",
         loading.as_secs_f64()
     );
+    // The second pod back (Ready after its own load) before the cluster is whole again.
+    eventually(
+        &format!("{second}'s replacement Ready"),
+        Duration::from_secs(60),
+        || async {
+            let pod = pods.get_opt(second).await.map_err(|e| e.to_string())?;
+            match pod {
+                Some(p) if p.uid() != second_uid && is_ready(&p) => Ok(()),
+                _ => Err("not yet".to_string()),
+            }
+        },
+    )
+    .await;
     env.wait_available("demo", BRING_UP).await;
     say(&format!(
-        "demo Available again {:.1}s after the first eviction",
+        "{second}'s replacement Ready and demo Available again {:.1}s after the first eviction",
         evicted.elapsed().as_secs_f64()
     ));
 }
