@@ -270,7 +270,13 @@ mod operator {
         let (caches, writers) = Caches::shared();
         let ctx = Context::new(client, caches, etcd, events)
             .with_metrics(metrics)
-            .with_health(health);
+            .with_health(health)
+            .with_curve(Arc::new(Gatherer {
+                transport: HttpTransport::new(std::time::Duration::from_secs(
+                    args.health_timeout_seconds,
+                )),
+                options: Default::default(),
+            }));
         let ctx = Arc::new(ctx);
         // The leader is ready again once its CurveCluster cache is filled.
         readiness.set_caches_synced(false);

@@ -282,6 +282,37 @@ fn cases() -> Vec<Case> {
             fires: None,
         },
         Case {
+            // 20 copysets left for 45 minutes: nothing moves.
+            alert: "CurveChunkServerRetireStalled",
+            series: vec![
+                (ours("curve_operator_chunkserver_retiring", "demo", ""), "1x50"),
+                (
+                    ours("curve_operator_chunkserver_retire_copysets_left", "demo", ""),
+                    "20x50",
+                ),
+            ],
+            eval: "45m",
+            fires: fire(vec![("name", "demo")], "1"),
+        },
+        Case {
+            // One copyset moved every 5 minutes; another cluster retires nothing.
+            alert: "CurveChunkServerRetireStalled",
+            series: vec![
+                (ours("curve_operator_chunkserver_retiring", "demo", ""), "1x50"),
+                (
+                    ours("curve_operator_chunkserver_retire_copysets_left", "demo", ""),
+                    "20 20 20 20 20 19 19 19 19 19 18 18 18 18 18 17 17 17 17 17 16 16 16 16 16 15 15 15 15 15 14 14 14 14 14 13 13 13 13 13 12 12 12 12 12 11 11 11 11 11",
+                ),
+                (ours("curve_operator_chunkserver_retiring", "other", ""), "0x50"),
+                (
+                    ours("curve_operator_chunkserver_retire_copysets_left", "other", ""),
+                    "0x50",
+                ),
+            ],
+            eval: "45m",
+            fires: None,
+        },
+        Case {
             alert: "CurveHealthUnknown",
             series: vec![(
                 ours("curve_operator_curve_health", "demo", r#",state="unknown""#),

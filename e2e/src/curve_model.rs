@@ -27,6 +27,7 @@ pub mod code {
     pub const GEN_COPYSET_ERR: i32 = -12;
     pub const CANNOT_REMOVE_WHEN_NOT_EMPTY: i32 = -14;
     pub const CREATE_COPYSET_NODE_FAIL: i32 = -17;
+    pub const CANNOT_REMOVE_NOT_RETIRED: i32 = -18;
     pub const LOGICAL_POOL_EXIST: i32 = -19;
 }
 
@@ -39,11 +40,26 @@ pub enum ChunkServerStatus {
 }
 
 impl ChunkServerStatus {
+    pub const ALL: [ChunkServerStatus; 3] = [
+        ChunkServerStatus::ReadWrite,
+        ChunkServerStatus::Pendding,
+        ChunkServerStatus::Retired,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ChunkServerStatus::ReadWrite => "READWRITE",
             ChunkServerStatus::Pendding => "PENDDING",
             ChunkServerStatus::Retired => "RETIRED",
+        }
+    }
+
+    /// The enum's number in the .proto.
+    pub fn number(self) -> i64 {
+        match self {
+            ChunkServerStatus::ReadWrite => 0,
+            ChunkServerStatus::Pendding => 1,
+            ChunkServerStatus::Retired => 2,
         }
     }
 }
@@ -85,6 +101,30 @@ pub struct CurveSettings {
     pub disk_used: u64,
     /// Chunk pool bytes per ChunkServer (`chunkSizeTotalBytes`).
     pub chunk_pool_bytes: u64,
+    /// `mds.copyset.scheduler.intervalSec` (C:conf/mds.conf:51): the copyset scheduler's
+    /// period, which drains PENDDING ChunkServers.
+    pub copyset_scheduler_interval: Duration,
+    /// How long a ChangePeer takes once created (the target copying the copyset from its
+    /// leader); Curve has no such figure, it is the data's size over the network.
+    pub change_peer_time: Duration,
+    /// `mds.scheduler.change.limitSec` (C:conf/mds.conf:67): a ChangePeer older than this is
+    /// dropped (Operator::IsTimeout, C:src/mds/schedule/operator.cpp:64-66). The recover
+    /// scheduler's ChangePeers take `mds.scheduler.add.limitSec` (65), 1800 s as well: the
+    /// model uses this one limit for both.
+    pub change_limit: Duration,
+    /// `mds.recover.scheduler.intervalSec` (C:conf/mds.conf:57): the recover scheduler's
+    /// period, which replaces OFFLINE replicas.
+    pub recover_scheduler_interval: Duration,
+    /// `mds.chunkserver.failure.tolerance` (C:conf/mds.conf:73): a server with this many
+    /// ChunkServers not ONLINE has its OFFLINE replicas left alone (unless PENDDING).
+    pub chunkserver_failure_tolerance: usize,
+    /// `mds.schduler.operator.concurrent` (sic, C:conf/mds.conf:59): operators per target.
+    pub operator_concurrent: u32,
+    /// `mds.schduler.scatterWidthRangePerent` (sic, C:conf/mds.conf:71).
+    pub scatter_width_range_percent: f32,
+    /// The ChunkServer's `mds.register_retries` (C:conf/chunkserver.conf:26): refused
+    /// registrations, a second apart, before it gives up (C:src/chunkserver/register.cpp:79-122).
+    pub register_retries: u32,
 }
 
 impl Default for CurveSettings {
@@ -98,6 +138,14 @@ impl Default for CurveSettings {
             disk_capacity: 100 << 30,
             disk_used: 10 << 30,
             chunk_pool_bytes: 80 << 30,
+            copyset_scheduler_interval: Duration::from_secs(5),
+            change_peer_time: Duration::from_secs(10),
+            change_limit: Duration::from_secs(1800),
+            recover_scheduler_interval: Duration::from_secs(5),
+            chunkserver_failure_tolerance: 3,
+            operator_concurrent: 1,
+            scatter_width_range_percent: 0.2,
+            register_retries: 100,
         }
     }
 }
@@ -253,6 +301,27 @@ pub struct ReplicatorView {
     pub blocking_errors: Option<u32>,
 }
 
+/// A ChangePeer(source → target) the copyset scheduler created for a copyset of a PENDDING
+/// ChunkServer (HighPriority, C:src/mds/schedule/copySetScheduler.cpp:73-75), held by the
+/// operator controller until it is done or times out.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChangePeer {
+    pub copyset: CopysetKey,
+    pub source: u32,
+    pub target: u32,
+    pub created: Instant,
+}
+
+/// What a ChunkServer pod's start wrapper finds before it lets the ChunkServer register
+/// (the gate of issue 29 item 3, `curve_operator::desired::start`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum StartGate {
+    /// The disk holds a `chunkserver.dat`, or no live ChunkServer is registered at ip:port.
+    Proceed,
+    /// The disk is empty and the MDS lists this non-RETIRED ChunkServer at the pod's ip:port.
+    Refuse(ChunkServer),
+}
+
 #[derive(Default)]
 pub struct CurveModel {
     pub settings: CurveSettings,
@@ -270,6 +339,9 @@ pub struct CurveModel {
     heartbeats: BTreeMap<u32, HeartbeatInfo>,
     /// When the MDS now leading took over (its topology metrics start one interval later).
     pub elected_at: Option<Instant>,
+    /// The primary's operator controller: at most one operator per copyset
+    /// (C:src/mds/schedule/operatorController.cpp:37-75); in the MDS's memory only.
+    pub operators: BTreeMap<CopysetKey, ChangePeer>,
     last_ids: BTreeMap<&'static str, u32>,
     rng: u64,
 }
@@ -334,16 +406,15 @@ impl CurveModel {
             .map(|s| s.id)
             .collect();
         for id in to_delete {
-            let busy = (self.chunkservers.values())
-                .any(|c| c.server == id && c.status != ChunkServerStatus::Retired);
-            if busy {
-                return Err(format!(
-                    "DeleteServer {id}: statusCode {} (a ChunkServer of it is not RETIRED)",
-                    code::CANNOT_REMOVE_WHEN_NOT_EMPTY
-                ));
+            let status = self.delete_server(id);
+            if status != code::SUCCESS {
+                let why = if status == code::CANNOT_REMOVE_WHEN_NOT_EMPTY {
+                    " (a ChunkServer of it is not RETIRED)"
+                } else {
+                    ""
+                };
+                return Err(format!("DeleteServer {id}: statusCode {status}{why}"));
             }
-            self.chunkservers.retain(|_, c| c.server != id);
-            self.servers.remove(&id);
         }
         let zone_wanted = |z: &Zone, model: &CurveModel| {
             let pool = &model.physical_pools[&z.physical_pool].name;
@@ -463,6 +534,18 @@ impl CurveModel {
                     m.replicasnum
                 )
             })?;
+            // ValidateScatterWidth (C:src/mds/copyset/copyset_validation.cpp:113-131): the
+            // pool's scatter width becomes the placement's average, rounded
+            // (topology_service_manager.cpp:1198); below the one asked for is refused.
+            let average = average_scatter_width(&placed);
+            if average < f64::from(m.scatterwidth) {
+                return Err(format!(
+                    "CreateLogicalPool {}: statusCode {} (scatter width {average} below {})",
+                    m.name,
+                    code::GEN_COPYSET_ERR,
+                    m.scatterwidth
+                ));
+            }
             let members: BTreeSet<u32> = placed.iter().flatten().copied().collect();
             if let Some(down) = members.iter().find(|id| !self.running.contains_key(id)) {
                 return Err(format!(
@@ -482,7 +565,7 @@ impl CurveModel {
                     copyset_num: placed.len() as u32,
                     zone_num: m.zonenum,
                     create_time,
-                    scatter_width: m.scatterwidth,
+                    scatter_width: average.round() as u32,
                 },
             );
             for (i, replicas) in placed.into_iter().enumerate() {
@@ -601,11 +684,19 @@ impl CurveModel {
 
     /// A ChunkServer process on `disk` runs as `id` (registered, its server listening).
     pub fn chunkserver_started(&mut self, id: u32, disk: &str) {
-        self.running.insert(id, disk.to_string());
-        let cs = &self.chunkservers[&id];
+        let Some(cs) = self.chunkservers.get(&id) else {
+            return;
+        };
         let meta = Some((id, cs.token.clone()));
+        self.running.insert(id, disk.to_string());
         self.disks.entry(disk.to_string()).or_default().meta = meta;
         self.elect_leaders();
+    }
+
+    /// The data on `disk` is gone (a replaced disk under the same claim): no
+    /// `chunkserver.dat`, no copysets.
+    pub fn wipe_disk(&mut self, disk: &str) {
+        self.disks.insert(disk.to_string(), Disk::default());
     }
 
     /// Its process stopped: no server, no heartbeats.
@@ -695,6 +786,9 @@ impl CurveModel {
             };
             self.heartbeats.insert(id, info);
         }
+        // A new primary's operator controller starts empty. (A leader that already had its
+        // ChangePeer may still finish it in Curve; the model drops it with the old MDS.)
+        self.operators.clear();
         self.elected_at = Some(now);
     }
 
@@ -765,9 +859,395 @@ impl CurveModel {
             .find(|c| c.ip == ip && c.port == port && c.status != ChunkServerStatus::Retired)
     }
 
+    /// `SetChunkServer` (C:src/mds/topology/topology_service_manager.cpp:314-329): any
+    /// transition, no emptiness check (UpdateChunkServerRwState,
+    /// C:src/mds/topology/topology.cpp:364-426, moves only the pool's capacity, not modelled).
+    pub fn set_chunkserver(&mut self, id: u32, status: ChunkServerStatus) -> i32 {
+        match self.chunkservers.get_mut(&id) {
+            None => code::CHUNKSERVER_NOT_FOUND,
+            Some(cs) => {
+                cs.status = status;
+                code::SUCCESS
+            }
+        }
+    }
+
+    /// `DeleteChunkServer` (topology_service_manager.cpp:307-312; RemoveChunkServer,
+    /// C:src/mds/topology/topology.cpp:248-268): only a RETIRED one.
+    pub fn delete_chunkserver(&mut self, id: u32) -> i32 {
+        let Some(cs) = self.chunkservers.get(&id) else {
+            return code::CHUNKSERVER_NOT_FOUND;
+        };
+        if cs.status != ChunkServerStatus::Retired {
+            return code::CANNOT_REMOVE_NOT_RETIRED;
+        }
+        self.chunkservers.remove(&id);
+        self.heartbeats.remove(&id);
+        code::SUCCESS
+    }
+
+    /// `DeleteServer` (C:src/mds/topology/topology_service_manager.cpp:478-512): its
+    /// ChunkServers in the server's list order (registration order), each RETIRED one removed
+    /// until one is not — then -14, those before it already gone — and last the server
+    /// (RemoveServer, C:src/mds/topology/topology.cpp:226-246).
+    pub fn delete_server(&mut self, id: u32) -> i32 {
+        if !self.servers.contains_key(&id) {
+            return code::SERVER_NOT_FOUND;
+        }
+        let on_it: Vec<u32> = (self.chunkservers.values())
+            .filter(|c| c.server == id)
+            .map(|c| c.id)
+            .collect();
+        for cs in on_it {
+            if self.chunkservers[&cs].status != ChunkServerStatus::Retired {
+                return code::CANNOT_REMOVE_WHEN_NOT_EMPTY;
+            }
+            let status = self.delete_chunkserver(cs);
+            if status != code::SUCCESS {
+                return status;
+            }
+        }
+        self.servers.remove(&id);
+        code::SUCCESS
+    }
+
+    /// What the start wrapper decides for a pod whose volume is `disk` at ip:port: with no
+    /// `chunkserver.dat` on it, `GetChunkServer` by hostIp and port (non-RETIRED only,
+    /// topology_service_manager.cpp:277-282) naming a ChunkServer refuses the start.
+    pub fn start_gate(&self, disk: &str, ip: &str, port: u32) -> StartGate {
+        let has_meta = self.disks.get(disk).is_some_and(|d| d.meta.is_some());
+        match self.chunkserver_at(ip, port) {
+            Some(cs) if !has_meta => StartGate::Refuse(cs.clone()),
+            _ => StartGate::Proceed,
+        }
+    }
+
+    /// One round of the primary's copyset scheduler (every `copyset_scheduler_interval`,
+    /// C:src/mds/schedule/copySetScheduler.cpp:34-45), after what the operator controller
+    /// learned since the last round: ChangePeers done applied, timed-out ones dropped. Only the
+    /// PENDDING part (PenddingCopySetSchedule) is modelled, not the normal balancing that runs
+    /// when it creates nothing (166-197). Returns the operators created.
+    pub fn schedule(&mut self, now: Instant) -> usize {
+        self.finish_change_peers(now);
+        let pools: Vec<u32> = self.logical_pools.keys().copied().collect();
+        pools
+            .into_iter()
+            .map(|pool| self.pendding_copyset_schedule(pool, now))
+            .sum()
+    }
+
+    /// One round of the primary's recover scheduler (every `recover_scheduler_interval`;
+    /// RecoverScheduler::Schedule, C:src/mds/schedule/recoverScheduler.cpp:33-151), after
+    /// the operators learned done or timed out: per copyset without an operator whose OFFLINE
+    /// members are at most what a majority can lose, its first OFFLINE member not excluded
+    /// (CalculateExcludesChunkServer, 195-237) is replaced by a ChangePeer to the best
+    /// placement (FixOfflinePeer, 157-193; the RemovePeer of a copyset above its replica
+    /// count never arises here). Returns the operators created.
+    pub fn recover(&mut self, now: Instant) -> usize {
+        self.finish_change_peers(now);
+        let mut not_online: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+        for cs in self.chunkservers.values() {
+            if cs.status != ChunkServerStatus::Retired && cs.online != OnlineState::Online {
+                not_online.entry(cs.server).or_default().push(cs.id);
+            }
+        }
+        let excluded: BTreeSet<u32> = (not_online.into_values())
+            .filter(|ids| ids.len() >= self.settings.chunkserver_failure_tolerance)
+            .flatten()
+            .filter(|id| self.chunkservers[id].status != ChunkServerStatus::Pendding)
+            .collect();
+        let keys: Vec<CopysetKey> = self.copysets.keys().copied().collect();
+        let mut created = 0;
+        for key in keys {
+            if self.operators.contains_key(&key) {
+                continue;
+            }
+            let members = &self.copysets[&key].members;
+            let offline: Vec<u32> = (members.iter().copied())
+                .filter(|m| {
+                    (self.chunkservers.get(m)).is_some_and(|c| c.online == OnlineState::Offline)
+                })
+                .collect();
+            let dead_bound = members.len() - (members.len() / 2 + 1);
+            if offline.is_empty() || offline.len() > dead_bound {
+                continue;
+            }
+            let Some(source) = offline.into_iter().find(|id| !excluded.contains(id)) else {
+                continue;
+            };
+            let Some(target) = self.select_best_placement(key, source) else {
+                continue;
+            };
+            if self.add_change_peer(key, source, target, now) {
+                created += 1;
+            }
+        }
+        created
+    }
+
+    /// AddOperator's concurrency pre-judge (C:src/mds/schedule/operatorController.cpp:37-75,
+    /// 201-212), then CreateCopySetAtChunkServer on the target, which must answer, else the
+    /// operator is removed (C:src/mds/schedule/copySetScheduler.cpp:91-116).
+    fn add_change_peer(&mut self, key: CopysetKey, source: u32, target: u32, now: Instant) -> bool {
+        if self.operators.contains_key(&key)
+            || self.target_influence(target) + 1 > self.settings.operator_concurrent
+            || !self.running.contains_key(&target)
+        {
+            return false;
+        }
+        let op = ChangePeer {
+            copyset: key,
+            source,
+            target,
+            created: now,
+        };
+        self.operators.insert(key, op);
+        true
+    }
+
+    /// A ChangePeer finishes once the copy took `change_peer_time`, the target runs and the
+    /// copyset has a leader (a majority serves) to copy from and to commit the new
+    /// configuration: the copyset's members swap source for target, the target's disk holds
+    /// the copyset and the source's no longer does; a leader that was the source steps down.
+    /// Curve learns it from the leader's heartbeat and removes the operator
+    /// (OperatorController::ApplyOperator, C:src/mds/schedule/operatorController.cpp:120-158);
+    /// older than `change_limit`, it is dropped undone (Operator::IsTimeout).
+    fn finish_change_peers(&mut self, now: Instant) {
+        let operators: Vec<ChangePeer> = self.operators.values().cloned().collect();
+        for op in operators {
+            let age = now.saturating_duration_since(op.created);
+            let Some(copyset) = self.copysets.get(&op.copyset) else {
+                self.operators.remove(&op.copyset);
+                continue;
+            };
+            if age > self.settings.change_limit || !copyset.members.contains(&op.source) {
+                self.operators.remove(&op.copyset);
+                continue;
+            }
+            let copied = age >= self.settings.change_peer_time;
+            if !copied || copyset.leader.is_none() || !self.running.contains_key(&op.target) {
+                continue;
+            }
+            self.operators.remove(&op.copyset);
+            let copyset = self.copysets.get_mut(&op.copyset).unwrap();
+            copyset.members.remove(&op.source);
+            copyset.members.insert(op.target);
+            // The configuration change is a log entry.
+            copyset.last_index += 1;
+            let target_disk = self.running[&op.target].clone();
+            self.disks
+                .entry(target_disk)
+                .or_default()
+                .copysets
+                .insert(op.copyset);
+            let source_disk = self.running.get(&op.source).cloned();
+            for (name, disk) in self.disks.iter_mut() {
+                let holds_source = disk.meta.as_ref().is_some_and(|m| m.0 == op.source);
+                if holds_source || source_disk.as_ref() == Some(name) {
+                    disk.copysets.remove(&op.copyset);
+                }
+            }
+        }
+        self.elect_leaders();
+    }
+
+    /// PenddingCopySetSchedule (C:src/mds/schedule/copySetScheduler.cpp:47-116) over the
+    /// distribution of DoCopySetSchedule (166-183): every copyset member except the pool's
+    /// OFFLINE ChunkServers and its non-PENDDING ones
+    /// (C:src/mds/schedule/scheduler_helper.cpp:356-395) — so a RETIRED member, not in the
+    /// pool's list, is drained too — in id order; per copyset of it, a ChangePeer to the best
+    /// placement.
+    fn pendding_copyset_schedule(&mut self, pool: u32, now: Instant) -> usize {
+        let mut distribution: BTreeMap<u32, Vec<CopysetKey>> = BTreeMap::new();
+        for (key, copyset) in self.copysets.range((pool, 0)..=(pool, u32::MAX)) {
+            for member in &copyset.members {
+                distribution.entry(*member).or_default().push(*key);
+            }
+        }
+        for id in self.chunkservers_in_pool(pool) {
+            let cs = &self.chunkservers[&id];
+            if cs.online == OnlineState::Offline || cs.status != ChunkServerStatus::Pendding {
+                distribution.remove(&id);
+            }
+        }
+        let mut created = 0;
+        for (source, keys) in distribution {
+            for key in keys {
+                if !self.satisfies_basic_migration_cond(key) {
+                    continue;
+                }
+                let Some(target) = self.select_best_placement(key, source) else {
+                    continue;
+                };
+                if self.add_change_peer(key, source, target, now) {
+                    created += 1;
+                }
+            }
+        }
+        created
+    }
+
+    /// CopySetSatisfiyBasicMigrationCond (C:src/mds/schedule/copySetScheduler.cpp:346-379):
+    /// no operator on it, the pool's replica count, a scatter width set, no OFFLINE (or
+    /// unknown) member (C:src/mds/schedule/scheduler.cpp:349-360). Curve also skips a copyset
+    /// whose leader reports a configuration change under way; here that is its operator.
+    fn satisfies_basic_migration_cond(&self, key: CopysetKey) -> bool {
+        let (Some(copyset), Some(pool)) = (self.copysets.get(&key), self.logical_pools.get(&key.0))
+        else {
+            return false;
+        };
+        !self.operators.contains_key(&key)
+            && copyset.members.len() == pool.replicas as usize
+            && self.min_scatter_width(key.0) > 0
+            && (copyset.members.iter()).all(|m| {
+                self.chunkservers
+                    .get(m)
+                    .is_some_and(|c| c.online != OnlineState::Offline)
+            })
+    }
+
+    /// Operators counting against a ChunkServer: those it is the target of
+    /// (Operator::AffectedChunkServers, C:src/mds/schedule/operator.cpp:49-62).
+    pub fn target_influence(&self, id: u32) -> u32 {
+        self.operators.values().filter(|o| o.target == id).count() as u32
+    }
+
+    /// The pool's non-RETIRED ChunkServers: those of its physical pool
+    /// (TopoAdapterImpl::GetChunkServersInLogicalPool, C:src/mds/schedule/topoAdapter.cpp:254-268).
+    fn chunkservers_in_pool(&self, pool: u32) -> Vec<u32> {
+        let Some(physical) = self.logical_pools.get(&pool).map(|p| p.physical_pool) else {
+            return Vec::new();
+        };
+        (self.chunkservers.values())
+            .filter(|c| c.status != ChunkServerStatus::Retired)
+            .filter(|c| {
+                self.servers
+                    .get(&c.server)
+                    .is_some_and(|s| s.physical_pool == physical)
+            })
+            .map(|c| c.id)
+            .collect()
+    }
+
+    /// Scheduler::GetMinScatterWidth (C:src/mds/schedule/scheduler.cpp:344-347): the pool's
+    /// scatter width less half the range percent, truncated to an int.
+    fn min_scatter_width(&self, pool: u32) -> i32 {
+        let width = self.logical_pools.get(&pool).map_or(0, |p| p.scatter_width);
+        (width as f32 * (1.0 - self.settings.scatter_width_range_percent / 2.0)) as i32
+    }
+
+    /// GetChunkServerScatterMap (C:src/mds/schedule/topoAdapter.cpp:402-437): per other
+    /// ChunkServer not OFFLINE, how many copysets it shares with `id`.
+    fn scatter_map(&self, id: u32) -> BTreeMap<u32, i32> {
+        let mut map = BTreeMap::new();
+        for copyset in self.copysets.values().filter(|c| c.members.contains(&id)) {
+            for peer in copyset.members.iter().filter(|p| **p != id) {
+                let listed = self.chunkservers.get(peer);
+                if listed.is_some_and(|c| c.online != OnlineState::Offline) {
+                    *map.entry(*peer).or_insert(0) += 1;
+                }
+            }
+        }
+        map
+    }
+
+    /// InvovledReplicasSatisfyScatterWidthAfterMigration as SelectBestPlacementChunkServer
+    /// calls it (no source, `ignore` the replaced peer): CalculateAffectOfMigration and
+    /// SatisfyScatterWidth (C:src/mds/schedule/scheduler_helper.cpp:52-88,243-354). Returns
+    /// whether all involved satisfy it, and the sum of the changes.
+    fn scatter_width_after_adding(
+        &self,
+        key: CopysetKey,
+        target: u32,
+        ignore: u32,
+        min: i32,
+    ) -> (bool, i32) {
+        let pct = self.settings.scatter_width_range_percent;
+        let mut target_map = self.scatter_map(target);
+        let mut widths: BTreeMap<u32, (i32, i32)> = BTreeMap::new();
+        widths.entry(target).or_default().0 = target_map.len() as i32;
+        for peer in &self.copysets[&key].members {
+            let mut peer_map = self.scatter_map(*peer);
+            let before = peer_map.len() as i32;
+            *target_map.entry(*peer).or_insert(0) += 1;
+            *peer_map.entry(target).or_insert(0) += 1;
+            widths.insert(*peer, (before, peer_map.len() as i32));
+        }
+        widths.entry(target).or_default().1 = target_map.len() as i32;
+        let mut all = true;
+        let mut affected = 0;
+        for (id, (before, after)) in widths {
+            if id == ignore {
+                continue;
+            }
+            all &= satisfy_scatter_width(id == target, before, after, min, pct);
+            affected += after - before;
+        }
+        (all, affected)
+    }
+
+    /// SelectBestPlacementChunkServer (C:src/mds/schedule/scheduler.cpp:76-183): among the
+    /// pool's ChunkServers by copyset count, fewest first, one outside the zones and servers of
+    /// the other members (the zones only while they are fewer than the pool's zone count),
+    /// healthy (ONLINE, READWRITE; topoAdapter.cpp:145-149) and under the operator limit: the
+    /// first whose scatter widths stay within bounds, else the one that changes them most.
+    /// Curve shuffles before its sorts; ties here go by id.
+    pub fn select_best_placement(&self, key: CopysetKey, old_peer: u32) -> Option<u32> {
+        let pool = self.logical_pools.get(&key.0)?;
+        let copyset = self.copysets.get(&key)?;
+        self.chunkservers.get(&old_peer)?;
+        let mut candidates = self.chunkservers_in_pool(key.0);
+        if candidates.len() <= copyset.members.len() {
+            return None;
+        }
+        let server_of = |id: &u32| {
+            self.chunkservers
+                .get(id)
+                .and_then(|c| self.servers.get(&c.server))
+        };
+        let others = copyset.members.iter().filter(|m| **m != old_peer);
+        let mut exclude_zones = BTreeSet::new();
+        let mut exclude_servers = BTreeSet::new();
+        for server in others.filter_map(server_of) {
+            exclude_zones.insert(server.zone);
+            exclude_servers.insert(server.id);
+        }
+        if exclude_zones.len() >= pool.zone_num as usize {
+            exclude_zones.clear();
+        }
+        let counts = self.copysets_per_chunkserver();
+        candidates.sort_by_key(|id| (counts.get(id).map_or(0, Vec::len), *id));
+        let min = self.min_scatter_width(key.0);
+        let mut affected = Vec::new();
+        for id in candidates {
+            let server = server_of(&id)?;
+            if exclude_zones.contains(&server.zone) || exclude_servers.contains(&server.id) {
+                continue;
+            }
+            let cs = &self.chunkservers[&id];
+            let healthy =
+                cs.online == OnlineState::Online && cs.status == ChunkServerStatus::ReadWrite;
+            if !healthy || self.target_influence(id) >= self.settings.operator_concurrent {
+                continue;
+            }
+            if min <= 0 {
+                return None;
+            }
+            match self.scatter_width_after_adding(key, id, old_peer, min) {
+                (true, _) => return Some(id),
+                (false, change) => affected.push((id, change)),
+            }
+        }
+        // SortScatterWitAffected: ascending, the last taken.
+        affected.sort_by_key(|(_, change)| *change);
+        affected.last().map(|(id, _)| *id)
+    }
+
+    /// A member's address; a member deleted from the topology (RETIRED by hand while still
+    /// in copysets, then deleted) has none left in the model.
     fn peer_of(&self, id: u32) -> (String, u32) {
-        let cs = &self.chunkservers[&id];
-        (cs.ip.clone(), cs.port)
+        (self.chunkservers.get(&id))
+            .map_or(("0.0.0.0".to_string(), 0), |cs| (cs.ip.clone(), cs.port))
     }
 
     /// The raft nodes the ChunkServer running as `id` hosts: the groups on its disk, in
@@ -827,6 +1307,47 @@ pub fn online_state(since_heartbeat: Duration, settings: &CurveSettings) -> Onli
     } else {
         OnlineState::Offline
     }
+}
+
+/// SchedulerHelper::SatisfyScatterWidth (C:src/mds/schedule/scheduler_helper.cpp:52-88): within
+/// [min, min × (1 + percent)] any change goes; below, the target must gain and the others not
+/// lose; above, the target must lose and the others not gain.
+pub fn satisfy_scatter_width(target: bool, old: i32, new: i32, min: i32, percent: f32) -> bool {
+    let max = (min as f32 * (1.0 + percent)) as i32;
+    if new < min {
+        if target {
+            new - old >= 1
+        } else {
+            new - old >= 0
+        }
+    } else if new > max {
+        if target {
+            new - old < 0
+        } else {
+            new - old <= 0
+        }
+    } else {
+        true
+    }
+}
+
+/// CalcScatterWidth and CalcAverage (C:src/mds/copyset/copyset_validation.cpp:133-162): per
+/// ChunkServer, how many others share a copyset with it; averaged over the ChunkServers.
+pub fn average_scatter_width(copysets: &[BTreeSet<u32>]) -> f64 {
+    let mut peers: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
+    for copyset in copysets {
+        for id in copyset {
+            peers
+                .entry(*id)
+                .or_default()
+                .extend(copyset.iter().filter(|p| *p != id));
+        }
+    }
+    if peers.is_empty() {
+        return 0.0;
+    }
+    let sum: usize = peers.values().map(BTreeSet::len).sum();
+    sum as f64 / peers.len() as f64
 }
 
 /// `ToGroupId` (C:include/chunkserver/chunkserver_common.h:85-95).
@@ -936,11 +1457,14 @@ mod tests {
     /// A model with the map applied and two ChunkServers per server (ports 8200, 8201),
     /// started and registered.
     fn running_cluster() -> (CurveModel, Instant) {
-        let now = Instant::now();
-        let mut model = CurveModel::new(CurveSettings::default());
-        let map = three_servers();
-        model.apply_physical_pool(&map).unwrap();
-        for ip in ["127.0.0.101", "127.0.0.102", "127.0.0.103"] {
+        running_cluster_of(&three_servers())
+    }
+
+    /// Two ChunkServers on every server of `map` (ports 8200, 8201), each disk named by its
+    /// ip:port.
+    fn start_chunkservers(model: &mut CurveModel, map: &ClusterMapFile, now: Instant) {
+        for server in &map.servers {
+            let ip = server.internalip.as_str();
             for port in [8200, 8201] {
                 let answer = model.regist_chunkserver(&request(ip, port, None));
                 let (id, token) = answer.id_token.unwrap();
@@ -948,10 +1472,17 @@ mod tests {
                 assert_eq!(model.heartbeat(id, &token, ip, port, now), 0);
             }
         }
+    }
+
+    fn running_cluster_of(map: &ClusterMapFile) -> (CurveModel, Instant) {
+        let now = Instant::now();
+        let mut model = CurveModel::new(CurveSettings::default());
+        model.apply_physical_pool(map).unwrap();
+        start_chunkservers(&mut model, map, now);
         model.mds_takes_over(now);
         // The healthy checker's first run: tracked ChunkServers become ONLINE internally.
         model.check_heartbeats(now);
-        model.apply_logical_pool(&map, 1).unwrap();
+        model.apply_logical_pool(map, 1).unwrap();
         (model, now)
     }
 
@@ -1079,6 +1610,448 @@ mod tests {
         assert_eq!(model.copysets_on(1), on_1);
         assert!(model.raft_nodes(1, 1).is_empty());
         assert_eq!(model.chunkservers[&1].online, OnlineState::Online);
+        // Each is a copy short, silently: two of its three members serve it, and no scheduler
+        // moves anything (id 1 is neither PENDDING nor OFFLINE).
+        for key in &on_1 {
+            let serving = (model.copysets[key].members.iter())
+                .filter(|m| model.serves(**m, *key))
+                .count();
+            assert_eq!(serving, 2, "{key:?}");
+        }
+        assert_eq!(model.schedule(Instant::now()), 0);
+        assert!(model.operators.is_empty());
+    }
+
+    /// Every copyset as many members as copies, one per zone, each running with the copyset
+    /// on its disk, and a leader.
+    fn assert_every_copyset_whole(model: &CurveModel) {
+        for (key, copyset) in &model.copysets {
+            let zones: BTreeSet<u32> = (copyset.members.iter())
+                .map(|m| zone_of(model, *m))
+                .collect();
+            assert_eq!((copyset.members.len(), zones.len()), (3, 3), "{key:?}");
+            for member in &copyset.members {
+                assert!(
+                    model.serves(*member, *key),
+                    "{key:?}: {member} does not serve it"
+                );
+            }
+            assert!(copyset.leader.is_some(), "{key:?}");
+        }
+    }
+
+    fn zone_of(model: &CurveModel, id: u32) -> u32 {
+        model.servers[&model.chunkservers[&id].server].zone
+    }
+
+    /// Scheduler rounds a copy's time apart from `start` until `id` holds no copyset and no
+    /// operator is left; the rounds run and every operator seen.
+    fn drain(model: &mut CurveModel, id: u32, start: Instant) -> (u32, Vec<ChangePeer>) {
+        let step = model.settings.change_peer_time;
+        let mut seen: Vec<ChangePeer> = Vec::new();
+        for round in 0..200 {
+            model.schedule(start + step * round);
+            for op in model.operators.values() {
+                if !seen.contains(op) {
+                    seen.push(op.clone());
+                }
+            }
+            if model.copysets_on(id).is_empty() && model.operators.is_empty() {
+                return (round + 1, seen);
+            }
+        }
+        panic!("{id} not drained: {:?}", model.copysets_on(id));
+    }
+
+    /// A heartbeat at `at` from every running ChunkServer but `skip`.
+    fn heartbeats_but(model: &mut CurveModel, skip: u32, at: Instant) {
+        let beating: Vec<(u32, String, String, u32)> = (model.chunkservers.values())
+            .filter(|c| c.id != skip && model.is_running(c.id))
+            .map(|c| (c.id, c.token.clone(), c.ip.clone(), c.port))
+            .collect();
+        for (id, token, ip, port) in beating {
+            assert_eq!(model.heartbeat(id, &token, &ip, port, at), 0);
+        }
+    }
+
+    fn map_server(index: u32, zone: &str) -> MapServer {
+        MapServer {
+            name: format!("node-{index}"),
+            internalip: format!("127.0.0.{}", 100 + index),
+            internalport: 0,
+            externalip: format!("127.0.0.{}", 100 + index),
+            externalport: 0,
+            zone: zone.into(),
+            physicalpool: "pool1".into(),
+        }
+    }
+
+    #[test]
+    fn set_chunkserver_takes_any_transition_and_names_a_missing_id() {
+        let (mut model, _) = running_cluster();
+        use ChunkServerStatus::*;
+        for status in [Pendding, Retired, ReadWrite, Retired, Pendding, ReadWrite] {
+            assert_eq!(model.set_chunkserver(1, status), code::SUCCESS);
+            assert_eq!(model.chunkservers[&1].status, status);
+        }
+        assert_eq!(model.set_chunkserver(99, Pendding), -6);
+    }
+
+    #[test]
+    fn only_a_retired_chunkserver_is_deleted() {
+        let (mut model, _) = running_cluster();
+        assert_eq!(model.delete_chunkserver(1), -18);
+        model.set_chunkserver(1, ChunkServerStatus::Pendding);
+        assert_eq!(model.delete_chunkserver(1), -18);
+        model.set_chunkserver(1, ChunkServerStatus::Retired);
+        assert_eq!(model.delete_chunkserver(1), code::SUCCESS);
+        assert!(!model.chunkservers.contains_key(&1));
+        assert_eq!(model.delete_chunkserver(1), -6);
+        assert_eq!(model.delete_chunkserver(99), -6);
+        // Its disk's id and token name no ChunkServer now: the ip:port gets a new id.
+        let meta = model.disks["127.0.0.101:8200"].meta.clone().unwrap();
+        let again = request("127.0.0.101", 8200, Some((meta.0, &meta.1)));
+        assert_eq!(model.regist_chunkserver(&again).id_token.unwrap().0, 7);
+    }
+
+    #[test]
+    fn delete_server_removes_retired_chunkservers_until_one_is_not() {
+        let (mut model, _) = running_cluster();
+        // Server 1 holds ChunkServers 1 and 2.
+        assert_eq!(model.delete_server(1), -14);
+        assert_eq!(model.chunkservers.len(), 6);
+        model.set_chunkserver(1, ChunkServerStatus::Retired);
+        assert_eq!(model.delete_server(1), -14);
+        // RETIRED 1 was removed before 2 refused; the server stays.
+        assert!(!model.chunkservers.contains_key(&1));
+        assert!(model.servers.contains_key(&1));
+        model.set_chunkserver(2, ChunkServerStatus::Retired);
+        assert_eq!(model.delete_server(1), code::SUCCESS);
+        assert!(!model.servers.contains_key(&1) && !model.chunkservers.contains_key(&2));
+        assert_eq!(model.delete_server(1), -7);
+        // The cluster map without node-1 now applies: nothing of it is left to delete.
+        let mut smaller = three_servers();
+        smaller.servers.remove(0);
+        model.apply_physical_pool(&smaller).unwrap();
+        assert_eq!(model.servers.len(), 2);
+    }
+
+    #[test]
+    fn a_pendding_chunkserver_drains_one_copyset_per_target_at_a_time() {
+        let (mut model, now) = running_cluster();
+        let on_1 = model.copysets_on(1);
+        let on_2 = model.copysets_on(2).len();
+        model.set_chunkserver(1, ChunkServerStatus::Pendding);
+        // The only place keeping one copy per zone off the other members' servers is
+        // ChunkServer 2 (server 1, zone 1): one ChangePeer at a time.
+        assert_eq!(model.schedule(now), 1);
+        let op = model.operators.values().next().unwrap().clone();
+        assert_eq!((op.copyset, op.source, op.target), (on_1[0], 1, 2));
+        // Before the copy is done: the same operator, nothing moved, nothing more.
+        assert_eq!(model.schedule(now + Duration::from_secs(9)), 0);
+        assert_eq!(model.operators.values().collect::<Vec<_>>(), [&op]);
+        assert_eq!(model.copysets_on(1), on_1);
+        let (rounds, seen) = drain(&mut model, 1, now + Duration::from_secs(10));
+        // One copyset a round, all onto 2.
+        assert_eq!(rounds as usize, on_1.len());
+        assert!(
+            seen.iter().all(|o| (o.source, o.target) == (1, 2)),
+            "{seen:?}"
+        );
+        assert_eq!(model.copysets_on(2).len(), on_2 + on_1.len());
+        assert!(model.disks["127.0.0.101:8200"].copysets.is_empty());
+        assert_every_copyset_whole(&model);
+        // The source led every copyset it had (the lowest id leads): none now.
+        for key in &on_1 {
+            assert_ne!(model.copysets[key].leader, Some(1), "{key:?}");
+        }
+    }
+
+    #[test]
+    fn targets_keep_one_copy_per_zone_off_the_other_members_servers() {
+        let (mut model, now) = running_cluster();
+        // node-4 joins zone 1 and node-5 zone 2 after the pool was made: their ChunkServers
+        // 7, 8 and 9, 10 hold nothing.
+        let joined = ClusterMapFile {
+            servers: vec![map_server(4, "zone1"), map_server(5, "zone2")],
+            logicalpools: Vec::new(),
+        };
+        let mut grown = three_servers();
+        grown.servers.extend(joined.servers.clone());
+        model.apply_physical_pool(&grown).unwrap();
+        start_chunkservers(&mut model, &joined, now);
+        assert!((7..=10).all(|id| model.copysets_on(id).is_empty()));
+        let on_1 = model.copysets_on(1);
+        model.set_chunkserver(1, ChunkServerStatus::Pendding);
+        // Three places in zone 1 (2, 7, 8): three ChangePeers at once, one per target.
+        assert_eq!(model.schedule(now), 3);
+        let targets: BTreeSet<u32> = model.operators.values().map(|o| o.target).collect();
+        assert_eq!(targets, BTreeSet::from([2, 7, 8]));
+        for op in model.operators.values() {
+            let copyset = &model.copysets[&op.copyset];
+            let others: Vec<u32> = (copyset.members.iter().copied())
+                .filter(|m| *m != 1)
+                .collect();
+            assert_eq!(zone_of(&model, op.target), zone_of(&model, 1));
+            assert!(others.iter().all(|m| zone_of(&model, *m) != 1));
+        }
+        // The empty ones first (fewest copysets, then the scatter width they add).
+        let first = &model.operators[&on_1[0]];
+        assert!([7, 8].contains(&first.target), "{first:?}");
+        drain(&mut model, 1, now + Duration::from_secs(10));
+        assert_every_copyset_whole(&model);
+        assert!(!model.copysets_on(7).is_empty() && !model.copysets_on(8).is_empty());
+    }
+
+    #[test]
+    fn copysets_with_an_offline_member_and_offline_sources_are_left_alone() {
+        let (mut model, now) = running_cluster();
+        let on_1 = model.copysets_on(1);
+        let key = on_1[0];
+        let other = *model.copysets[&key].members.iter().max().unwrap();
+        model.chunkservers.get_mut(&other).unwrap().online = OnlineState::Offline;
+        model.set_chunkserver(1, ChunkServerStatus::Pendding);
+        model.schedule(now);
+        assert!(!model.operators.contains_key(&key));
+        for op in model.operators.values() {
+            assert!(
+                !model.copysets[&op.copyset].members.contains(&other),
+                "{op:?}"
+            );
+        }
+        // An OFFLINE PENDDING ChunkServer is no source (the recover scheduler's part).
+        model.operators.clear();
+        model.chunkservers.get_mut(&other).unwrap().online = OnlineState::Online;
+        model.chunkservers.get_mut(&1).unwrap().online = OnlineState::Offline;
+        assert_eq!(model.schedule(now), 0);
+    }
+
+    #[test]
+    fn a_change_peer_needs_its_target_running_and_a_majority_and_times_out() {
+        let (mut model, now) = running_cluster();
+        model.set_chunkserver(1, ChunkServerStatus::Pendding);
+        // The target the MDS still sees ONLINE does not answer CreateCopyset: no operator.
+        model.chunkserver_stopped(2);
+        assert_eq!(model.schedule(now), 0);
+        model.chunkserver_started(2, "127.0.0.101:8201");
+        assert_eq!(model.schedule(now), 1);
+        let op = model.operators.values().next().unwrap().clone();
+        let key = op.copyset;
+        let members = model.copysets[&key].members.clone();
+        // The target stops mid-copy: not done however long it takes.
+        model.chunkserver_stopped(2);
+        model.schedule(now + Duration::from_secs(60));
+        assert_eq!(model.operators.get(&key), Some(&op));
+        // Back, but two of the three members stopped: no leader to copy from.
+        model.chunkserver_started(2, "127.0.0.101:8201");
+        let others: Vec<u32> = members.iter().copied().filter(|m| *m != 1).collect();
+        model.chunkserver_stopped(others[0]);
+        model.chunkserver_stopped(others[1]);
+        assert_eq!(model.copysets[&key].leader, None);
+        model.schedule(now + Duration::from_secs(120));
+        assert_eq!(model.copysets[&key].members, members);
+        // Past mds.scheduler.change.limitSec it is dropped undone (and made anew).
+        let cs = model.chunkservers[&others[0]].clone();
+        model.chunkserver_started(cs.id, &format!("{}:{}", cs.ip, cs.port));
+        assert!(model.copysets[&key].leader.is_some());
+        model.schedule(now + Duration::from_secs(1801));
+        assert_eq!(model.copysets[&key].members, members);
+        assert_ne!(model.operators.get(&key), Some(&op));
+    }
+
+    #[test]
+    fn a_pendding_chunkserver_is_retired_once_empty_and_not_online() {
+        let (mut model, now) = running_cluster();
+        model.set_chunkserver(1, ChunkServerStatus::Pendding);
+        // Stopped but not empty: UNSTABLE, still PENDDING.
+        model.chunkserver_stopped(1);
+        let t = now + Duration::from_secs(31);
+        heartbeats_but(&mut model, 1, t);
+        model.check_heartbeats(t);
+        assert_eq!(model.chunkservers[&1].online, OnlineState::Unstable);
+        assert_eq!(model.chunkservers[&1].status, ChunkServerStatus::Pendding);
+        // A stopped (UNSTABLE) source drains too: two of three copies serve each copyset.
+        drain(&mut model, 1, t);
+        let t = t + Duration::from_secs(1);
+        heartbeats_but(&mut model, 1, t);
+        model.check_heartbeats(t);
+        assert_eq!(model.chunkservers[&1].status, ChunkServerStatus::Retired);
+        assert_every_copyset_whole(&model);
+
+        // Empty but ONLINE: still PENDDING until it stops.
+        let (mut model, now) = running_cluster();
+        model.set_chunkserver(1, ChunkServerStatus::Pendding);
+        drain(&mut model, 1, now);
+        heartbeats_but(&mut model, u32::MAX, now + Duration::from_secs(1));
+        model.check_heartbeats(now + Duration::from_secs(1));
+        assert_eq!(model.chunkservers[&1].status, ChunkServerStatus::Pendding);
+        model.chunkserver_stopped(1);
+        let t = now + Duration::from_secs(40);
+        heartbeats_but(&mut model, 1, t);
+        model.check_heartbeats(t);
+        assert_eq!(model.chunkservers[&1].status, ChunkServerStatus::Retired);
+    }
+
+    #[test]
+    fn the_gate_keeps_an_empty_disk_out_until_the_old_id_is_retired_and_deleted() {
+        let (mut model, now) = running_cluster();
+        // The volume of ChunkServer 1 is lost with its pod; a new claim is an empty disk.
+        model.chunkserver_stopped(1);
+        let fresh = "a-new-claim";
+        match model.start_gate(fresh, "127.0.0.101", 8200) {
+            StartGate::Refuse(cs) => assert_eq!(
+                (cs.id, cs.status, cs.online),
+                (1, ChunkServerStatus::ReadWrite, OnlineState::Online)
+            ),
+            StartGate::Proceed => panic!("an empty disk passes the gate while id 1 is live"),
+        }
+        // A disk with its chunkserver.dat, and an address nobody holds, pass.
+        assert_eq!(
+            model.start_gate("127.0.0.101:8201", "127.0.0.101", 8201),
+            StartGate::Proceed
+        );
+        assert_eq!(
+            model.start_gate(fresh, "127.0.0.101", 8299),
+            StartGate::Proceed
+        );
+        // The operator's part: PENDDING, drained while down, RETIRED by the checker.
+        model.set_chunkserver(1, ChunkServerStatus::Pendding);
+        let (rounds, _) = drain(&mut model, 1, now);
+        let t = now + model.settings.change_peer_time * rounds;
+        heartbeats_but(&mut model, 1, t);
+        model.check_heartbeats(t);
+        assert_eq!(model.chunkservers[&1].status, ChunkServerStatus::Retired);
+        // GetChunkServer by ip:port no longer names it; deleted, the new disk registers anew.
+        assert_eq!(
+            model.start_gate(fresh, "127.0.0.101", 8200),
+            StartGate::Proceed
+        );
+        assert_eq!(model.delete_chunkserver(1), code::SUCCESS);
+        let answer = model.regist_chunkserver(&request("127.0.0.101", 8200, None));
+        let (id, _) = answer.id_token.unwrap();
+        assert_eq!(id, 7);
+        model.chunkserver_started(id, fresh);
+        assert_every_copyset_whole(&model);
+        assert!(model.copysets_on(1).is_empty());
+    }
+
+    #[test]
+    fn scatter_width_bounds_are_the_schedulers() {
+        // C:src/mds/schedule/scheduler_helper.cpp:34-51's rules with min 3, 20 %: max 3.
+        let ok = |target, old, new| satisfy_scatter_width(target, old, new, 3, 0.2);
+        assert!(ok(false, 3, 3) && ok(true, 2, 3));
+        // Below min: others must not lose, the target must gain.
+        assert!(ok(false, 2, 2) && !ok(false, 2, 1));
+        assert!(ok(true, 1, 2) && !ok(true, 2, 2));
+        // Above max: others must not gain, the target must lose.
+        assert!(ok(false, 5, 4) && ok(false, 4, 4) && !ok(false, 4, 5));
+        assert!(ok(true, 5, 4) && !ok(true, 4, 4));
+        // The pool's width is the placement's average: 4 here (each shares with the four
+        // ChunkServers of the other zones).
+        let (model, _) = running_cluster();
+        assert_eq!(model.logical_pools[&1].scatter_width, 4);
+        assert_eq!(model.min_scatter_width(1), 3);
+    }
+
+    #[test]
+    fn an_offline_replica_is_replaced_by_the_recover_scheduler() {
+        let (mut model, now) = running_cluster();
+        model.settings.offline_timeout = Duration::from_secs(60);
+        let on_1 = model.copysets_on(1);
+        model.chunkserver_stopped(1);
+        // UNSTABLE: no recovery (the trap's silence).
+        let t = now + Duration::from_secs(31);
+        heartbeats_but(&mut model, 1, t);
+        model.check_heartbeats(t);
+        assert_eq!(model.recover(t), 0);
+        let t = now + Duration::from_secs(61);
+        heartbeats_but(&mut model, 1, t);
+        model.check_heartbeats(t);
+        assert_eq!(model.chunkservers[&1].online, OnlineState::Offline);
+        // One ChangePeer (1 → 2, the only place in zone 1) a copy's time, every copyset in
+        // turn: the last round only finishes one.
+        let step = model.settings.change_peer_time;
+        let mut rounds = 0;
+        while !model.copysets_on(1).is_empty() {
+            assert!(rounds <= on_1.len(), "{:?}", model.operators);
+            let created = model.recover(t + step * rounds as u32);
+            let last = rounds == on_1.len();
+            assert_eq!(created, usize::from(!last), "round {rounds}");
+            assert!(
+                model
+                    .operators
+                    .values()
+                    .all(|o| (o.source, o.target) == (1, 2))
+            );
+            rounds += 1;
+        }
+        assert_eq!(rounds, on_1.len() + 1);
+        assert_every_copyset_whole(&model);
+        // Empty and OFFLINE: RETIRED at the next check.
+        let t = t + step * rounds as u32;
+        heartbeats_but(&mut model, 1, t);
+        model.check_heartbeats(t);
+        assert_eq!(model.chunkservers[&1].status, ChunkServerStatus::Retired);
+    }
+
+    #[test]
+    fn a_server_with_too_many_down_is_not_recovered_unless_pendding() {
+        let (mut model, now) = running_cluster();
+        model.settings.offline_timeout = Duration::from_secs(60);
+        model.settings.chunkserver_failure_tolerance = 2;
+        // Both ChunkServers of server 1 down: beyond the tolerance, left alone.
+        model.chunkserver_stopped(1);
+        model.chunkserver_stopped(2);
+        let t = now + Duration::from_secs(61);
+        heartbeats_but(&mut model, 1, t);
+        model.check_heartbeats(t);
+        // (Zone 1 has no healthy ChunkServer left anyway; node-4's would do.)
+        let joined = ClusterMapFile {
+            servers: vec![map_server(4, "zone1")],
+            logicalpools: Vec::new(),
+        };
+        let mut grown = three_servers();
+        grown.servers.extend(joined.servers.clone());
+        model.apply_physical_pool(&grown).unwrap();
+        start_chunkservers(&mut model, &joined, t);
+        model.check_heartbeats(t);
+        assert_eq!(model.recover(t), 0);
+        // A PENDDING one is recovered all the same.
+        model.set_chunkserver(1, ChunkServerStatus::Pendding);
+        assert!(model.recover(t) > 0);
+        assert!(
+            model.operators.values().all(|o| o.source == 1),
+            "{:?}",
+            model.operators
+        );
+    }
+
+    #[test]
+    fn back_to_readwrite_the_copy_under_way_finishes_and_no_other_starts() {
+        let (mut model, now) = running_cluster();
+        let on_1 = model.copysets_on(1);
+        model.set_chunkserver(1, ChunkServerStatus::Pendding);
+        assert_eq!(model.schedule(now), 1);
+        let moving = model.operators.values().next().unwrap().copyset;
+        model.set_chunkserver(1, ChunkServerStatus::ReadWrite);
+        let step = model.settings.change_peer_time;
+        for round in 1..=3 {
+            assert_eq!(model.schedule(now + step * round), 0);
+        }
+        assert!(model.operators.is_empty());
+        let left: Vec<CopysetKey> = on_1.iter().copied().filter(|k| *k != moving).collect();
+        assert_eq!(model.copysets_on(1), left);
+        assert_every_copyset_whole(&model);
+    }
+
+    #[test]
+    fn a_new_primary_starts_with_no_operators() {
+        let (mut model, now) = running_cluster();
+        model.set_chunkserver(1, ChunkServerStatus::Pendding);
+        assert_eq!(model.schedule(now), 1);
+        model.mds_takes_over(now);
+        assert!(model.operators.is_empty());
+        assert_eq!(model.schedule(now), 1);
     }
 
     #[test]

@@ -12,9 +12,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
 
-use crate::curve_model::{CurveModel, CurveSettings, RegistRequest};
+use crate::curve_model::{CurveModel, CurveSettings, RegistRequest, StartGate};
 use crate::curve_wire::{
-    self, HttpAnswer, RaftClock, brpc_error, mds_dummy_vars, pb_route, topology_vars, vars_answer,
+    self, HttpAnswer, RaftClock, brpc_error, mds_dummy_vars, pb_route, scheduler_vars,
+    topology_vars, vars_answer,
 };
 
 /// One test cluster's Curve state and whether its primary MDS listens.
@@ -23,6 +24,8 @@ pub struct CurveCluster {
     /// Primaries listening on their listen port (ChunkServers register and heartbeat only
     /// through one).
     listening: AtomicUsize,
+    /// The address of the MDS elected last.
+    primary: Mutex<String>,
 }
 
 pub type CurveHandle = Arc<CurveCluster>;
@@ -32,11 +35,16 @@ impl CurveCluster {
         Arc::new(CurveCluster {
             model: Mutex::new(CurveModel::new(settings)),
             listening: AtomicUsize::new(0),
+            primary: Mutex::default(),
         })
     }
 
     pub fn primary_listening(&self) -> bool {
         self.listening.load(Ordering::Acquire) > 0
+    }
+
+    pub fn primary_address(&self) -> String {
+        self.primary.lock().unwrap().clone()
     }
 
     pub fn copyset_count(&self) -> usize {
@@ -164,17 +172,23 @@ fn vars_route(
 }
 
 /// What an MDS's dummy port answers (every MDS, primary or not; C:src/mds/server/mds.cpp:
-/// 73-87): `/vars` with `mds_status` and the listen address, `/health`, and the brpc-style
-/// `/metrics` the monitoring scenario scrapes.
+/// 73-87): `/vars` with `mds_status` and the listen address — and, once elected with a Curve
+/// model, the schedule bvars (bvars are the process's: every port shows them) — `/health`,
+/// and the brpc-style `/metrics` the monitoring scenario scrapes.
 pub fn dummy_handler(
     server: String,
     listen_addr: String,
     port: u16,
     leader: Arc<AtomicBool>,
+    cluster: Option<CurveHandle>,
 ) -> Handler {
     let started = Instant::now();
     Arc::new(move |request: &HttpRequest| {
-        let vars = mds_dummy_vars(leader.load(Ordering::Acquire), &listen_addr);
+        let elected = leader.load(Ordering::Acquire);
+        let mut vars = mds_dummy_vars(elected, &listen_addr);
+        if let Some(cluster) = cluster.as_ref().filter(|_| elected) {
+            vars.extend(scheduler_vars(&cluster.model.lock().unwrap()));
+        }
         if let Some(answer) = vars_route(&server, &request.path, &vars) {
             return answer;
         }
@@ -201,9 +215,10 @@ pub fn dummy_handler(
 /// first).
 pub fn primary_handler(server: String, listen_addr: String, cluster: CurveHandle) -> Handler {
     Arc::new(move |request: &HttpRequest| {
-        let model = cluster.model.lock().unwrap();
+        let mut model = cluster.model.lock().unwrap();
         if request.path.starts_with("/vars") {
             let mut vars = mds_dummy_vars(true, &listen_addr);
+            vars.extend(scheduler_vars(&model));
             let refreshed = model
                 .elected_at
                 .is_some_and(|t| t.elapsed() >= model.settings.metric_interval);
@@ -217,7 +232,7 @@ pub fn primary_handler(server: String, listen_addr: String, cluster: CurveHandle
         }
         match pb_route(&request.path) {
             Some((service, method)) => curve_wire::mds_call(
-                &model,
+                &mut model,
                 &server,
                 service,
                 method,
@@ -234,40 +249,64 @@ pub fn primary_handler(server: String, listen_addr: String, cluster: CurveHandle
 }
 
 /// The primary's services, started once it is elected: the model learns of the new
-/// primary (heartbeat tracking re-seeded), its healthy checker runs every miss timeout, and
-/// its listen port serves unless refused.
+/// primary (heartbeat tracking re-seeded, no operators), its healthy checker runs every miss
+/// timeout and its copyset and recover schedulers every their interval, and its listen port
+/// serves unless refused.
 pub struct Primary {
     cluster: CurveHandle,
     address: String,
     listen: Mutex<Option<AbortHandle>>,
     refused: AtomicBool,
-    checker: AbortHandle,
+    timers: Vec<AbortHandle>,
+}
+
+/// Runs `tick` on the model every `period` (read again each time: tests change settings).
+fn every(
+    cluster: &CurveHandle,
+    period: fn(&CurveSettings) -> Duration,
+    tick: fn(&mut CurveModel, Instant),
+) -> AbortHandle {
+    let cluster = cluster.clone();
+    tokio::spawn(async move {
+        loop {
+            let wait = period(&cluster.model.lock().unwrap().settings);
+            tokio::time::sleep(wait).await;
+            tick(&mut cluster.model.lock().unwrap(), Instant::now());
+        }
+    })
+    .abort_handle()
 }
 
 impl Primary {
     pub fn start(cluster: CurveHandle, address: String) -> Arc<Primary> {
         cluster.model.lock().unwrap().mds_takes_over(Instant::now());
-        let checker = tokio::spawn({
-            let cluster = cluster.clone();
-            async move {
-                loop {
-                    let period = cluster.model.lock().unwrap().settings.miss_timeout;
-                    tokio::time::sleep(period).await;
-                    cluster
-                        .model
-                        .lock()
-                        .unwrap()
-                        .check_heartbeats(Instant::now());
-                }
-            }
-        })
-        .abort_handle();
+        *cluster.primary.lock().unwrap() = address.clone();
+        // HeartbeatManager's checker thread (C:src/mds/heartbeat/heartbeat_manager.cpp:92-97)
+        // and the Coordinator's copyset and recover scheduler threads (RunScheduler: sleep
+        // the interval, then Schedule; C:src/mds/schedule/coordinator.cpp:224-232).
+        let timers = vec![
+            every(&cluster, |s| s.miss_timeout, CurveModel::check_heartbeats),
+            every(
+                &cluster,
+                |s| s.copyset_scheduler_interval,
+                |model, now| {
+                    model.schedule(now);
+                },
+            ),
+            every(
+                &cluster,
+                |s| s.recover_scheduler_interval,
+                |model, now| {
+                    model.recover(now);
+                },
+            ),
+        ];
         let primary = Arc::new(Primary {
             cluster,
             address,
             listen: Mutex::new(None),
             refused: AtomicBool::new(false),
-            checker,
+            timers,
         });
         primary.open_listen_port();
         primary
@@ -315,7 +354,9 @@ impl Primary {
 
     pub fn stop(&self) {
         self.close_listen_port();
-        self.checker.abort();
+        for timer in &self.timers {
+            timer.abort();
+        }
     }
 }
 
@@ -334,9 +375,13 @@ impl Drop for Listening {
     }
 }
 
-/// A ChunkServer stand-in: registers through the primary as Curve's ChunkServer does at
-/// start (C:src/chunkserver/chunkserver.cpp:190-215, retried every second as
-/// C:src/chunkserver/register.cpp:79-115), then serves its port (296-363) — `/raft_stat`,
+/// A ChunkServer pod's container on a stand-in: first the start wrapper's empty-disk gate
+/// (`curve_operator::desired::start`: with no `chunkserver.dat` on the volume, a live
+/// ChunkServer the MDS lists at this ip:port refuses the start; no MDS answering, it waits),
+/// then the ChunkServer: it registers through the primary as Curve's does at start
+/// (C:src/chunkserver/chunkserver.cpp:190-217, retried every second as
+/// C:src/chunkserver/register.cpp:79-122, and a registration refused `register_retries` times
+/// is fatal), then serves its port (296-363) — `/raft_stat`,
 /// `ChunkServerService/ChunkServerStatus` (copysets loaded only after the load time) — and
 /// heartbeats every heartbeat interval.
 pub struct ChunkServerStandIn {
@@ -347,24 +392,42 @@ pub struct ChunkServerStandIn {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// How the container ended by itself: its exit code and its termination message (what the
+/// wrapper wrote to the termination log, or the end of the ChunkServer's log).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContainerExit {
+    pub code: i32,
+    pub message: String,
+}
+
 #[derive(Default)]
 struct ChunkServerState {
     id: Mutex<Option<u32>>,
     stopped: AtomicBool,
     listening: AtomicBool,
+    exit: Mutex<Option<ContainerExit>>,
     tasks: Mutex<Vec<AbortHandle>>,
 }
 
 impl ChunkServerStandIn {
     /// `disk` names the data volume (its `chunkserver.dat` and copysets live in the model).
-    pub fn start(cluster: CurveHandle, disk: String, ip: String, port: u16) -> ChunkServerStandIn {
+    /// `empty_disk_gate` false starts the ChunkServer without the wrapper's gate (the
+    /// behaviour before issue 29).
+    pub fn start(
+        cluster: CurveHandle,
+        disk: String,
+        ip: String,
+        port: u16,
+        empty_disk_gate: bool,
+    ) -> ChunkServerStandIn {
         let state = Arc::new(ChunkServerState::default());
         let address = format!("{ip}:{port}");
-        let task = tokio::spawn(run_chunkserver(
+        let task = tokio::spawn(run_container(
             cluster.clone(),
             disk.clone(),
             ip,
             port,
+            empty_disk_gate,
             state.clone(),
         ));
         ChunkServerStandIn {
@@ -388,6 +451,17 @@ impl ChunkServerStandIn {
 
     pub fn id(&self) -> Option<u32> {
         *self.state.id.lock().unwrap()
+    }
+
+    /// The process ends and its volume's data is gone (a disk replaced under the same claim).
+    pub fn lose_data(&mut self) {
+        self.stop();
+        self.cluster.model.lock().unwrap().wipe_disk(&self.disk);
+    }
+
+    /// How the container ended, when it exited by itself (a refusal or a crash).
+    pub fn exit(&self) -> Option<ContainerExit> {
+        self.state.exit.lock().unwrap().clone()
     }
 
     /// Its raft groups fail (as on a disk I/O error) while the process runs and listens: it
@@ -422,13 +496,113 @@ impl Drop for ChunkServerStandIn {
     }
 }
 
+/// The wrapper's empty-disk refusal: exit 1, the message in the termination log
+/// (`refuse` in the start script), for the ChunkServer the MDS still lists at ip:port.
+pub fn empty_disk_exit(blocking: &crate::curve_model::ChunkServer) -> ContainerExit {
+    ContainerExit {
+        code: 1,
+        message: curve_operator::desired::start::empty_disk_refusal(
+            blocking.id,
+            &format!("{}:{}", blocking.ip, blocking.port),
+            blocking.status.as_str(),
+            blocking.online.as_str(),
+        ),
+    }
+}
+
+/// A ChunkServer that gave up registering: Register::RegisterToMDS logs each refusal and the
+/// last count (C:src/chunkserver/register.cpp:100-121), then `LOG_IF(FATAL, …) << "Failed to
+/// register to MDS."` (C:src/chunkserver/chunkserver.cpp:207-209 with a `chunkserver.dat`,
+/// 214-216 without) aborts: glog's SIGABRT, exit 134. The termination message is the end
+/// of its log (the container's FallbackToLogsOnError).
+pub fn registration_failed_exit(
+    address: &str,
+    mds: &str,
+    status: i32,
+    retries: u32,
+    with_meta: bool,
+) -> ContainerExit {
+    let line = if with_meta { 207 } else { 214 };
+    // glog's prefix: severity, mmdd hh:mm:ss.uuuuuu, thread id (the exec'd daemon's main
+    // thread is the container's pid 1), file:line.
+    let time = k8s_openapi::jiff::Timestamp::now().strftime("%m%d %H:%M:%S.%6f");
+    let log =
+        |severity: char, at: &str, text: String| format!("{severity}{time}     1 {at}] {text}");
+    let lines = [
+        log(
+            'E',
+            "register.cpp:100",
+            format!(
+                "{address} Fail to register to MDS {mds}, cntl errorCode: 0, cntl error: , \
+                 statusCode: {status}, going to sleep and try again."
+            ),
+        ),
+        log(
+            'E',
+            "register.cpp:118",
+            format!("{address} Fail to register to MDS for {retries} times."),
+        ),
+        log(
+            'F',
+            &format!("chunkserver.cpp:{line}"),
+            "Failed to register to MDS.".to_string(),
+        ),
+    ];
+    ContainerExit {
+        code: 134,
+        message: lines.join("\n"),
+    }
+}
+
+async fn run_container(
+    cluster: CurveHandle,
+    disk: String,
+    ip: String,
+    port: u16,
+    empty_disk_gate: bool,
+    state: Arc<ChunkServerState>,
+) {
+    let ended = if empty_disk_gate {
+        wait_at_the_gate(&cluster, &disk, &ip, port).await
+    } else {
+        None
+    };
+    let ended = match ended {
+        Some(exit) => Some(exit),
+        None => run_chunkserver(cluster, disk, ip, port, state.clone()).await,
+    };
+    *state.exit.lock().unwrap() = ended;
+}
+
+/// The wrapper's gate: asks the MDS (every second until the primary answers), then refuses
+/// or lets the ChunkServer start.
+async fn wait_at_the_gate(
+    cluster: &CurveHandle,
+    disk: &str,
+    ip: &str,
+    port: u16,
+) -> Option<ContainerExit> {
+    loop {
+        if cluster.primary_listening() {
+            let model = cluster.model.lock().unwrap();
+            return match model.start_gate(disk, ip, u32::from(port)) {
+                StartGate::Proceed => None,
+                StartGate::Refuse(blocking) => Some(empty_disk_exit(&blocking)),
+            };
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// The ChunkServer process; returns only when it ends by itself.
 async fn run_chunkserver(
     cluster: CurveHandle,
     disk: String,
     ip: String,
     port: u16,
     state: Arc<ChunkServerState>,
-) {
+) -> Option<ContainerExit> {
+    let mut refused = 0;
     let (id, token) = loop {
         if cluster.primary_listening() {
             let mut model = cluster.model.lock().unwrap();
@@ -441,17 +615,30 @@ async fn run_chunkserver(
                 // -enableExternalServer=false: no externalIp (register.cpp:63-65).
                 external_ip: None,
                 id: meta.as_ref().map(|m| m.0),
-                token: meta.map(|m| m.1),
+                token: meta.as_ref().map(|m| m.1.clone()),
             };
-            if let Some(id_token) = model.regist_chunkserver(&request).id_token {
+            let answer = model.regist_chunkserver(&request);
+            if let Some(id_token) = answer.id_token {
                 break id_token;
+            }
+            // Only refusals are counted: while no primary listens the stand-in waits (Curve
+            // would count those tries too and abort after the same number).
+            refused += 1;
+            let retries = model.settings.register_retries;
+            if refused > retries {
+                let mds = cluster.primary_address();
+                return Some(registration_failed_exit(
+                    &format!("{ip}:{port}"),
+                    &mds,
+                    answer.status,
+                    retries,
+                    meta.is_some(),
+                ));
             }
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     };
-    let Some(listener) = bind(&format!("{ip}:{port}")).await else {
-        return;
-    };
+    let listener = bind(&format!("{ip}:{port}")).await?;
     cluster.model.lock().unwrap().chunkserver_started(id, &disk);
     *state.id.lock().unwrap() = Some(id);
     let started = Instant::now();
@@ -554,6 +741,7 @@ mod tests {
             "127.0.0.1:6666".into(),
             6700,
             leader.clone(),
+            None,
         );
         let get = |path: &str| {
             let answer = handler(&HttpRequest {
@@ -576,14 +764,34 @@ mod tests {
         assert_eq!(get("/nothing").0, 404);
     }
 
-    /// The stand-ins on real sockets: ChunkServers register through the listening primary,
-    /// the logical pool is placed on them, and the pages read back over HTTP agree with the
-    /// model; a stopped ChunkServer's port refuses and its peers' leaders show it blocking;
-    /// a refused listen port stops registration answers.
-    #[tokio::test]
-    async fn stand_ins_serve_the_model_over_http() {
-        use crate::util::{free_port, http_get};
-        let cluster = CurveCluster::new(CurveSettings::default());
+    /// Three servers in three zones, a ChunkServer stand-in on each (disk `disk-<ip>`, the
+    /// gate on), registered through a listening primary, and a pool of `copysets` on them.
+    struct Serving {
+        cluster: CurveHandle,
+        primary: Arc<Primary>,
+        mds: String,
+        ips: [&'static str; 3],
+        port: u16,
+        chunkservers: Vec<ChunkServerStandIn>,
+    }
+
+    async fn until(what: &str, check: impl Fn() -> bool) {
+        crate::util::eventually(what, Duration::from_secs(10), || {
+            let done = check();
+            async move {
+                if done {
+                    Ok(())
+                } else {
+                    Err("not yet".to_string())
+                }
+            }
+        })
+        .await;
+    }
+
+    async fn serving(settings: CurveSettings, copysets: u32) -> Serving {
+        use crate::util::free_port;
+        let cluster = CurveCluster::new(settings);
         let ips = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
         let port = free_port();
         let servers: Vec<serde_json::Value> = (ips.iter().enumerate())
@@ -596,43 +804,51 @@ mod tests {
         let map: crate::curve_model::ClusterMapFile = serde_json::from_value(serde_json::json!({
             "servers": servers,
             "logicalpools": [{"name": "pool", "physicalpool": "pool1", "type": 0, "replicasnum": 3,
-                "copysetnum": 4, "zonenum": 3, "scatterwidth": 0}]}))
+                "copysetnum": copysets, "zonenum": 3, "scatterwidth": 0}]}))
         .unwrap();
-        cluster
-            .model
-            .lock()
-            .unwrap()
+        (cluster.model.lock().unwrap())
             .apply_physical_pool(&map)
             .unwrap();
         let mds = format!("127.0.0.1:{}", free_port());
         let primary = Primary::start(cluster.clone(), mds.clone());
-        let mut chunkservers: Vec<ChunkServerStandIn> = (ips.iter())
+        let chunkservers: Vec<ChunkServerStandIn> = (ips.iter())
             .map(|ip| {
-                ChunkServerStandIn::start(
-                    cluster.clone(),
-                    format!("disk-{ip}"),
-                    ip.to_string(),
-                    port,
-                )
+                let disk = format!("disk-{ip}");
+                ChunkServerStandIn::start(cluster.clone(), disk, ip.to_string(), port, true)
             })
             .collect();
-        crate::util::eventually("ChunkServers serving", Duration::from_secs(10), || {
-            let up = chunkservers.iter().all(ChunkServerStandIn::is_listening);
-            async move {
-                if up {
-                    Ok(())
-                } else {
-                    Err("not yet".to_string())
-                }
-            }
+        until("ChunkServers serving", || {
+            chunkservers.iter().all(ChunkServerStandIn::is_listening)
         })
         .await;
-        cluster
-            .model
-            .lock()
-            .unwrap()
+        (cluster.model.lock().unwrap())
             .apply_logical_pool(&map, 1)
             .unwrap();
+        Serving {
+            cluster,
+            primary,
+            mds,
+            ips,
+            port,
+            chunkservers,
+        }
+    }
+
+    /// The stand-ins on real sockets: ChunkServers register through the listening primary,
+    /// the logical pool is placed on them, and the pages read back over HTTP agree with the
+    /// model; a stopped ChunkServer's port refuses and its peers' leaders show it blocking;
+    /// a refused listen port stops registration answers.
+    #[tokio::test]
+    async fn stand_ins_serve_the_model_over_http() {
+        use crate::util::http_get;
+        let Serving {
+            cluster,
+            primary,
+            mds,
+            ips,
+            port,
+            mut chunkservers,
+        } = serving(CurveSettings::default(), 4).await;
         let limit = Duration::from_secs(2);
         let (status, body) = http_get(&mds, "/TopologyService/GetCopySetsInCluster", limit)
             .await
@@ -689,5 +905,91 @@ mod tests {
             async move { http_get(&mds, "/vars/mds_status", limit).await.map(|_| ()) }
         })
         .await;
+    }
+
+    /// The start wrapper's gate and Curve's fatal registration on real sockets: an empty
+    /// disk at a live ChunkServer's address exits 1 with the refusal and registers nothing;
+    /// without the gate it takes the old id (the trap); a disk holding a RETIRED id aborts
+    /// after its refused registrations; the primary's `/vars` count the operators.
+    #[tokio::test]
+    async fn an_empty_disk_is_refused_and_a_retired_id_is_fatal() {
+        use crate::util::http_get;
+        let settings = CurveSettings {
+            register_retries: 1,
+            ..CurveSettings::default()
+        };
+        let Serving {
+            cluster,
+            primary: _primary,
+            mds,
+            ips,
+            port,
+            mut chunkservers,
+        } = serving(settings, 2).await;
+        let address = format!("{}:{port}", ips[0]);
+        chunkservers[0].stop();
+        let refused =
+            ChunkServerStandIn::start(cluster.clone(), "fresh".into(), ips[0].into(), port, true);
+        until("the refusal", || refused.exit().is_some()).await;
+        let expected =
+            curve_operator::desired::start::empty_disk_refusal(1, &address, "READWRITE", "ONLINE");
+        assert_eq!(
+            refused.exit(),
+            Some(ContainerExit {
+                code: 1,
+                message: expected
+            })
+        );
+        assert!(!refused.is_running() && refused.id().is_none());
+        assert_eq!(cluster.model.lock().unwrap().chunkservers.len(), 3);
+        // Without the gate, the same empty disk takes id 1.
+        let trapped =
+            ChunkServerStandIn::start(cluster.clone(), "fresh".into(), ips[0].into(), port, false);
+        until("the old id taken", || trapped.id().is_some()).await;
+        assert_eq!(trapped.id(), Some(1));
+        drop(trapped);
+        // Id 1 RETIRED while its old disk holds it: refused once, then fatal.
+        let retire = crate::curve_model::ChunkServerStatus::Retired;
+        cluster.model.lock().unwrap().set_chunkserver(1, retire);
+        let retired = ChunkServerStandIn::start(
+            cluster.clone(),
+            format!("disk-{}", ips[0]),
+            ips[0].into(),
+            port,
+            true,
+        );
+        until("the abort", || retired.exit().is_some()).await;
+        let exit = retired.exit().unwrap();
+        assert_eq!(exit.code, 134);
+        let lines: Vec<&str> = exit.message.lines().collect();
+        assert_eq!(lines.len(), 3, "{}", exit.message);
+        assert!(
+            lines[0].ends_with(&format!(
+                "     1 register.cpp:100] {address} Fail to register to MDS {mds}, cntl errorCode: 0, cntl error: , statusCode: -2, going to sleep and try again."
+            )),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[2].starts_with('F'), "{}", lines[2]);
+        assert!(
+            lines[2].ends_with(" chunkserver.cpp:207] Failed to register to MDS."),
+            "{}",
+            lines[2]
+        );
+        // The schedule bvars on the primary's port: none in flight, then one.
+        let limit = Duration::from_secs(2);
+        let vars = "/vars/mds_scheduler_metric_operator_num";
+        let (_, body) = http_get(&mds, vars, limit).await.unwrap();
+        assert_eq!(body, "mds_scheduler_metric_operator_num : 0\r\n");
+        let key = (1, 1);
+        let op = crate::curve_model::ChangePeer {
+            copyset: key,
+            source: 2,
+            target: 1,
+            created: Instant::now(),
+        };
+        cluster.model.lock().unwrap().operators.insert(key, op);
+        let (_, body) = http_get(&mds, vars, limit).await.unwrap();
+        assert_eq!(body, "mds_scheduler_metric_operator_num : 1\r\n");
     }
 }

@@ -10,7 +10,9 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::curve_model::{ChunkServer, CurveModel, LogicalPool, RaftNode, Server, code, group_id};
+use crate::curve_model::{
+    ChunkServer, ChunkServerStatus, CurveModel, LogicalPool, RaftNode, Server, code, group_id,
+};
 
 /// One HTTP answer.
 #[derive(Clone, Debug, PartialEq)]
@@ -311,6 +313,30 @@ impl PbRequest {
             .and_then(|n| u32::try_from(n).ok())
     }
 
+    /// A required `ChunkServerStatus`: its name, case-sensitive, or its number (J:173-193).
+    fn req_status(&self, name: &str) -> Result<ChunkServerStatus, PbError> {
+        let value = match self.fields.get(name) {
+            None | Some(Value::Null) => {
+                return Err(PbError::Bad(format!(
+                    "Fail to parse http body as {}, Missing required field: {}.{name}",
+                    self.full_name, self.full_name
+                )));
+            }
+            Some(v) => v,
+        };
+        let found = ChunkServerStatus::ALL.into_iter().find(|s| match value {
+            Value::String(text) => text == s.as_str(),
+            Value::Number(n) => n.as_i64() == Some(s.number()),
+            _ => false,
+        });
+        found.ok_or_else(|| {
+            PbError::Bad(format!(
+                "Fail to parse http body as {}, Invalid value `{value}' for field `{}.{name}' which SHOULD be enum",
+                self.full_name, self.full_name
+            ))
+        })
+    }
+
     fn opt_str(&self, name: &str) -> Option<String> {
         Some(self.fields.get(name)?.as_str()?.to_string())
     }
@@ -490,7 +516,7 @@ pub fn pb_route(path: &str) -> Option<(&str, &str)> {
 /// on the primary MDS, answered from the model as TopologyServiceManager does
 /// (C:src/mds/topology/topology_service_manager.cpp, lines per method below).
 pub fn mds_call(
-    model: &CurveModel,
+    model: &mut CurveModel,
     server: &str,
     service: &str,
     method: &str,
@@ -532,13 +558,37 @@ fn not_found(server: &str, service: &str, method: &str) -> HttpAnswer {
 }
 
 fn topology_call(
-    model: &CurveModel,
+    model: &mut CurveModel,
     method: &str,
     body: &[u8],
     content_type: &str,
 ) -> Result<Option<Json>, PbError> {
     let parse =
         |name: &'static str, required: bool| PbRequest::parse(name, required, body, content_type);
+    // The calls that change the topology; each answers its statusCode only.
+    let changed = match method {
+        // 314-329.
+        "SetChunkServer" => {
+            let r = parse("curve.mds.topology.SetChunkServerStatusRequest", true)?;
+            let id = r.req_u32("chunkServerID")?;
+            Some(model.set_chunkserver(id, r.req_status("chunkServerStatus")?))
+        }
+        // 307-312.
+        "DeleteChunkServer" => {
+            let r = parse("curve.mds.topology.DeleteChunkServerRequest", true)?;
+            Some(model.delete_chunkserver(r.req_u32("chunkServerID")?))
+        }
+        // 478-512.
+        "DeleteServer" => {
+            let r = parse("curve.mds.topology.DeleteServerRequest", true)?;
+            Some(model.delete_server(r.req_u32("serverID")?))
+        }
+        _ => None,
+    };
+    if let Some(status) = changed {
+        return Ok(Some(status_only(status)));
+    }
+    let model: &CurveModel = model;
     let base64 = !body.is_empty();
     let json = match method {
         // 795-816.
@@ -706,8 +756,8 @@ fn topology_call(
                 ("copysetInfos", copyset_infos(&keys)),
             ])
         }
-        // 1382-1417: the first missing copyset ends the answer with -11, keeping what was
-        // added before it.
+        // 1382-1417: the first missing copyset ends the answer with -11, and the first
+        // member missing from the topology with -1, keeping what was added before it.
         "GetChunkServerListInCopySets" => {
             let r = parse(
                 "curve.mds.topology.GetChunkServerListInCopySetsRequest",
@@ -722,21 +772,27 @@ fn topology_call(
                     status = code::COPYSET_NOT_FOUND;
                     break;
                 };
-                let locations = (copyset.members.iter())
-                    .map(|m| {
-                        let cs = &model.chunkservers[m];
-                        Json::Obj(vec![
-                            ("chunkServerID", Json::Uint(cs.id.into())),
-                            ("hostIp", s(&cs.ip)),
-                            ("port", Json::Uint(cs.port.into())),
-                            ("externalIp", s(&cs.external_ip)),
-                        ])
-                    })
-                    .collect();
+                let mut locations = Vec::new();
+                let missing = (copyset.members.iter()).find(|m| {
+                    let Some(cs) = model.chunkservers.get(m) else {
+                        return true;
+                    };
+                    locations.push(Json::Obj(vec![
+                        ("chunkServerID", Json::Uint(cs.id.into())),
+                        ("hostIp", s(&cs.ip)),
+                        ("port", Json::Uint(cs.port.into())),
+                        ("externalIp", s(&cs.external_ip)),
+                    ]));
+                    false
+                });
                 infos.push(Json::Obj(vec![
                     ("copysetId", Json::Uint(id.into())),
                     ("csLocs", Json::Arr(locations)),
                 ]));
+                if missing.is_some() {
+                    status = code::INTERNAL_ERROR;
+                    break;
+                }
             }
             Json::Obj(vec![
                 ("statusCode", Json::Int(status.into())),
@@ -786,7 +842,9 @@ pub fn topology_vars(model: &CurveModel) -> Vec<(String, VarValue)> {
         }
         let (mut capacity, mut used, mut chunk_total) = (0u64, 0u64, 0u64);
         for (id, (copyset_num, leader_num)) in &members {
-            let cs = &model.chunkservers[id];
+            let Some(cs) = model.chunkservers.get(id) else {
+                continue;
+            };
             capacity += cs.disk_capacity;
             used += cs.disk_used;
             chunk_total += model.settings.chunk_pool_bytes;
@@ -813,6 +871,30 @@ pub fn topology_vars(model: &CurveModel) -> Vec<(String, VarValue)> {
         ]);
     }
     vars
+}
+
+/// The primary's schedule bvars (C:src/mds/schedule/scheduleMetrics.h:49-55,127; they exist
+/// once the elected MDS ran Init, C:src/mds/server/mds.cpp:116-131): operators in flight, all
+/// of them HighPriority ChangePeers here (C:src/mds/schedule/scheduleMetrics.cpp:37-117).
+pub fn scheduler_vars(model: &CurveModel) -> Vec<(String, VarValue)> {
+    let in_flight = model.operators.len() as u64;
+    [
+        ("operator_num", in_flight),
+        ("addPeer_num", 0),
+        ("removePeer_num", 0),
+        ("transferLeader_num", 0),
+        ("changePeer_num", in_flight),
+        ("normal_operator_num", 0),
+        ("high_operator_num", in_flight),
+    ]
+    .into_iter()
+    .map(|(name, value)| {
+        (
+            bvar_name("mds_scheduler_metric_", name),
+            VarValue::Num(value),
+        )
+    })
+    .collect()
 }
 
 /// `ChunkServerService/ChunkServerStatus` (C:proto/chunkserver.proto:28-37;
@@ -1002,7 +1084,7 @@ mod tests {
         model
     }
 
-    fn call(model: &CurveModel, method: &str, body: &str) -> String {
+    fn call(model: &mut CurveModel, method: &str, body: &str) -> String {
         let answer = mds_call(
             model,
             "10.0.0.5:6666",
@@ -1022,29 +1104,29 @@ mod tests {
     fn topology_answers_are_json2pbs_of_the_managers_fields() {
         // Shapes as in curve-protocols.md §3's examples; fields in .proto order
         // (C:proto/topology.proto:125-139,204-216,274-280,308-312,413-416).
-        let m = model();
+        let mut m = model();
         assert_eq!(
-            call(&m, "ListPhysicalPool", "{}"),
+            call(&mut m, "ListPhysicalPool", "{}"),
             r#"200 {"statusCode":0,"physicalPoolInfos":[{"physicalPoolID":1,"physicalPoolName":"pool1","desc":""}]}"#
         );
         assert_eq!(
-            call(&m, "ListPoolZone", r#"{"physicalPoolName":"pool1"}"#)
+            call(&mut m, "ListPoolZone", r#"{"physicalPoolName":"pool1"}"#)
                 .split("},{")
                 .next()
                 .unwrap(),
             r#"200 {"statusCode":0,"zones":[{"zoneID":1,"zoneName":"zone1","physicalPoolID":1,"physicalPoolName":"pool1","desc":"""#
         );
         assert_eq!(
-            call(&m, "ListZoneServer", r#"{"zoneID":1}"#),
+            call(&mut m, "ListZoneServer", r#"{"zoneID":1}"#),
             r#"200 {"statusCode":0,"serverInfo":[{"serverID":1,"hostName":"server1","internalIp":"127.0.0.1","internalPort":0,"externalIp":"127.0.0.1","externalPort":0,"zoneID":1,"zoneName":"zone1","physicalPoolID":1,"physicalPoolName":"pool1","desc":""}]}"#
         );
         assert_eq!(
-            call(&m, "ListChunkServer", r#"{"serverID":1}"#),
+            call(&mut m, "ListChunkServer", r#"{"serverID":1}"#),
             r#"200 {"statusCode":0,"chunkServerInfos":[{"chunkServerID":1,"diskType":"nvme","hostIp":"127.0.0.1","port":8200,"status":"READWRITE","diskStatus":"DISKNORMAL","onlineState":"ONLINE","mountPoint":"local://./0/","diskCapacity":107374182400,"diskUsed":10737418240,"externalIp":"127.0.0.1"}]}"#
         );
         assert_eq!(
             call(
-                &m,
+                &mut m,
                 "GetChunkServer",
                 r#"{"hostIp":"127.0.0.1","port":8299}"#
             ),
@@ -1052,20 +1134,20 @@ mod tests {
         );
         // A string for a uint32 drops the optional field: InvalidParam.
         assert_eq!(
-            call(&m, "GetChunkServer", r#"{"chunkServerID":"7"}"#),
+            call(&mut m, "GetChunkServer", r#"{"chunkServerID":"7"}"#),
             r#"200 {"statusCode":-2}"#
         );
         assert_eq!(
-            call(&m, "GetCopySetsInCluster", ""),
+            call(&mut m, "GetCopySetsInCluster", ""),
             r#"200 {"statusCode":0,"copysetInfos":[{"logicalPoolId":1,"copysetId":1},{"logicalPoolId":1,"copysetId":2}]}"#
         );
         assert_eq!(
-            call(&m, "GetCopySetsInChunkServer", r#"{"chunkServerID":1}"#),
+            call(&mut m, "GetCopySetsInChunkServer", r#"{"chunkServerID":1}"#),
             r#"200 {"statusCode":0,"copysetInfos":[{"logicalPoolId":1,"copysetId":1},{"logicalPoolId":1,"copysetId":2}]}"#
         );
         assert_eq!(
             call(
-                &m,
+                &mut m,
                 "GetChunkServerListInCopySets",
                 r#"{"logicalPoolId":1,"copysetId":[1]}"#
             ),
@@ -1074,7 +1156,7 @@ mod tests {
         // The first missing copyset ends it with -11, what came before kept.
         assert!(
             call(
-                &m,
+                &mut m,
                 "GetChunkServerListInCopySets",
                 r#"{"logicalPoolId":1,"copysetId":[2,9,1]}"#
             )
@@ -1084,10 +1166,10 @@ mod tests {
 
     #[test]
     fn a_logical_pools_policies_are_base64_after_a_json_body() {
-        let m = model();
+        let mut m = model();
         let policy = "{\n   \"copysetNum\" : 2,\n   \"replicaNum\" : 3,\n   \"zoneNum\" : 3\n}\n";
         assert_eq!(
-            call(&m, "ListLogicalPool", r#"{"physicalPoolID":1}"#),
+            call(&mut m, "ListLogicalPool", r#"{"physicalPoolID":1}"#),
             format!(
                 r#"200 {{"statusCode":0,"logicalPoolInfos":[{{"logicalPoolID":1,"logicalPoolName":"logicalPool1","physicalPoolID":1,"type":"PAGEFILE","createTime":1600000000,"redundanceAndPlaceMentPolicy":"{}","userPolicy":"{}","allocateStatus":"ALLOW"}}]}}"#,
                 base64_encode(policy.as_bytes()),
@@ -1096,31 +1178,34 @@ mod tests {
         );
         assert_eq!(base64_encode(b"ab"), "YWI=");
         assert_eq!(base64_encode(b"abc"), "YWJj");
-        assert_eq!(call(&m, "ListLogicalPool", ""), r#"200 {"statusCode":-2}"#);
+        assert_eq!(
+            call(&mut m, "ListLogicalPool", ""),
+            r#"200 {"statusCode":-2}"#
+        );
     }
 
     #[test]
     fn bad_requests_get_brpcs_error_bodies() {
-        let m = model();
+        let mut m = model();
         // curve-protocols.md §2's error bodies (J:508-520, H:1323-1333,1402-1409,1463-1466).
         assert_eq!(
-            call(&m, "GetChunkServer", r#"{"chunkServerID":"#),
+            call(&mut m, "GetChunkServer", r#"{"chunkServerID":"#),
             "400 [10.0.0.5:6666][E1003]Fail to parse http body as curve.mds.topology.GetChunkServerInfoRequest, Invalid json format"
         );
         assert_eq!(
-            call(&m, "GetChunkServerListInCopySets", "{}"),
+            call(&mut m, "GetChunkServerListInCopySets", "{}"),
             "400 [10.0.0.5:6666][E1003]Fail to parse http body as curve.mds.topology.GetChunkServerListInCopySetsRequest, Missing required field: curve.mds.topology.GetChunkServerListInCopySetsRequest.logicalPoolId"
         );
         assert_eq!(
-            call(&m, "GetChunkServerListInCopySets", ""),
+            call(&mut m, "GetChunkServerListInCopySets", ""),
             "400 [10.0.0.5:6666][E1003]curve.mds.topology.GetChunkServerListInCopySetsRequest needs to be created from a non-empty json, it has required fields."
         );
         assert_eq!(
-            call(&m, "NoSuch", "{}"),
+            call(&mut m, "NoSuch", "{}"),
             "404 [10.0.0.5:6666][E1002]Fail to find method on `/TopologyService/NoSuch'"
         );
         let answer = mds_call(
-            &m,
+            &mut m,
             "x:1",
             "ScheduleService",
             "RapidLeaderSchedule",
@@ -1136,6 +1221,226 @@ mod tests {
             Some(("TopologyService", "ListPhysicalPool"))
         );
         assert_eq!(pb_route("/vars/mds_status"), None);
+    }
+
+    #[test]
+    fn set_chunkserver_takes_the_status_by_name_or_number() {
+        // curve-protocols.md §3's examples; the enum by name or number (J:173-193).
+        let mut m = model();
+        let answer = mds_call(
+            &mut m,
+            "10.0.0.5:6666",
+            "TopologyService",
+            "SetChunkServer",
+            br#"{"chunkServerID":1,"chunkServerStatus":"PENDDING"}"#,
+            "application/json",
+        );
+        assert_eq!(
+            text(&answer),
+            "HTTP/1.1 200 OK\r\nContent-Length: 16\r\nContent-Type: application/json\r\n\r\n{\"statusCode\":0}"
+        );
+        assert_eq!(m.chunkservers[&1].status, ChunkServerStatus::Pendding);
+        let set = |m: &mut CurveModel, body: &str| call(m, "SetChunkServer", body);
+        assert_eq!(
+            set(&mut m, r#"{"chunkServerID":1,"chunkServerStatus":0}"#),
+            r#"200 {"statusCode":0}"#
+        );
+        assert_eq!(m.chunkservers[&1].status, ChunkServerStatus::ReadWrite);
+        assert_eq!(
+            set(&mut m, r#"{"chunkServerID":1,"chunkServerStatus":2}"#),
+            r#"200 {"statusCode":0}"#
+        );
+        assert_eq!(m.chunkservers[&1].status, ChunkServerStatus::Retired);
+        assert_eq!(
+            set(
+                &mut m,
+                r#"{"chunkServerID":9,"chunkServerStatus":"PENDDING"}"#
+            ),
+            r#"200 {"statusCode":-6}"#
+        );
+        let prefix = "400 [10.0.0.5:6666][E1003]Fail to parse http body as curve.mds.topology.SetChunkServerStatusRequest, ";
+        let field = "`curve.mds.topology.SetChunkServerStatusRequest.chunkServerStatus'";
+        assert_eq!(
+            set(
+                &mut m,
+                r#"{"chunkServerID":1,"chunkServerStatus":"retired"}"#
+            ),
+            format!("{prefix}Invalid value `\"retired\"' for field {field} which SHOULD be enum")
+        );
+        assert_eq!(
+            set(&mut m, r#"{"chunkServerID":1,"chunkServerStatus":7}"#),
+            format!("{prefix}Invalid value `7' for field {field} which SHOULD be enum")
+        );
+        assert_eq!(
+            set(&mut m, r#"{"chunkServerID":1}"#),
+            format!(
+                "{prefix}Missing required field: curve.mds.topology.SetChunkServerStatusRequest.chunkServerStatus"
+            )
+        );
+        // Nothing changed by a refused body.
+        assert_eq!(m.chunkservers[&1].status, ChunkServerStatus::Retired);
+    }
+
+    #[test]
+    fn deletions_answer_curves_codes_and_the_lists_follow() {
+        let mut m = model();
+        // curve-protocols.md §2/§3's DeleteChunkServer examples.
+        assert_eq!(
+            call(&mut m, "DeleteChunkServer", r#"{"chunkServerID":1}"#),
+            r#"200 {"statusCode":-18}"#
+        );
+        assert_eq!(
+            call(&mut m, "DeleteChunkServer", "{}"),
+            "400 [10.0.0.5:6666][E1003]Fail to parse http body as curve.mds.topology.DeleteChunkServerRequest, Missing required field: curve.mds.topology.DeleteChunkServerRequest.chunkServerID"
+        );
+        assert_eq!(
+            call(&mut m, "DeleteChunkServer", r#"{"chunkServerID":"7"}"#),
+            "400 [10.0.0.5:6666][E1003]Fail to parse http body as curve.mds.topology.DeleteChunkServerRequest, Invalid value `\"7\"' for field `curve.mds.topology.DeleteChunkServerRequest.chunkServerID' which SHOULD be UINT32"
+        );
+        assert_eq!(
+            call(&mut m, "DeleteServer", r#"{"serverID":3}"#),
+            r#"200 {"statusCode":-14}"#
+        );
+        // RETIRED: by ip:port GetChunkServer no longer finds it, by id it does.
+        m.set_chunkserver(3, ChunkServerStatus::Retired);
+        assert_eq!(
+            call(
+                &mut m,
+                "GetChunkServer",
+                r#"{"hostIp":"127.0.0.3","port":8200}"#
+            ),
+            r#"200 {"statusCode":-6}"#
+        );
+        assert!(
+            call(&mut m, "GetChunkServer", r#"{"chunkServerID":3}"#)
+                .contains(r#""status":"RETIRED""#)
+        );
+        assert_eq!(
+            call(&mut m, "DeleteChunkServer", r#"{"chunkServerID":3}"#),
+            r#"200 {"statusCode":0}"#
+        );
+        assert_eq!(
+            call(&mut m, "DeleteChunkServer", r#"{"chunkServerID":3}"#),
+            r#"200 {"statusCode":-6}"#
+        );
+        assert_eq!(
+            call(&mut m, "ListChunkServer", r#"{"serverID":3}"#),
+            r#"200 {"statusCode":0}"#
+        );
+        // Still a member of both copysets (RETIRED by hand, not drained): the list of its
+        // copysets' members stops at it with InternalError (1392-1407).
+        assert_eq!(
+            call(
+                &mut m,
+                "GetChunkServerListInCopySets",
+                r#"{"logicalPoolId":1,"copysetId":[1,2]}"#
+            ),
+            r#"200 {"statusCode":-1,"csInfo":[{"copysetId":1,"csLocs":[{"chunkServerID":1,"hostIp":"127.0.0.1","port":8200,"externalIp":"127.0.0.1"},{"chunkServerID":2,"hostIp":"127.0.0.2","port":8200,"externalIp":"127.0.0.2"}]}]}"#
+        );
+        assert_eq!(
+            call(&mut m, "DeleteServer", r#"{"serverID":3}"#),
+            r#"200 {"statusCode":0}"#
+        );
+        assert_eq!(
+            call(&mut m, "ListZoneServer", r#"{"zoneID":3}"#),
+            r#"200 {"statusCode":0}"#
+        );
+        assert_eq!(
+            call(&mut m, "DeleteServer", r#"{"serverID":3}"#),
+            r#"200 {"statusCode":-7}"#
+        );
+        assert_eq!(
+            call(&mut m, "ListChunkServer", r#"{"serverID":3}"#),
+            r#"200 {"statusCode":-7}"#
+        );
+        assert_eq!(
+            call(&mut m, "DeleteServer", "{}"),
+            "400 [10.0.0.5:6666][E1003]Fail to parse http body as curve.mds.topology.DeleteServerRequest, Missing required field: curve.mds.topology.DeleteServerRequest.serverID"
+        );
+    }
+
+    #[test]
+    fn a_drained_chunkserver_lists_no_copysets() {
+        // A fourth server in zone 1 takes ChunkServer 1's copysets once it is PENDDING.
+        use crate::curve_model::{ClusterMapFile, RegistRequest};
+        let mut m = model();
+        let map: ClusterMapFile = serde_json::from_value(serde_json::json!({"servers": [
+            {"name": "server1", "internalip": "127.0.0.1", "internalport": 0, "externalip": "127.0.0.1",
+             "externalport": 0, "zone": "zone1", "physicalpool": "pool1"},
+            {"name": "server2", "internalip": "127.0.0.2", "internalport": 0, "externalip": "127.0.0.2",
+             "externalport": 0, "zone": "zone2", "physicalpool": "pool1"},
+            {"name": "server3", "internalip": "127.0.0.3", "internalport": 0, "externalip": "127.0.0.3",
+             "externalport": 0, "zone": "zone3", "physicalpool": "pool1"},
+            {"name": "server4", "internalip": "127.0.0.4", "internalport": 0, "externalip": "127.0.0.4",
+             "externalport": 0, "zone": "zone1", "physicalpool": "pool1"}]}))
+        .unwrap();
+        m.apply_physical_pool(&map).unwrap();
+        let req = RegistRequest {
+            disk_type: "nvme".into(),
+            disk_path: "local://./0/".into(),
+            host_ip: "127.0.0.4".into(),
+            port: 8200,
+            external_ip: None,
+            id: None,
+            token: None,
+        };
+        let (id, _) = m.regist_chunkserver(&req).id_token.unwrap();
+        m.chunkserver_started(id, "127.0.0.4");
+        assert_eq!(
+            call(
+                &mut m,
+                "SetChunkServer",
+                r#"{"chunkServerID":1,"chunkServerStatus":"PENDDING"}"#
+            ),
+            r#"200 {"statusCode":0}"#
+        );
+        let now = std::time::Instant::now();
+        for round in 0..3 {
+            m.schedule(now + m.settings.change_peer_time * round);
+        }
+        assert_eq!(
+            call(&mut m, "GetCopySetsInChunkServer", r#"{"chunkServerID":1}"#),
+            r#"200 {"statusCode":0}"#
+        );
+        assert_eq!(
+            call(&mut m, "GetCopySetsInChunkServer", r#"{"chunkServerID":4}"#),
+            r#"200 {"statusCode":0,"copysetInfos":[{"logicalPoolId":1,"copysetId":1},{"logicalPoolId":1,"copysetId":2}]}"#
+        );
+    }
+
+    #[test]
+    fn schedule_bvars_count_the_operators_in_flight() {
+        let mut m = model();
+        let names = |vars: &[(String, VarValue)]| {
+            vars.iter()
+                .map(|(n, v)| format!("{n}={v:?}"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(&scheduler_vars(&m)),
+            [
+                "mds_scheduler_metric_operator_num=Num(0)",
+                "mds_scheduler_metric_add_peer_num=Num(0)",
+                "mds_scheduler_metric_remove_peer_num=Num(0)",
+                "mds_scheduler_metric_transfer_leader_num=Num(0)",
+                "mds_scheduler_metric_change_peer_num=Num(0)",
+                "mds_scheduler_metric_normal_operator_num=Num(0)",
+                "mds_scheduler_metric_high_operator_num=Num(0)",
+            ]
+        );
+        let op = crate::curve_model::ChangePeer {
+            copyset: (1, 1),
+            source: 1,
+            target: 2,
+            created: std::time::Instant::now(),
+        };
+        m.operators.insert((1, 1), op);
+        let vars = scheduler_vars(&m);
+        assert_eq!(
+            String::from_utf8(vars_answer("x", &vars, "mds_scheduler_metric_*operator_num").body)
+                .unwrap(),
+            "mds_scheduler_metric_high_operator_num : 1\r\nmds_scheduler_metric_normal_operator_num : 0\r\nmds_scheduler_metric_operator_num : 1\r\n"
+        );
     }
 
     #[test]

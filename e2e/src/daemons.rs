@@ -181,7 +181,13 @@ impl MdsStandIn {
         });
         if let (Some(port), Some((ip, _))) = (dummy_port, address.rsplit_once(':')) {
             let dummy = format!("{ip}:{port}");
-            let handler = dummy_handler(dummy.clone(), address.clone(), port, state.leader.clone());
+            let handler = dummy_handler(
+                dummy.clone(),
+                address.clone(),
+                port,
+                state.leader.clone(),
+                state.curve.clone(),
+            );
             let dummy = tokio::spawn(async move {
                 if let Ok(listener) = tokio::net::TcpListener::bind(&dummy).await {
                     serve(listener, handler).await;

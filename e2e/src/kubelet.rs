@@ -43,8 +43,8 @@ use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
 use crate::cluster::SUITE_LABEL;
-use crate::curve_model::{ClusterMapFile, CopysetKey, CurveSettings};
-use crate::curve_standins::{ChunkServerStandIn, CurveCluster, CurveHandle};
+use crate::curve_model::{ChangePeer, ChunkServer, ClusterMapFile, CopysetKey, CurveSettings};
+use crate::curve_standins::{ChunkServerStandIn, ContainerExit, CurveCluster, CurveHandle};
 use crate::daemons::{EtcdMember, MdsStandIn, render_etcd_conf};
 use crate::hosts::HostsEntries;
 use crate::probes::ProbeState;
@@ -147,6 +147,9 @@ struct Control {
     lost_nodes: HashSet<String>,
     /// A real kube-scheduler binds the pods: the harness only runs them.
     external_scheduler: bool,
+    /// ChunkServer containers start without the wrapper's empty-disk gate (the behaviour
+    /// before issue 29; see [`Kubelet::set_empty_disk_gate`]).
+    empty_disk_gate_off: bool,
 }
 
 struct Shared {
@@ -434,6 +437,60 @@ impl Kubelet {
         let handle = self.curve_model(cluster);
         let model = handle.model.lock().unwrap();
         model.copysets_per_chunkserver()
+    }
+
+    /// The ChunkServers the MDS of `cluster` lists (every state, RETIRED included until
+    /// deleted), by id: status, online state, address.
+    pub fn curve_chunkservers(&self, cluster: &str) -> Vec<ChunkServer> {
+        let handle = self.curve_model(cluster);
+        let model = handle.model.lock().unwrap();
+        model.chunkservers.values().cloned().collect()
+    }
+
+    /// The ChangePeers the primary of `cluster` has in flight
+    /// (`mds_scheduler_metric_operator_num` counts them).
+    pub fn curve_operators(&self, cluster: &str) -> Vec<ChangePeer> {
+        let handle = self.curve_model(cluster);
+        let model = handle.model.lock().unwrap();
+        model.operators.values().cloned().collect()
+    }
+
+    /// ChunkServer containers start with the start wrapper's empty-disk gate (`true`, the
+    /// default) or without it (`false`: an empty disk registers at once and may take a live
+    /// ChunkServer's id — the trap of issue 29).
+    pub fn set_empty_disk_gate(&self, on: bool) {
+        self.shared.control.lock().unwrap().empty_disk_gate_off = !on;
+        let state = if on { "on" } else { "off" };
+        self.shared.log(format!("the empty-disk gate is {state}"));
+    }
+
+    /// The ChunkServer of `pod` loses its data (a disk replaced under the same claim): it
+    /// stops, its volume is wiped in the model, and its container, restarted after the
+    /// back-off, starts on an empty disk. (A deleted claim is a new, empty volume anyway.)
+    pub fn lose_chunkserver_data(&self, pod: &str) {
+        let mut containers = self.shared.containers.lock().unwrap();
+        let container = (containers.values_mut())
+            .find(|c| c.pod == pod)
+            .unwrap_or_else(|| panic!("no container for {pod}"));
+        let Daemon::ChunkServer(standin) = &mut container.daemon else {
+            panic!("{pod} runs no ChunkServer");
+        };
+        standin.lose_data();
+        drop(containers);
+        self.shared
+            .log(format!("the ChunkServer volume of {pod} lost its data"));
+    }
+
+    /// How the ChunkServer container of `pod` last ended by itself (the gate's refusal, a
+    /// fatal registration), while it is down.
+    pub fn chunkserver_exit(&self, pod: &str) -> Option<ContainerExit> {
+        let containers = self.shared.containers.lock().unwrap();
+        (containers.values())
+            .find(|c| c.pod == pod)
+            .and_then(|c| match &c.daemon {
+                Daemon::ChunkServer(standin) => standin.exit(),
+                _ => None,
+            })
     }
 
     /// The ChunkServer id the stand-in of `pod` registered as, while it runs.
@@ -1296,7 +1353,10 @@ fn chunkserver_port(pod: &Pod) -> Option<u16> {
 
 /// A ChunkServer stand-in on the cluster's model, its disk the pod's claim (a new claim is
 /// an empty disk: no `chunkserver.dat`, no copysets), started once the start wrapper's
-/// identity rule lets it (else the container exits 1 with the wrapper's message).
+/// identity rule lets it (else the container exits 1 with the wrapper's message), behind the
+/// wrapper's empty-disk gate unless it is switched off. A refusal or a fatal registration ends
+/// the container by itself: exit code and message in `lastState.terminated`, restarted after
+/// the back-off.
 async fn start_chunkserver(
     shared: &Shared,
     pod: &Pod,
@@ -1316,7 +1376,8 @@ async fn start_chunkserver(
     }
     let disk = dir.path().display().to_string();
     let cluster = shared.curve_cluster(&cluster_of(pod));
-    let standin = ChunkServerStandIn::start(cluster, disk, ip.to_string(), port);
+    let gate = !shared.control.lock().unwrap().empty_disk_gate_off;
+    let standin = ChunkServerStandIn::start(cluster, disk, ip.to_string(), port, gate);
     shared.log(format!(
         "started the ChunkServer stand-in of {name} on {ip}:{port}"
     ));
@@ -1718,6 +1779,10 @@ async fn report(
         };
         let last_exit = match &c.daemon {
             Daemon::Exits(exit) => Some(exit.clone()),
+            Daemon::ChunkServer(standin) => standin.exit().map(|e| Exit {
+                code: e.code,
+                output: e.message,
+            }),
             _ => None,
         };
         let next = PodState {

@@ -165,6 +165,7 @@ async fn real_nodes_readiness_holds_the_budget() {
                     now_ready,
                     "the second eviction was allowed while {first}'s replacement is not Ready"
                 );
+                ready.get_or_insert(at);
                 break at;
             }
             Err((code, message)) => {

@@ -401,14 +401,17 @@ impl Default for MdsSpec {
 )]
 pub struct ChunkServerSpec {
     /// Number of nodes that run ChunkServers (one pod per node and disk slot). It can grow on a
-    /// running cluster (the new servers join the physical pool); fewer is refused until
-    /// ChunkServers can be decommissioned safely.
+    /// running cluster (the new servers join the physical pool). Lowered, the highest ordinal
+    /// of each slot leaves Curve one ChunkServer at a time (its copysets moved first), while
+    /// every copyset is healthy and what remains holds the data; refused otherwise, with the
+    /// numbers.
     #[serde(default = "ChunkServerSpec::default_replicas")]
     #[schemars(range(min = rules::CHUNKSERVER_REPLICAS.min, max = rules::CHUNKSERVER_REPLICAS.max))]
     pub replicas: i32,
     /// Disk slots per node: one ChunkServer (and one volume) per slot, slot `i` listening on
-    /// `port + i`. Slots can be added on a running cluster; fewer is refused until ChunkServers
-    /// can be decommissioned safely.
+    /// `port + i`. Slots can be added on a running cluster. Lowered, the highest slot's
+    /// ChunkServers leave Curve one at a time (their copysets moved first), then its
+    /// StatefulSet goes.
     #[serde(default = "ChunkServerSpec::default_disks_per_node")]
     #[schemars(range(min = rules::DISKS_PER_NODE.min, max = rules::DISKS_PER_NODE.max))]
     pub disks_per_node: i32,

@@ -156,6 +156,12 @@ pub struct TopologyStatus {
     pub physical_pool: String,
     /// Name of the logical pool.
     pub logical_pool: String,
+    /// What volumes can be given in all, in bytes: every ChunkServer's volume times the MDS's
+    /// `PoolUsagePercentLimit` as the operator renders it (docs/user/nodes.md#capacity),
+    /// divided by the copies. An upper bound: file systems are a little smaller than their
+    /// volumes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usable_bytes: Option<i64>,
 }
 
 /// Curve's health as the operator judged it, by the rules of Curve's own
@@ -312,6 +318,62 @@ pub struct OperatorRecord {
     /// restarted operator finishes it instead of starting another.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etcd_step: Option<EtcdStep>,
+    /// The ChunkServer being retired or replaced, one at a time; each step is written here
+    /// before it is taken, so a restarted operator carries on from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retire: Option<ChunkServerRetire>,
+    /// The ChunkServer pods (a token of their uids) the MDS was last asked to spread the
+    /// copysets' leaders over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaders_spread_for: Option<String>,
+}
+
+/// One ChunkServer leaving Curve: drained (PENDDING until the MDS moved every copy it holds),
+/// stopped, RETIRED by Curve, deleted (and its server once empty).
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChunkServerRetire {
+    pub reason: RetireReason,
+    /// Its pod (`<name>-chunkserver-<slot>-<ordinal>`).
+    pub pod: String,
+    pub slot: i32,
+    pub ordinal: i32,
+    /// Curve's id of the ChunkServer that leaves; absent when none was registered there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunkserver_id: Option<u32>,
+    /// The `ip:port` it is registered with.
+    pub address: String,
+    /// Its Curve server (node), deleted with its last ChunkServer on a scale-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_id: Option<u32>,
+    pub step: RetireStep,
+    /// Copysets it held when the retire began.
+    pub copysets_at_start: u32,
+    pub started: Time,
+}
+
+/// Why a ChunkServer leaves.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetireReason {
+    /// `spec.chunkservers.replicas` lowered: the highest ordinal of each slot leaves.
+    ScaleIn,
+    /// `spec.chunkservers.disksPerNode` lowered: the highest slot's ChunkServers leave.
+    DiskSlotRemoved,
+    /// Its disk was lost: the pod's new, empty volume would register under its id.
+    Replace,
+}
+
+/// Where a retire is.
+#[derive(
+    JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord,
+)]
+pub enum RetireStep {
+    /// PENDDING: the MDS moves its copysets to other ChunkServers.
+    Draining,
+    /// Empty: its pod stops; Curve marks it RETIRED once it is no longer online.
+    Stopping,
+    /// RETIRED: deleted from Curve, then its server if that is empty.
+    Deleting,
 }
 
 /// One etcd membership change: one member added, removed or replaced.

@@ -16,6 +16,23 @@ pub async fn call<T: CurveTransport, R: Rpc>(
     addr: &str,
     request: &R,
 ) -> Result<R::Response, CallError> {
+    let (code, response) = call_with_code(transport, addr, request).await?;
+    match code {
+        0 => Ok(response),
+        code => Err(CallError::bad(
+            &format!("{addr}{}", R::path()),
+            format!("statusCode {code} ({})", code_name(R::SERVICE, code)),
+        )),
+    }
+}
+
+/// A brpc HTTP+JSON call whose non-zero `statusCode` is an answer too (the caller decides
+/// what it means).
+pub async fn call_with_code<T: CurveTransport, R: Rpc>(
+    transport: &T,
+    addr: &str,
+    request: &R,
+) -> Result<(i32, R::Response), CallError> {
     let path = R::path();
     let endpoint = format!("{addr}{path}");
     let body = serde_json::to_string(request)
@@ -32,13 +49,7 @@ pub async fn call<T: CurveTransport, R: Rpc>(
             ),
         )
     })?;
-    match response.status_code() {
-        0 => Ok(response),
-        code => Err(CallError::bad(
-            &endpoint,
-            format!("statusCode {code} ({})", code_name(R::SERVICE, code)),
-        )),
-    }
+    Ok((response.status_code(), response))
 }
 
 fn code_name(service: &str, code: i32) -> &'static str {

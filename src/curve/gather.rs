@@ -17,7 +17,7 @@ use super::topology::{
     ListPhysicalPoolRequest, ListPoolZoneRequest, ListZoneServerRequest, LogicalPoolInfo,
     ServerInfo, ZoneInfo,
 };
-use super::{CallError, CurveTransport};
+use super::{CallError, CurveTransport, vars};
 
 /// One MDS to ask.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -234,7 +234,12 @@ pub async fn read_topology<T: CurveTransport>(
     let space = client::pool_space(transport, addr, &names)
         .await
         .unwrap_or_default();
+    let operators = client::get_vars(transport, addr, &[vars::MDS_OPERATOR_NUM])
+        .await
+        .ok()
+        .and_then(|found| found.get(vars::MDS_OPERATOR_NUM)?.parse().ok());
     Ok(TopologyReading {
+        operators,
         physical_pools,
         logical_pools,
         servers,

@@ -56,6 +56,9 @@ pub struct TopologyReading {
     pub members: BTreeMap<CopysetId, Vec<ChunkServerLocation>>,
     /// The space bvars of each logical pool, by pool name; absent when they could not be read.
     pub space: BTreeMap<String, PoolSpace>,
+    /// Schedule operators in flight (`mds_scheduler_metric_operator_num`); `None` when it
+    /// could not be read.
+    pub operators: Option<u64>,
 }
 
 /// Everything read in one round.

@@ -128,6 +128,7 @@ fn reading(n: u32, pages: &[String]) -> CurveReading {
                 logical_alloc: Some(40 << 30),
             },
         )]),
+        operators: Some(0),
     };
     CurveReading {
         elected: Some(ELECTED.into()),

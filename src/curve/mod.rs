@@ -19,10 +19,12 @@
 //! The reconciler uses [`CurveObserver`], so its tests can fake a whole round; [`gather`]'s
 //! tests fake the [`CurveTransport`] below it.
 
+pub mod admin;
 pub mod client;
 pub mod gather;
 pub mod health;
 pub mod http;
+pub mod inventory;
 pub mod raft_stat;
 pub mod schedule;
 pub mod topology;

@@ -386,6 +386,51 @@ response!(
 );
 rpc!(GetChunkServerListInCopySetsRequest => GetChunkServerListInCopySetsResponse, TOPOLOGY_SERVICE, "GetChunkServerListInCopySets");
 
+/// C:proto/topology.proto l.194-197. Any transition is allowed and the MDS keeps it in memory
+/// first: it reaches etcd within `mds.topology.TopologyUpdateToRepoSec` (60 s), so after an MDS
+/// failover the status may be the old one again (C:src/mds/topology/topology.cpp l.364-387,
+/// l.1175-1181) and is set again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetChunkServerRequest {
+    #[serde(rename = "chunkServerID")]
+    pub chunk_server_id: u32,
+    pub chunk_server_status: ChunkServerStatus,
+}
+response!(
+    /// C:proto/topology.proto l.199-201; -6 when the id is unknown
+    /// (C:src/mds/topology/topology_service_manager.cpp l.314-328).
+    SetChunkServerResponse {}
+);
+rpc!(SetChunkServerRequest => SetChunkServerResponse, TOPOLOGY_SERVICE, "SetChunkServer");
+
+/// C:proto/topology.proto l.186-188.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DeleteChunkServerRequest {
+    #[serde(rename = "chunkServerID")]
+    pub chunk_server_id: u32,
+}
+response!(
+    /// C:proto/topology.proto l.190-192: -6 unknown, -18 not RETIRED
+    /// (C:src/mds/topology/topology.cpp l.248-268).
+    DeleteChunkServerResponse {}
+);
+rpc!(DeleteChunkServerRequest => DeleteChunkServerResponse, TOPOLOGY_SERVICE, "DeleteChunkServer");
+
+/// C:proto/topology.proto l.251-254.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DeleteServerRequest {
+    #[serde(rename = "serverID")]
+    pub server_id: u32,
+}
+response!(
+    /// C:proto/topology.proto l.256-258: -7 unknown, -14 a ChunkServer of it is not RETIRED;
+    /// otherwise its RETIRED ChunkServers go with it
+    /// (C:src/mds/topology/topology_service_manager.cpp l.478-512).
+    DeleteServerResponse {}
+);
+rpc!(DeleteServerRequest => DeleteServerResponse, TOPOLOGY_SERVICE, "DeleteServer");
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,10 @@ use serde::Deserialize;
 /// The MDS's role, bvar `mds_status` on every MDS (C:src/mds/server/mds.cpp l.78-79: set to
 /// `follower` before the dummy server starts, l.112: `leader` once it won the election).
 pub const MDS_STATUS: &str = "mds_status";
+/// Schedule operators in flight on the MDS: `ScheduleMetricsPrefix` + `operator_num`, a
+/// `bvar::Adder` exposed when the scheduler is built (C:src/mds/schedule/scheduleMetrics.h
+/// l.49,127).
+pub const MDS_OPERATOR_NUM: &str = "mds_scheduler_metric_operator_num";
 /// The MDS's `mds.listen.addr` as a config bvar (C:src/common/configuration.cpp
 /// `ExposeMetric`; the tool reads it as `kMdsListenAddrMetricName`,
 /// C:src/tools/metric_name.h l.50).

@@ -67,6 +67,10 @@ pub fn build(cluster: &ValidatedCluster, step: TopologyStep, map: &ClusterMap) -
     )
 }
 
+/// How long one topology Job may run, retries included: each step is a few RPCs, and the
+/// ChunkServers-online wait is bounded by the script itself.
+pub const TOOL_JOB_DEADLINE_SECONDS: i64 = 600;
+
 /// One run of Curve's tools in a Job.
 struct ToolRun<'a> {
     name: String,
@@ -85,6 +89,11 @@ fn tool_job(cluster: &ValidatedCluster, run: ToolRun<'_>) -> Job {
         spec: Some(JobSpec {
             // The Job's own exponential backoff (10 s, 20 s, 40 s, ...) spaces the retries.
             backoff_limit: Some(6),
+            // Curve's tools can wait for ever: `CreateLogicalPool` is sent with no RPC timeout
+            // and `ScanLogicalPool` loops until the pool shows (tools/curvefsTool.cpp). Past
+            // this the Job fails with DeadlineExceeded, which the status names, and the
+            // operator starts a new one.
+            active_deadline_seconds: Some(TOOL_JOB_DEADLINE_SECONDS),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(job_labels),

@@ -236,6 +236,17 @@ pub fn alerts(cluster: &ValidatedCluster) -> Vec<AlertRule> {
             runbook: "kubectl get curvecluster -o yaml: status.health names the reasons, the first copysets and the ChunkServers involved; bring those ChunkServers back (pods, disks, nodes). A ChunkServer offline for 30 minutes is re-replicated by the MDS by itself.",
         },
         Alert {
+            name: "CurveChunkServerRetireStalled",
+            severity: Severity::Warning,
+            expr: format!(
+                "curve_operator_chunkserver_retiring{{{ours}}} == 1 and changes(curve_operator_chunkserver_retire_copysets_left{{{ours}}}[30m]) == 0"
+            ),
+            for_: "10m",
+            summary: "A ChunkServer leaving Curve makes no progress",
+            description: "A ChunkServer has been leaving Curve (scale-in, removed disk slot or replaced disk) for 40 minutes without a copyset moved off it: the MDS finds no target for its copies, a copy elsewhere is down, or Curve does not mark it RETIRED.",
+            runbook: "The Progressing condition (ChunkServerRetiring or ChunkServerReplacing) says the step and the copysets left; CopysetsHealthy and status.health name unhealthy copysets. The MDS moves a copy only onto an online READWRITE ChunkServer of the same zone: bring one back or add one. Raising spec.chunkservers.replicas or disksPerNode back cancels a scale-in that is still draining.",
+        },
+        Alert {
             name: "CurveHealthUnknown",
             severity: Severity::Warning,
             expr: format!(r#"curve_operator_curve_health{{{ours},state="unknown"}} == 1"#),

@@ -2,6 +2,8 @@
 //! everything the write step does and the status it writes. No I/O, no clock: the same inputs
 //! give the same decision.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::jiff::Timestamp;
 
 use super::events;
@@ -14,13 +16,16 @@ use super::model::states::{MembershipState, RollState};
 use super::plan;
 use super::snapshot::Snapshot;
 use super::status::compute_status;
-use super::{blockers, expansion, health, membership, monitoring, observe, roll, topology};
+use super::{
+    blockers, expansion, health, leaders, membership, monitoring, observe, retire, roll, topology,
+};
 use crate::api::{CleanupPolicy, CurveClusterStatus, OperatorRecord};
+use crate::curve::admin::CurveChange;
 use crate::desired::config::DaemonAddresses;
 use crate::desired::config::etcd_peer_url;
 use crate::desired::topology::PoolProgress;
 use crate::desired::{self, DesiredObjects, Observed};
-use crate::names::{Component, LABEL_STEP, component_name, root_secret_name};
+use crate::names::{Component, LABEL_STEP, component_name, root_secret_name, slot_set_name};
 use crate::validate::ValidatedCluster;
 
 /// What one reconcile does, and what it reports.
@@ -119,18 +124,21 @@ pub enum Change {
     Pods,
     /// The topology Job of this step of the pool bootstrap.
     Jobs,
+    /// The retire step's change to Curve's topology, and the claim or pod it releases.
+    Retire,
     /// The roll's next pod deletion: only when nothing above changed a template.
     Roll,
 }
 
 impl Change {
-    pub const ORDER: [Change; 7] = [
+    pub const ORDER: [Change; 8] = [
         Change::Membership,
         Change::Growth,
         Change::Apply,
         Change::Monitoring,
         Change::Pods,
         Change::Jobs,
+        Change::Retire,
         Change::Roll,
     ];
 }
@@ -160,10 +168,17 @@ struct Reading {
     membership: membership::MembershipDecision,
     /// Tiers whose pods were left without their StatefulSet (re-created for new claims).
     orphaned: Vec<Component>,
+    /// The ChunkServer leaving Curve, and what each ChunkServer StatefulSet keeps meanwhile.
+    retire: retire::RetirePlan,
 }
 
 impl Reading {
-    fn of(cluster: &ValidatedCluster, snapshot: &Snapshot, previous: &CurveClusterStatus) -> Self {
+    fn of(
+        cluster: &ValidatedCluster,
+        snapshot: &Snapshot,
+        previous: &CurveClusterStatus,
+        now: Timestamp,
+    ) -> Self {
         let existing = existing_objects(snapshot);
         let record = usable_record(previous);
         let slots = plan::stateful_sets(&existing, Component::ChunkServer).count() as i32;
@@ -171,6 +186,11 @@ impl Reading {
             topology::registered_server_port(r, cluster.spec.chunkservers.port, slots)
         });
         let (mut safe, mut refused) = plan::refuse_unsafe_changes(cluster, &existing, server_port);
+        let retire = plan_retire(cluster, snapshot, &existing, record.as_ref().ok(), now);
+        refused.extend(retire.refused.iter().cloned());
+        let cs = &mut safe.spec.chunkservers;
+        cs.disks_per_node = cs.disks_per_node.max(retire.disks_per_node);
+        cs.replicas = (retire.slot_replicas.values().copied()).fold(cs.replicas, i32::max);
         let growth = expansion::plan(
             &mut safe,
             &existing,
@@ -195,6 +215,7 @@ impl Reading {
             tiers,
             membership,
             orphaned,
+            retire,
         }
     }
 
@@ -207,6 +228,47 @@ impl Reading {
     fn exists(&self, component: Component) -> bool {
         plan::tier_exists(&self.existing, component) || self.orphaned.contains(&component)
     }
+}
+
+/// The ChunkServer StatefulSets that exist: disk slot → replicas.
+fn slot_replicas(cluster: &ValidatedCluster, existing: &[ExistingObject]) -> BTreeMap<i32, i32> {
+    let prefix = format!("{}-", component_name(&cluster.name, Component::ChunkServer));
+    plan::stateful_sets(existing, Component::ChunkServer)
+        .filter(|set| !set.deleting)
+        .filter_map(|set| {
+            let slot = set.name.strip_prefix(&prefix)?.parse().ok()?;
+            Some((slot, set.replicas.unwrap_or(0)))
+        })
+        .collect()
+}
+
+/// The ChunkServer retire or replacement of this pass (reconcile/retire.rs), on the latest
+/// reading of Curve taken after the recorded step.
+fn plan_retire(
+    cluster: &ValidatedCluster,
+    snapshot: &Snapshot,
+    existing: &[ExistingObject],
+    record: Option<&OperatorRecord>,
+    now: Timestamp,
+) -> retire::RetirePlan {
+    let previous = record.and_then(|r| r.retire.as_ref());
+    let view = (snapshot.health.as_ref())
+        .map(|latest| health::view(latest, &snapshot.pods, cluster.spec.mds.port, previous));
+    let unhealthy = match &view {
+        Some(v) if v.current && v.copysets_all_healthy() => None,
+        Some(v) if v.current => Some(v.summary()),
+        _ => Some("Curve's health has not been read since the last change".to_string()),
+    };
+    retire::plan(&retire::RetireInput {
+        cluster,
+        slot_replicas: slot_replicas(cluster, existing),
+        pods: &snapshot.pods,
+        previous,
+        inventory: view.as_ref().and_then(|v| v.inventory.as_ref()),
+        unhealthy,
+        usage_limit_percent: desired::config::pool_usage_limit_percent(cluster),
+        now,
+    })
 }
 
 /// Phase 2: what the snapshot says of each tier, the election and the pods' progress.
@@ -263,10 +325,16 @@ fn observe_cluster(
         expansions: reading.growth.progress.clone(),
         monitoring: Default::default(),
         blockers: pod_blockers(snapshot),
-        health: (snapshot.health.as_ref()).map(|latest| health::view(latest, pods, spec.mds.port)),
+        health: (snapshot.health.as_ref()).map(|latest| {
+            let retire = (reading.record.as_ref().ok()).and_then(|r| r.retire.as_ref());
+            health::view(latest, pods, spec.mds.port, retire)
+        }),
         held: Vec::new(),
         etcd_members_now: reading.safe.spec.etcd.replicas,
         adopted_claims: adopted_claims(snapshot),
+        retire: reading.retire.progress.clone(),
+        stale_chunkservers: reading.retire.stale.clone(),
+        usable_bytes: crate::validate::capacity::usable_capacity_bytes(spec),
         progress_deadline_seconds: spec.rollout.progress_deadline_seconds.into(),
     }
 }
@@ -330,7 +398,17 @@ fn desired_objects(
         addresses: Some(addresses),
         etcd: Some(layout.clone()),
     };
-    desired::build(safe, &observed)
+    let mut desired = desired::build(safe, &observed);
+    // While a ChunkServer leaves, each slot keeps the pods that have not left yet.
+    for (slot, replicas) in &reading.retire.slot_replicas {
+        let name = slot_set_name(&safe.name, *slot);
+        let set = (desired.chunkservers.stateful_sets.iter_mut())
+            .find(|set| set.metadata.name.as_deref() == Some(name.as_str()));
+        if let Some(spec) = set.and_then(|set| set.spec.as_mut()) {
+            spec.replicas = Some(*replicas);
+        }
+    }
+    desired
 }
 
 /// Phase 4: the bring-up gates. A tier is applied once the tier before it serves; ChunkServers
@@ -458,6 +536,30 @@ fn planned(
             let drop = (membership.delete_claim.clone()).map(|name| Action::DeleteClaim { name });
             restart.into_iter().chain(drop).collect()
         }
+        Change::Retire if pass.gates.chunkservers => {
+            let retire = &reading.retire;
+            changes.known.retire = retire.record.clone();
+            if let Some(ip) = &retire.deleted_server {
+                changes.known.servers.retain(|s| &s.ip != ip);
+                changes.known.physical_pool_servers.retain(|s| s != ip);
+            }
+            let mut curve: Vec<Action> = retire.curve.iter().cloned().map(Action::Curve).collect();
+            let spread = leaders::rapid_schedule(&leaders::LeaderInput {
+                pods: &pass.snapshot.pods,
+                expected: obs.chunkservers.desired,
+                health: obs.health.as_ref(),
+                asked_for: changes.known.leaders_spread_for.as_deref(),
+                pool_created: changes.known.logical_pool_created,
+                retiring: changes.known.retire.is_some(),
+            });
+            if let Some(token) = spread {
+                changes.known.leaders_spread_for = Some(token);
+                curve.push(Action::Curve(CurveChange::RapidLeaderSchedule));
+            }
+            curve.extend(retire.actions.iter().cloned());
+            curve
+        }
+        Change::Retire => Vec::new(),
         Change::Roll => {
             let (actions, events) = roll_step(pass, obs, changes);
             changes.events.extend(events);
@@ -490,7 +592,16 @@ fn roll_step(
     };
     let roll = roll::decide(&reading.safe, &reading.tiers, obs, checks, pass.now);
     obs.roll = roll.state;
-    (roll.actions, roll.events)
+    // Nothing else changes in the ChunkServer tier while one of its ChunkServers leaves.
+    let retiring = changes.known.retire.is_some();
+    let chunkserver_pods = format!(
+        "{}-",
+        component_name(&reading.safe.name, Component::ChunkServer)
+    );
+    let actions = (roll.actions.into_iter())
+        .filter(|a| !(retiring && matches!(a, Action::DeletePod { name, .. } if name.starts_with(&chunkserver_pods))))
+        .collect();
+    (actions, roll.events)
 }
 
 pub fn decide(
@@ -500,7 +611,7 @@ pub fn decide(
     generation: Option<i64>,
     now: Timestamp,
 ) -> Decision {
-    let reading = Reading::of(cluster, snapshot, previous);
+    let reading = Reading::of(cluster, snapshot, previous, now);
     let mut obs = observe_cluster(cluster, snapshot, &reading);
     let known = reading.record.clone().unwrap_or_default();
     let mut desired = desired_objects(snapshot, &reading, &known);
@@ -591,6 +702,8 @@ fn report(
             ..changes.known
         });
         events.extend(changes.events);
+        events.extend(events::retire_change(previous, &status));
+        events.extend(events::mds_addresses_change(previous, &status));
     }
     let requeue = if obs.paused {
         Requeue::AwaitChange

@@ -28,6 +28,8 @@ pub enum Error {
     Membership(String),
     #[error("deleting the data volume claims: {0}")]
     Cleanup(kube::Error),
+    #[error("changing Curve's topology: {0}")]
+    CurveTopology(String),
 }
 
 impl Error {
@@ -45,6 +47,7 @@ impl Error {
             Error::Finalizer(_) => ErrorStep::Finalizer,
             Error::Cleanup(_) => ErrorStep::Cleanup,
             Error::Membership(_) => ErrorStep::EtcdMembership,
+            Error::CurveTopology(_) => ErrorStep::CurveTopology,
         }
     }
 }

@@ -10,7 +10,7 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
 use super::model::conditions::{BLOCKED, ConditionType, Reason, find};
 use super::model::event::ClusterEvent;
-use crate::api::{CurveCluster, CurveClusterStatus};
+use crate::api::{ChunkServerRetire, CurveCluster, CurveClusterStatus, RetireReason};
 use crate::names::Component;
 
 /// Where events go: the Kubernetes events API in the operator, a recording fake in tests.
@@ -156,6 +156,84 @@ fn adoption(previous: &CurveClusterStatus, next: &CurveClusterStatus) -> Option<
     let adopted = ConditionType::DataAdopted;
     transitioned_to(previous, next, adopted, "True")
         .then(|| ClusterEvent::warning("RetainedDataAdopted", message_of(next, adopted)))
+}
+
+/// A ChunkServer starts or ends leaving Curve (the retire record appears or goes): told from
+/// the record the decision writes.
+pub fn retire_change(
+    previous: &CurveClusterStatus,
+    next: &CurveClusterStatus,
+) -> Vec<ClusterEvent> {
+    let of = |status: &CurveClusterStatus| status.record.as_ref()?.retire.clone();
+    let (before, after) = (of(previous), of(next));
+    let who = |r: &ChunkServerRetire| match r.chunkserver_id {
+        Some(id) => format!("ChunkServer {id} ({}, {})", r.pod, r.address),
+        None => format!("pod {} ({})", r.pod, r.address),
+    };
+    let mut events = Vec::new();
+    if let Some(ended) = before
+        .as_ref()
+        .filter(|b| after.as_ref().is_none_or(|a| a.pod != b.pod))
+    {
+        let (told, what) = match ended.reason {
+            RetireReason::Replace => (
+                "ChunkServerReplaced",
+                "its old id left Curve; the pod registers its new disk with a new id",
+            ),
+            _ => ("ChunkServerRetired", "it left Curve and its pod is gone"),
+        };
+        events.push(ClusterEvent::normal(
+            told,
+            format!("{}: {what}", who(ended)),
+        ));
+    }
+    if let Some(began) = after
+        .as_ref()
+        .filter(|a| before.as_ref().is_none_or(|b| b.pod != a.pod))
+    {
+        let (told, what) = match began.reason {
+            RetireReason::Replace => (
+                "ChunkServerReplacing",
+                "its pod's disk is empty: the old id leaves Curve first (PENDDING, copysets moved, RETIRED, deleted)",
+            ),
+            RetireReason::ScaleIn => (
+                "ChunkServerRetiring",
+                "spec.chunkservers.replicas was lowered: PENDDING until its copysets moved, then stopped, RETIRED and deleted",
+            ),
+            RetireReason::DiskSlotRemoved => (
+                "ChunkServerRetiring",
+                "spec.chunkservers.disksPerNode was lowered: PENDDING until its copysets moved, then stopped, RETIRED and deleted",
+            ),
+        };
+        let copysets = began.copysets_at_start;
+        events.push(ClusterEvent::normal(
+            told,
+            format!("{}: {what} ({copysets} copysets to move)", who(began)),
+        ));
+    }
+    events
+}
+
+/// The MDS addresses handed to the ChunkServers and tools changed (an MDS pod moved to another
+/// node, or MDS were added or removed): their configs follow, and the ChunkServers roll.
+pub fn mds_addresses_change(
+    previous: &CurveClusterStatus,
+    next: &CurveClusterStatus,
+) -> Option<ClusterEvent> {
+    let of = |status: &CurveClusterStatus| {
+        (status.record.as_ref()).map_or(Vec::new(), |r| r.mds_addresses.clone())
+    };
+    let (before, after) = (of(previous), of(next));
+    (!before.is_empty() && !after.is_empty() && before != after).then(|| {
+        ClusterEvent::normal(
+            "MdsAddressesChanged",
+            format!(
+                "the MDS addresses ChunkServers and tools dial changed from {} to {}: their configs follow and the ChunkServers roll",
+                before.join(","),
+                after.join(",")
+            ),
+        )
+    })
 }
 
 fn transitioned_to(

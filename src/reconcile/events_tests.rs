@@ -268,3 +268,83 @@ fn a_blocker_is_told_once_per_change_and_an_adoption_once() {
         .collect();
     assert_eq!(told, ["Unschedulable"]);
 }
+
+#[test]
+fn a_retire_is_told_when_it_starts_and_when_it_ends() {
+    use crate::api::{ChunkServerRetire, OperatorRecord, RetireReason, RetireStep};
+    let with = |retire: Option<ChunkServerRetire>| CurveClusterStatus {
+        record: Some(OperatorRecord {
+            version: OperatorRecord::VERSION,
+            retire,
+            ..OperatorRecord::default()
+        }),
+        ..CurveClusterStatus::default()
+    };
+    let retire = ChunkServerRetire {
+        reason: RetireReason::ScaleIn,
+        pod: "demo-chunkserver-0-3".into(),
+        slot: 0,
+        ordinal: 3,
+        chunkserver_id: Some(4),
+        address: "10.0.0.4:8200".into(),
+        server_id: Some(4),
+        step: RetireStep::Draining,
+        copysets_at_start: 25,
+        started: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t(0)),
+    };
+    let told = |before: &CurveClusterStatus, after: &CurveClusterStatus| {
+        super::retire_change(before, after)
+            .into_iter()
+            .map(|e| format!("{} {}", e.reason, e.note))
+            .collect::<Vec<_>>()
+    };
+    let (none, started) = (with(None), with(Some(retire.clone())));
+    assert_eq!(
+        told(&none, &started),
+        [
+            "ChunkServerRetiring ChunkServer 4 (demo-chunkserver-0-3, 10.0.0.4:8200): spec.chunkservers.replicas was lowered: PENDDING until its copysets moved, then stopped, RETIRED and deleted (25 copysets to move)"
+        ]
+    );
+    let stepped = with(Some(ChunkServerRetire {
+        step: RetireStep::Stopping,
+        ..retire.clone()
+    }));
+    assert_eq!(
+        told(&started, &stepped),
+        Vec::<String>::new(),
+        "a step is not an event"
+    );
+    assert_eq!(
+        told(&stepped, &none),
+        [
+            "ChunkServerRetired ChunkServer 4 (demo-chunkserver-0-3, 10.0.0.4:8200): it left Curve and its pod is gone"
+        ]
+    );
+}
+
+#[test]
+fn moved_mds_addresses_are_told_once() {
+    use crate::api::OperatorRecord;
+    let with = |addresses: &[&str]| CurveClusterStatus {
+        record: Some(OperatorRecord {
+            version: OperatorRecord::VERSION,
+            mds_addresses: addresses.iter().map(|a| a.to_string()).collect(),
+            ..OperatorRecord::default()
+        }),
+        ..CurveClusterStatus::default()
+    };
+    let first = with(&["10.0.0.1:6700", "10.0.0.2:6700", "10.0.0.3:6700"]);
+    let moved = with(&["10.0.0.1:6700", "10.0.0.9:6700", "10.0.0.3:6700"]);
+    assert_eq!(
+        super::mds_addresses_change(&with(&[]), &first),
+        None,
+        "handed out first"
+    );
+    assert_eq!(super::mds_addresses_change(&first, &first), None);
+    let told = super::mds_addresses_change(&first, &moved).unwrap();
+    assert_eq!(told.reason, "MdsAddressesChanged");
+    assert_eq!(
+        told.note,
+        "the MDS addresses ChunkServers and tools dial changed from 10.0.0.1:6700,10.0.0.2:6700,10.0.0.3:6700 to 10.0.0.1:6700,10.0.0.9:6700,10.0.0.3:6700: their configs follow and the ChunkServers roll"
+    );
+}

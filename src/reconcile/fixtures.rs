@@ -57,6 +57,9 @@ pub(crate) fn fresh() -> Observation {
         health: None,
         progress_deadline_seconds: 600,
         adopted_claims: Vec::new(),
+        retire: None,
+        stale_chunkservers: Vec::new(),
+        usable_bytes: None,
     }
 }
 

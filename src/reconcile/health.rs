@@ -11,6 +11,7 @@ use k8s_openapi::api::core::v1::Pod;
 
 use super::model::health::{HealthView, Latest, Wanted};
 use super::observe::{pod_ip, pods_of};
+use crate::api::ChunkServerRetire;
 use crate::curve::gather::{MdsTarget, Targets};
 use crate::curve::health::Rules;
 use crate::names::Component;
@@ -55,30 +56,56 @@ pub fn targets(cluster: &ValidatedCluster, pods: &[Pod], elected: Option<&str>) 
     }
 }
 
+/// The token a reading must have begun with to describe the cluster as it is now: the pods'
+/// token, and the retire step in progress (a step's Curve change is sent after the step is
+/// recorded, so a reading begun after the record changed sees it).
+pub fn state_token(pods: &[Pod], retire: Option<&ChunkServerRetire>) -> u64 {
+    let pods = pods_token(pods);
+    match retire {
+        None => pods,
+        Some(r) => crate::util::fnv64(
+            (pods.to_le_bytes().into_iter())
+                .chain(format!("{:?}/{}/{:?}", r.reason, r.pod, r.step).into_bytes()),
+        ),
+    }
+}
+
 /// What to ask the monitor for.
-pub fn wanted(cluster: &ValidatedCluster, pods: &[Pod], elected: Option<&str>) -> Wanted {
+pub fn wanted(
+    cluster: &ValidatedCluster,
+    pods: &[Pod],
+    elected: Option<&str>,
+    retire: Option<&ChunkServerRetire>,
+) -> Wanted {
     Wanted {
         targets: targets(cluster, pods, elected),
         rules: Rules {
             replicas: cluster.spec.logical_pool.replicas as usize,
             ..Rules::default()
         },
-        pods_token: pods_token(pods),
+        pods_token: state_token(pods, retire),
     }
 }
 
 /// The decision's view of the monitor's latest result.
-pub fn view(latest: &Latest, pods: &[Pod], mds_port: i32) -> HealthView {
+pub fn view(
+    latest: &Latest,
+    pods: &[Pod],
+    mds_port: i32,
+    retire: Option<&ChunkServerRetire>,
+) -> HealthView {
     let primary_unreachable = latest.primary_unreachable.as_ref().map(|address| {
         pods_of(pods, Component::Mds)
             .find(|p| pod_ip(p).is_some_and(|ip| format!("{ip}:{mds_port}") == *address))
             .and_then(|p| p.metadata.name.clone())
             .unwrap_or_else(|| address.clone())
     });
+    let current = latest.pods_token == state_token(pods, retire);
     HealthView {
         status: latest.status.clone(),
-        current: latest.pods_token == pods_token(pods),
+        current,
         primary_unreachable,
+        inventory: latest.inventory.clone().filter(|_| current),
     }
 }
 

@@ -18,6 +18,7 @@ use super::model::health::{Latest, Wanted};
 use crate::curve::CurveObserver;
 use crate::curve::gather::{MdsTarget, Targets};
 use crate::curve::health::{self, health_changed, health_status};
+use crate::curve::inventory::Inventory;
 use crate::etcd::ClusterKey;
 
 #[derive(Clone, Copy, Debug)]
@@ -163,6 +164,22 @@ fn tells_more(previous: Option<&Latest>, next: &Latest) -> bool {
     health_changed(Some(&previous.status), &next.status)
         || previous.primary_unreachable != next.primary_unreachable
         || previous.pods_token != next.pods_token
+        || inventory_shape(previous.inventory.as_ref()) != inventory_shape(next.inventory.as_ref())
+}
+
+/// What a retire decides on, of an inventory: the ChunkServers' states and copysets, the
+/// servers, the operators in flight — not the space used, which moves with every write.
+fn inventory_shape(inventory: Option<&Inventory>) -> Option<Vec<String>> {
+    let inventory = inventory?;
+    let chunkservers = (inventory.chunkservers.iter()).map(|cs| {
+        format!(
+            "{} {} {} {} {}",
+            cs.id, cs.address, cs.status, cs.online, cs.copysets
+        )
+    });
+    let servers = (inventory.servers.iter()).map(|s| format!("server {}", s.id));
+    let operators = std::iter::once(format!("operators {:?}", inventory.operators));
+    Some(chunkservers.chain(servers).chain(operators).collect())
 }
 
 async fn watch<C: CurveObserver>(
@@ -200,6 +217,7 @@ async fn watch<C: CurveObserver>(
                 status = previous.status.clone();
             }
             Some(Latest {
+                inventory: Inventory::of_reading(&reading),
                 primary_unreachable: health::primary_unreachable(&reading).map(str::to_string),
                 health,
                 status,

@@ -55,6 +55,7 @@ fn latest(verdict: HealthVerdict, pods_token: u64, unreachable: Option<&str>) ->
         },
         pods_token,
         primary_unreachable: unreachable.map(str::to_string),
+        inventory: None,
     }
 }
 
@@ -92,7 +93,7 @@ fn the_pods_token_follows_mds_and_chunkserver_readiness_and_identity_only() {
 #[test]
 fn targets_are_the_mds_pods_listen_and_dummy_ports_with_the_elected_address() {
     let cluster = validated(json!({}));
-    let wanted = wanted(&cluster, &tier(true), Some("10.0.0.2:6700"));
+    let wanted = wanted(&cluster, &tier(true), Some("10.0.0.2:6700"), None);
     let (port, dummy) = (cluster.spec.mds.port, cluster.spec.mds.dummy_port);
     assert_eq!(wanted.targets.elected.as_deref(), Some("10.0.0.2:6700"));
     assert_eq!(
@@ -127,22 +128,38 @@ fn a_roll_step_needs_a_healthy_verdict_read_after_the_pods_were_as_they_are() {
         &latest(HealthVerdict::Healthy, token ^ 1, None),
         &pods,
         6700,
+        None,
     );
     assert!(!stale.current);
     assert_eq!(
         roll_gate(Some(&stale)).as_deref(),
         Some("waiting for Curve's health read after the last pod change")
     );
-    let healthy = view(&latest(HealthVerdict::Healthy, token, None), &pods, 6700);
+    let healthy = view(
+        &latest(HealthVerdict::Healthy, token, None),
+        &pods,
+        6700,
+        None,
+    );
     assert_eq!(roll_gate(Some(&healthy)), None);
-    let unhealthy = view(&latest(HealthVerdict::Unhealthy, token, None), &pods, 6700);
+    let unhealthy = view(
+        &latest(HealthVerdict::Unhealthy, token, None),
+        &pods,
+        6700,
+        None,
+    );
     assert_eq!(
         roll_gate(Some(&unhealthy)).as_deref(),
         Some(
             "waiting: Curve's health is unhealthy: 3 copysets MinorityPeerNotOnline (4294967297 …) on 10.0.0.3:8200"
         )
     );
-    let unknown = view(&latest(HealthVerdict::Unknown, token, None), &pods, 6700);
+    let unknown = view(
+        &latest(HealthVerdict::Unknown, token, None),
+        &pods,
+        6700,
+        None,
+    );
     assert!(
         roll_gate(Some(&unknown)).is_some(),
         "never a step on Unknown"
@@ -158,7 +175,7 @@ fn a_roll_step_needs_a_healthy_verdict_read_after_the_pods_were_as_they_are() {
         problems: Vec::new(),
     });
     assert_eq!(
-        roll_gate(Some(&view(&empty_chunkserver, &pods, 6700))),
+        roll_gate(Some(&view(&empty_chunkserver, &pods, 6700, None))),
         None
     );
 }
@@ -170,12 +187,14 @@ fn an_unreachable_primary_is_named_by_its_pod() {
         &latest(HealthVerdict::Healthy, 0, Some("10.0.0.2:6700")),
         &pods,
         6700,
+        None,
     );
     assert_eq!(seen.primary_unreachable.as_deref(), Some("demo-mds-1"));
     let gone = view(
         &latest(HealthVerdict::Healthy, 0, Some("10.0.0.9:6700")),
         &pods,
         6700,
+        None,
     );
     assert_eq!(gone.primary_unreachable.as_deref(), Some("10.0.0.9:6700"));
 }

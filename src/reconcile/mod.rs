@@ -10,11 +10,13 @@ pub mod events;
 pub mod expansion;
 pub mod health;
 pub mod health_monitor;
+pub mod leaders;
 pub mod membership;
 pub mod model;
 pub mod monitoring;
 pub mod observe;
 pub mod plan;
+pub mod retire;
 pub mod roll;
 pub mod snapshot;
 pub mod status;
@@ -46,6 +48,7 @@ use tracing::Instrument;
 
 use crate::api::prometheus::{GROUP_VERSION, PodMonitor, PrometheusRule};
 use crate::api::{CurveCluster, CurveClusterStatus};
+use crate::curve::admin::{CurveAdmin, NoAdmin};
 use crate::etcd::{ClusterKey, ElectionChange, EtcdObserver};
 use crate::names::{Component, LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGER};
 use crate::runtime::metrics::{Metrics, ReconcileResult};
@@ -69,6 +72,8 @@ pub struct Context<O: EtcdObserver, E: EventSink> {
     pub metrics: Arc<Metrics>,
     /// Curve's health, read beside the controller.
     pub health: Arc<dyn HealthSource>,
+    /// Where changes of Curve's topology go (retiring ChunkServers).
+    pub curve: Arc<dyn CurveAdmin>,
     /// Consecutive failures per cluster, for the retry backoff.
     failures: Mutex<HashMap<(String, String), u32>>,
 }
@@ -82,6 +87,7 @@ impl<O: EtcdObserver, E: EventSink> Context<O, E> {
             events,
             metrics: Arc::new(Metrics::new()),
             health: Arc::new(NoHealth),
+            curve: Arc::new(NoAdmin),
             failures: Mutex::default(),
         }
     }
@@ -89,6 +95,12 @@ impl<O: EtcdObserver, E: EventSink> Context<O, E> {
     /// Reads Curve's health from `health`.
     pub fn with_health(mut self, health: Arc<dyn HealthSource>) -> Self {
         self.health = health;
+        self
+    }
+
+    /// Sends changes of Curve's topology through `curve`.
+    pub fn with_curve(mut self, curve: Arc<dyn CurveAdmin>) -> Self {
+        self.curve = curve;
         self
     }
 
@@ -202,7 +214,8 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(
     };
     write::set_finalizer(&ctx.client, cluster, validated.spec.cleanup.deletes_data()).await?;
 
-    let mut snapshot = read(ctx, &validated).await?;
+    let retire = previous.record.as_ref().and_then(|r| r.retire.as_ref());
+    let mut snapshot = read(ctx, &validated, retire).await?;
     snapshot.cluster_created = cluster.metadata.creation_timestamp.as_ref().map(|t| t.0);
     let generation = cluster.metadata.generation;
     let decision = decide(
@@ -256,7 +269,14 @@ async fn carry_out<O: EtcdObserver, E: EventSink>(
         },
         endpoints: observe::etcd_endpoints(&snapshot.pods, validated.spec.etcd.client_port),
     };
-    write::execute(&ctx.client, validated, &etcd, &decision.actions).await?;
+    let curve = write::CurveTarget {
+        admin: ctx.curve.as_ref(),
+        mds: (snapshot.etcd.as_ref()).and_then(|e| match &e.primary {
+            crate::etcd::PrimaryObservation::Elected { address } => Some(address.clone()),
+            _ => None,
+        }),
+    };
+    write::execute(&ctx.client, validated, &etcd, &curve, &decision.actions).await?;
     if !decision.record_first {
         write::write_status(&ctx.client, cluster, previous, &decision.status).await?;
     }
@@ -279,6 +299,7 @@ fn requeue_after(requeue: decide::Requeue) -> Requeue {
 async fn read<O: EtcdObserver, E: EventSink>(
     ctx: &Context<O, E>,
     cluster: &ValidatedCluster,
+    retire: Option<&crate::api::ChunkServerRetire>,
 ) -> Result<Snapshot, Error> {
     ctx.caches.check_synced()?;
     let spec = &cluster.spec;
@@ -331,7 +352,7 @@ async fn read<O: EtcdObserver, E: EventSink>(
             crate::etcd::PrimaryObservation::Elected { address } => Some(address.as_str()),
             _ => None,
         };
-        let wanted = health::wanted(cluster, &snapshot.pods, elected);
+        let wanted = health::wanted(cluster, &snapshot.pods, elected, retire);
         snapshot.health = ctx.health.want(&key, wanted);
         snapshot.etcd = Some(etcd);
     } else {
@@ -366,8 +387,14 @@ fn record_metrics<O: EtcdObserver, E: EventSink>(
     metrics.set_available(namespace, name, observation.available());
     if let Some(health) = &observation.health {
         metrics.set_health(namespace, name, &health.status);
+        if let Some(inventory) = &health.inventory {
+            metrics.set_leaders(namespace, name, &inventory.leaders);
+        }
     }
     metrics.set_roll(namespace, name, gauges.rolling, gauges.roll_stuck);
+    let retire = observation.retire.as_ref();
+    let copysets_left = retire.and_then(|r| r.copysets_left).unwrap_or(0);
+    metrics.set_retire(namespace, name, retire.is_some(), copysets_left);
     let (down, tolerated) = gauges.failure_domains;
     metrics.set_failure_domains(namespace, name, down, tolerated);
 }

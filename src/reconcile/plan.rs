@@ -32,15 +32,9 @@ pub fn refuse_unsafe_changes(
 ) -> (ValidatedCluster, Vec<String>) {
     let mut safe = cluster.clone();
     let mut refused = Vec::new();
-    // Removing ChunkServers drops their copies without migrating them first.
+    // Fewer ChunkServers (replicas or disksPerNode lowered) are retired one at a time:
+    // reconcile/retire.rs.
     let slots = stateful_sets(existing, Component::ChunkServer).count() as i32;
-    if slots > cluster.spec.chunkservers.disks_per_node {
-        refused.push(format!(
-            "spec.chunkservers.disksPerNode: removing disk slots ({slots} → {}) is refused until ChunkServers can be decommissioned safely",
-            cluster.spec.chunkservers.disks_per_node
-        ));
-        safe.spec.chunkservers.disks_per_node = slots;
-    }
     // New slots' ChunkServers register only on servers registered with port 0.
     if let Some(port) = registered_server_port
         && slots > 0
@@ -48,17 +42,6 @@ pub fn refuse_unsafe_changes(
     {
         refused.push(refusal.to_string());
         safe.spec.chunkservers.disks_per_node = slots;
-    }
-    if let Some(current) = stateful_sets(existing, Component::ChunkServer)
-        .filter_map(|o| o.replicas)
-        .max()
-        && current > cluster.spec.chunkservers.replicas
-    {
-        refused.push(format!(
-                "spec.chunkservers.replicas: removing ChunkServer nodes ({current} → {}) is refused until ChunkServers can be decommissioned safely",
-                cluster.spec.chunkservers.replicas
-            ));
-        safe.spec.chunkservers.replicas = current;
     }
     // Volume sizes: reconcile/expansion.rs.
     (safe, refused)

@@ -70,6 +70,7 @@ fn health(verdict: HealthVerdict, current: bool) -> HealthView {
         },
         current,
         primary_unreachable: None,
+        inventory: None,
     }
 }
 

@@ -15,7 +15,7 @@ use super::model::observation::{
 };
 use super::model::states::{MembershipState, MonitoringState, RollState, expansions_message};
 use crate::api::{
-    ComponentStatus, CurveClusterStatus, EtcdStatus, HealthVerdict, MdsStatus, Phase,
+    ComponentStatus, CurveClusterStatus, EtcdStatus, HealthVerdict, MdsStatus, Phase, RetireReason,
     TopologyStatus,
 };
 use crate::names::Component;
@@ -418,6 +418,13 @@ fn progressing_verdict(
         (_, RollState::Stuck { message }) => return stopped(Reason::RolloutStuck, message),
         _ => {}
     }
+    if let Some(retire) = &obs.retire {
+        let reason = match retire.reason {
+            RetireReason::Replace => Reason::ChunkServerReplacing,
+            _ => Reason::ChunkServerRetiring,
+        };
+        return under_way(reason, &retire.message);
+    }
     if !obs.expansions.is_empty() {
         let mut message = expansions_message(&obs.expansions);
         if let RollState::Rolling { message: roll } = &obs.roll {
@@ -472,6 +479,12 @@ fn degraded_verdict(
             }
             verdict(type_, true, Reason::ComponentsNotReady, message)
         }
+        _ if valid && !obs.stale_chunkservers.is_empty() => verdict(
+            type_,
+            true,
+            Reason::ChunkServerIdRetired,
+            obs.stale_chunkservers.join("; "),
+        ),
         _ if valid && copysets_unhealthy(obs) => {
             let message = obs.health.as_ref().map(HealthView::summary);
             verdict(
@@ -599,6 +612,7 @@ pub fn compute_status(
                 servers: t.servers,
                 physical_pool: obs.physical_pool.clone(),
                 logical_pool: obs.logical_pool.clone(),
+                usable_bytes: obs.usable_bytes.and_then(|b| i64::try_from(b).ok()),
             }),
             _ => previous.topology.clone(),
         },

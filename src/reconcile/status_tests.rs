@@ -891,6 +891,7 @@ mod curve_health {
                 },
                 current: true,
                 primary_unreachable: unreachable.map(str::to_string),
+                inventory: None,
             }),
             ..healthy()
         }

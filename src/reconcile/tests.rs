@@ -58,6 +58,7 @@ mod decisions {
                 }
                 Action::EnsureRootSecret { .. }
                 | Action::EtcdMembers(_)
+                | Action::Curve(_)
                 | Action::DeleteClaim { .. } => {}
                 Action::DeletePod { name, .. } => snapshot
                     .pods
@@ -886,6 +887,145 @@ mod decisions {
         );
         assert_eq!(decision.actions, Vec::<Action>::new());
         assert_eq!(decision.status.phase, Some(Phase::Paused));
+    }
+
+    /// Curve's reading of the three-server cluster: ChunkServer `i` at 10.0.0.`i`:8200, taken
+    /// with the token of these pods and this retire step.
+    fn curve_read(snapshot: &mut Snapshot, status: &CurveClusterStatus, id_2_online: &str) {
+        use crate::api::{CopysetHealthStatus, HealthStatus, HealthVerdict};
+        use crate::curve::health::{Health, Verdict};
+        use crate::curve::inventory::{Inventory, ListedChunkServer, ListedServer};
+        use crate::curve::topology::{ChunkServerStatus, OnlineState};
+        let online = |id: u32| match (id, id_2_online) {
+            (2, "UNSTABLE") => OnlineState::UNSTABLE,
+            _ => OnlineState::ONLINE,
+        };
+        let inventory = Inventory {
+            chunkservers: (1..=3)
+                .map(|id| ListedChunkServer {
+                    id,
+                    address: format!("10.0.0.{id}:8200"),
+                    status: ChunkServerStatus::READWRITE,
+                    online: online(id),
+                    copysets: 100,
+                    capacity: 100 << 30,
+                    used: 1 << 30,
+                    server: Some(id),
+                    zone: Some(format!("zone{id}")),
+                })
+                .collect(),
+            servers: (1..=3)
+                .map(|id| ListedServer {
+                    id,
+                    name: format!("node-{id}"),
+                    ip: format!("10.0.0.{id}"),
+                    zone: format!("zone{id}"),
+                })
+                .collect(),
+            operators: Some(0),
+            leaders: Default::default(),
+        };
+        let retire = status.record.as_ref().and_then(|r| r.retire.as_ref());
+        snapshot.health = Some(crate::reconcile::model::health::Latest {
+            health: Health {
+                verdict: Verdict::Healthy,
+                copysets: None,
+                chunkservers: None,
+                pools: Vec::new(),
+            },
+            status: HealthStatus {
+                verdict: HealthVerdict::Healthy,
+                message: None,
+                copysets: Some(CopysetHealthStatus {
+                    total: 100,
+                    healthy: 100,
+                    unhealthy: 0,
+                    problems: Vec::new(),
+                }),
+                chunkservers: None,
+                logical_pools: Vec::new(),
+                last_checked: None,
+            },
+            pods_token: crate::reconcile::health::state_token(&snapshot.pods, retire),
+            primary_unreachable: None,
+            inventory: Some(inventory),
+        });
+    }
+
+    /// The status says what volumes can be given in all, as the spec renders it.
+    #[test]
+    fn the_topology_status_says_the_usable_capacity() {
+        let (cluster, _, status) = available();
+        let usable = status.topology.unwrap().usable_bytes.unwrap();
+        let expected = crate::validate::capacity::usable_capacity_bytes(&cluster.spec).unwrap();
+        assert_eq!(usable as u64, expected);
+        // 3 volumes of 10 GiB, 3 copies: one volume's worth, less the raft logs of 100
+        // copysets (a third of so small a volume) and what the MDS keeps free.
+        assert!(usable > 5 << 30 && usable < 7 << 30, "{usable}");
+    }
+
+    /// A lost disk: the pod of ChunkServer 2 starts on an empty claim and its start script
+    /// refuses id 2. The decision records the replacement before it sets id 2 PENDDING, says
+    /// so in Progressing, holds every ChunkServer roll step, and takes no further step on a
+    /// reading older than the record.
+    #[test]
+    fn a_lost_disk_is_recorded_before_its_old_id_is_set_pendding() {
+        let (cluster, mut snapshot, status) = available();
+        let refusing = (snapshot.pods.iter_mut())
+            .find(|p| p.metadata.name.as_deref() == Some("demo-chunkserver-0-1"))
+            .unwrap();
+        let message =
+            crate::desired::start::empty_disk_refusal(2, "10.0.0.2:8200", "READWRITE", "UNSTABLE");
+        let pod_status = refusing.status.as_mut().unwrap();
+        pod_status.conditions = Some(vec![
+            serde_json::from_value(json!({"type": "Ready", "status": "False"})).unwrap(),
+        ]);
+        pod_status.container_statuses = Some(vec![
+            serde_json::from_value(json!({"name": "chunkserver", "image": "x", "imageID": "",
+                "ready": false, "restartCount": 1,
+                "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                "lastState": {"terminated": {"exitCode": 1, "message": message}}}))
+            .unwrap(),
+        ]);
+        curve_read(&mut snapshot, &status, "UNSTABLE");
+        let decision = decide(&cluster, &snapshot, &status, Some(1), t(60));
+        assert!(
+            decision.record_first,
+            "the step is written before it is taken"
+        );
+        let actions: Vec<String> = decision.actions.iter().map(Action::describe).collect();
+        assert_eq!(actions, ["set Curve ChunkServer 2 PENDDING"]);
+        let retire = decision
+            .status
+            .record
+            .as_ref()
+            .unwrap()
+            .retire
+            .clone()
+            .unwrap();
+        assert_eq!(
+            (retire.pod.as_str(), retire.chunkserver_id),
+            ("demo-chunkserver-0-1", Some(2))
+        );
+        let (_, reason, message) = progressing(&decision.status);
+        assert_eq!(reason, "ChunkServerReplacing");
+        assert!(
+            message.contains("PENDDING, 100 of 100 copysets left to move"),
+            "{message}"
+        );
+        assert!(
+            decision
+                .events
+                .iter()
+                .any(|e| e.reason == "ChunkServerReplacing"),
+            "{:?}",
+            decision.events
+        );
+
+        // The next pass, still on the reading from before the record: nothing is sent.
+        let stale = decide(&cluster, &snapshot, &decision.status, Some(1), t(61));
+        assert_eq!(stale.actions, Vec::<Action>::new());
+        assert_eq!(stale.status.record.as_ref().unwrap().retire, Some(retire));
     }
 }
 

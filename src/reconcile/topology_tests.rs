@@ -264,3 +264,39 @@ fn the_first_physical_pool_records_the_server_port_and_an_old_record_reads_as_it
         Some(0)
     );
 }
+
+/// A tool that never returns (`CreateLogicalPool` has no RPC timeout) is stopped by the Job's
+/// deadline: the Job fails with DeadlineExceeded, the status names it, and a new one is made.
+#[test]
+fn a_job_past_its_deadline_is_named_and_retried() {
+    let cluster = validated(json!({}));
+    let m = map(&cluster, 3);
+    let name = job_name(&cluster, TopologyStep::PhysicalPool, &m);
+    let job: k8s_openapi::api::batch::v1::Job = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "status": {"failed": 1, "conditions": [{"type": "Failed", "status": "True",
+            "reason": "DeadlineExceeded", "message": "Job was active longer than specified deadline"}]}
+    }))
+    .unwrap();
+    let d = decide(
+        &cluster,
+        &m,
+        &PoolProgress::default(),
+        &[JobState::of(&job)],
+    );
+    assert_eq!(d.reason.as_str(), "PhysicalPoolFailed");
+    assert!(
+        d.message.contains(&format!(
+            "Job {name} failed (DeadlineExceeded: Job was active longer than specified deadline)"
+        )),
+        "{}",
+        d.message
+    );
+    assert_eq!(d.delete, [name]);
+    // Every topology Job carries the deadline.
+    let rendered = crate::desired::jobs::build(&cluster, TopologyStep::LogicalPool, &m);
+    assert_eq!(
+        rendered.spec.unwrap().active_deadline_seconds,
+        Some(crate::desired::jobs::TOOL_JOB_DEADLINE_SECONDS)
+    );
+}

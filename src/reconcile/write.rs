@@ -21,6 +21,7 @@ use super::error::Error;
 use super::model::action::{Action, Object, ObjectKind};
 use crate::api::prometheus::{PodMonitor, PrometheusRule};
 use crate::api::{CurveCluster, CurveClusterStatus};
+use crate::curve::admin::{CurveAdmin, CurveChange};
 use crate::desired;
 use crate::etcd::{ChangeOutcome, ClusterKey, EtcdObserver, MemberChange};
 use crate::names::cluster_selector;
@@ -38,18 +39,40 @@ pub struct EtcdTarget<'a, O> {
     pub endpoints: Vec<String>,
 }
 
+/// Where Curve topology changes go: the elected MDS, if one is elected.
+pub struct CurveTarget<'a> {
+    pub admin: &'a dyn CurveAdmin,
+    pub mds: Option<String>,
+}
+
 /// Carries out the actions in order; stops at the first that fails.
 pub async fn execute<O: EtcdObserver>(
     client: &Client,
     cluster: &ValidatedCluster,
     etcd: &EtcdTarget<'_, O>,
+    curve: &CurveTarget<'_>,
     actions: &[Action],
 ) -> Result<(), Error> {
     for action in actions {
         tracing::info!(action = %action.describe(), "applying");
+        if let Action::Curve(change) = action {
+            change_curve(curve, change).await?;
+            continue;
+        }
         carry_out(client, cluster, etcd, action).await?;
     }
     Ok(())
+}
+
+/// Sends one change of Curve's topology to the elected MDS.
+async fn change_curve(curve: &CurveTarget<'_>, change: &CurveChange) -> Result<(), Error> {
+    let Some(mds) = &curve.mds else {
+        return Err(Error::CurveTopology(format!(
+            "{}: no MDS is elected",
+            change.describe()
+        )));
+    };
+    (curve.admin.change(mds, change).await).map_err(|e| Error::CurveTopology(e.to_string()))
 }
 
 /// A failed write of `object` (`Kind/name`).
@@ -82,6 +105,10 @@ async fn carry_out<O: EtcdObserver>(
             .map_err(deleting(format!("PersistentVolumeClaim/{name}"))),
         Action::ResizeClaim { name, size } => (resize_claim(client, namespace, name, size).await)
             .map_err(applying(format!("PersistentVolumeClaim/{name}"))),
+        Action::Curve(change) => Err(Error::CurveTopology(format!(
+            "{}: sent only through execute",
+            change.describe()
+        ))),
         Action::OrphanStatefulSet { name, uid } => {
             (orphan_stateful_set(client, namespace, name, uid).await)
                 .map_err(deleting(format!("StatefulSet/{name}")))

@@ -1,6 +1,6 @@
 //! Prometheus metrics of the operator, served on `/metrics` (see `http.rs`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -46,10 +46,12 @@ pub enum ErrorStep {
     EtcdMembership,
     /// Deleting data volume claims.
     Cleanup,
+    /// A change of Curve's topology the MDS refused or did not answer.
+    CurveTopology,
 }
 
 impl ErrorStep {
-    pub const ALL: [ErrorStep; 9] = [
+    pub const ALL: [ErrorStep; 10] = [
         Self::Read,
         Self::Apply,
         Self::Delete,
@@ -59,6 +61,7 @@ impl ErrorStep {
         Self::Finalizer,
         Self::EtcdMembership,
         Self::Cleanup,
+        Self::CurveTopology,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -72,6 +75,7 @@ impl ErrorStep {
             Self::Finalizer => "finalizer",
             Self::EtcdMembership => "etcd_membership",
             Self::Cleanup => "cleanup",
+            Self::CurveTopology => "curve_topology",
         }
     }
 }
@@ -139,6 +143,14 @@ struct PoolLabels {
     kind: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ChunkServerLabels {
+    namespace: String,
+    name: String,
+    /// `ip:port`.
+    chunkserver: String,
+}
+
 /// Copysets by health (`state`).
 const COPYSET_STATES: [&str; 2] = ["healthy", "unhealthy"];
 /// ChunkServers by the MDS's online state.
@@ -168,6 +180,8 @@ pub struct Metrics {
     reconcile_failures: Family<ClusterLabels, Gauge>,
     rolling: Family<ClusterLabels, Gauge>,
     roll_stuck: Family<ClusterLabels, Gauge>,
+    retiring: Family<ClusterLabels, Gauge>,
+    retire_copysets_left: Family<ClusterLabels, Gauge>,
     failure_domains_down: Family<ClusterLabels, Gauge>,
     failure_domains_tolerated: Family<ClusterLabels, Gauge>,
     curve_health: Family<StateLabels, Gauge>,
@@ -175,6 +189,9 @@ pub struct Metrics {
     chunkservers_online: Family<StateLabels, Gauge>,
     chunkservers_status: Family<StateLabels, Gauge>,
     logical_pool_bytes: Family<PoolLabels, Gauge>,
+    chunkserver_leaders: Family<ChunkServerLabels, Gauge>,
+    /// The ChunkServers each cluster's `chunkserver_leaders` series were last set for.
+    leader_chunkservers: Mutex<HashMap<ClusterLabels, Vec<String>>>,
     /// The MDS pods each cluster's `mds_primary` series were last set for.
     mds_pods: Mutex<HashMap<ClusterLabels, Vec<String>>>,
     /// The logical pools each cluster's `logical_pool_bytes` series were last set for.
@@ -216,7 +233,7 @@ impl Metrics {
         );
         registry.register(
             "errors",
-            "Failed reconciles, by the step that failed: read (a watch cache not synced, a StorageClass not read), apply, delete, status, secret, random (drawing the root password), finalizer, etcd_membership (a member list change etcd refused), cleanup (deleting data volume claims)",
+            "Failed reconciles, by the step that failed: read (a watch cache not synced, a StorageClass not read), apply, delete, status, secret, random (drawing the root password), finalizer, etcd_membership (a member list change etcd refused), cleanup (deleting data volume claims), curve_topology (a change of Curve's topology the MDS refused or did not answer)",
             errors.clone(),
         );
         registry.register(
@@ -274,6 +291,16 @@ impl Metrics {
             "roll_stuck",
             "1 while a rolling change cannot go on by itself (Progressing False, RolloutStuck)",
         );
+        let retiring = family(
+            &mut registry,
+            "chunkserver_retiring",
+            "1 while a ChunkServer leaves Curve (a scale-in, a removed disk slot or a replaced disk), 0 otherwise",
+        );
+        let retire_copysets_left = family(
+            &mut registry,
+            "chunkserver_retire_copysets_left",
+            "Copysets the MDS still places on the ChunkServer leaving Curve (0 when none leaves): falls to 0 as they are moved",
+        );
         let failure_domains_down = family(
             &mut registry,
             "chunkserver_failure_domains_down",
@@ -309,6 +336,11 @@ impl Metrics {
             "logical_pool_bytes",
             "Space of each logical pool from the MDS's pool metrics: capacity, used, allocated",
         );
+        let chunkserver_leaders = family(
+            &mut registry,
+            "chunkserver_leaders",
+            "Raft leaders of copysets each ChunkServer (ip:port) holds, from its /raft_stat: the leader spread the operator's rapid leader schedule evens out",
+        );
         Self {
             registry,
             reconciles,
@@ -325,6 +357,8 @@ impl Metrics {
             reconcile_failures,
             rolling,
             roll_stuck,
+            retiring,
+            retire_copysets_left,
             failure_domains_down,
             failure_domains_tolerated,
             curve_health,
@@ -332,6 +366,8 @@ impl Metrics {
             chunkservers_online,
             chunkservers_status,
             logical_pool_bytes,
+            chunkserver_leaders,
+            leader_chunkservers: Mutex::default(),
             mds_pods: Mutex::default(),
             pools: Mutex::default(),
         }
@@ -444,8 +480,35 @@ impl Metrics {
         }
     }
 
+    /// The leaders each ChunkServer holds; series of ChunkServers no longer read are dropped.
+    pub fn set_leaders(&self, namespace: &str, name: &str, leaders: &BTreeMap<String, u32>) {
+        let key = cluster(namespace, name);
+        let labels = |chunkserver: &str| ChunkServerLabels {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            chunkserver: chunkserver.to_string(),
+        };
+        let now: Vec<String> = leaders.keys().cloned().collect();
+        let before = self
+            .leader_chunkservers
+            .lock()
+            .expect("not poisoned")
+            .insert(key, now.clone());
+        for gone in before.iter().flatten().filter(|c| !now.contains(c)) {
+            self.chunkserver_leaders.remove(&labels(gone));
+        }
+        for (chunkserver, count) in leaders {
+            (self.chunkserver_leaders.get_or_create(&labels(chunkserver))).set(i64::from(*count));
+        }
+    }
+
     /// Drops the health series of a cluster.
     fn remove_health(&self, namespace: &str, name: &str) {
+        self.set_leaders(namespace, name, &BTreeMap::new());
+        self.leader_chunkservers
+            .lock()
+            .expect("not poisoned")
+            .remove(&cluster(namespace, name));
         for (family, states) in [
             (&self.curve_health, &VERDICTS[..]),
             (&self.copysets, &COPYSET_STATES[..]),
@@ -558,6 +621,13 @@ impl Metrics {
         self.roll_stuck.get_or_create(&key).set(i64::from(stuck));
     }
 
+    /// A ChunkServer leaving Curve, and the copysets still on it.
+    pub fn set_retire(&self, namespace: &str, name: &str, retiring: bool, copysets_left: u32) {
+        let key = cluster(namespace, name);
+        self.retiring.get_or_create(&key).set(i64::from(retiring));
+        (self.retire_copysets_left.get_or_create(&key)).set(i64::from(copysets_left));
+    }
+
     pub fn set_failure_domains(&self, namespace: &str, name: &str, down: u32, tolerated: u32) {
         let key = cluster(namespace, name);
         (self.failure_domains_down.get_or_create(&key)).set(i64::from(down));
@@ -576,6 +646,8 @@ impl Metrics {
             &self.reconcile_failures,
             &self.rolling,
             &self.roll_stuck,
+            &self.retiring,
+            &self.retire_copysets_left,
             &self.failure_domains_down,
             &self.failure_domains_tolerated,
         ] {

@@ -9,6 +9,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::api::prometheus::{PodMonitor, PrometheusRule};
+use crate::curve::admin::CurveChange;
 use crate::desired::typed_value;
 use crate::etcd::MemberChange;
 use crate::names::LABEL_COMPONENT;
@@ -223,6 +224,8 @@ pub enum Action {
         name: String,
         uid: String,
     },
+    /// A change of Curve's topology, sent to the elected MDS (reconcile/retire.rs).
+    Curve(CurveChange),
 }
 
 impl Action {
@@ -240,6 +243,7 @@ impl Action {
             Action::OrphanStatefulSet { name, .. } => {
                 format!("delete StatefulSet/{name} (orphaning its pods)")
             }
+            Action::Curve(change) => change.describe(),
         }
     }
 }

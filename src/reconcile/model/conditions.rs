@@ -116,6 +116,9 @@ vocabulary! {
         Unknown => "Curve's health could not be read: the message names the endpoint and why (MDS unreachable, no primary, a bad answer). A roll takes no ChunkServer step meanwhile.",
         CopysetsUnhealthy => "Curve reports unhealthy copysets: some data has fewer healthy copies than the pool keeps.",
         PrimaryUnreachable => "etcd's election still names an MDS whose dummy port does not answer: the primary is probably dead and its election key has not lapsed yet.",
+        ChunkServerRetiring => "A ChunkServer leaves Curve for a lowered spec.chunkservers.replicas or disksPerNode, one at a time: PENDDING until the MDS moved its copysets, stopped, RETIRED, deleted; the message has the copysets left.",
+        ChunkServerReplacing => "A ChunkServer pod's disk was lost: the id its address held leaves Curve (its copysets moved to other ChunkServers, RETIRED, deleted) before the pod registers its empty disk with a new id; the message has the copysets left.",
+        ChunkServerIdRetired => "A ChunkServer pod's disk holds an id Curve retired: Curve never accepts it again; the message names the claim to delete.",
         RetainedClaimsAdopted => "Claims of an earlier cluster of this name (kept by spec.cleanup.policy: Retain) are in use: its data comes back. Delete them (with the cluster) for a fresh one.",
     }
 }
@@ -155,6 +158,8 @@ impl ConditionType {
                     RollingUpdate,
                     VolumeExpansion,
                     EtcdMembershipChange,
+                    ChunkServerRetiring,
+                    ChunkServerReplacing,
                 ],
                 &[
                     Complete,
@@ -170,6 +175,7 @@ impl ConditionType {
                 &[
                     ComponentsNotReady,
                     CopysetsUnhealthy,
+                    ChunkServerIdRetired,
                     ApplyRefused,
                     ReconcileError,
                 ],

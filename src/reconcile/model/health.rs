@@ -3,6 +3,7 @@
 use crate::api::{HealthStatus, HealthVerdict};
 use crate::curve::gather::Targets;
 use crate::curve::health::{Health, Rules};
+use crate::curve::inventory::Inventory;
 
 /// What a reconcile asks to be watched: where the daemons are, the rules of the pool, and a
 /// token of the pods' state (uids and readiness) the next reading must postdate.
@@ -23,6 +24,8 @@ pub struct Latest {
     /// The elected primary's listen address while its dummy port does not answer (the probe
     /// of every second, or the last full reading).
     pub primary_unreachable: Option<String>,
+    /// What the elected MDS lists, when its topology was read.
+    pub inventory: Option<Inventory>,
 }
 
 /// The health as a decision sees it.
@@ -33,6 +36,8 @@ pub struct HealthView {
     pub current: bool,
     /// The elected primary's pod, while its dummy port does not answer and etcd still names it.
     pub primary_unreachable: Option<String>,
+    /// What the elected MDS lists, only from a reading that is current.
+    pub inventory: Option<Inventory>,
 }
 
 impl HealthView {

@@ -113,6 +113,12 @@ pub struct Observation {
     pub progress_deadline_seconds: i64,
     /// Data claims created before this CurveCluster: an earlier cluster's, kept and now reused.
     pub adopted_claims: Vec<String>,
+    /// The ChunkServer leaving Curve, as the status tells it (reconcile/retire.rs).
+    pub retire: Option<super::states::RetireProgress>,
+    /// ChunkServer pods whose disk holds an id Curve retired, with what to do.
+    pub stale_chunkservers: Vec<String>,
+    /// What volumes can be given in all, by the applied spec (validate/capacity.rs).
+    pub usable_bytes: Option<u64>,
 }
 
 /// One reason a pod of a tier is not up (`blockers.rs` reads them).
@@ -163,6 +169,9 @@ impl Observation {
             etcd_members_now: 0,
             progress_deadline_seconds: 0,
             adopted_claims: Vec::new(),
+            retire: None,
+            stale_chunkservers: Vec::new(),
+            usable_bytes: None,
         }
     }
 

@@ -124,3 +124,12 @@ pub fn expansions_message(expansions: &[VolumeExpansion]) -> String {
         .collect();
     parts.join("; ")
 }
+
+/// A retire as the status shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetireProgress {
+    pub reason: crate::api::RetireReason,
+    pub message: String,
+    /// Copysets still placed on the leaving ChunkServer, when known.
+    pub copysets_left: Option<u32>,
+}
