@@ -8,7 +8,11 @@
 //! them with `--ignored` when the files are there, and says they were skipped when not.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::Job;
@@ -19,7 +23,10 @@ use curve_image_emulation::{
     ContainerStatus, ImageFiles, Kubelet, PodFacts, PodRun, VolumeBacking,
 };
 use curve_operator::desired::common::START_SCRIPT_NAME;
-use curve_operator::desired::start::{IDENTITY_FILE, chunkserver_ready_script};
+use curve_operator::desired::start::{
+    CHUNKSERVER_META_FILE, IDENTITY_FILE, MDS_RETRY_SECONDS, chunkserver_ready_script,
+    empty_disk_refusal, json_field_function, parse_empty_disk_refusal,
+};
 use curve_operator::names::root_secret_name;
 use curve_operator::render::{ExamplePlacement, objects, parse_cluster};
 use curve_operator::validate::{ValidatedCluster, validate};
@@ -782,6 +789,27 @@ fn under_open_files_limits(set: &StatefulSet, soft: u64, hard: u64) -> StatefulS
     set
 }
 
+/// Runs the pod's main container too (a daemon's start script), its data claim on `volume`.
+fn start_chunkserver(set: &StatefulSet, facts: &PodFacts, volume: &Path) -> PodRun {
+    Kubelet::new(image())
+        .run_main_containers(true)
+        .run_stateful_set_pod(set, facts, &data_volume(volume, DATA_VOLUME_BYTES))
+        .unwrap()
+}
+
+/// The ChunkServer set asking these MDS addresses (`MDS_ADDRESSES`, also its `-mdsListenAddr`)
+/// instead of the example placement's, where nothing answers here.
+fn with_mds(set: &StatefulSet, addresses: &[String]) -> StatefulSet {
+    let mut set = set.clone();
+    let pod = set.spec.as_mut().unwrap().template.spec.as_mut().unwrap();
+    let env = pod.containers[0].env.as_mut().unwrap();
+    env.iter_mut()
+        .find(|e| e.name == "MDS_ADDRESSES")
+        .expect("the ChunkServer container names its MDS")
+        .value = Some(addresses.join(","));
+    set
+}
+
 #[test]
 #[ignore = "image emulation: needs root and the image files; scripts/test.sh runs it"]
 fn emulated_chunkserver_start_raises_its_open_files_and_keeps_its_node() {
@@ -798,15 +826,17 @@ fn emulated_chunkserver_start_raises_its_open_files_and_keeps_its_node() {
     .parse()
     .unwrap_or(1 << 20);
     let rendered = rendered(EXAMPLES[0]);
-    let set = under_open_files_limits(&rendered.stateful_set("-chunkserver-0"), 1024, host_hard);
+    // An MDS that lists no ChunkServer: the empty disk registers as a new one.
+    let mds = mds_stand_in(None);
+    let set = with_mds(
+        &under_open_files_limits(&rendered.stateful_set("-chunkserver-0"), 1024, host_hard),
+        &[mds.address()],
+    );
     let dir = tempfile::tempdir().unwrap();
     let volume = dir.path().join("data.img");
     let pod = format!("{}-0", set_name(&set));
     let facts = rendered.facts(&pod, 0);
-    let run = Kubelet::new(image())
-        .run_main_containers(true)
-        .run_stateful_set_pod(&set, &facts, &data_volume(&volume, DATA_VOLUME_BYTES))
-        .unwrap();
+    let run = start_chunkserver(&set, &facts, &volume);
     assert_eq!(
         run.read("chunkserver", IDENTITY_FILE).unwrap(),
         format!("{} {}\n", facts.node_name, facts.pod_ip),
@@ -846,10 +876,7 @@ fn emulated_chunkserver_start_raises_its_open_files_and_keeps_its_node() {
 
     // The same volume on another node (another IP): refused, naming both.
     let elsewhere = rendered.facts(&pod, 1);
-    let moved = Kubelet::new(image())
-        .run_main_containers(true)
-        .run_stateful_set_pod(&set, &elsewhere, &data_volume(&volume, DATA_VOLUME_BYTES))
-        .unwrap();
+    let moved = start_chunkserver(&set, &elsewhere, &volume);
     assert_eq!(
         *moved.status("chunkserver"),
         ContainerStatus::Exited(1),
@@ -875,21 +902,18 @@ fn emulated_chunkserver_start_raises_its_open_files_and_keeps_its_node() {
 #[ignore = "image emulation: needs root and the image files; scripts/test.sh runs it"]
 fn emulated_daemons_refuse_to_start_below_their_open_files_need() {
     let rendered = rendered(EXAMPLES[0]);
+    let mds = mds_stand_in(None);
     for (suffix, container, need) in [
         ("-chunkserver-0", "chunkserver", "655"),
         ("-mds", "mds", "65536"),
     ] {
-        let set = under_open_files_limits(&rendered.stateful_set(suffix), 1024, 4096);
+        let mut set = under_open_files_limits(&rendered.stateful_set(suffix), 1024, 4096);
+        if container == "chunkserver" {
+            set = with_mds(&set, &[mds.address()]);
+        }
         let dir = tempfile::tempdir().unwrap();
         let pod = format!("{}-0", set_name(&set));
-        let run = Kubelet::new(image())
-            .run_main_containers(true)
-            .run_stateful_set_pod(
-                &set,
-                &rendered.facts(&pod, 0),
-                &data_volume(&dir.path().join("data.img"), DATA_VOLUME_BYTES),
-            )
-            .unwrap();
+        let run = start_chunkserver(&set, &rendered.facts(&pod, 0), &dir.path().join("data.img"));
         assert_eq!(*run.status(container), ContainerStatus::Exited(1), "{run}");
         let node = &rendered.facts(&pod, 0).node_name;
         assert!(
@@ -909,32 +933,168 @@ fn emulated_daemons_refuse_to_start_below_their_open_files_need() {
     }
 }
 
-/// A stand-in ChunkServer answering `ChunkServerStatus` as brpc does (JSON over HTTP, the
-/// request's Content-Type echoed): copysets not loaded for the first `loading` requests.
-fn chunkserver_status_stand_in(loading: usize) -> (u16, std::thread::JoinHandle<()>) {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let handle = std::thread::spawn(move || {
-        for (n, stream) in listener.incoming().take(loading + 1).enumerate() {
-            let mut stream = stream.unwrap();
-            let mut request = [0u8; 4096];
-            let read = stream.read(&mut request).unwrap();
-            let request = String::from_utf8_lossy(&request[..read]).to_string();
-            let (status, body) =
-                if request.starts_with("POST /ChunkServerService/ChunkServerStatus ") {
-                    ("200 OK", format!("{{\"copysetLoadFin\":{}}}", n >= loading))
-                } else {
-                    ("404 Not Found", "[E1002]Fail to find method".to_string())
+/// A stand-in brpc server on 127.0.0.1: it answers each HTTP request with `answer(path, body,
+/// n)` (n counts from 0), JSON over HTTP with the request's Content-Type echoed as brpc does
+/// (curve-protocols.md §2), one connection at a time, until dropped; it keeps every request.
+struct BrpcStandIn {
+    port: u16,
+    requests: Arc<Mutex<Vec<(String, String)>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl BrpcStandIn {
+    fn start(answer: impl Fn(&str, &str, usize) -> (u16, String) + Send + 'static) -> BrpcStandIn {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (kept, stopped) = (requests.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut stream) = stream else { continue };
+                let Some((path, content_type, body)) = read_http_request(&mut stream) else {
+                    continue;
                 };
-            let answer = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            stream.write_all(answer.as_bytes()).unwrap();
+                let n = {
+                    let mut kept = kept.lock().unwrap();
+                    kept.push((path.clone(), body.clone()));
+                    kept.len() - 1
+                };
+                let (status, text) = answer(&path, &body, n);
+                // A framework error is plain text (B:src/brpc/policy/http_rpc_protocol.cpp:801-819).
+                let (reason, content_type) = match status {
+                    200 => ("OK", content_type.as_str()),
+                    400 => ("Bad Request", "text/plain"),
+                    404 => ("Not Found", "text/plain"),
+                    503 => ("Service Unavailable", "text/plain"),
+                    _ => ("Internal Server Error", "text/plain"),
+                };
+                let response = format!(
+                    "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+                let _ = stream.write_all(response.as_bytes());
+            }
+        });
+        BrpcStandIn {
+            port,
+            requests,
+            stop,
+            thread: Some(thread),
         }
-    });
-    (port, handle)
+    }
+
+    fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Every request so far: (path, body).
+    fn requests(&self) -> Vec<(String, String)> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for BrpcStandIn {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes the accept; the loop then ends and the listener closes.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(thread) = self.thread.take() {
+            thread.join().unwrap();
+        }
+    }
+}
+
+/// One HTTP request: its path, Content-Type and body (Content-Length bytes).
+fn read_http_request(stream: &mut TcpStream) -> Option<(String, String, String)> {
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let path = line.split_whitespace().nth(1)?.to_string();
+    let (mut length, mut content_type) = (0, String::new());
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header).ok()?;
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        let (name, value) = header.split_once(':')?;
+        match name.to_ascii_lowercase().as_str() {
+            "content-length" => length = value.trim().parse().ok()?,
+            "content-type" => content_type = value.trim().to_string(),
+            _ => {}
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some((path, content_type, String::from_utf8(body).ok()?))
+}
+
+/// A stand-in ChunkServer answering `ChunkServerStatus`: copysets not loaded for the first
+/// `loading` requests.
+fn chunkserver_status_stand_in(loading: usize) -> BrpcStandIn {
+    BrpcStandIn::start(move |path, _, n| {
+        if path == "/ChunkServerService/ChunkServerStatus" {
+            (200, format!("{{\"copysetLoadFin\":{}}}", n >= loading))
+        } else {
+            (404, "[E1002]Fail to find method".to_string())
+        }
+    })
+}
+
+/// A ChunkServer the stand-in MDS lists: id, `ip:port`, status, online state.
+struct Registered {
+    id: u32,
+    address: String,
+    status: &'static str,
+    online: &'static str,
+}
+
+/// A stand-in primary MDS answering `TopologyService.GetChunkServer` by hostIp + port as Curve
+/// v1.2.6 does (topology_service_manager.cpp:268-305): the ChunkServer it lists at that
+/// address, -6 for any other, -2 without both; fields in the proto's order
+/// (proto/topology.proto:125-139), enums by name (json2pb). Its `diskType` holds a look-alike
+/// of the fields after it, quotes escaped as JSON escapes them, which a reader must not take
+/// for them.
+fn mds_stand_in(registered: Option<Registered>) -> BrpcStandIn {
+    BrpcStandIn::start(move |path, body, _| mds_answer(registered.as_ref(), path, body))
+}
+
+/// What the stand-in MDS listing `registered` answers to one request.
+fn mds_answer(registered: Option<&Registered>, path: &str, body: &str) -> (u16, String) {
+    if path != "/TopologyService/GetChunkServer" {
+        return (
+            404,
+            format!("[127.0.0.1:6700][E1002]Fail to find method on `{path}'"),
+        );
+    }
+    let Ok(request) = serde_json::from_str::<Value>(body) else {
+        return (
+            400,
+            "[127.0.0.1:6700][E1003]Fail to parse http body as curve.mds.topology.GetChunkServerInfoRequest, Invalid json format".to_string(),
+        );
+    };
+    let (Some(ip), Some(port)) = (request["hostIp"].as_str(), request["port"].as_u64()) else {
+        return (200, "{\"statusCode\":-2}".to_string());
+    };
+    match registered.filter(|r| r.address == format!("{ip}:{port}")) {
+        Some(r) => (
+            200,
+            format!(
+                "{{\"statusCode\":0,\"chunkServerInfo\":{{\"chunkServerID\":{},\"diskType\":\"x\\\"chunkServerID\\\":99,\\\"status\\\":\\\"RETIRED\\\"\",\"hostIp\":\"{ip}\",\"port\":{port},\"status\":\"{}\",\"diskStatus\":\"DISKNORMAL\",\"onlineState\":\"{}\",\"mountPoint\":\"local:///curvebs/chunkserver/data\",\"diskCapacity\":268435456,\"diskUsed\":16777216,\"externalIp\":\"{ip}\"}}}}",
+                r.id, r.status, r.online
+            ),
+        ),
+        None => (200, "{\"statusCode\":-6}".to_string()),
+    }
 }
 
 #[test]
@@ -954,7 +1114,8 @@ fn emulated_chunkserver_readiness_waits_for_loaded_copysets() {
     let probe = container.readiness_probe.as_ref().unwrap();
     let command = probe.exec.as_ref().unwrap().command.clone().unwrap();
     assert_eq!(command, ["sh", "-c", &chunkserver_ready_script()]);
-    let (port, server) = chunkserver_status_stand_in(2);
+    let server = chunkserver_status_stand_in(2);
+    let port = server.port;
     let check = || {
         std::process::Command::new(&command[0])
             .args(&command[1..])
@@ -967,7 +1128,334 @@ fn emulated_chunkserver_readiness_waits_for_loaded_copysets() {
     assert!(!check(), "copysets still loading: not ready");
     assert!(!check(), "copysets still loading: not ready");
     assert!(check(), "copysets loaded: ready");
-    server.join().unwrap();
+    assert_eq!(server.requests().len(), 3);
+    drop(server);
     // Nothing answers: not ready.
     assert!(!check());
+}
+
+/// A port of 127.0.0.1 nothing listens on: connections are refused, as by a standby MDS.
+fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Whether the ChunkServer's start went on after the empty-disk gate: it recorded its identity
+/// (the next step), then either exec'd the entrypoint or, on a machine whose own open files
+/// hard limit is below a ChunkServer's need (a CI container; raising it needs
+/// CAP_SYS_RESOURCE), refused at the open files check, the step after that.
+fn went_past_the_gate(run: &PodRun) -> bool {
+    let message = run.termination_message("chunkserver");
+    run.exists("chunkserver", IDENTITY_FILE)
+        && parse_empty_disk_refusal(&message).is_none()
+        && match run.status("chunkserver") {
+            ContainerStatus::Exited(0) => run.invocations_of("entrypoint.sh").len() == 1,
+            ContainerStatus::Exited(1) => {
+                message.starts_with("cannot start: the open files hard limit is ")
+            }
+            _ => false,
+        }
+}
+
+/// The example's first ChunkServer pod (slot 0, ordinal 0): its set, facts and `ip:port`.
+fn first_chunkserver(rendered: &Rendered) -> (StatefulSet, PodFacts, String) {
+    let set = rendered.stateful_set("-chunkserver-0");
+    let facts = rendered.facts(&format!("{}-0", set_name(&set)), 0);
+    let address = format!(
+        "{}:{}",
+        facts.pod_ip, rendered.cluster.spec.chunkservers.port
+    );
+    (set, facts, address)
+}
+
+/// What the gate asks: `GetChunkServer` by this pod's IP and port.
+fn get_chunkserver(ip: &str, port: &str) -> (String, String) {
+    (
+        "/TopologyService/GetChunkServer".to_string(),
+        format!("{{\"hostIp\":\"{ip}\",\"port\":{port}}}"),
+    )
+}
+
+#[test]
+#[ignore = "image emulation: needs root and the image files; scripts/test.sh runs it"]
+fn emulated_empty_disk_is_refused_while_the_mds_lists_a_chunkserver_at_its_address() {
+    let rendered = rendered(EXAMPLES[0]);
+    let (set, facts, address) = first_chunkserver(&rendered);
+    let (ip, port) = address.split_once(':').unwrap();
+    for (id, status, online) in [(7, "READWRITE", "UNSTABLE"), (12, "PENDDING", "OFFLINE")] {
+        let mds = mds_stand_in(Some(Registered {
+            id,
+            address: address.clone(),
+            status,
+            online,
+        }));
+        let dir = tempfile::tempdir().unwrap();
+        let run = start_chunkserver(
+            &with_mds(&set, &[mds.address()]),
+            &facts,
+            &dir.path().join("data.img"),
+        );
+        assert_eq!(
+            *run.status("chunkserver"),
+            ContainerStatus::Exited(1),
+            "{run}"
+        );
+        let message = run.termination_message("chunkserver");
+        assert_eq!(
+            message,
+            format!("{}\n", empty_disk_refusal(id, &address, status, online)),
+            "{run}"
+        );
+        assert_eq!(parse_empty_disk_refusal(&message), Some(id));
+        assert_eq!(mds.requests(), [get_chunkserver(ip, port)], "{run}");
+        assert!(run.invocations_of("entrypoint.sh").is_empty(), "{run}");
+        assert!(
+            !run.exists("chunkserver", IDENTITY_FILE),
+            "the gate runs before anything writes to the volume: {run}"
+        );
+    }
+
+    // Listed, but the answer does not read as brpc's (an enum as a number): still refused,
+    // saying so, without the tag the operator acts on.
+    let odd = r#"{"statusCode":0,"chunkServerInfo":{"chunkServerID":7,"status":0}}"#;
+    let mds = BrpcStandIn::start(move |_, _, _| (200, odd.to_string()));
+    let dir = tempfile::tempdir().unwrap();
+    let run = start_chunkserver(
+        &with_mds(&set, &[mds.address()]),
+        &facts,
+        &dir.path().join("data.img"),
+    );
+    assert_eq!(
+        *run.status("chunkserver"),
+        ContainerStatus::Exited(1),
+        "{run}"
+    );
+    let message = run.termination_message("chunkserver");
+    assert_eq!(
+        message,
+        format!(
+            "cannot start: this disk holds no Curve data and MDS {} lists a ChunkServer at {address}, but its answer cannot be read: {odd}\n",
+            mds.address()
+        ),
+        "{run}"
+    );
+    assert_eq!(parse_empty_disk_refusal(&message), None);
+    assert!(run.invocations_of("entrypoint.sh").is_empty(), "{run}");
+}
+
+#[test]
+#[ignore = "image emulation: needs root and the image files; scripts/test.sh runs it"]
+fn emulated_empty_disk_registers_when_the_mds_lists_none_at_its_address() {
+    let rendered = rendered(EXAMPLES[0]);
+    let (set, facts, address) = first_chunkserver(&rendered);
+    let (ip, port) = address.split_once(':').unwrap();
+    // A ChunkServer at the next port (another disk of the node): not this one.
+    let next_port = rendered.cluster.spec.chunkservers.port + 1;
+    let mds = mds_stand_in(Some(Registered {
+        id: 3,
+        address: format!("{ip}:{next_port}"),
+        status: "READWRITE",
+        online: "ONLINE",
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let run = start_chunkserver(
+        &with_mds(&set, &[mds.address()]),
+        &facts,
+        &dir.path().join("data.img"),
+    );
+    assert!(went_past_the_gate(&run), "{run}");
+    assert!(
+        run.stdout("chunkserver").contains(&format!(
+            "MDS {} lists no ChunkServer at {address}: this disk registers as a new ChunkServer",
+            mds.address()
+        )),
+        "{run}"
+    );
+    assert_eq!(mds.requests(), [get_chunkserver(ip, port)], "{run}");
+}
+
+#[test]
+#[ignore = "image emulation: needs root and the image files; scripts/test.sh runs it"]
+fn emulated_disk_with_curve_data_starts_without_asking_the_mds() {
+    let rendered = rendered(EXAMPLES[0]);
+    let (set, facts, address) = first_chunkserver(&rendered);
+    assert_eq!(
+        start_of(
+            &run_set_pod(
+                &rendered,
+                &set,
+                0,
+                &tempfile::tempdir().unwrap().path().join("d.img")
+            ),
+            "chunkserver"
+        )
+        .flag("-chunkServerMetaUri"),
+        Some(format!("local://{CHUNKSERVER_META_FILE}").as_str()),
+        "the gate looks for the file the ChunkServer writes"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let volume = dir.path().join("data.img");
+    // The first start registers (the MDS lists none), and the ChunkServer writes its meta file.
+    let first_mds = mds_stand_in(None);
+    let first = start_chunkserver(&with_mds(&set, &[first_mds.address()]), &facts, &volume);
+    assert!(went_past_the_gate(&first), "{first}");
+    std::fs::write(
+        first
+            .host_path("chunkserver", CHUNKSERVER_META_FILE)
+            .unwrap(),
+        "a registered ChunkServer's id and token",
+    )
+    .unwrap();
+    drop(first);
+    // Restarted while the MDS lists it at this address, as it does for a live ChunkServer.
+    let mds = mds_stand_in(Some(Registered {
+        id: 7,
+        address,
+        status: "READWRITE",
+        online: "ONLINE",
+    }));
+    let again = start_chunkserver(&with_mds(&set, &[mds.address()]), &facts, &volume);
+    assert!(went_past_the_gate(&again), "{again}");
+    assert_eq!(mds.requests(), [], "no question to the MDS: {again}");
+}
+
+#[test]
+#[ignore = "image emulation: needs root and the image files; scripts/test.sh runs it"]
+fn emulated_gate_asks_each_mds_in_turn_and_again_until_one_answers() {
+    let rendered = rendered(EXAMPLES[0]);
+    let (set, facts, address) = first_chunkserver(&rendered);
+    let (ip, port) = address.split_once(':').unwrap();
+
+    // A standby first (it refuses connections), then the primary.
+    let standby = format!("127.0.0.1:{}", closed_port());
+    let primary = mds_stand_in(Some(Registered {
+        id: 7,
+        address: address.clone(),
+        status: "READWRITE",
+        online: "UNSTABLE",
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let run = start_chunkserver(
+        &with_mds(&set, &[standby.clone(), primary.address()]),
+        &facts,
+        &dir.path().join("data.img"),
+    );
+    assert!(
+        run.stdout("chunkserver").contains(&format!(
+            "try 1: no answer from MDS {standby} (curl exit 7)"
+        )),
+        "{run}"
+    );
+    assert_eq!(
+        run.termination_message("chunkserver"),
+        format!(
+            "{}\n",
+            empty_disk_refusal(7, &address, "READWRITE", "UNSTABLE")
+        ),
+        "{run}"
+    );
+    assert_eq!(primary.requests(), [get_chunkserver(ip, port)], "{run}");
+
+    // No MDS answers the first round: a standby refuses the connection and the primary
+    // answers brpc's 503 of a server that is stopping (ELOGOFF, curve-protocols.md §0). The
+    // gate says so, waits and asks again.
+    let primary = BrpcStandIn::start(|path, body, n| match n {
+        0 => (503, "[127.0.0.1:6700][E2003]Server is stopping".to_string()),
+        _ => mds_answer(None, path, body),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let run = start_chunkserver(
+        &with_mds(&set, &[standby.clone(), primary.address()]),
+        &facts,
+        &dir.path().join("data.img"),
+    );
+    let stdout = run.stdout("chunkserver");
+    let addresses = format!("{standby},{}", primary.address());
+    for line in [
+        format!(
+            "try 1: no answer from MDS {} (curl exit 22)",
+            primary.address()
+        ),
+        format!("no MDS of {addresses} answered (try 1): asking again in {MDS_RETRY_SECONDS} s"),
+        format!("try 2: no answer from MDS {standby} (curl exit 7)"),
+        format!(
+            "MDS {} lists no ChunkServer at {address}",
+            primary.address()
+        ),
+    ] {
+        assert!(stdout.contains(&line), "{line}: {run}");
+    }
+    assert!(went_past_the_gate(&run), "{run}");
+    assert_eq!(
+        primary.requests(),
+        [get_chunkserver(ip, port), get_chunkserver(ip, port)],
+        "{run}"
+    );
+}
+
+#[test]
+#[ignore = "image emulation: needs root and the image files; scripts/test.sh runs it"]
+fn emulated_json_field_reads_brpc_answers_with_mawk() {
+    let (_, registered) = mds_answer(
+        Some(&Registered {
+            id: 42,
+            address: "10.0.0.4:8200".into(),
+            status: "PENDDING",
+            online: "OFFLINE",
+        }),
+        "/TopologyService/GetChunkServer",
+        r#"{"hostIp":"10.0.0.4","port":8200}"#,
+    );
+    let cases = [
+        (registered.as_str(), "statusCode", "0"),
+        (&registered, "chunkServerID", "42"),
+        // The look-alikes in diskType come first; the fields are read, not them.
+        (&registered, "status", "PENDDING"),
+        (&registered, "onlineState", "OFFLINE"),
+        (&registered, "diskStatus", "DISKNORMAL"),
+        (r#"{"statusCode":-6}"#, "statusCode", "-6"),
+        (r#"{ "statusCode" : -6 }"#, "statusCode", "-6"),
+        (r#"{"statusCode":-6}"#, "chunkServerID", ""),
+        (
+            r#"{"chunkServerInfo":{"status":"READWRITE"},"statusCode":0}"#,
+            "statusCode",
+            "0",
+        ),
+        (r#"{"statusCode":{"nested":1}}"#, "statusCode", ""),
+        (
+            "[127.0.0.1:6700][E1002]Fail to find method",
+            "statusCode",
+            "",
+        ),
+        ("", "statusCode", ""),
+    ];
+    // Each answer reaches the shell as an environment variable, byte for byte.
+    let script: String = std::iter::once(json_field_function())
+        .chain(cases.iter().enumerate().map(|(n, (_, name, _))| {
+            format!("printf '%s=[%s]\\n' {n} \"$(json_field {name} \"$ANSWER_{n}\")\"\n")
+        }))
+        .collect();
+    let env: Vec<Value> = cases
+        .iter()
+        .enumerate()
+        .map(|(n, (json, _, _))| serde_json::json!({"name": format!("ANSWER_{n}"), "value": json}))
+        .collect();
+    let spec = serde_json::from_value(serde_json::json!({
+        "initContainers": [{"name": "read", "image": "curvebs", "command": ["sh", "-c", script], "env": env}],
+        "containers": [{"name": "main", "image": "curvebs"}],
+    }))
+    .unwrap();
+    let run = Kubelet::new(image())
+        .run_pod(&spec, &PodFacts::default(), &BTreeMap::new())
+        .unwrap();
+    assert!(run.init_succeeded(), "{run}");
+    let expected: String = cases
+        .iter()
+        .enumerate()
+        .map(|(n, (_, _, value))| format!("{n}=[{value}]\n"))
+        .collect();
+    assert_eq!(run.stdout("read"), expected, "{run}");
 }

@@ -33,6 +33,15 @@ pub const IMAGE_ENTRYPOINT: &str = "/entrypoint.sh";
 /// How long a container may run by default before it is killed.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// `terminationMessagePath` when the container names none (the API server's default).
+pub const DEFAULT_TERMINATION_MESSAGE_PATH: &str = "/dev/termination-log";
+/// The kubelet's bounds on a termination message (pkg/kubelet/container/runtime.go:
+/// `MaxContainerTerminationMessageLength`, and for the fallback to the logs
+/// `MaxContainerTerminationMessageLogLength` and `MaxContainerTerminationMessageLogLines`).
+const TERMINATION_MESSAGE_BYTES: usize = 4096;
+const TERMINATION_LOG_BYTES: usize = 2048;
+const TERMINATION_LOG_LINES: usize = 80;
+
 /// What the API server and the scheduler would have decided about the pod, and the objects it
 /// may refer to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -127,6 +136,10 @@ pub struct ContainerRun {
     pub command_line: Vec<String>,
     /// Its process environment: the image's, `HOSTNAME`, then the container's own.
     pub env: BTreeMap<String, String>,
+    /// The host file mounted at its `terminationMessagePath`, as the kubelet mounts one.
+    termination_log: PathBuf,
+    /// `terminationMessagePolicy: FallbackToLogsOnError`.
+    fallback_to_logs: bool,
     start_problem: Option<String>,
     working_dir: String,
     hostname: String,
@@ -339,8 +352,15 @@ impl Kubelet {
             ),
         };
         let command_line = command_line(container, &container_env);
+        let termination_log = setup
+            .paths
+            .containers
+            .join(&container.name)
+            .join("termination-log");
+        fs::write(&termination_log, "")
+            .doing(|| format!("creating {}", termination_log.display()))?;
         let mounts = if setup.mounted {
-            plan_mounts(container, setup, &rootfs, &container_env)?
+            plan_mounts(container, setup, &rootfs, &container_env, &termination_log)?
         } else {
             fixed_mounts(&setup.paths)
         };
@@ -352,6 +372,9 @@ impl Kubelet {
             stderr: String::new(),
             command_line,
             env: process_env(&hostname, container_env),
+            termination_log,
+            fallback_to_logs: container.termination_message_policy.as_deref()
+                == Some("FallbackToLogsOnError"),
             start_problem,
             working_dir: container.working_dir.clone().unwrap_or_else(|| "/".into()),
             hostname,
@@ -494,14 +517,38 @@ fn fixed_mounts(paths: &PodPaths) -> Vec<Mount> {
 }
 
 /// The container's mounts, in the order a runtime makes them (fewest path components first);
-/// each target is resolved through the image root and the mounts before it.
+/// each target is resolved through the image root and the mounts before it. The termination
+/// log comes right after /dev, which holds it by default (pkg/kubelet/kuberuntime/
+/// kuberuntime_container.go, `makeMounts`: an empty file of the pod's directory mounted at
+/// `terminationMessagePath`).
 fn plan_mounts(
     container: &Container,
     setup: &PodSetup,
     rootfs: &Path,
     env: &BTreeMap<String, String>,
+    termination_log: &Path,
 ) -> Result<Vec<Mount>, EmulationError> {
     let mut mounts = fixed_mounts(&setup.paths);
+    let path = container
+        .termination_message_path
+        .as_deref()
+        .unwrap_or(DEFAULT_TERMINATION_MESSAGE_PATH);
+    let target = ContainerView::new(&setup.ns_root, rootfs, &mounts)
+        .resolve(path)
+        .doing(|| {
+            format!(
+                "resolving terminationMessagePath {path} of container {:?}",
+                container.name
+            )
+        })?;
+    mounts.push(Mount {
+        target: absolute(&target),
+        source: MountSource::Bind {
+            path: termination_log.to_path_buf(),
+            volume_root: None,
+        },
+        read_only: false,
+    });
     let mut requested: Vec<&VolumeMount> = container.volume_mounts.iter().flatten().collect();
     requested.sort_by_key(|m| parts(&m.mount_path).len());
     for request in requested {
@@ -648,6 +695,32 @@ impl PodRun {
     /// What container `name` wrote to stderr (panics if there is none).
     pub fn stderr(&self, name: &str) -> &str {
         &self.container(name).stderr
+    }
+
+    /// The message the kubelet would report for container `name` once it ended (panics if there
+    /// is none): what it wrote to its termination log (the last 4096 bytes); when that is empty,
+    /// it failed and its policy is `FallbackToLogsOnError`, the end of its output (80 lines, at
+    /// most 2048 bytes; stdout then stderr, the emulation keeps them apart); else nothing
+    /// (kuberuntime_container.go, `getTerminationMessage` and its caller).
+    pub fn termination_message(&self, name: &str) -> String {
+        let container = self.container(name);
+        let written = fs::read(&container.termination_log).unwrap_or_default();
+        if !written.is_empty() {
+            let start = written.len().saturating_sub(TERMINATION_MESSAGE_BYTES);
+            return String::from_utf8_lossy(&written[start..]).into_owned();
+        }
+        let failed = matches!(container.status, ContainerStatus::Exited(code) if code != 0)
+            || matches!(container.status, ContainerStatus::TimedOut(_));
+        if !(container.fallback_to_logs && failed) {
+            return String::new();
+        }
+        let output = format!("{}{}", container.stdout, container.stderr);
+        let tail = last_lines(&output, TERMINATION_LOG_LINES).join("\n");
+        let start = tail.len().saturating_sub(TERMINATION_LOG_BYTES);
+        let start = (start..=tail.len())
+            .find(|i| tail.is_char_boundary(*i))
+            .unwrap_or(tail.len());
+        tail[start..].to_string()
     }
 
     /// The expanded command line of container `name` (panics if there is none).

@@ -827,3 +827,44 @@ fn stateful_set_claim_templates_and_job_pods() {
     assert_eq!(*run.status("pool"), ContainerStatus::Exited(0), "{run}");
     assert_eq!(run.invocations_of("curvebs-tool")[0].container, "pool");
 }
+
+#[test]
+fn the_termination_log_is_a_file_the_kubelet_reads_back() {
+    let (_tmp, kubelet) = kubelet("v1.2.6");
+    let mut pod = init_pod(
+        vec![
+            sh(
+                "written",
+                "echo 'first words' > /dev/termination-log; echo output; exit 3",
+            ),
+            sh("elsewhere", "echo 'own path' > /tmp/why; exit 0"),
+        ],
+        json!([]),
+    );
+    pod.init_containers.as_mut().unwrap()[1].termination_message_path = Some("/tmp/why".into());
+    let run = run_pod(&kubelet, &pod, &facts());
+    assert_eq!(*run.status("written"), ContainerStatus::Exited(3), "{run}");
+    assert_eq!(run.termination_message("written"), "first words\n");
+    // The first init container failed: the second never ran, its message is empty.
+    assert_eq!(run.termination_message("elsewhere"), "");
+
+    let mut pod = init_pod(
+        vec![
+            sh("elsewhere", "echo 'own path' > /tmp/why; exit 0"),
+            sh("silent", "echo 'line 1'; echo 'line 2' >&2; exit 1"),
+        ],
+        json!([]),
+    );
+    let init = pod.init_containers.as_mut().unwrap();
+    init[0].termination_message_path = Some("/tmp/why".into());
+    init[1].termination_message_policy = Some("FallbackToLogsOnError".into());
+    let run = run_pod(&kubelet, &pod, &facts());
+    assert_eq!(run.termination_message("elsewhere"), "own path\n", "{run}");
+    // Nothing written, failed, FallbackToLogsOnError: the end of its output.
+    assert_eq!(run.termination_message("silent"), "line 1\nline 2", "{run}");
+
+    let mut pod = init_pod(vec![sh("quiet", "echo 'ignored'; exit 1")], json!([]));
+    pod.init_containers.as_mut().unwrap()[0].termination_message_policy = Some("File".into());
+    let run = run_pod(&kubelet, &pod, &facts());
+    assert_eq!(run.termination_message("quiet"), "", "{run}");
+}

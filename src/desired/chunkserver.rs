@@ -92,7 +92,10 @@ fn chunkserver_args(port: i32) -> Vec<String> {
         "-chunkServerExternalIp=$(POD_IP)".to_string(),
         format!("-chunkServerPort={port}"),
         format!("-chunkServerStoreUri=local://{DATA_DIR}"),
-        format!("-chunkServerMetaUri=local://{DATA_DIR}/chunkserver.dat"),
+        format!(
+            "-chunkServerMetaUri=local://{}",
+            start::CHUNKSERVER_META_FILE
+        ),
         format!("-copySetUri=local://{DATA_DIR}/copysets"),
         format!("-raftSnapshotUri=curve://{DATA_DIR}/copysets"),
         format!("-raftLogUri=curve://{DATA_DIR}/copysets"),

@@ -20,17 +20,16 @@ pub const NODE_REQUIREMENTS_DOC: &str = "docs/user/nodes.md";
 /// What a start script's refusal of `reason` leaves in the termination log, which Kubernetes
 /// shows as the container's last termination message.
 pub fn refusal_message(reason: &str) -> String {
-    format!("cannot start: {reason}")
+    format!("{REFUSAL_PREFIX}{reason}")
 }
 
 /// The shell function every start script refuses with: the reason goes to stderr and to the
 /// termination log.
 fn refuse_function() -> String {
-    let message = refusal_message("$1");
     format!(
         "refuse() {{\n  \
-           echo \"$0: {message}\" >&2\n  \
-           echo \"{message}\" 2>/dev/null >/dev/termination-log || true\n  \
+           echo \"$0: {REFUSAL_PREFIX}$1\" >&2\n  \
+           echo \"{REFUSAL_PREFIX}$1\" 2>/dev/null >/dev/termination-log || true\n  \
            exit 1\n\
          }}\n"
     )
@@ -64,8 +63,8 @@ pub fn mds_start_script() -> String {
     )
 }
 
-/// The ChunkServer's start script: its identity, then open files for every chunk its volume
-/// can hold, then the image's entrypoint.
+/// The ChunkServer's start script: the empty-disk gate, its identity, then open files for every
+/// chunk its volume can hold, then the image's entrypoint.
 ///
 /// Curve knows a ChunkServer by ip:port: one that starts from another IP with the id stored
 /// on its volume registers nothing new, and the MDS rejects every heartbeat whose address
@@ -73,10 +72,11 @@ pub fn mds_start_script() -> String {
 /// src/mds/heartbeat/heartbeat_manager.cpp:285-296): it stays offline until the MDS
 /// re-replicates its copies (30 minutes later). So the first start records the node and IP
 /// on the volume, and a start from another IP (a volume that followed its pod to another
-/// node) is refused, naming both.
+/// node) is refused, naming both. The gate ([`empty_disk_gate`]) runs before anything writes
+/// to the volume.
 pub fn chunkserver_start_script() -> String {
     format!(
-        "set -eu\n{}\
+        "set -eu\n{}{}{}\
          if [ -f {IDENTITY_FILE} ]; then\n  \
            node=; ip=\n  \
            read -r node ip < {IDENTITY_FILE} || true\n  \
@@ -92,6 +92,8 @@ pub fn chunkserver_start_script() -> String {
          {}\
          exec \"$@\"\n",
         refuse_function(),
+        json_field_function(),
+        empty_disk_gate(),
         moved_volume_refusal("$node", "$ip", "$NODE_NAME", "$POD_IP"),
         open_files_check(
             "ChunkServer",
@@ -113,6 +115,105 @@ pub fn moved_volume_refusal(home_node: &str, home_ip: &str, node: &str, ip: &str
     )
 }
 
+/// The file a ChunkServer writes once the MDS registered it (its id and token): the
+/// `-chunkServerMetaUri` the operator passes, which is the image's `chunkserver.meta_uri`
+/// (`local://${prefix}/data/chunkserver.dat`, conf/chunkserver.conf:40). Without it the
+/// ChunkServer registers without an id (C:src/chunkserver/chunkserver.cpp:195-217).
+pub const CHUNKSERVER_META_FILE: &str = "/curvebs/chunkserver/data/chunkserver.dat";
+/// Seconds between two rounds of asking the MDS, when none answered.
+pub const MDS_RETRY_SECONDS: u32 = 5;
+/// curl's limits for one question to one MDS: connecting, and the whole exchange.
+const MDS_CONNECT_TIMEOUT_SECONDS: u32 = 2;
+const MDS_ANSWER_TIMEOUT_SECONDS: u32 = 5;
+
+/// `json_field NAME JSON` prints the value of `"NAME":` in brpc's compact JSON when it is a
+/// number or a string (without its quotes), and nothing otherwise. The image has no jq; mawk
+/// only. Safe to search the whole text: a field name with its quotes and colon cannot occur
+/// inside a JSON string, whose quotes are escaped.
+pub fn json_field_function() -> String {
+    "json_field() {\n  \
+       printf '%s\\n' \"$2\" | awk -v name=\"$1\" '\n    \
+         { json = json $0 }\n    \
+         END {\n      \
+           if (!match(json, \"\\\"\" name \"\\\"[ \\t]*:[ \\t]*\")) exit\n      \
+           rest = substr(json, RSTART + RLENGTH)\n      \
+           if (match(rest, /^\"[^\"]*\"/)) print substr(rest, 2, RLENGTH - 2)\n      \
+           else if (match(rest, /^-?[0-9]+/)) print substr(rest, 1, RLENGTH)\n    \
+         }'\n\
+     }\n"
+    .to_string()
+}
+
+/// Refuses to let an empty disk register while the MDS still lists a non-RETIRED ChunkServer
+/// at this pod's ip:port (issue 29, item 3), with [`empty_disk_refusal`]'s text.
+///
+/// Only a volume without [`CHUNKSERVER_META_FILE`] asks: a ChunkServer with its meta file
+/// registers with its own id and token. It asks `TopologyService.GetChunkServer` by hostIp +
+/// port, which answers non-RETIRED ChunkServers only and -6 when there is none
+/// (C:src/mds/topology/topology_service_manager.cpp:268-305, `FindChunkServerNotRetired`
+/// C:src/mds/topology/topology.cpp:609-625). The list is `$MDS_ADDRESSES`, the value the daemon
+/// itself gets as `-mdsListenAddr` (which wins over `mds.listen.addr` of its config,
+/// chunkserver.cpp:769-770); only the primary answers, standbys open the port only after
+/// winning the election (C:src/mds/main/main.cpp:119-127), so each address is tried in turn,
+/// and the round repeats until one answers: no ChunkServer can register without the MDS anyway.
+///
+/// An OFFLINE old ChunkServer is refused too, although `RegistChunkServer` would then give a new
+/// id (topology_service_manager.cpp:106-115): the MDS maps the copyset members every heartbeat
+/// reports, raft peers known by ip:port, to the first non-RETIRED ChunkServer at that ip:port in
+/// an unordered map (`GetChunkserverIdByPeerStr`, C:src/mds/heartbeat/heartbeat_manager.cpp:
+/// 310-376; C:src/mds/topology/topology.cpp:609-625), so with two of them either may be taken.
+fn empty_disk_gate() -> String {
+    let refusal = empty_disk_refusal_text("$id", "$address", "$status", "$online");
+    let reason = refusal
+        .strip_prefix(REFUSAL_PREFIX)
+        .expect("every refusal starts with the prefix refuse() adds");
+    format!(
+        "if [ ! -f {CHUNKSERVER_META_FILE} ]; then\n  \
+           address=\"$POD_IP:$CURVE_PORT\"\n  \
+           request=\"{{\\\"hostIp\\\":\\\"$POD_IP\\\",\\\"port\\\":$CURVE_PORT}}\"\n  \
+           echo \"$0: this disk holds no Curve data (no {CHUNKSERVER_META_FILE}): asking the MDS whether a ChunkServer is still registered at $address\"\n  \
+           try=0\n  \
+           while :; do\n    \
+             try=$((try + 1))\n    \
+             for mds in $(echo \"$MDS_ADDRESSES\" | tr ',' ' '); do\n      \
+               rc=0\n      \
+               answer=$(curl -sf --connect-timeout {MDS_CONNECT_TIMEOUT_SECONDS} -m {MDS_ANSWER_TIMEOUT_SECONDS} -X POST -H 'Content-Type: application/json' -d \"$request\" \"http://$mds/TopologyService/GetChunkServer\") || rc=$?\n      \
+               if [ \"$rc\" -ne 0 ]; then\n        \
+                 echo \"$0: try $try: no answer from MDS $mds (curl exit $rc)\"\n        \
+                 continue\n      \
+               fi\n      \
+               case $(json_field statusCode \"$answer\") in\n        \
+                 0)\n          \
+                   id=$(json_field chunkServerID \"$answer\")\n          \
+                   status=$(json_field status \"$answer\")\n          \
+                   online=$(json_field onlineState \"$answer\")\n          \
+                   case $id in '' | *[!0-9]*) id= ;; esac\n          \
+                   case $status in READWRITE | PENDDING | RETIRED) ;; *) id= ;; esac\n          \
+                   case $online in ONLINE | OFFLINE | UNSTABLE) ;; *) id= ;; esac\n          \
+                   if [ -z \"$id\" ]; then\n            \
+                     refuse \"this disk holds no Curve data and MDS $mds lists a ChunkServer at $address, but its answer cannot be read: $answer\"\n          \
+                   fi\n          \
+                   refuse \"{reason}\"\n          \
+                   ;;\n        \
+                 -6)\n          \
+                   echo \"$0: MDS $mds lists no ChunkServer at $address: this disk registers as a new ChunkServer\"\n          \
+                   break 2\n          \
+                   ;;\n        \
+                 *)\n          \
+                   echo \"$0: try $try: MDS $mds answered $answer\"\n          \
+                   ;;\n      \
+               esac\n    \
+             done\n    \
+             echo \"$0: no MDS of $MDS_ADDRESSES answered (try $try): asking again in {MDS_RETRY_SECONDS} s\"\n    \
+             sleep {MDS_RETRY_SECONDS}\n  \
+           done\n\
+         fi\n"
+    )
+}
+
+/// What `refuse` puts before every reason.
+const REFUSAL_PREFIX: &str = "cannot start: ";
+
 /// The tag that ends the empty-disk refusal, read back by the operator from the container's
 /// termination message: `[empty-disk chunkserver=<id>]`.
 const EMPTY_DISK_TAG: &str = "[empty-disk chunkserver=";
@@ -124,8 +225,13 @@ const EMPTY_DISK_TAG: &str = "[empty-disk chunkserver=";
 /// short. The start script prints exactly this (with the values from the MDS's
 /// `GetChunkServer`); the operator reads the id back with [`parse_empty_disk_refusal`].
 pub fn empty_disk_refusal(id: u32, address: &str, status: &str, online: &str) -> String {
+    empty_disk_refusal_text(&id.to_string(), address, status, online)
+}
+
+/// [`empty_disk_refusal`] of any text: the start script's, with its shell variables.
+fn empty_disk_refusal_text(id: &str, address: &str, status: &str, online: &str) -> String {
     format!(
-        "cannot start: this disk holds no Curve data and ChunkServer {id} is still registered at \
+        "{REFUSAL_PREFIX}this disk holds no Curve data and ChunkServer {id} is still registered at \
          {address} ({status}, {online}): registering now would give this empty disk id {id} and \
          none of its copies; the operator retires ChunkServer {id} first (its copysets moved to \
          other ChunkServers), then this pod starts with a new id {EMPTY_DISK_TAG}{id}]"
@@ -156,12 +262,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_chunkserver_start_checks_identity_then_limits_then_hands_over() {
+    fn the_chunkserver_start_gates_an_empty_disk_then_checks_identity_then_limits_then_hands_over()
+    {
         let script = chunkserver_start_script();
+        let gate = script
+            .find(&format!("if [ ! -f {CHUNKSERVER_META_FILE} ]; then\n"))
+            .unwrap();
         let identity = script.find(IDENTITY_FILE).unwrap();
         let limits = script.find("ulimit -H -n").unwrap();
         let exec = script.find("exec \"$@\"").unwrap();
-        assert!(identity < limits && limits < exec, "{script}");
+        assert!(
+            gate < identity && identity < limits && limits < exec,
+            "{script}"
+        );
+        // Nothing before the gate writes to the volume.
+        assert!(!script[..gate].contains(CHUNKSERVER_DATA_DIR), "{script}");
         assert!(script.starts_with("set -eu\n"), "{script}");
         assert!(
             script.contains("int($2 * 1024 / 16781312) + 65536"),
@@ -197,6 +312,49 @@ mod tests {
         assert!(message.ends_with("move the volume back, or replace this ChunkServer"));
         // Inside the script's double quotes: nothing the shell would expand or end early.
         assert!(!message.contains(['"', '`', '$', '\\']), "{message}");
+    }
+
+    #[test]
+    fn the_gate_asks_the_mds_by_ip_and_port_and_refuses_with_the_shared_text() {
+        let gate = empty_disk_gate();
+        assert!(
+            gate.contains(
+                "request=\"{\\\"hostIp\\\":\\\"$POD_IP\\\",\\\"port\\\":$CURVE_PORT}\"\n"
+            ),
+            "{gate}"
+        );
+        assert!(
+            gate.contains("\"http://$mds/TopologyService/GetChunkServer\""),
+            "{gate}"
+        );
+        assert!(
+            gate.contains("for mds in $(echo \"$MDS_ADDRESSES\" | tr ',' ' '); do"),
+            "{gate}"
+        );
+        let reason = empty_disk_refusal_text("$id", "$address", "$status", "$online")
+            [REFUSAL_PREFIX.len()..]
+            .to_string();
+        assert!(gate.contains(&format!("refuse \"{reason}\"\n")), "{gate}");
+        // Inside double quotes the shell expands only the four variables.
+        let literal = ["$id", "$address", "$status", "$online"]
+            .iter()
+            .fold(reason, |text, variable| text.replace(variable, ""));
+        assert!(
+            !literal.contains(['$', '"', '\\', '`']),
+            "the refusal's text must stay literal in the shell: {literal}"
+        );
+        // -6: on to the start; no answer: the next MDS, then again after a pause.
+        assert!(gate.contains("-6)\n"), "{gate}");
+        assert!(gate.contains("break 2\n"), "{gate}");
+        assert!(
+            gate.contains(&format!("sleep {MDS_RETRY_SECONDS}\n")),
+            "{gate}"
+        );
+        // "$@" is the entrypoint's command line: the gate must leave it alone.
+        assert!(
+            !gate.contains("set --") && !gate.contains("shift"),
+            "{gate}"
+        );
     }
 
     #[test]

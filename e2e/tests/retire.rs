@@ -1,0 +1,448 @@
+//! ChunkServers leaving Curve (issue 29): a scale-in, a removed disk slot and a lost disk,
+//! carried out by the operator on the MDS and ChunkServer stand-ins, whose model drains a
+//! PENDDING ChunkServer by Curve's copyset scheduler (a ChangePeer per copyset onto a healthy
+//! ChunkServer of the same zone, one per target at a time), marks it RETIRED by the healthy
+//! checker's rule and deletes only what Curve deletes.
+//!
+//!   KUBECONFIG=/path/to/kubeconfig cargo test -p curve-operator-e2e --test retire -- --ignored
+//!
+//! Scenario names contain `retire`, `replace` or `scale_in`.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use curve_operator::api::{CurveClusterStatus, HealthVerdict, RetireStep};
+use curve_operator_e2e::curve_model::{ChunkServerStatus, CurveSettings};
+use curve_operator_e2e::env::{TestEnv, condition};
+use curve_operator_e2e::manifests::curve_cluster;
+use curve_operator_e2e::operator::Operator;
+use curve_operator_e2e::util::say;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use kube::api::DeleteParams;
+use serde_json::{Value, json};
+
+const BRING_UP: Duration = Duration::from_secs(180);
+const TO_VERDICT: Duration = Duration::from_secs(40);
+
+/// Curve's timings shortened: a heartbeat a second, UNSTABLE after 3 s, a ChangePeer done in
+/// half a second.
+fn fast_curve() -> CurveSettings {
+    CurveSettings {
+        miss_timeout: Duration::from_secs(3),
+        offline_timeout: Duration::from_secs(600),
+        heartbeat_interval: Duration::from_secs(1),
+        metric_interval: Duration::from_secs(2),
+        copyset_scheduler_interval: Duration::from_millis(500),
+        change_peer_time: Duration::from_millis(500),
+        ..CurveSettings::default()
+    }
+}
+
+fn retire_of(status: &CurveClusterStatus) -> Option<curve_operator::api::ChunkServerRetire> {
+    status.record.as_ref()?.retire.clone()
+}
+
+fn progressing(status: &CurveClusterStatus) -> (String, String) {
+    condition(status, "Progressing")
+        .map(|c| (c.reason.clone(), c.message.clone()))
+        .unwrap_or_default()
+}
+
+/// Brings `demo` up with `spec` and waits until Curve reads healthy with every copyset.
+async fn up(env: &TestEnv, spec: Value) -> Operator {
+    env.kubelet.set_curve_settings(fast_curve());
+    let operator = env.start_operator().await;
+    let applied = Instant::now();
+    env.kubectl_stdin(
+        &["apply", "-f", "-"],
+        &curve_cluster("demo", spec).to_string(),
+    )
+    .ok("apply demo");
+    env.wait_available("demo", BRING_UP).await;
+    wait_healthy(env).await;
+    say(&format!(
+        "up and healthy with {} copysets {:.1}s after the apply",
+        env.kubelet.curve_copyset_count("demo"),
+        applied.elapsed().as_secs_f64()
+    ));
+    operator
+}
+
+/// Every copyset healthy, as the operator read it. (Curve's verdict stays Unhealthy while a
+/// new ChunkServer holds no copyset, C:src/tools/copyset_check_core.cpp l.171-176, and the
+/// model does not balance copysets onto a new one.)
+async fn wait_healthy(env: &TestEnv) {
+    let copysets = env.kubelet.curve_copyset_count("demo") as i64;
+    env.wait_status("demo", "every copyset healthy", TO_VERDICT * 3, |_, s| {
+        let health = s.health.as_ref().ok_or("no health yet")?;
+        let counted = health.copysets.as_ref().map(|c| (c.total, c.unhealthy));
+        match counted {
+            Some((total, 0)) if total == copysets => Ok(()),
+            other => Err(format!(
+                "{:?}: (total, unhealthy) {other:?} of {copysets}",
+                health.verdict
+            )),
+        }
+    })
+    .await;
+}
+
+/// Every copyset has its three members, none of them `gone`.
+fn copies_whole(env: &TestEnv, gone: u32) {
+    let placed = env.kubelet.curve_copysets_per_chunkserver("demo");
+    assert!(
+        !placed.contains_key(&gone),
+        "ChunkServer {gone} still holds copysets"
+    );
+    let mut copies: std::collections::BTreeMap<_, usize> = Default::default();
+    for copysets in placed.values() {
+        for copyset in copysets {
+            *copies.entry(*copyset).or_default() += 1;
+        }
+    }
+    assert_eq!(copies.len(), env.kubelet.curve_copyset_count("demo"));
+    let short: Vec<_> = copies.iter().filter(|(_, n)| **n != 3).collect();
+    assert!(short.is_empty(), "copysets without 3 copies: {short:?}");
+}
+
+async fn set_replicas(env: &TestEnv, name: &str) -> Option<i32> {
+    let sets = env.api::<StatefulSet>();
+    sets.get_opt(name)
+        .await
+        .unwrap()
+        .and_then(|s| s.spec.and_then(|s| s.replicas))
+}
+
+/// Follows a retire until the record is gone, SIGKILLing the operator once at each new step
+/// when `kill` is set. Returns the steps seen, the kills and the time it took.
+async fn follow_retire(
+    env: &TestEnv,
+    operator: &mut Operator,
+    kill: bool,
+    limit: Duration,
+) -> (Vec<(String, RetireStep)>, u32, Duration) {
+    let started = Instant::now();
+    let clusters = env.clusters();
+    let mut seen: Vec<(String, RetireStep)> = Vec::new();
+    let mut kills = 0;
+    let mut quiet_since: Option<Instant> = None;
+    loop {
+        assert!(
+            started.elapsed() < limit,
+            "the retire did not finish in {limit:?}: steps {seen:?}; {}",
+            env.kubelet.log()
+        );
+        let cluster = clusters.get("demo").await.unwrap();
+        let status = cluster.status.unwrap_or_default();
+        match retire_of(&status) {
+            Some(retire) => {
+                quiet_since = None;
+                let step = (retire.pod.clone(), retire.step);
+                if !seen.contains(&step) {
+                    say(&format!(
+                        "  {:.1}s {} {:?}: {}",
+                        started.elapsed().as_secs_f64(),
+                        retire.pod,
+                        retire.step,
+                        progressing(&status).1
+                    ));
+                    seen.push(step);
+                    if kill {
+                        operator.kill();
+                        kills += 1;
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        operator.restart().await;
+                    }
+                }
+            }
+            // Done once no retire shows for a few seconds (the next one starts a pass later).
+            None if !seen.is_empty() => {
+                let since = *quiet_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > Duration::from_secs(6) {
+                    return (seen, kills, started.elapsed());
+                }
+            }
+            None => {}
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// 4 → 3 servers. First refused while a copyset is unhealthy (and the revert accepted), then
+/// carried out with the operator SIGKILLed at every recorded step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kubernetes API server (KUBECONFIG), see e2e/README.md"]
+async fn retire_scale_in_4_to_3_refused_while_unhealthy_then_through_sigkills() {
+    let env = TestEnv::new("retire-scale-in", 4).await;
+    let spec = json!({"chunkservers": {"replicas": 4, "copysets": 20}});
+    let mut operator = up(&env, spec).await;
+
+    // Refused while a ChunkServer is down; setting the spec back is accepted.
+    env.kubelet.stop_chunkserver("demo-chunkserver-0-1");
+    env.wait_status("demo", "Curve unhealthy", TO_VERDICT, |_, s| {
+        match s.health.as_ref().map(|h| h.verdict) {
+            Some(HealthVerdict::Unhealthy) => Ok(()),
+            v => Err(format!("{v:?}")),
+        }
+    })
+    .await;
+    env.patch_spec("demo", json!({"chunkservers": {"replicas": 3}}))
+        .await;
+    let refused = env
+        .wait_status("demo", "scale-in refused", TO_VERDICT, |_, s| {
+            let (reason, message) = progressing(s);
+            (reason == "ChangeRefused"
+                && message.contains(
+                    "spec.chunkservers.replicas: 4 → 3: waits: every copyset must be healthy first",
+                ))
+            .then_some(())
+            .ok_or(format!("{reason}: {message}"))
+        })
+        .await;
+    say(&format!(
+        "REFUSED: {}",
+        progressing(&refused.status.unwrap_or_default()).1
+    ));
+    assert_eq!(set_replicas(&env, "demo-chunkserver-0").await, Some(4));
+    env.patch_spec("demo", json!({"chunkservers": {"replicas": 4}}))
+        .await;
+    env.wait_status("demo", "the revert accepted", TO_VERDICT, |_, s| {
+        let (reason, _) = progressing(s);
+        (reason != "ChangeRefused").then_some(()).ok_or(reason)
+    })
+    .await;
+    env.kubelet.start_chunkserver("demo-chunkserver-0-1");
+    wait_healthy(&env).await;
+
+    // Carried out: drained, stopped, RETIRED, deleted, its server too.
+    let leaving = "demo-chunkserver-0-3";
+    let id = env.kubelet.chunkserver_id(leaving).expect("registered");
+    let ip = (env.kubelet.curve_chunkservers("demo").into_iter())
+        .find(|c| c.id == id)
+        .unwrap()
+        .ip;
+    let copysets = env.kubelet.curve_copysets_per_chunkserver("demo")[&id].len();
+    env.patch_spec("demo", json!({"chunkservers": {"replicas": 3}}))
+        .await;
+    let (steps, kills, took) =
+        follow_retire(&env, &mut operator, true, Duration::from_secs(300)).await;
+    let steps_of: Vec<RetireStep> = steps.iter().map(|(_, s)| *s).collect();
+    assert_eq!(
+        steps_of,
+        [
+            RetireStep::Draining,
+            RetireStep::Stopping,
+            RetireStep::Deleting
+        ],
+        "every step recorded"
+    );
+    assert_eq!(set_replicas(&env, "demo-chunkserver-0").await, Some(3));
+    let chunkservers = env.kubelet.curve_chunkservers("demo");
+    assert!(
+        chunkservers.iter().all(|c| c.id != id),
+        "ChunkServer {id} deleted"
+    );
+    assert!(
+        chunkservers
+            .iter()
+            .all(|c| c.ip != ip && c.status == ChunkServerStatus::ReadWrite),
+        "{chunkservers:?}"
+    );
+    let map = env.kubectl(&[
+        "get",
+        "configmap",
+        "demo-topology",
+        "-o",
+        "jsonpath={.data.topology\\.json}",
+    ]);
+    let map = map.ok("get the cluster map");
+    assert!(map.contains("127.0.0."), "{map}");
+    assert!(
+        !map.contains(&format!("\"{ip}\"")),
+        "{ip} left the cluster map: {map}"
+    );
+    copies_whole(&env, id);
+    wait_healthy(&env).await;
+    env.wait_available("demo", TO_VERDICT).await;
+    say(&format!(
+        "SCALE-IN 4 → 3: ChunkServer {id} ({leaving}, {copysets} copysets moved) retired in {:.1}s, operator SIGKILLed {kills} times (once per step)",
+        took.as_secs_f64()
+    ));
+}
+
+/// 2 → 1 disk slots on 3 servers: slot 1's ChunkServers leave one at a time, highest ordinal
+/// first, then its StatefulSet goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kubernetes API server (KUBECONFIG), see e2e/README.md"]
+async fn retire_disk_slot_2_to_1() {
+    let env = TestEnv::new("retire-slot", 3).await;
+    let mut operator = up(
+        &env,
+        json!({"chunkservers": {"replicas": 3, "disksPerNode": 2, "copysets": 10}}),
+    )
+    .await;
+    let ids: Vec<u32> = (0..3)
+        .map(|o| {
+            (env.kubelet)
+                .chunkserver_id(&format!("demo-chunkserver-1-{o}"))
+                .unwrap()
+        })
+        .collect();
+    env.patch_spec("demo", json!({"chunkservers": {"disksPerNode": 1}}))
+        .await;
+    let (steps, _, took) =
+        follow_retire(&env, &mut operator, false, Duration::from_secs(400)).await;
+    let pods: Vec<&str> = steps.iter().map(|(p, _)| p.as_str()).collect();
+    let order: Vec<&str> = pods.iter().fold(Vec::new(), |mut order, p| {
+        if order.last() != Some(p) {
+            order.push(*p);
+        }
+        order
+    });
+    assert_eq!(
+        order,
+        [
+            "demo-chunkserver-1-2",
+            "demo-chunkserver-1-1",
+            "demo-chunkserver-1-0"
+        ]
+    );
+    curve_operator_e2e::util::eventually("demo-chunkserver-1 deleted", TO_VERDICT, || async {
+        match set_replicas(&env, "demo-chunkserver-1").await {
+            None => Ok(()),
+            Some(r) => Err(format!("still there with {r} replicas")),
+        }
+    })
+    .await;
+    let left: BTreeSet<u32> = (env.kubelet.curve_chunkservers("demo").iter())
+        .map(|c| c.id)
+        .collect();
+    assert!(ids.iter().all(|id| !left.contains(id)), "{left:?}");
+    assert_eq!(left.len(), 3);
+    for id in &ids {
+        copies_whole(&env, *id);
+    }
+    wait_healthy(&env).await;
+    env.wait_available("demo", TO_VERDICT).await;
+    say(&format!(
+        "SLOT 2 → 1: 3 ChunkServers retired in {:.1}s ({:.1}s each)",
+        took.as_secs_f64(),
+        took.as_secs_f64() / 3.0
+    ));
+}
+
+/// A ChunkServer's claim and pod deleted (the disk lost): the new pod's empty disk refuses the
+/// old id, the operator retires the old id (its copysets moved from the copies left), and the
+/// pod registers with a new id. The pre-change behaviour (the start script's gate off) shows
+/// the trap in the same model: the empty disk takes the old id and holds none of its copies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kubernetes API server (KUBECONFIG), see e2e/README.md"]
+async fn replace_a_lost_disk_without_reusing_its_id() {
+    let env = TestEnv::new("replace", 3).await;
+    let mut operator = up(
+        &env,
+        json!({"chunkservers": {"replicas": 3, "disksPerNode": 2, "copysets": 10}}),
+    )
+    .await;
+    let lost = "demo-chunkserver-1-1";
+    let old = env.kubelet.chunkserver_id(lost).unwrap();
+    let address = (env.kubelet.curve_chunkservers("demo").into_iter())
+        .find(|c| c.id == old)
+        .map(|c| format!("{}:{}", c.ip, c.port))
+        .unwrap();
+    let copysets = env.kubelet.curve_copysets_per_chunkserver("demo")[&old].len();
+    let lost_at = Instant::now();
+    let claims = env.api::<PersistentVolumeClaim>();
+    let pods = env.api::<Pod>();
+    let _ = claims
+        .delete(&format!("data-{lost}"), &DeleteParams::default())
+        .await;
+    let _ = pods.delete(lost, &DeleteParams::default()).await;
+
+    let replacing = env
+        .wait_status("demo", "ChunkServerReplacing", TO_VERDICT * 2, |_, s| {
+            let (reason, message) = progressing(s);
+            (reason == "ChunkServerReplacing")
+                .then_some(())
+                .ok_or(format!("{reason}: {message}"))
+        })
+        .await;
+    say(&format!(
+        "REPLACE: {:.1}s after the claim was lost: {}",
+        lost_at.elapsed().as_secs_f64(),
+        progressing(&replacing.status.unwrap_or_default()).1
+    ));
+    let exit = env.kubelet.chunkserver_exit(lost);
+    say(&format!("  the pod's container: {exit:?}"));
+    let (_, _, took) = follow_retire(&env, &mut operator, false, Duration::from_secs(300)).await;
+    let new = curve_operator_e2e::util::eventually(
+        "the pod registered with a new id",
+        TO_VERDICT * 2,
+        || async {
+            match env.kubelet.chunkserver_id(lost) {
+                Some(id) if id != old => Ok(id),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+    let at_address: Vec<u32> = (env.kubelet.curve_chunkservers("demo").iter())
+        .filter(|c| format!("{}:{}", c.ip, c.port) == address)
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(at_address, [new], "only the new id at {address}");
+    copies_whole(&env, old);
+    wait_healthy(&env).await;
+    env.wait_available("demo", TO_VERDICT * 2).await;
+    say(&format!(
+        "REPLACE: ChunkServer {old} ({copysets} copysets moved) retired and deleted in {:.1}s, the pod registered as ChunkServer {new}, {:.1}s after the loss",
+        took.as_secs_f64(),
+        lost_at.elapsed().as_secs_f64()
+    ));
+
+    // Before the change: no gate, the empty disk takes the old id within the offline timeout,
+    // and the operator (which sees no refusal) can only report what Curve's check finds.
+    env.kubelet.set_empty_disk_gate(false);
+    let victim = "demo-chunkserver-1-0";
+    let victim_id = env.kubelet.chunkserver_id(victim).unwrap();
+    let held = env.kubelet.curve_copysets_per_chunkserver("demo")[&victim_id].len();
+    let _ = claims
+        .delete(&format!("data-{victim}"), &DeleteParams::default())
+        .await;
+    let _ = pods.delete(victim, &DeleteParams::default()).await;
+    let trapped = curve_operator_e2e::util::eventually(
+        "the empty disk registered",
+        TO_VERDICT * 2,
+        || async {
+            match env.kubelet.chunkserver_id(victim) {
+                Some(id) => Ok(id),
+                None => Err("not registered".to_string()),
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        trapped, victim_id,
+        "the trap: the old id handed to an empty disk"
+    );
+    let now_holds = (env.kubelet.curve_copysets_per_chunkserver("demo"))
+        .get(&victim_id)
+        .map_or(0, |c| c.len());
+    assert_eq!(now_holds, held, "the MDS's records still place them on it");
+    let short = env
+        .wait_status("demo", "copysets a copy short", TO_VERDICT * 2, |_, s| {
+            let unhealthy = (s.health.as_ref())
+                .and_then(|h| h.copysets.as_ref())
+                .map_or(0, |c| c.unhealthy);
+            (unhealthy as usize == held)
+                .then_some(())
+                .ok_or(format!("{unhealthy} unhealthy"))
+        })
+        .await;
+    let health = short.status.unwrap_or_default().health;
+    say(&format!(
+        "TRAP (gate off): the empty disk of {victim} took ChunkServer {victim_id}; the MDS still places its {held} copysets on it, none held: {}",
+        health.and_then(|h| h.message).unwrap_or_default()
+    ));
+}
