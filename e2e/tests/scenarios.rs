@@ -1146,12 +1146,15 @@ async fn c_bring_up_is_gated_tier_by_tier() {
 
     // A healthy, unchanged cluster: reconciles write nothing. (Curve's health is read beside
     // the reconciles: the first readings may predate the pool's copysets.)
-    env.wait_status("demo", "Curve healthy", Duration::from_secs(60), |_, s| {
-        match s.health.as_ref().map(|h| h.verdict) {
+    env.wait_status(
+        "demo",
+        "Curve healthy",
+        Duration::from_secs(60),
+        |_, s| match s.health.as_ref().map(|h| h.verdict) {
             Some(curve_operator::api::HealthVerdict::Healthy) => Ok(()),
             other => Err(format!("{other:?}")),
-        }
-    })
+        },
+    )
     .await;
     let before = (object_versions(&env, "demo").await, applies(&operator));
     let status_before = env.clusters().get("demo").await.unwrap().status;
@@ -2857,10 +2860,16 @@ async fn m_etcd_membership_grows_shrinks_and_replaces_one_safe_step_at_a_time() 
     }
     // Events are published after the status that tells the step: give the last one a moment.
     for reason in ["EtcdMemberAdded", "EtcdMemberPromoted", "EtcdMemberRemoved"] {
-        eventually(&format!("an {reason} event"), Duration::from_secs(10), || async {
-            let found = events(&env, reason).await;
-            (!found.is_empty()).then_some(()).ok_or("none yet".to_string())
-        })
+        eventually(
+            &format!("an {reason} event"),
+            Duration::from_secs(10),
+            || async {
+                let found = events(&env, reason).await;
+                (!found.is_empty())
+                    .then_some(())
+                    .ok_or("none yet".to_string())
+            },
+        )
         .await;
     }
 

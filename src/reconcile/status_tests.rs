@@ -787,7 +787,9 @@ mod truth {
         );
         assert!(
             progressing.message.contains("(600 s)")
-                && progressing.message.contains("pod demo-etcd-0 is unschedulable"),
+                && progressing
+                    .message
+                    .contains("pod demo-etcd-0 is unschedulable"),
             "{}",
             progressing.message
         );
