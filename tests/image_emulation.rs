@@ -1459,3 +1459,147 @@ fn emulated_json_field_reads_brpc_answers_with_mawk() {
         .collect();
     assert_eq!(run.stdout("read"), expected, "{run}");
 }
+
+/// The set with `prelude` (a shell snippet) run in the daemon's container before its command:
+/// what a container's earlier runs left in its volumes.
+fn with_prelude(set: &StatefulSet, prelude: &str) -> StatefulSet {
+    let mut set = set.clone();
+    let pod = set.spec.as_mut().unwrap().template.spec.as_mut().unwrap();
+    let command = pod.containers[0].command.as_mut().unwrap();
+    let mut wrapped = vec![
+        "sh".to_string(),
+        "-c".to_string(),
+        format!("{prelude}\nexec \"$@\""),
+        "prelude".to_string(),
+    ];
+    wrapped.append(command);
+    *command = wrapped;
+    set
+}
+
+/// The set's daemon told its port by `CURVE_PORT` (a ChunkServer's) is `port`.
+fn with_curve_port(set: &StatefulSet, port: u16) -> StatefulSet {
+    let mut set = set.clone();
+    let pod = set.spec.as_mut().unwrap().template.spec.as_mut().unwrap();
+    pod.containers[0]
+        .env
+        .as_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|e| e.name == "CURVE_PORT")
+        .expect("a ChunkServer is told its port")
+        .value = Some(port.to_string());
+    set
+}
+
+#[test]
+#[ignore = "image emulation: needs root and the image files; scripts/test.sh runs it"]
+fn emulated_daemons_delete_their_oldest_logs_beyond_the_budget_before_they_start() {
+    use curve_operator::desired::start::{LOG_FILE_MIB, LOG_KEEP_MIB};
+    let rendered = rendered(EXAMPLES[0]);
+    let mds = mds_stand_in(None);
+    let files = 12;
+    for (suffix, container, program) in [
+        ("-mds", "mds", "curvebs-mds"),
+        ("-chunkserver-0", "chunkserver", "curvebs-chunkserver"),
+    ] {
+        let dir = format!("/curvebs/{container}/logs");
+        // Twelve full files of earlier runs, an hour apart (file i is i hours old), as glog
+        // names them, with glog's symlink to the newest; sparse, so they cost nothing here.
+        let prelude = format!(
+            "i=0\nwhile [ $i -lt {files} ]; do\n  \
+               f={dir}/{program}.log.INFO.2026010$i-000000.$((100 + i))\n  \
+               truncate -s {LOG_FILE_MIB}M $f\n  \
+               touch -d @$(( $(date +%s) - 3600 * i )) $f\n  \
+               i=$((i + 1))\n\
+             done\n\
+             ln -s {program}.log.INFO.20260100-000000.100 {dir}/{program}.INFO"
+        );
+        let mut set = with_prelude(&rendered.stateful_set(suffix), &prelude);
+        if container == "chunkserver" {
+            set = with_mds(&set, &[mds.address()]);
+        }
+        let volume = tempfile::tempdir().unwrap();
+        let pod = format!("{}-0", set_name(&set));
+        let run = start_chunkserver(
+            &set,
+            &rendered.facts(&pod, 0),
+            &volume.path().join("data.img"),
+        );
+        let kept: BTreeSet<String> = run.list(container, &dir).unwrap().into_iter().collect();
+        let kept_files = (LOG_KEEP_MIB / LOG_FILE_MIB) as usize;
+        let expected: BTreeSet<String> = (0..kept_files)
+            .map(|i| format!("{program}.log.INFO.2026010{i}-000000.{}", 100 + i))
+            .chain([format!("{program}.INFO")])
+            .collect();
+        assert_eq!(kept, expected, "{run}");
+        let output = run.stdout(container);
+        for i in kept_files..files {
+            assert!(
+                output.contains(&format!(
+                    "curve-start: deleted old log file {dir}/{program}.log.INFO.2026010{i}-000000.{} (logs kept within {LOG_KEEP_MIB} MiB)",
+                    100 + i
+                )),
+                "{run}"
+            );
+        }
+        // The cleanup runs before the open files check, whatever that says on this machine.
+        assert!(
+            output.contains("curve-start: core file size limit "),
+            "{run}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "image emulation: needs root and the image files; scripts/test.sh runs it"]
+fn emulated_a_port_taken_on_the_node_is_refused_naming_it_and_the_node() {
+    let rendered = rendered(EXAMPLES[0]);
+    let mds = mds_stand_in(None);
+    let set = with_mds(&rendered.stateful_set("-chunkserver-0"), &[mds.address()]);
+    let pod = format!("{}-0", set_name(&set));
+    let facts = rendered.facts(&pod, 0);
+    // Something listening on every address of the node (the container sees the host's sockets,
+    // as a host-network pod does): refused before anything else.
+    let taken = TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let volume = tempfile::tempdir().unwrap();
+    let run = start_chunkserver(
+        &with_curve_port(&set, port),
+        &facts,
+        &volume.path().join("data.img"),
+    );
+    assert_eq!(
+        *run.status("chunkserver"),
+        ContainerStatus::Exited(1),
+        "{run}"
+    );
+    let refusal = format!(
+        "cannot start: port {port} on node {} is already taken by another process, and this ChunkServer must listen on it on {} (spec.chunkservers.port plus the disk slot)",
+        facts.node_name, facts.pod_ip
+    );
+    assert!(
+        run.termination_message("chunkserver").starts_with(&refusal),
+        "{run}"
+    );
+    assert!(run.invocations_of("entrypoint.sh").is_empty(), "{run}");
+    assert!(
+        mds.requests().is_empty(),
+        "the port is checked first: {run}"
+    );
+    drop(taken);
+
+    // A listener on loopback only (a host etcd's default) does not collide with the pod IP.
+    let loopback = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = loopback.local_addr().unwrap().port();
+    let run = start_chunkserver(
+        &with_curve_port(&set, port),
+        &facts,
+        &volume.path().join("data2.img"),
+    );
+    assert!(
+        !run.stderr("chunkserver").contains("is already taken"),
+        "{run}"
+    );
+    assert!(went_past_the_gate(&run), "{run}");
+}
