@@ -274,8 +274,9 @@ const CHUNKSERVER_REQUIRED: [&str; 11] = [
 /// Every flag the ChunkServer binary of v1.2.6 defines that the operator may pass: its own
 /// (chunkserver.cpp), braft's at the commit Curve pins (e255c0e: raft_sync, raft_sync_meta in
 /// storage.cpp, raft_sync_segments and raft_max_segment_size in log.cpp, fsync.cpp,
-/// snapshot_throttle.cpp), brpc's and glog's. gflags stops the daemon on any other.
-const CHUNKSERVER_FLAGS: [&str; 26] = [
+/// snapshot_throttle.cpp), brpc's and glog's (`max_log_size`: declared in glog's logging.h at
+/// the commit Curve pins, thirdparties/glog/glog.patch). gflags stops the daemon on any other.
+const CHUNKSERVER_FLAGS: [&str; 27] = [
     "-conf",
     "-chunkServerIp",
     "-enableExternalServer",
@@ -302,6 +303,7 @@ const CHUNKSERVER_FLAGS: [&str; 26] = [
     "-bthread_concurrency",
     "-graceful_quit_on_sigterm",
     "-stderrthreshold",
+    "-max_log_size",
 ];
 
 #[test]
@@ -789,6 +791,28 @@ fn under_open_files_limits(set: &StatefulSet, soft: u64, hard: u64) -> StatefulS
     set
 }
 
+/// The MDS set with its start script checking two free ports instead of the spec's 6700 and
+/// 7700: the emulation shares this machine's sockets, where another test (or an e2e stand-in)
+/// may hold those, and the dummy port collides with a listener on any address.
+fn with_free_mds_ports(set: &StatefulSet) -> StatefulSet {
+    let mut set = set.clone();
+    let pod = set.spec.as_mut().unwrap().template.spec.as_mut().unwrap();
+    let script = (pod.containers[0].command.as_mut().unwrap().iter_mut())
+        .find(|word| word.contains("port_taken 6700 "))
+        .expect("the MDS's start script checks its ports");
+    for spec_port in ["6700", "7700"] {
+        let free = TcpListener::bind("0.0.0.0:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let check = format!("port_taken {spec_port} ");
+        assert!(script.contains(&check), "{script}");
+        *script = script.replace(&check, &format!("port_taken {free} "));
+    }
+    set
+}
+
 /// Runs the pod's main container too (a daemon's start script), its data claim on `volume`.
 fn start_chunkserver(set: &StatefulSet, facts: &PodFacts, volume: &Path) -> PodRun {
     Kubelet::new(image())
@@ -910,6 +934,8 @@ fn emulated_daemons_refuse_to_start_below_their_open_files_need() {
         let mut set = under_open_files_limits(&rendered.stateful_set(suffix), 1024, 4096);
         if container == "chunkserver" {
             set = with_mds(&set, &[mds.address()]);
+        } else {
+            set = with_free_mds_ports(&set);
         }
         let dir = tempfile::tempdir().unwrap();
         let pod = format!("{}-0", set_name(&set));
@@ -1515,10 +1541,12 @@ fn emulated_daemons_delete_their_oldest_logs_beyond_the_budget_before_they_start
              done\n\
              ln -s {program}.log.INFO.20260100-000000.100 {dir}/{program}.INFO"
         );
-        let mut set = with_prelude(&rendered.stateful_set(suffix), &prelude);
-        if container == "chunkserver" {
-            set = with_mds(&set, &[mds.address()]);
-        }
+        let set = rendered.stateful_set(suffix);
+        let set = if container == "chunkserver" {
+            with_prelude(&with_mds(&set, &[mds.address()]), &prelude)
+        } else {
+            with_prelude(&with_free_mds_ports(&set), &prelude)
+        };
         let volume = tempfile::tempdir().unwrap();
         let pod = format!("{}-0", set_name(&set));
         let run = start_chunkserver(
