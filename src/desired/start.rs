@@ -61,6 +61,8 @@ pub const LOG_CLEANUP_SECONDS: u64 = 60;
 /// above what the cleanup leaves ([`LOG_KEEP_MIB`]); the difference is what a daemon may write
 /// between two passes (about 17 MiB/s for a minute) before eviction could come first.
 pub const LOG_VOLUME_LIMIT_MIB: u64 = 2048;
+// The limit leaves at least the budget again above it, and the budget holds several files.
+const _: () = assert!(LOG_VOLUME_LIMIT_MIB >= 2 * LOG_KEEP_MIB && LOG_KEEP_MIB >= 4 * LOG_FILE_MIB);
 
 /// `trim_logs DIR`: deletes the oldest regular files of DIR until the rest sum to at most
 /// [`LOG_KEEP_MIB`], never the newest (the file glog writes; the `<program>.INFO` symlink is
