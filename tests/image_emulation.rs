@@ -274,8 +274,9 @@ const CHUNKSERVER_REQUIRED: [&str; 11] = [
 /// Every flag the ChunkServer binary of v1.2.6 defines that the operator may pass: its own
 /// (chunkserver.cpp), braft's at the commit Curve pins (e255c0e: raft_sync, raft_sync_meta in
 /// storage.cpp, raft_sync_segments and raft_max_segment_size in log.cpp, fsync.cpp,
-/// snapshot_throttle.cpp), brpc's and glog's. gflags stops the daemon on any other.
-const CHUNKSERVER_FLAGS: [&str; 26] = [
+/// snapshot_throttle.cpp), brpc's and glog's (`max_log_size`: declared in glog's logging.h at
+/// the commit Curve pins, thirdparties/glog/glog.patch). gflags stops the daemon on any other.
+const CHUNKSERVER_FLAGS: [&str; 27] = [
     "-conf",
     "-chunkServerIp",
     "-enableExternalServer",
@@ -302,6 +303,7 @@ const CHUNKSERVER_FLAGS: [&str; 26] = [
     "-bthread_concurrency",
     "-graceful_quit_on_sigterm",
     "-stderrthreshold",
+    "-max_log_size",
 ];
 
 #[test]
@@ -789,6 +791,28 @@ fn under_open_files_limits(set: &StatefulSet, soft: u64, hard: u64) -> StatefulS
     set
 }
 
+/// The MDS set with its start script checking two free ports instead of the spec's 6700 and
+/// 7700: the emulation shares this machine's sockets, where another test (or an e2e stand-in)
+/// may hold those, and the dummy port collides with a listener on any address.
+fn with_free_mds_ports(set: &StatefulSet) -> StatefulSet {
+    let mut set = set.clone();
+    let pod = set.spec.as_mut().unwrap().template.spec.as_mut().unwrap();
+    let script = (pod.containers[0].command.as_mut().unwrap().iter_mut())
+        .find(|word| word.contains("port_taken 6700 "))
+        .expect("the MDS's start script checks its ports");
+    for spec_port in ["6700", "7700"] {
+        let free = TcpListener::bind("0.0.0.0:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let check = format!("port_taken {spec_port} ");
+        assert!(script.contains(&check), "{script}");
+        *script = script.replace(&check, &format!("port_taken {free} "));
+    }
+    set
+}
+
 /// Runs the pod's main container too (a daemon's start script), its data claim on `volume`.
 fn start_chunkserver(set: &StatefulSet, facts: &PodFacts, volume: &Path) -> PodRun {
     Kubelet::new(image())
@@ -910,6 +934,8 @@ fn emulated_daemons_refuse_to_start_below_their_open_files_need() {
         let mut set = under_open_files_limits(&rendered.stateful_set(suffix), 1024, 4096);
         if container == "chunkserver" {
             set = with_mds(&set, &[mds.address()]);
+        } else {
+            set = with_free_mds_ports(&set);
         }
         let dir = tempfile::tempdir().unwrap();
         let pod = format!("{}-0", set_name(&set));
@@ -1458,4 +1484,150 @@ fn emulated_json_field_reads_brpc_answers_with_mawk() {
         .map(|(n, (_, _, value))| format!("{n}=[{value}]\n"))
         .collect();
     assert_eq!(run.stdout("read"), expected, "{run}");
+}
+
+/// The set with `prelude` (a shell snippet) run in the daemon's container before its command:
+/// what a container's earlier runs left in its volumes.
+fn with_prelude(set: &StatefulSet, prelude: &str) -> StatefulSet {
+    let mut set = set.clone();
+    let pod = set.spec.as_mut().unwrap().template.spec.as_mut().unwrap();
+    let command = pod.containers[0].command.as_mut().unwrap();
+    let mut wrapped = vec![
+        "sh".to_string(),
+        "-c".to_string(),
+        format!("{prelude}\nexec \"$@\""),
+        "prelude".to_string(),
+    ];
+    wrapped.append(command);
+    *command = wrapped;
+    set
+}
+
+/// The set's daemon told its port by `CURVE_PORT` (a ChunkServer's) is `port`.
+fn with_curve_port(set: &StatefulSet, port: u16) -> StatefulSet {
+    let mut set = set.clone();
+    let pod = set.spec.as_mut().unwrap().template.spec.as_mut().unwrap();
+    pod.containers[0]
+        .env
+        .as_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|e| e.name == "CURVE_PORT")
+        .expect("a ChunkServer is told its port")
+        .value = Some(port.to_string());
+    set
+}
+
+#[test]
+#[ignore = "image emulation: needs root and the image files; scripts/test.sh runs it"]
+fn emulated_daemons_delete_their_oldest_logs_beyond_the_budget_before_they_start() {
+    use curve_operator::desired::start::{LOG_FILE_MIB, LOG_KEEP_MIB};
+    let rendered = rendered(EXAMPLES[0]);
+    let mds = mds_stand_in(None);
+    let files = 12;
+    for (suffix, container, program) in [
+        ("-mds", "mds", "curvebs-mds"),
+        ("-chunkserver-0", "chunkserver", "curvebs-chunkserver"),
+    ] {
+        let dir = format!("/curvebs/{container}/logs");
+        // Twelve full files of earlier runs, an hour apart (file i is i hours old), as glog
+        // names them, with glog's symlink to the newest; sparse, so they cost nothing here.
+        let prelude = format!(
+            "i=0\nwhile [ $i -lt {files} ]; do\n  \
+               f={dir}/{program}.log.INFO.2026010$i-000000.$((100 + i))\n  \
+               truncate -s {LOG_FILE_MIB}M $f\n  \
+               touch -d @$(( $(date +%s) - 3600 * i )) $f\n  \
+               i=$((i + 1))\n\
+             done\n\
+             ln -s {program}.log.INFO.20260100-000000.100 {dir}/{program}.INFO"
+        );
+        let set = rendered.stateful_set(suffix);
+        let set = if container == "chunkserver" {
+            with_prelude(&with_mds(&set, &[mds.address()]), &prelude)
+        } else {
+            with_prelude(&with_free_mds_ports(&set), &prelude)
+        };
+        let volume = tempfile::tempdir().unwrap();
+        let pod = format!("{}-0", set_name(&set));
+        let run = start_chunkserver(
+            &set,
+            &rendered.facts(&pod, 0),
+            &volume.path().join("data.img"),
+        );
+        let kept: BTreeSet<String> = run.list(container, &dir).unwrap().into_iter().collect();
+        let kept_files = (LOG_KEEP_MIB / LOG_FILE_MIB) as usize;
+        let expected: BTreeSet<String> = (0..kept_files)
+            .map(|i| format!("{program}.log.INFO.2026010{i}-000000.{}", 100 + i))
+            .chain([format!("{program}.INFO")])
+            .collect();
+        assert_eq!(kept, expected, "{run}");
+        let output = run.stdout(container);
+        for i in kept_files..files {
+            assert!(
+                output.contains(&format!(
+                    "curve-start: deleted old log file {dir}/{program}.log.INFO.2026010{i}-000000.{} (logs kept within {LOG_KEEP_MIB} MiB)",
+                    100 + i
+                )),
+                "{run}"
+            );
+        }
+        // The cleanup runs before the open files check, whatever that says on this machine.
+        assert!(
+            output.contains("curve-start: core file size limit "),
+            "{run}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "image emulation: needs root and the image files; scripts/test.sh runs it"]
+fn emulated_a_port_taken_on_the_node_is_refused_naming_it_and_the_node() {
+    let rendered = rendered(EXAMPLES[0]);
+    let mds = mds_stand_in(None);
+    let set = with_mds(&rendered.stateful_set("-chunkserver-0"), &[mds.address()]);
+    let pod = format!("{}-0", set_name(&set));
+    let facts = rendered.facts(&pod, 0);
+    // Something listening on every address of the node (the container sees the host's sockets,
+    // as a host-network pod does): refused before anything else.
+    let taken = TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let volume = tempfile::tempdir().unwrap();
+    let run = start_chunkserver(
+        &with_curve_port(&set, port),
+        &facts,
+        &volume.path().join("data.img"),
+    );
+    assert_eq!(
+        *run.status("chunkserver"),
+        ContainerStatus::Exited(1),
+        "{run}"
+    );
+    let refusal = format!(
+        "cannot start: port {port} on node {} is already taken by another process, and this ChunkServer must listen on it on {} (spec.chunkservers.port plus the disk slot)",
+        facts.node_name, facts.pod_ip
+    );
+    assert!(
+        run.termination_message("chunkserver").starts_with(&refusal),
+        "{run}"
+    );
+    assert!(run.invocations_of("entrypoint.sh").is_empty(), "{run}");
+    assert!(
+        mds.requests().is_empty(),
+        "the port is checked first: {run}"
+    );
+    drop(taken);
+
+    // A listener on loopback only (a host etcd's default) does not collide with the pod IP.
+    let loopback = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = loopback.local_addr().unwrap().port();
+    let run = start_chunkserver(
+        &with_curve_port(&set, port),
+        &facts,
+        &volume.path().join("data2.img"),
+    );
+    assert!(
+        !run.stderr("chunkserver").contains("is already taken"),
+        "{run}"
+    );
+    assert!(went_past_the_gate(&run), "{run}");
 }

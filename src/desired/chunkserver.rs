@@ -14,7 +14,7 @@ use super::common::{
 };
 use super::config::{
     CHUNKSERVER_CONF, CS_CLIENT_CONF, CURVE_DELIMITER, DaemonAddresses, S3_CONF, chunkserver_conf,
-    cs_client_conf,
+    cs_client_conf, glog_args,
 };
 use super::start;
 use crate::names::{
@@ -105,7 +105,6 @@ fn chunkserver_args(port: i32) -> Vec<String> {
         format!("-walFilePoolDir={DATA_DIR}"),
         format!("-walFilePoolMetaPath={DATA_DIR}/walfilepool.meta"),
         "-mdsListenAddr=$(MDS_ADDRESSES)".to_string(),
-        format!("-log_dir={}", Role::ChunkServer.log_dir()),
         // Durability, as curveadm sets it: fsync the raft log (braft's default, made explicit),
         // and also closed segments and the log/snapshot/raft meta (braft's default: not synced),
         // so an acknowledged write survives a power loss.
@@ -124,9 +123,10 @@ fn chunkserver_args(port: i32) -> Vec<String> {
         // brpc worker threads, as curveadm and curve-ansible set for ChunkServers.
         "-bthread_concurrency=18".to_string(),
         "-graceful_quit_on_sigterm=true".to_string(),
-        "-stderrthreshold=3".to_string(),
     ]
-    .into()
+    .into_iter()
+    .chain(glog_args(Role::ChunkServer))
+    .collect()
 }
 
 /// Pod template annotation holding the data volume size the ChunkServer starts with: a grown
@@ -297,7 +297,9 @@ fn slot_stateful_set(
         // slow disks before liveness may judge.
         startup: Some(tcp_probe(port, 10, 10, STARTUP_PROBE_FAILURES)),
         liveness: tcp_probe(port, 0, 10, 6),
-        start_script: Some(start::chunkserver_start_script()),
+        start_script: Some(start::chunkserver_start_script(
+            &Role::ChunkServer.log_dir(),
+        )),
         resources: cs.resources.clone(),
         config_files: vec![
             (CHUNKSERVER_CONF, CURVE_DELIMITER),

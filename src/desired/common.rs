@@ -287,6 +287,23 @@ fn empty_dir(name: &str) -> Volume {
     }
 }
 
+/// The daemon's log dir: an emptyDir bounded above what the start script's cleanup keeps
+/// ([`super::start::LOG_VOLUME_LIMIT_MIB`]), so the cleanup acts long before the kubelet's
+/// eviction for ephemeral storage would.
+pub fn log_volume() -> Volume {
+    Volume {
+        name: LOG_VOLUME.to_string(),
+        empty_dir: Some(EmptyDirVolumeSource {
+            size_limit: Some(Quantity(format!(
+                "{}Mi",
+                super::start::LOG_VOLUME_LIMIT_MIB
+            ))),
+            ..EmptyDirVolumeSource::default()
+        }),
+        ..Volume::default()
+    }
+}
+
 /// The volumes of the config init container: the operator's ConfigMap and the merged dir.
 pub fn config_volumes(config_map: &str) -> Vec<Volume> {
     vec![
@@ -447,7 +464,7 @@ impl Daemon<'_> {
             }),
             volumes: Some({
                 let mut volumes = config_volumes(config_map);
-                volumes.push(empty_dir(LOG_VOLUME));
+                volumes.push(log_volume());
                 volumes
             }),
             ..PodSpec::default()

@@ -3,7 +3,7 @@
 //! init container (merge-config.sh), which also fills in `${prefix}` (`/curvebs/<role>`),
 //! `${POD_IP}`, `${POD_NAME}`, `${CURVE_PORT}` and `${CURVE_ROOT_PASSWORD}` per pod.
 
-use super::common::pod_dns_name;
+use super::common::{Role, pod_dns_name};
 use crate::names::{Component, component_name};
 use crate::validate::ValidatedCluster;
 use crate::validate::capacity;
@@ -219,6 +219,17 @@ pub fn pool_usage_limit_percent(cluster: &ValidatedCluster) -> i32 {
 
 /// Curve's default `mds.chunkserver.failure.tolerance` (conf/mds.conf:73).
 pub const CURVE_FAILURE_TOLERANCE: i32 = 3;
+
+/// glog's flags of Curve's C++ daemons: files in the role's log dir (the log emptyDir), each
+/// closed at [`super::start::LOG_FILE_MIB`] (the start script deletes the oldest beyond a
+/// budget), and only FATAL on stderr: the files hold everything else.
+pub fn glog_args(role: Role) -> Vec<String> {
+    vec![
+        format!("-log_dir={}", role.log_dir()),
+        format!("-max_log_size={}", super::start::LOG_FILE_MIB),
+        "-stderrthreshold=3".to_string(),
+    ]
+}
 
 /// `mds.chunkserver.failure.tolerance`: the RecoverScheduler leaves alone every ChunkServer of
 /// a server with at least this many ChunkServers not online

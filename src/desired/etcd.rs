@@ -133,7 +133,10 @@ fn stateful_set_for(
         // Liveness must not kill members that merely wait for their peers.
         liveness: super::common::tcp_probe(etcd.client_port, 15, 10, 6),
         startup: None,
-        start_script: None,
+        start_script: Some(super::start::etcd_start_script(
+            etcd.client_port,
+            etcd.peer_port,
+        )),
         resources: etcd.resources.clone(),
         config_files: vec![(ETCD_CONF, YAML_DELIMITER)],
         data_volume: Some(DATA_VOLUME),

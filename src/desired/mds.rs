@@ -5,7 +5,7 @@ use super::common::{
     Budget, Daemon, Role, StatefulSetParts, config_map, disruption_budget, headless_service,
     http_probe, jemalloc, stateful_set,
 };
-use super::config::{CURVE_DELIMITER, EtcdLayout, MDS_CONF, mds_conf};
+use super::config::{CURVE_DELIMITER, EtcdLayout, MDS_CONF, glog_args, mds_conf};
 use crate::names::{Component, component_name, labels, selector_labels};
 use crate::validate::ValidatedCluster;
 
@@ -15,20 +15,24 @@ pub fn build(cluster: &ValidatedCluster, etcd: &EtcdLayout) -> Tier {
     let mds = &cluster.spec.mds;
     let name = component_name(&cluster.name, component);
     let selector = selector_labels(&cluster.name, component);
+    let mut args = vec![
+        format!("-confPath={}/{MDS_CONF}", Role::Mds.conf_dir()),
+        "-graceful_quit_on_sigterm=true".to_string(),
+    ];
+    args.extend(glog_args(Role::Mds));
     let daemon = Daemon {
         role: Role::Mds,
-        args: vec![
-            format!("-confPath={}/{MDS_CONF}", Role::Mds.conf_dir()),
-            format!("-log_dir={}", Role::Mds.log_dir()),
-            "-graceful_quit_on_sigterm=true".to_string(),
-            "-stderrthreshold=3".to_string(),
-        ],
+        args,
         ports: vec![("listen", mds.port), ("dummy", mds.dummy_port)],
         // Every MDS (primary or standby) serves its dummy port; only the primary opens `port`.
         readiness: http_probe("/vars/mds_status", mds.dummy_port, 5, 10, 3),
         liveness: http_probe("/vars/mds_status", mds.dummy_port, 30, 10, 6),
         startup: None,
-        start_script: Some(super::start::mds_start_script()),
+        start_script: Some(super::start::mds_start_script(
+            mds.port,
+            mds.dummy_port,
+            &Role::Mds.log_dir(),
+        )),
         resources: mds.resources.clone(),
         config_files: vec![(MDS_CONF, CURVE_DELIMITER)],
         data_volume: None,

@@ -54,11 +54,162 @@ fn open_files_check(daemon: &str, need_reason: &str) -> String {
     )
 }
 
-/// The MDS's start script: open files, then the image's entrypoint.
-pub fn mds_start_script() -> String {
+/// glog's `-max_log_size`, in MiB: the size at which Curve's glog closes a log file and opens
+/// the next (`LogFileObject::Write`; glog 4cc89c9, WORKSPACE:60-68, whose default is 1800).
+/// Small enough that the cleanup can free space in steps well under the budget.
+pub const LOG_FILE_MIB: u64 = 128;
+/// What the cleanup keeps of a daemon's log dir: the newest files whose sizes sum to at most
+/// this, the newest one always. Eight files of [`LOG_FILE_MIB`] — days of INFO logging.
+pub const LOG_KEEP_MIB: u64 = 1024;
+/// Seconds between two cleanup passes.
+pub const LOG_CLEANUP_SECONDS: u64 = 60;
+/// The log emptyDir's `sizeLimit`, in MiB: the kubelet evicts a pod past it, so it stays well
+/// above what the cleanup leaves ([`LOG_KEEP_MIB`]); the difference is what a daemon may write
+/// between two passes (about 17 MiB/s for a minute) before eviction could come first.
+pub const LOG_VOLUME_LIMIT_MIB: u64 = 2048;
+// The limit leaves at least the budget again above it, and the budget holds several files.
+const _: () = assert!(LOG_VOLUME_LIMIT_MIB >= 2 * LOG_KEEP_MIB && LOG_KEEP_MIB >= 4 * LOG_FILE_MIB);
+
+/// `trim_logs DIR`: deletes the oldest regular files of DIR until the rest sum to at most
+/// [`LOG_KEEP_MIB`], never the newest (the file glog writes; the `<program>.INFO` symlink is
+/// not a regular file). glog never deletes a file it closed, and Curve v1.2.6 sets no other
+/// log flag (its own names: `<program>.log.INFO.<date>-<time>.<pid>`, one series, as
+/// thirdparties/glog/glog.patch writes every severity into the INFO file). Names have no
+/// blanks, so `ls -l`'s last field is the name.
+fn trim_logs_function() -> String {
+    let keep_kib = LOG_KEEP_MIB * 1024;
     format!(
-        "set -eu\n{}need={MDS_OPEN_FILES}\n{}exec \"$@\"\n",
+        "trim_logs() {{
+  \
+           ls -lt \"$1\" 2>/dev/null | awk -v dir=\"$1\" -v keep={keep_kib} '\n    \
+             /^-/ {{ total += int(($5 + 1023) / 1024); if (++files > 1 && total > keep) print dir \"/\" $NF }}' \\\n  \
+           | while read -r old; do\n      \
+               rm -f \"$old\" && echo \"$0: deleted old log file $old (logs kept within {LOG_KEEP_MIB} MiB)\"\n    \
+             done\n\
+         }}\n"
+    )
+}
+
+/// Trims `log_dir` now (what earlier runs left) and then every [`LOG_CLEANUP_SECONDS`] in a
+/// background loop, which lives as long as the container: after `exec` it is the daemon's child
+/// and the runtime ends it with the container.
+fn log_cleanup(log_dir: &str) -> String {
+    format!(
+        "{}trim_logs {log_dir} || true\n\
+         (while :; do sleep {LOG_CLEANUP_SECONDS}; trim_logs {log_dir} || true; done) &\n",
+        trim_logs_function(),
+    )
+}
+
+/// Lets the daemon dump core as curveadm's containers do (`--ulimit core=-1`,
+/// internal/task/task/common/create_container.go): the soft limit raised to the hard one the
+/// runtime gives. Where a core goes is the node's `kernel.core_pattern`, which no pod can set.
+fn core_limit() -> String {
+    "ulimit -S -c \"$(ulimit -H -c)\" 2>/dev/null || true\n\
+     echo \"$0: core file size limit $(ulimit -S -c)\"\n"
+        .to_string()
+}
+
+/// A port a daemon binds, for [`port_check`]: the spec field it comes from, and whether the
+/// daemon binds it on every address (brpc's dummy server) or on the pod IP only.
+pub struct BoundPort<'a> {
+    /// The port: a number, or a shell expression (`$CURVE_PORT`).
+    pub port: String,
+    pub field: &'a str,
+    pub every_address: bool,
+}
+
+/// `port_taken PORT ADDRESS` succeeds when a socket of the pod's network namespace — the node's,
+/// with host networking — listens on PORT where a daemon binding ADDRESS (the pod IP, or `any`)
+/// would collide: on every address, on that IP, or anywhere for `any`. It reads
+/// `/proc/net/tcp{,6}` (state `0A` is LISTEN; IPv4 addresses are the 32-bit word in host order,
+/// little-endian on x86-64 and arm64), as the image has no `ss`.
+fn port_taken_function() -> String {
+    "port_taken() {\n  \
+       cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v port=\"$1\" -v ip=\"$2\" '\n    \
+         BEGIN {\n      \
+           want = sprintf(\"%04X\", port)\n      \
+           if (ip != \"any\") { split(ip, o, \".\"); v4 = sprintf(\"%02X%02X%02X%02X\", o[4], o[3], o[2], o[1]) }\n    \
+         }\n    \
+         $4 == \"0A\" {\n      \
+           split($2, local, \":\")\n      \
+           if (local[2] != want) next\n      \
+           a = local[1]\n      \
+           if (ip == \"any\" || a == \"00000000\" || a == \"00000000000000000000000000000000\" || a == v4 || a == \"0000000000000000FFFF0000\" v4) { found = 1; exit }\n    \
+         }\n    \
+         END { exit !found }'\n\
+     }\n"
+        .to_string()
+}
+
+/// Refuses to start when another process already listens on one of `ports` (a host etcd on
+/// 2379, another pod with host networking): the daemon would exit on its bind error with a
+/// message of its own, this says which port, node and spec field.
+pub fn port_check(daemon: &str, ports: &[BoundPort]) -> String {
+    let checks: String = ports
+        .iter()
+        .map(|BoundPort { port, field, every_address }| {
+            let address = if *every_address { "any" } else { "$POD_IP" };
+            let on = if *every_address { "on every address" } else { "on $POD_IP" };
+            format!(
+                "if port_taken {port} \"{address}\"; then\n  \
+                   refuse \"port {port} on node $NODE_NAME is already taken by another process, and this {daemon} must listen on it {on} ({field}): stop what holds it on the node (a host service, another pod with host networking), or give the cluster another port in {field} (node requirements: {NODE_REQUIREMENTS_DOC})\"\n\
+                 fi\n"
+            )
+        })
+        .collect();
+    format!("{}{checks}", port_taken_function())
+}
+
+/// What every daemon's start script does before its own checks: refusals, free ports, core
+/// dumps, and the log cleanup when the daemon writes log files.
+fn start_common(daemon: &str, ports: &[BoundPort], log_dir: Option<&str>) -> String {
+    format!(
+        "set -eu\n{}{}{}{}",
         refuse_function(),
+        port_check(daemon, ports),
+        core_limit(),
+        log_dir.map(log_cleanup).unwrap_or_default(),
+    )
+}
+
+/// etcd's start script: its client and peer ports, then the image's entrypoint. etcd logs to
+/// stderr (the image's etcd.conf: `log-outputs: [stderr]`), which the kubelet rotates.
+pub fn etcd_start_script(client_port: i32, peer_port: i32) -> String {
+    let ports = [
+        BoundPort {
+            port: client_port.to_string(),
+            field: "spec.etcd.clientPort",
+            every_address: false,
+        },
+        BoundPort {
+            port: peer_port.to_string(),
+            field: "spec.etcd.peerPort",
+            every_address: false,
+        },
+    ];
+    format!("{}exec \"$@\"\n", start_common("etcd member", &ports, None))
+}
+
+/// The MDS's start script: free ports, cores, log cleanup, open files, then the image's
+/// entrypoint. The MDS binds `mds.listen.addr` (the pod IP) and its dummy server on every
+/// address (brpc's `StartDummyServerAt`, src/mds/server/mds.cpp).
+pub fn mds_start_script(port: i32, dummy_port: i32, log_dir: &str) -> String {
+    let ports = [
+        BoundPort {
+            port: port.to_string(),
+            field: "spec.mds.port",
+            every_address: false,
+        },
+        BoundPort {
+            port: dummy_port.to_string(),
+            field: "spec.mds.dummyPort",
+            every_address: true,
+        },
+    ];
+    format!(
+        "{}need={MDS_OPEN_FILES}\n{}exec \"$@\"\n",
+        start_common("MDS", &ports, Some(log_dir)),
         open_files_check("MDS", "a socket per client and ChunkServer"),
     )
 }
@@ -74,9 +225,16 @@ pub fn mds_start_script() -> String {
 /// on the volume, and a start from another IP (a volume that followed its pod to another
 /// node) is refused, naming both. The gate ([`empty_disk_gate`]) runs before anything writes
 /// to the volume.
-pub fn chunkserver_start_script() -> String {
+///
+/// It binds `-chunkServerIp`:`-chunkServerPort` (the pod IP; C:src/chunkserver/chunkserver.cpp:268,360).
+pub fn chunkserver_start_script(log_dir: &str) -> String {
+    let ports = [BoundPort {
+        port: "$CURVE_PORT".to_string(),
+        field: "spec.chunkservers.port plus the disk slot",
+        every_address: false,
+    }];
     format!(
-        "set -eu\n{}{}{}\
+        "{}{}{}\
          if [ -f {IDENTITY_FILE} ]; then\n  \
            node=; ip=\n  \
            read -r node ip < {IDENTITY_FILE} || true\n  \
@@ -91,7 +249,7 @@ pub fn chunkserver_start_script() -> String {
          need=$(df -P {CHUNKSERVER_DATA_DIR} | awk 'NR == 2 {{ printf \"%d\", int($2 * 1024 / {POOL_FILE_BYTES}) + {CHUNKSERVER_OPEN_FILES_MARGIN} }}')\n\
          {}\
          exec \"$@\"\n",
-        refuse_function(),
+        start_common("ChunkServer", &ports, Some(log_dir)),
         json_field_function(),
         empty_disk_gate(),
         moved_volume_refusal("$node", "$ip", "$NODE_NAME", "$POD_IP"),
@@ -264,7 +422,7 @@ mod tests {
     #[test]
     fn the_chunkserver_start_gates_an_empty_disk_then_checks_identity_then_limits_then_hands_over()
     {
-        let script = chunkserver_start_script();
+        let script = chunkserver_start_script("/curvebs/chunkserver/logs");
         let gate = script
             .find(&format!("if [ ! -f {CHUNKSERVER_META_FILE} ]; then\n"))
             .unwrap();
@@ -380,9 +538,99 @@ mod tests {
 
     #[test]
     fn the_mds_start_needs_a_fixed_number_of_files() {
-        let script = mds_start_script();
+        let script = mds_start_script(6700, 7700, "/curvebs/mds/logs");
         assert!(script.contains("need=65536\n"), "{script}");
         assert!(!script.contains(IDENTITY_FILE), "{script}");
         assert!(script.ends_with("exec \"$@\"\n"), "{script}");
+    }
+
+    /// The position of `needle` in `script`, which must hold it.
+    fn at(script: &str, needle: &str) -> usize {
+        script
+            .find(needle)
+            .unwrap_or_else(|| panic!("no {needle:?} in {script}"))
+    }
+
+    #[test]
+    fn every_start_checks_its_ports_first_then_cores_then_starts_the_log_cleanup() {
+        for (script, ports, logs) in [
+            (etcd_start_script(2379, 2380), vec!["2379", "2380"], None),
+            (
+                mds_start_script(6700, 7700, "/curvebs/mds/logs"),
+                vec!["6700", "7700"],
+                Some("/curvebs/mds/logs"),
+            ),
+            (
+                chunkserver_start_script("/curvebs/chunkserver/logs"),
+                vec!["$CURVE_PORT"],
+                Some("/curvebs/chunkserver/logs"),
+            ),
+        ] {
+            assert!(script.starts_with("set -eu\nrefuse() {\n"), "{script}");
+            let first_port = at(&script, &format!("if port_taken {} ", ports[0]));
+            for port in &ports {
+                assert!(
+                    script.contains(&format!(
+                        "refuse \"port {port} on node $NODE_NAME is already taken"
+                    )),
+                    "{script}"
+                );
+            }
+            let cores = at(&script, "ulimit -S -c \"$(ulimit -H -c)\"");
+            let exec = at(&script, "exec \"$@\"");
+            assert!(first_port < cores && cores < exec, "{script}");
+            match logs {
+                Some(dir) => {
+                    let now = at(&script, &format!("trim_logs {dir} || true\n("));
+                    let background = at(
+                        &script,
+                        &format!("(while :; do sleep 60; trim_logs {dir} || true; done) &\n"),
+                    );
+                    assert!(
+                        cores < now && now < background && background < exec,
+                        "{script}"
+                    );
+                }
+                None => assert!(!script.contains("trim_logs"), "{script}"),
+            }
+            // Nothing may touch the daemon's command line.
+            assert!(
+                !script.contains("set --") && !script.contains("shift"),
+                "{script}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_taken_port_is_refused_naming_the_field_and_how_the_daemon_binds() {
+        let check = mds_start_script(6700, 7700, "/curvebs/mds/logs");
+        assert!(
+            check.contains(
+                "if port_taken 6700 \"$POD_IP\"; then\n  refuse \"port 6700 on node $NODE_NAME is already taken by another process, and this MDS must listen on it on $POD_IP (spec.mds.port): "
+            ),
+            "{check}"
+        );
+        assert!(
+            check.contains(
+                "if port_taken 7700 \"any\"; then\n  refuse \"port 7700 on node $NODE_NAME is already taken by another process, and this MDS must listen on it on every address (spec.mds.dummyPort): "
+            ),
+            "{check}"
+        );
+        let etcd = etcd_start_script(2379, 2380);
+        for field in ["(spec.etcd.clientPort)", "(spec.etcd.peerPort)"] {
+            assert!(etcd.contains(field), "{etcd}");
+        }
+    }
+
+    #[test]
+    fn the_log_cleanup_keeps_the_budget_in_kib_and_never_the_newest_file() {
+        let trim = trim_logs_function();
+        assert!(trim.contains(&format!("keep={}", 1024 * 1024)), "{trim}");
+        assert!(trim.contains("ls -lt \"$1\""), "{trim}");
+        // Regular files only (not glog's symlink), the newest (first) never printed.
+        assert!(
+            trim.contains("/^-/ { total += int(($5 + 1023) / 1024); if (++files > 1 && total > keep) print dir \"/\" $NF }"),
+            "{trim}"
+        );
     }
 }

@@ -369,7 +369,8 @@ fn etcd_stateful_set_is_parallel_host_networked_and_spread() {
             "name": "etcd",
             "image": "opencurvedocker/curvebs:v1.2.6",
             "imagePullPolicy": "IfNotPresent",
-            "command": ["/entrypoint.sh"],
+            "command": ["sh", "-c", start::etcd_start_script(2379, 2380), "curve-start", "/entrypoint.sh"],
+            "terminationMessagePolicy": "FallbackToLogsOnError",
             "args": ["--role=etcd", "--args=--config-file=/curvebs/etcd/conf/etcd.conf"],
             "env": env,
             "ports": [
@@ -434,7 +435,17 @@ fn mds_pods_probe_the_dummy_port_and_read_the_merged_config() {
         container["args"],
         json!([
             "--role=mds",
-            "--args=-confPath=/curvebs/mds/conf/mds.conf -log_dir=/curvebs/mds/logs -graceful_quit_on_sigterm=true -stderrthreshold=3"
+            "--args=-confPath=/curvebs/mds/conf/mds.conf -graceful_quit_on_sigterm=true -log_dir=/curvebs/mds/logs -max_log_size=128 -stderrthreshold=3"
+        ])
+    );
+    assert_eq!(
+        container["command"],
+        json!([
+            "sh",
+            "-c",
+            start::mds_start_script(6700, 7700, "/curvebs/mds/logs"),
+            "curve-start",
+            "/entrypoint.sh"
         ])
     );
     assert_eq!(
@@ -512,7 +523,7 @@ fn chunkservers_get_one_stateful_set_per_disk_slot_with_their_own_port() {
             json!([
                 "sh",
                 "-c",
-                start::chunkserver_start_script(),
+                start::chunkserver_start_script("/curvebs/chunkserver/logs"),
                 "curve-start",
                 "/entrypoint.sh"
             ])
@@ -539,6 +550,9 @@ fn chunkservers_get_one_stateful_set_per_disk_slot_with_their_own_port() {
             "-chunkFilePoolMetaPath=/curvebs/chunkserver/data/chunkfilepool.meta",
             "-walFilePoolDir=/curvebs/chunkserver/data",
             "-walFilePoolMetaPath=/curvebs/chunkserver/data/walfilepool.meta",
+            "-log_dir=/curvebs/chunkserver/logs",
+            "-max_log_size=128",
+            "-stderrthreshold=3",
         ] {
             assert!(
                 args.split(' ').any(|a| a == required),
@@ -1057,4 +1071,29 @@ fn pool_jobs_run_curve_tools_with_the_map_they_were_made_for() {
         typed_value(&job(&cluster, TopologyStep::LogicalPool, &map))["metadata"]["name"],
         "demo-logical-pool"
     );
+}
+
+#[test]
+fn every_daemon_logs_into_a_bounded_empty_dir_above_what_the_cleanup_keeps() {
+    let objects = build(&minimal(), &Observed::default());
+    let sets = [&objects.etcd, &objects.mds, &objects.chunkservers]
+        .into_iter()
+        .flat_map(|tier| tier.stateful_sets.iter());
+    let mut checked = 0;
+    for set in sets {
+        let pod = &typed_value(set)["spec"]["template"]["spec"];
+        let logs: Vec<_> = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|volume| volume["name"] == "logs")
+            .collect();
+        assert_eq!(
+            logs,
+            [&json!({"name": "logs", "emptyDir": {"sizeLimit": "2048Mi"}})],
+            "{pod}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 2 + minimal().spec.chunkservers.disks_per_node);
 }
