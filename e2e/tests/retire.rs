@@ -54,8 +54,11 @@ async fn up(env: &TestEnv, spec: Value) -> Operator {
     env.kubelet.set_curve_settings(fast_curve());
     let operator = env.start_operator().await;
     let applied = Instant::now();
-    env.kubectl_stdin(&["apply", "-f", "-"], &curve_cluster("demo", spec).to_string())
-        .ok("apply demo");
+    env.kubectl_stdin(
+        &["apply", "-f", "-"],
+        &curve_cluster("demo", spec).to_string(),
+    )
+    .ok("apply demo");
     env.wait_available("demo", BRING_UP).await;
     wait_healthy(env).await;
     say(&format!(
@@ -82,7 +85,10 @@ async fn wait_healthy(env: &TestEnv) {
 /// Every copyset has its three members, none of them `gone`.
 fn copies_whole(env: &TestEnv, gone: u32) {
     let placed = env.kubelet.curve_copysets_per_chunkserver("demo");
-    assert!(!placed.contains_key(&gone), "ChunkServer {gone} still holds copysets");
+    assert!(
+        !placed.contains_key(&gone),
+        "ChunkServer {gone} still holds copysets"
+    );
     let mut copies: std::collections::BTreeMap<_, usize> = Default::default();
     for copysets in placed.values() {
         for copyset in copysets {
@@ -181,7 +187,9 @@ async fn retire_scale_in_4_to_3_refused_while_unhealthy_then_through_sigkills() 
         .wait_status("demo", "scale-in refused", TO_VERDICT, |_, s| {
             let (reason, message) = progressing(s);
             (reason == "ChangeRefused"
-                && message.contains("spec.chunkservers.replicas: 4 → 3: waits: every copyset must be healthy first"))
+                && message.contains(
+                    "spec.chunkservers.replicas: 4 → 3: waits: every copyset must be healthy first",
+                ))
             .then_some(())
             .ok_or(format!("{reason}: {message}"))
         })
@@ -216,20 +224,36 @@ async fn retire_scale_in_4_to_3_refused_while_unhealthy_then_through_sigkills() 
     let steps_of: Vec<RetireStep> = steps.iter().map(|(_, s)| *s).collect();
     assert_eq!(
         steps_of,
-        [RetireStep::Draining, RetireStep::Stopping, RetireStep::Deleting],
+        [
+            RetireStep::Draining,
+            RetireStep::Stopping,
+            RetireStep::Deleting
+        ],
         "every step recorded"
     );
     assert_eq!(set_replicas(&env, "demo-chunkserver-0").await, Some(3));
     let chunkservers = env.kubelet.curve_chunkservers("demo");
-    assert!(chunkservers.iter().all(|c| c.id != id), "ChunkServer {id} deleted");
+    assert!(
+        chunkservers.iter().all(|c| c.id != id),
+        "ChunkServer {id} deleted"
+    );
     assert!(
         chunkservers
             .iter()
             .all(|c| c.ip != ip && c.status == ChunkServerStatus::ReadWrite),
         "{chunkservers:?}"
     );
-    let map = env.kubectl(&["get", "configmap", "demo-topology", "-o", "jsonpath={.data}"]);
-    assert!(!map.ok("get the topology map").contains(&ip), "{ip} left the cluster map");
+    let map = env.kubectl(&[
+        "get",
+        "configmap",
+        "demo-topology",
+        "-o",
+        "jsonpath={.data}",
+    ]);
+    assert!(
+        !map.ok("get the topology map").contains(&ip),
+        "{ip} left the cluster map"
+    );
     copies_whole(&env, id);
     wait_healthy(&env).await;
     env.wait_available("demo", TO_VERDICT).await;
@@ -390,7 +414,10 @@ async fn replace_a_lost_disk_without_reusing_its_id() {
         },
     )
     .await;
-    assert_eq!(trapped, victim_id, "the trap: the old id handed to an empty disk");
+    assert_eq!(
+        trapped, victim_id,
+        "the trap: the old id handed to an empty disk"
+    );
     let now_holds = (env.kubelet.curve_copysets_per_chunkserver("demo"))
         .get(&victim_id)
         .map_or(0, |c| c.len());

@@ -58,6 +58,7 @@ mod decisions {
                 }
                 Action::EnsureRootSecret { .. }
                 | Action::EtcdMembers(_)
+                | Action::EtcdDefragment { .. }
                 | Action::Curve(_)
                 | Action::DeleteClaim { .. } => {}
                 Action::DeletePod { name, .. } => snapshot
