@@ -131,8 +131,9 @@ fn quantity_of_len(len: usize) -> String {
     format!("{}1", "0".repeat(len - 1))
 }
 
-/// A ChunkServer volume large enough for any copysets and formatPercent the schema admits
-/// (the CEL rule `pool_room` refuses small ones): leading zeros before 1Ti.
+/// A volume large enough for any copysets and formatPercent the schema admits (the CEL rule
+/// `pool_room` refuses small ones), and for etcd's room beside its database
+/// (`etcd_volume_room`): leading zeros before 1Ti.
 fn volume_of_len(len: usize) -> String {
     format!("{}1Ti", "0".repeat(len - 3))
 }
@@ -156,6 +157,8 @@ fn texts() -> Table<Text> {
         ("spec.image", OfLength(image_of_len)),
         ("spec.imagePullSecrets[]", OfLength(subdomain_of_len)),
         ("spec.chunkservers.storage.size", OfLength(volume_of_len)),
+        ("spec.etcd.storage.size", OfLength(volume_of_len)),
+        ("spec.etcd.quotaBackendBytes", OfLength(quantity_of_len)),
         ("spec.*.storage.size", OfLength(quantity_of_len)),
         (
             "spec.*.storage.storageClassName",
