@@ -70,7 +70,10 @@ impl EtcdObserver for FakeEtcd {
         change: &MemberChange,
     ) -> Result<ChangeOutcome, String> {
         self.changes.lock().unwrap().push(change.clone());
-        self.change_endpoints.lock().unwrap().push(endpoints.to_vec());
+        self.change_endpoints
+            .lock()
+            .unwrap()
+            .push(endpoints.to_vec());
         Ok(ChangeOutcome::Done)
     }
 }
@@ -817,8 +820,16 @@ async fn an_etcd_resize_records_its_step_before_it_asks_etcd_and_grows_the_set_a
     // Its pod runs: it is still no endpoint of the operator's while it is a learner (it
     // answers nothing but its Status), for the reads and for the promotion alike.
     h.pod("demo-etcd-3", "etcd", "10.0.0.4", false);
-    (h.ctx.etcd.observation.lock().unwrap().members.as_mut().unwrap().members[3]).name =
-        "demo-etcd-3".into();
+    (h.ctx
+        .etcd
+        .observation
+        .lock()
+        .unwrap()
+        .members
+        .as_mut()
+        .unwrap()
+        .members[3])
+        .name = "demo-etcd-3".into();
     h.reconcile().await.unwrap();
     assert_eq!(
         h.ctx.etcd.changes.lock().unwrap().last(),
@@ -826,10 +837,15 @@ async fn an_etcd_resize_records_its_step_before_it_asks_etcd_and_grows_the_set_a
     );
     let observed = h.ctx.etcd.calls.lock().unwrap().last().unwrap().clone();
     assert_eq!(observed.len(), 3, "{observed:?}");
-    assert!(!observed.contains(&"10.0.0.4:2379".to_string()), "{observed:?}");
+    assert!(
+        !observed.contains(&"10.0.0.4:2379".to_string()),
+        "{observed:?}"
+    );
     let endpoints = h.ctx.etcd.change_endpoints.lock().unwrap().clone();
     assert!(
-        endpoints.iter().all(|e| !e.contains(&"10.0.0.4:2379".to_string())),
+        endpoints
+            .iter()
+            .all(|e| !e.contains(&"10.0.0.4:2379".to_string())),
         "{endpoints:?}"
     );
 }
