@@ -178,8 +178,10 @@ impl Connection {
     }
 }
 
-/// etcd refuses a change it will allow later: a promotion before the learner caught up, or a
-/// change within 5 s of the last one (strict reconfiguration: every member connected that long).
+/// etcd refuses a change it will allow later: a promotion before the learner caught up, a
+/// change within 5 s of the last one, or one that would leave fewer connected (or started)
+/// voters than a quorum (all three are `strict-reconfig-check`, which the rendered etcd.conf
+/// turns on: "unhealthy cluster", "not enough started members").
 fn not_yet(error: &str) -> bool {
     error.contains("unhealthy cluster")
         || error.contains("not enough started members")
