@@ -1,6 +1,7 @@
 //! Reading a Curve cluster's etcd: the MDS election (who is primary), a watch that reports each
-//! change of primary, and the health of the etcd members. Read-only: nothing here writes or
-//! deletes a key.
+//! change of primary, and the health of the etcd members (with their database sizes and
+//! alarms). Nothing here writes or deletes a key: the only changes are to the member list and
+//! defragmentations.
 //!
 //! The reconciler uses the [`EtcdObserver`] trait, so its tests can fake etcd; [`EtcdClients`]
 //! is the real implementation. The pure parts (who wins the election, what the answers mean,
@@ -187,7 +188,8 @@ pub trait EtcdObserver: Send + Sync + 'static {
     ) -> impl std::future::Future<Output = EtcdObservation> + Send;
     /// The cluster was deleted: stop its watch and drop its connection.
     fn forget(&self, cluster: &ClusterKey);
-    /// Makes one change of the member list through these endpoints (bounded by a few seconds).
+    /// Makes one change of the member list through these endpoints (bounded by a few seconds),
+    /// or defragments one member ([`MemberChange::Defragment`], bounded by a minute).
     fn change_members(
         &self,
         cluster: &ClusterKey,
