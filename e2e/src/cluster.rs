@@ -38,6 +38,17 @@ pub fn kubeconfig_path() -> PathBuf {
 /// A client for the cluster in KUBECONFIG, or the whole run stops with a message saying why
 /// (unreadable kubeconfig, API server not answering within a few seconds).
 pub async fn connect() -> Client {
+    connect_with(true).await
+}
+
+/// [`connect`] without kube's retries of 429, 503 and 504 (on by default, honouring
+/// `Retry-After`): the API server's answers as they come, e.g. an eviction the disruption
+/// budget refuses.
+pub async fn connect_without_retries() -> Client {
+    connect_with(false).await
+}
+
+async fn connect_with(retries: bool) -> Client {
     let path = kubeconfig_path();
     let kubeconfig = Kubeconfig::read_from(&path)
         .unwrap_or_else(|e| stop(&format!("cannot read KUBECONFIG={}: {e}", path.display())));
@@ -45,6 +56,7 @@ pub async fn connect() -> Client {
         .await
         .unwrap_or_else(|e| stop(&format!("cannot use KUBECONFIG={}: {e}", path.display())));
     config.connect_timeout = Some(Duration::from_secs(3));
+    config.default_retry = retries;
     let server = config.cluster_url.to_string();
     let client = Client::try_from(config)
         .unwrap_or_else(|e| stop(&format!("cannot build a client for {server}: {e}")));

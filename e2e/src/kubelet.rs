@@ -13,6 +13,9 @@
 //!     (curve-image-emulation), then a stand-in campaigns under `07leader` with the merged
 //!     `mds.listen.addr` (from
 //!     the pod's `mds.conf`) against its `mds.etcd.endpoint`, Ready while it campaigns;
+//!   - ChunkServer pods: first the start wrapper's identity rule on the pod's volume
+//!     ([`crate::start_wrapper`]), then a stand-in on the cluster's Curve model; Ready as the
+//!     pod's own startup and readiness probes say, run as rendered ([`crate::probes`]);
 //!   - Job pods: Succeeded; other pods: Running and Ready.
 //!
 //!   A daemon that dies is restarted after a short back-off, as with restartPolicy Always.
@@ -44,7 +47,9 @@ use crate::curve_model::{ChangePeer, ChunkServer, ClusterMapFile, CopysetKey, Cu
 use crate::curve_standins::{ChunkServerStandIn, ContainerExit, CurveCluster, CurveHandle};
 use crate::daemons::{EtcdMember, MdsStandIn, render_etcd_conf};
 use crate::hosts::HostsEntries;
+use crate::probes::ProbeState;
 use crate::schedule::{NodeView, claims, pick_node, prefilter_message, unschedulable_message};
+use crate::start_wrapper::check_identity;
 use crate::util::TempDir;
 
 const LABEL_COMPONENT: &str = "app.kubernetes.io/component";
@@ -108,6 +113,8 @@ struct Container {
     died_at: Option<Instant>,
     /// What the pod's status says now.
     reported: Option<PodState>,
+    /// The prober's state, for a pod whose own probes are run.
+    probes: ProbeState,
     /// Kept until the container goes.
     _dir: Option<Arc<TempDir>>,
 }
@@ -336,6 +343,17 @@ impl Kubelet {
         control.lost_nodes.insert(node.to_string());
         drop(control);
         self.shared.log(format!("the kubelet of {node} is gone"));
+    }
+
+    /// The volume of `claim` is on `node` from now on, as a network-attached volume that
+    /// follows its pod: the scheduler binds the claim's next pod there (the pod bound now
+    /// stays where it is until it is deleted).
+    pub fn move_volume(&self, claim: &str, node: &str) {
+        let mut volume_nodes = self.shared.volume_nodes.lock().unwrap();
+        volume_nodes.insert(claim.to_string(), node.to_string());
+        drop(volume_nodes);
+        self.shared
+            .log(format!("the volume of {claim} is on {node} from now on"));
     }
 
     pub fn release(&self, component: &str) {
@@ -994,7 +1012,7 @@ async fn sync_pod(
     if restart_due(alive, died_at, Instant::now(), held, no_restart) {
         restart(shared, pod, &uid, &node.ip).await?;
     }
-    let ready = probe_readiness(shared, &uid, alive).await;
+    let ready = probe_readiness(shared, pod, &uid, alive, &node.ip).await;
     report(shared, pods_api, pod, &uid, &node.ip, ready).await
 }
 
@@ -1275,6 +1293,7 @@ async fn start_containers(
             started_at: Timestamp::now(),
             died_at: None,
             reported: None,
+            probes: ProbeState::default(),
             _dir: dir,
         },
     );
@@ -1333,9 +1352,11 @@ fn chunkserver_port(pod: &Pod) -> Option<u16> {
 }
 
 /// A ChunkServer stand-in on the cluster's model, its disk the pod's claim (a new claim is
-/// an empty disk: no `chunkserver.dat`, no copysets), behind the start wrapper's empty-disk
-/// gate unless it is switched off. A refusal or a fatal registration ends the container by
-/// itself: exit code and message in `lastState.terminated`, restarted after the back-off.
+/// an empty disk: no `chunkserver.dat`, no copysets), started once the start wrapper's
+/// identity rule lets it (else the container exits 1 with the wrapper's message), behind the
+/// wrapper's empty-disk gate unless it is switched off. A refusal or a fatal registration ends
+/// the container by itself: exit code and message in `lastState.terminated`, restarted after
+/// the back-off.
 async fn start_chunkserver(
     shared: &Shared,
     pod: &Pod,
@@ -1344,6 +1365,15 @@ async fn start_chunkserver(
     let name = pod.name_any();
     let port = chunkserver_port(pod).ok_or(format!("{name} has no -chunkServerPort argument"))?;
     let dir = volume_dir(shared, pod).await?;
+    let node = pod.spec.as_ref().and_then(|s| s.node_name.clone());
+    if let Err(message) = check_identity(dir.path(), &node.unwrap_or_default(), ip) {
+        shared.log(format!("{name}: the start wrapper refused: {message}"));
+        let exit = Exit {
+            code: 1,
+            output: message,
+        };
+        return Ok((Daemon::Exits(exit), Some(dir)));
+    }
     let disk = dir.path().display().to_string();
     let cluster = shared.curve_cluster(&cluster_of(pod));
     let gate = !shared.control.lock().unwrap().empty_disk_gate_off;
@@ -1643,6 +1673,7 @@ async fn restart(shared: &Arc<Shared>, pod: &Pod, uid: &str, ip: &str) -> Result
         let mut containers = shared.containers.lock().unwrap();
         let c = containers.get_mut(uid).unwrap();
         c.daemon = daemon;
+        c.probes = ProbeState::default();
         c.restarts += 1;
         c.died_at = None;
         c.started_at = Timestamp::now();
@@ -1658,6 +1689,8 @@ enum Probe {
     EtcdHealth(String),
     /// Known without asking.
     Known(bool),
+    /// The pod's own startup and readiness probes, run as rendered.
+    PodProbes,
 }
 
 fn probe_of(daemon: &Daemon, alive: bool) -> Probe {
@@ -1666,22 +1699,45 @@ fn probe_of(daemon: &Daemon, alive: bool) -> Probe {
         Daemon::Etcd(m) => Probe::EtcdHealth(m.client_url.clone()),
         // Ready while its election key exists.
         Daemon::Mds(s) => Probe::Known(s.as_ref().is_some_and(MdsStandIn::is_campaigning)),
-        // The operator renders a TCP probe of the ChunkServer port.
-        Daemon::ChunkServer(c) => Probe::Known(c.is_listening()),
+        Daemon::ChunkServer(_) => Probe::PodProbes,
         Daemon::Plain => Probe::Known(true),
         Daemon::InitFailed { .. } | Daemon::Exits(_) => Probe::Known(false),
     }
 }
 
 /// The container's readiness: an etcd member is ready while it answers `/health` (so only
-/// with a quorum), an MDS while it campaigns, anything else while it is alive.
-async fn probe_readiness(shared: &Shared, uid: &str, alive: bool) -> bool {
-    let probe = probe_of(&shared.containers.lock().unwrap()[uid].daemon, alive);
+/// with a quorum), an MDS while it campaigns, a ChunkServer as its pod's probes say, anything
+/// else while it is alive.
+async fn probe_readiness(shared: &Shared, pod: &Pod, uid: &str, alive: bool, ip: &str) -> bool {
+    let (probe, state) = {
+        let containers = shared.containers.lock().unwrap();
+        let container = &containers[uid];
+        (probe_of(&container.daemon, alive), container.probes.clone())
+    };
     match probe {
         Probe::Known(ready) => ready,
         Probe::EtcdHealth(url) => {
             matches!(crate::util::http_get(&url, "/health", Duration::from_secs(1)).await,
             Ok((200, body)) if body.contains("\"health\":\"true\""))
+        }
+        Probe::PodProbes => {
+            let (next, failed) = crate::probes::probe(&state, pod, ip).await;
+            let name = pod.name_any();
+            if next.started && !state.started {
+                shared.log(format!("{name}: startup probe succeeded"));
+            }
+            if next.ready != state.ready {
+                let why = failed.map(|f| format!(" ({f})")).unwrap_or_default();
+                shared.log(format!(
+                    "{name}: readiness probe: ready={}{why}",
+                    next.ready
+                ));
+            }
+            let ready = next.ready;
+            if let Some(c) = shared.containers.lock().unwrap().get_mut(uid) {
+                c.probes = next;
+            }
+            ready
         }
     }
 }

@@ -17,8 +17,14 @@ pub const MDS_OPEN_FILES: u64 = 65536;
 /// Where the user guide states the node requirements the refusals name.
 pub const NODE_REQUIREMENTS_DOC: &str = "docs/user/nodes.md";
 
+/// What a start script's refusal of `reason` leaves in the termination log, which Kubernetes
+/// shows as the container's last termination message.
+pub fn refusal_message(reason: &str) -> String {
+    format!("{REFUSAL_PREFIX}{reason}")
+}
+
 /// The shell function every start script refuses with: the reason goes to stderr and to the
-/// termination log, which Kubernetes shows as the container's last termination message.
+/// termination log.
 fn refuse_function() -> String {
     format!(
         "refuse() {{\n  \
@@ -75,7 +81,7 @@ pub fn chunkserver_start_script() -> String {
            node=; ip=\n  \
            read -r node ip < {IDENTITY_FILE} || true\n  \
            if [ \"$ip\" != \"$POD_IP\" ]; then\n    \
-             refuse \"this ChunkServer's data was registered from node $node ($ip) and its pod is now on node $NODE_NAME ($POD_IP): Curve knows a ChunkServer by ip:port and would reject every heartbeat from the new address; a ChunkServer's data volume must stay on its node (node-local storage, {NODE_REQUIREMENTS_DOC}): move the volume back, or replace this ChunkServer\"\n  \
+             refuse \"{}\"\n  \
            fi\n\
          else\n  \
            echo \"$NODE_NAME $POD_IP\" > {IDENTITY_FILE}.new\n  \
@@ -88,10 +94,24 @@ pub fn chunkserver_start_script() -> String {
         refuse_function(),
         json_field_function(),
         empty_disk_gate(),
+        moved_volume_refusal("$node", "$ip", "$NODE_NAME", "$POD_IP"),
         open_files_check(
             "ChunkServer",
             &format!("one per chunk its volume can hold, plus {CHUNKSERVER_OPEN_FILES_MARGIN}")
         ),
+    )
+}
+
+/// Why a ChunkServer whose data volume was first used from node `home_node` (`home_ip`) does
+/// not start on node `node` (`ip`): the start script refuses with it (given its shell
+/// variables), the e2e kubelet with the values it plays.
+pub fn moved_volume_refusal(home_node: &str, home_ip: &str, node: &str, ip: &str) -> String {
+    format!(
+        "this ChunkServer's data was registered from node {home_node} ({home_ip}) and its pod is \
+         now on node {node} ({ip}): Curve knows a ChunkServer by ip:port and would reject every \
+         heartbeat from the new address; a ChunkServer's data volume must stay on its node \
+         (node-local storage, {NODE_REQUIREMENTS_DOC}): move the volume back, or replace this \
+         ChunkServer"
     )
 }
 
@@ -262,6 +282,36 @@ mod tests {
             script.contains("int($2 * 1024 / 16781312) + 65536"),
             "{script}"
         );
+    }
+
+    #[test]
+    fn a_moved_volume_is_refused_with_one_text_in_the_script_and_for_given_values() {
+        let script = chunkserver_start_script();
+        assert!(
+            script.contains(&format!(
+                "refuse \"{}\"",
+                moved_volume_refusal("$node", "$ip", "$NODE_NAME", "$POD_IP")
+            )),
+            "{script}"
+        );
+        assert!(
+            script.contains("echo \"cannot start: $1\" 2>/dev/null >/dev/termination-log"),
+            "{script}"
+        );
+        let message = refusal_message(&moved_volume_refusal(
+            "node-1", "10.0.0.1", "node-4", "10.0.0.4",
+        ));
+        assert!(
+            message.starts_with(
+                "cannot start: this ChunkServer's data was registered from node node-1 \
+                 (10.0.0.1) and its pod is now on node node-4 (10.0.0.4): Curve knows a \
+                 ChunkServer by ip:port"
+            ),
+            "{message}"
+        );
+        assert!(message.ends_with("move the volume back, or replace this ChunkServer"));
+        // Inside the script's double quotes: nothing the shell would expand or end early.
+        assert!(!message.contains(['"', '`', '$', '\\']), "{message}");
     }
 
     #[test]

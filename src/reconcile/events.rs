@@ -180,9 +180,25 @@ pub fn retire_change(
         let (told, what) = match ended.reason {
             RetireReason::Replace => (
                 "ChunkServerReplaced",
-                "its old id left Curve; the pod registers its new disk with a new id",
+                "its old id left Curve; the pod registers its new disk with a new id".to_string(),
             ),
-            _ => ("ChunkServerRetired", "it left Curve and its pod is gone"),
+            _ => {
+                // The claim goes only when spec.cleanup deletes data (DataRetained False).
+                let kept =
+                    find(next, ConditionType::DataRetained).is_none_or(|c| c.status == "True");
+                let claim = format!("data-{}", ended.pod);
+                let fate = if kept {
+                    format!(
+                        "its claim {claim} is kept (spec.cleanup): it holds an id Curve retired, delete it before this ordinal is scaled out again"
+                    )
+                } else {
+                    format!("its claim {claim} is deleted (spec.cleanup)")
+                };
+                (
+                    "ChunkServerRetired",
+                    format!("it left Curve and its pod is gone; {fate}"),
+                )
+            }
         };
         events.push(ClusterEvent::normal(
             told,

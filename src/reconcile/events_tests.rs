@@ -317,7 +317,7 @@ fn a_retire_is_told_when_it_starts_and_when_it_ends() {
     assert_eq!(
         told(&stepped, &none),
         [
-            "ChunkServerRetired ChunkServer 4 (demo-chunkserver-0-3, 10.0.0.4:8200): it left Curve and its pod is gone"
+            "ChunkServerRetired ChunkServer 4 (demo-chunkserver-0-3, 10.0.0.4:8200): it left Curve and its pod is gone; its claim data-demo-chunkserver-0-3 is kept (spec.cleanup): it holds an id Curve retired, delete it before this ordinal is scaled out again"
         ]
     );
 }

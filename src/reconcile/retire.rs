@@ -446,7 +446,18 @@ fn progress(input: &RetireInput, retire: &ChunkServerRetire) -> RetireProgress {
         RetireReason::Replace => format!(
             "replacing {who}: its pod's disk is empty, so the old id leaves Curve before the pod registers a new one: {step}"
         ),
-        reason => format!("retiring {who} for {}: {step}", asked(input, reason)),
+        RetireReason::ScaleIn => format!(
+            "retiring {who} for {}: {} → {}: {step}",
+            field(RetireReason::ScaleIn),
+            retire.ordinal + 1,
+            input.spec_replicas()
+        ),
+        RetireReason::DiskSlotRemoved => format!(
+            "retiring {who} for {}: {} → {}: {step}",
+            field(RetireReason::DiskSlotRemoved),
+            retire.slot + 1,
+            input.spec_slots()
+        ),
     };
     RetireProgress {
         reason: retire.reason,

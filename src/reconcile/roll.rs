@@ -241,6 +241,15 @@ pub fn decide(
         return RollDecision::idle(RollState::Done);
     };
     let deadline = i64::from(cluster.spec.rollout.progress_deadline_seconds);
+    // A tier whose StatefulSet controller has not observed its new template yet shows its pods
+    // as current: a later tier waits for it rather than going first.
+    if let Some(unsettled) = tiers[..rolling].iter().find(|t| !t.settled) {
+        let why = format!(
+            "waiting for the StatefulSet controller to take the {} template",
+            tier_label(unsettled.component)
+        );
+        return RollDecision::idle(halted(Halt::Wait(why), |why| why));
+    }
     for tier in &tiers[..rolling] {
         if let Err(halt) = whole(tier, deadline, now).and_then(|()| healthy(tier, obs)) {
             let next = tier_label(tiers[rolling].component);

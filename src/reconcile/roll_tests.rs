@@ -399,3 +399,29 @@ fn chunkservers_roll_only_on_a_healthy_verdict_read_after_the_last_pod_change() 
         "{early:?}"
     );
 }
+
+/// The etcd and MDS StatefulSets got the new template but their controller has not observed it
+/// yet (their pods still look current) while the ChunkServers' has: the ChunkServers do not go
+/// first (e2e scenario k once saw demo-chunkserver-0-2 replaced before etcd).
+#[test]
+fn a_later_tier_waits_while_an_earlier_one_has_not_taken_its_template() {
+    let mut tiers = outdated(1);
+    for earlier in &mut tiers[..2] {
+        earlier.settled = false;
+        earlier.pods.iter_mut().for_each(|p| p.updated = true);
+    }
+    let decision = decide(&tiers, &healthy(), 10);
+    assert!(decision.actions.is_empty(), "{:?}", decision.actions);
+    assert_eq!(
+        message(&decision),
+        "waiting for the StatefulSet controller to take the etcd template"
+    );
+    tiers[0].settled = true;
+    tiers[0].pods.iter_mut().for_each(|p| p.updated = false);
+    let decision = decide(&tiers, &healthy(), 10);
+    assert!(
+        (decision.actions.iter()).all(|a| format!("{a:?}").contains("demo-etcd")),
+        "{:?}",
+        decision.actions
+    );
+}

@@ -438,8 +438,15 @@ fn progressing_verdict(
         return under_way(Reason::RollingUpdate, message);
     }
     match first_blocker(obs) {
-        Some((reason, _)) if valid && overdue && !available.ok => {
-            stopped(reason, &overdue_message(obs, &available.message))
+        Some((reason, why)) if valid && overdue && !available.ok => {
+            // The blocker is the reason: its words are in the message even when Available
+            // says another step waits (a topology Job still running beside a crash loop).
+            let message = if available.message.contains(&why) {
+                available.message.clone()
+            } else {
+                format!("{}; {why}", available.message)
+            };
+            stopped(reason, &overdue_message(obs, &message))
         }
         _ if valid && !available.ok => under_way(
             Reason::Reconciling,

@@ -786,7 +786,10 @@ mod truth {
             ("False", "Unschedulable")
         );
         assert!(
-            progressing.message.contains("(600 s)"),
+            progressing.message.contains("(600 s)")
+                && progressing
+                    .message
+                    .contains("pod demo-etcd-0 is unschedulable"),
             "{}",
             progressing.message
         );
