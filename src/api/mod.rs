@@ -322,8 +322,8 @@ pub struct EtcdSpec {
     /// MDS can allocate nothing. At most `8Gi` (etcd's suggested maximum) and at most half of
     /// `storage.size` less `512Mi` (the WAL and snapshots; a defragmentation or a snapshot from
     /// the leader writes a second copy of the database beside it). Unset, the largest of those
-    /// (`8Gi` from a `16.5Gi` volume; `4.75Gi` from the default `10Gi`), so it follows a volume that grows. A change restarts
-    /// the members one at a time.
+    /// (`8Gi` from a `16.5Gi` volume; `4.75Gi` from the default `10Gi`), so it follows a volume
+    /// that grows. A change restarts the members one at a time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = rules::MAX_QUANTITY_LEN), pattern(rules::QUANTITY_RE))]
     #[x_kube(
