@@ -201,6 +201,7 @@ fn validate_spec_into(spec: &CurveClusterSpec, errors: &mut Errors) {
         );
     }
     check_storage(errors, "spec.etcd.storage", &etcd.storage);
+    check_etcd_quota(errors, etcd);
     if let Some(resources) = &etcd.resources {
         k8s::resource_requirements(errors, "spec.etcd.resources", resources);
     }
@@ -537,6 +538,72 @@ fn check_host_port_collisions(spec: &CurveClusterSpec, errors: &mut Errors) {
                 ),
             );
         }
+    }
+}
+
+/// `spec.etcd.quotaBackendBytes` and the room the volume leaves for it (api::rules::
+/// etcd_quota_room and etcd_volume_room say why).
+fn check_etcd_quota(errors: &mut Errors, etcd: &crate::api::EtcdSpec) {
+    const PATH: &str = "spec.etcd.quotaBackendBytes";
+    let gib = |bytes: f64| format!("{:.2}Gi", bytes / (1u64 << 30) as f64);
+    let volume = parse_quantity(&etcd.storage.size).filter(|v| *v > 0.0);
+    if let Some(volume) = volume
+        && volume <= capacity::ETCD_WAL_ROOM_BYTES as f64
+    {
+        errors.push(
+            "spec.etcd.storage.size",
+            format!(
+                "must be more than 512Mi: etcd's WAL and raft snapshots take up to 512Mi of the volume beside its database (got {})",
+                quoted(&etcd.storage.size)
+            ),
+        );
+    }
+    let Some(quota) = &etcd.quota_backend_bytes else {
+        return;
+    };
+    let bytes = match parse_quantity(quota) {
+        Some(_) if quota.len() > k8s::QUANTITY_MAX => {
+            return errors.push(
+                PATH,
+                format!(
+                    "must be at most {} characters (got {})",
+                    k8s::QUANTITY_MAX,
+                    quota.len()
+                ),
+            );
+        }
+        Some(bytes) if bytes > 0.0 => bytes,
+        _ => {
+            return errors.push(
+                PATH,
+                format!(
+                    "must be a positive quantity such as 4Gi (got {})",
+                    quoted(quota)
+                ),
+            );
+        }
+    };
+    if bytes > capacity::ETCD_MAX_QUOTA_BYTES as f64 {
+        errors.push(
+            PATH,
+            format!(
+                "must be at most 8Gi, etcd's suggested maximum (got {})",
+                quoted(quota)
+            ),
+        );
+    }
+    if let Some(volume) = volume
+        && bytes * 2.0 + capacity::ETCD_WAL_ROOM_BYTES as f64 > volume
+    {
+        errors.push(
+            PATH,
+            format!(
+                "must be at most half of spec.etcd.storage.size less 512Mi ({} of {}): the volume holds etcd's WAL and snapshots and, at times, a second copy of the database (a defragmentation's, or a snapshot from the leader); raise storage.size or lower quotaBackendBytes (got {})",
+                gib(((volume - capacity::ETCD_WAL_ROOM_BYTES as f64) / 2.0).max(0.0)),
+                quoted(&etcd.storage.size),
+                quoted(quota)
+            ),
+        );
     }
 }
 
@@ -906,6 +973,34 @@ pub(crate) mod tests {
                 spec(json!({"etcd": {"storage": {"size": "-1Gi"}}})),
                 "spec.etcd.storage.size: must be a positive quantity such as 10Gi (got \"-1Gi\")",
                 spec(json!({"etcd": {"storage": {"size": "1Gi"}}})),
+            ),
+            (
+                spec(json!({"etcd": {"storage": {"size": "512Mi"}}})),
+                "spec.etcd.storage.size: must be more than 512Mi: etcd's WAL and raft snapshots take up to 512Mi of the volume beside its database (got \"512Mi\")",
+                spec(json!({"etcd": {"storage": {"size": "513Mi"}}})),
+            ),
+            (
+                spec(json!({"etcd": {"quotaBackendBytes": "0"}})),
+                "spec.etcd.quotaBackendBytes: must be a positive quantity such as 4Gi (got \"0\")",
+                spec(json!({"etcd": {"quotaBackendBytes": "1"}})),
+            ),
+            (
+                spec(json!({"etcd": {"quotaBackendBytes": "4GB"}})),
+                "spec.etcd.quotaBackendBytes: must be a positive quantity such as 4Gi (got \"4GB\")",
+                spec(json!({"etcd": {"quotaBackendBytes": "4G"}})),
+            ),
+            (
+                spec(
+                    json!({"etcd": {"quotaBackendBytes": "8589934593", "storage": {"size": "100Gi"}}}),
+                ),
+                "spec.etcd.quotaBackendBytes: must be at most 8Gi, etcd's suggested maximum (got \"8589934593\")",
+                spec(json!({"etcd": {"quotaBackendBytes": "8Gi", "storage": {"size": "100Gi"}}})),
+            ),
+            (
+                // (10Gi − 512Mi) / 2 = 4.75Gi: 4865Mi is one MiB over.
+                spec(json!({"etcd": {"quotaBackendBytes": "4865Mi"}})),
+                "spec.etcd.quotaBackendBytes: must be at most half of spec.etcd.storage.size less 512Mi (4.75Gi of \"10Gi\"): the volume holds etcd's WAL and snapshots and, at times, a second copy of the database (a defragmentation's, or a snapshot from the leader); raise storage.size or lower quotaBackendBytes (got \"4865Mi\")",
+                spec(json!({"etcd": {"quotaBackendBytes": "4864Mi"}})),
             ),
             (
                 spec(json!({"etcd": {"storage": {"size": format!("1{}", "0".repeat(64))}}})),

@@ -89,6 +89,14 @@ fn cases() -> Vec<Case> {
             (ours("curve_operator_etcd_members", cluster, ""), "3x10"),
         ]
     };
+    // The operator's count of `cluster`'s etcd members raising the alarm `state`.
+    let etcd_alarms = |cluster: &str, state: &str| {
+        ours(
+            "curve_operator_etcd_alarms",
+            cluster,
+            &format!(r#",state="{state}""#),
+        )
+    };
     let mut cases = vec![
         Case {
             alert: "CurveMdsNoPrimary",
@@ -163,6 +171,25 @@ fn cases() -> Vec<Case> {
                 etcd_members("other", "0x10"),
             ]
             .concat(),
+            eval: "5m",
+            fires: None,
+        },
+        Case {
+            alert: "CurveEtcdAlarm",
+            series: vec![
+                (etcd_alarms("demo", "nospace"), "0x2 2x8"),
+                (etcd_alarms("demo", "corrupt"), "0x10"),
+            ],
+            eval: "5m",
+            fires: fire(vec![("name", "demo"), ("state", "nospace")], "2"),
+        },
+        Case {
+            alert: "CurveEtcdAlarm",
+            // Raised for 30 s only (disarmed), and another cluster's.
+            series: vec![
+                (etcd_alarms("demo", "nospace"), "0x2 1 0x7"),
+                (etcd_alarms("other", "corrupt"), "1x10"),
+            ],
             eval: "5m",
             fires: None,
         },

@@ -1190,6 +1190,12 @@ fn every_spec_change_is_carried_out_refused_by_the_crd_or_revertible() {
             CrdRefuses,
         ),
         (
+            // Rendered into etcd.conf, whose hash the pod template carries: the members roll.
+            "spec.etcd.quotaBackendBytes",
+            json!({"etcd": {"quotaBackendBytes": "2Gi"}}),
+            Carried,
+        ),
+        (
             "spec.etcd.resources.limits",
             json!({"etcd": {"resources": {"limits": {"memory": "4Gi"}}}}),
             Carried,

@@ -130,6 +130,7 @@ fn exposition_with_every_series() -> String {
     metrics.set_desired(ns, name, Component::Etcd, 3);
     metrics.set_primary(ns, name, Some("demo-mds-0"), &["demo-mds-0".to_string()]);
     metrics.set_etcd_members(ns, name, 3, 3);
+    metrics.set_etcd_alarms(ns, name, &[]);
     metrics.set_available(ns, name, true);
     metrics.set_reconcile_failures(ns, name, 0);
     metrics.set_roll(ns, name, false, false);

@@ -9,7 +9,7 @@ mod etcd_support;
 
 use std::time::{Duration, Instant};
 
-use curve_operator::api::EtcdStep;
+use curve_operator::api::{EtcdStep, EtcdStepAction};
 use curve_operator::etcd::{
     ChangeOutcome, ClusterKey, EtcdClients, EtcdObserver, MemberChange, MemberHealth,
 };
@@ -64,7 +64,14 @@ async fn drive(
         let running: Vec<usize> = (0..etcd.members.len())
             .filter(|&i| etcd.members[i].is_running())
             .collect();
-        let endpoints = etcd.endpoints_of(&running);
+        // As the operator does: never the member joining (a learner until promoted).
+        let joining = (record.step.as_ref())
+            .filter(|s| s.action != EtcdStepAction::Remove)
+            .and_then(|s| membership::ordinal(SET, &s.member));
+        let serving: Vec<usize> = (running.iter().copied())
+            .filter(|&i| Some(i as i32) != joining)
+            .collect();
+        let endpoints = etcd.endpoints_of(&serving);
         let observation = clients.observe(&key, &endpoints).await;
         let members = observation.members.clone();
         let pods: Vec<Pod> = running
@@ -156,6 +163,7 @@ fn kind(change: &MemberChange) -> &'static str {
         MemberChange::Promote { .. } => "promote",
         MemberChange::Remove { .. } => "remove",
         MemberChange::MoveLeader { .. } => "move-leader",
+        MemberChange::Defragment { .. } => "defragment",
     }
 }
 

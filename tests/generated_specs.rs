@@ -235,14 +235,19 @@ fn etcd() -> BoxedStrategy<Value> {
         port(2000..=2999),
         port(3000..=3999),
         option::of(storage()),
+        // Quotas around the volumes' room and etcd's 8Gi, sometimes any quantity.
+        option::of(
+            prop_oneof![3 => text("[1-9][0-9]{0,3}(Mi|Gi)", "[1-9][0-9]{0,9}"), 1 => quantity()],
+        ),
         option::of(resources()),
     )
-        .prop_map(|(replicas, client, peer, storage, resources)| {
+        .prop_map(|(replicas, client, peer, storage, quota, resources)| {
             object(vec![
                 ("replicas", Some(replicas)),
                 ("clientPort", Some(client)),
                 ("peerPort", Some(peer)),
                 ("storage", storage),
+                ("quotaBackendBytes", quota),
                 ("resources", resources),
             ])
         })

@@ -36,6 +36,8 @@ struct FakeEtcd {
     forgotten: Mutex<Vec<ClusterKey>>,
     /// Member-list changes asked for, in order.
     changes: Mutex<Vec<MemberChange>>,
+    /// The endpoints each change was sent through.
+    change_endpoints: Mutex<Vec<Vec<String>>>,
 }
 
 impl FakeEtcd {
@@ -48,6 +50,7 @@ impl FakeEtcd {
             calls: Mutex::default(),
             forgotten: Mutex::default(),
             changes: Mutex::default(),
+            change_endpoints: Mutex::default(),
         }
     }
 }
@@ -63,10 +66,14 @@ impl EtcdObserver for FakeEtcd {
     async fn change_members(
         &self,
         _cluster: &ClusterKey,
-        _endpoints: &[String],
+        endpoints: &[String],
         change: &MemberChange,
     ) -> Result<ChangeOutcome, String> {
         self.changes.lock().unwrap().push(change.clone());
+        self.change_endpoints
+            .lock()
+            .unwrap()
+            .push(endpoints.to_vec());
         Ok(ChangeOutcome::Done)
     }
 }
@@ -786,6 +793,7 @@ async fn an_etcd_resize_records_its_step_before_it_asks_etcd_and_grows_the_set_a
             is_learner: true,
             healthy: false,
             is_leader: false,
+            ..Default::default()
         });
         members.total = 4;
     }
@@ -807,6 +815,38 @@ async fn an_etcd_resize_records_its_step_before_it_asks_etcd_and_grows_the_set_a
         h.ctx.etcd.changes.lock().unwrap().len(),
         1,
         "the learner is not added twice"
+    );
+
+    // Its pod runs: it is still no endpoint of the operator's while it is a learner (it
+    // answers nothing but its Status), for the reads and for the promotion alike.
+    h.pod("demo-etcd-3", "etcd", "10.0.0.4", false);
+    (h.ctx
+        .etcd
+        .observation
+        .lock()
+        .unwrap()
+        .members
+        .as_mut()
+        .unwrap()
+        .members[3])
+        .name = "demo-etcd-3".into();
+    h.reconcile().await.unwrap();
+    assert_eq!(
+        h.ctx.etcd.changes.lock().unwrap().last(),
+        Some(&MemberChange::Promote { id: 0xd3 })
+    );
+    let observed = h.ctx.etcd.calls.lock().unwrap().last().unwrap().clone();
+    assert_eq!(observed.len(), 3, "{observed:?}");
+    assert!(
+        !observed.contains(&"10.0.0.4:2379".to_string()),
+        "{observed:?}"
+    );
+    let endpoints = h.ctx.etcd.change_endpoints.lock().unwrap().clone();
+    assert!(
+        endpoints
+            .iter()
+            .all(|e| !e.contains(&"10.0.0.4:2379".to_string())),
+        "{endpoints:?}"
     );
 }
 
@@ -1259,7 +1299,13 @@ async fn growing_volumes_patches_the_claims_and_recreates_the_set_without_its_po
             (0..3)
                 .map(|i| format!("PATCH {CLAIMS}/data-demo-etcd-{i}"))
                 .collect(),
-            vec![format!("DELETE {SETS}/demo-etcd"), status_write()],
+            // An unset quotaBackendBytes follows the volume: etcd.conf takes the larger quota
+            // (and the members roll with it once the StatefulSet is back).
+            vec![
+                format!("PATCH {MAPS}/demo-etcd"),
+                format!("DELETE {SETS}/demo-etcd"),
+                status_write(),
+            ],
         ])
     );
     assert_eq!(

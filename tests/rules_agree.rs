@@ -131,8 +131,9 @@ fn quantity_of_len(len: usize) -> String {
     format!("{}1", "0".repeat(len - 1))
 }
 
-/// A ChunkServer volume large enough for any copysets and formatPercent the schema admits
-/// (the CEL rule `pool_room` refuses small ones): leading zeros before 1Ti.
+/// A volume large enough for any copysets and formatPercent the schema admits (the CEL rule
+/// `pool_room` refuses small ones), and for etcd's room beside its database
+/// (`etcd_volume_room`): leading zeros before 1Ti.
 fn volume_of_len(len: usize) -> String {
     format!("{}1Ti", "0".repeat(len - 3))
 }
@@ -156,6 +157,8 @@ fn texts() -> Table<Text> {
         ("spec.image", OfLength(image_of_len)),
         ("spec.imagePullSecrets[]", OfLength(subdomain_of_len)),
         ("spec.chunkservers.storage.size", OfLength(volume_of_len)),
+        ("spec.etcd.storage.size", OfLength(volume_of_len)),
+        ("spec.etcd.quotaBackendBytes", OfLength(quantity_of_len)),
         ("spec.*.storage.size", OfLength(quantity_of_len)),
         (
             "spec.*.storage.storageClassName",
@@ -892,7 +895,8 @@ fn cel_cases() -> Vec<CelCase> {
         ));
     }
     // ChunkServer volumes hold the raft logs of their copysets besides data (`pool_room`).
-    for (component, size, smallest) in [("etcd", "1Gi", "1"), ("chunkservers", "100Gi", "4Gi")] {
+    for (component, size, smallest) in [("etcd", "1Gi", "513Mi"), ("chunkservers", "100Gi", "4Gi")]
+    {
         let storage = |storage: Value| spec(json!({ component: {"storage": storage} }));
         let at = format!("spec.{component}.storage");
         cases.push(change(
@@ -915,6 +919,32 @@ fn cel_cases() -> Vec<CelCase> {
             storage(json!({"size": size, "storageClassName": "fast-ssd"})),
         ));
     }
+    // etcd's volume holds the WAL and snapshots (512Mi) and the quota twice.
+    let etcd = |etcd: Value| spec(json!({ "etcd": etcd }));
+    cases.push(case(
+        "spec.etcd",
+        "spec.etcd.storage.size must be more than 512Mi",
+        etcd(json!({"storage": {"size": "512Mi"}})),
+        etcd(json!({"storage": {"size": "536870913"}})),
+    ));
+    cases.push(case(
+        "spec.etcd",
+        "must be at most half of spec.etcd.storage.size less 512Mi",
+        etcd(json!({"quotaBackendBytes": "268435457", "storage": {"size": "1Gi"}})),
+        etcd(json!({"quotaBackendBytes": "256Mi", "storage": {"size": "1Gi"}})),
+    ));
+    cases.push(case(
+        "spec.etcd.quotaBackendBytes",
+        "must be a positive quantity",
+        etcd(json!({"quotaBackendBytes": "0"})),
+        etcd(json!({"quotaBackendBytes": "1"})),
+    ));
+    cases.push(case(
+        "spec.etcd.quotaBackendBytes",
+        "must be at most 8Gi",
+        etcd(json!({"quotaBackendBytes": "8589934593", "storage": {"size": "20Gi"}})),
+        etcd(json!({"quotaBackendBytes": "8Gi", "storage": {"size": "20Gi"}})),
+    ));
     // 100 copysets at 90 % need 3903992556 bytes; 3903992555 is one byte short.
     cases.push(case(
         "spec.chunkservers",

@@ -2995,7 +2995,9 @@ async fn n_volumes_grow_in_place_and_a_refused_growth_can_be_undone() {
     let cluster: CurveCluster = serde_json::from_value(curve_cluster(
         "demo",
         json!({
-            "etcd": {"storage": {"size": "1Gi", "storageClassName": EXPANDABLE}},
+            // A quota of its own: an unset one follows the volume, so the growth would also
+            // roll the members with a larger quota (this scenario shows that no pod restarts).
+            "etcd": {"storage": {"size": "1Gi", "storageClassName": EXPANDABLE}, "quotaBackendBytes": "256Mi"},
             "chunkservers": {"storage": {"size": "10Gi", "storageClassName": FIXED}},
         }),
     ))

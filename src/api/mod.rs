@@ -288,7 +288,11 @@ impl StorageSpec {
 /// The etcd cluster.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("self.clientPort != self.peerPort").message("spec.etcd.clientPort and spec.etcd.peerPort must differ"))]
+#[x_kube(
+    validation = Rule::new("self.clientPort != self.peerPort").message("spec.etcd.clientPort and spec.etcd.peerPort must differ"),
+    validation = rules::etcd_volume_room(),
+    validation = rules::etcd_quota_room(),
+)]
 pub struct EtcdSpec {
     /// Number of members: 1, 3, 5 or 7 (an odd size keeps a majority through failures). Can
     /// change on a running cluster: the operator adds (as a learner, promoted once caught up)
@@ -313,6 +317,20 @@ pub struct EtcdSpec {
     /// Data volume of each member.
     #[serde(default = "EtcdSpec::default_storage")]
     pub storage: StorageSpec,
+    /// The most the database may take (etcd's `quota-backend-bytes`), as a Kubernetes quantity
+    /// (e.g. `4Gi`). At the quota etcd raises a NOSPACE alarm and refuses every write, so the
+    /// MDS can allocate nothing. At most `8Gi` (etcd's suggested maximum) and at most half of
+    /// `storage.size` less `512Mi` (the WAL and snapshots; a defragmentation or a snapshot from
+    /// the leader writes a second copy of the database beside it). Unset, the largest of those
+    /// (`8Gi` from a `16.5Gi` volume; `4.75Gi` from the default `10Gi`), so it follows a volume
+    /// that grows. A change restarts the members one at a time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = rules::MAX_QUANTITY_LEN), pattern(rules::QUANTITY_RE))]
+    #[x_kube(
+        validation = Rule::new("isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))").message("spec.etcd.quotaBackendBytes must be a positive quantity such as 4Gi"),
+        validation = Rule::new("!isQuantity(self) || quantity(self).asApproximateFloat() <= 8589934592.0").message("spec.etcd.quotaBackendBytes must be at most 8Gi, etcd's suggested maximum"),
+    )]
+    pub quota_backend_bytes: Option<String>,
     /// CPU and memory of each member's container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "rules::etcd_resources_schema")]
@@ -341,6 +359,7 @@ impl Default for EtcdSpec {
             client_port: Self::default_client_port(),
             peer_port: Self::default_peer_port(),
             storage: Self::default_storage(),
+            quota_backend_bytes: None,
             resources: None,
         }
     }

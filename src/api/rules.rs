@@ -90,6 +90,16 @@ pub const RAFT_LOG_MARGIN_PERCENT: i32 = 3;
 /// MDS limit of at least 1 %: the margin and that 1 %.
 pub const MIN_POOL_SHARE_HUNDREDTHS: i64 = (RAFT_LOG_MARGIN_PERCENT as i64 + 1) * 100;
 
+// etcd's space (validate::capacity::etcd_quota_bytes), which `etcd_quota_room` repeats in CEL.
+
+/// etcd's `MaxQuotaBytes`, the largest `quota-backend-bytes` etcd suggests ("a larger quota may
+/// lead to degraded performance", etcd v3.4 etcdserver/quota.go): also the default.
+pub const ETCD_MAX_QUOTA_BYTES: u64 = 8 << 30;
+/// Room on an etcd volume beside its database for the WAL and raft snapshots: the image keeps
+/// `max-wals: 5` segments of 64 MiB (wal.SegmentSizeBytes) plus the one being written (384 MiB),
+/// and `max-snapshots: 5` `.snap` files (the v2 store, small for Curve).
+pub const ETCD_WAL_ROOM_BYTES: u64 = 512 << 20;
+
 /// Inclusive bounds of an integer field: the schema's `minimum` and `maximum`, and the range
 /// `validate` checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,6 +164,33 @@ pub fn pool_room() -> Rule {
         format!(
             "spec.chunkservers.storage.size leaves no room for data: the chunk file pool (formatPercent of the volume) must also hold the raft log segments of every copyset (2 files of 16 MiB + 4 KiB each) and {RAFT_LOG_MARGIN_PERCENT}% of the volume: raise storage.size or formatPercent, or lower copysets (the operator's SpecValid condition gives the numbers)"
         ),
+    )
+}
+
+/// `spec.etcd.storage.size` (`self` is `spec.etcd`) leaves room for a database at all:
+/// more than [`ETCD_WAL_ROOM_BYTES`].
+pub fn etcd_volume_room() -> Rule {
+    let size = "self.storage.size";
+    fixed(
+        format!("!isQuantity({size}) || quantity({size}).asApproximateFloat() > {ETCD_WAL_ROOM_BYTES}.0"),
+        "spec.etcd.storage.size must be more than 512Mi: etcd's WAL and raft snapshots take up to 512Mi of the volume beside its database".to_string(),
+    )
+}
+
+/// `spec.etcd` (`self`): the database quota fits the volume twice beside
+/// [`ETCD_WAL_ROOM_BYTES`], `2 × quotaBackendBytes + 512Mi ≤ storage.size`. Twice, because a
+/// second copy of the database is written beside it at times: defragmentation rebuilds it into
+/// a temporary file before the rename, and a member that fell behind receives the leader's
+/// whole database (`<index>.snap.db`) before it replaces its own. Compared as floats (as the
+/// operator reads quantities), with a fixed message: the API server's cost estimate of a
+/// converted string is unbounded.
+pub fn etcd_quota_room() -> Rule {
+    let (size, quota) = ("self.storage.size", "self.quotaBackendBytes");
+    fixed(
+        format!(
+            "!has({quota}) || !isQuantity({quota}) || !isQuantity({size}) || quantity({quota}).asApproximateFloat() * 2.0 + {ETCD_WAL_ROOM_BYTES}.0 <= quantity({size}).asApproximateFloat()"
+        ),
+        "spec.etcd.quotaBackendBytes must be at most half of spec.etcd.storage.size less 512Mi: the volume holds etcd's WAL and snapshots (512Mi) and, at times, a second copy of the database (a defragmentation's, or a snapshot from the leader); raise storage.size or lower quotaBackendBytes (the operator's SpecValid condition gives the numbers)".to_string(),
     )
 }
 

@@ -206,6 +206,19 @@ pub fn etcd_conf(cluster: &ValidatedCluster) -> String {
             ("election-timeout", "1000".into()),
             ("auto-compaction-mode", "periodic".into()),
             ("auto-compaction-retention", "\"1\"".into()),
+            // The image's 0 is etcd's 2 GiB default, which Curve's metadata outgrows (mds.conf
+            // estimates ~3 GB at 5 PB); the spec's quota, checked against the volume.
+            (
+                "quota-backend-bytes",
+                capacity::etcd_quota_bytes(etcd)
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
+            // The image has false. The operator adds and removes members: etcd must refuse a
+            // change that would leave the cluster without quorum (removing a member while
+            // another is down, adding one while the cluster cannot take another unstarted
+            // voter) rather than carry it out.
+            ("strict-reconfig-check", "true".into()),
         ],
         YAML_DELIMITER,
     )

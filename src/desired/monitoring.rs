@@ -181,6 +181,15 @@ pub fn alerts(cluster: &ValidatedCluster) -> Vec<AlertRule> {
             runbook: "kubectl get pods -l app.kubernetes.io/component=etcd; the EtcdQuorate condition names the members. Bring back members with their data; never delete an etcd volume while the quorum is lost.",
         },
         Alert {
+            name: "CurveEtcdAlarm",
+            severity: Severity::Critical,
+            expr: format!("curve_operator_etcd_alarms{{{ours}}} > 0"),
+            for_: "1m",
+            summary: "etcd raised an alarm and refuses writes",
+            description: "{{ $value }} etcd members raise {{ $labels.state }}: etcd serves only reads and deletes, so the MDS can allocate no segment and its topology changes fail.",
+            runbook: "kubectl describe curvecluster: the Degraded condition (reason EtcdNoSpace or EtcdCorrupt) names the members and what to do. NOSPACE: raise spec.etcd.quotaBackendBytes, let the operator defragment, then etcdctl alarm disarm. CORRUPT: replace the member, then disarm.",
+        },
+        Alert {
             name: "CurveEtcdMemberDown",
             severity: Severity::Warning,
             expr: format!(

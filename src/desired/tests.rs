@@ -216,7 +216,33 @@ fn etcd_conf_holds_every_key_curve_needs() {
          heartbeat-interval: 100\n\
          election-timeout: 1000\n\
          auto-compaction-mode: periodic\n\
-         auto-compaction-retention: \"1\"\n"
+         auto-compaction-retention: \"1\"\n\
+         quota-backend-bytes: 5100273664\n\
+         strict-reconfig-check: true\n"
+    );
+}
+
+#[test]
+fn etcd_quota_is_the_specs_or_the_largest_the_volume_holds() {
+    let quota = |etcd: serde_json::Value| {
+        let conf = config::etcd_conf(&cluster_with(json!({"spec": {"etcd": etcd}})));
+        config::read_key(&conf, "quota-backend-bytes", config::YAML_DELIMITER)
+    };
+    // The default 10Gi volume: (10Gi − 512Mi) / 2 = 4.75Gi.
+    assert_eq!(quota(json!({})), Some((19u64 << 28).to_string()));
+    // A volume of 16.5Gi or more: etcd's 8Gi.
+    assert_eq!(
+        quota(json!({"storage": {"size": "100Gi"}})),
+        Some((8u64 << 30).to_string())
+    );
+    // An odd size rounds down to a MiB.
+    assert_eq!(
+        quota(json!({"storage": {"size": "1000000000"}})),
+        Some((((1_000_000_000u64 - (512 << 20)) / 2) >> 20 << 20).to_string())
+    );
+    assert_eq!(
+        quota(json!({"quotaBackendBytes": "3Gi"})),
+        Some((3u64 << 30).to_string())
     );
 }
 

@@ -3,18 +3,21 @@
 use std::future::Future;
 use std::time::Duration;
 
-use etcd_client::{Client, ConnectOptions, GetOptions, MemberAddOptions};
+use etcd_client::{AlarmAction, AlarmType, Client, ConnectOptions, GetOptions, MemberAddOptions};
 use futures::stream::{FuturesUnordered, StreamExt};
 
 use super::election::{Candidate, ElectionState, MDS_ELECTION_PREFIX};
-use super::health::{MemberInfo, MemberStatus, classify, member_health};
-use super::{ChangeOutcome, EtcdObservation, MemberChange, PrimaryObservation};
+use super::health::{MemberInfo, MemberStatus, alarm_of, classify, member_health};
+use super::{ChangeOutcome, EtcdAlarm, EtcdObservation, MemberChange, PrimaryObservation};
 
 /// Time to open a TCP connection to one endpoint.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Time one request may take. A linearizable read on a member without quorum waits until
 /// etcd's own request timeout (7 s with default settings): this cuts it short.
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// Time a defragmentation may take: it rewrites the database (about 1 s per GiB on an SSD,
+/// longer on a disk); the member serves nothing meanwhile.
+pub(crate) const DEFRAGMENT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bound of a whole observation; the reads run side by side, so it is never reached in practice.
 pub(crate) const OBSERVE_TIMEOUT: Duration = Duration::from_secs(4);
 
@@ -81,8 +84,10 @@ impl Connection {
         );
         let election = first_ok(self.clients.iter().map(|c| read_election(c.clone())));
         let members = first_ok(self.clients.iter().map(|c| member_list(c.clone())));
-        let all = async { futures::join!(probes, election, members) };
-        let Ok((probes, election, members)) = tokio::time::timeout(OBSERVE_TIMEOUT, all).await
+        let alarms = first_ok(self.clients.iter().map(|c| alarm_list(c.clone())));
+        let all = async { futures::join!(probes, election, members, alarms) };
+        let Ok((probes, election, members, alarms)) =
+            tokio::time::timeout(OBSERVE_TIMEOUT, all).await
         else {
             let error = format!("no answer within {OBSERVE_TIMEOUT:?}");
             let primary = PrimaryObservation::Unreachable {
@@ -101,7 +106,11 @@ impl Connection {
             .iter()
             .filter_map(|(_, r)| r.as_ref().ok().cloned())
             .collect();
-        let members = members.ok().map(|ms| member_health(&ms, &statuses));
+        // Unread, the alarms the members' own Status answers list still show (as errors).
+        let alarms = alarms.unwrap_or_default();
+        let members = members
+            .ok()
+            .map(|ms| member_health(&ms, &statuses, &alarms));
         let primary = classify(
             &self.endpoints,
             election
@@ -121,34 +130,46 @@ impl Connection {
         &self,
         change: &MemberChange,
     ) -> Result<ChangeOutcome, String> {
-        let attempts =
-            self.clients.iter().map(|client| {
-                let mut client = client.clone();
-                let change = change.clone();
-                async move {
-                    match change {
-                        MemberChange::AddLearner { peer_url } => bounded(client.member_add(
+        let attempts = self.clients.iter().map(|client| {
+            let mut client = client.clone();
+            let change = change.clone();
+            async move {
+                match change {
+                    MemberChange::AddLearner { peer_url } => {
+                        bounded(client.member_add(
                             [peer_url],
                             Some(MemberAddOptions::new().with_is_learner()),
                         ))
                         .await
-                        .map(drop),
-                        MemberChange::Promote { id } => {
-                            bounded(client.member_promote(id)).await.map(drop)
+                        .map(drop)
+                    }
+                    MemberChange::Promote { id } => {
+                        bounded(client.member_promote(id)).await.map(drop)
+                    }
+                    MemberChange::Remove { id } => {
+                        bounded(client.member_remove(id)).await.map(drop)
+                    }
+                    MemberChange::Defragment { id } => {
+                        let own = status(client.clone()).await?;
+                        if own.member_id != id {
+                            return Err(format!("{:x} is not {id:x}", own.member_id));
                         }
-                        MemberChange::Remove { id } => {
-                            bounded(client.member_remove(id)).await.map(drop)
-                        }
-                        MemberChange::MoveLeader { to } => {
-                            let own = status(client.clone()).await?;
-                            if own.member_id != own.leader_id {
-                                return Err(format!("{:x} is not the leader", own.member_id));
-                            }
-                            bounded(client.move_leader(to)).await.map(drop)
+                        // Rewrites the whole database: far longer than a request.
+                        match tokio::time::timeout(DEFRAGMENT_TIMEOUT, client.defragment()).await {
+                            Ok(result) => result.map(drop).map_err(|e| describe(&e)),
+                            Err(_) => Err(format!("no answer within {DEFRAGMENT_TIMEOUT:?}")),
                         }
                     }
+                    MemberChange::MoveLeader { to } => {
+                        let own = status(client.clone()).await?;
+                        if own.member_id != own.leader_id {
+                            return Err(format!("{:x} is not the leader", own.member_id));
+                        }
+                        bounded(client.move_leader(to)).await.map(drop)
+                    }
                 }
-            });
+            }
+        });
         match first_ok(attempts).await {
             Ok(()) => Ok(ChangeOutcome::Done),
             Err(e) if not_yet(&e) => Ok(ChangeOutcome::NotYet(e)),
@@ -157,10 +178,13 @@ impl Connection {
     }
 }
 
-/// etcd refuses a change it will allow later: a promotion before the learner caught up, or a
-/// change within 5 s of the last one (strict reconfiguration: every member connected that long).
+/// etcd refuses a change it will allow later: a promotion before the learner caught up, a
+/// change within 5 s of the last one, or one that would leave fewer connected (or started)
+/// voters than a quorum (all three are `strict-reconfig-check`, which the rendered etcd.conf
+/// turns on: "unhealthy cluster", "not enough started members").
 fn not_yet(error: &str) -> bool {
     error.contains("unhealthy cluster")
+        || error.contains("not enough started members")
         || error.contains("in sync with leader")
         || error.contains("too many learner")
 }
@@ -203,7 +227,18 @@ async fn status(client: Client) -> Result<MemberStatus, String> {
         leader_id: resp.leader(),
         raft_term: resp.raft_term(),
         errors: resp.errors().to_vec(),
+        db_size: resp.db_size().max(0) as u64,
+        db_size_in_use: resp.raft_used_db_size().max(0) as u64,
     })
+}
+
+/// etcd's alarm list (cluster-wide: any member answers for all).
+async fn alarm_list(client: Client) -> Result<Vec<(u64, EtcdAlarm)>, String> {
+    let mut maintenance = client.maintenance_client();
+    let resp = bounded(maintenance.alarm(AlarmAction::Get, AlarmType::None, None)).await?;
+    Ok((resp.alarms().iter())
+        .filter_map(|a| Some((a.member_id(), alarm_of(a.alarm() as i32)?)))
+        .collect())
 }
 
 async fn member_list(client: Client) -> Result<Vec<MemberInfo>, String> {

@@ -1,7 +1,7 @@
 //! From what etcd answered to an observation. Pure: no I/O.
 
 use super::election::{Candidate, ElectionState};
-use super::{Member, MemberHealth, PrimaryObservation};
+use super::{EtcdAlarm, Member, MemberHealth, PrimaryObservation};
 
 /// One member as the member list names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,6 +23,10 @@ pub struct MemberStatus {
     pub raft_term: u64,
     /// Alarms and other errors the member reports (e.g. "NOSPACE").
     pub errors: Vec<String>,
+    /// The database file's size, and the part of it in use (the rest: free pages that only a
+    /// defragmentation gives back to the file system).
+    pub db_size: u64,
+    pub db_size_in_use: u64,
 }
 
 impl MemberStatus {
@@ -32,9 +36,25 @@ impl MemberStatus {
     }
 }
 
+/// An alarm as etcd's alarm list names it (`AlarmType`: 1 NOSPACE, 2 CORRUPT), raised on
+/// member `member_id`.
+pub fn alarm_of(alarm_type: i32) -> Option<EtcdAlarm> {
+    match alarm_type {
+        1 => Some(EtcdAlarm::NoSpace),
+        2 => Some(EtcdAlarm::Corrupt),
+        _ => None,
+    }
+}
+
 /// Health of the members: the leader's name comes from the answer with the newest raft term
 /// (a member cut off from the others may still believe in an old leader).
-pub fn member_health(members: &[MemberInfo], statuses: &[MemberStatus]) -> MemberHealth {
+/// `alarms`: etcd's alarm list, (member id, alarm); a member that does not answer still shows
+/// the alarms raised on it.
+pub fn member_health(
+    members: &[MemberInfo],
+    statuses: &[MemberStatus],
+    alarms: &[(u64, EtcdAlarm)],
+) -> MemberHealth {
     let healthy = members
         .iter()
         .filter(|m| {
@@ -55,15 +75,26 @@ pub fn member_health(members: &[MemberInfo], statuses: &[MemberStatus]) -> Membe
     });
     let listed = members
         .iter()
-        .map(|m| Member {
-            id: m.id,
-            name: m.name.clone(),
-            peer_urls: m.peer_urls.clone(),
-            is_learner: m.is_learner,
-            healthy: statuses
-                .iter()
-                .any(|s| s.member_id == m.id && s.is_healthy()),
-            is_leader: leader_id == Some(m.id),
+        .map(|m| {
+            let own = statuses.iter().find(|s| s.member_id == m.id);
+            let mut raised: Vec<EtcdAlarm> = (alarms.iter())
+                .filter(|(id, _)| *id == m.id)
+                .map(|(_, alarm)| *alarm)
+                .collect();
+            raised.sort();
+            raised.dedup();
+            Member {
+                id: m.id,
+                name: m.name.clone(),
+                peer_urls: m.peer_urls.clone(),
+                is_learner: m.is_learner,
+                healthy: own.is_some_and(MemberStatus::is_healthy),
+                is_leader: leader_id == Some(m.id),
+                serving: own.is_some_and(|s| s.leader_id != 0),
+                db_size: own.map_or(0, |s| s.db_size),
+                db_size_in_use: own.map_or(0, |s| s.db_size_in_use),
+                alarms: raised,
+            }
         })
         .collect();
     MemberHealth {
@@ -158,6 +189,8 @@ mod tests {
             leader_id,
             raft_term,
             errors: vec![],
+            db_size: 0,
+            db_size_in_use: 0,
         }
     }
 
@@ -178,6 +211,7 @@ mod tests {
                 status(0xb2, 0xb2, 4),
                 status(0xc3, 0xb2, 4),
             ],
+            &[],
         );
         assert_eq!(
             (h.leader.clone(), h.healthy, h.total),
@@ -187,7 +221,11 @@ mod tests {
 
     #[test]
     fn a_silent_member_is_unhealthy() {
-        let h = member_health(&members(), &[status(0xa1, 0xc3, 5), status(0xc3, 0xc3, 5)]);
+        let h = member_health(
+            &members(),
+            &[status(0xa1, 0xc3, 5), status(0xc3, 0xc3, 5)],
+            &[],
+        );
         assert_eq!(
             (h.leader.clone(), h.healthy, h.total),
             (Some("demo-etcd-2".into()), 2, 3)
@@ -204,13 +242,14 @@ mod tests {
                 status(0xb2, 0xc3, 6),
                 status(0xc3, 0xc3, 6),
             ],
+            &[],
         );
         assert_eq!(h.leader.as_deref(), Some("demo-etcd-2"));
     }
 
     #[test]
     fn no_leader_no_health() {
-        let h = member_health(&members(), &[status(0xa1, 0, 7)]);
+        let h = member_health(&members(), &[status(0xa1, 0, 7)], &[]);
         assert_eq!((h.leader.clone(), h.healthy, h.total), (None, 0, 3));
     }
 
@@ -219,7 +258,7 @@ mod tests {
         let mut ms = members();
         ms[2].is_learner = true;
         ms[2].name.clear();
-        let h = member_health(&ms, &[status(0xa1, 0xb2, 4), status(0xb2, 0xb2, 4)]);
+        let h = member_health(&ms, &[status(0xa1, 0xb2, 4), status(0xb2, 0xb2, 4)], &[]);
         let seen: Vec<(u64, bool, bool, bool)> = h
             .members
             .iter()
@@ -243,9 +282,59 @@ mod tests {
     fn alarms_make_a_member_unhealthy() {
         let mut s = status(0xa1, 0xa1, 3);
         s.errors.push("memberID:161 alarm:NOSPACE".into());
-        let h = member_health(&members(), &[s, status(0xb2, 0xa1, 3)]);
+        let h = member_health(&members(), &[s, status(0xb2, 0xa1, 3)], &[]);
         assert_eq!(h.healthy, 1);
         assert_eq!(h.leader.as_deref(), Some("demo-etcd-0"));
+    }
+
+    #[test]
+    fn sizes_come_from_each_members_status_and_alarms_from_the_list_even_for_a_silent_member() {
+        let mut leader = status(0xa1, 0xa1, 3);
+        (leader.db_size, leader.db_size_in_use) = (100 << 20, 30 << 20);
+        // NOSPACE is cluster-wide: the answering members report it as an error too.
+        leader.errors.push("memberID:161 alarm:NOSPACE".into());
+        let alarms = [
+            (0xa1, EtcdAlarm::NoSpace),
+            (0xc3, EtcdAlarm::Corrupt),
+            (0xa1, EtcdAlarm::NoSpace),
+        ];
+        let h = member_health(&members(), &[leader, status(0xb2, 0xa1, 3)], &alarms);
+        let seen: Vec<_> = (h.members.iter())
+            .map(|m| {
+                (
+                    m.id,
+                    m.serving,
+                    m.healthy,
+                    m.db_size,
+                    m.db_size_in_use,
+                    m.alarms.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (
+                    0xa1,
+                    true,
+                    false,
+                    100 << 20,
+                    30 << 20,
+                    vec![EtcdAlarm::NoSpace]
+                ),
+                (0xb2, true, true, 0, 0, vec![]),
+                (0xc3, false, false, 0, 0, vec![EtcdAlarm::Corrupt]),
+            ]
+        );
+        assert_eq!(
+            [1, 2, 0, 3].map(alarm_of),
+            [
+                Some(EtcdAlarm::NoSpace),
+                Some(EtcdAlarm::Corrupt),
+                None,
+                None
+            ]
+        );
     }
 
     #[test]
@@ -253,13 +342,13 @@ mod tests {
         let mut ms = members();
         ms[0].name.clear();
         assert_eq!(
-            member_health(&ms, &[status(0xb2, 0xa1, 3)])
+            member_health(&ms, &[status(0xb2, 0xa1, 3)], &[])
                 .leader
                 .as_deref(),
             Some("a1")
         );
         assert_eq!(
-            member_health(&ms, &[status(0xb2, 0xff, 3)])
+            member_health(&ms, &[status(0xb2, 0xff, 3)], &[])
                 .leader
                 .as_deref(),
             Some("ff")
@@ -268,7 +357,11 @@ mod tests {
 
     #[test]
     fn statuses_of_unlisted_members_do_not_count() {
-        let h = member_health(&members(), &[status(0xee, 0xa1, 3), status(0xa1, 0xa1, 3)]);
+        let h = member_health(
+            &members(),
+            &[status(0xee, 0xa1, 3), status(0xa1, 0xa1, 3)],
+            &[],
+        );
         assert_eq!((h.healthy, h.total), (1, 3));
     }
 

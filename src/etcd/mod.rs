@@ -1,6 +1,7 @@
 //! Reading a Curve cluster's etcd: the MDS election (who is primary), a watch that reports each
-//! change of primary, and the health of the etcd members. Read-only: nothing here writes or
-//! deletes a key.
+//! change of primary, and the health of the etcd members (with their database sizes and
+//! alarms). Nothing here writes or deletes a key: the only changes are to the member list and
+//! defragmentations.
 //!
 //! The reconciler uses the [`EtcdObserver`] trait, so its tests can fake etcd; [`EtcdClients`]
 //! is the real implementation. The pure parts (who wins the election, what the answers mean,
@@ -77,6 +78,8 @@ impl MemberHealth {
                 is_learner: false,
                 healthy: true,
                 is_leader: i == leader,
+                serving: true,
+                ..Member::default()
             })
             .collect();
         MemberHealth {
@@ -84,6 +87,25 @@ impl MemberHealth {
             healthy: members.len() as u32,
             total: members.len() as u32,
             members,
+        }
+    }
+}
+
+/// An alarm etcd raises (etcd's `AlarmType`): each makes the cluster refuse writes until it is
+/// disarmed (`etcdctl alarm disarm`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EtcdAlarm {
+    /// The database reached `quota-backend-bytes`: only reads and deletes are served.
+    NoSpace,
+    /// A member's data differs from the others' (the corruption check).
+    Corrupt,
+}
+
+impl EtcdAlarm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EtcdAlarm::NoSpace => "NOSPACE",
+            EtcdAlarm::Corrupt => "CORRUPT",
         }
     }
 }
@@ -99,6 +121,15 @@ pub struct Member {
     /// It answered its Status call, follows a raft leader and reports no alarm.
     pub healthy: bool,
     pub is_leader: bool,
+    /// It answered its Status call and follows a raft leader, alarms aside (an alarm is
+    /// cluster-wide: every member reports it).
+    pub serving: bool,
+    /// The database file's size and the part of it in use (etcd's `dbSize`, `dbSizeInUse`);
+    /// 0 when the member did not answer.
+    pub db_size: u64,
+    pub db_size_in_use: u64,
+    /// The alarms raised on this member.
+    pub alarms: Vec<EtcdAlarm>,
 }
 
 /// One change of the etcd member list (etcd's cluster API), as the operator makes it: one at a
@@ -113,6 +144,9 @@ pub enum MemberChange {
     Remove { id: u64 },
     /// `MoveLeader` (sent to the leader itself) to the member `to`.
     MoveLeader { to: u64 },
+    /// `Defragment` of the member `id` (sent to that member only): not a member-list change,
+    /// but one that takes a member out of service for its duration, so it goes the same way.
+    Defragment { id: u64 },
 }
 
 /// What etcd did with a member-list change.
@@ -131,6 +165,7 @@ impl MemberChange {
             MemberChange::Promote { id } => format!("promote etcd member {id:x}"),
             MemberChange::Remove { id } => format!("remove etcd member {id:x}"),
             MemberChange::MoveLeader { to } => format!("move etcd leadership to {to:x}"),
+            MemberChange::Defragment { id } => format!("defragment etcd member {id:x}"),
         }
     }
 }
@@ -153,7 +188,8 @@ pub trait EtcdObserver: Send + Sync + 'static {
     ) -> impl std::future::Future<Output = EtcdObservation> + Send;
     /// The cluster was deleted: stop its watch and drop its connection.
     fn forget(&self, cluster: &ClusterKey);
-    /// Makes one change of the member list through these endpoints (bounded by a few seconds).
+    /// Makes one change of the member list through these endpoints (bounded by a few seconds),
+    /// or defragments one member ([`MemberChange::Defragment`], bounded by a minute).
     fn change_members(
         &self,
         cluster: &ClusterKey,

@@ -17,7 +17,8 @@ use super::plan;
 use super::snapshot::Snapshot;
 use super::status::compute_status;
 use super::{
-    blockers, expansion, health, leaders, membership, monitoring, observe, retire, roll, topology,
+    blockers, etcd_space, expansion, health, leaders, membership, monitoring, observe, retire,
+    roll, topology,
 };
 use crate::api::{CleanupPolicy, CurveClusterStatus, OperatorRecord};
 use crate::curve::admin::CurveChange;
@@ -114,6 +115,8 @@ pub enum Change {
     /// One change of etcd's member list: what it changes is applied in a later pass, once the
     /// member list shows it.
     Membership,
+    /// One etcd member defragmented, when no member-list change is sent.
+    EtcdSpace,
     /// Claims asked to grow, before a StatefulSet re-created for new claim templates finds them.
     Growth,
     /// The objects of the tiers the gates open (and StatefulSets re-created for new claims).
@@ -131,8 +134,9 @@ pub enum Change {
 }
 
 impl Change {
-    pub const ORDER: [Change; 8] = [
+    pub const ORDER: [Change; 9] = [
         Change::Membership,
+        Change::EtcdSpace,
         Change::Growth,
         Change::Apply,
         Change::Monitoring,
@@ -166,6 +170,7 @@ struct Reading {
     record: Result<OperatorRecord, String>,
     tiers: Vec<roll::TierPods>,
     membership: membership::MembershipDecision,
+    defragment: Option<etcd_space::Defragment>,
     /// Tiers whose pods were left without their StatefulSet (re-created for new claims).
     orphaned: Vec<Component>,
     /// The ChunkServer leaving Curve, and what each ChunkServer StatefulSet keeps meanwhile.
@@ -206,6 +211,10 @@ impl Reading {
         // The etcd StatefulSet (and its budget) have as many pods as etcd has members.
         safe.spec.etcd.replicas = membership.layout.pods;
         let orphaned = expansion::orphaned(&existing, &snapshot.pods);
+        let defragment = etcd_space::decide(&etcd_space::SpaceInput {
+            members: snapshot.etcd.as_ref().and_then(|e| e.members.as_ref()),
+            busy: etcd_busy(&membership, &tiers),
+        });
         Reading {
             existing,
             safe,
@@ -214,6 +223,7 @@ impl Reading {
             record,
             tiers,
             membership,
+            defragment,
             orphaned,
             retire,
         }
@@ -513,7 +523,20 @@ fn planned(
             .map(Action::EtcdMembers)
             .into_iter()
             .collect(),
-        Change::Membership | Change::Jobs => Vec::new(),
+        Change::EtcdSpace if membership.change.is_none() => {
+            let defragment = reading.defragment.iter();
+            (changes.events).extend(
+                defragment
+                    .clone()
+                    .map(|d| ClusterEvent::normal("EtcdDefragmented", d.describe())),
+            );
+            (defragment.map(|d| Action::EtcdDefragment {
+                id: d.id,
+                member: d.name.clone(),
+            }))
+            .collect()
+        }
+        Change::Membership | Change::EtcdSpace | Change::Jobs => Vec::new(),
         Change::Growth => reading.growth.actions.clone(),
         Change::Apply => {
             let applies = plan::plan(desired, &reading.existing, pass.gates);
@@ -726,6 +749,22 @@ fn report(
     };
     decision.record_first = decision.hands_out_more(previous);
     decision
+}
+
+/// Why no etcd member may be paused for a defragmentation now: a membership step, or etcd's
+/// pods rolling.
+fn etcd_busy(
+    membership: &membership::MembershipDecision,
+    tiers: &[roll::TierPods],
+) -> Option<String> {
+    let etcd = tiers.iter().find(|t| t.component == Component::Etcd);
+    if membership.step.is_some() || membership.change.is_some() {
+        Some("etcd's membership is changing".into())
+    } else if etcd.is_some_and(|t| !t.settled || t.updated() < t.pods.len() as i32) {
+        Some("etcd's pods are rolling".into())
+    } else {
+        None
+    }
 }
 
 /// The etcd membership step of this pass (reconcile/membership.rs), from the snapshot and the

@@ -87,7 +87,9 @@ impl EventSink for KubeEvents {
 
 /// Problems told when a condition takes the reason, or its message changes under it:
 /// (condition, its reason, the event's reason). Each is a warning with the condition's message.
-const PROBLEMS: [(ConditionType, Reason, &str); 6] = [
+const PROBLEMS: [(ConditionType, Reason, &str); 8] = [
+    (ConditionType::Degraded, Reason::EtcdNoSpace, "EtcdNoSpace"),
+    (ConditionType::Degraded, Reason::EtcdCorrupt, "EtcdCorrupt"),
     (ConditionType::SpecValid, Reason::Invalid, "InvalidSpec"),
     (
         ConditionType::Progressing,

@@ -255,6 +255,13 @@ fn verb(action: EtcdStepAction) -> &'static str {
     }
 }
 
+/// The member the recorded step adds (or re-adds) and etcd has not promoted yet, if any: it is
+/// a learner, or not a member at all, until the step ends.
+pub fn joining(record: Option<&crate::api::OperatorRecord>) -> Option<&str> {
+    let step = record?.etcd_step.as_ref()?;
+    (step.action != EtcdStepAction::Remove).then_some(step.member.as_str())
+}
+
 fn joining_of(step: &EtcdStep) -> Option<String> {
     (step.action != EtcdStepAction::Remove).then(|| step.member.clone())
 }
@@ -681,7 +688,9 @@ mod tests {
             peer_urls: vec![url(ordinal)],
             is_learner: learner,
             healthy: started,
+            serving: started,
             is_leader: false,
+            ..Member::default()
         }
     }
 
@@ -784,6 +793,9 @@ mod tests {
                         m.is_leader = m.id == *to;
                     }
                 }
+                Some(other @ MemberChange::Defragment { .. }) => {
+                    panic!("membership asked for {other:?}")
+                }
                 None => {}
             }
             // The StatefulSet controller and the kubelet: pods follow the size; a new pod's
@@ -863,6 +875,7 @@ mod tests {
                 MemberChange::Promote { .. } => "promote",
                 MemberChange::Remove { .. } => "remove",
                 MemberChange::MoveLeader { .. } => "move-leader",
+                MemberChange::Defragment { .. } => "defragment",
             })
             .collect()
     }

@@ -6,6 +6,7 @@
 pub mod blockers;
 pub mod decide;
 pub mod error;
+pub mod etcd_space;
 pub mod events;
 pub mod expansion;
 pub mod health;
@@ -214,8 +215,10 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(
     };
     write::set_finalizer(&ctx.client, cluster, validated.spec.cleanup.deletes_data()).await?;
 
-    let retire = previous.record.as_ref().and_then(|r| r.retire.as_ref());
-    let mut snapshot = read(ctx, &validated, retire).await?;
+    let record = previous.record.as_ref();
+    let retire = record.and_then(|r| r.retire.as_ref());
+    let joining = membership::joining(record);
+    let mut snapshot = read(ctx, &validated, retire, joining).await?;
     snapshot.cluster_created = cluster.metadata.creation_timestamp.as_ref().map(|t| t.0);
     let generation = cluster.metadata.generation;
     let decision = decide(
@@ -267,7 +270,12 @@ async fn carry_out<O: EtcdObserver, E: EventSink>(
             namespace: validated.namespace.clone(),
             name: validated.name.clone(),
         },
-        endpoints: observe::etcd_endpoints(&snapshot.pods, validated.spec.etcd.client_port),
+        // What the decision records: the member it adds now is no endpoint either.
+        endpoints: observe::etcd_endpoints(
+            &snapshot.pods,
+            validated.spec.etcd.client_port,
+            membership::joining(decision.status.record.as_ref()),
+        ),
     };
     let curve = write::CurveTarget {
         admin: ctx.curve.as_ref(),
@@ -300,6 +308,7 @@ async fn read<O: EtcdObserver, E: EventSink>(
     ctx: &Context<O, E>,
     cluster: &ValidatedCluster,
     retire: Option<&crate::api::ChunkServerRetire>,
+    joining: Option<&str>,
 ) -> Result<Snapshot, Error> {
     ctx.caches.check_synced()?;
     let spec = &cluster.spec;
@@ -346,7 +355,7 @@ async fn read<O: EtcdObserver, E: EventSink>(
         name: cluster.name.clone(),
     };
     if plan::tier_exists(&existing, Component::Mds) {
-        let endpoints = observe::etcd_endpoints(&snapshot.pods, spec.etcd.client_port);
+        let endpoints = observe::etcd_endpoints(&snapshot.pods, spec.etcd.client_port, joining);
         let etcd = ctx.etcd.observe(&key, &endpoints).await;
         let elected = match &etcd.primary {
             crate::etcd::PrimaryObservation::Elected { address } => Some(address.as_str()),
@@ -383,6 +392,13 @@ fn record_metrics<O: EtcdObserver, E: EventSink>(
     }
     if let Some((members, healthy)) = gauges.etcd_members {
         metrics.set_etcd_members(namespace, name, members, healthy);
+    }
+    if let Some(members) = &observation.etcd_members {
+        let alarms = etcd_space::alarms(members);
+        let counts: Vec<_> = (alarms.iter())
+            .map(|(a, on)| (*a, on.len() as u32))
+            .collect();
+        metrics.set_etcd_alarms(namespace, name, &counts);
     }
     metrics.set_available(namespace, name, observation.available());
     if let Some(health) = &observation.health {

@@ -103,9 +103,13 @@ pub fn all_members_addressed(pods: &[Pod], set: &str, replicas: i32) -> bool {
 pub const NO_ETCD_ADDRESS: &str =
     "no etcd endpoint is known yet: no etcd pod has an address (the etcd pods are not running)";
 
-/// `ip:clientPort` of every etcd pod that has an address, sorted.
-pub fn etcd_endpoints(pods: &[Pod], client_port: i32) -> Vec<String> {
+/// `ip:clientPort` of every etcd pod that has an address, sorted: the operator's own etcd
+/// endpoints. Never the member `joining` (added as a learner, or re-added, and not promoted):
+/// a learner serves no client request but Status, so a read or a member-list change sent to it
+/// fails (etcd's "rpc not supported for learner").
+pub fn etcd_endpoints(pods: &[Pod], client_port: i32, joining: Option<&str>) -> Vec<String> {
     let mut endpoints: Vec<String> = pods_of(pods, Component::Etcd)
+        .filter(|pod| joining.is_none() || pod.metadata.name.as_deref() != joining)
         .filter_map(pod_ip)
         .map(|ip| format!("{ip}:{client_port}"))
         .collect();

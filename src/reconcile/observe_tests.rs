@@ -78,7 +78,16 @@ fn pods_are_read_into_components_endpoints_and_servers() {
         component(4, 2, true)
     );
     assert_eq!(
-        observe::etcd_endpoints(&pods, 2379),
+        observe::etcd_endpoints(&pods, 2379, None),
+        ["10.0.0.1:2379", "10.0.0.2:2379"]
+    );
+    // The member joining (a learner) is never one of the operator's endpoints.
+    assert_eq!(
+        observe::etcd_endpoints(&pods, 2379, Some("demo-etcd-0")),
+        ["10.0.0.1:2379"]
+    );
+    assert_eq!(
+        observe::etcd_endpoints(&pods, 2379, Some("demo-etcd-7")),
         ["10.0.0.1:2379", "10.0.0.2:2379"]
     );
     let zones = [("n1".to_string(), "az1".to_string())].into();

@@ -8,6 +8,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
+use super::etcd_space;
 use super::model::conditions::{BLOCKED, ConditionType, Reason, find};
 use super::model::health::HealthView;
 use super::model::observation::{
@@ -18,6 +19,7 @@ use crate::api::{
     ComponentStatus, CurveClusterStatus, EtcdStatus, HealthVerdict, MdsStatus, Phase, RetireReason,
     TopologyStatus,
 };
+use crate::etcd::EtcdAlarm;
 use crate::names::Component;
 
 struct Verdict {
@@ -486,6 +488,21 @@ fn degraded_verdict(
             }
             verdict(type_, true, Reason::ComponentsNotReady, message)
         }
+        _ if valid && etcd_alarm(obs).is_some() => etcd_alarm(obs).map_or_else(
+            || verdict(type_, false, Reason::AsExpected, String::new()),
+            |(alarm, members)| {
+                let reason = match alarm {
+                    EtcdAlarm::NoSpace => Reason::EtcdNoSpace,
+                    EtcdAlarm::Corrupt => Reason::EtcdCorrupt,
+                };
+                verdict(
+                    type_,
+                    true,
+                    reason,
+                    etcd_space::alarm_message(alarm, &members),
+                )
+            },
+        ),
         _ if valid && !obs.stale_chunkservers.is_empty() => verdict(
             type_,
             true,
@@ -508,6 +525,11 @@ fn degraded_verdict(
             "no component is degraded".into(),
         ),
     }
+}
+
+/// The gravest alarm etcd raised (CORRUPT before NOSPACE), with the members it is raised on.
+fn etcd_alarm(obs: &Observation) -> Option<(EtcdAlarm, Vec<String>)> {
+    (obs.etcd_members.as_ref()).and_then(|m| etcd_space::alarms(m).into_iter().next())
 }
 
 /// Curve says copysets are unhealthy (not merely that its health is unknown).

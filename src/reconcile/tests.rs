@@ -58,6 +58,7 @@ mod decisions {
                 }
                 Action::EnsureRootSecret { .. }
                 | Action::EtcdMembers(_)
+                | Action::EtcdDefragment { .. }
                 | Action::Curve(_)
                 | Action::DeleteClaim { .. } => {}
                 Action::DeletePod { name, .. } => snapshot
@@ -872,6 +873,73 @@ mod decisions {
             progressing.message.contains("status.record: version 2"),
             "{}",
             progressing.message
+        );
+    }
+
+    /// etcd's space in a whole decision: one member defragmented per pass, a follower first,
+    /// with an Event; a NOSPACE alarm turns Degraded with what to do, and a Warning Event.
+    #[test]
+    fn an_available_cluster_defragments_one_follower_and_shows_nospace() {
+        let (cluster, mut snapshot, status) = available();
+        // The StatefulSet controller saw the etcd set's template: no roll is under way.
+        let set = (snapshot.stateful_sets.iter_mut())
+            .find(|s| s.metadata.name.as_deref() == Some("demo-etcd"))
+            .unwrap();
+        set.status = Some(k8s_openapi::api::apps::v1::StatefulSetStatus {
+            observed_generation: set.metadata.generation,
+            update_revision: Some("demo-etcd-1".into()),
+            ..Default::default()
+        });
+        let settled = decide(&cluster, &snapshot, &status, Some(1), t(5));
+        assert!(
+            !(settled.actions.iter()).any(|a| matches!(a, Action::EtcdDefragment { .. })),
+            "no free pages: nothing to defragment"
+        );
+        let members = (snapshot.etcd.as_mut().unwrap().members.as_mut()).unwrap();
+        for m in &mut members.members {
+            (m.db_size, m.db_size_in_use) = (400 << 20, 100 << 20);
+        }
+        let decision = decide(&cluster, &snapshot, &status, Some(1), t(10));
+        let defragments: Vec<&Action> = (decision.actions.iter())
+            .filter(|a| matches!(a, Action::EtcdDefragment { .. }))
+            .collect();
+        // demo-etcd-0 leads (elect): demo-etcd-1 is the first follower.
+        assert_eq!(
+            defragments,
+            [&Action::EtcdDefragment {
+                id: 0xa1,
+                member: "demo-etcd-1".into()
+            }]
+        );
+        assert!(
+            (decision.events.iter()).any(|e| e.reason == "EtcdDefragmented"
+                && e.note
+                    .starts_with("defragmenting etcd member demo-etcd-1 (300 MiB")),
+            "{:?}",
+            decision.events
+        );
+        let members = (snapshot.etcd.as_mut().unwrap().members.as_mut()).unwrap();
+        for m in &mut members.members {
+            m.alarms.push(crate::etcd::EtcdAlarm::NoSpace);
+            m.healthy = false;
+        }
+        let decision = decide(&cluster, &snapshot, &status, Some(1), t(20));
+        let degraded = find(&decision.status, ConditionType::Degraded).unwrap();
+        assert_eq!(
+            (degraded.status.as_str(), degraded.reason.as_str()),
+            ("True", "EtcdNoSpace")
+        );
+        assert!(
+            degraded
+                .message
+                .starts_with("etcd raised NOSPACE (members demo-etcd-0, demo-etcd-1, demo-etcd-2)"),
+            "{}",
+            degraded.message
+        );
+        assert!(
+            (decision.events.iter()).any(|e| e.reason == "EtcdNoSpace" && e.warning),
+            "{:?}",
+            decision.events
         );
     }
 

@@ -96,6 +96,9 @@ async fn carry_out<O: EtcdObserver>(
     match action {
         Action::EnsureRootSecret { name } => ensure_root_secret(client, cluster, name).await,
         Action::EtcdMembers(change) => change_members(etcd, change).await,
+        Action::EtcdDefragment { id, .. } => {
+            change_members(etcd, &MemberChange::Defragment { id: *id }).await
+        }
         Action::Apply(object) => (apply_object(client, namespace, object).await).map_err(applying(
             format!("{}/{}", object.kind().as_str(), object.name()),
         )),

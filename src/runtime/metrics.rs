@@ -12,6 +12,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::api::{HealthStatus, HealthVerdict};
+use crate::etcd::EtcdAlarm;
 use crate::names::Component;
 
 /// How a reconcile ended.
@@ -176,6 +177,7 @@ pub struct Metrics {
     mds_primary: Family<PodLabels, Gauge>,
     etcd_members: Family<ClusterLabels, Gauge>,
     etcd_healthy_members: Family<ClusterLabels, Gauge>,
+    etcd_alarms: Family<StateLabels, Gauge>,
     available: Family<ClusterLabels, Gauge>,
     reconcile_failures: Family<ClusterLabels, Gauge>,
     rolling: Family<ClusterLabels, Gauge>,
@@ -271,6 +273,11 @@ impl Metrics {
             "etcd_healthy_members",
             "Voting etcd members that answer, follow a raft leader and report no alarm",
         );
+        let etcd_alarms = family(
+            &mut registry,
+            "etcd_alarms",
+            "etcd members with an alarm raised, by alarm (state: nospace, corrupt); while either is above 0 etcd refuses writes",
+        );
         let available = family(
             &mut registry,
             "cluster_available",
@@ -353,6 +360,7 @@ impl Metrics {
             mds_primary,
             etcd_members,
             etcd_healthy_members,
+            etcd_alarms,
             available,
             reconcile_failures,
             rolling,
@@ -604,6 +612,18 @@ impl Metrics {
         (self.etcd_healthy_members.get_or_create(&key)).set(i64::from(healthy));
     }
 
+    /// Members raising each alarm (every alarm etcd knows gets a series, 0 when none).
+    pub fn set_etcd_alarms(&self, namespace: &str, name: &str, alarms: &[(EtcdAlarm, u32)]) {
+        for alarm in ETCD_ALARMS {
+            let members = (alarms.iter())
+                .find(|(a, _)| *a == alarm)
+                .map_or(0, |(_, n)| *n);
+            (self.etcd_alarms)
+                .get_or_create(&Self::state(namespace, name, &alarm_state(alarm)))
+                .set(i64::from(members));
+        }
+    }
+
     pub fn set_available(&self, namespace: &str, name: &str, available: bool) {
         (self.available.get_or_create(&cluster(namespace, name))).set(i64::from(available));
     }
@@ -654,6 +674,9 @@ impl Metrics {
             family.remove(&key);
         }
         self.primary_changes.remove(&key);
+        for alarm in ETCD_ALARMS {
+            (self.etcd_alarms).remove(&Self::state(namespace, name, &alarm_state(alarm)));
+        }
         self.remove_health(namespace, name);
         for component in Component::TIERS {
             self.ready_members
@@ -670,6 +693,13 @@ impl Metrics {
             .expect("writing to a String cannot fail");
         out
     }
+}
+
+const ETCD_ALARMS: [EtcdAlarm; 2] = [EtcdAlarm::NoSpace, EtcdAlarm::Corrupt];
+
+/// An alarm's `state` label: etcd's name in lower case.
+fn alarm_state(alarm: EtcdAlarm) -> String {
+    alarm.as_str().to_lowercase()
 }
 
 /// A new family, registered.
@@ -719,6 +749,7 @@ mod tests {
         m.set_reconcile_failures("ns", "demo", 2);
         m.set_roll("ns", "demo", true, false);
         m.set_failure_domains("ns", "demo", 1, 1);
+        m.set_etcd_alarms("ns", "demo", &[(EtcdAlarm::NoSpace, 3)]);
         let text = m.encode();
         for line in [
             r#"curve_operator_reconciles_total{result="success"} 1"#,
@@ -734,6 +765,8 @@ mod tests {
             r#"curve_operator_mds_primary{namespace="ns",name="demo",pod="demo-mds-1"} 1"#,
             r#"curve_operator_etcd_members{namespace="ns",name="demo"} 3"#,
             r#"curve_operator_etcd_healthy_members{namespace="ns",name="demo"} 2"#,
+            r#"curve_operator_etcd_alarms{namespace="ns",name="demo",state="nospace"} 3"#,
+            r#"curve_operator_etcd_alarms{namespace="ns",name="demo",state="corrupt"} 0"#,
             r#"curve_operator_cluster_available{namespace="ns",name="demo"} 1"#,
             r#"curve_operator_cluster_reconcile_failures{namespace="ns",name="demo"} 2"#,
             r#"curve_operator_rolling{namespace="ns",name="demo"} 1"#,
@@ -761,6 +794,7 @@ mod tests {
             &["demo-mds-0".to_string()],
         );
         m.set_etcd_members("ns", "demo", 3, 3);
+        m.set_etcd_alarms("ns", "demo", &[(EtcdAlarm::Corrupt, 1)]);
         m.set_available("ns", "demo", true);
         m.set_roll("ns", "demo", false, false);
         m.remove_cluster("ns", "demo");

@@ -16,13 +16,36 @@
 //! Every zone holds one copy of everything (zone count = copies), so the limit holds only when
 //! zones are of equal size; validation refuses server counts that cannot make them equal.
 
-use crate::api::ChunkServerSpec;
+use crate::api::{ChunkServerSpec, EtcdSpec};
 
 // The chunk file pool's sizes and the raft logs' share live beside the CRD's rule that
 // repeats this module's arithmetic (api::rules::pool_room).
 pub use crate::api::rules::{
     CHUNK_BYTES, POOL_FILE_BYTES, RAFT_LOG_MARGIN_PERCENT, WAL_FILES_PER_COPYSET,
 };
+pub use crate::api::rules::{ETCD_MAX_QUOTA_BYTES, ETCD_WAL_ROOM_BYTES};
+
+/// The largest etcd quota a volume of `volume_bytes` holds: half of what the WAL and snapshots
+/// leave ([`crate::api::rules::etcd_quota_room`] says why half), at most etcd's 8 GiB; 0 when
+/// the volume leaves nothing.
+pub fn etcd_quota_limit_bytes(volume_bytes: f64) -> u64 {
+    let half = ((volume_bytes - ETCD_WAL_ROOM_BYTES as f64) / 2.0).max(0.0) as u64;
+    half.min(ETCD_MAX_QUOTA_BYTES)
+}
+
+/// etcd's `quota-backend-bytes` for this spec: `quotaBackendBytes`, or unset the largest the
+/// volume holds, rounded down to a MiB. `None` when a size does not parse (validation refuses
+/// it).
+pub fn etcd_quota_bytes(etcd: &EtcdSpec) -> Option<u64> {
+    match &etcd.quota_backend_bytes {
+        Some(quota) => crate::validate::parse_quantity(quota).map(|q| q as u64),
+        None => {
+            let volume = crate::validate::parse_quantity(&etcd.storage.size)?;
+            Some(etcd_quota_limit_bytes(volume) / (1 << 20) * (1 << 20))
+        }
+    }
+}
+
 /// Curve's default `mds.topology.PoolUsagePercentLimit` (conf/mds.conf:139): never exceeded.
 pub const CURVE_POOL_USAGE_PERCENT_LIMIT: i32 = 85;
 

@@ -160,9 +160,15 @@ impl EtcdCluster {
     /// serve linearizable reads. Ports that turn out taken are replaced (another test or
     /// process may grab a port between our check and etcd's bind).
     pub async fn start(size: usize) -> EtcdCluster {
+        Self::start_with(size, &[]).await
+    }
+
+    /// [`EtcdCluster::start`] with more flags for every member (`--quota-backend-bytes=…`).
+    #[allow(dead_code)] // not every test binary that includes this module uses it
+    pub async fn start_with(size: usize, flags: &[&str]) -> EtcdCluster {
         let mut last_error = String::new();
         for _ in 0..3 {
-            let mut cluster = Self::spawn(size);
+            let mut cluster = Self::spawn(size, flags);
             match cluster.wait_ready(Duration::from_secs(30)).await {
                 Ok(()) => return cluster,
                 Err(e) => last_error = e,
@@ -171,7 +177,7 @@ impl EtcdCluster {
         panic!("etcd cluster of {size} did not start:\n{last_error}");
     }
 
-    fn spawn(size: usize) -> EtcdCluster {
+    fn spawn(size: usize, flags: &[&str]) -> EtcdCluster {
         static CLUSTERS: AtomicUsize = AtomicUsize::new(0);
         let token = format!(
             "curve-test-{}-{}",
@@ -217,6 +223,7 @@ impl EtcdCluster {
                 "--logger=zap".into(),
                 "--log-outputs=stderr".into(),
             ];
+            m.args.extend(flags.iter().map(|f| f.to_string()));
             m.spawn();
         }
         EtcdCluster { members, dir }

@@ -207,6 +207,11 @@ pub enum Action {
     },
     /// One change of etcd's member list (reconcile/membership.rs).
     EtcdMembers(MemberChange),
+    /// Defragment one etcd member (reconcile/etcd_space.rs), through the same etcd client.
+    EtcdDefragment {
+        id: u64,
+        member: String,
+    },
     /// Delete a removed etcd member's claim (`spec.cleanup` deletes data).
     DeleteClaim {
         name: String,
@@ -236,6 +241,7 @@ impl Action {
             Action::Delete { kind, name } => format!("delete {}/{name}", kind.as_str()),
             Action::DeletePod { name, .. } => format!("delete Pod/{name} (roll)"),
             Action::EtcdMembers(change) => change.describe(),
+            Action::EtcdDefragment { member, .. } => format!("defragment etcd member {member}"),
             Action::DeleteClaim { name } => format!("delete PersistentVolumeClaim/{name}"),
             Action::ResizeClaim { name, size } => {
                 format!("resize PersistentVolumeClaim/{name} to {size}")

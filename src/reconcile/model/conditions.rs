@@ -75,6 +75,8 @@ vocabulary! {
         ApplyRefused => "The API server refused an object the operator applied (admission, quota, validation).",
         ReconcileError => "A reconcile failed; the operator retries with back-off.",
         ComponentsNotReady => "A component that served has pods not ready.",
+        EtcdNoSpace => "etcd raised NOSPACE: its database reached quota-backend-bytes and it refuses writes (the MDS allocates nothing). Raise spec.etcd.quotaBackendBytes or let the operator defragment, then `etcdctl alarm disarm`; the message names the members.",
+        EtcdCorrupt => "etcd raised CORRUPT: a member's data differs from the others'. Replace that member (delete its claim and pod), then `etcdctl alarm disarm`; the message names it.",
         AsExpected => "Nothing is degraded.",
         Quorate => "A majority of etcd's members is ready.",
         NoQuorum => "Fewer than a majority of etcd's members are ready.",
@@ -174,6 +176,8 @@ impl ConditionType {
             ConditionType::Degraded => (
                 &[
                     ComponentsNotReady,
+                    EtcdCorrupt,
+                    EtcdNoSpace,
                     CopysetsUnhealthy,
                     ChunkServerIdRetired,
                     ApplyRefused,
