@@ -444,7 +444,7 @@ mod tests {
 
     #[test]
     fn a_moved_volume_is_refused_with_one_text_in_the_script_and_for_given_values() {
-        let script = chunkserver_start_script();
+        let script = chunkserver_start_script("/curvebs/chunkserver/logs");
         assert!(
             script.contains(&format!(
                 "refuse \"{}\"",
