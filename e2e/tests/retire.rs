@@ -457,3 +457,56 @@ async fn replace_a_lost_disk_without_reusing_its_id() {
         health.and_then(|h| h.message).unwrap_or_default()
     ));
 }
+
+/// A scale-in that what remains cannot hold: every ChunkServer 60 % full, so the zone losing
+/// one would hold more than its remaining space lets Curve fill (or would keep none). Refused
+/// with the zone and the numbers, nothing changes, and the revert is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kubernetes API server (KUBECONFIG), see e2e/README.md"]
+async fn retire_scale_in_refused_when_the_rest_cannot_hold_the_data() {
+    let env = TestEnv::new("retire-full", 4).await;
+    env.kubelet.set_curve_settings(CurveSettings {
+        disk_used: 60 << 30,
+        ..fast_curve()
+    });
+    let operator = env.start_operator().await;
+    env.kubectl_stdin(
+        &["apply", "-f", "-"],
+        &curve_cluster(
+            "demo",
+            json!({"chunkservers": {"replicas": 4, "copysets": 20}}),
+        )
+        .to_string(),
+    )
+    .ok("apply demo");
+    env.wait_available("demo", BRING_UP).await;
+    wait_healthy(&env).await;
+    let asked = Instant::now();
+    env.patch_spec("demo", json!({"chunkservers": {"replicas": 3}}))
+        .await;
+    let refused = env
+        .wait_status("demo", "scale-in refused for room", TO_VERDICT, |_, s| {
+            let (reason, message) = progressing(s);
+            (reason == "ChangeRefused"
+                && message.contains("spec.chunkservers.replicas: 4 → 3 is refused: zone "))
+            .then_some(())
+            .ok_or(format!("{reason}: {message}"))
+        })
+        .await;
+    say(&format!(
+        "REFUSED {:.1}s after the patch: {}",
+        asked.elapsed().as_secs_f64(),
+        progressing(&refused.status.clone().unwrap_or_default()).1
+    ));
+    assert_eq!(retire_of(&refused.status.unwrap_or_default()), None);
+    assert_eq!(set_replicas(&env, "demo-chunkserver-0").await, Some(4));
+    assert!(
+        (env.kubelet.curve_chunkservers("demo").iter())
+            .all(|c| c.status == ChunkServerStatus::ReadWrite),
+        "no ChunkServer was set PENDDING"
+    );
+    env.patch_spec("demo", json!({"chunkservers": {"replicas": 4}}))
+        .await;
+    env.wait_available("demo", TO_VERDICT).await;
+    drop(operator);
+}
