@@ -128,14 +128,23 @@ pub fn empty_disk_refusal(pod: &Pod) -> Option<u32> {
 /// The next retire the spec and the pods ask for, if any: a replacement first (copies are
 /// already short), then a removed slot, then a scale-in.
 fn next_target(input: &RetireInput) -> Option<(RetireReason, i32, i32)> {
-    let name = &input.cluster.name;
-    for (&slot, &replicas) in &input.slot_replicas {
-        for ordinal in 0..replicas {
-            let pod = input.pod(&pod_name(name, slot, ordinal));
-            if pod.and_then(empty_disk_refusal).is_some() {
-                return Some((RetireReason::Replace, slot, ordinal));
-            }
-        }
+    // One pass over the pods (not a lookup per ordinal: clusters have thousands).
+    let prefix = format!(
+        "{}-",
+        crate::names::component_name(&input.cluster.name, Component::ChunkServer)
+    );
+    let refusing = (pods_of(input.pods, Component::ChunkServer))
+        .filter(|p| empty_disk_refusal(p).is_some())
+        .filter_map(|p| {
+            let name = p.metadata.name.as_deref()?.strip_prefix(&prefix)?;
+            let (slot, ordinal) = name.split_once('-')?;
+            let (slot, ordinal): (i32, i32) = (slot.parse().ok()?, ordinal.parse().ok()?);
+            let exists = input.slot_replicas.get(&slot).is_some_and(|&r| ordinal < r);
+            exists.then_some((slot, ordinal))
+        })
+        .min();
+    if let Some((slot, ordinal)) = refusing {
+        return Some((RetireReason::Replace, slot, ordinal));
     }
     let removed_slot = (input.slot_replicas.iter().rev())
         .find(|&(&slot, &replicas)| slot >= input.spec_slots() && replicas > 0);
@@ -474,6 +483,17 @@ fn stale_ids(input: &RetireInput, plan: &RetirePlan) -> Vec<String> {
         return Vec::new();
     };
     let busy = plan.record.as_ref().map(|r| r.pod.as_str());
+    // Indexed once: a lookup per pod would be quadratic in the ChunkServers.
+    let mut by_address: std::collections::HashMap<&str, (bool, u32)> = Default::default();
+    for cs in &inventory.chunkservers {
+        let live = cs.status != ChunkServerStatus::RETIRED;
+        let entry = by_address
+            .entry(cs.address.as_str())
+            .or_insert((live, cs.id));
+        if live {
+            *entry = (true, cs.id);
+        }
+    }
     let mut stale = Vec::new();
     for pod in pods_of(input.pods, Component::ChunkServer) {
         let name = pod.metadata.name.as_deref().unwrap_or_default();
@@ -486,15 +506,15 @@ fn stale_ids(input: &RetireInput, plan: &RetirePlan) -> Vec<String> {
         let Some(address) = input.address(slot, pod) else {
             continue;
         };
-        if inventory.live_at(&address).is_some() || empty_disk_refusal(pod).is_some() {
+        let Some(&(live, id)) = by_address.get(address.as_str()) else {
+            continue;
+        };
+        if live || empty_disk_refusal(pod).is_some() {
             continue;
         }
-        if let Some(retired) = inventory.at(&address) {
-            stale.push(format!(
-                "pod {name}: Curve retired ChunkServer {} ({address}) and this pod's disk still holds that id, which Curve never accepts again: delete the pod's claim data-{name} and then the pod, so it starts on an empty disk and registers with a new id",
-                retired.id
-            ));
-        }
+        stale.push(format!(
+            "pod {name}: Curve retired ChunkServer {id} ({address}) and this pod's disk still holds that id, which Curve never accepts again: delete the pod's claim data-{name} and then the pod, so it starts on an empty disk and registers with a new id"
+        ));
     }
     stale
 }
