@@ -112,12 +112,6 @@ impl Inventory {
             .find(|cs| cs.address == address && cs.status != ChunkServerStatus::RETIRED)
     }
 
-    /// Any ChunkServer registered at `address`, the live one first.
-    pub fn at(&self, address: &str) -> Option<&ListedChunkServer> {
-        self.live_at(address)
-            .or_else(|| self.chunkservers.iter().find(|cs| cs.address == address))
-    }
-
     pub fn server(&self, id: u32) -> Option<&ListedServer> {
         self.servers.iter().find(|s| s.id == id)
     }

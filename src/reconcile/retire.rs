@@ -343,34 +343,28 @@ fn advance(input: &RetireInput, retire: &ChunkServerRetire, plan: &mut RetirePla
         plan.record = None;
         return;
     }
-    match retire.step {
-        RetireStep::Draining => match listed {
-            None => next.step = RetireStep::Deleting,
-            Some(cs) if cs.status == ChunkServerStatus::RETIRED => next.step = RetireStep::Deleting,
-            Some(cs) if cs.status == ChunkServerStatus::READWRITE => {
-                // Set again after an MDS failover lost it (the status reaches etcd within 60 s).
-                plan.curve.push(CurveChange::SetStatus {
-                    id: cs.id,
-                    status: ChunkServerStatus::PENDDING,
-                });
-            }
-            Some(cs) if cs.copysets == 0 && inventory.operators == Some(0) => {
-                next.step = RetireStep::Stopping;
-            }
-            Some(_) => {}
-        },
-        RetireStep::Stopping => match listed {
-            None => next.step = RetireStep::Deleting,
-            Some(cs) if cs.status == ChunkServerStatus::RETIRED => next.step = RetireStep::Deleting,
-            Some(cs) if cs.status == ChunkServerStatus::READWRITE => {
-                plan.curve.push(CurveChange::SetStatus {
-                    id: cs.id,
-                    status: ChunkServerStatus::PENDDING,
-                });
-            }
-            Some(_) => {}
-        },
-        RetireStep::Deleting => return delete(input, inventory, retire, listed, plan),
+    if retire.step == RetireStep::Deleting {
+        return delete(input, inventory, retire, listed, plan);
+    }
+    // Draining or Stopping.
+    match listed {
+        None => next.step = RetireStep::Deleting,
+        Some(cs) if cs.status == ChunkServerStatus::RETIRED => next.step = RetireStep::Deleting,
+        Some(cs) if cs.status == ChunkServerStatus::READWRITE => {
+            // Set again after an MDS failover lost it (the status reaches etcd within 60 s).
+            plan.curve.push(CurveChange::SetStatus {
+                id: cs.id,
+                status: ChunkServerStatus::PENDDING,
+            });
+        }
+        Some(cs)
+            if retire.step == RetireStep::Draining
+                && cs.copysets == 0
+                && inventory.operators == Some(0) =>
+        {
+            next.step = RetireStep::Stopping;
+        }
+        Some(_) => {}
     }
     plan.record = Some(next);
 }
