@@ -156,6 +156,9 @@ impl Errors {
 
 fn validate_spec_into(spec: &CurveClusterSpec, errors: &mut Errors) {
     check_monitoring(spec, errors);
+    if let Some(dir) = &spec.core_dumps.host_path {
+        errors.check("spec.coreDumps.hostPath", dir, host_directory);
+    }
     if spec.image.trim().is_empty() {
         errors.push(
             "spec.image",
@@ -474,6 +477,32 @@ fn check_monitoring(spec: &CurveClusterSpec, errors: &mut Errors) {
         }
     });
     check_label_map(errors, "spec.monitoring.labels", &monitoring.labels);
+}
+
+/// A node directory the operator mounts (`rules::HOST_DIR_RE` and
+/// `rules::HOST_DIR_DOT_SEGMENT_RE` in the CRD).
+fn host_directory(text: &str) -> Option<String> {
+    if text.len() > rules::MAX_HOST_PATH_LEN {
+        return Some(format!(
+            "must be at most {} characters",
+            rules::MAX_HOST_PATH_LEN
+        ));
+    }
+    let plain = |segment: &str| {
+        !segment.is_empty()
+            && segment != "."
+            && segment != ".."
+            && segment
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    };
+    match text.strip_prefix('/') {
+        Some(rest) if rest.split('/').all(plain) => None,
+        _ => Some(
+            "must be an absolute directory other than /, of segments of letters, digits, dots, dashes and underscores, without . or .. segments"
+                .to_string(),
+        ),
+    }
 }
 
 /// A physical or logical pool name. Curve itself takes any JSON string (tools/curvefsTool.cpp,
@@ -1341,6 +1370,21 @@ pub(crate) mod tests {
                 spec(json!({"monitoring": {"interval": "99999999999999y"}})),
                 "spec.monitoring.interval: must be at most 9223372036854775 seconds: Prometheus holds a duration in int64 milliseconds (got \"99999999999999y\")",
                 spec(json!({"monitoring": {"interval": "99999999y"}})),
+            ),
+            (
+                spec(json!({"coreDumps": {"hostPath": "/var/lib/../cores"}})),
+                "spec.coreDumps.hostPath: must be an absolute directory other than /, of segments of letters, digits, dots, dashes and underscores, without . or .. segments (got \"/var/lib/../cores\")",
+                spec(json!({"coreDumps": {"hostPath": "/var/lib/curve..cores"}})),
+            ),
+            (
+                spec(json!({"coreDumps": {"hostPath": "/"}})),
+                "spec.coreDumps.hostPath: must be an absolute directory other than /, of segments of letters, digits, dots, dashes and underscores, without . or .. segments (got \"/\")",
+                spec(json!({"coreDumps": {"hostPath": "/core"}})),
+            ),
+            (
+                spec(json!({"coreDumps": {"hostPath": "cores"}})),
+                "spec.coreDumps.hostPath: must be an absolute directory other than /, of segments of letters, digits, dots, dashes and underscores, without . or .. segments (got \"cores\")",
+                spec(json!({"coreDumps": {"hostPath": "/var/lib/curve/cores"}})),
             ),
             // rollout
             (

@@ -1378,6 +1378,12 @@ fn every_spec_change_is_carried_out_refused_by_the_crd_or_revertible() {
             json!({"monitoring": {"labels": {"release": "kube-prometheus-stack"}}}),
             Carried,
         ),
+        // A pod template change: rolled like an image change.
+        (
+            "spec.coreDumps.hostPath",
+            json!({"coreDumps": {"hostPath": "/var/lib/curve/cores"}}),
+            Carried,
+        ),
     ];
     let listed: std::collections::BTreeSet<&str> = table.iter().map(|(f, _, _)| *f).collect();
     let unlisted: Vec<String> = spec_fields()

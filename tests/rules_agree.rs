@@ -710,6 +710,18 @@ fn cel_cases() -> Vec<CelCase> {
             spec(json!({"chunkservers": {"port": 7701, "disksPerNode": 2}})),
         ),
         case(
+            "spec.coreDumps.hostPath",
+            "must be an absolute directory",
+            spec(json!({"coreDumps": {"hostPath": "/var/./cores"}})),
+            spec(json!({"coreDumps": {"hostPath": "/var/.cores"}})),
+        ),
+        case(
+            "spec.coreDumps.hostPath",
+            "must be an absolute directory",
+            spec(json!({"coreDumps": {"hostPath": "/var/lib/curve/"}})),
+            spec(json!({"coreDumps": {"hostPath": "/var/lib/curve"}})),
+        ),
+        case(
             "spec.image",
             "must name a Curve image",
             spec(json!({"image": ""})),

@@ -139,6 +139,26 @@ pub struct CurveClusterSpec {
     /// `Monitoring` condition says when they are missing).
     #[serde(default)]
     pub monitoring: MonitoringSpec,
+
+    /// Where the daemons' core dumps are kept on the node.
+    #[serde(default)]
+    pub core_dumps: CoreDumpSpec,
+}
+
+/// A node directory for core dumps, as curveadm's `core_dir` (a host directory mounted at
+/// `/core`, internal/task/task/common/create_container.go).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct CoreDumpSpec {
+    /// An absolute directory on each node, mounted at `/core` in every etcd, MDS and
+    /// ChunkServer container (created if missing). A core lands there when the node's
+    /// `kernel.core_pattern` is a path under `/core`, e.g. `/core/core.%e.%p.%t`; the pattern
+    /// is the node's, not the pod's (docs/user/nodes.md). Unset: no directory is mounted.
+    /// Setting or changing it replaces every pod (a roll).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = rules::MAX_HOST_PATH_LEN))]
+    #[x_kube(validation = rules::rule(format!("self.matches('{}') && !self.matches('{}')", rules::HOST_DIR_RE, rules::HOST_DIR_DOT_SEGMENT_RE), rules::got(rules::HOST_DIR_TEXT, "self")))]
+    pub host_path: Option<String>,
 }
 
 /// Scrape objects and alerts for the cluster.

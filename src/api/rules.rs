@@ -72,6 +72,16 @@ pub const MAX_QUANTITY_LEN: usize = 64;
 pub const MAX_IMAGE_LEN: usize = 1024;
 /// Longest Curve pool name.
 pub const MAX_POOL_NAME_LEN: usize = 63;
+/// Longest node directory the operator mounts.
+pub const MAX_HOST_PATH_LEN: usize = 255;
+
+/// A node directory: absolute, below `/`, of plain path segments (no spaces or shell
+/// characters, since the path is shown in commands and logs).
+pub const HOST_DIR_RE: &str = "^(/[A-Za-z0-9._-]+)+$";
+/// A `.` or `..` segment, which would make the directory another than the one written.
+pub const HOST_DIR_DOT_SEGMENT_RE: &str = "(^|/)[.][.]?(/|$)";
+/// What a node directory must be.
+pub const HOST_DIR_TEXT: &str = "spec.coreDumps.hostPath must be an absolute directory other than /, of segments of letters, digits, dots, dashes and underscores, without . or .. segments";
 
 // The chunk file pool's arithmetic (validate::capacity), which `pool_room` repeats in CEL.
 

@@ -1100,6 +1100,55 @@ fn pool_jobs_run_curve_tools_with_the_map_they_were_made_for() {
 }
 
 #[test]
+fn cores_go_to_the_node_directory_of_the_spec_in_every_daemon_and_nowhere_without_it() {
+    let mut cluster = minimal();
+    cluster.spec.core_dumps.host_path = Some("/var/lib/curve/cores".into());
+    for (cluster, expected) in [(minimal(), false), (cluster, true)] {
+        let objects = build(&cluster, &Observed::default());
+        let sets: Vec<_> = [&objects.etcd, &objects.mds, &objects.chunkservers]
+            .into_iter()
+            .flat_map(|tier| tier.stateful_sets.iter())
+            .collect();
+        assert_eq!(
+            sets.len(),
+            2 + cluster.spec.chunkservers.disks_per_node as usize
+        );
+        for set in sets {
+            let pod = &typed_value(set)["spec"]["template"]["spec"];
+            let volumes: Vec<_> = pod["volumes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|volume| volume["name"] == "cores")
+                .collect();
+            let daemon = &pod["containers"][0];
+            let mounts: Vec<_> = daemon["volumeMounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|mount| mount["mountPath"] == "/core")
+                .collect();
+            if expected {
+                assert_eq!(
+                    volumes,
+                    [
+                        &json!({"name": "cores", "hostPath": {"path": "/var/lib/curve/cores", "type": "DirectoryOrCreate"}})
+                    ],
+                    "{pod}"
+                );
+                assert_eq!(
+                    mounts,
+                    [&json!({"name": "cores", "mountPath": "/core"})],
+                    "{daemon}"
+                );
+            } else {
+                assert!(volumes.is_empty() && mounts.is_empty(), "{pod}");
+            }
+        }
+    }
+}
+
+#[test]
 fn every_daemon_logs_into_a_bounded_empty_dir_above_what_the_cleanup_keeps() {
     let objects = build(&minimal(), &Observed::default());
     let sets = [&objects.etcd, &objects.mds, &objects.chunkservers]
