@@ -150,6 +150,10 @@ fn pool_name_of_len(len: usize) -> String {
     "p".repeat(len)
 }
 
+fn host_dir_of_len(len: usize) -> String {
+    format!("/{}", "d".repeat(len - 1))
+}
+
 /// The grammar of every string field with a length bound.
 fn texts() -> Table<Text> {
     use Text::*;
@@ -170,6 +174,7 @@ fn texts() -> Table<Text> {
         ("spec.logicalPool.name", OfLength(pool_name_of_len)),
         ("spec.logicalPool.physicalPool", OfLength(pool_name_of_len)),
         ("spec.monitoring.interval", OfLength(duration_of_len)),
+        ("spec.coreDumps.hostPath", OfLength(host_dir_of_len)),
         ("spec.monitoring.labels{}", OfLength(label_value_of_len)),
         (
             "spec.placement.nodeSelector{}",
