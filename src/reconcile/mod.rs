@@ -26,7 +26,7 @@ pub mod write;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender};
 use futures::{Stream, StreamExt, TryStreamExt};
@@ -52,7 +52,7 @@ use crate::api::{CurveCluster, CurveClusterStatus};
 use crate::curve::admin::{CurveAdmin, NoAdmin};
 use crate::etcd::{ClusterKey, ElectionChange, EtcdObserver};
 use crate::names::{Component, LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGER};
-use crate::runtime::metrics::{Metrics, ReconcileResult};
+use crate::runtime::metrics::{Metrics, ReconcileResult, ReconcileStep};
 use crate::validate::{InvalidCluster, ValidatedCluster, validate};
 use decide::{Decision, decide};
 use error::Error;
@@ -209,18 +209,29 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(
     if cluster.metadata.deletion_timestamp.is_some() {
         return finalize(cluster, ctx, &namespace).await;
     }
-    let validated = match validate(cluster, &namespace) {
+    let metrics = &ctx.metrics;
+    let validating = Instant::now();
+    let validated = validate(cluster, &namespace);
+    metrics.reconcile_step(ReconcileStep::Decide, validating.elapsed());
+    let validated = match validated {
         Ok(validated) => validated,
-        Err(invalid) => return report_invalid(cluster, ctx, &previous, &invalid).await,
+        Err(invalid) => {
+            let report = report_invalid(cluster, ctx, &previous, &invalid);
+            return timed(metrics, ReconcileStep::Write, report).await;
+        }
     };
-    write::set_finalizer(&ctx.client, cluster, validated.spec.cleanup.deletes_data()).await?;
+    let finalizer =
+        write::set_finalizer(&ctx.client, cluster, validated.spec.cleanup.deletes_data());
+    timed(metrics, ReconcileStep::Write, finalizer).await?;
 
     let record = previous.record.as_ref();
     let retire = record.and_then(|r| r.retire.as_ref());
     let joining = membership::joining(record);
-    let mut snapshot = read(ctx, &validated, retire, joining).await?;
+    let reading = read(ctx, &validated, retire, joining);
+    let mut snapshot = timed(metrics, ReconcileStep::Read, reading).await?;
     snapshot.cluster_created = cluster.metadata.creation_timestamp.as_ref().map(|t| t.0);
     let generation = cluster.metadata.generation;
+    let deciding = Instant::now();
     let decision = decide(
         &validated,
         &snapshot,
@@ -228,10 +239,22 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(
         generation,
         Timestamp::now(),
     );
-    carry_out(ctx, cluster, &validated, &snapshot, &previous, &decision).await?;
-    record_metrics(ctx, &validated, &decision);
-    publish(ctx, cluster, decision.events).await;
-    Ok(requeue_after(decision.requeue))
+    metrics.reconcile_step(ReconcileStep::Decide, deciding.elapsed());
+    let writing = async {
+        carry_out(ctx, cluster, &validated, &snapshot, &previous, &decision).await?;
+        record_metrics(ctx, &validated, &decision);
+        publish(ctx, cluster, decision.events).await;
+        Ok(requeue_after(decision.requeue))
+    };
+    timed(metrics, ReconcileStep::Write, writing).await
+}
+
+/// Runs one step of a reconcile and records how long it took, also when it fails.
+async fn timed<T>(metrics: &Metrics, step: ReconcileStep, work: impl Future<Output = T>) -> T {
+    let started = Instant::now();
+    let result = work.await;
+    metrics.reconcile_step(step, started.elapsed());
+    result
 }
 
 /// A spec that does not validate: the status says why, and nothing else is touched.
