@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use curve_operator::api::{CurveClusterStatus, HealthVerdict};
 use curve_operator_e2e::bench::{
-    self, ClusterWatch, Reading, load_average, machine, operator_build, reconciles, requests_by,
-    row, verb_and_resource,
+    self, ClusterWatch, KubeletMilestones, Reading, load_average, machine, operator_build,
+    reconciles, requests_by, row, verb_and_resource,
 };
 use curve_operator_e2e::curve_model::CurveSettings;
 use curve_operator_e2e::env::TestEnv;
@@ -203,6 +203,7 @@ async fn big_cluster() {
         "chunkservers": {"replicas": servers, "disksPerNode": disks, "copysets": copysets},
     });
     let applied = Instant::now();
+    let kubelet_at_apply = env.kubelet.uptime().as_secs_f64();
     env.kubectl_stdin(
         &["apply", "-f", "-"],
         &curve_cluster(NAME, spec).to_string(),
@@ -210,6 +211,7 @@ async fn big_cluster() {
     .ok("apply the cluster");
     env.wait_available(NAME, BRING_UP_LIMIT).await;
     let available_in = applied.elapsed();
+    let kubelet = KubeletMilestones::of(&env.kubelet.log());
     let available = Reading::of(&operator).await;
     let writes_at_available = watch.updates();
     let load_at_available = load_average();
@@ -258,6 +260,22 @@ async fn big_cluster() {
     row(
         "apply → every copyset healthy in the status",
         &format!("{:.1} s", healthy_in.as_secs_f64()),
+    );
+    let since_apply =
+        |t: Option<f64>| t.map_or("-".into(), |t| format!("{:.1} s", t - kubelet_at_apply));
+    row(
+        &format!(
+            "apply → the kubelet bound the last of {} pods",
+            kubelet.pods_bound
+        ),
+        &since_apply(kubelet.last_bound),
+    );
+    row(
+        &format!(
+            "apply → the kubelet made the last of {} pods ready",
+            kubelet.pods_ready
+        ),
+        &since_apply(kubelet.last_ready),
     );
     reconcile_rows(
         "bring-up (apply → Available)",

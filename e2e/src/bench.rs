@@ -275,6 +275,41 @@ pub fn quantile(values: &[f64], q: f64) -> f64 {
     values[index]
 }
 
+/// When the kubelet did its part, from its log (seconds since it started, as each line
+/// begins): the last pod bound to a node, and the last pod first reported ready.
+#[derive(Debug, Default, PartialEq)]
+pub struct KubeletMilestones {
+    pub pods_bound: usize,
+    pub last_bound: Option<f64>,
+    pub pods_ready: usize,
+    pub last_ready: Option<f64>,
+}
+
+impl KubeletMilestones {
+    pub fn of(log: &str) -> KubeletMilestones {
+        let mut milestones = KubeletMilestones::default();
+        let mut ready = std::collections::BTreeSet::new();
+        for line in log.lines() {
+            let Some((time, what)) = line.trim_start().split_once("s ") else {
+                continue;
+            };
+            let Ok(time) = time.parse::<f64>() else {
+                continue;
+            };
+            if what.starts_with("bound ") {
+                milestones.pods_bound += 1;
+                milestones.last_bound = Some(time);
+            } else if let Some((pod, _)) = what.split_once(": Running ready=true")
+                && ready.insert(pod.to_string())
+            {
+                milestones.pods_ready += 1;
+                milestones.last_ready = Some(time);
+            }
+        }
+        milestones
+    }
+}
+
 /// Prints `measure` and `value` as a row of the benchmark's table.
 pub fn row(measure: &str, value: &str) {
     say(&format!("{measure:<64} {value:>14}"));
@@ -290,6 +325,26 @@ mod tests {
         assert_eq!(quantile(&values, 0.5), 2.0);
         assert_eq!(quantile(&values, 0.99), 4.0);
         assert_eq!(quantile(&values, 0.0), 1.0);
+    }
+
+    #[test]
+    fn the_kubelets_log_tells_when_the_last_pod_was_bound_and_ready() {
+        let log = "   0.50s node node-1 (127.0.0.101) created\n\
+                   \x20  1.25s bound big-etcd-0 to node-1\n\
+                   \x20  2.00s bound big-etcd-1 to node-2\n\
+                   \x20  3.10s big-etcd-0: Running ready=true restarts=0\n\
+                   \x20  4.00s big-etcd-0: Running ready=false restarts=0\n\
+                   \x20 12.40s big-etcd-1: Running ready=true restarts=0\n\
+                   \x20 13.00s big-etcd-0: Running ready=true restarts=0\n";
+        assert_eq!(
+            KubeletMilestones::of(log),
+            KubeletMilestones {
+                pods_bound: 2,
+                last_bound: Some(2.0),
+                pods_ready: 2,
+                last_ready: Some(12.4),
+            }
+        );
     }
 
     #[test]

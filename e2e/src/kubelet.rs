@@ -198,6 +198,7 @@ struct Shared {
     /// a request (a list of 1200 pods every pass would load the API server and this process).
     pod_cache: Store<Pod>,
     node_cache: Store<Node>,
+    claim_cache: Store<PersistentVolumeClaim>,
     /// Pod uid → the node this scheduler bound it to, until the pod cache shows the binding.
     bound: Mutex<HashMap<String, String>>,
     nodes: Mutex<Vec<FakeNode>>,
@@ -243,6 +244,76 @@ impl Shared {
 pub struct Kubelet {
     shared: Arc<Shared>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    heartbeats: Heartbeats,
+}
+
+/// The nodes' heartbeats, on a thread and runtime of their own with a client of their own:
+/// however busy the test's runtime is (hundreds of pods), a node's Lease and Ready condition
+/// stay fresh, or the node lifecycle controller would mark its pods not ready. Stops when
+/// dropped.
+struct Heartbeats {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Heartbeats {
+    fn start(shared: Arc<Shared>) -> Heartbeats {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let beat = async move {
+            let client = crate::cluster::connect().await;
+            let mut next = Instant::now() + HEARTBEAT_PERIOD;
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                if Instant::now() < next {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+                next += HEARTBEAT_PERIOD;
+                let nodes = shared.nodes.lock().unwrap().clone();
+                let lost = shared.control.lock().unwrap().lost_nodes.clone();
+                let alive = nodes.into_iter().filter(|n| !lost.contains(&n.name));
+                stream::iter(alive)
+                    .for_each_concurrent(NODE_WORKERS, |node| {
+                        let (shared, client) = (&shared, &client);
+                        async move {
+                            if let Err(e) = heartbeat_node(client, &node).await {
+                                shared.log(format!("heartbeat of {}: {e}", node.name));
+                            }
+                        }
+                    })
+                    .await;
+            }
+        };
+        let thread = std::thread::Builder::new()
+            .name("e2e-node-heartbeats".into())
+            .spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime for the heartbeats")
+                    .block_on(beat)
+            })
+            .expect("a thread for the heartbeats");
+        Heartbeats {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops them and waits for the round under way: none may renew a Lease once the test
+    /// deletes the nodes.
+    fn stop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Heartbeats {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 impl Kubelet {
@@ -250,7 +321,9 @@ impl Kubelet {
     pub async fn start(client: Client, namespace: &str, nodes: usize) -> Kubelet {
         let (pod_cache, pod_writer) = reflector::store::<Pod>();
         let (node_cache, node_writer) = reflector::store::<Node>();
+        let (claim_cache, claim_writer) = reflector::store::<PersistentVolumeClaim>();
         let pods_api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+        let claims_api: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
         let nodes_api: Api<Node> = Api::all(client.clone());
         let suite_nodes = watcher::Config::default().labels(&format!("{SUITE_LABEL}={namespace}"));
         let watches = [
@@ -262,12 +335,17 @@ impl Kubelet {
                 node_writer,
                 watcher::watcher(nodes_api, suite_nodes).default_backoff(),
             ))),
+            tokio::spawn(keep(reflector::reflector(
+                claim_writer,
+                watcher::watcher(claims_api, watcher::Config::default()).default_backoff(),
+            ))),
         ];
         let shared = Arc::new(Shared {
             namespace: namespace.to_string(),
             client: client.clone(),
             pod_cache,
             node_cache,
+            claim_cache,
             bound: Mutex::default(),
             nodes: Mutex::new(Vec::new()),
             control: Mutex::default(),
@@ -308,29 +386,13 @@ impl Kubelet {
                 }
             }
         });
-        let heartbeat = tokio::spawn({
-            let shared = shared.clone();
-            async move {
-                loop {
-                    tokio::time::sleep(HEARTBEAT_PERIOD).await;
-                    let nodes = shared.nodes.lock().unwrap().clone();
-                    let lost = shared.control.lock().unwrap().lost_nodes.clone();
-                    let alive = nodes.into_iter().filter(|n| !lost.contains(&n.name));
-                    stream::iter(alive)
-                        .for_each_concurrent(NODE_WORKERS, |node| {
-                            let shared = &shared;
-                            async move {
-                                if let Err(e) = heartbeat_node(&shared.client, &node).await {
-                                    shared.log(format!("heartbeat of {}: {e}", node.name));
-                                }
-                            }
-                        })
-                        .await;
-                }
-            }
-        });
-        tasks.extend([sync, heartbeat]);
-        Kubelet { shared, tasks }
+        tasks.push(sync);
+        let heartbeats = Heartbeats::start(shared.clone());
+        Kubelet {
+            shared,
+            tasks,
+            heartbeats,
+        }
     }
 
     /// Creates fake node `node-<index>` (Ready, InternalIP as [`FakeNode::new`] says).
@@ -651,6 +713,11 @@ impl Kubelet {
         endpoints
     }
 
+    /// How long ago it started (the times of its log are since then).
+    pub fn uptime(&self) -> Duration {
+        self.shared.started.elapsed()
+    }
+
     /// What the kubelet did, with times since it started.
     pub fn log(&self) -> String {
         self.shared.log.lock().unwrap().join("\n")
@@ -670,6 +737,7 @@ impl Kubelet {
 
     /// Stops every daemon; the pods stay as they are.
     pub fn stop(&mut self) {
+        self.heartbeats.stop();
         for task in self.tasks.drain(..) {
             task.abort();
         }
@@ -998,11 +1066,9 @@ const NO_NODES: &str = "no nodes available to schedule pods";
 /// until a volume binds it. (Claims of no class are the suite's local volumes, bound where
 /// first used.)
 async fn claim_of_missing_class(shared: &Shared, pod: &Pod) -> Option<String> {
-    let claims_api: Api<PersistentVolumeClaim> =
-        Api::namespaced(shared.client.clone(), &shared.namespace);
     let classes: Api<StorageClass> = Api::all(shared.client.clone());
     for name in claims(pod) {
-        let Ok(Some(claim)) = claims_api.get_opt(&name).await else {
+        let Some(claim) = cached_claim(shared, &name) else {
             continue;
         };
         let bound = claim
@@ -1021,6 +1087,12 @@ async fn claim_of_missing_class(shared: &Shared, pod: &Pod) -> Option<String> {
         }
     }
     None
+}
+
+/// Claim `name` of the namespace as the claim cache has it.
+fn cached_claim(shared: &Shared, name: &str) -> Option<Arc<PersistentVolumeClaim>> {
+    let key = reflector::ObjectRef::new(name).within(&shared.namespace);
+    shared.claim_cache.get(&key)
 }
 
 /// Writes the scheduler's `PodScheduled` False/`Unschedulable` condition on the pod, as a
@@ -1558,15 +1630,18 @@ async fn volume_dir(shared: &Shared, pod: &Pod) -> Result<Arc<TempDir>, String> 
     let Some(claim) = claim else {
         return Ok(Arc::new(TempDir::new(&tag)));
     };
-    let claims: Api<PersistentVolumeClaim> =
-        Api::namespaced(shared.client.clone(), &shared.namespace);
-    let uid = claims
-        .get(&claim)
-        .await
-        .map_err(|e| format!("claim {claim}: {e}"))?
-        .metadata
-        .uid
-        .unwrap_or_default();
+    let uid = match cached_claim(shared, &claim) {
+        Some(cached) => cached.metadata.uid.clone(),
+        None => {
+            let claims: Api<PersistentVolumeClaim> =
+                Api::namespaced(shared.client.clone(), &shared.namespace);
+            let read = claims.get(&claim).await;
+            read.map_err(|e| format!("claim {claim}: {e}"))?
+                .metadata
+                .uid
+        }
+    };
+    let uid = uid.unwrap_or_default();
     let mut volumes = shared.volumes.lock().unwrap();
     Ok(volumes
         .entry(uid)
@@ -1927,7 +2002,7 @@ async fn report(
         };
         (next, c.started_at, c.reported.clone())
     };
-    if current.as_ref() == Some(&next) {
+    if current.as_ref() == Some(&next) && !ready_overwritten(pod, &next) {
         return Ok(());
     }
     patch_status(pods_api, &name, pod_status(pod, ip, &next, started_at)).await?;
@@ -1942,6 +2017,16 @@ async fn report(
         c.reported = Some(next);
     }
     Ok(())
+}
+
+/// Whether the pod's `Ready` condition says other than the kubelet reported: the node
+/// lifecycle controller sets it False on the pods of a node whose heartbeat is late
+/// (`MarkPodsNotReady`), and a kubelet's status manager writes its own again once it differs.
+fn ready_overwritten(pod: &Pod, reported: &PodState) -> bool {
+    let ready = reported.ready && reported.phase == "Running";
+    let conditions = pod.status.as_ref().and_then(|s| s.conditions.as_ref());
+    let shown = (conditions.into_iter().flatten()).find(|c| c.type_ == "Ready");
+    shown.is_some_and(|c| (c.status == "True") != ready)
 }
 
 /// The status a kubelet writes for a host-network pod on a node with address `ip`.
@@ -2534,6 +2619,38 @@ mod tests {
             curve_operator::reconcile::membership::lost_data(&seen),
             "the operator reads it as a member that lost its data"
         );
+    }
+
+    #[test]
+    fn a_ready_condition_set_by_someone_else_is_written_again() {
+        let state = |ready| PodState {
+            phase: "Running",
+            ready,
+            restarts: 0,
+            dead: false,
+            init_failed: None,
+            last_exit: None,
+        };
+        let mut p = mds_pod();
+        p.status = serde_json::from_value(status(&p, "Running", true, 0, false)).unwrap();
+        assert!(!ready_overwritten(&p, &state(true)));
+        assert!(ready_overwritten(&p, &state(false)));
+        // The node lifecycle controller's MarkPodsNotReady.
+        let marked = (p
+            .status
+            .as_mut()
+            .unwrap()
+            .conditions
+            .as_mut()
+            .unwrap()
+            .iter_mut())
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+        marked.status = "False".into();
+        assert!(ready_overwritten(&p, &state(true)));
+        assert!(!ready_overwritten(&p, &state(false)));
+        // No status yet: nothing to compare.
+        assert!(!ready_overwritten(&mds_pod(), &state(true)));
     }
 
     #[test]

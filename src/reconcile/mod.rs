@@ -52,7 +52,7 @@ use crate::api::{CurveCluster, CurveClusterStatus};
 use crate::curve::admin::{CurveAdmin, NoAdmin};
 use crate::etcd::{ClusterKey, ElectionChange, EtcdObserver};
 use crate::names::{Component, LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGER};
-use crate::runtime::metrics::{Metrics, ReconcileResult, ReconcileStep};
+use crate::runtime::metrics::{Metrics, ReconcileResult, ReconcileStep, StepTimes};
 use crate::validate::{InvalidCluster, ValidatedCluster, validate};
 use decide::{Decision, decide};
 use error::Error;
@@ -142,7 +142,11 @@ pub async fn reconcile<O: EtcdObserver, E: EventSink>(
         cluster.name_any()
     );
     let span = tracing::info_span!("cluster", %id);
-    let result = reconcile_cluster(cluster, &ctx).instrument(span).await;
+    let mut steps = StepTimes::default();
+    let result = (reconcile_cluster(cluster, &ctx, &mut steps))
+        .instrument(span)
+        .await;
+    ctx.metrics.reconcile_steps(&steps);
     let outcome = if result.is_ok() {
         ReconcileResult::Success
     } else {
@@ -200,35 +204,36 @@ pub fn backoff(failures: u32) -> Duration {
     Duration::from_secs((5u64 << failures.saturating_sub(1).min(6)).min(300))
 }
 
+/// One reconcile; `steps` gets the time each step took.
 async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(
     cluster: &CurveCluster,
     ctx: &Context<O, E>,
+    steps: &mut StepTimes,
 ) -> Result<Requeue, Error> {
     let namespace = cluster.namespace().unwrap_or_else(|| "default".to_string());
     let previous = cluster.status.clone().unwrap_or_default();
     if cluster.metadata.deletion_timestamp.is_some() {
         return finalize(cluster, ctx, &namespace).await;
     }
-    let metrics = &ctx.metrics;
     let validating = Instant::now();
     let validated = validate(cluster, &namespace);
-    metrics.reconcile_step(ReconcileStep::Decide, validating.elapsed());
+    steps.add(ReconcileStep::Decide, validating.elapsed());
     let validated = match validated {
         Ok(validated) => validated,
         Err(invalid) => {
             let report = report_invalid(cluster, ctx, &previous, &invalid);
-            return timed(metrics, ReconcileStep::Write, report).await;
+            return timed(steps, ReconcileStep::Write, report).await;
         }
     };
     let finalizer =
         write::set_finalizer(&ctx.client, cluster, validated.spec.cleanup.deletes_data());
-    timed(metrics, ReconcileStep::Write, finalizer).await?;
+    timed(steps, ReconcileStep::Write, finalizer).await?;
 
     let record = previous.record.as_ref();
     let retire = record.and_then(|r| r.retire.as_ref());
     let joining = membership::joining(record);
     let reading = read(ctx, &validated, retire, joining);
-    let mut snapshot = timed(metrics, ReconcileStep::Read, reading).await?;
+    let mut snapshot = timed(steps, ReconcileStep::Read, reading).await?;
     snapshot.cluster_created = cluster.metadata.creation_timestamp.as_ref().map(|t| t.0);
     let generation = cluster.metadata.generation;
     let deciding = Instant::now();
@@ -239,21 +244,21 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(
         generation,
         Timestamp::now(),
     );
-    metrics.reconcile_step(ReconcileStep::Decide, deciding.elapsed());
+    steps.add(ReconcileStep::Decide, deciding.elapsed());
     let writing = async {
         carry_out(ctx, cluster, &validated, &snapshot, &previous, &decision).await?;
         record_metrics(ctx, &validated, &decision);
         publish(ctx, cluster, decision.events).await;
         Ok(requeue_after(decision.requeue))
     };
-    timed(metrics, ReconcileStep::Write, writing).await
+    timed(steps, ReconcileStep::Write, writing).await
 }
 
-/// Runs one step of a reconcile and records how long it took, also when it fails.
-async fn timed<T>(metrics: &Metrics, step: ReconcileStep, work: impl Future<Output = T>) -> T {
+/// Runs (part of) one step of a reconcile and adds how long it took, also when it fails.
+async fn timed<T>(steps: &mut StepTimes, step: ReconcileStep, work: impl Future<Output = T>) -> T {
     let started = Instant::now();
     let result = work.await;
-    metrics.reconcile_step(step, started.elapsed());
+    steps.add(step, started.elapsed());
     result
 }
 

@@ -126,6 +126,24 @@ impl ReconcileStep {
     }
 }
 
+/// The time each step of one reconcile took, summed over its parts (validation and the
+/// decision are both deciding; the finalizer and the actions both writing): recorded once per
+/// reconcile, so the histogram's quantiles are per reconcile.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct StepTimes([Option<Duration>; 3]);
+
+impl StepTimes {
+    pub fn add(&mut self, step: ReconcileStep, took: Duration) {
+        let slot = &mut self.0[step as usize];
+        *slot = Some(slot.unwrap_or_default() + took);
+    }
+
+    /// The steps that ran, with their time.
+    pub fn ran(&self) -> impl Iterator<Item = (ReconcileStep, Duration)> + '_ {
+        (ReconcileStep::ALL.into_iter()).filter_map(|step| Some((step, self.0[step as usize]?)))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ReconcileStepLabels {
     step: ReconcileStep,
@@ -278,7 +296,7 @@ impl Metrics {
         );
         registry.register_with_unit(
             "reconcile_step_duration",
-            "Time each step of a reconcile took: read (the watch caches, StorageClasses and Events read on demand, etcd), decide (validation and the pure decision), write (the requests: finalizer, actions, status, Events); a reconcile that fails stops at its step",
+            "Time each step of a reconcile took, one observation per reconcile and step that ran: read (the watch caches, StorageClasses and Events read on demand, etcd), decide (validation and the pure decision), write (the requests: finalizer, actions, status, Events); a failed reconcile has the steps up to the one that failed",
             Unit::Seconds,
             reconcile_step_duration.clone(),
         );
@@ -598,11 +616,13 @@ impl Metrics {
         self.reconcile_duration.observe(duration.as_secs_f64());
     }
 
-    /// The time one step of a reconcile took.
-    pub fn reconcile_step(&self, step: ReconcileStep, duration: Duration) {
-        (self.reconcile_step_duration)
-            .get_or_create(&ReconcileStepLabels { step })
-            .observe(duration.as_secs_f64());
+    /// The time each step of one reconcile took (the steps that ran).
+    pub fn reconcile_steps(&self, times: &StepTimes) {
+        for (step, took) in times.ran() {
+            (self.reconcile_step_duration)
+                .get_or_create(&ReconcileStepLabels { step })
+                .observe(took.as_secs_f64());
+        }
     }
 
     /// The time one full reading of a cluster's Curve health took.
@@ -806,7 +826,12 @@ mod tests {
         let m = Metrics::new();
         m.reconcile_finished(ReconcileResult::Success, Duration::from_millis(20));
         m.reconcile_finished(ReconcileResult::Error, Duration::from_millis(20));
-        m.reconcile_step(ReconcileStep::Decide, Duration::from_millis(3));
+        let mut steps = StepTimes::default();
+        // Validation and the decision: one observation of 3 ms; no read ran.
+        steps.add(ReconcileStep::Decide, Duration::from_millis(1));
+        steps.add(ReconcileStep::Decide, Duration::from_millis(2));
+        steps.add(ReconcileStep::Write, Duration::from_millis(1));
+        m.reconcile_steps(&steps);
         m.health_read(Duration::from_millis(700));
         m.error(ErrorStep::Apply);
         m.kube_request("list", "pods");
@@ -822,11 +847,16 @@ mod tests {
         m.set_failure_domains("ns", "demo", 1, 1);
         m.set_etcd_alarms("ns", "demo", &[(EtcdAlarm::NoSpace, 3)]);
         let text = m.encode();
+        assert!(
+            !text.contains(r#"step_duration_seconds_count{step="read"}"#),
+            "a step that did not run has no observation:\n{text}"
+        );
         for line in [
             r#"curve_operator_reconciles_total{result="success"} 1"#,
             r#"curve_operator_reconciles_total{result="error"} 1"#,
             "curve_operator_reconcile_duration_seconds_count 2",
             r#"curve_operator_reconcile_step_duration_seconds_count{step="decide"} 1"#,
+            r#"curve_operator_reconcile_step_duration_seconds_count{step="write"} 1"#,
             // 3 ms is above the bucket 0.5 ms × √2^5 ≈ 2.83 ms and below the next.
             r#"curve_operator_reconcile_step_duration_seconds_bucket{le="0.0028284271247461913",step="decide"} 0"#,
             r#"curve_operator_reconcile_step_duration_seconds_bucket{le="0.004000000000000001",step="decide"} 1"#,
