@@ -697,20 +697,35 @@ fn pool_reports(topology: &TopologyReading) -> Vec<PoolReport> {
         .collect()
 }
 
+/// Problems a status message names; the rest are counted. Every ChunkServer of a new cluster
+/// "holds no copyset" until the pool exists: 1200 of them made a 60 KB message, written with
+/// every status and shown in `kubectl get -o wide`.
+const MESSAGE_PROBLEMS: usize = 10;
+
+/// The problems, the first [`MESSAGE_PROBLEMS`] named and the others counted.
+fn problems_message(problems: &[Problem]) -> String {
+    let named = problems
+        .iter()
+        .take(MESSAGE_PROBLEMS)
+        .map(|p| p.to_string());
+    let mut message = named.collect::<Vec<_>>().join("; ");
+    if let Some(more) = problems
+        .len()
+        .checked_sub(MESSAGE_PROBLEMS)
+        .filter(|n| *n > 0)
+    {
+        message.push_str(&format!("; and {more} more"));
+    }
+    message
+}
+
 /// The status block of a verdict read at `checked`.
 pub fn health_status(health: &Health, checked: Time) -> HealthStatus {
     let (verdict, message) = match &health.verdict {
         Verdict::Healthy => (HealthVerdict::Healthy, None),
-        Verdict::Unhealthy { problems } => (
-            HealthVerdict::Unhealthy,
-            Some(
-                problems
-                    .iter()
-                    .map(|p| p.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ),
-        ),
+        Verdict::Unhealthy { problems } => {
+            (HealthVerdict::Unhealthy, Some(problems_message(problems)))
+        }
         Verdict::Unknown { endpoint, reason } => (
             HealthVerdict::Unknown,
             Some(format!("{endpoint}: {reason}")),
