@@ -129,16 +129,14 @@ impl<C: CurveObserver> HealthMonitor<C> {
             latest: None,
         }));
         let wake = Arc::new(Notify::new());
-        let task = tokio::spawn(watch(
-            key.clone(),
-            state.clone(),
-            wake.clone(),
-            self.full.clone(),
-            self.probe.clone(),
-            self.options,
-            self.changes.clone(),
-            self.metrics.clone(),
-        ));
+        let readers = Readers {
+            full: self.full.clone(),
+            probe: self.probe.clone(),
+            options: self.options,
+            changes: self.changes.clone(),
+            metrics: self.metrics.clone(),
+        };
+        let task = tokio::spawn(watch(key.clone(), state.clone(), wake.clone(), readers));
         clusters.insert(
             key.clone(),
             Cluster {
@@ -193,16 +191,29 @@ fn inventory_shape(inventory: Option<&Inventory>) -> Option<Vec<String>> {
     Some(chunkservers.chain(servers).chain(operators).collect())
 }
 
-async fn watch<C: CurveObserver>(
-    key: ClusterKey,
-    state: Arc<Mutex<Watched>>,
-    wake: Arc<Notify>,
+/// What each cluster's task gets from the monitor: how to read, how often, where to say a
+/// result tells something new, where the time of a full reading goes.
+struct Readers<C> {
     full: Arc<C>,
     probe: Arc<C>,
     options: MonitorOptions,
     changes: UnboundedSender<ClusterKey>,
     metrics: Option<Arc<Metrics>>,
+}
+
+async fn watch<C: CurveObserver>(
+    key: ClusterKey,
+    state: Arc<Mutex<Watched>>,
+    wake: Arc<Notify>,
+    readers: Readers<C>,
 ) {
+    let Readers {
+        full,
+        probe,
+        options,
+        changes,
+        metrics,
+    } = readers;
     let mut last_full: Option<tokio::time::Instant> = None;
     loop {
         let (wanted, latest) = {
