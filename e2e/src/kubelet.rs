@@ -176,6 +176,8 @@ struct Shared {
     curve: Mutex<HashMap<String, CurveHandle>>,
     /// The timings new models get.
     curve_settings: Mutex<CurveSettings>,
+    /// The nodes' own file systems, for hostPath volumes: `<node>/<path>` under it.
+    node_disks: TempDir,
 }
 
 impl Shared {
@@ -219,6 +221,7 @@ impl Kubelet {
             started: Instant::now(),
             curve: Mutex::default(),
             curve_settings: Mutex::default(),
+            node_disks: TempDir::new(&format!("{namespace}-nodes")),
         });
         let kubelet = Kubelet {
             shared: shared.clone(),
@@ -445,6 +448,17 @@ impl Kubelet {
         let handle = self.curve_model(cluster);
         let model = handle.model.lock().unwrap();
         model.chunkservers.values().cloned().collect()
+    }
+
+    /// How many RapidLeaderSchedule calls the primary of `cluster` answered 0, and the
+    /// copysets each ChunkServer leads now.
+    pub fn curve_leader_spread(&self, cluster: &str) -> (u32, BTreeMap<u32, usize>) {
+        let handle = self.curve_model(cluster);
+        let model = handle.model.lock().unwrap();
+        (
+            model.rapid_leader_schedules,
+            model.leaders_per_chunkserver(),
+        )
     }
 
     /// The ChangePeers the primary of `cluster` has in flight
@@ -1512,10 +1526,22 @@ async fn run_init(
     shared: &Shared,
     pod: &Pod,
     ip: &str,
-    volumes: BTreeMap<String, VolumeBacking>,
+    mut volumes: BTreeMap<String, VolumeBacking>,
 ) -> Result<PodRun, String> {
     let mut spec = pod.spec.clone().ok_or("the pod has no spec")?;
     without_service_account_token(&mut spec);
+    // A hostPath volume is the node's directory, shared by the node's pods and kept across
+    // their restarts.
+    let node = spec.node_name.clone().unwrap_or_default();
+    for volume in spec.volumes.iter().flatten() {
+        if let Some(host) = &volume.host_path {
+            let dir =
+                (shared.node_disks.path().join(&node)).join(host.path.trim_start_matches('/'));
+            volumes
+                .entry(volume.name.clone())
+                .or_insert(VolumeBacking::Dir(dir));
+        }
+    }
     let facts = pod_facts(shared, pod, &spec, ip).await?;
     tokio::task::spawn_blocking(move || run_init_containers(&spec, &facts, &volumes))
         .await
