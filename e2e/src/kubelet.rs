@@ -37,7 +37,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Pod, PodSpec, Secret};
 use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
-use k8s_openapi::jiff::Timestamp;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
@@ -133,6 +133,9 @@ impl Container {
 
 #[derive(Default)]
 struct Control {
+    /// Seconds each node's clock is ahead of the machine's (behind when negative): what its
+    /// kubelet writes in the node's Lease and conditions.
+    clock_offsets: HashMap<String, i64>,
     held: HashSet<String>,
     /// Images whose pods never start (as if the image could not be pulled).
     held_images: HashSet<String>,
@@ -247,9 +250,13 @@ impl Kubelet {
                 loop {
                     tokio::time::sleep(HEARTBEAT_PERIOD).await;
                     let nodes = shared.nodes.lock().unwrap().clone();
-                    let lost = shared.control.lock().unwrap().lost_nodes.clone();
+                    let (lost, clocks) = {
+                        let control = shared.control.lock().unwrap();
+                        (control.lost_nodes.clone(), control.clock_offsets.clone())
+                    };
                     for node in nodes.into_iter().filter(|n| !lost.contains(&n.name)) {
-                        if let Err(e) = heartbeat_node(&shared.client, &node).await {
+                        let offset = clocks.get(&node.name).copied().unwrap_or(0);
+                        if let Err(e) = heartbeat_node(&shared.client, &node, offset).await {
                             shared.log(format!("heartbeat of {}: {e}", node.name));
                         }
                     }
@@ -285,7 +292,7 @@ impl Kubelet {
             .create(&PostParams::default(), &object)
             .await
             .unwrap_or_else(|e| panic!("create node {}: {e}", node.name));
-        heartbeat_node(&self.shared.client, &node)
+        heartbeat_node(&self.shared.client, &node, 0)
             .await
             .unwrap_or_else(|e| panic!("status of node {}: {e}", node.name));
         self.shared
@@ -448,6 +455,13 @@ impl Kubelet {
         let handle = self.curve_model(cluster);
         let model = handle.model.lock().unwrap();
         model.chunkservers.values().cloned().collect()
+    }
+
+    /// Sets `node`'s clock `seconds` ahead of the machine's (behind when negative), from its
+    /// next heartbeat on (at most 10 s away): its Lease renewals carry that time.
+    pub fn set_clock_offset(&self, node: &str, seconds: i64) {
+        let mut control = self.shared.control.lock().unwrap();
+        control.clock_offsets.insert(node.to_string(), seconds);
     }
 
     /// How many RapidLeaderSchedule calls the primary of `cluster` answered 0, and the
@@ -663,8 +677,13 @@ impl Drop for Kubelet {
     }
 }
 
-async fn heartbeat_node(client: &Client, node: &FakeNode) -> Result<(), kube::Error> {
-    let now = Timestamp::now();
+async fn heartbeat_node(
+    client: &Client,
+    node: &FakeNode,
+    clock_offset: i64,
+) -> Result<(), kube::Error> {
+    // The node's own clock, as its kubelet reads it.
+    let now = Timestamp::now() + SignedDuration::from_secs(clock_offset);
     let condition = |type_: &str, status: &str, reason: &str| {
         json!({"type": type_, "status": status, "reason": reason, "message": "e2e fake kubelet",
                "lastHeartbeatTime": now, "lastTransitionTime": now})

@@ -225,3 +225,66 @@ async fn housekeeping_leaders_spread_after_bring_up_and_each_roll_step() {
     ));
     metrics_show_spread(&operator).await;
 }
+
+/// Node clocks: a node whose kubelet's clock runs 25 s ahead makes the cluster Degraded
+/// (NodeClocksApart, the node and its offset named) within a renewal or two; synchronized
+/// again, the condition clears once its ahead renewals are a minute old.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kubernetes API server (KUBECONFIG), see e2e/README.md"]
+async fn housekeeping_node_clocks_apart_are_degraded_until_synchronized() {
+    let env = TestEnv::new("clocks", 3).await;
+    let _operator = env.start_operator().await;
+    env.apply_example("curvecluster.yaml");
+    env.wait_available("demo", BRING_UP).await;
+    let degraded = |s: &curve_operator::api::CurveClusterStatus| {
+        condition(s, "Degraded").map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+    };
+    let status = env.clusters().get("demo").await.unwrap().status.unwrap();
+    assert_eq!(
+        degraded(&status).map(|d| d.0),
+        Some("False".to_string()),
+        "synchronized clocks: {:?}",
+        degraded(&status)
+    );
+
+    let node = env.kubelet.nodes()[1].name.clone();
+    let skewed = Instant::now();
+    env.kubelet.set_clock_offset(&node, 25);
+    env.wait_status(
+        "demo",
+        "Degraded by the clocks",
+        TO_SPREAD,
+        |_, s| match degraded(s) {
+            Some((status, reason, message))
+                if status == "True"
+                    && reason == "NodeClocksApart"
+                    && message.contains(&format!("{node} +25s")) =>
+            {
+                Ok(())
+            }
+            other => Err(format!("Degraded is {other:?}")),
+        },
+    )
+    .await;
+    say(&format!(
+        "{node} 25 s ahead: NodeClocksApart {:.1}s later",
+        skewed.elapsed().as_secs_f64()
+    ));
+
+    let synchronized = Instant::now();
+    env.kubelet.set_clock_offset(&node, 0);
+    env.wait_status(
+        "demo",
+        "not Degraded",
+        TO_SPREAD * 3,
+        |_, s| match degraded(s) {
+            Some((status, _, _)) if status == "False" => Ok(()),
+            other => Err(format!("Degraded is {other:?}")),
+        },
+    )
+    .await;
+    say(&format!(
+        "{node} synchronized: Degraded False {:.1}s later",
+        synchronized.elapsed().as_secs_f64()
+    ));
+}

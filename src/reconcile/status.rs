@@ -518,6 +518,12 @@ fn degraded_verdict(
                 message.unwrap_or_default(),
             )
         }
+        _ if valid && obs.clocks_apart.is_some() => verdict(
+            type_,
+            true,
+            Reason::NodeClocksApart,
+            obs.clocks_apart.clone().unwrap_or_default(),
+        ),
         _ => verdict(
             type_,
             false,

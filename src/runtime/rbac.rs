@@ -13,6 +13,8 @@ pub enum Scope {
     Cluster,
     /// The leader-election Lease, in the operator's own namespace.
     OperatorNamespace,
+    /// The kubelets' node Leases, in `kube-node-lease` (read for the nodes' clocks).
+    NodeLeases,
 }
 
 /// One RBAC rule: these verbs on these resources of one API group.
@@ -122,6 +124,13 @@ pub const PERMISSIONS: &[Permission] = &[
         &["get", "create", "update"],
         Scope::OperatorNamespace,
     ),
+    // The nodes' clocks, from their kubelets' Lease renewals (reconcile/clocks.rs).
+    rule(
+        "coordination.k8s.io",
+        &["leases"],
+        &["list", "watch"],
+        Scope::NodeLeases,
+    ),
 ];
 
 /// One grant: (API group, resource, verb).
@@ -148,7 +157,12 @@ mod tests {
 
     #[test]
     fn no_wildcards_and_no_duplicates() {
-        let all = grants(&[Scope::Watched, Scope::Cluster, Scope::OperatorNamespace]);
+        let all = grants(&[
+            Scope::Watched,
+            Scope::Cluster,
+            Scope::OperatorNamespace,
+            Scope::NodeLeases,
+        ]);
         let count: usize = PERMISSIONS
             .iter()
             .map(|p| p.resources.len() * p.verbs.len())

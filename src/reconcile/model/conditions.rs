@@ -121,6 +121,7 @@ vocabulary! {
         ChunkServerRetiring => "A ChunkServer leaves Curve for a lowered spec.chunkservers.replicas or disksPerNode, one at a time: PENDDING until the MDS moved its copysets, stopped, RETIRED, deleted; the message has the copysets left.",
         ChunkServerReplacing => "A ChunkServer pod's disk was lost: the id its address held leaves Curve (its copysets moved to other ChunkServers, RETIRED, deleted) before the pod registers its empty disk with a new id; the message has the copysets left.",
         ChunkServerIdRetired => "A ChunkServer pod's disk holds an id Curve retired: Curve never accepts it again; the message names the claim to delete.",
+        NodeClocksApart => "The clocks of the nodes running the cluster's pods are 10 s or more apart, as their kubelets' Lease renewals show; Curve's MDS refuses requests signed 15 s from its own clock. The message names the nodes and their offsets.",
         RetainedClaimsAdopted => "Claims of an earlier cluster of this name (kept by spec.cleanup.policy: Retain) are in use: its data comes back. Delete them (with the cluster) for a fresh one.",
     }
 }
@@ -180,6 +181,7 @@ impl ConditionType {
                     EtcdNoSpace,
                     CopysetsUnhealthy,
                     ChunkServerIdRetired,
+                    NodeClocksApart,
                     ApplyRefused,
                     ReconcileError,
                 ],
