@@ -548,12 +548,13 @@ fn check_etcd_quota(errors: &mut Errors, etcd: &crate::api::EtcdSpec) {
     let gib = |bytes: f64| format!("{:.2}Gi", bytes / (1u64 << 30) as f64);
     let volume = parse_quantity(&etcd.storage.size).filter(|v| *v > 0.0);
     if let Some(volume) = volume
-        && volume <= capacity::ETCD_WAL_ROOM_BYTES as f64
+        && volume < rules::ETCD_MIN_VOLUME_BYTES as f64
     {
         errors.push(
             "spec.etcd.storage.size",
             format!(
-                "must be more than 512Mi: etcd's WAL and raft snapshots take up to 512Mi of the volume beside its database (got {})",
+                "must be at least 768Mi: {} (got {})",
+                rules::ETCD_VOLUME_WHY,
                 quoted(&etcd.storage.size)
             ),
         );
@@ -583,6 +584,16 @@ fn check_etcd_quota(errors: &mut Errors, etcd: &crate::api::EtcdSpec) {
             );
         }
     };
+    if bytes < rules::ETCD_MIN_QUOTA_BYTES as f64 {
+        errors.push(
+            PATH,
+            format!(
+                "must be at least 128Mi: {} (got {})",
+                rules::ETCD_QUOTA_WHY,
+                quoted(quota)
+            ),
+        );
+    }
     if bytes > capacity::ETCD_MAX_QUOTA_BYTES as f64 {
         errors.push(
             PATH,
@@ -975,14 +986,19 @@ pub(crate) mod tests {
                 spec(json!({"etcd": {"storage": {"size": "1Gi"}}})),
             ),
             (
-                spec(json!({"etcd": {"storage": {"size": "512Mi"}}})),
-                "spec.etcd.storage.size: must be more than 512Mi: etcd's WAL and raft snapshots take up to 512Mi of the volume beside its database (got \"512Mi\")",
-                spec(json!({"etcd": {"storage": {"size": "513Mi"}}})),
+                spec(json!({"etcd": {"storage": {"size": "805306367"}}})),
+                "spec.etcd.storage.size: must be at least 768Mi: 512Mi for etcd's WAL (7 segments of 64 MB: the 5 kept, the one being written, the next one preallocated) and snapshots, and twice the smallest quota of 128Mi (the database and, at times, a second copy of it) (got \"805306367\")",
+                spec(json!({"etcd": {"storage": {"size": "768Mi"}}})),
             ),
             (
                 spec(json!({"etcd": {"quotaBackendBytes": "0"}})),
                 "spec.etcd.quotaBackendBytes: must be a positive quantity such as 4Gi (got \"0\")",
-                spec(json!({"etcd": {"quotaBackendBytes": "1"}})),
+                spec(json!({"etcd": {"quotaBackendBytes": "128Mi"}})),
+            ),
+            (
+                spec(json!({"etcd": {"quotaBackendBytes": "134217727"}})),
+                "spec.etcd.quotaBackendBytes: must be at least 128Mi: the operator defragments a member once 64Mi of its database are free pages, so a smaller database fills with the free pages of compacted revisions and etcd refuses writes (NOSPACE) before that (got \"134217727\")",
+                spec(json!({"etcd": {"quotaBackendBytes": "128Mi"}})),
             ),
             (
                 spec(json!({"etcd": {"quotaBackendBytes": "4GB"}})),

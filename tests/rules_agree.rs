@@ -138,6 +138,11 @@ fn volume_of_len(len: usize) -> String {
     format!("{}1Ti", "0".repeat(len - 3))
 }
 
+/// An etcd quota at least the smallest (`etcd_min_quota`): leading zeros before 128Mi.
+fn quota_of_len(len: usize) -> String {
+    format!("{}128Mi", "0".repeat(len - 5))
+}
+
 fn duration_of_len(len: usize) -> String {
     format!("{}1s", "0".repeat(len - 2))
 }
@@ -158,7 +163,7 @@ fn texts() -> Table<Text> {
         ("spec.imagePullSecrets[]", OfLength(subdomain_of_len)),
         ("spec.chunkservers.storage.size", OfLength(volume_of_len)),
         ("spec.etcd.storage.size", OfLength(volume_of_len)),
-        ("spec.etcd.quotaBackendBytes", OfLength(quantity_of_len)),
+        ("spec.etcd.quotaBackendBytes", OfLength(quota_of_len)),
         ("spec.*.storage.size", OfLength(quantity_of_len)),
         (
             "spec.*.storage.storageClassName",
@@ -895,7 +900,7 @@ fn cel_cases() -> Vec<CelCase> {
         ));
     }
     // ChunkServer volumes hold the raft logs of their copysets besides data (`pool_room`).
-    for (component, size, smallest) in [("etcd", "1Gi", "513Mi"), ("chunkservers", "100Gi", "4Gi")]
+    for (component, size, smallest) in [("etcd", "1Gi", "768Mi"), ("chunkservers", "100Gi", "4Gi")]
     {
         let storage = |storage: Value| spec(json!({ component: {"storage": storage} }));
         let at = format!("spec.{component}.storage");
@@ -919,13 +924,19 @@ fn cel_cases() -> Vec<CelCase> {
             storage(json!({"size": size, "storageClassName": "fast-ssd"})),
         ));
     }
-    // etcd's volume holds the WAL and snapshots (512Mi) and the quota twice.
+    // etcd's volume holds the WAL and snapshots (512Mi) and the smallest quota twice.
     let etcd = |etcd: Value| spec(json!({ "etcd": etcd }));
     cases.push(case(
         "spec.etcd",
-        "spec.etcd.storage.size must be more than 512Mi",
-        etcd(json!({"storage": {"size": "512Mi"}})),
-        etcd(json!({"storage": {"size": "536870913"}})),
+        "spec.etcd.storage.size must be at least 768Mi",
+        etcd(json!({"storage": {"size": "805306367"}})),
+        etcd(json!({"storage": {"size": "768Mi"}})),
+    ));
+    cases.push(case(
+        "spec.etcd.quotaBackendBytes",
+        "must be at least 128Mi",
+        etcd(json!({"quotaBackendBytes": "134217727"})),
+        etcd(json!({"quotaBackendBytes": "128Mi"})),
     ));
     cases.push(case(
         "spec.etcd",
@@ -937,7 +948,7 @@ fn cel_cases() -> Vec<CelCase> {
         "spec.etcd.quotaBackendBytes",
         "must be a positive quantity",
         etcd(json!({"quotaBackendBytes": "0"})),
-        etcd(json!({"quotaBackendBytes": "1"})),
+        etcd(json!({"quotaBackendBytes": "128Mi"})),
     ));
     cases.push(case(
         "spec.etcd.quotaBackendBytes",

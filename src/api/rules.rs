@@ -95,10 +95,35 @@ pub const MIN_POOL_SHARE_HUNDREDTHS: i64 = (RAFT_LOG_MARGIN_PERCENT as i64 + 1) 
 /// etcd's `MaxQuotaBytes`, the largest `quota-backend-bytes` etcd suggests ("a larger quota may
 /// lead to degraded performance", etcd v3.4 etcdserver/quota.go): also the default.
 pub const ETCD_MAX_QUOTA_BYTES: u64 = 8 << 30;
-/// Room on an etcd volume beside its database for the WAL and raft snapshots: the image keeps
-/// `max-wals: 5` segments of 64 MiB (wal.SegmentSizeBytes) plus the one being written (384 MiB),
-/// and `max-snapshots: 5` `.snap` files (the v2 store, small for Curve).
+/// etcd's WAL segment, preallocated whole when created: 64 MB (decimal), etcd v3.4.10 (the
+/// image's) wal/wal.go:55 `SegmentSizeBytes = 64 * 1000 * 1000`, :149 `fileutil.Preallocate`.
+pub const ETCD_WAL_SEGMENT_BYTES: u64 = 64_000_000;
+/// WAL segments on a member's volume at most: the image's `max-wals: 5` kept (conf/etcd.conf:32),
+/// the one being written, and the next one etcd's file pipeline preallocates beside it
+/// (wal/file_pipeline.go:73-77, `<n>.tmp`). A segment is purged only once a snapshot passed it:
+/// `snapshot-count: 10000` entries (conf/etcd.conf:13) keep that within a segment or two.
+pub const ETCD_WAL_SEGMENTS: u64 = 5 + 1 + 1;
+/// bbolt grows a database file 16 MiB beyond its last page (bbolt v1.3.3 db.go:951-977,
+/// `DefaultAllocSize`; etcd maps 10 GiB from the start, mvcc/backend/backend.go:43, so every
+/// growth takes this step): the database and the copy a defragmentation writes each may hold
+/// that much more than the quota counts.
+pub const ETCD_DB_GROWTH_BYTES: u64 = 16 << 20;
+/// Room on an etcd volume beside its database: the WAL segments (448 MB), the two databases'
+/// growth steps (32 MiB) and the `max-snapshots: 5` `.snap` files of the v2 store (conf/etcd.conf:29;
+/// the membership only, kilobytes) fit in 512 MiB, 55 MB to spare.
 pub const ETCD_WAL_ROOM_BYTES: u64 = 512 << 20;
+const _: () = assert!(
+    ETCD_WAL_SEGMENTS * ETCD_WAL_SEGMENT_BYTES + 2 * ETCD_DB_GROWTH_BYTES <= ETCD_WAL_ROOM_BYTES
+);
+/// Free pages worth a defragmentation (`reconcile::etcd_space` defragments a member past it).
+pub const ETCD_DEFRAGMENT_FREE_BYTES: u64 = 64 << 20;
+/// The smallest `quota-backend-bytes`: a database of less fills with the free pages of
+/// compacted revisions (and raises NOSPACE) before a defragmentation is worth it: that many
+/// free pages and as much again for live data.
+pub const ETCD_MIN_QUOTA_BYTES: u64 = 2 * ETCD_DEFRAGMENT_FREE_BYTES;
+/// The smallest etcd volume: the room beside the database, and the smallest quota twice (the
+/// database and, at times, a second copy: [`etcd_quota_room`]): 768 MiB.
+pub const ETCD_MIN_VOLUME_BYTES: u64 = ETCD_WAL_ROOM_BYTES + 2 * ETCD_MIN_QUOTA_BYTES;
 
 /// Inclusive bounds of an integer field: the schema's `minimum` and `maximum`, and the range
 /// `validate` checks.
@@ -167,15 +192,34 @@ pub fn pool_room() -> Rule {
     )
 }
 
-/// `spec.etcd.storage.size` (`self` is `spec.etcd`) leaves room for a database at all:
-/// more than [`ETCD_WAL_ROOM_BYTES`].
+/// `spec.etcd.storage.size` (`self` is `spec.etcd`) holds the WAL, the snapshots and the
+/// smallest database twice: at least [`ETCD_MIN_VOLUME_BYTES`].
 pub fn etcd_volume_room() -> Rule {
     let size = "self.storage.size";
     fixed(
-        format!("!isQuantity({size}) || quantity({size}).asApproximateFloat() > {ETCD_WAL_ROOM_BYTES}.0"),
-        "spec.etcd.storage.size must be more than 512Mi: etcd's WAL and raft snapshots take up to 512Mi of the volume beside its database".to_string(),
+        format!(
+            "!isQuantity({size}) || quantity({size}).asApproximateFloat() >= {ETCD_MIN_VOLUME_BYTES}.0"
+        ),
+        format!("spec.etcd.storage.size must be at least 768Mi: {ETCD_VOLUME_WHY}"),
     )
 }
+
+/// Why an etcd volume needs [`ETCD_MIN_VOLUME_BYTES`], in the words of both refusals.
+pub const ETCD_VOLUME_WHY: &str = "512Mi for etcd's WAL (7 segments of 64 MB: the 5 kept, the one being written, the next one preallocated) and snapshots, and twice the smallest quota of 128Mi (the database and, at times, a second copy of it)";
+
+/// `spec.etcd.quotaBackendBytes` (`self`) is at least [`ETCD_MIN_QUOTA_BYTES`]; a quantity
+/// that is not positive is left to the field's own rule.
+pub fn etcd_min_quota() -> Rule {
+    fixed(
+        format!(
+            "!isQuantity(self) || !quantity(self).isGreaterThan(quantity('0')) || quantity(self).asApproximateFloat() >= {ETCD_MIN_QUOTA_BYTES}.0"
+        ),
+        format!("spec.etcd.quotaBackendBytes must be at least 128Mi: {ETCD_QUOTA_WHY}"),
+    )
+}
+
+/// Why the quota needs [`ETCD_MIN_QUOTA_BYTES`], in the words of both refusals.
+pub const ETCD_QUOTA_WHY: &str = "the operator defragments a member once 64Mi of its database are free pages, so a smaller database fills with the free pages of compacted revisions and etcd refuses writes (NOSPACE) before that";
 
 /// `spec.etcd` (`self`): the database quota fits the volume twice beside
 /// [`ETCD_WAL_ROOM_BYTES`], `2 × quotaBackendBytes + 512Mi ≤ storage.size`. Twice, because a
