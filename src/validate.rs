@@ -361,16 +361,33 @@ pub fn pool_usage_refusal(cs: &crate::api::ChunkServerSpec) -> Option<FieldError
     if needed.is_some_and(|needed| volume >= needed) {
         return None;
     }
-    let at_least = needed
-        .map(|bytes| format!("; volumes need at least {bytes} bytes"))
+    let pool_needs = capacity::min_pool_volume_bytes(cs.format_percent, cs.copysets);
+    let path = "spec.chunkservers.storage.size".to_string();
+    if pool_needs.is_some_and(|bytes| bytes <= capacity::MIN_CHUNKSERVER_VOLUME_BYTES) {
+        return Some(FieldError {
+            path,
+            message: format!(
+                "must be at least 1Gi: ext4 keeps more than {}% of a smaller volume for its own metadata, and curve_format sizes the chunk file pool from the file system (got {})",
+                capacity::FS_OVERHEAD_PERCENT,
+                quoted(&cs.storage.size),
+            ),
+        });
+    }
+    let at_least = pool_needs
+        .map(|bytes| {
+            let gib = bytes as f64 / (1u64 << 30) as f64;
+            format!("; volumes need at least {bytes} bytes ({gib:.2}Gi)")
+        })
         .unwrap_or_default();
     Some(FieldError {
-        path: "spec.chunkservers.storage.size".into(),
+        path,
         message: format!(
-            "leaves no room for data: the chunk file pool (formatPercent {}% of the volume) must also hold the raft log segments of {} copysets ({} files of 16 MiB + 4 KiB) and {}% of the volume, so the MDS could allocate nothing{at_least}: raise storage.size or formatPercent, or lower copysets (got {})",
+            "leaves no room for data: the chunk file pool (formatPercent {}% of the file system, taken as {}% of the volume) must hold the raft log segments of {} copysets ({} files of 16 MiB + 4 KiB), the {} files curve_format may leave out and {}% of the volume, so the MDS could allocate nothing{at_least}: raise storage.size or formatPercent, or lower copysets (got {})",
             cs.format_percent,
+            100 - capacity::FS_OVERHEAD_PERCENT,
             cs.copysets,
             cs.copysets as u64 * capacity::WAL_FILES_PER_COPYSET,
+            capacity::FORMAT_ROUNDING_FILES,
             capacity::RAFT_LOG_MARGIN_PERCENT,
             quoted(&cs.storage.size),
         ),
@@ -1204,7 +1221,7 @@ pub(crate) mod tests {
             ),
             (
                 spec(json!({"chunkservers": {"storage": {"size": "3Gi"}}})),
-                "spec.chunkservers.storage.size: leaves no room for data: the chunk file pool (formatPercent 90% of the volume) must also hold the raft log segments of 100 copysets (200 files of 16 MiB + 4 KiB) and 3% of the volume, so the MDS could allocate nothing; volumes need at least 3903992556 bytes: raise storage.size or formatPercent, or lower copysets (got \"3Gi\")",
+                "spec.chunkservers.storage.size: leaves no room for data: the chunk file pool (formatPercent 90% of the file system, taken as 95% of the volume) must hold the raft log segments of 100 copysets (200 files of 16 MiB + 4 KiB), the 2 files curve_format may leave out and 3% of the volume, so the MDS could allocate nothing; volumes need at least 4150560507 bytes (3.87Gi): raise storage.size or formatPercent, or lower copysets (got \"3Gi\")",
                 spec(json!({"chunkservers": {"storage": {"size": "3Gi"}, "copysets": 50}})),
             ),
             // placement
@@ -1434,15 +1451,15 @@ pub(crate) mod tests {
         let errors_of = |chunkservers: serde_json::Value| {
             errors_for(json!({"spec": {"chunkservers": chunkservers}}))
         };
-        // 100 copysets at 90 %: 3903992556 bytes (capacity::min_volume_bytes).
+        // 100 copysets at 90 %: 4150560507 bytes (capacity::min_volume_bytes).
         assert_eq!(
-            errors_of(json!({"storage": {"size": "3903992555"}})),
+            errors_of(json!({"storage": {"size": "4150560506"}})),
             vec![
-                "spec.chunkservers.storage.size: leaves no room for data: the chunk file pool (formatPercent 90% of the volume) must also hold the raft log segments of 100 copysets (200 files of 16 MiB + 4 KiB) and 3% of the volume, so the MDS could allocate nothing; volumes need at least 3903992556 bytes: raise storage.size or formatPercent, or lower copysets (got \"3903992555\")"
+                "spec.chunkservers.storage.size: leaves no room for data: the chunk file pool (formatPercent 90% of the file system, taken as 95% of the volume) must hold the raft log segments of 100 copysets (200 files of 16 MiB + 4 KiB), the 2 files curve_format may leave out and 3% of the volume, so the MDS could allocate nothing; volumes need at least 4150560507 bytes (3.87Gi): raise storage.size or formatPercent, or lower copysets (got \"4150560506\")"
             ]
         );
         assert_eq!(
-            errors_of(json!({"storage": {"size": "3903992556"}})),
+            errors_of(json!({"storage": {"size": "4150560507"}})),
             Vec::<String>::new()
         );
         assert_eq!(
@@ -1452,7 +1469,21 @@ pub(crate) mod tests {
         assert_eq!(
             errors_of(json!({"storage": {"size": "1Gi"}, "formatPercent": 20, "copysets": 20})),
             vec![
-                "spec.chunkservers.storage.size: leaves no room for data: the chunk file pool (formatPercent 20% of the volume) must also hold the raft log segments of 20 copysets (40 files of 16 MiB + 4 KiB) and 3% of the volume, so the MDS could allocate nothing; volumes need at least 4197951720 bytes: raise storage.size or formatPercent, or lower copysets (got \"1Gi\")"
+                "spec.chunkservers.storage.size: leaves no room for data: the chunk file pool (formatPercent 20% of the file system, taken as 95% of the volume) must hold the raft log segments of 20 copysets (40 files of 16 MiB + 4 KiB), the 2 files curve_format may leave out and 3% of the volume, so the MDS could allocate nothing; volumes need at least 4639841375 bytes (4.32Gi): raise storage.size or formatPercent, or lower copysets (got \"1Gi\")"
+            ]
+        );
+        // Where the pool needs less than 1Gi, the floor is what refuses: ext4 keeps too much
+        // of a smaller volume.
+        assert_eq!(
+            errors_of(json!({"storage": {"size": "10Mi"}, "copysets": 1})),
+            vec![
+                "spec.chunkservers.storage.size: must be at least 1Gi: ext4 keeps more than 5% of a smaller volume for its own metadata, and curve_format sizes the chunk file pool from the file system (got \"10Mi\")"
+            ]
+        );
+        assert_eq!(
+            errors_of(json!({"storage": {"size": "512Mi"}, "copysets": 1})),
+            vec![
+                "spec.chunkservers.storage.size: must be at least 1Gi: ext4 keeps more than 5% of a smaller volume for its own metadata, and curve_format sizes the chunk file pool from the file system (got \"512Mi\")"
             ]
         );
         // Out of range fields are named by their own rules alone.

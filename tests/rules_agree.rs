@@ -956,18 +956,25 @@ fn cel_cases() -> Vec<CelCase> {
         etcd(json!({"quotaBackendBytes": "8589934593", "storage": {"size": "20Gi"}})),
         etcd(json!({"quotaBackendBytes": "8Gi", "storage": {"size": "20Gi"}})),
     ));
-    // 100 copysets at 90 % need 3903992556 bytes; 3903992555 is one byte short.
+    // 100 copysets at 90 % need 4150560507 bytes; 4150560506 is one byte short.
     cases.push(case(
         "spec.chunkservers",
         "leaves no room for data",
-        spec(json!({"chunkservers": {"storage": {"size": "3903992555"}}})),
-        spec(json!({"chunkservers": {"storage": {"size": "3903992556"}}})),
+        spec(json!({"chunkservers": {"storage": {"size": "4150560506"}}})),
+        spec(json!({"chunkservers": {"storage": {"size": "4150560507"}}})),
     ));
     cases.push(case(
         "spec.chunkservers",
         "leaves no room for data",
-        spec(json!({"chunkservers": {"storage": {"size": "1Gi"}, "formatPercent": 20, "copysets": 20}})),
-        spec(json!({"chunkservers": {"storage": {"size": "1Gi"}, "formatPercent": 20, "copysets": 5}})),
+        spec(json!({"chunkservers": {"storage": {"size": "2Gi"}, "formatPercent": 20, "copysets": 20}})),
+        spec(json!({"chunkservers": {"storage": {"size": "2Gi"}, "formatPercent": 20, "copysets": 5}})),
+    ));
+    // Whatever the copysets, not below 1Gi (ext4 keeps more of a smaller volume).
+    cases.push(case(
+        "spec.chunkservers",
+        "leaves no room for data",
+        spec(json!({"chunkservers": {"storage": {"size": "1073741823"}, "copysets": 1}})),
+        spec(json!({"chunkservers": {"storage": {"size": "1Gi"}, "copysets": 1}})),
     ));
     for component in ["etcd", "mds", "chunkservers"] {
         let at = format!("spec.{component}.resources");

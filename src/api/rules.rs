@@ -80,8 +80,22 @@ pub const CHUNK_BYTES: u64 = 16 * 1024 * 1024;
 /// Bytes of one file of the chunk file pool: a chunk and its 4 KiB meta page.
 pub const POOL_FILE_BYTES: u64 = CHUNK_BYTES + 4096;
 /// Raft log segment files each copyset holds at least (the open one and the one being closed),
-/// each a pool file when WAL and chunks share the pool.
+/// each a pool file when WAL and chunks share the pool (`walfilepool.use_chunk_file_pool=true`,
+/// conf/chunkserver.conf:197).
 pub const WAL_FILES_PER_COPYSET: u64 = 2;
+/// Pool files `curve_format` may make fewer than the share it is given: it rounds the count
+/// down (C:src/tools/curve_format_main.cpp:220-224) and splits it between two threads that
+/// each make half of it rounded down (:231-238), so an odd count loses one more.
+pub const FORMAT_ROUNDING_FILES: u64 = 2;
+/// The most of a volume its file system keeps for itself, in percent. curve_format sizes the
+/// pool from what `statfs` says the file system holds (`f_blocks`, C:src/fs/
+/// ext4_filesystem_impl.cpp:133; curve_format_main.cpp:203-220), not from the volume. ext4
+/// with mke2fs's defaults keeps in its own metadata (journal, inode tables; dumpe2fs's
+/// "Overhead clusters", e2fsprogs 1.47) 4.9 % of a 1 GiB volume, 3.6 % of 3.8 GiB, 2.1 % of
+/// 100 GiB, but 18 % of 40 MiB (1 KiB blocks): hence also [`MIN_CHUNKSERVER_VOLUME_BYTES`].
+pub const FS_OVERHEAD_PERCENT: u64 = 5;
+/// The smallest ChunkServer volume: below 1 GiB ext4 keeps more than [`FS_OVERHEAD_PERCENT`].
+pub const MIN_CHUNKSERVER_VOLUME_BYTES: u64 = 1 << 30;
 /// Share of the volume kept for the raft log written between two raft snapshots
 /// (`copyset.snapshot_interval_s=1800`, conf/chunkserver.conf:70) and for copysets spread
 /// unevenly over the ChunkServers of a zone (the MDS balances copyset counts, not bytes).
@@ -162,8 +176,9 @@ pub const PROGRESS_DEADLINE_SECONDS: Bounds = Bounds {
 /// of its copysets, i.e. `storage.size` is at least
 /// `validate::capacity::min_volume_bytes(formatPercent, copysets)`, the same integers:
 /// `room = formatPercent × 100 × 16 MiB / (16 MiB + 4 KiB) − 400` (hundredths of a percent)
-/// and `⌈copysets × 2 × (16 MiB + 4 KiB) × 10000 / room⌉` bytes, compared as quantities so a
-/// size past int64 compares too. Exact, but for one thing: the operator reads the size as a
+/// and `⌈(copysets × 2 + 2) × (16 MiB + 4 KiB) × 10000 × 100 / (room × 95)⌉` bytes (the file
+/// system is 95 % of the volume), and at least 1Gi; compared as quantities so a size past
+/// int64 compares too. Exact, but for one thing: the operator reads the size as a
 /// float (`validate::parse_quantity`), so at the very byte of the bound a size written with a
 /// fraction (`3.6359...Gi`) may round across it; no whole number of bytes does below 2^53.
 /// A size that is not a positive quantity is left to the size's own rule.
@@ -172,11 +187,12 @@ pub fn pool_room() -> Rule {
         "(self.formatPercent * {} / {POOL_FILE_BYTES} - {MIN_POOL_SHARE_HUNDREDTHS})",
         100 * CHUNK_BYTES
     );
-    let wal = format!(
-        "(self.copysets * {})",
-        WAL_FILES_PER_COPYSET * POOL_FILE_BYTES * 10_000
+    let reserved = format!(
+        "((self.copysets * {WAL_FILES_PER_COPYSET} + {FORMAT_ROUNDING_FILES}) * {})",
+        POOL_FILE_BYTES * 1_000_000
     );
-    let min = format!("(({wal} + {room} - 1) / {room})");
+    let fs_room = format!("({room} * {})", 100 - FS_OVERHEAD_PERCENT);
+    let min = format!("(({reserved} + {fs_room} - 1) / {fs_room})");
     let size = "self.storage.size";
     // Compared as a float (as the operator reads the size), not as `quantity(string(min))`:
     // the API server's cost estimate takes a converted string as unbounded and refuses the
@@ -184,14 +200,14 @@ pub fn pool_room() -> Rule {
     // SpecValid says the numbers.
     fixed(
         format!(
-            "!isQuantity({size}) || !quantity({size}).isGreaterThan(quantity('0')) || ({room} >= 1 && quantity({size}).asApproximateFloat() >= double({min}))"
+            "!isQuantity({size}) || !quantity({size}).isGreaterThan(quantity('0')) || ({room} >= 1 && quantity({size}).asApproximateFloat() >= double({min}) && quantity({size}).asApproximateFloat() >= {MIN_CHUNKSERVER_VOLUME_BYTES}.0)"
         ),
         format!(
-            "spec.chunkservers.storage.size leaves no room for data: the chunk file pool (formatPercent of the volume) must also hold the raft log segments of every copyset (2 files of 16 MiB + 4 KiB each) and {RAFT_LOG_MARGIN_PERCENT}% of the volume: raise storage.size or formatPercent, or lower copysets (the operator's SpecValid condition gives the numbers)"
+            "spec.chunkservers.storage.size leaves no room for data: it must be at least 1Gi, and the chunk file pool (formatPercent of the file system, taken as {}% of the volume) must hold 2 raft log files of 16 MiB + 4 KiB per copyset, the {FORMAT_ROUNDING_FILES} files curve_format may leave out and {RAFT_LOG_MARGIN_PERCENT}% of the volume: raise storage.size or formatPercent, or lower copysets (the operator's SpecValid condition gives the numbers)",
+            100 - FS_OVERHEAD_PERCENT
         ),
     )
 }
-
 /// `spec.etcd.storage.size` (`self` is `spec.etcd`) holds the WAL, the snapshots and the
 /// smallest database twice: at least [`ETCD_MIN_VOLUME_BYTES`].
 pub fn etcd_volume_room() -> Rule {
