@@ -1192,7 +1192,8 @@ async fn complete_job_pod(
     if pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Succeeded") {
         return Ok(());
     }
-    if !topology_step_done(shared, pod) {
+    let files = mounted_map_files(shared, pod).await?;
+    if !topology_step_done(shared, pod, &files) {
         return Ok(());
     }
     let state = PodState {
@@ -1210,29 +1211,76 @@ async fn complete_job_pod(
     Ok(())
 }
 
+/// The files of the ConfigMap volume a topology Job's container mounts (the cluster map and
+/// its servers hash), read from the API server at each try, as a kubelet sets up a new pod's
+/// volumes; empty when it mounts none.
+async fn mounted_map_files(shared: &Shared, pod: &Pod) -> Result<BTreeMap<String, String>, String> {
+    let Some(spec) = pod.spec.as_ref() else {
+        return Ok(BTreeMap::new());
+    };
+    let mounted: HashSet<&str> = (spec.containers.first().iter())
+        .flat_map(|c| c.volume_mounts.iter().flatten())
+        .map(|m| m.name.as_str())
+        .collect();
+    let source = (spec.volumes.iter().flatten())
+        .filter(|v| mounted.contains(v.name.as_str()))
+        .find_map(|v| v.config_map.as_ref());
+    let Some(source) = source else {
+        return Ok(BTreeMap::new());
+    };
+    let maps: Api<ConfigMap> = Api::namespaced(shared.client.clone(), &shared.namespace);
+    let name = &source.name;
+    let data = (maps.get(name).await)
+        .map_err(|e| format!("ConfigMap {name}: {e}"))?
+        .data
+        .unwrap_or_default();
+    // Only the listed keys, at their paths (a missing one fails the mount, as a kubelet's).
+    let mut files = BTreeMap::new();
+    for item in source.items.iter().flatten() {
+        let value = (data.get(&item.key))
+            .ok_or_else(|| format!("ConfigMap {name} has no key {}", item.key))?;
+        files.insert(item.path.clone(), value.clone());
+    }
+    Ok(files)
+}
+
 /// What a topology Job's tool does, done to the cluster's Curve model: the cluster map of
-/// its `CLUSTER_MAP` applied as `create_physicalpool` / `create_logicalpool` would; the
-/// online check passes once the model has as many ONLINE ChunkServers as its script
-/// expects. False while the step cannot pass yet (the pod keeps running; a tool error is
-/// logged and retried, as the Job's back-off would).
-fn topology_step_done(shared: &Shared, pod: &Pod) -> bool {
+/// its mounted `topology.json` applied as `create_physicalpool` / `create_logicalpool` would
+/// (the physical pool only when the mounted `servers-hash` is the one its script expects, as
+/// the script checks); the online check passes once the model has as many ONLINE ChunkServers
+/// as its script expects. False while the step cannot pass yet (the pod keeps running; a tool
+/// error is logged and retried, as the Job's back-off would).
+fn topology_step_done(shared: &Shared, pod: &Pod, files: &BTreeMap<String, String>) -> bool {
     let Some(step) = pod.labels().get(LABEL_TOPOLOGY_STEP).cloned() else {
         return true;
     };
     let container = pod.spec.as_ref().and_then(|s| s.containers.first());
-    let env = |name: &str| {
-        (container?.env.iter().flatten())
-            .find(|e| e.name == name)
-            .and_then(|e| e.value.clone())
+    let script = (container.and_then(|c| c.command.as_ref()))
+        .map(|c| c.join(" "))
+        .unwrap_or_default();
+    let file = |path: &str| files.get(path).ok_or(format!("no {path} mounted"));
+    let same_servers = || {
+        let expected = regex::Regex::new(r#"!= ([0-9a-f]+) \]"#)
+            .unwrap()
+            .captures(&script)
+            .map(|c| c[1].to_string());
+        let mounted = file("servers-hash")?;
+        (expected.as_deref() == Some(mounted.as_str()))
+            .then_some(())
+            .ok_or(format!(
+                "the mounted map has servers hash {mounted}, the Job expects {expected:?}"
+            ))
     };
     let cluster = shared.curve_cluster(&cluster_of(pod));
     let mut model = cluster.model.lock().unwrap();
     let map = || {
-        let text = env("CLUSTER_MAP").ok_or("the Job has no CLUSTER_MAP")?;
-        serde_json::from_str::<ClusterMapFile>(&text).map_err(|e| format!("CLUSTER_MAP: {e}"))
+        let text = file("topology.json")?;
+        serde_json::from_str::<ClusterMapFile>(text).map_err(|e| format!("topology.json: {e}"))
     };
     let result = match step.as_str() {
-        "physical-pool" => map().and_then(|m| model.apply_physical_pool(&m)),
+        "physical-pool" => same_servers()
+            .and_then(|()| map())
+            .and_then(|m| model.apply_physical_pool(&m)),
         "logical-pool" => map().and_then(|m| {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -1240,9 +1288,6 @@ fn topology_step_done(shared: &Shared, pod: &Pod) -> bool {
             model.apply_logical_pool(&m, now)
         }),
         "chunkservers-online" => {
-            let script = (container.and_then(|c| c.command.as_ref()))
-                .map(|c| c.join(" "))
-                .unwrap_or_default();
             let expected: usize = regex::Regex::new(r"online \*= \*(\d+)")
                 .unwrap()
                 .captures(&script)

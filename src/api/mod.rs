@@ -339,9 +339,11 @@ pub struct EtcdSpec {
     pub storage: StorageSpec,
     /// The most the database may take (etcd's `quota-backend-bytes`), as a Kubernetes quantity
     /// (e.g. `4Gi`). At the quota etcd raises a NOSPACE alarm and refuses every write, so the
-    /// MDS can allocate nothing. At most `8Gi` (etcd's suggested maximum) and at most half of
-    /// `storage.size` less `512Mi` (the WAL and snapshots; a defragmentation or a snapshot from
-    /// the leader writes a second copy of the database beside it). Unset, the largest of those
+    /// MDS can allocate nothing. At least `128Mi` (the operator defragments at 64Mi of free
+    /// pages: a smaller database fills with them first), at most `8Gi` (etcd's suggested
+    /// maximum) and at most half of `storage.size` less `512Mi` (the WAL and snapshots; a
+    /// defragmentation or a snapshot from the leader writes a second copy of the database
+    /// beside it). Unset, the largest of those
     /// (`8Gi` from a `16.5Gi` volume; `4.75Gi` from the default `10Gi`), so it follows a volume
     /// that grows. A change restarts the members one at a time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -349,6 +351,7 @@ pub struct EtcdSpec {
     #[x_kube(
         validation = Rule::new("isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))").message("spec.etcd.quotaBackendBytes must be a positive quantity such as 4Gi"),
         validation = Rule::new("!isQuantity(self) || quantity(self).asApproximateFloat() <= 8589934592.0").message("spec.etcd.quotaBackendBytes must be at most 8Gi, etcd's suggested maximum"),
+        validation = rules::etcd_min_quota(),
     )]
     pub quota_backend_bytes: Option<String>,
     /// CPU and memory of each member's container.

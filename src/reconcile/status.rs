@@ -21,6 +21,7 @@ use crate::api::{
 };
 use crate::etcd::EtcdAlarm;
 use crate::names::Component;
+use crate::util::first_of;
 
 struct Verdict {
     type_: ConditionType,
@@ -193,7 +194,7 @@ fn chunkserver_verdict(obs: &Observation) -> Verdict {
                 "{} of {} ready; chunk file pool format failed: {}",
                 cs.ready,
                 cs.desired,
-                obs.format.failed.join(", ")
+                first_of(&obs.format.failed, ", ")
             ),
         )
     } else if cs.all_ready() {
@@ -212,7 +213,7 @@ fn chunkserver_verdict(obs: &Observation) -> Verdict {
                 "{} of {} ready; formatting the chunk file pool: {}",
                 cs.ready,
                 cs.desired,
-                obs.format.formatting.join(", ")
+                first_of(&obs.format.formatting, ", ")
             ),
         )
     } else {
@@ -348,7 +349,7 @@ fn paused_progress(obs: &Observation) -> Verdict {
     let held = if obs.held.is_empty() {
         "no change is held back".to_string()
     } else {
-        format!("held back: {}", obs.held.join(", "))
+        format!("held back: {}", first_of(&obs.held, ", "))
     };
     let message = format!("spec.paused is true: nothing is changed; {held}");
     verdict(ConditionType::Progressing, false, Reason::Paused, message)
@@ -507,7 +508,7 @@ fn degraded_verdict(
             type_,
             true,
             Reason::ChunkServerIdRetired,
-            obs.stale_chunkservers.join("; "),
+            first_of(&obs.stale_chunkservers, "; "),
         ),
         _ if valid && copysets_unhealthy(obs) => {
             let message = obs.health.as_ref().map(HealthView::summary);
