@@ -3,8 +3,9 @@
 //!
 //! The operator builds some objects from what it observes (the pods' addresses, the nodes
 //! running ChunkServers). Offline there is nothing to observe, so render places the pods on
-//! `node-1..N` with documentation addresses (192.0.2.x, RFC 5737) and builds from that: what a
-//! user reads is what would run, addresses included.
+//! `node-1..N` with documentation addresses (192.0.2.x, RFC 5737; past 254 nodes the
+//! benchmarking range 198.18.0.0/15, RFC 2544) and builds from that: what a user reads is what
+//! would run, addresses included.
 
 use serde_json::Value;
 
@@ -307,4 +308,26 @@ fn render_cluster(cluster: &ValidatedCluster) -> String {
         out.push_str(&serde_saphyr::to_string(&value).expect("JSON values serialize to YAML"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::example_ip;
+
+    #[test]
+    fn example_addresses_stay_valid_and_distinct_past_254_nodes() {
+        assert_eq!(example_ip(0, 3), "192.0.2.1");
+        assert_eq!(example_ip(253, 254), "192.0.2.254");
+        let many: Vec<String> = (0..1000).map(|i| example_ip(i, 1000)).collect();
+        assert_eq!(
+            (many[0].as_str(), many[999].as_str()),
+            ("198.18.0.1", "198.18.3.232")
+        );
+        let distinct: std::collections::BTreeSet<&String> = many.iter().collect();
+        assert_eq!(distinct.len(), 1000);
+        assert!(
+            many.iter()
+                .all(|ip| ip.parse::<std::net::Ipv4Addr>().is_ok())
+        );
+    }
 }
