@@ -504,14 +504,23 @@ fn node_plugin(cluster: &ValidatedCluster, mds_addr: &str) -> DaemonSet {
     };
     let hash = template_hash(&template);
     if let Some(meta) = template.metadata.as_mut() {
-        meta.annotations = Some(BTreeMap::from([(NODE_CONFIG_ANNOTATION.to_string(), hash)]));
+        meta.annotations = Some(BTreeMap::from([(
+            NODE_CONFIG_ANNOTATION.to_string(),
+            hash.clone(),
+        )]));
     }
+    let mut metadata = object_meta(
+        cluster,
+        csi_name(&cluster.name, CSI_NODE),
+        csi_labels(&cluster.name, CSI_NODE),
+    );
+    // On the DaemonSet too, so the read step tells outdated pods from its metadata alone.
+    metadata.annotations = Some(BTreeMap::from([(
+        NODE_CONFIG_ANNOTATION.to_string(),
+        hash.clone(),
+    )]));
     DaemonSet {
-        metadata: object_meta(
-            cluster,
-            csi_name(&cluster.name, CSI_NODE),
-            csi_labels(&cluster.name, CSI_NODE),
-        ),
+        metadata,
         spec: Some(DaemonSetSpec {
             selector: LabelSelector {
                 match_labels: Some(csi_selector_labels(&cluster.name, CSI_NODE)),

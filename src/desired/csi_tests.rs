@@ -83,6 +83,8 @@ fn node_plugin_is_curve_csis_daemon_set_with_the_mds_addresses_and_on_delete() {
         .unwrap()
         .remove("annotations")
         .unwrap();
+    let mut node_meta = meta("demo-csi-node", "csi-node");
+    node_meta["annotations"] = annotations.clone();
     let host = |name: &str, path: &str, type_: Option<&str>| match type_ {
         Some(t) => json!({"name": name, "hostPath": {"path": path, "type": t}}),
         None => json!({"name": name, "hostPath": {"path": path}}),
@@ -92,7 +94,7 @@ fn node_plugin_is_curve_csis_daemon_set_with_the_mds_addresses_and_on_delete() {
         json!({
             "apiVersion": "apps/v1",
             "kind": "DaemonSet",
-            "metadata": meta("demo-csi-node", "csi-node"),
+            "metadata": node_meta,
             "spec": {
                 "selector": {"matchLabels": {
                     "app.kubernetes.io/name": "curve",
