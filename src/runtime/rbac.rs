@@ -100,13 +100,13 @@ pub const PERMISSIONS: &[Permission] = &[
         Scope::Watched,
     ),
     // spec.csi: curve-csi's namespaced objects, watched by their metadata.
+    rule("", &["serviceaccounts"], OWNED, Scope::Watched),
     rule(
-        "",
-        &["serviceaccounts"],
+        "apps",
+        &["daemonsets", "deployments"],
         OWNED,
         Scope::Watched,
     ),
-    rule("apps", &["daemonsets", "deployments"], OWNED, Scope::Watched),
     rule(
         "rbac.authorization.k8s.io",
         &["roles", "rolebindings"],
@@ -149,7 +149,9 @@ pub const PERMISSIONS: &[Permission] = &[
     rule(
         "",
         &["persistentvolumes"],
-        &["get", "list", "watch", "create", "update", "patch", "delete"],
+        &[
+            "get", "list", "watch", "create", "update", "patch", "delete",
+        ],
         Scope::Cluster,
     ),
     rule(
@@ -261,10 +263,20 @@ mod tests {
                 .collect()
         };
         let cluster = grants(&[Scope::Cluster]);
-        let missing: Vec<_> = needed(CONTROLLER_GRANTS).difference(&cluster).cloned().collect();
-        assert_eq!(missing, Vec::new(), "the ClusterRole of curve-csi's controller");
+        let missing: Vec<_> = needed(CONTROLLER_GRANTS)
+            .difference(&cluster)
+            .cloned()
+            .collect();
+        assert_eq!(
+            missing,
+            Vec::new(),
+            "the ClusterRole of curve-csi's controller"
+        );
         let watched = grants(&[Scope::Watched]);
-        let missing: Vec<_> = needed(LEADER_ELECTION).difference(&watched).cloned().collect();
+        let missing: Vec<_> = needed(LEADER_ELECTION)
+            .difference(&watched)
+            .cloned()
+            .collect();
         assert_eq!(missing, Vec::new(), "the Role of curve-csi's controller");
     }
 
