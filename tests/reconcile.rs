@@ -28,6 +28,16 @@ const BUDGETS: &str = "/apis/policy/v1/namespaces/ns/poddisruptionbudgets";
 const JOBS: &str = "/apis/batch/v1/namespaces/ns/jobs";
 const CLAIMS: &str = "/api/v1/namespaces/ns/persistentvolumeclaims";
 const NODES: &str = "/api/v1/nodes";
+// curve-csi's objects (spec.csi).
+const SERVICE_ACCOUNTS: &str = "/api/v1/namespaces/ns/serviceaccounts";
+const ROLES: &str = "/apis/rbac.authorization.k8s.io/v1/namespaces/ns/roles";
+const ROLE_BINDINGS: &str = "/apis/rbac.authorization.k8s.io/v1/namespaces/ns/rolebindings";
+const DAEMON_SETS: &str = "/apis/apps/v1/namespaces/ns/daemonsets";
+const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/ns/deployments";
+const CLUSTER_ROLES: &str = "/apis/rbac.authorization.k8s.io/v1/clusterroles";
+const CLUSTER_ROLE_BINDINGS: &str = "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings";
+const CSI_DRIVERS: &str = "/apis/storage.k8s.io/v1/csidrivers";
+const STORAGE_CLASSES: &str = "/apis/storage.k8s.io/v1/storageclasses";
 const SELECTOR: &str = "app.kubernetes.io/name=curve,app.kubernetes.io/instance=demo,app.kubernetes.io/managed-by=curve-operator";
 
 struct FakeEtcd {
@@ -149,6 +159,18 @@ impl Harness {
         replace_all(&mut w.jobs, self.api.objects(JOBS));
         replace_all(&mut w.claims, self.api.objects(CLAIMS));
         replace_all(&mut w.nodes, self.api.objects(NODES));
+        replace_all(&mut w.service_accounts, self.api.objects(SERVICE_ACCOUNTS));
+        replace_all(&mut w.roles, self.api.objects(ROLES));
+        replace_all(&mut w.role_bindings, self.api.objects(ROLE_BINDINGS));
+        replace_all(&mut w.daemon_sets, self.api.objects(DAEMON_SETS));
+        replace_all(&mut w.deployments, self.api.objects(DEPLOYMENTS));
+        replace_all(&mut w.cluster_roles, self.api.objects(CLUSTER_ROLES));
+        replace_all(
+            &mut w.cluster_role_bindings,
+            self.api.objects(CLUSTER_ROLE_BINDINGS),
+        );
+        replace_all(&mut w.csi_drivers, self.api.objects(CSI_DRIVERS));
+        replace_all(&mut w.storage_classes, self.api.objects(STORAGE_CLASSES));
     }
 
     /// One reconcile on freshly synced caches; every request it sent must be granted by the
