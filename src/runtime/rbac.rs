@@ -132,7 +132,13 @@ pub const PERMISSIONS: &[Permission] = &[
         OWNED,
         Scope::Cluster,
     ),
-    rule("storage.k8s.io", &["csidrivers"], OWNED, Scope::Cluster),
+    // get: whether another driver holds the name, before creating it.
+    rule(
+        "storage.k8s.io",
+        &["csidrivers"],
+        &["get", "list", "watch", "create", "patch", "delete"],
+        Scope::Cluster,
+    ),
     // Read by GET while a claim asks for more (volume expansion) or before creating curve-csi's
     // class (taken by another?); curve-csi's class is created, watched, re-created.
     rule(

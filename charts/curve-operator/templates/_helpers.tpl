@@ -109,7 +109,7 @@ RBAC rules, grouped by where they are granted. They must equal src/runtime/rbac.
   verbs: ["list", "watch", "create", "patch", "delete"]
 - apiGroups: ["storage.k8s.io"]
   resources: ["csidrivers"]
-  verbs: ["list", "watch", "create", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["storage.k8s.io"]
   resources: ["storageclasses"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
