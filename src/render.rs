@@ -98,8 +98,19 @@ pub fn parse_cluster(yaml: &str) -> Result<CurveCluster, RenderError> {
 /// The password shown in the rendered root Secret: the operator generates a random one once.
 pub const EXAMPLE_PASSWORD: &str = "<generated: 32 random letters and digits>";
 
+/// The address of node `ordinal` (from 0) of `count`: `192.0.2.(ordinal+1)` (RFC 5737's
+/// documentation range) while they fit in it, else from the benchmarking range 198.18.0.0/15
+/// (RFC 2544), which holds 131,072.
+fn example_ip(ordinal: i32, count: i32) -> String {
+    if count < 255 {
+        return format!("192.0.2.{}", ordinal + 1);
+    }
+    let benchmarking = u32::from(std::net::Ipv4Addr::new(198, 18, 0, 0));
+    std::net::Ipv4Addr::from(benchmarking + ordinal as u32 + 1).to_string()
+}
+
 /// Where render places the pods: ordinal `i` of every component on `node-(i+1)`, whose
-/// address is `192.0.2.(i+1)` (host networking: a pod's IP is its node's).
+/// address is [`example_ip`] (host networking: a pod's IP is its node's).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExamplePlacement {
     pub nodes: Vec<ExampleNode>,
@@ -140,7 +151,7 @@ impl ExamplePlacement {
         let nodes = (0..count)
             .map(|ordinal| ExampleNode {
                 name: format!("node-{}", ordinal + 1),
-                ip: format!("192.0.2.{}", ordinal + 1),
+                ip: example_ip(ordinal, count),
                 pods: sets
                     .iter()
                     .filter(|(_, replicas)| ordinal < *replicas)
@@ -216,8 +227,12 @@ impl ExamplePlacement {
 /// `spec.monitoring.enabled`) the PodMonitors and the PrometheusRule, and (with
 /// `spec.csi.enabled`) curve-csi's objects.
 pub fn objects(cluster: &ValidatedCluster, placement: &ExamplePlacement) -> Vec<Value> {
-    let observed = placement.observed(cluster);
-    let desired = desired::build(cluster, &observed);
+    observed_objects(cluster, &placement.observed(cluster))
+}
+
+/// [`objects`] for what the operator observed (e.g. the pools made, servers recorded).
+pub fn observed_objects(cluster: &ValidatedCluster, observed: &Observed) -> Vec<Value> {
+    let desired = desired::build(cluster, observed);
     let tier = |tier: &desired::Tier| -> Vec<Value> {
         tier_objects(tier).into_iter().map(applied).collect()
     };

@@ -894,15 +894,33 @@ fn render_states_its_placement_and_gives_curve_ip_addresses_only() {
         .map(|s| s["internalip"].as_str().unwrap())
         .collect();
     assert_eq!(ips, ["192.0.2.1", "192.0.2.2", "192.0.2.3"]);
-    // Every Job carries the same map as the ConfigMap.
+    // The pool Jobs read this map from the ConfigMap, the physical pool the one of its hash.
+    let hash = data("demo-topology", "servers-hash");
     let jobs: Vec<&Value> = documents.iter().filter(|d| d["kind"] == "Job").collect();
     assert_eq!(jobs.len(), 3);
     for job in jobs {
-        let env = &job["spec"]["template"]["spec"]["containers"][0]["env"][0];
-        assert_eq!(
-            serde_json::from_str::<Value>(env["value"].as_str().unwrap()).unwrap(),
-            map
+        let pod = &job["spec"]["template"]["spec"];
+        let script = pod["containers"][0]["command"][2].as_str().unwrap();
+        if !script.contains("-cluster_map=") {
+            continue;
+        }
+        assert!(
+            script.contains("-cluster_map=/curve-operator/topology/topology.json"),
+            "{script}"
         );
+        let volume = (pod["volumes"].as_array().unwrap().iter())
+            .find(|v| v["name"] == "topology")
+            .unwrap();
+        assert_eq!(volume["configMap"]["name"], "demo-topology");
+        assert_eq!(volume["configMap"]["items"][0]["key"], "topology.json");
+        if job["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .contains("physical-pool")
+        {
+            assert!(script.contains(&format!("!= {hash} ]")), "{script}");
+            assert!(job["metadata"]["name"].as_str().unwrap().ends_with(&hash));
+        }
     }
     // No password in any ConfigMap: only the placeholder the config init container fills.
     for document in documents.iter().filter(|d| d["kind"] == "ConfigMap") {
@@ -1451,6 +1469,12 @@ fn every_spec_change_is_carried_out_refused_by_the_crd_or_revertible() {
         (
             "spec.csi.storageClass.isDefault",
             json!({"csi": {"storageClass": {"isDefault": true}}}),
+            Carried,
+        ),
+        // A pod template change: rolled like an image change.
+        (
+            "spec.coreDumps.hostPath",
+            json!({"coreDumps": {"hostPath": "/var/lib/curve/cores"}}),
             Carried,
         ),
     ];

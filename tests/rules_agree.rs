@@ -138,6 +138,11 @@ fn volume_of_len(len: usize) -> String {
     format!("{}1Ti", "0".repeat(len - 3))
 }
 
+/// An etcd quota at least the smallest (`etcd_min_quota`): leading zeros before 128Mi.
+fn quota_of_len(len: usize) -> String {
+    format!("{}128Mi", "0".repeat(len - 5))
+}
+
 fn duration_of_len(len: usize) -> String {
     format!("{}1s", "0".repeat(len - 2))
 }
@@ -150,6 +155,10 @@ fn pool_name_of_len(len: usize) -> String {
     "p".repeat(len)
 }
 
+fn host_dir_of_len(len: usize) -> String {
+    format!("/{}", "d".repeat(len - 1))
+}
+
 /// The grammar of every string field with a length bound.
 fn texts() -> Table<Text> {
     use Text::*;
@@ -158,7 +167,7 @@ fn texts() -> Table<Text> {
         ("spec.imagePullSecrets[]", OfLength(subdomain_of_len)),
         ("spec.chunkservers.storage.size", OfLength(volume_of_len)),
         ("spec.etcd.storage.size", OfLength(volume_of_len)),
-        ("spec.etcd.quotaBackendBytes", OfLength(quantity_of_len)),
+        ("spec.etcd.quotaBackendBytes", OfLength(quota_of_len)),
         ("spec.*.storage.size", OfLength(quantity_of_len)),
         (
             "spec.*.storage.storageClassName",
@@ -173,6 +182,7 @@ fn texts() -> Table<Text> {
         ("spec.csi.images.*", OfLength(image_of_len)),
         ("spec.csi.storageClass.name", OfLength(subdomain_of_len)),
         ("spec.csi.storageClass.user", OfLength(label_value_of_len)),
+        ("spec.coreDumps.hostPath", OfLength(host_dir_of_len)),
         ("spec.monitoring.labels{}", OfLength(label_value_of_len)),
         (
             "spec.placement.nodeSelector{}",
@@ -713,6 +723,18 @@ fn cel_cases() -> Vec<CelCase> {
             spec(json!({"chunkservers": {"port": 7701, "disksPerNode": 2}})),
         ),
         case(
+            "spec.coreDumps.hostPath",
+            "must be an absolute directory",
+            spec(json!({"coreDumps": {"hostPath": "/var/./cores"}})),
+            spec(json!({"coreDumps": {"hostPath": "/var/.cores"}})),
+        ),
+        case(
+            "spec.coreDumps.hostPath",
+            "must be an absolute directory",
+            spec(json!({"coreDumps": {"hostPath": "/var/lib/curve/"}})),
+            spec(json!({"coreDumps": {"hostPath": "/var/lib/curve"}})),
+        ),
+        case(
             "spec.image",
             "must name a Curve image",
             spec(json!({"image": ""})),
@@ -898,7 +920,7 @@ fn cel_cases() -> Vec<CelCase> {
         ));
     }
     // ChunkServer volumes hold the raft logs of their copysets besides data (`pool_room`).
-    for (component, size, smallest) in [("etcd", "1Gi", "513Mi"), ("chunkservers", "100Gi", "4Gi")]
+    for (component, size, smallest) in [("etcd", "1Gi", "768Mi"), ("chunkservers", "100Gi", "4Gi")]
     {
         let storage = |storage: Value| spec(json!({ component: {"storage": storage} }));
         let at = format!("spec.{component}.storage");
@@ -965,13 +987,19 @@ fn cel_cases() -> Vec<CelCase> {
         csi(json!({"storageClass": {"user": ""}})),
         csi(json!({"storageClass": {"user": "k"}})),
     ));
-    // etcd's volume holds the WAL and snapshots (512Mi) and the quota twice.
+    // etcd's volume holds the WAL and snapshots (512Mi) and the smallest quota twice.
     let etcd = |etcd: Value| spec(json!({ "etcd": etcd }));
     cases.push(case(
         "spec.etcd",
-        "spec.etcd.storage.size must be more than 512Mi",
-        etcd(json!({"storage": {"size": "512Mi"}})),
-        etcd(json!({"storage": {"size": "536870913"}})),
+        "spec.etcd.storage.size must be at least 768Mi",
+        etcd(json!({"storage": {"size": "805306367"}})),
+        etcd(json!({"storage": {"size": "768Mi"}})),
+    ));
+    cases.push(case(
+        "spec.etcd.quotaBackendBytes",
+        "must be at least 128Mi",
+        etcd(json!({"quotaBackendBytes": "134217727"})),
+        etcd(json!({"quotaBackendBytes": "128Mi"})),
     ));
     cases.push(case(
         "spec.etcd",
@@ -983,7 +1011,7 @@ fn cel_cases() -> Vec<CelCase> {
         "spec.etcd.quotaBackendBytes",
         "must be a positive quantity",
         etcd(json!({"quotaBackendBytes": "0"})),
-        etcd(json!({"quotaBackendBytes": "1"})),
+        etcd(json!({"quotaBackendBytes": "128Mi"})),
     ));
     cases.push(case(
         "spec.etcd.quotaBackendBytes",
@@ -991,18 +1019,25 @@ fn cel_cases() -> Vec<CelCase> {
         etcd(json!({"quotaBackendBytes": "8589934593", "storage": {"size": "20Gi"}})),
         etcd(json!({"quotaBackendBytes": "8Gi", "storage": {"size": "20Gi"}})),
     ));
-    // 100 copysets at 90 % need 3903992556 bytes; 3903992555 is one byte short.
+    // 100 copysets at 90 % need 4150560507 bytes; 4150560506 is one byte short.
     cases.push(case(
         "spec.chunkservers",
         "leaves no room for data",
-        spec(json!({"chunkservers": {"storage": {"size": "3903992555"}}})),
-        spec(json!({"chunkservers": {"storage": {"size": "3903992556"}}})),
+        spec(json!({"chunkservers": {"storage": {"size": "4150560506"}}})),
+        spec(json!({"chunkservers": {"storage": {"size": "4150560507"}}})),
     ));
     cases.push(case(
         "spec.chunkservers",
         "leaves no room for data",
-        spec(json!({"chunkservers": {"storage": {"size": "1Gi"}, "formatPercent": 20, "copysets": 20}})),
-        spec(json!({"chunkservers": {"storage": {"size": "1Gi"}, "formatPercent": 20, "copysets": 5}})),
+        spec(json!({"chunkservers": {"storage": {"size": "2Gi"}, "formatPercent": 20, "copysets": 20}})),
+        spec(json!({"chunkservers": {"storage": {"size": "2Gi"}, "formatPercent": 20, "copysets": 5}})),
+    ));
+    // Whatever the copysets, not below 1Gi (ext4 keeps more of a smaller volume).
+    cases.push(case(
+        "spec.chunkservers",
+        "leaves no room for data",
+        spec(json!({"chunkservers": {"storage": {"size": "1073741823"}, "copysets": 1}})),
+        spec(json!({"chunkservers": {"storage": {"size": "1Gi"}, "copysets": 1}})),
     ));
     for component in ["etcd", "mds", "chunkservers"] {
         let at = format!("spec.{component}.resources");

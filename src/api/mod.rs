@@ -140,6 +140,10 @@ pub struct CurveClusterSpec {
     #[serde(default)]
     pub monitoring: MonitoringSpec,
 
+    /// Where the daemons' core dumps are kept on the node.
+    #[serde(default)]
+    pub core_dumps: CoreDumpSpec,
+
     /// curve-csi (driver `curve.csi.netease.com`), so Kubernetes workloads get Curve volumes
     /// through a StorageClass. Off by default. Enabled, the operator runs the node plugin
     /// DaemonSet and the controller Deployment with `MDSADDR` set from the MDS pods it sees,
@@ -148,6 +152,22 @@ pub struct CurveClusterSpec {
     /// once the cluster is Available. Each node needs the `nbd` kernel module (docs/user/csi.md).
     #[serde(default)]
     pub csi: CsiSpec,
+}
+
+/// A node directory for core dumps, as curveadm's `core_dir` (a host directory mounted at
+/// `/core`, internal/task/task/common/create_container.go).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct CoreDumpSpec {
+    /// An absolute directory on each node, mounted at `/core` in every etcd, MDS and
+    /// ChunkServer container (created if missing). A core lands there when the node's
+    /// `kernel.core_pattern` is a path under `/core`, e.g. `/core/core.%e.%p.%t`; the pattern
+    /// is the node's, not the pod's (docs/user/nodes.md). Unset: no directory is mounted.
+    /// Setting or changing it replaces every pod (a roll).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = rules::MAX_HOST_PATH_LEN))]
+    #[x_kube(validation = rules::rule(format!("self.matches('{}') && !self.matches('{}')", rules::HOST_DIR_RE, rules::HOST_DIR_DOT_SEGMENT_RE), rules::got(rules::HOST_DIR_TEXT, "self")))]
+    pub host_path: Option<String>,
 }
 
 /// The annotation on a CurveCluster that lets the operator restart node plugin pods on these
@@ -511,9 +531,11 @@ pub struct EtcdSpec {
     pub storage: StorageSpec,
     /// The most the database may take (etcd's `quota-backend-bytes`), as a Kubernetes quantity
     /// (e.g. `4Gi`). At the quota etcd raises a NOSPACE alarm and refuses every write, so the
-    /// MDS can allocate nothing. At most `8Gi` (etcd's suggested maximum) and at most half of
-    /// `storage.size` less `512Mi` (the WAL and snapshots; a defragmentation or a snapshot from
-    /// the leader writes a second copy of the database beside it). Unset, the largest of those
+    /// MDS can allocate nothing. At least `128Mi` (the operator defragments at 64Mi of free
+    /// pages: a smaller database fills with them first), at most `8Gi` (etcd's suggested
+    /// maximum) and at most half of `storage.size` less `512Mi` (the WAL and snapshots; a
+    /// defragmentation or a snapshot from the leader writes a second copy of the database
+    /// beside it). Unset, the largest of those
     /// (`8Gi` from a `16.5Gi` volume; `4.75Gi` from the default `10Gi`), so it follows a volume
     /// that grows. A change restarts the members one at a time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -521,6 +543,7 @@ pub struct EtcdSpec {
     #[x_kube(
         validation = Rule::new("isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))").message("spec.etcd.quotaBackendBytes must be a positive quantity such as 4Gi"),
         validation = Rule::new("!isQuantity(self) || quantity(self).asApproximateFloat() <= 8589934592.0").message("spec.etcd.quotaBackendBytes must be at most 8Gi, etcd's suggested maximum"),
+        validation = rules::etcd_min_quota(),
     )]
     pub quota_backend_bytes: Option<String>,
     /// CPU and memory of each member's container.

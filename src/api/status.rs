@@ -228,8 +228,8 @@ pub struct CopysetProblemStatus {
     /// The first few, as `<logicalPoolId>/<copysetId>`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub copysets: Vec<String>,
-    /// The ChunkServers (`ip:port`) involved: peers not online, the node reporting the
-    /// state, the follower behind or receiving a snapshot.
+    /// The first 10 ChunkServers (`ip:port`, in order) involved: peers not online, the node
+    /// reporting the state, the follower behind or receiving a snapshot.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub chunkservers: Vec<String>,
 }

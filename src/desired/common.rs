@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec, StatefulSetUpdateStrategy};
 use k8s_openapi::api::core::v1::{
     Affinity, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
-    EnvVar, EnvVarSource, ExecAction, HTTPGetAction, LocalObjectReference, ObjectFieldSelector,
-    PersistentVolumeClaim, PersistentVolumeClaimSpec, PodAffinityTerm, PodAntiAffinity, PodSpec,
-    PodTemplateSpec, Probe, SecretKeySelector, Service, ServicePort, ServiceSpec, TCPSocketAction,
-    Volume, VolumeMount, VolumeResourceRequirements, WeightedPodAffinityTerm,
+    EnvVar, EnvVarSource, ExecAction, HTTPGetAction, HostPathVolumeSource, LocalObjectReference,
+    ObjectFieldSelector, PersistentVolumeClaim, PersistentVolumeClaimSpec, PodAffinityTerm,
+    PodAntiAffinity, PodSpec, PodTemplateSpec, Probe, SecretKeySelector, Service, ServicePort,
+    ServiceSpec, TCPSocketAction, Volume, VolumeMount, VolumeResourceRequirements,
+    WeightedPodAffinityTerm,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -304,6 +305,24 @@ pub fn log_volume() -> Volume {
     }
 }
 
+/// Where a container's cores go when the node's `kernel.core_pattern` is a path under it: the
+/// directory curveadm mounts its `core_dir` at and the image creates (docker/Dockerfile).
+pub const CORE_DIR: &str = "/core";
+const CORE_VOLUME: &str = "cores";
+
+/// The node directory of `spec.coreDumps.hostPath`, when set.
+fn core_volume(cluster: &ValidatedCluster) -> Option<Volume> {
+    let dir = cluster.spec.core_dumps.host_path.as_ref()?;
+    Some(Volume {
+        name: CORE_VOLUME.to_string(),
+        host_path: Some(HostPathVolumeSource {
+            path: dir.clone(),
+            type_: Some("DirectoryOrCreate".to_string()),
+        }),
+        ..Volume::default()
+    })
+}
+
 /// The volumes of the config init container: the operator's ConfigMap and the merged dir.
 pub fn config_volumes(config_map: &str) -> Vec<Volume> {
     vec![
@@ -374,6 +393,9 @@ impl Daemon<'_> {
         ];
         if let Some(data) = self.data_volume {
             mounts.push(mount(data, &self.role.data_dir()));
+        }
+        if cluster.spec.core_dumps.host_path.is_some() {
+            mounts.push(mount(CORE_VOLUME, CORE_DIR));
         }
         let command = match &self.start_script {
             Some(script) => vec![
@@ -465,6 +487,7 @@ impl Daemon<'_> {
             volumes: Some({
                 let mut volumes = config_volumes(config_map);
                 volumes.push(log_volume());
+                volumes.extend(core_volume(cluster));
                 volumes
             }),
             ..PodSpec::default()

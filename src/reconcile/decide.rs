@@ -348,6 +348,7 @@ fn observe_cluster(
         adopted_claims: adopted_claims(snapshot),
         retire: reading.retire.progress.clone(),
         stale_chunkservers: reading.retire.stale.clone(),
+        clocks_apart: snapshot.clocks_apart.clone(),
         usable_bytes: crate::validate::capacity::usable_capacity_bytes(spec),
         progress_deadline_seconds: spec.rollout.progress_deadline_seconds.into(),
     }

@@ -60,6 +60,7 @@ pub(crate) fn fresh() -> Observation {
         adopted_claims: Vec::new(),
         retire: None,
         stale_chunkservers: Vec::new(),
+        clocks_apart: None,
         usable_bytes: None,
     }
 }

@@ -4,6 +4,7 @@
 //! which wires the watches, their caches and the controller.
 
 pub mod blockers;
+pub mod clocks;
 pub mod csi;
 pub mod decide;
 pub mod error;
@@ -994,6 +995,20 @@ fn spawn_watches(
     clusters
 }
 
+/// Follows the nodes' clocks (clocks.rs); yields when a node's clock moved, for every cluster
+/// to compare its nodes again (rare: a clock that drifts or is set).
+fn spawn_clock_watch(client: &Client, clocks: clocks::NodeClocks) -> UnboundedReceiver<()> {
+    let (moved, news) = futures::channel::mpsc::unbounded();
+    tokio::spawn(clocks::watch_node_clocks(
+        client.clone(),
+        clocks,
+        move || {
+            let _ = moved.unbounded_send(());
+        },
+    ));
+    news
+}
+
 type ClusterController = Controller<DeserializeGuard<CurveCluster>>;
 
 /// Controller::new, with the clusters slimmed as the other caches are.
@@ -1126,6 +1141,7 @@ pub async fn run<O: EtcdObserver, E: EventSink>(
     let triggers = Triggers::subscribe(&writers);
     let monitoring_news =
         spawn_watches(&client, &namespace, ctx.caches.monitoring.clone(), writers);
+    let clock_news = spawn_clock_watch(&client, ctx.caches.clocks.clone());
     let controller =
         cluster_controller(&client, &namespace, ctx.metrics.clone(), ctx.health.clone());
     // The controller starts once every cache has its first listing, so no decision is taken
@@ -1142,6 +1158,7 @@ pub async fn run<O: EtcdObserver, E: EventSink>(
     let config = kube::runtime::controller::Config::default();
     (triggers.wire(controller))
         .reconcile_on(reconcile_on)
+        .reconcile_all_on(clock_news)
         .with_config(config.concurrency(scope.concurrent_reconciles))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)

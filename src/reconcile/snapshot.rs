@@ -43,6 +43,9 @@ pub struct Snapshot {
     pub node_zones: BTreeMap<String, String>,
     /// Nodes running the cluster's pods whose `Ready` condition is not True.
     pub unready_nodes: BTreeSet<String>,
+    /// What is wrong with the clocks of the nodes running the cluster's pods, if they are
+    /// too far apart (clocks.rs).
+    pub clocks_apart: Option<String>,
     /// When the CurveCluster was created (claims older than it belonged to an earlier one).
     pub cluster_created: Option<k8s_openapi::jiff::Timestamp>,
     /// The election and member health, read once the MDS tier exists.
@@ -281,6 +284,8 @@ macro_rules! caches {
         pub struct Caches {
             $(pub $field: Store<$kind>,)*
             pub monitoring: MonitoringCaches,
+            /// The nodes' clocks, from their Leases (not a store: only live renewals count).
+            pub clocks: super::clocks::NodeClocks,
         }
 
         /// The writing ends of [`Caches`].
@@ -295,14 +300,14 @@ macro_rules! caches {
                 $(let $field = reflector::store_shared(SHARED_BUFFER);)*
                 let (pod_monitors, rules) = (reflector::store_shared(SHARED_BUFFER), reflector::store_shared(SHARED_BUFFER));
                 let (monitoring, monitoring_writers) = MonitoringCaches::new(pod_monitors, rules);
-                (Caches { $($field: $field.0,)* monitoring }, CacheWriters { $($field: $field.1,)* monitoring: monitoring_writers })
+                (Caches { $($field: $field.0,)* monitoring, clocks: Default::default() }, CacheWriters { $($field: $field.1,)* monitoring: monitoring_writers })
             }
 
             /// Plain caches, written only through the returned writers.
             pub fn unshared() -> (Caches, CacheWriters) {
                 $(let $field = reflector::store();)*
                 let (monitoring, monitoring_writers) = MonitoringCaches::new(reflector::store(), reflector::store());
-                (Caches { $($field: $field.0,)* monitoring }, CacheWriters { $($field: $field.1,)* monitoring: monitoring_writers })
+                (Caches { $($field: $field.0,)* monitoring, clocks: Default::default() }, CacheWriters { $($field: $field.1,)* monitoring: monitoring_writers })
             }
 
             /// Every cache has had its first complete listing: before that, a missing object
@@ -420,6 +425,7 @@ impl Caches {
         let pod_nodes: BTreeSet<&str> = (pods.iter())
             .filter_map(|p| p.spec.as_ref()?.node_name.as_deref())
             .collect();
+        let clocks_apart = (self.clocks.apart(pod_nodes.iter().copied())).map(|a| a.message());
         let unready_nodes = (self.nodes.state().iter())
             .filter(|node| pod_nodes.contains(node.name_any().as_str()) && !node_ready(node))
             .map(|node| node.name_any())
@@ -427,6 +433,7 @@ impl Caches {
         Snapshot {
             cluster_created: None,
             unready_nodes,
+            clocks_apart,
             pods,
             stateful_sets: of_cluster(&self.stateful_sets, namespace, name),
             config_maps: metadata_of_cluster(&self.config_maps, namespace, name),

@@ -23,6 +23,7 @@ use crate::api::{
 };
 use crate::etcd::EtcdAlarm;
 use crate::names::Component;
+use crate::util::first_of;
 
 struct Verdict {
     type_: ConditionType,
@@ -195,7 +196,7 @@ fn chunkserver_verdict(obs: &Observation) -> Verdict {
                 "{} of {} ready; chunk file pool format failed: {}",
                 cs.ready,
                 cs.desired,
-                obs.format.failed.join(", ")
+                first_of(&obs.format.failed, ", ")
             ),
         )
     } else if cs.all_ready() {
@@ -214,7 +215,7 @@ fn chunkserver_verdict(obs: &Observation) -> Verdict {
                 "{} of {} ready; formatting the chunk file pool: {}",
                 cs.ready,
                 cs.desired,
-                obs.format.formatting.join(", ")
+                first_of(&obs.format.formatting, ", ")
             ),
         )
     } else {
@@ -350,7 +351,7 @@ fn paused_progress(obs: &Observation) -> Verdict {
     let held = if obs.held.is_empty() {
         "no change is held back".to_string()
     } else {
-        format!("held back: {}", obs.held.join(", "))
+        format!("held back: {}", first_of(&obs.held, ", "))
     };
     let message = format!("spec.paused is true: nothing is changed; {held}");
     verdict(ConditionType::Progressing, false, Reason::Paused, message)
@@ -509,7 +510,7 @@ fn degraded_verdict(
             type_,
             true,
             Reason::ChunkServerIdRetired,
-            obs.stale_chunkservers.join("; "),
+            first_of(&obs.stale_chunkservers, "; "),
         ),
         _ if valid && copysets_unhealthy(obs) => {
             let message = obs.health.as_ref().map(HealthView::summary);
@@ -520,6 +521,12 @@ fn degraded_verdict(
                 message.unwrap_or_default(),
             )
         }
+        _ if valid && obs.clocks_apart.is_some() => verdict(
+            type_,
+            true,
+            Reason::NodeClocksApart,
+            obs.clocks_apart.clone().unwrap_or_default(),
+        ),
         _ => verdict(
             type_,
             false,

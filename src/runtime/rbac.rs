@@ -13,6 +13,8 @@ pub enum Scope {
     Cluster,
     /// The leader-election Lease, in the operator's own namespace.
     OperatorNamespace,
+    /// The kubelets' node Leases, in `kube-node-lease` (read for the nodes' clocks).
+    NodeLeases,
 }
 
 /// One RBAC rule: these verbs on these resources of one API group.
@@ -208,6 +210,13 @@ pub const PERMISSIONS: &[Permission] = &[
         &["get", "create", "update"],
         Scope::OperatorNamespace,
     ),
+    // The nodes' clocks, from their kubelets' Lease renewals (reconcile/clocks.rs).
+    rule(
+        "coordination.k8s.io",
+        &["leases"],
+        &["list", "watch"],
+        Scope::NodeLeases,
+    ),
 ];
 
 /// One grant: (API group, resource, verb).
@@ -234,9 +243,14 @@ mod tests {
 
     #[test]
     fn no_wildcards_and_no_duplicates_in_a_scope() {
-        // A grant may be needed in two places (a Lease: the operator's own, and curve-csi's
-        // Role in the clusters' namespaces), never twice in one.
-        for scope in [Scope::Watched, Scope::Cluster, Scope::OperatorNamespace] {
+        // A grant may be needed in two places (Leases: the operator's own, the nodes', and
+        // curve-csi's Role in the clusters' namespaces), never twice in one.
+        for scope in [
+            Scope::Watched,
+            Scope::Cluster,
+            Scope::OperatorNamespace,
+            Scope::NodeLeases,
+        ] {
             let all = grants(&[scope]);
             let count: usize = (PERMISSIONS.iter())
                 .filter(|p| p.scope == scope)
@@ -287,16 +301,35 @@ mod tests {
     }
 
     #[test]
-    fn scopes_overlap_only_in_the_lease_curve_csi_needs_too() {
-        let [watched, cluster, operator] =
-            [Scope::Watched, Scope::Cluster, Scope::OperatorNamespace].map(|s| grants(&[s]));
+    fn scopes_overlap_only_in_the_leases_curve_csi_needs_too() {
+        let [watched, cluster, operator, nodes] = [
+            Scope::Watched,
+            Scope::Cluster,
+            Scope::OperatorNamespace,
+            Scope::NodeLeases,
+        ]
+        .map(|s| grants(&[s]));
         let lease = |verb: &str| ("coordination.k8s.io".into(), "leases".into(), verb.into());
+        let shared = |a: &std::collections::BTreeSet<super::Grant>,
+                      b: &std::collections::BTreeSet<super::Grant>| {
+            a.intersection(b).cloned().collect::<Vec<_>>()
+        };
         assert_eq!(
-            watched.intersection(&operator).cloned().collect::<Vec<_>>(),
+            shared(&watched, &operator),
             vec![lease("create"), lease("get"), lease("update")]
         );
-        assert_eq!(watched.intersection(&cluster).count(), 0);
-        assert_eq!(cluster.intersection(&operator).count(), 0);
+        assert_eq!(
+            shared(&watched, &nodes),
+            vec![lease("list"), lease("watch")]
+        );
+        for (a, b) in [
+            (&watched, &cluster),
+            (&cluster, &operator),
+            (&cluster, &nodes),
+            (&operator, &nodes),
+        ] {
+            assert_eq!(shared(a, b), Vec::new());
+        }
         assert!(cluster.contains(&("".into(), "nodes".into(), "watch".into())));
     }
 }

@@ -146,6 +146,13 @@ RBAC rules, grouped by where they are granted. They must equal src/runtime/rbac.
   verbs: ["get", "create", "update"]
 {{- end }}
 
+{{/* Scope::NodeLeases — the kubelets' node Leases, read in kube-node-lease only. */}}
+{{- define "curve-operator.rules.nodeLeases" -}}
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  verbs: ["list", "watch"]
+{{- end }}
+
 {{/* A Role or ClusterRole plus its binding to the operator's ServiceAccount.
 Arguments: root, kind (Role|ClusterRole), name, namespace (Role only), rules (rendered). */}}
 {{- define "curve-operator.grant" -}}

@@ -130,6 +130,7 @@ vocabulary! {
         VolumesAttached => "Node plugin pods with an outdated config are held: Curve volumes are attached on their nodes (VolumeAttachments), and a restart would cut them. The message names the nodes; the annotation curve.opencurve.io/csi-restart-nodes on the CurveCluster allows them.",
         NodePluginsCurrent => "Every node plugin pod runs the current config.",
         PersistentVolumesBound => "The deletion waits while PersistentVolumes of the cluster's StorageClass are bound (the message names them); delete their claims, or confirm spec.cleanup (policy Delete and the confirmation) to delete anyway.",
+        NodeClocksApart => "The clocks of the nodes running the cluster's pods are 10 s or more apart, as their kubelets' Lease renewals show; Curve's MDS refuses requests signed 15 s from its own clock. The message names the nodes and their offsets.",
         RetainedClaimsAdopted => "Claims of an earlier cluster of this name (kept by spec.cleanup.policy: Retain) are in use: its data comes back. Delete them (with the cluster) for a fresh one.",
     }
 }
@@ -189,6 +190,7 @@ impl ConditionType {
                     EtcdNoSpace,
                     CopysetsUnhealthy,
                     ChunkServerIdRetired,
+                    NodeClocksApart,
                     ApplyRefused,
                     ReconcileError,
                 ],

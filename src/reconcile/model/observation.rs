@@ -119,6 +119,8 @@ pub struct Observation {
     pub retire: Option<super::states::RetireProgress>,
     /// ChunkServer pods whose disk holds an id Curve retired, with what to do.
     pub stale_chunkservers: Vec<String>,
+    /// The cluster's nodes' clocks too far apart for Curve, said (reconcile/clocks.rs).
+    pub clocks_apart: Option<String>,
     /// What volumes can be given in all, by the applied spec (validate/capacity.rs).
     pub usable_bytes: Option<u64>,
 }
@@ -174,6 +176,7 @@ impl Observation {
             adopted_claims: Vec::new(),
             retire: None,
             stale_chunkservers: Vec::new(),
+            clocks_apart: None,
             usable_bytes: None,
         }
     }

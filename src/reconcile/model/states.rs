@@ -136,7 +136,7 @@ pub fn expansions_message(expansions: &[VolumeExpansion]) -> String {
                 e.to
             );
             if !waiting.is_empty() {
-                text.push_str(&format!("; {}", waiting.join(", ")));
+                text.push_str(&format!("; {}", crate::util::first_of(&waiting, ", ")));
             }
             if e.restarts {
                 text.push_str(
