@@ -225,7 +225,8 @@ impl ExamplePlacement {
 
 /// Every object in creation order, each as the operator applies it: the etcd tier, the root
 /// Secret, the MDS tier, the topology map, the ChunkServer tier, the pool Jobs, then (with
-/// `spec.monitoring.enabled`) the PodMonitors and the PrometheusRule.
+/// `spec.monitoring.enabled`) the PodMonitors and the PrometheusRule, and (with
+/// `spec.csi.enabled`) curve-csi's objects.
 pub fn objects(cluster: &ValidatedCluster, placement: &ExamplePlacement) -> Vec<Value> {
     observed_objects(cluster, &placement.observed(cluster))
 }
@@ -248,6 +249,14 @@ pub fn observed_objects(cluster: &ValidatedCluster, observed: &Observed) -> Vec<
     if let Some(monitoring) = &desired.monitoring {
         values.extend(
             crate::reconcile::monitoring::objects(monitoring)
+                .into_iter()
+                .map(applied),
+        );
+    }
+    // The operator applies them once the cluster is Available, the StorageClass last.
+    if let Some(csi) = &desired.csi {
+        values.extend(
+            crate::reconcile::csi::objects(csi, true)
                 .into_iter()
                 .map(applied),
         );

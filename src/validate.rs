@@ -22,6 +22,7 @@ use crate::api::{
 use crate::names::{self, Component, TopologyStep};
 
 pub mod capacity;
+mod csi;
 pub mod k8s;
 mod parse;
 
@@ -156,6 +157,7 @@ impl Errors {
 
 fn validate_spec_into(spec: &CurveClusterSpec, errors: &mut Errors) {
     check_monitoring(spec, errors);
+    csi::check(&spec.csi, errors);
     if let Some(dir) = &spec.core_dumps.host_path {
         errors.check("spec.coreDumps.hostPath", dir, host_directory);
     }

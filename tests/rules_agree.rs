@@ -179,6 +179,9 @@ fn texts() -> Table<Text> {
         ("spec.logicalPool.name", OfLength(pool_name_of_len)),
         ("spec.logicalPool.physicalPool", OfLength(pool_name_of_len)),
         ("spec.monitoring.interval", OfLength(duration_of_len)),
+        ("spec.csi.images.*", OfLength(image_of_len)),
+        ("spec.csi.storageClass.name", OfLength(subdomain_of_len)),
+        ("spec.csi.storageClass.user", OfLength(label_value_of_len)),
         ("spec.coreDumps.hostPath", OfLength(host_dir_of_len)),
         ("spec.monitoring.labels{}", OfLength(label_value_of_len)),
         (
@@ -941,6 +944,49 @@ fn cel_cases() -> Vec<CelCase> {
             storage(json!({"size": size, "storageClassName": "fast-ssd"})),
         ));
     }
+    // curve-csi: every image as spec.image, the StorageClass's name and Curve user.
+    let csi = |csi: Value| spec(json!({ "csi": csi }));
+    for image in [
+        "plugin",
+        "nodeDriverRegistrar",
+        "provisioner",
+        "attacher",
+        "resizer",
+    ] {
+        let at = format!("spec.csi.images.{image}");
+        let with = |value: &str| csi(json!({"images": {image: value}}));
+        cases.push(case(
+            &at,
+            "must be an image reference",
+            with("curvecsi/Curve-CSI:v3.0.1"),
+            with("registry.example.com:5000/curvecsi/curve-csi:v3.0.1"),
+        ));
+        cases.push(case(
+            &at,
+            "names a registry",
+            with("registry_1.example.com/curve-csi:v3.0.1"),
+            with("registry-1.example.com/curve-csi:v3.0.1"),
+        ));
+    }
+    cases.push(case(
+        "spec.csi.storageClass.name",
+        "must be a StorageClass name",
+        csi(json!({"storageClass": {"name": "Curve_SC"}})),
+        csi(json!({"storageClass": {"name": "curve.fast"}})),
+    ));
+    // curve-csi counts bytes: 16 two-byte characters are 32.
+    cases.push(case(
+        "spec.csi.storageClass.user",
+        "must be 1 to 30 bytes",
+        csi(json!({"storageClass": {"user": "é".repeat(16)}})),
+        csi(json!({"storageClass": {"user": "é".repeat(15)}})),
+    ));
+    cases.push(case(
+        "spec.csi.storageClass.user",
+        "must be 1 to 30 bytes",
+        csi(json!({"storageClass": {"user": ""}})),
+        csi(json!({"storageClass": {"user": "k"}})),
+    ));
     // etcd's volume holds the WAL and snapshots (512Mi) and the smallest quota twice.
     let etcd = |etcd: Value| spec(json!({ "etcd": etcd }));
     cases.push(case(

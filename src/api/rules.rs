@@ -342,23 +342,55 @@ pub const IMAGE_WITH_REGISTRY_RE: &str = concat!("^", image_registry_re!(), "/")
 
 /// `self` (a string) is an image reference whose registry, when it names one, is a host.
 pub fn image_registry() -> Rule {
+    image_registry_at("spec.image")
+}
+
+/// [`image_registry`] of the image at `field`.
+pub fn image_registry_at(field: &str) -> Rule {
     rule(
         format!(
             "!self.matches('{IMAGE_HOST_LIKE_RE}') || self.matches('{IMAGE_WITH_REGISTRY_RE}')"
         ),
         got(
-            "spec.image names a registry (its first path component has a dot, a colon or capitals), which must be a host name or [IPv6] address with an optional port",
+            &format!(
+                "{field} names a registry (its first path component has a dot, a colon or capitals), which must be a host name or [IPv6] address with an optional port"
+            ),
             "self",
         ),
     )
 }
 
 pub fn image() -> Rule {
+    image_at("spec.image")
+}
+
+/// `self` (the string at `field`) is an image reference: no whitespace, the grammar the
+/// container runtime parses.
+pub fn image_at(field: &str) -> Rule {
     rule(
         format!("self.matches('{IMAGE_RE}')"),
         got(
-            "spec.image must be an image reference [registry[:port]/]path[:tag][@digest], the path of lower-case letters and digits with dots, underscores or dashes between them, such as opencurvedocker/curvebs:v1.2.6",
+            &format!(
+                "{field} must be an image reference [registry[:port]/]path[:tag][@digest], the path of lower-case letters and digits with dots, underscores or dashes between them, such as opencurvedocker/curvebs:v1.2.6"
+            ),
             "self",
+        ),
+    )
+}
+
+/// Longest Curve user curve-csi accepts in a StorageClass (`curveUserMaxLen`,
+/// pkg/curve/volumeoptions.go:32 at curve-csi ed02bd6), in bytes (Go's `len`, l.65).
+pub const CSI_USER_MAX_LEN: usize = 30;
+
+/// `spec.csi.storageClass.user` (`self`): 1 to [`CSI_USER_MAX_LEN`] bytes, as curve-csi's
+/// `newVolumeOptions` checks it (pkg/curve/volumeoptions.go:65-67), or every CreateVolume of
+/// the class fails.
+pub fn csi_user() -> Rule {
+    // A fixed message: the API server's cost estimate of a converted number is unbounded.
+    fixed(
+        format!("size(bytes(self)) >= 1 && size(bytes(self)) <= {CSI_USER_MAX_LEN}"),
+        format!(
+            "spec.csi.storageClass.user must be 1 to {CSI_USER_MAX_LEN} bytes, as curve-csi requires"
         ),
     )
 }

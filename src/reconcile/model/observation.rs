@@ -2,7 +2,7 @@
 //! from the snapshot (`observe.rs`, `decide.rs`).
 
 use super::conditions::{ConditionType, Reason, find};
-use super::states::{MembershipState, MonitoringState, RollState, VolumeExpansion};
+use super::states::{CsiState, MembershipState, MonitoringState, RollState, VolumeExpansion};
 use crate::api::CurveClusterStatus;
 use crate::etcd::MemberHealth;
 use crate::names::Component;
@@ -102,6 +102,8 @@ pub struct Observation {
     pub expansions: Vec<VolumeExpansion>,
     /// The Prometheus Operator objects of `spec.monitoring`.
     pub monitoring: MonitoringState,
+    /// curve-csi, with `spec.csi`.
+    pub csi: CsiState,
     /// Why pods of each tier do not come up (unschedulable, claims, images, crashes, lost
     /// nodes), in pod name order.
     pub blockers: Vec<Blocker>,
@@ -165,6 +167,7 @@ impl Observation {
             logical_pool: String::new(),
             expansions: Vec::new(),
             monitoring: MonitoringState::Disabled,
+            csi: CsiState::Disabled,
             blockers: Vec::new(),
             health: None,
             held: Vec::new(),
