@@ -116,3 +116,54 @@ pub fn topology_job_name(cluster: &str, step: TopologyStep, servers_hash: &str) 
         _ => format!("{cluster}-{}-{servers_hash}", step.as_str()),
     }
 }
+
+/// The CSI driver name curve-csi registers (`driverDefaultName`, cmd/curve-csi.go:33 at
+/// curve-csi ed02bd6): its CSIDriver object, its provisioner name and its kubelet socket.
+pub const CSI_DRIVER: &str = "curve.csi.netease.com";
+/// The component label of curve-csi's node plugin (DaemonSet and pods).
+pub const CSI_NODE: &str = "csi-node";
+/// The component label of curve-csi's controller (Deployment, and the cluster-scoped objects).
+pub const CSI_CONTROLLER: &str = "csi-controller";
+/// On cluster-scoped objects, which can have no namespaced owner: the namespace of the
+/// CurveCluster they belong to (with `app.kubernetes.io/instance`, its name).
+pub const LABEL_NAMESPACE: &str = "curve.opencurve.io/namespace";
+
+/// Labels of a curve-csi object of one cluster; `part` is [`CSI_NODE`] or [`CSI_CONTROLLER`].
+pub fn csi_labels(cluster: &str, part: &str) -> BTreeMap<String, String> {
+    let mut labels = csi_selector_labels(cluster, part);
+    labels.insert(LABEL_MANAGED_BY.to_string(), MANAGER.to_string());
+    labels
+}
+
+/// The labels selecting the pods of one curve-csi part of one cluster.
+pub fn csi_selector_labels(cluster: &str, part: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (LABEL_NAME.to_string(), "curve".to_string()),
+        (LABEL_INSTANCE.to_string(), cluster.to_string()),
+        (LABEL_COMPONENT.to_string(), part.to_string()),
+    ])
+}
+
+/// Whether a component label value is one of curve-csi's parts.
+pub fn is_csi_component(component: &str) -> bool {
+    component == CSI_NODE || component == CSI_CONTROLLER
+}
+
+/// `<cluster>-csi-node` / `<cluster>-csi-controller`: the namespaced objects of a part.
+pub fn csi_name(cluster: &str, part: &str) -> String {
+    format!("{cluster}-{part}")
+}
+
+/// `curve-csi-<namespace>-<cluster>`: the ClusterRole and ClusterRoleBinding of a cluster's
+/// curve-csi controller (cluster-scoped, so the namespace is in the name).
+pub fn csi_cluster_role_name(namespace: &str, cluster: &str) -> String {
+    format!("curve-csi-{namespace}-{cluster}")
+}
+
+/// The label selector of one cluster's cluster-scoped objects.
+pub fn cluster_scoped_selector(namespace: &str, cluster: &str) -> String {
+    format!(
+        "{},{LABEL_NAMESPACE}={namespace}",
+        cluster_selector(cluster)
+    )
+}

@@ -3,8 +3,9 @@
 //!
 //! The operator builds some objects from what it observes (the pods' addresses, the nodes
 //! running ChunkServers). Offline there is nothing to observe, so render places the pods on
-//! `node-1..N` with documentation addresses (192.0.2.x, RFC 5737) and builds from that: what a
-//! user reads is what would run, addresses included.
+//! `node-1..N` with documentation addresses (192.0.2.x, RFC 5737; past 254 nodes the
+//! benchmarking range 198.18.0.0/15, RFC 2544) and builds from that: what a user reads is what
+//! would run, addresses included.
 
 use serde_json::Value;
 
@@ -98,8 +99,19 @@ pub fn parse_cluster(yaml: &str) -> Result<CurveCluster, RenderError> {
 /// The password shown in the rendered root Secret: the operator generates a random one once.
 pub const EXAMPLE_PASSWORD: &str = "<generated: 32 random letters and digits>";
 
+/// The address of node `ordinal` (from 0) of `count`: `192.0.2.(ordinal+1)` (RFC 5737's
+/// documentation range) while they fit in it, else from the benchmarking range 198.18.0.0/15
+/// (RFC 2544), which holds 131,072.
+fn example_ip(ordinal: i32, count: i32) -> String {
+    if count < 255 {
+        return format!("192.0.2.{}", ordinal + 1);
+    }
+    let benchmarking = u32::from(std::net::Ipv4Addr::new(198, 18, 0, 0));
+    std::net::Ipv4Addr::from(benchmarking + ordinal as u32 + 1).to_string()
+}
+
 /// Where render places the pods: ordinal `i` of every component on `node-(i+1)`, whose
-/// address is `192.0.2.(i+1)` (host networking: a pod's IP is its node's).
+/// address is [`example_ip`] (host networking: a pod's IP is its node's).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExamplePlacement {
     pub nodes: Vec<ExampleNode>,
@@ -140,7 +152,7 @@ impl ExamplePlacement {
         let nodes = (0..count)
             .map(|ordinal| ExampleNode {
                 name: format!("node-{}", ordinal + 1),
-                ip: format!("192.0.2.{}", ordinal + 1),
+                ip: example_ip(ordinal, count),
                 pods: sets
                     .iter()
                     .filter(|(_, replicas)| ordinal < *replicas)
@@ -213,10 +225,15 @@ impl ExamplePlacement {
 
 /// Every object in creation order, each as the operator applies it: the etcd tier, the root
 /// Secret, the MDS tier, the topology map, the ChunkServer tier, the pool Jobs, then (with
-/// `spec.monitoring.enabled`) the PodMonitors and the PrometheusRule.
+/// `spec.monitoring.enabled`) the PodMonitors and the PrometheusRule, and (with
+/// `spec.csi.enabled`) curve-csi's objects.
 pub fn objects(cluster: &ValidatedCluster, placement: &ExamplePlacement) -> Vec<Value> {
-    let observed = placement.observed(cluster);
-    let desired = desired::build(cluster, &observed);
+    observed_objects(cluster, &placement.observed(cluster))
+}
+
+/// [`objects`] for what the operator observed (e.g. the pools made, servers recorded).
+pub fn observed_objects(cluster: &ValidatedCluster, observed: &Observed) -> Vec<Value> {
+    let desired = desired::build(cluster, observed);
     let tier = |tier: &desired::Tier| -> Vec<Value> {
         tier_objects(tier).into_iter().map(applied).collect()
     };
@@ -232,6 +249,14 @@ pub fn objects(cluster: &ValidatedCluster, placement: &ExamplePlacement) -> Vec<
     if let Some(monitoring) = &desired.monitoring {
         values.extend(
             crate::reconcile::monitoring::objects(monitoring)
+                .into_iter()
+                .map(applied),
+        );
+    }
+    // The operator applies them once the cluster is Available, the StorageClass last.
+    if let Some(csi) = &desired.csi {
+        values.extend(
+            crate::reconcile::csi::objects(csi, true)
                 .into_iter()
                 .map(applied),
         );
@@ -292,4 +317,26 @@ fn render_cluster(cluster: &ValidatedCluster) -> String {
         out.push_str(&serde_saphyr::to_string(&value).expect("JSON values serialize to YAML"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::example_ip;
+
+    #[test]
+    fn example_addresses_stay_valid_and_distinct_past_254_nodes() {
+        assert_eq!(example_ip(0, 3), "192.0.2.1");
+        assert_eq!(example_ip(253, 254), "192.0.2.254");
+        let many: Vec<String> = (0..1000).map(|i| example_ip(i, 1000)).collect();
+        assert_eq!(
+            (many[0].as_str(), many[999].as_str()),
+            ("198.18.0.1", "198.18.3.232")
+        );
+        let distinct: std::collections::BTreeSet<&String> = many.iter().collect();
+        assert_eq!(distinct.len(), 1000);
+        assert!(
+            many.iter()
+                .all(|ip| ip.parse::<std::net::Ipv4Addr>().is_ok())
+        );
+    }
 }

@@ -50,3 +50,31 @@ mod tests {
         assert_eq!(fnv64(*b"a"), 0xaf63_dc4c_8601_ec8c);
     }
 }
+
+/// How many items a status message or list names of a list that grows with the cluster (a
+/// ChunkServer per disk: 12,000 at 1000 servers × 12 disks); the rest are counted, so the
+/// CurveCluster stays within the API server's object size (tests/limits.rs).
+pub const SHOWN_ITEMS: usize = 10;
+
+/// The first [`SHOWN_ITEMS`] of `items` joined by `separator`, then `… and N more` for the rest.
+pub fn first_of<S: AsRef<str>>(items: &[S], separator: &str) -> String {
+    let shown: Vec<&str> = items.iter().take(SHOWN_ITEMS).map(AsRef::as_ref).collect();
+    let mut text = shown.join(separator);
+    if items.len() > SHOWN_ITEMS {
+        text.push_str(&format!(" … and {} more", items.len() - SHOWN_ITEMS));
+    }
+    text
+}
+
+#[cfg(test)]
+mod first_of_tests {
+    use super::{SHOWN_ITEMS, first_of};
+
+    #[test]
+    fn names_the_first_items_and_counts_the_rest() {
+        assert_eq!(first_of(&["a", "b"], ", "), "a, b");
+        let many: Vec<String> = (0..SHOWN_ITEMS + 3).map(|i| i.to_string()).collect();
+        assert_eq!(first_of(&many, " "), "0 1 2 3 4 5 6 7 8 9 … and 3 more");
+        assert_eq!(first_of::<&str>(&[], ", "), "");
+    }
+}

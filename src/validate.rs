@@ -22,6 +22,7 @@ use crate::api::{
 use crate::names::{self, Component, TopologyStep};
 
 pub mod capacity;
+mod csi;
 pub mod k8s;
 mod parse;
 
@@ -156,6 +157,7 @@ impl Errors {
 
 fn validate_spec_into(spec: &CurveClusterSpec, errors: &mut Errors) {
     check_monitoring(spec, errors);
+    csi::check(&spec.csi, errors);
     if let Some(dir) = &spec.core_dumps.host_path {
         errors.check("spec.coreDumps.hostPath", dir, host_directory);
     }
@@ -364,16 +366,33 @@ pub fn pool_usage_refusal(cs: &crate::api::ChunkServerSpec) -> Option<FieldError
     if needed.is_some_and(|needed| volume >= needed) {
         return None;
     }
-    let at_least = needed
-        .map(|bytes| format!("; volumes need at least {bytes} bytes"))
+    let pool_needs = capacity::min_pool_volume_bytes(cs.format_percent, cs.copysets);
+    let path = "spec.chunkservers.storage.size".to_string();
+    if pool_needs.is_some_and(|bytes| bytes <= capacity::MIN_CHUNKSERVER_VOLUME_BYTES) {
+        return Some(FieldError {
+            path,
+            message: format!(
+                "must be at least 1Gi: ext4 keeps more than {}% of a smaller volume for its own metadata, and curve_format sizes the chunk file pool from the file system (got {})",
+                capacity::FS_OVERHEAD_PERCENT,
+                quoted(&cs.storage.size),
+            ),
+        });
+    }
+    let at_least = pool_needs
+        .map(|bytes| {
+            let gib = bytes as f64 / (1u64 << 30) as f64;
+            format!("; volumes need at least {bytes} bytes ({gib:.2}Gi)")
+        })
         .unwrap_or_default();
     Some(FieldError {
-        path: "spec.chunkservers.storage.size".into(),
+        path,
         message: format!(
-            "leaves no room for data: the chunk file pool (formatPercent {}% of the volume) must also hold the raft log segments of {} copysets ({} files of 16 MiB + 4 KiB) and {}% of the volume, so the MDS could allocate nothing{at_least}: raise storage.size or formatPercent, or lower copysets (got {})",
+            "leaves no room for data: the chunk file pool (formatPercent {}% of the file system, taken as {}% of the volume) must hold the raft log segments of {} copysets ({} files of 16 MiB + 4 KiB), the {} files curve_format may leave out and {}% of the volume, so the MDS could allocate nothing{at_least}: raise storage.size or formatPercent, or lower copysets (got {})",
             cs.format_percent,
+            100 - capacity::FS_OVERHEAD_PERCENT,
             cs.copysets,
             cs.copysets as u64 * capacity::WAL_FILES_PER_COPYSET,
+            capacity::FORMAT_ROUNDING_FILES,
             capacity::RAFT_LOG_MARGIN_PERCENT,
             quoted(&cs.storage.size),
         ),
@@ -577,12 +596,13 @@ fn check_etcd_quota(errors: &mut Errors, etcd: &crate::api::EtcdSpec) {
     let gib = |bytes: f64| format!("{:.2}Gi", bytes / (1u64 << 30) as f64);
     let volume = parse_quantity(&etcd.storage.size).filter(|v| *v > 0.0);
     if let Some(volume) = volume
-        && volume <= capacity::ETCD_WAL_ROOM_BYTES as f64
+        && volume < rules::ETCD_MIN_VOLUME_BYTES as f64
     {
         errors.push(
             "spec.etcd.storage.size",
             format!(
-                "must be more than 512Mi: etcd's WAL and raft snapshots take up to 512Mi of the volume beside its database (got {})",
+                "must be at least 768Mi: {} (got {})",
+                rules::ETCD_VOLUME_WHY,
                 quoted(&etcd.storage.size)
             ),
         );
@@ -612,6 +632,16 @@ fn check_etcd_quota(errors: &mut Errors, etcd: &crate::api::EtcdSpec) {
             );
         }
     };
+    if bytes < rules::ETCD_MIN_QUOTA_BYTES as f64 {
+        errors.push(
+            PATH,
+            format!(
+                "must be at least 128Mi: {} (got {})",
+                rules::ETCD_QUOTA_WHY,
+                quoted(quota)
+            ),
+        );
+    }
     if bytes > capacity::ETCD_MAX_QUOTA_BYTES as f64 {
         errors.push(
             PATH,
@@ -1004,14 +1034,19 @@ pub(crate) mod tests {
                 spec(json!({"etcd": {"storage": {"size": "1Gi"}}})),
             ),
             (
-                spec(json!({"etcd": {"storage": {"size": "512Mi"}}})),
-                "spec.etcd.storage.size: must be more than 512Mi: etcd's WAL and raft snapshots take up to 512Mi of the volume beside its database (got \"512Mi\")",
-                spec(json!({"etcd": {"storage": {"size": "513Mi"}}})),
+                spec(json!({"etcd": {"storage": {"size": "805306367"}}})),
+                "spec.etcd.storage.size: must be at least 768Mi: 512Mi for etcd's WAL (7 segments of 64 MB: the 5 kept, the one being written, the next one preallocated) and snapshots, and twice the smallest quota of 128Mi (the database and, at times, a second copy of it) (got \"805306367\")",
+                spec(json!({"etcd": {"storage": {"size": "768Mi"}}})),
             ),
             (
                 spec(json!({"etcd": {"quotaBackendBytes": "0"}})),
                 "spec.etcd.quotaBackendBytes: must be a positive quantity such as 4Gi (got \"0\")",
-                spec(json!({"etcd": {"quotaBackendBytes": "1"}})),
+                spec(json!({"etcd": {"quotaBackendBytes": "128Mi"}})),
+            ),
+            (
+                spec(json!({"etcd": {"quotaBackendBytes": "134217727"}})),
+                "spec.etcd.quotaBackendBytes: must be at least 128Mi: the operator defragments a member once 64Mi of its database are free pages, so a smaller database fills with the free pages of compacted revisions and etcd refuses writes (NOSPACE) before that (got \"134217727\")",
+                spec(json!({"etcd": {"quotaBackendBytes": "128Mi"}})),
             ),
             (
                 spec(json!({"etcd": {"quotaBackendBytes": "4GB"}})),
@@ -1217,7 +1252,7 @@ pub(crate) mod tests {
             ),
             (
                 spec(json!({"chunkservers": {"storage": {"size": "3Gi"}}})),
-                "spec.chunkservers.storage.size: leaves no room for data: the chunk file pool (formatPercent 90% of the volume) must also hold the raft log segments of 100 copysets (200 files of 16 MiB + 4 KiB) and 3% of the volume, so the MDS could allocate nothing; volumes need at least 3903992556 bytes: raise storage.size or formatPercent, or lower copysets (got \"3Gi\")",
+                "spec.chunkservers.storage.size: leaves no room for data: the chunk file pool (formatPercent 90% of the file system, taken as 95% of the volume) must hold the raft log segments of 100 copysets (200 files of 16 MiB + 4 KiB), the 2 files curve_format may leave out and 3% of the volume, so the MDS could allocate nothing; volumes need at least 4150560507 bytes (3.87Gi): raise storage.size or formatPercent, or lower copysets (got \"3Gi\")",
                 spec(json!({"chunkservers": {"storage": {"size": "3Gi"}, "copysets": 50}})),
             ),
             // placement
@@ -1462,15 +1497,15 @@ pub(crate) mod tests {
         let errors_of = |chunkservers: serde_json::Value| {
             errors_for(json!({"spec": {"chunkservers": chunkservers}}))
         };
-        // 100 copysets at 90 %: 3903992556 bytes (capacity::min_volume_bytes).
+        // 100 copysets at 90 %: 4150560507 bytes (capacity::min_volume_bytes).
         assert_eq!(
-            errors_of(json!({"storage": {"size": "3903992555"}})),
+            errors_of(json!({"storage": {"size": "4150560506"}})),
             vec![
-                "spec.chunkservers.storage.size: leaves no room for data: the chunk file pool (formatPercent 90% of the volume) must also hold the raft log segments of 100 copysets (200 files of 16 MiB + 4 KiB) and 3% of the volume, so the MDS could allocate nothing; volumes need at least 3903992556 bytes: raise storage.size or formatPercent, or lower copysets (got \"3903992555\")"
+                "spec.chunkservers.storage.size: leaves no room for data: the chunk file pool (formatPercent 90% of the file system, taken as 95% of the volume) must hold the raft log segments of 100 copysets (200 files of 16 MiB + 4 KiB), the 2 files curve_format may leave out and 3% of the volume, so the MDS could allocate nothing; volumes need at least 4150560507 bytes (3.87Gi): raise storage.size or formatPercent, or lower copysets (got \"4150560506\")"
             ]
         );
         assert_eq!(
-            errors_of(json!({"storage": {"size": "3903992556"}})),
+            errors_of(json!({"storage": {"size": "4150560507"}})),
             Vec::<String>::new()
         );
         assert_eq!(
@@ -1480,7 +1515,21 @@ pub(crate) mod tests {
         assert_eq!(
             errors_of(json!({"storage": {"size": "1Gi"}, "formatPercent": 20, "copysets": 20})),
             vec![
-                "spec.chunkservers.storage.size: leaves no room for data: the chunk file pool (formatPercent 20% of the volume) must also hold the raft log segments of 20 copysets (40 files of 16 MiB + 4 KiB) and 3% of the volume, so the MDS could allocate nothing; volumes need at least 4197951720 bytes: raise storage.size or formatPercent, or lower copysets (got \"1Gi\")"
+                "spec.chunkservers.storage.size: leaves no room for data: the chunk file pool (formatPercent 20% of the file system, taken as 95% of the volume) must hold the raft log segments of 20 copysets (40 files of 16 MiB + 4 KiB), the 2 files curve_format may leave out and 3% of the volume, so the MDS could allocate nothing; volumes need at least 4639841375 bytes (4.32Gi): raise storage.size or formatPercent, or lower copysets (got \"1Gi\")"
+            ]
+        );
+        // Where the pool needs less than 1Gi, the floor is what refuses: ext4 keeps too much
+        // of a smaller volume.
+        assert_eq!(
+            errors_of(json!({"storage": {"size": "10Mi"}, "copysets": 1})),
+            vec![
+                "spec.chunkservers.storage.size: must be at least 1Gi: ext4 keeps more than 5% of a smaller volume for its own metadata, and curve_format sizes the chunk file pool from the file system (got \"10Mi\")"
+            ]
+        );
+        assert_eq!(
+            errors_of(json!({"storage": {"size": "512Mi"}, "copysets": 1})),
+            vec![
+                "spec.chunkservers.storage.size: must be at least 1Gi: ext4 keeps more than 5% of a smaller volume for its own metadata, and curve_format sizes the chunk file pool from the file system (got \"512Mi\")"
             ]
         );
         // Out of range fields are named by their own rules alone.

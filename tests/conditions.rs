@@ -28,9 +28,10 @@ fn every_reason_belongs_to_a_condition_and_every_type_has_a_true_reason() {
     for type_ in ConditionType::ALL {
         let (when_true, when_false) = type_.reasons();
         assert!(!when_true.is_empty(), "{type_} has no True reason");
-        // Only DataAdopted is shown just while it holds.
+        // Only DataAdopted and DeletionBlocked are shown just while they hold.
         assert!(
-            !when_false.is_empty() || *type_ == ConditionType::DataAdopted,
+            !when_false.is_empty()
+                || [ConditionType::DataAdopted, ConditionType::DeletionBlocked].contains(type_),
             "{type_} has no False reason"
         );
     }

@@ -590,6 +590,17 @@ fn assert_parses_as_its_type(document: &Value) {
         "Job" => roundtrip::<k8s_openapi::api::batch::v1::Job>(document),
         "PodMonitor" => roundtrip::<curve_operator::api::prometheus::PodMonitor>(document),
         "PrometheusRule" => roundtrip::<curve_operator::api::prometheus::PrometheusRule>(document),
+        "ServiceAccount" => roundtrip::<k8s_openapi::api::core::v1::ServiceAccount>(document),
+        "Role" => roundtrip::<k8s_openapi::api::rbac::v1::Role>(document),
+        "RoleBinding" => roundtrip::<k8s_openapi::api::rbac::v1::RoleBinding>(document),
+        "ClusterRole" => roundtrip::<k8s_openapi::api::rbac::v1::ClusterRole>(document),
+        "ClusterRoleBinding" => {
+            roundtrip::<k8s_openapi::api::rbac::v1::ClusterRoleBinding>(document)
+        }
+        "CSIDriver" => roundtrip::<k8s_openapi::api::storage::v1::CSIDriver>(document),
+        "StorageClass" => roundtrip::<k8s_openapi::api::storage::v1::StorageClass>(document),
+        "Deployment" => roundtrip::<k8s_openapi::api::apps::v1::Deployment>(document),
+        "DaemonSet" => roundtrip::<k8s_openapi::api::apps::v1::DaemonSet>(document),
         other => panic!("unexpected kind {other}"),
     }
 }
@@ -623,6 +634,11 @@ fn every_example_renders_objects_that_parse_as_kubernetes_types() {
             "examples/curvecluster-monitored.yaml",
             "tests/golden/curvecluster-monitored.yaml",
             22,
+        ),
+        (
+            "examples/curvecluster-csi.yaml",
+            "tests/golden/curvecluster-csi.yaml",
+            28,
         ),
     ] {
         let manifest = std::fs::read_to_string(repo(example)).unwrap();
@@ -878,15 +894,33 @@ fn render_states_its_placement_and_gives_curve_ip_addresses_only() {
         .map(|s| s["internalip"].as_str().unwrap())
         .collect();
     assert_eq!(ips, ["192.0.2.1", "192.0.2.2", "192.0.2.3"]);
-    // Every Job carries the same map as the ConfigMap.
+    // The pool Jobs read this map from the ConfigMap, the physical pool the one of its hash.
+    let hash = data("demo-topology", "servers-hash");
     let jobs: Vec<&Value> = documents.iter().filter(|d| d["kind"] == "Job").collect();
     assert_eq!(jobs.len(), 3);
     for job in jobs {
-        let env = &job["spec"]["template"]["spec"]["containers"][0]["env"][0];
-        assert_eq!(
-            serde_json::from_str::<Value>(env["value"].as_str().unwrap()).unwrap(),
-            map
+        let pod = &job["spec"]["template"]["spec"];
+        let script = pod["containers"][0]["command"][2].as_str().unwrap();
+        if !script.contains("-cluster_map=") {
+            continue;
+        }
+        assert!(
+            script.contains("-cluster_map=/curve-operator/topology/topology.json"),
+            "{script}"
         );
+        let volume = (pod["volumes"].as_array().unwrap().iter())
+            .find(|v| v["name"] == "topology")
+            .unwrap();
+        assert_eq!(volume["configMap"]["name"], "demo-topology");
+        assert_eq!(volume["configMap"]["items"][0]["key"], "topology.json");
+        if job["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .contains("physical-pool")
+        {
+            assert!(script.contains(&format!("!= {hash} ]")), "{script}");
+            assert!(job["metadata"]["name"].as_str().unwrap().ends_with(&hash));
+        }
     }
     // No password in any ConfigMap: only the placeholder the config init container fills.
     for document in documents.iter().filter(|d| d["kind"] == "ConfigMap") {
@@ -1376,6 +1410,65 @@ fn every_spec_change_is_carried_out_refused_by_the_crd_or_revertible() {
         (
             "spec.monitoring.labels",
             json!({"monitoring": {"labels": {"release": "kube-prometheus-stack"}}}),
+            Carried,
+        ),
+        // curve-csi: a new image or MDSADDR rolls the controller and reaches each node plugin
+        // pod when no Curve volume is attached there (or the annotation allows it); a changed
+        // StorageClass is re-created (its parameters are immutable). A name that belongs to
+        // another provisioner or cluster is told at run time (the Csi condition), not here.
+        (
+            "spec.csi.enabled",
+            json!({"csi": {"enabled": true}}),
+            Carried,
+        ),
+        (
+            "spec.csi.images.plugin",
+            json!({"csi": {"images": {"plugin": "curvecsi/curve-csi:v3.0.2"}}}),
+            Carried,
+        ),
+        (
+            "spec.csi.images.nodeDriverRegistrar",
+            json!({"csi": {"images": {"nodeDriverRegistrar": "registry.k8s.io/sig-storage/csi-node-driver-registrar:v2.3.0"}}}),
+            Carried,
+        ),
+        (
+            "spec.csi.images.provisioner",
+            json!({"csi": {"images": {"provisioner": "registry.k8s.io/sig-storage/csi-provisioner:v2.2.3"}}}),
+            Carried,
+        ),
+        (
+            "spec.csi.images.attacher",
+            json!({"csi": {"images": {"attacher": "registry.k8s.io/sig-storage/csi-attacher:v3.2.2"}}}),
+            Carried,
+        ),
+        (
+            "spec.csi.images.resizer",
+            json!({"csi": {"images": {"resizer": "registry.k8s.io/sig-storage/csi-resizer:v1.2.1"}}}),
+            Carried,
+        ),
+        (
+            "spec.csi.storageClass.name",
+            json!({"csi": {"storageClass": {"name": "curve-2"}}}),
+            Carried,
+        ),
+        (
+            "spec.csi.storageClass.user",
+            json!({"csi": {"storageClass": {"user": "apps"}}}),
+            Carried,
+        ),
+        (
+            "spec.csi.storageClass.reclaimPolicy",
+            json!({"csi": {"storageClass": {"reclaimPolicy": "Retain"}}}),
+            Carried,
+        ),
+        (
+            "spec.csi.storageClass.allowVolumeExpansion",
+            json!({"csi": {"storageClass": {"allowVolumeExpansion": false}}}),
+            Carried,
+        ),
+        (
+            "spec.csi.storageClass.isDefault",
+            json!({"csi": {"storageClass": {"isDefault": true}}}),
             Carried,
         ),
         // A pod template change: rolled like an image change.

@@ -225,11 +225,14 @@ fn every_rendered_object_is_a_valid_kubernetes_object() {
         }
         let mut kinds = rendered.kinds();
         kinds.sort();
+        // The Roles (and bindings) of the leader-election Lease and of the node Leases.
         let mut expected = vec![
             "ClusterRole",
             "ClusterRoleBinding",
             "Deployment",
             "Role",
+            "Role",
+            "RoleBinding",
             "RoleBinding",
             "Service",
             "ServiceAccount",
@@ -332,6 +335,7 @@ fn granted(rendered: &Rendered) -> BTreeMap<String, BTreeSet<Grant>> {
 #[test]
 fn rbac_grants_exactly_the_permissions_listed_in_the_code() {
     let lease = grants(&[Scope::OperatorNamespace]);
+    let node_leases = grants(&[Scope::NodeLeases]);
 
     let cluster_wide = granted(&render_ok(&json!({})));
     let expected = BTreeMap::from([
@@ -340,6 +344,7 @@ fn rbac_grants_exactly_the_permissions_listed_in_the_code() {
             grants(&[Scope::Watched, Scope::Cluster]),
         ),
         (format!("Role/{NAMESPACE}"), lease.clone()),
+        ("Role/kube-node-lease".to_owned(), node_leases.clone()),
     ]);
     assert_eq!(cluster_wide, expected);
 
@@ -348,6 +353,7 @@ fn rbac_grants_exactly_the_permissions_listed_in_the_code() {
         ("ClusterRole".to_owned(), grants(&[Scope::Cluster])),
         ("Role/prod".to_owned(), grants(&[Scope::Watched])),
         (format!("Role/{NAMESPACE}"), lease),
+        ("Role/kube-node-lease".to_owned(), node_leases),
     ]);
     assert_eq!(one_namespace, expected);
 
@@ -962,6 +968,14 @@ fn readme_rbac_tables_are_the_rendered_rules() {
             .collect()
     };
     let lease = readme.rules_of("Role `<fullname>-leader-election` in the release namespace");
+    let node_leases = readme.rules_of("Role `<fullname>-node-clocks` in `kube-node-lease`");
+    let node_clocks = (
+        (
+            "kube-node-lease".to_owned(),
+            format!("{fullname}-node-clocks"),
+        ),
+        node_leases,
+    );
 
     let cluster_wide = render_ok(&json!({}));
     assert_eq!(
@@ -973,10 +987,13 @@ fn readme_rbac_tables_are_the_rendered_rules() {
     );
     assert_eq!(
         roles(&cluster_wide),
-        BTreeMap::from([(
-            (NAMESPACE.to_owned(), format!("{fullname}-leader-election")),
-            lease.clone()
-        )])
+        BTreeMap::from([
+            (
+                (NAMESPACE.to_owned(), format!("{fullname}-leader-election")),
+                lease.clone()
+            ),
+            node_clocks.clone(),
+        ])
     );
 
     let one_namespace = render_ok(&json!({"watchNamespace": "prod"}));
@@ -998,6 +1015,7 @@ fn readme_rbac_tables_are_the_rendered_rules() {
                 (NAMESPACE.to_owned(), format!("{fullname}-leader-election")),
                 lease
             ),
+            node_clocks,
         ])
     );
     // Every rule group of the rules table is held by some object, and each group is the
@@ -1006,6 +1024,7 @@ fn readme_rbac_tables_are_the_rendered_rules() {
         ("watched", Scope::Watched),
         ("cluster", Scope::Cluster),
         ("lease", Scope::OperatorNamespace),
+        ("nodeLeases", Scope::NodeLeases),
     ];
     for (group, scope) in scopes {
         let rules: Vec<PolicyRule> = readme

@@ -671,6 +671,7 @@ fn emulated_topology_jobs_run_curves_tools_with_working_credentials() {
         let expected = (cs.replicas * cs.disks_per_node) as u32;
         let jobs = rendered.of_kind::<Job>("Job");
         assert_eq!(jobs.len(), 3, "{example}");
+        let topology_map = format!("{}-topology", rendered.cluster.name);
         for job in &jobs {
             let name = job.metadata.name.clone().unwrap();
             let kubelet = Kubelet::new(image())
@@ -731,10 +732,50 @@ fn emulated_topology_jobs_run_curves_tools_with_working_credentials() {
                         "{:?}",
                         tool[0].args()
                     );
+                    // The map the tool reads is the topology ConfigMap's, as a file.
+                    let path = (tool[0].args().iter())
+                        .find_map(|a| a.strip_prefix("-cluster_map="))
+                        .unwrap()
+                        .to_string();
+                    let topology = &rendered.config_maps()[&topology_map];
+                    assert_eq!(
+                        run.read(&step, &path).unwrap(),
+                        topology["topology.json"],
+                        "{example} {name}"
+                    );
                 }
                 _ => assert_eq!(run.invocations_of("curve_ops_tool").len(), 1, "{called:?}"),
             }
         }
+        // A physical-pool Job whose map was replaced by a newer one (another servers hash)
+        // fails, saying so, before calling the tool: the newer map's Job does the work.
+        let physical = (jobs.iter())
+            .find(|j| {
+                j.metadata
+                    .name
+                    .as_ref()
+                    .unwrap()
+                    .contains("-physical-pool-")
+            })
+            .unwrap();
+        let mut facts = rendered.facts("physical-pool-x", 0);
+        let topology = facts.config_maps.get_mut(&topology_map).unwrap();
+        topology.insert("servers-hash".into(), "0000beef".into());
+        let run = Kubelet::new(image())
+            .run_main_containers(true)
+            .run_job_pod(physical, &facts, &BTreeMap::new())
+            .unwrap();
+        assert_eq!(
+            *run.status("physical-pool"),
+            ContainerStatus::Exited(1),
+            "{run}"
+        );
+        assert!(
+            run.termination_message("physical-pool")
+                .contains("the mounted cluster map has servers hash 0000beef"),
+            "{run}"
+        );
+        assert!(run.invocations_of("curvebs-tool").is_empty(), "{run}");
         // The online check fails (and the Job retries) while a ChunkServer is not online.
         let online = jobs
             .iter()

@@ -28,6 +28,16 @@ const BUDGETS: &str = "/apis/policy/v1/namespaces/ns/poddisruptionbudgets";
 const JOBS: &str = "/apis/batch/v1/namespaces/ns/jobs";
 const CLAIMS: &str = "/api/v1/namespaces/ns/persistentvolumeclaims";
 const NODES: &str = "/api/v1/nodes";
+// curve-csi's objects (spec.csi).
+const SERVICE_ACCOUNTS: &str = "/api/v1/namespaces/ns/serviceaccounts";
+const ROLES: &str = "/apis/rbac.authorization.k8s.io/v1/namespaces/ns/roles";
+const ROLE_BINDINGS: &str = "/apis/rbac.authorization.k8s.io/v1/namespaces/ns/rolebindings";
+const DAEMON_SETS: &str = "/apis/apps/v1/namespaces/ns/daemonsets";
+const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/ns/deployments";
+const CLUSTER_ROLES: &str = "/apis/rbac.authorization.k8s.io/v1/clusterroles";
+const CLUSTER_ROLE_BINDINGS: &str = "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings";
+const CSI_DRIVERS: &str = "/apis/storage.k8s.io/v1/csidrivers";
+const STORAGE_CLASSES: &str = "/apis/storage.k8s.io/v1/storageclasses";
 const SELECTOR: &str = "app.kubernetes.io/name=curve,app.kubernetes.io/instance=demo,app.kubernetes.io/managed-by=curve-operator";
 
 struct FakeEtcd {
@@ -149,6 +159,18 @@ impl Harness {
         replace_all(&mut w.jobs, self.api.objects(JOBS));
         replace_all(&mut w.claims, self.api.objects(CLAIMS));
         replace_all(&mut w.nodes, self.api.objects(NODES));
+        replace_all(&mut w.service_accounts, self.api.objects(SERVICE_ACCOUNTS));
+        replace_all(&mut w.roles, self.api.objects(ROLES));
+        replace_all(&mut w.role_bindings, self.api.objects(ROLE_BINDINGS));
+        replace_all(&mut w.daemon_sets, self.api.objects(DAEMON_SETS));
+        replace_all(&mut w.deployments, self.api.objects(DEPLOYMENTS));
+        replace_all(&mut w.cluster_roles, self.api.objects(CLUSTER_ROLES));
+        replace_all(
+            &mut w.cluster_role_bindings,
+            self.api.objects(CLUSTER_ROLE_BINDINGS),
+        );
+        replace_all(&mut w.csi_drivers, self.api.objects(CSI_DRIVERS));
+        replace_all(&mut w.storage_classes, self.api.objects(STORAGE_CLASSES));
     }
 
     /// One reconcile on freshly synced caches; every request it sent must be granted by the
@@ -1335,4 +1357,76 @@ async fn growing_volumes_patches_the_claims_and_recreates_the_set_without_its_po
         "20Gi"
     );
     assert!(h.events().iter().all(|e| e != "Created"));
+}
+
+/// curve-csi (spec.csi): its objects come once the cluster is Available, a healthy cluster
+/// with them sends no request, and a deletion waits while a PersistentVolume of its
+/// StorageClass is bound, then deletes its cluster-scoped objects. Every request is granted by
+/// the chart's RBAC (the harness checks).
+#[tokio::test]
+async fn curve_csi_comes_when_available_stays_quiet_and_holds_a_deletion_with_bound_volumes() {
+    let mut spec = minimal_spec();
+    spec["csi"] = json!({"enabled": true});
+    let h = Harness::new(spec);
+    bring_up_etcd(&h).await;
+    assert!(h.api.names(DAEMON_SETS).is_empty(), "not before Available");
+    let (csi, reason) = h.condition("Csi");
+    assert_eq!(
+        (csi.as_str(), reason.as_str()),
+        ("False", "CsiWaitingForAvailable")
+    );
+    bring_up(&h).await;
+    assert_eq!(h.api.names(DAEMON_SETS), ["demo-csi-node"]);
+    assert_eq!(h.api.names(DEPLOYMENTS), ["demo-csi-controller"]);
+    assert_eq!(h.api.names(STORAGE_CLASSES), ["curve"]);
+    assert_eq!(h.api.names(CSI_DRIVERS), ["curve.csi.netease.com"]);
+    assert_eq!(h.api.names(CLUSTER_ROLES), ["curve-csi-ns-demo"]);
+    let (csi, reason) = h.condition("Csi");
+    assert_eq!((csi.as_str(), reason.as_str()), ("True", "CsiApplied"));
+    let finalizers = h.cluster().metadata.finalizers.unwrap_or_default();
+    assert_eq!(finalizers, ["curve.opencurve.io/csi"]);
+
+    h.reconcile().await.unwrap();
+    assert_eq!(h.api.take_requests(), Vec::<String>::new());
+
+    const VOLUMES: &str = "/api/v1/persistentvolumes";
+    h.api.put(
+        VOLUMES,
+        json!({"apiVersion": "v1", "kind": "PersistentVolume",
+               "metadata": {"name": "pv-1", "resourceVersion": "1"},
+               "spec": {"storageClassName": "curve", "csi": {"driver": "curve.csi.netease.com", "volumeHandle": "h"},
+                        "claimRef": {"namespace": "apps", "name": "data"}},
+               "status": {"phase": "Bound"}}),
+    );
+    let mut cluster = h.api.get(CLUSTERS, "demo").unwrap();
+    cluster["metadata"]["deletionTimestamp"] = json!("2026-11-22T12:00:00Z");
+    h.api.put(CLUSTERS, cluster);
+    h.reconcile().await.unwrap();
+    let (blocked, reason) = h.condition("DeletionBlocked");
+    assert_eq!(
+        (blocked.as_str(), reason.as_str()),
+        ("True", "PersistentVolumesBound")
+    );
+    assert!(h.events().contains(&"DeletionBlocked".to_string()));
+    assert_eq!(h.api.names(STORAGE_CLASSES), ["curve"], "nothing deleted");
+    assert_eq!(
+        h.cluster().metadata.finalizers.unwrap_or_default(),
+        ["curve.opencurve.io/csi"]
+    );
+
+    h.api.delete_object(VOLUMES, "pv-1");
+    h.api.take_requests();
+    h.reconcile().await.unwrap();
+    for cluster_scoped in [
+        STORAGE_CLASSES,
+        CSI_DRIVERS,
+        CLUSTER_ROLES,
+        CLUSTER_ROLE_BINDINGS,
+    ] {
+        assert!(h.api.names(cluster_scoped).is_empty(), "{cluster_scoped}");
+    }
+    assert_eq!(
+        h.cluster().metadata.finalizers.unwrap_or_default(),
+        Vec::<String>::new()
+    );
 }

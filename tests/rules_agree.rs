@@ -138,6 +138,11 @@ fn volume_of_len(len: usize) -> String {
     format!("{}1Ti", "0".repeat(len - 3))
 }
 
+/// An etcd quota at least the smallest (`etcd_min_quota`): leading zeros before 128Mi.
+fn quota_of_len(len: usize) -> String {
+    format!("{}128Mi", "0".repeat(len - 5))
+}
+
 fn duration_of_len(len: usize) -> String {
     format!("{}1s", "0".repeat(len - 2))
 }
@@ -162,7 +167,7 @@ fn texts() -> Table<Text> {
         ("spec.imagePullSecrets[]", OfLength(subdomain_of_len)),
         ("spec.chunkservers.storage.size", OfLength(volume_of_len)),
         ("spec.etcd.storage.size", OfLength(volume_of_len)),
-        ("spec.etcd.quotaBackendBytes", OfLength(quantity_of_len)),
+        ("spec.etcd.quotaBackendBytes", OfLength(quota_of_len)),
         ("spec.*.storage.size", OfLength(quantity_of_len)),
         (
             "spec.*.storage.storageClassName",
@@ -174,6 +179,9 @@ fn texts() -> Table<Text> {
         ("spec.logicalPool.name", OfLength(pool_name_of_len)),
         ("spec.logicalPool.physicalPool", OfLength(pool_name_of_len)),
         ("spec.monitoring.interval", OfLength(duration_of_len)),
+        ("spec.csi.images.*", OfLength(image_of_len)),
+        ("spec.csi.storageClass.name", OfLength(subdomain_of_len)),
+        ("spec.csi.storageClass.user", OfLength(label_value_of_len)),
         ("spec.coreDumps.hostPath", OfLength(host_dir_of_len)),
         ("spec.monitoring.labels{}", OfLength(label_value_of_len)),
         (
@@ -912,7 +920,7 @@ fn cel_cases() -> Vec<CelCase> {
         ));
     }
     // ChunkServer volumes hold the raft logs of their copysets besides data (`pool_room`).
-    for (component, size, smallest) in [("etcd", "1Gi", "513Mi"), ("chunkservers", "100Gi", "4Gi")]
+    for (component, size, smallest) in [("etcd", "1Gi", "768Mi"), ("chunkservers", "100Gi", "4Gi")]
     {
         let storage = |storage: Value| spec(json!({ component: {"storage": storage} }));
         let at = format!("spec.{component}.storage");
@@ -936,13 +944,62 @@ fn cel_cases() -> Vec<CelCase> {
             storage(json!({"size": size, "storageClassName": "fast-ssd"})),
         ));
     }
-    // etcd's volume holds the WAL and snapshots (512Mi) and the quota twice.
+    // curve-csi: every image as spec.image, the StorageClass's name and Curve user.
+    let csi = |csi: Value| spec(json!({ "csi": csi }));
+    for image in [
+        "plugin",
+        "nodeDriverRegistrar",
+        "provisioner",
+        "attacher",
+        "resizer",
+    ] {
+        let at = format!("spec.csi.images.{image}");
+        let with = |value: &str| csi(json!({"images": {image: value}}));
+        cases.push(case(
+            &at,
+            "must be an image reference",
+            with("curvecsi/Curve-CSI:v3.0.1"),
+            with("registry.example.com:5000/curvecsi/curve-csi:v3.0.1"),
+        ));
+        cases.push(case(
+            &at,
+            "names a registry",
+            with("registry_1.example.com/curve-csi:v3.0.1"),
+            with("registry-1.example.com/curve-csi:v3.0.1"),
+        ));
+    }
+    cases.push(case(
+        "spec.csi.storageClass.name",
+        "must be a StorageClass name",
+        csi(json!({"storageClass": {"name": "Curve_SC"}})),
+        csi(json!({"storageClass": {"name": "curve.fast"}})),
+    ));
+    // curve-csi counts bytes: 16 two-byte characters are 32.
+    cases.push(case(
+        "spec.csi.storageClass.user",
+        "must be 1 to 30 bytes",
+        csi(json!({"storageClass": {"user": "é".repeat(16)}})),
+        csi(json!({"storageClass": {"user": "é".repeat(15)}})),
+    ));
+    cases.push(case(
+        "spec.csi.storageClass.user",
+        "must be 1 to 30 bytes",
+        csi(json!({"storageClass": {"user": ""}})),
+        csi(json!({"storageClass": {"user": "k"}})),
+    ));
+    // etcd's volume holds the WAL and snapshots (512Mi) and the smallest quota twice.
     let etcd = |etcd: Value| spec(json!({ "etcd": etcd }));
     cases.push(case(
         "spec.etcd",
-        "spec.etcd.storage.size must be more than 512Mi",
-        etcd(json!({"storage": {"size": "512Mi"}})),
-        etcd(json!({"storage": {"size": "536870913"}})),
+        "spec.etcd.storage.size must be at least 768Mi",
+        etcd(json!({"storage": {"size": "805306367"}})),
+        etcd(json!({"storage": {"size": "768Mi"}})),
+    ));
+    cases.push(case(
+        "spec.etcd.quotaBackendBytes",
+        "must be at least 128Mi",
+        etcd(json!({"quotaBackendBytes": "134217727"})),
+        etcd(json!({"quotaBackendBytes": "128Mi"})),
     ));
     cases.push(case(
         "spec.etcd",
@@ -954,7 +1011,7 @@ fn cel_cases() -> Vec<CelCase> {
         "spec.etcd.quotaBackendBytes",
         "must be a positive quantity",
         etcd(json!({"quotaBackendBytes": "0"})),
-        etcd(json!({"quotaBackendBytes": "1"})),
+        etcd(json!({"quotaBackendBytes": "128Mi"})),
     ));
     cases.push(case(
         "spec.etcd.quotaBackendBytes",
@@ -962,18 +1019,25 @@ fn cel_cases() -> Vec<CelCase> {
         etcd(json!({"quotaBackendBytes": "8589934593", "storage": {"size": "20Gi"}})),
         etcd(json!({"quotaBackendBytes": "8Gi", "storage": {"size": "20Gi"}})),
     ));
-    // 100 copysets at 90 % need 3903992556 bytes; 3903992555 is one byte short.
+    // 100 copysets at 90 % need 4150560507 bytes; 4150560506 is one byte short.
     cases.push(case(
         "spec.chunkservers",
         "leaves no room for data",
-        spec(json!({"chunkservers": {"storage": {"size": "3903992555"}}})),
-        spec(json!({"chunkservers": {"storage": {"size": "3903992556"}}})),
+        spec(json!({"chunkservers": {"storage": {"size": "4150560506"}}})),
+        spec(json!({"chunkservers": {"storage": {"size": "4150560507"}}})),
     ));
     cases.push(case(
         "spec.chunkservers",
         "leaves no room for data",
-        spec(json!({"chunkservers": {"storage": {"size": "1Gi"}, "formatPercent": 20, "copysets": 20}})),
-        spec(json!({"chunkservers": {"storage": {"size": "1Gi"}, "formatPercent": 20, "copysets": 5}})),
+        spec(json!({"chunkservers": {"storage": {"size": "2Gi"}, "formatPercent": 20, "copysets": 20}})),
+        spec(json!({"chunkservers": {"storage": {"size": "2Gi"}, "formatPercent": 20, "copysets": 5}})),
+    ));
+    // Whatever the copysets, not below 1Gi (ext4 keeps more of a smaller volume).
+    cases.push(case(
+        "spec.chunkservers",
+        "leaves no room for data",
+        spec(json!({"chunkservers": {"storage": {"size": "1073741823"}, "copysets": 1}})),
+        spec(json!({"chunkservers": {"storage": {"size": "1Gi"}, "copysets": 1}})),
     ));
     for component in ["etcd", "mds", "chunkservers"] {
         let at = format!("spec.{component}.resources");

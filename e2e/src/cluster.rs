@@ -234,12 +234,18 @@ pub async fn install_crd(client: &Client) -> String {
     out
 }
 
-/// The ServiceAccount, ClusterRole and ClusterRoleBinding of the rendered Helm chart
-/// (deploy/operator.yaml), applied as they are.
+/// The ServiceAccount and the RBAC objects (ClusterRole, Roles and their bindings) of the
+/// rendered Helm chart (deploy/operator.yaml), applied as they are.
 pub fn install_operator_rbac() {
     let manifest = std::fs::read_to_string(repo_root().join("deploy/operator.yaml"))
         .expect("read deploy/operator.yaml");
-    let wanted = ["ServiceAccount", "ClusterRole", "ClusterRoleBinding"];
+    let wanted = [
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+    ];
     let docs: Vec<&str> = manifest
         .split("\n---")
         .filter(|doc| {
@@ -247,10 +253,11 @@ pub fn install_operator_rbac() {
                 .any(|l| wanted.iter().any(|k| l.trim() == format!("kind: {k}")))
         })
         .collect();
+    // The leader-election Role and the node Leases' Role, each with its binding.
     assert_eq!(
         docs.len(),
-        3,
-        "deploy/operator.yaml should hold a ServiceAccount, a ClusterRole and a ClusterRoleBinding"
+        7,
+        "deploy/operator.yaml should hold a ServiceAccount, a ClusterRole, two Roles and their bindings"
     );
     let namespace =
         format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {OPERATOR_NAMESPACE}\n");

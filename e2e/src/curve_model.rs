@@ -127,6 +127,22 @@ pub struct CurveSettings {
     pub register_retries: u32,
 }
 
+impl CurveSettings {
+    /// Curve's timings shortened for scenarios: a heartbeat a second, UNSTABLE after 3 s, a
+    /// ChangePeer done in half a second.
+    pub fn fast() -> CurveSettings {
+        CurveSettings {
+            miss_timeout: Duration::from_secs(3),
+            offline_timeout: Duration::from_secs(600),
+            heartbeat_interval: Duration::from_secs(1),
+            metric_interval: Duration::from_secs(2),
+            copyset_scheduler_interval: Duration::from_millis(500),
+            change_peer_time: Duration::from_millis(500),
+            ..CurveSettings::default()
+        }
+    }
+}
+
 impl Default for CurveSettings {
     fn default() -> Self {
         CurveSettings {
@@ -342,6 +358,8 @@ pub struct CurveModel {
     /// The primary's operator controller: at most one operator per copyset
     /// (C:src/mds/schedule/operatorController.cpp:37-75); in the MDS's memory only.
     pub operators: BTreeMap<CopysetKey, ChangePeer>,
+    /// RapidLeaderSchedule calls answered 0.
+    pub rapid_leader_schedules: u32,
     last_ids: BTreeMap<&'static str, u32>,
     rng: u64,
 }
@@ -840,6 +858,90 @@ impl CurveModel {
             .filter(|(_, c)| c.members.contains(&id))
             .map(|(k, _)| *k)
             .collect()
+    }
+
+    /// `ScheduleService/RapidLeaderSchedule` on the primary: pool 0 means every logical pool,
+    /// an unknown pool is -1 (kScheduleErrCodeInvalidLogicalPool), as
+    /// C:src/mds/schedule/rapidLeaderScheduler.cpp:35-56 decides. Counted for scenarios.
+    pub fn rapid_leader_schedule(&mut self, pool: u32) -> i32 {
+        let pools: Vec<u32> = match pool {
+            0 => self.logical_pools.keys().copied().collect(),
+            known if self.logical_pools.contains_key(&known) => vec![known],
+            _ => return -1,
+        };
+        self.rapid_leader_schedules += 1;
+        for pool in pools {
+            self.spread_leaders(pool);
+        }
+        0
+    }
+
+    /// DoRapidLeaderSchedule (C:src/mds/schedule/rapidLeaderScheduler.cpp:58-152): per
+    /// online READWRITE ChunkServer in id order, each copyset it leads and no operator holds
+    /// moves its leader to the member with the fewest leaders (the first such, members in id
+    /// order) when the source leads more than one leader more than it and more than the
+    /// average (copysets / ChunkServers of the pool, an integer). The stand-in completes the
+    /// TransferLeader at once: the target leads in the next term.
+    fn spread_leaders(&mut self, pool: u32) {
+        let chunkservers = self.chunkservers_in_pool(pool);
+        let keys: Vec<CopysetKey> = (self.copysets.keys())
+            .filter(|(p, _)| *p == pool)
+            .copied()
+            .collect();
+        if chunkservers.is_empty() || keys.is_empty() {
+            return;
+        }
+        let mut leaders: BTreeMap<u32, i64> = chunkservers.iter().map(|id| (*id, 0)).collect();
+        for key in &keys {
+            if let Some(leader) = self.copysets[key].leader {
+                *leaders.entry(leader).or_default() += 1;
+            }
+        }
+        let average = (keys.len() / chunkservers.len()) as i64;
+        let sources: Vec<u32> = (chunkservers.iter().copied())
+            .filter(|id| {
+                let cs = &self.chunkservers[id];
+                cs.online == OnlineState::Online && cs.status == ChunkServerStatus::ReadWrite
+            })
+            .collect();
+        for source in sources {
+            for key in &keys {
+                let copyset = &self.copysets[key];
+                if copyset.leader != Some(source)
+                    || copyset.members.len() < 2
+                    || self.operators.contains_key(key)
+                {
+                    continue;
+                }
+                let count = |id: &u32| leaders.get(id).copied().unwrap_or(0);
+                let fewest = (copyset.members.iter())
+                    .min_by_key(|id| count(id))
+                    .copied()
+                    .unwrap_or(source);
+                if fewest == source
+                    || count(&source) - count(&fewest) <= 1
+                    || count(&source) <= average
+                {
+                    continue;
+                }
+                let copyset = self.copysets.get_mut(key).unwrap();
+                copyset.leader = Some(fewest);
+                copyset.term += 1;
+                copyset.last_index += 1;
+                *leaders.entry(fewest).or_default() += 1;
+                *leaders.entry(source).or_default() -= 1;
+            }
+        }
+    }
+
+    /// Copysets each ChunkServer leads.
+    pub fn leaders_per_chunkserver(&self) -> BTreeMap<u32, usize> {
+        let mut leaders: BTreeMap<u32, usize> =
+            self.chunkservers.keys().map(|id| (*id, 0)).collect();
+        for leader in self.copysets.values().filter_map(|c| c.leader) {
+            *leaders.entry(leader).or_default() += 1;
+        }
+        leaders
     }
 
     pub fn copyset_count(&self) -> usize {
@@ -1484,6 +1586,45 @@ mod tests {
         model.check_heartbeats(now);
         model.apply_logical_pool(map, 1).unwrap();
         (model, now)
+    }
+
+    #[test]
+    fn a_rapid_leader_schedule_spreads_the_leaders_by_curves_rule_and_counts_the_call() {
+        let (mut model, _) = running_cluster();
+        let before = model.leaders_per_chunkserver();
+        let copysets = model.copyset_count();
+        assert_eq!(before.values().sum::<usize>(), copysets, "{before:?}");
+        // Raft's first elections leave the lowest id of each copyset leading.
+        let (min, max) = (
+            before.values().min().unwrap(),
+            before.values().max().unwrap(),
+        );
+        assert!(max - min > 1, "already spread: {before:?}");
+        assert_eq!(model.rapid_leader_schedule(7), -1);
+        assert_eq!(model.rapid_leader_schedules, 0);
+        assert_eq!(model.rapid_leader_schedule(0), 0);
+        assert_eq!(model.rapid_leader_schedules, 1);
+        let after = model.leaders_per_chunkserver();
+        assert_eq!(after.values().sum::<usize>(), copysets, "{after:?}");
+        let average = copysets / after.len();
+        // No source is left with more than the average and two more than a member it shares
+        // a copyset with: the stopping rule of PossibleTargetPeerConfirm.
+        assert!(
+            after
+                .values()
+                .all(|n| *n <= average + 1 || after.values().all(|m| n - m <= 1)),
+            "{before:?} → {after:?}"
+        );
+        for copyset in model.copysets.values() {
+            assert!(copyset.members.contains(&copyset.leader.unwrap()));
+        }
+        // Balanced already: a second call moves nothing.
+        let terms: Vec<u64> = model.copysets.values().map(|c| c.term).collect();
+        assert_eq!(model.rapid_leader_schedule(1), 0);
+        assert_eq!(
+            terms,
+            model.copysets.values().map(|c| c.term).collect::<Vec<_>>()
+        );
     }
 
     #[test]

@@ -535,10 +535,7 @@ pub fn mds_call(
                 content_type,
             )
             .and_then(|r| r.req_u32("logicalPoolID"))
-            .map(|pool| {
-                let known = pool == 0 || model.logical_pools.contains_key(&pool);
-                Some(status_only(if known { 0 } else { -1 }))
-            })
+            .map(|pool| Some(status_only(model.rapid_leader_schedule(pool))))
         }
         _ => return not_found(server, service, method),
     };

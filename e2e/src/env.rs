@@ -305,6 +305,28 @@ impl TestEnv {
     }
 }
 
+impl TestEnv {
+    /// Waits until the operator read every copyset of the model healthy. (Curve's verdict
+    /// stays Unhealthy while a new ChunkServer holds no copyset,
+    /// C:src/tools/copyset_check_core.cpp l.171-176, and the model does not balance copysets
+    /// onto a new one: so the count, not the verdict.)
+    pub async fn wait_copysets_healthy(&self, name: &str, limit: Duration) {
+        let copysets = self.kubelet.curve_copyset_count(name) as i64;
+        self.wait_status(name, "every copyset healthy", limit, |_, s| {
+            let health = s.health.as_ref().ok_or("no health yet")?;
+            let counted = health.copysets.as_ref().map(|c| (c.total, c.unhealthy));
+            match counted {
+                Some((total, 0)) if total == copysets => Ok(()),
+                other => Err(format!(
+                    "{:?}: (total, unhealthy) {other:?} of {copysets}",
+                    health.verdict
+                )),
+            }
+        })
+        .await;
+    }
+}
+
 impl std::ops::Deref for TestEnv {
     type Target = BareEnv;
 

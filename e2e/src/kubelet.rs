@@ -39,7 +39,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Pod, PodSpec, Secret};
 use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
-use k8s_openapi::jiff::Timestamp;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -169,6 +169,9 @@ impl Container {
 
 #[derive(Default)]
 struct Control {
+    /// Seconds each node's clock is ahead of the machine's (behind when negative): what its
+    /// kubelet writes in the node's Lease and conditions.
+    clock_offsets: HashMap<String, i64>,
     held: HashSet<String>,
     /// Images whose pods never start (as if the image could not be pulled).
     held_images: HashSet<String>,
@@ -222,6 +225,8 @@ struct Shared {
     curve: Mutex<HashMap<String, CurveHandle>>,
     /// The timings new models get.
     curve_settings: Mutex<CurveSettings>,
+    /// The nodes' own file systems, for hostPath volumes: `<node>/<path>` under it.
+    node_disks: TempDir,
 }
 
 impl Shared {
@@ -270,13 +275,17 @@ impl Heartbeats {
                 }
                 next += HEARTBEAT_PERIOD;
                 let nodes = shared.nodes.lock().unwrap().clone();
-                let lost = shared.control.lock().unwrap().lost_nodes.clone();
+                let (lost, clocks) = {
+                    let control = shared.control.lock().unwrap();
+                    (control.lost_nodes.clone(), control.clock_offsets.clone())
+                };
                 let alive = nodes.into_iter().filter(|n| !lost.contains(&n.name));
                 stream::iter(alive)
                     .for_each_concurrent(NODE_WORKERS, |node| {
                         let (shared, client) = (&shared, &client);
+                        let offset = clocks.get(&node.name).copied().unwrap_or(0);
                         async move {
-                            if let Err(e) = heartbeat_node(client, &node).await {
+                            if let Err(e) = heartbeat_node(client, &node, offset).await {
                                 shared.log(format!("heartbeat of {}: {e}", node.name));
                             }
                         }
@@ -360,6 +369,7 @@ impl Kubelet {
             started: Instant::now(),
             curve: Mutex::default(),
             curve_settings: Mutex::default(),
+            node_disks: TempDir::new(&format!("{namespace}-nodes")),
         });
         let mut tasks = Vec::from(watches);
         // A few at a time: hundreds of nodes one after another take long.
@@ -562,6 +572,24 @@ impl Kubelet {
         let handle = self.curve_model(cluster);
         let model = handle.model.lock().unwrap();
         model.chunkservers.values().cloned().collect()
+    }
+
+    /// Sets `node`'s clock `seconds` ahead of the machine's (behind when negative), from its
+    /// next heartbeat on (at most 10 s away): its Lease renewals carry that time.
+    pub fn set_clock_offset(&self, node: &str, seconds: i64) {
+        let mut control = self.shared.control.lock().unwrap();
+        control.clock_offsets.insert(node.to_string(), seconds);
+    }
+
+    /// How many RapidLeaderSchedule calls the primary of `cluster` answered 0, and the
+    /// copysets each ChunkServer leads now.
+    pub fn curve_leader_spread(&self, cluster: &str) -> (u32, BTreeMap<u32, usize>) {
+        let handle = self.curve_model(cluster);
+        let model = handle.model.lock().unwrap();
+        (
+            model.rapid_leader_schedules,
+            model.leaders_per_chunkserver(),
+        )
     }
 
     /// The ChangePeers the primary of `cluster` has in flight
@@ -797,7 +825,7 @@ async fn create_node(shared: &Shared, index: usize) -> FakeNode {
         .create(&PostParams::default(), &object)
         .await
         .unwrap_or_else(|e| panic!("create node {}: {e}", node.name));
-    heartbeat_node(&shared.client, &node)
+    heartbeat_node(&shared.client, &node, 0)
         .await
         .unwrap_or_else(|e| panic!("status of node {}: {e}", node.name));
     shared.log(format!("node {} ({}) created", node.name, node.ip));
@@ -805,8 +833,13 @@ async fn create_node(shared: &Shared, index: usize) -> FakeNode {
     node
 }
 
-async fn heartbeat_node(client: &Client, node: &FakeNode) -> Result<(), kube::Error> {
-    let now = Timestamp::now();
+async fn heartbeat_node(
+    client: &Client,
+    node: &FakeNode,
+    clock_offset: i64,
+) -> Result<(), kube::Error> {
+    // The node's own clock, as its kubelet reads it.
+    let now = Timestamp::now() + SignedDuration::from_secs(clock_offset);
     let condition = |type_: &str, status: &str, reason: &str| {
         json!({"type": type_, "status": status, "reason": reason, "message": "e2e fake kubelet",
                "lastHeartbeatTime": now, "lastTransitionTime": now})
@@ -1357,7 +1390,8 @@ async fn complete_job_pod(
     if pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Succeeded") {
         return Ok(());
     }
-    if !topology_step_done(shared, pod) {
+    let files = mounted_map_files(shared, pod).await?;
+    if !topology_step_done(shared, pod, &files) {
         return Ok(());
     }
     let state = PodState {
@@ -1375,29 +1409,76 @@ async fn complete_job_pod(
     Ok(())
 }
 
+/// The files of the ConfigMap volume a topology Job's container mounts (the cluster map and
+/// its servers hash), read from the API server at each try, as a kubelet sets up a new pod's
+/// volumes; empty when it mounts none.
+async fn mounted_map_files(shared: &Shared, pod: &Pod) -> Result<BTreeMap<String, String>, String> {
+    let Some(spec) = pod.spec.as_ref() else {
+        return Ok(BTreeMap::new());
+    };
+    let mounted: HashSet<&str> = (spec.containers.first().iter())
+        .flat_map(|c| c.volume_mounts.iter().flatten())
+        .map(|m| m.name.as_str())
+        .collect();
+    let source = (spec.volumes.iter().flatten())
+        .filter(|v| mounted.contains(v.name.as_str()))
+        .find_map(|v| v.config_map.as_ref());
+    let Some(source) = source else {
+        return Ok(BTreeMap::new());
+    };
+    let maps: Api<ConfigMap> = Api::namespaced(shared.client.clone(), &shared.namespace);
+    let name = &source.name;
+    let data = (maps.get(name).await)
+        .map_err(|e| format!("ConfigMap {name}: {e}"))?
+        .data
+        .unwrap_or_default();
+    // Only the listed keys, at their paths (a missing one fails the mount, as a kubelet's).
+    let mut files = BTreeMap::new();
+    for item in source.items.iter().flatten() {
+        let value = (data.get(&item.key))
+            .ok_or_else(|| format!("ConfigMap {name} has no key {}", item.key))?;
+        files.insert(item.path.clone(), value.clone());
+    }
+    Ok(files)
+}
+
 /// What a topology Job's tool does, done to the cluster's Curve model: the cluster map of
-/// its `CLUSTER_MAP` applied as `create_physicalpool` / `create_logicalpool` would; the
-/// online check passes once the model has as many ONLINE ChunkServers as its script
-/// expects. False while the step cannot pass yet (the pod keeps running; a tool error is
-/// logged and retried, as the Job's back-off would).
-fn topology_step_done(shared: &Shared, pod: &Pod) -> bool {
+/// its mounted `topology.json` applied as `create_physicalpool` / `create_logicalpool` would
+/// (the physical pool only when the mounted `servers-hash` is the one its script expects, as
+/// the script checks); the online check passes once the model has as many ONLINE ChunkServers
+/// as its script expects. False while the step cannot pass yet (the pod keeps running; a tool
+/// error is logged and retried, as the Job's back-off would).
+fn topology_step_done(shared: &Shared, pod: &Pod, files: &BTreeMap<String, String>) -> bool {
     let Some(step) = pod.labels().get(LABEL_TOPOLOGY_STEP).cloned() else {
         return true;
     };
     let container = pod.spec.as_ref().and_then(|s| s.containers.first());
-    let env = |name: &str| {
-        (container?.env.iter().flatten())
-            .find(|e| e.name == name)
-            .and_then(|e| e.value.clone())
+    let script = (container.and_then(|c| c.command.as_ref()))
+        .map(|c| c.join(" "))
+        .unwrap_or_default();
+    let file = |path: &str| files.get(path).ok_or(format!("no {path} mounted"));
+    let same_servers = || {
+        let expected = regex::Regex::new(r#"!= ([0-9a-f]+) \]"#)
+            .unwrap()
+            .captures(&script)
+            .map(|c| c[1].to_string());
+        let mounted = file("servers-hash")?;
+        (expected.as_deref() == Some(mounted.as_str()))
+            .then_some(())
+            .ok_or(format!(
+                "the mounted map has servers hash {mounted}, the Job expects {expected:?}"
+            ))
     };
     let cluster = shared.curve_cluster(&cluster_of(pod));
     let mut model = cluster.model.lock().unwrap();
     let map = || {
-        let text = env("CLUSTER_MAP").ok_or("the Job has no CLUSTER_MAP")?;
-        serde_json::from_str::<ClusterMapFile>(&text).map_err(|e| format!("CLUSTER_MAP: {e}"))
+        let text = file("topology.json")?;
+        serde_json::from_str::<ClusterMapFile>(text).map_err(|e| format!("topology.json: {e}"))
     };
     let result = match step.as_str() {
-        "physical-pool" => map().and_then(|m| model.apply_physical_pool(&m)),
+        "physical-pool" => same_servers()
+            .and_then(|()| map())
+            .and_then(|m| model.apply_physical_pool(&m)),
         "logical-pool" => map().and_then(|m| {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -1405,9 +1486,6 @@ fn topology_step_done(shared: &Shared, pod: &Pod) -> bool {
             model.apply_logical_pool(&m, now)
         }),
         "chunkservers-online" => {
-            let script = (container.and_then(|c| c.command.as_ref()))
-                .map(|c| c.join(" "))
-                .unwrap_or_default();
             let expected: usize = regex::Regex::new(r"online \*= \*(\d+)")
                 .unwrap()
                 .captures(&script)
@@ -1713,10 +1791,22 @@ async fn run_init(
     shared: &Shared,
     pod: &Pod,
     ip: &str,
-    volumes: BTreeMap<String, VolumeBacking>,
+    mut volumes: BTreeMap<String, VolumeBacking>,
 ) -> Result<PodRun, String> {
     let mut spec = pod.spec.clone().ok_or("the pod has no spec")?;
     without_service_account_token(&mut spec);
+    // A hostPath volume is the node's directory, shared by the node's pods and kept across
+    // their restarts.
+    let node = spec.node_name.clone().unwrap_or_default();
+    for volume in spec.volumes.iter().flatten() {
+        if let Some(host) = &volume.host_path {
+            let dir =
+                (shared.node_disks.path().join(&node)).join(host.path.trim_start_matches('/'));
+            volumes
+                .entry(volume.name.clone())
+                .or_insert(VolumeBacking::Dir(dir));
+        }
+    }
     let facts = pod_facts(shared, pod, &spec, ip).await?;
     tokio::task::spawn_blocking(move || run_init_containers(&spec, &facts, &volumes))
         .await

@@ -374,7 +374,9 @@ fn node_selector_mismatch(c: &Candidate) -> Option<String> {
 }
 
 /// Required node affinity and required pod affinity are not simulated: such a pod is refused
-/// everywhere rather than placed wrongly.
+/// everywhere rather than placed wrongly. Except the one the DaemonSet controller writes on
+/// each of its pods (pkg/controller/daemon/util/daemonset_util.go `ReplaceDaemonSetPodNodeNameNodeAffinity`):
+/// a single term matching the field `metadata.name` of its node.
 fn affinity_not_simulated(c: &Candidate) -> Option<String> {
     let affinity = c.pod().spec.as_ref().and_then(|s| s.affinity.as_ref())?;
     let node_affinity = affinity.node_affinity.as_ref().and_then(|a| {
@@ -385,8 +387,33 @@ fn affinity_not_simulated(c: &Candidate) -> Option<String> {
         a.required_during_scheduling_ignored_during_execution
             .as_ref()
     });
+    if pod_affinity.is_none()
+        && let Some(nodes) = node_affinity.and_then(daemon_set_node)
+    {
+        return (!nodes.contains(&c.node.name))
+            .then(|| format!("the DaemonSet pod is for {}", nodes.join(", ")));
+    }
     (node_affinity.is_some() || pod_affinity.is_some())
         .then(|| "required node or pod affinity is not simulated".into())
+}
+
+/// The nodes of a DaemonSet pod's node affinity: one term, one `metadata.name In` field match.
+fn daemon_set_node(selector: &k8s_openapi::api::core::v1::NodeSelector) -> Option<Vec<String>> {
+    let [term] = selector.node_selector_terms.as_slice() else {
+        return None;
+    };
+    if term
+        .match_expressions
+        .as_ref()
+        .is_some_and(|e| !e.is_empty())
+    {
+        return None;
+    }
+    let [field] = term.match_fields.as_deref()? else {
+        return None;
+    };
+    (field.key == "metadata.name" && field.operator == "In")
+        .then(|| field.values.clone().unwrap_or_default())
 }
 
 /// The pod's own required anti-affinity: no placed pod it selects in the node's topology

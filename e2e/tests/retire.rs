@@ -25,20 +25,6 @@ use serde_json::{Value, json};
 const BRING_UP: Duration = Duration::from_secs(180);
 const TO_VERDICT: Duration = Duration::from_secs(40);
 
-/// Curve's timings shortened: a heartbeat a second, UNSTABLE after 3 s, a ChangePeer done in
-/// half a second.
-fn fast_curve() -> CurveSettings {
-    CurveSettings {
-        miss_timeout: Duration::from_secs(3),
-        offline_timeout: Duration::from_secs(600),
-        heartbeat_interval: Duration::from_secs(1),
-        metric_interval: Duration::from_secs(2),
-        copyset_scheduler_interval: Duration::from_millis(500),
-        change_peer_time: Duration::from_millis(500),
-        ..CurveSettings::default()
-    }
-}
-
 fn retire_of(status: &CurveClusterStatus) -> Option<curve_operator::api::ChunkServerRetire> {
     status.record.as_ref()?.retire.clone()
 }
@@ -51,7 +37,7 @@ fn progressing(status: &CurveClusterStatus) -> (String, String) {
 
 /// Brings `demo` up with `spec` and waits until Curve reads healthy with every copyset.
 async fn up(env: &TestEnv, spec: Value) -> Operator {
-    env.kubelet.set_curve_settings(fast_curve());
+    env.kubelet.set_curve_settings(CurveSettings::fast());
     let operator = env.start_operator().await;
     let applied = Instant::now();
     env.kubectl_stdin(
@@ -60,32 +46,13 @@ async fn up(env: &TestEnv, spec: Value) -> Operator {
     )
     .ok("apply demo");
     env.wait_available("demo", BRING_UP).await;
-    wait_healthy(env).await;
+    env.wait_copysets_healthy("demo", TO_VERDICT * 3).await;
     say(&format!(
         "up and healthy with {} copysets {:.1}s after the apply",
         env.kubelet.curve_copyset_count("demo"),
         applied.elapsed().as_secs_f64()
     ));
     operator
-}
-
-/// Every copyset healthy, as the operator read it. (Curve's verdict stays Unhealthy while a
-/// new ChunkServer holds no copyset, C:src/tools/copyset_check_core.cpp l.171-176, and the
-/// model does not balance copysets onto a new one.)
-async fn wait_healthy(env: &TestEnv) {
-    let copysets = env.kubelet.curve_copyset_count("demo") as i64;
-    env.wait_status("demo", "every copyset healthy", TO_VERDICT * 3, |_, s| {
-        let health = s.health.as_ref().ok_or("no health yet")?;
-        let counted = health.copysets.as_ref().map(|c| (c.total, c.unhealthy));
-        match counted {
-            Some((total, 0)) if total == copysets => Ok(()),
-            other => Err(format!(
-                "{:?}: (total, unhealthy) {other:?} of {copysets}",
-                health.verdict
-            )),
-        }
-    })
-    .await;
 }
 
 /// Every copyset has its three members, none of them `gone`.
@@ -224,7 +191,7 @@ async fn retire_scale_in_4_to_3_refused_while_unhealthy_then_through_sigkills() 
     })
     .await;
     env.kubelet.start_chunkserver("demo-chunkserver-0-1");
-    wait_healthy(&env).await;
+    env.wait_copysets_healthy("demo", TO_VERDICT * 3).await;
 
     // Carried out: drained, stopped, RETIRED, deleted, its server too.
     let leaving = "demo-chunkserver-0-3";
@@ -274,7 +241,7 @@ async fn retire_scale_in_4_to_3_refused_while_unhealthy_then_through_sigkills() 
         "{ip} left the cluster map: {map}"
     );
     copies_whole(&env, id);
-    wait_healthy(&env).await;
+    env.wait_copysets_healthy("demo", TO_VERDICT * 3).await;
     env.wait_available("demo", TO_VERDICT).await;
     say(&format!(
         "SCALE-IN 4 → 3: ChunkServer {id} ({leaving}, {copysets} copysets moved) retired in {:.1}s, operator SIGKILLed {kills} times (once per step)",
@@ -334,7 +301,7 @@ async fn retire_disk_slot_2_to_1() {
     for id in &ids {
         copies_whole(&env, *id);
     }
-    wait_healthy(&env).await;
+    env.wait_copysets_healthy("demo", TO_VERDICT * 3).await;
     env.wait_available("demo", TO_VERDICT).await;
     say(&format!(
         "SLOT 2 → 1: 3 ChunkServers retired in {:.1}s ({:.1}s each)",
@@ -404,7 +371,7 @@ async fn replace_a_lost_disk_without_reusing_its_id() {
         .collect();
     assert_eq!(at_address, [new], "only the new id at {address}");
     copies_whole(&env, old);
-    wait_healthy(&env).await;
+    env.wait_copysets_healthy("demo", TO_VERDICT * 3).await;
     env.wait_available("demo", TO_VERDICT * 2).await;
     say(&format!(
         "REPLACE: ChunkServer {old} ({copysets} copysets moved) retired and deleted in {:.1}s, the pod registered as ChunkServer {new}, {:.1}s after the loss",
@@ -467,7 +434,7 @@ async fn retire_scale_in_refused_when_the_rest_cannot_hold_the_data() {
     let env = TestEnv::new("retire-full", 4).await;
     env.kubelet.set_curve_settings(CurveSettings {
         disk_used: 60 << 30,
-        ..fast_curve()
+        ..CurveSettings::fast()
     });
     let operator = env.start_operator().await;
     env.kubectl_stdin(
@@ -480,7 +447,7 @@ async fn retire_scale_in_refused_when_the_rest_cannot_hold_the_data() {
     )
     .ok("apply demo");
     env.wait_available("demo", BRING_UP).await;
-    wait_healthy(&env).await;
+    env.wait_copysets_healthy("demo", TO_VERDICT * 3).await;
     let asked = Instant::now();
     env.patch_spec("demo", json!({"chunkservers": {"replicas": 3}}))
         .await;

@@ -143,6 +143,15 @@ pub struct CurveClusterSpec {
     /// Where the daemons' core dumps are kept on the node.
     #[serde(default)]
     pub core_dumps: CoreDumpSpec,
+
+    /// curve-csi (driver `curve.csi.netease.com`), so Kubernetes workloads get Curve volumes
+    /// through a StorageClass. Off by default. Enabled, the operator runs the node plugin
+    /// DaemonSet and the controller Deployment with `MDSADDR` set from the MDS pods it sees,
+    /// rolls the controller when those addresses change and holds a node plugin pod back while
+    /// Curve volumes may be attached on its node (`CsiConfigPending`); it creates the StorageClass
+    /// once the cluster is Available. Each node needs the `nbd` kernel module (docs/user/csi.md).
+    #[serde(default)]
+    pub csi: CsiSpec,
 }
 
 /// A node directory for core dumps, as curveadm's `core_dir` (a host directory mounted at
@@ -159,6 +168,189 @@ pub struct CoreDumpSpec {
     #[schemars(length(max = rules::MAX_HOST_PATH_LEN))]
     #[x_kube(validation = rules::rule(format!("self.matches('{}') && !self.matches('{}')", rules::HOST_DIR_RE, rules::HOST_DIR_DOT_SEGMENT_RE), rules::got(rules::HOST_DIR_TEXT, "self")))]
     pub host_path: Option<String>,
+}
+
+/// The annotation on a CurveCluster that lets the operator restart node plugin pods on these
+/// nodes (comma-separated names, or `*` for all) although Curve volumes are attached there.
+pub const CSI_RESTART_ANNOTATION: &str = "curve.opencurve.io/csi-restart-nodes";
+
+/// curve-csi, deployed and kept wired by the operator.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct CsiSpec {
+    /// Deploy curve-csi for this cluster. Only one CurveCluster per Kubernetes cluster can:
+    /// the driver name, its CSIDriver object and the kubelet's plugin socket are per node, not
+    /// per Curve cluster. Setting it back to false deletes the operator's csi objects, the
+    /// StorageClass included (volumes already provisioned stay, and cannot be mounted anew).
+    #[serde(default)]
+    pub enabled: bool,
+    /// The images of the plugin and its sidecars.
+    #[serde(default)]
+    pub images: CsiImages,
+    /// The StorageClass through which workloads ask for Curve volumes.
+    #[serde(default)]
+    pub storage_class: CsiStorageClass,
+}
+
+/// The images of curve-csi and the Kubernetes CSI sidecars; the defaults are those of
+/// curve-csi's own manifests (deploy/manifests/ at curve-csi ed02bd6).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CsiImages {
+    /// The curve-csi plugin (with curve-nbd and nebd inside), in both the node plugin and the
+    /// controller.
+    #[serde(default = "CsiImages::default_plugin")]
+    #[schemars(length(max = rules::MAX_IMAGE_LEN))]
+    #[x_kube(
+        validation = rules::image_at("spec.csi.images.plugin"),
+        validation = rules::image_registry_at("spec.csi.images.plugin")
+    )]
+    pub plugin: String,
+    /// The node plugin's sidecar registering the driver with the kubelet.
+    #[serde(default = "CsiImages::default_node_driver_registrar")]
+    #[schemars(length(max = rules::MAX_IMAGE_LEN))]
+    #[x_kube(
+        validation = rules::image_at("spec.csi.images.nodeDriverRegistrar"),
+        validation = rules::image_registry_at("spec.csi.images.nodeDriverRegistrar")
+    )]
+    pub node_driver_registrar: String,
+    /// The controller's sidecar creating and deleting volumes for claims.
+    #[serde(default = "CsiImages::default_provisioner")]
+    #[schemars(length(max = rules::MAX_IMAGE_LEN))]
+    #[x_kube(
+        validation = rules::image_at("spec.csi.images.provisioner"),
+        validation = rules::image_registry_at("spec.csi.images.provisioner")
+    )]
+    pub provisioner: String,
+    /// The controller's sidecar answering VolumeAttachments.
+    #[serde(default = "CsiImages::default_attacher")]
+    #[schemars(length(max = rules::MAX_IMAGE_LEN))]
+    #[x_kube(
+        validation = rules::image_at("spec.csi.images.attacher"),
+        validation = rules::image_registry_at("spec.csi.images.attacher")
+    )]
+    pub attacher: String,
+    /// The controller's sidecar growing volumes whose claims ask for more.
+    #[serde(default = "CsiImages::default_resizer")]
+    #[schemars(length(max = rules::MAX_IMAGE_LEN))]
+    #[x_kube(
+        validation = rules::image_at("spec.csi.images.resizer"),
+        validation = rules::image_registry_at("spec.csi.images.resizer")
+    )]
+    pub resizer: String,
+}
+
+impl CsiImages {
+    fn default_plugin() -> String {
+        "curvecsi/curve-csi:v3.0.1".to_string()
+    }
+    fn default_node_driver_registrar() -> String {
+        "registry.k8s.io/sig-storage/csi-node-driver-registrar:v2.2.0".to_string()
+    }
+    fn default_provisioner() -> String {
+        "registry.k8s.io/sig-storage/csi-provisioner:v2.2.2".to_string()
+    }
+    fn default_attacher() -> String {
+        "registry.k8s.io/sig-storage/csi-attacher:v3.2.1".to_string()
+    }
+    fn default_resizer() -> String {
+        "registry.k8s.io/sig-storage/csi-resizer:v1.2.0".to_string()
+    }
+
+    /// Every image with its field path, for validation.
+    pub fn fields(&self) -> [(&'static str, &str); 5] {
+        [
+            ("spec.csi.images.plugin", &self.plugin),
+            (
+                "spec.csi.images.nodeDriverRegistrar",
+                &self.node_driver_registrar,
+            ),
+            ("spec.csi.images.provisioner", &self.provisioner),
+            ("spec.csi.images.attacher", &self.attacher),
+            ("spec.csi.images.resizer", &self.resizer),
+        ]
+    }
+}
+
+impl Default for CsiImages {
+    fn default() -> Self {
+        CsiImages {
+            plugin: Self::default_plugin(),
+            node_driver_registrar: Self::default_node_driver_registrar(),
+            provisioner: Self::default_provisioner(),
+            attacher: Self::default_attacher(),
+            resizer: Self::default_resizer(),
+        }
+    }
+}
+
+/// What becomes of a provisioned volume when its claim is deleted.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ReclaimPolicy {
+    /// The Curve volume is deleted with its claim.
+    #[default]
+    Delete,
+    /// The Curve volume and its PersistentVolume are kept.
+    Retain,
+}
+
+impl ReclaimPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReclaimPolicy::Delete => "Delete",
+            ReclaimPolicy::Retain => "Retain",
+        }
+    }
+}
+
+/// The StorageClass of curve-csi's volumes.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CsiStorageClass {
+    /// The StorageClass's name (a DNS-1123 subdomain). It must not be taken by a StorageClass
+    /// of another provisioner or cluster: the operator then refuses (condition `Csi`, reason
+    /// CsiObjectTaken) rather than change it.
+    #[serde(default = "CsiStorageClass::default_name")]
+    #[schemars(length(max = 253))]
+    #[x_kube(validation = rules::subdomain("spec.csi.storageClass.name", "a StorageClass name"))]
+    pub name: String,
+    /// The Curve user owning the volumes (curve-csi's StorageClass parameter `user`): 1 to 30
+    /// bytes, as curve-csi requires; volumes are created as `/<user>/csi-vol-<pv name>`.
+    #[serde(default = "CsiStorageClass::default_user")]
+    #[schemars(length(max = rules::CSI_USER_MAX_LEN))]
+    #[x_kube(validation = rules::csi_user())]
+    pub user: String,
+    /// What becomes of a volume when its claim is deleted: Delete (default) or Retain.
+    #[serde(default)]
+    pub reclaim_policy: ReclaimPolicy,
+    /// Whether claims may grow (curve-csi expands Curve volumes and their file systems).
+    #[serde(default = "default_true")]
+    pub allow_volume_expansion: bool,
+    /// Make it the cluster's default StorageClass (annotation
+    /// `storageclass.kubernetes.io/is-default-class`).
+    #[serde(default)]
+    pub is_default: bool,
+}
+
+impl CsiStorageClass {
+    fn default_name() -> String {
+        "curve".to_string()
+    }
+    fn default_user() -> String {
+        "k8s".to_string()
+    }
+}
+
+impl Default for CsiStorageClass {
+    fn default() -> Self {
+        CsiStorageClass {
+            name: Self::default_name(),
+            user: Self::default_user(),
+            reclaim_policy: ReclaimPolicy::default(),
+            allow_volume_expansion: true,
+            is_default: false,
+        }
+    }
 }
 
 /// Scrape objects and alerts for the cluster.
@@ -339,9 +531,11 @@ pub struct EtcdSpec {
     pub storage: StorageSpec,
     /// The most the database may take (etcd's `quota-backend-bytes`), as a Kubernetes quantity
     /// (e.g. `4Gi`). At the quota etcd raises a NOSPACE alarm and refuses every write, so the
-    /// MDS can allocate nothing. At most `8Gi` (etcd's suggested maximum) and at most half of
-    /// `storage.size` less `512Mi` (the WAL and snapshots; a defragmentation or a snapshot from
-    /// the leader writes a second copy of the database beside it). Unset, the largest of those
+    /// MDS can allocate nothing. At least `128Mi` (the operator defragments at 64Mi of free
+    /// pages: a smaller database fills with them first), at most `8Gi` (etcd's suggested
+    /// maximum) and at most half of `storage.size` less `512Mi` (the WAL and snapshots; a
+    /// defragmentation or a snapshot from the leader writes a second copy of the database
+    /// beside it). Unset, the largest of those
     /// (`8Gi` from a `16.5Gi` volume; `4.75Gi` from the default `10Gi`), so it follows a volume
     /// that grows. A change restarts the members one at a time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -349,6 +543,7 @@ pub struct EtcdSpec {
     #[x_kube(
         validation = Rule::new("isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))").message("spec.etcd.quotaBackendBytes must be a positive quantity such as 4Gi"),
         validation = Rule::new("!isQuantity(self) || quantity(self).asApproximateFloat() <= 8589934592.0").message("spec.etcd.quotaBackendBytes must be at most 8Gi, etcd's suggested maximum"),
+        validation = rules::etcd_min_quota(),
     )]
     pub quota_backend_bytes: Option<String>,
     /// CPU and memory of each member's container.

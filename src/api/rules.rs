@@ -90,8 +90,22 @@ pub const CHUNK_BYTES: u64 = 16 * 1024 * 1024;
 /// Bytes of one file of the chunk file pool: a chunk and its 4 KiB meta page.
 pub const POOL_FILE_BYTES: u64 = CHUNK_BYTES + 4096;
 /// Raft log segment files each copyset holds at least (the open one and the one being closed),
-/// each a pool file when WAL and chunks share the pool.
+/// each a pool file when WAL and chunks share the pool (`walfilepool.use_chunk_file_pool=true`,
+/// conf/chunkserver.conf:197).
 pub const WAL_FILES_PER_COPYSET: u64 = 2;
+/// Pool files `curve_format` may make fewer than the share it is given: it rounds the count
+/// down (C:src/tools/curve_format_main.cpp:220-224) and splits it between two threads that
+/// each make half of it rounded down (:231-238), so an odd count loses one more.
+pub const FORMAT_ROUNDING_FILES: u64 = 2;
+/// The most of a volume its file system keeps for itself, in percent. curve_format sizes the
+/// pool from what `statfs` says the file system holds (`f_blocks`, C:src/fs/
+/// ext4_filesystem_impl.cpp:133; curve_format_main.cpp:203-220), not from the volume. ext4
+/// with mke2fs's defaults keeps in its own metadata (journal, inode tables; dumpe2fs's
+/// "Overhead clusters", e2fsprogs 1.47) 4.9 % of a 1 GiB volume, 3.6 % of 3.8 GiB, 2.1 % of
+/// 100 GiB, but 18 % of 40 MiB (1 KiB blocks): hence also [`MIN_CHUNKSERVER_VOLUME_BYTES`].
+pub const FS_OVERHEAD_PERCENT: u64 = 5;
+/// The smallest ChunkServer volume: below 1 GiB ext4 keeps more than [`FS_OVERHEAD_PERCENT`].
+pub const MIN_CHUNKSERVER_VOLUME_BYTES: u64 = 1 << 30;
 /// Share of the volume kept for the raft log written between two raft snapshots
 /// (`copyset.snapshot_interval_s=1800`, conf/chunkserver.conf:70) and for copysets spread
 /// unevenly over the ChunkServers of a zone (the MDS balances copyset counts, not bytes).
@@ -105,10 +119,35 @@ pub const MIN_POOL_SHARE_HUNDREDTHS: i64 = (RAFT_LOG_MARGIN_PERCENT as i64 + 1) 
 /// etcd's `MaxQuotaBytes`, the largest `quota-backend-bytes` etcd suggests ("a larger quota may
 /// lead to degraded performance", etcd v3.4 etcdserver/quota.go): also the default.
 pub const ETCD_MAX_QUOTA_BYTES: u64 = 8 << 30;
-/// Room on an etcd volume beside its database for the WAL and raft snapshots: the image keeps
-/// `max-wals: 5` segments of 64 MiB (wal.SegmentSizeBytes) plus the one being written (384 MiB),
-/// and `max-snapshots: 5` `.snap` files (the v2 store, small for Curve).
+/// etcd's WAL segment, preallocated whole when created: 64 MB (decimal), etcd v3.4.10 (the
+/// image's) wal/wal.go:55 `SegmentSizeBytes = 64 * 1000 * 1000`, :149 `fileutil.Preallocate`.
+pub const ETCD_WAL_SEGMENT_BYTES: u64 = 64_000_000;
+/// WAL segments on a member's volume at most: the image's `max-wals: 5` kept (conf/etcd.conf:32),
+/// the one being written, and the next one etcd's file pipeline preallocates beside it
+/// (wal/file_pipeline.go:73-77, `<n>.tmp`). A segment is purged only once a snapshot passed it:
+/// `snapshot-count: 10000` entries (conf/etcd.conf:13) keep that within a segment or two.
+pub const ETCD_WAL_SEGMENTS: u64 = 5 + 1 + 1;
+/// bbolt grows a database file 16 MiB beyond its last page (bbolt v1.3.3 db.go:951-977,
+/// `DefaultAllocSize`; etcd maps 10 GiB from the start, mvcc/backend/backend.go:43, so every
+/// growth takes this step): the database and the copy a defragmentation writes each may hold
+/// that much more than the quota counts.
+pub const ETCD_DB_GROWTH_BYTES: u64 = 16 << 20;
+/// Room on an etcd volume beside its database: the WAL segments (448 MB), the two databases'
+/// growth steps (32 MiB) and the `max-snapshots: 5` `.snap` files of the v2 store (conf/etcd.conf:29;
+/// the membership only, kilobytes) fit in 512 MiB, 55 MB to spare.
 pub const ETCD_WAL_ROOM_BYTES: u64 = 512 << 20;
+const _: () = assert!(
+    ETCD_WAL_SEGMENTS * ETCD_WAL_SEGMENT_BYTES + 2 * ETCD_DB_GROWTH_BYTES <= ETCD_WAL_ROOM_BYTES
+);
+/// Free pages worth a defragmentation (`reconcile::etcd_space` defragments a member past it).
+pub const ETCD_DEFRAGMENT_FREE_BYTES: u64 = 64 << 20;
+/// The smallest `quota-backend-bytes`: a database of less fills with the free pages of
+/// compacted revisions (and raises NOSPACE) before a defragmentation is worth it: that many
+/// free pages and as much again for live data.
+pub const ETCD_MIN_QUOTA_BYTES: u64 = 2 * ETCD_DEFRAGMENT_FREE_BYTES;
+/// The smallest etcd volume: the room beside the database, and the smallest quota twice (the
+/// database and, at times, a second copy: [`etcd_quota_room`]): 768 MiB.
+pub const ETCD_MIN_VOLUME_BYTES: u64 = ETCD_WAL_ROOM_BYTES + 2 * ETCD_MIN_QUOTA_BYTES;
 
 /// Inclusive bounds of an integer field: the schema's `minimum` and `maximum`, and the range
 /// `validate` checks.
@@ -147,8 +186,9 @@ pub const PROGRESS_DEADLINE_SECONDS: Bounds = Bounds {
 /// of its copysets, i.e. `storage.size` is at least
 /// `validate::capacity::min_volume_bytes(formatPercent, copysets)`, the same integers:
 /// `room = formatPercent × 100 × 16 MiB / (16 MiB + 4 KiB) − 400` (hundredths of a percent)
-/// and `⌈copysets × 2 × (16 MiB + 4 KiB) × 10000 / room⌉` bytes, compared as quantities so a
-/// size past int64 compares too. Exact, but for one thing: the operator reads the size as a
+/// and `⌈(copysets × 2 + 2) × (16 MiB + 4 KiB) × 10000 × 100 / (room × 95)⌉` bytes (the file
+/// system is 95 % of the volume), and at least 1Gi; compared as quantities so a size past
+/// int64 compares too. Exact, but for one thing: the operator reads the size as a
 /// float (`validate::parse_quantity`), so at the very byte of the bound a size written with a
 /// fraction (`3.6359...Gi`) may round across it; no whole number of bytes does below 2^53.
 /// A size that is not a positive quantity is left to the size's own rule.
@@ -157,11 +197,12 @@ pub fn pool_room() -> Rule {
         "(self.formatPercent * {} / {POOL_FILE_BYTES} - {MIN_POOL_SHARE_HUNDREDTHS})",
         100 * CHUNK_BYTES
     );
-    let wal = format!(
-        "(self.copysets * {})",
-        WAL_FILES_PER_COPYSET * POOL_FILE_BYTES * 10_000
+    let reserved = format!(
+        "((self.copysets * {WAL_FILES_PER_COPYSET} + {FORMAT_ROUNDING_FILES}) * {})",
+        POOL_FILE_BYTES * 1_000_000
     );
-    let min = format!("(({wal} + {room} - 1) / {room})");
+    let fs_room = format!("({room} * {})", 100 - FS_OVERHEAD_PERCENT);
+    let min = format!("(({reserved} + {fs_room} - 1) / {fs_room})");
     let size = "self.storage.size";
     // Compared as a float (as the operator reads the size), not as `quantity(string(min))`:
     // the API server's cost estimate takes a converted string as unbounded and refuses the
@@ -169,23 +210,42 @@ pub fn pool_room() -> Rule {
     // SpecValid says the numbers.
     fixed(
         format!(
-            "!isQuantity({size}) || !quantity({size}).isGreaterThan(quantity('0')) || ({room} >= 1 && quantity({size}).asApproximateFloat() >= double({min}))"
+            "!isQuantity({size}) || !quantity({size}).isGreaterThan(quantity('0')) || ({room} >= 1 && quantity({size}).asApproximateFloat() >= double({min}) && quantity({size}).asApproximateFloat() >= {MIN_CHUNKSERVER_VOLUME_BYTES}.0)"
         ),
         format!(
-            "spec.chunkservers.storage.size leaves no room for data: the chunk file pool (formatPercent of the volume) must also hold the raft log segments of every copyset (2 files of 16 MiB + 4 KiB each) and {RAFT_LOG_MARGIN_PERCENT}% of the volume: raise storage.size or formatPercent, or lower copysets (the operator's SpecValid condition gives the numbers)"
+            "spec.chunkservers.storage.size leaves no room for data: it must be at least 1Gi, and the chunk file pool (formatPercent of the file system, taken as {}% of the volume) must hold 2 raft log files of 16 MiB + 4 KiB per copyset, the {FORMAT_ROUNDING_FILES} files curve_format may leave out and {RAFT_LOG_MARGIN_PERCENT}% of the volume: raise storage.size or formatPercent, or lower copysets (the operator's SpecValid condition gives the numbers)",
+            100 - FS_OVERHEAD_PERCENT
         ),
     )
 }
-
-/// `spec.etcd.storage.size` (`self` is `spec.etcd`) leaves room for a database at all:
-/// more than [`ETCD_WAL_ROOM_BYTES`].
+/// `spec.etcd.storage.size` (`self` is `spec.etcd`) holds the WAL, the snapshots and the
+/// smallest database twice: at least [`ETCD_MIN_VOLUME_BYTES`].
 pub fn etcd_volume_room() -> Rule {
     let size = "self.storage.size";
     fixed(
-        format!("!isQuantity({size}) || quantity({size}).asApproximateFloat() > {ETCD_WAL_ROOM_BYTES}.0"),
-        "spec.etcd.storage.size must be more than 512Mi: etcd's WAL and raft snapshots take up to 512Mi of the volume beside its database".to_string(),
+        format!(
+            "!isQuantity({size}) || quantity({size}).asApproximateFloat() >= {ETCD_MIN_VOLUME_BYTES}.0"
+        ),
+        format!("spec.etcd.storage.size must be at least 768Mi: {ETCD_VOLUME_WHY}"),
     )
 }
+
+/// Why an etcd volume needs [`ETCD_MIN_VOLUME_BYTES`], in the words of both refusals.
+pub const ETCD_VOLUME_WHY: &str = "512Mi for etcd's WAL (7 segments of 64 MB: the 5 kept, the one being written, the next one preallocated) and snapshots, and twice the smallest quota of 128Mi (the database and, at times, a second copy of it)";
+
+/// `spec.etcd.quotaBackendBytes` (`self`) is at least [`ETCD_MIN_QUOTA_BYTES`]; a quantity
+/// that is not positive is left to the field's own rule.
+pub fn etcd_min_quota() -> Rule {
+    fixed(
+        format!(
+            "!isQuantity(self) || !quantity(self).isGreaterThan(quantity('0')) || quantity(self).asApproximateFloat() >= {ETCD_MIN_QUOTA_BYTES}.0"
+        ),
+        format!("spec.etcd.quotaBackendBytes must be at least 128Mi: {ETCD_QUOTA_WHY}"),
+    )
+}
+
+/// Why the quota needs [`ETCD_MIN_QUOTA_BYTES`], in the words of both refusals.
+pub const ETCD_QUOTA_WHY: &str = "the operator defragments a member once 64Mi of its database are free pages, so a smaller database fills with the free pages of compacted revisions and etcd refuses writes (NOSPACE) before that";
 
 /// `spec.etcd` (`self`): the database quota fits the volume twice beside
 /// [`ETCD_WAL_ROOM_BYTES`], `2 × quotaBackendBytes + 512Mi ≤ storage.size`. Twice, because a
@@ -282,23 +342,55 @@ pub const IMAGE_WITH_REGISTRY_RE: &str = concat!("^", image_registry_re!(), "/")
 
 /// `self` (a string) is an image reference whose registry, when it names one, is a host.
 pub fn image_registry() -> Rule {
+    image_registry_at("spec.image")
+}
+
+/// [`image_registry`] of the image at `field`.
+pub fn image_registry_at(field: &str) -> Rule {
     rule(
         format!(
             "!self.matches('{IMAGE_HOST_LIKE_RE}') || self.matches('{IMAGE_WITH_REGISTRY_RE}')"
         ),
         got(
-            "spec.image names a registry (its first path component has a dot, a colon or capitals), which must be a host name or [IPv6] address with an optional port",
+            &format!(
+                "{field} names a registry (its first path component has a dot, a colon or capitals), which must be a host name or [IPv6] address with an optional port"
+            ),
             "self",
         ),
     )
 }
 
 pub fn image() -> Rule {
+    image_at("spec.image")
+}
+
+/// `self` (the string at `field`) is an image reference: no whitespace, the grammar the
+/// container runtime parses.
+pub fn image_at(field: &str) -> Rule {
     rule(
         format!("self.matches('{IMAGE_RE}')"),
         got(
-            "spec.image must be an image reference [registry[:port]/]path[:tag][@digest], the path of lower-case letters and digits with dots, underscores or dashes between them, such as opencurvedocker/curvebs:v1.2.6",
+            &format!(
+                "{field} must be an image reference [registry[:port]/]path[:tag][@digest], the path of lower-case letters and digits with dots, underscores or dashes between them, such as opencurvedocker/curvebs:v1.2.6"
+            ),
             "self",
+        ),
+    )
+}
+
+/// Longest Curve user curve-csi accepts in a StorageClass (`curveUserMaxLen`,
+/// pkg/curve/volumeoptions.go:32 at curve-csi ed02bd6), in bytes (Go's `len`, l.65).
+pub const CSI_USER_MAX_LEN: usize = 30;
+
+/// `spec.csi.storageClass.user` (`self`): 1 to [`CSI_USER_MAX_LEN`] bytes, as curve-csi's
+/// `newVolumeOptions` checks it (pkg/curve/volumeoptions.go:65-67), or every CreateVolume of
+/// the class fails.
+pub fn csi_user() -> Rule {
+    // A fixed message: the API server's cost estimate of a converted number is unbounded.
+    fixed(
+        format!("size(bytes(self)) >= 1 && size(bytes(self)) <= {CSI_USER_MAX_LEN}"),
+        format!(
+            "spec.csi.storageClass.user must be 1 to {CSI_USER_MAX_LEN} bytes, as curve-csi requires"
         ),
     )
 }

@@ -17,8 +17,9 @@ pub struct CurveClusterStatus {
     /// Conditions: Available, Progressing, Degraded, EtcdQuorate, MdsLeaderElected,
     /// ChunkServersReady, TopologyReady, SpecValid, ReconciliationPaused, DataRetained;
     /// DataAdopted while claims of an earlier cluster are in use; Monitoring with
-    /// spec.monitoring.enabled; CopysetsHealthy once Curve's health has been read. Every
-    /// reason: docs/reference/conditions.md.
+    /// spec.monitoring.enabled; Csi and CsiConfigPending with spec.csi.enabled;
+    /// DeletionBlocked while a deletion waits for bound PersistentVolumes; CopysetsHealthy
+    /// once Curve's health has been read. Every reason: docs/reference/conditions.md.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// The etcd cluster.
@@ -227,8 +228,8 @@ pub struct CopysetProblemStatus {
     /// The first few, as `<logicalPoolId>/<copysetId>`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub copysets: Vec<String>,
-    /// The ChunkServers (`ip:port`) involved: peers not online, the node reporting the
-    /// state, the follower behind or receiving a snapshot.
+    /// The first 10 ChunkServers (`ip:port`, in order) involved: peers not online, the node
+    /// reporting the state, the follower behind or receiving a snapshot.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub chunkservers: Vec<String>,
 }

@@ -31,6 +31,7 @@ use crate::api::{
     ChunkServerHealthStatus, CopysetHealthStatus, CopysetProblemStatus, HealthStatus,
     HealthVerdict, LogicalPoolSpaceStatus,
 };
+use crate::util::{SHOWN_ITEMS, first_of};
 
 /// What one MDS's dummy port said.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -251,7 +252,7 @@ impl fmt::Display for Problem {
                 "{count} copysets {problem} ({}{}) on {}",
                 list(first),
                 if *count > first.len() { " …" } else { "" },
-                chunkservers.join(" ")
+                first_of(chunkservers, " ")
             ),
             Problem::CopysetsDifferFromMds {
                 only_in_mds,
@@ -697,35 +698,46 @@ fn pool_reports(topology: &TopologyReading) -> Vec<PoolReport> {
         .collect()
 }
 
-/// Problems a status message names; the rest are counted. Every ChunkServer of a new cluster
-/// "holds no copyset" until the pool exists: 1200 of them made a 60 KB message, written with
-/// every status and shown in `kubectl get -o wide`.
-const MESSAGE_PROBLEMS: usize = 10;
-
-/// The problems, the first [`MESSAGE_PROBLEMS`] named and the others counted.
-fn problems_message(problems: &[Problem]) -> String {
-    let named = problems
-        .iter()
-        .take(MESSAGE_PROBLEMS)
-        .map(|p| p.to_string());
-    let mut message = named.collect::<Vec<_>>().join("; ");
-    if let Some(more) = problems
-        .len()
-        .checked_sub(MESSAGE_PROBLEMS)
-        .filter(|n| *n > 0)
-    {
-        message.push_str(&format!("; and {more} more"));
+/// The problems in one message: each once, except the ChunkServers answering with no copyset
+/// (all of them before the logical pool exists, 12,000 at 1000 servers × 12 disks), told as one.
+fn told(problems: &[Problem]) -> String {
+    let empty: Vec<&str> = (problems.iter())
+        .filter_map(|p| match p {
+            Problem::NoCopysets { chunkserver } => Some(chunkserver.as_str()),
+            _ => None,
+        })
+        .collect();
+    let empty_told = match empty.as_slice() {
+        [one] => format!("ChunkServer {one} holds no copyset"),
+        many => format!(
+            "{} ChunkServers hold no copyset: {}",
+            many.len(),
+            first_of(many, " ")
+        ),
+    };
+    let mut told: Vec<String> = Vec::new();
+    for (i, problem) in problems.iter().enumerate() {
+        match problem {
+            // Told once, where the first one is.
+            Problem::NoCopysets { .. } => {
+                let first = !problems[..i]
+                    .iter()
+                    .any(|p| matches!(p, Problem::NoCopysets { .. }));
+                if first {
+                    told.push(empty_told.clone());
+                }
+            }
+            _ => told.push(problem.to_string()),
+        }
     }
-    message
+    told.join("; ")
 }
 
 /// The status block of a verdict read at `checked`.
 pub fn health_status(health: &Health, checked: Time) -> HealthStatus {
     let (verdict, message) = match &health.verdict {
         Verdict::Healthy => (HealthVerdict::Healthy, None),
-        Verdict::Unhealthy { problems } => {
-            (HealthVerdict::Unhealthy, Some(problems_message(problems)))
-        }
+        Verdict::Unhealthy { problems } => (HealthVerdict::Unhealthy, Some(told(problems))),
         Verdict::Unknown { endpoint, reason } => (
             HealthVerdict::Unknown,
             Some(format!("{endpoint}: {reason}")),
@@ -738,7 +750,9 @@ pub fn health_status(health: &Health, checked: Time) -> HealthStatus {
                 reason: problem.reason(),
                 count: found.copysets.len() as i64,
                 copysets: ids(&found.copysets),
-                chunkservers: found.chunkservers.iter().cloned().collect(),
+                chunkservers: (found.chunkservers.iter().take(SHOWN_ITEMS))
+                    .cloned()
+                    .collect(),
             })
             .collect();
         for (reason, set) in [

@@ -712,22 +712,3 @@ fn only_real_changes_call_for_a_status_write() {
     counts.copysets.as_mut().unwrap().total += 1;
     assert!(health_changed(Some(&base), &counts));
 }
-
-#[test]
-fn a_message_names_the_first_problems_and_counts_the_others() {
-    let empty = |i: usize| Problem::NoCopysets {
-        chunkserver: addr(i),
-    };
-    let few: Vec<Problem> = (0..MESSAGE_PROBLEMS).map(empty).collect();
-    let named = problems_message(&few);
-    assert_eq!(named.matches("holds no copyset").count(), MESSAGE_PROBLEMS);
-    assert!(!named.contains("more"), "{named}");
-    let many: Vec<Problem> = (0..1200).map(empty).collect();
-    let counted = problems_message(&many);
-    assert!(counted.starts_with(&named), "{counted}");
-    assert!(
-        counted.ends_with(&format!("; and {} more", 1200 - MESSAGE_PROBLEMS)),
-        "{counted}"
-    );
-    assert_eq!(problems_message(&[]), "");
-}

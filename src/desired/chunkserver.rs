@@ -17,6 +17,7 @@ use super::config::{
     cs_client_conf, glog_args,
 };
 use super::start;
+use super::topology::{TOPOLOGY_DIR, TOPOLOGY_VOLUME};
 use crate::names::{
     Component, LABEL_DISK_SLOT, component_name, labels, selector_labels, slot_set_name,
 };
@@ -227,10 +228,6 @@ fn format_container(cluster: &ValidatedCluster) -> Container {
         ..Container::default()
     }
 }
-
-/// Where the topology ConfigMap is mounted in ChunkServer pods.
-const TOPOLOGY_DIR: &str = "/curve-operator/topology";
-const TOPOLOGY_VOLUME: &str = "topology";
 
 /// Shell script holding the daemon back until the physical pool lists this pod's IP: a
 /// ChunkServer cannot register before (Curve answers kTopoErrCodeServerNotFound).

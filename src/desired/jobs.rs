@@ -2,14 +2,16 @@
 //! every ChunkServer is online, and the logical pool.
 
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
-use k8s_openapi::api::core::v1::{Container, EnvVar, PodSpec, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{
+    ConfigMapVolumeSource, Container, KeyToPath, PodSpec, PodTemplateSpec, Volume, VolumeMount,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::common::{
     CONFIG_VOLUME, Role, config_init_container, config_volumes, mount, object_meta, pod_env,
 };
 use super::config::{CURVE_DELIMITER, TOOLS_CONF};
-use super::topology::ClusterMap;
+use super::topology::{ClusterMap, SERVERS_HASH, TOPOLOGY_DIR, TOPOLOGY_JSON, TOPOLOGY_VOLUME};
 use crate::names::{
     Component, LABEL_STEP, TopologyStep, component_name, labels, topology_job_name,
 };
@@ -25,17 +27,26 @@ const TOOLS_CONF_DIR: &str = "/etc/curve";
 const TOOL: &str = "/curvebs/tools/sbin/curvebs-tool";
 const OPS_TOOL: &str = "/curvebs/tools/sbin/curve_ops_tool";
 
-/// The shell command of a step. The map is passed in the Job itself (not read from the
-/// ConfigMap), so a Job always works on the map it was created for.
-pub fn step_script(step: TopologyStep, expected_chunkservers: i32) -> String {
-    let write_map = "printf '%s' \"$CLUSTER_MAP\" > /tmp/topology.json";
+/// The shell command of a step. The pool steps read the map from the topology ConfigMap as a
+/// file, never from the environment: one environment string or argument may hold 128 KiB at
+/// most (Linux's MAX_ARG_STRLEN; exec fails with E2BIG), about 540 servers of map. The
+/// physical pool first checks the mounted map is the one the Job was made for (`servers_hash`,
+/// which names the Job): a Job of an older map fails instead of applying a newer one and being
+/// recorded as having applied its own; the Job of the newer map does the work.
+pub fn step_script(step: TopologyStep, expected_chunkservers: i32, servers_hash: &str) -> String {
+    let map = format!("{TOPOLOGY_DIR}/{TOPOLOGY_JSON}");
     match step {
         TopologyStep::PhysicalPool => format!(
-            "set -e\n{write_map}\n{TOOL} -op=create_physicalpool -cluster_map=/tmp/topology.json\n"
+            "set -e\nmounted=$(cat {TOPOLOGY_DIR}/{SERVERS_HASH})\n\
+             if [ \"$mounted\" != {servers_hash} ]; then\n  \
+             echo \"the mounted cluster map has servers hash $mounted; this Job is for {servers_hash} and applies no other map\"\n  \
+             exit 1\n\
+             fi\n\
+             {TOOL} -op=create_physicalpool -cluster_map={map}\n"
         ),
-        TopologyStep::LogicalPool => format!(
-            "set -e\n{write_map}\n{TOOL} -op=create_logicalpool -cluster_map=/tmp/topology.json\n"
-        ),
+        TopologyStep::LogicalPool => {
+            format!("set -e\n{TOOL} -op=create_logicalpool -cluster_map={map}\n")
+        }
         // Online as Curve's MDS sees it, not as the kubelet does; the Job fails (and is retried
         // with the Job's backoff) until every ChunkServer has registered and is online.
         TopologyStep::ChunkServersOnline => format!(
@@ -45,24 +56,38 @@ pub fn step_script(step: TopologyStep, expected_chunkservers: i32) -> String {
     }
 }
 
+/// The map (and its servers hash) of the topology ConfigMap, for the pool steps; the online
+/// check needs none.
+fn map_volume(cluster: &ValidatedCluster, step: TopologyStep) -> Option<Volume> {
+    let item = |key: &str| KeyToPath {
+        key: key.to_string(),
+        path: key.to_string(),
+        ..KeyToPath::default()
+    };
+    (step != TopologyStep::ChunkServersOnline).then(|| Volume {
+        name: TOPOLOGY_VOLUME.to_string(),
+        config_map: Some(ConfigMapVolumeSource {
+            name: component_name(&cluster.name, Component::Topology),
+            items: Some(vec![item(TOPOLOGY_JSON), item(SERVERS_HASH)]),
+            ..ConfigMapVolumeSource::default()
+        }),
+        ..Volume::default()
+    })
+}
+
 pub fn build(cluster: &ValidatedCluster, step: TopologyStep, map: &ClusterMap) -> Job {
     let spec = &cluster.spec;
     let expected = spec.chunkservers.replicas * spec.chunkservers.disks_per_node;
     let mut job_labels = labels(&cluster.name, Component::Topology);
     job_labels.insert(LABEL_STEP.to_string(), step.as_str().to_string());
-    let env = vec![EnvVar {
-        name: "CLUSTER_MAP".into(),
-        value: Some(map.to_json()),
-        ..EnvVar::default()
-    }];
     tool_job(
         cluster,
         ToolRun {
             name: job_name(cluster, step, map),
             labels: job_labels,
             container: step.as_str(),
-            script: step_script(step, expected),
-            env,
+            script: step_script(step, expected, &map.servers_hash()),
+            map: map_volume(cluster, step),
         },
     )
 }
@@ -77,13 +102,24 @@ struct ToolRun<'a> {
     labels: std::collections::BTreeMap<String, String>,
     container: &'a str,
     script: String,
-    env: Vec<EnvVar>,
+    /// A ConfigMap volume the tool reads, mounted at [`TOPOLOGY_DIR`].
+    map: Option<Volume>,
 }
 
 fn tool_job(cluster: &ValidatedCluster, run: ToolRun<'_>) -> Job {
     let spec = &cluster.spec;
     let job_labels = run.labels;
     let topology_config = component_name(&cluster.name, Component::Topology);
+    // Where curvebs-tool and curve_ops_tool read their config by default.
+    let mut mounts = vec![mount(CONFIG_VOLUME, TOOLS_CONF_DIR)];
+    let mut volumes = config_volumes(&topology_config);
+    if let Some(map) = run.map {
+        mounts.push(VolumeMount {
+            read_only: Some(true),
+            ..mount(&map.name, TOPOLOGY_DIR)
+        });
+        volumes.push(map);
+    }
     Job {
         metadata: object_meta(cluster, run.name, job_labels.clone()),
         spec: Some(JobSpec {
@@ -128,13 +164,11 @@ fn tool_job(cluster: &ValidatedCluster, run: ToolRun<'_>) -> Job {
                         image: Some(spec.image.clone()),
                         image_pull_policy: Some(spec.image_pull_policy.as_str().to_string()),
                         command: Some(vec!["sh".into(), "-c".into(), run.script]),
-                        env: (!run.env.is_empty()).then_some(run.env),
-                        // Where curvebs-tool and curve_ops_tool read their config by default.
-                        volume_mounts: Some(vec![mount(CONFIG_VOLUME, TOOLS_CONF_DIR)]),
+                        volume_mounts: Some(mounts),
                         termination_message_policy: Some("FallbackToLogsOnError".to_string()),
                         ..Container::default()
                     }],
-                    volumes: Some(config_volumes(&topology_config)),
+                    volumes: Some(volumes),
                     ..PodSpec::default()
                 }),
             },

@@ -3,6 +3,7 @@
 pub mod chunkserver;
 pub mod common;
 pub mod config;
+pub mod csi;
 pub mod etcd;
 pub mod jobs;
 pub mod mds;
@@ -59,6 +60,8 @@ pub struct DesiredObjects {
     pub addresses: config::DaemonAddresses,
     /// The Prometheus Operator objects, when `spec.monitoring.enabled`.
     pub monitoring: Option<monitoring::Monitoring>,
+    /// curve-csi's objects, when `spec.csi.enabled`, wired to `addresses.mds`.
+    pub csi: Option<csi::Csi>,
 }
 
 pub fn build(cluster: &ValidatedCluster, observed: &Observed) -> DesiredObjects {
@@ -79,6 +82,7 @@ pub fn build(cluster: &ValidatedCluster, observed: &Observed) -> DesiredObjects 
             .map(|step| jobs::build(cluster, *step, &cluster_map))
             .collect(),
         cluster_map,
+        csi: csi::build(cluster, &addresses.mds),
         addresses,
         monitoring: monitoring::build(cluster),
     }

@@ -979,6 +979,10 @@ fn the_topology_config_map_holds_the_map_and_tools_conf() {
         serde_json::from_str(value["data"]["topology.json"].as_str().unwrap()).unwrap();
     assert_eq!(map["servers"].as_array().unwrap().len(), 3);
     assert_eq!(
+        value["data"]["servers-hash"],
+        cluster_map(&minimal(), &servers(3), &[]).servers_hash()
+    );
+    assert_eq!(
         value["data"]["tools.conf"],
         config::tools_conf(&minimal(), &config::DaemonAddresses::dns(&minimal()))
     );
@@ -1052,14 +1056,14 @@ fn pool_jobs_run_curve_tools_with_the_map_they_were_made_for() {
         (Some("Never"), Some(true))
     );
     let container = &pod["containers"][0];
-    assert_eq!(
-        container["env"],
-        json!([{"name": "CLUSTER_MAP", "value": map.to_json()}])
-    );
+    assert_eq!(container["env"], json!(null), "the map is a file, not env");
     assert_eq!(
         container["volumeMounts"],
-        json!([{"name": "conf", "mountPath": "/etc/curve"}]),
-        "the tools' default -confPath"
+        json!([
+            {"name": "conf", "mountPath": "/etc/curve"},
+            {"name": "topology", "mountPath": "/curve-operator/topology", "readOnly": true}
+        ]),
+        "the tools' default -confPath, and the map"
     );
     let config = &pod["initContainers"][0];
     assert_eq!(
@@ -1077,25 +1081,52 @@ fn pool_jobs_run_curve_tools_with_the_map_they_were_made_for() {
         config["env"].as_array().unwrap().last().unwrap(),
         &json!({"name": "CURVE_ROOT_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "demo-root-password", "key": "password", "optional": false}}})
     );
+    let map_volume = json!({"name": "topology", "configMap": {"name": "demo-topology", "items": [
+        {"key": "topology.json", "path": "topology.json"},
+        {"key": "servers-hash", "path": "servers-hash"}
+    ]}});
     assert_eq!(
         pod["volumes"],
-        json!([{"name": "config-source", "configMap": {"name": "demo-topology"}}, {"name": "conf", "emptyDir": {}}])
+        json!([{"name": "config-source", "configMap": {"name": "demo-topology"}}, {"name": "conf", "emptyDir": {}}, map_volume])
     );
     assert_eq!(
-        step_script(TopologyStep::PhysicalPool, 3),
-        "set -e\nprintf '%s' \"$CLUSTER_MAP\" > /tmp/topology.json\n/curvebs/tools/sbin/curvebs-tool -op=create_physicalpool -cluster_map=/tmp/topology.json\n"
+        container["command"],
+        json!([
+            "sh",
+            "-c",
+            step_script(TopologyStep::PhysicalPool, 3, &map.servers_hash())
+        ])
     );
     assert_eq!(
-        step_script(TopologyStep::LogicalPool, 3),
-        "set -e\nprintf '%s' \"$CLUSTER_MAP\" > /tmp/topology.json\n/curvebs/tools/sbin/curvebs-tool -op=create_logicalpool -cluster_map=/tmp/topology.json\n"
+        step_script(TopologyStep::PhysicalPool, 3, "0a1b2c3d"),
+        "set -e\nmounted=$(cat /curve-operator/topology/servers-hash)\n\
+         if [ \"$mounted\" != 0a1b2c3d ]; then\n  \
+         echo \"the mounted cluster map has servers hash $mounted; this Job is for 0a1b2c3d and applies no other map\"\n  \
+         exit 1\nfi\n\
+         /curvebs/tools/sbin/curvebs-tool -op=create_physicalpool -cluster_map=/curve-operator/topology/topology.json\n"
+    );
+    assert_eq!(
+        step_script(TopologyStep::LogicalPool, 3, "0a1b2c3d"),
+        "set -e\n/curvebs/tools/sbin/curvebs-tool -op=create_logicalpool -cluster_map=/curve-operator/topology/topology.json\n"
     );
     assert!(
-        step_script(TopologyStep::ChunkServersOnline, 6)
+        step_script(TopologyStep::ChunkServersOnline, 6, "0a1b2c3d")
             .contains("grep -Eq 'online *= *6([^0-9]|$)'")
     );
+    let logical = typed_value(&job(&cluster, TopologyStep::LogicalPool, &map));
+    assert_eq!(logical["metadata"]["name"], "demo-logical-pool");
     assert_eq!(
-        typed_value(&job(&cluster, TopologyStep::LogicalPool, &map))["metadata"]["name"],
-        "demo-logical-pool"
+        logical["spec"]["template"]["spec"]["volumes"][2],
+        map_volume
+    );
+    let online = typed_value(&job(&cluster, TopologyStep::ChunkServersOnline, &map));
+    assert_eq!(
+        online["spec"]["template"]["spec"]["volumes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "the online check reads no map"
     );
 }
 

@@ -15,6 +15,13 @@ use crate::names::{Component, component_name, labels};
 use crate::validate::ValidatedCluster;
 
 pub const TOPOLOGY_JSON: &str = "topology.json";
+/// The key holding [`ClusterMap::servers_hash`] of the map beside it: a physical-pool Job,
+/// named after the hash it was made for, checks it reads that map (a kubelet may mount the
+/// ConfigMap before or after a newer map lands).
+pub const SERVERS_HASH: &str = "servers-hash";
+/// Where pods mount the topology ConfigMap (the ChunkServers all of it, the pool Jobs the map).
+pub const TOPOLOGY_DIR: &str = "/curve-operator/topology";
+pub const TOPOLOGY_VOLUME: &str = "topology";
 pub const POOLSET: &str = "default";
 
 /// A node running ChunkServers, as observed from its pods.
@@ -294,6 +301,7 @@ pub fn build(
         ),
         data: Some(BTreeMap::from([
             (TOPOLOGY_JSON.to_string(), map.to_json()),
+            (SERVERS_HASH.to_string(), map.servers_hash()),
             (TOOLS_CONF.to_string(), tools_conf(cluster, addresses)),
             (MERGE_SCRIPT_KEY.to_string(), MERGE_SCRIPT.to_string()),
             (PHYSICAL_POOL_SERVERS.to_string(), servers),

@@ -17,7 +17,7 @@ use super::plan;
 use super::snapshot::Snapshot;
 use super::status::compute_status;
 use super::{
-    blockers, etcd_space, expansion, health, leaders, membership, monitoring, observe, retire,
+    blockers, csi, etcd_space, expansion, health, leaders, membership, monitoring, observe, retire,
     roll, topology,
 };
 use crate::api::{CleanupPolicy, CurveClusterStatus, OperatorRecord};
@@ -123,6 +123,8 @@ pub enum Change {
     Apply,
     /// The Prometheus Operator objects.
     Monitoring,
+    /// curve-csi's objects, and the node plugin pods it replaces.
+    Csi,
     /// Pods and claims of etcd members the membership change restarts or drops.
     Pods,
     /// The topology Job of this step of the pool bootstrap.
@@ -134,12 +136,13 @@ pub enum Change {
 }
 
 impl Change {
-    pub const ORDER: [Change; 9] = [
+    pub const ORDER: [Change; 10] = [
         Change::Membership,
         Change::EtcdSpace,
         Change::Growth,
         Change::Apply,
         Change::Monitoring,
+        Change::Csi,
         Change::Pods,
         Change::Jobs,
         Change::Retire,
@@ -334,6 +337,7 @@ fn observe_cluster(
         logical_pool: spec.logical_pool.name.clone(),
         expansions: reading.growth.progress.clone(),
         monitoring: Default::default(),
+        csi: Default::default(),
         blockers: pod_blockers(snapshot),
         health: (snapshot.health.as_ref()).map(|latest| {
             let retire = (reading.record.as_ref().ok()).and_then(|r| r.retire.as_ref());
@@ -344,6 +348,7 @@ fn observe_cluster(
         adopted_claims: adopted_claims(snapshot),
         retire: reading.retire.progress.clone(),
         stale_chunkservers: reading.retire.stale.clone(),
+        clocks_apart: snapshot.clocks_apart.clone(),
         usable_bytes: crate::validate::capacity::usable_capacity_bytes(spec),
         progress_deadline_seconds: spec.rollout.progress_deadline_seconds.into(),
     }
@@ -551,6 +556,11 @@ fn planned(
             obs.monitoring = state;
             actions
         }
+        Change::Csi => {
+            let plan = plan_csi(pass.snapshot, desired, obs);
+            obs.csi = plan.state;
+            plan.actions
+        }
         Change::Pods => {
             changes.known.etcd_members = membership.settled;
             changes.known.etcd_step = membership.step.clone();
@@ -658,9 +668,24 @@ pub fn decide(
             &snapshot.monitoring_objects,
         )
         .1;
+        obs.csi = plan_csi(snapshot, &desired, &obs).state;
         None
     };
     report(previous, &reading, desired, obs, changes, generation, now)
+}
+
+/// curve-csi's part (reconcile/csi.rs), wired to the MDS addresses of this pass.
+fn plan_csi(snapshot: &Snapshot, desired: &DesiredObjects, obs: &Observation) -> csi::CsiPlan {
+    let seen = &snapshot.csi;
+    csi::plan(&csi::CsiInput {
+        desired: desired.csi.as_ref(),
+        existing: &seen.objects,
+        node_pods: &seen.node_pods,
+        attached: seen.attached.as_ref(),
+        allowed: &csi::RestartAllowed::of(seen.restart_nodes.as_deref()),
+        available: obs.available(),
+        taken: &seen.taken,
+    })
 }
 
 /// What the operator would change if it were not paused (or could read its record): the
@@ -732,7 +757,7 @@ fn report(
         Requeue::AwaitChange
     } else if matches!(obs.membership, MembershipState::Changing { .. }) {
         Requeue::Membership
-    } else if obs.complete() {
+    } else if obs.complete() && !obs.csi.pending() {
         Requeue::Healthy
     } else {
         Requeue::Progress

@@ -12,6 +12,8 @@ pub enum Error {
     StorageClass { name: String, source: kube::Error },
     #[error("listing the Events of StatefulSet {name}: {source}")]
     SetEvents { name: String, source: kube::Error },
+    #[error("reading {what} for curve-csi: {source}")]
+    ReadCsi { what: String, source: kube::Error },
     #[error("applying {object}: {source}")]
     Apply { object: String, source: kube::Error },
     #[error("deleting {object}: {source}")]
@@ -36,9 +38,10 @@ impl Error {
     /// The step that failed, as `curve_operator_errors_total` counts it.
     pub fn step(&self) -> ErrorStep {
         match self {
-            Error::Read(_) | Error::StorageClass { .. } | Error::SetEvents { .. } => {
-                ErrorStep::Read
-            }
+            Error::Read(_)
+            | Error::StorageClass { .. }
+            | Error::SetEvents { .. }
+            | Error::ReadCsi { .. } => ErrorStep::Read,
             Error::Apply { .. } => ErrorStep::Apply,
             Error::Delete { .. } => ErrorStep::Delete,
             Error::Status(_) => ErrorStep::Status,

@@ -18,7 +18,7 @@ use crate::etcd::{EtcdAlarm, Member, MemberHealth};
 pub const MIN_FREE_PERCENT: u64 = 25;
 /// Free bytes worth a defragmentation: below this the member's pause buys almost nothing
 /// (a 64 MiB database defragments in well under a second).
-pub const MIN_FREE_BYTES: u64 = 64 << 20;
+pub const MIN_FREE_BYTES: u64 = crate::api::rules::ETCD_DEFRAGMENT_FREE_BYTES;
 
 /// What the space decision reads.
 pub struct SpaceInput<'a> {

@@ -76,13 +76,31 @@ impl EventSink for KubeEvents {
             },
             action: event.reason.clone(),
             reason: event.reason,
-            note: Some(event.note),
+            note: Some(bounded_note(event.note)),
             secondary: None,
         };
         if let Err(error) = recorder.publish(&event, &cluster.object_ref(&())).await {
             tracing::warn!(%error, "cannot publish an event");
         }
     }
+}
+
+/// The API server refuses an events.k8s.io/v1 Event whose note is over 1 KiB
+/// (k8s.io/kubernetes pkg/apis/core/validation/events.go, NoteLengthLimit = 1024), and a note
+/// carrying a condition's message of a big cluster can be longer: cut at a character boundary,
+/// ending in "…"; the condition holds the whole message.
+pub const NOTE_LIMIT: usize = 1024;
+
+pub fn bounded_note(note: String) -> String {
+    if note.len() <= NOTE_LIMIT {
+        return note;
+    }
+    let ellipsis = "…";
+    let mut end = NOTE_LIMIT - ellipsis.len();
+    while !note.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{ellipsis}", &note[..end])
 }
 
 /// Problems told when a condition takes the reason, or its message changes under it:

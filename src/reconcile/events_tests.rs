@@ -348,3 +348,22 @@ fn moved_mds_addresses_are_told_once() {
         "the MDS addresses ChunkServers and tools dial changed from 10.0.0.1:6700,10.0.0.2:6700,10.0.0.3:6700 to 10.0.0.1:6700,10.0.0.9:6700,10.0.0.3:6700: their configs follow and the ChunkServers roll"
     );
 }
+
+#[test]
+fn a_note_over_the_api_servers_limit_is_cut_at_a_character() {
+    use super::{NOTE_LIMIT, bounded_note};
+    assert_eq!(bounded_note("short".into()), "short");
+    let exact = "x".repeat(NOTE_LIMIT);
+    assert_eq!(bounded_note(exact.clone()), exact);
+    // "é" is 2 bytes: a cut may not split it.
+    let long = format!("ab{}", "é".repeat(NOTE_LIMIT));
+    let cut = bounded_note(long.clone());
+    assert!(cut.len() <= NOTE_LIMIT, "{}", cut.len());
+    assert!(cut.ends_with('…'));
+    assert!(long.starts_with(cut.trim_end_matches('…')));
+    assert_eq!(
+        cut.len(),
+        NOTE_LIMIT - 1,
+        "2 + 2×509 bytes of é, then 3 of …"
+    );
+}

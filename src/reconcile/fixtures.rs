@@ -51,6 +51,7 @@ pub(crate) fn fresh() -> Observation {
         logical_pool: "logicalPool1".into(),
         expansions: Vec::new(),
         monitoring: Default::default(),
+        csi: Default::default(),
         blockers: Vec::new(),
         held: Vec::new(),
         etcd_members_now: 3,
@@ -59,6 +60,7 @@ pub(crate) fn fresh() -> Observation {
         adopted_claims: Vec::new(),
         retire: None,
         stale_chunkservers: Vec::new(),
+        clocks_apart: None,
         usable_bytes: None,
     }
 }

@@ -174,6 +174,14 @@ fn tells_more(previous: Option<&Latest>, next: &Latest) -> bool {
         || previous.primary_unreachable != next.primary_unreachable
         || previous.pods_token != next.pods_token
         || inventory_shape(previous.inventory.as_ref()) != inventory_shape(next.inventory.as_ref())
+        || leaders(previous) != leaders(next)
+}
+
+/// The leaders per ChunkServer: the reconcile publishes them (`chunkserver_leaders`), so a
+/// new spread — a rapid leader schedule done, an election — is news, or the gauges would keep
+/// the spread of the last reconcile for as long as nothing else changed.
+fn leaders(latest: &Latest) -> Option<&std::collections::BTreeMap<String, u32>> {
+    latest.inventory.as_ref().map(|i| &i.leaders)
 }
 
 /// What a retire decides on, of an inventory: the ChunkServers' states and copysets, the

@@ -175,3 +175,25 @@ async fn a_pod_change_is_read_at_once_and_a_dead_primary_within_a_probe() {
     assert_eq!(curve.full_reads.load(Ordering::SeqCst), full);
     assert_eq!(curve.probes.load(Ordering::SeqCst), probes);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_new_leader_spread_is_news_and_the_same_spread_is_not() {
+    let curve = FakeCurve::default();
+    let (tx, mut changes) = futures::channel::mpsc::unbounded();
+    let monitor = HealthMonitor::new(curve.clone(), curve.clone(), MonitorOptions::default(), tx);
+    monitor.want(&key(), wanted(1));
+    settle().await;
+    assert_eq!(changes.next().await, Some(key()));
+    let reading = monitor.want(&key(), wanted(1)).expect("a reading");
+    let with_leaders = |leaders: &[(&str, u32)]| Latest {
+        inventory: Some(Inventory {
+            leaders: leaders.iter().map(|(a, n)| (a.to_string(), *n)).collect(),
+            ..Inventory::default()
+        }),
+        ..reading.clone()
+    };
+    let skewed = with_leaders(&[("10.0.0.1:8200", 30), ("10.0.0.2:8200", 0)]);
+    let spread = with_leaders(&[("10.0.0.1:8200", 15), ("10.0.0.2:8200", 15)]);
+    assert!(tells_more(Some(&skewed), &spread));
+    assert!(!tells_more(Some(&spread), &spread.clone()));
+}

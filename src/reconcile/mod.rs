@@ -4,6 +4,8 @@
 //! which wires the watches, their caches and the controller.
 
 pub mod blockers;
+pub mod clocks;
+pub mod csi;
 pub mod decide;
 pub mod error;
 pub mod etcd_space;
@@ -30,11 +32,14 @@ use std::time::{Duration, Instant};
 
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender};
 use futures::{Stream, StreamExt, TryStreamExt};
-use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Event, Node, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Event, Node, PersistentVolumeClaim, Pod, Service, ServiceAccount,
+};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::api::storage::v1::StorageClass;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::api::storage::v1::{CSIDriver, StorageClass};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams};
 use kube::core::{DeserializeGuard, PartialObjectMeta};
@@ -58,6 +63,7 @@ use decide::{Decision, decide};
 use error::Error;
 use events::EventSink;
 use health_monitor::{HealthSource, NoHealth};
+use model::action::ObjectKind;
 use model::event::ClusterEvent;
 use model::observation::{Gauges, MonitoringApi, Observation, PrimaryView};
 use snapshot::{Caches, Snapshot};
@@ -225,9 +231,16 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(
             return timed(steps, ReconcileStep::Write, report).await;
         }
     };
-    let finalizer =
-        write::set_finalizer(&ctx.client, cluster, validated.spec.cleanup.deletes_data());
-    timed(steps, ReconcileStep::Write, finalizer).await?;
+    let csi_objects = ctx.caches.csi_cluster_scoped(&namespace, &validated.name);
+    let finalizers = [
+        (write::DATA_FINALIZER, validated.spec.cleanup.deletes_data()),
+        (
+            write::CSI_FINALIZER,
+            validated.spec.csi.enabled || !csi_objects.is_empty(),
+        ),
+    ];
+    let finalizing = write::set_finalizers(&ctx.client, cluster, &finalizers);
+    timed(steps, ReconcileStep::Write, finalizing).await?;
 
     let record = previous.record.as_ref();
     let retire = record.and_then(|r| r.retire.as_ref());
@@ -235,6 +248,9 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(
     let reading = read(ctx, &validated, retire, joining);
     let mut snapshot = timed(steps, ReconcileStep::Read, reading).await?;
     snapshot.cluster_created = cluster.metadata.creation_timestamp.as_ref().map(|t| t.0);
+    snapshot.csi.restart_nodes = (cluster.annotations())
+        .get(crate::api::CSI_RESTART_ANNOTATION)
+        .cloned();
     let generation = cluster.metadata.generation;
     let deciding = Instant::now();
     let decision = decide(
@@ -378,6 +394,7 @@ async fn read<O: EtcdObserver, E: EventSink>(
         })?;
         snapshot.set_events.extend(listed.items);
     }
+    read_csi(ctx, cluster, &mut snapshot.csi).await?;
     let key = ClusterKey {
         namespace: cluster.namespace.clone(),
         name: cluster.name.clone(),
@@ -396,6 +413,83 @@ async fn read<O: EtcdObserver, E: EventSink>(
         ctx.health.forget(&key);
     }
     Ok(snapshot)
+}
+
+/// What curve-csi's part reads beyond the caches, only when it needs it: the
+/// VolumeAttachments while a node plugin pod runs an outdated config, and whether a
+/// StorageClass or CSIDriver of its names belongs to someone else while the cluster's own is
+/// not in the cache.
+async fn read_csi<O: EtcdObserver, E: EventSink>(
+    ctx: &Context<O, E>,
+    cluster: &ValidatedCluster,
+    seen: &mut snapshot::CsiSnapshot,
+) -> Result<(), Error> {
+    use k8s_openapi::api::storage::v1::VolumeAttachment;
+    let csi_spec = &cluster.spec.csi;
+    if !csi_spec.enabled {
+        return Ok(());
+    }
+    let failed = |what: &str| {
+        let what = what.to_string();
+        move |source| Error::ReadCsi { what, source }
+    };
+    if csi::any_outdated(seen.node_config.as_deref(), &seen.node_pods) {
+        let api: Api<VolumeAttachment> = Api::all(ctx.client.clone());
+        let list =
+            (api.list(&ListParams::default()).await).map_err(failed("the VolumeAttachments"))?;
+        seen.attached =
+            Some(csi::attached_nodes(list.items.iter().map(|a| {
+                (a.spec.attacher.as_str(), a.spec.node_name.as_str())
+            })));
+    }
+    let ours = |kind: ObjectKind, name: &str| {
+        (seen.objects.iter()).any(|o| o.kind == kind && o.name == name)
+    };
+    let class = &csi_spec.storage_class.name;
+    if !ours(ObjectKind::StorageClass, class) {
+        let api: Api<StorageClass> = Api::all(ctx.client.clone());
+        let found = (api.get_opt(class).await).map_err(failed(&format!("StorageClass {class}")))?;
+        if let Some(found) = found.filter(|f| !of_cluster(&f.metadata, cluster)) {
+            seen.taken.push(format!(
+                "StorageClass {class} (provisioner {}{})",
+                found.provisioner,
+                owner_note(&found.metadata)
+            ));
+        }
+    }
+    let driver = crate::names::CSI_DRIVER;
+    if !ours(ObjectKind::CsiDriver, driver) {
+        let api: Api<CSIDriver> = Api::all(ctx.client.clone());
+        let found = (api.get_opt(driver).await).map_err(failed(&format!("CSIDriver {driver}")))?;
+        if let Some(found) = found.filter(|f| !of_cluster(&f.metadata, cluster)) {
+            seen.taken
+                .push(format!("CSIDriver {driver}{}", owner_note(&found.metadata)));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a cluster-scoped object carries this cluster's labels (the cache has not seen it
+/// yet, or not seen it go).
+fn of_cluster(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    cluster: &ValidatedCluster,
+) -> bool {
+    let labels = meta.labels.clone().unwrap_or_default();
+    labels.get(crate::names::LABEL_NAMESPACE) == Some(&cluster.namespace)
+        && labels.get(LABEL_INSTANCE) == Some(&cluster.name)
+}
+
+/// `, of CurveCluster <ns>/<name>` when another cluster's operator made the object.
+fn owner_note(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
+    let labels = meta.labels.clone().unwrap_or_default();
+    match (
+        labels.get(crate::names::LABEL_NAMESPACE),
+        labels.get(LABEL_INSTANCE),
+    ) {
+        (Some(namespace), Some(name)) => format!(", of CurveCluster {namespace}/{name}"),
+        _ => String::new(),
+    }
 }
 
 fn record_metrics<O: EtcdObserver, E: EventSink>(
@@ -547,6 +641,9 @@ async fn finalize<O: EtcdObserver, E: EventSink>(
     });
     ctx.metrics.remove_cluster(namespace, &cluster.name_any());
     (ctx.caches.monitoring.discovery).unwant(namespace, &cluster.name_any());
+    if write::has(cluster, write::CSI_FINALIZER) {
+        return finalize_csi(cluster, ctx, namespace).await;
+    }
     if !write::has_finalizer(cluster) {
         return Ok(Requeue::await_change());
     }
@@ -577,6 +674,61 @@ async fn finalize<O: EtcdObserver, E: EventSink>(
         ctx.events.publish(cluster, event).await;
     }
     write::set_finalizer(&ctx.client, cluster, false).await?;
+    Ok(Requeue::await_change())
+}
+
+/// Deletion with curve-csi: refused while PersistentVolumes of its StorageClass are bound
+/// (unless spec.cleanup confirms deleting data), as the status says; then its cluster-scoped
+/// objects are deleted (the namespaced ones go with the cluster, by their owner references).
+async fn finalize_csi<O: EtcdObserver, E: EventSink>(
+    cluster: &CurveCluster,
+    ctx: &Context<O, E>,
+    namespace: &str,
+) -> Result<Requeue, Error> {
+    let class = &cluster.spec.csi.storage_class.name;
+    if !cluster.spec.cleanup.deletes_data() {
+        let bound = csi::bound_volumes(&write::list_volumes(&ctx.client).await?, class);
+        if !bound.is_empty() {
+            let previous = cluster.status.clone().unwrap_or_default();
+            let (generation, now) = (cluster.metadata.generation, Timestamp::now());
+            let next = status::with_deletion_blocked(&previous, &bound, class, generation, now);
+            write::write_status(&ctx.client, cluster, &previous, &next).await?;
+            let newly = model::conditions::find(
+                &previous,
+                model::conditions::ConditionType::DeletionBlocked,
+            )
+            .is_none_or(|c| {
+                Some(c)
+                    != model::conditions::find(
+                        &next,
+                        model::conditions::ConditionType::DeletionBlocked,
+                    )
+            });
+            if newly {
+                let note = format!(
+                    "deletion waits for bound PersistentVolumes of StorageClass {class}: {}",
+                    bound.join(", ")
+                );
+                publish(
+                    ctx,
+                    cluster,
+                    vec![ClusterEvent::warning("DeletionBlocked", note)],
+                )
+                .await;
+            }
+            // PersistentVolumes are not watched: look again.
+            return Ok(Requeue::requeue(PROGRESS_RESYNC));
+        }
+    }
+    let objects: Vec<(ObjectKind, String)> = (ctx.caches)
+        .csi_cluster_scoped(namespace, &cluster.name_any())
+        .into_iter()
+        .map(|o| (o.kind, o.name))
+        .collect();
+    write::delete_cluster_scoped_objects(&ctx.client, &objects).await?;
+    tracing::info!(objects = ?objects, "deleted curve-csi's cluster-scoped objects");
+    write::set_finalizers(&ctx.client, cluster, &[(write::CSI_FINALIZER, false)]).await?;
+    // The data finalizer, if any, is handled when the patched object comes back.
     Ok(Requeue::await_change())
 }
 
@@ -816,6 +968,18 @@ where
     spawn_reflector(watcher(api::<K>(client, namespace), managed), writer);
 }
 
+/// Watches the cluster-scoped objects the operator manages (any namespace's clusters: their
+/// namespace is a label) into their cache.
+fn watch_managed_cluster_scoped<K>(client: &Client, writer: Writer<K>)
+where
+    K: kube::Resource<Scope = k8s_openapi::ClusterResourceScope> + Slim + DeserializeOwned,
+    K: Clone + Send + Sync + std::fmt::Debug + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Default + Send + Sync,
+{
+    let managed = watcher::Config::default().labels(&managed_selector());
+    spawn_reflector(watcher(Api::<K>::all(client.clone()), managed), writer);
+}
+
 /// Starts the watches that fill the caches: the operator's objects by their label, the Nodes'
 /// metadata, and the Prometheus Operator's kinds once discovery serves them. Yields the
 /// clusters to reconcile when monitoring's discovery has news for them.
@@ -840,12 +1004,36 @@ fn spawn_watches(
     watch_managed(client, namespace, writers.jobs);
     watch_managed(client, namespace, writers.pods);
     watch_managed(client, namespace, writers.claims);
+    // curve-csi's objects (spec.csi), by their metadata.
+    watch_managed(client, namespace, writers.service_accounts);
+    watch_managed(client, namespace, writers.roles);
+    watch_managed(client, namespace, writers.role_bindings);
+    watch_managed(client, namespace, writers.daemon_sets);
+    watch_managed(client, namespace, writers.deployments);
+    watch_managed_cluster_scoped(client, writers.cluster_roles);
+    watch_managed_cluster_scoped(client, writers.cluster_role_bindings);
+    watch_managed_cluster_scoped(client, writers.csi_drivers);
+    watch_managed_cluster_scoped(client, writers.storage_classes);
     // Zone labels and readiness are read: the cache keeps only those (`Slim for Node`).
     spawn_reflector(
         watcher(Api::<Node>::all(client.clone()), watcher::Config::default()),
         writers.nodes,
     );
     clusters
+}
+
+/// Follows the nodes' clocks (clocks.rs); yields when a node's clock moved, for every cluster
+/// to compare its nodes again (rare: a clock that drifts or is set).
+fn spawn_clock_watch(client: &Client, clocks: clocks::NodeClocks) -> UnboundedReceiver<()> {
+    let (moved, news) = futures::channel::mpsc::unbounded();
+    tokio::spawn(clocks::watch_node_clocks(
+        client.clone(),
+        clocks,
+        move || {
+            let _ = moved.unbounded_send(());
+        },
+    ));
+    news
 }
 
 type ClusterController = Controller<DeserializeGuard<CurveCluster>>;
@@ -878,6 +1066,16 @@ fn instance_of(object: &impl ResourceExt) -> Option<ObjectRef<DeserializeGuard<C
     Some(ObjectRef::new(instance).within(&object.namespace()?))
 }
 
+/// The cluster a cluster-scoped object belongs to, by its instance and namespace labels.
+fn cluster_of_labels(
+    object: &impl ResourceExt,
+) -> Option<ObjectRef<DeserializeGuard<CurveCluster>>> {
+    let labels = object.labels();
+    let instance = labels.get(LABEL_INSTANCE)?;
+    let namespace = labels.get(crate::names::LABEL_NAMESPACE)?;
+    Some(ObjectRef::new(instance).within(namespace))
+}
+
 /// What reconciles a cluster besides its own changes: the changes of each shared cache,
 /// subscribed before the caches' writers go to their watches.
 struct Triggers {
@@ -890,6 +1088,15 @@ struct Triggers {
     claims: ReflectHandle<PersistentVolumeClaim>,
     pod_monitors: ReflectHandle<PartialObjectMeta<PodMonitor>>,
     rules: ReflectHandle<PartialObjectMeta<PrometheusRule>>,
+    service_accounts: ReflectHandle<PartialObjectMeta<ServiceAccount>>,
+    roles: ReflectHandle<PartialObjectMeta<Role>>,
+    role_bindings: ReflectHandle<PartialObjectMeta<RoleBinding>>,
+    daemon_sets: ReflectHandle<PartialObjectMeta<DaemonSet>>,
+    deployments: ReflectHandle<PartialObjectMeta<Deployment>>,
+    cluster_roles: ReflectHandle<PartialObjectMeta<ClusterRole>>,
+    cluster_role_bindings: ReflectHandle<PartialObjectMeta<ClusterRoleBinding>>,
+    csi_drivers: ReflectHandle<PartialObjectMeta<CSIDriver>>,
+    storage_classes: ReflectHandle<PartialObjectMeta<StorageClass>>,
 }
 
 impl Triggers {
@@ -905,6 +1112,15 @@ impl Triggers {
             claims: writers.claims.subscribe().expect(subscribe),
             pod_monitors: (writers.monitoring.pod_monitors.subscribe()).expect(subscribe),
             rules: writers.monitoring.rules.subscribe().expect(subscribe),
+            service_accounts: writers.service_accounts.subscribe().expect(subscribe),
+            roles: writers.roles.subscribe().expect(subscribe),
+            role_bindings: writers.role_bindings.subscribe().expect(subscribe),
+            daemon_sets: writers.daemon_sets.subscribe().expect(subscribe),
+            deployments: writers.deployments.subscribe().expect(subscribe),
+            cluster_roles: writers.cluster_roles.subscribe().expect(subscribe),
+            cluster_role_bindings: (writers.cluster_role_bindings.subscribe()).expect(subscribe),
+            csi_drivers: writers.csi_drivers.subscribe().expect(subscribe),
+            storage_classes: writers.storage_classes.subscribe().expect(subscribe),
         }
     }
 
@@ -923,6 +1139,16 @@ impl Triggers {
             })
             .owns_shared_stream(self.pod_monitors)
             .owns_shared_stream(self.rules)
+            .owns_shared_stream(self.service_accounts)
+            .owns_shared_stream(self.roles)
+            .owns_shared_stream(self.role_bindings)
+            .owns_shared_stream(self.daemon_sets)
+            .owns_shared_stream(self.deployments)
+            // Cluster-scoped: no owner, the cluster by its instance and namespace labels.
+            .watches_shared_stream(self.cluster_roles, |o| cluster_of_labels(&*o))
+            .watches_shared_stream(self.cluster_role_bindings, |o| cluster_of_labels(&*o))
+            .watches_shared_stream(self.csi_drivers, |o| cluster_of_labels(&*o))
+            .watches_shared_stream(self.storage_classes, |o| cluster_of_labels(&*o))
     }
 }
 
@@ -942,6 +1168,7 @@ pub async fn run<O: EtcdObserver, E: EventSink>(
     let triggers = Triggers::subscribe(&writers);
     let monitoring_news =
         spawn_watches(&client, &namespace, ctx.caches.monitoring.clone(), writers);
+    let clock_news = spawn_clock_watch(&client, ctx.caches.clocks.clone());
     let controller =
         cluster_controller(&client, &namespace, ctx.metrics.clone(), ctx.health.clone());
     // The controller starts once every cache has its first listing, so no decision is taken
@@ -958,6 +1185,7 @@ pub async fn run<O: EtcdObserver, E: EventSink>(
     let config = kube::runtime::controller::Config::default();
     (triggers.wire(controller))
         .reconcile_on(reconcile_on)
+        .reconcile_all_on(clock_news)
         .with_config(config.concurrency(scope.concurrent_reconciles))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)

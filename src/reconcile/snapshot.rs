@@ -6,10 +6,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use futures::FutureExt;
-use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Event, Node, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Event, Node, PersistentVolumeClaim, Pod, Service, ServiceAccount,
+};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::api::storage::v1::{CSIDriver, StorageClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, Lookup, Store, store::Writer};
@@ -21,7 +25,7 @@ use super::model::action::{ExistingObject, ObjectKind};
 use super::model::observation::MonitoringApi;
 use crate::api::prometheus::{PodMonitor, PrometheusRule};
 use crate::etcd::EtcdObservation;
-use crate::names::LABEL_INSTANCE;
+use crate::names::{LABEL_COMPONENT, LABEL_INSTANCE, LABEL_NAMESPACE, is_csi_component};
 
 /// The cluster's objects as the watch caches hold them, and what etcd says.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -39,6 +43,9 @@ pub struct Snapshot {
     pub node_zones: BTreeMap<String, String>,
     /// Nodes running the cluster's pods whose `Ready` condition is not True.
     pub unready_nodes: BTreeSet<String>,
+    /// What is wrong with the clocks of the nodes running the cluster's pods, if they are
+    /// too far apart (clocks.rs).
+    pub clocks_apart: Option<String>,
     /// When the CurveCluster was created (claims older than it belonged to an earlier one).
     pub cluster_created: Option<k8s_openapi::jiff::Timestamp>,
     /// The election and member health, read once the MDS tier exists.
@@ -56,6 +63,28 @@ pub struct Snapshot {
     pub monitoring_api: MonitoringApi,
     /// The cluster's PodMonitors and PrometheusRules, once their caches have synced.
     pub monitoring_objects: Vec<ExistingObject>,
+    /// curve-csi's objects and node plugin pods (its pods are not in `pods`).
+    pub csi: CsiSnapshot,
+}
+
+/// What the csi part of a decision reads.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CsiSnapshot {
+    /// The cluster's curve-csi objects, namespaced and cluster-scoped, by their metadata.
+    pub objects: Vec<ExistingObject>,
+    /// The node plugin's config hash as its DaemonSet (in the cache) holds it.
+    pub node_config: Option<String>,
+    /// The node plugin pods.
+    pub node_pods: Vec<Pod>,
+    /// Nodes with a VolumeAttachment of the driver: listed (not watched) only while a node
+    /// plugin pod runs an outdated config.
+    pub attached: Option<BTreeSet<String>>,
+    /// Objects of curve-csi's names that belong to someone else (read by GET only while the
+    /// cluster's own are not in the cache).
+    pub taken: Vec<String>,
+    /// The CurveCluster's annotation allowing node plugin restarts
+    /// (`curve.opencurve.io/csi-restart-nodes`).
+    pub restart_nodes: Option<String>,
 }
 
 /// The watch caches of the Prometheus Operator's kinds, started only once discovery finds
@@ -255,6 +284,8 @@ macro_rules! caches {
         pub struct Caches {
             $(pub $field: Store<$kind>,)*
             pub monitoring: MonitoringCaches,
+            /// The nodes' clocks, from their Leases (not a store: only live renewals count).
+            pub clocks: super::clocks::NodeClocks,
         }
 
         /// The writing ends of [`Caches`].
@@ -269,14 +300,14 @@ macro_rules! caches {
                 $(let $field = reflector::store_shared(SHARED_BUFFER);)*
                 let (pod_monitors, rules) = (reflector::store_shared(SHARED_BUFFER), reflector::store_shared(SHARED_BUFFER));
                 let (monitoring, monitoring_writers) = MonitoringCaches::new(pod_monitors, rules);
-                (Caches { $($field: $field.0,)* monitoring }, CacheWriters { $($field: $field.1,)* monitoring: monitoring_writers })
+                (Caches { $($field: $field.0,)* monitoring, clocks: Default::default() }, CacheWriters { $($field: $field.1,)* monitoring: monitoring_writers })
             }
 
             /// Plain caches, written only through the returned writers.
             pub fn unshared() -> (Caches, CacheWriters) {
                 $(let $field = reflector::store();)*
                 let (monitoring, monitoring_writers) = MonitoringCaches::new(reflector::store(), reflector::store());
-                (Caches { $($field: $field.0,)* monitoring }, CacheWriters { $($field: $field.1,)* monitoring: monitoring_writers })
+                (Caches { $($field: $field.0,)* monitoring, clocks: Default::default() }, CacheWriters { $($field: $field.1,)* monitoring: monitoring_writers })
             }
 
             /// Every cache has had its first complete listing: before that, a missing object
@@ -303,6 +334,15 @@ caches! {
     jobs: Job,
     claims: PersistentVolumeClaim,
     nodes: Node,
+    service_accounts: PartialObjectMeta<ServiceAccount>,
+    roles: PartialObjectMeta<Role>,
+    role_bindings: PartialObjectMeta<RoleBinding>,
+    daemon_sets: PartialObjectMeta<DaemonSet>,
+    deployments: PartialObjectMeta<Deployment>,
+    cluster_roles: PartialObjectMeta<ClusterRole>,
+    cluster_role_bindings: PartialObjectMeta<ClusterRoleBinding>,
+    csi_drivers: PartialObjectMeta<CSIDriver>,
+    storage_classes: PartialObjectMeta<StorageClass>,
 }
 
 fn synced<K: Lookup + Clone + 'static>(store: &Store<K>, name: &'static str) -> Result<(), Error>
@@ -375,10 +415,17 @@ impl Caches {
                 .filter_map(|node| Some((node.name_any(), node.labels().get(label)?.clone())))
                 .collect(),
         };
-        let pods = of_cluster(&self.pods, namespace, name);
+        // curve-csi's pods are no tier's: only the node plugin's are read, by the csi part.
+        let (csi_pods, pods): (Vec<Pod>, Vec<Pod>) =
+            (of_cluster(&self.pods, namespace, name).into_iter()).partition(|p| {
+                p.labels()
+                    .get(LABEL_COMPONENT)
+                    .is_some_and(|c| is_csi_component(c))
+            });
         let pod_nodes: BTreeSet<&str> = (pods.iter())
             .filter_map(|p| p.spec.as_ref()?.node_name.as_deref())
             .collect();
+        let clocks_apart = (self.clocks.apart(pod_nodes.iter().copied())).map(|a| a.message());
         let unready_nodes = (self.nodes.state().iter())
             .filter(|node| pod_nodes.contains(node.name_any().as_str()) && !node_ready(node))
             .map(|node| node.name_any())
@@ -386,6 +433,7 @@ impl Caches {
         Snapshot {
             cluster_created: None,
             unready_nodes,
+            clocks_apart,
             pods,
             stateful_sets: of_cluster(&self.stateful_sets, namespace, name),
             config_maps: metadata_of_cluster(&self.config_maps, namespace, name),
@@ -400,8 +448,96 @@ impl Caches {
             health: None,
             monitoring_api,
             monitoring_objects,
+            csi: self.csi(namespace, name, csi_pods),
         }
     }
+
+    /// The cluster's cluster-scoped curve-csi objects, which its finalizer deletes.
+    pub fn csi_cluster_scoped(&self, namespace: &str, name: &str) -> Vec<ExistingObject> {
+        (self.csi(namespace, name, Vec::new()).objects.into_iter())
+            .filter(|o| o.kind.cluster_scoped())
+            .collect()
+    }
+
+    /// The cluster's curve-csi objects by their metadata, and its node plugin pods.
+    fn csi(&self, namespace: &str, name: &str, pods: Vec<Pod>) -> CsiSnapshot {
+        fn metas<K>(
+            store: &Store<PartialObjectMeta<K>>,
+            kind: ObjectKind,
+            namespace: &str,
+            name: &str,
+            objects: &mut Vec<ExistingObject>,
+        ) where
+            PartialObjectMeta<K>: Resource + Lookup + Clone + 'static,
+            <PartialObjectMeta<K> as Lookup>::DynamicType: Eq + std::hash::Hash + Clone,
+        {
+            let found = if kind.cluster_scoped() {
+                cluster_scoped_of_cluster(store, namespace, name)
+            } else {
+                metadata_of_cluster(store, namespace, name)
+            };
+            objects.extend(found.iter().map(|meta| ExistingObject::of(kind, meta)));
+        }
+        let mut objects = Vec::new();
+        let (o, n, ns) = (&mut objects, name, namespace);
+        metas(&self.service_accounts, ObjectKind::ServiceAccount, ns, n, o);
+        metas(&self.roles, ObjectKind::Role, ns, n, o);
+        metas(&self.role_bindings, ObjectKind::RoleBinding, ns, n, o);
+        metas(&self.daemon_sets, ObjectKind::DaemonSet, ns, n, o);
+        metas(&self.deployments, ObjectKind::Deployment, ns, n, o);
+        metas(&self.cluster_roles, ObjectKind::ClusterRole, ns, n, o);
+        metas(
+            &self.cluster_role_bindings,
+            ObjectKind::ClusterRoleBinding,
+            ns,
+            n,
+            o,
+        );
+        metas(&self.csi_drivers, ObjectKind::CsiDriver, ns, n, o);
+        metas(&self.storage_classes, ObjectKind::StorageClass, ns, n, o);
+        let node_config = (metadata_of_cluster(&self.daemon_sets, namespace, name).iter())
+            .find_map(|meta| {
+                meta.annotations
+                    .as_ref()?
+                    .get(crate::desired::csi::NODE_CONFIG_ANNOTATION)
+                    .cloned()
+            });
+        let node_pods = (pods.into_iter())
+            .filter(|p| {
+                p.labels().get(LABEL_COMPONENT).map(String::as_str) == Some(crate::names::CSI_NODE)
+            })
+            .collect();
+        CsiSnapshot {
+            objects,
+            node_config,
+            node_pods,
+            ..CsiSnapshot::default()
+        }
+    }
+}
+
+/// The cluster-scoped objects of cluster `namespace/name`: by its instance and namespace
+/// labels.
+fn cluster_scoped_of_cluster<K>(
+    store: &Store<PartialObjectMeta<K>>,
+    namespace: &str,
+    name: &str,
+) -> Vec<ObjectMeta>
+where
+    PartialObjectMeta<K>: Resource + Lookup + Clone + 'static,
+    <PartialObjectMeta<K> as Lookup>::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    let mut objects: Vec<ObjectMeta> = store
+        .state_filter(|object| {
+            let labels = object.labels();
+            labels.get(LABEL_INSTANCE).map(String::as_str) == Some(name)
+                && labels.get(LABEL_NAMESPACE).map(String::as_str) == Some(namespace)
+        })
+        .into_iter()
+        .map(|object| object.metadata.clone())
+        .collect();
+    objects.sort_by(|a, b| a.name.cmp(&b.name));
+    objects
 }
 
 /// Replaces everything a writer's cache holds by `objects`, slimmed, as a watch's (re)list

@@ -14,13 +14,16 @@ use super::model::health::HealthView;
 use super::model::observation::{
     Blocker, ComponentObservation, DataCleanup, Observation, PrimaryView,
 };
-use super::model::states::{MembershipState, MonitoringState, RollState, expansions_message};
+use super::model::states::{
+    CsiState, MembershipState, MonitoringState, RollState, expansions_message,
+};
 use crate::api::{
     ComponentStatus, CurveClusterStatus, EtcdStatus, HealthVerdict, MdsStatus, Phase, RetireReason,
     TopologyStatus,
 };
 use crate::etcd::EtcdAlarm;
 use crate::names::Component;
+use crate::util::first_of;
 
 struct Verdict {
     type_: ConditionType,
@@ -193,7 +196,7 @@ fn chunkserver_verdict(obs: &Observation) -> Verdict {
                 "{} of {} ready; chunk file pool format failed: {}",
                 cs.ready,
                 cs.desired,
-                obs.format.failed.join(", ")
+                first_of(&obs.format.failed, ", ")
             ),
         )
     } else if cs.all_ready() {
@@ -212,7 +215,7 @@ fn chunkserver_verdict(obs: &Observation) -> Verdict {
                 "{} of {} ready; formatting the chunk file pool: {}",
                 cs.ready,
                 cs.desired,
-                obs.format.formatting.join(", ")
+                first_of(&obs.format.formatting, ", ")
             ),
         )
     } else {
@@ -348,7 +351,7 @@ fn paused_progress(obs: &Observation) -> Verdict {
     let held = if obs.held.is_empty() {
         "no change is held back".to_string()
     } else {
-        format!("held back: {}", obs.held.join(", "))
+        format!("held back: {}", first_of(&obs.held, ", "))
     };
     let message = format!("spec.paused is true: nothing is changed; {held}");
     verdict(ConditionType::Progressing, false, Reason::Paused, message)
@@ -507,7 +510,7 @@ fn degraded_verdict(
             type_,
             true,
             Reason::ChunkServerIdRetired,
-            obs.stale_chunkservers.join("; "),
+            first_of(&obs.stale_chunkservers, "; "),
         ),
         _ if valid && copysets_unhealthy(obs) => {
             let message = obs.health.as_ref().map(HealthView::summary);
@@ -518,6 +521,12 @@ fn degraded_verdict(
                 message.unwrap_or_default(),
             )
         }
+        _ if valid && obs.clocks_apart.is_some() => verdict(
+            type_,
+            true,
+            Reason::NodeClocksApart,
+            obs.clocks_apart.clone().unwrap_or_default(),
+        ),
         _ => verdict(
             type_,
             false,
@@ -589,6 +598,7 @@ fn verdicts(previous: &CurveClusterStatus, obs: &Observation, now: Timestamp) ->
         verdicts.push(cleanup_verdict(obs.cleanup));
         verdicts.extend(adopted_verdict(obs));
         verdicts.extend(monitoring_verdict(&obs.monitoring));
+        verdicts.extend(csi_verdicts(&obs.csi));
         verdicts.extend(health_verdict(obs));
     }
     verdicts
@@ -701,6 +711,65 @@ fn monitoring_verdict(state: &MonitoringState) -> Option<Verdict> {
     })
 }
 
+/// `Csi`, and `CsiConfigPending` once its objects are applied.
+fn csi_verdicts(state: &CsiState) -> Vec<Verdict> {
+    let csi =
+        |status, reason, message: String| verdict(ConditionType::Csi, status, reason, message);
+    match state {
+        CsiState::Disabled => Vec::new(),
+        CsiState::WaitingForAvailable => vec![csi(
+            false,
+            Reason::CsiWaitingForAvailable,
+            "curve-csi is created once the Curve cluster is Available".into(),
+        )],
+        CsiState::Taken { objects } => vec![csi(
+            false,
+            Reason::CsiObjectTaken,
+            format!(
+                "{} belongs to another provisioner or cluster: nothing of curve-csi is applied; choose another spec.csi.storageClass.name, or remove the other driver",
+                objects.join(" and ")
+            ),
+        )],
+        CsiState::Applied {
+            mds_addr,
+            storage_class,
+            pending_nodes,
+        } => {
+            let class = match storage_class {
+                Some(name) => format!("StorageClass {name}"),
+                None => "no StorageClass yet (created once the cluster is Available)".into(),
+            };
+            let pending = if pending_nodes.is_empty() {
+                verdict(
+                    ConditionType::CsiConfigPending,
+                    false,
+                    Reason::NodePluginsCurrent,
+                    "every node plugin pod runs the current config".into(),
+                )
+            } else {
+                verdict(
+                    ConditionType::CsiConfigPending,
+                    true,
+                    Reason::VolumesAttached,
+                    format!(
+                        "node plugin pods on {} run an outdated MDSADDR and are held: Curve volumes are attached there and a restart cuts them; annotate the CurveCluster {}=<nodes, or *> to restart them anyway, or detach the volumes",
+                        pending_nodes.join(", "),
+                        crate::api::CSI_RESTART_ANNOTATION
+                    ),
+                )
+            };
+            vec![
+                csi(
+                    true,
+                    Reason::CsiApplied,
+                    format!("curve-csi applied with MDSADDR={mds_addr}; {class}"),
+                ),
+                pending,
+            ]
+        }
+    }
+}
+
 /// What deleting the CurveCluster does to its data volumes; `Delete` without the confirmation
 /// keeps them, and says what to write to have them deleted.
 fn cleanup_verdict(cleanup: DataCleanup) -> Verdict {
@@ -804,6 +873,29 @@ pub fn with_refusal(
     with_failure(previous, Reason::ApplyRefused, refusal, generation, now)
 }
 
+/// The status of a CurveCluster whose deletion waits for these bound PersistentVolumes of its
+/// StorageClass (`DeletionBlocked`); the rest as it was (nothing else is reconciled then).
+pub fn with_deletion_blocked(
+    previous: &CurveClusterStatus,
+    volumes: &[String],
+    class: &str,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> CurveClusterStatus {
+    let message = format!(
+        "the deletion waits: PersistentVolumes of StorageClass {class} are bound: {}; delete their claims (the workloads lose these volumes), or set spec.cleanup.policy Delete with confirmation {} to delete anyway",
+        volumes.join(", "),
+        crate::api::DELETE_DATA_CONFIRMATION
+    );
+    let blocked = verdict(
+        ConditionType::DeletionBlocked,
+        true,
+        Reason::PersistentVolumesBound,
+        message,
+    );
+    with_verdicts(previous, [blocked], generation, now)
+}
+
 fn with_failure(
     previous: &CurveClusterStatus,
     reason: Reason,
@@ -811,8 +903,7 @@ fn with_failure(
     generation: Option<i64>,
     now: Timestamp,
 ) -> CurveClusterStatus {
-    let mut next = previous.clone();
-    for v in [
+    let failure = [
         verdict(
             ConditionType::Progressing,
             false,
@@ -820,7 +911,19 @@ fn with_failure(
             message.to_string(),
         ),
         verdict(ConditionType::Degraded, true, reason, message.to_string()),
-    ] {
+    ];
+    with_verdicts(previous, failure, generation, now)
+}
+
+/// The previous status with these conditions replaced (or added).
+fn with_verdicts(
+    previous: &CurveClusterStatus,
+    verdicts: impl IntoIterator<Item = Verdict>,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> CurveClusterStatus {
+    let mut next = previous.clone();
+    for v in verdicts {
         let type_ = v.type_;
         let updated = condition(&previous.conditions, v, generation, now);
         match (next.conditions.iter_mut()).find(|c| c.type_ == type_.as_str()) {

@@ -905,6 +905,46 @@ mod curve_health {
     }
 
     #[test]
+    fn clocks_apart_are_degraded_after_graver_news_and_clear_with_the_clocks() {
+        let previous = available_once();
+        let said = "the clocks of the cluster's nodes are 20s apart (node-2 +20s from the others' median, as their kubelets' Lease renewals show); …";
+        let apart = Observation {
+            clocks_apart: Some(said.into()),
+            ..read(HealthVerdict::Healthy, 0, None)
+        };
+        let status = compute_status(&previous, &apart, Some(1), t(10));
+        let degraded = named(&status, "Degraded");
+        assert_eq!(
+            (
+                degraded.status.as_str(),
+                degraded.reason.as_str(),
+                degraded.message.as_str()
+            ),
+            ("True", "NodeClocksApart", said)
+        );
+        assert_eq!(
+            named(&status, "Available").status,
+            "True",
+            "clocks do not stop the serving"
+        );
+        // Unhealthy copysets are graver: said first.
+        let both = Observation {
+            clocks_apart: Some(said.into()),
+            ..read(HealthVerdict::Unhealthy, 2, None)
+        };
+        let status = compute_status(&previous, &both, Some(1), t(10));
+        assert_eq!(named(&status, "Degraded").reason, "CopysetsUnhealthy");
+        // Synchronized again: nothing degraded.
+        let status = compute_status(
+            &previous,
+            &read(HealthVerdict::Healthy, 0, None),
+            Some(1),
+            t(20),
+        );
+        assert_eq!(named(&status, "Degraded").status, "False");
+    }
+
+    #[test]
     fn each_verdict_has_its_reason_and_unhealthy_copysets_are_degraded() {
         let previous = available_once();
         let status = compute_status(

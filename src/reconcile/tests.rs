@@ -51,10 +51,18 @@ mod decisions {
                             .retain(|e| (e.kind, &e.name) != (seen.kind, &seen.name));
                         snapshot.monitoring_objects.push(seen);
                     }
+                    // curve-csi's objects, by their metadata.
+                    o => {
+                        let seen = ExistingObject::of(o.kind(), o.meta());
+                        (snapshot.csi.objects)
+                            .retain(|e| (e.kind, &e.name) != (seen.kind, &seen.name));
+                        snapshot.csi.objects.push(seen);
+                    }
                 },
                 Action::Delete { kind, name } => {
                     (snapshot.jobs).retain(|j| j.metadata.name.as_deref() != Some(name));
                     (snapshot.monitoring_objects).retain(|e| (e.kind, &e.name) != (*kind, name));
+                    (snapshot.csi.objects).retain(|e| (e.kind, &e.name) != (*kind, name));
                 }
                 Action::EnsureRootSecret { .. }
                 | Action::EtcdMembers(_)

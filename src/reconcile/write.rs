@@ -3,11 +3,15 @@
 
 use std::fmt::Debug;
 
-use k8s_openapi::NamespaceResourceScope;
-use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
+};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::api::storage::v1::{CSIDriver, StorageClass};
+use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope};
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
     Preconditions, PropagationPolicy,
@@ -31,6 +35,10 @@ use crate::validate::ValidatedCluster;
 pub const FIELD_MANAGER: &str = crate::names::MANAGER;
 /// Finalizer present only while the cleanup policy asks for data to be deleted.
 pub const DATA_FINALIZER: &str = "curve.opencurve.io/delete-data";
+/// Finalizer present while the cluster has curve-csi's cluster-scoped objects (or enables
+/// it): they can have no namespaced owner, so the operator deletes them, once no
+/// PersistentVolume of the StorageClass is bound.
+pub const CSI_FINALIZER: &str = "curve.opencurve.io/csi";
 
 /// Where etcd member-list changes go.
 pub struct EtcdTarget<'a, O> {
@@ -231,7 +239,40 @@ async fn apply_object(
         Object::Job(o) => apply(client, namespace, o).await,
         Object::PodMonitor(o) => apply(client, namespace, o).await,
         Object::PrometheusRule(o) => apply(client, namespace, o).await,
+        Object::ServiceAccount(o) => apply(client, namespace, o).await,
+        Object::Role(o) => apply(client, namespace, o).await,
+        Object::RoleBinding(o) => apply(client, namespace, o).await,
+        Object::DaemonSet(o) => apply(client, namespace, o).await,
+        Object::Deployment(o) => apply(client, namespace, o).await,
+        Object::ClusterRole(o) => apply_cluster_scoped(client, o).await,
+        Object::ClusterRoleBinding(o) => apply_cluster_scoped(client, o).await,
+        Object::CsiDriver(o) => apply_cluster_scoped(client, o).await,
+        Object::StorageClass(o) => apply_cluster_scoped(client, o).await,
     }
+}
+
+/// Server-side apply of an object without a namespace.
+async fn apply_cluster_scoped<K>(client: &Client, object: &K) -> Result<(), kube::Error>
+where
+    K: Resource<Scope = ClusterResourceScope, DynamicType = ()> + k8s_openapi::Resource,
+    K: Serialize + DeserializeOwned + Clone + Debug,
+{
+    let api: Api<K> = Api::all(client.clone());
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let body = desired::typed_value(object);
+    api.patch(&object.name_any(), &params, &Patch::Apply(body))
+        .await
+        .map(drop)
+}
+
+/// Deletes an object without a namespace; gone already is fine.
+async fn delete_cluster_scoped<K>(client: &Client, name: &str) -> Result<(), kube::Error>
+where
+    K: Resource<Scope = ClusterResourceScope, DynamicType = ()>,
+    K: DeserializeOwned + Clone + Debug,
+{
+    let api: Api<K> = Api::all(client.clone());
+    delete_exactly(api, name, "", None).await
 }
 
 async fn delete<K>(client: &Client, namespace: &str, name: &str) -> Result<(), kube::Error>
@@ -261,6 +302,17 @@ async fn delete_object(
         ObjectKind::Job => delete::<Job>(client, namespace, name).await,
         ObjectKind::PodMonitor => delete::<PodMonitor>(client, namespace, name).await,
         ObjectKind::PrometheusRule => delete::<PrometheusRule>(client, namespace, name).await,
+        ObjectKind::ServiceAccount => delete::<ServiceAccount>(client, namespace, name).await,
+        ObjectKind::Role => delete::<Role>(client, namespace, name).await,
+        ObjectKind::RoleBinding => delete::<RoleBinding>(client, namespace, name).await,
+        ObjectKind::DaemonSet => delete::<DaemonSet>(client, namespace, name).await,
+        ObjectKind::Deployment => delete::<Deployment>(client, namespace, name).await,
+        ObjectKind::ClusterRole => delete_cluster_scoped::<ClusterRole>(client, name).await,
+        ObjectKind::ClusterRoleBinding => {
+            delete_cluster_scoped::<ClusterRoleBinding>(client, name).await
+        }
+        ObjectKind::CsiDriver => delete_cluster_scoped::<CSIDriver>(client, name).await,
+        ObjectKind::StorageClass => delete_cluster_scoped::<StorageClass>(client, name).await,
     }
 }
 
@@ -354,7 +406,12 @@ pub async fn apply_status(
 }
 
 pub fn has_finalizer(cluster: &CurveCluster) -> bool {
-    cluster.finalizers().iter().any(|f| f == DATA_FINALIZER)
+    has(cluster, DATA_FINALIZER)
+}
+
+/// Whether the cluster carries `finalizer`.
+pub fn has(cluster: &CurveCluster, finalizer: &str) -> bool {
+    cluster.finalizers().iter().any(|f| f == finalizer)
 }
 
 /// The data finalizer is present exactly while the cleanup policy and its confirmation ask
@@ -364,18 +421,30 @@ pub async fn set_finalizer(
     cluster: &CurveCluster,
     wanted: bool,
 ) -> Result<(), Error> {
-    if wanted == has_finalizer(cluster) {
+    set_finalizers(client, cluster, &[(DATA_FINALIZER, wanted)]).await
+}
+
+/// Adds or removes each finalizer as wanted, in one compare-and-swap patch when anything
+/// changes.
+pub async fn set_finalizers(
+    client: &Client,
+    cluster: &CurveCluster,
+    wanted: &[(&str, bool)],
+) -> Result<(), Error> {
+    if wanted.iter().all(|(f, want)| has(cluster, f) == *want) {
         return Ok(());
     }
     let mut finalizers: Vec<String> = cluster
         .finalizers()
         .iter()
-        .filter(|f| *f != DATA_FINALIZER)
+        .filter(|f| !wanted.iter().any(|(w, _)| w == f))
         .cloned()
         .collect();
-    if wanted {
-        finalizers.push(DATA_FINALIZER.to_string());
-    }
+    finalizers.extend(
+        (wanted.iter())
+            .filter(|(_, want)| *want)
+            .map(|(f, _)| f.to_string()),
+    );
     let api: Api<CurveCluster> =
         Api::namespaced(client.clone(), &cluster.namespace().unwrap_or_default());
     // The resourceVersion makes it a compare-and-swap with other finalizer writers.
@@ -387,6 +456,30 @@ pub async fn set_finalizer(
     )
     .await
     .map_err(Error::Finalizer)?;
+    Ok(())
+}
+
+/// Every PersistentVolume (read only while a cluster with curve-csi is deleted).
+pub async fn list_volumes(
+    client: &Client,
+) -> Result<Vec<k8s_openapi::api::core::v1::PersistentVolume>, Error> {
+    let api: Api<k8s_openapi::api::core::v1::PersistentVolume> = Api::all(client.clone());
+    let list = (api.list(&ListParams::default()).await).map_err(|source| Error::ReadCsi {
+        what: "the PersistentVolumes".into(),
+        source,
+    })?;
+    Ok(list.items)
+}
+
+/// Deletes cluster-scoped objects the cluster owned (by its labels); gone already is fine.
+pub async fn delete_cluster_scoped_objects(
+    client: &Client,
+    objects: &[(ObjectKind, String)],
+) -> Result<(), Error> {
+    for (kind, name) in objects {
+        (delete_object(client, "", *kind, name).await)
+            .map_err(deleting(format!("{}/{name}", kind.as_str())))?;
+    }
     Ok(())
 }
 

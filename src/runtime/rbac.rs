@@ -13,6 +13,8 @@ pub enum Scope {
     Cluster,
     /// The leader-election Lease, in the operator's own namespace.
     OperatorNamespace,
+    /// The kubelets' node Leases, in `kube-node-lease` (read for the nodes' clocks).
+    NodeLeases,
 }
 
 /// One RBAC rule: these verbs on these resources of one API group.
@@ -30,6 +32,8 @@ pub struct Permission {
 /// pruned (delete).
 const OWNED: &[&str] = &["list", "watch", "create", "patch", "delete"];
 const READ: &[&str] = &["get", "list", "watch"];
+/// curve-csi's leader election, as its Role grants it (desired::csi::LEADER_ELECTION).
+const CSI_LEADER_ELECTION: &[&str] = &["get", "watch", "list", "delete", "update", "create"];
 
 const fn rule(
     group: &'static str,
@@ -80,13 +84,13 @@ pub const PERMISSIONS: &[Permission] = &[
     ),
     // delete: a roll replaces pods one by one (OnDelete StatefulSets).
     rule("", &["pods"], &["list", "watch", "delete"], Scope::Watched),
-    // Watched into a cache (volume sizes); patched to grow a volume (its storage request);
-    // deleted only with a confirmed Delete cleanup policy: all on the cluster's deletion, one
-    // when an etcd member is removed.
+    // Deleted only with a confirmed Delete cleanup policy: all on the cluster's deletion, one
+    // when an etcd member is removed. (Watched into a cache and patched to grow a volume: the
+    // cluster-wide grant below, which curve-csi's controller needs.)
     rule(
         "",
         &["persistentvolumeclaims"],
-        &["list", "watch", "patch", "delete", "deletecollection"],
+        &["delete", "deletecollection"],
         Scope::Watched,
     ),
     // The cluster's root password: read, and created once when missing (never changed).
@@ -97,23 +101,107 @@ pub const PERMISSIONS: &[Permission] = &[
         &["create", "patch"],
         Scope::Watched,
     ),
-    // Why the StatefulSet controller cannot create a pod is only in its Events (FailedCreate):
-    // listed for a StatefulSet with pods missing, never watched.
-    rule("", &["events"], &["list"], Scope::Watched),
-    // The zone labels of nodes, watched (metadata only) into a cache.
-    rule("", &["nodes"], &["list", "watch"], Scope::Cluster),
+    // spec.csi: curve-csi's namespaced objects, watched by their metadata.
+    rule("", &["serviceaccounts"], OWNED, Scope::Watched),
+    rule(
+        "apps",
+        &["daemonsets", "deployments"],
+        OWNED,
+        Scope::Watched,
+    ),
+    rule(
+        "rbac.authorization.k8s.io",
+        &["roles", "rolebindings"],
+        OWNED,
+        Scope::Watched,
+    ),
+    // Held to grant it: the Role of curve-csi's sidecars (their leader election) is created
+    // only by who holds what it grants (RBAC's escalation check), in the cluster's namespace.
+    rule(
+        "coordination.k8s.io",
+        &["leases"],
+        CSI_LEADER_ELECTION,
+        Scope::Watched,
+    ),
+    // The zone labels of nodes, watched (metadata only) into a cache; get: held to grant it
+    // to curve-csi's controller (RBAC's escalation check).
+    rule("", &["nodes"], &["get", "list", "watch"], Scope::Cluster),
+    // spec.csi: curve-csi's cluster-scoped objects, watched by their metadata; deleted by
+    // the cluster's finalizer.
+    rule(
+        "rbac.authorization.k8s.io",
+        &["clusterroles", "clusterrolebindings"],
+        OWNED,
+        Scope::Cluster,
+    ),
+    // get: whether another driver holds the name, before creating it.
+    rule(
+        "storage.k8s.io",
+        &["csidrivers"],
+        &["get", "list", "watch", "create", "patch", "delete"],
+        Scope::Cluster,
+    ),
+    // Read by GET while a claim asks for more (volume expansion) or before creating curve-csi's
+    // class (taken by another?); curve-csi's class is created, watched, re-created.
+    rule(
+        "storage.k8s.io",
+        &["storageclasses"],
+        &["get", "list", "watch", "create", "patch", "delete"],
+        Scope::Cluster,
+    ),
+    // Held to grant them to curve-csi's controller (desired::csi::CONTROLLER_GRANTS), which
+    // RBAC's escalation check requires of who creates its ClusterRole. The operator itself
+    // lists VolumeAttachments (where curve volumes are attached) and PersistentVolumes (bound
+    // ones hold a deletion back), watches and patches claims (volume sizes and growth) and
+    // lists Events (why the StatefulSet controller cannot create a pod, FailedCreate).
+    rule(
+        "",
+        &["persistentvolumes"],
+        &[
+            "get", "list", "watch", "create", "update", "patch", "delete",
+        ],
+        Scope::Cluster,
+    ),
+    rule(
+        "",
+        &["persistentvolumeclaims"],
+        &["get", "list", "watch", "update", "patch"],
+        Scope::Cluster,
+    ),
+    rule(
+        "",
+        &["persistentvolumeclaims/status"],
+        &["update", "patch"],
+        Scope::Cluster,
+    ),
+    rule(
+        "",
+        &["events"],
+        &["list", "watch", "create", "update", "patch"],
+        Scope::Cluster,
+    ),
+    rule(
+        "storage.k8s.io",
+        &["csinodes"],
+        &["get", "list", "watch"],
+        Scope::Cluster,
+    ),
+    rule(
+        "storage.k8s.io",
+        &["volumeattachments"],
+        &["get", "list", "watch", "update", "patch"],
+        Scope::Cluster,
+    ),
+    rule(
+        "storage.k8s.io",
+        &["volumeattachments/status"],
+        &["patch"],
+        Scope::Cluster,
+    ),
     rule(
         "apiextensions.k8s.io",
         &["customresourcedefinitions"],
         READ,
-        Scope::Cluster,
-    ),
-    // Whether a claim's StorageClass allows volume expansion: read only while a claim asks
-    // for less than the spec.
-    rule(
-        "storage.k8s.io",
-        &["storageclasses"],
-        &["get"],
         Scope::Cluster,
     ),
     rule(
@@ -121,6 +209,13 @@ pub const PERMISSIONS: &[Permission] = &[
         &["leases"],
         &["get", "create", "update"],
         Scope::OperatorNamespace,
+    ),
+    // The nodes' clocks, from their kubelets' Lease renewals (reconcile/clocks.rs).
+    rule(
+        "coordination.k8s.io",
+        &["leases"],
+        &["list", "watch"],
+        Scope::NodeLeases,
     ),
 ];
 
@@ -147,30 +242,94 @@ mod tests {
     use super::*;
 
     #[test]
-    fn no_wildcards_and_no_duplicates() {
-        let all = grants(&[Scope::Watched, Scope::Cluster, Scope::OperatorNamespace]);
-        let count: usize = PERMISSIONS
-            .iter()
-            .map(|p| p.resources.len() * p.verbs.len())
-            .sum();
+    fn no_wildcards_and_no_duplicates_in_a_scope() {
+        // A grant may be needed in two places (Leases: the operator's own, the nodes', and
+        // curve-csi's Role in the clusters' namespaces), never twice in one.
+        for scope in [
+            Scope::Watched,
+            Scope::Cluster,
+            Scope::OperatorNamespace,
+            Scope::NodeLeases,
+        ] {
+            let all = grants(&[scope]);
+            let count: usize = (PERMISSIONS.iter())
+                .filter(|p| p.scope == scope)
+                .map(|p| p.resources.len() * p.verbs.len())
+                .sum();
+            assert_eq!(
+                all.len(),
+                count,
+                "a (group, resource, verb) is listed twice in {scope:?}"
+            );
+            assert!(all.iter().all(|(g, r, v)| g != "*" && r != "*" && v != "*"));
+        }
+    }
+
+    /// RBAC's escalation check: who creates a Role or ClusterRole must hold what it grants,
+    /// where it grants it; the operator holds exactly what curve-csi's roles grant.
+    #[test]
+    fn the_operator_holds_what_curve_csis_roles_grant() {
+        use crate::desired::csi::{CONTROLLER_GRANTS, Grant, LEADER_ELECTION};
+        let flat = |list: &[Grant]| -> Vec<Grant> { list.to_vec() };
+        let needed = |list: &[Grant]| -> std::collections::BTreeSet<super::Grant> {
+            (flat(list).iter())
+                .flat_map(|g| {
+                    g.resources.iter().flat_map(move |r| {
+                        g.verbs
+                            .iter()
+                            .map(move |v| (g.group.to_owned(), (*r).to_owned(), (*v).to_owned()))
+                    })
+                })
+                .collect()
+        };
+        let cluster = grants(&[Scope::Cluster]);
+        let missing: Vec<_> = needed(CONTROLLER_GRANTS)
+            .difference(&cluster)
+            .cloned()
+            .collect();
         assert_eq!(
-            all.len(),
-            count,
-            "a (group, resource, verb) is listed twice"
+            missing,
+            Vec::new(),
+            "the ClusterRole of curve-csi's controller"
         );
-        assert!(all.iter().all(|(g, r, v)| g != "*" && r != "*" && v != "*"));
+        let watched = grants(&[Scope::Watched]);
+        let missing: Vec<_> = needed(LEADER_ELECTION)
+            .difference(&watched)
+            .cloned()
+            .collect();
+        assert_eq!(missing, Vec::new(), "the Role of curve-csi's controller");
     }
 
     #[test]
-    fn scopes_partition_the_list() {
-        let by_scope: usize = [Scope::Watched, Scope::Cluster, Scope::OperatorNamespace]
-            .iter()
-            .map(|s| grants(&[*s]).len())
-            .sum();
+    fn scopes_overlap_only_in_the_leases_curve_csi_needs_too() {
+        let [watched, cluster, operator, nodes] = [
+            Scope::Watched,
+            Scope::Cluster,
+            Scope::OperatorNamespace,
+            Scope::NodeLeases,
+        ]
+        .map(|s| grants(&[s]));
+        let lease = |verb: &str| ("coordination.k8s.io".into(), "leases".into(), verb.into());
+        let shared = |a: &std::collections::BTreeSet<super::Grant>,
+                      b: &std::collections::BTreeSet<super::Grant>| {
+            a.intersection(b).cloned().collect::<Vec<_>>()
+        };
         assert_eq!(
-            by_scope,
-            grants(&[Scope::Watched, Scope::Cluster, Scope::OperatorNamespace]).len()
+            shared(&watched, &operator),
+            vec![lease("create"), lease("get"), lease("update")]
         );
-        assert!(grants(&[Scope::Cluster]).contains(&("".into(), "nodes".into(), "watch".into())));
+        assert_eq!(
+            shared(&watched, &nodes),
+            vec![lease("list"), lease("watch")]
+        );
+        for (a, b) in [
+            (&watched, &cluster),
+            (&cluster, &operator),
+            (&cluster, &nodes),
+            (&operator, &nodes),
+        ] {
+            assert_eq!(shared(a, b), Vec::new());
+        }
+        assert!(cluster.contains(&("".into(), "nodes".into(), "watch".into())));
     }
 }

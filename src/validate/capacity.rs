@@ -21,7 +21,8 @@ use crate::api::{ChunkServerSpec, EtcdSpec};
 // The chunk file pool's sizes and the raft logs' share live beside the CRD's rule that
 // repeats this module's arithmetic (api::rules::pool_room).
 pub use crate::api::rules::{
-    CHUNK_BYTES, POOL_FILE_BYTES, RAFT_LOG_MARGIN_PERCENT, WAL_FILES_PER_COPYSET,
+    CHUNK_BYTES, FORMAT_ROUNDING_FILES, FS_OVERHEAD_PERCENT, MIN_CHUNKSERVER_VOLUME_BYTES,
+    POOL_FILE_BYTES, RAFT_LOG_MARGIN_PERCENT, WAL_FILES_PER_COPYSET,
 };
 pub use crate::api::rules::{ETCD_MAX_QUOTA_BYTES, ETCD_WAL_ROOM_BYTES};
 
@@ -51,15 +52,20 @@ pub const CURVE_POOL_USAGE_PERCENT_LIMIT: i32 = 85;
 
 /// `mds.topology.PoolUsagePercentLimit` for ChunkServers with `volume_bytes` volumes: the
 /// share of the pool the chunk file pools can hold in data chunks, less at least two raft log
-/// files per copyset and [`RAFT_LOG_MARGIN_PERCENT`], at most Curve's 85. Below 1 the MDS
-/// would allocate nothing: validation refuses such a spec.
+/// files per copyset, the files curve_format may leave out ([`FORMAT_ROUNDING_FILES`]) and
+/// [`RAFT_LOG_MARGIN_PERCENT`], at most Curve's 85. Shares are of the file system, which both
+/// curve_format and the MDS measure (`statfs` f_blocks), taken as `100 −`
+/// [`FS_OVERHEAD_PERCENT`] percent of the volume. Below 1 the MDS would allocate nothing:
+/// validation refuses such a spec.
 pub fn pool_usage_limit_percent(cs: &ChunkServerSpec, volume_bytes: u64) -> i32 {
     if volume_bytes == 0 {
         return 0;
     }
     // Percent of the volume, in hundredths, to stay in integers.
     let chunk_share = chunk_share_hundredths(cs.format_percent);
-    let wal_share = (wal_bytes(cs.copysets) as u128 * 10_000).div_ceil(volume_bytes as u128);
+    // Of the file system, which is what curve_format and the MDS see.
+    let wal_share = (reserved_bytes(cs.copysets) as u128 * 1_000_000)
+        .div_ceil(volume_bytes as u128 * FS_FILE_SYSTEM_PERCENT);
     let margin = RAFT_LOG_MARGIN_PERCENT as u128 * 100;
     let limit = (chunk_share as u128).saturating_sub(wal_share + margin) / 100;
     (limit.min(CURVE_POOL_USAGE_PERCENT_LIMIT as u128)) as i32
@@ -68,14 +74,25 @@ pub fn pool_usage_limit_percent(cs: &ChunkServerSpec, volume_bytes: u64) -> i32 
 /// The smallest volume, in bytes, for which [`pool_usage_limit_percent`] is at least 1 with
 /// this `formatPercent` and `copysets`; `None` when no volume is large enough (the pool's share
 /// is all overhead). The same arithmetic in integers, solved for the volume: the limit is at
-/// least 1 exactly when `chunk share − 400 ≥ ⌈wal bytes × 10000 / volume⌉` (hundredths of a
-/// percent), i.e. when `volume ≥ ⌈wal bytes × 10000 / (chunk share − 400)⌉`. The CRD's CEL rule
-/// (`api::rules::pool_room`) computes exactly this.
-pub fn min_volume_bytes(format_percent: i32, copysets: i32) -> Option<u64> {
+/// least 1 exactly when `chunk share − 400 ≥ ⌈reserved bytes × 10⁶ / (volume × 95)⌉`
+/// (hundredths of a percent of the file system, 95 % of the volume), i.e. when
+/// `volume ≥ ⌈reserved bytes × 10⁶ / ((chunk share − 400) × 95)⌉`.
+pub fn min_pool_volume_bytes(format_percent: i32, copysets: i32) -> Option<u64> {
     let room = chunk_share_hundredths(format_percent) as i64 - MIN_SHARE_HUNDREDTHS;
-    let wal = wal_bytes(copysets) as u128 * 10_000;
-    (room >= 1).then(|| wal.div_ceil(room as u128) as u64)
+    let reserved = reserved_bytes(copysets) as u128 * 1_000_000;
+    (room >= 1).then(|| reserved.div_ceil(room as u128 * FS_FILE_SYSTEM_PERCENT) as u64)
 }
+
+/// The smallest ChunkServer volume for this `formatPercent` and `copysets`: the larger of
+/// [`min_pool_volume_bytes`] and [`MIN_CHUNKSERVER_VOLUME_BYTES`] (below which ext4 keeps more
+/// than [`FS_OVERHEAD_PERCENT`] for itself). The CRD's CEL rule (`api::rules::pool_room`)
+/// computes exactly this.
+pub fn min_volume_bytes(format_percent: i32, copysets: i32) -> Option<u64> {
+    min_pool_volume_bytes(format_percent, copysets).map(|min| min.max(MIN_CHUNKSERVER_VOLUME_BYTES))
+}
+
+/// The file system's share of the volume, in percent, as the pool's arithmetic takes it.
+const FS_FILE_SYSTEM_PERCENT: u128 = 100 - FS_OVERHEAD_PERCENT as u128;
 
 /// `formatPercent × 16 MiB / (16 MiB + 4 KiB)` in hundredths of a percent, rounded down: the
 /// share of the volume the chunk file pool holds in data chunks.
@@ -83,9 +100,10 @@ pub fn chunk_share_hundredths(format_percent: i32) -> u64 {
     format_percent.max(0) as u64 * 100 * CHUNK_BYTES / POOL_FILE_BYTES
 }
 
-/// Bytes of the raft log segment files the copysets take from the pool.
-fn wal_bytes(copysets: i32) -> u64 {
-    copysets.max(0) as u64 * WAL_FILES_PER_COPYSET * POOL_FILE_BYTES
+/// Bytes of the pool that never hold data: the raft log segment files the copysets take from
+/// it, and the files curve_format may leave out.
+fn reserved_bytes(copysets: i32) -> u64 {
+    (copysets.max(0) as u64 * WAL_FILES_PER_COPYSET + FORMAT_ROUNDING_FILES) * POOL_FILE_BYTES
 }
 
 const MIN_SHARE_HUNDREDTHS: i64 = crate::api::rules::MIN_POOL_SHARE_HUNDREDTHS;
@@ -138,6 +156,8 @@ mod tests {
     use crate::api::{ChunkServerUpdatePolicy, StorageSpec};
 
     const GIB: u64 = 1024 * 1024 * 1024;
+    /// The smallest volume for 100 copysets at 90 %: ⌈202 × (16 MiB + 4 KiB) × 10⁶ / (8597 × 95)⌉.
+    const MIN_90_100: u64 = 4_150_560_507;
 
     fn spec(format_percent: i32, copysets: i32) -> ChunkServerSpec {
         ChunkServerSpec {
@@ -174,16 +194,21 @@ mod tests {
     #[test]
     fn the_limit_never_exceeds_what_the_pool_holds() {
         for format_percent in 1..=99 {
-            for (copysets, gib) in [(1, 10), (100, 100), (100, 2048), (10000, 4096)] {
+            for (copysets, gib) in [(1, 10), (100, 100), (100, 2048), (10000, 4096), (100, 4)] {
                 let volume = gib * GIB;
                 let limit = pool_usage_limit_percent(&spec(format_percent, copysets), volume);
                 if limit < 1 {
                     // Refused by validation: nothing would be allocated.
                     continue;
                 }
-                let data = volume as u128 * limit.max(0) as u128 / 100 / CHUNK_BYTES as u128;
+                // What curve_format makes on a file system 5 % smaller than the volume: the
+                // share, rounded down, in two halves rounded down; the MDS's capacity is the
+                // same file system.
+                let fs = volume as u128 * (100 - FS_OVERHEAD_PERCENT as u128) / 100;
+                let files = fs * format_percent as u128 / 100 / POOL_FILE_BYTES as u128;
+                let pool = files / 2 * 2;
+                let data = fs * limit.max(0) as u128 / 100 / CHUNK_BYTES as u128;
                 let wal = copysets as u128 * WAL_FILES_PER_COPYSET as u128;
-                let pool = volume as u128 * format_percent as u128 / 100 / POOL_FILE_BYTES as u128;
                 assert!(
                     data + wal <= pool,
                     "{format_percent}%, {copysets} copysets, {gib} GiB: {data} chunks + {wal} segments > {pool} pool files"
@@ -196,7 +221,7 @@ mod tests {
     fn the_smallest_volume_is_where_the_limit_reaches_one_percent() {
         for format_percent in [5, 6, 20, 50, 90, 99] {
             for copysets in [1, 7, 100, 300, 10000] {
-                let min = min_volume_bytes(format_percent, copysets).unwrap();
+                let min = min_pool_volume_bytes(format_percent, copysets).unwrap();
                 let cs = spec(format_percent, copysets);
                 assert!(
                     pool_usage_limit_percent(&cs, min) >= 1,
@@ -207,10 +232,17 @@ mod tests {
                     0,
                     "{format_percent}% {copysets}"
                 );
+                assert_eq!(
+                    min_volume_bytes(format_percent, copysets),
+                    Some(min.max(GIB)),
+                    "never below 1 GiB"
+                );
             }
         }
-        // 100 copysets at 90 %: 3.64 GiB.
-        assert_eq!(min_volume_bytes(90, 100), Some(3_903_992_556));
+        // 100 copysets at 90 %: 3.87 GiB.
+        assert_eq!(min_volume_bytes(90, 100), Some(MIN_90_100));
+        // One copyset: the 1 GiB floor.
+        assert_eq!(min_volume_bytes(90, 1), Some(GIB));
     }
 
     #[test]

@@ -2,10 +2,12 @@
 //! to do, typed.
 
 use k8s_openapi::Resource;
-use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::api::storage::v1::{CSIDriver, StorageClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::api::prometheus::{PodMonitor, PrometheusRule};
@@ -36,9 +38,30 @@ pub enum ObjectKind {
     Job,
     PodMonitor,
     PrometheusRule,
+    ServiceAccount,
+    Role,
+    RoleBinding,
+    DaemonSet,
+    Deployment,
+    ClusterRole,
+    ClusterRoleBinding,
+    CsiDriver,
+    StorageClass,
 }
 
 impl ObjectKind {
+    /// The kinds without a namespace: they carry the cluster's namespace in a label, as they
+    /// can have no namespaced owner.
+    pub fn cluster_scoped(self) -> bool {
+        matches!(
+            self,
+            ObjectKind::ClusterRole
+                | ObjectKind::ClusterRoleBinding
+                | ObjectKind::CsiDriver
+                | ObjectKind::StorageClass
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ObjectKind::ConfigMap => <ConfigMap as Resource>::KIND,
@@ -48,6 +71,15 @@ impl ObjectKind {
             ObjectKind::Job => <Job as Resource>::KIND,
             ObjectKind::PodMonitor => <PodMonitor as Resource>::KIND,
             ObjectKind::PrometheusRule => <PrometheusRule as Resource>::KIND,
+            ObjectKind::ServiceAccount => <ServiceAccount as Resource>::KIND,
+            ObjectKind::Role => <Role as Resource>::KIND,
+            ObjectKind::RoleBinding => <RoleBinding as Resource>::KIND,
+            ObjectKind::DaemonSet => <DaemonSet as Resource>::KIND,
+            ObjectKind::Deployment => <Deployment as Resource>::KIND,
+            ObjectKind::ClusterRole => <ClusterRole as Resource>::KIND,
+            ObjectKind::ClusterRoleBinding => <ClusterRoleBinding as Resource>::KIND,
+            ObjectKind::CsiDriver => <CSIDriver as Resource>::KIND,
+            ObjectKind::StorageClass => <StorageClass as Resource>::KIND,
         }
     }
 }
@@ -62,6 +94,15 @@ pub enum Object {
     Job(Job),
     PodMonitor(PodMonitor),
     PrometheusRule(PrometheusRule),
+    ServiceAccount(ServiceAccount),
+    Role(Role),
+    RoleBinding(RoleBinding),
+    DaemonSet(DaemonSet),
+    Deployment(Deployment),
+    ClusterRole(ClusterRole),
+    ClusterRoleBinding(ClusterRoleBinding),
+    CsiDriver(CSIDriver),
+    StorageClass(StorageClass),
 }
 
 impl Object {
@@ -74,6 +115,15 @@ impl Object {
             Object::Job(_) => ObjectKind::Job,
             Object::PodMonitor(_) => ObjectKind::PodMonitor,
             Object::PrometheusRule(_) => ObjectKind::PrometheusRule,
+            Object::ServiceAccount(_) => ObjectKind::ServiceAccount,
+            Object::Role(_) => ObjectKind::Role,
+            Object::RoleBinding(_) => ObjectKind::RoleBinding,
+            Object::DaemonSet(_) => ObjectKind::DaemonSet,
+            Object::Deployment(_) => ObjectKind::Deployment,
+            Object::ClusterRole(_) => ObjectKind::ClusterRole,
+            Object::ClusterRoleBinding(_) => ObjectKind::ClusterRoleBinding,
+            Object::CsiDriver(_) => ObjectKind::CsiDriver,
+            Object::StorageClass(_) => ObjectKind::StorageClass,
         }
     }
 
@@ -86,6 +136,15 @@ impl Object {
             Object::Job(o) => &o.metadata,
             Object::PodMonitor(o) => &o.metadata,
             Object::PrometheusRule(o) => &o.metadata,
+            Object::ServiceAccount(o) => &o.metadata,
+            Object::Role(o) => &o.metadata,
+            Object::RoleBinding(o) => &o.metadata,
+            Object::DaemonSet(o) => &o.metadata,
+            Object::Deployment(o) => &o.metadata,
+            Object::ClusterRole(o) => &o.metadata,
+            Object::ClusterRoleBinding(o) => &o.metadata,
+            Object::CsiDriver(o) => &o.metadata,
+            Object::StorageClass(o) => &o.metadata,
         }
     }
 
@@ -98,6 +157,15 @@ impl Object {
             Object::Job(o) => &mut o.metadata,
             Object::PodMonitor(o) => &mut o.metadata,
             Object::PrometheusRule(o) => &mut o.metadata,
+            Object::ServiceAccount(o) => &mut o.metadata,
+            Object::Role(o) => &mut o.metadata,
+            Object::RoleBinding(o) => &mut o.metadata,
+            Object::DaemonSet(o) => &mut o.metadata,
+            Object::Deployment(o) => &mut o.metadata,
+            Object::ClusterRole(o) => &mut o.metadata,
+            Object::ClusterRoleBinding(o) => &mut o.metadata,
+            Object::CsiDriver(o) => &mut o.metadata,
+            Object::StorageClass(o) => &mut o.metadata,
         }
     }
 
@@ -115,6 +183,15 @@ impl Object {
             Object::Job(o) => typed_value(o),
             Object::PodMonitor(o) => typed_value(o),
             Object::PrometheusRule(o) => typed_value(o),
+            Object::ServiceAccount(o) => typed_value(o),
+            Object::Role(o) => typed_value(o),
+            Object::RoleBinding(o) => typed_value(o),
+            Object::DaemonSet(o) => typed_value(o),
+            Object::Deployment(o) => typed_value(o),
+            Object::ClusterRole(o) => typed_value(o),
+            Object::ClusterRoleBinding(o) => typed_value(o),
+            Object::CsiDriver(o) => typed_value(o),
+            Object::StorageClass(o) => typed_value(o),
         }
     }
 

@@ -48,6 +48,9 @@ vocabulary! {
         DataRetained => "Whether the data volumes outlive the CurveCluster.",
         Monitoring => "The Prometheus Operator objects of spec.monitoring exist (only with spec.monitoring.enabled).",
         DataAdopted => "Data volume claims older than this CurveCluster were taken over: an earlier cluster's etcd and ChunkServer data come back (only while such claims exist).",
+        Csi => "curve-csi's objects exist, wired to the MDS addresses the operator sees (only with spec.csi.enabled).",
+        CsiConfigPending => "Node plugin pods of curve-csi run an outdated config (MDSADDR) and are held, because Curve volumes may be attached on their nodes (only with spec.csi.enabled).",
+        DeletionBlocked => "The CurveCluster is being deleted and waits: PersistentVolumes of its StorageClass are still bound (only while that is so).",
         CopysetsHealthy => "Curve's own health, read by the operator from the MDS and every ChunkServer by the rules of curve_ops_tool: every copyset healthy, exactly one MDS leader and it is the one etcd elected, every MDS online (once the MDS tier exists; status.health has the figures).",
     }
 }
@@ -121,6 +124,13 @@ vocabulary! {
         ChunkServerRetiring => "A ChunkServer leaves Curve for a lowered spec.chunkservers.replicas or disksPerNode, one at a time: PENDDING until the MDS moved its copysets, stopped, RETIRED, deleted; the message has the copysets left.",
         ChunkServerReplacing => "A ChunkServer pod's disk was lost: the id its address held leaves Curve (its copysets moved to other ChunkServers, RETIRED, deleted) before the pod registers its empty disk with a new id; the message has the copysets left.",
         ChunkServerIdRetired => "A ChunkServer pod's disk holds an id Curve retired: Curve never accepts it again; the message names the claim to delete.",
+        CsiApplied => "curve-csi's node plugin, controller, RBAC, CSIDriver (and, once the cluster was Available, the StorageClass) are applied; the message has MDSADDR.",
+        CsiWaitingForAvailable => "curve-csi is created once the Curve cluster is Available.",
+        CsiObjectTaken => "A StorageClass or CSIDriver of that name belongs to another provisioner or cluster: nothing of curve-csi is applied; the message names it.",
+        VolumesAttached => "Node plugin pods with an outdated config are held: Curve volumes are attached on their nodes (VolumeAttachments), and a restart would cut them. The message names the nodes; the annotation curve.opencurve.io/csi-restart-nodes on the CurveCluster allows them.",
+        NodePluginsCurrent => "Every node plugin pod runs the current config.",
+        PersistentVolumesBound => "The deletion waits while PersistentVolumes of the cluster's StorageClass are bound (the message names them); delete their claims, or confirm spec.cleanup (policy Delete and the confirmation) to delete anyway.",
+        NodeClocksApart => "The clocks of the nodes running the cluster's pods are 10 s or more apart, as their kubelets' Lease renewals show; Curve's MDS refuses requests signed 15 s from its own clock. The message names the nodes and their offsets.",
         RetainedClaimsAdopted => "Claims of an earlier cluster of this name (kept by spec.cleanup.policy: Retain) are in use: its data comes back. Delete them (with the cluster) for a fresh one.",
     }
 }
@@ -180,6 +190,7 @@ impl ConditionType {
                     EtcdNoSpace,
                     CopysetsUnhealthy,
                     ChunkServerIdRetired,
+                    NodeClocksApart,
                     ApplyRefused,
                     ReconcileError,
                 ],
@@ -224,6 +235,10 @@ impl ConditionType {
             // Shown only while adopted claims exist: never False.
             ConditionType::DataAdopted => (&[RetainedClaimsAdopted], &[]),
             ConditionType::CopysetsHealthy => (&[Healthy], &[Unhealthy, Unknown]),
+            ConditionType::Csi => (&[CsiApplied], &[CsiWaitingForAvailable, CsiObjectTaken]),
+            ConditionType::CsiConfigPending => (&[VolumesAttached], &[NodePluginsCurrent]),
+            // Shown only while a deletion waits: never False.
+            ConditionType::DeletionBlocked => (&[PersistentVolumesBound], &[]),
         }
     }
 }

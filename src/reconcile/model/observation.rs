@@ -2,7 +2,7 @@
 //! from the snapshot (`observe.rs`, `decide.rs`).
 
 use super::conditions::{ConditionType, Reason, find};
-use super::states::{MembershipState, MonitoringState, RollState, VolumeExpansion};
+use super::states::{CsiState, MembershipState, MonitoringState, RollState, VolumeExpansion};
 use crate::api::CurveClusterStatus;
 use crate::etcd::MemberHealth;
 use crate::names::Component;
@@ -102,6 +102,8 @@ pub struct Observation {
     pub expansions: Vec<VolumeExpansion>,
     /// The Prometheus Operator objects of `spec.monitoring`.
     pub monitoring: MonitoringState,
+    /// curve-csi, with `spec.csi`.
+    pub csi: CsiState,
     /// Why pods of each tier do not come up (unschedulable, claims, images, crashes, lost
     /// nodes), in pod name order.
     pub blockers: Vec<Blocker>,
@@ -117,6 +119,8 @@ pub struct Observation {
     pub retire: Option<super::states::RetireProgress>,
     /// ChunkServer pods whose disk holds an id Curve retired, with what to do.
     pub stale_chunkservers: Vec<String>,
+    /// The cluster's nodes' clocks too far apart for Curve, said (reconcile/clocks.rs).
+    pub clocks_apart: Option<String>,
     /// What volumes can be given in all, by the applied spec (validate/capacity.rs).
     pub usable_bytes: Option<u64>,
 }
@@ -163,6 +167,7 @@ impl Observation {
             logical_pool: String::new(),
             expansions: Vec::new(),
             monitoring: MonitoringState::Disabled,
+            csi: CsiState::Disabled,
             blockers: Vec::new(),
             health: None,
             held: Vec::new(),
@@ -171,6 +176,7 @@ impl Observation {
             adopted_claims: Vec::new(),
             retire: None,
             stale_chunkservers: Vec::new(),
+            clocks_apart: None,
             usable_bytes: None,
         }
     }

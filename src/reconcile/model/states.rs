@@ -40,6 +40,35 @@ pub enum MonitoringState {
     Applied { objects: Vec<String> },
 }
 
+/// Where curve-csi stands (the `Csi` and `CsiConfigPending` conditions).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum CsiState {
+    /// `spec.csi.enabled` is false: no condition.
+    #[default]
+    Disabled,
+    /// Nothing is created before the cluster is first Available.
+    WaitingForAvailable,
+    /// A StorageClass or CSIDriver of that name belongs to someone else: nothing is applied.
+    Taken { objects: Vec<String> },
+    /// The objects are applied with this `MDSADDR`.
+    Applied {
+        mds_addr: String,
+        /// The StorageClass, once the cluster was Available.
+        storage_class: Option<String>,
+        /// Nodes whose node plugin pod runs an outdated config and is held: Curve volumes
+        /// may be attached there (`VolumeAttachment`s) and the admin has not allowed it.
+        pending_nodes: Vec<String>,
+    },
+}
+
+impl CsiState {
+    /// Node plugin pods wait for volumes to detach: look again soon (VolumeAttachments are
+    /// not watched).
+    pub fn pending(&self) -> bool {
+        matches!(self, CsiState::Applied { pending_nodes, .. } if !pending_nodes.is_empty())
+    }
+}
+
 /// Where one claim's expansion stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClaimProgress {
@@ -107,7 +136,7 @@ pub fn expansions_message(expansions: &[VolumeExpansion]) -> String {
                 e.to
             );
             if !waiting.is_empty() {
-                text.push_str(&format!("; {}", waiting.join(", ")));
+                text.push_str(&format!("; {}", crate::util::first_of(&waiting, ", ")));
             }
             if e.restarts {
                 text.push_str(
