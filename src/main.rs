@@ -174,6 +174,7 @@ mod operator {
     /// primary's probe gets a short timeout: a dead primary shows within about a second.
     fn health_monitor(
         args: &RuntimeArgs,
+        metrics: Arc<Metrics>,
     ) -> (
         Arc<dyn HealthSource>,
         impl futures::Stream<Item = ClusterKey> + Send + 'static,
@@ -190,7 +191,8 @@ mod operator {
             ..MonitorOptions::default()
         };
         let probe_timeout = Duration::from_millis(800).min(timeout);
-        let monitor = HealthMonitor::new(gatherer(timeout), gatherer(probe_timeout), options, tx);
+        let monitor = HealthMonitor::new(gatherer(timeout), gatherer(probe_timeout), options, tx)
+            .with_metrics(metrics);
         (Arc::new(monitor), rx)
     }
 
@@ -265,7 +267,7 @@ mod operator {
 
         let (etcd, election_changes) = EtcdClients::with_changes();
         let etcd_changes = count_primary_changes(metrics.clone(), election_changes);
-        let (health, health_changes) = health_monitor(&args);
+        let (health, health_changes) = health_monitor(&args, metrics.clone());
         let events = KubeEvents::new(client.clone(), args.leader_election_identity.clone());
         let (caches, writers) = Caches::shared();
         let ctx = Context::new(client, caches, etcd, events)

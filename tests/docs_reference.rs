@@ -12,7 +12,7 @@ use std::path::{Component as PathPart, Path, PathBuf};
 use std::time::Duration;
 
 use curve_operator::names::Component;
-use curve_operator::runtime::metrics::{Metrics, ReconcileResult};
+use curve_operator::runtime::metrics::{Metrics, ReconcileResult, ReconcileStep, StepTimes};
 use serde_json::Value;
 
 fn repo() -> &'static Path {
@@ -124,6 +124,12 @@ fn exposition_with_every_series() -> String {
     let metrics = Metrics::new();
     let (ns, name) = ("ns", "demo");
     metrics.reconcile_finished(ReconcileResult::Success, Duration::from_millis(20));
+    let mut steps = StepTimes::default();
+    for step in ReconcileStep::ALL {
+        steps.add(step, Duration::from_millis(5));
+    }
+    metrics.reconcile_steps(&steps);
+    metrics.health_read(Duration::from_millis(300));
     metrics.kube_request("get", "pods");
     metrics.primary_changed(ns, name);
     metrics.set_ready(ns, name, Component::Etcd, 3);

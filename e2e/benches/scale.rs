@@ -12,18 +12,16 @@
 //! docs/dev/testing.md for what it prints.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use curve_operator::api::CurveCluster;
+use curve_operator_e2e::bench::{
+    self, ClusterWatch, Reading, goal, machine, operator_build, quantile, reconciles, requests_by,
+    verb, verb_and_resource,
+};
 use curve_operator_e2e::env::BareEnv;
 use curve_operator_e2e::manifests::curve_cluster;
-use curve_operator_e2e::metrics::{KUBE_REQUESTS, Labels, Metrics, label};
-use curve_operator_e2e::operator::{Operator, binary};
+use curve_operator_e2e::metrics::KUBE_REQUESTS;
 use curve_operator_e2e::util::say;
-use futures::StreamExt;
-use kube::ResourceExt;
-use kube::runtime::watcher::{self, Event};
 use serde_json::json;
 
 const CLUSTERS: usize = 100;
@@ -35,100 +33,8 @@ const FIRST_STATUS_LIMIT: Duration = Duration::from_secs(300);
 const GOAL_RSS_MIB: f64 = 50.0;
 const GOAL_FIRST_STATUS: Duration = Duration::from_secs(30);
 
-/// Whether the operator wrote the cluster's first status: conditions and observedGeneration.
-fn has_status(cluster: &CurveCluster) -> bool {
-    cluster
-        .status
-        .as_ref()
-        .is_some_and(|s| !s.conditions.is_empty() && s.observed_generation.is_some())
-}
-
-/// When each cluster was first seen with a status, from a watch started before the operator;
-/// and how many times the clusters changed (each a write: of the status, or of metadata such
-/// as a finalizer).
-struct FirstStatuses {
-    seen: Arc<Mutex<BTreeMap<String, Instant>>>,
-    updates: Arc<std::sync::atomic::AtomicU64>,
-    /// Set once the watch's initial list is done.
-    listed: Arc<std::sync::atomic::AtomicBool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl FirstStatuses {
-    fn watch(env: &BareEnv) -> FirstStatuses {
-        let seen = Arc::new(Mutex::new(BTreeMap::new()));
-        let updates = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let listed = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let task = tokio::spawn({
-            let seen = seen.clone();
-            let updates = updates.clone();
-            let listed = listed.clone();
-            let stream = watcher::watcher(env.clusters(), watcher::Config::default());
-            async move {
-                let mut stream = stream.boxed();
-                while let Some(event) = stream.next().await {
-                    if matches!(event, Ok(Event::InitDone)) {
-                        listed.store(true, std::sync::atomic::Ordering::Relaxed);
-                    }
-                    if matches!(event, Ok(Event::Apply(_))) {
-                        updates.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    }
-                    let (Ok(Event::Apply(c)) | Ok(Event::InitApply(c))) = event else {
-                        continue;
-                    };
-                    if has_status(&c) {
-                        seen.lock()
-                            .unwrap()
-                            .entry(c.name_any())
-                            .or_insert_with(Instant::now);
-                    }
-                }
-            }
-        });
-        FirstStatuses {
-            seen,
-            updates,
-            listed,
-            task,
-        }
-    }
-
-    /// Waits until the watch has listed the clusters (so a first status is seen as it is
-    /// written, not when a late initial list finds it).
-    async fn wait_listed(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !self.listed.load(std::sync::atomic::Ordering::Relaxed) {
-            assert!(
-                Instant::now() < deadline,
-                "the CurveCluster watch did not list"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// Changes of the clusters seen so far (not counting the initial list).
-    fn updates(&self) -> u64 {
-        self.updates.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Seconds from `t0` to each first status, in order.
-    fn since(&self, t0: Instant) -> Vec<f64> {
-        let mut times: Vec<f64> = self
-            .seen
-            .lock()
-            .unwrap()
-            .values()
-            .map(|t| t.saturating_duration_since(t0).as_secs_f64())
-            .collect();
-        times.sort_by(f64::total_cmp);
-        times
-    }
-}
-
-impl Drop for FirstStatuses {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+fn main() {
+    bench::main("scale", scale_100_clusters);
 }
 
 /// The pods in the namespace: kube-controller-manager creates them for the etcd StatefulSets.
@@ -138,151 +44,6 @@ async fn pod_count(env: &BareEnv) -> usize {
         .await
         .map(|l| l.items.len())
         .unwrap_or(0)
-}
-
-/// `VmRSS`, `VmHWM`, `RssAnon` and `RssFile` of a process, in MiB.
-fn memory(pid: u32) -> [f64; 4] {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_else(|e| panic!("read /proc/{pid}/status: {e}"));
-    let field = |key: &str| -> f64 {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .unwrap_or_else(|| panic!("no {key} in /proc/{pid}/status"))
-            / 1024.0
-    };
-    [
-        field("VmRSS:"),
-        field("VmHWM:"),
-        field("RssAnon:"),
-        field("RssFile:"),
-    ]
-}
-
-/// User + system CPU seconds the process used so far.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .unwrap_or_else(|e| panic!("read /proc/{pid}/stat: {e}"));
-    // Fields after the command name in parentheses: state is field 3, utime 14, stime 15.
-    let after = &stat[stat.rfind(')').expect("a command name") + 1..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    ticks / clock_ticks()
-}
-
-fn clock_ticks() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-/// nproc, MemTotal and the CPU model of this machine.
-fn machine() -> String {
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let memory = meminfo
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or("?".to_string(), |kb| {
-            format!("{:.1} GiB", kb / 1024.0 / 1024.0)
-        });
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("model name")
-                .and_then(|v| v.split_once(':'))
-                .map(|(_, m)| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    format!("nproc {cpus}, {model}, MemTotal {memory}")
-}
-
-/// What the operator reports at one moment.
-struct Reading {
-    at: Instant,
-    rss: f64,
-    hwm: f64,
-    /// Heap and stacks.
-    anon: f64,
-    /// Mapped files: the binary's resident pages.
-    file: f64,
-    cpu: f64,
-    metrics: Metrics,
-}
-
-async fn read(operator: &Operator, pid: u32) -> Reading {
-    let [rss, hwm, anon, file] = memory(pid);
-    Reading {
-        at: Instant::now(),
-        rss,
-        hwm,
-        anon,
-        file,
-        cpu: cpu_seconds(pid),
-        metrics: operator.samples().await,
-    }
-}
-
-/// Requests between two readings (from the start without `from`) grouped by `key` of their
-/// labels, if the metric exists.
-fn requests_by(
-    from: Option<&Metrics>,
-    to: &Metrics,
-    key: fn(&Labels) -> String,
-) -> Option<BTreeMap<String, f64>> {
-    if !to.has(KUBE_REQUESTS) {
-        return None;
-    }
-    let empty = Metrics::default();
-    let growth = to.growth(from.unwrap_or(&empty), KUBE_REQUESTS);
-    let mut grouped: BTreeMap<String, f64> = BTreeMap::new();
-    for (labels, delta) in growth {
-        *grouped.entry(key(&labels)).or_default() += delta;
-    }
-    Some(grouped)
-}
-
-fn verb(labels: &Labels) -> String {
-    label(labels, "verb").to_string()
-}
-
-fn verb_and_resource(labels: &Labels) -> String {
-    format!("{} {}", label(labels, "verb"), label(labels, "resource"))
-}
-
-fn reconciles(m: &Metrics) -> f64 {
-    m.sum("curve_operator_reconciles_total", &[])
-}
-
-fn goal(met: bool) -> &'static str {
-    if met { "met" } else { "NOT met" }
-}
-
-/// The value at quantile `q` of sorted `values`.
-fn quantile(values: &[f64], q: f64) -> f64 {
-    let index = ((values.len() as f64 * q).ceil() as usize).clamp(1, values.len()) - 1;
-    values[index]
-}
-
-fn main() {
-    // `cargo test --all-targets` runs bench targets too, without `--bench`: this benchmark
-    // needs a real API server and is only run by `cargo bench` (which passes `--bench`).
-    if !std::env::args().any(|arg| arg == "--bench") {
-        println!("scale benchmark: not run (it runs under `cargo bench`, see e2e/README.md)");
-        return;
-    }
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-        .block_on(scale_100_clusters());
 }
 
 async fn scale_100_clusters() {
@@ -304,31 +65,31 @@ async fn scale_100_clusters() {
         .items
         .len();
     assert_eq!(listed, CLUSTERS, "CurveClusters in {}", env.namespace);
-    let statuses = FirstStatuses::watch(&env);
+    let statuses = ClusterWatch::start(&env);
     statuses.wait_listed().await;
 
     let t0 = Instant::now();
     let operator = env.start_operator().await;
     let ready_after = t0.elapsed();
     let pid = operator.pid().expect("the operator runs");
-    let at_ready = read(&operator, pid).await;
+    let at_ready = Reading::of(&operator).await;
     let deadline = t0 + FIRST_STATUS_LIMIT;
-    while statuses.since(t0).len() < CLUSTERS && Instant::now() < deadline {
+    while statuses.first_statuses_since(t0).len() < CLUSTERS && Instant::now() < deadline {
         assert!(
             std::fs::metadata(format!("/proc/{pid}")).is_ok(),
             "the operator exited"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let first = read(&operator, pid).await;
+    let first = Reading::of(&operator).await;
     let pods_at_first = pod_count(&env).await;
     let updates_at_first = statuses.updates();
-    let times = statuses.since(t0);
+    let times = statuses.first_statuses_since(t0);
     let all_statuses = times.len() == CLUSTERS;
     if all_statuses {
         tokio::time::sleep(STEADY).await;
     }
-    let steady = read(&operator, pid).await;
+    let steady = Reading::of(&operator).await;
     let pods_at_steady = pod_count(&env).await;
     let updates_at_steady = statuses.updates();
     let log = operator.log_text();
@@ -341,11 +102,7 @@ async fn scale_100_clusters() {
         applied_in.as_secs_f64()
     ));
     say(&format!("machine: {}", machine()));
-    let built = match std::env::var_os("CURVE_E2E_OPERATOR") {
-        Some(_) => "given by CURVE_E2E_OPERATOR",
-        None => "debug build, as the e2e suite builds it",
-    };
-    say(&format!("operator: {} ({built})", binary().display()));
+    say(&format!("operator: {}", operator_build()));
     say("");
     say(&format!("{:<60} {:>12}   goal", "measure", "value"));
     say(&format!(

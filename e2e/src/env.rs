@@ -62,6 +62,12 @@ impl BareEnv {
         Operator::start(&self.operator_kubeconfig, &self.namespace, self.dir.path()).await
     }
 
+    /// [`BareEnv::start_operator`] reading Curve's health every `seconds`.
+    pub async fn start_operator_with_health_period(&self, seconds: u64) -> Operator {
+        let (kubeconfig, dir) = (&self.operator_kubeconfig, self.dir.path());
+        Operator::start_with_health_period(kubeconfig, &self.namespace, dir, seconds).await
+    }
+
     pub fn clusters(&self) -> Api<CurveCluster> {
         Api::namespaced(self.client.clone(), &self.namespace)
     }

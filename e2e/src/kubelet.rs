@@ -24,6 +24,7 @@
 //!
 //! Everything it starts stops when it is dropped, also when a test panics.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -33,12 +34,15 @@ use curve_image_emulation::conf::parse_curve_conf;
 use curve_image_emulation::{
     ImageFiles, Kubelet as EmulatedKubelet, PodFacts, PodRun, VolumeBacking,
 };
+use futures::{FutureExt, StreamExt, stream};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Pod, PodSpec, Secret};
 use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
@@ -47,7 +51,7 @@ use crate::curve_model::{ChangePeer, ChunkServer, ClusterMapFile, CopysetKey, Cu
 use crate::curve_standins::{ChunkServerStandIn, ContainerExit, CurveCluster, CurveHandle};
 use crate::daemons::{EtcdMember, MdsStandIn, render_etcd_conf};
 use crate::hosts::HostsEntries;
-use crate::probes::ProbeState;
+use crate::probes::{PROBE_PERIOD, ProbeState};
 use crate::schedule::{NodeView, claims, pick_node, prefilter_message, unschedulable_message};
 use crate::start_wrapper::check_identity;
 use crate::util::TempDir;
@@ -60,6 +64,10 @@ const LABEL_TOPOLOGY_STEP: &str = "curve.opencurve.io/topology-step";
 const RESTART_DELAY: Duration = Duration::from_secs(2);
 const SYNC_PERIOD: Duration = Duration::from_millis(150);
 const HEARTBEAT_PERIOD: Duration = Duration::from_secs(10);
+/// Nodes created or heartbeating at once.
+const NODE_WORKERS: usize = 16;
+/// Pods a pass runs (or terminates) at once: their probes and daemons' starts wait on I/O.
+const POD_WORKERS: usize = 32;
 
 /// A fake node.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,17 +76,45 @@ pub struct FakeNode {
     pub ip: String,
 }
 
+/// Nodes numbered up to this have `127.0.0.<100 + index>`; the next ones fill `127.0.1.1`,
+/// `127.0.1.2`, … (the whole of 127.0.0.0/8 is the loopback's on Linux: nothing to set up).
+const NODES_IN_FIRST_BLOCK: usize = 150;
+/// Addresses used per further `127.0.<n>.0/24`.
+const NODES_PER_BLOCK: usize = 250;
+/// The most nodes one kubelet plays.
+pub const MAX_NODES: usize = 2000;
+
 impl FakeNode {
     pub fn new(index: usize) -> FakeNode {
         assert!(
-            (1..=150).contains(&index),
+            (1..=MAX_NODES).contains(&index),
             "node index {index} out of range"
         );
+        let ip = if index <= NODES_IN_FIRST_BLOCK {
+            format!("127.0.0.{}", 100 + index)
+        } else {
+            let beyond = index - NODES_IN_FIRST_BLOCK - 1;
+            let (block, host) = (1 + beyond / NODES_PER_BLOCK, 1 + beyond % NODES_PER_BLOCK);
+            format!("127.0.{block}.{host}")
+        };
         FakeNode {
             name: format!("node-{index}"),
-            ip: format!("127.0.0.{}", 100 + index),
+            ip,
         }
     }
+
+    /// The number in its name.
+    pub fn index(&self) -> usize {
+        self.name
+            .strip_prefix("node-")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+/// Drives a watch (its cache fills as a side effect) until it ends.
+async fn keep<S: futures::Stream>(stream: S) {
+    stream.for_each(|_| futures::future::ready(())).await;
 }
 
 enum Daemon {
@@ -153,11 +189,21 @@ struct Control {
     /// ChunkServer containers start without the wrapper's empty-disk gate (the behaviour
     /// before issue 29; see [`Kubelet::set_empty_disk_gate`]).
     empty_disk_gate_off: bool,
+    /// How often a ready container's readiness probe runs (see
+    /// [`Kubelet::set_ready_probe_period`]); `None`: every [`PROBE_PERIOD`].
+    ready_probe_period: Option<Duration>,
 }
 
 struct Shared {
     namespace: String,
     client: Client,
+    /// The namespace's pods and the suite's nodes, kept by watches: a pass reads them without
+    /// a request (a list of 1200 pods every pass would load the API server and this process).
+    pod_cache: Store<Pod>,
+    node_cache: Store<Node>,
+    claim_cache: Store<PersistentVolumeClaim>,
+    /// Pod uid → the node this scheduler bound it to, until the pod cache shows the binding.
+    bound: Mutex<HashMap<String, String>>,
     nodes: Mutex<Vec<FakeNode>>,
     control: Mutex<Control>,
     /// By pod uid.
@@ -203,14 +249,113 @@ impl Shared {
 pub struct Kubelet {
     shared: Arc<Shared>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    heartbeats: Heartbeats,
+}
+
+/// The nodes' heartbeats, on a thread and runtime of their own with a client of their own:
+/// however busy the test's runtime is (hundreds of pods), a node's Lease and Ready condition
+/// stay fresh, or the node lifecycle controller would mark its pods not ready. Stops when
+/// dropped.
+struct Heartbeats {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Heartbeats {
+    fn start(shared: Arc<Shared>) -> Heartbeats {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let beat = async move {
+            let client = crate::cluster::connect().await;
+            let mut next = Instant::now() + HEARTBEAT_PERIOD;
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                if Instant::now() < next {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+                next += HEARTBEAT_PERIOD;
+                let nodes = shared.nodes.lock().unwrap().clone();
+                let (lost, clocks) = {
+                    let control = shared.control.lock().unwrap();
+                    (control.lost_nodes.clone(), control.clock_offsets.clone())
+                };
+                let alive = nodes.into_iter().filter(|n| !lost.contains(&n.name));
+                stream::iter(alive)
+                    .for_each_concurrent(NODE_WORKERS, |node| {
+                        let (shared, client) = (&shared, &client);
+                        let offset = clocks.get(&node.name).copied().unwrap_or(0);
+                        async move {
+                            if let Err(e) = heartbeat_node(client, &node, offset).await {
+                                shared.log(format!("heartbeat of {}: {e}", node.name));
+                            }
+                        }
+                    })
+                    .await;
+            }
+        };
+        let thread = std::thread::Builder::new()
+            .name("e2e-node-heartbeats".into())
+            .spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime for the heartbeats")
+                    .block_on(beat)
+            })
+            .expect("a thread for the heartbeats");
+        Heartbeats {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops them and waits for the round under way: none may renew a Lease once the test
+    /// deletes the nodes.
+    fn stop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Heartbeats {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 impl Kubelet {
     /// Creates `nodes` fake nodes and starts scheduling and running the pods of `namespace`.
     pub async fn start(client: Client, namespace: &str, nodes: usize) -> Kubelet {
+        let (pod_cache, pod_writer) = reflector::store::<Pod>();
+        let (node_cache, node_writer) = reflector::store::<Node>();
+        let (claim_cache, claim_writer) = reflector::store::<PersistentVolumeClaim>();
+        let pods_api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+        let claims_api: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
+        let nodes_api: Api<Node> = Api::all(client.clone());
+        let suite_nodes = watcher::Config::default().labels(&format!("{SUITE_LABEL}={namespace}"));
+        let watches = [
+            tokio::spawn(keep(reflector::reflector(
+                pod_writer,
+                watcher::watcher(pods_api, watcher::Config::default()).default_backoff(),
+            ))),
+            tokio::spawn(keep(reflector::reflector(
+                node_writer,
+                watcher::watcher(nodes_api, suite_nodes).default_backoff(),
+            ))),
+            tokio::spawn(keep(reflector::reflector(
+                claim_writer,
+                watcher::watcher(claims_api, watcher::Config::default()).default_backoff(),
+            ))),
+        ];
         let shared = Arc::new(Shared {
             namespace: namespace.to_string(),
             client: client.clone(),
+            pod_cache,
+            node_cache,
+            claim_cache,
+            bound: Mutex::default(),
             nodes: Mutex::new(Vec::new()),
             control: Mutex::default(),
             containers: Mutex::default(),
@@ -226,16 +371,23 @@ impl Kubelet {
             curve_settings: Mutex::default(),
             node_disks: TempDir::new(&format!("{namespace}-nodes")),
         });
-        let kubelet = Kubelet {
-            shared: shared.clone(),
-            tasks: Vec::new(),
-        };
-        for i in 1..=nodes {
-            kubelet.add_node(i).await;
-        }
+        let mut tasks = Vec::from(watches);
+        // A few at a time: hundreds of nodes one after another take long.
+        stream::iter(1..=nodes)
+            .for_each_concurrent(NODE_WORKERS, |i| create_node(&shared, i).map(drop))
+            .await;
+        shared.nodes.lock().unwrap().sort_by_key(|n| n.index());
         let sync = tokio::spawn({
             let shared = shared.clone();
             async move {
+                let listed = async {
+                    shared.pod_cache.wait_until_ready().await?;
+                    shared.node_cache.wait_until_ready().await
+                };
+                if listed.await.is_err() {
+                    shared.log("the pod and node watches ended before listing".into());
+                    return;
+                }
                 loop {
                     if let Err(e) = sync_once(&shared).await {
                         shared.log(format!("sync: {e}"));
@@ -244,65 +396,30 @@ impl Kubelet {
                 }
             }
         });
-        let heartbeat = tokio::spawn({
-            let shared = shared.clone();
-            async move {
-                loop {
-                    tokio::time::sleep(HEARTBEAT_PERIOD).await;
-                    let nodes = shared.nodes.lock().unwrap().clone();
-                    let (lost, clocks) = {
-                        let control = shared.control.lock().unwrap();
-                        (control.lost_nodes.clone(), control.clock_offsets.clone())
-                    };
-                    for node in nodes.into_iter().filter(|n| !lost.contains(&n.name)) {
-                        let offset = clocks.get(&node.name).copied().unwrap_or(0);
-                        if let Err(e) = heartbeat_node(&shared.client, &node, offset).await {
-                            shared.log(format!("heartbeat of {}: {e}", node.name));
-                        }
-                    }
-                }
-            }
-        });
+        tasks.push(sync);
+        let heartbeats = Heartbeats::start(shared.clone());
         Kubelet {
             shared,
-            tasks: vec![sync, heartbeat],
+            tasks,
+            heartbeats,
         }
     }
 
-    /// Creates fake node `node-<index>` (Ready, InternalIP 127.0.0.<100+index>).
+    /// Creates fake node `node-<index>` (Ready, InternalIP as [`FakeNode::new`] says).
     pub async fn add_node(&self, index: usize) -> FakeNode {
-        let node = FakeNode::new(index);
-        let nodes: Api<Node> = Api::all(self.shared.client.clone());
-        let object: Node = serde_json::from_value(json!({
-            "apiVersion": "v1",
-            "kind": "Node",
-            "metadata": {
-                "name": node.name,
-                "labels": {
-                    "kubernetes.io/hostname": node.name,
-                    "kubernetes.io/os": "linux",
-                    "kubernetes.io/arch": "amd64",
-                    SUITE_LABEL: self.shared.namespace,
-                },
-            },
-            "spec": {},
-        }))
-        .unwrap();
-        nodes
-            .create(&PostParams::default(), &object)
-            .await
-            .unwrap_or_else(|e| panic!("create node {}: {e}", node.name));
-        heartbeat_node(&self.shared.client, &node, 0)
-            .await
-            .unwrap_or_else(|e| panic!("status of node {}: {e}", node.name));
-        self.shared
-            .log(format!("node {} ({}) created", node.name, node.ip));
-        self.shared.nodes.lock().unwrap().push(node.clone());
-        node
+        create_node(&self.shared, index).await
     }
 
     pub fn nodes(&self) -> Vec<FakeNode> {
         self.shared.nodes.lock().unwrap().clone()
+    }
+
+    /// A ready container's readiness probe runs every `period` instead of every second (a
+    /// container not ready yet is still probed every second). One host playing hundreds of
+    /// nodes runs every ChunkServer's readiness script (`sh` and `curl`): 1200 of them a
+    /// second would take the machine; their nodes' kubelets would share that load.
+    pub fn set_ready_probe_period(&self, period: Duration) {
+        self.shared.control.lock().unwrap().ready_probe_period = Some(period);
     }
 
     /// Pods of `component` (the `app.kubernetes.io/component` label) are bound but their
@@ -624,6 +741,11 @@ impl Kubelet {
         endpoints
     }
 
+    /// How long ago it started (the times of its log are since then).
+    pub fn uptime(&self) -> Duration {
+        self.shared.started.elapsed()
+    }
+
     /// What the kubelet did, with times since it started.
     pub fn log(&self) -> String {
         self.shared.log.lock().unwrap().join("\n")
@@ -643,6 +765,7 @@ impl Kubelet {
 
     /// Stops every daemon; the pods stay as they are.
     pub fn stop(&mut self) {
+        self.heartbeats.stop();
         for task in self.tasks.drain(..) {
             task.abort();
         }
@@ -675,6 +798,39 @@ impl Drop for Kubelet {
         }
         self.stop();
     }
+}
+
+/// Creates fake node `node-<index>`: the Node object, its first heartbeat, and the kubelet's
+/// record of it.
+async fn create_node(shared: &Shared, index: usize) -> FakeNode {
+    let node = FakeNode::new(index);
+    let nodes: Api<Node> = Api::all(shared.client.clone());
+
+    let object: Node = serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": node.name,
+            "labels": {
+                "kubernetes.io/hostname": node.name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                SUITE_LABEL: shared.namespace,
+            },
+        },
+        "spec": {},
+    }))
+    .unwrap();
+    nodes
+        .create(&PostParams::default(), &object)
+        .await
+        .unwrap_or_else(|e| panic!("create node {}: {e}", node.name));
+    heartbeat_node(&shared.client, &node, 0)
+        .await
+        .unwrap_or_else(|e| panic!("status of node {}: {e}", node.name));
+    shared.log(format!("node {} ({}) created", node.name, node.ip));
+    shared.nodes.lock().unwrap().push(node.clone());
+    node
 }
 
 async fn heartbeat_node(
@@ -767,58 +923,95 @@ fn work_for(pod: &Pod, nodes: &[FakeNode], lost: &HashSet<String>) -> PodWork {
         .map_or(PodWork::Elsewhere, PodWork::Run)
 }
 
-/// One pass of scheduler and kubelet over the pods of the namespace.
+/// The pods of the namespace as the cache has them, in name order, each bound by this
+/// scheduler already shown on its node (the cache may not have the binding yet).
+fn current_pods(shared: &Shared) -> Vec<Arc<Pod>> {
+    let mut pods = shared.pod_cache.state();
+    pods.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    let mut bound = shared.bound.lock().unwrap();
+    for pod in &mut pods {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let Some(node) = bound.get(&uid).cloned() else {
+            continue;
+        };
+        if node_name(pod).is_some() {
+            bound.remove(&uid);
+        } else if let Some(spec) = Arc::make_mut(pod).spec.as_mut() {
+            spec.node_name = Some(node);
+        }
+    }
+    let listed: HashSet<&str> = (pods.iter())
+        .filter_map(|p| p.metadata.uid.as_deref())
+        .collect();
+    bound.retain(|uid, _| listed.contains(uid.as_str()));
+    drop(bound);
+    pods
+}
+
+fn node_name(pod: &Pod) -> Option<&str> {
+    pod.spec.as_ref()?.node_name.as_deref()
+}
+
+/// One pass of scheduler and kubelet over the pods of the namespace: the pending ones bound
+/// one after another (each binding is seen by the next), then the bound ones run (and the
+/// deleted ones stopped) a few at a time.
 async fn sync_once(shared: &Arc<Shared>) -> Result<(), String> {
     let pods_api: Api<Pod> = Api::namespaced(shared.client.clone(), &shared.namespace);
-    let mut pods = pods_api
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| format!("list pods: {e}"))?
-        .items;
+    let mut pods = current_pods(shared);
     let own_nodes = shared.nodes.lock().unwrap().clone();
-    let node_views = list_node_views(shared, &own_nodes).await?;
+    let node_views = node_views(shared, &own_nodes);
     stop_containers_of_gone_pods(shared, &pods);
     let (lost, external_scheduler) = {
         let control = shared.control.lock().unwrap();
         (control.lost_nodes.clone(), control.external_scheduler)
     };
+    let mut kubelet_work = Vec::new();
     for index in 0..pods.len() {
         match work_for(&pods[index], &own_nodes, &lost) {
-            PodWork::Terminate => terminate(shared, &pods_api, &pods[index]).await,
             PodWork::Schedule if external_scheduler => {}
             PodWork::Schedule => schedule(shared, &pods_api, &mut pods, index, &node_views).await,
-            PodWork::Run(node) => {
-                let pod = &pods[index];
-                if let Err(e) = sync_pod(shared, &pods_api, pod, &node).await {
-                    shared.log(format!("{}: {e}", pod.name_any()));
-                }
-            }
+            PodWork::Terminate => kubelet_work.push((pods[index].clone(), None)),
+            PodWork::Run(node) => kubelet_work.push((pods[index].clone(), Some(node))),
             PodWork::Elsewhere => {}
         }
     }
+    stream::iter(kubelet_work)
+        .for_each_concurrent(POD_WORKERS, |(pod, node)| {
+            let pods_api = &pods_api;
+            async move {
+                match node {
+                    None => terminate(shared, pods_api, &pod).await,
+                    Some(node) => {
+                        if let Err(e) = sync_pod(shared, pods_api, &pod, &node).await {
+                            shared.log(format!("{}: {e}", pod.name_any()));
+                        }
+                    }
+                }
+            }
+        })
+        .await;
     Ok(())
 }
 
-/// The fake nodes as the scheduler sees them (labels, taints, cordon) from the API server.
-async fn list_node_views(shared: &Shared, own: &[FakeNode]) -> Result<Vec<NodeView>, String> {
-    let node_api: Api<Node> = Api::all(shared.client.clone());
-    let listed = node_api
-        .list(&ListParams::default().labels(&format!("{SUITE_LABEL}={}", shared.namespace)))
-        .await
-        .map_err(|e| format!("list nodes: {e}"))?;
-    Ok(listed
-        .items
-        .iter()
-        .map(NodeView::from_node)
-        .filter(|n| own.iter().any(|o| o.name == n.name))
-        .collect())
+/// The fake nodes as the scheduler sees them (labels, taints, cordon), from the node cache.
+fn node_views(shared: &Shared, own: &[FakeNode]) -> Vec<NodeView> {
+    let cached: HashMap<String, Arc<Node>> = (shared.node_cache.state().into_iter())
+        .map(|n| (n.name_any(), n))
+        .collect();
+    own.iter()
+        .filter_map(|o| cached.get(&o.name))
+        .map(|n| NodeView::from_node(n))
+        .collect()
 }
 
 /// The uids of containers whose pod is no longer listed (deleted by someone else).
-fn gone_pod_uids<'a>(containers: impl Iterator<Item = &'a String>, pods: &[Pod]) -> Vec<String> {
+fn gone_pod_uids<'a, P: Borrow<Pod>>(
+    containers: impl Iterator<Item = &'a String>,
+    pods: &[P],
+) -> Vec<String> {
     let listed: HashSet<&str> = pods
         .iter()
-        .filter_map(|p| p.metadata.uid.as_deref())
+        .filter_map(|p| p.borrow().metadata.uid.as_deref())
         .collect();
     containers
         .filter(|uid| !listed.contains(uid.as_str()))
@@ -827,7 +1020,7 @@ fn gone_pod_uids<'a>(containers: impl Iterator<Item = &'a String>, pods: &[Pod])
 }
 
 /// Stops the containers of pods that are gone (dropping a container stops its daemon).
-fn stop_containers_of_gone_pods(shared: &Shared, pods: &[Pod]) {
+fn stop_containers_of_gone_pods(shared: &Shared, pods: &[Arc<Pod>]) {
     let gone: Vec<Container> = {
         let mut containers = shared.containers.lock().unwrap();
         gone_pod_uids(containers.keys(), pods)
@@ -850,7 +1043,7 @@ fn stop_containers_of_gone_pods(shared: &Shared, pods: &[Pod]) {
 async fn schedule(
     shared: &Shared,
     pods_api: &Api<Pod>,
-    pods: &mut [Pod],
+    pods: &mut [Arc<Pod>],
     index: usize,
     node_views: &[NodeView],
 ) {
@@ -873,7 +1066,8 @@ async fn schedule(
             Ok(()) => {
                 shared.unschedulable.lock().unwrap().remove(&uid);
                 shared.log(format!("bound {name} to {node}"));
-                remember_placement(shared, &mut pods[index], node);
+                shared.bound.lock().unwrap().insert(uid, node.clone());
+                remember_placement(shared, Arc::make_mut(&mut pods[index]), node);
             }
             Err(e) => shared.log(format!("binding {name} to {node}: {e}")),
         },
@@ -905,11 +1099,9 @@ const NO_NODES: &str = "no nodes available to schedule pods";
 /// until a volume binds it. (Claims of no class are the suite's local volumes, bound where
 /// first used.)
 async fn claim_of_missing_class(shared: &Shared, pod: &Pod) -> Option<String> {
-    let claims_api: Api<PersistentVolumeClaim> =
-        Api::namespaced(shared.client.clone(), &shared.namespace);
     let classes: Api<StorageClass> = Api::all(shared.client.clone());
     for name in claims(pod) {
-        let Ok(Some(claim)) = claims_api.get_opt(&name).await else {
+        let Some(claim) = cached_claim(shared, &name) else {
             continue;
         };
         let bound = claim
@@ -928,6 +1120,12 @@ async fn claim_of_missing_class(shared: &Shared, pod: &Pod) -> Option<String> {
         }
     }
     None
+}
+
+/// Claim `name` of the namespace as the claim cache has it.
+fn cached_claim(shared: &Shared, name: &str) -> Option<Arc<PersistentVolumeClaim>> {
+    let key = reflector::ObjectRef::new(name).within(&shared.namespace);
+    shared.claim_cache.get(&key)
 }
 
 /// Writes the scheduler's `PodScheduled` False/`Unschedulable` condition on the pod, as a
@@ -1510,15 +1708,18 @@ async fn volume_dir(shared: &Shared, pod: &Pod) -> Result<Arc<TempDir>, String> 
     let Some(claim) = claim else {
         return Ok(Arc::new(TempDir::new(&tag)));
     };
-    let claims: Api<PersistentVolumeClaim> =
-        Api::namespaced(shared.client.clone(), &shared.namespace);
-    let uid = claims
-        .get(&claim)
-        .await
-        .map_err(|e| format!("claim {claim}: {e}"))?
-        .metadata
-        .uid
-        .unwrap_or_default();
+    let uid = match cached_claim(shared, &claim) {
+        Some(cached) => cached.metadata.uid.clone(),
+        None => {
+            let claims: Api<PersistentVolumeClaim> =
+                Api::namespaced(shared.client.clone(), &shared.namespace);
+            let read = claims.get(&claim).await;
+            read.map_err(|e| format!("claim {claim}: {e}"))?
+                .metadata
+                .uid
+        }
+    };
+    let uid = uid.unwrap_or_default();
     let mut volumes = shared.volumes.lock().unwrap();
     Ok(volumes
         .entry(uid)
@@ -1811,7 +2012,9 @@ async fn probe_readiness(shared: &Shared, pod: &Pod, uid: &str, alive: bool, ip:
             Ok((200, body)) if body.contains("\"health\":\"true\""))
         }
         Probe::PodProbes => {
-            let (next, failed) = crate::probes::probe(&state, pod, ip).await;
+            let period = shared.control.lock().unwrap().ready_probe_period;
+            let period = period.unwrap_or(PROBE_PERIOD);
+            let (next, failed) = crate::probes::probe(&state, pod, ip, period).await;
             let name = pod.name_any();
             if next.started && !state.started {
                 shared.log(format!("{name}: startup probe succeeded"));
@@ -1889,7 +2092,7 @@ async fn report(
         };
         (next, c.started_at, c.reported.clone())
     };
-    if current.as_ref() == Some(&next) {
+    if current.as_ref() == Some(&next) && !ready_overwritten(pod, &next) {
         return Ok(());
     }
     patch_status(pods_api, &name, pod_status(pod, ip, &next, started_at)).await?;
@@ -1904,6 +2107,16 @@ async fn report(
         c.reported = Some(next);
     }
     Ok(())
+}
+
+/// Whether the pod's `Ready` condition says other than the kubelet reported: the node
+/// lifecycle controller sets it False on the pods of a node whose heartbeat is late
+/// (`MarkPodsNotReady`), and a kubelet's status manager writes its own again once it differs.
+fn ready_overwritten(pod: &Pod, reported: &PodState) -> bool {
+    let ready = reported.ready && reported.phase == "Running";
+    let conditions = pod.status.as_ref().and_then(|s| s.conditions.as_ref());
+    let shown = (conditions.into_iter().flatten()).find(|c| c.type_ == "Ready");
+    shown.is_some_and(|c| (c.status == "True") != ready)
 }
 
 /// The status a kubelet writes for a host-network pod on a node with address `ip`.
@@ -2071,6 +2284,25 @@ mod tests {
 
     fn nodes() -> Vec<FakeNode> {
         vec![FakeNode::new(1), FakeNode::new(2)]
+    }
+
+    #[test]
+    fn every_node_gets_its_own_loopback_address() {
+        let ips: Vec<String> = (1..=MAX_NODES).map(|i| FakeNode::new(i).ip).collect();
+        assert_eq!(ips[0], "127.0.0.101");
+        assert_eq!(ips[149], "127.0.0.250");
+        assert_eq!(ips[150], "127.0.1.1");
+        assert_eq!(ips[399], "127.0.1.250");
+        assert_eq!(ips[400], "127.0.2.1");
+        let distinct: HashSet<&String> = ips.iter().collect();
+        assert_eq!(distinct.len(), MAX_NODES);
+        for ip in &ips {
+            let octets: Vec<u8> = ip.split('.').map(|o| o.parse().unwrap()).collect();
+            assert!(
+                octets[0] == 127 && octets[3] != 0 && octets[3] != 255,
+                "{ip}"
+            );
+        }
     }
 
     #[test]
@@ -2477,6 +2709,38 @@ mod tests {
             curve_operator::reconcile::membership::lost_data(&seen),
             "the operator reads it as a member that lost its data"
         );
+    }
+
+    #[test]
+    fn a_ready_condition_set_by_someone_else_is_written_again() {
+        let state = |ready| PodState {
+            phase: "Running",
+            ready,
+            restarts: 0,
+            dead: false,
+            init_failed: None,
+            last_exit: None,
+        };
+        let mut p = mds_pod();
+        p.status = serde_json::from_value(status(&p, "Running", true, 0, false)).unwrap();
+        assert!(!ready_overwritten(&p, &state(true)));
+        assert!(ready_overwritten(&p, &state(false)));
+        // The node lifecycle controller's MarkPodsNotReady.
+        let marked = (p
+            .status
+            .as_mut()
+            .unwrap()
+            .conditions
+            .as_mut()
+            .unwrap()
+            .iter_mut())
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+        marked.status = "False".into();
+        assert!(ready_overwritten(&p, &state(true)));
+        assert!(!ready_overwritten(&p, &state(false)));
+        // No status yet: nothing to compare.
+        assert!(!ready_overwritten(&mds_pod(), &state(true)));
     }
 
     #[test]

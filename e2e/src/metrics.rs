@@ -102,6 +102,59 @@ impl Metrics {
     pub fn names(&self) -> BTreeSet<&str> {
         self.samples.keys().map(|(n, _)| n.as_str()).collect()
     }
+
+    /// The `q` quantile of what histogram `name` (its `<name>_bucket` series whose labels
+    /// include every `(label, value)` of `with`) counted since `before`, as Prometheus's
+    /// `histogram_quantile` estimates it: linear within the bucket the rank falls in, the
+    /// highest finite bound when it falls in `+Inf`. `None` when it counted nothing.
+    pub fn histogram_quantile(
+        &self,
+        before: &Metrics,
+        name: &str,
+        with: &[(&str, &str)],
+        q: f64,
+    ) -> Option<f64> {
+        let series = format!("{name}_bucket");
+        let earlier = before.series(&series);
+        // Every bucket, those that did not grow too (`growth` leaves them out).
+        let mut buckets: Vec<(f64, f64)> = (self.series(&series).into_iter())
+            .filter(|(labels, _)| {
+                with.iter()
+                    .all(|(k, v)| labels.get(*k).map(String::as_str) == Some(*v))
+            })
+            .filter_map(|(labels, count)| {
+                let bound = labels.get("le")?.parse::<f64>().ok()?;
+                Some((bound, count - earlier.get(&labels).copied().unwrap_or(0.0)))
+            })
+            .collect();
+        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let total = buckets.last()?.1;
+        if total <= 0.0 {
+            return None;
+        }
+        let rank = q * total;
+        let (mut lower, mut below) = (0.0, 0.0);
+        for (bound, count) in buckets {
+            if count >= rank {
+                if bound.is_infinite() {
+                    return Some(lower);
+                }
+                let share = if count > below {
+                    (rank - below) / (count - below)
+                } else {
+                    0.0
+                };
+                return Some(lower + (bound - lower) * share);
+            }
+            (lower, below) = (bound, count);
+        }
+        Some(lower)
+    }
+
+    /// How much the sum of the series of `name` with `with` grew since `before`.
+    pub fn grown(&self, before: &Metrics, name: &str, with: &[(&str, &str)]) -> f64 {
+        self.sum(name, with) - before.sum(name, with)
+    }
 }
 
 /// `name{label="value",...} value [timestamp] [# exemplar]` → (name, labels, value).
@@ -205,6 +258,37 @@ fn parse_value(text: &str) -> Result<f64, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_histogram_quantile_is_read_from_the_buckets_grown() {
+        let before = Metrics::parse(
+            "h_bucket{le=\"0.1\",step=\"read\"} 5\n\
+             h_bucket{le=\"0.2\",step=\"read\"} 5\n\
+             h_bucket{le=\"+Inf\",step=\"read\"} 5\n",
+        )
+        .unwrap();
+        // Since `before`: 10 in (0, 0.1], 80 in (0.1, 0.2], 10 above; another step's series.
+        let after = Metrics::parse(
+            "h_bucket{le=\"0.1\",step=\"read\"} 15\n\
+             h_bucket{le=\"0.2\",step=\"read\"} 95\n\
+             h_bucket{le=\"+Inf\",step=\"read\"} 105\n\
+             h_bucket{le=\"0.1\",step=\"write\"} 0\n\
+             h_bucket{le=\"0.2\",step=\"write\"} 0\n\
+             h_bucket{le=\"+Inf\",step=\"write\"} 7\n",
+        )
+        .unwrap();
+        let read = |q| after.histogram_quantile(&before, "h", &[("step", "read")], q);
+        let close = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1e-9);
+        assert!(close(read(0.05), 0.05), "{:?}", read(0.05));
+        assert!(close(read(0.5), 0.15), "{:?}", read(0.5));
+        assert!(close(read(0.9), 0.2), "{:?}", read(0.9));
+        // In +Inf: the highest finite bound.
+        assert!(close(read(0.99), 0.2), "{:?}", read(0.99));
+        let write = after.histogram_quantile(&before, "h", &[("step", "write")], 0.5);
+        assert!(close(write, 0.2), "{write:?}");
+        assert_eq!(after.histogram_quantile(&after, "h", &[], 0.5), None);
+        assert_eq!(after.grown(&before, "h_bucket", &[("step", "read")]), 200.0);
+    }
+
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {

@@ -77,18 +77,35 @@ pub struct Operator {
     process: Option<Process>,
     kubeconfig: PathBuf,
     namespace: String,
+    /// `--health-period-seconds`.
+    health_period: u64,
     pub http_addr: String,
     pub log: PathBuf,
 }
+
+/// Curve's health read every 2 s in the scenarios (the operator's default is 15 s): they wait
+/// less.
+pub const SCENARIO_HEALTH_PERIOD: u64 = 2;
 
 impl Operator {
     /// Starts the operator for `namespace` and waits until it reports ready (CRD established,
     /// CurveClusters listable).
     pub async fn start(kubeconfig: &Path, namespace: &str, dir: &Path) -> Operator {
+        Self::start_with_health_period(kubeconfig, namespace, dir, SCENARIO_HEALTH_PERIOD).await
+    }
+
+    /// [`Operator::start`], reading Curve's health every `seconds`.
+    pub async fn start_with_health_period(
+        kubeconfig: &Path,
+        namespace: &str,
+        dir: &Path,
+        seconds: u64,
+    ) -> Operator {
         let mut operator = Operator {
             process: None,
             kubeconfig: kubeconfig.to_path_buf(),
             namespace: namespace.to_string(),
+            health_period: seconds,
             http_addr: String::new(),
             log: dir.join("operator.log"),
         };
@@ -116,9 +133,8 @@ impl Operator {
             self.http_addr.clone(),
             "--log-level".into(),
             "info,kube=warn".into(),
-            // Curve's health read every 2 s (default 15 s): the scenarios wait less.
             "--health-period-seconds".into(),
-            "2".into(),
+            self.health_period.to_string(),
         ];
         let kubeconfig = self.kubeconfig.display().to_string();
         self.process = Some(Process::spawn(

@@ -44,11 +44,18 @@ pub struct ProbeState {
 
 impl ProbeState {
     /// The probe due at `now`, if any: readiness only once the container started (worker.go
-    /// `doProbe` skips the other probes until then).
-    pub fn due(&self, now: Instant, has_startup: bool) -> Option<Kind> {
+    /// `doProbe` skips the other probes until then). A ready container is probed every
+    /// `ready_period` (see [`Kubelet::set_ready_probe_period`](crate::kubelet::Kubelet)), any
+    /// other every [`PROBE_PERIOD`].
+    pub fn due(&self, now: Instant, has_startup: bool, ready_period: Duration) -> Option<Kind> {
+        let period = if self.ready {
+            ready_period.max(PROBE_PERIOD)
+        } else {
+            PROBE_PERIOD
+        };
         if self
             .last_probe
-            .is_some_and(|t| now.duration_since(t) < PROBE_PERIOD)
+            .is_some_and(|t| now.duration_since(t) < period)
         {
             return None;
         }
@@ -95,13 +102,19 @@ impl ProbeState {
 }
 
 /// One round of the prober for `pod` (host networking: its address is `ip`): the probe due,
-/// run, and the state after it, with what a failed probe said.
-pub async fn probe(state: &ProbeState, pod: &Pod, ip: &str) -> (ProbeState, Option<String>) {
+/// run, and the state after it, with what a failed probe said. A ready container is probed
+/// every `ready_period`.
+pub async fn probe(
+    state: &ProbeState,
+    pod: &Pod,
+    ip: &str,
+    ready_period: Duration,
+) -> (ProbeState, Option<String>) {
     let now = Instant::now();
     let Some(container) = pod.spec.as_ref().and_then(|s| s.containers.first()) else {
         return (state.clone(), None);
     };
-    let Some(kind) = state.due(now, container.startup_probe.is_some()) else {
+    let Some(kind) = state.due(now, container.startup_probe.is_some(), ready_period) else {
         return (state.clone(), None);
     };
     let spec = match kind {
@@ -268,17 +281,20 @@ mod tests {
     fn readiness_waits_for_the_startup_probe_and_each_runs_once_a_period() {
         let t0 = Instant::now();
         let state = ProbeState::default();
-        assert_eq!(state.due(t0, true), Some(Kind::Startup));
-        assert_eq!(state.due(t0, false), Some(Kind::Readiness));
+        assert_eq!(state.due(t0, true, PROBE_PERIOD), Some(Kind::Startup));
+        assert_eq!(state.due(t0, false, PROBE_PERIOD), Some(Kind::Readiness));
         let spec = probe(json!({"failureThreshold": 360}));
         let failed = state.after(Kind::Startup, false, Some(&spec), t0);
         assert!(!failed.started && !failed.ready);
-        assert_eq!(failed.due(t0 + PROBE_PERIOD / 2, true), None);
-        assert_eq!(failed.due(t0 + PROBE_PERIOD, true), Some(Kind::Startup));
+        assert_eq!(failed.due(t0 + PROBE_PERIOD / 2, true, PROBE_PERIOD), None);
+        assert_eq!(
+            failed.due(t0 + PROBE_PERIOD, true, PROBE_PERIOD),
+            Some(Kind::Startup)
+        );
         let started = failed.after(Kind::Startup, true, Some(&spec), t0 + PROBE_PERIOD);
         assert!(started.started && !started.ready);
         assert_eq!(
-            started.due(t0 + PROBE_PERIOD * 2, true),
+            started.due(t0 + PROBE_PERIOD * 2, true, PROBE_PERIOD),
             Some(Kind::Readiness)
         );
         // The readiness probe's first failure does not count the startup probe's results.
@@ -290,6 +306,14 @@ mod tests {
                 .after(Kind::Readiness, false, Some(&readiness), t0)
                 .ready
         );
+        // Once ready, at the ready period; a container not ready at every probe period.
+        let slow = PROBE_PERIOD * 30;
+        let later = |s: u32| t0 + PROBE_PERIOD * s;
+        assert_eq!(ready.due(later(29), true, slow), None);
+        assert_eq!(ready.due(later(30), true, slow), Some(Kind::Readiness));
+        let unready = ready.after(Kind::Readiness, false, Some(&readiness), t0);
+        assert!(!unready.ready);
+        assert_eq!(unready.due(later(1), true, slow), Some(Kind::Readiness));
     }
 
     fn chunkserver_pod(readiness: &str) -> Pod {

@@ -5,7 +5,8 @@
 //! treated as local volumes bound where first used (WaitForFirstConsumer): a pod whose claim
 //! was used on a node goes back there.
 
-use std::collections::BTreeMap;
+use std::borrow::Borrow;
+use std::collections::{BTreeMap, HashMap};
 
 use k8s_openapi::api::core::v1::{Pod, PodAffinityTerm, Taint, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -31,8 +32,10 @@ impl NodeView {
     }
 }
 
-fn labels(pod: &Pod) -> BTreeMap<String, String> {
-    pod.metadata.labels.clone().unwrap_or_default()
+static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
+
+fn labels(pod: &Pod) -> &BTreeMap<String, String> {
+    pod.metadata.labels.as_ref().unwrap_or(&NO_LABELS)
 }
 
 fn node_of(pod: &Pod) -> Option<&str> {
@@ -86,14 +89,14 @@ fn tolerates(tolerations: &[Toleration], taint: &Taint) -> bool {
     })
 }
 
-fn required_anti_affinity(pod: &Pod) -> Vec<PodAffinityTerm> {
+fn required_anti_affinity(pod: &Pod) -> &[PodAffinityTerm] {
     pod.spec
         .as_ref()
         .and_then(|s| s.affinity.as_ref())
         .and_then(|a| a.pod_anti_affinity.as_ref())
         .and_then(|a| {
             a.required_during_scheduling_ignored_during_execution
-                .clone()
+                .as_deref()
         })
         .unwrap_or_default()
 }
@@ -111,7 +114,7 @@ fn term_matches(term: &PodAffinityTerm, term_namespace: &str, other: &Pod) -> bo
         && term
             .label_selector
             .as_ref()
-            .is_some_and(|s| selects(s, &labels(other)))
+            .is_some_and(|s| selects(s, labels(other)))
 }
 
 /// `(port, protocol)` the pod takes on its node: hostPorts, which the API server sets to the
@@ -147,27 +150,105 @@ pub fn claims(pod: &Pod) -> Vec<String> {
         .collect()
 }
 
-/// A pod weighed against one node: what every filter looks at.
-struct Candidate<'a> {
+/// A pending pod and what the filters need to know of the pods placed, worked out once for
+/// every node it is weighed against (per node it would be pods × nodes each time: hundreds of
+/// nodes and a thousand pods take minutes).
+struct PodView<'a> {
     pod: &'a Pod,
-    /// The pod's namespace (the default namespace of its affinity terms).
-    namespace: String,
-    node: &'a NodeView,
-    /// Every node, to read the topology domain of the node a placed pod is on.
-    nodes: &'a [NodeView],
-    /// The other pods that are bound to a node and not terminated.
-    assigned: Vec<&'a Pod>,
     /// Claim → the node its volume lives on.
     volume_nodes: &'a BTreeMap<String, String>,
+    /// Per required anti-affinity term of the pod, in order: the topology domains (values of
+    /// its key) holding a placed pod it selects, each with the first such pod.
+    own_terms: Vec<(&'a str, HashMap<&'a str, &'a str>)>,
+    /// (topology key, domain) → the first placed pod (its place in the pod list, its name)
+    /// whose required anti-affinity selects this pod within that domain.
+    repelled_by: HashMap<(&'a str, &'a str), (usize, &'a str)>,
+    /// Node name → the other pods bound there and not terminated, in pod list order.
+    on_node: HashMap<&'a str, Vec<&'a Pod>>,
+}
+
+impl<'a> PodView<'a> {
+    /// `pods` are every pod the scheduler knows (assigned ones count), `nodes` every node
+    /// (the topology domain of a placed pod is its node's label).
+    pub fn new<P: Borrow<Pod>>(
+        pod: &'a Pod,
+        nodes: &'a [NodeView],
+        pods: &'a [P],
+        volume_nodes: &'a BTreeMap<String, String>,
+    ) -> PodView<'a> {
+        // The default namespace of the pod's affinity terms.
+        let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+        let by_name: HashMap<&str, &NodeView> =
+            nodes.iter().map(|n| (n.name.as_str(), n)).collect();
+        let domain = |other: &'a Pod, key: &str| -> Option<&'a str> {
+            let node = by_name.get(node_of(other)?)?;
+            node.labels.get(key).map(String::as_str)
+        };
+        let assigned: Vec<&'a Pod> = (pods.iter().map(Borrow::borrow))
+            .filter(|p| {
+                node_of(p).is_some() && !terminated(p) && p.metadata.uid != pod.metadata.uid
+            })
+            .collect();
+        let name = |p: &'a Pod| p.metadata.name.as_deref().unwrap_or_default();
+        let own_terms = (required_anti_affinity(pod).iter())
+            .map(|term| {
+                let key = term.topology_key.as_str();
+                let mut taken = HashMap::new();
+                for other in assigned
+                    .iter()
+                    .filter(|p| term_matches(term, &namespace, p))
+                {
+                    if let Some(value) = domain(other, key) {
+                        taken.entry(value).or_insert(name(other));
+                    }
+                }
+                (key, taken)
+            })
+            .collect();
+        let mut repelled_by = HashMap::new();
+        for (index, other) in assigned.iter().enumerate() {
+            let other_ns = other.metadata.namespace.as_deref().unwrap_or_default();
+            for term in required_anti_affinity(other) {
+                let key = term.topology_key.as_str();
+                if let Some(value) = domain(other, key)
+                    && term_matches(term, other_ns, pod)
+                {
+                    repelled_by
+                        .entry((key, value))
+                        .or_insert((index, name(other)));
+                }
+            }
+        }
+        let mut on_node: HashMap<&str, Vec<&Pod>> = HashMap::new();
+        for other in &assigned {
+            on_node
+                .entry(node_of(other).unwrap())
+                .or_default()
+                .push(other);
+        }
+        PodView {
+            pod,
+            volume_nodes,
+            own_terms,
+            repelled_by,
+            on_node,
+        }
+    }
+
+    fn against<'n>(&'n self, node: &'n NodeView) -> Candidate<'n> {
+        Candidate { view: self, node }
+    }
+}
+
+/// A pod weighed against one node: what every filter looks at.
+struct Candidate<'a> {
+    view: &'a PodView<'a>,
+    node: &'a NodeView,
 }
 
 impl Candidate<'_> {
-    /// The value of the topology label `key` of the node named `node_name`.
-    fn topology_value(&self, node_name: &str, key: &str) -> Option<String> {
-        self.nodes
-            .iter()
-            .find(|n| n.name == node_name)
-            .and_then(|n| n.labels.get(key).cloned())
+    fn pod(&self) -> &Pod {
+        self.view.pod
     }
 }
 
@@ -254,8 +335,9 @@ fn node_unschedulable(c: &Candidate) -> Option<String> {
 
 /// Volume locality: a claim whose (local) volume was first used on another node.
 fn volume_elsewhere(c: &Candidate) -> Option<String> {
-    claims(c.pod).iter().find_map(|claim| {
-        c.volume_nodes
+    claims(c.pod()).iter().find_map(|claim| {
+        c.view
+            .volume_nodes
             .get(claim)
             .filter(|on| **on != c.node.name)
             .map(|on| format!("volume of {claim} is on {on}"))
@@ -265,7 +347,7 @@ fn volume_elsewhere(c: &Candidate) -> Option<String> {
 /// Taints with effect NoSchedule or NoExecute must be tolerated.
 fn untolerated_taint(c: &Candidate) -> Option<String> {
     let tolerations = c
-        .pod
+        .pod()
         .spec
         .as_ref()
         .and_then(|s| s.tolerations.clone())
@@ -281,7 +363,7 @@ fn untolerated_taint(c: &Candidate) -> Option<String> {
 
 /// Every nodeSelector label must be on the node with that value.
 fn node_selector_mismatch(c: &Candidate) -> Option<String> {
-    c.pod
+    c.pod()
         .spec
         .as_ref()
         .and_then(|s| s.node_selector.as_ref())
@@ -296,7 +378,7 @@ fn node_selector_mismatch(c: &Candidate) -> Option<String> {
 /// each of its pods (pkg/controller/daemon/util/daemonset_util.go `ReplaceDaemonSetPodNodeNameNodeAffinity`):
 /// a single term matching the field `metadata.name` of its node.
 fn affinity_not_simulated(c: &Candidate) -> Option<String> {
-    let affinity = c.pod.spec.as_ref().and_then(|s| s.affinity.as_ref())?;
+    let affinity = c.pod().spec.as_ref().and_then(|s| s.affinity.as_ref())?;
     let node_affinity = affinity.node_affinity.as_ref().and_then(|a| {
         a.required_during_scheduling_ignored_during_execution
             .as_ref()
@@ -337,98 +419,55 @@ fn daemon_set_node(selector: &k8s_openapi::api::core::v1::NodeSelector) -> Optio
 /// The pod's own required anti-affinity: no placed pod it selects in the node's topology
 /// domain.
 fn own_anti_affinity(c: &Candidate) -> Option<String> {
-    for term in required_anti_affinity(c.pod) {
-        let Some(domain) = c.node.labels.get(&term.topology_key) else {
-            continue;
-        };
-        if let Some(other) = c.assigned.iter().find(|p| {
-            term_matches(&term, &c.namespace, p)
-                && c.topology_value(node_of(p).unwrap(), &term.topology_key)
-                    .as_ref()
-                    == Some(domain)
-        }) {
-            return Some(format!(
-                "anti-affinity with {} on {}={domain}",
-                other.metadata.name.as_deref().unwrap_or_default(),
-                term.topology_key
-            ));
-        }
-    }
-    None
+    c.view.own_terms.iter().find_map(|(key, taken)| {
+        let domain = c.node.labels.get(*key)?;
+        let other = taken.get(domain.as_str())?;
+        Some(format!("anti-affinity with {other} on {key}={domain}"))
+    })
 }
 
 /// The required anti-affinity of pods already placed, towards this one: no placed pod in the
 /// node's topology domain may select it.
 fn anti_affinity_of_placed_pods(c: &Candidate) -> Option<String> {
-    for other in &c.assigned {
-        let other_ns = other.metadata.namespace.clone().unwrap_or_default();
-        for term in required_anti_affinity(other) {
-            let same_domain = c.node.labels.contains_key(&term.topology_key)
-                && c.topology_value(node_of(other).unwrap(), &term.topology_key)
-                    == c.node.labels.get(&term.topology_key).cloned();
-            if same_domain && term_matches(&term, &other_ns, c.pod) {
-                return Some(format!(
-                    "anti-affinity of {}",
-                    other.metadata.name.as_deref().unwrap_or_default()
-                ));
-            }
-        }
-    }
-    None
+    let repelled = &c.view.repelled_by;
+    (c.node.labels.iter())
+        .filter_map(|(key, value)| repelled.get(&(key.as_str(), value.as_str())))
+        .min()
+        .map(|(_, other)| format!("anti-affinity of {other}"))
 }
 
 /// A host port (port and protocol) the pod needs that a pod on the node already takes.
 fn host_port_taken(c: &Candidate) -> Option<String> {
-    let wanted = host_ports(c.pod);
-    c.assigned
-        .iter()
-        .filter(|p| node_of(p) == Some(c.node.name.as_str()))
-        .find_map(|other| {
-            host_ports(other)
-                .into_iter()
-                .find(|p| wanted.contains(p))
-                .map(|(port, protocol)| {
-                    format!(
-                        "host port {port}/{protocol} taken by {}",
-                        other.metadata.name.as_deref().unwrap_or_default()
-                    )
-                })
-        })
+    let wanted = host_ports(c.pod());
+    let on_node = c.view.on_node.get(c.node.name.as_str())?;
+    on_node.iter().find_map(|other| {
+        host_ports(other)
+            .into_iter()
+            .find(|p| wanted.contains(p))
+            .map(|(port, protocol)| {
+                format!(
+                    "host port {port}/{protocol} taken by {}",
+                    other.metadata.name.as_deref().unwrap_or_default()
+                )
+            })
+    })
 }
 
 /// Why `pod` cannot go to `node`, or `None` when it can. `pods` are every pod the scheduler
 /// knows (assigned ones count); `volume_nodes` the node each claim's volume lives on.
-pub fn unfit(
+pub fn unfit<P: Borrow<Pod>>(
     pod: &Pod,
     node: &NodeView,
     nodes: &[NodeView],
-    pods: &[Pod],
+    pods: &[P],
     volume_nodes: &BTreeMap<String, String>,
 ) -> Option<String> {
-    let candidate = candidate(pod, node, nodes, pods, volume_nodes);
-    FILTERS.iter().find_map(|(filter, _)| filter(&candidate))
+    refusal(&PodView::new(pod, nodes, pods, volume_nodes).against(node))
 }
 
-fn candidate<'a>(
-    pod: &'a Pod,
-    node: &'a NodeView,
-    nodes: &'a [NodeView],
-    pods: &'a [Pod],
-    volume_nodes: &'a BTreeMap<String, String>,
-) -> Candidate<'a> {
-    Candidate {
-        pod,
-        namespace: pod.metadata.namespace.clone().unwrap_or_default(),
-        node,
-        nodes,
-        assigned: pods
-            .iter()
-            .filter(|p| {
-                node_of(p).is_some() && !terminated(p) && p.metadata.uid != pod.metadata.uid
-            })
-            .collect(),
-        volume_nodes,
-    }
+/// The first filter's refusal of the candidate.
+fn refusal(candidate: &Candidate) -> Option<String> {
+    FILTERS.iter().find_map(|(filter, _)| filter(candidate))
 }
 
 /// The first untolerated NoSchedule/NoExecute taint of `node` for `pod`.
@@ -446,15 +485,16 @@ fn first_untolerated_taint<'a>(pod: &Pod, node: &'a NodeView) -> Option<&'a Tain
 /// is not helpful for scheduling"; the others have no victim, as every pod here has the same
 /// priority ("No preemption victims found for incoming pod"). Checked against kube-scheduler
 /// v1.32 (older ones ended the message with two full stops). `None` when a node fits.
-pub fn unschedulable_message(
+pub fn unschedulable_message<P: Borrow<Pod>>(
     pod: &Pod,
     nodes: &[NodeView],
-    pods: &[Pod],
+    pods: &[P],
     volume_nodes: &BTreeMap<String, String>,
 ) -> Option<String> {
+    let view = PodView::new(pod, nodes, pods, volume_nodes);
     let mut refusals = Vec::new();
     for node in nodes {
-        let candidate = candidate(pod, node, nodes, pods, volume_nodes);
+        let candidate = view.against(node);
         let (_, reason) = FILTERS
             .iter()
             .find(|(filter, _)| filter(&candidate).is_some())?;
@@ -508,10 +548,10 @@ fn fit_error(nodes: usize, reasons: &[String], preemption: &[String]) -> String 
 /// The node for `pod`: among the nodes that fit, the one with the fewest pods of the same
 /// app (instance and component labels), then the fewest pods, then by name. `Err` lists why
 /// each node does not fit.
-pub fn pick_node(
+pub fn pick_node<P: Borrow<Pod>>(
     pod: &Pod,
     nodes: &[NodeView],
-    pods: &[Pod],
+    pods: &[P],
     volume_nodes: &BTreeMap<String, String>,
 ) -> Result<String, String> {
     let own = labels(pod);
@@ -521,22 +561,25 @@ pub fn pick_node(
             .iter()
             .all(|k| l.get(*k) == own.get(*k))
     };
+    // Pods per node (same app, all), counted once.
+    let mut counts: HashMap<&str, (usize, usize)> = HashMap::new();
+    for p in pods.iter().map(Borrow::borrow).filter(|p| !terminated(p)) {
+        if let Some(node) = node_of(p) {
+            let count = counts.entry(node).or_default();
+            count.0 += usize::from(same_app(p));
+            count.1 += 1;
+        }
+    }
+    let view = PodView::new(pod, nodes, pods, volume_nodes);
     let mut reasons = Vec::new();
     let mut best: Option<((usize, usize, String), String)> = None;
     for node in nodes {
-        if let Some(why) = unfit(pod, node, nodes, pods, volume_nodes) {
+        if let Some(why) = refusal(&view.against(node)) {
             reasons.push(format!("{}: {why}", node.name));
             continue;
         }
-        let on_node: Vec<&Pod> = pods
-            .iter()
-            .filter(|p| node_of(p) == Some(node.name.as_str()) && !terminated(p))
-            .collect();
-        let score = (
-            on_node.iter().filter(|p| same_app(p)).count(),
-            on_node.len(),
-            node.name.clone(),
-        );
+        let (same, all) = counts.get(node.name.as_str()).copied().unwrap_or_default();
+        let score = (same, all, node.name.clone());
         if best.as_ref().is_none_or(|(b, _)| score < *b) {
             best = Some((score, node.name.clone()));
         }
@@ -554,6 +597,8 @@ pub fn pick_node(
 mod tests {
     use super::*;
     use serde_json::{Value, json};
+
+    const NO_PODS: &[Pod] = &[];
 
     fn node(name: &str) -> NodeView {
         NodeView {
@@ -652,7 +697,7 @@ mod tests {
         let err = pick_node(
             &pod("etcd-0", "etcd", None),
             &[tainted.clone()],
-            &[],
+            NO_PODS,
             &BTreeMap::new(),
         )
         .unwrap_err();
@@ -667,7 +712,7 @@ mod tests {
             ..Toleration::default()
         }]);
         assert_eq!(
-            pick_node(&tolerant, &[tainted], &[], &BTreeMap::new()).unwrap(),
+            pick_node(&tolerant, &[tainted], NO_PODS, &BTreeMap::new()).unwrap(),
             "node-1"
         );
     }
@@ -684,7 +729,7 @@ mod tests {
         ]);
         assert_eq!(claims(&cs), ["data-cs-0"]);
         let volumes = BTreeMap::from([("data-cs-0".to_string(), "node-3".to_string())]);
-        assert_eq!(pick_node(&cs, &nodes, &[], &volumes).unwrap(), "node-3");
+        assert_eq!(pick_node(&cs, &nodes, NO_PODS, &volumes).unwrap(), "node-3");
         let busy = vec![pod("cs-x", "chunkserver", Some("node-3"))];
         let err = pick_node(&cs, &nodes, &busy, &volumes).unwrap_err();
         assert!(
@@ -885,7 +930,7 @@ mod tests {
         lost.spec.as_mut().unwrap().node_selector =
             Some(BTreeMap::from([("disk".to_string(), "nvme".to_string())]));
         assert_eq!(
-            unschedulable_message(&lost, &nodes, &[], &BTreeMap::new()).unwrap(),
+            unschedulable_message(&lost, &nodes, NO_PODS, &BTreeMap::new()).unwrap(),
             "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector. \
              preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
         );

@@ -20,6 +20,7 @@ use crate::curve::gather::{MdsTarget, Targets};
 use crate::curve::health::{self, health_changed, health_status};
 use crate::curve::inventory::Inventory;
 use crate::etcd::ClusterKey;
+use crate::runtime::metrics::Metrics;
 
 #[derive(Clone, Copy, Debug)]
 pub struct MonitorOptions {
@@ -84,6 +85,8 @@ pub struct HealthMonitor<C> {
     options: MonitorOptions,
     clusters: Mutex<HashMap<ClusterKey, Cluster>>,
     changes: UnboundedSender<ClusterKey>,
+    /// Where the time of each full reading goes, if anywhere.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl<C: CurveObserver> HealthMonitor<C> {
@@ -99,7 +102,14 @@ impl<C: CurveObserver> HealthMonitor<C> {
             options,
             clusters: Mutex::default(),
             changes,
+            metrics: None,
         }
+    }
+
+    /// Records the time of each full reading in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Makes sure the cluster is watched as `wanted` says; returns the latest result. A new
@@ -119,15 +129,14 @@ impl<C: CurveObserver> HealthMonitor<C> {
             latest: None,
         }));
         let wake = Arc::new(Notify::new());
-        let task = tokio::spawn(watch(
-            key.clone(),
-            state.clone(),
-            wake.clone(),
-            self.full.clone(),
-            self.probe.clone(),
-            self.options,
-            self.changes.clone(),
-        ));
+        let readers = Readers {
+            full: self.full.clone(),
+            probe: self.probe.clone(),
+            options: self.options,
+            changes: self.changes.clone(),
+            metrics: self.metrics.clone(),
+        };
+        let task = tokio::spawn(watch(key.clone(), state.clone(), wake.clone(), readers));
         clusters.insert(
             key.clone(),
             Cluster {
@@ -190,15 +199,29 @@ fn inventory_shape(inventory: Option<&Inventory>) -> Option<Vec<String>> {
     Some(chunkservers.chain(servers).chain(operators).collect())
 }
 
-async fn watch<C: CurveObserver>(
-    key: ClusterKey,
-    state: Arc<Mutex<Watched>>,
-    wake: Arc<Notify>,
+/// What each cluster's task gets from the monitor: how to read, how often, where to say a
+/// result tells something new, where the time of a full reading goes.
+struct Readers<C> {
     full: Arc<C>,
     probe: Arc<C>,
     options: MonitorOptions,
     changes: UnboundedSender<ClusterKey>,
+    metrics: Option<Arc<Metrics>>,
+}
+
+async fn watch<C: CurveObserver>(
+    key: ClusterKey,
+    state: Arc<Mutex<Watched>>,
+    wake: Arc<Notify>,
+    readers: Readers<C>,
 ) {
+    let Readers {
+        full,
+        probe,
+        options,
+        changes,
+        metrics,
+    } = readers;
     let mut last_full: Option<tokio::time::Instant> = None;
     loop {
         let (wanted, latest) = {
@@ -210,9 +233,13 @@ async fn watch<C: CurveObserver>(
             .as_ref()
             .is_none_or(|l| l.pods_token != wanted.pods_token);
         let next = if due || stale {
-            last_full = Some(tokio::time::Instant::now());
+            let started = tokio::time::Instant::now();
+            last_full = Some(started);
             let reading = full.observe(&wanted.targets).await;
             let health = health::verdict(&reading, &wanted.rules);
+            if let Some(metrics) = &metrics {
+                metrics.health_read(started.elapsed());
+            }
             // Whole seconds: the API server keeps a status time to the second, and a time
             // finer than what comes back would differ from it at every reconcile (a write).
             let now = Timestamp::now();

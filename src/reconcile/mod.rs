@@ -28,7 +28,7 @@ pub mod write;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender};
 use futures::{Stream, StreamExt, TryStreamExt};
@@ -57,7 +57,7 @@ use crate::api::{CurveCluster, CurveClusterStatus};
 use crate::curve::admin::{CurveAdmin, NoAdmin};
 use crate::etcd::{ClusterKey, ElectionChange, EtcdObserver};
 use crate::names::{Component, LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGER};
-use crate::runtime::metrics::{Metrics, ReconcileResult};
+use crate::runtime::metrics::{Metrics, ReconcileResult, ReconcileStep, StepTimes};
 use crate::validate::{InvalidCluster, ValidatedCluster, validate};
 use decide::{Decision, decide};
 use error::Error;
@@ -148,7 +148,11 @@ pub async fn reconcile<O: EtcdObserver, E: EventSink>(
         cluster.name_any()
     );
     let span = tracing::info_span!("cluster", %id);
-    let result = reconcile_cluster(cluster, &ctx).instrument(span).await;
+    let mut steps = StepTimes::default();
+    let result = (reconcile_cluster(cluster, &ctx, &mut steps))
+        .instrument(span)
+        .await;
+    ctx.metrics.reconcile_steps(&steps);
     let outcome = if result.is_ok() {
         ReconcileResult::Success
     } else {
@@ -206,18 +210,26 @@ pub fn backoff(failures: u32) -> Duration {
     Duration::from_secs((5u64 << failures.saturating_sub(1).min(6)).min(300))
 }
 
+/// One reconcile; `steps` gets the time each step took.
 async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(
     cluster: &CurveCluster,
     ctx: &Context<O, E>,
+    steps: &mut StepTimes,
 ) -> Result<Requeue, Error> {
     let namespace = cluster.namespace().unwrap_or_else(|| "default".to_string());
     let previous = cluster.status.clone().unwrap_or_default();
     if cluster.metadata.deletion_timestamp.is_some() {
         return finalize(cluster, ctx, &namespace).await;
     }
-    let validated = match validate(cluster, &namespace) {
+    let validating = Instant::now();
+    let validated = validate(cluster, &namespace);
+    steps.add(ReconcileStep::Decide, validating.elapsed());
+    let validated = match validated {
         Ok(validated) => validated,
-        Err(invalid) => return report_invalid(cluster, ctx, &previous, &invalid).await,
+        Err(invalid) => {
+            let report = report_invalid(cluster, ctx, &previous, &invalid);
+            return timed(steps, ReconcileStep::Write, report).await;
+        }
     };
     let csi_objects = ctx.caches.csi_cluster_scoped(&namespace, &validated.name);
     let finalizers = [
@@ -227,17 +239,20 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(
             validated.spec.csi.enabled || !csi_objects.is_empty(),
         ),
     ];
-    write::set_finalizers(&ctx.client, cluster, &finalizers).await?;
+    let finalizing = write::set_finalizers(&ctx.client, cluster, &finalizers);
+    timed(steps, ReconcileStep::Write, finalizing).await?;
 
     let record = previous.record.as_ref();
     let retire = record.and_then(|r| r.retire.as_ref());
     let joining = membership::joining(record);
-    let mut snapshot = read(ctx, &validated, retire, joining).await?;
+    let reading = read(ctx, &validated, retire, joining);
+    let mut snapshot = timed(steps, ReconcileStep::Read, reading).await?;
     snapshot.cluster_created = cluster.metadata.creation_timestamp.as_ref().map(|t| t.0);
     snapshot.csi.restart_nodes = (cluster.annotations())
         .get(crate::api::CSI_RESTART_ANNOTATION)
         .cloned();
     let generation = cluster.metadata.generation;
+    let deciding = Instant::now();
     let decision = decide(
         &validated,
         &snapshot,
@@ -245,10 +260,22 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(
         generation,
         Timestamp::now(),
     );
-    carry_out(ctx, cluster, &validated, &snapshot, &previous, &decision).await?;
-    record_metrics(ctx, &validated, &decision);
-    publish(ctx, cluster, decision.events).await;
-    Ok(requeue_after(decision.requeue))
+    steps.add(ReconcileStep::Decide, deciding.elapsed());
+    let writing = async {
+        carry_out(ctx, cluster, &validated, &snapshot, &previous, &decision).await?;
+        record_metrics(ctx, &validated, &decision);
+        publish(ctx, cluster, decision.events).await;
+        Ok(requeue_after(decision.requeue))
+    };
+    timed(steps, ReconcileStep::Write, writing).await
+}
+
+/// Runs (part of) one step of a reconcile and adds how long it took, also when it fails.
+async fn timed<T>(steps: &mut StepTimes, step: ReconcileStep, work: impl Future<Output = T>) -> T {
+    let started = Instant::now();
+    let result = work.await;
+    steps.add(step, started.elapsed());
+    result
 }
 
 /// A spec that does not validate: the status says why, and nothing else is touched.
