@@ -179,7 +179,8 @@ impl Slim for PersistentVolumeClaim {
 
 impl Slim for Pod {
     /// Metadata, status, the node, and each container's name and image (a roll compares
-    /// images); not the rest of the spec.
+    /// images); not the rest of the spec, nor the init containers (their statuses say what
+    /// decisions read of them; each kept `Container` costs a few KiB per pod).
     fn slim(&mut self) {
         slim_metadata(&mut self.metadata);
         if let Some(spec) = self.spec.as_mut() {
@@ -192,8 +193,6 @@ impl Slim for Pod {
             *spec = k8s_openapi::api::core::v1::PodSpec {
                 node_name: spec.node_name.take(),
                 containers: spec.containers.iter().map(keep).collect(),
-                init_containers: (spec.init_containers.as_ref())
-                    .map(|init| init.iter().map(keep).collect()),
                 ..Default::default()
             };
         }

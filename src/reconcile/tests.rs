@@ -615,8 +615,7 @@ mod decisions {
         assert_eq!(
             untyped(&pod),
             json!({"metadata": slim_metadata, "status": status, "spec": {"nodeName": "node-1",
-                "containers": [{"name": "etcd", "image": "curve:1"}],
-                "initContainers": [{"name": "config", "image": "curve:1"}]}})
+                "containers": [{"name": "etcd", "image": "curve:1"}]}})
         );
         let set_status = json!({"replicas": 3, "updateRevision": "r2", "observedGeneration": 2});
         let claims = json!([{"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
