@@ -605,12 +605,30 @@ mod decisions {
             "managedFields": [{"manager": "curve-operator", "operation": "Apply"}]});
         let slim_metadata = json!({"name": "demo-etcd-0", "uid": "u", "labels": {"a": "b"},
             "annotations": {"keep": "1"}});
-        let status = json!({"phase": "Running", "podIP": "10.0.0.1"});
-        let mut pod: Pod = serde_json::from_value(json!({"metadata": metadata, "status": status,
+        let status = json!({"phase": "Running", "podIP": "10.0.0.1", "hostIP": "10.0.0.1",
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "initContainerStatuses": [{"name": "config", "ready": false, "restartCount": 0, "image": "",
+                "imageID": "", "lastState": {}, "state": {"terminated": {"exitCode": 0, "message": "done"}}}],
+            "containerStatuses": [{"name": "etcd", "ready": true, "restartCount": 2, "image": "",
+                "imageID": "", "lastState": {"terminated": {"exitCode": 1}}, "state": {"running": {}}}]});
+        // What a kubelet writes besides: no decision reads it.
+        let mut full_status = status.clone();
+        full_status["podIPs"] = json!([{"ip": "10.0.0.1"}]);
+        full_status["startTime"] = json!("2026-12-07T00:00:00Z");
+        full_status["qosClass"] = json!("Burstable");
+        for (list, id) in [("initContainerStatuses", "a"), ("containerStatuses", "b")] {
+            let c = &mut full_status[list][0];
+            c["image"] = json!("curve:1");
+            c["imageID"] = json!(format!("docker.io/curve@sha256:{id}"));
+            c["containerID"] = json!(format!("containerd://{id}"));
+            c["started"] = json!(true);
+        }
+        let mut pod: Pod =
+            serde_json::from_value(json!({"metadata": metadata, "status": full_status,
             "spec": {"nodeName": "node-1", "hostNetwork": true,
                 "containers": [{"name": "etcd", "image": "curve:1", "args": ["--x"]}],
                 "initContainers": [{"name": "config", "image": "curve:1", "command": ["sh"]}]}}))
-        .unwrap();
+            .unwrap();
         pod.slim();
         assert_eq!(
             untyped(&pod),
