@@ -18,6 +18,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use fnv::{FnvHashMap, FnvHashSet};
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::CallError;
@@ -421,17 +423,31 @@ fn judge_mds(
 
 type Unknown = (String, String);
 
-/// The raft nodes each ChunkServer reported, or `None` for one that did not answer.
+/// The groups each ChunkServer's `/raft_stat` lists, or why it could not be read; indexed
+/// once, as every peer of every leader is looked up (a search of the page per peer grows
+/// with copysets × copysets per ChunkServer).
 struct RaftView<'a> {
-    raft: &'a BTreeMap<String, Result<Vec<RaftNode>, CallError>>,
+    groups: FnvHashMap<&'a str, Result<FnvHashSet<CopysetId>, &'a CallError>>,
 }
 
-impl RaftView<'_> {
+impl<'a> RaftView<'a> {
+    fn of(raft: &'a BTreeMap<String, Result<Vec<RaftNode>, CallError>>) -> Self {
+        let groups = (raft.iter())
+            .map(|(addr, nodes)| {
+                let listed = nodes
+                    .as_ref()
+                    .map(|n| n.iter().map(|n| n.copyset).collect());
+                (addr.as_str(), listed)
+            })
+            .collect();
+        RaftView { groups }
+    }
+
     /// `CheckCopySetOnline` (C:src/tools/copyset_check_core.cpp l.622-654): a peer is online
     /// for a copyset when its `/raft_stat` answers and lists the group.
     fn online(&self, addr: &str, copyset: CopysetId) -> Result<bool, Unknown> {
-        match self.raft.get(addr) {
-            Some(Ok(nodes)) => Ok(nodes.iter().any(|n| n.copyset == copyset)),
+        match self.groups.get(addr) {
+            Some(Ok(groups)) => Ok(groups.contains(&copyset)),
             Some(Err(e)) if e.is_unreachable() => Ok(false),
             Some(Err(e)) => Err((e.endpoint().into(), e.reason().into())),
             None => Err((
@@ -479,7 +495,7 @@ fn judge_copysets(
     raft: &BTreeMap<String, Result<Vec<RaftNode>, CallError>>,
     rules: &Rules,
 ) -> Result<CopysetCounts, Unknown> {
-    let view = RaftView { raft };
+    let view = RaftView::of(raft);
     let mut counts = CopysetCounts::default();
     let mut total = BTreeSet::new();
     let mut mark = |problem: CopysetProblem, copyset: CopysetId, involved: &[String]| {
@@ -488,6 +504,9 @@ fn judge_copysets(
         entry.chunkservers.extend(involved.iter().cloned());
     };
     let mut no_copysets = BTreeSet::new();
+    // The copysets the MDS places on each ChunkServer, indexed at the first one that does not
+    // answer (a scan of every copyset per such ChunkServer grows with both).
+    let mut placed: Option<BTreeMap<u32, Vec<(&CopysetId, &Vec<ChunkServerLocation>)>>> = None;
 
     // Every ChunkServer the MDS lists, RETIRED ones skipped (C:src/tools/mds_client.cpp
     // l.603-607), each address once.
@@ -502,13 +521,8 @@ fn judge_copysets(
                 // `UpdatePeerNotOnlineCopysets` (l.751-800): every copyset the MDS places on
                 // it (`GetCopySetsInChunkServer` = copysets whose members include it,
                 // C:src/mds/topology/topology.cpp l.1144-1155), judged by its MDS members.
-                for (copyset, locations) in &topology.members {
-                    if !locations
-                        .iter()
-                        .any(|l| l.chunk_server_id == cs.chunk_server_id)
-                    {
-                        continue;
-                    }
+                let placed = placed.get_or_insert_with(|| copysets_by_chunkserver(topology));
+                for &(copyset, locations) in placed.get(&cs.chunk_server_id).into_iter().flatten() {
                     let peers: Vec<String> = locations
                         .iter()
                         .map(|l| format!("{}:0", l.address()))
@@ -596,6 +610,20 @@ fn judge_copysets(
     counts.unhealthy = unhealthy.len();
     counts.no_copysets = no_copysets;
     Ok(counts)
+}
+
+/// Each ChunkServer's copysets as the MDS places them (in copyset order), with their members.
+fn copysets_by_chunkserver(
+    topology: &TopologyReading,
+) -> BTreeMap<u32, Vec<(&CopysetId, &Vec<ChunkServerLocation>)>> {
+    let mut placed: BTreeMap<u32, Vec<_>> = BTreeMap::new();
+    for (copyset, locations) in &topology.members {
+        let ids: BTreeSet<u32> = locations.iter().map(|l| l.chunk_server_id).collect();
+        for id in ids {
+            placed.entry(id).or_default().push((copyset, locations));
+        }
+    }
+    placed
 }
 
 /// `CheckHealthOnLeader` (C:src/tools/copyset_check_core.cpp l.683-749).

@@ -75,9 +75,13 @@ impl Inventory {
                 zone: s.zone_name.clone(),
             })
             .collect();
+        // Indexed once (a search per ChunkServer grows with servers × ChunkServers); the
+        // first server listed at an IP wins, as a search in list order would find it.
+        let by_ip: BTreeMap<&str, &ListedServer> =
+            (servers.iter().rev()).map(|s| (s.ip.as_str(), s)).collect();
         let mut chunkservers: Vec<ListedChunkServer> = (topology.chunkservers.iter())
             .map(|cs| {
-                let server = servers.iter().find(|s| s.ip == cs.host_ip);
+                let server = by_ip.get(cs.host_ip.as_str()).copied();
                 ListedChunkServer {
                     id: cs.chunk_server_id,
                     address: cs.address(),
@@ -123,3 +127,7 @@ impl Inventory {
             .filter(move |cs| cs.server == Some(id))
     }
 }
+
+#[cfg(test)]
+#[path = "inventory_tests.rs"]
+mod tests;

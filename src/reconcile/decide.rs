@@ -9,6 +9,7 @@ use k8s_openapi::jiff::Timestamp;
 use super::events;
 use super::model::action::{Action, ExistingObject, Object, ObjectKind};
 use super::model::event::ClusterEvent;
+use super::model::health::HealthView;
 use super::model::observation::{
     Blocker, ComponentObservation, DataCleanup, Observation, PrimaryView, TopologyState,
 };
@@ -20,7 +21,7 @@ use super::{
     blockers, csi, etcd_space, expansion, health, leaders, membership, monitoring, observe, retire,
     roll, topology,
 };
-use crate::api::{CleanupPolicy, CurveClusterStatus, OperatorRecord};
+use crate::api::{ChunkServerRetire, CleanupPolicy, CurveClusterStatus, OperatorRecord};
 use crate::curve::admin::CurveChange;
 use crate::desired::config::DaemonAddresses;
 use crate::desired::config::etcd_peer_url;
@@ -178,6 +179,8 @@ struct Reading {
     orphaned: Vec<Component>,
     /// The ChunkServer leaving Curve, and what each ChunkServer StatefulSet keeps meanwhile.
     retire: retire::RetirePlan,
+    /// Curve's health as the monitor last read it, judged once for the whole pass.
+    health: Option<HealthView>,
 }
 
 impl Reading {
@@ -194,7 +197,20 @@ impl Reading {
             topology::registered_server_port(r, cluster.spec.chunkservers.port, slots)
         });
         let (mut safe, mut refused) = plan::refuse_unsafe_changes(cluster, &existing, server_port);
-        let retire = plan_retire(cluster, snapshot, &existing, record.as_ref().ok(), now);
+        let previous_retire = (record.as_ref().ok()).and_then(|r| r.retire.as_ref());
+        // The safe spec's port, as the observation reports the primary (the retire decision
+        // reads only the verdict and the inventory).
+        let health = (snapshot.health.as_ref()).map(|latest| {
+            health::view(latest, &snapshot.pods, safe.spec.mds.port, previous_retire)
+        });
+        let retire = plan_retire(
+            cluster,
+            snapshot,
+            &existing,
+            previous_retire,
+            health.as_ref(),
+            now,
+        );
         refused.extend(retire.refused.iter().cloned());
         let cs = &mut safe.spec.chunkservers;
         cs.disks_per_node = cs.disks_per_node.max(retire.disks_per_node);
@@ -229,6 +245,7 @@ impl Reading {
             defragment,
             orphaned,
             retire,
+            health,
         }
     }
 
@@ -261,13 +278,11 @@ fn plan_retire(
     cluster: &ValidatedCluster,
     snapshot: &Snapshot,
     existing: &[ExistingObject],
-    record: Option<&OperatorRecord>,
+    previous: Option<&ChunkServerRetire>,
+    view: Option<&HealthView>,
     now: Timestamp,
 ) -> retire::RetirePlan {
-    let previous = record.and_then(|r| r.retire.as_ref());
-    let view = (snapshot.health.as_ref())
-        .map(|latest| health::view(latest, &snapshot.pods, cluster.spec.mds.port, previous));
-    let unhealthy = match &view {
+    let unhealthy = match view {
         Some(v) if v.current && v.copysets_all_healthy() => None,
         Some(v) if v.current => Some(v.summary()),
         _ => Some("Curve's health has not been read since the last change".to_string()),
@@ -277,7 +292,7 @@ fn plan_retire(
         slot_replicas: slot_replicas(cluster, existing),
         pods: &snapshot.pods,
         previous,
-        inventory: view.as_ref().and_then(|v| v.inventory.as_ref()),
+        inventory: view.and_then(|v| v.inventory.as_ref()),
         unhealthy,
         usage_limit_percent: desired::config::pool_usage_limit_percent(cluster),
         now,
@@ -339,10 +354,7 @@ fn observe_cluster(
         monitoring: Default::default(),
         csi: Default::default(),
         blockers: pod_blockers(snapshot),
-        health: (snapshot.health.as_ref()).map(|latest| {
-            let retire = (reading.record.as_ref().ok()).and_then(|r| r.retire.as_ref());
-            health::view(latest, pods, spec.mds.port, retire)
-        }),
+        health: reading.health.clone(),
         held: Vec::new(),
         etcd_members_now: reading.safe.spec.etcd.replicas,
         adopted_claims: adopted_claims(snapshot),

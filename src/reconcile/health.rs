@@ -20,13 +20,14 @@ use crate::validate::ValidatedCluster;
 /// A stable token of the MDS and ChunkServer pods' identities and readiness: it changes when
 /// any of them is replaced, or becomes ready or unready.
 pub fn pods_token(pods: &[Pod]) -> u64 {
-    let mut seen: Vec<(String, String, bool)> = [Component::Mds, Component::ChunkServer]
+    // Borrowed, not cloned: clusters have thousands of pods.
+    let mut seen: Vec<(&str, &str, bool)> = [Component::Mds, Component::ChunkServer]
         .into_iter()
         .flat_map(|c| pods_of(pods, c))
         .map(|p| {
             (
-                p.metadata.name.clone().unwrap_or_default(),
-                p.metadata.uid.clone().unwrap_or_default(),
+                p.metadata.name.as_deref().unwrap_or_default(),
+                p.metadata.uid.as_deref().unwrap_or_default(),
                 super::observe::is_ready(p),
             )
         })

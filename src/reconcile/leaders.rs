@@ -16,11 +16,12 @@ use crate::names::Component;
 
 /// The ChunkServer pods' identities (names and uids): it changes when one is replaced.
 pub fn chunkserver_pods_token(pods: &[Pod]) -> String {
-    let mut seen: Vec<(String, String)> = pods_of(pods, Component::ChunkServer)
+    // Borrowed, not cloned: clusters have thousands of ChunkServer pods.
+    let mut seen: Vec<(&str, &str)> = pods_of(pods, Component::ChunkServer)
         .map(|p| {
             (
-                p.metadata.name.clone().unwrap_or_default(),
-                p.metadata.uid.clone().unwrap_or_default(),
+                p.metadata.name.as_deref().unwrap_or_default(),
+                p.metadata.uid.as_deref().unwrap_or_default(),
             )
         })
         .collect();

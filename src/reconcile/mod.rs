@@ -23,6 +23,7 @@ pub mod retire;
 pub mod roll;
 pub mod snapshot;
 pub mod status;
+pub mod synthetic;
 pub mod topology;
 pub mod write;
 

@@ -222,7 +222,8 @@ fn last_line(message: Option<&String>) -> Option<&str> {
 pub fn format_progress(pods: &[Pod]) -> FormatProgress {
     let mut progress = FormatProgress::default();
     for pod in pods_of(pods, Component::ChunkServer) {
-        let name = pod.metadata.name.clone().unwrap_or_default();
+        // Named only when reported: clusters have thousands of formatted pods.
+        let name = || pod.metadata.name.clone().unwrap_or_default();
         let format = pod
             .status
             .as_ref()
@@ -235,13 +236,14 @@ pub fn format_progress(pods: &[Pod]) -> FormatProgress {
             .and_then(|c| c.last_state.as_ref()?.terminated.as_ref())
             .filter(|t| t.exit_code != 0);
         if state.running.is_some() {
-            progress.formatting.push(name);
+            progress.formatting.push(name());
         } else if let Some(done) = state.terminated.as_ref().filter(|t| t.exit_code != 0) {
             let why = last_line(done.message.as_ref())
                 .or(done.reason.as_deref())
                 .unwrap_or_default();
             progress.failed.push(format!(
-                "{name} (exit {}{}{why})",
+                "{} (exit {}{}{why})",
+                name(),
                 done.exit_code,
                 if why.is_empty() { "" } else { ": " }
             ));
@@ -249,8 +251,10 @@ pub fn format_progress(pods: &[Pod]) -> FormatProgress {
             // Crash-looping after a failed format: say why the last run failed.
             let reason = waiting.reason.clone().unwrap_or_default();
             match last_line(failure.message.as_ref()) {
-                Some(why) => progress.failed.push(format!("{name} ({reason}: {why})")),
-                None => progress.failed.push(format!("{name} ({reason})")),
+                Some(why) => progress
+                    .failed
+                    .push(format!("{} ({reason}: {why})", name())),
+                None => progress.failed.push(format!("{} ({reason})", name())),
             }
         }
     }

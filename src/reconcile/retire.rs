@@ -20,7 +20,7 @@
 //! idempotent and every step is judged on a reading of Curve taken after the step was
 //! recorded (the health monitor's token includes it), so a restarted operator carries on.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -100,6 +100,16 @@ impl RetireInput<'_> {
             .find(|p| p.metadata.name.as_deref() == Some(name))
     }
 
+    /// The slot and ordinal of a ChunkServer pod named `<prefix><slot>-<ordinal>` whose slot's
+    /// StatefulSet has that ordinal.
+    fn slot_member(&self, pod: &Pod, prefix: &str) -> Option<(i32, i32)> {
+        let name = pod.metadata.name.as_deref()?.strip_prefix(prefix)?;
+        let (slot, ordinal) = name.split_once('-')?;
+        let (slot, ordinal): (i32, i32) = (slot.parse().ok()?, ordinal.parse().ok()?);
+        let exists = self.slot_replicas.get(&slot).is_some_and(|&r| ordinal < r);
+        exists.then_some((slot, ordinal))
+    }
+
     /// `ip:port` of a ChunkServer pod: its IP (host networking: the node's) and its slot's port.
     fn address(&self, slot: i32, pod: &Pod) -> Option<String> {
         let port = self.cluster.spec.chunkservers.port + slot;
@@ -135,13 +145,7 @@ fn next_target(input: &RetireInput) -> Option<(RetireReason, i32, i32)> {
     );
     let refusing = (pods_of(input.pods, Component::ChunkServer))
         .filter(|p| empty_disk_refusal(p).is_some())
-        .filter_map(|p| {
-            let name = p.metadata.name.as_deref()?.strip_prefix(&prefix)?;
-            let (slot, ordinal) = name.split_once('-')?;
-            let (slot, ordinal): (i32, i32) = (slot.parse().ok()?, ordinal.parse().ok()?);
-            let exists = input.slot_replicas.get(&slot).is_some_and(|&r| ordinal < r);
-            exists.then_some((slot, ordinal))
-        })
+        .filter_map(|p| input.slot_member(p, &prefix))
         .min();
     if let Some((slot, ordinal)) = refusing {
         return Some((RetireReason::Replace, slot, ordinal));
@@ -173,7 +177,11 @@ fn gib(bytes: u64) -> String {
 /// longer wants has left: each zone (one copy of everything each, zones = copies) keeps a
 /// ChunkServer, and the data of each zone fits the zone's remaining space within the MDS's
 /// usage limit. The reason, with the numbers, when not.
-fn cannot_hold(input: &RetireInput, inventory: &Inventory, leaving: &[String]) -> Option<String> {
+fn cannot_hold(
+    input: &RetireInput,
+    inventory: &Inventory,
+    leaving: &BTreeSet<String>,
+) -> Option<String> {
     let live = (inventory.chunkservers.iter()).filter(|cs| cs.status != ChunkServerStatus::RETIRED);
     let mut zones: BTreeMap<String, (u32, u64, u64)> = BTreeMap::new();
     for cs in live {
@@ -206,18 +214,19 @@ fn cannot_hold(input: &RetireInput, inventory: &Inventory, leaving: &[String]) -
     None
 }
 
-/// The addresses of every ChunkServer the spec no longer wants (their pods' addresses).
-fn unwanted_addresses(input: &RetireInput) -> Vec<String> {
-    let name = &input.cluster.name;
-    let mut leaving = Vec::new();
-    for (&slot, &replicas) in &input.slot_replicas {
-        for ordinal in (0..replicas).filter(|&o| !input.wanted(slot, o)) {
-            let address = (input.pod(&pod_name(name, slot, ordinal)))
-                .and_then(|pod| input.address(slot, pod));
-            leaving.extend(address);
-        }
-    }
-    leaving
+/// The addresses of every ChunkServer the spec no longer wants (their pods' addresses). One
+/// pass over the pods: a lookup per leaving ordinal grows with pods × ChunkServers leaving.
+fn unwanted_addresses(input: &RetireInput) -> BTreeSet<String> {
+    let prefix = format!(
+        "{}-",
+        crate::names::component_name(&input.cluster.name, Component::ChunkServer)
+    );
+    (pods_of(input.pods, Component::ChunkServer))
+        .filter_map(|pod| {
+            let (slot, ordinal) = input.slot_member(pod, &prefix)?;
+            (!input.wanted(slot, ordinal)).then(|| input.address(slot, pod))?
+        })
+        .collect()
 }
 
 /// The spec change being held, for a refusal: `spec.chunkservers.replicas: 4 → 3`.

@@ -580,3 +580,31 @@ fn a_refusal_naming_an_id_already_gone_restarts_the_pod() {
         }]
     );
 }
+
+/// A scale-in of several servers with several disk slots weighs every ChunkServer that leaves:
+/// servers 5 and 6, both slots. zone3 keeps server 3's two ChunkServers, too small for what
+/// servers 3 and 6 hold.
+#[test]
+fn a_scale_in_counts_every_leaving_chunkserver_of_every_slot() {
+    let mut world = World::new(6, 2);
+    for id in [5, 6, 11, 12] {
+        world.cs(id).used = 45 << 30;
+    }
+    let refused = world.plan(&demo(4, 2), None);
+    assert_eq!(
+        refused.refused,
+        [
+            "spec.chunkservers.replicas: 6 → 4 is refused: zone zone3 holds 180.0 GiB and its 2 remaining ChunkServers have 200.0 GiB of which Curve fills at most 80 % (160.0 GiB)"
+        ]
+    );
+    assert_eq!(refused.record, None);
+    // With server 6 emptied, what zone3 holds fits server 3: the retire starts, highest
+    // ordinal of the lowest slot first.
+    for id in [11, 12] {
+        world.cs(id).used = 0;
+    }
+    let started = world.plan(&demo(4, 2), None);
+    assert_eq!(started.refused, Vec::<String>::new());
+    let record = started.record.unwrap();
+    assert_eq!((record.slot, record.ordinal), (0, 5));
+}

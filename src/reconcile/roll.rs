@@ -133,12 +133,14 @@ pub fn tiers(stateful_sets: &[StatefulSet], pods: &[Pod]) -> Vec<TierPods> {
                 .iter()
                 .filter(|s| component_of(&s.metadata) == Some(component.as_str()))
                 .collect();
-            let revision = |set_name: &str| {
-                sets.iter()
-                    .find(|s| s.metadata.name.as_deref() == Some(set_name))
-                    .and_then(|s| s.status.as_ref())
-                    .and_then(|s| s.update_revision.clone())
-            };
+            // Each set's revision by name, looked up for every pod (borrowed, not copied).
+            let revisions: BTreeMap<&str, Option<&String>> = (sets.iter().rev())
+                .filter_map(|s| {
+                    let revision = s.status.as_ref().and_then(|s| s.update_revision.as_ref());
+                    Some((s.metadata.name.as_deref()?, revision))
+                })
+                .collect();
+            let revision = |set_name: &str| revisions.get(set_name).copied().flatten();
             let settled = sets.iter().all(|s| {
                 let status = s.status.as_ref();
                 status.and_then(|s| s.observed_generation) == s.metadata.generation
@@ -161,7 +163,7 @@ pub fn tiers(stateful_sets: &[StatefulSet], pods: &[Pod]) -> Vec<TierPods> {
                         name,
                         uid: pod.metadata.uid.clone().unwrap_or_default(),
                         updated: current.is_some()
-                            && labels.and_then(|l| l.get(REVISION_LABEL)) == current.as_ref(),
+                            && labels.and_then(|l| l.get(REVISION_LABEL)) == current,
                         ready: observe::is_ready(pod),
                         terminating: pod.metadata.deletion_timestamp.is_some(),
                         created: pod.metadata.creation_timestamp.as_ref().map(|t| t.0),

@@ -207,8 +207,10 @@ impl Slim for PersistentVolumeClaim {
 }
 
 impl Slim for Pod {
-    /// Metadata, status, the node, and each container's name and image (a roll compares
-    /// images); not the rest of the spec.
+    /// Metadata, the status decisions read, the node, and each container's name and image (a
+    /// roll compares images); not the rest of the spec, nor the init containers (their
+    /// statuses say what decisions read of them). Clusters have thousands of pods: each kept
+    /// field costs that many times over, in memory and in every reconcile's copy.
     fn slim(&mut self) {
         slim_metadata(&mut self.metadata);
         if let Some(spec) = self.spec.as_mut() {
@@ -221,8 +223,34 @@ impl Slim for Pod {
             *spec = k8s_openapi::api::core::v1::PodSpec {
                 node_name: spec.node_name.take(),
                 containers: spec.containers.iter().map(keep).collect(),
-                init_containers: (spec.init_containers.as_ref())
-                    .map(|init| init.iter().map(keep).collect()),
+                ..Default::default()
+            };
+        }
+        // The status without what no decision reads: the IP lists, times, QoS class, and of
+        // each container its image, ids and resources (its state and last state tell why it
+        // does not run).
+        if let Some(status) = self.status.as_mut() {
+            use k8s_openapi::api::core::v1::{ContainerStatus, PodStatus};
+            let keep = |c: &mut ContainerStatus| ContainerStatus {
+                name: std::mem::take(&mut c.name),
+                state: c.state.take(),
+                last_state: c.last_state.take(),
+                ready: c.ready,
+                restart_count: c.restart_count,
+                ..Default::default()
+            };
+            let keep_all = |list: &mut Option<Vec<ContainerStatus>>| {
+                (list.take()).map(|mut l| l.iter_mut().map(keep).collect())
+            };
+            *status = PodStatus {
+                phase: status.phase.take(),
+                conditions: status.conditions.take(),
+                host_ip: status.host_ip.take(),
+                pod_ip: status.pod_ip.take(),
+                reason: status.reason.take(),
+                message: status.message.take(),
+                init_container_statuses: keep_all(&mut status.init_container_statuses),
+                container_statuses: keep_all(&mut status.container_statuses),
                 ..Default::default()
             };
         }

@@ -5,7 +5,7 @@ use k8s_openapi::api::core::v1::Pod;
 use serde_json::json;
 
 use super::fixtures::{pod, t, validated};
-use super::model::action::{Action, ExistingObject};
+use super::model::action::Action;
 use super::model::conditions::{ConditionType, find};
 use crate::api::{CurveClusterStatus, Phase};
 use crate::etcd::{MemberHealth, PrimaryObservation};
@@ -27,90 +27,11 @@ mod decisions {
     use crate::etcd::EtcdObservation;
     use crate::reconcile::decide::decide;
     use crate::reconcile::expansion;
-    use crate::reconcile::model::action::Object;
     use crate::reconcile::model::observation::MonitoringApi;
     use crate::reconcile::snapshot::Snapshot;
+    use crate::reconcile::synthetic::carry_out;
     use k8s_openapi::api::core::v1::PersistentVolumeClaim;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
     use std::collections::BTreeSet;
-
-    fn carry_out(snapshot: &mut Snapshot, actions: &[Action]) {
-        for action in actions {
-            match action {
-                Action::Apply(object) => match (**object).clone() {
-                    Object::ConfigMap(o) => replace_meta(&mut snapshot.config_maps, o.metadata),
-                    Object::Service(o) => replace_meta(&mut snapshot.services, o.metadata),
-                    Object::PodDisruptionBudget(o) => {
-                        replace_meta(&mut snapshot.budgets, o.metadata)
-                    }
-                    Object::StatefulSet(o) => replace(&mut snapshot.stateful_sets, o),
-                    Object::Job(o) => replace(&mut snapshot.jobs, o),
-                    o @ (Object::PodMonitor(_) | Object::PrometheusRule(_)) => {
-                        let seen = ExistingObject::of(o.kind(), o.meta());
-                        (snapshot.monitoring_objects)
-                            .retain(|e| (e.kind, &e.name) != (seen.kind, &seen.name));
-                        snapshot.monitoring_objects.push(seen);
-                    }
-                    // curve-csi's objects, by their metadata.
-                    o => {
-                        let seen = ExistingObject::of(o.kind(), o.meta());
-                        (snapshot.csi.objects)
-                            .retain(|e| (e.kind, &e.name) != (seen.kind, &seen.name));
-                        snapshot.csi.objects.push(seen);
-                    }
-                },
-                Action::Delete { kind, name } => {
-                    (snapshot.jobs).retain(|j| j.metadata.name.as_deref() != Some(name));
-                    (snapshot.monitoring_objects).retain(|e| (e.kind, &e.name) != (*kind, name));
-                    (snapshot.csi.objects).retain(|e| (e.kind, &e.name) != (*kind, name));
-                }
-                Action::EnsureRootSecret { .. }
-                | Action::EtcdMembers(_)
-                | Action::EtcdDefragment { .. }
-                | Action::Curve(_)
-                | Action::DeleteClaim { .. } => {}
-                Action::DeletePod { name, .. } => snapshot
-                    .pods
-                    .retain(|p| p.metadata.name.as_deref() != Some(name)),
-                Action::ResizeClaim { name, size } => {
-                    for claim in &mut snapshot.claims {
-                        if claim.metadata.name.as_deref() == Some(name) {
-                            let spec = claim.spec.get_or_insert_with(Default::default);
-                            let resources = spec.resources.get_or_insert_with(Default::default);
-                            resources
-                                .requests
-                                .get_or_insert_with(Default::default)
-                                .insert(
-                                    "storage".into(),
-                                    k8s_openapi::apimachinery::pkg::api::resource::Quantity(
-                                        size.clone(),
-                                    ),
-                                );
-                        }
-                    }
-                }
-                // The garbage collector orphans the pods; the set goes.
-                Action::OrphanStatefulSet { name, .. } => {
-                    snapshot
-                        .stateful_sets
-                        .retain(|s| s.metadata.name.as_deref() != Some(name));
-                    for pod in &mut snapshot.pods {
-                        pod.metadata.owner_references = None;
-                    }
-                }
-            }
-        }
-    }
-
-    fn replace_meta(list: &mut Vec<ObjectMeta>, meta: ObjectMeta) {
-        list.retain(|o| o.name != meta.name);
-        list.push(meta);
-    }
-
-    fn replace<K: kube::Resource>(list: &mut Vec<K>, object: K) {
-        list.retain(|o| o.meta().name != object.meta().name);
-        list.push(object);
-    }
 
     fn ready_pods(snapshot: &mut Snapshot, set: &str, component: &str, n: i32) {
         for i in 0..n {
@@ -684,18 +605,35 @@ mod decisions {
             "managedFields": [{"manager": "curve-operator", "operation": "Apply"}]});
         let slim_metadata = json!({"name": "demo-etcd-0", "uid": "u", "labels": {"a": "b"},
             "annotations": {"keep": "1"}});
-        let status = json!({"phase": "Running", "podIP": "10.0.0.1"});
-        let mut pod: Pod = serde_json::from_value(json!({"metadata": metadata, "status": status,
+        let status = json!({"phase": "Running", "podIP": "10.0.0.1", "hostIP": "10.0.0.1",
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "initContainerStatuses": [{"name": "config", "ready": false, "restartCount": 0, "image": "",
+                "imageID": "", "lastState": {}, "state": {"terminated": {"exitCode": 0, "message": "done"}}}],
+            "containerStatuses": [{"name": "etcd", "ready": true, "restartCount": 2, "image": "",
+                "imageID": "", "lastState": {"terminated": {"exitCode": 1}}, "state": {"running": {}}}]});
+        // What a kubelet writes besides: no decision reads it.
+        let mut full_status = status.clone();
+        full_status["podIPs"] = json!([{"ip": "10.0.0.1"}]);
+        full_status["startTime"] = json!("2026-12-07T00:00:00Z");
+        full_status["qosClass"] = json!("Burstable");
+        for (list, id) in [("initContainerStatuses", "a"), ("containerStatuses", "b")] {
+            let c = &mut full_status[list][0];
+            c["image"] = json!("curve:1");
+            c["imageID"] = json!(format!("docker.io/curve@sha256:{id}"));
+            c["containerID"] = json!(format!("containerd://{id}"));
+            c["started"] = json!(true);
+        }
+        let mut pod: Pod =
+            serde_json::from_value(json!({"metadata": metadata, "status": full_status,
             "spec": {"nodeName": "node-1", "hostNetwork": true,
                 "containers": [{"name": "etcd", "image": "curve:1", "args": ["--x"]}],
                 "initContainers": [{"name": "config", "image": "curve:1", "command": ["sh"]}]}}))
-        .unwrap();
+            .unwrap();
         pod.slim();
         assert_eq!(
             untyped(&pod),
             json!({"metadata": slim_metadata, "status": status, "spec": {"nodeName": "node-1",
-                "containers": [{"name": "etcd", "image": "curve:1"}],
-                "initContainers": [{"name": "config", "image": "curve:1"}]}})
+                "containers": [{"name": "etcd", "image": "curve:1"}]}})
         );
         let set_status = json!({"replicas": 3, "updateRevision": "r2", "observedGeneration": 2});
         let claims = json!([{"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
