@@ -506,7 +506,7 @@ fn judge_copysets(
     let mut no_copysets = BTreeSet::new();
     // The copysets the MDS places on each ChunkServer, indexed at the first one that does not
     // answer (a scan of every copyset per such ChunkServer grows with both).
-    let mut placed: Option<BTreeMap<u32, Vec<(&CopysetId, &Vec<ChunkServerLocation>)>>> = None;
+    let mut placed: Option<Placement> = None;
 
     // Every ChunkServer the MDS lists, RETIRED ones skipped (C:src/tools/mds_client.cpp
     // l.603-607), each address once.
@@ -613,9 +613,9 @@ fn judge_copysets(
 }
 
 /// Each ChunkServer's copysets as the MDS places them (in copyset order), with their members.
-fn copysets_by_chunkserver(
-    topology: &TopologyReading,
-) -> BTreeMap<u32, Vec<(&CopysetId, &Vec<ChunkServerLocation>)>> {
+type Placement<'a> = BTreeMap<u32, Vec<(&'a CopysetId, &'a Vec<ChunkServerLocation>)>>;
+
+fn copysets_by_chunkserver(topology: &TopologyReading) -> Placement<'_> {
     let mut placed: BTreeMap<u32, Vec<_>> = BTreeMap::new();
     for (copyset, locations) in &topology.members {
         let ids: BTreeSet<u32> = locations.iter().map(|l| l.chunk_server_id).collect();
