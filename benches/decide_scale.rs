@@ -10,6 +10,10 @@
 //! snapshot takes as the watch caches keep it. Exits 1 when `decide`'s p99 at the largest size
 //! is 20 ms or more (the goal of issue 31).
 //!
+//! Under `cargo test` (the suite builds and runs every target; cargo passes `--bench` only to
+//! `cargo bench`) it measures the smallest size once as a smoke run and judges no goal: a debug
+//! build's times say nothing of the goal.
+//!
 //! `CURVE_BENCH_SIZES=10x10,100x10` (servers×disks) measures other sizes.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -346,8 +350,14 @@ fn sizes() -> Vec<Size> {
                 Some(size(servers.parse().ok()?, disks.parse().ok()?))
             })
             .collect(),
+        Err(_) if !benching() => vec![size(10, 10)],
         Err(_) => vec![size(10, 10), size(100, 10), size(1000, 12)],
     }
+}
+
+/// Run by `cargo bench`, not as a smoke run of the test suite.
+fn benching() -> bool {
+    std::env::args().any(|a| a == "--bench")
 }
 
 /// The machine and how busy it is: figures on a shared machine depend on both.
@@ -421,7 +431,7 @@ fn main() -> ExitCode {
         .find(|r| r.step == "decide (steady)")
         .map(|r| r.p99);
     match decide_p99 {
-        Some(p99) if p99 >= GOAL => {
+        Some(p99) if p99 >= GOAL && benching() => {
             println!("decide p99 {p99:.3?} at the largest size: the goal is < {GOAL:?}");
             ExitCode::FAILURE
         }

@@ -141,7 +141,12 @@ async fn csi_deployed_kept_wired_and_guarding_deletion() {
     assert!(bindings.get_opt(&role).await.unwrap().is_some(), "{role}");
     let driver = drivers.get(CSI_DRIVER).await.unwrap();
     assert_eq!(driver.spec.attach_required, Some(true));
-    let class = classes.get("curve").await.unwrap();
+    // The StorageClass comes last, once the rest exists (possibly a pass later).
+    let class = eventually("the StorageClass", SOON, || async {
+        (classes.get_opt("curve").await.map_err(|e| e.to_string())?)
+            .ok_or_else(|| "no StorageClass curve yet".to_string())
+    })
+    .await;
     assert_eq!(class.provisioner, CSI_DRIVER);
     let shown = env.kubectl(&["get", "storageclass", "curve", "--no-headers"]);
     let shown = shown.ok("kubectl get storageclass curve");
