@@ -227,12 +227,13 @@ impl Slim for Pod {
             };
         }
         // The status without what no decision reads: the IP lists, times, QoS class, and of
-        // each container its image, ids and resources (its state and last state tell why it
-        // does not run).
+        // each container its ids and resources (its state and last state tell why it does not
+        // run; its image names what cannot be pulled).
         if let Some(status) = self.status.as_mut() {
             use k8s_openapi::api::core::v1::{ContainerStatus, PodStatus};
             let keep = |c: &mut ContainerStatus| ContainerStatus {
                 name: std::mem::take(&mut c.name),
+                image: std::mem::take(&mut c.image),
                 state: c.state.take(),
                 last_state: c.last_state.take(),
                 ready: c.ready,

@@ -607,18 +607,18 @@ mod decisions {
             "annotations": {"keep": "1"}});
         let status = json!({"phase": "Running", "podIP": "10.0.0.1", "hostIP": "10.0.0.1",
             "conditions": [{"type": "Ready", "status": "True"}],
-            "initContainerStatuses": [{"name": "config", "ready": false, "restartCount": 0, "image": "",
+            "initContainerStatuses": [{"name": "config", "ready": false, "restartCount": 0, "image": "curve:1",
                 "imageID": "", "lastState": {}, "state": {"terminated": {"exitCode": 0, "message": "done"}}}],
-            "containerStatuses": [{"name": "etcd", "ready": true, "restartCount": 2, "image": "",
+            "containerStatuses": [{"name": "etcd", "ready": true, "restartCount": 2, "image": "curve:1",
                 "imageID": "", "lastState": {"terminated": {"exitCode": 1}}, "state": {"running": {}}}]});
-        // What a kubelet writes besides: no decision reads it.
+        // What a kubelet writes besides: no decision reads it. (A container's image is kept: a
+        // pull failure names it.)
         let mut full_status = status.clone();
         full_status["podIPs"] = json!([{"ip": "10.0.0.1"}]);
         full_status["startTime"] = json!("2026-12-07T00:00:00Z");
         full_status["qosClass"] = json!("Burstable");
         for (list, id) in [("initContainerStatuses", "a"), ("containerStatuses", "b")] {
             let c = &mut full_status[list][0];
-            c["image"] = json!("curve:1");
             c["imageID"] = json!(format!("docker.io/curve@sha256:{id}"));
             c["containerID"] = json!(format!("containerd://{id}"));
             c["started"] = json!(true);
