@@ -138,14 +138,24 @@ async fn reads_at_once_then_on_its_period_and_wakes_the_reconcile_only_on_news()
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_pod_change_is_read_at_once_and_a_dead_primary_within_a_probe() {
+/// A monitor watching the cluster (pods token 1) whose first reading is in and told.
+async fn watched_and_read() -> (
+    FakeCurve,
+    futures::channel::mpsc::UnboundedReceiver<ClusterKey>,
+    HealthMonitor<FakeCurve>,
+) {
     let curve = FakeCurve::default();
     let (tx, mut changes) = futures::channel::mpsc::unbounded();
     let monitor = HealthMonitor::new(curve.clone(), curve.clone(), MonitorOptions::default(), tx);
     monitor.want(&key(), wanted(1));
     settle().await;
     assert_eq!(changes.next().await, Some(key()));
+    (curve, changes, monitor)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pod_change_is_read_at_once_and_a_dead_primary_within_a_probe() {
+    let (curve, mut changes, monitor) = watched_and_read().await;
 
     // A pod changed readiness: a full read now, not at the period, and the reconcile told
     // (a roll step may be waiting for exactly this reading).
@@ -178,12 +188,7 @@ async fn a_pod_change_is_read_at_once_and_a_dead_primary_within_a_probe() {
 
 #[tokio::test(start_paused = true)]
 async fn a_new_leader_spread_is_news_and_the_same_spread_is_not() {
-    let curve = FakeCurve::default();
-    let (tx, mut changes) = futures::channel::mpsc::unbounded();
-    let monitor = HealthMonitor::new(curve.clone(), curve.clone(), MonitorOptions::default(), tx);
-    monitor.want(&key(), wanted(1));
-    settle().await;
-    assert_eq!(changes.next().await, Some(key()));
+    let (_curve, _changes, monitor) = watched_and_read().await;
     let reading = monitor.want(&key(), wanted(1)).expect("a reading");
     let with_leaders = |leaders: &[(&str, u32)]| Latest {
         inventory: Some(Inventory {
