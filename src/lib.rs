@@ -1,6 +1,7 @@
 //! curve-operator: deploys and runs Curve (CurveBS) clusters on Kubernetes.
 
 pub mod api;
+pub mod cron;
 pub mod curve;
 pub mod dashboards;
 pub mod desired;

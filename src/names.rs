@@ -167,3 +167,28 @@ pub fn cluster_scoped_selector(namespace: &str, cluster: &str) -> String {
         cluster_selector(cluster)
     )
 }
+
+// ---- etcd backups (issue 33) ----------------------------------------------------------------
+
+/// The component label of the backup claim, Jobs and pods (no tier's: its pods are not etcd's).
+pub const ETCD_BACKUP: &str = "etcd-backup";
+/// On a backup Job's pods: the Job's name, so its result is found among the cluster's pods.
+pub const LABEL_BACKUP_JOB: &str = "curve.opencurve.io/backup-job";
+
+/// `<cluster>-etcd-backup`: the claim the snapshots are kept on.
+pub fn etcd_backup_claim_name(cluster: &str) -> String {
+    format!("{cluster}-{ETCD_BACKUP}")
+}
+
+/// `<cluster>-etcd-backup-<YYYYMMDD>-<hhmm>`: the Job of the snapshot scheduled at that minute
+/// (UTC), so a Job created twice for one firing is one Job.
+pub fn etcd_backup_job_name(cluster: &str, scheduled_minute: &str) -> String {
+    format!("{cluster}-{ETCD_BACKUP}-{scheduled_minute}")
+}
+
+/// Labels of the backup claim and Jobs: the cluster's, with their own component.
+pub fn etcd_backup_labels(cluster: &str) -> BTreeMap<String, String> {
+    let mut labels = labels(cluster, Component::Etcd);
+    labels.insert(LABEL_COMPONENT.to_string(), ETCD_BACKUP.to_string());
+    labels
+}

@@ -210,6 +210,9 @@ fn validate_spec_into(spec: &CurveClusterSpec, errors: &mut Errors) {
     if let Some(resources) = &etcd.resources {
         k8s::resource_requirements(errors, "spec.etcd.resources", resources);
     }
+    if let Some(backup) = &etcd.backup {
+        check_backup(errors, backup);
+    }
 
     let mds = &spec.mds;
     errors.range("spec.mds.replicas", mds.replicas, rules::MDS_REPLICAS);
@@ -668,6 +671,26 @@ fn check_etcd_quota(errors: &mut Errors, etcd: &crate::api::EtcdSpec) {
 
 /// The claim template's storage request: a quantity the API server takes and more than zero
 /// (ValidatePersistentVolumeClaimSpec); the class is a StorageClass name (ValidateClassName).
+/// `spec.etcd.backup`: the schedule as the CRD's pattern reads it, plus what no pattern can
+/// judge (a range that runs backwards, a schedule that never fires).
+fn check_backup(errors: &mut Errors, backup: &crate::api::EtcdBackupSpec) {
+    const SCHEDULE: &str = "spec.etcd.backup.schedule";
+    if backup.schedule.len() > crate::cron::MAX_LEN {
+        errors.push(
+            SCHEDULE,
+            format!(
+                "must be at most {} characters (got {})",
+                crate::cron::MAX_LEN,
+                backup.schedule.len()
+            ),
+        );
+    } else if let Err(why) = crate::cron::Schedule::parse(&backup.schedule) {
+        errors.push(SCHEDULE, why);
+    }
+    errors.range("spec.etcd.backup.keep", backup.keep, rules::BACKUP_KEEP);
+    check_storage(errors, "spec.etcd.backup.storage", &backup.storage);
+}
+
 fn check_storage(errors: &mut Errors, path: &str, storage: &StorageSpec) {
     let size = &storage.size;
     match parse_quantity(size) {

@@ -55,6 +55,7 @@ pub const MAX_CLUSTER_NAME_LEN: usize = 30;
     printcolumn(name = "Etcd-Images", type_ = "string", json_path = ".status.etcd.images", description = "The images the etcd pods run", priority = "1"),
     printcolumn(name = "MDS-Images", type_ = "string", json_path = ".status.mds.images", description = "The images the MDS pods run", priority = "1"),
     printcolumn(name = "CS-Images", type_ = "string", json_path = ".status.chunkservers.images", description = "The images the ChunkServer pods run", priority = "1"),
+    printcolumn(name = "Last-Backup", type_ = "date", json_path = ".status.etcd.backup.lastSuccess.time", description = "Age of the newest verified etcd snapshot (spec.etcd.backup)", priority = "1"),
     validation = Rule::new("size(self.metadata.name) <= 30").message("metadata.name must be at most 30 characters: it prefixes every StatefulSet, pod and label value of the cluster"),
     validation = rules::rule(format!("self.metadata.name.matches('{}')", rules::DNS1035_RE), rules::got("metadata.name must be a DNS-1035 label (lower-case letters, digits and dashes, starting with a letter and ending with a letter or digit): it prefixes the cluster's Service names", "self.metadata.name")),
 )]
@@ -550,6 +551,43 @@ pub struct EtcdSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "rules::etcd_resources_schema")]
     pub resources: Option<ResourceRequirements>,
+    /// Scheduled, verified snapshots of etcd (docs/user/backups.md); unset, none are taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<EtcdBackupSpec>,
+}
+
+// ---- etcd backups (issue 33) ----------------------------------------------------------------
+
+/// Scheduled snapshots of etcd, kept on a volume claim of their own.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EtcdBackupSpec {
+    /// When to take a snapshot: a 5-field cron expression in UTC (minute, hour, day of month,
+    /// month, day of week; `*`, `N`, `N-M`, lists and `/STEP`), or `@hourly`, `@daily`,
+    /// `@weekly`, `@monthly`, `@yearly`. A snapshot due while etcd is unhealthy waits until a
+    /// member is healthy (`status.etcd.backup.waiting` says why).
+    #[schemars(length(max = crate::cron::MAX_LEN))]
+    #[x_kube(validation = rules::rule(format!("self.matches('{}')", crate::cron::pattern()), rules::got("spec.etcd.backup.schedule must be a 5-field cron expression (minute hour day-of-month month day-of-week, each *, N, N-M or a list of them, optionally /STEP) or @hourly, @daily, @weekly, @monthly, @yearly", "self")))]
+    pub schedule: String,
+    /// How many verified snapshots to keep; older ones are deleted once a newer one verified.
+    #[serde(default = "EtcdBackupSpec::default_keep")]
+    #[schemars(range(min = rules::BACKUP_KEEP.min, max = rules::BACKUP_KEEP.max))]
+    pub keep: i32,
+    /// The volume the snapshots are kept on: the claim `<cluster>-etcd-backup`, created once
+    /// and kept when backups are turned off (deleted with the cluster only under a confirmed
+    /// `spec.cleanup` Delete policy). Fixed at creation. Room for `keep` + 1 databases is needed
+    /// (each up to `spec.etcd.quotaBackendBytes`).
+    #[serde(default = "EtcdBackupSpec::default_storage")]
+    pub storage: StorageSpec,
+}
+
+impl EtcdBackupSpec {
+    fn default_keep() -> i32 {
+        7
+    }
+    fn default_storage() -> StorageSpec {
+        StorageSpec::sized("20Gi")
+    }
 }
 
 impl EtcdSpec {
@@ -576,6 +614,7 @@ impl Default for EtcdSpec {
             storage: Self::default_storage(),
             quota_backend_bytes: None,
             resources: None,
+            backup: None,
         }
     }
 }

@@ -157,6 +157,8 @@ pub struct Bounds {
     pub max: i32,
 }
 
+/// `spec.etcd.backup.keep`.
+pub const BACKUP_KEEP: Bounds = Bounds { min: 1, max: 100 };
 /// A TCP port.
 pub const PORT: Bounds = Bounds { min: 1, max: 65535 };
 /// MDS pods: one primary, the others standby.

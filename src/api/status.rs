@@ -128,6 +128,67 @@ pub struct EtcdStatus {
     /// Members that answered a health check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthy_members: Option<i32>,
+    /// The scheduled snapshots of `spec.etcd.backup`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<EtcdBackupStatus>,
+}
+
+// ---- etcd backups (issue 33) ----------------------------------------------------------------
+
+/// The scheduled snapshots: the last success and failure, and the next one.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct EtcdBackupStatus {
+    /// The schedule `nextScheduled` was computed from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// When the next snapshot is due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_scheduled: Option<Time>,
+    /// The backup Job running now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_job: Option<String>,
+    /// Why a snapshot that is due waits (etcd unhealthy or unread, a Job still running).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
+    /// The newest snapshot taken and verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_success: Option<EtcdBackupSuccess>,
+    /// The newest backup Job that failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<EtcdBackupFailure>,
+}
+
+/// A snapshot taken and verified (`etcdctl snapshot status`).
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct EtcdBackupSuccess {
+    /// `etcd-<YYYYMMDD>T<hhmmss>Z`: the snapshot's file name without `.db`.
+    pub name: String,
+    /// When the Job started taking it.
+    pub time: Time,
+    /// etcd's revision in the snapshot.
+    pub revision: i64,
+    /// Bytes of the snapshot file.
+    pub size: i64,
+    /// Where it is: `pvc/<claim>/snapshots/<name>.db`.
+    pub location: String,
+    /// The etcd member it was taken from.
+    pub member: String,
+    /// The Job that took it.
+    pub job: String,
+}
+
+/// A backup Job that failed.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct EtcdBackupFailure {
+    /// When the operator saw the Job fail.
+    pub time: Time,
+    /// The Job's own words (etcdctl's error, or the Job's failure condition).
+    pub reason: String,
+    /// The Job that failed.
+    pub job: String,
 }
 
 /// The MDS servers and the primary elected among them.

@@ -106,6 +106,28 @@ struct ToolRun<'a> {
     map: Option<Volume>,
 }
 
+/// What every Job's pod shares: run once, on the cluster's network and nodes.
+pub fn one_shot_pod_spec(cluster: &ValidatedCluster) -> PodSpec {
+    let spec = &cluster.spec;
+    PodSpec {
+        restart_policy: Some("Never".to_string()),
+        host_network: Some(spec.host_network),
+        dns_policy: Some(
+            if spec.host_network {
+                "ClusterFirstWithHostNet"
+            } else {
+                "ClusterFirst"
+            }
+            .to_string(),
+        ),
+        node_selector: (!spec.placement.node_selector.is_empty())
+            .then(|| spec.placement.node_selector.clone()),
+        tolerations: (!spec.placement.tolerations.is_empty())
+            .then(|| spec.placement.tolerations.clone()),
+        ..PodSpec::default()
+    }
+}
+
 fn tool_job(cluster: &ValidatedCluster, run: ToolRun<'_>) -> Job {
     let spec = &cluster.spec;
     let job_labels = run.labels;
@@ -136,20 +158,6 @@ fn tool_job(cluster: &ValidatedCluster, run: ToolRun<'_>) -> Job {
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {
-                    restart_policy: Some("Never".to_string()),
-                    host_network: Some(spec.host_network),
-                    dns_policy: Some(
-                        if spec.host_network {
-                            "ClusterFirstWithHostNet"
-                        } else {
-                            "ClusterFirst"
-                        }
-                        .to_string(),
-                    ),
-                    node_selector: (!spec.placement.node_selector.is_empty())
-                        .then(|| spec.placement.node_selector.clone()),
-                    tolerations: (!spec.placement.tolerations.is_empty())
-                        .then(|| spec.placement.tolerations.clone()),
                     // tools.conf is built like every daemon's config: the image's default with
                     // the operator's keys and the root password filled in.
                     init_containers: Some(vec![config_init_container(
@@ -169,7 +177,7 @@ fn tool_job(cluster: &ValidatedCluster, run: ToolRun<'_>) -> Job {
                         ..Container::default()
                     }],
                     volumes: Some(volumes),
-                    ..PodSpec::default()
+                    ..one_shot_pod_spec(cluster)
                 }),
             },
             ..JobSpec::default()

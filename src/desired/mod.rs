@@ -4,6 +4,7 @@ pub mod chunkserver;
 pub mod common;
 pub mod config;
 pub mod csi;
+pub mod etcd_backup;
 pub mod etcd;
 pub mod jobs;
 pub mod mds;

@@ -643,6 +643,8 @@ pub fn compute_status(
             pods: component_status(&obs.etcd),
             leader: obs.etcd_members.as_ref().and_then(|m| m.leader.clone()),
             healthy_members: obs.etcd_members.as_ref().map(|m| m.healthy as i32),
+            // The backup decision (reconcile/backup.rs) sets it.
+            backup: None,
         }),
         mds: valid.then(|| mds_status(previous.mds.as_ref(), obs, now)),
         chunkservers: valid.then(|| component_status(&obs.chunkservers)),
