@@ -139,6 +139,10 @@ pub struct EtcdStatus {
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct EtcdBackupStatus {
+    /// When the operator first scheduled snapshots (since `spec.etcd.backup` was set): until
+    /// one succeeds, the age of the newest verified snapshot is counted from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled_at: Option<Time>,
     /// The schedule `nextScheduled` was computed from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,

@@ -163,7 +163,8 @@ mod tests {
         assert_eq!(
             claim,
             json!({
-                "metadata": {"name": format!("{name}-etcd-backup"), "namespace": "ns", "labels": {
+                "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                "metadata": {"name": format!("{name}-etcd-backup"), "namespace": "curve", "labels": {
                     "app.kubernetes.io/name": "curve", "app.kubernetes.io/instance": name,
                     "app.kubernetes.io/component": "etcd-backup", "app.kubernetes.io/managed-by": "curve-operator"}},
                 "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "fast",
@@ -190,7 +191,8 @@ mod tests {
         assert_eq!(
             job,
             json!({
-                "metadata": {"name": run.job, "namespace": "ns", "labels": labels},
+                "apiVersion": "batch/v1", "kind": "Job",
+                "metadata": {"name": run.job, "namespace": "curve", "labels": labels},
                 "spec": {
                     "backoffLimit": 2, "activeDeadlineSeconds": 3600, "ttlSecondsAfterFinished": 86400,
                     "template": {
@@ -202,7 +204,7 @@ mod tests {
                                 "name": "backup", "image": cluster.spec.image, "imagePullPolicy": "IfNotPresent",
                                 "command": ["sh", "-c", SCRIPT],
                                 "env": [
-                                    {"name": "CURVE_BACKUP_ENDPOINT", "value": format!("http://{name}-etcd-1.{name}-etcd.ns.svc:2379")},
+                                    {"name": "CURVE_BACKUP_ENDPOINT", "value": format!("http://{name}-etcd-1.{name}-etcd.curve.svc:2379")},
                                     {"name": "CURVE_BACKUP_MEMBER", "value": format!("{name}-etcd-1")},
                                     {"name": "CURVE_BACKUP_KEEP", "value": "5"}
                                 ],

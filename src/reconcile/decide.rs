@@ -18,8 +18,8 @@ use super::plan;
 use super::snapshot::Snapshot;
 use super::status::compute_status;
 use super::{
-    blockers, csi, etcd_space, expansion, health, leaders, membership, monitoring, observe, retire,
-    roll, topology,
+    backup, blockers, csi, etcd_space, expansion, health, leaders, membership, monitoring,
+    observe, retire, roll, topology,
 };
 use crate::api::{ChunkServerRetire, CleanupPolicy, CurveClusterStatus, OperatorRecord};
 use crate::curve::admin::CurveChange;
@@ -50,6 +50,9 @@ pub struct Decision {
     /// Write the status (its record) before the actions: they hand out what the record must
     /// remember if the operator is killed midway (see [`Decision::hands_out_more`]).
     pub record_first: bool,
+    /// When a scheduled etcd snapshot is due (reconcile/backup.rs): look again then at the
+    /// latest, whatever `requeue` says.
+    pub wake_at: Option<Timestamp>,
 }
 
 impl Decision {
@@ -683,7 +686,30 @@ pub fn decide(
         obs.csi = plan_csi(snapshot, &desired, &obs).state;
         None
     };
-    report(previous, &reading, desired, obs, changes, generation, now)
+    let backup = backup::plan(&backup::BackupInput {
+        cluster,
+        previous: previous.etcd.as_ref().and_then(|e| e.backup.as_ref()),
+        jobs: &snapshot.jobs,
+        pods: &snapshot.pods,
+        claims: &snapshot.claims,
+        members: snapshot.etcd.as_ref().and_then(|e| e.members.as_ref()),
+        acts: reading.acts(),
+        now,
+    });
+    let mut decision = report(previous, &reading, desired, obs, changes, generation, now);
+    add_backup(&mut decision, backup);
+    decision
+}
+
+/// The etcd backup's part of a decision: its actions (after every other), its status and
+/// Events, and when to look again.
+fn add_backup(decision: &mut Decision, backup: backup::BackupPlan) {
+    decision.actions.extend(backup.actions);
+    decision.events.extend(backup.events);
+    if let Some(etcd) = decision.status.etcd.as_mut() {
+        etcd.backup = backup.status;
+    }
+    decision.wake_at = backup.wake_at;
 }
 
 /// curve-csi's part (reconcile/csi.rs), wired to the MDS addresses of this pass.
@@ -783,6 +809,7 @@ fn report(
         events,
         requeue,
         record_first: false,
+        wake_at: None,
     };
     decision.record_first = decision.hands_out_more(previous);
     decision

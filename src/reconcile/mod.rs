@@ -3,6 +3,7 @@
 //! status). This file is the glue: the entry point with its metrics and backoff, and `run`,
 //! which wires the watches, their caches and the controller.
 
+pub mod backup;
 pub mod blockers;
 pub mod clocks;
 pub mod csi;
@@ -266,7 +267,7 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(
         carry_out(ctx, cluster, &validated, &snapshot, &previous, &decision).await?;
         record_metrics(ctx, &validated, &decision);
         publish(ctx, cluster, decision.events).await;
-        Ok(requeue_after(decision.requeue))
+        Ok(requeue_after(decision.requeue, decision.wake_at))
     };
     timed(steps, ReconcileStep::Write, writing).await
 }
@@ -337,13 +338,22 @@ async fn carry_out<O: EtcdObserver, E: EventSink>(
 }
 
 /// When to look at the cluster again without an event, as the decision says.
-fn requeue_after(requeue: decide::Requeue) -> Requeue {
-    match requeue {
-        decide::Requeue::AwaitChange => Requeue::await_change(),
+fn requeue_after(requeue: decide::Requeue, wake_at: Option<Timestamp>) -> Requeue {
+    let resync = match requeue {
+        decide::Requeue::AwaitChange => None,
         // etcd's member list is not watched: look again soon.
-        decide::Requeue::Membership => Requeue::requeue(MEMBERSHIP_RESYNC),
-        decide::Requeue::Progress => Requeue::requeue(PROGRESS_RESYNC),
-        decide::Requeue::Healthy => Requeue::requeue(HEALTHY_RESYNC),
+        decide::Requeue::Membership => Some(MEMBERSHIP_RESYNC),
+        decide::Requeue::Progress => Some(PROGRESS_RESYNC),
+        decide::Requeue::Healthy => Some(HEALTHY_RESYNC),
+    };
+    // A scheduled etcd snapshot due sooner (a second late, so it is due then).
+    let due = wake_at.map(|at| {
+        let wait = at.duration_since(Timestamp::now()).as_secs().max(0) as u64;
+        Duration::from_secs(wait + 1)
+    });
+    match resync.into_iter().chain(due).min() {
+        Some(wait) => Requeue::requeue(wait),
+        None => Requeue::await_change(),
     }
 }
 
@@ -536,6 +546,8 @@ fn record_metrics<O: EtcdObserver, E: EventSink>(
     metrics.set_retire(namespace, name, retire.is_some(), copysets_left);
     let (down, tolerated) = gauges.failure_domains;
     metrics.set_failure_domains(namespace, name, down, tolerated);
+    let etcd = decision.status.etcd.as_ref();
+    metrics.set_etcd_backup(namespace, name, etcd.and_then(|e| e.backup.as_ref()));
 }
 
 /// Counts every new MDS primary the election watches report, and yields the cluster to

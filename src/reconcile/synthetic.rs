@@ -151,6 +151,12 @@ pub fn carry_out(snapshot: &mut Snapshot, actions: &[Action]) {
                     }
                 }
             }
+            Action::CreateClaim(claim) => {
+                let name = claim.metadata.name.clone();
+                if !(snapshot.claims.iter()).any(|c| c.metadata.name == name) {
+                    snapshot.claims.push((**claim).clone());
+                }
+            }
             // The garbage collector orphans the pods; the set goes.
             Action::OrphanStatefulSet { name, .. } => {
                 snapshot

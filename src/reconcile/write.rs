@@ -116,6 +116,11 @@ async fn carry_out<O: EtcdObserver>(
             .map_err(deleting(format!("PersistentVolumeClaim/{name}"))),
         Action::ResizeClaim { name, size } => (resize_claim(client, namespace, name, size).await)
             .map_err(applying(format!("PersistentVolumeClaim/{name}"))),
+        Action::CreateClaim(claim) => {
+            let name = claim.metadata.name.clone().unwrap_or_default();
+            (create_claim(client, namespace, claim).await)
+                .map_err(applying(format!("PersistentVolumeClaim/{name}")))
+        }
         Action::Curve(change) => Err(Error::CurveTopology(format!(
             "{}: sent only through execute",
             change.describe()
@@ -145,6 +150,20 @@ async fn change_members<O: EtcdObserver>(
 }
 
 /// Deletes a removed etcd member's claim (`spec.cleanup` deletes data).
+/// Creates a claim; one of that name already there (a cache behind) is left as it is.
+async fn create_claim(
+    client: &Client,
+    namespace: &str,
+    claim: &PersistentVolumeClaim,
+) -> Result<(), kube::Error> {
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
+    match claims.create(&PostParams::default(), claim).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
 async fn delete_claim(client: &Client, namespace: &str, name: &str) -> Result<(), kube::Error> {
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
     delete_exactly(claims, name, "", None).await

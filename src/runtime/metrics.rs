@@ -249,6 +249,7 @@ pub struct Metrics {
     chunkservers_status: Family<StateLabels, Gauge>,
     logical_pool_bytes: Family<PoolLabels, Gauge>,
     chunkserver_leaders: Family<ChunkServerLabels, Gauge>,
+    etcd_backup: EtcdBackupGauges,
     /// The ChunkServers each cluster's `chunkserver_leaders` series were last set for.
     leader_chunkservers: Mutex<HashMap<ClusterLabels, Vec<String>>>,
     /// The MDS pods each cluster's `mds_primary` series were last set for.
@@ -421,7 +422,9 @@ impl Metrics {
             "chunkserver_leaders",
             "Raft leaders of copysets each ChunkServer (ip:port) holds, from its /raft_stat: the leader spread the operator's rapid leader schedule evens out",
         );
+        let etcd_backup = EtcdBackupGauges::register(&mut registry);
         Self {
+            etcd_backup,
             registry,
             reconciles,
             reconcile_duration,
@@ -743,11 +746,44 @@ impl Metrics {
         (self.failure_domains_tolerated.get_or_create(&key)).set(i64::from(tolerated));
     }
 
+    /// `status.etcd.backup` as gauges; every series absent while what it tells is.
+    pub fn set_etcd_backup(
+        &self,
+        namespace: &str,
+        name: &str,
+        backup: Option<&crate::api::EtcdBackupStatus>,
+    ) {
+        let key = cluster(namespace, name);
+        let gauges = &self.etcd_backup;
+        let seconds = |t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time| t.0.as_second();
+        let success = backup.and_then(|b| b.last_success.as_ref());
+        let values = [
+            (&gauges.enabled, backup.and_then(|b| b.enabled_at.as_ref()).map(seconds)),
+            (&gauges.last_success, success.map(|s| seconds(&s.time))),
+            (&gauges.last_size, success.map(|s| s.size)),
+            (
+                &gauges.last_failure,
+                backup.and_then(|b| b.last_failure.as_ref()).map(|f| seconds(&f.time)),
+            ),
+        ];
+        for (family, value) in values {
+            match value {
+                Some(value) => {
+                    family.get_or_create(&key).set(value);
+                }
+                None => {
+                    family.remove(&key);
+                }
+            }
+        }
+    }
+
     /// Drops the per-cluster series of a deleted CurveCluster.
     pub fn remove_cluster(&self, namespace: &str, name: &str) {
         let key = cluster(namespace, name);
         self.set_primary(namespace, name, None, &[]);
         self.mds_pods.lock().expect("not poisoned").remove(&key);
+        self.set_etcd_backup(namespace, name, None);
         for family in [
             &self.etcd_members,
             &self.etcd_healthy_members,
@@ -781,6 +817,42 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
         out
+    }
+}
+
+/// The gauges of `spec.etcd.backup` (issue 33).
+#[derive(Debug)]
+struct EtcdBackupGauges {
+    enabled: Family<ClusterLabels, Gauge>,
+    last_success: Family<ClusterLabels, Gauge>,
+    last_size: Family<ClusterLabels, Gauge>,
+    last_failure: Family<ClusterLabels, Gauge>,
+}
+
+impl EtcdBackupGauges {
+    fn register(registry: &mut Registry) -> Self {
+        EtcdBackupGauges {
+            enabled: family(
+                registry,
+                "etcd_backup_enabled_timestamp_seconds",
+                "When the operator first scheduled etcd snapshots of the CurveCluster (status.etcd.backup.enabledAt); absent without spec.etcd.backup",
+            ),
+            last_success: family(
+                registry,
+                "etcd_backup_last_success_timestamp_seconds",
+                "When the newest verified etcd snapshot was taken (status.etcd.backup.lastSuccess.time); absent until one is",
+            ),
+            last_size: family(
+                registry,
+                "etcd_backup_last_size_bytes",
+                "Bytes of the newest verified etcd snapshot",
+            ),
+            last_failure: family(
+                registry,
+                "etcd_backup_last_failure_timestamp_seconds",
+                "When the newest failed etcd backup Job failed (status.etcd.backup.lastFailure.time); absent until one does",
+            ),
+        }
     }
 }
 

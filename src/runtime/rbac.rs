@@ -86,11 +86,12 @@ pub const PERMISSIONS: &[Permission] = &[
     rule("", &["pods"], &["list", "watch", "delete"], Scope::Watched),
     // Deleted only with a confirmed Delete cleanup policy: all on the cluster's deletion, one
     // when an etcd member is removed. (Watched into a cache and patched to grow a volume: the
-    // cluster-wide grant below, which curve-csi's controller needs.)
+    // cluster-wide grant below, which curve-csi's controller needs.) Created: the etcd backup
+    // claim (spec.etcd.backup).
     rule(
         "",
         &["persistentvolumeclaims"],
-        &["delete", "deletecollection"],
+        &["create", "delete", "deletecollection"],
         Scope::Watched,
     ),
     // The cluster's root password: read, and created once when missing (never changed).

@@ -78,7 +78,7 @@ RBAC rules, grouped by where they are granted. They must equal src/runtime/rbac.
   verbs: ["list", "watch", "delete"]
 - apiGroups: [""]
   resources: ["persistentvolumeclaims"]
-  verbs: ["delete", "deletecollection"]
+  verbs: ["create", "delete", "deletecollection"]
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "create"]

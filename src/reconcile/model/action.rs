@@ -308,6 +308,9 @@ pub enum Action {
     },
     /// A change of Curve's topology, sent to the elected MDS (reconcile/retire.rs).
     Curve(CurveChange),
+    /// Create the claim unless one of its name exists (the etcd backup claim): a claim is
+    /// never applied over, its class and size are the volume's.
+    CreateClaim(Box<k8s_openapi::api::core::v1::PersistentVolumeClaim>),
 }
 
 impl Action {
@@ -320,6 +323,10 @@ impl Action {
             Action::EtcdMembers(change) => change.describe(),
             Action::EtcdDefragment { member, .. } => format!("defragment etcd member {member}"),
             Action::DeleteClaim { name } => format!("delete PersistentVolumeClaim/{name}"),
+            Action::CreateClaim(claim) => format!(
+                "create PersistentVolumeClaim/{}",
+                claim.metadata.name.as_deref().unwrap_or_default()
+            ),
             Action::ResizeClaim { name, size } => {
                 format!("resize PersistentVolumeClaim/{name} to {size}")
             }
