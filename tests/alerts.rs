@@ -448,6 +448,44 @@ fn cases() -> Vec<Case> {
             fires: None,
         },
     ]);
+    // spec.etcd.backup.schedule "0 * * * *": an hour apart, so 2 hours is too old. Series
+    // start at time 0 and are sampled each minute: a value of 0 is as old as the eval time.
+    let backup = |metric: &str, cluster: &str| ours(metric, cluster, "");
+    let success = "curve_operator_etcd_backup_last_success_timestamp_seconds";
+    let enabled = "curve_operator_etcd_backup_enabled_timestamp_seconds";
+    cases.extend([
+        Case {
+            alert: "CurveEtcdBackupTooOld",
+            series: vec![(backup(success, "demo"), "0x200"), (backup(enabled, "demo"), "0x200")],
+            eval: "3h",
+            fires: fire(vec![], "3h 0m 0s"),
+        },
+        // Turned on 3 hours ago, none succeeded since.
+        Case {
+            alert: "CurveEtcdBackupTooOld",
+            series: vec![(backup(enabled, "demo"), "0x200")],
+            eval: "3h",
+            fires: fire(vec![], "3h 0m 0s"),
+        },
+        Case {
+            alert: "CurveEtcdBackupTooOld",
+            series: vec![
+                // A snapshot every minute, taken 0 s before each sample.
+                (backup(success, "demo"), "0+60x200"),
+                (backup(enabled, "demo"), "0x200"),
+                (backup(enabled, "other"), "0x200"),
+            ],
+            eval: "3h",
+            fires: None,
+        },
+        // Turned on an hour ago: not yet.
+        Case {
+            alert: "CurveEtcdBackupTooOld",
+            series: vec![(backup(enabled, "demo"), "7200x200")],
+            eval: "3h",
+            fires: None,
+        },
+    ]);
     cases
 }
 
@@ -459,6 +497,7 @@ fn rendered_annotations(rule: &Value, firing: &Firing) -> BTreeMap<String, Strin
         .map(|(key, text)| {
             let mut text = text.as_str().unwrap().to_string();
             text = text.replace("{{ $value | humanizePercentage }}", firing.value);
+            text = text.replace("{{ $value | humanizeDuration }}", firing.value);
             text = text.replace("{{ $value }}", firing.value);
             for (label, value) in &firing.labels {
                 text = text.replace(&format!("{{{{ $labels.{label} }}}}"), value);

@@ -73,6 +73,7 @@ fn crd_has_the_names_status_and_printer_columns_users_see() {
             "Etcd-Images",
             "MDS-Images",
             "CS-Images",
+            "Last-Backup",
         ]
     );
     // `kubectl get -o wide` adds the image, what the cluster is doing, and each tier's roll.
@@ -1173,10 +1174,33 @@ fn every_spec_change_is_carried_out_refused_by_the_crd_or_revertible() {
     let old = patched(json!({"spec": {
         "imagePullSecrets": ["registry"],
         "chunkservers": {"replicas": 4, "disksPerNode": 2, "storage": {"size": "100Gi", "storageClassName": "fast"}},
-        "etcd": {"storage": {"size": "10Gi", "storageClassName": "fast"}},
+        "etcd": {"storage": {"size": "10Gi", "storageClassName": "fast"},
+                 "backup": {"schedule": "0 3 * * *", "storage": {"size": "20Gi"}}},
     }}));
     // (field, a change to it, what happens)
     let table: Vec<(&str, Value, OnChange)> = vec![
+        // The next snapshot is scheduled from the new schedule; keep counts at the next one.
+        (
+            "spec.etcd.backup.schedule",
+            json!({"etcd": {"backup": {"schedule": "*/5 * * * *"}}}),
+            Carried,
+        ),
+        (
+            "spec.etcd.backup.keep",
+            json!({"etcd": {"backup": {"keep": 3}}}),
+            Carried,
+        ),
+        // The backup claim keeps what it was created with.
+        (
+            "spec.etcd.backup.storage.size",
+            json!({"etcd": {"backup": {"storage": {"size": "30Gi"}}}}),
+            CrdRefuses,
+        ),
+        (
+            "spec.etcd.backup.storage.storageClassName",
+            json!({"etcd": {"backup": {"storage": {"storageClassName": "slow"}}}}),
+            CrdRefuses,
+        ),
         (
             "spec.image",
             json!({"image": "opencurvedocker/curvebs:v1.2.7"}),

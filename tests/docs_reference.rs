@@ -149,6 +149,15 @@ fn exposition_with_every_series() -> String {
     }))
     .expect("a health status");
     metrics.set_health(ns, name, &health);
+    let backup: curve_operator::api::EtcdBackupStatus = serde_json::from_value(serde_json::json!({
+        "enabledAt": "2026-12-07T00:00:00Z",
+        "lastSuccess": {"name": "etcd-20261207T030000Z", "time": "2026-12-07T03:00:00Z", "revision": 7,
+            "size": 20512, "location": "pvc/demo-etcd-backup/snapshots/etcd-20261207T030000Z.db",
+            "member": "demo-etcd-0", "job": "demo-etcd-backup-20261207-0300"},
+        "lastFailure": {"time": "2026-12-06T03:00:00Z", "reason": "x", "job": "demo-etcd-backup-20261206-0300"},
+    }))
+    .expect("a backup status");
+    metrics.set_etcd_backup(ns, name, Some(&backup));
     metrics.encode()
 }
 

@@ -578,6 +578,7 @@ pub struct EtcdBackupSpec {
     /// `spec.cleanup` Delete policy). Fixed at creation. Room for `keep` + 1 databases is needed
     /// (each up to `spec.etcd.quotaBackendBytes`).
     #[serde(default = "EtcdBackupSpec::default_storage")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("spec.etcd.backup.storage is immutable: the backup claim keeps the size and class it was created with"))]
     pub storage: StorageSpec,
 }
 

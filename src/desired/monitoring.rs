@@ -128,6 +128,25 @@ struct Alert {
     runbook: &'static str,
 }
 
+/// With `spec.etcd.backup`: the newest verified snapshot (or, before the first, the time
+/// backups were turned on) older than twice the schedule's longest interval.
+fn backup_alert(cluster: &ValidatedCluster, ours: &str) -> Option<Alert> {
+    let backup = cluster.spec.etcd.backup.as_ref()?;
+    let interval = crate::cron::Schedule::parse(&backup.schedule).ok()?.longest_gap_seconds();
+    Some(Alert {
+        name: "CurveEtcdBackupTooOld",
+        severity: Severity::Warning,
+        expr: format!(
+            "time() - max(curve_operator_etcd_backup_last_success_timestamp_seconds{{{ours}}} or curve_operator_etcd_backup_enabled_timestamp_seconds{{{ours}}}) > {}",
+            2 * interval
+        ),
+        for_: "5m",
+        summary: "The newest etcd backup is too old",
+        description: "the newest verified etcd snapshot was taken {{ $value | humanizeDuration }} ago (or none was since backups were turned on), more than twice spec.etcd.backup.schedule's interval: a lost etcd would lose that much of Curve's metadata.",
+        runbook: "kubectl get curvecluster -o yaml: status.etcd.backup says why a due snapshot waits (etcd not serving, a Job still running) and lastFailure holds the last Job's reason; kubectl logs job/<activeJob>. Check the backup claim's free space (keep + 1 snapshots of up to spec.etcd.quotaBackendBytes each).",
+    })
+}
+
 /// The cluster's alerts. The operator's own metrics (`curve_operator_*`, labelled with the
 /// CurveCluster's `namespace` and `name`) carry what it knows (the primary, etcd's member
 /// health, ready counts, its rolls); Curve's metrics, through the PodMonitors, the rest.
@@ -146,7 +165,7 @@ pub fn alerts(cluster: &ValidatedCluster) -> Vec<AlertRule> {
             r#"label_replace({{__name__=~"topology_metric_chunkserver_id_[0-9]+_chunk_size_{part}_bytes",{curve},{TARGET_COMPONENT}="mds"}}, "chunkserver_id", "$1", "__name__", "topology_metric_chunkserver_id_([0-9]+)_.*")"#
         )
     };
-    let list = [
+    let mut list = vec![
         Alert {
             name: "CurveMdsNoPrimary",
             severity: Severity::Critical,
@@ -301,6 +320,7 @@ pub fn alerts(cluster: &ValidatedCluster) -> Vec<AlertRule> {
             runbook: "Check that the pod runs and that Prometheus can reach the node's address and port (the pods use host networking).",
         },
     ];
+    list.extend(backup_alert(cluster, &ours));
     list.into_iter()
         .map(|alert| AlertRule {
             alert: alert.name.to_string(),
