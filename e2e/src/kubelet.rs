@@ -1390,6 +1390,9 @@ async fn complete_job_pod(
     if pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Succeeded") {
         return Ok(());
     }
+    if component_of(pod) == crate::backup_job::COMPONENT {
+        return run_backup_pod(shared, pods_api, pod, node).await;
+    }
     let files = mounted_map_files(shared, pod).await?;
     if !topology_step_done(shared, pod, &files) {
         return Ok(());
@@ -1406,6 +1409,41 @@ async fn complete_job_pod(
     let name = pod.name_any();
     patch_status(pods_api, &name, status).await?;
     shared.log(format!("job pod {name} Succeeded"));
+    Ok(())
+}
+
+/// A pod of an etcd backup Job: its script runs for real on the claim's directory
+/// ([`crate::backup_job`]), once; the pod ends Succeeded or Failed with the container's exit
+/// code and termination message, as a kubelet writes them.
+async fn run_backup_pod(
+    shared: &Shared,
+    pods_api: &Api<Pod>,
+    pod: &Pod,
+    node: &FakeNode,
+) -> Result<(), String> {
+    if pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed") {
+        return Ok(());
+    }
+    let dir = volume_dir(shared, pod).await?;
+    let started = Timestamp::now();
+    let exit = crate::backup_job::run(pod, dir.path()).await?;
+    let (phase, reason) = if exit.code == 0 { ("Succeeded", "Completed") } else { ("Failed", "Error") };
+    let state = PodState {
+        phase,
+        ready: false,
+        restarts: 0,
+        dead: false,
+        init_failed: None,
+        last_exit: None,
+    };
+    let mut status = pod_status(pod, &node.ip, &state, started);
+    for c in status["status"]["containerStatuses"].as_array_mut().into_iter().flatten() {
+        c["state"] = json!({"terminated": {"exitCode": exit.code, "reason": reason,
+            "message": exit.output, "startedAt": started, "finishedAt": Timestamp::now()}});
+    }
+    let name = pod.name_any();
+    patch_status(pods_api, &name, status).await?;
+    shared.log(format!("backup job pod {name} {phase} (exit {}): {}", exit.code, exit.output.trim()));
     Ok(())
 }
 

@@ -10,6 +10,7 @@
 //! (it scrapes the operator's `/metrics` and a real etcd) and is not `#[ignore]`d, so
 //! `cargo test --workspace` runs it.
 
+pub mod backup_job;
 pub mod bench;
 pub mod cluster;
 pub mod curve_model;

@@ -30,8 +30,13 @@ mkdir -p "$dir" || fail "cannot create $dir on the backup volume"
 # Leftovers of a run that was killed.
 rm -f "$dir"/.*.part
 
+# etcdctl's own words, without its JSON log lines.
+said() { printf '%s\n' "$1" | grep -v '^{"level"' | tail -n 3; }
+# snapshot save waits for its whole command timeout when the member does not answer: ask first.
+out=$("$etcdctl" --endpoints "$endpoint" --dial-timeout 10s --command-timeout 20s endpoint status 2>&1) \
+  || fail "etcd member $member ($endpoint) does not answer: $(said "$out")"
 out=$("$etcdctl" --endpoints "$endpoint" --dial-timeout 10s --command-timeout 3000s snapshot save "$part" 2>&1) \
-  || { rm -f "$part"; fail "etcdctl snapshot save from $member ($endpoint) failed: $out"; }
+  || { rm -f "$part"; fail "etcdctl snapshot save from $member ($endpoint) failed: $(said "$out")"; }
 
 # Integrity: the snapshot stream ends with the SHA-256 of the database before it (etcd's
 # maintenance Snapshot; etcdctl snapshot restore checks it the same way).
@@ -48,7 +53,7 @@ if [ "$expected" != "$actual" ]; then
 fi
 # Readable as etcd's database: its hash, revision and key count.
 status=$("$etcdctl" snapshot status -w json "$part" 2>&1) \
-  || { rm -f "$part"; fail "verification of the snapshot from $member failed: etcdctl snapshot status: $status"; }
+  || { rm -f "$part"; fail "verification of the snapshot from $member failed: etcdctl snapshot status: $(said "$status")"; }
 field() { printf '%s' "$status" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
 revision=$(field revision)
 keys=$(field totalKey)
