@@ -65,11 +65,31 @@ struct Field {
 }
 
 const FIELDS: [Field; 5] = [
-    Field { name: "minute", min: 0, max: 59 },
-    Field { name: "hour", min: 0, max: 23 },
-    Field { name: "day of month", min: 1, max: 31 },
-    Field { name: "month", min: 1, max: 12 },
-    Field { name: "day of week", min: 0, max: 7 },
+    Field {
+        name: "minute",
+        min: 0,
+        max: 59,
+    },
+    Field {
+        name: "hour",
+        min: 0,
+        max: 23,
+    },
+    Field {
+        name: "day of month",
+        min: 1,
+        max: 31,
+    },
+    Field {
+        name: "month",
+        min: 1,
+        max: 12,
+    },
+    Field {
+        name: "day of week",
+        min: 0,
+        max: 7,
+    },
 ];
 
 /// Only ASCII digits (Rust's parse also takes a leading `+`, which cron does not).
@@ -95,10 +115,7 @@ fn parse_field(text: &str, field: &Field) -> Result<u64, String> {
                     (range, Some(s))
                 }
                 _ => {
-                    return Err(format!(
-                        "{} step must be 1-99 (got {step:?})",
-                        field.name
-                    ));
+                    return Err(format!("{} step must be 1-99 (got {step:?})", field.name));
                 }
             },
             None => (item, None),
@@ -166,9 +183,12 @@ impl Schedule {
 
     fn day_matches(&self, date: Date) -> bool {
         let dom = self.days_of_month & (1 << date.day()) != 0;
-        let dow =
-            self.days_of_week & (1 << date.weekday().to_sunday_zero_offset()) != 0;
-        if self.day_star { dom && dow } else { dom || dow }
+        let dow = self.days_of_week & (1 << date.weekday().to_sunday_zero_offset()) != 0;
+        if self.day_star {
+            dom && dow
+        } else {
+            dom || dow
+        }
     }
 
     /// The first firing strictly after `after` (whole minutes, UTC), or `None` if there is none
@@ -176,7 +196,9 @@ impl Schedule {
     pub fn next_after(&self, after: Timestamp) -> Option<Timestamp> {
         let start = after.to_zoned(TimeZone::UTC);
         let mut date = start.date();
-        let end = date.checked_add(k8s_openapi::jiff::Span::new().days(HORIZON_DAYS)).ok()?;
+        let end = date
+            .checked_add(k8s_openapi::jiff::Span::new().days(HORIZON_DAYS))
+            .ok()?;
         // The first candidate minute: the one after `after`'s.
         let mut hour = start.hour() as u32;
         let mut minute = start.minute() as u32 + 1;
@@ -250,24 +272,52 @@ mod tests {
         let cases = [
             ("* * * * *", "2026-12-07T10:27:36Z", "2026-12-07T10:28:00Z"),
             ("* * * * *", "2026-12-07T10:28:00Z", "2026-12-07T10:29:00Z"),
-            ("*/15 * * * *", "2026-12-07T10:45:00Z", "2026-12-07T11:00:00Z"),
+            (
+                "*/15 * * * *",
+                "2026-12-07T10:45:00Z",
+                "2026-12-07T11:00:00Z",
+            ),
             ("5 3 * * *", "2026-12-07T03:05:00Z", "2026-12-08T03:05:00Z"),
-            ("0 */6 * * *", "2026-12-07T19:00:00Z", "2026-12-08T00:00:00Z"),
+            (
+                "0 */6 * * *",
+                "2026-12-07T19:00:00Z",
+                "2026-12-08T00:00:00Z",
+            ),
             ("30 2 1 * *", "2026-12-31T23:59:00Z", "2027-01-01T02:30:00Z"),
             ("0 0 29 2 *", "2027-01-01T00:00:00Z", "2028-02-29T00:00:00Z"),
             // 2026-12-07 is a Monday; 7 is Sunday as 0 is.
             ("0 12 * * 7", "2026-12-07T00:00:00Z", "2026-12-13T12:00:00Z"),
-            ("0 12 * * 1-5", "2026-12-11T12:00:00Z", "2026-12-14T12:00:00Z"),
+            (
+                "0 12 * * 1-5",
+                "2026-12-11T12:00:00Z",
+                "2026-12-14T12:00:00Z",
+            ),
             // Both days restricted: either fires (the 13th, or a Wednesday).
             ("0 0 13 * 3", "2026-12-07T00:00:00Z", "2026-12-09T00:00:00Z"),
             ("0 0 13 * 3", "2026-12-09T00:00:00Z", "2026-12-13T00:00:00Z"),
             ("0 0 13 * 5", "2026-12-07T00:00:00Z", "2026-12-11T00:00:00Z"),
             // One of them starts with `*`: both must match (every day that is a Friday).
-            ("0 0 */1 * 5", "2026-12-07T00:00:00Z", "2026-12-11T00:00:00Z"),
+            (
+                "0 0 */1 * 5",
+                "2026-12-07T00:00:00Z",
+                "2026-12-11T00:00:00Z",
+            ),
             // The 1st, 14th or 27th that is a Friday.
-            ("0 0 */13 * 5", "2026-12-07T00:00:00Z", "2027-01-01T00:00:00Z"),
-            ("10,40 1-2/1 * * *", "2026-12-07T01:40:00Z", "2026-12-07T02:10:00Z"),
-            ("50/5 * * * *", "2026-12-07T01:56:00Z", "2026-12-07T02:50:00Z"),
+            (
+                "0 0 */13 * 5",
+                "2026-12-07T00:00:00Z",
+                "2027-01-01T00:00:00Z",
+            ),
+            (
+                "10,40 1-2/1 * * *",
+                "2026-12-07T01:40:00Z",
+                "2026-12-07T02:10:00Z",
+            ),
+            (
+                "50/5 * * * *",
+                "2026-12-07T01:56:00Z",
+                "2026-12-07T02:50:00Z",
+            ),
             ("@daily", "2026-12-07T10:00:00Z", "2026-12-08T00:00:00Z"),
             ("@weekly", "2026-12-07T10:00:00Z", "2026-12-13T00:00:00Z"),
             ("@monthly", "2026-12-07T10:00:00Z", "2027-01-01T00:00:00Z"),
@@ -330,10 +380,28 @@ mod tests {
     fn the_pattern_and_the_parser_agree() {
         let re = regex::Regex::new(&pattern()).unwrap();
         let schedules = [
-            "* * * * *", "*/5 * * * *", "0 3 * * *", "0 0 1,15 * 1-5", "05 03 01 01 07",
-            "59 23 31 12 7", "0-59/7 0-23/99 1-31 1-12 0-7", "@daily", "@annually", "60 * * * *",
-            "* * * * 8", "*/0 * * * *", "* * * *", "5-1 * * * *", "0 0 30 2 *", "*/100 * * * *",
-            "* * * * * *", "*  *  * * *", "@every 5m", "+5 * * * *", "1,,2 * * * *", "000 * * * *",
+            "* * * * *",
+            "*/5 * * * *",
+            "0 3 * * *",
+            "0 0 1,15 * 1-5",
+            "05 03 01 01 07",
+            "59 23 31 12 7",
+            "0-59/7 0-23/99 1-31 1-12 0-7",
+            "@daily",
+            "@annually",
+            "60 * * * *",
+            "* * * * 8",
+            "*/0 * * * *",
+            "* * * *",
+            "5-1 * * * *",
+            "0 0 30 2 *",
+            "*/100 * * * *",
+            "* * * * * *",
+            "*  *  * * *",
+            "@every 5m",
+            "+5 * * * *",
+            "1,,2 * * * *",
+            "000 * * * *",
         ];
         for schedule in schedules {
             let parsed = Schedule::parse(schedule);

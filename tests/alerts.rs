@@ -456,7 +456,10 @@ fn cases() -> Vec<Case> {
     cases.extend([
         Case {
             alert: "CurveEtcdBackupTooOld",
-            series: vec![(backup(success, "demo"), "0x200"), (backup(enabled, "demo"), "0x200")],
+            series: vec![
+                (backup(success, "demo"), "0x200"),
+                (backup(enabled, "demo"), "0x200"),
+            ],
             eval: "3h",
             fires: fire(vec![], "3h 0m 0s"),
         },

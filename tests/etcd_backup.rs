@@ -147,7 +147,10 @@ fn status_from(cluster: &ValidatedCluster, message: &str, succeeded: bool) -> Et
         "metadata": {"name": job_name, "labels": labels}, "status": job_status}))
     .unwrap();
     let mut pod_labels = labels.clone();
-    pod_labels.insert(curve_operator::names::LABEL_BACKUP_JOB.into(), job_name.into());
+    pod_labels.insert(
+        curve_operator::names::LABEL_BACKUP_JOB.into(),
+        job_name.into(),
+    );
     let pod = serde_json::from_value(json!({
         "metadata": {"name": format!("{job_name}-x"), "labels": pod_labels},
         "status": {"containerStatuses": [{"name": "backup", "image": "x", "imageID": "", "ready": false,
@@ -172,7 +175,11 @@ fn etcdctl_json(args: &[&str]) -> Value {
         .args(args)
         .output()
         .expect("run etcdctl");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -182,25 +189,37 @@ async fn backup_snapshots_are_taken_from_a_follower_verified_and_pruned_to_keep(
     // About 16 MiB of segments, for the figures in docs/dev/measurements.md.
     let revision = write_keys(&etcd, 2000, 8192).await;
     let (member, endpoint, members) = chosen_member(&etcd).await;
-    assert_ne!(Some(&member), members.leader.as_ref(), "a follower is chosen");
+    assert_ne!(
+        Some(&member),
+        members.leader.as_ref(),
+        "a follower is chosen"
+    );
     let dir = TempDir::new("backup");
     let backup = dir.path();
     let cluster = cluster(2);
     // An unverified leftover (a .db without its .json) and a killed run's partial file.
     std::fs::create_dir_all(backup.join("snapshots")).unwrap();
     std::fs::write(backup.join("snapshots/etcd-20000101T000000Z.db"), b"junk").unwrap();
-    std::fs::write(backup.join("snapshots/.etcd-20000101T000001Z.db.part"), b"junk").unwrap();
+    std::fs::write(
+        backup.join("snapshots/.etcd-20000101T000001Z.db.part"),
+        b"junk",
+    )
+    .unwrap();
 
     let first = run_script(&cluster, &member, &endpoint, backup, &etcdctl_binary());
     assert!(first.ok, "{}\n{}", first.message, first.output);
     let result: Value = serde_json::from_str(&first.message).unwrap();
     let name = result["name"].as_str().unwrap().to_string();
-    assert_eq!(snapshots(backup), [format!("{name}.db"), format!("{name}.json")]);
+    assert_eq!(
+        snapshots(backup),
+        [format!("{name}.db"), format!("{name}.json")]
+    );
     let db = backup.join(format!("snapshots/{name}.db"));
     let size = std::fs::metadata(&db).unwrap().len();
     println!(
         "    | backup of {} keys: {:.2} s (save and verify), snapshot {size} bytes",
-        result["totalKey"], first.took.as_secs_f64()
+        result["totalKey"],
+        first.took.as_secs_f64()
     );
     // The .json: what `etcdctl snapshot status` says of the .db, plus member and takenAt.
     let written: Value =
@@ -220,7 +239,12 @@ async fn backup_snapshots_are_taken_from_a_follower_verified_and_pruned_to_keep(
     let recorded = status_from(&cluster, &first.message, true);
     let success = recorded.last_success.unwrap();
     assert_eq!(
-        (success.name.as_str(), success.revision, success.size, success.member.as_str()),
+        (
+            success.name.as_str(),
+            success.revision,
+            success.size,
+            success.member.as_str()
+        ),
         (name.as_str(), revision, size as i64, member.as_str())
     );
     assert_eq!(success.time.0.to_string(), taken);
@@ -282,19 +306,23 @@ async fn backup_refuses_a_corrupted_or_truncated_snapshot_and_an_unreachable_mem
         (
             cut,
             endpoint.clone(),
-            format!("verification of the snapshot from {member} failed: 8192 bytes, not a database and its SHA-256"),
+            format!(
+                "verification of the snapshot from {member} failed: 8192 bytes, not a database and its SHA-256"
+            ),
         ),
         (
             etcdctl_binary(),
             "127.0.0.1:1".to_string(),
-            format!("etcd member {member} (http://127.0.0.1:1) does not answer: Failed to get the status of endpoint http://127.0.0.1:1 (context deadline exceeded)"),
+            format!(
+                "etcd member {member} (http://127.0.0.1:1) does not answer: Failed to get the status of endpoint http://127.0.0.1:1 (context deadline exceeded)"
+            ),
         ),
     ];
     for (etcdctl, endpoint, reason) in cases {
         let run = run_script(&cluster, &member, &endpoint, &backup, &etcdctl);
         assert!(!run.ok, "{}", run.output);
-        let result: Value = serde_json::from_str(&run.message)
-            .unwrap_or_else(|e| panic!("{e}: {:?}", run.message));
+        let result: Value =
+            serde_json::from_str(&run.message).unwrap_or_else(|e| panic!("{e}: {:?}", run.message));
         assert_eq!(result["result"], "failure");
         let said = result["reason"].as_str().unwrap();
         assert!(said.starts_with(&reason), "{said}");

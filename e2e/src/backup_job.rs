@@ -25,8 +25,13 @@ pub async fn run(pod: &Pod, backup: &Path) -> Result<Exit, String> {
         .and_then(|s| s.containers.first())
         .ok_or("the backup pod has no container")?;
     let command = container.command.clone().unwrap_or_default();
-    let (program, args) = command.split_first().ok_or("the backup container has no command")?;
-    let log = backup.join(format!(".termination-log-{}", pod.metadata.name.as_deref().unwrap_or("pod")));
+    let (program, args) = command
+        .split_first()
+        .ok_or("the backup container has no command")?;
+    let log = backup.join(format!(
+        ".termination-log-{}",
+        pod.metadata.name.as_deref().unwrap_or("pod")
+    ));
     let _ = std::fs::remove_file(&log);
     let env = (container.env.iter().flatten())
         .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()));
@@ -44,7 +49,8 @@ pub async fn run(pod: &Pod, backup: &Path) -> Result<Exit, String> {
     let code = out.status.code().unwrap_or(137);
     let fallback = container.termination_message_policy.as_deref() == Some("FallbackToLogsOnError");
     if message.is_empty() && code != 0 && fallback {
-        let output = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        let output = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
         let mut start = output.len().saturating_sub(2048);
         while !output.is_char_boundary(start) {
             start += 1;

@@ -1427,7 +1427,11 @@ async fn run_backup_pod(
     let dir = volume_dir(shared, pod).await?;
     let started = Timestamp::now();
     let exit = crate::backup_job::run(pod, dir.path()).await?;
-    let (phase, reason) = if exit.code == 0 { ("Succeeded", "Completed") } else { ("Failed", "Error") };
+    let (phase, reason) = if exit.code == 0 {
+        ("Succeeded", "Completed")
+    } else {
+        ("Failed", "Error")
+    };
     let state = PodState {
         phase,
         ready: false,
@@ -1437,13 +1441,21 @@ async fn run_backup_pod(
         last_exit: None,
     };
     let mut status = pod_status(pod, &node.ip, &state, started);
-    for c in status["status"]["containerStatuses"].as_array_mut().into_iter().flatten() {
+    for c in status["status"]["containerStatuses"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
         c["state"] = json!({"terminated": {"exitCode": exit.code, "reason": reason,
             "message": exit.output, "startedAt": started, "finishedAt": Timestamp::now()}});
     }
     let name = pod.name_any();
     patch_status(pods_api, &name, status).await?;
-    shared.log(format!("backup job pod {name} {phase} (exit {}): {}", exit.code, exit.output.trim()));
+    shared.log(format!(
+        "backup job pod {name} {phase} (exit {}): {}",
+        exit.code,
+        exit.output.trim()
+    ));
     Ok(())
 }
 

@@ -32,17 +32,28 @@ async fn backup_every_minute_is_taken_verified_and_reported() {
     let env = TestEnv::new("backup", 3).await;
     let operator = env.start_operator().await;
     let spec = json!({"etcd": {"backup": {"schedule": "* * * * *", "keep": 2, "storage": {"size": "1Gi"}}}});
-    env.kubectl_stdin(&["apply", "-f", "-"], &curve_cluster("demo", spec).to_string())
-        .ok("apply demo");
+    env.kubectl_stdin(
+        &["apply", "-f", "-"],
+        &curve_cluster("demo", spec).to_string(),
+    )
+    .ok("apply demo");
     env.wait_available("demo", BRING_UP).await;
     let claims: kube::Api<PersistentVolumeClaim> = env.api();
-    let claim = claims.get("demo-etcd-backup").await.expect("the backup claim");
-    assert_eq!(claim.metadata.owner_references, None, "the claim outlives the cluster");
+    let claim = claims
+        .get("demo-etcd-backup")
+        .await
+        .expect("the backup claim");
+    assert_eq!(
+        claim.metadata.owner_references, None,
+        "the claim outlives the cluster"
+    );
 
     let waiting = Instant::now();
     let first = env
         .wait_status("demo", "a verified snapshot", TO_BACKUP, |_, s| {
-            last_success(s).map(drop).ok_or_else(|| "no lastSuccess".to_string())
+            last_success(s)
+                .map(drop)
+                .ok_or_else(|| "no lastSuccess".to_string())
         })
         .await;
     let status = first.status.unwrap_or_default();
@@ -57,7 +68,9 @@ async fn backup_every_minute_is_taken_verified_and_reported() {
         success.member
     ));
     assert!(
-        success.name.starts_with("etcd-") && success.name.ends_with('Z') && success.name.len() == 21,
+        success.name.starts_with("etcd-")
+            && success.name.ends_with('Z')
+            && success.name.len() == 21,
         "{success:?}"
     );
     assert!(success.revision > 0 && success.size > 0, "{success:?}");
@@ -68,7 +81,11 @@ async fn backup_every_minute_is_taken_verified_and_reported() {
     assert!(success.member.starts_with("demo-etcd-"), "{success:?}");
     // A follower, unless it was the leader at creation (the leader may have moved since).
     if etcd.healthy_members == Some(3) {
-        assert_ne!(etcd.leader.as_deref(), Some(success.member.as_str()), "{etcd:?}");
+        assert_ne!(
+            etcd.leader.as_deref(),
+            Some(success.member.as_str()),
+            "{etcd:?}"
+        );
     }
     let backup = etcd.backup.clone().unwrap();
     assert_eq!(backup.last_failure, None, "{backup:?}");
@@ -76,16 +93,24 @@ async fn backup_every_minute_is_taken_verified_and_reported() {
     assert!(backup.next_scheduled.is_some(), "{backup:?}");
 
     // kubectl get -o wide: the age of the last backup.
-    let wide = env.kubectl(&["get", "curvecluster", "demo", "-o", "wide"]).ok("get -o wide");
+    let wide = env
+        .kubectl(&["get", "curvecluster", "demo", "-o", "wide"])
+        .ok("get -o wide");
     let table = curve_operator_e2e::env::parse_table(&wide);
     let age = table[0].get("LAST-BACKUP").cloned().unwrap_or_default();
-    assert!(age.ends_with('s') || age.ends_with('m'), "LAST-BACKUP {age:?} in\n{wide}");
+    assert!(
+        age.ends_with('s') || age.ends_with('m'),
+        "LAST-BACKUP {age:?} in\n{wide}"
+    );
 
     // The metrics: its time and size.
     let metrics = operator.samples().await;
     let ours = [("namespace", env.bare.namespace.as_str()), ("name", "demo")];
     assert_eq!(
-        metrics.sum("curve_operator_etcd_backup_last_success_timestamp_seconds", &ours),
+        metrics.sum(
+            "curve_operator_etcd_backup_last_success_timestamp_seconds",
+            &ours
+        ),
         success.time.0.as_second() as f64
     );
     assert_eq!(
@@ -95,34 +120,44 @@ async fn backup_every_minute_is_taken_verified_and_reported() {
 
     // The next minute's snapshot; the first Job is deleted once its result was recorded.
     let second = env
-        .wait_status("demo", "a newer verified snapshot", TO_BACKUP, |_, s| {
-            match last_success(s) {
+        .wait_status(
+            "demo",
+            "a newer verified snapshot",
+            TO_BACKUP,
+            |_, s| match last_success(s) {
                 Some(newer) if newer.name > success.name => Ok(()),
                 other => Err(format!("lastSuccess {other:?}")),
-            }
-        })
+            },
+        )
         .await;
     let newer = last_success(&second.status.unwrap_or_default()).unwrap();
-    assert!(newer.revision >= success.revision, "{newer:?} after {success:?}");
+    assert!(
+        newer.revision >= success.revision,
+        "{newer:?} after {success:?}"
+    );
     let jobs: kube::Api<Job> = env.api();
     let selector = "app.kubernetes.io/component=etcd-backup";
-    curve_operator_e2e::util::eventually("the first backup Job deleted", Duration::from_secs(60), || {
-        let jobs = jobs.clone();
-        let first_job = success.job.clone();
-        async move {
-            let names: Vec<String> = (jobs.list(&ListParams::default().labels(selector)).await)
-                .map_err(|e| e.to_string())?
-                .items
-                .into_iter()
-                .filter_map(|j| j.metadata.name)
-                .collect();
-            if names.contains(&first_job) {
-                Err(format!("Jobs {names:?}"))
-            } else {
-                Ok(())
+    curve_operator_e2e::util::eventually(
+        "the first backup Job deleted",
+        Duration::from_secs(60),
+        || {
+            let jobs = jobs.clone();
+            let first_job = success.job.clone();
+            async move {
+                let names: Vec<String> = (jobs.list(&ListParams::default().labels(selector)).await)
+                    .map_err(|e| e.to_string())?
+                    .items
+                    .into_iter()
+                    .filter_map(|j| j.metadata.name)
+                    .collect();
+                if names.contains(&first_job) {
+                    Err(format!("Jobs {names:?}"))
+                } else {
+                    Ok(())
+                }
             }
-        }
-    })
+        },
+    )
     .await;
     say(&format!(
         "second snapshot {}: revision {}, {} bytes, from {}",

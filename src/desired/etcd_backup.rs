@@ -54,7 +54,8 @@ pub struct BackupRun {
 /// that deletion selects).
 pub fn claim(cluster: &ValidatedCluster, backup: &EtcdBackupSpec) -> PersistentVolumeClaim {
     let name = etcd_backup_claim_name(&cluster.name);
-    let mut claim = volume_claim_template(&name, &backup.storage, etcd_backup_labels(&cluster.name));
+    let mut claim =
+        volume_claim_template(&name, &backup.storage, etcd_backup_labels(&cluster.name));
     claim.metadata.namespace = Some(cluster.namespace.clone());
     claim
 }
@@ -126,7 +127,11 @@ pub fn job(cluster: &ValidatedCluster, backup: &EtcdBackupSpec, run: &BackupRun)
 }
 
 /// The environment of a run, as the Job sets it (for tests that run [`SCRIPT`] themselves).
-pub fn script_env(cluster: &ValidatedCluster, backup: &EtcdBackupSpec, run: &BackupRun) -> BTreeMap<String, String> {
+pub fn script_env(
+    cluster: &ValidatedCluster,
+    backup: &EtcdBackupSpec,
+    run: &BackupRun,
+) -> BTreeMap<String, String> {
     let job = job(cluster, backup, run);
     let container = (job.spec.and_then(|s| s.template.spec))
         .map(|s| s.containers[0].clone())
@@ -184,7 +189,10 @@ mod tests {
         };
         let mut job = serde_json::to_value(job(&cluster, &backup, &run)).unwrap();
         // The owner reference is every object's (tested with object_meta).
-        job["metadata"].as_object_mut().unwrap().remove("ownerReferences");
+        job["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("ownerReferences");
         let labels = json!({"app.kubernetes.io/name": "curve", "app.kubernetes.io/instance": name,
             "app.kubernetes.io/component": "etcd-backup", "app.kubernetes.io/managed-by": "curve-operator",
             "curve.opencurve.io/backup-job": run.job});

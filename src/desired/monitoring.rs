@@ -132,7 +132,9 @@ struct Alert {
 /// backups were turned on) older than twice the schedule's longest interval.
 fn backup_alert(cluster: &ValidatedCluster, ours: &str) -> Option<Alert> {
     let backup = cluster.spec.etcd.backup.as_ref()?;
-    let interval = crate::cron::Schedule::parse(&backup.schedule).ok()?.longest_gap_seconds();
+    let interval = crate::cron::Schedule::parse(&backup.schedule)
+        .ok()?
+        .longest_gap_seconds();
     Some(Alert {
         name: "CurveEtcdBackupTooOld",
         severity: Severity::Warning,

@@ -154,7 +154,8 @@ pub fn plan(input: &BackupInput) -> BackupPlan {
         }
     }
     if status.waiting.is_some() {
-        plan.wake_at = Some(input.now + k8s_openapi::jiff::SignedDuration::from_secs(WAITING_RECHECK_SECONDS));
+        plan.wake_at =
+            Some(input.now + k8s_openapi::jiff::SignedDuration::from_secs(WAITING_RECHECK_SECONDS));
     }
     plan.status = Some(status);
     plan
@@ -162,7 +163,9 @@ pub fn plan(input: &BackupInput) -> BackupPlan {
 
 /// `YYYYMMDD-hhmm` of a due time (UTC), for the Job's name.
 fn due_minute(due: Timestamp) -> String {
-    due.to_zoned(TimeZone::UTC).strftime("%Y%m%d-%H%M").to_string()
+    due.to_zoned(TimeZone::UTC)
+        .strftime("%Y%m%d-%H%M")
+        .to_string()
 }
 
 /// The backup Jobs in the order they were due (their names end with that minute).
@@ -253,7 +256,9 @@ fn finished(input: &BackupInput, job: &Job, state: &JobState) -> Finished {
             job: state.name.clone(),
         })
     };
-    let parsed = message.as_deref().map(|m| serde_json::from_str::<JobResult>(m.trim()));
+    let parsed = message
+        .as_deref()
+        .map(|m| serde_json::from_str::<JobResult>(m.trim()));
     match (&state.outcome, parsed) {
         (
             JobOutcome::Succeeded,

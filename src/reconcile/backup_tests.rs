@@ -43,7 +43,9 @@ fn claim() -> PersistentVolumeClaim {
 /// A backup Job as the cache holds it: `outcome` is `running`, `complete` or `failed`.
 fn job(name: &str, outcome: &str) -> Job {
     let status = match outcome {
-        "complete" => json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}),
+        "complete" => {
+            json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]})
+        }
         "failed" => json!({"failed": 3, "conditions": [{"type": "Failed", "status": "True",
             "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit",
             "lastTransitionTime": "2026-12-07T03:02:00Z"}]}),
@@ -219,13 +221,18 @@ fn the_leader_is_chosen_only_when_no_other_member_serves() {
 
 #[test]
 fn a_due_snapshot_waits_while_etcd_does_not_serve_a_job_runs_or_reconciling_is_paused() {
-    let recheck = |world: &World| Some(world.now + SignedDuration::from_secs(WAITING_RECHECK_SECONDS));
+    let recheck =
+        |world: &World| Some(world.now + SignedDuration::from_secs(WAITING_RECHECK_SECONDS));
     let due = "the snapshot due at 2026-12-08T03:00:00Z waits";
     let mut world = World::new("2026-12-08T03:05:00Z");
     world.previous = Some(scheduled("2026-12-08T03:00:00Z"));
     let mut cases: Vec<(World, Option<String>, String)> = Vec::new();
     world.members = None;
-    cases.push((world, None, format!("{due}: etcd's members have not been read yet")));
+    cases.push((
+        world,
+        None,
+        format!("{due}: etcd's members have not been read yet"),
+    ));
     let mut world = World::new("2026-12-08T03:05:00Z");
     world.previous = Some(scheduled("2026-12-08T03:00:00Z"));
     world.jobs = vec![job("demo-etcd-backup-20261207-0300", "running")];
@@ -305,14 +312,26 @@ fn a_failed_job_records_its_reason_from_the_last_pod_else_from_its_condition() {
     let cases = [
         (
             vec![
-                pod(job_name, 0, "2026-12-07T03:00:09Z", 1, "etcdctl snapshot save from demo-etcd-0 failed: context deadline exceeded"),
+                pod(
+                    job_name,
+                    0,
+                    "2026-12-07T03:00:09Z",
+                    1,
+                    "etcdctl snapshot save from demo-etcd-0 failed: context deadline exceeded",
+                ),
                 pod(job_name, 1, "2026-12-07T03:01:09Z", 1, refused),
             ],
             "verification of the snapshot from demo-etcd-0 failed: its SHA-256 is 00, the stream said ff",
         ),
         // FallbackToLogsOnError: the log's end when the script wrote nothing.
         (
-            vec![pod(job_name, 0, "2026-12-07T03:00:09Z", 2, "sh: 1: cannot create /backup/snapshots\n")],
+            vec![pod(
+                job_name,
+                0,
+                "2026-12-07T03:00:09Z",
+                2,
+                "sh: 1: cannot create /backup/snapshots\n",
+            )],
             "the Job's result cannot be read: sh: 1: cannot create /backup/snapshots",
         ),
         (
@@ -326,7 +345,10 @@ fn a_failed_job_records_its_reason_from_the_last_pod_else_from_its_condition() {
             last_success: Some(success("demo-etcd-backup-20261206-0300")),
             ..scheduled("2026-12-08T03:00:00Z")
         });
-        world.jobs = vec![job(job_name, "failed"), job("demo-etcd-backup-20261206-0300", "complete")];
+        world.jobs = vec![
+            job(job_name, "failed"),
+            job("demo-etcd-backup-20261206-0300", "complete"),
+        ];
         world.pods = pods;
         let failure = EtcdBackupFailure {
             time: Time(at("2026-12-07T03:02:00Z")),

@@ -18,8 +18,8 @@ use super::plan;
 use super::snapshot::Snapshot;
 use super::status::compute_status;
 use super::{
-    backup, blockers, csi, etcd_space, expansion, health, leaders, membership, monitoring,
-    observe, retire, roll, topology,
+    backup, blockers, csi, etcd_space, expansion, health, leaders, membership, monitoring, observe,
+    retire, roll, topology,
 };
 use crate::api::{ChunkServerRetire, CleanupPolicy, CurveClusterStatus, OperatorRecord};
 use crate::curve::admin::CurveChange;

@@ -758,12 +758,17 @@ impl Metrics {
         let seconds = |t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time| t.0.as_second();
         let success = backup.and_then(|b| b.last_success.as_ref());
         let values = [
-            (&gauges.enabled, backup.and_then(|b| b.enabled_at.as_ref()).map(seconds)),
+            (
+                &gauges.enabled,
+                backup.and_then(|b| b.enabled_at.as_ref()).map(seconds),
+            ),
             (&gauges.last_success, success.map(|s| seconds(&s.time))),
             (&gauges.last_size, success.map(|s| s.size)),
             (
                 &gauges.last_failure,
-                backup.and_then(|b| b.last_failure.as_ref()).map(|f| seconds(&f.time)),
+                backup
+                    .and_then(|b| b.last_failure.as_ref())
+                    .map(|f| seconds(&f.time)),
             ),
         ];
         for (family, value) in values {
