@@ -16,7 +16,8 @@
 //!   - ChunkServer pods: first the start wrapper's identity rule on the pod's volume
 //!     ([`crate::start_wrapper`]), then a stand-in on the cluster's Curve model; Ready as the
 //!     pod's own startup and readiness probes say, run as rendered ([`crate::probes`]);
-//!   - Job pods: Succeeded; other pods: Running and Ready.
+//!   - etcd backup Job pods: their script, for real ([`crate::backup_job`]); other Job pods:
+//!     Succeeded; other pods: Running and Ready.
 //!
 //!   A daemon that dies is restarted after a short back-off, as with restartPolicy Always.
 //! - Pods being deleted: their daemon is stopped, then the pod is removed (grace period 0).
