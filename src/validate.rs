@@ -952,6 +952,32 @@ pub(crate) mod tests {
             "p".repeat(64)
         );
         let table: Vec<(Value, &str, Value)> = vec![
+            // spec.etcd.backup
+            (
+                json!({"spec": {"etcd": {"backup": {"schedule": "0 3 * *"}}}}),
+                "spec.etcd.backup.schedule: must be 5 fields separated by spaces (minute hour day-of-month month day-of-week) or a macro such as @daily (got \"0 3 * *\")",
+                json!({"spec": {"etcd": {"backup": {"schedule": "0 3 * * *"}}}}),
+            ),
+            (
+                json!({"spec": {"etcd": {"backup": {"schedule": "0 24 * * *"}}}}),
+                "spec.etcd.backup.schedule: hour must be 0-23 (got \"24\")",
+                json!({"spec": {"etcd": {"backup": {"schedule": "0 23 * * *"}}}}),
+            ),
+            (
+                json!({"spec": {"etcd": {"backup": {"schedule": "0 3 30 2 *"}}}}),
+                "spec.etcd.backup.schedule: never fires: no day matches its day of month and month (got \"0 3 30 2 *\")",
+                json!({"spec": {"etcd": {"backup": {"schedule": "0 3 28 2 *"}}}}),
+            ),
+            (
+                json!({"spec": {"etcd": {"backup": {"schedule": "@daily", "keep": 0}}}}),
+                "spec.etcd.backup.keep: must be between 1 and 100 (got 0)",
+                json!({"spec": {"etcd": {"backup": {"schedule": "@daily", "keep": 1}}}}),
+            ),
+            (
+                json!({"spec": {"etcd": {"backup": {"schedule": "@daily", "storage": {"size": "0"}}}}}),
+                "spec.etcd.backup.storage.size: must be a positive quantity such as 10Gi (got \"0\")",
+                json!({"spec": {"etcd": {"backup": {"schedule": "@daily", "storage": {"size": "1Gi"}}}}}),
+            ),
             // metadata
             (
                 json!({"metadata": {"name": "a-very-long-cluster-name-beyond-thirty"}}),
