@@ -26,10 +26,12 @@
 //! kept, and any size at least that large is accepted again.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 
 use super::model::action::{Action, ExistingObject, Object, ObjectKind, claim_size, component_of};
+use super::model::pod::PodReading;
 use super::model::states::{ClaimProgress, VolumeExpansion};
 use super::plan;
 use crate::names::Component;
@@ -362,20 +364,17 @@ pub fn recreate_changed_sets(actions: Vec<Action>, existing: &[ExistingObject]) 
 /// Components whose pods run without any StatefulSet: one was deleted with its pods orphaned
 /// and is not applied again yet (an operator stopped in between, or a user's orphaning
 /// delete). The tier exists: it is re-created with the pods adopted, never brought up afresh.
-pub fn orphaned(existing: &[ExistingObject], pods: &[Pod]) -> Vec<Component> {
+pub fn orphaned(existing: &[ExistingObject], pods: &[Arc<PodReading>]) -> Vec<Component> {
     Component::TIERS
         .into_iter()
         .filter(|&component| !plan::tier_exists(existing, component))
-        .filter(|component| {
-            pods.iter()
-                .any(|p| component_of(&p.metadata) == Some(component.as_str()))
-        })
+        .filter(|component| pods.iter().any(|p| p.is(component.as_str())))
         .collect()
 }
 
 /// A StatefulSet is being re-created: no pod is replaced meanwhile (orphaned pods belong to no
 /// revision).
-pub fn recreating(existing: &[ExistingObject], pods: &[Pod]) -> bool {
+pub fn recreating(existing: &[ExistingObject], pods: &[Arc<PodReading>]) -> bool {
     existing
         .iter()
         .any(|o| o.kind == ObjectKind::StatefulSet && o.deleting)

@@ -36,7 +36,7 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Event, Node, PersistentVolumeClaim, Pod, Service, ServiceAccount,
+    ConfigMap, Event, Node, PersistentVolumeClaim, Service, ServiceAccount,
 };
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
@@ -50,7 +50,7 @@ use kube::runtime::reflector::{ObjectRef, ReflectHandle};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use serde::de::DeserializeOwned;
-use snapshot::Slim;
+use snapshot::{Cached, Slim};
 use tracing::Instrument;
 
 use crate::api::prometheus::{GROUP_VERSION, PodMonitor, PrometheusRule};
@@ -67,6 +67,7 @@ use health_monitor::{HealthSource, NoHealth};
 use model::action::ObjectKind;
 use model::event::ClusterEvent;
 use model::observation::{Gauges, MonitoringApi, Observation, PrimaryView};
+use model::pod::PodReading;
 use snapshot::{Caches, Snapshot};
 use status::compute_status;
 
@@ -805,16 +806,16 @@ pub fn managed_selector() -> String {
 /// Runs one watch into its cache until the process ends. Its errors are retried with
 /// kube's default backoff; the controller reads the cache meanwhile.
 fn spawn_reflector<K>(
-    stream: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+    stream: impl Stream<Item = Result<watcher::Event<K::Watched>, watcher::Error>> + Send + 'static,
     writer: kube::runtime::reflector::store::Writer<K>,
 ) where
-    K: kube::Resource + Slim + Clone + Send + Sync + std::fmt::Debug + 'static,
+    K: kube::runtime::reflector::Lookup + Cached + Clone + Send + Sync + 'static,
+    K::Watched: Send,
     K::DynamicType: Eq + std::hash::Hash + Clone + Default + Send + Sync,
 {
-    let reflected = stream
-        .default_backoff()
-        .modify(Slim::slim)
-        .reflect_shared(writer);
+    // Read as the cache keeps it on the way in: the whole object is never stored.
+    let cached = stream.default_backoff().map_ok(snapshot::cached_event::<K>);
+    let reflected = kube::runtime::reflector(writer, cached);
     tokio::spawn(reflected.for_each(|event| async move {
         if let Err(error) = event {
             tracing::debug!(%error, "watch");
@@ -961,24 +962,34 @@ pub struct Scope {
 /// Watches the objects of one kind that the operator manages into their cache.
 fn watch_managed<K>(client: &Client, namespace: &Option<String>, writer: Writer<K>)
 where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope> + Slim + DeserializeOwned,
-    K: Clone + Send + Sync + std::fmt::Debug + 'static,
+    K: kube::runtime::reflector::Lookup + Cached + Clone + Send + Sync + 'static,
     K::DynamicType: Eq + std::hash::Hash + Clone + Default + Send + Sync,
+    K::Watched: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope> + DeserializeOwned,
+    K::Watched: Clone + Send + std::fmt::Debug + 'static,
+    <K::Watched as kube::Resource>::DynamicType: Default,
 {
     let managed = watcher::Config::default().labels(&managed_selector());
-    spawn_reflector(watcher(api::<K>(client, namespace), managed), writer);
+    spawn_reflector(
+        watcher(api::<K::Watched>(client, namespace), managed),
+        writer,
+    );
 }
 
 /// Watches the cluster-scoped objects the operator manages (any namespace's clusters: their
 /// namespace is a label) into their cache.
 fn watch_managed_cluster_scoped<K>(client: &Client, writer: Writer<K>)
 where
-    K: kube::Resource<Scope = k8s_openapi::ClusterResourceScope> + Slim + DeserializeOwned,
-    K: Clone + Send + Sync + std::fmt::Debug + 'static,
+    K: kube::runtime::reflector::Lookup + Cached + Clone + Send + Sync + 'static,
     K::DynamicType: Eq + std::hash::Hash + Clone + Default + Send + Sync,
+    K::Watched: kube::Resource<Scope = k8s_openapi::ClusterResourceScope> + DeserializeOwned,
+    K::Watched: Clone + Send + std::fmt::Debug + 'static,
+    <K::Watched as kube::Resource>::DynamicType: Default,
 {
     let managed = watcher::Config::default().labels(&managed_selector());
-    spawn_reflector(watcher(Api::<K>::all(client.clone()), managed), writer);
+    spawn_reflector(
+        watcher(Api::<K::Watched>::all(client.clone()), managed),
+        writer,
+    );
 }
 
 /// Starts the watches that fill the caches: the operator's objects by their label, the Nodes'
@@ -1085,7 +1096,7 @@ struct Triggers {
     services: ReflectHandle<PartialObjectMeta<Service>>,
     budgets: ReflectHandle<PartialObjectMeta<PodDisruptionBudget>>,
     jobs: ReflectHandle<Job>,
-    pods: ReflectHandle<Pod>,
+    pods: ReflectHandle<PodReading>,
     claims: ReflectHandle<PersistentVolumeClaim>,
     pod_monitors: ReflectHandle<PartialObjectMeta<PodMonitor>>,
     rules: ReflectHandle<PartialObjectMeta<PrometheusRule>>,
@@ -1128,13 +1139,18 @@ impl Triggers {
     /// Owned objects reconcile their owner; pods and claims (owned by the StatefulSets) the
     /// cluster of their instance label.
     fn wire(self, controller: ClusterController) -> ClusterController {
+        // Pods are cached as their readings, not as a kind: their changes map by hand.
+        let pod_changes = (self.pods).filter_map(|pod| async move {
+            let instance = pod.instance.as_deref()?;
+            Some(ObjectRef::new(instance).within(&pod.namespace))
+        });
         controller
+            .reconcile_on(pod_changes)
             .owns_shared_stream(self.sets)
             .owns_shared_stream(self.maps)
             .owns_shared_stream(self.services)
             .owns_shared_stream(self.budgets)
             .owns_shared_stream(self.jobs)
-            .watches_shared_stream(self.pods, |pod: Arc<Pod>| instance_of(&*pod))
             .watches_shared_stream(self.claims, |claim: Arc<PersistentVolumeClaim>| {
                 instance_of(&*claim)
             })
