@@ -27,6 +27,7 @@
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Event, PersistentVolumeClaim};
@@ -252,6 +253,107 @@ pub fn missing_pods(sets: &[StatefulSet], pods: &[Arc<PodReading>]) -> Vec<Missi
         .collect()
 }
 
+/// When the read step lists a StatefulSet's Events: its pods must have been missing, the same
+/// ones, for `patience` (a StatefulSet controller that is merely slow, creating a big tier's
+/// pods, is not blocked, and listing at every reconcile while it works cost one request per
+/// set per reconcile); the listing is then reused while they stay missing, and renewed after
+/// `relist` (the controller retries with back-off and its Event says the latest answer).
+#[derive(Clone, Copy, Debug)]
+pub struct EventListing {
+    pub patience: Duration,
+    pub relist: Duration,
+}
+
+impl Default for EventListing {
+    fn default() -> Self {
+        EventListing {
+            patience: Duration::from_secs(10),
+            relist: Duration::from_secs(60),
+        }
+    }
+}
+
+/// One StatefulSet's missing pods as last seen, and its Events as last listed.
+#[derive(Clone, Debug)]
+struct SetSeen {
+    pods: Vec<String>,
+    since: Instant,
+    listed: Option<(Instant, Vec<Event>)>,
+}
+
+/// What the read steps saw of each cluster's StatefulSets with pods missing, kept between
+/// reconciles (in memory: after a restart the patience starts again).
+#[derive(Debug, Default)]
+pub struct SetEventsMemo(HashMap<(String, String), BTreeMap<String, SetSeen>>);
+
+/// What one read step does about the StatefulSets with pods missing.
+#[derive(Debug, Default, PartialEq)]
+pub struct SetEventsPlan {
+    /// The sets whose Events to list now.
+    pub list: Vec<String>,
+    /// The Events already listed for the others.
+    pub known: Vec<Event>,
+    /// When a set's patience runs out: look again then.
+    pub look_again: Option<Duration>,
+}
+
+impl SetEventsMemo {
+    /// The plan for cluster `namespace/name` whose sets miss `missing` now; sets no longer
+    /// missing pods are forgotten.
+    pub fn plan(
+        &mut self,
+        cluster: (&str, &str),
+        missing: &[MissingPods],
+        now: Instant,
+        timing: EventListing,
+    ) -> SetEventsPlan {
+        let key = (cluster.0.to_string(), cluster.1.to_string());
+        let previous = self.0.remove(&key).unwrap_or_default();
+        let mut seen = BTreeMap::new();
+        let mut plan = SetEventsPlan::default();
+        for set in missing {
+            let same = (previous.get(&set.set))
+                .filter(|s| s.pods == set.pods)
+                .cloned();
+            let entry = same.unwrap_or(SetSeen {
+                pods: set.pods.clone(),
+                since: now,
+                listed: None,
+            });
+            let waited = now.saturating_duration_since(entry.since);
+            match &entry.listed {
+                _ if waited < timing.patience => {
+                    let left = timing.patience - waited;
+                    plan.look_again = Some(plan.look_again.map_or(left, |l| l.min(left)));
+                }
+                Some((at, events)) if now.saturating_duration_since(*at) < timing.relist => {
+                    plan.known.extend(events.iter().cloned())
+                }
+                _ => plan.list.push(set.set.clone()),
+            }
+            seen.insert(set.set.clone(), entry);
+        }
+        if !seen.is_empty() {
+            self.0.insert(key, seen);
+        }
+        plan
+    }
+
+    /// What a listing of `set`'s Events returned.
+    pub fn listed(&mut self, cluster: (&str, &str), set: &str, events: &[Event], now: Instant) {
+        let key = (cluster.0.to_string(), cluster.1.to_string());
+        if let Some(seen) = self.0.get_mut(&key).and_then(|sets| sets.get_mut(set)) {
+            seen.listed = Some((now, events.to_vec()));
+        }
+    }
+
+    /// The cluster is gone.
+    pub fn forget(&mut self, cluster: (&str, &str)) {
+        self.0
+            .remove(&(cluster.0.to_string(), cluster.1.to_string()));
+    }
+}
+
 /// When an Event last happened, by whichever of its clocks its recorder set.
 fn last_seen(event: &Event) -> Option<k8s_openapi::jiff::Timestamp> {
     let series = event
@@ -314,3 +416,7 @@ pub fn classes_of_pending_claims(claims: &[PersistentVolumeClaim]) -> BTreeSet<S
         .filter(|class| !class.is_empty())
         .collect()
 }
+
+#[cfg(test)]
+#[path = "blockers_tests.rs"]
+mod tests;

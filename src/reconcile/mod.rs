@@ -85,6 +85,9 @@ pub struct Context<O: EtcdObserver, E: EventSink> {
     pub curve: Arc<dyn CurveAdmin>,
     /// Consecutive failures per cluster, for the retry backoff.
     failures: Mutex<HashMap<(String, String), u32>>,
+    /// The StatefulSets with pods missing, and their Events once listed.
+    set_events: Mutex<blockers::SetEventsMemo>,
+    set_event_listing: blockers::EventListing,
 }
 
 impl<O: EtcdObserver, E: EventSink> Context<O, E> {
@@ -98,7 +101,15 @@ impl<O: EtcdObserver, E: EventSink> Context<O, E> {
             health: Arc::new(NoHealth),
             curve: Arc::new(NoAdmin),
             failures: Mutex::default(),
+            set_events: Mutex::default(),
+            set_event_listing: blockers::EventListing::default(),
         }
+    }
+
+    /// Lists StatefulSets' Events on `listing`'s times (tests: at once).
+    pub fn with_set_event_listing(mut self, listing: blockers::EventListing) -> Self {
+        self.set_event_listing = listing;
+        self
     }
 
     /// Reads Curve's health from `health`.
@@ -248,7 +259,7 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(
     let retire = record.and_then(|r| r.retire.as_ref());
     let joining = membership::joining(record);
     let reading = read(ctx, &validated, retire, joining);
-    let mut snapshot = timed(steps, ReconcileStep::Read, reading).await?;
+    let (mut snapshot, look_again) = timed(steps, ReconcileStep::Read, reading).await?;
     snapshot.cluster_created = cluster.metadata.creation_timestamp.as_ref().map(|t| t.0);
     snapshot.csi.restart_nodes = (cluster.annotations())
         .get(crate::api::CSI_RESTART_ANNOTATION)
@@ -267,7 +278,7 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(
         carry_out(ctx, cluster, &validated, &snapshot, &previous, &decision).await?;
         record_metrics(ctx, &validated, &decision);
         publish(ctx, cluster, decision.events).await;
-        Ok(requeue_after(decision.requeue))
+        Ok(requeue_after(decision.requeue, look_again))
     };
     timed(steps, ReconcileStep::Write, writing).await
 }
@@ -337,15 +348,17 @@ async fn carry_out<O: EtcdObserver, E: EventSink>(
     Ok(())
 }
 
-/// When to look at the cluster again without an event, as the decision says.
-fn requeue_after(requeue: decide::Requeue) -> Requeue {
-    match requeue {
-        decide::Requeue::AwaitChange => Requeue::await_change(),
+/// When to look at the cluster again without an event, as the decision says, or sooner when
+/// the read step wants to look (a StatefulSet's pods missing long enough to list its Events).
+fn requeue_after(requeue: decide::Requeue, read_again: Option<Duration>) -> Requeue {
+    let after = match requeue {
+        decide::Requeue::AwaitChange => return Requeue::await_change(),
         // etcd's member list is not watched: look again soon.
-        decide::Requeue::Membership => Requeue::requeue(MEMBERSHIP_RESYNC),
-        decide::Requeue::Progress => Requeue::requeue(PROGRESS_RESYNC),
-        decide::Requeue::Healthy => Requeue::requeue(HEALTHY_RESYNC),
-    }
+        decide::Requeue::Membership => MEMBERSHIP_RESYNC,
+        decide::Requeue::Progress => PROGRESS_RESYNC,
+        decide::Requeue::Healthy => HEALTHY_RESYNC,
+    };
+    Requeue::requeue(read_again.map_or(after, |sooner| sooner.min(after)))
 }
 
 /// The read step: the cluster's objects from the watch caches, then etcd once the MDS tier
@@ -355,7 +368,7 @@ async fn read<O: EtcdObserver, E: EventSink>(
     cluster: &ValidatedCluster,
     retire: Option<&crate::api::ChunkServerRetire>,
     joining: Option<&str>,
-) -> Result<Snapshot, Error> {
+) -> Result<(Snapshot, Option<Duration>), Error> {
     ctx.caches.check_synced()?;
     let spec = &cluster.spec;
     let discovery = &ctx.caches.monitoring.discovery;
@@ -384,16 +397,30 @@ async fn read<O: EtcdObserver, E: EventSink>(
             snapshot.storage_classes.insert(name, allows);
         }
     }
-    for missing in blockers::missing_pods(&snapshot.stateful_sets, &snapshot.pods) {
+    let missing = blockers::missing_pods(&snapshot.stateful_sets, &snapshot.pods);
+    let key = (cluster.namespace.as_str(), cluster.name.as_str());
+    let plan = (ctx.set_events.lock().expect("not poisoned")).plan(
+        key,
+        &missing,
+        Instant::now(),
+        ctx.set_event_listing,
+    );
+    snapshot.set_events = plan.known;
+    for set in plan.list {
         let events: Api<Event> = Api::namespaced(ctx.client.clone(), &cluster.namespace);
         let about_set = ListParams::default().fields(&format!(
-            "involvedObject.kind=StatefulSet,involvedObject.name={}",
-            missing.set
+            "involvedObject.kind=StatefulSet,involvedObject.name={set}"
         ));
         let listed = (events.list(&about_set).await).map_err(|source| Error::SetEvents {
-            name: missing.set.clone(),
+            name: set.clone(),
             source,
         })?;
+        (ctx.set_events.lock().expect("not poisoned")).listed(
+            key,
+            &set,
+            &listed.items,
+            Instant::now(),
+        );
         snapshot.set_events.extend(listed.items);
     }
     read_csi(ctx, cluster, &mut snapshot.csi).await?;
@@ -414,7 +441,7 @@ async fn read<O: EtcdObserver, E: EventSink>(
     } else {
         ctx.health.forget(&key);
     }
-    Ok(snapshot)
+    Ok((snapshot, plan.look_again))
 }
 
 /// What curve-csi's part reads beyond the caches, only when it needs it: the
@@ -643,6 +670,7 @@ async fn finalize<O: EtcdObserver, E: EventSink>(
     });
     ctx.metrics.remove_cluster(namespace, &cluster.name_any());
     (ctx.caches.monitoring.discovery).unwant(namespace, &cluster.name_any());
+    (ctx.set_events.lock().expect("not poisoned")).forget((namespace, &cluster.name_any()));
     if write::has(cluster, write::CSI_FINALIZER) {
         return finalize_csi(cluster, ctx, namespace).await;
     }

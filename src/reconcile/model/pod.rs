@@ -228,7 +228,8 @@ impl Lookup for PodReading {
     }
 
     fn uid(&self) -> Option<Cow<'_, str>> {
-        Some(self.uid.as_str().into())
+        // The cache's key would keep a copy; keys compare by namespace and name only.
+        None
     }
 }
 
