@@ -372,7 +372,10 @@ fn filled_caches(snapshot: &Snapshot) -> Caches {
     );
     fill(&mut writers.stateful_sets, snapshot.stateful_sets.clone());
     fill(&mut writers.jobs, snapshot.jobs.clone());
-    fill(&mut writers.claims, snapshot.claims.clone());
+    fill(
+        &mut writers.claims,
+        snapshot.claims.iter().map(|c| (**c).clone()),
+    );
     let metadata = |metas: &[ObjectMeta]| metas.to_vec().into_iter();
     fill(
         &mut writers.config_maps,

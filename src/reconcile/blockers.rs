@@ -40,7 +40,7 @@ use crate::names::Component;
 
 /// What the blockers read besides the pods.
 pub struct Surroundings<'a> {
-    pub claims: &'a [PersistentVolumeClaim],
+    pub claims: &'a [Arc<PersistentVolumeClaim>],
     /// The StorageClasses that exist, among those the cluster's claims name.
     pub classes: &'a BTreeSet<String>,
     /// Nodes whose `Ready` condition is not True.
@@ -134,12 +134,12 @@ fn claim_blocker(
 /// of every claim (which made the blockers quadratic with many unschedulable pods). Built at
 /// the first lookup: most passes have no unschedulable pod.
 struct ClaimsByPod<'a> {
-    claims: &'a [PersistentVolumeClaim],
+    claims: &'a [Arc<PersistentVolumeClaim>],
     index: OnceCell<HashMap<&'a str, Vec<&'a PersistentVolumeClaim>>>,
 }
 
 impl<'a> ClaimsByPod<'a> {
-    fn new(claims: &'a [PersistentVolumeClaim]) -> Self {
+    fn new(claims: &'a [Arc<PersistentVolumeClaim>]) -> Self {
         let index = OnceCell::new();
         ClaimsByPod { claims, index }
     }
@@ -150,7 +150,7 @@ impl<'a> ClaimsByPod<'a> {
             for claim in self.claims {
                 let name = claim.metadata.name.as_deref().unwrap_or_default();
                 for (dash, _) in name.match_indices('-') {
-                    index.entry(&name[dash + 1..]).or_default().push(claim);
+                    index.entry(&name[dash + 1..]).or_default().push(&**claim);
                 }
             }
             index
@@ -198,13 +198,11 @@ fn pod_blocker(
 
 /// Every blocker of the cluster's pods, in pod name order, each tier's own.
 pub fn blockers(pods: &[Arc<PodReading>], around: &Surroundings) -> Vec<Blocker> {
-    let tiers: BTreeMap<&str, Component> =
-        Component::TIERS.iter().map(|c| (c.as_str(), *c)).collect();
     let claims = ClaimsByPod::new(around.claims);
     let mut found: Vec<(String, Blocker)> = pods
         .iter()
         .filter_map(|pod| {
-            let component = *tiers.get(pod.component.as_deref()?)?;
+            let component = pod.tier?;
             let (reason, message) = pod_blocker(pod, &claims, around)?;
             let name = pod.name.clone();
             Some((
@@ -409,7 +407,7 @@ pub fn creation_blockers(missing: &[MissingPods], events: &[Event]) -> Vec<Block
 
 /// The StorageClasses of the Pending claims: read (by GET) to tell a class that does not
 /// exist from a volume not available yet.
-pub fn classes_of_pending_claims(claims: &[PersistentVolumeClaim]) -> BTreeSet<String> {
+pub fn classes_of_pending_claims(claims: &[Arc<PersistentVolumeClaim>]) -> BTreeSet<String> {
     (claims.iter())
         .filter(|c| c.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Pending"))
         .filter_map(|c| c.spec.as_ref()?.storage_class_name.clone())

@@ -148,11 +148,12 @@ fn a_pods_claims_are_those_named_after_it() {
         serde_json::from_value(json!({"metadata": {"name": name}})).unwrap()
     };
     let claims = [
-        claim("data-demo-chunkserver-0-1"),
-        claim("log-demo-chunkserver-0-1"),
-        claim("data-demo-chunkserver-0-11"),
-        claim("data-xdemo-chunkserver-0-1"),
-    ];
+        "data-demo-chunkserver-0-1",
+        "log-demo-chunkserver-0-1",
+        "data-demo-chunkserver-0-11",
+        "data-xdemo-chunkserver-0-1",
+    ]
+    .map(|name| Arc::new(claim(name)));
     let index = ClaimsByPod::new(&claims);
     let names = |pod: &str| -> Vec<String> {
         (index.of(pod).iter())

@@ -37,7 +37,7 @@ pub struct MembershipInput<'a> {
     /// read yet: it is read once the MDS tier exists).
     pub members: Option<&'a MemberHealth>,
     pub pods: &'a [Arc<PodReading>],
-    pub claims: &'a [PersistentVolumeClaim],
+    pub claims: &'a [Arc<PersistentVolumeClaim>],
     /// The name of a member's data claim.
     pub claim_of: &'a dyn Fn(&str) -> String,
     /// Recorded: voting members when the last change completed (`None`: not bootstrapped).
@@ -699,7 +699,7 @@ mod tests {
         members: Vec<Member>,
         set_replicas: Option<i32>,
         pods: Vec<k8s_openapi::api::core::v1::Pod>,
-        claims: Vec<PersistentVolumeClaim>,
+        claims: Vec<Arc<PersistentVolumeClaim>>,
         settled: Option<i32>,
         step: Option<EtcdStep>,
         /// Learners catch up (promotion works) only once this is true.
@@ -711,8 +711,8 @@ mod tests {
         serde_json::from_value(json!({"metadata": {"name": name, "uid": uid}})).unwrap()
     }
 
-    fn claim(name: &str) -> PersistentVolumeClaim {
-        serde_json::from_value(json!({"metadata": {"name": name}})).unwrap()
+    fn claim(name: &str) -> Arc<PersistentVolumeClaim> {
+        Arc::new(serde_json::from_value(json!({"metadata": {"name": name}})).unwrap())
     }
 
     impl World {

@@ -16,7 +16,7 @@ pub fn pods_of(
     pods: &[Arc<PodReading>],
     component: Component,
 ) -> impl Iterator<Item = &PodReading> {
-    (pods.iter().map(|p| &**p)).filter(move |pod| pod.is(component.as_str()) && !pod.terminating)
+    (pods.iter().map(|p| &**p)).filter(move |pod| pod.tier == Some(component) && !pod.terminating)
 }
 
 pub fn is_ready(pod: &PodReading) -> bool {
@@ -161,13 +161,17 @@ pub fn chunkserver_servers(
 ) -> Vec<ObservedServer> {
     let mut servers: BTreeMap<String, ObservedServer> = BTreeMap::new();
     for pod in pods_of(pods, Component::ChunkServer) {
-        if let (Some(node), Some(host_ip)) = (&pod.node, &pod.host_ip) {
+        // Looked up before inserting: a server's every pod but the first finds it there.
+        if let (Some(node), Some(host_ip)) = (&pod.node, &pod.host_ip)
+            && !servers.contains_key(node)
+        {
             let zone = node_zones.get(node).cloned();
-            (servers.entry(node.clone())).or_insert_with(|| ObservedServer {
+            let server = ObservedServer {
                 node: node.clone(),
                 host_ip: host_ip.clone(),
                 zone,
-            });
+            };
+            servers.insert(node.clone(), server);
         }
     }
     servers.into_values().collect()

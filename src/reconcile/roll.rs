@@ -141,7 +141,7 @@ pub fn tiers(stateful_sets: &[StatefulSet], pods: &[std::sync::Arc<PodReading>])
                 .sum();
             let pods = pods
                 .iter()
-                .filter(|p| p.is(component.as_str()))
+                .filter(|p| p.tier == Some(component))
                 .filter_map(|pod| {
                     let current = revision(pod.set.as_deref()?);
                     Some(RollPod {

@@ -40,7 +40,8 @@ pub struct Snapshot {
     pub services: Vec<ObjectMeta>,
     pub budgets: Vec<ObjectMeta>,
     pub jobs: Vec<Job>,
-    pub claims: Vec<PersistentVolumeClaim>,
+    /// Shared with the cache, not copied: clusters have thousands.
+    pub claims: Vec<Arc<PersistentVolumeClaim>>,
     /// The zone label value of every node that has it (empty without `spec.placement.zoneLabel`).
     pub node_zones: BTreeMap<String, String>,
     /// Nodes running the cluster's pods whose `Ready` condition is not True.
@@ -386,16 +387,23 @@ where
     K: Resource + Lookup + Clone + 'static,
     <K as Lookup>::DynamicType: Eq + std::hash::Hash + Clone,
 {
-    let mut objects: Vec<K> = store
-        .state_filter(|object| {
-            object.namespace().as_deref() == Some(namespace)
-                && object.labels().get(LABEL_INSTANCE).map(String::as_str) == Some(name)
-        })
-        .into_iter()
-        .map(Arc::unwrap_or_clone)
-        .collect();
-    // Store order is a hash order: sort, so the same cluster gives the same snapshot.
-    objects.sort_by_key(|object| object.name_any());
+    let shared = shared_of_cluster(store, namespace, name);
+    shared.into_iter().map(Arc::unwrap_or_clone).collect()
+}
+
+/// The objects of cluster `namespace/name`, shared with the cache.
+fn shared_of_cluster<K>(store: &Store<K>, namespace: &str, name: &str) -> Vec<Arc<K>>
+where
+    K: Resource + Lookup + Clone + 'static,
+    <K as Lookup>::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    let mut objects = store.state_filter(|object| {
+        object.meta().namespace.as_deref() == Some(namespace)
+            && object.labels().get(LABEL_INSTANCE).map(String::as_str) == Some(name)
+    });
+    // Store order is a hash order: sort, so the same cluster gives the same snapshot (by the
+    // borrowed name: `name_any` would copy it at every comparison).
+    objects.sort_by(|a, b| a.meta().name.cmp(&b.meta().name));
     objects
 }
 
@@ -442,7 +450,10 @@ impl Caches {
         let pod_nodes: BTreeSet<&str> = pods.iter().filter_map(|p| p.node.as_deref()).collect();
         let clocks_apart = (self.clocks.apart(pod_nodes.iter().copied())).map(|a| a.message());
         let unready_nodes = (self.nodes.state().iter())
-            .filter(|node| pod_nodes.contains(node.name_any().as_str()) && !node_ready(node))
+            .filter(|node| {
+                let name = node.metadata.name.as_deref().unwrap_or_default();
+                pod_nodes.contains(name) && !node_ready(node)
+            })
             .map(|node| node.name_any())
             .collect();
         Snapshot {
@@ -455,7 +466,7 @@ impl Caches {
             services: metadata_of_cluster(&self.services, namespace, name),
             budgets: metadata_of_cluster(&self.budgets, namespace, name),
             jobs: of_cluster(&self.jobs, namespace, name),
-            claims: of_cluster(&self.claims, namespace, name),
+            claims: shared_of_cluster(&self.claims, namespace, name),
             node_zones,
             etcd: None,
             storage_classes: BTreeMap::new(),

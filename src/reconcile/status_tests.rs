@@ -578,8 +578,9 @@ mod truth {
     ) -> Vec<(Reason, String)> {
         let classes: BTreeSet<String> = classes.iter().map(|c| c.to_string()).collect();
         let unready_nodes: BTreeSet<String> = unready.iter().map(|n| n.to_string()).collect();
+        let claims: Vec<_> = claims.iter().cloned().map(std::sync::Arc::new).collect();
         let around = Surroundings {
-            claims,
+            claims: &claims,
             classes: &classes,
             unready_nodes: &unready_nodes,
         };

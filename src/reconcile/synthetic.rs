@@ -134,6 +134,7 @@ pub fn carry_out(snapshot: &mut Snapshot, actions: &[Action]) {
             Action::ResizeClaim { name, size } => {
                 for claim in &mut snapshot.claims {
                     if claim.metadata.name.as_deref() == Some(name) {
+                        let claim = Arc::make_mut(claim);
                         let spec = claim.spec.get_or_insert_with(Default::default);
                         let resources = spec.resources.get_or_insert_with(Default::default);
                         resources
@@ -346,7 +347,11 @@ pub fn play_controllers(snapshot: &mut Snapshot) {
             (snapshot.claims).extend(
                 bound_claims(set, &pod)
                     .into_iter()
-                    .filter(|c| !claimed.contains(c.metadata.name.as_deref().unwrap_or_default())),
+                    .filter(|c| !claimed.contains(c.metadata.name.as_deref().unwrap_or_default()))
+                    .map(|mut claim| {
+                        claim.slim();
+                        Arc::new(claim)
+                    }),
             );
         }
     }
@@ -367,7 +372,6 @@ pub fn play_controllers(snapshot: &mut Snapshot) {
 pub fn slim(snapshot: &mut Snapshot) {
     snapshot.stateful_sets.iter_mut().for_each(Slim::slim);
     snapshot.jobs.iter_mut().for_each(Slim::slim);
-    snapshot.claims.iter_mut().for_each(Slim::slim);
 }
 
 /// etcd as the etcd pods make it: every member healthy, the first leading; the first MDS pod
@@ -671,7 +675,7 @@ pub fn available(size: Size) -> Available {
 /// change the StatefulSet controller has observed, before any pod was replaced.
 pub fn outdate(snapshot: &mut Snapshot, component: Component) {
     for pod in &mut snapshot.pods {
-        if pod.is(component.as_str()) {
+        if pod.tier == Some(component) {
             Arc::make_mut(pod).revision = Some("older".into());
         }
     }

@@ -75,6 +75,7 @@ mod decisions {
         let claim = (snapshot.claims.iter_mut())
             .find(|c| c.metadata.name.as_deref() == Some(name))
             .unwrap();
+        let claim = Arc::make_mut(claim);
         let status = claim.status.as_mut().unwrap();
         status.capacity.as_mut().unwrap().insert(
             "storage".into(),
@@ -109,7 +110,14 @@ mod decisions {
         step(&validated(json!({})), &mut snapshot, &mut status);
         ready_pods(&mut snapshot, "demo-etcd", "etcd", 3);
         snapshot.claims = (0..3)
-            .map(|i| claim(&format!("data-demo-etcd-{i}"), "etcd", "10Gi", "10Gi"))
+            .map(|i| {
+                Arc::new(claim(
+                    &format!("data-demo-etcd-{i}"),
+                    "etcd",
+                    "10Gi",
+                    "10Gi",
+                ))
+            })
             .collect();
         step(&validated(json!({})), &mut snapshot, &mut status);
         (snapshot, status)

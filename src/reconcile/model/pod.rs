@@ -13,7 +13,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::runtime::reflector::Lookup;
 
 use crate::desired::csi::NODE_CONFIG_ANNOTATION;
-use crate::names::{LABEL_COMPONENT, LABEL_DISK_SLOT, LABEL_INSTANCE};
+use crate::names::{Component, LABEL_COMPONENT, LABEL_DISK_SLOT, LABEL_INSTANCE};
 
 /// The label the StatefulSet controller sets to the revision a pod was made from.
 pub const REVISION_LABEL: &str = "controller-revision-hash";
@@ -27,6 +27,9 @@ pub struct PodReading {
     pub instance: Option<String>,
     /// `app.kubernetes.io/component`.
     pub component: Option<String>,
+    /// The tier of that component, if it is one: what the decisions' many passes over all
+    /// pods compare, without reading the label's text.
+    pub tier: Option<Component>,
     /// A ChunkServer pod's disk slot (`curve.opencurve.io/disk-slot`), when it parses.
     pub disk_slot: Option<i32>,
     /// The StatefulSet revision it was made from (`controller-revision-hash`).
@@ -166,6 +169,8 @@ impl From<Pod> for PodReading {
             namespace: metadata.namespace.unwrap_or_default(),
             uid: metadata.uid.unwrap_or_default(),
             instance: labels.remove(LABEL_INSTANCE),
+            tier: (labels.get(LABEL_COMPONENT))
+                .and_then(|c| Component::TIERS.into_iter().find(|t| t.as_str() == c)),
             component: labels.remove(LABEL_COMPONENT),
             disk_slot: labels.get(LABEL_DISK_SLOT).and_then(|s| s.parse().ok()),
             revision: labels.remove(REVISION_LABEL),

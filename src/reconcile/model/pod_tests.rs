@@ -70,6 +70,7 @@ fn a_pod_is_read_into_what_the_decisions_read() {
             uid: "u-4".into(),
             instance: Some("demo".into()),
             component: Some("chunkserver".into()),
+            tier: Some(Component::ChunkServer),
             disk_slot: Some(1),
             revision: Some("demo-chunkserver-1-7d9".into()),
             set: Some("demo-chunkserver-1".into()),
