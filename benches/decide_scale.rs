@@ -42,7 +42,6 @@ use curve_operator::reconcile::{blockers, expansion, leaders, observe, plan};
 use curve_operator::validate::ValidatedCluster;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::PartialObjectMetaExt;
 use kube::runtime::reflector::Lookup;
 use kube::runtime::reflector::store::Writer;
@@ -376,18 +375,17 @@ fn filled_caches(snapshot: &Snapshot) -> Caches {
         &mut writers.claims,
         snapshot.claims.iter().map(|c| (**c).clone()),
     );
-    let metadata = |metas: &[ObjectMeta]| metas.to_vec().into_iter();
     fill(
         &mut writers.config_maps,
-        metadata(&snapshot.config_maps).map(|m| m.into_request_partial::<ConfigMap>()),
+        (snapshot.config_maps.iter().cloned()).map(|m| m.into_request_partial::<ConfigMap>()),
     );
     fill(
         &mut writers.services,
-        metadata(&snapshot.services).map(|m| m.into_request_partial::<Service>()),
+        (snapshot.services.iter().cloned()).map(|m| m.into_request_partial::<Service>()),
     );
     fill(
         &mut writers.budgets,
-        metadata(&snapshot.budgets).map(|m| m.into_request_partial::<PodDisruptionBudget>()),
+        (snapshot.budgets.iter().cloned()).map(|m| m.into_request_partial::<PodDisruptionBudget>()),
     );
     let nodes: std::collections::BTreeSet<&str> = snapshot
         .pods

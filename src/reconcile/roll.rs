@@ -35,8 +35,6 @@ use crate::api::ChunkServerUpdatePolicy;
 use crate::names::Component;
 use crate::validate::ValidatedCluster;
 
-/// The label the StatefulSet controller puts on each pod: the revision it was made from.
-
 /// Container waiting reasons that no wait will cure: the roll is stuck at once.
 const FAILING: [&str; 5] = [
     "ErrImagePull",
