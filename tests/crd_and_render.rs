@@ -1146,7 +1146,7 @@ fn operator_refusals(old: &Value, new: &Value) -> Vec<String> {
                     capacity: claim_spec.resources.clone().unwrap().requests,
                     ..Default::default()
                 });
-                snapshot.claims.push(claim);
+                snapshot.claims.push(std::sync::Arc::new(claim));
             }
         }
         snapshot.stateful_sets.push(set);

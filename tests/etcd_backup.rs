@@ -151,8 +151,9 @@ fn status_from(cluster: &ValidatedCluster, message: &str, succeeded: bool) -> Et
         curve_operator::names::LABEL_BACKUP_JOB.into(),
         job_name.into(),
     );
-    let pod = serde_json::from_value(json!({
-        "metadata": {"name": format!("{job_name}-x"), "labels": pod_labels},
+    let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(json!({
+        "metadata": {"name": format!("{job_name}-x"), "labels": pod_labels,
+            "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": job_name, "uid": "j"}]},
         "status": {"containerStatuses": [{"name": "backup", "image": "x", "imageID": "", "ready": false,
             "restartCount": 0, "state": {"terminated": {"exitCode": i32::from(!succeeded),
             "finishedAt": "2026-12-07T03:00:09Z", "message": message}}}]}}))
@@ -161,7 +162,7 @@ fn status_from(cluster: &ValidatedCluster, message: &str, succeeded: bool) -> Et
         cluster,
         previous: None,
         jobs: &[job],
-        pods: &[pod],
+        pods: &[std::sync::Arc::new(pod.into())],
         claims: &[],
         members: None,
         acts: true,

@@ -7,6 +7,7 @@
 #[path = "support/etcd.rs"]
 mod etcd_support;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use curve_operator::api::{EtcdStep, EtcdStepAction};
@@ -14,6 +15,7 @@ use curve_operator::etcd::{
     ChangeOutcome, ClusterKey, EtcdClients, EtcdObserver, MemberChange, MemberHealth,
 };
 use curve_operator::reconcile::membership::{self, MembershipInput};
+use curve_operator::reconcile::model::pod::PodReading;
 use curve_operator::reconcile::model::states::MembershipState;
 use etcd_support::EtcdCluster;
 use k8s_openapi::api::core::v1::Pod;
@@ -74,9 +76,9 @@ async fn drive(
         let endpoints = etcd.endpoints_of(&serving);
         let observation = clients.observe(&key, &endpoints).await;
         let members = observation.members.clone();
-        let pods: Vec<Pod> = running
+        let pods: Vec<Arc<PodReading>> = running
             .iter()
-            .map(|&i| pod(&format!("{SET}-{i}")))
+            .map(|&i| Arc::new(pod(&format!("{SET}-{i}")).into()))
             .collect();
         let set_replicas = running.iter().max().map(|&i| i as i32 + 1);
         let decision = membership::decide(&MembershipInput {

@@ -4,6 +4,7 @@
 mod fake_api;
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use kube::core::DeserializeGuard;
 use serde_json::{Value, json};
@@ -13,6 +14,7 @@ use curve_operator::etcd::{
     ChangeOutcome, ClusterKey, EtcdObservation, EtcdObserver, MemberChange, MemberHealth,
     PrimaryObservation,
 };
+use curve_operator::reconcile::blockers::EventListing;
 use curve_operator::reconcile::events::EventSink;
 use curve_operator::reconcile::model::event::ClusterEvent;
 use curve_operator::reconcile::snapshot::{CacheWriters, Caches, replace_all};
@@ -122,12 +124,21 @@ impl Harness {
     /// A fresh operator (caches, context, fake etcd) against `api`.
     fn operator_of(api: FakeApi) -> Self {
         let (caches, writers) = Caches::unshared();
-        let ctx = Arc::new(Context::new(
-            api.client(),
-            caches,
-            FakeEtcd::new(),
-            RecordedEvents::default(),
-        ));
+        // A StatefulSet's Events are listed as soon as its pods are missing (the patience
+        // has its own test).
+        let at_once = EventListing {
+            patience: Duration::ZERO,
+            ..EventListing::default()
+        };
+        let ctx = Arc::new(
+            Context::new(
+                api.client(),
+                caches,
+                FakeEtcd::new(),
+                RecordedEvents::default(),
+            )
+            .with_set_event_listing(at_once),
+        );
         Harness {
             api,
             ctx,
@@ -474,6 +485,30 @@ async fn a_pod_that_cannot_be_created_is_named_from_the_statefulset_controllers_
     h.pod("demo-etcd-0", "etcd", "10.0.0.1", false);
     h.reconcile().await.unwrap();
     assert_eq!(h.api.take_requests(), [status_write()]);
+}
+
+/// A StatefulSet whose pods are not all created yet may just be slow: its Events are not listed
+/// before its missing pods stayed the same for the patience.
+#[tokio::test]
+async fn pods_missing_for_less_than_the_patience_cost_no_request() {
+    let mut h = Harness::new(minimal_spec());
+    let patient = Context::new(
+        h.api.client(),
+        h.ctx.caches.clone(),
+        FakeEtcd::new(),
+        RecordedEvents::default(),
+    );
+    h.ctx = Arc::new(patient.with_set_event_listing(EventListing {
+        patience: Duration::from_secs(3600),
+        ..EventListing::default()
+    }));
+    h.reconcile().await.unwrap();
+    h.api.take_requests();
+    h.pod("demo-etcd-1", "etcd", "10.0.0.2", false);
+    for _ in 0..2 {
+        h.reconcile().await.unwrap();
+        assert_eq!(h.api.take_requests(), Vec::<String>::new());
+    }
 }
 
 #[tokio::test]

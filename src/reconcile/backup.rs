@@ -11,19 +11,22 @@
 //! (desired/etcd-backup.sh); a finished Job is deleted once its result is in the status.
 
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{Timestamp, tz::TimeZone};
 use serde::Deserialize;
 
 use super::model::action::{Action, Object, ObjectKind, component_of};
 use super::model::event::ClusterEvent;
+use super::model::pod::PodReading;
 use super::topology::{JobOutcome, JobState};
 use crate::api::{EtcdBackupFailure, EtcdBackupStatus, EtcdBackupSuccess};
 use crate::cron::Schedule;
 use crate::desired::etcd_backup::{self, BackupRun, SNAPSHOTS_DIR};
 use crate::etcd::{EtcdAlarm, MemberHealth};
-use crate::names::{ETCD_BACKUP, LABEL_BACKUP_JOB, etcd_backup_claim_name, etcd_backup_job_name};
+use crate::names::{ETCD_BACKUP, etcd_backup_claim_name, etcd_backup_job_name};
 use crate::validate::ValidatedCluster;
 
 /// How soon to look again at a snapshot that is due but waits (etcd not serving, a Job still
@@ -36,8 +39,8 @@ pub struct BackupInput<'a> {
     pub previous: Option<&'a EtcdBackupStatus>,
     /// The cluster's Jobs and pods (the backup ones are picked out by their component label).
     pub jobs: &'a [Job],
-    pub pods: &'a [Pod],
-    pub claims: &'a [PersistentVolumeClaim],
+    pub pods: &'a [Arc<PodReading>],
+    pub claims: &'a [Arc<PersistentVolumeClaim>],
     /// etcd's members as the operator's etcd client read them; `None` when not read.
     pub members: Option<&'a MemberHealth>,
     /// The operator changes objects in this pass (not paused, its record readable).
@@ -232,12 +235,9 @@ fn record_finished(
 
 /// What a finished Job says: its pods' termination messages, else its failure condition.
 fn finished(input: &BackupInput, job: &Job, state: &JobState) -> Finished {
-    let pods: Vec<&Pod> = (input.pods.iter())
-        .filter(|p| {
-            (p.metadata.labels.as_ref())
-                .and_then(|l| l.get(LABEL_BACKUP_JOB))
-                .is_some_and(|name| *name == state.name)
-        })
+    let pods: Vec<&PodReading> = (input.pods.iter())
+        .filter(|p| p.job.as_deref() == Some(&state.name))
+        .map(|p| &**p)
         .collect();
     // The last pod to end says how the Job ended.
     let message = (pods.iter())
@@ -295,14 +295,10 @@ fn finished(input: &BackupInput, job: &Job, state: &JobState) -> Finished {
 }
 
 /// The end time and termination message of a pod's backup container, once it ended.
-fn terminated(pod: &Pod) -> Option<(Option<Timestamp>, String)> {
-    let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
-    let status = statuses.iter().find(|s| s.name == etcd_backup::CONTAINER)?;
-    let ended = status.state.as_ref()?.terminated.as_ref()?;
-    Some((
-        ended.finished_at.as_ref().map(|t| t.0),
-        ended.message.clone().unwrap_or_default(),
-    ))
+fn terminated(pod: &PodReading) -> Option<(Option<Timestamp>, String)> {
+    let status = (pod.containers.iter()).find(|s| s.name == etcd_backup::CONTAINER)?;
+    let ended = status.state.as_ref()?.terminated()?;
+    Some((ended.finished_at, ended.message.clone().unwrap_or_default()))
 }
 
 /// A message from the logs (FallbackToLogsOnError), cut for the status.

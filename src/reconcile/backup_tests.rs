@@ -59,25 +59,28 @@ fn job(name: &str, outcome: &str) -> Job {
 }
 
 /// A pod of `job` whose backup container ended at `ended` with this termination message.
-fn pod(job: &str, index: usize, ended: &str, exit: i32, message: &str) -> Pod {
+fn pod(job: &str, index: usize, ended: &str, exit: i32, message: &str) -> Arc<PodReading> {
     let mut labels = crate::names::etcd_backup_labels(NAME);
-    labels.insert(LABEL_BACKUP_JOB.to_string(), job.to_string());
-    serde_json::from_value(json!({
-        "metadata": {"name": format!("{job}-{index}"), "namespace": "ns", "labels": labels},
+    labels.insert(crate::names::LABEL_BACKUP_JOB.to_string(), job.to_string());
+    let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(json!({
+        "metadata": {"name": format!("{job}-{index}"), "namespace": "ns", "labels": labels,
+            "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": job, "uid": "u",
+                "controller": true}]},
         "status": {"phase": if exit == 0 { "Succeeded" } else { "Failed" }, "containerStatuses": [{
             "name": "backup", "image": "x", "imageID": "", "ready": false, "restartCount": 0,
             "state": {"terminated": {"exitCode": exit, "finishedAt": ended, "message": message}}
         }]}
     }))
-    .unwrap()
+    .unwrap();
+    Arc::new(pod.into())
 }
 
 struct World {
     cluster: ValidatedCluster,
     previous: Option<EtcdBackupStatus>,
     jobs: Vec<Job>,
-    pods: Vec<Pod>,
-    claims: Vec<PersistentVolumeClaim>,
+    pods: Vec<Arc<PodReading>>,
+    claims: Vec<Arc<PersistentVolumeClaim>>,
     members: Option<MemberHealth>,
     acts: bool,
     now: Timestamp,
@@ -90,7 +93,7 @@ impl World {
             previous: None,
             jobs: Vec::new(),
             pods: Vec::new(),
-            claims: vec![claim()],
+            claims: vec![Arc::new(claim())],
             members: Some(members(1)),
             acts: true,
             now: at(now),

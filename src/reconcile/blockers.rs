@@ -24,19 +24,23 @@
 //!   stateful_pod_control.go `recordPodEvent`); it retries with back-off, bumping the Event's
 //!   count and last timestamp.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cell::OnceCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ContainerStatus, Event, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::{Event, PersistentVolumeClaim};
 
 use super::model::action::component_of;
 use super::model::conditions::Reason;
 use super::model::observation::Blocker;
+use super::model::pod::{ContainerReading, PodReading};
 use crate::names::Component;
 
 /// What the blockers read besides the pods.
 pub struct Surroundings<'a> {
-    pub claims: &'a [PersistentVolumeClaim],
+    pub claims: &'a [Arc<PersistentVolumeClaim>],
     /// The StorageClasses that exist, among those the cluster's claims name.
     pub classes: &'a BTreeSet<String>,
     /// Nodes whose `Ready` condition is not True.
@@ -51,29 +55,19 @@ fn first_line(text: &str) -> &str {
         .unwrap_or_default()
 }
 
-fn unschedulable(pod: &Pod) -> Option<String> {
-    let conditions = pod.status.as_ref()?.conditions.as_ref()?;
-    let scheduled = conditions.iter().find(|c| c.type_ == "PodScheduled")?;
-    (scheduled.status == "False" && scheduled.reason.as_deref() == Some("Unschedulable"))
-        .then(|| scheduled.message.clone().unwrap_or_default())
-}
-
 /// Image pulls the kubelet gave up on, or backs off from.
 const PULL_FAILURES: [&str; 3] = ["ErrImagePull", "ImagePullBackOff", "InvalidImageName"];
 
-fn containers(pod: &Pod) -> impl Iterator<Item = (&'static str, &ContainerStatus)> {
-    let status = pod.status.as_ref();
-    let init = status.and_then(|s| s.init_container_statuses.as_ref());
-    let main = status.and_then(|s| s.container_statuses.as_ref());
-    (init.into_iter().flatten().map(|c| ("init container", c)))
-        .chain(main.into_iter().flatten().map(|c| ("container", c)))
+fn containers(pod: &PodReading) -> impl Iterator<Item = (&'static str, &ContainerReading)> {
+    let init = pod.init_containers.iter().map(|c| ("init container", c));
+    init.chain(pod.containers.iter().map(|c| ("container", c)))
 }
 
-fn container_blocker(pod_name: &str, what: &str, c: &ContainerStatus) -> Option<(Reason, String)> {
-    let waiting = c.state.as_ref()?.waiting.as_ref()?;
-    let reason = waiting.reason.as_deref()?;
+fn container_blocker(pod_name: &str, what: &str, c: &ContainerReading) -> Option<(Reason, String)> {
+    let (reason, message) = c.state.as_ref()?.waiting()?;
+    let reason = reason?;
     if PULL_FAILURES.contains(&reason) {
-        let said = first_line(waiting.message.as_deref().unwrap_or_default());
+        let said = first_line(message.unwrap_or_default());
         return Some((
             Reason::ImagePullFailed,
             format!(
@@ -83,8 +77,7 @@ fn container_blocker(pod_name: &str, what: &str, c: &ContainerStatus) -> Option<
         ));
     }
     if reason == "CrashLoopBackOff" {
-        let last = c.last_state.as_ref().and_then(|s| s.terminated.as_ref());
-        let said = last.map_or(String::new(), |t| {
+        let said = c.last_terminated.as_ref().map_or(String::new(), |t| {
             let why = t
                 .message
                 .as_deref()
@@ -135,37 +128,48 @@ fn claim_blocker(
     })
 }
 
-/// The claims of a pod's volumes.
-fn pod_claims<'a>(
-    pod: &Pod,
-    claims: &'a [PersistentVolumeClaim],
-) -> Vec<&'a PersistentVolumeClaim> {
-    let names: Vec<&str> = (pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.volumes.as_ref())
-        .into_iter()
-        .flatten())
-    .filter_map(|v| Some(v.persistent_volume_claim.as_ref()?.claim_name.as_str()))
-    .collect();
-    // A StatefulSet pod's claims are `<template>-<pod>`; the cache keeps no pod spec volumes,
-    // so the names are also matched by that suffix.
-    let pod_name = pod.metadata.name.as_deref().unwrap_or_default();
-    (claims.iter())
-        .filter(|c| {
-            let name = c.metadata.name.as_deref().unwrap_or_default();
-            names.contains(&name) || name.ends_with(&format!("-{pod_name}"))
-        })
-        .collect()
+/// The claims of each pod, by the pod's name. A StatefulSet pod's claims are named
+/// `<template>-<pod>` (the cache keeps no pod volumes): each claim is indexed under every
+/// name that follows a `-` in its own, so finding a pod's claims is one lookup, not a search
+/// of every claim (which made the blockers quadratic with many unschedulable pods). Built at
+/// the first lookup: most passes have no unschedulable pod.
+struct ClaimsByPod<'a> {
+    claims: &'a [Arc<PersistentVolumeClaim>],
+    index: OnceCell<HashMap<&'a str, Vec<&'a PersistentVolumeClaim>>>,
+}
+
+impl<'a> ClaimsByPod<'a> {
+    fn new(claims: &'a [Arc<PersistentVolumeClaim>]) -> Self {
+        let index = OnceCell::new();
+        ClaimsByPod { claims, index }
+    }
+
+    fn of(&self, pod: &str) -> &[&'a PersistentVolumeClaim] {
+        let index = self.index.get_or_init(|| {
+            let mut index: HashMap<&str, Vec<&PersistentVolumeClaim>> = HashMap::new();
+            for claim in self.claims {
+                let name = claim.metadata.name.as_deref().unwrap_or_default();
+                for (dash, _) in name.match_indices('-') {
+                    index.entry(&name[dash + 1..]).or_default().push(&**claim);
+                }
+            }
+            index
+        });
+        index.get(pod).map_or(&[], Vec::as_slice)
+    }
 }
 
 /// What keeps one pod from running, if anything: the first of its node, its claims, its
 /// scheduling and its containers, in that order (a claim that cannot bind also makes the pod
 /// unschedulable; the claim is the cause).
-fn pod_blocker(pod: &Pod, around: &Surroundings) -> Option<(Reason, String)> {
-    let name = pod.metadata.name.as_deref().unwrap_or_default();
-    let node = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
-    if pod.metadata.deletion_timestamp.is_some() {
+fn pod_blocker(
+    pod: &PodReading,
+    claims: &ClaimsByPod,
+    around: &Surroundings,
+) -> Option<(Reason, String)> {
+    let name = pod.name.as_str();
+    let node = pod.node.as_deref();
+    if pod.terminating {
         let node = node.filter(|n| around.unready_nodes.contains(*n))?;
         return Some((
             Reason::NodeLost,
@@ -176,33 +180,31 @@ fn pod_blocker(pod: &Pod, around: &Surroundings) -> Option<(Reason, String)> {
     }
     // Only once the scheduler gave up on the pod: until then a Pending claim is normal (a
     // WaitForFirstConsumer class binds it at scheduling).
-    let unschedulable = unschedulable(pod);
+    let unschedulable = pod.unschedulable.as_deref();
     if node.is_none()
         && unschedulable.is_some()
-        && let Some(found) = (pod_claims(pod, around.claims).into_iter())
-            .find_map(|c| claim_blocker(c, around.classes))
+        && let Some(found) = (claims.of(name).iter()).find_map(|c| claim_blocker(c, around.classes))
     {
         return Some(found);
     }
     if let Some(said) = unschedulable {
         return Some((
             Reason::Unschedulable,
-            format!("pod {name} is unschedulable: {}", first_line(&said)),
+            format!("pod {name} is unschedulable: {}", first_line(said)),
         ));
     }
     containers(pod).find_map(|(what, c)| container_blocker(name, what, c))
 }
 
 /// Every blocker of the cluster's pods, in pod name order, each tier's own.
-pub fn blockers(pods: &[Pod], around: &Surroundings) -> Vec<Blocker> {
-    let tiers: BTreeMap<&str, Component> =
-        Component::TIERS.iter().map(|c| (c.as_str(), *c)).collect();
+pub fn blockers(pods: &[Arc<PodReading>], around: &Surroundings) -> Vec<Blocker> {
+    let claims = ClaimsByPod::new(around.claims);
     let mut found: Vec<(String, Blocker)> = pods
         .iter()
         .filter_map(|pod| {
-            let component = *tiers.get(component_of(&pod.metadata)?)?;
-            let (reason, message) = pod_blocker(pod, around)?;
-            let name = pod.metadata.name.clone().unwrap_or_default();
+            let component = pod.tier?;
+            let (reason, message) = pod_blocker(pod, &claims, around)?;
+            let name = pod.name.clone();
             Some((
                 name,
                 Blocker {
@@ -227,13 +229,10 @@ pub struct MissingPods {
 
 /// Every tier StatefulSet with pods missing: ordinals below its replicas with no pod of that
 /// name (the one case where the reason is only in an Event).
-pub fn missing_pods(sets: &[StatefulSet], pods: &[Pod]) -> Vec<MissingPods> {
+pub fn missing_pods(sets: &[StatefulSet], pods: &[Arc<PodReading>]) -> Vec<MissingPods> {
     let tiers: BTreeMap<&str, Component> =
         Component::TIERS.iter().map(|c| (c.as_str(), *c)).collect();
-    let existing: BTreeSet<&str> = pods
-        .iter()
-        .filter_map(|p| p.metadata.name.as_deref())
-        .collect();
+    let existing: BTreeSet<&str> = pods.iter().map(|p| p.name.as_str()).collect();
     (sets.iter())
         .filter_map(|set| {
             let name = set.metadata.name.clone()?;
@@ -250,6 +249,107 @@ pub fn missing_pods(sets: &[StatefulSet], pods: &[Pod]) -> Vec<MissingPods> {
             })
         })
         .collect()
+}
+
+/// When the read step lists a StatefulSet's Events: its pods must have been missing, the same
+/// ones, for `patience` (a StatefulSet controller that is merely slow, creating a big tier's
+/// pods, is not blocked, and listing at every reconcile while it works cost one request per
+/// set per reconcile); the listing is then reused while they stay missing, and renewed after
+/// `relist` (the controller retries with back-off and its Event says the latest answer).
+#[derive(Clone, Copy, Debug)]
+pub struct EventListing {
+    pub patience: Duration,
+    pub relist: Duration,
+}
+
+impl Default for EventListing {
+    fn default() -> Self {
+        EventListing {
+            patience: Duration::from_secs(10),
+            relist: Duration::from_secs(60),
+        }
+    }
+}
+
+/// One StatefulSet's missing pods as last seen, and its Events as last listed.
+#[derive(Clone, Debug)]
+struct SetSeen {
+    pods: Vec<String>,
+    since: Instant,
+    listed: Option<(Instant, Vec<Event>)>,
+}
+
+/// What the read steps saw of each cluster's StatefulSets with pods missing, kept between
+/// reconciles (in memory: after a restart the patience starts again).
+#[derive(Debug, Default)]
+pub struct SetEventsMemo(HashMap<(String, String), BTreeMap<String, SetSeen>>);
+
+/// What one read step does about the StatefulSets with pods missing.
+#[derive(Debug, Default, PartialEq)]
+pub struct SetEventsPlan {
+    /// The sets whose Events to list now.
+    pub list: Vec<String>,
+    /// The Events already listed for the others.
+    pub known: Vec<Event>,
+    /// When a set's patience runs out: look again then.
+    pub look_again: Option<Duration>,
+}
+
+impl SetEventsMemo {
+    /// The plan for cluster `namespace/name` whose sets miss `missing` now; sets no longer
+    /// missing pods are forgotten.
+    pub fn plan(
+        &mut self,
+        cluster: (&str, &str),
+        missing: &[MissingPods],
+        now: Instant,
+        timing: EventListing,
+    ) -> SetEventsPlan {
+        let key = (cluster.0.to_string(), cluster.1.to_string());
+        let previous = self.0.remove(&key).unwrap_or_default();
+        let mut seen = BTreeMap::new();
+        let mut plan = SetEventsPlan::default();
+        for set in missing {
+            let same = (previous.get(&set.set))
+                .filter(|s| s.pods == set.pods)
+                .cloned();
+            let entry = same.unwrap_or(SetSeen {
+                pods: set.pods.clone(),
+                since: now,
+                listed: None,
+            });
+            let waited = now.saturating_duration_since(entry.since);
+            match &entry.listed {
+                _ if waited < timing.patience => {
+                    let left = timing.patience - waited;
+                    plan.look_again = Some(plan.look_again.map_or(left, |l| l.min(left)));
+                }
+                Some((at, events)) if now.saturating_duration_since(*at) < timing.relist => {
+                    plan.known.extend(events.iter().cloned())
+                }
+                _ => plan.list.push(set.set.clone()),
+            }
+            seen.insert(set.set.clone(), entry);
+        }
+        if !seen.is_empty() {
+            self.0.insert(key, seen);
+        }
+        plan
+    }
+
+    /// What a listing of `set`'s Events returned.
+    pub fn listed(&mut self, cluster: (&str, &str), set: &str, events: &[Event], now: Instant) {
+        let key = (cluster.0.to_string(), cluster.1.to_string());
+        if let Some(seen) = self.0.get_mut(&key).and_then(|sets| sets.get_mut(set)) {
+            seen.listed = Some((now, events.to_vec()));
+        }
+    }
+
+    /// The cluster is gone.
+    pub fn forget(&mut self, cluster: (&str, &str)) {
+        self.0
+            .remove(&(cluster.0.to_string(), cluster.1.to_string()));
+    }
 }
 
 /// When an Event last happened, by whichever of its clocks its recorder set.
@@ -307,10 +407,14 @@ pub fn creation_blockers(missing: &[MissingPods], events: &[Event]) -> Vec<Block
 
 /// The StorageClasses of the Pending claims: read (by GET) to tell a class that does not
 /// exist from a volume not available yet.
-pub fn classes_of_pending_claims(claims: &[PersistentVolumeClaim]) -> BTreeSet<String> {
+pub fn classes_of_pending_claims(claims: &[Arc<PersistentVolumeClaim>]) -> BTreeSet<String> {
     (claims.iter())
         .filter(|c| c.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Pending"))
         .filter_map(|c| c.spec.as_ref()?.storage_class_name.clone())
         .filter(|class| !class.is_empty())
         .collect()
 }
+
+#[cfg(test)]
+#[path = "blockers_tests.rs"]
+mod tests;

@@ -14,12 +14,14 @@
 //! Deletion: [`bound_volumes`] names the PersistentVolumes that hold a deletion back.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{PersistentVolume, Pod};
+use k8s_openapi::api::core::v1::PersistentVolume;
 
 use super::model::action::{Action, ExistingObject, Object, ObjectKind};
+use super::model::pod::PodReading;
 use super::model::states::CsiState;
-use crate::desired::csi::{Csi, NODE_CONFIG_ANNOTATION};
+use crate::desired::csi::Csi;
 use crate::names::CSI_DRIVER;
 
 /// The objects in apply order: who runs first, then what runs, the StorageClass last.
@@ -88,7 +90,7 @@ pub struct CsiInput<'a> {
     /// The cluster's curve-csi objects that exist, namespaced and cluster-scoped.
     pub existing: &'a [ExistingObject],
     /// The cluster's node plugin pods.
-    pub node_pods: &'a [Pod],
+    pub node_pods: &'a [Arc<PodReading>],
     /// Nodes with a VolumeAttachment of the driver; `None` when not read (no pod outdated as
     /// the DaemonSet stood).
     pub attached: Option<&'a BTreeSet<String>>,
@@ -190,17 +192,16 @@ fn delete(existing: &ExistingObject) -> Action {
 }
 
 /// The node plugin's config a pod runs (its template hash).
-fn node_config(pod: &Pod) -> Option<&str> {
-    let annotations = pod.metadata.annotations.as_ref()?;
-    annotations.get(NODE_CONFIG_ANNOTATION).map(String::as_str)
+fn node_config(pod: &PodReading) -> Option<&str> {
+    pod.csi_node_config.as_deref()
 }
 
 /// Whether some node plugin pod runs another config than `config` (the DaemonSet's, as the
 /// cache holds it): then the read step lists the VolumeAttachments.
-pub fn any_outdated(config: Option<&str>, node_pods: &[Pod]) -> bool {
+pub fn any_outdated(config: Option<&str>, node_pods: &[Arc<PodReading>]) -> bool {
     config.is_some_and(|config| {
         (node_pods.iter())
-            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .filter(|p| !p.terminating)
             .any(|p| node_config(p) != Some(config))
     })
 }
@@ -210,12 +211,10 @@ fn node_pod_restarts(csi: &Csi, input: &CsiInput) -> (Vec<Action>, Vec<String>) 
     let mut restarts = Vec::new();
     let mut held = BTreeSet::new();
     for pod in input.node_pods {
-        if pod.metadata.deletion_timestamp.is_some()
-            || node_config(pod) == Some(csi.node_config.as_str())
-        {
+        if pod.terminating || node_config(pod) == Some(csi.node_config.as_str()) {
             continue;
         }
-        let node = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
+        let node = pod.node.as_deref();
         // Not read means not known: held, as if volumes were attached.
         let attached = |node: &str| input.attached.is_none_or(|nodes| nodes.contains(node));
         match node {
@@ -223,8 +222,8 @@ fn node_pod_restarts(csi: &Csi, input: &CsiInput) -> (Vec<Action>, Vec<String>) 
                 held.insert(node.to_string());
             }
             _ => restarts.push(Action::DeletePod {
-                name: pod.metadata.name.clone().unwrap_or_default(),
-                uid: pod.metadata.uid.clone().unwrap_or_default(),
+                name: pod.name.clone(),
+                uid: pod.uid.clone(),
             }),
         }
     }

@@ -4,10 +4,11 @@ use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::{PersistentVolume, Pod};
 use serde_json::json;
+use std::sync::Arc;
 
 use super::*;
 use crate::api::CurveCluster;
-use crate::desired::csi::build;
+use crate::desired::csi::{NODE_CONFIG_ANNOTATION, build};
 use crate::validate::validate;
 
 fn csi(mds: &[&str]) -> Csi {
@@ -40,19 +41,20 @@ fn applied(csi: &Csi, with_class: bool) -> Vec<ExistingObject> {
         .collect()
 }
 
-fn node_pod(name: &str, node: &str, config: &str) -> Pod {
-    serde_json::from_value(json!({
+fn node_pod(name: &str, node: &str, config: &str) -> Arc<PodReading> {
+    let pod: Pod = serde_json::from_value(json!({
         "metadata": {"name": name, "uid": format!("{name}-uid"),
                      "annotations": {NODE_CONFIG_ANNOTATION: config}},
         "spec": {"nodeName": node, "containers": []}
     }))
-    .unwrap()
+    .unwrap();
+    Arc::new(pod.into())
 }
 
 fn input<'a>(
     desired: Option<&'a Csi>,
     existing: &'a [ExistingObject],
-    pods: &'a [Pod],
+    pods: &'a [Arc<PodReading>],
     attached: Option<&'a BTreeSet<String>>,
     allowed: &'a RestartAllowed,
 ) -> CsiInput<'a> {

@@ -848,7 +848,7 @@ fn decide_membership(
         .and_then(|o| o.replicas)
         .or_else(|| {
             (snapshot.pods.iter())
-                .filter_map(|p| membership::ordinal(&set, p.metadata.name.as_deref()?))
+                .filter_map(|p| membership::ordinal(&set, &p.name))
                 .max()
                 .map(|ordinal| ordinal + 1)
         });

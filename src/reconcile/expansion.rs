@@ -26,10 +26,12 @@
 //! kept, and any size at least that large is accepted again.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 
 use super::model::action::{Action, ExistingObject, Object, ObjectKind, claim_size, component_of};
+use super::model::pod::PodReading;
 use super::model::states::{ClaimProgress, VolumeExpansion};
 use super::plan;
 use crate::names::Component;
@@ -75,12 +77,15 @@ fn smallest<'a>(sizes: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     sizes.min_by(|a, b| bytes(a).total_cmp(&bytes(b)))
 }
 
-/// One claim as the expansion reads it.
+/// One claim as the expansion reads it, its sizes parsed once (clusters have thousands).
 struct Claim<'a> {
     name: &'a str,
     class: Option<&'a str>,
     request: Option<&'a str>,
+    /// `request` in bytes; an unknown quantity counts as nothing.
+    request_bytes: f64,
     capacity: Option<&'a str>,
+    capacity_bytes: Option<f64>,
     resize_pending: bool,
 }
 
@@ -88,15 +93,19 @@ impl Claim<'_> {
     fn of(claim: &PersistentVolumeClaim) -> Claim<'_> {
         let status = claim.status.as_ref();
         let spec = claim.spec.as_ref();
+        let request = spec
+            .and_then(|s| s.resources.as_ref()?.requests.as_ref()?.get("storage"))
+            .map(|q| q.0.as_str());
+        let capacity = status
+            .and_then(|s| s.capacity.as_ref()?.get("storage"))
+            .map(|q| q.0.as_str());
         Claim {
             name: claim.metadata.name.as_deref().unwrap_or_default(),
             class: spec.and_then(|s| s.storage_class_name.as_deref()),
-            request: spec
-                .and_then(|s| s.resources.as_ref()?.requests.as_ref()?.get("storage"))
-                .map(|q| q.0.as_str()),
-            capacity: status
-                .and_then(|s| s.capacity.as_ref()?.get("storage"))
-                .map(|q| q.0.as_str()),
+            request,
+            request_bytes: request.map_or(0.0, bytes),
+            capacity,
+            capacity_bytes: capacity.map(bytes),
             resize_pending: status
                 .and_then(|s| s.conditions.as_ref())
                 .is_some_and(|conditions| {
@@ -107,10 +116,10 @@ impl Claim<'_> {
         }
     }
 
-    fn progress(&self, target: &str, requested_now: bool) -> ClaimProgress {
+    fn progress(&self, target_bytes: f64, requested_now: bool) -> ClaimProgress {
         if requested_now {
             ClaimProgress::Requested
-        } else if self.capacity.is_none() || !below(self.capacity, target) {
+        } else if self.capacity_bytes.is_none_or(|c| c >= target_bytes) {
             // A claim not bound yet reports no capacity: it is provisioned at its request.
             ClaimProgress::Grown
         } else if self.resize_pending {
@@ -155,6 +164,7 @@ struct Volumes<'a> {
     wanted: String,
     /// `wanted`, never less than `current`.
     target: String,
+    target_bytes: f64,
     /// The spec asks for less than `current`.
     shrinks: bool,
 }
@@ -163,7 +173,7 @@ impl Volumes<'_> {
     fn to_grow(&self) -> impl Iterator<Item = &Claim<'_>> {
         self.claims
             .iter()
-            .filter(|c| below(c.request, &self.target))
+            .filter(|c| c.request_bytes < self.target_bytes)
     }
 }
 
@@ -171,7 +181,7 @@ impl Volumes<'_> {
 fn volumes<'a>(
     cluster: &ValidatedCluster,
     existing: &'a [ExistingObject],
-    claims: &'a [PersistentVolumeClaim],
+    claims: &'a [Arc<PersistentVolumeClaim>],
 ) -> Vec<Volumes<'a>> {
     let mut all = Vec::new();
     for (component, field, restarts) in VOLUMES {
@@ -182,13 +192,14 @@ fn volumes<'a>(
             .iter()
             .filter(|c| component_of(&c.metadata) == Some(component.as_str()))
             .filter(|c| c.metadata.deletion_timestamp.is_none())
-            .map(Claim::of)
+            .map(|c| Claim::of(c))
             .collect();
-        let asked = templates
-            .iter()
-            .copied()
-            .chain(claims.iter().filter_map(|c| c.request));
-        let Some(current) = largest(asked) else {
+        // The largest request, each parsed once: thousands of claims ask for the same size.
+        let requested = (claims.iter())
+            .filter(|c| c.request.is_some())
+            .max_by(|a, b| a.request_bytes.total_cmp(&b.request_bytes))
+            .and_then(|c| c.request);
+        let Some(current) = largest(templates.iter().copied().chain(requested)) else {
             continue;
         };
         let wanted = match component {
@@ -196,6 +207,7 @@ fn volumes<'a>(
             _ => &cluster.spec.etcd.storage.size,
         };
         let shrinks = bytes(wanted) < bytes(current);
+        let target = if shrinks { current } else { wanted };
         all.push(Volumes {
             component,
             field,
@@ -203,7 +215,8 @@ fn volumes<'a>(
             templates,
             claims,
             current,
-            target: if shrinks { current } else { wanted }.to_string(),
+            target: target.to_string(),
+            target_bytes: bytes(target),
             wanted: wanted.clone(),
             shrinks,
         });
@@ -216,7 +229,7 @@ fn volumes<'a>(
 pub fn classes_to_read(
     cluster: &ValidatedCluster,
     existing: &[ExistingObject],
-    claims: &[PersistentVolumeClaim],
+    claims: &[Arc<PersistentVolumeClaim>],
 ) -> BTreeSet<String> {
     volumes(cluster, existing, claims)
         .iter()
@@ -242,7 +255,7 @@ pub struct ExpansionPlan {
 pub fn plan(
     safe: &mut ValidatedCluster,
     existing: &[ExistingObject],
-    claims: &[PersistentVolumeClaim],
+    claims: &[Arc<PersistentVolumeClaim>],
     classes: &BTreeMap<String, bool>,
 ) -> ExpansionPlan {
     let mut out = ExpansionPlan::default();
@@ -279,10 +292,11 @@ impl Volumes<'_> {
                 name: name.to_string(),
                 size: self.target.clone(),
             }));
-        let progress: Vec<(String, ClaimProgress)> = (self.claims.iter())
+        // Borrowed: the names are copied only for an expansion to show.
+        let progress: Vec<(&str, ClaimProgress)> = (self.claims.iter())
             .map(|c| {
                 let now = requested.contains(c.name);
-                (c.name.to_string(), c.progress(&self.target, now))
+                (c.name, c.progress(self.target_bytes, now))
             })
             .collect();
         let template = self.template_size(&progress);
@@ -292,7 +306,7 @@ impl Volumes<'_> {
 
     /// Pods that restart to use the space do so once it is there: their template (which
     /// carries the size) changes only then.
-    fn template_size(&self, progress: &[(String, ClaimProgress)]) -> String {
+    fn template_size(&self, progress: &[(&str, ClaimProgress)]) -> String {
         let volumes_grown = progress.iter().all(|(_, p)| p.volume_grown());
         match smallest(self.templates.iter().copied()) {
             Some(old) if self.restarts && !volumes_grown => old.to_string(),
@@ -301,7 +315,7 @@ impl Volumes<'_> {
     }
 
     /// The expansion to show, while a template or a claim is behind the target.
-    fn under_way(&self, progress: Vec<(String, ClaimProgress)>) -> Option<VolumeExpansion> {
+    fn under_way(&self, progress: Vec<(&str, ClaimProgress)>) -> Option<VolumeExpansion> {
         let templates_behind = self.templates.iter().any(|t| below(Some(t), &self.target));
         if !templates_behind && progress.iter().all(|(_, p)| *p == ClaimProgress::Grown) {
             return None;
@@ -314,7 +328,9 @@ impl Volumes<'_> {
                 .unwrap_or(self.current)
                 .to_string(),
             to: self.target.clone(),
-            claims: progress,
+            claims: (progress.into_iter())
+                .map(|(name, p)| (name.to_string(), p))
+                .collect(),
             restarts: self.restarts,
         })
     }
@@ -362,20 +378,17 @@ pub fn recreate_changed_sets(actions: Vec<Action>, existing: &[ExistingObject]) 
 /// Components whose pods run without any StatefulSet: one was deleted with its pods orphaned
 /// and is not applied again yet (an operator stopped in between, or a user's orphaning
 /// delete). The tier exists: it is re-created with the pods adopted, never brought up afresh.
-pub fn orphaned(existing: &[ExistingObject], pods: &[Pod]) -> Vec<Component> {
+pub fn orphaned(existing: &[ExistingObject], pods: &[Arc<PodReading>]) -> Vec<Component> {
     Component::TIERS
         .into_iter()
         .filter(|&component| !plan::tier_exists(existing, component))
-        .filter(|component| {
-            pods.iter()
-                .any(|p| component_of(&p.metadata) == Some(component.as_str()))
-        })
+        .filter(|component| pods.iter().any(|p| p.tier == Some(*component)))
         .collect()
 }
 
 /// A StatefulSet is being re-created: no pod is replaced meanwhile (orphaned pods belong to no
 /// revision).
-pub fn recreating(existing: &[ExistingObject], pods: &[Pod]) -> bool {
+pub fn recreating(existing: &[ExistingObject], pods: &[Arc<PodReading>]) -> bool {
     existing
         .iter()
         .any(|o| o.kind == ObjectKind::StatefulSet && o.deleting)

@@ -10,6 +10,7 @@ use super::model::conditions::Reason;
 use super::model::observation::{
     ComponentObservation, DataCleanup, Observation, PrimaryView, TopologyState,
 };
+use super::model::pod::PodReading;
 use super::model::states::RollState;
 use crate::etcd::MemberHealth;
 
@@ -90,8 +91,20 @@ pub(crate) fn healthy() -> Observation {
     }
 }
 
-/// A pod of `component` with its IP (pod and host), node and readiness.
+/// A pod of `component` with its IP (pod and host), node and readiness, as the pod cache
+/// reads it.
 pub(crate) fn pod(
+    name: &str,
+    component: &str,
+    ip: Option<&str>,
+    node: Option<&str>,
+    ready: bool,
+) -> std::sync::Arc<PodReading> {
+    std::sync::Arc::new(pod_object(name, component, ip, node, ready).into())
+}
+
+/// The pod object [`pod`] reads.
+pub(crate) fn pod_object(
     name: &str,
     component: &str,
     ip: Option<&str>,
@@ -136,4 +149,11 @@ pub(crate) fn set(name: &str, component: &str, replicas: i32) -> ExistingObject 
         uid: Some(format!("uid-{name}")),
         deleting: false,
     }
+}
+
+/// Pods as the pod cache reads them.
+pub(crate) fn read(pods: impl IntoIterator<Item = Pod>) -> Vec<std::sync::Arc<PodReading>> {
+    pods.into_iter()
+        .map(|p| std::sync::Arc::new(p.into()))
+        .collect()
 }

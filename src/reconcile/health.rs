@@ -7,9 +7,10 @@
 //! must be the current one, so a verdict read before the last pod came back never lets the
 //! next server go.
 
-use k8s_openapi::api::core::v1::Pod;
+use std::sync::Arc;
 
 use super::model::health::{HealthView, Latest, Wanted};
+use super::model::pod::PodReading;
 use super::observe::{pod_ip, pods_of};
 use crate::api::ChunkServerRetire;
 use crate::curve::gather::{MdsTarget, Targets};
@@ -19,18 +20,12 @@ use crate::validate::ValidatedCluster;
 
 /// A stable token of the MDS and ChunkServer pods' identities and readiness: it changes when
 /// any of them is replaced, or becomes ready or unready.
-pub fn pods_token(pods: &[Pod]) -> u64 {
+pub fn pods_token(pods: &[Arc<PodReading>]) -> u64 {
     // Borrowed, not cloned: clusters have thousands of pods.
     let mut seen: Vec<(&str, &str, bool)> = [Component::Mds, Component::ChunkServer]
         .into_iter()
         .flat_map(|c| pods_of(pods, c))
-        .map(|p| {
-            (
-                p.metadata.name.as_deref().unwrap_or_default(),
-                p.metadata.uid.as_deref().unwrap_or_default(),
-                super::observe::is_ready(p),
-            )
-        })
+        .map(|p| (p.name.as_str(), p.uid.as_str(), super::observe::is_ready(p)))
         .collect();
     seen.sort();
     crate::util::fnv64(seen.iter().flat_map(|(name, uid, ready)| {
@@ -41,7 +36,11 @@ pub fn pods_token(pods: &[Pod]) -> u64 {
 }
 
 /// Where the MDS daemons listen (their pods' IPs: host networking) and which one etcd elected.
-pub fn targets(cluster: &ValidatedCluster, pods: &[Pod], elected: Option<&str>) -> Targets {
+pub fn targets(
+    cluster: &ValidatedCluster,
+    pods: &[Arc<PodReading>],
+    elected: Option<&str>,
+) -> Targets {
     let mds = &cluster.spec.mds;
     let mut targets: Vec<MdsTarget> = pods_of(pods, Component::Mds)
         .filter_map(pod_ip)
@@ -60,7 +59,7 @@ pub fn targets(cluster: &ValidatedCluster, pods: &[Pod], elected: Option<&str>) 
 /// The token a reading must have begun with to describe the cluster as it is now: the pods'
 /// token, and the retire step in progress (a step's Curve change is sent after the step is
 /// recorded, so a reading begun after the record changed sees it).
-pub fn state_token(pods: &[Pod], retire: Option<&ChunkServerRetire>) -> u64 {
+pub fn state_token(pods: &[Arc<PodReading>], retire: Option<&ChunkServerRetire>) -> u64 {
     let pods = pods_token(pods);
     match retire {
         None => pods,
@@ -74,7 +73,7 @@ pub fn state_token(pods: &[Pod], retire: Option<&ChunkServerRetire>) -> u64 {
 /// What to ask the monitor for.
 pub fn wanted(
     cluster: &ValidatedCluster,
-    pods: &[Pod],
+    pods: &[Arc<PodReading>],
     elected: Option<&str>,
     retire: Option<&ChunkServerRetire>,
 ) -> Wanted {
@@ -91,14 +90,14 @@ pub fn wanted(
 /// The decision's view of the monitor's latest result.
 pub fn view(
     latest: &Latest,
-    pods: &[Pod],
+    pods: &[Arc<PodReading>],
     mds_port: i32,
     retire: Option<&ChunkServerRetire>,
 ) -> HealthView {
     let primary_unreachable = latest.primary_unreachable.as_ref().map(|address| {
         pods_of(pods, Component::Mds)
             .find(|p| pod_ip(p).is_some_and(|ip| format!("{ip}:{mds_port}") == *address))
-            .and_then(|p| p.metadata.name.clone())
+            .map(|p| p.name.clone())
             .unwrap_or_else(|| address.clone())
     });
     let current = latest.pods_token == state_token(pods, retire);

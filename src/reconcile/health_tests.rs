@@ -5,12 +5,12 @@ use crate::api::{CopysetHealthStatus, HealthStatus, HealthVerdict};
 use crate::curve::health::{Health, Verdict};
 use crate::reconcile::fixtures::{pod, validated};
 
-fn with_uid(mut pod: Pod, uid: &str) -> Pod {
-    pod.metadata.uid = Some(uid.into());
+fn with_uid(mut pod: Arc<PodReading>, uid: &str) -> Arc<PodReading> {
+    Arc::make_mut(&mut pod).uid = uid.into();
     pod
 }
 
-fn tier(ready: bool) -> Vec<Pod> {
+fn tier(ready: bool) -> Vec<Arc<PodReading>> {
     vec![
         with_uid(
             pod("demo-etcd-0", "etcd", Some("10.0.0.1"), None, ready),
@@ -76,7 +76,7 @@ fn the_pods_token_follows_mds_and_chunkserver_readiness_and_identity_only() {
     );
     assert_ne!(token, pods_token(&unready), "a ChunkServer turned unready");
     let mut replaced = tier(true);
-    replaced[1].metadata.uid = Some("m0-new".into());
+    Arc::make_mut(&mut replaced[1]).uid = "m0-new".into();
     assert_ne!(token, pods_token(&replaced), "an MDS pod replaced");
     let mut etcd_down = tier(true);
     etcd_down[0] = with_uid(

@@ -8,22 +8,18 @@
 //! (internal/task/task/bs/balance_leader.go); the operator asks for one each time the set of
 //! ChunkServer pods is new (a bring-up, a roll step, a scale-out) and all of them serve.
 
-use k8s_openapi::api::core::v1::Pod;
+use std::sync::Arc;
 
 use super::model::health::HealthView;
+use super::model::pod::PodReading;
 use super::observe::{is_ready, pods_of};
 use crate::names::Component;
 
 /// The ChunkServer pods' identities (names and uids): it changes when one is replaced.
-pub fn chunkserver_pods_token(pods: &[Pod]) -> String {
+pub fn chunkserver_pods_token(pods: &[Arc<PodReading>]) -> String {
     // Borrowed, not cloned: clusters have thousands of ChunkServer pods.
     let mut seen: Vec<(&str, &str)> = pods_of(pods, Component::ChunkServer)
-        .map(|p| {
-            (
-                p.metadata.name.as_deref().unwrap_or_default(),
-                p.metadata.uid.as_deref().unwrap_or_default(),
-            )
-        })
+        .map(|p| (p.name.as_str(), p.uid.as_str()))
         .collect();
     seen.sort();
     let bytes = seen
@@ -34,7 +30,7 @@ pub fn chunkserver_pods_token(pods: &[Pod]) -> String {
 
 /// What a pass knows for the decision.
 pub struct LeaderInput<'a> {
-    pub pods: &'a [Pod],
+    pub pods: &'a [Arc<PodReading>],
     /// ChunkServer pods the spec asks for.
     pub expected: i32,
     pub health: Option<&'a HealthView>,
@@ -50,7 +46,7 @@ pub fn rapid_schedule(input: &LeaderInput) -> Option<String> {
     if !input.pool_created || input.retiring || input.expected <= 0 {
         return None;
     }
-    let chunkservers: Vec<&Pod> = pods_of(input.pods, Component::ChunkServer).collect();
+    let chunkservers: Vec<&PodReading> = pods_of(input.pods, Component::ChunkServer).collect();
     let all_serving = chunkservers.len() as i32 == input.expected
         && chunkservers.iter().all(|p| is_ready(p))
         && input
@@ -66,7 +62,7 @@ mod tests {
     use crate::api::{CopysetHealthStatus, HealthStatus, HealthVerdict};
     use crate::reconcile::fixtures::pod;
 
-    fn chunkservers(ready: [bool; 3]) -> Vec<Pod> {
+    fn chunkservers(ready: [bool; 3]) -> Vec<Arc<PodReading>> {
         (0..3)
             .map(|i| {
                 let mut p = pod(
@@ -76,7 +72,7 @@ mod tests {
                     Some("n"),
                     ready[i],
                 );
-                p.metadata.uid = Some(format!("uid-{i}"));
+                Arc::make_mut(&mut p).uid = format!("uid-{i}");
                 p
             })
             .collect()
@@ -124,13 +120,13 @@ mod tests {
 
         // A roll step: one pod replaced. Not while it loads, nor on an old reading.
         let mut loading = chunkservers([true, false, true]);
-        loading[1].metadata.uid = Some("uid-1-new".into());
+        Arc::make_mut(&mut loading[1]).uid = "uid-1-new".into();
         assert_eq!(
             rapid_schedule(&input(&loading, Some(&token), Some(&view))),
             None
         );
         let mut rolled = chunkservers([true; 3]);
-        rolled[1].metadata.uid = Some("uid-1-new".into());
+        Arc::make_mut(&mut rolled[1]).uid = "uid-1-new".into();
         let stale = healthy(false);
         assert_eq!(
             rapid_schedule(&input(&rolled, Some(&token), Some(&stale))),

@@ -9,10 +9,13 @@
 //! before its pod goes, never while it leads (leadership moves first); a recorded step is
 //! finished by looking at the member list, never repeated.
 
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::ResourceExt;
 
 use super::model::event::ClusterEvent;
+use super::model::pod::{ContainerRun, PodReading, Terminated};
 use super::model::states::MembershipState;
 use crate::api::{EtcdStep, EtcdStepAction};
 use crate::desired::config::EtcdLayout;
@@ -33,8 +36,8 @@ pub struct MembershipInput<'a> {
     /// The member list with each member's health; `None` when etcd did not answer (or is not
     /// read yet: it is read once the MDS tier exists).
     pub members: Option<&'a MemberHealth>,
-    pub pods: &'a [Pod],
-    pub claims: &'a [PersistentVolumeClaim],
+    pub pods: &'a [Arc<PodReading>],
+    pub claims: &'a [Arc<PersistentVolumeClaim>],
     /// The name of a member's data claim.
     pub claim_of: &'a dyn Fn(&str) -> String,
     /// Recorded: voting members when the last change completed (`None`: not bootstrapped).
@@ -70,31 +73,25 @@ pub fn ordinal(set: &str, name: &str) -> Option<i32> {
     name.strip_prefix(set)?.strip_prefix('-')?.parse().ok()
 }
 
-fn pod<'a>(pods: &'a [Pod], name: &str) -> Option<&'a Pod> {
-    pods.iter().find(|p| p.name_any() == name)
+fn pod<'a>(pods: &'a [Arc<PodReading>], name: &str) -> Option<&'a PodReading> {
+    pods.iter().map(|p| &**p).find(|p| p.name == name)
 }
 
 /// The pod's data check refuses to start it now: its member's data is gone. (A check that
 /// failed before and passed since is not: its last failure stays in `lastState`.)
-pub fn lost_data(pod: &Pod) -> bool {
-    let statuses = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.init_container_statuses.as_ref());
-    let refused = |t: &k8s_openapi::api::core::v1::ContainerStateTerminated| {
+pub fn lost_data(pod: &PodReading) -> bool {
+    let refused = |t: &Terminated| {
         t.exit_code != 0 && (t.message.as_deref()).is_some_and(|m| m.contains(DATA_LOST_MARKER))
     };
-    statuses.into_iter().flatten().any(|c| {
+    pod.init_containers.iter().any(|c| {
         let state = c.state.as_ref();
         c.name == DATA_CHECK_CONTAINER
-            && match state.and_then(|s| s.terminated.as_ref()) {
+            && match state.and_then(ContainerRun::terminated) {
                 Some(now) => refused(now),
                 // Waiting to run again (back-off): the last run tells.
                 None => {
-                    state.is_some_and(|s| s.waiting.is_some())
-                        && (c.last_state.as_ref())
-                            .and_then(|s| s.terminated.as_ref())
-                            .is_some_and(refused)
+                    state.is_some_and(|s| s.waiting().is_some())
+                        && c.last_terminated.as_ref().is_some_and(refused)
                 }
             }
     })
@@ -457,7 +454,7 @@ impl Pass<'_> {
         decision.state = match pod(self.input.pods, &step.member) {
             Some(p) if lost_data(p) => {
                 // Checked before the member was re-added: start it again with the new config.
-                decision.restart_pod = Some((p.name_any(), p.uid().unwrap_or_default()));
+                decision.restart_pod = Some((p.name.clone(), p.uid.clone()));
                 changing(step, "restarting its pod, which found no data before")
             }
             _ if learner.name.is_empty() => {
@@ -665,6 +662,7 @@ impl Pass<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reconcile::fixtures::read;
     use serde_json::json;
 
     const SET: &str = "demo-etcd";
@@ -700,8 +698,8 @@ mod tests {
         target: i32,
         members: Vec<Member>,
         set_replicas: Option<i32>,
-        pods: Vec<Pod>,
-        claims: Vec<PersistentVolumeClaim>,
+        pods: Vec<k8s_openapi::api::core::v1::Pod>,
+        claims: Vec<Arc<PersistentVolumeClaim>>,
         settled: Option<i32>,
         step: Option<EtcdStep>,
         /// Learners catch up (promotion works) only once this is true.
@@ -709,12 +707,12 @@ mod tests {
         deletes_claims: bool,
     }
 
-    fn pod_named(name: &str, uid: &str) -> Pod {
+    fn pod_named(name: &str, uid: &str) -> k8s_openapi::api::core::v1::Pod {
         serde_json::from_value(json!({"metadata": {"name": name, "uid": uid}})).unwrap()
     }
 
-    fn claim(name: &str) -> PersistentVolumeClaim {
-        serde_json::from_value(json!({"metadata": {"name": name}})).unwrap()
+    fn claim(name: &str) -> Arc<PersistentVolumeClaim> {
+        Arc::new(serde_json::from_value(json!({"metadata": {"name": name}})).unwrap())
     }
 
     impl World {
@@ -751,7 +749,7 @@ mod tests {
 
         fn decide(&self) -> MembershipDecision {
             let health = self.health();
-            decide(&input(self, &health))
+            decide(&input(self, &health, &read(self.pods.clone())))
         }
 
         /// Carries out a decision as the write step, etcd, the StatefulSet controller and the
@@ -806,7 +804,7 @@ mod tests {
                 .retain(|p| ordinal(SET, &p.name_any()).unwrap() < pods);
             for i in 0..pods {
                 let name = format!("{SET}-{i}");
-                if pod(&self.pods, &name).is_none() {
+                if !self.pods.iter().any(|p| p.name_any() == name) {
                     self.pods.push(pod_named(&name, &format!("u{i}-new")));
                     if !self.claims.iter().any(|c| c.name_any() == claim_of(&name)) {
                         self.claims.push(claim(&claim_of(&name)));
@@ -897,7 +895,8 @@ mod tests {
             }
         );
         // No member list at all yet: said too.
-        let d = decide(&input(&w, &MemberHealth::default()));
+        let pods = read(w.pods.clone());
+        let d = decide(&input(&w, &MemberHealth::default(), &pods));
         assert!(
             matches!(&d.state, MembershipState::Blocked { message } if message.contains("(no member list yet)")),
             "{:?}",
@@ -1082,10 +1081,10 @@ mod tests {
         w.target = 1;
         assert_eq!(w.decide().change, None);
         let w = World::running(3, 5);
-        let health = w.health();
+        let (health, pods) = (w.health(), read(w.pods.clone()));
         let d = decide(&MembershipInput {
             outdated_pods: 2,
-            ..input(&w, &health)
+            ..input(&w, &health, &pods)
         });
         assert_eq!(d.change, None);
         assert!(
@@ -1093,14 +1092,18 @@ mod tests {
         );
     }
 
-    fn input<'a>(w: &'a World, health: &'a MemberHealth) -> MembershipInput<'a> {
+    fn input<'a>(
+        w: &'a World,
+        health: &'a MemberHealth,
+        pods: &'a [Arc<PodReading>],
+    ) -> MembershipInput<'a> {
         MembershipInput {
             target: w.target,
             set: SET,
             peer_url: &url,
             set_replicas: w.set_replicas,
             members: Some(health),
-            pods: &w.pods,
+            pods,
             claims: &w.claims,
             claim_of: &claim_of,
             settled: w.settled,
@@ -1204,9 +1207,10 @@ mod tests {
             member_id: None,
             reason: "r".into(),
         });
+        let (health, pods) = (w.health(), read(w.pods.clone()));
         let d = decide(&MembershipInput {
             members: None,
-            ..input(&w, &w.health())
+            ..input(&w, &health, &pods)
         });
         assert_eq!(d.change, None);
         assert_eq!(d.step, w.step);
@@ -1233,6 +1237,6 @@ mod tests {
             .as_mut()
             .unwrap();
         statuses[0].state = serde_json::from_value(json!({"terminated": {"exitCode": 0}})).unwrap();
-        assert!(!lost_data(pod));
+        assert!(!lost_data(&pod.clone().into()));
     }
 }

@@ -37,7 +37,7 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Event, Node, PersistentVolumeClaim, Pod, Service, ServiceAccount,
+    ConfigMap, Event, Node, PersistentVolumeClaim, Service, ServiceAccount,
 };
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
@@ -51,7 +51,7 @@ use kube::runtime::reflector::{ObjectRef, ReflectHandle};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use serde::de::DeserializeOwned;
-use snapshot::Slim;
+use snapshot::{Cached, Slim};
 use tracing::Instrument;
 
 use crate::api::prometheus::{GROUP_VERSION, PodMonitor, PrometheusRule};
@@ -68,6 +68,7 @@ use health_monitor::{HealthSource, NoHealth};
 use model::action::ObjectKind;
 use model::event::ClusterEvent;
 use model::observation::{Gauges, MonitoringApi, Observation, PrimaryView};
+use model::pod::PodReading;
 use snapshot::{Caches, Snapshot};
 use status::compute_status;
 
@@ -85,6 +86,9 @@ pub struct Context<O: EtcdObserver, E: EventSink> {
     pub curve: Arc<dyn CurveAdmin>,
     /// Consecutive failures per cluster, for the retry backoff.
     failures: Mutex<HashMap<(String, String), u32>>,
+    /// The StatefulSets with pods missing, and their Events once listed.
+    set_events: Mutex<blockers::SetEventsMemo>,
+    set_event_listing: blockers::EventListing,
 }
 
 impl<O: EtcdObserver, E: EventSink> Context<O, E> {
@@ -98,7 +102,15 @@ impl<O: EtcdObserver, E: EventSink> Context<O, E> {
             health: Arc::new(NoHealth),
             curve: Arc::new(NoAdmin),
             failures: Mutex::default(),
+            set_events: Mutex::default(),
+            set_event_listing: blockers::EventListing::default(),
         }
+    }
+
+    /// Lists StatefulSets' Events on `listing`'s times (tests: at once).
+    pub fn with_set_event_listing(mut self, listing: blockers::EventListing) -> Self {
+        self.set_event_listing = listing;
+        self
     }
 
     /// Reads Curve's health from `health`.
@@ -248,7 +260,7 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(
     let retire = record.and_then(|r| r.retire.as_ref());
     let joining = membership::joining(record);
     let reading = read(ctx, &validated, retire, joining);
-    let mut snapshot = timed(steps, ReconcileStep::Read, reading).await?;
+    let (mut snapshot, look_again) = timed(steps, ReconcileStep::Read, reading).await?;
     snapshot.cluster_created = cluster.metadata.creation_timestamp.as_ref().map(|t| t.0);
     snapshot.csi.restart_nodes = (cluster.annotations())
         .get(crate::api::CSI_RESTART_ANNOTATION)
@@ -267,7 +279,11 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(
         carry_out(ctx, cluster, &validated, &snapshot, &previous, &decision).await?;
         record_metrics(ctx, &validated, &decision);
         publish(ctx, cluster, decision.events).await;
-        Ok(requeue_after(decision.requeue, decision.wake_at))
+        Ok(requeue_after(
+            decision.requeue,
+            decision.wake_at,
+            look_again,
+        ))
     };
     timed(steps, ReconcileStep::Write, writing).await
 }
@@ -337,8 +353,14 @@ async fn carry_out<O: EtcdObserver, E: EventSink>(
     Ok(())
 }
 
-/// When to look at the cluster again without an event, as the decision says.
-fn requeue_after(requeue: decide::Requeue, wake_at: Option<Timestamp>) -> Requeue {
+/// When to look at the cluster again without an event: as the decision says, or sooner when
+/// a scheduled etcd snapshot is due or the read step wants to look (a StatefulSet's pods missing
+/// long enough to list its Events).
+fn requeue_after(
+    requeue: decide::Requeue,
+    wake_at: Option<Timestamp>,
+    read_again: Option<Duration>,
+) -> Requeue {
     let resync = match requeue {
         decide::Requeue::AwaitChange => None,
         // etcd's member list is not watched: look again soon.
@@ -346,12 +368,12 @@ fn requeue_after(requeue: decide::Requeue, wake_at: Option<Timestamp>) -> Requeu
         decide::Requeue::Progress => Some(PROGRESS_RESYNC),
         decide::Requeue::Healthy => Some(HEALTHY_RESYNC),
     };
-    // A scheduled etcd snapshot due sooner (a second late, so it is due then).
+    // A snapshot due: a second late, so it is due then.
     let due = wake_at.map(|at| {
         let wait = at.duration_since(Timestamp::now()).as_secs().max(0) as u64;
         Duration::from_secs(wait + 1)
     });
-    match resync.into_iter().chain(due).min() {
+    match resync.into_iter().chain(due).chain(read_again).min() {
         Some(wait) => Requeue::requeue(wait),
         None => Requeue::await_change(),
     }
@@ -364,7 +386,7 @@ async fn read<O: EtcdObserver, E: EventSink>(
     cluster: &ValidatedCluster,
     retire: Option<&crate::api::ChunkServerRetire>,
     joining: Option<&str>,
-) -> Result<Snapshot, Error> {
+) -> Result<(Snapshot, Option<Duration>), Error> {
     ctx.caches.check_synced()?;
     let spec = &cluster.spec;
     let discovery = &ctx.caches.monitoring.discovery;
@@ -393,16 +415,30 @@ async fn read<O: EtcdObserver, E: EventSink>(
             snapshot.storage_classes.insert(name, allows);
         }
     }
-    for missing in blockers::missing_pods(&snapshot.stateful_sets, &snapshot.pods) {
+    let missing = blockers::missing_pods(&snapshot.stateful_sets, &snapshot.pods);
+    let key = (cluster.namespace.as_str(), cluster.name.as_str());
+    let plan = (ctx.set_events.lock().expect("not poisoned")).plan(
+        key,
+        &missing,
+        Instant::now(),
+        ctx.set_event_listing,
+    );
+    snapshot.set_events = plan.known;
+    for set in plan.list {
         let events: Api<Event> = Api::namespaced(ctx.client.clone(), &cluster.namespace);
         let about_set = ListParams::default().fields(&format!(
-            "involvedObject.kind=StatefulSet,involvedObject.name={}",
-            missing.set
+            "involvedObject.kind=StatefulSet,involvedObject.name={set}"
         ));
         let listed = (events.list(&about_set).await).map_err(|source| Error::SetEvents {
-            name: missing.set.clone(),
+            name: set.clone(),
             source,
         })?;
+        (ctx.set_events.lock().expect("not poisoned")).listed(
+            key,
+            &set,
+            &listed.items,
+            Instant::now(),
+        );
         snapshot.set_events.extend(listed.items);
     }
     read_csi(ctx, cluster, &mut snapshot.csi).await?;
@@ -423,7 +459,7 @@ async fn read<O: EtcdObserver, E: EventSink>(
     } else {
         ctx.health.forget(&key);
     }
-    Ok(snapshot)
+    Ok((snapshot, plan.look_again))
 }
 
 /// What curve-csi's part reads beyond the caches, only when it needs it: the
@@ -654,6 +690,7 @@ async fn finalize<O: EtcdObserver, E: EventSink>(
     });
     ctx.metrics.remove_cluster(namespace, &cluster.name_any());
     (ctx.caches.monitoring.discovery).unwant(namespace, &cluster.name_any());
+    (ctx.set_events.lock().expect("not poisoned")).forget((namespace, &cluster.name_any()));
     if write::has(cluster, write::CSI_FINALIZER) {
         return finalize_csi(cluster, ctx, namespace).await;
     }
@@ -817,16 +854,16 @@ pub fn managed_selector() -> String {
 /// Runs one watch into its cache until the process ends. Its errors are retried with
 /// kube's default backoff; the controller reads the cache meanwhile.
 fn spawn_reflector<K>(
-    stream: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+    stream: impl Stream<Item = Result<watcher::Event<K::Watched>, watcher::Error>> + Send + 'static,
     writer: kube::runtime::reflector::store::Writer<K>,
 ) where
-    K: kube::Resource + Slim + Clone + Send + Sync + std::fmt::Debug + 'static,
+    K: kube::runtime::reflector::Lookup + Cached + Clone + Send + Sync + 'static,
+    K::Watched: Send,
     K::DynamicType: Eq + std::hash::Hash + Clone + Default + Send + Sync,
 {
-    let reflected = stream
-        .default_backoff()
-        .modify(Slim::slim)
-        .reflect_shared(writer);
+    // Read as the cache keeps it on the way in: the whole object is never stored.
+    let cached = stream.default_backoff().map_ok(snapshot::cached_event::<K>);
+    let reflected = kube::runtime::reflector(writer, cached);
     tokio::spawn(reflected.for_each(|event| async move {
         if let Err(error) = event {
             tracing::debug!(%error, "watch");
@@ -973,24 +1010,34 @@ pub struct Scope {
 /// Watches the objects of one kind that the operator manages into their cache.
 fn watch_managed<K>(client: &Client, namespace: &Option<String>, writer: Writer<K>)
 where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope> + Slim + DeserializeOwned,
-    K: Clone + Send + Sync + std::fmt::Debug + 'static,
+    K: kube::runtime::reflector::Lookup + Cached + Clone + Send + Sync + 'static,
     K::DynamicType: Eq + std::hash::Hash + Clone + Default + Send + Sync,
+    K::Watched: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope> + DeserializeOwned,
+    K::Watched: Clone + Send + std::fmt::Debug + 'static,
+    <K::Watched as kube::Resource>::DynamicType: Default,
 {
     let managed = watcher::Config::default().labels(&managed_selector());
-    spawn_reflector(watcher(api::<K>(client, namespace), managed), writer);
+    spawn_reflector(
+        watcher(api::<K::Watched>(client, namespace), managed),
+        writer,
+    );
 }
 
 /// Watches the cluster-scoped objects the operator manages (any namespace's clusters: their
 /// namespace is a label) into their cache.
 fn watch_managed_cluster_scoped<K>(client: &Client, writer: Writer<K>)
 where
-    K: kube::Resource<Scope = k8s_openapi::ClusterResourceScope> + Slim + DeserializeOwned,
-    K: Clone + Send + Sync + std::fmt::Debug + 'static,
+    K: kube::runtime::reflector::Lookup + Cached + Clone + Send + Sync + 'static,
     K::DynamicType: Eq + std::hash::Hash + Clone + Default + Send + Sync,
+    K::Watched: kube::Resource<Scope = k8s_openapi::ClusterResourceScope> + DeserializeOwned,
+    K::Watched: Clone + Send + std::fmt::Debug + 'static,
+    <K::Watched as kube::Resource>::DynamicType: Default,
 {
     let managed = watcher::Config::default().labels(&managed_selector());
-    spawn_reflector(watcher(Api::<K>::all(client.clone()), managed), writer);
+    spawn_reflector(
+        watcher(Api::<K::Watched>::all(client.clone()), managed),
+        writer,
+    );
 }
 
 /// Starts the watches that fill the caches: the operator's objects by their label, the Nodes'
@@ -1097,7 +1144,7 @@ struct Triggers {
     services: ReflectHandle<PartialObjectMeta<Service>>,
     budgets: ReflectHandle<PartialObjectMeta<PodDisruptionBudget>>,
     jobs: ReflectHandle<Job>,
-    pods: ReflectHandle<Pod>,
+    pods: ReflectHandle<PodReading>,
     claims: ReflectHandle<PersistentVolumeClaim>,
     pod_monitors: ReflectHandle<PartialObjectMeta<PodMonitor>>,
     rules: ReflectHandle<PartialObjectMeta<PrometheusRule>>,
@@ -1140,13 +1187,18 @@ impl Triggers {
     /// Owned objects reconcile their owner; pods and claims (owned by the StatefulSets) the
     /// cluster of their instance label.
     fn wire(self, controller: ClusterController) -> ClusterController {
+        // Pods are cached as their readings, not as a kind: their changes map by hand.
+        let pod_changes = (self.pods).filter_map(|pod| async move {
+            let instance = pod.instance.as_deref()?;
+            Some(ObjectRef::new(instance).within(&pod.namespace))
+        });
         controller
+            .reconcile_on(pod_changes)
             .owns_shared_stream(self.sets)
             .owns_shared_stream(self.maps)
             .owns_shared_stream(self.services)
             .owns_shared_stream(self.budgets)
             .owns_shared_stream(self.jobs)
-            .watches_shared_stream(self.pods, |pod: Arc<Pod>| instance_of(&*pod))
             .watches_shared_stream(self.claims, |claim: Arc<PersistentVolumeClaim>| {
                 instance_of(&*claim)
             })

@@ -3,43 +3,33 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::Pod;
+use std::sync::Arc;
 
-use super::model::action::component_of;
 use super::model::observation::{ComponentObservation, FormatProgress, PrimaryView};
+use super::model::pod::{ContainerRun, PodReading};
 use crate::desired::ObservedServer;
 use crate::etcd::PrimaryObservation;
 use crate::names::Component;
 
-pub fn pods_of(pods: &[Pod], component: Component) -> impl Iterator<Item = &Pod> {
-    pods.iter().filter(move |pod| {
-        component_of(&pod.metadata) == Some(component.as_str())
-            && pod.metadata.deletion_timestamp.is_none()
-    })
+/// The pods of a component that are not being deleted.
+pub fn pods_of(
+    pods: &[Arc<PodReading>],
+    component: Component,
+) -> impl Iterator<Item = &PodReading> {
+    (pods.iter().map(|p| &**p)).filter(move |pod| pod.tier == Some(component) && !pod.terminating)
 }
 
-pub fn is_ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|conditions| {
-            conditions
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "True")
-        })
+pub fn is_ready(pod: &PodReading) -> bool {
+    pod.ready
 }
 
-pub fn pod_ip(pod: &Pod) -> Option<&str> {
-    pod.status
-        .as_ref()?
-        .pod_ip
-        .as_deref()
-        .filter(|ip| !ip.is_empty())
+pub fn pod_ip(pod: &PodReading) -> Option<&str> {
+    pod.ip.as_deref()
 }
 
 /// Ready pods of a component, against the desired count.
 pub fn component(
-    pods: &[Pod],
+    pods: &[Arc<PodReading>],
     component: Component,
     desired: i32,
     exists: bool,
@@ -58,7 +48,7 @@ pub fn component(
 /// already holds) is kept rather than rolling every ChunkServer twice; with none, the members
 /// that have an IP.
 pub fn member_addresses(
-    pods: &[Pod],
+    pods: &[Arc<PodReading>],
     set: &str,
     replicas: i32,
     port: i32,
@@ -66,8 +56,8 @@ pub fn member_addresses(
 ) -> Vec<String> {
     let ip_of = |name: &str| {
         pods.iter()
-            .find(|p| p.metadata.name.as_deref() == Some(name))
-            .and_then(pod_ip)
+            .find(|p| p.name == name)
+            .and_then(|p| pod_ip(p))
             .map(String::from)
     };
     let ips: Vec<Option<String>> = (0..replicas)
@@ -91,11 +81,10 @@ pub fn member_addresses(
 }
 
 /// Whether every member `<set>-0 .. <set>-<replicas-1>` has an IP.
-pub fn all_members_addressed(pods: &[Pod], set: &str, replicas: i32) -> bool {
+pub fn all_members_addressed(pods: &[Arc<PodReading>], set: &str, replicas: i32) -> bool {
     (0..replicas).all(|i| {
         let name = format!("{set}-{i}");
-        pods.iter()
-            .any(|p| p.metadata.name.as_deref() == Some(name.as_str()) && pod_ip(p).is_some())
+        pods.iter().any(|p| p.name == name && pod_ip(p).is_some())
     })
 }
 
@@ -107,9 +96,13 @@ pub const NO_ETCD_ADDRESS: &str =
 /// endpoints. Never the member `joining` (added as a learner, or re-added, and not promoted):
 /// a learner serves no client request but Status, so a read or a member-list change sent to it
 /// fails (etcd's "rpc not supported for learner").
-pub fn etcd_endpoints(pods: &[Pod], client_port: i32, joining: Option<&str>) -> Vec<String> {
+pub fn etcd_endpoints(
+    pods: &[Arc<PodReading>],
+    client_port: i32,
+    joining: Option<&str>,
+) -> Vec<String> {
     let mut endpoints: Vec<String> = pods_of(pods, Component::Etcd)
-        .filter(|pod| joining.is_none() || pod.metadata.name.as_deref() != joining)
+        .filter(|pod| joining != Some(pod.name.as_str()))
         .filter_map(pod_ip)
         .map(|ip| format!("{ip}:{client_port}"))
         .collect();
@@ -120,12 +113,16 @@ pub fn etcd_endpoints(pods: &[Pod], client_port: i32, joining: Option<&str>) -> 
 
 /// Maps the election as read from etcd to the MDS pod that won it. Never guesses: an address
 /// held by no pod or by several is reported as such.
-pub fn primary_view(pods: &[Pod], mds_port: i32, observation: &PrimaryObservation) -> PrimaryView {
+pub fn primary_view(
+    pods: &[Arc<PodReading>],
+    mds_port: i32,
+    observation: &PrimaryObservation,
+) -> PrimaryView {
     match observation {
         PrimaryObservation::Elected { address } => {
             let holders: Vec<String> = pods_of(pods, Component::Mds)
                 .filter(|pod| pod_ip(pod).is_some_and(|ip| format!("{ip}:{mds_port}") == *address))
-                .filter_map(|pod| pod.metadata.name.clone())
+                .map(|pod| pod.name.clone())
                 .collect();
             match holders.as_slice() {
                 [pod] => PrimaryView::Elected {
@@ -159,29 +156,31 @@ pub fn primary_view(pods: &[Pod], mds_port: i32, observation: &PrimaryObservatio
 
 /// The nodes running scheduled ChunkServer pods, with their IP and (from `node_zones`) zone.
 pub fn chunkserver_servers(
-    pods: &[Pod],
+    pods: &[Arc<PodReading>],
     node_zones: &BTreeMap<String, String>,
 ) -> Vec<ObservedServer> {
     let mut servers: BTreeMap<String, ObservedServer> = BTreeMap::new();
     for pod in pods_of(pods, Component::ChunkServer) {
-        let node = pod.spec.as_ref().and_then(|s| s.node_name.clone());
-        let host_ip = pod.status.as_ref().and_then(|s| s.host_ip.clone());
-        if let (Some(node), Some(host_ip)) = (node, host_ip) {
-            let zone = node_zones.get(&node).cloned();
-            servers.entry(node.clone()).or_insert(ObservedServer {
-                node,
-                host_ip,
+        // Looked up before inserting: a server's every pod but the first finds it there.
+        if let (Some(node), Some(host_ip)) = (&pod.node, &pod.host_ip)
+            && !servers.contains_key(node)
+        {
+            let zone = node_zones.get(node).cloned();
+            let server = ObservedServer {
+                node: node.clone(),
+                host_ip: host_ip.clone(),
                 zone,
-            });
+            };
+            servers.insert(node.clone(), server);
         }
     }
     servers.into_values().collect()
 }
 
 /// Names of the nodes running ChunkServer pods (to look up their zone label).
-pub fn chunkserver_nodes(pods: &[Pod]) -> Vec<String> {
+pub fn chunkserver_nodes(pods: &[Arc<PodReading>]) -> Vec<String> {
     let mut nodes: Vec<String> = pods_of(pods, Component::ChunkServer)
-        .filter_map(|pod| pod.spec.as_ref()?.node_name.clone())
+        .filter_map(|pod| pod.node.clone())
         .collect();
     nodes.sort();
     nodes.dedup();
@@ -190,27 +189,20 @@ pub fn chunkserver_nodes(pods: &[Pod]) -> Vec<String> {
 
 /// Whether a pod cannot start because the Secret `name` is missing (the kubelet's
 /// CreateContainerConfigError names it).
-pub fn secret_missing(pods: &[Pod], name: &str) -> bool {
+pub fn secret_missing(pods: &[Arc<PodReading>], name: &str) -> bool {
     let needle = format!("secret \"{name}\" not found");
     pods.iter()
-        .filter_map(|pod| pod.status.as_ref())
-        .flat_map(|status| {
-            let init = status.init_container_statuses.iter().flatten();
-            init.chain(status.container_statuses.iter().flatten())
-        })
-        .filter_map(|c| c.state.as_ref()?.waiting.as_ref())
-        .any(|waiting| {
-            waiting.reason.as_deref() == Some("CreateContainerConfigError")
-                && waiting
-                    .message
-                    .as_deref()
-                    .is_some_and(|m| m.contains(&needle))
+        .flat_map(|pod| pod.init_containers.iter().chain(&pod.containers))
+        .filter_map(|c| c.state.as_ref()?.waiting())
+        .any(|(reason, message)| {
+            reason == Some("CreateContainerConfigError")
+                && message.is_some_and(|m| m.contains(&needle))
         })
 }
 
 /// The last non-empty line of a container's termination message: with
 /// `FallbackToLogsOnError` that is the format script's own complaint.
-fn last_line(message: Option<&String>) -> Option<&str> {
+fn last_line(message: Option<&str>) -> Option<&str> {
     message?
         .lines()
         .rev()
@@ -219,26 +211,22 @@ fn last_line(message: Option<&String>) -> Option<&str> {
 }
 
 /// Reads the `format` init container of every ChunkServer pod.
-pub fn format_progress(pods: &[Pod]) -> FormatProgress {
+pub fn format_progress(pods: &[Arc<PodReading>]) -> FormatProgress {
     let mut progress = FormatProgress::default();
     for pod in pods_of(pods, Component::ChunkServer) {
         // Named only when reported: clusters have thousands of formatted pods.
-        let name = || pod.metadata.name.clone().unwrap_or_default();
-        let format = pod
-            .status
-            .as_ref()
-            .and_then(|s| s.init_container_statuses.as_ref())
-            .and_then(|statuses| statuses.iter().find(|c| c.name == "format"));
+        let name = || pod.name.clone();
+        let format = pod.init_containers.iter().find(|c| c.name == "format");
         let Some(state) = format.and_then(|c| c.state.as_ref()) else {
             continue;
         };
         let last_failure = format
-            .and_then(|c| c.last_state.as_ref()?.terminated.as_ref())
+            .and_then(|c| c.last_terminated.as_ref())
             .filter(|t| t.exit_code != 0);
-        if state.running.is_some() {
+        if *state == ContainerRun::Running {
             progress.formatting.push(name());
-        } else if let Some(done) = state.terminated.as_ref().filter(|t| t.exit_code != 0) {
-            let why = last_line(done.message.as_ref())
+        } else if let Some(done) = state.terminated().filter(|t| t.exit_code != 0) {
+            let why = last_line(done.message.as_deref())
                 .or(done.reason.as_deref())
                 .unwrap_or_default();
             progress.failed.push(format!(
@@ -247,10 +235,10 @@ pub fn format_progress(pods: &[Pod]) -> FormatProgress {
                 done.exit_code,
                 if why.is_empty() { "" } else { ": " }
             ));
-        } else if let (Some(waiting), Some(failure)) = (state.waiting.as_ref(), last_failure) {
+        } else if let (Some((reason, _)), Some(failure)) = (state.waiting(), last_failure) {
             // Crash-looping after a failed format: say why the last run failed.
-            let reason = waiting.reason.clone().unwrap_or_default();
-            match last_line(failure.message.as_ref()) {
+            let reason = reason.unwrap_or_default();
+            match last_line(failure.message.as_deref()) {
                 Some(why) => progress
                     .failed
                     .push(format!("{} ({reason}: {why})", name())),

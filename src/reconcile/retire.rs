@@ -21,12 +21,13 @@
 //! recorded (the health monitor's token includes it), so a restarted operator carries on.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
 use super::model::action::Action;
+use super::model::pod::PodReading;
 pub use super::model::states::RetireProgress;
 use super::observe::{is_ready, pod_ip, pods_of};
 use crate::api::{ChunkServerRetire, RetireReason, RetireStep};
@@ -43,7 +44,7 @@ pub struct RetireInput<'a> {
     pub cluster: &'a ValidatedCluster,
     /// The ChunkServer StatefulSets that exist: slot → replicas.
     pub slot_replicas: BTreeMap<i32, i32>,
-    pub pods: &'a [Pod],
+    pub pods: &'a [Arc<PodReading>],
     pub previous: Option<&'a ChunkServerRetire>,
     /// What the MDS lists, read after the pods and the retire step were last as they are now;
     /// `None` while no such reading exists.
@@ -95,15 +96,14 @@ impl RetireInput<'_> {
         slot < self.spec_slots() && ordinal < self.spec_replicas()
     }
 
-    fn pod(&self, name: &str) -> Option<&Pod> {
-        pods_of(self.pods, Component::ChunkServer)
-            .find(|p| p.metadata.name.as_deref() == Some(name))
+    fn pod(&self, name: &str) -> Option<&PodReading> {
+        pods_of(self.pods, Component::ChunkServer).find(|p| p.name == name)
     }
 
     /// The slot and ordinal of a ChunkServer pod named `<prefix><slot>-<ordinal>` whose slot's
     /// StatefulSet has that ordinal.
-    fn slot_member(&self, pod: &Pod, prefix: &str) -> Option<(i32, i32)> {
-        let name = pod.metadata.name.as_deref()?.strip_prefix(prefix)?;
+    fn slot_member(&self, pod: &PodReading, prefix: &str) -> Option<(i32, i32)> {
+        let name = pod.name.strip_prefix(prefix)?;
         let (slot, ordinal) = name.split_once('-')?;
         let (slot, ordinal): (i32, i32) = (slot.parse().ok()?, ordinal.parse().ok()?);
         let exists = self.slot_replicas.get(&slot).is_some_and(|&r| ordinal < r);
@@ -111,7 +111,7 @@ impl RetireInput<'_> {
     }
 
     /// `ip:port` of a ChunkServer pod: its IP (host networking: the node's) and its slot's port.
-    fn address(&self, slot: i32, pod: &Pod) -> Option<String> {
+    fn address(&self, slot: i32, pod: &PodReading) -> Option<String> {
         let port = self.cluster.spec.chunkservers.port + slot;
         pod_ip(pod).map(|ip| format!("{ip}:{port}"))
     }
@@ -123,11 +123,10 @@ fn pod_name(cluster: &str, slot: i32, ordinal: i32) -> String {
 
 /// The old id a ChunkServer pod's empty disk refuses to take, from its container's
 /// termination message (current or last).
-pub fn empty_disk_refusal(pod: &Pod) -> Option<u32> {
-    let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
-    statuses.iter().find_map(|c| {
-        let current = c.state.as_ref().and_then(|s| s.terminated.as_ref());
-        let last = c.last_state.as_ref().and_then(|s| s.terminated.as_ref());
+pub fn empty_disk_refusal(pod: &PodReading) -> Option<u32> {
+    pod.containers.iter().find_map(|c| {
+        let current = c.state.as_ref().and_then(|s| s.terminated());
+        let last = c.last_terminated.as_ref();
         [current, last]
             .into_iter()
             .flatten()
@@ -318,12 +317,12 @@ fn start(input: &RetireInput, plan: &mut RetirePlan) {
 /// crash-loop back-off.
 fn restart_refused_pod(input: &RetireInput, pod_name: &str, plan: &mut RetirePlan) {
     if let Some(pod) = input.pod(pod_name)
-        && let Some(uid) = pod.metadata.uid.clone()
+        && !pod.uid.is_empty()
         && !is_ready(pod)
     {
         plan.actions.push(Action::DeletePod {
             name: pod_name.to_string(),
-            uid,
+            uid: pod.uid.clone(),
         });
     }
 }
@@ -401,7 +400,7 @@ fn delete(
     if let Some(server) = retire.server_id.and_then(|id| inventory.server(id)) {
         let others = inventory.on_server(server.id).count();
         let pods_there = (pods_of(input.pods, Component::ChunkServer))
-            .filter(|p| p.metadata.name.as_deref() != Some(retire.pod.as_str()))
+            .filter(|p| p.name != retire.pod)
             .any(|p| pod_ip(p) == Some(server.ip.as_str()));
         if others == 0 && !pods_there {
             plan.curve.push(CurveChange::DeleteServer { id: server.id });
@@ -499,10 +498,8 @@ fn stale_ids(input: &RetireInput, plan: &RetirePlan) -> Vec<String> {
     }
     let mut stale = Vec::new();
     for pod in pods_of(input.pods, Component::ChunkServer) {
-        let name = pod.metadata.name.as_deref().unwrap_or_default();
-        let slot = (pod.metadata.labels.as_ref())
-            .and_then(|l| l.get(crate::names::LABEL_DISK_SLOT))
-            .and_then(|s| s.parse().ok());
+        let name = pod.name.as_str();
+        let slot = pod.disk_slot;
         let (Some(slot), false) = (slot, is_ready(pod) || Some(name) == busy) else {
             continue;
         };

@@ -3,7 +3,7 @@ use serde_json::json;
 
 use super::*;
 use crate::curve::inventory::ListedServer;
-use crate::reconcile::fixtures::{t, validated};
+use crate::reconcile::fixtures::{read, t, validated};
 
 const PORT: i32 = 8200;
 
@@ -92,7 +92,7 @@ impl World {
         plan(&RetireInput {
             cluster,
             slot_replicas: self.slot_replicas.clone(),
-            pods: &self.pods,
+            pods: &read(self.pods.clone()),
             previous,
             inventory: Some(&self.inventory),
             unhealthy: None,
@@ -313,7 +313,7 @@ fn nothing_moves_without_a_reading_taken_after_the_step() {
     let blind = plan(&RetireInput {
         cluster: &cluster,
         slot_replicas: world.slot_replicas.clone(),
-        pods: &world.pods,
+        pods: &read(world.pods.clone()),
         previous: Some(&retire),
         inventory: None,
         unhealthy: None,
@@ -364,7 +364,7 @@ fn refusals_keep_the_cluster_and_name_the_numbers() {
     let unhealthy = plan(&RetireInput {
         cluster: &demo(3, 1),
         slot_replicas: world.slot_replicas.clone(),
-        pods: &world.pods,
+        pods: &read(world.pods.clone()),
         previous: None,
         inventory: Some(&world.inventory),
         unhealthy: Some("2 of 100 copysets unhealthy".into()),
@@ -537,7 +537,7 @@ fn a_replacement_does_not_wait_for_healthy_copysets_but_a_scale_in_waits_for_it(
     let replace = plan(&RetireInput {
         cluster: &demo(3, 1),
         slot_replicas: world.slot_replicas.clone(),
-        pods: &world.pods,
+        pods: &read(world.pods.clone()),
         previous: None,
         inventory: Some(&world.inventory),
         unhealthy: Some("10 copysets have 2 of 3 copies".into()),

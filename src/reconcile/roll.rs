@@ -21,7 +21,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 
 use super::health;
@@ -29,14 +28,12 @@ use super::model::action::{Action, component_of};
 use super::model::event::ClusterEvent;
 use super::model::health::HealthView;
 use super::model::observation::{Observation, PrimaryView};
+use super::model::pod::PodReading;
 use super::model::states::RollState;
 use super::observe;
 use crate::api::ChunkServerUpdatePolicy;
 use crate::names::Component;
 use crate::validate::ValidatedCluster;
-
-/// The label the StatefulSet controller puts on each pod: the revision it was made from.
-const REVISION_LABEL: &str = "controller-revision-hash";
 
 /// Container waiting reasons that no wait will cure: the roll is stuck at once.
 const FAILING: [&str; 5] = [
@@ -99,22 +96,12 @@ fn ordinal_of(name: &str) -> i32 {
         .unwrap_or(0)
 }
 
-fn set_of(pod: &Pod) -> Option<&str> {
-    pod.metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .find(|o| o.kind == "StatefulSet")
-        .map(|o| o.name.as_str())
-}
-
-fn failing_reason(pod: &Pod) -> Option<String> {
-    let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
-    statuses.iter().find_map(|s| {
-        let waiting = s.state.as_ref()?.waiting.as_ref()?;
-        let reason = waiting.reason.as_deref()?;
+fn failing_reason(pod: &PodReading) -> Option<String> {
+    pod.containers.iter().find_map(|s| {
+        let (reason, message) = s.state.as_ref()?.waiting()?;
+        let reason = reason?;
         FAILING.contains(&reason).then(|| {
-            let message = waiting.message.as_deref().unwrap_or_default();
+            let message = message.unwrap_or_default();
             if message.is_empty() {
                 format!("{}: {reason}", s.name)
             } else {
@@ -125,7 +112,7 @@ fn failing_reason(pod: &Pod) -> Option<String> {
 }
 
 /// The pods of each tier, with their revisions judged against their StatefulSet's.
-pub fn tiers(stateful_sets: &[StatefulSet], pods: &[Pod]) -> Vec<TierPods> {
+pub fn tiers(stateful_sets: &[StatefulSet], pods: &[std::sync::Arc<PodReading>]) -> Vec<TierPods> {
     Component::TIERS
         .iter()
         .map(|&component| {
@@ -152,27 +139,19 @@ pub fn tiers(stateful_sets: &[StatefulSet], pods: &[Pod]) -> Vec<TierPods> {
                 .sum();
             let pods = pods
                 .iter()
-                .filter(|p| component_of(&p.metadata) == Some(component.as_str()))
+                .filter(|p| p.tier == Some(component))
                 .filter_map(|pod| {
-                    let set = set_of(pod)?;
-                    let name = pod.metadata.name.clone()?;
-                    let labels = pod.metadata.labels.as_ref();
-                    let current = revision(set);
+                    let current = revision(pod.set.as_deref()?);
                     Some(RollPod {
-                        ordinal: ordinal_of(&name),
-                        name,
-                        uid: pod.metadata.uid.clone().unwrap_or_default(),
-                        updated: current.is_some()
-                            && labels.and_then(|l| l.get(REVISION_LABEL)) == current,
+                        ordinal: ordinal_of(&pod.name),
+                        name: pod.name.clone(),
+                        uid: pod.uid.clone(),
+                        updated: current.is_some() && pod.revision.as_ref() == current,
                         ready: observe::is_ready(pod),
-                        terminating: pod.metadata.deletion_timestamp.is_some(),
-                        created: pod.metadata.creation_timestamp.as_ref().map(|t| t.0),
-                        node: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
-                        image: pod
-                            .spec
-                            .as_ref()
-                            .and_then(|s| s.containers.first())
-                            .and_then(|c| c.image.clone()),
+                        terminating: pod.terminating,
+                        created: pod.created,
+                        node: pod.node.clone(),
+                        image: pod.image.clone(),
                         failing: failing_reason(pod),
                     })
                 })

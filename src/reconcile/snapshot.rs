@@ -9,7 +9,7 @@ use futures::FutureExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Event, Node, PersistentVolumeClaim, Pod, Service, ServiceAccount,
+    ConfigMap, Event, Node, PersistentVolumeClaim, Service, ServiceAccount,
 };
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
@@ -23,14 +23,16 @@ use kube::{Resource, ResourceExt};
 use super::error::Error;
 use super::model::action::{ExistingObject, ObjectKind};
 use super::model::observation::MonitoringApi;
+use super::model::pod::PodReading;
 use crate::api::prometheus::{PodMonitor, PrometheusRule};
 use crate::etcd::EtcdObservation;
-use crate::names::{LABEL_COMPONENT, LABEL_INSTANCE, LABEL_NAMESPACE, is_csi_component};
+use crate::names::{LABEL_INSTANCE, LABEL_NAMESPACE, is_csi_component};
 
 /// The cluster's objects as the watch caches hold them, and what etcd says.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Snapshot {
-    pub pods: Vec<Pod>,
+    /// The cluster's pods as the cache reads them (shared with it, not copied).
+    pub pods: Vec<Arc<PodReading>>,
     pub stateful_sets: Vec<StatefulSet>,
     /// ConfigMaps, Services and budgets by their metadata only: their applied-hash annotation
     /// says whether they are as desired, and their content is never read back.
@@ -38,7 +40,8 @@ pub struct Snapshot {
     pub services: Vec<ObjectMeta>,
     pub budgets: Vec<ObjectMeta>,
     pub jobs: Vec<Job>,
-    pub claims: Vec<PersistentVolumeClaim>,
+    /// Shared with the cache, not copied: clusters have thousands.
+    pub claims: Vec<Arc<PersistentVolumeClaim>>,
     /// The zone label value of every node that has it (empty without `spec.placement.zoneLabel`).
     pub node_zones: BTreeMap<String, String>,
     /// Nodes running the cluster's pods whose `Ready` condition is not True.
@@ -75,7 +78,7 @@ pub struct CsiSnapshot {
     /// The node plugin's config hash as its DaemonSet (in the cache) holds it.
     pub node_config: Option<String>,
     /// The node plugin pods.
-    pub node_pods: Vec<Pod>,
+    pub node_pods: Vec<Arc<PodReading>>,
     /// Nodes with a VolumeAttachment of the driver: listed (not watched) only while a node
     /// plugin pod runs an outdated config.
     pub attached: Option<BTreeSet<String>>,
@@ -172,6 +175,39 @@ impl MonitoringCaches {
     }
 }
 
+/// What a cache keeps of what its watch delivers: the object slimmed ([`Slim`]), or for pods
+/// their compact reading ([`PodReading`]).
+pub trait Cached: Sized {
+    type Watched;
+    fn cached(watched: Self::Watched) -> Self;
+}
+
+impl<K: Slim> Cached for K {
+    type Watched = K;
+    fn cached(mut watched: K) -> K {
+        watched.slim();
+        watched
+    }
+}
+
+impl Cached for PodReading {
+    type Watched = k8s_openapi::api::core::v1::Pod;
+    fn cached(pod: Self::Watched) -> Self {
+        pod.into()
+    }
+}
+
+/// A watch event with its object read as the cache keeps it.
+pub fn cached_event<K: Cached>(event: watcher::Event<K::Watched>) -> watcher::Event<K> {
+    match event {
+        watcher::Event::Apply(o) => watcher::Event::Apply(K::cached(o)),
+        watcher::Event::Delete(o) => watcher::Event::Delete(K::cached(o)),
+        watcher::Event::Init => watcher::Event::Init,
+        watcher::Event::InitApply(o) => watcher::Event::InitApply(K::cached(o)),
+        watcher::Event::InitDone => watcher::Event::InitDone,
+    }
+}
+
 /// What an object keeps in a cache: only what decisions read. Every kind drops its managed
 /// fields (the largest part of a server-side-applied object) and kubectl's last-applied copy;
 /// the kinds below drop more, each saying what `decide` still reads.
@@ -203,58 +239,6 @@ impl Slim for kube::core::DeserializeGuard<crate::api::CurveCluster> {
 impl Slim for PersistentVolumeClaim {
     fn slim(&mut self) {
         slim_metadata(&mut self.metadata);
-    }
-}
-
-impl Slim for Pod {
-    /// Metadata, the status decisions read, the node, and each container's name and image (a
-    /// roll compares images); not the rest of the spec, nor the init containers (their
-    /// statuses say what decisions read of them). Clusters have thousands of pods: each kept
-    /// field costs that many times over, in memory and in every reconcile's copy.
-    fn slim(&mut self) {
-        slim_metadata(&mut self.metadata);
-        if let Some(spec) = self.spec.as_mut() {
-            let keep =
-                |c: &k8s_openapi::api::core::v1::Container| k8s_openapi::api::core::v1::Container {
-                    name: c.name.clone(),
-                    image: c.image.clone(),
-                    ..Default::default()
-                };
-            *spec = k8s_openapi::api::core::v1::PodSpec {
-                node_name: spec.node_name.take(),
-                containers: spec.containers.iter().map(keep).collect(),
-                ..Default::default()
-            };
-        }
-        // The status without what no decision reads: the IP lists, times, QoS class, and of
-        // each container its ids and resources (its state and last state tell why it does not
-        // run; its image names what cannot be pulled).
-        if let Some(status) = self.status.as_mut() {
-            use k8s_openapi::api::core::v1::{ContainerStatus, PodStatus};
-            let keep = |c: &mut ContainerStatus| ContainerStatus {
-                name: std::mem::take(&mut c.name),
-                image: std::mem::take(&mut c.image),
-                state: c.state.take(),
-                last_state: c.last_state.take(),
-                ready: c.ready,
-                restart_count: c.restart_count,
-                ..Default::default()
-            };
-            let keep_all = |list: &mut Option<Vec<ContainerStatus>>| {
-                (list.take()).map(|mut l| l.iter_mut().map(keep).collect())
-            };
-            *status = PodStatus {
-                phase: status.phase.take(),
-                conditions: status.conditions.take(),
-                host_ip: status.host_ip.take(),
-                pod_ip: status.pod_ip.take(),
-                reason: status.reason.take(),
-                message: status.message.take(),
-                init_container_statuses: keep_all(&mut status.init_container_statuses),
-                container_statuses: keep_all(&mut status.container_statuses),
-                ..Default::default()
-            };
-        }
     }
 }
 
@@ -355,7 +339,7 @@ macro_rules! caches {
 }
 
 caches! {
-    pods: Pod,
+    pods: PodReading,
     stateful_sets: StatefulSet,
     config_maps: PartialObjectMeta<ConfigMap>,
     services: PartialObjectMeta<Service>,
@@ -403,17 +387,32 @@ where
     K: Resource + Lookup + Clone + 'static,
     <K as Lookup>::DynamicType: Eq + std::hash::Hash + Clone,
 {
-    let mut objects: Vec<K> = store
-        .state_filter(|object| {
-            object.namespace().as_deref() == Some(namespace)
-                && object.labels().get(LABEL_INSTANCE).map(String::as_str) == Some(name)
-        })
-        .into_iter()
-        .map(Arc::unwrap_or_clone)
-        .collect();
-    // Store order is a hash order: sort, so the same cluster gives the same snapshot.
-    objects.sort_by_key(|object| object.name_any());
+    let shared = shared_of_cluster(store, namespace, name);
+    shared.into_iter().map(Arc::unwrap_or_clone).collect()
+}
+
+/// The objects of cluster `namespace/name`, shared with the cache.
+fn shared_of_cluster<K>(store: &Store<K>, namespace: &str, name: &str) -> Vec<Arc<K>>
+where
+    K: Resource + Lookup + Clone + 'static,
+    <K as Lookup>::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    let mut objects = store.state_filter(|object| {
+        object.meta().namespace.as_deref() == Some(namespace)
+            && object.labels().get(LABEL_INSTANCE).map(String::as_str) == Some(name)
+    });
+    // Store order is a hash order: sort, so the same cluster gives the same snapshot (by the
+    // borrowed name: `name_any` would copy it at every comparison).
+    objects.sort_by(|a, b| a.meta().name.cmp(&b.meta().name));
     objects
+}
+
+/// The cluster's pods, shared with the cache.
+fn pods_of_cluster(store: &Store<PodReading>, namespace: &str, name: &str) -> Vec<Arc<PodReading>> {
+    let mut pods = store
+        .state_filter(|pod| pod.namespace == namespace && pod.instance.as_deref() == Some(name));
+    pods.sort_by(|a, b| a.name.cmp(&b.name));
+    pods
 }
 
 fn metadata_of_cluster<K>(
@@ -445,18 +444,16 @@ impl Caches {
                 .collect(),
         };
         // curve-csi's pods are no tier's: only the node plugin's are read, by the csi part.
-        let (csi_pods, pods): (Vec<Pod>, Vec<Pod>) =
-            (of_cluster(&self.pods, namespace, name).into_iter()).partition(|p| {
-                p.labels()
-                    .get(LABEL_COMPONENT)
-                    .is_some_and(|c| is_csi_component(c))
-            });
-        let pod_nodes: BTreeSet<&str> = (pods.iter())
-            .filter_map(|p| p.spec.as_ref()?.node_name.as_deref())
-            .collect();
+        let (csi_pods, pods): (Vec<_>, Vec<_>) = (pods_of_cluster(&self.pods, namespace, name)
+            .into_iter())
+        .partition(|p| p.component.as_deref().is_some_and(is_csi_component));
+        let pod_nodes: BTreeSet<&str> = pods.iter().filter_map(|p| p.node.as_deref()).collect();
         let clocks_apart = (self.clocks.apart(pod_nodes.iter().copied())).map(|a| a.message());
         let unready_nodes = (self.nodes.state().iter())
-            .filter(|node| pod_nodes.contains(node.name_any().as_str()) && !node_ready(node))
+            .filter(|node| {
+                let name = node.metadata.name.as_deref().unwrap_or_default();
+                pod_nodes.contains(name) && !node_ready(node)
+            })
             .map(|node| node.name_any())
             .collect();
         Snapshot {
@@ -469,7 +466,7 @@ impl Caches {
             services: metadata_of_cluster(&self.services, namespace, name),
             budgets: metadata_of_cluster(&self.budgets, namespace, name),
             jobs: of_cluster(&self.jobs, namespace, name),
-            claims: of_cluster(&self.claims, namespace, name),
+            claims: shared_of_cluster(&self.claims, namespace, name),
             node_zones,
             etcd: None,
             storage_classes: BTreeMap::new(),
@@ -489,7 +486,7 @@ impl Caches {
     }
 
     /// The cluster's curve-csi objects by their metadata, and its node plugin pods.
-    fn csi(&self, namespace: &str, name: &str, pods: Vec<Pod>) -> CsiSnapshot {
+    fn csi(&self, namespace: &str, name: &str, pods: Vec<Arc<PodReading>>) -> CsiSnapshot {
         fn metas<K>(
             store: &Store<PartialObjectMeta<K>>,
             kind: ObjectKind,
@@ -532,9 +529,7 @@ impl Caches {
                     .cloned()
             });
         let node_pods = (pods.into_iter())
-            .filter(|p| {
-                p.labels().get(LABEL_COMPONENT).map(String::as_str) == Some(crate::names::CSI_NODE)
-            })
+            .filter(|p| p.is(crate::names::CSI_NODE))
             .collect();
         CsiSnapshot {
             objects,
@@ -569,17 +564,16 @@ where
     objects
 }
 
-/// Replaces everything a writer's cache holds by `objects`, slimmed, as a watch's (re)list
-/// does.
-pub fn replace_all<K>(writer: &mut Writer<K>, objects: impl IntoIterator<Item = K>)
+/// Replaces everything a writer's cache holds by `objects`, as the cache keeps them, as a
+/// watch's (re)list does.
+pub fn replace_all<K>(writer: &mut Writer<K>, objects: impl IntoIterator<Item = K::Watched>)
 where
-    K: Lookup + Slim + Clone + 'static,
+    K: Lookup + Cached + Clone + 'static,
     K::DynamicType: Eq + std::hash::Hash + Clone,
 {
     writer.apply_watcher_event(&watcher::Event::Init);
-    for mut object in objects {
-        object.slim();
-        writer.apply_watcher_event(&watcher::Event::InitApply(object));
+    for object in objects {
+        writer.apply_watcher_event(&watcher::Event::InitApply(K::cached(object)));
     }
     writer.apply_watcher_event(&watcher::Event::InitDone);
 }

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::{compute_status, with_error};
 use crate::api::{CurveClusterStatus, Phase};
 use crate::etcd::PrimaryObservation;
-use crate::reconcile::fixtures::{component, fresh, healthy, pod, t};
+use crate::reconcile::fixtures::{component, fresh, healthy, pod_object, t};
 use crate::reconcile::model::conditions::{ConditionType, find};
 use crate::reconcile::model::observation::{Observation, PrimaryView};
 use crate::reconcile::observe;
@@ -472,7 +472,7 @@ fn pause_refusal_and_errors_show_in_conditions() {
 #[test]
 fn format_progress_and_failure_show_in_the_status() {
     let with_format = |name: &str, state: serde_json::Value, last: serde_json::Value| -> Pod {
-        let mut pod = pod(name, "chunkserver", Some("10.0.0.1"), Some("n1"), false);
+        let mut pod = pod_object(name, "chunkserver", Some("10.0.0.1"), Some("n1"), false);
         let status = serde_json::json!([{"name": "format", "image": "curve", "imageID": "", "ready": false, "restartCount": 1,
             "state": state, "lastState": last}]);
         pod.status.as_mut().unwrap().init_container_statuses =
@@ -498,7 +498,7 @@ fn format_progress_and_failure_show_in_the_status() {
         ),
         with_format("cs-3", json!({"terminated": {"exitCode": 0}}), json!({})),
     ];
-    let progress = observe::format_progress(&pods);
+    let progress = observe::format_progress(&crate::reconcile::fixtures::read(pods));
     assert_eq!(progress.formatting, ["cs-0"]);
     assert_eq!(
         progress.failed,
@@ -578,12 +578,13 @@ mod truth {
     ) -> Vec<(Reason, String)> {
         let classes: BTreeSet<String> = classes.iter().map(|c| c.to_string()).collect();
         let unready_nodes: BTreeSet<String> = unready.iter().map(|n| n.to_string()).collect();
+        let claims: Vec<_> = claims.iter().cloned().map(std::sync::Arc::new).collect();
         let around = Surroundings {
-            claims,
+            claims: &claims,
             classes: &classes,
             unready_nodes: &unready_nodes,
         };
-        blockers(pods, &around)
+        blockers(&crate::reconcile::fixtures::read(pods.to_vec()), &around)
             .into_iter()
             .map(|b| (b.reason, b.message))
             .collect()
@@ -700,7 +701,7 @@ mod truth {
         }))
         .unwrap();
         let running = etcd_pod("demo-etcd-0", json!({"phase": "Running"}));
-        let missing = missing_pods(&[set], &[running]);
+        let missing = missing_pods(&[set], &crate::reconcile::fixtures::read([running]));
         assert_eq!(
             missing,
             [MissingPods {

@@ -8,6 +8,7 @@
 //! [`latest`], until the cluster is Available and a decision changes nothing.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetStatus};
 use k8s_openapi::api::batch::v1::JobStatus;
@@ -24,8 +25,9 @@ use super::decide::decide;
 use super::health::state_token;
 use super::model::action::{Action, ExistingObject, Object};
 use super::model::health::Latest;
+use super::model::pod::{PodReading, REVISION_LABEL};
 use super::observe::{pod_ip, pods_of};
-use super::snapshot::{Slim, Snapshot};
+use super::snapshot::{Cached, Slim, Snapshot};
 use crate::api::{CurveClusterStatus, Phase};
 use crate::curve::health::{
     CurveReading, MdsReading, Rules, TopologyReading, health_status, verdict,
@@ -39,11 +41,8 @@ use crate::curve::topology::{
 use crate::curve::vars::{MdsDummyAnswer, MdsRole};
 use crate::desired::topology::ClusterMap;
 use crate::etcd::{EtcdObservation, MemberHealth, PrimaryObservation};
-use crate::names::{Component, LABEL_COMPONENT, component_name};
+use crate::names::{Component, component_name};
 use crate::validate::ValidatedCluster;
-
-/// The label the StatefulSet controller puts on each pod: the revision it was made from.
-pub const REVISION_LABEL: &str = "controller-revision-hash";
 
 /// The shape of a synthetic cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,12 +130,11 @@ pub fn carry_out(snapshot: &mut Snapshot, actions: &[Action]) {
             | Action::EtcdDefragment { .. }
             | Action::Curve(_)
             | Action::DeleteClaim { .. } => {}
-            Action::DeletePod { name, .. } => snapshot
-                .pods
-                .retain(|p| p.metadata.name.as_deref() != Some(name)),
+            Action::DeletePod { name, .. } => snapshot.pods.retain(|p| p.name != *name),
             Action::ResizeClaim { name, size } => {
                 for claim in &mut snapshot.claims {
                     if claim.metadata.name.as_deref() == Some(name) {
+                        let claim = Arc::make_mut(claim);
                         let spec = claim.spec.get_or_insert_with(Default::default);
                         let resources = spec.resources.get_or_insert_with(Default::default);
                         resources
@@ -154,7 +152,7 @@ pub fn carry_out(snapshot: &mut Snapshot, actions: &[Action]) {
             Action::CreateClaim(claim) => {
                 let name = claim.metadata.name.clone();
                 if !(snapshot.claims.iter()).any(|c| c.metadata.name == name) {
-                    snapshot.claims.push((**claim).clone());
+                    snapshot.claims.push(Arc::new((**claim).clone()));
                 }
             }
             // The garbage collector orphans the pods; the set goes.
@@ -163,7 +161,7 @@ pub fn carry_out(snapshot: &mut Snapshot, actions: &[Action]) {
                     .stateful_sets
                     .retain(|s| s.metadata.name.as_deref() != Some(name));
                 for pod in &mut snapshot.pods {
-                    pod.metadata.owner_references = None;
+                    Arc::make_mut(pod).set = None;
                 }
             }
         }
@@ -324,9 +322,8 @@ fn bound_claims(set: &StatefulSet, pod: &str) -> Vec<PersistentVolumeClaim> {
 /// at its revision with every pod Ready and every claim bound, every Job succeeded; the
 /// objects then slimmed as the operator's watch caches keep them.
 pub fn play_controllers(snapshot: &mut Snapshot) {
-    let present: std::collections::BTreeSet<String> = (snapshot.pods.iter())
-        .filter_map(|p| p.metadata.name.clone())
-        .collect();
+    let present: std::collections::BTreeSet<String> =
+        (snapshot.pods.iter()).map(|p| p.name.clone()).collect();
     let claimed: std::collections::BTreeSet<String> = (snapshot.claims.iter())
         .filter_map(|c| c.metadata.name.clone())
         .collect();
@@ -350,12 +347,17 @@ pub fn play_controllers(snapshot: &mut Snapshot) {
         for ordinal in 0..replicas {
             let pod = format!("{name}-{ordinal}");
             if !present.contains(&pod) {
-                snapshot.pods.push(ready_pod(set, ordinal));
+                let pod = PodReading::cached(ready_pod(set, ordinal));
+                snapshot.pods.push(Arc::new(pod));
             }
             (snapshot.claims).extend(
                 bound_claims(set, &pod)
                     .into_iter()
-                    .filter(|c| !claimed.contains(c.metadata.name.as_deref().unwrap_or_default())),
+                    .filter(|c| !claimed.contains(c.metadata.name.as_deref().unwrap_or_default()))
+                    .map(|mut claim| {
+                        claim.slim();
+                        Arc::new(claim)
+                    }),
             );
         }
     }
@@ -365,9 +367,7 @@ pub fn play_controllers(snapshot: &mut Snapshot) {
             ..JobStatus::default()
         });
     }
-    snapshot
-        .pods
-        .sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    snapshot.pods.sort_by(|a, b| a.name.cmp(&b.name));
     snapshot
         .claims
         .sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
@@ -376,17 +376,15 @@ pub fn play_controllers(snapshot: &mut Snapshot) {
 
 /// What the watch caches keep of every object (reconcile/snapshot.rs).
 pub fn slim(snapshot: &mut Snapshot) {
-    snapshot.pods.iter_mut().for_each(Slim::slim);
     snapshot.stateful_sets.iter_mut().for_each(Slim::slim);
     snapshot.jobs.iter_mut().for_each(Slim::slim);
-    snapshot.claims.iter_mut().for_each(Slim::slim);
 }
 
 /// etcd as the etcd pods make it: every member healthy, the first leading; the first MDS pod
 /// holds the election once MDS pods run.
 pub fn elect(cluster: &ValidatedCluster, snapshot: &mut Snapshot) {
     let names: Vec<String> = pods_of(&snapshot.pods, Component::Etcd)
-        .filter_map(|p| p.metadata.name.clone())
+        .map(|p| p.name.clone())
         .collect();
     if names.is_empty() {
         return;
@@ -394,8 +392,8 @@ pub fn elect(cluster: &ValidatedCluster, snapshot: &mut Snapshot) {
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let mds = component_name(&cluster.name, Component::Mds);
     let primary = (snapshot.pods.iter())
-        .find(|p| p.metadata.name.as_deref() == Some(format!("{mds}-0").as_str()))
-        .and_then(pod_ip)
+        .find(|p| p.name == format!("{mds}-0"))
+        .and_then(|p| pod_ip(p))
         .map_or(PrimaryObservation::NoCandidate, |ip| {
             PrimaryObservation::Elected {
                 address: format!("{ip}:{}", cluster.spec.mds.port),
@@ -447,7 +445,7 @@ pub fn curve_reading(
         .collect();
     let chunkservers: Vec<ChunkServerInfo> = pods_of(&snapshot.pods, Component::ChunkServer)
         .filter_map(|p| {
-            let slot = ordinal_of(p.metadata.name.as_deref()?.rsplit_once('-')?.0);
+            let slot = ordinal_of(p.name.rsplit_once('-')?.0);
             Some((pod_ip(p)?.to_string(), spec.chunkservers.port + slot))
         })
         .enumerate()
@@ -683,11 +681,8 @@ pub fn available(size: Size) -> Available {
 /// change the StatefulSet controller has observed, before any pod was replaced.
 pub fn outdate(snapshot: &mut Snapshot, component: Component) {
     for pod in &mut snapshot.pods {
-        let of_component = (pod.metadata.labels.as_ref())
-            .and_then(|l| l.get(LABEL_COMPONENT))
-            .is_some_and(|c| c == component.as_str());
-        if of_component && let Some(labels) = pod.metadata.labels.as_mut() {
-            labels.insert(REVISION_LABEL.into(), "older".into());
+        if pod.tier == Some(component) {
+            Arc::make_mut(pod).revision = Some("older".into());
         }
     }
 }

@@ -1,7 +1,9 @@
 //! The whole-snapshot decisions, with the write step played by `carry_out` and the kubelet by
 //! `ready_pods`; and the glue of this module: the retry backoff and the count of primaries.
 
-use k8s_openapi::api::core::v1::Pod;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::ContainerStatus;
 use serde_json::json;
 
 use super::fixtures::{pod, t, validated};
@@ -37,9 +39,7 @@ mod decisions {
         for i in 0..n {
             let ip = format!("10.0.0.{}", i + 1);
             let name = format!("{set}-{i}");
-            snapshot
-                .pods
-                .retain(|p| p.metadata.name.as_deref() != Some(name.as_str()));
+            snapshot.pods.retain(|p| p.name != name);
             snapshot.pods.push(pod(
                 &name,
                 component,
@@ -75,6 +75,7 @@ mod decisions {
         let claim = (snapshot.claims.iter_mut())
             .find(|c| c.metadata.name.as_deref() == Some(name))
             .unwrap();
+        let claim = Arc::make_mut(claim);
         let status = claim.status.as_mut().unwrap();
         status.capacity.as_mut().unwrap().insert(
             "storage".into(),
@@ -109,7 +110,14 @@ mod decisions {
         step(&validated(json!({})), &mut snapshot, &mut status);
         ready_pods(&mut snapshot, "demo-etcd", "etcd", 3);
         snapshot.claims = (0..3)
-            .map(|i| claim(&format!("data-demo-etcd-{i}"), "etcd", "10Gi", "10Gi"))
+            .map(|i| {
+                Arc::new(claim(
+                    &format!("data-demo-etcd-{i}"),
+                    "etcd",
+                    "10Gi",
+                    "10Gi",
+                ))
+            })
             .collect();
         step(&validated(json!({})), &mut snapshot, &mut status);
         (snapshot, status)
@@ -270,11 +278,7 @@ mod decisions {
         let held = decide(&paused, &snapshot, &status, Some(2), t(1));
         assert_eq!(volume_actions(&held.actions), Vec::<String>::new());
         assert_ne!(progressing(&held.status).1, "VolumeExpansion");
-        let uids: Vec<_> = snapshot
-            .pods
-            .iter()
-            .map(|p| p.metadata.uid.clone())
-            .collect();
+        let uids: Vec<_> = snapshot.pods.iter().map(|p| p.uid.clone()).collect();
         let first = decide(&grown, &snapshot, &status, Some(2), t(1));
         assert_eq!(
             volume_actions(&first.actions),
@@ -335,7 +339,7 @@ mod decisions {
             snapshot
                 .pods
                 .iter()
-                .map(|p| p.metadata.uid.clone())
+                .map(|p| p.uid.clone())
                 .collect::<Vec<_>>(),
             uids,
             "no pod replaced"
@@ -409,12 +413,9 @@ mod decisions {
     /// The three ChunkServers of the first set run, with host networking.
     fn ready_chunkservers(snapshot: &mut Snapshot) {
         ready_pods(snapshot, "demo-chunkserver-0", "chunkserver", 3);
-        for pod in snapshot
-            .pods
-            .iter_mut()
-            .filter(|p| p.metadata.name.as_deref().unwrap().contains("chunkserver"))
-        {
-            pod.status.as_mut().unwrap().host_ip = pod.status.as_ref().unwrap().pod_ip.clone();
+        for pod in (snapshot.pods.iter_mut()).filter(|p| p.name.contains("chunkserver")) {
+            let pod = Arc::make_mut(pod);
+            pod.host_ip = pod.ip.clone();
         }
     }
 
@@ -472,15 +473,18 @@ mod decisions {
         };
         assert_eq!(ensure(&snapshot), Vec::<String>::new(), "recorded once");
         let mds = (snapshot.pods.iter_mut())
-            .find(|p| p.metadata.name.as_deref() == Some("demo-mds-1"))
+            .find(|p| p.name == "demo-mds-1")
             .unwrap();
-        mds.status.as_mut().unwrap().container_statuses = Some(vec![
-            serde_json::from_value(json!({"name": "mds", "image": "x", "imageID": "",
+        Arc::make_mut(mds).containers = vec![
+            serde_json::from_value::<ContainerStatus>(
+                json!({"name": "mds", "image": "x", "imageID": "",
                 "ready": false, "restartCount": 1, "state": {"waiting": {
                     "reason": "CreateContainerConfigError",
-                    "message": "secret \"demo-root-password\" not found"}}}))
-            .unwrap(),
-        ]);
+                    "message": "secret \"demo-root-password\" not found"}}}),
+            )
+            .unwrap()
+            .into(),
+        ];
         assert_eq!(ensure(&snapshot), ["ensure Secret/demo-root-password"]);
     }
 
@@ -491,9 +495,7 @@ mod decisions {
         let servers = ["node-1", "node-2", "node-3"];
         assert_eq!(server_names(&before), servers);
         // The StatefulSet controller recreated demo-chunkserver-0-1: not scheduled yet.
-        snapshot
-            .pods
-            .retain(|p| p.metadata.name.as_deref() != Some("demo-chunkserver-0-1"));
+        snapshot.pods.retain(|p| p.name != "demo-chunkserver-0-1");
         snapshot.pods.push(pod(
             "demo-chunkserver-0-1",
             "chunkserver",
@@ -605,36 +607,7 @@ mod decisions {
             "managedFields": [{"manager": "curve-operator", "operation": "Apply"}]});
         let slim_metadata = json!({"name": "demo-etcd-0", "uid": "u", "labels": {"a": "b"},
             "annotations": {"keep": "1"}});
-        let status = json!({"phase": "Running", "podIP": "10.0.0.1", "hostIP": "10.0.0.1",
-            "conditions": [{"type": "Ready", "status": "True"}],
-            "initContainerStatuses": [{"name": "config", "ready": false, "restartCount": 0, "image": "curve:1",
-                "imageID": "", "lastState": {}, "state": {"terminated": {"exitCode": 0, "message": "done"}}}],
-            "containerStatuses": [{"name": "etcd", "ready": true, "restartCount": 2, "image": "curve:1",
-                "imageID": "", "lastState": {"terminated": {"exitCode": 1}}, "state": {"running": {}}}]});
-        // What a kubelet writes besides: no decision reads it. (A container's image is kept: a
-        // pull failure names it.)
-        let mut full_status = status.clone();
-        full_status["podIPs"] = json!([{"ip": "10.0.0.1"}]);
-        full_status["startTime"] = json!("2026-12-07T00:00:00Z");
-        full_status["qosClass"] = json!("Burstable");
-        for (list, id) in [("initContainerStatuses", "a"), ("containerStatuses", "b")] {
-            let c = &mut full_status[list][0];
-            c["imageID"] = json!(format!("docker.io/curve@sha256:{id}"));
-            c["containerID"] = json!(format!("containerd://{id}"));
-            c["started"] = json!(true);
-        }
-        let mut pod: Pod =
-            serde_json::from_value(json!({"metadata": metadata, "status": full_status,
-            "spec": {"nodeName": "node-1", "hostNetwork": true,
-                "containers": [{"name": "etcd", "image": "curve:1", "args": ["--x"]}],
-                "initContainers": [{"name": "config", "image": "curve:1", "command": ["sh"]}]}}))
-            .unwrap();
-        pod.slim();
-        assert_eq!(
-            untyped(&pod),
-            json!({"metadata": slim_metadata, "status": status, "spec": {"nodeName": "node-1",
-                "containers": [{"name": "etcd", "image": "curve:1"}]}})
-        );
+        // Pods: the cache keeps their readings (model/pod_tests.rs).
         let set_status = json!({"replicas": 3, "updateRevision": "r2", "observedGeneration": 2});
         let claims = json!([{"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
             "spec": {"resources": {"requests": {"storage": "10Gi"}}}}]);
@@ -986,21 +959,22 @@ mod decisions {
     fn a_lost_disk_is_recorded_before_its_old_id_is_set_pendding() {
         let (cluster, mut snapshot, status) = available();
         let refusing = (snapshot.pods.iter_mut())
-            .find(|p| p.metadata.name.as_deref() == Some("demo-chunkserver-0-1"))
+            .find(|p| p.name == "demo-chunkserver-0-1")
             .unwrap();
+        let refusing = Arc::make_mut(refusing);
         let message =
             crate::desired::start::empty_disk_refusal(2, "10.0.0.2:8200", "READWRITE", "UNSTABLE");
-        let pod_status = refusing.status.as_mut().unwrap();
-        pod_status.conditions = Some(vec![
-            serde_json::from_value(json!({"type": "Ready", "status": "False"})).unwrap(),
-        ]);
-        pod_status.container_statuses = Some(vec![
-            serde_json::from_value(json!({"name": "chunkserver", "image": "x", "imageID": "",
+        refusing.ready = false;
+        refusing.containers = vec![
+            serde_json::from_value::<ContainerStatus>(
+                json!({"name": "chunkserver", "image": "x", "imageID": "",
                 "ready": false, "restartCount": 1,
                 "state": {"waiting": {"reason": "CrashLoopBackOff"}},
-                "lastState": {"terminated": {"exitCode": 1, "message": message}}}))
-            .unwrap(),
-        ]);
+                "lastState": {"terminated": {"exitCode": 1, "message": message}}}),
+            )
+            .unwrap()
+            .into(),
+        ];
         curve_read(&mut snapshot, &status, "UNSTABLE");
         let decision = decide(&cluster, &snapshot, &status, Some(1), t(60));
         assert!(

@@ -7,4 +7,5 @@ pub mod conditions;
 pub mod event;
 pub mod health;
 pub mod observation;
+pub mod pod;
 pub mod states;
