@@ -5,6 +5,7 @@ pub mod common;
 pub mod config;
 pub mod csi;
 pub mod etcd;
+pub mod etcd_restore;
 pub mod jobs;
 pub mod mds;
 pub mod monitoring;

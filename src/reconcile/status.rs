@@ -15,7 +15,7 @@ use super::model::observation::{
     Blocker, ComponentObservation, DataCleanup, Observation, PrimaryView,
 };
 use super::model::states::{
-    CsiState, MembershipState, MonitoringState, RollState, expansions_message,
+    CsiState, MembershipState, MonitoringState, RestoreState, RollState, expansions_message,
 };
 use crate::api::{
     ComponentStatus, CurveClusterStatus, EtcdStatus, HealthVerdict, MdsStatus, Phase, RetireReason,
@@ -407,6 +407,12 @@ fn progressing_verdict(
     if let Some(error) = &obs.error {
         return stopped(Reason::ReconcileError, error);
     }
+    match &obs.restore {
+        RestoreState::Running { message } => return under_way(Reason::EtcdRestore, message),
+        RestoreState::Refused { message } => return stopped(Reason::EtcdRestoreRefused, message),
+        RestoreState::Failed { message } => return stopped(Reason::EtcdRestoreFailed, message),
+        RestoreState::None => {}
+    }
     if !obs.refused.is_empty() {
         return stopped(Reason::ChangeRefused, &obs.refused.join("; "));
     }
@@ -478,6 +484,9 @@ fn degraded_verdict(
     let valid = obs.spec_errors.is_empty();
     if let Some(error) = &obs.error {
         return verdict(type_, true, Reason::ReconcileError, error.clone());
+    }
+    if let RestoreState::Failed { message } = &obs.restore {
+        return verdict(type_, true, Reason::EtcdRestoreFailed, message.clone());
     }
     let blocker = first_blocker(obs);
     match blocker {
@@ -639,11 +648,21 @@ pub fn compute_status(
         observed_generation: generation,
         phase: Some(phase(obs, was_available(previous))),
         conditions,
-        etcd: valid.then(|| EtcdStatus {
-            pods: component_status(&obs.etcd),
-            leader: obs.etcd_members.as_ref().and_then(|m| m.leader.clone()),
-            healthy_members: obs.etcd_members.as_ref().map(|m| m.healthy as i32),
-        }),
+        etcd: match valid {
+            true => Some(EtcdStatus {
+                pods: component_status(&obs.etcd),
+                leader: obs.etcd_members.as_ref().and_then(|m| m.leader.clone()),
+                healthy_members: obs.etcd_members.as_ref().map(|m| m.healthy as i32),
+                restore: obs.restore_record.clone(),
+            }),
+            // A restore's record outlives an invalid spec: it carries on once the spec is valid.
+            false => (previous.etcd.as_ref())
+                .and_then(|e| e.restore.clone())
+                .map(|restore| EtcdStatus {
+                    restore: Some(restore),
+                    ..EtcdStatus::default()
+                }),
+        },
         mds: valid.then(|| mds_status(previous.mds.as_ref(), obs, now)),
         chunkservers: valid.then(|| component_status(&obs.chunkservers)),
         topology: match (&obs.topology, valid) {

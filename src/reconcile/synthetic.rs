@@ -130,6 +130,7 @@ pub fn carry_out(snapshot: &mut Snapshot, actions: &[Action]) {
             | Action::EtcdMembers(_)
             | Action::EtcdDefragment { .. }
             | Action::Curve(_)
+            | Action::AdvanceEtcdCounters(_)
             | Action::DeleteClaim { .. } => {}
             Action::DeletePod { name, .. } => snapshot
                 .pods

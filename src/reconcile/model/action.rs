@@ -308,6 +308,9 @@ pub enum Action {
     },
     /// A change of Curve's topology, sent to the elected MDS (reconcile/retire.rs).
     Curve(CurveChange),
+    /// Advance Curve's id counters after an etcd restore (reconcile/restore.rs), in one
+    /// transaction guarded on the values the advance was planned from.
+    AdvanceEtcdCounters(crate::api::CountersAdvance),
 }
 
 impl Action {
@@ -327,6 +330,10 @@ impl Action {
                 format!("delete StatefulSet/{name} (orphaning its pods)")
             }
             Action::Curve(change) => change.describe(),
+            Action::AdvanceEtcdCounters(advance) => format!(
+                "advance Curve's id counters: 04 to {}, 05 to {}",
+                advance.inode.to, advance.chunk.to
+            ),
         }
     }
 }
