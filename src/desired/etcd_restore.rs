@@ -340,8 +340,11 @@ mod tests {
         assert_eq!(claim.read_only, Some(true));
         let labels = job.metadata.labels.unwrap();
         assert_eq!(labels[LABEL_COMPONENT], RESTORE_COMPONENT);
+        let script = &pod.containers[0].command.as_ref().unwrap()[2];
         assert!(
-            pod.containers[0].command.as_ref().unwrap()[2].contains("etcd-20260101T000000Z.json")
+            script.contains("snap=/backup/snapshots/etcd-20260101T000000Z\n"),
+            "{script}"
         );
+        assert!(script.contains("[ -f \"$snap.json\" ] || fail"), "{script}");
     }
 }
