@@ -128,7 +128,7 @@ fn run(script: &str, paths: &ScriptPaths) -> (bool, String) {
     let message = std::fs::read_to_string(&paths.termination_log).unwrap_or_default();
     (
         out.status.success(),
-        format!("{}{}", message.trim(), String::from_utf8_lossy(&out.stderr)),
+        format!("{}\n{}", message.trim(), String::from_utf8_lossy(&out.stderr)),
     )
 }
 
@@ -438,7 +438,8 @@ async fn a_corrupted_or_unverified_snapshot_is_refused_and_the_data_dir_left_alo
     };
 
     // Bytes changed inside the database after it was verified.
-    let mut bytes = std::fs::read(&db).unwrap();
+    let original = std::fs::read(&db).unwrap();
+    let mut bytes = original.clone();
     let middle = bytes.len() / 2;
     for b in &mut bytes[middle..middle + 64] {
         *b ^= 0x5a;
@@ -469,6 +470,27 @@ async fn a_corrupted_or_unverified_snapshot_is_refused_and_the_data_dir_left_alo
         vec!["kept".to_string()],
         "nothing restored, nothing removed"
     );
+
+    // A database that reads well but is not the one verified: its hash differs from the
+    // .json's (here the .json names another hash).
+    std::fs::write(&db, &original).unwrap();
+    let json_path = dir.path().join(format!("backup/snapshots/{SNAPSHOT}.json"));
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let hash = json["hash"].as_u64().unwrap();
+    json["hash"] = (hash ^ 1).into();
+    std::fs::write(&json_path, json.to_string()).unwrap();
+    let (ok, message) = run(&restore_script(&target, &paths), &paths);
+    assert!(!ok);
+    assert_eq!(
+        message.lines().next().unwrap(),
+        format!(
+            "snapshot {SNAPSHOT}: hash is {hash} but {}/snapshots/{SNAPSHOT}.json recorded {}: the file changed after it was verified, so it is never used",
+            paths.backup,
+            hash ^ 1
+        )
+    );
+    assert!(!data.join("member").exists());
 
     // A snapshot without its .json was never verified by the backup.
     std::fs::remove_file(dir.path().join(format!("backup/snapshots/{SNAPSHOT}.json"))).unwrap();
