@@ -1464,6 +1464,21 @@ pub(crate) mod tests {
                 "spec.rollout.progressDeadlineSeconds: must be between 10 and 86400 (got 86401)",
                 spec(json!({"rollout": {"progressDeadlineSeconds": 86400}})),
             ),
+            // etcd restore
+            (
+                spec(json!({"etcd": {"restore": {"snapshot": "etcd-20260101T0000Z"}}})),
+                "spec.etcd.restore.snapshot: must be a snapshot name etcd-<YYYYMMDD>T<hhmmss>Z (got \"etcd-20260101T0000Z\")",
+                spec(json!({"etcd": {"restore": {"snapshot": "etcd-20260101T000000Z"}}})),
+            ),
+            (
+                spec(
+                    json!({"etcd": {"restore": {"snapshot": "etcd-20260101T000000Z", "confirmation": "yes-restore-etcd-from-etcd-20251231T000000Z"}}}),
+                ),
+                "spec.etcd.restore.confirmation: must be \"yes-restore-etcd-from-etcd-20260101T000000Z\" when set (got \"yes-restore-etcd-from-etcd-20251231T000000Z\")",
+                spec(
+                    json!({"etcd": {"restore": {"snapshot": "etcd-20260101T000000Z", "confirmation": "yes-restore-etcd-from-etcd-20260101T000000Z"}}}),
+                ),
+            ),
             // cleanup
             (
                 spec(json!({"cleanup": {"policy": "Delete", "confirmation": "yes"}})),

@@ -128,7 +128,11 @@ fn run(script: &str, paths: &ScriptPaths) -> (bool, String) {
     let message = std::fs::read_to_string(&paths.termination_log).unwrap_or_default();
     (
         out.status.success(),
-        format!("{}\n{}", message.trim(), String::from_utf8_lossy(&out.stderr)),
+        format!(
+            "{}\n{}",
+            message.trim(),
+            String::from_utf8_lossy(&out.stderr)
+        ),
     )
 }
 
