@@ -25,7 +25,7 @@
 //! Everything it starts stops when it is dropped, also when a test panics.
 
 use std::borrow::Borrow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -55,6 +55,7 @@ use crate::probes::{PROBE_PERIOD, ProbeState};
 use crate::schedule::{NodeView, claims, pick_node, prefilter_message, unschedulable_message};
 use crate::start_wrapper::check_identity;
 use crate::util::TempDir;
+use curve_operator::desired::etcd_restore::{IMAGE_ETCDCTL, RESTORE_COMPONENT};
 
 const LABEL_COMPONENT: &str = "app.kubernetes.io/component";
 const LABEL_INSTANCE: &str = "app.kubernetes.io/instance";
@@ -727,6 +728,28 @@ impl Kubelet {
             })
     }
 
+    /// The directory that is the volume of `claim` (made at its first use, as a pod's).
+    pub async fn claim_volume(&self, claim: &str) -> PathBuf {
+        let dir = claim_dir(&self.shared, claim, "test").await;
+        dir.unwrap_or_else(|e| panic!("{e}")).path().to_path_buf()
+    }
+
+    /// Everything on the volume of `claim` is gone (a wiped disk under the same claim).
+    pub async fn wipe_claim_volume(&self, claim: &str) {
+        let dir = self.claim_volume(claim).await;
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            let gone = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            gone.unwrap_or_else(|e| panic!("wipe {}: {e}", path.display()));
+        }
+        self.shared
+            .log(format!("the volume of {claim} lost its data"));
+    }
+
     /// Client endpoints (`ip:port`) of the running etcd members.
     pub fn etcd_endpoints(&self) -> Vec<String> {
         let containers = self.shared.containers.lock().unwrap();
@@ -1390,6 +1413,9 @@ async fn complete_job_pod(
     if pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Succeeded") {
         return Ok(());
     }
+    if component_of(pod) == RESTORE_COMPONENT {
+        return run_restore_job_pod(shared, pods_api, pod, node).await;
+    }
     let files = mounted_map_files(shared, pod).await?;
     if !topology_step_done(shared, pod, &files) {
         return Ok(());
@@ -1406,6 +1432,102 @@ async fn complete_job_pod(
     let name = pod.name_any();
     patch_status(pods_api, &name, status).await?;
     shared.log(format!("job pod {name} Succeeded"));
+    Ok(())
+}
+
+/// A pod of an etcd restore Job (desired/etcd_restore.rs): its script runs for real, once, as
+/// root on the host, each claim's mount path replaced by the claim's directory, the image's
+/// etcdctl by Debian's (`/usr/bin/etcdctl`) and the termination log by a file; the pod ends
+/// Succeeded or Failed with the script's termination message, as a kubelet reports it.
+async fn run_restore_job_pod(
+    shared: &Shared,
+    pods_api: &Api<Pod>,
+    pod: &Pod,
+    node: &FakeNode,
+) -> Result<(), String> {
+    static RAN: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+    if phase == Some("Failed") || !RAN.lock().unwrap().insert(uid.clone()) {
+        return Ok(());
+    }
+    let spec = pod.spec.clone().unwrap_or_default();
+    let container = spec
+        .containers
+        .first()
+        .ok_or("a Job pod without a container")?;
+    let mut script = (container.command.iter().flatten().nth(2).cloned()).unwrap_or_default();
+    let termination = TempDir::new(&format!("{}-termination", pod.name_any()));
+    let log = termination.path().join("termination-log");
+    let mut data_dir = None;
+    for mount in container.volume_mounts.iter().flatten() {
+        let claim = (spec.volumes.iter().flatten())
+            .find(|v| v.name == mount.name)
+            .and_then(|v| v.persistent_volume_claim.as_ref())
+            .map(|c| c.claim_name.clone())
+            .ok_or_else(|| format!("volume {} is no claim", mount.name))?;
+        let dir = claim_dir(shared, &claim, &pod.name_any()).await?;
+        if mount.mount_path == "/curvebs/etcd/data" {
+            data_dir = Some(dir.clone());
+        }
+        script = script.replace(&mount.mount_path, &dir.path().display().to_string());
+    }
+    script = script
+        .replace(IMAGE_ETCDCTL, "/usr/bin/etcdctl")
+        .replace("/dev/termination-log", &log.display().to_string());
+    let name = pod.name_any();
+    let run = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .env("ETCDCTL_API", "3")
+            .output()
+    });
+    let out = (run.await.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    // The harness runs etcd with its data dir one level down (daemons.rs render_etcd_conf:
+    // `<claim>/data`, the WAL at `<claim>/wal`): the restored member goes where it looks.
+    if let Some(dir) = data_dir.filter(|_| out.status.success()) {
+        let member = dir.path().join("member");
+        if member.exists() {
+            let data = dir.path().join("data");
+            let _ = std::fs::remove_dir_all(&data);
+            std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
+            std::fs::rename(&member, data.join("member")).map_err(|e| e.to_string())?;
+        }
+    }
+    let message = std::fs::read_to_string(&log).unwrap_or_else(|_| {
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    });
+    let state = PodState {
+        phase: "Succeeded",
+        ready: false,
+        restarts: 0,
+        dead: false,
+        init_failed: None,
+        last_exit: None,
+    };
+    let mut status = pod_status(pod, &node.ip, &state, Timestamp::now());
+    let ok = out.status.success();
+    if !ok {
+        status["status"]["phase"] = json!("Failed");
+    }
+    for c in (status["status"]["containerStatuses"].as_array_mut())
+        .into_iter()
+        .flatten()
+    {
+        let terminated = &mut c["state"]["terminated"];
+        terminated["message"] = json!(message.trim());
+        if !ok {
+            terminated["exitCode"] = json!(out.status.code().unwrap_or(1));
+            terminated["reason"] = json!("Error");
+        }
+    }
+    patch_status(pods_api, &name, status).await?;
+    shared.log(format!(
+        "restore job pod {name} {}: {}",
+        if ok { "Succeeded" } else { "Failed" },
+        message.trim()
+    ));
     Ok(())
 }
 
@@ -1708,6 +1830,13 @@ async fn volume_dir(shared: &Shared, pod: &Pod) -> Result<Arc<TempDir>, String> 
     let Some(claim) = claim else {
         return Ok(Arc::new(TempDir::new(&tag)));
     };
+    claim_dir(shared, &claim, &pod.name_any()).await
+}
+
+/// The directory that is the volume of `claim`, by the claim's uid.
+async fn claim_dir(shared: &Shared, claim: &str, user: &str) -> Result<Arc<TempDir>, String> {
+    let tag = format!("{}-{user}", shared.namespace);
+    let claim = claim.to_string();
     let uid = match cached_claim(shared, &claim) {
         Some(cached) => cached.metadata.uid.clone(),
         None => {
