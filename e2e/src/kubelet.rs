@@ -1461,11 +1461,12 @@ async fn run_restore_job_pod(
     let log = termination.path().join("termination-log");
     let mut data_dir = None;
     for mount in container.volume_mounts.iter().flatten() {
+        // Claims only (not an API token the API server may add).
         let claim = (spec.volumes.iter().flatten())
             .find(|v| v.name == mount.name)
             .and_then(|v| v.persistent_volume_claim.as_ref())
-            .map(|c| c.claim_name.clone())
-            .ok_or_else(|| format!("volume {} is no claim", mount.name))?;
+            .map(|c| c.claim_name.clone());
+        let Some(claim) = claim else { continue };
         let dir = claim_dir(shared, &claim, &pod.name_any()).await?;
         if mount.mount_path == "/curvebs/etcd/data" {
             data_dir = Some(dir.clone());

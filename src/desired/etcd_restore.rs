@@ -254,6 +254,8 @@ pub fn build(
                 }),
                 spec: Some(PodSpec {
                     restart_policy: Some("Never".to_string()),
+                    // The scripts read files and run etcdctl offline: no API access.
+                    automount_service_account_token: Some(false),
                     node_selector: (!spec.placement.node_selector.is_empty())
                         .then(|| spec.placement.node_selector.clone()),
                     tolerations: (!spec.placement.tolerations.is_empty())
