@@ -407,6 +407,10 @@ fn progressing_verdict(
     if let Some(error) = &obs.error {
         return stopped(Reason::ReconcileError, error);
     }
+    if obs.paused {
+        return paused_progress(obs);
+    }
+    // A restore stops the MDS tier: it is what the cluster is doing, before any other change.
     match &obs.restore {
         RestoreState::Running { message } => return under_way(Reason::EtcdRestore, message),
         RestoreState::Refused { message } => return stopped(Reason::EtcdRestoreRefused, message),
@@ -415,9 +419,6 @@ fn progressing_verdict(
     }
     if !obs.refused.is_empty() {
         return stopped(Reason::ChangeRefused, &obs.refused.join("; "));
-    }
-    if obs.paused {
-        return paused_progress(obs);
     }
     match (&obs.membership, &obs.roll) {
         (MembershipState::Blocked { message }, _) => {
