@@ -351,7 +351,6 @@ fn stop_etcd(input: &RestoreInput, record: &mut EtcdRestoreStatus, decision: &mu
         (input.claims.iter())
             .any(|c| c.name_any() == name && c.metadata.deletion_timestamp.is_none())
     };
-    let any_claim = |name: &str| input.claims.iter().any(|c| c.name_any() == name);
     let first = member_claim_name(input.cluster, 0);
     if !claim_exists(&first) {
         decision.etcd_pods = Some(1);
@@ -364,11 +363,12 @@ fn stop_etcd(input: &RestoreInput, record: &mut EtcdRestoreStatus, decision: &mu
         record.message = format!("waiting for {running} etcd pods to stop");
         return;
     }
+    // `data-<cluster>-etcd-<n>`, n > 0: member 0's name without its ordinal.
+    let prefix = first.strip_suffix('0').unwrap_or(&first);
     let others: Vec<String> = (input.claims.iter())
         .map(|c| c.name_any())
         .filter(|name| {
-            let prefix = format!("{}-", first.trim_end_matches("-0"));
-            name.strip_prefix(&prefix)
+            (name.strip_prefix(prefix))
                 .and_then(|o| o.parse::<i32>().ok())
                 .is_some_and(|o| o > 0)
         })
@@ -384,7 +384,6 @@ fn stop_etcd(input: &RestoreInput, record: &mut EtcdRestoreStatus, decision: &mu
         );
         return;
     }
-    debug_assert!(any_claim(&first));
     advance_to(record, RestorePhase::Restoring, "");
     decision.events.push(ClusterEvent::warning(
         "EtcdRestoreRebuilding",
@@ -414,10 +413,12 @@ fn advance_counters(
         }
         Some(Ok(reading)) => reading,
     };
-    let progress = (record.counters.as_ref()).map(|planned| counters::progress(reading, planned));
+    let planned = record.counters.clone();
+    let progress = planned
+        .as_ref()
+        .map(|p| (p, counters::progress(reading, p)));
     match progress {
-        Some(AdvanceProgress::Done) => {
-            let planned = record.counters.clone().unwrap_or_else(|| unreachable!());
+        Some((planned, AdvanceProgress::Done)) => {
             advance_to(record, RestorePhase::Rejoining, "");
             decision.events.push(ClusterEvent::normal(
                 "EtcdCountersAdvanced",
@@ -433,12 +434,12 @@ fn advance_counters(
             let next = step(input, record.clone(), decision);
             *record = next;
         }
-        Some(AdvanceProgress::NotYet) => {
-            decision.advance = record.counters.clone();
+        Some((planned, AdvanceProgress::NotYet)) => {
+            decision.advance = Some(planned.clone());
             record.message = "advancing Curve's id counters".into();
         }
         // First time here, or the values moved since the plan: plan from what is there now.
-        None | Some(AdvanceProgress::Moved) => match counters::plan(reading) {
+        None | Some((_, AdvanceProgress::Moved)) => match counters::plan(reading) {
             Ok(planned) => {
                 record.revision.get_or_insert(reading.revision);
                 record.counters = Some(planned.clone());
