@@ -73,7 +73,7 @@ fn take_snapshot(endpoint: &str, backup: &Path) {
 async fn restore_brings_a_cluster_whose_etcd_was_lost_back_from_a_verified_snapshot() {
     let env = TestEnv::new("restore", 3).await;
     env.kubelet.set_curve_settings(CurveSettings::fast());
-    let _operator = env.start_operator().await;
+    let mut operator = env.start_operator().await;
     let spec = json!({"chunkservers": {"replicas": 3, "copysets": 30}});
     env.kubectl_stdin(
         &["apply", "-f", "-"],
@@ -190,18 +190,36 @@ async fn restore_brings_a_cluster_whose_etcd_was_lost_back_from_a_verified_snaps
         json!({"etcd": {"restore": {"snapshot": SNAPSHOT, "confirmation": confirmation}}}),
     )
     .await;
-    let done = env
-        .wait_status("demo", "the restore done", RESTORE, |_, s| {
-            let restore = s.etcd.as_ref().and_then(|e| e.restore.as_ref());
-            match restore {
-                Some(r) if r.phase == RestorePhase::Done => Ok(()),
-                Some(r) if r.phase == RestorePhase::Failed => {
-                    panic!("the restore failed: {}", r.message)
-                }
-                other => Err(format!("restore {other:?}")),
+    // The operator is SIGKILLed and started again each time the recorded phase changes: each
+    // restarted operator carries on from the status alone.
+    let deadline = Instant::now() + RESTORE;
+    let mut phases: Vec<RestorePhase> = Vec::new();
+    let done = loop {
+        let cluster = env.clusters().get("demo").await.unwrap();
+        let status = cluster.status.clone().unwrap_or_default();
+        let phase = (status.etcd.as_ref())
+            .and_then(|e| e.restore.as_ref().map(|r| (r.phase, r.message.clone())));
+        match phase {
+            Some((RestorePhase::Done, _)) => break cluster,
+            Some((RestorePhase::Failed, why)) => panic!("the restore failed: {why}"),
+            Some((phase, _)) if phases.last() != Some(&phase) => {
+                phases.push(phase);
+                operator.kill();
+                operator.restart().await;
             }
-        })
-        .await;
+            _ => {}
+        }
+        assert!(
+            Instant::now() < deadline,
+            "restore not done within {RESTORE:?}: phases {phases:?}; {}",
+            curve_operator_e2e::env::summary(&status)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    say(&format!(
+        "restore: the operator SIGKILLed and restarted at phases {phases:?}"
+    ));
+    assert!(phases.len() >= 3, "killed at {phases:?}");
     let restored_in = asked.elapsed();
     let cluster = env.wait_available("demo", RESTORE).await;
     let available_in = asked.elapsed();

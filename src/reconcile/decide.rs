@@ -228,7 +228,7 @@ impl Reading {
             refused.push(why.clone());
         }
         let tiers = roll::tiers(&snapshot.stateful_sets, &snapshot.pods);
-        let restore = decide_restore(cluster, snapshot, previous, now);
+        let restore = decide_restore(cluster, snapshot, &existing, previous, now);
         let mut membership = decide_membership(&safe, snapshot, &existing, &tiers, previous);
         // A restore stops etcd, then starts member 0 alone.
         match restore.etcd_pods {
@@ -665,6 +665,12 @@ fn restore_actions(
     actions.extend(
         (restore.delete_claims.iter()).map(|name| Action::DeleteClaim { name: name.clone() }),
     );
+    actions.extend(
+        (restore.delete_pods.iter()).map(|(name, uid)| Action::DeletePod {
+            name: name.clone(),
+            uid: uid.clone(),
+        }),
+    );
     actions.extend(restore.advance.clone().map(Action::AdvanceEtcdCounters));
     actions
 }
@@ -868,16 +874,24 @@ fn etcd_busy(
 fn decide_restore(
     cluster: &ValidatedCluster,
     snapshot: &Snapshot,
+    existing: &[ExistingObject],
     previous: &CurveClusterStatus,
     now: Timestamp,
 ) -> restore::RestoreDecision {
     let token = |started: i64| desired::etcd_restore::restore_cluster_token(cluster, started);
+    let set_replicas = |component: Component| {
+        let name = component_name(&cluster.name, component);
+        (existing.iter())
+            .find(|o| o.kind == ObjectKind::StatefulSet && o.name == name)
+            .and_then(|o| o.replicas)
+    };
     restore::decide(&restore::RestoreInput {
         cluster: &cluster.name,
         request: cluster.spec.etcd.restore.as_ref(),
         recorded: previous.etcd.as_ref().and_then(|e| e.restore.as_ref()),
         members_wanted: cluster.spec.etcd.replicas,
         pods: &snapshot.pods,
+        set_replicas: &set_replicas,
         jobs: &snapshot.jobs,
         claims: &snapshot.claims,
         members: snapshot.etcd.as_ref().and_then(|e| e.members.as_ref()),

@@ -40,6 +40,8 @@ pub struct RestoreInput<'a> {
     /// `spec.etcd.replicas`: the members etcd has again before the MDS starts.
     pub members_wanted: i32,
     pub pods: &'a [Pod],
+    /// `spec.replicas` of the component's StatefulSet as it exists now.
+    pub set_replicas: &'a dyn Fn(Component) -> Option<i32>,
     pub jobs: &'a [Job],
     pub claims: &'a [PersistentVolumeClaim],
     /// etcd's member list with each member's health, when it answered.
@@ -69,6 +71,10 @@ pub struct RestoreDecision {
     pub delete_jobs: Vec<String>,
     /// Data claims of members other than 0, to delete: they rejoin empty.
     pub delete_claims: Vec<String>,
+    /// Pods (name, uid) of a StatefulSet already scaled to 0, to delete: the MDS StatefulSet
+    /// is `OrderedReady`, whose controller does not scale down while a pod is not ready, and
+    /// without etcd no MDS is.
+    pub delete_pods: Vec<(String, String)>,
     /// Curve's id counters to advance (recorded in `record.counters` first).
     pub advance: Option<crate::api::CountersAdvance>,
     pub state: RestoreState,
@@ -90,6 +96,31 @@ fn any_pod(pods: &[Pod], component: Component) -> usize {
     (pods.iter())
         .filter(|p| component_of(&p.metadata) == Some(component.as_str()))
         .count()
+}
+
+/// The component's pods are stopped: once its StatefulSet is at 0, those still there (not
+/// already terminating) are deleted. The message while some remain.
+fn stop_pods(
+    input: &RestoreInput,
+    component: Component,
+    decision: &mut RestoreDecision,
+) -> Option<String> {
+    let left = any_pod(input.pods, component);
+    if left == 0 {
+        return None;
+    }
+    if (input.set_replicas)(component) == Some(0) {
+        decision.delete_pods.extend(
+            (input.pods.iter())
+                .filter(|p| component_of(&p.metadata) == Some(component.as_str()))
+                .filter(|p| p.metadata.deletion_timestamp.is_none())
+                .map(|p| (p.name_any(), p.uid().unwrap_or_default())),
+        );
+    }
+    Some(format!(
+        "waiting for {left} {} pods to stop",
+        component.as_str()
+    ))
 }
 
 /// The termination message of a restore Job's pod, when it wrote one.
@@ -230,12 +261,12 @@ fn step(
             }
             _ => record.message = format!("verifying snapshot {}", record.snapshot),
         },
-        StoppingMds => match any_pod(input.pods, Component::Mds) {
-            0 => {
+        StoppingMds => match stop_pods(input, Component::Mds, decision) {
+            None => {
                 advance_to(&mut record, StoppingEtcd, "");
                 return step(input, record, decision);
             }
-            n => record.message = format!("waiting for {n} MDS pods to stop"),
+            Some(waiting) => record.message = waiting,
         },
         StoppingEtcd => stop_etcd(input, &mut record, decision),
         Restoring => {
@@ -358,9 +389,8 @@ fn stop_etcd(input: &RestoreInput, record: &mut EtcdRestoreStatus, decision: &mu
         return;
     }
     decision.etcd_pods = Some(0);
-    let running = any_pod(input.pods, Component::Etcd);
-    if running > 0 {
-        record.message = format!("waiting for {running} etcd pods to stop");
+    if let Some(waiting) = stop_pods(input, Component::Etcd, decision) {
+        record.message = waiting;
         return;
     }
     // `data-<cluster>-etcd-<n>`, n > 0: member 0's name without its ordinal.

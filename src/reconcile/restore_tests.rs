@@ -11,6 +11,7 @@ use super::*;
 use crate::api::{CountersAdvance, EtcdRestoreSpec};
 use crate::etcd::counters::{ADVANCE_MARGIN, encode};
 use crate::etcd::{Member, MemberHealth};
+use crate::names::Component;
 
 const CLUSTER: &str = "demo";
 const SNAPSHOT: &str = "etcd-20260101T000000Z";
@@ -111,6 +112,9 @@ struct World {
     recorded: Option<EtcdRestoreStatus>,
     mds_pods: usize,
     etcd_pods: usize,
+    /// `spec.replicas` of the StatefulSets.
+    mds_set: i32,
+    etcd_set: i32,
     /// Voting members etcd lists once it serves (0: it does not answer).
     voters: usize,
     claims: Vec<String>,
@@ -131,6 +135,8 @@ impl World {
             recorded: None,
             mds_pods: 3,
             etcd_pods: 3,
+            mds_set: 3,
+            etcd_set: 3,
             voters: 0,
             claims: (0..3).map(|i| format!("data-{CLUSTER}-etcd-{i}")).collect(),
             jobs: Vec::new(),
@@ -158,6 +164,12 @@ impl World {
 
     fn decide(&self) -> RestoreDecision {
         let pods = self.pods();
+        let sets = (self.mds_set, self.etcd_set);
+        let set_replicas = move |c: Component| match c {
+            Component::Mds => Some(sets.0),
+            Component::Etcd => Some(sets.1),
+            _ => None,
+        };
         let claims: Vec<PersistentVolumeClaim> = self.claims.iter().map(|c| claim(c)).collect();
         let members = (self.voters > 0).then(|| healthy(self.voters, 0));
         let serving = self.voters > 0;
@@ -180,6 +192,7 @@ impl World {
             recorded: recorded.as_ref(),
             members_wanted: 3,
             pods: &pods,
+            set_replicas: &set_replicas,
             jobs: &self.jobs,
             claims: &claims,
             members: members.as_ref(),
@@ -206,14 +219,29 @@ impl World {
                 Some(encode(planned.chunk.to)),
             );
         }
-        // The StatefulSet controller: MDS pods go while held, come back when released.
-        self.mds_pods = if d.hold_mds { 0 } else { 3 };
+        // The StatefulSet controller: an MDS StatefulSet held at 0 does not scale down its
+        // pods, none of them ready without etcd (OrderedReady): only deleted pods go; released,
+        // they come back.
+        let deleted = |prefix: &str| {
+            (d.delete_pods.iter())
+                .filter(|(p, _)| p.starts_with(prefix))
+                .count()
+        };
+        if d.hold_mds {
+            self.mds_set = 0;
+            self.mds_pods -= deleted(&format!("{CLUSTER}-mds-")).min(self.mds_pods);
+        } else {
+            self.mds_set = 3;
+            self.mds_pods = 3;
+        }
         match d.etcd_pods {
             Some(0) => {
-                self.etcd_pods = 0;
+                self.etcd_set = 0;
+                self.etcd_pods -= deleted(&format!("{CLUSTER}-etcd-")).min(self.etcd_pods);
                 self.voters = 0;
             }
             Some(n) => {
+                self.etcd_set = n;
                 self.etcd_pods = n as usize;
                 // The rebuilt member serves once started (after its Job succeeded).
                 let restored = (self.jobs.iter()).any(|j| {
@@ -228,6 +256,7 @@ impl World {
             None if self.voters > 0 => {
                 self.voters = (self.voters + 1).min(3);
                 self.etcd_pods = self.voters;
+                self.etcd_set = self.voters as i32;
             }
             None => {}
         }
@@ -324,6 +353,15 @@ fn a_restore_runs_through_its_phases_and_starts_the_mds_only_after_the_counter_a
     let mut released_at = None;
     for pass in 0..30 {
         let d = world.decide();
+        if !d.delete_pods.is_empty() {
+            assert!(
+                world.mds_set == 0
+                    && (world.etcd_set == 0
+                        || d.delete_pods.iter().all(|(p, _)| p.contains("-mds-"))),
+                "pass {pass}: pods deleted only from a StatefulSet at 0: {:?}",
+                d.delete_pods
+            );
+        }
         // An operator killed before carrying the decision out decides the same again.
         assert_eq!(
             world.decide(),
