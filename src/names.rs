@@ -172,6 +172,11 @@ pub fn cluster_scoped_selector(namespace: &str, cluster: &str) -> String {
 
 /// The component label of the backup claim, Jobs and pods (no tier's: its pods are not etcd's).
 pub const ETCD_BACKUP: &str = "etcd-backup";
+/// The component label of the restore Jobs and their pods (reconcile/restore.rs): no tier's,
+/// so no tier counts their pods.
+pub const ETCD_RESTORE: &str = "etcd-restore";
+/// The etcdctl of the Curve image, which the backup and restore Jobs run.
+pub const IMAGE_ETCDCTL: &str = "/curvebs/etcd/sbin/etcdctl";
 /// On a backup Job's pods: the Job's name, so its result is found among the cluster's pods.
 pub const LABEL_BACKUP_JOB: &str = "curve.opencurve.io/backup-job";
 

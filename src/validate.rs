@@ -340,6 +340,10 @@ fn validate_spec_into(spec: &CurveClusterSpec, errors: &mut Errors) {
         rules::PROGRESS_DEADLINE_SECONDS,
     );
 
+    if let Some(restore) = &spec.etcd.restore {
+        check_restore(restore, errors);
+    }
+
     if let Some(confirmation) = &spec.cleanup.confirmation
         && confirmation != DELETE_DATA_CONFIRMATION
     {
@@ -347,6 +351,34 @@ fn validate_spec_into(spec: &CurveClusterSpec, errors: &mut Errors) {
             "spec.cleanup.confirmation",
             format!(
                 "must be \"{DELETE_DATA_CONFIRMATION}\" when set (got {})",
+                quoted(confirmation)
+            ),
+        );
+    }
+}
+
+/// `spec.etcd.restore`: a snapshot name as the backup writes it, and a confirmation (when
+/// set) naming exactly that snapshot. The CRD's rules on `EtcdRestoreSpec` refuse the same.
+fn check_restore(restore: &crate::api::EtcdRestoreSpec, errors: &mut Errors) {
+    use crate::api::{is_snapshot_name, restore_confirmation};
+    if !is_snapshot_name(&restore.snapshot) {
+        errors.push(
+            "spec.etcd.restore.snapshot",
+            format!(
+                "must be a snapshot name etcd-<YYYYMMDD>T<hhmmss>Z (got {})",
+                quoted(&restore.snapshot)
+            ),
+        );
+        return;
+    }
+    let expected = restore_confirmation(&restore.snapshot);
+    if let Some(confirmation) = &restore.confirmation
+        && *confirmation != expected
+    {
+        errors.push(
+            "spec.etcd.restore.confirmation",
+            format!(
+                "must be \"{expected}\" when set (got {})",
                 quoted(confirmation)
             ),
         );
@@ -1480,6 +1512,21 @@ pub(crate) mod tests {
                 spec(json!({"rollout": {"progressDeadlineSeconds": 86401}})),
                 "spec.rollout.progressDeadlineSeconds: must be between 10 and 86400 (got 86401)",
                 spec(json!({"rollout": {"progressDeadlineSeconds": 86400}})),
+            ),
+            // etcd restore
+            (
+                spec(json!({"etcd": {"restore": {"snapshot": "etcd-20260101T0000Z"}}})),
+                "spec.etcd.restore.snapshot: must be a snapshot name etcd-<YYYYMMDD>T<hhmmss>Z (got \"etcd-20260101T0000Z\")",
+                spec(json!({"etcd": {"restore": {"snapshot": "etcd-20260101T000000Z"}}})),
+            ),
+            (
+                spec(
+                    json!({"etcd": {"restore": {"snapshot": "etcd-20260101T000000Z", "confirmation": "yes-restore-etcd-from-etcd-20251231T000000Z"}}}),
+                ),
+                "spec.etcd.restore.confirmation: must be \"yes-restore-etcd-from-etcd-20260101T000000Z\" when set (got \"yes-restore-etcd-from-etcd-20251231T000000Z\")",
+                spec(
+                    json!({"etcd": {"restore": {"snapshot": "etcd-20260101T000000Z", "confirmation": "yes-restore-etcd-from-etcd-20260101T000000Z"}}}),
+                ),
             ),
             // cleanup
             (

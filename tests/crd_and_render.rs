@@ -1495,6 +1495,18 @@ fn every_spec_change_is_carried_out_refused_by_the_crd_or_revertible() {
             json!({"csi": {"storageClass": {"isDefault": true}}}),
             Carried,
         ),
+        // A restore is asked for, and starts only with its confirmation (reconcile/restore.rs);
+        // a wrong confirmation is the CRD's to refuse.
+        (
+            "spec.etcd.restore.snapshot",
+            json!({"etcd": {"restore": {"snapshot": "etcd-20260101T000000Z"}}}),
+            Carried,
+        ),
+        (
+            "spec.etcd.restore.confirmation",
+            json!({"etcd": {"restore": {"snapshot": "etcd-20260101T000000Z", "confirmation": "yes-restore-etcd-from-etcd-20260101T000000Z"}}}),
+            Carried,
+        ),
         // A pod template change: rolled like an image change.
         (
             "spec.coreDumps.hostPath",

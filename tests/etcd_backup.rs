@@ -166,6 +166,7 @@ fn status_from(cluster: &ValidatedCluster, message: &str, succeeded: bool) -> Et
         claims: &[],
         members: None,
         acts: true,
+        held: None,
         now: "2026-12-07T03:01:00Z".parse().unwrap(),
     });
     plan.status.unwrap()

@@ -176,6 +176,8 @@ fn texts() -> Table<Text> {
         ("spec.*.resources.limits{}", OfLength(quantity_of_len)),
         ("spec.*.resources.requests{}", OfLength(quantity_of_len)),
         ("spec.cleanup.confirmation", Only(DELETE_DATA_CONFIRMATION)),
+        ("spec.etcd.restore.snapshot", Only(RESTORE_SNAPSHOT)),
+        ("spec.etcd.restore.confirmation", Only(RESTORE_CONFIRMATION)),
         ("spec.logicalPool.name", OfLength(pool_name_of_len)),
         ("spec.logicalPool.physicalPool", OfLength(pool_name_of_len)),
         ("spec.monitoring.interval", OfLength(duration_of_len)),
@@ -202,8 +204,13 @@ fn texts() -> Table<Text> {
 }
 
 /// The fields an object needs besides a probed one (its required fields).
+/// A snapshot name, and the confirmation that names it.
+const RESTORE_SNAPSHOT: &str = "etcd-20260101T000000Z";
+const RESTORE_CONFIRMATION: &str = "yes-restore-etcd-from-etcd-20260101T000000Z";
+
 fn holders() -> Table<Value> {
     vec![
+        ("spec.etcd.restore", json!({"snapshot": RESTORE_SNAPSHOT})),
         ("spec.chunkservers.storage", json!({"size": "100Gi"})),
         ("spec.*.storage", json!({"size": "1Gi"})),
     ]
@@ -865,6 +872,22 @@ fn cel_cases() -> Vec<CelCase> {
             "must be yes-really-destroy-data",
             spec(json!({"cleanup": {"confirmation": "yes"}})),
             spec(json!({"cleanup": {"confirmation": DELETE_DATA_CONFIRMATION}})),
+        ),
+        case(
+            "spec.etcd.restore.snapshot",
+            "must be a snapshot name",
+            spec(json!({"etcd": {"restore": {"snapshot": "etcd-2026-01-01"}}})),
+            spec(json!({"etcd": {"restore": {"snapshot": RESTORE_SNAPSHOT}}})),
+        ),
+        case(
+            "spec.etcd.restore",
+            "spec.etcd.restore.confirmation must be yes-restore-etcd-from-",
+            spec(
+                json!({"etcd": {"restore": {"snapshot": RESTORE_SNAPSHOT, "confirmation": "yes-restore-etcd-from-etcd-20251231T000000Z"}}}),
+            ),
+            spec(
+                json!({"etcd": {"restore": {"snapshot": RESTORE_SNAPSHOT, "confirmation": RESTORE_CONFIRMATION}}}),
+            ),
         ),
     ];
     for (field, immutable) in [("clientPort", (2379, 3379)), ("peerPort", (2380, 3380))] {

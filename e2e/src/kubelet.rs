@@ -26,7 +26,7 @@
 //! Everything it starts stops when it is dropped, also when a test panics.
 
 use std::borrow::Borrow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -56,6 +56,8 @@ use crate::probes::{PROBE_PERIOD, ProbeState};
 use crate::schedule::{NodeView, claims, pick_node, prefilter_message, unschedulable_message};
 use crate::start_wrapper::check_identity;
 use crate::util::TempDir;
+use curve_operator::desired::common::Role;
+use curve_operator::names::{ETCD_BACKUP, ETCD_RESTORE};
 
 const LABEL_COMPONENT: &str = "app.kubernetes.io/component";
 const LABEL_INSTANCE: &str = "app.kubernetes.io/instance";
@@ -728,6 +730,28 @@ impl Kubelet {
             })
     }
 
+    /// The directory that is the volume of `claim` (made at its first use, as a pod's).
+    pub async fn claim_volume(&self, claim: &str) -> PathBuf {
+        let dir = claim_dir(&self.shared, claim, "test").await;
+        dir.unwrap_or_else(|e| panic!("{e}")).path().to_path_buf()
+    }
+
+    /// Everything on the volume of `claim` is gone (a wiped disk under the same claim).
+    pub async fn wipe_claim_volume(&self, claim: &str) {
+        let dir = self.claim_volume(claim).await;
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            let gone = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            gone.unwrap_or_else(|e| panic!("wipe {}: {e}", path.display()));
+        }
+        self.shared
+            .log(format!("the volume of {claim} lost its data"));
+    }
+
     /// Client endpoints (`ip:port`) of the running etcd members.
     pub fn etcd_endpoints(&self) -> Vec<String> {
         let containers = self.shared.containers.lock().unwrap();
@@ -1391,8 +1415,8 @@ async fn complete_job_pod(
     if pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Succeeded") {
         return Ok(());
     }
-    if component_of(pod) == crate::backup_job::COMPONENT {
-        return run_backup_pod(shared, pods_api, pod, node).await;
+    if [ETCD_BACKUP, ETCD_RESTORE].contains(&component_of(pod).as_str()) {
+        return run_script_job_pod(shared, pods_api, pod, node).await;
     }
     let files = mounted_map_files(shared, pod).await?;
     if !topology_step_done(shared, pod, &files) {
@@ -1413,21 +1437,45 @@ async fn complete_job_pod(
     Ok(())
 }
 
-/// A pod of an etcd backup Job: its script runs for real on the claim's directory
-/// ([`crate::backup_job`]), once; the pod ends Succeeded or Failed with the container's exit
+/// A pod of an etcd backup or restore Job: its script runs for real, once, on the claims'
+/// directories ([`crate::job_run`]); the pod ends Succeeded or Failed with the container's exit
 /// code and termination message, as a kubelet writes them.
-async fn run_backup_pod(
+async fn run_script_job_pod(
     shared: &Shared,
     pods_api: &Api<Pod>,
     pod: &Pod,
     node: &FakeNode,
 ) -> Result<(), String> {
-    if pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed") {
+    // A pass may see the pod again before its end is written: it runs once.
+    static RAN: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+    if phase == Some("Failed") || !RAN.lock().unwrap().insert(uid) {
         return Ok(());
     }
-    let dir = volume_dir(shared, pod).await?;
+    let name = pod.name_any();
+    let mut mounts = Vec::new();
+    let mut etcd_data = None;
+    for (mount_path, claim) in claim_mounts(pod) {
+        let dir = claim_dir(shared, &claim, &name).await?;
+        if mount_path == Role::Etcd.data_dir() {
+            etcd_data = Some(dir.clone());
+        }
+        mounts.push((mount_path, dir.path().to_path_buf()));
+    }
     let started = Timestamp::now();
-    let exit = crate::backup_job::run(pod, dir.path()).await?;
+    let exit = crate::job_run::run(pod, &mounts).await?;
+    // The harness runs etcd with its data dir one level down (daemons.rs render_etcd_conf:
+    // `<claim>/data`, the WAL at `<claim>/wal`): a restored member goes where it looks.
+    if let Some(dir) = etcd_data.filter(|_| exit.code == 0) {
+        let member = dir.path().join("member");
+        if member.exists() {
+            let data = dir.path().join("data");
+            let _ = std::fs::remove_dir_all(&data);
+            std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
+            std::fs::rename(&member, data.join("member")).map_err(|e| e.to_string())?;
+        }
+    }
     let (phase, reason) = if exit.code == 0 {
         ("Succeeded", "Completed")
     } else {
@@ -1442,22 +1490,39 @@ async fn run_backup_pod(
         last_exit: None,
     };
     let mut status = pod_status(pod, &node.ip, &state, started);
-    for c in status["status"]["containerStatuses"]
-        .as_array_mut()
+    for c in (status["status"]["containerStatuses"].as_array_mut())
         .into_iter()
         .flatten()
     {
         c["state"] = json!({"terminated": {"exitCode": exit.code, "reason": reason,
             "message": exit.output, "startedAt": started, "finishedAt": Timestamp::now()}});
     }
-    let name = pod.name_any();
     patch_status(pods_api, &name, status).await?;
     shared.log(format!(
-        "backup job pod {name} {phase} (exit {}): {}",
+        "{} job pod {name} {phase} (exit {}): {}",
+        component_of(pod),
         exit.code,
         exit.output.trim()
     ));
     Ok(())
+}
+
+/// The claims a pod's first container mounts: (mount path, claim name). Claims only, not an
+/// API token the API server may add.
+fn claim_mounts(pod: &Pod) -> Vec<(String, String)> {
+    let Some(spec) = pod.spec.as_ref() else {
+        return Vec::new();
+    };
+    (spec.containers.first().iter())
+        .flat_map(|c| c.volume_mounts.iter().flatten())
+        .filter_map(|mount| {
+            let claim = (spec.volumes.iter().flatten())
+                .find(|v| v.name == mount.name)?
+                .persistent_volume_claim
+                .as_ref()?;
+            Some((mount.mount_path.clone(), claim.claim_name.clone()))
+        })
+        .collect()
 }
 
 /// The files of the ConfigMap volume a topology Job's container mounts (the cluster map and
@@ -1759,6 +1824,13 @@ async fn volume_dir(shared: &Shared, pod: &Pod) -> Result<Arc<TempDir>, String> 
     let Some(claim) = claim else {
         return Ok(Arc::new(TempDir::new(&tag)));
     };
+    claim_dir(shared, &claim, &pod.name_any()).await
+}
+
+/// The directory that is the volume of `claim`, by the claim's uid.
+async fn claim_dir(shared: &Shared, claim: &str, user: &str) -> Result<Arc<TempDir>, String> {
+    let tag = format!("{}-{user}", shared.namespace);
+    let claim = claim.to_string();
     let uid = match cached_claim(shared, &claim) {
         Some(cached) => cached.metadata.uid.clone(),
         None => {
@@ -2757,7 +2829,7 @@ mod tests {
         let mut seen = pod.clone();
         seen.status = serde_json::from_value(s).unwrap();
         assert!(
-            curve_operator::reconcile::membership::lost_data(&seen),
+            curve_operator::reconcile::membership::lost_data(&seen.into()),
             "the operator reads it as a member that lost its data"
         );
     }

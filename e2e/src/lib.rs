@@ -10,7 +10,6 @@
 //! (it scrapes the operator's `/metrics` and a real etcd) and is not `#[ignore]`d, so
 //! `cargo test --workspace` runs it.
 
-pub mod backup_job;
 pub mod bench;
 pub mod cluster;
 pub mod curve_model;
@@ -21,6 +20,7 @@ pub mod dashboards;
 pub mod env;
 pub mod gates;
 pub mod hosts;
+pub mod job_run;
 pub mod kubelet;
 pub mod manifests;
 pub mod metrics;

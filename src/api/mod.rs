@@ -5,9 +5,11 @@
 //! `x_kube(validation)` rules become CEL rules the API server enforces on create and update.
 
 pub mod prometheus;
+mod restore;
 pub mod rules;
 mod status;
 
+pub use restore::*;
 pub use status::*;
 
 use std::collections::BTreeMap;
@@ -551,6 +553,10 @@ pub struct EtcdSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "rules::etcd_resources_schema")]
     pub resources: Option<ResourceRequirements>,
+    /// Rebuild etcd from a verified snapshot of the backup claim, after etcd was lost for
+    /// good (docs/user/restore.md). Absent: nothing is restored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<EtcdRestoreSpec>,
     /// Scheduled, verified snapshots of etcd (docs/user/backups.md); unset, none are taken.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<EtcdBackupSpec>,
@@ -615,6 +621,7 @@ impl Default for EtcdSpec {
             storage: Self::default_storage(),
             quota_backend_bytes: None,
             resources: None,
+            restore: None,
             backup: None,
         }
     }

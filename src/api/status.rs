@@ -128,6 +128,10 @@ pub struct EtcdStatus {
     /// Members that answered a health check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthy_members: Option<i32>,
+    /// The restore of `spec.etcd.restore` under way, or the last one while the spec still
+    /// names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<super::EtcdRestoreStatus>,
     /// The scheduled snapshots of `spec.etcd.backup`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<EtcdBackupStatus>,

@@ -6,6 +6,7 @@ pub mod config;
 pub mod csi;
 pub mod etcd;
 pub mod etcd_backup;
+pub mod etcd_restore;
 pub mod jobs;
 pub mod mds;
 pub mod monitoring;

@@ -26,7 +26,7 @@ fn cluster_with(patch: serde_json::Value) -> ValidatedCluster {
     validate(&cluster, "default").unwrap()
 }
 
-fn minimal() -> ValidatedCluster {
+pub(super) fn minimal() -> ValidatedCluster {
     cluster_with(json!({}))
 }
 

@@ -178,6 +178,27 @@ impl Connection {
     }
 }
 
+impl Connection {
+    /// `request` through each member in turn until one answers: a write is sent once at a
+    /// time, never to two members at once.
+    pub(crate) async fn first_answer<T, F>(
+        &self,
+        request: impl Fn(Client) -> F,
+    ) -> Result<T, String>
+    where
+        F: Future<Output = Result<T, String>>,
+    {
+        let mut errors = Vec::new();
+        for (endpoint, client) in self.endpoints.iter().zip(&self.clients) {
+            match request(client.clone()).await {
+                Ok(v) => return Ok(v),
+                Err(e) => errors.push(format!("{endpoint}: {e}")),
+            }
+        }
+        Err(errors.join("; "))
+    }
+}
+
 /// etcd refuses a change it will allow later: a promotion before the learner caught up, a
 /// change within 5 s of the last one, or one that would leave fewer connected (or started)
 /// voters than a quorum (all three are `strict-reconfig-check`, which the rendered etcd.conf

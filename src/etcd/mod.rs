@@ -1,7 +1,7 @@
 //! Reading a Curve cluster's etcd: the MDS election (who is primary), a watch that reports each
 //! change of primary, and the health of the etcd members (with their database sizes and
-//! alarms). Nothing here writes or deletes a key: the only changes are to the member list and
-//! defragmentations.
+//! alarms). The only key written is Curve's two id counters, advanced once after a restore
+//! ([`counters`]); the other changes are to the member list and defragmentations.
 //!
 //! The reconciler uses the [`EtcdObserver`] trait, so its tests can fake etcd; [`EtcdClients`]
 //! is the real implementation. The pure parts (who wins the election, what the answers mean,
@@ -9,6 +9,7 @@
 
 pub mod cli;
 mod conn;
+pub mod counters;
 pub mod election;
 pub mod endpoints;
 pub mod health;
@@ -196,6 +197,24 @@ pub trait EtcdObserver: Send + Sync + 'static {
         endpoints: &[String],
         change: &MemberChange,
     ) -> impl std::future::Future<Output = Result<ChangeOutcome, String>> + Send;
+    /// Reads Curve's id counters (`04`, `05`) through these endpoints, linearizably.
+    fn read_counters(
+        &self,
+        _cluster: &ClusterKey,
+        _endpoints: &[String],
+    ) -> impl std::future::Future<Output = Result<counters::CounterReading, String>> + Send {
+        async { Err("this etcd observer does not read Curve's id counters".to_string()) }
+    }
+    /// Writes a planned advance of the counters in one transaction guarded on the values it
+    /// was planned from; `Ok(false)` when the guard failed and nothing was written.
+    fn advance_counters(
+        &self,
+        _cluster: &ClusterKey,
+        _endpoints: &[String],
+        _planned: &crate::api::CountersAdvance,
+    ) -> impl std::future::Future<Output = Result<bool, String>> + Send {
+        async { Err("this etcd observer does not write Curve's id counters".to_string()) }
+    }
 }
 
 /// A change of primary seen by a cluster's watch, in etcd's order.
@@ -372,5 +391,44 @@ impl EtcdObserver for EtcdClients {
             .await?
             .change_members(change)
             .await
+    }
+
+    async fn read_counters(
+        &self,
+        cluster: &ClusterKey,
+        endpoints: &[String],
+    ) -> Result<counters::CounterReading, String> {
+        let conn = self.parsed_connection(cluster, endpoints).await?;
+        conn.first_answer(|client| async move { counters::read(&client).await })
+            .await
+    }
+
+    async fn advance_counters(
+        &self,
+        cluster: &ClusterKey,
+        endpoints: &[String],
+        planned: &crate::api::CountersAdvance,
+    ) -> Result<bool, String> {
+        let conn = self.parsed_connection(cluster, endpoints).await?;
+        conn.first_answer(|client| async move { counters::advance(&client, planned).await })
+            .await
+    }
+}
+
+impl EtcdClients {
+    /// The connection for these endpoints, given as `ip:port`.
+    async fn parsed_connection(
+        &self,
+        cluster: &ClusterKey,
+        endpoints: &[String],
+    ) -> Result<Arc<Connection>, String> {
+        let endpoints = endpoints
+            .iter()
+            .map(|e| parse_endpoint(e).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        if endpoints.is_empty() {
+            return Err("no etcd endpoint to ask".into());
+        }
+        self.connection(cluster, &endpoints).await
     }
 }

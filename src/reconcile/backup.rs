@@ -45,6 +45,8 @@ pub struct BackupInput<'a> {
     pub members: Option<&'a MemberHealth>,
     /// The operator changes objects in this pass (not paused, its record readable).
     pub acts: bool,
+    /// Why no snapshot may be taken now though the operator acts (an etcd restore under way).
+    pub held: Option<&'a str>,
     pub now: Timestamp,
 }
 
@@ -139,6 +141,9 @@ pub fn plan(input: &BackupInput) -> BackupPlan {
     let member = choose_member(input.members);
     match (input.acts, &running, member) {
         (false, _, _) => status.waiting = Some(format!("{since} waits: reconciling is paused")),
+        (true, _, _) if input.held.is_some() => {
+            status.waiting = Some(format!("{since} waits: {}", input.held.unwrap_or_default()));
+        }
         (true, Some(job), _) => {
             status.waiting = Some(format!("{since} waits for Job {job} to finish"));
         }

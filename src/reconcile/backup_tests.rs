@@ -83,6 +83,7 @@ struct World {
     claims: Vec<Arc<PersistentVolumeClaim>>,
     members: Option<MemberHealth>,
     acts: bool,
+    held: Option<&'static str>,
     now: Timestamp,
 }
 
@@ -96,6 +97,7 @@ impl World {
             claims: vec![Arc::new(claim())],
             members: Some(members(1)),
             acts: true,
+            held: None,
             now: at(now),
         }
     }
@@ -109,6 +111,7 @@ impl World {
             claims: &self.claims,
             members: self.members.as_ref(),
             acts: self.acts,
+            held: self.held,
             now: self.now,
         })
     }
@@ -419,4 +422,24 @@ fn turned_off_backups_keep_what_was_told_and_schedule_nothing() {
             ..BackupPlan::default()
         }
     );
+}
+
+#[test]
+fn a_snapshot_due_during_an_etcd_restore_waits_and_says_why() {
+    let mut world = World::new("2026-12-07T03:00:30Z");
+    world.previous = Some(scheduled("2026-12-07T03:00:00Z"));
+    world.held = Some("an etcd restore is under way");
+    let plan = world.plan();
+    assert!(
+        !(plan.actions.iter()).any(|a| matches!(a, Action::Apply(_))),
+        "no backup Job while etcd is rebuilt: {:?}",
+        plan.actions
+    );
+    let status = plan.status.unwrap();
+    assert_eq!(
+        status.waiting.as_deref(),
+        Some("the snapshot due at 2026-12-07T03:00:00Z waits: an etcd restore is under way")
+    );
+    world.held = None;
+    assert!((world.plan().actions.iter()).any(|a| matches!(a, Action::Apply(_))));
 }

@@ -19,7 +19,7 @@ use super::snapshot::Snapshot;
 use super::status::compute_status;
 use super::{
     backup, blockers, csi, etcd_space, expansion, health, leaders, membership, monitoring, observe,
-    retire, roll, topology,
+    restore, retire, roll, topology,
 };
 use crate::api::{ChunkServerRetire, CleanupPolicy, CurveClusterStatus, OperatorRecord};
 use crate::curve::admin::CurveChange;
@@ -184,6 +184,8 @@ struct Reading {
     retire: retire::RetirePlan,
     /// Curve's health as the monitor last read it, judged once for the whole pass.
     health: Option<HealthView>,
+    /// The etcd restore of `spec.etcd.restore`, and what it holds.
+    restore: restore::RestoreDecision,
 }
 
 impl Reading {
@@ -229,7 +231,14 @@ impl Reading {
             refused.push(why.clone());
         }
         let tiers = roll::tiers(&snapshot.stateful_sets, &snapshot.pods);
-        let membership = decide_membership(&safe, snapshot, &existing, &tiers, previous);
+        let restore = decide_restore(cluster, snapshot, &existing, previous, now);
+        let mut membership = decide_membership(&safe, snapshot, &existing, &tiers, previous);
+        // A restore stops etcd, then starts member 0 alone.
+        match restore.etcd_pods {
+            Some(0) => membership.layout.pods = 0,
+            Some(at_least) => membership.layout.pods = membership.layout.pods.max(at_least),
+            None => {}
+        }
         // The etcd StatefulSet (and its budget) have as many pods as etcd has members.
         safe.spec.etcd.replicas = membership.layout.pods;
         let orphaned = expansion::orphaned(&existing, &snapshot.pods);
@@ -249,6 +258,7 @@ impl Reading {
             orphaned,
             retire,
             health,
+            restore,
         }
     }
 
@@ -328,6 +338,8 @@ fn observe_cluster(
         _ => (PrimaryView::NotStarted, None),
     };
     Observation {
+        restore: reading.restore.state.clone(),
+        restore_record: reading.restore.record.clone(),
         spec_errors: Vec::new(),
         paused: spec.paused,
         etcd: tier(Component::Etcd, cluster.spec.etcd.replicas),
@@ -429,6 +441,14 @@ fn desired_objects(
         etcd: Some(layout.clone()),
     };
     let mut desired = desired::build(safe, &observed);
+    // A restore keeps the MDS tier stopped (its config, and so the ChunkServers', unchanged).
+    if reading.restore.hold_mds {
+        for set in &mut desired.mds.stateful_sets {
+            if let Some(spec) = set.spec.as_mut() {
+                spec.replicas = Some(0);
+            }
+        }
+    }
     // While a ChunkServer leaves, each slot keeps the pods that have not left yet.
     for (slot, replicas) in &reading.retire.slot_replicas {
         let name = slot_set_name(&safe.name, *slot);
@@ -453,7 +473,10 @@ fn bring_up_gates(snapshot: &Snapshot, reading: &Reading, obs: &Observation) -> 
     );
     let chunkservers_may_start = matches!(obs.primary, PrimaryView::Elected { .. })
         && (obs.chunkservers.exists || mds_addressed);
-    plan::gates(obs.etcd_quorate(), chunkservers_may_start)
+    let mut gates = plan::gates(obs.etcd_quorate(), chunkservers_may_start);
+    // A restore stops the MDS tier while etcd has no quorum: its StatefulSet is applied then.
+    gates.mds |= reading.restore.hold_mds;
+    gates
 }
 
 /// Phase 5's working state: what the changes hand out to the record, and what they say.
@@ -582,7 +605,9 @@ fn planned(
             let restart =
                 (membership.restart_pod.clone()).map(|(name, uid)| Action::DeletePod { name, uid });
             let drop = (membership.delete_claim.clone()).map(|name| Action::DeleteClaim { name });
-            restart.into_iter().chain(drop).collect()
+            let mut actions: Vec<Action> = restart.into_iter().chain(drop).collect();
+            actions.extend(restore_actions(&reading.safe, &reading.restore, changes));
+            actions
         }
         Change::Retire if pass.gates.chunkservers => {
             let retire = &reading.retire;
@@ -614,6 +639,43 @@ fn planned(
             actions
         }
     }
+}
+
+/// The restore's step: its Job, the claims and old Jobs it drops, the counters' advance; and
+/// etcd's membership record started again from the one member it rebuilt.
+fn restore_actions(
+    cluster: &ValidatedCluster,
+    restore: &restore::RestoreDecision,
+    changes: &mut Changes,
+) -> Vec<Action> {
+    use desired::etcd_restore::{build, restore_target};
+    changes.events.extend(restore.events.iter().cloned());
+    if restore.reset_membership {
+        changes.known.etcd_members = Some(1);
+        changes.known.etcd_step = None;
+    }
+    let mut actions: Vec<Action> = Vec::new();
+    if let (Some(job), Some(record)) = (restore.job, &restore.record) {
+        let target = restore_target(cluster, &record.snapshot, &record.cluster_token);
+        let started = restore::started_seconds(record);
+        let job = build(cluster, job, started, &target);
+        actions.push(Action::Apply(Box::new(Object::Job(job))));
+    }
+    actions.extend(restore.delete_jobs.iter().map(|name| Action::Delete {
+        kind: ObjectKind::Job,
+        name: name.clone(),
+    }));
+    actions.extend(
+        (restore.delete_claims.iter()).map(|name| Action::DeleteClaim { name: name.clone() }),
+    );
+    actions.extend(
+        (restore.delete_pods.iter()).map(|(name, uid)| Action::DeletePod {
+            name: name.clone(),
+            uid: uid.clone(),
+        }),
+    );
+    actions.extend(restore.advance.clone().map(Action::AdvanceEtcdCounters));
+    actions
 }
 
 /// The roll's next step, when nothing this pass applies changes a template (a template
@@ -694,6 +756,12 @@ pub fn decide(
         claims: &snapshot.claims,
         members: snapshot.etcd.as_ref().and_then(|e| e.members.as_ref()),
         acts: reading.acts(),
+        // A snapshot of etcd while it is rebuilt would be of nothing the admin wants back.
+        held: matches!(
+            reading.restore.state,
+            super::model::states::RestoreState::Running { .. }
+        )
+        .then_some("an etcd restore is under way"),
         now,
     });
     let mut decision = report(previous, &reading, desired, obs, changes, generation, now);
@@ -811,7 +879,10 @@ fn report(
         record_first: false,
         wake_at: None,
     };
-    decision.record_first = decision.hands_out_more(previous);
+    // A restore's phase is recorded before the step it takes (its Job, the counters' advance).
+    let restore_of = |s: &CurveClusterStatus| s.etcd.as_ref().and_then(|e| e.restore.clone());
+    decision.record_first =
+        decision.hands_out_more(previous) || restore_of(&decision.status) != restore_of(previous);
     decision
 }
 
@@ -829,6 +900,38 @@ fn etcd_busy(
     } else {
         None
     }
+}
+
+/// The etcd restore of this pass (reconcile/restore.rs), from the spec, the restore recorded in
+/// the status and the snapshot.
+fn decide_restore(
+    cluster: &ValidatedCluster,
+    snapshot: &Snapshot,
+    existing: &[ExistingObject],
+    previous: &CurveClusterStatus,
+    now: Timestamp,
+) -> restore::RestoreDecision {
+    let token = |started: i64| desired::etcd_restore::restore_cluster_token(cluster, started);
+    let set_replicas = |component: Component| {
+        let name = component_name(&cluster.name, component);
+        (existing.iter())
+            .find(|o| o.kind == ObjectKind::StatefulSet && o.name == name)
+            .and_then(|o| o.replicas)
+    };
+    restore::decide(&restore::RestoreInput {
+        cluster: &cluster.name,
+        request: cluster.spec.etcd.restore.as_ref(),
+        recorded: previous.etcd.as_ref().and_then(|e| e.restore.as_ref()),
+        members_wanted: cluster.spec.etcd.replicas,
+        pods: &snapshot.pods,
+        set_replicas: &set_replicas,
+        jobs: &snapshot.jobs,
+        claims: &snapshot.claims,
+        members: snapshot.etcd.as_ref().and_then(|e| e.members.as_ref()),
+        counters: snapshot.etcd_counters.as_ref(),
+        new_token: &token,
+        now,
+    })
 }
 
 /// The etcd membership step of this pass (reconcile/membership.rs), from the snapshot and the

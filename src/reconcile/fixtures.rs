@@ -32,6 +32,8 @@ pub(crate) fn component(desired: i32, ready: i32, exists: bool) -> ComponentObse
 /// A new cluster of three members per tier: nothing runs yet.
 pub(crate) fn fresh() -> Observation {
     Observation {
+        restore: Default::default(),
+        restore_record: None,
         spec_errors: Vec::new(),
         paused: false,
         etcd: component(3, 0, false),

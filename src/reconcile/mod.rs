@@ -20,6 +20,7 @@ pub mod model;
 pub mod monitoring;
 pub mod observe;
 pub mod plan;
+pub mod restore;
 pub mod retire;
 pub mod roll;
 pub mod snapshot;
@@ -259,7 +260,8 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(
     let record = previous.record.as_ref();
     let retire = record.and_then(|r| r.retire.as_ref());
     let joining = membership::joining(record);
-    let reading = read(ctx, &validated, retire, joining);
+    let counters = restore_reads_counters(&previous);
+    let reading = read(ctx, &validated, retire, joining, counters);
     let (mut snapshot, look_again) = timed(steps, ReconcileStep::Read, reading).await?;
     snapshot.cluster_created = cluster.metadata.creation_timestamp.as_ref().map(|t| t.0);
     snapshot.csi.restart_nodes = (cluster.annotations())
@@ -379,13 +381,25 @@ fn requeue_after(
     }
 }
 
+/// An etcd restore is about to advance Curve's id counters: they are read in this pass.
+fn restore_reads_counters(previous: &CurveClusterStatus) -> bool {
+    use crate::api::RestorePhase;
+    let phase = (previous.etcd.as_ref()).and_then(|e| e.restore.as_ref().map(|r| r.phase));
+    matches!(
+        phase,
+        Some(RestorePhase::StartingEtcd | RestorePhase::AdvancingCounters)
+    )
+}
+
 /// The read step: the cluster's objects from the watch caches, then etcd once the MDS tier
-/// exists (the election is read only where MDS daemons campaign).
+/// exists (the election is read only where MDS daemons campaign; Curve's id counters only when
+/// `counters`).
 async fn read<O: EtcdObserver, E: EventSink>(
     ctx: &Context<O, E>,
     cluster: &ValidatedCluster,
     retire: Option<&crate::api::ChunkServerRetire>,
     joining: Option<&str>,
+    counters: bool,
 ) -> Result<(Snapshot, Option<Duration>), Error> {
     ctx.caches.check_synced()?;
     let spec = &cluster.spec;
@@ -449,6 +463,9 @@ async fn read<O: EtcdObserver, E: EventSink>(
     if plan::tier_exists(&existing, Component::Mds) {
         let endpoints = observe::etcd_endpoints(&snapshot.pods, spec.etcd.client_port, joining);
         let etcd = ctx.etcd.observe(&key, &endpoints).await;
+        if counters {
+            snapshot.etcd_counters = Some(ctx.etcd.read_counters(&key, &endpoints).await);
+        }
         let elected = match &etcd.primary {
             crate::etcd::PrimaryObservation::Elected { address } => Some(address.as_str()),
             _ => None,

@@ -53,6 +53,8 @@ pub struct Snapshot {
     pub cluster_created: Option<k8s_openapi::jiff::Timestamp>,
     /// The election and member health, read once the MDS tier exists.
     pub etcd: Option<EtcdObservation>,
+    /// Curve's id counters, read only while an etcd restore advances them.
+    pub etcd_counters: Option<Result<crate::etcd::counters::CounterReading, String>>,
     /// Curve's health as the health monitor last read it (once the MDS tier exists).
     pub health: Option<super::model::health::Latest>,
     /// `allowVolumeExpansion` of the StorageClasses read by GET: those of claims to grow (only
@@ -469,6 +471,7 @@ impl Caches {
             claims: shared_of_cluster(&self.claims, namespace, name),
             node_zones,
             etcd: None,
+            etcd_counters: None,
             storage_classes: BTreeMap::new(),
             set_events: Vec::new(),
             health: None,

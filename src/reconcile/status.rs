@@ -15,7 +15,7 @@ use super::model::observation::{
     Blocker, ComponentObservation, DataCleanup, Observation, PrimaryView,
 };
 use super::model::states::{
-    CsiState, MembershipState, MonitoringState, RollState, expansions_message,
+    CsiState, MembershipState, MonitoringState, RestoreState, RollState, expansions_message,
 };
 use crate::api::{
     ComponentStatus, CurveClusterStatus, EtcdStatus, HealthVerdict, MdsStatus, Phase, RetireReason,
@@ -407,11 +407,18 @@ fn progressing_verdict(
     if let Some(error) = &obs.error {
         return stopped(Reason::ReconcileError, error);
     }
-    if !obs.refused.is_empty() {
-        return stopped(Reason::ChangeRefused, &obs.refused.join("; "));
-    }
     if obs.paused {
         return paused_progress(obs);
+    }
+    // A restore stops the MDS tier: it is what the cluster is doing, before any other change.
+    match &obs.restore {
+        RestoreState::Running { message } => return under_way(Reason::EtcdRestore, message),
+        RestoreState::Refused { message } => return stopped(Reason::EtcdRestoreRefused, message),
+        RestoreState::Failed { message } => return stopped(Reason::EtcdRestoreFailed, message),
+        RestoreState::None => {}
+    }
+    if !obs.refused.is_empty() {
+        return stopped(Reason::ChangeRefused, &obs.refused.join("; "));
     }
     match (&obs.membership, &obs.roll) {
         (MembershipState::Blocked { message }, _) => {
@@ -478,6 +485,9 @@ fn degraded_verdict(
     let valid = obs.spec_errors.is_empty();
     if let Some(error) = &obs.error {
         return verdict(type_, true, Reason::ReconcileError, error.clone());
+    }
+    if let RestoreState::Failed { message } = &obs.restore {
+        return verdict(type_, true, Reason::EtcdRestoreFailed, message.clone());
     }
     let blocker = first_blocker(obs);
     match blocker {
@@ -639,13 +649,25 @@ pub fn compute_status(
         observed_generation: generation,
         phase: Some(phase(obs, was_available(previous))),
         conditions,
-        etcd: valid.then(|| EtcdStatus {
-            pods: component_status(&obs.etcd),
-            leader: obs.etcd_members.as_ref().and_then(|m| m.leader.clone()),
-            healthy_members: obs.etcd_members.as_ref().map(|m| m.healthy as i32),
-            // The backup decision (reconcile/backup.rs) sets it.
-            backup: None,
-        }),
+        etcd: match valid {
+            true => Some(EtcdStatus {
+                pods: component_status(&obs.etcd),
+                leader: obs.etcd_members.as_ref().and_then(|m| m.leader.clone()),
+                healthy_members: obs.etcd_members.as_ref().map(|m| m.healthy as i32),
+                restore: obs.restore_record.clone(),
+                // The backup decision (reconcile/backup.rs) sets it.
+                backup: None,
+            }),
+            // The records of a restore and of the backups outlive an invalid spec: they carry
+            // on once the spec is valid.
+            false => (previous.etcd.as_ref())
+                .filter(|e| e.restore.is_some() || e.backup.is_some())
+                .map(|e| EtcdStatus {
+                    restore: e.restore.clone(),
+                    backup: e.backup.clone(),
+                    ..EtcdStatus::default()
+                }),
+        },
         mds: valid.then(|| mds_status(previous.mds.as_ref(), obs, now)),
         chunkservers: valid.then(|| component_status(&obs.chunkservers)),
         topology: match (&obs.topology, valid) {

@@ -1070,3 +1070,94 @@ fn available_names_the_chunkserver_blocker_the_pools_wait_on() {
     let status = compute_status(&CurveClusterStatus::default(), &waiting, Some(1), t(0));
     assert_eq!(named(&status, "Available").reason, "TopologyNotReady");
 }
+
+/// A restore under way is what Progressing says (before the MDS tier being down); a failed one
+/// is Degraded too; the record is kept through an invalid spec.
+#[test]
+fn a_restore_shows_in_progressing_and_a_failed_one_in_degraded() {
+    use crate::api::{EtcdRestoreStatus, RestorePhase};
+    use crate::reconcile::model::states::RestoreState;
+    let record = EtcdRestoreStatus {
+        phase: RestorePhase::StoppingMds,
+        snapshot: "etcd-20260101T000000Z".into(),
+        message: "waiting for 3 MDS pods to stop".into(),
+        revision: None,
+        cluster_token: "t".into(),
+        counters: None,
+        started: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t(0)),
+        finished: None,
+    };
+    let running = Observation {
+        restore: RestoreState::Running {
+            message: "restoring etcd from snapshot etcd-20260101T000000Z: StoppingMds".into(),
+        },
+        restore_record: Some(record.clone()),
+        ..healthy()
+    };
+    let status = compute_status(&CurveClusterStatus::default(), &running, Some(1), t(1));
+    let progressing = named(&status, "Progressing");
+    assert_eq!(
+        (progressing.status.as_str(), progressing.reason.as_str()),
+        ("True", "EtcdRestore")
+    );
+    assert_eq!(status.etcd.as_ref().unwrap().restore, Some(record.clone()));
+    let failed = Observation {
+        restore: RestoreState::Failed {
+            message: "snapshot etcd-20260101T000000Z failed verification".into(),
+        },
+        ..running.clone()
+    };
+    let status = compute_status(&status, &failed, Some(1), t(2));
+    for (type_, value) in [("Progressing", "False"), ("Degraded", "True")] {
+        let c = named(&status, type_);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            (value, "EtcdRestoreFailed")
+        );
+        assert!(c.message.contains("failed verification"));
+    }
+    let invalid = Observation::invalid(vec!["spec.image: required".into()]);
+    let status = compute_status(&status, &invalid, Some(2), t(3));
+    assert_eq!(status.etcd.unwrap().restore, Some(record));
+}
+
+/// The backups' record (the last success, the schedule) outlives an invalid spec: once the spec
+/// is valid again the age of the newest snapshot is still known.
+#[test]
+fn the_backup_record_is_kept_through_an_invalid_spec() {
+    use crate::api::{EtcdBackupStatus, EtcdBackupSuccess, EtcdStatus};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    let backup = EtcdBackupStatus {
+        schedule: Some("0 3 * * *".into()),
+        last_success: Some(EtcdBackupSuccess {
+            name: "etcd-20261207T030004Z".into(),
+            time: Time(t(0)),
+            revision: 4711,
+            size: 20512,
+            location: "pvc/demo-etcd-backup/snapshots/etcd-20261207T030004Z.db".into(),
+            member: "demo-etcd-1".into(),
+            job: "demo-etcd-backup-20261207-0300".into(),
+        }),
+        ..EtcdBackupStatus::default()
+    };
+    let previous = CurveClusterStatus {
+        etcd: Some(EtcdStatus {
+            backup: Some(backup.clone()),
+            ..EtcdStatus::default()
+        }),
+        ..CurveClusterStatus::default()
+    };
+    let invalid = Observation::invalid(vec!["spec.image: required".into()]);
+    let status = compute_status(&previous, &invalid, Some(2), t(3));
+    let etcd = status.etcd.expect("status.etcd kept for its records");
+    assert_eq!(etcd.backup, Some(backup));
+    assert_eq!(etcd.restore, None);
+    assert_eq!(
+        etcd.pods,
+        Default::default(),
+        "no pod counts while the spec is invalid"
+    );
+    // Nothing to keep: no status.etcd at all, as before.
+    let status = compute_status(&CurveClusterStatus::default(), &invalid, Some(2), t(3));
+    assert_eq!(status.etcd, None);
+}

@@ -129,6 +129,7 @@ pub fn carry_out(snapshot: &mut Snapshot, actions: &[Action]) {
             | Action::EtcdMembers(_)
             | Action::EtcdDefragment { .. }
             | Action::Curve(_)
+            | Action::AdvanceEtcdCounters(_)
             | Action::DeleteClaim { .. } => {}
             Action::DeletePod { name, .. } => snapshot.pods.retain(|p| p.name != *name),
             Action::ResizeClaim { name, size } => {

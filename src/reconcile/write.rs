@@ -131,7 +131,24 @@ async fn carry_out<O: EtcdObserver>(
         }
         Action::Delete { kind, name } => (delete_object(client, namespace, *kind, name).await)
             .map_err(deleting(format!("{}/{name}", kind.as_str()))),
+        Action::AdvanceEtcdCounters(planned) => advance_counters(etcd, planned).await,
     }
+}
+
+/// Advances Curve's id counters. A guard that fails (the values moved since they were read)
+/// writes nothing: the next pass reads them again and plans from there.
+async fn advance_counters<O: EtcdObserver>(
+    etcd: &EtcdTarget<'_, O>,
+    planned: &crate::api::CountersAdvance,
+) -> Result<(), Error> {
+    let written = (etcd.observer)
+        .advance_counters(&etcd.cluster, &etcd.endpoints, planned)
+        .await
+        .map_err(|e| Error::Membership(format!("advancing Curve's id counters: {e}")))?;
+    if !written {
+        tracing::info!("Curve's id counters changed since they were read; read again next pass");
+    }
+    Ok(())
 }
 
 /// Sends one member-list change; one etcd does not allow yet is asked for again next pass.

@@ -23,7 +23,7 @@ pub const LEASE_TTL: Duration = Duration::from_secs(5);
 /// Where the first member listens; the others take the next addresses.
 const FIRST_HOST: u8 = 11;
 
-fn etcd_binary() -> PathBuf {
+pub fn etcd_binary() -> PathBuf {
     let bin = std::env::var_os("ETCD_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| "/usr/bin/etcd".into());

@@ -311,6 +311,9 @@ pub enum Action {
     /// Create the claim unless one of its name exists (the etcd backup claim): a claim is
     /// never applied over, its class and size are the volume's.
     CreateClaim(Box<k8s_openapi::api::core::v1::PersistentVolumeClaim>),
+    /// Advance Curve's id counters after an etcd restore (reconcile/restore.rs), in one
+    /// transaction guarded on the values the advance was planned from.
+    AdvanceEtcdCounters(crate::api::CountersAdvance),
 }
 
 impl Action {
@@ -334,6 +337,10 @@ impl Action {
                 format!("delete StatefulSet/{name} (orphaning its pods)")
             }
             Action::Curve(change) => change.describe(),
+            Action::AdvanceEtcdCounters(advance) => format!(
+                "advance Curve's id counters: 04 to {}, 05 to {}",
+                advance.inode.to, advance.chunk.to
+            ),
         }
     }
 }

@@ -131,6 +131,9 @@ vocabulary! {
         NodePluginsCurrent => "Every node plugin pod runs the current config.",
         PersistentVolumesBound => "The deletion waits while PersistentVolumes of the cluster's StorageClass are bound (the message names them); delete their claims, or confirm spec.cleanup (policy Delete and the confirmation) to delete anyway.",
         NodeClocksApart => "The clocks of the nodes running the cluster's pods are 10 s or more apart, as their kubelets' Lease renewals show; Curve's MDS refuses requests signed 15 s from its own clock. The message names the nodes and their offsets.",
+        EtcdRestore => "etcd is being rebuilt from a snapshot (spec.etcd.restore): the MDS tier is stopped until etcd has every member again and Curve's id counters were advanced; the message names the phase (status.etcd.restore).",
+        EtcdRestoreRefused => "spec.etcd.restore names a snapshot without the exact confirmation (spec.etcd.restore.confirmation: yes-restore-etcd-from-<snapshot>): nothing is restored.",
+        EtcdRestoreFailed => "The etcd restore stopped: the snapshot failed verification (nothing was stopped) or could not be restored (etcd stays stopped); the message says why. Remove spec.etcd.restore, or name another snapshot.",
         RetainedClaimsAdopted => "Claims of an earlier cluster of this name (kept by spec.cleanup.policy: Retain) are in use: its data comes back. Delete them (with the cluster) for a fresh one.",
     }
 }
@@ -172,9 +175,12 @@ impl ConditionType {
                     EtcdMembershipChange,
                     ChunkServerRetiring,
                     ChunkServerReplacing,
+                    EtcdRestore,
                 ],
                 &[
                     Complete,
+                    EtcdRestoreRefused,
+                    EtcdRestoreFailed,
                     Paused,
                     ChangeRefused,
                     EtcdMembershipBlocked,
@@ -186,6 +192,7 @@ impl ConditionType {
             ConditionType::Degraded => (
                 &[
                     ComponentsNotReady,
+                    EtcdRestoreFailed,
                     EtcdCorrupt,
                     EtcdNoSpace,
                     CopysetsUnhealthy,

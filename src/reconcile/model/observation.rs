@@ -68,6 +68,9 @@ pub enum DataCleanup {
 /// Everything the status is computed from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Observation {
+    /// The etcd restore: where it stands, and its record for `status.etcd.restore`.
+    pub restore: super::states::RestoreState,
+    pub restore_record: Option<crate::api::EtcdRestoreStatus>,
     /// Problems of the spec; empty when valid.
     pub spec_errors: Vec<String>,
     pub paused: bool,
@@ -147,6 +150,8 @@ impl Observation {
     /// An observation of a cluster whose spec could not be used at all.
     pub fn invalid(errors: Vec<String>) -> Self {
         Observation {
+            restore: Default::default(),
+            restore_record: None,
             spec_errors: errors,
             paused: false,
             etcd: ComponentObservation::default(),

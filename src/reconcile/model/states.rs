@@ -162,3 +162,17 @@ pub struct RetireProgress {
     /// Copysets still placed on the leaving ChunkServer, when known.
     pub copysets_left: Option<u32>,
 }
+
+/// Where an etcd restore stands (reconcile/restore.rs), for `Progressing` and `Degraded`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum RestoreState {
+    /// None asked for, or the last one is done.
+    #[default]
+    None,
+    /// `spec.etcd.restore` names a snapshot without the exact confirmation: nothing starts.
+    Refused { message: String },
+    /// A restore is under way.
+    Running { message: String },
+    /// The restore stopped: the message says why.
+    Failed { message: String },
+}
