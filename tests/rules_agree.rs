@@ -155,6 +155,13 @@ fn pool_name_of_len(len: usize) -> String {
     "p".repeat(len)
 }
 
+/// A cron schedule of `len` characters (at least 9): its minute field a list of zeros.
+fn schedule_of_len(len: usize) -> String {
+    let minute = len - " * * * *".len();
+    let first = if minute % 2 == 1 { "0" } else { "00" };
+    format!("{first}{} * * * *", ",0".repeat((minute - first.len()) / 2))
+}
+
 fn host_dir_of_len(len: usize) -> String {
     format!("/{}", "d".repeat(len - 1))
 }
@@ -176,6 +183,12 @@ fn texts() -> Table<Text> {
         ("spec.*.resources.limits{}", OfLength(quantity_of_len)),
         ("spec.*.resources.requests{}", OfLength(quantity_of_len)),
         ("spec.cleanup.confirmation", Only(DELETE_DATA_CONFIRMATION)),
+        ("spec.etcd.backup.schedule", OfLength(schedule_of_len)),
+        ("spec.etcd.backup.storage.size", OfLength(quantity_of_len)),
+        (
+            "spec.etcd.backup.storage.storageClassName",
+            OfLength(subdomain_of_len),
+        ),
         ("spec.etcd.restore.snapshot", Only(RESTORE_SNAPSHOT)),
         ("spec.etcd.restore.confirmation", Only(RESTORE_CONFIRMATION)),
         ("spec.logicalPool.name", OfLength(pool_name_of_len)),
@@ -211,6 +224,8 @@ const RESTORE_CONFIRMATION: &str = "yes-restore-etcd-from-etcd-20260101T000000Z"
 fn holders() -> Table<Value> {
     vec![
         ("spec.etcd.restore", json!({"snapshot": RESTORE_SNAPSHOT})),
+        ("spec.etcd.backup", json!({"schedule": "@daily"})),
+        ("spec.etcd.backup.storage", json!({"size": "20Gi"})),
         ("spec.chunkservers.storage", json!({"size": "100Gi"})),
         ("spec.*.storage", json!({"size": "1Gi"})),
     ]
@@ -967,6 +982,41 @@ fn cel_cases() -> Vec<CelCase> {
             storage(json!({"size": size, "storageClassName": "fast-ssd"})),
         ));
     }
+    // etcd backups: the schedule's grammar, the claim's volume fixed at creation.
+    let backup = |backup: Value| spec(json!({"etcd": {"backup": backup}}));
+    let backup_storage = |storage: Value| backup(json!({"schedule": "@daily", "storage": storage}));
+    cases.push(case(
+        "spec.etcd.backup.schedule",
+        "must be a 5-field cron expression",
+        backup(json!({"schedule": "0 3 * *"})),
+        backup(json!({"schedule": "0 3 * * *"})),
+    ));
+    cases.push(change(
+        "spec.etcd.backup.storage",
+        "spec.etcd.backup.storage is immutable",
+        backup_storage(json!({"size": "20Gi"})),
+        backup_storage(json!({"size": "30Gi"})),
+        backup_storage(json!({"size": "20Gi"})),
+    ));
+    cases.push(change(
+        "spec.etcd.backup.storage",
+        "storage.storageClassName is immutable",
+        backup_storage(json!({"size": "20Gi", "storageClassName": "fast"})),
+        backup_storage(json!({"size": "20Gi", "storageClassName": "slow"})),
+        backup_storage(json!({"size": "20Gi", "storageClassName": "fast"})),
+    ));
+    cases.push(case(
+        "spec.etcd.backup.storage.size",
+        "must be a positive quantity",
+        backup_storage(json!({"size": "0"})),
+        backup_storage(json!({"size": "20Gi"})),
+    ));
+    cases.push(case(
+        "spec.etcd.backup.storage.storageClassName",
+        "must be a StorageClass name",
+        backup_storage(json!({"size": "20Gi", "storageClassName": "Fast SSD"})),
+        backup_storage(json!({"size": "20Gi", "storageClassName": "fast-ssd"})),
+    ));
     // curve-csi: every image as spec.image, the StorageClass's name and Curve user.
     let csi = |csi: Value| spec(json!({ "csi": csi }));
     for image in [
