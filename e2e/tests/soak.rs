@@ -97,9 +97,10 @@ async fn soak_checker_names_unsafe_steps() {
         say(&format!("caught: {removal}"));
         // Two MDS pods deleted at once.
         let pods = env.api::<Pod>();
+        let params = DeleteParams::default();
         let (a, b) = tokio::join!(
-            pods.delete("demo-mds-0", &DeleteParams::default()),
-            pods.delete("demo-mds-1", &DeleteParams::default())
+            pods.delete("demo-mds-0", &params),
+            pods.delete("demo-mds-1", &params)
         );
         a.unwrap();
         b.unwrap();

@@ -186,6 +186,17 @@ pub const RULES: [&str; 14] = [
     "status-never-older-than-it-describes",
 ];
 
+/// A member list as names, learners marked.
+fn names(members: &[Member]) -> String {
+    let names: Vec<String> = (members.iter())
+        .map(|m| {
+            let name = if m.name.is_empty() { "?" } else { &m.name };
+            format!("{name}{}", if m.learner { " (learner)" } else { "" })
+        })
+        .collect();
+    format!("[{}]", names.join(", "))
+}
+
 /// The rules' memory between observations.
 #[derive(Debug)]
 pub struct Rules {
@@ -339,7 +350,7 @@ impl Rules {
                         violation(
                             "mds-primary-rolled-last",
                             format!(
-                                "the operator deleted the MDS primary {} in a roll while {behind:?} still run the old revision",
+                                "the MDS primary {} was deleted in a roll (not by a harness fault) while {behind:?} still run the old revision",
                                 pod.name
                             ),
                         );
@@ -374,7 +385,7 @@ impl Rules {
                         violation(
                             "chunkserver-down-while-copysets-unhealthy",
                             format!(
-                                "the operator deleted ChunkServer pod {} (holding {} copysets) while {} copysets were unhealthy, e.g. {}",
+                                "ChunkServer pod {} (holding {} copysets) was deleted (not by a harness fault) while {} copysets were unhealthy, e.g. {}",
                                 pod.name,
                                 own.map(|o| o.1).unwrap_or(0),
                                 unhealthy_elsewhere.len(),
@@ -514,10 +525,12 @@ impl Rules {
                     rule: "etcd-member-removed-while-another-unhealthy",
                     at: now.at,
                     message: format!(
-                        "member {} ({:x}) was removed while {} (lists: {before:?} → {members:?})",
+                        "member {} ({:x}) was removed while {} (members {} → {})",
                         removed.name,
                         removed.id,
-                        unhealthy.join(", ")
+                        unhealthy.join(", "),
+                        names(&before),
+                        names(members)
                     ),
                 });
             }
@@ -619,9 +632,10 @@ impl Rules {
 
     fn check_status(&mut self, now: &Observation, found: &mut Vec<Violation>) {
         let Some(cluster) = &now.cluster else { return };
+        let mut status_violations = Vec::new();
         if let Some(observed) = cluster.observed_generation {
             if observed > cluster.generation || observed < self.highest_observed_generation {
-                found.push(Violation {
+                status_violations.push(Violation {
                     rule: "status-never-older-than-it-describes",
                     at: now.at,
                     message: format!(
@@ -644,13 +658,19 @@ impl Rules {
         ) && before == after
             && before != recorded
         {
-            found.push(Violation {
+            status_violations.push(Violation {
                 rule: "status-never-older-than-it-describes",
                 at: now.at,
                 message: format!(
                     "the record says {recorded} etcd members and no step in progress, etcd has {before} voters"
                 ),
             });
+        }
+        // Each state told once, not at every poll it lasts.
+        for violation in status_violations {
+            if self.told.insert(violation.message.clone()) {
+                found.push(violation);
+            }
         }
     }
 }
