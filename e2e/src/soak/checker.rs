@@ -335,10 +335,6 @@ pub async fn run(
                     None => (None, None),
                 };
                 let view = clusters.state().into_iter().find(|c| c.name_any() == cluster);
-                let members_after = match etcd.as_mut() {
-                    Some((_, client)) => member_list(client).await,
-                    None => None,
-                };
                 let pod_views: BTreeMap<String, PodView> = (pods.values())
                     .filter(|p| tier_of(cluster, &p.name_any()).is_some())
                     .map(|p| (p.name_any(), pod_view(p)))
@@ -376,7 +372,6 @@ pub async fn run(
                     at: j.now(),
                     pods: pod_views,
                     members,
-                    members_after,
                     primary,
                     cluster: view.as_deref().map(cluster_view),
                     owned: owned_now,
@@ -401,7 +396,6 @@ fn cluster_view(cluster: &CurveCluster) -> ClusterView {
         uid: cluster.uid().unwrap_or_default(),
         generation: cluster.metadata.generation.unwrap_or_default(),
         observed_generation: status.observed_generation,
-        recorded_members: record.etcd_members,
         etcd_step: record.etcd_step.is_some(),
         cleanup_confirmed: cluster.spec.cleanup.deletes_data(),
     }

@@ -18,6 +18,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// How long another member must have been down for an operator action to count against it.
 pub const GRACE: f64 = 3.0;
+/// A member list change is explained by an etcd step the status showed up to this long before
+/// it (a step takes seconds: a learner's catch-up, a leader moved)...
+pub const STEP_BEFORE: f64 = 10.0;
+/// ... or within this long after it (the status watch and the proxy's delay).
+pub const STEP_AFTER: f64 = 3.0;
 /// The longest the MDS primary may be missing where the rule applies.
 pub const PRIMARY_GAP: f64 = 1.0;
 /// How long after an MDS or etcd fault (or an MDS pod taken down by anyone) the primary rule
@@ -79,8 +84,6 @@ pub struct ClusterView {
     pub uid: String,
     pub generation: i64,
     pub observed_generation: Option<i64>,
-    /// `status.record.etcdMembers`.
-    pub recorded_members: Option<i32>,
     /// `status.record.etcdStep` is set.
     pub etcd_step: bool,
     /// `spec.cleanup` deletes data (policy Delete with the confirmation).
@@ -117,10 +120,8 @@ pub struct Observation {
     pub at: f64,
     /// Daemon pods by name.
     pub pods: BTreeMap<String, PodView>,
-    /// etcd's member list, read before the cluster (`None`: etcd did not answer).
+    /// etcd's member list (`None`: etcd did not answer).
     pub members: Option<Vec<Member>>,
-    /// The member list read again after the cluster.
-    pub members_after: Option<Vec<Member>>,
     /// The MDS election's first key and value (`Some(None)`: no candidate; `None`: unread).
     pub primary: Option<Option<(String, String)>>,
     pub cluster: Option<ClusterView>,
@@ -219,6 +220,10 @@ pub struct Rules {
     /// Owner and duplicate problems already told.
     told: BTreeSet<String>,
     highest_observed_generation: i64,
+    /// When the status last showed an etcd step.
+    step_seen: Option<f64>,
+    /// Member list changes no recorded step explains yet: (when, before, after).
+    unexplained_changes: Vec<(f64, String, String)>,
     pub checks: u64,
 }
 
@@ -236,6 +241,8 @@ impl Rules {
             disks: BTreeMap::new(),
             told: BTreeSet::new(),
             highest_observed_generation: 0,
+            step_seen: None,
+            unexplained_changes: Vec::new(),
             checks: 0,
         }
     }
@@ -646,25 +653,40 @@ impl Rules {
             }
             self.highest_observed_generation = self.highest_observed_generation.max(observed);
         }
-        let voters = |list: &Option<Vec<Member>>| {
-            list.as_ref()
-                .map(|l| l.iter().filter(|m| !m.learner).count() as i32)
-        };
-        if let (Some(recorded), false, Some(before), Some(after)) = (
-            cluster.recorded_members,
-            cluster.etcd_step,
-            voters(&now.members),
-            voters(&now.members_after),
-        ) && before == after
-            && before != recorded
+        // The record describes an etcd membership change by its step, written before the first
+        // call to etcd and cleared once the change is done: every change of etcd's member list
+        // must fall while a step is recorded. (`etcdMembers` is the size Curve's daemons are
+        // configured for, not etcd's count: between two steps of 3 → 5 etcd has 4 voters.)
+        if cluster.etcd_step {
+            self.step_seen = Some(now.at);
+        }
+        if let (Some(before), Some(after)) = (
+            self.previous.as_ref().and_then(|p| p.members.clone()),
+            now.members.clone(),
+        ) && before != after
         {
-            status_violations.push(Violation {
-                rule: "status-never-older-than-it-describes",
-                at: now.at,
-                message: format!(
-                    "the record says {recorded} etcd members and no step in progress, etcd has {before} voters"
-                ),
-            });
+            self.unexplained_changes
+                .push((now.at, names(&before), names(&after)));
+        }
+        let step_seen = self.step_seen;
+        let (explained, open): (Vec<_>, Vec<_>) = std::mem::take(&mut self.unexplained_changes)
+            .into_iter()
+            .partition(|(at, _, _)| step_seen.is_some_and(|seen| seen >= at - STEP_BEFORE));
+        drop(explained);
+        for (at, before, after) in open {
+            if now.at - at > STEP_AFTER {
+                status_violations.push(Violation {
+                    rule: "status-never-older-than-it-describes",
+                    at: now.at,
+                    message: format!(
+                        "etcd's members changed at {at:.2}s ({before} → {after}) with no etcd step in the record from {:.2}s to {:.2}s",
+                        at - STEP_BEFORE,
+                        now.at
+                    ),
+                });
+            } else {
+                self.unexplained_changes.push((at, before, after));
+            }
         }
         // Each state told once, not at every poll it lasts.
         for violation in status_violations {
@@ -714,8 +736,7 @@ mod tests {
         Observation {
             at,
             pods: pods(pod_list),
-            members: Some(members.clone()),
-            members_after: Some(members),
+            members: Some(members),
             primary: Some(Some(("07leader/a".into(), "127.0.0.101:6700".into()))),
             ..Observation::default()
         }
@@ -1047,7 +1068,6 @@ mod tests {
             uid: "c".into(),
             generation: 4,
             observed_generation: Some(4),
-            recorded_members: Some(3),
             ..ClusterView::default()
         });
         let sts = |name: &str, owners: Vec<(String, bool)>| OwnedView {
@@ -1073,18 +1093,18 @@ mod tests {
             rules_of(&rules.observe(now.clone())),
             vec!["owned-by-exactly-one", "no-duplicate-object"]
         );
-        // etcd has 2 voters, the record 3 with no step: the record is behind.
+        // etcd changes with no step recorded before, nor within 3 s after: the record is behind.
         let two = vec![
             member(1, "demo-etcd-0", false),
             member(2, "demo-etcd-1", false),
         ];
-        now.members = Some(two.clone());
-        now.members_after = Some(two);
+        now.at = 20.0;
+        now.members = Some(two);
         now.cluster.as_mut().unwrap().observed_generation = Some(3);
         let found = rules.observe(now.clone());
         assert_eq!(
             rules_of(&found),
-            vec!["status-never-older-than-it-describes"; 2],
+            vec!["status-never-older-than-it-describes"],
             "{found:?}"
         );
         assert!(
@@ -1092,14 +1112,33 @@ mod tests {
                 .message
                 .contains("observedGeneration 3 with generation 4 (highest seen 4)")
         );
+        now.at = 22.0;
         assert!(
-            found[1].message.contains(
-                "the record says 3 etcd members and no step in progress, etcd has 2 voters"
-            )
+            rules.observe(now.clone()).is_empty(),
+            "a step may still show"
         );
-        // With the step recorded, etcd may be ahead of the count.
+        now.at = 23.5;
+        let found = rules.observe(now.clone());
+        assert_eq!(
+            rules_of(&found),
+            vec!["status-never-older-than-it-describes"],
+            "{found:?}"
+        );
+        assert!(
+            found[0].message.contains("etcd's members changed at 20.00s ([demo-etcd-0, demo-etcd-1, demo-etcd-2] → [demo-etcd-0, demo-etcd-1]) with no etcd step"),
+            "{}",
+            found[0]
+        );
+        // With the step recorded, etcd may change (4 voters between the steps of 3 → 5).
         now.cluster.as_mut().unwrap().etcd_step = true;
         now.cluster.as_mut().unwrap().observed_generation = Some(4);
+        now.at = 30.0;
+        rules.observe(now.clone());
+        now.cluster.as_mut().unwrap().etcd_step = false;
+        now.members = Some(etcd3());
+        now.at = 31.0;
+        assert!(rules.observe(now.clone()).is_empty());
+        now.at = 40.0;
         assert!(rules.observe(now).is_empty());
     }
 }

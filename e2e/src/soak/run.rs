@@ -17,7 +17,7 @@ use super::proxy::{FaultProxy, proxied_kubeconfig};
 use super::rng::SoakRng;
 use super::rules::{HarnessAction, RULES, Violation};
 use crate::curve_model::CurveSettings;
-use crate::env::{TestEnv, copysets_read_healthy, summary};
+use crate::env::{TestEnv, condition, copysets_read_healthy, summary};
 use crate::manifests::curve_cluster;
 use crate::operator::Operator;
 use crate::util::{say, tail};
@@ -172,6 +172,8 @@ pub struct SoakReport {
     /// Seconds from the last fault of each round to convergence.
     pub converged_after: Vec<f64>,
     pub operator_exits: u32,
+    /// Operations the operator refused for good ("… is refused: …"), by kind.
+    pub refused: BTreeMap<String, u32>,
     pub rounds: u32,
     pub elapsed: f64,
 }
@@ -198,6 +200,7 @@ impl SoakReport {
                 self.operations.values().sum::<u32>(),
                 join(&self.operations)
             ),
+            format!("  refused by the operator: {}", join(&self.refused)),
             format!(
                 "  faults injected: {} ({})",
                 self.faults.values().sum::<u32>(),
@@ -426,11 +429,23 @@ async fn mds_replicas(env: &TestEnv) -> Option<i32> {
 }
 
 /// Ok once the cluster is where the spec asks and nothing is in progress: Available and
-/// rolled out, no etcd step or retire recorded, the recorded etcd size the spec's, every
-/// copyset healthy as the operator read it.
-pub async fn converged(env: &TestEnv) -> Result<CurveCluster, String> {
+/// rolled out, `Progressing` Complete, no etcd step or retire recorded, the recorded etcd size
+/// the spec's, every copyset healthy as the operator read it. A change the operator refused for
+/// good (`ChangeRefused` "… is refused: …", not "… waits: …") is an answer too: Ok with its
+/// message.
+pub async fn converged(env: &TestEnv) -> Result<Option<String>, String> {
     let cluster = env.available_and_rolled_out(CLUSTER).await?;
     let status = cluster.status.clone().unwrap_or_default();
+    let progressing = condition(&status, "Progressing")
+        .cloned()
+        .unwrap_or_default();
+    let refused = match progressing.reason.as_str() {
+        "Complete" => None,
+        "ChangeRefused" if progressing.message.contains(" is refused: ") => {
+            Some(progressing.message.clone())
+        }
+        other => return Err(format!("Progressing {other}: {}", progressing.message)),
+    };
     let record = status.record.clone().unwrap_or_default();
     if let Some(step) = &record.etcd_step {
         return Err(format!("etcd step in progress: {step:?}"));
@@ -441,7 +456,7 @@ pub async fn converged(env: &TestEnv) -> Result<CurveCluster, String> {
             retire.pod, retire.step
         ));
     }
-    if record.etcd_members != Some(cluster.spec.etcd.replicas) {
+    if refused.is_none() && record.etcd_members != Some(cluster.spec.etcd.replicas) {
         return Err(format!(
             "the record says {:?} etcd members",
             record.etcd_members
@@ -450,7 +465,7 @@ pub async fn converged(env: &TestEnv) -> Result<CurveCluster, String> {
     let copysets = env.kubelet.curve_copyset_count(CLUSTER) as i64;
     copysets_read_healthy(&status, copysets)
         .map_err(|why| format!("{why}; {}", summary(&status)))?;
-    Ok(cluster)
+    Ok(refused)
 }
 
 /// The soak's cluster: 3 etcd members on an expandable class (1Gi, their quota set so growth
@@ -620,7 +635,7 @@ async fn rounds(harness: &mut Harness<'_>, config: &SoakConfig) {
         let mut last_why = String::new();
         let converged_at = loop {
             match converged(harness.env).await {
-                Ok(_) => break Some(Instant::now()),
+                Ok(refused) => break Some((Instant::now(), refused)),
                 Err(why) => last_why = why,
             }
             if healed.elapsed() > CONVERGE_BOUND {
@@ -630,8 +645,13 @@ async fn rounds(harness: &mut Harness<'_>, config: &SoakConfig) {
             tokio::time::sleep(Duration::from_millis(500)).await;
         };
         match converged_at {
-            Some(at) => {
+            Some((at, refused)) => {
                 let after = at.duration_since(last_fault).as_secs_f64();
+                if let Some(message) = refused {
+                    harness.note(format!("the operator refused {op:?}: {message}"));
+                    say(&format!("  {op:?} refused: {message}"));
+                    *harness.report.refused.entry(format!("{op:?}")).or_default() += 1;
+                }
                 harness.report.converged_after.push(after);
                 harness.note(format!(
                     "round {}: {op:?} converged {after:.1} s after the last fault",
