@@ -436,15 +436,13 @@ async fn mds_replicas(env: &TestEnv) -> Option<i32> {
 pub async fn converged(env: &TestEnv) -> Result<Option<String>, String> {
     let cluster = env.available_and_rolled_out(CLUSTER).await?;
     let status = cluster.status.clone().unwrap_or_default();
-    let progressing = condition(&status, "Progressing")
-        .cloned()
+    let (reason, message) = condition(&status, "Progressing")
+        .map(|c| (c.reason.clone(), c.message.clone()))
         .unwrap_or_default();
-    let refused = match progressing.reason.as_str() {
+    let refused = match reason.as_str() {
         "Complete" => None,
-        "ChangeRefused" if progressing.message.contains(" is refused: ") => {
-            Some(progressing.message.clone())
-        }
-        other => return Err(format!("Progressing {other}: {}", progressing.message)),
+        "ChangeRefused" if message.contains(" is refused: ") => Some(message),
+        other => return Err(format!("Progressing {other}: {message}")),
     };
     let record = status.record.clone().unwrap_or_default();
     if let Some(step) = &record.etcd_step {
