@@ -360,12 +360,15 @@ pub async fn run(
                     curve_view(&model, &pod_views, cluster)
                 };
                 let mut j = journal.lock().unwrap();
-                if members.is_some() && members != last_members {
-                    j.note(format!("etcd members {:?}", members.as_ref().unwrap().iter().map(|m| format!("{}{}", m.name, if m.learner { "(learner)" } else { "" })).collect::<Vec<_>>()));
+                if let Some(list) = members.as_ref().filter(|_| members != last_members) {
+                    let names: Vec<String> = (list.iter())
+                        .map(|m| format!("{}{}", m.name, if m.learner { "(learner)" } else { "" }))
+                        .collect();
+                    j.note(format!("etcd members {names:?}"));
                     last_members = members.clone();
                 }
-                if primary.is_some() && primary != last_primary {
-                    j.note(format!("MDS primary {:?}", primary.as_ref().unwrap()));
+                if let Some(head) = primary.as_ref().filter(|_| primary != last_primary) {
+                    j.note(format!("MDS primary {head:?}"));
                     last_primary = primary.clone();
                 }
                 let observation = Observation {

@@ -25,7 +25,7 @@ impl SoakRng {
     pub fn below(&mut self, n: usize) -> usize {
         assert!(n > 0, "below(0)");
         // Multiply-shift: no modulo bias worth speaking of for the small n used here.
-        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
+        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 
     /// True with probability `p`.

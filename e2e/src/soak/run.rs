@@ -228,10 +228,13 @@ impl SoakReport {
 struct Harness<'a> {
     env: &'a TestEnv,
     operator: Operator,
-    operator_kubeconfig: std::path::PathBuf,
     proxy: FaultProxy,
     journal: SharedJournal,
+    /// The faults' choices and moments.
     rng: SoakRng,
+    /// The operations' choices, a stream of their own: a seed replays the same operations
+    /// whatever the faults' timing made of the rounds.
+    ops_rng: SoakRng,
     /// ChunkServers stopped, until when.
     stopped: Vec<(String, Instant)>,
     report: SoakReport,
@@ -409,7 +412,7 @@ impl Harness<'_> {
             }
             None => {
                 let pods = self.daemon_pods("chunkserver").await;
-                let pod = self.rng.pick(&pods).clone();
+                let pod = self.ops_rng.pick(&pods).clone();
                 let claim = format!("data-{pod}");
                 self.harness(HarnessAction::DeletedClaim(claim.clone()));
                 let _ = (self.env.api::<PersistentVolumeClaim>())
@@ -504,10 +507,10 @@ pub async fn soak(env: &TestEnv, config: &SoakConfig) -> SoakReport {
     let mut harness = Harness {
         env,
         operator,
-        operator_kubeconfig,
         proxy,
         journal: journal.clone(),
-        rng: SoakRng::new(config.seed),
+        rng: SoakRng::new(config.seed ^ 0x5EED_FA17),
+        ops_rng: SoakRng::new(config.seed),
         stopped: Vec::new(),
         report: SoakReport {
             seed: config.seed,
@@ -530,25 +533,26 @@ pub async fn soak(env: &TestEnv, config: &SoakConfig) -> SoakReport {
         let _ = stop.send(true);
     };
     tokio::join!(checker::run(env, CLUSTER, journal.clone(), stopped), drive);
-    let journal = journal.lock().unwrap();
     let mut report = std::mem::take(&mut harness.report);
-    report.checks = journal.checks();
-    report.violations = journal.violations.clone();
-    if !report.violations.is_empty() {
-        say(&format!(
-            "VIOLATIONS with seed {} (replay: CURVE_SOAK_SEED={}):",
-            config.seed, config.seed
-        ));
-        for v in &report.violations {
-            say(&format!("  {v}"));
+    {
+        let journal = journal.lock().unwrap();
+        report.checks = journal.checks();
+        report.violations = journal.violations.clone();
+        if !report.violations.is_empty() {
+            say(&format!(
+                "VIOLATIONS with seed {} (replay: CURVE_SOAK_SEED={}):",
+                config.seed, config.seed
+            ));
+            for v in &report.violations {
+                say(&format!("  {v}"));
+            }
+            let around = journal.first_violation_timeline.clone().unwrap_or_default();
+            say(&format!(
+                "timeline up to the first violation (last 120 lines):\n{}",
+                last_lines(&around, 120)
+            ));
         }
-        let around = journal.first_violation_timeline.clone().unwrap_or_default();
-        say(&format!(
-            "timeline up to the first violation (last 120 lines):\n{}",
-            last_lines(&around, 120)
-        ));
     }
-    drop(journal);
     if !report.violations.is_empty() {
         say(&format!(
             "operator log (last 80 lines):\n{}",
@@ -567,7 +571,6 @@ pub async fn soak(env: &TestEnv, config: &SoakConfig) -> SoakReport {
         ));
         say(&format!("events:\n{}", events(env).await));
     }
-    let _ = &harness.operator_kubeconfig;
     report
 }
 
@@ -603,7 +606,7 @@ async fn rounds(harness: &mut Harness<'_>, config: &SoakConfig) {
     while started.elapsed() < config.duration {
         harness.report.rounds += 1;
         let ops = state.valid_ops();
-        let op = *harness.rng.pick(&ops);
+        let op = *harness.ops_rng.pick(&ops);
         harness.start(op, &mut state).await;
         let window = harness
             .rng
