@@ -148,9 +148,13 @@ pub fn curve_view(
         }
     }
     for (disk, data) in &model.disks {
-        view.disks
-            .insert(disk.clone(), data.meta.as_ref().map(|(id, _)| *id));
+        let id = data.meta.as_ref().map(|(id, _)| *id);
+        view.disks.insert(disk.clone(), (id, data.copysets.len()));
     }
+    view.live = (model.chunkservers.values())
+        .filter(|c| c.status != ChunkServerStatus::Retired)
+        .map(|c| c.id)
+        .collect();
     let per_chunkserver = model.copysets_per_chunkserver();
     for pod in pods.values() {
         let Some(slot) = pod

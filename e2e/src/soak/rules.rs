@@ -107,8 +107,10 @@ pub struct CurveView {
     /// Copysets without a running, online copy on each member: the ChunkServer ids missing.
     pub unhealthy: BTreeMap<String, BTreeSet<u32>>,
     /// Each data volume (by its claim's identity) → the ChunkServer id its `chunkserver.dat`
-    /// names.
-    pub disks: BTreeMap<String, Option<u32>>,
+    /// names and how many copysets it holds.
+    pub disks: BTreeMap<String, (Option<u32>, usize)>,
+    /// ChunkServer ids Curve still has and has not RETIRED.
+    pub live: BTreeSet<u32>,
     /// ChunkServer pod → (its id, how many copysets it holds), while it runs.
     pub chunkservers: BTreeMap<String, (u32, usize)>,
 }
@@ -215,8 +217,9 @@ pub struct Rules {
     gap_told: Option<f64>,
     /// When the primary was last disturbed by a fault or an MDS pod taken down.
     primary_disturbed: f64,
-    /// Each disk's last id.
-    disks: BTreeMap<String, u32>,
+    /// Each disk's last id, and whether it held data then: copysets, or an id Curve still
+    /// counts on.
+    disks: BTreeMap<String, (u32, bool)>,
     /// Owner and duplicate problems already told.
     told: BTreeSet<String>,
     highest_observed_generation: i64,
@@ -584,21 +587,29 @@ impl Rules {
         }
     }
 
+    /// A volume is formatted when its `chunkserver.dat` changes. That is safe only once Curve
+    /// has no use for what it held: no copysets on it, and its old id deleted or RETIRED (a
+    /// retired ChunkServer's retained claim reused by a later scale-out registers anew, as
+    /// RegistChunkServer does for an id it no longer has,
+    /// C:src/mds/topology/topology_service_manager.cpp:66-104).
     fn check_disks(&mut self, now: &Observation, found: &mut Vec<Violation>) {
         let Some(curve) = &now.curve else { return };
-        for (disk, id) in &curve.disks {
-            match (self.disks.get(disk), id) {
-                (Some(old), new) if Some(*old) != *new => found.push(Violation {
+        for (disk, (id, copysets)) in &curve.disks {
+            if let Some((old, held_data)) = self.disks.get(disk)
+                && Some(*old) != *id
+                && *held_data
+            {
+                found.push(Violation {
                     rule: "volume-with-data-formatted",
                     at: now.at,
                     message: format!(
-                        "volume {disk} held ChunkServer {old}'s data and now holds {new:?}"
+                        "volume {disk} held ChunkServer {old}'s data (Curve still had it, or copysets were on it) and now holds {id:?}"
                     ),
-                }),
-                _ => {}
+                });
             }
             if let Some(id) = id {
-                self.disks.insert(disk.clone(), *id);
+                let held_data = *copysets > 0 || curve.live.contains(id);
+                self.disks.insert(disk.clone(), (*id, held_data));
             }
         }
     }
@@ -1012,19 +1023,37 @@ mod tests {
         let mut rules = Rules::new("demo");
         let mut now = observation(0.0, &[], etcd3());
         let mut curve = CurveView::default();
-        curve.disks.insert("claim-a".into(), Some(3));
+        curve.disks.insert("claim-a".into(), (Some(3), 0));
+        curve.live.insert(3);
         now.curve = Some(curve.clone());
         rules.observe(now.clone());
-        curve.disks.insert("claim-a".into(), Some(7));
+        curve.disks.insert("claim-a".into(), (Some(7), 0));
         now.curve = Some(curve.clone());
         assert_eq!(
             rules_of(&rules.observe(now.clone())),
             vec!["volume-with-data-formatted"]
         );
         rules.harness_did(1.0, &HarnessAction::WipedDisk("claim-a".into()));
-        curve.disks.insert("claim-a".into(), Some(9));
+        curve.disks.insert("claim-a".into(), (Some(9), 0));
+        now.curve = Some(curve.clone());
+        assert!(rules.observe(now.clone()).is_empty());
+        // Its id deleted from Curve and no copysets left: the volume may register anew.
+        curve.live.clear();
+        now.curve = Some(curve.clone());
+        rules.observe(now.clone());
+        curve.disks.insert("claim-a".into(), (Some(10), 0));
+        now.curve = Some(curve.clone());
+        assert!(rules.observe(now.clone()).is_empty());
+        // Copysets on it count as data even when Curve dropped the id.
+        curve.disks.insert("claim-a".into(), (Some(10), 4));
+        now.curve = Some(curve.clone());
+        rules.observe(now.clone());
+        curve.disks.insert("claim-a".into(), (None, 0));
         now.curve = Some(curve);
-        assert!(rules.observe(now).is_empty());
+        assert_eq!(
+            rules_of(&rules.observe(now)),
+            vec!["volume-with-data-formatted"]
+        );
     }
 
     #[test]
