@@ -15,7 +15,7 @@ use serde_json::json;
 use super::checker::{self, Journal, SharedJournal};
 use super::proxy::{FaultProxy, proxied_kubeconfig};
 use super::rng::SoakRng;
-use super::rules::{HarnessAction, RULES, Violation};
+use super::rules::{HarnessAction, PodView, RULES, Violation};
 use crate::curve_model::CurveSettings;
 use crate::env::{TestEnv, condition, copysets_read_healthy, summary};
 use crate::manifests::curve_cluster;
@@ -411,7 +411,11 @@ impl Harness<'_> {
                 self.env.patch_spec(CLUSTER, patch).await;
             }
             None => {
-                let pods = self.daemon_pods("chunkserver").await;
+                let pods = self.replaceable_chunkservers().await;
+                if pods.is_empty() {
+                    self.note("no ChunkServer shares its zone: no lost disk this round".into());
+                    return;
+                }
                 let pod = self.ops_rng.pick(&pods).clone();
                 let claim = format!("data-{pod}");
                 self.harness(HarnessAction::DeletedClaim(claim.clone()));
@@ -422,6 +426,29 @@ impl Harness<'_> {
             }
         }
         *self.report.operations.entry(format!("{op:?}")).or_default() += 1;
+    }
+}
+
+impl Harness<'_> {
+    /// ChunkServer pods (not being deleted) whose zone has another live ChunkServer.
+    async fn replaceable_chunkservers(&self) -> Vec<String> {
+        let pods = (self.env.api::<Pod>())
+            .list(&ListParams::default().labels(&format!(
+                "app.kubernetes.io/instance={CLUSTER},app.kubernetes.io/component=chunkserver"
+            )))
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default();
+        let views: BTreeMap<String, PodView> = (pods.iter())
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .map(|p| (p.name_any(), checker::pod_view(p)))
+            .collect();
+        let handle = self.env.kubelet.curve_model(CLUSTER);
+        let model = handle.model.lock().unwrap();
+        let view = checker::curve_view(&model, &views, CLUSTER);
+        let mut names = checker::replaceable_chunkservers(&model, &view);
+        names.sort();
+        names
     }
 }
 
