@@ -324,6 +324,16 @@ pub async fn run(
             _ = stop.changed() => break,
             Some(event) = pod_events.next() => {
                 let Ok(event) = event else { continue };
+                if let watcher::Event::Apply(pod) = &event {
+                    let view = pod_view(pod);
+                    let was_ready = pods.get(&view.uid).map(pod_view).is_some_and(|p| p.ready);
+                    let mut j = journal.lock().unwrap();
+                    let at = j.now();
+                    if view.ready && !was_ready && tier_of(cluster, &view.name).is_some() {
+                        j.note(format!("pod {} ({}) ready", view.name, &view.uid[..8.min(view.uid.len())]));
+                    }
+                    j.rules.pod_seen(at, &view);
+                }
                 let deleted = pod_event(event, &mut pods, &mut relist);
                 for pod in deleted {
                     let view = pod_view(&pod);

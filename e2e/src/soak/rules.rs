@@ -321,7 +321,7 @@ impl Rules {
             Tier::Etcd if !others.is_empty() => violation(
                 "etcd-pod-deleted-while-another-unhealthy",
                 format!(
-                    "the operator deleted etcd pod {} while {}",
+                    "etcd pod {} was deleted (not by a harness fault) while {}",
                     pod.name,
                     others.join(", ")
                 ),
@@ -332,21 +332,25 @@ impl Rules {
                     violation(
                         "mds-one-pod-down-at-a-time",
                         format!(
-                            "the operator deleted MDS pod {} while {}",
+                            "MDS pod {} was deleted (not by a harness fault) while {}",
                             pod.name,
                             others.join(", ")
                         ),
                     );
                 }
-                let is_primary = previous
-                    .primary
-                    .clone()
-                    .flatten()
-                    .is_some_and(|(_, address)| {
-                        pod.host_ip
-                            .as_deref()
-                            .is_some_and(|ip| address.split(':').next() == Some(ip))
-                    });
+                // A primary whose MDS is already down (killed) serves nothing: replacing it
+                // first costs no extra failover.
+                let serving = !self.down_since.contains_key(&pod.name);
+                let is_primary = serving
+                    && previous
+                        .primary
+                        .clone()
+                        .flatten()
+                        .is_some_and(|(_, address)| {
+                            pod.host_ip
+                                .as_deref()
+                                .is_some_and(|ip| address.split(':').next() == Some(ip))
+                        });
                 let update = previous.mds_update_revision.clone();
                 let rolling = update.is_some() && pod.revision != update;
                 if is_primary && rolling {
@@ -372,7 +376,7 @@ impl Rules {
                     violation(
                         "chunkservers-down-on-one-server-at-a-time",
                         format!(
-                            "the operator deleted ChunkServer pod {} (server {domain}) while {}",
+                            "ChunkServer pod {} was deleted (not by a harness fault) (server {domain}) while {}",
                             pod.name,
                             others.join(", ")
                         ),
@@ -409,6 +413,21 @@ impl Rules {
         }
         self.taken_down.insert(pod.name.clone());
         found
+    }
+
+    /// A pod's state as a watch event shows it, between polls: a replaced pod Ready again is
+    /// no longer down when the operator takes the next one (a poll 100 ms later would be late).
+    pub fn pod_seen(&mut self, at: f64, pod: &PodView) {
+        if tier_of(&self.cluster, &pod.name).is_none() {
+            return;
+        }
+        if pod.ready && !pod.deleting {
+            self.down_since.remove(&pod.name);
+            self.taken_down.remove(&pod.name);
+        } else if !pod.deleting {
+            // A deletion is judged by `pod_deleted` with the state from before it.
+            self.down_since.entry(pod.name.clone()).or_insert(at);
+        }
     }
 
     /// A claim was deleted (first seen with a deletion timestamp, or gone).
@@ -926,6 +945,34 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_replaced_pod_seen_ready_between_polls_is_no_longer_down() {
+        let mut rules = Rules::new("demo");
+        let mds = [pod("demo-mds-0", true), pod("demo-mds-1", true)];
+        rules.observe(observation(0.0, &mds, etcd3()));
+        assert!(rules.pod_deleted(0.1, &mds[0], false).is_empty());
+        rules.pod_seen(0.3, &pod_with_uid("demo-mds-0", "new"));
+        assert!(rules.pod_deleted(0.35, &mds[1], false).is_empty());
+    }
+
+    #[test]
+    fn a_dead_primary_may_be_replaced_before_the_standbys() {
+        let mut rules = Rules::new("demo");
+        let mut primary = pod("demo-mds-0", true);
+        primary.host_ip = Some("127.0.0.101".into());
+        let mut now = observation(0.0, &[primary.clone(), pod("demo-mds-1", true)], etcd3());
+        now.mds_update_revision = Some("r2".into());
+        rules.observe(now);
+        rules.pod_seen(
+            0.2,
+            &PodView {
+                ready: false,
+                ..primary.clone()
+            },
+        );
+        assert!(rules.pod_deleted(0.5, &primary, false).is_empty());
+    }
+
     fn pod_with_uid(name: &str, uid: &str) -> PodView {
         PodView {
             uid: uid.into(),
@@ -943,6 +990,14 @@ mod tests {
         let mut now = observation(0.0, &[primary.clone(), standby], etcd3());
         now.mds_update_revision = Some("r2".into());
         rules.observe(now);
+        // The checker shows the deleting pod first, then judges the deletion.
+        rules.pod_seen(
+            0.5,
+            &PodView {
+                deleting: true,
+                ..primary.clone()
+            },
+        );
         let found = rules.pod_deleted(0.5, &primary, false);
         assert_eq!(
             rules_of(&found),
