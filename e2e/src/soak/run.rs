@@ -692,6 +692,16 @@ async fn rounds(harness: &mut Harness<'_>, config: &SoakConfig) {
                 ));
             }
             None => {
+                // What the status says it waits for, with the record, for the report.
+                let cluster = harness.env.clusters().get(CLUSTER).await.ok();
+                let status = cluster.and_then(|c| c.status).unwrap_or_default();
+                let progressing = condition(&status, "Progressing")
+                    .map(|c| format!("{}: {}", c.reason, c.message))
+                    .unwrap_or_default();
+                let last_why = format!(
+                    "{last_why}; Progressing {progressing}; record {:?}",
+                    status.record
+                );
                 let mut journal = harness.journal.lock().unwrap();
                 let at = journal.now();
                 let violation = Violation {
