@@ -67,7 +67,13 @@ async fn soak_checker_names_unsafe_steps() {
         env.kubelet.hold("etcd");
         assert!(env.kubelet.kill_etcd("demo-etcd-1"));
         tokio::time::sleep(Duration::from_secs(5)).await;
-        let endpoints: Vec<String> = env.kubelet.etcd_endpoints();
+        // Through demo-etcd-0 only: a client balancing onto the killed member fails.
+        let pod = env.api::<Pod>().get("demo-etcd-0").await.unwrap();
+        let ip = pod.status.and_then(|s| s.host_ip).unwrap();
+        let endpoints: Vec<String> = (env.kubelet.etcd_endpoints().into_iter())
+            .filter(|e| e.starts_with(&format!("{ip}:")))
+            .collect();
+        assert_eq!(endpoints.len(), 1, "{endpoints:?}");
         let mut client = etcd_client::Client::connect(&endpoints, None)
             .await
             .unwrap();
