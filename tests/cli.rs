@@ -113,7 +113,13 @@ fn run_retries_an_unreachable_api_server_at_the_start() {
     .unwrap();
     let log = dir.path().join("log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_curve-operator"))
-        .args(["run", "--namespace", "storage", "--http-addr", "127.0.0.1:0"])
+        .args([
+            "run",
+            "--namespace",
+            "storage",
+            "--http-addr",
+            "127.0.0.1:0",
+        ])
         .env("KUBECONFIG", &kubeconfig)
         .env_remove("KUBERNETES_SERVICE_HOST")
         .env_remove("KUBERNETES_SERVICE_PORT")
@@ -129,12 +135,18 @@ fn run_retries_an_unreachable_api_server_at_the_start() {
         .status();
     let status = child.wait().unwrap();
     let out = std::fs::read_to_string(&log).unwrap();
-    assert!(running, "the operator exited while the API server was unreachable:\n{out}");
+    assert!(
+        running,
+        "the operator exited while the API server was unreachable:\n{out}"
+    );
     let retries = out
         .lines()
         .filter(|l| l.contains(" WARN ") && l.contains("cannot watch the CurveCluster CRD"))
         .count();
     assert!(retries >= 2, "{out}");
     assert!(out.contains("retry_in="), "{out}");
-    assert!(status.success(), "SIGTERM while retrying: {status:?}\n{out}");
+    assert!(
+        status.success(),
+        "SIGTERM while retrying: {status:?}\n{out}"
+    );
 }
