@@ -152,6 +152,7 @@ mod operator {
     use curve_operator::runtime::http::{Readiness, serve};
     use curve_operator::runtime::metrics::Metrics;
     use curve_operator::runtime::requests::counting_layer;
+    use curve_operator::runtime::startup::{RetryDelays, until_ok};
     use curve_operator::runtime::{logging, signal::shutdown_signal};
     use futures::FutureExt;
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -233,26 +234,30 @@ mod operator {
         // Ready once the CRD is established and the API answers for CurveClusters, so a standby
         // replica is ready too (or a rolling update would wait on itself); the leader then
         // waits for its caches below.
+        // Both first calls are retried while the API server cannot be reached (a blip at the
+        // start no longer ends the process: runtime::startup).
         let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
         tracing::info!("waiting for the CurveCluster CRD to be established");
-        if await_condition(crds, CRD_NAME, conditions::is_crd_established())
-            .await
-            .is_err()
-        {
-            tracing::error!("cannot watch the CurveCluster CRD");
-            return ExitCode::FAILURE;
+        let delays = RetryDelays::default();
+        let established = until_ok("cannot watch the CurveCluster CRD", delays, || {
+            await_condition(crds.clone(), CRD_NAME, conditions::is_crd_established())
+        });
+        tokio::select! {
+            _ = established => {}
+            _ = shutdown.clone() => return ExitCode::SUCCESS,
         }
         readiness.set_crd_established(true);
         let clusters: Api<curve_operator::api::CurveCluster> = match &args.namespace {
             Some(ns) => Api::namespaced(client.clone(), ns),
             None => Api::all(client.clone()),
         };
-        if let Err(e) = clusters
-            .list_metadata(&kube::api::ListParams::default().limit(1))
-            .await
-        {
-            tracing::error!(error = %e, "cannot list CurveClusters");
-            return ExitCode::FAILURE;
+        let listable = until_ok("cannot list CurveClusters", delays, || {
+            let clusters = clusters.clone();
+            async move { (clusters.list_metadata(&kube::api::ListParams::default().limit(1))).await }
+        });
+        tokio::select! {
+            _ = listable => {}
+            _ = shutdown.clone() => return ExitCode::SUCCESS,
         }
         readiness.set_caches_synced(true);
 

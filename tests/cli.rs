@@ -89,3 +89,64 @@ fn no_concurrent_reconciles_is_refused_naming_the_flag() {
         "{stderr}"
     );
 }
+
+/// An API server that cannot be reached at the start no longer ends the process: the first
+/// calls are retried (the soak of issue 32 found the operator exiting when its connection was
+/// cut as it started), and SIGTERM still stops it at once.
+#[test]
+fn run_retries_an_unreachable_api_server_at_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: 'https://127.0.0.1:{port}', insecure-skip-tls-verify: true}}}}]\n\
+             users: [{{name: u, user: {{token: t}}}}]\ncontexts: [{{name: x, context: {{cluster: c, user: u}}}}]\ncurrent-context: x\n"
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_curve-operator"))
+        .args([
+            "run",
+            "--namespace",
+            "storage",
+            "--http-addr",
+            "127.0.0.1:0",
+        ])
+        .env("KUBECONFIG", &kubeconfig)
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("KUBERNETES_SERVICE_PORT")
+        .env_remove("RUST_LOG")
+        .stdout(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    // First retries after 0.5 s and 1 s.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let running = child.try_wait().unwrap().is_none();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    let out = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        running,
+        "the operator exited while the API server was unreachable:\n{out}"
+    );
+    let retries = out
+        .lines()
+        .filter(|l| l.contains(" WARN ") && l.contains("cannot watch the CurveCluster CRD"))
+        .count();
+    assert!(retries >= 2, "{out}");
+    assert!(out.contains("retry_in="), "{out}");
+    assert!(
+        status.success(),
+        "SIGTERM while retrying: {status:?}\n{out}"
+    );
+}

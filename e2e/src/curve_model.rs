@@ -2076,6 +2076,54 @@ mod tests {
         assert!(model.copysets_on(1).is_empty());
     }
 
+    /// The fault soak's finding (issue 32, seed 11): with one ChunkServer per server and one
+    /// server in a zone (the example's 3 servers in 3 zones, or the lone ones of 4 servers in
+    /// 3 zones), a lost disk is never replaced. Draining the old id needs a target in its zone
+    /// (one copy per zone, C:src/mds/schedule/scheduler.cpp:76-183) and there is none; the new
+    /// disk, the only ChunkServer that zone could get, is kept out by the start gate until the
+    /// old id is RETIRED, which needs it empty.
+    #[test]
+    fn a_lost_disk_alone_in_its_zone_can_neither_drain_nor_register_anew() {
+        let map = three_servers();
+        let now = Instant::now();
+        let mut model = CurveModel::new(CurveSettings::default());
+        model.apply_physical_pool(&map).unwrap();
+        for server in &map.servers {
+            let ip = server.internalip.as_str();
+            let (id, token) = (model.regist_chunkserver(&request(ip, 8200, None)))
+                .id_token
+                .unwrap();
+            model.chunkserver_started(id, &format!("{ip}:8200"));
+            assert_eq!(model.heartbeat(id, &token, ip, 8200, now), 0);
+        }
+        model.mds_takes_over(now);
+        model.check_heartbeats(now);
+        model.apply_logical_pool(&map, 1).unwrap();
+        let held = model.copysets_on(1).len();
+        assert!(held > 0);
+        // ChunkServer 1's disk is lost; the operator sets it PENDDING to drain it.
+        model.chunkserver_stopped(1);
+        model.set_chunkserver(1, ChunkServerStatus::Pendding);
+        for round in 1..=20u32 {
+            let t = now + model.settings.copyset_scheduler_interval * round;
+            heartbeats_but(&mut model, 1, t);
+            assert_eq!(model.schedule(t), 0, "no target in zone 1");
+            model.check_heartbeats(t);
+        }
+        // Past the offline timeout the recover scheduler finds no target either.
+        let late = now + model.settings.offline_timeout + Duration::from_secs(10);
+        heartbeats_but(&mut model, 1, late);
+        model.check_heartbeats(late);
+        assert_eq!(model.chunkservers[&1].online, OnlineState::Offline);
+        assert_eq!(model.recover(late), 0);
+        assert_eq!(model.copysets_on(1).len(), held);
+        assert_ne!(model.chunkservers[&1].status, ChunkServerStatus::Retired);
+        assert!(matches!(
+            model.start_gate("a-new-claim", "127.0.0.101", 8200),
+            StartGate::Refuse(cs) if cs.id == 1
+        ));
+    }
+
     #[test]
     fn scatter_width_bounds_are_the_schedulers() {
         // C:src/mds/schedule/scheduler_helper.cpp:34-51's rules with min 3, 20 %: max 3.

@@ -160,52 +160,54 @@ impl BareEnv {
     /// of it rolled out (all pods updated and ready): a config change rolls pods after the
     /// status first says Available.
     pub async fn wait_available(&self, name: &str, limit: Duration) -> CurveCluster {
-        let sets: Api<StatefulSet> = self.api();
-        let clusters = self.clusters();
-        let selector = format!("app.kubernetes.io/instance={name}");
         eventually(&format!("{name}: Available and rolled out"), limit, || {
-            let (sets, clusters, selector) = (sets.clone(), clusters.clone(), selector.clone());
-            async move {
-                for set in sets
-                    .list(&ListParams::default().labels(&selector))
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .items
-                {
-                    let spec_replicas = set.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-                    let st = set.status.clone().unwrap_or_default();
-                    let rolled_out = st.observed_generation == set.metadata.generation
-                        && st.updated_replicas == Some(spec_replicas)
-                        && st.ready_replicas == Some(spec_replicas)
-                        && st.replicas == spec_replicas
-                        // With OnDelete the controller never moves currentRevision: every
-                        // pod on updateRevision is what "rolled out" means.
-                        && st.update_revision.is_some();
-                    if !rolled_out {
-                        return Err(format!(
-                            "StatefulSet {} not rolled out: {st:?}",
-                            set.metadata.name.unwrap_or_default()
-                        ));
-                    }
-                }
-                let cluster = clusters.get(name).await.map_err(|e| e.to_string())?;
-                let status = cluster.status.clone().unwrap_or_default();
-                let check = || {
-                    if status.observed_generation != cluster.metadata.generation {
-                        return Err("status is of an older generation".to_string());
-                    }
-                    expect_condition(&status, "Available", "True")?;
-                    expect_condition(&status, "Progressing", "False")?;
-                    if status.phase.map(|p| p.as_str()) != Some("Available") {
-                        return Err(format!("phase {:?}", status.phase));
-                    }
-                    Ok(())
-                };
-                check().map_err(|why| format!("{why}; status: {}", summary(&status)))?;
-                Ok(cluster)
-            }
+            self.available_and_rolled_out(name)
         })
         .await
+    }
+
+    /// The cluster when it is Available with the status up to date and every StatefulSet of
+    /// it rolled out (all pods updated and ready); otherwise what is not.
+    pub async fn available_and_rolled_out(&self, name: &str) -> Result<CurveCluster, String> {
+        let sets: Api<StatefulSet> = self.api();
+        let selector = format!("app.kubernetes.io/instance={name}");
+        for set in sets
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .map_err(|e| e.to_string())?
+            .items
+        {
+            let spec_replicas = set.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+            let st = set.status.clone().unwrap_or_default();
+            let rolled_out = st.observed_generation == set.metadata.generation
+                && st.updated_replicas == Some(spec_replicas)
+                && st.ready_replicas == Some(spec_replicas)
+                && st.replicas == spec_replicas
+                // With OnDelete the controller never moves currentRevision: every
+                // pod on updateRevision is what "rolled out" means.
+                && st.update_revision.is_some();
+            if !rolled_out {
+                return Err(format!(
+                    "StatefulSet {} not rolled out: {st:?}",
+                    set.metadata.name.unwrap_or_default()
+                ));
+            }
+        }
+        let cluster = self.clusters().get(name).await.map_err(|e| e.to_string())?;
+        let status = cluster.status.clone().unwrap_or_default();
+        let check = || {
+            if status.observed_generation != cluster.metadata.generation {
+                return Err("status is of an older generation".to_string());
+            }
+            expect_condition(&status, "Available", "True")?;
+            expect_condition(&status, "Progressing", "False")?;
+            if status.phase.map(|p| p.as_str()) != Some("Available") {
+                return Err(format!("phase {:?}", status.phase));
+            }
+            Ok(())
+        };
+        check().map_err(|why| format!("{why}; status: {}", summary(&status)))?;
+        Ok(cluster)
     }
 
     /// `kubectl get curvecluster <name>` as columns (header → value).
@@ -313,17 +315,22 @@ impl TestEnv {
     pub async fn wait_copysets_healthy(&self, name: &str, limit: Duration) {
         let copysets = self.kubelet.curve_copyset_count(name) as i64;
         self.wait_status(name, "every copyset healthy", limit, |_, s| {
-            let health = s.health.as_ref().ok_or("no health yet")?;
-            let counted = health.copysets.as_ref().map(|c| (c.total, c.unhealthy));
-            match counted {
-                Some((total, 0)) if total == copysets => Ok(()),
-                other => Err(format!(
-                    "{:?}: (total, unhealthy) {other:?} of {copysets}",
-                    health.verdict
-                )),
-            }
+            copysets_read_healthy(s, copysets)
         })
         .await;
+    }
+}
+
+/// Ok when the status's health reading counts `copysets` copysets, none unhealthy.
+pub fn copysets_read_healthy(status: &CurveClusterStatus, copysets: i64) -> Result<(), String> {
+    let health = status.health.as_ref().ok_or("no health yet")?;
+    let counted = health.copysets.as_ref().map(|c| (c.total, c.unhealthy));
+    match counted {
+        Some((total, 0)) if total == copysets => Ok(()),
+        other => Err(format!(
+            "{:?}: (total, unhealthy) {other:?} of {copysets}",
+            health.verdict
+        )),
     }
 }
 

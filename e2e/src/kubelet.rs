@@ -505,25 +505,50 @@ impl Kubelet {
     /// SIGKILL of an MDS: its stand-in stops without revoking its lease. The kubelet restarts
     /// it after a back-off unless `restart` is false.
     pub fn kill_mds(&self, pod: &str, restart: bool) {
-        if !restart {
-            self.shared
-                .control
-                .lock()
-                .unwrap()
-                .no_restart
-                .insert(pod.to_string());
+        assert!(self.try_kill_mds(pod, restart), "{pod} runs no MDS");
+    }
+
+    /// [`Kubelet::kill_mds`], false (and nothing done) when `pod` runs no MDS now.
+    pub fn try_kill_mds(&self, pod: &str, restart: bool) -> bool {
+        let killed = self.with_daemon(pod, |daemon| match daemon {
+            Daemon::Mds(Some(standin)) => {
+                standin.kill();
+                true
+            }
+            _ => false,
+        });
+        if killed {
+            if !restart {
+                let mut control = self.shared.control.lock().unwrap();
+                control.no_restart.insert(pod.to_string());
+            }
+            self.shared.log(format!("killed the MDS of {pod}"));
         }
+        killed
+    }
+
+    /// Runs `act` on the daemon of `pod`'s container; false when there is none.
+    fn with_daemon(&self, pod: &str, act: impl FnOnce(&mut Daemon) -> bool) -> bool {
         let mut containers = self.shared.containers.lock().unwrap();
-        let container = containers
-            .values_mut()
+        (containers.values_mut())
             .find(|c| c.pod == pod)
-            .unwrap_or_else(|| panic!("no container for {pod}"));
-        match &mut container.daemon {
-            Daemon::Mds(Some(standin)) => standin.kill(),
-            _ => panic!("{pod} runs no MDS"),
+            .is_some_and(|c| act(&mut c.daemon))
+    }
+
+    /// SIGKILL of an etcd member's process (a crash): the kubelet restarts it on its data after
+    /// the back-off. Returns false when `pod` runs no etcd member now.
+    pub fn kill_etcd(&self, pod: &str) -> bool {
+        let killed = self.with_daemon(pod, |daemon| match daemon {
+            Daemon::Etcd(member) => {
+                member.kill();
+                true
+            }
+            _ => false,
+        });
+        if killed {
+            self.shared.log(format!("killed the etcd member of {pod}"));
         }
-        drop(containers);
-        self.shared.log(format!("killed the MDS of {pod}"));
+        killed
     }
 
     /// A graceful stop of an MDS: it resigns and revokes its lease; restarted after a back-off.
@@ -656,20 +681,29 @@ impl Kubelet {
     /// Stops the ChunkServer of `pod` (its server and heartbeats) and keeps it down until
     /// [`Kubelet::start_chunkserver`].
     pub fn stop_chunkserver(&self, pod: &str) {
+        assert!(self.try_stop_chunkserver(pod), "{pod} runs no ChunkServer");
+    }
+
+    /// [`Kubelet::stop_chunkserver`], false (and nothing done) when `pod` runs no ChunkServer
+    /// container now.
+    pub fn try_stop_chunkserver(&self, pod: &str) -> bool {
+        // Kept from restarting before it stops, so the restart loop cannot race the stop.
         let mut control = self.shared.control.lock().unwrap();
         control.no_restart.insert(pod.to_string());
         drop(control);
-        let mut containers = self.shared.containers.lock().unwrap();
-        let container = containers
-            .values_mut()
-            .find(|c| c.pod == pod)
-            .unwrap_or_else(|| panic!("no container for {pod}"));
-        match &mut container.daemon {
-            Daemon::ChunkServer(standin) => standin.stop(),
-            _ => panic!("{pod} runs no ChunkServer"),
+        let stopped = self.with_daemon(pod, |daemon| match daemon {
+            Daemon::ChunkServer(standin) => {
+                standin.stop();
+                true
+            }
+            _ => false,
+        });
+        if stopped {
+            self.shared.log(format!("stopped the ChunkServer of {pod}"));
+        } else {
+            self.shared.control.lock().unwrap().no_restart.remove(pod);
         }
-        drop(containers);
-        self.shared.log(format!("stopped the ChunkServer of {pod}"));
+        stopped
     }
 
     /// The raft groups of `pod`'s ChunkServer fail (`true`: it serves none of its copysets while

@@ -29,6 +29,7 @@ pub mod probes;
 pub mod process;
 pub mod prometheus;
 pub mod schedule;
+pub mod soak;
 pub mod start_wrapper;
 pub mod util;
 pub mod volumes;

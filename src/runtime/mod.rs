@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod rbac;
 pub mod requests;
 pub mod signal;
+pub mod startup;
 
 use std::net::SocketAddr;
 
