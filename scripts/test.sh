@@ -19,7 +19,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
-cargo test --workspace --all-targets --locked "$@" -- --skip emulated_ 2>&1 | tee "$log"
+cargo test --workspace --all-targets --locked --no-fail-fast "$@" -- --skip emulated_ 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 # Image emulation (tests/image_emulation.rs): needs root and the Curve image's files; without
 # the files its tests are listed as ignored, i.e. counted as skipped, never as passed.

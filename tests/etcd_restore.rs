@@ -247,6 +247,10 @@ async fn join(clients: &EtcdClients, key: &ClusterKey, members: &mut [Member], i
             Ok(ChangeOutcome::NotYet(_)) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(500)).await
             }
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("add {}: {e}", members[i].name);
+                tokio::time::sleep(Duration::from_millis(500)).await
+            }
             other => panic!("add {}: {other:?}", members[i].name),
         }
     }
@@ -268,8 +272,10 @@ async fn join(clients: &EtcdClients, key: &ClusterKey, members: &mut [Member], i
             return;
         }
         let promote = MemberChange::Promote { id: learner.id };
+        // A request timing out on a busy machine is retried, as the operator's next pass does.
         match clients.change_members(key, &endpoints, &promote).await {
             Ok(_) => {}
+            Err(e) if Instant::now() < deadline => eprintln!("promote {}: {e}", members[i].name),
             Err(e) => panic!("promote {}: {e}", members[i].name),
         }
         assert!(
