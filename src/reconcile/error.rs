@@ -77,6 +77,25 @@ impl std::fmt::Display for Refusal {
 }
 
 impl Error {
+    /// The API server judged the request itself (4xx other than a timeout, a conflict or
+    /// throttling): the same request will be refused again.
+    pub fn is_refusal(&self) -> bool {
+        let (Error::StorageClass { source, .. }
+        | Error::SetEvents { source, .. }
+        | Error::ReadCsi { source, .. }
+        | Error::Apply { source, .. }
+        | Error::Delete { source, .. }
+        | Error::Status(source)
+        | Error::Secret(source)
+        | Error::Finalizer(source)
+        | Error::Cleanup(source)) = self
+        else {
+            return false;
+        };
+        matches!(source, kube::Error::Api(status)
+            if (400..500).contains(&status.code) && !matches!(status.code, 408 | 409 | 429))
+    }
+
     /// The refusal this error is, when the API server judged the object itself.
     pub fn refusal(&self) -> Option<Refusal> {
         let Error::Apply {

@@ -202,10 +202,10 @@ pub async fn reconcile<O: EtcdObserver, E: EventSink>(
     result
 }
 
-/// Backoff of a failed reconcile: 5 s doubling up to 5 minutes, per cluster.
+/// Backoff of a failed reconcile, per cluster, by [`backoff`].
 pub fn error_policy<O: EtcdObserver, E: EventSink>(
     object: Arc<DeserializeGuard<CurveCluster>>,
-    _error: &Error,
+    error: &Error,
     ctx: Arc<Context<O, E>>,
 ) -> Requeue {
     let failures = match &object.0 {
@@ -218,11 +218,23 @@ pub fn error_policy<O: EtcdObserver, E: EventSink>(
             .unwrap_or(1),
         Err(_) => 1,
     };
-    Requeue::requeue(backoff(failures))
+    Requeue::requeue(backoff(failures, error.is_refusal()))
 }
 
-pub fn backoff(failures: u32) -> Duration {
-    Duration::from_secs((5u64 << failures.saturating_sub(1).min(6)).min(300))
+/// After `failures` consecutive failed reconciles. An object the API server refused cannot
+/// succeed until someone changes it (and that change triggers a reconcile): 5 s doubling up
+/// to 5 minutes. Anything else — the API server, etcd or Curve unreachable, a conflict, a cache
+/// not synced — passes: 1 s doubling up to 30 s, so an operation under way (an etcd member
+/// being added, a roll) carries on soon after a network fault ends; nothing else would wake
+/// it (a 5-minute backoff after a cut API connection would leave an etcd member's addition
+/// waiting long after the API server answered again).
+pub fn backoff(failures: u32, refused: bool) -> Duration {
+    let doublings = failures.saturating_sub(1).min(8);
+    if refused {
+        Duration::from_secs((5u64 << doublings).min(300))
+    } else {
+        Duration::from_secs((1u64 << doublings).min(30))
+    }
 }
 
 /// One reconcile; `steps` gets the time each step took.

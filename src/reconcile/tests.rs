@@ -14,12 +14,38 @@ use crate::etcd::{MemberHealth, PrimaryObservation};
 use crate::names::Component;
 
 #[test]
-fn retry_backoff_grows_and_is_capped() {
-    let secs: Vec<u64> = [1, 2, 3, 4, 7, 50]
-        .iter()
-        .map(|n| super::backoff(*n).as_secs())
-        .collect();
-    assert_eq!(secs, [5, 10, 20, 40, 300, 300]);
+fn retry_backoff_grows_and_is_capped_shorter_unless_the_server_refused() {
+    let secs = |refused| -> Vec<u64> {
+        [1, 2, 3, 4, 6, 7, 50]
+            .iter()
+            .map(|n| super::backoff(*n, refused).as_secs())
+            .collect()
+    };
+    assert_eq!(secs(true), [5, 10, 20, 40, 160, 300, 300]);
+    assert_eq!(secs(false), [1, 2, 4, 8, 30, 30, 30]);
+}
+
+#[test]
+fn only_the_api_servers_judgement_of_a_request_counts_as_a_refusal() {
+    use super::error::Error;
+    let api = |code: u16| {
+        kube::Error::Api(Box::new(
+            kube::core::Status::failure("no", "R").with_code(code),
+        ))
+    };
+    let apply = |code| Error::Apply {
+        object: "StatefulSet/demo-etcd".into(),
+        source: api(code),
+    };
+    for code in [400, 403, 404, 422] {
+        assert!(apply(code).is_refusal(), "{code}");
+    }
+    for code in [408, 409, 429, 500, 503] {
+        assert!(!apply(code).is_refusal(), "{code}");
+    }
+    assert!(Error::Status(api(422)).is_refusal());
+    assert!(!Error::Read("pods").is_refusal());
+    assert!(!Error::Membership("no answer within 2s".into()).is_refusal());
 }
 
 /// Whole decisions on whole snapshots: `decide` alone, with the write step played by
