@@ -163,9 +163,10 @@ mod operator {
 
     /// A client (kubeconfig or in-cluster) whose every request is counted in the metrics.
     async fn counted_client(metrics: Arc<Metrics>) -> Result<Client, kube::Error> {
-        let config = kube::Config::infer()
+        let mut config = kube::Config::infer()
             .await
             .map_err(kube::Error::InferConfig)?;
+        config.read_timeout = Some(curve_operator::runtime::requests::READ_TIMEOUT);
         Ok(kube::client::ClientBuilder::try_from(config)?
             .with_layer(&counting_layer(metrics))
             .build())

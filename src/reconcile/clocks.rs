@@ -19,7 +19,7 @@ use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::WatchStreamExt;
-use kube::runtime::watcher::{self, Event, watcher};
+use kube::runtime::watcher::{Event, watcher};
 use kube::{Api, Client};
 
 /// Where kubelets keep their node Leases.
@@ -148,7 +148,7 @@ impl ClocksApart {
 /// that is refused (no RBAC for the Leases) is retried with backoff and the clocks stay unknown.
 pub async fn watch_node_clocks(client: Client, clocks: NodeClocks, changed: impl Fn()) {
     let leases: Api<Lease> = Api::namespaced(client, NODE_LEASE_NAMESPACE);
-    let mut events = watcher(leases, watcher::Config::default())
+    let mut events = watcher(leases, crate::runtime::requests::watch_config())
         .default_backoff()
         .boxed();
     let mut told: BTreeMap<String, f64> = BTreeMap::new();

@@ -1045,7 +1045,7 @@ where
     K::Watched: Clone + Send + std::fmt::Debug + 'static,
     <K::Watched as kube::Resource>::DynamicType: Default,
 {
-    let managed = watcher::Config::default().labels(&managed_selector());
+    let managed = crate::runtime::requests::watch_config().labels(&managed_selector());
     spawn_reflector(
         watcher(api::<K::Watched>(client, namespace), managed),
         writer,
@@ -1062,7 +1062,7 @@ where
     K::Watched: Clone + Send + std::fmt::Debug + 'static,
     <K::Watched as kube::Resource>::DynamicType: Default,
 {
-    let managed = watcher::Config::default().labels(&managed_selector());
+    let managed = crate::runtime::requests::watch_config().labels(&managed_selector());
     spawn_reflector(
         watcher(Api::<K::Watched>::all(client.clone()), managed),
         writer,
@@ -1105,7 +1105,10 @@ fn spawn_watches(
     watch_managed_cluster_scoped(client, writers.storage_classes);
     // Zone labels and readiness are read: the cache keeps only those (`Slim for Node`).
     spawn_reflector(
-        watcher(Api::<Node>::all(client.clone()), watcher::Config::default()),
+        watcher(
+            Api::<Node>::all(client.clone()),
+            crate::runtime::requests::watch_config(),
+        ),
         writers.nodes,
     );
     clusters
@@ -1138,7 +1141,7 @@ fn cluster_controller(
     Controller::for_stream(
         watcher(
             api::<DeserializeGuard<CurveCluster>>(client, namespace),
-            watcher::Config::default(),
+            crate::runtime::requests::watch_config(),
         )
         .default_backoff()
         .modify(Slim::slim)

@@ -2,11 +2,29 @@
 //! client's stack feeding `curve_operator_kube_requests_total`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::{Method, Request};
 use tower::util::MapRequestLayer;
 
 use super::metrics::Metrics;
+
+/// How long the API server may leave a watch open (`timeoutSeconds`); the watcher then
+/// watches again from where it was. Kept under [`READ_TIMEOUT`]: a quiet watch sends nothing
+/// until it ends.
+pub const WATCH_TIMEOUT_SECONDS: u32 = 50;
+
+/// How long any request may go without a byte from the API server before it fails. kube's
+/// default (295 s, for its 290 s watches) would let a request on a connection a network broke
+/// without a reset hold a reconcile for five minutes; every other request answers at once.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+const _: () = assert!(READ_TIMEOUT.as_secs() >= WATCH_TIMEOUT_SECONDS as u64 + 5);
+
+/// Every watch of the operator: ends within [`WATCH_TIMEOUT_SECONDS`].
+pub fn watch_config() -> kube::runtime::watcher::Config {
+    kube::runtime::watcher::Config::default().timeout(WATCH_TIMEOUT_SECONDS)
+}
 
 /// The RBAC verb and the resource (plural, `/subresource` appended) of a request, e.g.
 /// (`list`, `pods`), (`apply`, `curveclusters/status`). Paths outside the resource API
