@@ -264,6 +264,20 @@ fn joining_of(step: &EtcdStep) -> Option<String> {
 }
 
 /// The state while `step` goes on: what it does to its member now.
+/// Why a growth waits for the admin: `claim`, kept by `spec.cleanup` from an earlier member
+/// of that name, would start the new member on a removed member's data.
+pub fn retained_claim_blocks(direction: &str, claim: &str, member: &str) -> String {
+    format!(
+        "{direction} waits: claim {claim} holds the data of an earlier member {member} (kept by spec.cleanup); delete it to let a new member join"
+    )
+}
+
+/// The claim [`retained_claim_blocks`] names, read back from the text that carries it.
+pub fn retained_claim_named(text: &str) -> Option<&str> {
+    let (before, _) = text.split_once(" holds the data of an earlier member ")?;
+    before.rsplit_once("claim ").map(|(_, claim)| claim)
+}
+
 fn changing(step: &EtcdStep, message: impl std::fmt::Display) -> MembershipState {
     MembershipState::Changing {
         message: format!("etcd: {} {}: {message}", verb(step.action), step.member),
@@ -615,9 +629,7 @@ impl Pass<'_> {
         let member = self.input.member_name(voters);
         let claim = (self.input.claim_of)(&member);
         if self.input.claims.iter().any(|c| c.name_any() == claim) {
-            decision.state = blocked(format!(
-                "{direction} waits: claim {claim} holds the data of an earlier member {member} (kept by spec.cleanup); delete it to let a new member join"
-            ));
+            decision.state = blocked(retained_claim_blocks(direction, &claim, &member));
             return decision;
         }
         let step = self.input.step(EtcdStepAction::Add, voters, None, reason);
@@ -1058,6 +1070,16 @@ mod tests {
             MembershipState::Blocked {
                 message: "spec.etcd.replicas: 3 → 5 waits: claim data-demo-etcd-3 holds the data of an earlier member demo-etcd-3 (kept by spec.cleanup); delete it to let a new member join".into()
             }
+        );
+        // What the soak's admin reads back from the condition to delete it.
+        let MembershipState::Blocked { message } = &d.state else {
+            unreachable!()
+        };
+        let condition = format!("Progressing EtcdMembershipBlocked: {message}");
+        assert_eq!(retained_claim_named(&condition), Some("data-demo-etcd-3"));
+        assert_eq!(
+            retained_claim_named("etcd member demo-etcd-1 is unhealthy"),
+            None
         );
         w.claims.retain(|c| c.name_any() != "data-demo-etcd-3");
         assert!(matches!(

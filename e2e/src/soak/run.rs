@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use curve_operator::api::CurveCluster;
+use curve_operator::reconcile::membership::retained_claim_named;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Event as CoreEvent, PersistentVolumeClaim, Pod};
 use kube::ResourceExt;
@@ -266,6 +267,13 @@ impl Harness<'_> {
         names
     }
 
+    async fn delete_claim(&self, name: &str) {
+        self.harness(HarnessAction::DeletedClaim(name.to_string()));
+        let _ = (self.env.api::<PersistentVolumeClaim>())
+            .delete(name, &DeleteParams::default())
+            .await;
+    }
+
     async fn delete_pod(&self, name: &str) {
         self.harness(HarnessAction::DeletedPod(name.to_string()));
         let _ = (self.env.api::<Pod>())
@@ -417,11 +425,7 @@ impl Harness<'_> {
                     return;
                 }
                 let pod = self.ops_rng.pick(&pods).clone();
-                let claim = format!("data-{pod}");
-                self.harness(HarnessAction::DeletedClaim(claim.clone()));
-                let _ = (self.env.api::<PersistentVolumeClaim>())
-                    .delete(&claim, &DeleteParams::default())
-                    .await;
+                self.delete_claim(&format!("data-{pod}")).await;
                 self.delete_pod(&pod).await;
             }
         }
@@ -601,6 +605,18 @@ pub async fn soak(env: &TestEnv, config: &SoakConfig) -> SoakReport {
     report
 }
 
+/// The cluster's `Progressing` condition as `reason: message` (empty when unreadable).
+async fn progressing(env: &TestEnv) -> String {
+    let cluster = env.clusters().get(CLUSTER).await.ok();
+    progressing_of(&cluster.and_then(|c| c.status).unwrap_or_default())
+}
+
+fn progressing_of(status: &curve_operator::api::CurveClusterStatus) -> String {
+    condition(status, "Progressing")
+        .map(|c| format!("{}: {}", c.reason, c.message))
+        .unwrap_or_default()
+}
+
 fn last_lines(lines: &[String], n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
@@ -664,7 +680,23 @@ async fn rounds(harness: &mut Harness<'_>, config: &SoakConfig) {
         let converged_at = loop {
             match converged(harness.env).await {
                 Ok(refused) => break Some((Instant::now(), refused)),
-                Err(why) => last_why = why,
+                Err(why) => {
+                    // The admin's part of growing etcd onto a claim an earlier member left
+                    // (a shrink keeps it under spec.cleanup Retain): delete it, as the
+                    // condition asks.
+                    let progressing = progressing(harness.env).await;
+                    if let Some(claim) = retained_claim_named(&progressing) {
+                        harness.note(format!("the harness deletes claim {claim}: {progressing}"));
+                        say(&format!(
+                            "  {op:?}: the harness deletes claim {claim}, as asked"
+                        ));
+                        harness.delete_claim(claim).await;
+                        *(harness.report.operations)
+                            .entry("RetainedClaimDeleted".to_string())
+                            .or_default() += 1;
+                    }
+                    last_why = why;
+                }
             }
             if healed.elapsed() > CONVERGE_BOUND {
                 break None;
@@ -695,11 +727,9 @@ async fn rounds(harness: &mut Harness<'_>, config: &SoakConfig) {
                 // What the status says it waits for, with the record, for the report.
                 let cluster = harness.env.clusters().get(CLUSTER).await.ok();
                 let status = cluster.and_then(|c| c.status).unwrap_or_default();
-                let progressing = condition(&status, "Progressing")
-                    .map(|c| format!("{}: {}", c.reason, c.message))
-                    .unwrap_or_default();
                 let last_why = format!(
-                    "{last_why}; Progressing {progressing}; record {:?}",
+                    "{last_why}; Progressing {}; record {:?}",
+                    progressing_of(&status),
                     status.record
                 );
                 let mut journal = harness.journal.lock().unwrap();
