@@ -55,6 +55,7 @@ fn run_script(
     let run = BackupRun {
         job: "demo-etcd-backup-20261207-0300".into(),
         member: member.into(),
+        uploader_image: None,
     };
     let log = backup.join("termination-log");
     let _ = std::fs::remove_file(&log);
@@ -167,6 +168,7 @@ fn status_from(cluster: &ValidatedCluster, message: &str, succeeded: bool) -> Et
         members: None,
         acts: true,
         held: None,
+        uploader_image: None,
         now: "2026-12-07T03:01:00Z".parse().unwrap(),
     });
     plan.status.unwrap()
