@@ -360,7 +360,7 @@ fn requests_are_signed_and_a_wrong_or_missing_key_is_refused() {
     }
     let name = "etcd-20261203T030000Z";
     snapshot(dir.path(), name, 1000);
-    let (ok, result) = upload(&moto, dir.path(), Some((keys.unwrap().0, "wrong")), &args);
+    let (ok, result) = upload(&moto, dir.path(), Some((moto.keys.0.as_str(), "wrong")), &args);
     assert!(!ok);
     let reason = result["reason"].as_str().unwrap();
     assert_eq!(result["result"], "failure");
