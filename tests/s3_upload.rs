@@ -11,42 +11,18 @@
 //! botocore signing the same requests. Both tools are installed by scripts/prereqs.sh
 //! (need_test_tools).
 
-use std::net::TcpListener;
+#[path = "support/moto.rs"]
+mod moto_support;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
 
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use curve_operator::s3::client::Bucket;
 use curve_operator::s3::sigv4::{self, Credentials, EMPTY_SHA256, Signable};
-
-const HELPER: &str = "tests/s3/botocore_helper.py";
-
-fn python(args: &[&str], stdin: &str) -> String {
-    let mut child = Command::new("python3")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 (scripts/prereqs.sh installs the test tools)");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "python3 {args:?}: {} (botocore missing? run scripts/prereqs.sh)",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use moto_support::{HELPER, Moto, moto, python};
 
 /// botocore's Authorization header of each request, signed at its own x-amz-date.
 #[test]
@@ -144,65 +120,6 @@ fn signatures_agree_with_botocore() {
         .map(str::to_string)
         .collect();
     assert_eq!(ours, theirs);
-}
-
-/// A moto server on a free port, stopped when dropped.
-struct Moto {
-    child: Child,
-    endpoint: String,
-    /// The access key and secret key of a user allowed S3 (any, when signatures go unchecked).
-    keys: (String, String),
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A moto server with the bucket `backups`; it checks signatures when `checks`.
-fn moto(checks: bool) -> Moto {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut command = Command::new("moto_server");
-    command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
-    if checks {
-        // The setup's actions (bucket, user, policy, key) go unchecked, every later one is.
-        command.env("INITIAL_NO_AUTH_ACTION_COUNT", "4");
-    }
-    let child = (command.stdout(Stdio::null()).stderr(Stdio::null()).spawn())
-        .expect("moto_server (PyPI moto[server]; scripts/prereqs.sh installs it)");
-    let mut moto = Moto {
-        child,
-        endpoint: format!("http://127.0.0.1:{port}"),
-        keys: Default::default(),
-    };
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "moto_server did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let keys = python(&[HELPER, "setup", &moto.endpoint], "");
-    let (access, secret) = keys.trim().split_once(' ').unwrap();
-    moto.keys = (access.to_string(), secret.to_string());
-    moto
-}
-
-impl Moto {
-    fn bucket(&self) -> Bucket {
-        let credentials = Credentials {
-            access_key: self.keys.0.clone(),
-            secret_key: self.keys.1.clone(),
-        };
-        Bucket::new(&self.endpoint, "backups", "us-east-1", credentials).unwrap()
-    }
 }
 
 /// A claim's `snapshots/` with one verified snapshot of `size` bytes and the snapshot step's
@@ -360,7 +277,12 @@ fn requests_are_signed_and_a_wrong_or_missing_key_is_refused() {
     }
     let name = "etcd-20261203T030000Z";
     snapshot(dir.path(), name, 1000);
-    let (ok, result) = upload(&moto, dir.path(), Some((moto.keys.0.as_str(), "wrong")), &args);
+    let (ok, result) = upload(
+        &moto,
+        dir.path(),
+        Some((moto.keys.0.as_str(), "wrong")),
+        &args,
+    );
     assert!(!ok);
     let reason = result["reason"].as_str().unwrap();
     assert_eq!(result["result"], "failure");
