@@ -410,10 +410,11 @@ async fn with_a_bucket_the_verified_snapshot_is_copied_and_recorded() {
     let pod = job.spec.unwrap().template.spec.unwrap();
     let copy = &pod.containers[0];
     let copy_log = dir.path().join("copy-termination-log");
-    let args: Vec<String> = (copy.args.iter().flatten()).map(|a| on_host(a)).collect();
+    let args: Vec<String> = (copy.args.iter().flatten())
+        .map(|a| on_host(a).replace("=/dev/termination-log", &format!("={}", copy_log.display())))
+        .collect();
     let out = Command::new(env!("CARGO_BIN_EXE_curve-operator"))
         .args(&args)
-        .arg(format!("--termination-log={}", copy_log.display()))
         .env("AWS_ACCESS_KEY_ID", &moto.keys.0)
         .env("AWS_SECRET_ACCESS_KEY", &moto.keys.1)
         .output()

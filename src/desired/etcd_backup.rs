@@ -40,6 +40,7 @@ pub const UPLOAD_CONTAINER: &str = "upload";
 const RESULT_VOLUME: &str = "result";
 const RESULT_DIR: &str = "/result";
 const RESULT_FILE: &str = "snapshot.json";
+const TERMINATION_LOG: &str = "/dev/termination-log";
 /// A snapshot of the largest database (8Gi) at a slow 10 MiB/s takes under 15 minutes; past an
 /// hour something hangs, and the Job fails with DeadlineExceeded.
 pub const DEADLINE_SECONDS: i64 = 3600;
@@ -206,6 +207,8 @@ fn upload_container(
             arg("snapshot-result", &format!("{RESULT_DIR}/{RESULT_FILE}")),
             arg("snapshots-dir", &format!("{BACKUP_DIR}/{SNAPSHOTS_DIR}")),
             arg("credentials-secret", &s3.credentials_secret),
+            // The container's terminationMessagePath (Kubernetes' default), said outright.
+            arg("termination-log", TERMINATION_LOG),
         ]),
         env: Some(vec![secret_env(ACCESS_KEY_ENV), secret_env(SECRET_KEY_ENV)]),
         volume_mounts: Some(vec![
@@ -372,7 +375,7 @@ mod tests {
                 "args": ["s3-upload", "--endpoint=https://s3.eu-west-1.amazonaws.com", "--bucket=curve-backups",
                     "--prefix=curve/{name}/".replace("{name}", &name), "--region=eu-west-1", "--keep=4",
                     "--snapshot-result=/result/snapshot.json", "--snapshots-dir=/backup/snapshots",
-                    "--credentials-secret=s3-keys"],
+                    "--credentials-secret=s3-keys", "--termination-log=/dev/termination-log"],
                 "env": [secret("AWS_ACCESS_KEY_ID"), secret("AWS_SECRET_ACCESS_KEY")],
                 "volumeMounts": [{"name": "backup", "mountPath": "/backup", "readOnly": true}, {"name": "result", "mountPath": "/result"}],
                 "terminationMessagePolicy": "FallbackToLogsOnError"

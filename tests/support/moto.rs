@@ -8,7 +8,16 @@ use std::time::{Duration, Instant};
 use curve_operator::s3::client::Bucket;
 use curve_operator::s3::sigv4::Credentials;
 
+/// The botocore helper, from the repository's root (this crate's tests) or from e2e/.
 pub const HELPER: &str = "tests/s3/botocore_helper.py";
+
+fn helper() -> &'static str {
+    if std::path::Path::new(HELPER).exists() {
+        HELPER
+    } else {
+        concat!("../", "tests/s3/botocore_helper.py")
+    }
+}
 
 /// Runs `python3 args` with `stdin`; its standard output.
 pub fn python(args: &[&str], stdin: &str) -> String {
@@ -78,7 +87,7 @@ pub fn moto(checks: bool) -> Moto {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let keys = python(&[HELPER, "setup", &moto.endpoint], "");
+    let keys = python(&[helper(), "setup", &moto.endpoint], "");
     let (access, secret) = keys.trim().split_once(' ').unwrap();
     moto.keys = (access.to_string(), secret.to_string());
     moto
