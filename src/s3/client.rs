@@ -12,8 +12,8 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::{Client, ResponseFuture};
 use hyper_util::rt::TokioExecutor;
 use k8s_openapi::jiff::{Timestamp, tz::TimeZone};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -36,7 +36,23 @@ pub struct Bucket {
     pub bucket: String,
     pub region: String,
     credentials: Credentials,
-    client: Client<HttpsConnector<HttpConnector>, Body>,
+    client: Transport,
+}
+
+/// HTTP, or HTTPS with the system's roots: an `http://` endpoint needs no CA bundle (the
+/// roots are read only for HTTPS, and reading none is an error).
+enum Transport {
+    Http(Client<HttpConnector, Body>),
+    Https(Client<HttpsConnector<HttpConnector>, Body>),
+}
+
+impl Transport {
+    fn request(&self, request: Request<Body>) -> ResponseFuture {
+        match self {
+            Transport::Http(client) => client.request(request),
+            Transport::Https(client) => client.request(request),
+        }
+    }
 }
 
 impl Bucket {
@@ -56,18 +72,25 @@ impl Bucket {
         let authority = (uri.authority())
             .ok_or_else(|| format!("the endpoint {endpoint:?} names no host"))?
             .to_string();
-        let https = (hyper_rustls::HttpsConnectorBuilder::new().with_native_roots())
-            .map_err(|e| format!("cannot read the system's TLS roots: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .build();
+        let builder = Client::builder(TokioExecutor::new());
+        let client = match scheme.as_str() {
+            "https" => {
+                let https = (hyper_rustls::HttpsConnectorBuilder::new().with_native_roots())
+                    .map_err(|e| format!("cannot read the system's TLS roots: {e}"))?
+                    .https_only()
+                    .enable_http1()
+                    .build();
+                Transport::Https(builder.build(https))
+            }
+            _ => Transport::Http(builder.build(HttpConnector::new())),
+        };
         Ok(Bucket {
             scheme,
             authority,
             bucket: bucket.to_string(),
             region: region.to_string(),
             credentials,
-            client: Client::builder(TokioExecutor::new()).build(https),
+            client,
         })
     }
 
