@@ -2,7 +2,8 @@
 //! server: moto (`moto_server`, PyPI `moto[server]`). `curve-operator s3-upload` runs as the
 //! backup Job's copy step does: the database and its marker go up and come back byte for byte,
 //! copies beyond `keep` go (foreign keys stay), a database over the single-PUT limit goes up in
-//! parts, and a wrong secret key or a missing one fails with the reason in the result.
+//! parts, and a wrong secret key or a missing one fails with the reason in the result; an
+//! https:// endpoint is verified against the trusted roots (a test CA made with openssl).
 //!
 //! moto checks SigV4 signatures once its first actions are spent (INITIAL_NO_AUTH_ACTION_COUNT),
 //! but its check refuses a ListObjectsV2 whose prefix holds a `/` even when botocore itself
@@ -22,7 +23,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 
 use curve_operator::s3::sigv4::{self, Credentials, EMPTY_SHA256, Signable};
-use moto_support::{HELPER, Moto, moto, python};
+use moto_support::{HELPER, Moto, moto, moto_with, python};
 
 /// botocore's Authorization header of each request, signed at its own x-amz-date.
 #[test]
@@ -140,6 +141,18 @@ fn snapshot(dir: &Path, name: &str, size: usize) -> Vec<u8> {
 
 /// Runs `curve-operator s3-upload` as the copy step; its exit status and result line.
 fn upload(moto: &Moto, dir: &Path, keys: Option<(&str, &str)>, args: &[&str]) -> (bool, Value) {
+    // No CA bundle (as in an image without one): an http:// endpoint does not need it.
+    upload_trusting(moto, dir, keys, args, Path::new("/nonexistent/ca.pem"))
+}
+
+/// [`upload`] with `ca_file` as the system's TLS roots.
+fn upload_trusting(
+    moto: &Moto,
+    dir: &Path,
+    keys: Option<(&str, &str)>,
+    args: &[&str],
+    ca_file: &Path,
+) -> (bool, Value) {
     let log = dir.join("termination-log");
     let mut command = Command::new(env!("CARGO_BIN_EXE_curve-operator"));
     command.args([
@@ -155,8 +168,7 @@ fn upload(moto: &Moto, dir: &Path, keys: Option<(&str, &str)>, args: &[&str]) ->
     command
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
-        // No CA bundle (as in an image without one): an http:// endpoint does not need it.
-        .env("SSL_CERT_FILE", "/nonexistent/ca.pem")
+        .env("SSL_CERT_FILE", ca_file)
         .env("SSL_CERT_DIR", "/nonexistent");
     if let Some((access, secret)) = keys {
         command
@@ -314,5 +326,113 @@ fn requests_are_signed_and_a_wrong_or_missing_key_is_refused() {
     assert_eq!(
         listed,
         ["etcd-20261202T030000Z.db", "etcd-20261202T030000Z.json"]
+    );
+}
+
+/// `openssl` in `dir`: a CA, and a server certificate for 127.0.0.1 it signed.
+fn test_ca(dir: &Path) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl (scripts/prereqs.sh installs it)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=curve-operator test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+}
+
+#[test]
+fn https_endpoints_are_verified_against_the_trusted_roots() {
+    let dir = TempDir::new().unwrap();
+    test_ca(dir.path());
+    let tls = (dir.path().join("server.pem"), dir.path().join("server.key"));
+    let moto = moto_with(false, Some((&tls.0, &tls.1)));
+    assert!(moto.endpoint.starts_with("https://"), "{}", moto.endpoint);
+    let keys = Some((moto.keys.0.as_str(), moto.keys.1.as_str()));
+    let snapshots = dir.path().join("snapshots");
+    std::fs::create_dir_all(&snapshots).unwrap();
+    let name = "etcd-20261207T030000Z";
+    let sent = snapshot(&snapshots, name, 100_000);
+    let args = ["--prefix=ns/demo/", "--keep=2"];
+    // The test CA is not among the roots (the system's): refused before anything is sent.
+    let system = Path::new("/etc/ssl/certs/ca-certificates.crt");
+    let (ok, result) = upload_trusting(&moto, &snapshots, keys, &args, system);
+    assert!(!ok);
+    let reason = result["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("invalid peer certificate: UnknownIssuer"),
+        "{reason}"
+    );
+    // Trusted (as the image's CA bundle trusts a public one): copied, byte for byte.
+    let ca = dir.path().join("ca.pem");
+    let (ok, result) = upload_trusting(&moto, &snapshots, keys, &args, &ca);
+    assert!(ok, "{result}");
+    let get = "import sys, botocore.session as s; c = s.get_session().create_client('s3', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='a', aws_secret_access_key='b', verify=sys.argv[3]); sys.stdout.buffer.write(c.get_object(Bucket='backups', Key=sys.argv[2])['Body'].read())";
+    let key = format!("ns/demo/{name}.db");
+    let copy = Command::new("python3")
+        .args(["-c", get, &moto.endpoint, &key, &ca.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        copy.stdout == sent,
+        "the copy's bytes differ: {}",
+        String::from_utf8_lossy(&copy.stderr)
     );
 }

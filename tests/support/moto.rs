@@ -2,6 +2,7 @@
 //! botocore (tests/s3/botocore_helper.py). scripts/prereqs.sh (need_test_tools) installs both.
 
 use std::net::TcpListener;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -61,6 +62,11 @@ impl Drop for Moto {
 
 /// A moto server with the bucket `backups`; it checks signatures when `checks`.
 pub fn moto(checks: bool) -> Moto {
+    moto_with(checks, None)
+}
+
+/// [`moto`], serving HTTPS with this certificate and key (PEM files) when given.
+pub fn moto_with(checks: bool, tls: Option<(&Path, &Path)>) -> Moto {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -68,6 +74,13 @@ pub fn moto(checks: bool) -> Moto {
         .port();
     let mut command = Command::new("moto_server");
     command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+    let scheme = match tls {
+        Some((cert, key)) => {
+            command.arg("-s").arg("-c").arg(cert).arg("-k").arg(key);
+            "https"
+        }
+        None => "http",
+    };
     if checks {
         // The setup's actions (bucket, user, policy, key) go unchecked, every later one is.
         command.env("INITIAL_NO_AUTH_ACTION_COUNT", "4");
@@ -76,7 +89,7 @@ pub fn moto(checks: bool) -> Moto {
         .expect("moto_server (PyPI moto[server]; scripts/prereqs.sh installs it)");
     let mut moto = Moto {
         child,
-        endpoint: format!("http://127.0.0.1:{port}"),
+        endpoint: format!("{scheme}://127.0.0.1:{port}"),
         keys: Default::default(),
     };
     let started = Instant::now();
