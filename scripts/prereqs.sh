@@ -31,6 +31,14 @@ need_test_tools() {
     echo "installing helm-python-sdk" >&2
     python3 -m pip install --quiet helm-python-sdk
   fi
+  # tests/s3_upload.rs: a test CA and server certificate for the HTTPS upload.
+  apt_install_missing openssl=openssl
+  # tests/s3_upload.rs: an S3-compatible server that checks SigV4 signatures (moto), and
+  # botocore (a dependency of moto) to cross-check the operator's own signer.
+  if ! command -v moto_server >/dev/null 2>&1 || ! python3 -c 'import botocore' 2>/dev/null; then
+    echo "installing moto[server]" >&2
+    python3 -m pip install --quiet 'moto[server]'
+  fi
   # The house rules: rustfmt and clippy (rustup's components, when rustup manages Rust).
   if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
     echo "installing rustfmt and clippy" >&2

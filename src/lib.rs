@@ -10,5 +10,6 @@ pub mod names;
 pub mod reconcile;
 pub mod render;
 pub mod runtime;
+pub mod s3;
 pub mod util;
 pub mod validate;

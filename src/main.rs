@@ -37,6 +37,10 @@ enum Command {
     ///
     /// Exits with status 1 and a message on stderr when etcd cannot be reached or has no quorum.
     MdsPrimary(MdsPrimaryArgs),
+    /// Copy a verified etcd snapshot to an S3-compatible bucket and delete copies beyond
+    /// `--keep` (the backup Job's second step; credentials in AWS_ACCESS_KEY_ID and
+    /// AWS_SECRET_ACCESS_KEY). Writes one JSON line to the termination log; exits 1 on failure.
+    S3Upload(curve_operator::s3::upload::UploadArgs),
     /// Print the version.
     Version,
 }
@@ -81,6 +85,21 @@ fn main() -> ExitCode {
                 &mut std::io::stderr(),
             )
             .await
+        }),
+        Command::S3Upload(args) => tokio_runtime().block_on(async {
+            use curve_operator::s3::upload::{ACCESS_KEY_ENV, SECRET_KEY_ENV, credentials, run};
+            let credentials = credentials(
+                std::env::var(ACCESS_KEY_ENV).ok(),
+                std::env::var(SECRET_KEY_ENV).ok(),
+                &args.credentials_secret,
+            );
+            let (ok, line) = run(&args, credentials).await;
+            println!("{line}");
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }),
         Command::Run(args) => tokio_runtime().block_on(operator::run(args)),
     }
@@ -278,6 +297,7 @@ mod operator {
         let (caches, writers) = Caches::shared();
         let ctx = Context::new(client, caches, etcd, events)
             .with_metrics(metrics)
+            .with_job_image(args.job_image.clone())
             .with_health(health)
             .with_curve(Arc::new(Gatherer {
                 transport: HttpTransport::new(std::time::Duration::from_secs(

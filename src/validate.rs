@@ -721,6 +721,115 @@ fn check_backup(errors: &mut Errors, backup: &crate::api::EtcdBackupSpec) {
     }
     errors.range("spec.etcd.backup.keep", backup.keep, rules::BACKUP_KEEP);
     check_storage(errors, "spec.etcd.backup.storage", &backup.storage);
+    if let Some(s3) = &backup.s3 {
+        check_s3(errors, s3);
+    }
+}
+
+/// `spec.etcd.backup.s3`: the grammars of the CRD's rules (`rules::S3_*_RE`), written out.
+fn check_s3(errors: &mut Errors, s3: &crate::api::EtcdBackupS3) {
+    let at = |field: &str| format!("spec.etcd.backup.s3.{field}");
+    // Each text is the CEL rule's message, which names the field first.
+    let refuse = |errors: &mut Errors, field: &str, text: &str, value: &str| {
+        let why = text.split_once(" must ").map_or(text, |(_, why)| why);
+        errors.push(&at(field), format!("must {why} (got {})", quoted(value)));
+    };
+    let too_long = |errors: &mut Errors, field: &str, value: &str, max: usize| {
+        let long = value.len() > max;
+        if long {
+            let got = value.len();
+            errors.push(
+                &at(field),
+                format!("must be at most {max} characters (got {got})"),
+            );
+        }
+        long
+    };
+    if !too_long(errors, "endpoint", &s3.endpoint, rules::S3_ENDPOINT_MAX_LEN)
+        && !is_s3_endpoint(&s3.endpoint)
+    {
+        refuse(errors, "endpoint", rules::S3_ENDPOINT_TEXT, &s3.endpoint);
+    }
+    if !too_long(errors, "bucket", &s3.bucket, rules::S3_BUCKET_MAX_LEN)
+        && !is_s3_bucket(&s3.bucket)
+    {
+        refuse(errors, "bucket", rules::S3_BUCKET_TEXT, &s3.bucket);
+    }
+    if let Some(prefix) = &s3.prefix
+        && !too_long(errors, "prefix", prefix, rules::S3_PREFIX_MAX_LEN)
+        && !is_s3_prefix(prefix)
+    {
+        refuse(errors, "prefix", rules::S3_PREFIX_TEXT, prefix);
+    }
+    if !too_long(errors, "region", &s3.region, rules::S3_REGION_MAX_LEN)
+        && !is_s3_region(&s3.region)
+    {
+        refuse(errors, "region", rules::S3_REGION_TEXT, &s3.region);
+    }
+    errors.check(
+        &at("credentialsSecret"),
+        &s3.credentials_secret,
+        k8s::dns1123_subdomain,
+    );
+}
+
+/// A DNS label of letters (any case), digits and dashes, starting and ending alphanumeric.
+fn is_host_label(label: &str) -> bool {
+    !label.is_empty()
+        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && label.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && label.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+/// [`rules::S3_ENDPOINT_RE`].
+pub fn is_s3_endpoint(endpoint: &str) -> bool {
+    let Some(rest) =
+        (endpoint.strip_prefix("http://")).or_else(|| endpoint.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let (host, port) = match rest.split_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (rest, None),
+    };
+    let port_ok =
+        port.is_none_or(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()));
+    port_ok && host.split('.').all(is_host_label)
+}
+
+/// [`rules::S3_BUCKET_RE`].
+pub fn is_s3_bucket(bucket: &str) -> bool {
+    let lower_alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    (3..=63).contains(&bucket.len())
+        && bucket
+            .chars()
+            .all(|c| lower_alnum(c) || c == '-' || c == '.')
+        && bucket.starts_with(lower_alnum)
+        && bucket.ends_with(lower_alnum)
+}
+
+/// [`rules::S3_PREFIX_RE`] and not [`rules::S3_PREFIX_DOT_SEGMENT_RE`].
+pub fn is_s3_prefix(prefix: &str) -> bool {
+    let Some(segments) = prefix.strip_suffix('/') else {
+        return prefix.is_empty();
+    };
+    segments.split('/').all(|segment| {
+        !segment.is_empty()
+            && segment != "."
+            && segment != ".."
+            && (segment.chars()).all(|c| c.is_ascii_alphanumeric() || "-!_.()".contains(c))
+    })
+}
+
+/// [`rules::S3_REGION_RE`].
+pub fn is_s3_region(region: &str) -> bool {
+    !region.is_empty()
+        && region
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && region.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && region.ends_with(|c: char| c.is_ascii_alphanumeric())
 }
 
 fn check_storage(errors: &mut Errors, path: &str, storage: &StorageSpec) {

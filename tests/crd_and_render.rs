@@ -1190,6 +1190,32 @@ fn every_spec_change_is_carried_out_refused_by_the_crd_or_revertible() {
             json!({"etcd": {"backup": {"keep": 3}}}),
             Carried,
         ),
+        // The next backup Job copies to the bucket as the spec then says.
+        (
+            "spec.etcd.backup.s3.endpoint",
+            json!({"etcd": {"backup": {"s3": {"endpoint": "https://s3.eu-west-1.amazonaws.com", "bucket": "backups", "credentialsSecret": "s3-keys"}}}}),
+            Carried,
+        ),
+        (
+            "spec.etcd.backup.s3.bucket",
+            json!({"etcd": {"backup": {"s3": {"endpoint": "http://minio:9000", "bucket": "other", "credentialsSecret": "s3-keys"}}}}),
+            Carried,
+        ),
+        (
+            "spec.etcd.backup.s3.prefix",
+            json!({"etcd": {"backup": {"s3": {"endpoint": "http://minio:9000", "bucket": "backups", "credentialsSecret": "s3-keys", "prefix": "prod/"}}}}),
+            Carried,
+        ),
+        (
+            "spec.etcd.backup.s3.region",
+            json!({"etcd": {"backup": {"s3": {"endpoint": "http://minio:9000", "bucket": "backups", "credentialsSecret": "s3-keys", "region": "eu-west-1"}}}}),
+            Carried,
+        ),
+        (
+            "spec.etcd.backup.s3.credentialsSecret",
+            json!({"etcd": {"backup": {"s3": {"endpoint": "http://minio:9000", "bucket": "backups", "credentialsSecret": "s3-keys-2"}}}}),
+            Carried,
+        ),
         // The backup claim keeps what it was created with.
         (
             "spec.etcd.backup.storage.size",

@@ -5,9 +5,14 @@
 //! client). A snapshot is taken and verified and its `.json` written; `keep` prunes the oldest
 //! and unverified ones; a corrupted or truncated snapshot is refused (no `.db`, no `.json`, a
 //! failure result); and the operator's decision reads the result from the termination message.
+//! With a bucket (`spec.etcd.backup.s3`), the Job's two steps run in turn as it renders them: the
+//! script, then `curve-operator s3-upload` against moto (tests/support/moto.rs); the copy comes
+//! back byte for byte and the operator records where it is.
 
 #[path = "support/etcd.rs"]
 mod etcd_support;
+#[path = "support/moto.rs"]
+mod moto_support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -55,6 +60,7 @@ fn run_script(
     let run = BackupRun {
         job: "demo-etcd-backup-20261207-0300".into(),
         member: member.into(),
+        uploader_image: None,
     };
     let log = backup.join("termination-log");
     let _ = std::fs::remove_file(&log);
@@ -167,6 +173,7 @@ fn status_from(cluster: &ValidatedCluster, message: &str, succeeded: bool) -> Et
         members: None,
         acts: true,
         held: None,
+        uploader_image: None,
         now: "2026-12-07T03:01:00Z".parse().unwrap(),
     });
     plan.status.unwrap()
@@ -334,4 +341,141 @@ async fn backup_refuses_a_corrupted_or_truncated_snapshot_and_an_unreachable_mem
         assert_eq!(recorded.last_failure.unwrap().reason, said);
         assert_eq!(recorded.last_success, None);
     }
+}
+
+/// The Job with a bucket, step by step as it renders them: the snapshot script (its init
+/// container), then this build's `curve-operator s3-upload` with the container's own args, the
+/// pod's `/backup` and `/result` mounts on temporary directories; the operator reads the copy
+/// step's result.
+#[tokio::test]
+async fn with_a_bucket_the_verified_snapshot_is_copied_and_recorded() {
+    let etcd = EtcdCluster::start(3).await;
+    write_keys(&etcd, 200, 1024).await;
+    let (member, endpoint, _) = chosen_member(&etcd).await;
+    let moto = moto_support::moto(true);
+    let cluster: CurveCluster = serde_json::from_value(json!({
+        "apiVersion": "curve.opencurve.io/v1alpha1", "kind": "CurveCluster",
+        "metadata": {"name": "demo", "namespace": "ns"},
+        "spec": {"image": "opencurvedocker/curvebs:v1.2.6",
+                 "chunkservers": {"replicas": 3, "storage": {"size": "100Gi"}},
+                 "etcd": {"backup": {"schedule": "* * * * *", "keep": 2, "s3": {
+                     "endpoint": moto.endpoint, "bucket": "backups", "prefix": "",
+                     "credentialsSecret": "s3-keys"}}}},
+    }))
+    .unwrap();
+    let cluster = validate(&cluster, "ns").unwrap();
+    let spec = cluster.spec.etcd.backup.clone().unwrap();
+    let run = BackupRun {
+        job: "demo-etcd-backup-20261207-0300".into(),
+        member: member.clone(),
+        uploader_image: Some("curve-operator:test".into()),
+    };
+    let dir = TempDir::new("backup-s3");
+    let (backup, result) = (dir.path().join("backup"), dir.path().join("result"));
+    std::fs::create_dir_all(&result).unwrap();
+    // The pod's mounts, on the host.
+    let on_host = |arg: &str| {
+        (arg.replace("=/backup/", &format!("={}/", backup.display())))
+            .replace("=/result/", &format!("={}/", result.display()))
+    };
+    let snapshot_log = dir.path().join("snapshot-termination-log");
+    let env = etcd_backup::script_env(&cluster, &spec, &run);
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(etcd_backup::SCRIPT)
+        .envs(&env)
+        .env("CURVE_BACKUP_ENDPOINT", format!("http://{endpoint}"))
+        .env(
+            "CURVE_BACKUP_RESULT",
+            // `/result/snapshot.json` in the pod.
+            result.join(
+                Path::new(&env["CURVE_BACKUP_RESULT"])
+                    .strip_prefix("/result")
+                    .unwrap(),
+            ),
+        )
+        .env("CURVE_ETCDCTL", etcdctl_binary())
+        .env("CURVE_BACKUP_DIR", &backup)
+        .env("CURVE_TERMINATION_LOG", &snapshot_log)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let snapshot_message = std::fs::read_to_string(&snapshot_log).unwrap();
+
+    let job = etcd_backup::job(&cluster, &spec, &run);
+    let pod = job.spec.unwrap().template.spec.unwrap();
+    let copy = &pod.containers[0];
+    let copy_log = dir.path().join("copy-termination-log");
+    let args: Vec<String> = (copy.args.iter().flatten())
+        .map(|a| on_host(a).replace("=/dev/termination-log", &format!("={}", copy_log.display())))
+        .collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_curve-operator"))
+        .args(&args)
+        .env("AWS_ACCESS_KEY_ID", &moto.keys.0)
+        .env("AWS_SECRET_ACCESS_KEY", &moto.keys.1)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let copy_message = std::fs::read_to_string(&copy_log).unwrap();
+
+    // The operator reads the copy step, which ended last.
+    let job_name = run.job.as_str();
+    let labels = curve_operator::names::etcd_backup_labels("demo");
+    let mut pod_labels = labels.clone();
+    pod_labels.insert(
+        curve_operator::names::LABEL_BACKUP_JOB.into(),
+        job_name.into(),
+    );
+    let ended = |name: &str, message: &str| {
+        json!({"name": name, "image": "x", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"terminated": {"exitCode": 0, "finishedAt": "2026-12-07T03:00:09Z", "message": message}}})
+    };
+    let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(json!({
+        "metadata": {"name": format!("{job_name}-x"), "labels": pod_labels,
+            "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": job_name, "uid": "j"}]},
+        "status": {"initContainerStatuses": [ended("backup", &snapshot_message)],
+                   "containerStatuses": [ended("upload", &copy_message)]}}))
+    .unwrap();
+    let job = serde_json::from_value(json!({"metadata": {"name": job_name, "labels": labels},
+        "status": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}}))
+    .unwrap();
+    let plan = backup::plan(&BackupInput {
+        cluster: &cluster,
+        previous: None,
+        jobs: &[job],
+        pods: &[std::sync::Arc::new(pod.into())],
+        claims: &[],
+        members: None,
+        acts: true,
+        held: None,
+        uploader_image: Some("curve-operator:test"),
+        now: "2026-12-07T03:01:00Z".parse().unwrap(),
+    });
+    let success = plan.status.unwrap().last_success.unwrap();
+    let name = success.name.clone();
+    assert_eq!(
+        success.bucket_copy,
+        Some(format!("{}/backups/{name}.db", moto.endpoint))
+    );
+    assert_eq!(success.member, member);
+    let on_claim = std::fs::read(backup.join(format!("snapshots/{name}.db"))).unwrap();
+    let copied = moto.bucket().get(&format!("{name}.db")).await.unwrap();
+    assert_eq!(copied.len(), on_claim.len());
+    assert!(
+        copied == on_claim[..],
+        "the copy's bytes differ from the claim's"
+    );
+    let marker = moto.bucket().get(&format!("{name}.json")).await.unwrap();
+    assert_eq!(
+        marker,
+        std::fs::read(backup.join(format!("snapshots/{name}.json"))).unwrap()
+    );
 }

@@ -471,6 +471,8 @@ fn deployment_is_hardened_and_passes_the_values_as_flags() {
             "{name}"
         );
         assert_eq!(parsed.http_addr.port() as i32, port, "{name}");
+        // The backup Jobs' bucket copies run the operator's own image.
+        assert_eq!(parsed.job_image, container.image, "{name}");
         let watch = values["watchNamespace"].as_str().filter(|s| !s.is_empty());
         assert_eq!(parsed.namespace.as_deref(), watch, "{name}");
         let elect = values["leaderElection"]["enabled"] == true

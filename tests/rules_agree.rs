@@ -162,6 +162,24 @@ fn schedule_of_len(len: usize) -> String {
     format!("{first}{} * * * *", ",0".repeat((minute - first.len()) / 2))
 }
 
+/// `http://` and a host name.
+fn endpoint_of_len(len: usize) -> String {
+    format!("http://{}", subdomain_of_len(len - "http://".len()))
+}
+
+fn bucket_of_len(len: usize) -> String {
+    "b".repeat(len)
+}
+
+/// One segment and its slash.
+fn prefix_of_len(len: usize) -> String {
+    format!("{}/", "p".repeat(len - 1))
+}
+
+fn region_of_len(len: usize) -> String {
+    "r".repeat(len)
+}
+
 fn host_dir_of_len(len: usize) -> String {
     format!("/{}", "d".repeat(len - 1))
 }
@@ -187,6 +205,14 @@ fn texts() -> Table<Text> {
         ("spec.etcd.backup.storage.size", OfLength(quantity_of_len)),
         (
             "spec.etcd.backup.storage.storageClassName",
+            OfLength(subdomain_of_len),
+        ),
+        ("spec.etcd.backup.s3.endpoint", OfLength(endpoint_of_len)),
+        ("spec.etcd.backup.s3.bucket", OfLength(bucket_of_len)),
+        ("spec.etcd.backup.s3.prefix", OfLength(prefix_of_len)),
+        ("spec.etcd.backup.s3.region", OfLength(region_of_len)),
+        (
+            "spec.etcd.backup.s3.credentialsSecret",
             OfLength(subdomain_of_len),
         ),
         ("spec.etcd.restore.snapshot", Only(RESTORE_SNAPSHOT)),
@@ -226,6 +252,10 @@ fn holders() -> Table<Value> {
         ("spec.etcd.restore", json!({"snapshot": RESTORE_SNAPSHOT})),
         ("spec.etcd.backup", json!({"schedule": "@daily"})),
         ("spec.etcd.backup.storage", json!({"size": "20Gi"})),
+        (
+            "spec.etcd.backup.s3",
+            json!({"endpoint": "http://minio:9000", "bucket": "backups", "credentialsSecret": "s3-keys"}),
+        ),
         ("spec.chunkservers.storage", json!({"size": "100Gi"})),
         ("spec.*.storage", json!({"size": "1Gi"})),
     ]
@@ -1017,6 +1047,76 @@ fn cel_cases() -> Vec<CelCase> {
         backup_storage(json!({"size": "20Gi", "storageClassName": "Fast SSD"})),
         backup_storage(json!({"size": "20Gi", "storageClassName": "fast-ssd"})),
     ));
+    // The bucket copies: each field's grammar.
+    let s3 = |field: &str, value: &str| {
+        let mut s3 = json!({"endpoint": "http://minio:9000", "bucket": "backups", "credentialsSecret": "s3-keys"});
+        s3[field] = json!(value);
+        backup(json!({"schedule": "@daily", "s3": s3}))
+    };
+    for (field, message, broken, kept) in [
+        (
+            "endpoint",
+            "must be the URL of the S3 API",
+            "minio:9000",
+            "https://minio.storage.svc:9000/",
+        ),
+        (
+            "endpoint",
+            "must be the URL of the S3 API",
+            "http://minio:9000/bucket",
+            "http://10.0.0.7",
+        ),
+        (
+            "endpoint",
+            "must be the URL of the S3 API",
+            "ftp://minio",
+            "http://MinIO-1.local:9000",
+        ),
+        (
+            "bucket",
+            "must be an S3 bucket name",
+            "Backups",
+            "backups-1.curve",
+        ),
+        ("bucket", "must be an S3 bucket name", "ab", "abc"),
+        ("bucket", "must be an S3 bucket name", "backups-", "backups"),
+        ("prefix", "must be empty or segments", "ns/demo", "ns/demo/"),
+        ("prefix", "must be empty or segments", "/ns/", ""),
+        (
+            "prefix",
+            "must be empty or segments",
+            "ns//demo/",
+            "a.b/(c)!_-/",
+        ),
+        (
+            "prefix",
+            "must be empty or segments",
+            "ns/../demo/",
+            "ns/.../demo/",
+        ),
+        ("prefix", "must be empty or segments", "./", "a./"),
+        (
+            "prefix",
+            "must be empty or segments",
+            "ns/d mo/",
+            "ns/demo/",
+        ),
+        ("region", "must be 1-63 letters", "eu west", "eu-west_1"),
+        ("region", "must be 1-63 letters", "-eu", "EU1"),
+        (
+            "credentialsSecret",
+            "must be a Secret name",
+            "S3_keys",
+            "s3-keys.v2",
+        ),
+    ] {
+        cases.push(case(
+            &format!("spec.etcd.backup.s3.{field}"),
+            message,
+            s3(field, broken),
+            s3(field, kept),
+        ));
+    }
     // curve-csi: every image as spec.image, the StorageClass's name and Curve user.
     let csi = |csi: Value| spec(json!({ "csi": csi }));
     for image in [

@@ -6,9 +6,10 @@
 //! the file is empty and the container failed:
 //! pkg/kubelet/kuberuntime/kuberuntime_container.go `getTerminationMessage`).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Container, Pod};
 use kube::ResourceExt;
 
 use crate::kubelet::Exit;
@@ -22,22 +23,72 @@ const MAX_MESSAGE: usize = 4096;
 /// And of the logs, when it falls back to them.
 const MAX_LOG_TAIL: usize = 2048;
 
-/// Runs the pod's first container with each `(mount path, directory)` of `mounts` standing for
-/// the claim mounted there; its exit and termination message.
-pub async fn run(pod: &Pod, mounts: &[(String, PathBuf)]) -> Result<Exit, String> {
-    let container = (pod.spec.as_ref())
-        .and_then(|s| s.containers.first())
-        .ok_or("the Job's pod has no container")?;
+/// The image the operator's own Job steps name (the e2e operator's `--job-image`): this build's
+/// binary runs them, as Debian's etcdctl stands for the image's.
+pub const OPERATOR_IMAGE: &str = "curve-operator:e2e";
+
+/// Runs the pod's init containers in turn, then its first container, as a kubelet does with
+/// `restartPolicy: Never`: a failed step ends the pod. Each step that ran, by name, with
+/// whether it is an init container; `secrets` holds the values of `(Secret, key)` the
+/// containers' environment refers to (an optional one that is absent is left unset).
+pub async fn run_steps(
+    pod: &Pod,
+    mounts: &[(String, PathBuf)],
+    secrets: &BTreeMap<(String, String), String>,
+) -> Result<Vec<(String, bool, Exit)>, String> {
+    let spec = pod.spec.as_ref().ok_or("the Job's pod has no spec")?;
+    let steps = (spec.init_containers.iter().flatten().map(|c| (c, true)))
+        .chain(spec.containers.first().map(|c| (c, false)));
+    let mut ran = Vec::new();
+    for (container, init) in steps {
+        let exit = run_container(pod, container, mounts, secrets).await?;
+        let failed = exit.code != 0;
+        ran.push((container.name.clone(), init, exit));
+        if failed {
+            break;
+        }
+    }
+    Ok(ran)
+}
+
+async fn run_container(
+    pod: &Pod,
+    container: &Container,
+    mounts: &[(String, PathBuf)],
+    secrets: &BTreeMap<(String, String), String>,
+) -> Result<Exit, String> {
     let command = container.command.clone().unwrap_or_default();
-    let (program, args) = command
-        .split_first()
-        .ok_or("the Job's container has no command")?;
-    let termination = TempDir::new(&format!("{}-termination", pod.name_any()));
+    let args = (container.args.iter().flatten()).cloned();
+    let (program, args): (String, Vec<String>) = match command.split_first() {
+        Some((program, rest)) => (program.clone(), rest.iter().cloned().chain(args).collect()),
+        // The image's entrypoint: only the operator's is known here.
+        None if container.image.as_deref() == Some(OPERATOR_IMAGE) => (
+            crate::operator::binary().display().to_string(),
+            args.collect(),
+        ),
+        None => return Err(format!("container {} has no command", container.name)),
+    };
+    let termination = TempDir::new(&format!(
+        "{}-{}-termination",
+        pod.name_any(),
+        container.name
+    ));
     let log = termination.path().join("termination-log");
     let args: Vec<String> = (args.iter()).map(|a| on_host(a, mounts, &log)).collect();
-    let env = (container.env.iter().flatten())
-        .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()));
-    let out = tokio::process::Command::new(program)
+    let env = (container.env.iter().flatten()).filter_map(|e| {
+        let value = match (
+            &e.value,
+            e.value_from
+                .as_ref()
+                .and_then(|f| f.secret_key_ref.as_ref()),
+        ) {
+            (Some(value), _) => on_host(value, mounts, &log),
+            (None, Some(key)) => secrets.get(&(key.name.clone(), key.key.clone()))?.clone(),
+            (None, None) => String::new(),
+        };
+        Some((e.name.clone(), value))
+    });
+    let out = tokio::process::Command::new(&program)
         .args(&args)
         .envs(env)
         .env("ETCDCTL_API", "3")

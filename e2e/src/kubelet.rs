@@ -1497,8 +1497,17 @@ async fn run_script_job_pod(
         }
         mounts.push((mount_path, dir.path().to_path_buf()));
     }
+    // The steps' shared emptyDir volumes (a bucket copy's result file), for this pod alone.
+    let mut scratch = Vec::new();
+    for mount_path in empty_dir_mounts(pod) {
+        let dir = TempDir::new(&format!("{name}-scratch"));
+        mounts.push((mount_path, dir.path().to_path_buf()));
+        scratch.push(dir);
+    }
+    let secrets = referenced_secret_keys(shared, pod).await?;
     let started = Timestamp::now();
-    let exit = crate::job_run::run(pod, &mounts).await?;
+    let steps = crate::job_run::run_steps(pod, &mounts, &secrets).await?;
+    let (_, _, exit) = steps.last().ok_or("the Job's pod has no container")?;
     // The harness runs etcd with its data dir one level down (daemons.rs render_etcd_conf:
     // `<claim>/data`, the WAL at `<claim>/wal`): a restored member goes where it looks.
     if let Some(dir) = etcd_data.filter(|_| exit.code == 0) {
@@ -1510,10 +1519,10 @@ async fn run_script_job_pod(
             std::fs::rename(&member, data.join("member")).map_err(|e| e.to_string())?;
         }
     }
-    let (phase, reason) = if exit.code == 0 {
-        ("Succeeded", "Completed")
+    let phase = if exit.code == 0 {
+        "Succeeded"
     } else {
-        ("Failed", "Error")
+        "Failed"
     };
     let state = PodState {
         phase,
@@ -1524,12 +1533,25 @@ async fn run_script_job_pod(
         last_exit: None,
     };
     let mut status = pod_status(pod, &node.ip, &state, started);
-    for c in (status["status"]["containerStatuses"].as_array_mut())
-        .into_iter()
-        .flatten()
-    {
-        c["state"] = json!({"terminated": {"exitCode": exit.code, "reason": reason,
-            "message": exit.output, "startedAt": started, "finishedAt": Timestamp::now()}});
+    // Each step that ran ended so; a container after a failed init container never started.
+    for (list, init) in [
+        ("initContainerStatuses", true),
+        ("containerStatuses", false),
+    ] {
+        for c in (status["status"][list].as_array_mut())
+            .into_iter()
+            .flatten()
+        {
+            let ran = (steps.iter()).find(|(n, i, _)| *i == init && c["name"] == n.as_str());
+            c["state"] = match ran {
+                Some((_, _, exit)) => {
+                    let reason = if exit.code == 0 { "Completed" } else { "Error" };
+                    json!({"terminated": {"exitCode": exit.code, "reason": reason,
+                        "message": exit.output, "startedAt": started, "finishedAt": Timestamp::now()}})
+                }
+                None => json!({"waiting": {"reason": "PodInitializing"}}),
+            };
+        }
     }
     patch_status(pods_api, &name, status).await?;
     shared.log(format!(
@@ -1539,6 +1561,56 @@ async fn run_script_job_pod(
         exit.output.trim()
     ));
     Ok(())
+}
+
+/// The mount paths of the pod's emptyDir volumes (as its containers mount them).
+fn empty_dir_mounts(pod: &Pod) -> BTreeSet<String> {
+    let Some(spec) = pod.spec.as_ref() else {
+        return BTreeSet::new();
+    };
+    let empty: HashSet<&str> = (spec.volumes.iter().flatten())
+        .filter(|v| v.empty_dir.is_some())
+        .map(|v| v.name.as_str())
+        .collect();
+    (spec
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(&spec.containers))
+    .flat_map(|c| c.volume_mounts.iter().flatten())
+    .filter(|m| empty.contains(m.name.as_str()))
+    .map(|m| m.mount_path.clone())
+    .collect()
+}
+
+/// The values of the Secret keys the pod's containers take their environment from, read as a
+/// kubelet reads them; a Secret that does not exist has none.
+async fn referenced_secret_keys(
+    shared: &Shared,
+    pod: &Pod,
+) -> Result<BTreeMap<(String, String), String>, String> {
+    let Some(spec) = pod.spec.as_ref() else {
+        return Ok(BTreeMap::new());
+    };
+    let refs: BTreeSet<(String, String)> = (spec
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(&spec.containers))
+    .flat_map(|c| c.env.iter().flatten())
+    .filter_map(|e| e.value_from.as_ref()?.secret_key_ref.as_ref())
+    .map(|r| (r.name.clone(), r.key.clone()))
+    .collect();
+    let secrets: Api<Secret> = Api::namespaced(shared.client.clone(), &shared.namespace);
+    let mut values = BTreeMap::new();
+    for (name, key) in refs {
+        let secret = (secrets.get_opt(&name).await).map_err(|e| format!("Secret {name}: {e}"))?;
+        let value = secret.and_then(|s| s.data?.remove(&key));
+        if let Some(value) = value {
+            values.insert((name, key), String::from_utf8_lossy(&value.0).to_string());
+        }
+    }
+    Ok(values)
 }
 
 /// The claims a pod's first container mounts: (mount path, claim name). Claims only, not an

@@ -135,6 +135,8 @@ impl Operator {
             "info,kube=warn".into(),
             "--health-period-seconds".into(),
             self.health_period.to_string(),
+            // The backup Jobs' bucket copies: the suite's kubelet runs this build for it.
+            format!("--job-image={}", crate::job_run::OPERATOR_IMAGE),
         ];
         let kubeconfig = self.kubeconfig.display().to_string();
         self.process = Some(Process::spawn(

@@ -586,6 +586,59 @@ pub struct EtcdBackupSpec {
     #[serde(default = "EtcdBackupSpec::default_storage")]
     #[x_kube(validation = Rule::new("self == oldSelf").message("spec.etcd.backup.storage is immutable: the backup claim keeps the size and class it was created with"))]
     pub storage: StorageSpec,
+    /// A copy of every verified snapshot in an S3-compatible bucket (AWS S3, MinIO, Ceph RGW),
+    /// made by the backup Job after the snapshot verified on the claim; the bucket then also
+    /// keeps `keep` verified copies. Needs the operator's image (the chart passes it with
+    /// `--job-image`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<EtcdBackupS3>,
+}
+
+/// Where the bucket copies go. Requests are path-style (`<endpoint>/<bucket>/<key>`), which
+/// S3-compatible servers serve without a DNS name per bucket, and signed with AWS Signature
+/// Version 4.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EtcdBackupS3 {
+    /// The S3 API's URL, `http(s)://host[:port]`, e.g. `https://s3.eu-west-1.amazonaws.com` or
+    /// `http://minio.storage.svc:9000`. An HTTPS server's certificate must chain to a root the
+    /// operator image trusts.
+    #[schemars(length(max = rules::S3_ENDPOINT_MAX_LEN))]
+    #[x_kube(validation = rules::matching(rules::S3_ENDPOINT_RE, rules::S3_ENDPOINT_TEXT))]
+    pub endpoint: String,
+    /// The bucket (it must exist; the operator does not create it).
+    #[schemars(length(max = rules::S3_BUCKET_MAX_LEN))]
+    #[x_kube(validation = rules::matching(rules::S3_BUCKET_RE, rules::S3_BUCKET_TEXT))]
+    pub bucket: String,
+    /// Prepended to every key: empty or segments ending with `/`. Default
+    /// `<namespace>/<cluster>/`, so clusters can share a bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = rules::S3_PREFIX_MAX_LEN))]
+    #[x_kube(validation = rules::s3_prefix())]
+    pub prefix: Option<String>,
+    /// The region signed into each request; servers without regions (MinIO, Ceph RGW) take
+    /// the default `us-east-1`.
+    #[serde(default = "EtcdBackupS3::default_region")]
+    #[schemars(length(max = rules::S3_REGION_MAX_LEN))]
+    #[x_kube(validation = rules::matching(rules::S3_REGION_RE, rules::S3_REGION_TEXT))]
+    pub region: String,
+    /// A Secret in the cluster's namespace with the keys `AWS_ACCESS_KEY_ID` and
+    /// `AWS_SECRET_ACCESS_KEY`: credentials that may list, put and delete objects under the
+    /// prefix. A missing Secret or key fails the backup with a reason naming it.
+    #[schemars(length(max = 253))]
+    #[x_kube(validation = rules::subdomain("spec.etcd.backup.s3.credentialsSecret", "a Secret name"))]
+    pub credentials_secret: String,
+}
+
+impl EtcdBackupS3 {
+    fn default_region() -> String {
+        "us-east-1".to_string()
+    }
+
+    /// The prefix of the keys: the spec's, else `<namespace>/<cluster>/`.
+    pub fn prefix_for(&self, namespace: &str, cluster: &str) -> String {
+        (self.prefix.clone()).unwrap_or_else(|| format!("{namespace}/{cluster}/"))
+    }
 }
 
 impl EtcdBackupSpec {

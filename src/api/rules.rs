@@ -157,6 +157,41 @@ pub struct Bounds {
     pub max: i32,
 }
 
+/// `spec.etcd.backup.s3.endpoint`: `http(s)://host[:port]`, the host a DNS name or an IPv4
+/// address (path-style addressing: the bucket goes in the path, not in the host).
+pub const S3_ENDPOINT_RE: &str = "^https?://[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?([.][A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*(:[0-9]{1,5})?/?$";
+pub const S3_ENDPOINT_MAX_LEN: usize = 512;
+pub const S3_ENDPOINT_TEXT: &str = "spec.etcd.backup.s3.endpoint must be the URL of the S3 API, http(s)://host[:port], the host a DNS name or IPv4 address, without a path";
+/// S3's bucket naming rules (general purpose buckets): 3-63 lower-case letters, digits, dots and
+/// dashes, starting and ending with a letter or digit.
+pub const S3_BUCKET_RE: &str = "^[a-z0-9][-a-z0-9.]{1,61}[a-z0-9]$";
+pub const S3_BUCKET_MAX_LEN: usize = 63;
+pub const S3_BUCKET_TEXT: &str = "spec.etcd.backup.s3.bucket must be an S3 bucket name: 3-63 lower-case letters, digits, dots and dashes, starting and ending with a letter or digit";
+/// `spec.etcd.backup.s3.prefix`: empty, or segments of S3's safe characters each ending with
+/// `/`; no `.` or `..` segment (servers such as MinIO refuse those keys).
+pub const S3_PREFIX_RE: &str = "^([-A-Za-z0-9!_.()]+/)*$";
+pub const S3_PREFIX_DOT_SEGMENT_RE: &str = "(^|/)[.][.]?/";
+pub const S3_PREFIX_MAX_LEN: usize = 512;
+pub const S3_PREFIX_TEXT: &str = "spec.etcd.backup.s3.prefix must be empty or segments of letters, digits and -!_.() each ending with /, without . or .. segments";
+/// `spec.etcd.backup.s3.region`: signed into every request (`us-east-1` when the server has no
+/// regions: MinIO's and Ceph RGW's default).
+pub const S3_REGION_RE: &str = "^[A-Za-z0-9]([-A-Za-z0-9_]*[A-Za-z0-9])?$";
+pub const S3_REGION_MAX_LEN: usize = 63;
+pub const S3_REGION_TEXT: &str = "spec.etcd.backup.s3.region must be 1-63 letters, digits, dashes and underscores, starting and ending with a letter or digit";
+
+/// `self` (a string) matches `re`, with `text` and the value as the message.
+pub fn matching(re: &str, text: &str) -> Rule {
+    rule(format!("self.matches('{re}')"), got(text, "self"))
+}
+
+/// `spec.etcd.backup.s3.prefix` (`self`).
+pub fn s3_prefix() -> Rule {
+    rule(
+        format!("self.matches('{S3_PREFIX_RE}') && !self.matches('{S3_PREFIX_DOT_SEGMENT_RE}')"),
+        got(S3_PREFIX_TEXT, "self"),
+    )
+}
+
 /// `spec.etcd.backup.keep`.
 pub const BACKUP_KEEP: Bounds = Bounds { min: 1, max: 100 };
 /// A TCP port.

@@ -185,6 +185,10 @@ pub struct EtcdBackupSuccess {
     pub member: String,
     /// The Job that took it.
     pub job: String,
+    /// The copy in the bucket (`spec.etcd.backup.s3`), path-style:
+    /// `<endpoint>/<bucket>/<prefix><name>.db`, its `.json` beside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket_copy: Option<String>,
 }
 
 /// A backup Job that failed.

@@ -3,6 +3,8 @@
 #   CURVE_BACKUP_ENDPOINT  the chosen member's client URL
 #   CURVE_BACKUP_MEMBER    its member name
 #   CURVE_BACKUP_KEEP      how many verified snapshots to keep
+#   CURVE_BACKUP_RESULT    optional: a file the success line is also written to, for the Job's
+#                          upload step (spec.etcd.backup.s3), which runs after this one
 # Tests and the e2e kubelet point CURVE_ETCDCTL, CURVE_BACKUP_DIR and CURVE_TERMINATION_LOG
 # elsewhere. Layout: $dir/<name>.db, and <name>.json written only once the .db verified;
 # <name> = etcd-<YYYYMMDD>T<hhmmss>Z. The result is one JSON line in the termination message.
@@ -83,4 +85,7 @@ done
 
 printf '{"result":"success","name":"%s","takenAt":"%s","member":"%s","size":%s,"revision":%s,"totalKey":%s,"hash":%s,"pruned":%s}\n' \
   "$name" "$taken" "$member" "$size" "$revision" "$keys" "$hash" "$pruned" > "$log"
+if [ -n "${CURVE_BACKUP_RESULT:-}" ]; then
+  cp "$log" "$CURVE_BACKUP_RESULT" || fail "cannot write $CURVE_BACKUP_RESULT for the upload step"
+fi
 echo "snapshot $name from $member: revision $revision, $keys keys, $size bytes; $pruned pruned"

@@ -47,6 +47,8 @@ pub struct BackupInput<'a> {
     pub acts: bool,
     /// Why no snapshot may be taken now though the operator acts (an etcd restore under way).
     pub held: Option<&'a str>,
+    /// The operator's own image (`--job-image`), which makes the bucket copies.
+    pub uploader_image: Option<&'a str>,
     pub now: Timestamp,
 }
 
@@ -72,6 +74,9 @@ enum JobResult {
         member: String,
         size: i64,
         revision: i64,
+        /// The bucket copy's URL (`curve-operator s3-upload`'s result).
+        #[serde(default)]
+        bucket_copy: Option<String>,
     },
     Failure {
         reason: String,
@@ -139,10 +144,15 @@ pub fn plan(input: &BackupInput) -> BackupPlan {
     };
     let since = format!("the snapshot due at {due}");
     let member = choose_member(input.members);
+    // A copy that cannot be made is not skipped silently: the snapshot waits, and says why.
+    let no_uploader = (spec.s3.is_some() && input.uploader_image.is_none()).then_some(
+        "spec.etcd.backup.s3 needs the operator's own image, and the operator was started without --job-image (the Helm chart sets it)",
+    );
     match (input.acts, &running, member) {
         (false, _, _) => status.waiting = Some(format!("{since} waits: reconciling is paused")),
-        (true, _, _) if input.held.is_some() => {
-            status.waiting = Some(format!("{since} waits: {}", input.held.unwrap_or_default()));
+        (true, _, _) if input.held.or(no_uploader).is_some() => {
+            let why = input.held.or(no_uploader).unwrap_or_default();
+            status.waiting = Some(format!("{since} waits: {why}"));
         }
         (true, Some(job), _) => {
             status.waiting = Some(format!("{since} waits for Job {job} to finish"));
@@ -152,6 +162,9 @@ pub fn plan(input: &BackupInput) -> BackupPlan {
             let run = BackupRun {
                 job: etcd_backup_job_name(&input.cluster.name, &due_minute(due)),
                 member,
+                uploader_image: (spec.s3.as_ref())
+                    .and(input.uploader_image)
+                    .map(str::to_string),
             };
             let job = etcd_backup::job(input.cluster, spec, &run);
             plan.actions.push(Action::Apply(Box::new(Object::Job(job))));
@@ -218,10 +231,13 @@ fn record_finished(
         }
         match finished(input, job, state) {
             Finished::Success(success) => {
+                let copied = (success.bucket_copy.as_ref())
+                    .map(|url| format!("; copied to {url}"))
+                    .unwrap_or_default();
                 plan.events.push(ClusterEvent::normal(
                     "EtcdBackupSucceeded",
                     format!(
-                        "etcd snapshot {} taken from {} and verified: revision {}, {} bytes",
+                        "etcd snapshot {} taken from {} and verified: revision {}, {} bytes{copied}",
                         success.name, success.member, success.revision, success.size
                     ),
                 ));
@@ -273,6 +289,7 @@ fn finished(input: &BackupInput, job: &Job, state: &JobState) -> Finished {
                 member,
                 size,
                 revision,
+                bucket_copy,
             })),
         ) => match taken_at.parse::<Timestamp>() {
             Ok(time) => Finished::Success(EtcdBackupSuccess {
@@ -286,6 +303,7 @@ fn finished(input: &BackupInput, job: &Job, state: &JobState) -> Finished {
                 size,
                 member,
                 job: state.name.clone(),
+                bucket_copy,
             }),
             Err(_) => failure(format!("the Job's result has no time: {taken_at:?}")),
         },
@@ -299,10 +317,18 @@ fn finished(input: &BackupInput, job: &Job, state: &JobState) -> Finished {
     }
 }
 
-/// The end time and termination message of a pod's backup container, once it ended.
+/// The end time and termination message of the pod's last step that ended: the bucket copy
+/// once it ended, else the snapshot step (a container, or the init container before a copy).
+/// A snapshot step that succeeded before a copy that never ended says nothing of the Job.
 fn terminated(pod: &PodReading) -> Option<(Option<Timestamp>, String)> {
-    let status = (pod.containers.iter()).find(|s| s.name == etcd_backup::CONTAINER)?;
-    let ended = status.state.as_ref()?.terminated()?;
+    let ended = |name: &str| {
+        (pod.containers.iter().chain(&pod.init_containers))
+            .find(|s| s.name == name)
+            .and_then(|s| s.state.as_ref()?.terminated())
+    };
+    let with_copy = (pod.containers.iter()).any(|s| s.name == etcd_backup::UPLOAD_CONTAINER);
+    let snapshot = ended(etcd_backup::CONTAINER).filter(|t| !with_copy || t.exit_code != 0);
+    let ended = ended(etcd_backup::UPLOAD_CONTAINER).or(snapshot)?;
     Some((ended.finished_at, ended.message.clone().unwrap_or_default()))
 }
 

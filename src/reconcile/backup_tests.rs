@@ -6,6 +6,7 @@ use crate::api::CurveCluster;
 use crate::validate::validate;
 
 const NAME: &str = "demo";
+const OPERATOR_IMAGE: &str = "opencurvedocker/curve-operator:0.1.0";
 
 fn cluster(backup: Option<serde_json::Value>) -> ValidatedCluster {
     let mut spec = json!({
@@ -84,6 +85,7 @@ struct World {
     members: Option<MemberHealth>,
     acts: bool,
     held: Option<&'static str>,
+    uploader_image: Option<&'static str>,
     now: Timestamp,
 }
 
@@ -98,6 +100,7 @@ impl World {
             members: Some(members(1)),
             acts: true,
             held: None,
+            uploader_image: Some(OPERATOR_IMAGE),
             now: at(now),
         }
     }
@@ -112,6 +115,7 @@ impl World {
             members: self.members.as_ref(),
             acts: self.acts,
             held: self.held,
+            uploader_image: self.uploader_image,
             now: self.now,
         })
     }
@@ -137,6 +141,7 @@ fn success(job: &str) -> EtcdBackupSuccess {
         location: "pvc/demo-etcd-backup/snapshots/etcd-20261207T030004Z.db".into(),
         member: "demo-etcd-0".into(),
         job: job.into(),
+        bucket_copy: None,
     }
 }
 
@@ -176,6 +181,8 @@ fn a_due_snapshot_is_taken_from_a_follower_and_the_next_one_scheduled() {
         let run = BackupRun {
             job: "demo-etcd-backup-20261208-0300".into(),
             member: member.into(),
+            // No bucket in the spec: no copy step.
+            uploader_image: None,
         };
         assert_eq!(
             plan,
@@ -442,4 +449,130 @@ fn a_snapshot_due_during_an_etcd_restore_waits_and_says_why() {
     );
     world.held = None;
     assert!((world.plan().actions.iter()).any(|a| matches!(a, Action::Apply(_))));
+}
+
+fn with_bucket() -> ValidatedCluster {
+    cluster(Some(json!({"schedule": "0 3 * * *", "keep": 3,
+        "s3": {"endpoint": "http://minio.storage:9000", "bucket": "backups", "credentialsSecret": "s3-keys"}})))
+}
+
+#[test]
+fn with_a_bucket_the_job_copies_with_the_operator_image_or_waits_for_it() {
+    let mut world = World::new("2026-12-08T03:00:02Z");
+    world.cluster = with_bucket();
+    world.previous = Some(scheduled("2026-12-08T03:00:00Z"));
+    let backup = world.cluster.spec.etcd.backup.clone().unwrap();
+    let run = BackupRun {
+        job: "demo-etcd-backup-20261208-0300".into(),
+        member: "demo-etcd-0".into(),
+        uploader_image: Some(OPERATOR_IMAGE.into()),
+    };
+    assert_eq!(
+        world.plan().actions,
+        vec![Action::Apply(Box::new(Object::Job(etcd_backup::job(
+            &world.cluster,
+            &backup,
+            &run
+        ))))]
+    );
+    world.uploader_image = None;
+    let plan = world.plan();
+    assert_eq!(plan.actions, Vec::new());
+    assert_eq!(
+        plan.status.unwrap().waiting.as_deref(),
+        Some(
+            "the snapshot due at 2026-12-08T03:00:00Z waits: spec.etcd.backup.s3 needs the operator's own image, and the operator was started without --job-image (the Helm chart sets it)"
+        )
+    );
+}
+
+/// A pod of a Job with a bucket: the snapshot step (an init container) and the copy step.
+fn pod_with_copy(job: &str, snapshot: (i32, &str), copy: Option<(i32, &str)>) -> Arc<PodReading> {
+    let ended = |(exit, message): (i32, &str)| json!({"terminated": {"exitCode": exit, "finishedAt": "2026-12-07T03:00:09Z", "message": message}});
+    let copy_state = copy.map_or(json!({"waiting": {"reason": "PodInitializing"}}), ended);
+    let mut labels = crate::names::etcd_backup_labels(NAME);
+    labels.insert(crate::names::LABEL_BACKUP_JOB.to_string(), job.to_string());
+    let status = |name: &str, state: serde_json::Value| json!({"name": name, "image": "x", "imageID": "", "ready": false, "restartCount": 0, "state": state});
+    let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(json!({
+        "metadata": {"name": format!("{job}-0"), "namespace": "ns", "labels": labels,
+            "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": job, "uid": "u",
+                "controller": true}]},
+        "status": {"phase": "Failed",
+            "initContainerStatuses": [status("backup", ended(snapshot))],
+            "containerStatuses": [status("upload", copy_state)]}
+    }))
+    .unwrap();
+    Arc::new(pod.into())
+}
+
+#[test]
+fn the_copy_step_says_how_a_job_with_a_bucket_ended() {
+    let job_name = "demo-etcd-backup-20261207-0300";
+    let copied = SUCCESS_MESSAGE.replace(
+        "\"pruned\":1}",
+        "\"pruned\":1,\"bucketCopy\":\"http://minio.storage:9000/backups/ns/demo/etcd-20261207T030004Z.db\",\"bucketPruned\":2}",
+    );
+    let refused = r#"{"result":"failure","member":"demo-etcd-0","reason":"snapshot etcd-20261207T030004Z verified on the claim, but its copy to http://minio.storage:9000/backups/ns/demo/etcd-20261207T030004Z.db failed: PUT http://minio.storage:9000/backups/ns/demo/etcd-20261207T030004Z.db: S3 answered 403 SignatureDoesNotMatch: The request signature we calculated does not match the signature you provided."}"#;
+    let snapshot_failed = r#"{"result":"failure","member":"demo-etcd-0","reason":"etcd member demo-etcd-0 does not answer"}"#;
+    let copied_success = EtcdBackupSuccess {
+        bucket_copy: Some(
+            "http://minio.storage:9000/backups/ns/demo/etcd-20261207T030004Z.db".into(),
+        ),
+        ..success(job_name)
+    };
+    let failure = |reason: &str| {
+        Finished::Failure(EtcdBackupFailure {
+            time: Time(at("2026-12-07T03:02:00Z")),
+            reason: reason.into(),
+            job: job_name.into(),
+        })
+    };
+    let cases = [
+        (
+            "complete",
+            pod_with_copy(job_name, (0, SUCCESS_MESSAGE), Some((0, copied.as_str()))),
+            Finished::Success(copied_success),
+        ),
+        (
+            "failed",
+            pod_with_copy(job_name, (0, SUCCESS_MESSAGE), Some((1, refused))),
+            failure(
+                serde_json::from_str::<serde_json::Value>(refused).unwrap()["reason"]
+                    .as_str()
+                    .unwrap(),
+            ),
+        ),
+        // The copy never ran: the snapshot step's own failure.
+        (
+            "failed",
+            pod_with_copy(job_name, (1, snapshot_failed), None),
+            failure("etcd member demo-etcd-0 does not answer"),
+        ),
+        // Killed at the deadline while copying: the snapshot's success is not the Job's.
+        (
+            "failed",
+            pod_with_copy(job_name, (0, SUCCESS_MESSAGE), None),
+            failure("BackoffLimitExceeded: Job has reached the specified backoff limit"),
+        ),
+    ];
+    for (outcome, pod, expected) in cases {
+        let mut world = World::new("2026-12-07T03:05:00Z");
+        world.cluster = with_bucket();
+        let job = job(job_name, outcome);
+        world.pods = vec![pod];
+        let state = JobState::of(&job);
+        let input = BackupInput {
+            cluster: &world.cluster,
+            previous: None,
+            jobs: &[],
+            pods: &world.pods,
+            claims: &world.claims,
+            members: None,
+            acts: true,
+            held: None,
+            uploader_image: Some(OPERATOR_IMAGE),
+            now: world.now,
+        };
+        assert_eq!(finished(&input, &job, &state), expected, "{outcome}");
+    }
 }

@@ -762,6 +762,7 @@ pub fn decide(
             super::model::states::RestoreState::Running { .. }
         )
         .then_some("an etcd restore is under way"),
+        uploader_image: snapshot.uploader_image.as_deref(),
         now,
     });
     let mut decision = report(previous, &reading, desired, obs, changes, generation, now);

@@ -85,6 +85,8 @@ pub struct Context<O: EtcdObserver, E: EventSink> {
     pub health: Arc<dyn HealthSource>,
     /// Where changes of Curve's topology go (retiring ChunkServers).
     pub curve: Arc<dyn CurveAdmin>,
+    /// The operator's own image (`--job-image`), for the backup Jobs' bucket copies.
+    pub job_image: Option<String>,
     /// Consecutive failures per cluster, for the retry backoff.
     failures: Mutex<HashMap<(String, String), u32>>,
     /// The StatefulSets with pods missing, and their Events once listed.
@@ -102,6 +104,7 @@ impl<O: EtcdObserver, E: EventSink> Context<O, E> {
             metrics: Arc::new(Metrics::new()),
             health: Arc::new(NoHealth),
             curve: Arc::new(NoAdmin),
+            job_image: None,
             failures: Mutex::default(),
             set_events: Mutex::default(),
             set_event_listing: blockers::EventListing::default(),
@@ -123,6 +126,12 @@ impl<O: EtcdObserver, E: EventSink> Context<O, E> {
     /// Sends changes of Curve's topology through `curve`.
     pub fn with_curve(mut self, curve: Arc<dyn CurveAdmin>) -> Self {
         self.curve = curve;
+        self
+    }
+
+    /// Runs the backup Jobs' bucket copies on `image`.
+    pub fn with_job_image(mut self, image: Option<String>) -> Self {
+        self.job_image = image;
         self
     }
 
@@ -426,6 +435,7 @@ async fn read<O: EtcdObserver, E: EventSink>(
         &cluster.name,
         spec.placement.zone_label.as_deref(),
     );
+    snapshot.uploader_image = ctx.job_image.clone();
     let existing = decide::existing_objects(&snapshot);
     // Only while a claim asks for less than the spec: whether its class allows expansion.
     let mut classes = expansion::classes_to_read(cluster, &existing, &snapshot.claims);

@@ -70,6 +70,8 @@ pub struct Snapshot {
     pub monitoring_objects: Vec<ExistingObject>,
     /// curve-csi's objects and node plugin pods (its pods are not in `pods`).
     pub csi: CsiSnapshot,
+    /// The operator's own image (`--job-image`), which makes the etcd backups' bucket copies.
+    pub uploader_image: Option<String>,
 }
 
 /// What the csi part of a decision reads.
@@ -478,6 +480,7 @@ impl Caches {
             monitoring_api,
             monitoring_objects,
             csi: self.csi(namespace, name, csi_pods),
+            uploader_image: None,
         }
     }
 

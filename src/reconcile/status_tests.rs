@@ -1137,6 +1137,7 @@ fn the_backup_record_is_kept_through_an_invalid_spec() {
             location: "pvc/demo-etcd-backup/snapshots/etcd-20261207T030004Z.db".into(),
             member: "demo-etcd-1".into(),
             job: "demo-etcd-backup-20261207-0300".into(),
+            bucket_copy: Some("http://minio:9000/backups/ns/demo/etcd-20261207T030004Z.db".into()),
         }),
         ..EtcdBackupStatus::default()
     };

@@ -57,6 +57,10 @@ pub struct RuntimeArgs {
     /// How long one request to a Curve daemon may take before it counts as unanswered.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=60))]
     pub health_timeout_seconds: u64,
+    /// The operator's own image, which the backup Jobs run to copy etcd snapshots to a bucket
+    /// (`spec.etcd.backup.s3`); the Helm chart passes its image. Without it such copies wait.
+    #[arg(long, env = "CURVE_OPERATOR_JOB_IMAGE")]
+    pub job_image: Option<String>,
 }
 
 impl RuntimeArgs {
