@@ -327,7 +327,7 @@ fn measure(size: Size, rows: &mut Vec<Row>) -> Available {
     );
     step!("inventory", Inventory::of_reading(reading));
 
-    let inventory = health.inventory.as_ref();
+    let inventory = health.inventory.as_deref();
     let retire_input = |cluster| RetireInput {
         cluster,
         slot_replicas: slot_replicas(size),
