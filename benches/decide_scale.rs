@@ -327,7 +327,7 @@ fn measure(size: Size, rows: &mut Vec<Row>) -> Available {
     );
     step!("inventory", Inventory::of_reading(reading));
 
-    let inventory = health.inventory.as_ref();
+    let inventory = health.inventory.as_deref();
     let retire_input = |cluster| RetireInput {
         cluster,
         slot_replicas: slot_replicas(size),
@@ -506,7 +506,13 @@ fn main() -> ExitCode {
         caches.snapshot(&cluster.namespace, &cluster.name, zone_label)
     });
     drop(read);
-    let (health, health_bytes) = weigh(|| snapshot.health.clone());
+    // Its inventory copied too: a clone of the result shares it (an `Arc`), the monitor holds it.
+    let (health, health_bytes) = weigh(|| {
+        snapshot.health.clone().map(|mut latest| {
+            latest.inventory = (latest.inventory).map(|i| std::sync::Arc::new((*i).clone()));
+            latest
+        })
+    });
     let (reading, reading_bytes) = weigh(|| largest.reading.clone());
     drop((health, reading));
     let mib = |b: usize| b as f64 / (1 << 20) as f64;

@@ -26,6 +26,8 @@
 
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use fnv::{FnvHashMap, FnvHashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -219,6 +221,15 @@ pub fn blockers(pods: &[Arc<PodReading>], around: &Surroundings) -> Vec<Blocker>
     found.into_iter().map(|(_, b)| b).collect()
 }
 
+/// `<set>-<ordinal>` split, when the name is exactly what a StatefulSet names its pod
+/// `ordinal` (decimal, no sign, no leading zero): the name equals `format!("{set}-{ordinal}")`.
+fn set_and_ordinal(name: &str) -> Option<(&str, i32)> {
+    let (set, ordinal) = name.rsplit_once('-')?;
+    let canonical = ordinal.bytes().all(|b| b.is_ascii_digit())
+        && (ordinal == "0" || !ordinal.starts_with('0'));
+    Some((set, ordinal.parse().ok().filter(|_| canonical)?))
+}
+
 /// A StatefulSet of a tier and the pods it wants that do not exist.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MissingPods {
@@ -232,15 +243,21 @@ pub struct MissingPods {
 pub fn missing_pods(sets: &[StatefulSet], pods: &[Arc<PodReading>]) -> Vec<MissingPods> {
     let tiers: BTreeMap<&str, Component> =
         Component::TIERS.iter().map(|c| (c.as_str(), *c)).collect();
-    let existing: BTreeSet<&str> = pods.iter().map(|p| p.name.as_str()).collect();
+    // The ordinals each name prefix has a pod for, read in one pass: a name made and looked up
+    // per ordinal cost a copy and a hash of each of thousands of names.
+    let mut existing: FnvHashMap<&str, FnvHashSet<i32>> = FnvHashMap::default();
+    for (prefix, ordinal) in pods.iter().filter_map(|p| set_and_ordinal(&p.name)) {
+        existing.entry(prefix).or_default().insert(ordinal);
+    }
     (sets.iter())
         .filter_map(|set| {
             let name = set.metadata.name.clone()?;
             let component = *tiers.get(component_of(&set.metadata)?)?;
             let replicas = set.spec.as_ref()?.replicas.unwrap_or(1).max(0);
+            let present = existing.get(name.as_str());
             let pods: Vec<String> = (0..replicas)
+                .filter(|ordinal| !present.is_some_and(|p| p.contains(ordinal)))
                 .map(|ordinal| format!("{name}-{ordinal}"))
-                .filter(|pod| !existing.contains(pod.as_str()))
                 .collect();
             (!pods.is_empty()).then_some(MissingPods {
                 set: name,

@@ -170,3 +170,32 @@ fn a_pods_claims_are_those_named_after_it() {
     );
     assert_eq!(names("demo-chunkserver-0-2"), Vec::<String>::new());
 }
+
+#[test]
+fn a_pod_counts_for_its_set_only_under_the_exact_name_the_set_gives_it() {
+    let set: StatefulSet = serde_json::from_value(json!({
+        "metadata": {"name": "demo-etcd", "labels": {"app.kubernetes.io/component": "etcd"}},
+        "spec": {"replicas": 4, "selector": {}, "serviceName": "demo-etcd", "template": {}},
+    }))
+    .unwrap();
+    // Only demo-etcd-0 and demo-etcd-3 are the set's names; the others merely look alike.
+    let names = [
+        "demo-etcd-0",
+        "demo-etcd-01",
+        "demo-etcd-+1",
+        "demo-etcd-2x",
+        "demo-etcd-3",
+        "other-demo-etcd-2",
+    ];
+    let pods: Vec<_> = (names.iter())
+        .map(|n| crate::reconcile::fixtures::pod(n, "etcd", None, None, true))
+        .collect();
+    assert_eq!(
+        missing_pods(&[set], &pods),
+        [MissingPods {
+            set: "demo-etcd".into(),
+            component: Component::Etcd,
+            pods: vec!["demo-etcd-1".into(), "demo-etcd-2".into()],
+        }]
+    );
+}

@@ -168,14 +168,14 @@ pub enum Requeue {
 }
 
 /// Phase 1: the snapshot read once into what every later phase uses.
-struct Reading {
+struct Reading<'a> {
     existing: Vec<ExistingObject>,
     /// The spec with every held-back change left out.
     safe: ValidatedCluster,
     refused: Vec<String>,
     growth: expansion::ExpansionPlan,
     record: Result<OperatorRecord, String>,
-    tiers: Vec<roll::TierPods>,
+    tiers: Vec<roll::TierPods<'a>>,
     membership: membership::MembershipDecision,
     defragment: Option<etcd_space::Defragment>,
     /// Tiers whose pods were left without their StatefulSet (re-created for new claims).
@@ -188,10 +188,10 @@ struct Reading {
     restore: restore::RestoreDecision,
 }
 
-impl Reading {
+impl<'a> Reading<'a> {
     fn of(
         cluster: &ValidatedCluster,
-        snapshot: &Snapshot,
+        snapshot: &'a Snapshot,
         previous: &CurveClusterStatus,
         now: Timestamp,
     ) -> Self {
@@ -305,7 +305,7 @@ fn plan_retire(
         slot_replicas: slot_replicas(cluster, existing),
         pods: &snapshot.pods,
         previous,
-        inventory: view.and_then(|v| v.inventory.as_ref()),
+        inventory: view.and_then(|v| v.inventory.as_deref()),
         unhealthy,
         usage_limit_percent: desired::config::pool_usage_limit_percent(cluster),
         now,
@@ -489,7 +489,7 @@ struct Changes {
 /// What every change of one pass reads.
 struct Pass<'a> {
     snapshot: &'a Snapshot,
-    reading: &'a Reading,
+    reading: &'a Reading<'a>,
     gates: plan::Gates,
     /// A StatefulSet is being re-created for new claim templates.
     recreating: bool,

@@ -89,8 +89,25 @@ struct Claim<'a> {
     resize_pending: bool,
 }
 
-impl Claim<'_> {
-    fn of(claim: &PersistentVolumeClaim) -> Claim<'_> {
+/// Quantities parsed once per text: thousands of claims ask for (and have) the same size, and
+/// each parse copies its text.
+/// A short list: a cluster's claims have one or two sizes.
+#[derive(Default)]
+struct Parsed<'a>(Vec<(&'a str, f64)>);
+
+impl<'a> Parsed<'a> {
+    fn bytes(&mut self, quantity: &'a str) -> f64 {
+        if let Some(&(_, b)) = self.0.iter().find(|(q, _)| *q == quantity) {
+            return b;
+        }
+        let b = bytes(quantity);
+        self.0.push((quantity, b));
+        b
+    }
+}
+
+impl<'a> Claim<'a> {
+    fn of(claim: &'a PersistentVolumeClaim, parsed: &mut Parsed<'a>) -> Claim<'a> {
         let status = claim.status.as_ref();
         let spec = claim.spec.as_ref();
         let request = spec
@@ -103,9 +120,9 @@ impl Claim<'_> {
             name: claim.metadata.name.as_deref().unwrap_or_default(),
             class: spec.and_then(|s| s.storage_class_name.as_deref()),
             request,
-            request_bytes: request.map_or(0.0, bytes),
+            request_bytes: request.map_or(0.0, |r| parsed.bytes(r)),
             capacity,
-            capacity_bytes: capacity.map(bytes),
+            capacity_bytes: capacity.map(|c| parsed.bytes(c)),
             resize_pending: status
                 .and_then(|s| s.conditions.as_ref())
                 .is_some_and(|conditions| {
@@ -184,15 +201,23 @@ fn volumes<'a>(
     claims: &'a [Arc<PersistentVolumeClaim>],
 ) -> Vec<Volumes<'a>> {
     let mut all = Vec::new();
-    for (component, field, restarts) in VOLUMES {
+    // One pass over the claims for every component, each claim's label read once.
+    let mut parsed = Parsed::default();
+    let mut by_component: [Vec<Claim>; VOLUMES.len()] = Default::default();
+    for claim in claims
+        .iter()
+        .filter(|c| c.metadata.deletion_timestamp.is_none())
+    {
+        let Some(label) = component_of(&claim.metadata) else {
+            continue;
+        };
+        if let Some(i) = VOLUMES.iter().position(|v| v.0.as_str() == label) {
+            by_component[i].push(Claim::of(claim, &mut parsed));
+        }
+    }
+    for ((component, field, restarts), claims) in VOLUMES.into_iter().zip(by_component) {
         let templates: Vec<&str> = plan::stateful_sets(existing, component)
             .filter_map(|o| o.claim_size.as_deref())
-            .collect();
-        let claims: Vec<Claim> = claims
-            .iter()
-            .filter(|c| component_of(&c.metadata) == Some(component.as_str()))
-            .filter(|c| c.metadata.deletion_timestamp.is_none())
-            .map(|c| Claim::of(c))
             .collect();
         // The largest request, each parsed once: thousands of claims ask for the same size.
         let requested = (claims.iter())

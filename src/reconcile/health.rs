@@ -22,16 +22,17 @@ use crate::validate::ValidatedCluster;
 /// any of them is replaced, or becomes ready or unready.
 pub fn pods_token(pods: &[Arc<PodReading>]) -> u64 {
     // Borrowed, not cloned: clusters have thousands of pods.
-    let mut seen: Vec<(&str, &str, bool)> = [Component::Mds, Component::ChunkServer]
-        .into_iter()
-        .flat_map(|c| pods_of(pods, c))
+    // One pass in the pods' order: the read step sorts them by name, so the sort below finds
+    // them in order (two passes, one per tier, made two runs to merge).
+    let mut seen: Vec<(&str, &str, bool)> = (pods.iter())
+        .filter(|p| matches!(p.tier, Some(Component::Mds | Component::ChunkServer)))
+        .filter(|p| !p.terminating)
         .map(|p| (p.name.as_str(), p.uid.as_str(), super::observe::is_ready(p)))
         .collect();
     seen.sort();
-    crate::util::fnv64(seen.iter().flat_map(|(name, uid, ready)| {
-        (name.bytes().chain([0]))
-            .chain(uid.bytes().chain([0]))
-            .chain([u8::from(*ready)])
+    crate::util::fnv64_parts(seen.iter().flat_map(|(name, uid, ready)| {
+        let ready: &[u8] = if *ready { &[1] } else { &[0] };
+        [name.as_bytes(), &[0], uid.as_bytes(), &[0], ready]
     }))
 }
 

@@ -173,7 +173,8 @@ fn tells_more(previous: Option<&Latest>, next: &Latest) -> bool {
     health_changed(Some(&previous.status), &next.status)
         || previous.primary_unreachable != next.primary_unreachable
         || previous.pods_token != next.pods_token
-        || inventory_shape(previous.inventory.as_ref()) != inventory_shape(next.inventory.as_ref())
+        || inventory_shape(previous.inventory.as_deref())
+            != inventory_shape(next.inventory.as_deref())
         || leaders(previous) != leaders(next)
 }
 
@@ -252,7 +253,7 @@ async fn watch<C: CurveObserver>(
                 status = previous.status.clone();
             }
             Some(Latest {
-                inventory: Inventory::of_reading(&reading),
+                inventory: Inventory::of_reading(&reading).map(Arc::new),
                 primary_unreachable: health::primary_unreachable(&reading).map(str::to_string),
                 health,
                 status,

@@ -191,10 +191,10 @@ async fn a_new_leader_spread_is_news_and_the_same_spread_is_not() {
     let (_curve, _changes, monitor) = watched_and_read().await;
     let reading = monitor.want(&key(), wanted(1)).expect("a reading");
     let with_leaders = |leaders: &[(&str, u32)]| Latest {
-        inventory: Some(Inventory {
+        inventory: Some(std::sync::Arc::new(Inventory {
             leaders: leaders.iter().map(|(a, n)| (a.to_string(), *n)).collect(),
             ..Inventory::default()
-        }),
+        })),
         ..reading.clone()
     };
     let skewed = with_leaders(&[("10.0.0.1:8200", 30), ("10.0.0.2:8200", 0)]);

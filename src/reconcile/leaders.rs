@@ -22,10 +22,8 @@ pub fn chunkserver_pods_token(pods: &[Arc<PodReading>]) -> String {
         .map(|p| (p.name.as_str(), p.uid.as_str()))
         .collect();
     seen.sort();
-    let bytes = seen
-        .iter()
-        .flat_map(|(name, uid)| name.bytes().chain([0]).chain(uid.bytes()).chain([0]));
-    format!("{:016x}", crate::util::fnv64(bytes))
+    let parts = (seen.iter()).flat_map(|(name, uid)| [name.as_bytes(), &[0], uid.as_bytes(), &[0]]);
+    format!("{:016x}", crate::util::fnv64_parts(parts))
 }
 
 /// What a pass knows for the decision.
@@ -52,8 +50,11 @@ pub fn rapid_schedule(input: &LeaderInput) -> Option<String> {
         && input
             .health
             .is_some_and(|h| h.current && h.copysets_all_healthy());
+    if !all_serving {
+        return None;
+    }
     let token = chunkserver_pods_token(input.pods);
-    (all_serving && input.asked_for != Some(token.as_str())).then_some(token)
+    (input.asked_for != Some(token.as_str())).then_some(token)
 }
 
 #[cfg(test)]

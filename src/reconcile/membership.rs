@@ -74,7 +74,7 @@ pub fn ordinal(set: &str, name: &str) -> Option<i32> {
 }
 
 fn pod<'a>(pods: &'a [Arc<PodReading>], name: &str) -> Option<&'a PodReading> {
-    pods.iter().map(|p| &**p).find(|p| p.name == name)
+    super::observe::pod_named(pods, name)
 }
 
 /// The pod's data check refuses to start it now: its member's data is gone. (A check that

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use fnv::FnvHashMap;
+
 use std::sync::Arc;
 
 use super::model::observation::{ComponentObservation, FormatProgress, PrimaryView};
@@ -17,6 +19,17 @@ pub fn pods_of(
     component: Component,
 ) -> impl Iterator<Item = &PodReading> {
     (pods.iter().map(|p| &**p)).filter(move |pod| pod.tier == Some(component) && !pod.terminating)
+}
+
+/// The pod named `name`. The read step sorts the pods by name, so a binary search finds it
+/// without reading every pod's name (the etcd and MDS pods sort after thousands of ChunkServer
+/// pods); a pod it does not find, or pods in another order, are searched one by one. Names are
+/// unique in a namespace, so whichever finds it finds the same pod.
+pub fn pod_named<'a>(pods: &'a [Arc<PodReading>], name: &str) -> Option<&'a PodReading> {
+    match pods.binary_search_by(|p| p.name.as_str().cmp(name)) {
+        Ok(at) => Some(&pods[at]),
+        Err(_) => pods.iter().map(|p| &**p).find(|p| p.name == name),
+    }
 }
 
 pub fn is_ready(pod: &PodReading) -> bool {
@@ -54,12 +67,7 @@ pub fn member_addresses(
     port: i32,
     previous: Option<Vec<String>>,
 ) -> Vec<String> {
-    let ip_of = |name: &str| {
-        pods.iter()
-            .find(|p| p.name == name)
-            .and_then(|p| pod_ip(p))
-            .map(String::from)
-    };
+    let ip_of = |name: &str| pod_named(pods, name).and_then(pod_ip).map(String::from);
     let ips: Vec<Option<String>> = (0..replicas)
         .map(|i| ip_of(&format!("{set}-{i}")))
         .collect();
@@ -84,7 +92,7 @@ pub fn member_addresses(
 pub fn all_members_addressed(pods: &[Arc<PodReading>], set: &str, replicas: i32) -> bool {
     (0..replicas).all(|i| {
         let name = format!("{set}-{i}");
-        pods.iter().any(|p| p.name == name && pod_ip(p).is_some())
+        pod_named(pods, &name).is_some_and(|p| pod_ip(p).is_some())
     })
 }
 
@@ -159,22 +167,24 @@ pub fn chunkserver_servers(
     pods: &[Arc<PodReading>],
     node_zones: &BTreeMap<String, String>,
 ) -> Vec<ObservedServer> {
-    let mut servers: BTreeMap<String, ObservedServer> = BTreeMap::new();
+    // By borrowed name in a hash map, sorted once at the end: a tree of owned names cost a
+    // dozen string comparisons per pod (clusters have a dozen ChunkServer pods per server).
+    let mut servers: FnvHashMap<&str, &str> = FnvHashMap::default();
     for pod in pods_of(pods, Component::ChunkServer) {
-        // Looked up before inserting: a server's every pod but the first finds it there.
-        if let (Some(node), Some(host_ip)) = (&pod.node, &pod.host_ip)
-            && !servers.contains_key(node)
-        {
-            let zone = node_zones.get(node).cloned();
-            let server = ObservedServer {
-                node: node.clone(),
-                host_ip: host_ip.clone(),
-                zone,
-            };
-            servers.insert(node.clone(), server);
+        // A server's first pod with both names it; the others find it there.
+        if let (Some(node), Some(host_ip)) = (&pod.node, &pod.host_ip) {
+            servers.entry(node).or_insert(host_ip);
         }
     }
-    servers.into_values().collect()
+    let mut servers: Vec<(&str, &str)> = servers.into_iter().collect();
+    servers.sort_unstable();
+    (servers.into_iter())
+        .map(|(node, host_ip)| ObservedServer {
+            node: node.to_string(),
+            host_ip: host_ip.to_string(),
+            zone: node_zones.get(node).cloned(),
+        })
+        .collect()
 }
 
 /// Names of the nodes running ChunkServer pods (to look up their zone label).

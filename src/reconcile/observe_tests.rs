@@ -135,3 +135,32 @@ fn pods_are_read_into_components_endpoints_and_servers() {
         PrimaryView::NoLeader
     );
 }
+
+#[test]
+fn a_pod_is_found_by_name_whatever_the_order_of_the_pods() {
+    let names = [
+        "demo-chunkserver-0-0",
+        "demo-etcd-0",
+        "demo-mds-0",
+        "demo-mds-1",
+    ];
+    let sorted: Vec<_> = (names.iter())
+        .map(|n| pod(n, "mds", Some("10.0.0.1"), Some("n1"), true))
+        .collect();
+    let mut reversed = sorted.clone();
+    reversed.reverse();
+    for pods in [&sorted, &reversed] {
+        for name in names {
+            let found = observe::pod_named(pods, name).map(|p| p.name.as_str());
+            assert_eq!(
+                found,
+                Some(name),
+                "{name} in {:?}",
+                pods.first().map(|p| &p.name)
+            );
+        }
+        assert_eq!(observe::pod_named(pods, "demo-mds-2"), None);
+        assert_eq!(observe::pod_named(pods, "demo-etcd"), None);
+    }
+    assert_eq!(observe::pod_named(&[], "demo-mds-0"), None);
+}

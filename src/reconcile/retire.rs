@@ -29,7 +29,7 @@ use k8s_openapi::jiff::Timestamp;
 use super::model::action::Action;
 use super::model::pod::PodReading;
 pub use super::model::states::RetireProgress;
-use super::observe::{is_ready, pod_ip, pods_of};
+use super::observe::{is_ready, pod_ip, pod_named, pods_of};
 use crate::api::{ChunkServerRetire, RetireReason, RetireStep};
 use crate::curve::admin::CurveChange;
 use crate::curve::inventory::{Inventory, ListedChunkServer};
@@ -97,7 +97,8 @@ impl RetireInput<'_> {
     }
 
     fn pod(&self, name: &str) -> Option<&PodReading> {
-        pods_of(self.pods, Component::ChunkServer).find(|p| p.name == name)
+        pod_named(self.pods, name)
+            .filter(|p| p.tier == Some(Component::ChunkServer) && !p.terminating)
     }
 
     /// The slot and ordinal of a ChunkServer pod named `<prefix><slot>-<ordinal>` whose slot's
@@ -486,7 +487,7 @@ fn stale_ids(input: &RetireInput, plan: &RetirePlan) -> Vec<String> {
     };
     let busy = plan.record.as_ref().map(|r| r.pod.as_str());
     // Indexed once: a lookup per pod would be quadratic in the ChunkServers.
-    let mut by_address: std::collections::HashMap<&str, (bool, u32)> = Default::default();
+    let mut by_address: fnv::FnvHashMap<&str, (bool, u32)> = Default::default();
     for cs in &inventory.chunkservers {
         let live = cs.status != ChunkServerStatus::RETIRED;
         let entry = by_address

@@ -18,6 +18,7 @@
 //! the roll is reported stuck. Nothing is remembered between passes: the pods' revisions, their
 //! readiness and Curve's health say where a roll is, so a restarted operator carries on.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -44,11 +45,12 @@ const FAILING: [&str; 5] = [
     "CrashLoopBackOff",
 ];
 
-/// One pod as the roll sees it.
+/// One pod as the roll sees it: borrowed from the snapshot's reading (a decision makes one for
+/// each of thousands of pods; copying four strings of each was a large part of its time).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RollPod {
-    pub name: String,
-    pub uid: String,
+pub struct RollPod<'a> {
+    pub name: Cow<'a, str>,
+    pub uid: Cow<'a, str>,
     /// Ordinal in its StatefulSet: the server, for ChunkServers.
     pub ordinal: i32,
     /// Runs its StatefulSet's current template.
@@ -57,36 +59,44 @@ pub struct RollPod {
     /// Being deleted: its replacement is on the way.
     pub terminating: bool,
     pub created: Option<Timestamp>,
-    pub node: Option<String>,
-    pub image: Option<String>,
+    pub node: Option<Cow<'a, str>>,
+    pub image: Option<Cow<'a, str>>,
     /// A container waiting for a reason that will not pass by itself.
     pub failing: Option<String>,
 }
 
 /// A tier's pods and whether its StatefulSets are settled.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TierPods {
+pub struct TierPods<'a> {
     pub component: Component,
     /// Pods the StatefulSets ask for.
     pub desired: i32,
     /// Every StatefulSet of the tier observed its latest template (its revisions are current).
     pub settled: bool,
-    pub pods: Vec<RollPod>,
+    pub pods: Vec<RollPod<'a>>,
 }
 
-impl TierPods {
+impl<'a> TierPods<'a> {
     pub fn updated(&self) -> i32 {
         self.pods.iter().filter(|p| p.updated).count() as i32
     }
 
-    fn outdated(&self) -> impl Iterator<Item = &RollPod> {
+    fn outdated(&self) -> impl Iterator<Item = &RollPod<'a>> {
         self.pods.iter().filter(|p| !p.updated)
     }
 
     /// The images the tier's pods run, sorted.
     pub fn images(&self) -> Vec<String> {
-        let images: BTreeSet<String> = self.pods.iter().filter_map(|p| p.image.clone()).collect();
-        images.into_iter().collect()
+        let mut images: BTreeSet<&str> = BTreeSet::new();
+        // Most pods run the image of the pod before: one comparison instead of a tree search.
+        let mut last = None;
+        for image in self.pods.iter().filter_map(|p| p.image.as_deref()) {
+            if last != Some(image) {
+                images.insert(image);
+                last = Some(image);
+            }
+        }
+        images.into_iter().map(str::to_string).collect()
     }
 }
 
@@ -112,7 +122,10 @@ fn failing_reason(pod: &PodReading) -> Option<String> {
 }
 
 /// The pods of each tier, with their revisions judged against their StatefulSet's.
-pub fn tiers(stateful_sets: &[StatefulSet], pods: &[std::sync::Arc<PodReading>]) -> Vec<TierPods> {
+pub fn tiers<'a>(
+    stateful_sets: &[StatefulSet],
+    pods: &'a [std::sync::Arc<PodReading>],
+) -> Vec<TierPods<'a>> {
     Component::TIERS
         .iter()
         .map(|&component| {
@@ -127,7 +140,17 @@ pub fn tiers(stateful_sets: &[StatefulSet], pods: &[std::sync::Arc<PodReading>])
                     Some((s.metadata.name.as_deref()?, revision))
                 })
                 .collect();
-            let revision = |set_name: &str| revisions.get(set_name).copied().flatten();
+            // The set of the pod before is remembered: the pods come sorted by name, so a set's
+            // pods follow one another, and one comparison replaces a search of the sets.
+            let mut last: Option<(&str, Option<&String>)> = None;
+            let mut revision = |set_name: &'a str| match last {
+                Some((name, revision)) if name == set_name => revision,
+                _ => {
+                    let revision = revisions.get(set_name).copied().flatten();
+                    last = Some((set_name, revision));
+                    revision
+                }
+            };
             let settled = sets.iter().all(|s| {
                 let status = s.status.as_ref();
                 status.and_then(|s| s.observed_generation) == s.metadata.generation
@@ -144,14 +167,14 @@ pub fn tiers(stateful_sets: &[StatefulSet], pods: &[std::sync::Arc<PodReading>])
                     let current = revision(pod.set.as_deref()?);
                     Some(RollPod {
                         ordinal: ordinal_of(&pod.name),
-                        name: pod.name.clone(),
-                        uid: pod.uid.clone(),
+                        name: Cow::Borrowed(&pod.name),
+                        uid: Cow::Borrowed(&pod.uid),
                         updated: current.is_some() && pod.revision.as_ref() == current,
                         ready: observe::is_ready(pod),
                         terminating: pod.terminating,
                         created: pod.created,
-                        node: pod.node.clone(),
-                        image: pod.image.clone(),
+                        node: pod.node.as_deref().map(Cow::Borrowed),
+                        image: pod.image.as_deref().map(Cow::Borrowed),
                         failing: failing_reason(pod),
                     })
                 })
@@ -253,14 +276,14 @@ pub fn decide(
 }
 
 /// The pods of the rolling tier to replace now, or why none is.
-fn group_to_replace<'a>(
+fn group_to_replace<'a, 'p>(
     cluster: &ValidatedCluster,
-    tier: &'a TierPods,
+    tier: &'a TierPods<'p>,
     obs: &Observation,
     checks: Checks<'_>,
     deadline: i64,
     now: Timestamp,
-) -> Result<Vec<&'a RollPod>, Halt> {
+) -> Result<Vec<&'a RollPod<'p>>, Halt> {
     if !tier.settled {
         return Err(Halt::Wait(
             "waiting for the StatefulSet controller to take the new template".into(),
@@ -294,8 +317,8 @@ fn replace(tier: &TierPods, group: &[&RollPod], obs: &Observation, progress: &st
         actions: group
             .iter()
             .map(|p| Action::DeletePod {
-                name: p.name.clone(),
-                uid: p.uid.clone(),
+                name: p.name.to_string(),
+                uid: p.uid.to_string(),
             })
             .collect(),
         events: roles
@@ -398,7 +421,7 @@ fn healthy(tier: &TierPods, obs: &Observation) -> Result<(), Halt> {
 fn role(component: Component, pod: &RollPod, obs: &Observation) -> &'static str {
     match component {
         Component::Etcd => match &obs.etcd_members {
-            Some(m) if m.leader.as_deref() == Some(pod.name.as_str()) => "leader, last",
+            Some(m) if m.leader.as_deref() == Some(&*pod.name) => "leader, last",
             _ => "follower",
         },
         Component::Mds => match &obs.primary {
@@ -410,12 +433,12 @@ fn role(component: Component, pod: &RollPod, obs: &Observation) -> &'static str 
 }
 
 /// The next pods to replace in a healthy tier with outdated pods.
-fn next_group<'a>(
+fn next_group<'a, 'p>(
     cluster: &ValidatedCluster,
-    tier: &'a TierPods,
+    tier: &'a TierPods<'p>,
     obs: &Observation,
     checks: Checks<'_>,
-) -> Result<Vec<&'a RollPod>, Halt> {
+) -> Result<Vec<&'a RollPod<'p>>, Halt> {
     let node_zones = checks.node_zones;
     let mut outdated: Vec<&RollPod> = tier.outdated().collect();
     // Highest ordinal first (as the StatefulSet controller goes), the one with the role last.
@@ -441,7 +464,7 @@ fn next_group<'a>(
             let servers: BTreeSet<i32> = match cluster.spec.chunkservers.update_policy {
                 ChunkServerUpdatePolicy::Server => BTreeSet::from([first.ordinal]),
                 ChunkServerUpdatePolicy::Zone => {
-                    let zone_of = |p: &RollPod| p.node.as_ref().and_then(|n| node_zones.get(n));
+                    let zone_of = |p: &RollPod| p.node.as_deref().and_then(|n| node_zones.get(n));
                     match zone_of(first) {
                         Some(zone) => outdated
                             .iter()
@@ -463,7 +486,11 @@ fn next_group<'a>(
 
 /// Every outdated pod on the server (ordinal) of `first`, for ChunkServers; `first` alone
 /// for the other tiers.
-fn same_server<'a>(tier: &TierPods, first: &'a RollPod, down: &[&'a RollPod]) -> Vec<&'a RollPod> {
+fn same_server<'a, 'p>(
+    tier: &TierPods,
+    first: &'a RollPod<'p>,
+    down: &[&'a RollPod<'p>],
+) -> Vec<&'a RollPod<'p>> {
     if tier.component != Component::ChunkServer {
         return vec![first];
     }

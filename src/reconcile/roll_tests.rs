@@ -14,22 +14,22 @@ use crate::reconcile::model::observation::{Observation, PrimaryView};
 use crate::reconcile::model::states::RollState;
 use crate::reconcile::roll::{self, RollPod, TierPods};
 
-fn pod(set: &str, ordinal: i32, updated: bool) -> RollPod {
+fn pod(set: &str, ordinal: i32, updated: bool) -> RollPod<'static> {
     RollPod {
-        name: format!("{set}-{ordinal}"),
-        uid: format!("{set}-{ordinal}-old"),
+        name: format!("{set}-{ordinal}").into(),
+        uid: format!("{set}-{ordinal}-old").into(),
         ordinal,
         updated,
         ready: true,
         terminating: false,
         created: Some(t(0)),
-        node: Some(format!("node-{ordinal}")),
-        image: Some(format!("curve:{}", if updated { 2 } else { 1 })),
+        node: Some(format!("node-{ordinal}").into()),
+        image: Some(format!("curve:{}", if updated { 2 } else { 1 }).into()),
         failing: None,
     }
 }
 
-fn tier(component: Component, sets: &[&str], n: i32, updated: bool) -> TierPods {
+fn tier(component: Component, sets: &[&str], n: i32, updated: bool) -> TierPods<'static> {
     TierPods {
         component,
         desired: n * sets.len() as i32,
@@ -42,7 +42,7 @@ fn tier(component: Component, sets: &[&str], n: i32, updated: bool) -> TierPods 
 }
 
 /// A healthy cluster whose every pod runs the old template (after an image change).
-fn outdated(disks: usize) -> Vec<TierPods> {
+fn outdated(disks: usize) -> Vec<TierPods<'static>> {
     let slots: Vec<String> = (0..disks)
         .map(|s| format!("demo-chunkserver-{s}"))
         .collect();
@@ -78,7 +78,7 @@ fn health(verdict: HealthVerdict, current: bool) -> HealthView {
 /// often the MDS primary changed.
 fn roll_to_end(
     cluster: &crate::validate::ValidatedCluster,
-    mut tiers: Vec<TierPods>,
+    mut tiers: Vec<TierPods<'static>>,
     mut obs: Observation,
     zones: &BTreeMap<String, String>,
 ) -> (Vec<Vec<String>>, usize) {
@@ -108,7 +108,7 @@ fn roll_to_end(
                         .unwrap();
                     assert_eq!(&pod.uid, uid, "the uid of the pod seen");
                     pod.updated = true;
-                    pod.uid = format!("{name}-new");
+                    pod.uid = format!("{name}-new").into();
                     pod.image = Some("curve:2".into());
                     step.push(name.clone());
                     if let Some(m) = obs.etcd_members.as_mut()
@@ -126,7 +126,7 @@ fn roll_to_end(
                             .find(|p| &p.name != name)
                             .unwrap()
                             .name
-                            .clone();
+                            .to_string();
                         obs.primary = PrimaryView::Elected {
                             pod: next,
                             address: "10.0.0.9:6700".into(),

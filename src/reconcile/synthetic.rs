@@ -613,7 +613,7 @@ pub fn latest(
         health,
         pods_token: state_token(&snapshot.pods, retire),
         primary_unreachable: None,
-        inventory: Inventory::of_reading(reading),
+        inventory: Inventory::of_reading(reading).map(std::sync::Arc::new),
     }
 }
 

@@ -961,7 +961,7 @@ mod decisions {
             },
             pods_token: crate::reconcile::health::state_token(&snapshot.pods, retire),
             primary_unreachable: None,
-            inventory: Some(inventory),
+            inventory: Some(std::sync::Arc::new(inventory)),
         });
     }
 

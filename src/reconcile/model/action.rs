@@ -347,7 +347,10 @@ impl Action {
 
 /// A stable hash (FNV-1a 64) of an object's JSON.
 pub fn object_hash(object: &serde_json::Value) -> String {
-    format!("{:016x}", crate::util::fnv64(object.to_string().bytes()))
+    format!(
+        "{:016x}",
+        crate::util::fnv64_parts([object.to_string().as_bytes()])
+    )
 }
 
 /// An object as the operator applies it, as JSON: with the hash of its content in an

@@ -1,5 +1,7 @@
 //! Curve's health as the monitor keeps it and a decision sees it.
 
+use std::sync::Arc;
+
 use crate::api::{HealthStatus, HealthVerdict};
 use crate::curve::gather::Targets;
 use crate::curve::health::{Health, Rules};
@@ -24,8 +26,9 @@ pub struct Latest {
     /// The elected primary's listen address while its dummy port does not answer (the probe
     /// of every second, or the last full reading).
     pub primary_unreachable: Option<String>,
-    /// What the elected MDS lists, when its topology was read.
-    pub inventory: Option<Inventory>,
+    /// What the elected MDS lists, when its topology was read. Shared, not copied, with each
+    /// decision's view: it lists every ChunkServer.
+    pub inventory: Option<Arc<Inventory>>,
 }
 
 /// The health as a decision sees it.
@@ -37,7 +40,7 @@ pub struct HealthView {
     /// The elected primary's pod, while its dummy port does not answer and etcd still names it.
     pub primary_unreachable: Option<String>,
     /// What the elected MDS lists, only from a reading that is current.
-    pub inventory: Option<Inventory>,
+    pub inventory: Option<Arc<Inventory>>,
 }
 
 impl HealthView {
