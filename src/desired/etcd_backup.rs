@@ -27,7 +27,12 @@ use crate::s3::upload::{ACCESS_KEY_ENV, SECRET_KEY_ENV};
 use crate::validate::ValidatedCluster;
 
 /// The script of every backup Job.
-pub const SCRIPT: &str = include_str!("etcd-backup.sh");
+pub const SCRIPT: &str = concat!(
+    include_str!("snapshot-sha256.sh"),
+    include_str!("etcd-backup.sh")
+);
+/// The check of a snapshot file's trailing SHA-256, shared with the restore's verification.
+pub const SNAPSHOT_SHA256: &str = include_str!("snapshot-sha256.sh");
 /// Where the Job mounts the backup claim; snapshots are in its `snapshots/`.
 pub const BACKUP_DIR: &str = "/backup";
 pub const SNAPSHOTS_DIR: &str = "snapshots";

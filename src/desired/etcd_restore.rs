@@ -114,11 +114,8 @@ field() {{ tr -d ' \t\r\n' | sed -n "s/.*\"$1\":\([0-9][0-9]*\).*/\1/p"; }}
 snap={backup}/snapshots/{snapshot}
 [ -f "$snap.json" ] || fail "snapshot {snapshot}: $snap.json is missing: the snapshot was never verified, so it is never used"
 [ -f "$snap.db" ] || fail "snapshot {snapshot}: $snap.db is missing"
-# The file ends with the SHA-256 of the database before it (etcd's snapshot stream, checked as
-# etcd-backup.sh checks it): snapshot status hashes the keys only, not free pages.
-size=$(wc -c < "$snap.db")
-sum=$(head -c $((size - 32)) "$snap.db" | sha256sum | cut -d' ' -f1)
-[ "$(tail -c 32 "$snap.db" | od -An -v -tx1 | tr -d ' \n')" = "$sum" ] || fail "snapshot {snapshot}: $snap.db does not match its SHA-256: the file changed after it was written, so it is never used"
+{sha256}wrong=$(snapshot_sha256_mismatch "$snap.db")
+[ -z "$wrong" ] || fail "snapshot {snapshot}: $snap.db does not match its SHA-256 ($wrong): the file changed after it was written, so it is never used"
 status=$(ETCDCTL_API=3 {etcdctl} snapshot status "$snap.db" -w json 2>&1) || fail "snapshot {snapshot}: etcdctl snapshot status refuses $snap.db: $status"
 for key in hash revision totalKey; do
   want=$(field $key < "$snap.json")
@@ -126,7 +123,8 @@ for key in hash revision totalKey; do
   [ -n "$want" ] || fail "snapshot {snapshot}: $snap.json has no $key"
   [ "$got" = "$want" ] || fail "snapshot {snapshot}: $key is ${{got:-unreadable}} but $snap.json recorded $want: the file changed after it was verified, so it is never used"
 done
-"#
+"#,
+        sha256 = super::etcd_backup::SNAPSHOT_SHA256
     )
 }
 
