@@ -200,6 +200,18 @@ impl Harness {
         result
     }
 
+    /// One reconcile on the caches as they are: the watches have not delivered what changed
+    /// on the server since the last sync.
+    async fn reconcile_on_stale_caches(
+        &self,
+    ) -> Result<kube::runtime::controller::Action, curve_operator::reconcile::error::Error> {
+        reconcile(
+            Arc::new(DeserializeGuard(Ok(self.cluster()))),
+            self.ctx.clone(),
+        )
+        .await
+    }
+
     fn events(&self) -> Vec<String> {
         std::mem::take(&mut *self.ctx.events.0.lock().unwrap())
             .into_iter()
@@ -1463,5 +1475,54 @@ async fn curve_csi_comes_when_available_stays_quiet_and_holds_a_deletion_with_bo
     assert_eq!(
         h.cluster().metadata.finalizers.unwrap_or_default(),
         Vec::<String>::new()
+    );
+}
+
+/// A finished Job the caches still hold but the server no longer has (deleted by an earlier
+/// pass whose answer a broken connection lost, the watch not caught up): deleting it again is
+/// done, not a failed reconcile (the fault soak, seed 12: such reconciles failed until its
+/// bound, the backoff grown to minutes).
+#[tokio::test]
+async fn deleting_a_job_that_is_gone_already_is_done() {
+    let h = Harness::new(minimal_spec());
+    bring_up_etcd(&h).await;
+    h.set_pods("demo-mds", "mds", true);
+    *h.ctx.etcd.observation.lock().unwrap() = EtcdObservation {
+        primary: PrimaryObservation::Elected {
+            address: "10.0.0.2:6700".into(),
+        },
+        members: Some(MemberHealth::all_healthy(
+            "ns",
+            &["demo-etcd-0", "demo-etcd-1", "demo-etcd-2"],
+            0,
+        )),
+    };
+    h.reconcile().await.unwrap();
+    h.set_pods("demo-chunkserver-0", "chunkserver", true);
+    let online = |h: &Harness| {
+        (h.api.names(JOBS).into_iter()).find(|n| n.starts_with("demo-chunkservers-online-"))
+    };
+    for _ in 0..4 {
+        if online(&h).is_some() {
+            break;
+        }
+        h.reconcile().await.unwrap();
+        h.succeed_jobs();
+    }
+    let job = online(&h).expect("the online check's Job");
+    // It failed: the next pass deletes it to create it again.
+    let mut failed = h.api.get(JOBS, &job).unwrap();
+    failed["status"] = json!({"failed": 3, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]});
+    h.api.put(JOBS, failed);
+    h.sync_caches();
+    h.api.delete_object(JOBS, &job);
+    h.api.take_requests();
+    h.reconcile_on_stale_caches()
+        .await
+        .expect("a delete that finds nothing is done");
+    let requests = h.api.take_requests();
+    assert!(
+        (requests.iter()).any(|r| r.starts_with("DELETE") && r.contains(&job)),
+        "the pass deleted the Job it still saw: {requests:?}"
     );
 }

@@ -77,8 +77,9 @@ impl std::fmt::Display for Refusal {
 }
 
 impl Error {
-    /// The API server judged the request itself (4xx other than a timeout, a conflict or
-    /// throttling): the same request will be refused again.
+    /// The API server judged the request itself (400 Bad Request, 403 Forbidden, 422 Invalid,
+    /// as [`Error::refusal`] reads them): the same request will be refused again. A 404 is
+    /// not: the object went away or its namespace did, which the caches catch up with.
     pub fn is_refusal(&self) -> bool {
         let (Error::StorageClass { source, .. }
         | Error::SetEvents { source, .. }
@@ -92,8 +93,7 @@ impl Error {
         else {
             return false;
         };
-        matches!(source, kube::Error::Api(status)
-            if (400..500).contains(&status.code) && !matches!(status.code, 408 | 409 | 429))
+        matches!(source, kube::Error::Api(status) if matches!(status.code, 400 | 403 | 422))
     }
 
     /// The refusal this error is, when the API server judged the object itself.

@@ -37,10 +37,10 @@ fn only_the_api_servers_judgement_of_a_request_counts_as_a_refusal() {
         object: "StatefulSet/demo-etcd".into(),
         source: api(code),
     };
-    for code in [400, 403, 404, 422] {
+    for code in [400, 403, 422] {
         assert!(apply(code).is_refusal(), "{code}");
     }
-    for code in [408, 409, 429, 500, 503] {
+    for code in [404, 408, 409, 429, 500, 503] {
         assert!(!apply(code).is_refusal(), "{code}");
     }
     assert!(Error::Status(api(422)).is_refusal());
