@@ -942,9 +942,10 @@ async fn api_errors_are_reported_in_the_status_and_retried() {
         &error,
         h.ctx.clone(),
     );
+    // The server failed (it did not refuse the object): retried after a second.
     assert_eq!(
         requeue,
-        kube::runtime::controller::Action::requeue(std::time::Duration::from_secs(5))
+        kube::runtime::controller::Action::requeue(std::time::Duration::from_secs(1))
     );
 }
 
