@@ -306,6 +306,7 @@ fn plan_retire(
         pods: &snapshot.pods,
         previous,
         inventory: view.and_then(|v| v.inventory.as_ref()),
+        latest_inventory: (snapshot.health.as_ref()).and_then(|l| l.inventory.as_ref()),
         unhealthy,
         usage_limit_percent: desired::config::pool_usage_limit_percent(cluster),
         now,
