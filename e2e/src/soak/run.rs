@@ -50,6 +50,8 @@ pub enum Op {
     Retire,
     ScaleOut,
     LostDisk,
+    /// `disksPerNode` 2 → 1, after the harness added a slot to unstick a lone zone's lost disk.
+    DiskSlotRemove,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -83,6 +85,7 @@ pub struct SpecState {
     pub chunkservers: i32,
     pub image: usize,
     pub etcd_gi: u32,
+    pub disks_per_node: i32,
 }
 
 impl SpecState {
@@ -93,7 +96,17 @@ impl SpecState {
             chunkservers: 4,
             image: 0,
             etcd_gi: 1,
+            disks_per_node: 1,
         }
+    }
+
+    /// What a user does on `ChunkServerReplaceStuck` (a lost disk alone in its zone): a second
+    /// disk slot, so every zone gets another ChunkServer. None when there is one already.
+    pub fn unstick(&mut self) -> Option<serde_json::Value> {
+        (self.disks_per_node == 1).then(|| {
+            self.disks_per_node = 2;
+            json!({"chunkservers": {"disksPerNode": 2}})
+        })
     }
 
     /// The operations valid in this state: etcd 3 ↔ 5, MDS 3..=5, ChunkServers 4 ↔ 3 (a retire
@@ -120,6 +133,9 @@ impl SpecState {
         } else {
             Op::ScaleOut
         });
+        if self.disks_per_node == 2 {
+            ops.push(Op::DiskSlotRemove);
+        }
         ops
     }
 
@@ -150,6 +166,10 @@ impl SpecState {
             Op::Retire | Op::ScaleOut => {
                 self.chunkservers = if op == Op::Retire { 3 } else { 4 };
                 json!({"chunkservers": {"replicas": self.chunkservers}})
+            }
+            Op::DiskSlotRemove => {
+                self.disks_per_node = 1;
+                json!({"chunkservers": {"disksPerNode": 1}})
             }
             Op::LostDisk => return None,
         };
@@ -411,9 +431,9 @@ impl Harness<'_> {
                 self.env.patch_spec(CLUSTER, patch).await;
             }
             None => {
-                let pods = self.replaceable_chunkservers().await;
+                let pods = self.losable_chunkservers().await;
                 if pods.is_empty() {
-                    self.note("no ChunkServer shares its zone: no lost disk this round".into());
+                    self.note("no ChunkServer registered: no lost disk this round".into());
                     return;
                 }
                 let pod = self.ops_rng.pick(&pods).clone();
@@ -430,8 +450,8 @@ impl Harness<'_> {
 }
 
 impl Harness<'_> {
-    /// ChunkServer pods (not being deleted) whose zone has another live ChunkServer.
-    async fn replaceable_chunkservers(&self) -> Vec<String> {
+    /// ChunkServer pods (not being deleted) with a live id.
+    async fn losable_chunkservers(&self) -> Vec<String> {
         let pods = (self.env.api::<Pod>())
             .list(&ListParams::default().labels(&format!(
                 "app.kubernetes.io/instance={CLUSTER},app.kubernetes.io/component=chunkserver"
@@ -446,7 +466,7 @@ impl Harness<'_> {
         let handle = self.env.kubelet.curve_model(CLUSTER);
         let model = handle.model.lock().unwrap();
         let view = checker::curve_view(&model, &views, CLUSTER);
-        let mut names = checker::replaceable_chunkservers(&model, &view);
+        let mut names = checker::losable_chunkservers(&view);
         names.sort();
         names
     }
@@ -664,7 +684,20 @@ async fn rounds(harness: &mut Harness<'_>, config: &SoakConfig) {
         let converged_at = loop {
             match converged(harness.env).await {
                 Ok(refused) => break Some((Instant::now(), refused)),
-                Err(why) => last_why = why,
+                Err(why) => {
+                    // The user's part of a lost disk alone in its zone: the slot it asks for.
+                    if why.starts_with("Progressing ChunkServerReplaceStuck")
+                        && let Some(patch) = state.unstick()
+                    {
+                        harness.note(format!("the harness unsticks it ({patch}): {why}"));
+                        say(&format!("  {op:?}: {why}; the harness sets {patch}"));
+                        harness.env.patch_spec(CLUSTER, patch).await;
+                        *(harness.report.operations)
+                            .entry("Unstick".to_string())
+                            .or_default() += 1;
+                    }
+                    last_why = why;
+                }
             }
             if healed.elapsed() > CONVERGE_BOUND {
                 break None;
@@ -784,6 +817,29 @@ mod tests {
                 Op::MdsDown,
                 Op::ScaleOut
             ]
+        );
+    }
+
+    /// A lost disk alone in its zone is unstuck once by a second disk slot, which a later
+    /// operation removes again.
+    #[test]
+    fn a_stuck_replacement_gets_a_second_disk_slot_that_a_later_operation_removes() {
+        let mut state = SpecState::initial();
+        assert!(!state.valid_ops().contains(&Op::DiskSlotRemove));
+        assert_eq!(
+            state.unstick(),
+            Some(json!({"chunkservers": {"disksPerNode": 2}}))
+        );
+        assert_eq!(state.unstick(), None, "a second slot is there already");
+        assert_eq!(state.valid_ops().last(), Some(&Op::DiskSlotRemove));
+        assert_eq!(
+            state.apply(Op::DiskSlotRemove),
+            Some(json!({"chunkservers": {"disksPerNode": 1}}))
+        );
+        assert!(!state.valid_ops().contains(&Op::DiskSlotRemove));
+        assert_eq!(
+            state.unstick(),
+            Some(json!({"chunkservers": {"disksPerNode": 2}}))
         );
     }
 }
