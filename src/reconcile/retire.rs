@@ -397,7 +397,10 @@ fn delete(
     plan: &mut RetirePlan,
 ) {
     if let Some(cs) = listed {
-        if cs.status == ChunkServerStatus::RETIRED {
+        // Never while copysets still list it: an id RETIRED by hand (SetChunkServer checks
+        // nothing) keeps them, and DeleteChunkServer would take it anyway
+        // (C:src/mds/topology/topology.cpp l.248-268).
+        if cs.status == ChunkServerStatus::RETIRED && cs.copysets == 0 {
             plan.curve
                 .push(CurveChange::DeleteChunkServer { id: cs.id });
         }
@@ -496,6 +499,9 @@ fn progress(input: &RetireInput, retire: &ChunkServerRetire) -> RetireProgress {
             }
             _ => "empty and stopped; waits for Curve to mark it RETIRED (within a heartbeat check, 30 s)".to_string(),
         },
+        (RetireStep::Deleting, Some(left)) if left > 0 => format!(
+            "RETIRED while {left} copysets still list it; deleted once Curve moved them"
+        ),
         (RetireStep::Deleting, _) => "RETIRED; being deleted from Curve".to_string(),
     };
     let message = match (retire.reason, stuck) {

@@ -727,3 +727,29 @@ fn only_a_replacement_with_copysets_and_no_readwrite_neighbour_is_stuck() {
     world.cs(2).copysets = 0;
     assert!(!stuck(&world, RetireReason::Replace, RetireStep::Draining));
 }
+
+/// An id RETIRED while copysets still list it (by hand: Curve's SetChunkServer checks
+/// nothing) is not deleted until they moved, although Curve's DeleteChunkServer would take it.
+#[test]
+fn a_retired_id_that_copysets_still_list_is_not_deleted() {
+    let mut world = World::new(4, 1);
+    let cluster = demo(3, 1);
+    let retire = ChunkServerRetire {
+        step: RetireStep::Deleting,
+        ..world.plan(&cluster, None).record.unwrap()
+    };
+    world.cs(4).status = ChunkServerStatus::RETIRED;
+    world.cs(4).copysets = 3;
+    let held = world.plan(&cluster, Some(&retire));
+    assert!(held.curve.is_empty(), "{:?}", held.curve);
+    assert_eq!(held.record, Some(retire.clone()));
+    assert!(
+        held.progress
+            .unwrap()
+            .message
+            .ends_with("RETIRED while 3 copysets still list it; deleted once Curve moved them")
+    );
+    world.cs(4).copysets = 0;
+    let delete = world.plan(&cluster, Some(&retire));
+    assert_eq!(delete.curve, [CurveChange::DeleteChunkServer { id: 4 }]);
+}
