@@ -516,6 +516,16 @@ pub async fn converged(env: &TestEnv) -> Result<Option<String>, String> {
     Ok(refused)
 }
 
+/// `Progressing`'s message while it says `ChunkServerReplaceStuck` (a lost disk alone in its
+/// zone, which waits for a user to add a ChunkServer there).
+async fn replace_stuck(env: &TestEnv) -> Option<String> {
+    let cluster = env.clusters().get(CLUSTER).await.ok()?;
+    let status = cluster.status.unwrap_or_default();
+    condition(&status, "Progressing")
+        .filter(|c| c.reason == "ChunkServerReplaceStuck")
+        .map(|c| c.message.clone())
+}
+
 /// The soak's cluster: 3 etcd members on an expandable class (1Gi, their quota set so growth
 /// rolls nothing), 3 MDS, 4 ChunkServers with 20 copysets each.
 pub fn soak_cluster() -> serde_json::Value {
@@ -686,11 +696,11 @@ async fn rounds(harness: &mut Harness<'_>, config: &SoakConfig) {
                 Ok(refused) => break Some((Instant::now(), refused)),
                 Err(why) => {
                     // The user's part of a lost disk alone in its zone: the slot it asks for.
-                    if why.starts_with("Progressing ChunkServerReplaceStuck")
+                    if let Some(stuck) = replace_stuck(harness.env).await
                         && let Some(patch) = state.unstick()
                     {
-                        harness.note(format!("the harness unsticks it ({patch}): {why}"));
-                        say(&format!("  {op:?}: {why}; the harness sets {patch}"));
+                        harness.note(format!("the harness unsticks it ({patch}): {stuck}"));
+                        say(&format!("  {op:?}: {stuck}; the harness sets {patch}"));
                         harness.env.patch_spec(CLUSTER, patch).await;
                         *(harness.report.operations)
                             .entry("Unstick".to_string())
