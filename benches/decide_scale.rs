@@ -334,6 +334,7 @@ fn measure(size: Size, rows: &mut Vec<Row>) -> Available {
         pods: &snapshot.pods,
         previous: None,
         inventory,
+        latest_inventory: inventory,
         unhealthy: None,
         usage_limit_percent: desired::config::pool_usage_limit_percent(cluster),
         now,

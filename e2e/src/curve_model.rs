@@ -2076,16 +2076,10 @@ mod tests {
         assert!(model.copysets_on(1).is_empty());
     }
 
-    /// The fault soak's finding (issue 32, seed 11): with one ChunkServer per server and one
-    /// server in a zone (the example's 3 servers in 3 zones, or the lone ones of 4 servers in
-    /// 3 zones), a lost disk is never replaced. Draining the old id needs a target in its zone
-    /// (one copy per zone, C:src/mds/schedule/scheduler.cpp:76-183) and there is none; the new
-    /// disk, the only ChunkServer that zone could get, is kept out by the start gate until the
-    /// old id is RETIRED, which needs it empty.
-    #[test]
-    fn a_lost_disk_alone_in_its_zone_can_neither_drain_nor_register_anew() {
+    /// One ChunkServer on each of the three servers in three zones (port 8200, disks named by
+    /// ip:port), the pool created: the model and how many copysets id 1 holds.
+    fn lone_zones(now: Instant) -> (CurveModel, usize) {
         let map = three_servers();
-        let now = Instant::now();
         let mut model = CurveModel::new(CurveSettings::default());
         model.apply_physical_pool(&map).unwrap();
         for server in &map.servers {
@@ -2101,27 +2095,170 @@ mod tests {
         model.apply_logical_pool(&map, 1).unwrap();
         let held = model.copysets_on(1).len();
         assert!(held > 0);
-        // ChunkServer 1's disk is lost; the operator sets it PENDDING to drain it.
+        (model, held)
+    }
+
+    /// ChunkServer 1's disk is lost and it is set PENDDING; past the offline timeout. Neither
+    /// scheduler finds a target: each copyset keeps one copy per zone and zone 1 has no other
+    /// ChunkServer (C:src/mds/schedule/scheduler.cpp:76-183). Returns the time reached.
+    fn lone_disk_lost(model: &mut CurveModel, held: usize, now: Instant) -> Instant {
         model.chunkserver_stopped(1);
         model.set_chunkserver(1, ChunkServerStatus::Pendding);
         for round in 1..=20u32 {
             let t = now + model.settings.copyset_scheduler_interval * round;
-            heartbeats_but(&mut model, 1, t);
+            heartbeats_but(model, 1, t);
             assert_eq!(model.schedule(t), 0, "no target in zone 1");
             model.check_heartbeats(t);
         }
-        // Past the offline timeout the recover scheduler finds no target either.
         let late = now + model.settings.offline_timeout + Duration::from_secs(10);
-        heartbeats_but(&mut model, 1, late);
+        heartbeats_but(model, 1, late);
         model.check_heartbeats(late);
         assert_eq!(model.chunkservers[&1].online, OnlineState::Offline);
         assert_eq!(model.recover(late), 0);
         assert_eq!(model.copysets_on(1).len(), held);
         assert_ne!(model.chunkservers[&1].status, ChunkServerStatus::Retired);
+        late
+    }
+
+    /// The fault soak's finding (issue 32, seed 11): with one ChunkServer per server and one
+    /// server in a zone, a lost disk is not replaced on its own. The new disk, the only
+    /// ChunkServer that zone could get, is kept out by the start gate until the old id is
+    /// RETIRED, which needs it empty. What unblocks it is another ChunkServer in the zone —
+    /// here a second disk slot on every server (`disksPerNode: 2`): the recover scheduler
+    /// moves id 1's copies to the new ChunkServer of zone 1, the healthy checker retires the
+    /// empty id, it is deleted, and the lost disk's pod registers anew with a new id.
+    #[test]
+    fn a_lost_disk_alone_in_its_zone_heals_once_its_zone_gets_another_chunkserver() {
+        let now = Instant::now();
+        let (mut model, held) = lone_zones(now);
+        let on_1 = model.copysets_on(1);
+        let late = lone_disk_lost(&mut model, held, now);
         assert!(matches!(
             model.start_gate("a-new-claim", "127.0.0.101", 8200),
             StartGate::Refuse(cs) if cs.id == 1
         ));
+
+        // The remedy: slot 1 on every server registers (ids 4, 5, 6 at :8201).
+        for ip in ["127.0.0.101", "127.0.0.102", "127.0.0.103"] {
+            assert_eq!(
+                model.start_gate(&format!("{ip}:8201"), ip, 8201),
+                StartGate::Proceed
+            );
+            let (id, token) = (model.regist_chunkserver(&request(ip, 8201, None)))
+                .id_token
+                .unwrap();
+            model.chunkserver_started(id, &format!("{ip}:8201"));
+            assert_eq!(model.heartbeat(id, &token, ip, 8201, late), 0);
+        }
+        assert_eq!(model.chunkserver_at("127.0.0.101", 8201).unwrap().id, 4);
+        model.check_heartbeats(late);
+
+        let step = model.settings.change_peer_time;
+        let mut at = late;
+        for _ in 0..=held * 2 {
+            if model.copysets_on(1).is_empty() && model.operators.is_empty() {
+                break;
+            }
+            at += step;
+            heartbeats_but(&mut model, 1, at);
+            model.check_heartbeats(at);
+            model.recover(at);
+            assert!(
+                (model.operators.values()).all(|o| (o.source, o.target) == (1, 4)),
+                "{:?}",
+                model.operators
+            );
+        }
+        assert_eq!(model.copysets_on(1), Vec::<CopysetKey>::new());
+        assert_every_copyset_whole(&model);
+        for key in &on_1 {
+            assert!(model.copysets[key].members.contains(&4), "{key:?}");
+        }
+
+        // Empty and OFFLINE: RETIRED at the next check, then deletable; the gate lets the
+        // new disk in and it registers with a new id.
+        at += step;
+        heartbeats_but(&mut model, 1, at);
+        model.check_heartbeats(at);
+        assert_eq!(model.chunkservers[&1].status, ChunkServerStatus::Retired);
+        assert_eq!(model.delete_chunkserver(1), code::SUCCESS);
+        assert_eq!(
+            model.start_gate("a-new-claim", "127.0.0.101", 8200),
+            StartGate::Proceed
+        );
+        let (id, _) = (model.regist_chunkserver(&request("127.0.0.101", 8200, None)))
+            .id_token
+            .unwrap();
+        assert_eq!(id, 7);
+        model.chunkserver_started(id, "a-new-claim");
+        assert_every_copyset_whole(&model);
+        assert!(model.copysets_on(7).is_empty(), "a new id starts empty");
+    }
+
+    /// The fix first considered for issue 32, and why the operator does not take it: setting
+    /// the lone zone's old id RETIRED by hand. Curve accepts it with copysets on it
+    /// (SetChunkServer, C:src/mds/topology/topology_service_manager.cpp:314-329;
+    /// UpdateChunkServerRwState, C:src/mds/topology/topology.cpp:364-426, checks nothing but
+    /// moves the pool's capacity), the gate lets the new disk register anew — and no copy
+    /// moves to it: the pool's ChunkServer list leaves RETIRED ones out
+    /// (C:src/mds/schedule/topoAdapter.cpp:254-268), so it has no more ChunkServers than a
+    /// copyset has members and SelectBestPlacementChunkServer gives up
+    /// (C:src/mds/schedule/scheduler.cpp:87-95), for the recover scheduler and for the PENDDING
+    /// drain alike; the healthy checker stops tracking a RETIRED id
+    /// (C:src/mds/heartbeat/chunkserver_healthy_checker.cpp:150-155). In Curve it is worse than
+    /// the model shows: the MDS maps each raft member by ip:port to the ChunkServer there that
+    /// is not RETIRED (C:src/mds/heartbeat/heartbeat_manager.cpp:355-375), so leaders report the
+    /// new id as a member it never received (the model keeps members by id). And DeleteChunkServer
+    /// takes the RETIRED id while copysets still list it (C:src/mds/topology/topology.cpp:248-268).
+    #[test]
+    fn retiring_a_lone_zone_s_old_id_by_hand_moves_no_copy_to_the_new_disk() {
+        let now = Instant::now();
+        let (mut model, held) = lone_zones(now);
+        let on_1 = model.copysets_on(1);
+        let late = lone_disk_lost(&mut model, held, now);
+        assert_eq!(
+            model.set_chunkserver(1, ChunkServerStatus::Retired),
+            code::SUCCESS
+        );
+        assert_eq!(
+            model.start_gate("a-new-claim", "127.0.0.101", 8200),
+            StartGate::Proceed
+        );
+        let (id, token) = (model.regist_chunkserver(&request("127.0.0.101", 8200, None)))
+            .id_token
+            .unwrap();
+        assert_eq!(id, 4);
+        model.chunkserver_started(id, "a-new-claim");
+        assert_eq!(model.heartbeat(id, &token, "127.0.0.101", 8200, late), 0);
+        let step = model.settings.change_peer_time;
+        for round in 1..=20u32 {
+            let at = late + step * round;
+            heartbeats_but(&mut model, 1, at);
+            model.check_heartbeats(at);
+            assert_eq!(
+                (model.recover(at), model.schedule(at)),
+                (0, 0),
+                "round {round}"
+            );
+        }
+        assert!(
+            !model.heartbeats.contains_key(&1),
+            "a RETIRED id is not tracked"
+        );
+        assert_eq!(model.copysets_on(1), on_1);
+        assert!(model.copysets_on(4).is_empty());
+        for key in &on_1 {
+            let serving = (model.copysets[key].members.iter())
+                .filter(|m| model.serves(**m, *key))
+                .count();
+            assert_eq!(serving, 2, "{key:?} stays a copy short");
+        }
+        // Curve would delete it now, leaving copysets that name a ChunkServer it no longer has.
+        assert_eq!(model.delete_chunkserver(1), code::SUCCESS);
+        assert!(
+            on_1.iter()
+                .all(|key| model.copysets[key].members.contains(&1))
+        );
     }
 
     #[test]

@@ -121,7 +121,8 @@ async fn follow_retire(
                         say(&format!("  kubectl get curvecluster -o wide:\n{wide}"));
                         assert!(
                             wide.contains("ChunkServerRetiring")
-                                || wide.contains("ChunkServerReplacing"),
+                                || wide.contains("ChunkServerReplacing")
+                                || wide.contains("ChunkServerReplaceStuck"),
                             "{wide}"
                         );
                     }
@@ -422,6 +423,112 @@ async fn replace_a_lost_disk_without_reusing_its_id() {
     say(&format!(
         "TRAP (gate off): the empty disk of {victim} took ChunkServer {victim_id}; the MDS still places its {held} copysets on it, none held: {}",
         health.and_then(|h| h.message).unwrap_or_default()
+    ));
+}
+
+/// Issue 32: one ChunkServer per server and one server per zone. The lost disk's old id has
+/// no other ChunkServer in its zone to take its copies: `Progressing` turns False
+/// (`ChunkServerReplaceStuck`, naming the zone) with a warning Event, and the old id stays
+/// PENDDING with every copyset, never RETIRED or deleted. A second disk slot gives the zone a
+/// ChunkServer: the copies move to it, the old id is retired and deleted, and the pod
+/// registers a new id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kubernetes API server (KUBECONFIG), see e2e/README.md"]
+async fn replace_a_lost_disk_alone_in_its_zone_once_the_zone_gets_another_chunkserver() {
+    use k8s_openapi::api::events::v1::Event;
+    use kube::api::ListParams;
+    let env = TestEnv::new("replace-lone", 3).await;
+    let mut operator = up(
+        &env,
+        json!({"chunkservers": {"replicas": 3, "copysets": 10}}),
+    )
+    .await;
+    let lost = "demo-chunkserver-0-1";
+    let old = env.kubelet.chunkserver_id(lost).unwrap();
+    let copysets = env.kubelet.curve_copysets_per_chunkserver("demo")[&old].clone();
+    let lost_at = Instant::now();
+    let claims = env.api::<PersistentVolumeClaim>();
+    let pods = env.api::<Pod>();
+    let _ = claims
+        .delete(&format!("data-{lost}"), &DeleteParams::default())
+        .await;
+    let _ = pods.delete(lost, &DeleteParams::default()).await;
+
+    let who = format!("replacing ChunkServer {old} ({lost}, ");
+    let stuck = env
+        .wait_status("demo", "ChunkServerReplaceStuck", TO_VERDICT * 2, |_, s| {
+            let (reason, message) = progressing(s);
+            (reason == "ChunkServerReplaceStuck"
+                && message.starts_with(&who)
+                && message.contains(") is stuck: zone "))
+            .then_some(())
+            .ok_or(format!("{reason}: {message}"))
+        })
+        .await;
+    let message = progressing(&stuck.status.unwrap_or_default()).1;
+    say(&format!(
+        "LONE ZONE: {:.1}s after the claim was lost: {message}",
+        lost_at.elapsed().as_secs_f64()
+    ));
+    let told = curve_operator_e2e::util::eventually(
+        "a ChunkServerReplaceStuck event",
+        TO_VERDICT,
+        || async {
+            let events = env.api::<Event>().list(&ListParams::default()).await;
+            let events = events.map_err(|e| e.to_string())?.items;
+            (events.into_iter())
+                .find(|e| e.reason.as_deref() == Some("ChunkServerReplaceStuck"))
+                .and_then(|e| e.note)
+                .ok_or("none yet".to_string())
+        },
+    )
+    .await;
+    assert_eq!(told, message, "the Event says what the condition says");
+
+    // Held: the old id keeps its copysets and stays PENDDING; the pod still refuses.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let listed = (env.kubelet.curve_chunkservers("demo").into_iter())
+        .find(|c| c.id == old)
+        .expect("the old id is not deleted");
+    assert_eq!(listed.status, ChunkServerStatus::Pendding);
+    assert_eq!(
+        env.kubelet.curve_copysets_per_chunkserver("demo")[&old],
+        copysets
+    );
+    assert_eq!(
+        env.kubelet.chunkserver_id(lost),
+        None,
+        "the empty disk stays out"
+    );
+
+    // The remedy: a ChunkServer on every node, so one in that zone too.
+    let added = Instant::now();
+    env.patch_spec("demo", json!({"chunkservers": {"disksPerNode": 2}}))
+        .await;
+    let (_, _, took) = follow_retire(&env, &mut operator, false, Duration::from_secs(300)).await;
+    let new = curve_operator_e2e::util::eventually(
+        "the pod registered with a new id",
+        TO_VERDICT * 2,
+        || async {
+            match env.kubelet.chunkserver_id(lost) {
+                Some(id) if id != old => Ok(id),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+    copies_whole(&env, old);
+    assert!(
+        !(env.kubelet.curve_chunkservers("demo").iter()).any(|c| c.id == old),
+        "the old id is deleted"
+    );
+    env.wait_copysets_healthy("demo", TO_VERDICT * 3).await;
+    env.wait_available("demo", TO_VERDICT * 2).await;
+    say(&format!(
+        "LONE ZONE: disksPerNode 1 → 2 unblocked it: ChunkServer {old} ({} copysets moved) retired and deleted, the pod registered as ChunkServer {new}, {:.1}s after the slot was added ({:.1}s for the retire)",
+        copysets.len(),
+        added.elapsed().as_secs_f64(),
+        took.as_secs_f64()
     ));
 }
 

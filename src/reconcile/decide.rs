@@ -306,6 +306,7 @@ fn plan_retire(
         pods: &snapshot.pods,
         previous,
         inventory: view.and_then(|v| v.inventory.as_deref()),
+        latest_inventory: (snapshot.health.as_ref()).and_then(|l| l.inventory.as_deref()),
         unhealthy,
         usage_limit_percent: desired::config::pool_usage_limit_percent(cluster),
         now,

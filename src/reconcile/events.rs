@@ -105,7 +105,7 @@ pub fn bounded_note(note: String) -> String {
 
 /// Problems told when a condition takes the reason, or its message changes under it:
 /// (condition, its reason, the event's reason). Each is a warning with the condition's message.
-const PROBLEMS: [(ConditionType, Reason, &str); 8] = [
+const PROBLEMS: [(ConditionType, Reason, &str); 9] = [
     (ConditionType::Degraded, Reason::EtcdNoSpace, "EtcdNoSpace"),
     (ConditionType::Degraded, Reason::EtcdCorrupt, "EtcdCorrupt"),
     (ConditionType::SpecValid, Reason::Invalid, "InvalidSpec"),
@@ -123,6 +123,11 @@ const PROBLEMS: [(ConditionType, Reason, &str); 8] = [
         ConditionType::Progressing,
         Reason::RolloutStuck,
         "RolloutStuck",
+    ),
+    (
+        ConditionType::Progressing,
+        Reason::ChunkServerReplaceStuck,
+        "ChunkServerReplaceStuck",
     ),
     (
         ConditionType::Progressing,

@@ -16,6 +16,13 @@
 //! `ip:port` (the start script's empty-disk refusal, [`crate::desired::start`]) — the old id
 //! leaves the same way, then the pod starts again and registers with a new id.
 //!
+//! A lost disk alone in its zone (one ChunkServer per server, one server in the zone) cannot
+//! be replaced so: its copysets have no other ChunkServer of the zone to move to, and
+//! setting the old id RETIRED by hand would not help — the new disk at the same `ip:port`
+//! would be taken for the old member of every copyset still listing it, and no scheduler
+//! copies anything to it ([`zone_without_target`]). The old id stays PENDDING and the status
+//! says the retire is stuck and what unblocks it: another ChunkServer in that zone.
+//!
 //! The step is kept in `status.record.retire`, written before it is acted on; every action is
 //! idempotent and every step is judged on a reading of Curve taken after the step was
 //! recorded (the health monitor's token includes it), so a restarted operator carries on.
@@ -49,6 +56,9 @@ pub struct RetireInput<'a> {
     /// What the MDS lists, read after the pods and the retire step were last as they are now;
     /// `None` while no such reading exists.
     pub inventory: Option<&'a Inventory>,
+    /// The MDS's latest list, even one read before the last change: only for what the status
+    /// says, so a judgement that holds until the user acts does not flap with each pod change.
+    pub latest_inventory: Option<&'a Inventory>,
     /// Why Curve's copysets are not all healthy (a retire starts only when they are); `None`
     /// when they are.
     pub unhealthy: Option<String>,
@@ -388,7 +398,10 @@ fn delete(
     plan: &mut RetirePlan,
 ) {
     if let Some(cs) = listed {
-        if cs.status == ChunkServerStatus::RETIRED {
+        // Never while copysets still list it: an id RETIRED by hand (SetChunkServer checks
+        // nothing) keeps them, and DeleteChunkServer would take it anyway
+        // (C:src/mds/topology/topology.cpp l.248-268).
+        if cs.status == ChunkServerStatus::RETIRED && cs.copysets == 0 {
             plan.curve
                 .push(CurveChange::DeleteChunkServer { id: cs.id });
         }
@@ -427,12 +440,47 @@ fn delete(
     plan.record = None;
 }
 
+/// The zone of a leaving ChunkServer when Curve can move none of its copysets: a copyset keeps
+/// one copy per zone, so the MDS moves a copy only onto another ChunkServer of the same zone
+/// that it may pick, READWRITE and not RETIRED (SelectBestPlacementChunkServer,
+/// C:src/mds/schedule/scheduler.cpp:97-140; IsHealthy, C:src/mds/schedule/topoAdapter.cpp:145-149;
+/// the pool's list leaves RETIRED ones out, 254-268). One that is only not online counts: it
+/// may come back.
+///
+/// A lost disk's own pod cannot be that ChunkServer, nor can the old id be RETIRED by hand to
+/// let it register: at the same `ip:port` the MDS takes the new id for the old member of every
+/// copyset whose raft configuration still lists that address (GetChunkserverIdByPeerStr,
+/// C:src/mds/heartbeat/heartbeat_manager.cpp:355-375), so no scheduler would copy anything to
+/// it (and with only the zones' ChunkServers left, SelectBestPlacementChunkServer finds no more
+/// ChunkServers than members, scheduler.cpp:87-95).
+fn zone_without_target<'a>(inventory: &Inventory, cs: &'a ListedChunkServer) -> Option<&'a str> {
+    let zone = cs.zone.as_deref()?;
+    let target = (inventory.chunkservers.iter()).any(|other| {
+        other.id != cs.id
+            && other.zone.as_deref() == Some(zone)
+            && other.status == ChunkServerStatus::READWRITE
+    });
+    (cs.copysets > 0 && !target).then_some(zone)
+}
+
 /// What the status says of a retire in progress.
 fn progress(input: &RetireInput, retire: &ChunkServerRetire) -> RetireProgress {
     let listed = (input.inventory)
         .zip(retire.chunkserver_id)
         .and_then(|(inventory, id)| inventory.chunkserver(id));
     let copysets_left = listed.map(|cs| cs.copysets);
+    // Only a replacement can be stuck so: a scale-in that empties a zone is refused before it
+    // starts (`cannot_hold`).
+    let latest = input.inventory.or(input.latest_inventory);
+    let in_latest = latest
+        .zip(retire.chunkserver_id)
+        .and_then(|(inventory, id)| Some((inventory, inventory.chunkserver(id)?)));
+    let stuck = match (retire.reason, retire.step, in_latest) {
+        (RetireReason::Replace, RetireStep::Draining, Some((inventory, cs))) => {
+            zone_without_target(inventory, cs)
+        }
+        _ => None,
+    };
     let who = match retire.chunkserver_id {
         Some(id) => format!("ChunkServer {id} ({}, {})", retire.pod, retire.address),
         None => format!("pod {} ({}, never registered)", retire.pod, retire.address),
@@ -452,19 +500,26 @@ fn progress(input: &RetireInput, retire: &ChunkServerRetire) -> RetireProgress {
             }
             _ => "empty and stopped; waits for Curve to mark it RETIRED (within a heartbeat check, 30 s)".to_string(),
         },
+        (RetireStep::Deleting, Some(left)) if left > 0 => format!(
+            "RETIRED while {left} copysets still list it; deleted once Curve moved them"
+        ),
         (RetireStep::Deleting, _) => "RETIRED; being deleted from Curve".to_string(),
     };
-    let message = match retire.reason {
-        RetireReason::Replace => format!(
+    let message = match (retire.reason, stuck) {
+        (_, Some(zone)) => format!(
+            "replacing {who} is stuck: zone {zone} has no other READWRITE ChunkServer to take its {} copysets (Curve keeps one copy per zone), and the pod's empty disk cannot take them at the same ip:port; add a ChunkServer to zone {zone} (raise spec.chunkservers.disksPerNode, or add a node in that zone with spec.placement.zoneLabel): the copysets then move to it, and the old id, kept PENDDING meanwhile, is RETIRED and deleted before the pod registers a new one",
+            in_latest.map_or(retire.copysets_at_start, |(_, cs)| cs.copysets)
+        ),
+        (RetireReason::Replace, None) => format!(
             "replacing {who}: its pod's disk is empty, so the old id leaves Curve before the pod registers a new one: {step}"
         ),
-        RetireReason::ScaleIn => format!(
+        (RetireReason::ScaleIn, None) => format!(
             "retiring {who} for {}: {} → {}: {step}",
             field(RetireReason::ScaleIn),
             retire.ordinal + 1,
             input.spec_replicas()
         ),
-        RetireReason::DiskSlotRemoved => format!(
+        (RetireReason::DiskSlotRemoved, None) => format!(
             "retiring {who} for {}: {} → {}: {step}",
             field(RetireReason::DiskSlotRemoved),
             retire.slot + 1,
@@ -475,6 +530,7 @@ fn progress(input: &RetireInput, retire: &ChunkServerRetire) -> RetireProgress {
         reason: retire.reason,
         message,
         copysets_left,
+        stuck: stuck.is_some(),
     }
 }
 

@@ -95,6 +95,7 @@ impl World {
             pods: &read(self.pods.clone()),
             previous,
             inventory: Some(&self.inventory),
+            latest_inventory: Some(&self.inventory),
             unhealthy: None,
             usage_limit_percent: 80,
             now: t(0),
@@ -316,6 +317,7 @@ fn nothing_moves_without_a_reading_taken_after_the_step() {
         pods: &read(world.pods.clone()),
         previous: Some(&retire),
         inventory: None,
+        latest_inventory: None,
         unhealthy: None,
         usage_limit_percent: 80,
         now: t(5),
@@ -367,6 +369,7 @@ fn refusals_keep_the_cluster_and_name_the_numbers() {
         pods: &read(world.pods.clone()),
         previous: None,
         inventory: Some(&world.inventory),
+        latest_inventory: None,
         unhealthy: Some("2 of 100 copysets unhealthy".into()),
         usage_limit_percent: 80,
         now: t(0),
@@ -470,8 +473,9 @@ fn removing_a_disk_slot_retires_its_chunkservers_from_the_highest_ordinal_then_d
 
 #[test]
 fn a_lost_disk_is_replaced_only_after_its_old_id_left() {
-    let mut world = World::new(3, 1);
-    let cluster = demo(3, 1);
+    // Six servers: zone2 has servers 2 and 5, so id 2's copysets can move to id 5.
+    let mut world = World::new(6, 1);
+    let cluster = demo(6, 1);
     // Pod 1's claim was lost: its new pod's empty disk refuses id 2, still READWRITE at its address.
     world.pods[1] = refusing(cs_pod(0, 1, &ip(2), false), 2, "10.0.0.2:8200");
     world.cs(2).online = OnlineState::UNSTABLE;
@@ -488,9 +492,10 @@ fn a_lost_disk_is_replaced_only_after_its_old_id_left() {
             status: ChunkServerStatus::PENDDING
         }]
     );
-    assert_eq!(started.slot_replicas, BTreeMap::from([(0, 3)]));
+    assert_eq!(started.slot_replicas, BTreeMap::from([(0, 6)]));
     let progress = started.progress.unwrap();
     assert_eq!(progress.reason, RetireReason::Replace);
+    assert!(!progress.stuck, "id 5 can take the copies");
     assert!(
         progress
             .message
@@ -506,7 +511,7 @@ fn a_lost_disk_is_replaced_only_after_its_old_id_left() {
     assert_eq!(retire.step, RetireStep::Stopping);
     assert_eq!(
         empty.slot_replicas,
-        BTreeMap::from([(0, 3)]),
+        BTreeMap::from([(0, 6)]),
         "the replacing pod stays"
     );
     world.cs(2).status = ChunkServerStatus::RETIRED;
@@ -540,6 +545,7 @@ fn a_replacement_does_not_wait_for_healthy_copysets_but_a_scale_in_waits_for_it(
         pods: &read(world.pods.clone()),
         previous: None,
         inventory: Some(&world.inventory),
+        latest_inventory: None,
         unhealthy: Some("10 copysets have 2 of 3 copies".into()),
         usage_limit_percent: 80,
         now: t(0),
@@ -607,4 +613,143 @@ fn a_scale_in_counts_every_leaving_chunkserver_of_every_slot() {
     assert_eq!(started.refused, Vec::<String>::new());
     let record = started.record.unwrap();
     assert_eq!((record.slot, record.ordinal), (0, 5));
+}
+
+/// Issue 32: one ChunkServer per server and one server per zone. The lost disk's old id cannot
+/// drain (no other ChunkServer in its zone) and is never RETIRED or deleted by the operator
+/// while copysets list it: the retire says it is stuck and what unblocks it, and goes on as
+/// soon as the zone has another READWRITE ChunkServer.
+#[test]
+fn a_lost_disk_alone_in_its_zone_is_stuck_until_its_zone_gets_another_chunkserver() {
+    let mut world = World::new(3, 1);
+    let cluster = demo(3, 1);
+    world.pods[1] = refusing(cs_pod(0, 1, &ip(2), false), 2, "10.0.0.2:8200");
+    world.cs(2).online = OnlineState::UNSTABLE;
+    let started = world.plan(&cluster, None);
+    let retire = started.record.clone().unwrap();
+    assert_eq!(
+        (retire.reason, retire.chunkserver_id, retire.step),
+        (RetireReason::Replace, Some(2), RetireStep::Draining)
+    );
+    assert_eq!(
+        started.curve,
+        [CurveChange::SetStatus {
+            id: 2,
+            status: ChunkServerStatus::PENDDING
+        }],
+        "PENDDING only: its copysets move as soon as a target exists"
+    );
+    let stuck = started.progress.unwrap();
+    assert!(stuck.stuck);
+    assert_eq!(
+        stuck.message,
+        "replacing ChunkServer 2 (demo-chunkserver-0-1, 10.0.0.2:8200) is stuck: zone zone2 has no other READWRITE ChunkServer to take its 10 copysets (Curve keeps one copy per zone), and the pod's empty disk cannot take them at the same ip:port; add a ChunkServer to zone zone2 (raise spec.chunkservers.disksPerNode, or add a node in that zone with spec.placement.zoneLabel): the copysets then move to it, and the old id, kept PENDDING meanwhile, is RETIRED and deleted before the pod registers a new one"
+    );
+    world.apply_curve(&started.curve);
+
+    // Nothing moves, however long: the old id is neither RETIRED nor deleted by the operator.
+    world.cs(2).online = OnlineState::OFFLINE;
+    for _ in 0..3 {
+        let waiting = world.plan(&cluster, Some(&retire));
+        assert_eq!(waiting.record, Some(retire.clone()));
+        assert!(waiting.curve.is_empty() && waiting.actions.is_empty());
+        assert!(waiting.progress.unwrap().stuck);
+    }
+    // Read before the last change (no current inventory), the latest list still says so.
+    let blind = plan(&RetireInput {
+        cluster: &cluster,
+        slot_replicas: world.slot_replicas.clone(),
+        pods: &read(world.pods.clone()),
+        previous: Some(&retire),
+        inventory: None,
+        latest_inventory: Some(&world.inventory),
+        unhealthy: None,
+        usage_limit_percent: 80,
+        now: t(5),
+    });
+    assert!(blind.progress.unwrap().stuck);
+    assert!(blind.curve.is_empty() && blind.actions.is_empty());
+
+    // Another ChunkServer of zone2 that is PENDDING itself cannot take a copy.
+    let mut other = world.inventory.chunkservers[1].clone();
+    other.id = 4;
+    other.address = "10.0.0.2:8201".into();
+    other.status = ChunkServerStatus::PENDDING;
+    other.online = OnlineState::ONLINE;
+    world.inventory.chunkservers.push(other);
+    assert!(world.plan(&cluster, Some(&retire)).progress.unwrap().stuck);
+    // READWRITE (a second disk slot on that node): the drain goes on as usual.
+    world.cs(4).status = ChunkServerStatus::READWRITE;
+    let draining = world.plan(&cluster, Some(&retire));
+    let progress = draining.progress.unwrap();
+    assert!(!progress.stuck);
+    assert!(
+        progress
+            .message
+            .ends_with("PENDDING, 10 of 10 copysets left to move"),
+        "{}",
+        progress.message
+    );
+    world.cs(2).copysets = 0;
+    let empty = world.plan(&cluster, Some(&retire));
+    assert_eq!(empty.record.unwrap().step, RetireStep::Stopping);
+}
+
+#[test]
+fn only_a_replacement_with_copysets_and_no_readwrite_neighbour_is_stuck() {
+    let mut world = World::new(3, 1);
+    let record = |reason, step| ChunkServerRetire {
+        reason,
+        pod: "demo-chunkserver-0-1".into(),
+        slot: 0,
+        ordinal: 1,
+        chunkserver_id: Some(2),
+        address: "10.0.0.2:8200".into(),
+        server_id: Some(2),
+        step,
+        copysets_at_start: 10,
+        started: Time(t(0)),
+    };
+    let stuck = |world: &World, reason, step| {
+        let mut retire = record(reason, step);
+        if reason == RetireReason::ScaleIn {
+            // An ordinal the spec does not want back, else the retire is called off.
+            retire.ordinal = 3;
+        }
+        let progress = world.plan(&demo(3, 1), Some(&retire)).progress;
+        progress.unwrap().stuck
+    };
+    world.cs(2).status = ChunkServerStatus::PENDDING;
+    assert!(stuck(&world, RetireReason::Replace, RetireStep::Draining));
+    // A scale-in's zone keeps a ChunkServer (refused otherwise before it starts).
+    assert!(!stuck(&world, RetireReason::ScaleIn, RetireStep::Draining));
+    assert!(!stuck(&world, RetireReason::Replace, RetireStep::Stopping));
+    world.cs(2).copysets = 0;
+    assert!(!stuck(&world, RetireReason::Replace, RetireStep::Draining));
+}
+
+/// An id RETIRED while copysets still list it (by hand: Curve's SetChunkServer checks
+/// nothing) is not deleted until they moved, although Curve's DeleteChunkServer would take it.
+#[test]
+fn a_retired_id_that_copysets_still_list_is_not_deleted() {
+    let mut world = World::new(4, 1);
+    let cluster = demo(3, 1);
+    let retire = ChunkServerRetire {
+        step: RetireStep::Deleting,
+        ..world.plan(&cluster, None).record.unwrap()
+    };
+    world.cs(4).status = ChunkServerStatus::RETIRED;
+    world.cs(4).copysets = 3;
+    let held = world.plan(&cluster, Some(&retire));
+    assert!(held.curve.is_empty(), "{:?}", held.curve);
+    assert_eq!(held.record, Some(retire.clone()));
+    assert!(
+        held.progress
+            .unwrap()
+            .message
+            .ends_with("RETIRED while 3 copysets still list it; deleted once Curve moved them")
+    );
+    world.cs(4).copysets = 0;
+    let delete = world.plan(&cluster, Some(&retire));
+    assert_eq!(delete.curve, [CurveChange::DeleteChunkServer { id: 4 }]);
 }

@@ -431,6 +431,9 @@ fn progressing_verdict(
         _ => {}
     }
     if let Some(retire) = &obs.retire {
+        if retire.stuck {
+            return stopped(Reason::ChunkServerReplaceStuck, &retire.message);
+        }
         let reason = match retire.reason {
             RetireReason::Replace => Reason::ChunkServerReplacing,
             _ => Reason::ChunkServerRetiring,

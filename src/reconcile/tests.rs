@@ -981,9 +981,8 @@ mod decisions {
     /// refuses id 2. The decision records the replacement before it sets id 2 PENDDING, says
     /// so in Progressing, holds every ChunkServer roll step, and takes no further step on a
     /// reading older than the record.
-    #[test]
-    fn a_lost_disk_is_recorded_before_its_old_id_is_set_pendding() {
-        let (cluster, mut snapshot, status) = available();
+    /// The pod of ChunkServer 2 refuses id 2: its start script found its disk empty.
+    fn refuses_id_2(snapshot: &mut Snapshot) {
         let refusing = (snapshot.pods.iter_mut())
             .find(|p| p.name == "demo-chunkserver-0-1")
             .unwrap();
@@ -1001,7 +1000,25 @@ mod decisions {
             .unwrap()
             .into(),
         ];
+    }
+
+    /// A second READWRITE ChunkServer in zone2 (a second disk on node 2): id 2's copysets have
+    /// somewhere to go.
+    fn second_chunkserver_in_zone2(snapshot: &mut Snapshot) {
+        let latest = snapshot.health.as_mut().unwrap();
+        let inventory = std::sync::Arc::make_mut(latest.inventory.as_mut().unwrap());
+        let mut other = inventory.chunkservers[1].clone();
+        (other.id, other.address, other.copysets) = (4, "10.0.0.2:8201".into(), 0);
+        other.online = crate::curve::topology::OnlineState::ONLINE;
+        inventory.chunkservers.push(other);
+    }
+
+    #[test]
+    fn a_lost_disk_is_recorded_before_its_old_id_is_set_pendding() {
+        let (cluster, mut snapshot, status) = available();
+        refuses_id_2(&mut snapshot);
         curve_read(&mut snapshot, &status, "UNSTABLE");
+        second_chunkserver_in_zone2(&mut snapshot);
         let decision = decide(&cluster, &snapshot, &status, Some(1), t(60));
         assert!(
             decision.record_first,
@@ -1040,6 +1057,58 @@ mod decisions {
         let stale = decide(&cluster, &snapshot, &decision.status, Some(1), t(61));
         assert_eq!(stale.actions, Vec::<Action>::new());
         assert_eq!(stale.status.record.as_ref().unwrap().retire, Some(retire));
+    }
+
+    /// Issue 32: the three servers in three zones. Id 2's copysets have no other ChunkServer
+    /// in zone2: the decision sets it PENDDING (so they move once one exists) and nothing
+    /// more; Progressing stops with ChunkServerReplaceStuck and a warning Event names the id,
+    /// the zone and what unblocks it. A later pass tells it no more.
+    #[test]
+    fn a_lost_disk_alone_in_its_zone_stops_progressing_and_says_what_unblocks_it() {
+        let (cluster, mut snapshot, status) = available();
+        refuses_id_2(&mut snapshot);
+        curve_read(&mut snapshot, &status, "UNSTABLE");
+        let decision = decide(&cluster, &snapshot, &status, Some(1), t(60));
+        let actions: Vec<String> = decision.actions.iter().map(Action::describe).collect();
+        assert_eq!(actions, ["set Curve ChunkServer 2 PENDDING"]);
+        let (state, reason, message) = progressing(&decision.status);
+        assert_eq!(
+            (state.as_str(), reason.as_str()),
+            ("False", "ChunkServerReplaceStuck")
+        );
+        assert!(
+            message.starts_with(
+                "replacing ChunkServer 2 (demo-chunkserver-0-1, 10.0.0.2:8200) is stuck: zone zone2 has no other READWRITE ChunkServer to take its 100 copysets"
+            ),
+            "{message}"
+        );
+        let mut told: Vec<(&str, bool)> = (decision.events.iter())
+            .filter(|e| e.reason.starts_with("ChunkServerReplac"))
+            .map(|e| (e.reason.as_str(), e.warning))
+            .collect();
+        told.sort();
+        assert_eq!(
+            told,
+            [
+                ("ChunkServerReplaceStuck", true),
+                ("ChunkServerReplacing", false)
+            ]
+        );
+        let stuck_event = (decision.events.iter())
+            .find(|e| e.reason == "ChunkServerReplaceStuck")
+            .unwrap();
+        assert_eq!(stuck_event.note, message);
+
+        // The next pass, on the reading from before the record (no current inventory): the
+        // latest list still says it is stuck, and nothing is told again or sent.
+        let again = decide(&cluster, &snapshot, &decision.status, Some(1), t(61));
+        assert_eq!(again.actions, Vec::<Action>::new());
+        assert_eq!(progressing(&again.status).1, "ChunkServerReplaceStuck");
+        assert!(
+            !(again.events.iter()).any(|e| e.reason.starts_with("ChunkServerReplac")),
+            "{:?}",
+            again.events
+        );
     }
 }
 

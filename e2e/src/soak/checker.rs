@@ -179,26 +179,11 @@ pub fn curve_view(
     view
 }
 
-/// The ChunkServer pods whose zone has another live ChunkServer: a lost disk there can be
-/// drained onto it. (A ChunkServer alone in its zone cannot: the soak's finding of a lost disk
-/// that is never replaced, see e2e/README.md.)
-pub fn replaceable_chunkservers(model: &CurveModel, view: &CurveView) -> Vec<String> {
-    let zone_of = |id: &u32| {
-        let server = model.chunkservers.get(id)?.server;
-        model.servers.get(&server).map(|s| s.zone)
-    };
-    let mut per_zone: BTreeMap<u32, usize> = BTreeMap::new();
-    for id in &view.live {
-        if let Some(zone) = zone_of(id) {
-            *per_zone.entry(zone).or_default() += 1;
-        }
-    }
-    (view.chunkservers.iter())
-        .filter(|(_, (id, _))| {
-            zone_of(id).is_some_and(|z| per_zone.get(&z).copied().unwrap_or(0) > 1)
-        })
-        .map(|(pod, _)| pod.clone())
-        .collect()
+/// The ChunkServer pods with a live id in Curve: a lost disk of any of them. One alone in its
+/// zone cannot be drained (issue 32): the operator reports `ChunkServerReplaceStuck` and the
+/// harness adds a disk slot as the message asks (`SpecState::unstick`).
+pub fn losable_chunkservers(view: &CurveView) -> Vec<String> {
+    view.chunkservers.keys().cloned().collect()
 }
 
 /// etcd's member list through `endpoints`, sorted by id.

@@ -51,6 +51,8 @@ pub enum Op {
     Retire,
     ScaleOut,
     LostDisk,
+    /// `disksPerNode` 2 → 1, after the harness added a slot to unstick a lone zone's lost disk.
+    DiskSlotRemove,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -84,6 +86,7 @@ pub struct SpecState {
     pub chunkservers: i32,
     pub image: usize,
     pub etcd_gi: u32,
+    pub disks_per_node: i32,
 }
 
 impl SpecState {
@@ -94,7 +97,17 @@ impl SpecState {
             chunkservers: 4,
             image: 0,
             etcd_gi: 1,
+            disks_per_node: 1,
         }
+    }
+
+    /// What a user does on `ChunkServerReplaceStuck` (a lost disk alone in its zone): a second
+    /// disk slot, so every zone gets another ChunkServer. None when there is one already.
+    pub fn unstick(&mut self) -> Option<serde_json::Value> {
+        (self.disks_per_node == 1).then(|| {
+            self.disks_per_node = 2;
+            json!({"chunkservers": {"disksPerNode": 2}})
+        })
     }
 
     /// The operations valid in this state: etcd 3 ↔ 5, MDS 3..=5, ChunkServers 4 ↔ 3 (a retire
@@ -121,6 +134,9 @@ impl SpecState {
         } else {
             Op::ScaleOut
         });
+        if self.disks_per_node == 2 {
+            ops.push(Op::DiskSlotRemove);
+        }
         ops
     }
 
@@ -151,6 +167,10 @@ impl SpecState {
             Op::Retire | Op::ScaleOut => {
                 self.chunkservers = if op == Op::Retire { 3 } else { 4 };
                 json!({"chunkservers": {"replicas": self.chunkservers}})
+            }
+            Op::DiskSlotRemove => {
+                self.disks_per_node = 1;
+                json!({"chunkservers": {"disksPerNode": 1}})
             }
             Op::LostDisk => return None,
         };
@@ -419,9 +439,9 @@ impl Harness<'_> {
                 self.env.patch_spec(CLUSTER, patch).await;
             }
             None => {
-                let pods = self.replaceable_chunkservers().await;
+                let pods = self.losable_chunkservers().await;
                 if pods.is_empty() {
-                    self.note("no ChunkServer shares its zone: no lost disk this round".into());
+                    self.note("no ChunkServer registered: no lost disk this round".into());
                     return;
                 }
                 let pod = self.ops_rng.pick(&pods).clone();
@@ -434,8 +454,8 @@ impl Harness<'_> {
 }
 
 impl Harness<'_> {
-    /// ChunkServer pods (not being deleted) whose zone has another live ChunkServer.
-    async fn replaceable_chunkservers(&self) -> Vec<String> {
+    /// ChunkServer pods (not being deleted) with a live id.
+    async fn losable_chunkservers(&self) -> Vec<String> {
         let pods = (self.env.api::<Pod>())
             .list(&ListParams::default().labels(&format!(
                 "app.kubernetes.io/instance={CLUSTER},app.kubernetes.io/component=chunkserver"
@@ -450,7 +470,7 @@ impl Harness<'_> {
         let handle = self.env.kubelet.curve_model(CLUSTER);
         let model = handle.model.lock().unwrap();
         let view = checker::curve_view(&model, &views, CLUSTER);
-        let mut names = checker::replaceable_chunkservers(&model, &view);
+        let mut names = checker::losable_chunkservers(&view);
         names.sort();
         names
     }
@@ -498,6 +518,14 @@ pub async fn converged(env: &TestEnv) -> Result<Option<String>, String> {
     copysets_read_healthy(&status, copysets)
         .map_err(|why| format!("{why}; {}", summary(&status)))?;
     Ok(refused)
+}
+
+/// `Progressing`'s message while it says `ChunkServerReplaceStuck` (a lost disk alone in its
+/// zone, which waits for a user to add a ChunkServer there).
+fn replace_stuck(status: &curve_operator::api::CurveClusterStatus) -> Option<String> {
+    condition(status, "Progressing")
+        .filter(|c| c.reason == "ChunkServerReplaceStuck")
+        .map(|c| c.message.clone())
 }
 
 /// The soak's cluster: 3 etcd members on an expandable class (1Gi, their quota set so growth
@@ -605,12 +633,13 @@ pub async fn soak(env: &TestEnv, config: &SoakConfig) -> SoakReport {
     report
 }
 
-/// The cluster's `Progressing` condition as `reason: message` (empty when unreadable).
-async fn progressing(env: &TestEnv) -> String {
+/// The cluster's status (empty when unreadable).
+async fn status_of(env: &TestEnv) -> curve_operator::api::CurveClusterStatus {
     let cluster = env.clusters().get(CLUSTER).await.ok();
-    progressing_of(&cluster.and_then(|c| c.status).unwrap_or_default())
+    cluster.and_then(|c| c.status).unwrap_or_default()
 }
 
+/// The `Progressing` condition as `reason: message` (empty without one).
 fn progressing_of(status: &curve_operator::api::CurveClusterStatus) -> String {
     condition(status, "Progressing")
         .map(|c| format!("{}: {}", c.reason, c.message))
@@ -684,7 +713,8 @@ async fn rounds(harness: &mut Harness<'_>, config: &SoakConfig) {
                     // The admin's part of growing etcd onto a claim an earlier member left
                     // (a shrink keeps it under spec.cleanup Retain): delete it, as the
                     // condition asks.
-                    let progressing = progressing(harness.env).await;
+                    let status = status_of(harness.env).await;
+                    let progressing = progressing_of(&status);
                     if let Some(claim) = retained_claim_named(&progressing) {
                         harness.note(format!("the harness deletes claim {claim}: {progressing}"));
                         say(&format!(
@@ -693,6 +723,17 @@ async fn rounds(harness: &mut Harness<'_>, config: &SoakConfig) {
                         harness.delete_claim(claim).await;
                         *(harness.report.operations)
                             .entry("RetainedClaimDeleted".to_string())
+                            .or_default() += 1;
+                    }
+                    // The user's part of a lost disk alone in its zone: the slot it asks for.
+                    if let Some(stuck) = replace_stuck(&status)
+                        && let Some(patch) = state.unstick()
+                    {
+                        harness.note(format!("the harness unsticks it ({patch}): {stuck}"));
+                        say(&format!("  {op:?}: {stuck}; the harness sets {patch}"));
+                        harness.env.patch_spec(CLUSTER, patch).await;
+                        *(harness.report.operations)
+                            .entry("Unstick".to_string())
                             .or_default() += 1;
                     }
                     last_why = why;
@@ -725,8 +766,7 @@ async fn rounds(harness: &mut Harness<'_>, config: &SoakConfig) {
             }
             None => {
                 // What the status says it waits for, with the record, for the report.
-                let cluster = harness.env.clusters().get(CLUSTER).await.ok();
-                let status = cluster.and_then(|c| c.status).unwrap_or_default();
+                let status = status_of(harness.env).await;
                 let last_why = format!(
                     "{last_why}; Progressing {}; record {:?}",
                     progressing_of(&status),
@@ -814,6 +854,29 @@ mod tests {
                 Op::MdsDown,
                 Op::ScaleOut
             ]
+        );
+    }
+
+    /// A lost disk alone in its zone is unstuck once by a second disk slot, which a later
+    /// operation removes again.
+    #[test]
+    fn a_stuck_replacement_gets_a_second_disk_slot_that_a_later_operation_removes() {
+        let mut state = SpecState::initial();
+        assert!(!state.valid_ops().contains(&Op::DiskSlotRemove));
+        assert_eq!(
+            state.unstick(),
+            Some(json!({"chunkservers": {"disksPerNode": 2}}))
+        );
+        assert_eq!(state.unstick(), None, "a second slot is there already");
+        assert_eq!(state.valid_ops().last(), Some(&Op::DiskSlotRemove));
+        assert_eq!(
+            state.apply(Op::DiskSlotRemove),
+            Some(json!({"chunkservers": {"disksPerNode": 1}}))
+        );
+        assert!(!state.valid_ops().contains(&Op::DiskSlotRemove));
+        assert_eq!(
+            state.unstick(),
+            Some(json!({"chunkservers": {"disksPerNode": 2}}))
         );
     }
 }

@@ -123,6 +123,7 @@ vocabulary! {
         PrimaryUnreachable => "etcd's election still names an MDS whose dummy port does not answer: the primary is probably dead and its election key has not lapsed yet.",
         ChunkServerRetiring => "A ChunkServer leaves Curve for a lowered spec.chunkservers.replicas or disksPerNode, one at a time: PENDDING until the MDS moved its copysets, stopped, RETIRED, deleted; the message has the copysets left.",
         ChunkServerReplacing => "A ChunkServer pod's disk was lost: the id its address held leaves Curve (its copysets moved to other ChunkServers, RETIRED, deleted) before the pod registers its empty disk with a new id; the message has the copysets left.",
+        ChunkServerReplaceStuck => "A lost disk's old id cannot leave Curve: its zone has no other READWRITE ChunkServer to take its copysets (one copy per zone), and the pod's empty disk cannot take them at the same ip:port. The old id stays PENDDING; the message names the zone: add a ChunkServer there (a higher disksPerNode, or a node in that zone).",
         ChunkServerIdRetired => "A ChunkServer pod's disk holds an id Curve retired: Curve never accepts it again; the message names the claim to delete.",
         CsiApplied => "curve-csi's node plugin, controller, RBAC, CSIDriver (and, once the cluster was Available, the StorageClass) are applied; the message has MDSADDR.",
         CsiWaitingForAvailable => "curve-csi is created once the Curve cluster is Available.",
@@ -179,6 +180,7 @@ impl ConditionType {
                 ],
                 &[
                     Complete,
+                    ChunkServerReplaceStuck,
                     EtcdRestoreRefused,
                     EtcdRestoreFailed,
                     Paused,

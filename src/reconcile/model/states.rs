@@ -161,6 +161,9 @@ pub struct RetireProgress {
     pub message: String,
     /// Copysets still placed on the leaving ChunkServer, when known.
     pub copysets_left: Option<u32>,
+    /// Nothing can move until the user adds a ChunkServer (a lost disk alone in its zone):
+    /// `Progressing` stops instead of saying the retire is under way.
+    pub stuck: bool,
 }
 
 /// Where an etcd restore stands (reconcile/restore.rs), for `Progressing` and `Degraded`.
