@@ -706,6 +706,9 @@ async fn rounds(harness: &mut Harness<'_>, config: &SoakConfig) {
         harness.heal().await;
         let healed = Instant::now();
         let mut last_why = String::new();
+        // Each retained claim once a round: the condition naming it stays until the
+        // operator's next status write, and the new member's claim takes the same name.
+        let mut claims_deleted: Vec<String> = Vec::new();
         let converged_at = loop {
             match converged(harness.env).await {
                 Ok(refused) => break Some((Instant::now(), refused)),
@@ -715,7 +718,10 @@ async fn rounds(harness: &mut Harness<'_>, config: &SoakConfig) {
                     // condition asks.
                     let status = status_of(harness.env).await;
                     let progressing = progressing_of(&status);
-                    if let Some(claim) = retained_claim_named(&progressing) {
+                    if let Some(claim) = retained_claim_named(&progressing)
+                        && !claims_deleted.iter().any(|c| c == claim)
+                    {
+                        claims_deleted.push(claim.to_string());
                         harness.note(format!("the harness deletes claim {claim}: {progressing}"));
                         say(&format!(
                             "  {op:?}: the harness deletes claim {claim}, as asked"
