@@ -402,9 +402,8 @@ async fn bring_up_etcd(h: &Harness) {
     h.reconcile().await.unwrap();
 }
 
-/// Brings the fake up to a fully ready cluster with an elected primary.
-async fn bring_up(h: &Harness) {
-    bring_up_etcd(h).await;
+/// The MDS pods ready, one elected, etcd healthy; then the ChunkServer pods ready.
+async fn mds_up_and_elected(h: &Harness) {
     h.set_pods("demo-mds", "mds", true);
     *h.ctx.etcd.observation.lock().unwrap() = EtcdObservation {
         primary: PrimaryObservation::Elected {
@@ -418,6 +417,12 @@ async fn bring_up(h: &Harness) {
     };
     h.reconcile().await.unwrap();
     h.set_pods("demo-chunkserver-0", "chunkserver", true);
+}
+
+/// Brings the fake up to a fully ready cluster with an elected primary.
+async fn bring_up(h: &Harness) {
+    bring_up_etcd(h).await;
+    mds_up_and_elected(h).await;
     // Physical pool, online check, logical pool: one Job at a time, each succeeding.
     for _ in 0..4 {
         h.reconcile().await.unwrap();
@@ -1487,19 +1492,7 @@ async fn curve_csi_comes_when_available_stays_quiet_and_holds_a_deletion_with_bo
 async fn deleting_a_job_that_is_gone_already_is_done() {
     let h = Harness::new(minimal_spec());
     bring_up_etcd(&h).await;
-    h.set_pods("demo-mds", "mds", true);
-    *h.ctx.etcd.observation.lock().unwrap() = EtcdObservation {
-        primary: PrimaryObservation::Elected {
-            address: "10.0.0.2:6700".into(),
-        },
-        members: Some(MemberHealth::all_healthy(
-            "ns",
-            &["demo-etcd-0", "demo-etcd-1", "demo-etcd-2"],
-            0,
-        )),
-    };
-    h.reconcile().await.unwrap();
-    h.set_pods("demo-chunkserver-0", "chunkserver", true);
+    mds_up_and_elected(&h).await;
     let online = |h: &Harness| {
         (h.api.names(JOBS).into_iter()).find(|n| n.starts_with("demo-chunkservers-online-"))
     };
