@@ -81,6 +81,21 @@ async fn set_replicas(env: &TestEnv, name: &str) -> Option<i32> {
         .and_then(|s| s.spec.and_then(|s| s.replicas))
 }
 
+/// The id `pod`'s ChunkServer registers with once it is no longer `old`.
+async fn registered_anew(env: &TestEnv, pod: &str, old: u32) -> u32 {
+    curve_operator_e2e::util::eventually(
+        "the pod registered with a new id",
+        TO_VERDICT * 2,
+        || async {
+            match env.kubelet.chunkserver_id(pod) {
+                Some(id) if id != old => Ok(id),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await
+}
+
 /// Follows a retire until the record is gone, SIGKILLing the operator once at each new step
 /// when `kill` is set. Returns the steps seen, the kills and the time it took.
 async fn follow_retire(
@@ -355,17 +370,7 @@ async fn replace_a_lost_disk_without_reusing_its_id() {
     let exit = env.kubelet.chunkserver_exit(lost);
     say(&format!("  the pod's container: {exit:?}"));
     let (_, _, took) = follow_retire(&env, &mut operator, false, Duration::from_secs(300)).await;
-    let new = curve_operator_e2e::util::eventually(
-        "the pod registered with a new id",
-        TO_VERDICT * 2,
-        || async {
-            match env.kubelet.chunkserver_id(lost) {
-                Some(id) if id != old => Ok(id),
-                other => Err(format!("{other:?}")),
-            }
-        },
-    )
-    .await;
+    let new = registered_anew(&env, lost, old).await;
     let at_address: Vec<u32> = (env.kubelet.curve_chunkservers("demo").iter())
         .filter(|c| format!("{}:{}", c.ip, c.port) == address)
         .map(|c| c.id)
@@ -506,17 +511,7 @@ async fn replace_a_lost_disk_alone_in_its_zone_once_the_zone_gets_another_chunks
     env.patch_spec("demo", json!({"chunkservers": {"disksPerNode": 2}}))
         .await;
     let (_, _, took) = follow_retire(&env, &mut operator, false, Duration::from_secs(300)).await;
-    let new = curve_operator_e2e::util::eventually(
-        "the pod registered with a new id",
-        TO_VERDICT * 2,
-        || async {
-            match env.kubelet.chunkserver_id(lost) {
-                Some(id) if id != old => Ok(id),
-                other => Err(format!("{other:?}")),
-            }
-        },
-    )
-    .await;
+    let new = registered_anew(&env, lost, old).await;
     copies_whole(&env, old);
     assert!(
         !(env.kubelet.curve_chunkservers("demo").iter()).any(|c| c.id == old),
