@@ -93,7 +93,7 @@ impl Error {
         else {
             return false;
         };
-        matches!(source, kube::Error::Api(status) if matches!(status.code, 400 | 403 | 422))
+        matches!(source, kube::Error::Api(status) if refused(status.code))
     }
 
     /// The refusal this error is, when the API server judged the object itself.
@@ -105,7 +105,7 @@ impl Error {
         else {
             return None;
         };
-        if !matches!(status.code, 400 | 403 | 422) {
+        if !refused(status.code) {
             return None;
         }
         // A cause's field the message does not already name (admission plugins give some).
@@ -123,4 +123,10 @@ impl Error {
             message,
         })
     }
+}
+
+/// The codes by which the API server judges the request itself: 400 Bad Request, 403
+/// Forbidden (admission, quota), 422 Invalid.
+fn refused(code: u16) -> bool {
+    matches!(code, 400 | 403 | 422)
 }
