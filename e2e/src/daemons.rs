@@ -145,6 +145,25 @@ struct StandInState {
     curve: Option<CurveHandle>,
     /// The primary's services, once elected.
     primary: std::sync::Mutex<Option<Arc<Primary>>>,
+    /// The runtime the primary's services run on (the caller's, not the elections' own).
+    services: Option<tokio::runtime::Handle>,
+}
+
+/// The runtime every MDS stand-in's connection, lease keep-alive and campaign run on: a
+/// thread of its own, as each MDS is a process of its own on its own node. On the shared
+/// runtime, a host playing hundreds of nodes (the kubelet's pods, 1200 ChunkServer
+/// stand-ins) delayed all five keep-alives past the 5 s TTL at once, which no real
+/// cluster's MDS would see from its neighbours' load.
+fn elections() -> &'static tokio::runtime::Runtime {
+    static ELECTIONS: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    ELECTIONS.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("e2e-mds-elections")
+            .enable_all()
+            .build()
+            .expect("a runtime for the MDS elections")
+    })
 }
 
 impl StandInState {
@@ -177,6 +196,7 @@ impl MdsStandIn {
     ) -> MdsStandIn {
         let state = Arc::new(StandInState {
             curve,
+            services: Some(tokio::runtime::Handle::current()),
             ..StandInState::default()
         });
         if let (Some(port), Some((ip, _))) = (dummy_port, address.rsplit_once(':')) {
@@ -195,7 +215,7 @@ impl MdsStandIn {
             });
             state.tasks.lock().unwrap().push(dummy.abort_handle());
         }
-        let task = tokio::spawn(run_stand_in(endpoints, address.clone(), state.clone()));
+        let task = elections().spawn(run_stand_in(endpoints, address.clone(), state.clone()));
         MdsStandIn {
             address,
             state,
@@ -349,7 +369,8 @@ async fn wait_for_election(client: Client, lease: i64, address: String, state: A
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     state.leader.store(true, Ordering::Release);
-    if let Some(curve) = &state.curve {
+    if let (Some(curve), Some(services)) = (&state.curve, &state.services) {
+        let _on_services = services.enter();
         *state.primary.lock().unwrap() = Some(Primary::start(curve.clone(), address));
     }
 }

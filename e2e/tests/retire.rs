@@ -55,6 +55,24 @@ async fn up(env: &TestEnv, spec: Value) -> Operator {
     operator
 }
 
+/// The node label the pinned scenarios give their Curve zones by.
+const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
+
+/// ChunkServer pod `i` of slot 0 goes to the suite's `i`-th node (its volume is there, as a
+/// local volume first used on that node), and that node is in `zones[i]`: which server
+/// shares a zone with which no longer depends on the order the scheduler binds pods.
+fn pin_chunkservers_to_zones(env: &TestEnv, zones: &[&str]) {
+    let mut nodes = env.kubelet.nodes();
+    nodes.sort_by_key(|n| n.index());
+    assert!(nodes.len() >= zones.len(), "a node for each zone given");
+    for (i, (node, zone)) in nodes.iter().zip(zones).enumerate() {
+        env.kubelet
+            .move_volume(&format!("data-demo-chunkserver-0-{i}"), &node.name);
+        env.kubectl(&["label", "node", &node.name, &format!("{ZONE_LABEL}={zone}")])
+            .ok("label the node's zone");
+    }
+}
+
 /// Every copyset has its three members, none of them `gone`.
 fn copies_whole(env: &TestEnv, gone: u32) {
     let placed = env.kubelet.curve_copysets_per_chunkserver("demo");
@@ -169,7 +187,13 @@ async fn follow_retire(
 #[ignore = "needs a Kubernetes API server (KUBECONFIG), see e2e/README.md"]
 async fn retire_scale_in_4_to_3_refused_while_unhealthy_then_through_sigkills() {
     let env = TestEnv::new("retire-scale-in", 4).await;
-    let spec = json!({"chunkservers": {"replicas": 4, "copysets": 20}});
+    // The server that leaves (ordinal 3) must share its zone with another, or the operator
+    // rightly refuses: pin each ordinal to its node and give the nodes fixed zones.
+    pin_chunkservers_to_zones(&env, &["zone1", "zone2", "zone3", "zone1"]);
+    let spec = json!({
+        "chunkservers": {"replicas": 4, "copysets": 20},
+        "placement": {"zoneLabel": ZONE_LABEL},
+    });
     let mut operator = up(&env, spec).await;
 
     // Refused while a ChunkServer is down; setting the spec back is accepted.
