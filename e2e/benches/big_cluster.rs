@@ -226,8 +226,10 @@ async fn big_cluster() {
     env.settle(&operator, NAME).await;
     let steady_from = Reading::of(&operator).await;
     let writes_before = watch.updates();
+    let steady_started = Instant::now();
     tokio::time::sleep(steady_for).await;
     let steady_to = Reading::of(&operator).await;
+    let steady_ended = Instant::now();
     let steady_writes = watch.updates() - writes_before;
     let load_at_steady = load_average();
     let (no_ops, costly) = no_op_reconciles(&env, &operator).await;
@@ -307,6 +309,9 @@ async fn big_cluster() {
         "  CurveCluster writes per minute",
         &format!("{:.2}", steady_writes as f64 * 60.0 / steady_seconds),
     );
+    for (change, count) in watch.changes_between(steady_started, steady_ended) {
+        say(&format!("    {count} × {change}"));
+    }
     row(
         "  operator CPU seconds per minute",
         &format!(

@@ -42,12 +42,17 @@ pub fn has_status(cluster: &CurveCluster) -> bool {
         .is_some_and(|s| !s.conditions.is_empty() && s.observed_generation.is_some())
 }
 
+/// A write of a CurveCluster as the watch saw it: when, and what it changed.
+type Write = (Instant, Vec<String>);
+
 /// A watch of the namespace's CurveClusters, started before the operator: when each was first
 /// seen with a status, and how many times they changed (each a write: of the status, or of
-/// metadata such as a finalizer or an annotation).
+/// metadata such as a finalizer or an annotation), and what each write changed.
 pub struct ClusterWatch {
     seen: Arc<Mutex<BTreeMap<String, Instant>>>,
     updates: Arc<AtomicU64>,
+    /// Each write as seen: when, and what it changed ([`status_changes`]).
+    changes: Arc<Mutex<Vec<Write>>>,
     /// Set once the watch's initial list is done.
     listed: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
@@ -58,19 +63,29 @@ impl ClusterWatch {
         let seen = Arc::new(Mutex::new(BTreeMap::new()));
         let updates = Arc::new(AtomicU64::new(0));
         let listed = Arc::new(AtomicBool::new(false));
+        let changes = Arc::new(Mutex::new(Vec::new()));
         let task = tokio::spawn({
             let seen = seen.clone();
             let updates = updates.clone();
             let listed = listed.clone();
+            let changes = changes.clone();
             let stream = watcher::watcher(env.clusters(), watcher::Config::default());
             async move {
                 let mut stream = stream.boxed();
+                let mut last: BTreeMap<String, serde_json::Value> = BTreeMap::new();
                 while let Some(event) = stream.next().await {
                     if matches!(event, Ok(Event::InitDone)) {
                         listed.store(true, Ordering::Relaxed);
                     }
+                    let (Ok(Event::Apply(c)) | Ok(Event::InitApply(c))) = &event else {
+                        continue;
+                    };
+                    let status = serde_json::to_value(&c.status).unwrap_or_default();
+                    let before = last.insert(c.name_any(), status.clone());
                     if matches!(event, Ok(Event::Apply(_))) {
                         updates.fetch_add(1, Ordering::Relaxed);
+                        let what = status_changes(&before.unwrap_or_default(), &status);
+                        changes.lock().unwrap().push((Instant::now(), what));
                     }
                     let (Ok(Event::Apply(c)) | Ok(Event::InitApply(c))) = event else {
                         continue;
@@ -86,6 +101,7 @@ impl ClusterWatch {
         ClusterWatch {
             seen,
             updates,
+            changes,
             listed,
             task,
         }
@@ -109,6 +125,26 @@ impl ClusterWatch {
         self.updates.load(Ordering::Relaxed)
     }
 
+    /// What the writes seen from `from` to `to` changed, each distinct change with its count,
+    /// most frequent first (a write of metadata only changes no status field: "no status
+    /// field").
+    pub fn changes_between(&self, from: Instant, to: Instant) -> Vec<(String, usize)> {
+        let mut counted: BTreeMap<String, usize> = BTreeMap::new();
+        for (_, what) in
+            (self.changes.lock().unwrap().iter()).filter(|(t, _)| (from..to).contains(t))
+        {
+            if what.is_empty() {
+                *counted.entry("no status field".into()).or_default() += 1;
+            }
+            for change in what {
+                *counted.entry(change.clone()).or_default() += 1;
+            }
+        }
+        let mut counted: Vec<(String, usize)> = counted.into_iter().collect();
+        counted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        counted
+    }
+
     /// Seconds from `t0` to each first status, in order.
     pub fn first_statuses_since(&self, t0: Instant) -> Vec<f64> {
         let mut times: Vec<f64> = (self.seen.lock().unwrap().values())
@@ -123,6 +159,84 @@ impl Drop for ClusterWatch {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// What changed from one status to the next: each condition whose status or reason changed
+/// (`conditions[Type]: Old → New`, or `…: message` when only its message did), each other
+/// top-level field that changed, and for objects the fields within them (`health.message`).
+pub fn status_changes(before: &serde_json::Value, after: &serde_json::Value) -> Vec<String> {
+    use serde_json::Value;
+    let empty = serde_json::Map::new();
+    let fields = |v: &'_ Value| v.as_object().cloned().unwrap_or_else(|| empty.clone());
+    let (before, after) = (fields(before), fields(after));
+    let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let mut changes = Vec::new();
+    for key in keys {
+        let (old, new) = (
+            before.get(key).unwrap_or(&Value::Null),
+            after.get(key).unwrap_or(&Value::Null),
+        );
+        if old == new {
+            continue;
+        }
+        if key == "conditions" {
+            changes.extend(condition_changes(old, new));
+            continue;
+        }
+        match (old, new) {
+            (Value::Object(o), Value::Object(n)) => {
+                let mut inner: Vec<&String> = o.keys().chain(n.keys()).collect();
+                inner.sort();
+                inner.dedup();
+                changes.extend(
+                    (inner.into_iter())
+                        .filter(|k| o.get(*k) != n.get(*k))
+                        .map(|k| format!("{key}.{k}")),
+                );
+            }
+            _ => changes.push(key.clone()),
+        }
+    }
+    changes
+}
+
+fn condition_changes(old: &serde_json::Value, new: &serde_json::Value) -> Vec<String> {
+    let by_type = |v: &serde_json::Value| -> BTreeMap<String, serde_json::Value> {
+        (v.as_array().into_iter().flatten())
+            .map(|c| (c["type"].as_str().unwrap_or("").to_string(), c.clone()))
+            .collect()
+    };
+    let (old, new) = (by_type(old), by_type(new));
+    let mut types: Vec<&String> = old.keys().chain(new.keys()).collect();
+    types.sort();
+    types.dedup();
+    let said = |c: Option<&serde_json::Value>| {
+        c.map_or("-".to_string(), |c| {
+            format!(
+                "{} {}",
+                c["status"].as_str().unwrap_or(""),
+                c["reason"].as_str().unwrap_or("")
+            )
+        })
+    };
+    let mut changes = Vec::new();
+    for t in types {
+        let (o, n) = (old.get(t), new.get(t));
+        if o == n {
+            continue;
+        }
+        let (was, now) = (said(o), said(n));
+        if was != now {
+            changes.push(format!("conditions[{t}]: {was} → {now}"));
+        } else if o.map(|c| &c["message"]) != n.map(|c| &c["message"]) {
+            changes.push(format!("conditions[{t}]: message"));
+        } else {
+            changes.push(format!("conditions[{t}]: transition time"));
+        }
+    }
+    changes
 }
 
 /// `VmRSS`, `VmHWM`, `RssAnon` and `RssFile` of a process, in MiB.
@@ -318,6 +432,42 @@ pub fn row(measure: &str, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_status_write_is_told_by_the_conditions_and_fields_it_changed() {
+        use serde_json::json;
+        let before = json!({
+            "conditions": [
+                {"type": "Available", "status": "True", "reason": "Available", "message": "a"},
+                {"type": "Degraded", "status": "False", "reason": "Healthy", "message": "x"},
+            ],
+            "health": {"verdict": "Healthy", "message": "m", "lastChecked": "t1"},
+            "phase": "Ready",
+        });
+        let after = json!({
+            "conditions": [
+                {"type": "Available", "status": "False", "reason": "Unavailable", "message": "b"},
+                {"type": "Degraded", "status": "False", "reason": "Healthy", "message": "y"},
+            ],
+            "health": {"verdict": "Healthy", "message": "n", "lastChecked": "t2"},
+            "phase": "Degraded",
+        });
+        assert_eq!(
+            status_changes(&before, &after),
+            [
+                "conditions[Available]: True Available → False Unavailable",
+                "conditions[Degraded]: message",
+                "health.lastChecked",
+                "health.message",
+                "phase",
+            ]
+        );
+        assert!(status_changes(&after, &after).is_empty());
+        assert_eq!(
+            status_changes(&json!(null), &json!({"phase": "Ready"})),
+            ["phase"]
+        );
+    }
 
     #[test]
     fn quantiles_of_sorted_values() {

@@ -244,8 +244,29 @@ impl Shared {
 
     fn log(&self, line: String) {
         let t = self.started.elapsed().as_secs_f64();
-        self.log.lock().unwrap().push(format!("{t:7.2}s {line}"));
+        let line = format!("{t:7.2}s {line}");
+        if let Some(file) = log_file() {
+            use std::io::Write;
+            let _ = writeln!(file.lock().unwrap(), "{} {line}", self.namespace);
+        }
+        self.log.lock().unwrap().push(line);
     }
+}
+
+/// `CURVE_E2E_KUBELET_LOG=<path>`: every kubelet's log lines are also appended there as they
+/// come (a long benchmark's log is otherwise only seen when a test fails).
+fn log_file() -> Option<&'static Mutex<std::fs::File>> {
+    static FILE: std::sync::OnceLock<Option<Mutex<std::fs::File>>> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| {
+        let path = std::env::var_os("CURVE_E2E_KUBELET_LOG")?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok()?;
+        Some(Mutex::new(file))
+    })
+    .as_ref()
 }
 
 /// The fake scheduler and kubelet of one test namespace.
