@@ -892,9 +892,14 @@ impl CurveModel {
             return;
         }
         let mut leaders: BTreeMap<u32, i64> = chunkservers.iter().map(|id| (*id, 0)).collect();
+        // The copysets each ChunkServer leads, kept as leaders move: each source visits only
+        // its own (Curve's scheduler asks the topology for a ChunkServer's copysets), not
+        // every copyset of the pool once per ChunkServer.
+        let mut led: BTreeMap<u32, BTreeSet<CopysetKey>> = BTreeMap::new();
         for key in &keys {
             if let Some(leader) = self.copysets[key].leader {
                 *leaders.entry(leader).or_default() += 1;
+                led.entry(leader).or_default().insert(*key);
             }
         }
         let average = (keys.len() / chunkservers.len()) as i64;
@@ -905,12 +910,12 @@ impl CurveModel {
             })
             .collect();
         for source in sources {
-            for key in &keys {
+            // Leaders only move away from the source during its turn, so what it leads at
+            // its start is what a scan of every copyset in key order would find.
+            let own: Vec<CopysetKey> = led.get(&source).into_iter().flatten().copied().collect();
+            for key in &own {
                 let copyset = &self.copysets[key];
-                if copyset.leader != Some(source)
-                    || copyset.members.len() < 2
-                    || self.operators.contains_key(key)
-                {
+                if copyset.members.len() < 2 || self.operators.contains_key(key) {
                     continue;
                 }
                 let count = |id: &u32| leaders.get(id).copied().unwrap_or(0);
@@ -930,6 +935,8 @@ impl CurveModel {
                 copyset.last_index += 1;
                 *leaders.entry(fewest).or_default() += 1;
                 *leaders.entry(source).or_default() -= 1;
+                led.entry(source).or_default().remove(key);
+                led.entry(fewest).or_default().insert(*key);
             }
         }
     }
