@@ -403,8 +403,8 @@ fn adopted_claims(snapshot: &Snapshot) -> Vec<String> {
         return Vec::new();
     };
     (snapshot.claims.iter())
-        .filter(|c| (c.metadata.creation_timestamp.as_ref()).is_some_and(|t| t.0 < created))
-        .filter_map(|c| c.metadata.name.clone())
+        .filter(|c| c.created.is_some_and(|t| t < created))
+        .map(|c| c.name.clone())
         .collect()
 }
 
@@ -626,9 +626,11 @@ fn planned(
                 pool_created: changes.known.logical_pool_created,
                 retiring: changes.known.retire.is_some(),
             });
-            if let Some(token) = spread {
-                changes.known.leaders_spread_for = Some(token);
-                curve.push(Action::Curve(CurveChange::RapidLeaderSchedule));
+            if let Some(schedule) = spread {
+                changes.known.leaders_spread_for = Some(schedule.token);
+                if schedule.ask {
+                    curve.push(Action::Curve(CurveChange::RapidLeaderSchedule));
+                }
             }
             curve.extend(retire.actions.iter().cloned());
             curve
