@@ -192,6 +192,10 @@ fn pod_blocker(
             format!("pod {name} is unschedulable: {}", first_line(said)),
         ));
     }
+    // Only a waiting container blocks: most pods have none, told without reading them.
+    if !pod.derived().waiting {
+        return None;
+    }
     containers(pod).find_map(|(what, c)| container_blocker(name, what, c))
 }
 
@@ -223,7 +227,10 @@ pub fn blockers(pods: &[Arc<PodReading>], around: &Surroundings) -> Vec<Blocker>
 /// The ordinal was derived when the pod was read.
 fn set_and_ordinal(pod: &PodReading) -> Option<(&str, i32)> {
     let ordinal = pod.derived().ordinal?;
-    Some((pod.name.rsplit_once('-')?.0, ordinal))
+    // The name ends with `-` and the ordinal's decimal digits.
+    let digits = ordinal.checked_ilog10().unwrap_or(0) as usize + 1;
+    let stem = pod.name.len().checked_sub(digits + 1)?;
+    Some((&pod.name[..stem], ordinal))
 }
 
 /// A StatefulSet of a tier and the pods it wants that do not exist.

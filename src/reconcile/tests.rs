@@ -743,6 +743,14 @@ mod decisions {
             "an unchanged cluster: the same status"
         );
         assert!(healthy.events.is_empty());
+        assert!(!healthy.hands_out_more(&status));
+        // The root Secret is recorded with the rest of the status, after the actions.
+        let mut secret_only = healthy.clone();
+        (secret_only.status.record.as_mut().unwrap()).root_secret = Some("other".into());
+        assert!(!secret_only.hands_out_more(&status));
+        let mut server_gone = healthy.clone();
+        (server_gone.status.record.as_mut().unwrap()).servers.pop();
+        assert!(server_gone.hands_out_more(&status));
         assert_eq!(
             status.record.as_ref().unwrap().etcd_members,
             Some(3),

@@ -74,6 +74,11 @@ pub struct Derived {
     /// A container waiting for a reason no wait will cure (the image cannot be pulled, the
     /// container crash-loops), as `<container>: <reason> (<message>)`.
     pub failing: Option<String>,
+    /// A container or init container is waiting: only then can one block the pod.
+    pub waiting: bool,
+    /// Every init container finished well (exit 0) or has no state yet: none is running,
+    /// failed or waits.
+    pub init_done: bool,
 }
 
 /// Container waiting reasons that no wait will cure: a roll is stuck at once.
@@ -279,10 +284,18 @@ impl PodReading {
     }
 
     fn derivation(&self) -> Derived {
+        let all = self.init_containers.iter().chain(&self.containers);
         Derived {
             identity: identity(&self.name, &self.uid),
             ordinal: name_ordinal(&self.name),
             failing: failing(&self.containers),
+            waiting: all
+                .filter_map(|c| c.state.as_ref())
+                .any(|s| s.waiting().is_some()),
+            init_done: (self.init_containers.iter()).all(|c| match &c.state {
+                None => true,
+                Some(state) => state.terminated().is_some_and(|t| t.exit_code == 0),
+            }),
         }
     }
 

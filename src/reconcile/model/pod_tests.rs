@@ -130,6 +130,8 @@ fn a_pod_is_read_into_what_the_decisions_read() {
                 identity: identity("demo-chunkserver-1-4", "u-4"),
                 ordinal: Some(4),
                 failing: None,
+                waiting: true,
+                init_done: false,
             },
         }
     );
@@ -163,6 +165,8 @@ fn an_unscheduled_pod_keeps_the_schedulers_message_and_no_address() {
                 identity: identity("demo-etcd-0", ""),
                 ordinal: Some(0),
                 failing: None,
+                waiting: false,
+                init_done: true,
             },
             ..PodReading::default()
         }
@@ -226,6 +230,16 @@ fn a_changed_pod_derives_anew() {
         Some("sidecar: ImagePullBackOff (pull access denied)")
     );
     assert_eq!(before.derived().failing, None);
+    assert!(after.derived().waiting);
+
+    // Init containers all done well; nothing waits.
+    let mut settled = served_pod();
+    let status = settled.status.as_mut().unwrap();
+    status.init_container_statuses.as_mut().unwrap().truncate(1);
+    status.container_statuses.as_mut().unwrap().truncate(1);
+    let settled = PodReading::from(settled);
+    assert!(settled.derived().init_done);
+    assert!(!settled.derived().waiting);
 
     // A reading changed in place derives again; debug builds catch one that did not.
     let mut edited = before.clone();
