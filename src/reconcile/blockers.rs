@@ -269,7 +269,12 @@ pub fn missing_pods(sets: &[StatefulSet], pods: &[Arc<PodReading>]) -> Vec<Missi
             let present = existing.get(name.as_str()).map_or(&[][..], Vec::as_slice);
             // Names are unique, so are a prefix's ordinals: as many below `replicas` as it
             // asks for means none is missing, the common case, told without a set.
-            if present.iter().filter(|o| (0..replicas).contains(*o)).count() == replicas as usize {
+            if present
+                .iter()
+                .filter(|o| (0..replicas).contains(*o))
+                .count()
+                == replicas as usize
+            {
                 return None;
             }
             let present: FnvHashSet<i32> = present.iter().copied().collect();

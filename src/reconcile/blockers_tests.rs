@@ -155,9 +155,8 @@ fn a_pods_claims_are_those_named_after_it() {
     ]
     .map(|name| ClaimReading::shared(claim(name)));
     let index = ClaimsByPod::new(&claims);
-    let names = |pod: &str| -> Vec<String> {
-        (index.of(pod).iter()).map(|c| c.name.clone()).collect()
-    };
+    let names =
+        |pod: &str| -> Vec<String> { (index.of(pod).iter()).map(|c| c.name.clone()).collect() };
     assert_eq!(
         names("demo-chunkserver-0-1"),
         ["data-demo-chunkserver-0-1", "log-demo-chunkserver-0-1"]

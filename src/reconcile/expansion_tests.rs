@@ -92,7 +92,12 @@ fn chunkserver_templates_change_only_once_every_volume_grew() {
     let mut unbound = claim("data-demo-chunkserver-0-0", "10Gi", "10Gi", false);
     unbound.status = None;
     let mut safe = validated(json!({"chunkservers": {"replicas": 3, "storage": {"size": "10Gi"}}}));
-    let none = expansion::plan(&mut safe, &existing, &[ClaimReading::shared(unbound)], &classes);
+    let none = expansion::plan(
+        &mut safe,
+        &existing,
+        &[ClaimReading::shared(unbound)],
+        &classes,
+    );
     assert_eq!(none, expansion::ExpansionPlan::default());
 
     let mut safe = grown.clone();

@@ -11,7 +11,6 @@
 
 use std::sync::Arc;
 
-
 use super::model::claim::ClaimReading;
 use super::model::event::ClusterEvent;
 use super::model::pod::{ContainerRun, PodReading, Terminated};

@@ -393,10 +393,7 @@ fn fail(
 /// Stopping etcd: its pods go; member 0's claim must exist for the restore Job (a claim that
 /// was deleted is made again by starting its pod once); the other members' claims go.
 fn stop_etcd(input: &RestoreInput, record: &mut EtcdRestoreStatus, decision: &mut RestoreDecision) {
-    let claim_exists = |name: &str| {
-        (input.claims.iter())
-            .any(|c| c.name == name && !c.terminating)
-    };
+    let claim_exists = |name: &str| (input.claims.iter()).any(|c| c.name == name && !c.terminating);
     let first = member_claim_name(input.cluster, 0);
     if !claim_exists(&first) {
         decision.etcd_pods = Some(1);

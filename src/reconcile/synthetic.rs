@@ -143,7 +143,9 @@ pub fn carry_out(snapshot: &mut Snapshot, actions: &[Action]) {
             Action::CreateClaim(claim) => {
                 let name = claim.metadata.name.as_deref().unwrap_or_default();
                 if !(snapshot.claims.iter()).any(|c| c.name == name) {
-                    snapshot.claims.push(ClaimReading::shared((**claim).clone()));
+                    snapshot
+                        .claims
+                        .push(ClaimReading::shared((**claim).clone()));
                 }
             }
             // The garbage collector orphans the pods; the set goes.

@@ -55,10 +55,10 @@ mod decisions {
     use crate::etcd::EtcdObservation;
     use crate::reconcile::decide::decide;
     use crate::reconcile::expansion;
+    use crate::reconcile::model::claim::{ClaimReading, Size};
     use crate::reconcile::model::observation::MonitoringApi;
     use crate::reconcile::snapshot::Snapshot;
     use crate::reconcile::synthetic::carry_out;
-    use crate::reconcile::model::claim::{ClaimReading, Size};
     use k8s_openapi::api::core::v1::PersistentVolumeClaim;
     use std::collections::BTreeSet;
 

@@ -101,7 +101,10 @@ fn a_changed_claim_reads_anew() {
     );
     status.conditions = None;
     let after = ClaimReading::from(grown);
-    assert_eq!(after.capacity.as_ref().map(|c| c.bytes), after.request.map(|r| r.bytes));
+    assert_eq!(
+        after.capacity.as_ref().map(|c| c.bytes),
+        after.request.map(|r| r.bytes)
+    );
     assert!(!after.resize_pending);
     assert_ne!(before.capacity, after.capacity);
 }

@@ -79,6 +79,9 @@ pub struct Derived {
     /// Every init container finished well (exit 0) or has no state yet: none is running,
     /// failed or waits.
     pub init_done: bool,
+    /// A container's run ended (its state or its last state is terminated): only then can it
+    /// have said why it stopped.
+    pub ended: bool,
 }
 
 /// Container waiting reasons that no wait will cure: a roll is stuck at once.
@@ -295,6 +298,10 @@ impl PodReading {
             init_done: (self.init_containers.iter()).all(|c| match &c.state {
                 None => true,
                 Some(state) => state.terminated().is_some_and(|t| t.exit_code == 0),
+            }),
+            ended: (self.containers.iter()).any(|c| {
+                c.last_terminated.is_some()
+                    || c.state.as_ref().is_some_and(|s| s.terminated().is_some())
             }),
         }
     }

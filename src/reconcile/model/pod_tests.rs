@@ -132,6 +132,7 @@ fn a_pod_is_read_into_what_the_decisions_read() {
                 failing: None,
                 waiting: true,
                 init_done: false,
+                ended: false,
             },
         }
     );
@@ -167,6 +168,7 @@ fn an_unscheduled_pod_keeps_the_schedulers_message_and_no_address() {
                 failing: None,
                 waiting: false,
                 init_done: true,
+                ended: false,
             },
             ..PodReading::default()
         }
@@ -241,6 +243,14 @@ fn a_changed_pod_derives_anew() {
     assert!(settled.derived().init_done);
     assert!(!settled.derived().waiting);
 
+    // A container that ran and stopped.
+    let mut restarted = served_pod();
+    let status = restarted.status.as_mut().unwrap();
+    status.container_statuses.as_mut().unwrap()[0].last_state = Some(
+        serde_json::from_value(json!({"terminated": {"exitCode": 3, "message": "bye"}})).unwrap(),
+    );
+    assert!(PodReading::from(restarted).derived().ended);
+
     // A reading changed in place derives again; debug builds catch one that did not.
     let mut edited = before.clone();
     edited.uid = "u-4-new".into();
@@ -254,7 +264,14 @@ fn a_changed_pod_derives_anew() {
 
 #[test]
 fn only_names_as_a_statefulset_makes_them_have_an_ordinal() {
-    let ordinals = ["demo-etcd-0", "demo-etcd-12", "demo-etcd-012", "demo-etcd-+1", "demo-etcd-", "etcd"]
-        .map(name_ordinal);
+    let ordinals = [
+        "demo-etcd-0",
+        "demo-etcd-12",
+        "demo-etcd-012",
+        "demo-etcd-+1",
+        "demo-etcd-",
+        "etcd",
+    ]
+    .map(name_ordinal);
     assert_eq!(ordinals, [Some(0), Some(12), None, None, None, None]);
 }
