@@ -15,6 +15,7 @@ use kube::CustomResourceExt;
 use serde_json::{Value, json};
 
 use curve_operator::api::{CurveCluster, crd_yaml};
+use curve_operator::reconcile::model::claim::ClaimReading;
 use curve_operator::render::render;
 use curve_operator::util::merge_json;
 
@@ -1146,7 +1147,7 @@ fn operator_refusals(old: &Value, new: &Value) -> Vec<String> {
                     capacity: claim_spec.resources.clone().unwrap().requests,
                     ..Default::default()
                 });
-                snapshot.claims.push(std::sync::Arc::new(claim));
+                snapshot.claims.push(ClaimReading::shared(claim));
             }
         }
         snapshot.stateful_sets.push(set);

@@ -13,12 +13,12 @@
 use k8s_openapi::api::batch::v1::Job;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{Timestamp, tz::TimeZone};
 use serde::Deserialize;
 
 use super::model::action::{Action, Object, ObjectKind, component_of};
+use super::model::claim::ClaimReading;
 use super::model::event::ClusterEvent;
 use super::model::pod::PodReading;
 use super::topology::{JobOutcome, JobState};
@@ -40,7 +40,7 @@ pub struct BackupInput<'a> {
     /// The cluster's Jobs and pods (the backup ones are picked out by their component label).
     pub jobs: &'a [Job],
     pub pods: &'a [Arc<PodReading>],
-    pub claims: &'a [Arc<PersistentVolumeClaim>],
+    pub claims: &'a [Arc<ClaimReading>],
     /// etcd's members as the operator's etcd client read them; `None` when not read.
     pub members: Option<&'a MemberHealth>,
     /// The operator changes objects in this pass (not paused, its record readable).
@@ -116,7 +116,7 @@ pub fn plan(input: &BackupInput) -> BackupPlan {
     status.active_job = running.clone();
     status.waiting = None;
     let claim = etcd_backup_claim_name(&input.cluster.name);
-    let claimed = (input.claims.iter()).any(|c| c.metadata.name.as_deref() == Some(&claim));
+    let claimed = (input.claims.iter()).any(|c| c.name == claim);
     if input.acts && !claimed {
         let claim = etcd_backup::claim(input.cluster, spec);
         plan.actions.push(Action::CreateClaim(Box::new(claim)));

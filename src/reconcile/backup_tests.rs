@@ -36,7 +36,7 @@ fn members(leader: usize) -> MemberHealth {
     MemberHealth::all_healthy("ns", &["demo-etcd-0", "demo-etcd-1", "demo-etcd-2"], leader)
 }
 
-fn claim() -> PersistentVolumeClaim {
+fn claim() -> k8s_openapi::api::core::v1::PersistentVolumeClaim {
     serde_json::from_value(json!({"metadata": {"name": "demo-etcd-backup", "namespace": "ns"}}))
         .unwrap()
 }
@@ -81,7 +81,7 @@ struct World {
     previous: Option<EtcdBackupStatus>,
     jobs: Vec<Job>,
     pods: Vec<Arc<PodReading>>,
-    claims: Vec<Arc<PersistentVolumeClaim>>,
+    claims: Vec<Arc<ClaimReading>>,
     members: Option<MemberHealth>,
     acts: bool,
     held: Option<&'static str>,
@@ -96,7 +96,7 @@ impl World {
             previous: None,
             jobs: Vec::new(),
             pods: Vec::new(),
-            claims: vec![Arc::new(claim())],
+            claims: vec![ClaimReading::shared(claim())],
             members: Some(members(1)),
             acts: true,
             held: None,

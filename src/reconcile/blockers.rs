@@ -32,9 +32,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Event, PersistentVolumeClaim};
+use k8s_openapi::api::core::v1::Event;
 
 use super::model::action::component_of;
+use super::model::claim::ClaimReading;
 use super::model::conditions::Reason;
 use super::model::observation::Blocker;
 use super::model::pod::{ContainerReading, PodReading};
@@ -42,7 +43,7 @@ use crate::names::Component;
 
 /// What the blockers read besides the pods.
 pub struct Surroundings<'a> {
-    pub claims: &'a [Arc<PersistentVolumeClaim>],
+    pub claims: &'a [Arc<ClaimReading>],
     /// The StorageClasses that exist, among those the cluster's claims name.
     pub classes: &'a BTreeSet<String>,
     /// Nodes whose `Ready` condition is not True.
@@ -100,16 +101,12 @@ fn container_blocker(pod_name: &str, what: &str, c: &ContainerReading) -> Option
 }
 
 /// A pending claim's cause, when its class is the problem or it cannot bind.
-fn claim_blocker(
-    claim: &PersistentVolumeClaim,
-    classes: &BTreeSet<String>,
-) -> Option<(Reason, String)> {
-    let phase = claim.status.as_ref().and_then(|s| s.phase.as_deref());
-    if phase != Some("Pending") {
+fn claim_blocker(claim: &ClaimReading, classes: &BTreeSet<String>) -> Option<(Reason, String)> {
+    if !claim.pending {
         return None;
     }
-    let name = claim.metadata.name.as_deref().unwrap_or_default();
-    let class = (claim.spec.as_ref()?.storage_class_name.as_deref()).filter(|c| !c.is_empty());
+    let name = claim.name.as_str();
+    let class = (claim.class.as_deref()).filter(|c| !c.is_empty());
     Some(match class {
         None => (
             Reason::NoStorageClass,
@@ -136,21 +133,21 @@ fn claim_blocker(
 /// of every claim (which made the blockers quadratic with many unschedulable pods). Built at
 /// the first lookup: most passes have no unschedulable pod.
 struct ClaimsByPod<'a> {
-    claims: &'a [Arc<PersistentVolumeClaim>],
-    index: OnceCell<HashMap<&'a str, Vec<&'a PersistentVolumeClaim>>>,
+    claims: &'a [Arc<ClaimReading>],
+    index: OnceCell<HashMap<&'a str, Vec<&'a ClaimReading>>>,
 }
 
 impl<'a> ClaimsByPod<'a> {
-    fn new(claims: &'a [Arc<PersistentVolumeClaim>]) -> Self {
+    fn new(claims: &'a [Arc<ClaimReading>]) -> Self {
         let index = OnceCell::new();
         ClaimsByPod { claims, index }
     }
 
-    fn of(&self, pod: &str) -> &[&'a PersistentVolumeClaim] {
+    fn of(&self, pod: &str) -> &[&'a ClaimReading] {
         let index = self.index.get_or_init(|| {
-            let mut index: HashMap<&str, Vec<&PersistentVolumeClaim>> = HashMap::new();
+            let mut index: HashMap<&str, Vec<&ClaimReading>> = HashMap::new();
             for claim in self.claims {
-                let name = claim.metadata.name.as_deref().unwrap_or_default();
+                let name = claim.name.as_str();
                 for (dash, _) in name.match_indices('-') {
                     index.entry(&name[dash + 1..]).or_default().push(&**claim);
                 }
@@ -195,6 +192,10 @@ fn pod_blocker(
             format!("pod {name} is unschedulable: {}", first_line(said)),
         ));
     }
+    // Only a waiting container blocks: most pods have none, told without reading them.
+    if !pod.derived().waiting {
+        return None;
+    }
     containers(pod).find_map(|(what, c)| container_blocker(name, what, c))
 }
 
@@ -223,11 +224,13 @@ pub fn blockers(pods: &[Arc<PodReading>], around: &Surroundings) -> Vec<Blocker>
 
 /// `<set>-<ordinal>` split, when the name is exactly what a StatefulSet names its pod
 /// `ordinal` (decimal, no sign, no leading zero): the name equals `format!("{set}-{ordinal}")`.
-fn set_and_ordinal(name: &str) -> Option<(&str, i32)> {
-    let (set, ordinal) = name.rsplit_once('-')?;
-    let canonical = ordinal.bytes().all(|b| b.is_ascii_digit())
-        && (ordinal == "0" || !ordinal.starts_with('0'));
-    Some((set, ordinal.parse().ok().filter(|_| canonical)?))
+/// The ordinal was derived when the pod was read.
+fn set_and_ordinal(pod: &PodReading) -> Option<(&str, i32)> {
+    let ordinal = pod.derived().ordinal?;
+    // The name ends with `-` and the ordinal's decimal digits.
+    let digits = ordinal.checked_ilog10().unwrap_or(0) as usize + 1;
+    let stem = pod.name.len().checked_sub(digits + 1)?;
+    Some((&pod.name[..stem], ordinal))
 }
 
 /// A StatefulSet of a tier and the pods it wants that do not exist.
@@ -244,19 +247,39 @@ pub fn missing_pods(sets: &[StatefulSet], pods: &[Arc<PodReading>]) -> Vec<Missi
     let tiers: BTreeMap<&str, Component> =
         Component::TIERS.iter().map(|c| (c.as_str(), *c)).collect();
     // The ordinals each name prefix has a pod for, read in one pass: a name made and looked up
-    // per ordinal cost a copy and a hash of each of thousands of names.
-    let mut existing: FnvHashMap<&str, FnvHashSet<i32>> = FnvHashMap::default();
-    for (prefix, ordinal) in pods.iter().filter_map(|p| set_and_ordinal(&p.name)) {
-        existing.entry(prefix).or_default().insert(ordinal);
+    // per ordinal cost a copy and a hash of each of thousands of names. The pods come sorted
+    // by name, so a prefix's pods follow one another: one comparison with the prefix before
+    // instead of a hash per pod.
+    let mut runs: Vec<(&str, Vec<i32>)> = Vec::new();
+    for (prefix, ordinal) in pods.iter().filter_map(|p| set_and_ordinal(p)) {
+        match runs.last_mut() {
+            Some((last, ordinals)) if *last == prefix => ordinals.push(ordinal),
+            _ => runs.push((prefix, vec![ordinal])),
+        }
+    }
+    let mut existing: FnvHashMap<&str, Vec<i32>> = FnvHashMap::default();
+    for (prefix, ordinals) in runs {
+        existing.entry(prefix).or_default().extend(ordinals);
     }
     (sets.iter())
         .filter_map(|set| {
             let name = set.metadata.name.clone()?;
             let component = *tiers.get(component_of(&set.metadata)?)?;
             let replicas = set.spec.as_ref()?.replicas.unwrap_or(1).max(0);
-            let present = existing.get(name.as_str());
+            let present = existing.get(name.as_str()).map_or(&[][..], Vec::as_slice);
+            // Names are unique, so are a prefix's ordinals: as many below `replicas` as it
+            // asks for means none is missing, the common case, told without a set.
+            if present
+                .iter()
+                .filter(|o| (0..replicas).contains(*o))
+                .count()
+                == replicas as usize
+            {
+                return None;
+            }
+            let present: FnvHashSet<i32> = present.iter().copied().collect();
             let pods: Vec<String> = (0..replicas)
-                .filter(|ordinal| !present.is_some_and(|p| p.contains(ordinal)))
+                .filter(|ordinal| !present.contains(ordinal))
                 .map(|ordinal| format!("{name}-{ordinal}"))
                 .collect();
             (!pods.is_empty()).then_some(MissingPods {
@@ -424,10 +447,10 @@ pub fn creation_blockers(missing: &[MissingPods], events: &[Event]) -> Vec<Block
 
 /// The StorageClasses of the Pending claims: read (by GET) to tell a class that does not
 /// exist from a volume not available yet.
-pub fn classes_of_pending_claims(claims: &[Arc<PersistentVolumeClaim>]) -> BTreeSet<String> {
+pub fn classes_of_pending_claims(claims: &[Arc<ClaimReading>]) -> BTreeSet<String> {
     (claims.iter())
-        .filter(|c| c.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Pending"))
-        .filter_map(|c| c.spec.as_ref()?.storage_class_name.clone())
+        .filter(|c| c.pending)
+        .filter_map(|c| c.class.clone())
         .filter(|class| !class.is_empty())
         .collect()
 }

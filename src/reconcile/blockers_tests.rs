@@ -144,7 +144,7 @@ fn the_soonest_patience_is_when_to_look_again() {
 /// are, and a claim of another pod whose name ends alike is not its.
 #[test]
 fn a_pods_claims_are_those_named_after_it() {
-    let claim = |name: &str| -> PersistentVolumeClaim {
+    let claim = |name: &str| -> k8s_openapi::api::core::v1::PersistentVolumeClaim {
         serde_json::from_value(json!({"metadata": {"name": name}})).unwrap()
     };
     let claims = [
@@ -153,13 +153,10 @@ fn a_pods_claims_are_those_named_after_it() {
         "data-demo-chunkserver-0-11",
         "data-xdemo-chunkserver-0-1",
     ]
-    .map(|name| Arc::new(claim(name)));
+    .map(|name| ClaimReading::shared(claim(name)));
     let index = ClaimsByPod::new(&claims);
-    let names = |pod: &str| -> Vec<String> {
-        (index.of(pod).iter())
-            .map(|c| c.metadata.name.clone().unwrap())
-            .collect()
-    };
+    let names =
+        |pod: &str| -> Vec<String> { (index.of(pod).iter()).map(|c| c.name.clone()).collect() };
     assert_eq!(
         names("demo-chunkserver-0-1"),
         ["data-demo-chunkserver-0-1", "log-demo-chunkserver-0-1"]

@@ -60,20 +60,46 @@ impl Decision {
     /// written before the actions that rely on it, so an operator killed midway remembers it.
     /// (That the root Secret was ensured is recorded after, with the rest of the status.)
     pub fn hands_out_more(&self, previous: &CurveClusterStatus) -> bool {
-        let handed_out = |record: Option<&OperatorRecord>| {
-            record.map(|r| OperatorRecord {
-                version: r.version,
-                root_secret: None,
-                ..r.clone()
-            })
-        };
         let empty = OperatorRecord {
             version: OperatorRecord::VERSION,
             ..OperatorRecord::default()
         };
-        handed_out(self.status.record.as_ref())
-            != handed_out(previous.record.as_ref().or(Some(&empty)))
+        match &self.status.record {
+            None => true,
+            Some(now) => !same_but_root_secret(now, previous.record.as_ref().unwrap_or(&empty)),
+        }
     }
+}
+
+/// Two records equal but for the root Secret, compared field by field without copies (the
+/// record lists every server: a big cluster has a thousand). Every field is named, so a new
+/// one must be placed here.
+fn same_but_root_secret(a: &OperatorRecord, b: &OperatorRecord) -> bool {
+    let OperatorRecord {
+        version,
+        mds_addresses,
+        etcd_addresses,
+        servers,
+        physical_pool_servers,
+        root_secret: _,
+        logical_pool_created,
+        server_port,
+        etcd_members,
+        etcd_step,
+        retire,
+        leaders_spread_for,
+    } = a;
+    *version == b.version
+        && *mds_addresses == b.mds_addresses
+        && *etcd_addresses == b.etcd_addresses
+        && *servers == b.servers
+        && *physical_pool_servers == b.physical_pool_servers
+        && *logical_pool_created == b.logical_pool_created
+        && *server_port == b.server_port
+        && *etcd_members == b.etcd_members
+        && *etcd_step == b.etcd_step
+        && *retire == b.retire
+        && *leaders_spread_for == b.leaders_spread_for
 }
 
 /// The objects of the snapshot the plan compares against.
@@ -403,8 +429,8 @@ fn adopted_claims(snapshot: &Snapshot) -> Vec<String> {
         return Vec::new();
     };
     (snapshot.claims.iter())
-        .filter(|c| (c.metadata.creation_timestamp.as_ref()).is_some_and(|t| t.0 < created))
-        .filter_map(|c| c.metadata.name.clone())
+        .filter(|c| c.created.is_some_and(|t| t < created))
+        .map(|c| c.name.clone())
         .collect()
 }
 
@@ -626,9 +652,11 @@ fn planned(
                 pool_created: changes.known.logical_pool_created,
                 retiring: changes.known.retire.is_some(),
             });
-            if let Some(token) = spread {
-                changes.known.leaders_spread_for = Some(token);
-                curve.push(Action::Curve(CurveChange::RapidLeaderSchedule));
+            if let Some(schedule) = spread {
+                changes.known.leaders_spread_for = Some(schedule.token);
+                if schedule.ask {
+                    curve.push(Action::Curve(CurveChange::RapidLeaderSchedule));
+                }
             }
             curve.extend(retire.actions.iter().cloned());
             curve

@@ -28,9 +28,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::PersistentVolumeClaim;
-
-use super::model::action::{Action, ExistingObject, Object, ObjectKind, claim_size, component_of};
+use super::model::action::{Action, ExistingObject, Object, ObjectKind, claim_size};
+use super::model::claim::ClaimReading;
 use super::model::pod::PodReading;
 use super::model::states::{ClaimProgress, VolumeExpansion};
 use super::plan;
@@ -48,10 +47,6 @@ const VOLUMES: [(Component, &str, bool); 2] = [
         true,
     ),
 ];
-
-/// The claim condition saying the volume grew and its file system is resized when a node
-/// mounts it next (or online, while mounted, when the driver can).
-pub const FILE_SYSTEM_RESIZE_PENDING: &str = "FileSystemResizePending";
 
 fn size_mut(cluster: &mut ValidatedCluster, component: Component) -> &mut String {
     match component {
@@ -77,7 +72,8 @@ fn smallest<'a>(sizes: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     sizes.min_by(|a, b| bytes(a).total_cmp(&bytes(b)))
 }
 
-/// One claim as the expansion reads it, its sizes parsed once (clusters have thousands).
+/// One claim as the expansion reads it, borrowed from its reading (whose sizes were parsed
+/// once, when the watch delivered the claim).
 struct Claim<'a> {
     name: &'a str,
     class: Option<&'a str>,
@@ -89,47 +85,16 @@ struct Claim<'a> {
     resize_pending: bool,
 }
 
-/// Quantities parsed once per text: thousands of claims ask for (and have) the same size, and
-/// each parse copies its text.
-/// A short list: a cluster's claims have one or two sizes.
-#[derive(Default)]
-struct Parsed<'a>(Vec<(&'a str, f64)>);
-
-impl<'a> Parsed<'a> {
-    fn bytes(&mut self, quantity: &'a str) -> f64 {
-        if let Some(&(_, b)) = self.0.iter().find(|(q, _)| *q == quantity) {
-            return b;
-        }
-        let b = bytes(quantity);
-        self.0.push((quantity, b));
-        b
-    }
-}
-
 impl<'a> Claim<'a> {
-    fn of(claim: &'a PersistentVolumeClaim, parsed: &mut Parsed<'a>) -> Claim<'a> {
-        let status = claim.status.as_ref();
-        let spec = claim.spec.as_ref();
-        let request = spec
-            .and_then(|s| s.resources.as_ref()?.requests.as_ref()?.get("storage"))
-            .map(|q| q.0.as_str());
-        let capacity = status
-            .and_then(|s| s.capacity.as_ref()?.get("storage"))
-            .map(|q| q.0.as_str());
+    fn of(claim: &'a ClaimReading) -> Claim<'a> {
         Claim {
-            name: claim.metadata.name.as_deref().unwrap_or_default(),
-            class: spec.and_then(|s| s.storage_class_name.as_deref()),
-            request,
-            request_bytes: request.map_or(0.0, |r| parsed.bytes(r)),
-            capacity,
-            capacity_bytes: capacity.map(|c| parsed.bytes(c)),
-            resize_pending: status
-                .and_then(|s| s.conditions.as_ref())
-                .is_some_and(|conditions| {
-                    conditions
-                        .iter()
-                        .any(|c| c.type_ == FILE_SYSTEM_RESIZE_PENDING && c.status == "True")
-                }),
+            name: &claim.name,
+            class: claim.class.as_deref(),
+            request: claim.request.as_ref().map(|r| r.text.as_str()),
+            request_bytes: claim.request.as_ref().map_or(0.0, |r| r.bytes),
+            capacity: claim.capacity.as_ref().map(|c| c.text.as_str()),
+            capacity_bytes: claim.capacity.as_ref().map(|c| c.bytes),
+            resize_pending: claim.resize_pending,
         }
     }
 
@@ -198,21 +163,17 @@ impl Volumes<'_> {
 fn volumes<'a>(
     cluster: &ValidatedCluster,
     existing: &'a [ExistingObject],
-    claims: &'a [Arc<PersistentVolumeClaim>],
+    claims: &'a [Arc<ClaimReading>],
 ) -> Vec<Volumes<'a>> {
     let mut all = Vec::new();
-    // One pass over the claims for every component, each claim's label read once.
-    let mut parsed = Parsed::default();
+    // One pass over the claims for every component.
     let mut by_component: [Vec<Claim>; VOLUMES.len()] = Default::default();
-    for claim in claims
-        .iter()
-        .filter(|c| c.metadata.deletion_timestamp.is_none())
-    {
-        let Some(label) = component_of(&claim.metadata) else {
+    for claim in claims.iter().filter(|c| !c.terminating) {
+        let Some(tier) = claim.tier else {
             continue;
         };
-        if let Some(i) = VOLUMES.iter().position(|v| v.0.as_str() == label) {
-            by_component[i].push(Claim::of(claim, &mut parsed));
+        if let Some(i) = VOLUMES.iter().position(|v| v.0 == tier) {
+            by_component[i].push(Claim::of(claim));
         }
     }
     for ((component, field, restarts), claims) in VOLUMES.into_iter().zip(by_component) {
@@ -254,7 +215,7 @@ fn volumes<'a>(
 pub fn classes_to_read(
     cluster: &ValidatedCluster,
     existing: &[ExistingObject],
-    claims: &[Arc<PersistentVolumeClaim>],
+    claims: &[Arc<ClaimReading>],
 ) -> BTreeSet<String> {
     volumes(cluster, existing, claims)
         .iter()
@@ -280,7 +241,7 @@ pub struct ExpansionPlan {
 pub fn plan(
     safe: &mut ValidatedCluster,
     existing: &[ExistingObject],
-    claims: &[Arc<PersistentVolumeClaim>],
+    claims: &[Arc<ClaimReading>],
     classes: &BTreeMap<String, bool>,
 ) -> ExpansionPlan {
     let mut out = ExpansionPlan::default();

@@ -1,12 +1,11 @@
 //! Volume expansion of the ChunkServers, whose pods restart to use the space.
 
-use std::sync::Arc;
-
 use serde_json::json;
 
 use crate::desired::{self, Observed};
 use crate::reconcile::fixtures::{set, validated};
 use crate::reconcile::model::action::{Action, ExistingObject, ObjectKind};
+use crate::reconcile::model::claim::ClaimReading;
 use crate::reconcile::plan;
 
 /// ChunkServers use grown space only after a restart: their StatefulSets keep the template
@@ -43,7 +42,7 @@ fn chunkserver_templates_change_only_once_every_volume_grew() {
     let classes = std::collections::BTreeMap::from([("fast".to_string(), true)]);
     let plan_with = |claims: &[PersistentVolumeClaim]| {
         let mut safe = grown.clone();
-        let claims: Vec<_> = claims.iter().cloned().map(Arc::new).collect();
+        let claims: Vec<_> = claims.iter().cloned().map(ClaimReading::shared).collect();
         let out = expansion::plan(&mut safe, &existing, &claims, &classes);
         (safe.spec.chunkservers.storage.size, out)
     };
@@ -93,7 +92,12 @@ fn chunkserver_templates_change_only_once_every_volume_grew() {
     let mut unbound = claim("data-demo-chunkserver-0-0", "10Gi", "10Gi", false);
     unbound.status = None;
     let mut safe = validated(json!({"chunkservers": {"replicas": 3, "storage": {"size": "10Gi"}}}));
-    let none = expansion::plan(&mut safe, &existing, &[Arc::new(unbound)], &classes);
+    let none = expansion::plan(
+        &mut safe,
+        &existing,
+        &[ClaimReading::shared(unbound)],
+        &classes,
+    );
     assert_eq!(none, expansion::ExpansionPlan::default());
 
     let mut safe = grown.clone();

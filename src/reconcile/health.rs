@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use super::model::health::{HealthView, Latest, Wanted};
-use super::model::pod::PodReading;
+use super::model::pod::{PodReading, mix};
 use super::observe::{pod_ip, pods_of};
 use crate::api::ChunkServerRetire;
 use crate::curve::gather::{MdsTarget, Targets};
@@ -21,19 +21,15 @@ use crate::validate::ValidatedCluster;
 /// A stable token of the MDS and ChunkServer pods' identities and readiness: it changes when
 /// any of them is replaced, or becomes ready or unready.
 pub fn pods_token(pods: &[Arc<PodReading>]) -> u64 {
-    // Borrowed, not cloned: clusters have thousands of pods.
-    // One pass in the pods' order: the read step sorts them by name, so the sort below finds
-    // them in order (two passes, one per tier, made two runs to merge).
-    let mut seen: Vec<(&str, &str, bool)> = (pods.iter())
+    // The sum of each pod's identity (hashed once, when its reading was made) mixed with its
+    // readiness: the same for the same pods in any order, without reading or sorting
+    // thousands of names. It is compared only with a token this process made (the health
+    // monitor's), so it needs no other stability.
+    (pods.iter())
         .filter(|p| matches!(p.tier, Some(Component::Mds | Component::ChunkServer)))
         .filter(|p| !p.terminating)
-        .map(|p| (p.name.as_str(), p.uid.as_str(), super::observe::is_ready(p)))
-        .collect();
-    seen.sort();
-    crate::util::fnv64_parts(seen.iter().flat_map(|(name, uid, ready)| {
-        let ready: &[u8] = if *ready { &[1] } else { &[0] };
-        [name.as_bytes(), &[0], uid.as_bytes(), &[0], ready]
-    }))
+        .map(|p| mix(p.derived().identity ^ u64::from(super::observe::is_ready(p))))
+        .fold(0, u64::wrapping_add)
 }
 
 /// Where the MDS daemons listen (their pods' IPs: host networking) and which one etcd elected.

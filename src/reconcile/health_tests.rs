@@ -6,7 +6,9 @@ use crate::curve::health::{Health, Verdict};
 use crate::reconcile::fixtures::{pod, validated};
 
 fn with_uid(mut pod: Arc<PodReading>, uid: &str) -> Arc<PodReading> {
-    Arc::make_mut(&mut pod).uid = uid.into();
+    let reading = Arc::make_mut(&mut pod);
+    reading.uid = uid.into();
+    reading.derive();
     pod
 }
 
@@ -76,7 +78,7 @@ fn the_pods_token_follows_mds_and_chunkserver_readiness_and_identity_only() {
     );
     assert_ne!(token, pods_token(&unready), "a ChunkServer turned unready");
     let mut replaced = tier(true);
-    Arc::make_mut(&mut replaced[1]).uid = "m0-new".into();
+    replaced[1] = with_uid(replaced[1].clone(), "m0-new");
     assert_ne!(token, pods_token(&replaced), "an MDS pod replaced");
     let mut etcd_down = tier(true);
     etcd_down[0] = with_uid(

@@ -15,9 +15,24 @@ use super::model::pod::PodReading;
 use super::observe::{is_ready, pods_of};
 use crate::names::Component;
 
-/// The ChunkServer pods' identities (names and uids): it changes when one is replaced.
+/// What a token of [`chunkserver_pods_token`] starts with: the tokens recorded before it (16
+/// hex digits, [`first_token`]) hashed the pods' names anew.
+const TOKEN_PREFIX: &str = "v2-";
+
+/// The ChunkServer pods' identities (names and uids): it changes when one is replaced. The sum
+/// of the identities each pod's reading hashed once, so a decision reads no name (clusters
+/// have thousands of ChunkServer pods); the same for the same pods in any order.
 pub fn chunkserver_pods_token(pods: &[Arc<PodReading>]) -> String {
-    // Borrowed, not cloned: clusters have thousands of ChunkServer pods.
+    let sum = pods_of(pods, Component::ChunkServer)
+        .map(|p| p.derived().identity)
+        .fold(0, u64::wrapping_add);
+    format!("{TOKEN_PREFIX}{sum:016x}")
+}
+
+/// The token operators before [`TOKEN_PREFIX`] recorded: FNV-1a of every ChunkServer pod's
+/// name and uid in order. Made only to recognise such a record of the same pods, so that an
+/// upgrade asks for no second schedule.
+fn first_token(pods: &[Arc<PodReading>]) -> String {
     let mut seen: Vec<(&str, &str)> = pods_of(pods, Component::ChunkServer)
         .map(|p| (p.name.as_str(), p.uid.as_str()))
         .collect();
@@ -39,8 +54,16 @@ pub struct LeaderInput<'a> {
     pub retiring: bool,
 }
 
-/// The token to record when a rapid leader schedule is to be asked now.
-pub fn rapid_schedule(input: &LeaderInput) -> Option<String> {
+/// The token to record, and whether a rapid leader schedule is to be asked with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    pub token: String,
+    pub ask: bool,
+}
+
+/// The token to record when it changes: with a rapid leader schedule to ask now, or (a token
+/// of the same pods recorded before [`TOKEN_PREFIX`]) without.
+pub fn rapid_schedule(input: &LeaderInput) -> Option<Schedule> {
     if !input.pool_created || input.retiring || input.expected <= 0 {
         return None;
     }
@@ -54,7 +77,13 @@ pub fn rapid_schedule(input: &LeaderInput) -> Option<String> {
         return None;
     }
     let token = chunkserver_pods_token(input.pods);
-    (input.asked_for != Some(token.as_str())).then_some(token)
+    match input.asked_for {
+        Some(asked) if asked == token => None,
+        Some(asked) if !asked.starts_with(TOKEN_PREFIX) && asked == first_token(input.pods) => {
+            Some(Schedule { token, ask: false })
+        }
+        _ => Some(Schedule { token, ask: true }),
+    }
 }
 
 #[cfg(test)]
@@ -73,7 +102,9 @@ mod tests {
                     Some("n"),
                     ready[i],
                 );
-                Arc::make_mut(&mut p).uid = format!("uid-{i}");
+                let reading = Arc::make_mut(&mut p);
+                reading.uid = format!("uid-{i}");
+                reading.derive();
                 p
             })
             .collect()
@@ -112,7 +143,9 @@ mod tests {
             pool_created: true,
             retiring: false,
         };
-        let token = rapid_schedule(&input(&pods, None, Some(&view))).unwrap();
+        let first = rapid_schedule(&input(&pods, None, Some(&view))).unwrap();
+        assert!(first.ask);
+        let token = first.token;
         assert_eq!(
             rapid_schedule(&input(&pods, Some(&token), Some(&view))),
             None,
@@ -120,21 +153,62 @@ mod tests {
         );
 
         // A roll step: one pod replaced. Not while it loads, nor on an old reading.
+        let replaced = |pods: &mut Vec<Arc<PodReading>>| {
+            let reading = Arc::make_mut(&mut pods[1]);
+            reading.uid = "uid-1-new".into();
+            reading.derive();
+        };
         let mut loading = chunkservers([true, false, true]);
-        Arc::make_mut(&mut loading[1]).uid = "uid-1-new".into();
+        replaced(&mut loading);
         assert_eq!(
             rapid_schedule(&input(&loading, Some(&token), Some(&view))),
             None
         );
         let mut rolled = chunkservers([true; 3]);
-        Arc::make_mut(&mut rolled[1]).uid = "uid-1-new".into();
+        replaced(&mut rolled);
         let stale = healthy(false);
         assert_eq!(
             rapid_schedule(&input(&rolled, Some(&token), Some(&stale))),
             None
         );
         let again = rapid_schedule(&input(&rolled, Some(&token), Some(&view))).unwrap();
-        assert_ne!(again, token);
+        assert!(again.ask);
+        assert_ne!(again.token, token);
+    }
+
+    /// A token recorded by an operator before the `v2-` tokens: the same pods are recorded
+    /// anew without a second schedule; other pods are asked for.
+    #[test]
+    fn a_first_token_of_the_same_pods_asks_for_no_second_schedule() {
+        let pods = chunkservers([true; 3]);
+        let view = healthy(true);
+        let input = |pods, asked_for| LeaderInput {
+            pods,
+            expected: 3,
+            health: Some(&view),
+            asked_for,
+            pool_created: true,
+            retiring: false,
+        };
+        let recorded = first_token(&pods);
+        assert_eq!(recorded.len(), 16, "{recorded}");
+        let upgraded = rapid_schedule(&input(&pods, Some(&recorded))).unwrap();
+        assert_eq!(
+            upgraded,
+            Schedule {
+                token: chunkserver_pods_token(&pods),
+                ask: false
+            }
+        );
+        assert_eq!(rapid_schedule(&input(&pods, Some(&upgraded.token))), None);
+
+        let mut rolled = chunkservers([true; 3]);
+        let reading = Arc::make_mut(&mut rolled[2]);
+        reading.uid = "uid-2-new".into();
+        reading.derive();
+        let asked = rapid_schedule(&input(&rolled, Some(&recorded))).unwrap();
+        assert!(asked.ask, "the pods changed since the first token");
+        assert!(asked.token.starts_with(TOKEN_PREFIX));
     }
 
     #[test]

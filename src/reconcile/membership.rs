@@ -11,9 +11,7 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::PersistentVolumeClaim;
-use kube::ResourceExt;
-
+use super::model::claim::ClaimReading;
 use super::model::event::ClusterEvent;
 use super::model::pod::{ContainerRun, PodReading, Terminated};
 use super::model::states::MembershipState;
@@ -37,7 +35,7 @@ pub struct MembershipInput<'a> {
     /// read yet: it is read once the MDS tier exists).
     pub members: Option<&'a MemberHealth>,
     pub pods: &'a [Arc<PodReading>],
-    pub claims: &'a [Arc<PersistentVolumeClaim>],
+    pub claims: &'a [Arc<ClaimReading>],
     /// The name of a member's data claim.
     pub claim_of: &'a dyn Fn(&str) -> String,
     /// Recorded: voting members when the last change completed (`None`: not bootstrapped).
@@ -378,7 +376,7 @@ impl Pass<'_> {
             return decision;
         }
         let claim = (self.input.claim_of)(&step.member);
-        let claim_exists = self.input.claims.iter().any(|c| c.name_any() == claim);
+        let claim_exists = self.input.claims.iter().any(|c| c.name == claim);
         if self.input.deletes_claims && claim_exists {
             decision.delete_claim = Some(claim);
             decision.state = changing(step, "its pod is gone; deleting its claim (spec.cleanup)");
@@ -628,7 +626,7 @@ impl Pass<'_> {
     ) -> MembershipDecision {
         let member = self.input.member_name(voters);
         let claim = (self.input.claim_of)(&member);
-        if self.input.claims.iter().any(|c| c.name_any() == claim) {
+        if self.input.claims.iter().any(|c| c.name == claim) {
             decision.state = blocked(retained_claim_blocks(direction, &claim, &member));
             return decision;
         }
@@ -675,6 +673,7 @@ impl Pass<'_> {
 mod tests {
     use super::*;
     use crate::reconcile::fixtures::read;
+    use kube::ResourceExt;
     use serde_json::json;
 
     const SET: &str = "demo-etcd";
@@ -711,7 +710,7 @@ mod tests {
         members: Vec<Member>,
         set_replicas: Option<i32>,
         pods: Vec<k8s_openapi::api::core::v1::Pod>,
-        claims: Vec<Arc<PersistentVolumeClaim>>,
+        claims: Vec<Arc<ClaimReading>>,
         settled: Option<i32>,
         step: Option<EtcdStep>,
         /// Learners catch up (promotion works) only once this is true.
@@ -723,8 +722,8 @@ mod tests {
         serde_json::from_value(json!({"metadata": {"name": name, "uid": uid}})).unwrap()
     }
 
-    fn claim(name: &str) -> Arc<PersistentVolumeClaim> {
-        Arc::new(serde_json::from_value(json!({"metadata": {"name": name}})).unwrap())
+    fn claim(name: &str) -> Arc<ClaimReading> {
+        ClaimReading::shared(serde_json::from_value(json!({"metadata": {"name": name}})).unwrap())
     }
 
     impl World {
@@ -818,7 +817,7 @@ mod tests {
                 let name = format!("{SET}-{i}");
                 if !self.pods.iter().any(|p| p.name_any() == name) {
                     self.pods.push(pod_named(&name, &format!("u{i}-new")));
-                    if !self.claims.iter().any(|c| c.name_any() == claim_of(&name)) {
+                    if !self.claims.iter().any(|c| c.name == claim_of(&name)) {
                         self.claims.push(claim(&claim_of(&name)));
                     }
                 }
@@ -832,7 +831,7 @@ mod tests {
                 }
             }
             if let Some(name) = &d.delete_claim {
-                self.claims.retain(|c| c.name_any() != *name);
+                self.claims.retain(|c| c.name != *name);
             }
             d.change.clone()
         }
@@ -1051,7 +1050,7 @@ mod tests {
         let mut w = World::running(5, 3);
         w.deletes_claims = true;
         w.run();
-        let names: Vec<String> = w.claims.iter().map(|c| c.name_any()).collect();
+        let names: Vec<String> = w.claims.iter().map(|c| c.name.clone()).collect();
         assert_eq!(
             names,
             ["data-demo-etcd-0", "data-demo-etcd-1", "data-demo-etcd-2"]
@@ -1081,7 +1080,7 @@ mod tests {
             retained_claim_named("etcd member demo-etcd-1 is unhealthy"),
             None
         );
-        w.claims.retain(|c| c.name_any() != "data-demo-etcd-3");
+        w.claims.retain(|c| c.name != "data-demo-etcd-3");
         assert!(matches!(
             w.decide().change,
             Some(MemberChange::AddLearner { .. })

@@ -37,9 +37,7 @@ use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender};
 use futures::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{
-    ConfigMap, Event, Node, PersistentVolumeClaim, Service, ServiceAccount,
-};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Node, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::api::storage::v1::{CSIDriver, StorageClass};
@@ -67,6 +65,7 @@ use error::Error;
 use events::EventSink;
 use health_monitor::{HealthSource, NoHealth};
 use model::action::ObjectKind;
+use model::claim::ClaimReading;
 use model::event::ClusterEvent;
 use model::observation::{Gauges, MonitoringApi, Observation, PrimaryView};
 use model::pod::PodReading;
@@ -1162,12 +1161,6 @@ fn cluster_controller(
     )
 }
 
-/// The cluster an object belongs to, by its instance label.
-fn instance_of(object: &impl ResourceExt) -> Option<ObjectRef<DeserializeGuard<CurveCluster>>> {
-    let instance = object.labels().get(LABEL_INSTANCE)?;
-    Some(ObjectRef::new(instance).within(&object.namespace()?))
-}
-
 /// The cluster a cluster-scoped object belongs to, by its instance and namespace labels.
 fn cluster_of_labels(
     object: &impl ResourceExt,
@@ -1187,7 +1180,7 @@ struct Triggers {
     budgets: ReflectHandle<PartialObjectMeta<PodDisruptionBudget>>,
     jobs: ReflectHandle<Job>,
     pods: ReflectHandle<PodReading>,
-    claims: ReflectHandle<PersistentVolumeClaim>,
+    claims: ReflectHandle<ClaimReading>,
     pod_monitors: ReflectHandle<PartialObjectMeta<PodMonitor>>,
     rules: ReflectHandle<PartialObjectMeta<PrometheusRule>>,
     service_accounts: ReflectHandle<PartialObjectMeta<ServiceAccount>>,
@@ -1234,16 +1227,19 @@ impl Triggers {
             let instance = pod.instance.as_deref()?;
             Some(ObjectRef::new(instance).within(&pod.namespace))
         });
+        // So are claims.
+        let claim_changes = (self.claims).filter_map(|claim| async move {
+            let instance = claim.instance.as_deref()?;
+            Some(ObjectRef::new(instance).within(&claim.namespace))
+        });
         controller
             .reconcile_on(pod_changes)
+            .reconcile_on(claim_changes)
             .owns_shared_stream(self.sets)
             .owns_shared_stream(self.maps)
             .owns_shared_stream(self.services)
             .owns_shared_stream(self.budgets)
             .owns_shared_stream(self.jobs)
-            .watches_shared_stream(self.claims, |claim: Arc<PersistentVolumeClaim>| {
-                instance_of(&*claim)
-            })
             .owns_shared_stream(self.pod_monitors)
             .owns_shared_stream(self.rules)
             .owns_shared_stream(self.service_accounts)

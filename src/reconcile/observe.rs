@@ -201,7 +201,8 @@ pub fn chunkserver_nodes(pods: &[Arc<PodReading>]) -> Vec<String> {
 /// CreateContainerConfigError names it).
 pub fn secret_missing(pods: &[Arc<PodReading>], name: &str) -> bool {
     let needle = format!("secret \"{name}\" not found");
-    pods.iter()
+    // Only waiting containers tell it: most pods have none, told without reading them.
+    (pods.iter().filter(|pod| pod.derived().waiting))
         .flat_map(|pod| pod.init_containers.iter().chain(&pod.containers))
         .filter_map(|c| c.state.as_ref()?.waiting())
         .any(|(reason, message)| {
@@ -223,7 +224,9 @@ fn last_line(message: Option<&str>) -> Option<&str> {
 /// Reads the `format` init container of every ChunkServer pod.
 pub fn format_progress(pods: &[Arc<PodReading>]) -> FormatProgress {
     let mut progress = FormatProgress::default();
-    for pod in pods_of(pods, Component::ChunkServer) {
+    // A pod whose init containers all finished well has nothing to report: most pods, told
+    // without reading their containers.
+    for pod in pods_of(pods, Component::ChunkServer).filter(|p| !p.derived().init_done) {
         // Named only when reported: clusters have thousands of formatted pods.
         let name = || pod.name.clone();
         let format = pod.init_containers.iter().find(|c| c.name == "format");

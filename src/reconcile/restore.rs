@@ -15,12 +15,12 @@
 use k8s_openapi::api::batch::v1::Job;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 
 use super::model::action::component_of;
+use super::model::claim::ClaimReading;
 use super::model::event::ClusterEvent;
 use super::model::pod::PodReading;
 use super::model::states::RestoreState;
@@ -47,7 +47,7 @@ pub struct RestoreInput<'a> {
     /// `spec.replicas` of the component's StatefulSet as it exists now.
     pub set_replicas: &'a dyn Fn(Component) -> Option<i32>,
     pub jobs: &'a [Job],
-    pub claims: &'a [Arc<PersistentVolumeClaim>],
+    pub claims: &'a [Arc<ClaimReading>],
     /// etcd's member list with each member's health, when it answered.
     pub members: Option<&'a MemberHealth>,
     /// Curve's id counters, read in this pass only while the phase is AdvancingCounters.
@@ -393,10 +393,7 @@ fn fail(
 /// Stopping etcd: its pods go; member 0's claim must exist for the restore Job (a claim that
 /// was deleted is made again by starting its pod once); the other members' claims go.
 fn stop_etcd(input: &RestoreInput, record: &mut EtcdRestoreStatus, decision: &mut RestoreDecision) {
-    let claim_exists = |name: &str| {
-        (input.claims.iter())
-            .any(|c| c.name_any() == name && c.metadata.deletion_timestamp.is_none())
-    };
+    let claim_exists = |name: &str| (input.claims.iter()).any(|c| c.name == name && !c.terminating);
     let first = member_claim_name(input.cluster, 0);
     if !claim_exists(&first) {
         decision.etcd_pods = Some(1);
@@ -411,7 +408,7 @@ fn stop_etcd(input: &RestoreInput, record: &mut EtcdRestoreStatus, decision: &mu
     // `data-<cluster>-etcd-<n>`, n > 0: member 0's name without its ordinal.
     let prefix = first.strip_suffix('0').unwrap_or(&first);
     let others: Vec<String> = (input.claims.iter())
-        .map(|c| c.name_any())
+        .map(|c| c.name.clone())
         .filter(|name| {
             (name.strip_prefix(prefix))
                 .and_then(|o| o.parse::<i32>().ok())

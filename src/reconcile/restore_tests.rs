@@ -176,8 +176,9 @@ impl World {
             Component::Etcd => Some(sets.1),
             _ => None,
         };
-        let claims: Vec<Arc<PersistentVolumeClaim>> =
-            (self.claims.iter()).map(|c| Arc::new(claim(c))).collect();
+        let claims: Vec<Arc<ClaimReading>> = (self.claims.iter())
+            .map(|c| ClaimReading::shared(claim(c)))
+            .collect();
         let members = (self.voters > 0).then(|| healthy(self.voters, 0));
         let serving = self.voters > 0;
         let counters: Option<Result<CounterReading, String>> = Some(if serving {

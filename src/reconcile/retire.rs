@@ -135,6 +135,10 @@ fn pod_name(cluster: &str, slot: i32, ordinal: i32) -> String {
 /// The old id a ChunkServer pod's empty disk refuses to take, from its container's
 /// termination message (current or last).
 pub fn empty_disk_refusal(pod: &PodReading) -> Option<u32> {
+    // Said only by a container that stopped: most pods have none, told without reading them.
+    if !pod.derived().ended {
+        return None;
+    }
     pod.containers.iter().find_map(|c| {
         let current = c.state.as_ref().and_then(|s| s.terminated());
         let last = c.last_terminated.as_ref();
@@ -542,6 +546,14 @@ fn stale_ids(input: &RetireInput, plan: &RetirePlan) -> Vec<String> {
         return Vec::new();
     };
     let busy = plan.record.as_ref().map(|r| r.pod.as_str());
+    // Only pods not Ready are looked up: usually none, and then the index is not made.
+    let candidates: Vec<&PodReading> = pods_of(input.pods, Component::ChunkServer)
+        .filter(|pod| pod.disk_slot.is_some())
+        .filter(|pod| !(is_ready(pod) || Some(pod.name.as_str()) == busy))
+        .collect();
+    if candidates.is_empty() {
+        return Vec::new();
+    }
     // Indexed once: a lookup per pod would be quadratic in the ChunkServers.
     let mut by_address: fnv::FnvHashMap<&str, (bool, u32)> = Default::default();
     for cs in &inventory.chunkservers {
@@ -554,10 +566,9 @@ fn stale_ids(input: &RetireInput, plan: &RetirePlan) -> Vec<String> {
         }
     }
     let mut stale = Vec::new();
-    for pod in pods_of(input.pods, Component::ChunkServer) {
+    for pod in candidates {
         let name = pod.name.as_str();
-        let slot = pod.disk_slot;
-        let (Some(slot), false) = (slot, is_ready(pod) || Some(name) == busy) else {
+        let Some(slot) = pod.disk_slot else {
             continue;
         };
         let Some(address) = input.address(slot, pod) else {

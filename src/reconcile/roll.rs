@@ -36,15 +36,6 @@ use crate::api::ChunkServerUpdatePolicy;
 use crate::names::Component;
 use crate::validate::ValidatedCluster;
 
-/// Container waiting reasons that no wait will cure: the roll is stuck at once.
-const FAILING: [&str; 5] = [
-    "ErrImagePull",
-    "ImagePullBackOff",
-    "InvalidImageName",
-    "CreateContainerConfigError",
-    "CrashLoopBackOff",
-];
-
 /// One pod as the roll sees it: borrowed from the snapshot's reading (a decision makes one for
 /// each of thousands of pods; copying four strings of each was a large part of its time).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,7 +53,7 @@ pub struct RollPod<'a> {
     pub node: Option<Cow<'a, str>>,
     pub image: Option<Cow<'a, str>>,
     /// A container waiting for a reason that will not pass by itself.
-    pub failing: Option<String>,
+    pub failing: Option<Cow<'a, str>>,
 }
 
 /// A tier's pods and whether its StatefulSets are settled.
@@ -100,25 +91,12 @@ impl<'a> TierPods<'a> {
     }
 }
 
+/// The number a name ends with, leniently (`-007` is 7), 0 when none: for the rare name not as
+/// a StatefulSet makes it (the canonical ordinal is derived once per pod reading).
 fn ordinal_of(name: &str) -> i32 {
     name.rsplit_once('-')
         .and_then(|(_, n)| n.parse().ok())
         .unwrap_or(0)
-}
-
-fn failing_reason(pod: &PodReading) -> Option<String> {
-    pod.containers.iter().find_map(|s| {
-        let (reason, message) = s.state.as_ref()?.waiting()?;
-        let reason = reason?;
-        FAILING.contains(&reason).then(|| {
-            let message = message.unwrap_or_default();
-            if message.is_empty() {
-                format!("{}: {reason}", s.name)
-            } else {
-                format!("{}: {reason} ({message})", s.name)
-            }
-        })
-    })
 }
 
 /// The pods of each tier, with their revisions judged against their StatefulSet's.
@@ -165,8 +143,9 @@ pub fn tiers<'a>(
                 .filter(|p| p.tier == Some(component))
                 .filter_map(|pod| {
                     let current = revision(pod.set.as_deref()?);
+                    let derived = pod.derived();
                     Some(RollPod {
-                        ordinal: ordinal_of(&pod.name),
+                        ordinal: (derived.ordinal).unwrap_or_else(|| ordinal_of(&pod.name)),
                         name: Cow::Borrowed(&pod.name),
                         uid: Cow::Borrowed(&pod.uid),
                         updated: current.is_some() && pod.revision.as_ref() == current,
@@ -175,7 +154,7 @@ pub fn tiers<'a>(
                         created: pod.created,
                         node: pod.node.as_deref().map(Cow::Borrowed),
                         image: pod.image.as_deref().map(Cow::Borrowed),
-                        failing: failing_reason(pod),
+                        failing: derived.failing.as_deref().map(Cow::Borrowed),
                     })
                 })
                 .collect();

@@ -8,9 +8,7 @@ use std::sync::{Arc, Mutex};
 use futures::FutureExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{
-    ConfigMap, Event, Node, PersistentVolumeClaim, Service, ServiceAccount,
-};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Node, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::api::storage::v1::{CSIDriver, StorageClass};
@@ -22,6 +20,7 @@ use kube::{Resource, ResourceExt};
 
 use super::error::Error;
 use super::model::action::{ExistingObject, ObjectKind};
+use super::model::claim::ClaimReading;
 use super::model::observation::MonitoringApi;
 use super::model::pod::PodReading;
 use crate::api::prometheus::{PodMonitor, PrometheusRule};
@@ -40,8 +39,9 @@ pub struct Snapshot {
     pub services: Vec<ObjectMeta>,
     pub budgets: Vec<ObjectMeta>,
     pub jobs: Vec<Job>,
-    /// Shared with the cache, not copied: clusters have thousands.
-    pub claims: Vec<Arc<PersistentVolumeClaim>>,
+    /// The cluster's claims as the cache reads them (shared with it, not copied: clusters
+    /// have thousands).
+    pub claims: Vec<Arc<ClaimReading>>,
     /// The zone label value of every node that has it (empty without `spec.placement.zoneLabel`).
     pub node_zones: BTreeMap<String, String>,
     /// Nodes running the cluster's pods whose `Ready` condition is not True.
@@ -180,7 +180,7 @@ impl MonitoringCaches {
 }
 
 /// What a cache keeps of what its watch delivers: the object slimmed ([`Slim`]), or for pods
-/// their compact reading ([`PodReading`]).
+/// and claims their compact readings ([`PodReading`], [`ClaimReading`]).
 pub trait Cached: Sized {
     type Watched;
     fn cached(watched: Self::Watched) -> Self;
@@ -198,6 +198,13 @@ impl Cached for PodReading {
     type Watched = k8s_openapi::api::core::v1::Pod;
     fn cached(pod: Self::Watched) -> Self {
         pod.into()
+    }
+}
+
+impl Cached for ClaimReading {
+    type Watched = k8s_openapi::api::core::v1::PersistentVolumeClaim;
+    fn cached(claim: Self::Watched) -> Self {
+        claim.into()
     }
 }
 
@@ -237,12 +244,6 @@ impl<K> Slim for PartialObjectMeta<K> {
 impl Slim for kube::core::DeserializeGuard<crate::api::CurveCluster> {
     fn slim(&mut self) {
         slim_metadata(self.meta_mut());
-    }
-}
-
-impl Slim for PersistentVolumeClaim {
-    fn slim(&mut self) {
-        slim_metadata(&mut self.metadata);
     }
 }
 
@@ -349,7 +350,7 @@ caches! {
     services: PartialObjectMeta<Service>,
     budgets: PartialObjectMeta<PodDisruptionBudget>,
     jobs: Job,
-    claims: PersistentVolumeClaim,
+    claims: ClaimReading,
     nodes: Node,
     service_accounts: PartialObjectMeta<ServiceAccount>,
     roles: PartialObjectMeta<Role>,
@@ -419,6 +420,19 @@ fn pods_of_cluster(store: &Store<PodReading>, namespace: &str, name: &str) -> Ve
     pods
 }
 
+/// The cluster's claims, shared with the cache.
+fn claims_of_cluster(
+    store: &Store<ClaimReading>,
+    namespace: &str,
+    name: &str,
+) -> Vec<Arc<ClaimReading>> {
+    let mut claims = store.state_filter(|claim| {
+        claim.namespace == namespace && claim.instance.as_deref() == Some(name)
+    });
+    claims.sort_by(|a, b| a.name.cmp(&b.name));
+    claims
+}
+
 fn metadata_of_cluster<K>(
     store: &Store<PartialObjectMeta<K>>,
     namespace: &str,
@@ -470,7 +484,7 @@ impl Caches {
             services: metadata_of_cluster(&self.services, namespace, name),
             budgets: metadata_of_cluster(&self.budgets, namespace, name),
             jobs: of_cluster(&self.jobs, namespace, name),
-            claims: shared_of_cluster(&self.claims, namespace, name),
+            claims: claims_of_cluster(&self.claims, namespace, name),
             node_zones,
             etcd: None,
             etcd_counters: None,

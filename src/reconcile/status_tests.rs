@@ -578,7 +578,9 @@ mod truth {
     ) -> Vec<(Reason, String)> {
         let classes: BTreeSet<String> = classes.iter().map(|c| c.to_string()).collect();
         let unready_nodes: BTreeSet<String> = unready.iter().map(|n| n.to_string()).collect();
-        let claims: Vec<_> = claims.iter().cloned().map(std::sync::Arc::new).collect();
+        let claims: Vec<_> = (claims.iter().cloned())
+            .map(crate::reconcile::model::claim::ClaimReading::shared)
+            .collect();
         let around = Surroundings {
             claims: &claims,
             classes: &classes,

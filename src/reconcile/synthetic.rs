@@ -24,6 +24,7 @@ use serde_json::json;
 use super::decide::decide;
 use super::health::state_token;
 use super::model::action::{Action, ExistingObject, Object};
+use super::model::claim::{ClaimReading, Size as ClaimSize};
 use super::model::health::Latest;
 use super::model::pod::{PodReading, REVISION_LABEL};
 use super::observe::{pod_ip, pods_of};
@@ -134,26 +135,17 @@ pub fn carry_out(snapshot: &mut Snapshot, actions: &[Action]) {
             Action::DeletePod { name, .. } => snapshot.pods.retain(|p| p.name != *name),
             Action::ResizeClaim { name, size } => {
                 for claim in &mut snapshot.claims {
-                    if claim.metadata.name.as_deref() == Some(name) {
-                        let claim = Arc::make_mut(claim);
-                        let spec = claim.spec.get_or_insert_with(Default::default);
-                        let resources = spec.resources.get_or_insert_with(Default::default);
-                        resources
-                            .requests
-                            .get_or_insert_with(Default::default)
-                            .insert(
-                                "storage".into(),
-                                k8s_openapi::apimachinery::pkg::api::resource::Quantity(
-                                    size.clone(),
-                                ),
-                            );
+                    if claim.name == *name {
+                        Arc::make_mut(claim).request = Some(ClaimSize::of(size));
                     }
                 }
             }
             Action::CreateClaim(claim) => {
-                let name = claim.metadata.name.clone();
-                if !(snapshot.claims.iter()).any(|c| c.metadata.name == name) {
-                    snapshot.claims.push(Arc::new((**claim).clone()));
+                let name = claim.metadata.name.as_deref().unwrap_or_default();
+                if !(snapshot.claims.iter()).any(|c| c.name == name) {
+                    snapshot
+                        .claims
+                        .push(ClaimReading::shared((**claim).clone()));
                 }
             }
             // The garbage collector orphans the pods; the set goes.
@@ -325,9 +317,8 @@ fn bound_claims(set: &StatefulSet, pod: &str) -> Vec<PersistentVolumeClaim> {
 pub fn play_controllers(snapshot: &mut Snapshot) {
     let present: std::collections::BTreeSet<String> =
         (snapshot.pods.iter()).map(|p| p.name.clone()).collect();
-    let claimed: std::collections::BTreeSet<String> = (snapshot.claims.iter())
-        .filter_map(|c| c.metadata.name.clone())
-        .collect();
+    let claimed: std::collections::BTreeSet<String> =
+        (snapshot.claims.iter()).map(|c| c.name.clone()).collect();
     for set in &mut snapshot.stateful_sets {
         let name = set.metadata.name.clone().unwrap_or_default();
         let replicas = (set.spec.as_ref()).and_then(|s| s.replicas).unwrap_or(1);
@@ -355,10 +346,7 @@ pub fn play_controllers(snapshot: &mut Snapshot) {
                 bound_claims(set, &pod)
                     .into_iter()
                     .filter(|c| !claimed.contains(c.metadata.name.as_deref().unwrap_or_default()))
-                    .map(|mut claim| {
-                        claim.slim();
-                        Arc::new(claim)
-                    }),
+                    .map(ClaimReading::shared),
             );
         }
     }
@@ -369,9 +357,7 @@ pub fn play_controllers(snapshot: &mut Snapshot) {
         });
     }
     snapshot.pods.sort_by(|a, b| a.name.cmp(&b.name));
-    snapshot
-        .claims
-        .sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    snapshot.claims.sort_by(|a, b| a.name.cmp(&b.name));
     slim(snapshot);
 }
 

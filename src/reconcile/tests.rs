@@ -55,6 +55,7 @@ mod decisions {
     use crate::etcd::EtcdObservation;
     use crate::reconcile::decide::decide;
     use crate::reconcile::expansion;
+    use crate::reconcile::model::claim::{ClaimReading, Size};
     use crate::reconcile::model::observation::MonitoringApi;
     use crate::reconcile::snapshot::Snapshot;
     use crate::reconcile::synthetic::carry_out;
@@ -98,23 +99,13 @@ mod decisions {
     }
 
     fn report(snapshot: &mut Snapshot, name: &str, capacity: &str, resize_pending: bool) {
+        // The watch delivers the claim anew: its reading is made again.
         let claim = (snapshot.claims.iter_mut())
-            .find(|c| c.metadata.name.as_deref() == Some(name))
+            .find(|c| c.name == name)
             .unwrap();
         let claim = Arc::make_mut(claim);
-        let status = claim.status.as_mut().unwrap();
-        status.capacity.as_mut().unwrap().insert(
-            "storage".into(),
-            k8s_openapi::apimachinery::pkg::api::resource::Quantity(capacity.into()),
-        );
-        status.conditions = resize_pending.then(|| {
-            vec![
-                serde_json::from_value(
-                    json!({"type": "FileSystemResizePending", "status": "True"}),
-                )
-                .unwrap(),
-            ]
-        });
+        claim.capacity = Some(Size::of(capacity));
+        claim.resize_pending = resize_pending;
     }
 
     fn progressing(status: &CurveClusterStatus) -> (String, String, String) {
@@ -137,7 +128,7 @@ mod decisions {
         ready_pods(&mut snapshot, "demo-etcd", "etcd", 3);
         snapshot.claims = (0..3)
             .map(|i| {
-                Arc::new(claim(
+                ClaimReading::shared(claim(
                     &format!("data-demo-etcd-{i}"),
                     "etcd",
                     "10Gi",
@@ -501,7 +492,8 @@ mod decisions {
         let mds = (snapshot.pods.iter_mut())
             .find(|p| p.name == "demo-mds-1")
             .unwrap();
-        Arc::make_mut(mds).containers = vec![
+        let mds = Arc::make_mut(mds);
+        mds.containers = vec![
             serde_json::from_value::<ContainerStatus>(
                 json!({"name": "mds", "image": "x", "imageID": "",
                 "ready": false, "restartCount": 1, "state": {"waiting": {
@@ -511,6 +503,7 @@ mod decisions {
             .unwrap()
             .into(),
         ];
+        mds.derive();
         assert_eq!(ensure(&snapshot), ["ensure Secret/demo-root-password"]);
     }
 
@@ -750,6 +743,14 @@ mod decisions {
             "an unchanged cluster: the same status"
         );
         assert!(healthy.events.is_empty());
+        assert!(!healthy.hands_out_more(&status));
+        // The root Secret is recorded with the rest of the status, after the actions.
+        let mut secret_only = healthy.clone();
+        (secret_only.status.record.as_mut().unwrap()).root_secret = Some("other".into());
+        assert!(!secret_only.hands_out_more(&status));
+        let mut server_gone = healthy.clone();
+        (server_gone.status.record.as_mut().unwrap()).servers.pop();
+        assert!(server_gone.hands_out_more(&status));
         assert_eq!(
             status.record.as_ref().unwrap().etcd_members,
             Some(3),
@@ -1000,6 +1001,7 @@ mod decisions {
             .unwrap()
             .into(),
         ];
+        refusing.derive();
     }
 
     /// A second READWRITE ChunkServer in zone2 (a second disk on node 2): id 2's copysets have

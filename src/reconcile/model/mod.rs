@@ -3,6 +3,7 @@
 //! vocabulary. It imports nothing of the reconciler; every other module of it builds on this.
 
 pub mod action;
+pub mod claim;
 pub mod conditions;
 pub mod event;
 pub mod health;

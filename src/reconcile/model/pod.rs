@@ -56,6 +56,80 @@ pub struct PodReading {
     pub csi_node_config: Option<String>,
     pub init_containers: Vec<ContainerReading>,
     pub containers: Vec<ContainerReading>,
+    /// What decisions derive from the fields above for every pod on every pass, derived once
+    /// when the reading is made ([`PodReading::derive`]).
+    pub derived: Derived,
+}
+
+/// The per-pod values every decision needs, made from a reading's own fields. Code that
+/// changes a reading's name, uid or containers calls [`PodReading::derive`] again (debug
+/// builds check it wherever these are read: a stale value could skip a needed step).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Derived {
+    /// A hash of the name and uid: the pod as one object (a replacement has another uid).
+    pub identity: u64,
+    /// The ordinal of `<set>-<ordinal>`, when the name ends exactly as a StatefulSet names
+    /// its pod `ordinal` (decimal, no sign, no leading zero).
+    pub ordinal: Option<i32>,
+    /// A container waiting for a reason no wait will cure (the image cannot be pulled, the
+    /// container crash-loops), as `<container>: <reason> (<message>)`.
+    pub failing: Option<String>,
+    /// A container or init container is waiting: only then can one block the pod.
+    pub waiting: bool,
+    /// Every init container finished well (exit 0) or has no state yet: none is running,
+    /// failed or waits.
+    pub init_done: bool,
+    /// A container's run ended (its state or its last state is terminated): only then can it
+    /// have said why it stopped.
+    pub ended: bool,
+}
+
+/// Container waiting reasons that no wait will cure: a roll is stuck at once.
+const FAILING: [&str; 5] = [
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CrashLoopBackOff",
+];
+
+/// The first container waiting for a reason no wait will cure.
+fn failing(containers: &[ContainerReading]) -> Option<String> {
+    containers.iter().find_map(|s| {
+        let (reason, message) = s.state.as_ref()?.waiting()?;
+        let reason = reason?;
+        FAILING.contains(&reason).then(|| {
+            let message = message.unwrap_or_default();
+            if message.is_empty() {
+                format!("{}: {reason}", s.name)
+            } else {
+                format!("{}: {reason} ({message})", s.name)
+            }
+        })
+    })
+}
+
+/// `name`'s StatefulSet ordinal, when it ends exactly as a StatefulSet names its pod: the name
+/// equals `format!("{set}-{ordinal}")`.
+pub fn name_ordinal(name: &str) -> Option<i32> {
+    let (_, ordinal) = name.rsplit_once('-')?;
+    let canonical = ordinal.bytes().all(|b| b.is_ascii_digit())
+        && (ordinal == "0" || !ordinal.starts_with('0'));
+    ordinal.parse().ok().filter(|_| canonical)
+}
+
+/// A well-mixed 64-bit hash of a pod's name and uid (FNV-1a, then SplitMix64's finalizer, so
+/// sums of identities change in every bit when one does).
+pub fn identity(name: &str, uid: &str) -> u64 {
+    let hash = crate::util::fnv64_parts([name.as_bytes(), &[0], uid.as_bytes()]);
+    mix(hash)
+}
+
+/// SplitMix64's finalizer.
+pub fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// A container's status as the decisions read it.
@@ -170,7 +244,7 @@ impl From<Pod> for PodReading {
                 .map(ContainerReading::from)
                 .collect()
         };
-        PodReading {
+        let mut reading = PodReading {
             name: metadata.name.unwrap_or_default(),
             namespace: metadata.namespace.unwrap_or_default(),
             uid: metadata.uid.unwrap_or_default(),
@@ -194,7 +268,10 @@ impl From<Pod> for PodReading {
                 .and_then(|mut a| a.remove(NODE_CONFIG_ANNOTATION)),
             init_containers: containers(status.init_container_statuses),
             containers: containers(status.container_statuses),
-        }
+            derived: Derived::default(),
+        };
+        reading.derive();
+        reading
     }
 }
 
@@ -202,6 +279,42 @@ impl PodReading {
     /// Whether its component label is `component`.
     pub fn is(&self, component: &str) -> bool {
         self.component.as_deref() == Some(component)
+    }
+
+    /// Makes the derived values anew from the reading's fields.
+    pub fn derive(&mut self) {
+        self.derived = self.derivation();
+    }
+
+    fn derivation(&self) -> Derived {
+        let all = self.init_containers.iter().chain(&self.containers);
+        Derived {
+            identity: identity(&self.name, &self.uid),
+            ordinal: name_ordinal(&self.name),
+            failing: failing(&self.containers),
+            waiting: all
+                .filter_map(|c| c.state.as_ref())
+                .any(|s| s.waiting().is_some()),
+            init_done: (self.init_containers.iter()).all(|c| match &c.state {
+                None => true,
+                Some(state) => state.terminated().is_some_and(|t| t.exit_code == 0),
+            }),
+            ended: (self.containers.iter()).any(|c| {
+                c.last_terminated.is_some()
+                    || c.state.as_ref().is_some_and(|s| s.terminated().is_some())
+            }),
+        }
+    }
+
+    /// The derived values, checked in debug builds against the fields they derive from.
+    pub fn derived(&self) -> &Derived {
+        debug_assert_eq!(
+            self.derived,
+            self.derivation(),
+            "pod {}: its reading changed without derive()",
+            self.name
+        );
+        &self.derived
     }
 }
 

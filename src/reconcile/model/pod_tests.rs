@@ -125,6 +125,15 @@ fn a_pod_is_read_into_what_the_decisions_read() {
                     last_terminated: None,
                 },
             ],
+            // An init container's crash loop is not a container's.
+            derived: Derived {
+                identity: identity("demo-chunkserver-1-4", "u-4"),
+                ordinal: Some(4),
+                failing: None,
+                waiting: true,
+                init_done: false,
+                ended: false,
+            },
         }
     );
 }
@@ -153,6 +162,14 @@ fn an_unscheduled_pod_keeps_the_schedulers_message_and_no_address() {
                 "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."
                     .into()
             ),
+            derived: Derived {
+                identity: identity("demo-etcd-0", ""),
+                ordinal: Some(0),
+                failing: None,
+                waiting: false,
+                init_done: true,
+                ended: false,
+            },
             ..PodReading::default()
         }
     );
@@ -193,4 +210,68 @@ fn a_job_pod_names_its_job_by_its_owner() {
     let reading = PodReading::from(pod);
     assert_eq!(reading.job.as_deref(), Some("demo-etcd-backup-1"));
     assert_eq!(reading.set, None);
+}
+
+/// The values derived from a pod's fields follow them: a pod that changes (replaced, its
+/// container crash-looping) reads anew with new derived values, never the old ones.
+#[test]
+fn a_changed_pod_derives_anew() {
+    let before = PodReading::from(served_pod());
+    let mut changed = served_pod();
+    changed.metadata.uid = Some("u-4-new".into());
+    let status = changed.status.as_mut().unwrap();
+    status.container_statuses.as_mut().unwrap()[1] = serde_json::from_value(json!(
+        {"name": "sidecar", "image": "side:1", "imageID": "", "ready": false, "restartCount": 2,
+         "state": {"waiting": {"reason": "ImagePullBackOff", "message": "pull access denied"}}}
+    ))
+    .unwrap();
+    let after = PodReading::from(changed);
+    assert_ne!(after.derived().identity, before.derived().identity);
+    assert_eq!(
+        after.derived().failing.as_deref(),
+        Some("sidecar: ImagePullBackOff (pull access denied)")
+    );
+    assert_eq!(before.derived().failing, None);
+    assert!(after.derived().waiting);
+
+    // Init containers all done well; nothing waits.
+    let mut settled = served_pod();
+    let status = settled.status.as_mut().unwrap();
+    status.init_container_statuses.as_mut().unwrap().truncate(1);
+    status.container_statuses.as_mut().unwrap().truncate(1);
+    let settled = PodReading::from(settled);
+    assert!(settled.derived().init_done);
+    assert!(!settled.derived().waiting);
+
+    // A container that ran and stopped.
+    let mut restarted = served_pod();
+    let status = restarted.status.as_mut().unwrap();
+    status.container_statuses.as_mut().unwrap()[0].last_state = Some(
+        serde_json::from_value(json!({"terminated": {"exitCode": 3, "message": "bye"}})).unwrap(),
+    );
+    assert!(PodReading::from(restarted).derived().ended);
+
+    // A reading changed in place derives again; debug builds catch one that did not.
+    let mut edited = before.clone();
+    edited.uid = "u-4-new".into();
+    edited.derive();
+    assert_eq!(edited.derived().identity, after.derived().identity);
+    let mut stale = before;
+    stale.uid = "u-4-new".into();
+    let read = std::panic::catch_unwind(|| stale.derived().identity);
+    assert_eq!(read.is_err(), cfg!(debug_assertions));
+}
+
+#[test]
+fn only_names_as_a_statefulset_makes_them_have_an_ordinal() {
+    let ordinals = [
+        "demo-etcd-0",
+        "demo-etcd-12",
+        "demo-etcd-012",
+        "demo-etcd-+1",
+        "demo-etcd-",
+        "etcd",
+    ]
+    .map(name_ordinal);
+    assert_eq!(ordinals, [Some(0), Some(12), None, None, None, None]);
 }
