@@ -11,6 +11,7 @@ use curve_operator_e2e::env::TestEnv;
 use curve_operator_e2e::manifests::curve_cluster;
 use curve_operator_e2e::soak::checker::{self, Journal};
 use curve_operator_e2e::soak::rng::{duration_from_env, seed_from_env};
+use curve_operator_e2e::soak::rules::GRACE;
 use curve_operator_e2e::soak::run::{SoakConfig, soak};
 use curve_operator_e2e::util::{eventually, say};
 use k8s_openapi::api::core::v1::Pod;
@@ -66,7 +67,25 @@ async fn soak_checker_names_unsafe_steps() {
         // demo-etcd-1 down (its restart held), then, well past the grace, demo-etcd-2 removed.
         env.kubelet.hold("etcd");
         assert!(env.kubelet.kill_etcd("demo-etcd-1"));
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        // Down once its pod says so (the checker sees what the API server shows), then well
+        // past the checker's grace: not a fixed wait that a slow kubelet pass eats into.
+        eventually("demo-etcd-1 not ready", Duration::from_secs(30), || async {
+            let pod = env
+                .api::<Pod>()
+                .get("demo-etcd-1")
+                .await
+                .map_err(|e| e.to_string())?;
+            let ready = (pod
+                .status
+                .iter()
+                .flat_map(|s| s.conditions.iter().flatten()))
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+            (!ready)
+                .then_some(())
+                .ok_or_else(|| "still Ready".to_string())
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs_f64(GRACE + 2.0)).await;
         // Through demo-etcd-0 only: a client balancing onto the killed member fails.
         let pod = env.api::<Pod>().get("demo-etcd-0").await.unwrap();
         let ip = pod.status.and_then(|s| s.host_ip).unwrap();
@@ -93,7 +112,7 @@ async fn soak_checker_names_unsafe_steps() {
                 .map(|v| v.to_string())
                 .ok_or_else(|| format!("not yet: {:?}", journal.violations))
         };
-        let removal = eventually("the removal named", Duration::from_secs(5), || async {
+        let removal = eventually("the removal named", Duration::from_secs(30), || async {
             caught(
                 "etcd-member-removed-while-another-unhealthy",
                 &["demo-etcd-2", "demo-etcd-1 (down since"],

@@ -211,6 +211,9 @@ pub struct Rules {
     /// Deletions already judged (by uid).
     judged: BTreeSet<String>,
     previous: Option<Observation>,
+    /// etcd's member list as last read, and when: a read that fails (etcd electing a leader
+    /// after its leader was removed) must not hide the change from the next one that works.
+    members_seen: Option<(f64, Vec<Member>)>,
     /// The primary key last seen, and when.
     primary: Option<(String, f64)>,
     /// A gap already told (from when), so it is told once.
@@ -238,6 +241,7 @@ impl Rules {
             taken_down: BTreeSet::new(),
             judged: BTreeSet::new(),
             previous: None,
+            members_seen: None,
             primary: None,
             gap_told: None,
             primary_disturbed: f64::NEG_INFINITY,
@@ -476,6 +480,9 @@ impl Rules {
         for v in &mut found {
             v.at = at;
         }
+        if let Some(members) = &now.members {
+            self.members_seen = Some((now.at, members.clone()));
+        }
         self.previous = Some(now);
         found
     }
@@ -526,7 +533,7 @@ impl Rules {
                 message: format!("etcd has {} learners: {learners:?}", learners.len()),
             });
         }
-        let Some(before) = self.previous.as_ref().and_then(|p| p.members.clone()) else {
+        let Some((since, before)) = self.members_seen.clone() else {
             return;
         };
         let ids = |list: &[Member]| list.iter().map(|m| m.id).collect::<BTreeSet<u64>>();
@@ -542,7 +549,6 @@ impl Rules {
                 ),
             });
         }
-        let since = self.previous.as_ref().map(|p| p.at).unwrap_or(now.at);
         for removed in before.iter().filter(|m| !new.contains(&m.id)) {
             let unhealthy: Vec<String> = (members.iter())
                 .filter(|m| m.name != removed.name && !m.name.is_empty())
@@ -695,10 +701,8 @@ impl Rules {
         if cluster.etcd_step {
             self.step_seen = Some(now.at);
         }
-        if let (Some(before), Some(after)) = (
-            self.previous.as_ref().and_then(|p| p.members.clone()),
-            now.members.clone(),
-        ) && before != after
+        if let (Some((_, before)), Some(after)) = (self.members_seen.clone(), now.members.clone())
+            && before != after
         {
             self.unexplained_changes
                 .push((now.at, names(&before), names(&after)));
@@ -800,6 +804,44 @@ mod tests {
             None
         );
         assert_eq!(tier_of("demo", "other-etcd-0"), None);
+    }
+
+    /// The removed member was etcd's leader: the reads during the election fail, and the
+    /// first that works after them still names the removal.
+    #[test]
+    fn a_removal_seen_only_after_failed_reads_is_named() {
+        let mut rules = Rules::new("demo");
+        let one_down = [
+            pod("demo-etcd-0", true),
+            pod("demo-etcd-1", false),
+            pod("demo-etcd-2", true),
+        ];
+        assert!(
+            rules
+                .observe(observation(0.0, &one_down, etcd3()))
+                .is_empty()
+        );
+        assert!(
+            rules
+                .observe(observation(5.0, &one_down, etcd3()))
+                .is_empty()
+        );
+        let unread = Observation {
+            members: None,
+            ..observation(5.1, &one_down, etcd3())
+        };
+        assert!(rules.observe(unread.clone()).is_empty());
+        assert!(rules.observe(Observation { at: 7.0, ..unread }).is_empty());
+        let two = vec![
+            member(1, "demo-etcd-0", false),
+            member(2, "demo-etcd-1", false),
+        ];
+        let found = rules.observe(observation(9.0, &one_down, two));
+        assert_eq!(
+            rules_of(&found),
+            vec!["etcd-member-removed-while-another-unhealthy"],
+            "{found:?}"
+        );
     }
 
     #[test]
