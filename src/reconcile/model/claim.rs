@@ -6,11 +6,8 @@
 //! Every field is one some decision reads. The reading is made anew from each object the watch
 //! delivers, so a claim that changes (resized, bound, deleted) always has a new reading.
 
-use std::borrow::Cow;
-
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use k8s_openapi::jiff::Timestamp;
-use kube::runtime::reflector::Lookup;
 
 use crate::names::{Component, LABEL_COMPONENT, LABEL_INSTANCE};
 use crate::validate::k8s::parse_quantity;
@@ -101,43 +98,11 @@ impl ClaimReading {
     }
 }
 
-/// The cache's key: the claim's namespace and name, as for a `PersistentVolumeClaim`.
-impl Lookup for ClaimReading {
-    type DynamicType = ();
-
-    fn kind(_: &()) -> Cow<'_, str> {
-        "PersistentVolumeClaim".into()
-    }
-
-    fn group(_: &()) -> Cow<'_, str> {
-        "".into()
-    }
-
-    fn version(_: &()) -> Cow<'_, str> {
-        "v1".into()
-    }
-
-    fn plural(_: &()) -> Cow<'_, str> {
-        "persistentvolumeclaims".into()
-    }
-
-    fn name(&self) -> Option<Cow<'_, str>> {
-        Some(self.name.as_str().into())
-    }
-
-    fn namespace(&self) -> Option<Cow<'_, str>> {
-        Some(self.namespace.as_str().into())
-    }
-
-    fn resource_version(&self) -> Option<Cow<'_, str>> {
-        None
-    }
-
-    fn uid(&self) -> Option<Cow<'_, str>> {
-        // The cache's key would keep a copy; keys compare by namespace and name only.
-        None
-    }
-}
+core_v1_reading_key!(
+    ClaimReading,
+    "PersistentVolumeClaim",
+    "persistentvolumeclaims"
+);
 
 #[cfg(test)]
 #[path = "claim_tests.rs"]

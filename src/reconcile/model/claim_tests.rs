@@ -1,4 +1,5 @@
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use kube::runtime::reflector::Lookup;
 use serde_json::json;
 
 use super::*;

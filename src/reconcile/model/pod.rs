@@ -6,11 +6,8 @@
 //! Every field is one some decision reads; what is not here no decision can read (the
 //! compiler says so).
 
-use std::borrow::Cow;
-
 use k8s_openapi::api::core::v1::{ContainerState, ContainerStateTerminated, ContainerStatus, Pod};
 use k8s_openapi::jiff::Timestamp;
-use kube::runtime::reflector::Lookup;
 
 use crate::desired::csi::NODE_CONFIG_ANNOTATION;
 use crate::names::{Component, LABEL_COMPONENT, LABEL_DISK_SLOT, LABEL_INSTANCE};
@@ -318,43 +315,7 @@ impl PodReading {
     }
 }
 
-/// The cache's key: the pod's namespace and name, as for a `Pod`.
-impl Lookup for PodReading {
-    type DynamicType = ();
-
-    fn kind(_: &()) -> Cow<'_, str> {
-        "Pod".into()
-    }
-
-    fn group(_: &()) -> Cow<'_, str> {
-        "".into()
-    }
-
-    fn version(_: &()) -> Cow<'_, str> {
-        "v1".into()
-    }
-
-    fn plural(_: &()) -> Cow<'_, str> {
-        "pods".into()
-    }
-
-    fn name(&self) -> Option<Cow<'_, str>> {
-        Some(self.name.as_str().into())
-    }
-
-    fn namespace(&self) -> Option<Cow<'_, str>> {
-        Some(self.namespace.as_str().into())
-    }
-
-    fn resource_version(&self) -> Option<Cow<'_, str>> {
-        None
-    }
-
-    fn uid(&self) -> Option<Cow<'_, str>> {
-        // The cache's key would keep a copy; keys compare by namespace and name only.
-        None
-    }
-}
+core_v1_reading_key!(PodReading, "Pod", "pods");
 
 #[cfg(test)]
 #[path = "pod_tests.rs"]
