@@ -939,16 +939,16 @@ fn the_map_never_drops_a_server_it_listed() {
         zone: None,
     });
     let second = cluster_map(&cluster, &now, &first.recorded_servers());
-    let names: Vec<_> = second.servers.iter().map(|s| s.name.as_str()).collect();
+    let names: Vec<_> = second.servers().iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["node-1", "node-2", "node-3", "node-4", "node-5"]);
-    for server in &first.servers {
+    for server in first.servers() {
         assert_eq!(
-            second.servers.iter().find(|s| s.name == server.name),
+            second.servers().iter().find(|s| s.name == server.name),
             Some(server),
             "unchanged"
         );
     }
-    assert_eq!(second.servers[4].zone, "zone2", "the emptiest zone");
+    assert_eq!(second.servers()[4].zone, "zone2", "the emptiest zone");
     assert_ne!(first.servers_hash(), second.servers_hash());
     assert_eq!(
         second.server_ips(),

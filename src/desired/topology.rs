@@ -35,13 +35,26 @@ pub struct ObservedServer {
     pub zone: Option<String>,
 }
 
-/// topology.json in Curve's format.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+/// topology.json in Curve's format. Its servers are fixed once built: their hash, which
+/// names the physical-pool Job and is asked for several times each decision, is kept.
+#[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct ClusterMap {
-    pub servers: Vec<Server>,
+    servers: Vec<Server>,
     pub logicalpools: Vec<LogicalPool>,
     pub poolsets: Vec<PoolSet>,
     pub npools: u32,
+    #[serde(skip)]
+    servers_hash: std::sync::OnceLock<String>,
+}
+
+impl PartialEq for ClusterMap {
+    fn eq(&self, other: &Self) -> bool {
+        // The kept hash follows from the servers.
+        self.servers == other.servers
+            && self.logicalpools == other.logicalpools
+            && self.poolsets == other.poolsets
+            && self.npools == other.npools
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -197,6 +210,7 @@ pub fn cluster_map(
             set_type: POOLSET.to_string(),
         }],
         npools: 1,
+        servers_hash: std::sync::OnceLock::new(),
     }
 }
 
@@ -208,7 +222,7 @@ pub fn cluster_map(
 /// from node labels (`spec.placement.zoneLabel`) that split them unevenly. For the status.
 pub fn uneven_zones(map: &ClusterMap) -> Option<String> {
     let mut population: BTreeMap<&str, usize> = BTreeMap::new();
-    for server in &map.servers {
+    for server in map.servers() {
         *population.entry(server.zone.as_str()).or_default() += 1;
     }
     let smallest = population.values().min()?;
@@ -250,11 +264,19 @@ impl ClusterMap {
         ips
     }
 
+    /// The servers, in node-name order.
+    pub fn servers(&self) -> &[Server] {
+        &self.servers
+    }
+
     /// A short stable hash of the server list: a new physical-pool Job runs when it changes.
     pub fn servers_hash(&self) -> String {
-        let text = serde_json::to_string(&self.servers).expect("servers serialize");
-        let hash = crate::util::fnv64(text.bytes()) as u32;
-        format!("{hash:0width$x}", width = crate::names::SERVERS_HASH_LEN)
+        (self.servers_hash.get_or_init(|| {
+            let text = serde_json::to_string(&self.servers).expect("servers serialize");
+            let hash = crate::util::fnv64_parts([text.as_bytes()]) as u32;
+            format!("{hash:0width$x}", width = crate::names::SERVERS_HASH_LEN)
+        }))
+        .clone()
     }
 }
 

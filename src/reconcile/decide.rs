@@ -3,6 +3,7 @@
 //! give the same decision.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use k8s_openapi::jiff::Timestamp;
 
@@ -27,7 +28,8 @@ use crate::desired::config::DaemonAddresses;
 use crate::desired::config::etcd_peer_url;
 use crate::desired::topology::PoolProgress;
 use crate::desired::{self, DesiredObjects, Observed};
-use crate::names::{Component, LABEL_STEP, component_name, root_secret_name, slot_set_name};
+use super::desired_memo::{DesiredInputs, DesiredMemo, Prepared};
+use crate::names::{Component, LABEL_STEP, component_name, root_secret_name};
 use crate::validate::ValidatedCluster;
 
 /// What one reconcile does, and what it reports.
@@ -35,7 +37,7 @@ use crate::validate::ValidatedCluster;
 pub struct Decision {
     /// Every object of the cluster as the operator wants it (with the held-back changes left
     /// out), including the topology Jobs of the current cluster map.
-    pub desired: DesiredObjects,
+    pub desired: Arc<DesiredObjects>,
     /// The writes, in order.
     pub actions: Vec<Action>,
     pub observation: Observation,
@@ -434,12 +436,9 @@ fn adopted_claims(snapshot: &Snapshot) -> Vec<String> {
         .collect()
 }
 
-/// Phase 3: the objects as the operator wants them, from the addresses and servers it sees.
-fn desired_objects(
-    snapshot: &Snapshot,
-    reading: &Reading,
-    known: &OperatorRecord,
-) -> DesiredObjects {
+/// Phase 3: what the objects the operator wants are built from: the addresses and servers it
+/// sees.
+fn desired_inputs(snapshot: &Snapshot, reading: &Reading, known: &OperatorRecord) -> DesiredInputs {
     let safe = &reading.safe;
     let spec = &safe.spec;
     let pods = &snapshot.pods;
@@ -460,32 +459,18 @@ fn desired_objects(
             Some(known.etcd_addresses.clone()),
         ),
     };
-    let observed = Observed {
-        servers: observe::chunkserver_servers(pods, &snapshot.node_zones),
-        known_servers: known.servers.clone(),
-        pools: PoolProgress::from_record(known),
-        addresses: Some(addresses),
-        etcd: Some(layout.clone()),
-    };
-    let mut desired = desired::build(safe, &observed);
-    // A restore keeps the MDS tier stopped (its config, and so the ChunkServers', unchanged).
-    if reading.restore.hold_mds {
-        for set in &mut desired.mds.stateful_sets {
-            if let Some(spec) = set.spec.as_mut() {
-                spec.replicas = Some(0);
-            }
-        }
+    DesiredInputs {
+        safe: safe.clone(),
+        observed: Observed {
+            servers: observe::chunkserver_servers(pods, &snapshot.node_zones),
+            known_servers: known.servers.clone(),
+            pools: PoolProgress::from_record(known),
+            addresses: Some(addresses),
+            etcd: Some(layout.clone()),
+        },
+        hold_mds: reading.restore.hold_mds,
+        slot_replicas: reading.retire.slot_replicas.clone(),
     }
-    // While a ChunkServer leaves, each slot keeps the pods that have not left yet.
-    for (slot, replicas) in &reading.retire.slot_replicas {
-        let name = slot_set_name(&safe.name, *slot);
-        let set = (desired.chunkservers.stateful_sets.iter_mut())
-            .find(|set| set.metadata.name.as_deref() == Some(name.as_str()));
-        if let Some(spec) = set.and_then(|set| set.spec.as_mut()) {
-            spec.replicas = Some(*replicas);
-        }
-    }
-    desired
 }
 
 /// Phase 4: the bring-up gates. A tier is applied once the tier before it serves; ChunkServers
@@ -527,7 +512,7 @@ struct Pass<'a> {
 fn plan_changes(
     snapshot: &Snapshot,
     reading: &Reading,
-    desired: &mut DesiredObjects,
+    desired: &mut Prepared,
     obs: &mut Observation,
     now: Timestamp,
 ) -> Changes {
@@ -546,8 +531,8 @@ fn plan_changes(
     };
     let job_actions = if pass.gates.chunkservers {
         let jobs = bootstrap_topology(&reading.safe, snapshot, desired, obs, &mut changes.known);
-        changes.known.mds_addresses = desired.addresses.mds.clone();
-        changes.known.etcd_addresses = desired.addresses.etcd.clone();
+        changes.known.mds_addresses = desired.objects().addresses.mds.clone();
+        changes.known.etcd_addresses = desired.objects().addresses.etcd.clone();
         jobs
     } else {
         Vec::new()
@@ -582,7 +567,7 @@ fn ensure_root_secret(pass: &Pass, changes: &mut Changes) {
 fn planned(
     change: Change,
     pass: &Pass,
-    desired: &DesiredObjects,
+    desired: &Prepared,
     obs: &mut Observation,
     changes: &mut Changes,
 ) -> Vec<Action> {
@@ -609,12 +594,17 @@ fn planned(
         Change::Membership | Change::EtcdSpace | Change::Jobs => Vec::new(),
         Change::Growth => reading.growth.actions.clone(),
         Change::Apply => {
-            let applies = plan::plan(desired, &reading.existing, pass.gates);
+            let applies = plan::plan_hashed(
+                desired.objects(),
+                desired.hashes(),
+                &reading.existing,
+                pass.gates,
+            );
             expansion::recreate_changed_sets(applies, &reading.existing)
         }
         Change::Monitoring => {
             let (actions, state) = monitoring::plan(
-                desired.monitoring.as_ref(),
+                desired.objects().monitoring.as_ref(),
                 &pass.snapshot.monitoring_api,
                 &pass.snapshot.monitoring_objects,
             );
@@ -622,7 +612,7 @@ fn planned(
             actions
         }
         Change::Csi => {
-            let plan = plan_csi(pass.snapshot, desired, obs);
+            let plan = plan_csi(pass.snapshot, desired.objects(), obs);
             obs.csi = plan.state;
             plan.actions
         }
@@ -743,7 +733,22 @@ fn roll_step(
     (actions, roll.events)
 }
 
+/// The decision of one pass: what to write, the status, the Events.
 pub fn decide(
+    cluster: &ValidatedCluster,
+    snapshot: &Snapshot,
+    previous: &CurveClusterStatus,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Decision {
+    let mut memo = DesiredMemo::default();
+    decide_reusing(&mut memo, cluster, snapshot, previous, generation, now)
+}
+
+/// [`decide`], reusing the desired objects `memo` holds when they are built from the same
+/// inputs, and leaving this decision's in it. The decision is the same as without it.
+pub fn decide_reusing(
+    memo: &mut DesiredMemo,
     cluster: &ValidatedCluster,
     snapshot: &Snapshot,
     previous: &CurveClusterStatus,
@@ -752,8 +757,9 @@ pub fn decide(
 ) -> Decision {
     let reading = Reading::of(cluster, snapshot, previous, now);
     let mut obs = observe_cluster(cluster, snapshot, &reading);
-    let known = reading.record.clone().unwrap_or_default();
-    let mut desired = desired_objects(snapshot, &reading, &known);
+    let no_record = OperatorRecord::default();
+    let known = reading.record.as_ref().unwrap_or(&no_record);
+    let mut desired = memo.prepare(desired_inputs(snapshot, &reading, known));
     let changes = if reading.acts() {
         Some(plan_changes(
             snapshot,
@@ -769,12 +775,12 @@ pub fn decide(
         obs.expansions.clear();
         obs.held = held_back(snapshot, &reading, &desired, &obs);
         obs.monitoring = monitoring::plan(
-            desired.monitoring.as_ref(),
+            desired.objects().monitoring.as_ref(),
             &snapshot.monitoring_api,
             &snapshot.monitoring_objects,
         )
         .1;
-        obs.csi = plan_csi(snapshot, &desired, &obs).state;
+        obs.csi = plan_csi(snapshot, desired.objects(), &obs).state;
         None
     };
     let backup = backup::plan(&backup::BackupInput {
@@ -829,13 +835,18 @@ fn plan_csi(snapshot: &Snapshot, desired: &DesiredObjects, obs: &Observation) ->
 fn held_back(
     snapshot: &Snapshot,
     reading: &Reading,
-    desired: &DesiredObjects,
+    desired: &Prepared,
     obs: &Observation,
 ) -> Vec<String> {
     let gates = bring_up_gates(snapshot, reading, obs);
     let membership = reading.membership.change.iter().map(|c| c.describe());
     let growth = reading.growth.actions.iter().map(Action::describe);
-    let applies = plan::plan(desired, &reading.existing, gates);
+    let applies = plan::plan_hashed(
+        desired.objects(),
+        desired.hashes(),
+        &reading.existing,
+        gates,
+    );
     let mut held: Vec<String> = membership
         .chain(growth)
         .chain(applies.iter().map(Action::describe))
@@ -857,7 +868,7 @@ fn held_back(
 fn report(
     previous: &CurveClusterStatus,
     reading: &Reading,
-    desired: DesiredObjects,
+    desired: Prepared,
     mut obs: Observation,
     changes: Option<Changes>,
     generation: Option<i64>,
@@ -868,7 +879,7 @@ fn report(
         .map(|c| c.actions.clone())
         .unwrap_or_default();
     // What this decision creates exists once it is carried out, with no pod ready yet.
-    let mut created = created_tiers(&desired, &reading.existing, &actions);
+    let mut created = created_tiers(desired.objects(), &reading.existing, &actions);
     created.retain(|c| !reading.orphaned.contains(c));
     for component in &created {
         match component {
@@ -899,7 +910,7 @@ fn report(
         Requeue::Progress
     };
     let mut decision = Decision {
-        desired,
+        desired: desired.shared(),
         actions,
         observation: obs,
         created,
@@ -1011,7 +1022,7 @@ fn decide_membership(
 fn bootstrap_topology(
     cluster: &ValidatedCluster,
     snapshot: &Snapshot,
-    desired: &mut DesiredObjects,
+    desired: &mut Prepared,
     obs: &mut Observation,
     known: &mut OperatorRecord,
 ) -> Vec<Action> {
@@ -1021,14 +1032,16 @@ fn bootstrap_topology(
         .map(topology::JobState::of)
         .collect();
     let progress = PoolProgress::from_record(known);
-    let decision = topology::decide(cluster, &desired.cluster_map, &progress, &jobs);
-    desired.topology = desired::topology::build(
-        cluster,
-        &desired.cluster_map,
-        &decision.progress,
-        &desired.addresses,
-    );
-    known.servers = desired.cluster_map.recorded_servers();
+    let map = &desired.objects().cluster_map;
+    let decision = topology::decide(cluster, map, &progress, &jobs);
+    // The ConfigMap was built with the recorded progress: it changes only with the progress.
+    if decision.progress != progress {
+        let addresses = &desired.objects().addresses;
+        let rebuilt = desired::topology::build(cluster, map, &decision.progress, addresses);
+        desired.set_topology(rebuilt);
+    }
+    let map = &desired.objects().cluster_map;
+    known.servers = map.recorded_servers();
     known.physical_pool_servers = decision.progress.physical_pool_servers.clone();
     known.logical_pool_created = decision.progress.logical_pool_created;
     known.server_port = decision.progress.server_port;
@@ -1036,12 +1049,12 @@ fn bootstrap_topology(
         ready: decision.ready,
         reason: decision.reason,
         message: decision.message,
-        servers: desired.cluster_map.servers.len() as i32,
+        servers: map.servers().len() as i32,
     });
     let mut actions: Vec<Action> = decision
         .create
         .map(|step| {
-            let job = desired::jobs::build(cluster, step, &desired.cluster_map);
+            let job = desired::jobs::build(cluster, step, map);
             Action::Apply(Box::new(Object::Job(job)))
         })
         .into_iter()

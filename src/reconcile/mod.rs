@@ -8,6 +8,7 @@ pub mod blockers;
 pub mod clocks;
 pub mod csi;
 pub mod decide;
+pub mod desired_memo;
 pub mod error;
 pub mod etcd_space;
 pub mod events;
@@ -60,7 +61,8 @@ use crate::etcd::{ClusterKey, ElectionChange, EtcdObserver};
 use crate::names::{Component, LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGER};
 use crate::runtime::metrics::{Metrics, ReconcileResult, ReconcileStep, StepTimes};
 use crate::validate::{InvalidCluster, ValidatedCluster, validate};
-use decide::{Decision, decide};
+use decide::{Decision, decide_reusing};
+use desired_memo::DesiredMemos;
 use error::Error;
 use events::EventSink;
 use health_monitor::{HealthSource, NoHealth};
@@ -90,6 +92,8 @@ pub struct Context<O: EtcdObserver, E: EventSink> {
     failures: Mutex<HashMap<(String, String), u32>>,
     /// The StatefulSets with pods missing, and their Events once listed.
     set_events: Mutex<blockers::SetEventsMemo>,
+    /// Each cluster's desired objects, reused while their inputs are unchanged.
+    desired_memos: Arc<DesiredMemos>,
     set_event_listing: blockers::EventListing,
 }
 
@@ -106,6 +110,7 @@ impl<O: EtcdObserver, E: EventSink> Context<O, E> {
             job_image: None,
             failures: Mutex::default(),
             set_events: Mutex::default(),
+            desired_memos: Arc::default(),
             set_event_listing: blockers::EventListing::default(),
         }
     }
@@ -289,13 +294,17 @@ async fn reconcile_cluster<O: EtcdObserver, E: EventSink>(
         .cloned();
     let generation = cluster.metadata.generation;
     let deciding = Instant::now();
-    let decision = decide(
+    let (memos, name) = (&ctx.desired_memos, &validated.name);
+    let mut memo = memos.take(&namespace, name);
+    let decision = decide_reusing(
+        &mut memo,
         &validated,
         &snapshot,
         &previous,
         generation,
         Timestamp::now(),
     );
+    memos.keep(&namespace, name, memo);
     steps.add(ReconcileStep::Decide, deciding.elapsed());
     let writing = async {
         carry_out(ctx, cluster, &validated, &snapshot, &previous, &decision).await?;
@@ -827,6 +836,7 @@ async fn finalize_csi<O: EtcdObserver, E: EventSink>(
 fn forget_deleted(
     metrics: Arc<Metrics>,
     health: Arc<dyn HealthSource>,
+    desired_memos: Arc<DesiredMemos>,
 ) -> impl Fn(&watcher::Event<DeserializeGuard<CurveCluster>>) + Send + 'static {
     let seen = Mutex::new(ClustersSeen::default());
     move |event| {
@@ -836,6 +846,7 @@ fn forget_deleted(
         for (namespace, name) in gone {
             tracing::info!(%namespace, %name, "CurveCluster deleted: its metrics are removed");
             metrics.remove_cluster(&namespace, &name);
+            desired_memos.forget(&namespace, &name);
             health.forget(&ClusterKey { namespace, name });
         }
     }
@@ -1145,6 +1156,7 @@ fn cluster_controller(
     namespace: &Option<String>,
     metrics: Arc<Metrics>,
     health: Arc<dyn HealthSource>,
+    desired_memos: Arc<DesiredMemos>,
 ) -> ClusterController {
     let (clusters, clusters_writer) = kube::runtime::reflector::store();
     Controller::for_stream(
@@ -1154,7 +1166,7 @@ fn cluster_controller(
         )
         .default_backoff()
         .modify(Slim::slim)
-        .inspect_ok(forget_deleted(metrics, health))
+        .inspect_ok(forget_deleted(metrics, health, desired_memos))
         .reflect(clusters_writer)
         .applied_objects(),
         clusters,
@@ -1272,8 +1284,9 @@ pub async fn run<O: EtcdObserver, E: EventSink>(
     let monitoring_news =
         spawn_watches(&client, &namespace, ctx.caches.monitoring.clone(), writers);
     let clock_news = spawn_clock_watch(&client, ctx.caches.clocks.clone());
+    let memos = ctx.desired_memos.clone();
     let controller =
-        cluster_controller(&client, &namespace, ctx.metrics.clone(), ctx.health.clone());
+        cluster_controller(&client, &namespace, ctx.metrics.clone(), ctx.health.clone(), memos);
     // The controller starts once every cache has its first listing, so no decision is taken
     // on a cache that has not seen the cluster's objects yet. Its own CurveCluster store fills
     // once it runs: readiness waits for that too.

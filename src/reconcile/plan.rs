@@ -3,7 +3,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::model::action::{Action, ExistingObject, Object, ObjectKind};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+
+use super::model::action::{Action, ExistingObject, Object, ObjectKind, applied_hash};
 use crate::desired::{DesiredObjects, Tier};
 use crate::names::Component;
 use crate::validate::{ValidatedCluster, check_slot_increase};
@@ -62,53 +66,140 @@ pub fn gates(etcd_quorate: bool, primary_elected: bool) -> Gates {
     }
 }
 
+/// One of a tier's objects, borrowed: the plan copies only the objects it applies.
+#[derive(Clone, Copy)]
+enum TierObject<'a> {
+    ConfigMap(&'a ConfigMap),
+    Service(&'a Service),
+    Budget(&'a PodDisruptionBudget),
+    StatefulSet(&'a StatefulSet),
+}
+
+impl<'a> TierObject<'a> {
+    fn kind(self) -> ObjectKind {
+        match self {
+            TierObject::ConfigMap(_) => ObjectKind::ConfigMap,
+            TierObject::Service(_) => ObjectKind::Service,
+            TierObject::Budget(_) => ObjectKind::PodDisruptionBudget,
+            TierObject::StatefulSet(_) => ObjectKind::StatefulSet,
+        }
+    }
+
+    fn name(self) -> &'a str {
+        let meta = match self {
+            TierObject::ConfigMap(o) => &o.metadata,
+            TierObject::Service(o) => &o.metadata,
+            TierObject::Budget(o) => &o.metadata,
+            TierObject::StatefulSet(o) => &o.metadata,
+        };
+        meta.name.as_deref().unwrap_or_default()
+    }
+
+    fn applied_hash(self) -> String {
+        match self {
+            TierObject::ConfigMap(o) => applied_hash(o),
+            TierObject::Service(o) => applied_hash(o),
+            TierObject::Budget(o) => applied_hash(o),
+            TierObject::StatefulSet(o) => applied_hash(o),
+        }
+    }
+
+    fn to_object(self) -> Object {
+        match self {
+            TierObject::ConfigMap(o) => Object::ConfigMap(o.clone()),
+            TierObject::Service(o) => Object::Service(o.clone()),
+            TierObject::Budget(o) => Object::PodDisruptionBudget(o.clone()),
+            TierObject::StatefulSet(o) => Object::StatefulSet(o.clone()),
+        }
+    }
+}
+
 /// A tier's objects in apply order: ConfigMaps and Services first, budgets next,
 /// StatefulSets last, so pods start with their config and their DNS names in place.
+fn tier_refs(tier: &Tier) -> impl Iterator<Item = TierObject<'_>> {
+    let config_maps = tier.config_maps.iter().map(TierObject::ConfigMap);
+    let services = tier.services.iter().map(TierObject::Service);
+    let budgets = tier.budgets.iter().map(TierObject::Budget);
+    let sets = tier.stateful_sets.iter().map(TierObject::StatefulSet);
+    config_maps.chain(services).chain(budgets).chain(sets)
+}
+
+/// A tier's objects in apply order (see [`tier_refs`]), copied.
 pub fn tier_objects(tier: &Tier) -> Vec<Object> {
-    let mut objects: Vec<Object> = tier
-        .config_maps
-        .iter()
-        .cloned()
-        .map(Object::ConfigMap)
-        .collect();
-    objects.extend(tier.services.iter().cloned().map(Object::Service));
-    objects.extend(
-        tier.budgets
-            .iter()
-            .cloned()
-            .map(Object::PodDisruptionBudget),
-    );
-    objects.extend(tier.stateful_sets.iter().cloned().map(Object::StatefulSet));
-    objects
+    tier_refs(tier).map(TierObject::to_object).collect()
+}
+
+/// A tier's objects beside their hashes.
+fn hashed<'a>(
+    tier: &'a Tier,
+    hashes: &'a [String],
+) -> impl Iterator<Item = (TierObject<'a>, &'a str)> {
+    debug_assert_eq!(tier_refs(tier).count(), hashes.len(), "a hash per object");
+    tier_refs(tier).zip(hashes.iter().map(String::as_str))
+}
+
+/// The hash each object of the desired tiers and the topology ConfigMap is applied with, in
+/// the order the plan visits them. Serializing and hashing every object is most of what
+/// planning costs, so it is done once for the objects a decision reuses
+/// (reconcile/desired_memo.rs).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AppliedHashes {
+    etcd: Vec<String>,
+    mds: Vec<String>,
+    chunkservers: Vec<String>,
+    topology: String,
+}
+
+impl AppliedHashes {
+    pub fn of(desired: &DesiredObjects) -> Self {
+        let tier = |tier| tier_refs(tier).map(TierObject::applied_hash).collect();
+        AppliedHashes {
+            etcd: tier(&desired.etcd),
+            mds: tier(&desired.mds),
+            chunkservers: tier(&desired.chunkservers),
+            topology: applied_hash(&desired.topology),
+        }
+    }
+
+    /// After the topology ConfigMap of the objects was rebuilt.
+    pub fn set_topology(&mut self, topology: &ConfigMap) {
+        self.topology = applied_hash(topology);
+    }
 }
 
 /// The actions, in order, for the tiers the gates allow: apply what differs from what was
 /// last applied, then delete this cluster's objects of those tiers that are no longer desired.
 pub fn plan(desired: &DesiredObjects, existing: &[ExistingObject], gates: Gates) -> Vec<Action> {
-    let mut objects = tier_objects(&desired.etcd);
+    plan_hashed(desired, &AppliedHashes::of(desired), existing, gates)
+}
+
+/// [`plan`] with the objects' hashes already known: `hashes` are [`AppliedHashes::of`]
+/// `desired`.
+pub fn plan_hashed(
+    desired: &DesiredObjects,
+    hashes: &AppliedHashes,
+    existing: &[ExistingObject],
+    gates: Gates,
+) -> Vec<Action> {
+    let mut objects: Vec<(TierObject, &str)> = hashed(&desired.etcd, &hashes.etcd).collect();
     if gates.mds {
-        objects.extend(tier_objects(&desired.mds));
+        objects.extend(hashed(&desired.mds, &hashes.mds));
     }
     if gates.chunkservers {
-        objects.push(Object::ConfigMap(desired.topology.clone()));
-        objects.extend(tier_objects(&desired.chunkservers));
+        objects.push((TierObject::ConfigMap(&desired.topology), &hashes.topology));
+        objects.extend(hashed(&desired.chunkservers, &hashes.chunkservers));
     }
-    let existing_hashes: BTreeMap<(ObjectKind, &str), Option<&String>> = existing
+    let existing_hashes: BTreeMap<(ObjectKind, &str), Option<&str>> = existing
         .iter()
-        .map(|o| ((o.kind, o.name.as_str()), o.applied_hash.as_ref()))
+        .map(|o| ((o.kind, o.name.as_str()), o.applied_hash.as_deref()))
         .collect();
-    let mut wanted: BTreeSet<(ObjectKind, String)> = BTreeSet::new();
+    let mut wanted: BTreeSet<(ObjectKind, &str)> = BTreeSet::new();
     let mut actions = Vec::new();
-    for object in objects {
-        let (object, hash) = object.with_applied_hash();
-        let key = (object.kind(), object.name().to_string());
-        if existing_hashes
-            .get(&(key.0, key.1.as_str()))
-            .copied()
-            .flatten()
-            != Some(&hash)
-        {
-            actions.push(Action::Apply(Box::new(object)));
+    for (object, hash) in objects {
+        let key = (object.kind(), object.name());
+        if existing_hashes.get(&key).copied().flatten() != Some(hash) {
+            let applied = object.to_object().with_hash(hash.to_string());
+            actions.push(Action::Apply(Box::new(applied)));
         }
         wanted.insert(key);
     }
@@ -127,7 +218,7 @@ pub fn plan(desired: &DesiredObjects, existing: &[ExistingObject], gates: Gates)
             .component
             .as_deref()
             .is_some_and(|c| managed.contains(&c));
-        if in_managed_tier && !wanted.contains(&(object.kind, object.name.clone())) {
+        if in_managed_tier && !wanted.contains(&(object.kind, object.name.as_str())) {
             actions.push(Action::Delete {
                 kind: object.kind,
                 name: object.name.clone(),

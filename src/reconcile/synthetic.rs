@@ -407,15 +407,15 @@ pub fn curve_reading(
     map: &ClusterMap,
 ) -> CurveReading {
     let spec = &cluster.spec;
-    let zone_of: BTreeMap<&str, &str> = (map.servers.iter())
+    let zone_of: BTreeMap<&str, &str> = (map.servers().iter())
         .map(|s| (s.internalip.as_str(), s.zone.as_str()))
         .collect();
-    let zone_ids: BTreeMap<&str, u32> = (map.servers.iter().map(|s| s.zone.as_str()))
+    let zone_ids: BTreeMap<&str, u32> = (map.servers().iter().map(|s| s.zone.as_str()))
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .zip(1..)
         .collect();
-    let servers: Vec<ServerInfo> = (map.servers.iter().enumerate())
+    let servers: Vec<ServerInfo> = (map.servers().iter().enumerate())
         .map(|(i, s)| ServerInfo {
             server_id: i as u32 + 1,
             host_name: s.name.clone(),

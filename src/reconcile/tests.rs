@@ -476,7 +476,7 @@ mod decisions {
     }
 
     fn server_names(decision: &crate::reconcile::decide::Decision) -> Vec<String> {
-        (decision.desired.cluster_map.servers.iter())
+        (decision.desired.cluster_map.servers().iter())
             .map(|s| s.name.clone())
             .collect()
     }

@@ -191,11 +191,11 @@ pub fn decide(
         delete: steps.stale(),
     };
     let desired_servers = cluster.spec.chunkservers.replicas as usize;
-    if previous.physical_pool_servers.is_empty() && map.servers.len() < desired_servers {
+    if previous.physical_pool_servers.is_empty() && map.servers().len() < desired_servers {
         decision.reason = Reason::WaitingForServers;
         decision.message = format!(
             "{} of {desired_servers} ChunkServer nodes scheduled",
-            map.servers.len()
+            map.servers().len()
         );
         return decision;
     }
@@ -205,7 +205,7 @@ pub fn decide(
         decision.reason = Reason::Ready;
         decision.message = format!(
             "{} servers in physical pool {}, logical pool {} created",
-            map.servers.len(),
+            map.servers().len(),
             pool.physical_pool,
             pool.name
         );

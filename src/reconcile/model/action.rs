@@ -196,13 +196,18 @@ impl Object {
     }
 
     /// The object as the operator applies it: with the hash of its content in an annotation.
-    pub fn with_applied_hash(mut self) -> (Object, String) {
+    pub fn with_applied_hash(self) -> (Object, String) {
         let hash = object_hash(&self.value());
+        (self.with_hash(hash.clone()), hash)
+    }
+
+    /// The object with `hash`, its [`applied_hash`], in the annotation.
+    pub fn with_hash(mut self, hash: String) -> Object {
         self.meta_mut()
             .annotations
             .get_or_insert_with(Default::default)
-            .insert(APPLIED_HASH_ANNOTATION.to_string(), hash.clone());
-        (self, hash)
+            .insert(APPLIED_HASH_ANNOTATION.to_string(), hash);
+        self
     }
 }
 
@@ -351,6 +356,12 @@ pub fn object_hash(object: &serde_json::Value) -> String {
         "{:016x}",
         crate::util::fnv64_parts([object.to_string().as_bytes()])
     )
+}
+
+/// The hash an object is applied with (what [`Object::with_applied_hash`] puts in the
+/// annotation), read without copying the object.
+pub fn applied_hash<K: Resource + serde::Serialize>(object: &K) -> String {
+    object_hash(&typed_value(object))
 }
 
 /// An object as the operator applies it, as JSON: with the hash of its content in an
