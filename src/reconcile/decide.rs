@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use k8s_openapi::jiff::Timestamp;
 
+use super::desired_memo::{DesiredInputs, DesiredMemo, Prepared};
 use super::events;
 use super::model::action::{Action, ExistingObject, Object, ObjectKind};
 use super::model::event::ClusterEvent;
@@ -28,7 +29,6 @@ use crate::desired::config::DaemonAddresses;
 use crate::desired::config::etcd_peer_url;
 use crate::desired::topology::PoolProgress;
 use crate::desired::{self, DesiredObjects, Observed};
-use super::desired_memo::{DesiredInputs, DesiredMemo, Prepared};
 use crate::names::{Component, LABEL_STEP, component_name, root_secret_name};
 use crate::validate::ValidatedCluster;
 

@@ -105,7 +105,8 @@ impl DesiredMemo {
             && *seen == inputs
         {
             debug_assert!(
-                *prepared.objects == inputs.build() && *prepared.hashes == AppliedHashes::of(prepared.objects()),
+                *prepared.objects == inputs.build()
+                    && *prepared.hashes == AppliedHashes::of(prepared.objects()),
                 "reused desired objects are what their inputs build"
             );
             return prepared.clone();

@@ -47,19 +47,30 @@ fn a_bring_up_decides_with_a_memo_as_without() {
     let (mut reused, mut passes) = (0, 0);
     while status.phase != Some(Phase::Available) {
         passes += 1;
-        assert!(passes <= 40, "Available in 40 passes: {:?}", status.conditions);
+        assert!(
+            passes <= 40,
+            "Available in 40 passes: {:?}",
+            status.conditions
+        );
         let before = memo.clone();
         let decision = decide_both(&mut memo, &cluster, &snapshot, &status);
-        if before.last.as_ref().map(|(_, p)| p.shared()).is_some_and(|p| {
-            Arc::ptr_eq(&p, &memo.last.as_ref().expect("kept").1.shared())
-        }) {
+        if before
+            .last
+            .as_ref()
+            .map(|(_, p)| p.shared())
+            .is_some_and(|p| Arc::ptr_eq(&p, &memo.last.as_ref().expect("kept").1.shared()))
+        {
             reused += 1;
         }
         synthetic::carry_out(&mut snapshot, &decision.actions);
         status = decision.status;
         synthetic::play_controllers(&mut snapshot);
         synthetic::elect(&cluster, &mut snapshot);
-        if status.record.as_ref().is_some_and(|r| r.logical_pool_created) {
+        if status
+            .record
+            .as_ref()
+            .is_some_and(|r| r.logical_pool_created)
+        {
             let map = &decision.desired.cluster_map;
             let read = synthetic::curve_reading(&cluster, &snapshot, map);
             snapshot.health = Some(synthetic::latest(&read, &snapshot, &status, &rules));
@@ -92,7 +103,10 @@ fn every_input_changed_is_seen_through_the_memo() {
     let changed = |cluster: &ValidatedCluster, snapshot: &Snapshot, status| {
         let mut warm = memo.clone();
         let decision = decide_both(&mut warm, cluster, snapshot, status);
-        assert!(!Arc::ptr_eq(&decision.desired, &steady.desired), "built again");
+        assert!(
+            !Arc::ptr_eq(&decision.desired, &steady.desired),
+            "built again"
+        );
         decision
     };
     let applies = |decision: &Decision| -> Vec<String> {
@@ -160,7 +174,10 @@ fn a_rebuilt_topology_leaves_the_kept_objects_alone() {
     let mut memo = DesiredMemo::default();
     let mut prepared = memo.prepare(inputs.clone());
     let mut topology = prepared.objects().topology.clone();
-    topology.data.get_or_insert_default().insert("x".into(), "y".into());
+    topology
+        .data
+        .get_or_insert_default()
+        .insert("x".into(), "y".into());
     prepared.set_topology(topology.clone());
     assert_eq!(prepared.objects().topology, topology);
     assert_eq!(*prepared.hashes(), AppliedHashes::of(prepared.objects()));

@@ -1285,8 +1285,13 @@ pub async fn run<O: EtcdObserver, E: EventSink>(
         spawn_watches(&client, &namespace, ctx.caches.monitoring.clone(), writers);
     let clock_news = spawn_clock_watch(&client, ctx.caches.clocks.clone());
     let memos = ctx.desired_memos.clone();
-    let controller =
-        cluster_controller(&client, &namespace, ctx.metrics.clone(), ctx.health.clone(), memos);
+    let controller = cluster_controller(
+        &client,
+        &namespace,
+        ctx.metrics.clone(),
+        ctx.health.clone(),
+        memos,
+    );
     // The controller starts once every cache has its first listing, so no decision is taken
     // on a cache that has not seen the cluster's objects yet. Its own CurveCluster store fills
     // once it runs: readiness waits for that too.
