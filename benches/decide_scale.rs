@@ -231,9 +231,7 @@ fn measure(size: Size, rows: &mut Vec<Row>) -> Available {
     });
     step!("part: pod readings", {
         observe::format_progress(&snapshot.pods);
-        for c in [Component::Etcd, Component::Mds, Component::ChunkServer] {
-            observe::component(&snapshot.pods, c, 0, true);
-        }
+        observe::ready_by_tier(&snapshot.pods);
         observe::chunkserver_servers(&snapshot.pods, &snapshot.node_zones)
     });
     step!(

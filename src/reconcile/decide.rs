@@ -349,13 +349,16 @@ fn observe_cluster(
 ) -> Observation {
     let spec = &reading.safe.spec;
     let pods = &snapshot.pods;
+    let ready = observe::ready_by_tier(pods);
     let tier = |component, desired| {
-        let seen = observe::component(pods, component, desired, reading.exists(component));
         let of_tier = reading.tiers.iter().find(|t| t.component == component);
+        let index = Component::TIERS.iter().position(|&c| c == component);
         ComponentObservation {
+            desired,
+            ready: index.map_or(0, |i| ready[i]),
+            exists: reading.exists(component),
             updated: of_tier.map_or(0, roll::TierPods::updated),
             images: of_tier.map(roll::TierPods::images).unwrap_or_default(),
-            ..seen
         }
     };
     let mds = tier(Component::Mds, spec.mds.replicas);

@@ -7,7 +7,7 @@ use fnv::FnvHashMap;
 
 use std::sync::Arc;
 
-use super::model::observation::{ComponentObservation, FormatProgress, PrimaryView};
+use super::model::observation::{FormatProgress, PrimaryView};
 use super::model::pod::{ContainerRun, PodReading};
 use crate::desired::ObservedServer;
 use crate::etcd::PrimaryObservation;
@@ -40,20 +40,15 @@ pub fn pod_ip(pod: &PodReading) -> Option<&str> {
     pod.ip.as_deref()
 }
 
-/// Ready pods of a component, against the desired count.
-pub fn component(
-    pods: &[Arc<PodReading>],
-    component: Component,
-    desired: i32,
-    exists: bool,
-) -> ComponentObservation {
-    let ready = pods_of(pods, component).filter(|pod| is_ready(pod)).count() as i32;
-    ComponentObservation {
-        desired,
-        ready,
-        exists,
-        ..ComponentObservation::default()
+/// The Ready pods of each tier ([`Component::TIERS`] order), counted in one pass.
+pub fn ready_by_tier(pods: &[Arc<PodReading>]) -> [i32; 3] {
+    let mut ready = [0; 3];
+    for pod in pods.iter().filter(|p| p.ready && !p.terminating) {
+        if let Some(i) = (pod.tier).and_then(|t| Component::TIERS.iter().position(|&c| c == t)) {
+            ready[i] += 1;
+        }
     }
+    ready
 }
 
 /// `ip:port` of the members `<set>-0 .. <set>-<replicas-1>` in ordinal order. The list stays

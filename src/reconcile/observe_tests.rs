@@ -1,8 +1,7 @@
 //! Pods read into components, addresses, servers and the MDS primary.
 
 use crate::etcd::PrimaryObservation;
-use crate::names::Component;
-use crate::reconcile::fixtures::{component, pod};
+use crate::reconcile::fixtures::pod;
 use crate::reconcile::model::observation::PrimaryView;
 use crate::reconcile::observe;
 
@@ -69,14 +68,8 @@ fn pods_are_read_into_components_endpoints_and_servers() {
             false,
         ),
     ];
-    assert_eq!(
-        observe::component(&pods, Component::Etcd, 3, true),
-        component(3, 1, true)
-    );
-    assert_eq!(
-        observe::component(&pods, Component::ChunkServer, 4, true),
-        component(4, 2, true)
-    );
+    // etcd, MDS, ChunkServers.
+    assert_eq!(observe::ready_by_tier(&pods), [1, 2, 2]);
     assert_eq!(
         observe::etcd_endpoints(&pods, 2379, None),
         ["10.0.0.1:2379", "10.0.0.2:2379"]

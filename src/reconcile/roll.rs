@@ -99,65 +99,81 @@ fn ordinal_of(name: &str) -> i32 {
         .unwrap_or(0)
 }
 
-/// The pods of each tier, with their revisions judged against their StatefulSet's.
+/// A StatefulSet's tier (its index in [`Component::TIERS`]) and current revision.
+type SetRevision<'a> = (usize, Option<&'a String>);
+
+/// The pods of each tier, with their revisions judged against their StatefulSet's. One pass
+/// over the pods for all tiers: with thousands of pods spread over the heap, each pass is the
+/// cost of reaching every pod.
 pub fn tiers<'a>(
     stateful_sets: &[StatefulSet],
     pods: &'a [std::sync::Arc<PodReading>],
 ) -> Vec<TierPods<'a>> {
-    Component::TIERS
-        .iter()
-        .map(|&component| {
-            let sets: Vec<&StatefulSet> = stateful_sets
-                .iter()
-                .filter(|s| component_of(&s.metadata) == Some(component.as_str()))
-                .collect();
-            // Each set's revision by name, looked up for every pod (borrowed, not copied).
-            let revisions: BTreeMap<&str, Option<&String>> = (sets.iter().rev())
-                .filter_map(|s| {
-                    let revision = s.status.as_ref().and_then(|s| s.update_revision.as_ref());
-                    Some((s.metadata.name.as_deref()?, revision))
-                })
-                .collect();
-            // The set of the pod before is remembered: the pods come sorted by name, so a set's
-            // pods follow one another, and one comparison replaces a search of the sets.
-            let mut last: Option<(&str, Option<&String>)> = None;
-            let mut revision = |set_name: &'a str| match last {
-                Some((name, revision)) if name == set_name => revision,
-                _ => {
-                    let revision = revisions.get(set_name).copied().flatten();
-                    last = Some((set_name, revision));
-                    revision
-                }
+    let tier_of = |component: Component| Component::TIERS.iter().position(|&c| c == component);
+    let set_tier = |s: &StatefulSet| {
+        let component = component_of(&s.metadata)?;
+        Component::TIERS.iter().position(|c| c.as_str() == component)
+    };
+    // Each set's tier and revision by name, looked up for every pod (borrowed, not copied);
+    // of two sets of one name, the first.
+    let revisions: BTreeMap<&str, SetRevision> = (stateful_sets.iter().rev())
+        .filter_map(|s| {
+            let revision = s.status.as_ref().and_then(|s| s.update_revision.as_ref());
+            Some((s.metadata.name.as_deref()?, (set_tier(s)?, revision)))
+        })
+        .collect();
+    // The set of the pod before is remembered: the pods come sorted by name, so a set's pods
+    // follow one another, and one comparison replaces a search of the sets.
+    let mut last: Option<(&str, Option<SetRevision>)> = None;
+    let mut revision = |set_name: &'a str, tier: usize| {
+        let found = match last {
+            Some((name, found)) if name == set_name => found,
+            _ => {
+                let found = revisions.get(set_name).copied();
+                last = Some((set_name, found));
+                found
+            }
+        };
+        // A set of another tier is none of this pod's tier.
+        found.filter(|(of, _)| *of == tier).and_then(|(_, revision)| revision)
+    };
+    let mut tier_pods: [Vec<RollPod<'a>>; 3] = Default::default();
+    for pod in pods {
+        let Some(tier) = pod.tier.and_then(tier_of) else {
+            continue;
+        };
+        let Some(set) = pod.set.as_deref() else {
+            continue;
+        };
+        let current = revision(set, tier);
+        let derived = pod.derived();
+        tier_pods[tier].push(RollPod {
+            ordinal: (derived.ordinal).unwrap_or_else(|| ordinal_of(&pod.name)),
+            name: Cow::Borrowed(&pod.name),
+            uid: Cow::Borrowed(&pod.uid),
+            updated: current.is_some() && pod.revision.as_ref() == current,
+            ready: observe::is_ready(pod),
+            terminating: pod.terminating,
+            created: pod.created,
+            node: pod.node.as_deref().map(Cow::Borrowed),
+            image: pod.image.as_deref().map(Cow::Borrowed),
+            failing: derived.failing.as_deref().map(Cow::Borrowed),
+        });
+    }
+    (Component::TIERS.into_iter().zip(tier_pods))
+        .map(|(component, pods)| {
+            let sets = || {
+                (stateful_sets.iter())
+                    .filter(move |s| component_of(&s.metadata) == Some(component.as_str()))
             };
-            let settled = sets.iter().all(|s| {
+            let settled = sets().all(|s| {
                 let status = s.status.as_ref();
                 status.and_then(|s| s.observed_generation) == s.metadata.generation
                     && status.and_then(|s| s.update_revision.as_ref()).is_some()
             });
-            let desired = sets
-                .iter()
+            let desired = sets()
                 .map(|s| s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1))
                 .sum();
-            let pods = pods
-                .iter()
-                .filter(|p| p.tier == Some(component))
-                .filter_map(|pod| {
-                    let current = revision(pod.set.as_deref()?);
-                    let derived = pod.derived();
-                    Some(RollPod {
-                        ordinal: (derived.ordinal).unwrap_or_else(|| ordinal_of(&pod.name)),
-                        name: Cow::Borrowed(&pod.name),
-                        uid: Cow::Borrowed(&pod.uid),
-                        updated: current.is_some() && pod.revision.as_ref() == current,
-                        ready: observe::is_ready(pod),
-                        terminating: pod.terminating,
-                        created: pod.created,
-                        node: pod.node.as_deref().map(Cow::Borrowed),
-                        image: pod.image.as_deref().map(Cow::Borrowed),
-                        failing: derived.failing.as_deref().map(Cow::Borrowed),
-                    })
-                })
-                .collect();
             TierPods {
                 component,
                 desired,
