@@ -112,7 +112,9 @@ pub fn tiers<'a>(
     let tier_of = |component: Component| Component::TIERS.iter().position(|&c| c == component);
     let set_tier = |s: &StatefulSet| {
         let component = component_of(&s.metadata)?;
-        Component::TIERS.iter().position(|c| c.as_str() == component)
+        Component::TIERS
+            .iter()
+            .position(|c| c.as_str() == component)
     };
     // Each set's tier and revision by name, looked up for every pod (borrowed, not copied);
     // of two sets of one name, the first.
@@ -135,7 +137,9 @@ pub fn tiers<'a>(
             }
         };
         // A set of another tier is none of this pod's tier.
-        found.filter(|(of, _)| *of == tier).and_then(|(_, revision)| revision)
+        found
+            .filter(|(of, _)| *of == tier)
+            .and_then(|(_, revision)| revision)
     };
     let mut tier_pods: [Vec<RollPod<'a>>; 3] = Default::default();
     for pod in pods {
