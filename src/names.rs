@@ -19,6 +19,11 @@ impl Component {
     /// The tiers that run daemons, in bring-up order (etcd → MDS → ChunkServers).
     pub const TIERS: [Component; 3] = [Component::Etcd, Component::Mds, Component::ChunkServer];
 
+    /// Its place in [`Component::TIERS`]; none for the topology.
+    pub fn tier_index(self) -> Option<usize> {
+        Component::TIERS.iter().position(|&c| c == self)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Component::Etcd => "etcd",

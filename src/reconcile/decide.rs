@@ -352,10 +352,9 @@ fn observe_cluster(
     let ready = observe::ready_by_tier(pods);
     let tier = |component, desired| {
         let of_tier = reading.tiers.iter().find(|t| t.component == component);
-        let index = Component::TIERS.iter().position(|&c| c == component);
         ComponentObservation {
             desired,
-            ready: index.map_or(0, |i| ready[i]),
+            ready: component.tier_index().map_or(0, |i| ready[i]),
             exists: reading.exists(component),
             updated: of_tier.map_or(0, roll::TierPods::updated),
             images: of_tier.map(roll::TierPods::images).unwrap_or_default(),

@@ -144,14 +144,6 @@ impl DesiredMemos {
             .remove(&(namespace.to_string(), name.to_string()));
     }
 
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), DesiredMemo>> {
         self.0.lock().expect("not poisoned")
     }

@@ -188,12 +188,20 @@ fn a_rebuilt_topology_leaves_the_kept_objects_alone() {
 
 #[test]
 fn a_deleted_clusters_memo_is_forgotten() {
+    let mut filled = DesiredMemo::default();
+    filled.prepare(DesiredInputs {
+        safe: synthetic::cluster(SIZE),
+        observed: Observed::default(),
+        hold_mds: false,
+        slot_replicas: BTreeMap::new(),
+    });
+    assert!(filled.holds());
     let memos = DesiredMemos::default();
-    memos.keep("ns", "a", DesiredMemo::default());
-    memos.keep("ns", "b", DesiredMemo::default());
-    assert_eq!(memos.len(), 2);
+    memos.keep("ns", "a", filled.clone());
+    memos.keep("ns", "b", filled);
     memos.forget("ns", "a");
-    assert_eq!(memos.len(), 1);
-    let _ = memos.take("ns", "b");
-    assert!(memos.is_empty());
+    assert!(!memos.take("ns", "a").holds());
+    assert!(memos.take("ns", "b").holds());
+    // Taken out while its cluster is reconciled: not there until kept again.
+    assert!(!memos.take("ns", "b").holds());
 }

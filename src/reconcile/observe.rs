@@ -44,7 +44,7 @@ pub fn pod_ip(pod: &PodReading) -> Option<&str> {
 pub fn ready_by_tier(pods: &[Arc<PodReading>]) -> [i32; 3] {
     let mut ready = [0; 3];
     for pod in pods.iter().filter(|p| p.ready && !p.terminating) {
-        if let Some(i) = (pod.tier).and_then(|t| Component::TIERS.iter().position(|&c| c == t)) {
+        if let Some(i) = pod.tier.and_then(Component::tier_index) {
             ready[i] += 1;
         }
     }

@@ -109,7 +109,6 @@ pub fn tiers<'a>(
     stateful_sets: &[StatefulSet],
     pods: &'a [std::sync::Arc<PodReading>],
 ) -> Vec<TierPods<'a>> {
-    let tier_of = |component: Component| Component::TIERS.iter().position(|&c| c == component);
     let set_tier = |s: &StatefulSet| {
         let component = component_of(&s.metadata)?;
         Component::TIERS
@@ -143,7 +142,7 @@ pub fn tiers<'a>(
     };
     let mut tier_pods: [Vec<RollPod<'a>>; 3] = Default::default();
     for pod in pods {
-        let Some(tier) = pod.tier.and_then(tier_of) else {
+        let Some(tier) = pod.tier.and_then(Component::tier_index) else {
             continue;
         };
         let Some(set) = pod.set.as_deref() else {
